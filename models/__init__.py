@@ -1,0 +1,19 @@
+"""SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
+
+from models.audit import AuditEntry, AuditEntryImmutable
+from models.base import CATEGORIES, Base, utcnow
+from models.organisation import Organisation
+from models.user import ROLE_LABELS, CoordinatorAssignment, Role, User
+
+__all__ = [
+    "AuditEntry",
+    "AuditEntryImmutable",
+    "Base",
+    "CATEGORIES",
+    "CoordinatorAssignment",
+    "Organisation",
+    "ROLE_LABELS",
+    "Role",
+    "User",
+    "utcnow",
+]

@@ -1,10 +1,24 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite (flaskr-style ``app``/``client``/``auth``).
+
+The database is SQLite in a temporary directory unless ``DATABASE_URL`` names a PostgreSQL
+server, in which case a fresh database is created on it for this run and dropped afterwards.
+Either way the schema comes from the Alembic migrations, not ``create_all``.
+"""
 
 from __future__ import annotations
 
-import pytest
+import os
+import re
+import threading
+import uuid
 
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from models import Base, migrate
 from tests import netguard
+from tests.factories import TEST_TOKEN_KEYS
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -13,3 +27,137 @@ def _no_internet():
     netguard.install()
     yield
     netguard.uninstall()
+
+
+def _postgres_server_url() -> str | None:
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith("postgresql") else None
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A migrated, empty database for this test run."""
+    server = _postgres_server_url()
+    if server is None:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'rendezvous-test.sqlite3'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    name = f"rendezvous_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def make_test_config(database_url, instance_path, **extra):
+    config = {
+        "INSTANCE_PATH": str(instance_path),
+        "ENVIRONMENT": "testing",
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "TOKEN_KEYS": TEST_TOKEN_KEYS,
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+    }
+    config.update(extra)
+    return config
+
+
+@pytest.fixture
+def app_config(database_url, tmp_path):
+    """Overrides for create_app; tests may change them before asking for ``app``."""
+    return make_test_config(database_url, tmp_path / "instance")
+
+
+@pytest.fixture
+def app(app_config):
+    from webapp import create_app
+
+    application = create_app(app_config)
+    yield application
+    engine = application.extensions["rendezvous.db"].engine
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()
+
+
+@pytest.fixture
+def session(app):
+    """A database session outside any request, for arranging and checking state."""
+    with app.extensions["rendezvous.db"].sessions() as db:
+        yield db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+
+
+def csrf_token(client, path: str) -> str:
+    """The CSRF token of the form on ``path`` (as a browser would have it)."""
+    response = client.get(path)
+    match = CSRF_RE.search(response.get_data(as_text=True))
+    assert match, f"no CSRF token on {path} (status {response.status_code})"
+    return match.group(1)
+
+
+class AuthActions:
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, email: str, password: str | None = None, **kwargs):
+        from tests.factories import PASSWORD
+
+        token = csrf_token(self._client, "/login")
+        return self._client.post(
+            "/login",
+            data={"csrf_token": token, "email": email, "password": password or PASSWORD},
+            **kwargs,
+        )
+
+    def logout(self):
+        token = csrf_token(self._client, "/profile/")
+        return self._client.post("/logout", data={"csrf_token": token})
+
+    def post(self, path: str, data: dict | None = None, *, form_page: str | None = None, **kwargs):
+        """POST a form with a valid CSRF token taken from ``form_page`` (default: ``path``)."""
+        token = csrf_token(self._client, form_page or path)
+        return self._client.post(path, data={"csrf_token": token, **(data or {})}, **kwargs)
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+class LiveServer:
+    """The app served over real HTTP on a free loopback port, in a background thread."""
+
+    def __init__(self, app):
+        from werkzeug.serving import make_server
+
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app):
+    server = LiveServer(app)
+    yield server
+    server.stop()

@@ -1,0 +1,31 @@
+"""The customer organisation: the tenant every other record belongs to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UTCDateTime, classified, utcnow
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    name: Mapped[str] = mapped_column(
+        String(200), info=classified("configuration", "Organisation name shown in the app")
+    )
+    #: IANA zone used for working hours when a user has not chosen their own.
+    timezone: Mapped[str] = mapped_column(
+        String(64),
+        default="Europe/London",
+        info=classified("configuration", "Default time zone for working hours"),
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When the organisation was created")
+    )
+
+    def __repr__(self) -> str:
+        return f"<Organisation {self.id}>"

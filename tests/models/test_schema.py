@@ -1,0 +1,80 @@
+"""The schema: migrations match the models, every column is classified, the audit trail is append-only."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+import models
+from models import AuditEntry, AuditEntryImmutable, Base, migrate
+from models.base import CATEGORIES
+
+
+def test_migrations_produce_exactly_the_models_schema(database_url):
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                Base.metadata)
+    engine.dispose()
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_migrations_downgrade_to_nothing_and_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}"
+    migrate.upgrade(url)
+    migrate.downgrade(url, "base")
+    engine = create_engine(url)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+    migrate.upgrade(url)
+
+
+def test_every_column_is_classified():
+    problems = []
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            info = column.info
+            if info.get("category") not in CATEGORIES or not info.get("purpose") or not info.get("retention"):
+                problems.append(f"{table.name}.{column.name}")
+    assert not problems, "unclassified columns: " + ", ".join(problems)
+
+
+CALENDAR_CONTENT_WORDS = ("summary", "description", "attendee", "title", "location", "busy", "body",
+                          "notes", "subject")
+
+
+def test_no_column_is_shaped_to_hold_calendar_content():
+    offenders = [f"{t.name}.{c.name}" for t in Base.metadata.sorted_tables for c in t.columns
+                 if any(word in c.name for word in CALENDAR_CONTENT_WORDS)]
+    assert not offenders, offenders
+
+
+def test_audit_entries_cannot_be_changed_or_deleted(session):
+    entry = AuditEntry(action="test.action", outcome="success")
+    session.add(entry)
+    session.commit()
+    entry.action = "rewritten"
+    with pytest.raises(AuditEntryImmutable):
+        session.commit()
+    session.rollback()
+    session.delete(session.get(AuditEntry, entry.id))
+    with pytest.raises(AuditEntryImmutable):
+        session.commit()
+    session.rollback()
+
+
+def test_models_never_import_webapp_or_broker():
+    import ast
+    from pathlib import Path
+
+    root = Path(models.__file__).parent
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(("webapp", "broker", "flask")), f"{path}: imports {name}"

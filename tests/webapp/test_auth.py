@@ -1,0 +1,192 @@
+"""Logging in and out, sessions, and what bad input gets."""
+
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from models import AuditEntry, Role, User
+from tests.conftest import csrf_token
+from tests.factories import make_org, make_user
+
+WRONG = "Wrong email or password."
+
+
+@pytest.fixture
+def org(session):
+    return make_org(session)
+
+
+@pytest.fixture
+def recruiter(session, org):
+    return make_user(session, org, Role.RECRUITER, email="riley@northwind.example")
+
+
+def _actions(session):
+    return [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+
+
+def test_login_succeeds_is_audited_and_lands_on_home(client, auth, session, recruiter):
+    response = auth.login("RILEY@northwind.example ")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    page = client.get("/").get_data(as_text=True)
+    assert recruiter.name in page
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "auth.login"))
+    assert entry.actor_id == recruiter.id and entry.outcome == "success"
+    assert entry.ip_address == "127.0.0.1" and entry.request_id
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(client, auth, session, recruiter):
+    wrong = auth.login("riley@northwind.example", "not the password at all")
+    unknown = auth.login("nobody@northwind.example", "not the password at all")
+    assert wrong.status_code == unknown.status_code == 401
+    assert WRONG in wrong.get_data(as_text=True) and WRONG in unknown.get_data(as_text=True)
+    assert client.get("/").status_code == 302  # still logged out
+    failures = session.scalars(select(AuditEntry).where(AuditEntry.action == "auth.login_failed")).all()
+    assert [f.outcome for f in failures] == ["failure", "failure"]
+    assert all("not the password" not in str(f.detail) for f in failures)
+
+
+def test_deactivated_user_cannot_log_in(auth, session, org):
+    make_user(session, org, email="gone@northwind.example", active=False)
+    response = auth.login("gone@northwind.example")
+    assert response.status_code == 401 and WRONG in response.get_data(as_text=True)
+
+
+def test_login_clears_the_pre_login_session(client, auth, recruiter):
+    with client.session_transaction() as s:
+        s["planted"] = "by an attacker"
+    auth.login("riley@northwind.example")
+    with client.session_transaction() as s:
+        assert "planted" not in s
+        assert s["_user_id"] == f"{recruiter.id}:1"
+
+
+def test_logout_ends_every_session_of_the_user(app, auth, session, recruiter):
+    other = app.test_client()
+    from tests.conftest import AuthActions
+
+    AuthActions(other).login("riley@northwind.example")
+    auth.login("riley@northwind.example")
+    assert other.get("/").status_code == 200
+    assert auth.logout().status_code == 302
+    assert other.get("/").status_code == 302
+    assert "auth.logout" in _actions(session)
+
+
+def test_logout_requires_post_with_csrf(client, auth, recruiter):
+    auth.login("riley@northwind.example")
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 400
+    assert client.get("/").status_code == 200
+
+
+def test_missing_or_invalid_csrf_token_is_rejected_and_changes_nothing(client, auth, session, org):
+    make_user(session, org, Role.ADMIN, email="admin@northwind.example")
+    auth.login("admin@northwind.example")
+    before = session.scalar(select(func.count(User.id)))
+    for token in (None, "forged-token"):
+        data = {"name": "Eve", "email": "eve@northwind.example", "role": "admin"}
+        if token:
+            data["csrf_token"] = token
+        response = client.post("/admin/users", data=data)
+        assert response.status_code == 400
+        assert "nothing was changed" in response.get_data(as_text=True)
+    assert session.scalar(select(func.count(User.id))) == before
+
+
+def test_login_is_rate_limited(app_config, recruiter):
+    from tests.conftest import AuthActions
+    from webapp import create_app
+
+    app_config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    client = create_app(app_config).test_client()
+    auth = AuthActions(client)
+    codes = [auth.login("riley@northwind.example", "wrong password!!").status_code for _ in range(4)]
+    assert codes[:3] == [401, 401, 401]
+    assert codes[3] == 429
+    limited = auth.login("riley@northwind.example")
+    assert limited.status_code == 429
+    assert "Too many attempts" in limited.get_data(as_text=True)
+    assert limited.headers.get("Retry-After")
+
+
+def test_next_redirect_only_to_local_paths(client, auth, recruiter):
+    token = csrf_token(client, "/login")
+    for target, expected in [("/profile/", "/profile/"), ("//evil.example/", "/"),
+                             ("https://evil.example/", "/"), ("/\\evil.example", "/")]:
+        response = client.post("/login", data={"csrf_token": token, "email": "riley@northwind.example",
+                                               "password": "correct horse battery staple",
+                                               "next": target})
+        assert response.headers["Location"] == expected, target
+        client.post("/logout", data={"csrf_token": csrf_token(client, "/profile/")})
+        token = csrf_token(client, "/login")
+
+
+def test_idle_and_absolute_session_timeouts(client, auth, recruiter):
+    auth.login("riley@northwind.example")
+    with client.session_transaction() as s:
+        s["seen_at"] = time.time() - 61 * 60
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+    auth.login("riley@northwind.example")
+    with client.session_transaction() as s:
+        s["login_at"] = time.time() - 13 * 3600
+    assert client.get("/").status_code == 302
+
+
+def test_role_change_and_deactivation_end_sessions(app, client, auth, session, org, recruiter):
+    auth.login("riley@northwind.example")
+    assert client.get("/").status_code == 200
+    with app.app_context():
+        user = session.get(User, recruiter.id)
+        user.session_version += 1  # what change_role / set_active do
+        session.commit()
+    assert client.get("/").status_code == 302
+
+
+def test_unknown_route_is_a_friendly_404(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "There is no page at this address." in response.get_data(as_text=True)
+
+
+def test_unhandled_error_is_a_generic_500_with_request_id(app, client, caplog):
+    from webapp.security import public
+
+    @app.route("/boom")
+    @public
+    def boom():
+        raise RuntimeError("internal detail: secret-value-123")
+
+    response = client.get("/boom")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Something went wrong" in body
+    assert response.headers["X-Request-ID"] in body
+    assert "Traceback" not in body and "secret-value-123" not in body and "RuntimeError" not in body
+
+
+def test_security_headers_and_cookie_flags(app_config, client, auth, recruiter):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in response.headers
+    assert client.get("/login", base_url="https://localhost").headers["Strict-Transport-Security"]
+    login = auth.login("riley@northwind.example")
+    cookie = login.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert client.get("/").headers["Cache-Control"] == "no-store"
+
+
+def test_production_cookies_are_secure(app_config, recruiter):
+    from tests.conftest import AuthActions
+    from webapp import create_app
+
+    app_config["SESSION_COOKIE_SECURE"] = True
+    client = create_app(app_config).test_client()
+    response = AuthActions(client).login("riley@northwind.example", base_url="https://localhost")
+    assert "Secure" in response.headers["Set-Cookie"]

@@ -1,0 +1,104 @@
+"""Configuration: one table of defaults, secrets from the environment, fail fast in production."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from webapp.config import SETTINGS, ConfigError, load_config, new_token_key, parse_key_ring
+
+PROD = {
+    "RENDEZVOUS_ENV": "production",
+    "SECRET_KEY": "s" * 40,
+    "DATABASE_URL": "postgresql+psycopg://u:p@127.0.0.1/rendezvous",
+    "RENDEZVOUS_TOKEN_KEYS": new_token_key("k1"),
+}
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "RENDEZVOUS_TOKEN_KEYS"])
+def test_production_refuses_to_start_without_a_required_setting(tmp_path, missing):
+    env = {k: v for k, v in PROD.items() if k != missing}
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ=env)
+    assert missing in str(info.value)
+    assert not (tmp_path / "secrets.json").exists()
+
+
+def test_production_error_never_echoes_secret_values(tmp_path):
+    env = dict(PROD, RENDEZVOUS_TOKEN_KEYS="k1:not-base64!!")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ=env)
+    assert "not-base64" not in str(info.value)
+
+
+def test_production_with_everything_set_starts_with_secure_cookies(tmp_path):
+    config = load_config(tmp_path, environ=PROD)
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert not (tmp_path / "secrets.json").exists()
+
+
+def test_create_app_fails_fast_in_production_without_secrets(tmp_path, monkeypatch):
+    from webapp import create_app
+
+    for name in ("SECRET_KEY", "DATABASE_URL", "RENDEZVOUS_TOKEN_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RENDEZVOUS_ENV", "production")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app({"INSTANCE_PATH": str(tmp_path)})
+
+
+def test_development_generates_secrets_into_instance_once(tmp_path):
+    first = load_config(tmp_path, environ={})
+    second = load_config(tmp_path, environ={})
+    stored = json.loads((tmp_path / "secrets.json").read_text())
+    assert first["SECRET_KEY"] == second["SECRET_KEY"] == stored["SECRET_KEY"]
+    assert first["TOKEN_KEYS"] == stored["TOKEN_KEYS"]
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o077 == 0
+    assert first["DATABASE_URL"] == f"sqlite:///{tmp_path / 'rendezvous.sqlite3'}"
+    assert first["SESSION_COOKIE_SECURE"] is False
+
+
+def test_environment_overrides_defaults_and_bad_values_are_named(tmp_path):
+    config = load_config(tmp_path, environ={"RENDEZVOUS_SESSION_IDLE_MINUTES": "5"})
+    assert config["SESSION_IDLE_MINUTES"] == 5
+    with pytest.raises(ConfigError, match="RENDEZVOUS_SESSION_IDLE_MINUTES"):
+        load_config(tmp_path, environ={"RENDEZVOUS_SESSION_IDLE_MINUTES": "soon"})
+    with pytest.raises(ConfigError, match="CRONOFY_DATA_CENTER"):
+        load_config(tmp_path, environ={"CRONOFY_DATA_CENTER": "mars"})
+    with pytest.raises(ConfigError, match="CRONOFY_CLIENT_SECRET"):
+        load_config(tmp_path, environ={"CRONOFY_CLIENT_ID": "abc"})
+
+
+def test_key_ring_parsing():
+    ring = parse_key_ring(f"{new_token_key('k2')},{new_token_key('k1')}")
+    assert [key_id for key_id, _ in ring] == ["k2", "k1"]
+    assert all(len(key) == 32 for _, key in ring)
+    for bad in ["", "k1", "k1:", "k1:AAAA", f"{new_token_key('k1')},{new_token_key('k1')}"]:
+        with pytest.raises(ConfigError):
+            parse_key_ring(bad)
+
+
+def test_readme_documents_every_environment_variable():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for setting in SETTINGS:
+        assert re.search(rf"`{setting.env}`", readme), f"README does not document {setting.env}"
+
+
+def _python(code: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"SECRET_KEY", "DATABASE_URL", "RENDEZVOUS_TOKEN_KEYS"}}
+    env["RENDEZVOUS_ENV"] = "production"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[2], timeout=60)
+
+
+def test_importing_the_code_reads_no_environment_but_building_the_app_does():
+    assert _python("import webapp, webapp.views.admin, webapp.views.auth, webapp.services.accounts").returncode == 0
+    result = _python("import wsgi")
+    assert result.returncode != 0
+    assert "Refusing to start in production without SECRET_KEY" in result.stderr

@@ -1,0 +1,57 @@
+"""Rendezvous: interview scheduling on top of the Cronofy calendar aggregator."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from webapp import db, web
+from webapp.config import load_config
+from webapp.extensions import csrf, limiter, login_manager
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config → db → login → csrf → limiter → blueprints → errors → cli."""
+    overrides = dict(overrides or {})
+    instance_path = overrides.pop("INSTANCE_PATH", None) or str(ROOT / "instance")
+    app = Flask(__name__, instance_path=instance_path, template_folder=str(ROOT / "templates"))
+    config = load_config(app.instance_path, overrides=overrides)
+    app.config.update(config)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="rendezvous_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=config["SESSION_MAX_HOURS"]),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=config["SESSION_COOKIE_SECURE"],
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which has its own limits
+        WTF_CSRF_SSL_STRICT=True,
+        RATELIMIT_STORAGE_URI=config["REDIS_URL"] or "memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
+    logging.getLogger("webapp").setLevel(config["LOG_LEVEL"])
+
+    db.init_app(app)
+    web.init_login(app, login_manager)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from webapp.views import admin, auth, main, profile
+
+    for blueprint in (auth.bp, main.bp, admin.bp, profile.bp):
+        app.register_blueprint(blueprint)
+
+    web.init_request_hooks(app)
+    from webapp import cli, errors
+
+    errors.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,189 @@
+"""Configuration: one table of defaults, secrets only from the environment, checked at start-up.
+
+Every setting is listed once in ``SETTINGS`` with the environment variable it comes from, its
+default and whether it is a secret. ``load_config`` builds the Flask config from that table, the
+environment and test overrides; ``validate`` refuses to start a production app with a missing
+secret. Development mode generates its secrets into ``instance/secrets.json`` (never the repo).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+DATA_CENTERS = ("us", "uk", "de", "au", "ca", "sg")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which one and how to fix it."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    env: str
+    default: Any
+    doc: str
+    parse: Callable[[str], Any] = str
+    secret: bool = False
+    required_in_production: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ENVIRONMENT", "RENDEZVOUS_ENV", "development",
+            "`development` (generates missing secrets into instance/) or `production` (refuses to "
+            "start without them)"),
+    Setting("SECRET_KEY", "SECRET_KEY", None, "Signs session cookies and CSRF tokens",
+            secret=True, required_in_production=True),
+    Setting("DATABASE_URL", "DATABASE_URL", None,
+            "SQLAlchemy URL; development default is SQLite in instance/rendezvous.sqlite3. "
+            "PostgreSQL: postgresql+psycopg://user:pass@host/db", required_in_production=True),
+    Setting("TOKEN_KEYS", "RENDEZVOUS_TOKEN_KEYS", None,
+            "Key ring for calendar tokens at rest: `id:base64-32-byte-key` entries separated by "
+            "commas, newest first (the first encrypts, all decrypt)",
+            secret=True, required_in_production=True),
+    Setting("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_ID", None,
+            "Cronofy application client id; unset in development = use the local sandbox"),
+    Setting("CRONOFY_CLIENT_SECRET", "CRONOFY_CLIENT_SECRET", None,
+            "Cronofy application client secret (also the API key and HMAC key)", secret=True),
+    Setting("CRONOFY_DATA_CENTER", "CRONOFY_DATA_CENTER", "us",
+            "Cronofy data center: " + ", ".join(DATA_CENTERS)),
+    Setting("CRONOFY_API_BASE_URL", "CRONOFY_API_BASE_URL", None,
+            "Explicit API base URL (the sandbox); overrides the data center"),
+    Setting("CRONOFY_APP_BASE_URL", "CRONOFY_APP_BASE_URL", None,
+            "Explicit app (browser) base URL (the sandbox); overrides the data center"),
+    Setting("PUBLIC_BASE_URL", "RENDEZVOUS_PUBLIC_BASE_URL", None,
+            "Externally visible base URL, used for OAuth redirects and push callbacks"),
+    Setting("REDIS_URL", "REDIS_URL", None,
+            "Redis for shared rate limits and the job queue; unset = in-process limits and a "
+            "SQLite job queue"),
+    Setting("LOGIN_RATE_LIMIT", "RENDEZVOUS_LOGIN_RATE_LIMIT", "10 per minute",
+            "Login attempts allowed per client address (flask-limiter syntax)"),
+    Setting("SESSION_IDLE_MINUTES", "RENDEZVOUS_SESSION_IDLE_MINUTES", 60,
+            "A session unused this long ends", parse=int),
+    Setting("SESSION_MAX_HOURS", "RENDEZVOUS_SESSION_MAX_HOURS", 12,
+            "A session ends this long after login, used or not", parse=int),
+    Setting("INVITE_DAYS", "RENDEZVOUS_INVITE_DAYS", 7,
+            "How long an invitation link stays valid", parse=int),
+    Setting("AUDIT_RETENTION_DAYS", "RENDEZVOUS_AUDIT_RETENTION_DAYS", 400,
+            "Audit entries older than this are purged by the retention job", parse=int),
+    Setting("LOG_LEVEL", "RENDEZVOUS_LOG_LEVEL", "INFO", "Python logging level"),
+    Setting("SESSION_COOKIE_SECURE", "RENDEZVOUS_SECURE_COOKIES", None,
+            "Send cookies over HTTPS only; default on in production, off in development",
+            parse=_bool),
+)
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def parse_key_ring(value: str) -> list[tuple[str, bytes]]:
+    """Parse ``id:base64key,...`` into ``[(id, 32-byte key), ...]``, newest first."""
+    ring: list[tuple[str, bytes]] = []
+    for raw in value.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        key_id, sep, encoded = entry.partition(":")
+        if not sep or not key_id.strip() or not encoded.strip():
+            raise ConfigError("RENDEZVOUS_TOKEN_KEYS entries look like `k1:<base64 of 32 bytes>`")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except ValueError:
+            raise ConfigError(f"RENDEZVOUS_TOKEN_KEYS: key {key_id.strip()!r} is not base64") from None
+        if len(key) != 32:
+            raise ConfigError(f"RENDEZVOUS_TOKEN_KEYS: key {key_id.strip()!r} must be 32 bytes (AES-256)")
+        if any(existing == key_id.strip() for existing, _ in ring):
+            raise ConfigError(f"RENDEZVOUS_TOKEN_KEYS: key id {key_id.strip()!r} appears twice")
+        ring.append((key_id.strip(), key))
+    if not ring:
+        raise ConfigError("RENDEZVOUS_TOKEN_KEYS holds no key")
+    return ring
+
+
+def new_token_key(key_id: str = "k1") -> str:
+    """A fresh key-ring entry, as printed by ``flask new-token-key``."""
+    return f"{key_id}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+
+
+def load_config(
+    instance_path: str | Path,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the config dict: defaults, then environment, then overrides; then validate."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = setting.default
+        raw = environ.get(setting.env)
+        if raw is not None and raw != "":
+            try:
+                value = setting.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{setting.env}: {exc}") from None
+        config[setting.key] = value
+    config.update(overrides)
+
+    production = config["ENVIRONMENT"] == "production"
+    if config["ENVIRONMENT"] not in {"production", "development", "testing"}:
+        raise ConfigError("RENDEZVOUS_ENV must be `production` or `development`")
+    if production:
+        missing = [s.env for s in SETTINGS if s.required_in_production and not config.get(s.key)]
+        if missing:
+            raise ConfigError(
+                "Refusing to start in production without " + ", ".join(missing)
+                + ". Set them in the environment (see README, Configuration)."
+            )
+    else:
+        _fill_development_secrets(Path(instance_path), config)
+
+    if config["CRONOFY_DATA_CENTER"] not in DATA_CENTERS:
+        raise ConfigError("CRONOFY_DATA_CENTER must be one of " + ", ".join(DATA_CENTERS))
+    if bool(config["CRONOFY_CLIENT_ID"]) != bool(config["CRONOFY_CLIENT_SECRET"]):
+        raise ConfigError("Set both CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET, or neither")
+    config["TOKEN_KEY_RING"] = parse_key_ring(config["TOKEN_KEYS"])
+    if config["SESSION_COOKIE_SECURE"] is None:
+        config["SESSION_COOKIE_SECURE"] = production
+    return config
+
+
+def _fill_development_secrets(instance: Path, config: dict[str, Any]) -> None:
+    """Generate missing development secrets once and keep them in instance/secrets.json."""
+    needed = [k for k in ("SECRET_KEY", "TOKEN_KEYS") if not config.get(k)]
+    if not config.get("DATABASE_URL"):
+        instance.mkdir(parents=True, exist_ok=True)
+        config["DATABASE_URL"] = f"sqlite:///{instance / 'rendezvous.sqlite3'}"
+    if not needed:
+        return
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    generators = {"SECRET_KEY": lambda: secrets.token_urlsafe(48), "TOKEN_KEYS": new_token_key}
+    changed = False
+    for key in needed:
+        if key not in stored:
+            stored[key] = generators[key]()
+            changed = True
+        config[key] = stored[key]
+    if changed:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh, indent=2)
+

@@ -1,0 +1,172 @@
+"""Organisation administration: users, roles, deactivation and coordinator assignments."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+
+from wtforms.fields.choices import SelectChoice
+
+from models import Role
+from webapp.db import db_session
+from webapp.forms import AssignmentForm, InviteForm, RoleForm
+from webapp.security import allow
+from webapp.services import NotFound, ServiceError, accounts
+from webapp.views import flash_error
+from webapp.web import actor
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _assignment_form(users) -> AssignmentForm:
+    form = AssignmentForm()
+    form.coordinator_id.choices = [SelectChoice(str(u.id), f"{u.name} ({u.email})") for u in users
+                                   if u.role is Role.COORDINATOR and u.active]
+    form.manager_id.choices = [SelectChoice(str(u.id), f"{u.name} ({u.email})") for u in users
+                               if u.role is Role.RECRUITER and u.active]
+    return form
+
+
+def _users_page(invite_form=None, assignment_form=None, invite_link=None, status=200):
+    session, who = db_session(), actor()
+    users = accounts.list_users(session, who)
+    return render_template(
+        "admin/users.html", users=users, invite_form=invite_form or InviteForm(),
+        assignment_form=assignment_form or _assignment_form(users),
+        assignments=accounts.assignments(session, who),
+        invite_link=invite_link,
+    ), status
+
+
+def _invite_link(token: str) -> str:
+    return url_for("auth.accept_invite", token=token, _external=True)
+
+
+@bp.route("/users")
+@allow(Role.ADMIN)
+def users():
+    """List the organisation's users and assignments."""
+    return _users_page()
+
+
+@bp.route("/users", methods=["POST"])
+@allow(Role.ADMIN)
+def invite():
+    """Create an account and show its one-time invitation link."""
+    form = InviteForm()
+    if not form.validate_on_submit():
+        return _users_page(invite_form=form, status=400)
+    try:
+        user, token = accounts.invite_user(
+            db_session(), actor(), email=form.email.data, name=form.name.data, role=form.role.data,
+            invite_days=current_app.config["INVITE_DAYS"],
+        )
+    except ServiceError as exc:
+        if exc.field and hasattr(form, exc.field):
+            getattr(form, exc.field).errors = [exc.message]
+        else:
+            flash_error(exc)
+        return _users_page(invite_form=form, status=400)
+    flash(f"Account created for {user.name}. Send them the invitation link below; it is shown "
+          "only once.", "success")
+    return _users_page(invite_link=(user, _invite_link(token)), status=201)
+
+
+@bp.route("/users/<int:user_id>")
+@allow(Role.ADMIN)
+def user(user_id: int):
+    """Show one user with their role and status controls."""
+    try:
+        target = accounts.get_user(db_session(), actor(), user_id)
+    except NotFound:
+        abort(404)
+    return render_template("admin/user.html", user=target, role_form=RoleForm(role=target.role.value))
+
+
+def _apply(action, user_id: int, success: str):
+    # CSRFProtect has already refused any POST without a valid token before we get here.
+    try:
+        action()
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash_error(exc)
+        return redirect(url_for("admin.user", user_id=user_id))
+    flash(success, "success")
+    return redirect(url_for("admin.user", user_id=user_id))
+
+
+@bp.route("/users/<int:user_id>/role", methods=["POST"])
+@allow(Role.ADMIN)
+def change_role(user_id: int):
+    """Change a user's role; their sessions end."""
+    form = RoleForm()
+    if not form.validate_on_submit():
+        flash("Choose one of the listed roles.", "error")
+        return redirect(url_for("admin.user", user_id=user_id))
+    return _apply(lambda: accounts.change_role(db_session(), actor(), user_id, form.role.data),
+                  user_id, "Role changed. The user's sessions have ended.")
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
+@allow(Role.ADMIN)
+def deactivate(user_id: int):
+    """Deactivate a user; they are logged out and cannot log in."""
+    return _apply(lambda: accounts.set_active(db_session(), actor(), user_id, False),
+                  user_id, "User deactivated. They can no longer log in.")
+
+
+@bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
+@allow(Role.ADMIN)
+def reactivate(user_id: int):
+    """Reactivate a user."""
+    return _apply(lambda: accounts.set_active(db_session(), actor(), user_id, True),
+                  user_id, "User reactivated.")
+
+
+@bp.route("/users/<int:user_id>/invite", methods=["POST"])
+@allow(Role.ADMIN)
+def reissue_invite(user_id: int):
+    """Replace a user's invitation link and show the new one once."""
+    session, who = db_session(), actor()
+    try:
+        token = accounts.reissue_invite(session, who, user_id,
+                                        invite_days=current_app.config["INVITE_DAYS"])
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash_error(exc)
+        return redirect(url_for("admin.user", user_id=user_id))
+    target = accounts.get_user(session, who, user_id)
+    flash("A new invitation link was made; the old one no longer works.", "success")
+    return _users_page(invite_link=(target, _invite_link(token)))
+
+
+@bp.route("/assignments", methods=["POST"])
+@allow(Role.ADMIN)
+def assign():
+    """Let a coordinator schedule for a hiring manager."""
+    session, who = db_session(), actor()
+    form = _assignment_form(accounts.list_users(session, who))
+    if not form.validate_on_submit():
+        flash("Choose a coordinator and a hiring manager.", "error")
+        return _users_page(assignment_form=form, status=400)
+    try:
+        assignment = accounts.assign_coordinator(session, who, form.coordinator_id.data,
+                                                 form.manager_id.data)
+    except ServiceError as exc:
+        flash_error(exc)
+        return _users_page(assignment_form=form, status=400)
+    flash(f"{assignment.coordinator.name} can now schedule for {assignment.manager.name}.", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/assignments/<int:assignment_id>/delete", methods=["POST"])
+@allow(Role.ADMIN)
+def unassign(assignment_id: int):
+    """Remove a coordinator assignment."""
+    try:
+        accounts.unassign_coordinator(db_session(), actor(), assignment_id)
+    except NotFound:
+        abort(404)
+    flash("Assignment removed.", "success")
+    return redirect(url_for("admin.users"))

@@ -1,0 +1,141 @@
+"""Request-level glue: request ids, session lifetime, deny-by-default access, security headers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
+from flask_login import LoginManager, current_user, logout_user
+
+from webapp.db import db_session
+from webapp.security import PUBLIC, permits, policy_of
+from webapp.services import Actor
+from webapp.services.accounts import load_session_user
+
+log = logging.getLogger("webapp.web")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,32}$")
+#: Endpoints Flask itself registers; they serve only public files.
+_BUILTIN_PUBLIC = {"static"}
+
+
+def init_login(app: Flask, manager: LoginManager) -> None:
+    manager.init_app(app)
+    manager.login_view = "auth.login"
+    manager.login_message = "Please log in to continue."
+    manager.login_message_category = "info"
+    # Sessions are invalidated by our own session version; Flask-Login's "strong" mode would
+    # also tie them to the IP address, which breaks on mobile networks.
+    manager.session_protection = "basic"
+
+    @manager.user_loader
+    def _load(session_id: str):
+        return load_session_user(db_session(), session_id)
+
+
+def actor() -> Actor:
+    """The current user as the services see them."""
+    if current_user.is_authenticated:
+        return Actor(current_user.id, current_user.email, current_user.organisation_id,
+                     current_user.role, request.remote_addr, g.get("request_id"))
+    return Actor(None, None, None, None, request.remote_addr, g.get("request_id"))
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths may be redirected to after login."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
+def init_request_hooks(app: Flask) -> None:
+    app.before_request(_assign_request_id)
+    app.before_request(_enforce_session_lifetime)
+    app.before_request(_enforce_access_policy)
+    app.after_request(_security_headers)
+    app.jinja_env.globals["nav_items"] = nav_items
+
+
+def _assign_request_id() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+
+
+def _enforce_session_lifetime():
+    if not current_user.is_authenticated:
+        return None
+    now = time.time()
+    config = current_app.config
+    login_at = session.get("login_at", 0)
+    seen_at = session.get("seen_at", 0)
+    if (now - login_at > config["SESSION_MAX_HOURS"] * 3600
+            or now - seen_at > config["SESSION_IDLE_MINUTES"] * 60):
+        logout_user()
+        session.clear()
+        flash("Your session has ended. Please log in again.", "info")
+        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+    session["seen_at"] = now
+    return None
+
+
+def _enforce_access_policy():
+    if request.endpoint is None:  # unknown URL: let the 404 handler answer
+        return None
+    if request.endpoint in _BUILTIN_PUBLIC:
+        return None
+    policy = policy_of(current_app.view_functions.get(request.endpoint))
+    if policy is None:
+        log.error("endpoint %s declares no access policy; refusing", request.endpoint)
+        abort(403)
+    role = current_user.role if current_user.is_authenticated else None
+    if permits(policy, role):
+        return None
+    if role is None:
+        return current_app.login_manager.unauthorized()
+    abort(403)
+
+
+def _security_headers(response):
+    config = current_app.config
+    form_targets = " ".join(["'self'", *config.get("CSP_FORM_ACTION_EXTRA", ())])
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        f"object-src 'none'; base-uri 'none'; form-action {form_targets}; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if current_user.is_authenticated or request.endpoint != "static":
+        # Pages can show personal data: never store them in shared or browser caches.
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.vary.add("Cookie")
+    return response
+
+
+def nav_items() -> list[tuple[str, str]]:
+    """Navigation entries the current user may open, derived from the endpoints' policies."""
+    role = current_user.role if current_user.is_authenticated else None
+    items = []
+    for endpoint, label in NAVIGATION:
+        policy = policy_of(current_app.view_functions.get(endpoint))
+        if policy is not None and policy != PUBLIC and permits(policy, role):
+            items.append((endpoint, label))
+    return items
+
+
+NAVIGATION: tuple[tuple[str, str], ...] = (
+    ("main.home", "Home"),
+    ("main.my_managers", "My hiring managers"),
+    ("admin.users", "Users"),
+    ("main.audit_trail", "Audit trail"),
+    ("profile.show", "My profile"),
+)
