@@ -1,0 +1,184 @@
+"""Verify and parse what the aggregator POSTs to us: push notifications and EC callbacks.
+
+``Cronofy-HMAC-SHA256`` is ``base64(HMAC-SHA256(key=client_secret, msg=raw body))``; during a
+secret rotation the header carries one value per active secret, comma-separated (reference
+§7.3). Verification must run over the *raw* bytes, before any JSON parsing, and must be
+constant-time.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.errors import InvalidNotification
+
+HMAC_HEADER = "Cronofy-HMAC-SHA256"
+
+#: Notification types we understand; anything else parses as ``type="unknown"``.
+KNOWN_TYPES = frozenset(
+    {
+        "verification",
+        "change",
+        "profile_disconnected",
+        "profile_initial_sync_completed",
+        "conferencing_profile_disconnected",
+        "conferencing_assigned",
+        "conferencing_failing",
+        "gdpr_requested",
+        "smart_invite",
+    }
+)
+
+
+def sign(raw_body: bytes, secret: str) -> str:
+    """The header value the aggregator sends for ``raw_body`` under ``secret``."""
+    digest = hmac.new(secret.encode("utf-8"), raw_body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def verify_hmac(raw_body: bytes, header: str | None, secrets: Sequence[str]) -> bool:
+    """True if any comma-separated signature in ``header`` matches ``raw_body`` under any secret."""
+    if not header or not secrets:
+        return False
+    if isinstance(raw_body, str):  # be forgiving to callers who already decoded
+        raw_body = raw_body.encode("utf-8")
+    offered = [v.strip().encode("ascii", "replace") for v in header.split(",") if v.strip()]
+    if not offered:
+        return False
+    matched = False
+    # Compare every pair without short-circuiting so timing does not reveal which matched.
+    for secret in secrets:
+        if not secret:
+            continue
+        expected = sign(raw_body, secret).encode("ascii")
+        for value in offered:
+            matched |= hmac.compare_digest(value, expected)
+    return matched
+
+
+# --- push notifications -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    #: One of KNOWN_TYPES, or ``"unknown"`` (then ``raw_type`` holds what was sent).
+    type: str
+    raw_type: str
+    channel_id: str | None = None
+    callback_url: str | None = None
+    calendar_ids: tuple[str, ...] = ()
+    only_managed: bool | None = None
+    #: ``change`` only: read events with ``last_modified`` = this.
+    changes_since: dt.datetime | None = None
+    #: profile/conferencing notifications, when the body names one.
+    profile_id: str | None = None
+    #: conferencing subscription callbacks: the managed event they concern, when present.
+    event_id: str | None = None
+    join_url: str | None = None
+    #: The parsed body's ``notification`` object, for types we do not model further.
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _loads(raw_body: bytes | str) -> Any:
+    try:
+        return json.loads(raw_body)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidNotification("body is not valid JSON") from None
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidNotification("changes_since is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def parse_notification(raw_body: bytes | str) -> Notification:
+    """Parse a push notification (call only after ``verify_hmac`` succeeded)."""
+    data = _loads(raw_body)
+    if not isinstance(data, dict):
+        raise InvalidNotification("body is not a JSON object")
+    note = data.get("notification")
+    if not isinstance(note, dict) or not isinstance(note.get("type"), str):
+        raise InvalidNotification("body has no notification.type")
+    raw_type = note["type"]
+    kind = raw_type if raw_type in KNOWN_TYPES else "unknown"
+
+    channel = data.get("channel") if isinstance(data.get("channel"), dict) else {}
+    filters = channel.get("filters") if isinstance(channel.get("filters"), dict) else {}
+    calendar_ids = filters.get("calendar_ids") or ()
+    if not isinstance(calendar_ids, list | tuple):
+        calendar_ids = ()
+    only_managed = filters.get("only_managed")
+
+    profile = note.get("profile") if isinstance(note.get("profile"), dict) else {}
+    event = data.get("event") if isinstance(data.get("event"), dict) else {}
+    conferencing = event.get("conferencing") if isinstance(event.get("conferencing"), dict) else {}
+
+    return Notification(
+        type=kind,
+        raw_type=raw_type,
+        channel_id=_str_or_none(channel.get("channel_id")),
+        callback_url=_str_or_none(channel.get("callback_url")),
+        calendar_ids=tuple(str(c) for c in calendar_ids),
+        only_managed=only_managed if isinstance(only_managed, bool) else None,
+        changes_since=_parse_time(note.get("changes_since")) if kind == "change" else None,
+        profile_id=_str_or_none(note.get("profile_id")) or _str_or_none(profile.get("profile_id")),
+        event_id=_str_or_none(event.get("event_id")),
+        join_url=_str_or_none(conferencing.get("join_url")),
+        extra=dict(note),
+    )
+
+
+# --- Enterprise Connect service-account authorization callbacks -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SACallback:
+    """The asynchronous answer to a service-account authorization request (reference §2.4)."""
+
+    success: bool
+    state: str | None = None
+    #: Exchange with ``redirect_uri`` = the exact ``callback_url`` of the request.
+    code: str | None = field(default=None, repr=False)
+    error: str | None = None
+    error_key: str | None = None
+    error_description: str | None = None
+
+
+def parse_service_account_callback(raw_body: bytes | str) -> SACallback:
+    """Parse ``{"authorization": {"code", "state"}}`` or ``{"authorization": {"error", …}}``."""
+    data = _loads(raw_body)
+    auth = data.get("authorization") if isinstance(data, dict) else None
+    if not isinstance(auth, dict):
+        raise InvalidNotification("body has no authorization object")
+    state = _str_or_none(auth.get("state"))
+    code = _str_or_none(auth.get("code"))
+    if code and not auth.get("error"):
+        return SACallback(success=True, code=code, state=state)
+    error = _str_or_none(auth.get("error")) or _str_or_none(auth.get("error_key"))
+    if not error:
+        raise InvalidNotification("authorization has neither code nor error")
+    return SACallback(
+        success=False,
+        state=state,
+        error=error,
+        error_key=_str_or_none(auth.get("error_key")),
+        error_description=_str_or_none(auth.get("error_description")),
+    )
