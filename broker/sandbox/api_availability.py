@@ -1,0 +1,213 @@
+"""``POST /v1/availability`` and ``/v1/sequenced_availability`` (§6): parse, then pure functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from . import availability as av
+from . import errors, events, web
+from .state import SandboxState
+from .timeutil import BadTime, format_ts, parse_datetime
+
+bp = Blueprint("sandbox_availability", __name__)
+
+FORMATS = {"periods", "slots", "overlapping_slots"}
+
+
+def _minutes(value: Any, field: str, *, required: bool = False, allow_zero: bool = False) -> int | None:
+    """``{"minutes": N}`` (or a bare int) as seconds."""
+    if value in (None, {}, [], ""):
+        if required:
+            raise errors.required(field)
+        return None
+    minutes = value.get("minutes") if isinstance(value, dict) else value
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0 or (
+            minutes == 0 and not allow_zero) or minutes > 60 * 24 * 7:
+        raise errors.invalid(field, "invalid", f"{field} must be a positive number of minutes")
+    return minutes * 60
+
+
+def _buffer_side(value: Any, field: str) -> tuple[int, int | None]:
+    """(minimum, maximum) seconds from ``{minutes}`` or ``{minimum: {minutes}, maximum: {...}}``."""
+    if not value:
+        return 0, None
+    if not isinstance(value, dict):
+        raise errors.invalid(field, "invalid", f"{field} must be an object")
+    if "minimum" in value or "maximum" in value:
+        low = _minutes(value.get("minimum"), field, allow_zero=True) or 0
+        high = _minutes(value.get("maximum"), field, allow_zero=True)
+        return low, high
+    return _minutes(value, field, allow_zero=True) or 0, None
+
+
+def _periods(value: Any, field: str, config, *, required: bool) -> list[tuple[int, int]]:
+    if not value:
+        if required:
+            raise errors.required(field)
+        return []
+    if not isinstance(value, list):
+        raise errors.invalid(field, "invalid", f"{field} must be a list of {{start, end}}")
+    if len(value) > config.max_query_periods:
+        raise errors.invalid(field, "too_many", f"at most {config.max_query_periods} periods")
+    spans = []
+    for period in value:
+        try:
+            start = int(parse_datetime(period["start"]).timestamp())
+            end = int(parse_datetime(period["end"]).timestamp())
+        except (BadTime, KeyError, TypeError):
+            raise errors.invalid(field, "invalid", "each period needs ISO 8601 start and end") from None
+        if end <= start:
+            raise errors.invalid(field, "invalid", "each period must end after it starts")
+        spans.append((start, end))
+    span = max(e for _s, e in spans) - min(s for s, _e in spans)
+    if span > config.max_query_span_days * 86400:
+        raise errors.invalid(field, "too_long",
+                             f"periods may span at most {config.max_query_span_days} days")
+    return spans
+
+
+def _authorized_subs(state: SandboxState, client_id: str) -> set[str]:
+    world = state.world
+    subs = {g.sub for g in world.grants.values() if not g.revoked and g.client_id == client_id}
+    linked_domains = {world.service_accounts[s].domain for s in subs if s in world.service_accounts}
+    subs |= {i.account_id for i in world.identities.values()
+             if i.kind == "room" and i.domain in linked_domains}
+    return subs
+
+
+def _groups(state: SandboxState, client_id: str, participants: Any, config) -> list[av.Group]:
+    if isinstance(participants, dict):
+        participants = [participants]
+    if not isinstance(participants, list) or not participants:
+        raise errors.required("participants")
+    if len(participants) > config.max_participant_groups:
+        raise errors.invalid("participants", "too_many",
+                             f"at most {config.max_participant_groups} participant groups")
+    world = state.world
+    known = _authorized_subs(state, client_id)
+    groups = []
+    for group in participants:
+        members_in = group.get("members") if isinstance(group, dict) else None
+        if not isinstance(members_in, list) or not members_in:
+            raise errors.invalid("participants", "required", "each group needs members")
+        if len(members_in) > config.max_members_per_group:
+            raise errors.invalid("participants", "too_many",
+                                 f"at most {config.max_members_per_group} members per group")
+        members = []
+        for member in members_in:
+            member = {"sub": member} if isinstance(member, str) else member
+            sub = member.get("sub") if isinstance(member, dict) else None
+            if not sub or sub not in world.accounts or sub not in known:
+                raise errors.invalid("participants", "unknown_sub",
+                                     f"{sub!r} is not an account or resource authorized by this app")
+            calendar_ids = member.get("calendar_ids") or None
+            if calendar_ids is not None and not isinstance(calendar_ids, list):
+                raise errors.invalid("participants", "invalid", "calendar_ids must be a list")
+            available = _periods(member.get("available_periods"), "participants", config,
+                                 required=False) or None
+            members.append(av.Member(sub, events.busy_intervals(world, sub, calendar_ids), available))
+        required = group.get("required", "all")
+        if required in (None, "all"):
+            needed = None
+        elif isinstance(required, int) and not isinstance(required, bool) and \
+                1 <= required <= len(members):
+            needed = required
+        else:
+            raise errors.invalid("participants", "invalid",
+                                 "required must be \"all\" or a number of members")
+        groups.append(av.Group(members, needed))
+    return groups
+
+
+def _query(state: SandboxState, client_id: str, data: dict, *, periods_required: bool = True
+           ) -> av.Query:
+    config = state.config
+    duration = _minutes(data.get("required_duration"), "required_duration", required=True)
+    periods = data.get("query_periods") or data.get("available_periods")
+    spans = _periods(periods, "query_periods", config, required=periods_required)
+    before, _ = _buffer_side((data.get("buffer") or {}).get("before"), "buffer")
+    after, _ = _buffer_side((data.get("buffer") or {}).get("after"), "buffer")
+    interval = _minutes(data.get("start_interval"), "start_interval") or \
+        config.default_start_interval * 60
+    max_results = data.get("max_results", config.default_max_results)
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or \
+            not 1 <= max_results <= config.max_max_results:
+        raise errors.invalid("max_results", "invalid",
+                             f"max_results must be between 1 and {config.max_max_results}")
+    groups = _groups(state, client_id, data.get("participants"), config)
+    assert duration is not None
+    return av.Query(groups, duration, spans, before, after, interval, max_results)
+
+
+def _window_json(window: av.Window, order: list[str]) -> dict[str, Any]:
+    return {"start": format_ts(window.start), "end": format_ts(window.end),
+            "participants": [{"sub": s} for s in order if s in window.participants]}
+
+
+def _order(query: av.Query) -> list[str]:
+    seen: dict[str, None] = {}
+    for group in query.groups:
+        for member in group.members:
+            seen.setdefault(member.sub, None)
+    return list(seen)
+
+
+@bp.post("/v1/availability")
+def availability():
+    """Find available periods or slots for groups of people and resources (§6.1)."""
+    who = web.caller(allow_api_key=True)
+    data = web.body()
+    fmt = data.get("response_format") or "periods"
+    if fmt not in FORMATS:
+        raise errors.invalid("response_format", "invalid",
+                             "response_format must be periods, slots or overlapping_slots")
+    query_slots = data.get("query_slots")
+    state = web.state()
+    with state.lock:
+        query = _query(state, who.client_id, data, periods_required=not query_slots)
+    order = _order(query)
+    if query_slots:
+        try:
+            starts = [int(parse_datetime(s["start"]).timestamp()) for s in query_slots]
+        except (BadTime, KeyError, TypeError):
+            raise errors.invalid("query_slots", "invalid", "each query slot needs a start") from None
+        found = av.check_slots(query, starts)
+        return jsonify({"available_slots": [_window_json(w, order) for w in found]})
+    if fmt == "periods":
+        return jsonify({"available_periods": [_window_json(w, order) for w in av.periods(query)]})
+    found = av.slots(query, overlapping=fmt == "overlapping_slots")
+    return jsonify({"available_slots": [_window_json(w, order) for w in found]})
+
+
+@bp.post("/v1/sequenced_availability")
+def sequenced_availability():
+    """Find chains of slots, one per step, in ordinal order (a greedy chain, §6.2)."""
+    who = web.caller(allow_api_key=True)
+    data = web.body()
+    sequence = data.get("sequence")
+    if not isinstance(sequence, list) or not sequence:
+        raise errors.required("sequence")
+    state = web.state()
+    steps = []
+    with state.lock:
+        shared = data.get("query_periods") or data.get("available_periods")
+        for index, item in enumerate(sorted(sequence, key=lambda s: (s or {}).get("ordinal") or 0)):
+            if not isinstance(item, dict):
+                raise errors.invalid("sequence", "invalid", "each step must be an object")
+            step_data = dict(item)
+            step_data["available_periods"] = item.get("available_periods") or shared
+            step_data["buffer"] = {k: v for k, v in (item.get("buffer") or {}).items()
+                                   if not (isinstance(v, dict) and ("minimum" in v or "maximum" in v))}
+            query = _query(state, who.client_id, step_data)
+            gap_min, gap_max = _buffer_side((item.get("buffer") or {}).get("before"), "buffer")
+            if not any(isinstance(v, dict) and ("minimum" in v or "maximum" in v)
+                       for v in (item.get("buffer") or {}).values()):
+                gap_min, gap_max = 0, None
+            steps.append(av.Step(str(item.get("sequence_id") or index), query, gap_min, gap_max))
+    chains = av.sequences(steps, state.config.max_sequence_results)
+    return jsonify({"sequences": [
+        {"sequence": [dict(_window_json(w, _order(step.query)), sequence_id=sid)
+                      for (sid, w), step in zip(chain, steps, strict=True)]}
+        for chain in chains]})
