@@ -86,7 +86,13 @@ T = TypeVar("T")
 OnRefresh = Callable[[Credentials], None]
 
 _USER_AGENT = "Rendezvous (pycronofy %s)" % pycronofy.__version__
-_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_.\-\[\]/]{1,100}$")
+#: Parameter names we are willing to repeat in an error (lower-case snake case, as documented).
+_SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}(\[\])?$")
+#: Documented 422 keys look like ``errors.required``.
+_SAFE_KEY = re.compile(r"^errors\.[a-z0-9_.]{1,64}$")
+#: RFC 6749 §5.2 error codes: anything else from a token endpoint is not repeated.
+_OAUTH_ERRORS = frozenset({"invalid_request", "invalid_client", "invalid_grant",
+                           "unauthorized_client", "unsupported_grant_type", "invalid_scope"})
 _MAX_BATCH = 50
 
 
@@ -111,12 +117,31 @@ class _HTTPFailure(Exception):
         self.fields = dict(fields or {})
 
 
-def _safe(value: Any) -> str | None:
-    """Only identifier-like strings (error keys, parameter names) survive into our errors."""
-    return value if isinstance(value, str) and _SAFE_TOKEN.match(value) else None
+def _safe_name(value: Any) -> str | None:
+    """Only documented-looking parameter names survive into our errors (never echoed values)."""
+    return value if isinstance(value, str) and _SAFE_NAME.match(value) else None
 
 
-def _failure_from_response(resp: requests.Response) -> _HTTPFailure:
+def _safe_key(value: Any) -> str | None:
+    return value if isinstance(value, str) and _SAFE_KEY.match(value) else None
+
+
+_SECRET_FIELDS = ("client_secret", "code", "refresh_token", "token", "access_token")
+
+
+def _secrets_in(headers: Mapping[str, str], body: Any) -> tuple[str, ...]:
+    """The secret values this request carried (bearer token, secret body fields)."""
+    found = []
+    auth = headers.get("Authorization") or ""
+    if auth.startswith("Bearer "):
+        found.append(auth[7:])
+    if isinstance(body, dict):
+        found += [v for k in _SECRET_FIELDS if isinstance(v := body.get(k), str)]
+    return tuple(v for v in found if v and v != "None")
+
+
+def _failure_from_response(resp: requests.Response,
+                           secrets: tuple[str, ...] = ()) -> _HTTPFailure:
     retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
     oauth_error = None
     fields: dict[str, tuple[str, ...]] = {}
@@ -125,19 +150,9 @@ def _failure_from_response(resp: requests.Response) -> _HTTPFailure:
     except ValueError:
         body = None
     if isinstance(body, dict):
-        oauth_error = _safe(body.get("error"))
-        errors = body.get("errors")
-        if isinstance(errors, dict):
-            for name, items in errors.items():
-                safe_name = _safe(name)
-                if not safe_name:
-                    continue
-                keys = []
-                for item in items if isinstance(items, list) else []:
-                    key = _safe(item.get("key")) if isinstance(item, dict) else None
-                    if key:
-                        keys.append(key)
-                fields[safe_name] = tuple(keys)
+        error = body.get("error")
+        oauth_error = error if error in _OAUTH_ERRORS else None
+        fields = _failure_from_errors(body.get("errors"), secrets)
     return _HTTPFailure(resp.status_code, retry_after=retry_after, oauth_error=oauth_error,
                         fields=fields)
 
@@ -310,7 +325,7 @@ class _Transport:
             )
             if status < 400:
                 return resp
-            failure = _failure_from_response(resp)
+            failure = _failure_from_response(resp, _secrets_in(headers, json))
             resp.close()
             if attempt < attempts and idempotent:
                 if status == 429:
@@ -469,10 +484,9 @@ def _managed_event(e: Mapping[str, Any]) -> ManagedEvent:
 def _event_body(event: EventWrite) -> dict[str, Any]:
     if not event.event_id:
         raise Invalid("event_id is required", fields={"event_id": ("errors.required",)})
-    if not event.summary or len(event.summary) > 1024:
-        raise Invalid("summary must be 1–1024 characters", fields={"summary": ("errors.length",)})
-    if event.description is not None and len(event.description) > 4096:
-        raise Invalid("description too long", fields={"description": ("errors.length",)})
+    if not event.summary:
+        raise Invalid("summary is required", fields={"summary": ("errors.required",)})
+    # Length limits (1024/4096) are left to the aggregator, which answers 422 with the field.
     body: dict[str, Any] = {
         "event_id": event.event_id,
         "summary": event.summary,
@@ -1207,7 +1221,7 @@ class CronofyBroker:
                 res = entry.response if isinstance(entry.response, dict) else {}
                 status = int(res.get("status") or 0)
                 data = res.get("data") if isinstance(res.get("data"), dict) else {}
-                errors = _failure_from_errors(data.get("errors"))
+                errors = _failure_from_errors(data.get("errors"), (c.auth.access_token or "",))
                 entries.append(BatchEntryResult(operation=op, status=status, errors=errors))
             if len(entries) != len(ops):
                 raise ValueError("batch response length mismatch")
@@ -1217,13 +1231,19 @@ class CronofyBroker:
         return self._user_call("batch", creds, on_refresh, call, idempotent=True)
 
 
-def _failure_from_errors(errors: Any) -> dict[str, tuple[str, ...]]:
+def _failure_from_errors(errors: Any, secrets: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    """``{"errors": {param: [{key, description}]}}`` → ``{param: (key, …)}``; descriptions and
+    anything not shaped like a documented name/key are dropped (they may echo request values)."""
+    def clean(value: str | None) -> str | None:
+        return value if value and not any(s in value for s in secrets) else None
+
     fields: dict[str, tuple[str, ...]] = {}
     if isinstance(errors, dict):
         for name, items in errors.items():
-            if _safe(name):
+            if clean(_safe_name(name)):
                 fields[name] = tuple(
-                    k for k in (_safe(i.get("key")) for i in items if isinstance(i, dict)) if k
+                    k for k in (clean(_safe_key(i.get("key"))) for i in items
+                                if isinstance(i, dict)) if k
                 ) if isinstance(items, list) else ()
     return fields
 

@@ -2,7 +2,10 @@
 
 Cronofy allows 50 requests/second and 500 requests/minute *per application* (reference §11).
 Both windows are enforced as sliding logs (strictly "at most N in any window"), which is never
-looser than whatever window the server uses. ``acquire()`` blocks until a request may be sent.
+looser than whatever window the server uses, and each window is lengthened by a small safety
+``margin`` (default 50 ms): requests admitted exactly one window apart can otherwise reach the
+server less than a window apart (network and scheduling jitter) and be refused with 429.
+``acquire()`` blocks until a request may be sent.
 
 * ``InProcessRateLimiter`` — thread-safe, for one process (development, a single worker).
 * ``RedisRateLimiter`` — one shared budget for every worker/process, atomic in a Lua script
@@ -20,6 +23,7 @@ from typing import Protocol, runtime_checkable
 
 DEFAULT_PER_SECOND = 50
 DEFAULT_PER_MINUTE = 500
+DEFAULT_MARGIN = 0.05
 
 
 @runtime_checkable
@@ -39,13 +43,16 @@ class InProcessRateLimiter:
         per_second: int = DEFAULT_PER_SECOND,
         per_minute: int = DEFAULT_PER_MINUTE,
         *,
+        margin: float = DEFAULT_MARGIN,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if per_second < 1 or per_minute < 1:
+        if per_second < 1 or per_minute < 1 or margin < 0:
             raise ValueError("rate limits must be positive")
         self.per_second = per_second
         self.per_minute = per_minute
+        self._second = 1.0 + margin
+        self._minute = 60.0 + margin
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -56,15 +63,15 @@ class InProcessRateLimiter:
         with self._lock:
             now = self._clock()
             log = self._log
-            while log and log[0] <= now - 60.0:
+            while log and log[0] <= now - self._minute:
                 log.popleft()
             wait = 0.0
             if len(log) >= self.per_minute:
-                wait = log[len(log) - self.per_minute] + 60.0 - now
+                wait = log[len(log) - self.per_minute] + self._minute - now
             if len(log) >= self.per_second:
                 nth_recent = log[len(log) - self.per_second]
-                if nth_recent > now - 1.0:
-                    wait = max(wait, nth_recent + 1.0 - now)
+                if nth_recent > now - self._second:
+                    wait = max(wait, nth_recent + self._second - now)
             if wait > 0:
                 return wait
             log.append(now)
@@ -84,23 +91,25 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local per_s = tonumber(ARGV[1])
 local per_m = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000000)
+local win_s = tonumber(ARGV[4])
+local win_m = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win_m)
 local wait = 0
 local n = redis.call('ZCARD', KEYS[1])
 if n >= per_m then
   local e = redis.call('ZRANGE', KEYS[1], n - per_m, n - per_m, 'WITHSCORES')
-  wait = tonumber(e[2]) + 60000000 - now
+  wait = tonumber(e[2]) + win_m - now
 end
 if n >= per_s then
   local e = redis.call('ZREVRANGE', KEYS[1], per_s - 1, per_s - 1, 'WITHSCORES')
-  local w = tonumber(e[2]) + 1000000 - now
+  local w = tonumber(e[2]) + win_s - now
   if w > wait then wait = w end
 end
 if wait > 0 then return wait end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. seq)
-redis.call('PEXPIRE', KEYS[1], 61000)
-redis.call('PEXPIRE', KEYS[2], 61000)
+redis.call('PEXPIRE', KEYS[1], math.ceil(win_m / 1000) + 1000)
+redis.call('PEXPIRE', KEYS[2], math.ceil(win_m / 1000) + 1000)
 return 0
 """
 
@@ -115,12 +124,14 @@ class RedisRateLimiter:
         per_second: int = DEFAULT_PER_SECOND,
         per_minute: int = DEFAULT_PER_MINUTE,
         *,
+        margin: float = DEFAULT_MARGIN,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if per_second < 1 or per_minute < 1:
+        if per_second < 1 or per_minute < 1 or margin < 0:
             raise ValueError("rate limits must be positive")
         self.per_second = per_second
         self.per_minute = per_minute
+        self._windows_us = [int((1.0 + margin) * 1e6), int((60.0 + margin) * 1e6)]
         self._keys = [f"{key_prefix}:log", f"{key_prefix}:seq"]
         self._member_prefix = uuid.uuid4().hex[:12]
         self._script = redis_client.register_script(_LUA_ACQUIRE)
@@ -130,7 +141,8 @@ class RedisRateLimiter:
         """Count a request and return 0.0 if allowed now, else the seconds to wait (not counted)."""
         wait_us = int(
             self._script(
-                keys=self._keys, args=[self.per_second, self.per_minute, self._member_prefix]
+                keys=self._keys,
+                args=[self.per_second, self.per_minute, self._member_prefix, *self._windows_us],
             )
         )
         return wait_us / 1_000_000 if wait_us > 0 else 0.0

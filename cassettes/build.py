@@ -242,6 +242,9 @@ SMART_INVITE_RESPONSE = {
 
 VALIDATION_ERROR = {"errors": {"summary": [  # §10 / §11 error body
     {"key": "errors.required", "description": "summary must be specified"}]}}
+#: §5.1 "summary (≤ 1024 chars)" answered in the §11 shape; the key name is illustrative.
+TOO_LONG_ERROR = {"errors": {"summary": [
+    {"key": "errors.too_long", "description": "summary must be at most 1024 characters"}]}}
 
 
 # --- cassette writing ----------------------------------------------------------------------------
@@ -335,8 +338,8 @@ CASSETTES: dict[str, list[tuple[dict, dict]]] = {
         (req("DELETE", f"/v1/calendars/{CAL}/events", {"event_id": "interview-8812"}), resp(202)),
     ],
     "upsert_rejected": [  # §5.1 422 with the §11 error body
-        (req("POST", f"/v1/calendars/{CAL}/events", dict(UPSERT_BODY, summary=" ")),
-         resp(422, VALIDATION_ERROR)),
+        (req("POST", f"/v1/calendars/{CAL}/events", dict(UPSERT_BODY, summary="x" * 1025)),
+         resp(422, TOO_LONG_ERROR)),
     ],
     "profile_disconnected": [  # §5.1 errors: 423 no provider credentials
         (req("POST", f"/v1/calendars/{CAL}/events", UPSERT_BODY), resp(423)),

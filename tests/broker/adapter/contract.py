@@ -168,7 +168,7 @@ def event_lifecycle(b: CalendarBroker, ctx: Ctx) -> None:
 
 def upsert_rejected(b: CalendarBroker, ctx: Ctx) -> None:
     with pytest.raises(Invalid) as info:
-        b.upsert_event(ctx.creds, ctx.calendar_id, replace(ctx.event, summary=" "))
+        b.upsert_event(ctx.creds, ctx.calendar_id, replace(ctx.event, summary="x" * 1025))
     assert "summary" in info.value.fields
     assert all(k.startswith("errors.") for k in info.value.fields["summary"])
 

@@ -52,7 +52,7 @@ def _max_in_window(times, window):
 
 def test_per_second_window():
     clock = FakeClock()
-    lim = InProcessRateLimiter(per_second=5, per_minute=1000, clock=clock, sleep=clock.sleep)
+    lim = InProcessRateLimiter(per_second=5, per_minute=1000, margin=0, clock=clock, sleep=clock.sleep)
     times = _admitted_times(lim, clock, 23)
     assert times[:5] == [1000.0] * 5
     assert times[5] == pytest.approx(1001.0)
@@ -61,7 +61,7 @@ def test_per_second_window():
 
 def test_per_minute_window():
     clock = FakeClock()
-    lim = InProcessRateLimiter(per_second=50, per_minute=120, clock=clock, sleep=clock.sleep)
+    lim = InProcessRateLimiter(per_second=50, per_minute=120, margin=0, clock=clock, sleep=clock.sleep)
     times = _admitted_times(lim, clock, 300)
     assert _max_in_window(times, 60.0) == 120
     assert _max_in_window(times, 1.0) <= 50
@@ -77,7 +77,7 @@ def test_defaults_are_cronofys_documented_limits():
 
 def test_try_acquire_reports_wait_without_counting():
     clock = FakeClock()
-    lim = InProcessRateLimiter(per_second=1, per_minute=10, clock=clock, sleep=clock.sleep)
+    lim = InProcessRateLimiter(per_second=1, per_minute=10, margin=0, clock=clock, sleep=clock.sleep)
     assert lim.try_acquire() == 0.0
     assert lim.try_acquire() == pytest.approx(1.0)
     assert lim.try_acquire() == pytest.approx(1.0)
@@ -105,6 +105,15 @@ def test_thread_safety_under_contention():
     assert len(admitted) == 200
     # The fake clock is shared, so concurrent sleeps may overshoot; never undershoot.
     assert _max_in_window(sorted(admitted), 1.0) <= 10
+
+
+def test_safety_margin_lengthens_both_windows():
+    clock = FakeClock()
+    lim = InProcessRateLimiter(per_second=2, per_minute=3, margin=0.1, clock=clock,
+                               sleep=clock.sleep)
+    times = _admitted_times(lim, clock, 4)
+    assert times[2] == pytest.approx(1001.1)  # second window: 1.1 s
+    assert times[3] == pytest.approx(1060.1)  # minute window: 60.1 s after the first
 
 
 def test_rejects_nonsense_limits():
@@ -169,7 +178,7 @@ def test_redis_limiter_counts_and_reports_wait(redis_client):
     lim = RedisRateLimiter(redis_client, "t1", per_second=3, per_minute=100)
     assert [lim.try_acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
     wait = lim.try_acquire()
-    assert 0.0 < wait <= 1.0
+    assert 0.0 < wait <= 1.05
     assert redis_client.zcard("t1:log") == 3  # the refused attempt was not counted
 
 
@@ -177,7 +186,7 @@ def test_redis_limiter_minute_window(redis_client):
     lim = RedisRateLimiter(redis_client, "t2", per_second=100, per_minute=5)
     assert all(lim.try_acquire() == 0.0 for _ in range(5))
     wait = lim.try_acquire()
-    assert 59.0 < wait <= 60.0
+    assert 59.0 < wait <= 60.05
 
 
 def test_redis_limiter_is_shared_between_processes(redis_url, tmp_path):
@@ -212,7 +221,7 @@ def test_redis_limiter_acquire_blocks_until_allowed(redis_client):
     lim = RedisRateLimiter(redis_client, "t3", per_second=1, per_minute=100, sleep=fake_sleep)
     lim.acquire()
     lim.acquire()
-    assert len(sleeps) == 1 and 0 < sleeps[0] <= 1.0
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= 1.05
 
 
 def test_rate_limiter_from_settings_uses_redis(redis_url):
