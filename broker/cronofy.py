@@ -676,16 +676,17 @@ class CronofyBroker:
 
     def _run_raw(self, operation: str, fn: Callable[[], T]) -> T:
         """Run ``fn``; let _HTTPFailure through, turn response-shape surprises into BrokerError."""
-        unexpected = False
+        unexpected: str | None = None
         try:
             return fn()
         except BrokerError as exc:
             if exc.operation is None:
                 exc.operation = operation
             raise
-        except (KeyError, ValueError, IndexError, AttributeError, TypeError, PyCronofyException):
-            unexpected = True
-        assert unexpected
+        except (KeyError, ValueError, IndexError, AttributeError, TypeError,
+                PyCronofyException) as exc:
+            unexpected = type(exc).__name__  # the class only: messages may quote the response
+        self.log.warning("cronofy %s: unexpected response shape (%s)", operation, unexpected)
         raise BrokerError("unexpected response shape from the calendar aggregator",
                           operation=operation) from None
 

@@ -119,3 +119,18 @@ def ctx(control, broker) -> Ctx:
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario_against_sandbox(name, broker, ctx):
     SCENARIOS[name](broker, ctx)
+
+
+def test_delegated_calendars_show_with_readonly_flags(control, broker, link):
+    """An assistant's account lists the managers' calendars shared with it (§1, Business
+    Connect by a general account); a view-only delegation comes back read-only."""
+    control._call("POST", "reset")
+    creds = link("pa.office@contoso.example")
+    calendars = broker.calendars(creds)
+    own = [c for c in calendars if c.primary]
+    delegated = [c for c in calendars if not c.primary]
+    assert own and len(delegated) >= 3
+    assert any(c.readonly for c in delegated) and any(not c.readonly for c in delegated)
+    info = broker.userinfo(creds)
+    assert {c.calendar_id for p in info.profiles for c in p.calendars} >= {
+        c.calendar_id for c in calendars}
