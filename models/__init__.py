@@ -2,6 +2,7 @@
 
 from models.audit import AuditEntry, AuditEntryImmutable
 from models.base import CATEGORIES, Base, utcnow
+from models.calendar_link import LinkMode, LinkStatus, OAuthState, ProfileLink
 from models.organisation import Organisation
 from models.user import ROLE_LABELS, CoordinatorAssignment, Role, User
 
@@ -11,6 +12,10 @@ __all__ = [
     "Base",
     "CATEGORIES",
     "CoordinatorAssignment",
+    "LinkMode",
+    "LinkStatus",
+    "OAuthState",
+    "ProfileLink",
     "Organisation",
     "ROLE_LABELS",
     "Role",

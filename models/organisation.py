@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Boolean, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, classified, utcnow
@@ -22,6 +22,11 @@ class Organisation(Base):
         String(64),
         default="Europe/London",
         info=classified("configuration", "Default time zone for working hours"),
+    )
+    #: While off, recruiters are not offered to link their own calendars.
+    business_connect_enabled: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(),
+        info=classified("configuration", "Whether users may link their own calendars"),
     )
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, info=classified("timestamp", "When the organisation was created")

@@ -76,9 +76,11 @@ def app_config(database_url, tmp_path):
 
 
 @pytest.fixture
-def app(app_config):
+def app(app_config, request):
     from webapp import create_app
 
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox")  # points app_config at the sandbox first
     application = create_app(app_config)
     yield application
     engine = application.extensions["rendezvous.db"].engine
@@ -161,3 +163,72 @@ def live_server(app):
     server = LiveServer(app)
     yield server
     server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The sandbox aggregator: one server per test run on a free port, reset before each test.
+
+SANDBOX_CLIENT_ID = "rendezvous-test-client"
+SANDBOX_CLIENT_SECRET = "sandbox-test-client-secret-0123456789"
+
+
+class SandboxControl:
+    """The sandbox's /_sandbox control API, for arranging and checking aggregator-side state."""
+
+    def __init__(self, url: str):
+        import requests
+
+        self.url = url
+        self.http = requests.Session()
+
+    def call(self, method: str, path: str, **kwargs):
+        response = self.http.request(method, self.url + "/_sandbox" + path, timeout=10, **kwargs)
+        assert response.status_code < 400, f"sandbox {method} {path}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
+
+    def identity(self, email: str) -> dict:
+        for identity in self.call("GET", "/identities")["identities"]:
+            if identity["email"] == email:
+                return identity
+        raise AssertionError(f"no sandbox identity {email}")
+
+    def consent(self, authorize_url: str, email: str, *, decision: str = "approve", **extra) -> str:
+        """Approve (or deny) on the consent page as ``email``; returns the redirect URL."""
+        identity = self.identity(email)
+        body = {"authorize_url": authorize_url, "email": email, "password": identity["password"],
+                "decision": decision, **extra}
+        return self.call("POST", "/consent", json=body)["redirect_url"]
+
+    def deliver(self):
+        return self.call("POST", "/deliver")["delivered"]
+
+    def add_fault(self, **rule):
+        return self.call("POST", "/faults", json=rule)
+
+    def stats(self):
+        return self.call("GET", "/stats")
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    from broker.sandbox.server import SandboxStartError, start_sandbox
+
+    try:
+        handle = start_sandbox(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, auto_deliver=False,
+                               rate_limit_enabled=False)
+    except SandboxStartError as exc:
+        pytest.fail(f"the sandbox aggregator could not start: {exc}")
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server, app_config):
+    """A freshly reset sandbox, with the app configured to use it."""
+    control = SandboxControl(sandbox_server.url)
+    control.call("POST", "/reset")
+    control.call("DELETE", "/faults")
+    control.call("DELETE", "/stats")
+    app_config.update(CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID, CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+                      CRONOFY_API_BASE_URL=sandbox_server.url, CRONOFY_APP_BASE_URL=sandbox_server.url)
+    return control

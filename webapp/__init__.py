@@ -11,6 +11,7 @@ from flask import Flask
 
 from webapp import db, web
 from webapp.config import load_config
+from webapp.integration import ReferenceSealer, aggregator_app_origin, build_broker, build_cipher
 from webapp.extensions import csrf, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,15 +40,21 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     logging.getLogger("webapp").setLevel(config["LOG_LEVEL"])
 
+    app.config["CSP_FORM_ACTION_EXTRA"] = [o for o in [aggregator_app_origin(config)] if o]
+
     db.init_app(app)
+    app.extensions["rendezvous.broker"] = build_broker(config)
+    app.extensions["rendezvous.cipher"] = build_cipher(config)
+    app.extensions["rendezvous.sealer"] = ReferenceSealer.from_secret(config["SECRET_KEY"])
     web.init_login(app, login_manager)
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from webapp.views import admin, auth, main, profile
+    from webapp.views import admin, auth, calendar, hooks, main, profile, settings
 
-    for blueprint in (auth.bp, main.bp, admin.bp, profile.bp):
+    for blueprint in (auth.bp, main.bp, admin.bp, profile.bp, calendar.bp, settings.bp, hooks.bp):
         app.register_blueprint(blueprint)
+    csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
 
     web.init_request_hooks(app)
     from webapp import cli, errors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from models import migrate
 from webapp.config import new_token_key
@@ -40,6 +40,7 @@ def db_revision(message: str) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Create the demo organisation and its users (development only)."""
     if current_app.config["ENVIRONMENT"] == "production":
@@ -61,7 +62,28 @@ def new_token_key_command(key_id: str) -> None:
     click.echo(new_token_key(key_id))
 
 
+@click.command("rotate-token-keys")
+@with_appcontext
+def rotate_token_keys_command() -> None:
+    """Re-encrypt every stored calendar token under the newest key of RENDEZVOUS_TOKEN_KEYS."""
+    from webapp.services.connect import rotate_token_keys
+
+    cipher = current_app.extensions["rendezvous.cipher"]
+    with database().sessions() as session:
+        counts = rotate_token_keys(session, cipher)
+    click.echo(f"Newest key: {cipher.current_key_id}")
+    for label, count in counts.items():
+        click.echo(f"  {label}: {count}")
+    if counts["failed"]:
+        raise click.ClickException(
+            f"{counts['failed']} link(s) could not be decrypted with any key in the ring; keep the "
+            "old keys until they are re-linked."
+        )
+    click.echo("Every token now uses the newest key; older keys may be removed from the ring.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(new_token_key_command)
+    app.cli.add_command(rotate_token_keys_command)

@@ -58,6 +58,7 @@ def init_request_hooks(app: Flask) -> None:
     app.before_request(_enforce_access_policy)
     app.after_request(_security_headers)
     app.jinja_env.globals["nav_items"] = nav_items
+    app.jinja_env.globals["calendar_attention"] = calendar_attention
 
 
 def _assign_request_id() -> None:
@@ -132,10 +133,24 @@ def nav_items() -> list[tuple[str, str]]:
     return items
 
 
+def calendar_attention():
+    """The current user's calendar link if it needs them to reconnect (for the banner)."""
+    if not current_user.is_authenticated:
+        return None
+    if "calendar_attention" not in g:
+        from models import LinkStatus
+        from webapp.services.connect import link_of
+
+        link = link_of(db_session(), current_user.id)
+        g.calendar_attention = link if link and link.status is LinkStatus.NEEDS_ATTENTION else None
+    return g.calendar_attention
+
+
 NAVIGATION: tuple[tuple[str, str], ...] = (
     ("main.home", "Home"),
     ("main.my_managers", "My hiring managers"),
     ("admin.users", "Users"),
+    ("settings.integration", "Calendar integration"),
     ("main.audit_trail", "Audit trail"),
     ("profile.show", "My profile"),
 )

@@ -16,6 +16,10 @@ MATRIX = {
                Role.COORDINATOR: 403},
     "/managers": {None: "login", Role.COORDINATOR: 200, Role.ADMIN: 403, Role.RECRUITER: 403,
                   Role.COMPLIANCE: 403},
+    "/admin/calendar/": {None: "login", Role.ADMIN: 200, Role.RECRUITER: 403,
+                         Role.COORDINATOR: 403, Role.COMPLIANCE: 403},
+    "/profile/calendar/": {None: "login", Role.RECRUITER: 200, Role.COORDINATOR: 200,
+                           Role.ADMIN: 403, Role.COMPLIANCE: 403},
     "/login": {None: 200},
 }
 
@@ -60,10 +64,14 @@ def test_access_matrix(client, auth, session, role):
 def test_navigation_shows_each_role_only_what_it_may_open(client, auth, session):
     org = make_org(session)
     expectations = {
-        Role.RECRUITER: ({"Home", "My profile"}, {"Users", "Audit trail", "My hiring managers"}),
-        Role.COORDINATOR: ({"Home", "My profile", "My hiring managers"}, {"Users", "Audit trail"}),
-        Role.ADMIN: ({"Home", "My profile", "Users"}, {"Audit trail", "My hiring managers"}),
-        Role.COMPLIANCE: ({"Home", "My profile", "Audit trail"}, {"Users", "My hiring managers"}),
+        Role.RECRUITER: ({"Home", "My profile"},
+                         {"Users", "Audit trail", "My hiring managers", "Calendar integration"}),
+        Role.COORDINATOR: ({"Home", "My profile", "My hiring managers"},
+                           {"Users", "Audit trail", "Calendar integration"}),
+        Role.ADMIN: ({"Home", "My profile", "Users", "Calendar integration"},
+                     {"Audit trail", "My hiring managers"}),
+        Role.COMPLIANCE: ({"Home", "My profile", "Audit trail"},
+                          {"Users", "My hiring managers", "Calendar integration"}),
     }
     for role, (shown, hidden) in expectations.items():
         user = make_user(session, org, role)

@@ -1,0 +1,138 @@
+"""Links to calendar accounts at the aggregator, and the one-time OAuth states that create them.
+
+A ProfileLink holds identifiers and encrypted tokens only: never a calendar's name, an event or a
+free/busy period. Calendars are read from the aggregator when a page needs them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Enum, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, UTCDateTime, classified, utcnow
+from models.user import User
+
+
+class LinkMode(str, enum.Enum):
+    BUSINESS = "business"  # the person authorized their own (or a delegated) account
+    ENTERPRISE = "enterprise"  # linked by the organisation's service account
+
+
+class LinkStatus(str, enum.Enum):
+    ACTIVE = "active"
+    NEEDS_ATTENTION = "needs_attention"  # aggregator lost access: the person must reconnect
+    DISCONNECTED = "disconnected"  # tokens deleted; kept so created events stay cancellable
+
+
+def _enum(cls, name):
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+TOKEN_RETENTION = "until disconnected; deleted at once on disconnect"
+
+
+class ProfileLink(Base):
+    __tablename__ = "profile_link"
+    __table_args__ = (UniqueConstraint("sub"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Organisation of the linked user"),
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "User whose calendar this is"),
+    )
+    mode: Mapped[LinkMode] = mapped_column(
+        _enum(LinkMode, "link_mode"), info=classified("configuration", "Business or Enterprise Connect")
+    )
+    sub: Mapped[str] = mapped_column(
+        String(64), info=classified("identifier", "Aggregator account id (sub)")
+    )
+    account_id: Mapped[str | None] = mapped_column(
+        String(64), info=classified("identifier", "Aggregator account id")
+    )
+    profile_id: Mapped[str | None] = mapped_column(
+        String(64), info=classified("identifier", "Aggregator calendar profile id")
+    )
+    provider: Mapped[str | None] = mapped_column(
+        String(32), info=classified("configuration", "Calendar provider (google, office365, exchange…)")
+    )
+    account_email: Mapped[str | None] = mapped_column(
+        String(320), info=classified("personal", "Email of the linked calendar account")
+    )
+    status: Mapped[LinkStatus] = mapped_column(
+        _enum(LinkStatus, "link_status"), default=LinkStatus.ACTIVE,
+        info=classified("status", "Active, needs attention, or disconnected"),
+    )
+    target_calendar_id: Mapped[str | None] = mapped_column(
+        String(200), info=classified("configuration", "Calendar interviews are written to")
+    )
+    conflict_calendar_ids: Mapped[list | None] = mapped_column(
+        JSON, info=classified("configuration", "Calendars whose events count as busy")
+    )
+    access_token: Mapped[bytes | None] = mapped_column(
+        LargeBinary, info=classified("secret-encrypted", "Aggregator access token",
+                                     retention=TOKEN_RETENTION),
+    )
+    refresh_token: Mapped[bytes | None] = mapped_column(
+        LargeBinary, info=classified("secret-encrypted", "Aggregator refresh token",
+                                     retention=TOKEN_RETENTION),
+    )
+    token_expires_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the access token expires")
+    )
+    #: Which key of the ring encrypted both tokens (rotation re-encrypts and updates it).
+    key_id: Mapped[str | None] = mapped_column(
+        String(16), info=classified("configuration", "Encryption key id of the tokens")
+    )
+    linked_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When the calendar was linked")
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow,
+        info=classified("timestamp", "Last change to the link"),
+    )
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def has_tokens(self) -> bool:
+        return self.refresh_token is not None
+
+
+class OAuthState(Base):
+    """A one-time ``state`` for an authorization redirect: hashed, bound to a session, 10 minutes."""
+
+    __tablename__ = "oauth_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    state_hash: Mapped[str] = mapped_column(
+        String(64), unique=True,
+        info=classified("secret-hashed", "SHA-256 of the state sent to the aggregator",
+                        retention="purged after expiry"),
+    )
+    flow: Mapped[str] = mapped_column(
+        String(32), info=classified("configuration", "Which authorization this state belongs to")
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "User who started the authorization"),
+    )
+    #: SHA-256 of a nonce kept in the user's session: a state only completes in that browser.
+    session_binding: Mapped[str] = mapped_column(
+        String(64), info=classified("secret-hashed", "Binds the state to the browser session")
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When the redirect started")
+    )
+    expires_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "After this the state is refused")
+    )
+    used_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the state was consumed (single use)")
+    )

@@ -1,0 +1,100 @@
+"""Building the calendar broker and the token cipher from the config, once per app."""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from broker.port import CalendarBroker
+from webapp.security import TokenCipher
+
+
+def build_broker(config: Mapping[str, Any]) -> CalendarBroker | None:
+    """The Cronofy adapter for the configured endpoint, or None when no aggregator is configured."""
+    if not config.get("CRONOFY_CLIENT_ID"):
+        return None
+    from broker.cronofy import CronofyBroker
+    from broker.ratelimit import InProcessRateLimiter, RedisRateLimiter
+
+    limiter = InProcessRateLimiter(per_second=config["CRONOFY_RATE_PER_SECOND"],
+                                   per_minute=config["CRONOFY_RATE_PER_MINUTE"])
+    if config.get("REDIS_URL"):
+        import redis
+
+        limiter = RedisRateLimiter(redis.Redis.from_url(config["REDIS_URL"]),
+                                   key_prefix=f"rendezvous:cronofy:{config['CRONOFY_CLIENT_ID']}",
+                                   per_second=config["CRONOFY_RATE_PER_SECOND"],
+                                   per_minute=config["CRONOFY_RATE_PER_MINUTE"])
+    explicit = config.get("CRONOFY_API_BASE_URL")
+    return CronofyBroker(
+        config["CRONOFY_CLIENT_ID"],
+        config["CRONOFY_CLIENT_SECRET"],
+        data_center=None if explicit else config["CRONOFY_DATA_CENTER"],
+        api_base_url=explicit or None,
+        app_base_url=config.get("CRONOFY_APP_BASE_URL") or None,
+        rate_limiter=limiter,
+    )
+
+
+def aggregator_app_origin(config: Mapping[str, Any]) -> str | None:
+    """Origin of the aggregator's browser pages (forms may redirect there)."""
+    if not config.get("CRONOFY_CLIENT_ID"):
+        return None
+    if config.get("CRONOFY_APP_BASE_URL"):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(config["CRONOFY_APP_BASE_URL"])
+        return f"{parts.scheme}://{parts.netloc}"
+    dc = config["CRONOFY_DATA_CENTER"]
+    return "https://app.cronofy.com" if dc == "us" else f"https://app-{dc}.cronofy.com"
+
+
+@dataclass(frozen=True)
+class ReferenceSealer:
+    """Opaque, tamper-proof references (e.g. a link id inside a push callback URL).
+
+    AES-GCM under a key derived from SECRET_KEY: the URL reveals nothing, and a guessed or altered
+    reference fails to open.
+    """
+
+    key: bytes
+
+    @classmethod
+    def from_secret(cls, secret_key: str) -> "ReferenceSealer":
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=b"rendezvous reference sealer v1")
+        return cls(hkdf.derive(secret_key.encode()))
+
+    def seal(self, purpose: str, value: str) -> str:
+        nonce = os.urandom(12)
+        blob = nonce + AESGCM(self.key).encrypt(nonce, value.encode(), purpose.encode())
+        return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+
+    def open(self, purpose: str, token: str) -> str | None:
+        if not token or len(token) > 200:
+            return None
+        try:
+            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            return AESGCM(self.key).decrypt(blob[:12], blob[12:], purpose.encode()).decode()
+        except Exception:
+            return None
+
+
+def build_cipher(config: Mapping[str, Any]) -> TokenCipher:
+    return TokenCipher(config["TOKEN_KEY_RING"])
+
+
+def external_url(endpoint: str, **values) -> str:
+    """Absolute URL for the aggregator to send people or notifications back to."""
+    from flask import current_app, url_for
+
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)

@@ -1,0 +1,535 @@
+"""Business Connect: people link their own (or a delegated) calendar account, see it, relink it,
+disconnect it; IT admins switch the feature on, off, or reset it for the whole organisation.
+
+Locally only the link is kept (ids, provider, account email, chosen calendar ids, encrypted
+tokens). Calendars and their names are read from the aggregator whenever a page needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from broker import errors as broker_errors
+from broker.port import CalendarBroker
+from broker.types import Calendar, Credentials, LinkingProfile, UserInfo
+from models import LinkMode, LinkStatus, OAuthState, Organisation, ProfileLink, Role, utcnow
+from webapp import security
+from webapp.security import DecryptionFailed, Sealed, TokenCipher
+from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
+from webapp.services.audit import record
+
+log = logging.getLogger("webapp.services.connect")
+
+STATE_LIFETIME = timedelta(minutes=10)
+BUSINESS_FLOW = "business_connect"
+#: Refresh a little before expiry so a call never starts with a token about to lapse.
+REFRESH_MARGIN_SECONDS = 60
+#: Display name → aggregator ``provider_name``.
+PROVIDERS: dict[str, str] = {
+    "google": "Google",
+    "office365": "Microsoft 365",
+    "live_connect": "Outlook.com",
+    "exchange": "Exchange",
+    "apple": "iCloud",
+}
+#: Who may link a calendar of their own.
+CONNECTING_ROLES = frozenset({Role.RECRUITER, Role.COORDINATOR})
+
+
+class StateRejected(ServiceError):
+    """The OAuth ``state`` is missing, unknown, used, expired or belongs to someone else."""
+
+
+class Declined(ServiceError):
+    """The person said no on the aggregator's consent page."""
+
+
+class AggregatorTrouble(ServiceError):
+    """The aggregator could not be reached or refused for now; nothing was stored."""
+
+
+class ReconnectNeeded(ServiceError):
+    """The link lost access at the aggregator; the person must reconnect."""
+
+
+def broker_problem(exc: broker_errors.BrokerError) -> ServiceError:
+    """A message a person can act on, for a broker failure (never the vendor's text)."""
+    if isinstance(exc, broker_errors.NeedsReauth):
+        return ReconnectNeeded("Your calendar connection needs to be renewed. Use Reconnect.")
+    if isinstance(exc, broker_errors.RateLimited):
+        return AggregatorTrouble("The calendar service is busy right now. Please try again in a "
+                                 "minute; nothing was changed.")
+    if isinstance(exc, broker_errors.Unavailable):
+        return AggregatorTrouble("The calendar service could not be reached. Please try again; "
+                                 "nothing was changed.")
+    return AggregatorTrouble("The calendar service refused the request; nothing was changed.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokens at rest
+
+
+def store_credentials(link: ProfileLink, creds: Credentials, cipher: TokenCipher) -> None:
+    """Encrypt both tokens under the newest key, bound to this row (flush first for its id)."""
+    if link.id is None:
+        raise RuntimeError("flush the link before storing its tokens")
+    access = cipher.encrypt(creds.access_token, table="profile_link", column="access_token",
+                            row_id=link.id)
+    refresh = cipher.encrypt(creds.refresh_token, table="profile_link", column="refresh_token",
+                             row_id=link.id)
+    link.access_token, link.refresh_token = access.blob, refresh.blob
+    link.key_id = access.key_id
+    link.token_expires_at = creds.expires_at
+
+
+def load_credentials(link: ProfileLink, cipher: TokenCipher) -> Credentials:
+    if not link.has_tokens or link.key_id is None:
+        raise ReconnectNeeded("This calendar is not connected.")
+    access = cipher.decrypt(Sealed(link.key_id, link.access_token), table="profile_link",
+                            column="access_token", row_id=link.id)
+    refresh = cipher.decrypt(Sealed(link.key_id, link.refresh_token), table="profile_link",
+                             column="refresh_token", row_id=link.id)
+    return Credentials(access_token=access, refresh_token=refresh, expires_at=link.token_expires_at,
+                       scope="", sub=link.sub, account_id=link.account_id)
+
+
+def forget_tokens(link: ProfileLink) -> None:
+    link.access_token = link.refresh_token = None
+    link.token_expires_at = None
+    link.key_id = None
+
+
+def rotate_token_keys(session: Session, cipher: TokenCipher) -> dict[str, int]:
+    """Re-encrypt every stored token under the newest key; returns counts."""
+    counts = {"re-encrypted": 0, "already current": 0, "failed": 0}
+    for link in session.scalars(select(ProfileLink).where(ProfileLink.refresh_token.is_not(None))):
+        if link.key_id == cipher.current_key_id:
+            counts["already current"] += 1
+            continue
+        try:
+            creds = load_credentials(link, cipher)
+        except DecryptionFailed:
+            counts["failed"] += 1
+            continue
+        store_credentials(link, creds, cipher)
+        counts["re-encrypted"] += 1
+    record(session, None, "tokens.rotated", detail=dict(counts, key=cipher.current_key_id))
+    session.commit()
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-process refresh lock. Across processes PostgreSQL's row lock (SELECT … FOR UPDATE) does
+# the same job; SQLite is a single-process development database.
+
+_refresh_locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
+_refresh_locks_guard = threading.Lock()
+
+
+def _lock_for(link_id: int) -> threading.Lock:
+    with _refresh_locks_guard:
+        return _refresh_locks[link_id]
+
+
+def mark_needs_attention(session: Session, link: ProfileLink, reason: str) -> None:
+    if link.status is LinkStatus.NEEDS_ATTENTION:
+        return
+    link.status = LinkStatus.NEEDS_ATTENTION
+    record(session, None, "calendar.needs_attention", organisation_id=link.organisation_id,
+           target_type="profile_link", target_id=link.id, target_label=link.account_email,
+           detail={"reason": reason})
+
+
+def _persist_refresh(session: Session, cipher: TokenCipher, link_id: int):
+    def persist(creds: Credentials) -> None:
+        link = session.get(ProfileLink, link_id)
+        store_credentials(link, creds, cipher)
+        session.commit()
+
+    return persist
+
+
+def usable_credentials(
+    session: Session, broker: CalendarBroker, cipher: TokenCipher, link: ProfileLink
+) -> tuple[Credentials, Callable[[Credentials], None]]:
+    """Credentials fit for a call now (refreshed once if about to expire), plus the callback that
+    stores tokens the broker refreshes mid-call. Refuses a link that needs attention."""
+    if link.status is not LinkStatus.ACTIVE:
+        raise ReconnectNeeded(
+            "Your calendar connection needs attention. Reconnect it before scheduling."
+            if link.status is LinkStatus.NEEDS_ATTENTION else "This calendar is not connected.")
+    creds = load_credentials(link, cipher)
+    persist = _persist_refresh(session, cipher, link.id)
+    if not creds.expires_within(REFRESH_MARGIN_SECONDS):
+        return creds, persist
+    with _lock_for(link.id):
+        locked = session.execute(
+            select(ProfileLink).where(ProfileLink.id == link.id).with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+        creds = load_credentials(locked, cipher)
+        if creds.expires_within(REFRESH_MARGIN_SECONDS):  # nobody refreshed while we waited
+            try:
+                creds = broker.refresh(creds)
+            except broker_errors.NeedsReauth:
+                mark_needs_attention(session, locked, "refresh refused (invalid_grant)")
+                session.commit()
+                raise ReconnectNeeded("Your calendar connection needs to be renewed. Use "
+                                      "Reconnect.") from None
+            except broker_errors.BrokerError as exc:
+                session.rollback()
+                raise broker_problem(exc) from None
+            store_credentials(locked, creds, cipher)
+        session.commit()  # releases the row lock
+    return creds, persist
+
+
+def call_broker(session: Session, broker: CalendarBroker, cipher: TokenCipher, link: ProfileLink,
+                operation: Callable[..., object]):
+    """Run ``operation(creds, on_refresh=…)`` for a link, translating failures for people."""
+    creds, persist = usable_credentials(session, broker, cipher, link)
+    try:
+        return operation(creds, on_refresh=persist)
+    except broker_errors.NeedsReauth as exc:
+        mark_needs_attention(session, link, type(exc).__name__)
+        session.commit()
+        raise broker_problem(exc) from None
+    except broker_errors.BrokerError as exc:
+        raise broker_problem(exc) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Organisation switch (IT admin)
+
+
+def _require(actor: Actor, *roles: Role) -> None:
+    if actor.role not in roles:
+        raise Forbidden("Your role cannot do this.")
+
+
+def organisation(session: Session, actor: Actor) -> Organisation:
+    org = session.get(Organisation, actor.organisation_id)
+    if org is None:
+        raise NotFound("No such organisation.")
+    return org
+
+
+def set_business_connect(session: Session, actor: Actor, enabled: bool) -> Organisation:
+    _require(actor, Role.ADMIN)
+    org = organisation(session, actor)
+    if org.business_connect_enabled != enabled:
+        org.business_connect_enabled = enabled
+        record(session, actor, "business_connect.activated" if enabled
+               else "business_connect.deactivated", target_type="organisation", target_id=org.id)
+        session.commit()
+    return org
+
+
+def business_links(session: Session, organisation_id: int) -> list[ProfileLink]:
+    return list(session.scalars(select(ProfileLink).where(
+        ProfileLink.organisation_id == organisation_id, ProfileLink.mode == LinkMode.BUSINESS,
+        ProfileLink.status != LinkStatus.DISCONNECTED,
+    ).order_by(ProfileLink.id)))
+
+
+@dataclass(frozen=True)
+class RevokeReport:
+    links: int
+    revoked_at_aggregator: int
+    tokens_deleted: int
+
+
+def _revoke_remote(broker: CalendarBroker, cipher: TokenCipher, link: ProfileLink,
+                   *, whole_account: bool) -> bool:
+    """Close the link's channels and revoke it at the aggregator; False if that failed."""
+    try:
+        creds = load_credentials(link, cipher)
+    except (ReconnectNeeded, DecryptionFailed):
+        return False
+    try:
+        try:
+            for channel in broker.channels(creds):
+                broker.close_channel(creds, channel.channel_id)
+        except broker_errors.NeedsReauth:
+            pass  # already unusable; revoking below is still worth trying
+        if whole_account or not link.profile_id:
+            broker.revoke(creds.refresh_token)
+        else:
+            broker.revoke_profile(creds, link.profile_id)
+        return True
+    except broker_errors.BrokerError as exc:
+        log.warning("revoking link %s at the aggregator failed: %s", link.id, type(exc).__name__)
+        return False
+
+
+def reset_business_connect(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
+                           actor: Actor) -> RevokeReport:
+    """Revoke every Business Connect link of the organisation and delete their tokens."""
+    _require(actor, Role.ADMIN)
+    links = business_links(session, actor.organisation_id)
+    revoked = deleted = 0
+    for link in links:
+        if broker is not None and link.has_tokens and _revoke_remote(broker, cipher, link,
+                                                                     whole_account=True):
+            revoked += 1
+        if link.has_tokens:
+            deleted += 1
+        forget_tokens(link)
+        link.status = LinkStatus.DISCONNECTED
+    report = RevokeReport(len(links), revoked, deleted)
+    record(session, actor, "business_connect.reset", target_type="organisation",
+           target_id=actor.organisation_id,
+           outcome="success" if revoked == deleted else "partial",
+           detail={"links": report.links, "revoked": revoked, "tokens_deleted": deleted})
+    session.commit()
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# The person's own link
+
+
+def link_of(session: Session, user_id: int) -> ProfileLink | None:
+    """The user's calendar link (including a disconnected one kept for its events)."""
+    return session.scalar(select(ProfileLink).where(ProfileLink.user_id == user_id)
+                          .order_by(ProfileLink.id.desc()))
+
+
+def may_connect(session: Session, actor: Actor) -> bool:
+    if actor.role not in CONNECTING_ROLES:
+        return False
+    org = session.get(Organisation, actor.organisation_id)
+    return bool(org and org.business_connect_enabled)
+
+
+def begin(session: Session, broker: CalendarBroker, actor: Actor, *, provider: str | None,
+          session_nonce: str, redirect_uri: str) -> str:
+    """Create a one-time state and return the aggregator's authorization URL."""
+    if not may_connect(session, actor):
+        raise Forbidden("Calendar connection is not available for your account. Your IT admin "
+                        "can activate Business Connect.")
+    if provider is not None and provider not in PROVIDERS:
+        raise Invalid("Choose one of the listed calendar providers.", field="provider")
+    existing = link_of(session, actor.user_id)
+    if existing is not None and existing.mode is LinkMode.ENTERPRISE and existing.has_tokens:
+        raise Invalid("Your organisation already links your calendar; there is nothing to connect.")
+    state = security.new_token()
+    session.add(OAuthState(
+        state_hash=security.token_hash(state), flow=BUSINESS_FLOW, user_id=actor.user_id,
+        session_binding=security.token_hash(session_nonce), expires_at=utcnow() + STATE_LIFETIME,
+    ))
+    record(session, actor, "calendar.connect_started", detail={"provider": provider})
+    session.commit()
+    return broker.authorization_url(redirect_uri, state, provider_name=provider)
+
+
+def consume_state(session: Session, actor: Actor, *, state: str | None, flow: str,
+                  session_nonce: str | None) -> OAuthState:
+    """Validate and use up a state; anything wrong raises StateRejected (and is audited)."""
+    row = None
+    if state and len(state) <= 128:
+        row = session.scalar(select(OAuthState).where(
+            OAuthState.state_hash == security.token_hash(state)))
+    reason = None
+    if row is None:
+        reason = "missing" if not state else "unknown"
+    elif row.flow != flow or row.user_id != actor.user_id:
+        reason = "foreign"
+    elif not session_nonce or not security.same_token(row.session_binding,
+                                                      security.token_hash(session_nonce)):
+        reason = "other session"
+    elif row.used_at is not None:
+        reason = "replayed"
+    elif row.expires_at <= utcnow():
+        reason = "expired"
+    if reason:
+        record(session, actor, "oauth.state_rejected", outcome="denied", detail={"reason": reason,
+                                                                                  "flow": flow})
+        session.commit()
+        raise StateRejected("This sign-in link is not valid any more (it was used already, "
+                            "expired, or started in another browser). Nothing was changed; "
+                            "please start again.")
+    row.used_at = utcnow()
+    session.commit()  # used before the code is redeemed: a replay can never redeem twice
+    return row
+
+
+def _linking_profile(creds: Credentials, info: UserInfo):
+    wanted = creds.linking_profile.profile_id if creds.linking_profile else None
+    for profile in info.profiles:
+        if wanted is None or profile.profile_id == wanted:
+            return profile
+    return None
+
+
+def _default_target(calendars: Sequence[Calendar], profile_id: str | None) -> str | None:
+    """The account's primary writable calendar, else its first writable one."""
+    own = [c for c in calendars if not c.readonly and not c.deleted
+           and (profile_id is None or c.profile_id == profile_id)]
+    own.sort(key=lambda c: not c.primary)
+    return own[0].calendar_id if own else None
+
+
+def complete(
+    session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor, *,
+    state: str | None, code: str | None, error: str | None, session_nonce: str | None,
+    redirect_uri: str, push_url: Callable[[int], str],
+) -> ProfileLink:
+    """Finish the authorization: check state, redeem the code, store the link, open a channel."""
+    consume_state(session, actor, state=state, flow=BUSINESS_FLOW, session_nonce=session_nonce)
+    if error:
+        record(session, actor, "calendar.connect_declined", outcome="failure",
+               detail={"error": error[:64]})
+        session.commit()
+        if error == "access_denied":
+            raise Declined("You declined access to your calendar, so nothing was connected. You "
+                           "can connect it any time.")
+        raise AggregatorTrouble("The calendar service did not complete the connection; nothing "
+                                "was stored. Please try again.")
+    if not code or len(code) > 256:
+        raise Invalid("The calendar service sent no authorization code; nothing was stored.")
+    try:
+        creds = broker.exchange_code(code, redirect_uri)
+        info = broker.userinfo(creds)
+        calendars = broker.calendars(creds)
+    except broker_errors.BrokerError as exc:
+        record(session, actor, "calendar.connect_failed", outcome="failure",
+               detail={"error": type(exc).__name__})
+        session.commit()
+        raise broker_problem(exc) from None
+
+    sub = creds.sub or info.sub
+    clash = session.scalar(select(ProfileLink).where(ProfileLink.sub == sub))
+    if clash is not None and clash.user_id != actor.user_id:
+        record(session, actor, "calendar.connect_rejected", outcome="denied",
+               detail={"reason": "account linked to another user"})
+        session.commit()
+        raise Invalid("This calendar account is already linked to another Rendezvous user. Ask "
+                      "them to disconnect it first.")
+    profile = _linking_profile(creds, info)
+    lp: LinkingProfile | None = creds.linking_profile
+    link = clash or link_of(session, actor.user_id)
+    if link is None or link.mode is not LinkMode.BUSINESS:
+        link = ProfileLink(organisation_id=actor.organisation_id, user_id=actor.user_id,
+                           mode=LinkMode.BUSINESS, sub=sub)
+        session.add(link)
+    relinked = link.id is not None
+    link.sub = sub
+    link.account_id = creds.account_id or sub
+    link.profile_id = (lp.profile_id if lp else None) or (profile.profile_id if profile else None)
+    link.provider = (lp.provider_name if lp else None) or (profile.provider_name if profile else None)
+    link.account_email = ((lp.profile_name if lp else None) or info.email or "")[:320] or None
+    link.status = LinkStatus.ACTIVE
+    visible = {c.calendar_id for c in calendars}
+    if link.target_calendar_id not in visible:
+        link.target_calendar_id = _default_target(calendars, link.profile_id)
+    kept = [c for c in (link.conflict_calendar_ids or []) if c in visible]
+    link.conflict_calendar_ids = kept or ([link.target_calendar_id] if link.target_calendar_id else [])
+    link.linked_at = utcnow()
+    session.flush()
+    store_credentials(link, creds, cipher)
+    record(session, actor, "calendar.relinked" if relinked else "calendar.connected",
+           target_type="profile_link", target_id=link.id, target_label=link.account_email,
+           detail={"provider": link.provider, "mode": link.mode.value})
+    session.commit()
+    try:
+        broker.create_channel(creds, push_url(link.id), on_refresh=_persist_refresh(
+            session, cipher, link.id))
+    except broker_errors.BrokerError as exc:
+        # The link works without push; changes are then picked up by reconciliation.
+        log.warning("could not open a push channel for link %s: %s", link.id, type(exc).__name__)
+        record(session, actor, "calendar.channel_failed", outcome="failure",
+               target_type="profile_link", target_id=link.id, detail={"error": type(exc).__name__})
+        session.commit()
+    return link
+
+
+def calendars_of(session: Session, broker: CalendarBroker, cipher: TokenCipher,
+                 link: ProfileLink) -> tuple[Calendar, ...]:
+    """The calendars the link can see right now, read from the aggregator."""
+    return call_broker(session, broker, cipher, link,
+                       lambda creds, on_refresh: broker.calendars(creds, on_refresh=on_refresh))
+
+
+def choose_calendars(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
+                     *, target_calendar_id: str, conflict_calendar_ids: Sequence[str]) -> ProfileLink:
+    """Pick where interviews are written (writable only) and which calendars count as busy."""
+    link = link_of(session, actor.user_id)
+    if link is None or link.status is LinkStatus.DISCONNECTED:
+        raise NotFound("You have no connected calendar.")
+    calendars = {c.calendar_id: c for c in calendars_of(session, broker, cipher, link)}
+    target = calendars.get(target_calendar_id or "")
+    if target is None or target.deleted:
+        raise Invalid("Choose one of your calendars.", field="target_calendar_id")
+    if target.readonly:
+        raise Invalid(f"“{target.name}” is read-only, so interviews cannot be written to it. "
+                      "Choose a writable calendar.", field="target_calendar_id")
+    unknown = [c for c in conflict_calendar_ids if c not in calendars]
+    if unknown:
+        raise Invalid("Choose busy calendars from the list.", field="conflict_calendar_ids")
+    link.target_calendar_id = target.calendar_id
+    link.conflict_calendar_ids = sorted(set(conflict_calendar_ids) | {target.calendar_id})
+    record(session, actor, "calendar.settings_changed", target_type="profile_link",
+           target_id=link.id, detail={"busy_calendars": len(link.conflict_calendar_ids)})
+    session.commit()
+    return link
+
+
+@dataclass(frozen=True)
+class DisconnectReport:
+    account_email: str | None
+    revoked_at_aggregator: bool
+    tokens_deleted: bool
+    events_kept: int
+
+
+def disconnect(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
+               actor: Actor, *, events_kept: int = 0) -> DisconnectReport:
+    """Revoke at the aggregator, delete the tokens now, keep the link's ids for its events."""
+    link = link_of(session, actor.user_id)
+    if link is None or link.status is LinkStatus.DISCONNECTED:
+        raise NotFound("You have no connected calendar.")
+    if link.mode is LinkMode.ENTERPRISE:
+        raise Forbidden("Your organisation linked this calendar; your IT admin can unlink it.")
+    revoked = False
+    if broker is not None and link.has_tokens:
+        whole = True
+        try:
+            creds = load_credentials(link, cipher)
+            profiles = broker.profiles(creds)
+            whole = sum(1 for p in profiles if p.connected) <= 1
+        except (broker_errors.BrokerError, ReconnectNeeded, DecryptionFailed):
+            pass
+        revoked = _revoke_remote(broker, cipher, link, whole_account=whole)
+    had_tokens = link.has_tokens
+    forget_tokens(link)
+    link.status = LinkStatus.DISCONNECTED
+    record(session, actor, "calendar.disconnected", target_type="profile_link", target_id=link.id,
+           target_label=link.account_email,
+           outcome="success" if revoked or not had_tokens else "partial",
+           detail={"revoked_at_aggregator": revoked, "tokens_deleted": had_tokens})
+    session.commit()
+    return DisconnectReport(link.account_email, revoked, had_tokens, events_kept)
+
+
+def handle_push(session: Session, link_id: int, notification_type: str, *,
+                profile_id: str | None = None) -> str:
+    """Apply a verified push notification for a link; idempotent. Returns what was done."""
+    link = session.get(ProfileLink, link_id)
+    if link is None or link.status is LinkStatus.DISCONNECTED:
+        return "ignored"
+    if notification_type == "profile_disconnected":
+        if link.status is LinkStatus.NEEDS_ATTENTION:
+            return "already marked"
+        mark_needs_attention(session, link, "profile_disconnected notification")
+        session.commit()
+        return "marked"
+    return "acknowledged"

@@ -1,0 +1,145 @@
+"""My profile → Calendar: connect, see, choose calendars, reconnect, disconnect."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from models import LinkMode, LinkStatus, Role
+from webapp.db import db_session
+from webapp.integration import external_url
+from webapp.security import allow
+from webapp.services import Forbidden, Invalid, NotFound, ServiceError, connect
+from webapp.views import flash_error
+from webapp.web import actor
+
+bp = Blueprint("calendar", __name__, url_prefix="/profile/calendar")
+
+CALENDAR_USERS = (Role.RECRUITER, Role.COORDINATOR)
+
+
+def _broker():
+    broker = current_app.extensions["rendezvous.broker"]
+    if broker is None:
+        abort(503)
+    return broker
+
+
+def _cipher():
+    return current_app.extensions["rendezvous.cipher"]
+
+
+def _session_nonce() -> str:
+    if "oauth_nonce" not in session:
+        session["oauth_nonce"] = secrets.token_urlsafe(32)
+    return session["oauth_nonce"]
+
+
+def push_url(link_id: int) -> str:
+    sealer = current_app.extensions["rendezvous.sealer"]
+    return external_url("hooks.push", ref=sealer.seal("push", str(link_id)))
+
+
+@bp.route("/")
+@allow(*CALENDAR_USERS)
+def show():
+    """Show the user's calendar link and the calendars it can see."""
+    db = db_session()
+    link = connect.link_of(db, current_user.id)
+    calendars, problem = (), None
+    broker = current_app.extensions["rendezvous.broker"]
+    if link is not None and link.status is LinkStatus.ACTIVE and broker is not None:
+        try:
+            calendars = connect.calendars_of(db, broker, _cipher(), link)
+        except ServiceError as exc:
+            problem = exc.message
+            db.refresh(link)
+    return render_template(
+        "calendar/show.html", link=link, calendars=calendars, problem=problem,
+        providers=connect.PROVIDERS, may_connect=connect.may_connect(db, actor()),
+        configured=broker is not None, LinkStatus=LinkStatus, LinkMode=LinkMode,
+    )
+
+
+@bp.route("/connect", methods=["POST"])
+@allow(*CALENDAR_USERS)
+def start_connect():
+    """Send the user to the aggregator's consent page."""
+    provider = request.form.get("provider") or None
+    try:
+        url = connect.begin(db_session(), _broker(), actor(), provider=provider,
+                            session_nonce=_session_nonce(),
+                            redirect_uri=external_url("calendar.callback"))
+    except (Forbidden, Invalid) as exc:
+        flash_error(exc)
+        return redirect(url_for("calendar.show")), 400 if isinstance(exc, Invalid) else 403
+    return redirect(url, code=303)
+
+
+@bp.route("/callback")
+@allow(*CALENDAR_USERS)
+def callback():
+    """Finish linking when the aggregator sends the user back."""
+    args = request.args
+    try:
+        link = connect.complete(
+            db_session(), _broker(), _cipher(), actor(), state=args.get("state"),
+            code=args.get("code"), error=args.get("error"), session_nonce=session.get("oauth_nonce"),
+            redirect_uri=external_url("calendar.callback"), push_url=push_url,
+        )
+    except connect.StateRejected as exc:
+        return render_template("calendar/state_rejected.html", message=exc.message), 400
+    except connect.Declined as exc:
+        flash(exc.message, "info")
+        return redirect(url_for("calendar.show"))
+    except ServiceError as exc:
+        flash_error(exc)
+        return redirect(url_for("calendar.show"))
+    flash(f"Your calendar {link.account_email or ''} is connected.".replace("  ", " "), "success")
+    return redirect(url_for("calendar.show"))
+
+
+@bp.route("/settings", methods=["POST"])
+@allow(*CALENDAR_USERS)
+def choose():
+    """Save which calendar interviews go to and which count as busy."""
+    try:
+        connect.choose_calendars(
+            db_session(), _broker(), _cipher(), actor(),
+            target_calendar_id=request.form.get("target_calendar_id", ""),
+            conflict_calendar_ids=request.form.getlist("conflict_calendar_ids"),
+        )
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash_error(exc)
+        return redirect(url_for("calendar.show"))
+    flash("Calendar choices saved.", "success")
+    return redirect(url_for("calendar.show"))
+
+
+@bp.route("/disconnect")
+@allow(*CALENDAR_USERS)
+def confirm_disconnect():
+    """Ask before disconnecting."""
+    link = connect.link_of(db_session(), current_user.id)
+    if link is None or link.status is LinkStatus.DISCONNECTED or link.mode is LinkMode.ENTERPRISE:
+        return redirect(url_for("calendar.show"))
+    return render_template("calendar/disconnect.html", link=link)
+
+
+@bp.route("/disconnect", methods=["POST"])
+@allow(*CALENDAR_USERS)
+def disconnect():
+    """Disconnect the calendar: revoke at the aggregator and delete the tokens."""
+    try:
+        report = connect.disconnect(db_session(), current_app.extensions["rendezvous.broker"],
+                                    _cipher(), actor())
+    except NotFound:
+        return redirect(url_for("calendar.show"))
+    except Forbidden as exc:
+        flash_error(exc)
+        return redirect(url_for("calendar.show")), 403
+    return render_template("calendar/disconnected.html", report=report)

@@ -1,0 +1,57 @@
+"""Endpoints the aggregator calls: push notifications (HMAC-verified, idempotent, fast)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, current_app, request
+
+from broker.errors import InvalidNotification
+from broker.notifications import parse_notification, verify_hmac
+from webapp.db import db_session
+from webapp.security import public
+from webapp.services import connect
+from webapp.services.audit import record
+from webapp.web import actor
+
+bp = Blueprint("hooks", __name__, url_prefix="/hooks/cronofy")
+log = logging.getLogger("webapp.hooks")
+
+#: Notification bodies are tiny; anything larger is not from the aggregator.
+MAX_BODY = 64 * 1024
+
+
+def verified_body(kind: str) -> bytes:
+    """The raw body if its Cronofy-HMAC-SHA256 matches one of our client secrets; else 401/413."""
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        abort(413)
+    raw = request.stream.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        abort(413)
+    secrets = [s for s in (current_app.config.get("CRONOFY_CLIENT_SECRET") or "").split(",") if s]
+    if not secrets or not verify_hmac(raw, request.headers.get("Cronofy-HMAC-SHA256"), secrets):
+        db = db_session()
+        record(db, actor(), "webhook.bad_signature", outcome="denied",
+               detail={"kind": kind, "signed": "Cronofy-HMAC-SHA256" in request.headers})
+        db.commit()
+        abort(401)
+    return raw
+
+
+@bp.route("/push/<ref>", methods=["POST"])
+@public
+def push(ref: str):
+    """Receive a push notification for one calendar link."""
+    raw = verified_body("push")
+    link_id = current_app.extensions["rendezvous.sealer"].open("push", ref)
+    if link_id is None or not link_id.isdigit():
+        return "", 404
+    try:
+        notification = parse_notification(raw)
+    except InvalidNotification:
+        return "", 400
+    outcome = connect.handle_push(db_session(), int(link_id), notification.type,
+                                  profile_id=notification.profile_id)
+    log.info("push %s for link %s: %s", notification.type, link_id, outcome)
+    return "", 202
