@@ -123,22 +123,37 @@ def _groups(state: SandboxState, client_id: str, participants: Any, config) -> l
 
 def _query(state: SandboxState, client_id: str, data: dict, *, periods_required: bool = True
            ) -> av.Query:
+    """Validate everything, reporting every bad field at once as Cronofy does."""
     config = state.config
-    duration = _minutes(data.get("required_duration"), "required_duration", required=True)
+    found: dict[str, list] = {}
+
+    def check(fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except errors.ApiError as exc:
+            for field, items in exc.body.get("errors", {}).items():
+                found.setdefault(field, []).extend(items)
+            return None
+
+    def max_results_of(value):
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                not 1 <= value <= config.max_max_results:
+            raise errors.invalid("max_results", "invalid",
+                                 f"max_results must be between 1 and {config.max_max_results}")
+        return value
+
+    groups = check(_groups, state, client_id, data.get("participants"), config)
+    duration = check(_minutes, data.get("required_duration"), "required_duration", required=True)
     periods = data.get("query_periods") or data.get("available_periods")
-    spans = _periods(periods, "query_periods", config, required=periods_required)
-    before, _ = _buffer_side((data.get("buffer") or {}).get("before"), "buffer")
-    after, _ = _buffer_side((data.get("buffer") or {}).get("after"), "buffer")
-    interval = _minutes(data.get("start_interval"), "start_interval") or \
-        config.default_start_interval * 60
-    max_results = data.get("max_results", config.default_max_results)
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or \
-            not 1 <= max_results <= config.max_max_results:
-        raise errors.invalid("max_results", "invalid",
-                             f"max_results must be between 1 and {config.max_max_results}")
-    groups = _groups(state, client_id, data.get("participants"), config)
-    assert duration is not None
-    return av.Query(groups, duration, spans, before, after, interval, max_results)
+    spans = check(_periods, periods, "query_periods", config, required=periods_required)
+    before = check(_buffer_side, (data.get("buffer") or {}).get("before"), "buffer")
+    after = check(_buffer_side, (data.get("buffer") or {}).get("after"), "buffer")
+    interval = check(_minutes, data.get("start_interval"), "start_interval")
+    max_results = check(max_results_of, data.get("max_results", config.default_max_results))
+    if found:
+        raise errors.ApiError(422, {"errors": found})
+    return av.Query(groups, duration, spans or [], before[0], after[0],
+                    interval or config.default_start_interval * 60, max_results)
 
 
 def _window_json(window: av.Window, order: list[str]) -> dict[str, Any]:
@@ -173,6 +188,8 @@ def availability():
             starts = [int(parse_datetime(s["start"]).timestamp()) for s in query_slots]
         except (BadTime, KeyError, TypeError):
             raise errors.invalid("query_slots", "invalid", "each query slot needs a start") from None
+        if not query.periods:  # the slots themselves are the periods being asked about
+            query.periods = [(start, start + query.duration) for start in starts]
         found = av.check_slots(query, starts)
         return jsonify({"available_slots": [_window_json(w, order) for w in found]})
     if fmt == "periods":

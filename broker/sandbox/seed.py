@@ -206,7 +206,8 @@ def _add_holidays(world: World, seed: int, today: dt.date, seeded_at: dt.datetim
             uid = stable_id(seed, "evt_external_", cal.calendar_id, title)
             world.events_in(cal.calendar_id)[uid] = make_event(
                 uid, cal.calendar_id, title, day.isoformat(), (day + dt.timedelta(days=1)).isoformat(),
-                LONDON, LONDON, seeded_at, transparency="transparent", organizer=None)
+                LONDON, LONDON, seeded_at - dt.timedelta(days=60), transparency="transparent",
+                organizer=None)
 
 
 def make_event(uid: str, calendar_id: str, summary: str, start: str, end: str, start_tzid: str,

@@ -1,0 +1,156 @@
+"""Fixtures for the sandbox suite: one sandbox on a free port, reset before every test, a local
+callback receiver, and real pycronofy clients pointed at the sandbox."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pycronofy
+import pytest
+import requests
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from broker.sandbox.server import SandboxHandle, SandboxStartError, start_sandbox
+
+CLIENT_ID = "rendezvous-test"
+CLIENT_SECRET = "sandbox-test-secret"
+DEFAULT_SCOPE = "read_account list_calendars read_events create_event delete_event"
+
+RILEY = "riley.chen@northwind.example"
+SAM = "sam.patel@contoso.example"
+MORGAN = "morgan.lee@northwind.example"
+ALEX = "alex.kim@northwind.example"
+ASSISTANT = "pa.office@contoso.example"
+DANA = "dana.wright@contoso.example"
+SVC = "svc-calendar@fabrikam.example"
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> SandboxHandle:
+    """A sandbox for the whole session; rate limiting and background delivery are off."""
+    try:
+        handle = start_sandbox(CLIENT_ID, CLIENT_SECRET, rate_limit_enabled=False,
+                               auto_deliver=False)
+    except SandboxStartError as exc:  # fail fast with the reason (ARCHITECTURE example 10)
+        pytest.fail(f"the sandbox aggregator could not start: {exc}", pytrace=False)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_world(sandbox: SandboxHandle):
+    response = sandbox.control("POST", "/_sandbox/reset")
+    assert response.status_code == 200, response.text
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+
+@dataclass
+class Receiver:
+    """A loopback HTTP server standing in for the app's callback endpoints."""
+
+    url: str
+    received: list[Received] = field(default_factory=list)
+    status: int = 200
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def of_type(self, notification_type: str) -> list[Received]:
+        return [r for r in self.received
+                if (r.json().get("notification") or {}).get("type") == notification_type]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.received.clear()
+        self.status = 200
+
+
+@pytest.fixture(scope="session")
+def _receiver_server():
+    holder: dict[str, Receiver] = {}
+
+    @Request.application
+    def app(request: Request) -> Response:
+        receiver = holder["r"]
+        with receiver.lock:
+            receiver.received.append(Received(request.full_path.rstrip("?"), dict(request.headers),
+                                              request.get_data()))
+        return Response("ok", status=receiver.status)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    holder["r"] = Receiver(url=f"http://127.0.0.1:{server.port}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield holder["r"]
+    server.shutdown()
+
+
+@pytest.fixture
+def receiver(_receiver_server: Receiver) -> Receiver:
+    _receiver_server.clear()
+    return _receiver_server
+
+
+def client_for(sandbox: SandboxHandle, access_token: str | None = None,
+               refresh_token: str | None = None, secret: str = CLIENT_SECRET) -> pycronofy.Client:
+    """A real pycronofy client pointed at the sandbox (§0.4), settings left untouched."""
+    client = pycronofy.Client(client_id=CLIENT_ID, client_secret=secret,
+                              access_token=access_token, refresh_token=refresh_token)
+    client.request_handler.base_url = sandbox.url
+    client.app_base_url = sandbox.url
+    return client
+
+
+EC_SCOPE = "service_account/accounts/manage service_account/resources/manage"
+
+
+def tokens_for(sandbox: SandboxHandle, email: str, scope: str | None = None, **extra) -> dict:
+    """Tokens straight from the control API; ``enterprise=True`` for a service account."""
+    scope = scope or (EC_SCOPE if extra.get("enterprise") else DEFAULT_SCOPE)
+    response = sandbox.control("POST", "/_sandbox/tokens", {"email": email, "scope": scope, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def connect(sandbox: SandboxHandle):
+    """``connect(email)`` → a pycronofy client holding that person's tokens."""
+
+    def _connect(email: str, scope: str = DEFAULT_SCOPE) -> pycronofy.Client:
+        tokens = tokens_for(sandbox, email, scope)
+        client = client_for(sandbox, tokens["access_token"], tokens["refresh_token"])
+        client.sub = tokens["sub"]  # type: ignore[attr-defined]
+        return client
+
+    return _connect
+
+
+def api(sandbox: SandboxHandle, method: str, path: str, token: str | None = None, **kwargs
+        ) -> requests.Response:
+    """A raw call for endpoints pycronofy lacks or for checking exact wire behaviour."""
+    headers = kwargs.pop("headers", {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.request(method, sandbox.url + path, headers=headers, timeout=10, **kwargs)
+
+
+def deliver(sandbox: SandboxHandle) -> list[dict]:
+    response = sandbox.control("POST", "/_sandbox/deliver")
+    assert response.status_code == 200, response.text
+    return response.json()["delivered"]
