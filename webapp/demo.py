@@ -42,7 +42,9 @@ def seed_demo(session: Session) -> bool:
     """Create the demo organisation once; returns False when it already exists."""
     if session.scalar(select(Organisation.id).where(Organisation.name == DEMO_ORGANISATION)):
         return False
-    org = Organisation(name=DEMO_ORGANISATION, timezone="Europe/London")
+    # Business Connect is on so the demo recruiters can link their sandbox calendars at once.
+    org = Organisation(name=DEMO_ORGANISATION, timezone="Europe/London",
+                       business_connect_enabled=True)
     session.add(org)
     session.flush()
     password_hash = security.hash_password(DEMO_PASSWORD)

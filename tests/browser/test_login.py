@@ -10,7 +10,7 @@ from tests.factories import make_org, make_user
 NAVIGATION = {
     Role.RECRUITER: ["Home", "My profile"],
     Role.COORDINATOR: ["Home", "My hiring managers", "My profile"],
-    Role.ADMIN: ["Home", "Users", "My profile"],
+    Role.ADMIN: ["Home", "Users", "Calendar integration", "My profile"],
     Role.COMPLIANCE: ["Home", "Audit trail", "My profile"],
 }
 
@@ -22,7 +22,8 @@ def test_each_role_sees_its_navigation(page, session, role):
     expect(page.get_by_role("heading", name=f"Hello, {user.name}")).to_be_visible()
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link")).to_have_text(NAVIGATION[role])
-    for endpoint_label in {"Users", "Audit trail", "My hiring managers"} - set(NAVIGATION[role]):
+    for endpoint_label in {"Users", "Audit trail", "My hiring managers",
+                           "Calendar integration"} - set(NAVIGATION[role]):
         expect(nav.get_by_role("link", name=endpoint_label)).to_have_count(0)
 
 
