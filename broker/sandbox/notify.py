@@ -212,17 +212,17 @@ class Deliverer(threading.Thread):
         super().__init__(name="sandbox-deliverer", daemon=True)
         self.state = state
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def wake(self) -> None:
         self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             with self.state.lock:
                 now = time.time()
                 due = [i.item_id for i in sorted(self.state.world.outbox.values(),
@@ -232,7 +232,7 @@ class Deliverer(threading.Thread):
                             if i.next_attempt_at > now]
             claimed = _claim(self.state, due)
             for item in claimed:
-                if self._stop.is_set():
+                if self._halt.is_set():
                     _release(self.state, item.item_id)
                     break
                 try:

@@ -10,6 +10,7 @@ from typing import Any
 import pycronofy
 import pytest
 import requests
+from werkzeug.datastructures import Headers
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -49,7 +50,7 @@ def _fresh_world(sandbox: SandboxHandle):
 @dataclass
 class Received:
     path: str
-    headers: dict[str, str]
+    headers: Headers  # case-insensitive, like a real app's view of them
     body: bytes
 
     def json(self) -> Any:
@@ -89,7 +90,7 @@ def _receiver_server():
     def app(request: Request) -> Response:
         receiver = holder["r"]
         with receiver.lock:
-            receiver.received.append(Received(request.full_path.rstrip("?"), dict(request.headers),
+            receiver.received.append(Received(request.full_path.rstrip("?"), Headers(request.headers),
                                               request.get_data()))
         return Response("ok", status=receiver.status)
 
