@@ -64,6 +64,7 @@ def make_test_config(database_url, instance_path, **extra):
         "SECRET_KEY": "test-secret-key-not-for-production",
         "TOKEN_KEYS": TEST_TOKEN_KEYS,
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        "JOBS_IMMEDIATE": True,
     }
     config.update(extra)
     return config

@@ -57,7 +57,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
 
     web.init_request_hooks(app)
-    from webapp import cli, errors
+    from webapp import cli, errors, jobs
+
+    jobs.init_app(app)
 
     errors.init_app(app)
     cli.init_app(app)

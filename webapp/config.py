@@ -76,6 +76,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REDIS_URL", "REDIS_URL", None,
             "Redis for shared rate limits and the job queue; unset = in-process limits and a "
             "SQLite job queue"),
+    Setting("JOBS_SQLITE_PATH", "RENDEZVOUS_JOBS_SQLITE_PATH", None,
+            "SQLite file of the job queue when Redis is not configured (default instance/jobs.sqlite3)"),
     Setting("LOGIN_RATE_LIMIT", "RENDEZVOUS_LOGIN_RATE_LIMIT", "10 per minute",
             "Login attempts allowed per client address (flask-limiter syntax)"),
     Setting("SESSION_IDLE_MINUTES", "RENDEZVOUS_SESSION_IDLE_MINUTES", 60,

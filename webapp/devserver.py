@@ -1,5 +1,5 @@
 """``make run``: the app with the demo organisation and, unless real Cronofy credentials are set,
-the local sandbox aggregator (never used in production).
+the local sandbox aggregator and a job worker (never used in production).
 
 Usage: ``python -m webapp.devserver [--host 127.0.0.1] [--port 5000]``. Assumes the database has
 been migrated (``flask db upgrade``, which ``make run`` does first). The sandbox listens on the
@@ -70,6 +70,13 @@ def start_sandbox(host: str, port: int, instance: Path) -> str:
     return url
 
 
+def start_worker() -> None:
+    """A job-queue consumer as a child process, with the same environment as the app."""
+    child = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker"],
+                             cwd=ROOT)
+    atexit.register(child.terminate)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -88,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         sandbox_url = start_sandbox(args.host, args.sandbox_port or args.port + 1, instance)
 
     app = create_app()
+    start_worker()
     with app.extensions["rendezvous.db"].sessions() as session:
         seed_demo(session)
 

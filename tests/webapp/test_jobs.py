@@ -1,0 +1,64 @@
+"""The job queue: built per app, tasks run in an app context, a real worker consumes SQLite."""
+
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from models import OAuthState, Role, utcnow
+from tests.factories import make_org, make_user
+from webapp import create_app
+
+
+def _states(session, user, *specs):
+    for n, (expires, used) in enumerate(specs):
+        session.add(OAuthState(state_hash=f"{n:064d}", flow="business_connect", user_id=user.id,
+                               session_binding="x" * 64, expires_at=expires, used_at=used))
+    session.commit()
+
+
+def test_purging_oauth_states_keeps_only_usable_ones(app, session):
+    user = make_user(session, make_org(session), Role.RECRUITER)
+    now = utcnow()
+    _states(session, user, (now - timedelta(minutes=1), None), (now + timedelta(minutes=5), None),
+            (now + timedelta(minutes=5), now - timedelta(days=2)))
+    jobs = app.extensions["rendezvous.jobs"]
+    assert jobs.immediate
+    jobs.enqueue("purge_oauth_states")
+    assert session.scalar(select(func.count(OAuthState.id))) == 1
+
+
+def test_a_sqlite_queue_is_consumed_by_the_worker_command(app_config, session, tmp_path):
+    user = make_user(session, make_org(session), Role.RECRUITER)
+    _states(session, user, (utcnow() - timedelta(minutes=1), None))
+    config = dict(app_config, JOBS_IMMEDIATE=False, JOBS_SQLITE_PATH=str(tmp_path / "jobs.sqlite3"))
+    app = create_app(config)
+    jobs = app.extensions["rendezvous.jobs"]
+    jobs.enqueue("purge_oauth_states")
+    assert jobs.pending() == 1
+    # A separate worker process, as in production, configured through the environment.
+    env = {"RENDEZVOUS_ENV": "development", "DATABASE_URL": config["DATABASE_URL"],
+           "SECRET_KEY": config["SECRET_KEY"], "RENDEZVOUS_TOKEN_KEYS": config["TOKEN_KEYS"],
+           "RENDEZVOUS_JOBS_SQLITE_PATH": config["JOBS_SQLITE_PATH"], "PATH": "/usr/bin:/bin"}
+    root = Path(__file__).resolve().parents[2]
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker",
+                               "--workers", "1"], cwd=root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and jobs.pending():
+            time.sleep(0.1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            session.expire_all()
+            if session.scalar(select(func.count(OAuthState.id))) == 0:
+                break
+            time.sleep(0.1)
+        assert session.scalar(select(func.count(OAuthState.id))) == 0
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=15)[0].decode()
+    assert "Consuming SqliteHuey queue" in output

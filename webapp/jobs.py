@@ -1,0 +1,135 @@
+"""Background jobs on huey: a SQLite queue by default, Redis when REDIS_URL is set.
+
+Tasks are plain functions registered here with :func:`task` (or :func:`periodic`) at import
+time; the huey instance itself is built inside ``create_app`` (nothing at import reads the
+environment). Each task runs inside an application context, so it can use the app's database
+sessions, broker and cipher. Every task must be idempotent: a job picked up twice (a worker
+restart, a retry) does no harm.
+
+Run a worker with ``flask --app wsgi jobs worker``; ``make run`` starts one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+
+log = logging.getLogger("webapp.jobs")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    fn: Callable[..., Any]
+    retries: int = 3
+    retry_delay: int = 10
+    schedule: Any = None  # a huey crontab for periodic tasks
+
+
+_REGISTRY: dict[str, TaskSpec] = {}
+
+
+def task(name: str, *, retries: int = 3, retry_delay: int = 10):
+    """Register ``fn`` as a background task called ``name`` (retried on exceptions)."""
+
+    def register(fn):
+        _REGISTRY[name] = TaskSpec(fn, retries, retry_delay)
+        return fn
+
+    return register
+
+
+def periodic(name: str, schedule):
+    """Register ``fn`` to run on a huey ``crontab`` schedule."""
+
+    def register(fn):
+        _REGISTRY[name] = TaskSpec(fn, 0, 0, schedule)
+        return fn
+
+    return register
+
+
+@dataclass
+class Jobs:
+    """The app's queue: ``enqueue(name, …)`` from views; services receive this object."""
+
+    huey: Huey
+    _tasks: dict[str, Any] = field(default_factory=dict)
+
+    def enqueue(self, name: str, *args, **kwargs):
+        return self._tasks[name](*args, **kwargs)
+
+    def enqueue_in(self, delay_seconds: float, name: str, *args, **kwargs):
+        return self._tasks[name].schedule(args=args, kwargs=kwargs, delay=delay_seconds)
+
+    @property
+    def immediate(self) -> bool:
+        return self.huey.immediate
+
+    def pending(self) -> int:
+        """Queue depth (for /readyz and the benchmark)."""
+        return self.huey.pending_count()
+
+
+def build_huey(app: Flask) -> Huey:
+    config = app.config
+    if config.get("JOBS_IMMEDIATE"):
+        # Tests: tasks run synchronously at enqueue time, in this process.
+        return MemoryHuey("rendezvous", immediate=True, utc=True)
+    if config.get("REDIS_URL"):
+        return RedisHuey("rendezvous", url=config["REDIS_URL"], utc=True)
+    path = config.get("JOBS_SQLITE_PATH") or str(Path(app.instance_path) / "jobs.sqlite3")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("rendezvous", filename=path, utc=True)
+
+
+def init_app(app: Flask) -> Jobs:
+    # Task modules register themselves on import.
+    from webapp import tasks  # noqa: F401
+
+    huey = build_huey(app)
+    jobs = Jobs(huey)
+    for name, spec in _REGISTRY.items():
+        wrapped = _in_app_context(app, spec.fn)
+        if spec.schedule is not None:
+            jobs._tasks[name] = huey.periodic_task(spec.schedule, name=name)(wrapped)
+        else:
+            jobs._tasks[name] = huey.task(retries=spec.retries, retry_delay=spec.retry_delay,
+                                          name=name)(wrapped)
+    app.extensions["rendezvous.jobs"] = jobs
+    app.cli.add_command(jobs_cli)
+    return jobs
+
+
+def _in_app_context(app: Flask, fn):
+    def run(*args, **kwargs):
+        with app.app_context():
+            return fn(*args, **kwargs)
+
+    run.__name__ = fn.__name__
+    return run
+
+
+jobs_cli = AppGroup("jobs", help="Background job queue (huey).")
+
+
+@jobs_cli.command("worker")
+@click.option("--workers", default=2, show_default=True, help="Worker threads.")
+def worker(workers: int) -> None:
+    """Run a queue consumer until interrupted (SIGINT/SIGTERM finish the running task)."""
+    from huey.consumer import Consumer
+
+    jobs: Jobs = current_app.extensions["rendezvous.jobs"]
+    if jobs.immediate:
+        raise click.ClickException("This app runs jobs immediately; there is nothing to consume.")
+    click.echo(f"Consuming {type(jobs.huey).__name__} queue with {workers} worker(s).")
+    Consumer(jobs.huey, workers=workers, worker_type="thread", graceful_signal="TERM").run()
+
+
+__all__ = ["Jobs", "crontab", "init_app", "periodic", "task"]

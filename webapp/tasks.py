@@ -1,0 +1,26 @@
+"""Background task bodies. Each is idempotent and runs inside an application context.
+
+Feature modules add their tasks here (or in modules imported from here) with
+``@jobs.task(name)`` / ``@jobs.periodic(name, crontab(...))``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete
+
+from models import OAuthState, utcnow
+from webapp import jobs
+from webapp.db import database
+
+
+@jobs.periodic("purge_oauth_states", jobs.crontab(minute="*/30"))
+def purge_oauth_states() -> int:
+    """Delete OAuth states that can no longer be used (expired or consumed over a day ago)."""
+    cutoff = utcnow() - timedelta(days=1)
+    with database().sessions() as session:
+        result = session.execute(delete(OAuthState).where(
+            (OAuthState.expires_at < utcnow()) | (OAuthState.used_at < cutoff)))
+        session.commit()
+        return result.rowcount or 0
