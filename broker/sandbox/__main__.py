@@ -10,6 +10,7 @@ import sys
 from werkzeug.serving import make_server
 
 from .app import create_sandbox_app
+from .server import KeepAliveApp, KeepAliveRequestHandler
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_sandbox_app(**options_from(args))
-    server = make_server(args.host, args.port, app, threaded=True)
+    server = make_server(args.host, args.port, KeepAliveApp(app), threaded=True,
+                         request_handler=KeepAliveRequestHandler)
 
     def _stop(_signum, _frame):
         raise KeyboardInterrupt

@@ -1,0 +1,193 @@
+"""Conferencing, Smart Invites, Real-Time Scheduling and element tokens (§8, §9, §14 I/K)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+from pycronofy.exceptions import PyCronofyRequestError
+
+from broker.sandbox.signing import HEADER
+
+from .conftest import CLIENT_SECRET, RILEY, SAM, api, client_for, deliver
+
+FUTURE = dt.datetime.combine(dt.date.today() + dt.timedelta(days=3), dt.time(15),
+                             tzinfo=dt.timezone.utc)
+
+
+def _upsert_with_conferencing(client, event_id: str, profile_id: str, receiver=None):
+    cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
+    event = {"event_id": event_id, "summary": "Interview", "start": FUTURE,
+             "end": FUTURE + dt.timedelta(hours=1), "conferencing": {"profile_id": profile_id}}
+    if receiver is not None:
+        event["subscriptions"] = [{"type": "webhook", "uri": receiver.url + "/conf",
+                                   "interactions": [{"type": "conferencing_assigned"},
+                                                    {"type": "conferencing_failing"}]}]
+    client.upsert_event(cal, event)
+    return cal
+
+
+def _managed(client, event_id):
+    return next(e for e in client.read_events(tzid="Etc/UTC", only_managed=True).all()
+                if e["event_id"] == event_id)
+
+
+@pytest.mark.parametrize("email, provider, host", [
+    (RILEY, "google_meet", "https://meet.sandbox.example/"),
+    (SAM, "ms_teams", "https://teams.sandbox.example/"),
+])
+def test_integrated_conferencing_is_assigned_after_the_upsert(sandbox, connect, receiver, email,
+                                                              provider, host):
+    client = connect(email)
+    _upsert_with_conferencing(client, "conf-1", "default", receiver)
+    assert "conferencing" not in _managed(client, "conf-1"), "assigned asynchronously"
+    deliver(sandbox)
+    event = _managed(client, "conf-1")
+    assert event["conferencing"]["provider_name"] == provider
+    assert event["conferencing"]["join_url"].startswith(host)
+    assert event["meeting_url"] == event["conferencing"]["join_url"]
+    [note] = receiver.received
+    assert note.json()["notification"]["type"] == "conferencing_assigned"
+    assert note.json()["event"]["event_id"] == "conf-1"
+    assert client.hmac_valid(note.headers[HEADER], note.text)
+
+
+def test_zoom_after_linking_a_conferencing_profile(sandbox, connect):
+    client = connect(SAM)
+    url = client.get_conferencing_services_auth_link("http://127.0.0.1:5000/conf-done",
+                                                     provider_name="zoom")
+    assert url.startswith(sandbox.url + "/conferencing_services/")
+    assert requests.get(url, timeout=5).status_code == 200
+    page = requests.post(url, data={"decision": "approve"}, allow_redirects=False, timeout=5)
+    assert page.headers["Location"] == "http://127.0.0.1:5000/conf-done"
+    [zoom] = client.userinfo()["cronofy.data"]["conferencing_profiles"]
+    assert zoom["provider_name"] == "zoom" and zoom["profile_connected"] is True
+    _upsert_with_conferencing(client, "conf-zoom", "default")
+    deliver(sandbox)
+    assert _managed(client, "conf-zoom")["conferencing"]["join_url"].startswith(
+        "https://zoom.sandbox.example/j/")
+    _upsert_with_conferencing(client, "conf-explicit", zoom["profile_id"])
+    deliver(sandbox)
+    assert _managed(client, "conf-explicit")["conferencing"]["provider_name"] == "zoom"
+
+
+def test_conferencing_authorization_can_be_refused(sandbox, connect):
+    client = connect(SAM)
+    url = client.get_conferencing_services_auth_link("http://127.0.0.1:5000/conf-done")
+    page = requests.post(url, data={"decision": "deny"}, allow_redirects=False, timeout=5)
+    assert page.headers["Location"] == "http://127.0.0.1:5000/conf-done?error=access_denied"
+
+
+def test_exchange_without_a_provider_fires_conferencing_failing(sandbox, connect, receiver):
+    client = connect("anna.becker@fabrikam.example")
+    _upsert_with_conferencing(client, "conf-x", "integrated", receiver)
+    deliver(sandbox)
+    assert "conferencing" not in _managed(client, "conf-x"), "event still holds the time"
+    assert receiver.received[0].json()["notification"]["type"] == "conferencing_failing"
+
+
+def test_explicit_conferencing_is_immediate(connect):
+    client = connect(RILEY)
+    cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
+    client.upsert_event(cal, {"event_id": "own-link", "summary": "x", "start": FUTURE,
+                              "end": FUTURE + dt.timedelta(hours=1),
+                              "conferencing": {"profile_id": "explicit",
+                                               "provider_description": "Our bridge",
+                                               "join_url": "https://bridge.example/123"}})
+    assert _managed(client, "own-link")["conferencing"] == {"provider_name": "Our bridge",
+                                                            "join_url": "https://bridge.example/123"}
+
+
+def test_unknown_conferencing_profile_is_422(sandbox, connect):
+    client = connect(RILEY)
+    cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
+    response = api(sandbox, "POST", f"/v1/calendars/{cal}/events", client.auth.access_token,
+                   json={"event_id": "e", "summary": "x", "start": "2031-01-01T10:00:00Z",
+                         "end": "2031-01-01T11:00:00Z", "conferencing": {"profile_id": "pro_zzz"}})
+    assert response.status_code == 422
+
+
+# ---- Smart Invites ---------------------------------------------------------------------------------
+
+
+def _api_key_client(sandbox):
+    return client_for(sandbox)
+
+
+def test_smart_invite_create_get_and_cancel(sandbox, receiver):
+    client = _api_key_client(sandbox)
+    created = client.upsert_smart_invite(
+        "inv-8812", {"email": "a.candidate@example.net"},
+        {"summary": "Interview; round 2", "description": "Panel, then Q&A", "start": FUTURE,
+         "end": FUTURE + dt.timedelta(hours=1), "tzid": "Europe/London",
+         "location": {"description": "Room 4"}},
+        callback_url=receiver.url + "/smart", organizer={"name": "Northwind Talent"})
+    assert created["smart_invite_id"] == "inv-8812"
+    assert created["recipient"] == {"email": "a.candidate@example.net", "status": "pending"}
+    ics = created["attachments"]["icalendar"]
+    assert all(len(line.encode()) <= 75 for line in ics.split("\r\n")), "folded (RFC 5545)"
+    ics = ics.replace("\r\n ", "")
+    assert ics.startswith("BEGIN:VCALENDAR\r\n") and "METHOD:REQUEST" in ics
+    assert "SUMMARY:Interview\\; round 2" in ics
+    assert "DTSTART:" + FUTURE.strftime("%Y%m%dT%H%M%SZ") in ics
+    assert "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:a.candidate@example.net" in ics
+    status = client.get_smart_invite("inv-8812", "a.candidate@example.net")
+    assert status["replies"] == []
+    sandbox.control("POST", "/_sandbox/smart_invites/inv-8812/reply",
+                    {"email": "a.candidate@example.net", "status": "accepted"})
+    deliver(sandbox)
+    [note] = receiver.received
+    assert note.json()["notification"] == {"type": "smart_invite"}
+    assert note.json()["smart_invite"]["reply"]["status"] == "accepted"
+    assert client.hmac_valid(note.headers[HEADER], note.text)
+    assert client.get_smart_invite("inv-8812", "a.candidate@example.net")["recipient"][
+        "status"] == "accepted"
+    cancelled = client.cancel_smart_invite("inv-8812", {"email": "a.candidate@example.net"})
+    assert "METHOD:CANCEL" in cancelled["attachments"]["icalendar"]
+    assert "STATUS:CANCELLED" in cancelled["attachments"]["icalendar"]
+
+
+def test_smart_invites_need_the_api_key(sandbox, connect):
+    user = connect(RILEY)
+    response = api(sandbox, "GET", "/v1/smart_invites", user.auth.access_token,
+                   params={"smart_invite_id": "x", "recipient_email": "y@example.net"})
+    assert response.status_code == 401
+    missing = api(sandbox, "GET", "/v1/smart_invites", CLIENT_SECRET,
+                  params={"smart_invite_id": "x", "recipient_email": "y@example.net"})
+    assert missing.status_code == 404
+    bad = api(sandbox, "POST", "/v1/smart_invites", CLIENT_SECRET, json={"smart_invite_id": "x"})
+    assert bad.status_code == 422
+
+
+# ---- Real-Time Scheduling and element tokens -------------------------------------------------------
+
+
+def test_real_time_scheduling_lifecycle(sandbox, connect):
+    riley = connect(RILEY)
+    client = _api_key_client(sandbox)
+    created = client.real_time_scheduling(
+        availability={"participants": {"members": [riley.sub]}, "required_duration": 60,
+                      "available_periods": [{"start": FUTURE, "end": FUTURE + dt.timedelta(hours=4)}]},
+        oauth={"redirect_uri": "http://127.0.0.1:5000/rts", "scope": "read_events"},
+        event={"event_id": "rts-1", "summary": "Chat", "tzid": "Etc/UTC"})["real_time_scheduling"]
+    assert created["real_time_scheduling_id"].startswith("sch_")
+    assert created["url"].startswith(sandbox.url + "/rts/")
+    by_id = client.get_real_time_scheduling_status(real_time_scheduling_id=created["real_time_scheduling_id"])
+    token = created["url"].rsplit("/", 1)[1]
+    assert client.get_real_time_scheduling_status(token=token) == by_id
+    disabled = client.disable_real_time_scheduling_link(created["real_time_scheduling_id"], "Closed")
+    assert disabled["real_time_scheduling"]["status"] == "disabled"
+    assert "Closed" in requests.get(created["url"], timeout=5).text
+
+
+def test_element_token_has_the_wrapped_shape(sandbox, connect):
+    riley = connect(RILEY)
+    token = _api_key_client(sandbox).get_ui_element_token(["agenda"], [riley.sub],
+                                                          "http://127.0.0.1:5000")
+    assert set(token) == {"element_token"}
+    assert token["element_token"]["expires_in"] == 64800
+    assert token["element_token"]["permissions"] == ["agenda"]
+    with pytest.raises(PyCronofyRequestError):
+        _api_key_client(sandbox).get_ui_element_token(["everything"], [riley.sub],
+                                                      "http://127.0.0.1:5000")
