@@ -42,6 +42,10 @@ OnRefresh = Callable[[Credentials], None]
 
 @runtime_checkable
 class CalendarBroker(Protocol):
+    def ping(self, timeout: float = 2.0) -> bool:
+        """Whether the aggregator answers at all (readiness probes); never raises."""
+        ...
+
     # -- authorization -------------------------------------------------------------------------
 
     def authorization_url(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import db, web
+from webapp import db, logs, web
 from webapp.config import load_config
 from webapp.integration import ReferenceSealer, aggregator_app_origin, build_broker, build_cipher
 from webapp.extensions import csrf, limiter, login_manager
@@ -38,7 +38,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         RATELIMIT_HEADERS_ENABLED=True,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
-    logging.getLogger("webapp").setLevel(config["LOG_LEVEL"])
+    logs.configure(config["LOG_LEVEL"], config["LOG_FORMAT"])
+    if config["PROXY_HOPS"]:
+        # Behind a TLS-terminating proxy: trust exactly that many X-Forwarded-* hops.
+        hops = config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     app.config["CSP_FORM_ACTION_EXTRA"] = [o for o in [aggregator_app_origin(config)] if o]
 
@@ -50,9 +54,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from webapp.views import admin, auth, calendar, hooks, main, profile, settings
+    from webapp.views import admin, auth, calendar, health, hooks, main, profile, settings
 
-    for blueprint in (auth.bp, main.bp, admin.bp, profile.bp, calendar.bp, settings.bp, hooks.bp):
+    for blueprint in (auth.bp, main.bp, admin.bp, profile.bp, calendar.bp, settings.bp, hooks.bp,
+                      health.bp):
         app.register_blueprint(blueprint)
     csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
 

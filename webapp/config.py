@@ -89,6 +89,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AUDIT_RETENTION_DAYS", "RENDEZVOUS_AUDIT_RETENTION_DAYS", 400,
             "Audit entries older than this are purged by the retention job", parse=int),
     Setting("LOG_LEVEL", "RENDEZVOUS_LOG_LEVEL", "INFO", "Python logging level"),
+    Setting("LOG_FORMAT", "RENDEZVOUS_LOG_FORMAT", None,
+            "`json` (one object per line, default in production) or `text`"),
+    Setting("PROXY_HOPS", "RENDEZVOUS_PROXY_HOPS", 0,
+            "Number of trusted reverse proxies in front of the app (X-Forwarded-*); 0 = none",
+            parse=int),
     Setting("SESSION_COOKIE_SECURE", "RENDEZVOUS_SECURE_COOKIES", None,
             "Send cookies over HTTPS only; default on in production, off in development",
             parse=_bool),
@@ -164,6 +169,10 @@ def load_config(
     if bool(config["CRONOFY_CLIENT_ID"]) != bool(config["CRONOFY_CLIENT_SECRET"]):
         raise ConfigError("Set both CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET, or neither")
     config["TOKEN_KEY_RING"] = parse_key_ring(config["TOKEN_KEYS"])
+    if config["LOG_FORMAT"] is None:
+        config["LOG_FORMAT"] = "json" if production else "text"
+    if config["LOG_FORMAT"] not in {"json", "text"}:
+        raise ConfigError("RENDEZVOUS_LOG_FORMAT must be `json` or `text`")
     if config["SESSION_COOKIE_SECURE"] is None:
         config["SESSION_COOKIE_SECURE"] = production
     return config

@@ -48,6 +48,8 @@ ACCESS: dict[str, object] = {
     "settings.confirm_reset": {A},
     "settings.reset": {A},
     "hooks.push": EVERYONE,
+    "health.healthz": EVERYONE,
+    "health.readyz": EVERYONE,
 }
 
 

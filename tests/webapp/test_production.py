@@ -1,0 +1,119 @@
+"""Production plumbing: health endpoints, proxy headers, redacted JSON logs, gunicorn."""
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from webapp import create_app
+from webapp.logs import redact
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_healthz_is_always_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json == {"status": "ok"}
+
+
+def test_readyz_reports_database_broker_and_queue(app, client, sandbox):
+    body = client.get("/readyz").json
+    assert body == {"status": "ready", "checks": {"database": "ok", "broker": "ok", "queue_depth": 0}}
+
+
+def test_readyz_fails_when_the_aggregator_is_unreachable(app_config):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    app = create_app(dict(app_config, CRONOFY_CLIENT_ID="x", CRONOFY_CLIENT_SECRET="y",
+                          CRONOFY_API_BASE_URL=f"http://127.0.0.1:{closed_port}",
+                          CRONOFY_APP_BASE_URL=f"http://127.0.0.1:{closed_port}"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["broker"] == "unreachable"
+
+
+def test_readyz_fails_when_the_database_is_gone(app_config, tmp_path):
+    app = create_app(dict(app_config, DATABASE_URL=f"sqlite:///{tmp_path}/missing/dir/db.sqlite3"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503 and response.json["checks"]["database"] == "unavailable"
+
+
+def test_proxy_fix_trusts_the_configured_hops(app_config):
+    app = create_app(dict(app_config, PROXY_HOPS=1))
+    response = app.test_client().get("/login", headers={"X-Forwarded-Proto": "https",
+                                                        "X-Forwarded-Host": "rendezvous.example"})
+    assert "Strict-Transport-Security" in response.headers  # the request counts as https
+    plain = create_app(app_config).test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in plain.headers
+
+
+@pytest.mark.parametrize("line, secret", [
+    ("Authorization: Bearer abcdefghijklmnop1234", "abcdefghijklmnop1234"),
+    ('{"refresh_token": "3gBYG1XamYDUEXUyybbummQWEe5YqPmf"}', "3gBYG1XamYDUEXUyybbummQWEe5YqPmf"),
+    ("client_secret=CRN_supersecretvalue&x=1", "CRN_supersecretvalue"),
+    ("GET /invite/q1w2e3r4t5y6u7i8o9p0asdfghjkl HTTP/1.1", "q1w2e3r4t5y6u7i8o9p0asdfghjkl"),
+    ("POST /hooks/cronofy/push/9pfOtiDFFEpEOCLMRnwha7eTiNXgnpm3PwN9LUo", "9pfOtiDFFEpEOCLMRnwha7eTiN"),
+    ("?code=Kq0abcdefghijklmnopqrstuvwxyz12&state=s", "Kq0abcdefghijklmnopqrstuvwxyz12"),
+])
+def test_secrets_are_redacted_from_log_lines(line, secret):
+    assert secret not in redact(line)
+
+
+def test_json_logs_carry_request_ids_and_no_secrets(app_config, capsys):
+    app = create_app(dict(app_config, LOG_FORMAT="json"))
+    from webapp.security import public
+
+    @app.route("/log-something")
+    @public
+    def log_something():
+        logging.getLogger("webapp.test").warning("calling with Bearer %s", "tok_abcdefghijklmnop")
+        return "ok"
+
+    response = app.test_client().get("/log-something")
+    lines = [json.loads(l) for l in capsys.readouterr().err.splitlines() if l.startswith("{")]
+    entry = next(l for l in lines if l["logger"] == "webapp.test")
+    assert entry["request_id"] == response.headers["X-Request-ID"]
+    assert "tok_abcdefghijklmnop" not in entry["message"] and "[redacted]" in entry["message"]
+
+
+def test_gunicorn_serves_the_app_with_the_production_config(database_url, tmp_path):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("one gunicorn smoke test is enough; it runs on the SQLite pass")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    from tests.factories import TEST_TOKEN_KEYS
+
+    env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY="s" * 40,
+               DATABASE_URL=database_url, RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
+               RENDEZVOUS_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
+               RENDEZVOUS_JOBS_SQLITE_PATH=str(tmp_path / "jobs.sqlite3"))
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                assert server.poll() is None, server.stdout.read().decode()
+                time.sleep(0.2)
+        assert response.json() == {"status": "ok"}
+        login = requests.get(f"http://127.0.0.1:{port}/login", timeout=5)
+        assert login.status_code == 200 and "Secure" in login.headers["Set-Cookie"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=40)[0].decode()
+    assert server.returncode == 0, output
+    assert '"GET /healthz" 200' in output
