@@ -5,7 +5,7 @@ UV := python3 -m uv
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install system-deps
+.PHONY: run test bench install system-deps
 
 install:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -20,4 +20,7 @@ run: install
 
 test: install system-deps
 	$(UV) run pytest $(PYTEST_ARGS)
+
+bench: install system-deps
+	$(UV) run python -m tests.perf
 
