@@ -105,7 +105,7 @@ def test_gunicorn_serves_the_app_with_the_production_config(database_url, tmp_pa
             try:
                 response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy booting workers
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 assert server.poll() is None, server.stdout.read().decode()
                 time.sleep(0.2)
