@@ -59,7 +59,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_ID", None,
             "Cronofy application client id; unset in development = use the local sandbox"),
     Setting("CRONOFY_CLIENT_SECRET", "CRONOFY_CLIENT_SECRET", None,
-            "Cronofy application client secret (also the API key and HMAC key)", secret=True),
+            "Cronofy application client secret (also the API key and HMAC key); during a "
+            "rotation `new,old` (calls use the first, callbacks may be signed by either)",
+            secret=True),
     Setting("CRONOFY_DATA_CENTER", "CRONOFY_DATA_CENTER", "us",
             "Cronofy data center: " + ", ".join(DATA_CENTERS)),
     Setting("CRONOFY_API_BASE_URL", "CRONOFY_API_BASE_URL", None,

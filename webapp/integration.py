@@ -34,12 +34,18 @@ def build_broker(config: Mapping[str, Any]) -> CalendarBroker | None:
     explicit = config.get("CRONOFY_API_BASE_URL")
     return CronofyBroker(
         config["CRONOFY_CLIENT_ID"],
-        config["CRONOFY_CLIENT_SECRET"],
+        client_secrets(config)[0],
         data_center=None if explicit else config["CRONOFY_DATA_CENTER"],
         api_base_url=explicit or None,
         app_base_url=config.get("CRONOFY_APP_BASE_URL") or None,
         rate_limiter=limiter,
     )
+
+
+def client_secrets(config: Mapping[str, Any]) -> list[str]:
+    """CRONOFY_CLIENT_SECRET as a list: the first is used for calls, any verifies callbacks
+    (during a secret rotation both the new and the old one sign notifications)."""
+    return [s.strip() for s in (config.get("CRONOFY_CLIENT_SECRET") or "").split(",") if s.strip()]
 
 
 def aggregator_app_origin(config: Mapping[str, Any]) -> str | None:

@@ -117,3 +117,13 @@ def test_gunicorn_serves_the_app_with_the_production_config(database_url, tmp_pa
         output = server.communicate(timeout=40)[0].decode()
     assert server.returncode == 0, output
     assert '"GET /healthz" 200' in output
+
+
+def test_client_secret_rotation_uses_the_first_for_calls_and_accepts_both_signatures(app_config):
+    from webapp.integration import client_secrets
+
+    config = dict(app_config, CRONOFY_CLIENT_ID="cid", CRONOFY_CLIENT_SECRET="new-secret, old-secret",
+                  CRONOFY_API_BASE_URL="http://127.0.0.1:9", CRONOFY_APP_BASE_URL="http://127.0.0.1:9")
+    app = create_app(config)
+    assert client_secrets(app.config) == ["new-secret", "old-secret"]
+    assert app.extensions["rendezvous.broker"]._client_secret == "new-secret"

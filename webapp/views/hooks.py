@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, request
 from broker.errors import InvalidNotification
 from broker.notifications import parse_notification, verify_hmac
 from webapp.db import db_session
+from webapp.integration import client_secrets
 from webapp.security import public
 from webapp.services import connect
 from webapp.services.audit import record
@@ -29,7 +30,7 @@ def verified_body(kind: str) -> bytes:
     raw = request.stream.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         abort(413)
-    secrets = [s for s in (current_app.config.get("CRONOFY_CLIENT_SECRET") or "").split(",") if s]
+    secrets = client_secrets(current_app.config)
     if not secrets or not verify_hmac(raw, request.headers.get("Cronofy-HMAC-SHA256"), secrets):
         db = db_session()
         record(db, actor(), "webhook.bad_signature", outcome="denied",
