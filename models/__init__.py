@@ -3,6 +3,8 @@
 from models.audit import AuditEntry, AuditEntryImmutable
 from models.base import CATEGORIES, Base, utcnow
 from models.calendar_link import LinkMode, LinkStatus, OAuthState, ProfileLink
+from models.interview import (CreatedEvent, EventStatus, Interview, InterviewStatus,
+                              SchedulingLink, SchedulingPreference)
 from models.organisation import Organisation
 from models.user import ROLE_LABELS, CoordinatorAssignment, Role, User
 
@@ -12,6 +14,10 @@ __all__ = [
     "Base",
     "CATEGORIES",
     "CoordinatorAssignment",
+    "CreatedEvent",
+    "EventStatus",
+    "Interview",
+    "InterviewStatus",
     "LinkMode",
     "LinkStatus",
     "OAuthState",
@@ -19,6 +25,8 @@ __all__ = [
     "Organisation",
     "ROLE_LABELS",
     "Role",
+    "SchedulingLink",
+    "SchedulingPreference",
     "User",
     "utcnow",
 ]

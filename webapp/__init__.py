@@ -59,6 +59,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (auth.bp, main.bp, admin.bp, profile.bp, calendar.bp, settings.bp, hooks.bp,
                       health.bp):
         app.register_blueprint(blueprint)
+    from webapp.views import interviews, schedule
+
+    for blueprint in (schedule.bp, interviews.bp):  # scheduling (issue 7)
+        app.register_blueprint(blueprint)
     csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
 
     web.init_request_hooks(app)

@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from models import OAuthState, utcnow
 from webapp import jobs
 from webapp.db import database
+from webapp import scheduling_tasks  # noqa: F401  (registers the scheduling jobs)
 
 
 @jobs.periodic("purge_oauth_states", jobs.crontab(minute="*/30"))

@@ -149,6 +149,8 @@ def calendar_attention():
 NAVIGATION: tuple[tuple[str, str], ...] = (
     ("main.home", "Home"),
     ("main.my_managers", "My hiring managers"),
+    ("schedule.index", "Schedule"),
+    ("interviews.index", "Interviews"),
     ("admin.users", "Users"),
     ("settings.integration", "Calendar integration"),
     ("main.audit_trail", "Audit trail"),

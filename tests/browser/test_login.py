@@ -8,8 +8,8 @@ from tests.browser.conftest import log_in
 from tests.factories import make_org, make_user
 
 NAVIGATION = {
-    Role.RECRUITER: ["Home", "My profile"],
-    Role.COORDINATOR: ["Home", "My hiring managers", "My profile"],
+    Role.RECRUITER: ["Home", "Schedule", "Interviews", "My profile"],
+    Role.COORDINATOR: ["Home", "My hiring managers", "Schedule", "Interviews", "My profile"],
     Role.ADMIN: ["Home", "Users", "Calendar integration", "My profile"],
     Role.COMPLIANCE: ["Home", "Audit trail", "My profile"],
 }

@@ -53,6 +53,12 @@ def push(ref: str):
     except InvalidNotification:
         return "", 400
     outcome = connect.handle_push(db_session(), int(link_id), notification.type,
-                                  profile_id=notification.profile_id)
+                                  profile_id=notification.profile_id,
+                                  changes_since=notification.changes_since, on_change=_queue_changes)
     log.info("push %s for link %s: %s", notification.type, link_id, outcome)
     return "", 202
+
+
+def _queue_changes(link_id: int, changes_since) -> None:
+    since = changes_since.isoformat() if changes_since is not None else None
+    current_app.extensions["rendezvous.jobs"].enqueue("scheduling.changes", link_id, since)

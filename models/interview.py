@@ -1,0 +1,200 @@
+"""Interviews the app wrote to calendars, and candidate self-scheduling links: IDs and status only.
+
+Titles, notes, times, attendees and the candidate's name and email live only in the calendar
+event at the aggregator (and, for a self-scheduling link, sealed inside the link's token). The
+interview page reads them back on demand.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint, false, true
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, UTCDateTime, classified, utcnow
+from models.calendar_link import ProfileLink
+
+
+def _enum(cls, name):
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class InterviewStatus(str, enum.Enum):
+    PENDING = "pending"  # rows committed, calendar write not yet confirmed
+    SCHEDULED = "scheduled"  # every event confirmed at the aggregator
+    CANCELLING = "cancelling"  # cancel requested, deletes not yet confirmed
+    CANCELLED = "cancelled"  # cancelled from the app
+    CANCELLED_IN_CALENDAR = "cancelled_in_calendar"  # someone deleted the event in their calendar
+    FAILED = "failed"  # the write never got through; nothing is left at the aggregator
+
+    @property
+    def label(self) -> str:
+        return {
+            "pending": "Being written to the calendar",
+            "scheduled": "Scheduled",
+            "cancelling": "Being cancelled",
+            "cancelled": "Cancelled",
+            "cancelled_in_calendar": "Cancelled in calendar",
+            "failed": "Could not be written",
+        }[self.value]
+
+    @property
+    def live(self) -> bool:
+        return self in (InterviewStatus.PENDING, InterviewStatus.SCHEDULED)
+
+
+class EventStatus(str, enum.Enum):
+    PENDING = "pending"  # upsert not yet confirmed
+    CONFIRMED = "confirmed"  # the aggregator holds the event
+    DELETING = "deleting"  # delete not yet confirmed
+    DELETED = "deleted"  # gone at the aggregator (by us or in the calendar)
+
+
+class Interview(Base):
+    __tablename__ = "interview"
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    #: Public id in URLs and the base of our event ids (fixed before the first write).
+    uid: Mapped[str] = mapped_column(
+        String(32), unique=True, info=classified("identifier", "Public id of the interview"))
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Organisation the interview belongs to"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True,
+        info=classified("identifier", "User who scheduled it (none for candidate bookings)"))
+    on_behalf_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True,
+        info=classified("identifier", "Hiring manager a coordinator scheduled for"))
+    host_link_id: Mapped[int] = mapped_column(
+        ForeignKey("profile_link.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Calendar link whose calendar holds the interview"))
+    #: Links of the panel (ids only), so availability can be re-checked on reschedule.
+    panel_link_ids: Mapped[list] = mapped_column(
+        JSON, info=classified("identifier", "Calendar links of the interview panel"))
+    scheduling_link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scheduling_link.id", ondelete="SET NULL"), index=True,
+        info=classified("identifier", "Self-scheduling link the candidate booked through"))
+    status: Mapped[InterviewStatus] = mapped_column(
+        _enum(InterviewStatus, "interview_status"), default=InterviewStatus.PENDING,
+        info=classified("status", "Where the interview is in its life"))
+    #: Set when something happened in a calendar the scheduler has not seen yet.
+    needs_notice: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(),
+        info=classified("status", "The scheduler must be told about a change"))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When it was scheduled"))
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow,
+        info=classified("timestamp", "Last change of status"))
+
+    events: Mapped[list["CreatedEvent"]] = relationship(
+        back_populates="interview", order_by="CreatedEvent.position", lazy="selectin")
+    host_link: Mapped[ProfileLink] = relationship(lazy="joined")
+
+
+class CreatedEvent(Base):
+    """One event the app wrote (or is writing) to one calendar, under our own ``event_id``."""
+
+    __tablename__ = "created_event"
+    __table_args__ = (UniqueConstraint("event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    interview_id: Mapped[int] = mapped_column(
+        ForeignKey("interview.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Interview the event belongs to"))
+    position: Mapped[int] = mapped_column(
+        Integer, default=0, info=classified("identifier", "Order of the event within the interview"))
+    profile_link_id: Mapped[int] = mapped_column(
+        ForeignKey("profile_link.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Calendar link the event was written with"))
+    calendar_id: Mapped[str] = mapped_column(
+        String(200), info=classified("identifier", "Aggregator calendar id"))
+    event_id: Mapped[str] = mapped_column(
+        String(80), info=classified("identifier", "Our event id at the aggregator"))
+    status: Mapped[EventStatus] = mapped_column(
+        _enum(EventStatus, "created_event_status"), default=EventStatus.PENDING,
+        info=classified("status", "Whether the aggregator confirmed the write or delete"))
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow,
+        info=classified("timestamp", "Last status change"))
+
+    interview: Mapped[Interview] = relationship(back_populates="events")
+
+
+class SchedulingLink(Base):
+    """A candidate self-scheduling link. The token (with the candidate's name and email sealed in
+    it) is only in the URL sent to the candidate; we keep its SHA-256."""
+
+    __tablename__ = "scheduling_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    token_hash: Mapped[str] = mapped_column(
+        String(64), unique=True,
+        info=classified("secret-hashed", "SHA-256 of the link token", retention="until purged"))
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Organisation of the link"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True,
+        info=classified("identifier", "Recruiter who created the link"))
+    host_link_id: Mapped[int] = mapped_column(
+        ForeignKey("profile_link.id", ondelete="CASCADE"),
+        info=classified("identifier", "Calendar link the interview is written with"))
+    panel_link_ids: Mapped[list] = mapped_column(
+        JSON, info=classified("identifier", "Calendar links of the panel"))
+    duration_minutes: Mapped[int] = mapped_column(
+        Integer, info=classified("configuration", "Interview length"))
+    window_start: Mapped[datetime] = mapped_column(
+        UTCDateTime, info=classified("configuration", "First moment a slot may start"))
+    window_end: Mapped[datetime] = mapped_column(
+        UTCDateTime, info=classified("configuration", "Last moment a slot may end"))
+    video: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true(),
+        info=classified("configuration", "Whether the interview gets a video link"))
+    expires_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "After this the link is refused"))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When the link was created"))
+    used_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the candidate booked (single use)"))
+    revoked_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the recruiter revoked the link"))
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.used_at is not None:
+            return "used"
+        if self.expires_at <= utcnow():
+            return "expired"
+        return "open"
+
+
+class SchedulingPreference(Base):
+    """Working hours (when interviews may be offered) and video provider: the organisation default
+    (user_id NULL) or a user's own override."""
+
+    __tablename__ = "scheduling_preference"
+    __table_args__ = (UniqueConstraint("organisation_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Organisation"))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "User whose override this is (none = organisation default)"))
+    start_minute: Mapped[int] = mapped_column(
+        Integer, info=classified("configuration", "Working day starts (minutes after midnight)"))
+    end_minute: Mapped[int] = mapped_column(
+        Integer, info=classified("configuration", "Working day ends (minutes after midnight)"))
+    #: ISO weekdays as digits, e.g. "12345" for Monday to Friday.
+    weekdays: Mapped[str] = mapped_column(
+        String(7), info=classified("configuration", "Working weekdays"))
+    #: Preferred video provider: a conferencing profile id, "default" or "none".
+    video_profile: Mapped[str | None] = mapped_column(
+        String(64), info=classified("configuration", "Video provider used for interviews"))

@@ -1,0 +1,71 @@
+"""Background jobs of scheduling: calendar writes and deletes (retried until confirmed), changes
+pushed by the aggregator, and the periodic reconciliation. Each is idempotent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app
+
+from webapp import jobs
+from webapp.db import database
+from webapp.services import scheduling
+
+#: Retried every 30 s for ~10 minutes; whatever is still unconfirmed after that is repaired by
+#: reconciliation (confirmed if the event exists, otherwise marked failed and the scheduler told).
+WRITE_RETRIES = 20
+WRITE_RETRY_DELAY = 30
+
+
+def _deps():
+    ext = current_app.extensions
+    return ext["rendezvous.broker"], ext["rendezvous.cipher"], sealer()
+
+
+def sealer() -> scheduling.Sealer:
+    ext = current_app.extensions
+    if "rendezvous.scheduling_sealer" not in ext:
+        ext["rendezvous.scheduling_sealer"] = scheduling.Sealer.from_secret(
+            current_app.config["SECRET_KEY"])
+    return ext["rendezvous.scheduling_sealer"]
+
+
+@jobs.task("scheduling.write", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
+def write_interview(interview_id: int, sealed: str) -> str:
+    """Upsert the interview's events under their fixed event ids until the aggregator confirms."""
+    broker, cipher, seal = _deps()
+    if broker is None:
+        raise scheduling.WriteFailed("no calendar aggregator configured")
+    with database().sessions() as session:
+        return scheduling.run_write(session, broker, cipher, seal, interview_id, sealed)
+
+
+@jobs.task("scheduling.delete", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
+def delete_interview(interview_id: int) -> str:
+    """Delete a cancelled interview's events until the aggregator confirms."""
+    broker, cipher, _ = _deps()
+    if broker is None:
+        raise scheduling.WriteFailed("no calendar aggregator configured")
+    with database().sessions() as session:
+        return scheduling.run_delete(session, broker, cipher, interview_id)
+
+
+@jobs.task("scheduling.changes", retries=5, retry_delay=30)
+def apply_changes(link_id: int, changes_since: str | None) -> dict:
+    """Follow a ``change`` push: read our events changed since then and update their status."""
+    broker, cipher, _ = _deps()
+    if broker is None:
+        return {}
+    since = dt.datetime.fromisoformat(changes_since) if changes_since else None
+    with database().sessions() as session:
+        return scheduling.apply_changes(session, broker, cipher, link_id, since)
+
+
+@jobs.periodic("scheduling.reconcile", jobs.crontab(minute="*/15"))
+def reconcile() -> dict:
+    """Compare the event ids we hold with the aggregator's managed events; repair both ways."""
+    broker, cipher, _ = _deps()
+    if broker is None:
+        return {}
+    with database().sessions() as session:
+        return scheduling.reconcile(session, broker, cipher)

@@ -1,0 +1,393 @@
+"""Panel availability: working hours, the aggregator's common free slots, and busy blocks.
+
+One ``availability`` call per query whatever the panel size. Busy blocks (free/busy only: start,
+end and status, never an event's title, attendees or location) are read once per member,
+concurrently, so the page waits for about one call. Nothing read here is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from broker import errors as broker_errors
+from broker.port import CalendarBroker
+from broker.types import AvailabilityQuery, Credentials, Group, Member, Period, Slot
+from models import (CoordinatorAssignment, LinkStatus, Organisation, ProfileLink, Role,
+                    SchedulingPreference, User, utcnow)
+from webapp.security import TokenCipher
+from webapp.services import Actor, Forbidden, Invalid, ServiceError
+from webapp.services.connect import ReconnectNeeded, broker_problem, store_credentials, usable_credentials
+
+UTC = dt.timezone.utc
+DEFAULT_START = 9 * 60
+DEFAULT_END = 17 * 60 + 30
+DEFAULT_WEEKDAYS = "12345"
+MAX_DAYS = 14
+MAX_PANEL = 10
+DURATIONS = (15, 30, 45, 60, 90, 120)
+START_INTERVAL = dt.timedelta(minutes=15)
+#: Slots start at least this far in the future (nobody can get to an interview in no time).
+LEAD_TIME = dt.timedelta(minutes=15)
+BUSY_THREADS = 10
+
+
+def zone(name: str | None, fallback: str = "Etc/UTC") -> ZoneInfo:
+    try:
+        return ZoneInfo(name or fallback)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(fallback)
+
+
+def valid_zone(name: str | None) -> bool:
+    if not name or len(name) > 64:
+        return False
+    try:
+        ZoneInfo(name)
+        return True
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class Hours:
+    start_minute: int
+    end_minute: int
+    weekdays: str
+    tzid: str
+
+
+@dataclass(frozen=True)
+class PanelMember:
+    link: ProfileLink
+    user: User
+    hours: Hours
+
+    @property
+    def label(self) -> str:
+        return self.user.name
+
+    @property
+    def email(self) -> str:
+        return self.link.account_email or self.user.email
+
+
+@dataclass(frozen=True)
+class Block:
+    """A busy block: times and status only."""
+
+    start: dt.datetime
+    end: dt.datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class Query:
+    panel_link_ids: tuple[int, ...]
+    duration: int = 60
+    start_date: dt.date | None = None
+    days: int = 5
+    required: Literal["all"] | int = "all"
+    buffer_before: int = 0
+    buffer_after: int = 0
+    tzid: str = "Europe/London"
+    on_behalf_of_id: int | None = None
+
+
+@dataclass
+class Grid:
+    query: Query
+    members: list[PanelMember]
+    window: Period
+    slots: tuple[Slot, ...]
+    busy: dict[int, list[Block]]
+    busy_problems: dict[int, str]
+    days: list[dt.date]
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may be on a panel
+
+
+def assigned_manager_ids(session: Session, coordinator_id: int) -> set[int]:
+    return set(session.scalars(select(CoordinatorAssignment.manager_id).where(
+        CoordinatorAssignment.coordinator_id == coordinator_id)))
+
+
+def panel_choices(session: Session, actor: Actor) -> list[tuple[ProfileLink, User]]:
+    """People the actor may put on a panel: anyone in the organisation with a usable calendar,
+    or, for a coordinator, the hiring managers assigned to them."""
+    query = (select(ProfileLink, User).join(User, User.id == ProfileLink.user_id)
+             .where(ProfileLink.organisation_id == actor.organisation_id,
+                    ProfileLink.status == LinkStatus.ACTIVE, User.active.is_(True))
+             .order_by(User.name, ProfileLink.id))
+    if actor.role is Role.COORDINATOR:
+        query = query.where(User.id.in_(assigned_manager_ids(session, actor.user_id) or {-1}))
+    elif actor.role is not Role.RECRUITER:
+        raise Forbidden("Your role cannot schedule interviews.")
+    seen: set[int] = set()
+    out = []
+    for link, user in session.execute(query):
+        if user.id not in seen:  # one calendar per person
+            seen.add(user.id)
+            out.append((link, user))
+    return out
+
+
+def hours_for(session: Session, users: Sequence[User], organisation: Organisation) -> dict[int, Hours]:
+    """Working hours per user: their own override, else the organisation default, else 9–17:30."""
+    prefs = {p.user_id: p for p in session.scalars(select(SchedulingPreference).where(
+        SchedulingPreference.organisation_id == organisation.id))}
+    default = prefs.get(None)
+    out = {}
+    for user in users:
+        pref = prefs.get(user.id) or default
+        tzid = user.timezone or organisation.timezone or "Europe/London"
+        if pref is None:
+            out[user.id] = Hours(DEFAULT_START, DEFAULT_END, DEFAULT_WEEKDAYS, tzid)
+        else:
+            out[user.id] = Hours(pref.start_minute, pref.end_minute, pref.weekdays, tzid)
+    return out
+
+
+def resolve_panel(session: Session, actor: Actor, link_ids: Sequence[int]) -> list[PanelMember]:
+    """The panel as PanelMembers, refusing anyone the actor may not schedule."""
+    ids = list(dict.fromkeys(link_ids))
+    if not ids:
+        raise Invalid("Choose at least one person for the panel.", field="panel")
+    if len(ids) > MAX_PANEL:
+        raise Invalid(f"A panel has at most {MAX_PANEL} people.", field="panel")
+    allowed = {link.id: (link, user) for link, user in panel_choices(session, actor)}
+    unknown = [i for i in ids if i not in allowed]
+    if unknown:
+        raise Invalid("Choose the panel from the people listed.", field="panel")
+    org = session.get(Organisation, actor.organisation_id)
+    hours = hours_for(session, [allowed[i][1] for i in ids], org)
+    return [PanelMember(allowed[i][0], allowed[i][1], hours[allowed[i][1].id]) for i in ids]
+
+
+# ---------------------------------------------------------------------------------------------
+# Periods
+
+
+def round_up(moment: dt.datetime, step: dt.timedelta = START_INTERVAL) -> dt.datetime:
+    epoch = dt.datetime(2000, 1, 1, tzinfo=UTC)
+    steps = -(-(moment - epoch) // step)
+    return epoch + steps * step
+
+
+def window_for(query: Query, now: dt.datetime | None = None) -> tuple[Period, list[dt.date]]:
+    """The UTC window of the query's days in the viewer's zone, never starting in the past."""
+    tz = zone(query.tzid)
+    now = now or utcnow()
+    first = query.start_date or now.astimezone(tz).date()
+    days = [first + dt.timedelta(days=i) for i in range(query.days)]
+    start = dt.datetime.combine(first, dt.time(0), tz).astimezone(UTC)
+    end = dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(0), tz).astimezone(UTC)
+    start = max(start, round_up(now + LEAD_TIME))
+    return Period(start, end), days
+
+
+def working_periods(hours: Hours, window: Period) -> tuple[Period, ...]:
+    """The member's working hours inside the window, in UTC."""
+    tz = zone(hours.tzid)
+    first = window.start.astimezone(tz).date() - dt.timedelta(days=1)
+    last = window.end.astimezone(tz).date()
+    out = []
+    day = first
+    while day <= last:
+        if str(day.isoweekday()) in hours.weekdays:
+            start = (dt.datetime.combine(day, dt.time(0), tz)
+                     + dt.timedelta(minutes=hours.start_minute)).astimezone(UTC)
+            end = (dt.datetime.combine(day, dt.time(0), tz)
+                   + dt.timedelta(minutes=hours.end_minute)).astimezone(UTC)
+            start, end = max(start, window.start), min(end, window.end)
+            if end > start:
+                out.append(Period(start, end))
+        day += dt.timedelta(days=1)
+    return tuple(out)
+
+
+def availability_query(members: Sequence[PanelMember], query: Query, window: Period, *,
+                       query_slots: Sequence[dt.datetime] = ()) -> AvailabilityQuery | None:
+    """The single aggregator query for the panel, or None when nobody can be available."""
+    built = []
+    for m in members:
+        periods = working_periods(m.hours, window)
+        if periods:
+            built.append(Member(sub=m.link.sub, calendar_ids=tuple(
+                m.link.conflict_calendar_ids or ([m.link.target_calendar_id]
+                                                 if m.link.target_calendar_id else [])),
+                available_periods=periods))
+    required = query.required
+    if required == "all" and len(built) < len(members):
+        return None
+    if isinstance(required, int):
+        if required > len(built):
+            return None
+        if required >= len(built):
+            required = "all"
+    if not built:
+        return None
+    return AvailabilityQuery(
+        groups=(Group(members=tuple(built), required=required),),
+        duration=dt.timedelta(minutes=query.duration),
+        periods=() if query_slots else (window,),
+        query_slots=tuple(query_slots),
+        buffer_before=dt.timedelta(minutes=query.buffer_before) if query.buffer_before else None,
+        buffer_after=dt.timedelta(minutes=query.buffer_after) if query.buffer_after else None,
+        start_interval=START_INTERVAL,
+        response_format="slots",
+        max_results=512,
+    )
+
+
+def validate_query(query: Query) -> None:
+    if query.duration not in DURATIONS:
+        raise Invalid("Choose one of the listed durations.", field="duration")
+    if not 1 <= query.days <= MAX_DAYS:
+        raise Invalid(f"Show between 1 and {MAX_DAYS} days.", field="days")
+    if query.required != "all" and not (isinstance(query.required, int)
+                                        and 1 <= query.required <= len(query.panel_link_ids)):
+        raise Invalid("“At least N” must be between 1 and the panel size.", field="required")
+    for name in ("buffer_before", "buffer_after"):
+        if not 0 <= getattr(query, name) <= 120:
+            raise Invalid("Buffers are between 0 and 120 minutes.", field=name)
+    if not valid_zone(query.tzid):
+        raise Invalid("Choose a valid time zone.", field="tzid")
+    today = utcnow().astimezone(zone(query.tzid)).date()
+    if query.start_date is not None and query.start_date < today:
+        raise Invalid("The date range cannot start in the past.", field="start_date")
+    if query.start_date is not None and query.start_date > today + dt.timedelta(days=365):
+        raise Invalid("Choose a date within the next year.", field="start_date")
+
+
+# ---------------------------------------------------------------------------------------------
+# Calls
+
+
+def common_slots(broker: CalendarBroker, members: Sequence[PanelMember], query: Query,
+                 window: Period, *, query_slots: Sequence[dt.datetime] = ()) -> tuple[Slot, ...]:
+    """One aggregator call (application key) for the whole panel."""
+    built = availability_query(members, query, window, query_slots=query_slots)
+    if built is None:
+        return ()
+    try:
+        slots = broker.availability(built)
+    except broker_errors.BrokerError as exc:
+        raise broker_problem(exc) from None
+    now = utcnow()
+    return tuple(s for s in slots if s.start >= now)
+
+
+def busy_blocks(session: Session, broker: CalendarBroker, cipher: TokenCipher,
+                members: Sequence[PanelMember], window: Period
+                ) -> tuple[dict[int, list[Block]], dict[int, str]]:
+    """Free/busy of each member over the window, read concurrently. Times and status only."""
+    creds: dict[int, Credentials] = {}
+    problems: dict[int, str] = {}
+    for m in members:  # token handling touches the database: do it here, in this thread
+        try:
+            creds[m.link.id], _ = usable_credentials(session, broker, cipher, m.link)
+        except ServiceError as exc:
+            problems[m.link.id] = exc.message
+    refreshed: dict[int, Credentials] = {}
+    lock = threading.Lock()
+
+    def read(member: PanelMember):
+        def keep(new: Credentials) -> None:
+            with lock:
+                refreshed[member.link.id] = new
+
+        return broker.free_busy(creds[member.link.id], start=window.start, end=window.end,
+                                calendar_ids=tuple(member.link.conflict_calendar_ids or ()),
+                                on_refresh=keep)
+
+    busy: dict[int, list[Block]] = {}
+    readable = [m for m in members if m.link.id in creds]
+    if readable:
+        with ThreadPoolExecutor(max_workers=min(BUSY_THREADS, len(readable))) as pool:
+            futures = {m.link.id: pool.submit(read, m) for m in readable}
+        for link_id, future in futures.items():
+            try:
+                periods = future.result()
+            except broker_errors.BrokerError as exc:
+                problems[link_id] = broker_problem(exc).message
+                continue
+            busy[link_id] = sorted(
+                (Block(_as_utc(p.start), _as_utc(p.end), p.status) for p in periods),
+                key=lambda b: (b.start, b.end))
+    if refreshed:
+        by_id = {m.link.id: m.link for m in members}
+        for link_id, new in refreshed.items():
+            store_credentials(by_id[link_id], new, cipher)
+        session.commit()
+    return busy, problems
+
+
+def _as_utc(value) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(UTC)
+    return dt.datetime.combine(value, dt.time(0), UTC)
+
+
+def grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
+         query: Query) -> Grid:
+    """Busy blocks and common free slots for a panel (free/busy only)."""
+    validate_query(query)
+    members = resolve_panel(session, actor, query.panel_link_ids)
+    window, days = window_for(query)
+    if window.end <= window.start:
+        return Grid(query, members, window, (), {}, {}, days)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # overlaps with the free/busy reads
+        slots_future = pool.submit(common_slots, broker, members, query, window)
+        busy, problems = busy_blocks(session, broker, cipher, members, window)
+        slots = slots_future.result()
+    return Grid(query, members, window, slots, busy, problems, days)
+
+
+def slot_is_free(broker: CalendarBroker, members: Sequence[PanelMember], query: Query,
+                 start: dt.datetime) -> bool:
+    """Ask the aggregator whether exactly this start is still free for the panel (one call)."""
+    end = start + dt.timedelta(minutes=query.duration)
+    margin = dt.timedelta(hours=12)  # room for the buffers inside each member's working periods
+    window = Period(start - margin, end + margin)
+    found = common_slots(broker, members, query, window, query_slots=(start,))
+    return any(s.start == start for s in found)
+
+
+__all__ = ["Block", "Grid", "Hours", "PanelMember", "Query", "ReconnectNeeded", "busy_blocks",
+           "common_slots", "grid", "panel_choices", "resolve_panel", "slot_is_free", "window_for"]
+
+
+@dataclass
+class Day:
+    date: dt.date
+    busy: dict[int, list[Block]]
+    slots: list[Slot]
+
+
+def by_day(found: Grid, tzid: str) -> list[Day]:
+    """The grid laid out per day in the viewer's zone (for the week view)."""
+    tz = zone(tzid)
+    days = {d: Day(d, {m.link.id: [] for m in found.members}, []) for d in found.days}
+    for link_id, blocks in found.busy.items():
+        for block in blocks:
+            day = block.start.astimezone(tz).date()
+            last = (block.end - dt.timedelta(seconds=1)).astimezone(tz).date()
+            while day <= last:
+                if day in days:
+                    days[day].busy[link_id].append(block)
+                day += dt.timedelta(days=1)
+    for slot in found.slots:
+        day = slot.start.astimezone(tz).date()
+        if day in days:
+            days[day].slots.append(slot)
+    return [days[d] for d in found.days]

@@ -1,0 +1,750 @@
+"""Interviews: schedule, reschedule and cancel on calendars; read them back; follow changes.
+
+Locally an interview is IDs and status only. What the event says (title, notes, time, attendees,
+candidate) is written to the calendar and read back from the aggregator on demand. While a write
+is outstanding its content travels only inside the job's arguments, sealed (AES-GCM).
+
+Nothing lost, nothing doubled: the Interview and CreatedEvent rows (with our fixed ``event_id``s)
+are committed before the first broker call; the write job upserts by ``event_id`` (a retry never
+makes a second event) and is retried until confirmed; reconciliation compares the ids we hold
+with the aggregator's managed events and repairs drift both ways.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import os
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from broker import errors as broker_errors
+from broker.port import CalendarBroker
+from broker.types import Attendee, EventWrite, ManagedEvent
+from models import (CreatedEvent, EventStatus, Interview, InterviewStatus, LinkMode, LinkStatus,
+                    ProfileLink, Role, SchedulingPreference, User, utcnow)
+from webapp.security import TokenCipher
+from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
+from webapp.services import availability as av
+from webapp.services.accounts import valid_email
+from webapp.services.audit import record
+from webapp.services.connect import (AggregatorTrouble, ReconnectNeeded, broker_problem,
+                                     call_broker, mark_needs_attention, usable_credentials)
+
+log = logging.getLogger("webapp.services.scheduling")
+
+EVENT_PREFIX = "rdv-"
+MAX_TITLE, MAX_NOTES, MAX_NAME = 200, 2000, 200
+#: A write still unconfirmed after this long (its job gave up) is reconciled as failed.
+PENDING_GIVE_UP = dt.timedelta(minutes=30)
+
+
+class WriteFailed(ServiceError):
+    """A calendar write or delete did not go through; the job retries it."""
+
+
+class SlotTaken(ServiceError):
+    """The chosen time is no longer free for the panel."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Sealed content for jobs and links
+
+
+@dataclass(frozen=True)
+class Sealer:
+    """AES-GCM under a key derived from SECRET_KEY; ``purpose`` is bound as associated data."""
+
+    key: bytes
+
+    @classmethod
+    def from_secret(cls, secret_key: str) -> "Sealer":
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=b"rendezvous scheduling sealer v1")
+        return cls(hkdf.derive(secret_key.encode()))
+
+    def seal(self, purpose: str, value: dict) -> str:
+        nonce = os.urandom(12)
+        blob = nonce + AESGCM(self.key).encrypt(nonce, json.dumps(value).encode(), purpose.encode())
+        return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+
+    def open(self, purpose: str, token: str | None, *, max_length: int = 8192) -> dict | None:
+        if not token or len(token) > max_length:
+            return None
+        try:
+            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            value = json.loads(AESGCM(self.key).decrypt(blob[:12], blob[12:], purpose.encode()))
+        except Exception:
+            return None
+        return value if isinstance(value, dict) else None
+
+
+@dataclass(frozen=True)
+class Content:
+    """What an interview event says. Lives in the calendar and in sealed job arguments only."""
+
+    summary: str
+    start: dt.datetime
+    end: dt.datetime
+    description: str | None = None
+    attendees: tuple[tuple[str, str | None], ...] = ()
+    conferencing: str | None = None
+    tzid: str = "Etc/UTC"
+
+    def to_dict(self) -> dict:
+        return {"summary": self.summary, "start": self.start.isoformat(),
+                "end": self.end.isoformat(), "description": self.description,
+                "attendees": [list(a) for a in self.attendees], "conferencing": self.conferencing,
+                "tzid": self.tzid}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Content":
+        return cls(summary=data["summary"], start=dt.datetime.fromisoformat(data["start"]),
+                   end=dt.datetime.fromisoformat(data["end"]), description=data.get("description"),
+                   attendees=tuple((a[0], a[1]) for a in data.get("attendees") or ()),
+                   conferencing=data.get("conferencing"), tzid=data.get("tzid") or "Etc/UTC")
+
+    def event(self, event_id: str, *, with_attendees: bool = True) -> EventWrite:
+        return EventWrite(
+            event_id=event_id, summary=self.summary, start=self.start, end=self.end,
+            description=self.description, tzid=self.tzid,
+            attendees=tuple(Attendee(email=e, display_name=n) for e, n in self.attendees)
+            if with_attendees else (),
+            conferencing_profile_id=self.conferencing if with_attendees else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may see and change which interview
+
+
+def _visible(session: Session, actor: Actor):
+    """A filter for the interviews the actor may see and change."""
+    base = Interview.organisation_id == actor.organisation_id
+    if actor.role is Role.COORDINATOR:
+        managers = av.assigned_manager_ids(session, actor.user_id)
+        return base & or_(Interview.created_by_id == actor.user_id,
+                          Interview.on_behalf_of_id.in_(managers or {-1}))
+    if actor.role is Role.RECRUITER:
+        own_links = select(ProfileLink.id).where(ProfileLink.user_id == actor.user_id)
+        return base & or_(Interview.created_by_id == actor.user_id,
+                          Interview.on_behalf_of_id == actor.user_id,
+                          Interview.host_link_id.in_(own_links))
+    raise Forbidden("Your role cannot see interviews.")
+
+
+def interview_for(session: Session, actor: Actor, uid: str) -> Interview:
+    if not uid or len(uid) > 32:
+        raise NotFound("No such interview.")
+    found = session.scalar(select(Interview).where(Interview.uid == uid, _visible(session, actor)))
+    if found is None:
+        raise NotFound("No such interview.")
+    return found
+
+
+def host_link_for(session: Session, actor: Actor, on_behalf_of_id: int | None
+                  ) -> tuple[ProfileLink, User | None]:
+    """Whose calendar holds the interview: the recruiter's own, or the assigned manager's."""
+    from webapp.services.connect import link_of
+
+    if actor.role is Role.COORDINATOR:
+        if on_behalf_of_id is None:
+            raise Invalid("Choose the hiring manager you are scheduling for.", field="on_behalf_of")
+        if on_behalf_of_id not in av.assigned_manager_ids(session, actor.user_id):
+            raise Forbidden("You can only schedule for hiring managers assigned to you.")
+        manager = session.get(User, on_behalf_of_id)
+        link = link_of(session, on_behalf_of_id)
+        if link is None or link.status is not LinkStatus.ACTIVE or not link.target_calendar_id:
+            raise ReconnectNeeded(f"{manager.name}'s calendar is not connected, so interviews "
+                                  "cannot be written to it.")
+        return link, manager
+    if actor.role is not Role.RECRUITER:
+        raise Forbidden("Your role cannot schedule interviews.")
+    link = link_of(session, actor.user_id)
+    if link is None or link.status is not LinkStatus.ACTIVE or not link.target_calendar_id:
+        raise ReconnectNeeded("Connect your calendar (My profile → Calendar) before scheduling: "
+                              "interviews are written to it.")
+    return link, None
+
+
+def video_choice(session: Session, link: ProfileLink) -> str | None:
+    """The conferencing profile the host's interviews use ("default" unless they chose one)."""
+    pref = session.scalar(select(SchedulingPreference).where(
+        SchedulingPreference.organisation_id == link.organisation_id,
+        SchedulingPreference.user_id == link.user_id))
+    choice = (pref.video_profile if pref and pref.video_profile else None) or "default"
+    return None if choice == "none" else choice
+
+
+# ---------------------------------------------------------------------------------------------
+# Create
+
+
+@dataclass(frozen=True)
+class NewInterview:
+    query: av.Query
+    start: dt.datetime
+    candidate_name: str
+    candidate_email: str
+    title: str
+    notes: str = ""
+    video: bool = True
+    #: Zone the invitation shows the time in (the candidate's).
+    candidate_tzid: str | None = None
+
+
+def _check_details(new: NewInterview) -> None:
+    if not new.title.strip() or len(new.title) > MAX_TITLE:
+        raise Invalid(f"Give the interview a title (up to {MAX_TITLE} characters).", field="title")
+    if not new.candidate_name.strip() or len(new.candidate_name) > MAX_NAME:
+        raise Invalid("Enter the candidate's name.", field="candidate_name")
+    if not valid_email(new.candidate_email.strip()):
+        raise Invalid("Enter the candidate's email address.", field="candidate_email")
+    if len(new.notes) > MAX_NOTES:
+        raise Invalid(f"Notes are limited to {MAX_NOTES} characters.", field="notes")
+    if new.start.tzinfo is None or new.start <= utcnow():
+        raise Invalid("Pick a time slot in the future.", field="slot")
+    if new.candidate_tzid and not av.valid_zone(new.candidate_tzid):
+        raise Invalid("Choose the candidate's time zone from the list.", field="candidate_tzid")
+
+
+def write_targets(host: ProfileLink, members: Sequence[av.PanelMember]) -> list[ProfileLink]:
+    """Calendars to write: the host's; for an Enterprise-linked host, also each Enterprise-linked
+    panel member's own calendar (the organisation may write there directly)."""
+    targets = [host]
+    if host.mode is LinkMode.ENTERPRISE:
+        for m in members:
+            if m.link.id != host.id and m.link.mode is LinkMode.ENTERPRISE \
+                    and m.link.target_calendar_id:
+                targets.append(m.link)
+    return targets
+
+
+def create_interview(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: Sealer,
+                     actor: Actor, new: NewInterview, *, scheduling_link_id: int | None = None,
+                     check_slot: bool = True) -> tuple[Interview, str]:
+    """Commit the interview and its event ids, then return it with the sealed write for the job."""
+    _check_details(new)
+    av.validate_query(new.query)
+    members = av.resolve_panel(session, actor, new.query.panel_link_ids)
+    host, manager = host_link_for(session, actor, new.query.on_behalf_of_id)
+    if check_slot and not av.slot_is_free(broker, members, new.query, new.start):
+        raise SlotTaken("That time was just taken. Pick another slot.")
+    return _commit_interview(session, sealer, actor, new, members, host, manager,
+                             scheduling_link_id=scheduling_link_id)
+
+
+def _commit_interview(session, sealer, actor, new, members, host, manager, *,
+                      scheduling_link_id=None) -> tuple[Interview, str]:
+    interview = Interview(
+        uid=uuid.uuid4().hex, organisation_id=host.organisation_id, created_by_id=actor.user_id,
+        on_behalf_of_id=manager.id if manager else None, host_link_id=host.id,
+        panel_link_ids=[m.link.id for m in members], scheduling_link_id=scheduling_link_id,
+        status=InterviewStatus.PENDING)
+    session.add(interview)
+    session.flush()
+    for n, link in enumerate(write_targets(host, members)):
+        session.add(CreatedEvent(interview_id=interview.id, position=n, profile_link_id=link.id,
+                                 calendar_id=link.target_calendar_id,
+                                 event_id=f"{EVENT_PREFIX}{interview.uid}-{n}",
+                                 status=EventStatus.PENDING))
+    attendees = [(m.email, m.user.name) for m in members if m.link.id != host.id]
+    attendees.append((new.candidate_email.strip(), new.candidate_name.strip()))
+    content = Content(summary=new.title.strip(), start=new.start,
+                      end=new.start + dt.timedelta(minutes=new.query.duration),
+                      description=new.notes.strip() or None, attendees=tuple(attendees),
+                      conferencing=video_choice(session, host) if new.video else None,
+                      tzid=new.candidate_tzid or new.query.tzid)
+    record(session, actor, "interview.scheduled", organisation_id=host.organisation_id,
+           target_type="interview", target_id=interview.id,
+           detail={"panel": len(members), "video": new.video, "calendars": len(
+               write_targets(host, members)), "self_scheduled": scheduling_link_id is not None})
+    session.commit()
+    session.refresh(interview)
+    return interview, sealer.seal(f"write:{interview.uid}", content.to_dict())
+
+
+# ---------------------------------------------------------------------------------------------
+# The write, delete and reschedule jobs (idempotent; raise WriteFailed so the queue retries)
+
+
+def _links(session: Session, ids: Iterable[int]) -> dict[int, ProfileLink]:
+    ids = set(ids)
+    if not ids:
+        return {}
+    return {l.id: l for l in session.scalars(select(ProfileLink).where(ProfileLink.id.in_(ids)))}
+
+
+def run_write(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: Sealer,
+              interview_id: int, sealed: str) -> str:
+    """Upsert every pending event of the interview under its fixed event_id."""
+    interview = session.get(Interview, interview_id)
+    if interview is None:
+        return "gone"
+    content = sealer.open(f"write:{interview.uid}", sealed)
+    if content is None:
+        log.error("interview %s: write payload could not be opened", interview.id)
+        return "unreadable"
+    if interview.status not in (InterviewStatus.PENDING, InterviewStatus.SCHEDULED):
+        return "skipped"  # cancelled meanwhile: nothing may be (re)written
+    data = Content.from_dict(content)
+    links = _links(session, (e.profile_link_id for e in interview.events))
+    failed = None
+    for ev in interview.events:
+        if ev.status is not EventStatus.PENDING:
+            continue
+        link = links[ev.profile_link_id]
+        event = data.event(ev.event_id, with_attendees=ev.position == 0)
+        try:
+            call_broker(session, broker, cipher, link, lambda creds, on_refresh: broker.upsert_event(
+                creds, ev.calendar_id, event, on_refresh=on_refresh))
+        except ServiceError as exc:
+            failed = exc
+            continue
+        session.refresh(interview)
+        if interview.status not in (InterviewStatus.PENDING, InterviewStatus.SCHEDULED):
+            # Cancelled while we wrote: the cancel job or reconciliation removes the event.
+            session.commit()
+            return "cancelled meanwhile"
+        ev.status = EventStatus.CONFIRMED
+        session.commit()
+    if failed is not None:
+        raise WriteFailed(f"interview {interview.id}: calendar write not confirmed "
+                          f"({type(failed).__name__}); will retry")
+    if interview.status is InterviewStatus.PENDING:
+        interview.status = InterviewStatus.SCHEDULED
+        record(session, None, "interview.written", organisation_id=interview.organisation_id,
+               target_type="interview", target_id=interview.id)
+    session.commit()
+    return "written"
+
+
+def run_delete(session: Session, broker: CalendarBroker, cipher: TokenCipher,
+               interview_id: int) -> str:
+    """Delete every event of a cancelled interview (by our event_id; gone already is fine)."""
+    interview = session.get(Interview, interview_id)
+    if interview is None:
+        return "gone"
+    links = _links(session, (e.profile_link_id for e in interview.events))
+    failed = None
+    for ev in interview.events:
+        if ev.status is not EventStatus.DELETING:
+            continue
+        link = links[ev.profile_link_id]
+        try:
+            _delete_event(session, broker, cipher, link, ev)
+        except ServiceError as exc:
+            failed = exc
+            continue
+        ev.status = EventStatus.DELETED
+        session.commit()
+    if failed is not None:
+        raise WriteFailed(f"interview {interview.id}: calendar delete not confirmed "
+                          f"({type(failed).__name__}); will retry")
+    if interview.status is InterviewStatus.CANCELLING:
+        interview.status = InterviewStatus.CANCELLED
+        session.commit()
+    return "deleted"
+
+
+def _delete_event(session, broker, cipher, link: ProfileLink, ev: CreatedEvent) -> None:
+    if link.status is LinkStatus.DISCONNECTED or not link.has_tokens:
+        return  # nothing we can reach any more; the calendar owner keeps their copy
+    creds, persist = usable_credentials(session, broker, cipher, link)
+    try:
+        broker.delete_event(creds, ev.calendar_id, ev.event_id, on_refresh=persist)
+    except broker_errors.NotFound:
+        return
+    except broker_errors.NeedsReauth as exc:
+        mark_needs_attention(session, link, type(exc).__name__)
+        session.commit()
+        raise broker_problem(exc) from None
+    except broker_errors.BrokerError as exc:
+        raise broker_problem(exc) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancel and reschedule
+
+
+def cancel_interview(session: Session, actor: Actor, uid: str) -> Interview:
+    """Mark the interview cancelling; the delete job removes its events."""
+    interview = interview_for(session, actor, uid)
+    if interview.status in (InterviewStatus.CANCELLED, InterviewStatus.CANCELLING,
+                            InterviewStatus.CANCELLED_IN_CALENDAR, InterviewStatus.FAILED):
+        raise Invalid("This interview is already cancelled.")
+    interview.status = InterviewStatus.CANCELLING
+    interview.needs_notice = False
+    for ev in interview.events:
+        if ev.status is not EventStatus.DELETED:
+            ev.status = EventStatus.DELETING
+    record(session, actor, "interview.cancelled", target_type="interview", target_id=interview.id)
+    session.commit()
+    return interview
+
+
+def read_events(session: Session, broker: CalendarBroker, cipher: TokenCipher,
+                events: Sequence[CreatedEvent], links: dict[int, ProfileLink], *,
+                include_deleted: bool = True) -> tuple[dict[str, ManagedEvent], dict[int, str]]:
+    """Our managed events, read from the aggregator: one call per calendar link."""
+    by_link: dict[int, list[CreatedEvent]] = defaultdict(list)
+    for ev in events:
+        by_link[ev.profile_link_id].append(ev)
+    found: dict[str, ManagedEvent] = {}
+    problems: dict[int, str] = {}
+    for link_id, evs in by_link.items():
+        link = links[link_id]
+        calendars = tuple(sorted({e.calendar_id for e in evs}))
+        try:
+            got = call_broker(session, broker, cipher, link,
+                              lambda creds, on_refresh: broker.managed_events(
+                                  creds, calendar_ids=calendars, include_deleted=include_deleted,
+                                  on_refresh=on_refresh))
+        except ServiceError as exc:
+            problems[link_id] = exc.message
+            continue
+        wanted = {e.event_id for e in evs}
+        for item in got:
+            if item.event_id in wanted:
+                found[item.event_id] = item
+    return found, problems
+
+
+def reschedule_interview(session: Session, broker: CalendarBroker, cipher: TokenCipher,
+                         sealer: Sealer, actor: Actor, uid: str, start: dt.datetime,
+                         query: av.Query | None = None, *, check_slot: bool = True
+                         ) -> tuple[Interview, str]:
+    """Move the interview: the event keeps its event_id, so the same event moves."""
+    interview = interview_for(session, actor, uid)
+    if interview.status is not InterviewStatus.SCHEDULED:
+        raise Invalid("Only a scheduled interview can be moved." if interview.status
+                      is not InterviewStatus.PENDING else
+                      "The interview is still being written to the calendar; try again shortly.")
+    if start.tzinfo is None or start <= utcnow():
+        raise Invalid("Pick a time slot in the future.", field="slot")
+    host_event = interview.events[0]
+    current, problems = read_events(session, broker, cipher, [host_event],
+                                    {interview.host_link_id: interview.host_link})
+    if problems:
+        raise AggregatorTrouble(next(iter(problems.values())))
+    event = current.get(host_event.event_id)
+    if event is None or event.deleted:
+        raise Invalid("The event is no longer in the calendar, so it cannot be moved.")
+    duration = _duration(event)
+    if check_slot:
+        links = _links(session, interview.panel_link_ids)
+        members = [m for m in _members_for(session, interview, links)
+                   if m.link.id in links and m.link.status is LinkStatus.ACTIVE]
+        q = query or av.Query(panel_link_ids=tuple(m.link.id for m in members),
+                              duration=duration)
+        # The interview's own event occupies its current time: ask for the new slot only.
+        if members and not av.slot_is_free(broker, members, av.Query(
+                panel_link_ids=q.panel_link_ids, duration=duration, required=q.required,
+                buffer_before=q.buffer_before, buffer_after=q.buffer_after, tzid=q.tzid), start):
+            raise SlotTaken("That time is not free for the panel. Pick another slot.")
+    content = Content(summary=event.summary or "Interview", start=start,
+                      end=start + dt.timedelta(minutes=duration), description=None,
+                      attendees=tuple((a.email, a.display_name) for a in event.attendees),
+                      conferencing=None, tzid="Etc/UTC")
+    payload = content.to_dict()
+    payload["keep_description"] = True
+    interview.status = InterviewStatus.PENDING
+    for ev in interview.events:
+        if ev.status is EventStatus.CONFIRMED:
+            ev.status = EventStatus.PENDING
+    record(session, actor, "interview.rescheduled", target_type="interview", target_id=interview.id)
+    session.commit()
+    return interview, sealer.seal(f"write:{interview.uid}", payload)
+
+
+def _duration(event: ManagedEvent) -> int:
+    if isinstance(event.start, dt.datetime) and isinstance(event.end, dt.datetime):
+        return max(5, int((event.end - event.start).total_seconds() // 60))
+    return 60
+
+
+def _members_for(session: Session, interview: Interview, links: dict[int, ProfileLink]
+                 ) -> list[av.PanelMember]:
+    from models import Organisation
+
+    users = {u.id: u for u in session.scalars(select(User).where(
+        User.id.in_({l.user_id for l in links.values()} or {-1})))}
+    org = session.get(Organisation, interview.organisation_id)
+    hours = av.hours_for(session, list(users.values()), org)
+    return [av.PanelMember(links[i], users[links[i].user_id], hours[links[i].user_id])
+            for i in interview.panel_link_ids if i in links and links[i].user_id in users]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading interviews back
+
+
+@dataclass
+class InterviewView:
+    interview: Interview
+    event: ManagedEvent | None
+    problem: str | None = None
+    panel: list[User] = field(default_factory=list)
+    on_behalf_of: User | None = None
+
+    @property
+    def start(self):
+        return self.event.start if self.event and not self.event.deleted else None
+
+
+def view_interview(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
+                   actor: Actor, uid: str) -> InterviewView:
+    """The interview with what its calendar event says now (time, attendees' responses, join link)."""
+    interview = interview_for(session, actor, uid)
+    links = _links(session, interview.panel_link_ids)
+    users = {u.id: u for u in session.scalars(select(User).where(
+        User.id.in_({l.user_id for l in links.values()} | {interview.on_behalf_of_id or -1})))}
+    panel = [users[links[i].user_id] for i in interview.panel_link_ids
+             if i in links and links[i].user_id in users]
+    view = InterviewView(interview, None, panel=panel,
+                         on_behalf_of=users.get(interview.on_behalf_of_id))
+    if interview.needs_notice and actor.user_id in (interview.created_by_id,
+                                                     interview.on_behalf_of_id):
+        interview.needs_notice = False
+        session.commit()
+    host_event = interview.events[0] if interview.events else None
+    if broker is None or host_event is None or host_event.status is EventStatus.DELETED \
+            and interview.status is not InterviewStatus.CANCELLED_IN_CALENDAR:
+        return view
+    found, problems = read_events(session, broker, cipher, [host_event],
+                                  {interview.host_link_id: interview.host_link})
+    view.event = found.get(host_event.event_id)
+    if problems:
+        view.problem = next(iter(problems.values()))
+    return view
+
+
+@dataclass
+class ListedInterview:
+    interview: Interview
+    event: ManagedEvent | None
+
+    @property
+    def start(self) -> dt.datetime | None:
+        if self.event is None or self.event.deleted or not isinstance(self.event.start, dt.datetime):
+            return None
+        return self.event.start
+
+
+def list_interviews(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
+                    actor: Actor) -> tuple[list[ListedInterview], list[ListedInterview], list[str]]:
+    """(upcoming, past, problems): the actor's interviews with times read from the aggregator
+    (one call per calendar link, a constant number of database queries)."""
+    interviews = list(session.scalars(select(Interview).where(_visible(session, actor))
+                                      .order_by(Interview.created_at.desc()).limit(200)))
+    host_events = [i.events[0] for i in interviews if i.events]
+    links = {i.host_link_id: i.host_link for i in interviews}
+    found: dict[str, ManagedEvent] = {}
+    problems: dict[int, str] = {}
+    if broker is not None and host_events:
+        found, problems = read_events(session, broker, cipher, host_events, links)
+    now = utcnow()
+    listed = [ListedInterview(i, found.get(i.events[0].event_id) if i.events else None)
+              for i in interviews]
+    upcoming = sorted((x for x in listed if x.start is None or x.start >= now),
+                      key=lambda x: (x.start is None, x.start or now))
+    past = sorted((x for x in listed if x.start is not None and x.start < now),
+                  key=lambda x: x.start, reverse=True)
+    return upcoming, past, sorted(set(problems.values()))
+
+
+def notices_for(session: Session, actor: Actor) -> int:
+    """How many interviews changed in a calendar since the scheduler last looked."""
+    if actor.role not in (Role.RECRUITER, Role.COORDINATOR):
+        return 0
+    from sqlalchemy import func
+
+    return session.scalar(select(func.count(Interview.id)).where(
+        _visible(session, actor), Interview.needs_notice.is_(True))) or 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Changes flowing back
+
+
+def _mark_cancelled_in_calendar(session: Session, interview: Interview) -> None:
+    interview.status = InterviewStatus.CANCELLED_IN_CALENDAR
+    interview.needs_notice = True
+    record(session, None, "interview.cancelled_in_calendar",
+           organisation_id=interview.organisation_id, target_type="interview",
+           target_id=interview.id)
+
+
+def apply_changes(session: Session, broker: CalendarBroker, cipher: TokenCipher, link_id: int,
+                  changes_since: dt.datetime | None) -> dict[str, int]:
+    """Read our events changed since ``changes_since`` for one link and update their status."""
+    link = session.get(ProfileLink, link_id)
+    counts = {"seen": 0, "cancelled_in_calendar": 0, "confirmed": 0}
+    if link is None or link.status is not LinkStatus.ACTIVE:
+        return counts
+    try:
+        changed = call_broker(session, broker, cipher, link,
+                              lambda creds, on_refresh: broker.managed_events(
+                                  creds, last_modified=changes_since, include_deleted=True,
+                                  on_refresh=on_refresh))
+    except ServiceError as exc:
+        raise WriteFailed(f"link {link_id}: changes could not be read ({type(exc).__name__})") \
+            from None
+    ids = {e.event_id: e for e in changed if e.event_id and e.event_id.startswith(EVENT_PREFIX)}
+    if not ids:
+        return counts
+    rows = list(session.scalars(select(CreatedEvent).where(
+        CreatedEvent.profile_link_id == link_id, CreatedEvent.event_id.in_(ids))))
+    for row in rows:
+        event = ids[row.event_id]
+        counts["seen"] += 1
+        interview = row.interview
+        if event.deleted:
+            if row.status is EventStatus.CONFIRMED and interview.status is InterviewStatus.SCHEDULED:
+                row.status = EventStatus.DELETED
+                _mark_cancelled_in_calendar(session, interview)
+                counts["cancelled_in_calendar"] += 1
+        elif row.status is EventStatus.PENDING and interview.status is InterviewStatus.PENDING:
+            pass  # the write job confirms it
+    session.commit()
+    return counts
+
+
+def reconcile(session: Session, broker: CalendarBroker, cipher: TokenCipher, *,
+              now: dt.datetime | None = None) -> dict[str, int]:
+    """Compare the ids we hold with each link's managed events and repair drift both ways."""
+    now = now or utcnow()
+    counts = defaultdict(int)
+    links = list(session.scalars(select(ProfileLink).where(
+        ProfileLink.status == LinkStatus.ACTIVE)))
+    for link in links:
+        try:
+            events = call_broker(session, broker, cipher, link,
+                                 lambda creds, on_refresh: broker.managed_events(
+                                     creds, include_deleted=True, on_refresh=on_refresh))
+        except ServiceError:
+            counts["links_unreachable"] += 1
+            continue
+        held = {r.event_id: r for r in session.scalars(select(CreatedEvent).where(
+            CreatedEvent.profile_link_id == link.id))}
+        present = {e.event_id: e for e in events if e.event_id and not e.deleted}
+        # Theirs, not ours: events carrying our prefix that no live interview holds.
+        for event_id, event in present.items():
+            if not event_id.startswith(EVENT_PREFIX):
+                continue
+            row = held.get(event_id)
+            if row is None or row.interview.status not in (InterviewStatus.PENDING,
+                                                           InterviewStatus.SCHEDULED):
+                try:
+                    _delete_event(session, broker, cipher, link, _Orphan(event.calendar_id,
+                                                                          event_id))
+                    counts["orphans_deleted"] += 1
+                    if row is not None:
+                        row.status = EventStatus.DELETED
+                except ServiceError:
+                    counts["orphans_left"] += 1
+        # Ours, not theirs.
+        for event_id, row in held.items():
+            interview = row.interview
+            there = event_id in present
+            if row.status is EventStatus.CONFIRMED and not there:
+                row.status = EventStatus.DELETED
+                if interview.status is InterviewStatus.SCHEDULED:
+                    _mark_cancelled_in_calendar(session, interview)
+                    counts["cancelled_in_calendar"] += 1
+            elif row.status is EventStatus.PENDING and there \
+                    and interview.status is InterviewStatus.SCHEDULED:
+                row.status = EventStatus.CONFIRMED  # a reschedule whose job never confirmed
+                counts["confirmed"] += 1
+            elif row.status is EventStatus.PENDING and not there \
+                    and interview.status is InterviewStatus.PENDING \
+                    and now - interview.updated_at > PENDING_GIVE_UP:
+                row.status = EventStatus.DELETED
+                interview.status = InterviewStatus.FAILED
+                interview.needs_notice = True
+                record(session, None, "interview.write_failed",
+                       organisation_id=interview.organisation_id, target_type="interview",
+                       target_id=interview.id)
+                counts["failed"] += 1
+            elif row.status is EventStatus.PENDING and there \
+                    and interview.status is InterviewStatus.PENDING \
+                    and now - interview.updated_at > PENDING_GIVE_UP:
+                row.status = EventStatus.CONFIRMED
+                counts["confirmed"] += 1
+            elif row.status is EventStatus.DELETING and not there:
+                row.status = EventStatus.DELETED
+                counts["deleted"] += 1
+        session.commit()
+    # Interviews whose events are all settled move to their final status.
+    for interview in session.scalars(select(Interview).where(Interview.status.in_(
+            (InterviewStatus.PENDING, InterviewStatus.CANCELLING)))):
+        states = {e.status for e in interview.events}
+        if interview.status is InterviewStatus.PENDING and states == {EventStatus.CONFIRMED}:
+            interview.status = InterviewStatus.SCHEDULED
+        elif interview.status is InterviewStatus.CANCELLING and states <= {EventStatus.DELETED}:
+            interview.status = InterviewStatus.CANCELLED
+    session.commit()
+    return dict(counts)
+
+
+@dataclass(frozen=True)
+class _Orphan:
+    calendar_id: str
+    event_id: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Preferences: working hours and video provider
+
+
+def preference_of(session: Session, organisation_id: int, user_id: int | None
+                  ) -> SchedulingPreference | None:
+    query = select(SchedulingPreference).where(
+        SchedulingPreference.organisation_id == organisation_id)
+    query = query.where(SchedulingPreference.user_id.is_(None) if user_id is None
+                        else SchedulingPreference.user_id == user_id)
+    return session.scalar(query)
+
+
+def save_preferences(session: Session, actor: Actor, *, start: str, end: str,
+                     weekdays: Sequence[str], video_profile: str | None,
+                     allowed_video: Iterable[str] = ()) -> SchedulingPreference:
+    """Save the user's own working hours and video provider."""
+    def minutes(value: str, name: str) -> int:
+        try:
+            hh, mm = value.split(":")
+            total = int(hh) * 60 + int(mm)
+        except (ValueError, AttributeError):
+            raise Invalid("Times look like 09:00.", field=name) from None
+        if not 0 <= total <= 24 * 60:
+            raise Invalid("Times look like 09:00.", field=name)
+        return total
+
+    start_minute, end_minute = minutes(start, "start"), minutes(end, "end")
+    if end_minute <= start_minute:
+        raise Invalid("The working day must end after it starts.", field="end")
+    days = "".join(sorted({d for d in weekdays if d in "1234567" and len(d) == 1}))
+    if not days:
+        raise Invalid("Choose at least one working day.", field="weekdays")
+    allowed = {"default", "none", *allowed_video}
+    if video_profile and video_profile not in allowed:
+        raise Invalid("Choose one of the listed video providers.", field="video_profile")
+    pref = preference_of(session, actor.organisation_id, actor.user_id)
+    if pref is None:
+        pref = SchedulingPreference(organisation_id=actor.organisation_id, user_id=actor.user_id)
+        session.add(pref)
+    pref.start_minute, pref.end_minute, pref.weekdays = start_minute, end_minute, days
+    pref.video_profile = video_profile or None
+    record(session, actor, "scheduling.preferences_changed", target_type="user",
+           target_id=actor.user_id)
+    session.commit()
+    return pref

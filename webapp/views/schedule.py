@@ -1,0 +1,224 @@
+"""Schedule an interview: panel availability (free/busy only), pick a slot, write the event."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import available_timezones
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from models import Organisation, Role
+from webapp.db import db_session
+from webapp.scheduling_tasks import sealer
+from webapp.security import allow
+from webapp.services import Forbidden, Invalid, ServiceError
+from webapp.services import availability as av
+from webapp.services import scheduling
+from webapp.web import actor
+
+bp = Blueprint("schedule", __name__, url_prefix="/schedule")
+
+SCHEDULERS = (Role.RECRUITER, Role.COORDINATOR)
+_ZONES: list[str] = []
+
+
+def zones() -> list[str]:
+    if not _ZONES:
+        _ZONES.extend(sorted(z for z in available_timezones() if "/" in z and not z.startswith(
+            ("Etc/", "SystemV/", "posix/", "right/"))) + ["Etc/UTC"])
+    return _ZONES
+
+
+def viewer_zone() -> str:
+    if current_user.is_authenticated and current_user.timezone:
+        return current_user.timezone
+    org = db_session().get(Organisation, current_user.organisation_id)
+    return (org.timezone if org else None) or "Europe/London"
+
+
+def _int(values, name: str, default: int | None = None) -> int | None:
+    raw = values.get(name, "")
+    if raw in ("", None):
+        return default
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise Invalid("Enter a whole number.", field=name) from None
+
+
+def parse_query(values) -> av.Query:
+    """The availability question from form or query-string values."""
+    try:
+        panel = tuple(int(v) for v in values.getlist("panel"))
+    except ValueError:
+        raise Invalid("Choose the panel from the people listed.", field="panel") from None
+    start_date = None
+    if values.get("start_date"):
+        try:
+            start_date = dt.date.fromisoformat(values["start_date"])
+        except ValueError:
+            raise Invalid("Dates look like 2026-11-23.", field="start_date") from None
+    required: str | int = "all"
+    if values.get("required") == "some":
+        required = _int(values, "required_n", 1)
+    return av.Query(panel_link_ids=panel, duration=_int(values, "duration", 60),
+                    start_date=start_date, days=_int(values, "days", 5), required=required,
+                    buffer_before=_int(values, "buffer_before", 0),
+                    buffer_after=_int(values, "buffer_after", 0),
+                    tzid=values.get("tzid") or viewer_zone(),
+                    on_behalf_of_id=_int(values, "on_behalf_of"))
+
+
+def _broker():
+    broker = current_app.extensions["rendezvous.broker"]
+    if broker is None:
+        abort(503)
+    return broker
+
+
+def _page(query: av.Query | None, grid=None, problem: str | None = None, status: int = 200,
+          form=None):
+    db = db_session()
+    me = actor()
+    choices = av.panel_choices(db, me)
+    managers = []
+    if me.role is Role.COORDINATOR:
+        managers = [u for _l, u in choices]
+    return render_template(
+        "schedule/index.html", query=query, grid=grid, choices=choices, managers=managers,
+        problem=problem, durations=av.DURATIONS, zones=zones(), form=form or {},
+        viewer_tz=query.tzid if query else viewer_zone(), zone=av.zone, grid_days=av.by_day,
+        is_coordinator=me.role is Role.COORDINATOR), status
+
+
+@bp.route("/")
+@allow(*SCHEDULERS)
+def index():
+    """Show panel availability for the chosen people and dates."""
+    if not request.args.getlist("panel"):
+        return _page(None)
+    try:
+        query = parse_query(request.args)
+        grid = av.grid(db_session(), _broker(), current_app.extensions["rendezvous.cipher"],
+                       actor(), query)
+    except (Invalid, Forbidden) as exc:
+        return _page(None, problem=exc.message, status=400)
+    except ServiceError as exc:
+        return _page(None, problem=exc.message, status=503)
+    return _page(query, grid)
+
+
+def parse_start(value: str | None) -> dt.datetime:
+    try:
+        start = dt.datetime.fromisoformat(value or "")
+    except ValueError:
+        raise Invalid("Pick one of the free slots.", field="slot") from None
+    if start.tzinfo is None:
+        raise Invalid("Pick one of the free slots.", field="slot")
+    return start.astimezone(dt.timezone.utc)
+
+
+@bp.route("/", methods=["POST"])
+@allow(*SCHEDULERS)
+def create():
+    """Write the interview to the calendar and open its page."""
+    form = request.form
+    db = db_session()
+    try:
+        query = parse_query(form)
+        new = scheduling.NewInterview(
+            query=query, start=parse_start(form.get("slot")),
+            candidate_name=form.get("candidate_name", ""),
+            candidate_email=form.get("candidate_email", ""), title=form.get("title", ""),
+            notes=form.get("notes", ""), video=form.get("video") == "on",
+            candidate_tzid=form.get("candidate_tzid") or query.tzid)
+        interview, payload = scheduling.create_interview(
+            db, _broker(), current_app.extensions["rendezvous.cipher"], sealer(), actor(), new)
+    except ServiceError as exc:
+        grid = None
+        try:
+            query = parse_query(form)
+            grid = av.grid(db, _broker(), current_app.extensions["rendezvous.cipher"], actor(),
+                           query)
+        except ServiceError:
+            query = None
+        status = 409 if isinstance(exc, scheduling.SlotTaken) else 400
+        return _page(query, grid, problem=exc.message, status=status, form=form)
+    current_app.extensions["rendezvous.jobs"].enqueue("scheduling.write", interview.id, payload)
+    flash("The interview is scheduled. Invitations go out from the calendar.", "success")
+    return redirect(url_for("interviews.show", uid=interview.uid), code=303)
+
+
+@bp.route("/preferences")
+@allow(*SCHEDULERS)
+def preferences():
+    """Show the user's working hours and video provider."""
+    return _preferences_page()
+
+
+def _preferences_page(problem: str | None = None, status: int = 200):
+    from webapp.services import video
+
+    db = db_session()
+    me = actor()
+    pref = scheduling.preference_of(db, me.organisation_id, me.user_id)
+    org_default = scheduling.preference_of(db, me.organisation_id, None)
+    accounts, video_problem = video.conferencing_profiles(
+        db, current_app.extensions["rendezvous.broker"], current_app.extensions["rendezvous.cipher"],
+        me)
+    return render_template("schedule/preferences.html", pref=pref, org_default=org_default,
+                           accounts=accounts, video_problem=video_problem, problem=problem,
+                           providers=video.PROVIDERS, default_hours=(av.DEFAULT_START,
+                                                                      av.DEFAULT_END)), status
+
+
+@bp.route("/preferences", methods=["POST"])
+@allow(*SCHEDULERS)
+def save_preferences():
+    """Save the user's working hours and video provider."""
+    from webapp.services import video
+
+    db = db_session()
+    me = actor()
+    accounts, _problem = video.conferencing_profiles(
+        db, current_app.extensions["rendezvous.broker"], current_app.extensions["rendezvous.cipher"],
+        me)
+    try:
+        scheduling.save_preferences(
+            db, me, start=request.form.get("start", ""), end=request.form.get("end", ""),
+            weekdays=request.form.getlist("weekdays"),
+            video_profile=request.form.get("video_profile") or None,
+            allowed_video=[a.profile_id for a in accounts])
+    except Invalid as exc:
+        return _preferences_page(exc.message, 400)
+    flash("Scheduling preferences saved.", "success")
+    return redirect(url_for("schedule.preferences"))
+
+
+@bp.route("/video/connect", methods=["POST"])
+@allow(*SCHEDULERS)
+def connect_video():
+    """Send the user to the aggregator to link a Zoom or Webex account."""
+    from webapp.integration import external_url
+    from webapp.services import video
+
+    try:
+        url = video.authorization_url(db_session(), _broker(),
+                                      current_app.extensions["rendezvous.cipher"], actor(),
+                                      provider=request.form.get("provider"),
+                                      redirect_uri=external_url("schedule.video_done"))
+    except ServiceError as exc:
+        return _preferences_page(exc.message, 400)
+    return redirect(url, code=303)
+
+
+@bp.route("/video/done")
+@allow(*SCHEDULERS)
+def video_done():
+    """Come back from linking a video account."""
+    if request.args.get("error"):
+        flash("No video account was linked.", "info")
+    else:
+        flash("Your video account is linked. Choose it below to use it for interviews.", "success")
+    return redirect(url_for("schedule.preferences"))
