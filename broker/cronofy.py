@@ -552,6 +552,8 @@ def _smart_invite(data: Mapping[str, Any], fallback_id: str) -> SmartInvite:
 class CronofyBroker:
     """CalendarBroker over Cronofy. Create one per process and share it between threads."""
 
+    _PING_TTL = 15.0
+
     def __init__(
         self,
         client_id: str,
@@ -591,6 +593,7 @@ class CronofyBroker:
         self.log = logger or logging.getLogger("broker.cronofy")
         self._clock = clock
         self.rate_limiter = rate_limiter if rate_limiter is not None else InProcessRateLimiter()
+        self._ping_cache: tuple[float, bool] | None = None
         self._transport = _Transport(
             session=session,
             pool_size=pool_size,
@@ -607,6 +610,33 @@ class CronofyBroker:
 
     def __repr__(self) -> str:
         return f"CronofyBroker(client_id={self.client_id!r}, api={self.api_base_url!r})"
+
+    def ping(self) -> bool:
+        """True if the API host answers HTTP at all (readiness probes); cached for 15 s.
+
+        No credentials are sent and no retries made. When the limiter has no room the
+        answer is True without a request: we are evidently talking to the aggregator.
+        """
+        now = time.monotonic()
+        cached = self._ping_cache
+        if cached is not None and now - cached[0] < self._PING_TTL:
+            return cached[1]
+        try_acquire = getattr(self.rate_limiter, "try_acquire", None)
+        if try_acquire is not None and try_acquire() > 0:
+            return True
+        connect = self._transport.timeout[0] if isinstance(self._transport.timeout, tuple) \
+            else self._transport.timeout
+        ok = False
+        try:
+            resp = self._transport.session.request(
+                "GET", f"{self.api_base_url}/", headers={"User-Agent": _USER_AGENT},
+                timeout=(min(connect, 2.0), 2.0), allow_redirects=False)
+            resp.close()
+            ok = True
+        except requests.exceptions.RequestException:
+            self.log.warning("cronofy ping: %s unreachable", urlsplit(self.api_base_url).netloc)
+        self._ping_cache = (now, ok)
+        return ok
 
     def close(self) -> None:
         """Close pooled connections (only if the broker created its own session)."""

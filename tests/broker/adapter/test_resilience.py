@@ -326,6 +326,14 @@ def test_limiter_keeps_a_burst_under_the_servers_limit(control, make_broker, lin
         control.rate_limit(per_second=10_000, per_minute=100_000, enabled=False)
 
 
+def test_ping(make_broker, sandbox):
+    assert make_broker().ping() is True
+    url = f"http://127.0.0.1:{_closed_port()}"
+    dead = make_broker(api_base_url=url, app_base_url=url)
+    assert dead.ping() is False
+    assert dead.ping() is False  # cached: no second connection attempt within the TTL
+
+
 def test_session_sends_no_cookies_and_has_timeouts(broker):
     session = broker._transport.session
     assert isinstance(session, requests.Session)
