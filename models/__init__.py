@@ -3,6 +3,7 @@
 from models.audit import AuditEntry, AuditEntryImmutable
 from models.base import CATEGORIES, Base, utcnow
 from models.calendar_link import LinkMode, LinkStatus, OAuthState, ProfileLink
+from models.enterprise import MailboxRequest, MailboxStatus, ServiceAccountLink
 from models.interview import (CreatedEvent, EventStatus, Interview, InterviewStatus,
                               SchedulingLink, SchedulingPreference)
 from models.organisation import Organisation
@@ -20,11 +21,14 @@ __all__ = [
     "InterviewStatus",
     "LinkMode",
     "LinkStatus",
+    "MailboxRequest",
+    "MailboxStatus",
     "OAuthState",
     "ProfileLink",
     "Organisation",
     "ROLE_LABELS",
     "Role",
+    "ServiceAccountLink",
     "SchedulingLink",
     "SchedulingPreference",
     "User",

@@ -63,6 +63,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     for blueprint in (schedule.bp, interviews.bp):  # scheduling (issue 7)
         app.register_blueprint(blueprint)
+    from webapp.views import enterprise as enterprise_views
+
+    app.register_blueprint(enterprise_views.bp)
     csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
 
     web.init_request_hooks(app)

@@ -73,6 +73,9 @@ SETTINGS: tuple[Setting, ...] = (
             parse=int),
     Setting("CRONOFY_RATE_PER_MINUTE", "CRONOFY_RATE_PER_MINUTE", 500,
             "Client-side ceiling on aggregator calls per minute", parse=int),
+    Setting("MICROSOFT_APP_ID", "RENDEZVOUS_MICROSOFT_APP_ID", None,
+            "Azure application id of the calendar service, for the Office 365 admin-consent link "
+            "on the Enterprise Connect tab; unset = the admin enters it"),
     Setting("PUBLIC_BASE_URL", "RENDEZVOUS_PUBLIC_BASE_URL", None,
             "Externally visible base URL, used for OAuth redirects and push callbacks"),
     Setting("REDIS_URL", "REDIS_URL", None,

@@ -34,6 +34,18 @@ DEMO_USERS = (
     DemoUser("Alex Kim", "alex.kim@northwind.example", Role.ADMIN),
     DemoUser("Jordan Diaz", "jordan.diaz@northwind.example", Role.COMPLIANCE),
 )
+#: Hiring managers at Fabrikam (Exchange), so "Link all users" of Enterprise Connect has people
+#: to link in the demo; one is outside the service account's impersonation scope.
+DEMO_MAILBOX_USERS = tuple(
+    DemoUser(name, email, Role.RECRUITER) for name, email in (
+        ("Anna Becker", "anna.becker@fabrikam.example"),
+        ("Ben Schulz", "ben.schulz@fabrikam.example"),
+        ("Clara Hoffmann", "clara.hoffmann@fabrikam.example"),
+        ("David Koch", "david.koch@fabrikam.example"),
+        ("Elena Richter", "elena.richter@fabrikam.example"),
+        ("Felix Klein", "felix.klein@fabrikam.example"),
+        ("Office of the CEO", "ceo.office@fabrikam.example"),
+    ))
 #: (coordinator email, hiring manager email)
 DEMO_ASSIGNMENTS = (("morgan.lee@northwind.example", "sam.patel@contoso.example"),)
 
@@ -49,7 +61,7 @@ def seed_demo(session: Session) -> bool:
     session.flush()
     password_hash = security.hash_password(DEMO_PASSWORD)
     users = {}
-    for demo in DEMO_USERS:
+    for demo in DEMO_USERS + DEMO_MAILBOX_USERS:
         user = User(organisation_id=org.id, name=demo.name, email=demo.email, role=demo.role,
                     password_hash=password_hash, active=True, session_version=1)
         session.add(user)

@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from models import OAuthState, utcnow
 from webapp import jobs
 from webapp.db import database
+from webapp import enterprise_tasks  # noqa: F401  (registers the Enterprise Connect jobs)
 from webapp import scheduling_tasks  # noqa: F401  (registers the scheduling jobs)
 
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.types import Calendar, Credentials, LinkingProfile, UserInfo
-from models import LinkMode, LinkStatus, OAuthState, Organisation, ProfileLink, Role, utcnow
+from models import (LinkMode, LinkStatus, OAuthState, Organisation, ProfileLink, Role,
+                    ServiceAccountLink, utcnow)
 from webapp import security
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
@@ -81,9 +82,10 @@ def store_credentials(link: ProfileLink, creds: Credentials, cipher: TokenCipher
     """Encrypt both tokens under the newest key, bound to this row (flush first for its id)."""
     if link.id is None:
         raise RuntimeError("flush the link before storing its tokens")
-    access = cipher.encrypt(creds.access_token, table="profile_link", column="access_token",
-                            row_id=link.id)
-    refresh = cipher.encrypt(creds.refresh_token, table="profile_link", column="refresh_token",
+    # Bound to table, column and row: works for ProfileLink and ServiceAccountLink alike.
+    table = link.__tablename__
+    access = cipher.encrypt(creds.access_token, table=table, column="access_token", row_id=link.id)
+    refresh = cipher.encrypt(creds.refresh_token, table=table, column="refresh_token",
                              row_id=link.id)
     link.access_token, link.refresh_token = access.blob, refresh.blob
     link.key_id = access.key_id
@@ -93,9 +95,10 @@ def store_credentials(link: ProfileLink, creds: Credentials, cipher: TokenCipher
 def load_credentials(link: ProfileLink, cipher: TokenCipher) -> Credentials:
     if not link.has_tokens or link.key_id is None:
         raise ReconnectNeeded("This calendar is not connected.")
-    access = cipher.decrypt(Sealed(link.key_id, link.access_token), table="profile_link",
+    table = link.__tablename__
+    access = cipher.decrypt(Sealed(link.key_id, link.access_token), table=table,
                             column="access_token", row_id=link.id)
-    refresh = cipher.decrypt(Sealed(link.key_id, link.refresh_token), table="profile_link",
+    refresh = cipher.decrypt(Sealed(link.key_id, link.refresh_token), table=table,
                              column="refresh_token", row_id=link.id)
     return Credentials(access_token=access, refresh_token=refresh, expires_at=link.token_expires_at,
                        scope="", sub=link.sub, account_id=link.account_id)
@@ -110,7 +113,10 @@ def forget_tokens(link: ProfileLink) -> None:
 def rotate_token_keys(session: Session, cipher: TokenCipher) -> dict[str, int]:
     """Re-encrypt every stored token under the newest key; returns counts."""
     counts = {"re-encrypted": 0, "already current": 0, "failed": 0}
-    for link in session.scalars(select(ProfileLink).where(ProfileLink.refresh_token.is_not(None))):
+    links = [*session.scalars(select(ProfileLink).where(ProfileLink.refresh_token.is_not(None))),
+             *session.scalars(select(ServiceAccountLink).where(
+                 ServiceAccountLink.refresh_token.is_not(None)))]
+    for link in links:
         if link.key_id == cipher.current_key_id:
             counts["already current"] += 1
             continue
@@ -130,11 +136,11 @@ def rotate_token_keys(session: Session, cipher: TokenCipher) -> dict[str, int]:
 # Per-process refresh lock. Across processes PostgreSQL's row lock (SELECT … FOR UPDATE) does
 # the same job; SQLite is a single-process development database.
 
-_refresh_locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
+_refresh_locks: dict[object, threading.Lock] = defaultdict(threading.Lock)
 _refresh_locks_guard = threading.Lock()
 
 
-def _lock_for(link_id: int) -> threading.Lock:
+def _lock_for(link_id: object) -> threading.Lock:
     with _refresh_locks_guard:
         return _refresh_locks[link_id]
 
@@ -144,13 +150,13 @@ def mark_needs_attention(session: Session, link: ProfileLink, reason: str) -> No
         return
     link.status = LinkStatus.NEEDS_ATTENTION
     record(session, None, "calendar.needs_attention", organisation_id=link.organisation_id,
-           target_type="profile_link", target_id=link.id, target_label=link.account_email,
+           target_type=link.__tablename__, target_id=link.id, target_label=link.account_email,
            detail={"reason": reason})
 
 
-def _persist_refresh(session: Session, cipher: TokenCipher, link_id: int):
+def _persist_refresh(session: Session, cipher: TokenCipher, link_id: int, model=ProfileLink):
     def persist(creds: Credentials) -> None:
-        link = session.get(ProfileLink, link_id)
+        link = session.get(model, link_id)
         store_credentials(link, creds, cipher)
         session.commit()
 
@@ -161,18 +167,20 @@ def usable_credentials(
     session: Session, broker: CalendarBroker, cipher: TokenCipher, link: ProfileLink
 ) -> tuple[Credentials, Callable[[Credentials], None]]:
     """Credentials fit for a call now (refreshed once if about to expire), plus the callback that
-    stores tokens the broker refreshes mid-call. Refuses a link that needs attention."""
+    stores tokens the broker refreshes mid-call. Refuses a link that needs attention.
+    Also serves ServiceAccountLink (same token columns and statuses)."""
     if link.status is not LinkStatus.ACTIVE:
         raise ReconnectNeeded(
             "Your calendar connection needs attention. Reconnect it before scheduling."
             if link.status is LinkStatus.NEEDS_ATTENTION else "This calendar is not connected.")
     creds = load_credentials(link, cipher)
-    persist = _persist_refresh(session, cipher, link.id)
+    model = type(link)
+    persist = _persist_refresh(session, cipher, link.id, model)
     if not creds.expires_within(REFRESH_MARGIN_SECONDS):
         return creds, persist
-    with _lock_for(link.id):
+    with _lock_for((model.__tablename__, link.id)):
         locked = session.execute(
-            select(ProfileLink).where(ProfileLink.id == link.id).with_for_update()
+            select(model).where(model.id == link.id).with_for_update()
             .execution_options(populate_existing=True)
         ).scalar_one()
         creds = load_credentials(locked, cipher)

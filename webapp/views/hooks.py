@@ -62,3 +62,37 @@ def push(ref: str):
 def _queue_changes(link_id: int, changes_since) -> None:
     since = changes_since.isoformat() if changes_since is not None else None
     current_app.extensions["rendezvous.jobs"].enqueue("scheduling.changes", link_id, since)
+
+
+#: HTTP answer per callback outcome: replays are no-ops (409), state mismatches forgeries (401),
+#: and 503 asks the aggregator to resend when the code could not be redeemed just now.
+_SA_STATUS = {"linked": 200, "failed": 200, "ignored": 200, "replayed": 409, "forged": 401,
+              "unknown": 404, "retry": 503}
+
+
+@bp.route("/sa/<ref>", methods=["POST"])
+@public
+def service_account(ref: str):
+    """Receive the aggregator's answer to one Enterprise Connect mailbox request."""
+    from broker.notifications import parse_service_account_callback
+    from webapp.services import enterprise
+
+    raw = verified_body("service_account")
+    request_id = current_app.extensions["rendezvous.sealer"].open("sa", ref)
+    if request_id is None or not request_id.isdigit():
+        return "", 404
+    broker = current_app.extensions["rendezvous.broker"]
+    if broker is None:
+        return "", 503
+    try:
+        callback = parse_service_account_callback(raw)
+    except InvalidNotification:
+        return "", 400
+    outcome = enterprise.handle_callback(db_session(), broker,
+                                         current_app.extensions["rendezvous.cipher"],
+                                         int(request_id), callback)
+    if outcome.result == "linked":
+        current_app.extensions["rendezvous.jobs"].enqueue("ec_choose_calendar",
+                                                          outcome.profile_link_id)
+    log.info("service-account callback for request %s: %s", request_id, outcome.result)
+    return "", _SA_STATUS[outcome.result]

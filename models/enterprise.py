@@ -1,0 +1,167 @@
+"""Enterprise Connect: an organisation's service account for one domain, and one request per
+mailbox the IT admin asked to link through it.
+
+Like ProfileLink, these rows hold identifiers, statuses and encrypted tokens only. The one-time
+``state`` sent with each mailbox request is kept as a SHA-256 hash.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, UTCDateTime, classified, utcnow
+from models.calendar_link import TOKEN_RETENTION, LinkStatus, _enum
+
+
+class MailboxStatus(str, enum.Enum):
+    QUEUED = "queued"  # accepted by us, not yet sent to the aggregator
+    PENDING = "pending"  # sent (or being sent); waiting for the aggregator's callback
+    LINKED = "linked"  # callback came with a code, exchanged: a ProfileLink(mode=enterprise)
+    FAILED = "failed"  # the aggregator (or we) could not link it; error_key says why
+    UNLINKED = "unlinked"  # the admin unlinked it, or the domain was disconnected
+
+
+class ServiceAccountLink(Base):
+    """The service account an IT admin authorized for a domain (Exchange, Office 365, Google)."""
+
+    __tablename__ = "service_account_link"
+    __table_args__ = (UniqueConstraint("organisation_id", "domain"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Organisation that linked the domain"),
+    )
+    provider: Mapped[str] = mapped_column(
+        String(32), info=classified("configuration", "exchange, office365 or google")
+    )
+    domain: Mapped[str] = mapped_column(
+        String(255), info=classified("configuration", "Email domain the service account covers")
+    )
+    sub: Mapped[str] = mapped_column(
+        String(64), info=classified("identifier", "Aggregator service-account id (ser_…)")
+    )
+    account_email: Mapped[str | None] = mapped_column(
+        String(320), info=classified("identifier", "Email of the service account")
+    )
+    scope: Mapped[str | None] = mapped_column(
+        String(500), info=classified("configuration", "Service-account scopes granted")
+    )
+    delegated_scope: Mapped[str | None] = mapped_column(
+        String(500), info=classified("configuration", "Most a mailbox may be granted")
+    )
+    status: Mapped[LinkStatus] = mapped_column(
+        _enum(LinkStatus, "service_account_status"), default=LinkStatus.ACTIVE,
+        info=classified("status", "Active, needs attention, or disconnected"),
+    )
+    access_token: Mapped[bytes | None] = mapped_column(
+        LargeBinary, info=classified("secret-encrypted", "Service-account access token",
+                                     retention=TOKEN_RETENTION),
+    )
+    refresh_token: Mapped[bytes | None] = mapped_column(
+        LargeBinary, info=classified("secret-encrypted", "Service-account refresh token",
+                                     retention=TOKEN_RETENTION),
+    )
+    token_expires_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the access token expires")
+    )
+    key_id: Mapped[str | None] = mapped_column(
+        String(16), info=classified("configuration", "Encryption key id of the tokens")
+    )
+    connected_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"),
+        info=classified("identifier", "IT admin who connected the domain"),
+    )
+    linked_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When the domain was connected")
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow,
+        info=classified("timestamp", "Last change to the link"),
+    )
+
+    @property
+    def has_tokens(self) -> bool:
+        return self.refresh_token is not None
+
+    @property
+    def account_id(self) -> None:
+        """Service accounts have no account id (keeps the token helpers uniform)."""
+        return None
+
+
+class MailboxRequest(Base):
+    """One mailbox the admin asked to link through a service account, and how that went."""
+
+    __tablename__ = "mailbox_request"
+    __table_args__ = (UniqueConstraint("service_account_link_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    service_account_link_id: Mapped[int] = mapped_column(
+        ForeignKey("service_account_link.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Service account the request goes through"),
+    )
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Organisation of the mailbox's user"),
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Rendezvous user whose mailbox this is"),
+    )
+    email: Mapped[str] = mapped_column(
+        String(320), info=classified("personal", "Mailbox address to link")
+    )
+    status: Mapped[MailboxStatus] = mapped_column(
+        _enum(MailboxStatus, "mailbox_status"), default=MailboxStatus.QUEUED, index=True,
+        info=classified("status", "Queued, pending, linked, failed or unlinked"),
+    )
+    #: SHA-256 of the one-time ``state`` sent with the latest attempt; the callback must match it.
+    state_hash: Mapped[str | None] = mapped_column(
+        String(64), info=classified("secret-hashed", "Hash of the one-time state of the request",
+                                    retention="until the request is finished or retried")
+    )
+    #: Set atomically by the first callback carrying the state: a second one is a replay.
+    state_used_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When a callback used the state")
+    )
+    #: Exactly what was sent as ``callback_url``; the code exchange must repeat it.
+    callback_url: Mapped[str | None] = mapped_column(
+        String(400), info=classified("configuration", "Callback URL with an opaque reference")
+    )
+    #: Marks the rows one worker claimed for the batch it is sending.
+    claim: Mapped[str | None] = mapped_column(
+        String(32), index=True, info=classified("identifier", "Batch claim of a worker")
+    )
+    attempts: Mapped[int] = mapped_column(
+        Integer, default=0, info=classified("status", "How many times the request was sent")
+    )
+    error_key: Mapped[str | None] = mapped_column(
+        String(64), info=classified("status", "Why linking failed (aggregator's error key)")
+    )
+    error_text: Mapped[str | None] = mapped_column(
+        String(500), info=classified("status", "Explanation of the failure")
+    )
+    profile_link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("profile_link.id", ondelete="SET NULL"),
+        info=classified("identifier", "The calendar link this request produced"),
+    )
+    requested_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When the admin asked")
+    )
+    sent_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the aggregator accepted the request")
+    )
+    completed_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When it was linked or failed")
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow,
+        info=classified("timestamp", "Last change to the request"),
+    )
+
+    service_account: Mapped[ServiceAccountLink] = relationship()

@@ -1,0 +1,557 @@
+"""Enterprise Connect end to end against the sandbox aggregator, over real HTTP: connecting each
+provider's domain, linking mailboxes in bulk, signed callbacks (forged, replayed), retry, 429s,
+a crash between and inside batches, unlink, disconnect and reset."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections import Counter
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from broker.sandbox.seed import fabrikam_people
+from models import (AuditEntry, LinkMode, LinkStatus, MailboxRequest, MailboxStatus, ProfileLink,
+                    Role, ServiceAccountLink, utcnow)
+from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
+from tests.factories import make_org, make_user
+from webapp import enterprise_tasks
+from webapp.services import Actor, Forbidden, connect, enterprise
+
+PAGE = "/admin/calendar/enterprise/"
+ADMINS = {"exchange": ("svc-calendar@fabrikam.example", "fabrikam.example"),
+          "office365": ("it.admin@contoso.example", "contoso.example"),
+          "google": ("alex.kim@northwind.example", "northwind.example")}
+#: The 30 ordinary Fabrikam mailboxes of the sandbox (inside the impersonation scope).
+FABRIKAM = [p[0] for p in fabrikam_people() if p[2] == "person" and "." in p[0].split("@")[0]
+            and p[0] not in {"ceo.office@fabrikam.example", "legal.hold@fabrikam.example",
+                             "board.secretary@fabrikam.example"}]
+
+
+@pytest.fixture
+def org(session):
+    return make_org(session)
+
+
+@pytest.fixture
+def admin_client(app, session, org, sandbox, live_server):
+    """An IT admin's browser session, with the aggregator able to call the live app back."""
+    app.config["PUBLIC_BASE_URL"] = live_server.url
+    admin = make_user(session, org, Role.ADMIN, email="it@northwind.example")
+    client = app.test_client()
+    auth = AuthActions(client)
+    auth.login(admin.email)
+    return client, auth
+
+
+def follow(client, url: str):
+    parts = urlsplit(url)
+    return client.get(f"{parts.path}?{parts.query}")
+
+
+def connect_domain(client, auth, session, sandbox, provider="exchange") -> ServiceAccountLink:
+    response = auth.post(PAGE + "connect", {"provider": provider}, form_page=PAGE)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert "/enterprise_connect/oauth/authorize?" in response.headers["Location"]
+    back = follow(client, sandbox.consent(response.headers["Location"], ADMINS[provider][0]))
+    assert back.status_code == 302, back.get_data(as_text=True)
+    session.expire_all()
+    return session.scalar(select(ServiceAccountLink).where(
+        ServiceAccountLink.domain == ADMINS[provider][1]))
+
+
+def users_on(session, org, emails):
+    return [make_user(session, org, Role.RECRUITER, email=e) for e in emails]
+
+
+def request_list(auth, link, emails):
+    return auth.post(f"{PAGE}{link.id}/link", {"mode": "list", "pasted": "\n".join(emails)},
+                     form_page=f"{PAGE}{link.id}/link")
+
+
+def rows(session, link=None):
+    session.expire_all()
+    stmt = select(MailboxRequest).order_by(MailboxRequest.email)
+    if link is not None:
+        stmt = stmt.where(MailboxRequest.service_account_link_id == link.id)
+    return {r.email: r for r in session.scalars(stmt)}
+
+
+def batch_posts(sandbox) -> int:
+    return sandbox.stats()["requests"].get("POST /v1/service_account_authorizations", 0)
+
+
+def token_calls(sandbox) -> int:
+    return sandbox.stats()["requests"].get("POST /oauth/token", 0)
+
+
+def queued_callbacks(sandbox) -> Counter:
+    """Callbacks the aggregator has queued, per callback URL (one URL per mailbox request)."""
+    return Counter(i["url"] for i in sandbox.call("GET", "/outbox")["queued"]
+                   if i["kind"] == "callback")
+
+
+def actions(session):
+    session.expire_all()
+    return [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+
+
+# --- connecting a domain -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["exchange", "office365", "google"])
+def test_admin_connects_the_domain_of_each_provider(app, admin_client, session, sandbox, provider):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox, provider)
+    email, domain = ADMINS[provider]
+    assert link.status is LinkStatus.ACTIVE and link.provider == provider
+    assert link.domain == domain and link.account_email == email and link.sub.startswith("ser_")
+    assert "service_account/accounts/manage" in link.scope
+    assert "read_free_busy" in link.delegated_scope
+    assert link.key_id == "k1" and link.has_tokens
+    creds = connect.load_credentials(link, app.extensions["rendezvous.cipher"])
+    assert creds.access_token.encode() not in link.access_token  # encrypted, bound to its row
+
+    page = client.get(PAGE).get_data(as_text=True)
+    label = enterprise.PROVIDERS[provider]
+    assert f"{label}: {domain}" in page and email in page and "Connected since" in page
+    assert "Disconnect domain" in page and "service_account/accounts/manage" in page
+    rooms = {"exchange": "Spree (8 seats)", "office365": "Contoso Boardroom",
+             "google": "Aurora (6 seats)"}[provider]
+    assert rooms in page  # rooms the service account sees, read on demand
+    assert "ec.connected" in actions(session)
+
+
+def test_the_connect_redirect_asks_for_service_account_scopes_and_a_delegated_scope(
+        admin_client, sandbox):
+    client, auth = admin_client
+    response = auth.post(PAGE + "connect", {"provider": "google"}, form_page=PAGE)
+    from urllib.parse import parse_qs
+
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert "service_account/accounts/manage" in query["scope"][0].split()
+    assert set(query["delegated_scope"][0].split()) >= {"read_free_busy", "create_event"}
+    assert len(query["state"][0]) >= 43
+
+
+def test_a_replayed_connect_redirect_is_refused(admin_client, session, sandbox):
+    client, auth = admin_client
+    response = auth.post(PAGE + "connect", {"provider": "exchange"}, form_page=PAGE)
+    redirect = sandbox.consent(response.headers["Location"], ADMINS["exchange"][0])
+    assert follow(client, redirect).status_code == 302
+    calls = token_calls(sandbox)
+    assert follow(client, redirect).status_code == 400
+    assert token_calls(sandbox) == calls
+    assert session.scalar(select(func.count(ServiceAccountLink.id))) == 1
+
+
+def test_declined_admin_consent_stores_nothing(admin_client, session, sandbox):
+    client, auth = admin_client
+    response = auth.post(PAGE + "connect", {"provider": "office365"}, form_page=PAGE)
+    follow(client, sandbox.consent(response.headers["Location"], ADMINS["office365"][0],
+                                   decision="deny"))
+    assert "consent was declined" in client.get(PAGE).get_data(as_text=True)
+    assert session.scalar(select(ServiceAccountLink)) is None
+
+
+def test_only_it_admins_may_start(app, session, org, sandbox):
+    recruiter = make_user(session, org, Role.RECRUITER)
+    actor = Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER)
+    with pytest.raises(Forbidden):
+        enterprise.begin(session, app.extensions["rendezvous.broker"], actor, provider="google",
+                         session_nonce="n", redirect_uri="http://x/cb")
+    client = app.test_client()
+    AuthActions(client).login(recruiter.email)
+    assert client.get(PAGE).status_code == 403
+
+
+def test_office365_admin_consent_link_is_built_from_tenant_and_app_id(admin_client):
+    client, _ = admin_client
+    app_id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    page = client.get(PAGE + f"?tenant=contoso.onmicrosoft.com&app_id={app_id}").get_data(
+        as_text=True)
+    assert (f"https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent?"
+            f"client_id={app_id}") in page
+    bad = client.get(PAGE + "?tenant=not a tenant&app_id=x").get_data(as_text=True)
+    assert "Enter a tenant id" in bad and "adminconsent" not in bad
+
+
+# --- linking mailboxes -------------------------------------------------------------------------
+
+
+def test_chosen_mailboxes_are_requested_and_linked_and_bad_addresses_rejected(
+        app, admin_client, session, sandbox, org):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    people = users_on(session, org, FABRIKAM[:4] + ["ceo.office@fabrikam.example"])
+    make_user(session, org, Role.RECRUITER, email="sam.patel@contoso.example")
+    pasted = [*FABRIKAM[:4], "ceo.office@fabrikam.example", FABRIKAM[0].upper(), "not-an-email",
+              "sam.patel@contoso.example", "nobody.here@fabrikam.example"]
+    page = request_list(auth, link, pasted).get_data(as_text=True)
+    assert "5 mailboxes requested" in page
+    for reason in ("listed more than once", "not a valid email address", "not on fabrikam.example",
+                   "no such user in your organisation"):
+        assert reason in page
+    assert batch_posts(sandbox) == 1
+    callbacks = queued_callbacks(sandbox)
+    assert len(callbacks) == 5 and set(callbacks.values()) == {1}  # nothing sent for rejects
+    assert all(len(urlsplit(u).path) < 100 and "/hooks/cronofy/sa/" in u for u in callbacks)
+    assert {r.status for r in rows(session).values()} == {MailboxStatus.PENDING}
+
+    delivered = sandbox.deliver()
+    assert all(d["ok"] for d in delivered)
+    result = rows(session)
+    assert {e for e, r in result.items() if r.status is MailboxStatus.LINKED} == set(FABRIKAM[:4])
+    failed = result["ceo.office@fabrikam.example"]
+    assert failed.status is MailboxStatus.FAILED
+    assert failed.error_key == "outside_impersonation_scope" and failed.error_text
+
+    profile = session.scalar(select(ProfileLink).where(ProfileLink.user_id == people[0].id))
+    assert profile.mode is LinkMode.ENTERPRISE and profile.status is LinkStatus.ACTIVE
+    assert profile.account_email == FABRIKAM[0] and profile.provider == "exchange"
+    assert profile.target_calendar_id  # the mailbox's primary calendar, chosen by the job
+    assert profile.has_tokens and profile.key_id == "k1"
+    page = client.get(PAGE).get_data(as_text=True)
+    assert "Linked: <span data-count=\"linked\">4</span>" in page
+    assert "outside_impersonation_scope" in page
+    assert actions(session).count("ec.mailbox_linked") == 4
+    assert "ec.mailbox_failed" in actions(session) and "ec.mailboxes_requested" in actions(session)
+
+    # The person sees the organisation's link, with no consent step and no disconnect.
+    user_client = app.test_client()
+    AuthActions(user_client).login(people[0].email)
+    mine = user_client.get("/profile/calendar/").get_data(as_text=True)
+    assert "Linked by your organisation (Exchange)" in mine and "Interviews go here" in mine
+    assert "Disconnect this calendar" not in mine
+
+
+def test_all_users_on_the_domain_go_out_in_batches_of_at_most_fifty(
+        admin_client, session, sandbox, org):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    emails = FABRIKAM + [f"extra{n}@fabrikam.example" for n in range(31)]
+    users_on(session, org, emails)
+    make_user(session, org, Role.RECRUITER, email="outsider@northwind.example")
+    page = auth.post(f"{PAGE}{link.id}/link", {"mode": "all"}, form_page=f"{PAGE}{link.id}/link")
+    assert "61 mailboxes requested" in page.get_data(as_text=True)
+    assert batch_posts(sandbox) == 2  # 50 + 11
+    assert len(queued_callbacks(sandbox)) == 61
+    sandbox.deliver()
+    counts = enterprise.counts(session, link.id)
+    assert counts["linked"] == 30 and counts["failed"] == 31 and counts["waiting"] == 0
+    assert {r.error_key for r in rows(session).values() if r.status is MailboxStatus.FAILED} == {
+        "unknown_mailbox"}
+
+
+def test_progress_endpoint_reports_counts(admin_client, session, sandbox, org):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:3])
+    request_list(auth, link, FABRIKAM[:3])
+    before = client.get(f"{PAGE}{link.id}/progress").get_json()
+    assert before["waiting"] == 3 and before["linked"] == 0 and before["total"] == 3
+    sandbox.deliver()
+    after = client.get(f"{PAGE}{link.id}/progress").get_json()
+    assert after["waiting"] == 0 and after["linked"] == 3
+    assert client.get(f"{PAGE}999999/progress").status_code == 404
+
+
+def test_a_subset_chosen_from_the_list(admin_client, session, sandbox, org):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:6])
+    page = client.get(f"{PAGE}{link.id}/link?q={FABRIKAM[1][:6]}").get_data(as_text=True)
+    assert FABRIKAM[1] in page and FABRIKAM[2] not in page
+    auth.post(f"{PAGE}{link.id}/link", {"mode": "selected", "emails": FABRIKAM[1:3]},
+              form_page=f"{PAGE}{link.id}/link")
+    assert set(rows(session)) == set(FABRIKAM[1:3])
+
+
+def test_retry_failed_after_an_injected_failure(admin_client, session, sandbox, org):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:3])
+    sandbox.call("PUT", "/mailbox-failures", json={"mailboxes": {FABRIKAM[2]: "mailbox_locked"}})
+    request_list(auth, link, FABRIKAM[:3])
+    sandbox.deliver()
+    assert rows(session)[FABRIKAM[2]].error_key == "mailbox_locked"
+    sandbox.call("PUT", "/mailbox-failures", json={"mailboxes": {}})
+    auth.post(f"{PAGE}{link.id}/retry", form_page=PAGE)
+    assert batch_posts(sandbox) == 2
+    assert len(queued_callbacks(sandbox)) == 1  # only the failed one went out again
+    sandbox.deliver()
+    assert {r.status for r in rows(session).values()} == {MailboxStatus.LINKED}
+    assert "ec.retry" in actions(session)
+
+
+def test_a_rate_limited_batch_is_sent_again_once(admin_client, session, sandbox, org):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:4])
+    sandbox.add_fault(method="POST", path="/v1/service_account_authorizations", status=429,
+                      count=1, headers={"Retry-After": "1"})
+    request_list(auth, link, FABRIKAM[:4])
+    assert batch_posts(sandbox) == 2  # refused once, accepted once
+    callbacks = queued_callbacks(sandbox)
+    assert len(callbacks) == 4 and set(callbacks.values()) == {1}
+    sandbox.deliver()
+    assert enterprise.counts(session, link.id)["linked"] == 4
+
+
+def test_code_exchange_trouble_lets_the_aggregator_resend(admin_client, session, sandbox, org):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:1])
+    request_list(auth, link, FABRIKAM[:1])
+    sandbox.add_fault(method="POST", path="/oauth/token", status=503, count=1)
+    first = sandbox.deliver()
+    assert [d["status"] for d in first] == ["503"]
+    assert rows(session)[FABRIKAM[0]].status is MailboxStatus.PENDING
+    second = sandbox.deliver()
+    assert [d["status"] for d in second] == ["200"]
+    assert rows(session)[FABRIKAM[0]].status is MailboxStatus.LINKED
+
+
+# --- the callback: signature, state, replay ------------------------------------------------------
+
+
+def _sign(body: bytes, secret: str = SANDBOX_CLIENT_SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def test_forged_and_replayed_callbacks(app, admin_client, session, sandbox, org):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:1])
+    request_list(auth, link, FABRIKAM[:1])
+    item = next(i for i in sandbox.call("GET", "/outbox")["queued"] if i["kind"] == "callback")
+    # The genuine body as the aggregator will send it (read from its delivery once delivered):
+    delivered = sandbox.deliver()
+    body = json.dumps(delivered[0]["body"]).encode()
+    assert rows(session)[FABRIKAM[0]].status is MailboxStatus.LINKED
+    path = urlsplit(item["url"]).path
+    headers = {"Content-Type": "application/json"}
+    anon = app.test_client()
+    calls = token_calls(sandbox)
+
+    assert anon.post(path, data=body, headers=headers).status_code == 401
+    for signature in ("forged", _sign(body, "another-secret"), _sign(body + b" ")):
+        assert anon.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": signature}
+                         ).status_code == 401
+    # A correctly signed body with a state that is not the request's: refused, audited.
+    wrong = json.dumps({"authorization": {"code": "x" * 32, "state": "guessed"}}).encode()
+    assert anon.post(path, data=wrong, headers={**headers, "Cronofy-HMAC-SHA256": _sign(wrong)}
+                     ).status_code == 401
+    # The genuine callback again: a replay, a no-op.
+    assert anon.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)}
+                     ).status_code == 409
+    # A reference sealed for something else, or made up, names no request.
+    other = "/hooks/cronofy/sa/" + app.extensions["rendezvous.sealer"].seal("push", "1")
+    assert anon.post(other, data=body, headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)}
+                     ).status_code == 404
+    assert token_calls(sandbox) == calls  # no second exchange, ever
+    assert session.scalar(select(func.count(ProfileLink.id))) == 1
+    log = actions(session)
+    assert log.count("webhook.bad_signature") == 4
+    assert log.count("callback.forged") == 1 and log.count("callback.replayed") == 1
+
+
+def test_a_late_callback_for_a_cancelled_request_links_nothing(admin_client, session, sandbox, org):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:1])
+    request_list(auth, link, FABRIKAM[:1])
+    row = rows(session)[FABRIKAM[0]]
+    auth.post(f"{PAGE}mailboxes/{row.id}/unlink", form_page=PAGE)
+    calls = token_calls(sandbox)
+    assert [d["status"] for d in sandbox.deliver()] == ["200"]
+    assert token_calls(sandbox) == calls
+    assert rows(session)[FABRIKAM[0]].status is MailboxStatus.UNLINKED
+    assert session.scalar(select(ProfileLink)) is None
+
+
+# --- crash and resume ----------------------------------------------------------------------------
+
+
+class Crash(BaseException):
+    """A worker dying: not an Exception, so nothing on the way catches it."""
+
+
+def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
+        app, admin_client, session, sandbox, org, monkeypatch):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:25])
+    monkeypatch.setattr(enterprise, "BATCH_SIZE", 10)
+    jobs = app.extensions["rendezvous.jobs"]
+    # Queue without sending (as if the worker had not picked the job up yet).
+    monkeypatch.setattr(jobs, "enqueue", lambda *a, **k: None)
+    request_list(auth, link, FABRIKAM[:25])
+    assert batch_posts(sandbox) == 0
+
+    def die_at_third_batch(n):
+        if n == 2:
+            raise Crash()
+
+    with app.app_context(), pytest.raises(Crash):
+        broker, cipher = app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
+        with app.extensions["rendezvous.db"].sessions() as db:
+            enterprise.send_batches(db, broker, cipher, link.id, before_send=die_at_third_batch)
+    # Two batches went out; the third was claimed (states committed) but never sent.
+    assert batch_posts(sandbox) == 2
+    state = rows(session)
+    assert sum(1 for r in state.values() if r.sent_at) == 20
+    claimed = [r for r in state.values() if r.claim and not r.sent_at]
+    assert len(claimed) == 5 and all(r.status is MailboxStatus.PENDING for r in claimed)
+
+    # Another worker resumes while the dead one's claim is still within its lease: the claimed
+    # rows are left alone, nothing is sent twice.
+    with app.app_context():
+        assert enterprise_tasks.resume_stalled() == 1
+    assert batch_posts(sandbox) == 2
+    # After the lease, the periodic job puts them back in line and sends them once.
+    monkeypatch.setattr(enterprise, "CLAIM_LEASE", timedelta(0))
+    with app.app_context():
+        assert enterprise_tasks.resume_stalled() == 1
+        assert enterprise_tasks.resume_stalled() == 0  # nothing left to resume
+    assert batch_posts(sandbox) == 3
+    callbacks = queued_callbacks(sandbox)
+    assert len(callbacks) == 25 and set(callbacks.values()) == {1}  # one request per mailbox
+    sandbox.deliver()
+    assert {r.status for r in rows(session).values()} == {MailboxStatus.LINKED}
+    assert session.scalar(select(func.count(ProfileLink.id))) == 25
+
+
+def test_two_workers_never_claim_the_same_rows(app, admin_client, session, sandbox, org,
+                                               monkeypatch):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:6])
+    monkeypatch.setattr(enterprise, "BATCH_SIZE", 2)
+    monkeypatch.setattr(app.extensions["rendezvous.jobs"], "enqueue", lambda *a, **k: None)
+    request_list(auth, link, FABRIKAM[:6])
+    sessions = app.extensions["rendezvous.db"].sessions
+    with sessions() as a, sessions() as b:
+        first = enterprise._claim_batch(a, link.id, 4)
+        second = enterprise._claim_batch(b, link.id, 4)
+    assert len(first) == 4 and len(second) == 2
+    assert not {r.id for r in first} & {r.id for r in second}
+
+
+# --- service-account token -----------------------------------------------------------------------
+
+
+def test_an_expired_service_account_token_is_refreshed_and_stored(app, admin_client, session,
+                                                                  sandbox, org):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    old = connect.load_credentials(link, app.extensions["rendezvous.cipher"])
+    link.token_expires_at = utcnow() - timedelta(minutes=1)
+    session.commit()
+    users_on(session, org, FABRIKAM[:1])
+    before = token_calls(sandbox)
+    request_list(auth, link, FABRIKAM[:1])
+    assert token_calls(sandbox) - before == 1
+    session.expire_all()
+    new = connect.load_credentials(session.get(ServiceAccountLink, link.id),
+                                   app.extensions["rendezvous.cipher"])
+    assert new.access_token != old.access_token and batch_posts(sandbox) == 1
+
+
+# --- unlink, disconnect, reset -------------------------------------------------------------------
+
+
+def _account_ok(sandbox, token) -> bool:
+    return requests.get(sandbox.url + "/v1/account", timeout=5,
+                        headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_unlink_disconnect_and_reset(app, admin_client, session, sandbox, org):
+    client, auth = admin_client
+    cipher = app.extensions["rendezvous.cipher"]
+    link = connect_domain(client, auth, session, sandbox)
+    users = users_on(session, org, FABRIKAM[:3])
+    request_list(auth, link, FABRIKAM[:3])
+    sandbox.deliver()
+    tokens = {u.email: connect.load_credentials(
+        session.scalar(select(ProfileLink).where(ProfileLink.user_id == u.id)), cipher).access_token
+        for u in users}
+    sa_token = connect.load_credentials(session.get(ServiceAccountLink, link.id), cipher).access_token
+
+    row = rows(session)[FABRIKAM[0]]
+    auth.post(f"{PAGE}mailboxes/{row.id}/unlink", form_page=PAGE)
+    profile = session.get(ProfileLink, row.profile_link_id)
+    assert profile.status is LinkStatus.DISCONNECTED and not profile.has_tokens
+    assert not _account_ok(sandbox, tokens[FABRIKAM[0]]) and _account_ok(sandbox, tokens[FABRIKAM[1]])
+    assert rows(session)[FABRIKAM[0]].status is MailboxStatus.UNLINKED
+
+    confirm = client.get(f"{PAGE}{link.id}/disconnect").get_data(as_text=True)
+    assert "all 2 linked mailboxes" in confirm
+    auth.post(f"{PAGE}{link.id}/disconnect", form_page=f"{PAGE}{link.id}/disconnect")
+    session.expire_all()
+    sa = session.get(ServiceAccountLink, link.id)
+    assert sa.status is LinkStatus.DISCONNECTED and not sa.has_tokens
+    assert not any(_account_ok(sandbox, t) for t in tokens.values())
+    assert requests.get(sandbox.url + "/v1/resources", timeout=5, headers={
+        "Authorization": f"Bearer {sa_token}"}).status_code == 401
+    assert all(not p.has_tokens for p in session.scalars(select(ProfileLink)))
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "ec.disconnected"))
+    assert entry.detail == {"mailboxes": 2, "revoked": 2, "tokens_deleted": 3,
+                            "service_account_revoked": True}
+    client.get(PAGE)  # the flash message
+    assert "Exchange: fabrikam.example" not in client.get(PAGE).get_data(as_text=True)
+
+    # Connect again, then reset the whole configuration.
+    link = connect_domain(client, auth, session, sandbox)
+    assert link.status is LinkStatus.ACTIVE
+    request_list(auth, link, FABRIKAM[1:2])
+    sandbox.deliver()
+    refused = auth.post(PAGE + "reset", {"confirm": "no"}, form_page=PAGE + "reset")
+    assert refused.status_code == 303 and session.scalar(select(ServiceAccountLink)) is not None
+    auth.post(PAGE + "reset", {"confirm": "reset"}, form_page=PAGE + "reset")
+    session.expire_all()
+    assert session.scalar(select(ServiceAccountLink)) is None
+    assert session.scalar(select(MailboxRequest)) is None
+    assert all(p.status is LinkStatus.DISCONNECTED and not p.has_tokens
+               for p in session.scalars(select(ProfileLink)))
+    assert "ec.reset" in actions(session) and "ec.unlinked" in actions(session)
+
+
+def test_enterprise_link_supersedes_a_personal_link(app, admin_client, session, sandbox, org):
+    client, auth = admin_client
+    org.business_connect_enabled = True
+    session.commit()
+    user = make_user(session, org, Role.RECRUITER, email=FABRIKAM[0])
+    user_client = app.test_client()
+    user_auth = AuthActions(user_client)
+    user_auth.login(user.email)
+    start = user_auth.post("/profile/calendar/connect", {"provider": "google"},
+                           form_page="/profile/calendar/")
+    follow(user_client, sandbox.consent(start.headers["Location"], "jamie.rivera@gmail.example"))
+    personal = session.scalar(select(ProfileLink).where(ProfileLink.user_id == user.id))
+    assert personal.mode is LinkMode.BUSINESS
+
+    link = connect_domain(client, auth, session, sandbox)
+    request_list(auth, link, FABRIKAM[:1])
+    sandbox.deliver()
+    session.expire_all()
+    links = session.scalars(select(ProfileLink).where(ProfileLink.user_id == user.id)
+                            .order_by(ProfileLink.id)).all()
+    assert [(lk.mode, lk.status) for lk in links] == [
+        (LinkMode.BUSINESS, LinkStatus.DISCONNECTED), (LinkMode.ENTERPRISE, LinkStatus.ACTIVE)]
+    assert not links[0].has_tokens
+    assert "Linked by your organisation" in user_client.get("/profile/calendar/").get_data(
+        as_text=True)
+
+
+def test_parse_emails_reads_csv_and_pasted_lists():
+    text = 'email,name\n"anna.becker@fabrikam.example",Anna\nben@x.example; clara@y.example\n'
+    assert enterprise.parse_emails(text) == [
+        "anna.becker@fabrikam.example", "ben@x.example", "clara@y.example"]
+    assert enterprise.parse_emails("not-an-email\na@b.example") == ["not-an-email", "a@b.example"]

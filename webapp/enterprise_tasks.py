@@ -1,0 +1,76 @@
+"""Background jobs of Enterprise Connect (imported from webapp.tasks).
+
+* ``ec_send_batches(link_id)`` sends a domain's queued mailbox requests in batches. It is safe to
+  run twice or concurrently (rows are claimed atomically) and resumes where a dead worker left
+  off. When the aggregator is busy it reschedules itself instead of holding a worker.
+* ``ec_resume_stalled`` (every minute) restarts sending for any domain with queued requests or
+  claims abandoned by a worker that died: the queue message of a killed worker is gone, the rows
+  in the database are not.
+* ``ec_choose_calendar(profile_link_id)`` points a newly linked mailbox at its primary calendar.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import current_app
+
+from webapp import jobs
+from webapp.db import database
+from webapp.services import ServiceError, enterprise
+
+log = logging.getLogger("webapp.jobs.enterprise")
+
+#: Waits up to this long are slept through in the task; longer ones reschedule it.
+_SHORT_WAIT = 5.0
+
+
+def _deps():
+    ext = current_app.extensions
+    return ext["rendezvous.broker"], ext["rendezvous.cipher"]
+
+
+@jobs.task("ec_send_batches", retries=5, retry_delay=15)
+def send_batches(link_id: int) -> int:
+    """Send every queued mailbox request of one domain; returns how many went out."""
+    broker, cipher = _deps()
+    if broker is None:
+        return 0
+    sent = 0
+    with database().sessions() as session:
+        while True:
+            report = enterprise.send_batches(session, broker, cipher, link_id)
+            sent += report.sent
+            if report.retry_in is None:
+                return sent
+            if report.retry_in > _SHORT_WAIT and not current_app.extensions["rendezvous.jobs"].immediate:
+                current_app.extensions["rendezvous.jobs"].enqueue_in(report.retry_in,
+                                                                     "ec_send_batches", link_id)
+                return sent
+            time.sleep(min(report.retry_in, _SHORT_WAIT))
+
+
+@jobs.periodic("ec_resume_stalled", jobs.crontab(minute="*"))
+def resume_stalled() -> int:
+    """Restart sending for domains a dead worker left with queued or claimed requests."""
+    with database().sessions() as session:
+        link_ids = enterprise.stalled_links(session)
+    for link_id in link_ids:
+        send_batches(link_id)
+    return len(link_ids)
+
+
+@jobs.task("ec_choose_calendar", retries=3, retry_delay=30)
+def choose_calendar(profile_link_id: int) -> str | None:
+    """Set a newly linked mailbox's interview calendar to its primary calendar."""
+    broker, cipher = _deps()
+    if broker is None:
+        return None
+    with database().sessions() as session:
+        try:
+            return enterprise.choose_primary_calendar(session, broker, cipher, profile_link_id)
+        except ServiceError as exc:
+            log.info("could not choose a calendar for link %s: %s", profile_link_id,
+                     type(exc).__name__)
+            return None

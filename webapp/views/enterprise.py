@@ -1,0 +1,269 @@
+"""Settings → Calendar integration → Enterprise Connect (IT admin): connect a domain's service
+account, link its mailboxes in bulk, follow progress, retry, unlink, disconnect, reset."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   session, url_for)
+
+from models import LinkStatus, MailboxStatus, Role
+from webapp.db import db_session
+from webapp.integration import external_url
+from webapp.security import allow
+from webapp.services import Forbidden, Invalid, NotFound, ServiceError, connect, enterprise
+from webapp.views import flash_error
+from webapp.web import actor
+
+bp = Blueprint("enterprise", __name__, url_prefix="/admin/calendar/enterprise")
+
+#: Largest CSV/text upload accepted for pasted addresses.
+MAX_UPLOAD = 1024 * 1024
+
+
+def _broker():
+    broker = current_app.extensions["rendezvous.broker"]
+    if broker is None:
+        abort(503)
+    return broker
+
+
+def _cipher():
+    return current_app.extensions["rendezvous.cipher"]
+
+
+def _session_nonce() -> str:
+    if "oauth_nonce" not in session:
+        session["oauth_nonce"] = secrets.token_urlsafe(32)
+    return session["oauth_nonce"]
+
+
+def _callback_url(request_id: int) -> str:
+    sealer = current_app.extensions["rendezvous.sealer"]
+    return external_url("hooks.service_account", ref=sealer.seal("sa", str(request_id)))
+
+
+def _send(link_id: int) -> None:
+    current_app.extensions["rendezvous.jobs"].enqueue("ec_send_batches", link_id)
+
+
+def _domain_or_404(link_id: int):
+    try:
+        return enterprise.domain_link(db_session(), actor(), link_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.route("/")
+@allow(Role.ADMIN)
+def index():
+    """Show the guides, the connected domains and their mailboxes."""
+    db, who = db_session(), actor()
+    status = request.args.get("status") or None
+    query = (request.args.get("q") or "").strip()[:100] or None
+    broker = current_app.extensions["rendezvous.broker"]
+    views = []
+    for link in enterprise.domains(db, who.organisation_id):
+        rooms, rooms_problem = (), None
+        if broker is not None and link.status is LinkStatus.ACTIVE:
+            try:
+                rooms = enterprise.resources(db, broker, _cipher(), link)
+            except ServiceError as exc:
+                rooms_problem = exc.message
+        views.append({"link": link, "counts": enterprise.counts(db, link.id), "rooms": rooms,
+                      "rooms_problem": rooms_problem,
+                      "mailboxes": enterprise.mailboxes(db, link.id, status=status, query=query)})
+    tenant = (request.args.get("tenant") or "").strip()[:200]
+    configured_app_id = current_app.config.get("MICROSOFT_APP_ID") or ""
+    app_id = configured_app_id or (request.args.get("app_id") or "").strip()[:64]
+    consent_url = consent_problem = None
+    if tenant:
+        try:
+            consent_url = enterprise.admin_consent_url(tenant, app_id)
+        except Invalid as exc:
+            consent_problem = exc.message
+    return render_template("settings/enterprise.html", domains=views, status=status, query=query,
+                           tenant=tenant, app_id=app_id, app_id_configured=bool(configured_app_id),
+                           consent_url=consent_url, consent_problem=consent_problem,
+                           providers=enterprise.PROVIDERS, hints=enterprise.ERROR_HINTS,
+                           configured=broker is not None, LinkStatus=LinkStatus,
+                           MailboxStatus=MailboxStatus)
+
+
+@bp.route("/connect", methods=["POST"])
+@allow(Role.ADMIN)
+def start_connect():
+    """Send the IT admin to the aggregator's Enterprise Connect authorization."""
+    try:
+        url = enterprise.begin(db_session(), _broker(), actor(),
+                               provider=request.form.get("provider", ""),
+                               session_nonce=_session_nonce(),
+                               redirect_uri=external_url("enterprise.callback"))
+    except (Forbidden, Invalid) as exc:
+        flash_error(exc)
+        return redirect(url_for("enterprise.index")), 400
+    return redirect(url, code=303)
+
+
+@bp.route("/callback")
+@allow(Role.ADMIN)
+def callback():
+    """Finish connecting the domain when the aggregator sends the admin back."""
+    args = request.args
+    try:
+        link = enterprise.complete(
+            db_session(), _broker(), _cipher(), actor(), state=args.get("state"),
+            code=args.get("code"), error=args.get("error"),
+            session_nonce=session.get("oauth_nonce"),
+            redirect_uri=external_url("enterprise.callback"))
+    except connect.StateRejected as exc:
+        return render_template("calendar/state_rejected.html", message=exc.message), 400
+    except connect.Declined as exc:
+        flash(exc.message, "info")
+        return redirect(url_for("enterprise.index"))
+    except ServiceError as exc:
+        flash_error(exc)
+        return redirect(url_for("enterprise.index"))
+    if enterprise.counts(db_session(), link.id)["queued"]:
+        _send(link.id)  # requests waiting for a reconnected service account
+    flash(f"{link.domain} is connected through {link.account_email or 'its service account'}.",
+          "success")
+    return redirect(url_for("enterprise.index"))
+
+
+@bp.route("/<int:link_id>/link")
+@allow(Role.ADMIN)
+def choose(link_id: int):
+    """Show the ways to choose mailboxes: all users, a searchable subset, or a list."""
+    link = _domain_or_404(link_id)
+    query = (request.args.get("q") or "").strip()[:100] or None
+    return render_template("settings/enterprise_link.html", link=link, query=query,
+                           candidates=enterprise.candidates(db_session(), link, query=query),
+                           MailboxStatus=MailboxStatus)
+
+
+@bp.route("/<int:link_id>/link", methods=["POST"])
+@allow(Role.ADMIN)
+def request_mailboxes(link_id: int):
+    """Queue link requests for the chosen mailboxes and start sending them."""
+    link = _domain_or_404(link_id)
+    form = request.form
+    mode = form.get("mode", "selected")
+    emails: list[str] = []
+    if mode == "selected":
+        emails = form.getlist("emails")
+    elif mode == "list":
+        text = form.get("pasted", "")
+        upload = request.files.get("csv")
+        if upload and upload.filename:
+            raw = upload.stream.read(MAX_UPLOAD + 1)
+            if len(raw) > MAX_UPLOAD:
+                flash("The file is larger than 1 MB. Nothing was sent.", "error")
+                return redirect(url_for("enterprise.choose", link_id=link.id)), 303
+            try:
+                text += "\n" + raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                flash("The file is not UTF-8 text (save it as CSV UTF-8). Nothing was sent.",
+                      "error")
+                return redirect(url_for("enterprise.choose", link_id=link.id)), 303
+        emails = enterprise.parse_emails(text)
+    try:
+        report = enterprise.request_mailboxes(db_session(), actor(), link.id, emails=emails,
+                                              all_users=mode == "all", callback_url=_callback_url)
+    except ServiceError as exc:
+        flash_error(exc)
+        return redirect(url_for("enterprise.choose", link_id=link.id)), 303
+    if report.queued:
+        _send(link.id)
+    return render_template("settings/enterprise_requested.html", link=link, report=report)
+
+
+@bp.route("/<int:link_id>/progress")
+@allow(Role.ADMIN)
+def progress(link_id: int):
+    """Counts of the domain's mailbox requests per status (polled by the page)."""
+    link = _domain_or_404(link_id)
+    return jsonify(enterprise.counts(db_session(), link.id))
+
+
+@bp.route("/<int:link_id>/retry", methods=["POST"])
+@allow(Role.ADMIN)
+def retry(link_id: int):
+    """Send every failed mailbox request of the domain again."""
+    link = _domain_or_404(link_id)
+    try:
+        count = enterprise.retry_failed(db_session(), actor(), link.id)
+    except ServiceError as exc:
+        flash_error(exc)
+        return redirect(url_for("enterprise.index")), 303
+    if count:
+        _send(link.id)
+    flash(f"Retrying {count} failed mailbox{'' if count == 1 else 'es'}." if count
+          else "No failed mailboxes to retry.", "success")
+    return redirect(url_for("enterprise.index"))
+
+
+@bp.route("/mailboxes/<int:request_id>/unlink", methods=["POST"])
+@allow(Role.ADMIN)
+def unlink(request_id: int):
+    """Unlink one mailbox: revoke it at the aggregator and delete its tokens."""
+    try:
+        row = enterprise.unlink_mailbox(db_session(), current_app.extensions["rendezvous.broker"],
+                                        _cipher(), actor(), request_id)
+    except NotFound:
+        abort(404)
+    flash(f"{row.email} is unlinked; its tokens are deleted.", "success")
+    return redirect(url_for("enterprise.index"))
+
+
+@bp.route("/<int:link_id>/disconnect")
+@allow(Role.ADMIN)
+def confirm_disconnect(link_id: int):
+    """Ask before disconnecting the domain, naming how many mailboxes it affects."""
+    link = _domain_or_404(link_id)
+    if link.status is LinkStatus.DISCONNECTED:
+        return redirect(url_for("enterprise.index"))
+    return render_template("settings/enterprise_disconnect.html", link=link,
+                           counts=enterprise.counts(db_session(), link.id))
+
+
+@bp.route("/<int:link_id>/disconnect", methods=["POST"])
+@allow(Role.ADMIN)
+def disconnect(link_id: int):
+    """Revoke every mailbox of the domain and its service account."""
+    try:
+        report = enterprise.disconnect_domain(
+            db_session(), current_app.extensions["rendezvous.broker"], _cipher(), actor(), link_id)
+    except NotFound:
+        abort(404)
+    flash(f"{report.domain} is disconnected: {report.mailboxes} mailbox"
+          f"{'' if report.mailboxes == 1 else 'es'} unlinked, {report.tokens_deleted} set(s) of "
+          f"tokens deleted, {report.revoked} mailbox link(s) and "
+          f"{'the' if report.service_account_revoked else 'not the'} service account revoked at "
+          "the calendar service.", "success")
+    return redirect(url_for("enterprise.index"))
+
+
+@bp.route("/reset")
+@allow(Role.ADMIN)
+def confirm_reset():
+    """Ask before resetting Enterprise Connect."""
+    db, who = db_session(), actor()
+    links = enterprise.domains(db, who.organisation_id)
+    linked = sum(enterprise.counts(db, link.id)["linked"] for link in links)
+    return render_template("settings/enterprise_reset.html", links=links, linked=linked)
+
+
+@bp.route("/reset", methods=["POST"])
+@allow(Role.ADMIN)
+def reset():
+    """Disconnect every domain and forget the Enterprise Connect configuration."""
+    if request.form.get("confirm") != "reset":
+        flash("Type “reset” to confirm. Nothing was changed.", "error")
+        return redirect(url_for("enterprise.confirm_reset")), 303
+    report = enterprise.reset(db_session(), current_app.extensions["rendezvous.broker"], _cipher(),
+                              actor())
+    flash(f"Enterprise Connect reset: {report.domains} domain(s) disconnected, {report.mailboxes} "
+          f"mailbox(es) unlinked, {report.tokens_deleted} set(s) of tokens deleted.", "success")
+    return redirect(url_for("enterprise.index"))
