@@ -59,9 +59,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (auth.bp, main.bp, admin.bp, profile.bp, calendar.bp, settings.bp, hooks.bp,
                       health.bp):
         app.register_blueprint(blueprint)
-    from webapp.views import interviews, schedule
+    from webapp.views import candidate, interviews, schedule
 
-    for blueprint in (schedule.bp, interviews.bp):  # scheduling (issue 7)
+    for blueprint in (schedule.bp, interviews.bp, candidate.links_bp, candidate.bp):  # issue 7
         app.register_blueprint(blueprint)
     from webapp.views import enterprise as enterprise_views
 

@@ -72,6 +72,11 @@ ACCESS: dict[str, object] = {
     "interviews.cancel": {R, C},
     "interviews.reschedule_form": {R, C},
     "interviews.reschedule": {R, C},
+    "candidate_links.index": {R},
+    "candidate_links.create": {R},
+    "candidate_links.revoke": {R},
+    "candidate.page": EVERYONE,
+    "candidate.book": EVERYONE,
     "health.healthz": EVERYONE,
     "health.readyz": EVERYONE,
 }

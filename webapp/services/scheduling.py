@@ -239,12 +239,15 @@ def create_interview(session: Session, broker: CalendarBroker, cipher: TokenCiph
     host, manager = host_link_for(session, actor, new.query.on_behalf_of_id)
     if check_slot and not av.slot_is_free(broker, members, new.query, new.start):
         raise SlotTaken("That time was just taken. Pick another slot.")
-    return _commit_interview(session, sealer, actor, new, members, host, manager,
-                             scheduling_link_id=scheduling_link_id)
+    return commit_interview(session, sealer, actor, new, members, host, manager,
+                            scheduling_link_id=scheduling_link_id)
 
 
-def _commit_interview(session, sealer, actor, new, members, host, manager, *,
-                      scheduling_link_id=None) -> tuple[Interview, str]:
+def commit_interview(session: Session, sealer: Sealer, actor: Actor, new: NewInterview,
+                     members: Sequence[av.PanelMember], host: ProfileLink, manager: User | None,
+                     *, scheduling_link_id: int | None = None, invite_candidate: bool = True
+                     ) -> tuple[Interview, str]:
+    """Commit the Interview and CreatedEvent rows (event ids fixed now); return the sealed write."""
     interview = Interview(
         uid=uuid.uuid4().hex, organisation_id=host.organisation_id, created_by_id=actor.user_id,
         on_behalf_of_id=manager.id if manager else None, host_link_id=host.id,
@@ -258,7 +261,8 @@ def _commit_interview(session, sealer, actor, new, members, host, manager, *,
                                  event_id=f"{EVENT_PREFIX}{interview.uid}-{n}",
                                  status=EventStatus.PENDING))
     attendees = [(m.email, m.user.name) for m in members if m.link.id != host.id]
-    attendees.append((new.candidate_email.strip(), new.candidate_name.strip()))
+    if invite_candidate:
+        attendees.append((new.candidate_email.strip(), new.candidate_name.strip()))
     content = Content(summary=new.title.strip(), start=new.start,
                       end=new.start + dt.timedelta(minutes=new.query.duration),
                       description=new.notes.strip() or None, attendees=tuple(attendees),

@@ -1,0 +1,166 @@
+"""Scheduling in a real browser: a panel interview with video, a coordinator for a manager, a
+candidate booking through a link, and an external deletion flowing back."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from models import Interview, InterviewStatus, Role
+from tests.browser.conftest import log_in
+from tests.factories import assign, make_org, make_user
+from tests.webapp.scheduling_support import link_calendar, make_panel, next_weekday
+from tests.webapp.test_scheduling_sync import open_channel
+
+
+@pytest.fixture
+def org(session):
+    org = make_org(session)
+    org.business_connect_enabled = True
+    session.commit()
+    return org
+
+
+@pytest.fixture
+def app_page(app, sandbox, live_server, page):
+    app.config["PUBLIC_BASE_URL"] = live_server.url
+    return page
+
+
+@pytest.fixture
+def recruiter(app, session, sandbox, org):
+    user = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
+                     name="Riley Chen")
+    link_calendar(app, session, sandbox, user)
+    return user
+
+
+def show_availability(page, names, *, manager=None):
+    page.goto("/schedule/")
+    expect(page.get_by_role("heading", name="Schedule an interview")).to_be_visible()
+    if manager:
+        page.get_by_label("Scheduling for").select_option(label=manager)
+    for name in names:
+        page.get_by_label(name).check()
+    page.get_by_label("From").fill(next_weekday(1).isoformat())
+    page.get_by_role("button", name="Show availability").click()
+    expect(page.get_by_role("row", name=re.compile("Free for the panel"))).to_be_visible()
+
+
+def fill_details(page, title):
+    page.locator("input[name=slot]").first.check()
+    page.get_by_label("Candidate name").fill("Casey Candidate")
+    page.get_by_label("Candidate email").fill("casey.candidate@gmail.example")
+    page.get_by_label("Title").fill(title)
+
+
+def test_recruiter_schedules_a_three_person_panel_with_a_video_link(app_page, app, session,
+                                                                   sandbox, org, recruiter):
+    page = app_page
+    panel = make_panel(app, session, sandbox, org, 3)
+    log_in(page, recruiter.email)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Schedule").click()
+    show_availability(page, [u.name for u, _l in panel])
+    fill_details(page, "Panel interview: Staff Engineer")
+    expect(page.get_by_label("Add video link")).to_be_checked()
+    page.get_by_role("button", name="Schedule interview").click()
+
+    expect(page.get_by_role("heading", name="Panel interview: Staff Engineer")).to_be_visible()
+    expect(page.locator("dl.facts")).to_contain_text("Scheduled")
+    sandbox.deliver()  # the aggregator assigns the Meet link
+    page.reload()
+    expect(page.get_by_role("link", name=re.compile("Join"))).to_have_attribute(
+        "href", re.compile(r"https://meet\.sandbox\.example/"))
+    responses = page.get_by_role("table")
+    expect(responses).to_contain_text("casey.candidate@gmail.example")
+    for user, _link in panel:
+        expect(responses).to_contain_text(user.name)
+
+    page.get_by_role("link", name="All my interviews").click()
+    expect(page.get_by_role("heading", name="Upcoming")).to_be_visible()
+    expect(page.get_by_role("link", name="Panel interview: Staff Engineer")).to_be_visible()
+
+
+def test_coordinator_schedules_for_a_manager_without_seeing_their_events(app_page, app, session,
+                                                                         sandbox, org):
+    page = app_page
+    manager = make_user(session, org, Role.RECRUITER, email="dana.wright@contoso.example",
+                        name="Dana Wright")
+    link_calendar(app, session, sandbox, manager)
+    coordinator = make_user(session, org, Role.COORDINATOR, email="msp@northwind.example",
+                            name="Morgan MSP")
+    assign(session, coordinator, manager)
+    log_in(page, coordinator.email)
+    show_availability(page, ["Dana Wright"], manager="Dana Wright")
+    content = page.content()
+    for ev in sandbox.call("GET", "/events", params={"email": manager.email})["events"]:
+        for detail in [ev.get("summary"), ev.get("description"),
+                       (ev.get("location") or {}).get("description"),
+                       *[a.get("email") for a in ev.get("attendees") or []]]:
+            if detail and len(detail) >= 5:
+                assert detail not in content, detail
+    fill_details(page, "Hiring manager screen")
+    page.get_by_role("button", name="Schedule interview").click()
+    expect(page.locator("dl.facts")).to_contain_text("Dana Wright")
+    expect(page.locator("dl.facts")).to_contain_text("Scheduled")
+    page.get_by_role("button", name="Cancel interview").click()
+    expect(page.get_by_role("status")).to_contain_text("cancelled")
+
+
+def test_candidate_books_through_a_link(app_page, app, session, sandbox, org, recruiter):
+    page = app_page
+    panel = make_panel(app, session, sandbox, org, 2)
+    log_in(page, recruiter.email)
+    page.goto("/schedule/links/")
+    for user, _link in panel:
+        page.get_by_label(user.name).check()
+    page.get_by_label("Candidate name").fill("Jamie Rivera")
+    page.get_by_label("Candidate email").fill("jamie.rivera@gmail.example")
+    page.get_by_label("Candidate's time zone").select_option("America/New_York")
+    page.get_by_label("Interview title").fill("Northwind: Data Engineer")
+    page.get_by_label("Window starts").fill(next_weekday(1).isoformat())
+    page.get_by_role("button", name="Create link").click()
+    url = page.get_by_label("Candidate's link").input_value()
+    assert "/c/" in url
+
+    candidate = page.context.browser.new_context(base_url=page.url, timezone_id="Europe/Berlin")
+    try:
+        tab = candidate.new_page()
+        tab.goto(url)
+        expect(tab.get_by_role("heading", name=re.compile("Choose a time"))).to_be_visible()
+        # The browser's zone is detected and can be changed.
+        expect(tab.get_by_label("Times are shown in")).to_have_value("Europe/Berlin")
+        tab.locator("input[name=slot]").first.check()
+        tab.get_by_role("button", name="Book this time").click()
+        expect(tab.get_by_role("heading", name="Your interview is booked")).to_be_visible()
+        expect(tab.get_by_role("status")).to_contain_text("Europe/Berlin")
+        tab.goto(url)
+        expect(tab.get_by_text("already been used")).to_be_visible()
+    finally:
+        candidate.close()
+    session.expire_all()
+    interview = session.scalar(select(Interview))
+    assert interview.status is InterviewStatus.SCHEDULED
+
+
+def test_an_external_deletion_shows_as_cancelled_after_delivery(app_page, app, session, sandbox,
+                                                                org, recruiter):
+    page = app_page
+    panel = make_panel(app, session, sandbox, org, 1)
+    log_in(page, recruiter.email)
+    show_availability(page, [panel[0][0].name])
+    fill_details(page, "Phone screen")
+    page.get_by_role("button", name="Schedule interview").click()
+    expect(page.locator("dl.facts")).to_contain_text("Scheduled")
+    interview = session.scalar(select(Interview))
+    open_channel(app, session, interview.host_link)
+    sandbox.call("POST", "/external-change", json={
+        "email": interview.host_link.account_email, "action": "delete",
+        "event_id": interview.events[0].event_id})
+    sandbox.deliver()
+    page.goto("/interviews/")
+    expect(page.get_by_role("alert")).to_contain_text("changed in a calendar")
+    expect(page.get_by_role("cell", name="Cancelled in calendar")).to_be_visible()
+    page.get_by_role("link", name="Phone screen").click()
+    expect(page.get_by_role("alert")).to_contain_text("cancelled in the calendar")

@@ -1,0 +1,236 @@
+"""Candidate self-scheduling links: sealed, single-use, expiring, revocable, rate-limited,
+no Referrer, never in logs; booking with a race for the last slot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from models import Interview, InterviewStatus, Role, SchedulingLink, SchedulingPreference, utcnow
+from tests.factories import make_org, make_user
+from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
+from tests.webapp.test_scheduling import actor_of, sealer_of
+from webapp.services import Forbidden, Invalid, candidate_links, scheduling
+
+NAME, EMAIL = "Jamie Candidate", "jamie.candidate@gmail.example"
+
+
+@pytest.fixture
+def org(session):
+    org = make_org(session)
+    org.business_connect_enabled = True
+    session.commit()
+    return org
+
+
+@pytest.fixture
+def recruiter(app, session, sandbox, org):
+    user = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
+                     name="Riley Chen")
+    link_calendar(app, session, sandbox, user)
+    return user
+
+
+@pytest.fixture
+def panel(app, session, sandbox, org, recruiter):
+    return make_panel(app, session, sandbox, org, 2)
+
+
+def new_link(app, session, recruiter, panel, **kw):
+    values = dict(panel_link_ids=[l.id for _u, l in panel], duration=60,
+                  start_date=next_weekday(1), days=3, expires_days=7, candidate_name=NAME,
+                  candidate_email=EMAIL, candidate_tzid="America/New_York",
+                  title="Interview with Northwind (cand-title-4411)")
+    values.update(kw)
+    return candidate_links.create_link(session, sealer_of(app), actor_of(recruiter), **values)
+
+
+def slots_on_page(html: str) -> list[str]:
+    return re.findall(r'name="slot" id="[^"]+" value="([^"]+)"', html)
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_the_token_is_long_sealed_and_only_its_hash_is_stored(app, session, sandbox, recruiter,
+                                                              panel):
+    link, token = new_link(app, session, recruiter, panel)
+    assert len(token) >= 43 and re.fullmatch(r"[A-Za-z0-9_-]+", token)
+    row = session.get(SchedulingLink, link.id)
+    import hashlib
+
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    engine = app.extensions["rendezvous.db"].engine
+    from models import Base
+
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for r in conn.execute(select(table)):
+                blob = repr(tuple(r))
+                assert token not in blob and EMAIL not in blob and NAME not in blob \
+                    and "cand-title-4411" not in blob
+    opened = candidate_links.open_link(session, sealer_of(app), token)
+    assert (opened.candidate_name, opened.candidate_email) == (NAME, EMAIL)
+    for forged in (token[:-2] + "AA", token + "x", "x" * 50, ""):
+        with pytest.raises(candidate_links.LinkUnusable):
+            candidate_links.open_link(session, sealer_of(app), forged)
+
+
+def test_only_recruiters_with_a_calendar_create_links_and_input_is_checked(
+        app, session, sandbox, org, recruiter, panel):
+    coordinator = make_user(session, org, Role.COORDINATOR)
+    with pytest.raises(Forbidden):
+        new_link(app, session, coordinator, panel)
+    for bad in (dict(candidate_email="nope"), dict(duration=11), dict(days=99),
+                dict(expires_days=0), dict(candidate_tzid="Nowhere/Land"), dict(title=" "),
+                dict(start_date=dt.date.today() - dt.timedelta(days=3))):
+        with pytest.raises(Invalid):
+            new_link(app, session, recruiter, panel, **bad)
+    assert session.scalar(select(SchedulingLink)) is None
+
+
+def test_candidate_books_in_their_time_zone_and_the_link_works_once(
+        app, client, session, sandbox, recruiter, panel):
+    link, token = new_link(app, session, recruiter, panel)
+    response = client.get(f"/c/{token}")
+    assert response.status_code == 200
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    html = response.get_data(as_text=True)
+    assert "America/New_York" in html and f"Hello {NAME}" in html
+    slots = slots_on_page(html)
+    assert slots
+    first = dt.datetime.fromisoformat(slots[0])
+    local = first.astimezone(scheduling.av.zone("America/New_York")).strftime("%H:%M")
+    assert f">{local}–" in html
+    # The candidate changes the zone.
+    berlin = client.get(f"/c/{token}?tz=Europe/Berlin").get_data(as_text=True)
+    assert first.astimezone(scheduling.av.zone("Europe/Berlin")).strftime("%H:%M") in berlin
+
+    done = client.post(f"/c/{token}", data={"csrf_token": csrf(html), "slot": slots[0],
+                                             "tz": "America/New_York"})
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert "Your interview is booked" in done.get_data(as_text=True)
+    assert done.headers["Referrer-Policy"] == "no-referrer"
+    interview = session.scalar(select(Interview))
+    assert interview.status is InterviewStatus.SCHEDULED
+    assert interview.scheduling_link_id == link.id and interview.created_by_id == recruiter.id
+    [ev] = [e for e in managed(app, session, interview.host_link)
+            if e.event_id == interview.events[0].event_id]
+    assert EMAIL in {a.email for a in ev.attendees} and ev.start == first
+    # Single use.
+    again = client.get(f"/c/{token}")
+    assert again.status_code == 410 and "already been used" in again.get_data(as_text=True)
+    repost = client.post(f"/c/{token}", data={"csrf_token": csrf(html), "slot": slots[1]})
+    assert repost.status_code == 410
+    assert session.scalar(select(Interview).where(Interview.id != interview.id)) is None
+
+
+def test_expired_revoked_and_unknown_links_are_refused(app, client, auth, session, sandbox,
+                                                       recruiter, panel):
+    expired, expired_token = new_link(app, session, recruiter, panel)
+    expired.expires_at = utcnow() - dt.timedelta(minutes=1)
+    session.commit()
+    assert client.get(f"/c/{expired_token}").status_code == 410
+    revoked, revoked_token = new_link(app, session, recruiter, panel)
+    auth.login(recruiter.email)
+    assert auth.post(f"/schedule/links/{revoked.id}/revoke",
+                     form_page="/schedule/links/").status_code == 302
+    assert "withdrawn" in client.get(f"/c/{revoked_token}").get_data(as_text=True)
+    assert client.get("/c/" + "A" * 60).status_code == 404
+
+
+def test_two_candidates_racing_for_the_last_slot(app, client, session, sandbox, org, recruiter):
+    # A one-person panel whose working day holds exactly one 60-minute slot.
+    user, link = make_panel(app, session, sandbox, org, 1)[0]
+    for who in (recruiter, user):
+        session.add(SchedulingPreference(organisation_id=org.id, user_id=who.id,
+                                         start_minute=0, end_minute=24 * 60, weekdays="1234567"))
+    session.commit()
+    panel = [(user, link)]
+    first_link, token_a = new_link(app, session, recruiter, panel, days=2)
+    second_link, token_b = new_link(app, session, recruiter, panel, days=2)
+    opened = candidate_links.open_link(session, sealer_of(app), token_a)
+    slots = candidate_links.slots(session, app.extensions["rendezvous.broker"], opened)
+    target = slots[0].start
+    results = {}
+    barrier = threading.Barrier(2)
+
+    def attempt(name, token):
+        with app.extensions["rendezvous.db"].sessions() as own:
+            barrier.wait()
+            try:
+                results[name] = candidate_links.book(
+                    own, app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"],
+                    sealer_of(app), token, target)
+            except scheduling.SlotTaken as exc:
+                results[name] = exc
+
+    threads = [threading.Thread(target=attempt, args=("a", token_a)),
+               threading.Thread(target=attempt, args=("b", token_b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    outcomes = sorted(type(r).__name__ for r in results.values())
+    assert outcomes == ["Booking", "SlotTaken"], results
+    session.expire_all()
+    assert len(list(session.scalars(select(Interview)))) == 1
+    used = [l for l in session.scalars(select(SchedulingLink)) if l.used_at is not None]
+    assert len(used) == 1  # the loser's link still works for another time
+    # The loser sees the message and fresh slots without the taken one.
+    loser_token = token_b if isinstance(results["b"], scheduling.SlotTaken) else token_a
+    html = client.get(f"/c/{loser_token}").get_data(as_text=True)
+    response = client.post(f"/c/{loser_token}", data={"csrf_token": csrf(html),
+                                                        "slot": target.isoformat()})
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "That time was just taken" in page
+    assert target.isoformat() not in slots_on_page(page) and slots_on_page(page)
+
+
+def test_the_token_never_reaches_the_logs(app, client, session, sandbox, recruiter, panel,
+                                          live_server, caplog):
+    import requests
+
+    _link, token = new_link(app, session, recruiter, panel)
+    with caplog.at_level(logging.INFO):
+        assert requests.get(f"{live_server.url}/c/{token}", timeout=10).status_code == 200
+        client.get(f"/c/{token}")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "/c/[redacted]" in text  # the request line was logged, redacted
+    assert token not in text and token[:20] not in text
+
+
+def test_the_candidate_pages_are_rate_limited(app_config, sandbox, session):
+    from webapp import create_app
+
+    app_config["RATELIMIT_ENABLED"] = True
+    application = create_app(app_config)
+    client = application.test_client()
+    statuses = [client.get("/c/" + "B" * 60).status_code for _ in range(35)]
+    assert statuses[0] == 404 and 429 in statuses
+
+
+def test_an_icloud_host_sends_a_smart_invite_with_ics(app, client, session, sandbox, org):
+    host = make_user(session, org, Role.RECRUITER, email="quinn.baker@icloud.example",
+                     name="Quinn Baker")
+    link = link_calendar(app, session, sandbox, host)
+    assert link.provider == "apple"
+    _l, token = new_link(app, session, host, [(host, link)])
+    html = client.get(f"/c/{token}").get_data(as_text=True)
+    slot = slots_on_page(html)[0]
+    done = client.post(f"/c/{token}", data={"csrf_token": csrf(html), "slot": slot})
+    page = done.get_data(as_text=True)
+    assert done.status_code == 200 and "download the invitation (.ics)" in page
+    assert "BEGIN%3AVCALENDAR" in page or "BEGIN:VCALENDAR" in page
+    interview = session.scalar(select(Interview))
+    [ev] = [e for e in managed(app, session, interview.host_link)
+            if e.event_id == interview.events[0].event_id]
+    assert EMAIL not in {a.email for a in ev.attendees}  # invited by Smart Invite instead

@@ -1,0 +1,220 @@
+"""Nothing lost, nothing doubled: a hypothesis state machine drives create / reschedule / cancel /
+external deletes while the sandbox injects faults (timeout, 5xx, 429, failed refresh, 423), runs
+the retrying jobs and reconciliation, and checks the invariants after every step:
+
+* never an event without its interview (every ``rdv-`` event in a calendar is held by a row);
+* never two events for one interview (one event per CreatedEvent row at most);
+* once the broker is back and the jobs have run, every scheduled interview has its event and no
+  cancelled, failed or cancelled-in-calendar interview has one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
+                                 run_state_machine_as_test)
+from sqlalchemy import select
+
+from broker.cronofy import CronofyBroker
+from models import CreatedEvent, Interview, InterviewStatus, LinkStatus, ProfileLink, Role
+from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from tests.factories import make_org, make_user
+from tests.webapp.scheduling_support import link_calendar, next_weekday
+from tests.webapp.test_scheduling import actor_of, sealer_of
+from tests.webapp.test_scheduling_sync import run_retries
+from webapp.services import ServiceError
+from webapp.services import availability as av
+from webapp.services import scheduling
+
+FAULTS = {
+    "5xx": [{"method": "*", "path": "/v1/calendars/*/events", "status": 503},
+            {"method": "GET", "path": "/v1/events", "status": 500}],
+    "429": [{"method": "*", "path": "/v1/calendars/*/events", "status": 429,
+             "headers": {"Retry-After": "0"}}],
+    "timeout": [{"method": "*", "path": "/v1/calendars/*/events", "latency_ms": 1500}],
+    "refresh": [{"method": "POST", "path": "/oauth/token", "status": 503}],
+    "423": [{"method": "*", "path": "/v1/calendars/*/events", "status": 423,
+             "body": {"error": "profile_disconnected"}}],
+}
+
+
+@pytest.fixture
+def world(app, session, sandbox):
+    org = make_org(session)
+    org.business_connect_enabled = True
+    session.commit()
+    recruiter = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
+                          name="Riley Chen")
+    link = link_calendar(app, session, sandbox, recruiter)
+    # Adapter-level retries off and short timeouts: the app's own retry path is under test.
+    app.extensions["rendezvous.broker"] = CronofyBroker(
+        SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, api_base_url=sandbox.url,
+        app_base_url=sandbox.url, max_retries=0, timeout=(1, 1))
+    return recruiter, link
+
+
+def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world):
+    recruiter, host = world
+    me = actor_of(recruiter)
+    seal = sealer_of(app)
+    starts = itertools.count()
+    first_day = next_weekday(2)
+
+    def next_start() -> dt.datetime:
+        n = next(starts)  # distinct future times; the availability check is not under test here
+        day = first_day + dt.timedelta(days=n // 8)
+        return dt.datetime.combine(day, dt.time(8 + n % 8), dt.timezone.utc)
+
+    def jobs():
+        return app.extensions["rendezvous.jobs"]
+
+    def calendar_ids() -> list[str]:
+        events = sandbox.call("GET", "/events", params={"email": host.account_email})["events"]
+        return [e["event_id"] for e in events if (e.get("event_id") or "").startswith("rdv-")]
+
+    class Machine(RuleBasedStateMachine):
+        @initialize()
+        def start(self):
+            sandbox.call("DELETE", "/faults")
+            self.uids: list[str] = []
+            self.faulty = False
+            self.timeouts = False
+
+        def _restore_link(self):
+            session.expire_all()
+            link = session.get(ProfileLink, host.id)
+            if link.status is not LinkStatus.ACTIVE:  # the person reconnects
+                link.status = LinkStatus.ACTIVE
+                session.commit()
+
+        def _interview(self, index: int) -> Interview | None:
+            if not self.uids:
+                return None
+            session.expire_all()
+            return session.scalar(select(Interview).where(
+                Interview.uid == self.uids[index % len(self.uids)]))
+
+        @rule(video=st.booleans())
+        def create(self, video):
+            query = av.Query(panel_link_ids=(host.id,), duration=60)
+            try:
+                interview, payload = scheduling.create_interview(
+                    session, app.extensions["rendezvous.broker"],
+                    app.extensions["rendezvous.cipher"], seal, me, scheduling.NewInterview(
+                        query=query, start=next_start(), candidate_name="Cand",
+                        candidate_email="cand@gmail.example", title="Prop", video=video),
+                    check_slot=False)
+            except ServiceError:
+                return
+            self.uids.append(interview.uid)
+            with app.app_context():
+                jobs().enqueue("scheduling.write", interview.id, payload)
+
+        @rule(index=st.integers(0, 20))
+        def reschedule(self, index):
+            interview = self._interview(index)
+            if interview is None or interview.status is not InterviewStatus.SCHEDULED:
+                return
+            try:
+                moved, payload = scheduling.reschedule_interview(
+                    session, app.extensions["rendezvous.broker"],
+                    app.extensions["rendezvous.cipher"], seal, me, interview.uid, next_start(),
+                    check_slot=False)
+            except ServiceError:
+                session.rollback()
+                return
+            with app.app_context():
+                jobs().enqueue("scheduling.write", moved.id, payload)
+
+        @rule(index=st.integers(0, 20))
+        def cancel(self, index):
+            interview = self._interview(index)
+            if interview is None:
+                return
+            try:
+                scheduling.cancel_interview(session, me, interview.uid)
+            except ServiceError:
+                return
+            with app.app_context():
+                jobs().enqueue("scheduling.delete", interview.id)
+
+        @rule(index=st.integers(0, 20))
+        def delete_in_calendar(self, index):
+            interview = self._interview(index)
+            if interview is None or interview.events[0].event_id not in calendar_ids():
+                return
+            sandbox.call("POST", "/external-change", json={
+                "email": host.account_email, "action": "delete",
+                "event_id": interview.events[0].event_id})
+
+        @rule(kind=st.sampled_from(sorted(FAULTS)))
+        def fault_on(self, kind):
+            sandbox.call("DELETE", "/faults")
+            sandbox.call("POST", "/faults", json={"rules": FAULTS[kind]})
+            self.timeouts = self.timeouts or kind == "timeout"
+            if kind == "refresh":
+                sandbox.call("POST", "/tokens/expire", json={"email": host.account_email})
+            self.faulty = True
+
+        @precondition(lambda self: self.faulty)
+        @rule()
+        def fault_off(self):
+            sandbox.call("DELETE", "/faults")
+            self._restore_link()
+            self.faulty = False
+
+        @rule()
+        def run_jobs(self):
+            run_retries(app)
+
+        @rule()
+        def deliver(self):
+            sandbox.deliver()
+
+        @rule()
+        def reconcile(self):
+            try:
+                scheduling.reconcile(session, app.extensions["rendezvous.broker"],
+                                     app.extensions["rendezvous.cipher"])
+            except ServiceError:
+                session.rollback()
+
+        @invariant()
+        def never_an_event_without_its_interview_nor_two_for_one(self):
+            held = {row.event_id for row in session.scalars(select(CreatedEvent))}
+            present = calendar_ids()
+            assert len(present) == len(set(present)), present
+            assert set(present) <= held, set(present) - held
+
+        def teardown(self):
+            # The broker is back: jobs and reconciliation must converge.
+            sandbox.call("DELETE", "/faults")
+            self._restore_link()
+            if self.timeouts:  # a timed-out request may still land at the aggregator
+                time.sleep(1.6)
+            for _ in range(5):
+                if not run_retries(app):
+                    break
+            scheduling.reconcile(session, app.extensions["rendezvous.broker"],
+                                 app.extensions["rendezvous.cipher"])
+            session.expire_all()
+            present = set(calendar_ids())
+            for uid in self.uids:
+                interview = session.scalar(select(Interview).where(Interview.uid == uid))
+                events = {e.event_id for e in interview.events}
+                assert interview.status not in (InterviewStatus.PENDING,
+                                                InterviewStatus.CANCELLING), interview.status
+                if interview.status is InterviewStatus.SCHEDULED:
+                    assert events <= present, (uid, "scheduled without its event")
+                else:
+                    assert not events & present, (uid, interview.status, "event left behind")
+
+    run_state_machine_as_test(Machine, settings=settings(
+        max_examples=15, stateful_step_count=10, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))

@@ -1,0 +1,289 @@
+"""Candidate self-scheduling links: a recruiter sends a signed, expiring, single-use link; the
+candidate (no account) sees the panel's real-time slots in their own time zone and books one.
+
+The candidate's name and email (and the interview title) are sealed inside the link's token
+(AES-GCM); the database keeps only the token's SHA-256, the panel's link ids, the window and the
+link's state. Booking is serialised per panel member and atomic on the link row, and the slot is
+re-checked at the aggregator right before the event is written: of two candidates racing for the
+last slot, one gets it and the other is told it was just taken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from collections import defaultdict
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from broker import errors as broker_errors
+from broker.port import CalendarBroker
+from broker.types import Slot, SmartInviteWrite
+from models import (Interview, LinkStatus, Organisation, ProfileLink, Role, SchedulingLink, User,
+                    utcnow)
+from webapp import security
+from webapp.security import TokenCipher
+from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
+from webapp.services import availability as av
+from webapp.services import scheduling
+from webapp.services.accounts import valid_email
+from webapp.services.audit import record
+from webapp.services.connect import link_of
+
+PURPOSE = "candidate-link"
+MAX_TOKEN = 2048
+MAX_WINDOW_DAYS = 14
+MAX_EXPIRY_DAYS = 30
+#: Providers whose calendars cannot send attendee invitations: the candidate gets a Smart Invite.
+NO_INVITES = frozenset({"apple"})
+
+
+class LinkUnusable(ServiceError):
+    """The link is unknown, expired, used or revoked."""
+
+    def __init__(self, message: str, state: str):
+        super().__init__(message)
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Opened:
+    link: SchedulingLink
+    candidate_name: str
+    candidate_email: str
+    candidate_tzid: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Booking:
+    interview: Interview
+    start: dt.datetime
+    end: dt.datetime
+    tzid: str
+    title: str
+    invite_ics: str | None
+    #: Set when the write did not go through yet: the caller queues the retrying job with it.
+    retry_payload: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Recruiter side
+
+
+def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
+                panel_link_ids, duration: int, start_date: dt.date, days: int, expires_days: int,
+                candidate_name: str, candidate_email: str, candidate_tzid: str, title: str,
+                video: bool = True) -> tuple[SchedulingLink, str]:
+    """Create a link; returns it with the token (shown once, never stored)."""
+    if actor.role is not Role.RECRUITER:
+        raise Forbidden("Only recruiters create self-scheduling links.")
+    host = link_of(session, actor.user_id)
+    if host is None or host.status is not LinkStatus.ACTIVE or not host.target_calendar_id:
+        raise Invalid("Connect your calendar first: the interview is written to it.")
+    members = av.resolve_panel(session, actor, panel_link_ids)
+    if duration not in av.DURATIONS:
+        raise Invalid("Choose one of the listed durations.", field="duration")
+    if not 1 <= days <= MAX_WINDOW_DAYS:
+        raise Invalid(f"The window is 1 to {MAX_WINDOW_DAYS} days.", field="days")
+    if not 1 <= expires_days <= MAX_EXPIRY_DAYS:
+        raise Invalid(f"Links expire after 1 to {MAX_EXPIRY_DAYS} days.", field="expires_days")
+    if not candidate_name.strip() or len(candidate_name) > scheduling.MAX_NAME:
+        raise Invalid("Enter the candidate's name.", field="candidate_name")
+    if not valid_email(candidate_email.strip()):
+        raise Invalid("Enter the candidate's email address.", field="candidate_email")
+    if not av.valid_zone(candidate_tzid):
+        raise Invalid("Choose the candidate's time zone from the list.", field="candidate_tzid")
+    if not title.strip() or len(title) > scheduling.MAX_TITLE:
+        raise Invalid("Give the interview a title.", field="title")
+    tz = av.zone(candidate_tzid)
+    today = utcnow().astimezone(tz).date()
+    if start_date < today or start_date > today + dt.timedelta(days=365):
+        raise Invalid("The window must start today or later.", field="start_date")
+    window_start = max(dt.datetime.combine(start_date, dt.time(0), tz).astimezone(av.UTC), utcnow())
+    window_end = dt.datetime.combine(start_date + dt.timedelta(days=days), dt.time(0),
+                                     tz).astimezone(av.UTC)
+    token = sealer.seal(PURPOSE, {
+        "k": secrets.token_urlsafe(16),  # 128 random bits of its own, on top of the AES-GCM nonce
+        "n": candidate_name.strip(), "e": candidate_email.strip(), "z": candidate_tzid,
+        "t": title.strip()})
+    link = SchedulingLink(
+        token_hash=security.token_hash(token), organisation_id=actor.organisation_id,
+        created_by_id=actor.user_id, host_link_id=host.id,
+        panel_link_ids=[m.link.id for m in members], duration_minutes=duration,
+        window_start=window_start, window_end=window_end, video=video,
+        expires_at=utcnow() + dt.timedelta(days=expires_days))
+    session.add(link)
+    session.flush()
+    record(session, actor, "scheduling_link.created", target_type="scheduling_link",
+           target_id=link.id, detail={"panel": len(members), "duration": duration,
+                                      "expires_days": expires_days})
+    session.commit()
+    return link, token
+
+
+def links_of(session: Session, actor: Actor) -> list[tuple[SchedulingLink, Interview | None]]:
+    if actor.role is not Role.RECRUITER:
+        raise Forbidden("Only recruiters have self-scheduling links.")
+    links = list(session.scalars(select(SchedulingLink).where(
+        SchedulingLink.organisation_id == actor.organisation_id,
+        SchedulingLink.created_by_id == actor.user_id).order_by(SchedulingLink.id.desc())
+        .limit(100)))
+    booked = {i.scheduling_link_id: i for i in session.scalars(select(Interview).where(
+        Interview.scheduling_link_id.in_([l.id for l in links] or [-1])))}
+    return [(l, booked.get(l.id)) for l in links]
+
+
+def revoke(session: Session, actor: Actor, link_id: int) -> SchedulingLink:
+    link = session.get(SchedulingLink, link_id)
+    if link is None or link.organisation_id != actor.organisation_id \
+            or link.created_by_id != actor.user_id:
+        raise NotFound("No such link.")
+    if link.revoked_at is None and link.used_at is None:
+        link.revoked_at = utcnow()
+        record(session, actor, "scheduling_link.revoked", target_type="scheduling_link",
+               target_id=link.id)
+        session.commit()
+    return link
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidate side
+
+
+def open_link(session: Session, sealer: scheduling.Sealer, token: str) -> Opened:
+    """The link behind a token, if it may still be used."""
+    if not token or len(token) > MAX_TOKEN:
+        raise LinkUnusable("This link is not valid.", "unknown")
+    link = session.scalar(select(SchedulingLink).where(
+        SchedulingLink.token_hash == security.token_hash(token)))
+    payload = sealer.open(PURPOSE, token, max_length=MAX_TOKEN) if link is not None else None
+    if link is None or payload is None:
+        raise LinkUnusable("This link is not valid.", "unknown")
+    state = link.state
+    if state != "open":
+        raise LinkUnusable({
+            "used": "This link has already been used to book an interview.",
+            "revoked": "This link was withdrawn by the recruiter.",
+            "expired": "This link has expired. Ask the recruiter for a new one."}[state], state)
+    return Opened(link, payload["n"], payload["e"], payload["z"], payload["t"])
+
+
+def _members(session: Session, link: SchedulingLink) -> list[av.PanelMember]:
+    ids = list(dict.fromkeys([*link.panel_link_ids, link.host_link_id]))
+    links = {l.id: l for l in session.scalars(select(ProfileLink).where(
+        ProfileLink.id.in_(ids), ProfileLink.organisation_id == link.organisation_id))}
+    if any(i not in links or links[i].status is not LinkStatus.ACTIVE for i in ids):
+        raise ServiceError("The interviewers' calendars cannot be reached right now. Please "
+                           "contact the recruiter.")
+    users = {u.id: u for u in session.scalars(select(User).where(
+        User.id.in_({l.user_id for l in links.values()})))}
+    org = session.get(Organisation, link.organisation_id)
+    hours = av.hours_for(session, list(users.values()), org)
+    return [av.PanelMember(links[i], users[links[i].user_id], hours[links[i].user_id])
+            for i in ids]
+
+
+def _query(link: SchedulingLink, members, tzid: str) -> av.Query:
+    return av.Query(panel_link_ids=tuple(m.link.id for m in members),
+                    duration=link.duration_minutes, tzid=tzid)
+
+
+def slots(session: Session, broker: CalendarBroker, opened: Opened) -> tuple[Slot, ...]:
+    """Real-time free slots of the panel within the link's window (one aggregator call)."""
+    link = opened.link
+    members = _members(session, link)
+    start = max(link.window_start, av.round_up(utcnow() + av.LEAD_TIME))
+    if link.window_end <= start:
+        return ()
+    return av.common_slots(broker, members, _query(link, members, opened.candidate_tzid),
+                           av.Period(start, link.window_end))
+
+
+# Serialise bookings that share a panel member: in-process locks here, and on PostgreSQL the
+# rows of the panel's links are locked too (SELECT … FOR UPDATE) for bookings across processes.
+_locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _panel_locked(session: Session, link_ids):
+    ids = sorted(set(link_ids))
+    with ExitStack() as stack:
+        for link_id in ids:
+            with _locks_guard:
+                lock = _locks[link_id]
+            stack.enter_context(lock)
+        session.execute(select(ProfileLink.id).where(ProfileLink.id.in_(ids))
+                        .order_by(ProfileLink.id).with_for_update())
+        yield
+
+
+def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: scheduling.Sealer,
+         token: str, start: dt.datetime) -> Booking:
+    """Book ``start`` for the candidate: re-check, claim the link once, write the event."""
+    opened = open_link(session, sealer, token)
+    link = opened.link
+    if start.tzinfo is None or not (link.window_start <= start and start + dt.timedelta(
+            minutes=link.duration_minutes) <= link.window_end) or start <= utcnow():
+        raise Invalid("Pick one of the times offered.", field="slot")
+    members = _members(session, link)
+    query = _query(link, members, opened.candidate_tzid)
+    host = next(m for m in members if m.link.id == link.host_link_id)
+    with _panel_locked(session, [m.link.id for m in members]):
+        if not av.slot_is_free(broker, members, query, start):
+            session.rollback()
+            raise scheduling.SlotTaken("That time was just taken. Please pick another one.")
+        now = utcnow()
+        claimed = session.execute(
+            update(SchedulingLink).where(SchedulingLink.id == link.id,
+                                         SchedulingLink.used_at.is_(None),
+                                         SchedulingLink.revoked_at.is_(None),
+                                         SchedulingLink.expires_at > now)
+            .values(used_at=now).execution_options(synchronize_session=False))
+        if claimed.rowcount != 1:
+            session.rollback()
+            raise LinkUnusable("This link has already been used to book an interview.", "used")
+        creator = session.get(User, link.created_by_id) if link.created_by_id else None
+        actor = Actor(creator.id if creator else None, "candidate", link.organisation_id,
+                      Role.RECRUITER)
+        invite_by_calendar = host.link.provider not in NO_INVITES
+        new = scheduling.NewInterview(
+            query=query, start=start, candidate_name=opened.candidate_name,
+            candidate_email=opened.candidate_email, title=opened.title, video=link.video,
+            candidate_tzid=opened.candidate_tzid)
+        panel = [m for m in members if m.link.id in link.panel_link_ids]
+        interview, payload = scheduling.commit_interview(
+            session, sealer, actor, new, panel, host.link, None, scheduling_link_id=link.id,
+            invite_candidate=invite_by_calendar)
+        # Written now, inside the lock, so a racing booking sees the slot taken.
+        try:
+            scheduling.run_write(session, broker, cipher, sealer, interview.id, payload)
+            written = True
+        except scheduling.WriteFailed:
+            written = False
+    invite = None
+    if not invite_by_calendar:
+        invite = _smart_invite(broker, interview, opened, start, link, host)
+    session.refresh(interview)
+    return Booking(interview, start, start + dt.timedelta(minutes=link.duration_minutes),
+                   opened.candidate_tzid, opened.title, invite,
+                   None if written else payload)
+
+
+def _smart_invite(broker: CalendarBroker, interview: Interview, opened: Opened,
+                  start: dt.datetime, link: SchedulingLink, host: av.PanelMember) -> str | None:
+    """An invitation the candidate can add to any calendar, when the host's cannot invite."""
+    try:
+        invite = broker.upsert_smart_invite(SmartInviteWrite(
+            smart_invite_id=f"{scheduling.EVENT_PREFIX}{interview.uid}",
+            recipient_email=opened.candidate_email, summary=opened.title, start=start,
+            end=start + dt.timedelta(minutes=link.duration_minutes), tzid=opened.candidate_tzid,
+            organizer_name=host.user.name))
+    except broker_errors.BrokerError:
+        return None
+    return invite.icalendar
