@@ -12,6 +12,7 @@ Run a worker with ``flask --app wsgi jobs worker``; ``make run`` starts one.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -65,6 +66,23 @@ class Jobs:
     def enqueue(self, name: str, *args, **kwargs):
         return self._tasks[name](*args, **kwargs)
 
+    def enqueue_once(self, key: str, name: str, *args, ttl: int = 600):
+        """Enqueue unless a job under ``key`` is already waiting: bursts (say, change
+        notifications for one link) coalesce into one job. The key is released when the job
+        starts, and expires after ``ttl`` seconds in case that job is lost."""
+        claim = f"once:{key}"
+        now = time.time()
+        if not self.huey.put_if_empty(claim, str(now).encode()):
+            held_since = self.huey.get(claim, peek=True)
+            if held_since is None or now - float(held_since) < ttl:
+                return None
+            # An abandoned claim (its job was lost before starting): take it over. Not atomic
+            # with the check, so at worst two jobs run, and the job is idempotent.
+            self.huey.get(claim)
+            if not self.huey.put_if_empty(claim, str(now).encode()):
+                return None
+        return self._tasks[name](*args, _release=claim)
+
     def enqueue_in(self, delay_seconds: float, name: str, *args, **kwargs):
         return self._tasks[name].schedule(args=args, kwargs=kwargs, delay=delay_seconds)
 
@@ -96,7 +114,7 @@ def init_app(app: Flask) -> Jobs:
     huey = build_huey(app)
     jobs = Jobs(huey)
     for name, spec in _REGISTRY.items():
-        wrapped = _in_app_context(app, spec.fn)
+        wrapped = _in_app_context(app, huey, spec.fn)
         if spec.schedule is not None:
             jobs._tasks[name] = huey.periodic_task(spec.schedule, name=name)(wrapped)
         else:
@@ -107,8 +125,10 @@ def init_app(app: Flask) -> Jobs:
     return jobs
 
 
-def _in_app_context(app: Flask, fn):
-    def run(*args, **kwargs):
+def _in_app_context(app: Flask, huey: Huey, fn):
+    def run(*args, _release: str | None = None, **kwargs):
+        if _release is not None:
+            huey.get(_release)  # later notifications may queue a new job from now on
         with app.app_context():
             return fn(*args, **kwargs)
 

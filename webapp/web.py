@@ -53,6 +53,14 @@ def safe_next(target: str | None) -> str | None:
 
 
 def init_request_hooks(app: Flask) -> None:
+    # Fixed for the app's lifetime: computed once, not on every response.
+    app.extensions["rendezvous.security_headers"] = (
+        ("Content-Security-Policy", content_security_policy(app.config)),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    )
     app.before_request(_assign_request_id)
     app.before_request(_enforce_session_lifetime)
     app.before_request(_enforce_access_policy)
@@ -67,7 +75,9 @@ def _assign_request_id() -> None:
 
 
 def _enforce_session_lifetime():
-    if not current_user.is_authenticated:
+    # Requests without a login session (the aggregator's callbacks, anonymous pages) skip the
+    # user lookup altogether.
+    if "_user_id" not in session or not current_user.is_authenticated:
         return None
     now = time.time()
     config = current_app.config
@@ -92,6 +102,8 @@ def _enforce_access_policy():
     if policy is None:
         log.error("endpoint %s declares no access policy; refusing", request.endpoint)
         abort(403)
+    if policy == PUBLIC:
+        return None
     role = current_user.role if current_user.is_authenticated else None
     if permits(policy, role):
         return None
@@ -100,22 +112,22 @@ def _enforce_access_policy():
     abort(403)
 
 
-def _security_headers(response):
-    config = current_app.config
+def content_security_policy(config) -> str:
     form_targets = " ".join(["'self'", *config.get("CSP_FORM_ACTION_EXTRA", ())])
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        f"object-src 'none'; base-uri 'none'; form-action {form_targets}; frame-ancestors 'none'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    response.headers["X-Request-ID"] = g.get("request_id", "")
+    return ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            f"object-src 'none'; base-uri 'none'; form-action {form_targets}; "
+            "frame-ancestors 'none'")
+
+
+def _security_headers(response):
+    headers = response.headers
+    for name, value in current_app.extensions["rendezvous.security_headers"]:
+        if name not in headers:
+            headers[name] = value
+    headers["X-Request-ID"] = g.get("request_id", "")
     if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if current_user.is_authenticated or request.endpoint != "static":
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if request.endpoint != "static" or "_user_id" in session:
         # Pages can show personal data: never store them in shared or browser caches.
         response.headers.setdefault("Cache-Control", "no-store")
         response.vary.add("Cookie")

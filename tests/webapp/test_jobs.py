@@ -62,3 +62,45 @@ def test_a_sqlite_queue_is_consumed_by_the_worker_command(app_config, session, t
         worker.terminate()
         output = worker.communicate(timeout=15)[0].decode()
     assert "Consuming SqliteHuey queue" in output
+
+
+def test_change_notifications_for_one_link_coalesce_into_one_job(app_config, session, tmp_path):
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    from models import LinkMode, ProfileLink
+
+    config = dict(app_config, JOBS_IMMEDIATE=False, JOBS_SQLITE_PATH=str(tmp_path / "q.sqlite3"),
+                  CRONOFY_CLIENT_ID="cid", CRONOFY_CLIENT_SECRET="hook-secret",
+                  CRONOFY_API_BASE_URL="http://127.0.0.1:9", CRONOFY_APP_BASE_URL="http://127.0.0.1:9")
+    app = create_app(config)
+    user = make_user(session, make_org(session), Role.RECRUITER)
+    link = ProfileLink(organisation_id=user.organisation_id, user_id=user.id,
+                       mode=LinkMode.BUSINESS, sub="acc_coalesce")
+    session.add(link)
+    session.commit()
+    path = "/hooks/cronofy/push/" + app.extensions["rendezvous.sealer"].seal("push", str(link.id))
+    client = app.test_client()
+
+    def notify(since):
+        body = json.dumps({"notification": {"type": "change", "changes_since": since}}).encode()
+        signature = base64.b64encode(hmac.new(b"hook-secret", body, hashlib.sha256).digest())
+        response = client.post(path, data=body, headers={"Cronofy-HMAC-SHA256": signature.decode()})
+        assert response.status_code == 202
+
+    jobs = app.extensions["rendezvous.jobs"]
+    for minute in range(5):
+        notify(f"2026-11-21T09:0{minute}:00Z")
+    assert jobs.pending() == 1
+    task = jobs.huey.dequeue()
+    assert task.args == (link.id, "2026-11-21T09:00:00+00:00")  # the earliest covers the rest
+    jobs.huey.execute(task)  # starts the job: the claim is released (the job itself finds no creds)
+    notify("2026-11-21T09:10:00Z")
+    assert jobs.pending() == 1
+    # A claim whose job was lost is taken over once it is older than the ttl.
+    jobs.huey.dequeue()
+    assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None) is None
+    assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None,
+                             ttl=0) is not None

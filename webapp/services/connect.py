@@ -529,12 +529,10 @@ def disconnect(session: Session, broker: CalendarBroker | None, cipher: TokenCip
 
 
 def handle_push(session: Session, link_id: int, notification_type: str, *,
-                profile_id: str | None = None, changes_since=None,
-                on_change: Callable[[int, object], None] | None = None) -> str:
+                profile_id: str | None = None) -> str:
     """Apply a verified push notification for a link; idempotent. Returns what was done.
 
-    ``change`` hands (link id, changes_since) to ``on_change`` (the scheduling job reads the
-    managed events changed since then)."""
+    (``change`` notifications never get here: the webhook queues the scheduling job directly.)"""
     link = session.get(ProfileLink, link_id)
     if link is None or link.status is LinkStatus.DISCONNECTED:
         return "ignored"
@@ -544,8 +542,4 @@ def handle_push(session: Session, link_id: int, notification_type: str, *,
         mark_needs_attention(session, link, "profile_disconnected notification")
         session.commit()
         return "marked"
-    if notification_type == "change" and on_change is not None \
-            and link.status is LinkStatus.ACTIVE:
-        on_change(link.id, changes_since)
-        return "changes queued"
     return "acknowledged"
