@@ -2,6 +2,7 @@
 
 from models.audit import AuditEntry, AuditEntryImmutable
 from models.base import CATEGORIES, Base, utcnow
+from models.compliance import ErasureRequest
 from models.calendar_link import LinkMode, LinkStatus, OAuthState, ProfileLink
 from models.enterprise import MailboxRequest, MailboxStatus, ServiceAccountLink
 from models.interview import (CreatedEvent, EventStatus, Interview, InterviewStatus,
@@ -16,6 +17,7 @@ __all__ = [
     "CATEGORIES",
     "CoordinatorAssignment",
     "CreatedEvent",
+    "ErasureRequest",
     "EventStatus",
     "Interview",
     "InterviewStatus",

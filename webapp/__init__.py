@@ -54,10 +54,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from webapp.views import admin, auth, calendar, health, hooks, main, profile, settings
+    from webapp.views import (admin, auth, calendar, compliance, health, hooks, main, profile,
+                              settings)
 
     for blueprint in (auth.bp, main.bp, admin.bp, profile.bp, calendar.bp, settings.bp, hooks.bp,
-                      health.bp):
+                      health.bp, compliance.bp):
         app.register_blueprint(blueprint)
     from webapp.views import candidate, interviews, schedule
 

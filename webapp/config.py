@@ -93,6 +93,9 @@ SETTINGS: tuple[Setting, ...] = (
             "How long an invitation link stays valid", parse=int),
     Setting("AUDIT_RETENTION_DAYS", "RENDEZVOUS_AUDIT_RETENTION_DAYS", 400,
             "Audit entries older than this are purged by the retention job", parse=int),
+    Setting("ERASURE_CONFIRM_ROLE", "RENDEZVOUS_ERASURE_CONFIRM_ROLE", "admin",
+            "Who confirms an erasure a compliance reviewer proposed: `admin` (two people) or "
+            "`compliance` (the reviewer alone)"),
     Setting("LOG_LEVEL", "RENDEZVOUS_LOG_LEVEL", "INFO", "Python logging level"),
     Setting("LOG_FORMAT", "RENDEZVOUS_LOG_FORMAT", None,
             "`json` (one object per line, default in production) or `text`"),
@@ -174,6 +177,8 @@ def load_config(
     if bool(config["CRONOFY_CLIENT_ID"]) != bool(config["CRONOFY_CLIENT_SECRET"]):
         raise ConfigError("Set both CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET, or neither")
     config["TOKEN_KEY_RING"] = parse_key_ring(config["TOKEN_KEYS"])
+    if config["ERASURE_CONFIRM_ROLE"] not in {"admin", "compliance"}:
+        raise ConfigError("RENDEZVOUS_ERASURE_CONFIRM_ROLE must be `admin` or `compliance`")
     if config["LOG_FORMAT"] is None:
         config["LOG_FORMAT"] = "json" if production else "text"
     if config["LOG_FORMAT"] not in {"json", "text"}:

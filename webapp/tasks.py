@@ -26,3 +26,14 @@ def purge_oauth_states() -> int:
             (OAuthState.expires_at < utcnow()) | (OAuthState.used_at < cutoff)))
         session.commit()
         return result.rowcount or 0
+
+
+@jobs.periodic("purge_past_retention", jobs.crontab(minute="17", hour="3"))
+def purge_past_retention() -> dict:
+    """Daily: delete audit entries older than the configured retention."""
+    from flask import current_app
+
+    from webapp.services.compliance import purge_expired
+
+    with database().sessions() as session:
+        return purge_expired(session, audit_retention_days=current_app.config["AUDIT_RETENTION_DAYS"])

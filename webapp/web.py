@@ -165,6 +165,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("interviews.index", "Interviews"),
     ("admin.users", "Users"),
     ("settings.integration", "Calendar integration"),
-    ("main.audit_trail", "Audit trail"),
+    ("compliance.inventory", "Compliance"),
+    ("compliance.erasures", "Erasure requests"),
     ("profile.show", "My profile"),
 )

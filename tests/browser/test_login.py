@@ -10,8 +10,8 @@ from tests.factories import make_org, make_user
 NAVIGATION = {
     Role.RECRUITER: ["Home", "Schedule", "Interviews", "My profile"],
     Role.COORDINATOR: ["Home", "My hiring managers", "Schedule", "Interviews", "My profile"],
-    Role.ADMIN: ["Home", "Users", "Calendar integration", "My profile"],
-    Role.COMPLIANCE: ["Home", "Audit trail", "My profile"],
+    Role.ADMIN: ["Home", "Users", "Calendar integration", "Erasure requests", "My profile"],
+    Role.COMPLIANCE: ["Home", "Compliance", "Erasure requests", "My profile"],
 }
 
 
@@ -22,8 +22,8 @@ def test_each_role_sees_its_navigation(page, session, role):
     expect(page.get_by_role("heading", name=f"Hello, {user.name}")).to_be_visible()
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link")).to_have_text(NAVIGATION[role])
-    for endpoint_label in {"Users", "Audit trail", "My hiring managers",
-                           "Calendar integration"} - set(NAVIGATION[role]):
+    for endpoint_label in {"Users", "Compliance", "My hiring managers", "Calendar integration",
+                           "Erasure requests"} - set(NAVIGATION[role]):
         expect(nav.get_by_role("link", name=endpoint_label)).to_have_count(0)
 
 

@@ -25,7 +25,6 @@ ACCESS: dict[str, object] = {
     "auth.accept_invite": EVERYONE,
     "main.home": SIGNED_IN,
     "main.my_managers": {C},
-    "main.audit_trail": {Q},
     "profile.show": SIGNED_IN,
     "profile.change_password": SIGNED_IN,
     "admin.users": {A},
@@ -77,6 +76,15 @@ ACCESS: dict[str, object] = {
     "candidate_links.revoke": {R},
     "candidate.page": EVERYONE,
     "candidate.book": EVERYONE,
+    "compliance.inventory": {Q},
+    "compliance.audit": {Q},
+    "compliance.audit_export": {Q},
+    "compliance.people": {Q},
+    "compliance.person": {Q},
+    "compliance.person_export": {Q},
+    "compliance.propose_erasure": {Q},
+    "compliance.erasures": {Q, A},
+    "compliance.decide_erasure": {Q, A},
     "health.healthz": EVERYONE,
     "health.readyz": EVERYONE,
 }
@@ -161,12 +169,13 @@ def test_navigation_shows_each_role_only_what_it_may_open(client, auth, session)
     org = make_org(session)
     expectations = {
         Role.RECRUITER: ({"Home", "My profile"},
-                         {"Users", "Audit trail", "My hiring managers", "Calendar integration"}),
+                         {"Users", "Compliance", "My hiring managers", "Calendar integration",
+                          "Erasure requests"}),
         Role.COORDINATOR: ({"Home", "My profile", "My hiring managers"},
-                           {"Users", "Audit trail", "Calendar integration"}),
-        Role.ADMIN: ({"Home", "My profile", "Users", "Calendar integration"},
-                     {"Audit trail", "My hiring managers"}),
-        Role.COMPLIANCE: ({"Home", "My profile", "Audit trail"},
+                           {"Users", "Compliance", "Calendar integration", "Erasure requests"}),
+        Role.ADMIN: ({"Home", "My profile", "Users", "Calendar integration", "Erasure requests"},
+                     {"Compliance", "My hiring managers"}),
+        Role.COMPLIANCE: ({"Home", "My profile", "Compliance", "Erasure requests"},
                           {"Users", "My hiring managers", "Calendar integration"}),
     }
     for role, (shown, hidden) in expectations.items():

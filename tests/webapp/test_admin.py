@@ -162,5 +162,5 @@ def test_compliance_reviewer_reads_the_audit_trail(app, session, org):
     reviewer = make_user(session, org, Role.COMPLIANCE)
     client = app.test_client()
     AuthActions(client).login(reviewer.email)
-    page = client.get("/audit").get_data(as_text=True)
+    page = client.get("/compliance/audit").get_data(as_text=True)
     assert "auth.login" in page and reviewer.email in page

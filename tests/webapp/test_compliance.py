@@ -1,0 +1,223 @@
+"""Compliance reviewer: inventory, audit trail, per-person view, subject export, erasure, retention."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from models import (AuditEntry, Base, CoordinatorAssignment, ErasureRequest, OAuthState, ProfileLink,
+                    Role, User, utcnow)
+from tests.conftest import AuthActions
+from tests.factories import assign, make_org, make_user
+from tests.webapp.test_business_connect import connect_as, creds_for
+from webapp.services.compliance import safe_cell
+
+
+@pytest.fixture
+def org(session):
+    org = make_org(session)
+    org.business_connect_enabled = True
+    session.commit()
+    return org
+
+
+def _client_for(app, user):
+    client = app.test_client()
+    AuthActions(client).login(user.email)
+    return client, AuthActions(client)
+
+
+@pytest.fixture
+def reviewer(session, org):
+    return make_user(session, org, Role.COMPLIANCE, email="jordan@northwind.example")
+
+
+def test_inventory_is_generated_from_the_schema_with_live_counts(app, session, org, reviewer):
+    client, _ = _client_for(app, reviewer)
+    page = client.get("/compliance/").get_data(as_text=True)
+    for table in Base.metadata.sorted_tables:
+        assert f"<code>{table.name}</code>" in page
+        for column in table.columns:
+            assert f"<code>{column.name}</code>" in page
+    users = session.scalar(select(func.count(User.id)))
+    assert f'<code>user_account</code> <span class="badge">{users} row' in page
+    assert "encrypted (AES-256-GCM)" in page
+    assert "Calendar content" in page and "never stored" in page
+    assert "Cronofy" in page and "Audit entries" in page
+
+
+def test_audit_trail_filters_and_pages(app, session, org, reviewer):
+    admin = make_user(session, org, Role.ADMIN, email="alex@northwind.example")
+    _client_for(app, admin)
+    client, _ = _client_for(app, reviewer)
+    page = client.get("/compliance/audit?actor=alex@").get_data(as_text=True)
+    assert "alex@northwind.example" in page and "jordan@northwind.example" not in page
+    assert "auth.login" in client.get("/compliance/audit?action=auth.").get_data(as_text=True)
+    assert "0 entries" in client.get("/compliance/audit?action=nothing.").get_data(as_text=True)
+    today = utcnow().date()
+    assert "2 entries" in client.get(
+        f"/compliance/audit?since={today}&until={today}&action=auth.login").get_data(as_text=True)
+    assert "0 entries" in client.get(
+        f"/compliance/audit?until={today - timedelta(days=1)}").get_data(as_text=True)
+    bad = client.get("/compliance/audit?since=yesterday")
+    assert bad.status_code == 400 and "is not a date" in bad.get_data(as_text=True)
+    reversed_range = client.get(f"/compliance/audit?since={today}&until={today - timedelta(days=2)}")
+    assert reversed_range.status_code == 400
+
+
+def test_audit_export_is_formula_safe_and_audited(app, session, org, reviewer):
+    session.add(AuditEntry(organisation_id=org.id, action="test.injection", outcome="success",
+                           target_label='=HYPERLINK("http://evil.example","x")'))
+    session.commit()
+    client, _ = _client_for(app, reviewer)
+    response = client.get("/compliance/audit/export.csv?action=test.")
+    assert response.headers["Content-Disposition"].endswith('rendezvous-audit.csv"')
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0]["target_label"].startswith("'=HYPERLINK")
+    data = json.loads(client.get("/compliance/audit/export.json?action=test.").get_data(as_text=True))
+    assert data["entries"][0]["target_label"].startswith("=HYPERLINK")  # JSON keeps the value
+    assert client.get("/compliance/audit/export.xml").status_code == 302
+    exported = session.scalars(select(AuditEntry).where(AuditEntry.action == "audit.exported")).all()
+    assert [e.detail["format"] for e in exported] == ["csv", "json"]
+
+
+@pytest.mark.parametrize("value, expected", [("=1+1", "'=1+1"), ("+x", "'+x"), ("-2", "'-2"),
+                                             ("@sum", "'@sum"), ("\tx", "'\tx"), ("plain", "plain")])
+def test_safe_cell(value, expected):
+    assert safe_cell(value) == expected
+
+
+def test_person_view_and_export_show_everything_but_secrets(app, session, sandbox, org, reviewer):
+    riley = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
+    coordinator = make_user(session, org, Role.COORDINATOR)
+    assign(session, coordinator, riley)
+    rclient, rauth = _client_for(app, riley)
+    connect_as(rclient, rauth, sandbox, riley.email)
+    creds = creds_for(app, session, riley)
+
+    client, _ = _client_for(app, reviewer)
+    page = client.get(f"/compliance/people/{riley.id}").get_data(as_text=True)
+    for table in ("user_account", "profile_link", "coordinator_assignment", "oauth_state", "audit_entry"):
+        assert f"<code>{table}</code>" in page, table
+    assert "encrypted (key k1)" in page and "hashed (not reversible)" in page
+    assert creds.access_token not in page and creds.refresh_token not in page
+
+    export = client.get(f"/compliance/people/{riley.id}/export.json")
+    document = json.loads(export.get_data(as_text=True))
+    assert document["records"]["profile_link"][0]["refresh_token"] == "encrypted (key k1)"
+    assert document["records"]["user_account"][0]["email"] == riley.email
+    assert creds.refresh_token not in export.get_data(as_text=True)
+    assert session.scalar(select(AuditEntry).where(AuditEntry.action == "subject.exported")).target_id == str(riley.id)
+
+    other_org_user = make_user(session, make_org(session), Role.RECRUITER)
+    assert client.get(f"/compliance/people/{other_org_user.id}").status_code == 404
+    assert client.get(f"/compliance/people/{other_org_user.id}/export.json").status_code == 404
+
+
+def test_candidate_email_lookup_finds_no_local_record(app, session, org, reviewer):
+    client, _ = _client_for(app, reviewer)
+    page = client.get("/compliance/people?q=a.candidate@example.net").get_data(as_text=True)
+    assert "No local record holds this email" in page
+
+
+def test_erasure_proposed_by_reviewer_and_confirmed_by_admin(app, session, sandbox, org, reviewer):
+    riley = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
+    coordinator = make_user(session, org, Role.COORDINATOR)
+    assign(session, coordinator, riley)
+    admin = make_user(session, org, Role.ADMIN, email="alex@northwind.example")
+    rclient, rauth = _client_for(app, riley)
+    connect_as(rclient, rauth, sandbox, riley.email)
+    creds = creds_for(app, session, riley)
+    riley_id, email = riley.id, riley.email
+
+    client, auth = _client_for(app, reviewer)
+    auth.post(f"/compliance/people/{riley_id}/erasure", {"future_interviews": "cancel"},
+              form_page=f"/compliance/people/{riley_id}")
+    request_row = session.scalar(select(ErasureRequest))
+    assert request_row.status == "proposed"
+    # The reviewer cannot confirm their own proposal; the admin can.
+    denied = auth.post(f"/compliance/erasures/{request_row.id}", {"decision": "confirm"},
+                       form_page="/compliance/erasures")
+    assert denied.status_code == 403
+    session.expire_all()
+    assert session.get(User, riley_id) is not None
+
+    admin_client, admin_auth = _client_for(app, admin)
+    receipt = admin_auth.post(f"/compliance/erasures/{request_row.id}", {"decision": "confirm"},
+                              form_page="/compliance/erasures")
+    text = receipt.get_data(as_text=True)
+    assert receipt.status_code == 200 and "Erasure receipt" in text and "links revoked: 1" in text
+    session.expire_all()
+    assert session.get(User, riley_id) is None
+    assert session.scalar(select(func.count(ProfileLink.id))) == 0
+    assert session.scalar(select(func.count(CoordinatorAssignment.id))) == 0
+    assert session.scalar(select(func.count(OAuthState.id))) == 0
+    assert session.scalar(select(func.count(AuditEntry.id)).where(
+        (AuditEntry.actor_label == email) | (AuditEntry.target_label == email))) == 0
+    assert requests.get(sandbox.url + "/v1/account", timeout=5,
+                        headers={"Authorization": f"Bearer {creds.access_token}"}).status_code == 401
+    tombstone = session.get(ErasureRequest, request_row.id)
+    assert tombstone.status == "completed" and tombstone.receipt["accounts_deleted"] == 1
+    # Export after erasure returns nothing; the email is found nowhere.
+    assert client.get(f"/compliance/people/{riley_id}/export.json").status_code == 404
+    assert "No local record holds this email" in client.get(
+        f"/compliance/people?q={email}").get_data(as_text=True)
+    assert riley_id not in [u.id for u in session.scalars(select(User))]
+    history = admin_client.get("/compliance/erasures").get_data(as_text=True)
+    assert f"user #{riley_id}" in history and "completed" in history
+    # The session of the erased person ends.
+    assert rclient.get("/").status_code == 302
+
+
+def test_erasure_can_be_rejected_and_bad_input_changes_nothing(app, session, org, reviewer):
+    target = make_user(session, org, Role.RECRUITER)
+    admin = make_user(session, org, Role.ADMIN)
+    _, auth = _client_for(app, reviewer)
+    bad = auth.post(f"/compliance/people/{target.id}/erasure", {"future_interviews": "maybe"},
+                    form_page=f"/compliance/people/{target.id}")
+    assert bad.status_code == 302 and session.scalar(select(ErasureRequest)) is None
+    auth.post(f"/compliance/people/{target.id}/erasure", {"future_interviews": "keep"},
+              form_page=f"/compliance/people/{target.id}")
+    twice = auth.post(f"/compliance/people/{target.id}/erasure", {"future_interviews": "keep"},
+                      form_page=f"/compliance/people/{target.id}")
+    assert twice.status_code == 302
+    assert session.scalar(select(func.count(ErasureRequest.id))) == 1
+    _, admin_auth = _client_for(app, admin)
+    req = session.scalar(select(ErasureRequest))
+    admin_auth.post(f"/compliance/erasures/{req.id}", {"decision": "reject"},
+                    form_page="/compliance/erasures")
+    session.expire_all()
+    assert session.get(ErasureRequest, req.id).status == "rejected"
+    assert session.get(User, target.id) is not None
+
+
+def test_single_role_erasure_when_configured(app_config, session, org, reviewer):
+    from webapp import create_app
+
+    app = create_app(dict(app_config, ERASURE_CONFIRM_ROLE="compliance"))
+    target_id = make_user(session, org, Role.RECRUITER).id
+    _, auth = _client_for(app, reviewer)
+    response = auth.post(f"/compliance/people/{target_id}/erasure", {"future_interviews": "keep"},
+                         form_page=f"/compliance/people/{target_id}")
+    assert response.status_code == 200 and "Erasure receipt" in response.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(User, target_id) is None
+
+
+def test_retention_purges_old_audit_entries(app, session, org):
+    old = AuditEntry(organisation_id=org.id, action="old.thing", outcome="success",
+                     at=utcnow() - timedelta(days=401))
+    recent = AuditEntry(organisation_id=org.id, action="recent.thing", outcome="success")
+    session.add_all([old, recent])
+    session.commit()
+    app.extensions["rendezvous.jobs"].enqueue("purge_past_retention")
+    session.expire_all()
+    actions = set(session.scalars(select(AuditEntry.action)))
+    assert "old.thing" not in actions and "recent.thing" in actions
+    assert "retention.purged" in actions
