@@ -221,3 +221,50 @@ def test_retention_purges_old_audit_entries(app, session, org):
     actions = set(session.scalars(select(AuditEntry.action)))
     assert "old.thing" not in actions and "recent.thing" in actions
     assert "retention.purged" in actions
+
+
+# --- erasure and the person's interviews --------------------------------------------------------
+
+from tests.webapp.test_scheduling import first_slot, query_for, schedule  # noqa: E402
+from tests.webapp.scheduling_support import make_panel, managed  # noqa: E402
+
+
+@pytest.mark.parametrize("choice", ["cancel", "keep"])
+def test_erasure_cancels_or_keeps_the_persons_future_interviews(app, session, sandbox, org,
+                                                                 reviewer, choice):
+    from models import Interview, InterviewStatus
+    from tests.webapp.scheduling_support import link_calendar
+
+    host = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
+    link_calendar(app, session, sandbox, host)
+    panel = make_panel(app, session, sandbox, org, 2)
+    query = query_for(panel)
+    interview, _ = schedule(app, session, host, query, first_slot(app, session, host, query).start)
+    assert interview.status is InterviewStatus.SCHEDULED
+    event_id = interview.events[0].event_id
+    panel_link = panel[0][1]
+    assert any(e.event_id == event_id for e in managed(app, session, interview.host_link))
+    host_id = host.id
+    admin = make_user(session, org, Role.ADMIN)
+
+    _, auth = _client_for(app, reviewer)
+    auth.post(f"/compliance/people/{host_id}/erasure", {"future_interviews": choice},
+              form_page=f"/compliance/people/{host_id}")
+    request_row = session.scalar(select(ErasureRequest))
+    _, admin_auth = _client_for(app, admin)
+    admin_auth.post(f"/compliance/erasures/{request_row.id}", {"decision": "confirm"},
+                    form_page="/compliance/erasures")
+    session.expire_all()
+    receipt = session.get(ErasureRequest, request_row.id).receipt
+    assert session.get(User, host_id) is None
+    # The host's calendar access is revoked, so look at the calendar as its owner would.
+    events = sandbox.call("GET", "/events", params={"email": "riley.chen@northwind.example"})
+    held = [e for e in events["events"] if e.get("event_id") == event_id and not e.get("deleted")]
+    if choice == "cancel":
+        assert receipt["future_interviews_cancelled"] == 1
+        assert held == []
+    else:
+        assert receipt["future_interviews_kept"] == 1
+        assert len(held) == 1
+    assert session.scalar(select(func.count(Interview.id))) == 0  # local ids went with the link
+    assert session.get(type(panel_link), panel_link.id) is not None  # other people untouched

@@ -423,6 +423,10 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
     from webapp.services import connect
 
     receipt: dict[str, int] = {"links_revoked": 0, "tokens_deleted": 0}
+    # Feature steps first: cancelling interviews needs the person's calendar access.
+    for step in ERASURE_STEPS:
+        for key, value in step(session, broker, cipher, user, choice).items():
+            receipt[key] = receipt.get(key, 0) + value
     for link in session.scalars(select(ProfileLink).where(ProfileLink.user_id == user.id)):
         if link.has_tokens:
             if broker is not None and connect._revoke_remote(broker, cipher, link, whole_account=True):
@@ -430,9 +434,6 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
             receipt["tokens_deleted"] += 1
         connect.forget_tokens(link)
     session.flush()
-    for step in ERASURE_STEPS:
-        for key, value in step(session, broker, cipher, user, choice).items():
-            receipt[key] = receipt.get(key, 0) + value
     # Rows that point at the person: detach where the reference may be empty, delete otherwise.
     for table, column in reversed(list(_user_reference_columns())):
         if column.nullable:
@@ -461,6 +462,58 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
     session.expunge(user)
     receipt["accounts_deleted"] = 1
     return receipt
+
+
+@erasure_step
+def _future_interviews(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
+    """Cancel (delete from every calendar) or keep the person's future hosted interviews.
+
+    Interview times are not stored here, so "future" is read from the aggregator: the person's
+    managed events from now on. Kept interviews stay in the calendars; their local rows go with
+    the person's calendar link.
+    """
+    from models import CreatedEvent, EventStatus, Interview, InterviewStatus, LinkStatus
+    from webapp.services import connect
+
+    links = list(session.scalars(select(ProfileLink).where(
+        ProfileLink.user_id == user.id, ProfileLink.status == LinkStatus.ACTIVE)))
+    if not links or broker is None:
+        return {}
+    future: set[str] = set()
+    for link in links:
+        try:
+            events = connect.call_broker(session, broker, cipher, link,
+                                         lambda creds, on_refresh: broker.managed_events(
+                                             creds, start=utcnow(), on_refresh=on_refresh))
+        except connect.ServiceError:
+            continue  # unreachable now: these interviews can only be kept
+        future.update(e.event_id for e in events if e.event_id and not e.deleted)
+    hosted = list(session.scalars(select(Interview).where(
+        Interview.host_link_id.in_([link.id for link in links]),
+        Interview.status.in_([InterviewStatus.PENDING, InterviewStatus.SCHEDULED]))))
+    upcoming = [i for i in hosted if any(e.event_id in future for e in i.events)]
+    if choice == "keep":
+        return {"future_interviews_kept": len(upcoming)}
+    cancelled = 0
+    for interview in upcoming:
+        done = True
+        for event in interview.events:
+            if event.status is EventStatus.DELETED:
+                continue
+            link = session.get(ProfileLink, event.profile_link_id)
+            try:
+                connect.call_broker(session, broker, cipher, link,
+                                    lambda creds, on_refresh, e=event: broker.delete_event(
+                                        creds, e.calendar_id, e.event_id, on_refresh=on_refresh))
+                event.status = EventStatus.DELETED
+            except connect.ServiceError:
+                done = False
+        if done:
+            interview.status = InterviewStatus.CANCELLED
+            cancelled += 1
+    session.flush()
+    return {"future_interviews_cancelled": cancelled,
+            "future_interviews_not_cancelled": len(upcoming) - cancelled}
 
 
 # ---------------------------------------------------------------------------------------------
