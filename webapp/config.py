@@ -76,6 +76,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MICROSOFT_APP_ID", "RENDEZVOUS_MICROSOFT_APP_ID", None,
             "Azure application id of the calendar service, for the Office 365 admin-consent link "
             "on the Enterprise Connect tab; unset = the admin enters it"),
+    Setting("EC_CLAIM_LEASE_SECONDS", "RENDEZVOUS_EC_CLAIM_LEASE_SECONDS", 120,
+            "Enterprise Connect: a mailbox batch claimed by a worker that died is sent again after "
+            "this long (keep it above the longest a batch request can take)", parse=int),
     Setting("PUBLIC_BASE_URL", "RENDEZVOUS_PUBLIC_BASE_URL", None,
             "Externally visible base URL, used for OAuth redirects and push callbacks"),
     Setting("REDIS_URL", "REDIS_URL", None,

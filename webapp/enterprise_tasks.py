@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from flask import current_app
 
@@ -38,9 +39,10 @@ def send_batches(link_id: int) -> int:
     if broker is None:
         return 0
     sent = 0
+    lease = timedelta(seconds=current_app.config.get("EC_CLAIM_LEASE_SECONDS", 120))
     with database().sessions() as session:
         while True:
-            report = enterprise.send_batches(session, broker, cipher, link_id)
+            report = enterprise.send_batches(session, broker, cipher, link_id, lease=lease)
             sent += report.sent
             if report.retry_in is None:
                 return sent

@@ -416,7 +416,7 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
         assert enterprise_tasks.resume_stalled() == 1
     assert batch_posts(sandbox) == 2
     # After the lease, the periodic job puts them back in line and sends them once.
-    monkeypatch.setattr(enterprise, "CLAIM_LEASE", timedelta(0))
+    monkeypatch.setitem(app.config, "EC_CLAIM_LEASE_SECONDS", 0)
     with app.app_context():
         assert enterprise_tasks.resume_stalled() == 1
         assert enterprise_tasks.resume_stalled() == 0  # nothing left to resume
@@ -555,3 +555,131 @@ def test_parse_emails_reads_csv_and_pasted_lists():
     assert enterprise.parse_emails(text) == [
         "anna.becker@fabrikam.example", "ben@x.example", "clara@y.example"]
     assert enterprise.parse_emails("not-an-email\na@b.example") == ["not-an-email", "a@b.example"]
+
+
+# --- service-account tokens at rest --------------------------------------------------------------
+
+
+def test_service_account_tokens_rotate_and_are_bound_to_their_table_and_row(app_config, session):
+    from broker.types import Credentials
+    from webapp import create_app
+    from webapp.config import new_token_key
+    from webapp.security import DecryptionFailed
+
+    app = create_app(app_config)
+    org = make_org(session)
+    cipher = app.extensions["rendezvous.cipher"]
+    sa = ServiceAccountLink(organisation_id=org.id, provider="exchange", domain="fabrikam.example",
+                            sub="ser_1")
+    session.add(sa)
+    session.flush()
+    connect.store_credentials(sa, Credentials("sa-access", "sa-refresh", utcnow(), ""), cipher)
+    # The same ciphertext in a ProfileLink row does not decrypt: the table is bound in.
+    user = make_user(session, org)
+    twin = ProfileLink(id=sa.id, organisation_id=org.id, user_id=user.id,
+                       mode=LinkMode.ENTERPRISE, sub="acc_twin")  # same row id, other table
+    session.add(twin)
+    session.flush()
+    twin.access_token, twin.refresh_token, twin.key_id = sa.access_token, sa.refresh_token, sa.key_id
+    twin.token_expires_at = sa.token_expires_at
+    session.commit()
+    with pytest.raises(DecryptionFailed):
+        connect.load_credentials(twin, cipher)
+    connect.forget_tokens(twin)
+    session.commit()
+
+    new_ring = f"{new_token_key('k2')},{app_config['TOKEN_KEYS']}"
+    rotated = create_app(dict(app_config, TOKEN_KEYS=new_ring))
+    result = rotated.test_cli_runner().invoke(args=["rotate-token-keys"])
+    assert result.exit_code == 0, result.output
+    only_new = create_app(dict(app_config, TOKEN_KEYS=new_ring.split(",")[0]))
+    session.expire_all()
+    sa = session.get(ServiceAccountLink, sa.id)
+    assert sa.key_id == "k2"
+    creds = connect.load_credentials(sa, only_new.extensions["rendezvous.cipher"])
+    assert (creds.access_token, creds.refresh_token) == ("sa-access", "sa-refresh")
+
+
+def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_duplicates(
+        app, app_config, admin_client, session, sandbox, org, tmp_path):
+    """A real huey worker process is killed (SIGKILL) while its batch request is in flight and
+    is refused; its queue message is gone, the claimed rows are not. A new worker's periodic
+    resume sends them once the lease is over: one request per mailbox reaches the aggregator."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from webapp import create_app
+
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:5])
+    queue = str(tmp_path / "jobs.sqlite3")
+    config = dict(app_config, JOBS_IMMEDIATE=False, JOBS_SQLITE_PATH=queue)
+    queued_app = create_app(config)
+    queued_app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"]
+    jobs = queued_app.extensions["rendezvous.jobs"]
+    with queued_app.test_request_context():
+        from webapp.views.enterprise import _callback_url
+
+        with queued_app.extensions["rendezvous.db"].sessions() as db:
+            admin = db.scalar(select(ServiceAccountLink)).connected_by_id
+            actor = Actor(admin, "it@northwind.example", org.id, Role.ADMIN)
+            enterprise.request_mailboxes(db, actor, link.id, emails=FABRIKAM[:5],
+                                         callback_url=_callback_url)
+    jobs.enqueue("ec_send_batches", link.id)
+    assert jobs.pending() == 1
+    # The aggregator will take 8 s to refuse the batch: the worker is killed meanwhile.
+    sandbox.add_fault(method="POST", path="/v1/service_account_authorizations", status=503,
+                      latency_ms=8000, count=1)
+    env = {"RENDEZVOUS_ENV": "development", "DATABASE_URL": config["DATABASE_URL"],
+           "SECRET_KEY": config["SECRET_KEY"], "RENDEZVOUS_TOKEN_KEYS": config["TOKEN_KEYS"],
+           "RENDEZVOUS_JOBS_SQLITE_PATH": queue, "PATH": "/usr/bin:/bin",
+           "CRONOFY_CLIENT_ID": config["CRONOFY_CLIENT_ID"],
+           "CRONOFY_CLIENT_SECRET": config["CRONOFY_CLIENT_SECRET"],
+           "CRONOFY_API_BASE_URL": config["CRONOFY_API_BASE_URL"],
+           "CRONOFY_APP_BASE_URL": config["CRONOFY_APP_BASE_URL"],
+           "RENDEZVOUS_EC_CLAIM_LEASE_SECONDS": "1"}
+    root = Path(__file__).resolve().parents[2]
+
+    def worker():
+        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker",
+                                 "--workers", "1"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    def wait_for(condition, seconds=30):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.1)
+        return False
+
+    first = worker()
+    try:
+        # The fault fired: the batch is in flight (its rows claimed, their states committed).
+        assert wait_for(lambda: not sandbox.call("GET", "/faults")["rules"])
+        claimed = rows(session)
+        assert all(r.claim and r.status is MailboxStatus.PENDING and not r.sent_at
+                   for r in claimed.values())
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    # The dead worker took its message with it (the schedule may have queued a resume already).
+    assert "ec_send_batches" not in [m.name for m in jobs.huey.pending()]
+    assert batch_posts(sandbox) == 1 and not queued_callbacks(sandbox)
+
+    second = worker()
+    try:
+        jobs.enqueue("ec_resume_stalled")  # what the every-minute schedule does
+        assert wait_for(lambda: all(r.sent_at for r in rows(session).values()))
+    finally:
+        second.terminate()
+        second.wait(15)
+    assert batch_posts(sandbox) == 2  # the refused one and the one sent after the restart
+    callbacks = queued_callbacks(sandbox)
+    assert len(callbacks) == 5 and set(callbacks.values()) == {1}
+    sandbox.deliver()
+    assert {r.status for r in rows(session).values()} == {MailboxStatus.LINKED}
