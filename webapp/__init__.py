@@ -39,10 +39,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
     logs.configure(config["LOG_LEVEL"], config["LOG_FORMAT"])
-    if config["PROXY_HOPS"]:
-        # Behind a TLS-terminating proxy: trust exactly that many X-Forwarded-* hops.
-        hops = config["PROXY_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     app.config["CSP_FORM_ACTION_EXTRA"] = [o for o in [aggregator_app_origin(config)] if o]
 
@@ -77,4 +73,36 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     errors.init_app(app)
     cli.init_app(app)
+    app.wsgi_app = PathDispatcher(app.wsgi_app, hooks.PREFIX, _callback_app(app, hooks.bp).wsgi_app)
+    if config["PROXY_HOPS"]:
+        # Behind a TLS-terminating proxy: trust exactly that many X-Forwarded-* hops.
+        hops = config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     return app
+
+
+def _callback_app(app: Flask, blueprint) -> Flask:
+    """The aggregator's callbacks, served by a lean app sharing the main app's config and
+    resources but none of its browser machinery (sessions, login, CSRF, rate limiting, HTML
+    pages): they are authenticated by HMAC alone, and push notifications are the one
+    high-volume endpoint. The main app keeps the same routes for URL building."""
+    lean = Flask("webapp.callbacks", instance_path=app.instance_path)
+    lean.config = app.config  # one configuration: a change made to the app applies here too
+    for key in ("rendezvous.db", "rendezvous.broker", "rendezvous.cipher", "rendezvous.sealer",
+                "rendezvous.jobs"):
+        lean.extensions[key] = app.extensions[key]
+    lean.teardown_appcontext(db.close_session)
+    lean.before_request(web.assign_request_id)
+    lean.register_blueprint(blueprint)
+    return lean
+
+
+class PathDispatcher:
+    """Send requests under ``prefix`` to ``other``, everything else to ``main`` (paths unchanged)."""
+
+    def __init__(self, main, prefix: str, other):
+        self.main, self.prefix, self.other = main, prefix, other
+
+    def __call__(self, environ, start_response):
+        target = self.other if environ.get("PATH_INFO", "").startswith(self.prefix) else self.main
+        return target(environ, start_response)

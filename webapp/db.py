@@ -35,7 +35,7 @@ def init_app(app: Flask) -> None:
     app.extensions["rendezvous.db"] = Database(
         engine=engine, sessions=sessionmaker(engine, expire_on_commit=False)
     )
-    app.teardown_appcontext(_close_session)
+    app.teardown_appcontext(close_session)
 
 
 def database() -> Database:
@@ -49,7 +49,7 @@ def db_session() -> Session:
     return g.db_session
 
 
-def _close_session(_exc: BaseException | None) -> None:
+def close_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()

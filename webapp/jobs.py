@@ -62,6 +62,8 @@ class Jobs:
 
     huey: Huey
     _tasks: dict[str, Any] = field(default_factory=dict)
+    #: Whether the storage expires keys itself (Redis); SQLite and memory do not.
+    _native_ttl: bool = True
 
     def enqueue(self, name: str, *args, **kwargs):
         return self._tasks[name](*args, **kwargs)
@@ -71,6 +73,13 @@ class Jobs:
         notifications for one link) coalesce into one job. The key is released when the job
         starts, and expires after ``ttl`` seconds in case that job is lost."""
         claim = f"once:{key}"
+        if self._native_ttl:
+            try:  # Redis: one round trip, and the storage expires a lost claim by itself
+                if not self.huey.put_if_empty(claim, b"1", ttl=ttl):
+                    return None
+                return self._tasks[name](*args, _release=claim)
+            except NotImplementedError:
+                self._native_ttl = False
         now = time.time()
         if not self.huey.put_if_empty(claim, str(now).encode()):
             held_since = self.huey.get(claim, peek=True)

@@ -61,7 +61,7 @@ def init_request_hooks(app: Flask) -> None:
         ("Referrer-Policy", "same-origin"),
         ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
     )
-    app.before_request(_assign_request_id)
+    app.before_request(assign_request_id)
     app.before_request(_enforce_session_lifetime)
     app.before_request(_enforce_access_policy)
     app.after_request(_security_headers)
@@ -69,7 +69,7 @@ def init_request_hooks(app: Flask) -> None:
     app.jinja_env.globals["calendar_attention"] = calendar_attention
 
 
-def _assign_request_id() -> None:
+def assign_request_id() -> None:
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, current_app, g, request
 
 from broker.errors import InvalidNotification
 from broker.notifications import parse_notification, verify_hmac
 from webapp.db import db_session
 from webapp.integration import client_secrets
 from webapp.security import public
-from webapp.services import connect
+from webapp.services import Actor, connect
 from webapp.services.audit import record
-from webapp.web import actor
 
+#: Everything under this path is served by the lean callback app (see create_app).
+PREFIX = "/hooks/"
 bp = Blueprint("hooks", __name__, url_prefix="/hooks/cronofy")
 log = logging.getLogger("webapp.hooks")
 
@@ -33,7 +34,8 @@ def verified_body(kind: str) -> bytes:
     secrets = client_secrets(current_app.config)
     if not secrets or not verify_hmac(raw, request.headers.get("Cronofy-HMAC-SHA256"), secrets):
         db = db_session()
-        record(db, actor(), "webhook.bad_signature", outcome="denied",
+        caller = Actor(None, None, None, None, request.remote_addr, g.get("request_id"))
+        record(db, caller, "webhook.bad_signature", outcome="denied",
                detail={"kind": kind, "signed": "Cronofy-HMAC-SHA256" in request.headers})
         db.commit()
         abort(401)
