@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
@@ -12,29 +10,13 @@ from webapp.db import db_session
 from webapp.integration import external_url
 from webapp.security import allow
 from webapp.services import Forbidden, Invalid, NotFound, ServiceError, connect
-from webapp.views import flash_error
+from webapp.views import flash_error, oauth_session_nonce, required_broker, token_cipher
 from webapp.web import actor
 
 bp = Blueprint("calendar", __name__, url_prefix="/profile/calendar")
 
 CALENDAR_USERS = (Role.RECRUITER, Role.COORDINATOR)
 
-
-def _broker():
-    broker = current_app.extensions["rendezvous.broker"]
-    if broker is None:
-        abort(503)
-    return broker
-
-
-def _cipher():
-    return current_app.extensions["rendezvous.cipher"]
-
-
-def _session_nonce() -> str:
-    if "oauth_nonce" not in session:
-        session["oauth_nonce"] = secrets.token_urlsafe(32)
-    return session["oauth_nonce"]
 
 
 def push_url(link_id: int) -> str:
@@ -52,7 +34,7 @@ def show():
     broker = current_app.extensions["rendezvous.broker"]
     if link is not None and link.status is LinkStatus.ACTIVE and broker is not None:
         try:
-            calendars = connect.calendars_of(db, broker, _cipher(), link)
+            calendars = connect.calendars_of(db, broker, token_cipher(), link)
         except ServiceError as exc:
             problem = exc.message
             db.refresh(link)
@@ -69,8 +51,8 @@ def start_connect():
     """Send the user to the aggregator's consent page."""
     provider = request.form.get("provider") or None
     try:
-        url = connect.begin(db_session(), _broker(), actor(), provider=provider,
-                            session_nonce=_session_nonce(),
+        url = connect.begin(db_session(), required_broker(), actor(), provider=provider,
+                            session_nonce=oauth_session_nonce(),
                             redirect_uri=external_url("calendar.callback"))
     except (Forbidden, Invalid) as exc:
         flash_error(exc)
@@ -85,7 +67,7 @@ def callback():
     args = request.args
     try:
         link = connect.complete(
-            db_session(), _broker(), _cipher(), actor(), state=args.get("state"),
+            db_session(), required_broker(), token_cipher(), actor(), state=args.get("state"),
             code=args.get("code"), error=args.get("error"), session_nonce=session.get("oauth_nonce"),
             redirect_uri=external_url("calendar.callback"), push_url=push_url,
         )
@@ -107,7 +89,7 @@ def choose():
     """Save which calendar interviews go to and which count as busy."""
     try:
         connect.choose_calendars(
-            db_session(), _broker(), _cipher(), actor(),
+            db_session(), required_broker(), token_cipher(), actor(),
             target_calendar_id=request.form.get("target_calendar_id", ""),
             conflict_calendar_ids=request.form.getlist("conflict_calendar_ids"),
         )
@@ -136,7 +118,7 @@ def disconnect():
     """Disconnect the calendar: revoke at the aggregator and delete the tokens."""
     try:
         report = connect.disconnect(db_session(), current_app.extensions["rendezvous.broker"],
-                                    _cipher(), actor())
+                                    token_cipher(), actor())
     except NotFound:
         return redirect(url_for("calendar.show"))
     except Forbidden as exc:

@@ -3,8 +3,6 @@ account, link its mailboxes in bulk, follow progress, retry, unlink, disconnect,
 
 from __future__ import annotations
 
-import secrets
-
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    session, url_for)
 
@@ -13,7 +11,7 @@ from webapp.db import db_session
 from webapp.integration import external_url
 from webapp.security import allow
 from webapp.services import Forbidden, Invalid, NotFound, ServiceError, connect, enterprise
-from webapp.views import flash_error
+from webapp.views import flash_error, oauth_session_nonce, required_broker, token_cipher
 from webapp.web import actor
 
 bp = Blueprint("enterprise", __name__, url_prefix="/admin/calendar/enterprise")
@@ -21,22 +19,6 @@ bp = Blueprint("enterprise", __name__, url_prefix="/admin/calendar/enterprise")
 #: Largest CSV/text upload accepted for pasted addresses.
 MAX_UPLOAD = 1024 * 1024
 
-
-def _broker():
-    broker = current_app.extensions["rendezvous.broker"]
-    if broker is None:
-        abort(503)
-    return broker
-
-
-def _cipher():
-    return current_app.extensions["rendezvous.cipher"]
-
-
-def _session_nonce() -> str:
-    if "oauth_nonce" not in session:
-        session["oauth_nonce"] = secrets.token_urlsafe(32)
-    return session["oauth_nonce"]
 
 
 def _callback_url(request_id: int) -> str:
@@ -68,7 +50,7 @@ def index():
         rooms, rooms_problem = (), None
         if broker is not None and link.status is LinkStatus.ACTIVE:
             try:
-                rooms = enterprise.resources(db, broker, _cipher(), link)
+                rooms = enterprise.resources(db, broker, token_cipher(), link)
             except ServiceError as exc:
                 rooms_problem = exc.message
         views.append({"link": link, "counts": enterprise.counts(db, link.id), "rooms": rooms,
@@ -96,9 +78,9 @@ def index():
 def start_connect():
     """Send the IT admin to the aggregator's Enterprise Connect authorization."""
     try:
-        url = enterprise.begin(db_session(), _broker(), actor(),
+        url = enterprise.begin(db_session(), required_broker(), actor(),
                                provider=request.form.get("provider", ""),
-                               session_nonce=_session_nonce(),
+                               session_nonce=oauth_session_nonce(),
                                redirect_uri=external_url("enterprise.callback"))
     except (Forbidden, Invalid) as exc:
         flash_error(exc)
@@ -113,7 +95,7 @@ def callback():
     args = request.args
     try:
         link = enterprise.complete(
-            db_session(), _broker(), _cipher(), actor(), state=args.get("state"),
+            db_session(), required_broker(), token_cipher(), actor(), state=args.get("state"),
             code=args.get("code"), error=args.get("error"),
             session_nonce=session.get("oauth_nonce"),
             redirect_uri=external_url("enterprise.callback"))
@@ -210,7 +192,7 @@ def unlink(request_id: int):
     """Unlink one mailbox: revoke it at the aggregator and delete its tokens."""
     try:
         row = enterprise.unlink_mailbox(db_session(), current_app.extensions["rendezvous.broker"],
-                                        _cipher(), actor(), request_id)
+                                        token_cipher(), actor(), request_id)
     except NotFound:
         abort(404)
     flash(f"{row.email} is unlinked; its tokens are deleted.", "success")
@@ -234,7 +216,7 @@ def disconnect(link_id: int):
     """Revoke every mailbox of the domain and its service account."""
     try:
         report = enterprise.disconnect_domain(
-            db_session(), current_app.extensions["rendezvous.broker"], _cipher(), actor(), link_id)
+            db_session(), current_app.extensions["rendezvous.broker"], token_cipher(), actor(), link_id)
     except NotFound:
         abort(404)
     flash(f"{report.domain} is disconnected: {report.mailboxes} mailbox"
@@ -262,7 +244,7 @@ def reset():
     if request.form.get("confirm") != "reset":
         flash("Type “reset” to confirm. Nothing was changed.", "error")
         return redirect(url_for("enterprise.confirm_reset")), 303
-    report = enterprise.reset(db_session(), current_app.extensions["rendezvous.broker"], _cipher(),
+    report = enterprise.reset(db_session(), current_app.extensions["rendezvous.broker"], token_cipher(),
                               actor())
     flash(f"Enterprise Connect reset: {report.domains} domain(s) disconnected, {report.mailboxes} "
           f"mailbox(es) unlinked, {report.tokens_deleted} set(s) of tokens deleted.", "success")
