@@ -39,6 +39,8 @@ def build_broker(config: Mapping[str, Any]) -> CalendarBroker | None:
         api_base_url=explicit or None,
         app_base_url=config.get("CRONOFY_APP_BASE_URL") or None,
         rate_limiter=limiter,
+        # A ten-person panel's grid reads eleven calendars at once (availability + free/busy).
+        pool_size=16,
     )
 
 

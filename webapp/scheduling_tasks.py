@@ -69,3 +69,12 @@ def reconcile() -> dict:
         return {}
     with database().sessions() as session:
         return scheduling.reconcile(session, broker, cipher)
+
+
+@jobs.periodic("scheduling.purge_links", jobs.crontab(minute="40", hour="3"))
+def purge_links() -> int:
+    """Delete self-scheduling links expired, used or revoked over 30 days ago."""
+    from webapp.services import candidate_links
+
+    with database().sessions() as session:
+        return candidate_links.purge(session)

@@ -234,3 +234,18 @@ def test_an_icloud_host_sends_a_smart_invite_with_ics(app, client, session, sand
     [ev] = [e for e in managed(app, session, interview.host_link)
             if e.event_id == interview.events[0].event_id]
     assert EMAIL not in {a.email for a in ev.attendees}  # invited by Smart Invite instead
+
+
+def test_old_links_are_purged_and_booked_interviews_stay(app, client, session, sandbox,
+                                                         recruiter, panel):
+    used, token = new_link(app, session, recruiter, panel)
+    html = client.get(f"/c/{token}").get_data(as_text=True)
+    client.post(f"/c/{token}", data={"csrf_token": csrf(html), "slot": slots_on_page(html)[0]})
+    fresh, _ = new_link(app, session, recruiter, panel)
+    assert candidate_links.purge(session) == 0
+    later = utcnow() + candidate_links.PURGE_AFTER + dt.timedelta(days=1)
+    assert candidate_links.purge(session, now=later) == 1  # the used one; the open one expires
+    session.expire_all()
+    assert [l.id for l in session.scalars(select(SchedulingLink))] == [fresh.id]
+    interview = session.scalar(select(Interview))
+    assert interview.status is InterviewStatus.SCHEDULED and interview.scheduling_link_id is None

@@ -4,6 +4,7 @@ reconciliation in both directions."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from sqlalchemy import select
@@ -259,3 +260,38 @@ def test_reconciliation_settles_writes_whose_job_gave_up(app, session, sandbox, 
     assert failed.status is InterviewStatus.FAILED and failed.needs_notice
     assert session.scalars(select(CreatedEvent).where(
         CreatedEvent.interview_id == lost.id)).one().status is EventStatus.DELETED
+
+
+def test_failed_writes_log_no_event_content(app, session, sandbox, recruiter, panel, caplog):
+    query = query_for(panel)
+    slot = first_slot(app, session, recruiter, query)
+    sandbox.add_fault(method="POST", path="/v1/calendars/*/events", status=503)
+    with caplog.at_level(logging.DEBUG):
+        interview, _ = schedule(app, session, recruiter, query, slot.start)
+    assert interview.status is InterviewStatus.PENDING
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "will retry" in text  # the failure was logged…
+    for content in (TITLE, CANDIDATE_EMAIL, "Casey Candidate", "secret-notes-9912"):
+        assert content not in text  # …without any of the event's content
+
+
+def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session, sandbox, org):
+    from tests.factories import assign
+
+    manager = make_user(session, org, Role.RECRUITER, email="dana.wright@contoso.example",
+                        name="Dana Wright")
+    mlink = link_calendar(app, session, sandbox, manager)
+    coordinator = make_user(session, org, Role.COORDINATOR, email="msp@northwind.example")
+    assign(session, coordinator, manager)
+    broker, cipher = deps(app)
+    query = scheduling.av.Query(panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=5,
+                                on_behalf_of_id=manager.id)
+    grid = scheduling.av.grid(session, broker, cipher, actor_of(coordinator), query)
+    interview, _ = schedule(app, session, coordinator, query, grid.slots[0].start)
+    moved, payload = scheduling.reschedule_interview(
+        session, broker, cipher, sealer_of(app), actor_of(coordinator), interview.uid,
+        grid.slots[-1].start)
+    with app.app_context():
+        app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
+    [ev] = ours(app, session, mlink, interview.uid)
+    assert ev.start == grid.slots[-1].start

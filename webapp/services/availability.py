@@ -110,6 +110,7 @@ class Grid:
     busy: dict[int, list[Block]]
     busy_problems: dict[int, str]
     days: list[dt.date]
+    extra: object = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,18 +340,21 @@ def _as_utc(value) -> dt.datetime:
 
 
 def grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
-         query: Query) -> Grid:
-    """Busy blocks and common free slots for a panel (free/busy only)."""
+         query: Query, *, also=None) -> Grid:
+    """Busy blocks and common free slots for a panel (free/busy only). ``also`` (a call that
+    needs no database) runs concurrently too; its result is ``Grid.extra``."""
     validate_query(query)
     members = resolve_panel(session, actor, query.panel_link_ids)
     window, days = window_for(query)
     if window.end <= window.start:
-        return Grid(query, members, window, (), {}, {}, days)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # overlaps with the free/busy reads
+        return Grid(query, members, window, (), {}, {}, days, also() if also else None)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # overlaps with the free/busy reads
         slots_future = pool.submit(common_slots, broker, members, query, window)
+        extra_future = pool.submit(also) if also else None
         busy, problems = busy_blocks(session, broker, cipher, members, window)
         slots = slots_future.result()
-    return Grid(query, members, window, slots, busy, problems, days)
+        extra = extra_future.result() if extra_future else None
+    return Grid(query, members, window, slots, busy, problems, days, extra)
 
 
 def slot_is_free(broker: CalendarBroker, members: Sequence[PanelMember], query: Query,
@@ -370,24 +374,34 @@ __all__ = ["Block", "Grid", "Hours", "PanelMember", "Query", "ReconnectNeeded", 
 @dataclass
 class Day:
     date: dt.date
-    busy: dict[int, list[Block]]
-    slots: list[Slot]
+    label: str
+    long_label: str
+    #: link id → [(times, status)] of busy blocks, formatted in the viewer's zone.
+    busy: dict[int, list[tuple[str, str]]]
+    #: [(ISO start in UTC, times in the viewer's zone, times in the candidate's zone or "")].
+    slots: list[tuple[str, str, str]]
 
 
-def by_day(found: Grid, tzid: str) -> list[Day]:
-    """The grid laid out per day in the viewer's zone (for the week view)."""
+def by_day(found: Grid, tzid: str, candidate_tzid: str | None = None) -> list[Day]:
+    """The grid laid out per day in the viewer's zone, labels formatted once here."""
     tz = zone(tzid)
-    days = {d: Day(d, {m.link.id: [] for m in found.members}, []) for d in found.days}
+    other = zone(candidate_tzid) if candidate_tzid and candidate_tzid != tzid else None
+    days = {d: Day(d, d.strftime("%a %d %b"), d.strftime("%A %d %B"),
+                   {m.link.id: [] for m in found.members}, []) for d in found.days}
     for link_id, blocks in found.busy.items():
         for block in blocks:
-            day = block.start.astimezone(tz).date()
-            last = (block.end - dt.timedelta(seconds=1)).astimezone(tz).date()
+            start, end = block.start.astimezone(tz), block.end.astimezone(tz)
+            times = f"{start:%H:%M}–{end:%H:%M}"
+            day, last = start.date(), (end - dt.timedelta(seconds=1)).date()
             while day <= last:
                 if day in days:
-                    days[day].busy[link_id].append(block)
+                    days[day].busy[link_id].append((times, block.status))
                 day += dt.timedelta(days=1)
     for slot in found.slots:
-        day = slot.start.astimezone(tz).date()
+        start = slot.start.astimezone(tz)
+        day = start.date()
         if day in days:
-            days[day].slots.append(slot)
+            theirs = f"{slot.start.astimezone(other):%H:%M}" if other else ""
+            days[day].slots.append((slot.start.isoformat(),
+                                    f"{start:%H:%M}–{slot.end.astimezone(tz):%H:%M}", theirs))
     return [days[d] for d in found.days]

@@ -287,3 +287,19 @@ def _smart_invite(broker: CalendarBroker, interview: Interview, opened: Opened,
     except broker_errors.BrokerError:
         return None
     return invite.icalendar
+
+
+#: Expired, used and revoked links are deleted after this (the interview keeps no reference).
+PURGE_AFTER = dt.timedelta(days=30)
+
+
+def purge(session: Session, now: dt.datetime | None = None) -> int:
+    """Delete links expired, used or revoked more than PURGE_AFTER ago; returns how many."""
+    from sqlalchemy import delete, or_
+
+    cutoff = (now or utcnow()) - PURGE_AFTER
+    result = session.execute(delete(SchedulingLink).where(or_(
+        SchedulingLink.expires_at < cutoff, SchedulingLink.used_at < cutoff,
+        SchedulingLink.revoked_at < cutoff)))
+    session.commit()
+    return result.rowcount or 0

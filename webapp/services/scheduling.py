@@ -189,6 +189,36 @@ def video_choice(session: Session, link: ProfileLink) -> str | None:
 # Create
 
 
+def room_reader(session: Session, broker: CalendarBroker, cipher: TokenCipher, organisation_id: int):
+    """A call returning the rooms of the organisation's Enterprise Connect domains (read via the
+    service account; never stored), or None when there is no usable service account. Credentials
+    are resolved here so the call itself needs no database (it may run on another thread)."""
+    from models import ServiceAccountLink
+
+    accounts = list(session.scalars(select(ServiceAccountLink).where(
+        ServiceAccountLink.organisation_id == organisation_id,
+        ServiceAccountLink.status == LinkStatus.ACTIVE)))
+    usable = []
+    for account in accounts:
+        try:
+            usable.append(usable_credentials(session, broker, cipher, account)[0])
+        except ServiceError:
+            continue
+    if not usable:
+        return None
+
+    def read():
+        rooms = []
+        for creds in usable:
+            try:
+                rooms.extend(broker.resources(creds))
+            except broker_errors.BrokerError:
+                continue
+        return sorted({r.email.lower(): r for r in rooms}.values(), key=lambda r: r.name or r.email)
+
+    return read
+
+
 @dataclass(frozen=True)
 class NewInterview:
     query: av.Query
@@ -200,6 +230,8 @@ class NewInterview:
     video: bool = True
     #: Zone the invitation shows the time in (the candidate's).
     candidate_tzid: str | None = None
+    #: A room's email (invited as an attendee); checked against the domain's rooms.
+    room: str | None = None
 
 
 def _check_details(new: NewInterview) -> None:
@@ -237,6 +269,10 @@ def create_interview(session: Session, broker: CalendarBroker, cipher: TokenCiph
     av.validate_query(new.query)
     members = av.resolve_panel(session, actor, new.query.panel_link_ids)
     host, manager = host_link_for(session, actor, new.query.on_behalf_of_id)
+    if new.room:
+        read = room_reader(session, broker, cipher, actor.organisation_id)
+        if read is None or new.room.lower() not in {r.email.lower() for r in read()}:
+            raise Invalid("Choose one of the listed rooms.", field="room")
     if check_slot and not av.slot_is_free(broker, members, new.query, new.start):
         raise SlotTaken("That time was just taken. Pick another slot.")
     return commit_interview(session, sealer, actor, new, members, host, manager,
@@ -263,6 +299,8 @@ def commit_interview(session: Session, sealer: Sealer, actor: Actor, new: NewInt
     attendees = [(m.email, m.user.name) for m in members if m.link.id != host.id]
     if invite_candidate:
         attendees.append((new.candidate_email.strip(), new.candidate_name.strip()))
+    if new.room:
+        attendees.append((new.room.lower(), None))
     content = Content(summary=new.title.strip(), start=new.start,
                       end=new.start + dt.timedelta(minutes=new.query.duration),
                       description=new.notes.strip() or None, attendees=tuple(attendees),
@@ -270,7 +308,8 @@ def commit_interview(session: Session, sealer: Sealer, actor: Actor, new: NewInt
                       tzid=new.candidate_tzid or new.query.tzid)
     record(session, actor, "interview.scheduled", organisation_id=host.organisation_id,
            target_type="interview", target_id=interview.id,
-           detail={"panel": len(members), "video": new.video, "calendars": len(
+           detail={"panel": len(members), "video": new.video, "room": bool(new.room),
+                   "calendars": len(
                write_targets(host, members)), "self_scheduled": scheduling_link_id is not None})
     session.commit()
     session.refresh(interview)

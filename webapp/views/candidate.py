@@ -18,7 +18,7 @@ from webapp.security import allow, public
 from webapp.services import NotFound, ServiceError
 from webapp.services import availability as av
 from webapp.services import candidate_links, scheduling
-from webapp.views.schedule import parse_start, viewer_zone, zones
+from webapp.views.schedule import parse_start, viewer_zone, zone_options
 from webapp.web import actor
 
 links_bp = Blueprint("candidate_links", __name__, url_prefix="/schedule/links")
@@ -62,7 +62,7 @@ def _links_page(problem: str | None = None, status: int = 200, form=None, new_ur
     me = actor()
     return render_template("candidate/links.html", links=candidate_links.links_of(db, me),
                            choices=av.panel_choices(db, me), durations=av.DURATIONS,
-                           zones=zones(), viewer_tz=viewer_zone(), problem=problem,
+                           zone_options=zone_options, viewer_tz=viewer_zone(), problem=problem,
                            form=form or {}, new_url=new_url,
                            today=dt.date.today().isoformat()), status
 
@@ -129,7 +129,7 @@ def _slots_page(token: str, opened, problem: str | None = None, status: int = 20
     for slot in found:
         days.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
     return render_template("candidate/slots.html", token=token, opened=opened, days=days, tz=tz,
-                           tzid=tzid, zones=zones(), problem=problem,
+                           tzid=tzid, zone_options=zone_options, problem=problem,
                            duration=opened.link.duration_minutes), status
 
 

@@ -111,8 +111,9 @@ def index():
         return _page(None)
     try:
         query = parse_query(request.args)
-        grid = av.grid(db_session(), _broker(), current_app.extensions["rendezvous.cipher"],
-                       actor(), query)
+        db, cipher = db_session(), current_app.extensions["rendezvous.cipher"]
+        grid = av.grid(db, _broker(), cipher, actor(), query, also=scheduling.room_reader(
+            db, _broker(), cipher, current_user.organisation_id))
     except (Invalid, Forbidden) as exc:
         return _page(None, problem=exc.message, status=400)
     except ServiceError as exc:
@@ -143,15 +144,17 @@ def create():
             candidate_name=form.get("candidate_name", ""),
             candidate_email=form.get("candidate_email", ""), title=form.get("title", ""),
             notes=form.get("notes", ""), video=form.get("video") == "on",
-            candidate_tzid=form.get("candidate_tzid") or query.tzid)
+            candidate_tzid=form.get("candidate_tzid") or query.tzid,
+            room=form.get("room") or None)
         interview, payload = scheduling.create_interview(
             db, _broker(), current_app.extensions["rendezvous.cipher"], sealer(), actor(), new)
     except ServiceError as exc:
         grid = None
         try:
             query = parse_query(form)
-            grid = av.grid(db, _broker(), current_app.extensions["rendezvous.cipher"], actor(),
-                           query)
+            cipher = current_app.extensions["rendezvous.cipher"]
+            grid = av.grid(db, _broker(), cipher, actor(), query, also=scheduling.room_reader(
+                db, _broker(), cipher, current_user.organisation_id))
         except ServiceError:
             query = None
         status = 409 if isinstance(exc, scheduling.SlotTaken) else 400

@@ -1,0 +1,148 @@
+"""Scheduling benchmark (not collected by pytest): broker calls and page time per panel size.
+
+With ``--latency-ms`` (default 50) injected on every aggregator API call of the sandbox, for
+panels of 1, 3, 5 and 10 people it measures
+
+* "open the schedule page" (week grid: one availability call, free/busy per member run
+  concurrently with it) and "create the interview" (availability re-check, then one upsert per
+  calendar written; jobs run inline as in tests, so the write is on the request's path);
+* the number of broker calls each made (from the sandbox's own request counter);
+* the ratio page time / (broker calls on the critical path × latency) — goal ≤ 1.15. Calls on
+  the critical path: 1 for the page (the concurrent reads overlap the availability call), 2 for
+  creating (re-check, then write).
+
+    uv run python -m tests.perf.scheduling_bench [--latency-ms 50] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from broker.sandbox.server import start_sandbox  # noqa: E402
+from models import Organisation, Role, migrate  # noqa: E402
+from tests.conftest import AuthActions, make_test_config  # noqa: E402
+from tests.factories import make_user  # noqa: E402
+from tests.webapp.scheduling_support import PANEL_EMAILS, link_calendar, next_weekday  # noqa: E402
+
+CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret-0123456789abcdef"
+PANELS = (1, 3, 5, 10)
+
+
+class Control:
+    def __init__(self, url: str):
+        self.url = url
+
+    def call(self, method: str, path: str, **kwargs):
+        response = requests.request(method, f"{self.url}/_sandbox{path}", timeout=60, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+
+def api_calls(sandbox: Control) -> int:
+    return sum(sandbox.call("GET", "/stats")["requests"].values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    latency = args.latency_ms / 1000
+
+    handle = start_sandbox(CLIENT_ID, CLIENT_SECRET, auto_deliver=False, rate_limit_enabled=False)
+    sandbox = Control(handle.url)
+    tmp = Path(tempfile.mkdtemp(prefix="rdv-bench-"))
+    url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    migrate.upgrade(url)
+    from webapp import create_app
+
+    app = create_app(make_test_config(
+        url, tmp / "instance", CRONOFY_CLIENT_ID=CLIENT_ID, CRONOFY_CLIENT_SECRET=CLIENT_SECRET,
+        CRONOFY_API_BASE_URL=handle.url, CRONOFY_APP_BASE_URL=handle.url, LOG_LEVEL="WARNING"))
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with app.extensions["rendezvous.db"].sessions() as session:
+        org = Organisation(name="Bench", timezone="Europe/London", business_connect_enabled=True)
+        session.add(org)
+        session.commit()
+        recruiter = make_user(session, org, Role.RECRUITER, email=PANEL_EMAILS[0], name="Riley")
+        link_calendar(app, session, sandbox, recruiter)
+        links = []
+        for email in PANEL_EMAILS[1:11]:
+            user = make_user(session, org, Role.RECRUITER, email=email, name=email.split("@")[0])
+            links.append(link_calendar(app, session, sandbox, user).id)
+        recruiter_email = recruiter.email
+
+    client = app.test_client()
+    auth = AuthActions(client)
+    auth.login(recruiter_email)
+    day = next_weekday(1).isoformat()
+    sandbox.call("POST", "/faults", json={"method": "*", "path": "/v1/*",
+                                          "latency_ms": args.latency_ms})
+    rows = []
+    for size in PANELS:
+        panel = links[:size]
+        qs = "&".join(f"panel={i}" for i in panel) + f"&duration=30&days=5&start_date={day}"
+        page_times, page_calls, create_times, create_calls = [], [], [], []
+        client.get(f"/schedule/?{qs}")  # warm-up (connections, templates)
+        time.sleep(1)
+        for _ in range(args.runs):
+            time.sleep(0.5)  # stay under the client-side ceiling of 50 calls/s between runs
+            sandbox.call("DELETE", "/stats")
+            started = time.perf_counter()
+            page = client.get(f"/schedule/?{qs}")
+            page_times.append(time.perf_counter() - started)
+            page_calls.append(api_calls(sandbox))
+            assert page.status_code == 200, page.status_code
+            html = page.get_data(as_text=True)
+            slot = re.search(r'name="slot" id="[^"]+" value="([^"]+)"', html)
+            if slot is None:
+                continue
+            token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+            data = {"csrf_token": token, "panel": [str(i) for i in panel], "duration": "30",
+                    "days": "5", "start_date": day, "required": "all", "required_n": "1",
+                    "buffer_before": "0", "buffer_after": "0", "tzid": "Europe/London",
+                    "slot": slot.group(1), "candidate_name": "Bench Candidate",
+                    "candidate_email": "bench.candidate@gmail.example", "title": "Bench",
+                    "notes": "", "video": "on"}
+            sandbox.call("DELETE", "/stats")
+            started = time.perf_counter()
+            created = client.post("/schedule/", data=data)
+            create_times.append(time.perf_counter() - started)
+            create_calls.append(api_calls(sandbox))
+            assert created.status_code == 303, created.get_data(as_text=True)[:500]
+        page_t, create_t = statistics.median(page_times), statistics.median(create_times)
+        rows.append((size, max(page_calls), page_t, page_t / (1 * latency),
+                     max(create_calls) if create_calls else 0, create_t,
+                     create_t / (2 * latency) if create_calls else float("nan")))
+    sandbox.call("DELETE", "/faults")
+    handle.stop()
+
+    print(f"Latency injected on every sandbox API call: {args.latency_ms} ms; median of "
+          f"{args.runs} runs; jobs inline (the calendar write is on the request's path).\n")
+    print("| panel | page: broker calls | page time | page ratio (1 call on path) | "
+          "create: broker calls | create time | create ratio (2 calls on path) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for size, pc, pt, pr, cc, ct, cr in rows:
+        print(f"| {size} | {pc} | {pt * 1000:.0f} ms | {pr:.2f} | {cc} | {ct * 1000:.0f} ms | "
+              f"{cr:.2f} |")
+    worst = max(max(r[3], r[6]) for r in rows)
+    print(f"\nGoal: ratio ≤ 1.15 — worst measured {worst:.2f} "
+          f"({'met' if worst <= 1.15 else 'NOT met'}).")
+
+
+if __name__ == "__main__":
+    main()
