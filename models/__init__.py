@@ -1,5 +1,6 @@
 """SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
 
+from models.api_token import ApiToken
 from models.audit import AuditEntry, AuditEntryImmutable
 from models.base import CATEGORIES, Base, utcnow
 from models.compliance import ErasureRequest
@@ -11,6 +12,7 @@ from models.organisation import Organisation
 from models.user import ROLE_LABELS, CoordinatorAssignment, Role, User
 
 __all__ = [
+    "ApiToken",
     "AuditEntry",
     "AuditEntryImmutable",
     "Base",

@@ -65,6 +65,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(enterprise_views.bp)
     csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
     limiter.exempt(hooks.bp)  # only the aggregator can get past the HMAC check
+    from webapp import api
+    from webapp.views import api_tokens
+
+    api.init_app(app)  # JSON API (issue 9): token auth, CSRF-exempt, per-token limits
+    app.register_blueprint(api_tokens.bp)
 
     web.init_request_hooks(app)
     from webapp import cli, errors, jobs

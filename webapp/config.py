@@ -88,6 +88,8 @@ SETTINGS: tuple[Setting, ...] = (
             "SQLite file of the job queue when Redis is not configured (default instance/jobs.sqlite3)"),
     Setting("LOGIN_RATE_LIMIT", "RENDEZVOUS_LOGIN_RATE_LIMIT", "10 per minute",
             "Login attempts allowed per client address (flask-limiter syntax)"),
+    Setting("API_RATE_LIMIT", "RENDEZVOUS_API_RATE_LIMIT", "300 per minute",
+            "Requests allowed per API token (per client address without one), flask-limiter syntax"),
     Setting("SESSION_IDLE_MINUTES", "RENDEZVOUS_SESSION_IDLE_MINUTES", 60,
             "A session unused this long ends", parse=int),
     Setting("SESSION_MAX_HOURS", "RENDEZVOUS_SESSION_MAX_HOURS", 12,

@@ -87,6 +87,34 @@ ACCESS: dict[str, object] = {
     "compliance.decide_erasure": {Q, A},
     "health.healthz": EVERYONE,
     "health.readyz": EVERYONE,
+    # JSON API (issue 9): roles are the token owner's, checked by the API itself (sessions are
+    # never accepted there: see test_the_api_never_accepts_a_session and tests/api/test_access.py).
+    "api.me": SIGNED_IN,
+    "api.calendar_links": {R, C},
+    "api.link_calendars": {R, C},
+    "api.disconnect_link": {R, C},
+    "api.panel_members": {R, C},
+    "api.availability": {R, C},
+    "api.interviews": {R, C},
+    "api.create_interview": {R, C},
+    "api.interview": {R, C},
+    "api.reschedule": {R, C},
+    "api.cancel": {R, C},
+    "api.scheduling_links": {R},
+    "api.create_scheduling_link": {R},
+    "api.revoke_scheduling_link": {R},
+    "api.domains": {A},
+    "api.mailboxes": {A},
+    "api.request_mailboxes": {A},
+    "api.inventory": {Q},
+    "api.audit": {Q},
+    "api.subject_export": {Q},
+    "api.openapi_json": EVERYONE,
+    "api.docs": EVERYONE,
+    "api.fallback": SIGNED_IN,
+    "api_tokens.index": SIGNED_IN,
+    "api_tokens.create": SIGNED_IN,
+    "api_tokens.revoke": SIGNED_IN,
 }
 
 
@@ -103,7 +131,8 @@ def test_every_route_is_in_the_table_and_agrees_with_its_declared_policy(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        declared = _declared(policy_of(app.view_functions[rule.endpoint]))
+        view = app.view_functions[rule.endpoint]
+        declared = _declared(getattr(view, "api_policy", None) or policy_of(view))
         if rule.endpoint not in ACCESS:
             missing.append(f"{rule.rule} ({rule.endpoint})")
         elif declared != ACCESS[rule.endpoint]:
@@ -149,6 +178,8 @@ def test_every_route_admits_exactly_the_roles_in_the_table(matrix_app, session, 
         if rule.endpoint == "static" or rule.endpoint == "auth.logout":
             continue  # logout would end the session the loop relies on (tested elsewhere)
         allowed = ACCESS[rule.endpoint]
+        if rule.endpoint.startswith("api.") and allowed != EVERYONE:
+            continue  # token-checked, never by session: test_the_api_never_accepts_a_session
         admitted = (allowed == EVERYONE or (role is not None and
                     (allowed == SIGNED_IN or role in allowed)))
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -188,3 +219,24 @@ def test_navigation_shows_each_role_only_what_it_may_open(client, auth, session)
         for label in hidden:
             assert f">{label}</a>" not in nav, (role, label)
         auth.logout()
+
+
+def test_the_api_never_accepts_a_session(matrix_app, session):
+    """Whatever the role, a browser session gets 401 from every token-checked API route."""
+    from tests.factories import PASSWORD
+
+    problems = []
+    for role in Role:
+        client = matrix_app.test_client()
+        user = make_user(session, make_org(session), role)
+        assert client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+        for rule in matrix_app.url_map.iter_rules():
+            if not rule.endpoint.startswith("api.") or ACCESS[rule.endpoint] == EVERYONE:
+                continue
+            path = re.sub(r"<(\w+)(?:\([^)]*\))?:(\w+)>",
+                          lambda m: "999999" if m.group(1) == "int" else "0" * 32, rule.rule)
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                status = client.open(path, method=method).status_code
+                if status != 401:
+                    problems.append(f"{role.value} {method} {path}: {status}")
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,66 @@
+"""Personal API tokens: a person's key to the JSON API, acting as them with their current role.
+
+Only the SHA-256 of a token is stored; the token itself is shown once, when it is created.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, UTCDateTime, classified, utcnow
+from models.user import User
+
+TOKEN_RETENTION = "until the token's owner is erased (revoked and expired tokens stay listed)"
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Organisation of the token's owner"),
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True,
+        info=classified("identifier", "Person the token acts as", retention=TOKEN_RETENTION),
+    )
+    name: Mapped[str] = mapped_column(
+        String(100), info=classified("configuration", "What the owner called the token")
+    )
+    #: SHA-256 (hex) of the whole token; the token itself is never stored.
+    token_hash: Mapped[str] = mapped_column(
+        String(64), unique=True,
+        info=classified("secret-hashed", "Recognises the token on each API request"),
+    )
+    #: The first characters of the token (``rdv_`` + 4), so its owner can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(
+        String(16), info=classified("identifier", "Recognisable start of the token")
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When the token was created")
+    )
+    expires_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the token stops working")
+    )
+    last_used_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "Most recent accepted request (to the minute)")
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the owner revoked it")
+    )
+
+    user: Mapped[User] = relationship()
+
+    def usable(self, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        return self.revoked_at is None and self.expires_at > now
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.expires_at > utcnow() else "expired"

@@ -1,0 +1,75 @@
+"""The API's own deny-by-default: every token-checked route admits exactly the roles written in
+tests/webapp/test_access.py's ACCESS table, per token, and nothing without a token."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from models import Role
+from tests.api.conftest import ApiClient, assert_error
+from tests.webapp.test_access import ACCESS, EVERYONE, SIGNED_IN
+from webapp.api import OPERATIONS
+
+ROLE_DENIED = "cannot use this operation."
+
+
+def _sample(rule: str) -> str:
+    return re.sub(r"<(\w+)(?:\([^)]*\))?:(\w+)>",
+                  lambda m: "999999" if m.group(1) == "int" else "0" * 32, rule)
+
+
+def _api_rules(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("api.") and ACCESS[rule.endpoint] != EVERYONE:
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                yield rule, method
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+def test_every_api_route_admits_exactly_the_roles_in_the_table(app, client, token_user, role):
+    api = ApiClient(client, token_user(role).token)
+    problems = []
+    for rule, method in _api_rules(app):
+        allowed = ACCESS[rule.endpoint]
+        admitted = allowed == SIGNED_IN or role in allowed
+        response = api.request(method, _sample(rule.rule)[len("/api/v1"):])
+        body = response.get_json(silent=True) or {}
+        role_denied = (response.status_code == 403
+                       and body.get("error", {}).get("message", "").endswith(ROLE_DENIED))
+        if response.status_code == 401:
+            problems.append(f"{method} {rule.rule}: token refused")
+        elif admitted and role_denied:
+            problems.append(f"{method} {rule.rule}: kept out")
+        elif not admitted and not role_denied:
+            problems.append(f"{method} {rule.rule}: let in ({response.status_code})")
+        if response.status_code >= 500:
+            problems.append(f"{method} {rule.rule}: server error {response.status_code}")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_api_route_is_reachable_without_a_token(app, client):
+    api = ApiClient(client)
+    for rule, method in _api_rules(app):
+        assert_error(api.request(method, _sample(rule.rule)[len("/api/v1"):]), 401, "unauthorized")
+
+
+def test_every_operation_is_in_the_table_with_the_roles_it_declares(app):
+    for op in OPERATIONS:
+        declared = op.policy
+        expected = ACCESS[op.endpoint]
+        if expected == SIGNED_IN:
+            assert declared == "any-user", op.endpoint
+        else:
+            assert declared == frozenset(expected), op.endpoint
+
+
+def test_a_route_without_an_api_policy_is_refused(app, client, token_user):
+    def forgotten():
+        return "never"
+
+    forgotten.access_policy = "public"  # session level says public, but the API has no policy
+    app.add_url_rule("/api/v1/forgotten", endpoint="api.forgotten", view_func=forgotten)
+    response = ApiClient(client, token_user(Role.ADMIN).token).get("/forgotten")
+    assert_error(response, 403, "forbidden")

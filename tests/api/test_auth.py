@@ -1,0 +1,115 @@
+"""How the API authenticates: bearer tokens only, the owner's current role, one error shape,
+rate limits with standard headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from models import ApiToken, AuditEntry, Role, User, utcnow
+from tests.api.conftest import assert_error
+
+
+def test_no_token_is_401_in_the_error_shape(api):
+    error = assert_error(api.get("/me"), 401, "unauthorized")
+    assert "Bearer" in error["message"]
+
+
+def test_a_session_cookie_is_not_accepted(client, auth, session, org, api):
+    from tests.factories import make_user
+
+    user = make_user(session, org, Role.RECRUITER)
+    auth.login(user.email)
+    response = api.get("/me")  # the test client sends the session cookie
+    error = assert_error(response, 401, "unauthorized")
+    assert "not browser sessions" in error["message"]
+    assert "Set-Cookie" not in response.headers  # the session is neither read nor refreshed
+    # A POST with the cookie and without a CSRF token is refused by authentication, not CSRF.
+    assert_error(api.delete("/calendar-links/1"), 401)
+
+
+def test_other_schemes_and_garbage_tokens_are_401(api, token_user):
+    valid = token_user(Role.RECRUITER).token
+    for header in ["Basic dXNlcjpwYXNz", f"Token {valid}", "Bearer", "Bearer not-a-token",
+                   "Bearer rdv_" + "A" * 43, "Bearer " + "x" * 5000]:
+        assert_error(api.get("/me", headers={"Authorization": header}), 401)
+
+
+def test_expired_token_and_deactivated_owner_are_refused(api, token_user, session):
+    expired = token_user(Role.RECRUITER)
+    row = session.scalar(select(ApiToken).where(ApiToken.user_id == expired.user.id))
+    row.expires_at = utcnow() - dt.timedelta(seconds=1)
+    session.commit()
+    assert "expired" in assert_error(api.get("/me", token=expired.token), 401)["message"]
+
+    inactive = token_user(Role.ADMIN)
+    assert api.get("/me", token=inactive.token).status_code == 200
+    session.get(User, inactive.user.id).active = False
+    session.commit()
+    assert "deactivated" in assert_error(api.get("/me", token=inactive.token), 401)["message"]
+    reasons = [e.detail["reason"] for e in session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "api_token.denied"))]
+    assert reasons == ["expired", "inactive user"]
+
+
+def test_the_owners_current_role_applies_on_every_request(api, token_user, session):
+    person = token_user(Role.RECRUITER)
+    assert_error(api.get("/compliance/inventory", token=person.token), 403, "forbidden")
+    session.get(User, person.user.id).role = Role.COMPLIANCE
+    session.commit()
+    assert api.get("/compliance/inventory", token=person.token).status_code == 200
+    assert api.get("/me", token=person.token).get_json()["role"] == "compliance"
+    denied = session.scalar(select(AuditEntry).where(AuditEntry.action == "api_token.denied"))
+    assert denied.detail["reason"] == "role" and denied.actor_id == person.user.id
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_shape(api, token_user):
+    token = token_user(Role.RECRUITER).token
+    assert_error(api.get("/no-such-thing", token=token), 404, "not_found")
+    response = api.post("/me", token=token)
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == "GET"
+
+
+def test_json_bodies_are_checked_and_errors_name_the_fields(api, token_user):
+    token = token_user(Role.RECRUITER).token
+    assert_error(api.post("/interviews", token=token, data="x", content_type="text/plain"), 415)
+    assert_error(api.post("/interviews", token=token, data="{not json",
+                          content_type="application/json"), 400, "bad_request")
+    error = assert_error(api.post("/interviews", token=token, json={"panel": [], "surprise": 1}),
+                         422, "invalid")
+    assert {"panel", "start", "title", "candidate_name", "candidate_email", "surprise"} \
+        <= set(error["fields"])
+
+
+def test_rate_limit_per_token_with_standard_headers(app_config, session):
+    from tests.api.conftest import ApiClient, issue_token
+    from tests.factories import make_org, make_user
+    from webapp import create_app
+
+    app = create_app(dict(app_config, API_RATE_LIMIT="3 per minute"))
+    with app.extensions["rendezvous.db"].sessions() as db:
+        org = make_org(db)
+        first, second = (issue_token(db, make_user(db, org, Role.RECRUITER)) for _ in range(2))
+    api = ApiClient(app.test_client())
+    seen = [api.get("/me", token=first) for _ in range(3)]
+    assert [r.status_code for r in seen] == [200, 200, 200]
+    assert seen[0].headers["X-RateLimit-Limit"] == "3"
+    assert [r.headers["X-RateLimit-Remaining"] for r in seen] == ["2", "1", "0"]
+    assert int(seen[0].headers["X-RateLimit-Reset"]) > 0
+    limited = api.get("/me", token=first)
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) > 0
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    # Another token has its own allowance.
+    assert api.get("/me", token=second).status_code == 200
+
+
+def test_docs_and_openapi_document_are_public(client):
+    spec = client.get("/api/v1/openapi.json")
+    assert spec.status_code == 200 and spec.get_json()["openapi"].startswith("3.")
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200
+    page = docs.get_data(as_text=True)
+    assert "<script" not in page and "/api/v1/interviews" in page and "bearer" in page.lower()

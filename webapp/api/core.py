@@ -1,0 +1,152 @@
+"""The API blueprint and the one way an endpoint is declared: :func:`operation`.
+
+``operation`` registers the Flask route, states who may call it (the token's owner's roles, checked
+on every request by webapp.api.auth), parses the query string and JSON body with marshmallow,
+dumps the result with the response schema, and records everything the OpenAPI document needs.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import Blueprint, current_app, g, jsonify, request
+from marshmallow import EXCLUDE, RAISE, Schema, fields as mf
+
+from models import Role
+from webapp.api.errors import ApiError
+from webapp.security import ANY_USER, PUBLIC
+from webapp.services import Actor
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass(frozen=True)
+class Operation:
+    endpoint: str
+    method: str
+    rule: str
+    summary: str
+    description: str
+    tag: str
+    policy: object  # PUBLIC, ANY_USER or a frozenset of roles
+    query: type[Schema] | None = None
+    body: type[Schema] | None = None
+    response: type[Schema] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    path_params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def openapi_path(self) -> str:
+        import re
+
+        return bp.url_prefix + re.sub(r"<(?:[^:<>]+:)?(\w+)>", r"{\1}", self.rule)
+
+
+#: Every operation, in declaration order (the OpenAPI document and the docs page read this).
+OPERATIONS: list[Operation] = []
+
+#: Largest id a path accepts (ids are 32-bit in every database the app runs on).
+MAX_ID = 2**31 - 1
+
+
+def _query_args(schema: Schema) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name, fld in schema.fields.items():
+        key = fld.data_key or name
+        if isinstance(fld, mf.List):
+            values = request.args.getlist(key)
+            if values:
+                data[key] = values
+        elif key in request.args:
+            data[key] = request.args.get(key)
+    return data
+
+
+def _json_body() -> Any:
+    if not request.is_json:
+        raise ApiError(415, "Send the request body as JSON (Content-Type: application/json).")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "The request body is not valid JSON.")
+    return body
+
+
+def operation(method: str, rule: str, *, summary: str, tag: str, roles: object,
+              description: str = "", query: type[Schema] | None = None,
+              body: type[Schema] | None = None, response: type[Schema] | None = None,
+              status: int = 200, errors: tuple[int, ...] = ()) -> Callable:
+    """Declare an API endpoint (see the module docstring). ``roles``: tuple of Role, ANY_USER or PUBLIC."""
+    if isinstance(roles, tuple):
+        if not roles or not all(isinstance(r, Role) for r in roles):
+            raise ValueError("roles must name at least one Role")
+        policy: object = frozenset(roles)
+    elif roles in (ANY_USER, PUBLIC):
+        policy = roles
+    else:
+        raise ValueError("roles must be a tuple of Role, ANY_USER or PUBLIC")
+
+    def register(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def view(**kwargs):
+            if any(isinstance(v, int) and not 1 <= v <= MAX_ID for v in kwargs.values()):
+                raise ApiError(404)  # no row has such an id (and the database could not store it)
+            if query is not None:
+                kwargs["query"] = query(unknown=EXCLUDE).load(_query_args(query()))
+            if body is not None:
+                kwargs["body"] = body(unknown=RAISE).load(_json_body())
+            result = fn(**kwargs)
+            if status == 204:
+                return "", 204
+            out = jsonify(response().dump(result)) if response is not None else jsonify(result)
+            out.status_code = status
+            return out
+
+        # Sessions never reach the API (webapp.api.auth ignores them), so at the session level the
+        # route is public; who may call it is ``api_policy``, enforced per token on every request.
+        view.access_policy = PUBLIC  # type: ignore[attr-defined]
+        view.api_policy = policy  # type: ignore[attr-defined]
+        bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
+        OPERATIONS.append(Operation(
+            endpoint=f"{bp.name}.{fn.__name__}", method=method, rule=rule, summary=summary,
+            description=description or " ".join((fn.__doc__ or "").split()), tag=tag, policy=policy,
+            query=query, body=body, response=response, status=status, errors=errors))
+        return view
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------
+# What endpoint functions use
+
+
+def actor() -> Actor:
+    """The token's owner as the services see them (set by webapp.api.auth)."""
+    return g.api_actor
+
+
+def db():
+    from webapp.db import db_session
+
+    return db_session()
+
+
+def broker():
+    found = current_app.extensions["rendezvous.broker"]
+    if found is None:
+        raise ApiError(503, "No calendar service is configured.", code="calendar_unavailable")
+    return found
+
+
+def optional_broker():
+    return current_app.extensions["rendezvous.broker"]
+
+
+def cipher():
+    return current_app.extensions["rendezvous.cipher"]
+
+
+def sealer():
+    return current_app.extensions["rendezvous.sealer"]

@@ -1,0 +1,154 @@
+"""One error shape for the whole API: ``{"error": {"code", "message", "fields"}}``.
+
+Services raise Invalid / Forbidden / NotFound (and a few more specific ServiceErrors); HTTP
+errors come from routing, the limiter and the token check. All of them are answered here, in
+JSON, never with an HTML page or a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Blueprint, g, jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from webapp.services import Forbidden, Invalid, NotFound, ServiceError
+
+log = logging.getLogger("webapp.api")
+
+#: HTTP status → (error code, default message).
+CODES: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "The request could not be understood. Nothing was changed."),
+    401: ("unauthorized", "Send a valid API token: Authorization: Bearer rdv_…"),
+    403: ("forbidden", "Your role cannot use this operation."),
+    404: ("not_found", "There is no such resource."),
+    405: ("method_not_allowed", "This resource does not accept that method."),
+    406: ("not_acceptable", "This API answers in application/json only."),
+    409: ("conflict", "The request conflicts with the current state. Nothing was changed."),
+    413: ("too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Send the body as application/json."),
+    422: ("invalid", "Some input was not accepted. Nothing was changed."),
+    429: ("rate_limited", "Too many requests. Wait and try again (see Retry-After)."),
+    500: ("server_error", "Something went wrong on our side. It has been logged."),
+    502: ("calendar_write_failed", "The calendar service did not accept the change."),
+    503: ("unavailable", "A service this operation needs is unavailable. Try again later."),
+}
+
+
+class ApiError(Exception):
+    """An error answered with the API's error shape."""
+
+    def __init__(self, status: int, message: str | None = None, *, code: str | None = None,
+                 fields: Mapping[str, list[str]] | None = None, headers: Mapping[str, str] | None = None):
+        default_code, default_message = CODES.get(status, ("error", "The request failed."))
+        super().__init__(message or default_message)
+        self.status = status
+        self.code = code or default_code
+        self.message = message or default_message
+        self.fields = dict(fields or {})
+        self.headers = dict(headers or {})
+
+
+def error_response(status: int, message: str | None = None, *, code: str | None = None,
+                   fields: Mapping[str, list[str]] | None = None, headers=None):
+    exc = ApiError(status, message, code=code, fields=fields, headers=headers)
+    response = jsonify({"error": {"code": exc.code, "message": exc.message, "fields": exc.fields}})
+    response.status_code = status
+    for name, value in exc.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as ``{"a.b": ["…"]}`` (``_schema`` for whole-body errors)."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            for k, v in flatten(value, name).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(messages, (list, tuple)):
+        for item in messages:
+            if isinstance(item, (Mapping, list, tuple)):
+                for k, v in flatten(item, prefix).items():
+                    out.setdefault(k, []).extend(v)
+            else:
+                out.setdefault(prefix or "_schema", []).append(str(item))
+    else:
+        out.setdefault(prefix or "_schema", []).append(str(messages))
+    return out
+
+
+def service_error_status(exc: ServiceError) -> int:
+    """The HTTP status for a service's deliberate error."""
+    from webapp.services import connect
+
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, Invalid):
+        return 422
+    if isinstance(exc, connect.ReconnectNeeded):
+        return 409
+    if isinstance(exc, connect.AggregatorTrouble):
+        return 503
+    for status, names in ((409, ("SlotTaken",)), (502, ("WriteFailed",))):
+        if type(exc).__name__ in names:
+            return status
+    return 422
+
+
+def _service_error(exc: ServiceError):
+    status = service_error_status(exc)
+    fields = {exc.field: [exc.message]} if exc.field else None
+    code = {409: "reconnect_needed"}.get(status) if type(exc).__name__ == "ReconnectNeeded" else None
+    if status == 409 and type(exc).__name__ == "SlotTaken":
+        code = "slot_taken"
+    if status == 503:
+        code = "calendar_unavailable"
+    return error_response(status, exc.message, code=code, fields=fields)
+
+
+def _http_error(exc: HTTPException):
+    status = exc.code or 500
+    if status >= 500 and status != 503:
+        return _unhandled(exc)
+    headers = {}
+    response = exc.get_response()
+    for name in ("Retry-After", "Allow"):
+        if name in response.headers:
+            headers[name] = response.headers[name]
+    message = None
+    if status == 429:
+        retry = headers.get("Retry-After")
+        message = ("Too many requests for this token. Try again in "
+                   f"{retry} seconds." if retry else None)
+    description = getattr(exc, "api_message", None)
+    return error_response(status, description or message, headers=headers)
+
+
+def _unhandled(exc: Exception):
+    original = getattr(exc, "original_exception", None) or exc
+    log.error("unhandled API error %s in request %s", type(original).__name__,
+              g.get("request_id"), exc_info=original)
+    return error_response(500)
+
+
+def init_blueprint(bp: Blueprint) -> None:
+    bp.register_error_handler(ApiError, lambda exc: error_response(
+        exc.status, exc.message, code=exc.code, fields=exc.fields, headers=exc.headers))
+    bp.register_error_handler(ValidationError, lambda exc: error_response(
+        422, "Some input was not accepted. Nothing was changed.", fields=flatten(exc.messages)))
+    bp.register_error_handler(ServiceError, _service_error)
+    bp.register_error_handler(HTTPException, _http_error)
+    # Handlers registered by status code win over class handlers in Flask's lookup, and the app
+    # has page-rendering ones: register ours for every code as well.
+    for status in CODES:
+        if status >= 500 and status != 503:
+            bp.register_error_handler(status, _unhandled)
+        else:
+            bp.register_error_handler(status, _http_error)
+    bp.register_error_handler(Exception, _unhandled)

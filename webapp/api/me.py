@@ -1,0 +1,62 @@
+"""Me, my calendar links and their calendars."""
+
+from __future__ import annotations
+
+from flask import g
+
+from models import LinkStatus, Role
+from webapp.api import schemas as s
+from webapp.api.core import actor, broker, cipher, db, operation, optional_broker
+from webapp.api.errors import ApiError
+from webapp.api.pagination import by_key
+from webapp.security import ANY_USER
+from webapp.services import connect
+
+CALENDAR_USERS = (Role.RECRUITER, Role.COORDINATOR)
+
+
+@operation("GET", "/me", summary="Who the token acts as", tag="Me", roles=ANY_USER,
+           response=s.MeSchema)
+def me():
+    """The token's owner, their current role and organisation, and the token used."""
+    user = g.api_user
+    return {"id": user.id, "email": user.email, "name": user.name, "role": user.role,
+            "timezone": user.timezone, "organisation": user.organisation, "token": g.api_token}
+
+
+def _own_link(link_id: int):
+    link = connect.link_of(db(), actor().user_id)
+    if link is None or link.id != link_id:
+        raise ApiError(404, "You have no calendar link with this id.")
+    return link
+
+
+@operation("GET", "/calendar-links", summary="My calendar links", tag="Calendar", roles=CALENDAR_USERS,
+           query=s.PageQuerySchema, response=s.CalendarLinkPageSchema, errors=(422,))
+def calendar_links(query):
+    """The calendar account linked to my profile (Business or Enterprise Connect), if any."""
+    link = connect.link_of(db(), actor().user_id)
+    return by_key("calendar-links", actor(), [link] if link else [], lambda l: l.id,
+                  limit=query["limit"], cursor=query["cursor"])
+
+
+@operation("GET", "/calendar-links/<int:link_id>/calendars",
+           summary="Calendars a link can see", tag="Calendar", roles=CALENDAR_USERS,
+           response=s.CalendarListSchema, errors=(404, 409, 503))
+def link_calendars(link_id: int):
+    """The calendars my linked account can see right now, read from the calendar service."""
+    link = _own_link(link_id)
+    if link.status is LinkStatus.DISCONNECTED:
+        raise ApiError(409, "This calendar link is disconnected.", code="disconnected")
+    return {"items": connect.calendars_of(db(), broker(), cipher(), link)}
+
+
+@operation("DELETE", "/calendar-links/<int:link_id>",
+           summary="Disconnect my calendar", tag="Calendar", roles=CALENDAR_USERS,
+           response=s.DisconnectReportSchema, errors=(403, 404))
+def disconnect_link(link_id: int):
+    """Revoke the link at the calendar service and delete its tokens (its event ids are kept)."""
+    link = _own_link(link_id)
+    if link.status is LinkStatus.DISCONNECTED:
+        raise ApiError(404, "This calendar link is already disconnected.")
+    return connect.disconnect(db(), optional_broker(), cipher(), actor())
