@@ -644,12 +644,21 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
            "RENDEZVOUS_EC_CLAIM_LEASE_SECONDS": "1"}
     root = Path(__file__).resolve().parents[2]
 
-    def worker():
-        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker",
-                                 "--workers", "1"], cwd=root, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+    logs = []
 
-    def wait_for(condition, seconds=30):
+    def worker():
+        log = open(tmp_path / f"worker{len(logs)}.log", "wb")
+        logs.append(log.name)
+        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker",
+                                 "--workers", "1"], cwd=root, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+    def diagnostics():
+        state = [(r.email, r.status.value, bool(r.claim), bool(r.sent_at))
+                 for r in rows(session).values()]
+        return f"{state}\n" + "\n".join(Path(n).read_text(errors="replace")[-2000:] for n in logs)
+
+    def wait_for(condition, seconds=90):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if condition():
@@ -660,7 +669,7 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
     first = worker()
     try:
         # The fault fired: the batch is in flight (its rows claimed, their states committed).
-        assert wait_for(lambda: not sandbox.call("GET", "/faults")["rules"])
+        assert wait_for(lambda: not sandbox.call("GET", "/faults")["rules"]), diagnostics()
         claimed = rows(session)
         assert all(r.claim and r.status is MailboxStatus.PENDING and not r.sent_at
                    for r in claimed.values())
@@ -672,9 +681,16 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
     assert batch_posts(sandbox) == 1 and not queued_callbacks(sandbox)
 
     second = worker()
+    ticks = [0.0]
+
+    def resumed():
+        if time.monotonic() >= ticks[0]:  # what the every-minute schedule does, faster
+            jobs.enqueue("ec_resume_stalled")
+            ticks[0] = time.monotonic() + 2
+        return all(r.sent_at for r in rows(session).values())
+
     try:
-        jobs.enqueue("ec_resume_stalled")  # what the every-minute schedule does
-        assert wait_for(lambda: all(r.sent_at for r in rows(session).values()))
+        assert wait_for(resumed), diagnostics()
     finally:
         second.terminate()
         second.wait(15)
