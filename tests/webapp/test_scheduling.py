@@ -399,3 +399,28 @@ def test_interview_list_issues_a_constant_number_of_queries(
     twenty = count_queries()
     assert session.scalar(select(text("count(*)")).select_from(Interview)) == 20
     assert twenty == one
+
+
+def test_reschedule_over_http_offers_slots_of_the_same_length(app, client, auth, session,
+                                                              sandbox, recruiter, panel):
+    query = query_for(panel, duration=45)
+    interview, _ = schedule(app, session, recruiter, query,
+                            first_slot(app, session, recruiter, query).start)
+    auth.login(recruiter.email)
+    page = client.get(f"/interviews/{interview.uid}/reschedule").get_data(as_text=True)
+    assert "Free for the panel" in page
+    slots = re.findall(r'name="slot" id="[^"]+" value="([^"]+)"', page)
+    first = re.search(r'<label for="slot-[^"]+">(\d\d:\d\d)–(\d\d:\d\d)', page)
+    start, end = (dt.datetime.strptime(t, "%H:%M") for t in first.groups())
+    assert end - start == dt.timedelta(minutes=45)
+    target = slots[-1]
+    response = auth.post(f"/interviews/{interview.uid}/reschedule", {"slot": target},
+                         form_page=f"/interviews/{interview.uid}/reschedule")
+    assert response.status_code == 303
+    [ev] = [e for e in managed(app, session, interview.host_link)
+            if e.event_id == interview.events[0].event_id]
+    assert ev.start == dt.datetime.fromisoformat(target)
+    assert ev.end - ev.start == dt.timedelta(minutes=45)
+    bad = auth.post(f"/interviews/{interview.uid}/reschedule", {"slot": "yesterday"},
+                    form_page=f"/interviews/{interview.uid}/reschedule")
+    assert bad.status_code == 302  # back to the form with a message; nothing changed

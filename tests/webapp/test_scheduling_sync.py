@@ -182,6 +182,8 @@ def test_deleted_in_outlook_shows_as_cancelled_in_calendar_after_the_push(
     auth.login(recruiter.email)
     listing = client.get("/interviews/").get_data(as_text=True)
     assert "changed in a calendar" in listing and "Cancelled in calendar" in listing
+    past = listing[listing.index('id="past"'):]
+    assert "Cancelled in calendar" in past  # no longer among the upcoming ones
     page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
     assert "cancelled in the calendar" in page
     session.expire_all()

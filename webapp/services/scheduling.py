@@ -509,10 +509,17 @@ def reschedule_interview(session: Session, broker: CalendarBroker, cipher: Token
     return interview, sealer.seal(f"write:{interview.uid}", payload)
 
 
-def _duration(event: ManagedEvent) -> int:
-    if isinstance(event.start, dt.datetime) and isinstance(event.end, dt.datetime):
+def _duration(event: ManagedEvent | None) -> int:
+    if event is not None and isinstance(event.start, dt.datetime) \
+            and isinstance(event.end, dt.datetime):
         return max(5, int((event.end - event.start).total_seconds() // 60))
     return 60
+
+
+def duration_of(event: ManagedEvent | None) -> int:
+    """The interview's length as its event says, snapped to an offered duration."""
+    minutes = _duration(event)
+    return min(av.DURATIONS, key=lambda d: abs(d - minutes))
 
 
 def _members_for(session: Session, interview: Interview, links: dict[int, ProfileLink]
@@ -598,10 +605,15 @@ def list_interviews(session: Session, broker: CalendarBroker | None, cipher: Tok
     now = utcnow()
     listed = [ListedInterview(i, found.get(i.events[0].event_id) if i.events else None)
               for i in interviews]
-    upcoming = sorted((x for x in listed if x.start is None or x.start >= now),
+    def is_upcoming(x: ListedInterview) -> bool:
+        if x.start is None:  # not (or no longer) in a calendar: upcoming only while still live
+            return x.interview.status.live
+        return x.start >= now
+
+    upcoming = sorted((x for x in listed if is_upcoming(x)),
                       key=lambda x: (x.start is None, x.start or now))
-    past = sorted((x for x in listed if x.start is not None and x.start < now),
-                  key=lambda x: x.start, reverse=True)
+    past = sorted((x for x in listed if not is_upcoming(x)),
+                  key=lambda x: (x.start is not None, x.start or now), reverse=True)
     return upcoming, past, sorted(set(problems.values()))
 
 

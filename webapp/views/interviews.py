@@ -73,11 +73,12 @@ def reschedule_form(uid: str):
     except NotFound:
         abort(404)
     grid, problem = None, None
-    links = [i for i in interview.panel_link_ids]
     try:
-        query = av.Query(panel_link_ids=tuple(links), duration=int(request.args.get(
-            "duration", 60)), start_date=None, days=5, tzid=viewer_zone(),
-            on_behalf_of_id=interview.on_behalf_of_id)
+        view = scheduling.view_interview(db, _ext("broker"), _ext("cipher"), me, uid)
+        duration = scheduling.duration_of(view.event)
+        query = av.Query(panel_link_ids=tuple(interview.panel_link_ids), duration=duration,
+                         start_date=None, days=5, tzid=viewer_zone(),
+                         on_behalf_of_id=interview.on_behalf_of_id)
         if request.args.get("start_date"):
             from webapp.views.schedule import parse_query
 
