@@ -87,3 +87,20 @@ def test_only_reviewers_see_compliance_data(client, token_user):
         api = ApiClient(client, token_user(role).token)
         for path in ("/compliance/inventory", "/compliance/audit", "/compliance/people/1/export"):
             assert_error(api.get(path), 403, "forbidden")
+
+
+def test_erasing_a_person_deletes_their_tokens(client, session, org, token_user):
+    from models import ApiToken
+    from webapp.services import Actor, compliance
+
+    subject = token_user(Role.RECRUITER)
+    reviewer = token_user(Role.COMPLIANCE).user
+    admin = token_user(Role.ADMIN).user
+    assert ApiClient(client, subject.token).get("/me").status_code == 200
+    request = compliance.propose_erasure(
+        session, Actor(reviewer.id, reviewer.email, org.id, Role.COMPLIANCE), subject.user.id,
+        "keep")
+    compliance.decide_erasure(session, None, None, Actor(admin.id, admin.email, org.id, Role.ADMIN),
+                              request.id, approve=True, confirm_role=Role.ADMIN)
+    assert session.scalar(select(ApiToken).where(ApiToken.user_id == subject.user.id)) is None
+    assert_error(ApiClient(client, subject.token).get("/me"), 401)

@@ -43,9 +43,25 @@ def world(app, session, sandbox):
         link_calendar(app, session, sandbox, user)
     assign(session, coordinator, manager)
     people = {Role.RECRUITER: recruiter, Role.COORDINATOR: coordinator,
-              Role.ADMIN: make_user(session, org, Role.ADMIN),
+              Role.ADMIN: make_user(session, org, Role.ADMIN, email="it@northwind.example"),
               Role.COMPLIANCE: make_user(session, org, Role.COMPLIANCE)}
-    return {role: issue_token(session, user) for role, user in people.items()}
+    tokens = {role: issue_token(session, user) for role, user in people.items()}
+    tokens["org"] = org
+    return tokens
+
+
+@pytest.fixture
+def enterprise_domain(app, session, sandbox, live_server, world):
+    """A connected Enterprise Connect domain with a few of its people as users of the org."""
+    from tests.conftest import AuthActions
+    from tests.webapp.test_enterprise import FABRIKAM, connect_domain, users_on
+
+    app.config["PUBLIC_BASE_URL"] = live_server.url  # the aggregator calls the app back
+    client = app.test_client()
+    auth = AuthActions(client)
+    auth.login("it@northwind.example")
+    users_on(session, world["org"], FABRIKAM[:3])
+    return connect_domain(client, auth, session, sandbox)
 
 
 @pytest.fixture
@@ -76,7 +92,7 @@ def test_every_operation_as_a_coordinator(case, world):
 
 @schema.parametrize()
 @FUZZ
-def test_every_operation_as_an_it_admin(case, world):
+def test_every_operation_as_an_it_admin(case, world, enterprise_domain):
     _fuzz(case, world[Role.ADMIN])
 
 

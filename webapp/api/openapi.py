@@ -93,7 +93,7 @@ def build_spec() -> dict[str, Any]:
         "type": "http", "scheme": "bearer", "bearerFormat": "rdv_ personal API token"})
     spec.components.schema("Error", schema=ErrorSchema)
     for status in sorted(CODES):
-        code, message = CODES[status]
+        message = CODES[status][1]
         spec.components.response(f"Error{status}", {
             "description": message, "content": {"application/json": {"schema": "Error"}},
             **({"headers": {"Retry-After": {"description": "Seconds to wait",

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import expect
 
 from models import Role
-from tests.browser.conftest import browser, log_in, page  # noqa: F401  (fixtures)
+from tests.browser.conftest import log_in
 from tests.factories import make_org, make_user
 
-pytestmark = pytest.mark.browser
 
-
-def test_create_use_and_revoke_a_token(page, session, live_server):  # noqa: F811
+def test_create_use_and_revoke_a_token(page, session, live_server):
     user = make_user(session, make_org(session), Role.COORDINATOR)
     log_in(page, user.email)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My profile").click()
