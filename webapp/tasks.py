@@ -15,6 +15,7 @@ from webapp import jobs
 from webapp.db import database
 from webapp import enterprise_tasks  # noqa: F401  (registers the Enterprise Connect jobs)
 from webapp import scheduling_tasks  # noqa: F401  (registers the scheduling jobs)
+from webapp.api import tasks as api_tasks  # noqa: F401  (registers the API token purge)
 
 
 @jobs.periodic("purge_oauth_states", jobs.crontab(minute="*/30"))

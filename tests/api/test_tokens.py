@@ -96,3 +96,25 @@ def test_profile_links_to_api_tokens(client, auth, session, org):
     auth.login(user.email)
     page = client.get("/profile/").get_data(as_text=True)
     assert 'href="/profile/api-tokens/"' in page
+
+
+def test_purge_deletes_tokens_a_month_after_they_stop_working(app, session, org, token_user):
+    from webapp.services import api_tokens
+
+    kept, old_revoked, old_expired, recent = (token_user(Role.RECRUITER) for _ in range(4))
+    now = utcnow()
+    rows = {t.user.id: session.scalar(select(ApiToken).where(ApiToken.user_id == t.user.id))
+            for t in (kept, old_revoked, old_expired, recent)}
+    rows[old_revoked.user.id].revoked_at = now - dt.timedelta(days=31)
+    rows[old_expired.user.id].expires_at = now - dt.timedelta(days=31)
+    rows[recent.user.id].revoked_at = now - dt.timedelta(days=29)
+    session.commit()
+    with app.app_context():
+        from webapp.api.tasks import purge_api_tokens
+
+        assert purge_api_tokens() == 2
+        assert purge_api_tokens() == 0  # idempotent
+    session.expire_all()
+    left = {t.user_id for t in session.scalars(select(ApiToken))}
+    assert left == {kept.user.id, recent.user.id}
+    assert api_tokens.PURGE_AFTER == dt.timedelta(days=30)

@@ -81,34 +81,30 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-def service_error_status(exc: ServiceError) -> int:
-    """The HTTP status for a service's deliberate error."""
-    from webapp.services import connect
+def _status_and_code(exc: ServiceError) -> tuple[int, str | None]:
+    """The HTTP status (and a specific error code) for a service's deliberate error."""
+    from webapp.services import connect, scheduling
 
     if isinstance(exc, NotFound):
-        return 404
+        return 404, None
     if isinstance(exc, Forbidden):
-        return 403
+        return 403, None
     if isinstance(exc, Invalid):
-        return 422
+        return 422, None
     if isinstance(exc, connect.ReconnectNeeded):
-        return 409
+        return 409, "reconnect_needed"
+    if isinstance(exc, scheduling.SlotTaken):
+        return 409, "slot_taken"
     if isinstance(exc, connect.AggregatorTrouble):
-        return 503
-    for status, names in ((409, ("SlotTaken",)), (502, ("WriteFailed",))):
-        if type(exc).__name__ in names:
-            return status
-    return 422
+        return 503, "calendar_unavailable"
+    if isinstance(exc, scheduling.WriteFailed):
+        return 502, None
+    return 422, None
 
 
 def _service_error(exc: ServiceError):
-    status = service_error_status(exc)
+    status, code = _status_and_code(exc)
     fields = {exc.field: [exc.message]} if exc.field else None
-    code = {409: "reconnect_needed"}.get(status) if type(exc).__name__ == "ReconnectNeeded" else None
-    if status == 409 and type(exc).__name__ == "SlotTaken":
-        code = "slot_taken"
-    if status == 503:
-        code = "calendar_unavailable"
     return error_response(status, exc.message, code=code, fields=fields)
 
 

@@ -141,3 +141,18 @@ def denied(session: Session, token: ApiToken, user: User | None, reason: str, *,
     record(session, actor, "api_token.denied", outcome="denied", target_type="api_token",
            target_id=token.id, organisation_id=token.organisation_id, detail=detail)
     session.commit()
+
+
+#: Revoked and expired tokens stay listed (with their last use) this long, then are deleted.
+PURGE_AFTER = timedelta(days=30)
+
+
+def purge(session: Session, now=None) -> int:
+    """Delete tokens revoked or expired more than PURGE_AFTER ago; returns how many."""
+    from sqlalchemy import delete, or_
+
+    cutoff = (now or utcnow()) - PURGE_AFTER
+    result = session.execute(delete(ApiToken).where(
+        or_(ApiToken.expires_at < cutoff, ApiToken.revoked_at < cutoff)))
+    session.commit()
+    return result.rowcount or 0

@@ -1,0 +1,14 @@
+"""Background jobs of the API (imported from webapp.tasks so they are registered)."""
+
+from __future__ import annotations
+
+from webapp import jobs
+from webapp.db import database
+from webapp.services import api_tokens
+
+
+@jobs.periodic("purge_api_tokens", jobs.crontab(minute="41", hour="3"))
+def purge_api_tokens() -> int:
+    """Daily: delete API tokens revoked or expired over 30 days ago (idempotent)."""
+    with database().sessions() as session:
+        return api_tokens.purge(session)
