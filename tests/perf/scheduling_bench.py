@@ -85,6 +85,9 @@ def main() -> None:
             user = make_user(session, org, Role.RECRUITER, email=email, name=email.split("@")[0])
             links.append(link_calendar(app, session, sandbox, user).id)
         recruiter_email = recruiter.email
+        from webapp.services import Actor
+
+        me = Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER)
 
     client = app.test_client()
     auth = AuthActions(client)
@@ -124,8 +127,23 @@ def main() -> None:
             create_times.append(time.perf_counter() - started)
             create_calls.append(api_calls(sandbox))
             assert created.status_code == 303, created.get_data(as_text=True)[:500]
+        # The floor: the grid's aggregator calls made directly, without the app around them.
+        from webapp.services import availability as av
+
+        floors = []
+        with app.extensions["rendezvous.db"].sessions() as session:
+            query = av.Query(panel_link_ids=tuple(panel), duration=30,
+                             start_date=next_weekday(1), days=5)
+            members = av.resolve_panel(session, me, query.panel_link_ids)
+            window, _days = av.window_for(query)
+            for _ in range(args.runs):
+                time.sleep(0.5)
+                started = time.perf_counter()
+                av.common_slots(app.extensions["rendezvous.broker"], members, query, window)
+                floors.append(time.perf_counter() - started)
+        floor = statistics.median(floors)
         page_t, create_t = statistics.median(page_times), statistics.median(create_times)
-        rows.append((size, max(page_calls), page_t, page_t / (1 * latency),
+        rows.append((size, max(page_calls), page_t, page_t / (1 * latency), floor,
                      max(create_calls) if create_calls else 0, create_t,
                      create_t / (2 * latency) if create_calls else float("nan")))
     sandbox.call("DELETE", "/faults")
@@ -134,12 +152,16 @@ def main() -> None:
     print(f"Latency injected on every sandbox API call: {args.latency_ms} ms; median of "
           f"{args.runs} runs; jobs inline (the calendar write is on the request's path).\n")
     print("| panel | page: broker calls | page time | page ratio (1 call on path) | "
-          "create: broker calls | create time | create ratio (2 calls on path) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for size, pc, pt, pr, cc, ct, cr in rows:
-        print(f"| {size} | {pc} | {pt * 1000:.0f} ms | {pr:.2f} | {cc} | {ct * 1000:.0f} ms | "
-              f"{cr:.2f} |")
-    worst = max(max(r[3], r[6]) for r in rows)
+          "bare availability call | create: broker calls | create time | "
+          "create ratio (2 calls on path) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, pc, pt, pr, fl, cc, ct, cr in rows:
+        print(f"| {size} | {pc} | {pt * 1000:.0f} ms | {pr:.2f} | {fl * 1000:.0f} ms | {cc} | "
+              f"{ct * 1000:.0f} ms | {cr:.2f} |")
+    print("\n“Bare availability call”: the same availability query sent straight from the broker, "
+          "outside any request — the injected latency plus the sandbox's own work and the HTTP "
+          "round trip, i.e. the floor of the page's critical path.")
+    worst = max(max(r[3], r[7]) for r in rows)
     print(f"\nGoal: ratio ≤ 1.15 — worst measured {worst:.2f} "
           f"({'met' if worst <= 1.15 else 'NOT met'}).")
 

@@ -424,3 +424,36 @@ def test_reschedule_over_http_offers_slots_of_the_same_length(app, client, auth,
     bad = auth.post(f"/interviews/{interview.uid}/reschedule", {"slot": "yesterday"},
                     form_page=f"/interviews/{interview.uid}/reschedule")
     assert bad.status_code == 302  # back to the form with a message; nothing changed
+
+
+def test_an_enterprise_linked_panel_gets_the_event_in_each_members_calendar(
+        app, session, sandbox, org):
+    from models import LinkMode
+
+    host_user = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
+                          name="Riley Chen")
+    link_calendar(app, session, sandbox, host_user, mode=LinkMode.ENTERPRISE)
+    members = []
+    for email in ("morgan.lee@northwind.example", "taylor.nguyen@northwind.example"):
+        user = make_user(session, org, Role.RECRUITER, email=email, name=email.split("@")[0])
+        members.append((user, link_calendar(app, session, sandbox, user, mode=LinkMode.ENTERPRISE)))
+    query = query_for(members)
+    interview, _ = schedule(app, session, host_user, query,
+                            first_slot(app, session, host_user, query).start)
+    assert interview.status is InterviewStatus.SCHEDULED
+    assert [e.position for e in interview.events] == [0, 1, 2]
+    assert {e.profile_link_id for e in interview.events} == {
+        interview.host_link_id, *(link.id for _u, link in members)}
+    for row in interview.events:
+        link = next(l for l in [interview.host_link, *(l for _u, l in members)]
+                    if l.id == row.profile_link_id)
+        [ev] = [e for e in managed(app, session, link) if e.event_id == row.event_id]
+        assert ev.summary == TITLE
+        # Only the host's event invites; the members' copies carry no attendees of their own.
+        assert bool(ev.attendees) == (row.position == 0)
+    scheduling.cancel_interview(session, actor_of(host_user), interview.uid)
+    with app.app_context():
+        app.extensions["rendezvous.jobs"].enqueue("scheduling.delete", interview.id)
+    for _u, link in members:
+        assert not [e for e in managed(app, session, link)
+                    if e.event_id.startswith(f"rdv-{interview.uid}")]
