@@ -50,26 +50,18 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from webapp.views import (admin, auth, calendar, compliance, health, hooks, main, profile,
+    from webapp import api
+    from webapp.views import (admin, api_tokens, auth, calendar, candidate, compliance,
+                              enterprise, health, hooks, interviews, main, profile, schedule,
                               settings)
 
-    for blueprint in (auth.bp, main.bp, admin.bp, profile.bp, calendar.bp, settings.bp, hooks.bp,
-                      health.bp, compliance.bp):
+    for blueprint in (auth.bp, main.bp, admin.bp, profile.bp, calendar.bp, settings.bp,
+                      enterprise.bp, schedule.bp, interviews.bp, candidate.links_bp, candidate.bp,
+                      compliance.bp, api_tokens.bp, health.bp, hooks.bp):
         app.register_blueprint(blueprint)
-    from webapp.views import candidate, interviews, schedule
-
-    for blueprint in (schedule.bp, interviews.bp, candidate.links_bp, candidate.bp):  # issue 7
-        app.register_blueprint(blueprint)
-    from webapp.views import enterprise as enterprise_views
-
-    app.register_blueprint(enterprise_views.bp)
     csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
     limiter.exempt(hooks.bp)  # only the aggregator can get past the HMAC check
-    from webapp import api
-    from webapp.views import api_tokens
-
-    api.init_app(app)  # JSON API (issue 9): token auth, CSRF-exempt, per-token limits
-    app.register_blueprint(api_tokens.bp)
+    api.init_app(app)  # JSON API: token auth, CSRF-exempt, per-token limits
 
     web.init_request_hooks(app)
     from webapp import cli, errors, jobs
