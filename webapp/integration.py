@@ -84,8 +84,8 @@ class ReferenceSealer:
         blob = nonce + AESGCM(self.key).encrypt(nonce, value.encode(), purpose.encode())
         return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
 
-    def open(self, purpose: str, token: str) -> str | None:
-        if not token or len(token) > 200:
+    def open(self, purpose: str, token: str | None, *, max_length: int = 200) -> str | None:
+        if not token or len(token) > max_length:
             return None
         try:
             blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))

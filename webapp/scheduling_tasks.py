@@ -23,11 +23,8 @@ def _deps():
 
 
 def sealer() -> scheduling.Sealer:
-    ext = current_app.extensions
-    if "rendezvous.scheduling_sealer" not in ext:
-        ext["rendezvous.scheduling_sealer"] = scheduling.Sealer.from_secret(
-            current_app.config["SECRET_KEY"])
-    return ext["rendezvous.scheduling_sealer"]
+    """The app's sealer, for JSON payloads (job arguments, candidate links)."""
+    return scheduling.Sealer(current_app.extensions["rendezvous.sealer"])
 
 
 @jobs.task("scheduling.write", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)

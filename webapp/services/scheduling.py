@@ -12,19 +12,14 @@ with the aggregator's managed events and repairs drift both ways.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import logging
-import os
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -33,6 +28,7 @@ from broker.port import CalendarBroker
 from broker.types import Attendee, EventWrite, ManagedEvent
 from models import (CreatedEvent, EventStatus, Interview, InterviewStatus, LinkMode, LinkStatus,
                     ProfileLink, Role, SchedulingPreference, User, utcnow)
+from webapp.integration import ReferenceSealer
 from webapp.security import TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
 from webapp.services import availability as av
@@ -63,28 +59,23 @@ class SlotTaken(ServiceError):
 
 @dataclass(frozen=True)
 class Sealer:
-    """AES-GCM under a key derived from SECRET_KEY; ``purpose`` is bound as associated data."""
+    """JSON values sealed with the app's ReferenceSealer (AES-GCM under a key derived from
+    SECRET_KEY, ``purpose`` bound as associated data)."""
 
-    key: bytes
+    inner: ReferenceSealer
 
     @classmethod
     def from_secret(cls, secret_key: str) -> "Sealer":
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                    info=b"rendezvous scheduling sealer v1")
-        return cls(hkdf.derive(secret_key.encode()))
+        return cls(ReferenceSealer.from_secret(secret_key))
 
     def seal(self, purpose: str, value: dict) -> str:
-        nonce = os.urandom(12)
-        blob = nonce + AESGCM(self.key).encrypt(nonce, json.dumps(value).encode(), purpose.encode())
-        return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+        return self.inner.seal(purpose, json.dumps(value))
 
     def open(self, purpose: str, token: str | None, *, max_length: int = 8192) -> dict | None:
-        if not token or len(token) > max_length:
-            return None
+        raw = self.inner.open(purpose, token, max_length=max_length)
         try:
-            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            value = json.loads(AESGCM(self.key).decrypt(blob[:12], blob[12:], purpose.encode()))
-        except Exception:
+            value = json.loads(raw) if raw is not None else None
+        except ValueError:
             return None
         return value if isinstance(value, dict) else None
 

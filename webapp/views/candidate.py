@@ -19,6 +19,7 @@ from webapp.services import NotFound, ServiceError
 from webapp.services import availability as av
 from webapp.services import candidate_links, scheduling
 from webapp.views.schedule import parse_start, viewer_zone, zone_options
+from webapp.views import required_broker
 from webapp.web import actor
 
 links_bp = Blueprint("candidate_links", __name__, url_prefix="/schedule/links")
@@ -45,12 +46,6 @@ def _no_referrer(response):
 def _ext(name: str):
     return current_app.extensions[f"rendezvous.{name}"]
 
-
-def _broker():
-    broker = _ext("broker")
-    if broker is None:
-        abort(503)
-    return broker
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,7 +116,7 @@ def _tz(opened) -> str:
 def _slots_page(token: str, opened, problem: str | None = None, status: int = 200):
     tzid = _tz(opened)
     try:
-        found = candidate_links.slots(db_session(), _broker(), opened)
+        found = candidate_links.slots(db_session(), required_broker(), opened)
     except ServiceError as exc:
         found, problem, status = (), exc.message, 503
     tz = av.zone(tzid)
@@ -157,7 +152,7 @@ def book(token: str):
     """Book the chosen time and confirm it."""
     db = db_session()
     try:
-        booking = candidate_links.book(db, _broker(), _ext("cipher"), sealer(), token,
+        booking = candidate_links.book(db, required_broker(), _ext("cipher"), sealer(), token,
                                        parse_start(request.form.get("slot")))
     except candidate_links.LinkUnusable as exc:
         return _unusable(exc)

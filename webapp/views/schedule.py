@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 
 from markupsafe import Markup, escape
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from models import Organisation, Role
@@ -18,6 +18,7 @@ from webapp.security import allow
 from webapp.services import Forbidden, Invalid, ServiceError
 from webapp.services import availability as av
 from webapp.services import scheduling
+from webapp.views import required_broker
 from webapp.web import actor
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
@@ -81,12 +82,6 @@ def parse_query(values) -> av.Query:
                     on_behalf_of_id=_int(values, "on_behalf_of"))
 
 
-def _broker():
-    broker = current_app.extensions["rendezvous.broker"]
-    if broker is None:
-        abort(503)
-    return broker
-
 
 def _page(query: av.Query | None, grid=None, problem: str | None = None, status: int = 200,
           form=None):
@@ -112,8 +107,8 @@ def index():
     try:
         query = parse_query(request.args)
         db, cipher = db_session(), current_app.extensions["rendezvous.cipher"]
-        grid = av.grid(db, _broker(), cipher, actor(), query, also=scheduling.room_reader(
-            db, _broker(), cipher, current_user.organisation_id))
+        grid = av.grid(db, required_broker(), cipher, actor(), query, also=scheduling.room_reader(
+            db, required_broker(), cipher, current_user.organisation_id))
     except (Invalid, Forbidden) as exc:
         return _page(None, problem=exc.message, status=400)
     except ServiceError as exc:
@@ -147,14 +142,14 @@ def create():
             candidate_tzid=form.get("candidate_tzid") or query.tzid,
             room=form.get("room") or None)
         interview, payload = scheduling.create_interview(
-            db, _broker(), current_app.extensions["rendezvous.cipher"], sealer(), actor(), new)
+            db, required_broker(), current_app.extensions["rendezvous.cipher"], sealer(), actor(), new)
     except ServiceError as exc:
         grid = None
         try:
             query = parse_query(form)
             cipher = current_app.extensions["rendezvous.cipher"]
-            grid = av.grid(db, _broker(), cipher, actor(), query, also=scheduling.room_reader(
-                db, _broker(), cipher, current_user.organisation_id))
+            grid = av.grid(db, required_broker(), cipher, actor(), query, also=scheduling.room_reader(
+                db, required_broker(), cipher, current_user.organisation_id))
         except ServiceError:
             query = None
         status = 409 if isinstance(exc, scheduling.SlotTaken) else 400
@@ -218,7 +213,7 @@ def connect_video():
     from webapp.services import video
 
     try:
-        url = video.authorization_url(db_session(), _broker(),
+        url = video.authorization_url(db_session(), required_broker(),
                                       current_app.extensions["rendezvous.cipher"], actor(),
                                       provider=request.form.get("provider"),
                                       redirect_uri=external_url("schedule.video_done"))
