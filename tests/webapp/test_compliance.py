@@ -268,3 +268,31 @@ def test_erasure_cancels_or_keeps_the_persons_future_interviews(app, session, sa
         assert len(held) == 1
     assert session.scalar(select(func.count(Interview.id))) == 0  # local ids went with the link
     assert session.get(type(panel_link), panel_link.id) is not None  # other people untouched
+
+
+def test_candidate_email_finds_interview_ids_through_the_aggregator(app, session, sandbox, org,
+                                                                    reviewer, database_url):
+    from pathlib import Path
+
+    from tests.webapp.scheduling_support import link_calendar
+    from tests.webapp.test_scheduling import CANDIDATE_EMAIL
+
+    host = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
+    link_calendar(app, session, sandbox, host)
+    panel = make_panel(app, session, sandbox, org, 1)
+    query = query_for(panel)
+    interview, _ = schedule(app, session, host, query, first_slot(app, session, host, query).start)
+
+    client, _ = _client_for(app, reviewer)
+    page = client.get(f"/compliance/people?q={CANDIDATE_EMAIL}").get_data(as_text=True)
+    assert "No local record holds this email" in page
+    assert f"<code>{interview.uid}</code>" in page
+    other = client.get("/compliance/people?q=nobody.else@gmail.example").get_data(as_text=True)
+    assert interview.uid not in other and "No interview's calendar event invites" in other
+    lookups = session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "subject.candidate_lookup")).all()
+    assert [e.detail["interviews"] for e in lookups] == [1, 0]
+    assert all(CANDIDATE_EMAIL not in str(e.detail) + str(e.target_label) for e in lookups)
+    if database_url.startswith("sqlite"):
+        raw = Path(database_url.removeprefix("sqlite:///")).read_bytes()
+        assert CANDIDATE_EMAIL.encode() not in raw

@@ -321,6 +321,59 @@ def email_records(session: Session, actor: Actor, email: str) -> dict[str, list[
     return records
 
 
+@dataclass(frozen=True)
+class CandidateInterview:
+    uid: str
+    status: str
+
+
+def candidate_interviews(session: Session, broker, cipher, actor: Actor,
+                         email: str) -> list[CandidateInterview]:
+    """Interviews whose calendar event invites ``email``, found through the aggregator.
+
+    Rendezvous stores no candidate email, so the answer comes from reading the organisation's
+    managed events (one read per calendar link that hosts interviews) and matching attendees;
+    only interview ids and statuses come back. The lookup is audited without the email.
+    """
+    from models import CreatedEvent, Interview, LinkStatus
+    from webapp.services import connect
+
+    _require(actor, Role.COMPLIANCE)
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320:
+        raise Invalid("Enter an email address.", field="email")
+    if broker is None:
+        return []
+    hosts = list(session.scalars(select(ProfileLink).where(
+        ProfileLink.organisation_id == actor.organisation_id,
+        ProfileLink.status == LinkStatus.ACTIVE,
+        ProfileLink.id.in_(select(CreatedEvent.profile_link_id)))))
+    matched: set[str] = set()
+    unreachable = 0
+    for link in hosts:
+        try:
+            events = connect.call_broker(session, broker, cipher, link,
+                                         lambda creds, on_refresh: broker.managed_events(
+                                             creds, on_refresh=on_refresh))
+        except connect.ServiceError:
+            unreachable += 1
+            continue
+        matched.update(e.event_id for e in events if e.event_id and
+                       any(a.email.lower() == email for a in e.attendees))
+    found = []
+    if matched:
+        for interview in session.scalars(
+                select(Interview).join(CreatedEvent, CreatedEvent.interview_id == Interview.id)
+                .where(Interview.organisation_id == actor.organisation_id,
+                       CreatedEvent.event_id.in_(matched)).distinct().order_by(Interview.id)):
+            found.append(CandidateInterview(interview.uid, interview.status.value))
+    record(session, actor, "subject.candidate_lookup",
+           detail={"interviews": len(found), "calendars_read": len(hosts) - unreachable,
+                   "calendars_unreachable": unreachable})
+    session.commit()
+    return found
+
+
 def export_subject(session: Session, actor: Actor, user_id: int) -> dict[str, Any]:
     """One JSON document of every local record about a person; audited."""
     records = person_records(session, actor, user_id)

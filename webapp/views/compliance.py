@@ -73,14 +73,17 @@ def people():
     query = (request.args.get("q") or "").strip()
     db, who = db_session(), actor()
     matches = compliance.find_people(db, who, query) if query else []
-    by_email = None
+    by_email, interviews = None, None
     if query and "@" in query and not any(u.email == query.lower() for u in matches):
         try:
             by_email = compliance.email_records(db, who, query)
+            interviews = compliance.candidate_interviews(
+                db, current_app.extensions["rendezvous.broker"],
+                current_app.extensions["rendezvous.cipher"], who, query)
         except Invalid as exc:
             flash_error(exc)
     return render_template("compliance/people.html", query=query, matches=matches,
-                           by_email=by_email)
+                           by_email=by_email, interviews=interviews)
 
 
 @bp.route("/people/<int:user_id>")
