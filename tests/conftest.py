@@ -92,6 +92,17 @@ def app(app_config, request):
 
 
 @pytest.fixture
+def org(session):
+    """An organisation with Business Connect on, so its people can link calendars."""
+    from tests.factories import make_org
+
+    organisation = make_org(session)
+    organisation.business_connect_enabled = True
+    session.commit()
+    return organisation
+
+
+@pytest.fixture
 def session(app):
     """A database session outside any request, for arranging and checking state."""
     with app.extensions["rendezvous.db"].sessions() as db:

@@ -8,15 +8,7 @@ from sqlalchemy import select
 
 from models import LinkStatus, ProfileLink, Role
 from tests.browser.conftest import log_in
-from tests.factories import make_org, make_user
-
-
-@pytest.fixture
-def org(session):
-    org = make_org(session)
-    org.business_connect_enabled = True
-    session.commit()
-    return org
+from tests.factories import make_user
 
 
 @pytest.fixture

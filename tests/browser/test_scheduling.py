@@ -9,17 +9,9 @@ from sqlalchemy import select
 
 from models import Interview, InterviewStatus, Role
 from tests.browser.conftest import log_in
-from tests.factories import assign, make_org, make_user
+from tests.factories import assign, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, next_weekday
 from tests.webapp.test_scheduling_sync import open_channel
-
-
-@pytest.fixture
-def org(session):
-    org = make_org(session)
-    org.business_connect_enabled = True
-    session.commit()
-    return org
 
 
 @pytest.fixture

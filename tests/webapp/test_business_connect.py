@@ -15,18 +15,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from models import AuditEntry, LinkMode, LinkStatus, OAuthState, Organisation, ProfileLink, Role, utcnow
-from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions, csrf_token
-from tests.factories import make_org, make_user
+from models import AuditEntry, LinkMode, LinkStatus, OAuthState, ProfileLink, Role, utcnow
+from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
+from tests.factories import make_user
 from webapp.services import connect
-
-
-@pytest.fixture
-def org(session):
-    org = make_org(session)
-    org.business_connect_enabled = True
-    session.commit()
-    return org
 
 
 @pytest.fixture

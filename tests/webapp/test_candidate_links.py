@@ -7,26 +7,17 @@ import datetime as dt
 import logging
 import re
 import threading
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
 
 from models import Interview, InterviewStatus, Role, SchedulingLink, SchedulingPreference, utcnow
-from tests.factories import make_org, make_user
+from tests.factories import make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from tests.webapp.test_scheduling import actor_of, sealer_of
 from webapp.services import Forbidden, Invalid, candidate_links, scheduling
 
 NAME, EMAIL = "Jamie Candidate", "jamie.candidate@gmail.example"
-
-
-@pytest.fixture
-def org(session):
-    org = make_org(session)
-    org.business_connect_enabled = True
-    session.commit()
-    return org
 
 
 @pytest.fixture

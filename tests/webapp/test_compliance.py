@@ -19,14 +19,6 @@ from tests.webapp.test_business_connect import connect_as, creds_for
 from webapp.services.compliance import safe_cell
 
 
-@pytest.fixture
-def org(session):
-    org = make_org(session)
-    org.business_connect_enabled = True
-    session.commit()
-    return org
-
-
 def _client_for(app, user):
     client = app.test_client()
     AuthActions(client).login(user.email)

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import event, select, text
 
-from models import (AuditEntry, CreatedEvent, EventStatus, Interview, InterviewStatus, Role,
+from models import (AuditEntry, EventStatus, Interview, InterviewStatus, Role,
                     SchedulingPreference, utcnow)
 from tests.factories import assign, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
@@ -22,14 +22,6 @@ TITLE = "Onsite: Staff Engineer (secret-title-7731)"
 CANDIDATE = "Casey Candidate"
 CANDIDATE_EMAIL = "casey.candidate@gmail.example"
 NOTES = "Bring the system design notes (secret-notes-9912)"
-
-
-@pytest.fixture
-def org(session):
-    org = make_org(session)
-    org.business_connect_enabled = True
-    session.commit()
-    return org
 
 
 @pytest.fixture

@@ -10,19 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from models import CreatedEvent, EventStatus, Interview, InterviewStatus, Role
-from tests.factories import make_org, make_user
+from tests.factories import make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from tests.webapp.test_scheduling import (CANDIDATE_EMAIL, TITLE, actor_of, deps, first_slot,
                                           query_for, schedule, sealer_of)
 from webapp.services import scheduling
-
-
-@pytest.fixture
-def org(session):
-    org = make_org(session)
-    org.business_connect_enabled = True
-    session.commit()
-    return org
 
 
 @pytest.fixture

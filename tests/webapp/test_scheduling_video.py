@@ -8,17 +8,9 @@ import requests
 from sqlalchemy import select
 
 from models import Role, SchedulingPreference
-from tests.factories import make_org, make_user
+from tests.factories import make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed
 from tests.webapp.test_scheduling import first_slot, query_for, schedule
-
-
-@pytest.fixture
-def org(session):
-    org = make_org(session)
-    org.business_connect_enabled = True
-    session.commit()
-    return org
 
 
 @pytest.fixture
