@@ -126,7 +126,8 @@ def test_assign_and_remove_a_coordinator(client, auth, session, org, admin):
     auth.post(f"/admin/assignments/{assignment.id}/delete", form_page="/admin/users")
     assert _count(session, CoordinatorAssignment) == 0
     assert [e.action for e in session.scalars(select(AuditEntry).where(
-        AuditEntry.action.like("assignment.%")))] == ["assignment.created", "assignment.removed"]
+        AuditEntry.action.like("assignment.%")).order_by(AuditEntry.id))] == [
+        "assignment.created", "assignment.removed"]
 
 
 def test_coordinator_sees_their_managers(app, session, org):

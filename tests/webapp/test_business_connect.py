@@ -247,7 +247,8 @@ def test_state_from_another_user_or_browser_is_refused(app, client, auth, sessio
     assert follow(other_browser, redirect).status_code == 400
     assert token_calls(sandbox) == 0
     assert session.scalar(select(ProfileLink)) is None
-    denied = session.scalars(select(AuditEntry).where(AuditEntry.action == "oauth.state_rejected")).all()
+    denied = session.scalars(select(AuditEntry).where(AuditEntry.action == "oauth.state_rejected")
+                             .order_by(AuditEntry.id)).all()
     assert [d.detail["reason"] for d in denied] == ["foreign", "other session"]
 
 

@@ -75,7 +75,8 @@ def test_audit_export_is_formula_safe_and_audited(app, session, org, reviewer):
     data = json.loads(client.get("/compliance/audit/export.json?action=test.").get_data(as_text=True))
     assert data["entries"][0]["target_label"].startswith("=HYPERLINK")  # JSON keeps the value
     assert client.get("/compliance/audit/export.xml").status_code == 302
-    exported = session.scalars(select(AuditEntry).where(AuditEntry.action == "audit.exported")).all()
+    exported = session.scalars(select(AuditEntry).where(AuditEntry.action == "audit.exported")
+                               .order_by(AuditEntry.id)).all()
     assert [e.detail["format"] for e in exported] == ["csv", "json"]
 
 
@@ -282,7 +283,7 @@ def test_candidate_email_finds_interview_ids_through_the_aggregator(app, session
     other = client.get("/compliance/people?q=nobody.else@gmail.example").get_data(as_text=True)
     assert interview.uid not in other and "No interview's calendar event invites" in other
     lookups = session.scalars(select(AuditEntry).where(
-        AuditEntry.action == "subject.candidate_lookup")).all()
+        AuditEntry.action == "subject.candidate_lookup").order_by(AuditEntry.id)).all()
     assert [e.detail["interviews"] for e in lookups] == [1, 0]
     assert all(CANDIDATE_EMAIL not in str(e.detail) + str(e.target_label) for e in lookups)
     if database_url.startswith("sqlite"):

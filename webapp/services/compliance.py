@@ -362,10 +362,13 @@ def candidate_interviews(session: Session, broker, cipher, actor: Actor,
                        any(a.email.lower() == email for a in e.attendees))
     found = []
     if matched:
+        # By id through a subquery: DISTINCT over the JSON column is not portable (PostgreSQL).
         for interview in session.scalars(
-                select(Interview).join(CreatedEvent, CreatedEvent.interview_id == Interview.id)
-                .where(Interview.organisation_id == actor.organisation_id,
-                       CreatedEvent.event_id.in_(matched)).distinct().order_by(Interview.id)):
+                select(Interview).where(
+                    Interview.organisation_id == actor.organisation_id,
+                    Interview.id.in_(select(CreatedEvent.interview_id)
+                                     .where(CreatedEvent.event_id.in_(matched))))
+                .order_by(Interview.id)):
             found.append(CandidateInterview(interview.uid, interview.status.value))
     record(session, actor, "subject.candidate_lookup",
            detail={"interviews": len(found), "calendars_read": len(hosts) - unreachable,
