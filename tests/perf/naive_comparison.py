@@ -20,7 +20,6 @@ import datetime as dt
 import re
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -32,16 +31,14 @@ if str(ROOT) not in sys.path:
 import pycronofy  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from broker.sandbox.server import start_sandbox  # noqa: E402
-from models import (CreatedEvent, EventStatus, Interview, InterviewStatus, Organisation,  # noqa: E402
-                    Role, migrate)
-from tests.conftest import AuthActions, make_test_config  # noqa: E402
-from tests.factories import make_user  # noqa: E402
-from tests.perf.scheduling_bench import PANELS, Control, api_calls  # noqa: E402
-from tests.webapp.scheduling_support import PANEL_EMAILS, link_calendar, next_weekday  # noqa: E402
+from models import (CreatedEvent, EventStatus, Interview, InterviewStatus,  # noqa: E402
+                    ProfileLink)
+from tests.conftest import AuthActions  # noqa: E402
+from tests.perf.scheduling_bench import (CLIENT_ID, CLIENT_SECRET, PANELS, api_calls,  # noqa: E402
+                                         bench_world)
+from tests.webapp.scheduling_support import next_weekday  # noqa: E402
 from webapp.services import connect  # noqa: E402
 
-CLIENT_ID, CLIENT_SECRET = "naive-bench", "naive-bench-secret-0123456789abcdef"
 
 
 def naive_client(url: str, access_token: str) -> pycronofy.Client:
@@ -79,34 +76,17 @@ def main() -> None:
     args = parser.parse_args()
     latency = args.latency_ms / 1000
 
-    handle = start_sandbox(CLIENT_ID, CLIENT_SECRET, auto_deliver=False, rate_limit_enabled=False)
-    sandbox = Control(handle.url)
-    tmp = Path(tempfile.mkdtemp(prefix="rdv-naive-"))
-    url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    migrate.upgrade(url)
-    from webapp import create_app
-
-    app = create_app(make_test_config(
-        url, tmp / "instance", CRONOFY_CLIENT_ID=CLIENT_ID, CRONOFY_CLIENT_SECRET=CLIENT_SECRET,
-        CRONOFY_API_BASE_URL=handle.url, CRONOFY_APP_BASE_URL=handle.url, LOG_LEVEL="WARNING"))
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    world = bench_world()
+    handle, sandbox, app, links = world.handle, world.sandbox, world.app, world.link_ids
+    recruiter_email, recruiter_id = world.recruiter_email, world.recruiter_id
+    host_id, org_id = world.host_link_id, world.org_id
     cipher = app.extensions["rendezvous.cipher"]
     with app.extensions["rendezvous.db"].sessions() as session:
-        org = Organisation(name="Bench", timezone="Europe/London", business_connect_enabled=True)
-        session.add(org)
-        session.commit()
-        recruiter = make_user(session, org, Role.RECRUITER, email=PANEL_EMAILS[0], name="Riley")
-        host = link_calendar(app, session, sandbox, recruiter)
-        links, members = [], []
-        for email in PANEL_EMAILS[1:11]:
-            user = make_user(session, org, Role.RECRUITER, email=email, name=email.split("@")[0])
-            link = link_calendar(app, session, sandbox, user)
-            links.append(link.id)
+        members = []
+        for link_id in links:
+            link = session.get(ProfileLink, link_id)
             members.append((connect.load_credentials(link, cipher).access_token,
                             link.target_calendar_id))
-        recruiter_email, host_id, org_id, recruiter_id = recruiter.email, host.id, org.id, recruiter.id
 
     client = app.test_client()
     AuthActions(client).login(recruiter_email)

@@ -17,6 +17,8 @@ panels of 1, 3, 5 and 10 people it measures
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from typing import Any
 import re
 import statistics
 import sys
@@ -54,13 +56,21 @@ def api_calls(sandbox: Control) -> int:
     return sum(sandbox.call("GET", "/stats")["requests"].values())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency-ms", type=int, default=50)
-    parser.add_argument("--runs", type=int, default=7)
-    args = parser.parse_args()
-    latency = args.latency_ms / 1000
+@dataclass
+class BenchWorld:
+    """A sandbox and an app with a recruiter and ten panel members whose calendars are linked."""
 
+    handle: Any
+    sandbox: Control
+    app: Any
+    org_id: int
+    recruiter_id: int
+    recruiter_email: str
+    host_link_id: int
+    link_ids: list[int]
+
+
+def bench_world() -> BenchWorld:
     handle = start_sandbox(CLIENT_ID, CLIENT_SECRET, auto_deliver=False, rate_limit_enabled=False)
     sandbox = Control(handle.url)
     tmp = Path(tempfile.mkdtemp(prefix="rdv-bench-"))
@@ -79,15 +89,28 @@ def main() -> None:
         session.add(org)
         session.commit()
         recruiter = make_user(session, org, Role.RECRUITER, email=PANEL_EMAILS[0], name="Riley")
-        link_calendar(app, session, sandbox, recruiter)
+        host = link_calendar(app, session, sandbox, recruiter)
         links = []
         for email in PANEL_EMAILS[1:11]:
             user = make_user(session, org, Role.RECRUITER, email=email, name=email.split("@")[0])
             links.append(link_calendar(app, session, sandbox, user).id)
-        recruiter_email = recruiter.email
-        from webapp.services import Actor
+        return BenchWorld(handle, sandbox, app, org.id, recruiter.id, recruiter.email, host.id,
+                          links)
 
-        me = Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    latency = args.latency_ms / 1000
+
+    world = bench_world()
+    handle, sandbox, app, links = world.handle, world.sandbox, world.app, world.link_ids
+    recruiter_email = world.recruiter_email
+    from webapp.services import Actor
+
+    me = Actor(world.recruiter_id, world.recruiter_email, world.org_id, Role.RECRUITER)
 
     client = app.test_client()
     auth = AuthActions(client)
