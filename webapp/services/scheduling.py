@@ -34,8 +34,7 @@ from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
 from webapp.services import availability as av
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
-from webapp.services.connect import (AggregatorTrouble, ReconnectNeeded, broker_problem,
-                                     call_broker, mark_needs_attention, usable_credentials)
+from webapp.services.connect import (AggregatorTrouble, ReconnectNeeded, call_broker, usable_credentials)
 
 log = logging.getLogger("webapp.services.scheduling")
 
@@ -393,17 +392,14 @@ def run_delete(session: Session, broker: CalendarBroker, cipher: TokenCipher,
 def _delete_event(session, broker, cipher, link: ProfileLink, ev: CreatedEvent) -> None:
     if link.status is LinkStatus.DISCONNECTED or not link.has_tokens:
         return  # nothing we can reach any more; the calendar owner keeps their copy
-    creds, persist = usable_credentials(session, broker, cipher, link)
-    try:
-        broker.delete_event(creds, ev.calendar_id, ev.event_id, on_refresh=persist)
-    except broker_errors.NotFound:
-        return
-    except broker_errors.NeedsReauth as exc:
-        mark_needs_attention(session, link, type(exc).__name__)
-        session.commit()
-        raise broker_problem(exc) from None
-    except broker_errors.BrokerError as exc:
-        raise broker_problem(exc) from None
+
+    def delete(creds, on_refresh):
+        try:
+            broker.delete_event(creds, ev.calendar_id, ev.event_id, on_refresh=on_refresh)
+        except broker_errors.NotFound:
+            pass  # already gone: that is what we wanted
+
+    call_broker(session, broker, cipher, link, delete)
 
 
 # ---------------------------------------------------------------------------------------------

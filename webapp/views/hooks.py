@@ -42,13 +42,19 @@ def verified_body(kind: str) -> bytes:
     return raw
 
 
+def opened_id(purpose: str, ref: str) -> int | None:
+    """The row id sealed in a callback URL's reference, or None if it is forged or altered."""
+    value = current_app.extensions["rendezvous.sealer"].open(purpose, ref)
+    return int(value) if value is not None and value.isdigit() else None
+
+
 @bp.route("/push/<ref>", methods=["POST"])
 @public
 def push(ref: str):
     """Receive a push notification for one calendar link."""
     raw = verified_body("push")
-    link_id = current_app.extensions["rendezvous.sealer"].open("push", ref)
-    if link_id is None or not link_id.isdigit():
+    link_id = opened_id("push", ref)
+    if link_id is None:
         return "", 404
     try:
         notification = parse_notification(raw)
@@ -59,10 +65,10 @@ def push(ref: str):
         # earliest changes_since covers the later ones; the job checks the link itself.
         since = notification.changes_since.isoformat() if notification.changes_since else None
         queued = current_app.extensions["rendezvous.jobs"].enqueue_once(
-            f"changes:{link_id}", "scheduling.changes", int(link_id), since)
+            f"changes:{link_id}", "scheduling.changes", link_id, since)
         outcome = "changes queued" if queued is not None else "already queued"
     else:
-        outcome = connect.handle_push(db_session(), int(link_id), notification.type,
+        outcome = connect.handle_push(db_session(), link_id, notification.type,
                                       profile_id=notification.profile_id)
     log.debug("push %s for link %s: %s", notification.type, link_id, outcome)
     return "", 202
@@ -82,8 +88,8 @@ def service_account(ref: str):
     from webapp.services import enterprise
 
     raw = verified_body("service_account")
-    request_id = current_app.extensions["rendezvous.sealer"].open("sa", ref)
-    if request_id is None or not request_id.isdigit():
+    request_id = opened_id("sa", ref)
+    if request_id is None:
         return "", 404
     broker = current_app.extensions["rendezvous.broker"]
     if broker is None:
@@ -94,7 +100,7 @@ def service_account(ref: str):
         return "", 400
     outcome = enterprise.handle_callback(db_session(), broker,
                                          current_app.extensions["rendezvous.cipher"],
-                                         int(request_id), callback)
+                                         request_id, callback)
     if outcome.result == "linked":
         current_app.extensions["rendezvous.jobs"].enqueue("ec_choose_calendar",
                                                           outcome.profile_link_id)
