@@ -7,6 +7,7 @@ channels hear about it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from typing import Any
 
@@ -520,7 +521,13 @@ def change_participation(state: SandboxState, account_id: str, calendar_id: str,
 
 
 def record_change(state: SandboxState, ev: m.Event, *, own: bool) -> None:
-    """Stamp ``updated`` and tell the channels that watch this event's calendar."""
+    """Let invited rooms answer, stamp ``updated`` and tell the channels that watch the calendar."""
+    if not is_room_booking(ev):
+        _book_rooms(state, ev)
+    _stamp_and_notify(state, ev, own=own)
+
+
+def _stamp_and_notify(state: SandboxState, ev: m.Event, *, own: bool) -> None:
     stamp = now()
     ts = max(int(stamp.timestamp()), ev.updated_ts)
     ev.updated_ts = ts
@@ -528,6 +535,101 @@ def record_change(state: SandboxState, ev: m.Event, *, own: bool) -> None:
     state.mark_dirty()
     if not own or state.config.notify_own_changes:
         notify.enqueue_change(state, ev)
+
+
+# ---- rooms: resource mailboxes answer invitations on their own ---------------------------------
+
+#: Prefix of the events a room keeps for the meetings it accepted (never managed, never a source
+#: of further room bookings).
+ROOM_BOOKING_PREFIX = "evt_room_"
+
+
+def room_booking_uid(event_uid: str, room_account_id: str) -> str:
+    """The stable uid of ``room``'s copy of the event ``event_uid``."""
+    digest = hashlib.sha256(f"{event_uid}|{room_account_id}".encode()).hexdigest()[:24]
+    return ROOM_BOOKING_PREFIX + digest
+
+
+def is_room_booking(ev: m.Event) -> bool:
+    return ev.event_uid.startswith(ROOM_BOOKING_PREFIX)
+
+
+def _room_calendar(world: World, room: m.Identity) -> m.Calendar | None:
+    return next((c for c in world.own_calendars(room.account_id) if c.primary), None)
+
+
+def _book_rooms(state: SandboxState, ev: m.Event) -> None:
+    """Rooms among the attendees accept when free over the event's span (keeping a copy of the
+    event in their calendar) and decline when busy, as Exchange and Google resource mailboxes do.
+    Copies follow the original: moved, re-checked, removed when it is deleted or cancelled or the
+    room is no longer invited."""
+    world = state.world
+    live = not ev.deleted and ev.status != "cancelled"
+    invited: set[str] = set()
+    for attendee in ev.attendees:
+        room = world.identity(attendee.get("email"))
+        if room is None or room.kind != "room" or not room.account_id:
+            continue
+        cal = _room_calendar(world, room)
+        if cal is None or cal.store_id == ev.calendar_id:
+            continue  # an event in the room's own calendar is not an invitation
+        invited.add(room.account_id)
+        store = world.events_in(cal.store_id)
+        uid = room_booking_uid(ev.event_uid, room.account_id)
+        if not live:
+            _drop_room_booking(state, store.get(uid))
+        elif _room_free(store, ev, uid):
+            attendee["status"] = "accepted"
+            _keep_room_booking(state, cal, store, uid, ev)
+        else:
+            attendee["status"] = "declined"
+            _drop_room_booking(state, store.get(uid))
+    for room in world.identities.values():
+        if room.kind != "room" or not room.account_id or room.account_id in invited:
+            continue
+        cal = _room_calendar(world, room)
+        if cal is not None:
+            store = world.events_in(cal.store_id)
+            _drop_room_booking(state, store.get(room_booking_uid(ev.event_uid, room.account_id)))
+
+
+def _room_free(store: dict[str, m.Event], ev: m.Event, own_copy: str) -> bool:
+    return not any(
+        uid != own_copy and counts_as_busy(other) and other.end_ts > other.start_ts
+        and other.start_ts < ev.end_ts and other.end_ts > ev.start_ts
+        for uid, other in store.items())
+
+
+def _keep_room_booking(state: SandboxState, cal: m.Calendar, store: dict[str, m.Event], uid: str,
+                       ev: m.Event) -> None:
+    copy = store.get(uid)
+    span = [ev.start_ts, ev.end_ts]
+    if copy is None:
+        stamp = format_utc(now())
+        copy = m.Event(event_uid=uid, calendar_id=cal.store_id, summary=ev.summary, start=ev.start,
+                       end=ev.end, start_tzid=ev.start_tzid, end_tzid=ev.end_tzid,
+                       start_ts=ev.start_ts, end_ts=ev.end_ts, created=stamp, updated=stamp)
+        store[uid] = copy
+    elif not copy.deleted and [copy.start_ts, copy.end_ts] == span and \
+            copy.summary == ev.summary and copy.organizer == ev.organizer:
+        return  # nothing the room would notice
+    else:
+        if [copy.start_ts, copy.end_ts] != span:
+            copy.previous_spans.append([copy.start_ts, copy.end_ts])
+        copy.start, copy.end, copy.start_tzid, copy.end_tzid = (ev.start, ev.end, ev.start_tzid,
+                                                                ev.end_tzid)
+        copy.start_ts, copy.end_ts = ev.start_ts, ev.end_ts
+        copy.summary = ev.summary
+        copy.deleted = False
+    copy.organizer = dict(ev.organizer) if ev.organizer else None
+    copy.transparency, copy.status, copy.participation_status = "opaque", "confirmed", "accepted"
+    _stamp_and_notify(state, copy, own=False)
+
+
+def _drop_room_booking(state: SandboxState, copy: m.Event | None) -> None:
+    if copy is not None and not copy.deleted:
+        copy.deleted = True
+        _stamp_and_notify(state, copy, own=False)
 
 
 # ---- external changes: the owner edits their own calendar (control API and pages) -------------
