@@ -69,12 +69,10 @@ def _periods(value: Any, field: str, config, *, required: bool) -> list[tuple[in
 
 
 def _authorized_subs(state: SandboxState, client_id: str) -> set[str]:
-    world = state.world
-    subs = {g.sub for g in world.grants.values() if not g.revoked and g.client_id == client_id}
-    linked_domains = {world.service_accounts[s].domain for s in subs if s in world.service_accounts}
-    subs |= {i.account_id for i in world.identities.values()
-             if i.kind == "room" and i.domain in linked_domains}
-    return subs
+    """Subs with a live grant for the app. A room (``res_…``) counts only once the app asked for it
+    through the service account and exchanged the callback code (§2.3–2.5); linking its domain
+    is not enough, and revoking the room's sub (§1.4) takes it away again."""
+    return {g.sub for g in state.world.grants.values() if not g.revoked and g.client_id == client_id}
 
 
 def _groups(state: SandboxState, client_id: str, participants: Any, config) -> list[av.Group]:

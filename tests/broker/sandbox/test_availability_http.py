@@ -93,11 +93,15 @@ def test_member_available_periods_restrict_the_member(connect):
         assert window["start"] <= _parse(slot["start"]) and _parse(slot["end"]) <= window["end"]
 
 
-def test_rooms_with_required_one(sandbox, connect):
+def test_rooms_with_required_one(sandbox, connect, receiver):
+    from .test_rooms import authorize_room
+
     riley = connect(RILEY)
-    tokens_for(sandbox, ALEX, enterprise=True)  # links northwind.example, so its rooms are known
-    rooms = [i["sub"] for i in sandbox.control("GET", "/_sandbox/identities").json()["identities"]
+    # Each room is authorized through the service account (§2.3–2.5) before its sub is usable.
+    rooms = [authorize_room(sandbox, receiver, i["email"])["sub"]
+             for i in sandbox.control("GET", "/_sandbox/identities").json()["identities"]
              if i["kind"] == "room" and i["domain"] == "northwind.example"]
+    assert len(rooms) == 2
     slots = riley.availability(
         participants=[{"members": [riley.sub]}, {"members": rooms, "required": 1}],
         required_duration=60, available_periods=_week(), response_format="slots")

@@ -11,6 +11,7 @@ from broker.sandbox.state import World
 from .conftest import ALEX, RILEY, api, client_for, deliver, tokens_for
 
 AURORA = "room.aurora@northwind.example"
+BOREALIS = "room.borealis@northwind.example"
 UTC = dt.timezone.utc
 DELEGATED = "read_account list_calendars read_events create_event delete_event read_free_busy"
 
@@ -187,3 +188,41 @@ def test_external_events_book_rooms_and_bookings_survive_a_state_file(sandbox, t
                 if e.event_uid.startswith("evt_room_")]
     assert [(b.start, b.end, b.organizer["email"]) for b in bookings] == [
         (_z(_at(2)), _z(_at(3)), RILEY)]
+
+
+def _availability(sandbox, token: str, *subs: str):
+    return api(sandbox, "POST", "/v1/availability", token, json={
+        "participants": [{"members": [{"sub": s} for s in subs], "required": "all"}],
+        "required_duration": {"minutes": 30},
+        "query_periods": [{"start": _z(_at(1)), "end": _z(_at(5))}]})
+
+
+def test_a_room_sub_needs_its_own_authorization_and_revoking_it_takes_it_away(
+        sandbox, connect, receiver):
+    riley = _riley(connect)
+    token = riley.auth.access_token
+    identities = sandbox.control("GET", "/_sandbox/identities").json()["identities"]
+    aurora_sub = next(i["sub"] for i in identities if i["email"] == AURORA)
+    borealis_sub = next(i["sub"] for i in identities if i["email"] == BOREALIS)
+
+    def unknown(response) -> bool:
+        return response.status_code == 422 and \
+            response.json()["errors"]["participants"][0]["key"] == "errors.unknown_sub"
+
+    assert unknown(_availability(sandbox, token, aurora_sub))
+    # Linking the domain (Enterprise Connect) alone does not make its rooms usable.
+    tokens_for(sandbox, ALEX, enterprise=True)
+    assert unknown(_availability(sandbox, token, aurora_sub))
+    room = authorize_room(sandbox, receiver, AURORA)
+    # The code exchange yields the room's sub, in the token response and in userinfo.
+    assert room["sub"] == room["account_id"] == aurora_sub
+    assert room["linking_profile"]["profile_name"] == AURORA
+    info = client_for(sandbox, room["access_token"]).userinfo()
+    assert info["sub"] == aurora_sub and info["email"] == AURORA
+    assert _availability(sandbox, token, aurora_sub).status_code == 200
+    assert unknown(_availability(sandbox, token, borealis_sub))  # only the room asked for
+    revoked = api(sandbox, "POST", "/oauth/token/revoke", json={
+        "client_id": "rendezvous-test", "client_secret": "sandbox-test-secret", "sub": aurora_sub})
+    assert revoked.status_code == 200, revoked.text
+    assert unknown(_availability(sandbox, token, aurora_sub))
+    assert _availability(sandbox, token, riley.sub).status_code == 200
