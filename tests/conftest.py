@@ -220,6 +220,15 @@ class SandboxControl:
     def stats(self):
         return self.call("GET", "/stats")
 
+    def attendee_response(self, organizer: str, attendee: str, status: str, *,
+                          event_id: str | None = None, event_uid: str | None = None,
+                          calendar_id: str | None = None) -> dict:
+        """``attendee`` answers ``organizer``'s event from their mail client; returns the event."""
+        body = {"organizer": organizer, "attendee": attendee, "status": status,
+                "event_id": event_id, "event_uid": event_uid, "calendar_id": calendar_id}
+        return self.call("POST", "/attendee-response",
+                         json={k: v for k, v in body.items() if v is not None})["event"]
+
 
 @pytest.fixture(scope="session")
 def sandbox_server():

@@ -166,6 +166,15 @@ def external_change():
         return jsonify({"event": events.external_change(state, data)})
 
 
+@bp.post("/attendee-response")
+def attendee_response():
+    """An attendee accepts, declines or tentatively accepts the organizer's event."""
+    data = _json()
+    state = web.state()
+    with state.lock:
+        return jsonify({"event": events.attendee_response(state, data)})
+
+
 @bp.get("/events")
 def owner_events():
     """An identity's events as the provider holds them (for assertions and demos)."""

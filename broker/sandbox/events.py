@@ -698,6 +698,57 @@ def external_change(state: SandboxState, data: dict[str, Any]) -> dict[str, Any]
     return event_payload(world, ev, view)
 
 
+ATTENDEE_STATUSES = ("accepted", "declined", "tentative", "needs_action")
+
+
+def attendee_response(state: SandboxState, data: dict[str, Any]) -> dict[str, Any]:
+    """An attendee answers the organizer's invitation from their mail client: their ``status`` on
+    the organizer's event changes, ``updated`` is stamped and the organizer's channels hear of it.
+    Everything is checked before anything changes."""
+    world = state.world
+    organizer = world.identity(data.get("organizer") if isinstance(data.get("organizer"), str)
+                               else None)
+    if organizer is None or not organizer.account_id:
+        raise errors.invalid("organizer", "unknown",
+                             f"no calendar owner {data.get('organizer')!r}")
+    status = data.get("status")
+    if status not in ATTENDEE_STATUSES:
+        raise errors.invalid("status", "invalid", "status must be one of " +
+                             ", ".join(ATTENDEE_STATUSES))
+    email = data.get("attendee")
+    if not isinstance(email, str) or not email.strip():
+        raise errors.required("attendee")
+    own = world.own_calendars(organizer.account_id)
+    if data.get("calendar_id"):
+        own = [c for c in own if c.calendar_id == data["calendar_id"]]
+        if not own:
+            raise errors.invalid("calendar_id", "unknown", "not one of the organizer's calendars")
+    event_id, event_uid = data.get("event_id"), data.get("event_uid")
+    if not event_id and not event_uid:
+        raise errors.invalid("event_id", "required", "event_id or event_uid must be specified")
+    ev = None
+    for cal in own:
+        store = world.events_in(cal.store_id)
+        uid = (world.managed_index.get((cal.store_id, str(event_id))) if event_id
+               else str(event_uid))
+        if uid and uid in store and not store[uid].deleted:
+            ev, view = store[uid], cal
+            break
+    if ev is None:
+        field = "event_id" if event_id else "event_uid"
+        raise errors.invalid(field, "unknown", "no such live event in the organizer's calendars")
+    attendee = next((a for a in ev.attendees
+                     if a.get("email", "").lower() == email.strip().lower()), None)
+    if attendee is None:
+        raise errors.invalid("attendee", "unknown", f"{email} is not invited to this event")
+    invited = world.identity(email)
+    if invited is not None and invited.kind == "room":
+        raise errors.invalid("attendee", "room", "rooms answer invitations themselves")
+    attendee["status"] = status
+    record_change(state, ev, own=False)
+    return event_payload(world, ev, view)
+
+
 def _find_owner_event(world: World, ident: m.Identity, data: dict[str, Any]) -> m.Event:
     stores = {c.store_id for c in world.own_calendars(ident.account_id)}
     uid = data.get("event_uid")

@@ -280,3 +280,81 @@ def test_relink_page_reconnects_a_profile(sandbox, connect):
     assert requests.post(url, data={"password": "wrong"}, timeout=5).status_code == 400
     assert requests.post(url, data={"password": "sandbox"}, timeout=5).status_code == 200
     assert client.list_profiles()[0]["profile_connected"] is True
+
+
+# ---- attendee replies ----------------------------------------------------------------------------
+
+
+def _invited(client) -> tuple[str, dict]:
+    cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
+    client.upsert_event(cal, {"event_id": "panel-1", "summary": "Interview: Kim",
+                              "start": "2031-01-07T10:00:00Z", "end": "2031-01-07T11:00:00Z",
+                              "attendees": {"invite": [{"email": MORGAN}, {"email": JORDAN}]}})
+    [event] = client.read_events(tzid="Etc/UTC", only_managed=True).all()
+    return cal, event
+
+
+def _statuses(client) -> dict[str, str]:
+    [event] = client.read_events(tzid="Etc/UTC", only_managed=True).all()
+    return {a["email"]: a["status"] for a in event["attendees"]}
+
+
+def test_attendee_response_sets_the_status_and_notifies(sandbox, connect, receiver):
+    client = connect(RILEY)
+    cal, event = _invited(client)
+    assert _statuses(client) == {MORGAN: "needs_action", JORDAN: "needs_action"}
+    client.create_notification_channel(receiver.url + "/push")
+    time.sleep(1.01)  # ``updated`` has whole-second resolution
+    declined = sandbox.control("POST", "/_sandbox/attendee-response", {
+        "organizer": RILEY, "event_id": "panel-1", "attendee": MORGAN.upper(), "status": "declined"})
+    assert declined.status_code == 200, declined.text
+    assert declined.json()["event"]["event_id"] == "panel-1"
+    sandbox.control("POST", "/_sandbox/deliver")
+    assert len(receiver.of_type("change")) == 1  # a reply is not the app's own write
+    by_uid = sandbox.control("POST", "/_sandbox/attendee-response", {
+        "organizer": RILEY, "event_uid": event["event_uid"], "calendar_id": cal,
+        "attendee": JORDAN, "status": "tentative"})
+    assert by_uid.status_code == 200, by_uid.text
+    assert _statuses(client) == {MORGAN: "declined", JORDAN: "tentative"}
+    [after] = client.read_events(tzid="Etc/UTC", only_managed=True).all()
+    assert after["updated"] > event["updated"]
+    sandbox.control("POST", "/_sandbox/deliver")
+    assert len(receiver.of_type("change")) == 2
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"organizer": "nobody@northwind.example"}, "organizer"),
+    ({"organizer": None}, "organizer"),
+    ({"event_id": "no-such-event"}, "event_id"),
+    ({"event_id": None}, "event_id"),
+    ({"event_id": None, "event_uid": "evt_nope"}, "event_uid"),
+    ({"calendar_id": "cal_nope"}, "calendar_id"),
+    ({"attendee": "stranger@northwind.example"}, "attendee"),
+    ({"attendee": ""}, "attendee"),
+    ({"attendee": "room.aurora@northwind.example"}, "attendee"),
+    ({"status": "maybe"}, "status"),
+    ({"status": None}, "status"),
+])
+def test_attendee_response_rejects_bad_input_and_changes_nothing(sandbox, connect, change, field):
+    client = connect(RILEY)
+    cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
+    client.upsert_event(cal, {"event_id": "panel-1", "summary": "Interview: Kim",
+                              "start": "2031-01-07T10:00:00Z", "end": "2031-01-07T11:00:00Z",
+                              "attendees": {"invite": [{"email": MORGAN},
+                                                       {"email": "room.aurora@northwind.example"}]}})
+    [before] = client.read_events(tzid="Etc/UTC", only_managed=True).all()
+    body = {"organizer": RILEY, "event_id": "panel-1", "attendee": MORGAN, "status": "declined",
+            **change}
+    response = sandbox.control("POST", "/_sandbox/attendee-response", body)
+    assert response.status_code == 422, response.text
+    assert field in response.json()["errors"]
+    assert client.read_events(tzid="Etc/UTC", only_managed=True).all() == [before]
+
+
+def test_attendee_response_to_a_deleted_event_is_refused(sandbox, connect):
+    client = connect(RILEY)
+    cal, _event = _invited(client)
+    client.delete_event(cal, "panel-1")
+    response = sandbox.control("POST", "/_sandbox/attendee-response", {
+        "organizer": RILEY, "event_id": "panel-1", "attendee": MORGAN, "status": "accepted"})
+    assert response.status_code == 422 and "event_id" in response.json()["errors"]
