@@ -15,7 +15,8 @@ from .timeutil import BadTime, format_utc, now, parse_event_time
 
 bp = Blueprint("sandbox_extras", __name__)
 
-CONFERENCING_PROVIDERS = {"zoom": "Zoom", "go_to": "GoTo Meeting", "ms_teams": "Microsoft Teams"}
+CONFERENCING_PROVIDERS = {"zoom": "Zoom", "cisco_webex": "Webex", "go_to": "GoTo Meeting",
+                          "ms_teams": "Microsoft Teams"}
 
 
 def _http_url(value: Any, field: str) -> str:
@@ -29,7 +30,7 @@ def _http_url(value: Any, field: str) -> str:
 
 @bp.post("/v1/conferencing_service_authorizations")
 def conferencing_service_authorizations():
-    """Start linking Zoom/GoTo/Teams: a page the person visits, then back to redirect_uri (§8.1)."""
+    """Start linking Zoom/Webex/GoTo/Teams: a page the person visits, then back to redirect_uri (§8.1)."""
     who = web.account_caller()
     data = web.body()
     redirect_uri = _http_url(data.get("redirect_uri"), "redirect_uri")

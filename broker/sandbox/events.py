@@ -781,6 +781,7 @@ JOIN_URLS = {
     "google_meet": "https://meet.sandbox.example/{a}-{b}-{c}",
     "ms_teams": "https://teams.sandbox.example/l/meetup-join/{hex}",
     "zoom": "https://zoom.sandbox.example/j/{digits}",
+    "cisco_webex": "https://sandbox.webex.example/meet/m{hex}",
     "go_to": "https://goto.sandbox.example/join/{digits}",
 }
 

@@ -198,7 +198,7 @@ def permissions_page(token: str):
 
 @bp.route("/conferencing_services/<token>", methods=["GET", "POST"])
 def conferencing_page(token: str):
-    """Link a Zoom, GoTo or Teams conferencing profile (§8.1)."""
+    """Link a Zoom, Webex, GoTo or Teams conferencing profile (§8.1)."""
     state = web.state()
     with state.lock:
         pending = _pending(token, "conferencing")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import requests
@@ -70,6 +71,42 @@ def test_zoom_after_linking_a_conferencing_profile(sandbox, connect):
     _upsert_with_conferencing(client, "conf-explicit", zoom["profile_id"])
     deliver(sandbox)
     assert _managed(client, "conf-explicit")["conferencing"]["provider_name"] == "zoom"
+
+
+def _link(client, provider: str | None, choose: str | None = None) -> dict:
+    url = client.get_conferencing_services_auth_link("http://127.0.0.1:5000/conf-done",
+                                                     provider_name=provider)
+    form = {"decision": "approve", **({"provider_name": choose} if choose else {})}
+    page = requests.post(url, data=form, allow_redirects=False, timeout=5)
+    assert page.headers["Location"] == "http://127.0.0.1:5000/conf-done"
+    profiles = client.userinfo()["cronofy.data"]["conferencing_profiles"]
+    return next(p for p in profiles if p["provider_name"] == (provider or choose))
+
+
+def test_webex_after_linking_it_next_to_zoom(sandbox, connect):
+    client = connect(SAM)
+    zoom = _link(client, "zoom")
+    url = client.get_conferencing_services_auth_link("http://127.0.0.1:5000/conf-done")
+    assert "Webex" in requests.get(url, timeout=5).text  # offered when the app names no provider
+    webex = _link(client, None, choose="cisco_webex")
+    assert webex["profile_connected"] is True and webex["profile_id"] != zoom["profile_id"]
+    _upsert_with_conferencing(client, "conf-webex", webex["profile_id"])
+    _upsert_with_conferencing(client, "conf-zoom", zoom["profile_id"])
+    deliver(sandbox)
+    conferencing = _managed(client, "conf-webex")["conferencing"]
+    assert conferencing["provider_name"] == "cisco_webex"
+    assert re.fullmatch(r"https://sandbox\.webex\.example/meet/m[0-9a-f]{32}",
+                        conferencing["join_url"])
+    assert _managed(client, "conf-zoom")["conferencing"]["provider_name"] == "zoom"
+
+
+def test_webex_can_be_asked_for_by_name(sandbox, connect):
+    client = connect(RILEY)
+    webex = _link(client, "cisco_webex")
+    _upsert_with_conferencing(client, "conf-webex", webex["profile_id"])
+    deliver(sandbox)
+    assert _managed(client, "conf-webex")["conferencing"]["join_url"].startswith(
+        "https://sandbox.webex.example/meet/")
 
 
 def test_conferencing_authorization_can_be_refused(sandbox, connect):
