@@ -5,7 +5,7 @@ from models.audit import AuditEntry, AuditEntryImmutable
 from models.base import CATEGORIES, Base, utcnow
 from models.compliance import ErasureRequest
 from models.calendar_link import LinkMode, LinkStatus, OAuthState, ProfileLink
-from models.enterprise import MailboxRequest, MailboxStatus, ServiceAccountLink
+from models.enterprise import MailboxKind, MailboxRequest, MailboxStatus, ServiceAccountLink
 from models.interview import (CreatedEvent, EventStatus, Interview, InterviewStatus,
                               SchedulingLink, SchedulingPreference)
 from models.organisation import Organisation
@@ -26,6 +26,7 @@ __all__ = [
     "LinkMode",
     "LinkStatus",
     "MailboxRequest",
+    "MailboxKind",
     "MailboxStatus",
     "OAuthState",
     "ProfileLink",

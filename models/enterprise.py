@@ -94,8 +94,18 @@ class ServiceAccountLink(Base):
         return None
 
 
+class MailboxKind(str, enum.Enum):
+    MAILBOX = "mailbox"  # a person's mailbox: linking it makes their ProfileLink
+    ROOM = "room"  # a room (resource) mailbox: linking it gives its sub for availability
+
+
 class MailboxRequest(Base):
-    """One mailbox the admin asked to link through a service account, and how that went."""
+    """One mailbox the admin asked to link through a service account, and how that went.
+
+    Rooms go through the same request, callback and code exchange as people's mailboxes; a
+    linked room keeps only its aggregator ``sub`` (availability is asked with the application's
+    key, so no room token is stored) and its directory name for the room picker.
+    """
 
     __tablename__ = "mailbox_request"
     __table_args__ = (UniqueConstraint("service_account_link_id", "email"),)
@@ -115,6 +125,20 @@ class MailboxRequest(Base):
     )
     email: Mapped[str] = mapped_column(
         String(320), info=classified("personal", "Mailbox address to link")
+    )
+    kind: Mapped[MailboxKind] = mapped_column(
+        _enum(MailboxKind, "mailbox_kind"), default=MailboxKind.MAILBOX,
+        server_default=MailboxKind.MAILBOX.value, index=True,
+        info=classified("configuration", "A person's mailbox or a room"),
+    )
+    #: A room's name as the domain's directory lists it (rooms are not people).
+    display_name: Mapped[str | None] = mapped_column(
+        String(200), info=classified("configuration", "Room name from the domain's directory")
+    )
+    #: A linked room's aggregator id (``res_…``), put into availability queries.
+    resource_sub: Mapped[str | None] = mapped_column(
+        String(64), info=classified("identifier", "Aggregator id of a linked room",
+                                    retention="until the room is unlinked")
     )
     status: Mapped[MailboxStatus] = mapped_column(
         _enum(MailboxStatus, "mailbox_status"), default=MailboxStatus.QUEUED, index=True,

@@ -46,7 +46,8 @@ def _query(values: dict) -> av.Query:
                     start_date=values.get("start_date"), days=values.get("days", 5),
                     required=values["required"] or "all",
                     buffer_before=values["buffer_before"], buffer_after=values["buffer_after"],
-                    tzid=_zone(values["tzid"]), on_behalf_of_id=values["on_behalf_of"])
+                    tzid=_zone(values["tzid"]), on_behalf_of_id=values["on_behalf_of"],
+                    room=values.get("room"))
 
 
 @operation("GET", "/panel-members", summary="People I may put on a panel", tag="Scheduling",
@@ -55,6 +56,14 @@ def panel_members():
     """Everyone in the organisation with a usable calendar; for a coordinator, their managers."""
     return {"items": [{"link_id": link.id, "user_id": user.id, "name": user.name}
                       for link, user in av.panel_choices(db(), actor())]}
+
+
+@operation("GET", "/rooms", summary="Rooms I may book", tag="Scheduling", roles=SCHEDULERS,
+           response=s.RoomListSchema)
+def rooms():
+    """Rooms the organisation's IT admin linked through Enterprise Connect."""
+    return {"items": [{"email": r.email, "name": r.name}
+                      for r in av.room_choices(db(), actor().organisation_id)]}
 
 
 @operation("GET", "/availability", summary="Panel availability (free/busy)", tag="Scheduling",
@@ -73,6 +82,7 @@ def availability(query):
         "slots": [{"start": slot.start, "end": slot.end,
                    "free_link_ids": sorted(by_sub[p] for p in slot.participants if p in by_sub)}
                   for slot in grid.slots],
+        "room": {"email": grid.room.email, "name": grid.room.name} if grid.room else None,
     }
 
 

@@ -218,6 +218,19 @@ class PanelMemberListSchema(Schema):
     items = fields.List(fields.Nested(PanelMemberSchema), required=True)
 
 
+class RoomSchema(Schema):
+    email = fields.String(required=True, metadata={"description": "Use as `room`"})
+    name = fields.String(required=True)
+
+
+class RoomListSchema(Schema):
+    items = fields.List(fields.Nested(RoomSchema), required=True)
+
+
+_ROOM = fields.String(load_default=None, validate=validate.Length(3, 320), metadata={
+    "description": "A room's email from /rooms: slots need it free too, and it is invited"})
+
+
 _DURATION = validate.OneOf([15, 30, 45, 60, 90, 120])
 
 
@@ -236,6 +249,7 @@ class AvailabilityQuerySchema(Schema):
     buffer_after = fields.Integer(load_default=0, validate=validate.Range(0, 120))
     tzid = fields.String(load_default=None, validate=validate.Length(1, 64), metadata={
         "description": "IANA time zone for days and working hours (default: yours)"})
+    room = _ROOM
     on_behalf_of = fields.Integer(load_default=None, validate=validate.Range(1, 2**31 - 1),
                                   metadata={"description": "Coordinators: the hiring manager's "
                                             "user id"})
@@ -267,6 +281,7 @@ class AvailabilitySchema(Schema):
     tzid = fields.String(required=True)
     members = fields.List(fields.Nested(MemberBusySchema), required=True)
     slots = fields.List(fields.Nested(FreeSlotSchema), required=True)
+    room = fields.Nested(RoomSchema, required=True, allow_none=True)
 
 
 class AttendeeSchema(Schema):
@@ -317,6 +332,7 @@ class NewInterviewSchema(Schema):
     required = fields.Integer(load_default=None, validate=validate.Range(1, 10))
     buffer_before = fields.Integer(load_default=0, validate=validate.Range(0, 120))
     buffer_after = fields.Integer(load_default=0, validate=validate.Range(0, 120))
+    room = _ROOM
     on_behalf_of = fields.Integer(load_default=None, validate=validate.Range(1, 2**31 - 1))
 
 

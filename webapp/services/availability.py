@@ -3,6 +3,9 @@
 One ``availability`` call per query whatever the panel size. Busy blocks (free/busy only: start,
 end and status, never an event's title, attendees or location) are read once per member,
 concurrently, so the page waits for about one call. Nothing read here is stored.
+
+A room (linked through Enterprise Connect, see ``enterprise.request_rooms``) is a second group of
+the same availability query, required in full: a slot is offered only when the room is free too.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from sqlalchemy.orm import Session
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.types import AvailabilityQuery, Credentials, Group, Member, Period, Slot
-from models import (CoordinatorAssignment, LinkStatus, Organisation, ProfileLink, Role,
-                    SchedulingPreference, User, utcnow)
+from models import (CoordinatorAssignment, LinkStatus, MailboxKind, MailboxRequest, MailboxStatus,
+                    Organisation, ProfileLink, Role, SchedulingPreference, ServiceAccountLink, User,
+                    utcnow)
 from webapp.security import TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, ServiceError
 from webapp.services.connect import ReconnectNeeded, broker_problem, store_credentials, usable_credentials
@@ -80,6 +84,15 @@ class PanelMember:
 
 
 @dataclass(frozen=True)
+class Room:
+    """A room linked for scheduling: invited by email, checked in availability by its sub."""
+
+    email: str
+    name: str
+    sub: str
+
+
+@dataclass(frozen=True)
 class Block:
     """A busy block: times and status only."""
 
@@ -99,6 +112,8 @@ class Query:
     buffer_after: int = 0
     tzid: str = "Europe/London"
     on_behalf_of_id: int | None = None
+    #: Email of a linked room that must be free too.
+    room: str | None = None
 
 
 @dataclass
@@ -110,7 +125,7 @@ class Grid:
     busy: dict[int, list[Block]]
     busy_problems: dict[int, str]
     days: list[dt.date]
-    extra: object = None
+    room: Room | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,6 +189,32 @@ def resolve_panel(session: Session, actor: Actor, link_ids: Sequence[int]) -> li
     return [PanelMember(allowed[i][0], allowed[i][1], hours[allowed[i][1].id]) for i in ids]
 
 
+def room_choices(session: Session, organisation_id: int) -> list[Room]:
+    """Rooms the organisation linked for scheduling, through a domain that is still connected
+    (from the database: no aggregator call)."""
+    rows = session.execute(
+        select(MailboxRequest.email, MailboxRequest.display_name, MailboxRequest.resource_sub)
+        .join(ServiceAccountLink, ServiceAccountLink.id == MailboxRequest.service_account_link_id)
+        .where(MailboxRequest.organisation_id == organisation_id,
+               MailboxRequest.kind == MailboxKind.ROOM,
+               MailboxRequest.status == MailboxStatus.LINKED,
+               MailboxRequest.resource_sub.is_not(None),
+               ServiceAccountLink.status == LinkStatus.ACTIVE))
+    rooms = {email: Room(email, name or email, sub) for email, name, sub in rows}
+    return sorted(rooms.values(), key=lambda r: (r.name.lower(), r.email))
+
+
+def resolve_room(session: Session, actor: Actor, email: str | None) -> Room | None:
+    """The chosen room, refusing anything but a room the organisation linked."""
+    if not email:
+        return None
+    found = {r.email: r for r in room_choices(session, actor.organisation_id)}
+    room = found.get(email.strip().lower())
+    if room is None:
+        raise Invalid("Choose one of the listed rooms.", field="room")
+    return room
+
+
 # ---------------------------------------------------------------------------------------------
 # Periods
 
@@ -217,8 +258,10 @@ def working_periods(hours: Hours, window: Period) -> tuple[Period, ...]:
 
 
 def availability_query(members: Sequence[PanelMember], query: Query, window: Period, *,
-                       query_slots: Sequence[dt.datetime] = ()) -> AvailabilityQuery | None:
-    """The single aggregator query for the panel, or None when nobody can be available."""
+                       query_slots: Sequence[dt.datetime] = (), room: Room | None = None
+                       ) -> AvailabilityQuery | None:
+    """The single aggregator query for the panel (and room), or None when nobody can be
+    available."""
     built = []
     for m in members:
         periods = working_periods(m.hours, window)
@@ -237,8 +280,11 @@ def availability_query(members: Sequence[PanelMember], query: Query, window: Per
             required = "all"
     if not built:
         return None
+    groups = [Group(members=tuple(built), required=required)]
+    if room is not None:  # the room's own group: it must be free, whatever "at least N" says
+        groups.append(Group(members=(Member(sub=room.sub),), required="all"))
     return AvailabilityQuery(
-        groups=(Group(members=tuple(built), required=required),),
+        groups=tuple(groups),
         duration=dt.timedelta(minutes=query.duration),
         periods=() if query_slots else (window,),
         query_slots=tuple(query_slots),
@@ -275,9 +321,10 @@ def validate_query(query: Query) -> None:
 
 
 def common_slots(broker: CalendarBroker, members: Sequence[PanelMember], query: Query,
-                 window: Period, *, query_slots: Sequence[dt.datetime] = ()) -> tuple[Slot, ...]:
-    """One aggregator call (application key) for the whole panel."""
-    built = availability_query(members, query, window, query_slots=query_slots)
+                 window: Period, *, query_slots: Sequence[dt.datetime] = (),
+                 room: Room | None = None) -> tuple[Slot, ...]:
+    """One aggregator call (application key) for the whole panel and the room."""
+    built = availability_query(members, query, window, query_slots=query_slots, room=room)
     if built is None:
         return ()
     try:
@@ -340,35 +387,35 @@ def _as_utc(value) -> dt.datetime:
 
 
 def grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
-         query: Query, *, also=None) -> Grid:
-    """Busy blocks and common free slots for a panel (free/busy only). ``also`` (a call that
-    needs no database) runs concurrently too; its result is ``Grid.extra``."""
+         query: Query) -> Grid:
+    """Busy blocks and common free slots for a panel (free/busy only)."""
     validate_query(query)
     members = resolve_panel(session, actor, query.panel_link_ids)
+    room = resolve_room(session, actor, query.room)
     window, days = window_for(query)
     if window.end <= window.start:
-        return Grid(query, members, window, (), {}, {}, days, also() if also else None)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # overlaps with the free/busy reads
-        slots_future = pool.submit(common_slots, broker, members, query, window)
-        extra_future = pool.submit(also) if also else None
+        return Grid(query, members, window, (), {}, {}, days, room)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # overlaps with the free/busy reads
+        slots_future = pool.submit(common_slots, broker, members, query, window, room=room)
         busy, problems = busy_blocks(session, broker, cipher, members, window)
         slots = slots_future.result()
-        extra = extra_future.result() if extra_future else None
-    return Grid(query, members, window, slots, busy, problems, days, extra)
+    return Grid(query, members, window, slots, busy, problems, days, room)
 
 
 def slot_is_free(broker: CalendarBroker, members: Sequence[PanelMember], query: Query,
-                 start: dt.datetime) -> bool:
-    """Ask the aggregator whether exactly this start is still free for the panel (one call)."""
+                 start: dt.datetime, *, room: Room | None = None) -> bool:
+    """Ask the aggregator whether exactly this start is still free for the panel and the room
+    (one call)."""
     end = start + dt.timedelta(minutes=query.duration)
     margin = dt.timedelta(hours=12)  # room for the buffers inside each member's working periods
     window = Period(start - margin, end + margin)
-    found = common_slots(broker, members, query, window, query_slots=(start,))
+    found = common_slots(broker, members, query, window, query_slots=(start,), room=room)
     return any(s.start == start for s in found)
 
 
-__all__ = ["Block", "Grid", "Hours", "PanelMember", "Query", "ReconnectNeeded", "busy_blocks",
-           "common_slots", "grid", "panel_choices", "resolve_panel", "slot_is_free", "window_for"]
+__all__ = ["Block", "Grid", "Hours", "PanelMember", "Query", "ReconnectNeeded", "Room", "busy_blocks",
+           "common_slots", "grid", "panel_choices", "resolve_panel", "resolve_room",
+           "room_choices", "slot_is_free", "window_for"]
 
 
 @dataclass

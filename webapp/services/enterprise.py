@@ -18,6 +18,9 @@ Flow and states of one mailbox request::
   causes a second exchange. The exchange repeats the row's exact ``callback_url``.
 * A linked mailbox becomes the ProfileLink (mode ``enterprise``) of the organisation user with
   that email. Emails without a Rendezvous user are rejected up front, so every link has a user.
+* Rooms travel the same way (a request of kind ``room``, asked for free/busy only). A linked room
+  keeps just its aggregator ``sub`` for availability queries; its tokens are not kept, and
+  unlinking revokes the sub.
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ from broker import errors as broker_errors
 from broker.notifications import SACallback
 from broker.port import CalendarBroker
 from broker.types import DEFAULT_USER_SCOPE, Credentials, Resource, ServiceAccountAuthorizationRequest
-from models import (LinkMode, LinkStatus, MailboxRequest, MailboxStatus, OAuthState, ProfileLink,
-                    Role, ServiceAccountLink, User, utcnow)
+from models import (LinkMode, LinkStatus, MailboxKind, MailboxRequest, MailboxStatus, OAuthState,
+                    ProfileLink, Role, ServiceAccountLink, User, utcnow)
 from webapp import security
 from webapp.security import TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, connect
@@ -57,6 +60,9 @@ PROVIDERS: dict[str, str] = {
 }
 #: What each mailbox is asked for; also the ``delegated_scope`` the admin grants (a superset).
 MAILBOX_SCOPE = " ".join(DEFAULT_USER_SCOPE)
+#: What each room is asked for: its free/busy, for availability queries (within MAILBOX_SCOPE,
+#: since ``read_events`` implies it).
+ROOM_SCOPE = "read_free_busy"
 #: Entries per ``POST /v1/service_account_authorizations`` (the aggregator accepts 1–50).
 BATCH_SIZE = 50
 #: A claimed batch older than this is assumed abandoned by a dead worker and sent again.
@@ -75,6 +81,7 @@ ERROR_HINTS = {
     "code_exchange_failed": "The calendar service's answer could not be redeemed; use Retry failed.",
     "linked_to_another_user": "This calendar account is already linked to another Rendezvous user.",
     "request_refused": "The calendar service refused the request.",
+    "no_room_id": "The calendar service linked the room without an id; use Retry failed.",
 }
 
 
@@ -109,7 +116,8 @@ def counts(session: Session, link_id: int) -> dict[str, int]:
     """Mailbox requests per status (every status present, zero if none), plus ``total``."""
     found = dict(session.execute(
         select(MailboxRequest.status, func.count(MailboxRequest.id))
-        .where(MailboxRequest.service_account_link_id == link_id)
+        .where(MailboxRequest.service_account_link_id == link_id,
+               MailboxRequest.kind == MailboxKind.MAILBOX)
         .group_by(MailboxRequest.status)).all())
     result = {s.value: int(found.get(s, 0)) for s in MailboxStatus}
     result["total"] = sum(result.values()) - result["unlinked"]
@@ -119,7 +127,8 @@ def counts(session: Session, link_id: int) -> dict[str, int]:
 
 def mailboxes(session: Session, link_id: int, *, status: str | None = None,
               query: str | None = None, limit: int = 500) -> list[MailboxRequest]:
-    stmt = select(MailboxRequest).where(MailboxRequest.service_account_link_id == link_id)
+    stmt = select(MailboxRequest).where(MailboxRequest.service_account_link_id == link_id,
+                                        MailboxRequest.kind == MailboxKind.MAILBOX)
     if status == "waiting":
         stmt = stmt.where(MailboxRequest.status.in_([MailboxStatus.QUEUED, MailboxStatus.PENDING]))
     elif status in {s.value for s in MailboxStatus}:
@@ -375,6 +384,113 @@ def request_mailboxes(session: Session, actor: Actor, link_id: int, *,
     return RequestReport(len(rows), tuple(rejected))
 
 
+# ---------------------------------------------------------------------------------------------
+# Rooms
+
+
+@dataclass(frozen=True)
+class RoomEntry:
+    """A room of the domain as the admin sees it: from the directory, with its request."""
+
+    email: str
+    name: str | None
+    request: MailboxRequest | None
+    #: False for a room linked earlier that the directory no longer lists.
+    listed: bool = True
+
+
+def room_requests(session: Session, link_id: int) -> list[MailboxRequest]:
+    return list(session.scalars(select(MailboxRequest).where(
+        MailboxRequest.service_account_link_id == link_id,
+        MailboxRequest.kind == MailboxKind.ROOM).order_by(MailboxRequest.email)))
+
+
+def room_directory(session: Session, broker: CalendarBroker, cipher: TokenCipher,
+                   link: ServiceAccountLink) -> list[RoomEntry]:
+    """The rooms the service account lists (read now), each with its link request; rooms
+    linked earlier and no longer listed come last, so they can still be unlinked."""
+    listed = resources(session, broker, cipher, link)
+    rows = {r.email: r for r in room_requests(session, link.id)}
+    out = [RoomEntry(r.email.lower(), r.name, rows.pop(r.email.lower(), None))
+           for r in sorted(listed, key=lambda r: ((r.name or r.email).lower(), r.email))]
+    out += [RoomEntry(row.email, row.display_name, row, listed=False) for row in rows.values()
+            if row.status is not MailboxStatus.UNLINKED]
+    return out
+
+
+def request_rooms(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
+                  link_id: int, emails: Sequence[str], *,
+                  callback_url: Callable[[int], str]) -> RequestReport:
+    """Queue link requests for rooms the service account lists (free/busy only), so that
+    interviews can check the room's availability."""
+    _require_admin(actor)
+    link = domain_link(session, actor, link_id)
+    if link.status is not LinkStatus.ACTIVE:
+        raise Invalid(f"Connect {link.domain} again before linking rooms.")
+    if not emails:
+        raise Invalid("Choose at least one room.", field="rooms")
+    listed = {r.email.lower(): r for r in resources(session, broker, cipher, link)}
+    existing = {r.email: r for r in room_requests(session, link.id)}
+    taken = set(session.scalars(select(MailboxRequest.email).where(
+        MailboxRequest.service_account_link_id == link.id,
+        MailboxRequest.kind == MailboxKind.MAILBOX)))
+    seen: set[str] = set()
+    rejected: list[Rejected] = []
+    accepted: list[str] = []
+    for raw in emails:
+        email = str(raw).strip().lower()
+        row = existing.get(email)
+        if email in seen:
+            rejected.append(Rejected(email[:100], "listed more than once"))
+        elif email not in listed:
+            rejected.append(Rejected(email[:100], f"not a room {link.domain} lists"))
+        elif email in taken:
+            rejected.append(Rejected(email, "requested as a person's mailbox"))
+        elif row is not None and row.status is MailboxStatus.LINKED:
+            rejected.append(Rejected(email, "already linked"))
+        elif row is not None and row.status in (MailboxStatus.QUEUED, MailboxStatus.PENDING):
+            rejected.append(Rejected(email, "already requested; waiting for the answer"))
+        else:
+            accepted.append(email)
+        seen.add(email)
+    now = utcnow()
+    rows = []
+    for email in accepted:
+        row = existing.get(email)
+        if row is None:
+            row = MailboxRequest(service_account_link_id=link.id, kind=MailboxKind.ROOM,
+                                 organisation_id=link.organisation_id, email=email)
+            session.add(row)
+        _requeue(row, now)
+        row.display_name = (listed[email].name or "")[:200] or None
+        row.resource_sub = None
+        row.requested_at = now
+        rows.append(row)
+    session.flush()
+    for row in rows:
+        if row.callback_url is None:
+            row.callback_url = callback_url(row.id)
+    record(session, actor, "ec.rooms_requested", target_type="service_account_link",
+           target_id=link.id, target_label=link.domain,
+           outcome="success" if not rejected else "partial",
+           detail={"queued": len(rows), "rejected": len(rejected)})
+    session.commit()
+    return RequestReport(len(rows), tuple(rejected))
+
+
+def _revoke_room(broker: CalendarBroker | None, row: MailboxRequest) -> tuple[bool, bool]:
+    """Revoke a linked room's sub at the aggregator and forget it; (revoked, had a sub)."""
+    sub, row.resource_sub = row.resource_sub, None
+    if not sub or broker is None:
+        return False, bool(sub)
+    try:
+        broker.revoke_sub(sub)
+        return True, True
+    except broker_errors.BrokerError as exc:
+        log.warning("revoking room request %s failed: %s", row.id, type(exc).__name__)
+        return False, True
+
+
 def _requeue(row: MailboxRequest, now) -> None:
     row.status = MailboxStatus.QUEUED
     row.claim = None
@@ -496,9 +612,9 @@ def send_batches(session: Session, broker: CalendarBroker, cipher: TokenCipher, 
         session.commit()  # the hashes exist before the aggregator can call back
         if before_send is not None:
             before_send(report.batches)
-        batch = [ServiceAccountAuthorizationRequest(email=r.email, callback_url=r.callback_url,
-                                                    scope=MAILBOX_SCOPE, state=states[r.id])
-                 for r in rows]
+        batch = [ServiceAccountAuthorizationRequest(
+            email=r.email, callback_url=r.callback_url, state=states[r.id],
+            scope=ROOM_SCOPE if r.kind is MailboxKind.ROOM else MAILBOX_SCOPE) for r in rows]
         try:
             creds, persist = _usable(session, broker, cipher, link)
             broker.authorize_service_account_users(creds, batch, on_refresh=persist)
@@ -610,6 +726,8 @@ def handle_callback(session: Session, broker: CalendarBroker, cipher: TokenCiphe
         return CallbackOutcome("retry")
     except broker_errors.BrokerError:
         return _failed(session, row, "code_exchange_failed", None, label)
+    if row.kind is MailboxKind.ROOM:
+        return _room_linked(session, row, creds, label)
     profile_link = _enterprise_link(session, broker, cipher, row, link, creds)
     if profile_link is None:
         try:
@@ -625,6 +743,22 @@ def handle_callback(session: Session, broker: CalendarBroker, cipher: TokenCiphe
            **label)
     session.commit()
     return CallbackOutcome("linked", profile_link.id)
+
+
+def _room_linked(session: Session, row: MailboxRequest, creds: Credentials,
+                 label: dict) -> CallbackOutcome:
+    """Keep the room's sub for availability; its tokens are not kept (nothing reads the room's
+    calendar with them: availability uses the application's key)."""
+    sub = creds.sub or creds.account_id
+    if not sub:
+        return _failed(session, row, "no_room_id", None, label)
+    row.resource_sub = sub[:64]
+    row.status = MailboxStatus.LINKED
+    row.error_key = row.error_text = None
+    row.completed_at = utcnow()
+    record(session, None, "ec.room_linked", **label)
+    session.commit()
+    return CallbackOutcome("linked")
 
 
 def _failed(session: Session, row: MailboxRequest, key: str, text: str | None,
@@ -725,8 +859,11 @@ def unlink_mailbox(session: Session, broker: CalendarBroker | None, cipher: Toke
     if row.status is MailboxStatus.UNLINKED:
         return row
     before = row.status
-    revoked, had = _revoke_profile_link(
-        broker, cipher, session.get(ProfileLink, row.profile_link_id) if row.profile_link_id else None)
+    if row.kind is MailboxKind.ROOM:
+        revoked, had = _revoke_room(broker, row)
+    else:
+        revoked, had = _revoke_profile_link(broker, cipher, session.get(
+            ProfileLink, row.profile_link_id) if row.profile_link_id else None)
     row.status = MailboxStatus.UNLINKED
     row.claim = None
     row.completed_at = utcnow()
@@ -754,7 +891,9 @@ def _disconnect(session: Session, broker: CalendarBroker | None, cipher: TokenCi
     revoked = deleted = 0
     now = utcnow()
     for row in rows:
-        if row.profile_link_id:
+        if row.kind is MailboxKind.ROOM:
+            revoked += _revoke_room(broker, row)[0]
+        elif row.profile_link_id:
             r, had = _revoke_profile_link(broker, cipher, session.get(ProfileLink,
                                                                       row.profile_link_id))
             revoked += r

@@ -179,36 +179,6 @@ def video_choice(session: Session, link: ProfileLink) -> str | None:
 # Create
 
 
-def room_reader(session: Session, broker: CalendarBroker, cipher: TokenCipher, organisation_id: int):
-    """A call returning the rooms of the organisation's Enterprise Connect domains (read via the
-    service account; never stored), or None when there is no usable service account. Credentials
-    are resolved here so the call itself needs no database (it may run on another thread)."""
-    from models import ServiceAccountLink
-
-    accounts = list(session.scalars(select(ServiceAccountLink).where(
-        ServiceAccountLink.organisation_id == organisation_id,
-        ServiceAccountLink.status == LinkStatus.ACTIVE)))
-    usable = []
-    for account in accounts:
-        try:
-            usable.append(usable_credentials(session, broker, cipher, account)[0])
-        except ServiceError:
-            continue
-    if not usable:
-        return None
-
-    def read():
-        rooms = []
-        for creds in usable:
-            try:
-                rooms.extend(broker.resources(creds))
-            except broker_errors.BrokerError:
-                continue
-        return sorted({r.email.lower(): r for r in rooms}.values(), key=lambda r: r.name or r.email)
-
-    return read
-
-
 @dataclass(frozen=True)
 class NewInterview:
     query: av.Query
@@ -220,8 +190,6 @@ class NewInterview:
     video: bool = True
     #: Zone the invitation shows the time in (the candidate's).
     candidate_tzid: str | None = None
-    #: A room's email (invited as an attendee); checked against the domain's rooms.
-    room: str | None = None
 
 
 def _check_details(new: NewInterview) -> None:
@@ -259,20 +227,18 @@ def create_interview(session: Session, broker: CalendarBroker, cipher: TokenCiph
     av.validate_query(new.query)
     members = av.resolve_panel(session, actor, new.query.panel_link_ids)
     host, manager = host_link_for(session, actor, new.query.on_behalf_of_id)
-    if new.room:
-        read = room_reader(session, broker, cipher, actor.organisation_id)
-        if read is None or new.room.lower() not in {r.email.lower() for r in read()}:
-            raise Invalid("Choose one of the listed rooms.", field="room")
-    if check_slot and not av.slot_is_free(broker, members, new.query, new.start):
-        raise SlotTaken("That time was just taken. Pick another slot.")
+    room = av.resolve_room(session, actor, new.query.room)
+    if check_slot and not av.slot_is_free(broker, members, new.query, new.start, room=room):
+        raise SlotTaken("That time was just taken. Pick another slot." if room is None else
+                        "That time was just taken (or the room is booked). Pick another slot.")
     return commit_interview(session, sealer, actor, new, members, host, manager,
-                            scheduling_link_id=scheduling_link_id)
+                            scheduling_link_id=scheduling_link_id, room=room)
 
 
 def commit_interview(session: Session, sealer: Sealer, actor: Actor, new: NewInterview,
                      members: Sequence[av.PanelMember], host: ProfileLink, manager: User | None,
-                     *, scheduling_link_id: int | None = None, invite_candidate: bool = True
-                     ) -> tuple[Interview, str]:
+                     *, scheduling_link_id: int | None = None, invite_candidate: bool = True,
+                     room: av.Room | None = None) -> tuple[Interview, str]:
     """Commit the Interview and CreatedEvent rows (event ids fixed now); return the sealed write."""
     interview = Interview(
         uid=uuid.uuid4().hex, organisation_id=host.organisation_id, created_by_id=actor.user_id,
@@ -289,8 +255,8 @@ def commit_interview(session: Session, sealer: Sealer, actor: Actor, new: NewInt
     attendees = [(m.email, m.user.name) for m in members if m.link.id != host.id]
     if invite_candidate:
         attendees.append((new.candidate_email.strip(), new.candidate_name.strip()))
-    if new.room:
-        attendees.append((new.room.lower(), None))
+    if room is not None:  # the room accepts (or declines) the invitation like any attendee
+        attendees.append((room.email, room.name))
     content = Content(summary=new.title.strip(), start=new.start,
                       end=new.start + dt.timedelta(minutes=new.query.duration),
                       description=new.notes.strip() or None, attendees=tuple(attendees),
@@ -298,7 +264,7 @@ def commit_interview(session: Session, sealer: Sealer, actor: Actor, new: NewInt
                       tzid=new.candidate_tzid or new.query.tzid)
     record(session, actor, "interview.scheduled", organisation_id=host.organisation_id,
            target_type="interview", target_id=interview.id,
-           detail={"panel": len(members), "video": new.video, "room": bool(new.room),
+           detail={"panel": len(members), "video": new.video, "room": room is not None,
                    "calendars": len(
                write_targets(host, members)), "self_scheduled": scheduling_link_id is not None})
     session.commit()
@@ -476,11 +442,14 @@ def reschedule_interview(session: Session, broker: CalendarBroker, cipher: Token
                    if m.link.id in links and m.link.status is LinkStatus.ACTIVE]
         q = query or av.Query(panel_link_ids=tuple(m.link.id for m in members),
                               duration=duration)
+        room = room_of(session, interview.organisation_id, event)
         # The interview's own event occupies its current time: ask for the new slot only.
         if members and not av.slot_is_free(broker, members, av.Query(
                 panel_link_ids=q.panel_link_ids, duration=duration, required=q.required,
-                buffer_before=q.buffer_before, buffer_after=q.buffer_after, tzid=q.tzid), start):
-            raise SlotTaken("That time is not free for the panel. Pick another slot.")
+                buffer_before=q.buffer_before, buffer_after=q.buffer_after, tzid=q.tzid), start,
+                room=room):
+            raise SlotTaken("That time is not free for the panel" +
+                            (" or the room" if room else "") + ". Pick another slot.")
     content = Content(summary=event.summary or "Interview", start=start,
                       end=start + dt.timedelta(minutes=duration), description=None,
                       attendees=tuple((a.email, a.display_name) for a in event.attendees),
@@ -494,6 +463,15 @@ def reschedule_interview(session: Session, broker: CalendarBroker, cipher: Token
     record(session, actor, "interview.rescheduled", target_type="interview", target_id=interview.id)
     session.commit()
     return interview, sealer.seal(f"write:{interview.uid}", payload)
+
+
+def room_of(session: Session, organisation_id: int, event: ManagedEvent | None) -> av.Room | None:
+    """The linked room the interview's event invites, if any (it must be free at a new time)."""
+    if event is None:
+        return None
+    rooms = {r.email: r for r in av.room_choices(session, organisation_id)}
+    return next((rooms[a.email.lower()] for a in event.attendees if a.email.lower() in rooms),
+                None)
 
 
 def _duration(event: ManagedEvent | None) -> int:

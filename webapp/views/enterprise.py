@@ -47,12 +47,16 @@ def index():
     broker = current_app.extensions["rendezvous.broker"]
     views = []
     for link in enterprise.domains(db, who.organisation_id):
-        rooms, rooms_problem = (), None
+        rooms, rooms_problem = None, None
         if broker is not None and link.status is LinkStatus.ACTIVE:
             try:
-                rooms = enterprise.resources(db, broker, token_cipher(), link)
+                rooms = enterprise.room_directory(db, broker, token_cipher(), link)
             except ServiceError as exc:
                 rooms_problem = exc.message
+        if rooms is None:  # the directory cannot be read: linked rooms can still be unlinked
+            rooms = [enterprise.RoomEntry(r.email, r.display_name, r, listed=False)
+                     for r in enterprise.room_requests(db, link.id)
+                     if r.status is not MailboxStatus.UNLINKED]
         views.append({"link": link, "counts": enterprise.counts(db, link.id), "rooms": rooms,
                       "rooms_problem": rooms_problem,
                       "mailboxes": enterprise.mailboxes(db, link.id, status=status, query=query)})
@@ -159,6 +163,28 @@ def request_mailboxes(link_id: int):
     if report.queued:
         _send(link.id)
     return render_template("settings/enterprise_requested.html", link=link, report=report)
+
+
+@bp.route("/<int:link_id>/rooms", methods=["POST"])
+@allow(Role.ADMIN)
+def request_rooms(link_id: int):
+    """Queue link requests for the chosen rooms (free/busy only) and start sending them."""
+    link = _domain_or_404(link_id)
+    try:
+        report = enterprise.request_rooms(db_session(), required_broker(), token_cipher(), actor(),
+                                          link.id, request.form.getlist("rooms"),
+                                          callback_url=_callback_url)
+    except ServiceError as exc:
+        flash_error(exc)
+        return redirect(url_for("enterprise.index")), 303
+    if report.queued:
+        _send(link.id)
+    for rejected in report.rejected:
+        flash(f"{rejected.email}: {rejected.reason}.", "error")
+    if report.queued:
+        flash(f"Linking {report.queued} room{'' if report.queued == 1 else 's'}; the calendar "
+              "service answers in a moment.", "success")
+    return redirect(url_for("enterprise.index") + f"#rooms-{link.id}", code=303)
 
 
 @bp.route("/<int:link_id>/progress")

@@ -101,7 +101,7 @@ def service_account(ref: str):
     outcome = enterprise.handle_callback(db_session(), broker,
                                          current_app.extensions["rendezvous.cipher"],
                                          request_id, callback)
-    if outcome.result == "linked":
+    if outcome.result == "linked" and outcome.profile_link_id:  # a person's mailbox, not a room
         current_app.extensions["rendezvous.jobs"].enqueue("ec_choose_calendar",
                                                           outcome.profile_link_id)
     log.info("service-account callback for request %s: %s", request_id, outcome.result)

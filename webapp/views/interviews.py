@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from models import InterviewStatus
@@ -83,6 +85,8 @@ def reschedule_form(uid: str):
             from webapp.views.schedule import parse_query
 
             query = parse_query(request.args)
+        room = scheduling.room_of(db, interview.organisation_id, view.event)
+        query = dataclasses.replace(query, room=room.email if room else None)
         grid = av.grid(db, _ext("broker"), _ext("cipher"), me, query)
     except (ServiceError, ValueError) as exc:
         problem = getattr(exc, "message", "Could not read the panel's availability.")

@@ -79,7 +79,8 @@ def parse_query(values) -> av.Query:
                     buffer_before=_int(values, "buffer_before", 0),
                     buffer_after=_int(values, "buffer_after", 0),
                     tzid=values.get("tzid") or viewer_zone(),
-                    on_behalf_of_id=_int(values, "on_behalf_of"))
+                    on_behalf_of_id=_int(values, "on_behalf_of"),
+                    room=(values.get("room") or "").strip()[:320] or None)
 
 
 
@@ -94,6 +95,7 @@ def _page(query: av.Query | None, grid=None, problem: str | None = None, status:
     return render_template(
         "schedule/index.html", query=query, grid=grid, choices=choices, managers=managers,
         problem=problem, durations=av.DURATIONS, zone_options=zone_options, form=form or {},
+        rooms=av.room_choices(db, me.organisation_id),
         viewer_tz=query.tzid if query else viewer_zone(), zone=av.zone, grid_days=av.by_day,
         is_coordinator=me.role is Role.COORDINATOR), status
 
@@ -107,8 +109,7 @@ def index():
     try:
         query = parse_query(request.args)
         db, cipher = db_session(), current_app.extensions["rendezvous.cipher"]
-        grid = av.grid(db, required_broker(), cipher, actor(), query, also=scheduling.room_reader(
-            db, required_broker(), cipher, current_user.organisation_id))
+        grid = av.grid(db, required_broker(), cipher, actor(), query)
     except (Invalid, Forbidden) as exc:
         return _page(None, problem=exc.message, status=400)
     except ServiceError as exc:
@@ -139,8 +140,7 @@ def create():
             candidate_name=form.get("candidate_name", ""),
             candidate_email=form.get("candidate_email", ""), title=form.get("title", ""),
             notes=form.get("notes", ""), video=form.get("video") == "on",
-            candidate_tzid=form.get("candidate_tzid") or query.tzid,
-            room=form.get("room") or None)
+            candidate_tzid=form.get("candidate_tzid") or query.tzid)
         interview, payload = scheduling.create_interview(
             db, required_broker(), current_app.extensions["rendezvous.cipher"], sealer(), actor(), new)
     except ServiceError as exc:
@@ -148,8 +148,7 @@ def create():
         try:
             query = parse_query(form)
             cipher = current_app.extensions["rendezvous.cipher"]
-            grid = av.grid(db, required_broker(), cipher, actor(), query, also=scheduling.room_reader(
-                db, required_broker(), cipher, current_user.organisation_id))
+            grid = av.grid(db, required_broker(), cipher, actor(), query)
         except ServiceError:
             query = None
         status = 409 if isinstance(exc, scheduling.SlotTaken) else 400
