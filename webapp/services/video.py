@@ -16,6 +16,15 @@ from webapp.services.connect import call_broker, link_of
 #: Conferencing services a person can link (aggregator ``provider_name`` → label).
 PROVIDERS: dict[str, str] = {"zoom": "Zoom", "cisco_webex": "Webex", "go_to": "GoTo Meeting"}
 
+#: How an event's conferencing ``provider_name`` is shown (linked accounts and calendar-integrated).
+PROVIDER_LABELS: dict[str, str] = {**PROVIDERS, "google_meet": "Google Meet",
+                                   "ms_teams": "Microsoft Teams"}
+
+
+def provider_label(provider_name: str | None) -> str | None:
+    """A person-readable name for a conferencing provider (unknown names are shown as given)."""
+    return PROVIDER_LABELS.get(provider_name, provider_name) if provider_name else None
+
 
 def _active_link(session: Session, actor: Actor):
     link = link_of(session, actor.user_id)

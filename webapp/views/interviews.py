@@ -12,7 +12,7 @@ from webapp.scheduling_tasks import sealer
 from webapp.security import allow
 from webapp.services import NotFound, ServiceError
 from webapp.services import availability as av
-from webapp.services import scheduling
+from webapp.services import scheduling, video
 from webapp.views.schedule import SCHEDULERS, parse_start, viewer_zone
 from webapp.web import actor
 
@@ -45,7 +45,8 @@ def show(uid: str):
     except NotFound:
         abort(404)
     return render_template("interviews/show.html", view=view, tz=av.zone(viewer_zone()),
-                           tzid=viewer_zone(), Status=InterviewStatus)
+                           tzid=viewer_zone(), Status=InterviewStatus,
+                           video_label=video.provider_label)
 
 
 @bp.route("/<uid>/cancel", methods=["POST"])

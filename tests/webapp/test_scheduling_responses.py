@@ -1,0 +1,111 @@
+"""What the calendar says after an interview is written: panelists' replies and the Webex link,
+read from the aggregator on demand and never stored."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from models import Base, Role, SchedulingPreference
+from tests.factories import make_user
+from tests.webapp.scheduling_support import link_calendar, make_panel, managed
+from tests.webapp.test_scheduling import first_slot, query_for, schedule
+
+RILEY = "riley.chen@northwind.example"
+
+
+@pytest.fixture
+def recruiter(app, session, sandbox, org):
+    user = make_user(session, org, Role.RECRUITER, email=RILEY, name="Riley Chen")
+    link_calendar(app, session, sandbox, user)
+    return user
+
+
+def _database(app) -> dict[str, list[tuple]]:
+    """Every row of every table, for comparing before and after."""
+    engine = app.extensions["rendezvous.db"].engine
+    with engine.connect() as conn:
+        return {table.name: sorted((tuple(row) for row in conn.execute(select(table))), key=repr)
+                for table in Base.metadata.sorted_tables}
+
+
+def _responses(page: str) -> dict[str, str]:
+    """attendee email → the response shown in the interview page's Responses table."""
+    rows = re.findall(r'<td>[^<]*<span class="muted">([^<]+)</span></td>'
+                      r'<td><span class="badge[^"]*">([^<]+)</span></td>', page)
+    return dict(rows)
+
+
+def test_panelists_replies_show_on_the_interview_page_and_are_not_stored(
+        app, client, auth, session, sandbox, org, recruiter):
+    panel = make_panel(app, session, sandbox, org, 3)
+    query = query_for(panel)
+    interview, _ = schedule(app, session, recruiter, query,
+                            first_slot(app, session, recruiter, query).start)
+    sandbox.deliver()
+    [row] = interview.events
+    declining, accepting, silent = (link.account_email for _u, link in panel)
+    auth.login(recruiter.email)
+    page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
+    assert {declining: "No reply", accepting: "No reply", silent: "No reply"}.items() <= \
+        _responses(page).items()
+    assert "declined" not in client.get("/interviews/").get_data(as_text=True)
+    before = _database(app)
+
+    sandbox.attendee_response(RILEY, declining, "declined", event_id=row.event_id)
+    sandbox.attendee_response(RILEY, accepting, "accepted", event_id=row.event_id)
+    sandbox.call("DELETE", "/stats")
+    page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
+    shown = _responses(page)
+    assert shown[declining] == "Declined" and shown[accepting] == "Accepted"
+    assert shown[silent] == "No reply"
+    listing = client.get("/interviews/").get_data(as_text=True)
+    assert re.search(r'<span class="badge badge-failure">1 declined</span>', listing)
+    # Each page read the calendar once: the badge costs no extra call to the aggregator.
+    assert sandbox.stats()["requests"] == {"GET /v1/events": 2}
+
+    # The replies live only in the calendar: not a row, not a column, not a value changed.
+    assert _database(app) == before
+    [ev] = [e for e in managed(app, session, interview.host_link) if e.event_id == row.event_id]
+    assert {a.email: a.status for a in ev.attendees}[declining] == "declined"
+
+
+def test_link_webex_choose_it_and_the_interview_page_shows_a_webex_link(
+        app, client, auth, session, sandbox, org, recruiter):
+    auth.login(recruiter.email)
+    response = auth.post("/schedule/video/connect", {"provider": "cisco_webex"},
+                         form_page="/schedule/preferences")
+    assert response.status_code == 303, response.get_data(as_text=True)
+    grant = response.headers["Location"]
+    assert grant.startswith(sandbox.url + "/conferencing_services/")
+    assert "Webex" in requests.get(grant, timeout=10).text
+    back = requests.post(grant, data={"decision": "approve"}, allow_redirects=False, timeout=10)
+    assert back.headers["Location"].endswith("/schedule/video/done")
+    assert client.get("/schedule/video/done").status_code == 302
+    page = client.get("/schedule/preferences").get_data(as_text=True)
+    [profile_id] = re.findall(r'<option value="(pro_[^"]+)"', page)
+    saved = auth.post("/schedule/preferences", {"start": "08:00", "end": "18:00",
+                                                 "weekdays": ["1", "2", "3", "4", "5"],
+                                                 "video_profile": profile_id},
+                      form_page="/schedule/preferences")
+    assert saved.status_code == 302
+    assert session.scalar(select(SchedulingPreference.video_profile).where(
+        SchedulingPreference.user_id == recruiter.id)) == profile_id
+
+    panel = make_panel(app, session, sandbox, org, 2)
+    query = query_for(panel)
+    interview, _ = schedule(app, session, recruiter, query,
+                            first_slot(app, session, recruiter, query).start)
+    page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
+    assert "webex" not in page.lower()  # the aggregator adds the link asynchronously
+    sandbox.deliver()
+    page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
+    link = re.search(r'<a href="(https://sandbox\.webex\.example/meet/[^"]+)"[^>]*>Join \(Webex\)</a>',
+                     page)
+    assert link, page
+    [ev] = [e for e in managed(app, session, interview.host_link)
+            if e.event_id == interview.events[0].event_id]
+    assert ev.join_url == link.group(1) and ev.conferencing_provider == "cisco_webex"
