@@ -11,6 +11,7 @@ the same availability query, required in full: a slot is offered only when the r
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ DURATIONS = (15, 30, 45, 60, 90, 120)
 START_INTERVAL = dt.timedelta(minutes=15)
 #: Slots start at least this far in the future (nobody can get to an interview in no time).
 LEAD_TIME = dt.timedelta(minutes=15)
-BUSY_THREADS = 10
+#: Threads for concurrent aggregator reads (a panel has at most MAX_PANEL people, plus the
+#: availability call; a few requests at once share the pool).
+POOL_THREADS = 32
 
 
 def zone(name: str | None, fallback: str = "Etc/UTC") -> ZoneInfo:
@@ -335,49 +338,76 @@ def common_slots(broker: CalendarBroker, members: Sequence[PanelMember], query: 
     return tuple(s for s in slots if s.start >= now)
 
 
-def busy_blocks(session: Session, broker: CalendarBroker, cipher: TokenCipher,
-                members: Sequence[PanelMember], window: Period
-                ) -> tuple[dict[int, list[Block]], dict[int, str]]:
-    """Free/busy of each member over the window, read concurrently. Times and status only."""
-    creds: dict[int, Credentials] = {}
-    problems: dict[int, str] = {}
-    for m in members:  # token handling touches the database: do it here, in this thread
-        try:
-            creds[m.link.id], _ = usable_credentials(session, broker, cipher, m.link)
-        except ServiceError as exc:
-            problems[m.link.id] = exc.message
-    refreshed: dict[int, Credentials] = {}
-    lock = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+_POOL_PID: int | None = None
+_POOL_LOCK = threading.Lock()
 
-    def read(member: PanelMember):
-        def keep(new: Credentials) -> None:
-            with lock:
-                refreshed[member.link.id] = new
 
-        return broker.free_busy(creds[member.link.id], start=window.start, end=window.end,
-                                calendar_ids=tuple(member.link.conflict_calendar_ids or ()),
-                                on_refresh=keep)
+def _pool() -> ThreadPoolExecutor:
+    """One long-lived pool per process for the concurrent aggregator reads: no thread is started
+    on a page's critical path (made lazily, so a forked worker makes its own)."""
+    global _POOL, _POOL_PID
+    if _POOL is None or _POOL_PID != os.getpid():
+        with _POOL_LOCK:
+            if _POOL is None or _POOL_PID != os.getpid():
+                _POOL = ThreadPoolExecutor(max_workers=POOL_THREADS,
+                                           thread_name_prefix="availability")
+                _POOL_PID = os.getpid()
+    return _POOL
 
-    busy: dict[int, list[Block]] = {}
-    readable = [m for m in members if m.link.id in creds]
-    if readable:
-        with ThreadPoolExecutor(max_workers=min(BUSY_THREADS, len(readable))) as pool:
-            futures = {m.link.id: pool.submit(read, m) for m in readable}
-        for link_id, future in futures.items():
+
+class PendingBusy:
+    """Free/busy reads of each member, in flight. Times and status only."""
+
+    def __init__(self, session: Session, broker: CalendarBroker, cipher: TokenCipher,
+                 members: Sequence[PanelMember], window: Period):
+        self.session, self.cipher, self.members = session, cipher, members
+        self.problems: dict[int, str] = {}
+        self.refreshed: dict[int, Credentials] = {}
+        self._lock = threading.Lock()
+        creds: dict[int, Credentials] = {}
+        for m in members:  # token handling touches the database: do it here, in this thread
+            try:
+                creds[m.link.id], _ = usable_credentials(session, broker, cipher, m.link)
+            except ServiceError as exc:
+                self.problems[m.link.id] = exc.message
+
+        def read(member: PanelMember):
+            def keep(new: Credentials) -> None:
+                with self._lock:
+                    self.refreshed[member.link.id] = new
+
+            return broker.free_busy(creds[member.link.id], start=window.start, end=window.end,
+                                    calendar_ids=tuple(member.link.conflict_calendar_ids or ()),
+                                    on_refresh=keep)
+
+        pool = _pool()
+        self.futures = {m.link.id: pool.submit(read, m) for m in members if m.link.id in creds}
+
+    def result(self) -> tuple[dict[int, list[Block]], dict[int, str]]:
+        busy: dict[int, list[Block]] = {}
+        for link_id, future in self.futures.items():
             try:
                 periods = future.result()
             except broker_errors.BrokerError as exc:
-                problems[link_id] = broker_problem(exc).message
+                self.problems[link_id] = broker_problem(exc).message
                 continue
             busy[link_id] = sorted(
                 (Block(_as_utc(p.start), _as_utc(p.end), p.status) for p in periods),
                 key=lambda b: (b.start, b.end))
-    if refreshed:
-        by_id = {m.link.id: m.link for m in members}
-        for link_id, new in refreshed.items():
-            store_credentials(by_id[link_id], new, cipher)
-        session.commit()
-    return busy, problems
+        if self.refreshed:  # back in the request's thread: store refreshed tokens
+            by_id = {m.link.id: m.link for m in self.members}
+            for link_id, new in self.refreshed.items():
+                store_credentials(by_id[link_id], new, self.cipher)
+            self.session.commit()
+        return busy, self.problems
+
+
+def busy_blocks(session: Session, broker: CalendarBroker, cipher: TokenCipher,
+                members: Sequence[PanelMember], window: Period
+                ) -> tuple[dict[int, list[Block]], dict[int, str]]:
+    """Free/busy of each member over the window, read concurrently. Times and status only."""
+    return PendingBusy(session, broker, cipher, members, window).result()
 
 
 def _as_utc(value) -> dt.datetime:
@@ -386,20 +416,43 @@ def _as_utc(value) -> dt.datetime:
     return dt.datetime.combine(value, dt.time(0), UTC)
 
 
-def grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
-         query: Query) -> Grid:
-    """Busy blocks and common free slots for a panel (free/busy only)."""
+class PendingGrid:
+    """A grid whose aggregator calls are in flight: the caller can do its own database work
+    meanwhile, then take ``result()`` (which must run in the same thread as ``start_grid``)."""
+
+    def __init__(self, query: Query, members: list[PanelMember], window: Period,
+                 days: list[dt.date], room: Room | None, slots=None, busy=None):
+        self.query, self.members, self.window, self.days, self.room = (
+            query, members, window, days, room)
+        self._slots, self._busy = slots, busy
+
+    def result(self) -> Grid:
+        if self._slots is None:
+            return Grid(self.query, self.members, self.window, (), {}, {}, self.days, self.room)
+        busy, problems = self._busy.result()
+        return Grid(self.query, self.members, self.window, self._slots.result(), busy, problems,
+                    self.days, self.room)
+
+
+def start_grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
+               query: Query) -> PendingGrid:
+    """Check the question and send its aggregator calls: the availability call first (it is
+    the one the page waits for), then one free/busy read per member, all concurrently."""
     validate_query(query)
     members = resolve_panel(session, actor, query.panel_link_ids)
     room = resolve_room(session, actor, query.room)
     window, days = window_for(query)
     if window.end <= window.start:
-        return Grid(query, members, window, (), {}, {}, days, room)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # overlaps with the free/busy reads
-        slots_future = pool.submit(common_slots, broker, members, query, window, room=room)
-        busy, problems = busy_blocks(session, broker, cipher, members, window)
-        slots = slots_future.result()
-    return Grid(query, members, window, slots, busy, problems, days, room)
+        return PendingGrid(query, members, window, days, room)
+    slots = _pool().submit(common_slots, broker, members, query, window, room=room)
+    busy = PendingBusy(session, broker, cipher, members, window)
+    return PendingGrid(query, members, window, days, room, slots, busy)
+
+
+def grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
+         query: Query) -> Grid:
+    """Busy blocks and common free slots for a panel (free/busy only)."""
+    return start_grid(session, broker, cipher, actor, query).result()
 
 
 def slot_is_free(broker: CalendarBroker, members: Sequence[PanelMember], query: Query,
@@ -414,7 +467,7 @@ def slot_is_free(broker: CalendarBroker, members: Sequence[PanelMember], query: 
 
 
 __all__ = ["Block", "Grid", "Hours", "PanelMember", "Query", "ReconnectNeeded", "Room", "busy_blocks",
-           "common_slots", "grid", "panel_choices", "resolve_panel", "resolve_room",
+           "common_slots", "grid", "panel_choices", "start_grid", "resolve_panel", "resolve_room",
            "room_choices", "slot_is_free", "window_for"]
 
 

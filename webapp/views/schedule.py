@@ -85,17 +85,24 @@ def parse_query(values) -> av.Query:
 
 
 def _page(query: av.Query | None, grid=None, problem: str | None = None, status: int = 200,
-          form=None):
+          form=None, pending: av.PendingGrid | None = None):
+    """The page; with ``pending``, its own queries run while the aggregator calls are in flight."""
     db = db_session()
     me = actor()
     choices = av.panel_choices(db, me)
+    rooms = av.room_choices(db, me.organisation_id)
     managers = []
     if me.role is Role.COORDINATOR:
         managers = [u for _l, u in choices]
+    if pending is not None:
+        try:
+            grid = pending.result()
+        except ServiceError as exc:
+            return _page(None, problem=exc.message, status=503)
     return render_template(
         "schedule/index.html", query=query, grid=grid, choices=choices, managers=managers,
         problem=problem, durations=av.DURATIONS, zone_options=zone_options, form=form or {},
-        rooms=av.room_choices(db, me.organisation_id),
+        rooms=rooms,
         viewer_tz=query.tzid if query else viewer_zone(), zone=av.zone, grid_days=av.by_day,
         is_coordinator=me.role is Role.COORDINATOR), status
 
@@ -109,12 +116,12 @@ def index():
     try:
         query = parse_query(request.args)
         db, cipher = db_session(), current_app.extensions["rendezvous.cipher"]
-        grid = av.grid(db, required_broker(), cipher, actor(), query)
+        pending = av.start_grid(db, required_broker(), cipher, actor(), query)
     except (Invalid, Forbidden) as exc:
         return _page(None, problem=exc.message, status=400)
     except ServiceError as exc:
         return _page(None, problem=exc.message, status=503)
-    return _page(query, grid)
+    return _page(query, pending=pending)
 
 
 def parse_start(value: str | None) -> dt.datetime:
