@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+from pycronofy.exceptions import PyCronofyRequestError
+
 from broker.sandbox import events
 from broker.sandbox.state import World
 
@@ -226,3 +229,21 @@ def test_a_room_sub_needs_its_own_authorization_and_revoking_it_takes_it_away(
     assert revoked.status_code == 200, revoked.text
     assert unknown(_availability(sandbox, token, aurora_sub))
     assert _availability(sandbox, token, riley.sub).status_code == 200
+
+
+def test_a_disconnected_organizer_cannot_delete_but_the_owner_can_and_the_room_frees(
+        sandbox, connect, receiver):
+    room = authorize_room(sandbox, receiver)
+    riley = _riley(connect)
+    _invite(riley, "stuck", _at(2), _at(3), AURORA)
+    profile_id = riley.list_profiles()[0]["profile_id"]
+    sandbox.control("POST", f"/_sandbox/profiles/{profile_id}/disconnect")
+    with pytest.raises(PyCronofyRequestError) as refused:
+        riley.delete_event(riley.calendar_id, "stuck")
+    assert refused.value.response.status_code == 423
+    assert len(_room_events(sandbox)) == 1  # nothing was deleted, so the room stays booked
+    # The owner deletes it in their own mail client; the room lets go.
+    sandbox.control("POST", "/_sandbox/external-change",
+                    {"email": RILEY, "action": "delete", "event_id": "stuck"})
+    assert _room_events(sandbox) == []
+    assert _free(sandbox, riley.auth.access_token, room["sub"]) == [(_z(_at(1)), _z(_at(5)))]
