@@ -4,7 +4,7 @@ from models.api_token import ApiToken
 from models.audit import AuditEntry, AuditEntryImmutable
 from models.base import CATEGORIES, Base, utcnow
 from models.compliance import ErasureRequest
-from models.calendar_link import LinkMode, LinkStatus, OAuthState, ProfileLink
+from models.calendar_link import LinkMode, LinkStatus, OAuthState, PendingRevocation, ProfileLink
 from models.enterprise import MailboxKind, MailboxRequest, MailboxStatus, ServiceAccountLink
 from models.interview import (CreatedEvent, EventStatus, Interview, InterviewStatus,
                               SchedulingLink, SchedulingPreference)
@@ -29,6 +29,7 @@ __all__ = [
     "MailboxKind",
     "MailboxStatus",
     "OAuthState",
+    "PendingRevocation",
     "ProfileLink",
     "Organisation",
     "ROLE_LABELS",

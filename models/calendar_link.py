@@ -136,3 +136,40 @@ class OAuthState(Base):
     used_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, info=classified("timestamp", "When the state was consumed (single use)")
     )
+
+
+class PendingRevocation(Base):
+    """An authorization to revoke at the aggregator (by its ``sub``), queued when links are
+    disconnected in bulk. The tokens are already deleted when the row is written; revoking by
+    sub needs only the application's own credentials. A job works the queue and deletes each
+    row once the aggregator confirms, so a domain of 10,000 mailboxes is disconnected at once
+    locally and revoked remotely at the pace the aggregator allows, surviving restarts."""
+
+    __tablename__ = "pending_revocation"
+    __table_args__ = (UniqueConstraint("sub"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="SET NULL"), index=True,
+        info=classified("identifier", "Organisation whose link this was"),
+    )
+    sub: Mapped[str] = mapped_column(
+        String(64), info=classified("identifier", "Aggregator id of the authorization to revoke",
+                                    retention="until the aggregator confirms the revocation")
+    )
+    reason: Mapped[str] = mapped_column(
+        String(40), info=classified("configuration", "What asked for the revocation")
+    )
+    requested_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When it was queued")
+    )
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, index=True,
+        info=classified("timestamp", "Not tried again before this"),
+    )
+    attempts: Mapped[int] = mapped_column(
+        default=0, info=classified("status", "Failed attempts so far")
+    )
+    last_error: Mapped[str | None] = mapped_column(
+        String(64), info=classified("status", "Why the last attempt failed")
+    )

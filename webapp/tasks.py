@@ -29,6 +29,40 @@ def purge_oauth_states() -> int:
         return result.rowcount or 0
 
 
+@jobs.task("revocations", retries=3, retry_delay=30)
+def revoke_queued() -> int:
+    """Revoke the authorizations queued by bulk disconnects; when the aggregator asks us to
+    slow down, go on later (briefly here, else in a fresh job) instead of holding a worker."""
+    import time
+
+    from flask import current_app
+
+    from webapp.services import revocations
+
+    broker = current_app.extensions["rendezvous.broker"]
+    if broker is None:
+        return 0
+    queue = current_app.extensions["rendezvous.jobs"]
+    revoked = 0
+    with database().sessions() as session:
+        while True:
+            report = revocations.run(session, broker)
+            revoked += report.revoked
+            if report.retry_in is None:
+                return revoked
+            if report.retry_in > 5 and not queue.immediate:
+                queue.enqueue_in(report.retry_in, "revocations")
+                return revoked
+            time.sleep(min(report.retry_in, 5))
+
+
+@jobs.periodic("revocations_resume", jobs.crontab(minute="*"))
+def resume_revocations() -> int:
+    """Every minute: go on with queued revocations (after a restart, or once a failed one is
+    due again)."""
+    return revoke_queued()
+
+
 @jobs.periodic("purge_past_retention", jobs.crontab(minute="17", hour="3"))
 def purge_past_retention() -> dict:
     """Daily: delete audit entries older than the configured retention."""

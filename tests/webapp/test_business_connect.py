@@ -345,7 +345,7 @@ def test_reset_revokes_every_business_link(app, session, sandbox, org, riley):
         assert requests.get(sandbox.url + "/v1/account", timeout=5,
                             headers={"Authorization": f"Bearer {token}"}).status_code == 401
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "business_connect.reset"))
-    assert entry.detail == {"links": 2, "revoked": 2, "tokens_deleted": 2}
+    assert entry.detail == {"links": 2, "tokens_deleted": 2, "revocations_queued": 2}
 
 
 # --- tokens: refresh, relink banner -----------------------------------------------------------

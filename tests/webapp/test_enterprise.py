@@ -502,8 +502,10 @@ def test_unlink_disconnect_and_reset(app, admin_client, session, sandbox, org):
         "Authorization": f"Bearer {sa_token}"}).status_code == 401
     assert all(not p.has_tokens for p in session.scalars(select(ProfileLink)))
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "ec.disconnected"))
-    assert entry.detail == {"mailboxes": 2, "revoked": 2, "tokens_deleted": 3,
-                            "service_account_revoked": True}
+    assert entry.detail == {"mailboxes": 2, "tokens_deleted": 3, "revocations_queued": 3}
+    revoked = session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "calendar.revoked_in_bulk"))
+    assert revoked.detail == {"revoked": 3, "still_queued": 0}  # the job ran after the request
     client.get(PAGE)  # the flash message
     assert "Exchange: fabrikam.example" not in client.get(PAGE).get_data(as_text=True)
 

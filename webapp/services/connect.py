@@ -25,6 +25,7 @@ from models import (LinkMode, LinkStatus, OAuthState, Organisation, ProfileLink,
 from webapp import security
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
+from webapp.services import revocations
 from webapp.services.audit import record
 
 log = logging.getLogger("webapp.services.connect")
@@ -251,8 +252,9 @@ def business_links(session: Session, organisation_id: int) -> list[ProfileLink]:
 @dataclass(frozen=True)
 class RevokeReport:
     links: int
-    revoked_at_aggregator: int
     tokens_deleted: int
+    #: Authorizations queued for revocation at the aggregator (the ``revocations`` job).
+    revocations: int
 
 
 def _revoke_remote(broker: CalendarBroker, cipher: TokenCipher, link: ProfileLink,
@@ -278,25 +280,25 @@ def _revoke_remote(broker: CalendarBroker, cipher: TokenCipher, link: ProfileLin
         return False
 
 
-def reset_business_connect(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
-                           actor: Actor) -> RevokeReport:
-    """Revoke every Business Connect link of the organisation and delete their tokens."""
+def reset_business_connect(session: Session, cipher: TokenCipher, actor: Actor) -> RevokeReport:
+    """Disconnect every Business Connect link of the organisation: tokens are deleted now and
+    the authorizations queued for revocation at the aggregator (run the ``revocations`` job)."""
     _require(actor, Role.ADMIN)
     links = business_links(session, actor.organisation_id)
-    revoked = deleted = 0
+    deleted = 0
+    subs = []
     for link in links:
-        if broker is not None and link.has_tokens and _revoke_remote(broker, cipher, link,
-                                                                     whole_account=True):
-            revoked += 1
-        if link.has_tokens:
-            deleted += 1
+        if link.has_tokens or link.status is not LinkStatus.DISCONNECTED:
+            subs.append(link.sub)
+        deleted += link.has_tokens
         forget_tokens(link)
         link.status = LinkStatus.DISCONNECTED
-    report = RevokeReport(len(links), revoked, deleted)
+    queued = revocations.queue(session, subs, organisation_id=actor.organisation_id,
+                               reason="business_connect.reset")
+    report = RevokeReport(len(links), deleted, queued)
     record(session, actor, "business_connect.reset", target_type="organisation",
            target_id=actor.organisation_id,
-           outcome="success" if revoked == deleted else "partial",
-           detail={"links": report.links, "revoked": revoked, "tokens_deleted": deleted})
+           detail={"links": report.links, "tokens_deleted": deleted, "revocations_queued": queued})
     session.commit()
     return report
 
@@ -444,6 +446,7 @@ def complete(
     link.linked_at = utcnow()
     session.flush()
     store_credentials(link, creds, cipher)
+    revocations.cancel(session, sub)  # authorized again: an older queued revocation must not run
     record(session, actor, "calendar.relinked" if relinked else "calendar.connected",
            target_type="profile_link", target_id=link.id, target_label=link.account_email,
            detail={"provider": link.provider, "mode": link.mode.value})

@@ -46,7 +46,7 @@ from models import (LinkMode, LinkStatus, MailboxKind, MailboxRequest, MailboxSt
                     ProfileLink, Role, ServiceAccountLink, User, utcnow)
 from webapp import security
 from webapp.security import TokenCipher
-from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, connect
+from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, connect, revocations
 from webapp.services.audit import record
 
 log = logging.getLogger("webapp.services.enterprise")
@@ -240,6 +240,7 @@ def complete(session: Session, broker: CalendarBroker, cipher: TokenCipher, acto
     link.linked_at = utcnow()
     session.flush()
     connect.store_credentials(link, creds, cipher)
+    revocations.cancel(session, sub)
     record(session, actor, "ec.reconnected" if reconnected else "ec.connected",
            target_type="service_account_link", target_id=link.id, target_label=domain,
            detail={"provider": link.provider, "scope": link.scope})
@@ -753,6 +754,7 @@ def _room_linked(session: Session, row: MailboxRequest, creds: Credentials,
     if not sub:
         return _failed(session, row, "no_room_id", None, label)
     row.resource_sub = sub[:64]
+    revocations.cancel(session, row.resource_sub)
     row.status = MailboxStatus.LINKED
     row.error_key = row.error_text = None
     row.completed_at = utcnow()
@@ -814,6 +816,7 @@ def _enterprise_link(session: Session, broker: CalendarBroker, cipher: TokenCiph
     link.linked_at = utcnow()
     session.flush()
     connect.store_credentials(link, creds, cipher)
+    revocations.cancel(session, sub)
     return link
 
 
@@ -878,59 +881,65 @@ def unlink_mailbox(session: Session, broker: CalendarBroker | None, cipher: Toke
 class DisconnectReport:
     domain: str
     mailboxes: int
-    revoked: int
     tokens_deleted: int
-    service_account_revoked: bool
+    #: Authorizations queued for revocation at the aggregator (mailboxes, rooms, the service
+    #: account); the ``revocations`` job works them off after the request.
+    revocations: int
 
 
-def _disconnect(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
-                link: ServiceAccountLink) -> DisconnectReport:
+def _chunks(values: Sequence, size: int = 500):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _disconnect(session: Session, cipher: TokenCipher, link: ServiceAccountLink, *,
+                reason: str) -> DisconnectReport:
+    """Unlink every mailbox and room of the domain and delete every token, locally and at once;
+    queue their authorizations for revocation (no aggregator call here, whatever the size)."""
     rows = list(session.scalars(select(MailboxRequest).where(
         MailboxRequest.service_account_link_id == link.id,
         MailboxRequest.status != MailboxStatus.UNLINKED)))
-    revoked = deleted = 0
+    profile_ids = [r.profile_link_id for r in rows
+                   if r.kind is MailboxKind.MAILBOX and r.profile_link_id]
+    links: list[ProfileLink] = []
+    for chunk in _chunks(profile_ids):
+        links.extend(session.scalars(select(ProfileLink).where(
+            ProfileLink.id.in_(chunk), ProfileLink.status != LinkStatus.DISCONNECTED)))
+    subs = [l.sub for l in links] + [r.resource_sub for r in rows if r.resource_sub]
+    deleted = sum(l.has_tokens for l in links)
+    for profile in links:
+        connect.forget_tokens(profile)
+        profile.status = LinkStatus.DISCONNECTED
     now = utcnow()
     for row in rows:
-        if row.kind is MailboxKind.ROOM:
-            revoked += _revoke_room(broker, row)[0]
-        elif row.profile_link_id:
-            r, had = _revoke_profile_link(broker, cipher, session.get(ProfileLink,
-                                                                      row.profile_link_id))
-            revoked += r
-            deleted += had
         row.status = MailboxStatus.UNLINKED
         row.claim = None
+        row.resource_sub = None
         row.completed_at = now
-    sa_revoked = False
-    if link.has_tokens:
-        deleted += 1
-        if broker is not None:
-            try:
-                creds = connect.load_credentials(link, cipher)
-                broker.revoke(creds.refresh_token)
-                sa_revoked = True
-            except (broker_errors.BrokerError, connect.ReconnectNeeded,
-                    security.DecryptionFailed) as exc:
-                log.warning("revoking service account %s failed: %s", link.id, type(exc).__name__)
+    if link.has_tokens or link.status is not LinkStatus.DISCONNECTED:
+        subs.append(link.sub)
+    deleted += link.has_tokens
     connect.forget_tokens(link)
     link.status = LinkStatus.DISCONNECTED
-    return DisconnectReport(link.domain, len(rows), revoked, deleted, sa_revoked)
+    queued = revocations.queue(session, subs, organisation_id=link.organisation_id,
+                               reason=reason)
+    return DisconnectReport(link.domain, len(rows), deleted, queued)
 
 
-def disconnect_domain(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
-                      actor: Actor, link_id: int) -> DisconnectReport:
-    """Revoke every mailbox link of the domain and the service account; delete their tokens."""
+def disconnect_domain(session: Session, cipher: TokenCipher, actor: Actor,
+                      link_id: int) -> DisconnectReport:
+    """Unlink every mailbox and room of the domain and the service account: tokens are deleted
+    now, and their authorizations queued for revocation at the aggregator (run the
+    ``revocations`` job after this)."""
     _require_admin(actor)
     link = domain_link(session, actor, link_id)
     if link.status is LinkStatus.DISCONNECTED:
         raise NotFound("That domain is not connected.")
-    report = _disconnect(session, broker, cipher, link)
+    report = _disconnect(session, cipher, link, reason="ec.disconnected")
     record(session, actor, "ec.disconnected", target_type="service_account_link",
            target_id=link.id, target_label=link.domain,
-           outcome="success" if report.service_account_revoked else "partial",
-           detail={"mailboxes": report.mailboxes, "revoked": report.revoked,
-                   "tokens_deleted": report.tokens_deleted,
-                   "service_account_revoked": report.service_account_revoked})
+           detail={"mailboxes": report.mailboxes, "tokens_deleted": report.tokens_deleted,
+                   "revocations_queued": report.revocations})
     session.commit()
     return report
 
@@ -943,13 +952,13 @@ class ResetReport:
     reports: tuple[DisconnectReport, ...] = field(default=())
 
 
-def reset(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
-          actor: Actor) -> ResetReport:
-    """Disconnect every domain and forget the whole Enterprise Connect configuration."""
+def reset(session: Session, cipher: TokenCipher, actor: Actor) -> ResetReport:
+    """Disconnect every domain and forget the whole Enterprise Connect configuration (tokens
+    deleted now, authorizations queued for revocation)."""
     _require_admin(actor)
     links = list(session.scalars(select(ServiceAccountLink).where(
         ServiceAccountLink.organisation_id == actor.organisation_id)))
-    reports = tuple(_disconnect(session, broker, cipher, link) for link in links
+    reports = tuple(_disconnect(session, cipher, link, reason="ec.reset") for link in links
                     if link.status is not LinkStatus.DISCONNECTED or link.has_tokens)
     session.flush()
     session.execute(delete(MailboxRequest).where(
@@ -959,8 +968,8 @@ def reset(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
     result = ResetReport(len(reports), sum(r.mailboxes for r in reports),
                          sum(r.tokens_deleted for r in reports), reports)
     record(session, actor, "ec.reset", target_type="organisation", target_id=actor.organisation_id,
-           outcome="success" if all(r.service_account_revoked for r in reports) else "partial",
            detail={"domains": result.domains, "mailboxes": result.mailboxes,
-                   "tokens_deleted": result.tokens_deleted})
+                   "tokens_deleted": result.tokens_deleted,
+                   "revocations_queued": sum(r.revocations for r in reports)})
     session.commit()
     return result

@@ -239,18 +239,22 @@ def confirm_disconnect(link_id: int):
 @bp.route("/<int:link_id>/disconnect", methods=["POST"])
 @allow(Role.ADMIN)
 def disconnect(link_id: int):
-    """Revoke every mailbox of the domain and its service account."""
+    """Unlink every mailbox and room of the domain and its service account; revoke them at the
+    aggregator in the background."""
     try:
-        report = enterprise.disconnect_domain(
-            db_session(), current_app.extensions["rendezvous.broker"], token_cipher(), actor(), link_id)
+        report = enterprise.disconnect_domain(db_session(), token_cipher(), actor(), link_id)
     except NotFound:
         abort(404)
+    _revoke_queued()
     flash(f"{report.domain} is disconnected: {report.mailboxes} mailbox"
-          f"{'' if report.mailboxes == 1 else 'es'} unlinked, {report.tokens_deleted} set(s) of "
-          f"tokens deleted, {report.revoked} mailbox link(s) and "
-          f"{'the' if report.service_account_revoked else 'not the'} service account revoked at "
-          "the calendar service.", "success")
+          f"{'' if report.mailboxes == 1 else 'es'} and room(s) unlinked, {report.tokens_deleted} "
+          f"set(s) of tokens deleted. Revoking {report.revocations} authorization(s) at the "
+          "calendar service continues in the background.", "success")
     return redirect(url_for("enterprise.index"))
+
+
+def _revoke_queued() -> None:
+    current_app.extensions["rendezvous.jobs"].enqueue("revocations")
 
 
 @bp.route("/reset")
@@ -270,8 +274,9 @@ def reset():
     if request.form.get("confirm") != "reset":
         flash("Type “reset” to confirm. Nothing was changed.", "error")
         return redirect(url_for("enterprise.confirm_reset")), 303
-    report = enterprise.reset(db_session(), current_app.extensions["rendezvous.broker"], token_cipher(),
-                              actor())
+    report = enterprise.reset(db_session(), token_cipher(), actor())
+    _revoke_queued()
     flash(f"Enterprise Connect reset: {report.domains} domain(s) disconnected, {report.mailboxes} "
-          f"mailbox(es) unlinked, {report.tokens_deleted} set(s) of tokens deleted.", "success")
+          f"mailbox(es) and room(s) unlinked, {report.tokens_deleted} set(s) of tokens deleted; "
+          "revoking them at the calendar service continues in the background.", "success")
     return redirect(url_for("enterprise.index"))

@@ -52,9 +52,10 @@ def reset():
     if request.form.get("confirm") != "reset":
         flash("Type “reset” to confirm. Nothing was changed.", "error")
         return redirect(url_for("settings.confirm_reset")), 303
-    report = connect.reset_business_connect(db_session(), current_app.extensions["rendezvous.broker"],
-                                            current_app.extensions["rendezvous.cipher"], actor())
+    report = connect.reset_business_connect(db_session(), current_app.extensions["rendezvous.cipher"],
+                                            actor())
+    current_app.extensions["rendezvous.jobs"].enqueue("revocations")
     flash(f"Business Connect reset: {report.links} link(s) removed, {report.tokens_deleted} set(s) "
-          f"of tokens deleted, {report.revoked_at_aggregator} revoked at the calendar service.",
-          "success")
+          f"of tokens deleted. Revoking {report.revocations} authorization(s) at the calendar "
+          "service continues in the background.", "success")
     return redirect(url_for("settings.integration"))

@@ -1,0 +1,151 @@
+"""Bulk disconnects: tokens are deleted in the admin's request with no aggregator call however
+many links there are; the authorizations are revoked afterwards from a durable queue that
+survives rate limits, failures and restarts, and never revokes an account authorized again."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import requests
+from sqlalchemy import func, select
+
+from broker import errors as broker_errors
+from broker.types import Credentials
+from models import (AuditEntry, LinkMode, LinkStatus, MailboxKind, MailboxRequest, MailboxStatus,
+                    PendingRevocation, ProfileLink, Role, ServiceAccountLink, utcnow)
+from tests.factories import make_user
+from tests.webapp.test_business_connect import connect_as, creds_for, link_for
+from webapp.services import Actor, connect, enterprise, revocations
+
+
+def _creds(n: int) -> Credentials:
+    return Credentials(f"access-{n}", f"refresh-{n}", utcnow() + dt.timedelta(hours=1),
+                       "read_events", sub=f"acc_{n:06d}")
+
+
+def big_domain(app, session, org, mailboxes: int) -> ServiceAccountLink:
+    """A connected domain with ``mailboxes`` linked mailboxes and two rooms (rows only)."""
+    cipher = app.extensions["rendezvous.cipher"]
+    sa = ServiceAccountLink(organisation_id=org.id, provider="exchange", domain="big.example",
+                            sub="ser_big", status=LinkStatus.ACTIVE)
+    session.add(sa)
+    session.flush()
+    connect.store_credentials(sa, _creds(0), cipher)
+    for n in range(1, mailboxes + 1):
+        user = make_user(session, org, Role.RECRUITER, email=f"person{n}@big.example")
+        link = ProfileLink(organisation_id=org.id, user_id=user.id, mode=LinkMode.ENTERPRISE,
+                           sub=f"acc_{n:06d}", status=LinkStatus.ACTIVE)
+        session.add(link)
+        session.flush()
+        connect.store_credentials(link, _creds(n), cipher)
+        session.add(MailboxRequest(service_account_link_id=sa.id, organisation_id=org.id,
+                                   user_id=user.id, email=user.email, profile_link_id=link.id,
+                                   status=MailboxStatus.LINKED))
+    for n in (1, 2):
+        session.add(MailboxRequest(service_account_link_id=sa.id, organisation_id=org.id,
+                                   kind=MailboxKind.ROOM, email=f"room{n}@big.example",
+                                   resource_sub=f"res_{n:06d}", status=MailboxStatus.LINKED))
+    session.commit()
+    return sa
+
+
+class RecordingBroker:
+    """Records revocations; ``script`` maps a sub to the error its next revocation raises."""
+
+    def __init__(self, script: dict | None = None):
+        self.revoked: list[str] = []
+        self.script = dict(script or {})
+
+    def revoke_sub(self, sub: str) -> None:
+        error = self.script.pop(sub, None)
+        if error is not None:
+            raise error
+        self.revoked.append(sub)
+
+
+def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_revocations(
+        app, session, org):
+    admin = make_user(session, org, Role.ADMIN, email="it@big.example")
+    sa = big_domain(app, session, org, 120)
+    report = enterprise.disconnect_domain(  # the service takes no broker: nothing remote here
+        session, app.extensions["rendezvous.cipher"],
+        Actor(admin.id, admin.email, org.id, Role.ADMIN), sa.id)
+    assert (report.mailboxes, report.tokens_deleted, report.revocations) == (122, 121, 123)
+    session.expire_all()
+    assert not any(p.has_tokens for p in session.scalars(select(ProfileLink)))
+    assert {p.status for p in session.scalars(select(ProfileLink))} == {LinkStatus.DISCONNECTED}
+    assert not session.get(ServiceAccountLink, sa.id).has_tokens
+    assert {r.status for r in session.scalars(select(MailboxRequest))} == {MailboxStatus.UNLINKED}
+    queued = set(session.scalars(select(PendingRevocation.sub)))
+    assert queued == ({f"acc_{n:06d}" for n in range(1, 121)} | {"res_000001", "res_000002",
+                                                                  "ser_big"})
+
+    broker = RecordingBroker()
+    result = revocations.run(session, broker)
+    assert result.revoked == 123 and sorted(broker.revoked) == sorted(queued)
+    assert session.scalar(select(func.count(PendingRevocation.id))) == 0
+    entry = session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "calendar.revoked_in_bulk"))
+    assert entry.detail == {"revoked": 123, "still_queued": 0}
+    assert revocations.run(session, broker).revoked == 0  # nothing twice
+
+
+def test_rate_limits_failures_and_gone_authorizations(app, session, org):
+    revocations.queue(session, ["acc_a", "acc_b", "acc_c", "acc_d"], organisation_id=org.id,
+                      reason="test")
+    session.commit()
+    broker = RecordingBroker({"acc_a": broker_errors.NotFound("gone"),
+                              "acc_b": broker_errors.Unavailable("503"),
+                              "acc_c": broker_errors.RateLimited("429", retry_after=7)})
+    first = revocations.run(session, broker)
+    # Already gone counts as done; a 503 waits its turn; a 429 stops the run and says when.
+    assert first.retry_in == 7 and first.revoked == 1 and first.failed == 1
+    left = {r.sub: r for r in session.scalars(select(PendingRevocation))}
+    assert set(left) == {"acc_b", "acc_c", "acc_d"}
+    assert left["acc_b"].attempts == 1 and left["acc_b"].last_error == "Unavailable"
+    assert left["acc_b"].next_attempt_at > utcnow()
+
+    second = revocations.run(session, broker)  # acc_b is not due yet
+    assert second.retry_in is None and broker.revoked == ["acc_c", "acc_d"]
+    later = revocations.run(session, broker, now=utcnow() + dt.timedelta(minutes=5))
+    assert later.revoked == 1 and broker.revoked[-1] == "acc_b"
+    assert session.scalar(select(func.count(PendingRevocation.id))) == 0
+
+
+def test_queueing_twice_keeps_one_entry(session, org):
+    assert revocations.queue(session, ["acc_x", "acc_x", None, ""], organisation_id=org.id,
+                             reason="test") == 1
+    session.commit()
+    assert revocations.queue(session, ["acc_x"], organisation_id=org.id, reason="test") == 0
+    session.commit()
+    assert session.scalar(select(func.count(PendingRevocation.id))) == 1
+
+
+def test_an_account_authorized_again_is_not_revoked_by_an_older_request(
+        app, client, auth, session, sandbox, org):
+    riley = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
+    auth.login(riley.email)
+    connect_as(client, auth, sandbox, riley.email)
+    sub = link_for(session, riley).sub
+    # A bulk disconnect queued this account's revocation, and the job has not run yet...
+    revocations.queue(session, [sub], organisation_id=org.id, reason="test")
+    session.commit()
+    # ...when the person links the same account again.
+    connect_as(client, auth, sandbox, riley.email)
+    assert session.scalar(select(PendingRevocation)) is None
+    revocations.run(session, app.extensions["rendezvous.broker"])
+    token = creds_for(app, session, riley).access_token
+    assert requests.get(sandbox.url + "/v1/account", timeout=5, headers={
+        "Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_the_job_keeps_what_it_could_not_revoke_for_the_next_run(app, session, org, monkeypatch):
+    revocations.queue(session, ["acc_1", "acc_2"], organisation_id=org.id, reason="test")
+    session.commit()
+    broker = RecordingBroker({"acc_1": broker_errors.Unavailable("down")})
+    monkeypatch.setitem(app.extensions, "rendezvous.broker", broker)
+    from webapp.tasks import revoke_queued
+
+    with app.app_context():
+        assert revoke_queued() == 1
+    assert [r.sub for r in session.scalars(select(PendingRevocation))] == ["acc_1"]
