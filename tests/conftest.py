@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import signal
+import socket
+import subprocess
 import threading
+import time
 import uuid
 
 import pytest
@@ -253,3 +258,44 @@ def sandbox(sandbox_server, app_config):
     app_config.update(CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID, CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
                       CRONOFY_API_BASE_URL=sandbox_server.url, CRONOFY_APP_BASE_URL=sandbox_server.url)
     return control
+
+
+def _free_redis_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A throw-away redis-server on a free loopback port (skipped where it is not installed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server binary not installed (CI installs it); Redis paths untested")
+    tmp = tmp_path_factory.mktemp("redis")
+    port = _free_redis_port()
+    pidfile = tmp / "redis.pid"
+    subprocess.run(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
+         "--pidfile", str(pidfile), "--dir", str(tmp), "--save", "", "--appendonly", "no"],
+        check=True, capture_output=True, timeout=10,
+    )
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.exceptions.ConnectionError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+    client.close()

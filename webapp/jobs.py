@@ -62,8 +62,6 @@ class Jobs:
 
     huey: Huey
     _tasks: dict[str, Any] = field(default_factory=dict)
-    #: Whether the storage expires keys itself (Redis); SQLite and memory do not.
-    _native_ttl: bool = True
 
     def enqueue(self, name: str, *args, **kwargs):
         return self._tasks[name](*args, **kwargs)
@@ -73,13 +71,14 @@ class Jobs:
         notifications for one link) coalesce into one job. The key is released when the job
         starts, and expires after ``ttl`` seconds in case that job is lost."""
         claim = f"once:{key}"
-        if self._native_ttl:
-            try:  # Redis: one round trip, and the storage expires a lost claim by itself
-                if not self.huey.put_if_empty(claim, b"1", ttl=ttl):
-                    return None
-                return self._tasks[name](*args, _release=claim)
-            except NotImplementedError:
-                self._native_ttl = False
+        redis = self._redis()
+        if redis is not None:
+            # One round trip (SET NX EX, any Redis version); Redis expires a lost claim itself.
+            if ttl > 0 and not redis.set(self._redis_key(claim), b"1", nx=True, ex=ttl):
+                return None
+            if ttl <= 0:  # take over whatever claim there is
+                redis.set(self._redis_key(claim), b"1", ex=1)
+            return self._tasks[name](*args, _release=claim)
         now = time.time()
         if not self.huey.put_if_empty(claim, str(now).encode()):
             held_since = self.huey.get(claim, peek=True)
@@ -91,6 +90,21 @@ class Jobs:
             if not self.huey.put_if_empty(claim, str(now).encode()):
                 return None
         return self._tasks[name](*args, _release=claim)
+
+    def release(self, claim: str) -> None:
+        """Let later calls of ``enqueue_once`` queue a new job (the job has started)."""
+        redis = self._redis()
+        if redis is not None:
+            redis.delete(self._redis_key(claim))
+        else:
+            self.huey.get(claim)
+
+    def _redis(self):
+        """The Redis client behind the queue, or None for SQLite and memory queues."""
+        return getattr(self.huey.storage, "conn", None) if isinstance(self.huey, RedisHuey) else None
+
+    def _redis_key(self, claim: str) -> str:
+        return f"rendezvous.{self.huey.name}.{claim}"
 
     def enqueue_in(self, delay_seconds: float, name: str, *args, **kwargs):
         return self._tasks[name].schedule(args=args, kwargs=kwargs, delay=delay_seconds)
@@ -123,7 +137,7 @@ def init_app(app: Flask) -> Jobs:
     huey = build_huey(app)
     jobs = Jobs(huey)
     for name, spec in _REGISTRY.items():
-        wrapped = _in_app_context(app, huey, spec.fn)
+        wrapped = _in_app_context(app, jobs, spec.fn)
         if spec.schedule is not None:
             jobs._tasks[name] = huey.periodic_task(spec.schedule, name=name)(wrapped)
         else:
@@ -134,10 +148,10 @@ def init_app(app: Flask) -> Jobs:
     return jobs
 
 
-def _in_app_context(app: Flask, huey: Huey, fn):
+def _in_app_context(app: Flask, jobs: Jobs, fn):
     def run(*args, _release: str | None = None, **kwargs):
         if _release is not None:
-            huey.get(_release)  # later notifications may queue a new job from now on
+            jobs.release(_release)  # later notifications may queue a new job from now on
         with app.app_context():
             return fn(*args, **kwargs)
 

@@ -104,3 +104,42 @@ def test_change_notifications_for_one_link_coalesce_into_one_job(app_config, ses
     assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None) is None
     assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None,
                              ttl=0) is not None
+
+
+def test_with_redis_a_burst_is_one_round_trip_each_and_one_job(app_config, session, redis_url):
+    """Production queue: the coalescing claim is one SET NX EX per notification (any Redis
+    version, expiring by itself), released when the job starts."""
+    import redis
+
+    from models import LinkMode, ProfileLink
+
+    redis.Redis.from_url(redis_url).flushdb()
+    app = create_app(dict(app_config, JOBS_IMMEDIATE=False, REDIS_URL=redis_url))
+    jobs = app.extensions["rendezvous.jobs"]
+    user = make_user(session, make_org(session), Role.RECRUITER)
+    link = ProfileLink(organisation_id=user.organisation_id, user_id=user.id,
+                       mode=LinkMode.BUSINESS, sub="acc_redis_coalesce")
+    session.add(link)
+    session.commit()
+    calls = []
+    conn = jobs.huey.storage.conn
+    original = conn.execute_command
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return original(*args, **kwargs)
+
+    conn.execute_command = counting
+    first = jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None)
+    calls.clear()
+    for _ in range(5):
+        assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None) is None
+    assert calls == ["SET"] * 5  # one round trip per coalesced notification
+    conn.execute_command = original
+    assert first is not None and jobs.pending() == 1
+    claim = f"rendezvous.{jobs.huey.name}.once:changes:{link.id}"
+    assert 0 < conn.ttl(claim) <= 600  # a lost job's claim expires by itself
+    with app.app_context():
+        jobs.huey.execute(jobs.huey.dequeue())  # the job starts: the claim is released
+    assert conn.exists(claim) == 0
+    assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None) is not None

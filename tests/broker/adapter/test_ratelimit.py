@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -122,46 +118,6 @@ def test_rejects_nonsense_limits():
 
 
 # --- Redis ----------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server binary not installed (CI installs it); shared limiter untested")
-    tmp = tmp_path_factory.mktemp("redis")
-    port = _free_port()
-    pidfile = tmp / "redis.pid"
-    subprocess.run(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
-         "--pidfile", str(pidfile), "--dir", str(tmp), "--save", "", "--appendonly", "no"],
-        check=True, capture_output=True, timeout=10,
-    )
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"redis-server did not start on port {port}")
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        pass
-    client.close()
 
 
 @pytest.fixture
