@@ -156,3 +156,45 @@ def test_an_external_deletion_shows_as_cancelled_after_delivery(app_page, app, s
     expect(page.get_by_role("cell", name="Cancelled in calendar")).to_be_visible()
     page.get_by_role("link", name="Phone screen").click()
     expect(page.get_by_role("alert")).to_contain_text("cancelled in the calendar")
+
+
+def test_admin_links_a_room_and_a_recruiter_books_it(app_page, app, browser, live_server, session,
+                                                     sandbox, org, recruiter):
+    page = app_page
+    admin = make_user(session, org, Role.ADMIN, email="it@northwind.example")
+    log_in(page, admin.email)
+    page.goto("/admin/calendar/enterprise/")
+    page.get_by_role("button", name="Connect Google Workspace").click()
+    # The aggregator's Enterprise Connect page: the Workspace administrator signs in.
+    page.get_by_role("button", name="Google Workspace").click()
+    page.get_by_label(re.compile("alex.kim@northwind.example")).check()
+    page.get_by_label("Password").fill("sandbox")
+    page.get_by_role("button", name="Approve").click()
+    domain = page.get_by_role("region", name=re.compile("northwind.example"))
+    rooms = domain.get_by_role("table", name="Rooms of northwind.example")
+    expect(rooms).to_contain_text("Aurora (6 seats)")
+    rooms.get_by_label("Link Aurora (6 seats)").check()
+    domain.get_by_role("button", name="Link the chosen rooms").click()
+    expect(page.get_by_role("status")).to_contain_text("Linking 1 room")
+    sandbox.deliver()  # the aggregator answers the room's authorization request
+    page.reload()
+    aurora = page.get_by_role("row", name=re.compile("Aurora"))
+    expect(aurora).to_contain_text("Linked")
+    expect(aurora.get_by_role("button", name="Unlink room.aurora@northwind.example")).to_be_visible()
+
+    context = browser.new_context(base_url=live_server.url)  # the recruiter's own browser
+    mine = context.new_page()
+    log_in(mine, recruiter.email)
+    mine.goto("/schedule/")
+    mine.get_by_label("Riley Chen").check()
+    mine.get_by_label("From").fill(next_weekday(1).isoformat())
+    mine.get_by_label("Room (optional)").select_option(label="Aurora (6 seats)")
+    mine.get_by_role("button", name="Show availability").click()
+    expect(mine.get_by_text("every slot shown has it free")).to_be_visible()
+    fill_details(mine, "Onsite with a room")
+    mine.get_by_role("button", name="Schedule interview").click()
+    expect(mine.get_by_role("heading", name="Onsite with a room")).to_be_visible()
+    # The room answered the invitation like any attendee: it accepted, which books it.
+    expect(mine.get_by_role("row", name=re.compile("room.aurora@northwind.example"))
+           ).to_contain_text("Accepted")
+    context.close()
