@@ -289,3 +289,15 @@ def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session
         app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
     [ev] = ours(app, session, mlink, interview.uid)
     assert ev.start == grid.slots[-1].start
+
+
+def test_reconciliation_reads_only_calendars_we_wrote_to(app, session, sandbox, recruiter, panel):
+    broker, cipher = deps(app)
+    query = query_for(panel)
+    grid = scheduling.av.grid(session, broker, cipher, actor_of(recruiter), query)
+    interview, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
+    written = {e.profile_link_id for e in interview.events}
+    assert len(written) < len(panel) + 1  # the panel's other calendars hold no event of ours
+    sandbox.call("DELETE", "/stats")
+    scheduling.reconcile(session, broker, cipher)
+    assert sandbox.stats()["requests"].get("GET /v1/events", 0) == len(written)

@@ -641,11 +641,17 @@ def apply_changes(session: Session, broker: CalendarBroker, cipher: TokenCipher,
 
 def reconcile(session: Session, broker: CalendarBroker, cipher: TokenCipher, *,
               now: dt.datetime | None = None) -> dict[str, int]:
-    """Compare the ids we hold with each link's managed events and repair drift both ways."""
+    """Compare the ids we hold with each link's managed events and repair drift both ways.
+
+    Only links we ever wrote an event to are read: our events carry ids from CreatedEvent rows,
+    committed before any write, so a calendar without such rows cannot hold one of ours. A
+    domain of thousands of linked mailboxes costs one read per interviewing calendar, not one
+    per mailbox."""
     now = now or utcnow()
     counts = defaultdict(int)
     links = list(session.scalars(select(ProfileLink).where(
-        ProfileLink.status == LinkStatus.ACTIVE)))
+        ProfileLink.status == LinkStatus.ACTIVE,
+        ProfileLink.id.in_(select(CreatedEvent.profile_link_id).distinct()))))
     for link in links:
         try:
             events = call_broker(session, broker, cipher, link,
