@@ -299,3 +299,16 @@ def redis_url(tmp_path_factory):
     except (OSError, ValueError):
         pass
     client.close()
+
+
+@pytest.fixture
+def recruiter(app, session, sandbox, org):
+    """Riley Chen, a recruiter whose seeded sandbox calendar is linked (scheduling tests)."""
+    from models import Role
+    from tests.factories import make_user
+    from tests.webapp.scheduling_support import link_calendar
+
+    user = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
+                     name="Riley Chen")
+    link_calendar(app, session, sandbox, user)
+    return user

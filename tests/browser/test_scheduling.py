@@ -20,14 +20,6 @@ def app_page(app, sandbox, live_server, page):
     return page
 
 
-@pytest.fixture
-def recruiter(app, session, sandbox, org):
-    user = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
-                     name="Riley Chen")
-    link_calendar(app, session, sandbox, user)
-    return user
-
-
 def show_availability(page, names, *, manager=None):
     page.goto("/schedule/")
     expect(page.get_by_role("heading", name="Schedule an interview")).to_be_visible()

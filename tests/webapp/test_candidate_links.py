@@ -21,14 +21,6 @@ NAME, EMAIL = "Jamie Candidate", "jamie.candidate@gmail.example"
 
 
 @pytest.fixture
-def recruiter(app, session, sandbox, org):
-    user = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
-                     name="Riley Chen")
-    link_calendar(app, session, sandbox, user)
-    return user
-
-
-@pytest.fixture
 def panel(app, session, sandbox, org, recruiter):
     return make_panel(app, session, sandbox, org, 2)
 

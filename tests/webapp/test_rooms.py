@@ -9,12 +9,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from models import (AuditEntry, Interview, MailboxKind, MailboxRequest, MailboxStatus, ProfileLink,
-                    Role)
-from tests.conftest import AuthActions
-from tests.factories import make_user
-from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
+from models import AuditEntry, Interview, MailboxKind, MailboxRequest, MailboxStatus, ProfileLink
+from tests.webapp.scheduling_support import make_panel, managed, next_weekday
 from tests.webapp.test_enterprise import PAGE, connect_domain
+from tests.webapp.test_enterprise import admin_client  # noqa: F401  (a fixture used here)
 from tests.webapp.test_scheduling import actor_of, deps, query_for, schedule
 from webapp.services import Invalid, enterprise, scheduling
 from webapp.services import availability as av
@@ -24,19 +22,8 @@ BOREALIS = "room.borealis@northwind.example"
 
 
 @pytest.fixture
-def admin(app, session, org, sandbox, live_server):
-    """An IT admin's browser session, with the aggregator able to call the live app back."""
-    app.config["PUBLIC_BASE_URL"] = live_server.url
-    user = make_user(session, org, Role.ADMIN, email="it@northwind.example")
-    client = app.test_client()
-    auth = AuthActions(client)
-    auth.login(user.email)
-    return client, auth
-
-
-@pytest.fixture
-def domain(admin, session, sandbox):
-    client, auth = admin
+def domain(admin_client, session, sandbox):
+    client, auth = admin_client
     return connect_domain(client, auth, session, sandbox, "google")
 
 
@@ -46,20 +33,12 @@ def room_rows(session):
         MailboxRequest.kind == MailboxKind.ROOM))}
 
 
-def link_rooms(admin, domain, sandbox, *emails):
-    _client, auth = admin
+def link_rooms(admin_client, domain, sandbox, *emails):
+    _client, auth = admin_client
     response = auth.post(f"{PAGE}{domain.id}/rooms", {"rooms": list(emails)}, form_page=PAGE)
     assert response.status_code == 303, response.get_data(as_text=True)
     sandbox.deliver()
     return response
-
-
-@pytest.fixture
-def recruiter(app, session, sandbox, org):
-    user = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
-                     name="Riley Chen")
-    link_calendar(app, session, sandbox, user)
-    return user
 
 
 def as_utc(moment) -> str:
@@ -69,8 +48,8 @@ def as_utc(moment) -> str:
 # --- linking ------------------------------------------------------------------------------------
 
 
-def test_admin_links_rooms_and_only_their_sub_is_kept(app, admin, domain, session, sandbox):
-    client, auth = admin
+def test_admin_links_rooms_and_only_their_sub_is_kept(app, admin_client, domain, session, sandbox):
+    client, auth = admin_client
     page = client.get(PAGE).get_data(as_text=True)
     assert "Aurora (6 seats)" in page and "Not linked" in page
 
@@ -79,7 +58,7 @@ def test_admin_links_rooms_and_only_their_sub_is_kept(app, admin, domain, sessio
     assert bad.status_code == 303 and session.scalar(select(MailboxRequest.id).limit(1)) == before
     assert "Choose at least one room" in client.get(PAGE).get_data(as_text=True)
 
-    link_rooms(admin, domain, sandbox, AURORA, AURORA.upper(), "ceo@elsewhere.example",
+    link_rooms(admin_client, domain, sandbox, AURORA, AURORA.upper(), "ceo@elsewhere.example",
                "riley.chen@northwind.example")
     page = client.get(PAGE).get_data(as_text=True)
     assert "listed more than once" in page and "not a room northwind.example lists" in page
@@ -106,13 +85,13 @@ def test_admin_links_rooms_and_only_their_sub_is_kept(app, admin, domain, sessio
 
 
 def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
-        app, admin, domain, session, sandbox, recruiter):
-    link_rooms(admin, domain, sandbox, AURORA, BOREALIS)
+        app, admin_client, domain, session, sandbox, recruiter):
+    link_rooms(admin_client, domain, sandbox, AURORA, BOREALIS)
     rows = room_rows(session)
     sub = rows[AURORA].resource_sub
     assert [r.email for r in av.room_choices(session, recruiter.organisation_id)] == [
         AURORA, BOREALIS]
-    client, auth = admin
+    client, auth = admin_client
     auth.post(f"{PAGE}mailboxes/{rows[AURORA].id}/unlink", form_page=PAGE)
     rows = room_rows(session)
     assert rows[AURORA].status is MailboxStatus.UNLINKED and rows[AURORA].resource_sub is None
@@ -148,8 +127,8 @@ def sandbox_availability(sandbox, sub):
 
 
 def test_slots_need_the_room_free_and_the_room_is_invited(
-        app, client, auth, admin, domain, session, sandbox, org, recruiter):
-    link_rooms(admin, domain, sandbox, AURORA)
+        app, client, auth, admin_client, domain, session, sandbox, org, recruiter):
+    link_rooms(admin_client, domain, sandbox, AURORA)
     panel = make_panel(app, session, sandbox, org, 2)
     broker, cipher = deps(app)
     plain = query_for(panel, days=2)
@@ -199,10 +178,10 @@ def test_slots_need_the_room_free_and_the_room_is_invited(
     assert AURORA in {a.email for a in ev.attendees}
 
 
-def test_a_room_is_never_double_booked(app, admin, domain, session, sandbox, org, recruiter):
+def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandbox, org, recruiter):
     """The first interview's invitation books the room; the same slot is then refused for a
     second panel, and offered again once the first interview is cancelled."""
-    link_rooms(admin, domain, sandbox, AURORA)
+    link_rooms(admin_client, domain, sandbox, AURORA)
     first_panel = make_panel(app, session, sandbox, org, 1, start=1)
     second_panel = make_panel(app, session, sandbox, org, 1, start=2)
     broker, cipher = deps(app)
@@ -226,11 +205,11 @@ def test_a_room_is_never_double_booked(app, admin, domain, session, sandbox, org
                                               q2).slots}
 
 
-def test_the_api_lists_rooms_and_books_them(app, client, admin, domain, session, sandbox, org,
+def test_the_api_lists_rooms_and_books_them(app, client, admin_client, domain, session, sandbox, org,
                                             recruiter):
     from tests.api.conftest import ApiClient, assert_error, issue_token
 
-    link_rooms(admin, domain, sandbox, AURORA)
+    link_rooms(admin_client, domain, sandbox, AURORA)
     panel = make_panel(app, session, sandbox, org, 1)
     api = ApiClient(client, issue_token(session, recruiter))
     assert api.get("/rooms").get_json() == {"items": [{"email": AURORA,
@@ -256,10 +235,10 @@ def test_the_api_lists_rooms_and_books_them(app, client, admin, domain, session,
 
 
 def test_moving_an_interview_needs_its_room_free_at_the_new_time(
-        app, client, auth, admin, domain, session, sandbox, org, recruiter):
+        app, client, auth, admin_client, domain, session, sandbox, org, recruiter):
     from tests.webapp.test_scheduling import sealer_of
 
-    link_rooms(admin, domain, sandbox, AURORA)
+    link_rooms(admin_client, domain, sandbox, AURORA)
     panel = make_panel(app, session, sandbox, org, 1)
     broker, cipher = deps(app)
     query = query_for(panel, days=3, room=AURORA)

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import requests
 from sqlalchemy import select
 
-from models import Base, Role, SchedulingPreference
-from tests.factories import make_user
-from tests.webapp.scheduling_support import link_calendar, make_panel, managed
+from models import Base, SchedulingPreference
+from tests.webapp.scheduling_support import make_panel, managed
 from tests.webapp.test_scheduling import first_slot, query_for, schedule
 
 RILEY = "riley.chen@northwind.example"
-
-
-@pytest.fixture
-def recruiter(app, session, sandbox, org):
-    user = make_user(session, org, Role.RECRUITER, email=RILEY, name="Riley Chen")
-    link_calendar(app, session, sandbox, user)
-    return user
 
 
 def _database(app) -> dict[str, list[tuple]]:

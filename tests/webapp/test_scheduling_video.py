@@ -3,22 +3,12 @@ authorization, pick it for interviews, and working hours per user."""
 
 from __future__ import annotations
 
-import pytest
 import requests
 from sqlalchemy import select
 
-from models import Role, SchedulingPreference
-from tests.factories import make_user
-from tests.webapp.scheduling_support import link_calendar, make_panel, managed
+from models import SchedulingPreference
+from tests.webapp.scheduling_support import make_panel, managed
 from tests.webapp.test_scheduling import first_slot, query_for, schedule
-
-
-@pytest.fixture
-def recruiter(app, session, sandbox, org):
-    user = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
-                     name="Riley Chen")
-    link_calendar(app, session, sandbox, user)
-    return user
 
 
 def test_link_zoom_choose_it_and_interviews_get_a_zoom_link(app, client, auth, session, sandbox,

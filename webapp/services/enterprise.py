@@ -372,15 +372,21 @@ def request_mailboxes(session: Session, actor: Actor, link_id: int, *,
         row.user_id = user.id
         row.requested_at = now
         rows.append(row)
+    return _queued(session, actor, link, rows, rejected, "ec.mailboxes_requested", callback_url,
+                   all_users=all_users, reasons=dict(Counter(r.reason for r in rejected)))
+
+
+def _queued(session: Session, actor: Actor, link: ServiceAccountLink, rows: list[MailboxRequest],
+            rejected: list[Rejected], action: str, callback_url: Callable[[int], str],
+            **detail) -> RequestReport:
+    """Give new requests their callback URL (it carries the row id), audit, commit, report."""
     session.flush()
     for row in rows:
         if row.callback_url is None:
             row.callback_url = callback_url(row.id)
-    record(session, actor, "ec.mailboxes_requested", target_type="service_account_link",
-           target_id=link.id, target_label=link.domain,
-           outcome="success" if not rejected else "partial",
-           detail={"queued": len(rows), "rejected": len(rejected), "all_users": all_users,
-                   "reasons": dict(Counter(r.reason for r in rejected))})
+    record(session, actor, action, target_type="service_account_link", target_id=link.id,
+           target_label=link.domain, outcome="success" if not rejected else "partial",
+           detail={"queued": len(rows), "rejected": len(rejected), **detail})
     session.commit()
     return RequestReport(len(rows), tuple(rejected))
 
@@ -467,16 +473,7 @@ def request_rooms(session: Session, broker: CalendarBroker, cipher: TokenCipher,
         row.resource_sub = None
         row.requested_at = now
         rows.append(row)
-    session.flush()
-    for row in rows:
-        if row.callback_url is None:
-            row.callback_url = callback_url(row.id)
-    record(session, actor, "ec.rooms_requested", target_type="service_account_link",
-           target_id=link.id, target_label=link.domain,
-           outcome="success" if not rejected else "partial",
-           detail={"queued": len(rows), "rejected": len(rejected)})
-    session.commit()
-    return RequestReport(len(rows), tuple(rejected))
+    return _queued(session, actor, link, rows, rejected, "ec.rooms_requested", callback_url)
 
 
 def _revoke_room(broker: CalendarBroker | None, row: MailboxRequest) -> tuple[bool, bool]:

@@ -34,7 +34,7 @@ from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
 from webapp.services import availability as av
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
-from webapp.services.connect import (AggregatorTrouble, ReconnectNeeded, call_broker, usable_credentials)
+from webapp.services.connect import AggregatorTrouble, ReconnectNeeded, call_broker
 
 log = logging.getLogger("webapp.services.scheduling")
 
