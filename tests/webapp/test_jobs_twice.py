@@ -9,7 +9,7 @@ import pytest
 
 from models import Interview, InterviewStatus
 from tests.webapp.test_scheduling import first_slot, query_for, schedule
-from tests.webapp.test_scheduling import panel, recruiter  # noqa: F401  (fixtures)
+from tests.webapp.test_scheduling import panel  # noqa: F401  (a fixture)
 from tests.webapp.scheduling_support import managed
 from webapp import scheduling_tasks
 
