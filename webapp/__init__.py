@@ -70,7 +70,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     errors.init_app(app)
     cli.init_app(app)
-    app.wsgi_app = PathDispatcher(app.wsgi_app, hooks.PREFIX, _callback_app(app, hooks.bp).wsgi_app)
+    app.wsgi_app = PathDispatcher(app.wsgi_app, hooks.PREFIX,
+                                  hooks.FastPush(app, _callback_app(app, hooks.bp).wsgi_app))
     if config["PROXY_HOPS"]:
         # Behind a TLS-terminating proxy: trust exactly that many X-Forwarded-* hops.
         hops = config["PROXY_HOPS"]

@@ -504,3 +504,46 @@ def test_no_token_or_client_secret_in_the_database_file(app, client, auth, sessi
         assert b"profile_link" in dump
         for secret in secrets:
             assert secret.encode() not in dump
+
+
+def test_a_signed_change_push_takes_the_fast_path_and_anything_else_the_full_one(
+        app, client, auth, session, sandbox, riley, monkeypatch):
+    auth.login(riley.email)
+    connect_as(client, auth, sandbox, riley.email)
+    link = link_for(session, riley)
+    path = _push_path(app, link.id)
+    fast = app.wsgi_app.other  # the PathDispatcher's callback side: FastPush before the lean app
+    full_calls = []
+    original = fast.fallback
+
+    def counted(environ, start_response):
+        full_calls.append(environ["PATH_INFO"])
+        return original(environ, start_response)
+
+    monkeypatch.setattr(fast, "fallback", counted)
+    queued = []
+    jobs = app.extensions["rendezvous.jobs"]
+    monkeypatch.setattr(jobs, "enqueue_once", lambda key, name, *args: queued.append(
+        (key, name, args)) or "queued")
+    change = json.dumps({"notification": {"type": "change",
+                                          "changes_since": "2026-11-21T09:00:00Z"}}).encode()
+    headers = {"Content-Type": "application/json"}
+    response = client.post(path, data=change, headers={**headers,
+                                                       "Cronofy-HMAC-SHA256": _sign(change)})
+    assert response.status_code == 202 and full_calls == []
+    assert queued == [(f"changes:{link.id}", "scheduling.changes",
+                       (link.id, "2026-11-21T09:00:00+00:00"))]
+    # Everything else goes through the callback app, which answers and audits as before.
+    assert client.post(path, data=change, headers={**headers, "Cronofy-HMAC-SHA256": "forged"}
+                       ).status_code == 401
+    assert client.post("/hooks/cronofy/push/" + "A" * 43, data=change, headers={
+        **headers, "Cronofy-HMAC-SHA256": _sign(change)}).status_code == 404
+    bad = b"{not json"
+    assert client.post(path, data=bad, headers={**headers, "Cronofy-HMAC-SHA256": _sign(bad)}
+                       ).status_code == 400
+    other = json.dumps({"notification": {"type": "profile_disconnected"}}).encode()
+    assert client.post(path, data=other, headers={**headers, "Cronofy-HMAC-SHA256": _sign(other)}
+                       ).status_code == 202
+    assert len(full_calls) == 4 and len(queued) == 1
+    assert actions(session).count("webhook.bad_signature") == 1
+    assert link_for(session, riley).status is LinkStatus.NEEDS_ATTENTION
