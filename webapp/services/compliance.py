@@ -89,6 +89,8 @@ def retention_rules(config: dict) -> list[tuple[str, str]]:
         ("OAuth states", "deleted once expired or a day after use"),
         ("Self-scheduling links", "deleted once expired, used or revoked for 30 days"),
         ("Calendar tokens", "deleted at once on disconnect, reset or erasure"),
+        ("Revocations awaiting the calendar service", "an account id only (no token); deleted "
+                                                      "once the calendar service confirms"),
         ("API tokens", "stored only as a hash; deleted 30 days after they expire or are revoked, "
                        "and at once on erasure"),
         ("Erasure receipts", "kept: they are the tombstone proving the erasure"),
