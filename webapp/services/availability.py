@@ -403,13 +403,6 @@ class PendingBusy:
         return busy, self.problems
 
 
-def busy_blocks(session: Session, broker: CalendarBroker, cipher: TokenCipher,
-                members: Sequence[PanelMember], window: Period
-                ) -> tuple[dict[int, list[Block]], dict[int, str]]:
-    """Free/busy of each member over the window, read concurrently. Times and status only."""
-    return PendingBusy(session, broker, cipher, members, window).result()
-
-
 def _as_utc(value) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value.astimezone(UTC)
@@ -466,7 +459,7 @@ def slot_is_free(broker: CalendarBroker, members: Sequence[PanelMember], query: 
     return any(s.start == start for s in found)
 
 
-__all__ = ["Block", "Grid", "Hours", "PanelMember", "Query", "ReconnectNeeded", "Room", "busy_blocks",
+__all__ = ["Block", "Grid", "Hours", "PanelMember", "Query", "ReconnectNeeded", "Room",
            "common_slots", "grid", "panel_choices", "start_grid", "resolve_panel", "resolve_room",
            "room_choices", "slot_is_free", "window_for"]
 
