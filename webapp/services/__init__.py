@@ -6,8 +6,17 @@ Services never import flask. Views turn their exceptions into messages.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator, Sequence, TypeVar
 
 from models import Role
+
+T = TypeVar("T")
+
+
+def in_batches(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    """Slices small enough for an ``IN (…)`` on every database's parameter limit."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 @dataclass(frozen=True)

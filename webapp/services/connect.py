@@ -111,6 +111,20 @@ def forget_tokens(link: ProfileLink) -> None:
     link.key_id = None
 
 
+def disconnect_here(links) -> tuple[list[str], int]:
+    """Disconnect these links (calendar or service-account) in the database, at once: tokens
+    deleted, status disconnected. Returns the subs still to revoke at the aggregator and how
+    many token sets were deleted."""
+    subs, deleted = [], 0
+    for link in links:
+        if link.has_tokens or link.status is not LinkStatus.DISCONNECTED:
+            subs.append(link.sub)
+        deleted += link.has_tokens
+        forget_tokens(link)
+        link.status = LinkStatus.DISCONNECTED
+    return subs, deleted
+
+
 def rotate_token_keys(session: Session, cipher: TokenCipher) -> dict[str, int]:
     """Re-encrypt every stored token under the newest key; returns counts."""
     counts = {"re-encrypted": 0, "already current": 0, "failed": 0}
@@ -285,14 +299,7 @@ def reset_business_connect(session: Session, cipher: TokenCipher, actor: Actor) 
     the authorizations queued for revocation at the aggregator (run the ``revocations`` job)."""
     _require(actor, Role.ADMIN)
     links = business_links(session, actor.organisation_id)
-    deleted = 0
-    subs = []
-    for link in links:
-        if link.has_tokens or link.status is not LinkStatus.DISCONNECTED:
-            subs.append(link.sub)
-        deleted += link.has_tokens
-        forget_tokens(link)
-        link.status = LinkStatus.DISCONNECTED
+    subs, deleted = disconnect_here(links)
     queued = revocations.queue(session, subs, organisation_id=actor.organisation_id,
                                reason="business_connect.reset")
     report = RevokeReport(len(links), deleted, queued)

@@ -46,7 +46,8 @@ from models import (LinkMode, LinkStatus, MailboxKind, MailboxRequest, MailboxSt
                     ProfileLink, Role, ServiceAccountLink, User, utcnow)
 from webapp import security
 from webapp.security import TokenCipher
-from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, connect, revocations
+from webapp.services import (Actor, Forbidden, Invalid, NotFound, ServiceError, connect, in_batches,
+                             revocations)
 from webapp.services.audit import record
 
 log = logging.getLogger("webapp.services.enterprise")
@@ -884,11 +885,6 @@ class DisconnectReport:
     revocations: int
 
 
-def _chunks(values: Sequence, size: int = 500):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
 def _disconnect(session: Session, cipher: TokenCipher, link: ServiceAccountLink, *,
                 reason: str) -> DisconnectReport:
     """Unlink every mailbox and room of the domain and delete every token, locally and at once;
@@ -899,26 +895,18 @@ def _disconnect(session: Session, cipher: TokenCipher, link: ServiceAccountLink,
     profile_ids = [r.profile_link_id for r in rows
                    if r.kind is MailboxKind.MAILBOX and r.profile_link_id]
     links: list[ProfileLink] = []
-    for chunk in _chunks(profile_ids):
+    for chunk in in_batches(profile_ids):
         links.extend(session.scalars(select(ProfileLink).where(
             ProfileLink.id.in_(chunk), ProfileLink.status != LinkStatus.DISCONNECTED)))
-    subs = [l.sub for l in links] + [r.resource_sub for r in rows if r.resource_sub]
-    deleted = sum(l.has_tokens for l in links)
-    for profile in links:
-        connect.forget_tokens(profile)
-        profile.status = LinkStatus.DISCONNECTED
+    rooms = [r.resource_sub for r in rows if r.resource_sub]
     now = utcnow()
     for row in rows:
         row.status = MailboxStatus.UNLINKED
         row.claim = None
         row.resource_sub = None
         row.completed_at = now
-    if link.has_tokens or link.status is not LinkStatus.DISCONNECTED:
-        subs.append(link.sub)
-    deleted += link.has_tokens
-    connect.forget_tokens(link)
-    link.status = LinkStatus.DISCONNECTED
-    queued = revocations.queue(session, subs, organisation_id=link.organisation_id,
+    revoke, deleted = connect.disconnect_here([*links, link])
+    queued = revocations.queue(session, [*rooms, *revoke], organisation_id=link.organisation_id,
                                reason=reason)
     return DisconnectReport(link.domain, len(rows), deleted, queued)
 

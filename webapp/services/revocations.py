@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from models import PendingRevocation, utcnow
+from webapp.services import in_batches
 from webapp.services.audit import record
 
 log = logging.getLogger("webapp.services.revocations")
@@ -42,9 +43,9 @@ def queue(session: Session, subs: Iterable[str | None], *, organisation_id: int 
         return 0
     known = set()
     listed = sorted(wanted)
-    for start in range(0, len(listed), 500):  # stay under every database's parameter limit
+    for batch in in_batches(listed):
         known |= set(session.scalars(select(PendingRevocation.sub).where(
-            PendingRevocation.sub.in_(listed[start:start + 500]))))
+            PendingRevocation.sub.in_(batch))))
     now = utcnow()
     fresh = [s for s in listed if s not in known]
     session.add_all(PendingRevocation(organisation_id=organisation_id, sub=s, reason=reason[:40],
