@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 
 from flask import current_app
@@ -22,9 +21,6 @@ from webapp.db import database
 from webapp.services import ServiceError, enterprise
 
 log = logging.getLogger("webapp.jobs.enterprise")
-
-#: Waits up to this long are slept through in the task; longer ones reschedule it.
-_SHORT_WAIT = 5.0
 
 
 def _deps():
@@ -38,19 +34,14 @@ def send_batches(link_id: int) -> int:
     broker, cipher = _deps()
     if broker is None:
         return 0
-    sent = 0
     lease = timedelta(seconds=current_app.config.get("EC_CLAIM_LEASE_SECONDS", 120))
     with database().sessions() as session:
-        while True:
+        def step():
             report = enterprise.send_batches(session, broker, cipher, link_id, lease=lease)
-            sent += report.sent
-            if report.retry_in is None:
-                return sent
-            if report.retry_in > _SHORT_WAIT and not current_app.extensions["rendezvous.jobs"].immediate:
-                current_app.extensions["rendezvous.jobs"].enqueue_in(report.retry_in,
-                                                                     "ec_send_batches", link_id)
-                return sent
-            time.sleep(min(report.retry_in, _SHORT_WAIT))
+            return report.sent, report.retry_in
+
+        return current_app.extensions["rendezvous.jobs"].keep_going("ec_send_batches",
+                                                                    (link_id,), step)
 
 
 @jobs.periodic("ec_resume_stalled", jobs.crontab(minute="*"))

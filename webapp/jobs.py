@@ -56,6 +56,10 @@ def periodic(name: str, schedule):
     return register
 
 
+#: Waits up to this long are slept through in a task; longer ones re-queue it (keep_going).
+SHORT_WAIT = 5.0
+
+
 @dataclass
 class Jobs:
     """The app's queue: ``enqueue(name, …)`` from views; services receive this object."""
@@ -105,6 +109,23 @@ class Jobs:
 
     def _redis_key(self, claim: str) -> str:
         return f"rendezvous.{self.huey.name}.{claim}"
+
+    def keep_going(self, name: str, args: tuple, step: Callable[[], tuple[int, float | None]]
+                   ) -> int:
+        """Run ``step`` (one pass of task ``name(*args)``, returning how much it did and the
+        seconds the aggregator asked us to wait, or None when nothing is left) until done.
+        Short waits are slept through; a longer one re-queues the task for later instead of
+        holding a worker. Returns the total done by this run."""
+        total = 0
+        while True:
+            done, retry_in = step()
+            total += done
+            if retry_in is None:
+                return total
+            if retry_in > SHORT_WAIT and not self.immediate:
+                self.enqueue_in(retry_in, name, *args)
+                return total
+            time.sleep(min(retry_in, SHORT_WAIT))
 
     def enqueue_in(self, delay_seconds: float, name: str, *args, **kwargs):
         return self._tasks[name].schedule(args=args, kwargs=kwargs, delay=delay_seconds)

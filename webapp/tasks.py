@@ -33,8 +33,6 @@ def purge_oauth_states() -> int:
 def revoke_queued() -> int:
     """Revoke the authorizations queued by bulk disconnects; when the aggregator asks us to
     slow down, go on later (briefly here, else in a fresh job) instead of holding a worker."""
-    import time
-
     from flask import current_app
 
     from webapp.services import revocations
@@ -42,18 +40,12 @@ def revoke_queued() -> int:
     broker = current_app.extensions["rendezvous.broker"]
     if broker is None:
         return 0
-    queue = current_app.extensions["rendezvous.jobs"]
-    revoked = 0
     with database().sessions() as session:
-        while True:
+        def step():
             report = revocations.run(session, broker)
-            revoked += report.revoked
-            if report.retry_in is None:
-                return revoked
-            if report.retry_in > 5 and not queue.immediate:
-                queue.enqueue_in(report.retry_in, "revocations")
-                return revoked
-            time.sleep(min(report.retry_in, 5))
+            return report.revoked, report.retry_in
+
+        return current_app.extensions["rendezvous.jobs"].keep_going("revocations", (), step)
 
 
 @jobs.periodic("revocations_resume", jobs.crontab(minute="*"))

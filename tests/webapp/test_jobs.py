@@ -143,3 +143,22 @@ def test_with_redis_a_burst_is_one_round_trip_each_and_one_job(app_config, sessi
         jobs.huey.execute(jobs.huey.dequeue())  # the job starts: the claim is released
     assert conn.exists(claim) == 0
     assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None) is not None
+
+
+def test_keep_going_sleeps_through_short_waits_and_requeues_long_ones(app_config, tmp_path,
+                                                                      monkeypatch):
+    from webapp import jobs as jobs_module
+
+    app = create_app(dict(app_config, JOBS_IMMEDIATE=False,
+                          JOBS_SQLITE_PATH=str(tmp_path / "q.sqlite3")))
+    jobs = app.extensions["rendezvous.jobs"]
+    slept, later = [], []
+    monkeypatch.setattr(jobs_module.time, "sleep", slept.append)
+    monkeypatch.setattr(jobs, "enqueue_in", lambda delay, name, *args: later.append(
+        (delay, name, args)))
+    passes = iter([(2, 0.5), (3, None)])
+    assert jobs.keep_going("revocations", (), lambda: next(passes)) == 5
+    assert slept == [0.5] and later == []
+    passes = iter([(1, 2.0), (4, 30.0), (9, None)])
+    assert jobs.keep_going("ec_send_batches", (7,), lambda: next(passes)) == 5
+    assert slept == [0.5, 2.0] and later == [(30.0, "ec_send_batches", (7,))]
