@@ -78,10 +78,10 @@ class Jobs:
         redis = self._redis()
         if redis is not None:
             # One round trip (SET NX EX, any Redis version); Redis expires a lost claim itself.
-            if ttl > 0 and not redis.set(self._redis_key(claim), b"1", nx=True, ex=ttl):
-                return None
             if ttl <= 0:  # take over whatever claim there is
                 redis.set(self._redis_key(claim), b"1", ex=1)
+            elif not redis.set(self._redis_key(claim), b"1", nx=True, ex=ttl):
+                return None
             return self._tasks[name](*args, _release=claim)
         now = time.time()
         if not self.huey.put_if_empty(claim, str(now).encode()):

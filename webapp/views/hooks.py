@@ -43,9 +43,9 @@ def verified_body(kind: str) -> bytes:
     return raw
 
 
-def opened_id(purpose: str, ref: str) -> int | None:
+def opened_id(purpose: str, ref: str, sealer=None) -> int | None:
     """The row id sealed in a callback URL's reference, or None if it is forged or altered."""
-    value = current_app.extensions["rendezvous.sealer"].open(purpose, ref)
+    value = (sealer or current_app.extensions["rendezvous.sealer"]).open(purpose, ref)
     return int(value) if value is not None and value.isdigit() else None
 
 
@@ -106,8 +106,8 @@ class FastPush:
         if "/" in ref or not verify_hmac(raw, environ.get("HTTP_CRONOFY_HMAC_SHA256"),
                                          client_secrets(self.config)):
             return self.fallback(environ, start_response)
-        value = self.extensions["rendezvous.sealer"].open("push", ref)
-        if value is None or not value.isdigit():
+        link_id = opened_id("push", ref, self.extensions["rendezvous.sealer"])
+        if link_id is None:
             return self.fallback(environ, start_response)
         try:
             notification = parse_notification(raw)
@@ -115,8 +115,8 @@ class FastPush:
             return self.fallback(environ, start_response)
         if notification.type != "change":
             return self.fallback(environ, start_response)
-        outcome = queue_changes(self.extensions["rendezvous.jobs"], int(value), notification)
-        log.debug("push change for link %s: %s", value, outcome)
+        outcome = queue_changes(self.extensions["rendezvous.jobs"], link_id, notification)
+        log.debug("push change for link %s: %s", link_id, outcome)
         start_response("202 ACCEPTED", [("Content-Type", "text/html; charset=utf-8"),
                                         ("Content-Length", "0")])
         return [b""]
