@@ -395,24 +395,36 @@ def _default_target(calendars: Sequence[Calendar], profile_id: str | None) -> st
     return own[0].calendar_id if own else None
 
 
+def redirect_code(session: Session, actor: Actor, *, flow: str, state: str | None,
+                  session_nonce: str | None, error: str | None, code: str | None,
+                  audit_prefix: str, declined: str) -> str:
+    """What every authorization redirect checks before redeeming anything: the one-time state,
+    a declined or failed consent (audited), and a plausible code, which it returns."""
+    consume_state(session, actor, state=state, flow=flow, session_nonce=session_nonce)
+    if error:
+        record(session, actor, f"{audit_prefix}.connect_declined", outcome="failure",
+               detail={"error": error[:64]})
+        session.commit()
+        if error == "access_denied":
+            raise Declined(declined)
+        raise AggregatorTrouble("The calendar service did not complete the connection; nothing "
+                                "was stored. Please try again.")
+    if not code or len(code) > 256:
+        raise Invalid("The calendar service sent no authorization code; nothing was stored.")
+    return code
+
+
 def complete(
     session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor, *,
     state: str | None, code: str | None, error: str | None, session_nonce: str | None,
     redirect_uri: str, push_url: Callable[[int], str],
 ) -> ProfileLink:
     """Finish the authorization: check state, redeem the code, store the link, open a channel."""
-    consume_state(session, actor, state=state, flow=BUSINESS_FLOW, session_nonce=session_nonce)
-    if error:
-        record(session, actor, "calendar.connect_declined", outcome="failure",
-               detail={"error": error[:64]})
-        session.commit()
-        if error == "access_denied":
-            raise Declined("You declined access to your calendar, so nothing was connected. You "
-                           "can connect it any time.")
-        raise AggregatorTrouble("The calendar service did not complete the connection; nothing "
-                                "was stored. Please try again.")
-    if not code or len(code) > 256:
-        raise Invalid("The calendar service sent no authorization code; nothing was stored.")
+    code = redirect_code(session, actor, flow=BUSINESS_FLOW, state=state,
+                         session_nonce=session_nonce, error=error, code=code,
+                         audit_prefix="calendar",
+                         declined="You declined access to your calendar, so nothing was "
+                                  "connected. You can connect it any time.")
     try:
         creds = broker.exchange_code(code, redirect_uri)
         info = broker.userinfo(creds)

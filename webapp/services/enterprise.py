@@ -181,18 +181,10 @@ def complete(session: Session, broker: CalendarBroker, cipher: TokenCipher, acto
              session_nonce: str | None, redirect_uri: str) -> ServiceAccountLink:
     """Check the state, redeem the code, and store the service account for its domain."""
     _require_admin(actor)
-    connect.consume_state(session, actor, state=state, flow=FLOW, session_nonce=session_nonce)
-    if error:
-        record(session, actor, "ec.connect_declined", outcome="failure",
-               detail={"error": error[:64]})
-        session.commit()
-        if error == "access_denied":
-            raise connect.Declined("The administrator consent was declined, so no domain was "
-                                   "connected.")
-        raise connect.AggregatorTrouble("The calendar service did not complete the connection; "
-                                        "nothing was stored. Please try again.")
-    if not code or len(code) > 256:
-        raise Invalid("The calendar service sent no authorization code; nothing was stored.")
+    code = connect.redirect_code(
+        session, actor, flow=FLOW, state=state, session_nonce=session_nonce, error=error,
+        code=code, audit_prefix="ec",
+        declined="The administrator consent was declined, so no domain was connected.")
     try:
         creds = broker.exchange_code(code, redirect_uri)
         info = broker.userinfo(creds)
