@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,27 +31,7 @@ from broker.cronofy import CronofyBroker  # noqa: E402
 from broker.errors import BrokerError  # noqa: E402
 from broker.ratelimit import InProcessRateLimiter  # noqa: E402
 from tests.broker.adapter import sandbox_control as sc  # noqa: E402
-
-
-class ConnectCounter:
-    def __init__(self, port: int) -> None:
-        self.port, self.count, self._lock = port, 0, threading.Lock()
-        self._real = socket.socket.connect
-
-    def __enter__(self):
-        real, counter = self._real, self
-
-        def connect(sock, address):
-            if isinstance(address, tuple) and len(address) >= 2 and address[1] == counter.port:
-                with counter._lock:
-                    counter.count += 1
-            return real(sock, address)
-
-        socket.socket.connect = connect
-        return self
-
-    def __exit__(self, *exc):
-        socket.socket.connect = self._real
+from tests.broker.adapter.sandbox_control import ConnectCounter  # noqa: E402
 
 
 def server_connections(control: sc.Control) -> int | None:

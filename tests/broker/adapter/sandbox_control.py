@@ -3,6 +3,8 @@ benchmark. Kept separate from the broker: production code never calls these endp
 
 from __future__ import annotations
 
+import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,3 +91,29 @@ class Control:
 
     def stats(self) -> dict[str, Any]:
         return self._call("GET", "stats").json()
+
+
+class ConnectCounter:
+    """Counts TCP connects to one port made by this process (client-side truth)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.count = 0
+        self._lock = threading.Lock()
+        self._real = socket.socket.connect
+
+    def __enter__(self):
+        counter = self
+        real = self._real
+
+        def connect(sock, address):
+            if isinstance(address, tuple) and len(address) >= 2 and address[1] == counter.port:
+                with counter._lock:
+                    counter.count += 1
+            return real(sock, address)
+
+        socket.socket.connect = connect
+        return self
+
+    def __exit__(self, *exc):
+        socket.socket.connect = self._real

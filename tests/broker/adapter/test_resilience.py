@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import socket
-import threading
 
 import pytest
 import requests
@@ -21,6 +20,7 @@ from broker.errors import (
 )
 from broker.ratelimit import InProcessRateLimiter
 from tests.broker.adapter import sandbox_control as sc
+from tests.broker.adapter.sandbox_control import ConnectCounter
 
 
 def _hits(control, method: str, path: str) -> int:
@@ -230,32 +230,6 @@ def test_disconnected_profile_is_423(control, broker, link):
 
 
 # --- pooling -------------------------------------------------------------------------------------
-
-
-class ConnectCounter:
-    """Counts TCP connects to one port made by this process (client-side truth)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.count = 0
-        self._lock = threading.Lock()
-        self._real = socket.socket.connect
-
-    def __enter__(self):
-        counter = self
-        real = self._real
-
-        def connect(sock, address):
-            if isinstance(address, tuple) and len(address) >= 2 and address[1] == counter.port:
-                with counter._lock:
-                    counter.count += 1
-            return real(sock, address)
-
-        socket.socket.connect = connect
-        return self
-
-    def __exit__(self, *exc):
-        socket.socket.connect = self._real
 
 
 def test_n_calls_open_connections_bounded_by_the_pool(sandbox, control, make_broker):
