@@ -10,7 +10,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, Enum, ForeignKey, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, classified, utcnow
 from models.user import User
@@ -34,7 +34,38 @@ def _enum(cls, name):
 TOKEN_RETENTION = "until disconnected; deleted at once on disconnect"
 
 
-class ProfileLink(Base):
+class EncryptedTokens:
+    """The token set of one aggregator authorization, encrypted at rest (AES-GCM, bound to the
+    table, column and row; see webapp.security.TokenCipher). Shared by calendar links and
+    service-account links so both are stored, rotated and forgotten alike."""
+
+    #: Whose tokens these are, for the columns' classification.
+    _tokens_of = "Aggregator"
+
+    @declared_attr
+    def access_token(cls) -> Mapped[bytes | None]:
+        return mapped_column(LargeBinary, info=classified(
+            "secret-encrypted", f"{cls._tokens_of} access token", retention=TOKEN_RETENTION))
+
+    @declared_attr
+    def refresh_token(cls) -> Mapped[bytes | None]:
+        return mapped_column(LargeBinary, info=classified(
+            "secret-encrypted", f"{cls._tokens_of} refresh token", retention=TOKEN_RETENTION))
+
+    token_expires_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the access token expires")
+    )
+    #: Which key of the ring encrypted both tokens (rotation re-encrypts and updates it).
+    key_id: Mapped[str | None] = mapped_column(
+        String(16), info=classified("configuration", "Encryption key id of the tokens")
+    )
+
+    @property
+    def has_tokens(self) -> bool:
+        return self.refresh_token is not None
+
+
+class ProfileLink(EncryptedTokens, Base):
     __tablename__ = "profile_link"
     __table_args__ = (UniqueConstraint("sub"),)
 
@@ -75,21 +106,6 @@ class ProfileLink(Base):
     conflict_calendar_ids: Mapped[list | None] = mapped_column(
         JSON, info=classified("configuration", "Calendars whose events count as busy")
     )
-    access_token: Mapped[bytes | None] = mapped_column(
-        LargeBinary, info=classified("secret-encrypted", "Aggregator access token",
-                                     retention=TOKEN_RETENTION),
-    )
-    refresh_token: Mapped[bytes | None] = mapped_column(
-        LargeBinary, info=classified("secret-encrypted", "Aggregator refresh token",
-                                     retention=TOKEN_RETENTION),
-    )
-    token_expires_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, info=classified("timestamp", "When the access token expires")
-    )
-    #: Which key of the ring encrypted both tokens (rotation re-encrypts and updates it).
-    key_id: Mapped[str | None] = mapped_column(
-        String(16), info=classified("configuration", "Encryption key id of the tokens")
-    )
     linked_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, info=classified("timestamp", "When the calendar was linked")
     )
@@ -99,10 +115,6 @@ class ProfileLink(Base):
     )
 
     user: Mapped[User] = relationship()
-
-    @property
-    def has_tokens(self) -> bool:
-        return self.refresh_token is not None
 
 
 class OAuthState(Base):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, classified, utcnow
-from models.calendar_link import TOKEN_RETENTION, LinkStatus, _enum
+from models.calendar_link import EncryptedTokens, LinkStatus, _enum
 
 
 class MailboxStatus(str, enum.Enum):
@@ -25,8 +25,10 @@ class MailboxStatus(str, enum.Enum):
     UNLINKED = "unlinked"  # the admin unlinked it, or the domain was disconnected
 
 
-class ServiceAccountLink(Base):
+class ServiceAccountLink(EncryptedTokens, Base):
     """The service account an IT admin authorized for a domain (Exchange, Office 365, Google)."""
+
+    _tokens_of = "Service-account"
 
     __tablename__ = "service_account_link"
     __table_args__ = (UniqueConstraint("organisation_id", "domain"),)
@@ -58,20 +60,6 @@ class ServiceAccountLink(Base):
         _enum(LinkStatus, "service_account_status"), default=LinkStatus.ACTIVE,
         info=classified("status", "Active, needs attention, or disconnected"),
     )
-    access_token: Mapped[bytes | None] = mapped_column(
-        LargeBinary, info=classified("secret-encrypted", "Service-account access token",
-                                     retention=TOKEN_RETENTION),
-    )
-    refresh_token: Mapped[bytes | None] = mapped_column(
-        LargeBinary, info=classified("secret-encrypted", "Service-account refresh token",
-                                     retention=TOKEN_RETENTION),
-    )
-    token_expires_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, info=classified("timestamp", "When the access token expires")
-    )
-    key_id: Mapped[str | None] = mapped_column(
-        String(16), info=classified("configuration", "Encryption key id of the tokens")
-    )
     connected_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"),
         info=classified("identifier", "IT admin who connected the domain"),
@@ -83,10 +71,6 @@ class ServiceAccountLink(Base):
         UTCDateTime, default=utcnow, onupdate=utcnow,
         info=classified("timestamp", "Last change to the link"),
     )
-
-    @property
-    def has_tokens(self) -> bool:
-        return self.refresh_token is not None
 
     @property
     def account_id(self) -> None:
