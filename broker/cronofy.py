@@ -377,9 +377,19 @@ class _PooledRequestHandler(RequestHandler):
             # pycronofy sends ``{}`` even on GET; we send no body where none is meaningful.
             method, url, headers=headers,
             json=data if data else (None if method == "GET" else {}),
-            params={k: v for k, v in (params or {}).items() if v is not None and v != ()},
+            params={k: _query_value(v) for k, v in (params or {}).items()
+                    if v is not None and v != ()},
             idempotent=self._idempotent,
         )
+
+
+def _query_value(value: Any) -> Any:
+    """Booleans as ``true``/``false``, as every other official SDK sends them; pycronofy would
+    let requests write Python's ``True``/``False``, which Cronofy may refuse
+    (``errors.must_be_boolean``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 # --- formatting helpers -----------------------------------------------------------------------

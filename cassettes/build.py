@@ -297,11 +297,11 @@ EXCHANGE = _token_req({"grant_type": "authorization_code", "code": DOC["code"],
                        "redirect_uri": DOC["redirect_uri"]})
 REFRESH = _token_req({"grant_type": "refresh_token", "refresh_token": DOC["refresh_token"]})
 FREE_BUSY_QUERY = {"tzid": "Etc/UTC", "from": DOC["window_start"], "to": DOC["window_end"],
-                   "include_managed": "True", "localized_times": "False"}
+                   "include_managed": "true", "localized_times": "false"}
 EVENTS_QUERY = {"tzid": "Etc/UTC", "calendar_ids[]": [CAL], "from": DOC["window_start"],
-                "to": DOC["window_end"], "only_managed": "True", "include_managed": "True",
-                "include_deleted": "False", "include_moved": "False", "include_geo": "False",
-                "localized_times": "False"}
+                "to": DOC["window_end"], "only_managed": "true", "include_managed": "true",
+                "include_deleted": "false", "include_moved": "false", "include_geo": "false",
+                "localized_times": "false"}
 BATCH_BODY = {"batch": [
     {"method": "POST", "relative_url": f"/v1/calendars/{CAL}/events", "data": UPSERT_BODY},
     {"method": "POST", "relative_url": f"/v1/calendars/{DOC['unknown_calendar_id']}/events",

@@ -104,14 +104,18 @@ def counts_as_busy(ev: m.Event) -> bool:
 
 
 def parse_bool(value: Any, field: str, default: bool = False) -> bool:
+    """A JSON boolean, or exactly ``true``/``false`` in a query string.
+
+    Every official SDK but pycronofy sends lowercase, and Cronofy validates booleans strictly
+    (``errors.must_be_boolean``); Python's ``True``/``False``, ``1`` or ``yes`` are refused.
+    """
     if value is None or value == "":
         return default
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text in {"true", "1", "yes"}:
+    if value == "true":
         return True
-    if text in {"false", "0", "no"}:
+    if value == "false":
         return False
     raise errors.invalid(field, "must_be_boolean", f"{field} must be true or false")
 

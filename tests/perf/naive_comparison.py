@@ -55,7 +55,9 @@ def naive_page(url, members, start: dt.date) -> int:
     for token, calendar_id in members:
         periods = naive_client(url, token).read_free_busy(
             calendar_ids=[calendar_id], from_date=start.isoformat(),
-            to_date=(start + dt.timedelta(days=5)).isoformat(), tzid="Europe/London").all()
+            to_date=(start + dt.timedelta(days=5)).isoformat(), tzid="Europe/London",
+            # pycronofy would write Python's True/False, which the aggregator refuses.
+            include_managed="true", localized_times="false").all()
         busy += len(periods)
     return busy
 

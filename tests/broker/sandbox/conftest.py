@@ -9,6 +9,7 @@ from typing import Any
 
 import pycronofy
 import pytest
+from pycronofy.request_handler import RequestHandler
 import requests
 from werkzeug.datastructures import Headers
 from werkzeug.serving import make_server
@@ -108,11 +109,26 @@ def receiver(_receiver_server: Receiver) -> Receiver:
     return _receiver_server
 
 
+class LowercaseBooleans(RequestHandler):
+    """pycronofy's handler, sending query booleans as ``true``/``false`` like every other
+    official SDK (and our broker); pycronofy itself would send ``True``/``False``."""
+
+    def _request(self, request_method, endpoint="", url="", data=None, params=None, **kw):
+        params = {k: (("true" if v else "false") if isinstance(v, bool) else v)
+                  for k, v in (params or {}).items()}
+        return super()._request(request_method, endpoint, url, data=data, params=params, **kw)
+
+
 def client_for(sandbox: SandboxHandle, access_token: str | None = None,
-               refresh_token: str | None = None, secret: str = CLIENT_SECRET) -> pycronofy.Client:
-    """A real pycronofy client pointed at the sandbox (§0.4), settings left untouched."""
+               refresh_token: str | None = None, secret: str = CLIENT_SECRET, *,
+               python_booleans: bool = False) -> pycronofy.Client:
+    """A real pycronofy client pointed at the sandbox (§0.4), settings left untouched.
+
+    Its query booleans are lowercase unless ``python_booleans`` (pycronofy as shipped)."""
     client = pycronofy.Client(client_id=CLIENT_ID, client_secret=secret,
                               access_token=access_token, refresh_token=refresh_token)
+    if not python_booleans:
+        client.request_handler = LowercaseBooleans(client.auth)
     client.request_handler.base_url = sandbox.url
     client.app_base_url = sandbox.url
     return client

@@ -225,6 +225,11 @@ def test_assistant_reads_a_managers_calendar(connect):
     ({"tzid": "Etc/UTC", "from": "yesterday"}, "from", "errors.invalid"),
     ({"tzid": "Etc/UTC", "calendar_ids[]": "cal_unknown"}, "calendar_ids", "errors.invalid_calendar_ids"),
     ({"tzid": "Etc/UTC", "include_managed": "perhaps"}, "include_managed", "errors.must_be_boolean"),
+    # Python's spelling (what pycronofy sends), and other "truthy" strings, are not booleans.
+    ({"tzid": "Etc/UTC", "include_managed": "True"}, "include_managed", "errors.must_be_boolean"),
+    ({"tzid": "Etc/UTC", "only_managed": "False"}, "only_managed", "errors.must_be_boolean"),
+    ({"tzid": "Etc/UTC", "include_deleted": "1"}, "include_deleted", "errors.must_be_boolean"),
+    ({"tzid": "Etc/UTC", "localized_times": "TRUE"}, "localized_times", "errors.must_be_boolean"),
     ({"tzid": "Etc/UTC", "from": "2025-02-01", "to": "2025-01-01"}, "to", "errors.must_be_after_from"),
 ])
 def test_bad_read_parameters_are_422(sandbox, connect, params, field, key):
@@ -232,3 +237,31 @@ def test_bad_read_parameters_are_422(sandbox, connect, params, field, key):
     response = api(sandbox, "GET", "/v1/events", client.auth.access_token, params=params, json={})
     assert response.status_code == 422
     assert response.json()["errors"][field][0]["key"] == key
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/free_busy"])
+def test_query_booleans_are_lowercase_only(sandbox, connect, path):
+    """Every official SDK but pycronofy writes ``true``/``false``; Cronofy checks booleans
+    strictly (``errors.must_be_boolean``), so the sandbox refuses anything else."""
+    client = connect(RILEY)
+    ok = api(sandbox, "GET", path, client.auth.access_token,
+             params={"tzid": "Etc/UTC", "include_managed": "true", "localized_times": "false"})
+    assert ok.status_code == 200
+    bad = api(sandbox, "GET", path, client.auth.access_token,
+              params={"tzid": "Etc/UTC", "include_managed": "True"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"]["include_managed"][0]["key"] == "errors.must_be_boolean"
+
+
+def test_pycronofy_as_shipped_is_refused(sandbox):
+    """pycronofy puts Python booleans in the query string: the strict sandbox answers 422."""
+    from .conftest import client_for, tokens_for
+
+    tokens = tokens_for(sandbox, RILEY)
+    shipped = client_for(sandbox, tokens["access_token"], python_booleans=True)
+    with pytest.raises(PyCronofyRequestError) as info:
+        shipped.read_events(tzid="Etc/UTC")
+    assert info.value.response.status_code == 422
+    assert "must_be_boolean" in info.value.response.text
+    fixed = client_for(sandbox, tokens["access_token"])
+    assert isinstance(fixed.read_events(tzid="Etc/UTC").all(), list)
