@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pycronofy
 import requests
@@ -403,6 +404,37 @@ def _fmt_time(value: dt.datetime | dt.date, name: str = "time") -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     raise Invalid("unsupported time value", fields={name: ("errors.invalid_time",)})
+
+
+def _query_days(start: dt.datetime | dt.date | None, end: dt.datetime | dt.date | None,
+                tzid: str) -> tuple[str | None, str | None]:
+    """``from``/``to`` of read-events and free/busy: dates in ``tzid``, ``to`` exclusive.
+
+    Cronofy documents both as dates interpreted in the query's ``tzid`` (events that end on or
+    after ``from`` and start before ``to``). A date is sent as it is; an instant is widened to
+    the local day that holds it, so ``[start, end)`` is always covered — in particular ``end``
+    at local midnight after the last day shown gives ``to`` = the day after that last day.
+    """
+    try:
+        zone = ZoneInfo(tzid)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid("unknown time zone", fields={"tzid": ("errors.invalid_tzid",)}) from None
+
+    def day(value: dt.datetime | dt.date, name: str, *, exclusive_end: bool) -> str:
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                raise Invalid("naive datetime", fields={name: ("errors.timezone_required",)})
+            if exclusive_end:
+                last = (value - dt.timedelta(microseconds=1)).astimezone(zone).date()
+                return (last + dt.timedelta(days=1)).isoformat()
+            return value.astimezone(zone).date().isoformat()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        raise Invalid("unsupported date value", fields={name: ("errors.invalid_date",)})
+
+    from_ = day(start, "from", exclusive_end=False) if start is not None else None
+    to = day(end, "to", exclusive_end=True) if end is not None else None
+    return from_, to
 
 
 def _parse_time(value: Any) -> dt.datetime | dt.date:
@@ -996,8 +1028,9 @@ class CronofyBroker:
         include_managed: bool = True,
         on_refresh: OnRefresh | None = None,
     ) -> tuple[BusyPeriod, ...]:
-        """Busy blocks in [start, end) across all pages."""
-        from_, to = _fmt_time(start, "from"), _fmt_time(end, "to")
+        """Busy blocks of the days from ``start`` up to ``end`` (exclusive) in ``tzid``, across
+        all pages. Give dates; instants are widened to the local days that hold them."""
+        from_, to = _query_days(start, end, tzid)
 
         def call(c: pycronofy.Client) -> tuple[BusyPeriod, ...]:
             pages = c.read_free_busy(calendar_ids=tuple(calendar_ids), from_date=from_,
@@ -1101,9 +1134,10 @@ class CronofyBroker:
         tzid: str = "Etc/UTC",
         on_refresh: OnRefresh | None = None,
     ) -> tuple[ManagedEvent, ...]:
-        """The app's own events (``only_managed``), across all pages; read on demand, not stored."""
-        from_ = _fmt_time(start, "from") if start is not None else None
-        to = _fmt_time(end, "to") if end is not None else None
+        """The app's own events (``only_managed``), across all pages; read on demand, not stored.
+
+        ``start``/``end`` bound the days in ``tzid`` (``end`` exclusive), as for free/busy."""
+        from_, to = _query_days(start, end, tzid)
         since = _fmt_time(last_modified, "last_modified") if last_modified is not None else None
 
         def call(c: pycronofy.Client) -> tuple[ManagedEvent, ...]:

@@ -126,7 +126,9 @@ class CalendarBroker(Protocol):
         include_managed: bool = True,
         on_refresh: OnRefresh | None = None,
     ) -> tuple[BusyPeriod, ...]:
-        """Busy blocks in the window (all pages)."""
+        """Busy blocks of the days ``start`` to ``end`` (exclusive) in ``tzid`` (all pages).
+
+        The aggregator takes dates here; an instant is widened to the local day holding it."""
         ...
 
     def availability(
@@ -163,7 +165,8 @@ class CalendarBroker(Protocol):
         tzid: str = "Etc/UTC",
         on_refresh: OnRefresh | None = None,
     ) -> tuple[ManagedEvent, ...]:
-        """Our own events as the aggregator sees them now (read on demand, never stored)."""
+        """Our own events as the aggregator sees them now (read on demand, never stored);
+        ``start``/``end`` are days in ``tzid`` as for ``free_busy``."""
         ...
 
     # -- push notification channels ------------------------------------------------------------

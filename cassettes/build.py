@@ -51,8 +51,9 @@ DOC = {
     "sa_access_token": "sa-access-token-example",
     "sa_refresh_token": "sa-refresh-token-example",
     "service_account_id": "ser_529716002600402",
-    "window_start": "2025-01-20T00:00:00Z",
-    "window_end": "2025-01-27T00:00:00Z",
+    "window_start": "2025-01-20",  # §4.1/§4.2: from/to are dates read in tzid, to exclusive
+    "window_end": "2025-01-27",
+    "tzid": "Europe/London",
     "channel_callback_url": "https://app.example.com/cronofy/push/42",
     "conferencing_redirect_uri": "https://app.example.com/conferencing-done",
 }
@@ -296,9 +297,9 @@ def _token_req(body: dict) -> dict:
 EXCHANGE = _token_req({"grant_type": "authorization_code", "code": DOC["code"],
                        "redirect_uri": DOC["redirect_uri"]})
 REFRESH = _token_req({"grant_type": "refresh_token", "refresh_token": DOC["refresh_token"]})
-FREE_BUSY_QUERY = {"tzid": "Etc/UTC", "from": DOC["window_start"], "to": DOC["window_end"],
+FREE_BUSY_QUERY = {"tzid": DOC["tzid"], "from": DOC["window_start"], "to": DOC["window_end"],
                    "include_managed": "true", "localized_times": "false"}
-EVENTS_QUERY = {"tzid": "Etc/UTC", "calendar_ids[]": [CAL], "from": DOC["window_start"],
+EVENTS_QUERY = {"tzid": DOC["tzid"], "calendar_ids[]": [CAL], "from": DOC["window_start"],
                 "to": DOC["window_end"], "only_managed": "true", "include_managed": "true",
                 "include_deleted": "false", "include_moved": "false", "include_geo": "false",
                 "localized_times": "false"}

@@ -14,8 +14,8 @@ from typing import Any
 from . import errors, notify
 from . import models as m
 from .state import SandboxState, World
-from .timeutil import (BadTime, WireTime, format_ts, format_utc, localize, now, parse_datetime,
-                       parse_event_time, parse_query_bound, zone)
+from .timeutil import (BadTime, WireTime, format_ts, format_utc, is_date, localize, now,
+                       parse_datetime, parse_event_time, parse_query_bound, zone)
 
 MAX_SUMMARY = 1024
 MAX_DESCRIPTION = 4096
@@ -120,18 +120,28 @@ def parse_bool(value: Any, field: str, default: bool = False) -> bool:
     raise errors.invalid(field, "must_be_boolean", f"{field} must be true or false")
 
 
+def _query_date(params, name: str) -> str:
+    """``from``/``to`` are dates (``YYYY-MM-DD``) read in ``tzid``: Cronofy documents them as
+    dates, so an instant (``…T09:00:00Z``) is refused rather than silently cut to a day."""
+    value = params[name]
+    if not is_date(value):
+        raise errors.invalid(name, "invalid", f"{name} must be a date (YYYY-MM-DD), "
+                                              f"read in the query's tzid")
+    return value
+
+
 def read_window(params, tzid: str, config) -> tuple[int | None, int | None, bool]:
     """(from_ts, to_ts, explicit): ``from`` inclusive, ``to`` exclusive, dates in ``tzid``."""
     explicit = bool(params.get("from") or params.get("to"))
     today = dt.datetime.now(zone(tzid)).date()
     try:
-        start = (parse_query_bound(params["from"], tzid) if params.get("from") else
+        start = (parse_query_bound(_query_date(params, "from"), tzid) if params.get("from") else
                  parse_query_bound((today - dt.timedelta(days=config.events_window_past_days))
                                    .isoformat(), tzid))
     except BadTime as exc:
         raise errors.invalid("from", "invalid", str(exc)) from None
     try:
-        end = (parse_query_bound(params["to"], tzid) if params.get("to") else
+        end = (parse_query_bound(_query_date(params, "to"), tzid) if params.get("to") else
                parse_query_bound((today + dt.timedelta(days=config.events_window_future_days))
                                  .isoformat(), tzid))
     except BadTime as exc:

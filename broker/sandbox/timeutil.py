@@ -115,7 +115,7 @@ def localize(value: str, tzid: str) -> dict[str, str]:
 
 
 def parse_query_bound(value: str, tzid: str) -> dt.datetime:
-    """A ``from``/``to`` query value: a date means local midnight in ``tzid``."""
+    """A ``from``/``to`` query value (a date, checked by the caller): local midnight in ``tzid``."""
     if is_date(value):
         return local_midnight(parse_date(value), tzid)
     return parse_datetime(value, tzid)

@@ -99,6 +99,26 @@ def test_grid_is_one_availability_call_and_respects_working_hours_and_now(
                 == {"start", "end", "status"}
 
 
+def test_the_last_local_day_keeps_its_evening_in_the_busy_overlay(
+        app, session, sandbox, recruiter, panel):
+    """Free/busy is asked for by date in the viewer's zone, ``to`` being the day after the last
+    day shown: an evening event on the last day in Los Angeles (already the next day in UTC)
+    stays on the overlay. The strict sandbox refuses the UTC instants sent before (422)."""
+    user, link = panel[0]
+    query = query_for(panel, days=3, tzid="America/Los_Angeles")
+    last = query.start_date + dt.timedelta(days=2)
+    sandbox.call("POST", "/external-change", json={
+        "email": link.account_email, "action": "create", "summary": "Late call",
+        "start": {"time": f"{last}T20:00:00", "tzid": "America/Los_Angeles"},
+        "end": {"time": f"{last}T21:00:00", "tzid": "America/Los_Angeles"}})
+    broker, cipher = deps(app)
+    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
+    assert grid.busy_problems == {}
+    days = av.by_day(grid, "America/Los_Angeles")
+    assert days[-1].date == last
+    assert "20:00–21:00" in {times for times, _status in days[-1].busy[link.id]}
+
+
 def test_per_user_working_hours_override_the_organisation_default(
         app, session, sandbox, recruiter, panel, org):
     user, _link = panel[0]

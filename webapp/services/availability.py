@@ -360,7 +360,7 @@ class PendingBusy:
     """Free/busy reads of each member, in flight. Times and status only."""
 
     def __init__(self, session: Session, broker: CalendarBroker, cipher: TokenCipher,
-                 members: Sequence[PanelMember], window: Period):
+                 members: Sequence[PanelMember], days: Sequence[dt.date], tzid: str):
         self.session, self.cipher, self.members = session, cipher, members
         self.problems: dict[int, str] = {}
         self.refreshed: dict[int, Credentials] = {}
@@ -377,7 +377,10 @@ class PendingBusy:
                 with self._lock:
                     self.refreshed[member.link.id] = new
 
-            return broker.free_busy(creds[member.link.id], start=window.start, end=window.end,
+            # The aggregator reads dates in the query's zone: from the first day shown to the
+            # day after the last one, so the last local day's evening is never cut off.
+            return broker.free_busy(creds[member.link.id], start=days[0],
+                                    end=days[-1] + dt.timedelta(days=1), tzid=tzid,
                                     calendar_ids=tuple(member.link.conflict_calendar_ids or ()),
                                     on_refresh=keep)
 
@@ -438,7 +441,7 @@ def start_grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, ac
     if window.end <= window.start:
         return PendingGrid(query, members, window, days, room)
     slots = _pool().submit(common_slots, broker, members, query, window, room=room)
-    busy = PendingBusy(session, broker, cipher, members, window)
+    busy = PendingBusy(session, broker, cipher, members, days, query.tzid)
     return PendingGrid(query, members, window, days, room, slots, busy)
 
 

@@ -524,6 +524,13 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
     return receipt
 
 
+def _ends_after(end, moment) -> bool:
+    """An event end (a time, or an all-day end date) after ``moment``."""
+    if isinstance(end, datetime):
+        return end > moment
+    return datetime.combine(end, time(0), timezone.utc) > moment
+
+
 @erasure_step
 def _future_interviews(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
     """Cancel (delete from every calendar) or keep the person's future hosted interviews.
@@ -540,14 +547,17 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
     if not links or broker is None:
         return {}
     future: set[str] = set()
+    now = utcnow()
     for link in links:
         try:
+            # The aggregator reads from a date (today, UTC); "from now on" is decided here.
             events = connect.call_broker(session, broker, cipher, link,
                                          lambda creds, on_refresh: broker.managed_events(
-                                             creds, start=utcnow(), on_refresh=on_refresh))
+                                             creds, start=now.date(), on_refresh=on_refresh))
         except connect.ServiceError:
             continue  # unreachable now: these interviews can only be kept
-        future.update(e.event_id for e in events if e.event_id and not e.deleted)
+        future.update(e.event_id for e in events if e.event_id and not e.deleted
+                      and _ends_after(e.end, now))
     hosted = list(session.scalars(select(Interview).where(
         Interview.host_link_id.in_([link.id for link in links]),
         Interview.status.in_([InterviewStatus.PENDING, InterviewStatus.SCHEDULED]))))

@@ -41,8 +41,9 @@ class Ctx:
     profile_id: str
     calendar_id: str
     unknown_calendar_id: str
-    window_start: dt.datetime
-    window_end: dt.datetime
+    #: A window of days (``window_end`` exclusive), read in ``tzid``: the documented ``from``/``to``.
+    window_start: dt.date
+    window_end: dt.date
     availability: AvailabilityQuery
     event: EventWrite
     channel_callback_url: str
@@ -53,6 +54,7 @@ class Ctx:
     disconnect_profile: Callable[[str], None] = lambda profile_id: None
     #: Gives fresh credentials for scenarios that destroy theirs (revoke).
     fresh_creds: Callable[[], Credentials] | None = None
+    tzid: str = "Europe/London"
     notes: dict = field(default_factory=dict)
 
 
@@ -132,7 +134,7 @@ def calendars(b: CalendarBroker, ctx: Ctx) -> None:
 
 
 def free_busy(b: CalendarBroker, ctx: Ctx) -> None:
-    found = b.free_busy(ctx.creds, start=ctx.window_start, end=ctx.window_end)
+    found = b.free_busy(ctx.creds, start=ctx.window_start, end=ctx.window_end, tzid=ctx.tzid)
     assert found, "the window should hold at least one busy period"
     for p in found:
         assert p.status in {"busy", "tentative", "free", "unavailable"}
@@ -155,7 +157,7 @@ def availability(b: CalendarBroker, ctx: Ctx) -> None:
 def event_lifecycle(b: CalendarBroker, ctx: Ctx) -> None:
     b.upsert_event(ctx.creds, ctx.calendar_id, ctx.event)
     events = b.managed_events(ctx.creds, calendar_ids=(ctx.calendar_id,),
-                              start=ctx.window_start, end=ctx.window_end)
+                              start=ctx.window_start, end=ctx.window_end, tzid=ctx.tzid)
     ours = [e for e in events if e.event_id == ctx.event.event_id]
     assert len(ours) == 1
     event = ours[0]

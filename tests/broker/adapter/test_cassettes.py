@@ -148,8 +148,9 @@ def documented_ctx() -> Ctx:
         profile_id=DOC["profile_id"],
         calendar_id=DOC["calendar_id"],
         unknown_calendar_id=DOC["unknown_calendar_id"],
-        window_start=_t(DOC["window_start"]),
-        window_end=_t(DOC["window_end"]),
+        window_start=dt.date.fromisoformat(DOC["window_start"]),
+        window_end=dt.date.fromisoformat(DOC["window_end"]),
+        tzid=DOC["tzid"],
         availability=query,
         event=event,
         channel_callback_url=DOC["channel_callback_url"],
@@ -264,7 +265,8 @@ def test_rerecord_against_real_cronofy(name, _internet_allowed):
     ctx.creds = creds
     ctx.profile_id = profile.profile_id
     ctx.calendar_id = env["CRONOFY_TEST_CALENDAR_ID"]
-    ctx.window_start, ctx.window_end = now - dt.timedelta(days=1), now + dt.timedelta(days=14)
+    ctx.window_start = (now - dt.timedelta(days=1)).date()
+    ctx.window_end = (now + dt.timedelta(days=14)).date()
     ctx.event = EventWrite(event_id=f"rendezvous-contract-{int(now.timestamp())}",
                            summary="Rendezvous contract check", start=now + dt.timedelta(days=2),
                            end=now + dt.timedelta(days=2, hours=1),

@@ -56,8 +56,7 @@ def ctx(control, broker) -> Ctx:
     day1 = _next_weekday(today + dt.timedelta(days=1))
     day2 = _next_weekday(day1 + dt.timedelta(days=1))
     at = lambda day, hour: dt.datetime.combine(day, dt.time(hour), tzinfo=UTC)  # noqa: E731
-    window_start = dt.datetime.combine(today, dt.time(), tzinfo=UTC)
-    window_end = window_start + dt.timedelta(days=14)
+    window_start, window_end = today, today + dt.timedelta(days=14)
 
     availability = AvailabilityQuery(
         groups=(

@@ -179,3 +179,25 @@ def test_importing_the_broker_does_not_import_flask():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_query_days_are_dates_in_the_query_zone():
+    """``from``/``to`` go out as dates in ``tzid``: an instant is widened to the local day that
+    holds it, and a window ending at local midnight gives the day after the last day shown."""
+    from broker.cronofy import _query_days
+
+    la = dt.timezone(dt.timedelta(hours=-8))
+    # Mon 20 .. Fri 24 January in Los Angeles: midnight to midnight, local.
+    start = dt.datetime(2031, 1, 20, 0, 0, tzinfo=la)
+    end = dt.datetime(2031, 1, 25, 0, 0, tzinfo=la)
+    assert _query_days(start, end, "America/Los_Angeles") == ("2031-01-20", "2031-01-25")
+    # The same instants read as UTC days would drop nothing either: 08:00Z on the 25th → 26th.
+    assert _query_days(start, end, "Etc/UTC") == ("2031-01-20", "2031-01-26")
+    # Dates go out as they are; None stays unsent.
+    assert _query_days(dt.date(2031, 1, 20), dt.date(2031, 1, 25), "Europe/London") == (
+        "2031-01-20", "2031-01-25")
+    assert _query_days(None, None, "Etc/UTC") == (None, None)
+    with pytest.raises(Invalid):
+        _query_days(dt.datetime(2031, 1, 20), None, "Etc/UTC")  # naive
+    with pytest.raises(Invalid):
+        _query_days(dt.date(2031, 1, 20), None, "Mars/Olympus")

@@ -265,3 +265,20 @@ def test_pycronofy_as_shipped_is_refused(sandbox):
     assert "must_be_boolean" in info.value.response.text
     fixed = client_for(sandbox, tokens["access_token"])
     assert isinstance(fixed.read_events(tzid="Etc/UTC").all(), list)
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/free_busy"])
+@pytest.mark.parametrize("field, value", [("from", "2031-01-20T00:00:00Z"),
+                                          ("to", "2031-01-27T08:00:00Z"),
+                                          ("to", "2031-01-27T08:00:00-08:00")])
+def test_from_and_to_are_dates_not_instants(sandbox, connect, path, field, value):
+    """Cronofy documents ``from``/``to`` as dates read in ``tzid``; an instant would be cut to
+    a day somewhere, so the strict sandbox refuses it instead of guessing (422)."""
+    client = connect(RILEY)
+    params = {"tzid": "America/Los_Angeles", "from": "2031-01-20", "to": "2031-01-27",
+              field: value}
+    response = api(sandbox, "GET", path, client.auth.access_token, params=params)
+    assert response.status_code == 422
+    assert response.json()["errors"][field][0]["key"] == "errors.invalid"
+    params[field] = value[:10]
+    assert api(sandbox, "GET", path, client.auth.access_token, params=params).status_code == 200
