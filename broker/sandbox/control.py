@@ -190,7 +190,10 @@ def owner_events():
         for cal in world.own_calendars(ident.account_id):
             for ev in world.events_in(cal.store_id).values():
                 if include_deleted or not ev.deleted:
-                    out.append(events.event_payload(world, ev, cal))
+                    # The provider's view also holds what read-events does not report.
+                    out.append({**events.event_payload(world, ev, cal),
+                                "reminders": [dict(r) for r in ev.reminders],
+                                "color": ev.color})
         out.sort(key=lambda e: (str(e["start"]), e["event_uid"]))
         return jsonify({"events": out})
 

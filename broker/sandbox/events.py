@@ -91,13 +91,16 @@ def event_payload(world: World, ev: m.Event, view: m.Calendar, *, localized: boo
 
 
 def free_busy_status(ev: m.Event) -> str:
-    if ev.status == "tentative" or ev.participation_status == "tentative":
+    # An unanswered invitation shows as tentative, as Exchange shows it.
+    if ev.status == "tentative" or ev.participation_status in ("tentative", "needs_action"):
         return "tentative"
     return "busy"
 
 
 def counts_as_busy(ev: m.Event) -> bool:
-    return not ev.deleted and ev.status != "cancelled" and ev.transparency != "transparent"
+    """Live, opaque and not declined: an unanswered or tentative invitation holds the time."""
+    return (not ev.deleted and ev.status != "cancelled" and ev.transparency != "transparent"
+            and ev.participation_status != "declined")
 
 
 # ---- reads -------------------------------------------------------------------------------------
@@ -417,6 +420,8 @@ def upsert_event(state: SandboxState, account_id: str, calendar_id: str, data: A
     owner = world.identity(cal.owner_email)
     owner_tzid = owner.tzid if owner else "Etc/UTC"
     stamp = now()
+    if ev is not None:
+        _replace_omitted(ev, fields)
     if ev is None:
         ev = m.Event(event_uid="evt_" + secrets.token_hex(12), calendar_id=cal.store_id,
                      summary=fields["summary"], start="", end="", start_tzid="", end_tzid="",
@@ -435,12 +440,38 @@ def upsert_event(state: SandboxState, account_id: str, calendar_id: str, data: A
     return ev
 
 
+def _replace_omitted(ev: m.Event, fields: dict[str, Any]) -> None:
+    """An update replaces the event (§5.1): what the body leaves out is removed — the stricter
+    reading where the reference is silent. Two exceptions the documentation states: omitted
+    ``conferencing`` leaves the event's conferencing unchanged (§8.2), and with
+    ``reminders_create_only`` an update leaves the reminders as they are."""
+    if "location" not in fields:
+        ev.location = None
+    if "url" not in fields:
+        ev.url = None
+    if "color" not in fields:
+        ev.color = None
+    if "transparency" not in fields:
+        ev.transparency = "opaque"
+    if "event_private" not in fields:
+        ev.event_private = False
+    if fields.get("reminders_create_only") is True:
+        fields.pop("reminders", None)
+    elif "reminders" not in fields:
+        ev.reminders = []
+    if "attendees" not in fields:
+        ev.attendees = []
+
+
 def _apply_fields(ev: m.Event, fields: dict[str, Any], owner_tzid: str) -> None:
     start: WireTime = fields["start"]
     end: WireTime = fields["end"]
     new_span = (start.timestamp(owner_tzid), end.timestamp(owner_tzid))
     if ev.start and (ev.start_ts, ev.end_ts) != new_span:
         ev.previous_spans.append([ev.start_ts, ev.end_ts])
+        # A new time asks every attendee again, as Exchange does: answers are reset.
+        for attendee in ev.attendees:
+            attendee["status"] = "needs_action"
     ev.start, ev.end, ev.start_tzid, ev.end_tzid = start.value, end.value, start.tzid, end.tzid
     ev.start_ts, ev.end_ts = new_span
     ev.summary = fields["summary"]
@@ -527,6 +558,9 @@ def change_participation(state: SandboxState, account_id: str, calendar_id: str,
         raise errors.not_found("event")
     if not profile_of(world, cal).connected:
         raise errors.locked()
+    if is_invitation(ev):
+        _answer_invitation(state, ev, status, own=True)
+        return
     ev.participation_status = status
     record_change(state, ev, own=True)
 
@@ -535,9 +569,11 @@ def change_participation(state: SandboxState, account_id: str, calendar_id: str,
 
 
 def record_change(state: SandboxState, ev: m.Event, *, own: bool) -> None:
-    """Let invited rooms answer, stamp ``updated`` and tell the channels that watch the calendar."""
-    if not is_room_booking(ev):
+    """Let invited rooms answer, put the invitation on invited people's calendars, stamp
+    ``updated`` and tell the channels that watch the calendar."""
+    if not is_room_booking(ev) and not is_invitation(ev):
         _book_rooms(state, ev)
+        _deliver_invitations(state, ev)
     _stamp_and_notify(state, ev, own=own)
 
 
@@ -591,20 +627,20 @@ def _book_rooms(state: SandboxState, ev: m.Event) -> None:
         store = world.events_in(cal.store_id)
         uid = room_booking_uid(ev.event_uid, room.account_id)
         if not live:
-            _drop_room_booking(state, store.get(uid))
+            _drop_copy(state, store.get(uid))
         elif _room_free(store, ev, uid):
             attendee["status"] = "accepted"
             _keep_room_booking(state, cal, store, uid, ev)
         else:
             attendee["status"] = "declined"
-            _drop_room_booking(state, store.get(uid))
+            _drop_copy(state, store.get(uid))
     for room in world.identities.values():
         if room.kind != "room" or not room.account_id or room.account_id in invited:
             continue
         cal = _room_calendar(world, room)
         if cal is not None:
             store = world.events_in(cal.store_id)
-            _drop_room_booking(state, store.get(room_booking_uid(ev.event_uid, room.account_id)))
+            _drop_copy(state, store.get(room_booking_uid(ev.event_uid, room.account_id)))
 
 
 def _room_free(store: dict[str, m.Event], ev: m.Event, own_copy: str) -> bool:
@@ -640,10 +676,124 @@ def _keep_room_booking(state: SandboxState, cal: m.Calendar, store: dict[str, m.
     _stamp_and_notify(state, copy, own=False)
 
 
-def _drop_room_booking(state: SandboxState, copy: m.Event | None) -> None:
+def _drop_copy(state: SandboxState, copy: m.Event | None) -> None:
     if copy is not None and not copy.deleted:
         copy.deleted = True
         _stamp_and_notify(state, copy, own=False)
+
+
+# ---- people: an invitation lands on the invitee's own calendar ---------------------------------
+
+#: Prefix of the copies an invited person's calendar keeps of the meetings they are invited to.
+INVITATION_PREFIX = "evt_invite_"
+#: Identities whose mailbox receives invitations like a person's (rooms answer on their own).
+INVITEE_KINDS = frozenset({"person", "assistant", "admin"})
+
+
+def invitation_uid(event_uid: str, account_id: str) -> str:
+    """The stable uid of ``account_id``'s copy of the event ``event_uid``."""
+    digest = hashlib.sha256(f"invite|{event_uid}|{account_id}".encode()).hexdigest()[:24]
+    return INVITATION_PREFIX + digest
+
+
+def is_invitation(ev: m.Event) -> bool:
+    return ev.event_uid.startswith(INVITATION_PREFIX)
+
+
+def _primary_calendar(world: World, account_id: str) -> m.Calendar | None:
+    return next((c for c in world.own_calendars(account_id) if c.primary), None)
+
+
+def _deliver_invitations(state: SandboxState, ev: m.Event) -> None:
+    """Every invited person (a sandbox identity other than a room) gets a copy of the event in
+    their own primary calendar, as Google and Exchange deliver invitations: not managed, the
+    organizer's details, ``participation_status`` = their answer on the organizer's event
+    (``needs_action`` until they answer). Unanswered and tentative copies hold the time, a
+    declined one does not. Copies follow the event: moved, updated, removed when it is deleted or
+    cancelled or the person is no longer invited."""
+    world = state.world
+    live = not ev.deleted and ev.status != "cancelled"
+    invited: list[str] = []
+    for attendee in ev.attendees:
+        person = world.identity(attendee.get("email"))
+        if person is None or person.kind not in INVITEE_KINDS or not person.account_id:
+            continue
+        cal = _primary_calendar(world, person.account_id)
+        if cal is None or cal.store_id == ev.calendar_id:
+            continue  # the organizer's own calendar holds the event itself
+        if person.account_id in invited:
+            continue
+        invited.append(person.account_id)
+        store = world.events_in(cal.store_id)
+        uid = invitation_uid(ev.event_uid, person.account_id)
+        if live:
+            _keep_invitation(state, cal, store, uid, ev, attendee.get("status") or "needs_action")
+        else:
+            _drop_copy(state, store.get(uid))
+    for account_id in ev.invited_accounts:
+        if account_id in invited:
+            continue
+        cal = _primary_calendar(world, account_id)
+        if cal is not None:
+            _drop_copy(state, world.events_in(cal.store_id).get(
+                invitation_uid(ev.event_uid, account_id)))
+    ev.invited_accounts = invited
+
+
+def _mirrored(ev: m.Event) -> tuple:
+    return (ev.start, ev.end, ev.start_tzid, ev.end_tzid, ev.summary, ev.description,
+            ev.location, ev.organizer, ev.attendees, ev.conferencing, ev.transparency, ev.status,
+            ev.event_private)
+
+
+def _keep_invitation(state: SandboxState, cal: m.Calendar, store: dict[str, m.Event], uid: str,
+                     ev: m.Event, answer: str) -> None:
+    copy = store.get(uid)
+    if copy is None:
+        stamp = format_utc(now())
+        copy = m.Event(event_uid=uid, calendar_id=cal.store_id, summary=ev.summary, start=ev.start,
+                       end=ev.end, start_tzid=ev.start_tzid, end_tzid=ev.end_tzid,
+                       start_ts=ev.start_ts, end_ts=ev.end_ts, created=stamp, updated=stamp,
+                       invitation_of=[ev.calendar_id, ev.event_uid])
+        store[uid] = copy
+    elif not copy.deleted and copy.participation_status == answer \
+            and _mirrored(copy) == _mirrored(ev):
+        return  # nothing the invitee would notice
+    elif [copy.start_ts, copy.end_ts] != [ev.start_ts, ev.end_ts]:
+        copy.previous_spans.append([copy.start_ts, copy.end_ts])
+    copy.start, copy.end, copy.start_tzid, copy.end_tzid = (ev.start, ev.end, ev.start_tzid,
+                                                            ev.end_tzid)
+    copy.start_ts, copy.end_ts = ev.start_ts, ev.end_ts
+    copy.summary, copy.description = ev.summary, ev.description
+    copy.location = dict(ev.location) if ev.location else None
+    copy.organizer = dict(ev.organizer) if ev.organizer else None
+    copy.attendees = [dict(a) for a in ev.attendees]
+    copy.conferencing = dict(ev.conferencing) if ev.conferencing else None
+    copy.transparency, copy.status, copy.event_private = ev.transparency, ev.status, \
+        ev.event_private
+    copy.participation_status = answer
+    copy.deleted = False
+    _stamp_and_notify(state, copy, own=False)
+
+
+def _answer_invitation(state: SandboxState, copy: m.Event, status: str, *, own: bool) -> None:
+    """The invitee answers on their copy: the organizer's event records it (and the copy
+    follows). A copy whose meeting is gone keeps the answer itself."""
+    world = state.world
+    original = None
+    if copy.invitation_of:
+        original = world.events_in(copy.invitation_of[0]).get(copy.invitation_of[1])
+    owner = world.owner_identity(world.calendars[copy.calendar_id])
+    attendee = None
+    if original is not None and not original.deleted and owner is not None:
+        attendee = next((a for a in original.attendees
+                         if a.get("email", "").lower() == owner.email.lower()), None)
+    if attendee is None:
+        copy.participation_status = status
+        _stamp_and_notify(state, copy, own=own)
+        return
+    attendee["status"] = status
+    record_change(state, original, own=False)
 
 
 # ---- external changes: the owner edits their own calendar (control API and pages) -------------
@@ -682,6 +832,15 @@ def external_change(state: SandboxState, data: dict[str, Any]) -> dict[str, Any]
         raise errors.invalid("action", "invalid", "action must be create, move, update or delete")
     ev = _find_owner_event(world, ident, data)
     view = next((c for c in own if c.store_id == ev.calendar_id), cal)
+    if is_invitation(ev):
+        # Only the organizer moves a meeting; removing an invitation declines it, as Google and
+        # Outlook do.
+        if action != "delete":
+            raise errors.invalid("event_uid", "not_organizer",
+                                 "an invitation can only be answered or removed (declined)")
+        if not ev.deleted:
+            _answer_invitation(state, ev, "declined", own=False)
+        return event_payload(world, ev, view)
     if action == "delete":
         if not ev.deleted:
             ev.deleted = True

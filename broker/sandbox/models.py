@@ -115,6 +115,10 @@ class Event:
     updated_ts: int = 0
     #: Earlier (start_ts, end_ts) spans, for ``include_moved``.
     previous_spans: list[list[int]] = field(default_factory=list)
+    #: Accounts holding an invitation copy of this event in their own calendar.
+    invited_accounts: list[str] = field(default_factory=list)
+    #: On an invitation copy: ``[store calendar id, event uid]`` of the organizer's event.
+    invitation_of: list[str] | None = None
 
     @property
     def managed(self) -> bool:
