@@ -150,7 +150,8 @@ class ColumnSchema(Schema):
 
 class TableSchema(Schema):
     name = fields.String(required=True)
-    rows = fields.Integer(required=True)
+    rows = fields.Integer(required=True,
+                          metadata={"description": "Rows of the caller's organisation"})
     columns = fields.List(fields.Nested(ColumnSchema), required=True)
 
 

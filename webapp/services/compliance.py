@@ -5,6 +5,10 @@ The inventory and the per-person view are generated from the models' metadata (e
 ``info``), never written by hand, so a new table shows up here as soon as it exists: records
 about a person are every row that points at their user id through a foreign key, every audit
 entry about them, and every ``personal`` column holding their email.
+
+Everything here stays inside the actor's organisation: each table's rows are narrowed to the
+organisation by ``organisation_scope`` (its ``organisation_id``, or the foreign key to a table
+that has one), so an address another organisation also holds never reaches into its records.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import Column, String, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import AuditEntry, Base, ErasureRequest, ProfileLink, Role, User, utcnow
-from webapp.services import Actor, Forbidden, Invalid, NotFound
+from models import (AuditEntry, Base, ErasureRequest, LinkStatus, MailboxRequest, Organisation,
+                    ProfileLink, Role, User, utcnow)
+from webapp.services import Actor, Forbidden, Invalid, NotFound, revocations
 from webapp.services.audit import record
 
 #: What Rendezvous deliberately does not store, shown with the inventory.
@@ -66,12 +71,36 @@ def _require(actor: Actor, *roles: Role) -> None:
         raise Forbidden("Your role cannot do this.")
 
 
+def organisation_scope(table: Table, organisation_id: int, _through: tuple[Table, ...] = ()):
+    """The condition selecting the rows of ``table`` that belong to one organisation: its own
+    ``organisation_id`` where it has one, otherwise through a foreign key to a table that belongs
+    to one (an OAuth state through its user, an event through its interview). Raises LookupError
+    for a table with no such path (tests/webapp/test_compliance.py checks there is none)."""
+    if table is Organisation.__table__:
+        return table.c.id == organisation_id
+    if "organisation_id" in table.c:
+        return table.c.organisation_id == organisation_id
+    # Required references first: a row with an empty optional one would fall out of scope.
+    for column in sorted(table.columns, key=lambda c: c.nullable):
+        for fk in column.foreign_keys:
+            parent = fk.column.table
+            if parent is table or parent in _through:
+                continue
+            try:
+                inner = organisation_scope(parent, organisation_id, (*_through, table))
+            except LookupError:
+                continue
+            return column.in_(select(fk.column).where(inner))
+    raise LookupError(f"table {table.name} has no path to an organisation")
+
+
 def inventory(session: Session, actor: Actor) -> list[TableEntry]:
-    """Every table and column with its classification and live row count."""
+    """Every table and column with its classification and the organisation's live row count."""
     _require(actor, Role.COMPLIANCE)
     tables = []
     for table in Base.metadata.sorted_tables:
-        rows = session.scalar(select(func.count()).select_from(table)) or 0
+        rows = session.scalar(select(func.count()).select_from(table).where(
+            organisation_scope(table, actor.organisation_id))) or 0
         columns = tuple(ColumnEntry(
             name=c.name, type=str(c.type.compile(dialect=session.get_bind().dialect)),
             category=c.info["category"], purpose=c.info["purpose"], retention=c.info["retention"],
@@ -260,6 +289,10 @@ def _org_user(session: Session, actor: Actor, user_id: int) -> User:
     return user
 
 
+def _holds(column: Column, email: str):
+    return func.lower(column) == email.lower()
+
+
 def person_records(session: Session, actor: Actor, user_id: int) -> dict[str, list[dict[str, Any]]]:
     """Every local record about a user, table by table, secrets shown only as their kind."""
     _require(actor, Role.COMPLIANCE)
@@ -268,6 +301,7 @@ def person_records(session: Session, actor: Actor, user_id: int) -> dict[str, li
 
 
 def _collect(session: Session, user: User) -> dict[str, list[dict[str, Any]]]:
+    """By foreign key first, then by email; either way only the person's organisation's rows."""
     records: dict[str, list[dict[str, Any]]] = {}
     user_table = User.__table__
     records[user_table.name] = _rows(session, user_table, user_table.c.id == user.id)
@@ -281,10 +315,10 @@ def _collect(session: Session, user: User) -> dict[str, list[dict[str, Any]]]:
         (audit.c.target_type == "user") & (audit.c.target_id == str(user.id)),
     ])
     for table, column in _email_columns():
-        conditions.setdefault(table.name, []).append(func.lower(column) == user.email.lower())
+        conditions.setdefault(table.name, []).append(_holds(column, user.email))
     for name, conds in conditions.items():
         table = Base.metadata.tables[name]
-        rows = _rows(session, table, or_(*conds))
+        rows = _rows(session, table, or_(*conds) & organisation_scope(table, user.organisation_id))
         if rows:
             key = [c.name for c in table.primary_key.columns]
             unique = []
@@ -314,10 +348,8 @@ def email_records(session: Session, actor: Actor, email: str) -> dict[str, list[
         raise Invalid("Enter an email address.", field="email")
     records: dict[str, list[dict[str, Any]]] = {}
     for table, column in _email_columns():
-        condition = func.lower(column) == email
-        if table is AuditEntry.__table__:
-            condition = condition & (AuditEntry.__table__.c.organisation_id == actor.organisation_id)
-        rows = _rows(session, table, condition)
+        rows = _rows(session, table,
+                     _holds(column, email) & organisation_scope(table, actor.organisation_id))
         if rows:
             records.setdefault(table.name, []).extend(rows)
     return records
@@ -455,22 +487,27 @@ def decide_erasure(session: Session, broker, cipher, actor: Actor, request_id: i
         raise Forbidden("Another person must confirm an erasure you proposed.")
     if request.person_id == actor.user_id:
         raise Invalid("You cannot erase your own account.")
-    request.decided_by_id = actor.user_id
-    request.decided_at = utcnow()
     if not approve:
+        request.decided_by_id = actor.user_id
+        request.decided_at = utcnow()
         request.status = "rejected"
         record(session, actor, "erasure.rejected", target_type="user",
                target_id=request.person_id, detail={"request": request.id})
         session.commit()
         return request
     user = session.get(User, request.person_id)
-    if user is None:
+    if user is None or user.organisation_id != actor.organisation_id:
         raise NotFound("The person no longer exists.")
     if user.role is Role.ADMIN and session.scalar(select(func.count(User.id)).where(
             User.organisation_id == user.organisation_id, User.role == Role.ADMIN,
             User.active.is_(True), User.id != user.id)) == 0:
         raise Invalid("The organisation's last IT admin cannot be erased.")
-    request.receipt = _erase(session, broker, cipher, user, request.future_interviews)
+    receipt = _erase(session, broker, cipher, user, request.future_interviews)
+    # Decided only now: cancelling interviews commits on the way, and a request that failed
+    # half-way must stay open to be confirmed again.
+    request.decided_by_id = actor.user_id
+    request.decided_at = utcnow()
+    request.receipt = receipt
     request.status = "completed"
     record(session, actor, "subject.erased", target_type="user", target_id=request.person_id,
            target_label=f"erased user #{request.person_id}",
@@ -479,21 +516,59 @@ def decide_erasure(session: Session, broker, cipher, actor: Actor, request_id: i
     return request
 
 
+def _person_links(session: Session, user: User) -> list[ProfileLink]:
+    """The person's calendar links: theirs by reference, and any other link of their
+    organisation to a calendar account at their address. Never another organisation's: an
+    address is only ever this person's inside their own organisation."""
+    return list(session.scalars(select(ProfileLink).where(
+        ProfileLink.organisation_id == user.organisation_id,
+        or_(ProfileLink.user_id == user.id, _holds(ProfileLink.account_email, user.email)),
+    ).order_by(ProfileLink.id)))
+
+
+def _count(receipt: dict[str, int], key: str, value: int | None) -> None:
+    if value:
+        receipt[key] = receipt.get(key, 0) + value
+
+
 def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
     from webapp.services import connect
 
-    receipt: dict[str, int] = {"links_revoked": 0, "tokens_deleted": 0}
+    organisation_id = user.organisation_id
+    receipt: dict[str, int] = {"links_revoked": 0, "tokens_deleted": 0, "revocations_queued": 0}
     # Feature steps first: cancelling interviews needs the person's calendar access.
     for step in ERASURE_STEPS:
         for key, value in step(session, broker, cipher, user, choice).items():
-            receipt[key] = receipt.get(key, 0) + value
-    for link in session.scalars(select(ProfileLink).where(ProfileLink.user_id == user.id)):
+            _count(receipt, key, value)
+    # Every grant of a link that goes is revoked: at once where the aggregator answers, else
+    # queued for the revocations job (no grant outlives the erasure unnoticed).
+    links = _person_links(session, user)
+    to_revoke: list[str] = []
+    for link in links:
         if link.has_tokens:
-            if broker is not None and connect._revoke_remote(broker, cipher, link, whole_account=True):
+            if broker is not None and connect._revoke_remote(broker, cipher, link,
+                                                             whole_account=True):
                 receipt["links_revoked"] += 1
+            else:
+                to_revoke.append(link.sub)
             receipt["tokens_deleted"] += 1
+        elif link.status is not LinkStatus.DISCONNECTED:
+            to_revoke.append(link.sub)
         connect.forget_tokens(link)
+        link.status = LinkStatus.DISCONNECTED
+    # Rooms and mailboxes of the organisation requested at the person's address.
+    requests_ = list(session.scalars(select(MailboxRequest).where(
+        MailboxRequest.organisation_id == organisation_id,
+        _holds(MailboxRequest.email, user.email))))
+    to_revoke += [r.resource_sub for r in requests_ if r.resource_sub]
+    receipt["revocations_queued"] = revocations.queue(
+        session, to_revoke, organisation_id=organisation_id, reason="subject.erased")
     session.flush()
+    # The links found by address are someone else's rows: deleted by id, like the person's.
+    others = [link.id for link in links if link.user_id != user.id]
+    if others:
+        _count(receipt, "profile_link_deleted", session.execute(
+            delete(ProfileLink.__table__).where(ProfileLink.__table__.c.id.in_(others))).rowcount)
     # Rows that point at the person: detach where the reference may be empty, delete otherwise.
     for table, column in reversed(list(_user_reference_columns())):
         if column.nullable:
@@ -502,22 +577,24 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
         else:
             result = session.execute(delete(table).where(column == user.id))
             key = f"{table.name}_deleted"
-        if result.rowcount:
-            receipt[key] = receipt.get(key, 0) + result.rowcount
+        _count(receipt, key, result.rowcount)
     # The audit trail keeps what happened and ids, but no longer names the person. This bulk
     # update is the one sanctioned exception to the trail being append-only.
     tombstone = f"erased user #{user.id}"
     audit = AuditEntry.__table__
+    receipt["audit_labels_pseudonymised"] = 0
     for column in (audit.c.actor_label, audit.c.target_label):
-        result = session.execute(update(audit).where(func.lower(column) == user.email.lower())
-                                 .values({column.name: tombstone}))
-        receipt["audit_labels_pseudonymised"] = receipt.get("audit_labels_pseudonymised", 0) + (result.rowcount or 0)
+        result = session.execute(update(audit).where(
+            _holds(column, user.email), organisation_scope(audit, organisation_id))
+            .values({column.name: tombstone}))
+        _count(receipt, "audit_labels_pseudonymised", result.rowcount)
+    # Whatever else of the organisation still holds the address.
     for table, column in _email_columns():
         if table is audit:
             continue
-        result = session.execute(delete(table).where(func.lower(column) == user.email.lower()))
-        if result.rowcount:
-            receipt[f"{table.name}_deleted"] = receipt.get(f"{table.name}_deleted", 0) + result.rowcount
+        result = session.execute(delete(table).where(
+            _holds(column, user.email), organisation_scope(table, organisation_id)))
+        _count(receipt, f"{table.name}_deleted", result.rowcount)
     session.execute(delete(User.__table__).where(User.__table__.c.id == user.id))
     session.expunge(user)
     receipt["accounts_deleted"] = 1
@@ -535,15 +612,15 @@ def _ends_after(end, moment) -> bool:
 def _future_interviews(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
     """Cancel (delete from every calendar) or keep the person's future hosted interviews.
 
-    Interview times are not stored here, so "future" is read from the aggregator: the person's
-    managed events from now on. Kept interviews stay in the calendars; their local rows go with
-    the person's calendar link.
+    Interview times are not stored here, so "future" is read from the aggregator: the managed
+    events of the person's links from now on. A cancelled interview goes through the same
+    delete path as one a recruiter cancels (``scheduling.run_delete``). Kept interviews stay in
+    the calendars; their local rows go with the person's calendar link.
     """
-    from models import CreatedEvent, EventStatus, Interview, InterviewStatus, LinkStatus
-    from webapp.services import connect
+    from models import EventStatus, Interview, InterviewStatus
+    from webapp.services import connect, scheduling
 
-    links = list(session.scalars(select(ProfileLink).where(
-        ProfileLink.user_id == user.id, ProfileLink.status == LinkStatus.ACTIVE)))
+    links = [link for link in _person_links(session, user) if link.status is LinkStatus.ACTIVE]
     if not links or broker is None:
         return {}
     future: set[str] = set()
@@ -559,6 +636,7 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
         future.update(e.event_id for e in events if e.event_id and not e.deleted
                       and _ends_after(e.end, now))
     hosted = list(session.scalars(select(Interview).where(
+        Interview.organisation_id == user.organisation_id,
         Interview.host_link_id.in_([link.id for link in links]),
         Interview.status.in_([InterviewStatus.PENDING, InterviewStatus.SCHEDULED]))))
     upcoming = [i for i in hosted if any(e.event_id in future for e in i.events)]
@@ -566,21 +644,18 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
         return {"future_interviews_kept": len(upcoming)}
     cancelled = 0
     for interview in upcoming:
-        done = True
+        interview.status = InterviewStatus.CANCELLING
+        interview.needs_notice = False
         for event in interview.events:
-            if event.status is EventStatus.DELETED:
-                continue
-            link = session.get(ProfileLink, event.profile_link_id)
-            try:
-                connect.call_broker(session, broker, cipher, link,
-                                    lambda creds, on_refresh, e=event: broker.delete_event(
-                                        creds, e.calendar_id, e.event_id, on_refresh=on_refresh))
-                event.status = EventStatus.DELETED
-            except connect.ServiceError:
-                done = False
-        if done:
-            interview.status = InterviewStatus.CANCELLED
-            cancelled += 1
+            if event.status is not EventStatus.DELETED:
+                event.status = EventStatus.DELETING
+        session.commit()
+        try:
+            scheduling.run_delete(session, broker, cipher, interview.id)
+        except scheduling.WriteFailed:
+            continue  # some calendar did not confirm; counted below
+        session.refresh(interview)
+        cancelled += interview.status is InterviewStatus.CANCELLED
     session.flush()
     return {"future_interviews_cancelled": cancelled,
             "future_interviews_not_cancelled": len(upcoming) - cancelled}

@@ -164,6 +164,8 @@ def decide(request_id: int, *, approve: bool):
         flash_error(exc)
         return redirect(url_for("compliance.erasures"))
     if req.status == "completed":
+        if (req.receipt or {}).get("revocations_queued"):
+            current_app.extensions["rendezvous.jobs"].enqueue("revocations")
         return render_template("compliance/receipt.html", req=req)
     flash("Erasure request rejected.", "info")
     return redirect(url_for("compliance.erasures"))
