@@ -53,9 +53,11 @@ from broker.errors import (
 )
 from broker.ratelimit import InProcessRateLimiter, RateLimiter
 from broker.types import (
+    CONFERENCING_PROVIDERS,
     DATA_CENTERS,
     DEFAULT_SERVICE_ACCOUNT_SCOPE,
     DEFAULT_USER_SCOPE,
+    EXPLICIT_CONFERENCING,
     Attendee,
     AvailabilityQuery,
     BatchDelete,
@@ -558,7 +560,9 @@ def _event_body(event: EventWrite) -> dict[str, Any]:
         body["reminders"] = [{"minutes": m} for m in event.reminders_minutes]
     if event.transparency:
         body["transparency"] = event.transparency
-    if event.conferencing_profile_id:
+    if event.conferencing_profile_id == EXPLICIT_CONFERENCING:
+        body["conferencing"] = _explicit_conferencing(event)
+    elif event.conferencing_profile_id:
         body["conferencing"] = {"profile_id": event.conferencing_profile_id}
     if event.subscription_url:
         body["subscriptions"] = [{
@@ -567,6 +571,17 @@ def _event_body(event: EventWrite) -> dict[str, Any]:
             "interactions": [{"type": "conferencing_assigned"}, {"type": "conferencing_failing"}],
         }]
     return body
+
+
+def _explicit_conferencing(event: EventWrite) -> dict[str, str]:
+    """``{"profile_id": "explicit", "provider_description", "join_url"}`` (cronofy-csharp
+    UpsertEvent tests, docs conferencing-services/create); refused here when incomplete."""
+    description, url = event.conferencing_description, event.conferencing_join_url
+    if not description or not url or not url.startswith("https://"):
+        raise Invalid("explicit conferencing needs a provider_description and an https join_url",
+                      fields={"conferencing": ("errors.invalid",)})
+    return {"profile_id": EXPLICIT_CONFERENCING, "provider_description": description,
+            "join_url": url}
 
 
 def _smart_invite(data: Mapping[str, Any], fallback_id: str) -> SmartInvite:
@@ -1234,7 +1249,11 @@ class CronofyBroker:
     def conferencing_authorization_url(self, creds: Credentials, redirect_uri: str, *,
                                        provider_name: str | None = None,
                                        on_refresh: OnRefresh | None = None) -> str:
-        """Where to send a person to connect Zoom/Teams/… to their account."""
+        """Where to send a person to connect Zoom, GoTo or Teams to their account."""
+        if provider_name is not None and provider_name not in CONFERENCING_PROVIDERS:
+            raise Invalid(f"unknown conferencing provider_name {provider_name[:32]!r}",
+                          fields={"provider_name": ("errors.invalid",)},
+                          operation="conferencing_authorization_url")
         return self._user_call(
             "conferencing_authorization_url", creds, on_refresh,
             lambda c: c.get_conferencing_services_auth_link(redirect_uri, provider_name),

@@ -213,7 +213,8 @@ class CalendarBroker(Protocol):
     def conferencing_authorization_url(self, creds: Credentials, redirect_uri: str, *,
                                        provider_name: str | None = None,
                                        on_refresh: OnRefresh | None = None) -> str:
-        """URL that lets a person connect a conferencing service."""
+        """URL that lets a person connect a conferencing service (``zoom``, ``go_to`` or
+        ``ms_teams``; anything else is refused before a request is sent)."""
         ...
 
     def upsert_smart_invite(self, invite: SmartInviteWrite) -> SmartInvite:

@@ -35,6 +35,14 @@ DEFAULT_SERVICE_ACCOUNT_SCOPE = (
 DataCenter = Literal["us", "uk", "de", "au", "ca", "sg"]
 DATA_CENTERS: tuple[str, ...] = ("us", "uk", "de", "au", "ca", "sg")
 
+#: Conferencing services a person can link through the aggregator (``provider_name`` of
+#: ``POST /v1/conferencing_service_authorizations``; the documented list, no others). Any
+#: other tool, such as Webex, is written to an event as explicit conferencing instead.
+CONFERENCING_PROVIDERS: tuple[str, ...] = ("zoom", "go_to", "ms_teams")
+#: ``conferencing.profile_id`` asking for a link the app supplies (``provider_description`` and
+#: ``join_url``), not one the aggregator provisions.
+EXPLICIT_CONFERENCING = "explicit"
+
 TimeValue = dt.datetime | dt.date
 
 
@@ -214,8 +222,12 @@ class EventWrite:
     attendees: tuple[Attendee, ...] = ()
     remove_attendees: tuple[str, ...] = ()
     location: str | None = None
-    #: ``"default"``, ``"integrated"``, a conferencing ``pro_…`` id, or None to leave as is.
+    #: ``"default"``, ``"integrated"``, a conferencing ``pro_…`` id, ``"explicit"`` (with the
+    #: two fields below), or None to leave as is.
     conferencing_profile_id: str | None = None
+    #: Explicit conferencing only: the tool's name (e.g. "Webex") and its https join URL.
+    conferencing_description: str | None = None
+    conferencing_join_url: str | None = None
     #: Webhook for conferencing_assigned / conferencing_failing callbacks.
     subscription_url: str | None = None
     url: str | None = None

@@ -195,6 +195,19 @@ class SchedulingPreference(Base):
     #: ISO weekdays as digits, e.g. "12345" for Monday to Friday.
     weekdays: Mapped[str] = mapped_column(
         String(7), info=classified("configuration", "Working weekdays"))
-    #: Preferred video provider: a conferencing profile id, "default" or "none".
+    #: Preferred video provider: a conferencing profile id, "default", "explicit" (the person's
+    #: own meeting room below) or "none".
     video_profile: Mapped[str | None] = mapped_column(
         String(64), info=classified("configuration", "Video provider used for interviews"))
+    #: An https link the person entered for a tool the aggregator cannot provision (e.g. their
+    #: Webex personal room); sent as explicit conferencing. Settings, not calendar content.
+    video_room_url: Mapped[str | None] = mapped_column(
+        String(500), info=classified(
+            "personal", "The person's own meeting-room link, entered by them",
+            retention="until the person clears it; deleted with their account"))
+    video_room_name: Mapped[str | None] = mapped_column(
+        String(40), info=classified("configuration", "Name of the tool of that link (e.g. Webex)"))
+    #: Set when the chosen video account was refused and interviews fell back to the calendar's
+    #: own video; the preferences page says so until the person chooses again.
+    video_fallback_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the chosen video account stopped working"))

@@ -15,8 +15,9 @@ from .timeutil import BadTime, format_utc, now, parse_event_time
 
 bp = Blueprint("sandbox_extras", __name__)
 
-CONFERENCING_PROVIDERS = {"zoom": "Zoom", "cisco_webex": "Webex", "go_to": "GoTo Meeting",
-                          "ms_teams": "Microsoft Teams"}
+#: The documented ``provider_name`` values (docs conferencing-services/authorization,
+#: cronofy-csharp ``ConferencingProviders``); anything else is refused with 422.
+CONFERENCING_PROVIDERS = {"zoom": "Zoom", "go_to": "GoTo Meeting", "ms_teams": "Microsoft Teams"}
 
 
 def _http_url(value: Any, field: str) -> str:
@@ -30,7 +31,7 @@ def _http_url(value: Any, field: str) -> str:
 
 @bp.post("/v1/conferencing_service_authorizations")
 def conferencing_service_authorizations():
-    """Start linking Zoom/Webex/GoTo/Teams: a page the person visits, then back to redirect_uri (§8.1)."""
+    """Start linking Zoom/GoTo/Teams: a page the person visits, then back to redirect_uri (§8.1)."""
     who = web.account_caller()
     data = web.body()
     redirect_uri = _http_url(data.get("redirect_uri"), "redirect_uri")

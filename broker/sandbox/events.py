@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import errors, notify
 from . import models as m
@@ -367,8 +368,9 @@ def _parse_event_fields(data: dict[str, Any], *, need_event_id: bool) -> dict[st
     if conferencing is not None:
         if not isinstance(conferencing, dict) or not conferencing.get("profile_id"):
             problem("conferencing", "invalid", "conferencing.profile_id must be specified")
-        elif conferencing["profile_id"] == "explicit" and not conferencing.get("join_url"):
-            problem("conferencing", "invalid", "explicit conferencing needs a join_url")
+        elif conferencing["profile_id"] == "explicit" and not _explicit_ok(conferencing):
+            problem("conferencing", "invalid", "explicit conferencing needs a provider_description "
+                                               "and an https join_url")
         else:
             fields["conferencing"] = conferencing
     subscriptions = data.get("subscriptions")
@@ -954,9 +956,21 @@ JOIN_URLS = {
     "google_meet": "https://meet.sandbox.example/{a}-{b}-{c}",
     "ms_teams": "https://teams.sandbox.example/l/meetup-join/{hex}",
     "zoom": "https://zoom.sandbox.example/j/{digits}",
-    "cisco_webex": "https://sandbox.webex.example/meet/m{hex}",
     "go_to": "https://goto.sandbox.example/join/{digits}",
 }
+
+
+def _explicit_ok(request: dict[str, Any]) -> bool:
+    """Explicit conferencing as documented and in cronofy-csharp's UpsertEvent tests: a
+    ``provider_description`` and a ``join_url``. The sandbox reads both as required and the URL
+    as https (the stricter reading)."""
+    description, url = request.get("provider_description"), request.get("join_url")
+    if not isinstance(description, str) or not description.strip() or len(description) > 256:
+        return False
+    if not isinstance(url, str) or len(url) > 2048:
+        return False
+    parts = urlsplit(url)
+    return parts.scheme == "https" and bool(parts.hostname)
 
 
 def _request_conferencing(state: SandboxState, cal: m.Calendar, ev: m.Event,
@@ -994,13 +1008,14 @@ def conferencing_provider(state: SandboxState, cal: m.Calendar, request: dict[st
         integrated = {"google": "google_meet", "office365": "ms_teams"}.get(
             profile_of(world, cal).provider_name)
     linked = [c for c in world.conferencing_profiles.values()
-              if c.account_id == account_id and c.connected]
+              if c.account_id == account_id and c.connected and c.provider_name in JOIN_URLS]
     if profile_id == "integrated":
         return integrated
     if profile_id == "default":
         return linked[0].provider_name if linked else integrated
     conf = world.conferencing_profiles.get(profile_id or "")
-    return conf.provider_name if conf and conf.connected else None
+    usable = conf is not None and conf.connected and conf.provider_name in JOIN_URLS
+    return conf.provider_name if usable else None
 
 
 def make_join_url(provider: str) -> str:

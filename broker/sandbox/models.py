@@ -215,7 +215,7 @@ class OutboxItem:
 class ConferencingProfile:
     profile_id: str
     account_id: str
-    provider_name: str  # zoom | cisco_webex | go_to | ms_teams
+    provider_name: str  # zoom | go_to | ms_teams
     profile_name: str
     connected: bool = True
 

@@ -198,7 +198,7 @@ def permissions_page(token: str):
 
 @bp.route("/conferencing_services/<token>", methods=["GET", "POST"])
 def conferencing_page(token: str):
-    """Link a Zoom, Webex, GoTo or Teams conferencing profile (§8.1)."""
+    """Link a Zoom, GoTo or Teams conferencing profile (§8.1)."""
     state = web.state()
     with state.lock:
         pending = _pending(token, "conferencing")
@@ -216,7 +216,9 @@ def conferencing_page(token: str):
                 profile_id=profile_id, account_id=account.account_id, provider_name=provider,
                 profile_name=account.email)
             state.mark_dirty()
-            return redirect(pending.redirect_uri or "/")
+            # Documented: the redirect names the profile just linked.
+            return redirect(with_query(pending.redirect_uri or "/",
+                                       {"last_linked_profile_id": profile_id}))
     return render_template("sandbox/grant.html", title="Connect a conferencing service",
                            who=account.email,
                            items=[CONFERENCING_PROVIDERS[fixed]] if fixed else [],

@@ -104,6 +104,12 @@ class World:
         world = cls(seeded_at=data.get("seeded_at", ""))
         for name, model in _TABLES:
             setattr(world, name, {k: model(**v) for k, v in data.get(name, {}).items()})
+        from .api_extras import CONFERENCING_PROVIDERS
+
+        # A state file from before the sandbox was corrected may hold profiles of providers
+        # the aggregator does not offer (``cisco_webex``): they never existed there.
+        world.conferencing_profiles = {k: c for k, c in world.conferencing_profiles.items()
+                                       if c.provider_name in CONFERENCING_PROVIDERS}
         world.events = {
             cal: {ev["event_uid"]: m.Event(**ev) for ev in evs}
             for cal, evs in data.get("events", {}).items()

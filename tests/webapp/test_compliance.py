@@ -12,7 +12,7 @@ import requests
 from sqlalchemy import func, select
 
 from models import (AuditEntry, Base, CoordinatorAssignment, ErasureRequest, OAuthState, ProfileLink,
-                    Role, User, utcnow)
+                    Role, SchedulingPreference, User, utcnow)
 from tests.conftest import AuthActions
 from tests.factories import assign, make_org, make_user
 from tests.webapp.test_business_connect import connect_as, creds_for
@@ -128,6 +128,11 @@ def test_erasure_proposed_by_reviewer_and_confirmed_by_admin(app, session, sandb
     connect_as(rclient, rauth, sandbox, riley.email)
     creds = creds_for(app, session, riley)
     riley_id, email = riley.id, riley.email
+    room = "https://northwind.webex.com/meet/riley.chen"
+    session.add(SchedulingPreference(organisation_id=org.id, user_id=riley_id, start_minute=540,
+                                     end_minute=1020, weekdays="12345", video_profile="explicit",
+                                     video_room_url=room, video_room_name="Webex"))
+    session.commit()
 
     client, auth = _client_for(app, reviewer)
     auth.post(f"/compliance/people/{riley_id}/erasure", {"future_interviews": "cancel"},
@@ -150,6 +155,8 @@ def test_erasure_proposed_by_reviewer_and_confirmed_by_admin(app, session, sandb
     assert session.get(User, riley_id) is None
     assert session.scalar(select(func.count(ProfileLink.id))) == 0
     assert session.scalar(select(func.count(CoordinatorAssignment.id))) == 0
+    # Their meeting-room link goes with them (detached, it would read as the organisation's).
+    assert session.scalar(select(func.count(SchedulingPreference.id))) == 0
     assert session.scalar(select(func.count(OAuthState.id))) == 0
     assert session.scalar(select(func.count(AuditEntry.id)).where(
         (AuditEntry.actor_label == email) | (AuditEntry.target_label == email))) == 0

@@ -1,4 +1,4 @@
-"""What the calendar says after an interview is written: panelists' replies and the Webex link,
+"""What the calendar says after an interview is written: panelists' replies and the GoTo link,
 read from the aggregator on demand and never stored."""
 
 from __future__ import annotations
@@ -64,18 +64,19 @@ def test_panelists_replies_show_on_the_interview_page_and_are_not_stored(
     assert {a.email: a.status for a in ev.attendees}[declining] == "declined"
 
 
-def test_link_webex_choose_it_and_the_interview_page_shows_a_webex_link(
+def test_link_goto_choose_it_and_the_interview_page_shows_a_goto_link(
         app, client, auth, session, sandbox, org, recruiter):
     auth.login(recruiter.email)
-    response = auth.post("/schedule/video/connect", {"provider": "cisco_webex"},
+    response = auth.post("/schedule/video/connect", {"provider": "go_to"},
                          form_page="/schedule/preferences")
     assert response.status_code == 303, response.get_data(as_text=True)
     grant = response.headers["Location"]
     assert grant.startswith(sandbox.url + "/conferencing_services/")
-    assert "Webex" in requests.get(grant, timeout=10).text
+    assert "GoTo Meeting" in requests.get(grant, timeout=10).text
     back = requests.post(grant, data={"decision": "approve"}, allow_redirects=False, timeout=10)
-    assert back.headers["Location"].endswith("/schedule/video/done")
-    assert client.get("/schedule/video/done").status_code == 302
+    done = back.headers["Location"]
+    assert "/schedule/video/done?last_linked_profile_id=" in done
+    assert client.get(done.removeprefix("http://localhost")).status_code == 302
     page = client.get("/schedule/preferences").get_data(as_text=True)
     [profile_id] = re.findall(r'<option value="(pro_[^"]+)"', page)
     saved = auth.post("/schedule/preferences", {"start": "08:00", "end": "18:00",
@@ -91,12 +92,12 @@ def test_link_webex_choose_it_and_the_interview_page_shows_a_webex_link(
     interview, _ = schedule(app, session, recruiter, query,
                             first_slot(app, session, recruiter, query).start)
     page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
-    assert "webex" not in page.lower()  # the aggregator adds the link asynchronously
+    assert "goto.sandbox" not in page  # the aggregator adds the link asynchronously
     sandbox.deliver()
     page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
-    link = re.search(r'<a href="(https://sandbox\.webex\.example/meet/[^"]+)"[^>]*>Join \(Webex\)</a>',
-                     page)
+    link = re.search(r'<a href="(https://goto\.sandbox\.example/join/[0-9]+)"[^>]*>'
+                     r'Join \(GoTo Meeting\)</a>', page)
     assert link, page
     [ev] = [e for e in managed(app, session, interview.host_link)
             if e.event_id == interview.events[0].event_id]
-    assert ev.join_url == link.group(1) and ev.conferencing_provider == "cisco_webex"
+    assert ev.join_url == link.group(1) and ev.conferencing_provider == "go_to"

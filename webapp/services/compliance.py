@@ -661,6 +661,17 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
             "future_interviews_not_cancelled": len(upcoming) - cancelled}
 
 
+@erasure_step
+def _own_preferences(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
+    """Delete the person's own scheduling preferences, their meeting-room link among them: their
+    reference may be empty, but detached they would read as an organisation default."""
+    from models import SchedulingPreference
+
+    result = session.execute(delete(SchedulingPreference).where(
+        SchedulingPreference.user_id == user.id))
+    return {"scheduling_preference_deleted": result.rowcount} if result.rowcount else {}
+
+
 # ---------------------------------------------------------------------------------------------
 # Retention
 

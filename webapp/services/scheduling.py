@@ -17,7 +17,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 from sqlalchemy import or_, select
@@ -88,21 +88,28 @@ class Content:
     end: dt.datetime
     description: str | None = None
     attendees: tuple[tuple[str, str | None], ...] = ()
+    #: The conferencing ``profile_id``; for "explicit" the tool's name and join URL below.
     conferencing: str | None = None
+    conferencing_name: str | None = None
+    conferencing_url: str | None = None
     tzid: str = "Etc/UTC"
 
     def to_dict(self) -> dict:
         return {"summary": self.summary, "start": self.start.isoformat(),
                 "end": self.end.isoformat(), "description": self.description,
                 "attendees": [list(a) for a in self.attendees], "conferencing": self.conferencing,
-                "tzid": self.tzid}
+                "conferencing_name": self.conferencing_name,
+                "conferencing_url": self.conferencing_url, "tzid": self.tzid}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Content":
         return cls(summary=data["summary"], start=dt.datetime.fromisoformat(data["start"]),
                    end=dt.datetime.fromisoformat(data["end"]), description=data.get("description"),
                    attendees=tuple((a[0], a[1]) for a in data.get("attendees") or ()),
-                   conferencing=data.get("conferencing"), tzid=data.get("tzid") or "Etc/UTC")
+                   conferencing=data.get("conferencing"),
+                   conferencing_name=data.get("conferencing_name"),
+                   conferencing_url=data.get("conferencing_url"),
+                   tzid=data.get("tzid") or "Etc/UTC")
 
     def event(self, event_id: str, *, with_attendees: bool = True) -> EventWrite:
         return EventWrite(
@@ -110,7 +117,9 @@ class Content:
             description=self.description, tzid=self.tzid,
             attendees=tuple(Attendee(email=e, display_name=n) for e, n in self.attendees)
             if with_attendees else (),
-            conferencing_profile_id=self.conferencing if with_attendees else None)
+            conferencing_profile_id=self.conferencing if with_attendees else None,
+            conferencing_description=self.conferencing_name if with_attendees else None,
+            conferencing_join_url=self.conferencing_url if with_attendees else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,13 +175,37 @@ def host_link_for(session: Session, actor: Actor, on_behalf_of_id: int | None
     return link, None
 
 
-def video_choice(session: Session, link: ProfileLink) -> str | None:
-    """The conferencing profile the host's interviews use ("default" unless they chose one)."""
+def video_fields(session: Session, link: ProfileLink) -> dict[str, str | None]:
+    """The conferencing the host's interviews use, as Content fields: "default" unless they
+    chose a linked account, their own meeting room, or no video (then nothing)."""
+    from webapp.services.video import OWN_ROOM
+
     pref = session.scalar(select(SchedulingPreference).where(
         SchedulingPreference.organisation_id == link.organisation_id,
         SchedulingPreference.user_id == link.user_id))
     choice = (pref.video_profile if pref and pref.video_profile else None) or "default"
-    return None if choice == "none" else choice
+    if choice == "none":
+        return {}
+    if choice == OWN_ROOM:
+        if not pref.video_room_url or not pref.video_room_name:
+            return {"conferencing": "default"}
+        return {"conferencing": OWN_ROOM, "conferencing_name": pref.video_room_name,
+                "conferencing_url": pref.video_room_url}
+    return {"conferencing": choice}
+
+
+def _video_refused(session: Session, interview: Interview, link: ProfileLink) -> None:
+    """The aggregator refused the host's chosen video (an account it does not know, such as a
+    Webex profile from before): interviews use the default from now on, and the person's
+    preferences page says why until they choose again."""
+    pref = session.scalar(select(SchedulingPreference).where(
+        SchedulingPreference.organisation_id == link.organisation_id,
+        SchedulingPreference.user_id == link.user_id))
+    if pref is not None and pref.video_profile not in (None, "default", "none"):
+        pref.video_profile = None
+        pref.video_fallback_at = utcnow()
+    record(session, None, "interview.video_fallback", organisation_id=interview.organisation_id,
+           target_type="interview", target_id=interview.id, detail={"user_id": link.user_id})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +293,7 @@ def commit_interview(session: Session, sealer: Sealer, actor: Actor, new: NewInt
     content = Content(summary=new.title.strip(), start=new.start,
                       end=new.start + dt.timedelta(minutes=new.query.duration),
                       description=new.notes.strip() or None, attendees=tuple(attendees),
-                      conferencing=video_choice(session, host) if new.video else None,
+                      **(video_fields(session, host) if new.video else {}),
                       tzid=new.candidate_tzid or new.query.tzid)
     record(session, actor, "interview.scheduled", organisation_id=host.organisation_id,
            target_type="interview", target_id=interview.id,
@@ -304,11 +337,14 @@ def run_write(session: Session, broker: CalendarBroker, cipher: TokenCipher, sea
         link = links[ev.profile_link_id]
         event = data.event(ev.event_id, with_attendees=ev.position == 0)
         try:
-            call_broker(session, broker, cipher, link, lambda creds, on_refresh: broker.upsert_event(
-                creds, ev.calendar_id, event, on_refresh=on_refresh))
+            fell_back = call_broker(session, broker, cipher, link,
+                                    lambda creds, on_refresh: _upsert(broker, creds, ev.calendar_id,
+                                                                      event, on_refresh))
         except ServiceError as exc:
             failed = exc
             continue
+        if fell_back:
+            _video_refused(session, interview, link)
         session.refresh(interview)
         if interview.status not in (InterviewStatus.PENDING, InterviewStatus.SCHEDULED):
             # Cancelled while we wrote: the cancel job or reconciliation removes the event.
@@ -325,6 +361,21 @@ def run_write(session: Session, broker: CalendarBroker, cipher: TokenCipher, sea
                target_type="interview", target_id=interview.id)
     session.commit()
     return "written"
+
+
+def _upsert(broker: CalendarBroker, creds, calendar_id: str, event: EventWrite, on_refresh) -> bool:
+    """Upsert the event; if the aggregator refuses its chosen conferencing, write it again with
+    the default conferencing (the interview still gets a link). True if it fell back."""
+    try:
+        broker.upsert_event(creds, calendar_id, event, on_refresh=on_refresh)
+        return False
+    except broker_errors.Invalid as exc:
+        if "conferencing" not in exc.fields or event.conferencing_profile_id in (None, "default"):
+            raise
+    broker.upsert_event(creds, calendar_id, replace(
+        event, conferencing_profile_id="default", conferencing_description=None,
+        conferencing_join_url=None), on_refresh=on_refresh)
+    return True
 
 
 def run_delete(session: Session, broker: CalendarBroker, cipher: TokenCipher,
@@ -743,8 +794,12 @@ def preference_of(session: Session, organisation_id: int, user_id: int | None
 
 def save_preferences(session: Session, actor: Actor, *, start: str, end: str,
                      weekdays: Sequence[str], video_profile: str | None,
-                     allowed_video: Iterable[str] = ()) -> SchedulingPreference:
-    """Save the user's own working hours and video provider."""
+                     allowed_video: Iterable[str] = (), video_room_url: str | None = None,
+                     video_room_name: str | None = None) -> SchedulingPreference:
+    """Save the user's own working hours and video provider (with their own meeting-room link,
+    if they give one)."""
+    from webapp.services import video
+
     def minutes(value: str, name: str) -> int:
         try:
             hh, mm = value.split(":")
@@ -761,15 +816,21 @@ def save_preferences(session: Session, actor: Actor, *, start: str, end: str,
     days = "".join(sorted({d for d in weekdays if d in "1234567" and len(d) == 1}))
     if not days:
         raise Invalid("Choose at least one working day.", field="weekdays")
-    allowed = {"default", "none", *allowed_video}
+    allowed = {"default", "none", video.OWN_ROOM, *allowed_video}
     if video_profile and video_profile not in allowed:
         raise Invalid("Choose one of the listed video providers.", field="video_profile")
+    room_url = room_name = None
+    if (video_room_url or "").strip() or video_profile == video.OWN_ROOM:
+        room_url = video.clean_room_url(video_room_url)
+        room_name = video.clean_room_name(video_room_name)
     pref = preference_of(session, actor.organisation_id, actor.user_id)
     if pref is None:
         pref = SchedulingPreference(organisation_id=actor.organisation_id, user_id=actor.user_id)
         session.add(pref)
     pref.start_minute, pref.end_minute, pref.weekdays = start_minute, end_minute, days
     pref.video_profile = video_profile or None
+    pref.video_room_url, pref.video_room_name = room_url, room_name
+    pref.video_fallback_at = None
     record(session, actor, "scheduling.preferences_changed", target_type="user",
            target_id=actor.user_id)
     session.commit()

@@ -182,10 +182,17 @@ def _preferences_page(problem: str | None = None, status: int = 200):
     accounts, video_problem = video.conferencing_profiles(
         db, current_app.extensions["rendezvous.broker"], current_app.extensions["rendezvous.cipher"],
         me)
+    chosen = pref.video_profile if pref else None
+    # A chosen account the aggregator no longer lists (such as a Webex profile from before):
+    # interviews fall back to the default, and the person should know.
+    stale = bool(chosen and chosen.startswith("pro_") and not video_problem
+                 and chosen not in {a.profile_id for a in accounts})
     return render_template("schedule/preferences.html", pref=pref, org_default=org_default,
                            accounts=accounts, video_problem=video_problem, problem=problem,
-                           providers=video.PROVIDERS, default_hours=(av.DEFAULT_START,
-                                                                      av.DEFAULT_END)), status
+                           stale_video=stale, own_room=video.OWN_ROOM, room_tools=video.ROOM_TOOLS,
+                           providers=video.PROVIDERS, label=video.provider_label,
+                           form=request.form if request.method == "POST" else None,
+                           default_hours=(av.DEFAULT_START, av.DEFAULT_END)), status
 
 
 @bp.route("/preferences", methods=["POST"])
@@ -204,7 +211,9 @@ def save_preferences():
             db, me, start=request.form.get("start", ""), end=request.form.get("end", ""),
             weekdays=request.form.getlist("weekdays"),
             video_profile=request.form.get("video_profile") or None,
-            allowed_video=[a.profile_id for a in accounts])
+            allowed_video=[a.profile_id for a in accounts],
+            video_room_url=request.form.get("video_room_url"),
+            video_room_name=request.form.get("video_room_name"))
     except Invalid as exc:
         return _preferences_page(exc.message, 400)
     flash("Scheduling preferences saved.", "success")
@@ -214,7 +223,7 @@ def save_preferences():
 @bp.route("/video/connect", methods=["POST"])
 @allow(*SCHEDULERS)
 def connect_video():
-    """Send the user to the aggregator to link a Zoom or Webex account."""
+    """Send the user to the aggregator to link a Zoom, GoTo or Microsoft Teams account."""
     from webapp.integration import external_url
     from webapp.services import video
 

@@ -119,6 +119,11 @@ def test_error_texts():
         EventWrite("e", "", dt.datetime(2025, 1, 1, 9, tzinfo=UTC), dt.datetime(2025, 1, 1, 10, tzinfo=UTC)),
         EventWrite("e", "x", dt.datetime(2025, 1, 1, 9), dt.datetime(2025, 1, 1, 10)),  # naive
         EventWrite("e", "x", dt.datetime(2025, 1, 1, 10, tzinfo=UTC), dt.datetime(2025, 1, 1, 9, tzinfo=UTC)),
+        EventWrite("e", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC), dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
+                   conferencing_profile_id="explicit", conferencing_description="Webex"),
+        EventWrite("e", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC), dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
+                   conferencing_profile_id="explicit", conferencing_description="Webex",
+                   conferencing_join_url="http://acme.webex.com/meet/riley"),
     ],
 )
 def test_bad_event_is_refused_before_any_request(event):
@@ -126,6 +131,30 @@ def test_bad_event_is_refused_before_any_request(event):
     # The host is unroutable: reaching the network would fail differently (and the guard is on).
     with pytest.raises(Invalid):
         broker().upsert_event(creds, "cal_1", event)
+
+
+def test_explicit_conferencing_goes_out_in_the_documented_form():
+    """cronofy-csharp CanUpsertExplicitConferencing: profile_id, provider_description, join_url."""
+    from broker.cronofy import _event_body
+
+    event = EventWrite("e", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC),
+                       dt.datetime(2025, 1, 1, 10, tzinfo=UTC), conferencing_profile_id="explicit",
+                       conferencing_description="Webex",
+                       conferencing_join_url="https://acme.webex.com/meet/riley")
+    assert _event_body(event)["conferencing"] == {
+        "profile_id": "explicit", "provider_description": "Webex",
+        "join_url": "https://acme.webex.com/meet/riley"}
+    default = EventWrite("e", "x", event.start, event.end, conferencing_profile_id="default")
+    assert _event_body(default)["conferencing"] == {"profile_id": "default"}
+
+
+@pytest.mark.parametrize("provider", ["cisco_webex", "webex", "google_meet", ""])
+def test_only_documented_conferencing_providers_are_asked_for(provider):
+    creds = Credentials("a", "r", dt.datetime.now(UTC), "", sub="acc_1")
+    with pytest.raises(Invalid) as info:
+        broker().conferencing_authorization_url(creds, "https://app.example/done",
+                                                provider_name=provider)
+    assert "provider_name" in info.value.fields
 
 
 def test_batch_and_sa_sizes_are_checked_locally():

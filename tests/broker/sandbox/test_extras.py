@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
 import requests
@@ -61,8 +60,10 @@ def test_zoom_after_linking_a_conferencing_profile(sandbox, connect):
     assert url.startswith(sandbox.url + "/conferencing_services/")
     assert requests.get(url, timeout=5).status_code == 200
     page = requests.post(url, data={"decision": "approve"}, allow_redirects=False, timeout=5)
-    assert page.headers["Location"] == "http://127.0.0.1:5000/conf-done"
     [zoom] = client.userinfo()["cronofy.data"]["conferencing_profiles"]
+    # Documented: the redirect carries the profile just linked.
+    assert page.headers["Location"] == ("http://127.0.0.1:5000/conf-done?last_linked_profile_id="
+                                        + zoom["profile_id"])
     assert zoom["provider_name"] == "zoom" and zoom["profile_connected"] is True
     _upsert_with_conferencing(client, "conf-zoom", "default")
     deliver(sandbox)
@@ -78,35 +79,42 @@ def _link(client, provider: str | None, choose: str | None = None) -> dict:
                                                      provider_name=provider)
     form = {"decision": "approve", **({"provider_name": choose} if choose else {})}
     page = requests.post(url, data=form, allow_redirects=False, timeout=5)
-    assert page.headers["Location"] == "http://127.0.0.1:5000/conf-done"
+    assert page.headers["Location"].startswith("http://127.0.0.1:5000/conf-done?last_linked_")
     profiles = client.userinfo()["cronofy.data"]["conferencing_profiles"]
     return next(p for p in profiles if p["provider_name"] == (provider or choose))
 
 
-def test_webex_after_linking_it_next_to_zoom(sandbox, connect):
-    client = connect(SAM)
+@pytest.mark.parametrize("provider, host", [("go_to", "https://goto.sandbox.example/join/"),
+                                            ("ms_teams", "https://teams.sandbox.example/")])
+def test_goto_and_teams_are_linked_next_to_zoom(sandbox, connect, provider, host):
+    client = connect(RILEY)
     zoom = _link(client, "zoom")
-    url = client.get_conferencing_services_auth_link("http://127.0.0.1:5000/conf-done")
-    assert "Webex" in requests.get(url, timeout=5).text  # offered when the app names no provider
-    webex = _link(client, None, choose="cisco_webex")
-    assert webex["profile_connected"] is True and webex["profile_id"] != zoom["profile_id"]
-    _upsert_with_conferencing(client, "conf-webex", webex["profile_id"])
+    other = _link(client, None, choose=provider)
+    assert other["profile_connected"] is True and other["profile_id"] != zoom["profile_id"]
+    _upsert_with_conferencing(client, "conf-other", other["profile_id"])
     _upsert_with_conferencing(client, "conf-zoom", zoom["profile_id"])
     deliver(sandbox)
-    conferencing = _managed(client, "conf-webex")["conferencing"]
-    assert conferencing["provider_name"] == "cisco_webex"
-    assert re.fullmatch(r"https://sandbox\.webex\.example/meet/m[0-9a-f]{32}",
-                        conferencing["join_url"])
+    assert _managed(client, "conf-other")["conferencing"]["provider_name"] == provider
+    assert _managed(client, "conf-other")["conferencing"]["join_url"].startswith(host)
     assert _managed(client, "conf-zoom")["conferencing"]["provider_name"] == "zoom"
 
 
-def test_webex_can_be_asked_for_by_name(sandbox, connect):
-    client = connect(RILEY)
-    webex = _link(client, "cisco_webex")
-    _upsert_with_conferencing(client, "conf-webex", webex["profile_id"])
-    deliver(sandbox)
-    assert _managed(client, "conf-webex")["conferencing"]["join_url"].startswith(
-        "https://sandbox.webex.example/meet/")
+def test_only_the_documented_conferencing_providers_exist(sandbox, connect):
+    """zoom, go_to and ms_teams (docs, cronofy-csharp ConferencingProviders): Webex is not one."""
+    client = connect(SAM)
+    refused = api(sandbox, "POST", "/v1/conferencing_service_authorizations",
+                  client.auth.access_token,
+                  json={"redirect_uri": "http://127.0.0.1:5000/conf-done",
+                        "provider_name": "cisco_webex"})
+    assert refused.status_code == 422
+    assert refused.json()["errors"]["provider_name"][0]["key"] == "errors.invalid"
+    url = client.get_conferencing_services_auth_link("http://127.0.0.1:5000/conf-done")
+    page = requests.get(url, timeout=5).text
+    assert "Zoom" in page and "GoTo" in page and "Teams" in page and "Webex" not in page
+    chosen = requests.post(url, data={"decision": "approve", "provider_name": "cisco_webex"},
+                           allow_redirects=False, timeout=5)
+    assert chosen.headers["Location"].endswith("?error=access_denied")
+    assert client.userinfo()["cronofy.data"]["conferencing_profiles"] == []
 
 
 def test_conferencing_authorization_can_be_refused(sandbox, connect):
@@ -125,15 +133,34 @@ def test_exchange_without_a_provider_fires_conferencing_failing(sandbox, connect
 
 
 def test_explicit_conferencing_is_immediate(connect):
+    """The form of cronofy-csharp's CanUpsertExplicitConferencing: a Webex room goes in as is."""
     client = connect(RILEY)
     cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
     client.upsert_event(cal, {"event_id": "own-link", "summary": "x", "start": FUTURE,
                               "end": FUTURE + dt.timedelta(hours=1),
                               "conferencing": {"profile_id": "explicit",
-                                               "provider_description": "Our bridge",
-                                               "join_url": "https://bridge.example/123"}})
-    assert _managed(client, "own-link")["conferencing"] == {"provider_name": "Our bridge",
-                                                            "join_url": "https://bridge.example/123"}
+                                               "provider_description": "Webex",
+                                               "join_url": "https://acme.webex.com/meet/riley"}})
+    assert _managed(client, "own-link")["conferencing"] == {
+        "provider_name": "Webex", "join_url": "https://acme.webex.com/meet/riley"}
+
+
+@pytest.mark.parametrize("conferencing", [
+    {"profile_id": "explicit", "join_url": "https://acme.webex.com/meet/riley"},
+    {"profile_id": "explicit", "provider_description": "Webex"},
+    {"profile_id": "explicit", "provider_description": "Webex",
+     "join_url": "http://acme.webex.com/meet/riley"},
+    {"profile_id": "explicit", "provider_description": "Webex", "join_url": "webex:riley"},
+    {"profile_id": "explicit", "provider_description": " ", "join_url": "https://x.example/"},
+])
+def test_incomplete_explicit_conferencing_is_422(sandbox, connect, conferencing):
+    client = connect(RILEY)
+    cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
+    response = api(sandbox, "POST", f"/v1/calendars/{cal}/events", client.auth.access_token,
+                   json={"event_id": "bad-link", "summary": "x", "start": "2031-01-01T10:00:00Z",
+                         "end": "2031-01-01T11:00:00Z", "conferencing": conferencing})
+    assert response.status_code == 422
+    assert response.json()["errors"]["conferencing"][0]["key"] == "errors.invalid"
 
 
 def test_unknown_conferencing_profile_is_422(sandbox, connect):
