@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Callable, Sequence
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from broker import errors as broker_errors
@@ -414,6 +415,45 @@ def redirect_code(session: Session, actor: Actor, *, flow: str, state: str | Non
     return code
 
 
+def _business_row(session: Session, actor: Actor, sub: str) -> tuple[ProfileLink, bool]:
+    """The row the person's Business Connect link of account ``sub`` is kept in (flushed), and
+    whether that row existed before.
+
+    ``sub`` is unique and a disconnected link keeps its row (its ids keep the interviews it
+    wrote cancellable), so linking an account again takes over the row that account already
+    has, whichever mode linked it before (an Enterprise Connect link that was unlinked, or
+    whose domain was disconnected or reset). A new row is made only for an account never
+    linked before."""
+    clash = session.scalar(select(ProfileLink).where(ProfileLink.sub == sub))
+    if clash is not None and clash.user_id != actor.user_id:
+        record(session, actor, "calendar.connect_rejected", outcome="denied",
+               detail={"reason": "account linked to another user"})
+        session.commit()
+        raise Invalid("This calendar account is already linked to another Rendezvous user. Ask "
+                      "them to disconnect it first.")
+    if (clash is not None and clash.mode is LinkMode.ENTERPRISE
+            and clash.status is not LinkStatus.DISCONNECTED):
+        record(session, actor, "calendar.connect_rejected", outcome="denied",
+               detail={"reason": "account linked by the organisation"})
+        session.commit()
+        raise Invalid("Your organisation already links this calendar; there is nothing to "
+                      "connect.")
+    link = clash
+    if link is None:
+        own = link_of(session, actor.user_id)
+        if own is not None and own.mode is LinkMode.BUSINESS:
+            link = own  # the person's own link, now to another account
+    existed = link is not None
+    if link is None:
+        link = ProfileLink(organisation_id=actor.organisation_id, user_id=actor.user_id,
+                           mode=LinkMode.BUSINESS, sub=sub)
+        session.add(link)
+    link.mode = LinkMode.BUSINESS
+    link.sub = sub
+    session.flush()
+    return link, existed
+
+
 def complete(
     session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor, *,
     state: str | None, code: str | None, error: str | None, session_nonce: str | None,
@@ -436,21 +476,14 @@ def complete(
         raise broker_problem(exc) from None
 
     sub = creds.sub or info.sub
-    clash = session.scalar(select(ProfileLink).where(ProfileLink.sub == sub))
-    if clash is not None and clash.user_id != actor.user_id:
-        record(session, actor, "calendar.connect_rejected", outcome="denied",
-               detail={"reason": "account linked to another user"})
-        session.commit()
-        raise Invalid("This calendar account is already linked to another Rendezvous user. Ask "
-                      "them to disconnect it first.")
+    try:
+        link, relinked = _business_row(session, actor, sub)
+    except IntegrityError:
+        # Another request linked the same account in the meantime: take that row over instead.
+        session.rollback()
+        link, relinked = _business_row(session, actor, sub)
     profile = _linking_profile(creds, info)
     lp: LinkingProfile | None = creds.linking_profile
-    link = clash or link_of(session, actor.user_id)
-    if link is None or link.mode is not LinkMode.BUSINESS:
-        link = ProfileLink(organisation_id=actor.organisation_id, user_id=actor.user_id,
-                           mode=LinkMode.BUSINESS, sub=sub)
-        session.add(link)
-    relinked = link.id is not None
     link.sub = sub
     link.account_id = creds.account_id or sub
     link.profile_id = (lp.profile_id if lp else None) or (profile.profile_id if profile else None)
