@@ -7,6 +7,11 @@ pace the aggregator allows: a 429 stops the run and says when to go on, other fa
 tried again later with a growing pause. A row is deleted once the aggregator confirms (or says
 the authorization is already gone), so a worker that dies loses nothing: the periodic job picks
 up what is left.
+
+Several runs may meet (the job the admin's request queued and the every-minute resume job, on a
+consumer with several workers or processes): each run claims the rows it works on first, by
+moving their next attempt past a lease in one conditional update per row, so each authorization
+is revoked, and audited, by one run only. A run that dies holds its rows until the lease ends.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
@@ -32,6 +38,9 @@ log = logging.getLogger("webapp.services.revocations")
 BATCH = 100
 #: Longest pause between two attempts at one sub.
 MAX_BACKOFF = timedelta(hours=1)
+#: How long a run holds the rows it claimed (far longer than a batch takes at the aggregator's
+#: pace); rows of a run that died are taken up again after it.
+LEASE = timedelta(minutes=5)
 
 
 def queue(session: Session, subs: Iterable[str | None], *, organisation_id: int | None,
@@ -79,21 +88,39 @@ def _backoff(attempts: int) -> timedelta:
     return min(MAX_BACKOFF, timedelta(seconds=30 * 2 ** min(attempts, 10)))
 
 
+def _claim(session: Session, moment: datetime, size: int) -> list[PendingRevocation]:
+    """Take up to ``size`` due rows for this run. The due condition is checked again in each
+    row's update, so of two runs that read the same rows only one gets each (PostgreSQL makes
+    the second update wait for the first and re-check; SQLite writes one at a time)."""
+    due = list(session.scalars(
+        select(PendingRevocation).where(PendingRevocation.next_attempt_at <= moment)
+        .order_by(PendingRevocation.id).limit(size)))
+    held_until = max(moment, utcnow()) + LEASE
+    mine = []
+    for row in due:
+        taken = session.execute(
+            update(PendingRevocation)
+            .where(PendingRevocation.id == row.id, PendingRevocation.next_attempt_at <= moment)
+            .values(next_attempt_at=held_until)
+            .execution_options(synchronize_session=False))
+        if taken.rowcount:
+            set_committed_value(row, "next_attempt_at", held_until)
+            mine.append(row)
+    session.commit()
+    return mine
+
+
 def run(session: Session, broker: CalendarBroker, *, limit: int | None = None,
         now: datetime | None = None) -> RunReport:
-    """Revoke every due queued sub (at most ``limit``); safe to run twice or concurrently
-    (revoking twice is harmless and a row is deleted by id)."""
+    """Revoke every due queued sub (at most ``limit``); safe to run twice or concurrently:
+    each row is claimed by one run before its sub goes to the aggregator."""
     report = RunReport()
     done = 0
     while limit is None or done < limit:
-        moment = now or utcnow()
-        rows = list(session.scalars(
-            select(PendingRevocation).where(PendingRevocation.next_attempt_at <= moment)
-            .order_by(PendingRevocation.id).limit(BATCH if limit is None else
-                                                  min(BATCH, limit - done))))
+        rows = _claim(session, now or utcnow(), BATCH if limit is None else min(BATCH, limit - done))
         if not rows:
             break
-        for row in rows:
+        for position, row in enumerate(rows):
             done += 1
             try:
                 broker.revoke_sub(row.sub)
@@ -101,6 +128,8 @@ def run(session: Session, broker: CalendarBroker, *, limit: int | None = None,
                 pass  # nothing left to revoke: that is the goal
             except broker_errors.RateLimited as exc:
                 report.retry_in = max(1.0, float(getattr(exc, "retry_after", None) or 2.0))
+                for untried in rows[position:]:  # handed back, due again at once
+                    untried.next_attempt_at = utcnow()
                 session.commit()
                 _audit(session, report)
                 return report
