@@ -7,8 +7,10 @@ schedule page, then write the interview into each member's calendar. Rendezvous 
 with one availability call plus free/busy reads that run concurrently, and creates the interview
 with an availability re-check plus one write (the calendar invites the panel).
 
-Both run against the same in-process sandbox with the same latency injected on every API call.
-Also counts the database queries of the interview list for 1 and for 100 interviews.
+Both run against the same sandbox with the same latency injected on every API call, on the
+calendars the benchmark lays out itself (tests/perf/_free_time.py: a future week with known free
+time, so it runs on any date). Also counts the database queries of the interview list for 1 and
+for 100 interviews.
 
     uv run python -m tests.perf.naive_comparison [--latency-ms 50] [--runs 5]
 """
@@ -35,8 +37,7 @@ from models import (CreatedEvent, EventStatus, Interview, InterviewStatus,  # no
                     ProfileLink)
 from tests.conftest import AuthActions  # noqa: E402
 from tests.perf.scheduling_bench import (CLIENT_ID, CLIENT_SECRET, PANELS, api_calls,  # noqa: E402
-                                         bench_world)
-from tests.webapp.scheduling_support import next_weekday  # noqa: E402
+                                         bench_world, first_slot)
 from webapp.services import connect  # noqa: E402
 
 
@@ -92,8 +93,8 @@ def main() -> None:
 
     client = app.test_client()
     AuthActions(client).login(recruiter_email)
-    day = next_weekday(1)
-    slot_time = dt.datetime.combine(day, dt.time(12, 0), dt.timezone.utc)
+    day = world.week
+    slot_time = dt.datetime.combine(day, dt.time(12, 0), dt.timezone.utc)  # inside the free time
     sandbox.call("POST", "/faults", json={"method": "*", "path": "/v1/*",
                                           "latency_ms": args.latency_ms})
 
@@ -120,7 +121,7 @@ def main() -> None:
         creates = []
         for _ in range(args.runs):
             html = ours_create()
-            slot = re.search(r'name="slot" id="[^"]+" value="([^"]+)"', html).group(1)
+            slot = first_slot(html, size, day)
             token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
             data = {"csrf_token": token, "panel": [str(i) for i in panel], "duration": "30",
                     "days": "5", "start_date": day.isoformat(), "required": "all",
@@ -171,7 +172,9 @@ def main() -> None:
 
     med = statistics.median
     print(f"Latency injected on every sandbox API call: {args.latency_ms} ms; median of "
-          f"{args.runs} runs. Naive = plain pycronofy, one call per person, sequential.\n")
+          f"{args.runs} runs. Naive = plain pycronofy, one call per person, sequential. "
+          f"Calendars laid out by the benchmark for the week of {world.week} "
+          "(tests/perf/_free_time.py).\n")
     print("| panel | page calls: ours / naive | page time: ours / naive | ours page ratio "
           "(time ÷ 1 call × latency) | create calls: ours / naive | create time: ours / naive |")
     print("|---:|---|---|---:|---|---|")

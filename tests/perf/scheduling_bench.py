@@ -11,12 +11,16 @@ panels of 1, 3, 5 and 10 people it measures
   the critical path: 1 for the page (the concurrent reads overlap the availability call), 2 for
   creating (re-check, then write).
 
+The panel's calendars are the benchmark's own (tests/perf/_free_time.py): a week in the future
+with known meetings and known common free time, so it measures the same thing on any date.
+
     uv run python -m tests.perf.scheduling_bench [--latency-ms 50] [--runs 7]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 import re
@@ -35,7 +39,8 @@ import requests  # noqa: E402
 from models import Organisation, Role, migrate  # noqa: E402
 from tests.conftest import AuthActions, make_test_config  # noqa: E402
 from tests.factories import make_user  # noqa: E402
-from tests.webapp.scheduling_support import PANEL_EMAILS, link_calendar, next_weekday  # noqa: E402
+from tests.perf import _free_time  # noqa: E402
+from tests.webapp.scheduling_support import link_calendar  # noqa: E402
 
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret-0123456789abcdef"
 PANELS = (1, 3, 5, 10)
@@ -90,7 +95,8 @@ def api_calls(sandbox: Control) -> int:
 
 @dataclass
 class BenchWorld:
-    """A sandbox and an app with a recruiter and ten panel members whose calendars are linked."""
+    """A sandbox and an app with a recruiter and ten panel members whose calendars are linked,
+    and the future week whose free time the benchmark laid out (``week`` is its Monday)."""
 
     handle: Any
     sandbox: Control
@@ -100,11 +106,14 @@ class BenchWorld:
     recruiter_email: str
     host_link_id: int
     link_ids: list[int]
+    week: dt.date
 
 
 def bench_world() -> BenchWorld:
     handle = SandboxProcess()
     sandbox = Control(handle.url)
+    week = _free_time.bench_week()
+    sandbox.call("POST", "/seed", json=_free_time.seed_payload(week))
     tmp = Path(tempfile.mkdtemp(prefix="rdv-bench-"))
     url = f"sqlite:///{tmp / 'bench.sqlite3'}"
     migrate.upgrade(url)
@@ -117,17 +126,27 @@ def bench_world() -> BenchWorld:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with app.extensions["rendezvous.db"].sessions() as session:
-        org = Organisation(name="Bench", timezone="Europe/London", business_connect_enabled=True)
+        org = Organisation(name="Bench", timezone=_free_time.TZID, business_connect_enabled=True)
         session.add(org)
         session.commit()
-        recruiter = make_user(session, org, Role.RECRUITER, email=PANEL_EMAILS[0], name="Riley")
+        (host_email, host_name), *members = _free_time.PEOPLE
+        recruiter = make_user(session, org, Role.RECRUITER, email=host_email, name=host_name)
         host = link_calendar(app, session, sandbox, recruiter)
         links = []
-        for email in PANEL_EMAILS[1:11]:
-            user = make_user(session, org, Role.RECRUITER, email=email, name=email.split("@")[0])
+        for email, name in members:
+            user = make_user(session, org, Role.RECRUITER, email=email, name=name)
             links.append(link_calendar(app, session, sandbox, user).id)
         return BenchWorld(handle, sandbox, app, org.id, recruiter.id, recruiter.email, host.id,
-                          links)
+                          links, week)
+
+
+def first_slot(html: str, size: int, day: dt.date) -> str:
+    """The first slot the grid offers; none means the laid-out free time was not found."""
+    slot = re.search(r'name="slot" id="[^"]+" value="([^"]+)"', html)
+    if slot is None:
+        raise SystemExit(f"the schedule page offered no slot for a panel of {size} in the week "
+                         f"of {day}, where the benchmark laid out common free time")
+    return slot.group(1)
 
 
 def main() -> None:
@@ -147,7 +166,7 @@ def main() -> None:
     client = app.test_client()
     auth = AuthActions(client)
     auth.login(recruiter_email)
-    day = next_weekday(1).isoformat()
+    day = world.week.isoformat()
     sandbox.call("POST", "/faults", json={"method": "*", "path": "/v1/*",
                                           "latency_ms": args.latency_ms})
     rows = []
@@ -166,14 +185,12 @@ def main() -> None:
             page_calls.append(api_calls(sandbox))
             assert page.status_code == 200, page.status_code
             html = page.get_data(as_text=True)
-            slot = re.search(r'name="slot" id="[^"]+" value="([^"]+)"', html)
-            if slot is None:
-                continue
+            slot = first_slot(html, size, world.week)
             token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
             data = {"csrf_token": token, "panel": [str(i) for i in panel], "duration": "30",
                     "days": "5", "start_date": day, "required": "all", "required_n": "1",
                     "buffer_before": "0", "buffer_after": "0", "tzid": "Europe/London",
-                    "slot": slot.group(1), "candidate_name": "Bench Candidate",
+                    "slot": slot, "candidate_name": "Bench Candidate",
                     "candidate_email": "bench.candidate@gmail.example", "title": "Bench",
                     "notes": "", "video": "on"}
             sandbox.call("DELETE", "/stats")
@@ -188,7 +205,7 @@ def main() -> None:
         floors = []
         with app.extensions["rendezvous.db"].sessions() as session:
             query = av.Query(panel_link_ids=tuple(panel), duration=30,
-                             start_date=next_weekday(1), days=5)
+                             start_date=world.week, days=5)
             members = av.resolve_panel(session, me, query.panel_link_ids)
             window, _days = av.window_for(query)
             for _ in range(args.runs):
@@ -199,13 +216,14 @@ def main() -> None:
         floor = statistics.median(floors)
         page_t, create_t = statistics.median(page_times), statistics.median(create_times)
         rows.append((size, max(page_calls), page_t, page_t / (1 * latency), floor,
-                     max(create_calls) if create_calls else 0, create_t,
-                     create_t / (2 * latency) if create_calls else float("nan")))
+                     max(create_calls), create_t, create_t / (2 * latency)))
     sandbox.call("DELETE", "/faults")
     handle.stop()
 
     print(f"Latency injected on every sandbox API call: {args.latency_ms} ms; median of "
-          f"{args.runs} runs; jobs inline (the calendar write is on the request's path).\n")
+          f"{args.runs} runs; jobs inline (the calendar write is on the request's path). "
+          f"Calendars laid out by the benchmark for the week of {world.week} "
+          "(tests/perf/_free_time.py).\n")
     print("| panel | page: broker calls | page time | page ratio (1 call on path) | "
           "bare availability call | create: broker calls | create time | "
           "create ratio (2 calls on path) |")
