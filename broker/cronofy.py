@@ -699,19 +699,6 @@ class CronofyBroker:
         """Close pooled connections (only if the broker created its own session)."""
         self._transport.close()
 
-    def ping(self, timeout: float = 2.0) -> bool:
-        """Whether the aggregator's API host answers HTTP at all (for readiness probes).
-
-        One unauthenticated HEAD outside the rate limiter and without retries: any HTTP answer,
-        even 404, means reachable; a timeout or connection error means not.
-        """
-        try:
-            self._transport.session.head(self.api_base_url + "/", timeout=timeout,
-                                         allow_redirects=False)
-        except requests.RequestException:
-            return False
-        return True
-
     # -- plumbing ------------------------------------------------------------------------------
 
     def _client(self, access_token: str | None, *, idempotent: bool,

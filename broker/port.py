@@ -43,11 +43,8 @@ OnRefresh = Callable[[Credentials], None]
 @runtime_checkable
 class CalendarBroker(Protocol):
     def ping(self) -> bool:
-        """True if the aggregator answers at all (readiness probes; no credentials used)."""
-        ...
-
-    def ping(self, timeout: float = 2.0) -> bool:
-        """Whether the aggregator answers at all (readiness probes); never raises."""
+        """True if the aggregator answers at all (readiness probes; no credentials used, never
+        raises). Cached briefly and within the rate limit, so probes cannot flood it."""
         ...
 
     # -- authorization -------------------------------------------------------------------------

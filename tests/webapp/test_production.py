@@ -29,6 +29,14 @@ def test_readyz_reports_database_broker_and_queue(app, client, sandbox):
     assert body == {"status": "ready", "checks": {"database": "ok", "broker": "ok", "queue_depth": 0}}
 
 
+def test_readyz_probes_the_aggregator_once_however_often_it_is_asked(app, client, sandbox):
+    for _ in range(5):
+        assert client.get("/readyz").json["checks"]["broker"] == "ok"
+    seen = {route: n for route, n in sandbox.stats()["requests"].items()
+            if route.split(" ", 1)[1] == "/"}
+    assert sum(seen.values()) == 1, seen
+
+
 def test_readyz_fails_when_the_aggregator_is_unreachable(app_config):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -300,12 +300,31 @@ def test_limiter_keeps_a_burst_under_the_servers_limit(control, make_broker, lin
         control.rate_limit(per_second=10_000, per_minute=100_000, enabled=False)
 
 
-def test_ping(make_broker, sandbox):
-    assert make_broker().ping() is True
-    url = f"http://127.0.0.1:{_closed_port()}"
-    dead = make_broker(api_base_url=url, app_base_url=url)
-    assert dead.ping() is False
-    assert dead.ping() is False  # cached: no second connection attempt within the TTL
+def test_ping(make_broker, sandbox, control):
+    def probes() -> int:  # requests the aggregator saw on its root, whatever the method
+        return sum(n for route, n in control.stats()["requests"].items()
+                   if route.split(" ", 1)[1] == "/")
+
+    broker = make_broker()
+    before = probes()
+    assert all(broker.ping() for _ in range(5))
+    assert probes() - before == 1  # cached: /readyz probes do not each reach the aggregator
+    broker._PING_TTL = 0  # once the cached answer is old, it asks again
+    assert broker.ping() is True and probes() - before == 2
+
+    # A limiter with no room left: the answer is yes without spending a request.
+    limiter = InProcessRateLimiter(1, 1)
+    limiter.acquire()
+    before = probes()
+    assert make_broker(rate_limiter=limiter).ping() is True and probes() == before
+
+    port = _closed_port()
+    dead = make_broker(api_base_url=f"http://127.0.0.1:{port}",
+                       app_base_url=f"http://127.0.0.1:{port}")
+    with ConnectCounter(port) as attempts:
+        assert dead.ping() is False
+        assert dead.ping() is False
+    assert attempts.count == 1  # cached: no second connection attempt within the TTL
 
 
 def test_session_sends_no_cookies_and_has_timeouts(broker):
