@@ -16,7 +16,8 @@ bp = Blueprint("sandbox_channels", __name__)
 
 @bp.post("/v1/channels")
 def create_channel():
-    """Open a channel; a ``verification`` notification follows (§7.1)."""
+    """Open a channel; a ``verification`` notification follows (§7.1). Every open channel
+    hears every change it matches, so duplicates deliver each change more than once."""
     who = web.account_caller()
     data = web.body()
     state = web.state()
@@ -42,6 +43,17 @@ def create_channel():
                                      "filters.calendar_ids must be calendars of this account")
         if "only_managed" in filters:
             filters["only_managed"] = events.parse_bool(filters["only_managed"], "only_managed")
+        open_ = [c for c in state.world.channels.values()
+                 if c.account_id == who.sub and c.client_id == who.client_id and not c.closed]
+        # Documented: the id "may be for an existing channel" when the request is identical.
+        same = next((c for c in open_ if c.callback_url == url and c.filters == filters), None)
+        if same is not None:
+            return jsonify({"channel": notify.channel_payload(same)})
+        if len(open_) >= state.config.max_channels_per_account:
+            # Documented limit; the error's key is not (stated in the sandbox README).
+            raise errors.invalid("base", "too_many_channels",
+                                 f"an account may have at most "
+                                 f"{state.config.max_channels_per_account} channels")
         channel = m.Channel(channel_id=new_id("chn_"), client_id=who.client_id, account_id=who.sub,
                             callback_url=url, filters=filters, created_at=int(time.time()))
         state.world.channels[channel.channel_id] = channel

@@ -70,6 +70,9 @@ class SandboxConfig:
     #: After failing for this long, a channel is closed (Cronofy: 24 h).
     retry_window_seconds: float = 86400.0
     max_callback_url_length: int = 128
+    #: Open channels one account may hold for one application (docs create-channel: 128, and
+    #: "we recommend only using one"); creating another is 422.
+    max_channels_per_account: int = 128
 
     # Batch and service-account batches (§10, §2.3)
     max_batch_entries: int = 50

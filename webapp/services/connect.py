@@ -280,11 +280,7 @@ def _revoke_remote(broker: CalendarBroker, cipher: TokenCipher, link: ProfileLin
     except (ReconnectNeeded, DecryptionFailed):
         return False
     try:
-        try:
-            for channel in broker.channels(creds):
-                broker.close_channel(creds, channel.channel_id)
-        except broker_errors.NeedsReauth:
-            pass  # already unusable; revoking below is still worth trying
+        close_channels(broker, creds)  # an unusable token cannot; revoking is still worth trying
         if whole_account or not link.profile_id:
             broker.revoke(creds.refresh_token)
         else:
@@ -476,6 +472,7 @@ def complete(
         raise broker_problem(exc) from None
 
     sub = creds.sub or info.sub
+    replaced = _other_account(session, cipher, actor, sub)
     try:
         link, relinked = _business_row(session, actor, sub)
     except IntegrityError:
@@ -499,13 +496,20 @@ def complete(
     session.flush()
     store_credentials(link, creds, cipher)
     revocations.cancel(session, sub)  # authorized again: an older queued revocation must not run
+    if replaced is not None:
+        # The person linked another account into their row: the one it held is let go of.
+        revocations.queue(session, [replaced[0]], organisation_id=actor.organisation_id,
+                          reason="calendar.replaced")
     record(session, actor, "calendar.relinked" if relinked else "calendar.connected",
            target_type="profile_link", target_id=link.id, target_label=link.account_email,
-           detail={"provider": link.provider, "mode": link.mode.value})
+           detail={"provider": link.provider, "mode": link.mode.value,
+                   **({"replaced_account": True} if replaced else {})})
     session.commit()
+    if replaced is not None and replaced[1] is not None:
+        close_channels(broker, replaced[1])  # before revocation, so it stops pushing at once
     try:
-        broker.create_channel(creds, push_url(link.id), on_refresh=_persist_refresh(
-            session, cipher, link.id))
+        one_channel(broker, creds, push_url(link.id),
+                    on_refresh=_persist_refresh(session, cipher, link.id))
     except broker_errors.BrokerError as exc:
         # The link works without push; changes are then picked up by reconciliation.
         log.warning("could not open a push channel for link %s: %s", link.id, type(exc).__name__)
@@ -513,6 +517,66 @@ def complete(
                target_type="profile_link", target_id=link.id, detail={"error": type(exc).__name__})
         session.commit()
     return link
+
+
+def _other_account(session: Session, cipher: TokenCipher, actor: Actor,
+                   sub: str) -> tuple[str, Credentials | None] | None:
+    """The account (sub, and credentials if still readable) the person's own live Business
+    Connect row holds, when they are now linking a different one into it."""
+    own = link_of(session, actor.user_id)
+    if (own is None or own.mode is not LinkMode.BUSINESS or own.sub == sub
+            or not own.has_tokens or session.scalar(
+                select(ProfileLink.id).where(ProfileLink.sub == sub)) is not None):
+        return None
+    try:
+        return own.sub, load_credentials(own, cipher)
+    except (ReconnectNeeded, DecryptionFailed):
+        return own.sub, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Push channels: one per linked account
+
+
+#: Cronofy allows this many channels per account (docs create-channel) and recommends one.
+MAX_CHANNELS = 128
+
+
+def one_channel(broker: CalendarBroker, creds: Credentials, callback_url: str, *,
+                on_refresh: Callable[[Credentials], None] | None = None) -> str:
+    """Open the account's push channel to ``callback_url`` and close every other one (those of
+    earlier connects, with other callback URLs): duplicates would deliver every change several
+    times, and past the aggregator's limit new channels are refused. Returns the channel id."""
+    existing = broker.channels(creds, on_refresh=on_refresh)
+    closed: set[str] = set()
+    if len(existing) >= MAX_CHANNELS:  # left full by older versions: make room first
+        closed = close_channels(broker, creds, existing, on_refresh=on_refresh)
+    channel = broker.create_channel(creds, callback_url, on_refresh=on_refresh)
+    close_channels(broker, creds, [c for c in existing if c.channel_id not in closed],
+                   keep=channel.channel_id, on_refresh=on_refresh)
+    return channel.channel_id
+
+
+def close_channels(broker: CalendarBroker, creds: Credentials, channels=None, *,
+                   keep: str | None = None,
+                   on_refresh: Callable[[Credentials], None] | None = None) -> set[str]:
+    """Close the given channels (default: all the account has) except ``keep``; best effort.
+    Returns the ids closed (or found already gone)."""
+    done: set[str] = set()
+    try:
+        if channels is None:
+            channels = broker.channels(creds, on_refresh=on_refresh)
+        for channel in channels:
+            if channel.channel_id == keep:
+                continue
+            try:
+                broker.close_channel(creds, channel.channel_id, on_refresh=on_refresh)
+            except broker_errors.NotFound:
+                pass  # closed already
+            done.add(channel.channel_id)
+    except broker_errors.BrokerError as exc:
+        log.warning("closing push channels failed: %s", type(exc).__name__)
+    return done
 
 
 def calendars_of(session: Session, broker: CalendarBroker, cipher: TokenCipher,

@@ -164,7 +164,7 @@ def test_profile_disconnected_and_typed_notifications(sandbox, connect, receiver
 def test_list_and_close_channels(sandbox, connect, receiver):
     client = connect(RILEY)
     first = _channel(client, receiver)
-    _channel(client, receiver)
+    client.create_notification_channel(receiver.url + "/push/43")
     assert len(client.list_notification_channels()) == 2
     client.close_notification_channel(first["channel_id"])
     assert [c["channel_id"] for c in client.list_notification_channels()] != [first["channel_id"]]
@@ -172,6 +172,51 @@ def test_list_and_close_channels(sandbox, connect, receiver):
     with pytest.raises(PyCronofyRequestError) as info:
         client.close_notification_channel(first["channel_id"])
     assert info.value.response.status_code == 404
+
+
+def test_an_account_holds_at_most_128_channels(sandbox, connect, receiver):
+    """Docs create-channel: "Each account has a limit of 128 channels"."""
+    client = connect(RILEY)
+    token = client.auth.access_token
+    ids = [_channel_at(sandbox, token, receiver.url + f"/push/{n}") for n in range(128)]
+    assert len(set(ids)) == 128 and len(client.list_notification_channels()) == 128
+    refused = api(sandbox, "POST", "/v1/channels", token,
+                  json={"callback_url": receiver.url + "/push/128"})
+    assert refused.status_code == 422
+    assert refused.json()["errors"]["base"][0]["key"] == "errors.too_many_channels"
+    client.close_notification_channel(ids[0])
+    assert _channel_at(sandbox, token, receiver.url + "/push/128") not in ids
+
+
+def _channel_at(sandbox, token: str, url: str) -> str:
+    response = api(sandbox, "POST", "/v1/channels", token, json={"callback_url": url})
+    assert response.status_code == 200, response.text
+    return response.json()["channel"]["channel_id"]
+
+
+def test_an_identical_request_returns_the_open_channel(sandbox, connect, receiver):
+    client = connect(RILEY)
+    first = _channel(client, receiver)
+    deliver(sandbox)
+    again = _channel(client, receiver)
+    assert again["channel_id"] == first["channel_id"]
+    assert len(client.list_notification_channels()) == 1
+    assert deliver(sandbox) == [], "no second verification"
+    other = _channel(client, receiver, only_managed=True)
+    assert other["channel_id"] != first["channel_id"]
+
+
+def test_every_open_channel_gets_its_own_copy_of_a_change(sandbox, connect, receiver):
+    client = connect(RILEY)
+    for n in range(3):
+        client.create_notification_channel(receiver.url + f"/push/{n}")
+    deliver(sandbox)
+    receiver.clear()
+    sandbox.control("POST", "/_sandbox/external-change", {
+        "email": RILEY, "action": "create", "summary": "one",
+        "start": "2031-01-01T10:00:00Z", "end": "2031-01-01T11:00:00Z"})
+    deliver(sandbox)
+    assert sorted(n.path for n in receiver.of_type("change")) == ["/push/0", "/push/1", "/push/2"]
 
 
 def test_channel_validation(sandbox, connect):
