@@ -67,6 +67,7 @@ def make_test_config(database_url, instance_path, **extra):
         "TESTING": True,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret-key-not-for-production",
+        "PUBLIC_BASE_URL": "http://localhost",  # the test client's host
         "TOKEN_KEYS": TEST_TOKEN_KEYS,
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "JOBS_IMMEDIATE": True,
@@ -85,9 +86,12 @@ def app_config(database_url, tmp_path):
 def app(app_config, request):
     from webapp import create_app
 
+    sandbox = None
     if "sandbox" in request.fixturenames:
-        request.getfixturevalue("sandbox")  # points app_config at the sandbox first
+        sandbox = request.getfixturevalue("sandbox")  # points app_config at the sandbox first
     application = create_app(app_config)
+    if sandbox is not None:
+        sandbox.register_redirect_uris(application)  # as an app does in Cronofy's dashboard
     yield application
     engine = application.extensions["rendezvous.db"].engine
     with engine.begin() as conn:
@@ -160,12 +164,13 @@ def auth(client):
 
 
 class LiveServer:
-    """The app served over real HTTP on a free loopback port, in a background thread."""
+    """The app served over real HTTP on a loopback port (a free one by default), in a
+    background thread."""
 
-    def __init__(self, app):
+    def __init__(self, app, port: int = 0):
         from werkzeug.serving import make_server
 
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._server = make_server("127.0.0.1", port, app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -176,8 +181,13 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(app):
+def live_server(app, request):
+    """The app on a free port, with its public base URL there (the test client's ``localhost``
+    stays a trusted host too)."""
     server = LiveServer(app)
+    app.config.update(PUBLIC_BASE_URL=server.url, TRUSTED_HOSTS=["127.0.0.1", "localhost"])
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").register_redirect_uris(app)
     yield server
     server.stop()
 
@@ -215,6 +225,14 @@ class SandboxControl:
         body = {"authorize_url": authorize_url, "email": email, "password": identity["password"],
                 "decision": decision, **extra}
         return self.call("POST", "/consent", json=body)["redirect_url"]
+
+    def register_redirect_uris(self, app):
+        """Register ``app``'s redirect URIs, as they are now configured, besides earlier ones."""
+        from webapp.integration import oauth_redirect_uris
+
+        known = self.call("GET", "/config")["allowed_redirect_uris"]
+        wanted = known + [u for u in oauth_redirect_uris(app) if u not in known]
+        self.call("PATCH", "/config", json={"allowed_redirect_uris": wanted})
 
     def deliver(self):
         return self.call("POST", "/deliver")["delivered"]

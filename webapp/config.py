@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 DATA_CENTERS = ("us", "uk", "de", "au", "ca", "sg")
 
@@ -80,7 +81,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Enterprise Connect: a mailbox batch claimed by a worker that died is sent again after "
             "this long (keep it above the longest a batch request can take)", parse=int),
     Setting("PUBLIC_BASE_URL", "RENDEZVOUS_PUBLIC_BASE_URL", None,
-            "Externally visible base URL, used for OAuth redirects and push callbacks"),
+            "Externally visible base URL (`https://host[:port]`): every absolute link (OAuth "
+            "redirects, aggregator callbacks, candidate and invitation links) is built from it, "
+            "never from the request, and requests naming another host get 400. Development "
+            "default: http://RENDEZVOUS_DEV_HOST:RENDEZVOUS_DEV_PORT", required_in_production=True),
+    Setting("DEV_HOST", "RENDEZVOUS_DEV_HOST", "127.0.0.1",
+            "Development: the address the development server (`make run`) listens on"),
+    Setting("DEV_PORT", "RENDEZVOUS_DEV_PORT", 5000,
+            "Development: the port the development server listens on", parse=int),
     Setting("REDIS_URL", "REDIS_URL", None,
             "Redis for shared rate limits and the job queue; unset = in-process limits and a "
             "SQLite job queue"),
@@ -179,6 +187,8 @@ def load_config(
 
     if config["CRONOFY_DATA_CENTER"] not in DATA_CENTERS:
         raise ConfigError("CRONOFY_DATA_CENTER must be one of " + ", ".join(DATA_CENTERS))
+    config["PUBLIC_BASE_URL"] = _public_base_url(config)
+    config["TRUSTED_HOSTS"] = [urlsplit(config["PUBLIC_BASE_URL"]).hostname]
     if bool(config["CRONOFY_CLIENT_ID"]) != bool(config["CRONOFY_CLIENT_SECRET"]):
         raise ConfigError("Set both CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET, or neither")
     config["TOKEN_KEY_RING"] = parse_key_ring(config["TOKEN_KEYS"])
@@ -191,6 +201,29 @@ def load_config(
     if config["SESSION_COOKIE_SECURE"] is None:
         config["SESSION_COOKIE_SECURE"] = production
     return config
+
+
+def _public_base_url(config: dict[str, Any]) -> str:
+    """The configured base URL, checked; in development the dev server's own address. Never
+    the request's Host header: a forged one would send OAuth codes and links elsewhere."""
+    base = config.get("PUBLIC_BASE_URL")
+    if not base:
+        host = (config.get("DEV_HOST") or "").strip()
+        if host in {"", "0.0.0.0", "::", "[::]"}:  # nosec B104 - refused here, never bound
+            raise ConfigError("Set RENDEZVOUS_PUBLIC_BASE_URL to the address people open when the "
+                              "development server listens on all interfaces")
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        base = f"http://{host}:{config['DEV_PORT']}"
+    parts = urlsplit(base.strip())
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if (parts.scheme not in {"http", "https"} or not parts.hostname or parts.username
+            or parts.password or parts.path not in {"", "/"} or parts.query or parts.fragment):
+        raise ConfigError("RENDEZVOUS_PUBLIC_BASE_URL must be a scheme and host such as "
+                          "https://rendezvous.example.com (no path)")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _fill_development_secrets(instance: Path, config: dict[str, Any]) -> None:

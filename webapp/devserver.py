@@ -3,7 +3,9 @@ the local sandbox aggregator and a job worker (never used in production).
 
 Usage: ``python -m webapp.devserver [--host 127.0.0.1] [--port 5000]``. Assumes the database has
 been migrated (``flask db upgrade``, which ``make run`` does first). The sandbox listens on the
-next port and keeps its state in ``instance/sandbox-state.json`` between runs.
+next port and keeps its state in ``instance/sandbox-state.json`` between runs. Links and OAuth
+redirects point at ``http://HOST:PORT`` (or ``RENDEZVOUS_PUBLIC_BASE_URL`` when set), never at
+whatever Host header a request carries; the sandbox accepts exactly the app's redirect URIs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import requests
 from werkzeug.serving import run_simple
 
 from webapp import ROOT, create_app
+from webapp.config import ConfigError
 from webapp.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+from webapp.integration import oauth_redirect_uris
 
 SANDBOX_CLIENT_ID = "rendezvous-dev"
 
@@ -41,14 +45,24 @@ def _sandbox_secret(instance: Path) -> str:
     return stored["SANDBOX_CLIENT_SECRET"]
 
 
-def start_sandbox(host: str, port: int, instance: Path) -> str:
-    """Start the sandbox as a child process; returns its URL once it answers."""
-    secret = _sandbox_secret(instance)
+def use_sandbox(host: str, port: int, instance: Path) -> str:
+    """Point the app (and the job worker) at a sandbox on ``host:port``; returns its URL."""
     url = f"http://{host}:{port}"
+    os.environ.update(CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID,
+                      CRONOFY_CLIENT_SECRET=_sandbox_secret(instance),
+                      CRONOFY_API_BASE_URL=url, CRONOFY_APP_BASE_URL=url)
+    return url
+
+
+def start_sandbox(host: str, port: int, redirect_uris: list[str], instance: Path) -> None:
+    """Start the sandbox (see use_sandbox) as a child process, with the app's redirect URIs
+    registered as they are at Cronofy; returns once it answers."""
+    url = os.environ["CRONOFY_API_BASE_URL"]
+    registered = [arg for uri in redirect_uris for arg in ("--allowed-redirect-uri", uri)]
     child = subprocess.Popen(
         [sys.executable, "-m", "broker.sandbox", "--host", host, "--port", str(port),
-         "--client-id", SANDBOX_CLIENT_ID, "--client-secret", secret,
-         "--state-file", str(instance / "sandbox-state.json"), "--quiet"],
+         "--client-id", SANDBOX_CLIENT_ID, "--client-secret", os.environ["CRONOFY_CLIENT_SECRET"],
+         "--state-file", str(instance / "sandbox-state.json"), "--quiet", *registered],
         cwd=ROOT,
     )
     atexit.register(child.terminate)
@@ -65,9 +79,6 @@ def start_sandbox(host: str, port: int, instance: Path) -> str:
     else:
         child.terminate()
         raise SystemExit(f"The sandbox aggregator did not answer on {url} within 20 s.")
-    os.environ.update(CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID, CRONOFY_CLIENT_SECRET=secret,
-                      CRONOFY_API_BASE_URL=url, CRONOFY_APP_BASE_URL=url)
-    return url
 
 
 def start_worker() -> None:
@@ -79,8 +90,8 @@ def start_worker() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--host", default=os.environ.get("RENDEZVOUS_DEV_HOST") or "127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("RENDEZVOUS_DEV_PORT") or 5000))
     parser.add_argument("--sandbox-port", type=int, default=None,
                         help="port of the local sandbox aggregator (default: --port + 1)")
     args = parser.parse_args(argv)
@@ -89,17 +100,24 @@ def main(argv: list[str] | None = None) -> None:
 
     if os.environ.get("RENDEZVOUS_ENV") == "production":
         raise SystemExit("The development server does not run in production; use gunicorn.")
+    # The app, and the job worker it starts, build their links from where this server listens.
+    os.environ.update(RENDEZVOUS_DEV_HOST=args.host, RENDEZVOUS_DEV_PORT=str(args.port))
     instance = ROOT / "instance"
-    sandbox_url = None
+    sandbox_url, sandbox_port = None, args.sandbox_port or args.port + 1
     if not os.environ.get("CRONOFY_CLIENT_ID"):
-        sandbox_url = start_sandbox(args.host, args.sandbox_port or args.port + 1, instance)
+        sandbox_url = use_sandbox(args.host, sandbox_port, instance)
 
-    app = create_app()
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    if sandbox_url:
+        start_sandbox(args.host, sandbox_port, oauth_redirect_uris(app), instance)
     start_worker()
     with app.extensions["rendezvous.db"].sessions() as session:
         seed_demo(session)
 
-    url = f"http://{args.host}:{args.port}/"
+    url = app.config["PUBLIC_BASE_URL"] + "/"
     print(f"\n  Rendezvous is running at {url}\n")
     print(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
     for user in DEMO_USERS:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, render_template
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 log = logging.getLogger("webapp.errors")
 
@@ -79,7 +79,20 @@ def discard_request_session() -> None:
         log.warning("closing the failed request's session failed", exc_info=True)
 
 
+UNKNOWN_HOST = ("This address is not where Rendezvous is served (the Host header names another "
+                "site). Open it at its public address; nothing was changed.")
+
+
 def init_app(app: Flask) -> None:
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(_exc):
+        # The URL adapter was never built for this request, so no template (they build URLs).
+        if request.path.startswith("/api/"):
+            from webapp.api.errors import error_response
+
+            return error_response(400, UNKNOWN_HOST)
+        return UNKNOWN_HOST, 400, {"Content-Type": "text/plain; charset=utf-8"}
+
     @app.errorhandler(CSRFError)
     def _csrf(_exc):
         return render_error(

@@ -99,10 +99,24 @@ def build_cipher(config: Mapping[str, Any]) -> TokenCipher:
 
 
 def external_url(endpoint: str, **values) -> str:
-    """Absolute URL for the aggregator to send people or notifications back to."""
-    from flask import current_app, url_for
+    """Absolute URL of ``endpoint`` under PUBLIC_BASE_URL, for the aggregator, a candidate or an
+    invitee to come back to. Built from the configuration alone (with or without a request):
+    a Host header must never decide where an authorization code or a link goes."""
+    from urllib.parse import urlsplit
 
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
+    from flask import current_app
+
+    base = urlsplit(current_app.config["PUBLIC_BASE_URL"])
+    adapter = current_app.url_map.bind(base.netloc, url_scheme=base.scheme)
+    return adapter.build(endpoint, values, force_external=True)
+
+
+#: The pages the aggregator sends a person back to after consent: the redirect URIs to register
+#: with the aggregator (it refuses any other).
+OAUTH_CALLBACKS = ("calendar.callback", "enterprise.callback")
+
+
+def oauth_redirect_uris(app) -> list[str]:
+    """This app's redirect URIs, exactly as it sends them."""
+    with app.app_context():
+        return [external_url(endpoint) for endpoint in OAUTH_CALLBACKS]

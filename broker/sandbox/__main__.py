@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-auto-deliver", action="store_true",
                         help="queue notifications until POST /_sandbox/deliver")
     parser.add_argument("--allowed-redirect-uri", action="append", default=[],
-                        help="restrict redirect URIs (repeatable); default allows any http(s) URI")
+                        help="register a redirect URI (repeatable); as at Cronofy, no other is "
+                             "accepted")
     parser.add_argument("--notify-own-changes", action="store_true",
                         help="also push change notifications for the app's own writes")
     parser.add_argument("--link-accounts-by-cookie", action="store_true",

@@ -106,14 +106,17 @@ class AuthorizeRequest:
         return PROVIDER_ALIASES.get(name, name)
 
 
-def check_authorize_request(state: SandboxState, req: AuthorizeRequest) -> str | None:
-    """Raise ConsentError for problems that must not redirect; return an error redirect or None."""
+def check_authorize_request(state: SandboxState, req: AuthorizeRequest, *,
+                            trusted_redirect: str | None = None) -> str | None:
+    """Raise ConsentError for problems that must not redirect; return an error redirect or None.
+
+    ``trusted_redirect`` is the control API's own shortcut target, which no browser reaches."""
     config = state.config
     if req.client_id != config.client_id:
         raise ConsentError("Unknown client_id: this sandbox serves a different application.")
     if not _valid_http_url(req.redirect_uri):
         raise ConsentError("redirect_uri must be an absolute http(s) URL.")
-    if config.allowed_redirect_uris and req.redirect_uri not in config.allowed_redirect_uris:
+    if req.redirect_uri != trusted_redirect and req.redirect_uri not in config.allowed_redirect_uris:
         raise ConsentError("redirect_uri is not registered for this application.")
     if req.response_type != "code":
         return error_redirect(req, "unsupported_response_type")
@@ -133,12 +136,13 @@ def error_redirect(req: AuthorizeRequest, error: str) -> str:
 
 def decide(state: SandboxState, req: AuthorizeRequest, *, approve: bool, email: str = "",
            password: str | None = None, server_url: str = "",
-           linked_account_id: str | None = None) -> tuple[str, str | None]:
+           linked_account_id: str | None = None,
+           trusted_redirect: str | None = None) -> tuple[str, str | None]:
     """Apply a consent decision; return (redirect URL, account or service-account id).
 
     ``password`` None means "trusted caller" (the JSON control API); the page always sends one.
     """
-    early = check_authorize_request(state, req)
+    early = check_authorize_request(state, req, trusted_redirect=trusted_redirect)
     if early:
         return early, None
     if not approve:

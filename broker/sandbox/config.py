@@ -17,7 +17,8 @@ class SandboxConfig:
 
     client_id: str = "sandbox-client"
     client_secrets: list[str] = field(default_factory=lambda: ["sandbox-secret"])
-    #: Exact redirect URIs the app registered; empty means "any http(s) URI" (development apps).
+    #: Exact redirect URIs the app registered. Like Cronofy, the consent page refuses any other
+    #: (none until the app registers its own: a code must never go where the app did not ask).
     allowed_redirect_uris: list[str] = field(default_factory=list)
     state_file: str | None = None
     seed: int = 20240611

@@ -86,7 +86,8 @@ def tokens():
                            scope=scope, enterprise=enterprise,
                            delegated_scope=data.get("delegated_scope", "read_write") if enterprise else "")
     try:
-        url, _sub = authz.decide(state, req, approve=True, email=data.get("email", ""))
+        url, _sub = authz.decide(state, req, approve=True, email=data.get("email", ""),
+                                 trusted_redirect=DIRECT_REDIRECT)
     except ConsentError as exc:
         raise errors.invalid("email", "refused", str(exc)) from None
     code = parse_qs(urlsplit(url).query).get("code", [""])[0]

@@ -41,6 +41,7 @@ from broker.sandbox.server import start_sandbox  # noqa: E402
 from models import MailboxRequest, MailboxStatus, Organisation, Role, User, migrate  # noqa: E402
 from tests.factories import TEST_TOKEN_KEYS  # noqa: E402
 from webapp import create_app  # noqa: E402
+from webapp.integration import oauth_redirect_uris  # noqa: E402
 from webapp.services import Actor, enterprise  # noqa: E402
 
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret-0123456789abcdef"
@@ -118,6 +119,8 @@ def main() -> int:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
     app.config["PUBLIC_BASE_URL"] = base
+    control(sandbox.url, "PATCH", "/config",  # registered, as at Cronofy
+            json={"allowed_redirect_uris": oauth_redirect_uris(app)})
     threading.Thread(target=server.serve_forever, daemon=True).start()
     import logging
 

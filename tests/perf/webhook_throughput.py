@@ -94,6 +94,7 @@ def prepare_app(workdir: Path) -> tuple[dict, str]:
                DATABASE_URL=f"sqlite:///{workdir}/bench.sqlite3", RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
                CRONOFY_CLIENT_ID="bench", CRONOFY_CLIENT_SECRET=SECRET,
                CRONOFY_API_BASE_URL="http://127.0.0.1:9", CRONOFY_APP_BASE_URL="http://127.0.0.1:9",
+               RENDEZVOUS_PUBLIC_BASE_URL="http://127.0.0.1",
                RENDEZVOUS_JOBS_SQLITE_PATH=str(workdir / "jobs.sqlite3"))
     code = """
 from models import LinkMode, Organisation, ProfileLink, Role, User, migrate

@@ -60,6 +60,7 @@ def test_ten_concurrent_requests_on_an_expired_token_refresh_once_across_workers
     env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY="w" * 48,
                DATABASE_URL=database_url, RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
                RENDEZVOUS_SECURE_COOKIES="false", RENDEZVOUS_BIND=f"127.0.0.1:{port}",
+               RENDEZVOUS_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
                WEB_CONCURRENCY="4", RENDEZVOUS_THREADS="4",
                CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID, CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
                CRONOFY_API_BASE_URL=sandbox.url, CRONOFY_APP_BASE_URL=sandbox.url,

@@ -104,6 +104,7 @@ def test_gunicorn_serves_the_app_with_the_production_config(database_url, tmp_pa
     env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY="s" * 40,
                DATABASE_URL=database_url, RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
                RENDEZVOUS_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
+               RENDEZVOUS_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
                RENDEZVOUS_JOBS_SQLITE_PATH=str(tmp_path / "jobs.sqlite3"))
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

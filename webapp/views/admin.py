@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from models import Role
 from webapp.db import db_session
 from webapp.forms import AssignmentForm, InviteForm, RoleForm
+from webapp.integration import external_url
 from webapp.security import allow
 from webapp.services import NotFound, ServiceError, accounts
 from webapp.views import flash_error
@@ -38,7 +39,7 @@ def _users_page(invite_form=None, assignment_form=None, invite_link=None, status
 
 
 def _invite_link(token: str) -> str:
-    return url_for("auth.accept_invite", token=token, _external=True)
+    return external_url("auth.accept_invite", token=token)
 
 
 @bp.route("/users")

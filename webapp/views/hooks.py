@@ -6,6 +6,7 @@ import io
 import logging
 
 from flask import Blueprint, abort, current_app, g, request
+from werkzeug.sansio.utils import host_is_trusted
 
 from broker.errors import InvalidNotification
 from broker.notifications import parse_notification, verify_hmac
@@ -92,7 +93,8 @@ class FastPush:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") != "POST" or not path.startswith(self.PATH):
+        if (environ.get("REQUEST_METHOD") != "POST" or not path.startswith(self.PATH)
+                or not host_is_trusted(environ.get("HTTP_HOST"), self.config["TRUSTED_HOSTS"])):
             return self.fallback(environ, start_response)
         try:
             length = int(environ.get("CONTENT_LENGTH") or "")

@@ -20,6 +20,7 @@ def start(**options: Any):
     """Start an in-process sandbox on a free loopback port (raises if it cannot start)."""
     from broker.sandbox.server import start_sandbox
 
+    options.setdefault("allowed_redirect_uris", [REDIRECT_URI])  # registered, as at Cronofy
     return start_sandbox(CLIENT_ID, CLIENT_SECRET, port=0, **options)
 
 

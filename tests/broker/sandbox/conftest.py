@@ -20,6 +20,9 @@ from broker.sandbox.server import SandboxHandle, SandboxStartError, start_sandbo
 CLIENT_ID = "rendezvous-test"
 CLIENT_SECRET = "sandbox-test-secret"
 DEFAULT_SCOPE = "read_account list_calendars read_events create_event delete_event"
+#: The redirect URIs the test application registered (the consent page refuses any other).
+REDIRECT = "http://127.0.0.1:5000/calendar/callback"
+EC_REDIRECT = "http://127.0.0.1:5000/admin/enterprise/callback"
 
 RILEY = "riley.chen@northwind.example"
 SAM = "sam.patel@contoso.example"
@@ -35,7 +38,7 @@ def sandbox() -> SandboxHandle:
     """A sandbox for the whole session; rate limiting and background delivery are off."""
     try:
         handle = start_sandbox(CLIENT_ID, CLIENT_SECRET, rate_limit_enabled=False,
-                               auto_deliver=False)
+                               auto_deliver=False, allowed_redirect_uris=[REDIRECT, EC_REDIRECT])
     except SandboxStartError as exc:  # fail fast with the reason (ARCHITECTURE example 10)
         pytest.fail(f"the sandbox aggregator could not start: {exc}", pytrace=False)
     yield handle

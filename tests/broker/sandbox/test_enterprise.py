@@ -10,8 +10,7 @@ import requests
 from broker.sandbox.signing import HEADER
 
 from .conftest import ALEX, CLIENT_ID, RILEY, SVC, api, client_for, deliver, tokens_for
-
-REDIRECT = "http://127.0.0.1:5000/admin/enterprise/callback"
+from .conftest import EC_REDIRECT as REDIRECT
 EC_SCOPE = "service_account/accounts/manage service_account/resources/manage"
 DELEGATED = "read_account list_calendars read_events create_event delete_event read_free_busy"
 

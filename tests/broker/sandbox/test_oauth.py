@@ -9,10 +9,8 @@ import pytest
 import requests
 from pycronofy.exceptions import PyCronofyRequestError
 
-from .conftest import (CLIENT_ID, CLIENT_SECRET, DEFAULT_SCOPE, RILEY, SAM, api, client_for,
-                       tokens_for)
-
-REDIRECT = "http://127.0.0.1:5000/calendar/callback"
+from .conftest import (CLIENT_ID, CLIENT_SECRET, DEFAULT_SCOPE, REDIRECT, RILEY, SAM, api,
+                       client_for, tokens_for)
 
 
 def _query(url: str) -> dict[str, str]:
@@ -289,12 +287,45 @@ def test_provider_name_must_match_the_identity(sandbox):
 @pytest.mark.parametrize("params, status", [
     ({"client_id": "someone-else"}, 400),
     ({"redirect_uri": "not-a-url"}, 400),
+    ({"redirect_uri": "http://attacker.example/profile/calendar/callback"}, 400),
+    ({"redirect_uri": REDIRECT + "?next=x"}, 400),
 ])
 def test_bad_client_or_redirect_never_redirects(sandbox, params, status):
     page = requests.get(sandbox.url + "/oauth/authorize", params=_authorize_params(**params),
                         allow_redirects=False, timeout=5)
     assert page.status_code == status
     assert "Location" not in page.headers
+
+
+def test_an_unregistered_redirect_uri_gets_no_code_by_page_or_control_api(sandbox):
+    """Like Cronofy: a code only ever goes to a redirect URI the application registered, so a
+    link built with a forged Host cannot deliver someone's code to a stranger."""
+    foreign = "http://attacker.example:8000/profile/calendar/callback"
+    form = _authorize_params(redirect_uri=foreign, sandbox_provider="google", email=RILEY,
+                             password="sandbox", decision="approve")
+    page = requests.post(sandbox.url + "/oauth/authorize", data=form, allow_redirects=False,
+                         timeout=5)
+    assert page.status_code == 400 and "not registered" in page.text
+    assert "Location" not in page.headers
+    consent = sandbox.control("POST", "/_sandbox/consent", {
+        "authorize_url": client_for(sandbox).user_auth_link(foreign), "email": RILEY})
+    assert consent.status_code == 422 and "not registered" in consent.text
+    config = sandbox.control("GET", "/_sandbox/config").json()
+    assert config["allowed_redirect_uris"] and foreign not in config["allowed_redirect_uris"]
+
+
+def test_a_sandbox_with_no_registered_redirect_uri_accepts_none():
+    from broker.sandbox.server import start_sandbox
+
+    bare = start_sandbox(CLIENT_ID, CLIENT_SECRET, auto_deliver=False, rate_limit_enabled=False)
+    try:
+        page = requests.get(bare.url + "/oauth/authorize", params=_authorize_params(),
+                            allow_redirects=False, timeout=5)
+        assert page.status_code == 400 and "not registered" in page.text
+        # The control API's own shortcut (no browser, no redirect) still hands out tokens.
+        assert tokens_for(bare, RILEY)["access_token"]
+    finally:
+        bare.stop()
 
 
 def test_bad_scope_redirects_with_invalid_scope(sandbox):
