@@ -32,7 +32,11 @@ ROLE_LABELS = {
 
 
 class User(Base):
+    """An account in one organisation. One address may have accounts in several organisations
+    (each its own role and password); inside an organisation an address is unique."""
+
     __tablename__ = "user_account"
+    __table_args__ = (UniqueConstraint("organisation_id", "email"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
@@ -41,7 +45,7 @@ class User(Base):
         info=classified("identifier", "Organisation the user belongs to"),
     )
     email: Mapped[str] = mapped_column(
-        String(320), unique=True, info=classified("personal", "Login name and contact address")
+        String(320), index=True, info=classified("personal", "Login name and contact address")
     )
     name: Mapped[str] = mapped_column(String(200), info=classified("personal", "Display name"))
     role: Mapped[Role] = mapped_column(

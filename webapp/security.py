@@ -5,15 +5,18 @@ Nothing here imports the request: views and services pass what they need.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
 import secrets
 from dataclasses import dataclass
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, Sequence, TypeVar
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import hash_secret_raw
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from models import Role
@@ -79,8 +82,13 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD_LENGTH = 12
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def hash_password(password: str, *, salt_of: str | None = None) -> str:
+    """An argon2id hash. With ``salt_of`` (the hash of another account at the same address) the
+    new hash takes that hash's salt: every account at one address then shares a salt, so a
+    login checks the password against all of them with one argon2 computation (see
+    ``verify_passwords``)."""
+    parsed = _parsed(salt_of)
+    return _hasher.hash(password, salt=parsed[1] if parsed else None)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -88,6 +96,52 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _b64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def _parsed(password_hash: str | None) -> tuple[Parameters, bytes, bytes] | None:
+    """Parameters, salt and digest of an argon2 hash (PHC string format), or None."""
+    if not password_hash:
+        return None
+    try:
+        parameters = extract_parameters(password_hash)
+        salt, digest = password_hash.split("$")[-2:]
+        return parameters, _b64(salt), _b64(digest)
+    except (InvalidHashError, ValueError, binascii.Error):
+        return None
+
+
+def verify_passwords(password_hashes: Sequence[str | None], password: str) -> list[bool]:
+    """Which of these hashes (None: no password yet) the password matches.
+
+    One argon2 computation per distinct salt and parameters, and one against a dummy hash when
+    there is nothing to check: accounts at one address share a salt (``hash_password``), so
+    the time a login takes says nothing about how many organisations have an account there."""
+    matched = [False] * len(password_hashes)
+    groups: dict[tuple, tuple[Parameters, bytes, list[tuple[int, bytes]]]] = {}
+    for index, password_hash in enumerate(password_hashes):
+        parsed = _parsed(password_hash)
+        if parsed is not None:
+            p, salt, digest = parsed
+            key = (p.type, p.version, p.time_cost, p.memory_cost, p.parallelism, p.hash_len, salt)
+            groups.setdefault(key, (p, salt, []))[2].append((index, digest))
+    try:
+        secret = password.encode("utf-8")
+    except UnicodeEncodeError:  # no password set here can contain it
+        groups = {}
+    if not groups:
+        verify_password(None, "not a password")
+        return matched
+    for p, salt, members in groups.values():
+        computed = hash_secret_raw(secret, salt, time_cost=p.time_cost, memory_cost=p.memory_cost,
+                                   parallelism=p.parallelism, hash_len=p.hash_len, type=p.type,
+                                   version=p.version)
+        for index, digest in members:
+            matched[index] = hmac.compare_digest(computed, digest)
+    return matched
 
 
 def password_needs_rehash(password_hash: str) -> bool:

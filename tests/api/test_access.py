@@ -9,6 +9,7 @@ import pytest
 
 from models import Role
 from tests.api.conftest import ApiClient, assert_error
+from tests.tenants import leaked, seed_neighbour, snapshot
 from tests.webapp.test_access import ACCESS, EVERYONE, SIGNED_IN
 from webapp.api import OPERATIONS
 
@@ -28,8 +29,14 @@ def _api_rules(app):
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
-def test_every_api_route_admits_exactly_the_roles_in_the_table(app, client, token_user, role):
-    api = ApiClient(client, token_user(role).token)
+def test_every_api_route_admits_exactly_the_roles_in_the_table(app, client, session, token_user,
+                                                               role):
+    """... with a neighbouring organisation holding the same address and rows naming it: no
+    answer shows them, and the neighbour's ids reach nothing of theirs."""
+    me = token_user(role)
+    api = ApiClient(client, me.token)
+    neighbour = seed_neighbour(session, app.extensions["rendezvous.cipher"], [me.user])
+    before = snapshot(session, neighbour.org.id)
     problems = []
     for rule, method in _api_rules(app):
         allowed = ACCESS[rule.endpoint]
@@ -46,7 +53,35 @@ def test_every_api_route_admits_exactly_the_roles_in_the_table(app, client, toke
             problems.append(f"{method} {rule.rule}: let in ({response.status_code})")
         if response.status_code >= 500:
             problems.append(f"{method} {rule.rule}: server error {response.status_code}")
+        if leaked(neighbour, response.get_data(as_text=True)):
+            problems.append(f"{method} {rule.rule}: shows the neighbour's records")
+    # Again, naming the neighbour's records (and oneself where a route names a person).
+    for rule, method in _api_rules(app):
+        for path in {_neighbour_sample(rule, neighbour), _own_sample(rule, me.user.id)} - {None}:
+            response = api.request(method, path[len("/api/v1"):])
+            if response.status_code >= 500:
+                problems.append(f"{method} {path}: server error {response.status_code}")
+            found = leaked(neighbour, response.get_data(as_text=True), asked=path)
+            if found:
+                problems.append(f"{method} {path}: shows the neighbour's {found}")
+            if response.status_code < 300 and method != "GET":
+                problems.append(f"{method} {path}: accepted ({response.status_code})")
+    if snapshot(session, neighbour.org.id) != before:
+        problems.append("the neighbouring organisation's records changed")
     assert not problems, "\n".join(problems)
+
+
+def _neighbour_sample(rule, neighbour) -> str | None:
+    values = {name: neighbour.path_value(rule.endpoint, name) for name in rule.arguments}
+    if not values or None in values.values():
+        return None
+    return re.sub(r"<(\w+)(?:\([^)]*\))?:(\w+)>", lambda m: str(values[m.group(2)]), rule.rule)
+
+
+def _own_sample(rule, user_id: int) -> str | None:
+    if set(rule.arguments) != {"user_id"}:
+        return None
+    return re.sub(r"<int:user_id>", str(user_id), rule.rule)
 
 
 def test_no_api_route_is_reachable_without_a_token(app, client):

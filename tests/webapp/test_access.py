@@ -12,6 +12,7 @@ import pytest
 
 from models import Role
 from tests.factories import make_org, make_user
+from tests.tenants import leaked, seed_neighbour, snapshot
 from webapp.security import ANY_USER, PUBLIC, policy_of
 
 R, C, A, Q = Role.RECRUITER, Role.COORDINATOR, Role.ADMIN, Role.COMPLIANCE
@@ -23,6 +24,7 @@ ACCESS: dict[str, object] = {
     "auth.login": EVERYONE,
     "auth.logout": SIGNED_IN,
     "auth.accept_invite": EVERYONE,
+    "auth.choose_account": EVERYONE,
     "main.home": SIGNED_IN,
     "main.my_managers": {C},
     "profile.show": SIGNED_IN,
@@ -167,14 +169,31 @@ def matrix_app(app_config):
     return create_app(dict(app_config, WTF_CSRF_ENABLED=False))
 
 
+def _neighbour_path(rule, neighbour) -> str | None:
+    """The rule's path naming the neighbour's records, or None when it names nothing of theirs."""
+    values = {}
+    for name in rule.arguments:
+        value = "json" if name == "fmt" else neighbour.path_value(rule.endpoint, name)
+        if value is None:
+            return None
+        values[name] = value
+    return re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: str(values[m.group(2)]), rule.rule)
+
+
 @pytest.mark.parametrize("role", [None, *Role], ids=lambda r: r.value if r else "anonymous")
 def test_every_route_admits_exactly_the_roles_in_the_table(matrix_app, session, role):
+    """... with a neighbouring organisation holding the same address and rows naming it: the
+    role's pages never show them, and the neighbour's ids reach nothing of theirs."""
     from tests.factories import PASSWORD
 
     client = matrix_app.test_client()
+    neighbour = None
     if role is not None:
         user = make_user(session, make_org(session), role)
-        assert client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+        neighbour = seed_neighbour(session, matrix_app.extensions["rendezvous.cipher"], [user])
+        before = snapshot(session, neighbour.org.id)
+        login = client.post("/login", data={"email": user.email, "password": PASSWORD})
+        assert login.status_code == 302 and login.headers["Location"] == "/", login.headers
     problems = []
     for rule in matrix_app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.endpoint == "auth.logout":
@@ -195,7 +214,46 @@ def test_every_route_admits_exactly_the_roles_in_the_table(matrix_app, session, 
                 problems.append(f"{method} {rule.rule}: let in ({response.status_code})")
             if not admitted and role is None and response.status_code != 302:
                 problems.append(f"{method} {rule.rule}: anonymous not sent to log in")
+            if neighbour and leaked(neighbour, response.get_data(as_text=True)):
+                problems.append(f"{method} {rule.rule}: shows the neighbour's records")
+    if neighbour is not None:
+        problems += _neighbour_problems(matrix_app, client, neighbour, user.id)
+        if snapshot(session, neighbour.org.id) != before:
+            problems.append("the neighbouring organisation's records changed")
     assert not problems, "\n".join(problems)
+
+
+def _neighbour_problems(app, client, neighbour, own_id: int) -> list[str]:
+    """Every route again, naming the neighbour's records; the pages about oneself; searches for
+    the shared address."""
+    address = next(iter(neighbour.twins))
+    requests = [("GET", f"/compliance/people/{own_id}"),
+                ("GET", f"/compliance/people/{own_id}/export.json"),
+                ("GET", f"/admin/users/{own_id}"),
+                ("GET", f"/compliance/people?q={address}"),
+                ("GET", f"/compliance/audit?target={address}"),
+                ("GET", f"/compliance/audit?actor={address}"),
+                ("GET", f"/compliance/audit/export.json?target={address}"),
+                ("GET", f"/admin/calendar/enterprise/?q={address}")]
+    for rule in app.url_map.iter_rules():
+        skipped = ("static", "auth.logout", "auth.accept_invite", "api.fallback")
+        if rule.endpoint in skipped or rule.endpoint.startswith(("hooks.", "candidate.")) \
+                or not rule.arguments:
+            continue
+        path = _neighbour_path(rule, neighbour)
+        if path is not None:
+            requests += [(m, path) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    problems = []
+    for method, path in requests:
+        response = client.open(path, method=method)
+        if response.status_code >= 500:
+            problems.append(f"{method} {path}: server error")
+        found = leaked(neighbour, response.get_data(as_text=True), asked=path)
+        if found:
+            problems.append(f"{method} {path}: shows the neighbour's {found}")
+        if response.status_code in (200, 201, 303) and method != "GET":
+            problems.append(f"{method} {path}: accepted ({response.status_code})")
+    return problems
 
 
 def test_navigation_shows_each_role_only_what_it_may_open(client, auth, session):

@@ -29,6 +29,7 @@ from tests.webapp.test_enterprise import admin_client  # noqa: F401  (a fixture 
 from tests.webapp.test_enterprise import connect_domain
 from tests.webapp.test_rooms import AURORA, link_rooms, room_rows, sandbox_availability
 from tests.webapp.test_scheduling import first_slot, query_for, schedule
+from webapp import security
 from webapp.services.audit import record
 
 #: The calendar account Alpha linked; Beta gave a person the same address.
@@ -75,6 +76,11 @@ def world(app, session, sandbox, org, admin_client):
     link_rooms(admin_client, domain, sandbox, AURORA)
     host = make_user(session, alpha, Role.RECRUITER, email="alpha.host@alpha.example",
                      name="Alpha Host")
+    # Alpha's own account at the shared address (its own password: logins stay unambiguous).
+    namesake = make_user(session, alpha, Role.COORDINATOR, email=SHARED, name="Alpha Riley")
+    namesake.password_hash = security.hash_password("Alpha's own password",
+                                                    salt_of=namesake.password_hash)
+    issue_token(session, namesake)
     alpha_link = link_calendar(app, session, sandbox, host, email=SHARED)
     panel = make_panel(app, session, sandbox, alpha, 1)
     query = query_for(panel)
@@ -109,7 +115,7 @@ def world(app, session, sandbox, org, admin_client):
     alpha_room = room_rows(session)[AURORA]
     assert alpha_room.organisation_id == alpha.id and alpha_room.resource_sub
     alpha_link = session.get(ProfileLink, alpha_link.id)
-    markers = [alpha.name, "Alpha Host", alpha_link.sub, alpha_link.account_id,
+    markers = [alpha.name, "Alpha Host", "Alpha Riley", alpha_link.sub, alpha_link.account_id,
                alpha_link.profile_id, alpha_link.target_calendar_id, alpha_room.resource_sub,
                domain.sub, interview.uid, event_id]
     return World(alpha, beta, alpha_link, alpha_room, session.get(Interview, interview.id),
@@ -150,7 +156,12 @@ def test_erasure_in_one_organisation_leaves_the_other_untouched(app, session, sa
             AuditEntry.organisation_id == world.beta.id,
             (AuditEntry.actor_label == email) | (AuditEntry.target_label == email))) is None
     assert session.get(MailboxRequest, world.beta_mailbox_id) is None
-    # Alpha's calendar link, its tokens and its grant at the aggregator are untouched ...
+    # Alpha's account at the same address keeps its token ...
+    namesake = session.scalar(select(User).where(User.organisation_id == alpha_id,
+                                                 User.email == SHARED))
+    assert namesake is not None and namesake.active
+    assert session.scalar(select(ApiToken).where(ApiToken.user_id == namesake.id)) is not None
+    # ... its calendar link, its tokens and its grant at the aggregator are untouched ...
     link = session.get(ProfileLink, world.alpha_link.id)
     assert link is not None and link.status is LinkStatus.ACTIVE and link.has_tokens
     assert requests.get(sandbox.url + "/v1/account", timeout=5, headers={

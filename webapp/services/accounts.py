@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import CoordinatorAssignment, Role, User, utcnow
+from models import CoordinatorAssignment, LinkStatus, Role, ServiceAccountLink, User, utcnow
 from webapp import security
 from webapp.services import Actor, Forbidden, Invalid, NotFound
 from webapp.services.audit import record
@@ -28,31 +28,72 @@ def valid_email(email: str) -> bool:
 # Logging in and out
 
 
-def authenticate(session: Session, email: str, password: str, *, actor: Actor) -> User | None:
-    """Return the user if the credentials are right and the account active; audit either way.
+def authenticate(session: Session, email: str, password: str, *, actor: Actor) -> list[User]:
+    """The active accounts these credentials open; audited either way.
 
-    Unknown email, wrong password and deactivated account are indistinguishable to the caller.
+    One address may have an account in several organisations. Usually one of them opens (and
+    is logged in here); when the same password opens several, the person chooses one with
+    ``choose_account``. Unknown email, wrong password and deactivated account are
+    indistinguishable to the caller, and so is the number of accounts at the address: they
+    share a salt, so checking all of them costs one argon2 computation.
     """
     email = normalise_email(email)
-    user = session.scalar(select(User).where(User.email == email)) if email else None
-    ok = security.verify_password(user.password_hash if user else None, password or "")
-    if user is None or not ok or not user.active:
-        reason = "unknown user" if user is None else ("inactive" if ok else "wrong password")
-        record(
-            session, actor, "auth.login_failed", outcome="failure",
-            organisation_id=user.organisation_id if user else None,
-            target_type="user", target_id=user.id if user else None,
-            target_label=email[:320] or None, detail={"reason": reason},
-        )
+    candidates = list(session.scalars(
+        select(User).where(User.email == email).order_by(User.id))) if email else []
+    matched = security.verify_passwords([u.password_hash for u in candidates], password or "")
+    opened = [u for u, ok in zip(candidates, matched) if ok and u.active]
+    if not opened:
+        for user, ok in zip(candidates, matched):
+            _login_failed(session, actor, email, user, "inactive" if ok else "wrong password")
+        if not candidates:
+            _login_failed(session, actor, email, None, "unknown user")
         session.commit()
-        return None
-    if security.password_needs_rehash(user.password_hash):
-        user.password_hash = security.hash_password(password)
+        return []
+    for user in opened:
+        if security.password_needs_rehash(user.password_hash):
+            user.password_hash = _password_hash(session, user, password)
+    if len(opened) == 1:
+        _logged_in(session, opened[0], actor)
+    session.commit()
+    return opened
+
+
+def choose_account(session: Session, opened: list[int], user_id: int, *, actor: Actor) -> User:
+    """Log in to one of the accounts ``authenticate`` opened (ids kept by the caller)."""
+    user = session.get(User, user_id) if user_id in opened else None
+    if user is None or not user.active:
+        raise Invalid("Log in again: that account is not available.")
+    _logged_in(session, user, actor)
+    session.commit()
+    return user
+
+
+def login_choices(session: Session, opened: list[int]) -> list[User]:
+    """The still-active accounts among those a login opened, for the person to choose from."""
+    return list(session.scalars(select(User).where(User.id.in_(opened), User.active.is_(True))
+                                .order_by(User.id)))
+
+
+def _login_failed(session: Session, actor: Actor, email: str, user: User | None,
+                  reason: str) -> None:
+    record(session, actor, "auth.login_failed", outcome="failure",
+           organisation_id=user.organisation_id if user else None, target_type="user",
+           target_id=user.id if user else None, target_label=email[:320] or None,
+           detail={"reason": reason})
+
+
+def _logged_in(session: Session, user: User, actor: Actor) -> None:
     user.last_login_at = utcnow()
     record(session, _as(user, actor), "auth.login", target_type="user", target_id=user.id,
            target_label=user.email)
-    session.commit()
-    return user
+
+
+def _password_hash(session: Session, user: User, password: str) -> str:
+    """The user's new password hash, salted like the other accounts at their address."""
+    sibling = session.scalar(select(User.password_hash).where(
+        User.email == user.email, User.id != user.id, User.password_hash.is_not(None))
+        .order_by(User.id).limit(1))
+    return security.hash_password(password, salt_of=sibling)
 
 
 def logout(session: Session, actor: Actor) -> None:
@@ -110,6 +151,43 @@ def list_users(session: Session, actor: Actor) -> list[User]:
     ))
 
 
+# ---------------------------------------------------------------------------------------------
+# Verified domains: who may give accounts at an address
+
+#: Enterprise Connect providers whose service-account authorization proves the admin controls
+#: the domain: Google Workspace and Microsoft 365 only let an administrator of the domain's
+#: directory grant them (and verify the domain themselves). Exchange is left out: its admin
+#: names the server, which need not be the domain's.
+VERIFYING_PROVIDERS = frozenset({"google", "office365"})
+
+
+def verified_domains(session: Session, organisation_id: int) -> list[ServiceAccountLink]:
+    """The organisation's domains that count as verified (their links, one per domain)."""
+    return list(session.scalars(select(ServiceAccountLink).where(
+        ServiceAccountLink.organisation_id == organisation_id,
+        ServiceAccountLink.provider.in_(VERIFYING_PROVIDERS),
+        ServiceAccountLink.status != LinkStatus.DISCONNECTED).order_by(ServiceAccountLink.domain)))
+
+
+def _domain_owners(session: Session, domain: str) -> set[int]:
+    return set(session.scalars(select(ServiceAccountLink.organisation_id).where(
+        ServiceAccountLink.domain == domain,
+        ServiceAccountLink.provider.in_(VERIFYING_PROVIDERS),
+        ServiceAccountLink.status != LinkStatus.DISCONNECTED)))
+
+
+def _may_have_address(session: Session, organisation_id: int, email: str) -> None:
+    """Refuse an address at a domain another organisation verified (and this one did not).
+
+    Says only who owns the domain, which is the same for every address in it: never whether
+    the address has an account anywhere else."""
+    domain = email.rsplit("@", 1)[-1]
+    owners = _domain_owners(session, domain)
+    if owners and organisation_id not in owners:
+        raise Invalid(f"Addresses at {domain} belong to another organisation, which verified that "
+                      "domain; they cannot be invited here.", field="email")
+
+
 def parse_role(value: str) -> Role:
     try:
         return Role(value)
@@ -129,7 +207,11 @@ def invite_user(
     if not name or len(name) > 200:
         raise Invalid("Enter the person's name (at most 200 characters).", field="name")
     parsed_role = parse_role(role)
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
+    _may_have_address(session, actor.organisation_id, email)
+    # Only this organisation's accounts count: whether the address has one elsewhere is not
+    # this organisation's business (and an account here does not depend on it).
+    if session.scalar(select(User.id).where(User.organisation_id == actor.organisation_id,
+                                            User.email == email)) is not None:
         raise Invalid("An account with this email already exists.", field="email")
     token = security.new_token()
     user = User(
@@ -151,6 +233,7 @@ def reissue_invite(session: Session, actor: Actor, user_id: int, *, invite_days:
     user = _org_user(session, actor, user_id)
     if user.password_hash is not None:
         raise Invalid("This person has already set a password.")
+    _may_have_address(session, actor.organisation_id, user.email)
     token = security.new_token()
     user.invite_token_hash = security.token_hash(token)
     user.invite_expires_at = utcnow() + timedelta(days=invite_days)
@@ -177,10 +260,12 @@ def accept_invite(session: Session, token: str, password: str, *, actor: Actor) 
     user = invited_user(session, token)
     if user is None:
         raise Invalid("This invitation link is not valid any more. Ask your IT admin for a new one.")
+    # Invited before another organisation verified the domain: not an account to complete.
+    _may_have_address(session, user.organisation_id, user.email)
     problem = security.password_problem(password)
     if problem:
         raise Invalid(problem, field="password")
-    user.password_hash = security.hash_password(password)
+    user.password_hash = _password_hash(session, user, password)
     user.invite_token_hash = None
     user.invite_expires_at = None
     user.session_version += 1
@@ -302,7 +387,7 @@ def change_password(session: Session, actor: Actor, current: str, new: str) -> U
     problem = security.password_problem(new or "")
     if problem:
         raise Invalid(problem, field="new_password")
-    user.password_hash = security.hash_password(new)
+    user.password_hash = _password_hash(session, user, new)
     user.session_version += 1
     record(session, actor, "user.password_changed", target_type="user", target_id=user.id,
            target_label=user.email)

@@ -9,7 +9,7 @@ from flask_login import current_user, login_user, logout_user
 
 from webapp.db import db_session
 from webapp.extensions import limiter
-from webapp.forms import LoginForm, SetPasswordForm
+from webapp.forms import ChooseAccountForm, LoginForm, SetPasswordForm
 from webapp.security import public, signed_in
 from webapp.services import Invalid, accounts
 from webapp.web import actor, safe_next
@@ -40,17 +40,61 @@ def login():
         return redirect(url_for("main.home"))
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = accounts.authenticate(db_session(), form.email.data, form.password.data, actor=actor())
-        if user is not None:
-            _start_session(user)
-            flash(f"Welcome, {user.name}.", "success")
-            return redirect(safe_next(form.next.data) or url_for("main.home"))
+        opened = accounts.authenticate(db_session(), form.email.data, form.password.data,
+                                       actor=actor())
+        if len(opened) == 1:
+            return _welcome(opened[0], form.next.data)
+        if opened:  # the address and password open accounts in several organisations
+            session.clear()
+            session[CHOICE] = {"ids": [u.id for u in opened], "at": time.time(),
+                               "next": safe_next(form.next.data) or ""}
+            return redirect(url_for("auth.choose_account"))
         flash("Wrong email or password.", "error")
         return render_template("login.html", form=form), 401
     if request.method == "POST":
         flash("Enter your email and password.", "error")
         return render_template("login.html", form=form), 400
     return render_template("login.html", form=form)
+
+
+def _welcome(user, next_url: str | None):
+    _start_session(user)
+    flash(f"Welcome, {user.name}.", "success")
+    return redirect(safe_next(next_url) or url_for("main.home"))
+
+
+#: Session key of the accounts a login opened, while the person chooses one.
+CHOICE = "login_choice"
+CHOICE_SECONDS = 300
+
+
+@bp.route("/login/organisation", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@public
+def choose_account():
+    """Choose the organisation to log in to when one address and password open several."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.home"))
+    pending = session.get(CHOICE)
+    if not pending or time.time() - pending.get("at", 0) > CHOICE_SECONDS:
+        session.pop(CHOICE, None)
+        flash("Log in with your email and password.", "info")
+        return redirect(url_for("auth.login"))
+    options = accounts.login_choices(db_session(), pending["ids"])
+    form = ChooseAccountForm()
+    form.user_id.choices = [(str(u.id), f"{u.organisation.name} ({u.role.label})")
+                            for u in options]
+    if form.validate_on_submit():
+        try:
+            user = accounts.choose_account(db_session(), pending["ids"], int(form.user_id.data),
+                                           actor=actor())
+        except Invalid as exc:
+            session.pop(CHOICE, None)
+            flash(exc.message, "error")
+            return redirect(url_for("auth.login"))
+        return _welcome(user, pending.get("next"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("choose_account.html", form=form), status
 
 
 @bp.route("/logout", methods=["POST"])

@@ -10,7 +10,8 @@ from models import LinkStatus, MailboxStatus, Role
 from webapp.db import db_session
 from webapp.integration import external_url
 from webapp.security import allow
-from webapp.services import Forbidden, Invalid, NotFound, ServiceError, connect, enterprise
+from webapp.services import (Forbidden, Invalid, NotFound, ServiceError, accounts, connect,
+                             enterprise)
 from webapp.views import flash_error, oauth_session_nonce, required_broker, token_cipher
 from webapp.web import actor
 
@@ -74,6 +75,7 @@ def index():
                            consent_url=consent_url, consent_problem=consent_problem,
                            providers=enterprise.PROVIDERS, hints=enterprise.ERROR_HINTS,
                            configured=broker is not None, LinkStatus=LinkStatus,
+                           verifying=accounts.VERIFYING_PROVIDERS,
                            MailboxStatus=MailboxStatus)
 
 
