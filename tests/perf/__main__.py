@@ -39,6 +39,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"no such benchmark: {', '.join(sorted(unknown))}")
 
+    load_before = os.getloadavg()[0]
     sections, failures = [], []
     for name in chosen:
         command = f"uv run python -m tests.perf.{name}"
@@ -59,6 +60,8 @@ def main() -> None:
         "# Benchmarks\n\n"
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by `make bench` on "
         f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"Load average (1 min) {load_before:.1f} when it started and {os.getloadavg()[0]:.1f} "
+        "when it ended: timings on a busy machine are slower than on an idle one. "
         "Every figure below comes from that one run; each section names the command that "
         "reproduces it alone.\n"
     )
