@@ -16,6 +16,8 @@ class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
     next = HiddenField()
+    #: The browser's time zone (filled in by static/timezone.js): proposed to a user with none.
+    browser_tz = HiddenField()
 
 
 class ChooseAccountForm(FlaskForm):
@@ -24,6 +26,7 @@ class ChooseAccountForm(FlaskForm):
 
 class SetPasswordForm(FlaskForm):
     password = PasswordField("New password", validators=[DataRequired(), Length(max=256)])
+    browser_tz = HiddenField()
 
 
 class ChangePasswordForm(FlaskForm):

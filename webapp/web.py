@@ -67,6 +67,7 @@ def init_request_hooks(app: Flask) -> None:
     app.after_request(_security_headers)
     app.jinja_env.globals["nav_items"] = nav_items
     app.jinja_env.globals["calendar_attention"] = calendar_attention
+    app.jinja_env.globals["timezone_prompt"] = timezone_prompt
 
 
 def assign_request_id() -> None:
@@ -156,6 +157,24 @@ def calendar_attention():
         link = link_of(db_session(), current_user.id)
         g.calendar_attention = link if link and link.status is LinkStatus.NEEDS_ATTENTION else None
     return g.calendar_attention
+
+
+def timezone_prompt() -> dict | None:
+    """While the signed-in user has set no time zone: the zone assumed meanwhile and the one
+    their browser reported at login (for the banner that proposes it)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models import Organisation
+    from webapp.services.zones import known_zone
+
+    try:  # a banner: an error page whose request broke the database session goes without it
+        if not current_user.is_authenticated or current_user.timezone:
+            return None
+        org = db_session().get(Organisation, current_user.organisation_id)
+    except SQLAlchemyError:
+        return None
+    return {"assumed": (org.timezone if org else None) or "Europe/London",
+            "proposed": known_zone(session.get("browser_tz"))}
 
 
 NAVIGATION: tuple[tuple[str, str], ...] = (

@@ -69,7 +69,7 @@ def test_unknown_paths_and_methods_answer_in_the_error_shape(api, token_user):
     assert_error(api.get("/no-such-thing", token=token), 404, "not_found")
     response = api.post("/me", token=token)
     assert_error(response, 405, "method_not_allowed")
-    assert response.headers["Allow"] == "GET"
+    assert response.headers["Allow"] == "GET, PATCH"
 
 
 def test_json_bodies_are_checked_and_errors_name_the_fields(api, token_user):

@@ -29,10 +29,12 @@ ACCESS: dict[str, object] = {
     "main.my_managers": {C},
     "profile.show": SIGNED_IN,
     "profile.change_password": SIGNED_IN,
+    "profile.set_timezone": SIGNED_IN,
     "admin.users": {A},
     "admin.invite": {A},
     "admin.user": {A},
     "admin.change_role": {A},
+    "admin.set_timezone": {A},
     "admin.deactivate": {A},
     "admin.reactivate": {A},
     "admin.reissue_invite": {A},
@@ -93,6 +95,7 @@ ACCESS: dict[str, object] = {
     # JSON API (issue 9): roles are the token owner's, checked by the API itself (sessions are
     # never accepted there: see test_the_api_never_accepts_a_session and tests/api/test_access.py).
     "api.me": SIGNED_IN,
+    "api.update_me": SIGNED_IN,
     "api.calendar_links": {R, C},
     "api.link_calendars": {R, C},
     "api.disconnect_link": {R, C},

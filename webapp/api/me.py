@@ -10,7 +10,8 @@ from webapp.api.core import actor, broker, cipher, db, operation, optional_broke
 from webapp.api.errors import ApiError
 from webapp.api.pagination import by_key
 from webapp.security import ANY_USER
-from webapp.services import connect
+from webapp.services import accounts, connect
+from webapp.services.zones import known_zone
 
 CALENDAR_USERS = (Role.RECRUITER, Role.COORDINATOR)
 
@@ -19,9 +20,26 @@ CALENDAR_USERS = (Role.RECRUITER, Role.COORDINATOR)
            response=s.MeSchema)
 def me():
     """The token's owner, their current role and organisation, and the token used."""
+    return _me()
+
+
+def _me() -> dict:
     user = g.api_user
     return {"id": user.id, "email": user.email, "name": user.name, "role": user.role,
-            "timezone": user.timezone, "organisation": user.organisation, "token": g.api_token}
+            "timezone": user.timezone,
+            "effective_timezone": known_zone(user.timezone) or user.organisation.timezone
+            or "Europe/London",
+            "organisation": user.organisation, "token": g.api_token}
+
+
+@operation("PATCH", "/me", summary="Set my time zone", tag="Me", roles=ANY_USER,
+           body=s.MeUpdateSchema, response=s.MeSchema, errors=(422,))
+def update_me(body):
+    """Set my own time zone (an IANA name): my working hours are in it. The change is audited;
+    a name that is not an IANA zone is refused and nothing changes."""
+    accounts.set_timezone(db(), actor(), actor().user_id, body["timezone"])
+    db().refresh(g.api_user)
+    return _me()
 
 
 def _own_link(link_id: int):

@@ -54,8 +54,11 @@ def _query(values: dict) -> av.Query:
            roles=SCHEDULERS, response=s.PanelMemberListSchema)
 def panel_members():
     """Everyone in the organisation with a usable calendar; for a coordinator, their managers."""
-    return {"items": [{"link_id": link.id, "user_id": user.id, "name": user.name}
-                      for link, user in av.panel_choices(db(), actor())]}
+    choices = av.panel_choices(db(), actor())
+    org = db().get(Organisation, actor().organisation_id)
+    hours = av.hours_for(db(), [user for _link, user in choices], org)
+    return {"items": [{"link_id": link.id, "user_id": user.id, "name": user.name,
+                       "timezone": hours[user.id].tzid} for link, user in choices]}
 
 
 @operation("GET", "/rooms", summary="Rooms I may book", tag="Scheduling", roles=SCHEDULERS,
@@ -77,13 +80,20 @@ def availability(query):
     return {
         "window_start": grid.window.start, "window_end": grid.window.end, "tzid": grid.query.tzid,
         "members": [{"link_id": m.link.id, "name": m.user.name,
-                     "busy": grid.busy.get(m.link.id), "problem": grid.busy_problems.get(m.link.id)}
+                     "busy": grid.busy.get(m.link.id), "problem": grid.busy_problems.get(m.link.id),
+                     "working_hours": _hours(m.hours)}
                     for m in grid.members],
         "slots": [{"start": slot.start, "end": slot.end,
                    "free_link_ids": sorted(by_sub[p] for p in slot.participants if p in by_sub)}
                   for slot in grid.slots],
         "room": {"email": grid.room.email, "name": grid.room.name} if grid.room else None,
     }
+
+
+def _hours(hours: av.Hours) -> dict:
+    return {"start": f"{hours.start_minute // 60:02d}:{hours.start_minute % 60:02d}",
+            "end": f"{hours.end_minute // 60:02d}:{hours.end_minute % 60:02d}",
+            "weekdays": hours.weekdays, "tzid": hours.tzid, "tzid_set": hours.zone_set}
 
 
 def _timed(value):
@@ -213,8 +223,16 @@ def create_scheduling_link(body):
         db(), _sealer(), actor(), panel_link_ids=body["panel"], duration=body["duration"],
         start_date=start_date, days=body["days"], expires_days=body["expires_days"],
         candidate_name=body["candidate_name"], candidate_email=body["candidate_email"],
-        candidate_tzid=zone, title=body["title"], video=body["video"])
+        candidate_tzid=zone, title=body["title"], video=body["video"],
+        candidate_hours=_candidate_hours(body["candidate_hours"]))
     return {**_scheduling_link(link), "url": external_url("candidate.page", token=token)}
+
+
+def _candidate_hours(hours: dict | None) -> tuple[int, int] | None:
+    if not hours:
+        return None
+    return (scheduling.parse_minutes(hours["start"], "candidate_hours.start"),
+            scheduling.parse_minutes(hours["end"], "candidate_hours.end"))
 
 
 @operation("POST", "/scheduling-links/<int:link_id>/revoke", summary="Withdraw a self-scheduling link",

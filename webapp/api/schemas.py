@@ -94,10 +94,18 @@ class MeSchema(Schema):
     email = fields.String(required=True)
     name = fields.String(required=True)
     role = EnumValue(Role, required=True)
-    timezone = fields.String(required=True, allow_none=True)
+    timezone = fields.String(required=True, allow_none=True, metadata={
+        "description": "Your own IANA time zone (null until you set it)"})
+    effective_timezone = fields.String(required=True, metadata={
+        "description": "The zone your working hours use now: yours, else your organisation's"})
     organisation = fields.Nested(OrganisationSchema, required=True)
     token = fields.Nested(TokenInfoSchema, required=True,
                           metadata={"description": "The token this request was made with"})
+
+
+class MeUpdateSchema(Schema):
+    timezone = fields.String(required=True, validate=validate.Length(1, 64), metadata={
+        "description": "Your IANA time zone, e.g. America/New_York; your working hours are in it"})
 
 
 class CalendarLinkSchema(Schema):
@@ -209,10 +217,21 @@ class SubjectExportSchema(Schema):
 # Scheduling: panel, availability, interviews
 
 
+class WorkingHoursSchema(Schema):
+    start = fields.String(required=True, metadata={"description": "HH:MM in `tzid`"})
+    end = fields.String(required=True, metadata={"description": "HH:MM in `tzid`"})
+    weekdays = fields.String(required=True, metadata={"description": "ISO weekdays, e.g. 12345"})
+    tzid = fields.String(required=True, metadata={"description": "The member's own IANA zone"})
+    tzid_set = fields.Boolean(required=True, metadata={
+        "description": "false while the member has set no zone (the organisation's is assumed)"})
+
+
 class PanelMemberSchema(Schema):
     link_id = fields.Integer(required=True, metadata={"description": "Use in `panel`"})
     user_id = fields.Integer(required=True)
     name = fields.String(required=True)
+    timezone = fields.String(required=True, metadata={
+        "description": "The member's own IANA zone (the organisation's while they set none)"})
 
 
 class PanelMemberListSchema(Schema):
@@ -268,6 +287,8 @@ class MemberBusySchema(Schema):
     busy = fields.List(fields.Nested(BusyBlockSchema), allow_none=True, required=True,
                        metadata={"description": "Busy times only (null if unreadable)"})
     problem = fields.String(required=True, allow_none=True)
+    working_hours = fields.Nested(WorkingHoursSchema, required=True, metadata={
+        "description": "Slots fall inside these hours, in the member's own zone"})
 
 
 class FreeSlotSchema(Schema):
@@ -432,6 +453,16 @@ class SchedulingLinkSchema(Schema):
 SchedulingLinkPageSchema = page_of(SchedulingLinkSchema, "SchedulingLinkPage")
 
 
+_CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$"
+
+
+class CandidateHoursSchema(Schema):
+    start = fields.String(required=True, validate=validate.Regexp(_CLOCK),
+                          metadata={"description": "HH:MM in the candidate's zone"})
+    end = fields.String(required=True, validate=validate.Regexp(_CLOCK),
+                        metadata={"description": "HH:MM in the candidate's zone, after start"})
+
+
 class NewSchedulingLinkSchema(Schema):
     panel = fields.List(fields.Integer(validate=validate.Range(1, 2**31 - 1)), required=True,
                         validate=validate.Length(1, 10))
@@ -442,9 +473,15 @@ class NewSchedulingLinkSchema(Schema):
     expires_days = fields.Integer(load_default=7, validate=validate.Range(1, 30))
     candidate_name = fields.String(required=True, validate=validate.Length(1, 200))
     candidate_email = fields.String(required=True, validate=validate.Length(3, 320))
-    candidate_tzid = fields.String(load_default=None, validate=validate.Length(1, 64))
+    candidate_tzid = fields.String(load_default=None, validate=validate.Length(1, 64), metadata={
+        "description": "The candidate's IANA zone, recorded in the link (default: yours)"})
     title = fields.String(required=True, validate=validate.Length(1, 200))
     video = fields.Boolean(load_default=True)
+    candidate_hours = fields.Nested(CandidateHoursSchema, load_default=None, allow_none=True,
+                                    metadata={"description": (
+                                        "Offer only times inside these hours of the candidate's "
+                                        "day, in candidate_tzid (default: no such limit; the "
+                                        "panel's own working hours always apply)")})
 
 
 class CreatedSchedulingLinkSchema(SchedulingLinkSchema):

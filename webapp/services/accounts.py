@@ -12,6 +12,7 @@ from models import CoordinatorAssignment, LinkStatus, Role, ServiceAccountLink, 
 from webapp import security
 from webapp.services import Actor, Forbidden, Invalid, NotFound
 from webapp.services.audit import record
+from webapp.services.zones import person_zone
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
 
@@ -393,6 +394,32 @@ def change_password(session: Session, actor: Actor, current: str, new: str) -> U
            target_label=user.email)
     session.commit()
     return user
+
+
+def set_timezone(session: Session, actor: Actor, user_id: int, tzid: str | None, *,
+                 source: str = "chosen") -> User:
+    """Set a person's own time zone (IANA name): anyone for themselves, an IT admin for anyone
+    in their organisation. Working hours and the times a person is shown follow it.
+
+    ``source`` says where the value came from (chosen, browser or calendar) for the audit trail.
+    A name that is not a listed IANA zone is refused and nothing changes."""
+    if actor.user_id != user_id:
+        _require_admin(actor)
+    user = _org_user(session, actor, user_id)
+    new = person_zone(tzid)
+    if user.timezone == new:
+        return user
+    old = user.timezone
+    user.timezone = new
+    record(session, actor, "user.timezone_changed", target_type="user", target_id=user.id,
+           target_label=user.email,
+           detail={"from": old, "to": new, "source": source if source in SOURCES else "chosen"})
+    session.commit()
+    return user
+
+
+#: Where a time zone may come from (kept in the audit entry).
+SOURCES = ("chosen", "browser", "calendar")
 
 
 def managers_of(session: Session, coordinator_id: int) -> list[User]:

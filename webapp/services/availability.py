@@ -30,6 +30,7 @@ from models import (CoordinatorAssignment, LinkStatus, MailboxKind, MailboxReque
 from webapp.security import TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, ServiceError
 from webapp.services.connect import ReconnectNeeded, broker_problem, store_credentials, usable_credentials
+from webapp.services.zones import known_zone, zone_label, zone_names  # noqa: F401  (re-exported)
 
 UTC = dt.timezone.utc
 DEFAULT_START = 9 * 60
@@ -65,10 +66,21 @@ def valid_zone(name: str | None) -> bool:
 
 @dataclass(frozen=True)
 class Hours:
+    """Working hours, in the person's own zone (``tzid``)."""
+
     start_minute: int
     end_minute: int
     weekdays: str
     tzid: str
+    #: False while the person has not set their own zone (the organisation's is assumed).
+    zone_set: bool = True
+
+    def label(self) -> str:
+        return f"{_hhmm(self.start_minute)}–{_hhmm(self.end_minute)}"
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -161,18 +173,21 @@ def panel_choices(session: Session, actor: Actor) -> list[tuple[ProfileLink, Use
 
 
 def hours_for(session: Session, users: Sequence[User], organisation: Organisation) -> dict[int, Hours]:
-    """Working hours per user: their own override, else the organisation default, else 9–17:30."""
+    """Working hours per user: their own override, else the organisation default, else 9–17:30;
+    always in the user's own zone (the organisation's until they set one)."""
     prefs = {p.user_id: p for p in session.scalars(select(SchedulingPreference).where(
         SchedulingPreference.organisation_id == organisation.id))}
     default = prefs.get(None)
     out = {}
     for user in users:
         pref = prefs.get(user.id) or default
-        tzid = user.timezone or organisation.timezone or "Europe/London"
+        own = known_zone(user.timezone)
+        tzid = own or organisation.timezone or "Europe/London"
         if pref is None:
-            out[user.id] = Hours(DEFAULT_START, DEFAULT_END, DEFAULT_WEEKDAYS, tzid)
+            out[user.id] = Hours(DEFAULT_START, DEFAULT_END, DEFAULT_WEEKDAYS, tzid, own is not None)
         else:
-            out[user.id] = Hours(pref.start_minute, pref.end_minute, pref.weekdays, tzid)
+            out[user.id] = Hours(pref.start_minute, pref.end_minute, pref.weekdays, tzid,
+                                 own is not None)
     return out
 
 
@@ -260,14 +275,80 @@ def working_periods(hours: Hours, window: Period) -> tuple[Period, ...]:
     return tuple(out)
 
 
+def hours_seen_from(hours: Hours, days: Sequence[dt.date], tzid: str
+                    ) -> list[tuple[str, list[dt.date]]]:
+    """The member's working hours on each of their working ``days``, as times in zone ``tzid``,
+    grouped by how they read there (they differ across a daylight-saving change), in the order
+    they first occur: e.g. ``[("14:00–22:30", [Fri, Mon]), ("13:00–21:30", [Tue, Wed])]``."""
+    own, there = zone(hours.tzid), zone(tzid)
+    groups: dict[str, list[dt.date]] = {}
+    for day in days:
+        if str(day.isoweekday()) not in hours.weekdays:
+            continue
+        midnight = dt.datetime.combine(day, dt.time(0), own)
+        start = (midnight + dt.timedelta(minutes=hours.start_minute)).astimezone(there)
+        end = (midnight + dt.timedelta(minutes=hours.end_minute)).astimezone(there)
+        groups.setdefault(f"{_clock(start, day)}–{_clock(end, day)}", []).append(day)
+    return list(groups.items())
+
+
+def _clock(moment: dt.datetime, day: dt.date) -> str:
+    shift = (moment.date() - day).days
+    return f"{moment:%H:%M}" + ("" if not shift else f" ({shift:+d} day)")
+
+
+def _day_runs(days: Sequence[dt.date], all_days: Sequence[dt.date]) -> str:
+    """Runs of days that follow each other in ``all_days``: "Mon 26 Oct–Fri 30 Oct, Mon 02 Nov"."""
+    index = {d: i for i, d in enumerate(all_days)}
+    runs: list[list[dt.date]] = []
+    for day in days:
+        if runs and index.get(day, -2) == index.get(runs[-1][-1], -9) + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(f"{r[0]:%a %d %b}" + (f"–{r[-1]:%a %d %b}" if len(r) > 1 else "")
+                     for r in runs)
+
+
+def hours_text(hours: Hours, days: Sequence[dt.date], tzid: str) -> str:
+    """The member's hours in their own zone and in the viewer's, for the grid:
+    "09:00–17:30 New York = 14:00–22:30 London" (with the days that read otherwise)."""
+    own = f"{hours.label()} {zone_label(hours.tzid)}"
+    if not hours.zone_set:
+        own += " (own time zone not set: the organisation's is assumed)"
+    seen = hours_seen_from(hours, days, tzid)
+    if zone(tzid).key == zone(hours.tzid).key or not seen:
+        return own
+    here = zone_label(tzid)
+    (first, _days), *others = seen
+    text = f"{own} = {first} {here}"
+    if others:
+        text += "; " + "; ".join(f"{times} {here} on {_day_runs(on, days)}" for times, on in others)
+    return text
+
+
+def _overlap(a: Sequence[Period], b: Sequence[Period]) -> tuple[Period, ...]:
+    """Where the periods of ``a`` and of ``b`` overlap, in order (each list is disjoint)."""
+    found = (Period(max(x.start, y.start), min(x.end, y.end)) for x in a for y in b)
+    return tuple(sorted((p for p in found if p.end > p.start), key=lambda p: p.start))
+
+
 def availability_query(members: Sequence[PanelMember], query: Query, window: Period, *,
-                       query_slots: Sequence[dt.datetime] = (), room: Room | None = None
-                       ) -> AvailabilityQuery | None:
+                       query_slots: Sequence[dt.datetime] = (), room: Room | None = None,
+                       within: Sequence[Period] | None = None) -> AvailabilityQuery | None:
     """The single aggregator query for the panel (and room), or None when nobody can be
-    available."""
+    available. ``within``: extra periods the slots must fall in (a candidate's hours), sent as
+    the query's periods, so the call stays one."""
+    query_periods: tuple[Period, ...] = (window,)
+    if within is not None:
+        query_periods = _overlap(within, (window,))
+        if not query_periods:
+            return None
     built = []
     for m in members:
         periods = working_periods(m.hours, window)
+        if within is not None:  # inside the query's periods too, whatever the aggregator assumes
+            periods = _overlap(periods, query_periods)
         if periods:
             built.append(Member(sub=m.link.sub, calendar_ids=tuple(
                 m.link.conflict_calendar_ids or ([m.link.target_calendar_id]
@@ -289,7 +370,7 @@ def availability_query(members: Sequence[PanelMember], query: Query, window: Per
     return AvailabilityQuery(
         groups=tuple(groups),
         duration=dt.timedelta(minutes=query.duration),
-        periods=() if query_slots else (window,),
+        periods=() if query_slots else query_periods,
         query_slots=tuple(query_slots),
         buffer_before=dt.timedelta(minutes=query.buffer_before) if query.buffer_before else None,
         buffer_after=dt.timedelta(minutes=query.buffer_after) if query.buffer_after else None,
@@ -325,9 +406,11 @@ def validate_query(query: Query) -> None:
 
 def common_slots(broker: CalendarBroker, members: Sequence[PanelMember], query: Query,
                  window: Period, *, query_slots: Sequence[dt.datetime] = (),
-                 room: Room | None = None) -> tuple[Slot, ...]:
+                 room: Room | None = None, within: Sequence[Period] | None = None
+                 ) -> tuple[Slot, ...]:
     """One aggregator call (application key) for the whole panel and the room."""
-    built = availability_query(members, query, window, query_slots=query_slots, room=room)
+    built = availability_query(members, query, window, query_slots=query_slots, room=room,
+                               within=within)
     if built is None:
         return ()
     try:

@@ -57,6 +57,16 @@ class Opened:
     candidate_email: str
     candidate_tzid: str
     title: str
+    #: (start, end) minutes after midnight in the candidate's zone: only times inside are offered
+    #: (None: the panel's own hours are the only limit).
+    candidate_hours: tuple[int, int] | None = None
+
+    def within(self, window: av.Period) -> tuple[av.Period, ...] | None:
+        """The candidate's hours inside ``window``, in UTC (None when the link sets none)."""
+        if self.candidate_hours is None:
+            return None
+        start, end = self.candidate_hours
+        return av.working_periods(av.Hours(start, end, "1234567", self.candidate_tzid), window)
 
 
 @dataclass(frozen=True)
@@ -78,8 +88,13 @@ class Booking:
 def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
                 panel_link_ids, duration: int, start_date: dt.date, days: int, expires_days: int,
                 candidate_name: str, candidate_email: str, candidate_tzid: str, title: str,
-                video: bool = True) -> tuple[SchedulingLink, str]:
-    """Create a link; returns it with the token (shown once, never stored)."""
+                video: bool = True, candidate_hours: tuple[int, int] | None = None
+                ) -> tuple[SchedulingLink, str]:
+    """Create a link; returns it with the token (shown once, never stored).
+
+    The candidate's zone is recorded in the link (their page shows times in it; they may choose
+    another display zone). ``candidate_hours`` (minutes after midnight, in that zone) limits the
+    times offered to the candidate's own day, on top of every panel member's working hours."""
     if actor.role is not Role.RECRUITER:
         raise Forbidden("Only recruiters create self-scheduling links.")
     host = link_of(session, actor.user_id)
@@ -100,6 +115,14 @@ def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
         raise Invalid("Choose the candidate's time zone from the list.", field="candidate_tzid")
     if not title.strip() or len(title) > scheduling.MAX_TITLE:
         raise Invalid("Give the interview a title.", field="title")
+    if candidate_hours is not None:
+        first, last = candidate_hours
+        if not (0 <= first < last <= 24 * 60):
+            raise Invalid("The candidate's hours must end after they start.",
+                          field="candidate_hours")
+        if last - first < duration:
+            raise Invalid("The candidate's hours are shorter than the interview.",
+                          field="candidate_hours")
     tz = av.zone(candidate_tzid)
     today = utcnow().astimezone(tz).date()
     if start_date < today or start_date > today + dt.timedelta(days=365):
@@ -110,7 +133,7 @@ def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
     token = sealer.seal(PURPOSE, {
         "k": secrets.token_urlsafe(16),  # 128 random bits of its own, on top of the AES-GCM nonce
         "n": candidate_name.strip(), "e": candidate_email.strip(), "z": candidate_tzid,
-        "t": title.strip()})
+        "t": title.strip(), **({"h": list(candidate_hours)} if candidate_hours else {})})
     link = SchedulingLink(
         token_hash=security.token_hash(token), organisation_id=actor.organisation_id,
         created_by_id=actor.user_id, host_link_id=host.id,
@@ -121,7 +144,8 @@ def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
     session.flush()
     record(session, actor, "scheduling_link.created", target_type="scheduling_link",
            target_id=link.id, detail={"panel": len(members), "duration": duration,
-                                      "expires_days": expires_days})
+                                      "expires_days": expires_days,
+                                      "candidate_hours": candidate_hours is not None})
     session.commit()
     return link, token
 
@@ -170,7 +194,9 @@ def open_link(session: Session, sealer: scheduling.Sealer, token: str) -> Opened
             "used": "This link has already been used to book an interview.",
             "revoked": "This link was withdrawn by the recruiter.",
             "expired": "This link has expired. Ask the recruiter for a new one."}[state], state)
-    return Opened(link, payload["n"], payload["e"], payload["z"], payload["t"])
+    hours = payload.get("h")
+    return Opened(link, payload["n"], payload["e"], payload["z"], payload["t"],
+                  (int(hours[0]), int(hours[1])) if hours else None)
 
 
 def _members(session: Session, link: SchedulingLink) -> list[av.PanelMember]:
@@ -200,8 +226,9 @@ def slots(session: Session, broker: CalendarBroker, opened: Opened) -> tuple[Slo
     start = max(link.window_start, av.round_up(utcnow() + av.LEAD_TIME))
     if link.window_end <= start:
         return ()
-    return av.common_slots(broker, members, _query(link, members, opened.candidate_tzid),
-                           av.Period(start, link.window_end))
+    window = av.Period(start, link.window_end)
+    return av.common_slots(broker, members, _query(link, members, opened.candidate_tzid), window,
+                           within=opened.within(window))
 
 
 # Serialise bookings that share a panel member: in-process locks here, and on PostgreSQL the
@@ -230,6 +257,10 @@ def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: 
     link = opened.link
     if start.tzinfo is None or not (link.window_start <= start and start + dt.timedelta(
             minutes=link.duration_minutes) <= link.window_end) or start <= utcnow():
+        raise Invalid("Pick one of the times offered.", field="slot")
+    end = start + dt.timedelta(minutes=link.duration_minutes)
+    within = opened.within(av.Period(start, end))
+    if within is not None and not any(p.start <= start and end <= p.end for p in within):
         raise Invalid("Pick one of the times offered.", field="slot")
     members = _members(session, link)
     query = _query(link, members, opened.candidate_tzid)

@@ -27,6 +27,7 @@ from webapp import security
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
 from webapp.services import revocations
+from webapp.services.zones import known_zone
 from webapp.services.audit import record
 
 log = logging.getLogger("webapp.services.connect")
@@ -228,6 +229,20 @@ def call_broker(session: Session, broker: CalendarBroker, cipher: TokenCipher, l
         raise broker_problem(exc) from None
     except broker_errors.BrokerError as exc:
         raise broker_problem(exc) from None
+
+
+def calendar_zone(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
+                  link: ProfileLink | None) -> str | None:
+    """The default time zone the linked calendar account reports (one userinfo call), as a
+    proposal for a person who has set none; None when there is no usable answer."""
+    if broker is None or link is None or link.status is not LinkStatus.ACTIVE:
+        return None
+    try:
+        info = call_broker(session, broker, cipher, link,
+                           lambda creds, on_refresh: broker.userinfo(creds, on_refresh=on_refresh))
+    except ServiceError:
+        return None
+    return known_zone(info.zoneinfo)
 
 
 # ---------------------------------------------------------------------------------------------

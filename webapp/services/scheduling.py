@@ -792,25 +792,27 @@ def preference_of(session: Session, organisation_id: int, user_id: int | None
     return session.scalar(query)
 
 
+def parse_minutes(value: str, name: str) -> int:
+    """``HH:MM`` (00:00–24:00) as minutes after midnight."""
+    try:
+        hh, mm = value.split(":")
+        total = int(hh) * 60 + int(mm)
+    except (ValueError, AttributeError):
+        raise Invalid("Times look like 09:00.", field=name) from None
+    if not 0 <= total <= 24 * 60 or not 0 <= int(mm) < 60:
+        raise Invalid("Times look like 09:00.", field=name)
+    return total
+
+
 def save_preferences(session: Session, actor: Actor, *, start: str, end: str,
                      weekdays: Sequence[str], video_profile: str | None,
                      allowed_video: Iterable[str] = (), video_room_url: str | None = None,
                      video_room_name: str | None = None) -> SchedulingPreference:
-    """Save the user's own working hours and video provider (with their own meeting-room link,
-    if they give one)."""
+    """Save the user's own working hours (in their own time zone) and video provider (with
+    their own meeting-room link, if they give one)."""
     from webapp.services import video
 
-    def minutes(value: str, name: str) -> int:
-        try:
-            hh, mm = value.split(":")
-            total = int(hh) * 60 + int(mm)
-        except (ValueError, AttributeError):
-            raise Invalid("Times look like 09:00.", field=name) from None
-        if not 0 <= total <= 24 * 60:
-            raise Invalid("Times look like 09:00.", field=name)
-        return total
-
-    start_minute, end_minute = minutes(start, "start"), minutes(end, "end")
+    start_minute, end_minute = parse_minutes(start, "start"), parse_minutes(end, "end")
     if end_minute <= start_minute:
         raise Invalid("The working day must end after it starts.", field="end")
     days = "".join(sorted({d for d in weekdays if d in "1234567" and len(d) == 1}))

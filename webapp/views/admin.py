@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from wtforms.fields.choices import SelectChoice
 
-from models import Role
+from models import Organisation, Role
 from webapp.db import db_session
 from webapp.forms import AssignmentForm, InviteForm, RoleForm
 from webapp.integration import external_url
 from webapp.security import allow
-from webapp.services import NotFound, ServiceError, accounts
+from webapp.services import NotFound, ServiceError, accounts, connect
 from webapp.views import flash_error
+from webapp.views.schedule import zone_options
 from webapp.web import actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -80,7 +81,39 @@ def user(user_id: int):
         target = accounts.get_user(db_session(), actor(), user_id)
     except NotFound:
         abort(404)
-    return render_template("admin/user.html", user=target, role_form=RoleForm(role=target.role.value))
+    return _user_page(target)
+
+
+def _user_page(target, zone_problem: str | None = None, status: int = 200):
+    db = db_session()
+    link = connect.link_of(db, target.id)
+    proposed = None if target.timezone else connect.calendar_zone(
+        db, current_app.extensions["rendezvous.broker"],
+        current_app.extensions["rendezvous.cipher"], link)
+    org = db.get(Organisation, target.organisation_id)
+    return render_template(
+        "admin/user.html", user=target, role_form=RoleForm(role=target.role.value), link=link,
+        zone_options=zone_options, proposed_zone=proposed, zone_problem=zone_problem,
+        organisation_zone=(org.timezone if org else None) or "Europe/London",
+        selected_zone=target.timezone or proposed or (org.timezone if org else "Europe/London"),
+    ), status
+
+
+@bp.route("/users/<int:user_id>/timezone", methods=["POST"])
+@allow(Role.ADMIN)
+def set_timezone(user_id: int):
+    """Set a user's time zone (for people who never sign in, such as panel members linked
+    through Enterprise Connect)."""
+    db, who = db_session(), actor()
+    try:
+        target = accounts.set_timezone(db, who, user_id, request.form.get("timezone"),
+                                       source=request.form.get("source", "chosen"))
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        return _user_page(accounts.get_user(db, who, user_id), exc.message, 400)
+    flash(f"{target.name}'s time zone is {target.timezone}.", "success")
+    return redirect(url_for("admin.user", user_id=user_id), code=303)
 
 
 def _apply(action, user_id: int, success: str):

@@ -12,6 +12,8 @@ from webapp.extensions import limiter
 from webapp.forms import ChooseAccountForm, LoginForm, SetPasswordForm
 from webapp.security import public, signed_in
 from webapp.services import Invalid, accounts
+from webapp.services.zones import known_zone
+from webapp.views.profile import BROWSER_ZONE
 from webapp.web import actor, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -21,7 +23,7 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-def _start_session(user) -> None:
+def _start_session(user, browser_tz: str | None = None) -> None:
     # Flask-Login keeps the pre-login session; clearing it prevents session fixation.
     session.clear()
     login_user(user)
@@ -29,6 +31,9 @@ def _start_session(user) -> None:
     session["login_at"] = now
     session["seen_at"] = now
     session.permanent = True
+    proposed = known_zone(browser_tz)
+    if proposed and not user.timezone:  # offered on every page until they choose (never applied)
+        session[BROWSER_ZONE] = proposed
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -43,11 +48,12 @@ def login():
         opened = accounts.authenticate(db_session(), form.email.data, form.password.data,
                                        actor=actor())
         if len(opened) == 1:
-            return _welcome(opened[0], form.next.data)
+            return _welcome(opened[0], form.next.data, form.browser_tz.data)
         if opened:  # the address and password open accounts in several organisations
             session.clear()
             session[CHOICE] = {"ids": [u.id for u in opened], "at": time.time(),
-                               "next": safe_next(form.next.data) or ""}
+                               "next": safe_next(form.next.data) or "",
+                               "tz": known_zone(form.browser_tz.data)}
             return redirect(url_for("auth.choose_account"))
         flash("Wrong email or password.", "error")
         return render_template("login.html", form=form), 401
@@ -57,8 +63,8 @@ def login():
     return render_template("login.html", form=form)
 
 
-def _welcome(user, next_url: str | None):
-    _start_session(user)
+def _welcome(user, next_url: str | None, browser_tz: str | None = None):
+    _start_session(user, browser_tz)
     flash(f"Welcome, {user.name}.", "success")
     return redirect(safe_next(next_url) or url_for("main.home"))
 
@@ -92,7 +98,7 @@ def choose_account():
             session.pop(CHOICE, None)
             flash(exc.message, "error")
             return redirect(url_for("auth.login"))
-        return _welcome(user, pending.get("next"))
+        return _welcome(user, pending.get("next"), pending.get("tz"))
     status = 400 if request.method == "POST" else 200
     return render_template("choose_account.html", form=form), status
 
@@ -123,7 +129,7 @@ def accept_invite(token: str):
         except Invalid as exc:
             form.password.errors = [exc.message]
             return render_template("invite.html", form=form, user=user), 400
-        _start_session(user)
+        _start_session(user, form.browser_tz.data)
         flash("Your password is set. Welcome to Rendezvous.", "success")
         return redirect(url_for("main.home"))
     return render_template("invite.html", form=form, user=user)

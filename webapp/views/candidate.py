@@ -75,6 +75,7 @@ def create():
     """Create a self-scheduling link and show it once."""
     form = request.form
     try:
+        hours = _candidate_hours(form)
         panel = [int(v) for v in form.getlist("panel")]
         start_date = dt.date.fromisoformat(form.get("start_date") or dt.date.today().isoformat())
         link, token = candidate_links.create_link(
@@ -84,12 +85,21 @@ def create():
             candidate_name=form.get("candidate_name", ""),
             candidate_email=form.get("candidate_email", ""),
             candidate_tzid=form.get("candidate_tzid") or viewer_zone(),
-            title=form.get("title", ""), video=form.get("video") == "on")
+            title=form.get("title", ""), video=form.get("video") == "on",
+            candidate_hours=hours)
     except ValueError:
         return _links_page("Enter whole numbers and a date like 2026-11-23.", 400, form)
     except ServiceError as exc:
         return _links_page(exc.message, 400, form)
     return _links_page(new_url=external_url("candidate.page", token=token), status=201)
+
+
+def _candidate_hours(form) -> tuple[int, int] | None:
+    """The candidate's hours from the link form (``HH:MM`` in their zone), when limited."""
+    if form.get("candidate_hours") != "on":
+        return None
+    return (scheduling.parse_minutes(form.get("candidate_start") or "", "candidate_hours"),
+            scheduling.parse_minutes(form.get("candidate_end") or "", "candidate_hours"))
 
 
 @links_bp.route("/<int:link_id>/revoke", methods=["POST"])
@@ -125,6 +135,7 @@ def _slots_page(token: str, opened, problem: str | None = None, status: int = 20
         days.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
     return render_template("candidate/slots.html", token=token, opened=opened, days=days, tz=tz,
                            tzid=tzid, zone_options=zone_options, problem=problem,
+                           zone_label=av.zone_label,
                            duration=opened.link.duration_minutes), status
 
 

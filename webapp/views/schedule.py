@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from zoneinfo import available_timezones
 
 from markupsafe import Markup, escape
 
@@ -24,14 +23,10 @@ from webapp.web import actor
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
 
 SCHEDULERS = (Role.RECRUITER, Role.COORDINATOR)
-_ZONES: list[str] = []
 
 
-def zones() -> list[str]:
-    if not _ZONES:
-        _ZONES.extend(sorted(z for z in available_timezones() if "/" in z and not z.startswith(
-            ("Etc/", "SystemV/", "posix/", "right/"))) + ["Etc/UTC"])
-    return _ZONES
+def zones() -> tuple[str, ...]:
+    return av.zone_names()
 
 
 @lru_cache(maxsize=64)
@@ -40,6 +35,12 @@ def zone_options(selected: str) -> Markup:
     # Safe: every zone name is escaped and `selected` only takes part in a comparison.
     return Markup("".join(  # nosec B704
         f'<option{" selected" if z == selected else ""}>{escape(z)}</option>' for z in zones()))
+
+
+@bp.app_template_global("member_hours")
+def member_hours(hours: av.Hours, days, tzid: str) -> str:
+    """A member's working hours in their own zone and in the viewer's, for the grid."""
+    return av.hours_text(hours, days, tzid)
 
 
 def viewer_zone() -> str:
@@ -192,7 +193,9 @@ def _preferences_page(problem: str | None = None, status: int = 200):
                            stale_video=stale, own_room=video.OWN_ROOM, room_tools=video.ROOM_TOOLS,
                            providers=video.PROVIDERS, label=video.provider_label,
                            form=request.form if request.method == "POST" else None,
-                           default_hours=(av.DEFAULT_START, av.DEFAULT_END)), status
+                           default_hours=(av.DEFAULT_START, av.DEFAULT_END),
+                           own_zone=av.known_zone(current_user.timezone),
+                           assumed_zone=viewer_zone()), status
 
 
 @bp.route("/preferences", methods=["POST"])
