@@ -251,6 +251,26 @@ def test_the_browser_zone_is_proposed_at_first_login_and_kept_only_when_accepted
     assert entry.detail == {"from": None, "to": NEW_YORK, "source": "browser"}
 
 
+def test_the_browser_zone_survives_choosing_an_organisation_at_login(app, client, session, org):
+    from tests.factories import PASSWORD
+
+    mine = make_user(session, org, Role.RECRUITER)
+    other = make_user(session, make_org(session), Role.RECRUITER, email=mine.email)
+    other.timezone = BERLIN
+    session.commit()
+    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
+    first = client.post("/login", data={"csrf_token": token, "email": mine.email,
+                                        "password": PASSWORD, "browser_tz": NEW_YORK})
+    assert first.headers["Location"] == "/login/organisation"
+    token = CSRF.search(client.get("/login/organisation").get_data(as_text=True)).group(1)
+    client.post("/login/organisation", data={"csrf_token": token, "user_id": mine.id})
+    assert "Your browser reports <strong>America/New_York</strong>" in client.get("/").get_data(
+        as_text=True)
+    session.refresh(mine)
+    session.refresh(other)
+    assert (mine.timezone, other.timezone) == (None, BERLIN)
+
+
 def test_a_strange_browser_zone_is_not_proposed_and_utc_is_named_as_listed(app, client, session,
                                                                           org):
     from tests.factories import PASSWORD
@@ -289,9 +309,9 @@ def test_an_it_admin_sets_anyones_zone_in_their_organisation_only(app, client, a
                                                                    sandbox, org):
     admin = make_user(session, org, Role.ADMIN)
     mine = make_user(session, org, Role.RECRUITER, password=False)
-    other_org = make_org(session)
-    theirs = make_user(session, other_org, Role.RECRUITER)
-    other_admin = make_user(session, other_org, Role.ADMIN)
+    other_org = make_org(session)  # the same addresses in another organisation
+    theirs = make_user(session, other_org, Role.RECRUITER, email=mine.email, password=False)
+    other_admin = make_user(session, other_org, Role.ADMIN, email=admin.email, password=False)
     auth.login(admin.email)
     page = f"/admin/users/{mine.id}"
     assert auth.post(f"/admin/users/{mine.id}/timezone", {"timezone": BERLIN},
