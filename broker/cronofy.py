@@ -589,6 +589,7 @@ def _smart_invite(data: Mapping[str, Any], fallback_id: str) -> SmartInvite:
     if not recipient and isinstance(data.get("recipients"), list) and data["recipients"]:
         recipient = data["recipients"][0]
     attachments = data.get("attachments") if isinstance(data.get("attachments"), dict) else {}
+    event = data.get("event") if isinstance(data.get("event"), dict) else {}
     return SmartInvite(
         smart_invite_id=data.get("smart_invite_id") or fallback_id,
         recipient_email=recipient.get("email"),
@@ -600,6 +601,9 @@ def _smart_invite(data: Mapping[str, Any], fallback_id: str) -> SmartInvite:
                              comment=r.get("comment"))
             for r in data.get("replies") or () if isinstance(r, dict)
         ),
+        # Documented as {time, tzid} objects; plain strings are read too.
+        start=_parse_time(event["start"]) if event.get("start") else None,
+        end=_parse_time(event["end"]) if event.get("end") else None,
     )
 
 
@@ -1250,6 +1254,8 @@ class CronofyBroker:
     # -- Smart Invites (API key) ---------------------------------------------------------------
 
     def upsert_smart_invite(self, invite: SmartInviteWrite) -> SmartInvite:
+        """Create or update an invitation (the documented body: ``method: request``, the
+        organizer's name and email, and the ``callback_url`` answers are reported to)."""
         event: dict[str, Any] = {
             "summary": invite.summary,
             "start": _fmt_time(invite.start, "start"),
@@ -1260,12 +1266,28 @@ class CronofyBroker:
             event["description"] = invite.description
         if invite.location:
             event["location"] = {"description": invite.location}
-        organizer = {"name": invite.organizer_name} if invite.organizer_name else None
-        return self._run("upsert_smart_invite", lambda: _smart_invite(
-            self._client(None, idempotent=True, api_key=True).upsert_smart_invite(
-                invite.smart_invite_id, {"email": invite.recipient_email}, dict(event),
-                callback_url=invite.callback_url, organizer=organizer),
-            invite.smart_invite_id))
+        body: dict[str, Any] = {
+            "method": "request",
+            "smart_invite_id": invite.smart_invite_id,
+            "recipient": {"email": invite.recipient_email},
+            "event": event,
+        }
+        if invite.callback_url:
+            body["callback_url"] = invite.callback_url
+        organizer = {k: v for k, v in (("name", invite.organizer_name),
+                                        ("email", invite.organizer_email)) if v}
+        if organizer:
+            body["organizer"] = organizer
+
+        # pycronofy's upsert_smart_invite cannot send ``method``: post the body through its
+        # request handler (API key, our transport) instead.
+        def call() -> SmartInvite:
+            client = self._client(None, idempotent=True, api_key=True)
+            data = client.request_handler.post("smart_invites", data=body,
+                                               use_api_key=True).json()
+            return _smart_invite(data, invite.smart_invite_id)
+
+        return self._run("upsert_smart_invite", call)
 
     def smart_invite(self, smart_invite_id: str, recipient_email: str) -> SmartInvite:
         return self._run("smart_invite", lambda: _smart_invite(

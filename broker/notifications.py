@@ -182,3 +182,37 @@ def parse_service_account_callback(raw_body: bytes | str) -> SACallback:
         error_key=_str_or_none(auth.get("error_key")),
         error_description=_str_or_none(auth.get("error_description")),
     )
+
+
+# --- Smart Invite callbacks --------------------------------------------------------------------
+
+#: A recipient's possible states (``pending`` until they answer).
+SMART_INVITE_STATUSES = frozenset({"pending", "accepted", "tentative", "declined"})
+
+
+@dataclass(frozen=True, slots=True)
+class SmartInviteCallback:
+    """A Smart Invite recipient's answer, as the aggregator POSTs it to the invite's
+    ``callback_url`` (signed like push notifications). Comments and proposed times are not
+    kept: only which invite, and the recipient's status."""
+
+    smart_invite_id: str
+    status: str
+
+
+def parse_smart_invite_callback(raw_body: bytes | str) -> SmartInviteCallback:
+    """Parse ``{"notification": {"type": "smart_invite"}, "smart_invite": {smart_invite_id,
+    recipient: {email, status}, reply: {…}}}`` (call only after ``verify_hmac`` succeeded)."""
+    data = _loads(raw_body)
+    note = data.get("notification") if isinstance(data, dict) else None
+    if not isinstance(note, dict) or note.get("type") != "smart_invite":
+        raise InvalidNotification("not a smart_invite notification")
+    invite = data.get("smart_invite")
+    if not isinstance(invite, dict) or not _str_or_none(invite.get("smart_invite_id")):
+        raise InvalidNotification("body has no smart_invite.smart_invite_id")
+    recipient = invite.get("recipient") if isinstance(invite.get("recipient"), dict) else {}
+    reply = invite.get("reply") if isinstance(invite.get("reply"), dict) else {}
+    status = recipient.get("status") or reply.get("status")
+    if status not in SMART_INVITE_STATUSES:
+        raise InvalidNotification("smart_invite has no known recipient status")
+    return SmartInviteCallback(smart_invite_id=invite["smart_invite_id"], status=status)

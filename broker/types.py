@@ -297,8 +297,12 @@ class SmartInviteWrite:
     tzid: str = "Etc/UTC"
     description: str | None = None
     location: str | None = None
+    #: Where the aggregator reports the recipient's answers (signed like push notifications).
     callback_url: str | None = None
     organizer_name: str | None = None
+    #: A custom organizer address; mail to it must be forwarded to the aggregator's organizer
+    #: address for its data center, or replies are not processed.
+    organizer_email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +322,9 @@ class SmartInvite:
     #: The iCalendar text the app emails itself.
     icalendar: str | None = None
     replies: tuple[SmartInviteReply, ...] = ()
+    #: The event's times as the aggregator answers them (``{time, tzid}`` objects on the wire).
+    start: TimeValue | None = None
+    end: TimeValue | None = None
 
 
 # --- batch ------------------------------------------------------------------------------------

@@ -129,6 +129,10 @@ USERINFO_SA = {  # §2.2
 PROFILES = {"profiles": [  # §3.3
     {"provider_name": "google", "provider_service": "gsuite", "profile_id": PROFILE,
      "profile_name": "jane@example.com", "profile_connected": True},
+    # Microsoft 365: provider_name exchange, provider_service office365 (cronofy-csharp
+    # test fixture GetProfiles.cs).
+    {"provider_name": "exchange", "provider_service": "office365", "profile_id": "pro_o365jane",
+     "profile_name": "jane@example.onmicrosoft.com", "profile_connected": True},
     {"provider_name": "apple", "profile_id": "pro_fe145c37de",
      "profile_name": "jane@icloud.example", "profile_connected": False,
      "profile_relink_url": "https://app.cronofy.com/relink/apple?email=..."},
@@ -147,9 +151,9 @@ FREE_BUSY = {"pages": {"current": 1, "total": 1}, "free_busy": [  # §4.2
     {"calendar_id": CAL, "start": "2025-01-22", "end": "2025-01-24",
      "free_busy_status": "tentative"}]}
 
-EVENT = {  # §4.1 (calendar id aligned with §3.4)
+EVENT = {  # §4.1 (calendar id aligned with §3.4); a managed event, so its uid is not external
     "calendar_id": CAL,
-    "event_uid": "evt_external_54008b1a4a41730f8d5c6037",
+    "event_uid": "evt_54008b1a4a41730f8d5c6037",
     "event_id": "interview-8812",
     "summary": "Interview: A. Candidate", "description": "",
     "start": "2025-01-21T09:00:00Z", "end": "2025-01-21T10:00:00Z",
@@ -168,7 +172,7 @@ EVENT = {  # §4.1 (calendar id aligned with §3.4)
 NEXT_PAGE = f"{API}/v1/events/pages/08a07b034306679e"
 EVENTS_PAGE_1 = {"pages": {"current": 1, "total": 2, "next_page": NEXT_PAGE}, "events": [EVENT]}
 EVENTS_PAGE_2 = {"pages": {"current": 2, "total": 2}, "events": [  # §4.1 pagination rule
-    dict(EVENT, event_id="interview-8813", event_uid="evt_external_54008b1a4a41730f8d5c6038",
+    dict(EVENT, event_id="interview-8813", event_uid="evt_54008b1a4a41730f8d5c6038",
          start="2025-01-22T09:00:00Z", end="2025-01-22T10:00:00Z", attendees=[])]}
 
 UPSERT_BODY = {  # §5.1, as the adapter sends it (end as a UTC string, no lat/long)
@@ -229,17 +233,24 @@ SA_REQUESTS = [  # §2.3
 SMART_INVITE_EVENT = {  # §9.1
     "summary": "Interview", "description": "...", "start": "2025-01-21T09:00:00Z",
     "end": "2025-01-21T10:00:00Z", "tzid": "Europe/London", "location": {"description": "Room 4"}}
-SMART_INVITE_BODY = {
+SMART_INVITE_BODY = {  # the current documentation's request: method, organizer email, callback
+    "method": "request",
     "smart_invite_id": "inv-8812", "callback_url": "https://app.example.com/cronofy/smart-invite",
     "recipient": {"email": "a.candidate@example.net"},
-    "organizer": {"name": "Acme Recruiting"},
+    "organizer": {"name": "Acme Recruiting", "email": "invitations@app.example.com"},
     "event": SMART_INVITE_EVENT,
 }
+#: The documented response gives the event's times as {time, tzid} objects (no top-level tzid).
+SMART_INVITE_EVENT_OUT = {
+    "summary": "Interview", "description": "...",
+    "start": {"time": "2025-01-21T09:00:00Z", "tzid": "Europe/London"},
+    "end": {"time": "2025-01-21T10:00:00Z", "tzid": "Europe/London"},
+    "location": {"description": "Room 4"}}
 ICS = "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//Cronofy//Smart Invite//EN\nEND:VCALENDAR\n"
 SMART_INVITE_RESPONSE = {
     "smart_invite_id": "inv-8812", "callback_url": "https://app.example.com/cronofy/smart-invite",
     "recipient": {"email": "a.candidate@example.net", "status": "pending"},
-    "event": SMART_INVITE_EVENT, "attachments": {"icalendar": ICS}}
+    "event": SMART_INVITE_EVENT_OUT, "attachments": {"icalendar": ICS}}
 
 VALIDATION_ERROR = {"errors": {"summary": [  # §10 / §11 error body
     {"key": "errors.required", "description": "summary must be specified"}]}}

@@ -84,6 +84,10 @@ class Interview(Base):
     needs_notice: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(),
         info=classified("status", "The scheduler must be told about a change"))
+    #: When the host's calendar cannot invite, the candidate gets a Smart Invite; the
+    #: aggregator reports their answer (accepted, tentative or declined) to our callback.
+    candidate_reply: Mapped[str | None] = mapped_column(
+        String(16), info=classified("status", "Candidate's answer to the invitation (Smart Invite)"))
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, info=classified("timestamp", "When it was scheduled"))
     updated_at: Mapped[datetime] = mapped_column(

@@ -77,6 +77,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MICROSOFT_APP_ID", "RENDEZVOUS_MICROSOFT_APP_ID", None,
             "Azure application id of the calendar service, for the Office 365 admin-consent link "
             "on the Enterprise Connect tab; unset = the admin enters it"),
+    Setting("SMART_INVITE_ORGANIZER_EMAIL", "RENDEZVOUS_SMART_INVITE_ORGANIZER_EMAIL", None,
+            "Organizer address on Smart Invites (candidates of hosts whose calendar cannot "
+            "invite). Mail to it must be forwarded to the calendar service's organizer address "
+            "for your data center, or candidates' answers are lost; unset = the service's own "
+            "organizer address"),
     Setting("EC_CLAIM_LEASE_SECONDS", "RENDEZVOUS_EC_CLAIM_LEASE_SECONDS", 120,
             "Enterprise Connect: a mailbox batch claimed by a worker that died is sent again after "
             "this long (keep it above the longest a batch request can take)", parse=int),

@@ -18,7 +18,7 @@ bp = Blueprint("sandbox_accounts", __name__)
 def calendar_payload(world: World, cal: m.Calendar) -> dict:
     profile = world.profiles[cal.profile_id]
     return {
-        "provider_name": profile.provider_name,
+        "provider_name": m.wire_provider_name(profile.provider_name),
         "profile_id": profile.profile_id,
         "profile_name": profile.email,
         "calendar_id": cal.calendar_id,
@@ -38,7 +38,7 @@ def relink_url(profile: m.Profile) -> str:
 
 def profile_payload(world: World, profile: m.Profile, *, with_calendars: bool = False) -> dict:
     data = {
-        "provider_name": profile.provider_name,
+        "provider_name": m.wire_provider_name(profile.provider_name),
         "provider_service": profile.provider_service,
         "profile_id": profile.profile_id,
         "profile_name": profile.email,

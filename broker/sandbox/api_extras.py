@@ -80,6 +80,7 @@ def _fold(line: str) -> str:
 def icalendar(invite: dict[str, Any], recipients: list[str], method: str) -> str:
     event = invite["event"]
     organizer = (invite.get("organizer") or {}).get("name") or "Smart Invite"
+    organizer_email = (invite.get("organizer") or {}).get("email") or "smart-invite@sandbox.example"
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Cronofy Sandbox//Smart Invite//EN",
              f"METHOD:{method}", "BEGIN:VEVENT",
              f"UID:{invite['smart_invite_id']}@smart-invites.sandbox.example",
@@ -88,7 +89,7 @@ def icalendar(invite: dict[str, Any], recipients: list[str], method: str) -> str
              f"SUMMARY:{_ics_text(event.get('summary', ''))}",
              f"SEQUENCE:{invite['sequence']}",
              f"STATUS:{'CANCELLED' if method == 'CANCEL' else 'CONFIRMED'}",
-             f"ORGANIZER;CN={_ics_text(organizer)}:mailto:smart-invite@sandbox.example"]
+             f"ORGANIZER;CN={_ics_text(organizer)}:mailto:{organizer_email}"]
     if event.get("description"):
         lines.append(f"DESCRIPTION:{_ics_text(event['description'])}")
     if (event.get("location") or {}).get("description"):
@@ -112,10 +113,19 @@ def _recipient_emails(data: dict[str, Any]) -> list[str]:
     return emails
 
 
+def _event_view(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as the documented response shows it: start and end as ``{time, tzid}``."""
+    tzid = event.get("tzid") or "Etc/UTC"
+    view = {k: v for k, v in event.items() if k != "tzid"}
+    view["start"] = {"time": event["start"], "tzid": tzid}
+    view["end"] = {"time": event["end"], "tzid": tzid}
+    return view
+
+
 def invite_view(invite: dict[str, Any], emails: list[str]) -> dict[str, Any]:
     recipients = [{"email": e, "status": invite["recipients"][e.lower()]["status"]} for e in emails]
     view = {"smart_invite_id": invite["smart_invite_id"], "callback_url": invite.get("callback_url"),
-            "event": invite["event"],
+            "event": _event_view(invite["event"]),
             "attachments": {"icalendar": icalendar(invite, emails, invite["method"])}}
     if len(recipients) == 1:
         view["recipient"] = recipients[0]
@@ -132,12 +142,20 @@ def upsert_smart_invite():
     invite_id = data.get("smart_invite_id")
     if not invite_id:
         raise errors.required("smart_invite_id")
-    method = data.get("method", "request")
+    # The documentation sends ``method`` on every call ("request" to create or update); where
+    # it is silent on leaving it out, the sandbox takes the stricter reading and requires it.
+    method = data.get("method")
+    if not method:
+        raise errors.required("method")
     if method not in {"request", "cancel", "remove"}:
         raise errors.invalid("method", "invalid", "method must be request, cancel or remove")
     emails = _recipient_emails(data)
     if data.get("callback_url"):
         _http_url(data["callback_url"], "callback_url")
+    organizer = data.get("organizer")
+    if organizer is not None and (not isinstance(organizer, dict) or (
+            "email" in organizer and "@" not in str(organizer["email"] or ""))):
+        raise errors.invalid("organizer", "invalid", "organizer.email must be an email address")
     state = web.state()
     with state.lock:
         invites = state.world.smart_invites

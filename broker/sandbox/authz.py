@@ -258,7 +258,7 @@ def token_response(state: SandboxState, grant: m.Grant, token: m.AccessToken) ->
     profile = world.profiles.get(grant.linking_profile_id or "")
     if profile:
         body["linking_profile"] = {
-            "provider_name": profile.provider_name,
+            "provider_name": m.wire_provider_name(profile.provider_name),
             "provider_service": profile.provider_service,
             "profile_id": profile.profile_id,
             "profile_name": profile.email,

@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def wire_provider_name(provider_name: str) -> str:
+    """The ``provider_name`` Cronofy reports: Microsoft 365 profiles come back as ``exchange``
+    with ``provider_service: office365`` (cronofy-csharp test fixture GetProfiles.cs). The
+    sandbox keeps ``office365`` inside to tell them from on-premises Exchange."""
+    return "exchange" if provider_name == "office365" else provider_name
+
+
 @dataclass
 class Domain:
     """A mail domain and the calendar service that hosts it."""

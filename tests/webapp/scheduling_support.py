@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from broker.types import Credentials
+from broker.types import Credentials, LinkingProfile
 from models import LinkMode, LinkStatus, ProfileLink, Role
 from tests.factories import make_user
 from webapp.services import connect
@@ -35,7 +35,8 @@ def link_calendar(app, session, sandbox, user, email: str | None = None, *,
     target = next(c for c in calendars if c.profile_id == profile_id and c.primary)
     link = ProfileLink(organisation_id=user.organisation_id, user_id=user.id, mode=mode,
                        sub=body["sub"], account_id=body["account_id"], profile_id=profile_id,
-                       provider=body["linking_profile"]["provider_name"], account_email=email,
+                       provider=connect.provider_key(LinkingProfile(**body["linking_profile"])),
+                       account_email=email,
                        status=LinkStatus.ACTIVE, target_calendar_id=target.calendar_id,
                        conflict_calendar_ids=[target.calendar_id])
     session.add(link)

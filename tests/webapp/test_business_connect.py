@@ -118,6 +118,18 @@ def test_exchange_consent_rejects_a_wrong_password(auth, session, sandbox, org):
     assert link_for(session, user) is None
 
 
+def test_a_microsoft_365_profile_is_labelled_microsoft_365(client, auth, session, sandbox, org):
+    """Cronofy reports Microsoft 365 as provider_name "exchange" with provider_service
+    "office365" (cronofy-csharp GetProfiles fixture): the link says Microsoft 365, not
+    Exchange (and a reconnect would pre-select Microsoft 365 at the aggregator)."""
+    user = make_user(session, org, Role.RECRUITER, email="sam@northwind.example")
+    auth.login(user.email)
+    connect_as(client, auth, sandbox, "sam.patel@contoso.example", provider="office365")
+    assert link_for(session, user).provider == "office365"
+    page = client.get("/profile/calendar/").get_data(as_text=True)
+    assert "<dd>Microsoft 365</dd>" in page and "<dd>Exchange</dd>" not in page
+
+
 def test_assistant_sees_delegated_calendars_and_cannot_write_to_read_only_ones(
         client, auth, session, sandbox, org):
     user = make_user(session, org, Role.RECRUITER, email="pat@northwind.example")

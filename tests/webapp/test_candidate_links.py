@@ -219,6 +219,82 @@ def test_an_icloud_host_sends_a_smart_invite_with_ics(app, client, session, sand
     assert EMAIL not in {a.email for a in ev.attendees}  # invited by Smart Invite instead
 
 
+def test_the_smart_invite_is_the_documented_request_and_the_answer_comes_back(
+        app, client, session, sandbox, org, live_server):
+    """The invitation goes out as the current documentation sends it (method "request", the
+    organizer's email, a callback_url), and the candidate's answer, POSTed signed to that
+    callback, reaches the interview; forged or misdirected answers change nothing."""
+    import requests
+
+    from models import AuditEntry
+    from tests.conftest import SANDBOX_CLIENT_SECRET
+
+    app.config["PUBLIC_BASE_URL"] = live_server.url
+    app.config["SMART_INVITE_ORGANIZER_EMAIL"] = "invitations@northwind.example"
+    host = make_user(session, org, Role.RECRUITER, email="quinn.baker@icloud.example",
+                     name="Quinn Baker")
+    link = link_calendar(app, session, sandbox, host)
+    _l, token = new_link(app, session, host, [(host, link)])
+    html = client.get(f"/c/{token}").get_data(as_text=True)
+    client.post(f"/c/{token}", data={"csrf_token": csrf(html), "slot": slots_on_page(html)[0]})
+    interview = session.scalar(select(Interview))
+    invite_id = f"rdv-{interview.uid}"
+    held = requests.get(sandbox.url + "/v1/smart_invites", timeout=5,
+                        params={"smart_invite_id": invite_id, "recipient_email": EMAIL},
+                        headers={"Authorization": f"Bearer {SANDBOX_CLIENT_SECRET}"}).json()
+    callback = held["callback_url"]
+    assert callback.startswith(live_server.url + "/hooks/cronofy/invite/")
+    assert len(callback.rsplit("/", 1)[1]) > 20  # the interview id travels sealed
+    ics = held["attachments"]["icalendar"].replace("\r\n ", "")
+    assert "ORGANIZER;CN=Quinn Baker:mailto:invitations@northwind.example" in ics
+
+    sandbox.call("POST", f"/smart_invites/{invite_id}/reply",
+                 json={"email": EMAIL, "status": "declined"})
+    assert [d["ok"] for d in sandbox.deliver() if d.get("url") == callback] == [True]
+    session.expire_all()
+    interview = session.get(Interview, interview.id)
+    assert interview.candidate_reply == "declined" and interview.needs_notice
+    replied = session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "interview.candidate_replied"))
+    assert replied.detail == {"reply": "declined"} and replied.target_id == str(interview.id)
+
+    path = "/hooks/cronofy/invite/" + callback.rsplit("/", 1)[1]
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def post(url, body, secret=SANDBOX_CLIENT_SECRET, signed=True):
+        raw = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if signed:
+            headers["Cronofy-HMAC-SHA256"] = base64.b64encode(
+                hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+        return app.test_client().post(url, data=raw, headers=headers).status_code
+
+    accepted = {"notification": {"type": "smart_invite"},
+                "smart_invite": {"smart_invite_id": invite_id, "callback_url": callback,
+                                 "recipient": {"email": EMAIL, "status": "accepted"}}}
+    assert post(path, accepted, signed=False) == 401
+    assert post(path, accepted, secret="another-secret") == 401
+    other = dict(accepted, smart_invite={**accepted["smart_invite"], "smart_invite_id": "rdv-x"})
+    assert post(path, other) == 401  # signed, but not this interview's invitation
+    forged_ref = "/hooks/cronofy/invite/" + app.extensions["rendezvous.sealer"].seal("push", "1")
+    assert post(forged_ref, accepted) == 404
+    session.expire_all()
+    assert session.get(Interview, interview.id).candidate_reply == "declined"
+    assert post(path, accepted) == 200  # the genuine next answer
+    session.expire_all()
+    assert session.get(Interview, interview.id).candidate_reply == "accepted"
+    recruiter_client = app.test_client()
+    from tests.conftest import AuthActions
+
+    AuthActions(recruiter_client).login(host.email)
+    page = recruiter_client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
+    assert "Candidate&#39;s invitation" in page or "Candidate's invitation" in page
+    assert ">Accepted</span>" in page
+
+
 def test_old_links_are_purged_and_booked_interviews_stay(app, client, session, sandbox,
                                                          recruiter, panel):
     used, token = new_link(app, session, recruiter, panel)

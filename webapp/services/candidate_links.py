@@ -16,6 +16,7 @@ import threading
 from collections import defaultdict
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -251,8 +252,13 @@ def _panel_locked(session: Session, link_ids):
 
 
 def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: scheduling.Sealer,
-         token: str, start: dt.datetime) -> Booking:
-    """Book ``start`` for the candidate: re-check, claim the link once, write the event."""
+         token: str, start: dt.datetime, *,
+         invite_callback_url: Callable[[int], str] | None = None,
+         organizer_email: str | None = None) -> Booking:
+    """Book ``start`` for the candidate: re-check, claim the link once, write the event.
+
+    When the host's calendar cannot invite, the candidate gets a Smart Invite whose answers
+    the aggregator reports to ``invite_callback_url(interview id)``."""
     opened = open_link(session, sealer, token)
     link = opened.link
     if start.tzinfo is None or not (link.window_start <= start and start + dt.timedelta(
@@ -299,7 +305,9 @@ def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: 
             written = False
     invite = None
     if not invite_by_calendar:
-        invite = _smart_invite(broker, interview, opened, start, link, host)
+        invite = _smart_invite(broker, interview, opened, start, link, host,
+                               invite_callback_url(interview.id) if invite_callback_url else None,
+                               organizer_email)
     session.refresh(interview)
     return Booking(interview, start, start + dt.timedelta(minutes=link.duration_minutes),
                    opened.candidate_tzid, opened.title, invite,
@@ -307,17 +315,51 @@ def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: 
 
 
 def _smart_invite(broker: CalendarBroker, interview: Interview, opened: Opened,
-                  start: dt.datetime, link: SchedulingLink, host: av.PanelMember) -> str | None:
+                  start: dt.datetime, link: SchedulingLink, host: av.PanelMember,
+                  callback_url: str | None, organizer_email: str | None) -> str | None:
     """An invitation the candidate can add to any calendar, when the host's cannot invite."""
     try:
         invite = broker.upsert_smart_invite(SmartInviteWrite(
-            smart_invite_id=f"{scheduling.EVENT_PREFIX}{interview.uid}",
+            smart_invite_id=smart_invite_id(interview),
             recipient_email=opened.candidate_email, summary=opened.title, start=start,
             end=start + dt.timedelta(minutes=link.duration_minutes), tzid=opened.candidate_tzid,
-            organizer_name=host.user.name))
+            organizer_name=host.user.name, organizer_email=organizer_email,
+            callback_url=callback_url))
     except broker_errors.BrokerError:
         return None
     return invite.icalendar
+
+
+def smart_invite_id(interview: Interview) -> str:
+    return f"{scheduling.EVENT_PREFIX}{interview.uid}"
+
+
+#: What the interview page says about the candidate's answer to a Smart Invite.
+REPLIES = {"pending": "No reply yet", "accepted": "Accepted", "tentative": "Tentative",
+           "declined": "Declined"}
+
+
+def invite_answered(session: Session, interview_id: int, invite_id: str, status: str) -> str:
+    """Keep the candidate's answer to their Smart Invite (a verified callback for the interview
+    sealed in its URL). A decline is a change the scheduler is told about. Returns the outcome."""
+    interview = session.get(Interview, interview_id)
+    if interview is None:
+        return "unknown"
+    if invite_id != smart_invite_id(interview) or status not in REPLIES:
+        record(session, None, "callback.forged", outcome="denied",
+               organisation_id=interview.organisation_id, target_type="interview",
+               target_id=interview.id, detail={"reason": "not this interview's invitation"})
+        session.commit()
+        return "mismatch"
+    if interview.candidate_reply == status:
+        return "unchanged"
+    interview.candidate_reply = status
+    if status == "declined" and interview.status.live:
+        interview.needs_notice = True
+    record(session, None, "interview.candidate_replied", organisation_id=interview.organisation_id,
+           target_type="interview", target_id=interview.id, detail={"reply": status})
+    session.commit()
+    return "recorded"
 
 
 #: Expired, used and revoked links are deleted after this (the interview keeps no reference).

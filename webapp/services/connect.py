@@ -391,6 +391,17 @@ def consume_state(session: Session, actor: Actor, *, state: str | None, flow: st
     return row
 
 
+def provider_key(profile) -> str | None:
+    """Our name for a profile's calendar service (a key of PROVIDERS). Cronofy reports
+    Microsoft 365 as ``provider_name: exchange`` with ``provider_service: office365``; only
+    the service tells it from on-premises Exchange."""
+    if profile is None:
+        return None
+    if profile.provider_service == "office365" or profile.provider_name == "office365":
+        return "office365"
+    return profile.provider_name or None
+
+
 def _linking_profile(creds: Credentials, info: UserInfo):
     wanted = creds.linking_profile.profile_id if creds.linking_profile else None
     for profile in info.profiles:
@@ -499,7 +510,7 @@ def complete(
     link.sub = sub
     link.account_id = creds.account_id or sub
     link.profile_id = (lp.profile_id if lp else None) or (profile.profile_id if profile else None)
-    link.provider = (lp.provider_name if lp else None) or (profile.provider_name if profile else None)
+    link.provider = provider_key(lp) or provider_key(profile)
     link.account_email = ((lp.profile_name if lp else None) or info.email or "")[:320] or None
     link.status = LinkStatus.ACTIVE
     visible = {c.calendar_id for c in calendars}

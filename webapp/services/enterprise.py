@@ -800,7 +800,7 @@ def _enterprise_link(session: Session, broker: CalendarBroker, cipher: TokenCiph
     link.sub = sub
     link.account_id = creds.account_id or sub
     link.profile_id = lp.profile_id if lp else link.profile_id
-    link.provider = (lp.provider_name if lp else None) or sa.provider
+    link.provider = connect.provider_key(lp) or sa.provider
     link.account_email = row.email
     link.status = LinkStatus.ACTIVE
     link.linked_at = utcnow()

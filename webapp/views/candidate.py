@@ -29,6 +29,12 @@ bp = Blueprint("candidate", __name__, url_prefix="/c")
 CANDIDATE_LIMIT = "30 per minute"
 
 
+def invite_callback_url(interview_id: int) -> str:
+    """Where the aggregator reports the candidate's answer to a Smart Invite (sealed id)."""
+    sealer_ = current_app.extensions["rendezvous.sealer"]
+    return external_url("hooks.smart_invite", ref=sealer_.seal("invite", str(interview_id)))
+
+
 @bp.record_once
 def _redact_request_log(_state) -> None:
     """The request log line carries the path, and the path carries the token: redact it."""
@@ -163,8 +169,10 @@ def book(token: str):
     """Book the chosen time and confirm it."""
     db = db_session()
     try:
-        booking = candidate_links.book(db, required_broker(), _ext("cipher"), sealer(), token,
-                                       parse_start(request.form.get("slot")))
+        booking = candidate_links.book(
+            db, required_broker(), _ext("cipher"), sealer(), token,
+            parse_start(request.form.get("slot")), invite_callback_url=invite_callback_url,
+            organizer_email=current_app.config.get("SMART_INVITE_ORGANIZER_EMAIL"))
     except candidate_links.LinkUnusable as exc:
         return _unusable(exc)
     except scheduling.SlotTaken as exc:

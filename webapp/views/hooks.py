@@ -124,6 +124,27 @@ class FastPush:
         return [b""]
 
 
+@bp.route("/invite/<ref>", methods=["POST"])
+@public
+def smart_invite(ref: str):
+    """Receive a candidate's answer to the Smart Invite of one interview."""
+    from broker.notifications import parse_smart_invite_callback
+    from webapp.services import candidate_links
+
+    raw = verified_body("smart_invite")  # documented as signed like push notifications
+    interview_id = opened_id("invite", ref)
+    if interview_id is None:
+        return "", 404
+    try:
+        callback = parse_smart_invite_callback(raw)
+    except InvalidNotification:
+        return "", 400
+    outcome = candidate_links.invite_answered(db_session(), interview_id,
+                                              callback.smart_invite_id, callback.status)
+    log.info("smart invite callback for interview %s: %s", interview_id, outcome)
+    return "", {"unknown": 404, "mismatch": 401}.get(outcome, 200)
+
+
 #: HTTP answer per callback outcome: replays are no-ops (409), state mismatches forgeries (401),
 #: and 503 asks the aggregator to resend when the code could not be redeemed just now.
 _SA_STATUS = {"linked": 200, "failed": 200, "ignored": 200, "replayed": 409, "forged": 401,

@@ -123,6 +123,10 @@ def profiles(b: CalendarBroker, ctx: Ctx) -> None:
     found = b.profiles(ctx.creds)
     assert any(p.profile_id == ctx.profile_id and p.connected for p in found)
     assert all(p.provider_name for p in found)
+    # Microsoft 365 is exchange + office365 on the wire; the service is kept to tell it apart.
+    for p in found:
+        if p.provider_service == "office365":
+            assert p.provider_name == "exchange"
 
 
 def calendars(b: CalendarBroker, ctx: Ctx) -> None:
@@ -165,6 +169,8 @@ def event_lifecycle(b: CalendarBroker, ctx: Ctx) -> None:
     assert not event.deleted
     assert {a.email for a in ctx.event.attendees} <= {a.email for a in event.attendees}
     assert all(e.event_id for e in events), "only_managed returns only our events"
+    # A managed (partner) event's uid is Cronofy's own, never an external event's uid.
+    assert all(not e.event_uid.startswith("evt_external_") for e in events)
     b.delete_event(ctx.creds, ctx.calendar_id, ctx.event.event_id)
 
 
@@ -213,6 +219,8 @@ def smart_invite(b: CalendarBroker, ctx: Ctx) -> None:
     assert created.smart_invite_id == ctx.smart_invite.smart_invite_id
     assert created.recipient_email == ctx.smart_invite.recipient_email
     assert created.icalendar and created.icalendar.startswith("BEGIN:VCALENDAR")
+    # The response's times ({time, tzid} objects, as documented) are the ones we sent.
+    assert (created.start, created.end) == (ctx.smart_invite.start, ctx.smart_invite.end)
     status = b.smart_invite(ctx.smart_invite.smart_invite_id, ctx.smart_invite.recipient_email)
     assert status.recipient_status in {"pending", "accepted", "tentative", "declined"}
     cancelled = b.cancel_smart_invite(ctx.smart_invite.smart_invite_id,

@@ -139,6 +139,7 @@ def documented_ctx() -> Ctx:
         summary=si["event"]["summary"], description=si["event"]["description"],
         start=_t(si["event"]["start"]), end=_t(si["event"]["end"]), tzid=si["event"]["tzid"],
         location="Room 4", callback_url=si["callback_url"], organizer_name="Acme Recruiting",
+        organizer_email=si["organizer"]["email"],
     )
     return Ctx(
         redirect_uri=DOC["redirect_uri"],

@@ -91,7 +91,7 @@ def ctx(control, broker) -> Ctx:
         summary="Interview", start=at(day2, 10), end=at(day2, 11), tzid="Europe/London",
         description="...", location="Room 4",
         callback_url="https://app.example.com/cronofy/smart-invite",
-        organizer_name="Acme Recruiting",
+        organizer_name="Acme Recruiting", organizer_email="invitations@app.example.com",
     )
     return Ctx(
         redirect_uri=sc.REDIRECT_URI,

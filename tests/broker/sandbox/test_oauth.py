@@ -54,7 +54,7 @@ def test_token_response_carries_the_full_documented_field_set(sandbox):
     assert body["scope"] == DEFAULT_SCOPE
     assert body["account_id"] == body["sub"] and body["sub"].startswith("acc_")
     profile = body["linking_profile"]
-    assert profile["provider_name"] == "office365"
+    assert profile["provider_name"] == "exchange"  # as Cronofy reports Microsoft 365
     assert profile["provider_service"] == "office365"
     assert profile["profile_id"].startswith("pro_")
     assert profile["profile_name"] == SAM

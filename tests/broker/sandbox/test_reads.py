@@ -46,7 +46,8 @@ def test_userinfo_shape_for_an_account(connect):
     data = info["cronofy.data"]
     assert data["authorization"]["status"] == "active"
     profile = data["profiles"][0]
-    assert profile["provider_name"] == "office365" and profile["provider_service"] == "office365"
+    # Microsoft 365 comes back as exchange + office365 (cronofy-csharp GetProfiles fixture).
+    assert profile["provider_name"] == "exchange" and profile["provider_service"] == "office365"
     assert profile["profile_connected"] is True
     assert profile["profile_initial_sync_required"] is False
     cal = profile["profile_calendars"][0]
