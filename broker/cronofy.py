@@ -1091,18 +1091,26 @@ class CronofyBroker:
         interval = _minutes(query.start_interval, "start_interval") if query.start_interval \
             else None
 
+        # The documented body, with ``query_periods`` (the current name; pycronofy's
+        # availability() can only send the older ``available_periods``).
+        body: dict[str, Any] = {"participants": participants, "required_duration": duration}
+        if periods:
+            body["query_periods"] = periods
+        if slots:
+            body["query_slots"] = slots
+        if buffer:
+            body["buffer"] = buffer
+        if interval:
+            body["start_interval"] = interval
+        if query.response_format:
+            body["response_format"] = query.response_format
+        if query.max_results:
+            body["max_results"] = query.max_results
+        answer = "available_slots" if query.response_format in ("slots", "overlapping_slots") \
+            else "available_periods"
+
         def call(c: pycronofy.Client) -> tuple[Slot, ...]:
-            found = c.availability(
-                participants=[dict(g, members=[dict(m) for m in g["members"]])
-                              for g in participants],
-                required_duration=dict(duration),
-                available_periods=[dict(p) for p in periods] or None,
-                start_interval=interval,
-                buffer=dict(buffer),
-                response_format=query.response_format,
-                query_slots=[dict(s) for s in slots] or None,
-                max_results=query.max_results,
-            )
+            found = c.request_handler.post(endpoint="availability", data=body).json()[answer]
             return tuple(
                 Slot(start=_parse_dt(s["start"]), end=_parse_dt(s["end"]),
                      participants=tuple(p["sub"] for p in s.get("participants") or ()))

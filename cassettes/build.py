@@ -194,7 +194,7 @@ UPSERT_BODY = {  # §5.1, as the adapter sends it (end as a UTC string, no lat/l
                                         {"type": "conferencing_failing"}]}],
 }
 
-AVAILABILITY_BODY = {  # §6.1 (pycronofy sends the original name available_periods)
+AVAILABILITY_BODY = {  # §6.1, with query_periods (the documented name; not available_periods)
     "participants": [
         {"members": [
             {"sub": "acc_567236000909002", "calendar_ids": [CAL], "managed_availability": True},
@@ -206,7 +206,7 @@ AVAILABILITY_BODY = {  # §6.1 (pycronofy sends the original name available_peri
          "required": 1},
     ],
     "required_duration": {"minutes": 60},
-    "available_periods": [{"start": "2025-01-21T09:00:00Z", "end": "2025-01-21T18:00:00Z"},
+    "query_periods": [{"start": "2025-01-21T09:00:00Z", "end": "2025-01-21T18:00:00Z"},
                           {"start": "2025-01-22T09:00:00Z", "end": "2025-01-22T18:00:00Z"}],
     "buffer": {"before": {"minutes": 30}, "after": {"minutes": 15}},
     "start_interval": {"minutes": 30},

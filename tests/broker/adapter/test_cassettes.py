@@ -117,7 +117,7 @@ def documented_ctx() -> Ctx:
             Group(members=tuple(Member(m["sub"]) for m in g2["members"]), required=1),
         ),
         duration=dt.timedelta(minutes=60),
-        periods=tuple(Period(_t(p["start"]), _t(p["end"])) for p in av["available_periods"]),
+        periods=tuple(Period(_t(p["start"]), _t(p["end"])) for p in av["query_periods"]),
         buffer_before=dt.timedelta(minutes=30),
         buffer_after=dt.timedelta(minutes=15),
         start_interval=dt.timedelta(minutes=30),
