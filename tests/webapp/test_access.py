@@ -52,6 +52,7 @@ ACCESS: dict[str, object] = {
     "settings.reset": {A},
     "hooks.push": EVERYONE,
     "hooks.service_account": EVERYONE,
+    "hooks.smart_invite": EVERYONE,
     "enterprise.index": {A},
     "enterprise.start_connect": {A},
     "enterprise.callback": {A},
