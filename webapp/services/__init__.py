@@ -5,12 +5,25 @@ Services never import flask. Views turn their exceptions into messages.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterator, Sequence, TypeVar
 
 from models import Role
 
 T = TypeVar("T")
+
+#: Control characters (C0, DEL, C1) and lone surrogates; line breaks and tabs are matched too.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNPRINTABLE_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(value: str, *, multiline: bool = False) -> bool:
+    """False if ``value`` holds a control character (NUL, escape, DEL…; line breaks and tabs
+    only when ``multiline``) or a lone surrogate. Names, titles and addresses are written into
+    calendar events, invitations and the database, where such characters break or smuggle
+    something through; they are refused instead."""
+    return not (_UNPRINTABLE_IN_TEXT if multiline else _UNPRINTABLE).search(value)
 
 
 def in_batches(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from models import CoordinatorAssignment, LinkStatus, Role, ServiceAccountLink, User, utcnow
 from webapp import security
-from webapp.services import Actor, Forbidden, Invalid, NotFound
+from webapp.services import Actor, Forbidden, Invalid, NotFound, printable
 from webapp.services.audit import record
 from webapp.services.zones import person_zone
 
@@ -22,7 +22,7 @@ def normalise_email(email: str) -> str:
 
 
 def valid_email(email: str) -> bool:
-    return len(email) <= 320 and bool(EMAIL_RE.match(email))
+    return len(email) <= 320 and bool(EMAIL_RE.match(email)) and printable(email)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,8 +205,9 @@ def invite_user(
     name = (name or "").strip()
     if not valid_email(email):
         raise Invalid("Enter a valid email address.", field="email")
-    if not name or len(name) > 200:
-        raise Invalid("Enter the person's name (at most 200 characters).", field="name")
+    if not name or len(name) > 200 or not printable(name):
+        raise Invalid("Enter the person's name (at most 200 characters, no control "
+                      "characters).", field="name")
     parsed_role = parse_role(role)
     _may_have_address(session, actor.organisation_id, email)
     # Only this organisation's accounts count: whether the address has one elsewhere is not

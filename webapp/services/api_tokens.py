@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from models import ApiToken, User, utcnow
 from webapp import security
-from webapp.services import Actor, Invalid, NotFound, ServiceError
+from webapp.services import Actor, Invalid, NotFound, ServiceError, printable
 from webapp.services.audit import record
 
 log = logging.getLogger("webapp.services.api_tokens")
@@ -48,7 +48,7 @@ def create_token(session: Session, actor: Actor, *, name: str, days: int | str =
     if actor.user_id is None:
         raise Invalid("Log in to create an API token.")
     name = (name or "").strip()
-    if not name or len(name) > 100:
+    if not name or len(name) > 100 or not printable(name):
         raise Invalid("Name the token (at most 100 characters), e.g. “Phone” or “ATS sync”.",
                       field="name")
     try:

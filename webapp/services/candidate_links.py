@@ -108,14 +108,11 @@ def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
         raise Invalid(f"The window is 1 to {MAX_WINDOW_DAYS} days.", field="days")
     if not 1 <= expires_days <= MAX_EXPIRY_DAYS:
         raise Invalid(f"Links expire after 1 to {MAX_EXPIRY_DAYS} days.", field="expires_days")
-    if not candidate_name.strip() or len(candidate_name) > scheduling.MAX_NAME:
-        raise Invalid("Enter the candidate's name.", field="candidate_name")
+    scheduling.check_title_and_name(title, candidate_name)
     if not valid_email(candidate_email.strip()):
         raise Invalid("Enter the candidate's email address.", field="candidate_email")
     if not av.valid_zone(candidate_tzid):
         raise Invalid("Choose the candidate's time zone from the list.", field="candidate_tzid")
-    if not title.strip() or len(title) > scheduling.MAX_TITLE:
-        raise Invalid("Give the interview a title.", field="title")
     if candidate_hours is not None:
         first, last = candidate_hours
         if not (0 <= first < last <= 24 * 60):

@@ -30,7 +30,7 @@ from models import (CreatedEvent, EventStatus, Interview, InterviewStatus, LinkM
                     ProfileLink, Role, SchedulingPreference, User, utcnow)
 from webapp.integration import ReferenceSealer
 from webapp.security import TokenCipher
-from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
+from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, printable
 from webapp.services import availability as av
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
@@ -225,15 +225,24 @@ class NewInterview:
     candidate_tzid: str | None = None
 
 
+def check_title_and_name(title: str, candidate_name: str) -> None:
+    """The event's title and the candidate's name: present, short, one printable line."""
+    if not title.strip() or len(title) > MAX_TITLE or not printable(title):
+        raise Invalid(f"Give the interview a title (up to {MAX_TITLE} characters, no control "
+                      "characters).", field="title")
+    if not candidate_name.strip() or len(candidate_name) > MAX_NAME or not printable(candidate_name):
+        raise Invalid("Enter the candidate's name (no control characters).",
+                      field="candidate_name")
+
+
 def _check_details(new: NewInterview) -> None:
-    if not new.title.strip() or len(new.title) > MAX_TITLE:
-        raise Invalid(f"Give the interview a title (up to {MAX_TITLE} characters).", field="title")
-    if not new.candidate_name.strip() or len(new.candidate_name) > MAX_NAME:
-        raise Invalid("Enter the candidate's name.", field="candidate_name")
+    check_title_and_name(new.title, new.candidate_name)
     if not valid_email(new.candidate_email.strip()):
         raise Invalid("Enter the candidate's email address.", field="candidate_email")
     if len(new.notes) > MAX_NOTES:
         raise Invalid(f"Notes are limited to {MAX_NOTES} characters.", field="notes")
+    if not printable(new.notes, multiline=True):
+        raise Invalid("Notes cannot contain control characters.", field="notes")
     if new.start.tzinfo is None or new.start <= utcnow():
         raise Invalid("Pick a time slot in the future.", field="slot")
     if new.candidate_tzid and not av.valid_zone(new.candidate_tzid):
