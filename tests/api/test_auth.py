@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from models import ApiToken, AuditEntry, Role, User, utcnow
-from tests.api.conftest import assert_error
+from tests.api.conftest import assert_error, issue_token
 
 
 def test_no_token_is_401_in_the_error_shape(api):
@@ -51,6 +51,31 @@ def test_expired_token_and_deactivated_owner_are_refused(api, token_user, sessio
     reasons = [e.detail["reason"] for e in session.scalars(
         select(AuditEntry).where(AuditEntry.action == "api_token.denied"))]
     assert reasons == ["expired", "inactive user"]
+
+
+def test_deactivation_revokes_the_tokens_so_reactivation_does_not_revive_them(
+        app, api, token_user, session):
+    from tests.conftest import AuthActions
+
+    admin = token_user(Role.ADMIN, email="alex.kim@northwind.example")
+    person = token_user(Role.RECRUITER)
+    second = issue_token(session, person.user, name="second")
+    assert api.get("/me", token=person.token).status_code == 200
+    browser = app.test_client()
+    auth = AuthActions(browser)
+    auth.login(admin.user.email)
+    page = f"/admin/users/{person.user.id}"
+    assert auth.post(page + "/deactivate", form_page=page).status_code == 302
+    assert auth.post(page + "/reactivate", form_page=page).status_code == 302
+    session.expire_all()
+    assert session.get(User, person.user.id).active
+    for token in (person.token, second):
+        assert "revoked" in assert_error(api.get("/me", token=token), 401)["message"]
+    assert all(t.revoked_at is not None for t in session.scalars(
+        select(ApiToken).where(ApiToken.user_id == person.user.id)))
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "user.deactivated"))
+    assert entry.detail == {"api_tokens_revoked": 2}
+    assert api.get("/me", token=admin.token).status_code == 200  # nobody else's
 
 
 def test_the_owners_current_role_applies_on_every_request(api, token_user, session):

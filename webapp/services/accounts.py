@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from models import CoordinatorAssignment, LinkStatus, Role, ServiceAccountLink, User, utcnow
+from models import (ApiToken, CoordinatorAssignment, LinkStatus, Role, ServiceAccountLink, User,
+                    utcnow)
 from webapp import security
 from webapp.services import Actor, Forbidden, Invalid, NotFound, printable
 from webapp.services.audit import record
@@ -321,8 +322,15 @@ def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> Us
             raise Invalid("The organisation needs at least one active IT admin.")
     user.active = active
     user.session_version += 1
+    detail = None
+    if not active:
+        # Reactivating must not bring old tokens back: the person creates new ones.
+        revoked = session.execute(
+            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow()))
+        detail = {"api_tokens_revoked": revoked.rowcount or 0}
     record(session, actor, "user.reactivated" if active else "user.deactivated",
-           target_type="user", target_id=user.id, target_label=user.email)
+           target_type="user", target_id=user.id, target_label=user.email, detail=detail)
     session.commit()
     return user
 
