@@ -235,11 +235,11 @@ def _fill_development_secrets(instance: Path, config: dict[str, Any]) -> None:
     """Generate missing development secrets once and keep them in instance/secrets.json."""
     needed = [k for k in ("SECRET_KEY", "TOKEN_KEYS") if not config.get(k)]
     if not config.get("DATABASE_URL"):
-        instance.mkdir(parents=True, exist_ok=True)
+        instance.mkdir(mode=0o700, parents=True, exist_ok=True)
         config["DATABASE_URL"] = f"sqlite:///{instance / 'rendezvous.sqlite3'}"
     if not needed:
         return
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = instance / "secrets.json"
     stored: dict[str, str] = {}
     if path.exists():

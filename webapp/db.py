@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -15,8 +18,23 @@ class Database:
     sessions: sessionmaker[Session]
 
 
+def create_private_file(path: str | Path) -> None:
+    """Create ``path`` empty and readable by this user alone (0600, like instance/secrets.json)
+    unless it exists. SQLite gives its journal and WAL files the database file's mode; left to
+    itself it would create them all world-readable (umask 022), calendar tokens included."""
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        database_file = make_url(url).database
+        if database_file and database_file != ":memory:" and not database_file.startswith("file:"):
+            create_private_file(database_file)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -22,6 +22,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 
+from webapp.db import create_private_file
+
 log = logging.getLogger("webapp.jobs")
 
 
@@ -147,7 +149,7 @@ def build_huey(app: Flask) -> Huey:
     if config.get("REDIS_URL"):
         return RedisHuey("rendezvous", url=config["REDIS_URL"], utc=True)
     path = config.get("JOBS_SQLITE_PATH") or str(Path(app.instance_path) / "jobs.sqlite3")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    create_private_file(path)  # queued jobs carry ids and arguments: this user's alone
     return SqliteHuey("rendezvous", filename=path, utc=True)
 
 
