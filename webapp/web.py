@@ -13,7 +13,7 @@ from flask_login import LoginManager, current_user, logout_user
 
 from webapp.db import db_session
 from webapp.security import PUBLIC, permits, policy_of
-from webapp.services import Actor
+from webapp.services import Actor, printable
 from webapp.services.accounts import load_session_user
 
 log = logging.getLogger("webapp.web")
@@ -46,7 +46,8 @@ def actor() -> Actor:
 
 def safe_next(target: str | None) -> str | None:
     """Only same-site relative paths may be redirected to after login."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or not printable(target)):
         return None
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None

@@ -65,13 +65,40 @@ def _query_args(schema: Schema) -> dict[str, Any]:
     return data
 
 
+#: No request body needs more than a few levels; deeper ones are refused before any schema
+#: (or the parser itself, which recurses) walks them.
+MAX_JSON_DEPTH = 16
+
+
 def _json_body() -> Any:
     if not request.is_json:
         raise ApiError(415, "Send the request body as JSON (Content-Type: application/json).")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = _TOO_DEEP
+    if body is _TOO_DEEP or (body is not None and _depth_exceeds(body, MAX_JSON_DEPTH)):
+        raise ApiError(400, f"The JSON body is nested too deeply (at most {MAX_JSON_DEPTH} "
+                            "levels).")
     if body is None:
         raise ApiError(400, "The request body is not valid JSON.")
     return body
+
+
+_TOO_DEEP = object()
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/objects more than ``limit`` deep (iteratively: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1)
+                         for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def operation(method: str, rule: str, *, summary: str, tag: str, roles: object,

@@ -225,6 +225,16 @@ class NewInterview:
     candidate_tzid: str | None = None
 
 
+#: No interview starts further ahead than this (the grid offers at most a year and a window).
+MAX_AHEAD = dt.timedelta(days=400)
+
+
+def check_start_in_range(start: dt.datetime) -> None:
+    """Refuse a start no slot could have (far ahead, or an aware time without a zone)."""
+    if start.tzinfo is None or start > utcnow() + MAX_AHEAD:
+        raise Invalid("Pick a time slot from the free slots offered.", field="slot")
+
+
 def check_title_and_name(title: str, candidate_name: str) -> None:
     """The event's title and the candidate's name: present, short, one printable line."""
     if not title.strip() or len(title) > MAX_TITLE or not printable(title):
@@ -245,6 +255,7 @@ def _check_details(new: NewInterview) -> None:
         raise Invalid("Notes cannot contain control characters.", field="notes")
     if new.start.tzinfo is None or new.start <= utcnow():
         raise Invalid("Pick a time slot in the future.", field="slot")
+    check_start_in_range(new.start)
     if new.candidate_tzid and not av.valid_zone(new.candidate_tzid):
         raise Invalid("Choose the candidate's time zone from the list.", field="candidate_tzid")
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   session, url_for)
 from flask_login import current_user, login_user, logout_user
 
 from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.forms import ChooseAccountForm, LoginForm, SetPasswordForm
 from webapp.security import public, signed_in
-from webapp.services import Invalid, accounts
+from webapp.services import Invalid, accounts, printable
 from webapp.services.zones import known_zone
 from webapp.views.profile import BROWSER_ZONE
 from webapp.web import actor, safe_next
@@ -43,6 +44,10 @@ def login():
     """Log a user in with email and password."""
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
+    if not all(printable(v) for v in request.values.getlist("next")):
+        # Only a crafted link puts a line break or a tab in it (a redirect header could not
+        # carry one, and browsers drop tabs, turning "/\t/x" into "//x").
+        abort(400)
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         opened = accounts.authenticate(db_session(), form.email.data, form.password.data,

@@ -128,11 +128,15 @@ def index():
 def parse_start(value: str | None) -> dt.datetime:
     try:
         start = dt.datetime.fromisoformat(value or "")
-    except ValueError:
+        if start.tzinfo is None:
+            raise ValueError("a slot names its offset")
+        # No slot is offered this far out; and near the ends of the calendar, converting the
+        # time or adding the interview's length would overflow.
+        start = start.astimezone(dt.timezone.utc)
+        scheduling.check_start_in_range(start)
+    except (ValueError, OverflowError, Invalid):
         raise Invalid("Pick one of the free slots.", field="slot") from None
-    if start.tzinfo is None:
-        raise Invalid("Pick one of the free slots.", field="slot")
-    return start.astimezone(dt.timezone.utc)
+    return start
 
 
 @bp.route("/", methods=["POST"])
