@@ -20,13 +20,12 @@ class Database:
 
 def create_private_file(path: str | Path) -> None:
     """Create ``path`` empty and readable by this user alone (0600, like instance/secrets.json)
-    unless it exists. SQLite gives its journal and WAL files the database file's mode; left to
-    itself it would create them all world-readable (umask 022), calendar tokens included."""
-    path = Path(path)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    unless it exists (or its folder does not: then opening it fails as it would have). SQLite
+    gives its journal and WAL files the database file's mode; left to itself it would create
+    them all world-readable (umask 022), calendar tokens included."""
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
+        os.close(os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except (FileExistsError, FileNotFoundError):
         pass
 
 

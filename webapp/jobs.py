@@ -149,6 +149,7 @@ def build_huey(app: Flask) -> Huey:
     if config.get("REDIS_URL"):
         return RedisHuey("rendezvous", url=config["REDIS_URL"], utc=True)
     path = config.get("JOBS_SQLITE_PATH") or str(Path(app.instance_path) / "jobs.sqlite3")
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     create_private_file(path)  # queued jobs carry ids and arguments: this user's alone
     return SqliteHuey("rendezvous", filename=path, utc=True)
 

@@ -114,19 +114,18 @@ def test_sqlite_database_and_job_queue_files_are_private(tmp_path):
 
     from sqlalchemy import text
 
-    from tests.factories import TEST_TOKEN_KEYS
     from webapp import create_app
 
     old_umask = os.umask(0o022)
     try:
         instance = tmp_path / "instance"
+        # Development generates its secrets, creating the instance folder as it does.
         app = create_app({"INSTANCE_PATH": str(instance), "ENVIRONMENT": "development",
-                          "TOKEN_KEYS": TEST_TOKEN_KEYS, "SECRET_KEY": "x" * 40,
                           "DATABASE_URL": f"sqlite:///{instance / 'rendezvous.sqlite3'}"})
         app.extensions["rendezvous.jobs"].enqueue("purge_oauth_states")  # the queue is written
         with app.extensions["rendezvous.db"].engine.begin() as conn:
             conn.execute(text("CREATE TABLE probe (id INTEGER)"))
-        for name in ("rendezvous.sqlite3", "jobs.sqlite3"):
+        for name in ("rendezvous.sqlite3", "jobs.sqlite3", "secrets.json"):
             mode = stat.S_IMODE((instance / name).stat().st_mode)
             assert mode == 0o600, f"{name} is {oct(mode)}"
         assert stat.S_IMODE(instance.stat().st_mode) & 0o077 == 0
