@@ -522,6 +522,11 @@ def _managed_event(e: Mapping[str, Any]) -> ManagedEvent:
         location=location.get("description"),
         created=_parse_dt(e.get("created")),
         updated=_parse_dt(e.get("updated")),
+        description=e.get("description") if isinstance(e.get("description"), str) else None,
+        tzid=e["start"].get("tzid") if isinstance(e.get("start"), dict) else None,
+        transparency=e.get("transparency"),
+        event_private=e.get("event_private") if isinstance(e.get("event_private"), bool)
+        else None,
     )
 
 
@@ -558,8 +563,12 @@ def _event_body(event: EventWrite) -> dict[str, Any]:
         body["attendees"] = attendees
     if event.reminders_minutes:
         body["reminders"] = [{"minutes": m} for m in event.reminders_minutes]
+    if event.reminders_create_only:
+        body["reminders_create_only"] = True
     if event.transparency:
         body["transparency"] = event.transparency
+    if event.event_private is not None:
+        body["event_private"] = event.event_private
     if event.conferencing_profile_id == EXPLICIT_CONFERENCING:
         body["conferencing"] = _explicit_conferencing(event)
     elif event.conferencing_profile_id:
@@ -1146,18 +1155,21 @@ class CronofyBroker:
         last_modified: dt.datetime | None = None,
         include_deleted: bool = False,
         tzid: str = "Etc/UTC",
+        localized: bool = False,
         on_refresh: OnRefresh | None = None,
     ) -> tuple[ManagedEvent, ...]:
         """The app's own events (``only_managed``), across all pages; read on demand, not stored.
 
-        ``start``/``end`` bound the days in ``tzid`` (``end`` exclusive), as for free/busy."""
+        ``start``/``end`` bound the days in ``tzid`` (``end`` exclusive), as for free/busy.
+        ``localized`` asks for ``localized_times``, so each event says its own zone (``tzid``)."""
         from_, to = _query_days(start, end, tzid)
         since = _fmt_time(last_modified, "last_modified") if last_modified is not None else None
 
         def call(c: pycronofy.Client) -> tuple[ManagedEvent, ...]:
             pages = c.read_events(calendar_ids=tuple(calendar_ids), from_date=from_, to_date=to,
                                   last_modified=since, tzid=tzid, only_managed=True,
-                                  include_managed=True, include_deleted=include_deleted)
+                                  include_managed=True, include_deleted=include_deleted,
+                                  localized_times=localized)
             return tuple(_managed_event(e) for e in pages.all())
 
         return self._user_call("managed_events", creds, on_refresh, call, idempotent=True)

@@ -160,10 +160,12 @@ class CalendarBroker(Protocol):
         last_modified: dt.datetime | None = None,
         include_deleted: bool = False,
         tzid: str = "Etc/UTC",
+        localized: bool = False,
         on_refresh: OnRefresh | None = None,
     ) -> tuple[ManagedEvent, ...]:
         """Our own events as the aggregator sees them now (read on demand, never stored);
-        ``start``/``end`` are days in ``tzid`` as for ``free_busy``."""
+        ``start``/``end`` are days in ``tzid`` as for ``free_busy``; ``localized`` reports each
+        event's own zone."""
         ...
 
     # -- push notification channels ------------------------------------------------------------

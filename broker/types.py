@@ -232,7 +232,11 @@ class EventWrite:
     subscription_url: str | None = None
     url: str | None = None
     reminders_minutes: tuple[int, ...] = ()
+    #: Apply ``reminders_minutes`` only when the event is created: an update leaves the event's
+    #: reminders (which reads do not report) as they are.
+    reminders_create_only: bool = False
     transparency: Literal["opaque", "transparent"] | None = None
+    event_private: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +258,12 @@ class ManagedEvent:
     location: str | None = None
     created: dt.datetime | None = None
     updated: dt.datetime | None = None
+    #: The notes, as the calendar holds them now (read to write the event back whole).
+    description: str | None = None
+    #: The zone the event's start is shown in (only when read with ``localized``).
+    tzid: str | None = None
+    transparency: str | None = None
+    event_private: bool | None = None
 
 
 # --- push notifications -----------------------------------------------------------------------

@@ -851,19 +851,22 @@ def external_change(state: SandboxState, data: dict[str, Any]) -> dict[str, Any]
     if action == "move":
         shift = data.get("shift_minutes")
         if data.get("start") and data.get("end"):
-            moved = {"start": data["start"], "end": data["end"], "tzid": data.get("tzid")}
+            moved = {"start": data["start"], "end": data["end"],
+                     "tzid": data.get("tzid") or ev.start_tzid}
         elif isinstance(shift, int) and not isinstance(shift, bool):
-            moved = _shifted(ev, shift)
+            moved = {**_shifted(ev, shift), "tzid": ev.start_tzid}
         else:
             raise errors.invalid("shift_minutes", "required", "give start and end, or shift_minutes")
         fields = _parse_event_fields({"summary": ev.summary, "description": ev.description,
                                       **moved}, need_event_id=False)
     else:
+        edits = {k: data[k] for k in ("location", "reminders") if k in data}
         fields = _parse_event_fields({"summary": data.get("summary", ev.summary),
                                       "description": data.get("description", ev.description),
                                       "start": data.get("start", ev.start),
                                       "end": data.get("end", ev.end),
-                                      "transparency": data.get("transparency", ev.transparency)},
+                                      "transparency": data.get("transparency", ev.transparency),
+                                      "tzid": data.get("tzid") or ev.start_tzid, **edits},
                                      need_event_id=False)
         if data.get("status") in {"confirmed", "tentative", "cancelled"}:
             ev.status = data["status"]

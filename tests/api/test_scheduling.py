@@ -209,7 +209,7 @@ def test_self_scheduling_links_create_list_revoke(client, session, sandbox, recr
     api = ApiClient(client, issue_token(session, recruiter))
     created = api.post("/scheduling-links", json={
         "panel": [link.id for _u, link in panel], "start_date": next_weekday(1).isoformat(),
-        "days": 3, "expires_days": 2, "candidate_name": "Casey Candidate",
+        "days": 3, "expires_days": 7, "candidate_name": "Casey Candidate",
         "candidate_email": "casey.candidate@gmail.example", "candidate_tzid": "America/New_York",
         "title": TITLE})
     assert created.status_code == 201, created.get_json()
@@ -233,6 +233,13 @@ def test_self_scheduling_links_create_list_revoke(client, session, sandbox, recr
         "panel": [link.id for _u, link in panel], "candidate_name": "C", "title": TITLE,
         "candidate_email": "not-an-email"}), 422)
     assert "candidate_email" in error["fields"]
+    # A link that would expire before its window opens is refused, saying so.
+    late = assert_error(api.post("/scheduling-links", json={
+        "panel": [link.id for _u, link in panel], "start_date": next_weekday(10).isoformat(),
+        "days": 3, "expires_days": 2, "candidate_name": "Casey Candidate",
+        "candidate_email": "casey.candidate@gmail.example", "candidate_tzid": "America/New_York",
+        "title": TITLE}), 422)
+    assert "expire" in str(late["fields"]["expires_days"])
 
 
 def test_coordinators_have_no_self_scheduling_links(client, session, sandbox, coordinator_setup):

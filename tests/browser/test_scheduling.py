@@ -1,6 +1,7 @@
 """Scheduling in a real browser: a panel interview with video, a coordinator for a manager, a
 candidate booking through a link, and an external deletion flowing back."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -88,7 +89,13 @@ def test_coordinator_schedules_for_a_manager_without_seeing_their_events(app_pag
     page.get_by_role("button", name="Schedule interview").click()
     expect(page.locator("dl.facts")).to_contain_text("Dana Wright")
     expect(page.locator("dl.facts")).to_contain_text("Scheduled")
-    page.get_by_role("button", name="Cancel interview").click()
+    page.get_by_role("link", name="Cancel interview…").click()
+    # It asks first, saying who the calendar will tell.
+    expect(page.get_by_role("heading", name=re.compile("Cancel “Hiring manager screen”"))
+           ).to_be_visible()
+    expect(page.get_by_role("region", name="Who is told")).to_contain_text(
+        "casey.candidate@gmail.example")
+    page.get_by_role("button", name="Yes, cancel the interview").click()
     expect(page.get_by_role("status")).to_contain_text("cancelled")
 
 
@@ -119,8 +126,10 @@ def test_candidate_books_through_a_link(app_page, app, session, sandbox, org, re
         tab.get_by_role("button", name="Book this time").click()
         expect(tab.get_by_role("heading", name="Your interview is booked")).to_be_visible()
         expect(tab.get_by_role("status")).to_contain_text("Europe/Berlin")
+        # Opened again, the used link shows the booking rather than refusing.
         tab.goto(url)
-        expect(tab.get_by_text("already been used")).to_be_visible()
+        expect(tab.get_by_role("heading", name="Your interview is booked")).to_be_visible()
+        expect(tab.get_by_role("status")).to_contain_text("cannot book another")
     finally:
         candidate.close()
     session.expire_all()
@@ -190,3 +199,47 @@ def test_admin_links_a_room_and_a_recruiter_books_it(app_page, app, browser, liv
     expect(mine.get_by_role("row", name=re.compile("room.aurora@northwind.example"))
            ).to_contain_text("Accepted")
     context.close()
+
+
+def test_recruiter_moves_an_interview_to_another_week_and_the_notes_survive(
+        app_page, app, session, sandbox, org, recruiter):
+    page = app_page
+    panel = make_panel(app, session, sandbox, org, 2)
+    notes = "Ask about the migration project.\nThe candidate prefers a whiteboard."
+    log_in(page, recruiter.email)
+    show_availability(page, [u.name for u, _l in panel])
+    fill_details(page, "Onsite: Platform Engineer")
+    page.get_by_label("Notes for the panel and candidate").fill(notes)
+    page.get_by_role("button", name="Schedule interview").click()
+    facts = page.locator("dl.facts")
+    expect(facts).to_contain_text("Scheduled")
+    expect(facts).to_contain_text("Ask about the migration project.")
+    when_before = facts.locator("dd").nth(1).inner_text()
+
+    page.get_by_role("link", name="Reschedule…").click()
+    expect(page.get_by_role("heading", name=re.compile("Reschedule “Onsite: Platform Engineer”"))
+           ).to_be_visible()
+    expect(page.locator("#current-time")).to_contain_text(when_before.split(" (")[0])
+    page.get_by_role("link", name="Next week →").click()
+    page.get_by_role("link", name="Next week →").click()
+    expect(page.get_by_role("link", name="← Previous week")).to_be_visible()
+    page.get_by_label("Duration").select_option("45")
+    page.get_by_role("button", name="Show free times").click()
+    expect(page.get_by_role("row", name=re.compile("Free for the panel"))).to_be_visible()
+    page.locator("input[name=slot]").first.check()
+    page.get_by_role("button", name="Move the interview").click()
+
+    expect(page.get_by_role("status")).to_contain_text("moved")
+    expect(facts).to_contain_text("Scheduled")
+    expect(facts).not_to_contain_text(when_before)
+    # Two weeks on, 45 minutes, and the notes are still there, in the calendar too.
+    times = re.search(r"(\d\d:\d\d)–(\d\d:\d\d)", facts.locator("dd").nth(1).inner_text())
+    start, end = (dt.datetime.strptime(t, "%H:%M") for t in times.groups())
+    assert end - start == dt.timedelta(minutes=45)
+    expect(facts).to_contain_text("The candidate prefers a whiteboard.")
+    interview = session.scalar(select(Interview))
+    event = next(e for e in sandbox.call("GET", "/events", params={"email": recruiter.email})[
+        "events"] if e.get("event_id") == interview.events[0].event_id)
+    assert event["description"].replace("\r\n", "\n") == notes  # a form sends CRLF
+    assert dt.datetime.fromisoformat(event["start"].replace("Z", "+00:00")).date() >= \
+        next_weekday(1) + dt.timedelta(days=7)

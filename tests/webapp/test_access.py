@@ -74,6 +74,7 @@ ACCESS: dict[str, object] = {
     "schedule.video_done": {R, C},
     "interviews.index": {R, C},
     "interviews.show": {R, C},
+    "interviews.cancel_form": {R, C},
     "interviews.cancel": {R, C},
     "interviews.reschedule_form": {R, C},
     "interviews.reschedule": {R, C},

@@ -107,12 +107,77 @@ def test_candidate_books_in_their_time_zone_and_the_link_works_once(
     [ev] = [e for e in managed(app, session, interview.host_link)
             if e.event_id == interview.events[0].event_id]
     assert EMAIL in {a.email for a in ev.attendees} and ev.start == first
-    # Single use.
+    # Single use: opened again, the link shows what it booked (read from the calendar), in the
+    # candidate's zone or the one they pick, and books nothing more.
+    when = first.astimezone(scheduling.av.zone("America/New_York")).strftime("%A %d %B %Y, %H:%M")
     again = client.get(f"/c/{token}")
-    assert again.status_code == 410 and "already been used" in again.get_data(as_text=True)
+    shown = again.get_data(as_text=True)
+    assert again.status_code == 200 and "Your interview is booked" in shown
+    assert when in shown and "cannot book another" in shown and "Book this time" not in shown
+    berlin = client.get(f"/c/{token}?tz=Europe/Berlin").get_data(as_text=True)
+    assert first.astimezone(scheduling.av.zone("Europe/Berlin")).strftime("%H:%M") in berlin
     repost = client.post(f"/c/{token}", data={"csrf_token": csrf(html), "slot": slots[1]})
-    assert repost.status_code == 410
+    assert repost.status_code == 200 and when in repost.get_data(as_text=True)
     assert session.scalar(select(Interview).where(Interview.id != interview.id)) is None
+    # Moved by the recruiter, the link shows the new time; cancelled, it says so.
+    later = dt.datetime.fromisoformat(slots[-1])
+    moved, payload = scheduling.reschedule_interview(
+        session, app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"],
+        sealer_of(app), actor_of(recruiter), interview.uid, later)
+    with app.app_context():
+        app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
+    new_when = later.astimezone(scheduling.av.zone("America/New_York")).strftime(
+        "%A %d %B %Y, %H:%M")
+    assert new_when in client.get(f"/c/{token}").get_data(as_text=True)
+    scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
+    cancelled = client.get(f"/c/{token}").get_data(as_text=True)
+    assert "This interview was cancelled" in cancelled and new_when not in cancelled
+
+
+def test_a_double_click_on_book_shows_the_booking(app, client, session, sandbox, recruiter,
+                                                  panel, live_server):
+    """Two POSTs of the same form at once (a double-click): one books, and the other shows the
+    booking instead of refusing the link; one interview, one event."""
+    import requests
+
+    _link, token = new_link(app, session, recruiter, panel)
+    web = requests.Session()
+    page = web.get(f"{live_server.url}/c/{token}", timeout=10)
+    slot = slots_on_page(page.text)[0]
+    form = {"csrf_token": csrf(page.text), "slot": slot, "tz": "America/New_York"}
+    barrier = threading.Barrier(2)
+    answers = []
+
+    def click():
+        barrier.wait()
+        answers.append(web.post(f"{live_server.url}/c/{token}", data=form, timeout=30))
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for t in clicks:
+        t.start()
+    for t in clicks:
+        t.join(30)
+    when = dt.datetime.fromisoformat(slot).astimezone(
+        scheduling.av.zone("America/New_York")).strftime("%A %d %B %Y, %H:%M")
+    assert [a.status_code for a in answers] == [200, 200], [a.text[-400:] for a in answers]
+    for answer in answers:
+        assert "Your interview is booked" in answer.text and when in answer.text
+        assert "cannot be used" not in answer.text
+    session.expire_all()
+    [interview] = session.scalars(select(Interview))
+    assert len([e for e in managed(app, session, interview.host_link)
+                if e.event_id.startswith(f"rdv-{interview.uid}")]) == 1
+
+
+def test_a_window_opening_after_the_link_expires_is_refused(app, session, sandbox, recruiter,
+                                                            panel):
+    with pytest.raises(Invalid, match="expire") as info:
+        new_link(app, session, recruiter, panel, start_date=next_weekday(10), expires_days=2)
+    assert info.value.field == "expires_days"
+    assert session.scalar(select(SchedulingLink)) is None
+    link, _token = new_link(app, session, recruiter, panel, start_date=next_weekday(10),
+                            expires_days=20)
+    assert link.window_start < link.expires_at
 
 
 def test_expired_revoked_and_unknown_links_are_refused(app, client, auth, session, sandbox,

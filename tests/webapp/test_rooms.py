@@ -251,7 +251,8 @@ def test_moving_an_interview_needs_its_room_free_at_the_new_time(
         "start": as_utc(busy.start), "end": as_utc(busy.end)})
 
     auth.login(recruiter.email)
-    page = client.get(f"/interviews/{interview.uid}/reschedule").get_data(as_text=True)
+    page = client.get(f"/interviews/{interview.uid}/reschedule?start_date={query.start_date}"
+                      ).get_data(as_text=True)
     assert f'value="{free.start.isoformat()}"' in page
     assert f'value="{busy.start.isoformat()}"' not in page  # the grid asks with the room
     with pytest.raises(scheduling.SlotTaken, match="room"):

@@ -235,8 +235,21 @@ def test_cancel_deletes_the_event(app, client, auth, session, sandbox, recruiter
     interview, _ = schedule(app, session, recruiter, query,
                             first_slot(app, session, recruiter, query).start)
     auth.login(recruiter.email)
-    response = auth.post(f"/interviews/{interview.uid}/cancel",
-                         form_page=f"/interviews/{interview.uid}")
+    # It tells the whole panel and the candidate, so it asks first: the page says who.
+    show = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
+    assert f'href="/interviews/{interview.uid}/cancel"' in show
+    confirm = client.get(f"/interviews/{interview.uid}/cancel").get_data(as_text=True)
+    assert CANDIDATE_EMAIL in confirm and "Yes, cancel the interview" in confirm
+    for user, _link in panel:
+        assert user.email in confirm
+    unconfirmed = auth.post(f"/interviews/{interview.uid}/cancel",
+                            form_page=f"/interviews/{interview.uid}/cancel")
+    assert unconfirmed.status_code == 303
+    assert unconfirmed.headers["Location"].endswith(f"/interviews/{interview.uid}/cancel")
+    session.expire_all()
+    assert session.get(Interview, interview.id).status is InterviewStatus.SCHEDULED
+    response = auth.post(f"/interviews/{interview.uid}/cancel", {"confirm": "yes"},
+                         form_page=f"/interviews/{interview.uid}/cancel")
     assert response.status_code == 303
     session.expire_all()
     interview = session.get(Interview, interview.id)

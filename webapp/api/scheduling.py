@@ -124,11 +124,11 @@ def _detail(view: scheduling.InterviewView) -> dict:
 @operation("GET", "/interviews", summary="My interviews", tag="Scheduling", roles=SCHEDULERS,
            query=s.PageQuerySchema, response=s.InterviewPageSchema)
 def interviews(query):
-    """Interviews I scheduled, host, or (coordinators) scheduled for my managers; newest first.
+    """Interviews I scheduled, host or sit on the panel of, or (coordinators) scheduled for my
+    managers; newest first.
     Times come from the calendar."""
-    upcoming, past, _problems = scheduling.list_interviews(db(), optional_broker(), cipher(),
-                                                           actor())
-    page = by_key("interviews", actor(), upcoming + past, lambda x: x.interview.id,
+    listed = scheduling.list_interviews(db(), optional_broker(), cipher(), actor())
+    page = by_key("interviews", actor(), listed.all, lambda x: x.interview.id,
                   limit=query["limit"], cursor=query["cursor"], descending=True)
     return {"items": [_listed(x.interview, x.event) for x in page.items],
             "next_cursor": page.next_cursor}
@@ -163,9 +163,11 @@ def interview(uid: str):
            roles=SCHEDULERS, body=s.RescheduleSchema, response=s.InterviewSchema,
            errors=(409, 503))
 def reschedule(uid: str, body):
-    """Move the interview to a new free slot; the same calendar event moves."""
+    """Move the interview to a new free slot (optionally with a new length); the same calendar
+    event moves, and everything else it says (title, notes, guests, room, video link) stays."""
     interview, payload = scheduling.reschedule_interview(db(), broker(), cipher(), _sealer(),
-                                                         actor(), uid, body["start"])
+                                                         actor(), uid, body["start"],
+                                                         duration=body["duration"])
     _jobs().enqueue("scheduling.write", interview.id, payload)
     db().refresh(interview)
     return _listed(interview, None)

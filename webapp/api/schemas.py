@@ -361,6 +361,8 @@ class NewInterviewSchema(Schema):
 class RescheduleSchema(Schema):
     start = fields.AwareDateTime(required=True, validate=within_a_century,
                                  metadata={"description": "The new start"})
+    duration = fields.Integer(load_default=None, validate=_DURATION, metadata={
+        "description": "New length in minutes; by default the interview keeps its length"})
 
 
 # ---------------------------------------------------------------------------------------------

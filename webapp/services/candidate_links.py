@@ -128,6 +128,11 @@ def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
     window_start = max(dt.datetime.combine(start_date, dt.time(0), tz).astimezone(av.UTC), utcnow())
     window_end = dt.datetime.combine(start_date + dt.timedelta(days=days), dt.time(0),
                                      tz).astimezone(av.UTC)
+    expires_at = utcnow() + dt.timedelta(days=expires_days)
+    if window_start + dt.timedelta(minutes=duration) > expires_at:
+        raise Invalid(f"The link would expire ({expires_at.astimezone(tz):%d %B %Y, %H:%M}) before "
+                      f"its first bookable day ({start_date:%d %B %Y}): let it expire later or "
+                      "start the window earlier.", field="expires_days")
     token = sealer.seal(PURPOSE, {
         "k": secrets.token_urlsafe(16),  # 128 random bits of its own, on top of the AES-GCM nonce
         "n": candidate_name.strip(), "e": candidate_email.strip(), "z": candidate_tzid,
@@ -136,8 +141,7 @@ def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
         token_hash=security.token_hash(token), organisation_id=actor.organisation_id,
         created_by_id=actor.user_id, host_link_id=host.id,
         panel_link_ids=[m.link.id for m in members], duration_minutes=duration,
-        window_start=window_start, window_end=window_end, video=video,
-        expires_at=utcnow() + dt.timedelta(days=expires_days))
+        window_start=window_start, window_end=window_end, video=video, expires_at=expires_at)
     session.add(link)
     session.flush()
     record(session, actor, "scheduling_link.created", target_type="scheduling_link",
@@ -177,8 +181,9 @@ def revoke(session: Session, actor: Actor, link_id: int) -> SchedulingLink:
 # Candidate side
 
 
-def open_link(session: Session, sealer: scheduling.Sealer, token: str) -> Opened:
-    """The link behind a token, if it may still be used."""
+def _genuine(session: Session, sealer: scheduling.Sealer, token: str
+             ) -> tuple[SchedulingLink, dict]:
+    """The link behind a genuine token, whatever its state."""
     if not token or len(token) > MAX_TOKEN:
         raise LinkUnusable("This link is not valid.", "unknown")
     link = session.scalar(select(SchedulingLink).where(
@@ -186,6 +191,12 @@ def open_link(session: Session, sealer: scheduling.Sealer, token: str) -> Opened
     payload = sealer.open(PURPOSE, token, max_length=MAX_TOKEN) if link is not None else None
     if link is None or payload is None:
         raise LinkUnusable("This link is not valid.", "unknown")
+    return link, payload
+
+
+def open_link(session: Session, sealer: scheduling.Sealer, token: str) -> Opened:
+    """The link behind a token, if it may still be used."""
+    link, payload = _genuine(session, sealer, token)
     state = link.state
     if state != "open":
         raise LinkUnusable({
@@ -269,6 +280,11 @@ def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: 
     query = _query(link, members, opened.candidate_tzid)
     host = next(m for m in members if m.link.id == link.host_link_id)
     with _panel_locked(session, [m.link.id for m in members]):
+        # A second submit of the same form (a double-click) waited for the first: it is booked.
+        if session.scalar(select(SchedulingLink.used_at).where(
+                SchedulingLink.id == link.id)) is not None:
+            session.rollback()
+            raise LinkUnusable("This link has already been used to book an interview.", "used")
         if not av.slot_is_free(broker, members, query, start):
             session.rollback()
             raise scheduling.SlotTaken("That time was just taken. Please pick another one.")
@@ -357,6 +373,45 @@ def invite_answered(session: Session, interview_id: int, invite_id: str, status:
            target_type="interview", target_id=interview.id, detail={"reply": status})
     session.commit()
     return "recorded"
+
+
+@dataclass(frozen=True)
+class Booked:
+    """What a used link booked, as the calendar says now (shown again to the candidate)."""
+
+    title: str
+    tzid: str
+    #: ``booked``; ``pending`` (not in the calendar yet); ``cancelled``; ``unknown`` (the
+    #: calendar could not be read just now).
+    state: str
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+def booked(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
+           sealer: scheduling.Sealer, token: str) -> Booked:
+    """What the link's booking is now; raises LinkUnusable unless the token is genuine and was
+    used to book. The time is read from the calendar (it is not stored here)."""
+    link, payload = _genuine(session, sealer, token)
+    if link.used_at is None:
+        raise LinkUnusable("This link has not been used to book an interview.", link.state)
+    title, tzid = payload["t"], payload["z"]
+    interview = session.scalar(select(Interview).where(Interview.scheduling_link_id == link.id))
+    if interview is None:
+        return Booked(title, tzid, "pending")
+    if not interview.status.live:
+        return Booked(title, tzid, "cancelled")
+    if broker is None or not interview.events:
+        return Booked(title, tzid, "unknown")
+    host_event = interview.events[0]
+    found, problems = scheduling.read_events(session, broker, cipher, [host_event],
+                                             {interview.host_link_id: interview.host_link})
+    event = found.get(host_event.event_id)
+    if event is not None and event.deleted:
+        return Booked(title, tzid, "cancelled")
+    if event is None or not isinstance(event.start, dt.datetime):
+        return Booked(title, tzid, "unknown" if problems else "pending")
+    return Booked(title, tzid, "booked", event.start, event.end)
 
 
 #: Expired, used and revoked links are deleted after this (the interview keeps no reference).

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import cast, exists, false, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from broker import errors as broker_errors
@@ -42,6 +42,9 @@ EVENT_PREFIX = "rdv-"
 MAX_TITLE, MAX_NOTES, MAX_NAME = 200, 2000, 200
 #: A write still unconfirmed after this long (its job gave up) is reconciled as failed.
 PENDING_GIVE_UP = dt.timedelta(minutes=30)
+#: A sealed write carries the whole event as the calendar holds it (notes up to the aggregator's
+#: 4,096 characters, the full guest list), so it may be far longer than one we compose.
+MAX_WRITE_PAYLOAD = 256 * 1024
 
 
 class WriteFailed(ServiceError):
@@ -81,7 +84,14 @@ class Sealer:
 
 @dataclass(frozen=True)
 class Content:
-    """What an interview event says. Lives in the calendar and in sealed job arguments only."""
+    """What an interview event says. Lives in the calendar and in sealed job arguments only.
+
+    Every write sends the whole event: an update replaces what the calendar holds (what a body
+    leaves out may be dropped), so a reschedule carries everything read back from the calendar.
+    Two parts are deliberately left out of updates: ``conferencing`` (an update without it keeps
+    the event's conference and its join link, and the conference follows the new time) and
+    reminders (never reported by reads; ``reminders_create_only`` keeps whatever the event has).
+    """
 
     summary: str
     start: dt.datetime
@@ -93,13 +103,18 @@ class Content:
     conferencing_name: str | None = None
     conferencing_url: str | None = None
     tzid: str = "Etc/UTC"
+    location: str | None = None
+    transparency: str | None = None
+    event_private: bool | None = None
 
     def to_dict(self) -> dict:
         return {"summary": self.summary, "start": self.start.isoformat(),
                 "end": self.end.isoformat(), "description": self.description,
                 "attendees": [list(a) for a in self.attendees], "conferencing": self.conferencing,
                 "conferencing_name": self.conferencing_name,
-                "conferencing_url": self.conferencing_url, "tzid": self.tzid}
+                "conferencing_url": self.conferencing_url, "tzid": self.tzid,
+                "location": self.location, "transparency": self.transparency,
+                "event_private": self.event_private}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Content":
@@ -109,25 +124,43 @@ class Content:
                    conferencing=data.get("conferencing"),
                    conferencing_name=data.get("conferencing_name"),
                    conferencing_url=data.get("conferencing_url"),
-                   tzid=data.get("tzid") or "Etc/UTC")
+                   tzid=data.get("tzid") or "Etc/UTC", location=data.get("location"),
+                   transparency=data.get("transparency") if data.get("transparency") in (
+                       "opaque", "transparent") else None,
+                   event_private=data.get("event_private")
+                   if isinstance(data.get("event_private"), bool) else None)
+
+    @classmethod
+    def of_event(cls, event: ManagedEvent, start: dt.datetime, end: dt.datetime) -> "Content":
+        """Everything ``event`` says as the calendar holds it now, at a new time."""
+        return cls(summary=event.summary or "Interview", start=start, end=end,
+                   description=event.description,
+                   attendees=tuple((a.email, a.display_name) for a in event.attendees if a.email),
+                   conferencing=None, tzid=event.tzid or "Etc/UTC", location=event.location,
+                   transparency=event.transparency if event.transparency in (
+                       "opaque", "transparent") else None,
+                   event_private=event.event_private)
 
     def event(self, event_id: str, *, with_attendees: bool = True) -> EventWrite:
         return EventWrite(
             event_id=event_id, summary=self.summary, start=self.start, end=self.end,
-            description=self.description, tzid=self.tzid,
+            description=self.description, tzid=self.tzid, location=self.location,
             attendees=tuple(Attendee(email=e, display_name=n) for e, n in self.attendees)
             if with_attendees else (),
             conferencing_profile_id=self.conferencing if with_attendees else None,
             conferencing_description=self.conferencing_name if with_attendees else None,
-            conferencing_join_url=self.conferencing_url if with_attendees else None)
+            conferencing_join_url=self.conferencing_url if with_attendees else None,
+            reminders_create_only=True, transparency=self.transparency,  # type: ignore[arg-type]
+            event_private=self.event_private)
 
 
 # ---------------------------------------------------------------------------------------------
 # Who may see and change which interview
 
 
-def _visible(session: Session, actor: Actor):
-    """A filter for the interviews the actor may see and change."""
+def _changeable(session: Session, actor: Actor):
+    """A filter for the interviews the actor may change (reschedule, cancel): the ones they
+    scheduled or host, and for a coordinator the ones of their assigned managers."""
     base = Interview.organisation_id == actor.organisation_id
     if actor.role is Role.COORDINATOR:
         managers = av.assigned_manager_ids(session, actor.user_id)
@@ -141,13 +174,46 @@ def _visible(session: Session, actor: Actor):
     raise Forbidden("Your role cannot see interviews.")
 
 
-def interview_for(session: Session, actor: Actor, uid: str) -> Interview:
+def _on_panel(session: Session, link_ids: Sequence[int]):
+    """Interviews whose panel includes one of ``link_ids`` (the panel is a JSON list of ids)."""
+    if not link_ids:
+        return false()
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return or_(*(cast(Interview.panel_link_ids, JSONB).contains([i]) for i in link_ids))
+    members = func.json_each(Interview.panel_link_ids).table_valued("value")
+    return exists(select(literal(1)).select_from(members).where(members.c.value.in_(link_ids)))
+
+
+def _visible(session: Session, actor: Actor):
+    """A filter for the interviews the actor may see: those they may change and, for a
+    recruiter, those where they sit on the panel."""
+    changeable = _changeable(session, actor)
+    if actor.role is not Role.RECRUITER:
+        return changeable
+    own = list(session.scalars(select(ProfileLink.id).where(
+        ProfileLink.organisation_id == actor.organisation_id,
+        ProfileLink.user_id == actor.user_id)))
+    return or_(changeable, (Interview.organisation_id == actor.organisation_id)
+               & _on_panel(session, own))
+
+
+def interview_for(session: Session, actor: Actor, uid: str, *, to_change: bool = True
+                  ) -> Interview:
+    """The interview ``uid`` if the actor may change it (or, with ``to_change=False``, see it)."""
     if not uid or len(uid) > 32:
         raise NotFound("No such interview.")
-    found = session.scalar(select(Interview).where(Interview.uid == uid, _visible(session, actor)))
+    rule = _changeable(session, actor) if to_change else _visible(session, actor)
+    found = session.scalar(select(Interview).where(Interview.uid == uid, rule))
     if found is None:
         raise NotFound("No such interview.")
     return found
+
+
+def may_change(session: Session, actor: Actor, interview: Interview) -> bool:
+    return session.scalar(select(Interview.id).where(Interview.id == interview.id,
+                                                     _changeable(session, actor))) is not None
 
 
 def host_link_for(session: Session, actor: Actor, on_behalf_of_id: int | None
@@ -342,7 +408,7 @@ def run_write(session: Session, broker: CalendarBroker, cipher: TokenCipher, sea
     interview = session.get(Interview, interview_id)
     if interview is None:
         return "gone"
-    content = sealer.open(f"write:{interview.uid}", sealed)
+    content = sealer.open(f"write:{interview.uid}", sealed, max_length=MAX_WRITE_PAYLOAD)
     if content is None:
         log.error("interview %s: write payload could not be opened", interview.id)
         return "unreadable"
@@ -461,7 +527,8 @@ def cancel_interview(session: Session, actor: Actor, uid: str) -> Interview:
 
 def read_events(session: Session, broker: CalendarBroker, cipher: TokenCipher,
                 events: Sequence[CreatedEvent], links: dict[int, ProfileLink], *,
-                include_deleted: bool = True) -> tuple[dict[str, ManagedEvent], dict[int, str]]:
+                include_deleted: bool = True, localized: bool = False
+                ) -> tuple[dict[str, ManagedEvent], dict[int, str]]:
     """Our managed events, read from the aggregator: one call per calendar link."""
     by_link: dict[int, list[CreatedEvent]] = defaultdict(list)
     for ev in events:
@@ -475,7 +542,7 @@ def read_events(session: Session, broker: CalendarBroker, cipher: TokenCipher,
             got = call_broker(session, broker, cipher, link,
                               lambda creds, on_refresh: broker.managed_events(
                                   creds, calendar_ids=calendars, include_deleted=include_deleted,
-                                  on_refresh=on_refresh))
+                                  localized=localized, on_refresh=on_refresh))
         except ServiceError as exc:
             problems[link_id] = exc.message
             continue
@@ -488,9 +555,10 @@ def read_events(session: Session, broker: CalendarBroker, cipher: TokenCipher,
 
 def reschedule_interview(session: Session, broker: CalendarBroker, cipher: TokenCipher,
                          sealer: Sealer, actor: Actor, uid: str, start: dt.datetime,
-                         query: av.Query | None = None, *, check_slot: bool = True
-                         ) -> tuple[Interview, str]:
-    """Move the interview: the event keeps its event_id, so the same event moves."""
+                         query: av.Query | None = None, *, check_slot: bool = True,
+                         duration: int | None = None) -> tuple[Interview, str]:
+    """Move the interview (optionally changing its length): the event keeps its event_id, so the
+    same event moves, and everything else it says is written back as the calendar holds it."""
     interview = interview_for(session, actor, uid)
     if interview.status is not InterviewStatus.SCHEDULED:
         raise Invalid("Only a scheduled interview can be moved." if interview.status
@@ -498,15 +566,17 @@ def reschedule_interview(session: Session, broker: CalendarBroker, cipher: Token
                       "The interview is still being written to the calendar; try again shortly.")
     if start.tzinfo is None or start <= utcnow():
         raise Invalid("Pick a time slot in the future.", field="slot")
+    if duration is not None and duration not in av.DURATIONS:
+        raise Invalid("Choose one of the listed durations.", field="duration")
     host_event = interview.events[0]
     current, problems = read_events(session, broker, cipher, [host_event],
-                                    {interview.host_link_id: interview.host_link})
+                                    {interview.host_link_id: interview.host_link}, localized=True)
     if problems:
         raise AggregatorTrouble(next(iter(problems.values())))
     event = current.get(host_event.event_id)
     if event is None or event.deleted:
         raise Invalid("The event is no longer in the calendar, so it cannot be moved.")
-    duration = _duration(event)
+    duration = duration or _duration(event)
     if check_slot:
         links = _links(session, interview.panel_link_ids)
         members = [m for m in _members_for(session, interview, links)
@@ -521,19 +591,14 @@ def reschedule_interview(session: Session, broker: CalendarBroker, cipher: Token
                 room=room):
             raise SlotTaken("That time is not free for the panel" +
                             (" or the room" if room else "") + ". Pick another slot.")
-    content = Content(summary=event.summary or "Interview", start=start,
-                      end=start + dt.timedelta(minutes=duration), description=None,
-                      attendees=tuple((a.email, a.display_name) for a in event.attendees),
-                      conferencing=None, tzid="Etc/UTC")
-    payload = content.to_dict()
-    payload["keep_description"] = True
+    content = Content.of_event(event, start, start + dt.timedelta(minutes=duration))
     interview.status = InterviewStatus.PENDING
     for ev in interview.events:
         if ev.status is EventStatus.CONFIRMED:
             ev.status = EventStatus.PENDING
     record(session, actor, "interview.rescheduled", target_type="interview", target_id=interview.id)
     session.commit()
-    return interview, sealer.seal(f"write:{interview.uid}", payload)
+    return interview, sealer.seal(f"write:{interview.uid}", content.to_dict())
 
 
 def room_of(session: Session, organisation_id: int, event: ManagedEvent | None) -> av.Room | None:
@@ -581,6 +646,8 @@ class InterviewView:
     problem: str | None = None
     panel: list[User] = field(default_factory=list)
     on_behalf_of: User | None = None
+    #: False for a panel member who sees the interview but did not schedule or host it.
+    can_change: bool = True
 
     @property
     def start(self):
@@ -590,14 +657,15 @@ class InterviewView:
 def view_interview(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
                    actor: Actor, uid: str) -> InterviewView:
     """The interview with what its calendar event says now (time, attendees' responses, join link)."""
-    interview = interview_for(session, actor, uid)
+    interview = interview_for(session, actor, uid, to_change=False)
     links = _links(session, interview.panel_link_ids)
     users = {u.id: u for u in session.scalars(select(User).where(
         User.id.in_({l.user_id for l in links.values()} | {interview.on_behalf_of_id or -1})))}
     panel = [users[links[i].user_id] for i in interview.panel_link_ids
              if i in links and links[i].user_id in users]
     view = InterviewView(interview, None, panel=panel,
-                         on_behalf_of=users.get(interview.on_behalf_of_id))
+                         on_behalf_of=users.get(interview.on_behalf_of_id),
+                         can_change=may_change(session, actor, interview))
     if interview.needs_notice and actor.user_id in (interview.created_by_id,
                                                      interview.on_behalf_of_id):
         interview.needs_notice = False
@@ -625,11 +693,32 @@ class ListedInterview:
             return None
         return self.event.start
 
+    @property
+    def planned_start(self) -> dt.datetime | None:
+        """When it was (or is) to take place, from its event even once deleted."""
+        if self.event is None or not isinstance(self.event.start, dt.datetime):
+            return None
+        return self.event.start
+
+
+@dataclass
+class InterviewList:
+    upcoming: list[ListedInterview]
+    past: list[ListedInterview]
+    #: Cancelled (here or in a calendar) or never written: neither upcoming nor past.
+    cancelled: list[ListedInterview]
+    problems: list[str]
+
+    @property
+    def all(self) -> list[ListedInterview]:
+        return self.upcoming + self.past + self.cancelled
+
 
 def list_interviews(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
-                    actor: Actor) -> tuple[list[ListedInterview], list[ListedInterview], list[str]]:
-    """(upcoming, past, problems): the actor's interviews with times read from the aggregator
-    (one call per calendar link, a constant number of database queries)."""
+                    actor: Actor) -> InterviewList:
+    """The actor's interviews — scheduled or hosted by them, or with them on the panel — with
+    times read from the aggregator (one call per calendar link, a constant number of database
+    queries)."""
     interviews = list(session.scalars(select(Interview).where(_visible(session, actor))
                                       .order_by(Interview.created_at.desc()).limit(200)))
     host_events = [i.events[0] for i in interviews if i.events]
@@ -641,26 +730,27 @@ def list_interviews(session: Session, broker: CalendarBroker | None, cipher: Tok
     now = utcnow()
     listed = [ListedInterview(i, found.get(i.events[0].event_id) if i.events else None)
               for i in interviews]
-    def is_upcoming(x: ListedInterview) -> bool:
-        if x.start is None:  # not (or no longer) in a calendar: upcoming only while still live
-            return x.interview.status.live
-        return x.start >= now
+    live = [x for x in listed if x.interview.status.live]
 
-    upcoming = sorted((x for x in listed if is_upcoming(x)),
+    def is_upcoming(x: ListedInterview) -> bool:
+        return x.start is None or x.start >= now  # not in a calendar yet: still to come
+
+    upcoming = sorted((x for x in live if is_upcoming(x)),
                       key=lambda x: (x.start is None, x.start or now))
-    past = sorted((x for x in listed if not is_upcoming(x)),
+    past = sorted((x for x in live if not is_upcoming(x)),
                   key=lambda x: (x.start is not None, x.start or now), reverse=True)
-    return upcoming, past, sorted(set(problems.values()))
+    cancelled = sorted((x for x in listed if not x.interview.status.live),
+                       key=lambda x: (x.planned_start is not None, x.planned_start or now),
+                       reverse=True)
+    return InterviewList(upcoming, past, cancelled, sorted(set(problems.values())))
 
 
 def notices_for(session: Session, actor: Actor) -> int:
     """How many interviews changed in a calendar since the scheduler last looked."""
     if actor.role not in (Role.RECRUITER, Role.COORDINATOR):
         return 0
-    from sqlalchemy import func
-
     return session.scalar(select(func.count(Interview.id)).where(
-        _visible(session, actor), Interview.needs_notice.is_(True))) or 0
+        _changeable(session, actor), Interview.needs_notice.is_(True))) or 0
 
 
 # ---------------------------------------------------------------------------------------------

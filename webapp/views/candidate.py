@@ -150,6 +150,26 @@ def _unusable(exc: candidate_links.LinkUnusable):
         404 if exc.state == "unknown" else 410
 
 
+def _booked_page(shown: candidate_links.Booked, *, invite_ics: str | None = None,
+                 soon: bool = False, again: bool = False):
+    chosen = request.values.get("tz")
+    tz = av.zone(chosen if av.valid_zone(chosen) else shown.tzid)
+    return render_template("candidate/booked.html", shown=shown, tz=tz, invite_ics=invite_ics,
+                           soon=soon, again=again)
+
+
+def _used_or_unusable(token: str, exc: candidate_links.LinkUnusable):
+    """A used link shows what it booked (a double-click lands here too); others are refused."""
+    if exc.state != "used":
+        return _unusable(exc)
+    try:
+        shown = candidate_links.booked(db_session(), _ext("broker"), _ext("cipher"), sealer(),
+                                       token)
+    except candidate_links.LinkUnusable as gone:
+        return _unusable(gone)
+    return _booked_page(shown, again=True)
+
+
 @bp.route("/<token>")
 @public
 @limiter.limit(CANDIDATE_LIMIT)
@@ -158,7 +178,7 @@ def page(token: str):
     try:
         opened = candidate_links.open_link(db_session(), sealer(), token)
     except candidate_links.LinkUnusable as exc:
-        return _unusable(exc)
+        return _used_or_unusable(token, exc)
     return _slots_page(token, opened)
 
 
@@ -174,18 +194,16 @@ def book(token: str):
             parse_start(request.form.get("slot")), invite_callback_url=invite_callback_url,
             organizer_email=current_app.config.get("SMART_INVITE_ORGANIZER_EMAIL"))
     except candidate_links.LinkUnusable as exc:
-        return _unusable(exc)
-    except scheduling.SlotTaken as exc:
-        opened = candidate_links.open_link(db, sealer(), token)
-        return _slots_page(token, opened, exc.message, 409)
+        return _used_or_unusable(token, exc)
     except ServiceError as exc:
-        try:
+        try:  # the link may have been used meanwhile (e.g. by the other of two clicks)
             opened = candidate_links.open_link(db, sealer(), token)
         except candidate_links.LinkUnusable as gone:
-            return _unusable(gone)
-        return _slots_page(token, opened, exc.message, 400)
+            return _used_or_unusable(token, gone)
+        return _slots_page(token, opened, exc.message,
+                           409 if isinstance(exc, scheduling.SlotTaken) else 400)
     if booking.retry_payload:
         _ext("jobs").enqueue("scheduling.write", booking.interview.id, booking.retry_payload)
-    chosen = request.form.get("tz")
-    tz = av.zone(chosen if av.valid_zone(chosen) else booking.tzid)
-    return render_template("candidate/booked.html", booking=booking, tz=tz)
+    return _booked_page(candidate_links.Booked(booking.title, booking.tzid, "booked",
+                                               booking.start, booking.end),
+                        invite_ics=booking.invite_ics, soon=booking.retry_payload is not None)

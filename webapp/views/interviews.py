@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
+import datetime as dt
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from models import InterviewStatus
+from models import InterviewStatus, utcnow
 from webapp.db import db_session
 from webapp.scheduling_tasks import sealer
 from webapp.security import allow
-from webapp.services import NotFound, ServiceError
+from webapp.services import Invalid, NotFound, ServiceError
 from webapp.services import availability as av
 from webapp.services import scheduling, video
 from webapp.views.schedule import SCHEDULERS, parse_start, viewer_zone
@@ -26,14 +26,13 @@ def _ext(name: str):
 @bp.route("/")
 @allow(*SCHEDULERS)
 def index():
-    """List upcoming and past interviews with their status."""
+    """List upcoming, past and cancelled interviews with their status."""
     db = db_session()
     me = actor()
     notices = scheduling.notices_for(db, me)
-    upcoming, past, problems = scheduling.list_interviews(db, _ext("broker"), _ext("cipher"), me)
-    return render_template("interviews/index.html", upcoming=upcoming, past=past,
-                           problems=problems, notices=notices, tz=av.zone(viewer_zone()),
-                           Status=InterviewStatus)
+    listed = scheduling.list_interviews(db, _ext("broker"), _ext("cipher"), me)
+    return render_template("interviews/index.html", listed=listed, notices=notices,
+                           tz=av.zone(viewer_zone()), Status=InterviewStatus)
 
 
 @bp.route("/<uid>")
@@ -49,65 +48,127 @@ def show(uid: str):
                            video_label=video.provider_label)
 
 
+@bp.route("/<uid>/cancel")
+@allow(*SCHEDULERS)
+def cancel_form(uid: str):
+    """Ask to confirm the cancellation, saying who the calendar will tell."""
+    db = db_session()
+    me = actor()
+    try:
+        scheduling.interview_for(db, me, uid)
+        view = scheduling.view_interview(db, _ext("broker"), _ext("cipher"), me, uid)
+    except NotFound:
+        abort(404)
+    return render_template("interviews/cancel.html", view=view, tz=av.zone(viewer_zone()),
+                           tzid=viewer_zone(), Status=InterviewStatus)
+
+
 @bp.route("/<uid>/cancel", methods=["POST"])
 @allow(*SCHEDULERS)
 def cancel(uid: str):
-    """Cancel the interview and delete its calendar events."""
+    """Cancel the interview and delete its calendar events, once confirmed."""
+    db = db_session()
+    me = actor()
     try:
-        interview = scheduling.cancel_interview(db_session(), actor(), uid)
+        scheduling.interview_for(db, me, uid)
+        if request.form.get("confirm") != "yes":  # it tells everyone invited: ask first
+            return redirect(url_for("interviews.cancel_form", uid=uid), code=303)
+        interview = scheduling.cancel_interview(db, me, uid)
     except NotFound:
         abort(404)
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(url_for("interviews.show", uid=uid))
     _ext("jobs").enqueue("scheduling.delete", interview.id)
-    flash("The interview is cancelled; the calendar tells the attendees.", "success")
+    flash("The interview is cancelled; the calendar tells the panel and the candidate.",
+          "success")
     return redirect(url_for("interviews.show", uid=uid), code=303)
+
+
+#: Days the reschedule page shows at once (a week; previous/next move by as much).
+RESCHEDULE_DAYS = 7
+
+
+def _reschedule_choice(args, current: int, today: dt.date) -> tuple[dt.date, int]:
+    """The first day and the duration asked for in the query string (defaults: today, as now)."""
+    start_date = today
+    if args.get("start_date"):
+        try:
+            start_date = dt.date.fromisoformat(args["start_date"])
+        except ValueError:
+            raise Invalid("Dates look like 2026-11-23.", field="start_date") from None
+    duration = current
+    if args.get("duration"):
+        try:
+            duration = int(args["duration"])
+        except ValueError:
+            raise Invalid("Choose one of the listed durations.", field="duration") from None
+    return start_date, duration
 
 
 @bp.route("/<uid>/reschedule")
 @allow(*SCHEDULERS)
 def reschedule_form(uid: str):
-    """Show the panel's free slots to move the interview to."""
+    """Show the panel's free slots for any week and duration, to move the interview to."""
     db = db_session()
     me = actor()
     try:
         interview = scheduling.interview_for(db, me, uid)
     except NotFound:
         abort(404)
-    grid, problem = None, None
+    tzid = viewer_zone()
+    tz = av.zone(tzid)
+    today = utcnow().astimezone(tz).date()
+    grid, problem, status, view = None, None, 200, None
+    start_date, duration = today, 60
     try:
         view = scheduling.view_interview(db, _ext("broker"), _ext("cipher"), me, uid)
         duration = scheduling.duration_of(view.event)
-        query = av.Query(panel_link_ids=tuple(interview.panel_link_ids), duration=duration,
-                         start_date=None, days=5, tzid=viewer_zone(),
-                         on_behalf_of_id=interview.on_behalf_of_id)
-        if request.args.get("start_date"):
-            from webapp.views.schedule import parse_query
-
-            query = parse_query(request.args)
+        start_date, duration = _reschedule_choice(request.args, duration, today)
+        if interview.status is not InterviewStatus.SCHEDULED:
+            raise Invalid("Only a scheduled interview can be moved." if interview.status
+                          is not InterviewStatus.PENDING else "The interview is still being "
+                          "written to the calendar; try again shortly.")
         room = scheduling.room_of(db, interview.organisation_id, view.event)
-        query = dataclasses.replace(query, room=room.email if room else None)
+        query = av.Query(panel_link_ids=tuple(interview.panel_link_ids), duration=duration,
+                         start_date=start_date, days=RESCHEDULE_DAYS, tzid=tzid,
+                         on_behalf_of_id=interview.on_behalf_of_id,
+                         room=room.email if room else None)
         grid = av.grid(db, _ext("broker"), _ext("cipher"), me, query)
-    except (ServiceError, ValueError) as exc:
-        problem = getattr(exc, "message", "Could not read the panel's availability.")
-    return render_template("interviews/reschedule.html", interview=interview, grid=grid,
-                           problem=problem, tz=av.zone(viewer_zone()), grid_days=av.by_day)
+    except Invalid as exc:
+        problem, status = exc.message, 400
+    except ServiceError as exc:
+        problem, status = exc.message, 503
+    week = dt.timedelta(days=RESCHEDULE_DAYS)
+    previous = max(start_date - week, today) if start_date > today else None
+    return render_template(
+        "interviews/reschedule.html", interview=interview, view=view, grid=grid,
+        problem=problem, tz=tz, grid_days=av.by_day, start_date=start_date, duration=duration,
+        durations=av.DURATIONS, today=today, previous=previous, following=start_date + week,
+    ), status
 
 
 @bp.route("/<uid>/reschedule", methods=["POST"])
 @allow(*SCHEDULERS)
 def reschedule(uid: str):
-    """Move the interview to the chosen slot (the same calendar event moves)."""
+    """Move the interview to the chosen slot (the same calendar event moves, whole)."""
+    form = request.form
+    back = url_for("interviews.reschedule_form", uid=uid,
+                   start_date=form.get("start_date") or None, duration=form.get("duration") or None)
+    try:
+        duration = int(form["duration"]) if form.get("duration") else None
+    except ValueError:
+        flash("Choose one of the listed durations.", "error")
+        return redirect(back)
     try:
         interview, payload = scheduling.reschedule_interview(
             db_session(), _ext("broker"), _ext("cipher"), sealer(), actor(), uid,
-            parse_start(request.form.get("slot")))
+            parse_start(form.get("slot")), duration=duration)
     except NotFound:
         abort(404)
     except ServiceError as exc:
         flash(exc.message, "error")
-        return redirect(url_for("interviews.reschedule_form", uid=uid))
+        return redirect(back)
     _ext("jobs").enqueue("scheduling.write", interview.id, payload)
-    flash("The interview is moved; the calendar tells the attendees.", "success")
+    flash("The interview is moved; the calendar tells the panel and the candidate.", "success")
     return redirect(url_for("interviews.show", uid=uid), code=303)
