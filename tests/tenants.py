@@ -60,8 +60,9 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
     other_hash = security.hash_password(NEIGHBOUR_PASSWORD, salt_of=people[0].password_hash)
     twins = {}
     for person in people:
-        twin = User(organisation_id=org.id, email=person.email, name=f"Namesake {suffix} {person.id}",
-                    role=person.role, password_hash=other_hash, active=True, session_version=1)
+        twin = User(organisation_id=org.id, email=person.email,
+                    name=f"Namesake {suffix} {person.id}", role=person.role,
+                    password_hash=other_hash, active=True, session_version=1)
         session.add(twin)
         twins[person.email] = twin
     recruiter = User(organisation_id=org.id, email=f"recruiter.{suffix}@neighbour.example",

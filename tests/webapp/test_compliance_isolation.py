@@ -108,6 +108,11 @@ def world(app, session, sandbox, org, admin_client):
                                   kind=MailboxKind.MAILBOX, status=MailboxStatus.FAILED)
     session.add(beta_mailbox)
     session.commit()
+    for label in (f"{SHARED} → manager@beta.example", f"coordinator@beta.example → {SHARED}",
+                  f"coordinator@beta.example → j{SHARED}"):
+        record(session, None, "assignment.created", organisation_id=beta.id, target_label=label)
+        record(session, None, "assignment.created", organisation_id=alpha.id, target_label=label)
+    session.commit()
     for person in people.values():
         issue_token(session, person)
         _client_for(app, person)  # a login: audit entries labelled with the address, in Beta
@@ -156,6 +161,11 @@ def test_erasure_in_one_organisation_leaves_the_other_untouched(app, session, sa
             AuditEntry.organisation_id == world.beta.id,
             (AuditEntry.actor_label == email) | (AuditEntry.target_label == email))) is None
     assert session.get(MailboxRequest, world.beta_mailbox_id) is None
+    pairs = set(session.scalars(select(AuditEntry.target_label).where(
+        AuditEntry.organisation_id == world.beta.id, AuditEntry.action == "assignment.created")))
+    erased = f"erased user #{beta_ids[SHARED]}"
+    assert pairs == {f"{erased} → manager@beta.example", f"coordinator@beta.example → {erased}",
+                     f"coordinator@beta.example → j{SHARED}"}
     # Alpha's account at the same address keeps its token ...
     namesake = session.scalar(select(User).where(User.organisation_id == alpha_id,
                                                  User.email == SHARED))

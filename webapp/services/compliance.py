@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import Column, String, Table, delete, func, or_, select, update
+from sqlalchemy import Column, String, Table, delete, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import (AuditEntry, Base, ErasureRequest, LinkStatus, MailboxRequest, Organisation,
@@ -431,6 +431,10 @@ ErasureStep = Callable[..., dict[str, int]]
 ERASURE_STEPS: list[ErasureStep] = []
 
 
+#: How an audit label names two people (see accounts.assign_coordinator).
+PAIR = " → "
+
+
 def erasure_step(fn: ErasureStep) -> ErasureStep:
     ERASURE_STEPS.append(fn)
     return fn
@@ -587,6 +591,16 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
         result = session.execute(update(audit).where(
             _holds(column, user.email), organisation_scope(audit, organisation_id))
             .values({column.name: tombstone}))
+        _count(receipt, "audit_labels_pseudonymised", result.rowcount)
+    # Labels naming two people ("coordinator → manager", as assignments are labelled).
+    label, email = audit.c.target_label, user.email.lower()
+    for pattern, value in (
+            (f"{_like(email)}{PAIR}%", literal(tombstone) + func.substr(label, len(email) + 1)),
+            (f"%{PAIR}{_like(email)}",
+             func.substr(label, 1, func.length(label) - len(email)) + literal(tombstone))):
+        result = session.execute(update(audit).where(
+            func.lower(label).like(pattern, escape="\\"),
+            organisation_scope(audit, organisation_id)).values({label.name: value}))
         _count(receipt, "audit_labels_pseudonymised", result.rowcount)
     # Whatever else of the organisation still holds the address.
     for table, column in _email_columns():
