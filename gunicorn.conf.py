@@ -7,6 +7,7 @@ connect, 10 s to read, bounded retries) still finishes well inside ``timeout``.
 
 import multiprocessing
 import os
+import sys
 
 bind = os.environ.get("RENDEZVOUS_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2 + 1, 9)))
@@ -41,3 +42,15 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+
+def on_starting(server):
+    """Check the configuration once, before any worker boots, so that a missing or malformed
+    setting is one clear line (not a traceback per worker) and nothing starts."""
+    from webapp import ROOT
+    from webapp.config import ConfigError, load_config
+
+    try:
+        load_config(ROOT / "instance")
+    except ConfigError as exc:
+        sys.exit(f"Rendezvous: {exc}")

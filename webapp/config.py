@@ -95,8 +95,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEV_PORT", "RENDEZVOUS_DEV_PORT", 5000,
             "Development: the port the development server listens on", parse=int),
     Setting("REDIS_URL", "REDIS_URL", None,
-            "Redis for shared rate limits and the job queue; unset = in-process limits and a "
-            "SQLite job queue"),
+            "Redis for the rate limits shared by every worker and the job queue; required in "
+            "production (limits kept per process let each worker allow the whole limit); unset "
+            "in development = in-process limits and a SQLite job queue",
+            required_in_production=True),
     Setting("JOBS_SQLITE_PATH", "RENDEZVOUS_JOBS_SQLITE_PATH", None,
             "SQLite file of the job queue when Redis is not configured (default instance/jobs.sqlite3)"),
     Setting("LOGIN_RATE_LIMIT", "RENDEZVOUS_LOGIN_RATE_LIMIT", "10 per minute",

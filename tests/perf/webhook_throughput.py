@@ -86,11 +86,11 @@ def run_wrk(url: str, body: bytes, headers: dict, seconds: int, connections: int
     return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
 
 
-def prepare_app(workdir: Path) -> tuple[dict, str]:
+def prepare_app(workdir: Path, redis_url: str) -> tuple[dict, str]:
     """A migrated SQLite database with one organisation, user and calendar link."""
     from tests.factories import TEST_TOKEN_KEYS
 
-    env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY="b" * 48,
+    env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY="b" * 48, REDIS_URL=redis_url,
                DATABASE_URL=f"sqlite:///{workdir}/bench.sqlite3", RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
                CRONOFY_CLIENT_ID="bench", CRONOFY_CLIENT_SECRET=SECRET,
                CRONOFY_API_BASE_URL="http://127.0.0.1:9", CRONOFY_APP_BASE_URL="http://127.0.0.1:9",
@@ -143,6 +143,14 @@ def measure_ours(env: dict, ref: str, body: bytes, headers: dict, args) -> tuple
         stop(ours)
 
 
+def signed_change() -> tuple[bytes, dict]:
+    """A change notification for the bench link's channel, signed as the aggregator signs it."""
+    body = json.dumps({"notification": {"type": "change", "changes_since": "2026-11-21T09:00:00Z"},
+                       "channel": {"channel_id": "chn_bench", "callback_url": "x", "filters": {}}}).encode()
+    signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    return body, {"Content-Type": "application/json", "Cronofy-HMAC-SHA256": signature}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -153,21 +161,20 @@ def main() -> None:
             raise SystemExit(f"{tool} is not installed (make bench installs it)")
 
     with tempfile.TemporaryDirectory() as tmp:
-        env, ref = prepare_app(Path(tmp))
-        body = json.dumps({"notification": {"type": "change", "changes_since": "2026-11-21T09:00:00Z"},
-                           "channel": {"channel_id": "chn_bench", "callback_url": "x", "filters": {}}}).encode()
-        signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
-        headers = {"Content-Type": "application/json", "Cronofy-HMAC-SHA256": signature}
-
         redis_url, redis_pid = start_redis(Path(tmp))
         try:
-            ours_rps, ours_rss = measure_ours(dict(env, REDIS_URL=redis_url), ref, body, headers, args)
+            env, ref = prepare_app(Path(tmp), redis_url)
+            ours_rps, ours_rss = measure_ours(env, ref, *signed_change(), args)
         finally:
             os.kill(redis_pid, signal.SIGTERM)
-        sqlite_rps, _ = measure_ours(env, ref, body, headers, args)
+        # The development set-up: no Redis, so a SQLite job queue.
+        development = {k: v for k, v in env.items() if k != "REDIS_URL"}
+        development["RENDEZVOUS_ENV"] = "development"
+        sqlite_rps, _ = measure_ours(development, ref, *signed_change(), args)
 
         port = free_port()
         hello = start_gunicorn("tests.perf.hello_app:app", env, port)
+        body, headers = signed_change()
         try:
             hello_rps = run_wrk(f"http://127.0.0.1:{port}/", body, headers, args.seconds,
                                 args.connections)

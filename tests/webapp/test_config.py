@@ -14,11 +14,12 @@ PROD = {
     "DATABASE_URL": "postgresql+psycopg://u:p@127.0.0.1/rendezvous",
     "RENDEZVOUS_TOKEN_KEYS": new_token_key("k1"),
     "RENDEZVOUS_PUBLIC_BASE_URL": "https://rendezvous.example.com",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
 }
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "RENDEZVOUS_TOKEN_KEYS",
-                                     "RENDEZVOUS_PUBLIC_BASE_URL"])
+                                     "RENDEZVOUS_PUBLIC_BASE_URL", "REDIS_URL"])
 def test_production_refuses_to_start_without_a_required_setting(tmp_path, missing):
     env = {k: v for k, v in PROD.items() if k != missing}
     with pytest.raises(ConfigError) as info:

@@ -43,7 +43,7 @@ def _free_port() -> int:
 
 
 def test_ten_concurrent_requests_on_an_expired_token_refresh_once_across_workers(
-        postgres_only, app, session, sandbox, database_url, tmp_path):
+        postgres_only, app, session, sandbox, database_url, redis_url):
     org = make_org(session)
     org.business_connect_enabled = True
     session.commit()
@@ -64,7 +64,7 @@ def test_ten_concurrent_requests_on_an_expired_token_refresh_once_across_workers
                WEB_CONCURRENCY="4", RENDEZVOUS_THREADS="4",
                CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID, CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
                CRONOFY_API_BASE_URL=sandbox.url, CRONOFY_APP_BASE_URL=sandbox.url,
-               RENDEZVOUS_JOBS_SQLITE_PATH=str(tmp_path / "jobs.sqlite3"))
+               REDIS_URL=redis_url)
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               start_new_session=True)

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,39 +94,97 @@ def test_json_logs_carry_request_ids_and_no_secrets(app_config, capsys):
     assert "tok_abcdefghijklmnop" not in entry["message"] and "[redacted]" in entry["message"]
 
 
-def test_gunicorn_serves_the_app_with_the_production_config(database_url, tmp_path):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("one gunicorn smoke test is enough; it runs on the SQLite pass")
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return sock.getsockname()[1]
+
+
+def _production_env(database_url: str, port: int, **extra) -> dict:
     from tests.factories import TEST_TOKEN_KEYS
 
-    env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY="s" * 40,
-               DATABASE_URL=database_url, RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
-               RENDEZVOUS_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
-               RENDEZVOUS_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-               RENDEZVOUS_JOBS_SQLITE_PATH=str(tmp_path / "jobs.sqlite3"))
+    return {**os.environ, "RENDEZVOUS_ENV": "production", "SECRET_KEY": "s" * 40,
+            "DATABASE_URL": database_url, "RENDEZVOUS_TOKEN_KEYS": TEST_TOKEN_KEYS,
+            "RENDEZVOUS_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2",
+            "RENDEZVOUS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **extra}
+
+
+@contextmanager
+def gunicorn(env: dict, port: int):
+    """gunicorn serving wsgi:app on ``port`` until the block ends; yields the base URL and a
+    list that holds its output once it has stopped."""
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    output: list[str] = []
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
                 break
             except requests.RequestException:  # not listening yet, or busy booting workers
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 assert server.poll() is None, server.stdout.read().decode()
                 time.sleep(0.2)
-        assert response.json() == {"status": "ok"}
-        login = requests.get(f"http://127.0.0.1:{port}/login", timeout=5)
-        assert login.status_code == 200 and "Secure" in login.headers["Set-Cookie"]
+        yield f"http://127.0.0.1:{port}", output
     finally:
-        server.send_signal(signal.SIGTERM)
-        output = server.communicate(timeout=40)[0].decode()
-    assert server.returncode == 0, output
-    assert '"GET /healthz" 200' in output
+        os.killpg(server.pid, signal.SIGTERM)
+        output.append(server.communicate(timeout=40)[0].decode())
+    assert server.returncode == 0, output[0]
+
+
+def test_gunicorn_serves_the_app_with_the_production_config(database_url, redis_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("one gunicorn smoke test is enough; it runs on the SQLite pass")
+    port = _free_port()
+    with gunicorn(_production_env(database_url, port, REDIS_URL=redis_url), port) as (base, output):
+        response = requests.get(base + "/healthz", timeout=5)
+        assert response.json() == {"status": "ok"}
+        login = requests.get(base + "/login", timeout=5)
+        assert login.status_code == 200 and "Secure" in login.headers["Set-Cookie"]
+    assert '"GET /healthz" 200' in output[0]
+
+
+def test_production_refuses_to_start_without_redis_for_its_limits(database_url):
+    """Limits kept per process let each worker allow the whole limit (23 of 30 logins passed a
+    10-per-minute limit with 3 workers): production needs the shared store."""
+    port = _free_port()
+    env = _production_env(database_url, port, WEB_CONCURRENCY="3")
+    env.pop("REDIS_URL", None)
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "Refusing to start in production without REDIS_URL" in output
+    assert "Traceback" not in output and "Booting worker" not in output  # one line, no workers
+
+
+def test_the_login_limit_holds_across_gunicorn_workers(database_url, redis_url, session):
+    import re
+
+    import redis
+
+    from models import Role
+    from tests.factories import make_org, make_user
+
+    redis.Redis.from_url(redis_url).flushdb()  # no limit left over from another test
+    user = make_user(session, make_org(session), Role.RECRUITER)
+    port = _free_port()
+    env = _production_env(database_url, port, REDIS_URL=redis_url, WEB_CONCURRENCY="3",
+                          RENDEZVOUS_SECURE_COOKIES="false",
+                          RENDEZVOUS_LOGIN_RATE_LIMIT="10 per minute")
+    with gunicorn(env, port) as (base, output):
+        answers = []
+        for _ in range(30):
+            with requests.Session() as browser:  # a connection of its own: any worker answers
+                form = browser.get(base + "/login", timeout=10).text
+                token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+                answers.append(browser.post(base + "/login", timeout=10, allow_redirects=False,
+                                            data={"csrf_token": token, "email": user.email,
+                                                  "password": "wrong password"}).status_code)
+    assert answers.count(401) == 10 and answers.count(429) == 20, answers
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", output[0]))) == 3
 
 
 def test_client_secret_rotation_uses_the_first_for_calls_and_accepts_both_signatures(app_config):
