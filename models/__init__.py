@@ -7,7 +7,7 @@ from models.compliance import ErasureRequest
 from models.calendar_link import LinkMode, LinkStatus, OAuthState, PendingRevocation, ProfileLink
 from models.enterprise import MailboxKind, MailboxRequest, MailboxStatus, ServiceAccountLink
 from models.interview import (CreatedEvent, EventStatus, Interview, InterviewStatus,
-                              SchedulingLink, SchedulingPreference)
+                              SchedulingLink, SchedulingPreference, SlotClaim)
 from models.organisation import Organisation
 from models.user import ROLE_LABELS, CoordinatorAssignment, Role, User
 
@@ -37,6 +37,7 @@ __all__ = [
     "ServiceAccountLink",
     "SchedulingLink",
     "SchedulingPreference",
+    "SlotClaim",
     "User",
     "utcnow",
 ]

@@ -3,6 +3,9 @@
 Titles, notes, times, attendees and the candidate's name and email live only in the calendar
 event at the aggregator (and, for a self-scheduling link, sealed inside the link's token). The
 interview page reads them back on demand.
+
+The one exception is :class:`SlotClaim`: the time of a booking we made, kept per person (or room)
+only until that person's calendar shows the interview, so that two bookings cannot both take it.
 """
 
 from __future__ import annotations
@@ -215,3 +218,50 @@ class SchedulingPreference(Base):
     #: own video; the preferences page says so until the person chooses again.
     video_fallback_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, info=classified("timestamp", "When the chosen video account stopped working"))
+
+
+#: How long a claim row is kept (the compliance inventory shows this).
+CLAIM_RETENTION = ("until the person's or room's calendar shows the interview (checked every few "
+                   "minutes), the booking fails, is moved or cancelled, or its time has passed")
+
+
+def _claim(category: str, purpose: str) -> dict:
+    return classified(category, purpose, retention=CLAIM_RETENTION)
+
+
+class SlotClaim(Base):
+    """One 5-minute stretch of one person's (or room's) time, held by one of our own bookings.
+
+    Interval overlap cannot be a unique constraint, but equal buckets can: a booking inserts one
+    row per bucket covering [start - buffer, end + buffer) for every panel member and the room,
+    in the transaction that commits its Interview, so the database itself refuses the second of
+    two overlapping bookings, whichever process or path makes them. The rows hold ids and times
+    of our own bookings only, and are deleted once the calendar shows the interview for that
+    person (then the aggregator's availability protects it) or the booking goes away.
+    """
+
+    __tablename__ = "slot_claim"
+    __table_args__ = (UniqueConstraint("organisation_id", "sub", "bucket_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, info=_claim("identifier", "Row id"))
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"),
+        info=_claim("identifier", "Organisation that booked"))
+    interview_id: Mapped[int] = mapped_column(
+        ForeignKey("interview.id", ondelete="CASCADE"), index=True,
+        info=_claim("identifier", "Our interview holding the time"))
+    #: The aggregator id (sub) of a panel member's calendar account or of a room.
+    sub: Mapped[str] = mapped_column(
+        String(64), info=_claim("identifier", "Aggregator id of the person or room held"))
+    bucket_start: Mapped[datetime] = mapped_column(
+        UTCDateTime, info=_claim("timestamp", "Start of a 5-minute stretch the booking holds "
+                                              "(interview time plus its buffers)"))
+    starts_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, info=_claim("timestamp", "Start of our own booked interview"))
+    ends_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, info=_claim("timestamp", "End of our own booked interview"))
+    checked_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=_claim("timestamp", "When we last asked whether the calendar shows it"))
+    #: Set when the calendar first showed the interview; the row goes a grace period later.
+    confirmed_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=_claim("timestamp", "When the calendar first showed the interview"))

@@ -75,3 +75,13 @@ def purge_links() -> int:
 
     with database().sessions() as session:
         return candidate_links.purge(session)
+
+
+@jobs.periodic("scheduling.settle_claims", jobs.crontab(minute="*/5"))
+def settle_claims() -> dict:
+    """Drop slot claims the calendar now protects (or that protect nothing any more)."""
+    from webapp.services import claims
+
+    broker = current_app.extensions["rendezvous.broker"]
+    with database().sessions() as session:
+        return claims.settle(session, broker)

@@ -110,8 +110,11 @@ def test_taken_slot_is_409_and_nothing_is_stored(client, session, sandbox, recru
     sandbox.call("POST", "/external-change", json={
         "email": host_email, "action": "create", "summary": "Dentist",
         "start": slot["start"].replace("+00:00", "Z"), "end": slot["end"].replace("+00:00", "Z")})
-    assert_error(_schedule(api, panel, slot["start"]), 409, "slot_taken")
+    error = assert_error(_schedule(api, panel, slot["start"]), 409, "slot_taken")
     assert session.scalar(select(Interview)) is None
+    # Fresh slots come with the refusal, without the one just taken.
+    fresh = {s["start"] for s in error["slots"]}
+    assert fresh and slot["start"] not in fresh
 
 
 def test_interviews_page_with_a_sealed_cursor(client, session, sandbox, recruiter, panel):

@@ -41,7 +41,8 @@ class ApiError(Exception):
     """An error answered with the API's error shape."""
 
     def __init__(self, status: int, message: str | None = None, *, code: str | None = None,
-                 fields: Mapping[str, list[str]] | None = None, headers: Mapping[str, str] | None = None):
+                 fields: Mapping[str, list[str]] | None = None, headers: Mapping[str, str] | None = None,
+                 slots: list[dict] | None = None):
         default_code, default_message = CODES.get(status, ("error", "The request failed."))
         super().__init__(message or default_message)
         self.status = status
@@ -49,12 +50,17 @@ class ApiError(Exception):
         self.message = message or default_message
         self.fields = dict(fields or {})
         self.headers = dict(headers or {})
+        self.slots = slots
 
 
 def error_response(status: int, message: str | None = None, *, code: str | None = None,
-                   fields: Mapping[str, list[str]] | None = None, headers=None):
+                   fields: Mapping[str, list[str]] | None = None, headers=None,
+                   slots: list[dict] | None = None):
     exc = ApiError(status, message, code=code, fields=fields, headers=headers)
-    response = jsonify({"error": {"code": exc.code, "message": exc.message, "fields": exc.fields}})
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message, "fields": exc.fields}
+    if slots is not None:
+        error["slots"] = slots
+    response = jsonify({"error": error})
     response.status_code = status
     for name, value in exc.headers.items():
         response.headers[name] = value
@@ -105,7 +111,30 @@ def _status_and_code(exc: ServiceError) -> tuple[int, str | None]:
 def _service_error(exc: ServiceError):
     status, code = _status_and_code(exc)
     fields = {exc.field: [exc.message]} if exc.field else None
-    return error_response(status, exc.message, code=code, fields=fields)
+    return error_response(status, exc.message, code=code, fields=fields, slots=_fresh_slots(exc))
+
+
+def _fresh_slots(exc: ServiceError) -> list[dict] | None:
+    """For a booking that lost its slot: the panel's free slots now, from that day on (as the
+    web page shows them). None when there is nothing to offer or they cannot be read."""
+    from webapp.services import availability as av
+    from webapp.services import scheduling
+
+    if not isinstance(exc, scheduling.SlotTaken) or exc.asked is None:
+        return None
+    from webapp.api.core import actor, db, optional_broker
+
+    broker = optional_broker()
+    if broker is None:
+        return None
+    try:
+        found = av.open_slots(db(), broker, actor(), exc.asked, around=exc.start,
+                              ignore_interview=exc.moving)
+    except ServiceError:
+        return None
+    from webapp.api.schemas import ErrorSlotSchema
+
+    return ErrorSlotSchema(many=True).dump([{"start": s.start, "end": s.end} for s in found])
 
 
 def _http_error(exc: HTTPException):
@@ -135,7 +164,8 @@ def _unhandled(exc: Exception):
 
 def init_blueprint(bp: Blueprint) -> None:
     bp.register_error_handler(ApiError, lambda exc: error_response(
-        exc.status, exc.message, code=exc.code, fields=exc.fields, headers=exc.headers))
+        exc.status, exc.message, code=exc.code, fields=exc.fields, headers=exc.headers,
+        slots=exc.slots))
     bp.register_error_handler(ValidationError, lambda exc: error_response(
         422, "Some input was not accepted. Nothing was changed.", fields=flatten(exc.messages)))
     bp.register_error_handler(ServiceError, _service_error)

@@ -53,8 +53,19 @@ class ErrorDetailSchema(Schema):
                          metadata={"description": "Per-field messages (`_schema`: the whole body)"})
 
 
+class ErrorSlotSchema(Schema):
+    start = fields.DateTime(required=True)
+    end = fields.DateTime(required=True)
+
+
+class ErrorDetailWithSlotsSchema(ErrorDetailSchema):
+    slots = fields.List(fields.Nested(ErrorSlotSchema), metadata={
+        "description": "Only with `slot_taken`: the panel's free slots now, from the day asked "
+                       "for on (omitted when they cannot be read)"})
+
+
 class ErrorSchema(Schema):
-    error = fields.Nested(ErrorDetailSchema, required=True)
+    error = fields.Nested(ErrorDetailWithSlotsSchema, required=True)
 
 
 class PageQuerySchema(Schema):

@@ -6,10 +6,15 @@ concurrently, so the page waits for about one call. Nothing read here is stored.
 
 A room (linked through Enterprise Connect, see ``enterprise.request_rooms``) is a second group of
 the same availability query, required in full: a slot is offered only when the room is free too.
+
+Our own bookings count as busy for every panel member and the room until their calendars show
+them (``webapp.services.claims``): a slot that meets one of our claims is not offered, and the
+booked time is listed among the member's busy blocks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import threading
@@ -29,6 +34,7 @@ from models import (CoordinatorAssignment, LinkStatus, MailboxKind, MailboxReque
                     utcnow)
 from webapp.security import TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, ServiceError
+from webapp.services import claims
 from webapp.services.connect import ReconnectNeeded, broker_problem, store_credentials, usable_credentials
 from webapp.services.zones import known_zone, zone_label, zone_names  # noqa: F401  (re-exported)
 
@@ -500,23 +506,60 @@ class PendingGrid:
     meanwhile, then take ``result()`` (which must run in the same thread as ``start_grid``)."""
 
     def __init__(self, query: Query, members: list[PanelMember], window: Period,
-                 days: list[dt.date], room: Room | None, slots=None, busy=None):
+                 days: list[dt.date], room: Room | None, slots=None, busy=None,
+                 held: claims.Held | None = None):
         self.query, self.members, self.window, self.days, self.room = (
             query, members, window, days, room)
-        self._slots, self._busy = slots, busy
+        self._slots, self._busy, self._held = slots, busy, held or claims.Held()
 
     def result(self) -> Grid:
         if self._slots is None:
             return Grid(self.query, self.members, self.window, (), {}, {}, self.days, self.room)
         busy, problems = self._busy.result()
-        return Grid(self.query, self.members, self.window, self._slots.result(), busy, problems,
-                    self.days, self.room)
+        for m in self.members:  # our own bookings, whether or not the calendar shows them yet
+            if m.link.id in busy:
+                busy[m.link.id] = with_held(busy[m.link.id], self._held.blocks(m.link.sub))
+        slots = without_held(self._held, self._slots.result(), self.members, self.query,
+                             room=self.room)
+        return Grid(self.query, self.members, self.window, slots, busy, problems, self.days,
+                    self.room)
+
+
+def subs_of(members: Sequence[PanelMember], room: Room | None = None) -> list[str]:
+    """Whose time a booking of this panel (and room) claims."""
+    return [m.link.sub for m in members] + ([room.sub] if room is not None else [])
+
+
+def held_for(session: Session, members: Sequence[PanelMember], window: Period, *,
+             room: Room | None = None, ignore_interview: int | None = None) -> claims.Held:
+    if not members:
+        return claims.Held()
+    return claims.held(session, members[0].link.organisation_id, subs_of(members, room),
+                       window.start, window.end, ignore_interview=ignore_interview)
+
+
+def without_held(held: claims.Held, slots: Sequence[Slot], members: Sequence[PanelMember],
+                 query: Query, *, room: Room | None = None) -> tuple[Slot, ...]:
+    """The slots no claim of ours stands in the way of (the same test a booking's claim makes,
+    so every slot offered can be claimed unless someone else takes it first)."""
+    subs = subs_of(members, room)
+    return tuple(s for s in slots if not held.clashes(
+        subs, s.start, s.end, before=query.buffer_before, after=query.buffer_after))
+
+
+def with_held(blocks: list[Block], times: Sequence[tuple[dt.datetime, dt.datetime]]
+              ) -> list[Block]:
+    """Busy blocks plus the times of our own bookings not already among them."""
+    have = {(b.start, b.end) for b in blocks}
+    extra = [Block(start, end, "busy") for start, end in times if (start, end) not in have]
+    return sorted(blocks + extra, key=lambda b: (b.start, b.end)) if extra else blocks
 
 
 def start_grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
-               query: Query) -> PendingGrid:
+               query: Query, *, ignore_interview: int | None = None) -> PendingGrid:
     """Check the question and send its aggregator calls: the availability call first (it is
-    the one the page waits for), then one free/busy read per member, all concurrently."""
+    the one the page waits for), then one free/busy read per member, all concurrently; read our
+    own claims meanwhile (``ignore_interview``: the one being moved)."""
     validate_query(query)
     members = resolve_panel(session, actor, query.panel_link_ids)
     room = resolve_room(session, actor, query.room)
@@ -525,13 +568,35 @@ def start_grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, ac
         return PendingGrid(query, members, window, days, room)
     slots = _pool().submit(common_slots, broker, members, query, window, room=room)
     busy = PendingBusy(session, broker, cipher, members, days, query.tzid)
-    return PendingGrid(query, members, window, days, room, slots, busy)
+    held = held_for(session, members, window, room=room, ignore_interview=ignore_interview)
+    return PendingGrid(query, members, window, days, room, slots, busy, held)
 
 
 def grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
-         query: Query) -> Grid:
+         query: Query, *, ignore_interview: int | None = None) -> Grid:
     """Busy blocks and common free slots for a panel (free/busy only)."""
-    return start_grid(session, broker, cipher, actor, query).result()
+    return start_grid(session, broker, cipher, actor, query,
+                      ignore_interview=ignore_interview).result()
+
+
+def open_slots(session: Session, broker: CalendarBroker, actor: Actor, query: Query, *,
+               around: dt.datetime | None = None, ignore_interview: int | None = None
+               ) -> tuple[Slot, ...]:
+    """The panel's free slots, less our own claims (one aggregator call), over the query's days
+    from the day of ``around``: what a booking that lost its slot is offered instead."""
+    if around is not None:
+        day = around.astimezone(zone(query.tzid)).date()
+        today = utcnow().astimezone(zone(query.tzid)).date()
+        query = dataclasses.replace(query, start_date=max(day, today))
+    validate_query(query)
+    members = resolve_panel(session, actor, query.panel_link_ids)
+    room = resolve_room(session, actor, query.room)
+    window, _days = window_for(query)
+    if window.end <= window.start:
+        return ()
+    slots = common_slots(broker, members, query, window, room=room)
+    held = held_for(session, members, window, room=room, ignore_interview=ignore_interview)
+    return without_held(held, slots, members, query, room=room)
 
 
 def slot_is_free(broker: CalendarBroker, members: Sequence[PanelMember], query: Query,

@@ -3,18 +3,16 @@ candidate (no account) sees the panel's real-time slots in their own time zone a
 
 The candidate's name and email (and the interview title) are sealed inside the link's token
 (AES-GCM); the database keeps only the token's SHA-256, the panel's link ids, the window and the
-link's state. Booking is serialised per panel member and atomic on the link row, and the slot is
-re-checked at the aggregator right before the event is written: of two candidates racing for the
-last slot, one gets it and the other is told it was just taken.
+link's state. Booking re-checks the slot at the aggregator, then uses the link and claims the
+time for the whole panel in one transaction (``claims``): of two bookings racing for the same
+time, from candidates, recruiters or the API, in any process, one gets it and the other is told it
+was just taken.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-import threading
-from collections import defaultdict
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,7 +28,7 @@ from webapp import security
 from webapp.security import TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
 from webapp.services import availability as av
-from webapp.services import scheduling
+from webapp.services import claims, scheduling
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.connect import link_of
@@ -235,28 +233,10 @@ def slots(session: Session, broker: CalendarBroker, opened: Opened) -> tuple[Slo
     start = max(link.window_start, av.round_up(utcnow() + av.LEAD_TIME))
     if link.window_end <= start:
         return ()
+    query = _query(link, members, opened.candidate_tzid)
     window = av.Period(start, link.window_end)
-    return av.common_slots(broker, members, _query(link, members, opened.candidate_tzid), window,
-                           within=opened.within(window))
-
-
-# Serialise bookings that share a panel member: in-process locks here, and on PostgreSQL the
-# rows of the panel's links are locked too (SELECT … FOR UPDATE) for bookings across processes.
-_locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
-_locks_guard = threading.Lock()
-
-
-@contextmanager
-def _panel_locked(session: Session, link_ids):
-    ids = sorted(set(link_ids))
-    with ExitStack() as stack:
-        for link_id in ids:
-            with _locks_guard:
-                lock = _locks[link_id]
-            stack.enter_context(lock)
-        session.execute(select(ProfileLink.id).where(ProfileLink.id.in_(ids))
-                        .order_by(ProfileLink.id).with_for_update())
-        yield
+    found = av.common_slots(broker, members, query, window, within=opened.within(window))
+    return av.without_held(av.held_for(session, members, window), found, members, query)
 
 
 def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: scheduling.Sealer,
@@ -279,43 +259,50 @@ def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: 
     members = _members(session, link)
     query = _query(link, members, opened.candidate_tzid)
     host = next(m for m in members if m.link.id == link.host_link_id)
-    with _panel_locked(session, [m.link.id for m in members]):
-        # A second submit of the same form (a double-click) waited for the first: it is booked.
-        if session.scalar(select(SchedulingLink.used_at).where(
-                SchedulingLink.id == link.id)) is not None:
-            session.rollback()
-            raise LinkUnusable("This link has already been used to book an interview.", "used")
-        if not av.slot_is_free(broker, members, query, start):
-            session.rollback()
-            raise scheduling.SlotTaken("That time was just taken. Please pick another one.")
-        now = utcnow()
-        claimed = session.execute(
-            update(SchedulingLink).where(SchedulingLink.id == link.id,
-                                         SchedulingLink.used_at.is_(None),
-                                         SchedulingLink.revoked_at.is_(None),
-                                         SchedulingLink.expires_at > now)
-            .values(used_at=now).execution_options(synchronize_session=False))
-        if claimed.rowcount != 1:
-            session.rollback()
-            raise LinkUnusable("This link has already been used to book an interview.", "used")
-        creator = session.get(User, link.created_by_id) if link.created_by_id else None
-        actor = Actor(creator.id if creator else None, "candidate", link.organisation_id,
-                      Role.RECRUITER)
-        invite_by_calendar = host.link.provider not in NO_INVITES
-        new = scheduling.NewInterview(
-            query=query, start=start, candidate_name=opened.candidate_name,
-            candidate_email=opened.candidate_email, title=opened.title, video=link.video,
-            candidate_tzid=opened.candidate_tzid)
-        panel = [m for m in members if m.link.id in link.panel_link_ids]
+    taken = "That time was just taken. Please pick another one."
+    # A second submit of the same form (a double-click) after the first committed: it is booked.
+    # (Sooner, the update of the link below finds it used, or waits for the first and then does.)
+    if session.scalar(select(SchedulingLink.used_at).where(
+            SchedulingLink.id == link.id)) is not None:
+        session.rollback()
+        raise LinkUnusable("This link has already been used to book an interview.", "used")
+    if not av.slot_is_free(broker, members, query, start):
+        session.rollback()
+        raise scheduling.SlotTaken(taken)
+    now = utcnow()
+    used = session.execute(
+        update(SchedulingLink).where(SchedulingLink.id == link.id,
+                                     SchedulingLink.used_at.is_(None),
+                                     SchedulingLink.revoked_at.is_(None),
+                                     SchedulingLink.expires_at > now)
+        .values(used_at=now).execution_options(synchronize_session=False))
+    if used.rowcount != 1:
+        session.rollback()
+        raise LinkUnusable("This link has already been used to book an interview.", "used")
+    creator = session.get(User, link.created_by_id) if link.created_by_id else None
+    actor = Actor(creator.id if creator else None, "candidate", link.organisation_id,
+                  Role.RECRUITER)
+    invite_by_calendar = host.link.provider not in NO_INVITES
+    new = scheduling.NewInterview(
+        query=query, start=start, candidate_name=opened.candidate_name,
+        candidate_email=opened.candidate_email, title=opened.title, video=link.video,
+        candidate_tzid=opened.candidate_tzid)
+    panel = [m for m in members if m.link.id in link.panel_link_ids]
+    try:
+        # The link's use, the interview and the claim on the whole panel's (host included)
+        # time commit together, or not at all.
         interview, payload = scheduling.commit_interview(
             session, sealer, actor, new, panel, host.link, None, scheduling_link_id=link.id,
-            invite_candidate=invite_by_calendar)
-        # Written now, inside the lock, so a racing booking sees the slot taken.
-        try:
-            scheduling.run_write(session, broker, cipher, sealer, interview.id, payload)
-            written = True
-        except scheduling.WriteFailed:
-            written = False
+            invite_candidate=invite_by_calendar,
+            hold=scheduling.hold_for(members, None, start, query))
+    except scheduling.SlotTaken:
+        raise scheduling.SlotTaken(taken) from None
+    # Written now, so the candidate's confirmation can say it is in the calendar.
+    try:
+        scheduling.run_write(session, broker, cipher, sealer, interview.id, payload)
+        written = True
+    except scheduling.WriteFailed:
+        written = False
     invite = None
     if not invite_by_calendar:
         invite = _smart_invite(broker, interview, opened, start, link, host,
@@ -410,7 +397,11 @@ def booked(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
     if event is not None and event.deleted:
         return Booked(title, tzid, "cancelled")
     if event is None or not isinstance(event.start, dt.datetime):
-        return Booked(title, tzid, "unknown" if problems else "pending")
+        if problems:
+            return Booked(title, tzid, "unknown")
+        # Not in the calendar yet (a double-click lands here): the time our claim holds.
+        return Booked(title, tzid, "pending", *(claims.booked_time(session, interview.id)
+                                                or (None, None)))
     return Booked(title, tzid, "booked", event.start, event.end)
 
 

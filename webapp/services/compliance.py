@@ -117,6 +117,9 @@ def retention_rules(config: dict) -> list[tuple[str, str]]:
         ("Audit entries", f"deleted after {config['AUDIT_RETENTION_DAYS']} days"),
         ("OAuth states", "deleted once expired or a day after use"),
         ("Self-scheduling links", "deleted once expired, used or revoked for 30 days"),
+        ("Slot claims (times of our own bookings, per panel member or room)",
+         "deleted once that person's or room's calendar shows the interview, when the booking "
+         "fails, moves or is cancelled, and once its time has passed"),
         ("Calendar tokens", "deleted at once on disconnect, reset or erasure"),
         ("Revocations awaiting the calendar service", "an account id only (no token); deleted "
                                                       "once the calendar service confirms"),

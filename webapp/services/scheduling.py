@@ -8,10 +8,15 @@ Nothing lost, nothing doubled: the Interview and CreatedEvent rows (with our fix
 are committed before the first broker call; the write job upserts by ``event_id`` (a retry never
 makes a second event) and is retried until confirmed; reconciliation compares the ids we hold
 with the aggregator's managed events and repairs drift both ways.
+
+One booking per slot: every booking (web form, API, candidate link, reschedule) claims its time
+for each panel member and the room in the transaction that commits it (``claims``), so of two
+overlapping bookings the database lets exactly one commit; the other gets SlotTaken.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -32,6 +37,7 @@ from webapp.integration import ReferenceSealer
 from webapp.security import TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, printable
 from webapp.services import availability as av
+from webapp.services import claims
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.connect import AggregatorTrouble, ReconnectNeeded, call_broker
@@ -52,7 +58,18 @@ class WriteFailed(ServiceError):
 
 
 class SlotTaken(ServiceError):
-    """The chosen time is no longer free for the panel."""
+    """The chosen time is no longer free for the panel. ``asked`` (the booking's question, its
+    panel, duration, buffers and room) lets the caller offer fresh slots; ``moving`` is the
+    interview being moved, whose own time does not count against them."""
+
+    def __init__(self, message: str, *, asked: av.Query | None = None,
+                 start: dt.datetime | None = None, moving: int | None = None):
+        super().__init__(message)
+        self.asked, self.start, self.moving = asked, start, moving
+
+
+TAKEN = "That time was just taken. Pick another slot."
+TAKEN_ROOM = "That time was just taken (or the room is booked). Pick another slot."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,17 +365,26 @@ def create_interview(session: Session, broker: CalendarBroker, cipher: TokenCiph
     host, manager = host_link_for(session, actor, new.query.on_behalf_of_id)
     room = av.resolve_room(session, actor, new.query.room)
     if check_slot and not av.slot_is_free(broker, members, new.query, new.start, room=room):
-        raise SlotTaken("That time was just taken. Pick another slot." if room is None else
-                        "That time was just taken (or the room is booked). Pick another slot.")
+        raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
     return commit_interview(session, sealer, actor, new, members, host, manager,
                             scheduling_link_id=scheduling_link_id, room=room)
+
+
+def hold_for(members: Sequence[av.PanelMember], room: av.Room | None, start: dt.datetime,
+             query: av.Query, duration: int | None = None) -> claims.Hold:
+    """The time a booking of this panel and room claims: the one its availability check asked."""
+    return claims.hold_of(av.subs_of(members, room), start, duration or query.duration,
+                          before=query.buffer_before, after=query.buffer_after)
 
 
 def commit_interview(session: Session, sealer: Sealer, actor: Actor, new: NewInterview,
                      members: Sequence[av.PanelMember], host: ProfileLink, manager: User | None,
                      *, scheduling_link_id: int | None = None, invite_candidate: bool = True,
-                     room: av.Room | None = None) -> tuple[Interview, str]:
-    """Commit the Interview and CreatedEvent rows (event ids fixed now); return the sealed write."""
+                     room: av.Room | None = None, hold: claims.Hold | None = None
+                     ) -> tuple[Interview, str]:
+    """Commit the Interview and CreatedEvent rows (event ids fixed now) with the claim on its
+    time (``hold``, by default the panel's and room's); return the sealed write. SlotTaken, with
+    nothing committed, when another booking holds any of that time."""
     interview = Interview(
         uid=uuid.uuid4().hex, organisation_id=host.organisation_id, created_by_id=actor.user_id,
         on_behalf_of_id=manager.id if manager else None, host_link_id=host.id,
@@ -386,6 +412,9 @@ def commit_interview(session: Session, sealer: Sealer, actor: Actor, new: NewInt
            detail={"panel": len(members), "video": new.video, "room": room is not None,
                    "calendars": len(
                write_targets(host, members)), "self_scheduled": scheduling_link_id is not None})
+    if not claims.claim(session, host.organisation_id, interview.id,
+                        hold or hold_for(members, room, new.start, new.query)):
+        raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
     session.commit()
     session.refresh(interview)
     return interview, sealer.seal(f"write:{interview.uid}", content.to_dict())
@@ -520,6 +549,7 @@ def cancel_interview(session: Session, actor: Actor, uid: str) -> Interview:
     for ev in interview.events:
         if ev.status is not EventStatus.DELETED:
             ev.status = EventStatus.DELETING
+    claims.release(session, interview.id)
     record(session, actor, "interview.cancelled", target_type="interview", target_id=interview.id)
     session.commit()
     return interview
@@ -577,26 +607,35 @@ def reschedule_interview(session: Session, broker: CalendarBroker, cipher: Token
     if event is None or event.deleted:
         raise Invalid("The event is no longer in the calendar, so it cannot be moved.")
     duration = duration or _duration(event)
+    links = _links(session, interview.panel_link_ids)
+    members = [m for m in _members_for(session, interview, links)
+               if m.link.id in links and m.link.status is LinkStatus.ACTIVE]
+    q = query or av.Query(panel_link_ids=tuple(m.link.id for m in members),
+                          duration=duration)
+    room = room_of(session, interview.organisation_id, event)
+    asked = dataclasses.replace(q, duration=duration, room=room.email if room else None,
+                                on_behalf_of_id=interview.on_behalf_of_id)
     if check_slot:
-        links = _links(session, interview.panel_link_ids)
-        members = [m for m in _members_for(session, interview, links)
-                   if m.link.id in links and m.link.status is LinkStatus.ACTIVE]
-        q = query or av.Query(panel_link_ids=tuple(m.link.id for m in members),
-                              duration=duration)
-        room = room_of(session, interview.organisation_id, event)
         # The interview's own event occupies its current time: ask for the new slot only.
         if members and not av.slot_is_free(broker, members, av.Query(
                 panel_link_ids=q.panel_link_ids, duration=duration, required=q.required,
                 buffer_before=q.buffer_before, buffer_after=q.buffer_after, tzid=q.tzid), start,
                 room=room):
             raise SlotTaken("That time is not free for the panel" +
-                            (" or the room" if room else "") + ". Pick another slot.")
+                            (" or the room" if room else "") + ". Pick another slot.",
+                            asked=asked, start=start, moving=interview.id)
     content = Content.of_event(event, start, start + dt.timedelta(minutes=duration))
     interview.status = InterviewStatus.PENDING
     for ev in interview.events:
         if ev.status is EventStatus.CONFIRMED:
             ev.status = EventStatus.PENDING
     record(session, actor, "interview.rescheduled", target_type="interview", target_id=interview.id)
+    # The old time is ours to give up; the new one must be claimed like any booking's.
+    claims.release(session, interview.id)
+    if not claims.claim(session, interview.organisation_id, interview.id,
+                        hold_for(members, room, start, q, duration)):
+        raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=asked, start=start,
+                        moving=interview.id)
     session.commit()
     return interview, sealer.seal(f"write:{interview.uid}", content.to_dict())
 
@@ -760,6 +799,7 @@ def notices_for(session: Session, actor: Actor) -> int:
 def _mark_cancelled_in_calendar(session: Session, interview: Interview) -> None:
     interview.status = InterviewStatus.CANCELLED_IN_CALENDAR
     interview.needs_notice = True
+    claims.release(session, interview.id)
     record(session, None, "interview.cancelled_in_calendar",
            organisation_id=interview.organisation_id, target_type="interview",
            target_id=interview.id)
@@ -858,6 +898,7 @@ def reconcile(session: Session, broker: CalendarBroker, cipher: TokenCipher, *,
                 row.status = EventStatus.DELETED
                 interview.status = InterviewStatus.FAILED
                 interview.needs_notice = True
+                claims.release(session, interview.id)
                 record(session, None, "interview.write_failed",
                        organisation_id=interview.organisation_id, target_type="interview",
                        target_id=interview.id)

@@ -134,7 +134,8 @@ def reschedule_form(uid: str):
                          start_date=start_date, days=RESCHEDULE_DAYS, tzid=tzid,
                          on_behalf_of_id=interview.on_behalf_of_id,
                          room=room.email if room else None)
-        grid = av.grid(db, _ext("broker"), _ext("cipher"), me, query)
+        grid = av.grid(db, _ext("broker"), _ext("cipher"), me, query,
+                       ignore_interview=interview.id)
     except Invalid as exc:
         problem, status = exc.message, 400
     except ServiceError as exc:
