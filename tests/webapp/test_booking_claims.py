@@ -261,9 +261,10 @@ def test_the_inventory_states_what_a_claim_keeps_and_for_how_long(app, session, 
 # tests/webapp/test_multiworker.py)
 
 
-def race_world(app, session, sandbox, org, recruiter, people):
+def race_world(app, session, sandbox, org, recruiter, people, *, seal=None):
     """A slot free for Riley and A (the aggregator's answer slowed down, so every racer's check
-    passes before anyone's claim commits), an API token, a logged-in browser, candidate links."""
+    passes before anyone's claim commits), an API token and candidate links for A (sealed with
+    ``seal``, the serving app's sealer, by default this app's)."""
     from tests.api.conftest import issue_token
 
     own = scheduling.host_link_for(session, actor_of(recruiter), None)[0]
@@ -271,7 +272,7 @@ def race_world(app, session, sandbox, org, recruiter, people):
     query = query_for([(None, l) for l in panel], duration=60, days=2)
     slot = av.grid(session, *deps(app), actor_of(recruiter), query).slots[0]
     tokens = [candidate_links.create_link(
-        session, sealer_of(app), actor_of(recruiter), panel_link_ids=[people[0].id], duration=60,
+        session, seal or sealer_of(app), actor_of(recruiter), panel_link_ids=[people[0].id], duration=60,
         start_date=query.start_date, days=2, expires_days=3, candidate_name=f"C{n}",
         candidate_email=f"c{n}@gmail.example", candidate_tzid="Europe/London", title="T")[1]
         for n in range(3)]
@@ -320,9 +321,9 @@ def racers(base: str, panel, slot, api_token: str, candidate_tokens, browser):
         def go():
             with requests.Session() as own:
                 page = own.get(f"{base}/c/{token}", timeout=60)
+                assert page.status_code == 200, page.text[:300]
                 response = own.post(f"{base}/c/{token}", timeout=60, data={
-                    "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"',
-                                            page.text).group(1), "slot": start})
+                    "csrf_token": CSRF_RE.search(page.text).group(1), "slot": start})
             assert response.status_code in (200, 409), response.text[:300]
             return "won" if response.status_code == 200 else "lost"
         return go
@@ -352,3 +353,22 @@ def test_web_api_and_candidate_links_racing_for_one_slot_give_one_interview(
     assert session.scalar(select(func.count()).select_from(Interview)) == 1
     events = sandbox.call("GET", "/events", params={"email": recruiter.email})["events"]
     assert len([e for e in events if (e.get("event_id") or "").startswith("rdv-")]) == 1
+    # One more try, once it is all over: the existing answer, with fresh slots not offering it.
+    sandbox.call("DELETE", "/faults")
+    late = web_page_after_losing(live_server.url, browser, panel, slot)
+    assert "That time was just taken" in late
+    offered = re.findall(r'name="slot" id="[^"]+" value="([^"]+)"', late)
+    assert offered and slot.start.isoformat() not in offered
+
+
+def web_page_after_losing(base: str, browser, panel, slot) -> str:
+    qs = "&".join(f"panel={l.id}" for l in panel)
+    page = browser.get(f"{base}/schedule/?{qs}&start_date={slot.start.date()}", timeout=60)
+    response = browser.post(base + "/schedule/", timeout=60, allow_redirects=False, data={
+        "csrf_token": CSRF_RE.search(page.text).group(1), "panel": [str(l.id) for l in panel],
+        "duration": "60", "days": "5", "start_date": slot.start.date().isoformat(),
+        "required": "all", "buffer_before": "0", "buffer_after": "0", "tzid": "Europe/London",
+        "slot": slot.start.isoformat(), "candidate_name": "W", "candidate_email": "w@gmail.example",
+        "title": "Late", "notes": ""})
+    assert response.status_code == 409
+    return response.text

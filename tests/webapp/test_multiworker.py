@@ -1,7 +1,8 @@
 """Correct with several worker processes: run on the PostgreSQL pass of .ci/run.
 
 SQLite is the single-process development database; production runs several gunicorn workers
-against PostgreSQL, where the row lock (SELECT … FOR UPDATE) is what serialises token refreshes.
+against PostgreSQL, where the row lock (SELECT … FOR UPDATE) is what serialises token refreshes
+and the slot claims' unique constraint is what lets exactly one of many bookings of a slot commit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,12 +23,15 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from models import ProfileLink, Role, utcnow
+from models import Interview, InterviewStatus, ProfileLink, Role, utcnow
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import PASSWORD, TEST_TOKEN_KEYS, make_org, make_user
+from tests.webapp.scheduling_support import make_panel
+from webapp.services.scheduling import Sealer
 from tests.webapp.test_business_connect import connect_as, token_calls
 
 ROOT = Path(__file__).resolve().parents[2]
+SECRET_KEY = "w" * 48
 
 
 @pytest.fixture
@@ -42,8 +47,63 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextmanager
+def gunicorn(sandbox, database_url, redis_url, tmp_path, *, workers: int = 4,
+             jobs_worker: bool = False):
+    """The app in production under gunicorn (``workers`` processes of 4 threads) on
+    ``database_url`` and a Redis emptied first (rate limits, job queue), with its own huey worker
+    if asked; yields the base URL and a function returning the output so far. Stopped (SIGTERM,
+    graceful) and checked for a clean exit afterwards."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    port = _free_port()
+    env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY=SECRET_KEY,
+               DATABASE_URL=database_url, RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
+               RENDEZVOUS_SECURE_COOKIES="false", RENDEZVOUS_BIND=f"127.0.0.1:{port}",
+               RENDEZVOUS_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+               WEB_CONCURRENCY=str(workers), RENDEZVOUS_THREADS="4",
+               CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID, CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+               CRONOFY_API_BASE_URL=sandbox.url, CRONOFY_APP_BASE_URL=sandbox.url,
+               REDIS_URL=redis_url)
+    log = open(tmp_path / "gunicorn.log", "wb")  # a file: a full pipe would stall the workers
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                               "wsgi:app"], cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    consumer = None
+    if jobs_worker:
+        consumer = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "jobs",
+                                     "worker", "--workers", "2"], cwd=ROOT, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def output() -> str:
+        return (tmp_path / "gunicorn.log").read_text(errors="replace")
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(base + "/healthz", timeout=2)
+                break
+            except requests.RequestException:  # not listening yet, or busy booting workers
+                assert server.poll() is None and time.monotonic() < deadline, \
+                    "gunicorn did not start: " + output()
+                time.sleep(0.2)
+        yield base, output
+    finally:
+        for process in (consumer, server):
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in (consumer, server):
+            if process is not None:
+                process.wait(timeout=60)
+        log.close()
+    assert server.returncode == 0, output()
+
+
 def test_ten_concurrent_requests_on_an_expired_token_refresh_once_across_workers(
-        postgres_only, app, session, sandbox, database_url, redis_url):
+        postgres_only, app, session, sandbox, database_url, redis_url, tmp_path):
     org = make_org(session)
     org.business_connect_enabled = True
     session.commit()
@@ -56,28 +116,7 @@ def test_ten_concurrent_requests_on_an_expired_token_refresh_once_across_workers
     link.token_expires_at = utcnow() - timedelta(minutes=5)
     session.commit()
 
-    port = _free_port()
-    env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY="w" * 48,
-               DATABASE_URL=database_url, RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
-               RENDEZVOUS_SECURE_COOKIES="false", RENDEZVOUS_BIND=f"127.0.0.1:{port}",
-               RENDEZVOUS_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-               WEB_CONCURRENCY="4", RENDEZVOUS_THREADS="4",
-               CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID, CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
-               CRONOFY_API_BASE_URL=sandbox.url, CRONOFY_APP_BASE_URL=sandbox.url,
-               REDIS_URL=redis_url)
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(base + "/healthz", timeout=2)
-                break
-            except requests.RequestException:  # not listening yet, or busy booting workers
-                assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+    with gunicorn(sandbox, database_url, redis_url, tmp_path) as (base, output):
         browser = requests.Session()
         form = browser.get(base + "/login", timeout=10).text
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
@@ -98,9 +137,54 @@ def test_ten_concurrent_requests_on_an_expired_token_refresh_once_across_workers
             pages = list(pool.map(load, range(10)))
         assert all(p.status_code == 200 and "Writable" in p.text for p in pages)
         assert token_calls(sandbox) - before == 1
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        output = server.communicate(timeout=60)[0].decode()
-    assert server.returncode == 0, output
-    pids = set(re.findall(r"Booting worker with pid: (\d+)", output))
-    assert len(pids) == 4, output  # the requests really were spread over several processes
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", output()))) == 4, output()
+
+
+def _scheduled(session, timeout: float = 60) -> list[Interview]:
+    """The interviews, once none is still waiting for its calendar write (the huey worker)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        session.expire_all()
+        found = list(session.scalars(select(Interview)))
+        if all(i.status is not InterviewStatus.PENDING for i in found):
+            return found
+        assert time.monotonic() < deadline, [i.status for i in found]
+        time.sleep(0.2)
+
+
+def _our_events(sandbox, email: str) -> list[dict]:
+    events = sandbox.call("GET", "/events", params={"email": email})["events"]
+    return [e for e in events if (e.get("event_id") or "").startswith("rdv-")]
+
+
+def test_twenty_concurrent_api_bookings_of_one_slot_make_one_interview_across_workers(
+        postgres_only, app, session, sandbox, org, recruiter, database_url, redis_url, tmp_path):
+    from tests.webapp.test_booking_claims import race_world, racers, run_together
+
+    people = [link for _u, link in make_panel(app, session, sandbox, org, 1)]
+    panel, slot, api_token, _tokens = race_world(app, session, sandbox, org, recruiter, people)
+    with gunicorn(sandbox, database_url, redis_url, tmp_path, jobs_worker=True) as (base, output):
+        api, _web, _candidates = racers(base, panel, slot, api_token, [], None)
+        outcomes = run_together([api] * 20)
+        interviews = _scheduled(session)
+    assert sorted(outcomes) == ["lost"] * 19 + ["won"], outcomes
+    assert len(interviews) == 1 and interviews[0].status is InterviewStatus.SCHEDULED
+    assert len(_our_events(sandbox, recruiter.email)) == 1
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", output()))) == 4
+
+
+def test_web_api_and_candidate_link_races_make_one_interview_across_workers(
+        postgres_only, app, session, sandbox, org, recruiter, database_url, redis_url, tmp_path):
+    from tests.webapp.test_booking_claims import race_world, racers, run_together, web_login
+
+    people = [link for _u, link in make_panel(app, session, sandbox, org, 1)]
+    panel, slot, api_token, tokens = race_world(app, session, sandbox, org, recruiter, people,
+                                                seal=Sealer.from_secret(SECRET_KEY))
+    with gunicorn(sandbox, database_url, redis_url, tmp_path, jobs_worker=True) as (base, _output):
+        browser = web_login(base, recruiter.email)
+        api, web, candidates = racers(base, panel, slot, api_token, tokens, browser)
+        outcomes = run_together([api, api, api, web, web, web, *candidates])
+        interviews = _scheduled(session)
+    assert sorted(outcomes) == ["lost"] * 8 + ["won"], outcomes
+    assert len(interviews) == 1 and interviews[0].status is InterviewStatus.SCHEDULED
+    assert len(_our_events(sandbox, recruiter.email)) == 1

@@ -5,13 +5,17 @@ the retrying jobs and reconciliation, and checks the invariants after every step
 * never an event without its interview (every ``rdv-`` event in a calendar is held by a row);
 * never two events for one interview (one event per CreatedEvent row at most);
 * once the broker is back and the jobs have run, every scheduled interview has its event and no
-  cancelled, failed or cancelled-in-calendar interview has one.
+  cancelled, failed or cancelled-in-calendar interview has one;
+* never two live interviews whose times overlap for a shared panel member, however many
+  schedulers book at once (``race``: two to four threads, each with its own database session,
+  book overlapping times for panels that may share someone, as two recruiters' tabs would).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 import time
 
 import pytest
@@ -52,6 +56,9 @@ def world(app, session, sandbox):
     recruiter = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
                           name="Riley Chen")
     link = link_calendar(app, session, sandbox, recruiter)
+    colleague = make_user(session, org, Role.RECRUITER, email="morgan.lee@northwind.example",
+                          name="Morgan Lee")
+    link_calendar(app, session, sandbox, colleague)
     # Adapter-level retries off and short timeouts: the app's own retry path is under test.
     app.extensions["rendezvous.broker"] = CronofyBroker(
         SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, api_base_url=sandbox.url,
@@ -62,8 +69,13 @@ def world(app, session, sandbox):
 def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world):
     recruiter, host = world
     me = actor_of(recruiter)
+    other = session.scalar(select(ProfileLink).where(ProfileLink.id != host.id))
+    panels = {"host": (host,), "both": (host, other), "other": (other,)}
     seal = sealer_of(app)
     starts = itertools.count()
+    #: uid → (start, end, link ids of the panel) as booked: the test's own record, kept across
+    #: examples (the database is too).
+    times: dict[str, tuple[dt.datetime, dt.datetime, frozenset[int]]] = {}
     first_day = next_weekday(2)
 
     def next_start() -> dt.datetime:
@@ -85,6 +97,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             self.uids: list[str] = []
             self.faulty = False
             self.timeouts = False
+            self.times = times
 
         def _restore_link(self):
             session.expire_all()
@@ -103,32 +116,83 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
         @rule(video=st.booleans())
         def create(self, video):
             query = av.Query(panel_link_ids=(host.id,), duration=60)
+            start = next_start()
             try:
                 interview, payload = scheduling.create_interview(
                     session, app.extensions["rendezvous.broker"],
                     app.extensions["rendezvous.cipher"], seal, me, scheduling.NewInterview(
-                        query=query, start=next_start(), candidate_name="Cand",
+                        query=query, start=start, candidate_name="Cand",
                         candidate_email="cand@gmail.example", title="Prop", video=video),
                     check_slot=False)
             except ServiceError:
                 return
             self.uids.append(interview.uid)
+            self.times[interview.uid] = (start, start + dt.timedelta(minutes=60),
+                                         frozenset({host.id}))
             with app.app_context():
                 jobs().enqueue("scheduling.write", interview.id, payload)
+
+        @rule(data=st.data(), racers=st.integers(2, 4))
+        def race(self, data, racers):
+            """Several schedulers at once, around a new time or one already booked; the
+            aggregator check is skipped (it cannot see pending bookings): claims alone decide."""
+            # Draw the same way whatever happened so far (who won a race is up to the threads).
+            existing, index = data.draw(st.booleans()), data.draw(st.integers(0, 50))
+            taken = sorted(t[0] for t in self.times.values())
+            around = taken[index % len(taken)] if taken and existing else next_start()
+            asks = [(data.draw(st.sampled_from(sorted(panels))),
+                     around + dt.timedelta(minutes=data.draw(st.sampled_from([-30, 0, 15, 45]))),
+                     data.draw(st.sampled_from([30, 60]))) for _ in range(racers)]
+            barrier = threading.Barrier(racers)
+            won: list[tuple[int, str, str, tuple]] = []
+
+            def attempt(panel_name, start, minutes):
+                links = panels[panel_name]
+                with app.extensions["rendezvous.db"].sessions() as own:
+                    barrier.wait(timeout=30)
+                    try:
+                        interview, payload = scheduling.create_interview(
+                            own, app.extensions["rendezvous.broker"],
+                            app.extensions["rendezvous.cipher"], seal, me,
+                            scheduling.NewInterview(
+                                query=av.Query(panel_link_ids=tuple(l.id for l in links),
+                                               duration=minutes),
+                                start=start, candidate_name="Racer",
+                                candidate_email="racer@gmail.example", title="Race"),
+                            check_slot=False)
+                    except ServiceError:  # taken, or a calendar needing reconnection now
+                        return
+                    won.append((interview.id, interview.uid, payload, (
+                        start, start + dt.timedelta(minutes=minutes),
+                        frozenset(l.id for l in links))))
+
+            threads = [threading.Thread(target=attempt, args=ask) for ask in asks]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            for interview_id, uid, payload, times in won:
+                self.uids.append(uid)
+                self.times[uid] = times
+                with app.app_context():
+                    jobs().enqueue("scheduling.write", interview_id, payload)
 
         @rule(index=st.integers(0, 20))
         def reschedule(self, index):
             interview = self._interview(index)
             if interview is None or interview.status is not InterviewStatus.SCHEDULED:
                 return
+            start = next_start()
             try:
                 moved, payload = scheduling.reschedule_interview(
                     session, app.extensions["rendezvous.broker"],
-                    app.extensions["rendezvous.cipher"], seal, me, interview.uid, next_start(),
+                    app.extensions["rendezvous.cipher"], seal, me, interview.uid, start,
                     check_slot=False)
             except ServiceError:
                 session.rollback()
                 return
+            _was, was_end, links = self.times[moved.uid]
+            self.times[moved.uid] = (start, start + (was_end - _was), links)
             with app.app_context():
                 jobs().enqueue("scheduling.write", moved.id, payload)
 
@@ -184,6 +248,15 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
                                      app.extensions["rendezvous.cipher"])
             except ServiceError:
                 session.rollback()
+
+        @invariant()
+        def never_two_live_interviews_overlap_for_a_shared_member(self):
+            session.expire_all()
+            live = [i.uid for i in session.scalars(select(Interview).where(
+                Interview.status.in_((InterviewStatus.PENDING, InterviewStatus.SCHEDULED))))]
+            for a, b in itertools.combinations(sorted(live), 2):
+                (s1, e1, p1), (s2, e2, p2) = self.times[a], self.times[b]
+                assert not (p1 & p2 and s1 < e2 and s2 < e1), (self.times[a], self.times[b])
 
         @invariant()
         def never_an_event_without_its_interview_nor_two_for_one(self):
