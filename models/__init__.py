@@ -5,6 +5,7 @@ from models.audit import AuditEntry, AuditEntryImmutable
 from models.base import CATEGORIES, Base, utcnow
 from models.compliance import ErasureRequest
 from models.calendar_link import LinkMode, LinkStatus, OAuthState, PendingRevocation, ProfileLink
+from models.idempotency import IdempotencyKey
 from models.enterprise import MailboxKind, MailboxRequest, MailboxStatus, ServiceAccountLink
 from models.interview import (CreatedEvent, EventStatus, Interview, InterviewStatus,
                               SchedulingLink, SchedulingPreference, SlotClaim)
@@ -21,6 +22,7 @@ __all__ = [
     "CreatedEvent",
     "ErasureRequest",
     "EventStatus",
+    "IdempotencyKey",
     "Interview",
     "InterviewStatus",
     "LinkMode",

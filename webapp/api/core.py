@@ -124,12 +124,19 @@ def operation(method: str, rule: str, *, summary: str, tag: str, roles: object,
                 kwargs["query"] = query(unknown=EXCLUDE).load(_query_args(query()))
             if body is not None:
                 kwargs["body"] = body(unknown=RAISE).load(_json_body())
-            result = fn(**kwargs)
-            if status == 204:
-                return "", 204
-            out = jsonify(response().dump(result)) if response is not None else jsonify(result)
-            out.status_code = status
-            return out
+
+            def run():
+                result = fn(**kwargs)
+                if status == 204:
+                    return current_app.response_class(status=204)
+                out = jsonify(response().dump(result)) if response is not None else jsonify(result)
+                out.status_code = status
+                return out
+
+            if method == "POST" and IDEMPOTENCY_HEADER in request.headers \
+                    and g.get("api_user") is not None:
+                return _idempotent(run)
+            return run()
 
         # Sessions never reach the API (webapp.api.auth ignores them), so at the session level the
         # route is public; who may call it is ``api_policy``, enforced per token on every request.
@@ -143,6 +150,41 @@ def operation(method: str, rule: str, *, summary: str, tag: str, roles: object,
         return view
 
     return register
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _idempotent(run: Callable):
+    """Run a POST once per Idempotency-Key (webapp.services.idempotency): a retry with the same
+    key and request gets the first response again, marked ``Idempotent-Replayed: true``."""
+    from webapp.api.errors import error_response, service_error_response
+    from webapp.services import ServiceError, idempotency
+
+    session = db()
+    request_hash = idempotency.fingerprint(request.method, request.path, request.get_data())
+    started = idempotency.begin(session, cipher(), g.api_user.id,
+                                request.headers[IDEMPOTENCY_HEADER], request_hash)
+    if isinstance(started, idempotency.Replay):
+        replay = current_app.response_class(started.body, status=started.status,
+                                            mimetype="application/json")
+        replay.headers["Idempotent-Replayed"] = "true"
+        return replay
+    try:
+        out = run()
+    except (ServiceError, ApiError) as exc:
+        session.rollback()
+        if isinstance(exc, ApiError):
+            out = error_response(exc.status, exc.message, code=exc.code, fields=exc.fields,
+                                 headers=exc.headers, slots=exc.slots)
+        else:
+            out = service_error_response(exc)
+    except BaseException:
+        session.rollback()
+        idempotency.abandon(session, started)
+        raise
+    idempotency.finish(session, cipher(), started, out.status_code, out.get_data(as_text=True))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 
 def _status_and_code(exc: ServiceError) -> tuple[int, str | None]:
     """The HTTP status (and a specific error code) for a service's deliberate error."""
-    from webapp.services import connect, scheduling
+    from webapp.services import connect, idempotency, scheduling
 
     if isinstance(exc, NotFound):
         return 404, None
@@ -101,11 +101,20 @@ def _status_and_code(exc: ServiceError) -> tuple[int, str | None]:
         return 409, "reconnect_needed"
     if isinstance(exc, scheduling.SlotTaken):
         return 409, "slot_taken"
+    if isinstance(exc, idempotency.KeyInUse):
+        return 409, "idempotency_key_in_use"
+    if isinstance(exc, idempotency.KeyReused):
+        return 422, "idempotency_key_reused"
     if isinstance(exc, connect.AggregatorTrouble):
         return 503, "calendar_unavailable"
     if isinstance(exc, scheduling.WriteFailed):
         return 502, None
     return 422, None
+
+
+def service_error_response(exc: ServiceError):
+    """The response for a service's deliberate error."""
+    return _service_error(exc)
 
 
 def _service_error(exc: ServiceError):

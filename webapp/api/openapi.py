@@ -27,7 +27,11 @@ DESCRIPTION = (
     "the opaque `next_cursor`. **Rate limits** apply per token; every response carries "
     "`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`, and a 429 also "
     "`Retry-After`. Coordinators only ever receive free/busy information about the hiring "
-    "managers they schedule for, never event titles, attendees or descriptions."
+    "managers they schedule for, never event titles, attendees or descriptions. **Retries**: "
+    "every POST accepts an `Idempotency-Key` header (up to 255 visible ASCII characters, e.g. a "
+    "UUID): the same key with the same request within 24 hours returns the first response again "
+    "(marked `Idempotent-Replayed: true`) instead of acting twice; the same key with a different "
+    "request is refused with 422, and while the first request still runs a second gets 409."
 )
 ROLE_NAMES = {"recruiter": "Recruiter / hiring manager", "coordinator": "Coordinator",
               "admin": "IT admin", "compliance": "Compliance reviewer"}
@@ -49,6 +53,14 @@ _RATE_HEADERS = {
 }
 
 
+IDEMPOTENCY_PARAMETER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Makes a retry safe: the same key and request within 24 hours return the "
+                   "first response instead of acting again",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+
+
 def roles_of(op: Operation) -> list[str]:
     if op.policy == PUBLIC:
         return []
@@ -67,6 +79,8 @@ def error_statuses(op: Operation) -> list[int]:
         statuses.update({400, 413, 415})
     if "<" in op.rule:
         statuses.add(404)
+    if op.method == "POST":  # Idempotency-Key: reused for another request, or still running
+        statuses.update({409, 422})
     statuses.update(op.errors)
     return sorted(statuses)
 
@@ -112,13 +126,18 @@ def build_spec() -> dict[str, Any]:
             "x-roles": roles,
             "security": [] if op.policy == PUBLIC else [{"bearerAuth": []}],
             "parameters": _path_params(op) + ([{"in": "query", "schema": op.query}]
-                                              if op.query else []),
+                                              if op.query else [])
+                          + ([IDEMPOTENCY_PARAMETER] if op.method == "POST" else []),
             "responses": {},
         }
         if op.body is not None:
             operation["requestBody"] = {"required": True,
                                         "content": {"application/json": {"schema": op.body}}}
         success: dict[str, Any] = {"description": "Success", "headers": dict(_RATE_HEADERS)}
+        if op.method == "POST":
+            success["headers"]["Idempotent-Replayed"] = {
+                "description": "`true` when this is the first response to the same "
+                               "Idempotency-Key, repeated", "schema": {"type": "string"}}
         if op.status != 204:
             success["content"] = {"application/json": {"schema": op.response or {"type": "object"}}}
         operation["responses"][str(op.status)] = success

@@ -12,3 +12,12 @@ def purge_api_tokens() -> int:
     """Daily: delete API tokens revoked or expired over 30 days ago (idempotent)."""
     with database().sessions() as session:
         return api_tokens.purge(session)
+
+
+@jobs.periodic("purge_idempotency_keys", jobs.crontab(minute="23"))
+def purge_idempotency_keys() -> int:
+    """Hourly: delete API idempotency keys (and the responses kept with them) past 24 hours."""
+    from webapp.services import idempotency
+
+    with database().sessions() as session:
+        return idempotency.purge(session)

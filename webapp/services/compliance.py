@@ -125,6 +125,9 @@ def retention_rules(config: dict) -> list[tuple[str, str]]:
                                                       "once the calendar service confirms"),
         ("API tokens", "stored only as a hash; deleted 30 days after they expire or are revoked, "
                        "and at once on erasure"),
+        ("API idempotency keys", "the key and request as hashes, the first response sealed; "
+                                 "deleted 24 hours after the first request, and at once on "
+                                 "erasure"),
         ("Erasure receipts", "kept: they are the tombstone proving the erasure"),
     ]
 
