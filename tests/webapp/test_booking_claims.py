@@ -272,8 +272,8 @@ def race_world(app, session, sandbox, org, recruiter, people, *, seal=None):
     query = query_for([(None, l) for l in panel], duration=60, days=2)
     slot = av.grid(session, *deps(app), actor_of(recruiter), query).slots[0]
     tokens = [candidate_links.create_link(
-        session, seal or sealer_of(app), actor_of(recruiter), panel_link_ids=[people[0].id], duration=60,
-        start_date=query.start_date, days=2, expires_days=3, candidate_name=f"C{n}",
+        session, seal or sealer_of(app), actor_of(recruiter), panel_link_ids=[people[0].id],
+        duration=60, start_date=query.start_date, days=2, expires_days=3, candidate_name=f"C{n}",
         candidate_email=f"c{n}@gmail.example", candidate_tzid="Europe/London", title="T")[1]
         for n in range(3)]
     sandbox.add_fault(method="POST", path="/v1/availability", latency_ms=400)

@@ -108,8 +108,9 @@ def begin(session: Session, cipher: TokenCipher, user_id: int, key: str, request
         try:
             return Replay(first.status_code, _open(cipher, first))
         except (DecryptionFailed, ValueError):
-            raise KeyInUse(f"The first response to this {HEADER} cannot be repeated. Check the "
-                           "outcome (for example GET /interviews) before using a new key.") from None
+            raise KeyInUse(f"The first response to this {HEADER} cannot be repeated. Check "
+                           "the outcome (for example GET /interviews) before using a new "
+                           "key.") from None
     raise KeyInUse(f"A request with this {HEADER} is still being processed. Retry shortly.")
 
 
