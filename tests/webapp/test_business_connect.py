@@ -475,7 +475,8 @@ def test_forged_webhooks_are_refused_and_audited(app, client, auth, session, san
         response = client.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": signature})
         assert response.status_code == 401
     assert link_for(session, riley).status is LinkStatus.ACTIVE
-    assert actions(session).count("webhook.bad_signature") == 5
+    # One entry a minute stands for them all (see test_hooks_hardening).
+    assert actions(session).count("webhook.bad_signature") == 1
 
     big = b"{" + b" " * (70 * 1024) + b"}"
     assert client.post(path, data=big, headers={**headers, "Cronofy-HMAC-SHA256": _sign(big)}

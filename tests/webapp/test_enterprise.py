@@ -358,7 +358,7 @@ def test_forged_and_replayed_callbacks(app, admin_client, session, sandbox, org)
     assert token_calls(sandbox) == calls  # no second exchange, ever
     assert session.scalar(select(func.count(ProfileLink.id))) == 1
     log = actions(session)
-    assert log.count("webhook.bad_signature") == 4
+    assert log.count("webhook.bad_signature") == 1  # one entry a minute stands for them all
     assert log.count("callback.forged") == 1 and log.count("callback.replayed") == 1
 
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
+import math
+import time
 
 from flask import Blueprint, abort, current_app, g, request
+from limits import parse as parse_limit
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.sansio.utils import host_is_trusted
 
 from broker.errors import InvalidNotification
@@ -35,13 +41,61 @@ def verified_body(kind: str) -> bytes:
         abort(413)
     secrets = client_secrets(current_app.config)
     if not secrets or not verify_hmac(raw, request.headers.get("Cronofy-HMAC-SHA256"), secrets):
-        db = db_session()
-        caller = Actor(None, None, None, None, request.remote_addr, g.get("request_id"))
-        record(db, caller, "webhook.bad_signature", outcome="denied",
-               detail={"kind": kind, "signed": "Cronofy-HMAC-SHA256" in request.headers})
-        db.commit()
+        unsigned: UnsignedCallbacks = current_app.extensions["rendezvous.unsigned_callbacks"]
+        address = request.remote_addr or "unknown"
+        requests = unsigned.to_audit(address)
+        if requests is not None:
+            db = db_session()
+            caller = Actor(None, None, None, None, request.remote_addr, g.get("request_id"))
+            record(db, caller, "webhook.bad_signature", outcome="denied",
+                   detail={"kind": kind, "signed": "Cronofy-HMAC-SHA256" in request.headers,
+                           "requests": requests})
+            db.commit()
+        retry_after = unsigned.limited(address)
+        if retry_after is not None:
+            raise TooManyRequests(retry_after=retry_after)
         abort(401)
     return raw
+
+
+class UnsignedCallbacks:
+    """Callback requests that fail the signature check: only a forger or a wrong secret sends
+    them, so they must neither write an audit row each (50 in 1.6 s before) nor run unchecked.
+    Per client address, in fixed one-minute windows: beyond UNSIGNED_LIMIT they get 429, and
+    one audit entry a minute stands for all of them (``requests``: this one and those since the
+    address's previous entry). Kept in the rate-limit store, so every worker shares it (Redis in
+    production)."""
+
+    #: Unsigned requests one address may make before 429s.
+    LIMIT = parse_limit("10/minute")
+    #: One audit entry per address and window.
+    AUDITED = parse_limit("1/minute")
+    #: Requests counted towards an address's next entry are forgotten after a day without one.
+    KEEP_COUNT = 24 * 3600
+
+    def __init__(self, storage_uri: str):
+        self.storage = storage_from_string(storage_uri)
+        self.windows = FixedWindowRateLimiter(self.storage)
+
+    def to_audit(self, address: str) -> int | None:
+        """How many requests a new audit entry for ``address`` stands for, or None when this
+        window's entry is written already (this request then counts towards the next)."""
+        pending = f"rendezvous-hooks-unaudited/{address}"
+        if not self.windows.hit(self.AUDITED, "rendezvous-hooks-unsigned-audit", address):
+            self.storage.incr(pending, self.KEEP_COUNT)
+            return None
+        earlier = self.storage.get(pending)
+        if earlier:  # subtract what was read: increments made meanwhile are kept
+            self.storage.incr(pending, self.KEEP_COUNT, amount=-earlier)
+        return earlier + 1
+
+    def limited(self, address: str) -> int | None:
+        """Seconds until ``address`` may send unsigned requests again, or None if it may now."""
+        if self.windows.hit(self.LIMIT, "rendezvous-hooks-unsigned", address):
+            return None
+        reset = self.windows.get_window_stats(self.LIMIT, "rendezvous-hooks-unsigned",
+                                              address).reset_time
+        return max(1, math.ceil(reset - time.time()))
 
 
 def opened_id(purpose: str, ref: str, sealer=None) -> int | None:
