@@ -11,9 +11,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from models import AuditEntry, Base, IdempotencyKey, Interview, Role, SchedulingLink, utcnow
+from models import AuditEntry, Base, IdempotencyKey, Interview, SchedulingLink, utcnow
 from tests.api.conftest import ApiClient, assert_error, issue_token
-from tests.factories import make_user
 from tests.webapp.scheduling_support import make_panel, next_weekday
 from webapp.services import idempotency
 
@@ -166,11 +165,8 @@ def test_a_malformed_key_is_422_and_changes_nothing(client, session, sandbox, re
                                                     value):
     api = ApiClient(client, issue_token(session, recruiter))
     start = free_slots(api, panel)[0]
-    try:
-        response = api.post("/interviews", json=new_interview(panel, start),
-                            headers={"Idempotency-Key": value})
-    except ValueError:  # the test client itself refuses some header values
-        return
+    response = api.post("/interviews", json=new_interview(panel, start),
+                        headers={"Idempotency-Key": value})
     error = assert_error(response, 422)
     assert "Idempotency-Key" in error["fields"]
     assert count(session, Interview) == 0 and count(session, IdempotencyKey) == 0
