@@ -205,6 +205,29 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
                                               q2).slots}
 
 
+def test_a_room_held_by_a_pending_booking_is_not_booked_twice(app, admin_client, domain, session,
+                                                              sandbox, org, recruiter):
+    """Before the first interview's invitation reaches the room (its write still queued), the
+    room is held by the booking's claim: not offered, and refused, to a panel sharing no one."""
+    link_rooms(admin_client, domain, sandbox, AURORA)
+    first_panel = make_panel(app, session, sandbox, org, 1, start=1)
+    second_panel = make_panel(app, session, sandbox, org, 1, start=2)
+    broker, cipher = deps(app)
+    q1 = query_for(first_panel, days=2, room=AURORA)
+    q2 = query_for(second_panel, days=2, room=AURORA)
+    common = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q1).slots} \
+        & {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots}
+    start = min(common)
+    pending, _ = schedule(app, session, recruiter, q1, start, run=False)
+    assert pending.status.value == "pending"
+    assert start not in {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter),
+                                                  q2).slots}
+    with pytest.raises(scheduling.SlotTaken, match="room"):
+        schedule(app, session, recruiter, q2, start, run=False)
+    # The same panel without the room is free to book that time.
+    schedule(app, session, recruiter, query_for(second_panel, days=2), start, run=False)
+
+
 def test_the_api_lists_rooms_and_books_them(app, client, admin_client, domain, session, sandbox, org,
                                             recruiter):
     from tests.api.conftest import ApiClient, assert_error, issue_token
