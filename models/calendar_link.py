@@ -106,6 +106,11 @@ class ProfileLink(EncryptedTokens, Base):
     conflict_calendar_ids: Mapped[list | None] = mapped_column(
         JSON, info=classified("configuration", "Calendars whose events count as busy")
     )
+    #: The push channel opened for this link: a notification naming another channel (say, one
+    #: captured from someone else's account and replayed to this link's URL) is ignored.
+    channel_id: Mapped[str | None] = mapped_column(
+        String(64), info=classified("identifier", "Aggregator push channel id of the link")
+    )
     linked_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, info=classified("timestamp", "When the calendar was linked")
     )

@@ -61,7 +61,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
     limiter.exempt(hooks.bp)  # signed requests are the aggregator's; unsigned ones limited here:
-    app.extensions["rendezvous.unsigned_callbacks"] = hooks.UnsignedCallbacks(
+    app.extensions["rendezvous.callback_guard"] = hooks.CallbackGuard(
         app.config["RATELIMIT_STORAGE_URI"])
     api.init_app(app)  # JSON API: token auth, CSRF-exempt, per-token limits
 
@@ -89,7 +89,7 @@ def _callback_app(app: Flask, blueprint) -> Flask:
     lean = Flask("webapp.callbacks", instance_path=app.instance_path)
     lean.config = app.config  # one configuration: a change made to the app applies here too
     for key in ("rendezvous.db", "rendezvous.broker", "rendezvous.cipher", "rendezvous.sealer",
-                "rendezvous.jobs", "rendezvous.unsigned_callbacks"):
+                "rendezvous.jobs", "rendezvous.callback_guard"):
         lean.extensions[key] = app.extensions[key]
     lean.teardown_appcontext(db.close_session)
     lean.before_request(web.assign_request_id)

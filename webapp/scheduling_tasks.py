@@ -48,13 +48,26 @@ def delete_interview(interview_id: int) -> str:
 
 
 @jobs.task("scheduling.changes", retries=5, retry_delay=30)
-def apply_changes(link_id: int, changes_since: str | None) -> dict:
-    """Follow a ``change`` push: read our events changed since then and update their status."""
+def apply_changes(link_id: int, changes_since: str | None, channel_id: str | None = None) -> dict:
+    """Follow a ``change`` push from the link's own channel: read our events changed since
+    then and update their status."""
+    from models import ProfileLink
+    from webapp.services import connect
+
     broker, cipher, _ = _deps()
     if broker is None:
         return {}
     since = dt.datetime.fromisoformat(changes_since) if changes_since else None
     with database().sessions() as session:
+        link = session.get(ProfileLink, link_id)
+        if link is None:
+            return {}
+        reason = connect.not_from_its_channel(session, broker, cipher, link, channel_id)
+        if reason is not None:
+            connect.ignore_notification(
+                session, link, reason, notification_type="change", channel_id=channel_id,
+                first_time=current_app.extensions["rendezvous.callback_guard"].first_time)
+            return {"ignored": 1}
         return scheduling.apply_changes(session, broker, cipher, link_id, since)
 
 

@@ -106,7 +106,8 @@ with app.extensions["rendezvous.db"].sessions() as s:
     org = Organisation(name="Bench"); s.add(org); s.flush()
     user = User(organisation_id=org.id, email="bench@northwind.example", name="Bench", role=Role.RECRUITER)
     s.add(user); s.flush()
-    link = ProfileLink(organisation_id=org.id, user_id=user.id, mode=LinkMode.BUSINESS, sub="acc_bench")
+    link = ProfileLink(organisation_id=org.id, user_id=user.id, mode=LinkMode.BUSINESS, sub="acc_bench",
+                       channel_id="chn_bench")
     s.add(link); s.commit()
     print(app.extensions["rendezvous.sealer"].seal("push", str(link.id)))
 """

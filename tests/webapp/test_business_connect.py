@@ -467,7 +467,8 @@ def test_forged_webhooks_are_refused_and_audited(app, client, auth, session, san
     connect_as(client, auth, sandbox, riley.email)
     link = link_for(session, riley)
     path = _push_path(app, link.id)
-    body = json.dumps({"notification": {"type": "profile_disconnected"}}).encode()
+    body = json.dumps({"notification": {"type": "profile_disconnected"},
+                       "channel": {"channel_id": link.channel_id}}).encode()
     headers = {"Content-Type": "application/json"}
     assert client.post(path, data=body, headers=headers).status_code == 401
     for signature in ("forged", _sign(body, "another-secret"), _sign(body)[:20],
@@ -539,13 +540,14 @@ def test_a_signed_change_push_takes_the_fast_path_and_anything_else_the_full_one
     monkeypatch.setattr(jobs, "enqueue_once", lambda key, name, *args: queued.append(
         (key, name, args)) or "queued")
     change = json.dumps({"notification": {"type": "change",
-                                          "changes_since": "2026-11-21T09:00:00Z"}}).encode()
+                                          "changes_since": "2026-11-21T09:00:00Z"},
+                         "channel": {"channel_id": link.channel_id}}).encode()
     headers = {"Content-Type": "application/json"}
     response = client.post(path, data=change, headers={**headers,
                                                        "Cronofy-HMAC-SHA256": _sign(change)})
     assert response.status_code == 202 and full_calls == []
-    assert queued == [(f"changes:{link.id}", "scheduling.changes",
-                       (link.id, "2026-11-21T09:00:00+00:00"))]
+    assert queued == [(f"changes:{link.id}:{link.channel_id}", "scheduling.changes",
+                       (link.id, "2026-11-21T09:00:00+00:00", link.channel_id))]
     # Everything else goes through the callback app, which answers and audits as before.
     assert client.post(path, data=change, headers={**headers, "Cronofy-HMAC-SHA256": "forged"}
                        ).status_code == 401
@@ -554,7 +556,8 @@ def test_a_signed_change_push_takes_the_fast_path_and_anything_else_the_full_one
     bad = b"{not json"
     assert client.post(path, data=bad, headers={**headers, "Cronofy-HMAC-SHA256": _sign(bad)}
                        ).status_code == 400
-    other = json.dumps({"notification": {"type": "profile_disconnected"}}).encode()
+    other = json.dumps({"notification": {"type": "profile_disconnected"},
+                        "channel": {"channel_id": link.channel_id}}).encode()
     assert client.post(path, data=other, headers={**headers, "Cronofy-HMAC-SHA256": _sign(other)}
                        ).status_code == 202
     assert len(full_calls) == 4 and len(queued) == 1

@@ -85,7 +85,8 @@ def test_change_notifications_for_one_link_coalesce_into_one_job(app_config, ses
     client = app.test_client()
 
     def notify(since):
-        body = json.dumps({"notification": {"type": "change", "changes_since": since}}).encode()
+        body = json.dumps({"notification": {"type": "change", "changes_since": since},
+                           "channel": {"channel_id": "chn_coalesce"}}).encode()
         signature = base64.b64encode(hmac.new(b"hook-secret", body, hashlib.sha256).digest())
         response = client.post(path, data=body, headers={"Cronofy-HMAC-SHA256": signature.decode()})
         assert response.status_code == 202
@@ -95,15 +96,16 @@ def test_change_notifications_for_one_link_coalesce_into_one_job(app_config, ses
         notify(f"2026-11-21T09:0{minute}:00Z")
     assert jobs.pending() == 1
     task = jobs.huey.dequeue()
-    assert task.args == (link.id, "2026-11-21T09:00:00+00:00")  # the earliest covers the rest
+    # the earliest covers the rest
+    assert task.args == (link.id, "2026-11-21T09:00:00+00:00", "chn_coalesce")
     jobs.huey.execute(task)  # starts the job: the claim is released (the job itself finds no creds)
     notify("2026-11-21T09:10:00Z")
     assert jobs.pending() == 1
     # A claim whose job was lost is taken over once it is older than the ttl.
     jobs.huey.dequeue()
-    assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None) is None
-    assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None,
-                             ttl=0) is not None
+    key = f"changes:{link.id}:chn_coalesce"
+    assert jobs.enqueue_once(key, "scheduling.changes", link.id, None) is None
+    assert jobs.enqueue_once(key, "scheduling.changes", link.id, None, ttl=0) is not None
 
 
 def test_with_redis_a_burst_is_one_round_trip_each_and_one_job(app_config, session, redis_url):

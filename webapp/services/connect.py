@@ -111,6 +111,8 @@ def forget_tokens(link: ProfileLink) -> None:
     link.access_token = link.refresh_token = None
     link.token_expires_at = None
     link.key_id = None
+    if isinstance(link, ProfileLink):
+        link.channel_id = None  # closed with the authorization
 
 
 def disconnect_here(links) -> tuple[list[str], int]:
@@ -534,8 +536,9 @@ def complete(
     if replaced is not None and replaced[1] is not None:
         close_channels(broker, replaced[1])  # before revocation, so it stops pushing at once
     try:
-        one_channel(broker, creds, push_url(link.id),
-                    on_refresh=_persist_refresh(session, cipher, link.id))
+        link.channel_id = one_channel(broker, creds, push_url(link.id),
+                                      on_refresh=_persist_refresh(session, cipher, link.id))
+        session.commit()  # only notifications from this channel are acted on
     except broker_errors.BrokerError as exc:
         # The link works without push; changes are then picked up by reconciliation.
         log.warning("could not open a push channel for link %s: %s", link.id, type(exc).__name__)
@@ -673,18 +676,66 @@ def disconnect(session: Session, broker: CalendarBroker | None, cipher: TokenCip
     return DisconnectReport(link.account_email, revoked, had_tokens, events_kept)
 
 
-def handle_push(session: Session, link_id: int, notification_type: str, *,
-                profile_id: str | None = None) -> str:
+def not_from_its_channel(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
+                         link: ProfileLink, channel_id: str | None,
+                         profile_id: str | None = None) -> str | None:
+    """Why a correctly signed notification that arrived at ``link``'s URL is not for it, or None
+    when it is. The signature only proves the aggregator sent it, to somebody: a body captured
+    from one's own channel can be replayed to any link's URL. So it must name the channel
+    opened for this link, and a profile it names must be the link's. For a link from before
+    channel ids were stored, the channel is confirmed once in the account's own channel list
+    at the aggregator (another account's channel is never there) and stored."""
+    if not channel_id:
+        return "no channel"
+    if (link.channel_id is None and broker is not None and link.has_tokens
+            and link.status is LinkStatus.ACTIVE):
+        try:
+            channels = call_broker(session, broker, cipher, link, lambda creds, on_refresh:
+                                   broker.channels(creds, on_refresh=on_refresh))
+        except ServiceError:
+            return "channel unconfirmed"
+        if any(c.channel_id == channel_id for c in channels):
+            link.channel_id = channel_id
+            session.commit()
+    if link.channel_id != channel_id:
+        return "another channel"
+    if profile_id and link.profile_id and profile_id != link.profile_id:
+        return "another profile"
+    return None
+
+
+def ignore_notification(session: Session, link: ProfileLink, reason: str, *,
+                        notification_type: str, channel_id: str | None,
+                        first_time: Callable[[str], bool]) -> str:
+    """Audit a notification that was not for ``link`` (once per link, channel, type and reason:
+    replaying it a thousand times writes one entry) and change nothing."""
+    if first_time(f"{link.id}/{channel_id}/{notification_type}/{reason}"):
+        record(session, None, "webhook.foreign_notification", outcome="denied",
+               organisation_id=link.organisation_id, target_type="profile_link",
+               target_id=link.id, detail={"type": notification_type[:40], "reason": reason,
+                                          "channel_id": (channel_id or "")[:64] or None})
+        session.commit()
+    return f"ignored ({reason})"
+
+
+def handle_push(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
+                link_id: int, notification_type: str, *, channel_id: str | None,
+                profile_id: str | None = None, first_time: Callable[[str], bool]) -> str:
     """Apply a verified push notification for a link; idempotent. Returns what was done.
 
-    (``change`` notifications never get here: the webhook queues the scheduling job directly.)"""
+    (``change`` notifications never get here: the webhook queues the scheduling job directly,
+    which makes the same channel check.)"""
     link = session.get(ProfileLink, link_id)
     if link is None or link.status is LinkStatus.DISCONNECTED:
         return "ignored"
-    if notification_type == "profile_disconnected":
-        if link.status is LinkStatus.NEEDS_ATTENTION:
-            return "already marked"
-        mark_needs_attention(session, link, "profile_disconnected notification")
-        session.commit()
-        return "marked"
-    return "acknowledged"
+    if notification_type != "profile_disconnected":
+        return "acknowledged"  # verification and the like change nothing
+    reason = not_from_its_channel(session, broker, cipher, link, channel_id, profile_id)
+    if reason is not None:
+        return ignore_notification(session, link, reason, notification_type=notification_type,
+                                   channel_id=channel_id, first_time=first_time)
+    if link.status is LinkStatus.NEEDS_ATTENTION:
+        return "already marked"
+    mark_needs_attention(session, link, "profile_disconnected notification")
+    session.commit()
+    return "marked"

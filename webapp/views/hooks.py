@@ -41,7 +41,7 @@ def verified_body(kind: str) -> bytes:
         abort(413)
     secrets = client_secrets(current_app.config)
     if not secrets or not verify_hmac(raw, request.headers.get("Cronofy-HMAC-SHA256"), secrets):
-        unsigned: UnsignedCallbacks = current_app.extensions["rendezvous.unsigned_callbacks"]
+        unsigned: CallbackGuard = current_app.extensions["rendezvous.callback_guard"]
         address = request.remote_addr or "unknown"
         requests = unsigned.to_audit(address)
         if requests is not None:
@@ -58,13 +58,13 @@ def verified_body(kind: str) -> bytes:
     return raw
 
 
-class UnsignedCallbacks:
+class CallbackGuard:
     """Callback requests that fail the signature check: only a forger or a wrong secret sends
     them, so they must neither write an audit row each (50 in 1.6 s before) nor run unchecked.
-    Per client address, in fixed one-minute windows: beyond UNSIGNED_LIMIT they get 429, and
-    one audit entry a minute stands for all of them (``requests``: this one and those since the
-    address's previous entry). Kept in the rate-limit store, so every worker shares it (Redis in
-    production)."""
+    Per client address, in fixed one-minute windows: beyond LIMIT they get 429, and one audit
+    entry a minute stands for all of them (``requests``: this one and those since the address's
+    previous entry). Also remembers what was audited once already (``first_time``). Kept in the
+    rate-limit store, so every worker shares it (Redis in production)."""
 
     #: Unsigned requests one address may make before 429s.
     LIMIT = parse_limit("10/minute")
@@ -88,6 +88,10 @@ class UnsignedCallbacks:
         if earlier:  # subtract what was read: increments made meanwhile are kept
             self.storage.incr(pending, self.KEEP_COUNT, amount=-earlier)
         return earlier + 1
+
+    def first_time(self, key: str, ttl: int = 24 * 3600) -> bool:
+        """True the first time ``key`` is seen within ``ttl`` seconds, by any worker."""
+        return self.storage.incr(f"rendezvous-hooks-once/{key}", ttl) == 1
 
     def limited(self, address: str) -> int | None:
         """Seconds until ``address`` may send unsigned requests again, or None if it may now."""
@@ -119,17 +123,24 @@ def push(ref: str):
     if notification.type == "change":
         outcome = queue_changes(current_app.extensions["rendezvous.jobs"], link_id, notification)
     else:
-        outcome = connect.handle_push(db_session(), link_id, notification.type,
-                                      profile_id=notification.profile_id)
+        ext = current_app.extensions
+        outcome = connect.handle_push(
+            db_session(), ext["rendezvous.broker"], ext["rendezvous.cipher"], link_id,
+            notification.type, channel_id=notification.channel_id,
+            profile_id=notification.profile_id, first_time=ext["rendezvous.callback_guard"].first_time)
     log.debug("push %s for link %s: %s", notification.type, link_id, outcome)
     return "", 202
 
 
 def queue_changes(jobs, link_id: int, notification) -> str:
     """The hot path: no database work here. Bursts for one link coalesce into one job, whose
-    earliest changes_since covers the later ones; the job checks the link itself."""
+    earliest changes_since covers the later ones; the job checks the link itself, and that the
+    notification came from the link's channel. Notifications naming another channel (replayed
+    from someone else's) never coalesce with the link's own, so they cannot displace them."""
     since = notification.changes_since.isoformat() if notification.changes_since else None
-    queued = jobs.enqueue_once(f"changes:{link_id}", "scheduling.changes", link_id, since)
+    channel = notification.channel_id
+    queued = jobs.enqueue_once(f"changes:{link_id}:{channel}", "scheduling.changes", link_id,
+                               since, channel)
     return "changes queued" if queued is not None else "already queued"
 
 
