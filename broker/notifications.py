@@ -163,12 +163,19 @@ class SACallback:
 
 
 def parse_service_account_callback(raw_body: bytes | str) -> SACallback:
-    """Parse ``{"authorization": {"code", "state"}}`` or ``{"authorization": {"error", …}}``."""
+    """Parse ``{"authorization": {"code", "state"}}`` or ``{"authorization": {"error", …}}``.
+
+    The code and error keys are confirmed by Cronofy's sample apps; where ``state`` comes back
+    is not, so it is read from ``authorization.state`` or from a top-level ``state`` (both, if
+    sent, must agree)."""
     data = _loads(raw_body)
     auth = data.get("authorization") if isinstance(data, dict) else None
     if not isinstance(auth, dict):
         raise InvalidNotification("body has no authorization object")
-    state = _str_or_none(auth.get("state"))
+    inner, outer = _str_or_none(auth.get("state")), _str_or_none(data.get("state"))
+    if inner and outer and inner != outer:
+        raise InvalidNotification("authorization.state and state disagree")
+    state = inner or outer
     code = _str_or_none(auth.get("code"))
     if code and not auth.get("error"):
         return SACallback(success=True, code=code, state=state)

@@ -64,6 +64,12 @@ class ServiceAccountLink(EncryptedTokens, Base):
         ForeignKey("user_account.id", ondelete="SET NULL"),
         info=classified("identifier", "IT admin who connected the domain"),
     )
+    #: Mailbox callbacks that came without a signature and were accepted on the sealed
+    #: reference and one-time state alone (no source confirms the aggregator signs them).
+    unsigned_callbacks: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0",
+        info=classified("status", "Aggregator callbacks accepted without a signature"),
+    )
     linked_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, info=classified("timestamp", "When the domain was connected")
     )

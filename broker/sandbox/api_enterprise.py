@@ -66,10 +66,19 @@ def service_account_authorizations():
         else:
             entries = [_validate_entry(data, ser, None)]
         for entry in entries:
-            payload = _outcome(state, ser, who.grant, entry)
+            payload = _placed_state(state, _outcome(state, ser, who.grant, entry))
             notify.enqueue_post(state, "callback", entry["callback_url"], payload,
-                                delay=CALLBACK_DELAY)
+                                delay=CALLBACK_DELAY, signed=state.config.sa_callback_signed)
     return make_response("", 202)
+
+
+def _placed_state(state: SandboxState, payload: dict[str, Any]) -> dict[str, Any]:
+    """Put ``state`` where the sandbox is configured to (unconfirmed, §2.4): inside
+    ``authorization`` or at the top level of the body."""
+    if state.config.sa_callback_state == "top_level" and "state" in payload["authorization"]:
+        inner = dict(payload["authorization"])
+        return {"authorization": inner, "state": inner.pop("state")}
+    return payload
 
 
 def _failure(entry: dict[str, str], key: str, description: str) -> dict[str, Any]:

@@ -11,6 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+#: Options that take one of a few words.
+CHOICES: dict[str, frozenset[str]] = {
+    "sa_callback_state": frozenset({"authorization", "top_level"}),
+}
+
+
 @dataclass
 class SandboxConfig:
     """Everything that can be tuned on a sandbox instance."""
@@ -79,12 +85,22 @@ class SandboxConfig:
     max_batch_entries: int = 50
     max_service_account_batch: int = 50
 
+    # Service-account (delegated access) callbacks (§2.4). No reachable source says whether
+    # they carry Cronofy-HMAC-SHA256 or where ``state`` comes back, so both are switches. The
+    # default is the stricter reading for the app: unsigned (it must not rely on a signature).
+    sa_callback_signed: bool = False
+    #: ``authorization`` ({"authorization": {"code", "state"}}) or ``top_level``
+    #: ({"authorization": {"code"}, "state": …}).
+    sa_callback_state: str = "authorization"
+
     def update(self, values: dict[str, Any]) -> list[str]:
-        """Apply known options from ``values``; return the names that are not options."""
+        """Apply known options from ``values``; return the names that are not options (or
+        whose value is not one of the option's choices)."""
         known = {f.name: f for f in dataclasses.fields(self)}
         unknown = []
         for key, value in values.items():
-            if key not in known or key in {"client_id", "state_file"}:
+            if key not in known or key in {"client_id", "state_file"} or (
+                    key in CHOICES and value not in CHOICES[key]):
                 unknown.append(key)
                 continue
             current = getattr(self, key)

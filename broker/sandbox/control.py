@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import secrets
 import time
 from typing import Any
@@ -401,7 +403,8 @@ def outbox():
     with state.lock:
         queued = [{"item_id": i.item_id, "kind": i.kind, "url": i.url, "attempts": i.attempts,
                    "next_attempt_at": i.next_attempt_at, "channel_id": i.channel_id,
-                   "task": i.task, "last_status": i.last_status}
+                   "task": i.task, "last_status": i.last_status, "signed": i.signed,
+                   "body": json.loads(i.body) if i.body else None}
                   for i in state.world.outbox.values()]
         return jsonify({"queued": queued, "log": list(state.delivery_log)})
 

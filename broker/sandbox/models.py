@@ -216,6 +216,8 @@ class OutboxItem:
     attempts: int = 0
     first_failure_at: float | None = None
     last_status: str | None = None
+    #: Whether the POST carries Cronofy-HMAC-SHA256 (service-account callbacks may not).
+    signed: bool = True
 
 
 @dataclass

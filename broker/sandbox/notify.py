@@ -41,11 +41,12 @@ def _add(state: SandboxState, item: m.OutboxItem) -> m.OutboxItem:
 
 
 def enqueue_post(state: SandboxState, kind: str, url: str, payload: dict[str, Any], *,
-                 channel_id: str | None = None, delay: float = 0.0) -> m.OutboxItem:
+                 channel_id: str | None = None, delay: float = 0.0,
+                 signed: bool = True) -> m.OutboxItem:
     now = time.time()
     return _add(state, m.OutboxItem(item_id=new_id("out_", 8), kind=kind, created_at=now,
                                     next_attempt_at=now + delay, url=url, body=_dump(payload),
-                                    channel_id=channel_id))
+                                    channel_id=channel_id, signed=signed))
 
 
 def schedule_task(state: SandboxState, task: dict[str, Any], *, delay: float = 0.0) -> m.OutboxItem:
@@ -121,10 +122,10 @@ def _release(state: SandboxState, item_id: str) -> None:
 
 def _post(state: SandboxState, item: m.OutboxItem) -> tuple[bool, str]:
     body = item.body.encode("utf-8")
-    with state.lock:
-        signature = sign(body, list(state.client_secrets))
-    headers = {"Content-Type": "application/json; charset=utf-8", HEADER: signature,
-               "User-Agent": "Cronofy-Sandbox"}
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Cronofy-Sandbox"}
+    if item.signed:
+        with state.lock:
+            headers[HEADER] = sign(body, list(state.client_secrets))
     try:
         response = requests.post(item.url, data=body, headers=headers,
                                  timeout=state.config.delivery_timeout, allow_redirects=False)
@@ -153,7 +154,7 @@ def process(state: SandboxState, item: m.OutboxItem) -> dict[str, Any]:
         ok, status = _post(state, item)
         record = {"item_id": item.item_id, "kind": item.kind, "url": item.url, "ok": ok,
                   "status": status, "attempt": item.attempts + 1, "channel_id": item.channel_id,
-                  "body": json.loads(item.body), "at": time.time()}
+                  "body": json.loads(item.body), "signed": item.signed, "at": time.time()}
         state.log_delivery(record)
         with state.lock:
             _after_attempt(state, item, ok, status)

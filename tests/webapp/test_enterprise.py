@@ -340,7 +340,6 @@ def test_forged_and_replayed_callbacks(app, admin_client, session, sandbox, org)
     anon = app.test_client()
     calls = token_calls(sandbox)
 
-    assert anon.post(path, data=body, headers=headers).status_code == 401
     for signature in ("forged", _sign(body, "another-secret"), _sign(body + b" ")):
         assert anon.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": signature}
                          ).status_code == 401
@@ -348,9 +347,12 @@ def test_forged_and_replayed_callbacks(app, admin_client, session, sandbox, org)
     wrong = json.dumps({"authorization": {"code": "x" * 32, "state": "guessed"}}).encode()
     assert anon.post(path, data=wrong, headers={**headers, "Cronofy-HMAC-SHA256": _sign(wrong)}
                      ).status_code == 401
-    # The genuine callback again: a replay, a no-op.
+    # The same, unsigned: the state check still refuses it.
+    assert anon.post(path, data=wrong, headers=headers).status_code == 401
+    # The genuine callback again, signed or not: a replay, a no-op.
     assert anon.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)}
                      ).status_code == 409
+    assert anon.post(path, data=body, headers=headers).status_code == 409
     # A reference sealed for something else, or made up, names no request.
     other = "/hooks/cronofy/sa/" + app.extensions["rendezvous.sealer"].seal("push", "1")
     assert anon.post(other, data=body, headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)}
@@ -358,8 +360,60 @@ def test_forged_and_replayed_callbacks(app, admin_client, session, sandbox, org)
     assert token_calls(sandbox) == calls  # no second exchange, ever
     assert session.scalar(select(func.count(ProfileLink.id))) == 1
     log = actions(session)
-    assert log.count("webhook.bad_signature") == 1  # one entry a minute stands for them all
-    assert log.count("callback.forged") == 1 and log.count("callback.replayed") == 1
+    # The bad signatures and the unsigned forgery: one entry a minute stands for them all.
+    assert log.count("webhook.bad_signature") == 1
+    assert log.count("callback.forged") == 1 and log.count("callback.replayed") == 2
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+@pytest.mark.parametrize("where", ["authorization", "top_level"])
+def test_mailboxes_link_whether_callbacks_are_signed_and_wherever_state_comes(
+        app, admin_client, session, sandbox, org, signed, where):
+    """No source confirms that the delegated-access callback is signed, nor where ``state``
+    comes back: every variant the sandbox can be switched to links the mailboxes. Unsigned
+    answers are accepted on the sealed reference and one-time state, audited and counted."""
+    sandbox.call("PATCH", "/config", json={"sa_callback_signed": signed,
+                                           "sa_callback_state": where})
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:3])
+    request_list(auth, link, FABRIKAM[:3])
+    delivered = sandbox.deliver()
+    assert [d["status"] for d in delivered] == ["200"] * 3
+    assert all(d["signed"] is signed for d in delivered)
+    assert all(("state" in d["body"]["authorization"]) == (where == "authorization")
+               and ("state" in d["body"]) == (where == "top_level") for d in delivered)
+    assert {r.status for r in rows(session, link).values()} == {MailboxStatus.LINKED}
+    session.expire_all()
+    assert session.get(ServiceAccountLink, link.id).unsigned_callbacks == (0 if signed else 3)
+    assert actions(session).count("callback.unsigned") == (0 if signed else 3)
+    page = client.get(PAGE).get_data(as_text=True)
+    assert ('data-count="unsigned">3<' in page) is not signed
+
+
+def test_a_wrong_signature_is_refused_even_with_the_right_state(
+        app, admin_client, session, sandbox, org):
+    """A signature, when present, must be right: the genuine body and state with a bad
+    signature change nothing; the same body unsigned is then accepted and counted."""
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:1])
+    request_list(auth, link, FABRIKAM[:1])
+    item = next(i for i in sandbox.call("GET", "/outbox")["queued"] if i["kind"] == "callback")
+    assert item["signed"] is False  # the sandbox's default: the stricter reading
+    body = json.dumps(item["body"]).encode()
+    path = urlsplit(item["url"]).path
+    anon = app.test_client()
+    headers = {"Content-Type": "application/json"}
+    for signature in ("", "forged", _sign(body, "another-secret")):
+        assert anon.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": signature}
+                         ).status_code == 401
+    assert rows(session)[FABRIKAM[0]].status is MailboxStatus.PENDING
+    assert actions(session).count("webhook.bad_signature") == 1  # once a minute per address
+    assert anon.post(path, data=body, headers=headers).status_code == 200
+    assert rows(session)[FABRIKAM[0]].status is MailboxStatus.LINKED
+    session.expire_all()
+    assert session.get(ServiceAccountLink, link.id).unsigned_callbacks == 1
 
 
 def test_a_late_callback_for_a_cancelled_request_links_nothing(admin_client, session, sandbox, org):

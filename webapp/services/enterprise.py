@@ -13,9 +13,13 @@ Flow and states of one mailbox request::
   aggregator accepted the batch. A worker that dies between batches leaves only ``queued`` rows
   behind; one that dies mid-batch leaves claimed rows, which are released after
   ``CLAIM_LEASE`` and sent again with a new state (an answer to the old state is then refused).
-* The callback must carry a valid HMAC (checked by the view) and the row's unused state; the
-  state is marked used by an atomic UPDATE *before* the code is exchanged, so a replay never
-  causes a second exchange. The exchange repeats the row's exact ``callback_url``.
+* The callback comes to a URL with the request's AES-GCM-sealed reference and must carry the
+  row's unused one-time state (in ``authorization.state`` or at the top level: where it comes
+  back is unconfirmed). A ``Cronofy-HMAC-SHA256`` header, when present, must be right (the
+  view checks it); without one — no source confirms this callback is signed — the reference
+  and state authenticate it, and it is audited and counted on the domain. The state is marked
+  used by an atomic UPDATE *before* the code is exchanged, so a replay never causes a second
+  exchange. The exchange repeats the row's exact ``callback_url``.
 * A linked mailbox becomes the ProfileLink (mode ``enterprise``) of the organisation user with
   that email. Emails without a Rendezvous user are rejected up front, so every link has a user.
 * Rooms travel the same way (a request of kind ``room``, asked for free/busy only). A linked room
@@ -676,8 +680,14 @@ class CallbackOutcome:
 
 
 def handle_callback(session: Session, broker: CalendarBroker, cipher: TokenCipher,
-                    request_id: int, callback: SACallback) -> CallbackOutcome:
-    """Apply a verified callback for one mailbox request (idempotent)."""
+                    request_id: int, callback: SACallback, *, signed: bool = True
+                    ) -> CallbackOutcome:
+    """Apply a callback for one mailbox request (idempotent).
+
+    The request comes from the sealed reference in the callback URL; the body must carry that
+    request's unused one-time state. ``signed`` says whether a (verified) signature came with
+    it: no source confirms this callback is signed, so an unsigned one is accepted on the
+    reference and state alone, audited (``callback.unsigned``) and counted on the domain."""
     row = session.get(MailboxRequest, request_id)
     if row is None:
         return CallbackOutcome("unknown")
@@ -685,9 +695,10 @@ def handle_callback(session: Session, broker: CalendarBroker, cipher: TokenCiphe
              "target_id": row.id, "target_label": row.email}
     digest = security.token_hash(callback.state) if callback.state else None
     if not digest or not row.state_hash or not security.same_token(row.state_hash, digest):
-        record(session, None, "callback.forged", outcome="denied",
-               detail={"reason": "state does not match the request"}, **label)
-        session.commit()
+        if signed:  # an unsigned forgery is audited by the caller, once a minute per address
+            record(session, None, "callback.forged", outcome="denied",
+                   detail={"reason": "state does not match the request"}, **label)
+            session.commit()
         return CallbackOutcome("forged")
     used = session.execute(
         update(MailboxRequest)
@@ -700,6 +711,15 @@ def handle_callback(session: Session, broker: CalendarBroker, cipher: TokenCiphe
         record(session, None, "callback.replayed", outcome="denied", **label)
         session.commit()
         return CallbackOutcome("replayed")
+    if not signed:
+        session.execute(
+            update(ServiceAccountLink)
+            .where(ServiceAccountLink.id == row.service_account_link_id)
+            .values(unsigned_callbacks=ServiceAccountLink.unsigned_callbacks + 1)
+            .execution_options(synchronize_session=False))
+        record(session, None, "callback.unsigned",
+               detail={"accepted_on": "sealed reference and one-time state"}, **label)
+        session.commit()
     session.refresh(row)
     link = row.service_account
     if row.status is not MailboxStatus.PENDING or link.status is LinkStatus.DISCONNECTED:

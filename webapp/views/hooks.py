@@ -15,7 +15,7 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.sansio.utils import host_is_trusted
 
 from broker.errors import InvalidNotification
-from broker.notifications import parse_notification, verify_hmac
+from broker.notifications import HMAC_HEADER, parse_notification, verify_hmac
 from webapp.db import db_session
 from webapp.integration import client_secrets
 from webapp.security import public
@@ -31,31 +31,48 @@ log = logging.getLogger("webapp.hooks")
 MAX_BODY = 64 * 1024
 
 
-def verified_body(kind: str) -> bytes:
-    """The raw body if its Cronofy-HMAC-SHA256 matches one of our client secrets; else 401/413."""
+def verified_body(kind: str, *, signature_required: bool = True) -> bytes:
+    """The raw body if its Cronofy-HMAC-SHA256 matches one of our client secrets; else 401/413.
+
+    With ``signature_required=False`` a body without the header is returned too (the caller
+    then authenticates it otherwise, and calls ``refuse_unauthenticated`` when that fails); a
+    header that is present is always checked."""
     length = request.content_length
     if length is not None and length > MAX_BODY:
         abort(413)
     raw = request.stream.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         abort(413)
-    secrets = client_secrets(current_app.config)
-    if not secrets or not verify_hmac(raw, request.headers.get("Cronofy-HMAC-SHA256"), secrets):
-        unsigned: CallbackGuard = current_app.extensions["rendezvous.callback_guard"]
-        address = request.remote_addr or "unknown"
-        requests = unsigned.to_audit(address)
-        if requests is not None:
-            db = db_session()
-            caller = Actor(None, None, None, None, request.remote_addr, g.get("request_id"))
-            record(db, caller, "webhook.bad_signature", outcome="denied",
-                   detail={"kind": kind, "signed": "Cronofy-HMAC-SHA256" in request.headers,
-                           "requests": requests})
-            db.commit()
-        retry_after = unsigned.limited(address)
-        if retry_after is not None:
+    if not signature_required and HMAC_HEADER not in request.headers:
+        guard: CallbackGuard = current_app.extensions["rendezvous.callback_guard"]
+        retry_after = guard.blocked(request.remote_addr or "unknown")
+        if retry_after is not None:  # this address already failed too often: no work at all
             raise TooManyRequests(retry_after=retry_after)
-        abort(401)
+        return raw
+    secrets = client_secrets(current_app.config)
+    if not secrets or not verify_hmac(raw, request.headers.get(HMAC_HEADER), secrets):
+        refuse_unauthenticated(kind)
     return raw
+
+
+def refuse_unauthenticated(kind: str):
+    """Answer a callback request that failed authentication (a bad signature, or an unsigned
+    one whose reference or state is wrong): audited once a minute per address, 429 beyond the
+    limit, else 401."""
+    unsigned: CallbackGuard = current_app.extensions["rendezvous.callback_guard"]
+    address = request.remote_addr or "unknown"
+    requests = unsigned.to_audit(address)
+    if requests is not None:
+        db = db_session()
+        caller = Actor(None, None, None, None, request.remote_addr, g.get("request_id"))
+        record(db, caller, "webhook.bad_signature", outcome="denied",
+               detail={"kind": kind, "signed": HMAC_HEADER in request.headers,
+                       "requests": requests})
+        db.commit()
+    retry_after = unsigned.limited(address)
+    if retry_after is not None:
+        raise TooManyRequests(retry_after=retry_after)
+    abort(401)
 
 
 class CallbackGuard:
@@ -92,6 +109,15 @@ class CallbackGuard:
     def first_time(self, key: str, ttl: int = 24 * 3600) -> bool:
         """True the first time ``key`` is seen within ``ttl`` seconds, by any worker."""
         return self.storage.incr(f"rendezvous-hooks-once/{key}", ttl) == 1
+
+    def blocked(self, address: str) -> int | None:
+        """Like ``limited`` but without counting this request: seconds until ``address`` may
+        send again if it already used up its unsigned requests, else None."""
+        if self.windows.test(self.LIMIT, "rendezvous-hooks-unsigned", address):
+            return None
+        reset = self.windows.get_window_stats(self.LIMIT, "rendezvous-hooks-unsigned",
+                                              address).reset_time
+        return max(1, math.ceil(reset - time.time()))
 
     def limited(self, address: str) -> int | None:
         """Seconds until ``address`` may send unsigned requests again, or None if it may now."""
@@ -223,9 +249,16 @@ def service_account(ref: str):
     from broker.notifications import parse_service_account_callback
     from webapp.services import enterprise
 
-    raw = verified_body("service_account")
+    # No source confirms that this callback is signed: a signature, when present, must be
+    # right; without one, the sealed reference and the request's one-time state authenticate
+    # it (enterprise.handle_callback audits and counts those). An unsigned request that fails
+    # goes the way of a bad signature (audited once a minute per address, then 429).
+    raw = verified_body("service_account", signature_required=False)
+    signed = HMAC_HEADER in request.headers
     request_id = opened_id("sa", ref)
     if request_id is None:
+        if not signed:
+            refuse_unauthenticated("service_account")
         return "", 404
     broker = current_app.extensions["rendezvous.broker"]
     if broker is None:
@@ -236,7 +269,9 @@ def service_account(ref: str):
         return "", 400
     outcome = enterprise.handle_callback(db_session(), broker,
                                          current_app.extensions["rendezvous.cipher"],
-                                         request_id, callback)
+                                         request_id, callback, signed=signed)
+    if outcome.result == "forged" and not signed:
+        refuse_unauthenticated("service_account")
     if outcome.result == "linked" and outcome.profile_link_id:  # a person's mailbox, not a room
         current_app.extensions["rendezvous.jobs"].enqueue("ec_choose_calendar",
                                                           outcome.profile_link_id)

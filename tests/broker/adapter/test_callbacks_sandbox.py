@@ -64,8 +64,14 @@ def _admin_creds(control, broker):
     return broker.exchange_code(code, sc.REDIRECT_URI)
 
 
-def test_service_account_flow_end_to_end(control, broker, receiver):
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+@pytest.mark.parametrize("where", ["authorization", "top_level"])
+def test_service_account_flow_end_to_end(control, broker, receiver, signed, where):
+    """Every variant the sandbox can be switched to (signature or not; state inside
+    ``authorization`` or at the top level) parses to the same answer."""
     control._call("POST", "reset")
+    control._call("PATCH", "config", json={"sa_callback_signed": signed,
+                                           "sa_callback_state": where})
     sa = _admin_creds(control, broker)
     assert sa.service_account_id and sa.service_account_id.startswith("ser_")
     info = broker.userinfo(sa)
@@ -84,8 +90,11 @@ def test_service_account_flow_end_to_end(control, broker, receiver):
 
     by_state = {}
     for path, body, signature in receiver.received:
-        assert verify_hmac(body, signature, [sc.CLIENT_SECRET]), "callback not signed"
-        assert not verify_hmac(body, signature, ["another-secret"])
+        if signed:
+            assert verify_hmac(body, signature, [sc.CLIENT_SECRET]), "callback not signed"
+            assert not verify_hmac(body, signature, ["another-secret"])
+        else:
+            assert signature is None
         cb = parse_service_account_callback(body)
         by_state[cb.state] = (path, cb)
     assert set(by_state) == {"u42", "u43"}

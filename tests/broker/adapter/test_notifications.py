@@ -170,7 +170,19 @@ def test_sa_callback_failure_without_state():
     assert not cb.success and cb.state is None and cb.error_key == "y"
 
 
-@pytest.mark.parametrize("raw", [b"{}", b"nope", b'{"authorization": {"state": "s"}}'])
+@pytest.mark.parametrize("body", [
+    {"authorization": {"code": "c" * 32, "state": "u42"}},
+    {"authorization": {"code": "c" * 32}, "state": "u42"},
+    {"authorization": {"code": "c" * 32, "state": "u42"}, "state": "u42"},
+    {"authorization": {"error": "access_denied", "error_key": "unknown_mailbox"}, "state": "u42"},
+], ids=["in authorization", "top level", "both", "failure, top level"])
+def test_sa_callback_state_is_read_where_it_comes(body):
+    """Where the aggregator puts ``state`` is unconfirmed: either place is read."""
+    assert parse_service_account_callback(json.dumps(body).encode()).state == "u42"
+
+
+@pytest.mark.parametrize("raw", [b"{}", b"nope", b'{"authorization": {"state": "s"}}',
+                                 b'{"authorization": {"code": "c", "state": "a"}, "state": "b"}'])
 def test_sa_callback_malformed(raw):
     with pytest.raises(InvalidNotification):
         parse_service_account_callback(raw)

@@ -193,6 +193,17 @@ def test_config_patch_rejects_unknown_options(sandbox):
     assert "client_secrets" not in sandbox.control("GET", "/_sandbox/config").json()
 
 
+def test_unconfirmed_behaviours_are_switches_with_the_stricter_default(sandbox):
+    config = sandbox.control("GET", "/_sandbox/config").json()
+    assert config["sa_callback_signed"] is False
+    assert config["sa_callback_state"] == "authorization"
+    for bad in ({"sa_callback_state": "body"},):
+        assert sandbox.control("PATCH", "/_sandbox/config", bad).status_code == 422
+    changed = sandbox.control("PATCH", "/_sandbox/config", {
+        "sa_callback_signed": True, "sa_callback_state": "top_level"}).json()
+    assert (changed["sa_callback_signed"], changed["sa_callback_state"]) == (True, "top_level")
+
+
 # ---- state file and CLI ---------------------------------------------------------------------------
 
 

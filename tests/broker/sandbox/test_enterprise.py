@@ -80,7 +80,14 @@ def test_resources_of_the_domain(sandbox):
     assert all(set(r) == {"email", "name"} for r in resources)
 
 
-def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receiver):
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+@pytest.mark.parametrize("where", ["authorization", "top_level"])
+def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receiver, signed, where):
+    """Whether the callback is signed and where its ``state`` sits are unconfirmed: each is a
+    switch (default: unsigned, state inside ``authorization``)."""
+    if (signed, where) != (False, "authorization"):
+        assert sandbox.control("PATCH", "/_sandbox/config", {
+            "sa_callback_signed": signed, "sa_callback_state": where}).status_code == 200
     admin = _service_account(sandbox)
     callback = receiver.url + "/sa-callback?user=42"
     admin.authorize_with_service_account("anna.becker@fabrikam.example", DELEGATED, callback,
@@ -89,9 +96,14 @@ def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receive
     deliver(sandbox)
     [note] = receiver.received
     assert note.path == "/sa-callback?user=42"
-    assert admin.hmac_valid(note.headers[HEADER], note.text)
+    if signed:
+        assert admin.hmac_valid(note.headers[HEADER], note.text)
+    else:
+        assert HEADER not in note.headers
     body = note.json()["authorization"]
-    assert body["state"] == "u42" and len(body["code"]) == 32
+    state = body["state"] if where == "authorization" else note.json()["state"]
+    assert state == "u42" and len(body["code"]) == 32
+    assert ("state" in body) == (where == "authorization")
     user = client_for(sandbox)
     user.get_authorization_from_code(body["code"], redirect_uri=callback)
     assert user.account()["email"] == "anna.becker@fabrikam.example"
