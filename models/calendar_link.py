@@ -156,9 +156,10 @@ class OAuthState(Base):
 
 
 class PendingRevocation(Base):
-    """An authorization to revoke at the aggregator (by its ``sub``), queued when links are
-    disconnected in bulk. The tokens are already deleted when the row is written; revoking by
-    sub needs only the application's own credentials. A job works the queue and deletes each
+    """An authorization to revoke at the aggregator, queued when links are disconnected in
+    bulk. The links' tokens are already deleted when the row is written; accounts are revoked
+    by ``sub`` (documented; the application's own credentials suffice), a service account by
+    its refresh token, kept here encrypted until then. A job works the queue and deletes each
     row once the aggregator confirms, so a domain of 10,000 mailboxes is disconnected at once
     locally and revoked remotely at the pace the aggregator allows, surviving restarts."""
 
@@ -189,4 +190,19 @@ class PendingRevocation(Base):
     )
     last_error: Mapped[str | None] = mapped_column(
         String(64), info=classified("status", "Why the last attempt failed")
+    )
+    #: A service account's refresh token, moved here from its link when the domain was
+    #: disconnected: revoking by token is the documented way, by a ``ser_…`` sub it is not
+    #: confirmed. Deleted with the row once the aggregator confirms.
+    refresh_token: Mapped[bytes | None] = mapped_column(
+        LargeBinary, info=classified("secret-encrypted", "Refresh token to revoke with",
+                                     retention="until the aggregator confirms the revocation")
+    )
+    key_id: Mapped[str | None] = mapped_column(
+        String(16), info=classified("configuration", "Encryption key id of the refresh token")
+    )
+    #: Set when the aggregator refused the revocation (or kept failing): no more automatic
+    #: attempts; an IT admin sees it and tries again or confirms it was revoked elsewhere.
+    refused_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info=classified("timestamp", "When the revocation was given up on")
     )

@@ -42,7 +42,8 @@ def revoke_queued() -> int:
         return 0
     with database().sessions() as session:
         def step():
-            report = revocations.run(session, broker)
+            report = revocations.run(session, broker,
+                                     cipher=current_app.extensions["rendezvous.cipher"])
             return report.revoked, report.retry_in
 
         return current_app.extensions["rendezvous.jobs"].keep_going("revocations", (), step)

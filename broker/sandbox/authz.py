@@ -316,6 +316,11 @@ def revoke(state: SandboxState, client_id: str, token: str | None, sub: str | No
             if grant_id and grant_id in world.grants:
                 grants.append(world.grants[grant_id])
         elif sub:
+            if not sub.startswith("acc_") and state.config.revoke_non_account_subs == "refuse":
+                # Revoking by sub is documented for accounts; for service accounts (ser_) and
+                # rooms (res_) it is unconfirmed: the strict reading refuses it.
+                raise errors.token_error("invalid_request", 400,
+                                         "revoke this authorization by its token")
             grants = [g for g in world.grants.values() if g.sub == sub]
         for grant in grants:
             if grant.client_id == client_id:

@@ -14,6 +14,7 @@ from typing import Any
 #: Options that take one of a few words.
 CHOICES: dict[str, frozenset[str]] = {
     "sa_callback_state": frozenset({"authorization", "top_level"}),
+    "revoke_non_account_subs": frozenset({"refuse", "accept"}),
 }
 
 
@@ -92,6 +93,11 @@ class SandboxConfig:
     #: ``authorization`` ({"authorization": {"code", "state"}}) or ``top_level``
     #: ({"authorization": {"code"}, "state": …}).
     sa_callback_state: str = "authorization"
+
+    # Revocation (§1.4): revoking by ``sub`` is documented for accounts; for a service account
+    # (``ser_…``) or a room (``res_…``) it is unconfirmed. ``refuse`` (the stricter reading)
+    # answers 400 invalid_request; ``accept`` revokes.
+    revoke_non_account_subs: str = "refuse"
 
     def update(self, values: dict[str, Any]) -> list[str]:
         """Apply known options from ``values``; return the names that are not options (or

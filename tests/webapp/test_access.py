@@ -54,6 +54,8 @@ ACCESS: dict[str, object] = {
     "hooks.service_account": EVERYONE,
     "hooks.smart_invite": EVERYONE,
     "enterprise.index": {A},
+    "enterprise.retry_revocation": {A},
+    "enterprise.resolved_revocation": {A},
     "enterprise.start_connect": {A},
     "enterprise.callback": {A},
     "enterprise.choose": {A},

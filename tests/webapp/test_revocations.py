@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -50,17 +51,29 @@ def big_domain(app, session, org, mailboxes: int) -> ServiceAccountLink:
 
 
 class RecordingBroker:
-    """Records revocations; ``script`` maps a sub to the error its next revocation raises."""
+    """Records revocations by sub and by token; ``script`` maps a sub or token to the error
+    its next revocation raises (``sticky`` ones raise every time)."""
 
-    def __init__(self, script: dict | None = None):
+    def __init__(self, script: dict | None = None, sticky: dict | None = None):
         self.revoked: list[str] = []
+        self.tokens: list[str] = []
         self.script = dict(script or {})
+        self.sticky = dict(sticky or {})
+        self.calls = 0
 
-    def revoke_sub(self, sub: str) -> None:
-        error = self.script.pop(sub, None)
+    def _answer(self, key: str) -> None:
+        self.calls += 1
+        error = self.script.pop(key, None) or self.sticky.get(key)
         if error is not None:
             raise error
+
+    def revoke_sub(self, sub: str) -> None:
+        self._answer(sub)
         self.revoked.append(sub)
+
+    def revoke(self, token: str) -> None:
+        self._answer(token)
+        self.tokens.append(token)
 
 
 def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_revocations(
@@ -80,14 +93,23 @@ def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_rev
     assert queued == ({f"acc_{n:06d}" for n in range(1, 121)} | {"res_000001", "res_000002",
                                                                   "ser_big"})
 
+    # The service account's refresh token waits in the queue, encrypted and bound to its row.
+    held = session.scalar(select(PendingRevocation).where(PendingRevocation.sub == "ser_big"))
+    assert held.refresh_token and b"refresh-0" not in held.refresh_token and held.key_id
+    assert session.scalar(select(func.count(PendingRevocation.id)).where(
+        PendingRevocation.refresh_token.is_not(None))) == 1
+
     broker = RecordingBroker()
-    result = revocations.run(session, broker)
-    assert result.revoked == 123 and sorted(broker.revoked) == sorted(queued)
+    result = revocations.run(session, broker, cipher=app.extensions["rendezvous.cipher"])
+    # Accounts and rooms by sub; the service account by its token (the documented way).
+    assert result.revoked == 123 and sorted(broker.revoked) == sorted(queued - {"ser_big"})
+    assert broker.tokens == ["refresh-0"]
     assert session.scalar(select(func.count(PendingRevocation.id))) == 0
     entry = session.scalar(select(AuditEntry).where(
         AuditEntry.action == "calendar.revoked_in_bulk"))
     assert entry.detail == {"revoked": 123, "still_queued": 0}
-    assert revocations.run(session, broker).revoked == 0  # nothing twice
+    assert revocations.run(session, broker, cipher=app.extensions["rendezvous.cipher"]
+                           ).revoked == 0  # nothing twice
 
 
 def test_rate_limits_failures_and_gone_authorizations(app, session, org):
@@ -149,3 +171,73 @@ def test_the_job_keeps_what_it_could_not_revoke_for_the_next_run(app, session, o
     with app.app_context():
         assert revoke_queued() == 1
     assert [r.sub for r in session.scalars(select(PendingRevocation))] == ["acc_1"]
+
+
+def test_a_refusal_needs_attention_and_is_never_retried_on_its_own(app, session, org):
+    """The aggregator refusing a revocation (4xx) is not retried: it is audited and shown to the
+    IT admin, who may try again or confirm it was revoked elsewhere."""
+    revocations.queue(session, ["ser_x", "res_y", "acc_z"], organisation_id=org.id, reason="test")
+    session.commit()
+    broker = RecordingBroker(sticky={"ser_x": broker_errors.Invalid("no", status=400),
+                                     "res_y": broker_errors.Forbidden(status=403)})
+    report = revocations.run(session, broker)
+    assert (report.revoked, report.refused) == (1, 2) and broker.revoked == ["acc_z"]
+    stuck = sorted(revocations.needing_attention(session, org.id), key=lambda r: r.sub,
+                   reverse=True)
+    assert [(r.sub, r.last_error) for r in stuck] == [("ser_x", "Invalid"), ("res_y", "Forbidden")]
+    refused = session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "calendar.revoke_refused")).all()
+    assert sorted(e.detail["kind"] for e in refused) == ["room", "service account"]
+    assert all(e.outcome == "failure" and e.organisation_id == org.id for e in refused)
+    calls = broker.calls
+    later = utcnow() + dt.timedelta(days=3)
+    assert revocations.run(session, broker, now=later).revoked == 0 and broker.calls == calls
+
+    admin = make_user(session, org, Role.ADMIN, email="it@revoke.example")
+    actor = Actor(admin.id, admin.email, org.id, Role.ADMIN)
+    revocations.try_again(session, actor, stuck[0].id)  # still refused: back to attention
+    revocations.run(session, broker)
+    assert broker.calls == calls + 1
+    assert {r.sub for r in revocations.needing_attention(session, org.id)} == {"ser_x", "res_y"}
+    revocations.resolved_elsewhere(session, actor, stuck[1].id)
+    assert [r.sub for r in session.scalars(select(PendingRevocation))] == ["ser_x"]
+    assert "calendar.revoke_resolved_elsewhere" in {
+        e.action for e in session.scalars(select(AuditEntry))}
+
+
+def test_an_outage_is_retried_a_bounded_number_of_times(app, session, org):
+    revocations.queue(session, ["acc_down"], organisation_id=org.id, reason="test")
+    session.commit()
+    broker = RecordingBroker(sticky={"acc_down": broker_errors.Unavailable("503")})
+    moment = utcnow()
+    for _ in range(revocations.MAX_ATTEMPTS):
+        moment += revocations.MAX_BACKOFF + dt.timedelta(minutes=1)
+        revocations.run(session, broker, now=moment)
+    assert broker.calls == revocations.MAX_ATTEMPTS
+    [stuck] = revocations.needing_attention(session, org.id)
+    assert stuck.attempts == revocations.MAX_ATTEMPTS and stuck.last_error == "Unavailable"
+    assert session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "calendar.revoke_gave_up")).detail["kind"] == "calendar account"
+    revocations.run(session, broker, now=moment + dt.timedelta(days=1))
+    assert broker.calls == revocations.MAX_ATTEMPTS  # never an endless retry
+
+
+def test_only_the_organisations_own_admin_acts_on_its_stuck_revocations(app, session, org):
+    from tests.factories import make_org
+    from webapp.services import Forbidden, NotFound
+
+    other = make_org(session, name="Other Org")
+    revocations.queue(session, ["ser_mine"], organisation_id=org.id, reason="test")
+    session.commit()
+    revocations.run(session, RecordingBroker(sticky={"ser_mine": broker_errors.Invalid("no")}))
+    [stuck] = revocations.needing_attention(session, org.id)
+    assert revocations.needing_attention(session, other.id) == []
+    outsider = make_user(session, other, Role.ADMIN, email="it@other.example")
+    recruiter = make_user(session, org, Role.RECRUITER, email="rec@revoke.example")
+    with pytest.raises(NotFound):
+        revocations.try_again(session, Actor(outsider.id, outsider.email, other.id, Role.ADMIN),
+                              stuck.id)
+    with pytest.raises(Forbidden):
+        revocations.resolved_elsewhere(
+            session, Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER), stuck.id)
+    assert session.get(PendingRevocation, stuck.id).refused_at is not None

@@ -14,7 +14,7 @@ from tests.webapp.scheduling_support import make_panel, managed, next_weekday
 from tests.webapp.test_enterprise import PAGE, connect_domain
 from tests.webapp.test_enterprise import admin_client  # noqa: F401  (a fixture used here)
 from tests.webapp.test_scheduling import actor_of, deps, query_for, schedule
-from webapp.services import Invalid, enterprise, scheduling
+from webapp.services import Invalid, enterprise, revocations, scheduling
 from webapp.services import availability as av
 
 AURORA = "room.aurora@northwind.example"
@@ -84,8 +84,14 @@ def test_admin_links_rooms_and_only_their_sub_is_kept(app, admin_client, domain,
     assert room_rows(session)[AURORA].resource_sub == room.resource_sub
 
 
+@pytest.mark.parametrize("by_sub", ["accept", "refuse"])
 def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
-        app, admin_client, domain, session, sandbox, recruiter):
+        app, admin_client, domain, session, sandbox, recruiter, by_sub):
+    """No room token is kept, so a room is revoked by its sub, which is unconfirmed: where the
+    aggregator accepts that, the room is gone there; where it refuses (the strict sandbox's
+    default), the refusal is audited and shown to the IT admin, never retried for ever. Either
+    way the room leaves scheduling at once."""
+    sandbox.call("PATCH", "/config", json={"revoke_non_account_subs": by_sub})
     link_rooms(admin_client, domain, sandbox, AURORA, BOREALIS)
     rows = room_rows(session)
     sub = rows[AURORA].resource_sub
@@ -96,9 +102,22 @@ def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
     rows = room_rows(session)
     assert rows[AURORA].status is MailboxStatus.UNLINKED and rows[AURORA].resource_sub is None
     assert [r.email for r in av.room_choices(session, recruiter.organisation_id)] == [BOREALIS]
-    # The aggregator no longer accepts the room's sub in availability queries.
     response = sandbox_availability(sandbox, sub)
-    assert response.status_code == 422 and "unknown_sub" in response.text
+    if by_sub == "accept":  # the aggregator no longer accepts the room's sub
+        assert response.status_code == 422 and "unknown_sub" in response.text
+        assert revocations.needing_attention(session, recruiter.organisation_id) == []
+    else:  # still authorized there: the admin is told, with a way to act
+        assert response.status_code == 200
+        [stuck] = revocations.needing_attention(session, recruiter.organisation_id)
+        assert stuck.sub == sub and stuck.last_error == "Invalid" and stuck.refresh_token is None
+        page = client.get(PAGE).get_data(as_text=True)
+        assert "Revocations needing attention" in page and sub in page
+        calls = sandbox.stats()["requests"].get("POST /oauth/token/revoke", 0)
+        app.extensions["rendezvous.jobs"].enqueue("revocations")
+        assert sandbox.stats()["requests"].get("POST /oauth/token/revoke", 0) == calls
+        session.expire_all()
+        assert [e.detail["kind"] for e in session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "calendar.revoke_refused"))] == ["room"]
     with pytest.raises(Invalid, match="listed rooms"):
         av.resolve_room(session, actor_of(recruiter), AURORA)
 

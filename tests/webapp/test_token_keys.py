@@ -77,3 +77,37 @@ def test_rotation_reports_links_no_key_can_open(app_config, session):
     stranger = create_app(dict(app_config, TOKEN_KEYS=new_token_key("k7")))
     result = stranger.test_cli_runner().invoke(args=["rotate-token-keys"])
     assert result.exit_code != 0 and "could not be decrypted" in result.output
+
+
+def test_a_queued_revocation_token_rotates_too(app_config, session):
+    """A disconnected service account's refresh token waits in the revocation queue: rotation
+    re-encrypts it, so dropping the old key does not leave it unrevocable."""
+    from models import PendingRevocation
+    from webapp.services import revocations
+
+    old_ring = app_config["TOKEN_KEYS"]
+    app = create_app(app_config)
+    org = make_org(session)
+    revocations.queue(session, ["ser_q"], organisation_id=org.id, reason="test",
+                      tokens={"ser_q": "sa-refresh-token"},
+                      cipher=app.extensions["rendezvous.cipher"])
+    session.commit()
+    new_ring = f"{new_token_key('k2')},{old_ring}"
+    rotated_app = create_app(dict(app_config, TOKEN_KEYS=new_ring))
+    result = rotated_app.test_cli_runner().invoke(args=["rotate-token-keys"])
+    assert "re-encrypted: 1" in result.output and "failed: 0" in result.output
+    only_new = create_app(dict(app_config, TOKEN_KEYS=new_ring.split(",")[0]))
+    session.expire_all()
+    row = session.scalar(select(PendingRevocation))
+    assert row.key_id == "k2"
+
+    class Broker:
+        tokens: list = []
+
+        def revoke(self, token):
+            self.tokens.append(token)
+
+    broker = Broker()
+    assert revocations.run(session, broker, cipher=only_new.extensions["rendezvous.cipher"]
+                           ).revoked == 1
+    assert broker.tokens == ["sa-refresh-token"]

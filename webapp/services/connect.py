@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.types import Calendar, Credentials, LinkingProfile, UserInfo
-from models import (LinkMode, LinkStatus, OAuthState, Organisation, ProfileLink, Role,
-                    ServiceAccountLink, utcnow)
+from models import (LinkMode, LinkStatus, OAuthState, Organisation, PendingRevocation,
+                    ProfileLink, Role, ServiceAccountLink, utcnow)
 from webapp import security
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
@@ -145,6 +145,22 @@ def rotate_token_keys(session: Session, cipher: TokenCipher) -> dict[str, int]:
             counts["failed"] += 1
             continue
         store_credentials(link, creds, cipher)
+        counts["re-encrypted"] += 1
+    # Refresh tokens waiting in the revocation queue (a disconnected service account's).
+    table = PendingRevocation.__tablename__
+    for row in session.scalars(select(PendingRevocation).where(
+            PendingRevocation.refresh_token.is_not(None))):
+        if row.key_id == cipher.current_key_id:
+            counts["already current"] += 1
+            continue
+        try:
+            token = cipher.decrypt(Sealed(row.key_id or "", row.refresh_token), table=table,
+                                   column="refresh_token", row_id=row.id)
+        except DecryptionFailed:
+            counts["failed"] += 1
+            continue
+        sealed = cipher.encrypt(token, table=table, column="refresh_token", row_id=row.id)
+        row.refresh_token, row.key_id = sealed.blob, sealed.key_id
         counts["re-encrypted"] += 1
     record(session, None, "tokens.rotated", detail=dict(counts, key=cipher.current_key_id))
     session.commit()

@@ -49,7 +49,7 @@ from broker.types import DEFAULT_USER_SCOPE, Credentials, Resource, ServiceAccou
 from models import (LinkMode, LinkStatus, MailboxKind, MailboxRequest, MailboxStatus, OAuthState,
                     ProfileLink, Role, ServiceAccountLink, User, utcnow)
 from webapp import security
-from webapp.security import TokenCipher
+from webapp.security import DecryptionFailed, TokenCipher
 from webapp.services import (Actor, Forbidden, Invalid, NotFound, ServiceError, connect, in_batches,
                              revocations)
 from webapp.services.audit import record
@@ -473,17 +473,23 @@ def request_rooms(session: Session, broker: CalendarBroker, cipher: TokenCipher,
     return _queued(session, actor, link, rows, rejected, "ec.rooms_requested", callback_url)
 
 
-def _revoke_room(broker: CalendarBroker | None, row: MailboxRequest) -> tuple[bool, bool]:
-    """Revoke a linked room's sub at the aggregator and forget it; (revoked, had a sub)."""
+def _revoke_room(session: Session, broker: CalendarBroker | None,
+                 row: MailboxRequest) -> tuple[bool, bool]:
+    """Revoke a linked room at the aggregator and forget its sub; (revoked, had a sub).
+
+    No token of a room is kept, so it goes by sub, which is unconfirmed for rooms: when that
+    fails it joins the revocation queue (an outage is tried again; a refusal needs the admin)."""
     sub, row.resource_sub = row.resource_sub, None
-    if not sub or broker is None:
-        return False, bool(sub)
-    try:
-        broker.revoke_sub(sub)
-        return True, True
-    except broker_errors.BrokerError as exc:
-        log.warning("revoking room request %s failed: %s", row.id, type(exc).__name__)
-        return False, True
+    if not sub:
+        return False, False
+    if broker is not None:
+        try:
+            broker.revoke_sub(sub)
+            return True, True
+        except broker_errors.BrokerError as exc:
+            log.warning("revoking room request %s failed: %s", row.id, type(exc).__name__)
+    revocations.queue(session, [sub], organisation_id=row.organisation_id, reason="ec.unlinked")
+    return False, True
 
 
 def _requeue(row: MailboxRequest, now) -> None:
@@ -873,7 +879,7 @@ def unlink_mailbox(session: Session, broker: CalendarBroker | None, cipher: Toke
         return row
     before = row.status
     if row.kind is MailboxKind.ROOM:
-        revoked, had = _revoke_room(broker, row)
+        revoked, had = _revoke_room(session, broker, row)
     else:
         revoked, had = _revoke_profile_link(broker, cipher, session.get(
             ProfileLink, row.profile_link_id) if row.profile_link_id else None)
@@ -917,9 +923,17 @@ def _disconnect(session: Session, cipher: TokenCipher, link: ServiceAccountLink,
         row.claim = None
         row.resource_sub = None
         row.completed_at = now
+    # The service account is revoked with its refresh token (the documented way; by its ser_…
+    # sub is unconfirmed): the token moves from the link into the revocation queue.
+    tokens = {}
+    if link.has_tokens:
+        try:
+            tokens[link.sub] = connect.load_credentials(link, cipher).refresh_token
+        except (connect.ReconnectNeeded, DecryptionFailed):
+            pass  # then by sub, as for the rest
     revoke, deleted = connect.disconnect_here([*links, link])
     queued = revocations.queue(session, [*rooms, *revoke], organisation_id=link.organisation_id,
-                               reason=reason)
+                               reason=reason, tokens=tokens, cipher=cipher)
     return DisconnectReport(link.domain, len(rows), deleted, queued)
 
 

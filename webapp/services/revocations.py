@@ -2,11 +2,15 @@
 
 Disconnecting a domain (or resetting an integration) deletes every token at once, locally, in
 the admin's request, and queues each authorization's ``sub`` here in the same transaction.
-``run`` then revokes them by sub (the application's own credentials; no token needed) at the
-pace the aggregator allows: a 429 stops the run and says when to go on, other failures are
-tried again later with a growing pause. A row is deleted once the aggregator confirms (or says
-the authorization is already gone), so a worker that dies loses nothing: the periodic job picks
-up what is left.
+``run`` then revokes them at the pace the aggregator allows: accounts by sub (documented; the
+application's own credentials, no token needed), a service account by its refresh token, which
+the disconnect moved here (revoking a ``ser_…`` or a room's sub is unconfirmed; a room's token
+is never kept, so a room goes by sub). A 429 stops the run and says when to go on; an outage is
+tried again later with a growing pause, at most ``MAX_ATTEMPTS`` times; a refusal (the
+aggregator answered 4xx) is not retried. Either way a revocation given up on is marked as
+needing attention, audited, and shown to the IT admin, who may try it again or confirm it was
+revoked elsewhere. A row is deleted once the aggregator confirms (or says the authorization is
+already gone), so a worker that dies loses nothing: the periodic job picks up what is left.
 
 Several runs may meet (the job the admin's request queued and the every-minute resume job, on a
 consumer with several workers or processes): each run claims the rows it works on first, by
@@ -20,7 +24,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -28,8 +32,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
-from models import PendingRevocation, utcnow
-from webapp.services import in_batches
+from models import PendingRevocation, Role, utcnow
+from webapp.security import DecryptionFailed, Sealed, TokenCipher
+from webapp.services import Actor, Forbidden, NotFound, in_batches
 from webapp.services.audit import record
 
 log = logging.getLogger("webapp.services.revocations")
@@ -38,15 +43,23 @@ log = logging.getLogger("webapp.services.revocations")
 BATCH = 100
 #: Longest pause between two attempts at one sub.
 MAX_BACKOFF = timedelta(hours=1)
+#: Failed attempts (outages, timeouts) before a revocation is given up on and shown to the
+#: admin: about six hours of growing pauses.
+MAX_ATTEMPTS = 12
+TABLE = PendingRevocation.__tablename__
 #: How long a run holds the rows it claimed (far longer than a batch takes at the aggregator's
 #: pace); rows of a run that died are taken up again after it.
 LEASE = timedelta(minutes=5)
 
 
 def queue(session: Session, subs: Iterable[str | None], *, organisation_id: int | None,
-          reason: str) -> int:
+          reason: str, tokens: Mapping[str, str] | None = None,
+          cipher: TokenCipher | None = None) -> int:
     """Queue these subs for revocation (not committed: the caller's transaction does that, so
-    the tokens' deletion and the queue entries land together). Returns how many were new."""
+    the tokens' deletion and the queue entries land together). Returns how many were new.
+
+    ``tokens`` maps a sub to the refresh token to revoke it with (kept encrypted with
+    ``cipher`` until revoked); subs without one are revoked by sub."""
     wanted = {s for s in subs if s}
     if not wanted:
         return 0
@@ -60,6 +73,16 @@ def queue(session: Session, subs: Iterable[str | None], *, organisation_id: int 
     session.add_all(PendingRevocation(organisation_id=organisation_id, sub=s, reason=reason[:40],
                                       requested_at=now, next_attempt_at=now, attempts=0)
                     for s in fresh)
+    held = {s: t for s, t in (tokens or {}).items() if s in wanted and t}
+    if held:
+        if cipher is None:
+            raise ValueError("tokens to keep need the cipher")
+        session.flush()  # row ids bind the ciphertext to its row
+        for row in session.scalars(select(PendingRevocation).where(
+                PendingRevocation.sub.in_(sorted(held)))):
+            sealed = cipher.encrypt(held[row.sub], table=TABLE, column="refresh_token",
+                                    row_id=row.id)
+            row.refresh_token, row.key_id = sealed.blob, sealed.key_id
     return len(fresh)
 
 
@@ -75,10 +98,52 @@ def pending(session: Session, organisation_id: int) -> int:
         PendingRevocation.organisation_id == organisation_id)) or 0
 
 
+def needing_attention(session: Session, organisation_id: int) -> list[PendingRevocation]:
+    """Revocations the aggregator refused or that kept failing: an admin must look."""
+    return list(session.scalars(select(PendingRevocation).where(
+        PendingRevocation.organisation_id == organisation_id,
+        PendingRevocation.refused_at.is_not(None)).order_by(PendingRevocation.id)))
+
+
+def kind_of(sub: str) -> str:
+    """What a sub names, for people: the service account, a room, or a calendar account."""
+    return {"ser_": "service account", "res_": "room"}.get(sub[:4], "calendar account")
+
+
+def _attention_row(session: Session, actor: Actor, revocation_id: int) -> PendingRevocation:
+    if actor.role is not Role.ADMIN:
+        raise Forbidden("Only IT admins manage revocations.")
+    row = session.get(PendingRevocation, revocation_id)
+    if row is None or row.organisation_id != actor.organisation_id or row.refused_at is None:
+        raise NotFound("No such revocation needing attention.")
+    return row
+
+
+def try_again(session: Session, actor: Actor, revocation_id: int) -> PendingRevocation:
+    """Put a revocation given up on back in the queue (run the ``revocations`` job after)."""
+    row = _attention_row(session, actor, revocation_id)
+    row.refused_at, row.attempts, row.next_attempt_at = None, 0, utcnow()
+    record(session, actor, "calendar.revoke_retried", target_type="pending_revocation",
+           target_id=row.id, detail={"kind": kind_of(row.sub)})
+    session.commit()
+    return row
+
+
+def resolved_elsewhere(session: Session, actor: Actor, revocation_id: int) -> None:
+    """The admin revoked it at the aggregator by other means: forget it (and its token)."""
+    row = _attention_row(session, actor, revocation_id)
+    record(session, actor, "calendar.revoke_resolved_elsewhere", target_type="pending_revocation",
+           target_id=row.id, detail={"kind": kind_of(row.sub), "last_error": row.last_error})
+    session.delete(row)
+    session.commit()
+
+
 @dataclass
 class RunReport:
     revoked: int = 0
     failed: int = 0
+    #: Given up on in this run (refused, or failed ``MAX_ATTEMPTS`` times): needs attention.
+    refused: int = 0
     #: Seconds to wait before going on (the aggregator rate-limited us), or None when done.
     retry_in: float | None = None
     by_organisation: Counter = field(default_factory=Counter)
@@ -93,7 +158,8 @@ def _claim(session: Session, moment: datetime, size: int) -> list[PendingRevocat
     row's update, so of two runs that read the same rows only one gets each (PostgreSQL makes
     the second update wait for the first and re-check; SQLite writes one at a time)."""
     due = list(session.scalars(
-        select(PendingRevocation).where(PendingRevocation.next_attempt_at <= moment)
+        select(PendingRevocation).where(PendingRevocation.next_attempt_at <= moment,
+                                        PendingRevocation.refused_at.is_(None))
         .order_by(PendingRevocation.id).limit(size)))
     held_until = max(moment, utcnow()) + LEASE
     mine = []
@@ -110,10 +176,36 @@ def _claim(session: Session, moment: datetime, size: int) -> list[PendingRevocat
     return mine
 
 
-def run(session: Session, broker: CalendarBroker, *, limit: int | None = None,
-        now: datetime | None = None) -> RunReport:
-    """Revoke every due queued sub (at most ``limit``); safe to run twice or concurrently:
-    each row is claimed by one run before its sub goes to the aggregator."""
+def _token(row: PendingRevocation, cipher: TokenCipher | None) -> str | None:
+    """The refresh token kept for this row, or None (then the sub is used)."""
+    if row.refresh_token is None:
+        return None
+    if cipher is None:
+        raise ValueError("queued tokens need the cipher to be revoked")
+    try:
+        return cipher.decrypt(Sealed(row.key_id or "", row.refresh_token), table=TABLE,
+                              column="refresh_token", row_id=row.id)
+    except DecryptionFailed:
+        log.warning("queued revocation %s: its token cannot be decrypted; revoking by sub", row.id)
+        return None
+
+
+def _give_up(session: Session, row: PendingRevocation, exc: Exception, *, refused: bool) -> None:
+    """No more automatic attempts: the admin sees it on the Enterprise Connect tab."""
+    row.refused_at = utcnow()
+    row.last_error = type(exc).__name__[:64]
+    status = getattr(exc, "status", None)
+    record(session, None, "calendar.revoke_refused" if refused else "calendar.revoke_gave_up",
+           organisation_id=row.organisation_id, outcome="failure",
+           target_type="pending_revocation", target_id=row.id,
+           detail={"kind": kind_of(row.sub), "by": "token" if row.refresh_token else "sub",
+                   "error": row.last_error, "status": status, "attempts": row.attempts})
+
+
+def run(session: Session, broker: CalendarBroker, *, cipher: TokenCipher | None = None,
+        limit: int | None = None, now: datetime | None = None) -> RunReport:
+    """Revoke every due queued authorization (at most ``limit``); safe to run twice or
+    concurrently: each row is claimed by one run before it goes to the aggregator."""
     report = RunReport()
     done = 0
     while limit is None or done < limit:
@@ -123,7 +215,11 @@ def run(session: Session, broker: CalendarBroker, *, limit: int | None = None,
         for position, row in enumerate(rows):
             done += 1
             try:
-                broker.revoke_sub(row.sub)
+                token = _token(row, cipher)
+                if token is not None:
+                    broker.revoke(token)  # the documented way (RFC 7009: 200 even if gone)
+                else:
+                    broker.revoke_sub(row.sub)
             except broker_errors.NotFound:
                 pass  # nothing left to revoke: that is the goal
             except broker_errors.RateLimited as exc:
@@ -133,11 +229,23 @@ def run(session: Session, broker: CalendarBroker, *, limit: int | None = None,
                 session.commit()
                 _audit(session, report)
                 return report
+            except (broker_errors.Invalid, broker_errors.Forbidden) as exc:
+                # The aggregator answered and said no (e.g. a sub it will not revoke): asking
+                # again would get the same answer.
+                row.attempts += 1
+                _give_up(session, row, exc, refused=True)
+                report.failed += 1
+                report.refused += 1
+                log.warning("the aggregator refused a queued revocation (%s)", type(exc).__name__)
+                continue
             except broker_errors.BrokerError as exc:
                 row.attempts += 1
                 row.last_error = type(exc).__name__[:64]
                 row.next_attempt_at = utcnow() + _backoff(row.attempts)
                 report.failed += 1
+                if row.attempts >= MAX_ATTEMPTS:
+                    _give_up(session, row, exc, refused=False)
+                    report.refused += 1
                 log.warning("revoking a queued authorization failed (%s); attempt %d",
                             type(exc).__name__, row.attempts)
                 continue

@@ -11,7 +11,7 @@ from webapp.db import db_session
 from webapp.integration import external_url
 from webapp.security import allow
 from webapp.services import (Forbidden, Invalid, NotFound, ServiceError, accounts, connect,
-                             enterprise)
+                             enterprise, revocations)
 from webapp.views import flash_error, oauth_session_nonce, required_broker, token_cipher
 from webapp.web import actor
 
@@ -71,6 +71,8 @@ def index():
         except Invalid as exc:
             consent_problem = exc.message
     return render_template("settings/enterprise.html", domains=views, status=status, query=query,
+                           stuck_revocations=revocations.needing_attention(db, who.organisation_id),
+                           revocation_kind=revocations.kind_of,
                            tenant=tenant, app_id=app_id, app_id_configured=bool(configured_app_id),
                            consent_url=consent_url, consent_problem=consent_problem,
                            providers=enterprise.PROVIDERS, hints=enterprise.ERROR_HINTS,
@@ -223,6 +225,7 @@ def unlink(request_id: int):
                                         token_cipher(), actor(), request_id)
     except NotFound:
         abort(404)
+    _revoke_queued()  # a revocation the aggregator did not take at once is worked off there
     flash(f"{row.email} is unlinked; its tokens are deleted.", "success")
     return redirect(url_for("enterprise.index"))
 
@@ -257,6 +260,31 @@ def disconnect(link_id: int):
 
 def _revoke_queued() -> None:
     current_app.extensions["rendezvous.jobs"].enqueue("revocations")
+
+
+@bp.route("/revocations/<int:revocation_id>/retry", methods=["POST"])
+@allow(Role.ADMIN)
+def retry_revocation(revocation_id: int):
+    """Try again to revoke an authorization the calendar service refused."""
+    try:
+        revocations.try_again(db_session(), actor(), revocation_id)
+    except NotFound:
+        abort(404)
+    _revoke_queued()
+    flash("Revoking it at the calendar service again.", "success")
+    return redirect(url_for("enterprise.index"))
+
+
+@bp.route("/revocations/<int:revocation_id>/resolved", methods=["POST"])
+@allow(Role.ADMIN)
+def resolved_revocation(revocation_id: int):
+    """Record that an authorization was revoked at the calendar service by other means."""
+    try:
+        revocations.resolved_elsewhere(db_session(), actor(), revocation_id)
+    except NotFound:
+        abort(404)
+    flash("Noted as revoked at the calendar service; Rendezvous forgot it.", "success")
+    return redirect(url_for("enterprise.index"))
 
 
 @bp.route("/reset")

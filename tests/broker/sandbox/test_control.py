@@ -197,11 +197,14 @@ def test_unconfirmed_behaviours_are_switches_with_the_stricter_default(sandbox):
     config = sandbox.control("GET", "/_sandbox/config").json()
     assert config["sa_callback_signed"] is False
     assert config["sa_callback_state"] == "authorization"
-    for bad in ({"sa_callback_state": "body"},):
+    assert config["revoke_non_account_subs"] == "refuse"
+    for bad in ({"sa_callback_state": "body"}, {"revoke_non_account_subs": "maybe"}):
         assert sandbox.control("PATCH", "/_sandbox/config", bad).status_code == 422
     changed = sandbox.control("PATCH", "/_sandbox/config", {
-        "sa_callback_signed": True, "sa_callback_state": "top_level"}).json()
-    assert (changed["sa_callback_signed"], changed["sa_callback_state"]) == (True, "top_level")
+        "sa_callback_signed": True, "sa_callback_state": "top_level",
+        "revoke_non_account_subs": "accept"}).json()
+    assert (changed["sa_callback_signed"], changed["sa_callback_state"],
+            changed["revoke_non_account_subs"]) == (True, "top_level", "accept")
 
 
 # ---- state file and CLI ---------------------------------------------------------------------------

@@ -224,11 +224,24 @@ def test_a_room_sub_needs_its_own_authorization_and_revoking_it_takes_it_away(
     assert info["sub"] == aurora_sub and info["email"] == AURORA
     assert _availability(sandbox, token, aurora_sub).status_code == 200
     assert unknown(_availability(sandbox, token, borealis_sub))  # only the room asked for
-    revoked = api(sandbox, "POST", "/oauth/token/revoke", json={
-        "client_id": "rendezvous-test", "client_secret": "sandbox-test-secret", "sub": aurora_sub})
+    creds = {"client_id": "rendezvous-test", "client_secret": "sandbox-test-secret"}
+    # Revoking a room by its sub is unconfirmed: the strict sandbox refuses it...
+    by_sub = api(sandbox, "POST", "/oauth/token/revoke", json={**creds, "sub": aurora_sub})
+    assert by_sub.status_code == 400 and by_sub.json()["error"] == "invalid_request"
+    assert _availability(sandbox, token, aurora_sub).status_code == 200
+    # ...while its refresh token is the documented way.
+    revoked = api(sandbox, "POST", "/oauth/token/revoke",
+                  json={**creds, "token": room["refresh_token"]})
     assert revoked.status_code == 200, revoked.text
     assert unknown(_availability(sandbox, token, aurora_sub))
     assert _availability(sandbox, token, riley.sub).status_code == 200
+    # Switched to accept, the sub works too.
+    sandbox.control("PATCH", "/_sandbox/config", {"revoke_non_account_subs": "accept"})
+    authorize_room(sandbox, receiver, BOREALIS)
+    assert _availability(sandbox, token, borealis_sub).status_code == 200
+    assert api(sandbox, "POST", "/oauth/token/revoke",
+               json={**creds, "sub": borealis_sub}).status_code == 200
+    assert unknown(_availability(sandbox, token, borealis_sub))
 
 
 def test_a_disconnected_organizer_cannot_delete_but_the_owner_can_and_the_room_frees(
