@@ -3,8 +3,10 @@
     uv run python cassettes/build.py          # rewrite every cassettes/*.yaml
 
 Each cassette is one contract scenario of ``tests/broker/adapter/contract.py``. Responses are
-the documented example responses of ``../shared/reference/cronofy-api.md`` (section given per
-cassette); requests are the documented request examples as the adapter puts them on the wire.
+the documented example responses, as collected in the team's earlier Cronofy API reference notes
+(section given per cassette) and corrected where the official documentation or SDK test fixtures
+differ (listed in README.md); requests are the documented request examples as the adapter puts
+them on the wire.
 Where two documented examples use different illustrative ids for what must be the same object
 (e.g. the calendar in §3.4 and the event in §4.1), the ids are aligned so a scenario can follow
 one object across calls. Secrets are filtered exactly as a real recording would be (see
@@ -402,6 +404,12 @@ CASSETTES: dict[str, list[tuple[dict, dict]]] = {
         (REFRESH, resp(400, INVALID_GRANT)),
         (req("POST", "/oauth/token/revoke", {"client_id": "CID", "client_secret": "CSECRET",
                                              "sub": SUB}), resp(200)),
+    ],
+    "revoke_service_account": [  # §1.4 by token (the refresh token recommended), §1.3 errors
+        (req("POST", "/oauth/token/revoke", {"client_id": "CID", "client_secret": "CSECRET",
+                                             "token": DOC["sa_refresh_token"]}), resp(200)),
+        (_token_req({"grant_type": "refresh_token", "refresh_token": DOC["sa_refresh_token"]}),
+         resp(400, INVALID_GRANT)),
     ],
     "revoke_profile": [(req("POST", f"/v1/profiles/{PROFILE}/revoke", {}), resp(202))],  # §1.5
 }

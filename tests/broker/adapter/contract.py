@@ -253,6 +253,15 @@ def revoke(b: CalendarBroker, ctx: Ctx) -> None:
     b.revoke_sub(creds.sub)  # unknown/already revoked is still 200 (RFC 7009)
 
 
+def revoke_service_account(b: CalendarBroker, ctx: Ctx) -> None:
+    """A service account is revoked with its refresh token, the documented way (revoking by a
+    ``ser_…`` sub is unconfirmed): afterwards its refresh token is refused."""
+    b.revoke(ctx.sa_creds.refresh_token)
+    with pytest.raises(NeedsReauth) as info:
+        b.refresh(ctx.sa_creds)
+    assert info.value.reason == "invalid_grant"
+
+
 def revoke_profile(b: CalendarBroker, ctx: Ctx) -> None:
     creds = ctx.fresh_creds() if ctx.fresh_creds else ctx.creds
     b.revoke_profile(creds, creds.linking_profile.profile_id)
@@ -265,6 +274,6 @@ SCENARIOS: dict[str, Callable[[CalendarBroker, Ctx], None]] = {
         userinfo_service_account, profiles, calendars, free_busy, availability, event_lifecycle,
         upsert_rejected, profile_disconnected, channels, close_unknown_channel,
         service_account_authorizations, resources, smart_invite, batch,
-        conferencing_authorization, revoke, revoke_profile,
+        conferencing_authorization, revoke, revoke_service_account, revoke_profile,
     )
 }

@@ -33,9 +33,15 @@ def _next_weekday(day: dt.date) -> dt.date:
     return day
 
 
+#: The sandbox's strict mode: where the sources are silent, the stricter reading for the app
+#: (these are its defaults; set here so the contract says what it runs against).
+STRICT = {"sa_callback_signed": False, "revoke_non_account_subs": "refuse"}
+
+
 @pytest.fixture
 def ctx(control, broker) -> Ctx:
     control._call("POST", "reset")
+    control._call("PATCH", "config", json=STRICT)
     control.rate_limit(per_second=10_000, per_minute=100_000, enabled=False)
 
     def code_for(email: str) -> str:
@@ -118,6 +124,18 @@ def ctx(control, broker) -> Ctx:
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario_against_sandbox(name, broker, ctx):
     SCENARIOS[name](broker, ctx)
+
+
+def test_strict_mode_refuses_what_the_sources_do_not_confirm(broker, ctx):
+    """Revoking a service account by its ``ser_…`` sub is unconfirmed: the strict sandbox
+    refuses it (the app revokes with the refresh token instead, scenario
+    revoke_service_account), and the broker reports the refusal as Invalid, not an outage."""
+    from broker.errors import Invalid
+
+    with pytest.raises(Invalid) as info:
+        broker.revoke_sub(ctx.sa_creds.sub or ctx.sa_creds.service_account_id)
+    assert info.value.status == 400
+    assert broker.userinfo(ctx.sa_creds).kind == "service_account"  # still authorized
 
 
 def test_delegated_calendars_show_with_readonly_flags(control, broker, link):
