@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import func, select
 
@@ -63,3 +66,56 @@ def test_a_slot_at_the_end_of_time_is_refused_on_the_web_form_and_the_api(
     assert created.status_code in (400, 409, 422), created.get_json()
     assert session.scalar(select(func.count(Interview.id))) == 0
 
+
+
+@pytest.mark.parametrize("links, submits", [(1, 20), (10, 2), (20, 1)])
+def test_twenty_racing_candidate_bookings_get_a_clear_answer_each(
+        app, session, sandbox, org, recruiter, live_server, links, submits):
+    """Twenty submissions race for one slot over real HTTP (one link submitted twenty times,
+    ten links twice, twenty links once): one interview, and every other submission a 409
+    (that time was just taken) or its own link's booked page, never a 500."""
+    import requests
+
+    from tests.conftest import CSRF_RE
+    from tests.webapp.test_scheduling import actor_of, deps, query_for, sealer_of
+    from webapp.services import availability as av
+    from webapp.services import candidate_links
+
+    people = [link for _u, link in make_panel(app, session, sandbox, org, 1)]
+    query = query_for([(None, people[0])], duration=60, days=2)
+    slot = av.grid(session, *deps(app), actor_of(recruiter), query).slots[0]
+    tokens = [candidate_links.create_link(
+        session, sealer_of(app), actor_of(recruiter), panel_link_ids=[people[0].id],
+        duration=60, start_date=query.start_date, days=2, expires_days=3,
+        candidate_name=f"Candidate {n}", candidate_email=f"c{n}@gmail.example",
+        candidate_tzid="Europe/London", title="Onsite")[1] for n in range(links)]
+    # Slow answers, so that every racer's check passes before anyone's booking commits.
+    sandbox.add_fault(method="POST", path="/v1/availability", latency_ms=400)
+    forms = {}
+    for token in tokens:
+        with requests.Session() as browser:
+            page = browser.get(f"{live_server.url}/c/{token}", timeout=60)
+            assert page.status_code == 200
+            forms[token] = (dict(browser.cookies), CSRF_RE.search(page.text).group(1))
+
+    def submit(token):
+        def go():
+            cookies, csrf = forms[token]
+            response = requests.post(f"{live_server.url}/c/{token}", cookies=cookies, timeout=60,
+                                     data={"csrf_token": csrf, "slot": slot.start.isoformat()})
+            return response.status_code, "was just taken" in response.text
+        return go
+
+    calls = [submit(t) for t in tokens for _ in range(submits)]
+    barrier = threading.Barrier(len(calls))
+
+    def together(call):
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        answers = list(pool.map(together, calls))
+    assert all(status in (200, 409) for status, _taken in answers), answers
+    assert all(taken for status, taken in answers if status == 409), answers
+    session.expire_all()
+    assert session.scalar(select(func.count(Interview.id))) == 1
