@@ -29,6 +29,7 @@ from tests.factories import PASSWORD, TEST_TOKEN_KEYS, make_org, make_user
 from tests.webapp.scheduling_support import make_panel
 from webapp.services.scheduling import Sealer
 from tests.webapp.test_business_connect import connect_as, token_calls
+from webapp.services import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "w" * 48
@@ -137,6 +138,47 @@ def test_ten_concurrent_requests_on_an_expired_token_refresh_once_across_workers
             pages = list(pool.map(load, range(10)))
         assert all(p.status_code == 200 and "Writable" in p.text for p in pages)
         assert token_calls(sandbox) - before == 1
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", output()))) == 4, output()
+
+
+def test_six_tabs_finishing_a_connect_at_once_leave_one_channel_across_workers(
+        postgres_only, app, session, sandbox, database_url, redis_url, tmp_path):
+    org = make_org(session)
+    org.business_connect_enabled = True
+    session.commit()
+    riley = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
+    with gunicorn(sandbox, database_url, redis_url, tmp_path) as (base, output):
+        app.config["PUBLIC_BASE_URL"] = base
+        sandbox.register_redirect_uris(app)  # the workers' own callback URL, as at Cronofy
+        browser = requests.Session()
+        form = browser.get(base + "/login", timeout=10).text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+        assert browser.post(base + "/login", timeout=10, allow_redirects=False, data={
+            "csrf_token": token, "email": riley.email, "password": PASSWORD}).status_code == 302
+        returns = []
+        for _ in range(6):  # six tabs, each through the consent page, none back yet
+            page = browser.get(base + "/profile/calendar/", timeout=10).text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            started = browser.post(base + "/profile/calendar/connect", timeout=10,
+                                   allow_redirects=False,
+                                   data={"csrf_token": token, "provider": "google"})
+            assert started.status_code == 303
+            returns.append(sandbox.consent(started.headers["Location"], riley.email))
+        # Slow channel calls make the tabs' channel work overlap unless something serialises it.
+        sandbox.add_fault(method="POST", path="/v1/channels", latency_ms=300)
+
+        def finish(url):
+            with requests.Session() as own:  # a connection of its own: spread over the workers
+                own.cookies.update(browser.cookies)
+                return own.get(url, timeout=60, allow_redirects=False)
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(finish, returns))
+        assert all(a.status_code == 302 for a in answers), [a.status_code for a in answers]
+        session.expire_all()
+        link = session.scalar(select(ProfileLink).where(ProfileLink.user_id == riley.id))
+        creds = connect.load_credentials(link, app.extensions["rendezvous.cipher"])
+        assert len(app.extensions["rendezvous.broker"].channels(creds)) == 1
     assert len(set(re.findall(r"Booting worker with pid: (\d+)", output()))) == 4, output()
 
 

@@ -552,10 +552,17 @@ def complete(
     if replaced is not None and replaced[1] is not None:
         close_channels(broker, replaced[1])  # before revocation, so it stops pushing at once
     try:
-        link.channel_id = one_channel(broker, creds, push_url(link.id),
-                                      on_refresh=_persist_refresh(session, cipher, link.id))
-        session.commit()  # only notifications from this channel are acted on
+        # One connect at a time per link (row lock across workers): two tabs finishing at once
+        # must not each keep the channel they opened. Only notifications from the channel kept
+        # are acted on.
+        with _lock_for(("channels", link.id)):
+            session.execute(select(ProfileLink.id).where(ProfileLink.id == link.id)
+                            .with_for_update())
+            link.channel_id = one_channel(broker, creds, push_url(link.id),
+                                          on_refresh=_persist_refresh(session, cipher, link.id))
+            session.commit()  # releases the row lock
     except broker_errors.BrokerError as exc:
+        session.rollback()
         # The link works without push; changes are then picked up by reconciliation.
         log.warning("could not open a push channel for link %s: %s", link.id, type(exc).__name__)
         record(session, actor, "calendar.channel_failed", outcome="failure",
