@@ -23,8 +23,20 @@ class LinkMode(str, enum.Enum):
 
 class LinkStatus(str, enum.Enum):
     ACTIVE = "active"
-    NEEDS_ATTENTION = "needs_attention"  # aggregator lost access: the person must reconnect
+    NEEDS_ATTENTION = "needs_attention"  # aggregator lost access: see ProfileLink.attention
     DISCONNECTED = "disconnected"  # tokens deleted; kept so created events stay cancellable
+
+
+class Attention(str, enum.Enum):
+    """Why a calendar link needs attention, which decides how it comes back."""
+
+    #: The provider dropped the profile's credentials at the aggregator. The person relinks
+    #: through the aggregator's own email or page, and the link recovers by itself once the
+    #: aggregator reports the profile connected again (checked, not assumed).
+    PROFILE_DISCONNECTED = "profile_disconnected"
+    #: Our own authorization was refused (invalid_grant, 401): only linking again in
+    #: Rendezvous (or, for Enterprise Connect, the admin's relink) brings it back.
+    RECONNECT = "reconnect"
 
 
 def _enum(cls, name):
@@ -99,6 +111,12 @@ class ProfileLink(EncryptedTokens, Base):
     status: Mapped[LinkStatus] = mapped_column(
         _enum(LinkStatus, "link_status"), default=LinkStatus.ACTIVE,
         info=classified("status", "Active, needs attention, or disconnected"),
+    )
+    #: Set with NEEDS_ATTENTION; empty for links marked before the reason was kept (checked
+    #: like a disconnected profile, which settles it).
+    attention: Mapped[Attention | None] = mapped_column(
+        _enum(Attention, "link_attention"),
+        info=classified("status", "Why the link needs attention (decides how it recovers)"),
     )
     target_calendar_id: Mapped[str | None] = mapped_column(
         String(200), info=classified("configuration", "Calendar interviews are written to")

@@ -68,6 +68,8 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
                 session, link, reason, notification_type="change", channel_id=channel_id,
                 first_time=current_app.extensions["rendezvous.callback_guard"].first_time)
             return {"ignored": 1}
+        # Changes come again once a disconnected profile is back: unblock the link first.
+        connect.recover_link(session, broker, cipher, link_id)
         return scheduling.apply_changes(session, broker, cipher, link_id, since)
 
 

@@ -56,6 +56,44 @@ def resume_revocations() -> int:
     return revoke_queued()
 
 
+@jobs.task("calendar.check_profile", retries=3, retry_delay=60)
+def check_profile(link_id: int) -> str:
+    """After a ``profile_disconnected`` notice: is it this link's profile? Block it if so."""
+    from flask import current_app
+
+    from models import ProfileLink
+    from webapp.services import connect
+
+    broker = current_app.extensions["rendezvous.broker"]
+    if broker is None:
+        return "skipped"
+    with database().sessions() as session:
+        link = session.get(ProfileLink, link_id)
+        if link is None:
+            return "ignored"
+        outcome = connect.check_profile(session, broker,
+                                        current_app.extensions["rendezvous.cipher"], link).outcome
+    if outcome == "unreachable":
+        raise RuntimeError(f"link {link_id}: the aggregator could not be asked; retrying")
+    return outcome
+
+
+@jobs.periodic("calendar.recover", jobs.crontab(minute="*/10"))
+def recover_calendars() -> dict:
+    """Every 10 minutes: unblock links whose disconnected profile the aggregator reports
+    connected again (the person signed in again through the aggregator's email or page)."""
+    from flask import current_app
+
+    from webapp.services import connect
+
+    broker = current_app.extensions["rendezvous.broker"]
+    if broker is None:
+        return {}
+    with database().sessions() as session:
+        return connect.recover_disconnected(session, broker,
+                                            current_app.extensions["rendezvous.cipher"])
+
+
 @jobs.periodic("purge_past_retention", jobs.crontab(minute="17", hour="3"))
 def purge_past_retention() -> dict:
     """Daily: delete audit entries older than the configured retention."""

@@ -111,7 +111,7 @@ def _outcome(state: SandboxState, ser: m.ServiceAccount, grant: m.Grant, entry: 
                         f"the service account was not granted {need.rstrip('/')}")
     profile = next(p for p in world.profiles.values() if p.email == ident.email)
     profile.authorized = True
-    profile.connected = True
+    notify.resume_profile(state, profile)  # linking it again reconnects it, as relinking does
     code = new_token(32)
     world.codes[code] = m.AuthCode(
         code=code, client_id=grant.client_id, redirect_uri=entry["callback_url"],

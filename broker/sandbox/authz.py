@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from . import errors
+from . import errors, notify
 from . import models as m
 from .seed import stable_id
 from .state import SandboxState, new_id, new_token
@@ -197,7 +197,7 @@ def _approve_individual(state: SandboxState, req: AuthorizeRequest, ident: m.Ide
     if profile.account_id != target:
         _move_profile(world, profile, target)
     profile.authorized = True
-    profile.connected = True
+    notify.resume_profile(state, profile)  # signing in again reconnects it, as relinking does
     return target, profile_id
 
 

@@ -222,13 +222,12 @@ def disconnect_profile(profile_id: str):
 
 @bp.post("/profiles/<profile_id>/reconnect")
 def reconnect_profile(profile_id: str):
-    """Restore a disconnected profile (as relinking does)."""
+    """Restore a disconnected profile as relinking does (missed changes are notified)."""
     state = web.state()
     with state.lock:
         profile = _profile_or_404(profile_id)
-        profile.connected = True
-        state.mark_dirty()
-    return jsonify({"profile_id": profile_id, "profile_connected": True})
+        missed = notify.resume_profile(state, profile)
+    return jsonify({"profile_id": profile_id, "profile_connected": True, "missed_changes": missed})
 
 
 @bp.post("/notify")

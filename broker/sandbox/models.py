@@ -65,6 +65,9 @@ class Profile:
     #: False until someone authorizes it, and again after ``/v1/profiles/{id}/revoke``.
     authorized: bool = False
     initial_sync_required: bool = False
+    #: While disconnected nothing syncs: the earliest change not yet notified (``updated`` as
+    #: seconds), notified once the profile is connected again.
+    missed_since_ts: int | None = None
 
 
 @dataclass

@@ -75,7 +75,15 @@ def notify_account(state: SandboxState, account_id: str, notification_type: str)
 def enqueue_change(state: SandboxState, ev: m.Event) -> None:
     """Queue a ``change`` for every open channel that can see ``ev`` (coalescing queued ones)."""
     world = state.world
-    views = world.views_of(ev.calendar_id)
+    views = []
+    for view in world.views_of(ev.calendar_id):
+        profile = world.profiles.get(view.profile_id)
+        if profile is not None and not profile.connected:
+            # A disconnected profile does not sync: the change is noticed once it is back.
+            if profile.missed_since_ts is None or ev.updated_ts < profile.missed_since_ts:
+                profile.missed_since_ts = ev.updated_ts
+            continue
+        views.append(view)
     pending = {item.channel_id for item in world.outbox.values()
                if item.kind == "notification" and item.attempts == 0 and '"type":"change"' in item.body}
     for channel in list(world.channels.values()):
@@ -91,6 +99,23 @@ def enqueue_change(state: SandboxState, ev: m.Event) -> None:
         if channel.filters.get("only_managed") and not ev.managed:
             continue
         notify_channel(state, channel, {"type": "change", "changes_since": ev.updated})
+
+
+def resume_profile(state: SandboxState, profile: m.Profile) -> int:
+    """The profile is connected again (relinked): syncing resumes, and what changed meanwhile
+    is notified like any change (docs FAQ profile-reconnection-process). Returns the events."""
+    world = state.world
+    profile.connected = True
+    since, profile.missed_since_ts = profile.missed_since_ts, None
+    state.mark_dirty()
+    if since is None:
+        return 0
+    stores = {c.store_id for c in world.profile_calendars(profile.profile_id)}
+    missed = sorted((ev for store in stores for ev in world.events_in(store).values()
+                     if ev.updated_ts >= since), key=lambda ev: ev.updated_ts)
+    for ev in missed:
+        enqueue_change(state, ev)
+    return len(missed)
 
 
 # ---- delivery ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from . import errors, events, web
+from . import errors, events, notify, web
 from . import models as m
 from .api_extras import CONFERENCING_PROVIDERS
 from .authz import with_query
@@ -148,8 +148,9 @@ def relink(provider: str):
                                    message=f"No {provider} profile for {email!r}.", error=True), 404
         if request.method == "POST":
             if hmac.compare_digest(request.form.get("password", ""), ident.password):
-                profile.connected = True
-                state.mark_dirty()
+                # As the real page: syncing resumes with the new credentials, so the account's
+                # channels hear of what changed meanwhile; profile_connected turns true.
+                notify.resume_profile(state, profile)
                 return render_template("sandbox/message.html", title="Calendar reconnected",
                                        message=f"{ident.email} is connected again.")
             error = "Wrong password."

@@ -64,6 +64,7 @@ ACCESS: dict[str, object] = {
     "enterprise.progress": {A},
     "enterprise.retry": {A},
     "enterprise.unlink": {A},
+    "enterprise.relink": {A},
     "enterprise.confirm_disconnect": {A},
     "enterprise.disconnect": {A},
     "enterprise.confirm_reset": {A},

@@ -467,6 +467,8 @@ def test_forged_webhooks_are_refused_and_audited(app, client, auth, session, san
     connect_as(client, auth, sandbox, riley.email)
     link = link_for(session, riley)
     path = _push_path(app, link.id)
+    # The notice is true (the app asks the aggregator which profile it concerns).
+    sandbox.call("POST", f"/profiles/{link.profile_id}/disconnect")
     body = json.dumps({"notification": {"type": "profile_disconnected"},
                        "channel": {"channel_id": link.channel_id}}).encode()
     headers = {"Content-Type": "application/json"}
@@ -556,6 +558,7 @@ def test_a_signed_change_push_takes_the_fast_path_and_anything_else_the_full_one
     bad = b"{not json"
     assert client.post(path, data=bad, headers={**headers, "Cronofy-HMAC-SHA256": _sign(bad)}
                        ).status_code == 400
+    sandbox.call("POST", f"/profiles/{link.profile_id}/disconnect")  # the notice is true
     other = json.dumps({"notification": {"type": "profile_disconnected"},
                         "channel": {"channel_id": link.channel_id}}).encode()
     assert client.post(path, data=other, headers={**headers, "Cronofy-HMAC-SHA256": _sign(other)}

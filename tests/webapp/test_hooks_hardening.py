@@ -167,6 +167,8 @@ def test_a_link_from_before_channel_ids_has_its_channel_confirmed_at_the_aggrega
     assert client.post(_push_path(app, riley.id), data=body, headers=headers).status_code == 202
     assert link_for(session, riley.user).status is LinkStatus.ACTIVE  # not in Riley's account
     assert link_for(session, riley.user).channel_id is None
+    # The notice is true (the app asks the aggregator which profile it concerns).
+    sandbox.call("POST", f"/profiles/{riley.profile_id}/disconnect")
     body, headers = _signed({"type": "profile_disconnected"}, own)
     assert client.post(_push_path(app, riley.id), data=body, headers=headers).status_code == 202
     link = link_for(session, riley.user)

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.types import Calendar, Credentials, LinkingProfile, UserInfo
-from models import (LinkMode, LinkStatus, OAuthState, Organisation, PendingRevocation,
-                    ProfileLink, Role, ServiceAccountLink, utcnow)
+from models import (Attention, LinkMode, LinkStatus, OAuthState, Organisation,
+                    PendingRevocation, ProfileLink, Role, ServiceAccountLink, utcnow)
 from webapp import security
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
@@ -180,13 +180,24 @@ def _lock_for(link_id: object) -> threading.Lock:
         return _refresh_locks[link_id]
 
 
-def mark_needs_attention(session: Session, link: ProfileLink, reason: str) -> None:
+def mark_needs_attention(session: Session, link: ProfileLink, reason: str,
+                         attention: Attention = Attention.RECONNECT) -> None:
+    """Block the link until it recovers (``attention`` says how; calendar links only)."""
+    if hasattr(link, "attention") and (link.status is not LinkStatus.NEEDS_ATTENTION
+                                       or attention is Attention.RECONNECT):
+        link.attention = attention  # a refused authorization outweighs a disconnected profile
     if link.status is LinkStatus.NEEDS_ATTENTION:
         return
     link.status = LinkStatus.NEEDS_ATTENTION
     record(session, None, "calendar.needs_attention", organisation_id=link.organisation_id,
            target_type=link.__tablename__, target_id=link.id, target_label=link.account_email,
-           detail={"reason": reason})
+           detail={"reason": reason, **({"attention": attention.value}
+                                         if hasattr(link, "attention") else {})})
+
+
+def _attention_for(exc: broker_errors.NeedsReauth) -> Attention:
+    return (Attention.PROFILE_DISCONNECTED if isinstance(exc, broker_errors.ProfileDisconnected)
+            else Attention.RECONNECT)
 
 
 def _persist_refresh(session: Session, cipher: TokenCipher, link_id: int, model=ProfileLink):
@@ -208,6 +219,12 @@ def usable_credentials(
         raise ReconnectNeeded(
             "Your calendar connection needs attention. Reconnect it before scheduling."
             if link.status is LinkStatus.NEEDS_ATTENTION else "This calendar is not connected.")
+    return _fresh_credentials(session, broker, cipher, link)
+
+
+def _fresh_credentials(session: Session, broker: CalendarBroker, cipher: TokenCipher, link
+                       ) -> tuple[Credentials, Callable[[Credentials], None]]:
+    """The link's credentials, refreshed once (under the row lock) if about to expire."""
     creds = load_credentials(link, cipher)
     model = type(link)
     persist = _persist_refresh(session, cipher, link.id, model)
@@ -242,7 +259,7 @@ def call_broker(session: Session, broker: CalendarBroker, cipher: TokenCipher, l
     try:
         return operation(creds, on_refresh=persist)
     except broker_errors.NeedsReauth as exc:
-        mark_needs_attention(session, link, type(exc).__name__)
+        mark_needs_attention(session, link, type(exc).__name__, _attention_for(exc))
         session.commit()
         raise broker_problem(exc) from None
     except broker_errors.BrokerError as exc:
@@ -530,7 +547,7 @@ def complete(
     link.profile_id = (lp.profile_id if lp else None) or (profile.profile_id if profile else None)
     link.provider = provider_key(lp) or provider_key(profile)
     link.account_email = ((lp.profile_name if lp else None) or info.email or "")[:320] or None
-    link.status = LinkStatus.ACTIVE
+    link.status, link.attention = LinkStatus.ACTIVE, None
     visible = {c.calendar_id for c in calendars}
     if link.target_calendar_id not in visible:
         link.target_calendar_id = _default_target(calendars, link.profile_id)
@@ -744,7 +761,9 @@ def ignore_notification(session: Session, link: ProfileLink, reason: str, *,
 def handle_push(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
                 link_id: int, notification_type: str, *, channel_id: str | None,
                 profile_id: str | None = None, first_time: Callable[[str], bool]) -> str:
-    """Apply a verified push notification for a link; idempotent. Returns what was done.
+    """Apply a verified push notification for a link; idempotent. Returns what was done:
+    for ``profile_disconnected`` naming no profile, "check" means the caller should run
+    :func:`check_profile` (which of the account's profiles it concerns, the aggregator says).
 
     (``change`` notifications never get here: the webhook queues the scheduling job directly,
     which makes the same channel check.)"""
@@ -759,6 +778,117 @@ def handle_push(session: Session, broker: CalendarBroker | None, cipher: TokenCi
                                    channel_id=channel_id, first_time=first_time)
     if link.status is LinkStatus.NEEDS_ATTENTION:
         return "already marked"
-    mark_needs_attention(session, link, "profile_disconnected notification")
+    if not profile_id:
+        return "check"  # another profile of the same account must leave this link alone
+    mark_needs_attention(session, link, "profile_disconnected notification",
+                         Attention.PROFILE_DISCONNECTED)
     session.commit()
     return "marked"
+
+
+# ---------------------------------------------------------------------------------------------
+# A disconnected profile coming back
+#
+# When the provider drops a profile's credentials, the aggregator emails the person a link to
+# sign in again (also ``profile_relink_url``); once they do, syncing resumes, ``change``
+# notifications come again and ``profile_connected`` is true in userinfo/profiles. So a link
+# blocked for that reason is checked against the aggregator, on the next ``change`` for its
+# channel and periodically, and unblocked when its own profile is connected again.
+
+
+@dataclass(frozen=True)
+class ProfileCheck:
+    #: connected (was fine), recovered, disconnected, refused (our authorization is gone),
+    #: unreachable (try later) or skipped (nothing the aggregator could tell us).
+    outcome: str
+    #: Where the person signs in again at the aggregator, while disconnected.
+    relink_url: str | None = None
+
+
+def recoverable(link: ProfileLink) -> bool:
+    """Whether the aggregator alone can bring the link back (a disconnected profile)."""
+    return (link.status is LinkStatus.NEEDS_ATTENTION and link.has_tokens
+            and link.attention is not Attention.RECONNECT)
+
+
+def check_profile(session: Session, broker: CalendarBroker, cipher: TokenCipher,
+                  link: ProfileLink) -> ProfileCheck:
+    """Ask the aggregator whether the link's own calendar profile is connected, and block or
+    unblock the link accordingly (audited). Only that profile counts: another profile of the
+    same account being disconnected leaves this link alone."""
+    if link.status is LinkStatus.DISCONNECTED or not link.has_tokens or (
+            link.status is LinkStatus.NEEDS_ATTENTION and not recoverable(link)):
+        return ProfileCheck("skipped")
+    try:
+        creds, persist = _fresh_credentials(session, broker, cipher, link)
+        profiles = broker.profiles(creds, on_refresh=persist)
+    except ReconnectNeeded:  # refresh refused: marked by _fresh_credentials
+        return ProfileCheck("refused")
+    except DecryptionFailed:
+        return ProfileCheck("skipped")
+    except broker_errors.NeedsReauth as exc:
+        mark_needs_attention(session, link, type(exc).__name__, _attention_for(exc))
+        session.commit()
+        return ProfileCheck("refused" if link.attention is Attention.RECONNECT
+                            else "disconnected")
+    except (broker_errors.BrokerError, AggregatorTrouble):
+        return ProfileCheck("unreachable")
+    own = [p for p in profiles if p.profile_id == link.profile_id] if link.profile_id \
+        else list(profiles)
+    if not own:  # the profile left the account (revoked there): only linking again helps
+        mark_needs_attention(session, link, "profile no longer in the account")
+        session.commit()
+        return ProfileCheck("refused")
+    down = [p for p in own if not p.connected]
+    if down:
+        mark_needs_attention(session, link, "profile not connected at the aggregator",
+                             Attention.PROFILE_DISCONNECTED)
+        session.commit()
+        return ProfileCheck("disconnected", down[0].relink_url)
+    if link.status is LinkStatus.ACTIVE:
+        return ProfileCheck("connected")
+    # Conditional, so a check running in another worker at the same time audits nothing twice.
+    back = session.execute(
+        update(ProfileLink).where(ProfileLink.id == link.id,
+                                  ProfileLink.status == LinkStatus.NEEDS_ATTENTION)
+        .values(status=LinkStatus.ACTIVE, attention=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    if back:
+        record(session, None, "calendar.reconnected", organisation_id=link.organisation_id,
+               target_type=link.__tablename__, target_id=link.id, target_label=link.account_email,
+               detail={"via": "aggregator", "mode": link.mode.value})
+    session.commit()
+    session.refresh(link)
+    return ProfileCheck("recovered" if back else "connected")
+
+
+def recover_link(session: Session, broker: CalendarBroker, cipher: TokenCipher,
+                 link_id: int) -> str:
+    """Before following a ``change`` for a blocked link: changes come again once the profile is
+    back, so ask whether it is. Returns the check's outcome ("active" if it was never blocked)."""
+    link = session.get(ProfileLink, link_id)
+    if link is None or link.status is not LinkStatus.NEEDS_ATTENTION:
+        return "active" if link is not None and link.status is LinkStatus.ACTIVE else "ignored"
+    return check_profile(session, broker, cipher, link).outcome
+
+
+#: Links checked per run of the periodic check (the rest wait for the next run).
+RECOVERY_BATCH = 200
+
+
+def recover_disconnected(session: Session, broker: CalendarBroker, cipher: TokenCipher, *,
+                         limit: int = RECOVERY_BATCH) -> dict[str, int]:
+    """The periodic check: every link blocked by a disconnected profile (not by a refused
+    authorization) asks the aggregator once; stops early when the aggregator is busy."""
+    counts: dict[str, int] = defaultdict(int)
+    ids = list(session.scalars(select(ProfileLink.id).where(
+        ProfileLink.status == LinkStatus.NEEDS_ATTENTION, ProfileLink.refresh_token.is_not(None),
+        (ProfileLink.attention.is_(None)) | (ProfileLink.attention != Attention.RECONNECT),
+    ).order_by(func.random()).limit(limit)))  # a fair share of a long list each run
+    for link_id in ids:
+        link = session.get(ProfileLink, link_id)
+        outcome = check_profile(session, broker, cipher, link).outcome
+        counts[outcome] += 1
+        if outcome == "unreachable":
+            break  # busy or down: the next run goes on
+    return dict(counts)

@@ -492,6 +492,42 @@ def _revoke_room(session: Session, broker: CalendarBroker | None,
     return False, True
 
 
+def needing_attention(session: Session, rows: Iterable[MailboxRequest]) -> set[int]:
+    """Ids of the linked mailbox requests whose calendar link needs attention (for the table)."""
+    ids = {r.profile_link_id: r.id for r in rows
+           if r.status is MailboxStatus.LINKED and r.profile_link_id}
+    found: set[int] = set()
+    for chunk in in_batches(list(ids)):
+        found.update(ids[i] for i in session.scalars(select(ProfileLink.id).where(
+            ProfileLink.id.in_(chunk), ProfileLink.status == LinkStatus.NEEDS_ATTENTION)))
+    return found
+
+
+def relink_mailbox(session: Session, actor: Actor, request_id: int) -> MailboxRequest:
+    """The admin's way back for a linked mailbox that needs attention: ask the aggregator for
+    it again through the service account (queued; the callback makes the link active again)."""
+    _require_admin(actor)
+    row = session.get(MailboxRequest, request_id)
+    if row is None or row.organisation_id != actor.organisation_id \
+            or row.kind is not MailboxKind.MAILBOX:
+        raise NotFound("No such mailbox.")
+    link = row.service_account
+    profile = session.get(ProfileLink, row.profile_link_id) if row.profile_link_id else None
+    if row.status is not MailboxStatus.LINKED or profile is None \
+            or profile.status is not LinkStatus.NEEDS_ATTENTION:
+        raise Invalid(f"{row.email} does not need relinking.")
+    if link.status is not LinkStatus.ACTIVE:
+        raise Invalid(f"Connect {link.domain} again before relinking its mailboxes.")
+    now = utcnow()
+    _requeue(row, now)
+    row.requested_at = now
+    record(session, actor, "ec.relink_requested", target_type="mailbox_request",
+           target_id=row.id, target_label=row.email,
+           detail={"attention": profile.attention.value if profile.attention else None})
+    session.commit()
+    return row
+
+
 def _requeue(row: MailboxRequest, now) -> None:
     row.status = MailboxStatus.QUEUED
     row.claim = None
@@ -828,7 +864,7 @@ def _enterprise_link(session: Session, broker: CalendarBroker, cipher: TokenCiph
     link.profile_id = lp.profile_id if lp else link.profile_id
     link.provider = connect.provider_key(lp) or sa.provider
     link.account_email = row.email
-    link.status = LinkStatus.ACTIVE
+    link.status, link.attention = LinkStatus.ACTIVE, None
     link.linked_at = utcnow()
     session.flush()
     connect.store_credentials(link, creds, cipher)

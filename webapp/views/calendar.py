@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from models import LinkMode, LinkStatus, Role
+from models import Attention, LinkMode, LinkStatus, Role
 from webapp.db import db_session
 from webapp.integration import external_url
 from webapp.security import allow
@@ -30,8 +30,13 @@ def show():
     """Show the user's calendar link and the calendars it can see."""
     db = db_session()
     link = connect.link_of(db, current_user.id)
-    calendars, problem = (), None
+    calendars, problem, relink_url = (), None, None
     broker = current_app.extensions["rendezvous.broker"]
+    if link is not None and broker is not None and connect.recoverable(link):
+        # Signed in again at the aggregator? Then the link is back; else where to do it.
+        relink_url = _aggregator_page(connect.check_profile(db, broker, token_cipher(),
+                                                            link).relink_url)
+        db.refresh(link)
     if link is not None and link.status is LinkStatus.ACTIVE and broker is not None:
         try:
             calendars = connect.calendars_of(db, broker, token_cipher(), link)
@@ -40,9 +45,18 @@ def show():
             db.refresh(link)
     return render_template(
         "calendar/show.html", link=link, calendars=calendars, problem=problem,
+        relink_url=relink_url, Attention=Attention,
         providers=connect.PROVIDERS, may_connect=connect.may_connect(db, actor()),
         configured=broker is not None, LinkStatus=LinkStatus, LinkMode=LinkMode,
     )
+
+
+def _aggregator_page(url: str | None) -> str | None:
+    """``url`` if it is a page of the aggregator itself (never link elsewhere from its data)."""
+    from webapp.integration import aggregator_app_origin
+
+    origin = aggregator_app_origin(current_app.config)
+    return url if url and origin and url.startswith(origin + "/") else None
 
 
 @bp.route("/connect", methods=["POST"])

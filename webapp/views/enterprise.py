@@ -58,9 +58,10 @@ def index():
             rooms = [enterprise.RoomEntry(r.email, r.display_name, r, listed=False)
                      for r in enterprise.room_requests(db, link.id)
                      if r.status is not MailboxStatus.UNLINKED]
+        mailboxes = enterprise.mailboxes(db, link.id, status=status, query=query)
         views.append({"link": link, "counts": enterprise.counts(db, link.id), "rooms": rooms,
-                      "rooms_problem": rooms_problem,
-                      "mailboxes": enterprise.mailboxes(db, link.id, status=status, query=query)})
+                      "rooms_problem": rooms_problem, "mailboxes": mailboxes,
+                      "attention": enterprise.needing_attention(db, mailboxes)})
     tenant = (request.args.get("tenant") or "").strip()[:200]
     configured_app_id = current_app.config.get("MICROSOFT_APP_ID") or ""
     app_id = configured_app_id or (request.args.get("app_id") or "").strip()[:64]
@@ -213,6 +214,23 @@ def retry(link_id: int):
         _send(link.id)
     flash(f"Retrying {count} failed mailbox{'' if count == 1 else 'es'}." if count
           else "No failed mailboxes to retry.", "success")
+    return redirect(url_for("enterprise.index"))
+
+
+@bp.route("/mailboxes/<int:request_id>/relink", methods=["POST"])
+@allow(Role.ADMIN)
+def relink(request_id: int):
+    """Link a mailbox that needs attention again through the service account."""
+    try:
+        row = enterprise.relink_mailbox(db_session(), actor(), request_id)
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash_error(exc)
+        return redirect(url_for("enterprise.index")), 303
+    _send(row.service_account_link_id)
+    flash(f"{row.email} is being linked again; it is back once the calendar service answers.",
+          "success")
     return redirect(url_for("enterprise.index"))
 
 

@@ -296,6 +296,36 @@ def test_relink_page_reconnects_a_profile(sandbox, connect):
     assert client.list_profiles()[0]["profile_connected"] is True
 
 
+def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(sandbox, connect,
+                                                                           receiver):
+    """Docs FAQ profile-reconnection-process: after the person signs in again through the
+    aggregator's email or page, syncing resumes and ``change`` notifications come again."""
+    client = connect(RILEY)
+    client.create_notification_channel(receiver.url + "/push")
+    sandbox.control("POST", "/_sandbox/deliver")
+    profile_id = client.list_profiles()[0]["profile_id"]
+    sandbox.control("POST", f"/_sandbox/profiles/{profile_id}/disconnect")
+    sandbox.control("POST", "/_sandbox/deliver")
+    receiver.clear()
+    made = sandbox.control("POST", "/_sandbox/external-change", {
+        "email": RILEY, "action": "create", "summary": "Dentist",
+        "start": "2031-01-07T10:00:00Z", "end": "2031-01-07T11:00:00Z"}).json()["event"]
+    sandbox.control("POST", "/_sandbox/deliver")
+    assert receiver.of_type("change") == [], "nothing syncs while the profile is disconnected"
+    url = client.list_profiles()[0]["profile_relink_url"]
+    assert requests.post(url, data={"password": "sandbox"}, timeout=5).status_code == 200
+    sandbox.control("POST", "/_sandbox/deliver")
+    [note] = receiver.of_type("change")
+    assert note.json()["notification"]["changes_since"] == made["updated"]
+    assert client.list_profiles()[0]["profile_connected"] is True
+    receiver.clear()
+    sandbox.control("POST", "/_sandbox/external-change", {
+        "email": RILEY, "action": "create", "summary": "Gym",
+        "start": "2031-01-08T10:00:00Z", "end": "2031-01-08T11:00:00Z"})
+    sandbox.control("POST", "/_sandbox/deliver")
+    assert len(receiver.of_type("change")) == 1, "and go on as normal"
+
+
 # ---- attendee replies ----------------------------------------------------------------------------
 
 
