@@ -31,7 +31,7 @@ def _http_url(value: Any, field: str) -> str:
 
 @bp.post("/v1/conferencing_service_authorizations")
 def conferencing_service_authorizations():
-    """Start linking Zoom/GoTo/Teams: a page the person visits, then back to redirect_uri (§8.1)."""
+    """Start linking Zoom/GoTo/Teams: a page the person visits, then redirect_uri (§8.1)."""
     who = web.account_caller()
     data = web.body()
     redirect_uri = _http_url(data.get("redirect_uri"), "redirect_uri")

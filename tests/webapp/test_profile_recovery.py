@@ -18,7 +18,8 @@ from models import Attention, LinkStatus, MailboxStatus, ProfileLink, Role
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_user
 from tests.webapp import test_enterprise as ec
-from tests.webapp.test_business_connect import actions, connect_as, creds_for, link_for, riley  # noqa: F401
+from tests.webapp.test_business_connect import (  # noqa: F401 (riley is a fixture)
+    actions, connect_as, creds_for, link_for, riley)
 from webapp.services import ServiceError, connect
 
 OTHER = "taylor.nguyen@northwind.example"
@@ -96,7 +97,7 @@ def test_the_periodic_check_unblocks_it_without_any_change(app, session, sandbox
 def test_a_link_marked_before_reasons_were_kept_is_checked_once(app, session, sandbox, riley,
                                                                 person):
     link = link_for(session, riley)
-    link.status, link.attention = LinkStatus.NEEDS_ATTENTION, None  # as migration 0014 leaves it
+    link.status, link.attention = LinkStatus.NEEDS_ATTENTION, None  # as 0017 leaves it
     session.commit()
     assert _run(app, "calendar.recover") is not None
     assert link_for(session, riley).status is LinkStatus.ACTIVE  # its profile is connected

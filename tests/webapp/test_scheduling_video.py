@@ -139,7 +139,8 @@ def test_clearing_the_link_forgets_it(client, auth, session, sandbox, recruiter)
                  video_room_url=ROOM).status_code == 302
     assert _save(auth, video_profile="default", video_room_url="").status_code == 302
     pref = _pref(session, recruiter)
-    assert (pref.video_profile, pref.video_room_url, pref.video_room_name) == ("default", None, None)
+    assert (pref.video_profile, pref.video_room_url, pref.video_room_name) == (
+        "default", None, None)
 
 
 def test_a_chosen_webex_profile_from_before_falls_back_with_a_notice(

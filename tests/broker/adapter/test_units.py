@@ -119,9 +119,11 @@ def test_error_texts():
         EventWrite("e", "", dt.datetime(2025, 1, 1, 9, tzinfo=UTC), dt.datetime(2025, 1, 1, 10, tzinfo=UTC)),
         EventWrite("e", "x", dt.datetime(2025, 1, 1, 9), dt.datetime(2025, 1, 1, 10)),  # naive
         EventWrite("e", "x", dt.datetime(2025, 1, 1, 10, tzinfo=UTC), dt.datetime(2025, 1, 1, 9, tzinfo=UTC)),
-        EventWrite("e", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC), dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
+        EventWrite("e", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC),
+                   dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
                    conferencing_profile_id="explicit", conferencing_description="Webex"),
-        EventWrite("e", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC), dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
+        EventWrite("e", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC),
+                   dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
                    conferencing_profile_id="explicit", conferencing_description="Webex",
                    conferencing_join_url="http://acme.webex.com/meet/riley"),
     ],
