@@ -86,6 +86,8 @@ def test_linking_another_account_lets_go_of_the_first_one(app, client, auth, ses
     assert _changes_delivered(sandbox, riley.email) == []
     assert len(_changes_delivered(sandbox, OTHER)) == 1
     assert session.scalar(select(PendingRevocation.sub)) == first
+    # by its refresh token, the documented way (kept encrypted until revoked)
+    assert session.scalar(select(PendingRevocation.refresh_token)) is not None
     with app.app_context():
         app.extensions["rendezvous.jobs"].enqueue("revocations")
     session.expire_all()

@@ -559,8 +559,10 @@ def complete(
     revocations.cancel(session, sub)  # authorized again: an older queued revocation must not run
     if replaced is not None:
         # The person linked another account into their row: the one it held is let go of.
-        revocations.queue(session, [replaced[0]], organisation_id=actor.organisation_id,
-                          reason="calendar.replaced")
+        old_sub, old_creds = replaced
+        revocations.queue(session, [old_sub], organisation_id=actor.organisation_id,
+                          reason="calendar.replaced", cipher=cipher,
+                          tokens={old_sub: old_creds.refresh_token} if old_creds else None)
     record(session, actor, "calendar.relinked" if relinked else "calendar.connected",
            target_type="profile_link", target_id=link.id, target_label=link.account_email,
            detail={"provider": link.provider, "mode": link.mode.value,
