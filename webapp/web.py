@@ -63,6 +63,7 @@ def init_request_hooks(app: Flask) -> None:
         ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
     )
     app.before_request(assign_request_id)
+    app.before_request(_refuse_nul)
     app.before_request(_enforce_session_lifetime)
     app.before_request(_enforce_access_policy)
     app.after_request(_security_headers)
@@ -74,6 +75,19 @@ def init_request_hooks(app: Flask) -> None:
 def assign_request_id() -> None:
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+
+
+def nul_query_keys() -> list[str]:
+    """The query-string keys whose value holds a NUL: no search or filter has a use for one,
+    and PostgreSQL cannot compare text with one (such a search was a 500)."""
+    return sorted({key for key, value in request.args.items(multi=True) if "\x00" in value})
+
+
+def _refuse_nul():
+    """400 for a NUL in a query-string value (the API answers in its own shape, after its
+    token check). Form and JSON values are checked field by field where they are used."""
+    if not (request.blueprint or "").startswith("api") and nul_query_keys():
+        abort(400)
 
 
 def _enforce_session_lifetime():

@@ -119,3 +119,22 @@ def test_twenty_racing_candidate_bookings_get_a_clear_answer_each(
     assert all(taken for status, taken in answers if status == 409), answers
     session.expire_all()
     assert session.scalar(select(func.count(Interview.id))) == 1
+
+
+@pytest.mark.parametrize("role, path", [
+    (Role.COMPLIANCE, "/compliance/people?q=a%00b"),
+    (Role.COMPLIANCE, "/compliance/audit?actor=a%00b"),
+    (Role.COMPLIANCE, "/compliance/audit?target=a%00b&action=x"),
+    (Role.RECRUITER, "/schedule/?tzid=Europe/London%00"),
+])
+def test_a_nul_in_a_query_value_is_refused(client, auth, session, org, role, path):
+    """On PostgreSQL such a search was a 500 (text cannot hold NUL)."""
+    user = make_user(session, org, role)
+    auth.login(user.email)
+    assert client.get(path).status_code == 400
+    api = ApiClient(client, issue_token(session, user))
+    path, key = (("/compliance/audit", "actor") if role is Role.COMPLIANCE
+                 else ("/availability", "tzid"))
+    error = assert_error(api.get(path, query_string={key: "a\x00b"}), 422)
+    assert error["fields"] == {key: ["Must not contain NUL characters."]}
+    assert_error(ApiClient(client).get(path, query_string={key: "a\x00b"}), 401)  # no token

@@ -46,6 +46,19 @@ _fallback.access_policy = PUBLIC  # type: ignore[attr-defined]
 _fallback.api_policy = ANY_USER  # type: ignore[attr-defined]
 bp.add_url_rule("/<path:path>", endpoint="fallback", view_func=_fallback, methods=list(_METHODS))
 bp.before_request(auth.authenticate)
+
+
+@bp.before_request
+def _refuse_nul_query():
+    """A NUL in a query value is a 422 naming it (see webapp.web.nul_query_keys)."""
+    from webapp.web import nul_query_keys
+
+    bad = nul_query_keys()
+    if bad:
+        raise ApiError(422, "Query values cannot contain NUL characters.",
+                       fields={key: ["Must not contain NUL characters."] for key in bad})
+
+
 errors.init_blueprint(bp)
 
 
