@@ -91,7 +91,8 @@ def start_worker() -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("RENDEZVOUS_DEV_HOST") or "127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("RENDEZVOUS_DEV_PORT") or 5000))
+    parser.add_argument("--port", type=int,
+                        default=int(os.environ.get("RENDEZVOUS_DEV_PORT") or 5000))
     parser.add_argument("--sandbox-port", type=int, default=None,
                         help="port of the local sandbox aggregator (default: --port + 1)")
     args = parser.parse_args(argv)

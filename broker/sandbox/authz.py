@@ -116,7 +116,8 @@ def check_authorize_request(state: SandboxState, req: AuthorizeRequest, *,
         raise ConsentError("Unknown client_id: this sandbox serves a different application.")
     if not _valid_http_url(req.redirect_uri):
         raise ConsentError("redirect_uri must be an absolute http(s) URL.")
-    if req.redirect_uri != trusted_redirect and req.redirect_uri not in config.allowed_redirect_uris:
+    registered = config.allowed_redirect_uris
+    if req.redirect_uri != trusted_redirect and req.redirect_uri not in registered:
         raise ConsentError("redirect_uri is not registered for this application.")
     if req.response_type != "code":
         return error_redirect(req, "unsupported_response_type")

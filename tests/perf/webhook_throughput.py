@@ -106,8 +106,8 @@ with app.extensions["rendezvous.db"].sessions() as s:
     org = Organisation(name="Bench"); s.add(org); s.flush()
     user = User(organisation_id=org.id, email="bench@northwind.example", name="Bench", role=Role.RECRUITER)
     s.add(user); s.flush()
-    link = ProfileLink(organisation_id=org.id, user_id=user.id, mode=LinkMode.BUSINESS, sub="acc_bench",
-                       channel_id="chn_bench")
+    link = ProfileLink(organisation_id=org.id, user_id=user.id, mode=LinkMode.BUSINESS,
+                       sub="acc_bench", channel_id="chn_bench")
     s.add(link); s.commit()
     print(app.extensions["rendezvous.sealer"].seal("push", str(link.id)))
 """
@@ -146,8 +146,9 @@ def measure_ours(env: dict, ref: str, body: bytes, headers: dict, args) -> tuple
 
 def signed_change() -> tuple[bytes, dict]:
     """A change notification for the bench link's channel, signed as the aggregator signs it."""
-    body = json.dumps({"notification": {"type": "change", "changes_since": "2026-11-21T09:00:00Z"},
-                       "channel": {"channel_id": "chn_bench", "callback_url": "x", "filters": {}}}).encode()
+    body = json.dumps({
+        "notification": {"type": "change", "changes_since": "2026-11-21T09:00:00Z"},
+        "channel": {"channel_id": "chn_bench", "callback_url": "x", "filters": {}}}).encode()
     signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
     return body, {"Content-Type": "application/json", "Cronofy-HMAC-SHA256": signature}
 

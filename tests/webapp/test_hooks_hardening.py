@@ -130,7 +130,8 @@ def test_a_notification_replayed_to_another_organisations_link_is_ignored(
     change, headers = _signed({"type": "change", "changes_since": "2026-11-21T09:00:00Z"},
                               sam.channel_id)
     for _ in range(3):
-        assert client.post(_push_path(app, riley.id), data=change, headers=headers).status_code == 202
+        response = client.post(_push_path(app, riley.id), data=change, headers=headers)
+        assert response.status_code == 202
     assert sandbox.stats()["requests"].get("GET /v1/events", 0) == reads
     assert [e.detail["type"] for e in _foreign_entries(session)] == ["profile_disconnected",
                                                                       "change"]

@@ -152,8 +152,9 @@ def test_production_refuses_to_start_without_redis_for_its_limits(database_url):
     port = _free_port()
     env = _production_env(database_url, port, WEB_CONCURRENCY="3")
     env.pop("REDIS_URL", None)
-    result = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "Refusing to start in production without REDIS_URL" in output

@@ -53,7 +53,8 @@ def _browser_logged_in(base: str, email: str) -> tuple[requests.Session, str]:
     assert browser.post(base + "/login", allow_redirects=False, timeout=10, data={
         "csrf_token": token, "email": email, "password": PASSWORD}).status_code == 302
     page = browser.get(base + "/profile/calendar/", timeout=10).text
-    return browser, re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+    return browser, token
 
 
 def _cookie_header(browser: requests.Session) -> str:
@@ -147,8 +148,8 @@ def test_development_derives_the_base_url_from_its_configured_address(tmp_path):
     # Listening everywhere says nothing about the address people use: ask for it.
     with pytest.raises(ConfigError, match="RENDEZVOUS_PUBLIC_BASE_URL"):
         load_config(tmp_path, environ={"RENDEZVOUS_DEV_HOST": "0.0.0.0"})
-    explicit = load_config(tmp_path, environ={"RENDEZVOUS_DEV_HOST": "0.0.0.0",
-                                              "RENDEZVOUS_PUBLIC_BASE_URL": "http://laptop.lan:5000"})
+    explicit = load_config(tmp_path, environ={
+        "RENDEZVOUS_DEV_HOST": "0.0.0.0", "RENDEZVOUS_PUBLIC_BASE_URL": "http://laptop.lan:5000"})
     assert explicit["PUBLIC_BASE_URL"] == "http://laptop.lan:5000"
 
 

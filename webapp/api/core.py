@@ -89,7 +89,8 @@ _TOO_DEEP = object()
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests lists/objects more than ``limit`` deep (iteratively: no recursion)."""
+    """Whether ``value`` nests lists/objects more than ``limit`` deep (iteratively: no
+    recursion)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()

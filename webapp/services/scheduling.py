@@ -323,7 +323,8 @@ def check_title_and_name(title: str, candidate_name: str) -> None:
     if not title.strip() or len(title) > MAX_TITLE or not printable(title):
         raise Invalid(f"Give the interview a title (up to {MAX_TITLE} characters, no control "
                       "characters).", field="title")
-    if not candidate_name.strip() or len(candidate_name) > MAX_NAME or not printable(candidate_name):
+    if (not candidate_name.strip() or len(candidate_name) > MAX_NAME
+            or not printable(candidate_name)):
         raise Invalid("Enter the candidate's name (no control characters).",
                       field="candidate_name")
 

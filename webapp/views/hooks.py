@@ -153,7 +153,8 @@ def push(ref: str):
         outcome = connect.handle_push(
             db_session(), ext["rendezvous.broker"], ext["rendezvous.cipher"], link_id,
             notification.type, channel_id=notification.channel_id,
-            profile_id=notification.profile_id, first_time=ext["rendezvous.callback_guard"].first_time)
+            profile_id=notification.profile_id,
+            first_time=ext["rendezvous.callback_guard"].first_time)
         if outcome == "check":  # which of the account's profiles? the aggregator says
             ext["rendezvous.jobs"].enqueue("calendar.check_profile", link_id)
     log.debug("push %s for link %s: %s", notification.type, link_id, outcome)
