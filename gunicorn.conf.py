@@ -34,8 +34,12 @@ logconfig_dict = {
     "filters": {"redact": {"()": "webapp.logs.RedactingFilter"}},
     "formatters": {"plain": {"format": "%(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                    "formatter": "plain", "filters": ["redact"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "plain",
+            "filters": ["redact"],
+        },
     },
     "loggers": {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},

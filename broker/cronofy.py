@@ -94,8 +94,16 @@ _SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}(\[\])?$")
 #: Documented 422 keys look like ``errors.required``.
 _SAFE_KEY = re.compile(r"^errors\.[a-z0-9_.]{1,64}$")
 #: RFC 6749 §5.2 error codes: anything else from a token endpoint is not repeated.
-_OAUTH_ERRORS = frozenset({"invalid_request", "invalid_client", "invalid_grant",
-                           "unauthorized_client", "unsupported_grant_type", "invalid_scope"})
+_OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
 _MAX_BATCH = 50
 
 
@@ -143,8 +151,7 @@ def _secrets_in(headers: Mapping[str, str], body: Any) -> tuple[str, ...]:
     return tuple(v for v in found if v and v != "None")
 
 
-def _failure_from_response(resp: requests.Response,
-                           secrets: tuple[str, ...] = ()) -> _HTTPFailure:
+def _failure_from_response(resp: requests.Response, secrets: tuple[str, ...] = ()) -> _HTTPFailure:
     retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
     oauth_error = None
     fields: dict[str, tuple[str, ...]] = {}
@@ -156,8 +163,9 @@ def _failure_from_response(resp: requests.Response,
         error = body.get("error")
         oauth_error = error if error in _OAUTH_ERRORS else None
         fields = _failure_from_errors(body.get("errors"), secrets)
-    return _HTTPFailure(resp.status_code, retry_after=retry_after, oauth_error=oauth_error,
-                        fields=fields)
+    return _HTTPFailure(
+        resp.status_code, retry_after=retry_after, oauth_error=oauth_error, fields=fields
+    )
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -312,18 +320,25 @@ class _Transport:
                 retryable = idempotent or not_sent
                 self.log.warning(
                     "cronofy %s %s failed: %s (attempt %d/%d, %.0f ms)",
-                    method, path, net_error, attempt, attempts, elapsed_ms,
+                    method,
+                    path,
+                    net_error,
+                    attempt,
+                    attempts,
+                    elapsed_ms,
                 )
                 if retryable and attempt < attempts:
                     self.sleep(self._backoff(attempt))
                     continue
-                raise Unavailable(
-                    "calendar aggregator did not answer (%s)" % net_error
-                ) from None
+                raise Unavailable("calendar aggregator did not answer (%s)" % net_error) from None
 
             status = resp.status_code
             self.log.debug(
-                "cronofy %s %s -> %d (attempt %d, %.0f ms)", method, path, status, attempt,
+                "cronofy %s %s -> %d (attempt %d, %.0f ms)",
+                method,
+                path,
+                status,
+                attempt,
                 elapsed_ms,
             )
             if status < 400:
@@ -354,8 +369,9 @@ class _Transport:
 class _PooledRequestHandler(RequestHandler):
     """pycronofy's RequestHandler with its HTTP routed through our transport (no module globals)."""
 
-    def __init__(self, auth, transport: _Transport, base_url: str, *, idempotent: bool,
-                 api_key: bool = False) -> None:
+    def __init__(
+        self, auth, transport: _Transport, base_url: str, *, idempotent: bool, api_key: bool = False
+    ) -> None:
         self.auth = auth
         self.user_agent = _USER_AGENT
         self.base_url = base_url
@@ -363,8 +379,16 @@ class _PooledRequestHandler(RequestHandler):
         self._idempotent = idempotent
         self._api_key = api_key
 
-    def _request(self, request_method, endpoint="", url="", data=None, params=None,
-                 use_api_key=False, omit_api_version=False):
+    def _request(
+        self,
+        request_method,
+        endpoint="",
+        url="",
+        data=None,
+        params=None,
+        use_api_key=False,
+        omit_api_version=False,
+    ):
         if endpoint and omit_api_version and not url:
             url = "%s/%s" % (self.base_url, endpoint)
         if endpoint and not url:
@@ -372,16 +396,22 @@ class _PooledRequestHandler(RequestHandler):
         # next_page URLs come from the response: never send our bearer token to another host.
         if not url.startswith(self.base_url + "/"):
             raise _HTTPFailure(0)
-        token = self.auth.get_api_key() if (use_api_key or self._api_key) else \
-            self.auth.get_authorization()
+        token = (
+            self.auth.get_api_key()
+            if (use_api_key or self._api_key)
+            else self.auth.get_authorization()
+        )
         headers = {"Authorization": token, "User-Agent": self.user_agent}
         method = request_method.upper()
         return self._transport.send(
             # pycronofy sends ``{}`` even on GET; we send no body where none is meaningful.
-            method, url, headers=headers,
+            method,
+            url,
+            headers=headers,
             json=data if data else (None if method == "GET" else {}),
-            params={k: _query_value(v) for k, v in (params or {}).items()
-                    if v is not None and v != ()},
+            params={
+                k: _query_value(v) for k, v in (params or {}).items() if v is not None and v != ()
+            },
             idempotent=self._idempotent,
         )
 
@@ -408,8 +438,9 @@ def _fmt_time(value: dt.datetime | dt.date, name: str = "time") -> str:
     raise Invalid("unsupported time value", fields={name: ("errors.invalid_time",)})
 
 
-def _query_days(start: dt.datetime | dt.date | None, end: dt.datetime | dt.date | None,
-                tzid: str) -> tuple[str | None, str | None]:
+def _query_days(
+    start: dt.datetime | dt.date | None, end: dt.datetime | dt.date | None, tzid: str
+) -> tuple[str | None, str | None]:
     """``from``/``to`` of read-events and free/busy: dates in ``tzid``, ``to`` exclusive.
 
     Cronofy documents both as dates interpreted in the query's ``tzid`` (events that end on or
@@ -498,8 +529,9 @@ def _profile(p: Mapping[str, Any]) -> Profile:
 
 
 def _attendee(a: Mapping[str, Any]) -> Attendee:
-    return Attendee(email=a.get("email") or "", display_name=a.get("display_name"),
-                    status=a.get("status"))
+    return Attendee(
+        email=a.get("email") or "", display_name=a.get("display_name"), status=a.get("status")
+    )
 
 
 def _managed_event(e: Mapping[str, Any]) -> ManagedEvent:
@@ -525,8 +557,7 @@ def _managed_event(e: Mapping[str, Any]) -> ManagedEvent:
         description=e.get("description") if isinstance(e.get("description"), str) else None,
         tzid=e["start"].get("tzid") if isinstance(e.get("start"), dict) else None,
         transparency=e.get("transparency"),
-        event_private=e.get("event_private") if isinstance(e.get("event_private"), bool)
-        else None,
+        event_private=e.get("event_private") if isinstance(e.get("event_private"), bool) else None,
     )
 
 
@@ -574,11 +605,16 @@ def _event_body(event: EventWrite) -> dict[str, Any]:
     elif event.conferencing_profile_id:
         body["conferencing"] = {"profile_id": event.conferencing_profile_id}
     if event.subscription_url:
-        body["subscriptions"] = [{
-            "type": "webhook",
-            "uri": event.subscription_url,
-            "interactions": [{"type": "conferencing_assigned"}, {"type": "conferencing_failing"}],
-        }]
+        body["subscriptions"] = [
+            {
+                "type": "webhook",
+                "uri": event.subscription_url,
+                "interactions": [
+                    {"type": "conferencing_assigned"},
+                    {"type": "conferencing_failing"},
+                ],
+            }
+        ]
     return body
 
 
@@ -587,10 +623,15 @@ def _explicit_conferencing(event: EventWrite) -> dict[str, str]:
     UpsertEvent tests, docs conferencing-services/create); refused here when incomplete."""
     description, url = event.conferencing_description, event.conferencing_join_url
     if not description or not url or not url.startswith("https://"):
-        raise Invalid("explicit conferencing needs a provider_description and an https join_url",
-                      fields={"conferencing": ("errors.invalid",)})
-    return {"profile_id": EXPLICIT_CONFERENCING, "provider_description": description,
-            "join_url": url}
+        raise Invalid(
+            "explicit conferencing needs a provider_description and an https join_url",
+            fields={"conferencing": ("errors.invalid",)},
+        )
+    return {
+        "profile_id": EXPLICIT_CONFERENCING,
+        "provider_description": description,
+        "join_url": url,
+    }
 
 
 def _smart_invite(data: Mapping[str, Any], fallback_id: str) -> SmartInvite:
@@ -606,9 +647,11 @@ def _smart_invite(data: Mapping[str, Any], fallback_id: str) -> SmartInvite:
         callback_url=data.get("callback_url"),
         icalendar=attachments.get("icalendar"),
         replies=tuple(
-            SmartInviteReply(email=r.get("email") or "", status=r.get("status") or "",
-                             comment=r.get("comment"))
-            for r in data.get("replies") or () if isinstance(r, dict)
+            SmartInviteReply(
+                email=r.get("email") or "", status=r.get("status") or "", comment=r.get("comment")
+            )
+            for r in data.get("replies") or ()
+            if isinstance(r, dict)
         ),
         # Documented as {time, tzid} objects; plain strings are read too.
         start=_parse_time(event["start"]) if event.get("start") else None,
@@ -694,13 +737,20 @@ class CronofyBroker:
         try_acquire = getattr(self.rate_limiter, "try_acquire", None)
         if try_acquire is not None and try_acquire() > 0:
             return True
-        connect = self._transport.timeout[0] if isinstance(self._transport.timeout, tuple) \
+        connect = (
+            self._transport.timeout[0]
+            if isinstance(self._transport.timeout, tuple)
             else self._transport.timeout
+        )
         ok = False
         try:
             resp = self._transport.session.request(
-                "GET", f"{self.api_base_url}/", headers={"User-Agent": _USER_AGENT},
-                timeout=(min(connect, 2.0), 2.0), allow_redirects=False)
+                "GET",
+                f"{self.api_base_url}/",
+                headers={"User-Agent": _USER_AGENT},
+                timeout=(min(connect, 2.0), 2.0),
+                allow_redirects=False,
+            )
             resp.close()
             ok = True
         except requests.exceptions.RequestException:
@@ -714,13 +764,17 @@ class CronofyBroker:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _client(self, access_token: str | None, *, idempotent: bool,
-                api_key: bool = False) -> pycronofy.Client:
+    def _client(
+        self, access_token: str | None, *, idempotent: bool, api_key: bool = False
+    ) -> pycronofy.Client:
         client = pycronofy.Client(
             client_id=self.client_id, client_secret=self._client_secret, access_token=access_token
         )
         client.request_handler = _PooledRequestHandler(
-            client.auth, self._transport, self.api_base_url, idempotent=idempotent,
+            client.auth,
+            self._transport,
+            self.api_base_url,
+            idempotent=idempotent,
             api_key=api_key,
         )
         client.app_base_url = self.app_base_url
@@ -736,15 +790,20 @@ class CronofyBroker:
             service_account_id=creds.service_account_id,
         )
 
-    def _translate(self, failure: _HTTPFailure, operation: str,
-                   creds: Credentials | None = None) -> BrokerError:
+    def _translate(
+        self, failure: _HTTPFailure, operation: str, creds: Credentials | None = None
+    ) -> BrokerError:
         status = failure.status
         kw = {"status": status or None, "operation": operation}
         if status == 0:
             return BrokerError("refused to follow a URL outside the configured API host", **kw)
         if status == 401:
-            return NeedsReauth("access was not accepted; link again", link_hint=self._hint(creds),
-                               reason="unauthorized", **kw)
+            return NeedsReauth(
+                "access was not accepted; link again",
+                link_hint=self._hint(creds),
+                reason="unauthorized",
+                **kw,
+            )
         if status == 403:
             return Forbidden(**kw)
         if status == 404:
@@ -752,8 +811,9 @@ class CronofyBroker:
         if status == 422:
             return Invalid(fields=failure.fields, **kw)
         if status == 423:
-            return ProfileDisconnected(link_hint=self._hint(creds), reason="profile_disconnected",
-                                       **kw)
+            return ProfileDisconnected(
+                link_hint=self._hint(creds), reason="profile_disconnected", **kw
+            )
         if status == 429:
             return RateLimited(retry_after=failure.retry_after, **kw)
         if status >= 500:
@@ -761,8 +821,9 @@ class CronofyBroker:
         if status == 402:
             return BrokerError("feature not included in the aggregator plan", **kw)
         if status == 400:
-            return Invalid(fields={"request": (failure.oauth_error,)} if failure.oauth_error else {},
-                           **kw)
+            return Invalid(
+                fields={"request": (failure.oauth_error,)} if failure.oauth_error else {}, **kw
+            )
         return BrokerError("unexpected status from the calendar aggregator", **kw)
 
     def _run(self, operation: str, fn: Callable[[], T], creds: Credentials | None = None) -> T:
@@ -783,12 +844,19 @@ class CronofyBroker:
             if exc.operation is None:
                 exc.operation = operation
             raise
-        except (KeyError, ValueError, IndexError, AttributeError, TypeError,
-                PyCronofyException) as exc:
+        except (
+            KeyError,
+            ValueError,
+            IndexError,
+            AttributeError,
+            TypeError,
+            PyCronofyException,
+        ) as exc:
             unexpected = type(exc).__name__  # the class only: messages may quote the response
         self.log.warning("cronofy %s: unexpected response shape (%s)", operation, unexpected)
-        raise BrokerError("unexpected response shape from the calendar aggregator",
-                          operation=operation) from None
+        raise BrokerError(
+            "unexpected response shape from the calendar aggregator", operation=operation
+        ) from None
 
     def _user_call(
         self,
@@ -814,8 +882,11 @@ class CronofyBroker:
         if on_refresh is not None:
             on_refresh(new_creds)
         else:
-            self.log.warning("cronofy %s refreshed credentials but no on_refresh was given; "
-                             "a rotated refresh token may be lost", operation)
+            self.log.warning(
+                "cronofy %s refreshed credentials but no on_refresh was given; "
+                "a rotated refresh token may be lost",
+                operation,
+            )
         return self._run(
             operation,
             lambda: fn(self._client(new_creds.access_token, idempotent=idempotent)),
@@ -836,17 +907,26 @@ class CronofyBroker:
         payload = {"client_id": self.client_id, "client_secret": self._client_secret, **body}
         failure: _HTTPFailure | None = None
         try:
-            return self._run_raw(operation, lambda: self._transport.send(
-                "POST", f"{self.api_base_url}{path}",
-                headers={"User-Agent": _USER_AGENT}, json=payload, idempotent=idempotent,
-            ))
+            return self._run_raw(
+                operation,
+                lambda: self._transport.send(
+                    "POST",
+                    f"{self.api_base_url}{path}",
+                    headers={"User-Agent": _USER_AGENT},
+                    json=payload,
+                    idempotent=idempotent,
+                ),
+            )
         except _HTTPFailure as f:
             failure = f
         if failure.status == 400 and on_bad_request is not None:
             raise on_bad_request(failure) from None
         if failure.status == 401:
-            raise BrokerError("the aggregator rejected the application's client credentials",
-                              status=401, operation=operation) from None
+            raise BrokerError(
+                "the aggregator rejected the application's client credentials",
+                status=401,
+                operation=operation,
+            ) from None
         raise self._translate(failure, operation) from None
 
     def _credentials(self, data: Mapping[str, Any], previous: Credentials | None) -> Credentials:
@@ -938,11 +1018,14 @@ class CronofyBroker:
         resp = self._post_token_endpoint(
             "/oauth/token",
             {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
-            idempotent=False, operation=operation,
+            idempotent=False,
+            operation=operation,
             on_bad_request=lambda f: Invalid(
                 "authorization code was not accepted",
                 fields={"code": (f.oauth_error or "invalid_request",)},
-                status=400, operation=operation),
+                status=400,
+                operation=operation,
+            ),
         )
         return self._run(operation, lambda: self._credentials(resp.json(), None))
 
@@ -954,28 +1037,41 @@ class CronofyBroker:
             {"grant_type": "refresh_token", "refresh_token": creds.refresh_token},
             # Not idempotent: with rotation, a lost response followed by a retry would burn the
             # only valid refresh token.
-            idempotent=False, operation=operation,
+            idempotent=False,
+            operation=operation,
             on_bad_request=lambda f: NeedsReauth(
-                "refresh token no longer valid; link again", link_hint=self._hint(creds),
-                reason=f.oauth_error or "invalid_grant", status=400, operation=operation),
+                "refresh token no longer valid; link again",
+                link_hint=self._hint(creds),
+                reason=f.oauth_error or "invalid_grant",
+                status=400,
+                operation=operation,
+            ),
         )
         return self._run(operation, lambda: self._credentials(resp.json(), creds))
 
     def revoke(self, token: str) -> None:
         """Revoke a whole authorization by token (prefer the refresh token; it cannot expire)."""
-        self._post_token_endpoint("/oauth/token/revoke", {"token": token}, idempotent=True,
-                                  operation="revoke")
+        self._post_token_endpoint(
+            "/oauth/token/revoke", {"token": token}, idempotent=True, operation="revoke"
+        )
 
     def revoke_sub(self, sub: str) -> None:
         """Revoke a whole authorization by ``sub`` (account or service account)."""
-        self._post_token_endpoint("/oauth/token/revoke", {"sub": sub}, idempotent=True,
-                                  operation="revoke_sub")
+        self._post_token_endpoint(
+            "/oauth/token/revoke", {"sub": sub}, idempotent=True, operation="revoke_sub"
+        )
 
-    def revoke_profile(self, creds: Credentials, profile_id: str, *,
-                       on_refresh: OnRefresh | None = None) -> None:
+    def revoke_profile(
+        self, creds: Credentials, profile_id: str, *, on_refresh: OnRefresh | None = None
+    ) -> None:
         """Unlink one calendar profile of the account."""
-        self._user_call("revoke_profile", creds, on_refresh,
-                        lambda c: c.revoke_profile(profile_id), idempotent=True)
+        self._user_call(
+            "revoke_profile",
+            creds,
+            on_refresh,
+            lambda c: c.revoke_profile(profile_id),
+            idempotent=True,
+        )
 
     # -- identity, profiles, calendars ---------------------------------------------------------
 
@@ -984,28 +1080,39 @@ class CronofyBroker:
             data = c.userinfo()
             kind = data.get("cronofy.type") or "account"
             cdata = data.get("cronofy.data") if isinstance(data.get("cronofy.data"), dict) else {}
-            authz = cdata.get("authorization") if isinstance(cdata.get("authorization"), dict) \
-                else {}
+            authz = (
+                cdata.get("authorization") if isinstance(cdata.get("authorization"), dict) else {}
+            )
             if kind == "service_account":
-                sa = cdata.get("service_account") if isinstance(cdata.get("service_account"), dict) \
+                sa = (
+                    cdata.get("service_account")
+                    if isinstance(cdata.get("service_account"), dict)
                     else {}
+                )
                 return UserInfo(
-                    sub=data["sub"], kind="service_account",
+                    sub=data["sub"],
+                    kind="service_account",
                     email=data.get("email") or data.get("cronofy.service_account.email"),
                     name=data.get("name"),
-                    scope=authz.get("scope"), status=authz.get("status"),
+                    scope=authz.get("scope"),
+                    status=authz.get("status"),
                     domain=sa.get("domain") or data.get("cronofy.service_account.domain"),
                     provider_name=sa.get("provider_name"),
                     delegated_scope=authz.get("delegated_scope"),
                 )
             return UserInfo(
-                sub=data["sub"], kind="account",
-                email=data.get("email"), name=data.get("name"), zoneinfo=data.get("zoneinfo"),
-                scope=authz.get("scope"), status=authz.get("status"),
+                sub=data["sub"],
+                kind="account",
+                email=data.get("email"),
+                name=data.get("name"),
+                zoneinfo=data.get("zoneinfo"),
+                scope=authz.get("scope"),
+                status=authz.get("status"),
                 profiles=tuple(_profile(p) for p in cdata.get("profiles") or ()),
                 conferencing_profiles=tuple(
                     ConferencingProfile(
-                        profile_id=p["profile_id"], provider_name=p.get("provider_name") or "",
+                        profile_id=p["profile_id"],
+                        provider_name=p.get("provider_name") or "",
                         profile_name=p.get("profile_name"),
                         connected=bool(p.get("profile_connected", False)),
                     )
@@ -1015,19 +1122,27 @@ class CronofyBroker:
 
         return self._user_call("userinfo", creds, on_refresh, call, idempotent=True)
 
-    def profiles(self, creds: Credentials, *,
-                 on_refresh: OnRefresh | None = None) -> tuple[Profile, ...]:
+    def profiles(
+        self, creds: Credentials, *, on_refresh: OnRefresh | None = None
+    ) -> tuple[Profile, ...]:
         return self._user_call(
-            "profiles", creds, on_refresh,
-            lambda c: tuple(_profile(p) for p in c.list_profiles()), idempotent=True,
+            "profiles",
+            creds,
+            on_refresh,
+            lambda c: tuple(_profile(p) for p in c.list_profiles()),
+            idempotent=True,
         )
 
-    def calendars(self, creds: Credentials, *,
-                  on_refresh: OnRefresh | None = None) -> tuple[Calendar, ...]:
+    def calendars(
+        self, creds: Credentials, *, on_refresh: OnRefresh | None = None
+    ) -> tuple[Calendar, ...]:
         """Every calendar the link can see, including delegated/shared ones (check ``readonly``)."""
         return self._user_call(
-            "calendars", creds, on_refresh,
-            lambda c: tuple(_calendar(x) for x in c.list_calendars()), idempotent=True,
+            "calendars",
+            creds,
+            on_refresh,
+            lambda c: tuple(_calendar(x) for x in c.list_calendars()),
+            idempotent=True,
         )
 
     # -- free/busy and availability ------------------------------------------------------------
@@ -1048,11 +1163,20 @@ class CronofyBroker:
         from_, to = _query_days(start, end, tzid)
 
         def call(c: pycronofy.Client) -> tuple[BusyPeriod, ...]:
-            pages = c.read_free_busy(calendar_ids=tuple(calendar_ids), from_date=from_,
-                                     to_date=to, tzid=tzid, include_managed=include_managed)
+            pages = c.read_free_busy(
+                calendar_ids=tuple(calendar_ids),
+                from_date=from_,
+                to_date=to,
+                tzid=tzid,
+                include_managed=include_managed,
+            )
             return tuple(
-                BusyPeriod(calendar_id=b["calendar_id"], start=_parse_time(b["start"]),
-                           end=_parse_time(b["end"]), status=b.get("free_busy_status") or "busy")
+                BusyPeriod(
+                    calendar_id=b["calendar_id"],
+                    start=_parse_time(b["start"]),
+                    end=_parse_time(b["end"]),
+                    status=b.get("free_busy_status") or "busy",
+                )
                 for b in pages.all()
             )
 
@@ -1068,11 +1192,17 @@ class CronofyBroker:
         """Common free time of several members. Without ``creds`` the app's API key is used
         (the documented way for multi-account queries); with ``creds`` the user's token."""
         if not query.groups or not any(g.members for g in query.groups):
-            raise Invalid("at least one member is required",
-                          fields={"participants": ("errors.required",)}, operation="availability")
+            raise Invalid(
+                "at least one member is required",
+                fields={"participants": ("errors.required",)},
+                operation="availability",
+            )
         if not query.periods and not query.query_slots:
-            raise Invalid("query periods or slots are required",
-                          fields={"query_periods": ("errors.required",)}, operation="availability")
+            raise Invalid(
+                "query periods or slots are required",
+                fields={"query_periods": ("errors.required",)},
+                operation="availability",
+            )
         participants = []
         for group in query.groups:
             members = []
@@ -1097,8 +1227,9 @@ class CronofyBroker:
             buffer["before"] = _minutes(query.buffer_before, "buffer")
         if query.buffer_after:
             buffer["after"] = _minutes(query.buffer_after, "buffer")
-        interval = _minutes(query.start_interval, "start_interval") if query.start_interval \
-            else None
+        interval = (
+            _minutes(query.start_interval, "start_interval") if query.start_interval else None
+        )
 
         # The documented body, with ``query_periods`` (the current name; pycronofy's
         # availability() can only send the older ``available_periods``).
@@ -1115,35 +1246,64 @@ class CronofyBroker:
             body["response_format"] = query.response_format
         if query.max_results:
             body["max_results"] = query.max_results
-        answer = "available_slots" if query.response_format in ("slots", "overlapping_slots") \
+        answer = (
+            "available_slots"
+            if query.response_format in ("slots", "overlapping_slots")
             else "available_periods"
+        )
 
         def call(c: pycronofy.Client) -> tuple[Slot, ...]:
             found = c.request_handler.post(endpoint="availability", data=body).json()[answer]
             return tuple(
-                Slot(start=_parse_dt(s["start"]), end=_parse_dt(s["end"]),
-                     participants=tuple(p["sub"] for p in s.get("participants") or ()))
+                Slot(
+                    start=_parse_dt(s["start"]),
+                    end=_parse_dt(s["end"]),
+                    participants=tuple(p["sub"] for p in s.get("participants") or ()),
+                )
                 for s in found
             )
 
         if creds is None:
-            return self._run("availability",
-                             lambda: call(self._client(None, idempotent=True, api_key=True)))
+            return self._run(
+                "availability", lambda: call(self._client(None, idempotent=True, api_key=True))
+            )
         return self._user_call("availability", creds, on_refresh, call, idempotent=True)
 
     # -- managed events ------------------------------------------------------------------------
 
-    def upsert_event(self, creds: Credentials, calendar_id: str, event: EventWrite, *,
-                     on_refresh: OnRefresh | None = None) -> None:
+    def upsert_event(
+        self,
+        creds: Credentials,
+        calendar_id: str,
+        event: EventWrite,
+        *,
+        on_refresh: OnRefresh | None = None,
+    ) -> None:
         """Create or update our event ``event.event_id`` (idempotent: safe to retry)."""
         body = _event_body(event)
-        self._user_call("upsert_event", creds, on_refresh,
-                        lambda c: c.upsert_event(calendar_id, dict(body)), idempotent=True)
+        self._user_call(
+            "upsert_event",
+            creds,
+            on_refresh,
+            lambda c: c.upsert_event(calendar_id, dict(body)),
+            idempotent=True,
+        )
 
-    def delete_event(self, creds: Credentials, calendar_id: str, event_id: str, *,
-                     on_refresh: OnRefresh | None = None) -> None:
-        self._user_call("delete_event", creds, on_refresh,
-                        lambda c: c.delete_event(calendar_id, event_id), idempotent=True)
+    def delete_event(
+        self,
+        creds: Credentials,
+        calendar_id: str,
+        event_id: str,
+        *,
+        on_refresh: OnRefresh | None = None,
+    ) -> None:
+        self._user_call(
+            "delete_event",
+            creds,
+            on_refresh,
+            lambda c: c.delete_event(calendar_id, event_id),
+            idempotent=True,
+        )
 
     def managed_events(
         self,
@@ -1166,26 +1326,45 @@ class CronofyBroker:
         since = _fmt_time(last_modified, "last_modified") if last_modified is not None else None
 
         def call(c: pycronofy.Client) -> tuple[ManagedEvent, ...]:
-            pages = c.read_events(calendar_ids=tuple(calendar_ids), from_date=from_, to_date=to,
-                                  last_modified=since, tzid=tzid, only_managed=True,
-                                  include_managed=True, include_deleted=include_deleted,
-                                  localized_times=localized)
+            pages = c.read_events(
+                calendar_ids=tuple(calendar_ids),
+                from_date=from_,
+                to_date=to,
+                last_modified=since,
+                tzid=tzid,
+                only_managed=True,
+                include_managed=True,
+                include_deleted=include_deleted,
+                localized_times=localized,
+            )
             return tuple(_managed_event(e) for e in pages.all())
 
         return self._user_call("managed_events", creds, on_refresh, call, idempotent=True)
 
     # -- channels ------------------------------------------------------------------------------
 
-    def create_channel(self, creds: Credentials, callback_url: str, *,
-                       calendar_ids: Sequence[str] = (), only_managed: bool = False,
-                       on_refresh: OnRefresh | None = None) -> Channel:
+    def create_channel(
+        self,
+        creds: Credentials,
+        callback_url: str,
+        *,
+        calendar_ids: Sequence[str] = (),
+        only_managed: bool = False,
+        on_refresh: OnRefresh | None = None,
+    ) -> Channel:
         if len(callback_url) > 128:
-            raise Invalid("callback_url longer than 128 characters",
-                          fields={"callback_url": ("errors.too_long",)}, operation="create_channel")
+            raise Invalid(
+                "callback_url longer than 128 characters",
+                fields={"callback_url": ("errors.too_long",)},
+                operation="create_channel",
+            )
 
         def call(c: pycronofy.Client) -> Channel:
-            return self._channel(c.create_notification_channel(
-                callback_url, calendar_ids=tuple(calendar_ids), only_managed=only_managed))
+            return self._channel(
+                c.create_notification_channel(
+                    callback_url, calendar_ids=tuple(calendar_ids), only_managed=only_managed
+                )
+            )
 
         # Not idempotent: a retried POST could open a second channel.
         return self._user_call("create_channel", creds, on_refresh, call, idempotent=False)
@@ -1194,47 +1373,68 @@ class CronofyBroker:
     def _channel(ch: Mapping[str, Any]) -> Channel:
         filters = ch.get("filters") if isinstance(ch.get("filters"), dict) else {}
         return Channel(
-            channel_id=ch["channel_id"], callback_url=ch.get("callback_url") or "",
+            channel_id=ch["channel_id"],
+            callback_url=ch.get("callback_url") or "",
             calendar_ids=tuple(filters.get("calendar_ids") or ()),
             only_managed=bool(filters.get("only_managed", False)),
         )
 
-    def channels(self, creds: Credentials, *,
-                 on_refresh: OnRefresh | None = None) -> tuple[Channel, ...]:
+    def channels(
+        self, creds: Credentials, *, on_refresh: OnRefresh | None = None
+    ) -> tuple[Channel, ...]:
         return self._user_call(
-            "channels", creds, on_refresh,
+            "channels",
+            creds,
+            on_refresh,
             lambda c: tuple(self._channel(x) for x in c.list_notification_channels()),
             idempotent=True,
         )
 
-    def close_channel(self, creds: Credentials, channel_id: str, *,
-                      on_refresh: OnRefresh | None = None) -> None:
-        self._user_call("close_channel", creds, on_refresh,
-                        lambda c: c.close_notification_channel(channel_id), idempotent=True)
+    def close_channel(
+        self, creds: Credentials, channel_id: str, *, on_refresh: OnRefresh | None = None
+    ) -> None:
+        self._user_call(
+            "close_channel",
+            creds,
+            on_refresh,
+            lambda c: c.close_notification_channel(channel_id),
+            idempotent=True,
+        )
 
     # -- Enterprise Connect --------------------------------------------------------------------
 
     def authorize_service_account_user(
-        self, sa_creds: Credentials, request: ServiceAccountAuthorizationRequest, *,
+        self,
+        sa_creds: Credentials,
+        request: ServiceAccountAuthorizationRequest,
+        *,
         on_refresh: OnRefresh | None = None,
     ) -> None:
         """Ask for access to one mailbox; the answer arrives later at ``request.callback_url``."""
         self._user_call(
-            "authorize_service_account_user", sa_creds, on_refresh,
+            "authorize_service_account_user",
+            sa_creds,
+            on_refresh,
             lambda c: c.authorize_with_service_account(
-                request.email, request.scope, request.callback_url, state=request.state),
+                request.email, request.scope, request.callback_url, state=request.state
+            ),
             idempotent=False,
         )
 
     def authorize_service_account_users(
-        self, sa_creds: Credentials, requests_: Sequence[ServiceAccountAuthorizationRequest], *,
+        self,
+        sa_creds: Credentials,
+        requests_: Sequence[ServiceAccountAuthorizationRequest],
+        *,
         on_refresh: OnRefresh | None = None,
     ) -> None:
         """Ask for access to 1–50 mailboxes in one call (state per entry, as documented)."""
         if not 1 <= len(requests_) <= _MAX_BATCH:
-            raise Invalid("between 1 and 50 authorizations per call",
-                          fields={"service_account_authorizations": ("errors.batch_size",)},
-                          operation="authorize_service_account_users")
+            raise Invalid(
+                "between 1 and 50 authorizations per call",
+                fields={"service_account_authorizations": ("errors.batch_size",)},
+                operation="authorize_service_account_users",
+            )
         entries = []
         for r in requests_:
             entry = {"email": r.email, "callback_url": r.callback_url, "scope": r.scope}
@@ -1242,31 +1442,45 @@ class CronofyBroker:
                 entry["state"] = r.state
             entries.append(entry)
         self._user_call(
-            "authorize_service_account_users", sa_creds, on_refresh,
+            "authorize_service_account_users",
+            sa_creds,
+            on_refresh,
             lambda c: c.authorize_multiple_accounts_via_service_account([dict(e) for e in entries]),
             idempotent=False,
         )
 
-    def resources(self, sa_creds: Credentials, *,
-                  on_refresh: OnRefresh | None = None) -> tuple[Resource, ...]:
+    def resources(
+        self, sa_creds: Credentials, *, on_refresh: OnRefresh | None = None
+    ) -> tuple[Resource, ...]:
         return self._user_call(
-            "resources", sa_creds, on_refresh,
+            "resources",
+            sa_creds,
+            on_refresh,
             lambda c: tuple(Resource(email=r["email"], name=r.get("name")) for r in c.resources()),
             idempotent=True,
         )
 
     # -- conferencing --------------------------------------------------------------------------
 
-    def conferencing_authorization_url(self, creds: Credentials, redirect_uri: str, *,
-                                       provider_name: str | None = None,
-                                       on_refresh: OnRefresh | None = None) -> str:
+    def conferencing_authorization_url(
+        self,
+        creds: Credentials,
+        redirect_uri: str,
+        *,
+        provider_name: str | None = None,
+        on_refresh: OnRefresh | None = None,
+    ) -> str:
         """Where to send a person to connect Zoom, GoTo or Teams to their account."""
         if provider_name is not None and provider_name not in CONFERENCING_PROVIDERS:
-            raise Invalid(f"unknown conferencing provider_name {provider_name[:32]!r}",
-                          fields={"provider_name": ("errors.invalid",)},
-                          operation="conferencing_authorization_url")
+            raise Invalid(
+                f"unknown conferencing provider_name {provider_name[:32]!r}",
+                fields={"provider_name": ("errors.invalid",)},
+                operation="conferencing_authorization_url",
+            )
         return self._user_call(
-            "conferencing_authorization_url", creds, on_refresh,
+            "conferencing_authorization_url",
+            creds,
+            on_refresh,
             lambda c: c.get_conferencing_services_auth_link(redirect_uri, provider_name),
             idempotent=True,
         )
@@ -1294,8 +1508,11 @@ class CronofyBroker:
         }
         if invite.callback_url:
             body["callback_url"] = invite.callback_url
-        organizer = {k: v for k, v in (("name", invite.organizer_name),
-                                        ("email", invite.organizer_email)) if v}
+        organizer = {
+            k: v
+            for k, v in (("name", invite.organizer_name), ("email", invite.organizer_email))
+            if v
+        }
         if organizer:
             body["organizer"] = organizer
 
@@ -1303,33 +1520,50 @@ class CronofyBroker:
         # request handler (API key, our transport) instead.
         def call() -> SmartInvite:
             client = self._client(None, idempotent=True, api_key=True)
-            data = client.request_handler.post("smart_invites", data=body,
-                                               use_api_key=True).json()
+            data = client.request_handler.post("smart_invites", data=body, use_api_key=True).json()
             return _smart_invite(data, invite.smart_invite_id)
 
         return self._run("upsert_smart_invite", call)
 
     def smart_invite(self, smart_invite_id: str, recipient_email: str) -> SmartInvite:
-        return self._run("smart_invite", lambda: _smart_invite(
-            self._client(None, idempotent=True, api_key=True).get_smart_invite(
-                smart_invite_id, recipient_email),
-            smart_invite_id))
+        return self._run(
+            "smart_invite",
+            lambda: _smart_invite(
+                self._client(None, idempotent=True, api_key=True).get_smart_invite(
+                    smart_invite_id, recipient_email
+                ),
+                smart_invite_id,
+            ),
+        )
 
     def cancel_smart_invite(self, smart_invite_id: str, recipient_email: str) -> SmartInvite:
-        return self._run("cancel_smart_invite", lambda: _smart_invite(
-            self._client(None, idempotent=True, api_key=True).cancel_smart_invite(
-                smart_invite_id, {"email": recipient_email}),
-            smart_invite_id))
+        return self._run(
+            "cancel_smart_invite",
+            lambda: _smart_invite(
+                self._client(None, idempotent=True, api_key=True).cancel_smart_invite(
+                    smart_invite_id, {"email": recipient_email}
+                ),
+                smart_invite_id,
+            ),
+        )
 
     # -- batch ---------------------------------------------------------------------------------
 
-    def batch(self, creds: Credentials, operations: Sequence[BatchOperation], *,
-              on_refresh: OnRefresh | None = None) -> BatchResult:
+    def batch(
+        self,
+        creds: Credentials,
+        operations: Sequence[BatchOperation],
+        *,
+        on_refresh: OnRefresh | None = None,
+    ) -> BatchResult:
         """Up to 50 upserts/deletes in one request; per-entry outcome, never a partial raise."""
         ops = tuple(operations)
         if not 1 <= len(ops) <= _MAX_BATCH:
-            raise Invalid("between 1 and 50 operations per batch",
-                          fields={"batch": ("errors.batch_size",)}, operation="batch")
+            raise Invalid(
+                "between 1 and 50 operations per batch",
+                fields={"batch": ("errors.batch_size",)},
+                operation="batch",
+            )
         bodies: list[tuple[str, str, dict[str, Any]]] = []
         for op in ops:
             if isinstance(op, BatchUpsert):
@@ -1370,6 +1604,7 @@ class CronofyBroker:
 def _failure_from_errors(errors: Any, secrets: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
     """``{"errors": {param: [{key, description}]}}`` → ``{param: (key, …)}``; descriptions and
     anything not shaped like a documented name/key are dropped (they may echo request values)."""
+
     def clean(value: str | None) -> str | None:
         return value if value and not any(s in value for s in secrets) else None
 
@@ -1377,10 +1612,15 @@ def _failure_from_errors(errors: Any, secrets: tuple[str, ...] = ()) -> dict[str
     if isinstance(errors, dict):
         for name, items in errors.items():
             if clean(_safe_name(name)):
-                fields[name] = tuple(
-                    k for k in (clean(_safe_key(i.get("key"))) for i in items
-                                if isinstance(i, dict)) if k
-                ) if isinstance(items, list) else ()
+                fields[name] = (
+                    tuple(
+                        k
+                        for k in (
+                            clean(_safe_key(i.get("key"))) for i in items if isinstance(i, dict)
+                        )
+                        if k
+                    )
+                    if isinstance(items, list)
+                    else ()
+                )
     return fields
-
-

@@ -121,7 +121,9 @@ class RateLimited(BrokerError):
 
     default_message = "rate limited by the calendar aggregator"
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kw) -> None:
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **kw
+    ) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kw)
 

@@ -89,8 +89,9 @@ class CalendarBroker(Protocol):
         """Revoke a whole authorization by ``sub``."""
         ...
 
-    def revoke_profile(self, creds: Credentials, profile_id: str, *,
-                       on_refresh: OnRefresh | None = None) -> None:
+    def revoke_profile(
+        self, creds: Credentials, profile_id: str, *, on_refresh: OnRefresh | None = None
+    ) -> None:
         """Unlink one calendar profile."""
         ...
 
@@ -100,13 +101,15 @@ class CalendarBroker(Protocol):
         """Account or service-account identity, with profiles and calendars for accounts."""
         ...
 
-    def profiles(self, creds: Credentials, *,
-                 on_refresh: OnRefresh | None = None) -> tuple[Profile, ...]:
+    def profiles(
+        self, creds: Credentials, *, on_refresh: OnRefresh | None = None
+    ) -> tuple[Profile, ...]:
         """Calendar profiles of the account (connected flag, relink URL)."""
         ...
 
-    def calendars(self, creds: Credentials, *,
-                  on_refresh: OnRefresh | None = None) -> tuple[Calendar, ...]:
+    def calendars(
+        self, creds: Credentials, *, on_refresh: OnRefresh | None = None
+    ) -> tuple[Calendar, ...]:
         """All calendars visible to the link, including delegated ones (see ``readonly``)."""
         ...
 
@@ -140,13 +143,25 @@ class CalendarBroker(Protocol):
 
     # -- managed events ------------------------------------------------------------------------
 
-    def upsert_event(self, creds: Credentials, calendar_id: str, event: EventWrite, *,
-                     on_refresh: OnRefresh | None = None) -> None:
+    def upsert_event(
+        self,
+        creds: Credentials,
+        calendar_id: str,
+        event: EventWrite,
+        *,
+        on_refresh: OnRefresh | None = None,
+    ) -> None:
         """Create or update our event by its fixed ``event_id`` (safe to retry)."""
         ...
 
-    def delete_event(self, creds: Credentials, calendar_id: str, event_id: str, *,
-                     on_refresh: OnRefresh | None = None) -> None:
+    def delete_event(
+        self,
+        creds: Credentials,
+        calendar_id: str,
+        event_id: str,
+        *,
+        on_refresh: OnRefresh | None = None,
+    ) -> None:
         """Delete our event by ``event_id``."""
         ...
 
@@ -170,48 +185,68 @@ class CalendarBroker(Protocol):
 
     # -- push notification channels ------------------------------------------------------------
 
-    def create_channel(self, creds: Credentials, callback_url: str, *,
-                       calendar_ids: Sequence[str] = (), only_managed: bool = False,
-                       on_refresh: OnRefresh | None = None) -> Channel:
+    def create_channel(
+        self,
+        creds: Credentials,
+        callback_url: str,
+        *,
+        calendar_ids: Sequence[str] = (),
+        only_managed: bool = False,
+        on_refresh: OnRefresh | None = None,
+    ) -> Channel:
         """Open a push channel (≤ 128-char HTTPS callback URL)."""
         ...
 
-    def channels(self, creds: Credentials, *,
-                 on_refresh: OnRefresh | None = None) -> tuple[Channel, ...]:
+    def channels(
+        self, creds: Credentials, *, on_refresh: OnRefresh | None = None
+    ) -> tuple[Channel, ...]:
         """Open channels of the account."""
         ...
 
-    def close_channel(self, creds: Credentials, channel_id: str, *,
-                      on_refresh: OnRefresh | None = None) -> None:
+    def close_channel(
+        self, creds: Credentials, channel_id: str, *, on_refresh: OnRefresh | None = None
+    ) -> None:
         """Close a channel."""
         ...
 
     # -- Enterprise Connect --------------------------------------------------------------------
 
     def authorize_service_account_user(
-        self, sa_creds: Credentials, request: ServiceAccountAuthorizationRequest, *,
+        self,
+        sa_creds: Credentials,
+        request: ServiceAccountAuthorizationRequest,
+        *,
         on_refresh: OnRefresh | None = None,
     ) -> None:
         """Request access to one mailbox; the result arrives at its callback_url."""
         ...
 
     def authorize_service_account_users(
-        self, sa_creds: Credentials, requests_: Sequence[ServiceAccountAuthorizationRequest], *,
+        self,
+        sa_creds: Credentials,
+        requests_: Sequence[ServiceAccountAuthorizationRequest],
+        *,
         on_refresh: OnRefresh | None = None,
     ) -> None:
         """Request access to 1–50 mailboxes at once."""
         ...
 
-    def resources(self, sa_creds: Credentials, *,
-                  on_refresh: OnRefresh | None = None) -> tuple[Resource, ...]:
+    def resources(
+        self, sa_creds: Credentials, *, on_refresh: OnRefresh | None = None
+    ) -> tuple[Resource, ...]:
         """Rooms and other resources of the service account's domain."""
         ...
 
     # -- conferencing, Smart Invites, batch ----------------------------------------------------
 
-    def conferencing_authorization_url(self, creds: Credentials, redirect_uri: str, *,
-                                       provider_name: str | None = None,
-                                       on_refresh: OnRefresh | None = None) -> str:
+    def conferencing_authorization_url(
+        self,
+        creds: Credentials,
+        redirect_uri: str,
+        *,
+        provider_name: str | None = None,
+        on_refresh: OnRefresh | None = None,
+    ) -> str:
         """URL that lets a person connect a conferencing service (``zoom``, ``go_to`` or
         ``ms_teams``; anything else is refused before a request is sent)."""
         ...
@@ -228,7 +263,12 @@ class CalendarBroker(Protocol):
         """Cancel a Smart Invite (returns the cancelling ICS)."""
         ...
 
-    def batch(self, creds: Credentials, operations: Sequence[BatchOperation], *,
-              on_refresh: OnRefresh | None = None) -> BatchResult:
+    def batch(
+        self,
+        creds: Credentials,
+        operations: Sequence[BatchOperation],
+        *,
+        on_refresh: OnRefresh | None = None,
+    ) -> BatchResult:
         """Up to 50 event upserts/deletes in one request, with a result per entry."""
         ...

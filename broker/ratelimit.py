@@ -166,7 +166,5 @@ def rate_limiter_from_settings(
     if redis_url:
         import redis  # imported lazily: only deployments with Redis need it
 
-        return RedisRateLimiter(
-            redis.Redis.from_url(redis_url), key_prefix, per_second, per_minute
-        )
+        return RedisRateLimiter(redis.Redis.from_url(redis_url), key_prefix, per_second, per_minute)
     return InProcessRateLimiter(per_second, per_minute)

@@ -4,12 +4,25 @@ from models.api_token import ApiToken
 from models.audit import AuditEntry, AuditEntryImmutable
 from models.base import CATEGORIES, Base, utcnow
 from models.compliance import ErasureRequest
-from models.calendar_link import (Attention, LinkMode, LinkStatus, OAuthState, PendingRevocation,
-                                  ProfileLink)
+from models.calendar_link import (
+    Attention,
+    LinkMode,
+    LinkStatus,
+    OAuthState,
+    PendingRevocation,
+    ProfileLink,
+)
 from models.idempotency import IdempotencyKey
 from models.enterprise import MailboxKind, MailboxRequest, MailboxStatus, ServiceAccountLink
-from models.interview import (CreatedEvent, EventStatus, Interview, InterviewStatus,
-                              SchedulingLink, SchedulingPreference, SlotClaim)
+from models.interview import (
+    CreatedEvent,
+    EventStatus,
+    Interview,
+    InterviewStatus,
+    SchedulingLink,
+    SchedulingPreference,
+    SlotClaim,
+)
 from models.organisation import Organisation
 from models.user import ROLE_LABELS, CoordinatorAssignment, Role, User
 

@@ -25,11 +25,13 @@ class ApiToken(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=_info("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        ForeignKey("organisation.id", ondelete="CASCADE"),
+        index=True,
         info=_info("identifier", "Organisation of the token's owner"),
     )
     user_id: Mapped[int] = mapped_column(
-        ForeignKey("user_account.id", ondelete="CASCADE"), index=True,
+        ForeignKey("user_account.id", ondelete="CASCADE"),
+        index=True,
         info=_info("identifier", "Person the token acts as"),
     )
     name: Mapped[str] = mapped_column(
@@ -37,7 +39,8 @@ class ApiToken(Base):
     )
     #: SHA-256 (hex) of the whole token; the token itself is never stored.
     token_hash: Mapped[str] = mapped_column(
-        String(64), unique=True,
+        String(64),
+        unique=True,
         info=_info("secret-hashed", "Recognises the token on each API request"),
     )
     #: The first characters of the token (``rdv_`` + 4), so its owner can tell tokens apart.

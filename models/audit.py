@@ -19,12 +19,17 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, index=True,
+        UTCDateTime,
+        default=utcnow,
+        index=True,
         info=classified("audit", "When it happened", retention=AUDIT_RETENTION),
     )
     organisation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisation.id", ondelete="SET NULL"), index=True,
-        info=classified("identifier", "Organisation the action belongs to", retention=AUDIT_RETENTION),
+        ForeignKey("organisation.id", ondelete="SET NULL"),
+        index=True,
+        info=classified(
+            "identifier", "Organisation the action belongs to", retention=AUDIT_RETENTION
+        ),
     )
     #: Deliberately not a foreign key: the trail must outlive the account it names.
     actor_id: Mapped[int | None] = mapped_column(
@@ -41,24 +46,31 @@ class AuditEntry(Base):
         String(64), info=classified("audit", "Kind of record acted on", retention=AUDIT_RETENTION)
     )
     target_id: Mapped[str | None] = mapped_column(
-        String(64), info=classified("identifier", "Id of the record acted on", retention=AUDIT_RETENTION)
+        String(64),
+        info=classified("identifier", "Id of the record acted on", retention=AUDIT_RETENTION),
     )
     target_label: Mapped[str | None] = mapped_column(
         String(320),
-        info=classified("personal", "Human-readable target (e.g. an email)", retention=AUDIT_RETENTION),
+        info=classified(
+            "personal", "Human-readable target (e.g. an email)", retention=AUDIT_RETENTION
+        ),
     )
     outcome: Mapped[str] = mapped_column(
-        String(16), info=classified("audit", "success, failure or denied", retention=AUDIT_RETENTION)
+        String(16),
+        info=classified("audit", "success, failure or denied", retention=AUDIT_RETENTION),
     )
     ip_address: Mapped[str | None] = mapped_column(
-        String(64), info=classified("personal", "Client address of the request", retention=AUDIT_RETENTION)
+        String(64),
+        info=classified("personal", "Client address of the request", retention=AUDIT_RETENTION),
     )
     request_id: Mapped[str | None] = mapped_column(
-        String(32), info=classified("identifier", "Correlates with log lines", retention=AUDIT_RETENTION)
+        String(32),
+        info=classified("identifier", "Correlates with log lines", retention=AUDIT_RETENTION),
     )
     #: Small structured facts (old/new role, counts). Callers pass only non-secret, non-calendar values.
     detail: Mapped[dict | None] = mapped_column(
-        JSON, info=classified("audit", "Structured details of the action", retention=AUDIT_RETENTION)
+        JSON,
+        info=classified("audit", "Structured details of the action", retention=AUDIT_RETENTION),
     )
 
 

@@ -40,7 +40,9 @@ class Attention(str, enum.Enum):
 
 
 def _enum(cls, name):
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+    return Enum(
+        cls, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True
+    )
 
 
 TOKEN_RETENTION = "until disconnected; deleted at once on disconnect"
@@ -56,13 +58,21 @@ class EncryptedTokens:
 
     @declared_attr
     def access_token(cls) -> Mapped[bytes | None]:
-        return mapped_column(LargeBinary, info=classified(
-            "secret-encrypted", f"{cls._tokens_of} access token", retention=TOKEN_RETENTION))
+        return mapped_column(
+            LargeBinary,
+            info=classified(
+                "secret-encrypted", f"{cls._tokens_of} access token", retention=TOKEN_RETENTION
+            ),
+        )
 
     @declared_attr
     def refresh_token(cls) -> Mapped[bytes | None]:
-        return mapped_column(LargeBinary, info=classified(
-            "secret-encrypted", f"{cls._tokens_of} refresh token", retention=TOKEN_RETENTION))
+        return mapped_column(
+            LargeBinary,
+            info=classified(
+                "secret-encrypted", f"{cls._tokens_of} refresh token", retention=TOKEN_RETENTION
+            ),
+        )
 
     token_expires_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, info=classified("timestamp", "When the access token expires")
@@ -83,15 +93,18 @@ class ProfileLink(EncryptedTokens, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        ForeignKey("organisation.id", ondelete="CASCADE"),
+        index=True,
         info=classified("identifier", "Organisation of the linked user"),
     )
     user_id: Mapped[int] = mapped_column(
-        ForeignKey("user_account.id", ondelete="CASCADE"), index=True,
+        ForeignKey("user_account.id", ondelete="CASCADE"),
+        index=True,
         info=classified("identifier", "User whose calendar this is"),
     )
     mode: Mapped[LinkMode] = mapped_column(
-        _enum(LinkMode, "link_mode"), info=classified("configuration", "Business or Enterprise Connect")
+        _enum(LinkMode, "link_mode"),
+        info=classified("configuration", "Business or Enterprise Connect"),
     )
     sub: Mapped[str] = mapped_column(
         String(64), info=classified("identifier", "Aggregator account id (sub)")
@@ -103,13 +116,15 @@ class ProfileLink(EncryptedTokens, Base):
         String(64), info=classified("identifier", "Aggregator calendar profile id")
     )
     provider: Mapped[str | None] = mapped_column(
-        String(32), info=classified("configuration", "Calendar provider (google, office365, exchange…)")
+        String(32),
+        info=classified("configuration", "Calendar provider (google, office365, exchange…)"),
     )
     account_email: Mapped[str | None] = mapped_column(
         String(320), info=classified("personal", "Email of the linked calendar account")
     )
     status: Mapped[LinkStatus] = mapped_column(
-        _enum(LinkStatus, "link_status"), default=LinkStatus.ACTIVE,
+        _enum(LinkStatus, "link_status"),
+        default=LinkStatus.ACTIVE,
         info=classified("status", "Active, needs attention, or disconnected"),
     )
     #: Set with NEEDS_ATTENTION; empty for links marked before the reason was kept (checked
@@ -133,7 +148,9 @@ class ProfileLink(EncryptedTokens, Base):
         UTCDateTime, default=utcnow, info=classified("timestamp", "When the calendar was linked")
     )
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, onupdate=utcnow,
+        UTCDateTime,
+        default=utcnow,
+        onupdate=utcnow,
         info=classified("timestamp", "Last change to the link"),
     )
 
@@ -147,15 +164,20 @@ class OAuthState(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     state_hash: Mapped[str] = mapped_column(
-        String(64), unique=True,
-        info=classified("secret-hashed", "SHA-256 of the state sent to the aggregator",
-                        retention="purged after expiry"),
+        String(64),
+        unique=True,
+        info=classified(
+            "secret-hashed",
+            "SHA-256 of the state sent to the aggregator",
+            retention="purged after expiry",
+        ),
     )
     flow: Mapped[str] = mapped_column(
         String(32), info=classified("configuration", "Which authorization this state belongs to")
     )
     user_id: Mapped[int] = mapped_column(
-        ForeignKey("user_account.id", ondelete="CASCADE"), index=True,
+        ForeignKey("user_account.id", ondelete="CASCADE"),
+        index=True,
         info=classified("identifier", "User who started the authorization"),
     )
     #: SHA-256 of a nonce kept in the user's session: a state only completes in that browser.
@@ -186,12 +208,17 @@ class PendingRevocation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisation.id", ondelete="SET NULL"), index=True,
+        ForeignKey("organisation.id", ondelete="SET NULL"),
+        index=True,
         info=classified("identifier", "Organisation whose link this was"),
     )
     sub: Mapped[str] = mapped_column(
-        String(64), info=classified("identifier", "Aggregator id of the authorization to revoke",
-                                    retention="until the aggregator confirms the revocation")
+        String(64),
+        info=classified(
+            "identifier",
+            "Aggregator id of the authorization to revoke",
+            retention="until the aggregator confirms the revocation",
+        ),
     )
     reason: Mapped[str] = mapped_column(
         String(40), info=classified("configuration", "What asked for the revocation")
@@ -200,7 +227,9 @@ class PendingRevocation(Base):
         UTCDateTime, default=utcnow, info=classified("timestamp", "When it was queued")
     )
     next_attempt_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, index=True,
+        UTCDateTime,
+        default=utcnow,
+        index=True,
         info=classified("timestamp", "Not tried again before this"),
     )
     attempts: Mapped[int] = mapped_column(
@@ -213,8 +242,12 @@ class PendingRevocation(Base):
     #: disconnected: revoking by token is the documented way, by a ``ser_…`` sub it is not
     #: confirmed. Deleted with the row once the aggregator confirms.
     refresh_token: Mapped[bytes | None] = mapped_column(
-        LargeBinary, info=classified("secret-encrypted", "Refresh token to revoke with",
-                                     retention="until the aggregator confirms the revocation")
+        LargeBinary,
+        info=classified(
+            "secret-encrypted",
+            "Refresh token to revoke with",
+            retention="until the aggregator confirms the revocation",
+        ),
     )
     key_id: Mapped[str | None] = mapped_column(
         String(16), info=classified("configuration", "Encryption key id of the refresh token")

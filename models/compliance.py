@@ -18,7 +18,8 @@ class ErasureRequest(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        ForeignKey("organisation.id", ondelete="CASCADE"),
+        index=True,
         info=classified("identifier", "Organisation of the person", retention=TOMBSTONE),
     )
     #: Not a foreign key: the person's row is deleted by the erasure, this id remains.
@@ -26,26 +27,28 @@ class ErasureRequest(Base):
         index=True, info=classified("identifier", "Id of the person to erase", retention=TOMBSTONE)
     )
     status: Mapped[str] = mapped_column(
-        String(16), info=classified("status", "proposed, completed or rejected", retention=TOMBSTONE)
+        String(16),
+        info=classified("status", "proposed, completed or rejected", retention=TOMBSTONE),
     )
     #: What to do with the person's future interviews: "cancel" or "keep".
     future_interviews: Mapped[str] = mapped_column(
-        String(8), info=classified("configuration", "Cancel or keep future interviews",
-                                   retention=TOMBSTONE)
+        String(8),
+        info=classified("configuration", "Cancel or keep future interviews", retention=TOMBSTONE),
     )
     proposed_by_id: Mapped[int | None] = mapped_column(
         info=classified("identifier", "Reviewer who proposed it", retention=TOMBSTONE)
     )
     proposed_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, info=classified("timestamp", "When it was proposed",
-                                                     retention=TOMBSTONE)
+        UTCDateTime,
+        default=utcnow,
+        info=classified("timestamp", "When it was proposed", retention=TOMBSTONE),
     )
     decided_by_id: Mapped[int | None] = mapped_column(
         info=classified("identifier", "Who confirmed or rejected it", retention=TOMBSTONE)
     )
     decided_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, info=classified("timestamp", "When it was confirmed or rejected",
-                                     retention=TOMBSTONE)
+        UTCDateTime,
+        info=classified("timestamp", "When it was confirmed or rejected", retention=TOMBSTONE),
     )
     #: Counts of what was revoked, deleted and cancelled: the receipt.
     receipt: Mapped[dict | None] = mapped_column(

@@ -35,7 +35,8 @@ class ServiceAccountLink(EncryptedTokens, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        ForeignKey("organisation.id", ondelete="CASCADE"),
+        index=True,
         info=classified("identifier", "Organisation that linked the domain"),
     )
     provider: Mapped[str] = mapped_column(
@@ -57,7 +58,8 @@ class ServiceAccountLink(EncryptedTokens, Base):
         String(500), info=classified("configuration", "Most a mailbox may be granted")
     )
     status: Mapped[LinkStatus] = mapped_column(
-        _enum(LinkStatus, "service_account_status"), default=LinkStatus.ACTIVE,
+        _enum(LinkStatus, "service_account_status"),
+        default=LinkStatus.ACTIVE,
         info=classified("status", "Active, needs attention, or disconnected"),
     )
     connected_by_id: Mapped[int | None] = mapped_column(
@@ -67,14 +69,18 @@ class ServiceAccountLink(EncryptedTokens, Base):
     #: Mailbox callbacks that came without a signature and were accepted on the sealed
     #: reference and one-time state alone (no source confirms the aggregator signs them).
     unsigned_callbacks: Mapped[int] = mapped_column(
-        Integer, default=0, server_default="0",
+        Integer,
+        default=0,
+        server_default="0",
         info=classified("status", "Aggregator callbacks accepted without a signature"),
     )
     linked_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, info=classified("timestamp", "When the domain was connected")
     )
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, onupdate=utcnow,
+        UTCDateTime,
+        default=utcnow,
+        onupdate=utcnow,
         info=classified("timestamp", "Last change to the link"),
     )
 
@@ -102,23 +108,28 @@ class MailboxRequest(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     service_account_link_id: Mapped[int] = mapped_column(
-        ForeignKey("service_account_link.id", ondelete="CASCADE"), index=True,
+        ForeignKey("service_account_link.id", ondelete="CASCADE"),
+        index=True,
         info=classified("identifier", "Service account the request goes through"),
     )
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
+        ForeignKey("organisation.id", ondelete="CASCADE"),
+        index=True,
         info=classified("identifier", "Organisation of the mailbox's user"),
     )
     user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="CASCADE"), index=True,
+        ForeignKey("user_account.id", ondelete="CASCADE"),
+        index=True,
         info=classified("identifier", "Rendezvous user whose mailbox this is"),
     )
     email: Mapped[str] = mapped_column(
         String(320), info=classified("personal", "Mailbox address to link")
     )
     kind: Mapped[MailboxKind] = mapped_column(
-        _enum(MailboxKind, "mailbox_kind"), default=MailboxKind.MAILBOX,
-        server_default=MailboxKind.MAILBOX.value, index=True,
+        _enum(MailboxKind, "mailbox_kind"),
+        default=MailboxKind.MAILBOX,
+        server_default=MailboxKind.MAILBOX.value,
+        index=True,
         info=classified("configuration", "A person's mailbox or a room"),
     )
     #: A room's name as the domain's directory lists it (rooms are not people).
@@ -127,17 +138,25 @@ class MailboxRequest(Base):
     )
     #: A linked room's aggregator id (``res_…``), put into availability queries.
     resource_sub: Mapped[str | None] = mapped_column(
-        String(64), info=classified("identifier", "Aggregator id of a linked room",
-                                    retention="until the room is unlinked")
+        String(64),
+        info=classified(
+            "identifier", "Aggregator id of a linked room", retention="until the room is unlinked"
+        ),
     )
     status: Mapped[MailboxStatus] = mapped_column(
-        _enum(MailboxStatus, "mailbox_status"), default=MailboxStatus.QUEUED, index=True,
+        _enum(MailboxStatus, "mailbox_status"),
+        default=MailboxStatus.QUEUED,
+        index=True,
         info=classified("status", "Queued, pending, linked, failed or unlinked"),
     )
     #: SHA-256 of the one-time ``state`` sent with the latest attempt; the callback must match it.
     state_hash: Mapped[str | None] = mapped_column(
-        String(64), info=classified("secret-hashed", "Hash of the one-time state of the request",
-                                    retention="until the request is finished or retried")
+        String(64),
+        info=classified(
+            "secret-hashed",
+            "Hash of the one-time state of the request",
+            retention="until the request is finished or retried",
+        ),
     )
     #: Set atomically by the first callback carrying the state: a second one is a replay.
     state_used_at: Mapped[datetime | None] = mapped_column(
@@ -174,7 +193,9 @@ class MailboxRequest(Base):
         UTCDateTime, info=classified("timestamp", "When it was linked or failed")
     )
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, onupdate=utcnow,
+        UTCDateTime,
+        default=utcnow,
+        onupdate=utcnow,
         info=classified("timestamp", "Last change to the request"),
     )
 

@@ -30,16 +30,24 @@ class IdempotencyKey(Base):
     #: Keys are scoped to the person the API token acts as.
     user_id: Mapped[int] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"),
-        info=_info("identifier", "Person whose API request it was"))
+        info=_info("identifier", "Person whose API request it was"),
+    )
     key_hash: Mapped[str] = mapped_column(
-        String(64), info=_info("identifier", "SHA-256 of the client's Idempotency-Key"))
+        String(64), info=_info("identifier", "SHA-256 of the client's Idempotency-Key")
+    )
     #: SHA-256 of method, path and the canonical JSON of the request, to refuse a reused key.
     request_hash: Mapped[str] = mapped_column(
-        String(64), info=_info("identifier", "SHA-256 of the first request"))
+        String(64), info=_info("identifier", "SHA-256 of the first request")
+    )
     status_code: Mapped[int | None] = mapped_column(
-        Integer, info=_info("status", "HTTP status of the first response (none while it runs)"))
+        Integer, info=_info("status", "HTTP status of the first response (none while it runs)")
+    )
     sealed_response: Mapped[str | None] = mapped_column(
-        Text, info=_info("secret-encrypted", "The first response, sealed with AES-GCM"))
+        Text, info=_info("secret-encrypted", "The first response, sealed with AES-GCM")
+    )
     created_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, index=True,
-        info=_info("timestamp", "When the first request with the key arrived"))
+        UTCDateTime,
+        default=utcnow,
+        index=True,
+        info=_info("timestamp", "When the first request with the key arrived"),
+    )

@@ -13,7 +13,17 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint, false, true
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, classified, utcnow
@@ -21,7 +31,9 @@ from models.calendar_link import ProfileLink
 
 
 def _enum(cls, name):
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+    return Enum(
+        cls, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True
+    )
 
 
 class InterviewStatus(str, enum.Enum):
@@ -61,44 +73,67 @@ class Interview(Base):
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     #: Public id in URLs and the base of our event ids (fixed before the first write).
     uid: Mapped[str] = mapped_column(
-        String(32), unique=True, info=classified("identifier", "Public id of the interview"))
+        String(32), unique=True, info=classified("identifier", "Public id of the interview")
+    )
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
-        info=classified("identifier", "Organisation the interview belongs to"))
+        ForeignKey("organisation.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "Organisation the interview belongs to"),
+    )
     created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL"), index=True,
-        info=classified("identifier", "User who scheduled it (none for candidate bookings)"))
+        ForeignKey("user_account.id", ondelete="SET NULL"),
+        index=True,
+        info=classified("identifier", "User who scheduled it (none for candidate bookings)"),
+    )
     on_behalf_of_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL"), index=True,
-        info=classified("identifier", "Hiring manager a coordinator scheduled for"))
+        ForeignKey("user_account.id", ondelete="SET NULL"),
+        index=True,
+        info=classified("identifier", "Hiring manager a coordinator scheduled for"),
+    )
     host_link_id: Mapped[int] = mapped_column(
-        ForeignKey("profile_link.id", ondelete="CASCADE"), index=True,
-        info=classified("identifier", "Calendar link whose calendar holds the interview"))
+        ForeignKey("profile_link.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "Calendar link whose calendar holds the interview"),
+    )
     #: Links of the panel (ids only), so availability can be re-checked on reschedule.
     panel_link_ids: Mapped[list] = mapped_column(
-        JSON, info=classified("identifier", "Calendar links of the interview panel"))
+        JSON, info=classified("identifier", "Calendar links of the interview panel")
+    )
     scheduling_link_id: Mapped[int | None] = mapped_column(
-        ForeignKey("scheduling_link.id", ondelete="SET NULL"), index=True,
-        info=classified("identifier", "Self-scheduling link the candidate booked through"))
+        ForeignKey("scheduling_link.id", ondelete="SET NULL"),
+        index=True,
+        info=classified("identifier", "Self-scheduling link the candidate booked through"),
+    )
     status: Mapped[InterviewStatus] = mapped_column(
-        _enum(InterviewStatus, "interview_status"), default=InterviewStatus.PENDING,
-        info=classified("status", "Where the interview is in its life"))
+        _enum(InterviewStatus, "interview_status"),
+        default=InterviewStatus.PENDING,
+        info=classified("status", "Where the interview is in its life"),
+    )
     #: Set when something happened in a calendar the scheduler has not seen yet.
     needs_notice: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false(),
-        info=classified("status", "The scheduler must be told about a change"))
+        Boolean,
+        default=False,
+        server_default=false(),
+        info=classified("status", "The scheduler must be told about a change"),
+    )
     #: When the host's calendar cannot invite, the candidate gets a Smart Invite; the
     #: aggregator reports their answer (accepted, tentative or declined) to our callback.
     candidate_reply: Mapped[str | None] = mapped_column(
-        String(16), info=classified("status", "Candidate's answer to the invitation (Smart Invite)"))
+        String(16), info=classified("status", "Candidate's answer to the invitation (Smart Invite)")
+    )
     created_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, info=classified("timestamp", "When it was scheduled"))
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When it was scheduled")
+    )
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, onupdate=utcnow,
-        info=classified("timestamp", "Last change of status"))
+        UTCDateTime,
+        default=utcnow,
+        onupdate=utcnow,
+        info=classified("timestamp", "Last change of status"),
+    )
 
     events: Mapped[list["CreatedEvent"]] = relationship(
-        back_populates="interview", order_by="CreatedEvent.position", lazy="selectin")
+        back_populates="interview", order_by="CreatedEvent.position", lazy="selectin"
+    )
     host_link: Mapped[ProfileLink] = relationship(lazy="joined")
 
 
@@ -110,23 +145,35 @@ class CreatedEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     interview_id: Mapped[int] = mapped_column(
-        ForeignKey("interview.id", ondelete="CASCADE"), index=True,
-        info=classified("identifier", "Interview the event belongs to"))
+        ForeignKey("interview.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "Interview the event belongs to"),
+    )
     position: Mapped[int] = mapped_column(
-        Integer, default=0, info=classified("identifier", "Order of the event within the interview"))
+        Integer, default=0, info=classified("identifier", "Order of the event within the interview")
+    )
     profile_link_id: Mapped[int] = mapped_column(
-        ForeignKey("profile_link.id", ondelete="CASCADE"), index=True,
-        info=classified("identifier", "Calendar link the event was written with"))
+        ForeignKey("profile_link.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "Calendar link the event was written with"),
+    )
     calendar_id: Mapped[str] = mapped_column(
-        String(200), info=classified("identifier", "Aggregator calendar id"))
+        String(200), info=classified("identifier", "Aggregator calendar id")
+    )
     event_id: Mapped[str] = mapped_column(
-        String(80), info=classified("identifier", "Our event id at the aggregator"))
+        String(80), info=classified("identifier", "Our event id at the aggregator")
+    )
     status: Mapped[EventStatus] = mapped_column(
-        _enum(EventStatus, "created_event_status"), default=EventStatus.PENDING,
-        info=classified("status", "Whether the aggregator confirmed the write or delete"))
+        _enum(EventStatus, "created_event_status"),
+        default=EventStatus.PENDING,
+        info=classified("status", "Whether the aggregator confirmed the write or delete"),
+    )
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, onupdate=utcnow,
-        info=classified("timestamp", "Last status change"))
+        UTCDateTime,
+        default=utcnow,
+        onupdate=utcnow,
+        info=classified("timestamp", "Last status change"),
+    )
 
     interview: Mapped[Interview] = relationship(back_populates="events")
 
@@ -139,36 +186,54 @@ class SchedulingLink(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     token_hash: Mapped[str] = mapped_column(
-        String(64), unique=True,
-        info=classified("secret-hashed", "SHA-256 of the link token", retention="until purged"))
+        String(64),
+        unique=True,
+        info=classified("secret-hashed", "SHA-256 of the link token", retention="until purged"),
+    )
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
-        info=classified("identifier", "Organisation of the link"))
+        ForeignKey("organisation.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "Organisation of the link"),
+    )
     created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL"), index=True,
-        info=classified("identifier", "Recruiter who created the link"))
+        ForeignKey("user_account.id", ondelete="SET NULL"),
+        index=True,
+        info=classified("identifier", "Recruiter who created the link"),
+    )
     host_link_id: Mapped[int] = mapped_column(
         ForeignKey("profile_link.id", ondelete="CASCADE"),
-        info=classified("identifier", "Calendar link the interview is written with"))
+        info=classified("identifier", "Calendar link the interview is written with"),
+    )
     panel_link_ids: Mapped[list] = mapped_column(
-        JSON, info=classified("identifier", "Calendar links of the panel"))
+        JSON, info=classified("identifier", "Calendar links of the panel")
+    )
     duration_minutes: Mapped[int] = mapped_column(
-        Integer, info=classified("configuration", "Interview length"))
+        Integer, info=classified("configuration", "Interview length")
+    )
     window_start: Mapped[datetime] = mapped_column(
-        UTCDateTime, info=classified("configuration", "First moment a slot may start"))
+        UTCDateTime, info=classified("configuration", "First moment a slot may start")
+    )
     window_end: Mapped[datetime] = mapped_column(
-        UTCDateTime, info=classified("configuration", "Last moment a slot may end"))
+        UTCDateTime, info=classified("configuration", "Last moment a slot may end")
+    )
     video: Mapped[bool] = mapped_column(
-        Boolean, default=True, server_default=true(),
-        info=classified("configuration", "Whether the interview gets a video link"))
+        Boolean,
+        default=True,
+        server_default=true(),
+        info=classified("configuration", "Whether the interview gets a video link"),
+    )
     expires_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, info=classified("timestamp", "After this the link is refused"))
+        UTCDateTime, info=classified("timestamp", "After this the link is refused")
+    )
     created_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, info=classified("timestamp", "When the link was created"))
+        UTCDateTime, default=utcnow, info=classified("timestamp", "When the link was created")
+    )
     used_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, info=classified("timestamp", "When the candidate booked (single use)"))
+        UTCDateTime, info=classified("timestamp", "When the candidate booked (single use)")
+    )
     revoked_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, info=classified("timestamp", "When the recruiter revoked the link"))
+        UTCDateTime, info=classified("timestamp", "When the recruiter revoked the link")
+    )
 
     @property
     def state(self) -> str:
@@ -190,39 +255,55 @@ class SchedulingPreference(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisation.id", ondelete="CASCADE"), index=True,
-        info=classified("identifier", "Organisation"))
+        ForeignKey("organisation.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "Organisation"),
+    )
     user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="CASCADE"), index=True,
-        info=classified("identifier", "User whose override this is (none = organisation default)"))
+        ForeignKey("user_account.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "User whose override this is (none = organisation default)"),
+    )
     start_minute: Mapped[int] = mapped_column(
-        Integer, info=classified("configuration", "Working day starts (minutes after midnight)"))
+        Integer, info=classified("configuration", "Working day starts (minutes after midnight)")
+    )
     end_minute: Mapped[int] = mapped_column(
-        Integer, info=classified("configuration", "Working day ends (minutes after midnight)"))
+        Integer, info=classified("configuration", "Working day ends (minutes after midnight)")
+    )
     #: ISO weekdays as digits, e.g. "12345" for Monday to Friday.
     weekdays: Mapped[str] = mapped_column(
-        String(7), info=classified("configuration", "Working weekdays"))
+        String(7), info=classified("configuration", "Working weekdays")
+    )
     #: Preferred video provider: a conferencing profile id, "default", "explicit" (the person's
     #: own meeting room below) or "none".
     video_profile: Mapped[str | None] = mapped_column(
-        String(64), info=classified("configuration", "Video provider used for interviews"))
+        String(64), info=classified("configuration", "Video provider used for interviews")
+    )
     #: An https link the person entered for a tool the aggregator cannot provision (e.g. their
     #: Webex personal room); sent as explicit conferencing. Settings, not calendar content.
     video_room_url: Mapped[str | None] = mapped_column(
-        String(500), info=classified(
-            "personal", "The person's own meeting-room link, entered by them",
-            retention="until the person clears it; deleted with their account"))
+        String(500),
+        info=classified(
+            "personal",
+            "The person's own meeting-room link, entered by them",
+            retention="until the person clears it; deleted with their account",
+        ),
+    )
     video_room_name: Mapped[str | None] = mapped_column(
-        String(40), info=classified("configuration", "Name of the tool of that link (e.g. Webex)"))
+        String(40), info=classified("configuration", "Name of the tool of that link (e.g. Webex)")
+    )
     #: Set when the chosen video account was refused and interviews fell back to the calendar's
     #: own video; the preferences page says so until the person chooses again.
     video_fallback_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, info=classified("timestamp", "When the chosen video account stopped working"))
+        UTCDateTime, info=classified("timestamp", "When the chosen video account stopped working")
+    )
 
 
 #: How long a claim row is kept (the compliance inventory shows this).
-CLAIM_RETENTION = ("until the person's or room's calendar shows the interview (checked every few "
-                   "minutes), the booking fails, is moved or cancelled, or its time has passed")
+CLAIM_RETENTION = (
+    "until the person's or room's calendar shows the interview (checked every few "
+    "minutes), the booking fails, is moved or cancelled, or its time has passed"
+)
 
 
 def _claim(category: str, purpose: str) -> dict:
@@ -246,22 +327,34 @@ class SlotClaim(Base):
     id: Mapped[int] = mapped_column(primary_key=True, info=_claim("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
         ForeignKey("organisation.id", ondelete="CASCADE"),
-        info=_claim("identifier", "Organisation that booked"))
+        info=_claim("identifier", "Organisation that booked"),
+    )
     interview_id: Mapped[int] = mapped_column(
-        ForeignKey("interview.id", ondelete="CASCADE"), index=True,
-        info=_claim("identifier", "Our interview holding the time"))
+        ForeignKey("interview.id", ondelete="CASCADE"),
+        index=True,
+        info=_claim("identifier", "Our interview holding the time"),
+    )
     #: The aggregator id (sub) of a panel member's calendar account or of a room.
     sub: Mapped[str] = mapped_column(
-        String(64), info=_claim("identifier", "Aggregator id of the person or room held"))
+        String(64), info=_claim("identifier", "Aggregator id of the person or room held")
+    )
     bucket_start: Mapped[datetime] = mapped_column(
-        UTCDateTime, info=_claim("timestamp", "Start of a 5-minute stretch the booking holds "
-                                              "(interview time plus its buffers)"))
+        UTCDateTime,
+        info=_claim(
+            "timestamp",
+            "Start of a 5-minute stretch the booking holds (interview time plus its buffers)",
+        ),
+    )
     starts_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, info=_claim("timestamp", "Start of our own booked interview"))
+        UTCDateTime, info=_claim("timestamp", "Start of our own booked interview")
+    )
     ends_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, info=_claim("timestamp", "End of our own booked interview"))
+        UTCDateTime, info=_claim("timestamp", "End of our own booked interview")
+    )
     checked_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, info=_claim("timestamp", "When we last asked whether the calendar shows it"))
+        UTCDateTime, info=_claim("timestamp", "When we last asked whether the calendar shows it")
+    )
     #: Set when the calendar first showed the interview; the row goes a grace period later.
     confirmed_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, info=_claim("timestamp", "When the calendar first showed the interview"))
+        UTCDateTime, info=_claim("timestamp", "When the calendar first showed the interview")
+    )

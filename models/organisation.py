@@ -25,11 +25,15 @@ class Organisation(Base):
     )
     #: While off, recruiters are not offered to link their own calendars.
     business_connect_enabled: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false(),
+        Boolean,
+        default=False,
+        server_default=false(),
         info=classified("configuration", "Whether users may link their own calendars"),
     )
     created_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, info=classified("timestamp", "When the organisation was created")
+        UTCDateTime,
+        default=utcnow,
+        info=classified("timestamp", "When the organisation was created"),
     )
 
     def __repr__(self) -> str:

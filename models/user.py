@@ -49,8 +49,12 @@ class User(Base):
     )
     name: Mapped[str] = mapped_column(String(200), info=classified("personal", "Display name"))
     role: Mapped[Role] = mapped_column(
-        Enum(Role, name="user_role", values_callable=lambda e: [m.value for m in e],
-             validate_strings=True),
+        Enum(
+            Role,
+            name="user_role",
+            values_callable=lambda e: [m.value for m in e],
+            validate_strings=True,
+        ),
         info=classified("configuration", "What the user may do in the app"),
     )
     #: argon2id hash; NULL until the user accepts their invitation and chooses a password.
@@ -72,7 +76,9 @@ class User(Base):
         String(64),
         unique=True,
         info=classified(
-            "secret-hashed", "SHA-256 of the one-time invitation link", retention="until used or expired"
+            "secret-hashed",
+            "SHA-256 of the one-time invitation link",
+            retention="until used or expired",
         ),
     )
     invite_expires_at: Mapped[datetime | None] = mapped_column(

@@ -210,7 +210,9 @@ class SandboxControl:
 
     def call(self, method: str, path: str, **kwargs):
         response = self.http.request(method, self.url + "/_sandbox" + path, timeout=10, **kwargs)
-        assert response.status_code < 400, f"sandbox {method} {path}: {response.status_code} {response.text}"
+        assert response.status_code < 400, (
+            f"sandbox {method} {path}: {response.status_code} {response.text}"
+        )
         return response.json() if response.content else None
 
     def identity(self, email: str) -> dict:
@@ -222,8 +224,13 @@ class SandboxControl:
     def consent(self, authorize_url: str, email: str, *, decision: str = "approve", **extra) -> str:
         """Approve (or deny) on the consent page as ``email``; returns the redirect URL."""
         identity = self.identity(email)
-        body = {"authorize_url": authorize_url, "email": email, "password": identity["password"],
-                "decision": decision, **extra}
+        body = {
+            "authorize_url": authorize_url,
+            "email": email,
+            "password": identity["password"],
+            "decision": decision,
+            **extra,
+        }
         return self.call("POST", "/consent", json=body)["redirect_url"]
 
     def register_redirect_uris(self, app):
@@ -243,14 +250,28 @@ class SandboxControl:
     def stats(self):
         return self.call("GET", "/stats")
 
-    def attendee_response(self, organizer: str, attendee: str, status: str, *,
-                          event_id: str | None = None, event_uid: str | None = None,
-                          calendar_id: str | None = None) -> dict:
+    def attendee_response(
+        self,
+        organizer: str,
+        attendee: str,
+        status: str,
+        *,
+        event_id: str | None = None,
+        event_uid: str | None = None,
+        calendar_id: str | None = None,
+    ) -> dict:
         """``attendee`` answers ``organizer``'s event from their mail client; returns the event."""
-        body = {"organizer": organizer, "attendee": attendee, "status": status,
-                "event_id": event_id, "event_uid": event_uid, "calendar_id": calendar_id}
-        return self.call("POST", "/attendee-response",
-                         json={k: v for k, v in body.items() if v is not None})["event"]
+        body = {
+            "organizer": organizer,
+            "attendee": attendee,
+            "status": status,
+            "event_id": event_id,
+            "event_uid": event_uid,
+            "calendar_id": calendar_id,
+        }
+        return self.call(
+            "POST", "/attendee-response", json={k: v for k, v in body.items() if v is not None}
+        )["event"]
 
 
 @pytest.fixture(scope="session")
@@ -258,8 +279,9 @@ def sandbox_server():
     from broker.sandbox.server import SandboxStartError, start_sandbox
 
     try:
-        handle = start_sandbox(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, auto_deliver=False,
-                               rate_limit_enabled=False)
+        handle = start_sandbox(
+            SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, auto_deliver=False, rate_limit_enabled=False
+        )
     except SandboxStartError as exc:
         pytest.fail(f"the sandbox aggregator could not start: {exc}")
     yield handle
@@ -273,8 +295,12 @@ def sandbox(sandbox_server, app_config):
     control.call("POST", "/reset")
     control.call("DELETE", "/faults")
     control.call("DELETE", "/stats")
-    app_config.update(CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID, CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
-                      CRONOFY_API_BASE_URL=sandbox_server.url, CRONOFY_APP_BASE_URL=sandbox_server.url)
+    app_config.update(
+        CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID,
+        CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+        CRONOFY_API_BASE_URL=sandbox_server.url,
+        CRONOFY_APP_BASE_URL=sandbox_server.url,
+    )
     return control
 
 
@@ -294,9 +320,26 @@ def redis_url(tmp_path_factory):
     port = _free_redis_port()
     pidfile = tmp / "redis.pid"
     subprocess.run(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
-         "--pidfile", str(pidfile), "--dir", str(tmp), "--save", "", "--appendonly", "no"],
-        check=True, capture_output=True, timeout=10,
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pidfile),
+            "--dir",
+            str(tmp),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=10,
     )
     import redis
 
@@ -326,7 +369,8 @@ def recruiter(app, session, sandbox, org):
     from tests.factories import make_user
     from tests.webapp.scheduling_support import link_calendar
 
-    user = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
-                     name="Riley Chen")
+    user = make_user(
+        session, org, Role.RECRUITER, email="riley.chen@northwind.example", name="Riley Chen"
+    )
     link_calendar(app, session, sandbox, user)
     return user

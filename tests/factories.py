@@ -51,8 +51,11 @@ def make_user(
 
 
 def assign(session: Session, coordinator: User, manager: User) -> CoordinatorAssignment:
-    assignment = CoordinatorAssignment(organisation_id=coordinator.organisation_id,
-                                       coordinator_id=coordinator.id, manager_id=manager.id)
+    assignment = CoordinatorAssignment(
+        organisation_id=coordinator.organisation_id,
+        coordinator_id=coordinator.id,
+        manager_id=manager.id,
+    )
     session.add(assignment)
     session.commit()
     return assignment

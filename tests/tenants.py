@@ -18,10 +18,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from broker.types import Credentials
-from models import (AuditEntry, Base, CoordinatorAssignment, CreatedEvent, ErasureRequest,
-                    Interview, InterviewStatus, LinkMode, LinkStatus, MailboxKind, MailboxRequest,
-                    MailboxStatus, Organisation, ProfileLink, Role, SchedulingLink,
-                    ServiceAccountLink, User, utcnow)
+from models import (
+    AuditEntry,
+    Base,
+    CoordinatorAssignment,
+    CreatedEvent,
+    ErasureRequest,
+    Interview,
+    InterviewStatus,
+    LinkMode,
+    LinkStatus,
+    MailboxKind,
+    MailboxRequest,
+    MailboxStatus,
+    Organisation,
+    ProfileLink,
+    Role,
+    SchedulingLink,
+    ServiceAccountLink,
+    User,
+    utcnow,
+)
 from tests.factories import make_org
 from webapp import security
 from webapp.services import Actor, api_tokens, connect
@@ -41,12 +58,21 @@ class Neighbour:
 
     def path_value(self, endpoint: str, name: str) -> object | None:
         """The neighbour's id for a route variable, or None when none fits."""
-        kind = {"user_id": "user", "assignment_id": "assignment", "uid": "interview",
-                "token_id": "api_token", "domain_id": "service_account_link"}.get(name)
+        kind = {
+            "user_id": "user",
+            "assignment_id": "assignment",
+            "uid": "interview",
+            "token_id": "api_token",
+            "domain_id": "service_account_link",
+        }.get(name)
         if name == "link_id":
-            kind = ("service_account_link" if endpoint.startswith("enterprise.") else
-                    "scheduling_link" if "scheduling_link" in endpoint
-                    or endpoint.startswith("candidate_links.") else "profile_link")
+            kind = (
+                "service_account_link"
+                if endpoint.startswith("enterprise.")
+                else "scheduling_link"
+                if "scheduling_link" in endpoint or endpoint.startswith("candidate_links.")
+                else "profile_link"
+            )
         if name == "request_id":
             kind = "mailbox_request" if endpoint.startswith("enterprise.") else "erasure_request"
         return self.ids.get(kind) if kind else None
@@ -60,80 +86,177 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
     other_hash = security.hash_password(NEIGHBOUR_PASSWORD, salt_of=people[0].password_hash)
     twins = {}
     for person in people:
-        twin = User(organisation_id=org.id, email=person.email,
-                    name=f"Namesake {suffix} {person.id}", role=person.role,
-                    password_hash=other_hash, active=True, session_version=1)
+        twin = User(
+            organisation_id=org.id,
+            email=person.email,
+            name=f"Namesake {suffix} {person.id}",
+            role=person.role,
+            password_hash=other_hash,
+            active=True,
+            session_version=1,
+        )
         session.add(twin)
         twins[person.email] = twin
-    recruiter = User(organisation_id=org.id, email=f"recruiter.{suffix}@neighbour.example",
-                     name=f"Neighbour Recruiter {suffix}", role=Role.RECRUITER,
-                     password_hash=other_hash, active=True, session_version=1)
-    coordinator = User(organisation_id=org.id, email=f"coordinator.{suffix}@neighbour.example",
-                       name=f"Neighbour Coordinator {suffix}", role=Role.COORDINATOR,
-                       password_hash=other_hash, active=True, session_version=1)
+    recruiter = User(
+        organisation_id=org.id,
+        email=f"recruiter.{suffix}@neighbour.example",
+        name=f"Neighbour Recruiter {suffix}",
+        role=Role.RECRUITER,
+        password_hash=other_hash,
+        active=True,
+        session_version=1,
+    )
+    coordinator = User(
+        organisation_id=org.id,
+        email=f"coordinator.{suffix}@neighbour.example",
+        name=f"Neighbour Coordinator {suffix}",
+        role=Role.COORDINATOR,
+        password_hash=other_hash,
+        active=True,
+        session_version=1,
+    )
     session.add_all([recruiter, coordinator])
     session.flush()
     address = people[0].email
     twin = twins[address]
-    link = ProfileLink(organisation_id=org.id, user_id=recruiter.id, mode=LinkMode.BUSINESS,
-                       sub=f"acc_neighbour_{suffix}", account_id=f"acc_neighbour_{suffix}",
-                       profile_id=f"pro_neighbour_{suffix}", provider="google",
-                       account_email=address, status=LinkStatus.ACTIVE,
-                       target_calendar_id=f"cal_neighbour_{suffix}",
-                       conflict_calendar_ids=[f"cal_neighbour_{suffix}"])
+    link = ProfileLink(
+        organisation_id=org.id,
+        user_id=recruiter.id,
+        mode=LinkMode.BUSINESS,
+        sub=f"acc_neighbour_{suffix}",
+        account_id=f"acc_neighbour_{suffix}",
+        profile_id=f"pro_neighbour_{suffix}",
+        provider="google",
+        account_email=address,
+        status=LinkStatus.ACTIVE,
+        target_calendar_id=f"cal_neighbour_{suffix}",
+        conflict_calendar_ids=[f"cal_neighbour_{suffix}"],
+    )
     session.add(link)
     session.flush()
-    connect.store_credentials(link, Credentials(
-        access_token=f"neighbour-access-{suffix}", refresh_token=f"neighbour-refresh-{suffix}",
-        expires_at=utcnow() + dt.timedelta(hours=1), scope="", sub=link.sub,
-        account_id=link.account_id), cipher)
-    interview = Interview(uid=secrets.token_hex(16), organisation_id=org.id,
-                          created_by_id=recruiter.id, host_link_id=link.id,
-                          panel_link_ids=[link.id], status=InterviewStatus.SCHEDULED)
+    connect.store_credentials(
+        link,
+        Credentials(
+            access_token=f"neighbour-access-{suffix}",
+            refresh_token=f"neighbour-refresh-{suffix}",
+            expires_at=utcnow() + dt.timedelta(hours=1),
+            scope="",
+            sub=link.sub,
+            account_id=link.account_id,
+        ),
+        cipher,
+    )
+    interview = Interview(
+        uid=secrets.token_hex(16),
+        organisation_id=org.id,
+        created_by_id=recruiter.id,
+        host_link_id=link.id,
+        panel_link_ids=[link.id],
+        status=InterviewStatus.SCHEDULED,
+    )
     session.add(interview)
     session.flush()
-    session.add(CreatedEvent(interview_id=interview.id, profile_link_id=link.id,
-                             calendar_id=link.target_calendar_id,
-                             event_id=f"rdv_neighbour_{suffix}"))
+    session.add(
+        CreatedEvent(
+            interview_id=interview.id,
+            profile_link_id=link.id,
+            calendar_id=link.target_calendar_id,
+            event_id=f"rdv_neighbour_{suffix}",
+        )
+    )
     scheduling_link = SchedulingLink(
-        token_hash=security.token_hash(secrets.token_urlsafe()), organisation_id=org.id,
-        created_by_id=recruiter.id, host_link_id=link.id, panel_link_ids=[link.id],
-        duration_minutes=30, window_start=utcnow(), window_end=utcnow() + dt.timedelta(days=7),
-        expires_at=utcnow() + dt.timedelta(days=7))
+        token_hash=security.token_hash(secrets.token_urlsafe()),
+        organisation_id=org.id,
+        created_by_id=recruiter.id,
+        host_link_id=link.id,
+        panel_link_ids=[link.id],
+        duration_minutes=30,
+        window_start=utcnow(),
+        window_end=utcnow() + dt.timedelta(days=7),
+        expires_at=utcnow() + dt.timedelta(days=7),
+    )
     domain = address.rsplit("@", 1)[1]
-    service_account = ServiceAccountLink(organisation_id=org.id, provider="exchange",
-                                         domain=domain, sub=f"ser_neighbour_{suffix}",
-                                         account_email=f"svc@{domain}", status=LinkStatus.ACTIVE)
+    service_account = ServiceAccountLink(
+        organisation_id=org.id,
+        provider="exchange",
+        domain=domain,
+        sub=f"ser_neighbour_{suffix}",
+        account_email=f"svc@{domain}",
+        status=LinkStatus.ACTIVE,
+    )
     session.add_all([scheduling_link, service_account])
     session.flush()
-    mailbox = MailboxRequest(service_account_link_id=service_account.id, organisation_id=org.id,
-                             user_id=twin.id, email=address, kind=MailboxKind.MAILBOX,
-                             status=MailboxStatus.FAILED)
-    room = MailboxRequest(service_account_link_id=service_account.id, organisation_id=org.id,
-                          email=f"room.{suffix}@{domain}", kind=MailboxKind.ROOM,
-                          display_name=f"Neighbour Room {suffix}",
-                          resource_sub=f"res_neighbour_{suffix}", status=MailboxStatus.LINKED)
-    assignment = CoordinatorAssignment(organisation_id=org.id, coordinator_id=coordinator.id,
-                                       manager_id=recruiter.id)
-    erasure = ErasureRequest(organisation_id=org.id, person_id=recruiter.id, status="proposed",
-                             future_interviews="keep", proposed_by_id=coordinator.id)
+    mailbox = MailboxRequest(
+        service_account_link_id=service_account.id,
+        organisation_id=org.id,
+        user_id=twin.id,
+        email=address,
+        kind=MailboxKind.MAILBOX,
+        status=MailboxStatus.FAILED,
+    )
+    room = MailboxRequest(
+        service_account_link_id=service_account.id,
+        organisation_id=org.id,
+        email=f"room.{suffix}@{domain}",
+        kind=MailboxKind.ROOM,
+        display_name=f"Neighbour Room {suffix}",
+        resource_sub=f"res_neighbour_{suffix}",
+        status=MailboxStatus.LINKED,
+    )
+    assignment = CoordinatorAssignment(
+        organisation_id=org.id, coordinator_id=coordinator.id, manager_id=recruiter.id
+    )
+    erasure = ErasureRequest(
+        organisation_id=org.id,
+        person_id=recruiter.id,
+        status="proposed",
+        future_interviews="keep",
+        proposed_by_id=coordinator.id,
+    )
     session.add_all([mailbox, room, assignment, erasure])
     for person in people:
-        session.add(AuditEntry(organisation_id=org.id, actor_id=twins[person.email].id,
-                               actor_label=person.email, action="neighbour.did", outcome="success",
-                               target_type="user", target_id=str(twins[person.email].id),
-                               target_label=person.email))
+        session.add(
+            AuditEntry(
+                organisation_id=org.id,
+                actor_id=twins[person.email].id,
+                actor_label=person.email,
+                action="neighbour.did",
+                outcome="success",
+                target_type="user",
+                target_id=str(twins[person.email].id),
+                target_label=person.email,
+            )
+        )
     session.commit()
-    token, _ = api_tokens.create_token(session, Actor(twin.id, twin.email, org.id, twin.role),
-                                       name=f"Neighbour token {suffix}")
-    ids = {"user": twin.id, "assignment": assignment.id, "interview": interview.uid,
-           "api_token": token.id, "service_account_link": service_account.id,
-           "profile_link": link.id, "scheduling_link": scheduling_link.id,
-           "mailbox_request": mailbox.id, "erasure_request": erasure.id}
-    markers = [org.name, recruiter.name, coordinator.name, *(t.name for t in twins.values()),
-               link.sub, link.profile_id, link.target_calendar_id, interview.uid,
-               service_account.sub, room.resource_sub, room.display_name, recruiter.email,
-               f"Neighbour token {suffix}"]
+    token, _ = api_tokens.create_token(
+        session, Actor(twin.id, twin.email, org.id, twin.role), name=f"Neighbour token {suffix}"
+    )
+    ids = {
+        "user": twin.id,
+        "assignment": assignment.id,
+        "interview": interview.uid,
+        "api_token": token.id,
+        "service_account_link": service_account.id,
+        "profile_link": link.id,
+        "scheduling_link": scheduling_link.id,
+        "mailbox_request": mailbox.id,
+        "erasure_request": erasure.id,
+    }
+    markers = [
+        org.name,
+        recruiter.name,
+        coordinator.name,
+        *(t.name for t in twins.values()),
+        link.sub,
+        link.profile_id,
+        link.target_calendar_id,
+        interview.uid,
+        service_account.sub,
+        room.resource_sub,
+        room.display_name,
+        recruiter.email,
+        f"Neighbour token {suffix}",
+    ]
     return Neighbour(org, twins, ids, markers)
 
 
@@ -143,8 +266,13 @@ def snapshot(session: Session, organisation_id: int) -> dict[str, list[tuple]]:
     rows = {}
     for table in Base.metadata.sorted_tables:
         rows[table.name] = sorted(
-            (tuple(str(v) for v in row) for row in session.execute(
-                select(table).where(organisation_scope(table, organisation_id)))))
+            (
+                tuple(str(v) for v in row)
+                for row in session.execute(
+                    select(table).where(organisation_scope(table, organisation_id))
+                )
+            )
+        )
     return rows
 
 

@@ -27,7 +27,9 @@ def test_requests_to_the_real_aggregator_fail():
     while exc is not None:
         chain.append(exc)
         exc = exc.__cause__ or exc.__context__
-    assert any(isinstance(e, NetworkAccessBlocked) for e in chain) or "NetworkAccessBlocked" in str(info.value)
+    assert any(isinstance(e, NetworkAccessBlocked) for e in chain) or "NetworkAccessBlocked" in str(
+        info.value
+    )
 
 
 def test_loopback_is_allowed():

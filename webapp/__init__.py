@@ -51,18 +51,46 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
 
     from webapp import api
-    from webapp.views import (admin, api_tokens, auth, calendar, candidate, compliance,
-                              enterprise, health, hooks, interviews, main, profile, schedule,
-                              settings)
+    from webapp.views import (
+        admin,
+        api_tokens,
+        auth,
+        calendar,
+        candidate,
+        compliance,
+        enterprise,
+        health,
+        hooks,
+        interviews,
+        main,
+        profile,
+        schedule,
+        settings,
+    )
 
-    for blueprint in (auth.bp, main.bp, admin.bp, profile.bp, calendar.bp, settings.bp,
-                      enterprise.bp, schedule.bp, interviews.bp, candidate.links_bp, candidate.bp,
-                      compliance.bp, api_tokens.bp, health.bp, hooks.bp):
+    for blueprint in (
+        auth.bp,
+        main.bp,
+        admin.bp,
+        profile.bp,
+        calendar.bp,
+        settings.bp,
+        enterprise.bp,
+        schedule.bp,
+        interviews.bp,
+        candidate.links_bp,
+        candidate.bp,
+        compliance.bp,
+        api_tokens.bp,
+        health.bp,
+        hooks.bp,
+    ):
         app.register_blueprint(blueprint)
     csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
     limiter.exempt(hooks.bp)  # signed requests are the aggregator's; unsigned ones limited here:
     app.extensions["rendezvous.callback_guard"] = hooks.CallbackGuard(
-        app.config["RATELIMIT_STORAGE_URI"])
+        app.config["RATELIMIT_STORAGE_URI"]
+    )
     api.init_app(app)  # JSON API: token auth, CSRF-exempt, per-token limits
 
     web.init_request_hooks(app)
@@ -72,8 +100,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     errors.init_app(app)
     cli.init_app(app)
-    app.wsgi_app = PathDispatcher(app.wsgi_app, hooks.PREFIX,
-                                  hooks.FastPush(app, _callback_app(app, hooks.bp).wsgi_app))
+    app.wsgi_app = PathDispatcher(
+        app.wsgi_app, hooks.PREFIX, hooks.FastPush(app, _callback_app(app, hooks.bp).wsgi_app)
+    )
     if config["PROXY_HOPS"]:
         # Behind a TLS-terminating proxy: trust exactly that many X-Forwarded-* hops.
         hops = config["PROXY_HOPS"]
@@ -88,8 +117,14 @@ def _callback_app(app: Flask, blueprint) -> Flask:
     high-volume endpoint. The main app keeps the same routes for URL building."""
     lean = Flask("webapp.callbacks", instance_path=app.instance_path)
     lean.config = app.config  # one configuration: a change made to the app applies here too
-    for key in ("rendezvous.db", "rendezvous.broker", "rendezvous.cipher", "rendezvous.sealer",
-                "rendezvous.jobs", "rendezvous.callback_guard"):
+    for key in (
+        "rendezvous.db",
+        "rendezvous.broker",
+        "rendezvous.cipher",
+        "rendezvous.sealer",
+        "rendezvous.jobs",
+        "rendezvous.callback_guard",
+    ):
         lean.extensions[key] = app.extensions[key]
     lean.teardown_appcontext(db.close_session)
     lean.before_request(web.assign_request_id)

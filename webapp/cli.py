@@ -35,8 +35,11 @@ def db_revision(message: str) -> None:
     """Generate a migration from the difference between the models and the database."""
     from alembic import command
 
-    command.revision(migrate.alembic_config(current_app.config["DATABASE_URL"]),
-                     message=message, autogenerate=True)
+    command.revision(
+        migrate.alembic_config(current_app.config["DATABASE_URL"]),
+        message=message,
+        autogenerate=True,
+    )
 
 
 @click.command("seed-demo")

@@ -45,86 +45,214 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("ENVIRONMENT", "RENDEZVOUS_ENV", "development",
-            "`development` (generates missing secrets into instance/) or `production` (refuses to "
-            "start without them)"),
-    Setting("SECRET_KEY", "SECRET_KEY", None, "Signs session cookies and CSRF tokens",
-            secret=True, required_in_production=True),
-    Setting("DATABASE_URL", "DATABASE_URL", None,
-            "SQLAlchemy URL; development default is SQLite in instance/rendezvous.sqlite3. "
-            "PostgreSQL: postgresql+psycopg://user:pass@host/db", required_in_production=True),
-    Setting("TOKEN_KEYS", "RENDEZVOUS_TOKEN_KEYS", None,
-            "Key ring for calendar tokens at rest: `id:base64-32-byte-key` entries separated by "
-            "commas, newest first (the first encrypts, all decrypt)",
-            secret=True, required_in_production=True),
-    Setting("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_ID", None,
-            "Cronofy application client id; unset in development = use the local sandbox"),
-    Setting("CRONOFY_CLIENT_SECRET", "CRONOFY_CLIENT_SECRET", None,
-            "Cronofy application client secret (also the API key and HMAC key); during a "
-            "rotation `new,old` (calls use the first, callbacks may be signed by either)",
-            secret=True),
-    Setting("CRONOFY_DATA_CENTER", "CRONOFY_DATA_CENTER", "us",
-            "Cronofy data center: " + ", ".join(DATA_CENTERS)),
-    Setting("CRONOFY_API_BASE_URL", "CRONOFY_API_BASE_URL", None,
-            "Explicit API base URL (the sandbox); overrides the data center"),
-    Setting("CRONOFY_APP_BASE_URL", "CRONOFY_APP_BASE_URL", None,
-            "Explicit app (browser) base URL (the sandbox); overrides the data center"),
-    Setting("CRONOFY_RATE_PER_SECOND", "CRONOFY_RATE_PER_SECOND", 50,
-            "Client-side ceiling on aggregator calls per second (the application's limit)",
-            parse=int),
-    Setting("CRONOFY_RATE_PER_MINUTE", "CRONOFY_RATE_PER_MINUTE", 500,
-            "Client-side ceiling on aggregator calls per minute", parse=int),
-    Setting("MICROSOFT_APP_ID", "RENDEZVOUS_MICROSOFT_APP_ID", None,
-            "Azure application id of the calendar service, for the Office 365 admin-consent link "
-            "on the Enterprise Connect tab; unset = the admin enters it"),
-    Setting("SMART_INVITE_ORGANIZER_EMAIL", "RENDEZVOUS_SMART_INVITE_ORGANIZER_EMAIL", None,
-            "Organizer address on Smart Invites (candidates of hosts whose calendar cannot "
-            "invite). Mail to it must be forwarded to the calendar service's organizer address "
-            "for your data center, or candidates' answers are lost; unset = the service's own "
-            "organizer address"),
-    Setting("EC_CLAIM_LEASE_SECONDS", "RENDEZVOUS_EC_CLAIM_LEASE_SECONDS", 120,
-            "Enterprise Connect: a mailbox batch claimed by a worker that died is sent again after "
-            "this long (keep it above the longest a batch request can take)", parse=int),
-    Setting("PUBLIC_BASE_URL", "RENDEZVOUS_PUBLIC_BASE_URL", None,
-            "Externally visible base URL (`https://host[:port]`): every absolute link (OAuth "
-            "redirects, aggregator callbacks, candidate and invitation links) is built from it, "
-            "never from the request, and requests naming another host get 400. Development "
-            "default: http://RENDEZVOUS_DEV_HOST:RENDEZVOUS_DEV_PORT", required_in_production=True),
-    Setting("DEV_HOST", "RENDEZVOUS_DEV_HOST", "127.0.0.1",
-            "Development: the address the development server (`make run`) listens on"),
-    Setting("DEV_PORT", "RENDEZVOUS_DEV_PORT", 5000,
-            "Development: the port the development server listens on", parse=int),
-    Setting("REDIS_URL", "REDIS_URL", None,
-            "Redis for the rate limits shared by every worker and the job queue; required in "
-            "production (limits kept per process let each worker allow the whole limit); unset "
-            "in development = in-process limits and a SQLite job queue",
-            required_in_production=True),
-    Setting("JOBS_SQLITE_PATH", "RENDEZVOUS_JOBS_SQLITE_PATH", None,
-            "SQLite file of the job queue when Redis is not configured (default instance/jobs.sqlite3)"),
-    Setting("LOGIN_RATE_LIMIT", "RENDEZVOUS_LOGIN_RATE_LIMIT", "10 per minute",
-            "Login attempts allowed per client address (flask-limiter syntax)"),
-    Setting("API_RATE_LIMIT", "RENDEZVOUS_API_RATE_LIMIT", "300 per minute",
-            "Requests allowed per API token (per client address without one), flask-limiter syntax"),
-    Setting("SESSION_IDLE_MINUTES", "RENDEZVOUS_SESSION_IDLE_MINUTES", 60,
-            "A session unused this long ends", parse=int),
-    Setting("SESSION_MAX_HOURS", "RENDEZVOUS_SESSION_MAX_HOURS", 12,
-            "A session ends this long after login, used or not", parse=int),
-    Setting("INVITE_DAYS", "RENDEZVOUS_INVITE_DAYS", 7,
-            "How long an invitation link stays valid", parse=int),
-    Setting("AUDIT_RETENTION_DAYS", "RENDEZVOUS_AUDIT_RETENTION_DAYS", 400,
-            "Audit entries older than this are purged by the retention job", parse=int),
-    Setting("ERASURE_CONFIRM_ROLE", "RENDEZVOUS_ERASURE_CONFIRM_ROLE", "admin",
-            "Who confirms an erasure a compliance reviewer proposed: `admin` (two people) or "
-            "`compliance` (the reviewer alone)"),
+    Setting(
+        "ENVIRONMENT",
+        "RENDEZVOUS_ENV",
+        "development",
+        "`development` (generates missing secrets into instance/) or `production` (refuses to "
+        "start without them)",
+    ),
+    Setting(
+        "SECRET_KEY",
+        "SECRET_KEY",
+        None,
+        "Signs session cookies and CSRF tokens",
+        secret=True,
+        required_in_production=True,
+    ),
+    Setting(
+        "DATABASE_URL",
+        "DATABASE_URL",
+        None,
+        "SQLAlchemy URL; development default is SQLite in instance/rendezvous.sqlite3. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+        required_in_production=True,
+    ),
+    Setting(
+        "TOKEN_KEYS",
+        "RENDEZVOUS_TOKEN_KEYS",
+        None,
+        "Key ring for calendar tokens at rest: `id:base64-32-byte-key` entries separated by "
+        "commas, newest first (the first encrypts, all decrypt)",
+        secret=True,
+        required_in_production=True,
+    ),
+    Setting(
+        "CRONOFY_CLIENT_ID",
+        "CRONOFY_CLIENT_ID",
+        None,
+        "Cronofy application client id; unset in development = use the local sandbox",
+    ),
+    Setting(
+        "CRONOFY_CLIENT_SECRET",
+        "CRONOFY_CLIENT_SECRET",
+        None,
+        "Cronofy application client secret (also the API key and HMAC key); during a "
+        "rotation `new,old` (calls use the first, callbacks may be signed by either)",
+        secret=True,
+    ),
+    Setting(
+        "CRONOFY_DATA_CENTER",
+        "CRONOFY_DATA_CENTER",
+        "us",
+        "Cronofy data center: " + ", ".join(DATA_CENTERS),
+    ),
+    Setting(
+        "CRONOFY_API_BASE_URL",
+        "CRONOFY_API_BASE_URL",
+        None,
+        "Explicit API base URL (the sandbox); overrides the data center",
+    ),
+    Setting(
+        "CRONOFY_APP_BASE_URL",
+        "CRONOFY_APP_BASE_URL",
+        None,
+        "Explicit app (browser) base URL (the sandbox); overrides the data center",
+    ),
+    Setting(
+        "CRONOFY_RATE_PER_SECOND",
+        "CRONOFY_RATE_PER_SECOND",
+        50,
+        "Client-side ceiling on aggregator calls per second (the application's limit)",
+        parse=int,
+    ),
+    Setting(
+        "CRONOFY_RATE_PER_MINUTE",
+        "CRONOFY_RATE_PER_MINUTE",
+        500,
+        "Client-side ceiling on aggregator calls per minute",
+        parse=int,
+    ),
+    Setting(
+        "MICROSOFT_APP_ID",
+        "RENDEZVOUS_MICROSOFT_APP_ID",
+        None,
+        "Azure application id of the calendar service, for the Office 365 admin-consent link "
+        "on the Enterprise Connect tab; unset = the admin enters it",
+    ),
+    Setting(
+        "SMART_INVITE_ORGANIZER_EMAIL",
+        "RENDEZVOUS_SMART_INVITE_ORGANIZER_EMAIL",
+        None,
+        "Organizer address on Smart Invites (candidates of hosts whose calendar cannot "
+        "invite). Mail to it must be forwarded to the calendar service's organizer address "
+        "for your data center, or candidates' answers are lost; unset = the service's own "
+        "organizer address",
+    ),
+    Setting(
+        "EC_CLAIM_LEASE_SECONDS",
+        "RENDEZVOUS_EC_CLAIM_LEASE_SECONDS",
+        120,
+        "Enterprise Connect: a mailbox batch claimed by a worker that died is sent again after "
+        "this long (keep it above the longest a batch request can take)",
+        parse=int,
+    ),
+    Setting(
+        "PUBLIC_BASE_URL",
+        "RENDEZVOUS_PUBLIC_BASE_URL",
+        None,
+        "Externally visible base URL (`https://host[:port]`): every absolute link (OAuth "
+        "redirects, aggregator callbacks, candidate and invitation links) is built from it, "
+        "never from the request, and requests naming another host get 400. Development "
+        "default: http://RENDEZVOUS_DEV_HOST:RENDEZVOUS_DEV_PORT",
+        required_in_production=True,
+    ),
+    Setting(
+        "DEV_HOST",
+        "RENDEZVOUS_DEV_HOST",
+        "127.0.0.1",
+        "Development: the address the development server (`make run`) listens on",
+    ),
+    Setting(
+        "DEV_PORT",
+        "RENDEZVOUS_DEV_PORT",
+        5000,
+        "Development: the port the development server listens on",
+        parse=int,
+    ),
+    Setting(
+        "REDIS_URL",
+        "REDIS_URL",
+        None,
+        "Redis for the rate limits shared by every worker and the job queue; required in "
+        "production (limits kept per process let each worker allow the whole limit); unset "
+        "in development = in-process limits and a SQLite job queue",
+        required_in_production=True,
+    ),
+    Setting(
+        "JOBS_SQLITE_PATH",
+        "RENDEZVOUS_JOBS_SQLITE_PATH",
+        None,
+        "SQLite file of the job queue when Redis is not configured (default instance/jobs.sqlite3)",
+    ),
+    Setting(
+        "LOGIN_RATE_LIMIT",
+        "RENDEZVOUS_LOGIN_RATE_LIMIT",
+        "10 per minute",
+        "Login attempts allowed per client address (flask-limiter syntax)",
+    ),
+    Setting(
+        "API_RATE_LIMIT",
+        "RENDEZVOUS_API_RATE_LIMIT",
+        "300 per minute",
+        "Requests allowed per API token (per client address without one), flask-limiter syntax",
+    ),
+    Setting(
+        "SESSION_IDLE_MINUTES",
+        "RENDEZVOUS_SESSION_IDLE_MINUTES",
+        60,
+        "A session unused this long ends",
+        parse=int,
+    ),
+    Setting(
+        "SESSION_MAX_HOURS",
+        "RENDEZVOUS_SESSION_MAX_HOURS",
+        12,
+        "A session ends this long after login, used or not",
+        parse=int,
+    ),
+    Setting(
+        "INVITE_DAYS",
+        "RENDEZVOUS_INVITE_DAYS",
+        7,
+        "How long an invitation link stays valid",
+        parse=int,
+    ),
+    Setting(
+        "AUDIT_RETENTION_DAYS",
+        "RENDEZVOUS_AUDIT_RETENTION_DAYS",
+        400,
+        "Audit entries older than this are purged by the retention job",
+        parse=int,
+    ),
+    Setting(
+        "ERASURE_CONFIRM_ROLE",
+        "RENDEZVOUS_ERASURE_CONFIRM_ROLE",
+        "admin",
+        "Who confirms an erasure a compliance reviewer proposed: `admin` (two people) or "
+        "`compliance` (the reviewer alone)",
+    ),
     Setting("LOG_LEVEL", "RENDEZVOUS_LOG_LEVEL", "INFO", "Python logging level"),
-    Setting("LOG_FORMAT", "RENDEZVOUS_LOG_FORMAT", None,
-            "`json` (one object per line, default in production) or `text`"),
-    Setting("PROXY_HOPS", "RENDEZVOUS_PROXY_HOPS", 0,
-            "Number of trusted reverse proxies in front of the app (X-Forwarded-*); 0 = none",
-            parse=int),
-    Setting("SESSION_COOKIE_SECURE", "RENDEZVOUS_SECURE_COOKIES", None,
-            "Send cookies over HTTPS only; default on in production, off in development",
-            parse=_bool),
+    Setting(
+        "LOG_FORMAT",
+        "RENDEZVOUS_LOG_FORMAT",
+        None,
+        "`json` (one object per line, default in production) or `text`",
+    ),
+    Setting(
+        "PROXY_HOPS",
+        "RENDEZVOUS_PROXY_HOPS",
+        0,
+        "Number of trusted reverse proxies in front of the app (X-Forwarded-*); 0 = none",
+        parse=int,
+    ),
+    Setting(
+        "SESSION_COOKIE_SECURE",
+        "RENDEZVOUS_SECURE_COOKIES",
+        None,
+        "Send cookies over HTTPS only; default on in production, off in development",
+        parse=_bool,
+    ),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -143,9 +271,13 @@ def parse_key_ring(value: str) -> list[tuple[str, bytes]]:
         try:
             key = base64.b64decode(encoded.strip(), validate=True)
         except ValueError:
-            raise ConfigError(f"RENDEZVOUS_TOKEN_KEYS: key {key_id.strip()!r} is not base64") from None
+            raise ConfigError(
+                f"RENDEZVOUS_TOKEN_KEYS: key {key_id.strip()!r} is not base64"
+            ) from None
         if len(key) != 32:
-            raise ConfigError(f"RENDEZVOUS_TOKEN_KEYS: key {key_id.strip()!r} must be 32 bytes (AES-256)")
+            raise ConfigError(
+                f"RENDEZVOUS_TOKEN_KEYS: key {key_id.strip()!r} must be 32 bytes (AES-256)"
+            )
         if any(existing == key_id.strip() for existing, _ in ring):
             raise ConfigError(f"RENDEZVOUS_TOKEN_KEYS: key id {key_id.strip()!r} appears twice")
         ring.append((key_id.strip(), key))
@@ -186,7 +318,8 @@ def load_config(
         missing = [s.env for s in SETTINGS if s.required_in_production and not config.get(s.key)]
         if missing:
             raise ConfigError(
-                "Refusing to start in production without " + ", ".join(missing)
+                "Refusing to start in production without "
+                + ", ".join(missing)
                 + ". Set them in the environment (see README, Configuration)."
             )
     else:
@@ -217,8 +350,10 @@ def _public_base_url(config: dict[str, Any]) -> str:
     if not base:
         host = (config.get("DEV_HOST") or "").strip()
         if host in {"", "0.0.0.0", "::", "[::]"}:  # nosec B104 - refused here, never bound
-            raise ConfigError("Set RENDEZVOUS_PUBLIC_BASE_URL to the address people open when the "
-                              "development server listens on all interfaces")
+            raise ConfigError(
+                "Set RENDEZVOUS_PUBLIC_BASE_URL to the address people open when the "
+                "development server listens on all interfaces"
+            )
         host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         base = f"http://{host}:{config['DEV_PORT']}"
     parts = urlsplit(base.strip())
@@ -226,10 +361,19 @@ def _public_base_url(config: dict[str, Any]) -> str:
         parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError:
         parts = parts._replace(netloc="")
-    if (parts.scheme not in {"http", "https"} or not parts.hostname or parts.username
-            or parts.password or parts.path not in {"", "/"} or parts.query or parts.fragment):
-        raise ConfigError("RENDEZVOUS_PUBLIC_BASE_URL must be a scheme and host such as "
-                          "https://rendezvous.example.com (no path)")
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or parts.username
+        or parts.password
+        or parts.path not in {"", "/"}
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(
+            "RENDEZVOUS_PUBLIC_BASE_URL must be a scheme and host such as "
+            "https://rendezvous.example.com (no path)"
+        )
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -257,4 +401,3 @@ def _fill_development_secrets(instance: Path, config: dict[str, Any]) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(stored, fh, indent=2)
-

@@ -37,7 +37,8 @@ DEMO_USERS = (
 #: Hiring managers at Fabrikam (Exchange), so "Link all users" of Enterprise Connect has people
 #: to link in the demo; one is outside the service account's impersonation scope.
 DEMO_MAILBOX_USERS = tuple(
-    DemoUser(name, email, Role.RECRUITER) for name, email in (
+    DemoUser(name, email, Role.RECRUITER)
+    for name, email in (
         ("Anna Becker", "anna.becker@fabrikam.example"),
         ("Ben Schulz", "ben.schulz@fabrikam.example"),
         ("Clara Hoffmann", "clara.hoffmann@fabrikam.example"),
@@ -45,7 +46,8 @@ DEMO_MAILBOX_USERS = tuple(
         ("Elena Richter", "elena.richter@fabrikam.example"),
         ("Felix Klein", "felix.klein@fabrikam.example"),
         ("Office of the CEO", "ceo.office@fabrikam.example"),
-    ))
+    )
+)
 #: (coordinator email, hiring manager email)
 DEMO_ASSIGNMENTS = (("morgan.lee@northwind.example", "sam.patel@contoso.example"),)
 
@@ -55,23 +57,42 @@ def seed_demo(session: Session) -> bool:
     if session.scalar(select(Organisation.id).where(Organisation.name == DEMO_ORGANISATION)):
         return False
     # Business Connect is on so the demo recruiters can link their sandbox calendars at once.
-    org = Organisation(name=DEMO_ORGANISATION, timezone="Europe/London",
-                       business_connect_enabled=True)
+    org = Organisation(
+        name=DEMO_ORGANISATION, timezone="Europe/London", business_connect_enabled=True
+    )
     session.add(org)
     session.flush()
     password_hash = security.hash_password(DEMO_PASSWORD)
     users = {}
     for demo in DEMO_USERS + DEMO_MAILBOX_USERS:
-        user = User(organisation_id=org.id, name=demo.name, email=demo.email, role=demo.role,
-                    password_hash=password_hash, active=True, session_version=1)
+        user = User(
+            organisation_id=org.id,
+            name=demo.name,
+            email=demo.email,
+            role=demo.role,
+            password_hash=password_hash,
+            active=True,
+            session_version=1,
+        )
         session.add(user)
         users[demo.email] = user
     session.flush()
     for coordinator, manager in DEMO_ASSIGNMENTS:
-        session.add(CoordinatorAssignment(organisation_id=org.id,
-                                          coordinator_id=users[coordinator].id,
-                                          manager_id=users[manager].id))
-    record(session, None, "demo.seeded", organisation_id=org.id, target_type="organisation",
-           target_id=org.id, detail={"users": len(DEMO_USERS)})
+        session.add(
+            CoordinatorAssignment(
+                organisation_id=org.id,
+                coordinator_id=users[coordinator].id,
+                manager_id=users[manager].id,
+            )
+        )
+    record(
+        session,
+        None,
+        "demo.seeded",
+        organisation_id=org.id,
+        target_type="organisation",
+        target_id=org.id,
+        detail={"users": len(DEMO_USERS)},
+    )
     session.commit()
     return True

@@ -48,9 +48,12 @@ def _sandbox_secret(instance: Path) -> str:
 def use_sandbox(host: str, port: int, instance: Path) -> str:
     """Point the app (and the job worker) at a sandbox on ``host:port``; returns its URL."""
     url = f"http://{host}:{port}"
-    os.environ.update(CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID,
-                      CRONOFY_CLIENT_SECRET=_sandbox_secret(instance),
-                      CRONOFY_API_BASE_URL=url, CRONOFY_APP_BASE_URL=url)
+    os.environ.update(
+        CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID,
+        CRONOFY_CLIENT_SECRET=_sandbox_secret(instance),
+        CRONOFY_API_BASE_URL=url,
+        CRONOFY_APP_BASE_URL=url,
+    )
     return url
 
 
@@ -60,17 +63,32 @@ def start_sandbox(host: str, port: int, redirect_uris: list[str], instance: Path
     url = os.environ["CRONOFY_API_BASE_URL"]
     registered = [arg for uri in redirect_uris for arg in ("--allowed-redirect-uri", uri)]
     child = subprocess.Popen(
-        [sys.executable, "-m", "broker.sandbox", "--host", host, "--port", str(port),
-         "--client-id", SANDBOX_CLIENT_ID, "--client-secret", os.environ["CRONOFY_CLIENT_SECRET"],
-         "--state-file", str(instance / "sandbox-state.json"), "--quiet", *registered],
+        [
+            sys.executable,
+            "-m",
+            "broker.sandbox",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--client-id",
+            SANDBOX_CLIENT_ID,
+            "--client-secret",
+            os.environ["CRONOFY_CLIENT_SECRET"],
+            "--state-file",
+            str(instance / "sandbox-state.json"),
+            "--quiet",
+            *registered,
+        ],
         cwd=ROOT,
     )
     atexit.register(child.terminate)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            raise SystemExit(f"The sandbox aggregator exited (code {child.returncode}); is port "
-                             f"{port} free?")
+            raise SystemExit(
+                f"The sandbox aggregator exited (code {child.returncode}); is port {port} free?"
+            )
         try:
             if requests.get(url + "/_sandbox/config", timeout=1).ok:
                 break
@@ -83,18 +101,24 @@ def start_sandbox(host: str, port: int, redirect_uris: list[str], instance: Path
 
 def start_worker() -> None:
     """A job-queue consumer as a child process, with the same environment as the app."""
-    child = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker"],
-                             cwd=ROOT)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker"], cwd=ROOT
+    )
     atexit.register(child.terminate)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("RENDEZVOUS_DEV_HOST") or "127.0.0.1")
-    parser.add_argument("--port", type=int,
-                        default=int(os.environ.get("RENDEZVOUS_DEV_PORT") or 5000))
-    parser.add_argument("--sandbox-port", type=int, default=None,
-                        help="port of the local sandbox aggregator (default: --port + 1)")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("RENDEZVOUS_DEV_PORT") or 5000)
+    )
+    parser.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=None,
+        help="port of the local sandbox aggregator (default: --port + 1)",
+    )
     args = parser.parse_args(argv)
     # Turn SIGTERM into a normal exit so the atexit hook stops the sandbox child too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -36,12 +36,14 @@ def send_batches(link_id: int) -> int:
         return 0
     lease = timedelta(seconds=current_app.config.get("EC_CLAIM_LEASE_SECONDS", 120))
     with database().sessions() as session:
+
         def step():
             report = enterprise.send_batches(session, broker, cipher, link_id, lease=lease)
             return report.sent, report.retry_in
 
-        return current_app.extensions["rendezvous.jobs"].keep_going("ec_send_batches",
-                                                                    (link_id,), step)
+        return current_app.extensions["rendezvous.jobs"].keep_going(
+            "ec_send_batches", (link_id,), step
+        )
 
 
 @jobs.periodic("ec_resume_stalled", jobs.crontab(minute="*"))
@@ -64,6 +66,7 @@ def choose_calendar(profile_link_id: int) -> str | None:
         try:
             return enterprise.choose_primary_calendar(session, broker, cipher, profile_link_id)
         except ServiceError as exc:
-            log.info("could not choose a calendar for link %s: %s", profile_link_id,
-                     type(exc).__name__)
+            log.info(
+                "could not choose a calendar for link %s: %s", profile_link_id, type(exc).__name__
+            )
             return None

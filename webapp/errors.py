@@ -26,16 +26,21 @@ def render_error(code: int, message: str | None = None):
         return server_error_page()
     title, default = MESSAGES.get(code, ("Error", "The request failed."))
     return render_template(
-        "error.html", code=code, title=title, message=message or default,
+        "error.html",
+        code=code,
+        title=title,
+        message=message or default,
         request_id=g.get("request_id"),
     ), code
 
 
 #: What a 500 answers when even its template cannot be rendered.
-BARE_500 = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<title>Something went wrong · Rendezvous</title></head><body><h1>Something went "
-            "wrong</h1><p>The error has been logged. Nothing you did caused it.</p>"
-            "<p><a href=\"/\">Go to the start page</a></p></body></html>")
+BARE_500 = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    "<title>Something went wrong · Rendezvous</title></head><body><h1>Something went "
+    "wrong</h1><p>The error has been logged. Nothing you did caused it.</p>"
+    '<p><a href="/">Go to the start page</a></p></body></html>'
+)
 
 
 def server_error_page():
@@ -56,7 +61,8 @@ def server_error_page():
         except Exception:  # noqa: BLE001 - the page does without its stylesheet
             stylesheet = None
         body = current_app.jinja_env.get_template("error_500.html").render(
-            title=title, message=message, request_id=request_id, stylesheet=stylesheet)
+            title=title, message=message, request_id=request_id, stylesheet=stylesheet
+        )
     except Exception:  # noqa: BLE001 - the last resort must not fail
         log.exception("the 500 page could not be rendered (request %s)", request_id)
         body = BARE_500
@@ -79,8 +85,10 @@ def discard_request_session() -> None:
         log.warning("closing the failed request's session failed", exc_info=True)
 
 
-UNKNOWN_HOST = ("This address is not where Rendezvous is served (the Host header names another "
-                "site). Open it at its public address; nothing was changed.")
+UNKNOWN_HOST = (
+    "This address is not where Rendezvous is served (the Host header names another "
+    "site). Open it at its public address; nothing was changed."
+)
 
 
 def init_app(app: Flask) -> None:
@@ -96,7 +104,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(_exc):
         return render_error(
-            400, "This form has expired or was not sent from Rendezvous. Reload the page and try "
+            400,
+            "This form has expired or was not sent from Rendezvous. Reload the page and try "
             "again; nothing was changed.",
         )
 
@@ -108,7 +117,7 @@ def init_app(app: Flask) -> None:
         if exc.code == 429 or exc.code == 405:
             body, code = response
             resp = app.make_response((body, code))
-            for name, value in (exc.get_response().headers.items()):
+            for name, value in exc.get_response().headers.items():
                 if name.lower() in {"retry-after", "allow"}:
                     resp.headers[name] = value
             return resp
@@ -118,6 +127,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unhandled(exc):
         original = getattr(exc, "original_exception", None) or exc
-        log.error("unhandled error %s in request %s", type(original).__name__,
-                  g.get("request_id"), exc_info=original)
+        log.error(
+            "unhandled error %s in request %s",
+            type(original).__name__,
+            g.get("request_id"),
+            exc_info=original,
+        )
         return server_error_page()

@@ -30,7 +30,9 @@ class SetPasswordForm(FlaskForm):
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=256)])
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=256)]
+    )
     new_password = PasswordField("New password", validators=[DataRequired(), Length(max=256)])
 
 

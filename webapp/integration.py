@@ -22,15 +22,18 @@ def build_broker(config: Mapping[str, Any]) -> CalendarBroker | None:
     from broker.cronofy import CronofyBroker
     from broker.ratelimit import InProcessRateLimiter, RedisRateLimiter
 
-    limiter = InProcessRateLimiter(per_second=config["CRONOFY_RATE_PER_SECOND"],
-                                   per_minute=config["CRONOFY_RATE_PER_MINUTE"])
+    limiter = InProcessRateLimiter(
+        per_second=config["CRONOFY_RATE_PER_SECOND"], per_minute=config["CRONOFY_RATE_PER_MINUTE"]
+    )
     if config.get("REDIS_URL"):
         import redis
 
-        limiter = RedisRateLimiter(redis.Redis.from_url(config["REDIS_URL"]),
-                                   key_prefix=f"rendezvous:cronofy:{config['CRONOFY_CLIENT_ID']}",
-                                   per_second=config["CRONOFY_RATE_PER_SECOND"],
-                                   per_minute=config["CRONOFY_RATE_PER_MINUTE"])
+        limiter = RedisRateLimiter(
+            redis.Redis.from_url(config["REDIS_URL"]),
+            key_prefix=f"rendezvous:cronofy:{config['CRONOFY_CLIENT_ID']}",
+            per_second=config["CRONOFY_RATE_PER_SECOND"],
+            per_minute=config["CRONOFY_RATE_PER_MINUTE"],
+        )
     explicit = config.get("CRONOFY_API_BASE_URL")
     return CronofyBroker(
         config["CRONOFY_CLIENT_ID"],
@@ -75,8 +78,9 @@ class ReferenceSealer:
 
     @classmethod
     def from_secret(cls, secret_key: str) -> "ReferenceSealer":
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                    info=b"rendezvous reference sealer v1")
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"rendezvous reference sealer v1"
+        )
         return cls(hkdf.derive(secret_key.encode()))
 
     def seal(self, purpose: str, value: str) -> str:

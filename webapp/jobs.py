@@ -107,13 +107,16 @@ class Jobs:
 
     def _redis(self):
         """The Redis client behind the queue, or None for SQLite and memory queues."""
-        return getattr(self.huey.storage, "conn", None) if isinstance(self.huey, RedisHuey) else None
+        return (
+            getattr(self.huey.storage, "conn", None) if isinstance(self.huey, RedisHuey) else None
+        )
 
     def _redis_key(self, claim: str) -> str:
         return f"rendezvous.{self.huey.name}.{claim}"
 
-    def keep_going(self, name: str, args: tuple, step: Callable[[], tuple[int, float | None]]
-                   ) -> int:
+    def keep_going(
+        self, name: str, args: tuple, step: Callable[[], tuple[int, float | None]]
+    ) -> int:
         """Run ``step`` (one pass of task ``name(*args)``, returning how much it did and the
         seconds the aggregator asked us to wait, or None when nothing is left) until done.
         Short waits are slept through; a longer one re-queues the task for later instead of
@@ -165,8 +168,9 @@ def init_app(app: Flask) -> Jobs:
         if spec.schedule is not None:
             jobs._tasks[name] = huey.periodic_task(spec.schedule, name=name)(wrapped)
         else:
-            jobs._tasks[name] = huey.task(retries=spec.retries, retry_delay=spec.retry_delay,
-                                          name=name)(wrapped)
+            jobs._tasks[name] = huey.task(
+                retries=spec.retries, retry_delay=spec.retry_delay, name=name
+            )(wrapped)
     app.extensions["rendezvous.jobs"] = jobs
     app.cli.add_command(jobs_cli)
     return jobs

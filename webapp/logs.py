@@ -17,13 +17,22 @@ from flask import g, has_request_context
 #: (pattern, replacement) pairs applied to every formatted message.
 REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1[redacted]"),
-    (re.compile(r"(?i)((?:access_token|refresh_token|client_secret|code|token|state|password|"
-                r"secret)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]{4,}"), r"\1[redacted]"),
-    (re.compile(r"(?i)(cronofy-hmac-sha256[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9+/=, ]{8,}"),
-     r"\1[redacted]"),
+    (
+        re.compile(
+            r"(?i)((?:access_token|refresh_token|client_secret|code|token|state|password|"
+            r"secret)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]{4,}"
+        ),
+        r"\1[redacted]",
+    ),
+    (
+        re.compile(r"(?i)(cronofy-hmac-sha256[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9+/=, ]{8,}"),
+        r"\1[redacted]",
+    ),
     # Opaque references and one-time links in our own URL paths.
-    (re.compile(r"(/(?:invite|hooks/cronofy/[a-z-]+|c|book|schedule/link)/)[A-Za-z0-9_-]{16,}"),
-     r"\1[redacted]"),
+    (
+        re.compile(r"(/(?:invite|hooks/cronofy/[a-z-]+|c|book|schedule/link)/)[A-Za-z0-9_-]{16,}"),
+        r"\1[redacted]",
+    ),
 )
 
 
@@ -57,7 +66,9 @@ class RequestIdFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -93,8 +104,11 @@ def configure(level: str, fmt: str) -> None:
         handler.addFilter(RequestIdFilter())
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    )
     root.setLevel(level)
     # Handlers other libraries attach (pytest's capture, gunicorn's) get the redaction too.
     for other in root.handlers:

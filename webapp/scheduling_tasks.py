@@ -65,8 +65,13 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
         reason = connect.not_from_its_channel(session, broker, cipher, link, channel_id)
         if reason is not None:
             connect.ignore_notification(
-                session, link, reason, notification_type="change", channel_id=channel_id,
-                first_time=current_app.extensions["rendezvous.callback_guard"].first_time)
+                session,
+                link,
+                reason,
+                notification_type="change",
+                channel_id=channel_id,
+                first_time=current_app.extensions["rendezvous.callback_guard"].first_time,
+            )
             return {"ignored": 1}
         # Changes come again once a disconnected profile is back: unblock the link first.
         connect.recover_link(session, broker, cipher, link_id)

@@ -136,9 +136,16 @@ def verify_passwords(password_hashes: Sequence[str | None], password: str) -> li
         verify_password(None, "not a password")
         return matched
     for p, salt, members in groups.values():
-        computed = hash_secret_raw(secret, salt, time_cost=p.time_cost, memory_cost=p.memory_cost,
-                                   parallelism=p.parallelism, hash_len=p.hash_len, type=p.type,
-                                   version=p.version)
+        computed = hash_secret_raw(
+            secret,
+            salt,
+            time_cost=p.time_cost,
+            memory_cost=p.memory_cost,
+            parallelism=p.parallelism,
+            hash_len=p.hash_len,
+            type=p.type,
+            version=p.version,
+        )
         for index, digest in members:
             matched[index] = hmac.compare_digest(computed, digest)
     return matched
@@ -162,6 +169,7 @@ def password_problem(password: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # One-time tokens (invitations, OAuth state, links): 256 bits from `secrets`, stored as SHA-256.
 
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -176,6 +184,7 @@ def same_token(a: str, b: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Token cipher: AES-256-GCM, associated data binds a ciphertext to its table, column and row.
+
 
 class DecryptionFailed(Exception):
     """Ciphertext was tampered with, moved to another row, or its key is not in the ring."""

@@ -23,8 +23,11 @@ def purge_oauth_states() -> int:
     """Delete OAuth states that can no longer be used (expired or consumed over a day ago)."""
     cutoff = utcnow() - timedelta(days=1)
     with database().sessions() as session:
-        result = session.execute(delete(OAuthState).where(
-            (OAuthState.expires_at < utcnow()) | (OAuthState.used_at < cutoff)))
+        result = session.execute(
+            delete(OAuthState).where(
+                (OAuthState.expires_at < utcnow()) | (OAuthState.used_at < cutoff)
+            )
+        )
         session.commit()
         return result.rowcount or 0
 
@@ -41,9 +44,11 @@ def revoke_queued() -> int:
     if broker is None:
         return 0
     with database().sessions() as session:
+
         def step():
-            report = revocations.run(session, broker,
-                                     cipher=current_app.extensions["rendezvous.cipher"])
+            report = revocations.run(
+                session, broker, cipher=current_app.extensions["rendezvous.cipher"]
+            )
             return report.revoked, report.retry_in
 
         return current_app.extensions["rendezvous.jobs"].keep_going("revocations", (), step)
@@ -71,8 +76,9 @@ def check_profile(link_id: int) -> str:
         link = session.get(ProfileLink, link_id)
         if link is None:
             return "ignored"
-        outcome = connect.check_profile(session, broker,
-                                        current_app.extensions["rendezvous.cipher"], link).outcome
+        outcome = connect.check_profile(
+            session, broker, current_app.extensions["rendezvous.cipher"], link
+        ).outcome
     if outcome == "unreachable":
         raise RuntimeError(f"link {link_id}: the aggregator could not be asked; retrying")
     return outcome
@@ -90,8 +96,9 @@ def recover_calendars() -> dict:
     if broker is None:
         return {}
     with database().sessions() as session:
-        return connect.recover_disconnected(session, broker,
-                                            current_app.extensions["rendezvous.cipher"])
+        return connect.recover_disconnected(
+            session, broker, current_app.extensions["rendezvous.cipher"]
+        )
 
 
 @jobs.periodic("purge_past_retention", jobs.crontab(minute="17", hour="3"))
@@ -102,4 +109,6 @@ def purge_past_retention() -> dict:
     from webapp.services.compliance import purge_expired
 
     with database().sessions() as session:
-        return purge_expired(session, audit_retention_days=current_app.config["AUDIT_RETENTION_DAYS"])
+        return purge_expired(
+            session, audit_retention_days=current_app.config["AUDIT_RETENTION_DAYS"]
+        )

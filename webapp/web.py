@@ -39,15 +39,26 @@ def init_login(app: Flask, manager: LoginManager) -> None:
 def actor() -> Actor:
     """The current user as the services see them."""
     if current_user.is_authenticated:
-        return Actor(current_user.id, current_user.email, current_user.organisation_id,
-                     current_user.role, request.remote_addr, g.get("request_id"))
+        return Actor(
+            current_user.id,
+            current_user.email,
+            current_user.organisation_id,
+            current_user.role,
+            request.remote_addr,
+            g.get("request_id"),
+        )
     return Actor(None, None, None, None, request.remote_addr, g.get("request_id"))
 
 
 def safe_next(target: str | None) -> str | None:
     """Only same-site relative paths may be redirected to after login."""
-    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
-            or not printable(target)):
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or not printable(target)
+    ):
         return None
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None
@@ -99,12 +110,16 @@ def _enforce_session_lifetime():
     config = current_app.config
     login_at = session.get("login_at", 0)
     seen_at = session.get("seen_at", 0)
-    if (now - login_at > config["SESSION_MAX_HOURS"] * 3600
-            or now - seen_at > config["SESSION_IDLE_MINUTES"] * 60):
+    if (
+        now - login_at > config["SESSION_MAX_HOURS"] * 3600
+        or now - seen_at > config["SESSION_IDLE_MINUTES"] * 60
+    ):
         logout_user()
         session.clear()
         flash("Your session has ended. Please log in again.", "info")
-        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+        return redirect(
+            url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+        )
     session["seen_at"] = now
     return None
 
@@ -130,9 +145,11 @@ def _enforce_access_policy():
 
 def content_security_policy(config) -> str:
     form_targets = " ".join(["'self'", *config.get("CSP_FORM_ACTION_EXTRA", ())])
-    return ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            f"object-src 'none'; base-uri 'none'; form-action {form_targets}; "
-            "frame-ancestors 'none'")
+    return (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        f"object-src 'none'; base-uri 'none'; form-action {form_targets}; "
+        "frame-ancestors 'none'"
+    )
 
 
 def _security_headers(response):
@@ -188,8 +205,10 @@ def timezone_prompt() -> dict | None:
         org = db_session().get(Organisation, current_user.organisation_id)
     except SQLAlchemyError:
         return None
-    return {"assumed": (org.timezone if org else None) or "Europe/London",
-            "proposed": known_zone(session.get("browser_tz"))}
+    return {
+        "assumed": (org.timezone if org else None) or "Europe/London",
+        "proposed": known_zone(session.get("browser_tz")),
+    }
 
 
 NAVIGATION: tuple[tuple[str, str], ...] = (

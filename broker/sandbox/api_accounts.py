@@ -48,10 +48,18 @@ def profile_payload(world: World, profile: m.Profile, *, with_calendars: bool = 
         data["profile_relink_url"] = relink_url(profile)
     if with_calendars:
         data["profile_initial_sync_required"] = profile.initial_sync_required
-        data["profile_calendars"] = [
-            {k: v for k, v in calendar_payload(world, c).items()
-             if k not in {"provider_name", "profile_id", "profile_name"}}
-            for c in world.profile_calendars(profile.profile_id)] if profile.connected else []
+        data["profile_calendars"] = (
+            [
+                {
+                    k: v
+                    for k, v in calendar_payload(world, c).items()
+                    if k not in {"provider_name", "profile_id", "profile_name"}
+                }
+                for c in world.profile_calendars(profile.profile_id)
+            ]
+            if profile.connected
+            else []
+        )
     return data
 
 
@@ -62,9 +70,17 @@ def account():
     state = web.state()
     with state.lock:
         acc = state.world.accounts[who.sub]
-        return jsonify({"account": {"account_id": acc.account_id, "email": acc.email,
-                                    "name": acc.name, "scope": who.grant.scope,
-                                    "default_tzid": acc.default_tzid}})
+        return jsonify(
+            {
+                "account": {
+                    "account_id": acc.account_id,
+                    "email": acc.email,
+                    "name": acc.name,
+                    "scope": who.grant.scope,
+                    "default_tzid": acc.default_tzid,
+                }
+            }
+        )
 
 
 @bp.get("/v1/userinfo")
@@ -76,36 +92,54 @@ def userinfo():
         world = state.world
         if who.is_service_account:
             ser = world.service_accounts[who.sub]
-            return jsonify({
-                "sub": ser.service_account_id,
-                "email": ser.email,
-                "cronofy.type": "service_account",
-                "cronofy.data": {
-                    "service_account": {"provider_name": ser.provider_name, "domain": ser.domain},
-                    "authorization": {"scope": who.grant.scope, "status": "active",
-                                      "delegated_scope": ser.delegated_scope},
-                },
-                # Older flat keys read by cronofy-ruby and omniauth-cronofy.
-                "cronofy.service_account.domain": ser.domain,
-                "cronofy.service_account.email": ser.email,
-            })
+            return jsonify(
+                {
+                    "sub": ser.service_account_id,
+                    "email": ser.email,
+                    "cronofy.type": "service_account",
+                    "cronofy.data": {
+                        "service_account": {
+                            "provider_name": ser.provider_name,
+                            "domain": ser.domain,
+                        },
+                        "authorization": {
+                            "scope": who.grant.scope,
+                            "status": "active",
+                            "delegated_scope": ser.delegated_scope,
+                        },
+                    },
+                    # Older flat keys read by cronofy-ruby and omniauth-cronofy.
+                    "cronofy.service_account.domain": ser.domain,
+                    "cronofy.service_account.email": ser.email,
+                }
+            )
         acc = world.accounts[who.sub]
-        return jsonify({
-            "sub": acc.account_id,
-            "email": acc.email,
-            "name": acc.name,
-            "zoneinfo": acc.default_tzid,
-            "cronofy.type": "account",
-            "cronofy.data": {
-                "authorization": {"scope": who.grant.scope, "status": "active"},
-                "profiles": [profile_payload(world, p, with_calendars=True)
-                             for p in world.account_profiles(acc.account_id)],
-                "conferencing_profiles": [
-                    {"provider_name": c.provider_name, "profile_id": c.profile_id,
-                     "profile_name": c.profile_name, "profile_connected": c.connected}
-                    for c in world.conferencing_profiles.values() if c.account_id == acc.account_id],
-            },
-        })
+        return jsonify(
+            {
+                "sub": acc.account_id,
+                "email": acc.email,
+                "name": acc.name,
+                "zoneinfo": acc.default_tzid,
+                "cronofy.type": "account",
+                "cronofy.data": {
+                    "authorization": {"scope": who.grant.scope, "status": "active"},
+                    "profiles": [
+                        profile_payload(world, p, with_calendars=True)
+                        for p in world.account_profiles(acc.account_id)
+                    ],
+                    "conferencing_profiles": [
+                        {
+                            "provider_name": c.provider_name,
+                            "profile_id": c.profile_id,
+                            "profile_name": c.profile_name,
+                            "profile_connected": c.connected,
+                        }
+                        for c in world.conferencing_profiles.values()
+                        if c.account_id == acc.account_id
+                    ],
+                },
+            }
+        )
 
 
 @bp.get("/v1/profiles")
@@ -115,8 +149,9 @@ def profiles():
     state = web.state()
     with state.lock:
         world = state.world
-        return jsonify({"profiles": [profile_payload(world, p)
-                                     for p in world.account_profiles(who.sub)]})
+        return jsonify(
+            {"profiles": [profile_payload(world, p) for p in world.account_profiles(who.sub)]}
+        )
 
 
 @bp.post("/v1/profiles/<profile_id>/revoke")
@@ -140,8 +175,12 @@ def list_calendars():
     state = web.state()
     with state.lock:
         world = state.world
-        cals = [c for p in world.account_profiles(who.sub) if p.connected
-                for c in world.profile_calendars(p.profile_id)]
+        cals = [
+            c
+            for p in world.account_profiles(who.sub)
+            if p.connected
+            for c in world.profile_calendars(p.profile_id)
+        ]
         return jsonify({"calendars": [calendar_payload(world, c) for c in cals]})
 
 
@@ -164,18 +203,25 @@ def create_calendar():
         world = state.world
         profile = world.profiles.get(data["profile_id"])
         if profile is None or profile.account_id != who.sub or not profile.authorized:
-            raise errors.invalid("profile_id", "unknown", "profile_id is not a profile of this account")
+            raise errors.invalid(
+                "profile_id", "unknown", "profile_id is not a profile of this account"
+            )
         if not profile.connected:
             raise errors.locked()
         name = data["name"].strip()
         existing = world.profile_calendars(profile.profile_id, include_deleted=False)
         if state.config.duplicate_calendar_names_rejected and any(c.name == name for c in existing):
-            raise errors.invalid("name", "duplicate_calendar_name",
-                                 "a calendar with this name already exists")
-        cal = m.Calendar(calendar_id=f"cal_{profile.profile_id[4:]}_{secrets.token_hex(6)}",
-                         profile_id=profile.profile_id, name=name, owner_email=profile.email,
-                         integrated_conferencing=profile.provider_name in {"google", "office365"},
-                         color=data.get("color") if isinstance(data.get("color"), str) else None)
+            raise errors.invalid(
+                "name", "duplicate_calendar_name", "a calendar with this name already exists"
+            )
+        cal = m.Calendar(
+            calendar_id=f"cal_{profile.profile_id[4:]}_{secrets.token_hex(6)}",
+            profile_id=profile.profile_id,
+            name=name,
+            owner_email=profile.email,
+            integrated_conferencing=profile.provider_name in {"google", "office365"},
+            color=data.get("color") if isinstance(data.get("color"), str) else None,
+        )
         world.calendars[cal.calendar_id] = cal
         world.events_in(cal.calendar_id)
         state.mark_dirty()
@@ -186,15 +232,19 @@ def create_calendar():
 def resources():
     """List the rooms of a service account's domain (§2.6)."""
     who = web.service_account_caller()
-    if "service_account/resources/manage" not in who.grant.scope.split() and \
-            "service_account/resources/unrestricted_access" not in who.grant.scope.split():
+    if (
+        "service_account/resources/manage" not in who.grant.scope.split()
+        and "service_account/resources/unrestricted_access" not in who.grant.scope.split()
+    ):
         raise errors.forbidden("the service account was not granted access to resources")
     state = web.state()
     with state.lock:
         world = state.world
         ser = world.service_accounts[who.sub]
-        rooms = sorted((i for i in world.identities.values()
-                        if i.kind == "room" and i.domain == ser.domain), key=lambda i: i.email)
+        rooms = sorted(
+            (i for i in world.identities.values() if i.kind == "room" and i.domain == ser.domain),
+            key=lambda i: i.email,
+        )
         return jsonify({"resources": [{"email": r.email, "name": r.name} for r in rooms]})
 
 
@@ -224,11 +274,15 @@ def permissions():
         mine = {c.calendar_id: c for c in world.account_calendars(who.sub)}
         for entry in wanted:
             if not isinstance(entry, dict) or entry.get("calendar_id") not in mine:
-                raise errors.invalid("permissions", "invalid_calendar_ids",
-                                     "each permission needs a calendar_id of this account")
+                raise errors.invalid(
+                    "permissions",
+                    "invalid_calendar_ids",
+                    "each permission needs a calendar_id of this account",
+                )
             if entry.get("permission_level") not in {"unrestricted", "sandbox"}:
-                raise errors.invalid("permissions", "invalid",
-                                     "permission_level must be unrestricted or sandbox")
+                raise errors.invalid(
+                    "permissions", "invalid", "permission_level must be unrestricted or sandbox"
+                )
         if who.grant.via_service_account:
             for entry in wanted:
                 mine[entry["calendar_id"]].permission_level = entry["permission_level"]
@@ -236,7 +290,11 @@ def permissions():
             return jsonify({"permissions_request": {"accepted": True}})
         token = new_token(24)
         world.pending[token] = m.PendingRequest(
-            token=token, kind="permissions", account_id=who.sub,
-            redirect_uri=data.get("redirect_uri"), data={"permissions": wanted})
+            token=token,
+            kind="permissions",
+            account_id=who.sub,
+            redirect_uri=data.get("redirect_uri"),
+            data={"permissions": wanted},
+        )
         state.mark_dirty()
     return jsonify({"permissions_request": {"url": f"{web.base_url()}/permissions/{token}"}})

@@ -16,15 +16,22 @@ bp = Blueprint("sandbox_availability", __name__)
 FORMATS = {"periods", "slots", "overlapping_slots"}
 
 
-def _minutes(value: Any, field: str, *, required: bool = False, allow_zero: bool = False) -> int | None:
+def _minutes(
+    value: Any, field: str, *, required: bool = False, allow_zero: bool = False
+) -> int | None:
     """``{"minutes": N}`` (or a bare int) as seconds."""
     if value in (None, {}, [], ""):
         if required:
             raise errors.required(field)
         return None
     minutes = value.get("minutes") if isinstance(value, dict) else value
-    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0 or (
-            minutes == 0 and not allow_zero) or minutes > 60 * 24 * 7:
+    if (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, int)
+        or minutes < 0
+        or (minutes == 0 and not allow_zero)
+        or minutes > 60 * 24 * 7
+    ):
         raise errors.invalid(field, "invalid", f"{field} must be a positive number of minutes")
     return minutes * 60
 
@@ -57,14 +64,17 @@ def _periods(value: Any, field: str, config, *, required: bool) -> list[tuple[in
             start = int(parse_datetime(period["start"]).timestamp())
             end = int(parse_datetime(period["end"]).timestamp())
         except (BadTime, KeyError, TypeError):
-            raise errors.invalid(field, "invalid", "each period needs ISO 8601 start and end") from None
+            raise errors.invalid(
+                field, "invalid", "each period needs ISO 8601 start and end"
+            ) from None
         if end <= start:
             raise errors.invalid(field, "invalid", "each period must end after it starts")
         spans.append((start, end))
     span = max(e for _s, e in spans) - min(s for s, _e in spans)
     if span > config.max_query_span_days * 86400:
-        raise errors.invalid(field, "too_long",
-                             f"periods may span at most {config.max_query_span_days} days")
+        raise errors.invalid(
+            field, "too_long", f"periods may span at most {config.max_query_span_days} days"
+        )
     return spans
 
 
@@ -72,7 +82,9 @@ def _authorized_subs(state: SandboxState, client_id: str) -> set[str]:
     """Subs with a live grant for the app. A room (``res_…``) counts only once the app asked for it
     through the service account and exchanged the callback code (§2.3–2.5); linking its domain
     is not enough, and revoking the room's sub (§1.4) takes it away again."""
-    return {g.sub for g in state.world.grants.values() if not g.revoked and g.client_id == client_id}
+    return {
+        g.sub for g in state.world.grants.values() if not g.revoked and g.client_id == client_id
+    }
 
 
 def _groups(state: SandboxState, client_id: str, participants: Any, config) -> list[av.Group]:
@@ -81,8 +93,11 @@ def _groups(state: SandboxState, client_id: str, participants: Any, config) -> l
     if not isinstance(participants, list) or not participants:
         raise errors.required("participants")
     if len(participants) > config.max_participant_groups:
-        raise errors.invalid("participants", "too_many",
-                             f"at most {config.max_participant_groups} participant groups")
+        raise errors.invalid(
+            "participants",
+            "too_many",
+            f"at most {config.max_participant_groups} participant groups",
+        )
     world = state.world
     known = _authorized_subs(state, client_id)
     groups = []
@@ -91,36 +106,51 @@ def _groups(state: SandboxState, client_id: str, participants: Any, config) -> l
         if not isinstance(members_in, list) or not members_in:
             raise errors.invalid("participants", "required", "each group needs members")
         if len(members_in) > config.max_members_per_group:
-            raise errors.invalid("participants", "too_many",
-                                 f"at most {config.max_members_per_group} members per group")
+            raise errors.invalid(
+                "participants",
+                "too_many",
+                f"at most {config.max_members_per_group} members per group",
+            )
         members = []
         for member in members_in:
             member = {"sub": member} if isinstance(member, str) else member
             sub = member.get("sub") if isinstance(member, dict) else None
             if not sub or sub not in world.accounts or sub not in known:
-                raise errors.invalid("participants", "unknown_sub",
-                                     f"{sub!r} is not an account or resource authorized by this app")
+                raise errors.invalid(
+                    "participants",
+                    "unknown_sub",
+                    f"{sub!r} is not an account or resource authorized by this app",
+                )
             calendar_ids = member.get("calendar_ids") or None
             if calendar_ids is not None and not isinstance(calendar_ids, list):
                 raise errors.invalid("participants", "invalid", "calendar_ids must be a list")
-            available = _periods(member.get("available_periods"), "participants", config,
-                                 required=False) or None
-            members.append(av.Member(sub, events.busy_intervals(world, sub, calendar_ids), available))
+            available = (
+                _periods(member.get("available_periods"), "participants", config, required=False)
+                or None
+            )
+            members.append(
+                av.Member(sub, events.busy_intervals(world, sub, calendar_ids), available)
+            )
         required = group.get("required", "all")
         if required in (None, "all"):
             needed = None
-        elif isinstance(required, int) and not isinstance(required, bool) and \
-                1 <= required <= len(members):
+        elif (
+            isinstance(required, int)
+            and not isinstance(required, bool)
+            and 1 <= required <= len(members)
+        ):
             needed = required
         else:
-            raise errors.invalid("participants", "invalid",
-                                 "required must be \"all\" or a number of members")
+            raise errors.invalid(
+                "participants", "invalid", 'required must be "all" or a number of members'
+            )
         groups.append(av.Group(members, needed))
     return groups
 
 
-def _query(state: SandboxState, client_id: str, data: dict, *, periods_required: bool = True
-           ) -> av.Query:
+def _query(
+    state: SandboxState, client_id: str, data: dict, *, periods_required: bool = True
+) -> av.Query:
     """Validate everything, reporting every bad field at once as Cronofy does."""
     config = state.config
     found: dict[str, list] = {}
@@ -134,10 +164,16 @@ def _query(state: SandboxState, client_id: str, data: dict, *, periods_required:
             return None
 
     def max_results_of(value):
-        if isinstance(value, bool) or not isinstance(value, int) or \
-                not 1 <= value <= config.max_max_results:
-            raise errors.invalid("max_results", "invalid",
-                                 f"max_results must be between 1 and {config.max_max_results}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= config.max_max_results
+        ):
+            raise errors.invalid(
+                "max_results",
+                "invalid",
+                f"max_results must be between 1 and {config.max_max_results}",
+            )
         return value
 
     groups = check(_groups, state, client_id, data.get("participants"), config)
@@ -150,13 +186,23 @@ def _query(state: SandboxState, client_id: str, data: dict, *, periods_required:
     max_results = check(max_results_of, data.get("max_results", config.default_max_results))
     if found:
         raise errors.ApiError(422, {"errors": found})
-    return av.Query(groups, duration, spans or [], before[0], after[0],
-                    interval or config.default_start_interval * 60, max_results)
+    return av.Query(
+        groups,
+        duration,
+        spans or [],
+        before[0],
+        after[0],
+        interval or config.default_start_interval * 60,
+        max_results,
+    )
 
 
 def _window_json(window: av.Window, order: list[str]) -> dict[str, Any]:
-    return {"start": format_ts(window.start), "end": format_ts(window.end),
-            "participants": [{"sub": s} for s in order if s in window.participants]}
+    return {
+        "start": format_ts(window.start),
+        "end": format_ts(window.end),
+        "participants": [{"sub": s} for s in order if s in window.participants],
+    }
 
 
 def _order(query: av.Query) -> list[str]:
@@ -174,8 +220,11 @@ def availability():
     data = web.body()
     fmt = data.get("response_format") or "periods"
     if fmt not in FORMATS:
-        raise errors.invalid("response_format", "invalid",
-                             "response_format must be periods, slots or overlapping_slots")
+        raise errors.invalid(
+            "response_format",
+            "invalid",
+            "response_format must be periods, slots or overlapping_slots",
+        )
     query_slots = data.get("query_slots")
     state = web.state()
     with state.lock:
@@ -185,7 +234,9 @@ def availability():
         try:
             starts = [int(parse_datetime(s["start"]).timestamp()) for s in query_slots]
         except (BadTime, KeyError, TypeError):
-            raise errors.invalid("query_slots", "invalid", "each query slot needs a start") from None
+            raise errors.invalid(
+                "query_slots", "invalid", "each query slot needs a start"
+            ) from None
         if not query.periods:  # the slots themselves are the periods being asked about
             query.periods = [(start, start + query.duration) for start in starts]
         found = av.check_slots(query, starts)
@@ -213,16 +264,30 @@ def sequenced_availability():
                 raise errors.invalid("sequence", "invalid", "each step must be an object")
             step_data = dict(item)
             step_data["available_periods"] = item.get("available_periods") or shared
-            step_data["buffer"] = {k: v for k, v in (item.get("buffer") or {}).items()
-                                   if not (isinstance(v, dict) and ("minimum" in v or "maximum" in v))}
+            step_data["buffer"] = {
+                k: v
+                for k, v in (item.get("buffer") or {}).items()
+                if not (isinstance(v, dict) and ("minimum" in v or "maximum" in v))
+            }
             query = _query(state, who.client_id, step_data)
             gap_min, gap_max = _buffer_side((item.get("buffer") or {}).get("before"), "buffer")
-            if not any(isinstance(v, dict) and ("minimum" in v or "maximum" in v)
-                       for v in (item.get("buffer") or {}).values()):
+            if not any(
+                isinstance(v, dict) and ("minimum" in v or "maximum" in v)
+                for v in (item.get("buffer") or {}).values()
+            ):
                 gap_min, gap_max = 0, None
             steps.append(av.Step(str(item.get("sequence_id") or index), query, gap_min, gap_max))
     chains = av.sequences(steps, state.config.max_sequence_results)
-    return jsonify({"sequences": [
-        {"sequence": [dict(_window_json(w, _order(step.query)), sequence_id=sid)
-                      for (sid, w), step in zip(chain, steps, strict=True)]}
-        for chain in chains]})
+    return jsonify(
+        {
+            "sequences": [
+                {
+                    "sequence": [
+                        dict(_window_json(w, _order(step.query)), sequence_id=sid)
+                        for (sid, w), step in zip(chain, steps, strict=True)
+                    ]
+                }
+                for chain in chains
+            ]
+        }
+    )

@@ -28,8 +28,11 @@ def create_channel():
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise errors.invalid("callback_url", "invalid", "callback_url must be an http(s) URL")
     if len(url) > state.config.max_callback_url_length:
-        raise errors.invalid("callback_url", "too_long",
-                             f"callback_url must be at most {state.config.max_callback_url_length} characters")
+        raise errors.invalid(
+            "callback_url",
+            "too_long",
+            f"callback_url must be at most {state.config.max_callback_url_length} characters",
+        )
     filters_in = data.get("filters") or {}
     if not isinstance(filters_in, dict):
         raise errors.invalid("filters", "invalid", "filters must be an object")
@@ -39,23 +42,37 @@ def create_channel():
             ids = filters["calendar_ids"]
             mine = {c.calendar_id for c in events.visible_calendars(state.world, who.sub)}
             if not isinstance(ids, list) or any(cid not in mine for cid in ids):
-                raise errors.invalid("filters", "invalid_calendar_ids",
-                                     "filters.calendar_ids must be calendars of this account")
+                raise errors.invalid(
+                    "filters",
+                    "invalid_calendar_ids",
+                    "filters.calendar_ids must be calendars of this account",
+                )
         if "only_managed" in filters:
             filters["only_managed"] = events.parse_bool(filters["only_managed"], "only_managed")
-        open_ = [c for c in state.world.channels.values()
-                 if c.account_id == who.sub and c.client_id == who.client_id and not c.closed]
+        open_ = [
+            c
+            for c in state.world.channels.values()
+            if c.account_id == who.sub and c.client_id == who.client_id and not c.closed
+        ]
         # Documented: the id "may be for an existing channel" when the request is identical.
         same = next((c for c in open_ if c.callback_url == url and c.filters == filters), None)
         if same is not None:
             return jsonify({"channel": notify.channel_payload(same)})
         if len(open_) >= state.config.max_channels_per_account:
             # Documented limit; the error's key is not (stated in the sandbox README).
-            raise errors.invalid("base", "too_many_channels",
-                                 f"an account may have at most "
-                                 f"{state.config.max_channels_per_account} channels")
-        channel = m.Channel(channel_id=new_id("chn_"), client_id=who.client_id, account_id=who.sub,
-                            callback_url=url, filters=filters, created_at=int(time.time()))
+            raise errors.invalid(
+                "base",
+                "too_many_channels",
+                f"an account may have at most {state.config.max_channels_per_account} channels",
+            )
+        channel = m.Channel(
+            channel_id=new_id("chn_"),
+            client_id=who.client_id,
+            account_id=who.sub,
+            callback_url=url,
+            filters=filters,
+            created_at=int(time.time()),
+        )
         state.world.channels[channel.channel_id] = channel
         notify.notify_channel(state, channel, {"type": "verification"})
         state.mark_dirty()
@@ -68,9 +85,15 @@ def list_channels():
     who = web.account_caller()
     state = web.state()
     with state.lock:
-        return jsonify({"channels": [
-            notify.channel_payload(c) for c in state.world.channels.values()
-            if c.account_id == who.sub and c.client_id == who.client_id and not c.closed]})
+        return jsonify(
+            {
+                "channels": [
+                    notify.channel_payload(c)
+                    for c in state.world.channels.values()
+                    if c.account_id == who.sub and c.client_id == who.client_id and not c.closed
+                ]
+            }
+        )
 
 
 @bp.delete("/v1/channels/<channel_id>")

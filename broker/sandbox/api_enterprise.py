@@ -35,8 +35,11 @@ def _validate_entry(entry: Any, ser: m.ServiceAccount, index: int | None) -> dic
     wanted = authz.expand_scope(entry["scope"])
     allowed = authz.expand_scope(ser.delegated_scope)
     if not wanted <= allowed or authz.unknown_scopes(entry["scope"]):
-        raise fail("scope", "invalid_scope",
-                   "scope must be a subset of the delegated_scope granted by the administrator")
+        raise fail(
+            "scope",
+            "invalid_scope",
+            "scope must be a subset of the delegated_scope granted by the administrator",
+        )
     return {k: str(entry[k]) for k in ("email", "callback_url", "scope", "state") if entry.get(k)}
 
 
@@ -51,13 +54,19 @@ def service_account_authorizations():
         batch = data.get("service_account_authorizations")
         if batch is not None:
             if data.get("email"):
-                raise errors.invalid("service_account_authorizations", "invalid",
-                                     "do not mix the single and batch forms")
+                raise errors.invalid(
+                    "service_account_authorizations",
+                    "invalid",
+                    "do not mix the single and batch forms",
+                )
             if not isinstance(batch, list) or not batch:
                 raise errors.required("service_account_authorizations")
             if len(batch) > state.config.max_service_account_batch:
-                raise errors.invalid("service_account_authorizations", "too_many_entries",
-                                     f"at most {state.config.max_service_account_batch} per batch")
+                raise errors.invalid(
+                    "service_account_authorizations",
+                    "too_many_entries",
+                    f"at most {state.config.max_service_account_batch} per batch",
+                )
             entries = [_validate_entry(e, ser, i) for i, e in enumerate(batch)]
             # pycronofy puts ``state`` at the top level of a batch (§2.3).
             if data.get("state"):
@@ -67,8 +76,14 @@ def service_account_authorizations():
             entries = [_validate_entry(data, ser, None)]
         for entry in entries:
             payload = _placed_state(state, _outcome(state, ser, who.grant, entry))
-            notify.enqueue_post(state, "callback", entry["callback_url"], payload,
-                                delay=CALLBACK_DELAY, signed=state.config.sa_callback_signed)
+            notify.enqueue_post(
+                state,
+                "callback",
+                entry["callback_url"],
+                payload,
+                delay=CALLBACK_DELAY,
+                signed=state.config.sa_callback_signed,
+            )
     return make_response("", 202)
 
 
@@ -88,8 +103,9 @@ def _failure(entry: dict[str, str], key: str, description: str) -> dict[str, Any
     return {"authorization": body}
 
 
-def _outcome(state: SandboxState, ser: m.ServiceAccount, grant: m.Grant, entry: dict[str, str]
-             ) -> dict[str, Any]:
+def _outcome(
+    state: SandboxState, ser: m.ServiceAccount, grant: m.Grant, entry: dict[str, str]
+) -> dict[str, Any]:
     """The callback body: a redeemable code, or why the mailbox cannot be reached."""
     world = state.world
     email = entry["email"].strip().lower()
@@ -98,26 +114,38 @@ def _outcome(state: SandboxState, ser: m.ServiceAccount, grant: m.Grant, entry: 
     if injected:
         return _failure(entry, injected, f"{email}: failure injected by the sandbox")
     domain = world.domains.get(ser.domain)
-    if ident is None or ident.domain != ser.domain or ident.kind == "service_account" or \
-            not ident.account_id:
+    if (
+        ident is None
+        or ident.domain != ser.domain
+        or ident.kind == "service_account"
+        or not ident.account_id
+    ):
         return _failure(entry, "unknown_mailbox", f"{email} is not a mailbox in {ser.domain}")
     if domain and ident.email in domain.impersonation_excluded:
-        return _failure(entry, "outside_impersonation_scope",
-                        f"the service account may not impersonate {email}")
+        return _failure(
+            entry, "outside_impersonation_scope", f"the service account may not impersonate {email}"
+        )
     scopes = grant.scope.split()
     need = "service_account/resources/" if ident.kind == "room" else "service_account/accounts/"
     if not any(s.startswith(need) for s in scopes):
-        return _failure(entry, "scope_not_granted",
-                        f"the service account was not granted {need.rstrip('/')}")
+        return _failure(
+            entry, "scope_not_granted", f"the service account was not granted {need.rstrip('/')}"
+        )
     profile = next(p for p in world.profiles.values() if p.email == ident.email)
     profile.authorized = True
     notify.resume_profile(state, profile)  # linking it again reconnects it, as relinking does
     code = new_token(32)
     world.codes[code] = m.AuthCode(
-        code=code, client_id=grant.client_id, redirect_uri=entry["callback_url"],
-        expires_at=int(time.time()) + state.config.code_ttl, kind="account", sub=ident.account_id,
-        scope=entry["scope"], via_service_account=ser.service_account_id,
-        linking_profile_id=profile.profile_id)
+        code=code,
+        client_id=grant.client_id,
+        redirect_uri=entry["callback_url"],
+        expires_at=int(time.time()) + state.config.code_ttl,
+        kind="account",
+        sub=ident.account_id,
+        scope=entry["scope"],
+        via_service_account=ser.service_account_id,
+        linking_profile_id=profile.profile_id,
+    )
     body = {"code": code}
     if entry.get("state"):
         body["state"] = entry["state"]

@@ -22,7 +22,7 @@ def _paginate(kind: str, items: list[dict[str, Any]], sub: str) -> dict[str, Any
     state = web.state()
     size = max(1, state.config.page_size)
     total = max(1, math.ceil(len(items) / size))
-    pages = [items[i * size:(i + 1) * size] for i in range(total)]
+    pages = [items[i * size : (i + 1) * size] for i in range(total)]
     tokens = [new_token(16) for _ in range(total)]
     with state.lock:
         now = time.time()
@@ -31,9 +31,14 @@ def _paginate(kind: str, items: list[dict[str, Any]], sub: str) -> dict[str, Any
                 del state.page_cache[token]
         for index in range(1, total):
             state.page_cache[tokens[index]] = {
-                "kind": kind, "sub": sub, "items": pages[index], "current": index + 1,
-                "total": total, "next": tokens[index + 1] if index + 1 < total else None,
-                "expires_at": now + PAGE_TTL}
+                "kind": kind,
+                "sub": sub,
+                "items": pages[index],
+                "current": index + 1,
+                "total": total,
+                "next": tokens[index + 1] if index + 1 < total else None,
+                "expires_at": now + PAGE_TTL,
+            }
     return _page_body(kind, pages[0], 1, total, tokens[1] if total > 1 else None)
 
 
@@ -51,8 +56,9 @@ def _next_page(kind: str, token: str):
         entry = state.page_cache.get(token)
     if entry is None or entry["kind"] != kind or entry["sub"] != who.sub:
         raise errors.not_found("page")
-    return jsonify(_page_body(kind, entry["items"], entry["current"], entry["total"],
-                              entry["next"]))
+    return jsonify(
+        _page_body(kind, entry["items"], entry["current"], entry["total"], entry["next"])
+    )
 
 
 @bp.get("/v1/events")
@@ -64,8 +70,9 @@ def read_events():
         raise errors.forbidden("the token lacks the read_events scope")
     state = web.state()
     with state.lock:
-        items = events.read_events(state.world, who.sub, request.args, web.list_param("calendar_ids"),
-                                   state.config)
+        items = events.read_events(
+            state.world, who.sub, request.args, web.list_param("calendar_ids"), state.config
+        )
     return jsonify(_paginate("events", items, who.sub))
 
 
@@ -81,8 +88,9 @@ def free_busy():
     who = web.account_caller("read_free_busy")
     state = web.state()
     with state.lock:
-        items = events.read_free_busy(state.world, who.sub, request.args,
-                                      web.list_param("calendar_ids"), state.config)
+        items = events.read_free_busy(
+            state.world, who.sub, request.args, web.list_param("calendar_ids"), state.config
+        )
     return jsonify(_paginate("free_busy", items, who.sub))
 
 
@@ -123,8 +131,9 @@ def bulk_delete():
     """Delete managed events everywhere or in some calendars; body or query parameters (§5.4)."""
     who = web.account_caller("delete_event")
     data = web.body()
-    delete_all = events.parse_bool(request.args.get("delete_all", data.get("delete_all")),
-                                   "delete_all")
+    delete_all = events.parse_bool(
+        request.args.get("delete_all", data.get("delete_all")), "delete_all"
+    )
     calendar_ids = web.list_param("calendar_ids", data)
     state = web.state()
     with state.lock:
@@ -156,8 +165,11 @@ def batch():
         raise errors.required("batch")
     state = web.state()
     if len(entries) > state.config.max_batch_entries:
-        raise errors.invalid("batch", "too_many_entries",
-                             f"a batch may hold at most {state.config.max_batch_entries} requests")
+        raise errors.invalid(
+            "batch",
+            "too_many_entries",
+            f"a batch may hold at most {state.config.max_batch_entries} requests",
+        )
     results = []
     for entry in entries:
         results.append(_batch_entry(state, who, entry))

@@ -37,25 +37,38 @@ def conferencing_service_authorizations():
     redirect_uri = _http_url(data.get("redirect_uri"), "redirect_uri")
     provider = data.get("provider_name")
     if provider is not None and provider not in CONFERENCING_PROVIDERS:
-        raise errors.invalid("provider_name", "invalid",
-                             f"provider_name must be one of {', '.join(CONFERENCING_PROVIDERS)}")
+        raise errors.invalid(
+            "provider_name",
+            "invalid",
+            f"provider_name must be one of {', '.join(CONFERENCING_PROVIDERS)}",
+        )
     state = web.state()
     with state.lock:
         token = new_token(24)
         state.world.pending[token] = m.PendingRequest(
-            token=token, kind="conferencing", account_id=who.sub, redirect_uri=redirect_uri,
-            data={"provider_name": provider})
+            token=token,
+            kind="conferencing",
+            account_id=who.sub,
+            redirect_uri=redirect_uri,
+            data={"provider_name": provider},
+        )
         state.mark_dirty()
-    return jsonify({"authorization_request": {
-        "url": f"{web.base_url()}/conferencing_services/{token}"}})
+    return jsonify(
+        {"authorization_request": {"url": f"{web.base_url()}/conferencing_services/{token}"}}
+    )
 
 
 # ---- Smart Invites ---------------------------------------------------------------------------------
 
 
 def _ics_text(value: str) -> str:
-    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n"))
+    return (
+        value.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+    )
 
 
 def _ics_time(name: str, value: str) -> str:
@@ -81,21 +94,29 @@ def icalendar(invite: dict[str, Any], recipients: list[str], method: str) -> str
     event = invite["event"]
     organizer = (invite.get("organizer") or {}).get("name") or "Smart Invite"
     organizer_email = (invite.get("organizer") or {}).get("email") or "smart-invite@sandbox.example"
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Cronofy Sandbox//Smart Invite//EN",
-             f"METHOD:{method}", "BEGIN:VEVENT",
-             f"UID:{invite['smart_invite_id']}@smart-invites.sandbox.example",
-             f"DTSTAMP:{format_utc(now()).replace('-', '').replace(':', '')}",
-             _ics_time("DTSTART", event["start"]), _ics_time("DTEND", event["end"]),
-             f"SUMMARY:{_ics_text(event.get('summary', ''))}",
-             f"SEQUENCE:{invite['sequence']}",
-             f"STATUS:{'CANCELLED' if method == 'CANCEL' else 'CONFIRMED'}",
-             f"ORGANIZER;CN={_ics_text(organizer)}:mailto:{organizer_email}"]
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Cronofy Sandbox//Smart Invite//EN",
+        f"METHOD:{method}",
+        "BEGIN:VEVENT",
+        f"UID:{invite['smart_invite_id']}@smart-invites.sandbox.example",
+        f"DTSTAMP:{format_utc(now()).replace('-', '').replace(':', '')}",
+        _ics_time("DTSTART", event["start"]),
+        _ics_time("DTEND", event["end"]),
+        f"SUMMARY:{_ics_text(event.get('summary', ''))}",
+        f"SEQUENCE:{invite['sequence']}",
+        f"STATUS:{'CANCELLED' if method == 'CANCEL' else 'CONFIRMED'}",
+        f"ORGANIZER;CN={_ics_text(organizer)}:mailto:{organizer_email}",
+    ]
     if event.get("description"):
         lines.append(f"DESCRIPTION:{_ics_text(event['description'])}")
     if (event.get("location") or {}).get("description"):
         lines.append(f"LOCATION:{_ics_text(event['location']['description'])}")
     for email in recipients:
-        lines.append(f"ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{email}")
+        lines.append(
+            f"ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{email}"
+        )
     lines += ["END:VEVENT", "END:VCALENDAR"]
     return "\r\n".join(_fold(line) for line in lines) + "\r\n"
 
@@ -124,9 +145,12 @@ def _event_view(event: dict[str, Any]) -> dict[str, Any]:
 
 def invite_view(invite: dict[str, Any], emails: list[str]) -> dict[str, Any]:
     recipients = [{"email": e, "status": invite["recipients"][e.lower()]["status"]} for e in emails]
-    view = {"smart_invite_id": invite["smart_invite_id"], "callback_url": invite.get("callback_url"),
-            "event": _event_view(invite["event"]),
-            "attachments": {"icalendar": icalendar(invite, emails, invite["method"])}}
+    view = {
+        "smart_invite_id": invite["smart_invite_id"],
+        "callback_url": invite.get("callback_url"),
+        "event": _event_view(invite["event"]),
+        "attachments": {"icalendar": icalendar(invite, emails, invite["method"])},
+    }
     if len(recipients) == 1:
         view["recipient"] = recipients[0]
     else:
@@ -153,8 +177,10 @@ def upsert_smart_invite():
     if data.get("callback_url"):
         _http_url(data["callback_url"], "callback_url")
     organizer = data.get("organizer")
-    if organizer is not None and (not isinstance(organizer, dict) or (
-            "email" in organizer and "@" not in str(organizer["email"] or ""))):
+    if organizer is not None and (
+        not isinstance(organizer, dict)
+        or ("email" in organizer and "@" not in str(organizer["email"] or ""))
+    ):
         raise errors.invalid("organizer", "invalid", "organizer.email must be an email address")
     state = web.state()
     with state.lock:
@@ -166,7 +192,9 @@ def upsert_smart_invite():
                 raise errors.required("event")
             for name in ("summary", "start", "end"):
                 if not event.get(name):
-                    raise errors.invalid(f"event.{name}", "required", f"event.{name} must be specified")
+                    raise errors.invalid(
+                        f"event.{name}", "required", f"event.{name} must be specified"
+                    )
             try:
                 start = parse_event_time(event["start"], event.get("tzid") or "Etc/UTC")
                 end = parse_event_time(event["end"], event.get("tzid") or "Etc/UTC")
@@ -174,16 +202,25 @@ def upsert_smart_invite():
                 raise errors.invalid("event", "invalid", str(exc)) from None
             event = dict(event, start=start.value, end=end.value)
             if invite is None:
-                invite = {"smart_invite_id": str(invite_id), "recipients": {}, "replies": [],
-                          "sequence": 0}
+                invite = {
+                    "smart_invite_id": str(invite_id),
+                    "recipients": {},
+                    "replies": [],
+                    "sequence": 0,
+                }
                 invites[str(invite_id)] = invite
             else:
                 invite["sequence"] += 1
-            invite.update(event=event, callback_url=data.get("callback_url", invite.get("callback_url")),
-                          organizer=data.get("organizer") or invite.get("organizer"),
-                          method="REQUEST")
+            invite.update(
+                event=event,
+                callback_url=data.get("callback_url", invite.get("callback_url")),
+                organizer=data.get("organizer") or invite.get("organizer"),
+                method="REQUEST",
+            )
             for email in emails:
-                invite["recipients"].setdefault(email.lower(), {"email": email, "status": "pending"})
+                invite["recipients"].setdefault(
+                    email.lower(), {"email": email, "status": "pending"}
+                )
         else:
             if invite is None:
                 raise errors.not_found("smart invite")
@@ -191,8 +228,9 @@ def upsert_smart_invite():
             invite["method"] = "CANCEL"
             if method == "remove":
                 for email in emails:
-                    invite["recipients"].setdefault(email.lower(), {"email": email,
-                                                                    "status": "pending"})
+                    invite["recipients"].setdefault(
+                        email.lower(), {"email": email, "status": "pending"}
+                    )
         state.mark_dirty()
         return jsonify(invite_view(invite, emails))
 
@@ -221,8 +259,11 @@ def get_smart_invite():
 
 
 def _rts_view(link: dict[str, Any]) -> dict[str, Any]:
-    return {"real_time_scheduling": {k: link[k] for k in
-                                     ("real_time_scheduling_id", "url", "event", "status")}}
+    return {
+        "real_time_scheduling": {
+            k: link[k] for k in ("real_time_scheduling_id", "url", "event", "status")
+        }
+    }
 
 
 @bp.post("/v1/real_time_scheduling")
@@ -237,9 +278,14 @@ def real_time_scheduling():
     state = web.state()
     with state.lock:
         token = new_token(16)
-        link = {"real_time_scheduling_id": new_id("sch_", 8), "token": token,
-                "url": f"{web.base_url()}/rts/{token}", "event": data["event"], "status": "enabled",
-                "created_at": time.time()}
+        link = {
+            "real_time_scheduling_id": new_id("sch_", 8),
+            "token": token,
+            "url": f"{web.base_url()}/rts/{token}",
+            "event": data["event"],
+            "status": "enabled",
+            "created_at": time.time(),
+        }
         state.world.real_time_scheduling[link["real_time_scheduling_id"]] = link
         state.mark_dirty()
         return jsonify(_rts_view(link))
@@ -248,7 +294,9 @@ def real_time_scheduling():
 def _find_rts(rts_id: str | None = None, token: str | None = None) -> dict[str, Any]:
     links = web.state().world.real_time_scheduling
     for link in links.values():
-        if (rts_id and link["real_time_scheduling_id"] == rts_id) or (token and link["token"] == token):
+        if (rts_id and link["real_time_scheduling_id"] == rts_id) or (
+            token and link["token"] == token
+        ):
             return link
     raise errors.not_found("real time scheduling link")
 
@@ -281,7 +329,9 @@ def disable_real_time_scheduling(rts_id: str):
     if not isinstance(message, str) or not message:
         raise errors.required("display_message")
     if len(message) >= 500:
-        raise errors.invalid("display_message", "too_long", "display_message must be under 500 characters")
+        raise errors.invalid(
+            "display_message", "too_long", "display_message must be under 500 characters"
+        )
     state = web.state()
     with state.lock:
         link = _find_rts(rts_id=rts_id)
@@ -300,9 +350,19 @@ def element_tokens():
     if not isinstance(permissions, list) or not permissions:
         raise errors.required("permissions")
     if any(p not in allowed for p in permissions):
-        raise errors.invalid("permissions", "invalid", f"permissions must be among {sorted(allowed)}")
+        raise errors.invalid(
+            "permissions", "invalid", f"permissions must be among {sorted(allowed)}"
+        )
     if not isinstance(data.get("subs"), list) or not data["subs"]:
         raise errors.required("subs")
     origin = _http_url(data.get("origin"), "origin")
-    return jsonify({"element_token": {"permissions": permissions, "origin": origin,
-                                      "token": new_token(32), "expires_in": 64800}})
+    return jsonify(
+        {
+            "element_token": {
+                "permissions": permissions,
+                "origin": origin,
+                "token": new_token(32),
+                "expires_in": 64800,
+            }
+        }
+    )

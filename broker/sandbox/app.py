@@ -50,9 +50,11 @@ class Runtime:
         self.state.reset(seed_world)
         self.faults.clear()
         self.mailbox_failures.clear()
-        self.limiter.configure(per_second=self.config.rate_limit_per_second,
-                               per_minute=self.config.rate_limit_per_minute,
-                               enabled=self.config.rate_limit_enabled)
+        self.limiter.configure(
+            per_second=self.config.rate_limit_per_second,
+            per_minute=self.config.rate_limit_per_minute,
+            enabled=self.config.rate_limit_enabled,
+        )
         self.stats.reset()
         self.save()
 
@@ -93,18 +95,40 @@ def create_sandbox_app(config: SandboxConfig | None = None, **options: Any) -> F
     app.json.sort_keys = False  # type: ignore[attr-defined]
     state = SandboxState(config)
     state.load_or_seed(seed_world)
-    runtime = Runtime(state=state, initial_config=copy.deepcopy(config),
-                      faults=FaultSet(config.seed),
-                      limiter=RateLimiter(config.rate_limit_per_second, config.rate_limit_per_minute,
-                                          config.rate_limit_enabled),
-                      stats=Stats())
+    runtime = Runtime(
+        state=state,
+        initial_config=copy.deepcopy(config),
+        faults=FaultSet(config.seed),
+        limiter=RateLimiter(
+            config.rate_limit_per_second, config.rate_limit_per_minute, config.rate_limit_enabled
+        ),
+        stats=Stats(),
+    )
     app.extensions["sandbox"] = runtime
 
-    from . import (api_accounts, api_availability, api_channels, api_enterprise, api_events,
-                   api_extras, control, oauth, pages)
+    from . import (
+        api_accounts,
+        api_availability,
+        api_channels,
+        api_enterprise,
+        api_events,
+        api_extras,
+        control,
+        oauth,
+        pages,
+    )
 
-    for module in (oauth, api_accounts, api_events, api_availability, api_channels,
-                   api_enterprise, api_extras, control, pages):
+    for module in (
+        oauth,
+        api_accounts,
+        api_events,
+        api_availability,
+        api_channels,
+        api_enterprise,
+        api_extras,
+        control,
+        pages,
+    ):
         app.register_blueprint(module.bp)
 
     _install_hooks(app, runtime)
@@ -148,9 +172,10 @@ def _install_hooks(app: Flask, runtime: Runtime) -> None:
         if path.startswith("/_sandbox"):
             return None
         route = request.url_rule.rule if request.url_rule else path
-        runtime.stats.record(f"{request.method} {route}",
-                             (str(request.environ.get("REMOTE_ADDR")),
-                              str(request.environ.get("REMOTE_PORT"))))
+        runtime.stats.record(
+            f"{request.method} {route}",
+            (str(request.environ.get("REMOTE_ADDR")), str(request.environ.get("REMOTE_PORT"))),
+        )
         rule = runtime.faults.match(request.method, path, _caller_keys(runtime))
         if rule is not None:
             if rule.latency_ms:
@@ -166,9 +191,13 @@ def _install_hooks(app: Flask, runtime: Runtime) -> None:
             wait = runtime.limiter.check(runtime.config.client_id)
             if wait is not None:
                 runtime.stats.rate_limited += 1
-                response = jsonify({"error": "too_many_requests", "error_description":
-                                    f"rate limit of {runtime.limiter.per_second} requests per second "
-                                    f"and {runtime.limiter.per_minute} per minute exceeded"})
+                response = jsonify(
+                    {
+                        "error": "too_many_requests",
+                        "error_description": f"rate limit of {runtime.limiter.per_second} requests per second "
+                        f"and {runtime.limiter.per_minute} per minute exceeded",
+                    }
+                )
                 response.status_code = 429
                 response.headers["Retry-After"] = retry_after_header(wait)
                 return response
@@ -197,8 +226,9 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         path = request.path
-        json_path = _is_api(path) or (path.startswith("/_sandbox/")
-                                      and not path.startswith("/_sandbox/calendar"))
+        json_path = _is_api(path) or (
+            path.startswith("/_sandbox/") and not path.startswith("/_sandbox/calendar")
+        )
         if not json_path:
             return exc
         name = (exc.name or "error").lower().replace(" ", "_")
@@ -209,7 +239,8 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("sandbox bug while serving %s %s", request.method, request.path)
-        response = jsonify({"error": "internal_error",
-                            "error_description": "the sandbox hit a bug; see its log"})
+        response = jsonify(
+            {"error": "internal_error", "error_description": "the sandbox hit a bug; see its log"}
+        )
         response.status_code = 500
         return response

@@ -12,21 +12,42 @@ from . import models as m
 from .seed import stable_id
 from .state import SandboxState, new_id, new_token
 
-USER_SCOPES = ("read_account", "list_calendars", "create_calendar", "read_events", "create_event",
-               "delete_event", "read_free_busy", "change_participation_status")
+USER_SCOPES = (
+    "read_account",
+    "list_calendars",
+    "create_calendar",
+    "read_events",
+    "create_event",
+    "delete_event",
+    "read_free_busy",
+    "change_participation_status",
+)
 AGGREGATE_SCOPES = {
     "read_write": set(USER_SCOPES),
     "read_only": {"read_account", "list_calendars", "read_events", "read_free_busy"},
     "free_busy": {"read_account", "list_calendars", "read_free_busy"},
-    "free_busy_write": {"read_account", "list_calendars", "read_free_busy", "create_event",
-                        "delete_event"},
+    "free_busy_write": {
+        "read_account",
+        "list_calendars",
+        "read_free_busy",
+        "create_event",
+        "delete_event",
+    },
     "write_only": {"read_account", "list_calendars", "create_event", "delete_event"},
 }
-SERVICE_ACCOUNT_SCOPES = ("service_account/accounts/manage", "service_account/accounts/unrestricted_access",
-                          "service_account/resources/manage",
-                          "service_account/resources/unrestricted_access")
-PROVIDER_ALIASES = {"microsoft": "office365", "outlook_com": "live_connect", "outlook": "live_connect",
-                    "icloud": "apple", "gsuite": "google"}
+SERVICE_ACCOUNT_SCOPES = (
+    "service_account/accounts/manage",
+    "service_account/accounts/unrestricted_access",
+    "service_account/resources/manage",
+    "service_account/resources/unrestricted_access",
+)
+PROVIDER_ALIASES = {
+    "microsoft": "office365",
+    "outlook_com": "live_connect",
+    "outlook": "live_connect",
+    "icloud": "apple",
+    "gsuite": "google",
+}
 
 
 class ConsentError(Exception):
@@ -43,7 +64,9 @@ def expand_scope(scope: str) -> set[str]:
 
 
 def unknown_scopes(scope: str, *, enterprise: bool = False) -> list[str]:
-    allowed = set(SERVICE_ACCOUNT_SCOPES) if enterprise else set(USER_SCOPES) | set(AGGREGATE_SCOPES)
+    allowed = (
+        set(SERVICE_ACCOUNT_SCOPES) if enterprise else set(USER_SCOPES) | set(AGGREGATE_SCOPES)
+    )
     return [part for part in scope.split() if part not in allowed]
 
 
@@ -91,11 +114,16 @@ class AuthorizeRequest:
         )
 
     def as_params(self) -> dict[str, str]:
-        params = {"client_id": self.client_id, "redirect_uri": self.redirect_uri,
-                  "scope": self.scope, "state": self.state, "response_type": self.response_type,
-                  "provider_name": self.provider_name,
-                  "avoid_linking": "true" if self.avoid_linking else "false",
-                  "link_token": self.link_token}
+        params = {
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "scope": self.scope,
+            "state": self.state,
+            "response_type": self.response_type,
+            "provider_name": self.provider_name,
+            "avoid_linking": "true" if self.avoid_linking else "false",
+            "link_token": self.link_token,
+        }
         if self.enterprise:
             params["delegated_scope"] = self.delegated_scope
         return params
@@ -106,8 +134,9 @@ class AuthorizeRequest:
         return PROVIDER_ALIASES.get(name, name)
 
 
-def check_authorize_request(state: SandboxState, req: AuthorizeRequest, *,
-                            trusted_redirect: str | None = None) -> str | None:
+def check_authorize_request(
+    state: SandboxState, req: AuthorizeRequest, *, trusted_redirect: str | None = None
+) -> str | None:
     """Raise ConsentError for problems that must not redirect; return an error redirect or None.
 
     ``trusted_redirect`` is the control API's own shortcut target, which no browser reaches."""
@@ -135,10 +164,17 @@ def error_redirect(req: AuthorizeRequest, error: str) -> str:
     return with_query(req.redirect_uri, params)
 
 
-def decide(state: SandboxState, req: AuthorizeRequest, *, approve: bool, email: str = "",
-           password: str | None = None, server_url: str = "",
-           linked_account_id: str | None = None,
-           trusted_redirect: str | None = None) -> tuple[str, str | None]:
+def decide(
+    state: SandboxState,
+    req: AuthorizeRequest,
+    *,
+    approve: bool,
+    email: str = "",
+    password: str | None = None,
+    server_url: str = "",
+    linked_account_id: str | None = None,
+    trusted_redirect: str | None = None,
+) -> tuple[str, str | None]:
     """Apply a consent decision; return (redirect URL, account or service-account id).
 
     ``password`` None means "trusted caller" (the JSON control API); the page always sends one.
@@ -162,16 +198,26 @@ def decide(state: SandboxState, req: AuthorizeRequest, *, approve: bool, email: 
             if server_url.strip().rstrip("/").lower() != (domain.ews_url or "").lower():
                 raise ConsentError("Could not connect to that Exchange server (check the EWS URL).")
         if req.enterprise:
-            sub, kind, profile_id = _approve_enterprise(state, req, ident, domain), "service_account", None
+            sub, kind, profile_id = (
+                _approve_enterprise(state, req, ident, domain),
+                "service_account",
+                None,
+            )
         else:
             sub, profile_id = _approve_individual(state, req, ident, linked_account_id)
             kind = "account"
         code = new_token(32)
         world.codes[code] = m.AuthCode(
-            code=code, client_id=req.client_id, redirect_uri=req.redirect_uri,
-            expires_at=int(time.time()) + state.config.code_ttl, kind=kind, sub=sub,
-            scope=req.scope, delegated_scope=req.delegated_scope if req.enterprise else "",
-            linking_profile_id=profile_id)
+            code=code,
+            client_id=req.client_id,
+            redirect_uri=req.redirect_uri,
+            expires_at=int(time.time()) + state.config.code_ttl,
+            kind=kind,
+            sub=sub,
+            scope=req.scope,
+            delegated_scope=req.delegated_scope if req.enterprise else "",
+            linking_profile_id=profile_id,
+        )
         state.mark_dirty()
     params = {"code": code}
     if req.state:
@@ -179,8 +225,9 @@ def decide(state: SandboxState, req: AuthorizeRequest, *, approve: bool, email: 
     return with_query(req.redirect_uri, params), sub
 
 
-def _approve_individual(state: SandboxState, req: AuthorizeRequest, ident: m.Identity,
-                        linked_account_id: str | None) -> tuple[str, str]:
+def _approve_individual(
+    state: SandboxState, req: AuthorizeRequest, ident: m.Identity, linked_account_id: str | None
+) -> tuple[str, str]:
     world = state.world
     if ident.kind in {"room", "service_account"} or not ident.account_id:
         raise ConsentError(f"{ident.email} cannot sign in to a calendar service interactively.")
@@ -214,14 +261,21 @@ def _move_profile(world, profile: m.Profile, target_account_id: str) -> None:
     profile.account_id = target_account_id
 
 
-def _approve_enterprise(state: SandboxState, req: AuthorizeRequest, ident: m.Identity,
-                        domain: m.Domain) -> str:
+def _approve_enterprise(
+    state: SandboxState, req: AuthorizeRequest, ident: m.Identity, domain: m.Domain
+) -> str:
     if not domain.organisation or ident.admin_of != domain.name:
         raise ConsentError(f"{ident.email} is not an administrator of {domain.name}.")
     ser_id = stable_id(state.config.seed, "ser_", req.client_id, domain.name, length=15)
     state.world.service_accounts[ser_id] = m.ServiceAccount(
-        service_account_id=ser_id, client_id=req.client_id, domain=domain.name, email=ident.email,
-        provider_name=domain.provider_name, scope=req.scope, delegated_scope=req.delegated_scope)
+        service_account_id=ser_id,
+        client_id=req.client_id,
+        domain=domain.name,
+        email=ident.email,
+        provider_name=domain.provider_name,
+        scope=req.scope,
+        delegated_scope=req.delegated_scope,
+    )
     return ser_id
 
 
@@ -230,13 +284,17 @@ def _approve_enterprise(state: SandboxState, req: AuthorizeRequest, ident: m.Ide
 
 def check_client(state: SandboxState, client_id: str | None, client_secret: str | None) -> None:
     if client_id != state.config.client_id or not any(
-            hmac.compare_digest(str(client_secret or ""), s) for s in state.client_secrets):
+        hmac.compare_digest(str(client_secret or ""), s) for s in state.client_secrets
+    ):
         raise errors.token_error("invalid_client", 401, "client credentials are not valid")
 
 
 def _issue(state: SandboxState, grant: m.Grant) -> m.AccessToken:
-    ttl = (state.config.service_account_token_ttl if grant.kind == "service_account"
-           else state.config.token_ttl)
+    ttl = (
+        state.config.service_account_token_ttl
+        if grant.kind == "service_account"
+        else state.config.token_ttl
+    )
     token = m.AccessToken(new_token(32), grant.grant_id, int(time.time()) + ttl)
     state.world.access_tokens[token.token] = token
     return token
@@ -271,15 +329,27 @@ def exchange_code(state: SandboxState, client_id: str, code: str, redirect_uri: 
     with state.lock:
         world = state.world
         auth = world.codes.get(code or "")
-        if (auth is None or auth.used or auth.client_id != client_id
-                or auth.expires_at < time.time() or auth.redirect_uri != (redirect_uri or "")):
+        if (
+            auth is None
+            or auth.used
+            or auth.client_id != client_id
+            or auth.expires_at < time.time()
+            or auth.redirect_uri != (redirect_uri or "")
+        ):
             raise errors.token_error("invalid_grant")
         auth.used = True
-        grant = m.Grant(grant_id=new_id("grt_"), client_id=client_id, kind=auth.kind, sub=auth.sub,
-                        scope=auth.scope, refresh_token=new_token(32), created_at=int(time.time()),
-                        delegated_scope=auth.delegated_scope,
-                        via_service_account=auth.via_service_account,
-                        linking_profile_id=auth.linking_profile_id)
+        grant = m.Grant(
+            grant_id=new_id("grt_"),
+            client_id=client_id,
+            kind=auth.kind,
+            sub=auth.sub,
+            scope=auth.scope,
+            refresh_token=new_token(32),
+            created_at=int(time.time()),
+            delegated_scope=auth.delegated_scope,
+            via_service_account=auth.via_service_account,
+            linking_profile_id=auth.linking_profile_id,
+        )
         world.grants[grant.grant_id] = grant
         world.refresh_index[grant.refresh_token] = grant.grant_id
         token = _issue(state, grant)
@@ -301,8 +371,10 @@ def refresh(state: SandboxState, client_id: str, refresh_token: str) -> dict:
         state.mark_dirty()
         body = token_response(state, grant, token)
         # The refresh response carries only the token fields (§1.3).
-        return {k: body[k] for k in ("token_type", "access_token", "expires_in", "refresh_token",
-                                     "scope")}
+        return {
+            k: body[k]
+            for k in ("token_type", "access_token", "expires_in", "refresh_token", "scope")
+        }
 
 
 def revoke(state: SandboxState, client_id: str, token: str | None, sub: str | None) -> None:
@@ -320,8 +392,9 @@ def revoke(state: SandboxState, client_id: str, token: str | None, sub: str | No
             if not sub.startswith("acc_") and state.config.revoke_non_account_subs == "refuse":
                 # Revoking by sub is documented for accounts; for service accounts (ser_) and
                 # rooms (res_) it is unconfirmed: the strict reading refuses it.
-                raise errors.token_error("invalid_request", 400,
-                                         "revoke this authorization by its token")
+                raise errors.token_error(
+                    "invalid_request", 400, "revoke this authorization by its token"
+                )
             grants = [g for g in world.grants.values() if g.sub == sub]
         for grant in grants:
             if grant.client_id == client_id:
@@ -340,8 +413,10 @@ def revoke_grant(state: SandboxState, grant: m.Grant) -> None:
         for other in world.grants.values():
             if other.via_service_account == grant.sub and not other.revoked:
                 revoke_grant(state, other)
-    still_authorized = any(g.sub == grant.sub and not g.revoked and g.client_id == grant.client_id
-                           for g in world.grants.values())
+    still_authorized = any(
+        g.sub == grant.sub and not g.revoked and g.client_id == grant.client_id
+        for g in world.grants.values()
+    )
     if not still_authorized:
         for channel in world.channels.values():
             if channel.account_id == grant.sub and channel.client_id == grant.client_id:
@@ -382,8 +457,13 @@ def bearer(header: str | None) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def authenticate(state: SandboxState, header: str | None, *, allow_api_key: bool = False,
-                 allow_token: bool = True) -> Caller:
+def authenticate(
+    state: SandboxState,
+    header: str | None,
+    *,
+    allow_api_key: bool = False,
+    allow_token: bool = True,
+) -> Caller:
     """Resolve the Authorization header or raise 401."""
     value = bearer(header)
     if not value:

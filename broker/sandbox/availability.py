@@ -145,7 +145,9 @@ def group_windows(query: Query, group: Group) -> list[Window]:
     members = list(group.members)
     needed = group.needed
     if needed <= 0:
-        return [Window(s, e, frozenset()) for s, e in merge(query.periods) if e - s >= query.duration]
+        return [
+            Window(s, e, frozenset()) for s, e in merge(query.periods) if e - s >= query.duration
+        ]
     frees = {m.sub: query.free(m) for m in members}
     if needed >= len(members):
         common: list[Interval] | None = None
@@ -269,8 +271,9 @@ class Step:
     gap_max: int | None = None
 
 
-def _first_slot(step: Step, windows: list[Window], earliest: int, latest: int | None
-                ) -> Window | None:
+def _first_slot(
+    step: Step, windows: list[Window], earliest: int, latest: int | None
+) -> Window | None:
     q = step.query
     for window in windows:
         if window.end - q.duration < earliest:
@@ -293,9 +296,18 @@ def sequences(steps: Sequence[Step], max_results: int) -> list[list[tuple[str, W
     windows = [combined_windows(s.query) for s in steps]
     first = steps[0]
     results: list[list[tuple[str, Window]]] = []
-    for candidate in slots(Query(first.query.groups, first.query.duration, first.query.periods,
-                                 first.query.before, first.query.after, first.query.interval,
-                                 max_results=10_000), overlapping=True):
+    for candidate in slots(
+        Query(
+            first.query.groups,
+            first.query.duration,
+            first.query.periods,
+            first.query.before,
+            first.query.after,
+            first.query.interval,
+            max_results=10_000,
+        ),
+        overlapping=True,
+    ):
         chain = [(first.sequence_id, candidate)]
         prev_end = candidate.end
         for step, step_windows in zip(steps[1:], windows[1:], strict=True):

@@ -105,8 +105,11 @@ class SandboxConfig:
         known = {f.name: f for f in dataclasses.fields(self)}
         unknown = []
         for key, value in values.items():
-            if key not in known or key in {"client_id", "state_file"} or (
-                    key in CHOICES and value not in CHOICES[key]):
+            if (
+                key not in known
+                or key in {"client_id", "state_file"}
+                or (key in CHOICES and value not in CHOICES[key])
+            ):
                 unknown.append(key)
                 continue
             current = getattr(self, key)

@@ -20,8 +20,13 @@ from .timeutil import BadTime, format_utc, now, parse_event_time, zone
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
 DIRECT_REDIRECT = "http://127.0.0.1/_sandbox/direct"
-NOTIFICATION_TYPES = {"change", "profile_disconnected", "profile_initial_sync_completed",
-                      "conferencing_profile_disconnected", "gdpr_requested"}
+NOTIFICATION_TYPES = {
+    "change",
+    "profile_disconnected",
+    "profile_initial_sync_completed",
+    "conferencing_profile_disconnected",
+    "gdpr_requested",
+}
 
 
 def _json() -> dict[str, Any]:
@@ -40,8 +45,9 @@ def identities():
     """Every seeded identity with what the consent page asks for."""
     state = web.state()
     with state.lock:
-        return jsonify({"client_id": state.config.client_id,
-                        "identities": identity_listing(state.world)})
+        return jsonify(
+            {"client_id": state.config.client_id, "identities": identity_listing(state.world)}
+        )
 
 
 # ---- consent and tokens without a browser ------------------------------------------------------
@@ -52,7 +58,9 @@ def _authorize_request(data: dict[str, Any]) -> AuthorizeRequest:
         parts = urlsplit(data["authorize_url"])
         params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         return AuthorizeRequest.from_params(
-            params, enterprise=parts.path.rstrip("/").endswith("/enterprise_connect/oauth/authorize"))
+            params,
+            enterprise=parts.path.rstrip("/").endswith("/enterprise_connect/oauth/authorize"),
+        )
     return AuthorizeRequest.from_params(data, enterprise=bool(data.get("enterprise")))
 
 
@@ -65,14 +73,25 @@ def consent():
     if decision not in {"approve", "deny"}:
         raise errors.invalid("decision", "invalid", "decision must be approve or deny")
     try:
-        url, _sub = authz.decide(web.state(), req, approve=decision == "approve",
-                                 email=data.get("email", ""), password=data.get("password"),
-                                 server_url=data.get("server_url", ""))
+        url, _sub = authz.decide(
+            web.state(),
+            req,
+            approve=decision == "approve",
+            email=data.get("email", ""),
+            password=data.get("password"),
+            server_url=data.get("server_url", ""),
+        )
     except ConsentError as exc:
         raise errors.invalid("consent", "refused", str(exc)) from None
     query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
-    return jsonify({"redirect_url": url, "code": query.get("code"), "state": query.get("state"),
-                    "error": query.get("error")})
+    return jsonify(
+        {
+            "redirect_url": url,
+            "code": query.get("code"),
+            "state": query.get("state"),
+            "error": query.get("error"),
+        }
+    )
 
 
 @bp.post("/tokens")
@@ -81,15 +100,22 @@ def tokens():
     data = _json()
     state = web.state()
     enterprise = bool(data.get("enterprise"))
-    scope = data.get("scope") or ("service_account/accounts/manage service_account/resources/manage"
-                                  if enterprise else
-                                  "read_account list_calendars read_events create_event delete_event")
-    req = AuthorizeRequest(client_id=state.config.client_id, redirect_uri=DIRECT_REDIRECT,
-                           scope=scope, enterprise=enterprise,
-                           delegated_scope=data.get("delegated_scope", "read_write") if enterprise else "")
+    scope = data.get("scope") or (
+        "service_account/accounts/manage service_account/resources/manage"
+        if enterprise
+        else "read_account list_calendars read_events create_event delete_event"
+    )
+    req = AuthorizeRequest(
+        client_id=state.config.client_id,
+        redirect_uri=DIRECT_REDIRECT,
+        scope=scope,
+        enterprise=enterprise,
+        delegated_scope=data.get("delegated_scope", "read_write") if enterprise else "",
+    )
     try:
-        url, _sub = authz.decide(state, req, approve=True, email=data.get("email", ""),
-                                 trusted_redirect=DIRECT_REDIRECT)
+        url, _sub = authz.decide(
+            state, req, approve=True, email=data.get("email", ""), trusted_redirect=DIRECT_REDIRECT
+        )
     except ConsentError as exc:
         raise errors.invalid("email", "refused", str(exc)) from None
     code = parse_qs(urlsplit(url).query).get("code", [""])[0]
@@ -110,8 +136,14 @@ def expire_tokens():
             ident = world.identity(data["email"])
             sub = ident.account_id if ident else None
             if ident and ident.kind == "service_account":
-                sub = next((s.service_account_id for s in world.service_accounts.values()
-                            if s.email == ident.email), None)
+                sub = next(
+                    (
+                        s.service_account_id
+                        for s in world.service_accounts.values()
+                        if s.email == ident.email
+                    ),
+                    None,
+                )
             if sub is None:
                 raise errors.invalid("email", "unknown", "no such identity")
         expired = 0
@@ -194,9 +226,13 @@ def owner_events():
             for ev in world.events_in(cal.store_id).values():
                 if include_deleted or not ev.deleted:
                     # The provider's view also holds what read-events does not report.
-                    out.append({**events.event_payload(world, ev, cal),
-                                "reminders": [dict(r) for r in ev.reminders],
-                                "color": ev.color})
+                    out.append(
+                        {
+                            **events.event_payload(world, ev, cal),
+                            "reminders": [dict(r) for r in ev.reminders],
+                            "color": ev.color,
+                        }
+                    )
         out.sort(key=lambda e: (str(e["start"]), e["event_uid"]))
         return jsonify({"events": out})
 
@@ -217,7 +253,9 @@ def disconnect_profile(profile_id: str):
         profile.connected = False
         sent = notify.notify_account(state, profile.account_id, "profile_disconnected")
         state.mark_dirty()
-    return jsonify({"profile_id": profile_id, "profile_connected": False, "notified_channels": sent})
+    return jsonify(
+        {"profile_id": profile_id, "profile_connected": False, "notified_channels": sent}
+    )
 
 
 @bp.post("/profiles/<profile_id>/reconnect")
@@ -250,8 +288,9 @@ def send_notification():
             count = 0
             for channel in world.channels.values():
                 if channel.account_id == sub and not channel.closed:
-                    notify.notify_channel(state, channel, {"type": "change",
-                                                           "changes_since": format_utc(now())})
+                    notify.notify_channel(
+                        state, channel, {"type": "change", "changes_since": format_utc(now())}
+                    )
                     count += 1
         else:
             count = notify.notify_account(state, sub, kind)
@@ -291,11 +330,20 @@ def smart_invite_reply(invite_id: str):
             reply["comment"] = str(data["comment"])
         invite["replies"].append(reply)
         if invite.get("callback_url"):
-            notify.enqueue_post(state, "callback", invite["callback_url"], {
-                "notification": {"type": "smart_invite"},
-                "smart_invite": {"smart_invite_id": invite_id,
-                                 "callback_url": invite["callback_url"],
-                                 "recipient": dict(recipient), "reply": reply}})
+            notify.enqueue_post(
+                state,
+                "callback",
+                invite["callback_url"],
+                {
+                    "notification": {"type": "smart_invite"},
+                    "smart_invite": {
+                        "smart_invite_id": invite_id,
+                        "callback_url": invite["callback_url"],
+                        "recipient": dict(recipient),
+                        "reply": reply,
+                    },
+                },
+            )
         state.mark_dirty()
     return jsonify({"reply": reply})
 
@@ -312,10 +360,15 @@ def seed_more():
         for domain in data.get("domains") or []:
             if not isinstance(domain, dict) or not domain.get("name"):
                 raise errors.invalid("domains", "invalid", "each domain needs a name")
-            world.domains.setdefault(domain["name"], m.Domain(
-                name=domain["name"], provider_name=domain.get("provider_name", "google"),
-                provider_service=domain.get("provider_service", "gsuite"),
-                organisation=bool(domain.get("organisation", True))))
+            world.domains.setdefault(
+                domain["name"],
+                m.Domain(
+                    name=domain["name"],
+                    provider_name=domain.get("provider_name", "google"),
+                    provider_service=domain.get("provider_service", "gsuite"),
+                    organisation=bool(domain.get("organisation", True)),
+                ),
+            )
         for spec in data.get("identities") or []:
             added_identities.append(_seed_identity(state, spec))
         for spec in data.get("events") or []:
@@ -343,22 +396,36 @@ def _seed_identity(state, spec: Any) -> dict[str, Any]:
         raise errors.invalid("identities", "invalid_tzid", f"unknown tzid {tzid!r}") from None
     kind = spec.get("kind", "person")
     if kind not in {"person", "room", "assistant", "admin"}:
-        raise errors.invalid("identities", "invalid", "kind must be person, room, assistant or admin")
+        raise errors.invalid(
+            "identities", "invalid", "kind must be person, room, assistant or admin"
+        )
     seed = state.config.seed
     account_id = stable_id(seed, "res_" if kind == "room" else "acc_", email)
     profile_id = stable_id(seed, "pro_", email, length=12)
-    ident = m.Identity(email=email, name=spec.get("name") or email, password=spec.get(
-        "password", DEFAULT_PASSWORD), domain=domain.name, kind=kind, tzid=tzid,
-        account_id=account_id, admin_of=domain.name if kind == "admin" else None)
+    ident = m.Identity(
+        email=email,
+        name=spec.get("name") or email,
+        password=spec.get("password", DEFAULT_PASSWORD),
+        domain=domain.name,
+        kind=kind,
+        tzid=tzid,
+        account_id=account_id,
+        admin_of=domain.name if kind == "admin" else None,
+    )
     world.identities[email] = ident
     world.accounts[account_id] = m.Account(account_id, email, ident.name, tzid, [profile_id])
-    world.profiles[profile_id] = m.Profile(profile_id, account_id, email, domain.provider_name,
-                                           domain.provider_service)
+    world.profiles[profile_id] = m.Profile(
+        profile_id, account_id, email, domain.provider_name, domain.provider_service
+    )
     cal_id = f"cal_{profile_id[4:]}_{stable_id(seed, '', email, 'primary', length=12)}"
     world.calendars[cal_id] = m.Calendar(
-        calendar_id=cal_id, profile_id=profile_id, name=ident.name if kind == "room" else "Calendar",
-        owner_email=email, primary=True,
-        integrated_conferencing=domain.provider_name in {"google", "office365"})
+        calendar_id=cal_id,
+        profile_id=profile_id,
+        name=ident.name if kind == "room" else "Calendar",
+        owner_email=email,
+        primary=True,
+        integrated_conferencing=domain.provider_name in {"google", "office365"},
+    )
     world.events_in(cal_id)
     return {"email": email, "sub": account_id, "profile_id": profile_id, "calendar_id": cal_id}
 
@@ -377,11 +444,19 @@ def _seed_event(state, spec: Any) -> None:
     except (BadTime, KeyError, TypeError):
         raise errors.invalid("events", "invalid", "each event needs start and end") from None
     uid = "evt_external_" + secrets.token_hex(12)
-    ev = make_event(uid, cal.calendar_id, spec.get("summary", "Busy"), start.value, end.value,
-                    start.tzid, ident.tzid, now(),
-                    organizer={"email": ident.email, "display_name": ident.name},
-                    transparency=spec.get("transparency", "opaque"),
-                    status=spec.get("status", "confirmed"))
+    ev = make_event(
+        uid,
+        cal.calendar_id,
+        spec.get("summary", "Busy"),
+        start.value,
+        end.value,
+        start.tzid,
+        ident.tzid,
+        now(),
+        organizer={"email": ident.email, "display_name": ident.name},
+        transparency=spec.get("transparency", "opaque"),
+        status=spec.get("status", "confirmed"),
+    )
     world.events_in(cal.calendar_id)[uid] = ev
 
 
@@ -400,11 +475,21 @@ def outbox():
     """What is queued and the recent delivery log."""
     state = web.state()
     with state.lock:
-        queued = [{"item_id": i.item_id, "kind": i.kind, "url": i.url, "attempts": i.attempts,
-                   "next_attempt_at": i.next_attempt_at, "channel_id": i.channel_id,
-                   "task": i.task, "last_status": i.last_status, "signed": i.signed,
-                   "body": json.loads(i.body) if i.body else None}
-                  for i in state.world.outbox.values()]
+        queued = [
+            {
+                "item_id": i.item_id,
+                "kind": i.kind,
+                "url": i.url,
+                "attempts": i.attempts,
+                "next_attempt_at": i.next_attempt_at,
+                "channel_id": i.channel_id,
+                "task": i.task,
+                "last_status": i.last_status,
+                "signed": i.signed,
+                "body": json.loads(i.body) if i.body else None,
+            }
+            for i in state.world.outbox.values()
+        ]
         return jsonify({"queued": queued, "log": list(state.delivery_log)})
 
 
@@ -452,13 +537,17 @@ def rate_limit():
     if request.method == "PUT":
         data = _json()
         for name in ("per_second", "per_minute"):
-            if name in data and (not isinstance(data[name], int) or isinstance(data[name], bool)
-                                 or data[name] < 1):
+            if name in data and (
+                not isinstance(data[name], int) or isinstance(data[name], bool) or data[name] < 1
+            ):
                 raise errors.invalid(name, "invalid", f"{name} must be a positive integer")
         if "enabled" in data and not isinstance(data["enabled"], bool):
             raise errors.invalid("enabled", "must_be_boolean", "enabled must be true or false")
-        limiter.configure(per_second=data.get("per_second"), per_minute=data.get("per_minute"),
-                          enabled=data.get("enabled"))
+        limiter.configure(
+            per_second=data.get("per_second"),
+            per_minute=data.get("per_minute"),
+            enabled=data.get("enabled"),
+        )
     return jsonify(limiter.settings())
 
 
@@ -469,7 +558,9 @@ def options():
     if request.method == "PATCH":
         unknown = config.update(_json())
         if unknown:
-            raise errors.invalid("config", "unknown_option", f"unknown options: {', '.join(unknown)}")
+            raise errors.invalid(
+                "config", "unknown_option", f"unknown options: {', '.join(unknown)}"
+            )
     return jsonify(config.public())
 
 

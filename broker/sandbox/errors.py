@@ -17,7 +17,9 @@ class ApiError(Exception):
 
 def invalid(field: str, key: str, description: str) -> ApiError:
     """422 with Cronofy's ``errors`` map (§11)."""
-    return ApiError(422, {"errors": {field: [{"key": f"errors.{key}", "description": description}]}})
+    return ApiError(
+        422, {"errors": {field: [{"key": f"errors.{key}", "description": description}]}}
+    )
 
 
 def required(field: str) -> ApiError:
@@ -25,16 +27,24 @@ def required(field: str) -> ApiError:
 
 
 def invalid_many(problems: dict[str, list[tuple[str, str]]]) -> ApiError:
-    return ApiError(422, {"errors": {
-        field: [{"key": f"errors.{key}", "description": text} for key, text in items]
-        for field, items in problems.items()
-    }})
+    return ApiError(
+        422,
+        {
+            "errors": {
+                field: [{"key": f"errors.{key}", "description": text} for key, text in items]
+                for field, items in problems.items()
+            }
+        },
+    )
 
 
 def unauthorized(description: str = "access token is unknown, expired or revoked") -> ApiError:
     # RFC 6750 practice; Cronofy's own header is unconfirmed (§16.6).
-    return ApiError(401, {"error": "invalid_token", "error_description": description},
-                    {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return ApiError(
+        401,
+        {"error": "invalid_token", "error_description": description},
+        {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
 
 
 def forbidden(description: str) -> ApiError:

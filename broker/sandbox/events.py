@@ -15,8 +15,19 @@ from urllib.parse import urlsplit
 from . import errors, notify
 from . import models as m
 from .state import SandboxState, World
-from .timeutil import (BadTime, WireTime, format_ts, format_utc, is_date, localize, now,
-                       parse_datetime, parse_event_time, parse_query_bound, zone)
+from .timeutil import (
+    BadTime,
+    WireTime,
+    format_ts,
+    format_utc,
+    is_date,
+    localize,
+    now,
+    parse_datetime,
+    parse_event_time,
+    parse_query_bound,
+    zone,
+)
 
 MAX_SUMMARY = 1024
 MAX_DESCRIPTION = 4096
@@ -45,8 +56,9 @@ def profile_of(world: World, cal: m.Calendar) -> m.Profile:
 # ---- payloads ----------------------------------------------------------------------------------
 
 
-def event_payload(world: World, ev: m.Event, view: m.Calendar, *, localized: bool = False,
-                  tzid: str = "Etc/UTC") -> dict[str, Any]:
+def event_payload(
+    world: World, ev: m.Event, view: m.Calendar, *, localized: bool = False, tzid: str = "Etc/UTC"
+) -> dict[str, Any]:
     writable = not view.readonly and not view.deleted
     external_editable = writable and view.permission_level == "unrestricted"
     start: Any = ev.start
@@ -85,8 +97,10 @@ def event_payload(world: World, ev: m.Event, view: m.Calendar, *, localized: boo
     if ev.url:
         payload["url"] = ev.url
     if ev.conferencing and ev.conferencing.get("join_url"):
-        payload["conferencing"] = {"provider_name": ev.conferencing["provider_name"],
-                                   "join_url": ev.conferencing["join_url"]}
+        payload["conferencing"] = {
+            "provider_name": ev.conferencing["provider_name"],
+            "join_url": ev.conferencing["join_url"],
+        }
         payload["meeting_url"] = ev.conferencing["join_url"]
     return payload
 
@@ -100,8 +114,12 @@ def free_busy_status(ev: m.Event) -> str:
 
 def counts_as_busy(ev: m.Event) -> bool:
     """Live, opaque and not declined: an unanswered or tentative invitation holds the time."""
-    return (not ev.deleted and ev.status != "cancelled" and ev.transparency != "transparent"
-            and ev.participation_status != "declined")
+    return (
+        not ev.deleted
+        and ev.status != "cancelled"
+        and ev.transparency != "transparent"
+        and ev.participation_status != "declined"
+    )
 
 
 # ---- reads -------------------------------------------------------------------------------------
@@ -129,8 +147,9 @@ def _query_date(params, name: str) -> str:
     dates, so an instant (``…T09:00:00Z``) is refused rather than silently cut to a day."""
     value = params[name]
     if not is_date(value):
-        raise errors.invalid(name, "invalid", f"{name} must be a date (YYYY-MM-DD), "
-                                              f"read in the query's tzid")
+        raise errors.invalid(
+            name, "invalid", f"{name} must be a date (YYYY-MM-DD), read in the query's tzid"
+        )
     return value
 
 
@@ -139,15 +158,23 @@ def read_window(params, tzid: str, config) -> tuple[int | None, int | None, bool
     explicit = bool(params.get("from") or params.get("to"))
     today = dt.datetime.now(zone(tzid)).date()
     try:
-        start = (parse_query_bound(_query_date(params, "from"), tzid) if params.get("from") else
-                 parse_query_bound((today - dt.timedelta(days=config.events_window_past_days))
-                                   .isoformat(), tzid))
+        start = (
+            parse_query_bound(_query_date(params, "from"), tzid)
+            if params.get("from")
+            else parse_query_bound(
+                (today - dt.timedelta(days=config.events_window_past_days)).isoformat(), tzid
+            )
+        )
     except BadTime as exc:
         raise errors.invalid("from", "invalid", str(exc)) from None
     try:
-        end = (parse_query_bound(_query_date(params, "to"), tzid) if params.get("to") else
-               parse_query_bound((today + dt.timedelta(days=config.events_window_future_days))
-                                 .isoformat(), tzid))
+        end = (
+            parse_query_bound(_query_date(params, "to"), tzid)
+            if params.get("to")
+            else parse_query_bound(
+                (today + dt.timedelta(days=config.events_window_future_days)).isoformat(), tzid
+            )
+        )
     except BadTime as exc:
         raise errors.invalid("to", "invalid", str(exc)) from None
     if end <= start:
@@ -162,7 +189,9 @@ def require_tzid(params) -> str:
     try:
         zone(tzid)
     except BadTime:
-        raise errors.invalid("tzid", "invalid_tzid", f"{tzid!r} is not a known IANA time zone") from None
+        raise errors.invalid(
+            "tzid", "invalid_tzid", f"{tzid!r} is not a known IANA time zone"
+        ) from None
     return tzid
 
 
@@ -173,8 +202,9 @@ def selected_calendars(world: World, account_id: str, calendar_ids: list[str]) -
     by_id = {c.calendar_id: c for c in calendars}
     unknown = [cid for cid in calendar_ids if cid not in by_id]
     if unknown:
-        raise errors.invalid("calendar_ids", "invalid_calendar_ids",
-                             f"unknown calendar ids: {', '.join(unknown)}")
+        raise errors.invalid(
+            "calendar_ids", "invalid_calendar_ids", f"unknown calendar ids: {', '.join(unknown)}"
+        )
     return [by_id[cid] for cid in calendar_ids]
 
 
@@ -184,8 +214,9 @@ def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:
     return start < hi and end > lo
 
 
-def read_events(world: World, account_id: str, params, calendar_ids: list[str], config
-                ) -> list[dict[str, Any]]:
+def read_events(
+    world: World, account_id: str, params, calendar_ids: list[str], config
+) -> list[dict[str, Any]]:
     tzid = require_tzid(params)
     lo, hi, explicit = read_window(params, tzid, config)
     only_managed = parse_bool(params.get("only_managed"), "only_managed")
@@ -207,12 +238,18 @@ def read_events(world: World, account_id: str, params, calendar_ids: list[str], 
             if modified_since is not None and ev.updated_ts < modified_since:
                 continue
             in_window = _overlaps(ev.start_ts, ev.end_ts, lo, hi) or (
-                include_moved and any(_overlaps(s, e, lo, hi) for s, e in ev.previous_spans))
+                include_moved and any(_overlaps(s, e, lo, hi) for s, e in ev.previous_spans)
+            )
             # Managed events ignore the default window (§4.1).
             if not in_window and not (ev.managed and not explicit):
                 continue
-            out.append((ev.start_ts, ev.event_uid,
-                        event_payload(world, ev, cal, localized=localized, tzid=tzid)))
+            out.append(
+                (
+                    ev.start_ts,
+                    ev.event_uid,
+                    event_payload(world, ev, cal, localized=localized, tzid=tzid),
+                )
+            )
     out.sort(key=lambda item: (item[0], item[1]))
     return [payload for _s, _u, payload in out]
 
@@ -227,8 +264,9 @@ def _last_modified(params) -> int | None:
         raise errors.invalid("last_modified", "invalid", str(exc)) from None
 
 
-def read_free_busy(world: World, account_id: str, params, calendar_ids: list[str], config
-                   ) -> list[dict[str, Any]]:
+def read_free_busy(
+    world: World, account_id: str, params, calendar_ids: list[str], config
+) -> list[dict[str, Any]]:
     tzid = require_tzid(params)
     lo, hi, _explicit = read_window(params, tzid, config)
     include_managed = parse_bool(params.get("include_managed"), "include_managed")
@@ -244,22 +282,37 @@ def read_free_busy(world: World, account_id: str, params, calendar_ids: list[str
             end: Any = ev.end
             if localized:
                 start, end = localize(ev.start, ev.start_tzid), localize(ev.end, ev.end_tzid)
-            out.append((ev.start_ts, ev.event_uid, {
-                "calendar_id": cal.calendar_id, "start": start, "end": end,
-                "free_busy_status": free_busy_status(ev)}))
+            out.append(
+                (
+                    ev.start_ts,
+                    ev.event_uid,
+                    {
+                        "calendar_id": cal.calendar_id,
+                        "start": start,
+                        "end": end,
+                        "free_busy_status": free_busy_status(ev),
+                    },
+                )
+            )
     out.sort(key=lambda item: (item[0], item[1]))
     return [payload for _s, _u, payload in out]
 
 
-def busy_intervals(world: World, account_id: str, calendar_ids: list[str] | None
-                   ) -> list[tuple[int, int]]:
+def busy_intervals(
+    world: World, account_id: str, calendar_ids: list[str] | None
+) -> list[tuple[int, int]]:
     """Opaque, live events (managed and external) on the member's calendars, as epoch spans."""
     if calendar_ids:
-        by_id = {c.calendar_id: c for c in world.account_calendars(account_id, authorized_only=False)}
+        by_id = {
+            c.calendar_id: c for c in world.account_calendars(account_id, authorized_only=False)
+        }
         unknown = [cid for cid in calendar_ids if cid not in by_id]
         if unknown:
-            raise errors.invalid("participants", "invalid_calendar_ids",
-                                 f"unknown calendar ids for {account_id}: {', '.join(unknown)}")
+            raise errors.invalid(
+                "participants",
+                "invalid_calendar_ids",
+                f"unknown calendar ids for {account_id}: {', '.join(unknown)}",
+            )
         stores = {by_id[cid].store_id for cid in calendar_ids}
     else:
         stores = {c.store_id for c in world.own_calendars(account_id)}
@@ -283,8 +336,9 @@ def _check_writable(state: SandboxState, cal: m.Calendar) -> None:
         key = "calendar_deleted" if cal.deleted else "calendar_readonly"
         if status == 422:
             raise errors.invalid("calendar_id", key, "the calendar cannot be written to")
-        raise errors.ApiError(status, {"error": key, "error_description":
-                                       "the calendar cannot be written to"})
+        raise errors.ApiError(
+            status, {"error": key, "error_description": "the calendar cannot be written to"}
+        )
 
 
 def _parse_event_fields(data: dict[str, Any], *, need_event_id: bool) -> dict[str, Any]:
@@ -315,7 +369,9 @@ def _parse_event_fields(data: dict[str, Any], *, need_event_id: bool) -> dict[st
     if description is not None and not isinstance(description, str):
         problem("description", "invalid", "description must be a string")
     elif description and len(description) > MAX_DESCRIPTION:
-        problem("description", "too_long", f"description must be at most {MAX_DESCRIPTION} characters")
+        problem(
+            "description", "too_long", f"description must be at most {MAX_DESCRIPTION} characters"
+        )
     else:
         fields["description"] = description or ""
     tzid = data.get("tzid") or "Etc/UTC"
@@ -348,19 +404,24 @@ def _parse_event_fields(data: dict[str, Any], *, need_event_id: bool) -> dict[st
     if location is not None and not isinstance(location, dict):
         problem("location", "invalid", "location must be an object")
     elif location is not None:
-        fields["location"] = {k: location[k] for k in ("description", "lat", "long") if k in location}
+        fields["location"] = {
+            k: location[k] for k in ("description", "lat", "long") if k in location
+        }
     attendees = data.get("attendees")
     if attendees is not None:
         if not isinstance(attendees, dict) or not all(
-                isinstance(a, dict) and a.get("email") for key in ("invite", "remove")
-                for a in (attendees.get(key) or [])):
+            isinstance(a, dict) and a.get("email")
+            for key in ("invite", "remove")
+            for a in (attendees.get(key) or [])
+        ):
             problem("attendees", "invalid", "attendees.invite/remove must be lists of {email}")
         else:
             fields["attendees"] = attendees
     reminders = data.get("reminders")
     if reminders is not None:
         if not isinstance(reminders, list) or not all(
-                isinstance(r, dict) and isinstance(r.get("minutes"), int) for r in reminders):
+            isinstance(r, dict) and isinstance(r.get("minutes"), int) for r in reminders
+        ):
             problem("reminders", "invalid", "reminders must be a list of {minutes}")
         else:
             fields["reminders"] = reminders[:5]
@@ -369,15 +430,23 @@ def _parse_event_fields(data: dict[str, Any], *, need_event_id: bool) -> dict[st
         if not isinstance(conferencing, dict) or not conferencing.get("profile_id"):
             problem("conferencing", "invalid", "conferencing.profile_id must be specified")
         elif conferencing["profile_id"] == "explicit" and not _explicit_ok(conferencing):
-            problem("conferencing", "invalid", "explicit conferencing needs a provider_description "
-                                               "and an https join_url")
+            problem(
+                "conferencing",
+                "invalid",
+                "explicit conferencing needs a provider_description and an https join_url",
+            )
         else:
             fields["conferencing"] = conferencing
     subscriptions = data.get("subscriptions")
     if subscriptions is not None:
         if not isinstance(subscriptions, list) or not all(
-                isinstance(s, dict) and s.get("uri") for s in subscriptions):
-            problem("subscriptions", "invalid", "subscriptions must be a list of {type, uri, interactions}")
+            isinstance(s, dict) and s.get("uri") for s in subscriptions
+        ):
+            problem(
+                "subscriptions",
+                "invalid",
+                "subscriptions must be a list of {type, uri, interactions}",
+            )
         else:
             fields["subscriptions"] = subscriptions
     for name in ("event_private", "reminders_create_only"):
@@ -396,8 +465,9 @@ def _parse_event_fields(data: dict[str, Any], *, need_event_id: bool) -> dict[st
     return fields
 
 
-def upsert_event(state: SandboxState, account_id: str, calendar_id: str, data: Any, *,
-                 source: str = "app") -> m.Event:
+def upsert_event(
+    state: SandboxState, account_id: str, calendar_id: str, data: Any, *, source: str = "app"
+) -> m.Event:
     """Create or update by ``(calendar_id, event_id)``, or edit an external event by ``event_uid``."""
     world = state.world
     cal = calendar_for(world, account_id, calendar_id)
@@ -412,8 +482,11 @@ def upsert_event(state: SandboxState, account_id: str, calendar_id: str, data: A
         if ev is None:
             raise errors.not_found("event")
         if ev.managed:
-            raise errors.invalid("event_uid", "must_be_external_event_uid",
-                                 "event_uid must identify an external event")
+            raise errors.invalid(
+                "event_uid",
+                "must_be_external_event_uid",
+                "event_uid must identify an external event",
+            )
         if cal.permission_level != "unrestricted":
             raise errors.forbidden("editing external events needs unrestricted permission")
     else:
@@ -425,12 +498,25 @@ def upsert_event(state: SandboxState, account_id: str, calendar_id: str, data: A
     if ev is not None:
         _replace_omitted(ev, fields)
     if ev is None:
-        ev = m.Event(event_uid="evt_" + secrets.token_hex(12), calendar_id=cal.store_id,
-                     summary=fields["summary"], start="", end="", start_tzid="", end_tzid="",
-                     start_ts=0, end_ts=0, created=format_utc(stamp), updated=format_utc(stamp),
-                     event_id=fields["event_id"], participation_status="accepted",
-                     organizer={"email": cal.owner_email,
-                                "display_name": owner.name if owner else cal.owner_email})
+        ev = m.Event(
+            event_uid="evt_" + secrets.token_hex(12),
+            calendar_id=cal.store_id,
+            summary=fields["summary"],
+            start="",
+            end="",
+            start_tzid="",
+            end_tzid="",
+            start_ts=0,
+            end_ts=0,
+            created=format_utc(stamp),
+            updated=format_utc(stamp),
+            event_id=fields["event_id"],
+            participation_status="accepted",
+            organizer={
+                "email": cal.owner_email,
+                "display_name": owner.name if owner else cal.owner_email,
+            },
+        )
         store[ev.event_uid] = ev
         world.managed_index[(cal.store_id, ev.event_id)] = ev.event_uid
     elif ev.deleted:
@@ -478,8 +564,15 @@ def _apply_fields(ev: m.Event, fields: dict[str, Any], owner_tzid: str) -> None:
     ev.start_ts, ev.end_ts = new_span
     ev.summary = fields["summary"]
     ev.description = fields.get("description", ev.description)
-    for name in ("transparency", "location", "url", "color", "event_private", "reminders",
-                 "subscriptions"):
+    for name in (
+        "transparency",
+        "location",
+        "url",
+        "color",
+        "event_private",
+        "reminders",
+        "subscriptions",
+    ):
         if name in fields:
             setattr(ev, name, fields[name])
     attendees = fields.get("attendees")
@@ -489,14 +582,19 @@ def _apply_fields(ev: m.Event, fields: dict[str, Any], owner_tzid: str) -> None:
         known = {a["email"].lower() for a in kept}
         for invite in attendees.get("invite") or []:
             if invite["email"].lower() not in known:
-                kept.append({"email": invite["email"],
-                             "display_name": invite.get("display_name", invite["email"]),
-                             "status": "needs_action"})
+                kept.append(
+                    {
+                        "email": invite["email"],
+                        "display_name": invite.get("display_name", invite["email"]),
+                        "status": "needs_action",
+                    }
+                )
         ev.attendees = kept
 
 
-def delete_event(state: SandboxState, account_id: str, calendar_id: str, data: Any, *,
-                 source: str = "app") -> None:
+def delete_event(
+    state: SandboxState, account_id: str, calendar_id: str, data: Any, *, source: str = "app"
+) -> None:
     world = state.world
     cal = calendar_for(world, account_id, calendar_id)
     if not isinstance(data, dict) or not (data.get("event_id") or data.get("event_uid")):
@@ -515,8 +613,11 @@ def delete_event(state: SandboxState, account_id: str, calendar_id: str, data: A
         if ev is None:
             raise errors.not_found("event")
         if ev.managed:
-            raise errors.invalid("event_uid", "must_be_external_event_uid",
-                                 "event_uid must identify an external event; use event_id")
+            raise errors.invalid(
+                "event_uid",
+                "must_be_external_event_uid",
+                "event_uid must identify an external event; use event_id",
+            )
         if cal.permission_level != "unrestricted":
             raise errors.forbidden("deleting external events needs unrestricted permission")
         if ev.deleted:
@@ -525,8 +626,9 @@ def delete_event(state: SandboxState, account_id: str, calendar_id: str, data: A
     record_change(state, ev, own=source == "app")
 
 
-def bulk_delete(state: SandboxState, account_id: str, delete_all: bool, calendar_ids: list[str]
-                ) -> None:
+def bulk_delete(
+    state: SandboxState, account_id: str, delete_all: bool, calendar_ids: list[str]
+) -> None:
     world = state.world
     if not delete_all and not calendar_ids:
         raise errors.invalid("delete_all", "required", "delete_all or calendar_ids must be given")
@@ -534,8 +636,11 @@ def bulk_delete(state: SandboxState, account_id: str, delete_all: bool, calendar
         cals = [world.calendars.get(cid) for cid in calendar_ids]
         mine = visible_calendars(world, account_id)
         if any(c is None or c not in mine for c in cals):
-            raise errors.invalid("calendar_ids", "invalid_calendar_ids",
-                                 "calendar_ids must be calendars of this account")
+            raise errors.invalid(
+                "calendar_ids",
+                "invalid_calendar_ids",
+                "calendar_ids must be calendars of this account",
+            )
     else:
         cals = visible_calendars(world, account_id)
     for cal in cals:
@@ -546,8 +651,9 @@ def bulk_delete(state: SandboxState, account_id: str, delete_all: bool, calendar
                 record_change(state, ev, own=True)
 
 
-def change_participation(state: SandboxState, account_id: str, calendar_id: str, event_uid: str,
-                         data: Any) -> None:
+def change_participation(
+    state: SandboxState, account_id: str, calendar_id: str, event_uid: str, data: Any
+) -> None:
     world = state.world
     cal = calendar_for(world, account_id, calendar_id)
     status = data.get("status") if isinstance(data, dict) else None
@@ -647,29 +753,52 @@ def _book_rooms(state: SandboxState, ev: m.Event) -> None:
 
 def _room_free(store: dict[str, m.Event], ev: m.Event, own_copy: str) -> bool:
     return not any(
-        uid != own_copy and counts_as_busy(other) and other.end_ts > other.start_ts
-        and other.start_ts < ev.end_ts and other.end_ts > ev.start_ts
-        for uid, other in store.items())
+        uid != own_copy
+        and counts_as_busy(other)
+        and other.end_ts > other.start_ts
+        and other.start_ts < ev.end_ts
+        and other.end_ts > ev.start_ts
+        for uid, other in store.items()
+    )
 
 
-def _keep_room_booking(state: SandboxState, cal: m.Calendar, store: dict[str, m.Event], uid: str,
-                       ev: m.Event) -> None:
+def _keep_room_booking(
+    state: SandboxState, cal: m.Calendar, store: dict[str, m.Event], uid: str, ev: m.Event
+) -> None:
     copy = store.get(uid)
     span = [ev.start_ts, ev.end_ts]
     if copy is None:
         stamp = format_utc(now())
-        copy = m.Event(event_uid=uid, calendar_id=cal.store_id, summary=ev.summary, start=ev.start,
-                       end=ev.end, start_tzid=ev.start_tzid, end_tzid=ev.end_tzid,
-                       start_ts=ev.start_ts, end_ts=ev.end_ts, created=stamp, updated=stamp)
+        copy = m.Event(
+            event_uid=uid,
+            calendar_id=cal.store_id,
+            summary=ev.summary,
+            start=ev.start,
+            end=ev.end,
+            start_tzid=ev.start_tzid,
+            end_tzid=ev.end_tzid,
+            start_ts=ev.start_ts,
+            end_ts=ev.end_ts,
+            created=stamp,
+            updated=stamp,
+        )
         store[uid] = copy
-    elif not copy.deleted and [copy.start_ts, copy.end_ts] == span and \
-            copy.summary == ev.summary and copy.organizer == ev.organizer:
+    elif (
+        not copy.deleted
+        and [copy.start_ts, copy.end_ts] == span
+        and copy.summary == ev.summary
+        and copy.organizer == ev.organizer
+    ):
         return  # nothing the room would notice
     else:
         if [copy.start_ts, copy.end_ts] != span:
             copy.previous_spans.append([copy.start_ts, copy.end_ts])
-        copy.start, copy.end, copy.start_tzid, copy.end_tzid = (ev.start, ev.end, ev.start_tzid,
-                                                                ev.end_tzid)
+        copy.start, copy.end, copy.start_tzid, copy.end_tzid = (
+            ev.start,
+            ev.end,
+            ev.start_tzid,
+            ev.end_tzid,
+        )
         copy.start_ts, copy.end_ts = ev.start_ts, ev.end_ts
         copy.summary = ev.summary
         copy.deleted = False
@@ -737,42 +866,81 @@ def _deliver_invitations(state: SandboxState, ev: m.Event) -> None:
             continue
         cal = _primary_calendar(world, account_id)
         if cal is not None:
-            _drop_copy(state, world.events_in(cal.store_id).get(
-                invitation_uid(ev.event_uid, account_id)))
+            _drop_copy(
+                state, world.events_in(cal.store_id).get(invitation_uid(ev.event_uid, account_id))
+            )
     ev.invited_accounts = invited
 
 
 def _mirrored(ev: m.Event) -> tuple:
-    return (ev.start, ev.end, ev.start_tzid, ev.end_tzid, ev.summary, ev.description,
-            ev.location, ev.organizer, ev.attendees, ev.conferencing, ev.transparency, ev.status,
-            ev.event_private)
+    return (
+        ev.start,
+        ev.end,
+        ev.start_tzid,
+        ev.end_tzid,
+        ev.summary,
+        ev.description,
+        ev.location,
+        ev.organizer,
+        ev.attendees,
+        ev.conferencing,
+        ev.transparency,
+        ev.status,
+        ev.event_private,
+    )
 
 
-def _keep_invitation(state: SandboxState, cal: m.Calendar, store: dict[str, m.Event], uid: str,
-                     ev: m.Event, answer: str) -> None:
+def _keep_invitation(
+    state: SandboxState,
+    cal: m.Calendar,
+    store: dict[str, m.Event],
+    uid: str,
+    ev: m.Event,
+    answer: str,
+) -> None:
     copy = store.get(uid)
     if copy is None:
         stamp = format_utc(now())
-        copy = m.Event(event_uid=uid, calendar_id=cal.store_id, summary=ev.summary, start=ev.start,
-                       end=ev.end, start_tzid=ev.start_tzid, end_tzid=ev.end_tzid,
-                       start_ts=ev.start_ts, end_ts=ev.end_ts, created=stamp, updated=stamp,
-                       invitation_of=[ev.calendar_id, ev.event_uid])
+        copy = m.Event(
+            event_uid=uid,
+            calendar_id=cal.store_id,
+            summary=ev.summary,
+            start=ev.start,
+            end=ev.end,
+            start_tzid=ev.start_tzid,
+            end_tzid=ev.end_tzid,
+            start_ts=ev.start_ts,
+            end_ts=ev.end_ts,
+            created=stamp,
+            updated=stamp,
+            invitation_of=[ev.calendar_id, ev.event_uid],
+        )
         store[uid] = copy
-    elif not copy.deleted and copy.participation_status == answer \
-            and _mirrored(copy) == _mirrored(ev):
+    elif (
+        not copy.deleted
+        and copy.participation_status == answer
+        and _mirrored(copy) == _mirrored(ev)
+    ):
         return  # nothing the invitee would notice
     elif [copy.start_ts, copy.end_ts] != [ev.start_ts, ev.end_ts]:
         copy.previous_spans.append([copy.start_ts, copy.end_ts])
-    copy.start, copy.end, copy.start_tzid, copy.end_tzid = (ev.start, ev.end, ev.start_tzid,
-                                                            ev.end_tzid)
+    copy.start, copy.end, copy.start_tzid, copy.end_tzid = (
+        ev.start,
+        ev.end,
+        ev.start_tzid,
+        ev.end_tzid,
+    )
     copy.start_ts, copy.end_ts = ev.start_ts, ev.end_ts
     copy.summary, copy.description = ev.summary, ev.description
     copy.location = dict(ev.location) if ev.location else None
     copy.organizer = dict(ev.organizer) if ev.organizer else None
     copy.attendees = [dict(a) for a in ev.attendees]
     copy.conferencing = dict(ev.conferencing) if ev.conferencing else None
-    copy.transparency, copy.status, copy.event_private = ev.transparency, ev.status, \
-        ev.event_private
+    copy.transparency, copy.status, copy.event_private = (
+        ev.transparency,
+        ev.status,
+        ev.event_private,
+    )
     copy.participation_status = answer
     copy.deleted = False
     _stamp_and_notify(state, copy, own=False)
@@ -788,8 +956,10 @@ def _answer_invitation(state: SandboxState, copy: m.Event, status: str, *, own: 
     owner = world.owner_identity(world.calendars[copy.calendar_id])
     attendee = None
     if original is not None and not original.deleted and owner is not None:
-        attendee = next((a for a in original.attendees
-                         if a.get("email", "").lower() == owner.email.lower()), None)
+        attendee = next(
+            (a for a in original.attendees if a.get("email", "").lower() == owner.email.lower()),
+            None,
+        )
     if attendee is None:
         copy.participation_status = status
         _stamp_and_notify(state, copy, own=own)
@@ -818,12 +988,23 @@ def external_change(state: SandboxState, data: dict[str, Any]) -> dict[str, Any]
         cal = next(c for c in own if c.primary)
     store = world.events_in(cal.store_id)
     if action == "create":
-        fields = _parse_event_fields({**data, "summary": data.get("summary") or "Busy"},
-                                     need_event_id=False)
-        ev = m.Event(event_uid="evt_external_" + secrets.token_hex(12), calendar_id=cal.store_id,
-                     summary=fields["summary"], start="", end="", start_tzid="", end_tzid="",
-                     start_ts=0, end_ts=0, created=format_utc(now()), updated=format_utc(now()),
-                     organizer={"email": ident.email, "display_name": ident.name})
+        fields = _parse_event_fields(
+            {**data, "summary": data.get("summary") or "Busy"}, need_event_id=False
+        )
+        ev = m.Event(
+            event_uid="evt_external_" + secrets.token_hex(12),
+            calendar_id=cal.store_id,
+            summary=fields["summary"],
+            start="",
+            end="",
+            start_tzid="",
+            end_tzid="",
+            start_ts=0,
+            end_ts=0,
+            created=format_utc(now()),
+            updated=format_utc(now()),
+            organizer={"email": ident.email, "display_name": ident.name},
+        )
         _apply_fields(ev, fields, ident.tzid)
         if data.get("status") in {"confirmed", "tentative", "cancelled"}:
             ev.status = data["status"]
@@ -838,8 +1019,11 @@ def external_change(state: SandboxState, data: dict[str, Any]) -> dict[str, Any]
         # Only the organizer moves a meeting; removing an invitation declines it, as Google and
         # Outlook do.
         if action != "delete":
-            raise errors.invalid("event_uid", "not_organizer",
-                                 "an invitation can only be answered or removed (declined)")
+            raise errors.invalid(
+                "event_uid",
+                "not_organizer",
+                "an invitation can only be answered or removed (declined)",
+            )
         if not ev.deleted:
             _answer_invitation(state, ev, "declined", own=False)
         return event_payload(world, ev, view)
@@ -851,23 +1035,34 @@ def external_change(state: SandboxState, data: dict[str, Any]) -> dict[str, Any]
     if action == "move":
         shift = data.get("shift_minutes")
         if data.get("start") and data.get("end"):
-            moved = {"start": data["start"], "end": data["end"],
-                     "tzid": data.get("tzid") or ev.start_tzid}
+            moved = {
+                "start": data["start"],
+                "end": data["end"],
+                "tzid": data.get("tzid") or ev.start_tzid,
+            }
         elif isinstance(shift, int) and not isinstance(shift, bool):
             moved = {**_shifted(ev, shift), "tzid": ev.start_tzid}
         else:
-            raise errors.invalid("shift_minutes", "required", "give start and end, or shift_minutes")
-        fields = _parse_event_fields({"summary": ev.summary, "description": ev.description,
-                                      **moved}, need_event_id=False)
+            raise errors.invalid(
+                "shift_minutes", "required", "give start and end, or shift_minutes"
+            )
+        fields = _parse_event_fields(
+            {"summary": ev.summary, "description": ev.description, **moved}, need_event_id=False
+        )
     else:
         edits = {k: data[k] for k in ("location", "reminders") if k in data}
-        fields = _parse_event_fields({"summary": data.get("summary", ev.summary),
-                                      "description": data.get("description", ev.description),
-                                      "start": data.get("start", ev.start),
-                                      "end": data.get("end", ev.end),
-                                      "transparency": data.get("transparency", ev.transparency),
-                                      "tzid": data.get("tzid") or ev.start_tzid, **edits},
-                                     need_event_id=False)
+        fields = _parse_event_fields(
+            {
+                "summary": data.get("summary", ev.summary),
+                "description": data.get("description", ev.description),
+                "start": data.get("start", ev.start),
+                "end": data.get("end", ev.end),
+                "transparency": data.get("transparency", ev.transparency),
+                "tzid": data.get("tzid") or ev.start_tzid,
+                **edits,
+            },
+            need_event_id=False,
+        )
         if data.get("status") in {"confirmed", "tentative", "cancelled"}:
             ev.status = data["status"]
     ev.deleted = False
@@ -884,15 +1079,16 @@ def attendee_response(state: SandboxState, data: dict[str, Any]) -> dict[str, An
     the organizer's event changes, ``updated`` is stamped and the organizer's channels hear of it.
     Everything is checked before anything changes."""
     world = state.world
-    organizer = world.identity(data.get("organizer") if isinstance(data.get("organizer"), str)
-                               else None)
+    organizer = world.identity(
+        data.get("organizer") if isinstance(data.get("organizer"), str) else None
+    )
     if organizer is None or not organizer.account_id:
-        raise errors.invalid("organizer", "unknown",
-                             f"no calendar owner {data.get('organizer')!r}")
+        raise errors.invalid("organizer", "unknown", f"no calendar owner {data.get('organizer')!r}")
     status = data.get("status")
     if status not in ATTENDEE_STATUSES:
-        raise errors.invalid("status", "invalid", "status must be one of " +
-                             ", ".join(ATTENDEE_STATUSES))
+        raise errors.invalid(
+            "status", "invalid", "status must be one of " + ", ".join(ATTENDEE_STATUSES)
+        )
     email = data.get("attendee")
     if not isinstance(email, str) or not email.strip():
         raise errors.required("attendee")
@@ -907,16 +1103,16 @@ def attendee_response(state: SandboxState, data: dict[str, Any]) -> dict[str, An
     ev = None
     for cal in own:
         store = world.events_in(cal.store_id)
-        uid = (world.managed_index.get((cal.store_id, str(event_id))) if event_id
-               else str(event_uid))
+        uid = world.managed_index.get((cal.store_id, str(event_id))) if event_id else str(event_uid)
         if uid and uid in store and not store[uid].deleted:
             ev, view = store[uid], cal
             break
     if ev is None:
         field = "event_id" if event_id else "event_uid"
         raise errors.invalid(field, "unknown", "no such live event in the organizer's calendars")
-    attendee = next((a for a in ev.attendees
-                     if a.get("email", "").lower() == email.strip().lower()), None)
+    attendee = next(
+        (a for a in ev.attendees if a.get("email", "").lower() == email.strip().lower()), None
+    )
     if attendee is None:
         raise errors.invalid("attendee", "unknown", f"{email} is not invited to this event")
     invited = world.identity(email)
@@ -943,13 +1139,18 @@ def _find_owner_event(world: World, ident: m.Identity, data: dict[str, Any]) -> 
 
 def _shifted(ev: m.Event, minutes: int) -> dict[str, Any]:
     if ev.all_day:
-        days = dt.timedelta(days=max(1, round(minutes / 1440)) if minutes > 0 else
-                            min(-1, round(minutes / 1440)))
-        return {"start": (dt.date.fromisoformat(ev.start) + days).isoformat(),
-                "end": (dt.date.fromisoformat(ev.end) + days).isoformat()}
+        days = dt.timedelta(
+            days=max(1, round(minutes / 1440)) if minutes > 0 else min(-1, round(minutes / 1440))
+        )
+        return {
+            "start": (dt.date.fromisoformat(ev.start) + days).isoformat(),
+            "end": (dt.date.fromisoformat(ev.end) + days).isoformat(),
+        }
     delta = dt.timedelta(minutes=minutes)
-    return {"start": format_utc(parse_datetime(ev.start) + delta),
-            "end": format_utc(parse_datetime(ev.end) + delta)}
+    return {
+        "start": format_utc(parse_datetime(ev.start) + delta),
+        "end": format_utc(parse_datetime(ev.end) + delta),
+    }
 
 
 # ---- conferencing (§8) -------------------------------------------------------------------------
@@ -976,42 +1177,60 @@ def _explicit_ok(request: dict[str, Any]) -> bool:
     return parts.scheme == "https" and bool(parts.hostname)
 
 
-def _request_conferencing(state: SandboxState, cal: m.Calendar, ev: m.Event,
-                          request: dict[str, Any], account_id: str) -> None:
+def _request_conferencing(
+    state: SandboxState, cal: m.Calendar, ev: m.Event, request: dict[str, Any], account_id: str
+) -> None:
     profile_id = request["profile_id"]
     if profile_id == "none":
         ev.conferencing = None
         ev.conferencing_request = None
         return
     if profile_id == "explicit":
-        ev.conferencing = {"provider_name": request.get("provider_description") or "explicit",
-                           "join_url": request["join_url"]}
+        ev.conferencing = {
+            "provider_name": request.get("provider_description") or "explicit",
+            "join_url": request["join_url"],
+        }
         return
     if ev.start_ts < now().timestamp():
         return  # Cronofy does not add conferencing to past events (§8.2).
     if profile_id not in {"default", "integrated"}:
         conf = state.world.conferencing_profiles.get(profile_id)
         if conf is None or conf.account_id != account_id:
-            raise errors.invalid("conferencing", "unknown_profile",
-                                 "conferencing.profile_id is not a conferencing profile of this account")
+            raise errors.invalid(
+                "conferencing",
+                "unknown_profile",
+                "conferencing.profile_id is not a conferencing profile of this account",
+            )
     ev.conferencing_request = dict(request)
-    notify.schedule_task(state, {"type": "assign_conferencing", "store_calendar_id": cal.store_id,
-                                 "calendar_id": cal.calendar_id, "event_uid": ev.event_uid,
-                                 "account_id": account_id},
-                         delay=state.config.conferencing_delay)
+    notify.schedule_task(
+        state,
+        {
+            "type": "assign_conferencing",
+            "store_calendar_id": cal.store_id,
+            "calendar_id": cal.calendar_id,
+            "event_uid": ev.event_uid,
+            "account_id": account_id,
+        },
+        delay=state.config.conferencing_delay,
+    )
 
 
-def conferencing_provider(state: SandboxState, cal: m.Calendar, request: dict[str, Any],
-                          account_id: str) -> str | None:
+def conferencing_provider(
+    state: SandboxState, cal: m.Calendar, request: dict[str, Any], account_id: str
+) -> str | None:
     """Which service provides the link: Zoom if linked (for ``default``), else Meet or Teams."""
     world = state.world
     profile_id = request.get("profile_id")
     integrated = None
     if cal.integrated_conferencing:
         integrated = {"google": "google_meet", "office365": "ms_teams"}.get(
-            profile_of(world, cal).provider_name)
-    linked = [c for c in world.conferencing_profiles.values()
-              if c.account_id == account_id and c.connected and c.provider_name in JOIN_URLS]
+            profile_of(world, cal).provider_name
+        )
+    linked = [
+        c
+        for c in world.conferencing_profiles.values()
+        if c.account_id == account_id and c.connected and c.provider_name in JOIN_URLS
+    ]
     if profile_id == "integrated":
         return integrated
     if profile_id == "default":
@@ -1028,4 +1247,6 @@ def make_join_url(provider: str) -> str:
         a="".join(rnd.choice(letters) for _ in range(3)),
         b="".join(rnd.choice(letters) for _ in range(4)),
         c="".join(rnd.choice(letters) for _ in range(3)),
-        hex=secrets.token_hex(16), digits="".join(rnd.choice("0123456789") for _ in range(10)))
+        hex=secrets.token_hex(16),
+        digits="".join(rnd.choice("0123456789") for _ in range(10)),
+    )

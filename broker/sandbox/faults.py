@@ -35,10 +35,19 @@ class FaultRule:
         return fnmatch.fnmatchcase(path, self.path)
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.rule_id, "method": self.method, "path": self.path,
-                "status": self.status, "body": self.body, "headers": self.headers,
-                "latency_ms": self.latency_ms, "count": self.count,
-                "probability": self.probability, "account": self.account, "fired": self.fired}
+        return {
+            "id": self.rule_id,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "body": self.body,
+            "headers": self.headers,
+            "latency_ms": self.latency_ms,
+            "count": self.count,
+            "probability": self.probability,
+            "account": self.account,
+            "fired": self.fired,
+        }
 
 
 def parse_rule(data: Any) -> FaultRule:
@@ -71,10 +80,18 @@ def parse_rule(data: Any) -> FaultRule:
     headers = data.get("headers") or {}
     if not isinstance(headers, dict):
         raise errors.invalid("headers", "invalid", "headers must be an object")
-    return FaultRule(rule_id=new_id("flt_", 6), method=method, path=path, status=status,
-                     body=data.get("body"), headers={str(k): str(v) for k, v in headers.items()},
-                     latency_ms=int(latency), count=count, probability=float(probability),
-                     account=(data.get("account") or None))
+    return FaultRule(
+        rule_id=new_id("flt_", 6),
+        method=method,
+        path=path,
+        status=status,
+        body=data.get("body"),
+        headers={str(k): str(v) for k, v in headers.items()},
+        latency_ms=int(latency),
+        count=count,
+        probability=float(probability),
+        account=(data.get("account") or None),
+    )
 
 
 class FaultSet:

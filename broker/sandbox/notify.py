@@ -27,8 +27,11 @@ def _dump(payload: dict[str, Any]) -> str:
 
 
 def channel_payload(channel: m.Channel) -> dict[str, Any]:
-    return {"channel_id": channel.channel_id, "callback_url": channel.callback_url,
-            "filters": channel.filters}
+    return {
+        "channel_id": channel.channel_id,
+        "callback_url": channel.callback_url,
+        "filters": channel.filters,
+    }
 
 
 def _add(state: SandboxState, item: m.OutboxItem) -> m.OutboxItem:
@@ -40,26 +43,56 @@ def _add(state: SandboxState, item: m.OutboxItem) -> m.OutboxItem:
     return item
 
 
-def enqueue_post(state: SandboxState, kind: str, url: str, payload: dict[str, Any], *,
-                 channel_id: str | None = None, delay: float = 0.0,
-                 signed: bool = True) -> m.OutboxItem:
+def enqueue_post(
+    state: SandboxState,
+    kind: str,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    channel_id: str | None = None,
+    delay: float = 0.0,
+    signed: bool = True,
+) -> m.OutboxItem:
     now = time.time()
-    return _add(state, m.OutboxItem(item_id=new_id("out_", 8), kind=kind, created_at=now,
-                                    next_attempt_at=now + delay, url=url, body=_dump(payload),
-                                    channel_id=channel_id, signed=signed))
+    return _add(
+        state,
+        m.OutboxItem(
+            item_id=new_id("out_", 8),
+            kind=kind,
+            created_at=now,
+            next_attempt_at=now + delay,
+            url=url,
+            body=_dump(payload),
+            channel_id=channel_id,
+            signed=signed,
+        ),
+    )
 
 
 def schedule_task(state: SandboxState, task: dict[str, Any], *, delay: float = 0.0) -> m.OutboxItem:
     now = time.time()
-    return _add(state, m.OutboxItem(item_id=new_id("tsk_", 8), kind="task", created_at=now,
-                                    next_attempt_at=now + delay, task=task))
+    return _add(
+        state,
+        m.OutboxItem(
+            item_id=new_id("tsk_", 8),
+            kind="task",
+            created_at=now,
+            next_attempt_at=now + delay,
+            task=task,
+        ),
+    )
 
 
-def notify_channel(state: SandboxState, channel: m.Channel, notification: dict[str, Any]
-                   ) -> m.OutboxItem:
-    return enqueue_post(state, "notification", channel.callback_url,
-                        {"notification": notification, "channel": channel_payload(channel)},
-                        channel_id=channel.channel_id)
+def notify_channel(
+    state: SandboxState, channel: m.Channel, notification: dict[str, Any]
+) -> m.OutboxItem:
+    return enqueue_post(
+        state,
+        "notification",
+        channel.callback_url,
+        {"notification": notification, "channel": channel_payload(channel)},
+        channel_id=channel.channel_id,
+    )
 
 
 def notify_account(state: SandboxState, account_id: str, notification_type: str) -> int:
@@ -84,8 +117,11 @@ def enqueue_change(state: SandboxState, ev: m.Event) -> None:
                 profile.missed_since_ts = ev.updated_ts
             continue
         views.append(view)
-    pending = {item.channel_id for item in world.outbox.values()
-               if item.kind == "notification" and item.attempts == 0 and '"type":"change"' in item.body}
+    pending = {
+        item.channel_id
+        for item in world.outbox.values()
+        if item.kind == "notification" and item.attempts == 0 and '"type":"change"' in item.body
+    }
     for channel in list(world.channels.values()):
         if channel.closed or channel.channel_id in pending:
             continue
@@ -111,8 +147,15 @@ def resume_profile(state: SandboxState, profile: m.Profile) -> int:
     if since is None:
         return 0
     stores = {c.store_id for c in world.profile_calendars(profile.profile_id)}
-    missed = sorted((ev for store in stores for ev in world.events_in(store).values()
-                     if ev.updated_ts >= since), key=lambda ev: ev.updated_ts)
+    missed = sorted(
+        (
+            ev
+            for store in stores
+            for ev in world.events_in(store).values()
+            if ev.updated_ts >= since
+        ),
+        key=lambda ev: ev.updated_ts,
+    )
     for ev in missed:
         enqueue_change(state, ev)
     return len(missed)
@@ -152,8 +195,13 @@ def _post(state: SandboxState, item: m.OutboxItem) -> tuple[bool, str]:
         with state.lock:
             headers[HEADER] = sign(body, list(state.client_secrets))
     try:
-        response = requests.post(item.url, data=body, headers=headers,
-                                 timeout=state.config.delivery_timeout, allow_redirects=False)
+        response = requests.post(
+            item.url,
+            data=body,
+            headers=headers,
+            timeout=state.config.delivery_timeout,
+            allow_redirects=False,
+        )
     except requests.RequestException as exc:
         return False, type(exc).__name__
     return 200 <= response.status_code < 300, str(response.status_code)
@@ -174,12 +222,25 @@ def process(state: SandboxState, item: m.OutboxItem) -> dict[str, Any]:
                 except Exception:  # a broken task is dropped, not retried forever
                     log.exception("sandbox task %s failed", item.task)
                     ok = False
-            return {"item_id": item.item_id, "kind": "task", "task": (item.task or {}).get("type"),
-                    "ok": ok}
+            return {
+                "item_id": item.item_id,
+                "kind": "task",
+                "task": (item.task or {}).get("type"),
+                "ok": ok,
+            }
         ok, status = _post(state, item)
-        record = {"item_id": item.item_id, "kind": item.kind, "url": item.url, "ok": ok,
-                  "status": status, "attempt": item.attempts + 1, "channel_id": item.channel_id,
-                  "body": json.loads(item.body), "signed": item.signed, "at": time.time()}
+        record = {
+            "item_id": item.item_id,
+            "kind": item.kind,
+            "url": item.url,
+            "ok": ok,
+            "status": status,
+            "attempt": item.attempts + 1,
+            "channel_id": item.channel_id,
+            "body": json.loads(item.body),
+            "signed": item.signed,
+            "at": time.time(),
+        }
         state.log_delivery(record)
         with state.lock:
             _after_attempt(state, item, ok, status)
@@ -220,8 +281,10 @@ def deliver_now(state: SandboxState, *, max_rounds: int = 5) -> list[dict[str, A
     attempted: set[str] = set()
     for _ in range(max_rounds):
         with state.lock:
-            ids = sorted((i for i in state.world.outbox.values() if i.item_id not in attempted),
-                         key=lambda i: (i.kind != "task", i.created_at))
+            ids = sorted(
+                (i for i in state.world.outbox.values() if i.item_id not in attempted),
+                key=lambda i: (i.kind != "task", i.created_at),
+            )
             ids = [i.item_id for i in ids]
         if not ids:
             break
@@ -251,11 +314,18 @@ class Deliverer(threading.Thread):
         while not self._halt.is_set():
             with self.state.lock:
                 now = time.time()
-                due = [i.item_id for i in sorted(self.state.world.outbox.values(),
-                                                 key=lambda i: i.next_attempt_at)
-                       if i.next_attempt_at <= now]
-                upcoming = [i.next_attempt_at for i in self.state.world.outbox.values()
-                            if i.next_attempt_at > now]
+                due = [
+                    i.item_id
+                    for i in sorted(
+                        self.state.world.outbox.values(), key=lambda i: i.next_attempt_at
+                    )
+                    if i.next_attempt_at <= now
+                ]
+                upcoming = [
+                    i.next_attempt_at
+                    for i in self.state.world.outbox.values()
+                    if i.next_attempt_at > now
+                ]
             claimed = _claim(self.state, due)
             for item in claimed:
                 if self._halt.is_set():

@@ -9,10 +9,18 @@ from .authz import AuthorizeRequest, ConsentError
 
 bp = Blueprint("sandbox_oauth", __name__, template_folder="templates")
 
-PROVIDERS = [("google", "Google"), ("office365", "Microsoft 365"), ("live_connect", "Outlook.com"),
-             ("exchange", "Exchange"), ("apple", "iCloud")]
-ENTERPRISE_PROVIDERS = [("google", "Google Workspace"), ("office365", "Microsoft 365"),
-                        ("exchange", "Exchange (on-premises)")]
+PROVIDERS = [
+    ("google", "Google"),
+    ("office365", "Microsoft 365"),
+    ("live_connect", "Outlook.com"),
+    ("exchange", "Exchange"),
+    ("apple", "iCloud"),
+]
+ENTERPRISE_PROVIDERS = [
+    ("google", "Google Workspace"),
+    ("office365", "Microsoft 365"),
+    ("exchange", "Exchange (on-premises)"),
+]
 LINK_COOKIE = "sandbox_linked_account"
 
 
@@ -35,8 +43,9 @@ def token():
     if grant_type == "authorization_code":
         if not data.get("code"):
             raise errors.token_error("invalid_request", 400, "code is required")
-        result = authz.exchange_code(state, data["client_id"], data["code"],
-                                     data.get("redirect_uri") or "")
+        result = authz.exchange_code(
+            state, data["client_id"], data["code"], data.get("redirect_uri") or ""
+        )
     elif grant_type == "refresh_token":
         if not data.get("refresh_token"):
             raise errors.token_error("invalid_request", 400, "refresh_token is required")
@@ -61,8 +70,14 @@ def revoke():
 # ---- consent pages -------------------------------------------------------------------------------
 
 
-def _render(req: AuthorizeRequest, *, provider: str = "", error: str = "", email: str = "",
-            status: int = 200):
+def _render(
+    req: AuthorizeRequest,
+    *,
+    provider: str = "",
+    error: str = "",
+    email: str = "",
+    status: int = 200,
+):
     state = web.state()
     providers = ENTERPRISE_PROVIDERS if req.enterprise else PROVIDERS
     with state.lock:
@@ -76,15 +91,31 @@ def _render(req: AuthorizeRequest, *, provider: str = "", error: str = "", email
                 continue
             if not req.enterprise and ident.kind in {"room", "service_account"}:
                 continue
-            identities.append({"email": ident.email, "name": ident.name,
-                               "service": domain.provider_service, "password": ident.password})
+            identities.append(
+                {
+                    "email": ident.email,
+                    "name": ident.name,
+                    "service": domain.provider_service,
+                    "password": ident.password,
+                }
+            )
         ews_hint = next((d.ews_url for d in world.domains.values() if d.ews_url), "")
     action = "/enterprise_connect/oauth/authorize" if req.enterprise else "/oauth/authorize"
     return render_template(
-        "sandbox/consent.html", req=req, params=req.as_params(), providers=providers, provider=provider,
-        provider_label=dict(providers).get(provider, provider), identities=identities,
-        error=error, email=email, action=action, ews_hint=ews_hint,
-        scopes=req.scope.split(), delegated_scopes=req.delegated_scope.split()), status
+        "sandbox/consent.html",
+        req=req,
+        params=req.as_params(),
+        providers=providers,
+        provider=provider,
+        provider_label=dict(providers).get(provider, provider),
+        identities=identities,
+        error=error,
+        email=email,
+        action=action,
+        ews_hint=ews_hint,
+        scopes=req.scope.split(),
+        delegated_scopes=req.delegated_scope.split(),
+    ), status
 
 
 def _authorize_page(enterprise: bool):
@@ -93,7 +124,9 @@ def _authorize_page(enterprise: bool):
     try:
         early = authz.check_authorize_request(state, req)
     except ConsentError as exc:
-        return render_template("sandbox/message.html", title="Cannot authorize", message=str(exc)), 400
+        return render_template(
+            "sandbox/message.html", title="Cannot authorize", message=str(exc)
+        ), 400
     if early:
         return redirect(early)
     provider = req.provider or request.args.get("sandbox_provider", "")
@@ -111,16 +144,24 @@ def _authorize_decision(enterprise: bool):
         if approve and chosen and not req.provider_name:
             req.provider_name = chosen  # the person's choice on the first step
         target, sub = authz.decide(
-            web.state(), req, approve=approve, email=email, password=form.get("password", ""),
+            web.state(),
+            req,
+            approve=approve,
+            email=email,
+            password=form.get("password", ""),
             server_url=form.get("server_url", ""),
-            linked_account_id=request.cookies.get(LINK_COOKIE))
+            linked_account_id=request.cookies.get(LINK_COOKIE),
+        )
     except ConsentError as exc:
         try:
             authz.check_authorize_request(web.state(), req)
         except ConsentError:
-            return render_template("sandbox/message.html", title="Cannot authorize", message=str(exc)), 400
-        return _render(req, provider=chosen or req.provider, error=str(exc), email=email,
-                       status=400)
+            return render_template(
+                "sandbox/message.html", title="Cannot authorize", message=str(exc)
+            ), 400
+        return _render(
+            req, provider=chosen or req.provider, error=str(exc), email=email, status=400
+        )
     response = redirect(target)
     if sub and sub.startswith("acc_") and not req.avoid_linking:
         response.set_cookie(LINK_COOKIE, sub, httponly=True, samesite="Lax")

@@ -53,7 +53,9 @@ def calendar_week(email: str):
         monday = _week_start(ident.tzid, request.args.get("week"))
         days = [monday + dt.timedelta(days=i) for i in range(7)]
         lo = int(dt.datetime.combine(monday, dt.time(0), tzinfo=tz).timestamp())
-        hi = int(dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(0), tzinfo=tz).timestamp())
+        hi = int(
+            dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(0), tzinfo=tz).timestamp()
+        )
         blocks, all_day, agenda = [], [], []
         lanes: dict[int, list[int]] = {}
         for cal in world.own_calendars(ident.account_id):
@@ -78,15 +80,30 @@ def calendar_week(email: str):
                 used = lanes.setdefault(day_index, [])
                 lane = sum(1 for end_row in used if end_row > first)
                 used.append(last)
-                blocks.append(dict(item, column=day_index + 2, row=first + 2, span=last - first,
-                                   lane=min(lane, 3)))
+                blocks.append(
+                    dict(
+                        item,
+                        column=day_index + 2,
+                        row=first + 2,
+                        span=last - first,
+                        lane=min(lane, 3),
+                    )
+                )
         hours = [f"{h:02d}:00" for h in range(DAY_START_HOUR, DAY_END_HOUR)]
     return render_template(
-        "sandbox/calendar.html", ident=ident, days=days, blocks=blocks, all_day=all_day,
-        agenda=agenda, hours=hours, rows=(DAY_END_HOUR - DAY_START_HOUR) * 60 // ROW_MINUTES,
+        "sandbox/calendar.html",
+        ident=ident,
+        days=days,
+        blocks=blocks,
+        all_day=all_day,
+        agenda=agenda,
+        hours=hours,
+        rows=(DAY_END_HOUR - DAY_START_HOUR) * 60 // ROW_MINUTES,
         prev_week=(monday - dt.timedelta(days=7)).isoformat(),
-        next_week=(monday + dt.timedelta(days=7)).isoformat(), monday=monday,
-        message=request.args.get("message", ""))
+        next_week=(monday + dt.timedelta(days=7)).isoformat(),
+        monday=monday,
+        message=request.args.get("message", ""),
+    )
 
 
 def _describe(ev: m.Event, cal: m.Calendar, tz) -> dict:
@@ -105,28 +122,45 @@ def _describe(ev: m.Event, cal: m.Calendar, tz) -> dict:
         flags.append("free")
     if ev.conferencing and ev.conferencing.get("join_url"):
         flags.append(ev.conferencing["provider_name"])
-    return {"uid": ev.event_uid, "summary": ev.summary, "when": when, "flags": flags,
-            "managed": ev.managed, "calendar": cal.name}
+    return {
+        "uid": ev.event_uid,
+        "summary": ev.summary,
+        "when": when,
+        "flags": flags,
+        "managed": ev.managed,
+        "calendar": cal.name,
+    }
 
 
 @bp.post("/_sandbox/calendar/<email>/events/<event_uid>/<action>")
 def calendar_action(email: str, event_uid: str, action: str):
     """Move or delete an event as its owner (the same path as ``/_sandbox/external-change``)."""
-    changes = {"move-hour": {"action": "move", "shift_minutes": 60},
-               "move-day": {"action": "move", "shift_minutes": 1440},
-               "delete": {"action": "delete"}}
+    changes = {
+        "move-hour": {"action": "move", "shift_minutes": 60},
+        "move-day": {"action": "move", "shift_minutes": 1440},
+        "delete": {"action": "delete"},
+    }
     if action not in changes:
         abort(404)
     state = web.state()
     try:
         with state.lock:
-            events.external_change(state, {"email": email, "event_uid": event_uid, **changes[action]})
-        message = {"delete": "Deleted.", "move-hour": "Moved one hour later.",
-                   "move-day": "Moved to the next day."}[action]
+            events.external_change(
+                state, {"email": email, "event_uid": event_uid, **changes[action]}
+            )
+        message = {
+            "delete": "Deleted.",
+            "move-hour": "Moved one hour later.",
+            "move-day": "Moved to the next day.",
+        }[action]
     except errors.ApiError as exc:
         message = "Could not change the event: " + str(exc.body)
-    return redirect(url_for(".calendar_week", email=email, week=request.form.get("week") or None,
-                            message=message), 303)
+    return redirect(
+        url_for(
+            ".calendar_week", email=email, week=request.form.get("week") or None, message=message
+        ),
+        303,
+    )
 
 
 # ---- relink a disconnected profile ----------------------------------------------------------------
@@ -141,21 +175,35 @@ def relink(provider: str):
     with state.lock:
         world = state.world
         ident = world.identity(email)
-        profile = next((p for p in world.profiles.values()
-                        if ident and p.email == ident.email and p.provider_name == provider), None)
+        profile = next(
+            (
+                p
+                for p in world.profiles.values()
+                if ident and p.email == ident.email and p.provider_name == provider
+            ),
+            None,
+        )
         if profile is None:
-            return render_template("sandbox/message.html", title="Unknown profile",
-                                   message=f"No {provider} profile for {email!r}.", error=True), 404
+            return render_template(
+                "sandbox/message.html",
+                title="Unknown profile",
+                message=f"No {provider} profile for {email!r}.",
+                error=True,
+            ), 404
         if request.method == "POST":
             if hmac.compare_digest(request.form.get("password", ""), ident.password):
                 # As the real page: syncing resumes with the new credentials, so the account's
                 # channels hear of what changed meanwhile; profile_connected turns true.
                 notify.resume_profile(state, profile)
-                return render_template("sandbox/message.html", title="Calendar reconnected",
-                                       message=f"{ident.email} is connected again.")
+                return render_template(
+                    "sandbox/message.html",
+                    title="Calendar reconnected",
+                    message=f"{ident.email} is connected again.",
+                )
             error = "Wrong password."
-    return render_template("sandbox/relink.html", email=ident.email, provider=provider,
-                           error=error), 400 if error else 200
+    return render_template(
+        "sandbox/relink.html", email=ident.email, provider=provider, error=error
+    ), 400 if error else 200
 
 
 # ---- elevated permissions and conferencing authorization ------------------------------------------
@@ -187,14 +235,29 @@ def permissions_page(token: str):
                         cal.permission_level = entry["permission_level"]
             state.mark_dirty()
             if pending.redirect_uri:
-                return redirect(pending.redirect_uri if approve else
-                                with_query(pending.redirect_uri, {"error": "access_denied"}))
-            return render_template("sandbox/message.html", title="Done",
-                                   message="Permissions granted." if approve else "Refused.")
-        names = [world.calendars[e["calendar_id"]].name for e in wanted
-                 if e["calendar_id"] in world.calendars]
-    return render_template("sandbox/grant.html", title="Allow full access to calendars",
-                           who=account.email, items=names, choose_provider=False, providers={})
+                return redirect(
+                    pending.redirect_uri
+                    if approve
+                    else with_query(pending.redirect_uri, {"error": "access_denied"})
+                )
+            return render_template(
+                "sandbox/message.html",
+                title="Done",
+                message="Permissions granted." if approve else "Refused.",
+            )
+        names = [
+            world.calendars[e["calendar_id"]].name
+            for e in wanted
+            if e["calendar_id"] in world.calendars
+        ]
+    return render_template(
+        "sandbox/grant.html",
+        title="Allow full access to calendars",
+        who=account.email,
+        items=names,
+        choose_provider=False,
+        providers={},
+    )
 
 
 @bp.route("/conferencing_services/<token>", methods=["GET", "POST"])
@@ -212,18 +275,28 @@ def conferencing_page(token: str):
             if request.form.get("decision") != "approve" or provider not in CONFERENCING_PROVIDERS:
                 state.mark_dirty()
                 return redirect(with_query(pending.redirect_uri or "/", {"error": "access_denied"}))
-            profile_id = stable_id(state.config.seed, "pro_", account.account_id, provider, length=12)
+            profile_id = stable_id(
+                state.config.seed, "pro_", account.account_id, provider, length=12
+            )
             world.conferencing_profiles[profile_id] = m.ConferencingProfile(
-                profile_id=profile_id, account_id=account.account_id, provider_name=provider,
-                profile_name=account.email)
+                profile_id=profile_id,
+                account_id=account.account_id,
+                provider_name=provider,
+                profile_name=account.email,
+            )
             state.mark_dirty()
             # Documented: the redirect names the profile just linked.
-            return redirect(with_query(pending.redirect_uri or "/",
-                                       {"last_linked_profile_id": profile_id}))
-    return render_template("sandbox/grant.html", title="Connect a conferencing service",
-                           who=account.email,
-                           items=[CONFERENCING_PROVIDERS[fixed]] if fixed else [],
-                           choose_provider=not fixed, providers=CONFERENCING_PROVIDERS)
+            return redirect(
+                with_query(pending.redirect_uri or "/", {"last_linked_profile_id": profile_id})
+            )
+    return render_template(
+        "sandbox/grant.html",
+        title="Connect a conferencing service",
+        who=account.email,
+        items=[CONFERENCING_PROVIDERS[fixed]] if fixed else [],
+        choose_provider=not fixed,
+        providers=CONFERENCING_PROVIDERS,
+    )
 
 
 @bp.get("/rts/<token>")
@@ -231,12 +304,16 @@ def rts_page(token: str):
     """Real-Time Scheduling pages are not simulated; say so plainly."""
     state = web.state()
     with state.lock:
-        link = next((l for l in state.world.real_time_scheduling.values() if l["token"] == token),
-                    None)
+        link = next(
+            (l for l in state.world.real_time_scheduling.values() if l["token"] == token), None
+        )
     if link is None:
         abort(404)
-    message = link.get("display_message") if link["status"] == "disabled" else (
-        "The sandbox stores Real-Time Scheduling links but does not host the booking page.")
+    message = (
+        link.get("display_message")
+        if link["status"] == "disabled"
+        else ("The sandbox stores Real-Time Scheduling links but does not host the booking page.")
+    )
     return render_template("sandbox/message.html", title="Real-Time Scheduling", message=message)
 
 

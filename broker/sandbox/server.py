@@ -65,8 +65,12 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         return environ
 
     def send_header(self, keyword: str, value: str) -> None:
-        if keyword.lower() == "connection" and value.lower() == "close" and \
-                self.close_connection is False and getattr(self, "_keep_alive", False):
+        if (
+            keyword.lower() == "connection"
+            and value.lower() == "close"
+            and self.close_connection is False
+            and getattr(self, "_keep_alive", False)
+        ):
             return
         super().send_header(keyword, value)
 
@@ -138,21 +142,31 @@ class SandboxHandle:
         self.runtime.stop()
 
 
-def start_sandbox(client_id: str, client_secret: str | list[str], *, host: str = "127.0.0.1",
-                  port: int = 0, state_file: str | None = None, **options: Any) -> SandboxHandle:
+def start_sandbox(
+    client_id: str,
+    client_secret: str | list[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    state_file: str | None = None,
+    **options: Any,
+) -> SandboxHandle:
     """Start a sandbox on ``host:port`` (0 = a free port) and wait until it answers."""
-    app = create_sandbox_app(client_id=client_id, client_secret=client_secret,
-                             state_file=state_file, **options)
+    app = create_sandbox_app(
+        client_id=client_id, client_secret=client_secret, state_file=state_file, **options
+    )
     try:
-        server = make_server(host, port, KeepAliveApp(app), threaded=True,
-                             request_handler=KeepAliveRequestHandler)
+        server = make_server(
+            host, port, KeepAliveApp(app), threaded=True, request_handler=KeepAliveRequestHandler
+        )
     except OSError as exc:
         app.extensions["sandbox"].stop()
         raise SandboxStartError(f"cannot listen on {host}:{port}: {exc}") from exc
     thread = threading.Thread(target=server.serve_forever, name="sandbox-http", daemon=True)
     thread.start()
-    handle = SandboxHandle(url=f"http://{host}:{server.port}", app=app, server=server,
-                           thread=thread)
+    handle = SandboxHandle(
+        url=f"http://{host}:{server.port}", app=app, server=server, thread=thread
+    )
     deadline = time.monotonic() + 10
     while True:
         try:

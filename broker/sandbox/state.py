@@ -56,7 +56,9 @@ class World:
     accounts: dict[str, m.Account] = field(default_factory=dict)
     profiles: dict[str, m.Profile] = field(default_factory=dict)
     calendars: dict[str, m.Calendar] = field(default_factory=dict)
-    events: dict[str, dict[str, m.Event]] = field(default_factory=dict)  # store calendar → uid → event
+    events: dict[str, dict[str, m.Event]] = field(
+        default_factory=dict
+    )  # store calendar → uid → event
     grants: dict[str, m.Grant] = field(default_factory=dict)
     access_tokens: dict[str, m.AccessToken] = field(default_factory=dict)
     codes: dict[str, m.AuthCode] = field(default_factory=dict)
@@ -73,10 +75,14 @@ class World:
 
     # Derived indexes, rebuilt on load.
     refresh_index: dict[str, str] = field(default_factory=dict)  # refresh token → grant id
-    managed_index: dict[tuple[str, str], str] = field(default_factory=dict)  # (store cal, event_id) → uid
+    managed_index: dict[tuple[str, str], str] = field(
+        default_factory=dict
+    )  # (store cal, event_id) → uid
 
     def rebuild_indexes(self) -> None:
-        self.refresh_index = {g.refresh_token: g.grant_id for g in self.grants.values() if not g.revoked}
+        self.refresh_index = {
+            g.refresh_token: g.grant_id for g in self.grants.values() if not g.revoked
+        }
         self.managed_index = {
             (cal_id, ev.event_id): uid
             for cal_id, events in self.events.items()
@@ -108,8 +114,11 @@ class World:
 
         # A state file from before the sandbox was corrected may hold profiles of providers
         # the aggregator does not offer (``cisco_webex``): they never existed there.
-        world.conferencing_profiles = {k: c for k, c in world.conferencing_profiles.items()
-                                       if c.provider_name in CONFERENCING_PROVIDERS}
+        world.conferencing_profiles = {
+            k: c
+            for k, c in world.conferencing_profiles.items()
+            if c.provider_name in CONFERENCING_PROVIDERS
+        }
         world.events = {
             cal: {ev["event_uid"]: m.Event(**ev) for ev in evs}
             for cal, evs in data.get("events", {}).items()
@@ -145,11 +154,18 @@ class World:
         profiles = [self.profiles[p] for p in account.profile_ids if p in self.profiles]
         return [p for p in profiles if p.authorized] if authorized_only else profiles
 
-    def profile_calendars(self, profile_id: str, *, include_deleted: bool = True) -> list[m.Calendar]:
-        return [c for c in self.calendars.values()
-                if c.profile_id == profile_id and (include_deleted or not c.deleted)]
+    def profile_calendars(
+        self, profile_id: str, *, include_deleted: bool = True
+    ) -> list[m.Calendar]:
+        return [
+            c
+            for c in self.calendars.values()
+            if c.profile_id == profile_id and (include_deleted or not c.deleted)
+        ]
 
-    def account_calendars(self, account_id: str, *, authorized_only: bool = True) -> list[m.Calendar]:
+    def account_calendars(
+        self, account_id: str, *, authorized_only: bool = True
+    ) -> list[m.Calendar]:
         result = []
         for profile in self.account_profiles(account_id, authorized_only=authorized_only):
             result.extend(self.profile_calendars(profile.profile_id))
@@ -157,8 +173,11 @@ class World:
 
     def own_calendars(self, account_id: str) -> list[m.Calendar]:
         """Calendars whose events make the account busy (not calendars delegated to it)."""
-        return [c for c in self.account_calendars(account_id, authorized_only=False)
-                if c.source_calendar_id is None and not c.deleted]
+        return [
+            c
+            for c in self.account_calendars(account_id, authorized_only=False)
+            if c.source_calendar_id is None and not c.deleted
+        ]
 
     def views_of(self, store_calendar_id: str) -> list[m.Calendar]:
         """Every calendar (own or delegated) that shows the given store calendar's events."""

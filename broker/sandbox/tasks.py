@@ -34,8 +34,10 @@ def _assign_conferencing(state: SandboxState, task: dict[str, Any]) -> None:
 
 def _fire(state: SandboxState, ev, cal, interaction: str) -> None:
     """POST the event's webhook subscriptions that asked for ``interaction`` (body [unconfirmed] §16.7)."""
-    payload = {"notification": {"type": interaction},
-               "event": events.event_payload(state.world, ev, cal)}
+    payload = {
+        "notification": {"type": interaction},
+        "event": events.event_payload(state.world, ev, cal),
+    }
     for sub in ev.subscriptions:
         if sub.get("type", "webhook") != "webhook":
             continue

@@ -18,8 +18,13 @@ class RateLimiter:
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def configure(self, *, per_second: int | None = None, per_minute: int | None = None,
-                  enabled: bool | None = None) -> None:
+    def configure(
+        self,
+        *,
+        per_second: int | None = None,
+        per_minute: int | None = None,
+        enabled: bool | None = None,
+    ) -> None:
         with self._lock:
             if per_second is not None:
                 self.per_second = per_second
@@ -30,8 +35,11 @@ class RateLimiter:
             self._hits.clear()
 
     def settings(self) -> dict:
-        return {"enabled": self.enabled, "per_second": self.per_second,
-                "per_minute": self.per_minute}
+        return {
+            "enabled": self.enabled,
+            "per_second": self.per_second,
+            "per_minute": self.per_minute,
+        }
 
     def check(self, key: str) -> float | None:
         """Record a request; return seconds to wait if it is over the limit (then not recorded)."""
@@ -84,7 +92,11 @@ class Stats:
 
     def snapshot(self) -> dict:
         with self._lock:
-            return {"total": self.total, "requests": dict(self.requests),
-                    "statuses": {str(k): v for k, v in self.statuses.items()},
-                    "connections": len(self.connections), "rate_limited": self.rate_limited,
-                    "faults": self.faults}
+            return {
+                "total": self.total,
+                "requests": dict(self.requests),
+                "statuses": {str(k): v for k, v in self.statuses.items()},
+                "connections": len(self.connections),
+                "rate_limited": self.rate_limited,
+                "faults": self.faults,
+            }

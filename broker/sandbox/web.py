@@ -25,7 +25,8 @@ def body(*, token_endpoint: bool = False) -> dict[str, Any]:
     raw = request.get_data(cache=True)
     content_type = (request.mimetype or "").lower()
     if content_type == "application/x-www-form-urlencoded" or (
-            content_type == "multipart/form-data"):
+        content_type == "multipart/form-data"
+    ):
         return request.form.to_dict()
     if not raw.strip():
         return {}
@@ -34,7 +35,9 @@ def body(*, token_endpoint: bool = False) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError):
         if token_endpoint:
             raise errors.token_error("invalid_request", 400, "the body is not valid JSON") from None
-        raise errors.invalid("request", "invalid_json", "the request body is not valid JSON") from None
+        raise errors.invalid(
+            "request", "invalid_json", "the request body is not valid JSON"
+        ) from None
     if not isinstance(data, dict):
         if token_endpoint:
             raise errors.token_error("invalid_request", 400, "the body must be a JSON object")
@@ -51,15 +54,21 @@ def list_param(name: str, data: dict[str, Any] | None = None) -> list[str]:
 
 
 def caller(*, allow_api_key: bool = False, allow_token: bool = True) -> authz.Caller:
-    return authz.authenticate(state(), request.headers.get("Authorization"),
-                              allow_api_key=allow_api_key, allow_token=allow_token)
+    return authz.authenticate(
+        state(),
+        request.headers.get("Authorization"),
+        allow_api_key=allow_api_key,
+        allow_token=allow_token,
+    )
 
 
 def account_caller(*scopes: str) -> authz.Caller:
     """An account's access token holding ``scopes`` (401 if unknown, 403 if short of scope)."""
     who = caller()
     if who.is_service_account:
-        raise errors.forbidden("this endpoint needs an account's access token, not a service account's")
+        raise errors.forbidden(
+            "this endpoint needs an account's access token, not a service account's"
+        )
     if scopes and not who.has_scope(*scopes):
         raise errors.forbidden(f"the token lacks the {' '.join(scopes)} scope")
     return who

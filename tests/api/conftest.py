@@ -80,7 +80,9 @@ def assert_error(response, status: int, code: str | None = None):
     assert set(body) == {"error"}
     # A booking that lost its slot also gets the free slots it may take instead.
     extra = {"slots"} if body["error"].get("code") == "slot_taken" else set()
-    assert {"code", "message", "fields"} <= set(body["error"]) <= {"code", "message", "fields"} | extra
+    assert (
+        {"code", "message", "fields"} <= set(body["error"]) <= {"code", "message", "fields"} | extra
+    )
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     if code:
         assert body["error"]["code"] == code, body

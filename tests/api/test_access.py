@@ -17,8 +17,11 @@ ROLE_DENIED = "cannot use this operation."
 
 
 def _sample(rule: str) -> str:
-    return re.sub(r"<(\w+)(?:\([^)]*\))?:(\w+)>",
-                  lambda m: "999999" if m.group(1) == "int" else "0" * 32, rule)
+    return re.sub(
+        r"<(\w+)(?:\([^)]*\))?:(\w+)>",
+        lambda m: "999999" if m.group(1) == "int" else "0" * 32,
+        rule,
+    )
 
 
 def _api_rules(app):
@@ -29,8 +32,9 @@ def _api_rules(app):
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
-def test_every_api_route_admits_exactly_the_roles_in_the_table(app, client, session, token_user,
-                                                               role):
+def test_every_api_route_admits_exactly_the_roles_in_the_table(
+    app, client, session, token_user, role
+):
     """... with a neighbouring organisation holding the same address and rows naming it: no
     answer shows them, and the neighbour's ids reach nothing of theirs."""
     me = token_user(role)
@@ -41,10 +45,11 @@ def test_every_api_route_admits_exactly_the_roles_in_the_table(app, client, sess
     for rule, method in _api_rules(app):
         allowed = ACCESS[rule.endpoint]
         admitted = allowed == SIGNED_IN or role in allowed
-        response = api.request(method, _sample(rule.rule)[len("/api/v1"):])
+        response = api.request(method, _sample(rule.rule)[len("/api/v1") :])
         body = response.get_json(silent=True) or {}
-        role_denied = (response.status_code == 403
-                       and body.get("error", {}).get("message", "").endswith(ROLE_DENIED))
+        role_denied = response.status_code == 403 and body.get("error", {}).get(
+            "message", ""
+        ).endswith(ROLE_DENIED)
         if response.status_code == 401:
             problems.append(f"{method} {rule.rule}: token refused")
         elif admitted and role_denied:
@@ -58,7 +63,7 @@ def test_every_api_route_admits_exactly_the_roles_in_the_table(app, client, sess
     # Again, naming the neighbour's records (and oneself where a route names a person).
     for rule, method in _api_rules(app):
         for path in {_neighbour_sample(rule, neighbour), _own_sample(rule, me.user.id)} - {None}:
-            response = api.request(method, path[len("/api/v1"):])
+            response = api.request(method, path[len("/api/v1") :])
             if response.status_code >= 500:
                 problems.append(f"{method} {path}: server error {response.status_code}")
             found = leaked(neighbour, response.get_data(as_text=True), asked=path)
@@ -87,7 +92,7 @@ def _own_sample(rule, user_id: int) -> str | None:
 def test_no_api_route_is_reachable_without_a_token(app, client):
     api = ApiClient(client)
     for rule, method in _api_rules(app):
-        assert_error(api.request(method, _sample(rule.rule)[len("/api/v1"):]), 401, "unauthorized")
+        assert_error(api.request(method, _sample(rule.rule)[len("/api/v1") :]), 401, "unauthorized")
 
 
 def test_every_operation_is_in_the_table_with_the_roles_it_declares(app):

@@ -31,8 +31,14 @@ def test_a_session_cookie_is_not_accepted(client, auth, session, org, api):
 
 def test_other_schemes_and_garbage_tokens_are_401(api, token_user):
     valid = token_user(Role.RECRUITER).token
-    for header in ["Basic dXNlcjpwYXNz", f"Token {valid}", "Bearer", "Bearer not-a-token",
-                   "Bearer rdv_" + "A" * 43, "Bearer " + "x" * 5000]:
+    for header in [
+        "Basic dXNlcjpwYXNz",
+        f"Token {valid}",
+        "Bearer",
+        "Bearer not-a-token",
+        "Bearer rdv_" + "A" * 43,
+        "Bearer " + "x" * 5000,
+    ]:
         assert_error(api.get("/me", headers={"Authorization": header}), 401)
 
 
@@ -48,13 +54,16 @@ def test_expired_token_and_deactivated_owner_are_refused(api, token_user, sessio
     session.get(User, inactive.user.id).active = False
     session.commit()
     assert "deactivated" in assert_error(api.get("/me", token=inactive.token), 401)["message"]
-    reasons = [e.detail["reason"] for e in session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "api_token.denied"))]
+    reasons = [
+        e.detail["reason"]
+        for e in session.scalars(select(AuditEntry).where(AuditEntry.action == "api_token.denied"))
+    ]
     assert reasons == ["expired", "inactive user"]
 
 
 def test_deactivation_revokes_the_tokens_so_reactivation_does_not_revive_them(
-        app, api, token_user, session):
+    app, api, token_user, session
+):
     from tests.conftest import AuthActions
 
     admin = token_user(Role.ADMIN, email="alex.kim@northwind.example")
@@ -71,8 +80,10 @@ def test_deactivation_revokes_the_tokens_so_reactivation_does_not_revive_them(
     assert session.get(User, person.user.id).active
     for token in (person.token, second):
         assert "revoked" in assert_error(api.get("/me", token=token), 401)["message"]
-    assert all(t.revoked_at is not None for t in session.scalars(
-        select(ApiToken).where(ApiToken.user_id == person.user.id)))
+    assert all(
+        t.revoked_at is not None
+        for t in session.scalars(select(ApiToken).where(ApiToken.user_id == person.user.id))
+    )
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "user.deactivated"))
     assert entry.detail == {"api_tokens_revoked": 2}
     assert api.get("/me", token=admin.token).status_code == 200  # nobody else's
@@ -100,12 +111,17 @@ def test_unknown_paths_and_methods_answer_in_the_error_shape(api, token_user):
 def test_json_bodies_are_checked_and_errors_name_the_fields(api, token_user):
     token = token_user(Role.RECRUITER).token
     assert_error(api.post("/interviews", token=token, data="x", content_type="text/plain"), 415)
-    assert_error(api.post("/interviews", token=token, data="{not json",
-                          content_type="application/json"), 400, "bad_request")
-    error = assert_error(api.post("/interviews", token=token, json={"panel": [], "surprise": 1}),
-                         422, "invalid")
-    assert {"panel", "start", "title", "candidate_name", "candidate_email", "surprise"} \
-        <= set(error["fields"])
+    assert_error(
+        api.post("/interviews", token=token, data="{not json", content_type="application/json"),
+        400,
+        "bad_request",
+    )
+    error = assert_error(
+        api.post("/interviews", token=token, json={"panel": [], "surprise": 1}), 422, "invalid"
+    )
+    assert {"panel", "start", "title", "candidate_name", "candidate_email", "surprise"} <= set(
+        error["fields"]
+    )
 
 
 def test_rate_limit_per_token_with_standard_headers(app_config, session):

@@ -15,7 +15,10 @@ def test_inventory_lists_every_table_with_its_classification(client, token_user)
     body = api.get("/compliance/inventory").get_json()
     tables = {t["name"]: t for t in body["tables"]}
     token_columns = {c["name"]: c for c in tables["api_token"]["columns"]}
-    assert token_columns["token_hash"]["hashed"] and token_columns["token_hash"]["category"] == "secret-hashed"
+    assert (
+        token_columns["token_hash"]["hashed"]
+        and token_columns["token_hash"]["category"] == "secret-hashed"
+    )
     assert tables["api_token"]["rows"] == 1  # the reviewer's own token
     assert body["not_stored"] and body["processor"] and body["retention"]
 
@@ -55,21 +58,36 @@ def test_audit_trail_pages_through_everything_once(client, session, org, token_u
 
 def test_audit_filters_are_validated(client, token_user):
     api = ApiClient(client, token_user(Role.COMPLIANCE).token)
-    assert "since" in assert_error(api.get("/compliance/audit", query_string={"since": "nope"}),
-                                   422)["fields"]
-    error = assert_error(api.get("/compliance/audit", query_string={
-        "since": "2026-05-02", "until": "2026-05-01"}), 422)
+    assert (
+        "since"
+        in assert_error(api.get("/compliance/audit", query_string={"since": "nope"}), 422)["fields"]
+    )
+    error = assert_error(
+        api.get("/compliance/audit", query_string={"since": "2026-05-02", "until": "2026-05-01"}),
+        422,
+    )
     assert "since" in error["fields"]
     first = api.get("/compliance/audit", query_string={"limit": 1}).get_json()
     if first["next_cursor"]:
-        assert "cursor" in assert_error(api.get("/compliance/audit", query_string={
-            "limit": 1, "action": "x", "cursor": first["next_cursor"]}), 422)["fields"]
-    assert "limit" in assert_error(api.get("/compliance/audit", query_string={"limit": 101}),
-                                   422)["fields"]
+        assert (
+            "cursor"
+            in assert_error(
+                api.get(
+                    "/compliance/audit",
+                    query_string={"limit": 1, "action": "x", "cursor": first["next_cursor"]},
+                ),
+                422,
+            )["fields"]
+        )
+    assert (
+        "limit"
+        in assert_error(api.get("/compliance/audit", query_string={"limit": 101}), 422)["fields"]
+    )
 
 
-def test_subject_export_is_everything_about_a_person_and_is_audited(client, session, org,
-                                                                     token_user):
+def test_subject_export_is_everything_about_a_person_and_is_audited(
+    client, session, org, token_user
+):
     api = ApiClient(client, token_user(Role.COMPLIANCE).token)
     subject = token_user(Role.RECRUITER, email="subject.person@northwind.example")
     body = api.get(f"/compliance/people/{subject.user.id}/export").get_json()
@@ -98,9 +116,19 @@ def test_erasing_a_person_deletes_their_tokens(client, session, org, token_user)
     admin = token_user(Role.ADMIN).user
     assert ApiClient(client, subject.token).get("/me").status_code == 200
     request = compliance.propose_erasure(
-        session, Actor(reviewer.id, reviewer.email, org.id, Role.COMPLIANCE), subject.user.id,
-        "keep")
-    compliance.decide_erasure(session, None, None, Actor(admin.id, admin.email, org.id, Role.ADMIN),
-                              request.id, approve=True, confirm_role=Role.ADMIN)
+        session,
+        Actor(reviewer.id, reviewer.email, org.id, Role.COMPLIANCE),
+        subject.user.id,
+        "keep",
+    )
+    compliance.decide_erasure(
+        session,
+        None,
+        None,
+        Actor(admin.id, admin.email, org.id, Role.ADMIN),
+        request.id,
+        approve=True,
+        confirm_role=Role.ADMIN,
+    )
     assert session.scalar(select(ApiToken).where(ApiToken.user_id == subject.user.id)) is None
     assert_error(ApiClient(client, subject.token).get("/me"), 401)

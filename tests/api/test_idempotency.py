@@ -34,13 +34,21 @@ def panel(app, session, sandbox, org, recruiter):
 
 def free_slots(api, panel) -> list[str]:
     params = [("panel", str(l.id)) for _u, l in panel] + [
-        ("start_date", next_weekday(1).isoformat()), ("days", "5")]
+        ("start_date", next_weekday(1).isoformat()),
+        ("days", "5"),
+    ]
     return [s["start"] for s in api.get("/availability", query_string=params).get_json()["slots"]]
 
 
 def new_interview(panel, start: str, **extra) -> dict:
-    return {"panel": [l.id for _u, l in panel], "start": start, "title": "Idempotent",
-            "candidate_name": "Ida", "candidate_email": "ida@gmail.example", **extra}
+    return {
+        "panel": [l.id for _u, l in panel],
+        "start": start,
+        "title": "Idempotent",
+        "candidate_name": "Ida",
+        "candidate_email": "ida@gmail.example",
+        **extra,
+    }
 
 
 def count(session, model) -> int:
@@ -49,7 +57,8 @@ def count(session, model) -> int:
 
 
 def test_a_retry_with_the_same_key_gets_the_first_response_and_books_once(
-        client, session, sandbox, recruiter, panel):
+    client, session, sandbox, recruiter, panel
+):
     api = ApiClient(client, issue_token(session, recruiter))
     start = free_slots(api, panel)[0]
     key = {"Idempotency-Key": str(uuid.uuid4())}
@@ -63,15 +72,20 @@ def test_a_retry_with_the_same_key_gets_the_first_response_and_books_once(
     assert again.get_json() == first.get_json()
     assert count(session, Interview) == 1 and count(session, AuditEntry) == audits
     # The same key for another request is refused, and changes nothing.
-    other = api.post("/interviews", json=new_interview(panel, free_slots(api, panel)[-1]),
-                     headers=key)
+    other = api.post(
+        "/interviews", json=new_interview(panel, free_slots(api, panel)[-1]), headers=key
+    )
     assert assert_error(other, 422, "idempotency_key_reused")["fields"] == {
-        "Idempotency-Key": [other.get_json()["error"]["message"]]}
+        "Idempotency-Key": [other.get_json()["error"]["message"]]
+    }
     assert count(session, Interview) == 1
     # Without a key (or with a new one) the same body is a new request: the slot is taken now.
     assert_error(api.post("/interviews", json=body), 409, "slot_taken")
-    assert_error(api.post("/interviews", json=body, headers={"Idempotency-Key": "another"}), 409,
-                 "slot_taken")
+    assert_error(
+        api.post("/interviews", json=body, headers={"Idempotency-Key": "another"}),
+        409,
+        "slot_taken",
+    )
 
 
 def test_keys_belong_to_their_person_and_expire(client, session, sandbox, recruiter, panel):
@@ -88,14 +102,24 @@ def test_keys_belong_to_their_person_and_expire(client, session, sandbox, recrui
     assert other.get_json()["uid"] != mine.get_json()["uid"]
     # Within 24 hours another request under Riley's key is refused; after them it runs afresh.
     hour = dt.timedelta(hours=1)
-    elsewhere = next(s for s in starts if all(
-        abs(dt.datetime.fromisoformat(s) - dt.datetime.fromisoformat(t)) >= hour
-        for t in (starts[0], starts[-1])))
-    assert_error(api.post("/interviews", json=new_interview(panel[:1], elsewhere), headers=key),
-                 422, "idempotency_key_reused")
-    session.execute(IdempotencyKey.__table__.update().where(
-        IdempotencyKey.user_id == recruiter.id).values(
-        created_at=utcnow() - idempotency.TTL - dt.timedelta(seconds=1)))
+    elsewhere = next(
+        s
+        for s in starts
+        if all(
+            abs(dt.datetime.fromisoformat(s) - dt.datetime.fromisoformat(t)) >= hour
+            for t in (starts[0], starts[-1])
+        )
+    )
+    assert_error(
+        api.post("/interviews", json=new_interview(panel[:1], elsewhere), headers=key),
+        422,
+        "idempotency_key_reused",
+    )
+    session.execute(
+        IdempotencyKey.__table__.update()
+        .where(IdempotencyKey.user_id == recruiter.id)
+        .values(created_at=utcnow() - idempotency.TTL - dt.timedelta(seconds=1))
+    )
     session.commit()
     later = api.post("/interviews", json=new_interview(panel[:1], elsewhere), headers=key)
     assert later.status_code == 201 and "Idempotent-Replayed" not in later.headers
@@ -107,12 +131,18 @@ def test_keys_belong_to_their_person_and_expire(client, session, sandbox, recrui
     assert count(session, IdempotencyKey) == 0
 
 
-def test_the_kept_response_is_sealed_and_replayed_whole(app, client, session, sandbox, recruiter,
-                                                        panel):
+def test_the_kept_response_is_sealed_and_replayed_whole(
+    app, client, session, sandbox, recruiter, panel
+):
     api = ApiClient(client, issue_token(session, recruiter))
-    body = {"panel": [l.id for _u, l in panel], "start_date": next_weekday(1).isoformat(),
-            "days": 2, "candidate_name": "Casey", "candidate_email": "casey@gmail.example",
-            "title": "Sealed"}
+    body = {
+        "panel": [l.id for _u, l in panel],
+        "start_date": next_weekday(1).isoformat(),
+        "days": 2,
+        "candidate_name": "Casey",
+        "candidate_email": "casey@gmail.example",
+        "title": "Sealed",
+    }
     key = {"Idempotency-Key": "link-" + uuid.uuid4().hex}
     first = api.post("/scheduling-links", json=body, headers=key)
     again = api.post("/scheduling-links", json=body, headers=key)
@@ -140,8 +170,9 @@ def test_refusals_are_kept_but_conflicts_are_not(app, client, session, sandbox, 
     # A slot taken by someone else is a conflict a retry may get past: not kept.
     blocker = api.post("/interviews", json=new_interview(panel, start)).get_json()["uid"]
     key = {"Idempotency-Key": "retry-me"}
-    assert_error(api.post("/interviews", json=new_interview(panel, start), headers=key), 409,
-                 "slot_taken")
+    assert_error(
+        api.post("/interviews", json=new_interview(panel, start), headers=key), 409, "slot_taken"
+    )
     assert api.post(f"/interviews/{blocker}/cancel").status_code == 200
     retried = api.post("/interviews", json=new_interview(panel, start), headers=key)
     assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
@@ -149,8 +180,9 @@ def test_refusals_are_kept_but_conflicts_are_not(app, client, session, sandbox, 
 
 def test_a_retried_cancel_answers_as_the_first_did(client, session, sandbox, recruiter, panel):
     api = ApiClient(client, issue_token(session, recruiter))
-    uid = api.post("/interviews", json=new_interview(panel, free_slots(api, panel)[0])
-                   ).get_json()["uid"]
+    uid = api.post("/interviews", json=new_interview(panel, free_slots(api, panel)[0])).get_json()[
+        "uid"
+    ]
     key = {"Idempotency-Key": "cancel-" + uid}
     first = api.post(f"/interviews/{uid}/cancel", headers=key)
     again = api.post(f"/interviews/{uid}/cancel", headers=key)
@@ -161,12 +193,14 @@ def test_a_retried_cancel_answers_as_the_first_did(client, session, sandbox, rec
 
 
 @pytest.mark.parametrize("value", ["", "x" * 256, "with space", "tab\there", "ü"])
-def test_a_malformed_key_is_422_and_changes_nothing(client, session, sandbox, recruiter, panel,
-                                                    value):
+def test_a_malformed_key_is_422_and_changes_nothing(
+    client, session, sandbox, recruiter, panel, value
+):
     api = ApiClient(client, issue_token(session, recruiter))
     start = free_slots(api, panel)[0]
-    response = api.post("/interviews", json=new_interview(panel, start),
-                        headers={"Idempotency-Key": value})
+    response = api.post(
+        "/interviews", json=new_interview(panel, start), headers={"Idempotency-Key": value}
+    )
     error = assert_error(response, 422)
     assert "Idempotency-Key" in error["fields"]
     assert count(session, Interview) == 0 and count(session, IdempotencyKey) == 0
@@ -184,11 +218,14 @@ def test_a_second_request_while_the_first_runs_is_409(app, session, sandbox, rec
 
         time.sleep(delay)
         client = ApiClient(app.test_client(), token)
-        results[name] = client.post("/interviews", json=new_interview(panel, start),
-                                    headers={"Idempotency-Key": "slow-1"})
+        results[name] = client.post(
+            "/interviews", json=new_interview(panel, start), headers={"Idempotency-Key": "slow-1"}
+        )
 
-    threads = [threading.Thread(target=post, args=("first", 0)),
-               threading.Thread(target=post, args=("second", 0.3))]
+    threads = [
+        threading.Thread(target=post, args=("first", 0)),
+        threading.Thread(target=post, args=("second", 0.3)),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -198,5 +235,6 @@ def test_a_second_request_while_the_first_runs_is_409(app, session, sandbox, rec
     assert count(session, Interview) == 1
     # Once the first has finished, a retry gets its answer.
     again = ApiClient(app.test_client(), token).post(
-        "/interviews", json=new_interview(panel, start), headers={"Idempotency-Key": "slow-1"})
+        "/interviews", json=new_interview(panel, start), headers={"Idempotency-Key": "slow-1"}
+    )
     assert again.status_code == 201 and again.get_json() == results["first"].get_json()

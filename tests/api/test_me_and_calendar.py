@@ -35,8 +35,11 @@ def test_my_calendar_link_its_calendars_and_disconnect(app, client, session, san
 
     report = api.delete(f"/calendar-links/{link.id}")
     assert report.status_code == 200
-    assert report.get_json() == {"account_email": "riley.chen@northwind.example",
-                                 "revoked_at_aggregator": True, "tokens_deleted": True}
+    assert report.get_json() == {
+        "account_email": "riley.chen@northwind.example",
+        "revoked_at_aggregator": True,
+        "tokens_deleted": True,
+    }
     session.expire_all()
     stored = session.get(ProfileLink, link.id)
     assert stored.status is LinkStatus.DISCONNECTED and stored.refresh_token is None

@@ -53,10 +53,15 @@ def test_panel_members_and_availability(client, session, recruiter, panel):
 
 def test_bad_availability_questions_are_422_with_the_field(client, session, recruiter, panel):
     api = ApiClient(client, issue_token(session, recruiter))
-    for extra, field in [({"duration": 7}, "duration"), ({"days": 40}, "days"),
-                         ({"tzid": "Mars/Base"}, "tzid"), ({"required": 9}, "required")]:
-        error = assert_error(api.get("/availability", query_string=_panel_params(panel, **extra)),
-                             422, "invalid")
+    for extra, field in [
+        ({"duration": 7}, "duration"),
+        ({"days": 40}, "days"),
+        ({"tzid": "Mars/Base"}, "tzid"),
+        ({"required": 9}, "required"),
+    ]:
+        error = assert_error(
+            api.get("/availability", query_string=_panel_params(panel, **extra)), 422, "invalid"
+        )
         assert field in error["fields"], error
     error = assert_error(api.get("/availability"), 422)
     assert "panel" in error["fields"]
@@ -65,10 +70,18 @@ def test_bad_availability_questions_are_422_with_the_field(client, session, recr
 
 
 def _schedule(api, panel, start, **extra):
-    return api.post("/interviews", json={
-        "panel": [link.id for _u, link in panel], "start": start, "duration": 60,
-        "title": TITLE, "candidate_name": "Casey Candidate",
-        "candidate_email": "casey.candidate@gmail.example", **extra})
+    return api.post(
+        "/interviews",
+        json={
+            "panel": [link.id for _u, link in panel],
+            "start": start,
+            "duration": 60,
+            "title": TITLE,
+            "candidate_name": "Casey Candidate",
+            "candidate_email": "casey.candidate@gmail.example",
+            **extra,
+        },
+    )
 
 
 def test_interview_lifecycle(app, client, session, sandbox, recruiter, panel):
@@ -91,8 +104,11 @@ def test_interview_lifecycle(app, client, session, sandbox, recruiter, panel):
     later = next(s["start"] for s in slots[1:] if s["start"] >= slots[0]["end"])
     moved = api.post(f"/interviews/{uid}/reschedule", json={"start": later})
     assert moved.status_code == 200, moved.get_json()
-    [event] = [e for e in managed(app, session, interview.host_link)
-               if e.event_id == interview.events[0].event_id]
+    [event] = [
+        e
+        for e in managed(app, session, interview.host_link)
+        if e.event_id == interview.events[0].event_id
+    ]
     assert event.start == dt.datetime.fromisoformat(later)
 
     cancelled = api.post(f"/interviews/{uid}/cancel")
@@ -107,9 +123,17 @@ def test_taken_slot_is_409_and_nothing_is_stored(client, session, sandbox, recru
     api = ApiClient(client, issue_token(session, recruiter))
     slot = api.get("/availability", query_string=_panel_params(panel)).get_json()["slots"][0]
     host_email = panel[0][1].account_email
-    sandbox.call("POST", "/external-change", json={
-        "email": host_email, "action": "create", "summary": "Dentist",
-        "start": slot["start"].replace("+00:00", "Z"), "end": slot["end"].replace("+00:00", "Z")})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": host_email,
+            "action": "create",
+            "summary": "Dentist",
+            "start": slot["start"].replace("+00:00", "Z"),
+            "end": slot["end"].replace("+00:00", "Z"),
+        },
+    )
     error = assert_error(_schedule(api, panel, slot["start"]), 409, "slot_taken")
     assert session.scalar(select(Interview)) is None
     # Fresh slots come with the refusal, without the one just taken.
@@ -119,11 +143,16 @@ def test_taken_slot_is_409_and_nothing_is_stored(client, session, sandbox, recru
 
 def test_interviews_page_with_a_sealed_cursor(client, session, sandbox, recruiter, panel):
     api = ApiClient(client, issue_token(session, recruiter))
-    slots = api.get("/availability", query_string=_panel_params(panel, duration=30)).get_json()["slots"]
+    slots = api.get("/availability", query_string=_panel_params(panel, duration=30)).get_json()[
+        "slots"
+    ]
     starts = []
     for slot in slots:
-        if all(abs(dt.datetime.fromisoformat(slot["start"]) - dt.datetime.fromisoformat(s))
-               >= dt.timedelta(minutes=30) for s in starts):
+        if all(
+            abs(dt.datetime.fromisoformat(slot["start"]) - dt.datetime.fromisoformat(s))
+            >= dt.timedelta(minutes=30)
+            for s in starts
+        ):
             starts.append(slot["start"])
         if len(starts) == 3:
             break
@@ -131,32 +160,45 @@ def test_interviews_page_with_a_sealed_cursor(client, session, sandbox, recruite
         assert _schedule(api, panel, start, duration=30).status_code == 201
     first = api.get("/interviews", query_string={"limit": 2}).get_json()
     assert len(first["items"]) == 2 and first["next_cursor"]
-    second = api.get("/interviews", query_string={"limit": 2, "cursor": first["next_cursor"]}).get_json()
+    second = api.get(
+        "/interviews", query_string={"limit": 2, "cursor": first["next_cursor"]}
+    ).get_json()
     assert len(second["items"]) == 1 and second["next_cursor"] is None
     uids = [i["uid"] for i in first["items"] + second["items"]]
     assert len(set(uids)) == 3
     # A cursor is bound to its list and its holder: forged or foreign cursors are refused.
-    other = make_user(session, session.get(type(recruiter), recruiter.id).organisation, Role.RECRUITER)
+    other = make_user(
+        session, session.get(type(recruiter), recruiter.id).organisation, Role.RECRUITER
+    )
     foreign = ApiClient(client, issue_token(session, other))
-    for api_, cursor in [(foreign, first["next_cursor"]), (api, first["next_cursor"][:-2] + "AA"),
-                         (api, "bm90LWEtY3Vyc29y")]:
+    for api_, cursor in [
+        (foreign, first["next_cursor"]),
+        (api, first["next_cursor"][:-2] + "AA"),
+        (api, "bm90LWEtY3Vyc29y"),
+    ]:
         error = assert_error(api_.get("/interviews", query_string={"cursor": cursor}), 422)
         assert "cursor" in error["fields"]
-    assert "cursor" in assert_error(api.get("/calendar-links",
-                                            query_string={"cursor": first["next_cursor"]}),
-                                    422)["fields"]
+    assert (
+        "cursor"
+        in assert_error(
+            api.get("/calendar-links", query_string={"cursor": first["next_cursor"]}), 422
+        )["fields"]
+    )
 
 
 @pytest.fixture
 def coordinator_setup(app, session, sandbox, org):
-    manager = make_user(session, org, Role.RECRUITER, email="dana.wright@contoso.example",
-                        name="Dana Wright")
+    manager = make_user(
+        session, org, Role.RECRUITER, email="dana.wright@contoso.example", name="Dana Wright"
+    )
     link = link_calendar(app, session, sandbox, manager)
-    other = make_user(session, org, Role.RECRUITER, email="lee.okafor@contoso.example",
-                      name="Lee Okafor")
+    other = make_user(
+        session, org, Role.RECRUITER, email="lee.okafor@contoso.example", name="Lee Okafor"
+    )
     other_link = link_calendar(app, session, sandbox, other)
-    coordinator = make_user(session, org, Role.COORDINATOR, email="msp@northwind.example",
-                            name="Morgan MSP")
+    coordinator = make_user(
+        session, org, Role.COORDINATOR, email="msp@northwind.example", name="Morgan MSP"
+    )
     assign(session, coordinator, manager)
     return coordinator, manager, link, other_link
 
@@ -165,9 +207,15 @@ def test_coordinator_responses_carry_free_busy_only(client, session, sandbox, co
     coordinator, manager, link, other_link = coordinator_setup
     api = ApiClient(client, issue_token(session, coordinator))
     assert [m["link_id"] for m in api.get("/panel-members").get_json()["items"]] == [link.id]
-    response = api.get("/availability", query_string=[
-        ("panel", link.id), ("on_behalf_of", manager.id), ("days", 10),
-        ("start_date", next_weekday(1).isoformat())])
+    response = api.get(
+        "/availability",
+        query_string=[
+            ("panel", link.id),
+            ("on_behalf_of", manager.id),
+            ("days", 10),
+            ("start_date", next_weekday(1).isoformat()),
+        ],
+    )
     assert response.status_code == 200, response.get_json()
     text = response.get_data(as_text=True)
     body = response.get_json()
@@ -175,20 +223,35 @@ def test_coordinator_responses_carry_free_busy_only(client, session, sandbox, co
     seeded = sandbox.call("GET", "/events", params={"email": manager.email})["events"]
     assert seeded
     for ev in seeded:
-        for detail in [ev.get("summary"), ev.get("description"),
-                       (ev.get("location") or {}).get("description"),
-                       *[a.get("email") for a in ev.get("attendees") or []]]:
+        for detail in [
+            ev.get("summary"),
+            ev.get("description"),
+            (ev.get("location") or {}).get("description"),
+            *[a.get("email") for a in ev.get("attendees") or []],
+        ]:
             if detail and len(detail) >= 5 and detail not in ("Busy",):
                 assert detail not in text, detail
     # Not an assigned manager: refused, with the field named.
-    error = assert_error(api.get("/availability", query_string=[
-        ("panel", other_link.id), ("on_behalf_of", manager.id)]), 422)
+    error = assert_error(
+        api.get(
+            "/availability", query_string=[("panel", other_link.id), ("on_behalf_of", manager.id)]
+        ),
+        422,
+    )
     assert "panel" in error["fields"]
     # Schedules for the manager, on the manager's calendar.
     slot = body["slots"][0]
-    created = api.post("/interviews", json={
-        "panel": [link.id], "start": slot["start"], "title": TITLE, "on_behalf_of": manager.id,
-        "candidate_name": "Casey Candidate", "candidate_email": "casey.candidate@gmail.example"})
+    created = api.post(
+        "/interviews",
+        json={
+            "panel": [link.id],
+            "start": slot["start"],
+            "title": TITLE,
+            "on_behalf_of": manager.id,
+            "candidate_name": "Casey Candidate",
+            "candidate_email": "casey.candidate@gmail.example",
+        },
+    )
     assert created.status_code == 201, created.get_json()
     assert created.get_json()["on_behalf_of_id"] == manager.id
     detail = api.get(f"/interviews/{created.get_json()['uid']}").get_data(as_text=True)
@@ -210,11 +273,19 @@ def test_self_scheduling_links_create_list_revoke(client, session, sandbox, recr
     from webapp import security
 
     api = ApiClient(client, issue_token(session, recruiter))
-    created = api.post("/scheduling-links", json={
-        "panel": [link.id for _u, link in panel], "start_date": next_weekday(1).isoformat(),
-        "days": 3, "expires_days": 7, "candidate_name": "Casey Candidate",
-        "candidate_email": "casey.candidate@gmail.example", "candidate_tzid": "America/New_York",
-        "title": TITLE})
+    created = api.post(
+        "/scheduling-links",
+        json={
+            "panel": [link.id for _u, link in panel],
+            "start_date": next_weekday(1).isoformat(),
+            "days": 3,
+            "expires_days": 7,
+            "candidate_name": "Casey Candidate",
+            "candidate_email": "casey.candidate@gmail.example",
+            "candidate_tzid": "America/New_York",
+            "title": TITLE,
+        },
+    )
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
     assert body["state"] == "open"
@@ -232,16 +303,36 @@ def test_self_scheduling_links_create_list_revoke(client, session, sandbox, recr
     revoked = api.post(f"/scheduling-links/{body['id']}/revoke")
     assert revoked.status_code == 200 and revoked.get_json()["state"] == "revoked"
     assert_error(api.post("/scheduling-links/999999/revoke"), 404)
-    error = assert_error(api.post("/scheduling-links", json={
-        "panel": [link.id for _u, link in panel], "candidate_name": "C", "title": TITLE,
-        "candidate_email": "not-an-email"}), 422)
+    error = assert_error(
+        api.post(
+            "/scheduling-links",
+            json={
+                "panel": [link.id for _u, link in panel],
+                "candidate_name": "C",
+                "title": TITLE,
+                "candidate_email": "not-an-email",
+            },
+        ),
+        422,
+    )
     assert "candidate_email" in error["fields"]
     # A link that would expire before its window opens is refused, saying so.
-    late = assert_error(api.post("/scheduling-links", json={
-        "panel": [link.id for _u, link in panel], "start_date": next_weekday(10).isoformat(),
-        "days": 3, "expires_days": 2, "candidate_name": "Casey Candidate",
-        "candidate_email": "casey.candidate@gmail.example", "candidate_tzid": "America/New_York",
-        "title": TITLE}), 422)
+    late = assert_error(
+        api.post(
+            "/scheduling-links",
+            json={
+                "panel": [link.id for _u, link in panel],
+                "start_date": next_weekday(10).isoformat(),
+                "days": 3,
+                "expires_days": 2,
+                "candidate_name": "Casey Candidate",
+                "candidate_email": "casey.candidate@gmail.example",
+                "candidate_tzid": "America/New_York",
+                "title": TITLE,
+            },
+        ),
+        422,
+    )
     assert "expire" in str(late["fields"]["expires_days"])
 
 

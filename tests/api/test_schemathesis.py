@@ -7,8 +7,12 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import (content_type_conformance, not_a_server_error,
-                                 response_schema_conformance, status_code_conformance)
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from models import Role
 from tests.api.conftest import issue_token
@@ -17,10 +21,18 @@ from tests.webapp.scheduling_support import link_calendar
 
 #: Modest, so the whole run stays well under a minute and a half.
 MAX_EXAMPLES = 12
-CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
-          content_type_conformance]
-FUZZ = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
-                suppress_health_check=list(HealthCheck))
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+]
+FUZZ = settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 @pytest.fixture
@@ -42,9 +54,12 @@ def world(app, session, sandbox):
     for user in (recruiter, manager, coordinator):
         link_calendar(app, session, sandbox, user)
     assign(session, coordinator, manager)
-    people = {Role.RECRUITER: recruiter, Role.COORDINATOR: coordinator,
-              Role.ADMIN: make_user(session, org, Role.ADMIN, email="it@northwind.example"),
-              Role.COMPLIANCE: make_user(session, org, Role.COMPLIANCE)}
+    people = {
+        Role.RECRUITER: recruiter,
+        Role.COORDINATOR: coordinator,
+        Role.ADMIN: make_user(session, org, Role.ADMIN, email="it@northwind.example"),
+        Role.COMPLIANCE: make_user(session, org, Role.COMPLIANCE),
+    }
     tokens = {role: issue_token(session, user) for role, user in people.items()}
     tokens["org"] = org
     return tokens
@@ -108,8 +123,11 @@ def test_no_operation_is_reachable_without_a_token(case, app_config):
     response = case.call()
     if case.method.upper() != case.operation.method.upper():
         # schemathesis also probes methods the path does not have: those never reach anything.
-        assert response.status_code in (401, 405), (case.method, case.formatted_path,
-                                                     response.status_code)
+        assert response.status_code in (401, 405), (
+            case.method,
+            case.formatted_path,
+            response.status_code,
+        )
         return
     assert response.status_code == 401, (case.method, case.formatted_path, response.status_code)
     assert response.json()["error"]["code"] == "unauthorized"

@@ -14,8 +14,15 @@ from models import AuditEntry, Interview, Role, SchedulingLink
 from tests.api.conftest import ApiClient, assert_error, issue_token
 from tests.factories import make_org, make_user
 from tests.webapp.scheduling_support import next_weekday
-from tests.webapp.timezone_support import (BERLIN, LONDON, NEW_YORK, dst_week, expected_starts,
-                                           inside_own_hours, three_zone_panel)
+from tests.webapp.timezone_support import (
+    BERLIN,
+    LONDON,
+    NEW_YORK,
+    dst_week,
+    expected_starts,
+    inside_own_hours,
+    three_zone_panel,
+)
 from webapp.services import availability as av
 
 
@@ -37,8 +44,9 @@ def patch(api: ApiClient, path: str, **kwargs):
 
 
 def zone_audits(session) -> int:
-    return session.scalar(select(func.count(AuditEntry.id)).where(
-        AuditEntry.action == "user.timezone_changed"))
+    return session.scalar(
+        select(func.count(AuditEntry.id)).where(AuditEntry.action == "user.timezone_changed")
+    )
 
 
 def test_me_shows_and_sets_my_time_zone(client, session, org):
@@ -54,12 +62,24 @@ def test_me_shows_and_sets_my_time_zone(client, session, org):
     assert api.get("/me").get_json()["timezone"] == NEW_YORK
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "user.timezone_changed"))
     assert entry.actor_id == user.id and entry.detail == {
-        "from": None, "to": NEW_YORK, "source": "chosen"}
+        "from": None,
+        "to": NEW_YORK,
+        "source": "chosen",
+    }
 
 
-@pytest.mark.parametrize("body", [{"timezone": "Mars/Olympus"}, {"timezone": ""},
-                                  {"timezone": "America/new_york"}, {"timezone": "x" * 65},
-                                  {"timezone": None}, {}, {"timezone": NEW_YORK, "role": "admin"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"timezone": "Mars/Olympus"},
+        {"timezone": ""},
+        {"timezone": "America/new_york"},
+        {"timezone": "x" * 65},
+        {"timezone": None},
+        {},
+        {"timezone": NEW_YORK, "role": "admin"},
+    ],
+)
 def test_a_bad_zone_is_422_and_changes_nothing(client, session, org, body):
     user = make_user(session, org, Role.RECRUITER)
     api = ApiClient(client, issue_token(session, user))
@@ -77,18 +97,23 @@ def test_setting_a_zone_needs_a_token(client, session, org):
 
 
 def test_availability_gives_each_members_own_hours_and_only_slots_inside_them(
-        client, session, sandbox, panel):
+    client, session, sandbox, panel
+):
     api = ApiClient(client, issue_token(session, panel.riley.user))
     members = {m["user_id"]: m for m in api.get("/panel-members").get_json()["items"]}
     assert [members[p.user.id]["timezone"] for p in panel.people] == [LONDON, NEW_YORK, BERLIN]
     sandbox.call("DELETE", "/stats")
     params = [("panel", str(i)) for i in panel.link_ids] + [
-        ("start_date", next_weekday(1).isoformat()), ("days", "10"), ("tzid", LONDON)]
+        ("start_date", next_weekday(1).isoformat()),
+        ("days", "10"),
+        ("tzid", LONDON),
+    ]
     body = api.get("/availability", query_string=params).get_json()
     assert sandbox.stats()["requests"].get("POST /v1/availability", 0) == 1
     assert [m["working_hours"] for m in body["members"]] == [
         {"start": "09:00", "end": "17:30", "weekdays": "12345", "tzid": z, "tzid_set": True}
-        for z in (LONDON, NEW_YORK, BERLIN)]
+        for z in (LONDON, NEW_YORK, BERLIN)
+    ]
     assert body["slots"], "the three-zone panel has common time on most weekdays"
     for slot in body["slots"]:
         start, end = (dt.datetime.fromisoformat(slot[k]) for k in ("start", "end"))
@@ -101,7 +126,9 @@ def test_the_api_grid_over_a_dst_week(client, session, sandbox, panel, monkeypat
     monkeypatch.setattr(av, "utcnow", lambda: week.clock)
     api = ApiClient(client, issue_token(session, panel.sam.user))
     params = [("panel", str(i)) for i in panel.link_ids] + [
-        ("start_date", week.first.isoformat()), ("days", str(week.days))]
+        ("start_date", week.first.isoformat()),
+        ("days", str(week.days)),
+    ]
     body = api.get("/availability", query_string=params).get_json()
     assert body["tzid"] == NEW_YORK  # Sam's own zone is his default view
     starts = [dt.datetime.fromisoformat(s["start"]) for s in body["slots"]]
@@ -113,7 +140,8 @@ def test_the_api_grid_over_a_dst_week(client, session, sandbox, panel, monkeypat
         firsts.setdefault(start.date(), start)
     assert {d: t.time() for d, t in firsts.items()} == {
         d: (dt.time(14) if week.us_change < d else dt.time(13))
-        for d in {p.date() for p in possible}}
+        for d in {p.date() for p in possible}
+    }
 
 
 def test_booking_outside_a_members_hours_is_refused(client, session, sandbox, panel):
@@ -121,8 +149,14 @@ def test_booking_outside_a_members_hours_is_refused(client, session, sandbox, pa
     api = ApiClient(client, issue_token(session, panel.riley.user))
     day = next_weekday(1)
     early = dt.datetime.combine(day, dt.time(9, 15), av.zone(LONDON)).astimezone(dt.timezone.utc)
-    body = {"panel": list(panel.link_ids), "start": early.isoformat(), "duration": 60,
-            "title": "Panel", "candidate_name": "Casey", "candidate_email": "casey@gmail.example"}
+    body = {
+        "panel": list(panel.link_ids),
+        "start": early.isoformat(),
+        "duration": 60,
+        "title": "Panel",
+        "candidate_name": "Casey",
+        "candidate_email": "casey@gmail.example",
+    }
     assert_error(api.post("/interviews", json=body), 409, "slot_taken")
     assert session.scalar(select(Interview.id)) is None
 
@@ -130,24 +164,36 @@ def test_booking_outside_a_members_hours_is_refused(client, session, sandbox, pa
 def test_a_link_with_candidate_hours_over_the_api(client, session, sandbox, org, recruiter):
     api = ApiClient(client, issue_token(session, recruiter))
     link_id = api.get("/panel-members").get_json()["items"][0]["link_id"]
-    base = {"panel": [link_id], "candidate_name": "Jamie Rivera",
-            "candidate_email": "jamie.rivera@gmail.example", "candidate_tzid": NEW_YORK,
-            "title": "Screen", "start_date": next_weekday(1).isoformat(), "days": 5}
-    for hours, field in [({"start": "17:30", "end": "09:00"}, "candidate_hours"),
-                         ({"start": "9am", "end": "17:30"}, "candidate_hours.start"),
-                         ({"start": "09:00", "end": "09:30"}, "candidate_hours"),
-                         ({"start": "09:00"}, "candidate_hours.end")]:
-        error = assert_error(api.post("/scheduling-links", json={**base, "candidate_hours": hours}),
-                             422)
+    base = {
+        "panel": [link_id],
+        "candidate_name": "Jamie Rivera",
+        "candidate_email": "jamie.rivera@gmail.example",
+        "candidate_tzid": NEW_YORK,
+        "title": "Screen",
+        "start_date": next_weekday(1).isoformat(),
+        "days": 5,
+    }
+    for hours, field in [
+        ({"start": "17:30", "end": "09:00"}, "candidate_hours"),
+        ({"start": "9am", "end": "17:30"}, "candidate_hours.start"),
+        ({"start": "09:00", "end": "09:30"}, "candidate_hours"),
+        ({"start": "09:00"}, "candidate_hours.end"),
+    ]:
+        error = assert_error(
+            api.post("/scheduling-links", json={**base, "candidate_hours": hours}), 422
+        )
         assert field in error["fields"], error
     assert session.scalar(select(SchedulingLink.id)) is None
-    made = api.post("/scheduling-links", json={**base, "candidate_hours": {
-        "start": "09:00", "end": "17:30"}})
+    made = api.post(
+        "/scheduling-links", json={**base, "candidate_hours": {"start": "09:00", "end": "17:30"}}
+    )
     assert made.status_code == 201, made.get_json()
     token = made.get_json()["url"].split("/c/", 1)[1]
     html = client.get(f"/c/{token}").get_data(as_text=True)
-    slots = [dt.datetime.fromisoformat(v) for v in re.findall(
-        r'name="slot" id="[^"]+" value="([^"]+)"', html)]
+    slots = [
+        dt.datetime.fromisoformat(v)
+        for v in re.findall(r'name="slot" id="[^"]+" value="([^"]+)"', html)
+    ]
     assert slots
     for start in slots:
         assert inside_own_hours(start, start + dt.timedelta(hours=1), NEW_YORK)

@@ -12,7 +12,9 @@ from tests.api.conftest import assert_error
 from tests.factories import make_user
 from webapp import security
 
-TOKEN_RE = re.compile(r'id="new-token" class="copy" type="text" readonly value="(rdv_[A-Za-z0-9_-]+)"')
+TOKEN_RE = re.compile(
+    r'id="new-token" class="copy" type="text" readonly value="(rdv_[A-Za-z0-9_-]+)"'
+)
 
 
 def create_via_page(auth, name="Phone", days="90"):
@@ -45,8 +47,12 @@ def test_token_is_shown_once_stored_hashed_and_works(app, client, auth, session,
 def test_token_form_refuses_bad_input_and_changes_nothing(client, auth, session, org):
     user = make_user(session, org, Role.COORDINATOR)
     auth.login(user.email)
-    for name, days, message in [("", "90", "Name the token"), ("x" * 101, "90", "Name the token"),
-                                ("Phone", "7", "30, 90 or 365"), ("Phone", "abc", "30, 90 or 365")]:
+    for name, days, message in [
+        ("", "90", "Name the token"),
+        ("x" * 101, "90", "Name the token"),
+        ("Phone", "7", "30, 90 or 365"),
+        ("Phone", "abc", "30, 90 or 365"),
+    ]:
         response = create_via_page(auth, name=name, days=days)
         assert response.status_code == 400
         assert message in response.get_data(as_text=True)
@@ -60,8 +66,10 @@ def test_expiry_choices_default_to_ninety_days(client, auth, session, org):
     assert re.search(r'<option value="90"\s+selected', page)
     for days in ("30", "90", "365"):
         assert create_via_page(auth, name=f"t{days}", days=days).status_code == 200
-    lifetimes = sorted(round((t.expires_at - t.created_at).total_seconds() / 86400)
-                       for t in session.scalars(select(ApiToken)))
+    lifetimes = sorted(
+        round((t.expires_at - t.created_at).total_seconds() / 86400)
+        for t in session.scalars(select(ApiToken))
+    )
     assert lifetimes == [30, 90, 365]
 
 
@@ -103,8 +111,10 @@ def test_purge_deletes_tokens_a_month_after_they_stop_working(app, session, org,
 
     kept, old_revoked, old_expired, recent = (token_user(Role.RECRUITER) for _ in range(4))
     now = utcnow()
-    rows = {t.user.id: session.scalar(select(ApiToken).where(ApiToken.user_id == t.user.id))
-            for t in (kept, old_revoked, old_expired, recent)}
+    rows = {
+        t.user.id: session.scalar(select(ApiToken).where(ApiToken.user_id == t.user.id))
+        for t in (kept, old_revoked, old_expired, recent)
+    }
     rows[old_revoked.user.id].revoked_at = now - dt.timedelta(days=31)
     rows[old_expired.user.id].expires_at = now - dt.timedelta(days=31)
     rows[recent.user.id].revoked_at = now - dt.timedelta(days=29)

@@ -35,5 +35,7 @@ def test_create_use_and_revoke_a_token(page, session, live_server):
     row.get_by_role("button", name="Revoke Phone").click()
     expect(page.get_by_role("status")).to_contain_text("Token “Phone” revoked.")
     expect(page.get_by_role("row", name="Phone")).to_contain_text("revoked")
-    assert api.get(live_server.url + "/api/v1/me",
-                   headers={"Authorization": f"Bearer {token}"}).status == 401
+    assert (
+        api.get(live_server.url + "/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status
+        == 401
+    )

@@ -33,8 +33,9 @@ def consent(page, provider_label, email, password="sandbox", exchange=False):
 
 def test_google_user_connects_chooses_a_calendar_and_disconnects(app_page, session, org):
     page = app_page
-    riley = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
-                      name="Riley Chen")
+    riley = make_user(
+        session, org, Role.RECRUITER, email="riley.chen@northwind.example", name="Riley Chen"
+    )
     log_in(page, riley.email)
     page.goto("/profile/calendar/")
     consent(page, "Google", "riley.chen@northwind.example")

@@ -40,7 +40,9 @@ def test_reviewer_finds_what_is_stored_and_who_touched_it(page, session, browser
     expect(audit).to_contain_text("user.role_changed")
     expect(audit).to_contain_text("alex@northwind.example")
 
-    page.get_by_role("navigation", name="Compliance").get_by_role("link", name="Audit trail").click()
+    page.get_by_role("navigation", name="Compliance").get_by_role(
+        "link", name="Audit trail"
+    ).click()
     page.get_by_label("Action starts with").fill("user.role")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("tbody tr")).to_have_count(1)
@@ -60,7 +62,9 @@ def test_erasure_from_proposal_to_receipt(page, session, browser, live_server):
 
     admin_page = browser.new_context(base_url=live_server.url).new_page()
     log_in(admin_page, admin.email)
-    admin_page.get_by_role("navigation", name="Main").get_by_role("link", name="Erasure requests").click()
+    admin_page.get_by_role("navigation", name="Main").get_by_role(
+        "link", name="Erasure requests"
+    ).click()
     admin_page.get_by_role("button", name="Confirm erasure").click()
     expect(admin_page.get_by_role("heading", name="Erasure receipt")).to_be_visible()
     expect(admin_page.locator("main")).to_contain_text("accounts deleted: 1")

@@ -13,9 +13,17 @@ from tests.browser.conftest import log_in
 from tests.factories import make_org, make_user
 
 GHOST = "ghost.writer@fabrikam.example"  # a Rendezvous user without a mailbox at the provider
-FABRIKAM = [p[0] for p in fabrikam_people() if p[2] == "person"
-            and p[0] not in {"ceo.office@fabrikam.example", "legal.hold@fabrikam.example",
-                             "board.secretary@fabrikam.example"}][:24]
+FABRIKAM = [
+    p[0]
+    for p in fabrikam_people()
+    if p[2] == "person"
+    and p[0]
+    not in {
+        "ceo.office@fabrikam.example",
+        "legal.hold@fabrikam.example",
+        "board.secretary@fabrikam.example",
+    }
+][:24]
 
 
 @pytest.fixture
@@ -30,26 +38,34 @@ def app_page(app, sandbox, live_server, page):
 
 
 def counts(page):
-    return {key: page.locator(f'[data-count="{key}"]').first for key in ("waiting", "linked", "failed")}
+    return {
+        key: page.locator(f'[data-count="{key}"]').first for key in ("waiting", "linked", "failed")
+    }
 
 
-def test_admin_links_a_domain_in_bulk_retries_unlinks_and_disconnects(app_page, sandbox, session,
-                                                                     org):
+def test_admin_links_a_domain_in_bulk_retries_unlinks_and_disconnects(
+    app_page, sandbox, session, org
+):
     page = app_page
     admin = make_user(session, org, Role.ADMIN, email="it@northwind.example")
     for email in [*FABRIKAM, GHOST]:
         make_user(session, org, Role.RECRUITER, email=email)
     log_in(page, admin.email)
 
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Calendar integration").click()
+    page.get_by_role("navigation", name="Main").get_by_role(
+        "link", name="Calendar integration"
+    ).click()
     page.get_by_role("link", name="Enterprise Connect").click()
-    expect(page.get_by_role("heading", name="Exchange (on-premises, or Office 365 over EWS)")
-           ).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Exchange (on-premises, or Office 365 over EWS)")
+    ).to_be_visible()
     expect(page.locator("pre").first).to_contain_text("ApplicationImpersonation")
     page.get_by_role("button", name="Connect Exchange").click()
 
     # The aggregator's Enterprise Connect page: the service account signs in.
-    expect(page.get_by_role("heading", name="Enterprise Connect: link a whole domain")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Enterprise Connect: link a whole domain")
+    ).to_be_visible()
     page.get_by_role("button", name="Exchange (on-premises)").click()
     page.get_by_label("Email address").fill("svc-calendar@fabrikam.example")
     page.get_by_label("Password").fill("svc-sandbox")
@@ -106,4 +122,5 @@ def test_admin_links_a_domain_in_bulk_retries_unlinks_and_disconnects(app_page, 
     assert all(r.status is MailboxStatus.UNLINKED for r in session.scalars(select(MailboxRequest)))
     links = session.scalars(select(ProfileLink)).all()
     assert len(links) == 25 and all(
-        lk.status is LinkStatus.DISCONNECTED and not lk.has_tokens for lk in links)
+        lk.status is LinkStatus.DISCONNECTED and not lk.has_tokens for lk in links
+    )

@@ -22,8 +22,13 @@ def test_each_role_sees_its_navigation(page, session, role):
     expect(page.get_by_role("heading", name=f"Hello, {user.name}")).to_be_visible()
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link")).to_have_text(NAVIGATION[role])
-    for endpoint_label in {"Users", "Compliance", "My hiring managers", "Calendar integration",
-                           "Erasure requests"} - set(NAVIGATION[role]):
+    for endpoint_label in {
+        "Users",
+        "Compliance",
+        "My hiring managers",
+        "Calendar integration",
+        "Erasure requests",
+    } - set(NAVIGATION[role]):
         expect(nav.get_by_role("link", name=endpoint_label)).to_have_count(0)
 
 
@@ -51,7 +56,8 @@ def test_admin_invites_a_user_who_sets_a_password_and_logs_in(page, session, bro
     invited.get_by_role("button", name="Set password and log in").click()
     expect(invited.get_by_role("heading", name="Hello, Dana Fox")).to_be_visible()
     expect(invited.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(
-        NAVIGATION[Role.COORDINATOR])
+        NAVIGATION[Role.COORDINATOR]
+    )
     invited.context.close()
 
 

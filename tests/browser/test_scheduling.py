@@ -40,8 +40,9 @@ def fill_details(page, title):
     page.get_by_label("Title").fill(title)
 
 
-def test_recruiter_schedules_a_three_person_panel_with_a_video_link(app_page, app, session,
-                                                                   sandbox, org, recruiter):
+def test_recruiter_schedules_a_three_person_panel_with_a_video_link(
+    app_page, app, session, sandbox, org, recruiter
+):
     page = app_page
     panel = make_panel(app, session, sandbox, org, 3)
     log_in(page, recruiter.email)
@@ -56,7 +57,8 @@ def test_recruiter_schedules_a_three_person_panel_with_a_video_link(app_page, ap
     sandbox.deliver()  # the aggregator assigns the Meet link
     page.reload()
     expect(page.get_by_role("link", name=re.compile("Join"))).to_have_attribute(
-        "href", re.compile(r"https://meet\.sandbox\.example/"))
+        "href", re.compile(r"https://meet\.sandbox\.example/")
+    )
     responses = page.get_by_role("table")
     expect(responses).to_contain_text("casey.candidate@gmail.example")
     for user, _link in panel:
@@ -67,22 +69,28 @@ def test_recruiter_schedules_a_three_person_panel_with_a_video_link(app_page, ap
     expect(page.get_by_role("link", name="Panel interview: Staff Engineer")).to_be_visible()
 
 
-def test_coordinator_schedules_for_a_manager_without_seeing_their_events(app_page, app, session,
-                                                                         sandbox, org):
+def test_coordinator_schedules_for_a_manager_without_seeing_their_events(
+    app_page, app, session, sandbox, org
+):
     page = app_page
-    manager = make_user(session, org, Role.RECRUITER, email="dana.wright@contoso.example",
-                        name="Dana Wright")
+    manager = make_user(
+        session, org, Role.RECRUITER, email="dana.wright@contoso.example", name="Dana Wright"
+    )
     link_calendar(app, session, sandbox, manager)
-    coordinator = make_user(session, org, Role.COORDINATOR, email="msp@northwind.example",
-                            name="Morgan MSP")
+    coordinator = make_user(
+        session, org, Role.COORDINATOR, email="msp@northwind.example", name="Morgan MSP"
+    )
     assign(session, coordinator, manager)
     log_in(page, coordinator.email)
     show_availability(page, ["Dana Wright"], manager="Dana Wright")
     content = page.content()
     for ev in sandbox.call("GET", "/events", params={"email": manager.email})["events"]:
-        for detail in [ev.get("summary"), ev.get("description"),
-                       (ev.get("location") or {}).get("description"),
-                       *[a.get("email") for a in ev.get("attendees") or []]]:
+        for detail in [
+            ev.get("summary"),
+            ev.get("description"),
+            (ev.get("location") or {}).get("description"),
+            *[a.get("email") for a in ev.get("attendees") or []],
+        ]:
             if detail and len(detail) >= 5:
                 assert detail not in content, detail
     fill_details(page, "Hiring manager screen")
@@ -91,10 +99,12 @@ def test_coordinator_schedules_for_a_manager_without_seeing_their_events(app_pag
     expect(page.locator("dl.facts")).to_contain_text("Scheduled")
     page.get_by_role("link", name="Cancel interview…").click()
     # It asks first, saying who the calendar will tell.
-    expect(page.get_by_role("heading", name=re.compile("Cancel “Hiring manager screen”"))
-           ).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=re.compile("Cancel “Hiring manager screen”"))
+    ).to_be_visible()
     expect(page.get_by_role("region", name="Who is told")).to_contain_text(
-        "casey.candidate@gmail.example")
+        "casey.candidate@gmail.example"
+    )
     page.get_by_role("button", name="Yes, cancel the interview").click()
     expect(page.get_by_role("status")).to_contain_text("cancelled")
 
@@ -137,8 +147,9 @@ def test_candidate_books_through_a_link(app_page, app, session, sandbox, org, re
     assert interview.status is InterviewStatus.SCHEDULED
 
 
-def test_an_external_deletion_shows_as_cancelled_after_delivery(app_page, app, session, sandbox,
-                                                                org, recruiter):
+def test_an_external_deletion_shows_as_cancelled_after_delivery(
+    app_page, app, session, sandbox, org, recruiter
+):
     page = app_page
     panel = make_panel(app, session, sandbox, org, 1)
     log_in(page, recruiter.email)
@@ -148,9 +159,15 @@ def test_an_external_deletion_shows_as_cancelled_after_delivery(app_page, app, s
     expect(page.locator("dl.facts")).to_contain_text("Scheduled")
     interview = session.scalar(select(Interview))
     open_channel(app, session, interview.host_link)
-    sandbox.call("POST", "/external-change", json={
-        "email": interview.host_link.account_email, "action": "delete",
-        "event_id": interview.events[0].event_id})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": interview.host_link.account_email,
+            "action": "delete",
+            "event_id": interview.events[0].event_id,
+        },
+    )
     sandbox.deliver()
     page.goto("/interviews/")
     expect(page.get_by_role("alert")).to_contain_text("changed in a calendar")
@@ -159,8 +176,9 @@ def test_an_external_deletion_shows_as_cancelled_after_delivery(app_page, app, s
     expect(page.get_by_role("alert")).to_contain_text("cancelled in the calendar")
 
 
-def test_admin_links_a_room_and_a_recruiter_books_it(app_page, app, browser, live_server, session,
-                                                     sandbox, org, recruiter):
+def test_admin_links_a_room_and_a_recruiter_books_it(
+    app_page, app, browser, live_server, session, sandbox, org, recruiter
+):
     page = app_page
     admin = make_user(session, org, Role.ADMIN, email="it@northwind.example")
     log_in(page, admin.email)
@@ -181,7 +199,9 @@ def test_admin_links_a_room_and_a_recruiter_books_it(app_page, app, browser, liv
     page.reload()
     aurora = page.get_by_role("row", name=re.compile("Aurora"))
     expect(aurora).to_contain_text("Linked")
-    expect(aurora.get_by_role("button", name="Unlink room.aurora@northwind.example")).to_be_visible()
+    expect(
+        aurora.get_by_role("button", name="Unlink room.aurora@northwind.example")
+    ).to_be_visible()
 
     context = browser.new_context(base_url=live_server.url)  # the recruiter's own browser
     mine = context.new_page()
@@ -196,13 +216,15 @@ def test_admin_links_a_room_and_a_recruiter_books_it(app_page, app, browser, liv
     mine.get_by_role("button", name="Schedule interview").click()
     expect(mine.get_by_role("heading", name="Onsite with a room")).to_be_visible()
     # The room answered the invitation like any attendee: it accepted, which books it.
-    expect(mine.get_by_role("row", name=re.compile("room.aurora@northwind.example"))
-           ).to_contain_text("Accepted")
+    expect(
+        mine.get_by_role("row", name=re.compile("room.aurora@northwind.example"))
+    ).to_contain_text("Accepted")
     context.close()
 
 
 def test_recruiter_moves_an_interview_to_another_week_and_the_notes_survive(
-        app_page, app, session, sandbox, org, recruiter):
+    app_page, app, session, sandbox, org, recruiter
+):
     page = app_page
     panel = make_panel(app, session, sandbox, org, 2)
     notes = "Ask about the migration project.\nThe candidate prefers a whiteboard."
@@ -217,8 +239,9 @@ def test_recruiter_moves_an_interview_to_another_week_and_the_notes_survive(
     when_before = facts.locator("dd").nth(1).inner_text()
 
     page.get_by_role("link", name="Reschedule…").click()
-    expect(page.get_by_role("heading", name=re.compile("Reschedule “Onsite: Platform Engineer”"))
-           ).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=re.compile("Reschedule “Onsite: Platform Engineer”"))
+    ).to_be_visible()
     expect(page.locator("#current-time")).to_contain_text(when_before.split(" (")[0])
     page.get_by_role("link", name="Next week →").click()
     page.get_by_role("link", name="Next week →").click()
@@ -238,8 +261,12 @@ def test_recruiter_moves_an_interview_to_another_week_and_the_notes_survive(
     assert end - start == dt.timedelta(minutes=45)
     expect(facts).to_contain_text("The candidate prefers a whiteboard.")
     interview = session.scalar(select(Interview))
-    event = next(e for e in sandbox.call("GET", "/events", params={"email": recruiter.email})[
-        "events"] if e.get("event_id") == interview.events[0].event_id)
+    event = next(
+        e
+        for e in sandbox.call("GET", "/events", params={"email": recruiter.email})["events"]
+        if e.get("event_id") == interview.events[0].event_id
+    )
     assert event["description"].replace("\r\n", "\n") == notes  # a form sends CRLF
-    assert dt.datetime.fromisoformat(event["start"].replace("Z", "+00:00")).date() >= \
-        next_weekday(1) + dt.timedelta(days=7)
+    assert dt.datetime.fromisoformat(event["start"].replace("Z", "+00:00")).date() >= next_weekday(
+        1
+    ) + dt.timedelta(days=7)

@@ -21,14 +21,20 @@ from tests.webapp.timezone_support import BERLIN, LONDON, NEW_YORK, inside_own_h
 @pytest.fixture
 def people(app, session, sandbox, org, recruiter, live_server):
     app.config["PUBLIC_BASE_URL"] = live_server.url
-    sam = make_user(session, org, Role.RECRUITER, email="sam.patel@contoso.example",
-                    name="Sam Patel")
+    sam = make_user(
+        session, org, Role.RECRUITER, email="sam.patel@contoso.example", name="Sam Patel"
+    )
     link_calendar(app, session, sandbox, sam)
-    anna = make_user(session, org, Role.RECRUITER, email="anna.becker@fabrikam.example",
-                     name="Anna Becker", password=False)
+    anna = make_user(
+        session,
+        org,
+        Role.RECRUITER,
+        email="anna.becker@fabrikam.example",
+        name="Anna Becker",
+        password=False,
+    )
     link_calendar(app, session, sandbox, anna, mode=LinkMode.ENTERPRISE)
-    admin = make_user(session, org, Role.ADMIN, email="alex.kim@northwind.example",
-                      name="Alex Kim")
+    admin = make_user(session, org, Role.ADMIN, email="alex.kim@northwind.example", name="Alex Kim")
     return {"riley": recruiter, "sam": sam, "anna": anna, "admin": admin}
 
 
@@ -88,10 +94,12 @@ def test_the_time_zone_grid(browser, live_server, session, sandbox, people):
     sam_row = page.get_by_role("row", name=re.compile("Sam Patel"))
     expect(sam_row).to_contain_text(
         f"works 09:00–17:30 New York = {day_in(NEW_YORK, LONDON, day, start)}–"
-        f"{day_in(NEW_YORK, LONDON, day, end)} London")
+        f"{day_in(NEW_YORK, LONDON, day, end)} London"
+    )
     expect(page.get_by_role("row", name=re.compile("Anna Becker"))).to_contain_text(
         f"works 09:00–17:30 Berlin = {day_in(BERLIN, LONDON, day, start)}–"
-        f"{day_in(BERLIN, LONDON, day, end)} London")
+        f"{day_in(BERLIN, LONDON, day, end)} London"
+    )
     slots = page.locator("input[name=slot]")
     expect(slots.first).to_be_attached()
     values = [slots.nth(i).get_attribute("value") for i in range(slots.count())]
@@ -105,9 +113,11 @@ def test_the_time_zone_grid(browser, live_server, session, sandbox, people):
     page.get_by_role("button", name="Show availability").click()
     expect(page.get_by_role("row", name=re.compile("Riley Chen"))).to_contain_text(
         f"works 09:00–17:30 London = {day_in(LONDON, NEW_YORK, day, start)}–"
-        f"{day_in(LONDON, NEW_YORK, day, end)} New York")
+        f"{day_in(LONDON, NEW_YORK, day, end)} New York"
+    )
     expect(page.get_by_role("row", name=re.compile("Sam Patel"))).to_contain_text(
-        "works 09:00–17:30 New York")
+        "works 09:00–17:30 New York"
+    )
     labels = page.locator(".free-row label")
     first = labels.first.inner_text()
     assert int(first[:2]) >= 9, first  # nothing before 09:00 New York

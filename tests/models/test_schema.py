@@ -13,8 +13,9 @@ from models.base import CATEGORIES
 def test_migrations_produce_exactly_the_models_schema(database_url):
     engine = create_engine(database_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     engine.dispose()
     assert diff == [], f"models and migrations differ: {diff}"
 
@@ -34,18 +35,35 @@ def test_every_column_is_classified():
     for table in Base.metadata.sorted_tables:
         for column in table.columns:
             info = column.info
-            if info.get("category") not in CATEGORIES or not info.get("purpose") or not info.get("retention"):
+            if (
+                info.get("category") not in CATEGORIES
+                or not info.get("purpose")
+                or not info.get("retention")
+            ):
                 problems.append(f"{table.name}.{column.name}")
     assert not problems, "unclassified columns: " + ", ".join(problems)
 
 
-CALENDAR_CONTENT_WORDS = ("summary", "description", "attendee", "title", "location", "busy", "body",
-                          "notes", "subject")
+CALENDAR_CONTENT_WORDS = (
+    "summary",
+    "description",
+    "attendee",
+    "title",
+    "location",
+    "busy",
+    "body",
+    "notes",
+    "subject",
+)
 
 
 def test_no_column_is_shaped_to_hold_calendar_content():
-    offenders = [f"{t.name}.{c.name}" for t in Base.metadata.sorted_tables for c in t.columns
-                 if any(word in c.name for word in CALENDAR_CONTENT_WORDS)]
+    offenders = [
+        f"{t.name}.{c.name}"
+        for t in Base.metadata.sorted_tables
+        for c in t.columns
+        if any(word in c.name for word in CALENDAR_CONTENT_WORDS)
+    ]
     assert not offenders, offenders
 
 

@@ -24,8 +24,11 @@ NOT_BENCHMARKS = {"__init__", "__main__", "hello_app"}
 
 
 def scripts() -> list[str]:
-    return sorted(p.stem for p in HERE.glob("*.py")
-                  if p.stem not in NOT_BENCHMARKS and not p.stem.startswith(("_", "test_")))
+    return sorted(
+        p.stem
+        for p in HERE.glob("*.py")
+        if p.stem not in NOT_BENCHMARKS and not p.stem.startswith(("_", "test_"))
+    )
 
 
 def main() -> None:
@@ -45,8 +48,13 @@ def main() -> None:
         command = f"uv run python -m tests.perf.{name}"
         print(f"== {command}", flush=True)
         started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", f"tests.perf.{name}"], cwd=ROOT,
-                                capture_output=True, text=True, timeout=args.timeout)
+        result = subprocess.run(
+            [sys.executable, "-m", f"tests.perf.{name}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=args.timeout,
+        )
         took = time.monotonic() - started
         if result.returncode != 0:
             failures.append(name)

@@ -25,7 +25,8 @@ DOMAIN = "bench.example"
 TZID = "Europe/London"
 #: The recruiter who hosts every benchmark interview, then the panel members.
 PEOPLE = [("riley@bench.example", "Riley Bench")] + [
-    (f"member{n:02d}@bench.example", f"Member {n:02d}") for n in range(1, 11)]
+    (f"member{n:02d}@bench.example", f"Member {n:02d}") for n in range(1, 11)
+]
 #: Whole-panel free time every weekday of the week, in TZID (working hours are 09:00–17:30).
 FREE = ((dt.time(9, 0), dt.time(14, 0)), (dt.time(16, 0), dt.time(17, 30)))
 
@@ -53,15 +54,27 @@ def seed_payload(week: dt.date) -> dict:
             for start, minutes in busy_blocks(person, weekday):
                 begin = dt.datetime.combine(day, start, tzinfo=zone)
                 end = begin + dt.timedelta(minutes=minutes)
-                events.append({"email": email, "summary": "Team meeting", "tzid": TZID,
-                               "start": begin.isoformat(timespec="seconds"),
-                               "end": end.isoformat(timespec="seconds")})
+                events.append(
+                    {
+                        "email": email,
+                        "summary": "Team meeting",
+                        "tzid": TZID,
+                        "start": begin.isoformat(timespec="seconds"),
+                        "end": end.isoformat(timespec="seconds"),
+                    }
+                )
             if weekday == 4 and person % 2:
-                events.append({"email": email, "summary": "Working from home",
-                               "start": day.isoformat(),
-                               "end": (day + dt.timedelta(days=1)).isoformat(),
-                               "transparency": "transparent"})
-    return {"domains": [{"name": DOMAIN, "provider_name": "google"}],
-            "identities": [{"email": email, "name": name, "tzid": TZID}
-                           for email, name in PEOPLE],
-            "events": events}
+                events.append(
+                    {
+                        "email": email,
+                        "summary": "Working from home",
+                        "start": day.isoformat(),
+                        "end": (day + dt.timedelta(days=1)).isoformat(),
+                        "transparency": "transparent",
+                    }
+                )
+    return {
+        "domains": [{"name": DOMAIN, "provider_name": "google"}],
+        "identities": [{"email": email, "name": name, "tzid": TZID} for email, name in PEOPLE],
+        "events": events,
+    }

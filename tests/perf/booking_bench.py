@@ -47,8 +47,13 @@ from models import Organisation, Role, SchedulingPreference, SlotClaim, migrate 
 from tests.conftest import make_test_config  # noqa: E402
 from tests.factories import TEST_TOKEN_KEYS, make_user  # noqa: E402
 from tests.perf import _free_time  # noqa: E402
-from tests.perf.scheduling_bench import (CLIENT_ID, CLIENT_SECRET, Control,  # noqa: E402
-                                         SandboxProcess, api_calls)
+from tests.perf.scheduling_bench import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Control,  # noqa: E402
+    SandboxProcess,
+    api_calls,
+)
 from tests.perf.webhook_throughput import start_redis  # noqa: E402
 from tests.webapp.scheduling_support import link_calendar  # noqa: E402
 
@@ -61,8 +66,9 @@ class Hours:
     """Distinct free hours, one per booking: 01:00, 02:00, … UTC from DAYS_AHEAD days on."""
 
     def __init__(self):
-        self.first = dt.datetime.combine(dt.date.today() + dt.timedelta(days=DAYS_AHEAD),
-                                         dt.time(0), UTC)
+        self.first = dt.datetime.combine(
+            dt.date.today() + dt.timedelta(days=DAYS_AHEAD), dt.time(0), UTC
+        )
         self.n = 0
 
     def next(self) -> dt.datetime:
@@ -90,16 +96,31 @@ def world(tmp: Path, sandbox_url: str):
     from webapp import create_app
     from webapp.services import Actor, api_tokens
 
-    app = create_app(make_test_config(
-        url, tmp / "instance", CRONOFY_CLIENT_ID=CLIENT_ID, CRONOFY_CLIENT_SECRET=CLIENT_SECRET,
-        CRONOFY_API_BASE_URL=sandbox_url, CRONOFY_APP_BASE_URL=sandbox_url, LOG_LEVEL="WARNING",
-        API_RATE_LIMIT="100000 per minute"))
+    app = create_app(
+        make_test_config(
+            url,
+            tmp / "instance",
+            CRONOFY_CLIENT_ID=CLIENT_ID,
+            CRONOFY_CLIENT_SECRET=CLIENT_SECRET,
+            CRONOFY_API_BASE_URL=sandbox_url,
+            CRONOFY_APP_BASE_URL=sandbox_url,
+            LOG_LEVEL="WARNING",
+            API_RATE_LIMIT="100000 per minute",
+        )
+    )
     with app.extensions["rendezvous.db"].sessions() as session:
         org = Organisation(name="Bench", timezone=_free_time.TZID, business_connect_enabled=True)
         session.add(org)
         session.commit()
-        session.add(SchedulingPreference(organisation_id=org.id, user_id=None, start_minute=0,
-                                         end_minute=24 * 60, weekdays="1234567"))
+        session.add(
+            SchedulingPreference(
+                organisation_id=org.id,
+                user_id=None,
+                start_minute=0,
+                end_minute=24 * 60,
+                weekdays="1234567",
+            )
+        )
         (host_email, host_name), *members = _free_time.PEOPLE
         recruiter = make_user(session, org, Role.RECRUITER, email=host_email, name=host_name)
         link_calendar(app, session, sandbox, recruiter)
@@ -108,19 +129,29 @@ def world(tmp: Path, sandbox_url: str):
             user = make_user(session, org, Role.RECRUITER, email=email, name=name)
             links.append(link_calendar(app, session, sandbox, user).id)
         _row, token = api_tokens.create_token(
-            session, Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER), name="bench",
-            days=30)
+            session,
+            Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER),
+            name="bench",
+            days=30,
+        )
     return url, app, token, links
 
 
 def booking(panel: list[int], start: dt.datetime) -> dict:
-    return {"panel": panel, "start": start.isoformat(), "duration": 60, "title": "Bench",
-            "candidate_name": "Bench Candidate", "candidate_email": "bench@gmail.example",
-            "video": False}
+    return {
+        "panel": panel,
+        "start": start.isoformat(),
+        "duration": 60,
+        "title": "Bench",
+        "candidate_name": "Bench Candidate",
+        "candidate_email": "bench@gmail.example",
+        "video": False,
+    }
 
 
-def calls_per_booking(app, sandbox: Control, token: str, links: list[int], runs: int,
-                      hours: Hours) -> list[tuple]:
+def calls_per_booking(
+    app, sandbox: Control, token: str, links: list[int], runs: int, hours: Hours
+) -> list[tuple]:
     """Part 1, in process with the calendar write inline."""
     from webapp.services import claims
 
@@ -136,20 +167,30 @@ def calls_per_booking(app, sandbox: Control, token: str, links: list[int], runs:
                 before = session.scalar(select(func.count()).select_from(SlotClaim))
             sandbox.call("DELETE", "/stats")
             started = time.perf_counter()
-            response = client.post("/api/v1/interviews", json=booking(panel, hours.next()),
-                                   headers=headers)
+            response = client.post(
+                "/api/v1/interviews", json=booking(panel, hours.next()), headers=headers
+            )
             times.append(time.perf_counter() - started)
             assert response.status_code == 201, response.get_data(as_text=True)[:300]
             calls.append(api_calls(sandbox))
             with app.extensions["rendezvous.db"].sessions() as session:
-                claim_rows.append(session.scalar(select(func.count()).select_from(SlotClaim))
-                                  - before)
+                claim_rows.append(
+                    session.scalar(select(func.count()).select_from(SlotClaim)) - before
+                )
                 sandbox.call("DELETE", "/stats")
                 report = claims.settle(session, app.extensions["rendezvous.broker"], limit=1)
                 assert report.get("checked") == 1, report
                 settle_calls.append(api_calls(sandbox))
-        rows.append((size, max(calls), min(calls), max(settle_calls), statistics.median(
-            claim_rows), statistics.median(times)))
+        rows.append(
+            (
+                size,
+                max(calls),
+                min(calls),
+                max(settle_calls),
+                statistics.median(claim_rows),
+                statistics.median(times),
+            )
+        )
     return rows
 
 
@@ -159,18 +200,34 @@ class Gunicorn:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         self.base = f"http://127.0.0.1:{port}"
-        env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY="b" * 48,
-                   DATABASE_URL=db_url, RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
-                   RENDEZVOUS_SECURE_COOKIES="false", RENDEZVOUS_BIND=f"127.0.0.1:{port}",
-                   WEB_CONCURRENCY="4", RENDEZVOUS_THREADS="4", RENDEZVOUS_LOG_LEVEL="WARNING",
-                   RENDEZVOUS_API_RATE_LIMIT="100000 per minute",
-                   CRONOFY_CLIENT_ID=CLIENT_ID, CRONOFY_CLIENT_SECRET=CLIENT_SECRET,
-                   CRONOFY_API_BASE_URL=sandbox_url, CRONOFY_APP_BASE_URL=sandbox_url,
-                   RENDEZVOUS_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", REDIS_URL=redis_url)
+        env = dict(
+            os.environ,
+            RENDEZVOUS_ENV="production",
+            SECRET_KEY="b" * 48,
+            DATABASE_URL=db_url,
+            RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
+            RENDEZVOUS_SECURE_COOKIES="false",
+            RENDEZVOUS_BIND=f"127.0.0.1:{port}",
+            WEB_CONCURRENCY="4",
+            RENDEZVOUS_THREADS="4",
+            RENDEZVOUS_LOG_LEVEL="WARNING",
+            RENDEZVOUS_API_RATE_LIMIT="100000 per minute",
+            CRONOFY_CLIENT_ID=CLIENT_ID,
+            CRONOFY_CLIENT_SECRET=CLIENT_SECRET,
+            CRONOFY_API_BASE_URL=sandbox_url,
+            CRONOFY_APP_BASE_URL=sandbox_url,
+            RENDEZVOUS_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+            REDIS_URL=redis_url,
+        )
         self.log = open(tmp / "gunicorn.log", "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -179,8 +236,9 @@ class Gunicorn:
             except requests.RequestException:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.stop()
-                    raise SystemExit("gunicorn did not start: "
-                                     + (tmp / "gunicorn.log").read_text()[-2000:])
+                    raise SystemExit(
+                        "gunicorn did not start: " + (tmp / "gunicorn.log").read_text()[-2000:]
+                    )
                 time.sleep(0.2)
 
     def stop(self) -> None:
@@ -198,16 +256,21 @@ def post_all(base: str, token: str, bodies: list[dict]) -> list[tuple[int, float
         with requests.Session() as own:
             barrier.wait()
             started = time.perf_counter()
-            response = own.post(base + "/api/v1/interviews", json=body, timeout=120,
-                                headers={"Authorization": f"Bearer {token}"})
+            response = own.post(
+                base + "/api/v1/interviews",
+                json=body,
+                timeout=120,
+                headers={"Authorization": f"Bearer {token}"},
+            )
             return response.status_code, time.perf_counter() - started
 
     with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
         return list(pool.map(go, bodies))
 
 
-def contention(base: str, token: str, links: list[int], runs: int, racers: int,
-               hours: Hours) -> list[tuple]:
+def contention(
+    base: str, token: str, links: list[int], runs: int, racers: int, hours: Hours
+) -> list[tuple]:
     """Part 2: latency alone, racing for one slot, and many bookings of different slots."""
     panel = links[:3]
     post_all(base, token, [booking(panel, hours.next()) for _ in range(4)])  # warm the workers
@@ -228,16 +291,30 @@ def contention(base: str, token: str, links: list[int], runs: int, racers: int,
         winners += won
         losers += lost
         outcomes.append(len(won))
-    rows.append((f"{runs} races of {racers} at once for one slot each", runs * racers,
-                 f"one 201 per race ({sum(outcomes)}), {len(losers)} × 409", winners, losers))
+    rows.append(
+        (
+            f"{runs} races of {racers} at once for one slot each",
+            runs * racers,
+            f"one 201 per race ({sum(outcomes)}), {len(losers)} × 409",
+            winners,
+            losers,
+        )
+    )
     spread = []
     for _ in range(runs):
         time.sleep(1)
         results = post_all(base, token, [booking(panel, hours.next()) for _ in range(racers)])
         assert all(s == 201 for s, _t in results), [s for s, _t in results]
         spread += [t for _s, t in results]
-    rows.append((f"{runs} rounds of {racers} at once for {racers} different slots", len(spread),
-                 f"{len(spread)} × 201", spread, []))
+    rows.append(
+        (
+            f"{runs} rounds of {racers} at once for {racers} different slots",
+            len(spread),
+            f"{len(spread)} × 201",
+            spread,
+            [],
+        )
+    )
     return rows
 
 
@@ -256,8 +333,9 @@ def main() -> None:
     try:
         db_url, app, token, links = world(tmp, handle.url)
         hours = Hours()
-        sandbox.call("POST", "/faults", json={"method": "*", "path": "/v1/*",
-                                              "latency_ms": args.latency_ms})
+        sandbox.call(
+            "POST", "/faults", json={"method": "*", "path": "/v1/*", "latency_ms": args.latency_ms}
+        )
         per_size = calls_per_booking(app, sandbox, token, links, args.runs, hours)
         app.extensions["rendezvous.db"].engine.dispose()
         server = Gunicorn(db_url, handle.url, redis_url, tmp)
@@ -268,34 +346,48 @@ def main() -> None:
         handle.stop()
         os.kill(redis_pid, signal.SIGTERM)
 
-    print(f"Latency injected on every sandbox API call: {args.latency_ms} ms. The benchmark's own "
-          "people, with empty calendars, working 00:00–24:00; each booking a free hour.\n")
-    print(f"## Aggregator calls per booking, with the claim ({args.runs} bookings per panel; "
-          "calendar write inline)\n")
-    print("| panel | calls per booking (check + write) | calls per settle check | "
-          "claim rows per booking | booking time (median) |")
+    print(
+        f"Latency injected on every sandbox API call: {args.latency_ms} ms. The benchmark's own "
+        "people, with empty calendars, working 00:00–24:00; each booking a free hour.\n"
+    )
+    print(
+        f"## Aggregator calls per booking, with the claim ({args.runs} bookings per panel; "
+        "calendar write inline)\n"
+    )
+    print(
+        "| panel | calls per booking (check + write) | calls per settle check | "
+        "claim rows per booking | booking time (median) |"
+    )
     print("|---:|---:|---:|---:|---:|")
     for size, most, least, settle, claim_rows, took in per_size:
         calls = f"{most}" if most == least else f"{least}–{most}"
         print(f"| {size} | {calls} | {settle} | {claim_rows:.0f} | {ms(took)} |")
     constant = len({r[1] for r in per_size}) == 1 and len({r[3] for r in per_size}) == 1
-    print(f"\nCalls per booking {'stay constant' if constant else 'DO NOT stay constant'} in "
-          "panel size: the claim is rows in the booking's own transaction (one per person per "
-          "5 minutes), and the settle job asks once per interview, whatever the panel.\n")
-    print("## Booking latency without and with contention (JSON API over HTTP, gunicorn 4 × 4 "
-          "threads in production, SQLite, Redis, panel of 3; writes queued for the job worker)\n")
+    print(
+        f"\nCalls per booking {'stay constant' if constant else 'DO NOT stay constant'} in "
+        "panel size: the claim is rows in the booking's own transaction (one per person per "
+        "5 minutes), and the settle job asks once per interview, whatever the panel.\n"
+    )
+    print(
+        "## Booking latency without and with contention (JSON API over HTTP, gunicorn 4 × 4 "
+        "threads in production, SQLite, Redis, panel of 3; writes queued for the job worker)\n"
+    )
     print("| load | requests | outcome | p50 | p95 | max | losers' p50 | losers' max |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for label, count, outcome, times, lost in raced:
         loser = (ms(statistics.median(lost)), ms(max(lost))) if lost else ("–", "–")
         every = times + lost
-        print(f"| {label} | {count} | {outcome} | {ms(statistics.median(every))} | "
-              f"{ms(pct(every, 0.95))} | {ms(max(every))} | {loser[0]} | {loser[1]} |")
-    print("\nNo job worker runs, so no booking reaches a calendar and every racer's availability "
-          "check passes: the database's unique constraint on the claim alone lets one commit. A "
-          "loser's 409 carries fresh slots, which costs it one more availability call. "
-          "On two shared cores the 4 × 4 server threads and the client threads compete for the "
-          "same CPUs, so latencies under load include queueing for them.")
+        print(
+            f"| {label} | {count} | {outcome} | {ms(statistics.median(every))} | "
+            f"{ms(pct(every, 0.95))} | {ms(max(every))} | {loser[0]} | {loser[1]} |"
+        )
+    print(
+        "\nNo job worker runs, so no booking reaches a calendar and every racer's availability "
+        "check passes: the database's unique constraint on the claim alone lets one commit. A "
+        "loser's 409 carries fresh slots, which costs it one more availability call. "
+        "On two shared cores the 4 × 4 server threads and the client threads compete for the "
+        "same CPUs, so latencies under load include queueing for them."
+    )
 
 
 if __name__ == "__main__":

@@ -58,15 +58,25 @@ def main() -> int:
             control = sc.Control(url)
             control.rate_limit(per_second=100_000, per_minute=1_000_000, enabled=False)
             port = urlsplit(url).port
-            broker = CronofyBroker(sc.CLIENT_ID, sc.CLIENT_SECRET, api_base_url=url,
-                                   app_base_url=url,
-                                   rate_limiter=InProcessRateLimiter(100_000, 1_000_000))
+            broker = CronofyBroker(
+                sc.CLIENT_ID,
+                sc.CLIENT_SECRET,
+                api_base_url=url,
+                app_base_url=url,
+                rate_limiter=InProcessRateLimiter(100_000, 1_000_000),
+            )
             creds = broker.exchange_code(
-                control.consent("riley.chen@northwind.example",
-                                broker.authorization_url(sc.REDIRECT_URI, "bench")),
-                sc.REDIRECT_URI)
-            plain = pycronofy.Client(client_id=sc.CLIENT_ID, client_secret=sc.CLIENT_SECRET,
-                                     access_token=creds.access_token)
+                control.consent(
+                    "riley.chen@northwind.example",
+                    broker.authorization_url(sc.REDIRECT_URI, "bench"),
+                ),
+                sc.REDIRECT_URI,
+            )
+            plain = pycronofy.Client(
+                client_id=sc.CLIENT_ID,
+                client_secret=sc.CLIENT_SECRET,
+                access_token=creds.access_token,
+            )
             plain.request_handler.base_url = url  # the reference's §0.4 recipe
             plain.app_base_url = url
 
@@ -89,24 +99,32 @@ def main() -> int:
                     plain.list_calendars()
 
             rows.append((label, "CronofyBroker, sequential", *measure(ours_seq)))
-            rows.append((label, f"CronofyBroker, {args.threads} threads (pool 10)",
-                         *measure(ours_threads)))
+            rows.append(
+                (label, f"CronofyBroker, {args.threads} threads (pool 10)", *measure(ours_threads))
+            )
             rows.append((label, "plain pycronofy 2.1.1, sequential", *measure(theirs)))
             broker.close()
 
         control = sc.Control(handle.url)
-        broker = CronofyBroker(sc.CLIENT_ID, sc.CLIENT_SECRET, api_base_url=handle.url,
-                               app_base_url=handle.url)
+        broker = CronofyBroker(
+            sc.CLIENT_ID, sc.CLIENT_SECRET, api_base_url=handle.url, app_base_url=handle.url
+        )
         creds = broker.exchange_code(
-            control.consent("riley.chen@northwind.example",
-                            broker.authorization_url(sc.REDIRECT_URI, "bench")),
-            sc.REDIRECT_URI)
+            control.consent(
+                "riley.chen@northwind.example", broker.authorization_url(sc.REDIRECT_URI, "bench")
+            ),
+            sc.REDIRECT_URI,
+        )
 
         # 2. throughput at the ceiling, enforced on both sides (the sandbox as start_sandbox runs it)
         control.rate_limit(per_second=args.per_second, per_minute=args.per_minute, enabled=True)
         limited = CronofyBroker(
-            sc.CLIENT_ID, sc.CLIENT_SECRET, api_base_url=handle.url, app_base_url=handle.url,
-            rate_limiter=InProcessRateLimiter(args.per_second, args.per_minute), max_retries=0,
+            sc.CLIENT_ID,
+            sc.CLIENT_SECRET,
+            api_base_url=handle.url,
+            app_base_url=handle.url,
+            rate_limiter=InProcessRateLimiter(args.per_second, args.per_minute),
+            max_retries=0,
         )
         failures: list[str] = []
         sent_at: list[float] = []
@@ -130,21 +148,30 @@ def main() -> int:
                 j += 1
             peak = max(peak, i - j + 1)
         # Steady state: after the first window's burst, each further second admits per_second.
-        steady = (len(sent_at) - args.per_second) / (sent_at[-1] - sent_at[args.per_second - 1]) \
-            if len(sent_at) > args.per_second + 1 else float("nan")
+        steady = (
+            (len(sent_at) - args.per_second) / (sent_at[-1] - sent_at[args.per_second - 1])
+            if len(sent_at) > args.per_second + 1
+            else float("nan")
+        )
 
         print("## Broker benchmark (in-process sandbox, loopback)\n")
-        print("| client | TCP connects during 100 calls (client-side) "
-              "| distinct connections (sandbox stats) |")
+        print(
+            "| client | TCP connects during 100 calls (client-side) "
+            "| distinct connections (sandbox stats) |"
+        )
         print("|---|---:|---:|")
         for _server, name, count, server in rows:
             print(f"| {name} | {count} | {server if server is not None else 'n/a'} |")
         print()
-        print("| calls | threads | configured ceiling (client + sandbox) | mean calls/s "
-              "| steady-state calls/s | peak in any 1 s | failed calls |")
+        print(
+            "| calls | threads | configured ceiling (client + sandbox) | mean calls/s "
+            "| steady-state calls/s | peak in any 1 s | failed calls |"
+        )
         print("|---:|---:|---|---:|---:|---:|---:|")
-        print(f"| {args.calls} | {args.threads} | {args.per_second}/s, {args.per_minute}/min "
-              f"| {achieved:.1f} | {steady:.1f} | {peak} | {len(failures)} |")
+        print(
+            f"| {args.calls} | {args.threads} | {args.per_second}/s, {args.per_minute}/min "
+            f"| {achieved:.1f} | {steady:.1f} | {peak} | {len(failures)} |"
+        )
         if failures:
             print(f"\nfailures: {sorted(set(failures))}")
         limited.close()

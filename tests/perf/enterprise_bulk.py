@@ -56,15 +56,33 @@ def control(url: str, method: str, path: str, **kwargs):
 
 
 def seed_sandbox(url: str, emails: list[str]) -> None:
-    control(url, "POST", "/seed", json={
-        "domains": [{"name": DOMAIN, "provider_name": "exchange", "provider_service": "exchange"}],
-        "identities": [{"email": ADMIN, "name": "Bulk IT Admin", "kind": "admin"}]})
+    control(
+        url,
+        "POST",
+        "/seed",
+        json={
+            "domains": [
+                {"name": DOMAIN, "provider_name": "exchange", "provider_service": "exchange"}
+            ],
+            "identities": [{"email": ADMIN, "name": "Bulk IT Admin", "kind": "admin"}],
+        },
+    )
     for start in range(0, len(emails), 1000):
-        control(url, "POST", "/seed", json={"identities": [
-            {"email": e, "name": e.split("@")[0]} for e in emails[start:start + 1000]]})
+        control(
+            url,
+            "POST",
+            "/seed",
+            json={
+                "identities": [
+                    {"email": e, "name": e.split("@")[0]} for e in emails[start : start + 1000]
+                ]
+            },
+        )
 
 
-def deliver_concurrently(sandbox_app, stop: threading.Event, threads: int) -> list[threading.Thread]:
+def deliver_concurrently(
+    sandbox_app, stop: threading.Event, threads: int
+) -> list[threading.Thread]:
     """Deliver due callbacks from several threads, each claiming its own items."""
     state = sandbox_app.extensions["sandbox"].state
 
@@ -72,8 +90,10 @@ def deliver_concurrently(sandbox_app, stop: threading.Event, threads: int) -> li
         while not stop.is_set():
             with state.lock:
                 now = time.time()
-                due = sorted((i for i in state.world.outbox.values() if i.next_attempt_at <= now),
-                             key=lambda i: i.next_attempt_at)
+                due = sorted(
+                    (i for i in state.world.outbox.values() if i.next_attempt_at <= now),
+                    key=lambda i: i.next_attempt_at,
+                )
                 mine = [i.item_id for n, i in enumerate(due) if n % threads == index][:20]
             claimed = notify._claim(state, mine)
             for item in claimed:
@@ -93,34 +113,61 @@ def main() -> int:
     parser.add_argument("--per-second", type=int, default=50)
     parser.add_argument("--per-minute", type=int, default=3000)
     parser.add_argument("--delivery-threads", type=int, default=16)
-    parser.add_argument("--database-url", default=None,
-                        help="an empty PostgreSQL database (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an empty PostgreSQL database (default: SQLite in a temp dir)",
+    )
     args = parser.parse_args()
     n, per_second, per_minute = args.mailboxes, args.per_second, args.per_minute
 
-    sandbox = start_sandbox(CLIENT_ID, CLIENT_SECRET, auto_deliver=False, rate_limit_enabled=True,
-                            rate_limit_per_second=per_second, rate_limit_per_minute=per_minute,
-                            delivery_timeout=30.0)
-    control(sandbox.url, "PUT", "/rate-limit", json={"per_second": per_second,
-                                                     "per_minute": per_minute, "enabled": True})
+    sandbox = start_sandbox(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        auto_deliver=False,
+        rate_limit_enabled=True,
+        rate_limit_per_second=per_second,
+        rate_limit_per_minute=per_minute,
+        delivery_timeout=30.0,
+    )
+    control(
+        sandbox.url,
+        "PUT",
+        "/rate-limit",
+        json={"per_second": per_second, "per_minute": per_minute, "enabled": True},
+    )
     workdir = Path(tempfile.mkdtemp(prefix="ec-bench-"))
     db_url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
     db_kind = db_url.split(":", 1)[0].split("+")[0]
     migrate.upgrade(db_url)
-    app = create_app({
-        "INSTANCE_PATH": str(workdir / "instance"), "ENVIRONMENT": "testing", "TESTING": True,
-        "DATABASE_URL": db_url, "SECRET_KEY": "bench-secret-key", "TOKEN_KEYS": TEST_TOKEN_KEYS,
-        "JOBS_IMMEDIATE": False, "JOBS_SQLITE_PATH": str(workdir / "jobs.sqlite3"),
-        "CRONOFY_CLIENT_ID": CLIENT_ID, "CRONOFY_CLIENT_SECRET": CLIENT_SECRET,
-        "CRONOFY_API_BASE_URL": sandbox.url, "CRONOFY_APP_BASE_URL": sandbox.url,
-        "CRONOFY_RATE_PER_SECOND": per_second, "CRONOFY_RATE_PER_MINUTE": per_minute,
-        "LOG_LEVEL": "WARNING",
-    })
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(workdir / "instance"),
+            "ENVIRONMENT": "testing",
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": "bench-secret-key",
+            "TOKEN_KEYS": TEST_TOKEN_KEYS,
+            "JOBS_IMMEDIATE": False,
+            "JOBS_SQLITE_PATH": str(workdir / "jobs.sqlite3"),
+            "CRONOFY_CLIENT_ID": CLIENT_ID,
+            "CRONOFY_CLIENT_SECRET": CLIENT_SECRET,
+            "CRONOFY_API_BASE_URL": sandbox.url,
+            "CRONOFY_APP_BASE_URL": sandbox.url,
+            "CRONOFY_RATE_PER_SECOND": per_second,
+            "CRONOFY_RATE_PER_MINUTE": per_minute,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
     app.config["PUBLIC_BASE_URL"] = base
-    control(sandbox.url, "PATCH", "/config",  # registered, as at Cronofy
-            json={"allowed_redirect_uris": oauth_redirect_uris(app)})
+    control(
+        sandbox.url,
+        "PATCH",
+        "/config",  # registered, as at Cronofy
+        json={"allowed_redirect_uris": oauth_redirect_uris(app)},
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     import logging
 
@@ -136,31 +183,69 @@ def main() -> int:
         org = Organisation(name="Bulk Org", timezone="Europe/London")
         db.add(org)
         db.flush()
-        admin = User(organisation_id=org.id, email="it@bulk-admin.example", name="IT", role=Role.ADMIN,
-                     active=True, session_version=1)
+        admin = User(
+            organisation_id=org.id,
+            email="it@bulk-admin.example",
+            name="IT",
+            role=Role.ADMIN,
+            active=True,
+            session_version=1,
+        )
         db.add(admin)
-        db.execute(insert(User), [dict(organisation_id=org.id, email=e, name=e, role=Role.RECRUITER,
-                                       active=True, session_version=1) for e in emails])
+        db.execute(
+            insert(User),
+            [
+                dict(
+                    organisation_id=org.id,
+                    email=e,
+                    name=e,
+                    role=Role.RECRUITER,
+                    active=True,
+                    session_version=1,
+                )
+                for e in emails
+            ],
+        )
         db.commit()
         actor = Actor(admin.id, admin.email, org.id, Role.ADMIN)
         with app.test_request_context(base_url=base):
             from webapp.views.enterprise import _callback_url
 
-            url = enterprise.begin(db, broker, actor, provider="exchange", session_nonce="bench",
-                                   redirect_uri=base + "/admin/calendar/enterprise/callback")
-            redirect = control(sandbox.url, "POST", "/consent", json={
-                "authorize_url": url, "email": ADMIN, "password": "sandbox"})
+            url = enterprise.begin(
+                db,
+                broker,
+                actor,
+                provider="exchange",
+                session_nonce="bench",
+                redirect_uri=base + "/admin/calendar/enterprise/callback",
+            )
+            redirect = control(
+                sandbox.url,
+                "POST",
+                "/consent",
+                json={"authorize_url": url, "email": ADMIN, "password": "sandbox"},
+            )
             code = redirect["code"]
-            link = enterprise.complete(db, broker, cipher, actor, state=redirect["state"], code=code,
-                                       error=None, session_nonce="bench",
-                                       redirect_uri=base + "/admin/calendar/enterprise/callback")
-            report = enterprise.request_mailboxes(db, actor, link.id, all_users=True,
-                                                  callback_url=_callback_url)
+            link = enterprise.complete(
+                db,
+                broker,
+                cipher,
+                actor,
+                state=redirect["state"],
+                code=code,
+                error=None,
+                session_nonce="bench",
+                redirect_uri=base + "/admin/calendar/enterprise/callback",
+            )
+            report = enterprise.request_mailboxes(
+                db, actor, link.id, all_users=True, callback_url=_callback_url
+            )
         link_id = link.id
     assert report.queued == n, report
     control(sandbox.url, "DELETE", "/stats")
-    print(f"linking {n} mailboxes at {per_second}/s, {per_minute}/min …", file=sys.stderr,
-          flush=True)
+    print(
+        f"linking {n} mailboxes at {per_second}/s, {per_minute}/min …", file=sys.stderr, flush=True
+    )
 
     stop = threading.Event()
     pool = deliver_concurrently(sandbox.app, stop, args.delivery_threads)
@@ -187,8 +272,9 @@ def main() -> int:
                 break
             if time.monotonic() - last_print > 10:
                 last_print = time.monotonic()
-                print(f"  {time.monotonic() - started:6.1f} s  {counts}", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"  {time.monotonic() - started:6.1f} s  {counts}", file=sys.stderr, flush=True
+                )
             time.sleep(0.2)
     elapsed = time.monotonic() - started
     stop.set()
@@ -199,27 +285,36 @@ def main() -> int:
     stats = control(sandbox.url, "GET", "/stats")
     with sessions() as db:
         counts = enterprise.counts(db, link_id)
-        failures = [r.error_key for r in db.scalars(select(MailboxRequest).where(
-            MailboxRequest.status == MailboxStatus.FAILED))]
+        failures = [
+            r.error_key
+            for r in db.scalars(
+                select(MailboxRequest).where(MailboxRequest.status == MailboxStatus.FAILED)
+            )
+        ]
     batches = math.ceil(n / enterprise.BATCH_SIZE)
     calls = batches + counts["linked"]
     ideal = max(calls / per_second, calls / per_minute * 60)
     pending_jobs = app.extensions["rendezvous.jobs"].pending()
     reasons = {k: failures.count(k) for k in set(failures)}
-    print(f"Link {n} sandbox mailboxes through one service account; sandbox and app both capped at "
-          f"{per_second} requests/s and {per_minute}/min; callbacks delivered by "
-          f"{args.delivery_threads} threads; database {db_kind}.\n")
+    print(
+        f"Link {n} sandbox mailboxes through one service account; sandbox and app both capped at "
+        f"{per_second} requests/s and {per_minute}/min; callbacks delivered by "
+        f"{args.delivery_threads} threads; database {db_kind}.\n"
+    )
     print("| measure | value |")
     print("|---|---|")
     print(f"| linked / failed | {counts['linked']} / {counts['failed']} {reasons or ''} |")
-    print(f"| calls needed | {calls} ({batches} batch requests + {counts['linked']} code "
-          "exchanges) |")
+    print(
+        f"| calls needed | {calls} ({batches} batch requests + {counts['linked']} code exchanges) |"
+    )
     print(f"| calls the sandbox saw | {stats['total']} {stats['requests']} |")
     print(f"| least time the ceiling allows | {ideal:.1f} s |")
     print(f"| time taken | {elapsed:.1f} s |")
     print(f"| **ideal / actual** (goal ≥ 0.9) | **{ideal / elapsed:.3f}** |")
     print(f"| 429 responses from the sandbox | {stats['rate_limited']} |")
-    print(f"| **mailboxes failed by 429** (goal 0) | **{failures.count('aggregator_unavailable')}** |")
+    print(
+        f"| **mailboxes failed by 429** (goal 0) | **{failures.count('aggregator_unavailable')}** |"
+    )
     print(f"| calendar-choice jobs queued for afterwards | {pending_jobs} |")
     server.shutdown()
     sandbox.stop()

@@ -33,18 +33,29 @@ if str(ROOT) not in sys.path:
 import pycronofy  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from models import (CreatedEvent, EventStatus, Interview, InterviewStatus,  # noqa: E402
-                    ProfileLink)
+from models import (
+    CreatedEvent,
+    EventStatus,
+    Interview,
+    InterviewStatus,  # noqa: E402
+    ProfileLink,
+)
 from tests.conftest import AuthActions  # noqa: E402
-from tests.perf.scheduling_bench import (CLIENT_ID, CLIENT_SECRET, PANELS, api_calls,  # noqa: E402
-                                         bench_world, first_slot)
+from tests.perf.scheduling_bench import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    PANELS,
+    api_calls,  # noqa: E402
+    bench_world,
+    first_slot,
+)
 from webapp.services import connect  # noqa: E402
 
 
-
 def naive_client(url: str, access_token: str) -> pycronofy.Client:
-    client = pycronofy.Client(client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                              access_token=access_token)
+    client = pycronofy.Client(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, access_token=access_token
+    )
     client.request_handler.base_url = url
     client.app_base_url = url
     return client
@@ -54,11 +65,19 @@ def naive_page(url, members, start: dt.date) -> int:
     """One free/busy read per member, sequentially; slots are then computed locally."""
     busy = 0
     for token, calendar_id in members:
-        periods = naive_client(url, token).read_free_busy(
-            calendar_ids=[calendar_id], from_date=start.isoformat(),
-            to_date=(start + dt.timedelta(days=5)).isoformat(), tzid="Europe/London",
-            # pycronofy would write Python's True/False, which the aggregator refuses.
-            include_managed="true", localized_times="false").all()
+        periods = (
+            naive_client(url, token)
+            .read_free_busy(
+                calendar_ids=[calendar_id],
+                from_date=start.isoformat(),
+                to_date=(start + dt.timedelta(days=5)).isoformat(),
+                tzid="Europe/London",
+                # pycronofy would write Python's True/False, which the aggregator refuses.
+                include_managed="true",
+                localized_times="false",
+            )
+            .all()
+        )
         busy += len(periods)
     return busy
 
@@ -67,9 +86,16 @@ def naive_create(url, members, start: dt.datetime) -> None:
     """The interview written into every member's calendar, one call each."""
     event_id = f"naive-{uuid.uuid4().hex}"
     for token, calendar_id in members:
-        naive_client(url, token).upsert_event(calendar_id, {
-            "event_id": event_id, "summary": "Naive interview",
-            "start": start, "end": start + dt.timedelta(minutes=30), "tzid": "Europe/London"})
+        naive_client(url, token).upsert_event(
+            calendar_id,
+            {
+                "event_id": event_id,
+                "summary": "Naive interview",
+                "start": start,
+                "end": start + dt.timedelta(minutes=30),
+                "tzid": "Europe/London",
+            },
+        )
 
 
 def main() -> None:
@@ -88,15 +114,17 @@ def main() -> None:
         members = []
         for link_id in links:
             link = session.get(ProfileLink, link_id)
-            members.append((connect.load_credentials(link, cipher).access_token,
-                            link.target_calendar_id))
+            members.append(
+                (connect.load_credentials(link, cipher).access_token, link.target_calendar_id)
+            )
 
     client = app.test_client()
     AuthActions(client).login(recruiter_email)
     day = world.week
     slot_time = dt.datetime.combine(day, dt.time(12, 0), dt.timezone.utc)  # inside the free time
-    sandbox.call("POST", "/faults", json={"method": "*", "path": "/v1/*",
-                                          "latency_ms": args.latency_ms})
+    sandbox.call(
+        "POST", "/faults", json={"method": "*", "path": "/v1/*", "latency_ms": args.latency_ms}
+    )
 
     def timed(fn) -> tuple[float, int]:
         time.sleep(0.5)  # stay under the client-side ceiling between runs
@@ -111,8 +139,9 @@ def main() -> None:
         qs = "&".join(f"panel={i}" for i in panel) + f"&duration=30&days=5&start_date={day}"
         client.get(f"/schedule/?{qs}")  # warm-up
         ours_page = [timed(lambda: client.get(f"/schedule/?{qs}")) for _ in range(args.runs)]
-        naive_pg = [timed(lambda: naive_page(handle.url, members[:size], day))
-                    for _ in range(args.runs)]
+        naive_pg = [
+            timed(lambda: naive_page(handle.url, members[:size], day)) for _ in range(args.runs)
+        ]
 
         def ours_create():
             html = client.get(f"/schedule/?{qs}").get_data(as_text=True)
@@ -123,15 +152,29 @@ def main() -> None:
             html = ours_create()
             slot = first_slot(html, size, day)
             token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-            data = {"csrf_token": token, "panel": [str(i) for i in panel], "duration": "30",
-                    "days": "5", "start_date": day.isoformat(), "required": "all",
-                    "required_n": "1", "buffer_before": "0", "buffer_after": "0",
-                    "tzid": "Europe/London", "slot": slot, "candidate_name": "Bench Candidate",
-                    "candidate_email": "bench.candidate@gmail.example", "title": "Bench",
-                    "notes": "", "video": "on"}
+            data = {
+                "csrf_token": token,
+                "panel": [str(i) for i in panel],
+                "duration": "30",
+                "days": "5",
+                "start_date": day.isoformat(),
+                "required": "all",
+                "required_n": "1",
+                "buffer_before": "0",
+                "buffer_after": "0",
+                "tzid": "Europe/London",
+                "slot": slot,
+                "candidate_name": "Bench Candidate",
+                "candidate_email": "bench.candidate@gmail.example",
+                "title": "Bench",
+                "notes": "",
+                "video": "on",
+            }
             creates.append(timed(lambda: client.post("/schedule/", data=data)))
-        naive_cr = [timed(lambda: naive_create(handle.url, members[:size], slot_time))
-                    for _ in range(args.runs)]
+        naive_cr = [
+            timed(lambda: naive_create(handle.url, members[:size], slot_time))
+            for _ in range(args.runs)
+        ]
         rows.append((size, ours_page, naive_pg, creates, naive_cr))
     sandbox.call("DELETE", "/faults")
 
@@ -153,15 +196,26 @@ def main() -> None:
     def add_interviews(n: int) -> None:
         with app.extensions["rendezvous.db"].sessions() as session:
             for _ in range(n):
-                interview = Interview(uid=uuid.uuid4().hex, organisation_id=org_id,
-                                      created_by_id=recruiter_id, host_link_id=host_id,
-                                      panel_link_ids=[host_id], status=InterviewStatus.SCHEDULED)
+                interview = Interview(
+                    uid=uuid.uuid4().hex,
+                    organisation_id=org_id,
+                    created_by_id=recruiter_id,
+                    host_link_id=host_id,
+                    panel_link_ids=[host_id],
+                    status=InterviewStatus.SCHEDULED,
+                )
                 session.add(interview)
                 session.flush()
-                session.add(CreatedEvent(interview_id=interview.id, position=0,
-                                         profile_link_id=host_id, calendar_id="cal_x",
-                                         event_id=f"rdv-{interview.uid}-0",
-                                         status=EventStatus.CONFIRMED))
+                session.add(
+                    CreatedEvent(
+                        interview_id=interview.id,
+                        position=0,
+                        profile_link_id=host_id,
+                        calendar_id="cal_x",
+                        event_id=f"rdv-{interview.uid}-0",
+                        status=EventStatus.CONFIRMED,
+                    )
+                )
             session.commit()
 
     add_interviews(1)
@@ -171,28 +225,38 @@ def main() -> None:
     handle.stop()
 
     med = statistics.median
-    print(f"Latency injected on every sandbox API call: {args.latency_ms} ms; median of "
-          f"{args.runs} runs. Naive = plain pycronofy, one call per person, sequential. "
-          f"Calendars laid out by the benchmark for the week of {world.week} "
-          "(tests/perf/_free_time.py).\n")
-    print("| panel | page calls: ours / naive | page time: ours / naive | ours page ratio "
-          "(time ÷ 1 call × latency) | create calls: ours / naive | create time: ours / naive |")
+    print(
+        f"Latency injected on every sandbox API call: {args.latency_ms} ms; median of "
+        f"{args.runs} runs. Naive = plain pycronofy, one call per person, sequential. "
+        f"Calendars laid out by the benchmark for the week of {world.week} "
+        "(tests/perf/_free_time.py).\n"
+    )
+    print(
+        "| panel | page calls: ours / naive | page time: ours / naive | ours page ratio "
+        "(time ÷ 1 call × latency) | create calls: ours / naive | create time: ours / naive |"
+    )
     print("|---:|---|---|---:|---|---|")
     for size, op, npg, oc, ncr in rows:
-        print(f"| {size} | {max(c for _t, c in op)} / {max(c for _t, c in npg)} | "
-              f"{med(t for t, _c in op) * 1000:.0f} ms / {med(t for t, _c in npg) * 1000:.0f} ms | "
-              f"{med(t for t, _c in op) / latency:.2f} | "
-              f"{max(c for _t, c in oc)} / {max(c for _t, c in ncr)} | "
-              f"{med(t for t, _c in oc) * 1000:.0f} ms / {med(t for t, _c in ncr) * 1000:.0f} ms |")
-    print("\nOur page makes one call per member too (each member's busy blocks need their own "
-          "token), but they run concurrently with the availability call, so the page waits for "
-          "one call's latency whatever the panel size; the naive page waits for all of them in "
-          "turn. Creating writes one event (the calendar invites the panel) instead of one per "
-          "member.\n")
+        print(
+            f"| {size} | {max(c for _t, c in op)} / {max(c for _t, c in npg)} | "
+            f"{med(t for t, _c in op) * 1000:.0f} ms / {med(t for t, _c in npg) * 1000:.0f} ms | "
+            f"{med(t for t, _c in op) / latency:.2f} | "
+            f"{max(c for _t, c in oc)} / {max(c for _t, c in ncr)} | "
+            f"{med(t for t, _c in oc) * 1000:.0f} ms / {med(t for t, _c in ncr) * 1000:.0f} ms |"
+        )
+    print(
+        "\nOur page makes one call per member too (each member's busy blocks need their own "
+        "token), but they run concurrently with the availability call, so the page waits for "
+        "one call's latency whatever the panel size; the naive page waits for all of them in "
+        "turn. Creating writes one event (the calendar invites the panel) instead of one per "
+        "member.\n"
+    )
     print("## Database queries per page\n")
     print("| page | 1 interview | 100 interviews | goal |")
     print("|---|---:|---:|---|")
-    print(f"| My interviews | {one} | {hundred} | equal ({'met' if one == hundred else 'NOT met'}) |")
+    print(
+        f"| My interviews | {one} | {hundred} | equal ({'met' if one == hundred else 'NOT met'}) |"
+    )
 
 
 if __name__ == "__main__":

@@ -69,9 +69,24 @@ class SandboxProcess:
             port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "broker.sandbox", "--port", str(port), "--client-id", CLIENT_ID,
-             "--client-secret", CLIENT_SECRET, "--no-rate-limit", "--no-auto-deliver", "--quiet"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "broker.sandbox",
+                "--port",
+                str(port),
+                "--client-id",
+                CLIENT_ID,
+                "--client-secret",
+                CLIENT_SECRET,
+                "--no-rate-limit",
+                "--no-auto-deliver",
+                "--quiet",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -119,9 +134,17 @@ def bench_world() -> BenchWorld:
     migrate.upgrade(url)
     from webapp import create_app
 
-    app = create_app(make_test_config(
-        url, tmp / "instance", CRONOFY_CLIENT_ID=CLIENT_ID, CRONOFY_CLIENT_SECRET=CLIENT_SECRET,
-        CRONOFY_API_BASE_URL=handle.url, CRONOFY_APP_BASE_URL=handle.url, LOG_LEVEL="WARNING"))
+    app = create_app(
+        make_test_config(
+            url,
+            tmp / "instance",
+            CRONOFY_CLIENT_ID=CLIENT_ID,
+            CRONOFY_CLIENT_SECRET=CLIENT_SECRET,
+            CRONOFY_API_BASE_URL=handle.url,
+            CRONOFY_APP_BASE_URL=handle.url,
+            LOG_LEVEL="WARNING",
+        )
+    )
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -136,16 +159,19 @@ def bench_world() -> BenchWorld:
         for email, name in members:
             user = make_user(session, org, Role.RECRUITER, email=email, name=name)
             links.append(link_calendar(app, session, sandbox, user).id)
-        return BenchWorld(handle, sandbox, app, org.id, recruiter.id, recruiter.email, host.id,
-                          links, week)
+        return BenchWorld(
+            handle, sandbox, app, org.id, recruiter.id, recruiter.email, host.id, links, week
+        )
 
 
 def first_slot(html: str, size: int, day: dt.date) -> str:
     """The first slot the grid offers; none means the laid-out free time was not found."""
     slot = re.search(r'name="slot" id="[^"]+" value="([^"]+)"', html)
     if slot is None:
-        raise SystemExit(f"the schedule page offered no slot for a panel of {size} in the week "
-                         f"of {day}, where the benchmark laid out common free time")
+        raise SystemExit(
+            f"the schedule page offered no slot for a panel of {size} in the week "
+            f"of {day}, where the benchmark laid out common free time"
+        )
     return slot.group(1)
 
 
@@ -167,8 +193,9 @@ def main() -> None:
     auth = AuthActions(client)
     auth.login(recruiter_email)
     day = world.week.isoformat()
-    sandbox.call("POST", "/faults", json={"method": "*", "path": "/v1/*",
-                                          "latency_ms": args.latency_ms})
+    sandbox.call(
+        "POST", "/faults", json={"method": "*", "path": "/v1/*", "latency_ms": args.latency_ms}
+    )
     rows = []
     for size in PANELS:
         panel = links[:size]
@@ -187,12 +214,24 @@ def main() -> None:
             html = page.get_data(as_text=True)
             slot = first_slot(html, size, world.week)
             token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-            data = {"csrf_token": token, "panel": [str(i) for i in panel], "duration": "30",
-                    "days": "5", "start_date": day, "required": "all", "required_n": "1",
-                    "buffer_before": "0", "buffer_after": "0", "tzid": "Europe/London",
-                    "slot": slot, "candidate_name": "Bench Candidate",
-                    "candidate_email": "bench.candidate@gmail.example", "title": "Bench",
-                    "notes": "", "video": "on"}
+            data = {
+                "csrf_token": token,
+                "panel": [str(i) for i in panel],
+                "duration": "30",
+                "days": "5",
+                "start_date": day,
+                "required": "all",
+                "required_n": "1",
+                "buffer_before": "0",
+                "buffer_after": "0",
+                "tzid": "Europe/London",
+                "slot": slot,
+                "candidate_name": "Bench Candidate",
+                "candidate_email": "bench.candidate@gmail.example",
+                "title": "Bench",
+                "notes": "",
+                "video": "on",
+            }
             sandbox.call("DELETE", "/stats")
             started = time.perf_counter()
             created = client.post("/schedule/", data=data)
@@ -204,8 +243,9 @@ def main() -> None:
 
         floors = []
         with app.extensions["rendezvous.db"].sessions() as session:
-            query = av.Query(panel_link_ids=tuple(panel), duration=30,
-                             start_date=world.week, days=5)
+            query = av.Query(
+                panel_link_ids=tuple(panel), duration=30, start_date=world.week, days=5
+            )
             members = av.resolve_panel(session, me, query.panel_link_ids)
             window, _days = av.window_for(query)
             for _ in range(args.runs):
@@ -215,28 +255,48 @@ def main() -> None:
                 floors.append(time.perf_counter() - started)
         floor = statistics.median(floors)
         page_t, create_t = statistics.median(page_times), statistics.median(create_times)
-        rows.append((size, max(page_calls), page_t, page_t / (1 * latency), floor,
-                     max(create_calls), create_t, create_t / (2 * latency)))
+        rows.append(
+            (
+                size,
+                max(page_calls),
+                page_t,
+                page_t / (1 * latency),
+                floor,
+                max(create_calls),
+                create_t,
+                create_t / (2 * latency),
+            )
+        )
     sandbox.call("DELETE", "/faults")
     handle.stop()
 
-    print(f"Latency injected on every sandbox API call: {args.latency_ms} ms; median of "
-          f"{args.runs} runs; jobs inline (the calendar write is on the request's path). "
-          f"Calendars laid out by the benchmark for the week of {world.week} "
-          "(tests/perf/_free_time.py).\n")
-    print("| panel | page: broker calls | page time | page ratio (1 call on path) | "
-          "bare availability call | create: broker calls | create time | "
-          "create ratio (2 calls on path) |")
+    print(
+        f"Latency injected on every sandbox API call: {args.latency_ms} ms; median of "
+        f"{args.runs} runs; jobs inline (the calendar write is on the request's path). "
+        f"Calendars laid out by the benchmark for the week of {world.week} "
+        "(tests/perf/_free_time.py).\n"
+    )
+    print(
+        "| panel | page: broker calls | page time | page ratio (1 call on path) | "
+        "bare availability call | create: broker calls | create time | "
+        "create ratio (2 calls on path) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size, pc, pt, pr, fl, cc, ct, cr in rows:
-        print(f"| {size} | {pc} | {pt * 1000:.0f} ms | {pr:.2f} | {fl * 1000:.0f} ms | {cc} | "
-              f"{ct * 1000:.0f} ms | {cr:.2f} |")
-    print("\n“Bare availability call”: the same availability query sent straight from the broker, "
-          "outside any request — the injected latency plus the sandbox's own work and the HTTP "
-          "round trip, i.e. the floor of the page's critical path.")
+        print(
+            f"| {size} | {pc} | {pt * 1000:.0f} ms | {pr:.2f} | {fl * 1000:.0f} ms | {cc} | "
+            f"{ct * 1000:.0f} ms | {cr:.2f} |"
+        )
+    print(
+        "\n“Bare availability call”: the same availability query sent straight from the broker, "
+        "outside any request — the injected latency plus the sandbox's own work and the HTTP "
+        "round trip, i.e. the floor of the page's critical path."
+    )
     worst = max(max(r[3], r[7]) for r in rows)
-    print(f"\nGoal: ratio ≤ 1.15 — worst measured {worst:.2f} "
-          f"({'met' if worst <= 1.15 else 'NOT met'}).")
+    print(
+        f"\nGoal: ratio ≤ 1.15 — worst measured {worst:.2f} "
+        f"({'met' if worst <= 1.15 else 'NOT met'})."
+    )
 
 
 if __name__ == "__main__":

@@ -38,23 +38,43 @@ def test_every_meeting_leaves_the_free_windows_free():
 def test_the_sandbox_reports_exactly_the_laid_out_free_time(sandbox):
     week = ft.bench_week()
     sandbox.call("POST", "/seed", json=ft.seed_payload(week))
-    subs = [sandbox.call("POST", "/tokens", json={"email": email})["sub"]
-            for email, _name in ft.PEOPLE]
+    subs = [
+        sandbox.call("POST", "/tokens", json={"email": email})["sub"] for email, _name in ft.PEOPLE
+    ]
     periods = []
     for n in range(5):
         day = week + dt.timedelta(days=n)
-        periods.append({"start": dt.datetime.combine(day, dt.time(9), ZONE).isoformat(),
-                        "end": dt.datetime.combine(day, dt.time(17, 30), ZONE).isoformat()})
-    answer = requests.post(sandbox.url + "/v1/availability", timeout=10, headers={
-        "Authorization": f"Bearer {SANDBOX_CLIENT_SECRET}"}, json={
-        "participants": [{"members": [{"sub": s} for s in subs], "required": "all"}],
-        "required_duration": {"minutes": 30}, "query_periods": periods,
-        "response_format": "periods"})
+        periods.append(
+            {
+                "start": dt.datetime.combine(day, dt.time(9), ZONE).isoformat(),
+                "end": dt.datetime.combine(day, dt.time(17, 30), ZONE).isoformat(),
+            }
+        )
+    answer = requests.post(
+        sandbox.url + "/v1/availability",
+        timeout=10,
+        headers={"Authorization": f"Bearer {SANDBOX_CLIENT_SECRET}"},
+        json={
+            "participants": [{"members": [{"sub": s} for s in subs], "required": "all"}],
+            "required_duration": {"minutes": 30},
+            "query_periods": periods,
+            "response_format": "periods",
+        },
+    )
     assert answer.status_code == 200, answer.text
-    free = sorted((dt.datetime.fromisoformat(p["start"].replace("Z", "+00:00")).astimezone(ZONE),
-                   dt.datetime.fromisoformat(p["end"].replace("Z", "+00:00")).astimezone(ZONE))
-                  for p in answer.json()["available_periods"])
-    expected = [(dt.datetime.combine(week + dt.timedelta(days=n), a, ZONE),
-                 dt.datetime.combine(week + dt.timedelta(days=n), b, ZONE))
-                for n in range(5) for a, b in ft.FREE]
+    free = sorted(
+        (
+            dt.datetime.fromisoformat(p["start"].replace("Z", "+00:00")).astimezone(ZONE),
+            dt.datetime.fromisoformat(p["end"].replace("Z", "+00:00")).astimezone(ZONE),
+        )
+        for p in answer.json()["available_periods"]
+    )
+    expected = [
+        (
+            dt.datetime.combine(week + dt.timedelta(days=n), a, ZONE),
+            dt.datetime.combine(week + dt.timedelta(days=n), b, ZONE),
+        )
+        for n in range(5)
+        for a, b in ft.FREE
+    ]
     assert free == expected

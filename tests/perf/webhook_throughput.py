@@ -41,8 +41,12 @@ def free_port() -> int:
 def start_gunicorn(target: str, env: dict, port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", target],
-        cwd=ROOT, env=dict(env, RENDEZVOUS_BIND=f"127.0.0.1:{port}", RENDEZVOUS_LOG_LEVEL="WARNING"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cwd=ROOT,
+        env=dict(env, RENDEZVOUS_BIND=f"127.0.0.1:{port}", RENDEZVOUS_LOG_LEVEL="WARNING"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -77,8 +81,12 @@ def run_wrk(url: str, body: bytes, headers: dict, seconds: int, connections: int
         script.write(f"wrk.body = {json.dumps(body.decode())}\n")
         for name, value in headers.items():
             script.write(f'wrk.headers["{name}"] = "{value}"\n')
-    output = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url],
-                            capture_output=True, text=True, timeout=seconds + 60).stdout
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    ).stdout
     os.unlink(script.name)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non2xx:
@@ -90,12 +98,20 @@ def prepare_app(workdir: Path, redis_url: str) -> tuple[dict, str]:
     """A migrated SQLite database with one organisation, user and calendar link."""
     from tests.factories import TEST_TOKEN_KEYS
 
-    env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY="b" * 48, REDIS_URL=redis_url,
-               DATABASE_URL=f"sqlite:///{workdir}/bench.sqlite3", RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
-               CRONOFY_CLIENT_ID="bench", CRONOFY_CLIENT_SECRET=SECRET,
-               CRONOFY_API_BASE_URL="http://127.0.0.1:9", CRONOFY_APP_BASE_URL="http://127.0.0.1:9",
-               RENDEZVOUS_PUBLIC_BASE_URL="http://127.0.0.1",
-               RENDEZVOUS_JOBS_SQLITE_PATH=str(workdir / "jobs.sqlite3"))
+    env = dict(
+        os.environ,
+        RENDEZVOUS_ENV="production",
+        SECRET_KEY="b" * 48,
+        REDIS_URL=redis_url,
+        DATABASE_URL=f"sqlite:///{workdir}/bench.sqlite3",
+        RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
+        CRONOFY_CLIENT_ID="bench",
+        CRONOFY_CLIENT_SECRET=SECRET,
+        CRONOFY_API_BASE_URL="http://127.0.0.1:9",
+        CRONOFY_APP_BASE_URL="http://127.0.0.1:9",
+        RENDEZVOUS_PUBLIC_BASE_URL="http://127.0.0.1",
+        RENDEZVOUS_JOBS_SQLITE_PATH=str(workdir / "jobs.sqlite3"),
+    )
     code = """
 from models import LinkMode, Organisation, ProfileLink, Role, User, migrate
 from webapp import create_app
@@ -111,17 +127,46 @@ with app.extensions["rendezvous.db"].sessions() as s:
     s.add(link); s.commit()
     print(app.extensions["rendezvous.sealer"].seal("push", str(link.id)))
 """
-    ref = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, check=True).stdout.strip().splitlines()[-1]
+    ref = (
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     return env, ref
 
 
 def start_redis(workdir: Path) -> tuple[str, int]:
     """A throw-away redis-server on a free loopback port (the production job queue)."""
     port = free_port()
-    subprocess.run(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
-                    "--pidfile", str(workdir / "redis.pid"), "--dir", str(workdir), "--save", "",
-                    "--appendonly", "no"], check=True, capture_output=True, timeout=10)
+    subprocess.run(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(workdir / "redis.pid"),
+            "--dir",
+            str(workdir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=10,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -132,7 +177,9 @@ def start_redis(workdir: Path) -> tuple[str, int]:
     return f"redis://127.0.0.1:{port}/0", int((workdir / "redis.pid").read_text())
 
 
-def measure_ours(env: dict, ref: str, body: bytes, headers: dict, args) -> tuple[float, list[float]]:
+def measure_ours(
+    env: dict, ref: str, body: bytes, headers: dict, args
+) -> tuple[float, list[float]]:
     port = free_port()
     ours = start_gunicorn("wsgi:app", env, port)
     try:
@@ -146,9 +193,12 @@ def measure_ours(env: dict, ref: str, body: bytes, headers: dict, args) -> tuple
 
 def signed_change() -> tuple[bytes, dict]:
     """A change notification for the bench link's channel, signed as the aggregator signs it."""
-    body = json.dumps({
-        "notification": {"type": "change", "changes_since": "2026-11-21T09:00:00Z"},
-        "channel": {"channel_id": "chn_bench", "callback_url": "x", "filters": {}}}).encode()
+    body = json.dumps(
+        {
+            "notification": {"type": "change", "changes_since": "2026-11-21T09:00:00Z"},
+            "channel": {"channel_id": "chn_bench", "callback_url": "x", "filters": {}},
+        }
+    ).encode()
     signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
     return body, {"Content-Type": "application/json", "Cronofy-HMAC-SHA256": signature}
 
@@ -178,22 +228,29 @@ def main() -> None:
         hello = start_gunicorn("tests.perf.hello_app:app", env, port)
         body, headers = signed_change()
         try:
-            hello_rps = run_wrk(f"http://127.0.0.1:{port}/", body, headers, args.seconds,
-                                args.connections)
+            hello_rps = run_wrk(
+                f"http://127.0.0.1:{port}/", body, headers, args.seconds, args.connections
+            )
             hello_rss = worker_rss_mib(hello)
         finally:
             stop(hello)
 
     print("## Push-notification endpoint under gunicorn (wrk, loopback)\n")
-    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, same gunicorn.conf.py "
-          f"({len(ours_rss)} gthread workers), valid HMAC on every request.\n")
+    print(
+        f"wrk -t2 -c{args.connections} -d{args.seconds}s, same gunicorn.conf.py "
+        f"({len(ours_rss)} gthread workers), valid HMAC on every request.\n"
+    )
     print("| server | requests/s | ratio | goal |")
     print("|---|---:|---:|---|")
     print(f"| hello-world Flask app | {hello_rps:,.0f} | 1.00 | |")
-    print(f"| Rendezvous push webhook, Redis job queue (production) | {ours_rps:,.0f} | "
-          f"{ours_rps / hello_rps:.2f} | ≥ 0.5 |")
-    print(f"| Rendezvous push webhook, SQLite job queue (development) | {sqlite_rps:,.0f} | "
-          f"{sqlite_rps / hello_rps:.2f} | |")
+    print(
+        f"| Rendezvous push webhook, Redis job queue (production) | {ours_rps:,.0f} | "
+        f"{ours_rps / hello_rps:.2f} | ≥ 0.5 |"
+    )
+    print(
+        f"| Rendezvous push webhook, SQLite job queue (development) | {sqlite_rps:,.0f} | "
+        f"{sqlite_rps / hello_rps:.2f} | |"
+    )
     print("\n## Resident memory per gunicorn worker after the run\n")
     print("| server | workers | RSS per worker (MiB) |")
     print("|---|---:|---|")

@@ -148,7 +148,9 @@ def test_every_route_is_in_the_table_and_agrees_with_its_declared_policy(app):
         if rule.endpoint not in ACCESS:
             missing.append(f"{rule.rule} ({rule.endpoint})")
         elif declared != ACCESS[rule.endpoint]:
-            disagreeing.append(f"{rule.endpoint}: declared {declared}, table {ACCESS[rule.endpoint]}")
+            disagreeing.append(
+                f"{rule.endpoint}: declared {declared}, table {ACCESS[rule.endpoint]}"
+            )
     assert not missing, "routes missing from ACCESS: " + ", ".join(missing)
     assert not disagreeing, "; ".join(disagreeing)
     stale = set(ACCESS) - {r.endpoint for r in app.url_map.iter_rules()}
@@ -165,8 +167,11 @@ def test_a_route_without_policy_is_refused(app, client):
 
 def _sample_path(rule) -> str:
     """Fill the rule's variables with values that name nothing (ids that do not exist)."""
-    return re.sub(r"<(?:(\w+):)?(\w+)>",
-                  lambda m: "999999" if m.group(1) == "int" else "no-such-value", rule.rule)
+    return re.sub(
+        r"<(?:(\w+):)?(\w+)>",
+        lambda m: "999999" if m.group(1) == "int" else "no-such-value",
+        rule.rule,
+    )
 
 
 @pytest.fixture
@@ -209,13 +214,15 @@ def test_every_route_admits_exactly_the_roles_in_the_table(matrix_app, session, 
         allowed = ACCESS[rule.endpoint]
         if rule.endpoint.startswith("api.") and allowed != EVERYONE:
             continue  # token-checked, never by session: test_the_api_never_accepts_a_session
-        admitted = (allowed == EVERYONE or (role is not None and
-                    (allowed == SIGNED_IN or role in allowed)))
+        admitted = allowed == EVERYONE or (
+            role is not None and (allowed == SIGNED_IN or role in allowed)
+        )
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             response = client.open(_sample_path(rule), method=method)
             location = response.headers.get("Location", "")
             kept_out = response.status_code == 403 or (
-                response.status_code == 302 and location.startswith("/login?next="))
+                response.status_code == 302 and location.startswith("/login?next=")
+            )
             if admitted and kept_out:
                 problems.append(f"{method} {rule.rule}: kept out ({response.status_code})")
             if not admitted and not kept_out:
@@ -235,18 +242,23 @@ def _neighbour_problems(app, client, neighbour, own_id: int) -> list[str]:
     """Every route again, naming the neighbour's records; the pages about oneself; searches for
     the shared address."""
     address = next(iter(neighbour.twins))
-    requests = [("GET", f"/compliance/people/{own_id}"),
-                ("GET", f"/compliance/people/{own_id}/export.json"),
-                ("GET", f"/admin/users/{own_id}"),
-                ("GET", f"/compliance/people?q={address}"),
-                ("GET", f"/compliance/audit?target={address}"),
-                ("GET", f"/compliance/audit?actor={address}"),
-                ("GET", f"/compliance/audit/export.json?target={address}"),
-                ("GET", f"/admin/calendar/enterprise/?q={address}")]
+    requests = [
+        ("GET", f"/compliance/people/{own_id}"),
+        ("GET", f"/compliance/people/{own_id}/export.json"),
+        ("GET", f"/admin/users/{own_id}"),
+        ("GET", f"/compliance/people?q={address}"),
+        ("GET", f"/compliance/audit?target={address}"),
+        ("GET", f"/compliance/audit?actor={address}"),
+        ("GET", f"/compliance/audit/export.json?target={address}"),
+        ("GET", f"/admin/calendar/enterprise/?q={address}"),
+    ]
     for rule in app.url_map.iter_rules():
         skipped = ("static", "auth.logout", "auth.accept_invite", "api.fallback")
-        if rule.endpoint in skipped or rule.endpoint.startswith(("hooks.", "candidate.")) \
-                or not rule.arguments:
+        if (
+            rule.endpoint in skipped
+            or rule.endpoint.startswith(("hooks.", "candidate."))
+            or not rule.arguments
+        ):
             continue
         path = _neighbour_path(rule, neighbour)
         if path is not None:
@@ -267,21 +279,34 @@ def _neighbour_problems(app, client, neighbour, own_id: int) -> list[str]:
 def test_navigation_shows_each_role_only_what_it_may_open(client, auth, session):
     org = make_org(session)
     expectations = {
-        Role.RECRUITER: ({"Home", "My profile"},
-                         {"Users", "Compliance", "My hiring managers", "Calendar integration",
-                          "Erasure requests"}),
-        Role.COORDINATOR: ({"Home", "My profile", "My hiring managers"},
-                           {"Users", "Compliance", "Calendar integration", "Erasure requests"}),
-        Role.ADMIN: ({"Home", "My profile", "Users", "Calendar integration", "Erasure requests"},
-                     {"Compliance", "My hiring managers"}),
-        Role.COMPLIANCE: ({"Home", "My profile", "Compliance", "Erasure requests"},
-                          {"Users", "My hiring managers", "Calendar integration"}),
+        Role.RECRUITER: (
+            {"Home", "My profile"},
+            {
+                "Users",
+                "Compliance",
+                "My hiring managers",
+                "Calendar integration",
+                "Erasure requests",
+            },
+        ),
+        Role.COORDINATOR: (
+            {"Home", "My profile", "My hiring managers"},
+            {"Users", "Compliance", "Calendar integration", "Erasure requests"},
+        ),
+        Role.ADMIN: (
+            {"Home", "My profile", "Users", "Calendar integration", "Erasure requests"},
+            {"Compliance", "My hiring managers"},
+        ),
+        Role.COMPLIANCE: (
+            {"Home", "My profile", "Compliance", "Erasure requests"},
+            {"Users", "My hiring managers", "Calendar integration"},
+        ),
     }
     for role, (shown, hidden) in expectations.items():
         user = make_user(session, org, role)
         auth.login(user.email)
         page = client.get("/").get_data(as_text=True)
-        nav = page[page.index('<nav aria-label="Main">'):page.index("</nav>")]
+        nav = page[page.index('<nav aria-label="Main">') : page.index("</nav>")]
         for label in shown:
             assert f">{label}</a>" in nav, (role, label)
         for label in hidden:
@@ -297,12 +322,18 @@ def test_the_api_never_accepts_a_session(matrix_app, session):
     for role in Role:
         client = matrix_app.test_client()
         user = make_user(session, make_org(session), role)
-        assert client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+        assert (
+            client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code
+            == 302
+        )
         for rule in matrix_app.url_map.iter_rules():
             if not rule.endpoint.startswith("api.") or ACCESS[rule.endpoint] == EVERYONE:
                 continue
-            path = re.sub(r"<(\w+)(?:\([^)]*\))?:(\w+)>",
-                          lambda m: "999999" if m.group(1) == "int" else "0" * 32, rule.rule)
+            path = re.sub(
+                r"<(\w+)(?:\([^)]*\))?:(\w+)>",
+                lambda m: "999999" if m.group(1) == "int" else "0" * 32,
+                rule.rule,
+            )
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 status = client.open(path, method=method).status_code
                 if status != 401:

@@ -32,15 +32,19 @@ def _admin(app, session, org, email):
 
 
 def _invite(auth, email, name="Sam Shared"):
-    return auth.post("/admin/users", {"name": name, "email": email, "role": "recruiter"},
-                     form_page="/admin/users")
+    return auth.post(
+        "/admin/users",
+        {"name": name, "email": email, "role": "recruiter"},
+        form_page="/admin/users",
+    )
 
 
 def _accept(app, response, password):
     link = re.search(r'value="https?://[^/"]+(/invite/[^"]+)"', response.get_data(as_text=True))
     browser = app.test_client()
-    return browser.post(link.group(1), data={"csrf_token": csrf_token(browser, link.group(1)),
-                                             "password": password})
+    return browser.post(
+        link.group(1), data={"csrf_token": csrf_token(browser, link.group(1)), "password": password}
+    )
 
 
 def _page(response, *secrets_):
@@ -75,8 +79,9 @@ def test_invitation_pages_do_not_depend_on_other_organisations(app, session):
     pages = []
     for org_name, email in (("beta", "held@gmail.example"), ("gamma", "fresh@gmail.example")):
         org = make_org(session, "Same name")
-        admin = make_user(session, org, Role.ADMIN, email=f"admin@{org_name}.example",
-                          name="The Admin")
+        admin = make_user(
+            session, org, Role.ADMIN, email=f"admin@{org_name}.example", name="The Admin"
+        )
         client = app.test_client()
         AuthActions(client).login(admin.email)
         response = _invite(AuthActions(client), email, name="Person")
@@ -92,12 +97,15 @@ def test_one_address_logs_in_to_the_account_its_password_opens(app, session):
     assert _accept(app, _invite(alpha_admin, SHARED), "alpha's long password").status_code == 302
     assert _accept(app, _invite(beta_admin, SHARED), "beta's long password!").status_code == 302
     alpha_user, beta_user = session.scalars(
-        select(User).where(User.email == SHARED).order_by(User.id)).all()
+        select(User).where(User.email == SHARED).order_by(User.id)
+    ).all()
     # The second account took the first one's salt: one argon2 computation checks both.
     assert alpha_user.password_hash.split("$")[-2] == beta_user.password_hash.split("$")[-2]
 
-    for password, expected in (("alpha's long password", alpha_user),
-                               ("beta's long password!", beta_user)):
+    for password, expected in (
+        ("alpha's long password", alpha_user),
+        ("beta's long password!", beta_user),
+    ):
         client = app.test_client()
         response = AuthActions(client).login(SHARED, password)
         assert response.status_code == 302 and response.headers["Location"] == "/"
@@ -105,10 +113,13 @@ def test_one_address_logs_in_to_the_account_its_password_opens(app, session):
         assert expected.organisation.name in profile
     wrong = AuthActions(app.test_client()).login(SHARED, "neither of the two passwords")
     assert wrong.status_code == 401 and WRONG in wrong.get_data(as_text=True)
-    failed = session.scalars(select(AuditEntry).where(
-        AuditEntry.action == "auth.login_failed")).all()
+    failed = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "auth.login_failed")
+    ).all()
     assert {(e.organisation_id, e.detail["reason"]) for e in failed} == {
-        (alpha.id, "wrong password"), (beta.id, "wrong password")}
+        (alpha.id, "wrong password"),
+        (beta.id, "wrong password"),
+    }
 
 
 def test_the_same_password_in_two_organisations_asks_which_one(app, session):
@@ -117,9 +128,15 @@ def test_the_same_password_in_two_organisations_asks_which_one(app, session):
     beta_user = make_user(session, beta, Role.COORDINATOR, email=SHARED, name="Sam at Beta")
     make_org(session, "Gamma Unrelated")
     client = app.test_client()
-    response = client.post("/login", data={"csrf_token": csrf_token(client, "/login"),
-                                           "email": SHARED, "password": PASSWORD,
-                                           "next": "/profile/"})
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(client, "/login"),
+            "email": SHARED,
+            "password": PASSWORD,
+            "next": "/profile/",
+        },
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/login/organisation"
     page = client.get("/login/organisation").get_data(as_text=True)
     assert "Alpha Recruiting (Recruiter / hiring manager)" in page
@@ -139,17 +156,20 @@ def test_the_same_password_in_two_organisations_asks_which_one(app, session):
     assert client.get("/login/organisation").status_code == 302
 
 
-def test_a_login_checks_every_account_at_an_address_with_one_computation(app, session,
-                                                                        monkeypatch):
+def test_a_login_checks_every_account_at_an_address_with_one_computation(app, session, monkeypatch):
     """How long a login takes does not tell how many organisations know the address."""
     import argon2._password_hasher as hasher_module
 
     calls = []
     real_raw, real_verify = security.hash_secret_raw, hasher_module.verify_secret
-    monkeypatch.setattr(security, "hash_secret_raw",
-                        lambda *a, **k: calls.append("raw") or real_raw(*a, **k))
-    monkeypatch.setattr(hasher_module, "verify_secret",
-                        lambda *a, **k: calls.append("verify") or real_verify(*a, **k))
+    monkeypatch.setattr(
+        security, "hash_secret_raw", lambda *a, **k: calls.append("raw") or real_raw(*a, **k)
+    )
+    monkeypatch.setattr(
+        hasher_module,
+        "verify_secret",
+        lambda *a, **k: calls.append("verify") or real_verify(*a, **k),
+    )
     alpha = make_org(session)
     one = make_user(session, alpha, Role.RECRUITER, email="one@gmail.example")
     three = make_user(session, alpha, Role.RECRUITER, email="three@gmail.example")
@@ -184,8 +204,12 @@ def test_a_verified_domain_belongs_to_its_organisation(app, session, sandbox, li
     assert known.status_code == unknown.status_code == 400
     assert "belong to another organisation" in known.get_data(as_text=True)
     assert _page(known, "known") == _page(unknown, "unknown")  # nothing about the address
-    assert session.scalar(select(User.id).where(User.organisation_id == beta.id,
-                                                User.email.endswith(domain))) is None
+    assert (
+        session.scalar(
+            select(User.id).where(User.organisation_id == beta.id, User.email.endswith(domain))
+        )
+        is None
+    )
     # The owner invites there as before; the Enterprise Connect page says so.
     assert _invite(owner_admin, f"new.hire@{domain}").status_code == 201
     page = owner_admin._client.get("/admin/calendar/enterprise/").get_data(as_text=True)
@@ -193,7 +217,8 @@ def test_a_verified_domain_belongs_to_its_organisation(app, session, sandbox, li
 
 
 def test_an_invitation_made_before_the_domain_was_verified_cannot_be_completed(
-        app, session, sandbox, live_server):
+    app, session, sandbox, live_server
+):
     from tests.webapp.test_enterprise import ADMINS
 
     app.config["PUBLIC_BASE_URL"] = live_server.url
@@ -208,10 +233,12 @@ def test_an_invitation_made_before_the_domain_was_verified_cannot_be_completed(
     accepted = _accept(app, early, "a long enough password")
     assert accepted.status_code == 400
     assert "belong to another organisation" in accepted.get_data(as_text=True)
-    reissued = beta_admin.post(f"/admin/users/{squatted.id}/invite",
-                               form_page=f"/admin/users/{squatted.id}")
+    reissued = beta_admin.post(
+        f"/admin/users/{squatted.id}/invite", form_page=f"/admin/users/{squatted.id}"
+    )
     assert "belong to another organisation" in beta_admin._client.get(
-        reissued.headers.get("Location", f"/admin/users/{squatted.id}")).get_data(as_text=True)
+        reissued.headers.get("Location", f"/admin/users/{squatted.id}")
+    ).get_data(as_text=True)
     session.expire_all()
     assert session.get(User, squatted.id).password_hash is None
 

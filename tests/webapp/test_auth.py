@@ -42,7 +42,9 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client, auth, sessi
     assert wrong.status_code == unknown.status_code == 401
     assert WRONG in wrong.get_data(as_text=True) and WRONG in unknown.get_data(as_text=True)
     assert client.get("/").status_code == 302  # still logged out
-    failures = session.scalars(select(AuditEntry).where(AuditEntry.action == "auth.login_failed")).all()
+    failures = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "auth.login_failed")
+    ).all()
     assert [f.outcome for f in failures] == ["failure", "failure"]
     assert all("not the password" not in str(f.detail) for f in failures)
 
@@ -102,7 +104,9 @@ def test_login_is_rate_limited(app_config, recruiter):
     app_config["LOGIN_RATE_LIMIT"] = "3 per minute"
     client = create_app(app_config).test_client()
     auth = AuthActions(client)
-    codes = [auth.login("riley@northwind.example", "wrong password!!").status_code for _ in range(4)]
+    codes = [
+        auth.login("riley@northwind.example", "wrong password!!").status_code for _ in range(4)
+    ]
     assert codes[:3] == [401, 401, 401]
     assert codes[3] == 429
     limited = auth.login("riley@northwind.example")
@@ -113,11 +117,21 @@ def test_login_is_rate_limited(app_config, recruiter):
 
 def test_next_redirect_only_to_local_paths(client, auth, recruiter):
     token = csrf_token(client, "/login")
-    for target, expected in [("/profile/", "/profile/"), ("//evil.example/", "/"),
-                             ("https://evil.example/", "/"), ("/\\evil.example", "/")]:
-        response = client.post("/login", data={"csrf_token": token, "email": "riley@northwind.example",
-                                               "password": "correct horse battery staple",
-                                               "next": target})
+    for target, expected in [
+        ("/profile/", "/profile/"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ]:
+        response = client.post(
+            "/login",
+            data={
+                "csrf_token": token,
+                "email": "riley@northwind.example",
+                "password": "correct horse battery staple",
+                "next": target,
+            },
+        )
         assert response.headers["Location"] == expected, target
         client.post("/logout", data={"csrf_token": csrf_token(client, "/profile/")})
         token = csrf_token(client, "/login")

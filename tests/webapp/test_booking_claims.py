@@ -41,6 +41,7 @@ def at(hour: int, minute: int = 0, days_ahead: int = 2) -> dt.datetime:
 
 def clear(sandbox, email: str, start: dt.datetime, end: dt.datetime) -> None:
     """The owner deletes whatever the seed put in their calendar over [start, end)."""
+
     def moment(value) -> dt.datetime:
         value = value["time"] if isinstance(value, dict) else value
         if len(value) == 10:
@@ -49,19 +50,34 @@ def clear(sandbox, email: str, start: dt.datetime, end: dt.datetime) -> None:
 
     for event in sandbox.call("GET", "/events", params={"email": email})["events"]:
         if moment(event["start"]) < end and start < moment(event["end"]):
-            sandbox.call("POST", "/external-change", json={
-                "email": email, "action": "delete", "event_uid": event["event_uid"]})
+            sandbox.call(
+                "POST",
+                "/external-change",
+                json={"email": email, "action": "delete", "event_uid": event["event_uid"]},
+            )
 
 
 def book(app, session, user, links, start, *, duration=60, check=False, run=True, **kw):
     """Create an interview for ``links`` at ``start`` (by default without the aggregator check)."""
     broker, cipher = deps(app)
-    query = av.Query(panel_link_ids=tuple(l.id for l in links), duration=duration,
-                     start_date=start.date(), **kw)
+    query = av.Query(
+        panel_link_ids=tuple(l.id for l in links), duration=duration, start_date=start.date(), **kw
+    )
     interview, payload = scheduling.create_interview(
-        session, broker, cipher, sealer_of(app), actor_of(user), scheduling.NewInterview(
-            query=query, start=start, candidate_name="Cand", candidate_email="cand@gmail.example",
-            title="Claimed"), check_slot=check)
+        session,
+        broker,
+        cipher,
+        sealer_of(app),
+        actor_of(user),
+        scheduling.NewInterview(
+            query=query,
+            start=start,
+            candidate_name="Cand",
+            candidate_email="cand@gmail.example",
+            title="Claimed",
+        ),
+        check_slot=check,
+    )
     if run:
         with app.app_context():
             app.extensions["rendezvous.jobs"].enqueue("scheduling.write", interview.id, payload)
@@ -71,12 +87,13 @@ def book(app, session, user, links, start, *, duration=60, check=False, run=True
 
 def counts(session) -> tuple[int, int, int]:
     session.expire_all()
-    return tuple(session.scalar(select(func.count()).select_from(t))
-                 for t in (Interview, SlotClaim, AuditEntry))
+    return tuple(
+        session.scalar(select(func.count()).select_from(t))
+        for t in (Interview, SlotClaim, AuditEntry)
+    )
 
 
-def test_overlapping_bookings_sharing_a_member_cannot_both_succeed(app, session, recruiter,
-                                                                    people):
+def test_overlapping_bookings_sharing_a_member_cannot_both_succeed(app, session, recruiter, people):
     a, b, c = people
     first = book(app, session, recruiter, [a, b], at(10))
     assert first.status is InterviewStatus.SCHEDULED
@@ -97,7 +114,8 @@ def test_overlapping_bookings_sharing_a_member_cannot_both_succeed(app, session,
 
 
 def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_shows_it(
-        app, client, session, sandbox, recruiter, people):
+    app, client, session, sandbox, recruiter, people
+):
     from tests.api.conftest import ApiClient, issue_token
 
     a, b, _c = people
@@ -109,26 +127,49 @@ def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_s
     # Booked with A and B; its write has not reached any calendar yet.
     pending = book(app, session, recruiter, [a, b], slot.start, check=True, run=False)
     assert pending.status is InterviewStatus.PENDING
-    assert not [e for e in sandbox.call("GET", "/events", params={"email": b.account_email})[
-        "events"] if (e.get("event_id") or "").startswith("rdv-")]
+    assert not [
+        e
+        for e in sandbox.call("GET", "/events", params={"email": b.account_email})["events"]
+        if (e.get("event_id") or "").startswith("rdv-")
+    ]
     # B alone: the aggregator would offer the time, Rendezvous does not, and lists it as busy.
     found = av.grid(session, broker, cipher, actor_of(recruiter), query)
     assert slot.start not in {s.start for s in found.slots}
-    assert slot.start in {s.start for s in av.common_slots(broker, found.members, query,
-                                                           found.window)}
+    assert slot.start in {
+        s.start for s in av.common_slots(broker, found.members, query, found.window)
+    }
     assert (slot.start, slot.end, "busy") in {(x.start, x.end, x.status) for x in found.busy[b.id]}
     # The same through the API and on a candidate's link for B.
     api = ApiClient(client, issue_token(session, recruiter))
-    listed = api.get("/availability", query_string={
-        "panel": b.id, "duration": 60, "start_date": query.start_date.isoformat(),
-        "days": 2}).get_json()
+    listed = api.get(
+        "/availability",
+        query_string={
+            "panel": b.id,
+            "duration": 60,
+            "start_date": query.start_date.isoformat(),
+            "days": 2,
+        },
+    ).get_json()
     assert slot.start.isoformat() not in {s["start"] for s in listed["slots"]}
-    assert {"start": slot.start.isoformat(), "end": slot.end.isoformat(), "status": "busy"} in \
-        listed["members"][0]["busy"]
+    assert {
+        "start": slot.start.isoformat(),
+        "end": slot.end.isoformat(),
+        "status": "busy",
+    } in listed["members"][0]["busy"]
     link, token = candidate_links.create_link(
-        session, sealer_of(app), actor_of(recruiter), panel_link_ids=[b.id], duration=60,
-        start_date=query.start_date, days=2, expires_days=3, candidate_name="Jo",
-        candidate_email="jo@gmail.example", candidate_tzid="Europe/London", title="T")
+        session,
+        sealer_of(app),
+        actor_of(recruiter),
+        panel_link_ids=[b.id],
+        duration=60,
+        start_date=query.start_date,
+        days=2,
+        expires_days=3,
+        candidate_name="Jo",
+        candidate_email="jo@gmail.example",
+        candidate_tzid="Europe/London",
+        title="T",
+    )
     opened = candidate_links.open_link(session, sealer_of(app), token)
     assert slot.start not in {s.start for s in candidate_links.slots(session, broker, opened)}
     with pytest.raises(scheduling.SlotTaken):
@@ -136,23 +177,40 @@ def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_s
     assert session.get(type(link), link.id).used_at is None  # the link still works
 
 
-def test_rescheduling_claims_the_new_time_and_gives_up_the_old(app, session, sandbox, recruiter,
-                                                               people):
+def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
+    app, session, sandbox, recruiter, people
+):
     a, b, c = people
     broker, cipher = deps(app)
     mover = book(app, session, recruiter, [a, b], at(10))
     book(app, session, recruiter, [b, c], at(14))
     with pytest.raises(scheduling.SlotTaken):
-        scheduling.reschedule_interview(session, broker, cipher, sealer_of(app),
-                                        actor_of(recruiter), mover.uid, at(14, 30),
-                                        check_slot=False)
+        scheduling.reschedule_interview(
+            session,
+            broker,
+            cipher,
+            sealer_of(app),
+            actor_of(recruiter),
+            mover.uid,
+            at(14, 30),
+            check_slot=False,
+        )
     session.expire_all()
     assert session.get(Interview, mover.id).status is InterviewStatus.SCHEDULED
-    assert {r.starts_at for r in session.scalars(select(SlotClaim).where(
-        SlotClaim.interview_id == mover.id))} == {at(10)}
+    assert {
+        r.starts_at
+        for r in session.scalars(select(SlotClaim).where(SlotClaim.interview_id == mover.id))
+    } == {at(10)}
     moved, payload = scheduling.reschedule_interview(
-        session, broker, cipher, sealer_of(app), actor_of(recruiter), mover.uid, at(10, 30),
-        check_slot=False)  # overlapping its own old time is fine
+        session,
+        broker,
+        cipher,
+        sealer_of(app),
+        actor_of(recruiter),
+        mover.uid,
+        at(10, 30),
+        check_slot=False,
+    )  # overlapping its own old time is fine
     with app.app_context():
         app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
     with pytest.raises(scheduling.SlotTaken):
@@ -160,8 +218,9 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(app, session, san
     book(app, session, recruiter, [a], at(9, 30), duration=60)  # the old time is free again
 
 
-def test_cancelled_and_failed_bookings_give_their_time_back(app, session, sandbox, recruiter,
-                                                           people):
+def test_cancelled_and_failed_bookings_give_their_time_back(
+    app, session, sandbox, recruiter, people
+):
     a, b, _c = people
     first = book(app, session, recruiter, [a, b], at(10))
     scheduling.cancel_interview(session, actor_of(recruiter), first.uid)
@@ -184,8 +243,9 @@ def test_cancelled_and_failed_bookings_give_their_time_back(app, session, sandbo
     book(app, session, recruiter, [b], at(10))
 
 
-def test_claims_settle_once_the_calendar_shows_the_interview(app, session, sandbox, recruiter,
-                                                            people):
+def test_claims_settle_once_the_calendar_shows_the_interview(
+    app, session, sandbox, recruiter, people
+):
     broker, _cipher = deps(app)
     own = scheduling.host_link_for(session, actor_of(recruiter), None)[0]
     attendee = people[0]
@@ -195,8 +255,9 @@ def test_claims_settle_once_the_calendar_shows_the_interview(app, session, sandb
     clear(sandbox, attendee.account_email, at(9), at(12))
     interview = book(app, session, recruiter, [own, attendee], at(10))
     assert interview.status is InterviewStatus.SCHEDULED
-    sandbox.attendee_response(own.account_email, attendee.account_email, "declined",
-                              event_id=interview.events[0].event_id)
+    sandbox.attendee_response(
+        own.account_email, attendee.account_email, "declined", event_id=interview.events[0].event_id
+    )
     sandbox.call("DELETE", "/stats")
     report = claims.settle(session, broker)
     assert requests_of(sandbox, "POST /v1/availability") == 1  # one call per interview
@@ -222,7 +283,8 @@ def test_claims_settle_once_the_calendar_shows_the_interview(app, session, sandb
 
 
 def test_settling_costs_one_call_per_interview_whatever_the_panel_size(
-        app, session, sandbox, org, recruiter):
+    app, session, sandbox, org, recruiter
+):
     links = [link for _u, link in make_panel(app, session, sandbox, org, 6)]
     book(app, session, recruiter, links[:1], at(10))
     book(app, session, recruiter, links[1:], at(10))
@@ -242,7 +304,8 @@ def test_claims_are_per_organisation(app, session, sandbox, org, recruiter, peop
     held = claims.held(session, org.id, [theirs.sub, people[0].sub], at(0), at(23))
     assert not held.buckets and not held.times
     assert claims.held(session, other.id, [theirs.sub], at(0), at(23)).times[theirs.sub] == {
-        (at(10), at(11))}
+        (at(10), at(11))
+    }
 
 
 def test_the_inventory_states_what_a_claim_keeps_and_for_how_long(app, session, org):
@@ -251,8 +314,17 @@ def test_the_inventory_states_what_a_claim_keeps_and_for_how_long(app, session, 
     reviewer = make_user(session, org, Role.COMPLIANCE)
     tables = {t.name: t for t in compliance.inventory(session, actor_of(reviewer))}
     columns = {c.name: c for c in tables["slot_claim"].columns}
-    assert set(columns) == {"id", "organisation_id", "interview_id", "sub", "bucket_start",
-                            "starts_at", "ends_at", "checked_at", "confirmed_at"}
+    assert set(columns) == {
+        "id",
+        "organisation_id",
+        "interview_id",
+        "sub",
+        "bucket_start",
+        "starts_at",
+        "ends_at",
+        "checked_at",
+        "confirmed_at",
+    }
     assert all("calendar shows the interview" in c.retention for c in columns.values())
 
 
@@ -271,11 +343,23 @@ def race_world(app, session, sandbox, org, recruiter, people, *, seal=None):
     panel = [own, people[0]]
     query = query_for([(None, l) for l in panel], duration=60, days=2)
     slot = av.grid(session, *deps(app), actor_of(recruiter), query).slots[0]
-    tokens = [candidate_links.create_link(
-        session, seal or sealer_of(app), actor_of(recruiter), panel_link_ids=[people[0].id],
-        duration=60, start_date=query.start_date, days=2, expires_days=3, candidate_name=f"C{n}",
-        candidate_email=f"c{n}@gmail.example", candidate_tzid="Europe/London", title="T")[1]
-        for n in range(3)]
+    tokens = [
+        candidate_links.create_link(
+            session,
+            seal or sealer_of(app),
+            actor_of(recruiter),
+            panel_link_ids=[people[0].id],
+            duration=60,
+            start_date=query.start_date,
+            days=2,
+            expires_days=3,
+            candidate_name=f"C{n}",
+            candidate_email=f"c{n}@gmail.example",
+            candidate_tzid="Europe/London",
+            title="T",
+        )[1]
+        for n in range(3)
+    ]
     sandbox.add_fault(method="POST", path="/v1/availability", latency_ms=400)
     return panel, slot, issue_token(session, recruiter), tokens
 
@@ -284,8 +368,12 @@ def web_login(base: str, email: str) -> requests.Session:
     browser = requests.Session()
     form = browser.get(base + "/login", timeout=10).text
     token = CSRF_RE.search(form).group(1)
-    response = browser.post(base + "/login", timeout=10, allow_redirects=False, data={
-        "csrf_token": token, "email": email, "password": PASSWORD})
+    response = browser.post(
+        base + "/login",
+        timeout=10,
+        allow_redirects=False,
+        data={"csrf_token": token, "email": email, "password": PASSWORD},
+    )
     assert response.status_code == 302
     return browser
 
@@ -295,10 +383,18 @@ def racers(base: str, panel, slot, api_token: str, candidate_tokens, browser):
     start = slot.start.isoformat()
 
     def api():
-        response = requests.post(base + "/api/v1/interviews", timeout=60, json={
-            "panel": [l.id for l in panel], "start": start, "title": "Race",
-            "candidate_name": "R", "candidate_email": "r@gmail.example"},
-            headers={"Authorization": f"Bearer {api_token}"})
+        response = requests.post(
+            base + "/api/v1/interviews",
+            timeout=60,
+            json={
+                "panel": [l.id for l in panel],
+                "start": start,
+                "title": "Race",
+                "candidate_name": "R",
+                "candidate_email": "r@gmail.example",
+            },
+            headers={"Authorization": f"Bearer {api_token}"},
+        )
         assert response.status_code in (201, 409), response.text
         return "won" if response.status_code == 201 else "lost"
 
@@ -307,13 +403,27 @@ def racers(base: str, panel, slot, api_token: str, candidate_tokens, browser):
             own.cookies.update(browser.cookies)
             qs = "&".join(f"panel={l.id}" for l in panel)
             page = own.get(f"{base}/schedule/?{qs}&start_date={slot.start.date()}", timeout=60)
-            response = own.post(base + "/schedule/", timeout=60, allow_redirects=False, data={
-                "csrf_token": CSRF_RE.search(page.text).group(1),
-                "panel": [str(l.id) for l in panel], "duration": "60", "days": "5",
-                "start_date": slot.start.date().isoformat(), "required": "all",
-                "buffer_before": "0", "buffer_after": "0", "tzid": "Europe/London",
-                "slot": start, "candidate_name": "W", "candidate_email": "w@gmail.example",
-                "title": "Race", "notes": ""})
+            response = own.post(
+                base + "/schedule/",
+                timeout=60,
+                allow_redirects=False,
+                data={
+                    "csrf_token": CSRF_RE.search(page.text).group(1),
+                    "panel": [str(l.id) for l in panel],
+                    "duration": "60",
+                    "days": "5",
+                    "start_date": slot.start.date().isoformat(),
+                    "required": "all",
+                    "buffer_before": "0",
+                    "buffer_after": "0",
+                    "tzid": "Europe/London",
+                    "slot": start,
+                    "candidate_name": "W",
+                    "candidate_email": "w@gmail.example",
+                    "title": "Race",
+                    "notes": "",
+                },
+            )
         assert response.status_code in (303, 409), response.text[:300]
         return "won" if response.status_code == 303 else "lost"
 
@@ -322,10 +432,14 @@ def racers(base: str, panel, slot, api_token: str, candidate_tokens, browser):
             with requests.Session() as own:
                 page = own.get(f"{base}/c/{token}", timeout=60)
                 assert page.status_code == 200, page.text[:300]
-                response = own.post(f"{base}/c/{token}", timeout=60, data={
-                    "csrf_token": CSRF_RE.search(page.text).group(1), "slot": start})
+                response = own.post(
+                    f"{base}/c/{token}",
+                    timeout=60,
+                    data={"csrf_token": CSRF_RE.search(page.text).group(1), "slot": start},
+                )
             assert response.status_code in (200, 409), response.text[:300]
             return "won" if response.status_code == 200 else "lost"
+
         return go
 
     return api, web, [candidate(t) for t in candidate_tokens]
@@ -343,7 +457,8 @@ def run_together(calls) -> list[str]:
 
 
 def test_web_api_and_candidate_links_racing_for_one_slot_give_one_interview(
-        app, session, sandbox, org, recruiter, people, live_server):
+    app, session, sandbox, org, recruiter, people, live_server
+):
     panel, slot, api_token, tokens = race_world(app, session, sandbox, org, recruiter, people)
     browser = web_login(live_server.url, recruiter.email)
     api, web, candidates = racers(live_server.url, panel, slot, api_token, tokens, browser)
@@ -364,11 +479,26 @@ def test_web_api_and_candidate_links_racing_for_one_slot_give_one_interview(
 def web_page_after_losing(base: str, browser, panel, slot) -> str:
     qs = "&".join(f"panel={l.id}" for l in panel)
     page = browser.get(f"{base}/schedule/?{qs}&start_date={slot.start.date()}", timeout=60)
-    response = browser.post(base + "/schedule/", timeout=60, allow_redirects=False, data={
-        "csrf_token": CSRF_RE.search(page.text).group(1), "panel": [str(l.id) for l in panel],
-        "duration": "60", "days": "5", "start_date": slot.start.date().isoformat(),
-        "required": "all", "buffer_before": "0", "buffer_after": "0", "tzid": "Europe/London",
-        "slot": slot.start.isoformat(), "candidate_name": "W", "candidate_email": "w@gmail.example",
-        "title": "Late", "notes": ""})
+    response = browser.post(
+        base + "/schedule/",
+        timeout=60,
+        allow_redirects=False,
+        data={
+            "csrf_token": CSRF_RE.search(page.text).group(1),
+            "panel": [str(l.id) for l in panel],
+            "duration": "60",
+            "days": "5",
+            "start_date": slot.start.date().isoformat(),
+            "required": "all",
+            "buffer_before": "0",
+            "buffer_after": "0",
+            "tzid": "Europe/London",
+            "slot": slot.start.isoformat(),
+            "candidate_name": "W",
+            "candidate_email": "w@gmail.example",
+            "title": "Late",
+            "notes": "",
+        },
+    )
     assert response.status_code == 409
     return response.text

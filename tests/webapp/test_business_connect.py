@@ -23,13 +23,15 @@ from webapp.services import connect
 
 @pytest.fixture
 def riley(session, org):
-    return make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
-                     name="Riley Chen")
+    return make_user(
+        session, org, Role.RECRUITER, email="riley.chen@northwind.example", name="Riley Chen"
+    )
 
 
 def start(auth, provider="google"):
-    response = auth.post("/profile/calendar/connect", {"provider": provider},
-                         form_page="/profile/calendar/")
+    response = auth.post(
+        "/profile/calendar/connect", {"provider": provider}, form_page="/profile/calendar/"
+    )
     assert response.status_code == 303, response.get_data(as_text=True)
     return response.headers["Location"]
 
@@ -91,8 +93,11 @@ def test_google_user_connects_and_sees_their_calendars(app, client, auth, sessio
     assert "Connected calendar" in page and "riley.chen@northwind.example" in page
     assert "Google" in page and "Writable" in page and "Disconnect this calendar" in page
     # A push channel was opened for the link with an opaque callback URL.
-    channels = requests.get(sandbox.url + "/v1/channels", timeout=5, headers={
-        "Authorization": f"Bearer {creds_for(app, session, riley).access_token}"}).json()["channels"]
+    channels = requests.get(
+        sandbox.url + "/v1/channels",
+        timeout=5,
+        headers={"Authorization": f"Bearer {creds_for(app, session, riley).access_token}"},
+    ).json()["channels"]
     assert len(channels) == 1
     assert "/hooks/cronofy/push/" in channels[0]["callback_url"]
     assert f"/{link.id}" not in channels[0]["callback_url"].rsplit("/push/", 1)[1]
@@ -112,8 +117,11 @@ def test_exchange_consent_rejects_a_wrong_password(auth, session, sandbox, org):
     user = make_user(session, org, Role.RECRUITER)
     auth.login(user.email)
     url = start(auth, "exchange")
-    response = sandbox.http.post(sandbox.url + "/_sandbox/consent", timeout=5, json={
-        "authorize_url": url, "email": "anna.becker@fabrikam.example", "password": "wrong"})
+    response = sandbox.http.post(
+        sandbox.url + "/_sandbox/consent",
+        timeout=5,
+        json={"authorize_url": url, "email": "anna.becker@fabrikam.example", "password": "wrong"},
+    )
     assert response.status_code == 422
     assert link_for(session, user) is None
 
@@ -131,7 +139,8 @@ def test_a_microsoft_365_profile_is_labelled_microsoft_365(client, auth, session
 
 
 def test_assistant_sees_delegated_calendars_and_cannot_write_to_read_only_ones(
-        client, auth, session, sandbox, org):
+    client, auth, session, sandbox, org
+):
     user = make_user(session, org, Role.RECRUITER, email="pat@northwind.example")
     auth.login(user.email)
     connect_as(client, auth, sandbox, "pa.office@contoso.example", provider="office365")
@@ -142,45 +151,66 @@ def test_assistant_sees_delegated_calendars_and_cannot_write_to_read_only_ones(
     assert "Read-only" in page and "Writable" in page
 
     link = link_for(session, user)
-    calendars = connect.calendars_of(session, client.application.extensions["rendezvous.broker"],
-                                     client.application.extensions["rendezvous.cipher"], link)
+    calendars = connect.calendars_of(
+        session,
+        client.application.extensions["rendezvous.broker"],
+        client.application.extensions["rendezvous.cipher"],
+        link,
+    )
     read_only = next(c for c in calendars if c.readonly)
     writable_delegated = next(c for c in calendars if not c.readonly and not c.primary)
-    refused = auth.post("/profile/calendar/settings", {"target_calendar_id": read_only.calendar_id},
-                        form_page="/profile/calendar/")
+    refused = auth.post(
+        "/profile/calendar/settings",
+        {"target_calendar_id": read_only.calendar_id},
+        form_page="/profile/calendar/",
+    )
     assert refused.status_code == 302
     assert "read-only" in client.get("/profile/calendar/").get_data(as_text=True)
     assert link_for(session, user).target_calendar_id != read_only.calendar_id
 
-    ok = auth.post("/profile/calendar/settings", {
-        "target_calendar_id": writable_delegated.calendar_id,
-        "conflict_calendar_ids": [read_only.calendar_id]}, form_page="/profile/calendar/")
+    ok = auth.post(
+        "/profile/calendar/settings",
+        {
+            "target_calendar_id": writable_delegated.calendar_id,
+            "conflict_calendar_ids": [read_only.calendar_id],
+        },
+        form_page="/profile/calendar/",
+    )
     assert ok.status_code == 302
     link = link_for(session, user)
     assert link.target_calendar_id == writable_delegated.calendar_id
-    assert set(link.conflict_calendar_ids) == {writable_delegated.calendar_id, read_only.calendar_id}
+    assert set(link.conflict_calendar_ids) == {
+        writable_delegated.calendar_id,
+        read_only.calendar_id,
+    }
 
 
 def test_unknown_calendar_choice_is_refused(client, auth, session, sandbox, riley):
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
     before = link_for(session, riley).target_calendar_id
-    auth.post("/profile/calendar/settings", {"target_calendar_id": "cal_not_mine"},
-              form_page="/profile/calendar/")
+    auth.post(
+        "/profile/calendar/settings",
+        {"target_calendar_id": "cal_not_mine"},
+        form_page="/profile/calendar/",
+    )
     assert link_for(session, riley).target_calendar_id == before
 
 
 # --- who may connect -------------------------------------------------------------------------
 
 
-def test_no_connect_option_while_business_connect_is_off(client, auth, session, sandbox, riley, org):
+def test_no_connect_option_while_business_connect_is_off(
+    client, auth, session, sandbox, riley, org
+):
     org.business_connect_enabled = False
     session.commit()
     auth.login(riley.email)
     page = client.get("/profile/calendar/").get_data(as_text=True)
     assert "Connect your calendar" not in page and "not activated" in page
-    response = auth.post("/profile/calendar/connect", {"provider": "google"},
-                         form_page="/profile/calendar/")
+    response = auth.post(
+        "/profile/calendar/connect", {"provider": "google"}, form_page="/profile/calendar/"
+    )
     assert response.status_code == 403
     assert session.scalar(select(OAuthState)) is None
 
@@ -203,8 +233,9 @@ def test_admin_activates_and_deactivates_business_connect(app, session, sandbox,
 
 def test_unknown_provider_is_refused(auth, session, sandbox, riley):
     auth.login(riley.email)
-    response = auth.post("/profile/calendar/connect", {"provider": "myspace"},
-                         form_page="/profile/calendar/")
+    response = auth.post(
+        "/profile/calendar/connect", {"provider": "myspace"}, form_page="/profile/calendar/"
+    )
     assert response.status_code == 400
     assert session.scalar(select(OAuthState)) is None
 
@@ -245,7 +276,9 @@ def test_expired_state_is_refused(client, auth, session, sandbox, riley):
     assert token_calls(sandbox) == 0 and link_for(session, riley) is None
 
 
-def test_state_from_another_user_or_browser_is_refused(app, client, auth, session, sandbox, org, riley):
+def test_state_from_another_user_or_browser_is_refused(
+    app, client, auth, session, sandbox, org, riley
+):
     mallory = make_user(session, org, Role.RECRUITER)
     auth.login(mallory.email)
     redirect = sandbox.consent(start(auth), "jamie.rivera@gmail.example")
@@ -259,8 +292,11 @@ def test_state_from_another_user_or_browser_is_refused(app, client, auth, sessio
     assert follow(other_browser, redirect).status_code == 400
     assert token_calls(sandbox) == 0
     assert session.scalar(select(ProfileLink)) is None
-    denied = session.scalars(select(AuditEntry).where(AuditEntry.action == "oauth.state_rejected")
-                             .order_by(AuditEntry.id)).all()
+    denied = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action == "oauth.state_rejected")
+        .order_by(AuditEntry.id)
+    ).all()
     assert [d.detail["reason"] for d in denied] == ["foreign", "other session"]
 
 
@@ -272,7 +308,9 @@ def test_declining_consent_is_a_friendly_message(client, auth, session, sandbox,
     assert link_for(session, riley) is None and token_calls(sandbox) == 0
 
 
-def test_an_account_linked_to_another_user_is_rejected(app, client, auth, session, sandbox, org, riley):
+def test_an_account_linked_to_another_user_is_rejected(
+    app, client, auth, session, sandbox, org, riley
+):
     auth.login(riley.email)
     connect_as(client, auth, sandbox, "jamie.rivera@gmail.example")
     other = make_user(session, org, Role.RECRUITER)
@@ -280,17 +318,21 @@ def test_an_account_linked_to_another_user_is_rejected(app, client, auth, sessio
     other_auth = AuthActions(other_client)
     other_auth.login(other.email)
     connect_as(other_client, other_auth, sandbox, "jamie.rivera@gmail.example")
-    assert "already linked to another" in other_client.get("/profile/calendar/").get_data(as_text=True)
+    assert "already linked to another" in other_client.get("/profile/calendar/").get_data(
+        as_text=True
+    )
     assert link_for(session, other) is None
     assert link_for(session, riley).account_email == "jamie.rivera@gmail.example"
 
 
 @pytest.mark.parametrize("status", [503, 429])
 def test_aggregator_trouble_during_connect_stores_nothing_and_can_be_retried(
-        client, auth, session, sandbox, riley, status):
+    client, auth, session, sandbox, riley, status
+):
     auth.login(riley.email)
-    sandbox.add_fault(method="POST", path="/oauth/token", status=status, count=10,
-                      headers={"Retry-After": "0"})
+    sandbox.add_fault(
+        method="POST", path="/oauth/token", status=status, count=10, headers={"Retry-After": "0"}
+    )
     connect_as(client, auth, sandbox, riley.email)
     page = client.get("/profile/calendar/").get_data(as_text=True)
     assert "nothing was changed" in page or "nothing was stored" in page
@@ -303,8 +345,9 @@ def test_aggregator_trouble_during_connect_stores_nothing_and_can_be_retried(
 # --- disconnect, reset, relink ---------------------------------------------------------------
 
 
-def test_disconnect_revokes_deletes_tokens_and_says_what_was_removed(app, client, auth, session,
-                                                                    sandbox, riley):
+def test_disconnect_revokes_deletes_tokens_and_says_what_was_removed(
+    app, client, auth, session, sandbox, riley
+):
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
     creds = creds_for(app, session, riley)
@@ -315,12 +358,22 @@ def test_disconnect_revokes_deletes_tokens_and_says_what_was_removed(app, client
     link = link_for(session, riley)
     assert link.status is LinkStatus.DISCONNECTED and not link.has_tokens and link.key_id is None
     assert link.sub and link.profile_id  # kept so created events stay manageable
-    gone = requests.get(sandbox.url + "/v1/account", timeout=5,
-                        headers={"Authorization": f"Bearer {creds.access_token}"})
+    gone = requests.get(
+        sandbox.url + "/v1/account",
+        timeout=5,
+        headers={"Authorization": f"Bearer {creds.access_token}"},
+    )
     assert gone.status_code == 401
-    refresh = requests.post(sandbox.url + "/oauth/token", timeout=5, json={
-        "client_id": "rendezvous-test-client", "client_secret": SANDBOX_CLIENT_SECRET,
-        "grant_type": "refresh_token", "refresh_token": creds.refresh_token})
+    refresh = requests.post(
+        sandbox.url + "/oauth/token",
+        timeout=5,
+        json={
+            "client_id": "rendezvous-test-client",
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "grant_type": "refresh_token",
+            "refresh_token": creds.refresh_token,
+        },
+    )
     assert refresh.status_code == 400
     assert "calendar.disconnected" in actions(session)
 
@@ -345,17 +398,27 @@ def test_reset_revokes_every_business_link(app, session, sandbox, org, riley):
     admin_client = app.test_client()
     admin_auth = AuthActions(admin_client)
     admin_auth.login(admin.email)
-    unconfirmed = admin_auth.post("/admin/calendar/business/reset", {"confirm": "no"},
-                                  form_page="/admin/calendar/business/reset")
+    unconfirmed = admin_auth.post(
+        "/admin/calendar/business/reset",
+        {"confirm": "no"},
+        form_page="/admin/calendar/business/reset",
+    )
     assert unconfirmed.status_code == 303
     assert all(link_for(session, u).has_tokens for u in users)
-    admin_auth.post("/admin/calendar/business/reset", {"confirm": "reset"},
-                    form_page="/admin/calendar/business/reset")
+    admin_auth.post(
+        "/admin/calendar/business/reset",
+        {"confirm": "reset"},
+        form_page="/admin/calendar/business/reset",
+    )
     for user, token in zip(users, tokens):
         assert link_for(session, user).status is LinkStatus.DISCONNECTED
         assert not link_for(session, user).has_tokens
-        assert requests.get(sandbox.url + "/v1/account", timeout=5,
-                            headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        assert (
+            requests.get(
+                sandbox.url + "/v1/account", timeout=5, headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 401
+        )
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "business_connect.reset"))
     assert entry.detail == {"links": 2, "tokens_deleted": 2, "revocations_queued": 2}
 
@@ -363,8 +426,9 @@ def test_reset_revokes_every_business_link(app, session, sandbox, org, riley):
 # --- tokens: refresh, relink banner -----------------------------------------------------------
 
 
-def test_expired_token_is_refreshed_and_the_new_tokens_stored(app, client, auth, session, sandbox,
-                                                               riley):
+def test_expired_token_is_refreshed_and_the_new_tokens_stored(
+    app, client, auth, session, sandbox, riley
+):
     sandbox.call("PATCH", "/config", json={"rotate_refresh_tokens": True})
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
@@ -377,8 +441,9 @@ def test_expired_token_is_refreshed_and_the_new_tokens_stored(app, client, auth,
     assert new.refresh_token != old.refresh_token  # rotated, and the new one was stored
 
 
-def test_ten_concurrent_requests_on_an_expired_token_cause_one_refresh(app, client, auth, session,
-                                                                        sandbox, riley):
+def test_ten_concurrent_requests_on_an_expired_token_cause_one_refresh(
+    app, client, auth, session, sandbox, riley
+):
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
     link = link_for(session, riley)
@@ -392,8 +457,11 @@ def test_ten_concurrent_requests_on_an_expired_token_cause_one_refresh(app, clie
         try:
             with sessions() as db:
                 creds, _ = connect.usable_credentials(
-                    db, app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"],
-                    db.get(ProfileLink, link.id))
+                    db,
+                    app.extensions["rendezvous.broker"],
+                    app.extensions["rendezvous.cipher"],
+                    db.get(ProfileLink, link.id),
+                )
                 results.append(creds.access_token)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -408,8 +476,9 @@ def test_ten_concurrent_requests_on_an_expired_token_cause_one_refresh(app, clie
     assert len(set(results)) == 1
 
 
-def test_profile_disconnected_push_shows_a_banner_and_reconnect_works(app, session, sandbox,
-                                                                      live_server, riley):
+def test_profile_disconnected_push_shows_a_banner_and_reconnect_works(
+    app, session, sandbox, live_server, riley
+):
     app.config["PUBLIC_BASE_URL"] = live_server.url
     client = app.test_client()
     auth = AuthActions(client)
@@ -417,18 +486,24 @@ def test_profile_disconnected_push_shows_a_banner_and_reconnect_works(app, sessi
     connect_as(client, auth, sandbox, riley.email)
     verification = sandbox.deliver()
     assert [(d["body"]["notification"]["type"], d["ok"]) for d in verification] == [
-        ("verification", True)]
+        ("verification", True)
+    ]
     link = link_for(session, riley)
     sandbox.call("POST", f"/profiles/{link.profile_id}/disconnect")
     delivered = sandbox.deliver()
     assert [(d["body"]["notification"]["type"], d["ok"]) for d in delivered] == [
-        ("profile_disconnected", True)]
+        ("profile_disconnected", True)
+    ]
     assert link_for(session, riley).status is LinkStatus.NEEDS_ATTENTION
     home = client.get("/").get_data(as_text=True)
     assert "Your calendar connection needs attention" in home and "Reconnect" in home
     with pytest.raises(connect.ReconnectNeeded):
-        connect.usable_credentials(session, app.extensions["rendezvous.broker"],
-                                   app.extensions["rendezvous.cipher"], link_for(session, riley))
+        connect.usable_credentials(
+            session,
+            app.extensions["rendezvous.broker"],
+            app.extensions["rendezvous.cipher"],
+            link_for(session, riley),
+        )
     # Delivering the same notification again changes nothing (idempotent).
     sandbox.call("POST", f"/profiles/{link.profile_id}/reconnect")
     connect_as(client, auth, sandbox, riley.email)
@@ -440,9 +515,15 @@ def test_refresh_refused_marks_the_link_for_attention(app, client, auth, session
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
     creds = creds_for(app, session, riley)
-    requests.post(sandbox.url + "/oauth/token/revoke", timeout=5, json={
-        "client_id": "rendezvous-test-client", "client_secret": SANDBOX_CLIENT_SECRET,
-        "token": creds.refresh_token})
+    requests.post(
+        sandbox.url + "/oauth/token/revoke",
+        timeout=5,
+        json={
+            "client_id": "rendezvous-test-client",
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "token": creds.refresh_token,
+        },
+    )
     link = link_for(session, riley)
     link.token_expires_at = utcnow() - timedelta(minutes=1)
     session.commit()
@@ -469,25 +550,47 @@ def test_forged_webhooks_are_refused_and_audited(app, client, auth, session, san
     path = _push_path(app, link.id)
     # The notice is true (the app asks the aggregator which profile it concerns).
     sandbox.call("POST", f"/profiles/{link.profile_id}/disconnect")
-    body = json.dumps({"notification": {"type": "profile_disconnected"},
-                       "channel": {"channel_id": link.channel_id}}).encode()
+    body = json.dumps(
+        {
+            "notification": {"type": "profile_disconnected"},
+            "channel": {"channel_id": link.channel_id},
+        }
+    ).encode()
     headers = {"Content-Type": "application/json"}
     assert client.post(path, data=body, headers=headers).status_code == 401
-    for signature in ("forged", _sign(body, "another-secret"), _sign(body)[:20],
-                      _sign(body + b" ")):
-        response = client.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": signature})
+    for signature in (
+        "forged",
+        _sign(body, "another-secret"),
+        _sign(body)[:20],
+        _sign(body + b" "),
+    ):
+        response = client.post(
+            path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": signature}
+        )
         assert response.status_code == 401
     assert link_for(session, riley).status is LinkStatus.ACTIVE
     # One entry a minute stands for them all (see test_hooks_hardening).
     assert actions(session).count("webhook.bad_signature") == 1
 
     big = b"{" + b" " * (70 * 1024) + b"}"
-    assert client.post(path, data=big, headers={**headers, "Cronofy-HMAC-SHA256": _sign(big)}
-                       ).status_code == 413
+    assert (
+        client.post(
+            path, data=big, headers={**headers, "Cronofy-HMAC-SHA256": _sign(big)}
+        ).status_code
+        == 413
+    )
     # A valid signature on a guessed or altered reference finds nothing.
-    assert client.post("/hooks/cronofy/push/" + "A" * 43, data=body,
-                       headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)}).status_code == 404
-    ok = client.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": f"x, {_sign(body)}"})
+    assert (
+        client.post(
+            "/hooks/cronofy/push/" + "A" * 43,
+            data=body,
+            headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)},
+        ).status_code
+        == 404
+    )
+    ok = client.post(
+        path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": f"x, {_sign(body)}"}
+    )
     assert ok.status_code == 202
     assert link_for(session, riley).status is LinkStatus.NEEDS_ATTENTION
     again = client.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)})
@@ -498,8 +601,9 @@ def test_forged_webhooks_are_refused_and_audited(app, client, auth, session, san
 # --- secrets at rest -------------------------------------------------------------------------
 
 
-def test_no_token_or_client_secret_in_the_database_file(app, client, auth, session, sandbox, riley,
-                                                        database_url):
+def test_no_token_or_client_secret_in_the_database_file(
+    app, client, auth, session, sandbox, riley, database_url
+):
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
     creds = creds_for(app, session, riley)
@@ -516,14 +620,17 @@ def test_no_token_or_client_secret_in_the_database_file(app, client, auth, sessi
         url = make_url(database_url)
         dump = subprocess.run(
             ["pg_dump", "-h", url.host, "-p", str(url.port), "-U", url.username, url.database],
-            capture_output=True, check=True).stdout
+            capture_output=True,
+            check=True,
+        ).stdout
         assert b"profile_link" in dump
         for secret in secrets:
             assert secret.encode() not in dump
 
 
 def test_a_signed_change_push_takes_the_fast_path_and_anything_else_the_full_one(
-        app, client, auth, session, sandbox, riley, monkeypatch):
+    app, client, auth, session, sandbox, riley, monkeypatch
+):
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
     link = link_for(session, riley)
@@ -539,30 +646,62 @@ def test_a_signed_change_push_takes_the_fast_path_and_anything_else_the_full_one
     monkeypatch.setattr(fast, "fallback", counted)
     queued = []
     jobs = app.extensions["rendezvous.jobs"]
-    monkeypatch.setattr(jobs, "enqueue_once", lambda key, name, *args: queued.append(
-        (key, name, args)) or "queued")
-    change = json.dumps({"notification": {"type": "change",
-                                          "changes_since": "2026-11-21T09:00:00Z"},
-                         "channel": {"channel_id": link.channel_id}}).encode()
+    monkeypatch.setattr(
+        jobs, "enqueue_once", lambda key, name, *args: queued.append((key, name, args)) or "queued"
+    )
+    change = json.dumps(
+        {
+            "notification": {"type": "change", "changes_since": "2026-11-21T09:00:00Z"},
+            "channel": {"channel_id": link.channel_id},
+        }
+    ).encode()
     headers = {"Content-Type": "application/json"}
-    response = client.post(path, data=change, headers={**headers,
-                                                       "Cronofy-HMAC-SHA256": _sign(change)})
+    response = client.post(
+        path, data=change, headers={**headers, "Cronofy-HMAC-SHA256": _sign(change)}
+    )
     assert response.status_code == 202 and full_calls == []
-    assert queued == [(f"changes:{link.id}:{link.channel_id}", "scheduling.changes",
-                       (link.id, "2026-11-21T09:00:00+00:00", link.channel_id))]
+    assert queued == [
+        (
+            f"changes:{link.id}:{link.channel_id}",
+            "scheduling.changes",
+            (link.id, "2026-11-21T09:00:00+00:00", link.channel_id),
+        )
+    ]
     # Everything else goes through the callback app, which answers and audits as before.
-    assert client.post(path, data=change, headers={**headers, "Cronofy-HMAC-SHA256": "forged"}
-                       ).status_code == 401
-    assert client.post("/hooks/cronofy/push/" + "A" * 43, data=change, headers={
-        **headers, "Cronofy-HMAC-SHA256": _sign(change)}).status_code == 404
+    assert (
+        client.post(
+            path, data=change, headers={**headers, "Cronofy-HMAC-SHA256": "forged"}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/hooks/cronofy/push/" + "A" * 43,
+            data=change,
+            headers={**headers, "Cronofy-HMAC-SHA256": _sign(change)},
+        ).status_code
+        == 404
+    )
     bad = b"{not json"
-    assert client.post(path, data=bad, headers={**headers, "Cronofy-HMAC-SHA256": _sign(bad)}
-                       ).status_code == 400
+    assert (
+        client.post(
+            path, data=bad, headers={**headers, "Cronofy-HMAC-SHA256": _sign(bad)}
+        ).status_code
+        == 400
+    )
     sandbox.call("POST", f"/profiles/{link.profile_id}/disconnect")  # the notice is true
-    other = json.dumps({"notification": {"type": "profile_disconnected"},
-                        "channel": {"channel_id": link.channel_id}}).encode()
-    assert client.post(path, data=other, headers={**headers, "Cronofy-HMAC-SHA256": _sign(other)}
-                       ).status_code == 202
+    other = json.dumps(
+        {
+            "notification": {"type": "profile_disconnected"},
+            "channel": {"channel_id": link.channel_id},
+        }
+    ).encode()
+    assert (
+        client.post(
+            path, data=other, headers={**headers, "Cronofy-HMAC-SHA256": _sign(other)}
+        ).status_code
+        == 202
+    )
     assert len(full_calls) == 4 and len(queued) == 1
     assert actions(session).count("webhook.bad_signature") == 1
     assert link_for(session, riley).status is LinkStatus.NEEDS_ATTENTION

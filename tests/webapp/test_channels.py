@@ -10,7 +10,12 @@ from sqlalchemy import select
 
 from models import PendingRevocation
 from tests.webapp.test_business_connect import (  # noqa: F401 (riley is a fixture)
-    actions, connect_as, creds_for, link_for, riley)
+    actions,
+    connect_as,
+    creds_for,
+    link_for,
+    riley,
+)
 
 OTHER = "taylor.nguyen@northwind.example"
 
@@ -30,14 +35,23 @@ def _channels(app, session, user):
 def _changes_delivered(sandbox, email: str) -> list[dict]:
     """Make a change in ``email``'s calendar as its owner; the change notifications it causes."""
     sandbox.deliver()  # whatever was queued before (verifications)
-    sandbox.call("POST", "/external-change", json={
-        "email": email, "action": "create", "summary": "Dentist",
-        "start": "2031-01-06T10:00:00Z", "end": "2031-01-06T11:00:00Z"})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": email,
+            "action": "create",
+            "summary": "Dentist",
+            "start": "2031-01-06T10:00:00Z",
+            "end": "2031-01-06T11:00:00Z",
+        },
+    )
     return [d for d in sandbox.deliver() if d["body"]["notification"]["type"] == "change"]
 
 
-def test_reconnecting_130_times_keeps_exactly_one_channel(app, client, auth, session, sandbox,
-                                                          riley):
+def test_reconnecting_130_times_keeps_exactly_one_channel(
+    app, client, auth, session, sandbox, riley
+):
     auth.login(riley.email)
     for _ in range(130):
         connect_as(client, auth, sandbox, riley.email)
@@ -45,7 +59,8 @@ def test_reconnecting_130_times_keeps_exactly_one_channel(app, client, auth, ses
     [channel] = _channels(app, session, riley)
     assert "/hooks/cronofy/push/" in channel.callback_url
     assert app.extensions["rendezvous.sealer"].open(
-        "push", channel.callback_url.rsplit("/", 1)[1]) == str(link.id)
+        "push", channel.callback_url.rsplit("/", 1)[1]
+    ) == str(link.id)
     assert "calendar.channel_failed" not in actions(session)
     [change] = _changes_delivered(sandbox, riley.email)  # once, not once per connect
     assert change["url"] == channel.callback_url
@@ -74,8 +89,9 @@ def test_disconnecting_closes_the_channel(app, client, auth, session, sandbox, r
     assert _changes_delivered(sandbox, riley.email) == []
 
 
-def test_linking_another_account_lets_go_of_the_first_one(app, client, auth, session, sandbox,
-                                                          riley):
+def test_linking_another_account_lets_go_of_the_first_one(
+    app, client, auth, session, sandbox, riley
+):
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
     first = link_for(session, riley).sub

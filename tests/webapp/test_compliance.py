@@ -11,8 +11,18 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from models import (AuditEntry, Base, CoordinatorAssignment, ErasureRequest, OAuthState, ProfileLink,
-                    Role, SchedulingPreference, User, utcnow)
+from models import (
+    AuditEntry,
+    Base,
+    CoordinatorAssignment,
+    ErasureRequest,
+    OAuthState,
+    ProfileLink,
+    Role,
+    SchedulingPreference,
+    User,
+    utcnow,
+)
 from tests.conftest import AuthActions
 from tests.factories import assign, make_org, make_user
 from tests.webapp.test_business_connect import connect_as, creds_for
@@ -54,34 +64,56 @@ def test_audit_trail_filters_and_pages(app, session, org, reviewer):
     assert "0 entries" in client.get("/compliance/audit?action=nothing.").get_data(as_text=True)
     today = utcnow().date()
     assert "2 entries" in client.get(
-        f"/compliance/audit?since={today}&until={today}&action=auth.login").get_data(as_text=True)
+        f"/compliance/audit?since={today}&until={today}&action=auth.login"
+    ).get_data(as_text=True)
     assert "0 entries" in client.get(
-        f"/compliance/audit?until={today - timedelta(days=1)}").get_data(as_text=True)
+        f"/compliance/audit?until={today - timedelta(days=1)}"
+    ).get_data(as_text=True)
     bad = client.get("/compliance/audit?since=yesterday")
     assert bad.status_code == 400 and "is not a date" in bad.get_data(as_text=True)
-    reversed_range = client.get(f"/compliance/audit?since={today}&until={today - timedelta(days=2)}")
+    reversed_range = client.get(
+        f"/compliance/audit?since={today}&until={today - timedelta(days=2)}"
+    )
     assert reversed_range.status_code == 400
 
 
 def test_audit_export_is_formula_safe_and_audited(app, session, org, reviewer):
-    session.add(AuditEntry(organisation_id=org.id, action="test.injection", outcome="success",
-                           target_label='=HYPERLINK("http://evil.example","x")'))
+    session.add(
+        AuditEntry(
+            organisation_id=org.id,
+            action="test.injection",
+            outcome="success",
+            target_label='=HYPERLINK("http://evil.example","x")',
+        )
+    )
     session.commit()
     client, _ = _client_for(app, reviewer)
     response = client.get("/compliance/audit/export.csv?action=test.")
     assert response.headers["Content-Disposition"].endswith('rendezvous-audit.csv"')
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0]["target_label"].startswith("'=HYPERLINK")
-    data = json.loads(client.get("/compliance/audit/export.json?action=test.").get_data(as_text=True))
+    data = json.loads(
+        client.get("/compliance/audit/export.json?action=test.").get_data(as_text=True)
+    )
     assert data["entries"][0]["target_label"].startswith("=HYPERLINK")  # JSON keeps the value
     assert client.get("/compliance/audit/export.xml").status_code == 302
-    exported = session.scalars(select(AuditEntry).where(AuditEntry.action == "audit.exported")
-                               .order_by(AuditEntry.id)).all()
+    exported = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "audit.exported").order_by(AuditEntry.id)
+    ).all()
     assert [e.detail["format"] for e in exported] == ["csv", "json"]
 
 
-@pytest.mark.parametrize("value, expected", [("=1+1", "'=1+1"), ("+x", "'+x"), ("-2", "'-2"),
-                                             ("@sum", "'@sum"), ("\tx", "'\tx"), ("plain", "plain")])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("=1+1", "'=1+1"),
+        ("+x", "'+x"),
+        ("-2", "'-2"),
+        ("@sum", "'@sum"),
+        ("\tx", "'\tx"),
+        ("plain", "plain"),
+    ],
+)
 def test_safe_cell(value, expected):
     assert safe_cell(value) == expected
 
@@ -96,7 +128,13 @@ def test_person_view_and_export_show_everything_but_secrets(app, session, sandbo
 
     client, _ = _client_for(app, reviewer)
     page = client.get(f"/compliance/people/{riley.id}").get_data(as_text=True)
-    for table in ("user_account", "profile_link", "coordinator_assignment", "oauth_state", "audit_entry"):
+    for table in (
+        "user_account",
+        "profile_link",
+        "coordinator_assignment",
+        "oauth_state",
+        "audit_entry",
+    ):
         assert f"<code>{table}</code>" in page, table
     assert "encrypted (key k1)" in page and "hashed (not reversible)" in page
     assert creds.access_token not in page and creds.refresh_token not in page
@@ -106,7 +144,9 @@ def test_person_view_and_export_show_everything_but_secrets(app, session, sandbo
     assert document["records"]["profile_link"][0]["refresh_token"] == "encrypted (key k1)"
     assert document["records"]["user_account"][0]["email"] == riley.email
     assert creds.refresh_token not in export.get_data(as_text=True)
-    assert session.scalar(select(AuditEntry).where(AuditEntry.action == "subject.exported")).target_id == str(riley.id)
+    assert session.scalar(
+        select(AuditEntry).where(AuditEntry.action == "subject.exported")
+    ).target_id == str(riley.id)
 
     other_org_user = make_user(session, make_org(session), Role.RECRUITER)
     assert client.get(f"/compliance/people/{other_org_user.id}").status_code == 404
@@ -129,26 +169,44 @@ def test_erasure_proposed_by_reviewer_and_confirmed_by_admin(app, session, sandb
     creds = creds_for(app, session, riley)
     riley_id, email = riley.id, riley.email
     room = "https://northwind.webex.com/meet/riley.chen"
-    session.add(SchedulingPreference(organisation_id=org.id, user_id=riley_id, start_minute=540,
-                                     end_minute=1020, weekdays="12345", video_profile="explicit",
-                                     video_room_url=room, video_room_name="Webex"))
+    session.add(
+        SchedulingPreference(
+            organisation_id=org.id,
+            user_id=riley_id,
+            start_minute=540,
+            end_minute=1020,
+            weekdays="12345",
+            video_profile="explicit",
+            video_room_url=room,
+            video_room_name="Webex",
+        )
+    )
     session.commit()
 
     client, auth = _client_for(app, reviewer)
-    auth.post(f"/compliance/people/{riley_id}/erasure", {"future_interviews": "cancel"},
-              form_page=f"/compliance/people/{riley_id}")
+    auth.post(
+        f"/compliance/people/{riley_id}/erasure",
+        {"future_interviews": "cancel"},
+        form_page=f"/compliance/people/{riley_id}",
+    )
     request_row = session.scalar(select(ErasureRequest))
     assert request_row.status == "proposed"
     # The reviewer cannot confirm their own proposal; the admin can.
-    denied = auth.post(f"/compliance/erasures/{request_row.id}", {"decision": "confirm"},
-                       form_page="/compliance/erasures")
+    denied = auth.post(
+        f"/compliance/erasures/{request_row.id}",
+        {"decision": "confirm"},
+        form_page="/compliance/erasures",
+    )
     assert denied.status_code == 403
     session.expire_all()
     assert session.get(User, riley_id) is not None
 
     admin_client, admin_auth = _client_for(app, admin)
-    receipt = admin_auth.post(f"/compliance/erasures/{request_row.id}", {"decision": "confirm"},
-                              form_page="/compliance/erasures")
+    receipt = admin_auth.post(
+        f"/compliance/erasures/{request_row.id}",
+        {"decision": "confirm"},
+        form_page="/compliance/erasures",
+    )
     text = receipt.get_data(as_text=True)
     assert receipt.status_code == 200 and "Erasure receipt" in text and "links revoked: 1" in text
     session.expire_all()
@@ -158,16 +216,29 @@ def test_erasure_proposed_by_reviewer_and_confirmed_by_admin(app, session, sandb
     # Their meeting-room link goes with them (detached, it would read as the organisation's).
     assert session.scalar(select(func.count(SchedulingPreference.id))) == 0
     assert session.scalar(select(func.count(OAuthState.id))) == 0
-    assert session.scalar(select(func.count(AuditEntry.id)).where(
-        (AuditEntry.actor_label == email) | (AuditEntry.target_label == email))) == 0
-    assert requests.get(sandbox.url + "/v1/account", timeout=5,
-                        headers={"Authorization": f"Bearer {creds.access_token}"}).status_code == 401
+    assert (
+        session.scalar(
+            select(func.count(AuditEntry.id)).where(
+                (AuditEntry.actor_label == email) | (AuditEntry.target_label == email)
+            )
+        )
+        == 0
+    )
+    assert (
+        requests.get(
+            sandbox.url + "/v1/account",
+            timeout=5,
+            headers={"Authorization": f"Bearer {creds.access_token}"},
+        ).status_code
+        == 401
+    )
     tombstone = session.get(ErasureRequest, request_row.id)
     assert tombstone.status == "completed" and tombstone.receipt["accounts_deleted"] == 1
     # Export after erasure returns nothing; the email is found nowhere.
     assert client.get(f"/compliance/people/{riley_id}/export.json").status_code == 404
     assert "No local record holds this email" in client.get(
-        f"/compliance/people?q={email}").get_data(as_text=True)
+        f"/compliance/people?q={email}"
+    ).get_data(as_text=True)
     assert riley_id not in [u.id for u in session.scalars(select(User))]
     history = admin_client.get("/compliance/erasures").get_data(as_text=True)
     assert f"user #{riley_id}" in history and "completed" in history
@@ -179,19 +250,29 @@ def test_erasure_can_be_rejected_and_bad_input_changes_nothing(app, session, org
     target = make_user(session, org, Role.RECRUITER)
     admin = make_user(session, org, Role.ADMIN)
     _, auth = _client_for(app, reviewer)
-    bad = auth.post(f"/compliance/people/{target.id}/erasure", {"future_interviews": "maybe"},
-                    form_page=f"/compliance/people/{target.id}")
+    bad = auth.post(
+        f"/compliance/people/{target.id}/erasure",
+        {"future_interviews": "maybe"},
+        form_page=f"/compliance/people/{target.id}",
+    )
     assert bad.status_code == 302 and session.scalar(select(ErasureRequest)) is None
-    auth.post(f"/compliance/people/{target.id}/erasure", {"future_interviews": "keep"},
-              form_page=f"/compliance/people/{target.id}")
-    twice = auth.post(f"/compliance/people/{target.id}/erasure", {"future_interviews": "keep"},
-                      form_page=f"/compliance/people/{target.id}")
+    auth.post(
+        f"/compliance/people/{target.id}/erasure",
+        {"future_interviews": "keep"},
+        form_page=f"/compliance/people/{target.id}",
+    )
+    twice = auth.post(
+        f"/compliance/people/{target.id}/erasure",
+        {"future_interviews": "keep"},
+        form_page=f"/compliance/people/{target.id}",
+    )
     assert twice.status_code == 302
     assert session.scalar(select(func.count(ErasureRequest.id))) == 1
     _, admin_auth = _client_for(app, admin)
     req = session.scalar(select(ErasureRequest))
-    admin_auth.post(f"/compliance/erasures/{req.id}", {"decision": "reject"},
-                    form_page="/compliance/erasures")
+    admin_auth.post(
+        f"/compliance/erasures/{req.id}", {"decision": "reject"}, form_page="/compliance/erasures"
+    )
     session.expire_all()
     assert session.get(ErasureRequest, req.id).status == "rejected"
     assert session.get(User, target.id) is not None
@@ -203,16 +284,23 @@ def test_single_role_erasure_when_configured(app_config, session, org, reviewer)
     app = create_app(dict(app_config, ERASURE_CONFIRM_ROLE="compliance"))
     target_id = make_user(session, org, Role.RECRUITER).id
     _, auth = _client_for(app, reviewer)
-    response = auth.post(f"/compliance/people/{target_id}/erasure", {"future_interviews": "keep"},
-                         form_page=f"/compliance/people/{target_id}")
+    response = auth.post(
+        f"/compliance/people/{target_id}/erasure",
+        {"future_interviews": "keep"},
+        form_page=f"/compliance/people/{target_id}",
+    )
     assert response.status_code == 200 and "Erasure receipt" in response.get_data(as_text=True)
     session.expire_all()
     assert session.get(User, target_id) is None
 
 
 def test_retention_purges_old_audit_entries(app, session, org):
-    old = AuditEntry(organisation_id=org.id, action="old.thing", outcome="success",
-                     at=utcnow() - timedelta(days=401))
+    old = AuditEntry(
+        organisation_id=org.id,
+        action="old.thing",
+        outcome="success",
+        at=utcnow() - timedelta(days=401),
+    )
     recent = AuditEntry(organisation_id=org.id, action="recent.thing", outcome="success")
     session.add_all([old, recent])
     session.commit()
@@ -230,8 +318,9 @@ from tests.webapp.scheduling_support import make_panel, managed  # noqa: E402
 
 
 @pytest.mark.parametrize("choice", ["cancel", "keep"])
-def test_erasure_cancels_or_keeps_the_persons_future_interviews(app, session, sandbox, org,
-                                                                 reviewer, choice):
+def test_erasure_cancels_or_keeps_the_persons_future_interviews(
+    app, session, sandbox, org, reviewer, choice
+):
     from models import Interview, InterviewStatus
     from tests.webapp.scheduling_support import link_calendar
 
@@ -248,12 +337,18 @@ def test_erasure_cancels_or_keeps_the_persons_future_interviews(app, session, sa
     admin = make_user(session, org, Role.ADMIN)
 
     _, auth = _client_for(app, reviewer)
-    auth.post(f"/compliance/people/{host_id}/erasure", {"future_interviews": choice},
-              form_page=f"/compliance/people/{host_id}")
+    auth.post(
+        f"/compliance/people/{host_id}/erasure",
+        {"future_interviews": choice},
+        form_page=f"/compliance/people/{host_id}",
+    )
     request_row = session.scalar(select(ErasureRequest))
     _, admin_auth = _client_for(app, admin)
-    admin_auth.post(f"/compliance/erasures/{request_row.id}", {"decision": "confirm"},
-                    form_page="/compliance/erasures")
+    admin_auth.post(
+        f"/compliance/erasures/{request_row.id}",
+        {"decision": "confirm"},
+        form_page="/compliance/erasures",
+    )
     session.expire_all()
     receipt = session.get(ErasureRequest, request_row.id).receipt
     assert session.get(User, host_id) is None
@@ -270,8 +365,9 @@ def test_erasure_cancels_or_keeps_the_persons_future_interviews(app, session, sa
     assert session.get(type(panel_link), panel_link.id) is not None  # other people untouched
 
 
-def test_candidate_email_finds_interview_ids_through_the_aggregator(app, session, sandbox, org,
-                                                                    reviewer, database_url):
+def test_candidate_email_finds_interview_ids_through_the_aggregator(
+    app, session, sandbox, org, reviewer, database_url
+):
     from pathlib import Path
 
     from tests.webapp.scheduling_support import link_calendar
@@ -289,8 +385,11 @@ def test_candidate_email_finds_interview_ids_through_the_aggregator(app, session
     assert f"<code>{interview.uid}</code>" in page
     other = client.get("/compliance/people?q=nobody.else@gmail.example").get_data(as_text=True)
     assert interview.uid not in other and "No interview's calendar event invites" in other
-    lookups = session.scalars(select(AuditEntry).where(
-        AuditEntry.action == "subject.candidate_lookup").order_by(AuditEntry.id)).all()
+    lookups = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action == "subject.candidate_lookup")
+        .order_by(AuditEntry.id)
+    ).all()
     assert [e.detail["interviews"] for e in lookups] == [1, 0]
     assert all(CANDIDATE_EMAIL not in str(e.detail) + str(e.target_label) for e in lookups)
     if database_url.startswith("sqlite"):

@@ -18,8 +18,16 @@ PROD = {
 }
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "RENDEZVOUS_TOKEN_KEYS",
-                                     "RENDEZVOUS_PUBLIC_BASE_URL", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "RENDEZVOUS_TOKEN_KEYS",
+        "RENDEZVOUS_PUBLIC_BASE_URL",
+        "REDIS_URL",
+    ],
+)
 def test_production_refuses_to_start_without_a_required_setting(tmp_path, missing):
     env = {k: v for k, v in PROD.items() if k != missing}
     with pytest.raises(ConfigError) as info:
@@ -93,15 +101,29 @@ def _python(code: str):
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"SECRET_KEY", "DATABASE_URL", "RENDEZVOUS_TOKEN_KEYS"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DATABASE_URL", "RENDEZVOUS_TOKEN_KEYS"}
+    }
     env["RENDEZVOUS_ENV"] = "production"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=Path(__file__).resolve().parents[2], timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=60,
+    )
 
 
 def test_importing_the_code_reads_no_environment_but_building_the_app_does():
-    assert _python("import webapp, webapp.views.admin, webapp.views.auth, webapp.services.accounts").returncode == 0
+    assert (
+        _python(
+            "import webapp, webapp.views.admin, webapp.views.auth, webapp.services.accounts"
+        ).returncode
+        == 0
+    )
     result = _python("import wsgi")
     assert result.returncode != 0
     assert "Refusing to start in production without SECRET_KEY" in result.stderr
@@ -121,8 +143,13 @@ def test_sqlite_database_and_job_queue_files_are_private(tmp_path):
     try:
         instance = tmp_path / "instance"
         # Development generates its secrets, creating the instance folder as it does.
-        app = create_app({"INSTANCE_PATH": str(instance), "ENVIRONMENT": "development",
-                          "DATABASE_URL": f"sqlite:///{instance / 'rendezvous.sqlite3'}"})
+        app = create_app(
+            {
+                "INSTANCE_PATH": str(instance),
+                "ENVIRONMENT": "development",
+                "DATABASE_URL": f"sqlite:///{instance / 'rendezvous.sqlite3'}",
+            }
+        )
         app.extensions["rendezvous.jobs"].enqueue("purge_oauth_states")  # the queue is written
         with app.extensions["rendezvous.db"].engine.begin() as conn:
             conn.execute(text("CREATE TABLE probe (id INTEGER)"))

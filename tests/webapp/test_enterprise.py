@@ -17,21 +17,41 @@ import requests
 from sqlalchemy import func, select
 
 from broker.sandbox.seed import fabrikam_people
-from models import (AuditEntry, LinkMode, LinkStatus, MailboxRequest, MailboxStatus, ProfileLink,
-                    Role, ServiceAccountLink, utcnow)
+from models import (
+    AuditEntry,
+    LinkMode,
+    LinkStatus,
+    MailboxRequest,
+    MailboxStatus,
+    ProfileLink,
+    Role,
+    ServiceAccountLink,
+    utcnow,
+)
 from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_org, make_user
 from webapp import enterprise_tasks
 from webapp.services import Actor, Forbidden, connect, enterprise
 
 PAGE = "/admin/calendar/enterprise/"
-ADMINS = {"exchange": ("svc-calendar@fabrikam.example", "fabrikam.example"),
-          "office365": ("it.admin@contoso.example", "contoso.example"),
-          "google": ("alex.kim@northwind.example", "northwind.example")}
+ADMINS = {
+    "exchange": ("svc-calendar@fabrikam.example", "fabrikam.example"),
+    "office365": ("it.admin@contoso.example", "contoso.example"),
+    "google": ("alex.kim@northwind.example", "northwind.example"),
+}
 #: The 30 ordinary Fabrikam mailboxes of the sandbox (inside the impersonation scope).
-FABRIKAM = [p[0] for p in fabrikam_people() if p[2] == "person" and "." in p[0].split("@")[0]
-            and p[0] not in {"ceo.office@fabrikam.example", "legal.hold@fabrikam.example",
-                             "board.secretary@fabrikam.example"}]
+FABRIKAM = [
+    p[0]
+    for p in fabrikam_people()
+    if p[2] == "person"
+    and "." in p[0].split("@")[0]
+    and p[0]
+    not in {
+        "ceo.office@fabrikam.example",
+        "legal.hold@fabrikam.example",
+        "board.secretary@fabrikam.example",
+    }
+]
 
 
 @pytest.fixture
@@ -62,8 +82,9 @@ def connect_domain(client, auth, session, sandbox, provider="exchange") -> Servi
     back = follow(client, sandbox.consent(response.headers["Location"], ADMINS[provider][0]))
     assert back.status_code == 302, back.get_data(as_text=True)
     session.expire_all()
-    return session.scalar(select(ServiceAccountLink).where(
-        ServiceAccountLink.domain == ADMINS[provider][1]))
+    return session.scalar(
+        select(ServiceAccountLink).where(ServiceAccountLink.domain == ADMINS[provider][1])
+    )
 
 
 def users_on(session, org, emails):
@@ -71,8 +92,11 @@ def users_on(session, org, emails):
 
 
 def request_list(auth, link, emails):
-    return auth.post(f"{PAGE}{link.id}/link", {"mode": "list", "pasted": "\n".join(emails)},
-                     form_page=f"{PAGE}{link.id}/link")
+    return auth.post(
+        f"{PAGE}{link.id}/link",
+        {"mode": "list", "pasted": "\n".join(emails)},
+        form_page=f"{PAGE}{link.id}/link",
+    )
 
 
 def rows(session, link=None):
@@ -93,8 +117,9 @@ def token_calls(sandbox) -> int:
 
 def queued_callbacks(sandbox) -> Counter:
     """Callbacks the aggregator has queued, per callback URL (one URL per mailbox request)."""
-    return Counter(i["url"] for i in sandbox.call("GET", "/outbox")["queued"]
-                   if i["kind"] == "callback")
+    return Counter(
+        i["url"] for i in sandbox.call("GET", "/outbox")["queued"] if i["kind"] == "callback"
+    )
 
 
 def actions(session):
@@ -122,14 +147,18 @@ def test_admin_connects_the_domain_of_each_provider(app, admin_client, session, 
     label = enterprise.PROVIDERS[provider]
     assert f"{label}: {domain}" in page and email in page and "Connected since" in page
     assert "Disconnect domain" in page and "service_account/accounts/manage" in page
-    rooms = {"exchange": "Spree (8 seats)", "office365": "Contoso Boardroom",
-             "google": "Aurora (6 seats)"}[provider]
+    rooms = {
+        "exchange": "Spree (8 seats)",
+        "office365": "Contoso Boardroom",
+        "google": "Aurora (6 seats)",
+    }[provider]
     assert rooms in page  # rooms the service account sees, read on demand
     assert "ec.connected" in actions(session)
 
 
 def test_the_connect_redirect_asks_for_service_account_scopes_and_a_delegated_scope(
-        admin_client, sandbox):
+    admin_client, sandbox
+):
     client, auth = admin_client
     response = auth.post(PAGE + "connect", {"provider": "google"}, form_page=PAGE)
     from urllib.parse import parse_qs
@@ -154,8 +183,10 @@ def test_a_replayed_connect_redirect_is_refused(admin_client, session, sandbox):
 def test_declined_admin_consent_stores_nothing(admin_client, session, sandbox):
     client, auth = admin_client
     response = auth.post(PAGE + "connect", {"provider": "office365"}, form_page=PAGE)
-    follow(client, sandbox.consent(response.headers["Location"], ADMINS["office365"][0],
-                                   decision="deny"))
+    follow(
+        client,
+        sandbox.consent(response.headers["Location"], ADMINS["office365"][0], decision="deny"),
+    )
     assert "consent was declined" in client.get(PAGE).get_data(as_text=True)
     assert session.scalar(select(ServiceAccountLink)) is None
 
@@ -164,8 +195,14 @@ def test_only_it_admins_may_start(app, session, org, sandbox):
     recruiter = make_user(session, org, Role.RECRUITER)
     actor = Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER)
     with pytest.raises(Forbidden):
-        enterprise.begin(session, app.extensions["rendezvous.broker"], actor, provider="google",
-                         session_nonce="n", redirect_uri="http://x/cb")
+        enterprise.begin(
+            session,
+            app.extensions["rendezvous.broker"],
+            actor,
+            provider="google",
+            session_nonce="n",
+            redirect_uri="http://x/cb",
+        )
     client = app.test_client()
     AuthActions(client).login(recruiter.email)
     assert client.get(PAGE).status_code == 403
@@ -175,9 +212,11 @@ def test_office365_admin_consent_link_is_built_from_tenant_and_app_id(admin_clie
     client, _ = admin_client
     app_id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
     page = client.get(PAGE + f"?tenant=contoso.onmicrosoft.com&app_id={app_id}").get_data(
-        as_text=True)
-    assert (f"https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent?"
-            f"client_id={app_id}") in page
+        as_text=True
+    )
+    assert (
+        f"https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent?client_id={app_id}"
+    ) in page
     bad = client.get(PAGE + "?tenant=not a tenant&app_id=x").get_data(as_text=True)
     assert "Enter a tenant id" in bad and "adminconsent" not in bad
 
@@ -186,17 +225,28 @@ def test_office365_admin_consent_link_is_built_from_tenant_and_app_id(admin_clie
 
 
 def test_chosen_mailboxes_are_requested_and_linked_and_bad_addresses_rejected(
-        app, admin_client, session, sandbox, org):
+    app, admin_client, session, sandbox, org
+):
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     people = users_on(session, org, FABRIKAM[:4] + ["ceo.office@fabrikam.example"])
     make_user(session, org, Role.RECRUITER, email="sam.patel@contoso.example")
-    pasted = [*FABRIKAM[:4], "ceo.office@fabrikam.example", FABRIKAM[0].upper(), "not-an-email",
-              "sam.patel@contoso.example", "nobody.here@fabrikam.example"]
+    pasted = [
+        *FABRIKAM[:4],
+        "ceo.office@fabrikam.example",
+        FABRIKAM[0].upper(),
+        "not-an-email",
+        "sam.patel@contoso.example",
+        "nobody.here@fabrikam.example",
+    ]
     page = request_list(auth, link, pasted).get_data(as_text=True)
     assert "5 mailboxes requested" in page
-    for reason in ("listed more than once", "not a valid email address", "not on fabrikam.example",
-                   "no such user in your organisation"):
+    for reason in (
+        "listed more than once",
+        "not a valid email address",
+        "not on fabrikam.example",
+        "no such user in your organisation",
+    ):
         assert reason in page
     assert batch_posts(sandbox) == 1
     callbacks = queued_callbacks(sandbox)
@@ -218,7 +268,7 @@ def test_chosen_mailboxes_are_requested_and_linked_and_bad_addresses_rejected(
     assert profile.target_calendar_id  # the mailbox's primary calendar, chosen by the job
     assert profile.has_tokens and profile.key_id == "k1"
     page = client.get(PAGE).get_data(as_text=True)
-    assert "Linked: <span data-count=\"linked\">4</span>" in page
+    assert 'Linked: <span data-count="linked">4</span>' in page
     assert "outside_impersonation_scope" in page
     assert actions(session).count("ec.mailbox_linked") == 4
     assert "ec.mailbox_failed" in actions(session) and "ec.mailboxes_requested" in actions(session)
@@ -232,7 +282,8 @@ def test_chosen_mailboxes_are_requested_and_linked_and_bad_addresses_rejected(
 
 
 def test_all_users_on_the_domain_go_out_in_batches_of_at_most_fifty(
-        admin_client, session, sandbox, org):
+    admin_client, session, sandbox, org
+):
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     emails = FABRIKAM + [f"extra{n}@fabrikam.example" for n in range(31)]
@@ -246,7 +297,8 @@ def test_all_users_on_the_domain_go_out_in_batches_of_at_most_fifty(
     counts = enterprise.counts(session, link.id)
     assert counts["linked"] == 30 and counts["failed"] == 31 and counts["waiting"] == 0
     assert {r.error_key for r in rows(session).values() if r.status is MailboxStatus.FAILED} == {
-        "unknown_mailbox"}
+        "unknown_mailbox"
+    }
 
 
 def test_progress_endpoint_reports_counts(admin_client, session, sandbox, org):
@@ -268,8 +320,11 @@ def test_a_subset_chosen_from_the_list(admin_client, session, sandbox, org):
     users_on(session, org, FABRIKAM[:6])
     page = client.get(f"{PAGE}{link.id}/link?q={FABRIKAM[1][:6]}").get_data(as_text=True)
     assert FABRIKAM[1] in page and FABRIKAM[2] not in page
-    auth.post(f"{PAGE}{link.id}/link", {"mode": "selected", "emails": FABRIKAM[1:3]},
-              form_page=f"{PAGE}{link.id}/link")
+    auth.post(
+        f"{PAGE}{link.id}/link",
+        {"mode": "selected", "emails": FABRIKAM[1:3]},
+        form_page=f"{PAGE}{link.id}/link",
+    )
     assert set(rows(session)) == set(FABRIKAM[1:3])
 
 
@@ -294,8 +349,13 @@ def test_a_rate_limited_batch_is_sent_again_once(admin_client, session, sandbox,
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     users_on(session, org, FABRIKAM[:4])
-    sandbox.add_fault(method="POST", path="/v1/service_account_authorizations", status=429,
-                      count=1, headers={"Retry-After": "1"})
+    sandbox.add_fault(
+        method="POST",
+        path="/v1/service_account_authorizations",
+        status=429,
+        count=1,
+        headers={"Retry-After": "1"},
+    )
     request_list(auth, link, FABRIKAM[:4])
     assert batch_posts(sandbox) == 2  # refused once, accepted once
     callbacks = queued_callbacks(sandbox)
@@ -341,22 +401,38 @@ def test_forged_and_replayed_callbacks(app, admin_client, session, sandbox, org)
     calls = token_calls(sandbox)
 
     for signature in ("forged", _sign(body, "another-secret"), _sign(body + b" ")):
-        assert anon.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": signature}
-                         ).status_code == 401
+        assert (
+            anon.post(
+                path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": signature}
+            ).status_code
+            == 401
+        )
     # A correctly signed body with a state that is not the request's: refused, audited.
     wrong = json.dumps({"authorization": {"code": "x" * 32, "state": "guessed"}}).encode()
-    assert anon.post(path, data=wrong, headers={**headers, "Cronofy-HMAC-SHA256": _sign(wrong)}
-                     ).status_code == 401
+    assert (
+        anon.post(
+            path, data=wrong, headers={**headers, "Cronofy-HMAC-SHA256": _sign(wrong)}
+        ).status_code
+        == 401
+    )
     # The same, unsigned: the state check still refuses it.
     assert anon.post(path, data=wrong, headers=headers).status_code == 401
     # The genuine callback again, signed or not: a replay, a no-op.
-    assert anon.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)}
-                     ).status_code == 409
+    assert (
+        anon.post(
+            path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)}
+        ).status_code
+        == 409
+    )
     assert anon.post(path, data=body, headers=headers).status_code == 409
     # A reference sealed for something else, or made up, names no request.
     other = "/hooks/cronofy/sa/" + app.extensions["rendezvous.sealer"].seal("push", "1")
-    assert anon.post(other, data=body, headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)}
-                     ).status_code == 404
+    assert (
+        anon.post(
+            other, data=body, headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)}
+        ).status_code
+        == 404
+    )
     assert token_calls(sandbox) == calls  # no second exchange, ever
     assert session.scalar(select(func.count(ProfileLink.id))) == 1
     log = actions(session)
@@ -368,12 +444,14 @@ def test_forged_and_replayed_callbacks(app, admin_client, session, sandbox, org)
 @pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
 @pytest.mark.parametrize("where", ["authorization", "top_level"])
 def test_mailboxes_link_whether_callbacks_are_signed_and_wherever_state_comes(
-        app, admin_client, session, sandbox, org, signed, where):
+    app, admin_client, session, sandbox, org, signed, where
+):
     """No source confirms that the delegated-access callback is signed, nor where ``state``
     comes back: every variant the sandbox can be switched to links the mailboxes. Unsigned
     answers are accepted on the sealed reference and one-time state, audited and counted."""
-    sandbox.call("PATCH", "/config", json={"sa_callback_signed": signed,
-                                           "sa_callback_state": where})
+    sandbox.call(
+        "PATCH", "/config", json={"sa_callback_signed": signed, "sa_callback_state": where}
+    )
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     users_on(session, org, FABRIKAM[:3])
@@ -381,8 +459,11 @@ def test_mailboxes_link_whether_callbacks_are_signed_and_wherever_state_comes(
     delivered = sandbox.deliver()
     assert [d["status"] for d in delivered] == ["200"] * 3
     assert all(d["signed"] is signed for d in delivered)
-    assert all(("state" in d["body"]["authorization"]) == (where == "authorization")
-               and ("state" in d["body"]) == (where == "top_level") for d in delivered)
+    assert all(
+        ("state" in d["body"]["authorization"]) == (where == "authorization")
+        and ("state" in d["body"]) == (where == "top_level")
+        for d in delivered
+    )
     assert {r.status for r in rows(session, link).values()} == {MailboxStatus.LINKED}
     session.expire_all()
     assert session.get(ServiceAccountLink, link.id).unsigned_callbacks == (0 if signed else 3)
@@ -392,7 +473,8 @@ def test_mailboxes_link_whether_callbacks_are_signed_and_wherever_state_comes(
 
 
 def test_a_wrong_signature_is_refused_even_with_the_right_state(
-        app, admin_client, session, sandbox, org):
+    app, admin_client, session, sandbox, org
+):
     """A signature, when present, must be right: the genuine body and state with a bad
     signature change nothing; the same body unsigned is then accepted and counted."""
     client, auth = admin_client
@@ -406,8 +488,12 @@ def test_a_wrong_signature_is_refused_even_with_the_right_state(
     anon = app.test_client()
     headers = {"Content-Type": "application/json"}
     for signature in ("", "forged", _sign(body, "another-secret")):
-        assert anon.post(path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": signature}
-                         ).status_code == 401
+        assert (
+            anon.post(
+                path, data=body, headers={**headers, "Cronofy-HMAC-SHA256": signature}
+            ).status_code
+            == 401
+        )
     assert rows(session)[FABRIKAM[0]].status is MailboxStatus.PENDING
     assert actions(session).count("webhook.bad_signature") == 1  # once a minute per address
     assert anon.post(path, data=body, headers=headers).status_code == 200
@@ -438,7 +524,8 @@ class Crash(BaseException):
 
 
 def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
-        app, admin_client, session, sandbox, org, monkeypatch):
+    app, admin_client, session, sandbox, org, monkeypatch
+):
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     users_on(session, org, FABRIKAM[:25])
@@ -482,8 +569,9 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
     assert session.scalar(select(func.count(ProfileLink.id))) == 25
 
 
-def test_two_workers_never_claim_the_same_rows(app, admin_client, session, sandbox, org,
-                                               monkeypatch):
+def test_two_workers_never_claim_the_same_rows(
+    app, admin_client, session, sandbox, org, monkeypatch
+):
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     users_on(session, org, FABRIKAM[:6])
@@ -501,8 +589,9 @@ def test_two_workers_never_claim_the_same_rows(app, admin_client, session, sandb
 # --- service-account token -----------------------------------------------------------------------
 
 
-def test_an_expired_service_account_token_is_refreshed_and_stored(app, admin_client, session,
-                                                                  sandbox, org):
+def test_an_expired_service_account_token_is_refreshed_and_stored(
+    app, admin_client, session, sandbox, org
+):
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     old = connect.load_credentials(link, app.extensions["rendezvous.cipher"])
@@ -513,8 +602,9 @@ def test_an_expired_service_account_token_is_refreshed_and_stored(app, admin_cli
     request_list(auth, link, FABRIKAM[:1])
     assert token_calls(sandbox) - before == 1
     session.expire_all()
-    new = connect.load_credentials(session.get(ServiceAccountLink, link.id),
-                                   app.extensions["rendezvous.cipher"])
+    new = connect.load_credentials(
+        session.get(ServiceAccountLink, link.id), app.extensions["rendezvous.cipher"]
+    )
     assert new.access_token != old.access_token and batch_posts(sandbox) == 1
 
 
@@ -522,8 +612,12 @@ def test_an_expired_service_account_token_is_refreshed_and_stored(app, admin_cli
 
 
 def _account_ok(sandbox, token) -> bool:
-    return requests.get(sandbox.url + "/v1/account", timeout=5,
-                        headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    return (
+        requests.get(
+            sandbox.url + "/v1/account", timeout=5, headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 200
+    )
 
 
 def test_unlink_disconnect_and_reset(app, admin_client, session, sandbox, org):
@@ -533,16 +627,23 @@ def test_unlink_disconnect_and_reset(app, admin_client, session, sandbox, org):
     users = users_on(session, org, FABRIKAM[:3])
     request_list(auth, link, FABRIKAM[:3])
     sandbox.deliver()
-    tokens = {u.email: connect.load_credentials(
-        session.scalar(select(ProfileLink).where(ProfileLink.user_id == u.id)), cipher).access_token
-        for u in users}
-    sa_token = connect.load_credentials(session.get(ServiceAccountLink, link.id), cipher).access_token
+    tokens = {
+        u.email: connect.load_credentials(
+            session.scalar(select(ProfileLink).where(ProfileLink.user_id == u.id)), cipher
+        ).access_token
+        for u in users
+    }
+    sa_token = connect.load_credentials(
+        session.get(ServiceAccountLink, link.id), cipher
+    ).access_token
 
     row = rows(session)[FABRIKAM[0]]
     auth.post(f"{PAGE}mailboxes/{row.id}/unlink", form_page=PAGE)
     profile = session.get(ProfileLink, row.profile_link_id)
     assert profile.status is LinkStatus.DISCONNECTED and not profile.has_tokens
-    assert not _account_ok(sandbox, tokens[FABRIKAM[0]]) and _account_ok(sandbox, tokens[FABRIKAM[1]])
+    assert not _account_ok(sandbox, tokens[FABRIKAM[0]]) and _account_ok(
+        sandbox, tokens[FABRIKAM[1]]
+    )
     assert rows(session)[FABRIKAM[0]].status is MailboxStatus.UNLINKED
 
     confirm = client.get(f"{PAGE}{link.id}/disconnect").get_data(as_text=True)
@@ -552,13 +653,20 @@ def test_unlink_disconnect_and_reset(app, admin_client, session, sandbox, org):
     sa = session.get(ServiceAccountLink, link.id)
     assert sa.status is LinkStatus.DISCONNECTED and not sa.has_tokens
     assert not any(_account_ok(sandbox, t) for t in tokens.values())
-    assert requests.get(sandbox.url + "/v1/resources", timeout=5, headers={
-        "Authorization": f"Bearer {sa_token}"}).status_code == 401
+    assert (
+        requests.get(
+            sandbox.url + "/v1/resources",
+            timeout=5,
+            headers={"Authorization": f"Bearer {sa_token}"},
+        ).status_code
+        == 401
+    )
     assert all(not p.has_tokens for p in session.scalars(select(ProfileLink)))
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "ec.disconnected"))
     assert entry.detail == {"mailboxes": 2, "tokens_deleted": 3, "revocations_queued": 3}
-    revoked = session.scalar(select(AuditEntry).where(
-        AuditEntry.action == "calendar.revoked_in_bulk"))
+    revoked = session.scalar(
+        select(AuditEntry).where(AuditEntry.action == "calendar.revoked_in_bulk")
+    )
     assert revoked.detail == {"revoked": 3, "still_queued": 0}  # the job ran after the request
     client.get(PAGE)  # the flash message
     assert "Exchange: fabrikam.example" not in client.get(PAGE).get_data(as_text=True)
@@ -574,8 +682,10 @@ def test_unlink_disconnect_and_reset(app, admin_client, session, sandbox, org):
     session.expire_all()
     assert session.scalar(select(ServiceAccountLink)) is None
     assert session.scalar(select(MailboxRequest)) is None
-    assert all(p.status is LinkStatus.DISCONNECTED and not p.has_tokens
-               for p in session.scalars(select(ProfileLink)))
+    assert all(
+        p.status is LinkStatus.DISCONNECTED and not p.has_tokens
+        for p in session.scalars(select(ProfileLink))
+    )
     assert "ec.reset" in actions(session) and "ec.unlinked" in actions(session)
 
 
@@ -587,8 +697,9 @@ def test_enterprise_link_supersedes_a_personal_link(app, admin_client, session, 
     user_client = app.test_client()
     user_auth = AuthActions(user_client)
     user_auth.login(user.email)
-    start = user_auth.post("/profile/calendar/connect", {"provider": "google"},
-                           form_page="/profile/calendar/")
+    start = user_auth.post(
+        "/profile/calendar/connect", {"provider": "google"}, form_page="/profile/calendar/"
+    )
     follow(user_client, sandbox.consent(start.headers["Location"], "jamie.rivera@gmail.example"))
     personal = session.scalar(select(ProfileLink).where(ProfileLink.user_id == user.id))
     assert personal.mode is LinkMode.BUSINESS
@@ -597,19 +708,26 @@ def test_enterprise_link_supersedes_a_personal_link(app, admin_client, session, 
     request_list(auth, link, FABRIKAM[:1])
     sandbox.deliver()
     session.expire_all()
-    links = session.scalars(select(ProfileLink).where(ProfileLink.user_id == user.id)
-                            .order_by(ProfileLink.id)).all()
+    links = session.scalars(
+        select(ProfileLink).where(ProfileLink.user_id == user.id).order_by(ProfileLink.id)
+    ).all()
     assert [(lk.mode, lk.status) for lk in links] == [
-        (LinkMode.BUSINESS, LinkStatus.DISCONNECTED), (LinkMode.ENTERPRISE, LinkStatus.ACTIVE)]
+        (LinkMode.BUSINESS, LinkStatus.DISCONNECTED),
+        (LinkMode.ENTERPRISE, LinkStatus.ACTIVE),
+    ]
     assert not links[0].has_tokens
     assert "Linked by your organisation" in user_client.get("/profile/calendar/").get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_parse_emails_reads_csv_and_pasted_lists():
     text = 'email,name\n"anna.becker@fabrikam.example",Anna\nben@x.example; clara@y.example\n'
     assert enterprise.parse_emails(text) == [
-        "anna.becker@fabrikam.example", "ben@x.example", "clara@y.example"]
+        "anna.becker@fabrikam.example",
+        "ben@x.example",
+        "clara@y.example",
+    ]
     assert enterprise.parse_emails("not-an-email\na@b.example") == ["not-an-email", "a@b.example"]
 
 
@@ -625,18 +743,24 @@ def test_service_account_tokens_rotate_and_are_bound_to_their_table_and_row(app_
     app = create_app(app_config)
     org = make_org(session)
     cipher = app.extensions["rendezvous.cipher"]
-    sa = ServiceAccountLink(organisation_id=org.id, provider="exchange", domain="fabrikam.example",
-                            sub="ser_1")
+    sa = ServiceAccountLink(
+        organisation_id=org.id, provider="exchange", domain="fabrikam.example", sub="ser_1"
+    )
     session.add(sa)
     session.flush()
     connect.store_credentials(sa, Credentials("sa-access", "sa-refresh", utcnow(), ""), cipher)
     # The same ciphertext in a ProfileLink row does not decrypt: the table is bound in.
     user = make_user(session, org)
-    twin = ProfileLink(id=sa.id, organisation_id=org.id, user_id=user.id,
-                       mode=LinkMode.ENTERPRISE, sub="acc_twin")  # same row id, other table
+    twin = ProfileLink(
+        id=sa.id, organisation_id=org.id, user_id=user.id, mode=LinkMode.ENTERPRISE, sub="acc_twin"
+    )  # same row id, other table
     session.add(twin)
     session.flush()
-    twin.access_token, twin.refresh_token, twin.key_id = sa.access_token, sa.refresh_token, sa.key_id
+    twin.access_token, twin.refresh_token, twin.key_id = (
+        sa.access_token,
+        sa.refresh_token,
+        sa.key_id,
+    )
     twin.token_expires_at = sa.token_expires_at
     session.commit()
     with pytest.raises(DecryptionFailed):
@@ -657,7 +781,8 @@ def test_service_account_tokens_rotate_and_are_bound_to_their_table_and_row(app_
 
 
 def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_duplicates(
-        app, app_config, admin_client, session, sandbox, org, tmp_path):
+    app, app_config, admin_client, session, sandbox, org, tmp_path
+):
     """A real huey worker process is killed (SIGKILL) while its batch request is in flight and
     is refused; its queue message is gone, the claimed rows are not. A new worker's periodic
     resume sends them once the lease is over: one request per mailbox reaches the aggregator."""
@@ -683,21 +808,32 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
         with queued_app.extensions["rendezvous.db"].sessions() as db:
             admin = db.scalar(select(ServiceAccountLink)).connected_by_id
             actor = Actor(admin, "it@northwind.example", org.id, Role.ADMIN)
-            enterprise.request_mailboxes(db, actor, link.id, emails=FABRIKAM[:5],
-                                         callback_url=_callback_url)
+            enterprise.request_mailboxes(
+                db, actor, link.id, emails=FABRIKAM[:5], callback_url=_callback_url
+            )
     jobs.enqueue("ec_send_batches", link.id)
     assert jobs.pending() == 1
     # The aggregator will take 8 s to refuse the batch: the worker is killed meanwhile.
-    sandbox.add_fault(method="POST", path="/v1/service_account_authorizations", status=503,
-                      latency_ms=8000, count=1)
-    env = {"RENDEZVOUS_ENV": "development", "DATABASE_URL": config["DATABASE_URL"],
-           "SECRET_KEY": config["SECRET_KEY"], "RENDEZVOUS_TOKEN_KEYS": config["TOKEN_KEYS"],
-           "RENDEZVOUS_JOBS_SQLITE_PATH": queue, "PATH": "/usr/bin:/bin",
-           "CRONOFY_CLIENT_ID": config["CRONOFY_CLIENT_ID"],
-           "CRONOFY_CLIENT_SECRET": config["CRONOFY_CLIENT_SECRET"],
-           "CRONOFY_API_BASE_URL": config["CRONOFY_API_BASE_URL"],
-           "CRONOFY_APP_BASE_URL": config["CRONOFY_APP_BASE_URL"],
-           "RENDEZVOUS_EC_CLAIM_LEASE_SECONDS": "1"}
+    sandbox.add_fault(
+        method="POST",
+        path="/v1/service_account_authorizations",
+        status=503,
+        latency_ms=8000,
+        count=1,
+    )
+    env = {
+        "RENDEZVOUS_ENV": "development",
+        "DATABASE_URL": config["DATABASE_URL"],
+        "SECRET_KEY": config["SECRET_KEY"],
+        "RENDEZVOUS_TOKEN_KEYS": config["TOKEN_KEYS"],
+        "RENDEZVOUS_JOBS_SQLITE_PATH": queue,
+        "PATH": "/usr/bin:/bin",
+        "CRONOFY_CLIENT_ID": config["CRONOFY_CLIENT_ID"],
+        "CRONOFY_CLIENT_SECRET": config["CRONOFY_CLIENT_SECRET"],
+        "CRONOFY_API_BASE_URL": config["CRONOFY_API_BASE_URL"],
+        "CRONOFY_APP_BASE_URL": config["CRONOFY_APP_BASE_URL"],
+        "RENDEZVOUS_EC_CLAIM_LEASE_SECONDS": "1",
+    }
     root = Path(__file__).resolve().parents[2]
 
     logs = []
@@ -705,13 +841,19 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
     def worker():
         log = open(tmp_path / f"worker{len(logs)}.log", "wb")
         logs.append(log.name)
-        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker",
-                                 "--workers", "1"], cwd=root, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker", "--workers", "1"],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def diagnostics():
-        state = [(r.email, r.status.value, bool(r.claim), bool(r.sent_at))
-                 for r in rows(session).values()]
+        state = [
+            (r.email, r.status.value, bool(r.claim), bool(r.sent_at))
+            for r in rows(session).values()
+        ]
         return f"{state}\n" + "\n".join(Path(n).read_text(errors="replace")[-2000:] for n in logs)
 
     def wait_for(condition, seconds=90):
@@ -727,8 +869,10 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
         # The fault fired: the batch is in flight (its rows claimed, their states committed).
         assert wait_for(lambda: not sandbox.call("GET", "/faults")["rules"]), diagnostics()
         claimed = rows(session)
-        assert all(r.claim and r.status is MailboxStatus.PENDING and not r.sent_at
-                   for r in claimed.values())
+        assert all(
+            r.claim and r.status is MailboxStatus.PENDING and not r.sent_at
+            for r in claimed.values()
+        )
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)

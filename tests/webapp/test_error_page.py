@@ -28,8 +28,15 @@ def failing_app(app):
         db = db_session()
         me = db.scalar(select(User).where(User.role == Role.RECRUITER))
         # A uniqueness violation in the middle of the request, as a relink once hit.
-        db.add(User(organisation_id=me.organisation_id, email=me.email, name="Twin",
-                    role=Role.RECRUITER, password_hash="x"))
+        db.add(
+            User(
+                organisation_id=me.organisation_id,
+                email=me.email,
+                name="Twin",
+                role=Role.RECRUITER,
+                password_hash="x",
+            )
+        )
         db.flush()
         return "unreachable"
 
@@ -48,8 +55,9 @@ def assert_500_page(response, caplog):
 
 
 def test_a_request_whose_transaction_broke_gets_the_500_page(failing_app, session, org, caplog):
-    riley = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
-                      name="Riley Chen")
+    riley = make_user(
+        session, org, Role.RECRUITER, email="riley.chen@northwind.example", name="Riley Chen"
+    )
     client = failing_app.test_client()
     AuthActions(client).login(riley.email)
     with caplog.at_level(logging.ERROR, logger="webapp.errors"):
@@ -62,8 +70,9 @@ def test_a_request_whose_transaction_broke_gets_the_500_page(failing_app, sessio
     assert home.status_code == 200 and "Riley" in home.get_data(as_text=True)
 
 
-def test_the_500_page_renders_with_the_database_down(failing_app, session, org, caplog,
-                                                     monkeypatch):
+def test_the_500_page_renders_with_the_database_down(
+    failing_app, session, org, caplog, monkeypatch
+):
     riley = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
     client = failing_app.test_client()
     AuthActions(client).login(riley.email)
@@ -76,4 +85,3 @@ def test_the_500_page_renders_with_the_database_down(failing_app, session, org, 
         response = client.get("/")  # loading the signed-in user already fails
     assert_500_page(response, caplog)
     assert "database down" not in response.get_data(as_text=True)
-

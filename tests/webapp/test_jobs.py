@@ -15,16 +15,29 @@ from webapp import create_app
 
 def _states(session, user, *specs):
     for n, (expires, used) in enumerate(specs):
-        session.add(OAuthState(state_hash=f"{n:064d}", flow="business_connect", user_id=user.id,
-                               session_binding="x" * 64, expires_at=expires, used_at=used))
+        session.add(
+            OAuthState(
+                state_hash=f"{n:064d}",
+                flow="business_connect",
+                user_id=user.id,
+                session_binding="x" * 64,
+                expires_at=expires,
+                used_at=used,
+            )
+        )
     session.commit()
 
 
 def test_purging_oauth_states_keeps_only_usable_ones(app, session):
     user = make_user(session, make_org(session), Role.RECRUITER)
     now = utcnow()
-    _states(session, user, (now - timedelta(minutes=1), None), (now + timedelta(minutes=5), None),
-            (now + timedelta(minutes=5), now - timedelta(days=2)))
+    _states(
+        session,
+        user,
+        (now - timedelta(minutes=1), None),
+        (now + timedelta(minutes=5), None),
+        (now + timedelta(minutes=5), now - timedelta(days=2)),
+    )
     jobs = app.extensions["rendezvous.jobs"]
     assert jobs.immediate
     jobs.enqueue("purge_oauth_states")
@@ -40,13 +53,22 @@ def test_a_sqlite_queue_is_consumed_by_the_worker_command(app_config, session, t
     jobs.enqueue("purge_oauth_states")
     assert jobs.pending() == 1
     # A separate worker process, as in production, configured through the environment.
-    env = {"RENDEZVOUS_ENV": "development", "DATABASE_URL": config["DATABASE_URL"],
-           "SECRET_KEY": config["SECRET_KEY"], "RENDEZVOUS_TOKEN_KEYS": config["TOKEN_KEYS"],
-           "RENDEZVOUS_JOBS_SQLITE_PATH": config["JOBS_SQLITE_PATH"], "PATH": "/usr/bin:/bin"}
+    env = {
+        "RENDEZVOUS_ENV": "development",
+        "DATABASE_URL": config["DATABASE_URL"],
+        "SECRET_KEY": config["SECRET_KEY"],
+        "RENDEZVOUS_TOKEN_KEYS": config["TOKEN_KEYS"],
+        "RENDEZVOUS_JOBS_SQLITE_PATH": config["JOBS_SQLITE_PATH"],
+        "PATH": "/usr/bin:/bin",
+    }
     root = Path(__file__).resolve().parents[2]
-    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker",
-                               "--workers", "1"], cwd=root, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker", "--workers", "1"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and jobs.pending():
@@ -72,21 +94,35 @@ def test_change_notifications_for_one_link_coalesce_into_one_job(app_config, ses
 
     from models import LinkMode, ProfileLink
 
-    config = dict(app_config, JOBS_IMMEDIATE=False, JOBS_SQLITE_PATH=str(tmp_path / "q.sqlite3"),
-                  CRONOFY_CLIENT_ID="cid", CRONOFY_CLIENT_SECRET="hook-secret",
-                  CRONOFY_API_BASE_URL="http://127.0.0.1:9", CRONOFY_APP_BASE_URL="http://127.0.0.1:9")
+    config = dict(
+        app_config,
+        JOBS_IMMEDIATE=False,
+        JOBS_SQLITE_PATH=str(tmp_path / "q.sqlite3"),
+        CRONOFY_CLIENT_ID="cid",
+        CRONOFY_CLIENT_SECRET="hook-secret",
+        CRONOFY_API_BASE_URL="http://127.0.0.1:9",
+        CRONOFY_APP_BASE_URL="http://127.0.0.1:9",
+    )
     app = create_app(config)
     user = make_user(session, make_org(session), Role.RECRUITER)
-    link = ProfileLink(organisation_id=user.organisation_id, user_id=user.id,
-                       mode=LinkMode.BUSINESS, sub="acc_coalesce")
+    link = ProfileLink(
+        organisation_id=user.organisation_id,
+        user_id=user.id,
+        mode=LinkMode.BUSINESS,
+        sub="acc_coalesce",
+    )
     session.add(link)
     session.commit()
     path = "/hooks/cronofy/push/" + app.extensions["rendezvous.sealer"].seal("push", str(link.id))
     client = app.test_client()
 
     def notify(since):
-        body = json.dumps({"notification": {"type": "change", "changes_since": since},
-                           "channel": {"channel_id": "chn_coalesce"}}).encode()
+        body = json.dumps(
+            {
+                "notification": {"type": "change", "changes_since": since},
+                "channel": {"channel_id": "chn_coalesce"},
+            }
+        ).encode()
         signature = base64.b64encode(hmac.new(b"hook-secret", body, hashlib.sha256).digest())
         response = client.post(path, data=body, headers={"Cronofy-HMAC-SHA256": signature.decode()})
         assert response.status_code == 202
@@ -119,8 +155,12 @@ def test_with_redis_a_burst_is_one_round_trip_each_and_one_job(app_config, sessi
     app = create_app(dict(app_config, JOBS_IMMEDIATE=False, REDIS_URL=redis_url))
     jobs = app.extensions["rendezvous.jobs"]
     user = make_user(session, make_org(session), Role.RECRUITER)
-    link = ProfileLink(organisation_id=user.organisation_id, user_id=user.id,
-                       mode=LinkMode.BUSINESS, sub="acc_redis_coalesce")
+    link = ProfileLink(
+        organisation_id=user.organisation_id,
+        user_id=user.id,
+        mode=LinkMode.BUSINESS,
+        sub="acc_redis_coalesce",
+    )
     session.add(link)
     session.commit()
     calls = []
@@ -147,17 +187,20 @@ def test_with_redis_a_burst_is_one_round_trip_each_and_one_job(app_config, sessi
     assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None) is not None
 
 
-def test_keep_going_sleeps_through_short_waits_and_requeues_long_ones(app_config, tmp_path,
-                                                                      monkeypatch):
+def test_keep_going_sleeps_through_short_waits_and_requeues_long_ones(
+    app_config, tmp_path, monkeypatch
+):
     from webapp import jobs as jobs_module
 
-    app = create_app(dict(app_config, JOBS_IMMEDIATE=False,
-                          JOBS_SQLITE_PATH=str(tmp_path / "q.sqlite3")))
+    app = create_app(
+        dict(app_config, JOBS_IMMEDIATE=False, JOBS_SQLITE_PATH=str(tmp_path / "q.sqlite3"))
+    )
     jobs = app.extensions["rendezvous.jobs"]
     slept, later = [], []
     monkeypatch.setattr(jobs_module.time, "sleep", slept.append)
-    monkeypatch.setattr(jobs, "enqueue_in", lambda delay, name, *args: later.append(
-        (delay, name, args)))
+    monkeypatch.setattr(
+        jobs, "enqueue_in", lambda delay, name, *args: later.append((delay, name, args))
+    )
     passes = iter([(2, 0.5), (3, None)])
     assert jobs.keep_going("revocations", (), lambda: next(passes)) == 5
     assert slept == [0.5] and later == []

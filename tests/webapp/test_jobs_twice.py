@@ -36,14 +36,18 @@ def _twice(app, fn, *args):
 
 
 def _ours(app, session, interview):
-    return [e for e in managed(app, session, interview.host_link, include_deleted=False)
-            if e.event_id and interview.uid in e.event_id]
+    return [
+        e
+        for e in managed(app, session, interview.host_link, include_deleted=False)
+        if e.event_id and interview.uid in e.event_id
+    ]
 
 
 def test_a_write_job_run_twice_at_once_writes_one_event(app, session, sandbox, recruiter, panel):
     query = query_for(panel)
-    interview, payload = schedule(app, session, recruiter, query,
-                                  first_slot(app, session, recruiter, query).start, run=False)
+    interview, payload = schedule(
+        app, session, recruiter, query, first_slot(app, session, recruiter, query).start, run=False
+    )
     results, errors = _twice(app, scheduling_tasks.write_interview, interview.id, payload)
     assert results, errors
     # And once more later, as a retry delivered after both finished.
@@ -56,13 +60,15 @@ def test_a_write_job_run_twice_at_once_writes_one_event(app, session, sandbox, r
 
 
 def test_a_delete_job_run_twice_at_once_leaves_nothing_and_no_error_state(
-        app, session, sandbox, recruiter, panel):
+    app, session, sandbox, recruiter, panel
+):
     from tests.webapp.test_scheduling import actor_of
     from webapp.services import scheduling
 
     query = query_for(panel)
-    interview, _ = schedule(app, session, recruiter, query,
-                            first_slot(app, session, recruiter, query).start)
+    interview, _ = schedule(
+        app, session, recruiter, query, first_slot(app, session, recruiter, query).start
+    )
     assert len(_ours(app, session, interview)) == 1
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
     results, errors = _twice(app, scheduling_tasks.delete_interview, interview.id)

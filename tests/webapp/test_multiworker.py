@@ -38,8 +38,9 @@ SECRET_KEY = "w" * 48
 @pytest.fixture
 def postgres_only(database_url):
     if not database_url.startswith("postgresql"):
-        pytest.skip("several worker processes need PostgreSQL (the PostgreSQL pass of .ci/run "
-                    "runs this)")
+        pytest.skip(
+            "several worker processes need PostgreSQL (the PostgreSQL pass of .ci/run runs this)"
+        )
 
 
 def _free_port() -> int:
@@ -49,8 +50,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(sandbox, database_url, redis_url, tmp_path, *, workers: int = 4,
-             jobs_worker: bool = False):
+def gunicorn(
+    sandbox, database_url, redis_url, tmp_path, *, workers: int = 4, jobs_worker: bool = False
+):
     """The app in production under gunicorn (``workers`` processes of 4 threads) on
     ``database_url`` and a Redis emptied first (rate limits, job queue), with its own huey worker
     if asked; yields the base URL and a function returning the output so far. Stopped (SIGTERM,
@@ -59,23 +61,42 @@ def gunicorn(sandbox, database_url, redis_url, tmp_path, *, workers: int = 4,
 
     redis.Redis.from_url(redis_url).flushdb()
     port = _free_port()
-    env = dict(os.environ, RENDEZVOUS_ENV="production", SECRET_KEY=SECRET_KEY,
-               DATABASE_URL=database_url, RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
-               RENDEZVOUS_SECURE_COOKIES="false", RENDEZVOUS_BIND=f"127.0.0.1:{port}",
-               RENDEZVOUS_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-               WEB_CONCURRENCY=str(workers), RENDEZVOUS_THREADS="4",
-               CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID, CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
-               CRONOFY_API_BASE_URL=sandbox.url, CRONOFY_APP_BASE_URL=sandbox.url,
-               REDIS_URL=redis_url)
+    env = dict(
+        os.environ,
+        RENDEZVOUS_ENV="production",
+        SECRET_KEY=SECRET_KEY,
+        DATABASE_URL=database_url,
+        RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
+        RENDEZVOUS_SECURE_COOKIES="false",
+        RENDEZVOUS_BIND=f"127.0.0.1:{port}",
+        RENDEZVOUS_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        WEB_CONCURRENCY=str(workers),
+        RENDEZVOUS_THREADS="4",
+        CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID,
+        CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+        CRONOFY_API_BASE_URL=sandbox.url,
+        CRONOFY_APP_BASE_URL=sandbox.url,
+        REDIS_URL=redis_url,
+    )
     log = open(tmp_path / "gunicorn.log", "wb")  # a file: a full pipe would stall the workers
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                               "wsgi:app"], cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     consumer = None
     if jobs_worker:
-        consumer = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "jobs",
-                                     "worker", "--workers", "2"], cwd=ROOT, env=env,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        consumer = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker", "--workers", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
 
     def output() -> str:
@@ -88,8 +109,9 @@ def gunicorn(sandbox, database_url, redis_url, tmp_path, *, workers: int = 4,
                 requests.get(base + "/healthz", timeout=2)
                 break
             except requests.RequestException:  # not listening yet, or busy booting workers
-                assert server.poll() is None and time.monotonic() < deadline, \
+                assert server.poll() is None and time.monotonic() < deadline, (
                     "gunicorn did not start: " + output()
+                )
                 time.sleep(0.2)
         yield base, output
     finally:
@@ -104,7 +126,8 @@ def gunicorn(sandbox, database_url, redis_url, tmp_path, *, workers: int = 4,
 
 
 def test_ten_concurrent_requests_on_an_expired_token_refresh_once_across_workers(
-        postgres_only, app, session, sandbox, database_url, redis_url, tmp_path):
+    postgres_only, app, session, sandbox, database_url, redis_url, tmp_path
+):
     org = make_org(session)
     org.business_connect_enabled = True
     session.commit()
@@ -121,8 +144,12 @@ def test_ten_concurrent_requests_on_an_expired_token_refresh_once_across_workers
         browser = requests.Session()
         form = browser.get(base + "/login", timeout=10).text
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
-        login = browser.post(base + "/login", timeout=10, allow_redirects=False, data={
-            "csrf_token": token, "email": riley.email, "password": PASSWORD})
+        login = browser.post(
+            base + "/login",
+            timeout=10,
+            allow_redirects=False,
+            data={"csrf_token": token, "email": riley.email, "password": PASSWORD},
+        )
         assert login.status_code == 302
         before = token_calls(sandbox)
         # A slow token endpoint makes the refreshes overlap unless something serialises them.
@@ -142,7 +169,8 @@ def test_ten_concurrent_requests_on_an_expired_token_refresh_once_across_workers
 
 
 def test_six_tabs_finishing_a_connect_at_once_leave_one_channel_across_workers(
-        postgres_only, app, session, sandbox, database_url, redis_url, tmp_path):
+    postgres_only, app, session, sandbox, database_url, redis_url, tmp_path
+):
     org = make_org(session)
     org.business_connect_enabled = True
     session.commit()
@@ -153,15 +181,25 @@ def test_six_tabs_finishing_a_connect_at_once_leave_one_channel_across_workers(
         browser = requests.Session()
         form = browser.get(base + "/login", timeout=10).text
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
-        assert browser.post(base + "/login", timeout=10, allow_redirects=False, data={
-            "csrf_token": token, "email": riley.email, "password": PASSWORD}).status_code == 302
+        assert (
+            browser.post(
+                base + "/login",
+                timeout=10,
+                allow_redirects=False,
+                data={"csrf_token": token, "email": riley.email, "password": PASSWORD},
+            ).status_code
+            == 302
+        )
         returns = []
         for _ in range(6):  # six tabs, each through the consent page, none back yet
             page = browser.get(base + "/profile/calendar/", timeout=10).text
             token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-            started = browser.post(base + "/profile/calendar/connect", timeout=10,
-                                   allow_redirects=False,
-                                   data={"csrf_token": token, "provider": "google"})
+            started = browser.post(
+                base + "/profile/calendar/connect",
+                timeout=10,
+                allow_redirects=False,
+                data={"csrf_token": token, "provider": "google"},
+            )
             assert started.status_code == 303
             returns.append(sandbox.consent(started.headers["Location"], riley.email))
         # Slow channel calls make the tabs' channel work overlap unless something serialises it.
@@ -200,7 +238,8 @@ def _our_events(sandbox, email: str) -> list[dict]:
 
 
 def test_twenty_concurrent_api_bookings_of_one_slot_make_one_interview_across_workers(
-        postgres_only, app, session, sandbox, org, recruiter, database_url, redis_url, tmp_path):
+    postgres_only, app, session, sandbox, org, recruiter, database_url, redis_url, tmp_path
+):
     from tests.webapp.test_booking_claims import race_world, racers, run_together
 
     people = [link for _u, link in make_panel(app, session, sandbox, org, 1)]
@@ -216,12 +255,14 @@ def test_twenty_concurrent_api_bookings_of_one_slot_make_one_interview_across_wo
 
 
 def test_web_api_and_candidate_link_races_make_one_interview_across_workers(
-        postgres_only, app, session, sandbox, org, recruiter, database_url, redis_url, tmp_path):
+    postgres_only, app, session, sandbox, org, recruiter, database_url, redis_url, tmp_path
+):
     from tests.webapp.test_booking_claims import race_world, racers, run_together, web_login
 
     people = [link for _u, link in make_panel(app, session, sandbox, org, 1)]
-    panel, slot, api_token, tokens = race_world(app, session, sandbox, org, recruiter, people,
-                                                seal=Sealer.from_secret(SECRET_KEY))
+    panel, slot, api_token, tokens = race_world(
+        app, session, sandbox, org, recruiter, people, seal=Sealer.from_secret(SECRET_KEY)
+    )
     with gunicorn(sandbox, database_url, redis_url, tmp_path, jobs_worker=True) as (base, _output):
         browser = web_login(base, recruiter.email)
         api, web, candidates = racers(base, panel, slot, api_token, tokens, browser)

@@ -19,7 +19,12 @@ from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_user
 from tests.webapp import test_enterprise as ec
 from tests.webapp.test_business_connect import (  # noqa: F401 (riley is a fixture)
-    actions, connect_as, creds_for, link_for, riley)
+    actions,
+    connect_as,
+    creds_for,
+    link_for,
+    riley,
+)
 from webapp.services import ServiceError, connect
 
 OTHER = "taylor.nguyen@northwind.example"
@@ -52,7 +57,8 @@ def _run(app, name: str, *args):
 
 
 def test_signing_in_again_at_the_aggregator_unblocks_the_link_on_the_next_change(
-        app, session, sandbox, riley, person):
+    app, session, sandbox, riley, person
+):
     client, _auth = person
     link = link_for(session, riley)
     assert _disconnect(sandbox, link.profile_id) == [("profile_disconnected", True)]
@@ -64,9 +70,17 @@ def test_signing_in_again_at_the_aggregator_unblocks_the_link_on_the_next_change
     relink = re.search(r'<a href="([^"]+)" rel="noopener noreferrer">on its page</a>', page)
     assert relink and relink.group(1).startswith(sandbox.url + "/relink/google?email=")
     # Meanwhile the person's calendar changes; nothing syncs, nothing is pushed.
-    sandbox.call("POST", "/external-change", json={
-        "email": riley.email, "action": "create", "summary": "Dentist",
-        "start": "2031-01-06T10:00:00Z", "end": "2031-01-06T11:00:00Z"})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": riley.email,
+            "action": "create",
+            "summary": "Dentist",
+            "start": "2031-01-06T10:00:00Z",
+            "end": "2031-01-06T11:00:00Z",
+        },
+    )
     assert sandbox.deliver() == []
     assert link_for(session, riley).status is LinkStatus.NEEDS_ATTENTION
 
@@ -94,8 +108,9 @@ def test_the_periodic_check_unblocks_it_without_any_change(app, session, sandbox
     assert actions(session).count("calendar.reconnected") == 1
 
 
-def test_a_link_marked_before_reasons_were_kept_is_checked_once(app, session, sandbox, riley,
-                                                                person):
+def test_a_link_marked_before_reasons_were_kept_is_checked_once(
+    app, session, sandbox, riley, person
+):
     link = link_for(session, riley)
     link.status, link.attention = LinkStatus.NEEDS_ATTENTION, None  # as 0017 leaves it
     session.commit()
@@ -104,13 +119,20 @@ def test_a_link_marked_before_reasons_were_kept_is_checked_once(app, session, sa
 
 
 def test_a_refused_authorization_is_not_checked_and_waits_for_the_person(
-        app, client, auth, session, sandbox, riley):
+    app, client, auth, session, sandbox, riley
+):
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
     creds = creds_for(app, session, riley)
-    requests.post(sandbox.url + "/oauth/token/revoke", timeout=5, json={
-        "client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET,
-        "token": creds.refresh_token})
+    requests.post(
+        sandbox.url + "/oauth/token/revoke",
+        timeout=5,
+        json={
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "token": creds.refresh_token,
+        },
+    )
     link = link_for(session, riley)
     link.token_expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
     session.commit()
@@ -129,14 +151,19 @@ def test_a_refused_authorization_is_not_checked_and_waits_for_the_person(
 
 
 def test_a_notice_about_another_profile_of_the_account_leaves_the_link_alone(
-        app, session, sandbox, riley, person):
+    app, session, sandbox, riley, person
+):
     link = link_for(session, riley)
     creds = creds_for(app, session, riley)
     # Taylor's calendar profile joins Riley's account (explicit linking with a link token).
-    token = requests.post(sandbox.url + "/v1/link_tokens", timeout=5, headers={
-        "Authorization": f"Bearer {creds.access_token}"}).json()["link_token"]
+    token = requests.post(
+        sandbox.url + "/v1/link_tokens",
+        timeout=5,
+        headers={"Authorization": f"Bearer {creds.access_token}"},
+    ).json()["link_token"]
     authorize = app.extensions["rendezvous.broker"].authorization_url(
-        "http://localhost/profile/calendar/callback", "any-state", provider_name="google")
+        "http://localhost/profile/calendar/callback", "any-state", provider_name="google"
+    )
     sandbox.consent(f"{authorize}&link_token={token}", OTHER)
     profiles = app.extensions["rendezvous.broker"].profiles(creds)
     [other] = [p for p in profiles if p.profile_id != link.profile_id]
@@ -155,9 +182,16 @@ def test_a_notice_naming_a_profile_is_taken_at_its_word(app, session, sandbox, r
     broker, cipher = app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
 
     def notice(profile_id):
-        return connect.handle_push(session, broker, cipher, link.id, "profile_disconnected",
-                                   channel_id=link.channel_id, profile_id=profile_id,
-                                   first_time=lambda key: True)
+        return connect.handle_push(
+            session,
+            broker,
+            cipher,
+            link.id,
+            "profile_disconnected",
+            channel_id=link.channel_id,
+            profile_id=profile_id,
+            first_time=lambda key: True,
+        )
 
     assert notice("pro_someoneelse") == "ignored (another profile)"
     assert link_for(session, riley).status is LinkStatus.ACTIVE
@@ -167,7 +201,8 @@ def test_a_notice_naming_a_profile_is_taken_at_its_word(app, session, sandbox, r
 
 
 def test_an_enterprise_mailbox_that_lost_access_is_relinked_from_the_mailbox_table(
-        app, ec_admin, session, sandbox, org):
+    app, ec_admin, session, sandbox, org
+):
     client, auth = ec_admin
     domain = ec.connect_domain(client, auth, session, sandbox)
     [person] = ec.users_on(session, org, ec.FABRIKAM[:1])
@@ -179,10 +214,18 @@ def test_an_enterprise_mailbox_that_lost_access_is_relinked_from_the_mailbox_tab
     broker, cipher = app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
     start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=3)
     with pytest.raises(ServiceError):  # a write meets 423: the profile lost its credentials
-        connect.call_broker(session, broker, cipher, link, lambda creds, on_refresh:
-                            broker.upsert_event(creds, link.target_calendar_id, EventWrite(
-                                "rdv-x", "x", start, start + dt.timedelta(hours=1)),
-                                on_refresh=on_refresh))
+        connect.call_broker(
+            session,
+            broker,
+            cipher,
+            link,
+            lambda creds, on_refresh: broker.upsert_event(
+                creds,
+                link.target_calendar_id,
+                EventWrite("rdv-x", "x", start, start + dt.timedelta(hours=1)),
+                on_refresh=on_refresh,
+            ),
+        )
     session.expire_all()
     assert link.status is LinkStatus.NEEDS_ATTENTION
     assert link.attention is Attention.PROFILE_DISCONNECTED
@@ -203,8 +246,10 @@ def test_an_enterprise_mailbox_that_lost_access_is_relinked_from_the_mailbox_tab
     assert "Needs attention" not in page and "Relink " not in page
     # A mailbox that needs nothing cannot be relinked (and another organisation's not at all).
     again = auth.post(f"{ec.PAGE}mailboxes/{row.id}/relink", form_page=ec.PAGE)
-    assert again.status_code == 303 and ec.rows(session, domain)[ec.FABRIKAM[0]].status is \
-        MailboxStatus.LINKED
+    assert (
+        again.status_code == 303
+        and ec.rows(session, domain)[ec.FABRIKAM[0]].status is MailboxStatus.LINKED
+    )
 
 
 @pytest.fixture

@@ -13,8 +13,16 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from models import (AuditEntry, LinkMode, LinkStatus, MailboxRequest, MailboxStatus, ProfileLink,
-                    Role, ServiceAccountLink)
+from models import (
+    AuditEntry,
+    LinkMode,
+    LinkStatus,
+    MailboxRequest,
+    MailboxStatus,
+    ProfileLink,
+    Role,
+    ServiceAccountLink,
+)
 from tests.conftest import AuthActions
 from tests.factories import make_user
 from webapp.services import connect
@@ -47,8 +55,9 @@ def follow(client, url: str):
 def business_connect(browser, sandbox):
     """Riley links her own Google account; returns the page she lands on after the redirect."""
     client, auth = browser
-    start = auth.post("/profile/calendar/connect", {"provider": "google"},
-                      form_page="/profile/calendar/")
+    start = auth.post(
+        "/profile/calendar/connect", {"provider": "google"}, form_page="/profile/calendar/"
+    )
     assert start.status_code == 303, start.get_data(as_text=True)
     back = follow(client, sandbox.consent(start.headers["Location"], RILEY))
     return back, client.get("/profile/calendar/")
@@ -62,10 +71,14 @@ def enterprise_link(admin, session, sandbox) -> ServiceAccountLink:
     back = follow(client, sandbox.consent(start.headers["Location"], GOOGLE_ADMIN))
     assert back.status_code == 302, back.get_data(as_text=True)
     session.expire_all()
-    domain = session.scalar(select(ServiceAccountLink).where(
-        ServiceAccountLink.domain == "northwind.example"))
-    sent = auth.post(f"{EC}{domain.id}/link", {"mode": "list", "pasted": RILEY},
-                     form_page=f"{EC}{domain.id}/link")
+    domain = session.scalar(
+        select(ServiceAccountLink).where(ServiceAccountLink.domain == "northwind.example")
+    )
+    sent = auth.post(
+        f"{EC}{domain.id}/link",
+        {"mode": "list", "pasted": RILEY},
+        form_page=f"{EC}{domain.id}/link",
+    )
     assert sent.status_code == 200, sent.get_data(as_text=True)
     sandbox.deliver()
     return domain
@@ -84,8 +97,11 @@ def assert_works(app, session, sandbox, riley, mode: LinkMode) -> ProfileLink:
     link = riley_link(session, riley)
     assert (link.mode, link.status) == (mode, LinkStatus.ACTIVE)
     creds = connect.load_credentials(link, app.extensions["rendezvous.cipher"])
-    account = requests.get(sandbox.url + "/v1/account", timeout=5,
-                           headers={"Authorization": f"Bearer {creds.access_token}"})
+    account = requests.get(
+        sandbox.url + "/v1/account",
+        timeout=5,
+        headers={"Authorization": f"Bearer {creds.access_token}"},
+    )
     assert account.status_code == 200 and account.json()["account"]["email"] == RILEY
     assert link.target_calendar_id or mode is LinkMode.ENTERPRISE
     assert session.scalar(select(ProfileLink).where(ProfileLink.sub == link.sub)).id == link.id
@@ -119,10 +135,14 @@ def test_business_connect_after_the_enterprise_link_ended(app, session, sandbox,
     assert page.status_code == 200 and "is connected" in text and "Writable" in text
     link = assert_works(app, session, sandbox, riley, LinkMode.BUSINESS)
     # The one row of that account was taken over, so the interviews it wrote stay cancellable.
-    assert session.scalars(select(ProfileLink).where(ProfileLink.user_id == riley.id)).all() == [link]
-    entry = session.scalars(select(AuditEntry).where(
-        AuditEntry.target_type == "profile_link", AuditEntry.target_id == str(link.id))
-        .order_by(AuditEntry.id.desc())).first()
+    assert session.scalars(select(ProfileLink).where(ProfileLink.user_id == riley.id)).all() == [
+        link
+    ]
+    entry = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.target_type == "profile_link", AuditEntry.target_id == str(link.id))
+        .order_by(AuditEntry.id.desc())
+    ).first()
     assert entry.action == "calendar.relinked" and entry.detail["mode"] == "business"
 
 
@@ -137,8 +157,11 @@ def test_enterprise_link_after_business_connect_ended(app, session, sandbox, peo
         done = auth.post("/profile/calendar/disconnect", form_page="/profile/calendar/disconnect")
     else:
         client, auth = admin
-        done = auth.post("/admin/calendar/business/reset", {"confirm": "reset"},
-                         form_page="/admin/calendar/business/reset")
+        done = auth.post(
+            "/admin/calendar/business/reset",
+            {"confirm": "reset"},
+            form_page="/admin/calendar/business/reset",
+        )
     assert done.status_code in (200, 302, 303), done.get_data(as_text=True)
     assert riley_link(session, riley).status is LinkStatus.DISCONNECTED
 
@@ -179,17 +202,21 @@ def test_round_trip_enterprise_business_enterprise_business(app, session, sandbo
         assert_works(app, session, sandbox, riley, LinkMode.BUSINESS)
         client, auth = browser
         auth.post("/profile/calendar/disconnect", form_page="/profile/calendar/disconnect")
-    assert len(session.scalars(select(ProfileLink).where(ProfileLink.user_id == riley.id)).all()) == 1
+    assert (
+        len(session.scalars(select(ProfileLink).where(ProfileLink.user_id == riley.id)).all()) == 1
+    )
 
 
-def test_a_link_made_meanwhile_by_another_request_is_taken_over(app, session, sandbox, people,
-                                                                 monkeypatch):
+def test_a_link_made_meanwhile_by_another_request_is_taken_over(
+    app, session, sandbox, people, monkeypatch
+):
     """Two tabs finishing the same consent at once: the slower one finds the account's row
     only when its insert fails, and takes that row over instead of answering 500."""
     riley, browser, _admin = people
     client, auth = browser
-    start = auth.post("/profile/calendar/connect", {"provider": "google"},
-                      form_page="/profile/calendar/")
+    start = auth.post(
+        "/profile/calendar/connect", {"provider": "google"}, form_page="/profile/calendar/"
+    )
     redirect_url = sandbox.consent(start.headers["Location"], RILEY)
     sub = sandbox.identity(RILEY)["sub"]
     original = connect.link_of
@@ -198,8 +225,15 @@ def test_a_link_made_meanwhile_by_another_request_is_taken_over(app, session, sa
         seen = original(db, user_id)  # what this request read: no link yet
         monkeypatch.setattr(connect, "link_of", original)
         with app.extensions["rendezvous.db"].sessions() as other:  # the other tab commits now
-            other.add(ProfileLink(organisation_id=riley.organisation_id, user_id=riley.id,
-                                  mode=LinkMode.BUSINESS, sub=sub, status=LinkStatus.ACTIVE))
+            other.add(
+                ProfileLink(
+                    organisation_id=riley.organisation_id,
+                    user_id=riley.id,
+                    mode=LinkMode.BUSINESS,
+                    sub=sub,
+                    status=LinkStatus.ACTIVE,
+                )
+            )
             other.commit()
         return seen
 
@@ -208,4 +242,6 @@ def test_a_link_made_meanwhile_by_another_request_is_taken_over(app, session, sa
     assert back.status_code == 302, back.get_data(as_text=True)[:2000]
     assert connect.link_of is original  # the race really was run
     link = assert_works(app, session, sandbox, riley, LinkMode.BUSINESS)
-    assert session.scalars(select(ProfileLink).where(ProfileLink.user_id == riley.id)).all() == [link]
+    assert session.scalars(select(ProfileLink).where(ProfileLink.user_id == riley.id)).all() == [
+        link
+    ]

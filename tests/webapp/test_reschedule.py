@@ -17,8 +17,15 @@ from tests.factories import make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, next_weekday
 from tests.webapp.test_enterprise import admin_client  # noqa: F401  (a fixture used here)
 from tests.webapp.test_rooms import AURORA, link_rooms
-from tests.webapp.test_scheduling import (CANDIDATE_EMAIL, NOTES, TITLE, actor_of, deps,
-                                          query_for, schedule)
+from tests.webapp.test_scheduling import (
+    CANDIDATE_EMAIL,
+    NOTES,
+    TITLE,
+    actor_of,
+    deps,
+    query_for,
+    schedule,
+)
 from webapp.services import availability as av
 from webapp.services import scheduling
 
@@ -33,20 +40,31 @@ def panel(app, session, sandbox, org, recruiter):
 
 def held(sandbox, email: str, event_id: str) -> dict:
     """The event as the provider holds it (the read-events shape plus reminders)."""
-    return next(e for e in sandbox.call("GET", "/events", params={"email": email})["events"]
-                if e.get("event_id") == event_id)
+    return next(
+        e
+        for e in sandbox.call("GET", "/events", params={"email": email})["events"]
+        if e.get("event_id") == event_id
+    )
 
 
 def invitations(sandbox, email: str) -> list[dict]:
-    return [e for e in sandbox.call("GET", "/events", params={"email": email})["events"]
-            if e["event_uid"].startswith("evt_invite_")]
+    return [
+        e
+        for e in sandbox.call("GET", "/events", params={"email": email})["events"]
+        if e["event_uid"].startswith("evt_invite_")
+    ]
 
 
 def zone_of(app, session, interview) -> str | None:
     broker, cipher = deps(app)
-    found, _problems = scheduling.read_events(session, broker, cipher, interview.events[:1],
-                                              {interview.host_link_id: interview.host_link},
-                                              localized=True)
+    found, _problems = scheduling.read_events(
+        session,
+        broker,
+        cipher,
+        interview.events[:1],
+        {interview.host_link_id: interview.host_link},
+        localized=True,
+    )
     return found[interview.events[0].event_id].tzid
 
 
@@ -58,18 +76,37 @@ def booked_with_everything(app, session, sandbox, recruiter, panel, admin_client
     broker, cipher = deps(app)
     slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
     interview, _payload = scheduling.create_interview(
-        session, broker, cipher, sealer(app), actor_of(recruiter), scheduling.NewInterview(
-            query=query, start=slots[0].start, candidate_name="Casey Candidate",
-            candidate_email=CANDIDATE_EMAIL, title=TITLE, notes=NOTES,
-            candidate_tzid="America/New_York"))
+        session,
+        broker,
+        cipher,
+        sealer(app),
+        actor_of(recruiter),
+        scheduling.NewInterview(
+            query=query,
+            start=slots[0].start,
+            candidate_name="Casey Candidate",
+            candidate_email=CANDIDATE_EMAIL,
+            title=TITLE,
+            notes=NOTES,
+            candidate_tzid="America/New_York",
+        ),
+    )
     with app.app_context():
         app.extensions["rendezvous.jobs"].enqueue("scheduling.write", interview.id, _payload)
     sandbox.deliver()  # the aggregator assigns the video link
     event_id = interview.events[0].event_id
-    sandbox.call("POST", "/external-change", json={
-        "email": recruiter.email, "action": "update", "event_id": event_id,
-        "description": EDITED_NOTES, "location": {"description": "Building 2, floor 3"},
-        "reminders": [{"minutes": 25}]})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": recruiter.email,
+            "action": "update",
+            "event_id": event_id,
+            "description": EDITED_NOTES,
+            "location": {"description": "Building 2, floor 3"},
+            "reminders": [{"minutes": 25}],
+        },
+    )
     session.expire_all()
     return session.get(Interview, interview.id), slots
 
@@ -93,15 +130,18 @@ MOVED = {"start", "end", "updated"}
 
 @pytest.mark.parametrize("path", ["web", "api"])
 def test_a_move_rewrites_the_whole_event_and_only_the_time_changes(
-        app, client, auth, session, sandbox, recruiter, panel, admin_client, path):  # noqa: F811
-    interview, slots = booked_with_everything(app, session, sandbox, recruiter, panel,
-                                              admin_client)
+    app, client, auth, session, sandbox, recruiter, panel, admin_client, path
+):  # noqa: F811
+    interview, slots = booked_with_everything(app, session, sandbox, recruiter, panel, admin_client)
     event_id = interview.events[0].event_id
     before = held(sandbox, recruiter.email, event_id)
     assert before["description"] == EDITED_NOTES and before["reminders"] == [{"minutes": 25}]
     assert before["conferencing"]["join_url"].startswith("https://")
     assert {a["email"] for a in before["attendees"]} == {
-        CANDIDATE_EMAIL, AURORA, *(link.account_email for _u, link in panel)}
+        CANDIDATE_EMAIL,
+        AURORA,
+        *(link.account_email for _u, link in panel),
+    }
     assert zone_of(app, session, interview) == "America/New_York"
     # A later day, a different length (45 minutes instead of 60).
     day = (slots[0].start + dt.timedelta(days=1)).date()
@@ -110,17 +150,21 @@ def test_a_move_rewrites_the_whole_event_and_only_the_time_changes(
         form_page = f"/interviews/{interview.uid}/reschedule?start_date={day}&duration=45"
         page = client.get(form_page).get_data(as_text=True)
         target = dt.datetime.fromisoformat(SLOT_RE.findall(page)[0])
-        response = auth.post(f"/interviews/{interview.uid}/reschedule",
-                             {"slot": target.isoformat(), "duration": "45",
-                              "start_date": day.isoformat()}, form_page=form_page)
+        response = auth.post(
+            f"/interviews/{interview.uid}/reschedule",
+            {"slot": target.isoformat(), "duration": "45", "start_date": day.isoformat()},
+            form_page=form_page,
+        )
         assert response.status_code == 303, response.get_data(as_text=True)
     else:
         api = ApiClient(client, issue_token(session, recruiter))
         query = query_for(panel, room=AURORA, duration=45, start_date=day, days=7)
         broker, cipher = deps(app)
         target = av.grid(session, broker, cipher, actor_of(recruiter), query).slots[0].start
-        moved = api.post(f"/interviews/{interview.uid}/reschedule",
-                         json={"start": target.isoformat(), "duration": 45})
+        moved = api.post(
+            f"/interviews/{interview.uid}/reschedule",
+            json={"start": target.isoformat(), "duration": 45},
+        )
         assert moved.status_code == 200, moved.get_json()
     session.expire_all()
     assert session.get(Interview, interview.id).status is InterviewStatus.SCHEDULED
@@ -130,11 +174,13 @@ def test_a_move_rewrites_the_whole_event_and_only_the_time_changes(
     for name in sorted(set(before) - MOVED - {"attendees"}):
         assert after[name] == before[name], name
     # The same guests, names included (their answers are asked again at a new time).
-    assert [(a["email"], a["display_name"]) for a in after["attendees"]] == \
-        [(a["email"], a["display_name"]) for a in before["attendees"]]
+    assert [(a["email"], a["display_name"]) for a in after["attendees"]] == [
+        (a["email"], a["display_name"]) for a in before["attendees"]
+    ]
     assert (after["start"], after["end"]) == (
         target.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        (target + dt.timedelta(minutes=45)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        (target + dt.timedelta(minutes=45)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     assert zone_of(app, session, interview) == "America/New_York"
     # The room accepted the new time, and every panel member's invitation moved, notes intact.
     assert next(a["status"] for a in after["attendees"] if a["email"] == AURORA) == "accepted"
@@ -145,7 +191,8 @@ def test_a_move_rewrites_the_whole_event_and_only_the_time_changes(
 
 
 def test_the_reschedule_page_reaches_any_week_and_length_and_shows_the_current_time(
-        app, client, auth, session, sandbox, recruiter, panel):
+    app, client, auth, session, sandbox, recruiter, panel
+):
     query = query_for(panel)
     broker, cipher = deps(app)
     slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
@@ -173,21 +220,27 @@ def test_the_reschedule_page_reaches_any_week_and_length_and_shows_the_current_t
     assert dt.datetime.fromisoformat(SLOT_RE.findall(far_page)[0]).date() >= far
     assert 'name="duration" value="90"' in far_page  # the move keeps the chosen length
     # Bad input: a clear message, no grid, nothing changed.
-    for bad, message in ((f"start_date={today - dt.timedelta(days=1)}", "cannot start in the past"),
-                         ("start_date=soon", "Dates look like"), ("duration=7", "durations")):
+    for bad, message in (
+        (f"start_date={today - dt.timedelta(days=1)}", "cannot start in the past"),
+        ("start_date=soon", "Dates look like"),
+        ("duration=7", "durations"),
+    ):
         response = client.get(f"{base}?{bad}")
         assert response.status_code == 400, bad
         assert message in response.get_data(as_text=True) and not SLOT_RE.findall(
-            response.get_data(as_text=True))
-    refused = auth.post(base, {"slot": SLOT_RE.findall(far_page)[0], "duration": "7"},
-                        form_page=base)
+            response.get_data(as_text=True)
+        )
+    refused = auth.post(
+        base, {"slot": SLOT_RE.findall(far_page)[0], "duration": "7"}, form_page=base
+    )
     assert refused.status_code == 302
     session.expire_all()
     assert session.get(Interview, interview.id).status is InterviewStatus.SCHEDULED
 
 
 def test_a_cancelled_future_interview_is_listed_apart_not_under_past(
-        app, client, auth, session, sandbox, recruiter, panel):
+    app, client, auth, session, sandbox, recruiter, panel
+):
     query = query_for(panel)
     broker, cipher = deps(app)
     slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
@@ -203,16 +256,17 @@ def test_a_cancelled_future_interview_is_listed_apart_not_under_past(
     assert listed.cancelled[0].planned_start == slots[-1].start  # read from the deleted event
     auth.login(recruiter.email)
     page = client.get("/interviews/").get_data(as_text=True)
-    past = page[page.index('id="past"'):page.index('id="cancelled"')]
+    past = page[page.index('id="past"') : page.index('id="cancelled"')]
     assert "No past interviews." in past and dropped.uid not in past
-    assert dropped.uid in page[page.index('id="cancelled"'):]
+    assert dropped.uid in page[page.index('id="cancelled"') :]
     api = ApiClient(client, issue_token(session, recruiter))
     items = {i["uid"]: i["status"] for i in api.get("/interviews").get_json()["items"]}
     assert items == {kept.uid: "scheduled", dropped.uid: "cancelled"}
 
 
 def test_my_interviews_include_those_where_i_sit_on_the_panel(
-        app, client, auth, session, sandbox, org, recruiter, panel):
+    app, client, auth, session, sandbox, org, recruiter, panel
+):
     query = query_for(panel)
     broker, cipher = deps(app)
     slot = av.grid(session, broker, cipher, actor_of(recruiter), query).slots[0]
@@ -225,20 +279,27 @@ def test_my_interviews_include_those_where_i_sit_on_the_panel(
     other = make_org(session)
     other.business_connect_enabled = True
     session.commit()
-    twin = make_user(session, other, Role.RECRUITER, email="morgan.lee@fabrikam.example",
-                     name=member.name)
+    twin = make_user(
+        session, other, Role.RECRUITER, email="morgan.lee@fabrikam.example", name=member.name
+    )
     twin_link = link_calendar(app, session, sandbox, twin, "noah.fischer@contoso.example")
     theirs_query = query_for([(twin, twin_link)])
-    theirs, _ = schedule(app, session, twin, theirs_query,
-                         av.grid(session, broker, cipher, actor_of(twin), theirs_query)
-                         .slots[0].start)
+    theirs, _ = schedule(
+        app,
+        session,
+        twin,
+        theirs_query,
+        av.grid(session, broker, cipher, actor_of(twin), theirs_query).slots[0].start,
+    )
 
     listed = scheduling.list_interviews(session, broker, cipher, actor_of(member))
     assert [x.interview.uid for x in listed.all] == [interview.uid]
     assert listed.upcoming[0].start == slot.start
     assert scheduling.list_interviews(session, broker, cipher, actor_of(not_on_it)).all == []
-    assert [x.interview.uid for x in scheduling.list_interviews(
-        session, broker, cipher, actor_of(twin)).all] == [theirs.uid]
+    assert [
+        x.interview.uid
+        for x in scheduling.list_interviews(session, broker, cipher, actor_of(twin)).all
+    ] == [theirs.uid]
     # The member opens it, read-only: moving and cancelling stay with whoever scheduled it.
     auth.login(member.email)
     assert interview.uid in client.get("/interviews/").get_data(as_text=True)
@@ -261,7 +322,8 @@ def test_my_interviews_include_those_where_i_sit_on_the_panel(
 
 
 def test_an_invited_panel_member_is_busy_for_the_next_booking(
-        app, session, sandbox, org, recruiter, panel):
+    app, session, sandbox, org, recruiter, panel
+):
     """The invitation is on the member's own calendar, so another recruiter's grid no longer
     offers that time for them (Section 3: the sandbox delivers invitations as providers do)."""
     member, member_link = panel[0]

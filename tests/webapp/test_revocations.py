@@ -12,40 +12,80 @@ from sqlalchemy import func, select
 
 from broker import errors as broker_errors
 from broker.types import Credentials
-from models import (AuditEntry, LinkMode, LinkStatus, MailboxKind, MailboxRequest, MailboxStatus,
-                    PendingRevocation, ProfileLink, Role, ServiceAccountLink, utcnow)
+from models import (
+    AuditEntry,
+    LinkMode,
+    LinkStatus,
+    MailboxKind,
+    MailboxRequest,
+    MailboxStatus,
+    PendingRevocation,
+    ProfileLink,
+    Role,
+    ServiceAccountLink,
+    utcnow,
+)
 from tests.factories import make_user
 from tests.webapp.test_business_connect import connect_as, creds_for, link_for
 from webapp.services import Actor, connect, enterprise, revocations
 
 
 def _creds(n: int) -> Credentials:
-    return Credentials(f"access-{n}", f"refresh-{n}", utcnow() + dt.timedelta(hours=1),
-                       "read_events", sub=f"acc_{n:06d}")
+    return Credentials(
+        f"access-{n}",
+        f"refresh-{n}",
+        utcnow() + dt.timedelta(hours=1),
+        "read_events",
+        sub=f"acc_{n:06d}",
+    )
 
 
 def big_domain(app, session, org, mailboxes: int) -> ServiceAccountLink:
     """A connected domain with ``mailboxes`` linked mailboxes and two rooms (rows only)."""
     cipher = app.extensions["rendezvous.cipher"]
-    sa = ServiceAccountLink(organisation_id=org.id, provider="exchange", domain="big.example",
-                            sub="ser_big", status=LinkStatus.ACTIVE)
+    sa = ServiceAccountLink(
+        organisation_id=org.id,
+        provider="exchange",
+        domain="big.example",
+        sub="ser_big",
+        status=LinkStatus.ACTIVE,
+    )
     session.add(sa)
     session.flush()
     connect.store_credentials(sa, _creds(0), cipher)
     for n in range(1, mailboxes + 1):
         user = make_user(session, org, Role.RECRUITER, email=f"person{n}@big.example")
-        link = ProfileLink(organisation_id=org.id, user_id=user.id, mode=LinkMode.ENTERPRISE,
-                           sub=f"acc_{n:06d}", status=LinkStatus.ACTIVE)
+        link = ProfileLink(
+            organisation_id=org.id,
+            user_id=user.id,
+            mode=LinkMode.ENTERPRISE,
+            sub=f"acc_{n:06d}",
+            status=LinkStatus.ACTIVE,
+        )
         session.add(link)
         session.flush()
         connect.store_credentials(link, _creds(n), cipher)
-        session.add(MailboxRequest(service_account_link_id=sa.id, organisation_id=org.id,
-                                   user_id=user.id, email=user.email, profile_link_id=link.id,
-                                   status=MailboxStatus.LINKED))
+        session.add(
+            MailboxRequest(
+                service_account_link_id=sa.id,
+                organisation_id=org.id,
+                user_id=user.id,
+                email=user.email,
+                profile_link_id=link.id,
+                status=MailboxStatus.LINKED,
+            )
+        )
     for n in (1, 2):
-        session.add(MailboxRequest(service_account_link_id=sa.id, organisation_id=org.id,
-                                   kind=MailboxKind.ROOM, email=f"room{n}@big.example",
-                                   resource_sub=f"res_{n:06d}", status=MailboxStatus.LINKED))
+        session.add(
+            MailboxRequest(
+                service_account_link_id=sa.id,
+                organisation_id=org.id,
+                kind=MailboxKind.ROOM,
+                email=f"room{n}@big.example",
+                resource_sub=f"res_{n:06d}",
+                status=MailboxStatus.LINKED,
+            )
+        )
     session.commit()
     return sa
 
@@ -77,12 +117,16 @@ class RecordingBroker:
 
 
 def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_revocations(
-        app, session, org):
+    app, session, org
+):
     admin = make_user(session, org, Role.ADMIN, email="it@big.example")
     sa = big_domain(app, session, org, 120)
     report = enterprise.disconnect_domain(  # the service takes no broker: nothing remote here
-        session, app.extensions["rendezvous.cipher"],
-        Actor(admin.id, admin.email, org.id, Role.ADMIN), sa.id)
+        session,
+        app.extensions["rendezvous.cipher"],
+        Actor(admin.id, admin.email, org.id, Role.ADMIN),
+        sa.id,
+    )
     assert (report.mailboxes, report.tokens_deleted, report.revocations) == (122, 121, 123)
     session.expire_all()
     assert not any(p.has_tokens for p in session.scalars(select(ProfileLink)))
@@ -90,14 +134,21 @@ def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_rev
     assert not session.get(ServiceAccountLink, sa.id).has_tokens
     assert {r.status for r in session.scalars(select(MailboxRequest))} == {MailboxStatus.UNLINKED}
     queued = set(session.scalars(select(PendingRevocation.sub)))
-    assert queued == ({f"acc_{n:06d}" for n in range(1, 121)} | {"res_000001", "res_000002",
-                                                                  "ser_big"})
+    assert queued == (
+        {f"acc_{n:06d}" for n in range(1, 121)} | {"res_000001", "res_000002", "ser_big"}
+    )
 
     # The service account's refresh token waits in the queue, encrypted and bound to its row.
     held = session.scalar(select(PendingRevocation).where(PendingRevocation.sub == "ser_big"))
     assert held.refresh_token and b"refresh-0" not in held.refresh_token and held.key_id
-    assert session.scalar(select(func.count(PendingRevocation.id)).where(
-        PendingRevocation.refresh_token.is_not(None))) == 1
+    assert (
+        session.scalar(
+            select(func.count(PendingRevocation.id)).where(
+                PendingRevocation.refresh_token.is_not(None)
+            )
+        )
+        == 1
+    )
 
     broker = RecordingBroker()
     result = revocations.run(session, broker, cipher=app.extensions["rendezvous.cipher"])
@@ -105,20 +156,27 @@ def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_rev
     assert result.revoked == 123 and sorted(broker.revoked) == sorted(queued - {"ser_big"})
     assert broker.tokens == ["refresh-0"]
     assert session.scalar(select(func.count(PendingRevocation.id))) == 0
-    entry = session.scalar(select(AuditEntry).where(
-        AuditEntry.action == "calendar.revoked_in_bulk"))
+    entry = session.scalar(
+        select(AuditEntry).where(AuditEntry.action == "calendar.revoked_in_bulk")
+    )
     assert entry.detail == {"revoked": 123, "still_queued": 0}
-    assert revocations.run(session, broker, cipher=app.extensions["rendezvous.cipher"]
-                           ).revoked == 0  # nothing twice
+    assert (
+        revocations.run(session, broker, cipher=app.extensions["rendezvous.cipher"]).revoked == 0
+    )  # nothing twice
 
 
 def test_rate_limits_failures_and_gone_authorizations(app, session, org):
-    revocations.queue(session, ["acc_a", "acc_b", "acc_c", "acc_d"], organisation_id=org.id,
-                      reason="test")
+    revocations.queue(
+        session, ["acc_a", "acc_b", "acc_c", "acc_d"], organisation_id=org.id, reason="test"
+    )
     session.commit()
-    broker = RecordingBroker({"acc_a": broker_errors.NotFound("gone"),
-                              "acc_b": broker_errors.Unavailable("503"),
-                              "acc_c": broker_errors.RateLimited("429", retry_after=7)})
+    broker = RecordingBroker(
+        {
+            "acc_a": broker_errors.NotFound("gone"),
+            "acc_b": broker_errors.Unavailable("503"),
+            "acc_c": broker_errors.RateLimited("429", retry_after=7),
+        }
+    )
     first = revocations.run(session, broker)
     # Already gone counts as done; a 503 waits its turn; a 429 stops the run and says when.
     assert first.retry_in == 7 and first.revoked == 1 and first.failed == 1
@@ -135,8 +193,12 @@ def test_rate_limits_failures_and_gone_authorizations(app, session, org):
 
 
 def test_queueing_twice_keeps_one_entry(session, org):
-    assert revocations.queue(session, ["acc_x", "acc_x", None, ""], organisation_id=org.id,
-                             reason="test") == 1
+    assert (
+        revocations.queue(
+            session, ["acc_x", "acc_x", None, ""], organisation_id=org.id, reason="test"
+        )
+        == 1
+    )
     session.commit()
     assert revocations.queue(session, ["acc_x"], organisation_id=org.id, reason="test") == 0
     session.commit()
@@ -144,7 +206,8 @@ def test_queueing_twice_keeps_one_entry(session, org):
 
 
 def test_an_account_authorized_again_is_not_revoked_by_an_older_request(
-        app, client, auth, session, sandbox, org):
+    app, client, auth, session, sandbox, org
+):
     riley = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
@@ -157,8 +220,12 @@ def test_an_account_authorized_again_is_not_revoked_by_an_older_request(
     assert session.scalar(select(PendingRevocation)) is None
     revocations.run(session, app.extensions["rendezvous.broker"])
     token = creds_for(app, session, riley).access_token
-    assert requests.get(sandbox.url + "/v1/account", timeout=5, headers={
-        "Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        requests.get(
+            sandbox.url + "/v1/account", timeout=5, headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 200
+    )
 
 
 def test_the_job_keeps_what_it_could_not_revoke_for_the_next_run(app, session, org, monkeypatch):
@@ -178,15 +245,21 @@ def test_a_refusal_needs_attention_and_is_never_retried_on_its_own(app, session,
     IT admin, who may try again or confirm it was revoked elsewhere."""
     revocations.queue(session, ["ser_x", "res_y", "acc_z"], organisation_id=org.id, reason="test")
     session.commit()
-    broker = RecordingBroker(sticky={"ser_x": broker_errors.Invalid("no", status=400),
-                                     "res_y": broker_errors.Forbidden(status=403)})
+    broker = RecordingBroker(
+        sticky={
+            "ser_x": broker_errors.Invalid("no", status=400),
+            "res_y": broker_errors.Forbidden(status=403),
+        }
+    )
     report = revocations.run(session, broker)
     assert (report.revoked, report.refused) == (1, 2) and broker.revoked == ["acc_z"]
-    stuck = sorted(revocations.needing_attention(session, org.id), key=lambda r: r.sub,
-                   reverse=True)
+    stuck = sorted(
+        revocations.needing_attention(session, org.id), key=lambda r: r.sub, reverse=True
+    )
     assert [(r.sub, r.last_error) for r in stuck] == [("ser_x", "Invalid"), ("res_y", "Forbidden")]
-    refused = session.scalars(select(AuditEntry).where(
-        AuditEntry.action == "calendar.revoke_refused")).all()
+    refused = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "calendar.revoke_refused")
+    ).all()
     assert sorted(e.detail["kind"] for e in refused) == ["room", "service account"]
     assert all(e.outcome == "failure" and e.organisation_id == org.id for e in refused)
     calls = broker.calls
@@ -202,7 +275,8 @@ def test_a_refusal_needs_attention_and_is_never_retried_on_its_own(app, session,
     revocations.resolved_elsewhere(session, actor, stuck[1].id)
     assert [r.sub for r in session.scalars(select(PendingRevocation))] == ["ser_x"]
     assert "calendar.revoke_resolved_elsewhere" in {
-        e.action for e in session.scalars(select(AuditEntry))}
+        e.action for e in session.scalars(select(AuditEntry))
+    }
 
 
 def test_an_outage_is_retried_a_bounded_number_of_times(app, session, org):
@@ -216,8 +290,12 @@ def test_an_outage_is_retried_a_bounded_number_of_times(app, session, org):
     assert broker.calls == revocations.MAX_ATTEMPTS
     [stuck] = revocations.needing_attention(session, org.id)
     assert stuck.attempts == revocations.MAX_ATTEMPTS and stuck.last_error == "Unavailable"
-    assert session.scalar(select(AuditEntry).where(
-        AuditEntry.action == "calendar.revoke_gave_up")).detail["kind"] == "calendar account"
+    assert (
+        session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "calendar.revoke_gave_up")
+        ).detail["kind"]
+        == "calendar account"
+    )
     revocations.run(session, broker, now=moment + dt.timedelta(days=1))
     assert broker.calls == revocations.MAX_ATTEMPTS  # never an endless retry
 
@@ -235,9 +313,11 @@ def test_only_the_organisations_own_admin_acts_on_its_stuck_revocations(app, ses
     outsider = make_user(session, other, Role.ADMIN, email="it@other.example")
     recruiter = make_user(session, org, Role.RECRUITER, email="rec@revoke.example")
     with pytest.raises(NotFound):
-        revocations.try_again(session, Actor(outsider.id, outsider.email, other.id, Role.ADMIN),
-                              stuck.id)
+        revocations.try_again(
+            session, Actor(outsider.id, outsider.email, other.id, Role.ADMIN), stuck.id
+        )
     with pytest.raises(Forbidden):
         revocations.resolved_elsewhere(
-            session, Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER), stuck.id)
+            session, Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER), stuck.id
+        )
     assert session.get(PendingRevocation, stuck.id).refused_at is not None

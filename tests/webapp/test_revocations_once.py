@@ -15,18 +15,33 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from models import (AuditEntry, LinkStatus, MailboxKind, MailboxRequest, MailboxStatus,
-                    PendingRevocation, ProfileLink, Role, ServiceAccountLink, utcnow)
+from models import (
+    AuditEntry,
+    LinkStatus,
+    MailboxKind,
+    MailboxRequest,
+    MailboxStatus,
+    PendingRevocation,
+    ProfileLink,
+    Role,
+    ServiceAccountLink,
+    utcnow,
+)
 from tests.factories import make_user
 from tests.webapp.test_enterprise import PAGE, connect_domain
 from tests.webapp.test_enterprise import admin_client  # noqa: F401  (a fixture used here)
 from webapp.services import connect, revocations
 
 #: The seeded Google Workspace people and rooms of northwind.example.
-PEOPLE = ["riley.chen@northwind.example", "morgan.lee@northwind.example",
-          "taylor.nguyen@northwind.example", "drew.martin@northwind.example",
-          "jordan.diaz@northwind.example", "casey.brooks@northwind.example",
-          "priya.shah@northwind.example"]
+PEOPLE = [
+    "riley.chen@northwind.example",
+    "morgan.lee@northwind.example",
+    "taylor.nguyen@northwind.example",
+    "drew.martin@northwind.example",
+    "jordan.diaz@northwind.example",
+    "casey.brooks@northwind.example",
+    "priya.shah@northwind.example",
+]
 ROOMS = ["room.aurora@northwind.example", "room.borealis@northwind.example"]
 REVOKE = "POST /oauth/token/revoke"
 
@@ -65,8 +80,11 @@ def linked_domain(app, admin_client, session, sandbox, org):  # noqa: F811
     for email in PEOPLE:
         make_user(session, org, Role.RECRUITER, email=email)
     domain = connect_domain(client, auth, session, sandbox, "google")
-    sent = auth.post(f"{PAGE}{domain.id}/link", {"mode": "list", "pasted": "\n".join(PEOPLE)},
-                     form_page=f"{PAGE}{domain.id}/link")
+    sent = auth.post(
+        f"{PAGE}{domain.id}/link",
+        {"mode": "list", "pasted": "\n".join(PEOPLE)},
+        form_page=f"{PAGE}{domain.id}/link",
+    )
     assert sent.status_code == 200
     rooms = auth.post(f"{PAGE}{domain.id}/rooms", {"rooms": ROOMS}, form_page=PAGE)
     assert rooms.status_code == 303
@@ -75,12 +93,17 @@ def linked_domain(app, admin_client, session, sandbox, org):  # noqa: F811
     rows = session.scalars(select(MailboxRequest)).all()
     assert len(rows) == 9 and {r.status for r in rows} == {MailboxStatus.LINKED}
     cipher = app.extensions["rendezvous.cipher"]
-    tokens = [connect.load_credentials(link, cipher).access_token
-              for link in session.scalars(select(ProfileLink))]
+    tokens = [
+        connect.load_credentials(link, cipher).access_token
+        for link in session.scalars(select(ProfileLink))
+    ]
     sa_creds = connect.load_credentials(session.get(ServiceAccountLink, domain.id), cipher)
     tokens.append(sa_creds.access_token)
-    subs = {*(lk.sub for lk in session.scalars(select(ProfileLink))), domain.sub,
-            *(r.resource_sub for r in rows if r.kind is MailboxKind.ROOM)}
+    subs = {
+        *(lk.sub for lk in session.scalars(select(ProfileLink))),
+        domain.sub,
+        *(r.resource_sub for r in rows if r.kind is MailboxKind.ROOM),
+    }
     assert len(subs) == 10 and len(tokens) == 8
     sandbox.call("DELETE", "/stats")
     domain.sa_refresh_token = sa_creds.refresh_token  # revoked by token, not by its ser_ sub
@@ -89,8 +112,14 @@ def linked_domain(app, admin_client, session, sandbox, org):  # noqa: F811
 
 def revoked_in_bulk(session) -> list[dict]:
     session.expire_all()
-    return [e.detail for e in session.scalars(select(AuditEntry).where(
-        AuditEntry.action == "calendar.revoked_in_bulk").order_by(AuditEntry.id))]
+    return [
+        e.detail
+        for e in session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "calendar.revoked_in_bulk")
+            .order_by(AuditEntry.id)
+        )
+    ]
 
 
 def assert_all_revoked_once(sandbox, session, broker: CountingBroker, subs, tokens, domain):
@@ -104,12 +133,17 @@ def assert_all_revoked_once(sandbox, session, broker: CountingBroker, subs, toke
     assert any(e["still_queued"] == 0 for e in entries)
     assert session.scalar(select(PendingRevocation)) is None
     for token in tokens:  # and the aggregator really forgot them
-        assert requests.get(sandbox.url + "/v1/account", timeout=5, headers={
-            "Authorization": f"Bearer {token}"}).status_code == 401
+        assert (
+            requests.get(
+                sandbox.url + "/v1/account", timeout=5, headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 401
+        )
 
 
 def test_disconnecting_a_domain_revokes_each_authorization_once(
-        app, admin_client, session, sandbox, linked_domain, monkeypatch):  # noqa: F811
+    app, admin_client, session, sandbox, linked_domain, monkeypatch
+):  # noqa: F811
     domain, subs, tokens = linked_domain
     broker = CountingBroker(app.extensions["rendezvous.broker"])
     monkeypatch.setitem(app.extensions, "rendezvous.broker", broker)
@@ -118,13 +152,15 @@ def test_disconnecting_a_domain_revokes_each_authorization_once(
     assert done.status_code in (302, 303)
     assert_all_revoked_once(sandbox, session, broker, subs, tokens, domain)
     assert len(revoked_in_bulk(session)) == 1  # one job ran: one entry
-    disconnected = session.scalars(select(AuditEntry).where(
-        AuditEntry.action == "ec.disconnected")).all()
+    disconnected = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "ec.disconnected")
+    ).all()
     assert [e.detail["revocations_queued"] for e in disconnected] == [10]
 
 
 def test_revocation_jobs_running_at_once_revoke_each_authorization_once(
-        app, admin_client, session, sandbox, linked_domain, monkeypatch):  # noqa: F811
+    app, admin_client, session, sandbox, linked_domain, monkeypatch
+):  # noqa: F811
     domain, subs, tokens = linked_domain
     broker = CountingBroker(app.extensions["rendezvous.broker"])
     monkeypatch.setitem(app.extensions, "rendezvous.broker", broker)
@@ -161,8 +197,10 @@ def test_revocation_jobs_running_at_once_revoke_each_authorization_once(
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(task,))
-               for task in (revoke_queued, resume_revocations, revoke_queued)]
+    threads = [
+        threading.Thread(target=worker, args=(task,))
+        for task in (revoke_queued, resume_revocations, revoke_queued)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

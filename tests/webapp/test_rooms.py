@@ -29,8 +29,12 @@ def domain(admin_client, session, sandbox):
 
 def room_rows(session):
     session.expire_all()
-    return {r.email: r for r in session.scalars(select(MailboxRequest).where(
-        MailboxRequest.kind == MailboxKind.ROOM))}
+    return {
+        r.email: r
+        for r in session.scalars(
+            select(MailboxRequest).where(MailboxRequest.kind == MailboxKind.ROOM)
+        )
+    }
 
 
 def link_rooms(admin_client, domain, sandbox, *emails):
@@ -58,8 +62,15 @@ def test_admin_links_rooms_and_only_their_sub_is_kept(app, admin_client, domain,
     assert bad.status_code == 303 and session.scalar(select(MailboxRequest.id).limit(1)) == before
     assert "Choose at least one room" in client.get(PAGE).get_data(as_text=True)
 
-    link_rooms(admin_client, domain, sandbox, AURORA, AURORA.upper(), "ceo@elsewhere.example",
-               "riley.chen@northwind.example")
+    link_rooms(
+        admin_client,
+        domain,
+        sandbox,
+        AURORA,
+        AURORA.upper(),
+        "ceo@elsewhere.example",
+        "riley.chen@northwind.example",
+    )
     page = client.get(PAGE).get_data(as_text=True)
     assert "listed more than once" in page and "not a room northwind.example lists" in page
 
@@ -86,7 +97,8 @@ def test_admin_links_rooms_and_only_their_sub_is_kept(app, admin_client, domain,
 
 @pytest.mark.parametrize("by_sub", ["accept", "refuse"])
 def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
-        app, admin_client, domain, session, sandbox, recruiter, by_sub):
+    app, admin_client, domain, session, sandbox, recruiter, by_sub
+):
     """No room token is kept, so a room is revoked by its sub, which is unconfirmed: where the
     aggregator accepts that, the room is gone there; where it refuses (the strict sandbox's
     default), the refusal is audited and shown to the IT admin, never retried for ever. Either
@@ -96,7 +108,9 @@ def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
     rows = room_rows(session)
     sub = rows[AURORA].resource_sub
     assert [r.email for r in av.room_choices(session, recruiter.organisation_id)] == [
-        AURORA, BOREALIS]
+        AURORA,
+        BOREALIS,
+    ]
     client, auth = admin_client
     auth.post(f"{PAGE}mailboxes/{rows[AURORA].id}/unlink", form_page=PAGE)
     rows = room_rows(session)
@@ -116,8 +130,12 @@ def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
         app.extensions["rendezvous.jobs"].enqueue("revocations")
         assert sandbox.stats()["requests"].get("POST /oauth/token/revoke", 0) == calls
         session.expire_all()
-        assert [e.detail["kind"] for e in session.scalars(select(AuditEntry).where(
-            AuditEntry.action == "calendar.revoke_refused"))] == ["room"]
+        assert [
+            e.detail["kind"]
+            for e in session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "calendar.revoke_refused")
+            )
+        ] == ["room"]
     with pytest.raises(Invalid, match="listed rooms"):
         av.resolve_room(session, actor_of(recruiter), AURORA)
 
@@ -135,18 +153,26 @@ def sandbox_availability(sandbox, sub):
     from tests.conftest import SANDBOX_CLIENT_SECRET
 
     start = dt.datetime.combine(next_weekday(1), dt.time(9), dt.timezone.utc)
-    return requests.post(sandbox.url + "/v1/availability", timeout=5, headers={
-        "Authorization": f"Bearer {SANDBOX_CLIENT_SECRET}"}, json={
-        "participants": [{"members": [{"sub": sub}], "required": "all"}],
-        "required_duration": {"minutes": 30},
-        "query_periods": [{"start": as_utc(start), "end": as_utc(start + dt.timedelta(hours=2))}]})
+    return requests.post(
+        sandbox.url + "/v1/availability",
+        timeout=5,
+        headers={"Authorization": f"Bearer {SANDBOX_CLIENT_SECRET}"},
+        json={
+            "participants": [{"members": [{"sub": sub}], "required": "all"}],
+            "required_duration": {"minutes": 30},
+            "query_periods": [
+                {"start": as_utc(start), "end": as_utc(start + dt.timedelta(hours=2))}
+            ],
+        },
+    )
 
 
 # --- scheduling with a room ---------------------------------------------------------------------
 
 
 def test_slots_need_the_room_free_and_the_room_is_invited(
-        app, client, auth, admin_client, domain, session, sandbox, org, recruiter):
+    app, client, auth, admin_client, domain, session, sandbox, org, recruiter
+):
     link_rooms(admin_client, domain, sandbox, AURORA)
     panel = make_panel(app, session, sandbox, org, 2)
     broker, cipher = deps(app)
@@ -155,12 +181,21 @@ def test_slots_need_the_room_free_and_the_room_is_invited(
     assert free
     # The room is booked at the panel's first common slot (by someone else, in its calendar).
     taken = free[0]
-    sandbox.call("POST", "/external-change", json={
-        "email": AURORA, "action": "create", "summary": "Board meeting",
-        "start": as_utc(taken.start), "end": as_utc(taken.end)})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": AURORA,
+            "action": "create",
+            "summary": "Board meeting",
+            "start": as_utc(taken.start),
+            "end": as_utc(taken.end),
+        },
+    )
     sandbox.call("DELETE", "/stats")
-    with_room = av.grid(session, broker, cipher, actor_of(recruiter),
-                        query_for(panel, days=2, room=AURORA))
+    with_room = av.grid(
+        session, broker, cipher, actor_of(recruiter), query_for(panel, days=2, room=AURORA)
+    )
     assert sandbox.stats()["requests"].get("POST /v1/availability") == 1  # still one call
     assert with_room.slots
     assert not [s for s in with_room.slots if s.start < taken.end and taken.start < s.end]
@@ -177,23 +212,36 @@ def test_slots_need_the_room_free_and_the_room_is_invited(
     assert "Aurora (6 seats)" in page and "every slot shown has it free" in page
     assert f'value="{taken.start.isoformat()}"' not in page
     slot = re.search(r'name="slot" id="[^"]+" value="([^"]+)"', page).group(1)
-    data = {"panel": [str(link.id) for _u, link in panel], "duration": "60", "days": "2",
-            "start_date": day, "required": "all", "tzid": "Europe/London", "room": AURORA,
-            "candidate_name": "C", "candidate_email": "c@gmail.example", "title": "With a room"}
+    data = {
+        "panel": [str(link.id) for _u, link in panel],
+        "duration": "60",
+        "days": "2",
+        "start_date": day,
+        "required": "all",
+        "tzid": "Europe/London",
+        "room": AURORA,
+        "candidate_name": "C",
+        "candidate_email": "c@gmail.example",
+        "title": "With a room",
+    }
     # A time the room is booked is refused even when posted directly; nothing is stored.
     refused = auth.post("/schedule/", dict(data, slot=taken.start.isoformat()), form_page=url)
     assert refused.status_code == 409 and "room" in refused.get_data(as_text=True)
     assert session.scalar(select(Interview)) is None
-    unknown = auth.post("/schedule/", dict(data, slot=slot, room="ceo@elsewhere.example"),
-                        form_page=url)
+    unknown = auth.post(
+        "/schedule/", dict(data, slot=slot, room="ceo@elsewhere.example"), form_page=url
+    )
     assert unknown.status_code == 400 and "listed rooms" in unknown.get_data(as_text=True)
     assert session.scalar(select(Interview)) is None
 
     done = auth.post("/schedule/", dict(data, slot=slot), form_page=url)
     assert done.status_code == 303, done.get_data(as_text=True)
     interview = session.scalar(select(Interview))
-    [ev] = [e for e in managed(app, session, interview.host_link)
-            if e.event_id == interview.events[0].event_id]
+    [ev] = [
+        e
+        for e in managed(app, session, interview.host_link)
+        if e.event_id == interview.events[0].event_id
+    ]
     assert AURORA in {a.email for a in ev.attendees}
 
 
@@ -206,8 +254,9 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
     broker, cipher = deps(app)
     q1 = query_for(first_panel, days=2, room=AURORA)
     q2 = query_for(second_panel, days=2, room=AURORA)
-    common = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q1).slots} \
-        & {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots}
+    common = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q1).slots} & {
+        s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
+    }
     start = min(common)
     interview, _ = schedule(app, session, recruiter, q1, start)
     assert interview.status.value == "scheduled"
@@ -220,12 +269,14 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
         app.extensions["rendezvous.jobs"].enqueue("scheduling.delete", interview.id)
-    assert start in {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter),
-                                              q2).slots}
+    assert start in {
+        s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
+    }
 
 
-def test_a_room_held_by_a_pending_booking_is_not_booked_twice(app, admin_client, domain, session,
-                                                              sandbox, org, recruiter):
+def test_a_room_held_by_a_pending_booking_is_not_booked_twice(
+    app, admin_client, domain, session, sandbox, org, recruiter
+):
     """Before the first interview's invitation reaches the room (its write still queued), the
     room is held by the booking's claim: not offered, and refused, to a panel sharing no one."""
     link_rooms(admin_client, domain, sandbox, AURORA)
@@ -234,42 +285,60 @@ def test_a_room_held_by_a_pending_booking_is_not_booked_twice(app, admin_client,
     broker, cipher = deps(app)
     q1 = query_for(first_panel, days=2, room=AURORA)
     q2 = query_for(second_panel, days=2, room=AURORA)
-    common = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q1).slots} \
-        & {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots}
+    common = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q1).slots} & {
+        s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
+    }
     start = min(common)
     pending, _ = schedule(app, session, recruiter, q1, start, run=False)
     assert pending.status.value == "pending"
-    assert start not in {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter),
-                                                  q2).slots}
+    assert start not in {
+        s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
+    }
     with pytest.raises(scheduling.SlotTaken, match="room"):
         schedule(app, session, recruiter, q2, start, run=False)
     # The same panel without the room is free to book that time.
     schedule(app, session, recruiter, query_for(second_panel, days=2), start, run=False)
 
 
-def test_the_api_lists_rooms_and_books_them(app, client, admin_client, domain, session, sandbox, org,
-                                            recruiter):
+def test_the_api_lists_rooms_and_books_them(
+    app, client, admin_client, domain, session, sandbox, org, recruiter
+):
     from tests.api.conftest import ApiClient, assert_error, issue_token
 
     link_rooms(admin_client, domain, sandbox, AURORA)
     panel = make_panel(app, session, sandbox, org, 1)
     api = ApiClient(client, issue_token(session, recruiter))
-    assert api.get("/rooms").get_json() == {"items": [{"email": AURORA,
-                                                       "name": "Aurora (6 seats)"}]}
+    assert api.get("/rooms").get_json() == {
+        "items": [{"email": AURORA, "name": "Aurora (6 seats)"}]
+    }
     day = next_weekday(1).isoformat()
     params = {"panel": panel[0][1].id, "start_date": day, "days": 2}
     found = api.get("/availability", query_string={**params, "room": AURORA}).get_json()
     assert found["room"] == {"email": AURORA, "name": "Aurora (6 seats)"} and found["slots"]
-    assert_error(api.get("/availability", query_string={**params, "room": "x@elsewhere.example"}),
-                 422, "invalid")
+    assert_error(
+        api.get("/availability", query_string={**params, "room": "x@elsewhere.example"}),
+        422,
+        "invalid",
+    )
     slot = found["slots"][0]
-    created = api.post("/interviews", json={
-        "panel": [panel[0][1].id], "start": slot["start"], "title": "API with a room",
-        "candidate_name": "C", "candidate_email": "c@gmail.example", "room": AURORA})
+    created = api.post(
+        "/interviews",
+        json={
+            "panel": [panel[0][1].id],
+            "start": slot["start"],
+            "title": "API with a room",
+            "candidate_name": "C",
+            "candidate_email": "c@gmail.example",
+            "room": AURORA,
+        },
+    )
     assert created.status_code == 201, created.get_data(as_text=True)
     interview = session.scalar(select(Interview))
-    [ev] = [e for e in managed(app, session, interview.host_link)
-            if e.event_id == interview.events[0].event_id]
+    [ev] = [
+        e
+        for e in managed(app, session, interview.host_link)
+        if e.event_id == interview.events[0].event_id
+    ]
     assert AURORA in {a.email for a in ev.attendees}
     # The room is taken now: the same slot is no longer offered with it.
     again = api.get("/availability", query_string={**params, "room": AURORA}).get_json()
@@ -277,7 +346,8 @@ def test_the_api_lists_rooms_and_books_them(app, client, admin_client, domain, s
 
 
 def test_moving_an_interview_needs_its_room_free_at_the_new_time(
-        app, client, auth, admin_client, domain, session, sandbox, org, recruiter):
+    app, client, auth, admin_client, domain, session, sandbox, org, recruiter
+):
     from tests.webapp.test_scheduling import sealer_of
 
     link_rooms(admin_client, domain, sandbox, AURORA)
@@ -288,19 +358,29 @@ def test_moving_an_interview_needs_its_room_free_at_the_new_time(
     interview, _ = schedule(app, session, recruiter, query, slots[0].start)
     later = [s for s in slots if s.start >= slots[0].end]
     busy, free = later[0], later[-1]
-    sandbox.call("POST", "/external-change", json={
-        "email": AURORA, "action": "create", "summary": "Board meeting",
-        "start": as_utc(busy.start), "end": as_utc(busy.end)})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": AURORA,
+            "action": "create",
+            "summary": "Board meeting",
+            "start": as_utc(busy.start),
+            "end": as_utc(busy.end),
+        },
+    )
 
     auth.login(recruiter.email)
-    page = client.get(f"/interviews/{interview.uid}/reschedule?start_date={query.start_date}"
-                      ).get_data(as_text=True)
+    page = client.get(
+        f"/interviews/{interview.uid}/reschedule?start_date={query.start_date}"
+    ).get_data(as_text=True)
     assert f'value="{free.start.isoformat()}"' in page
     assert f'value="{busy.start.isoformat()}"' not in page  # the grid asks with the room
     with pytest.raises(scheduling.SlotTaken, match="room"):
-        scheduling.reschedule_interview(session, broker, cipher, sealer_of(app),
-                                        actor_of(recruiter), interview.uid, busy.start)
-    moved, _payload = scheduling.reschedule_interview(session, broker, cipher, sealer_of(app),
-                                                      actor_of(recruiter), interview.uid,
-                                                      free.start)
+        scheduling.reschedule_interview(
+            session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, busy.start
+        )
+    moved, _payload = scheduling.reschedule_interview(
+        session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, free.start
+    )
     assert moved.status.value == "pending"

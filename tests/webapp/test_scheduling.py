@@ -9,8 +9,15 @@ import re
 import pytest
 from sqlalchemy import event, select, text
 
-from models import (AuditEntry, EventStatus, Interview, InterviewStatus, Role,
-                    SchedulingPreference, utcnow)
+from models import (
+    AuditEntry,
+    EventStatus,
+    Interview,
+    InterviewStatus,
+    Role,
+    SchedulingPreference,
+    utcnow,
+)
 from tests.factories import assign, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from webapp.scheduling_tasks import sealer
@@ -38,8 +45,12 @@ def deps(app):
 
 
 def query_for(panel, **kw) -> av.Query:
-    return av.Query(panel_link_ids=tuple(link.id for _u, link in panel),
-                    start_date=kw.pop("start_date", next_weekday(1)), days=kw.pop("days", 5), **kw)
+    return av.Query(
+        panel_link_ids=tuple(link.id for _u, link in panel),
+        start_date=kw.pop("start_date", next_weekday(1)),
+        days=kw.pop("days", 5),
+        **kw,
+    )
 
 
 def first_slot(app, session, user, query):
@@ -52,9 +63,21 @@ def first_slot(app, session, user, query):
 def schedule(app, session, user, query, slot_start, *, video=True, run=True):
     broker, cipher = deps(app)
     interview, payload = scheduling.create_interview(
-        session, broker, cipher, sealer_of(app), actor_of(user), scheduling.NewInterview(
-            query=query, start=slot_start, candidate_name=CANDIDATE,
-            candidate_email=CANDIDATE_EMAIL, title=TITLE, notes=NOTES, video=video))
+        session,
+        broker,
+        cipher,
+        sealer_of(app),
+        actor_of(user),
+        scheduling.NewInterview(
+            query=query,
+            start=slot_start,
+            candidate_name=CANDIDATE,
+            candidate_email=CANDIDATE_EMAIL,
+            title=TITLE,
+            notes=NOTES,
+            video=video,
+        ),
+    )
     if run:
         with app.app_context():
             app.extensions["rendezvous.jobs"].enqueue("scheduling.write", interview.id, payload)
@@ -75,7 +98,8 @@ def requests_of(sandbox, route: str) -> int:
 
 
 def test_grid_is_one_availability_call_and_respects_working_hours_and_now(
-        app, session, sandbox, recruiter, panel):
+    app, session, sandbox, recruiter, panel
+):
     sandbox.call("DELETE", "/stats")
     query = query_for(panel)
     broker, cipher = deps(app)
@@ -95,22 +119,31 @@ def test_grid_is_one_availability_call_and_respects_working_hours_and_now(
     # Busy blocks are times and status only.
     for blocks in grid.busy.values():
         for block in blocks:
-            assert set(vars(block) if hasattr(block, "__dict__") else block.__dataclass_fields__) \
-                == {"start", "end", "status"}
+            assert set(
+                vars(block) if hasattr(block, "__dict__") else block.__dataclass_fields__
+            ) == {"start", "end", "status"}
 
 
 def test_the_last_local_day_keeps_its_evening_in_the_busy_overlay(
-        app, session, sandbox, recruiter, panel):
+    app, session, sandbox, recruiter, panel
+):
     """Free/busy is asked for by date in the viewer's zone, ``to`` being the day after the last
     day shown: an evening event on the last day in Los Angeles (already the next day in UTC)
     stays on the overlay. The strict sandbox refuses the UTC instants sent before (422)."""
     user, link = panel[0]
     query = query_for(panel, days=3, tzid="America/Los_Angeles")
     last = query.start_date + dt.timedelta(days=2)
-    sandbox.call("POST", "/external-change", json={
-        "email": link.account_email, "action": "create", "summary": "Late call",
-        "start": {"time": f"{last}T20:00:00", "tzid": "America/Los_Angeles"},
-        "end": {"time": f"{last}T21:00:00", "tzid": "America/Los_Angeles"}})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": link.account_email,
+            "action": "create",
+            "summary": "Late call",
+            "start": {"time": f"{last}T20:00:00", "tzid": "America/Los_Angeles"},
+            "end": {"time": f"{last}T21:00:00", "tzid": "America/Los_Angeles"},
+        },
+    )
     broker, cipher = deps(app)
     grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
     assert grid.busy_problems == {}
@@ -120,21 +153,31 @@ def test_the_last_local_day_keeps_its_evening_in_the_busy_overlay(
 
 
 def test_per_user_working_hours_override_the_organisation_default(
-        app, session, sandbox, recruiter, panel, org):
+    app, session, sandbox, recruiter, panel, org
+):
     user, _link = panel[0]
-    session.add(SchedulingPreference(organisation_id=org.id, user_id=user.id,
-                                     start_minute=13 * 60, end_minute=15 * 60, weekdays="12345"))
+    session.add(
+        SchedulingPreference(
+            organisation_id=org.id,
+            user_id=user.id,
+            start_minute=13 * 60,
+            end_minute=15 * 60,
+            weekdays="12345",
+        )
+    )
     session.commit()
     slot = first_slot(app, session, recruiter, query_for(panel, days=3))
     assert slot.start.astimezone(av.zone("Europe/London")).hour >= 13
 
 
 def test_at_least_n_of_m_finds_slots_when_all_must_attend_finds_fewer(
-        app, session, sandbox, recruiter, panel):
+    app, session, sandbox, recruiter, panel
+):
     broker, cipher = deps(app)
     every = av.grid(session, broker, cipher, actor_of(recruiter), query_for(panel, days=2))
-    some = av.grid(session, broker, cipher, actor_of(recruiter), query_for(panel, days=2,
-                                                                             required=1))
+    some = av.grid(
+        session, broker, cipher, actor_of(recruiter), query_for(panel, days=2, required=1)
+    )
     assert len(some.slots) >= len(every.slots) and len(some.slots) < 512, len(some.slots)
     assert all(len(s.participants) == 3 for s in every.slots)
     assert all(len(s.participants) >= 1 for s in some.slots)
@@ -143,10 +186,14 @@ def test_at_least_n_of_m_finds_slots_when_all_must_attend_finds_fewer(
 def test_bad_queries_are_refused_with_a_message(app, session, sandbox, recruiter, panel):
     broker, cipher = deps(app)
     me = actor_of(recruiter)
-    for bad in (query_for(panel, duration=7), query_for(panel, days=40),
-                query_for(panel, required=9), query_for(panel, tzid="Mars/Base"),
-                query_for(panel, start_date=dt.date.today() - dt.timedelta(days=2)),
-                av.Query(panel_link_ids=())):
+    for bad in (
+        query_for(panel, duration=7),
+        query_for(panel, days=40),
+        query_for(panel, required=9),
+        query_for(panel, tzid="Mars/Base"),
+        query_for(panel, start_date=dt.date.today() - dt.timedelta(days=2)),
+        av.Query(panel_link_ids=()),
+    ):
         with pytest.raises(Invalid):
             av.grid(session, broker, cipher, me, bad)
 
@@ -155,7 +202,8 @@ def test_bad_queries_are_refused_with_a_message(app, session, sandbox, recruiter
 
 
 def test_three_person_panel_interview_with_video_is_written_once_and_read_back(
-        app, session, sandbox, recruiter, panel):
+    app, session, sandbox, recruiter, panel
+):
     query = query_for(panel)
     slot = first_slot(app, session, recruiter, query)
     sandbox.call("DELETE", "/stats")
@@ -181,7 +229,8 @@ def test_three_person_panel_interview_with_video_is_written_once_and_read_back(
 
 
 def test_nothing_of_the_event_is_stored_in_the_database_or_audit(
-        app, session, sandbox, recruiter, panel):
+    app, session, sandbox, recruiter, panel
+):
     query = query_for(panel)
     slot = first_slot(app, session, recruiter, query)
     schedule(app, session, recruiter, query, slot.start)
@@ -192,12 +241,18 @@ def test_nothing_of_the_event_is_stored_in_the_database_or_audit(
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(select(table)):
                 blob = repr(tuple(row))
-                for secret in ("secret-title-7731", "secret-notes-9912", CANDIDATE_EMAIL, CANDIDATE):
+                for secret in (
+                    "secret-title-7731",
+                    "secret-notes-9912",
+                    CANDIDATE_EMAIL,
+                    CANDIDATE,
+                ):
                     assert secret not in blob, (table.name, secret)
 
 
 def test_interview_page_shows_the_time_in_the_viewers_zone_and_the_join_link(
-        app, client, auth, session, sandbox, recruiter, panel):
+    app, client, auth, session, sandbox, recruiter, panel
+):
     recruiter.timezone = "America/New_York"
     session.commit()
     query = query_for(panel)
@@ -218,22 +273,27 @@ def test_reschedule_moves_the_same_event(app, session, sandbox, recruiter, panel
     interview, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
     later = grid.slots[-1].start
     moved, payload = scheduling.reschedule_interview(
-        session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, later)
+        session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, later
+    )
     with app.app_context():
         app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
     session.expire_all()
     interview = session.get(Interview, interview.id)
     assert interview.status is InterviewStatus.SCHEDULED
-    ours = [e for e in managed(app, session, interview.host_link)
-            if e.event_id.startswith(f"rdv-{interview.uid}")]
+    ours = [
+        e
+        for e in managed(app, session, interview.host_link)
+        if e.event_id.startswith(f"rdv-{interview.uid}")
+    ]
     assert len(ours) == 1 and ours[0].start == later and ours[0].summary == TITLE
     assert {a.email for a in ours[0].attendees} >= {CANDIDATE_EMAIL}
 
 
 def test_cancel_deletes_the_event(app, client, auth, session, sandbox, recruiter, panel):
     query = query_for(panel)
-    interview, _ = schedule(app, session, recruiter, query,
-                            first_slot(app, session, recruiter, query).start)
+    interview, _ = schedule(
+        app, session, recruiter, query, first_slot(app, session, recruiter, query).start
+    )
     auth.login(recruiter.email)
     # It tells the whole panel and the candidate, so it asks first: the page says who.
     show = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
@@ -242,21 +302,28 @@ def test_cancel_deletes_the_event(app, client, auth, session, sandbox, recruiter
     assert CANDIDATE_EMAIL in confirm and "Yes, cancel the interview" in confirm
     for user, _link in panel:
         assert user.email in confirm
-    unconfirmed = auth.post(f"/interviews/{interview.uid}/cancel",
-                            form_page=f"/interviews/{interview.uid}/cancel")
+    unconfirmed = auth.post(
+        f"/interviews/{interview.uid}/cancel", form_page=f"/interviews/{interview.uid}/cancel"
+    )
     assert unconfirmed.status_code == 303
     assert unconfirmed.headers["Location"].endswith(f"/interviews/{interview.uid}/cancel")
     session.expire_all()
     assert session.get(Interview, interview.id).status is InterviewStatus.SCHEDULED
-    response = auth.post(f"/interviews/{interview.uid}/cancel", {"confirm": "yes"},
-                         form_page=f"/interviews/{interview.uid}/cancel")
+    response = auth.post(
+        f"/interviews/{interview.uid}/cancel",
+        {"confirm": "yes"},
+        form_page=f"/interviews/{interview.uid}/cancel",
+    )
     assert response.status_code == 303
     session.expire_all()
     interview = session.get(Interview, interview.id)
     assert interview.status is InterviewStatus.CANCELLED
     assert interview.events[0].status is EventStatus.DELETED
-    assert not [e for e in managed(app, session, interview.host_link)
-                if e.event_id == interview.events[0].event_id]
+    assert not [
+        e
+        for e in managed(app, session, interview.host_link)
+        if e.event_id == interview.events[0].event_id
+    ]
     assert "interview.cancelled" in [a.action for a in session.scalars(select(AuditEntry))]
 
 
@@ -264,15 +331,29 @@ def test_schedule_page_flow_over_http(app, client, auth, session, sandbox, recru
     auth.login(recruiter.email)
     panel_qs = "&".join(f"panel={link.id}" for _u, link in panel)
     day = next_weekday(1).isoformat()
-    page = client.get(f"/schedule/?{panel_qs}&duration=60&days=5&start_date={day}"
-                      "&tzid=Europe/London").get_data(as_text=True)
+    page = client.get(
+        f"/schedule/?{panel_qs}&duration=60&days=5&start_date={day}&tzid=Europe/London"
+    ).get_data(as_text=True)
     assert "Free for the panel" in page
     slot = re.search(r'name="slot" id="[^"]+" value="([^"]+)"', page).group(1)
-    data = {"panel": [str(link.id) for _u, link in panel], "duration": "60", "days": "5",
-            "start_date": day, "required": "all", "required_n": "1", "buffer_before": "0",
-            "buffer_after": "0", "tzid": "Europe/London", "slot": slot,
-            "candidate_name": CANDIDATE, "candidate_email": CANDIDATE_EMAIL, "title": TITLE,
-            "notes": "", "video": "on", "candidate_tzid": "America/New_York"}
+    data = {
+        "panel": [str(link.id) for _u, link in panel],
+        "duration": "60",
+        "days": "5",
+        "start_date": day,
+        "required": "all",
+        "required_n": "1",
+        "buffer_before": "0",
+        "buffer_after": "0",
+        "tzid": "Europe/London",
+        "slot": slot,
+        "candidate_name": CANDIDATE,
+        "candidate_email": CANDIDATE_EMAIL,
+        "title": TITLE,
+        "notes": "",
+        "video": "on",
+        "candidate_tzid": "America/New_York",
+    }
     response = auth.post("/schedule/", data, form_page=f"/schedule/?{panel_qs}&start_date={day}")
     assert response.status_code == 303, response.get_data(as_text=True)
     uid = response.headers["Location"].rsplit("/", 1)[1]
@@ -280,21 +361,32 @@ def test_schedule_page_flow_over_http(app, client, auth, session, sandbox, recru
     assert interview.status is InterviewStatus.SCHEDULED
     # Bad input: clear message, nothing written.
     before = session.scalar(select(text("count(*)")).select_from(Interview))
-    bad = auth.post("/schedule/", dict(data, candidate_email="not-an-email"),
-                    form_page=f"/schedule/?{panel_qs}&start_date={day}")
+    bad = auth.post(
+        "/schedule/",
+        dict(data, candidate_email="not-an-email"),
+        form_page=f"/schedule/?{panel_qs}&start_date={day}",
+    )
     assert bad.status_code == 400 and "candidate&#39;s email" in bad.get_data(as_text=True)
     assert session.scalar(select(text("count(*)")).select_from(Interview)) == before
 
 
-def test_a_taken_slot_is_refused_with_fresh_slots(app, client, auth, session, sandbox,
-                                                   recruiter, panel):
+def test_a_taken_slot_is_refused_with_fresh_slots(
+    app, client, auth, session, sandbox, recruiter, panel
+):
     query = query_for(panel)
     slot = first_slot(app, session, recruiter, query)
     host_email = panel[0][1].account_email
-    sandbox.call("POST", "/external-change", json={
-        "email": host_email, "action": "create", "summary": "Dentist",
-        "start": slot.start.isoformat().replace("+00:00", "Z"),
-        "end": slot.end.isoformat().replace("+00:00", "Z")})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": host_email,
+            "action": "create",
+            "summary": "Dentist",
+            "start": slot.start.isoformat().replace("+00:00", "Z"),
+            "end": slot.end.isoformat().replace("+00:00", "Z"),
+        },
+    )
     with pytest.raises(scheduling.SlotTaken):
         schedule(app, session, recruiter, query, slot.start)
     assert session.scalar(select(Interview)) is None
@@ -305,38 +397,47 @@ def test_a_taken_slot_is_refused_with_fresh_slots(app, client, auth, session, sa
 
 @pytest.fixture
 def coordinator_setup(app, session, sandbox, org):
-    manager = make_user(session, org, Role.RECRUITER, email="dana.wright@contoso.example",
-                        name="Dana Wright")
+    manager = make_user(
+        session, org, Role.RECRUITER, email="dana.wright@contoso.example", name="Dana Wright"
+    )
     link_calendar(app, session, sandbox, manager)
-    other = make_user(session, org, Role.RECRUITER, email="lee.okafor@contoso.example",
-                      name="Lee Okafor")
+    other = make_user(
+        session, org, Role.RECRUITER, email="lee.okafor@contoso.example", name="Lee Okafor"
+    )
     link_calendar(app, session, sandbox, other)
-    coordinator = make_user(session, org, Role.COORDINATOR, email="msp@northwind.example",
-                            name="Morgan MSP")
+    coordinator = make_user(
+        session, org, Role.COORDINATOR, email="msp@northwind.example", name="Morgan MSP"
+    )
     assign(session, coordinator, manager)
     return coordinator, manager, other
 
 
 def test_coordinator_schedules_for_an_assigned_manager_and_sees_free_busy_only(
-        app, client, auth, session, sandbox, coordinator_setup):
+    app, client, auth, session, sandbox, coordinator_setup
+):
     coordinator, manager, other = coordinator_setup
     mlink = scheduling.host_link_for(session, actor_of(manager), None)[0]
     auth.login(coordinator.email)
     day = next_weekday(1).isoformat()
-    page = client.get(f"/schedule/?panel={mlink.id}&on_behalf_of={manager.id}&days=10"
-                      f"&start_date={day}").get_data(as_text=True)
+    page = client.get(
+        f"/schedule/?panel={mlink.id}&on_behalf_of={manager.id}&days=10&start_date={day}"
+    ).get_data(as_text=True)
     assert "Free for the panel" in page and "busy" in page
     seeded = sandbox.call("GET", "/events", params={"email": manager.email})["events"]
     assert seeded, "the sandbox seeds events for the manager"
     for ev in seeded:
-        for detail in [ev.get("summary"), ev.get("description"),
-                       (ev.get("location") or {}).get("description"),
-                       *[a.get("email") for a in ev.get("attendees") or []]]:
+        for detail in [
+            ev.get("summary"),
+            ev.get("description"),
+            (ev.get("location") or {}).get("description"),
+            *[a.get("email") for a in ev.get("attendees") or []],
+        ]:
             if detail and len(detail) >= 5 and detail not in ("Busy",):
                 assert detail not in page, detail
     # The service result carries no event fields either.
-    query = av.Query(panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=10,
-                     on_behalf_of_id=manager.id)
+    query = av.Query(
+        panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=10, on_behalf_of_id=manager.id
+    )
     grid = av.grid(session, *deps(app), actor_of(coordinator), query)
     assert all(type(b) is av.Block for blocks in grid.busy.values() for b in blocks)
     interview, _ = schedule(app, session, coordinator, query, grid.slots[0].start)
@@ -347,13 +448,19 @@ def test_coordinator_schedules_for_an_assigned_manager_and_sees_free_busy_only(
 
 
 def test_coordinator_cannot_schedule_for_or_see_unassigned_managers(
-        app, session, sandbox, coordinator_setup):
+    app, session, sandbox, coordinator_setup
+):
     coordinator, manager, other = coordinator_setup
     olink = scheduling.host_link_for(session, actor_of(other), None)[0]
     broker, cipher = deps(app)
     with pytest.raises(Invalid):  # not among the coordinator's choices
-        av.grid(session, broker, cipher, actor_of(coordinator),
-                av.Query(panel_link_ids=(olink.id,), on_behalf_of_id=other.id))
+        av.grid(
+            session,
+            broker,
+            cipher,
+            actor_of(coordinator),
+            av.Query(panel_link_ids=(olink.id,), on_behalf_of_id=other.id),
+        )
     with pytest.raises(Forbidden):
         scheduling.host_link_for(session, actor_of(coordinator), other.id)
     query = av.Query(panel_link_ids=(olink.id,), start_date=next_weekday(1))
@@ -366,10 +473,12 @@ def test_coordinator_cannot_schedule_for_or_see_unassigned_managers(
 
 
 def test_interviews_of_another_organisation_cannot_be_targeted(
-        app, client, auth, session, sandbox, recruiter, panel):
+    app, client, auth, session, sandbox, recruiter, panel
+):
     query = query_for(panel)
-    interview, _ = schedule(app, session, recruiter, query,
-                            first_slot(app, session, recruiter, query).start)
+    interview, _ = schedule(
+        app, session, recruiter, query, first_slot(app, session, recruiter, query).start
+    )
     outsider = make_user(session, make_org(session), Role.RECRUITER)
     auth.login(outsider.email)
     assert client.get(f"/interviews/{interview.uid}").status_code == 404
@@ -378,8 +487,10 @@ def test_interviews_of_another_organisation_cannot_be_targeted(
     from tests.conftest import csrf_token
 
     token = csrf_token(client, "/interviews/")
-    assert client.post(f"/interviews/{interview.uid}/cancel",
-                       data={"csrf_token": token}).status_code == 404
+    assert (
+        client.post(f"/interviews/{interview.uid}/cancel", data={"csrf_token": token}).status_code
+        == 404
+    )
     session.expire_all()
     assert session.get(Interview, interview.id).status is InterviewStatus.SCHEDULED
 
@@ -388,7 +499,8 @@ def test_interviews_of_another_organisation_cannot_be_targeted(
 
 
 def test_interview_list_issues_a_constant_number_of_queries(
-        app, client, auth, session, sandbox, recruiter, panel):
+    app, client, auth, session, sandbox, recruiter, panel
+):
     query = query_for(panel[:1], days=10)
     broker, cipher = deps(app)
     grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
@@ -418,11 +530,13 @@ def test_interview_list_issues_a_constant_number_of_queries(
     assert twenty == one
 
 
-def test_reschedule_over_http_offers_slots_of_the_same_length(app, client, auth, session,
-                                                              sandbox, recruiter, panel):
+def test_reschedule_over_http_offers_slots_of_the_same_length(
+    app, client, auth, session, sandbox, recruiter, panel
+):
     query = query_for(panel, duration=45)
-    interview, _ = schedule(app, session, recruiter, query,
-                            first_slot(app, session, recruiter, query).start)
+    interview, _ = schedule(
+        app, session, recruiter, query, first_slot(app, session, recruiter, query).start
+    )
     auth.login(recruiter.email)
     page = client.get(f"/interviews/{interview.uid}/reschedule").get_data(as_text=True)
     assert "Free for the panel" in page
@@ -431,39 +545,56 @@ def test_reschedule_over_http_offers_slots_of_the_same_length(app, client, auth,
     start, end = (dt.datetime.strptime(t, "%H:%M") for t in first.groups())
     assert end - start == dt.timedelta(minutes=45)
     target = slots[-1]
-    response = auth.post(f"/interviews/{interview.uid}/reschedule", {"slot": target},
-                         form_page=f"/interviews/{interview.uid}/reschedule")
+    response = auth.post(
+        f"/interviews/{interview.uid}/reschedule",
+        {"slot": target},
+        form_page=f"/interviews/{interview.uid}/reschedule",
+    )
     assert response.status_code == 303
-    [ev] = [e for e in managed(app, session, interview.host_link)
-            if e.event_id == interview.events[0].event_id]
+    [ev] = [
+        e
+        for e in managed(app, session, interview.host_link)
+        if e.event_id == interview.events[0].event_id
+    ]
     assert ev.start == dt.datetime.fromisoformat(target)
     assert ev.end - ev.start == dt.timedelta(minutes=45)
-    bad = auth.post(f"/interviews/{interview.uid}/reschedule", {"slot": "yesterday"},
-                    form_page=f"/interviews/{interview.uid}/reschedule")
+    bad = auth.post(
+        f"/interviews/{interview.uid}/reschedule",
+        {"slot": "yesterday"},
+        form_page=f"/interviews/{interview.uid}/reschedule",
+    )
     assert bad.status_code == 302  # back to the form with a message; nothing changed
 
 
 def test_an_enterprise_linked_panel_gets_the_event_in_each_members_calendar(
-        app, session, sandbox, org):
+    app, session, sandbox, org
+):
     from models import LinkMode
 
-    host_user = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
-                          name="Riley Chen")
+    host_user = make_user(
+        session, org, Role.RECRUITER, email="riley.chen@northwind.example", name="Riley Chen"
+    )
     link_calendar(app, session, sandbox, host_user, mode=LinkMode.ENTERPRISE)
     members = []
     for email in ("morgan.lee@northwind.example", "taylor.nguyen@northwind.example"):
         user = make_user(session, org, Role.RECRUITER, email=email, name=email.split("@")[0])
         members.append((user, link_calendar(app, session, sandbox, user, mode=LinkMode.ENTERPRISE)))
     query = query_for(members)
-    interview, _ = schedule(app, session, host_user, query,
-                            first_slot(app, session, host_user, query).start)
+    interview, _ = schedule(
+        app, session, host_user, query, first_slot(app, session, host_user, query).start
+    )
     assert interview.status is InterviewStatus.SCHEDULED
     assert [e.position for e in interview.events] == [0, 1, 2]
     assert {e.profile_link_id for e in interview.events} == {
-        interview.host_link_id, *(link.id for _u, link in members)}
+        interview.host_link_id,
+        *(link.id for _u, link in members),
+    }
     for row in interview.events:
-        link = next(l for l in [interview.host_link, *(l for _u, l in members)]
-                    if l.id == row.profile_link_id)
+        link = next(
+            l
+            for l in [interview.host_link, *(l for _u, l in members)]
+            if l.id == row.profile_link_id
+        )
         [ev] = [e for e in managed(app, session, link) if e.event_id == row.event_id]
         assert ev.summary == TITLE
         # Only the host's event invites; the members' copies carry no attendees of their own.
@@ -472,5 +603,6 @@ def test_an_enterprise_linked_panel_gets_the_event_in_each_members_calendar(
     with app.app_context():
         app.extensions["rendezvous.jobs"].enqueue("scheduling.delete", interview.id)
     for _u, link in members:
-        assert not [e for e in managed(app, session, link)
-                    if e.event_id.startswith(f"rdv-{interview.uid}")]
+        assert not [
+            e for e in managed(app, session, link) if e.event_id.startswith(f"rdv-{interview.uid}")
+        ]

@@ -21,8 +21,14 @@ import time
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
-                                 run_state_machine_as_test)
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import select
 
 from broker.cronofy import CronofyBroker
@@ -37,14 +43,28 @@ from webapp.services import availability as av
 from webapp.services import scheduling
 
 FAULTS = {
-    "5xx": [{"method": "*", "path": "/v1/calendars/*/events", "status": 503},
-            {"method": "GET", "path": "/v1/events", "status": 500}],
-    "429": [{"method": "*", "path": "/v1/calendars/*/events", "status": 429,
-             "headers": {"Retry-After": "0"}}],
+    "5xx": [
+        {"method": "*", "path": "/v1/calendars/*/events", "status": 503},
+        {"method": "GET", "path": "/v1/events", "status": 500},
+    ],
+    "429": [
+        {
+            "method": "*",
+            "path": "/v1/calendars/*/events",
+            "status": 429,
+            "headers": {"Retry-After": "0"},
+        }
+    ],
     "timeout": [{"method": "*", "path": "/v1/calendars/*/events", "latency_ms": 1500}],
     "refresh": [{"method": "POST", "path": "/oauth/token", "status": 503}],
-    "423": [{"method": "*", "path": "/v1/calendars/*/events", "status": 423,
-             "body": {"error": "profile_disconnected"}}],
+    "423": [
+        {
+            "method": "*",
+            "path": "/v1/calendars/*/events",
+            "status": 423,
+            "body": {"error": "profile_disconnected"},
+        }
+    ],
 }
 
 
@@ -53,16 +73,23 @@ def world(app, session, sandbox):
     org = make_org(session)
     org.business_connect_enabled = True
     session.commit()
-    recruiter = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example",
-                          name="Riley Chen")
+    recruiter = make_user(
+        session, org, Role.RECRUITER, email="riley.chen@northwind.example", name="Riley Chen"
+    )
     link = link_calendar(app, session, sandbox, recruiter)
-    colleague = make_user(session, org, Role.RECRUITER, email="morgan.lee@northwind.example",
-                          name="Morgan Lee")
+    colleague = make_user(
+        session, org, Role.RECRUITER, email="morgan.lee@northwind.example", name="Morgan Lee"
+    )
     link_calendar(app, session, sandbox, colleague)
     # Adapter-level retries off and short timeouts: the app's own retry path is under test.
     app.extensions["rendezvous.broker"] = CronofyBroker(
-        SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, api_base_url=sandbox.url,
-        app_base_url=sandbox.url, max_retries=0, timeout=(1, 1))
+        SANDBOX_CLIENT_ID,
+        SANDBOX_CLIENT_SECRET,
+        api_base_url=sandbox.url,
+        app_base_url=sandbox.url,
+        max_retries=0,
+        timeout=(1, 1),
+    )
     return recruiter, link
 
 
@@ -110,8 +137,9 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             if not self.uids:
                 return None
             session.expire_all()
-            return session.scalar(select(Interview).where(
-                Interview.uid == self.uids[index % len(self.uids)]))
+            return session.scalar(
+                select(Interview).where(Interview.uid == self.uids[index % len(self.uids)])
+            )
 
         @rule(video=st.booleans())
         def create(self, video):
@@ -119,16 +147,29 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             start = next_start()
             try:
                 interview, payload = scheduling.create_interview(
-                    session, app.extensions["rendezvous.broker"],
-                    app.extensions["rendezvous.cipher"], seal, me, scheduling.NewInterview(
-                        query=query, start=start, candidate_name="Cand",
-                        candidate_email="cand@gmail.example", title="Prop", video=video),
-                    check_slot=False)
+                    session,
+                    app.extensions["rendezvous.broker"],
+                    app.extensions["rendezvous.cipher"],
+                    seal,
+                    me,
+                    scheduling.NewInterview(
+                        query=query,
+                        start=start,
+                        candidate_name="Cand",
+                        candidate_email="cand@gmail.example",
+                        title="Prop",
+                        video=video,
+                    ),
+                    check_slot=False,
+                )
             except ServiceError:
                 return
             self.uids.append(interview.uid)
-            self.times[interview.uid] = (start, start + dt.timedelta(minutes=60),
-                                         frozenset({host.id}))
+            self.times[interview.uid] = (
+                start,
+                start + dt.timedelta(minutes=60),
+                frozenset({host.id}),
+            )
             with app.app_context():
                 jobs().enqueue("scheduling.write", interview.id, payload)
 
@@ -140,9 +181,14 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             existing, index = data.draw(st.booleans()), data.draw(st.integers(0, 50))
             taken = sorted(t[0] for t in self.times.values())
             around = taken[index % len(taken)] if taken and existing else next_start()
-            asks = [(data.draw(st.sampled_from(sorted(panels))),
-                     around + dt.timedelta(minutes=data.draw(st.sampled_from([-30, 0, 15, 45]))),
-                     data.draw(st.sampled_from([30, 60]))) for _ in range(racers)]
+            asks = [
+                (
+                    data.draw(st.sampled_from(sorted(panels))),
+                    around + dt.timedelta(minutes=data.draw(st.sampled_from([-30, 0, 15, 45]))),
+                    data.draw(st.sampled_from([30, 60])),
+                )
+                for _ in range(racers)
+            ]
             barrier = threading.Barrier(racers)
             won: list[tuple[int, str, str, tuple]] = []
 
@@ -152,19 +198,36 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
                     barrier.wait(timeout=30)
                     try:
                         interview, payload = scheduling.create_interview(
-                            own, app.extensions["rendezvous.broker"],
-                            app.extensions["rendezvous.cipher"], seal, me,
+                            own,
+                            app.extensions["rendezvous.broker"],
+                            app.extensions["rendezvous.cipher"],
+                            seal,
+                            me,
                             scheduling.NewInterview(
-                                query=av.Query(panel_link_ids=tuple(l.id for l in links),
-                                               duration=minutes),
-                                start=start, candidate_name="Racer",
-                                candidate_email="racer@gmail.example", title="Race"),
-                            check_slot=False)
+                                query=av.Query(
+                                    panel_link_ids=tuple(l.id for l in links), duration=minutes
+                                ),
+                                start=start,
+                                candidate_name="Racer",
+                                candidate_email="racer@gmail.example",
+                                title="Race",
+                            ),
+                            check_slot=False,
+                        )
                     except ServiceError:  # taken, or a calendar needing reconnection now
                         return
-                    won.append((interview.id, interview.uid, payload, (
-                        start, start + dt.timedelta(minutes=minutes),
-                        frozenset(l.id for l in links))))
+                    won.append(
+                        (
+                            interview.id,
+                            interview.uid,
+                            payload,
+                            (
+                                start,
+                                start + dt.timedelta(minutes=minutes),
+                                frozenset(l.id for l in links),
+                            ),
+                        )
+                    )
 
             threads = [threading.Thread(target=attempt, args=ask) for ask in asks]
             for t in threads:
@@ -185,9 +248,15 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             start = next_start()
             try:
                 moved, payload = scheduling.reschedule_interview(
-                    session, app.extensions["rendezvous.broker"],
-                    app.extensions["rendezvous.cipher"], seal, me, interview.uid, start,
-                    check_slot=False)
+                    session,
+                    app.extensions["rendezvous.broker"],
+                    app.extensions["rendezvous.cipher"],
+                    seal,
+                    me,
+                    interview.uid,
+                    start,
+                    check_slot=False,
+                )
             except ServiceError:
                 session.rollback()
                 return
@@ -213,9 +282,15 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             interview = self._interview(index)
             if interview is None or interview.events[0].event_id not in calendar_ids():
                 return
-            sandbox.call("POST", "/external-change", json={
-                "email": host.account_email, "action": "delete",
-                "event_id": interview.events[0].event_id})
+            sandbox.call(
+                "POST",
+                "/external-change",
+                json={
+                    "email": host.account_email,
+                    "action": "delete",
+                    "event_id": interview.events[0].event_id,
+                },
+            )
 
         @rule(kind=st.sampled_from(sorted(FAULTS)))
         def fault_on(self, kind):
@@ -244,16 +319,25 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
         @rule()
         def reconcile(self):
             try:
-                scheduling.reconcile(session, app.extensions["rendezvous.broker"],
-                                     app.extensions["rendezvous.cipher"])
+                scheduling.reconcile(
+                    session,
+                    app.extensions["rendezvous.broker"],
+                    app.extensions["rendezvous.cipher"],
+                )
             except ServiceError:
                 session.rollback()
 
         @invariant()
         def never_two_live_interviews_overlap_for_a_shared_member(self):
             session.expire_all()
-            live = [i.uid for i in session.scalars(select(Interview).where(
-                Interview.status.in_((InterviewStatus.PENDING, InterviewStatus.SCHEDULED))))]
+            live = [
+                i.uid
+                for i in session.scalars(
+                    select(Interview).where(
+                        Interview.status.in_((InterviewStatus.PENDING, InterviewStatus.SCHEDULED))
+                    )
+                )
+            ]
             for a, b in itertools.combinations(sorted(live), 2):
                 (s1, e1, p1), (s2, e2, p2) = self.times[a], self.times[b]
                 assert not (p1 & p2 and s1 < e2 and s2 < e1), (self.times[a], self.times[b])
@@ -274,20 +358,29 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             for _ in range(5):
                 if not run_retries(app):
                     break
-            scheduling.reconcile(session, app.extensions["rendezvous.broker"],
-                                 app.extensions["rendezvous.cipher"])
+            scheduling.reconcile(
+                session, app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
+            )
             session.expire_all()
             present = set(calendar_ids())
             for uid in self.uids:
                 interview = session.scalar(select(Interview).where(Interview.uid == uid))
                 events = {e.event_id for e in interview.events}
-                assert interview.status not in (InterviewStatus.PENDING,
-                                                InterviewStatus.CANCELLING), interview.status
+                assert interview.status not in (
+                    InterviewStatus.PENDING,
+                    InterviewStatus.CANCELLING,
+                ), interview.status
                 if interview.status is InterviewStatus.SCHEDULED:
                     assert events <= present, (uid, "scheduled without its event")
                 else:
                     assert not events & present, (uid, interview.status, "event left behind")
 
-    run_state_machine_as_test(Machine, settings=settings(
-        max_examples=15, stateful_step_count=10, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
+    run_state_machine_as_test(
+        Machine,
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=10,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )

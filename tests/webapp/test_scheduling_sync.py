@@ -12,8 +12,16 @@ from sqlalchemy import select
 from models import CreatedEvent, EventStatus, Interview, InterviewStatus, Role
 from tests.factories import make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
-from tests.webapp.test_scheduling import (CANDIDATE_EMAIL, TITLE, actor_of, deps, first_slot,
-                                          query_for, schedule, sealer_of)
+from tests.webapp.test_scheduling import (
+    CANDIDATE_EMAIL,
+    TITLE,
+    actor_of,
+    deps,
+    first_slot,
+    query_for,
+    schedule,
+    sealer_of,
+)
 from webapp.services import scheduling
 
 
@@ -38,12 +46,18 @@ def ours(app, session, link, uid):
     return [e for e in managed(app, session, link) if e.event_id.startswith(f"rdv-{uid}")]
 
 
-@pytest.mark.parametrize("fault", [
-    {"status": 503}, {"status": 500}, {"status": 429, "headers": {"Retry-After": "0"}},
-    {"status": 423, "body": {"error": "profile_disconnected"}},
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 503},
+        {"status": 500},
+        {"status": 429, "headers": {"Retry-After": "0"}},
+        {"status": 423, "body": {"error": "profile_disconnected"}},
+    ],
+)
 def test_a_failed_write_leaves_the_interview_pending_and_a_retry_writes_it_once(
-        app, session, sandbox, recruiter, panel, fault):
+    app, session, sandbox, recruiter, panel, fault
+):
     query = query_for(panel)
     slot = first_slot(app, session, recruiter, query)
     rule = sandbox.add_fault(method="POST", path="/v1/calendars/*/events", **fault)
@@ -68,12 +82,14 @@ def test_a_failed_write_leaves_the_interview_pending_and_a_retry_writes_it_once(
 
 
 def test_a_timeout_after_the_aggregator_wrote_does_not_double_the_event(
-        app, session, sandbox, recruiter, panel):
+    app, session, sandbox, recruiter, panel
+):
     query = query_for(panel)
     slot = first_slot(app, session, recruiter, query)
     app.extensions["rendezvous.broker"]  # noqa: B018 - the adapter's read timeout applies
-    rule = sandbox.add_fault(method="POST", path="/v1/calendars/*/events", latency_ms=12_000,
-                             count=1)
+    rule = sandbox.add_fault(
+        method="POST", path="/v1/calendars/*/events", latency_ms=12_000, count=1
+    )
     interview, _ = schedule(app, session, recruiter, query, slot.start)
     sandbox.call("DELETE", "/faults", json={"id": rule["ids"][0]})
     run_retries(app)
@@ -83,11 +99,13 @@ def test_a_timeout_after_the_aggregator_wrote_does_not_double_the_event(
     assert len(ours(app, session, interview.host_link, interview.uid)) == 1
 
 
-def test_a_failed_delete_is_retried_until_the_event_is_gone(app, session, sandbox, recruiter,
-                                                             panel):
+def test_a_failed_delete_is_retried_until_the_event_is_gone(
+    app, session, sandbox, recruiter, panel
+):
     query = query_for(panel)
-    interview, _ = schedule(app, session, recruiter, query,
-                            first_slot(app, session, recruiter, query).start)
+    interview, _ = schedule(
+        app, session, recruiter, query, first_slot(app, session, recruiter, query).start
+    )
     rule = sandbox.add_fault(method="DELETE", path="/v1/calendars/*/events", status=503)
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
@@ -102,11 +120,13 @@ def test_a_failed_delete_is_retried_until_the_event_is_gone(app, session, sandbo
     assert not ours(app, session, interview.host_link, interview.uid)
 
 
-def test_the_write_job_never_rewrites_a_cancelled_interview(app, session, sandbox, recruiter,
-                                                            panel):
+def test_the_write_job_never_rewrites_a_cancelled_interview(
+    app, session, sandbox, recruiter, panel
+):
     query = query_for(panel)
-    interview, payload = schedule(app, session, recruiter, query,
-                                  first_slot(app, session, recruiter, query).start, run=False)
+    interview, payload = schedule(
+        app, session, recruiter, query, first_slot(app, session, recruiter, query).start, run=False
+    )
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
         jobs = app.extensions["rendezvous.jobs"]
@@ -119,13 +139,16 @@ def test_the_write_job_never_rewrites_a_cancelled_interview(app, session, sandbo
 
 def test_a_tampered_payload_writes_nothing(app, session, sandbox, recruiter, panel):
     query = query_for(panel)
-    interview, payload = schedule(app, session, recruiter, query,
-                                  first_slot(app, session, recruiter, query).start, run=False)
+    interview, payload = schedule(
+        app, session, recruiter, query, first_slot(app, session, recruiter, query).start, run=False
+    )
     broker, cipher = deps(app)
     other = sealer_of(app).seal("write:someone-else", {"summary": "x"})
     for bad in (payload[:-4] + "AAAA", other):
-        assert scheduling.run_write(session, broker, cipher, sealer_of(app), interview.id,
-                                    bad) == "unreadable"
+        assert (
+            scheduling.run_write(session, broker, cipher, sealer_of(app), interview.id, bad)
+            == "unreadable"
+        )
     assert not ours(app, session, interview.host_link, interview.uid)
 
 
@@ -149,14 +172,23 @@ def open_channel(app, session, link):
 
 
 def test_deleted_in_outlook_shows_as_cancelled_in_calendar_after_the_push(
-        app, client, auth, session, sandbox, pushed, recruiter, panel):
+    app, client, auth, session, sandbox, pushed, recruiter, panel
+):
     query = query_for(panel)
-    interview, _ = schedule(app, session, recruiter, query,
-                            first_slot(app, session, recruiter, query).start)
+    interview, _ = schedule(
+        app, session, recruiter, query, first_slot(app, session, recruiter, query).start
+    )
     host = interview.host_link
     open_channel(app, session, host)
-    sandbox.call("POST", "/external-change", json={
-        "email": host.account_email, "action": "delete", "event_id": interview.events[0].event_id})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": host.account_email,
+            "action": "delete",
+            "event_id": interview.events[0].event_id,
+        },
+    )
     delivered = sandbox.deliver()
     assert delivered
     session.expire_all()
@@ -166,7 +198,7 @@ def test_deleted_in_outlook_shows_as_cancelled_in_calendar_after_the_push(
     auth.login(recruiter.email)
     listing = client.get("/interviews/").get_data(as_text=True)
     assert "changed in a calendar" in listing and "Cancelled in calendar" in listing
-    past = listing[listing.index('id="past"'):]
+    past = listing[listing.index('id="past"') :]
     assert "Cancelled in calendar" in past  # no longer among the upcoming ones
     page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
     assert "cancelled in the calendar" in page
@@ -174,23 +206,30 @@ def test_deleted_in_outlook_shows_as_cancelled_in_calendar_after_the_push(
     assert not session.get(Interview, interview.id).needs_notice  # told once
 
 
-def test_moved_in_outlook_shows_the_new_time(app, client, auth, session, sandbox, pushed,
-                                             recruiter, panel):
+def test_moved_in_outlook_shows_the_new_time(
+    app, client, auth, session, sandbox, pushed, recruiter, panel
+):
     query = query_for(panel)
     slot = first_slot(app, session, recruiter, query)
     interview, _ = schedule(app, session, recruiter, query, slot.start)
     host = interview.host_link
     open_channel(app, session, host)
-    sandbox.call("POST", "/external-change", json={
-        "email": host.account_email, "action": "move", "event_id": interview.events[0].event_id,
-        "shift_minutes": 90})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": host.account_email,
+            "action": "move",
+            "event_id": interview.events[0].event_id,
+            "shift_minutes": 90,
+        },
+    )
     sandbox.deliver()
     session.expire_all()
     assert session.get(Interview, interview.id).status is InterviewStatus.SCHEDULED
     auth.login(recruiter.email)
     page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
-    moved = (slot.start + dt.timedelta(minutes=90)).astimezone(
-        scheduling.av.zone("Europe/London"))
+    moved = (slot.start + dt.timedelta(minutes=90)).astimezone(scheduling.av.zone("Europe/London"))
     assert moved.strftime("%A %d %B %Y, %H:%M") in page
 
 
@@ -202,17 +241,24 @@ def test_reconciliation_repairs_drift_both_ways(app, session, sandbox, recruiter
     gone, _ = schedule(app, session, recruiter, query, grid.slots[1].start)
     host = kept.host_link
     # Deleted in the calendar without any push reaching us.
-    sandbox.call("POST", "/external-change", json={
-        "email": host.account_email, "action": "delete", "event_id": gone.events[0].event_id})
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={"email": host.account_email, "action": "delete", "event_id": gone.events[0].event_id},
+    )
     # An event with our prefix that no interview holds (e.g. written after a cancel raced it).
     from tests.webapp.scheduling_support import creds_of
 
-    stray = scheduling.Content(summary="stray", start=grid.slots[2].start,
-                               end=grid.slots[2].end).event("rdv-" + "0" * 32 + "-0")
+    stray = scheduling.Content(
+        summary="stray", start=grid.slots[2].start, end=grid.slots[2].end
+    ).event("rdv-" + "0" * 32 + "-0")
     broker.upsert_event(creds_of(app, host), host.target_calendar_id, stray)
     # An external event in the same calendar: never touched.
-    before_external = [e for e in sandbox.call("GET", "/events", params={
-        "email": host.account_email})["events"] if not e.get("event_id")]
+    before_external = [
+        e
+        for e in sandbox.call("GET", "/events", params={"email": host.account_email})["events"]
+        if not e.get("event_id")
+    ]
     counts = scheduling.reconcile(session, broker, cipher)
     assert counts["cancelled_in_calendar"] == 1 and counts["orphans_deleted"] == 1
     session.expire_all()
@@ -220,8 +266,11 @@ def test_reconciliation_repairs_drift_both_ways(app, session, sandbox, recruiter
     assert session.get(Interview, gone.id).status is InterviewStatus.CANCELLED_IN_CALENDAR
     remaining = {e.event_id for e in managed(app, session, host)}
     assert remaining == {kept.events[0].event_id}
-    after_external = [e for e in sandbox.call("GET", "/events", params={
-        "email": host.account_email})["events"] if not e.get("event_id")]
+    after_external = [
+        e
+        for e in sandbox.call("GET", "/events", params={"email": host.account_email})["events"]
+        if not e.get("event_id")
+    ]
     assert after_external == before_external
     assert scheduling.reconcile(session, broker, cipher).get("orphans_deleted", 0) == 0
 
@@ -235,8 +284,11 @@ def test_reconciliation_settles_writes_whose_job_gave_up(app, session, sandbox, 
     content = sealer_of(app).open(f"write:{written.uid}", payload)
     from tests.webapp.scheduling_support import creds_of
 
-    broker.upsert_event(creds_of(app, written.host_link), written.events[0].calendar_id,
-                        scheduling.Content.from_dict(content).event(written.events[0].event_id))
+    broker.upsert_event(
+        creds_of(app, written.host_link),
+        written.events[0].calendar_id,
+        scheduling.Content.from_dict(content).event(written.events[0].event_id),
+    )
     lost, _ = schedule(app, session, recruiter, query, grid.slots[1].start, run=False)
     later = scheduling.utcnow() + dt.timedelta(hours=1)
     scheduling.reconcile(session, broker, cipher, now=later)
@@ -244,8 +296,12 @@ def test_reconciliation_settles_writes_whose_job_gave_up(app, session, sandbox, 
     assert session.get(Interview, written.id).status is InterviewStatus.SCHEDULED
     failed = session.get(Interview, lost.id)
     assert failed.status is InterviewStatus.FAILED and failed.needs_notice
-    assert session.scalars(select(CreatedEvent).where(
-        CreatedEvent.interview_id == lost.id)).one().status is EventStatus.DELETED
+    assert (
+        session.scalars(select(CreatedEvent).where(CreatedEvent.interview_id == lost.id))
+        .one()
+        .status
+        is EventStatus.DELETED
+    )
 
 
 def test_failed_writes_log_no_event_content(app, session, sandbox, recruiter, panel, caplog):
@@ -264,19 +320,27 @@ def test_failed_writes_log_no_event_content(app, session, sandbox, recruiter, pa
 def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session, sandbox, org):
     from tests.factories import assign
 
-    manager = make_user(session, org, Role.RECRUITER, email="dana.wright@contoso.example",
-                        name="Dana Wright")
+    manager = make_user(
+        session, org, Role.RECRUITER, email="dana.wright@contoso.example", name="Dana Wright"
+    )
     mlink = link_calendar(app, session, sandbox, manager)
     coordinator = make_user(session, org, Role.COORDINATOR, email="msp@northwind.example")
     assign(session, coordinator, manager)
     broker, cipher = deps(app)
-    query = scheduling.av.Query(panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=5,
-                                on_behalf_of_id=manager.id)
+    query = scheduling.av.Query(
+        panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=5, on_behalf_of_id=manager.id
+    )
     grid = scheduling.av.grid(session, broker, cipher, actor_of(coordinator), query)
     interview, _ = schedule(app, session, coordinator, query, grid.slots[0].start)
     moved, payload = scheduling.reschedule_interview(
-        session, broker, cipher, sealer_of(app), actor_of(coordinator), interview.uid,
-        grid.slots[-1].start)
+        session,
+        broker,
+        cipher,
+        sealer_of(app),
+        actor_of(coordinator),
+        interview.uid,
+        grid.slots[-1].start,
+    )
     with app.app_context():
         app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
     [ev] = ours(app, session, mlink, interview.uid)

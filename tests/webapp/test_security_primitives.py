@@ -36,9 +36,15 @@ def test_cipher_round_trip_and_binding_to_row():
     cipher = _cipher("k1")
     sealed = cipher.encrypt("secret-token", table="profile_link", column="refresh_token", row_id=7)
     assert b"secret-token" not in sealed.blob
-    assert cipher.decrypt(sealed, table="profile_link", column="refresh_token", row_id=7) == "secret-token"
-    for table, column, row in [("profile_link", "refresh_token", 8), ("profile_link", "access_token", 7),
-                               ("other", "refresh_token", 7)]:
+    assert (
+        cipher.decrypt(sealed, table="profile_link", column="refresh_token", row_id=7)
+        == "secret-token"
+    )
+    for table, column, row in [
+        ("profile_link", "refresh_token", 8),
+        ("profile_link", "access_token", 7),
+        ("other", "refresh_token", 7),
+    ]:
         with pytest.raises(DecryptionFailed):
             cipher.decrypt(sealed, table=table, column=column, row_id=row)
 

@@ -20,15 +20,38 @@ from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_org, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
-CODE = [ROOT / "webapp", ROOT / "broker", ROOT / "models", ROOT / "wsgi.py", ROOT / "gunicorn.conf.py"]
+CODE = [
+    ROOT / "webapp",
+    ROOT / "broker",
+    ROOT / "models",
+    ROOT / "wsgi.py",
+    ROOT / "gunicorn.conf.py",
+]
 
 
 def test_bandit_finds_nothing_at_medium_severity_or_above():
     result = subprocess.run(
-        [sys.executable, "-m", "bandit", "-q", "-c", "pyproject.toml", "-r", *map(str, CODE),
-         "--severity-level", "medium", "-f", "custom",
-         "--msg-template", "{abspath}:{line}: {test_id} {severity} {msg}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "bandit",
+            "-q",
+            "-c",
+            "pyproject.toml",
+            "-r",
+            *map(str, CODE),
+            "--severity-level",
+            "medium",
+            "-f",
+            "custom",
+            "--msg-template",
+            "{abspath}:{line}: {test_id} {severity} {msg}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -42,6 +65,7 @@ def _python_files():
 
 def _calls_with_their_function(tree):
     """Every call in the module, with the innermost function around it (or the module)."""
+
     def visit(node, scope):
         for child in ast.iter_child_nodes(node):
             inner = child if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else scope
@@ -62,8 +86,11 @@ def test_every_outbound_http_call_has_a_timeout():
             if not isinstance(node.func, ast.Attribute) or node.func.attr not in HTTP_METHODS:
                 continue
             receiver = ast.unparse(node.func.value)
-            http_like = receiver == "requests" or "http" in receiver.lower() or (
-                in_broker and re.search(r"session$", receiver) is not None)
+            http_like = (
+                receiver == "requests"
+                or "http" in receiver.lower()
+                or (in_broker and re.search(r"session$", receiver) is not None)
+            )
             if not http_like:
                 continue
             if any(k.arg == "timeout" for k in node.keywords):
@@ -96,22 +123,35 @@ def test_security_headers_on_every_route(app, session, role):
         for name, fragment in HEADERS.items():
             if fragment not in response.headers.get(name, "\0"):
                 missing.append(f"{rule.rule}: {name}")
-        if role is not None and rule.endpoint != "static" and \
-                response.headers.get("Cache-Control") != "no-store":
+        if (
+            role is not None
+            and rule.endpoint != "static"
+            and response.headers.get("Cache-Control") != "no-store"
+        ):
             missing.append(f"{rule.rule}: Cache-Control no-store for a signed-in user")
     assert not missing, "\n".join(missing)
 
 
-@pytest.mark.parametrize("fault", [
-    {"method": "POST", "path": "/oauth/token", "status": 500},
-    {"method": "GET", "path": "/v1/userinfo", "status": 502},
-    {"method": "GET", "path": "/v1/calendars", "status": 503},
-    {"method": "POST", "path": "/v1/channels", "status": 500},
-    {"method": "POST", "path": "/oauth/token", "status": 429, "headers": {"Retry-After": "0"}},
-    {"method": "POST", "path": "/oauth/token", "status": 400, "body": {"error": "invalid_grant"}},
-], ids=lambda f: f"{f['path']}-{f['status']}")
-def test_no_secret_in_logs_pages_or_database_after_forced_failures(app, session, sandbox, caplog,
-                                                                   database_url, fault):
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"method": "POST", "path": "/oauth/token", "status": 500},
+        {"method": "GET", "path": "/v1/userinfo", "status": 502},
+        {"method": "GET", "path": "/v1/calendars", "status": 503},
+        {"method": "POST", "path": "/v1/channels", "status": 500},
+        {"method": "POST", "path": "/oauth/token", "status": 429, "headers": {"Retry-After": "0"}},
+        {
+            "method": "POST",
+            "path": "/oauth/token",
+            "status": 400,
+            "body": {"error": "invalid_grant"},
+        },
+    ],
+    ids=lambda f: f"{f['path']}-{f['status']}",
+)
+def test_no_secret_in_logs_pages_or_database_after_forced_failures(
+    app, session, sandbox, caplog, database_url, fault
+):
     from tests.webapp.test_business_connect import creds_for, follow, start
 
     caplog.set_level(logging.DEBUG)
@@ -128,14 +168,17 @@ def test_no_secret_in_logs_pages_or_database_after_forced_failures(app, session,
     code_redirect = sandbox.consent(start(auth), user.email)
     code = re.search(r"code=([^&]+)", code_redirect).group(1)
     sandbox.add_fault(count=20, **fault)
-    pages = [follow(client, code_redirect).get_data(as_text=True),
-             client.get("/profile/calendar/").get_data(as_text=True),
-             client.get("/").get_data(as_text=True)]
+    pages = [
+        follow(client, code_redirect).get_data(as_text=True),
+        client.get("/profile/calendar/").get_data(as_text=True),
+        client.get("/").get_data(as_text=True),
+    ]
     secrets = [creds.access_token, creds.refresh_token, SANDBOX_CLIENT_SECRET, code]
     haystacks = {"logs": caplog.text, "pages": "\n".join(pages)}
     if database_url.startswith("sqlite"):
-        haystacks["database"] = Path(database_url.removeprefix("sqlite:///")).read_bytes().decode(
-            "latin-1")
+        haystacks["database"] = (
+            Path(database_url.removeprefix("sqlite:///")).read_bytes().decode("latin-1")
+        )
     for where, text in haystacks.items():
         for secret in secrets:
             assert secret not in text, f"a secret leaked into {where}"

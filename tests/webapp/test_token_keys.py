@@ -12,8 +12,12 @@ from webapp.services import connect
 
 
 def _link(session, user, n):
-    link = ProfileLink(organisation_id=user.organisation_id, user_id=user.id,
-                       mode=LinkMode.BUSINESS, sub=f"acc_{n}")
+    link = ProfileLink(
+        organisation_id=user.organisation_id,
+        user_id=user.id,
+        mode=LinkMode.BUSINESS,
+        sub=f"acc_{n}",
+    )
     session.add(link)
     session.flush()
     return link
@@ -27,8 +31,9 @@ def test_rotate_then_drop_the_old_key(app_config, session):
     tokens = {}
     for n in range(3):
         link = _link(session, make_user(session, org, Role.RECRUITER), n)
-        creds = Credentials(access_token=f"access-{n}", refresh_token=f"refresh-{n}",
-                            expires_at=utcnow(), scope="")
+        creds = Credentials(
+            access_token=f"access-{n}", refresh_token=f"refresh-{n}", expires_at=utcnow(), scope=""
+        )
         connect.store_credentials(link, creds, cipher)
         tokens[link.id] = creds
     session.commit()
@@ -46,8 +51,10 @@ def test_rotate_then_drop_the_old_key(app_config, session):
     for link in session.scalars(select(ProfileLink)):
         assert link.key_id == "k2"
         creds = connect.load_credentials(link, only_new.extensions["rendezvous.cipher"])
-        assert (creds.access_token, creds.refresh_token) == (tokens[link.id].access_token,
-                                                              tokens[link.id].refresh_token)
+        assert (creds.access_token, creds.refresh_token) == (
+            tokens[link.id].access_token,
+            tokens[link.id].refresh_token,
+        )
 
 
 def test_ciphertext_copied_to_another_row_does_not_decrypt(app, session):
@@ -71,8 +78,9 @@ def test_rotation_reports_links_no_key_can_open(app_config, session):
     app = create_app(app_config)
     org = make_org(session)
     link = _link(session, make_user(session, org), 9)
-    connect.store_credentials(link, Credentials("a", "r", utcnow(), ""),
-                              app.extensions["rendezvous.cipher"])
+    connect.store_credentials(
+        link, Credentials("a", "r", utcnow(), ""), app.extensions["rendezvous.cipher"]
+    )
     session.commit()
     stranger = create_app(dict(app_config, TOKEN_KEYS=new_token_key("k7")))
     result = stranger.test_cli_runner().invoke(args=["rotate-token-keys"])
@@ -88,9 +96,14 @@ def test_a_queued_revocation_token_rotates_too(app_config, session):
     old_ring = app_config["TOKEN_KEYS"]
     app = create_app(app_config)
     org = make_org(session)
-    revocations.queue(session, ["ser_q"], organisation_id=org.id, reason="test",
-                      tokens={"ser_q": "sa-refresh-token"},
-                      cipher=app.extensions["rendezvous.cipher"])
+    revocations.queue(
+        session,
+        ["ser_q"],
+        organisation_id=org.id,
+        reason="test",
+        tokens={"ser_q": "sa-refresh-token"},
+        cipher=app.extensions["rendezvous.cipher"],
+    )
     session.commit()
     new_ring = f"{new_token_key('k2')},{old_ring}"
     rotated_app = create_app(dict(app_config, TOKEN_KEYS=new_ring))
@@ -108,6 +121,8 @@ def test_a_queued_revocation_token_rotates_too(app_config, session):
             self.tokens.append(token)
 
     broker = Broker()
-    assert revocations.run(session, broker, cipher=only_new.extensions["rendezvous.cipher"]
-                           ).revoked == 1
+    assert (
+        revocations.run(session, broker, cipher=only_new.extensions["rendezvous.cipher"]).revoked
+        == 1
+    )
     assert broker.tokens == ["sa-refresh-token"]

@@ -55,14 +55,20 @@ def three_zone_panel(app, session, sandbox, org, client, auth, recruiter) -> Pan
     """Riley (London) sets her zone under My profile; Sam takes the zone his calendar reports
     (the sandbox gives him America/New_York); the IT admin sets Anna's (Berlin), whose mailbox
     is linked through Enterprise Connect and who never signs in."""
-    sam = make_user(session, org, Role.RECRUITER, email="sam.patel@contoso.example",
-                    name="Sam Patel")
+    sam = make_user(
+        session, org, Role.RECRUITER, email="sam.patel@contoso.example", name="Sam Patel"
+    )
     sam_link = link_calendar(app, session, sandbox, sam)
-    anna = make_user(session, org, Role.RECRUITER, email="anna.becker@fabrikam.example",
-                     name="Anna Becker", password=False)
+    anna = make_user(
+        session,
+        org,
+        Role.RECRUITER,
+        email="anna.becker@fabrikam.example",
+        name="Anna Becker",
+        password=False,
+    )
     anna_link = link_calendar(app, session, sandbox, anna, mode=LinkMode.ENTERPRISE)
-    admin = make_user(session, org, Role.ADMIN, email="alex.kim@northwind.example",
-                      name="Alex Kim")
+    admin = make_user(session, org, Role.ADMIN, email="alex.kim@northwind.example", name="Alex Kim")
     riley_link = session.query(ProfileLink).filter_by(user_id=recruiter.id).one()
 
     auth.login(recruiter.email)
@@ -73,24 +79,31 @@ def three_zone_panel(app, session, sandbox, org, client, auth, recruiter) -> Pan
     auth.login(sam.email)
     token, html = _csrf(client, "/profile/")
     assert "Your calendar account reports <strong>America/New_York</strong>" in html
-    done = client.post("/profile/timezone", data={"csrf_token": token, "timezone": NEW_YORK,
-                                                  "source": "calendar"})
+    done = client.post(
+        "/profile/timezone", data={"csrf_token": token, "timezone": NEW_YORK, "source": "calendar"}
+    )
     assert done.status_code == 303, done.status_code
     auth.logout()
 
     auth.login(admin.email)
     token, html = _csrf(client, f"/admin/users/{anna.id}")
     assert "<strong>Europe/Berlin</strong>" in html  # proposed from Anna's calendar account
-    done = client.post(f"/admin/users/{anna.id}/timezone",
-                       data={"csrf_token": token, "timezone": BERLIN, "source": "calendar"})
+    done = client.post(
+        f"/admin/users/{anna.id}/timezone",
+        data={"csrf_token": token, "timezone": BERLIN, "source": "calendar"},
+    )
     assert done.status_code == 303, done.status_code
     auth.logout()
 
     for user in (recruiter, sam, anna):
         session.refresh(user)
     assert (recruiter.timezone, sam.timezone, anna.timezone) == (LONDON, NEW_YORK, BERLIN)
-    return Panel(Person(recruiter, riley_link, LONDON), Person(sam, sam_link, NEW_YORK),
-                 Person(anna, anna_link, BERLIN), admin)
+    return Panel(
+        Person(recruiter, riley_link, LONDON),
+        Person(sam, sam_link, NEW_YORK),
+        Person(anna, anna_link, BERLIN),
+        admin,
+    )
 
 
 # --- the week that spans both daylight-saving changes -----------------------------------------
@@ -124,8 +137,7 @@ class DstWeek:
     def clock(self) -> dt.datetime:
         """A 'now' for the availability service: noon UTC the Monday before (the week is then
         at most a few days ahead, whatever the real date)."""
-        return dt.datetime.combine(self.first - dt.timedelta(days=4), dt.time(12),
-                                   dt.timezone.utc)
+        return dt.datetime.combine(self.first - dt.timedelta(days=4), dt.time(12), dt.timezone.utc)
 
 
 def dst_week(after: dt.date) -> DstWeek:
@@ -140,18 +152,27 @@ def dst_week(after: dt.date) -> DstWeek:
         year += 1
 
 
-def inside_own_hours(start: dt.datetime, end: dt.datetime, tzid: str,
-                     day_start: int = DAY_START, day_end: int = DAY_END) -> bool:
+def inside_own_hours(
+    start: dt.datetime,
+    end: dt.datetime,
+    tzid: str,
+    day_start: int = DAY_START,
+    day_end: int = DAY_END,
+) -> bool:
     """[start, end) lies within one working day (Mon–Fri, day_start–day_end) in ``tzid``."""
     tz = ZoneInfo(tzid)
     a, b = start.astimezone(tz), end.astimezone(tz)
-    return (a.date() == b.date() or (b.time() == dt.time(0) and day_end == 24 * 60)) \
-        and a.isoweekday() <= 5 \
-        and a.hour * 60 + a.minute >= day_start and b.hour * 60 + b.minute <= day_end
+    return (
+        (a.date() == b.date() or (b.time() == dt.time(0) and day_end == 24 * 60))
+        and a.isoweekday() <= 5
+        and a.hour * 60 + a.minute >= day_start
+        and b.hour * 60 + b.minute <= day_end
+    )
 
 
-def expected_starts(zones, first: dt.date, days: int, duration: int = 60,
-                    not_before: dt.datetime | None = None) -> list[dt.datetime]:
+def expected_starts(
+    zones, first: dt.date, days: int, duration: int = 60, not_before: dt.datetime | None = None
+) -> list[dt.datetime]:
     """Every quarter-hour start whose interview fits in every zone's own working day: worked
     out here from the zone database alone, independently of the app."""
     utc = dt.timezone.utc
@@ -162,8 +183,11 @@ def expected_starts(zones, first: dt.date, days: int, duration: int = 60,
     while moment < stop:
         end = moment + dt.timedelta(minutes=duration)
         in_window = first <= moment.astimezone(london).date() < first + dt.timedelta(days=days)
-        if in_window and (not_before is None or moment >= not_before) and all(
-                inside_own_hours(moment, end, z) for z in zones):
+        if (
+            in_window
+            and (not_before is None or moment >= not_before)
+            and all(inside_own_hours(moment, end, z) for z in zones)
+        ):
             out.append(moment)
         moment += dt.timedelta(minutes=15)
     return out

@@ -55,8 +55,11 @@ def _refuse_nul_query():
 
     bad = nul_query_keys()
     if bad:
-        raise ApiError(422, "Query values cannot contain NUL characters.",
-                       fields={key: ["Must not contain NUL characters."] for key in bad})
+        raise ApiError(
+            422,
+            "Query values cannot contain NUL characters.",
+            fields={key: ["Must not contain NUL characters."] for key in bad},
+        )
 
 
 errors.init_blueprint(bp)
@@ -70,8 +73,11 @@ def init_app(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, auth.ignore_session)
     app.session_interface = auth.SessionlessApi(bp.url_prefix)
     if not getattr(bp, "_rendezvous_limited", False):
-        limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=auth.rate_limit_key,
-                      error_message="rate_limited")(bp)
+        limiter.limit(
+            lambda: current_app.config["API_RATE_LIMIT"],
+            key_func=auth.rate_limit_key,
+            error_message="rate_limited",
+        )(bp)
         bp._rendezvous_limited = True  # type: ignore[attr-defined]
     app.register_blueprint(bp)
     csrf.exempt(bp)  # no session cookie is ever accepted here, so there is nothing to forge

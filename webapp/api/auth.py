@@ -73,19 +73,33 @@ def authenticate() -> None:
     if token is None:
         cookie = current_app.config.get("SESSION_COOKIE_NAME", "session")
         if cookie in request.cookies or request.headers.get("Authorization"):
-            raise ApiError(401, "The API accepts only personal API tokens "
-                           "(Authorization: Bearer rdv_…), not browser sessions or other schemes.",
-                           headers={"WWW-Authenticate": 'Bearer realm="rendezvous"'})
+            raise ApiError(
+                401,
+                "The API accepts only personal API tokens "
+                "(Authorization: Bearer rdv_…), not browser sessions or other schemes.",
+                headers={"WWW-Authenticate": 'Bearer realm="rendezvous"'},
+            )
         raise ApiError(401, headers={"WWW-Authenticate": 'Bearer realm="rendezvous"'})
     session = db_session()
     try:
-        found = api_tokens.authenticate(session, token, ip_address=request.remote_addr,
-                                        request_id=g.get("request_id"))
+        found = api_tokens.authenticate(
+            session, token, ip_address=request.remote_addr, request_id=g.get("request_id")
+        )
     except api_tokens.TokenRejected as exc:
-        raise ApiError(401, exc.message, headers={
-            "WWW-Authenticate": 'Bearer realm="rendezvous", error="invalid_token"'}) from None
+        raise ApiError(
+            401,
+            exc.message,
+            headers={"WWW-Authenticate": 'Bearer realm="rendezvous", error="invalid_token"'},
+        ) from None
     g.api_user, g.api_token, g.api_actor = found.user, found.token, found.actor
     if not permits(policy, found.user.role):
-        api_tokens.denied(session, found.token, found.user, "role", ip_address=request.remote_addr,
-                          request_id=g.get("request_id"), endpoint=request.endpoint)
+        api_tokens.denied(
+            session,
+            found.token,
+            found.user,
+            "role",
+            ip_address=request.remote_addr,
+            request_id=g.get("request_id"),
+            endpoint=request.endpoint,
+        )
         raise ApiError(403, f"A {found.user.role.label.lower()} cannot use this operation.")

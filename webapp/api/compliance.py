@@ -14,28 +14,53 @@ from webapp.services import compliance
 REVIEWER = (Role.COMPLIANCE,)
 
 
-@operation("GET", "/compliance/inventory", summary="Data inventory", tag="Compliance",
-           roles=REVIEWER, response=s.InventorySchema)
+@operation(
+    "GET",
+    "/compliance/inventory",
+    summary="Data inventory",
+    tag="Compliance",
+    roles=REVIEWER,
+    response=s.InventorySchema,
+)
 def inventory():
     """Every table and column stored, with classification and live row counts."""
-    return {"tables": compliance.inventory(db(), actor()), "not_stored": compliance.NOT_STORED,
-            "processor": compliance.PROCESSOR,
-            "retention": [{"records": r, "rule": rule}
-                          for r, rule in compliance.retention_rules(current_app.config)]}
+    return {
+        "tables": compliance.inventory(db(), actor()),
+        "not_stored": compliance.NOT_STORED,
+        "processor": compliance.PROCESSOR,
+        "retention": [
+            {"records": r, "rule": rule}
+            for r, rule in compliance.retention_rules(current_app.config)
+        ],
+    }
 
 
-@operation("GET", "/compliance/audit", summary="Audit trail", tag="Compliance", roles=REVIEWER,
-           query=s.AuditQuerySchema, response=s.AuditPageSchema, errors=(422,))
+@operation(
+    "GET",
+    "/compliance/audit",
+    summary="Audit trail",
+    tag="Compliance",
+    roles=REVIEWER,
+    query=s.AuditQuerySchema,
+    response=s.AuditPageSchema,
+    errors=(422,),
+)
 def audit(query):
     """The organisation's audit trail, newest first, filtered like the reviewer's page."""
     who = actor()
-    raw = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in query.items()
-           if k in ("actor", "action", "target", "since", "until") and v}
+    raw = {
+        k: (v.isoformat() if hasattr(v, "isoformat") else v)
+        for k, v in query.items()
+        if k in ("actor", "action", "target", "since", "until") and v
+    }
     filters = compliance.parse_filters(raw)
     at = position("audit", who, query["cursor"])
     if at is not None and at.get("f") != filters.as_query():
-        raise ApiError(422, "This cursor belongs to other filters. Start again without one.",
-                       fields={"cursor": ["Issued for other filters."]})
+        raise ApiError(
+            422,
+            "This cursor belongs to other filters. Start again without one.",
+            fields={"cursor": ["Issued for other filters."]},
+        )
     # Pages are fixed when the first page is served; entries added meanwhile (newer, higher ids)
     # shift the offsets, so entries already served (id >= last served) are skipped.
     limit = at["l"] if at else query["limit"]
@@ -44,14 +69,32 @@ def audit(query):
     entries, _total, pages = compliance.audit_page(db(), who, filters, page=page, page_size=limit)
     items = [e for e in entries if last is None or e.id < last]
     more = page < pages
-    next_cursor = issue("audit", who, {"f": filters.as_query(), "l": limit, "p": page + 1,
-                                       "last": items[-1].id if items else last}) if more else None
+    next_cursor = (
+        issue(
+            "audit",
+            who,
+            {
+                "f": filters.as_query(),
+                "l": limit,
+                "p": page + 1,
+                "last": items[-1].id if items else last,
+            },
+        )
+        if more
+        else None
+    )
     return Page(items, next_cursor)
 
 
-@operation("GET", "/compliance/people/<int:user_id>/export",
-           summary="Subject export", tag="Compliance", roles=REVIEWER,
-           response=s.SubjectExportSchema, errors=(404,))
+@operation(
+    "GET",
+    "/compliance/people/<int:user_id>/export",
+    summary="Subject export",
+    tag="Compliance",
+    roles=REVIEWER,
+    response=s.SubjectExportSchema,
+    errors=(404,),
+)
 def subject_export(user_id: int):
     """Every local record about one person as one document; the export is audited."""
     return compliance.export_subject(db(), actor(), user_id)

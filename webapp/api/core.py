@@ -78,8 +78,9 @@ def _json_body() -> Any:
     except RecursionError:
         body = _TOO_DEEP
     if body is _TOO_DEEP or (body is not None and _depth_exceeds(body, MAX_JSON_DEPTH)):
-        raise ApiError(400, f"The JSON body is nested too deeply (at most {MAX_JSON_DEPTH} "
-                            "levels).")
+        raise ApiError(
+            400, f"The JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+        )
     if body is None:
         raise ApiError(400, "The request body is not valid JSON.")
     return body
@@ -97,15 +98,26 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
         if isinstance(item, (list, dict)):
             if depth > limit:
                 return True
-            stack.extend((child, depth + 1)
-                         for child in (item.values() if isinstance(item, dict) else item))
+            stack.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
     return False
 
 
-def operation(method: str, rule: str, *, summary: str, tag: str, roles: object,
-              description: str = "", query: type[Schema] | None = None,
-              body: type[Schema] | None = None, response: type[Schema] | None = None,
-              status: int = 200, errors: tuple[int, ...] = ()) -> Callable:
+def operation(
+    method: str,
+    rule: str,
+    *,
+    summary: str,
+    tag: str,
+    roles: object,
+    description: str = "",
+    query: type[Schema] | None = None,
+    body: type[Schema] | None = None,
+    response: type[Schema] | None = None,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+) -> Callable:
     """Declare an API endpoint (see the module docstring). ``roles``: tuple of Role, ANY_USER or PUBLIC."""
     if isinstance(roles, tuple):
         if not roles or not all(isinstance(r, Role) for r in roles):
@@ -134,8 +146,11 @@ def operation(method: str, rule: str, *, summary: str, tag: str, roles: object,
                 out.status_code = status
                 return out
 
-            if method == "POST" and IDEMPOTENCY_HEADER in request.headers \
-                    and g.get("api_user") is not None:
+            if (
+                method == "POST"
+                and IDEMPOTENCY_HEADER in request.headers
+                and g.get("api_user") is not None
+            ):
                 return _idempotent(run)
             return run()
 
@@ -144,10 +159,22 @@ def operation(method: str, rule: str, *, summary: str, tag: str, roles: object,
         view.access_policy = PUBLIC  # type: ignore[attr-defined]
         view.api_policy = policy  # type: ignore[attr-defined]
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
-        OPERATIONS.append(Operation(
-            endpoint=f"{bp.name}.{fn.__name__}", method=method, rule=rule, summary=summary,
-            description=description or " ".join((fn.__doc__ or "").split()), tag=tag, policy=policy,
-            query=query, body=body, response=response, status=status, errors=errors))
+        OPERATIONS.append(
+            Operation(
+                endpoint=f"{bp.name}.{fn.__name__}",
+                method=method,
+                rule=rule,
+                summary=summary,
+                description=description or " ".join((fn.__doc__ or "").split()),
+                tag=tag,
+                policy=policy,
+                query=query,
+                body=body,
+                response=response,
+                status=status,
+                errors=errors,
+            )
+        )
         return view
 
     return register
@@ -164,11 +191,13 @@ def _idempotent(run: Callable):
 
     session = db()
     request_hash = idempotency.fingerprint(request.method, request.path, request.get_data())
-    started = idempotency.begin(session, cipher(), g.api_user.id,
-                                request.headers[IDEMPOTENCY_HEADER], request_hash)
+    started = idempotency.begin(
+        session, cipher(), g.api_user.id, request.headers[IDEMPOTENCY_HEADER], request_hash
+    )
     if isinstance(started, idempotency.Replay):
-        replay = current_app.response_class(started.body, status=started.status,
-                                            mimetype="application/json")
+        replay = current_app.response_class(
+            started.body, status=started.status, mimetype="application/json"
+        )
         replay.headers["Idempotent-Replayed"] = "true"
         return replay
     try:
@@ -176,8 +205,14 @@ def _idempotent(run: Callable):
     except (ServiceError, ApiError) as exc:
         session.rollback()
         if isinstance(exc, ApiError):
-            out = error_response(exc.status, exc.message, code=exc.code, fields=exc.fields,
-                                 headers=exc.headers, slots=exc.slots)
+            out = error_response(
+                exc.status,
+                exc.message,
+                code=exc.code,
+                fields=exc.fields,
+                headers=exc.headers,
+                slots=exc.slots,
+            )
         else:
             out = service_error_response(exc)
     except BaseException:

@@ -40,9 +40,16 @@ CODES: dict[int, tuple[str, str]] = {
 class ApiError(Exception):
     """An error answered with the API's error shape."""
 
-    def __init__(self, status: int, message: str | None = None, *, code: str | None = None,
-                 fields: Mapping[str, list[str]] | None = None, headers: Mapping[str, str] | None = None,
-                 slots: list[dict] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        fields: Mapping[str, list[str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        slots: list[dict] | None = None,
+    ):
         default_code, default_message = CODES.get(status, ("error", "The request failed."))
         super().__init__(message or default_message)
         self.status = status
@@ -53,9 +60,15 @@ class ApiError(Exception):
         self.slots = slots
 
 
-def error_response(status: int, message: str | None = None, *, code: str | None = None,
-                   fields: Mapping[str, list[str]] | None = None, headers=None,
-                   slots: list[dict] | None = None):
+def error_response(
+    status: int,
+    message: str | None = None,
+    *,
+    code: str | None = None,
+    fields: Mapping[str, list[str]] | None = None,
+    headers=None,
+    slots: list[dict] | None = None,
+):
     exc = ApiError(status, message, code=code, fields=fields, headers=headers)
     error: dict[str, Any] = {"code": exc.code, "message": exc.message, "fields": exc.fields}
     if slots is not None:
@@ -137,8 +150,9 @@ def _fresh_slots(exc: ServiceError) -> list[dict] | None:
     if broker is None:
         return None
     try:
-        found = av.open_slots(db(), broker, actor(), exc.asked, around=exc.start,
-                              ignore_interview=exc.moving)
+        found = av.open_slots(
+            db(), broker, actor(), exc.asked, around=exc.start, ignore_interview=exc.moving
+        )
     except ServiceError:
         return None
     from webapp.api.schemas import ErrorSlotSchema
@@ -158,25 +172,42 @@ def _http_error(exc: HTTPException):
     message = None
     if status == 429:
         retry = headers.get("Retry-After")
-        message = ("Too many requests for this token. Try again in "
-                   f"{retry} seconds." if retry else None)
+        message = (
+            f"Too many requests for this token. Try again in {retry} seconds." if retry else None
+        )
     description = getattr(exc, "api_message", None)
     return error_response(status, description or message, headers=headers)
 
 
 def _unhandled(exc: Exception):
     original = getattr(exc, "original_exception", None) or exc
-    log.error("unhandled API error %s in request %s", type(original).__name__,
-              g.get("request_id"), exc_info=original)
+    log.error(
+        "unhandled API error %s in request %s",
+        type(original).__name__,
+        g.get("request_id"),
+        exc_info=original,
+    )
     return error_response(500)
 
 
 def init_blueprint(bp: Blueprint) -> None:
-    bp.register_error_handler(ApiError, lambda exc: error_response(
-        exc.status, exc.message, code=exc.code, fields=exc.fields, headers=exc.headers,
-        slots=exc.slots))
-    bp.register_error_handler(ValidationError, lambda exc: error_response(
-        422, "Some input was not accepted. Nothing was changed.", fields=flatten(exc.messages)))
+    bp.register_error_handler(
+        ApiError,
+        lambda exc: error_response(
+            exc.status,
+            exc.message,
+            code=exc.code,
+            fields=exc.fields,
+            headers=exc.headers,
+            slots=exc.slots,
+        ),
+    )
+    bp.register_error_handler(
+        ValidationError,
+        lambda exc: error_response(
+            422, "Some input was not accepted. Nothing was changed.", fields=flatten(exc.messages)
+        ),
+    )
     bp.register_error_handler(ServiceError, _service_error)
     bp.register_error_handler(HTTPException, _http_error)
     # Handlers registered by status code win over class handlers in Flask's lookup, and the app

@@ -33,8 +33,12 @@ DESCRIPTION = (
     "(marked `Idempotent-Replayed: true`) instead of acting twice; the same key with a different "
     "request is refused with 422, and while the first request still runs a second gets 409."
 )
-ROLE_NAMES = {"recruiter": "Recruiter / hiring manager", "coordinator": "Coordinator",
-              "admin": "IT admin", "compliance": "Compliance reviewer"}
+ROLE_NAMES = {
+    "recruiter": "Recruiter / hiring manager",
+    "coordinator": "Coordinator",
+    "admin": "IT admin",
+    "compliance": "Compliance reviewer",
+}
 TAGS = [
     ("Me", "The token's owner"),
     ("Calendar", "My linked calendar account"),
@@ -44,19 +48,27 @@ TAGS = [
 ]
 
 _RATE_HEADERS = {
-    "X-RateLimit-Limit": {"description": "Requests allowed in the current window",
-                          "schema": {"type": "integer"}},
-    "X-RateLimit-Remaining": {"description": "Requests left in the current window",
-                              "schema": {"type": "integer"}},
-    "X-RateLimit-Reset": {"description": "When the window resets (Unix time)",
-                          "schema": {"type": "integer"}},
+    "X-RateLimit-Limit": {
+        "description": "Requests allowed in the current window",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in the current window",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Reset": {
+        "description": "When the window resets (Unix time)",
+        "schema": {"type": "integer"},
+    },
 }
 
 
 IDEMPOTENCY_PARAMETER = {
-    "in": "header", "name": "Idempotency-Key", "required": False,
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
     "description": "Makes a retry safe: the same key and request within 24 hours return the "
-                   "first response instead of acting again",
+    "first response instead of acting again",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
 }
 
@@ -99,45 +111,69 @@ def _path_params(op: Operation) -> list[dict[str, Any]]:
 
 
 def build_spec() -> dict[str, Any]:
-    spec = APISpec(title=TITLE, version=VERSION, openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin()],
-                   info={"description": DESCRIPTION},
-                   tags=[{"name": n, "description": d} for n, d in TAGS])
-    spec.components.security_scheme("bearerAuth", {
-        "type": "http", "scheme": "bearer", "bearerFormat": "rdv_ personal API token"})
+    spec = APISpec(
+        title=TITLE,
+        version=VERSION,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": DESCRIPTION},
+        tags=[{"name": n, "description": d} for n, d in TAGS],
+    )
+    spec.components.security_scheme(
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "bearerFormat": "rdv_ personal API token"},
+    )
     spec.components.schema("Error", schema=ErrorSchema)
     for status in sorted(CODES):
         message = CODES[status][1]
-        spec.components.response(f"Error{status}", {
-            "description": message, "content": {"application/json": {"schema": "Error"}},
-            **({"headers": {"Retry-After": {"description": "Seconds to wait",
-                                            "schema": {"type": "integer"}}, **_RATE_HEADERS}}
-               if status == 429 else {}),
-        })
+        spec.components.response(
+            f"Error{status}",
+            {
+                "description": message,
+                "content": {"application/json": {"schema": "Error"}},
+                **(
+                    {
+                        "headers": {
+                            "Retry-After": {
+                                "description": "Seconds to wait",
+                                "schema": {"type": "integer"},
+                            },
+                            **_RATE_HEADERS,
+                        }
+                    }
+                    if status == 429
+                    else {}
+                ),
+            },
+        )
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         roles = roles_of(op)
         operation: dict[str, Any] = {
             "operationId": op.endpoint.split(".", 1)[1],
             "summary": op.summary,
-            "description": op.description + ("\n\nRoles: " + ", ".join(ROLE_NAMES[r] for r in roles)
-                                             if roles else ""),
+            "description": op.description
+            + ("\n\nRoles: " + ", ".join(ROLE_NAMES[r] for r in roles) if roles else ""),
             "tags": [op.tag],
             "x-roles": roles,
             "security": [] if op.policy == PUBLIC else [{"bearerAuth": []}],
-            "parameters": _path_params(op) + ([{"in": "query", "schema": op.query}]
-                                              if op.query else [])
-                          + ([IDEMPOTENCY_PARAMETER] if op.method == "POST" else []),
+            "parameters": _path_params(op)
+            + ([{"in": "query", "schema": op.query}] if op.query else [])
+            + ([IDEMPOTENCY_PARAMETER] if op.method == "POST" else []),
             "responses": {},
         }
         if op.body is not None:
-            operation["requestBody"] = {"required": True,
-                                        "content": {"application/json": {"schema": op.body}}}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": op.body}},
+            }
         success: dict[str, Any] = {"description": "Success", "headers": dict(_RATE_HEADERS)}
         if op.method == "POST":
             success["headers"]["Idempotent-Replayed"] = {
                 "description": "`true` when this is the first response to the same "
-                               "Idempotency-Key, repeated", "schema": {"type": "string"}}
+                "Idempotency-Key, repeated",
+                "schema": {"type": "string"},
+            }
         if op.status != 204:
             success["content"] = {"application/json": {"schema": op.response or {"type": "object"}}}
         operation["responses"][str(op.status)] = success
@@ -202,9 +238,15 @@ def _plain(text: str) -> str:
 def _properties(spec: dict, schema: dict) -> list[dict[str, Any]]:
     schema = _resolve(spec, schema)
     required = set(schema.get("required", []))
-    return [{"name": name, "type": _type_label(spec, prop), "required": name in required,
-             "description": _plain(prop.get("description", ""))}
-            for name, prop in schema.get("properties", {}).items()]
+    return [
+        {
+            "name": name,
+            "type": _type_label(spec, prop),
+            "required": name in required,
+            "description": _plain(prop.get("description", "")),
+        }
+        for name, prop in schema.get("properties", {}).items()
+    ]
 
 
 def docs_context() -> dict[str, Any]:
@@ -215,28 +257,47 @@ def docs_context() -> dict[str, Any]:
             responses = []
             for status, response in op["responses"].items():
                 response = _resolve(spec, response)
-                schema = (response.get("content", {}).get("application/json", {}).get("schema"))
-                responses.append({"status": status, "description": response["description"],
-                                  "schema": _type_label(spec, schema) if schema else None})
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                responses.append(
+                    {
+                        "status": status,
+                        "description": response["description"],
+                        "schema": _type_label(spec, schema) if schema else None,
+                    }
+                )
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
-            groups.setdefault(op["tags"][0], []).append({
-                "id": op["operationId"], "method": method.upper(), "path": path,
-                "summary": op["summary"], "description": op["description"].split("\n\nRoles:")[0],
-                "roles": [ROLE_NAMES[r] for r in op["x-roles"]],
-                "parameters": [{"name": p["name"], "in": p["in"],
-                                "type": _type_label(spec, p.get("schema", {})),
-                                "required": p.get("required", False),
-                                "description": _plain(p.get("description", ""))}
-                               for p in op.get("parameters", [])],
-                "body": _properties(spec, body["schema"]) if body else None,
-                "body_name": _type_label(spec, body["schema"]) if body else None,
-                "responses": responses,
-            })
-    schemas = [{"name": name, "properties": _properties(spec, schema)}
-               for name, schema in sorted(spec["components"]["schemas"].items())]
-    return {"spec": spec, "groups": [(name, dict(TAGS).get(name, ""), ops)
-                                     for name, ops in groups.items() if ops],
-            "schemas": schemas}
+            groups.setdefault(op["tags"][0], []).append(
+                {
+                    "id": op["operationId"],
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op["summary"],
+                    "description": op["description"].split("\n\nRoles:")[0],
+                    "roles": [ROLE_NAMES[r] for r in op["x-roles"]],
+                    "parameters": [
+                        {
+                            "name": p["name"],
+                            "in": p["in"],
+                            "type": _type_label(spec, p.get("schema", {})),
+                            "required": p.get("required", False),
+                            "description": _plain(p.get("description", "")),
+                        }
+                        for p in op.get("parameters", [])
+                    ],
+                    "body": _properties(spec, body["schema"]) if body else None,
+                    "body_name": _type_label(spec, body["schema"]) if body else None,
+                    "responses": responses,
+                }
+            )
+    schemas = [
+        {"name": name, "properties": _properties(spec, schema)}
+        for name, schema in sorted(spec["components"]["schemas"].items())
+    ]
+    return {
+        "spec": spec,
+        "groups": [(name, dict(TAGS).get(name, ""), ops) for name, ops in groups.items() if ops],
+        "schemas": schemas,
+    }
 
 
 @bp.route("/docs")

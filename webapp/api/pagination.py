@@ -46,16 +46,31 @@ def position(kind: str, actor: Actor, cursor: str | None) -> dict[str, Any] | No
         payload = json.loads(raw) if raw else None
     except ValueError:
         payload = None
-    if (not isinstance(payload, dict) or payload.get("k") != kind
-            or payload.get("o") != actor.organisation_id or payload.get("u") != actor.user_id
-            or not isinstance(payload.get("p"), dict)):
-        raise ApiError(422, "This cursor is not valid for this list. Start again without one.",
-                       fields={"cursor": ["Not a cursor issued for this list."]})
+    if (
+        not isinstance(payload, dict)
+        or payload.get("k") != kind
+        or payload.get("o") != actor.organisation_id
+        or payload.get("u") != actor.user_id
+        or not isinstance(payload.get("p"), dict)
+    ):
+        raise ApiError(
+            422,
+            "This cursor is not valid for this list. Start again without one.",
+            fields={"cursor": ["Not a cursor issued for this list."]},
+        )
     return payload["p"]
 
 
-def by_key(kind: str, actor: Actor, items: Iterable[T], key: Callable[[T], Any], *,
-           limit: int, cursor: str | None, descending: bool = False) -> Page:
+def by_key(
+    kind: str,
+    actor: Actor,
+    items: Iterable[T],
+    key: Callable[[T], Any],
+    *,
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+) -> Page:
     """Page through an in-memory list ordered by a unique, comparable ``key`` (keyset)."""
     after = position(kind, actor, cursor)
     ordered: Sequence[T] = sorted(items, key=key, reverse=descending)

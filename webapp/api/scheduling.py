@@ -42,58 +42,113 @@ def _zone(tzid: str | None) -> str:
 
 
 def _query(values: dict) -> av.Query:
-    return av.Query(panel_link_ids=tuple(values["panel"]), duration=values["duration"],
-                    start_date=values.get("start_date"), days=values.get("days", 5),
-                    required=values["required"] or "all",
-                    buffer_before=values["buffer_before"], buffer_after=values["buffer_after"],
-                    tzid=_zone(values["tzid"]), on_behalf_of_id=values["on_behalf_of"],
-                    room=values.get("room"))
+    return av.Query(
+        panel_link_ids=tuple(values["panel"]),
+        duration=values["duration"],
+        start_date=values.get("start_date"),
+        days=values.get("days", 5),
+        required=values["required"] or "all",
+        buffer_before=values["buffer_before"],
+        buffer_after=values["buffer_after"],
+        tzid=_zone(values["tzid"]),
+        on_behalf_of_id=values["on_behalf_of"],
+        room=values.get("room"),
+    )
 
 
-@operation("GET", "/panel-members", summary="People I may put on a panel", tag="Scheduling",
-           roles=SCHEDULERS, response=s.PanelMemberListSchema)
+@operation(
+    "GET",
+    "/panel-members",
+    summary="People I may put on a panel",
+    tag="Scheduling",
+    roles=SCHEDULERS,
+    response=s.PanelMemberListSchema,
+)
 def panel_members():
     """Everyone in the organisation with a usable calendar; for a coordinator, their managers."""
     choices = av.panel_choices(db(), actor())
     org = db().get(Organisation, actor().organisation_id)
     hours = av.hours_for(db(), [user for _link, user in choices], org)
-    return {"items": [{"link_id": link.id, "user_id": user.id, "name": user.name,
-                       "timezone": hours[user.id].tzid} for link, user in choices]}
+    return {
+        "items": [
+            {
+                "link_id": link.id,
+                "user_id": user.id,
+                "name": user.name,
+                "timezone": hours[user.id].tzid,
+            }
+            for link, user in choices
+        ]
+    }
 
 
-@operation("GET", "/rooms", summary="Rooms I may book", tag="Scheduling", roles=SCHEDULERS,
-           response=s.RoomListSchema)
+@operation(
+    "GET",
+    "/rooms",
+    summary="Rooms I may book",
+    tag="Scheduling",
+    roles=SCHEDULERS,
+    response=s.RoomListSchema,
+)
 def rooms():
     """Rooms the organisation's IT admin linked through Enterprise Connect."""
-    return {"items": [{"email": r.email, "name": r.name}
-                      for r in av.room_choices(db(), actor().organisation_id)]}
+    return {
+        "items": [
+            {"email": r.email, "name": r.name}
+            for r in av.room_choices(db(), actor().organisation_id)
+        ]
+    }
 
 
-@operation("GET", "/availability", summary="Panel availability (free/busy)", tag="Scheduling",
-           roles=SCHEDULERS, query=s.AvailabilityQuerySchema, response=s.AvailabilitySchema,
-           errors=(403, 409, 503))
+@operation(
+    "GET",
+    "/availability",
+    summary="Panel availability (free/busy)",
+    tag="Scheduling",
+    roles=SCHEDULERS,
+    query=s.AvailabilityQuerySchema,
+    response=s.AvailabilitySchema,
+    errors=(403, 409, 503),
+)
 def availability(query):
     """Busy times of each panel member and the common free slots: times and status only, never
     what the events are."""
     grid = av.grid(db(), broker(), cipher(), actor(), _query(query))
     by_sub = {m.link.sub: m.link.id for m in grid.members}
     return {
-        "window_start": grid.window.start, "window_end": grid.window.end, "tzid": grid.query.tzid,
-        "members": [{"link_id": m.link.id, "name": m.user.name,
-                     "busy": grid.busy.get(m.link.id), "problem": grid.busy_problems.get(m.link.id),
-                     "working_hours": _hours(m.hours)}
-                    for m in grid.members],
-        "slots": [{"start": slot.start, "end": slot.end,
-                   "free_link_ids": sorted(by_sub[p] for p in slot.participants if p in by_sub)}
-                  for slot in grid.slots],
+        "window_start": grid.window.start,
+        "window_end": grid.window.end,
+        "tzid": grid.query.tzid,
+        "members": [
+            {
+                "link_id": m.link.id,
+                "name": m.user.name,
+                "busy": grid.busy.get(m.link.id),
+                "problem": grid.busy_problems.get(m.link.id),
+                "working_hours": _hours(m.hours),
+            }
+            for m in grid.members
+        ],
+        "slots": [
+            {
+                "start": slot.start,
+                "end": slot.end,
+                "free_link_ids": sorted(by_sub[p] for p in slot.participants if p in by_sub),
+            }
+            for slot in grid.slots
+        ],
         "room": {"email": grid.room.email, "name": grid.room.name} if grid.room else None,
     }
 
 
 def _hours(hours: av.Hours) -> dict:
-    return {"start": f"{hours.start_minute // 60:02d}:{hours.start_minute % 60:02d}",
-            "end": f"{hours.end_minute // 60:02d}:{hours.end_minute % 60:02d}",
-            "weekdays": hours.weekdays, "tzid": hours.tzid, "tzid_set": hours.zone_set}
+    return {
+        "start": f"{hours.start_minute // 60:02d}:{hours.start_minute % 60:02d}",
+        "end": f"{hours.end_minute // 60:02d}:{hours.end_minute % 60:02d}",
+        "weekdays": hours.weekdays,
+        "tzid": hours.tzid,
+        "tzid_set": hours.zone_set,
+    }
 
 
 def _timed(value):
@@ -102,79 +157,134 @@ def _timed(value):
 
 def _listed(interview, event) -> dict:
     live = event is not None and not event.deleted
-    return {"uid": interview.uid, "status": interview.status.value,
-            "title": event.summary if event is not None else None,
-            "start": _timed(event.start) if live else None,
-            "end": _timed(event.end) if live else None,
-            "on_behalf_of_id": interview.on_behalf_of_id,
-            "panel_link_ids": list(interview.panel_link_ids or []),
-            "created_at": interview.created_at}
+    return {
+        "uid": interview.uid,
+        "status": interview.status.value,
+        "title": event.summary if event is not None else None,
+        "start": _timed(event.start) if live else None,
+        "end": _timed(event.end) if live else None,
+        "on_behalf_of_id": interview.on_behalf_of_id,
+        "panel_link_ids": list(interview.panel_link_ids or []),
+        "created_at": interview.created_at,
+    }
 
 
 def _detail(view: scheduling.InterviewView) -> dict:
     event = view.event
     out = _listed(view.interview, event)
-    out.update(join_url=event.join_url if event is not None else None,
-               attendees=list(event.attendees) if event is not None else [],
-               panel=[{"user_id": u.id, "name": u.name} for u in view.panel],
-               problem=view.problem)
+    out.update(
+        join_url=event.join_url if event is not None else None,
+        attendees=list(event.attendees) if event is not None else [],
+        panel=[{"user_id": u.id, "name": u.name} for u in view.panel],
+        problem=view.problem,
+    )
     return out
 
 
-@operation("GET", "/interviews", summary="My interviews", tag="Scheduling", roles=SCHEDULERS,
-           query=s.PageQuerySchema, response=s.InterviewPageSchema)
+@operation(
+    "GET",
+    "/interviews",
+    summary="My interviews",
+    tag="Scheduling",
+    roles=SCHEDULERS,
+    query=s.PageQuerySchema,
+    response=s.InterviewPageSchema,
+)
 def interviews(query):
     """Interviews I scheduled, host or sit on the panel of, or (coordinators) scheduled for my
     managers; newest first.
     Times come from the calendar."""
     listed = scheduling.list_interviews(db(), optional_broker(), cipher(), actor())
-    page = by_key("interviews", actor(), listed.all, lambda x: x.interview.id,
-                  limit=query["limit"], cursor=query["cursor"], descending=True)
-    return {"items": [_listed(x.interview, x.event) for x in page.items],
-            "next_cursor": page.next_cursor}
+    page = by_key(
+        "interviews",
+        actor(),
+        listed.all,
+        lambda x: x.interview.id,
+        limit=query["limit"],
+        cursor=query["cursor"],
+        descending=True,
+    )
+    return {
+        "items": [_listed(x.interview, x.event) for x in page.items],
+        "next_cursor": page.next_cursor,
+    }
 
 
-@operation("POST", "/interviews", summary="Schedule an interview", tag="Scheduling",
-           roles=SCHEDULERS, body=s.NewInterviewSchema, response=s.InterviewSchema, status=201,
-           errors=(403, 409, 503))
+@operation(
+    "POST",
+    "/interviews",
+    summary="Schedule an interview",
+    tag="Scheduling",
+    roles=SCHEDULERS,
+    body=s.NewInterviewSchema,
+    response=s.InterviewSchema,
+    status=201,
+    errors=(403, 409, 503),
+)
 def create_interview(body):
     """Check the slot is still free, record the interview and write it to the host's calendar
     (asynchronously: the status is `pending` until the calendar confirms)."""
     query = _query({**body, "start_date": None, "days": 5})
     new = scheduling.NewInterview(
-        query=query, start=body["start"], candidate_name=body["candidate_name"],
-        candidate_email=body["candidate_email"], title=body["title"], notes=body["notes"],
-        video=body["video"], candidate_tzid=body["candidate_tzid"] or query.tzid)
-    interview, payload = scheduling.create_interview(db(), broker(), cipher(), _sealer(), actor(),
-                                                     new)
+        query=query,
+        start=body["start"],
+        candidate_name=body["candidate_name"],
+        candidate_email=body["candidate_email"],
+        title=body["title"],
+        notes=body["notes"],
+        video=body["video"],
+        candidate_tzid=body["candidate_tzid"] or query.tzid,
+    )
+    interview, payload = scheduling.create_interview(
+        db(), broker(), cipher(), _sealer(), actor(), new
+    )
     _jobs().enqueue("scheduling.write", interview.id, payload)
     db().refresh(interview)
     return _listed(interview, None)
 
 
-@operation("GET", f"/interviews/{UID}", summary="One interview", tag="Scheduling",
-           roles=SCHEDULERS, response=s.InterviewDetailSchema)
+@operation(
+    "GET",
+    f"/interviews/{UID}",
+    summary="One interview",
+    tag="Scheduling",
+    roles=SCHEDULERS,
+    response=s.InterviewDetailSchema,
+)
 def interview(uid: str):
     """The interview as its calendar event says now: time, responses, join link."""
     return _detail(scheduling.view_interview(db(), optional_broker(), cipher(), actor(), uid))
 
 
-@operation("POST", f"/interviews/{UID}/reschedule", summary="Move an interview", tag="Scheduling",
-           roles=SCHEDULERS, body=s.RescheduleSchema, response=s.InterviewSchema,
-           errors=(409, 503))
+@operation(
+    "POST",
+    f"/interviews/{UID}/reschedule",
+    summary="Move an interview",
+    tag="Scheduling",
+    roles=SCHEDULERS,
+    body=s.RescheduleSchema,
+    response=s.InterviewSchema,
+    errors=(409, 503),
+)
 def reschedule(uid: str, body):
     """Move the interview to a new free slot (optionally with a new length); the same calendar
     event moves, and everything else it says (title, notes, guests, room, video link) stays."""
-    interview, payload = scheduling.reschedule_interview(db(), broker(), cipher(), _sealer(),
-                                                         actor(), uid, body["start"],
-                                                         duration=body["duration"])
+    interview, payload = scheduling.reschedule_interview(
+        db(), broker(), cipher(), _sealer(), actor(), uid, body["start"], duration=body["duration"]
+    )
     _jobs().enqueue("scheduling.write", interview.id, payload)
     db().refresh(interview)
     return _listed(interview, None)
 
 
-@operation("POST", f"/interviews/{UID}/cancel", summary="Cancel an interview", tag="Scheduling",
-           roles=SCHEDULERS, response=s.InterviewSchema)
+@operation(
+    "POST",
+    f"/interviews/{UID}/cancel",
+    summary="Cancel an interview",
+    tag="Scheduling",
+    roles=SCHEDULERS,
+    response=s.InterviewSchema,
+)
 def cancel(uid: str):
     """Cancel the interview; its calendar events are deleted and attendees told by the calendar."""
     interview = scheduling.cancel_interview(db(), actor(), uid)
@@ -190,29 +300,60 @@ RECRUITERS = (Role.RECRUITER,)
 
 
 def _scheduling_link(link, interview=None) -> dict:
-    return {"id": link.id, "state": link.state, "panel_link_ids": list(link.panel_link_ids or []),
-            "duration_minutes": link.duration_minutes, "window_start": link.window_start,
-            "window_end": link.window_end, "video": link.video, "expires_at": link.expires_at,
-            "created_at": link.created_at, "used_at": link.used_at, "revoked_at": link.revoked_at,
-            "interview_uid": interview.uid if interview is not None else None}
+    return {
+        "id": link.id,
+        "state": link.state,
+        "panel_link_ids": list(link.panel_link_ids or []),
+        "duration_minutes": link.duration_minutes,
+        "window_start": link.window_start,
+        "window_end": link.window_end,
+        "video": link.video,
+        "expires_at": link.expires_at,
+        "created_at": link.created_at,
+        "used_at": link.used_at,
+        "revoked_at": link.revoked_at,
+        "interview_uid": interview.uid if interview is not None else None,
+    }
 
 
-@operation("GET", "/scheduling-links", summary="My self-scheduling links", tag="Scheduling",
-           roles=RECRUITERS, query=s.PageQuerySchema, response=s.SchedulingLinkPageSchema)
+@operation(
+    "GET",
+    "/scheduling-links",
+    summary="My self-scheduling links",
+    tag="Scheduling",
+    roles=RECRUITERS,
+    query=s.PageQuerySchema,
+    response=s.SchedulingLinkPageSchema,
+)
 def scheduling_links(query):
     """The candidate self-scheduling links I created (the latest 100), newest first."""
     from webapp.services import candidate_links
 
-    page = by_key("scheduling-links", actor(), candidate_links.links_of(db(), actor()),
-                  lambda pair: pair[0].id, limit=query["limit"], cursor=query["cursor"],
-                  descending=True)
-    return {"items": [_scheduling_link(l, i) for l, i in page.items],
-            "next_cursor": page.next_cursor}
+    page = by_key(
+        "scheduling-links",
+        actor(),
+        candidate_links.links_of(db(), actor()),
+        lambda pair: pair[0].id,
+        limit=query["limit"],
+        cursor=query["cursor"],
+        descending=True,
+    )
+    return {
+        "items": [_scheduling_link(l, i) for l, i in page.items],
+        "next_cursor": page.next_cursor,
+    }
 
 
-@operation("POST", "/scheduling-links", summary="Create a self-scheduling link", tag="Scheduling",
-           roles=RECRUITERS, body=s.NewSchedulingLinkSchema,
-           response=s.CreatedSchedulingLinkSchema, status=201)
+@operation(
+    "POST",
+    "/scheduling-links",
+    summary="Create a self-scheduling link",
+    tag="Scheduling",
+    roles=RECRUITERS,
+    body=s.NewSchedulingLinkSchema,
+    response=s.CreatedSchedulingLinkSchema,
+    status=201,
+)
 def create_scheduling_link(body):
     """A signed, expiring, single-use link for a candidate to book one of the panel's free slots.
     The link is returned once; only its hash is stored."""
@@ -222,23 +363,41 @@ def create_scheduling_link(body):
     zone = _zone(body["candidate_tzid"])
     start_date = body["start_date"] or dt.datetime.now(av.zone(zone)).date()
     link, token = candidate_links.create_link(
-        db(), _sealer(), actor(), panel_link_ids=body["panel"], duration=body["duration"],
-        start_date=start_date, days=body["days"], expires_days=body["expires_days"],
-        candidate_name=body["candidate_name"], candidate_email=body["candidate_email"],
-        candidate_tzid=zone, title=body["title"], video=body["video"],
-        candidate_hours=_candidate_hours(body["candidate_hours"]))
+        db(),
+        _sealer(),
+        actor(),
+        panel_link_ids=body["panel"],
+        duration=body["duration"],
+        start_date=start_date,
+        days=body["days"],
+        expires_days=body["expires_days"],
+        candidate_name=body["candidate_name"],
+        candidate_email=body["candidate_email"],
+        candidate_tzid=zone,
+        title=body["title"],
+        video=body["video"],
+        candidate_hours=_candidate_hours(body["candidate_hours"]),
+    )
     return {**_scheduling_link(link), "url": external_url("candidate.page", token=token)}
 
 
 def _candidate_hours(hours: dict | None) -> tuple[int, int] | None:
     if not hours:
         return None
-    return (scheduling.parse_minutes(hours["start"], "candidate_hours.start"),
-            scheduling.parse_minutes(hours["end"], "candidate_hours.end"))
+    return (
+        scheduling.parse_minutes(hours["start"], "candidate_hours.start"),
+        scheduling.parse_minutes(hours["end"], "candidate_hours.end"),
+    )
 
 
-@operation("POST", "/scheduling-links/<int:link_id>/revoke", summary="Withdraw a self-scheduling link",
-           tag="Scheduling", roles=RECRUITERS, response=s.SchedulingLinkSchema)
+@operation(
+    "POST",
+    "/scheduling-links/<int:link_id>/revoke",
+    summary="Withdraw a self-scheduling link",
+    tag="Scheduling",
+    roles=RECRUITERS,
+    response=s.SchedulingLinkSchema,
+)
 def revoke_scheduling_link(link_id: int):
     """The link stops working at once (a used link stays as it is)."""
     from webapp.services import candidate_links

@@ -19,8 +19,11 @@ class EnumValue(fields.String):
         super().__init__(**kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else super()._serialize(getattr(value, "value", value), attr,
-                                                             obj, **kwargs)
+        return (
+            None
+            if value is None
+            else super()._serialize(getattr(value, "value", value), attr, obj, **kwargs)
+        )
 
 
 class StringList(fields.List):
@@ -35,8 +38,11 @@ class StringList(fields.List):
 
 def within_a_century(value: dt.datetime) -> None:
     """Refuse times no interview can have (and that date arithmetic cannot handle)."""
-    if not dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc) <= value \
-            <= dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc):
+    if (
+        not dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+        <= value
+        <= dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+    ):
         raise ValidationError("Choose a time between the years 2000 and 2100.")
 
 
@@ -46,11 +52,17 @@ def plausible_day(value: dt.date) -> None:
 
 
 class ErrorDetailSchema(Schema):
-    code = fields.String(required=True, metadata={"description": "Stable machine-readable code",
-                                                  "example": "invalid"})
+    code = fields.String(
+        required=True,
+        metadata={"description": "Stable machine-readable code", "example": "invalid"},
+    )
     message = fields.String(required=True, metadata={"description": "Safe to show a person"})
-    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True,
-                         metadata={"description": "Per-field messages (`_schema`: the whole body)"})
+    fields = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        required=True,
+        metadata={"description": "Per-field messages (`_schema`: the whole body)"},
+    )
 
 
 class ErrorSlotSchema(Schema):
@@ -59,9 +71,13 @@ class ErrorSlotSchema(Schema):
 
 
 class ErrorDetailWithSlotsSchema(ErrorDetailSchema):
-    slots = fields.List(fields.Nested(ErrorSlotSchema), metadata={
-        "description": "Only with `slot_taken`: the panel's free slots now, from the day asked "
-                       "for on (omitted when they cannot be read)"})
+    slots = fields.List(
+        fields.Nested(ErrorSlotSchema),
+        metadata={
+            "description": "Only with `slot_taken`: the panel's free slots now, from the day asked "
+            "for on (omitted when they cannot be read)"
+        },
+    )
 
 
 class ErrorSchema(Schema):
@@ -69,19 +85,33 @@ class ErrorSchema(Schema):
 
 
 class PageQuerySchema(Schema):
-    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT),
-                           metadata={"description": f"Items per page, at most {MAX_LIMIT}"})
-    cursor = fields.String(load_default=None, validate=validate.Length(max=200),
-                           metadata={"description": "`next_cursor` of the previous page"})
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT,
+        validate=validate.Range(1, MAX_LIMIT),
+        metadata={"description": f"Items per page, at most {MAX_LIMIT}"},
+    )
+    cursor = fields.String(
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={"description": "`next_cursor` of the previous page"},
+    )
 
 
 def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
     """A response schema ``{"items": [...], "next_cursor": str|null}``."""
-    return Schema.from_dict({
-        "items": fields.List(fields.Nested(item_schema), required=True),
-        "next_cursor": fields.String(required=True, allow_none=True, metadata={
-            "description": "Pass as `cursor` for the next page; null on the last page"}),
-    }, name=name)
+    return Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(item_schema), required=True),
+            "next_cursor": fields.String(
+                required=True,
+                allow_none=True,
+                metadata={
+                    "description": "Pass as `cursor` for the next page; null on the last page"
+                },
+            ),
+        },
+        name=name,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,18 +135,33 @@ class MeSchema(Schema):
     email = fields.String(required=True)
     name = fields.String(required=True)
     role = EnumValue(Role, required=True)
-    timezone = fields.String(required=True, allow_none=True, metadata={
-        "description": "Your own IANA time zone (null until you set it)"})
-    effective_timezone = fields.String(required=True, metadata={
-        "description": "The zone your working hours use now: yours, else your organisation's"})
+    timezone = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Your own IANA time zone (null until you set it)"},
+    )
+    effective_timezone = fields.String(
+        required=True,
+        metadata={
+            "description": "The zone your working hours use now: yours, else your organisation's"
+        },
+    )
     organisation = fields.Nested(OrganisationSchema, required=True)
-    token = fields.Nested(TokenInfoSchema, required=True,
-                          metadata={"description": "The token this request was made with"})
+    token = fields.Nested(
+        TokenInfoSchema,
+        required=True,
+        metadata={"description": "The token this request was made with"},
+    )
 
 
 class MeUpdateSchema(Schema):
-    timezone = fields.String(required=True, validate=validate.Length(1, 64), metadata={
-        "description": "Your IANA time zone, e.g. America/New_York; your working hours are in it"})
+    timezone = fields.String(
+        required=True,
+        validate=validate.Length(1, 64),
+        metadata={
+            "description": "Your IANA time zone, e.g. America/New_York; your working hours are in it"
+        },
+    )
 
 
 class CalendarLinkSchema(Schema):
@@ -169,8 +214,9 @@ class ColumnSchema(Schema):
 
 class TableSchema(Schema):
     name = fields.String(required=True)
-    rows = fields.Integer(required=True,
-                          metadata={"description": "Rows of the caller's organisation"})
+    rows = fields.Integer(
+        required=True, metadata={"description": "Rows of the caller's organisation"}
+    )
     columns = fields.List(fields.Nested(ColumnSchema), required=True)
 
 
@@ -187,14 +233,31 @@ class InventorySchema(Schema):
 
 
 class AuditQuerySchema(PageQuerySchema):
-    actor = fields.String(load_default="", validate=validate.Length(max=320),
-                          metadata={"description": "Part of the actor's email"})
-    action = fields.String(load_default="", validate=validate.Length(max=64),
-                           metadata={"description": "Action prefix, e.g. `calendar.`"})
-    target = fields.String(load_default="", validate=validate.Length(max=320),
-                           metadata={"description": "Part of the target label, or its id"})
-    since = fields.Date(load_default=None, validate=plausible_day, metadata={"description": "First day (UTC), inclusive"})
-    until = fields.Date(load_default=None, validate=plausible_day, metadata={"description": "Last day (UTC), inclusive"})
+    actor = fields.String(
+        load_default="",
+        validate=validate.Length(max=320),
+        metadata={"description": "Part of the actor's email"},
+    )
+    action = fields.String(
+        load_default="",
+        validate=validate.Length(max=64),
+        metadata={"description": "Action prefix, e.g. `calendar.`"},
+    )
+    target = fields.String(
+        load_default="",
+        validate=validate.Length(max=320),
+        metadata={"description": "Part of the target label, or its id"},
+    )
+    since = fields.Date(
+        load_default=None,
+        validate=plausible_day,
+        metadata={"description": "First day (UTC), inclusive"},
+    )
+    until = fields.Date(
+        load_default=None,
+        validate=plausible_day,
+        metadata={"description": "Last day (UTC), inclusive"},
+    )
 
 
 class AuditEntrySchema(Schema):
@@ -219,9 +282,15 @@ class SubjectExportSchema(Schema):
     person_id = fields.Integer(required=True)
     exported_at = fields.String(required=True, metadata={"format": "date-time"})
     not_stored = fields.List(fields.String(), required=True)
-    records = fields.Dict(keys=fields.String(), values=fields.List(fields.Dict()), required=True,
-                          metadata={"description": "Table name → rows stored about the person; "
-                                    "secrets appear only as their kind"})
+    records = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Dict()),
+        required=True,
+        metadata={
+            "description": "Table name → rows stored about the person; "
+            "secrets appear only as their kind"
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,16 +302,24 @@ class WorkingHoursSchema(Schema):
     end = fields.String(required=True, metadata={"description": "HH:MM in `tzid`"})
     weekdays = fields.String(required=True, metadata={"description": "ISO weekdays, e.g. 12345"})
     tzid = fields.String(required=True, metadata={"description": "The member's own IANA zone"})
-    tzid_set = fields.Boolean(required=True, metadata={
-        "description": "false while the member has set no zone (the organisation's is assumed)"})
+    tzid_set = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "false while the member has set no zone (the organisation's is assumed)"
+        },
+    )
 
 
 class PanelMemberSchema(Schema):
     link_id = fields.Integer(required=True, metadata={"description": "Use in `panel`"})
     user_id = fields.Integer(required=True)
     name = fields.String(required=True)
-    timezone = fields.String(required=True, metadata={
-        "description": "The member's own IANA zone (the organisation's while they set none)"})
+    timezone = fields.String(
+        required=True,
+        metadata={
+            "description": "The member's own IANA zone (the organisation's while they set none)"
+        },
+    )
 
 
 class PanelMemberListSchema(Schema):
@@ -258,32 +335,55 @@ class RoomListSchema(Schema):
     items = fields.List(fields.Nested(RoomSchema), required=True)
 
 
-_ROOM = fields.String(load_default=None, validate=validate.Length(3, 320), metadata={
-    "description": "A room's email from /rooms: slots need it free too, and it is invited"})
+_ROOM = fields.String(
+    load_default=None,
+    validate=validate.Length(3, 320),
+    metadata={
+        "description": "A room's email from /rooms: slots need it free too, and it is invited"
+    },
+)
 
 
 _DURATION = validate.OneOf([15, 30, 45, 60, 90, 120])
 
 
 class AvailabilityQuerySchema(Schema):
-    panel = fields.List(fields.Integer(validate=validate.Range(1, 2**31 - 1)), required=True,
-                        validate=validate.Length(1, 10),
-                        metadata={"description": "Calendar link ids of the panel (see "
-                                  "/panel-members), 1–10; repeat the parameter"})
-    duration = fields.Integer(load_default=60, validate=_DURATION,
-                              metadata={"description": "Interview length in minutes"})
-    start_date = fields.Date(load_default=None, validate=plausible_day, metadata={"description": "First day (default today)"})
+    panel = fields.List(
+        fields.Integer(validate=validate.Range(1, 2**31 - 1)),
+        required=True,
+        validate=validate.Length(1, 10),
+        metadata={
+            "description": "Calendar link ids of the panel (see "
+            "/panel-members), 1–10; repeat the parameter"
+        },
+    )
+    duration = fields.Integer(
+        load_default=60, validate=_DURATION, metadata={"description": "Interview length in minutes"}
+    )
+    start_date = fields.Date(
+        load_default=None,
+        validate=plausible_day,
+        metadata={"description": "First day (default today)"},
+    )
     days = fields.Integer(load_default=5, validate=validate.Range(1, 14))
-    required = fields.Integer(load_default=None, validate=validate.Range(1, 10), metadata={
-        "description": "Free slots need at least this many members (default: all)"})
+    required = fields.Integer(
+        load_default=None,
+        validate=validate.Range(1, 10),
+        metadata={"description": "Free slots need at least this many members (default: all)"},
+    )
     buffer_before = fields.Integer(load_default=0, validate=validate.Range(0, 120))
     buffer_after = fields.Integer(load_default=0, validate=validate.Range(0, 120))
-    tzid = fields.String(load_default=None, validate=validate.Length(1, 64), metadata={
-        "description": "IANA time zone for days and working hours (default: yours)"})
+    tzid = fields.String(
+        load_default=None,
+        validate=validate.Length(1, 64),
+        metadata={"description": "IANA time zone for days and working hours (default: yours)"},
+    )
     room = _ROOM
-    on_behalf_of = fields.Integer(load_default=None, validate=validate.Range(1, 2**31 - 1),
-                                  metadata={"description": "Coordinators: the hiring manager's "
-                                            "user id"})
+    on_behalf_of = fields.Integer(
+        load_default=None,
+        validate=validate.Range(1, 2**31 - 1),
+        metadata={"description": "Coordinators: the hiring manager's user id"},
+    )
 
 
 class BusyBlockSchema(Schema):
@@ -295,11 +395,18 @@ class BusyBlockSchema(Schema):
 class MemberBusySchema(Schema):
     link_id = fields.Integer(required=True)
     name = fields.String(required=True)
-    busy = fields.List(fields.Nested(BusyBlockSchema), allow_none=True, required=True,
-                       metadata={"description": "Busy times only (null if unreadable)"})
+    busy = fields.List(
+        fields.Nested(BusyBlockSchema),
+        allow_none=True,
+        required=True,
+        metadata={"description": "Busy times only (null if unreadable)"},
+    )
     problem = fields.String(required=True, allow_none=True)
-    working_hours = fields.Nested(WorkingHoursSchema, required=True, metadata={
-        "description": "Slots fall inside these hours, in the member's own zone"})
+    working_hours = fields.Nested(
+        WorkingHoursSchema,
+        required=True,
+        metadata={"description": "Slots fall inside these hours, in the member's own zone"},
+    )
 
 
 class FreeSlotSchema(Schema):
@@ -325,12 +432,25 @@ class AttendeeSchema(Schema):
 
 class InterviewSchema(Schema):
     uid = fields.String(required=True)
-    status = fields.String(required=True, metadata={"enum": [
-        "pending", "scheduled", "cancelling", "cancelled", "cancelled_in_calendar", "failed"]})
-    title = fields.String(required=True, allow_none=True,
-                          metadata={"description": "The event title the app wrote"})
-    start = fields.DateTime(required=True, allow_none=True,
-                            metadata={"description": "null while not in the calendar"})
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": [
+                "pending",
+                "scheduled",
+                "cancelling",
+                "cancelled",
+                "cancelled_in_calendar",
+                "failed",
+            ]
+        },
+    )
+    title = fields.String(
+        required=True, allow_none=True, metadata={"description": "The event title the app wrote"}
+    )
+    start = fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "null while not in the calendar"}
+    )
     end = fields.DateTime(required=True, allow_none=True)
     on_behalf_of_id = fields.Integer(required=True, allow_none=True)
     panel_link_ids = fields.List(fields.Integer(), required=True)
@@ -343,17 +463,29 @@ InterviewPageSchema = page_of(InterviewSchema, "InterviewPage")
 class InterviewDetailSchema(InterviewSchema):
     join_url = fields.String(required=True, allow_none=True)
     attendees = fields.List(fields.Nested(AttendeeSchema), required=True)
-    panel = fields.List(fields.Nested(Schema.from_dict(
-        {"user_id": fields.Integer(required=True), "name": fields.String(required=True)},
-        name="PanelPerson")), required=True)
+    panel = fields.List(
+        fields.Nested(
+            Schema.from_dict(
+                {"user_id": fields.Integer(required=True), "name": fields.String(required=True)},
+                name="PanelPerson",
+            )
+        ),
+        required=True,
+    )
     problem = fields.String(required=True, allow_none=True)
 
 
 class NewInterviewSchema(Schema):
-    panel = fields.List(fields.Integer(validate=validate.Range(1, 2**31 - 1)), required=True,
-                        validate=validate.Length(1, 10))
-    start = fields.AwareDateTime(required=True, validate=within_a_century, metadata={
-        "description": "A free slot's start (from /availability), with its UTC offset"})
+    panel = fields.List(
+        fields.Integer(validate=validate.Range(1, 2**31 - 1)),
+        required=True,
+        validate=validate.Length(1, 10),
+    )
+    start = fields.AwareDateTime(
+        required=True,
+        validate=within_a_century,
+        metadata={"description": "A free slot's start (from /availability), with its UTC offset"},
+    )
     duration = fields.Integer(load_default=60, validate=_DURATION)
     title = fields.String(required=True, validate=validate.Length(1, 200))
     candidate_name = fields.String(required=True, validate=validate.Length(1, 200))
@@ -370,10 +502,16 @@ class NewInterviewSchema(Schema):
 
 
 class RescheduleSchema(Schema):
-    start = fields.AwareDateTime(required=True, validate=within_a_century,
-                                 metadata={"description": "The new start"})
-    duration = fields.Integer(load_default=None, validate=_DURATION, metadata={
-        "description": "New length in minutes; by default the interview keeps its length"})
+    start = fields.AwareDateTime(
+        required=True, validate=within_a_century, metadata={"description": "The new start"}
+    )
+    duration = fields.Integer(
+        load_default=None,
+        validate=_DURATION,
+        metadata={
+            "description": "New length in minutes; by default the interview keeps its length"
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,10 +544,16 @@ class DomainListSchema(Schema):
 
 
 class MailboxQuerySchema(PageQuerySchema):
-    status = fields.String(load_default=None, validate=validate.OneOf(MAILBOX_STATUSES + ["waiting"]),
-                           metadata={"description": "Only mailboxes in this state"})
-    q = fields.String(load_default=None, validate=validate.Length(max=100),
-                      metadata={"description": "Part of the email address"})
+    status = fields.String(
+        load_default=None,
+        validate=validate.OneOf(MAILBOX_STATUSES + ["waiting"]),
+        metadata={"description": "Only mailboxes in this state"},
+    )
+    q = fields.String(
+        load_default=None,
+        validate=validate.Length(max=100),
+        metadata={"description": "Part of the email address"},
+    )
 
 
 class MailboxSchema(Schema):
@@ -426,11 +570,16 @@ MailboxPageSchema = page_of(MailboxSchema, "MailboxPage")
 
 
 class MailboxRequestBodySchema(Schema):
-    emails = fields.List(fields.String(validate=validate.Length(1, 400)), load_default=list,
-                         validate=validate.Length(max=5000),
-                         metadata={"description": "Mailboxes to link (at most 5,000)"})
-    all_users = fields.Boolean(load_default=False, metadata={
-        "description": "Every active user of the organisation on this domain instead"})
+    emails = fields.List(
+        fields.String(validate=validate.Length(1, 400)),
+        load_default=list,
+        validate=validate.Length(max=5000),
+        metadata={"description": "Mailboxes to link (at most 5,000)"},
+    )
+    all_users = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Every active user of the organisation on this domain instead"},
+    )
 
 
 class RejectedSchema(Schema):
@@ -439,7 +588,9 @@ class RejectedSchema(Schema):
 
 
 class MailboxRequestReportSchema(Schema):
-    queued = fields.Integer(required=True, metadata={"description": "Requests sent in the background"})
+    queued = fields.Integer(
+        required=True, metadata={"description": "Requests sent in the background"}
+    )
     rejected = fields.List(fields.Nested(RejectedSchema), required=True)
 
 
@@ -459,8 +610,9 @@ class SchedulingLinkSchema(Schema):
     created_at = fields.DateTime(required=True)
     used_at = fields.DateTime(required=True, allow_none=True)
     revoked_at = fields.DateTime(required=True, allow_none=True)
-    interview_uid = fields.String(required=True, allow_none=True,
-                                  metadata={"description": "The interview booked through it"})
+    interview_uid = fields.String(
+        required=True, allow_none=True, metadata={"description": "The interview booked through it"}
+    )
 
 
 SchedulingLinkPageSchema = page_of(SchedulingLinkSchema, "SchedulingLinkPage")
@@ -470,33 +622,59 @@ _CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$"
 
 
 class CandidateHoursSchema(Schema):
-    start = fields.String(required=True, validate=validate.Regexp(_CLOCK),
-                          metadata={"description": "HH:MM in the candidate's zone"})
-    end = fields.String(required=True, validate=validate.Regexp(_CLOCK),
-                        metadata={"description": "HH:MM in the candidate's zone, after start"})
+    start = fields.String(
+        required=True,
+        validate=validate.Regexp(_CLOCK),
+        metadata={"description": "HH:MM in the candidate's zone"},
+    )
+    end = fields.String(
+        required=True,
+        validate=validate.Regexp(_CLOCK),
+        metadata={"description": "HH:MM in the candidate's zone, after start"},
+    )
 
 
 class NewSchedulingLinkSchema(Schema):
-    panel = fields.List(fields.Integer(validate=validate.Range(1, 2**31 - 1)), required=True,
-                        validate=validate.Length(1, 10))
+    panel = fields.List(
+        fields.Integer(validate=validate.Range(1, 2**31 - 1)),
+        required=True,
+        validate=validate.Length(1, 10),
+    )
     duration = fields.Integer(load_default=60, validate=_DURATION)
-    start_date = fields.Date(load_default=None, validate=plausible_day,
-                             metadata={"description": "First day offered (default today)"})
+    start_date = fields.Date(
+        load_default=None,
+        validate=plausible_day,
+        metadata={"description": "First day offered (default today)"},
+    )
     days = fields.Integer(load_default=5, validate=validate.Range(1, 14))
     expires_days = fields.Integer(load_default=7, validate=validate.Range(1, 30))
     candidate_name = fields.String(required=True, validate=validate.Length(1, 200))
     candidate_email = fields.String(required=True, validate=validate.Length(3, 320))
-    candidate_tzid = fields.String(load_default=None, validate=validate.Length(1, 64), metadata={
-        "description": "The candidate's IANA zone, recorded in the link (default: yours)"})
+    candidate_tzid = fields.String(
+        load_default=None,
+        validate=validate.Length(1, 64),
+        metadata={
+            "description": "The candidate's IANA zone, recorded in the link (default: yours)"
+        },
+    )
     title = fields.String(required=True, validate=validate.Length(1, 200))
     video = fields.Boolean(load_default=True)
-    candidate_hours = fields.Nested(CandidateHoursSchema, load_default=None, allow_none=True,
-                                    metadata={"description": (
-                                        "Offer only times inside these hours of the candidate's "
-                                        "day, in candidate_tzid (default: no such limit; the "
-                                        "panel's own working hours always apply)")})
+    candidate_hours = fields.Nested(
+        CandidateHoursSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": (
+                "Offer only times inside these hours of the candidate's "
+                "day, in candidate_tzid (default: no such limit; the "
+                "panel's own working hours always apply)"
+            )
+        },
+    )
 
 
 class CreatedSchedulingLinkSchema(SchedulingLinkSchema):
-    url = fields.String(required=True, metadata={
-        "description": "The link to send the candidate; shown only in this response"})
+    url = fields.String(
+        required=True,
+        metadata={"description": "The link to send the candidate; shown only in this response"},
+    )

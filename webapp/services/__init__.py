@@ -29,7 +29,7 @@ def printable(value: str, *, multiline: bool = False) -> bool:
 def in_batches(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
     """Slices small enough for an ``IN (…)`` on every database's parameter limit."""
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,23 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from models import (ApiToken, CoordinatorAssignment, LinkStatus, Role, ServiceAccountLink, User,
-                    utcnow)
+from models import (
+    ApiToken,
+    CoordinatorAssignment,
+    LinkStatus,
+    Role,
+    ServiceAccountLink,
+    User,
+    utcnow,
+)
 from webapp import security
 from webapp.services import Actor, Forbidden, Invalid, NotFound, printable
 from webapp.services.audit import record
 from webapp.services.zones import person_zone
 
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
 
 
 def normalise_email(email: str) -> str:
@@ -40,8 +49,11 @@ def authenticate(session: Session, email: str, password: str, *, actor: Actor) -
     share a salt, so checking all of them costs one argon2 computation.
     """
     email = normalise_email(email)
-    candidates = list(session.scalars(
-        select(User).where(User.email == email).order_by(User.id))) if email else []
+    candidates = (
+        list(session.scalars(select(User).where(User.email == email).order_by(User.id)))
+        if email
+        else []
+    )
     matched = security.verify_passwords([u.password_hash for u in candidates], password or "")
     opened = [u for u, ok in zip(candidates, matched) if ok and u.active]
     if not opened:
@@ -72,29 +84,49 @@ def choose_account(session: Session, opened: list[int], user_id: int, *, actor: 
 
 def login_choices(session: Session, opened: list[int]) -> list[User]:
     """The still-active accounts among those a login opened, for the person to choose from."""
-    return list(session.scalars(select(User).where(User.id.in_(opened), User.active.is_(True))
-                                .order_by(User.id)))
+    return list(
+        session.scalars(
+            select(User).where(User.id.in_(opened), User.active.is_(True)).order_by(User.id)
+        )
+    )
 
 
-def _login_failed(session: Session, actor: Actor, email: str, user: User | None,
-                  reason: str) -> None:
-    record(session, actor, "auth.login_failed", outcome="failure",
-           organisation_id=user.organisation_id if user else None, target_type="user",
-           target_id=user.id if user else None, target_label=email[:320] or None,
-           detail={"reason": reason})
+def _login_failed(
+    session: Session, actor: Actor, email: str, user: User | None, reason: str
+) -> None:
+    record(
+        session,
+        actor,
+        "auth.login_failed",
+        outcome="failure",
+        organisation_id=user.organisation_id if user else None,
+        target_type="user",
+        target_id=user.id if user else None,
+        target_label=email[:320] or None,
+        detail={"reason": reason},
+    )
 
 
 def _logged_in(session: Session, user: User, actor: Actor) -> None:
     user.last_login_at = utcnow()
-    record(session, _as(user, actor), "auth.login", target_type="user", target_id=user.id,
-           target_label=user.email)
+    record(
+        session,
+        _as(user, actor),
+        "auth.login",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+    )
 
 
 def _password_hash(session: Session, user: User, password: str) -> str:
     """The user's new password hash, salted like the other accounts at their address."""
-    sibling = session.scalar(select(User.password_hash).where(
-        User.email == user.email, User.id != user.id, User.password_hash.is_not(None))
-        .order_by(User.id).limit(1))
+    sibling = session.scalar(
+        select(User.password_hash)
+        .where(User.email == user.email, User.id != user.id, User.password_hash.is_not(None))
+        .order_by(User.id)
+        .limit(1)
+    )
     return security.hash_password(password, salt_of=sibling)
 
 
@@ -104,8 +136,14 @@ def logout(session: Session, actor: Actor) -> None:
     if user is None:
         return
     user.session_version += 1
-    record(session, actor, "auth.logout", target_type="user", target_id=user.id,
-           target_label=user.email)
+    record(
+        session,
+        actor,
+        "auth.logout",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+    )
     session.commit()
 
 
@@ -121,8 +159,9 @@ def load_session_user(session: Session, session_id: str) -> User | None:
 
 
 def _as(user: User, actor: Actor) -> Actor:
-    return Actor(user.id, user.email, user.organisation_id, user.role, actor.ip_address,
-                 actor.request_id)
+    return Actor(
+        user.id, user.email, user.organisation_id, user.role, actor.ip_address, actor.request_id
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,9 +187,11 @@ def get_user(session: Session, actor: Actor, user_id: int) -> User:
 
 def list_users(session: Session, actor: Actor) -> list[User]:
     _require_admin(actor)
-    return list(session.scalars(
-        select(User).where(User.organisation_id == actor.organisation_id).order_by(User.name)
-    ))
+    return list(
+        session.scalars(
+            select(User).where(User.organisation_id == actor.organisation_id).order_by(User.name)
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,17 +206,29 @@ VERIFYING_PROVIDERS = frozenset({"google", "office365"})
 
 def verified_domains(session: Session, organisation_id: int) -> list[ServiceAccountLink]:
     """The organisation's domains that count as verified (their links, one per domain)."""
-    return list(session.scalars(select(ServiceAccountLink).where(
-        ServiceAccountLink.organisation_id == organisation_id,
-        ServiceAccountLink.provider.in_(VERIFYING_PROVIDERS),
-        ServiceAccountLink.status != LinkStatus.DISCONNECTED).order_by(ServiceAccountLink.domain)))
+    return list(
+        session.scalars(
+            select(ServiceAccountLink)
+            .where(
+                ServiceAccountLink.organisation_id == organisation_id,
+                ServiceAccountLink.provider.in_(VERIFYING_PROVIDERS),
+                ServiceAccountLink.status != LinkStatus.DISCONNECTED,
+            )
+            .order_by(ServiceAccountLink.domain)
+        )
+    )
 
 
 def _domain_owners(session: Session, domain: str) -> set[int]:
-    return set(session.scalars(select(ServiceAccountLink.organisation_id).where(
-        ServiceAccountLink.domain == domain,
-        ServiceAccountLink.provider.in_(VERIFYING_PROVIDERS),
-        ServiceAccountLink.status != LinkStatus.DISCONNECTED)))
+    return set(
+        session.scalars(
+            select(ServiceAccountLink.organisation_id).where(
+                ServiceAccountLink.domain == domain,
+                ServiceAccountLink.provider.in_(VERIFYING_PROVIDERS),
+                ServiceAccountLink.status != LinkStatus.DISCONNECTED,
+            )
+        )
+    )
 
 
 def _may_have_address(session: Session, organisation_id: int, email: str) -> None:
@@ -186,8 +239,11 @@ def _may_have_address(session: Session, organisation_id: int, email: str) -> Non
     domain = email.rsplit("@", 1)[-1]
     owners = _domain_owners(session, domain)
     if owners and organisation_id not in owners:
-        raise Invalid(f"Addresses at {domain} belong to another organisation, which verified that "
-                      "domain; they cannot be invited here.", field="email")
+        raise Invalid(
+            f"Addresses at {domain} belong to another organisation, which verified that "
+            "domain; they cannot be invited here.",
+            field="email",
+        )
 
 
 def parse_role(value: str) -> Role:
@@ -207,25 +263,44 @@ def invite_user(
     if not valid_email(email):
         raise Invalid("Enter a valid email address.", field="email")
     if not name or len(name) > 200 or not printable(name):
-        raise Invalid("Enter the person's name (at most 200 characters, no control "
-                      "characters).", field="name")
+        raise Invalid(
+            "Enter the person's name (at most 200 characters, no control characters).", field="name"
+        )
     parsed_role = parse_role(role)
     _may_have_address(session, actor.organisation_id, email)
     # Only this organisation's accounts count: whether the address has one elsewhere is not
     # this organisation's business (and an account here does not depend on it).
-    if session.scalar(select(User.id).where(User.organisation_id == actor.organisation_id,
-                                            User.email == email)) is not None:
+    if (
+        session.scalar(
+            select(User.id).where(
+                User.organisation_id == actor.organisation_id, User.email == email
+            )
+        )
+        is not None
+    ):
         raise Invalid("An account with this email already exists.", field="email")
     token = security.new_token()
     user = User(
-        organisation_id=actor.organisation_id, email=email, name=name, role=parsed_role,
-        active=True, session_version=1, invite_token_hash=security.token_hash(token),
+        organisation_id=actor.organisation_id,
+        email=email,
+        name=name,
+        role=parsed_role,
+        active=True,
+        session_version=1,
+        invite_token_hash=security.token_hash(token),
         invite_expires_at=utcnow() + timedelta(days=invite_days),
     )
     session.add(user)
     session.flush()
-    record(session, actor, "user.invited", target_type="user", target_id=user.id,
-           target_label=email, detail={"role": parsed_role.value})
+    record(
+        session,
+        actor,
+        "user.invited",
+        target_type="user",
+        target_id=user.id,
+        target_label=email,
+        detail={"role": parsed_role.value},
+    )
     session.commit()
     return user, token
 
@@ -240,8 +315,14 @@ def reissue_invite(session: Session, actor: Actor, user_id: int, *, invite_days:
     token = security.new_token()
     user.invite_token_hash = security.token_hash(token)
     user.invite_expires_at = utcnow() + timedelta(days=invite_days)
-    record(session, actor, "user.invite_reissued", target_type="user", target_id=user.id,
-           target_label=user.email)
+    record(
+        session,
+        actor,
+        "user.invite_reissued",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+    )
     session.commit()
     return token
 
@@ -262,7 +343,9 @@ def accept_invite(session: Session, token: str, password: str, *, actor: Actor) 
     """Set the invited user's password and consume the invitation."""
     user = invited_user(session, token)
     if user is None:
-        raise Invalid("This invitation link is not valid any more. Ask your IT admin for a new one.")
+        raise Invalid(
+            "This invitation link is not valid any more. Ask your IT admin for a new one."
+        )
     # Invited before another organisation verified the domain: not an account to complete.
     _may_have_address(session, user.organisation_id, user.email)
     problem = security.password_problem(password)
@@ -272,18 +355,29 @@ def accept_invite(session: Session, token: str, password: str, *, actor: Actor) 
     user.invite_token_hash = None
     user.invite_expires_at = None
     user.session_version += 1
-    record(session, _as(user, actor), "user.invite_accepted", target_type="user",
-           target_id=user.id, target_label=user.email)
+    record(
+        session,
+        _as(user, actor),
+        "user.invite_accepted",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+    )
     session.commit()
     return user
 
 
 def _active_admins(session: Session, organisation_id: int) -> int:
-    return session.scalar(
-        select(func.count(User.id)).where(
-            User.organisation_id == organisation_id, User.role == Role.ADMIN, User.active.is_(True)
+    return (
+        session.scalar(
+            select(func.count(User.id)).where(
+                User.organisation_id == organisation_id,
+                User.role == Role.ADMIN,
+                User.active.is_(True),
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def change_role(session: Session, actor: Actor, user_id: int, role: str) -> User:
@@ -292,20 +386,33 @@ def change_role(session: Session, actor: Actor, user_id: int, role: str) -> User
     new_role = parse_role(role)
     if new_role is user.role:
         return user
-    if user.role is Role.ADMIN and user.active and _active_admins(session, user.organisation_id) <= 1:
+    if (
+        user.role is Role.ADMIN
+        and user.active
+        and _active_admins(session, user.organisation_id) <= 1
+    ):
         raise Invalid("The organisation needs at least one active IT admin.", field="role")
     old = user.role
     user.role = new_role
     user.session_version += 1
     if old is Role.COORDINATOR or new_role is Role.COORDINATOR:
         # Assignments only make sense for a coordinator and a recruiter; drop stale ones.
-        for assignment in session.scalars(select(CoordinatorAssignment).where(
-            (CoordinatorAssignment.coordinator_id == user.id)
-            | (CoordinatorAssignment.manager_id == user.id)
-        )):
+        for assignment in session.scalars(
+            select(CoordinatorAssignment).where(
+                (CoordinatorAssignment.coordinator_id == user.id)
+                | (CoordinatorAssignment.manager_id == user.id)
+            )
+        ):
             session.delete(assignment)
-    record(session, actor, "user.role_changed", target_type="user", target_id=user.id,
-           target_label=user.email, detail={"from": old.value, "to": new_role.value})
+    record(
+        session,
+        actor,
+        "user.role_changed",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+        detail={"from": old.value, "to": new_role.value},
+    )
     session.commit()
     return user
 
@@ -326,22 +433,33 @@ def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> Us
     if not active:
         # Reactivating must not bring old tokens back: the person creates new ones.
         revoked = session.execute(
-            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow()))
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
         detail = {"api_tokens_revoked": revoked.rowcount or 0}
-    record(session, actor, "user.reactivated" if active else "user.deactivated",
-           target_type="user", target_id=user.id, target_label=user.email, detail=detail)
+    record(
+        session,
+        actor,
+        "user.reactivated" if active else "user.deactivated",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+        detail=detail,
+    )
     session.commit()
     return user
 
 
 def assignments(session: Session, actor: Actor) -> list[CoordinatorAssignment]:
     _require_admin(actor)
-    return list(session.scalars(
-        select(CoordinatorAssignment)
-        .where(CoordinatorAssignment.organisation_id == actor.organisation_id)
-        .order_by(CoordinatorAssignment.id)
-    ))
+    return list(
+        session.scalars(
+            select(CoordinatorAssignment)
+            .where(CoordinatorAssignment.organisation_id == actor.organisation_id)
+            .order_by(CoordinatorAssignment.id)
+        )
+    )
 
 
 def assign_coordinator(
@@ -355,18 +473,29 @@ def assign_coordinator(
         raise Invalid("Choose a user with the coordinator role.", field="coordinator_id")
     if manager.role is not Role.RECRUITER:
         raise Invalid("Choose a recruiter / hiring manager.", field="manager_id")
-    if session.scalar(select(CoordinatorAssignment.id).where(
-        CoordinatorAssignment.coordinator_id == coordinator.id,
-        CoordinatorAssignment.manager_id == manager.id,
-    )) is not None:
+    if (
+        session.scalar(
+            select(CoordinatorAssignment.id).where(
+                CoordinatorAssignment.coordinator_id == coordinator.id,
+                CoordinatorAssignment.manager_id == manager.id,
+            )
+        )
+        is not None
+    ):
         raise Invalid(f"{coordinator.name} is already assigned to {manager.name}.")
     assignment = CoordinatorAssignment(
         organisation_id=actor.organisation_id, coordinator_id=coordinator.id, manager_id=manager.id
     )
     session.add(assignment)
     session.flush()
-    record(session, actor, "assignment.created", target_type="assignment", target_id=assignment.id,
-           target_label=f"{coordinator.email} → {manager.email}")
+    record(
+        session,
+        actor,
+        "assignment.created",
+        target_type="assignment",
+        target_id=assignment.id,
+        target_label=f"{coordinator.email} → {manager.email}",
+    )
     session.commit()
     return assignment
 
@@ -378,8 +507,14 @@ def unassign_coordinator(session: Session, actor: Actor, assignment_id: int) -> 
         raise NotFound("No such assignment.")
     label = f"{assignment.coordinator.email} → {assignment.manager.email}"
     session.delete(assignment)
-    record(session, actor, "assignment.removed", target_type="assignment", target_id=assignment_id,
-           target_label=label)
+    record(
+        session,
+        actor,
+        "assignment.removed",
+        target_type="assignment",
+        target_id=assignment_id,
+        target_label=label,
+    )
     session.commit()
 
 
@@ -399,14 +534,21 @@ def change_password(session: Session, actor: Actor, current: str, new: str) -> U
         raise Invalid(problem, field="new_password")
     user.password_hash = _password_hash(session, user, new)
     user.session_version += 1
-    record(session, actor, "user.password_changed", target_type="user", target_id=user.id,
-           target_label=user.email)
+    record(
+        session,
+        actor,
+        "user.password_changed",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+    )
     session.commit()
     return user
 
 
-def set_timezone(session: Session, actor: Actor, user_id: int, tzid: str | None, *,
-                 source: str = "chosen") -> User:
+def set_timezone(
+    session: Session, actor: Actor, user_id: int, tzid: str | None, *, source: str = "chosen"
+) -> User:
     """Set a person's own time zone (IANA name): anyone for themselves, an IT admin for anyone
     in their organisation. Working hours and the times a person is shown follow it.
 
@@ -420,9 +562,15 @@ def set_timezone(session: Session, actor: Actor, user_id: int, tzid: str | None,
         return user
     old = user.timezone
     user.timezone = new
-    record(session, actor, "user.timezone_changed", target_type="user", target_id=user.id,
-           target_label=user.email,
-           detail={"from": old, "to": new, "source": source if source in SOURCES else "chosen"})
+    record(
+        session,
+        actor,
+        "user.timezone_changed",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+        detail={"from": old, "to": new, "source": source if source in SOURCES else "chosen"},
+    )
     session.commit()
     return user
 
@@ -433,8 +581,11 @@ SOURCES = ("chosen", "browser", "calendar")
 
 def managers_of(session: Session, coordinator_id: int) -> list[User]:
     """Hiring managers a coordinator may schedule for."""
-    return list(session.scalars(
-        select(User).join(CoordinatorAssignment, CoordinatorAssignment.manager_id == User.id)
-        .where(CoordinatorAssignment.coordinator_id == coordinator_id, User.active.is_(True))
-        .order_by(User.name)
-    ))
+    return list(
+        session.scalars(
+            select(User)
+            .join(CoordinatorAssignment, CoordinatorAssignment.manager_id == User.id)
+            .where(CoordinatorAssignment.coordinator_id == coordinator_id, User.active.is_(True))
+            .order_by(User.name)
+        )
+    )

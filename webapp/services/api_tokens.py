@@ -42,15 +42,17 @@ def _actor_for(user: User, *, ip_address: str | None, request_id: str | None) ->
     return Actor(user.id, user.email, user.organisation_id, user.role, ip_address, request_id)
 
 
-def create_token(session: Session, actor: Actor, *, name: str, days: int | str = DEFAULT_DAYS
-                 ) -> tuple[ApiToken, str]:
+def create_token(
+    session: Session, actor: Actor, *, name: str, days: int | str = DEFAULT_DAYS
+) -> tuple[ApiToken, str]:
     """Create a token for the actor; returns it with the plaintext (shown once, never stored)."""
     if actor.user_id is None:
         raise Invalid("Log in to create an API token.")
     name = (name or "").strip()
     if not name or len(name) > 100 or not printable(name):
-        raise Invalid("Name the token (at most 100 characters), e.g. “Phone” or “ATS sync”.",
-                      field="name")
+        raise Invalid(
+            "Name the token (at most 100 characters), e.g. “Phone” or “ATS sync”.", field="name"
+        )
     try:
         days = int(days)
     except (TypeError, ValueError):
@@ -58,28 +60,53 @@ def create_token(session: Session, actor: Actor, *, name: str, days: int | str =
     if days not in LIFETIMES:
         raise Invalid("Choose how long the token works: 30, 90 or 365 days.", field="days")
     now = utcnow()
-    active = session.scalar(select(func.count(ApiToken.id)).where(
-        ApiToken.user_id == actor.user_id, ApiToken.revoked_at.is_(None),
-        ApiToken.expires_at > now)) or 0
+    active = (
+        session.scalar(
+            select(func.count(ApiToken.id)).where(
+                ApiToken.user_id == actor.user_id,
+                ApiToken.revoked_at.is_(None),
+                ApiToken.expires_at > now,
+            )
+        )
+        or 0
+    )
     if active >= MAX_ACTIVE_TOKENS:
-        raise Invalid(f"You already have {MAX_ACTIVE_TOKENS} working tokens. Revoke one you no "
-                      "longer use first.")
+        raise Invalid(
+            f"You already have {MAX_ACTIVE_TOKENS} working tokens. Revoke one you no "
+            "longer use first."
+        )
     plaintext = PREFIX + security.new_token()
-    token = ApiToken(organisation_id=actor.organisation_id, user_id=actor.user_id, name=name,
-                     token_hash=security.token_hash(plaintext), prefix=plaintext[:8],
-                     created_at=now, expires_at=now + timedelta(days=days))
+    token = ApiToken(
+        organisation_id=actor.organisation_id,
+        user_id=actor.user_id,
+        name=name,
+        token_hash=security.token_hash(plaintext),
+        prefix=plaintext[:8],
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
     session.add(token)
     session.flush()
-    record(session, actor, "api_token.created", target_type="api_token", target_id=token.id,
-           target_label=actor.label, detail={"name": name, "days": days, "prefix": token.prefix})
+    record(
+        session,
+        actor,
+        "api_token.created",
+        target_type="api_token",
+        target_id=token.id,
+        target_label=actor.label,
+        detail={"name": name, "days": days, "prefix": token.prefix},
+    )
     session.commit()
     return token, plaintext
 
 
 def list_tokens(session: Session, actor: Actor) -> list[ApiToken]:
     """The actor's own tokens, newest first (revoked and expired ones included)."""
-    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id)
-                                .order_by(ApiToken.id.desc())))
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id.desc())
+        )
+    )
 
 
 def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
@@ -89,8 +116,15 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
         raise NotFound("No such token.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-        record(session, actor, "api_token.revoked", target_type="api_token", target_id=token.id,
-               target_label=actor.label, detail={"name": token.name, "prefix": token.prefix})
+        record(
+            session,
+            actor,
+            "api_token.revoked",
+            target_type="api_token",
+            target_id=token.id,
+            target_label=actor.label,
+            detail={"name": token.name, "prefix": token.prefix},
+        )
         session.commit()
     return token
 
@@ -102,13 +136,15 @@ class Authenticated:
     actor: Actor
 
 
-def authenticate(session: Session, presented: str, *, ip_address: str | None,
-                 request_id: str | None) -> Authenticated:
+def authenticate(
+    session: Session, presented: str, *, ip_address: str | None, request_id: str | None
+) -> Authenticated:
     """The owner of a presented token if it is valid now; refusals of known tokens are audited."""
     if not presented.startswith(PREFIX) or len(presented) > _MAX_TOKEN_LENGTH:
         raise TokenRejected("The API token is not valid.", "malformed")
-    token = session.scalar(select(ApiToken).where(
-        ApiToken.token_hash == security.token_hash(presented)))
+    token = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == security.token_hash(presented))
+    )
     if token is None:
         raise TokenRejected("The API token is not valid.", "unknown")
     user = session.get(User, token.user_id)
@@ -126,20 +162,40 @@ def authenticate(session: Session, presented: str, *, ip_address: str | None,
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = now
         session.commit()
-    return Authenticated(user, token, _actor_for(user, ip_address=ip_address,
-                                                 request_id=request_id))
+    return Authenticated(
+        user, token, _actor_for(user, ip_address=ip_address, request_id=request_id)
+    )
 
 
-def denied(session: Session, token: ApiToken, user: User | None, reason: str, *,
-           ip_address: str | None, request_id: str | None, endpoint: str | None = None) -> None:
+def denied(
+    session: Session,
+    token: ApiToken,
+    user: User | None,
+    reason: str,
+    *,
+    ip_address: str | None,
+    request_id: str | None,
+    endpoint: str | None = None,
+) -> None:
     """Audit a request made with a known token that was refused (and commit)."""
-    actor = (_actor_for(user, ip_address=ip_address, request_id=request_id) if user is not None
-             else Actor(None, None, token.organisation_id, None, ip_address, request_id))
+    actor = (
+        _actor_for(user, ip_address=ip_address, request_id=request_id)
+        if user is not None
+        else Actor(None, None, token.organisation_id, None, ip_address, request_id)
+    )
     detail = {"reason": reason, "prefix": token.prefix}
     if endpoint:
         detail["endpoint"] = endpoint
-    record(session, actor, "api_token.denied", outcome="denied", target_type="api_token",
-           target_id=token.id, organisation_id=token.organisation_id, detail=detail)
+    record(
+        session,
+        actor,
+        "api_token.denied",
+        outcome="denied",
+        target_type="api_token",
+        target_id=token.id,
+        organisation_id=token.organisation_id,
+        detail=detail,
+    )
     session.commit()
 
 
@@ -152,7 +208,8 @@ def purge(session: Session, now=None) -> int:
     from sqlalchemy import delete, or_
 
     cutoff = (now or utcnow()) - PURGE_AFTER
-    result = session.execute(delete(ApiToken).where(
-        or_(ApiToken.expires_at < cutoff, ApiToken.revoked_at < cutoff)))
+    result = session.execute(
+        delete(ApiToken).where(or_(ApiToken.expires_at < cutoff, ApiToken.revoked_at < cutoff))
+    )
     session.commit()
     return result.rowcount or 0

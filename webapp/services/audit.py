@@ -24,7 +24,8 @@ def record(
 ) -> AuditEntry:
     """Add an audit entry to ``session`` (the caller commits with the change it describes)."""
     entry = AuditEntry(
-        organisation_id=organisation_id if organisation_id is not None
+        organisation_id=organisation_id
+        if organisation_id is not None
         else (actor.organisation_id if actor else None),
         actor_id=actor.user_id if actor else None,
         actor_label=actor.label if actor else None,

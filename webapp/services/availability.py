@@ -29,13 +29,29 @@ from sqlalchemy.orm import Session
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.types import AvailabilityQuery, Credentials, Group, Member, Period, Slot
-from models import (CoordinatorAssignment, LinkStatus, MailboxKind, MailboxRequest, MailboxStatus,
-                    Organisation, ProfileLink, Role, SchedulingPreference, ServiceAccountLink, User,
-                    utcnow)
+from models import (
+    CoordinatorAssignment,
+    LinkStatus,
+    MailboxKind,
+    MailboxRequest,
+    MailboxStatus,
+    Organisation,
+    ProfileLink,
+    Role,
+    SchedulingPreference,
+    ServiceAccountLink,
+    User,
+    utcnow,
+)
 from webapp.security import TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, ServiceError
 from webapp.services import claims
-from webapp.services.connect import ReconnectNeeded, broker_problem, store_credentials, usable_credentials
+from webapp.services.connect import (
+    ReconnectNeeded,
+    broker_problem,
+    store_credentials,
+    usable_credentials,
+)
 from webapp.services.zones import known_zone, zone_label, zone_names  # noqa: F401  (re-exported)
 
 UTC = dt.timezone.utc
@@ -154,17 +170,28 @@ class Grid:
 
 
 def assigned_manager_ids(session: Session, coordinator_id: int) -> set[int]:
-    return set(session.scalars(select(CoordinatorAssignment.manager_id).where(
-        CoordinatorAssignment.coordinator_id == coordinator_id)))
+    return set(
+        session.scalars(
+            select(CoordinatorAssignment.manager_id).where(
+                CoordinatorAssignment.coordinator_id == coordinator_id
+            )
+        )
+    )
 
 
 def panel_choices(session: Session, actor: Actor) -> list[tuple[ProfileLink, User]]:
     """People the actor may put on a panel: anyone in the organisation with a usable calendar,
     or, for a coordinator, the hiring managers assigned to them."""
-    query = (select(ProfileLink, User).join(User, User.id == ProfileLink.user_id)
-             .where(ProfileLink.organisation_id == actor.organisation_id,
-                    ProfileLink.status == LinkStatus.ACTIVE, User.active.is_(True))
-             .order_by(User.name, ProfileLink.id))
+    query = (
+        select(ProfileLink, User)
+        .join(User, User.id == ProfileLink.user_id)
+        .where(
+            ProfileLink.organisation_id == actor.organisation_id,
+            ProfileLink.status == LinkStatus.ACTIVE,
+            User.active.is_(True),
+        )
+        .order_by(User.name, ProfileLink.id)
+    )
     if actor.role is Role.COORDINATOR:
         query = query.where(User.id.in_(assigned_manager_ids(session, actor.user_id) or {-1}))
     elif actor.role is not Role.RECRUITER:
@@ -178,11 +205,19 @@ def panel_choices(session: Session, actor: Actor) -> list[tuple[ProfileLink, Use
     return out
 
 
-def hours_for(session: Session, users: Sequence[User], organisation: Organisation) -> dict[int, Hours]:
+def hours_for(
+    session: Session, users: Sequence[User], organisation: Organisation
+) -> dict[int, Hours]:
     """Working hours per user: their own override, else the organisation default, else 9–17:30;
     always in the user's own zone (the organisation's until they set one)."""
-    prefs = {p.user_id: p for p in session.scalars(select(SchedulingPreference).where(
-        SchedulingPreference.organisation_id == organisation.id))}
+    prefs = {
+        p.user_id: p
+        for p in session.scalars(
+            select(SchedulingPreference).where(
+                SchedulingPreference.organisation_id == organisation.id
+            )
+        )
+    }
     default = prefs.get(None)
     out = {}
     for user in users:
@@ -190,10 +225,13 @@ def hours_for(session: Session, users: Sequence[User], organisation: Organisatio
         own = known_zone(user.timezone)
         tzid = own or organisation.timezone or "Europe/London"
         if pref is None:
-            out[user.id] = Hours(DEFAULT_START, DEFAULT_END, DEFAULT_WEEKDAYS, tzid, own is not None)
+            out[user.id] = Hours(
+                DEFAULT_START, DEFAULT_END, DEFAULT_WEEKDAYS, tzid, own is not None
+            )
         else:
-            out[user.id] = Hours(pref.start_minute, pref.end_minute, pref.weekdays, tzid,
-                                 own is not None)
+            out[user.id] = Hours(
+                pref.start_minute, pref.end_minute, pref.weekdays, tzid, own is not None
+            )
     return out
 
 
@@ -219,11 +257,14 @@ def room_choices(session: Session, organisation_id: int) -> list[Room]:
     rows = session.execute(
         select(MailboxRequest.email, MailboxRequest.display_name, MailboxRequest.resource_sub)
         .join(ServiceAccountLink, ServiceAccountLink.id == MailboxRequest.service_account_link_id)
-        .where(MailboxRequest.organisation_id == organisation_id,
-               MailboxRequest.kind == MailboxKind.ROOM,
-               MailboxRequest.status == MailboxStatus.LINKED,
-               MailboxRequest.resource_sub.is_not(None),
-               ServiceAccountLink.status == LinkStatus.ACTIVE))
+        .where(
+            MailboxRequest.organisation_id == organisation_id,
+            MailboxRequest.kind == MailboxKind.ROOM,
+            MailboxRequest.status == MailboxStatus.LINKED,
+            MailboxRequest.resource_sub.is_not(None),
+            ServiceAccountLink.status == LinkStatus.ACTIVE,
+        )
+    )
     rooms = {email: Room(email, name or email, sub) for email, name, sub in rows}
     return sorted(rooms.values(), key=lambda r: (r.name.lower(), r.email))
 
@@ -270,10 +311,12 @@ def working_periods(hours: Hours, window: Period) -> tuple[Period, ...]:
     day = first
     while day <= last:
         if str(day.isoweekday()) in hours.weekdays:
-            start = (dt.datetime.combine(day, dt.time(0), tz)
-                     + dt.timedelta(minutes=hours.start_minute)).astimezone(UTC)
-            end = (dt.datetime.combine(day, dt.time(0), tz)
-                   + dt.timedelta(minutes=hours.end_minute)).astimezone(UTC)
+            start = (
+                dt.datetime.combine(day, dt.time(0), tz) + dt.timedelta(minutes=hours.start_minute)
+            ).astimezone(UTC)
+            end = (
+                dt.datetime.combine(day, dt.time(0), tz) + dt.timedelta(minutes=hours.end_minute)
+            ).astimezone(UTC)
             start, end = max(start, window.start), min(end, window.end)
             if end > start:
                 out.append(Period(start, end))
@@ -281,8 +324,9 @@ def working_periods(hours: Hours, window: Period) -> tuple[Period, ...]:
     return tuple(out)
 
 
-def hours_seen_from(hours: Hours, days: Sequence[dt.date], tzid: str
-                    ) -> list[tuple[str, list[dt.date]]]:
+def hours_seen_from(
+    hours: Hours, days: Sequence[dt.date], tzid: str
+) -> list[tuple[str, list[dt.date]]]:
     """The member's working hours on each of their working ``days``, as times in zone ``tzid``,
     grouped by how they read there (they differ across a daylight-saving change), in the order
     they first occur: e.g. ``[("14:00–22:30", [Fri, Mon]), ("13:00–21:30", [Tue, Wed])]``."""
@@ -312,8 +356,9 @@ def _day_runs(days: Sequence[dt.date], all_days: Sequence[dt.date]) -> str:
             runs[-1].append(day)
         else:
             runs.append([day])
-    return ", ".join(f"{r[0]:%a %d %b}" + (f"–{r[-1]:%a %d %b}" if len(r) > 1 else "")
-                     for r in runs)
+    return ", ".join(
+        f"{r[0]:%a %d %b}" + (f"–{r[-1]:%a %d %b}" if len(r) > 1 else "") for r in runs
+    )
 
 
 def hours_text(hours: Hours, days: Sequence[dt.date], tzid: str) -> str:
@@ -339,9 +384,15 @@ def _overlap(a: Sequence[Period], b: Sequence[Period]) -> tuple[Period, ...]:
     return tuple(sorted((p for p in found if p.end > p.start), key=lambda p: p.start))
 
 
-def availability_query(members: Sequence[PanelMember], query: Query, window: Period, *,
-                       query_slots: Sequence[dt.datetime] = (), room: Room | None = None,
-                       within: Sequence[Period] | None = None) -> AvailabilityQuery | None:
+def availability_query(
+    members: Sequence[PanelMember],
+    query: Query,
+    window: Period,
+    *,
+    query_slots: Sequence[dt.datetime] = (),
+    room: Room | None = None,
+    within: Sequence[Period] | None = None,
+) -> AvailabilityQuery | None:
     """The single aggregator query for the panel (and room), or None when nobody can be
     available. ``within``: extra periods the slots must fall in (a candidate's hours), sent as
     the query's periods, so the call stays one."""
@@ -356,10 +407,16 @@ def availability_query(members: Sequence[PanelMember], query: Query, window: Per
         if within is not None:  # inside the query's periods too, whatever the aggregator assumes
             periods = _overlap(periods, query_periods)
         if periods:
-            built.append(Member(sub=m.link.sub, calendar_ids=tuple(
-                m.link.conflict_calendar_ids or ([m.link.target_calendar_id]
-                                                 if m.link.target_calendar_id else [])),
-                available_periods=periods))
+            built.append(
+                Member(
+                    sub=m.link.sub,
+                    calendar_ids=tuple(
+                        m.link.conflict_calendar_ids
+                        or ([m.link.target_calendar_id] if m.link.target_calendar_id else [])
+                    ),
+                    available_periods=periods,
+                )
+            )
     required = query.required
     if required == "all" and len(built) < len(members):
         return None
@@ -391,8 +448,9 @@ def validate_query(query: Query) -> None:
         raise Invalid("Choose one of the listed durations.", field="duration")
     if not 1 <= query.days <= MAX_DAYS:
         raise Invalid(f"Show between 1 and {MAX_DAYS} days.", field="days")
-    if query.required != "all" and not (isinstance(query.required, int)
-                                        and 1 <= query.required <= len(query.panel_link_ids)):
+    if query.required != "all" and not (
+        isinstance(query.required, int) and 1 <= query.required <= len(query.panel_link_ids)
+    ):
         raise Invalid("“At least N” must be between 1 and the panel size.", field="required")
     for name in ("buffer_before", "buffer_after"):
         if not 0 <= getattr(query, name) <= 120:
@@ -410,13 +468,20 @@ def validate_query(query: Query) -> None:
 # Calls
 
 
-def common_slots(broker: CalendarBroker, members: Sequence[PanelMember], query: Query,
-                 window: Period, *, query_slots: Sequence[dt.datetime] = (),
-                 room: Room | None = None, within: Sequence[Period] | None = None
-                 ) -> tuple[Slot, ...]:
+def common_slots(
+    broker: CalendarBroker,
+    members: Sequence[PanelMember],
+    query: Query,
+    window: Period,
+    *,
+    query_slots: Sequence[dt.datetime] = (),
+    room: Room | None = None,
+    within: Sequence[Period] | None = None,
+) -> tuple[Slot, ...]:
     """One aggregator call (application key) for the whole panel and the room."""
-    built = availability_query(members, query, window, query_slots=query_slots, room=room,
-                               within=within)
+    built = availability_query(
+        members, query, window, query_slots=query_slots, room=room, within=within
+    )
     if built is None:
         return ()
     try:
@@ -439,8 +504,9 @@ def _pool() -> ThreadPoolExecutor:
     if _POOL is None or _POOL_PID != os.getpid():
         with _POOL_LOCK:
             if _POOL is None or _POOL_PID != os.getpid():
-                _POOL = ThreadPoolExecutor(max_workers=POOL_THREADS,
-                                           thread_name_prefix="availability")
+                _POOL = ThreadPoolExecutor(
+                    max_workers=POOL_THREADS, thread_name_prefix="availability"
+                )
                 _POOL_PID = os.getpid()
     return _POOL
 
@@ -448,8 +514,15 @@ def _pool() -> ThreadPoolExecutor:
 class PendingBusy:
     """Free/busy reads of each member, in flight. Times and status only."""
 
-    def __init__(self, session: Session, broker: CalendarBroker, cipher: TokenCipher,
-                 members: Sequence[PanelMember], days: Sequence[dt.date], tzid: str):
+    def __init__(
+        self,
+        session: Session,
+        broker: CalendarBroker,
+        cipher: TokenCipher,
+        members: Sequence[PanelMember],
+        days: Sequence[dt.date],
+        tzid: str,
+    ):
         self.session, self.cipher, self.members = session, cipher, members
         self.problems: dict[int, str] = {}
         self.refreshed: dict[int, Credentials] = {}
@@ -468,10 +541,14 @@ class PendingBusy:
 
             # The aggregator reads dates in the query's zone: from the first day shown to the
             # day after the last one, so the last local day's evening is never cut off.
-            return broker.free_busy(creds[member.link.id], start=days[0],
-                                    end=days[-1] + dt.timedelta(days=1), tzid=tzid,
-                                    calendar_ids=tuple(member.link.conflict_calendar_ids or ()),
-                                    on_refresh=keep)
+            return broker.free_busy(
+                creds[member.link.id],
+                start=days[0],
+                end=days[-1] + dt.timedelta(days=1),
+                tzid=tzid,
+                calendar_ids=tuple(member.link.conflict_calendar_ids or ()),
+                on_refresh=keep,
+            )
 
         pool = _pool()
         self.futures = {m.link.id: pool.submit(read, m) for m in members if m.link.id in creds}
@@ -486,7 +563,8 @@ class PendingBusy:
                 continue
             busy[link_id] = sorted(
                 (Block(_as_utc(p.start), _as_utc(p.end), p.status) for p in periods),
-                key=lambda b: (b.start, b.end))
+                key=lambda b: (b.start, b.end),
+            )
         if self.refreshed:  # back in the request's thread: store refreshed tokens
             by_id = {m.link.id: m.link for m in self.members}
             for link_id, new in self.refreshed.items():
@@ -505,11 +583,24 @@ class PendingGrid:
     """A grid whose aggregator calls are in flight: the caller can do its own database work
     meanwhile, then take ``result()`` (which must run in the same thread as ``start_grid``)."""
 
-    def __init__(self, query: Query, members: list[PanelMember], window: Period,
-                 days: list[dt.date], room: Room | None, slots=None, busy=None,
-                 held: claims.Held | None = None):
+    def __init__(
+        self,
+        query: Query,
+        members: list[PanelMember],
+        window: Period,
+        days: list[dt.date],
+        room: Room | None,
+        slots=None,
+        busy=None,
+        held: claims.Held | None = None,
+    ):
         self.query, self.members, self.window, self.days, self.room = (
-            query, members, window, days, room)
+            query,
+            members,
+            window,
+            days,
+            room,
+        )
         self._slots, self._busy, self._held = slots, busy, held or claims.Held()
 
     def result(self) -> Grid:
@@ -519,10 +610,12 @@ class PendingGrid:
         for m in self.members:  # our own bookings, whether or not the calendar shows them yet
             if m.link.id in busy:
                 busy[m.link.id] = with_held(busy[m.link.id], self._held.blocks(m.link.sub))
-        slots = without_held(self._held, self._slots.result(), self.members, self.query,
-                             room=self.room)
-        return Grid(self.query, self.members, self.window, slots, busy, problems, self.days,
-                    self.room)
+        slots = without_held(
+            self._held, self._slots.result(), self.members, self.query, room=self.room
+        )
+        return Grid(
+            self.query, self.members, self.window, slots, busy, problems, self.days, self.room
+        )
 
 
 def subs_of(members: Sequence[PanelMember], room: Room | None = None) -> list[str]:
@@ -530,33 +623,62 @@ def subs_of(members: Sequence[PanelMember], room: Room | None = None) -> list[st
     return [m.link.sub for m in members] + ([room.sub] if room is not None else [])
 
 
-def held_for(session: Session, members: Sequence[PanelMember], window: Period, *,
-             room: Room | None = None, ignore_interview: int | None = None) -> claims.Held:
+def held_for(
+    session: Session,
+    members: Sequence[PanelMember],
+    window: Period,
+    *,
+    room: Room | None = None,
+    ignore_interview: int | None = None,
+) -> claims.Held:
     if not members:
         return claims.Held()
-    return claims.held(session, members[0].link.organisation_id, subs_of(members, room),
-                       window.start, window.end, ignore_interview=ignore_interview)
+    return claims.held(
+        session,
+        members[0].link.organisation_id,
+        subs_of(members, room),
+        window.start,
+        window.end,
+        ignore_interview=ignore_interview,
+    )
 
 
-def without_held(held: claims.Held, slots: Sequence[Slot], members: Sequence[PanelMember],
-                 query: Query, *, room: Room | None = None) -> tuple[Slot, ...]:
+def without_held(
+    held: claims.Held,
+    slots: Sequence[Slot],
+    members: Sequence[PanelMember],
+    query: Query,
+    *,
+    room: Room | None = None,
+) -> tuple[Slot, ...]:
     """The slots no claim of ours stands in the way of (the same test a booking's claim makes,
     so every slot offered can be claimed unless someone else takes it first)."""
     subs = subs_of(members, room)
-    return tuple(s for s in slots if not held.clashes(
-        subs, s.start, s.end, before=query.buffer_before, after=query.buffer_after))
+    return tuple(
+        s
+        for s in slots
+        if not held.clashes(
+            subs, s.start, s.end, before=query.buffer_before, after=query.buffer_after
+        )
+    )
 
 
-def with_held(blocks: list[Block], times: Sequence[tuple[dt.datetime, dt.datetime]]
-              ) -> list[Block]:
+def with_held(blocks: list[Block], times: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[Block]:
     """Busy blocks plus the times of our own bookings not already among them."""
     have = {(b.start, b.end) for b in blocks}
     extra = [Block(start, end, "busy") for start, end in times if (start, end) not in have]
     return sorted(blocks + extra, key=lambda b: (b.start, b.end)) if extra else blocks
 
 
-def start_grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
-               query: Query, *, ignore_interview: int | None = None) -> PendingGrid:
+def start_grid(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    actor: Actor,
+    query: Query,
+    *,
+    ignore_interview: int | None = None,
+) -> PendingGrid:
     """Check the question and send its aggregator calls: the availability call first (it is
     the one the page waits for), then one free/busy read per member, all concurrently; read our
     own claims meanwhile (``ignore_interview``: the one being moved)."""
@@ -572,16 +694,30 @@ def start_grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, ac
     return PendingGrid(query, members, window, days, room, slots, busy, held)
 
 
-def grid(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
-         query: Query, *, ignore_interview: int | None = None) -> Grid:
+def grid(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    actor: Actor,
+    query: Query,
+    *,
+    ignore_interview: int | None = None,
+) -> Grid:
     """Busy blocks and common free slots for a panel (free/busy only)."""
-    return start_grid(session, broker, cipher, actor, query,
-                      ignore_interview=ignore_interview).result()
+    return start_grid(
+        session, broker, cipher, actor, query, ignore_interview=ignore_interview
+    ).result()
 
 
-def open_slots(session: Session, broker: CalendarBroker, actor: Actor, query: Query, *,
-               around: dt.datetime | None = None, ignore_interview: int | None = None
-               ) -> tuple[Slot, ...]:
+def open_slots(
+    session: Session,
+    broker: CalendarBroker,
+    actor: Actor,
+    query: Query,
+    *,
+    around: dt.datetime | None = None,
+    ignore_interview: int | None = None,
+) -> tuple[Slot, ...]:
     """The panel's free slots, less our own claims (one aggregator call), over the query's days
     from the day of ``around``: what a booking that lost its slot is offered instead."""
     if around is not None:
@@ -599,8 +735,14 @@ def open_slots(session: Session, broker: CalendarBroker, actor: Actor, query: Qu
     return without_held(held, slots, members, query, room=room)
 
 
-def slot_is_free(broker: CalendarBroker, members: Sequence[PanelMember], query: Query,
-                 start: dt.datetime, *, room: Room | None = None) -> bool:
+def slot_is_free(
+    broker: CalendarBroker,
+    members: Sequence[PanelMember],
+    query: Query,
+    start: dt.datetime,
+    *,
+    room: Room | None = None,
+) -> bool:
     """Ask the aggregator whether exactly this start is still free for the panel and the room
     (one call)."""
     end = start + dt.timedelta(minutes=query.duration)
@@ -610,9 +752,24 @@ def slot_is_free(broker: CalendarBroker, members: Sequence[PanelMember], query: 
     return any(s.start == start for s in found)
 
 
-__all__ = ["Block", "Grid", "Hours", "PanelMember", "Query", "ReconnectNeeded", "Room",
-           "common_slots", "grid", "panel_choices", "start_grid", "resolve_panel", "resolve_room",
-           "room_choices", "slot_is_free", "window_for"]
+__all__ = [
+    "Block",
+    "Grid",
+    "Hours",
+    "PanelMember",
+    "Query",
+    "ReconnectNeeded",
+    "Room",
+    "common_slots",
+    "grid",
+    "panel_choices",
+    "start_grid",
+    "resolve_panel",
+    "resolve_room",
+    "room_choices",
+    "slot_is_free",
+    "window_for",
+]
 
 
 @dataclass
@@ -630,8 +787,16 @@ def by_day(found: Grid, tzid: str, candidate_tzid: str | None = None) -> list[Da
     """The grid laid out per day in the viewer's zone, labels formatted once here."""
     tz = zone(tzid)
     other = zone(candidate_tzid) if candidate_tzid and candidate_tzid != tzid else None
-    days = {d: Day(d, d.strftime("%a %d %b"), d.strftime("%A %d %B"),
-                   {m.link.id: [] for m in found.members}, []) for d in found.days}
+    days = {
+        d: Day(
+            d,
+            d.strftime("%a %d %b"),
+            d.strftime("%A %d %B"),
+            {m.link.id: [] for m in found.members},
+            [],
+        )
+        for d in found.days
+    }
     for link_id, blocks in found.busy.items():
         for block in blocks:
             start, end = block.start.astimezone(tz), block.end.astimezone(tz)
@@ -646,6 +811,7 @@ def by_day(found: Grid, tzid: str, candidate_tzid: str | None = None) -> list[Da
         day = start.date()
         if day in days:
             theirs = f"{slot.start.astimezone(other):%H:%M}" if other else ""
-            days[day].slots.append((slot.start.isoformat(),
-                                    f"{start:%H:%M}–{slot.end.astimezone(tz):%H:%M}", theirs))
+            days[day].slots.append(
+                (slot.start.isoformat(), f"{start:%H:%M}–{slot.end.astimezone(tz):%H:%M}", theirs)
+            )
     return [days[d] for d in found.days]

@@ -22,8 +22,16 @@ from sqlalchemy.orm import Session
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.types import Slot, SmartInviteWrite
-from models import (Interview, LinkStatus, Organisation, ProfileLink, Role, SchedulingLink, User,
-                    utcnow)
+from models import (
+    Interview,
+    LinkStatus,
+    Organisation,
+    ProfileLink,
+    Role,
+    SchedulingLink,
+    User,
+    utcnow,
+)
 from webapp import security
 from webapp.security import TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
@@ -84,11 +92,23 @@ class Booking:
 # Recruiter side
 
 
-def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
-                panel_link_ids, duration: int, start_date: dt.date, days: int, expires_days: int,
-                candidate_name: str, candidate_email: str, candidate_tzid: str, title: str,
-                video: bool = True, candidate_hours: tuple[int, int] | None = None
-                ) -> tuple[SchedulingLink, str]:
+def create_link(
+    session: Session,
+    sealer: scheduling.Sealer,
+    actor: Actor,
+    *,
+    panel_link_ids,
+    duration: int,
+    start_date: dt.date,
+    days: int,
+    expires_days: int,
+    candidate_name: str,
+    candidate_email: str,
+    candidate_tzid: str,
+    title: str,
+    video: bool = True,
+    candidate_hours: tuple[int, int] | None = None,
+) -> tuple[SchedulingLink, str]:
     """Create a link; returns it with the token (shown once, never stored).
 
     The candidate's zone is recorded in the link (their page shows times in it; they may choose
@@ -114,38 +134,69 @@ def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
     if candidate_hours is not None:
         first, last = candidate_hours
         if not (0 <= first < last <= 24 * 60):
-            raise Invalid("The candidate's hours must end after they start.",
-                          field="candidate_hours")
+            raise Invalid(
+                "The candidate's hours must end after they start.", field="candidate_hours"
+            )
         if last - first < duration:
-            raise Invalid("The candidate's hours are shorter than the interview.",
-                          field="candidate_hours")
+            raise Invalid(
+                "The candidate's hours are shorter than the interview.", field="candidate_hours"
+            )
     tz = av.zone(candidate_tzid)
     today = utcnow().astimezone(tz).date()
     if start_date < today or start_date > today + dt.timedelta(days=365):
         raise Invalid("The window must start today or later.", field="start_date")
     window_start = max(dt.datetime.combine(start_date, dt.time(0), tz).astimezone(av.UTC), utcnow())
-    window_end = dt.datetime.combine(start_date + dt.timedelta(days=days), dt.time(0),
-                                     tz).astimezone(av.UTC)
+    window_end = dt.datetime.combine(
+        start_date + dt.timedelta(days=days), dt.time(0), tz
+    ).astimezone(av.UTC)
     expires_at = utcnow() + dt.timedelta(days=expires_days)
     if window_start + dt.timedelta(minutes=duration) > expires_at:
-        raise Invalid(f"The link would expire ({expires_at.astimezone(tz):%d %B %Y, %H:%M}) before "
-                      f"its first bookable day ({start_date:%d %B %Y}): let it expire later or "
-                      "start the window earlier.", field="expires_days")
-    token = sealer.seal(PURPOSE, {
-        "k": secrets.token_urlsafe(16),  # 128 random bits of its own, on top of the AES-GCM nonce
-        "n": candidate_name.strip(), "e": candidate_email.strip(), "z": candidate_tzid,
-        "t": title.strip(), **({"h": list(candidate_hours)} if candidate_hours else {})})
+        raise Invalid(
+            f"The link would expire ({expires_at.astimezone(tz):%d %B %Y, %H:%M}) before "
+            f"its first bookable day ({start_date:%d %B %Y}): let it expire later or "
+            "start the window earlier.",
+            field="expires_days",
+        )
+    token = sealer.seal(
+        PURPOSE,
+        {
+            "k": secrets.token_urlsafe(
+                16
+            ),  # 128 random bits of its own, on top of the AES-GCM nonce
+            "n": candidate_name.strip(),
+            "e": candidate_email.strip(),
+            "z": candidate_tzid,
+            "t": title.strip(),
+            **({"h": list(candidate_hours)} if candidate_hours else {}),
+        },
+    )
     link = SchedulingLink(
-        token_hash=security.token_hash(token), organisation_id=actor.organisation_id,
-        created_by_id=actor.user_id, host_link_id=host.id,
-        panel_link_ids=[m.link.id for m in members], duration_minutes=duration,
-        window_start=window_start, window_end=window_end, video=video, expires_at=expires_at)
+        token_hash=security.token_hash(token),
+        organisation_id=actor.organisation_id,
+        created_by_id=actor.user_id,
+        host_link_id=host.id,
+        panel_link_ids=[m.link.id for m in members],
+        duration_minutes=duration,
+        window_start=window_start,
+        window_end=window_end,
+        video=video,
+        expires_at=expires_at,
+    )
     session.add(link)
     session.flush()
-    record(session, actor, "scheduling_link.created", target_type="scheduling_link",
-           target_id=link.id, detail={"panel": len(members), "duration": duration,
-                                      "expires_days": expires_days,
-                                      "candidate_hours": candidate_hours is not None})
+    record(
+        session,
+        actor,
+        "scheduling_link.created",
+        target_type="scheduling_link",
+        target_id=link.id,
+        detail={
+            "panel": len(members),
+            "duration": duration,
+            "expires_days": expires_days,
+            "candidate_hours": candidate_hours is not None,
+        },
+    )
     session.commit()
     return link, token
 
@@ -153,24 +204,43 @@ def create_link(session: Session, sealer: scheduling.Sealer, actor: Actor, *,
 def links_of(session: Session, actor: Actor) -> list[tuple[SchedulingLink, Interview | None]]:
     if actor.role is not Role.RECRUITER:
         raise Forbidden("Only recruiters have self-scheduling links.")
-    links = list(session.scalars(select(SchedulingLink).where(
-        SchedulingLink.organisation_id == actor.organisation_id,
-        SchedulingLink.created_by_id == actor.user_id).order_by(SchedulingLink.id.desc())
-        .limit(100)))
-    booked = {i.scheduling_link_id: i for i in session.scalars(select(Interview).where(
-        Interview.scheduling_link_id.in_([l.id for l in links] or [-1])))}
+    links = list(
+        session.scalars(
+            select(SchedulingLink)
+            .where(
+                SchedulingLink.organisation_id == actor.organisation_id,
+                SchedulingLink.created_by_id == actor.user_id,
+            )
+            .order_by(SchedulingLink.id.desc())
+            .limit(100)
+        )
+    )
+    booked = {
+        i.scheduling_link_id: i
+        for i in session.scalars(
+            select(Interview).where(Interview.scheduling_link_id.in_([l.id for l in links] or [-1]))
+        )
+    }
     return [(l, booked.get(l.id)) for l in links]
 
 
 def revoke(session: Session, actor: Actor, link_id: int) -> SchedulingLink:
     link = session.get(SchedulingLink, link_id)
-    if link is None or link.organisation_id != actor.organisation_id \
-            or link.created_by_id != actor.user_id:
+    if (
+        link is None
+        or link.organisation_id != actor.organisation_id
+        or link.created_by_id != actor.user_id
+    ):
         raise NotFound("No such link.")
     if link.revoked_at is None and link.used_at is None:
         link.revoked_at = utcnow()
-        record(session, actor, "scheduling_link.revoked", target_type="scheduling_link",
-               target_id=link.id)
+        record(
+            session,
+            actor,
+            "scheduling_link.revoked",
+            target_type="scheduling_link",
+            target_id=link.id,
+        )
         session.commit()
     return link
 
@@ -179,13 +249,15 @@ def revoke(session: Session, actor: Actor, link_id: int) -> SchedulingLink:
 # Candidate side
 
 
-def _genuine(session: Session, sealer: scheduling.Sealer, token: str
-             ) -> tuple[SchedulingLink, dict]:
+def _genuine(
+    session: Session, sealer: scheduling.Sealer, token: str
+) -> tuple[SchedulingLink, dict]:
     """The link behind a genuine token, whatever its state."""
     if not token or len(token) > MAX_TOKEN:
         raise LinkUnusable("This link is not valid.", "unknown")
-    link = session.scalar(select(SchedulingLink).where(
-        SchedulingLink.token_hash == security.token_hash(token)))
+    link = session.scalar(
+        select(SchedulingLink).where(SchedulingLink.token_hash == security.token_hash(token))
+    )
     payload = sealer.open(PURPOSE, token, max_length=MAX_TOKEN) if link is not None else None
     if link is None or payload is None:
         raise LinkUnusable("This link is not valid.", "unknown")
@@ -197,33 +269,54 @@ def open_link(session: Session, sealer: scheduling.Sealer, token: str) -> Opened
     link, payload = _genuine(session, sealer, token)
     state = link.state
     if state != "open":
-        raise LinkUnusable({
-            "used": "This link has already been used to book an interview.",
-            "revoked": "This link was withdrawn by the recruiter.",
-            "expired": "This link has expired. Ask the recruiter for a new one."}[state], state)
+        raise LinkUnusable(
+            {
+                "used": "This link has already been used to book an interview.",
+                "revoked": "This link was withdrawn by the recruiter.",
+                "expired": "This link has expired. Ask the recruiter for a new one.",
+            }[state],
+            state,
+        )
     hours = payload.get("h")
-    return Opened(link, payload["n"], payload["e"], payload["z"], payload["t"],
-                  (int(hours[0]), int(hours[1])) if hours else None)
+    return Opened(
+        link,
+        payload["n"],
+        payload["e"],
+        payload["z"],
+        payload["t"],
+        (int(hours[0]), int(hours[1])) if hours else None,
+    )
 
 
 def _members(session: Session, link: SchedulingLink) -> list[av.PanelMember]:
     ids = list(dict.fromkeys([*link.panel_link_ids, link.host_link_id]))
-    links = {l.id: l for l in session.scalars(select(ProfileLink).where(
-        ProfileLink.id.in_(ids), ProfileLink.organisation_id == link.organisation_id))}
+    links = {
+        l.id: l
+        for l in session.scalars(
+            select(ProfileLink).where(
+                ProfileLink.id.in_(ids), ProfileLink.organisation_id == link.organisation_id
+            )
+        )
+    }
     if any(i not in links or links[i].status is not LinkStatus.ACTIVE for i in ids):
-        raise ServiceError("The interviewers' calendars cannot be reached right now. Please "
-                           "contact the recruiter.")
-    users = {u.id: u for u in session.scalars(select(User).where(
-        User.id.in_({l.user_id for l in links.values()})))}
+        raise ServiceError(
+            "The interviewers' calendars cannot be reached right now. Please contact the recruiter."
+        )
+    users = {
+        u.id: u
+        for u in session.scalars(
+            select(User).where(User.id.in_({l.user_id for l in links.values()}))
+        )
+    }
     org = session.get(Organisation, link.organisation_id)
     hours = av.hours_for(session, list(users.values()), org)
-    return [av.PanelMember(links[i], users[links[i].user_id], hours[links[i].user_id])
-            for i in ids]
+    return [av.PanelMember(links[i], users[links[i].user_id], hours[links[i].user_id]) for i in ids]
 
 
 def _query(link: SchedulingLink, members, tzid: str) -> av.Query:
-    return av.Query(panel_link_ids=tuple(m.link.id for m in members),
-                    duration=link.duration_minutes, tzid=tzid)
+    return av.Query(
+        panel_link_ids=tuple(m.link.id for m in members), duration=link.duration_minutes, tzid=tzid
+    )
 
 
 def slots(session: Session, broker: CalendarBroker, opened: Opened) -> tuple[Slot, ...]:
@@ -239,18 +332,31 @@ def slots(session: Session, broker: CalendarBroker, opened: Opened) -> tuple[Slo
     return av.without_held(av.held_for(session, members, window), found, members, query)
 
 
-def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: scheduling.Sealer,
-         token: str, start: dt.datetime, *,
-         invite_callback_url: Callable[[int], str] | None = None,
-         organizer_email: str | None = None) -> Booking:
+def book(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: scheduling.Sealer,
+    token: str,
+    start: dt.datetime,
+    *,
+    invite_callback_url: Callable[[int], str] | None = None,
+    organizer_email: str | None = None,
+) -> Booking:
     """Book ``start`` for the candidate: re-check, claim the link once, write the event.
 
     When the host's calendar cannot invite, the candidate gets a Smart Invite whose answers
     the aggregator reports to ``invite_callback_url(interview id)``."""
     opened = open_link(session, sealer, token)
     link = opened.link
-    if start.tzinfo is None or not (link.window_start <= start and start + dt.timedelta(
-            minutes=link.duration_minutes) <= link.window_end) or start <= utcnow():
+    if (
+        start.tzinfo is None
+        or not (
+            link.window_start <= start
+            and start + dt.timedelta(minutes=link.duration_minutes) <= link.window_end
+        )
+        or start <= utcnow()
+    ):
         raise Invalid("Pick one of the times offered.", field="slot")
     end = start + dt.timedelta(minutes=link.duration_minutes)
     within = opened.within(av.Period(start, end))
@@ -262,8 +368,10 @@ def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: 
     taken = "That time was just taken. Please pick another one."
     # A second submit of the same form (a double-click) after the first committed: it is booked.
     # (Sooner, the update of the link below finds it used, or waits for the first and then does.)
-    if session.scalar(select(SchedulingLink.used_at).where(
-            SchedulingLink.id == link.id)) is not None:
+    if (
+        session.scalar(select(SchedulingLink.used_at).where(SchedulingLink.id == link.id))
+        is not None
+    ):
         session.rollback()
         raise LinkUnusable("This link has already been used to book an interview.", "used")
     if not av.slot_is_free(broker, members, query, start):
@@ -271,30 +379,49 @@ def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: 
         raise scheduling.SlotTaken(taken)
     now = utcnow()
     used = session.execute(
-        update(SchedulingLink).where(SchedulingLink.id == link.id,
-                                     SchedulingLink.used_at.is_(None),
-                                     SchedulingLink.revoked_at.is_(None),
-                                     SchedulingLink.expires_at > now)
-        .values(used_at=now).execution_options(synchronize_session=False))
+        update(SchedulingLink)
+        .where(
+            SchedulingLink.id == link.id,
+            SchedulingLink.used_at.is_(None),
+            SchedulingLink.revoked_at.is_(None),
+            SchedulingLink.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
     if used.rowcount != 1:
         session.rollback()
         raise LinkUnusable("This link has already been used to book an interview.", "used")
     creator = session.get(User, link.created_by_id) if link.created_by_id else None
-    actor = Actor(creator.id if creator else None, "candidate", link.organisation_id,
-                  Role.RECRUITER)
+    actor = Actor(
+        creator.id if creator else None, "candidate", link.organisation_id, Role.RECRUITER
+    )
     invite_by_calendar = host.link.provider not in NO_INVITES
     new = scheduling.NewInterview(
-        query=query, start=start, candidate_name=opened.candidate_name,
-        candidate_email=opened.candidate_email, title=opened.title, video=link.video,
-        candidate_tzid=opened.candidate_tzid)
+        query=query,
+        start=start,
+        candidate_name=opened.candidate_name,
+        candidate_email=opened.candidate_email,
+        title=opened.title,
+        video=link.video,
+        candidate_tzid=opened.candidate_tzid,
+    )
     panel = [m for m in members if m.link.id in link.panel_link_ids]
     try:
         # The link's use, the interview and the claim on the whole panel's (host included)
         # time commit together, or not at all.
         interview, payload = scheduling.commit_interview(
-            session, sealer, actor, new, panel, host.link, None, scheduling_link_id=link.id,
+            session,
+            sealer,
+            actor,
+            new,
+            panel,
+            host.link,
+            None,
+            scheduling_link_id=link.id,
             invite_candidate=invite_by_calendar,
-            hold=scheduling.hold_for(members, None, start, query))
+            hold=scheduling.hold_for(members, None, start, query),
+        )
     except scheduling.SlotTaken:
         raise scheduling.SlotTaken(taken) from None
     # Written now, so the candidate's confirmation can say it is in the calendar.
@@ -305,26 +432,53 @@ def book(session: Session, broker: CalendarBroker, cipher: TokenCipher, sealer: 
         written = False
     invite = None
     if not invite_by_calendar:
-        invite = _smart_invite(broker, interview, opened, start, link, host,
-                               invite_callback_url(interview.id) if invite_callback_url else None,
-                               organizer_email)
+        invite = _smart_invite(
+            broker,
+            interview,
+            opened,
+            start,
+            link,
+            host,
+            invite_callback_url(interview.id) if invite_callback_url else None,
+            organizer_email,
+        )
     session.refresh(interview)
-    return Booking(interview, start, start + dt.timedelta(minutes=link.duration_minutes),
-                   opened.candidate_tzid, opened.title, invite,
-                   None if written else payload)
+    return Booking(
+        interview,
+        start,
+        start + dt.timedelta(minutes=link.duration_minutes),
+        opened.candidate_tzid,
+        opened.title,
+        invite,
+        None if written else payload,
+    )
 
 
-def _smart_invite(broker: CalendarBroker, interview: Interview, opened: Opened,
-                  start: dt.datetime, link: SchedulingLink, host: av.PanelMember,
-                  callback_url: str | None, organizer_email: str | None) -> str | None:
+def _smart_invite(
+    broker: CalendarBroker,
+    interview: Interview,
+    opened: Opened,
+    start: dt.datetime,
+    link: SchedulingLink,
+    host: av.PanelMember,
+    callback_url: str | None,
+    organizer_email: str | None,
+) -> str | None:
     """An invitation the candidate can add to any calendar, when the host's cannot invite."""
     try:
-        invite = broker.upsert_smart_invite(SmartInviteWrite(
-            smart_invite_id=smart_invite_id(interview),
-            recipient_email=opened.candidate_email, summary=opened.title, start=start,
-            end=start + dt.timedelta(minutes=link.duration_minutes), tzid=opened.candidate_tzid,
-            organizer_name=host.user.name, organizer_email=organizer_email,
-            callback_url=callback_url))
+        invite = broker.upsert_smart_invite(
+            SmartInviteWrite(
+                smart_invite_id=smart_invite_id(interview),
+                recipient_email=opened.candidate_email,
+                summary=opened.title,
+                start=start,
+                end=start + dt.timedelta(minutes=link.duration_minutes),
+                tzid=opened.candidate_tzid,
+                organizer_name=host.user.name,
+                organizer_email=organizer_email,
+                callback_url=callback_url,
+            )
+        )
     except broker_errors.BrokerError:
         return None
     return invite.icalendar
@@ -335,8 +489,12 @@ def smart_invite_id(interview: Interview) -> str:
 
 
 #: What the interview page says about the candidate's answer to a Smart Invite.
-REPLIES = {"pending": "No reply yet", "accepted": "Accepted", "tentative": "Tentative",
-           "declined": "Declined"}
+REPLIES = {
+    "pending": "No reply yet",
+    "accepted": "Accepted",
+    "tentative": "Tentative",
+    "declined": "Declined",
+}
 
 
 def invite_answered(session: Session, interview_id: int, invite_id: str, status: str) -> str:
@@ -346,9 +504,16 @@ def invite_answered(session: Session, interview_id: int, invite_id: str, status:
     if interview is None:
         return "unknown"
     if invite_id != smart_invite_id(interview) or status not in REPLIES:
-        record(session, None, "callback.forged", outcome="denied",
-               organisation_id=interview.organisation_id, target_type="interview",
-               target_id=interview.id, detail={"reason": "not this interview's invitation"})
+        record(
+            session,
+            None,
+            "callback.forged",
+            outcome="denied",
+            organisation_id=interview.organisation_id,
+            target_type="interview",
+            target_id=interview.id,
+            detail={"reason": "not this interview's invitation"},
+        )
         session.commit()
         return "mismatch"
     if interview.candidate_reply == status:
@@ -356,8 +521,15 @@ def invite_answered(session: Session, interview_id: int, invite_id: str, status:
     interview.candidate_reply = status
     if status == "declined" and interview.status.live:
         interview.needs_notice = True
-    record(session, None, "interview.candidate_replied", organisation_id=interview.organisation_id,
-           target_type="interview", target_id=interview.id, detail={"reply": status})
+    record(
+        session,
+        None,
+        "interview.candidate_replied",
+        organisation_id=interview.organisation_id,
+        target_type="interview",
+        target_id=interview.id,
+        detail={"reply": status},
+    )
     session.commit()
     return "recorded"
 
@@ -375,8 +547,13 @@ class Booked:
     end: dt.datetime | None = None
 
 
-def booked(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
-           sealer: scheduling.Sealer, token: str) -> Booked:
+def booked(
+    session: Session,
+    broker: CalendarBroker | None,
+    cipher: TokenCipher,
+    sealer: scheduling.Sealer,
+    token: str,
+) -> Booked:
     """What the link's booking is now; raises LinkUnusable unless the token is genuine and was
     used to book. The time is read from the calendar (it is not stored here)."""
     link, payload = _genuine(session, sealer, token)
@@ -391,8 +568,9 @@ def booked(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
     if broker is None or not interview.events:
         return Booked(title, tzid, "unknown")
     host_event = interview.events[0]
-    found, problems = scheduling.read_events(session, broker, cipher, [host_event],
-                                             {interview.host_link_id: interview.host_link})
+    found, problems = scheduling.read_events(
+        session, broker, cipher, [host_event], {interview.host_link_id: interview.host_link}
+    )
     event = found.get(host_event.event_id)
     if event is not None and event.deleted:
         return Booked(title, tzid, "cancelled")
@@ -400,8 +578,9 @@ def booked(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
         if problems:
             return Booked(title, tzid, "unknown")
         # Not in the calendar yet (a double-click lands here): the time our claim holds.
-        return Booked(title, tzid, "pending", *(claims.booked_time(session, interview.id)
-                                                or (None, None)))
+        return Booked(
+            title, tzid, "pending", *(claims.booked_time(session, interview.id) or (None, None))
+        )
     return Booked(title, tzid, "booked", event.start, event.end)
 
 
@@ -414,8 +593,14 @@ def purge(session: Session, now: dt.datetime | None = None) -> int:
     from sqlalchemy import delete, or_
 
     cutoff = (now or utcnow()) - PURGE_AFTER
-    result = session.execute(delete(SchedulingLink).where(or_(
-        SchedulingLink.expires_at < cutoff, SchedulingLink.used_at < cutoff,
-        SchedulingLink.revoked_at < cutoff)))
+    result = session.execute(
+        delete(SchedulingLink).where(
+            or_(
+                SchedulingLink.expires_at < cutoff,
+                SchedulingLink.used_at < cutoff,
+                SchedulingLink.revoked_at < cutoff,
+            )
+        )
+    )
     session.commit()
     return result.rowcount or 0

@@ -80,19 +80,33 @@ def buckets(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     return out
 
 
-def hold_of(subs: Iterable[str], start: dt.datetime, minutes: int, *, before: int = 0,
-            after: int = 0) -> Hold:
-    return Hold(tuple(sorted(set(subs))), start.astimezone(UTC),
-                start.astimezone(UTC) + dt.timedelta(minutes=minutes),
-                dt.timedelta(minutes=before), dt.timedelta(minutes=after))
+def hold_of(
+    subs: Iterable[str], start: dt.datetime, minutes: int, *, before: int = 0, after: int = 0
+) -> Hold:
+    return Hold(
+        tuple(sorted(set(subs))),
+        start.astimezone(UTC),
+        start.astimezone(UTC) + dt.timedelta(minutes=minutes),
+        dt.timedelta(minutes=before),
+        dt.timedelta(minutes=after),
+    )
 
 
 def claim(session: Session, organisation_id: int, interview_id: int, hold: Hold) -> bool:
     """Insert the hold's rows in the caller's transaction. False (after rolling the whole
     transaction back) when another booking holds any of them."""
-    rows = [{"organisation_id": organisation_id, "interview_id": interview_id, "sub": sub,
-             "bucket_start": bucket, "starts_at": hold.start, "ends_at": hold.end}
-            for sub in hold.subs for bucket in hold.buckets()]
+    rows = [
+        {
+            "organisation_id": organisation_id,
+            "interview_id": interview_id,
+            "sub": sub,
+            "bucket_start": bucket,
+            "starts_at": hold.start,
+            "ends_at": hold.end,
+        }
+        for sub in hold.subs
+        for bucket in hold.buckets()
+    ]
     if not rows:
         return True
     try:
@@ -107,14 +121,20 @@ def claim(session: Session, organisation_id: int, interview_id: int, hold: Hold)
 
 def release(session: Session, interview_id: int) -> None:
     """Drop the interview's claims (cancelled, failed or moved); the caller commits."""
-    session.execute(delete(SlotClaim).where(SlotClaim.interview_id == interview_id)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        delete(SlotClaim)
+        .where(SlotClaim.interview_id == interview_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def booked_time(session: Session, interview_id: int) -> tuple[dt.datetime, dt.datetime] | None:
     """The time our booking holds while its calendar does not show it yet (None once settled)."""
-    row = session.execute(select(SlotClaim.starts_at, SlotClaim.ends_at).where(
-        SlotClaim.interview_id == interview_id).limit(1)).first()
+    row = session.execute(
+        select(SlotClaim.starts_at, SlotClaim.ends_at)
+        .where(SlotClaim.interview_id == interview_id)
+        .limit(1)
+    ).first()
     return (row[0], row[1]) if row else None
 
 
@@ -124,10 +144,18 @@ class Held:
 
     buckets: dict[str, set[dt.datetime]] = field(default_factory=lambda: defaultdict(set))
     times: dict[str, set[tuple[dt.datetime, dt.datetime]]] = field(
-        default_factory=lambda: defaultdict(set))
+        default_factory=lambda: defaultdict(set)
+    )
 
-    def clashes(self, subs: Iterable[str], start: dt.datetime, end: dt.datetime, *,
-                before: int = 0, after: int = 0) -> bool:
+    def clashes(
+        self,
+        subs: Iterable[str],
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        before: int = 0,
+        after: int = 0,
+    ) -> bool:
         """Whether a booking of [start, end) with these buffers would meet a claim."""
         wanted = buckets(start - dt.timedelta(minutes=before), end + dt.timedelta(minutes=after))
         return any(b in self.buckets.get(sub, ()) for sub in subs for b in wanted)
@@ -137,17 +165,28 @@ class Held:
         return sorted(self.times.get(sub, ()))
 
 
-def held(session: Session, organisation_id: int, subs: Sequence[str], start: dt.datetime,
-         end: dt.datetime, *, ignore_interview: int | None = None) -> Held:
+def held(
+    session: Session,
+    organisation_id: int,
+    subs: Sequence[str],
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    ignore_interview: int | None = None,
+) -> Held:
     """What our own bookings hold for these subs around [start, end) (one query)."""
     found = Held()
     if not subs:
         return found
     margin = MAX_BUFFER + BUCKET
-    query = select(SlotClaim.sub, SlotClaim.bucket_start, SlotClaim.starts_at,
-                   SlotClaim.ends_at).where(
-        SlotClaim.organisation_id == organisation_id, SlotClaim.sub.in_(set(subs)),
-        SlotClaim.bucket_start >= start - margin, SlotClaim.bucket_start < end + margin)
+    query = select(
+        SlotClaim.sub, SlotClaim.bucket_start, SlotClaim.starts_at, SlotClaim.ends_at
+    ).where(
+        SlotClaim.organisation_id == organisation_id,
+        SlotClaim.sub.in_(set(subs)),
+        SlotClaim.bucket_start >= start - margin,
+        SlotClaim.bucket_start < end + margin,
+    )
     if ignore_interview is not None:
         query = query.where(SlotClaim.interview_id != ignore_interview)
     for sub, bucket, starts, ends in session.execute(query):
@@ -166,11 +205,16 @@ def _members(session: Session, organisation_id: int, subs: set[str]) -> dict[str
     from webapp.services.availability import room_choices
 
     out = {}
-    for link in session.scalars(select(ProfileLink).where(
-            ProfileLink.organisation_id == organisation_id, ProfileLink.sub.in_(subs),
-            ProfileLink.status == LinkStatus.ACTIVE)):
+    for link in session.scalars(
+        select(ProfileLink).where(
+            ProfileLink.organisation_id == organisation_id,
+            ProfileLink.sub.in_(subs),
+            ProfileLink.status == LinkStatus.ACTIVE,
+        )
+    ):
         calendars = link.conflict_calendar_ids or (
-            [link.target_calendar_id] if link.target_calendar_id else [])
+            [link.target_calendar_id] if link.target_calendar_id else []
+        )
         out[link.sub] = Member(sub=link.sub, calendar_ids=tuple(calendars))
     for room in room_choices(session, organisation_id):
         if room.sub in subs:
@@ -178,21 +222,33 @@ def _members(session: Session, organisation_id: int, subs: set[str]) -> dict[str
     return out
 
 
-def settle(session: Session, broker: CalendarBroker | None, *, now: dt.datetime | None = None,
-           limit: int = CHECKS_PER_RUN) -> dict[str, int]:
+def settle(
+    session: Session,
+    broker: CalendarBroker | None,
+    *,
+    now: dt.datetime | None = None,
+    limit: int = CHECKS_PER_RUN,
+) -> dict[str, int]:
     """Delete claims that no longer protect anything; confirm those the calendar now shows."""
     now = now or utcnow()
     counts: dict[str, int] = defaultdict(int)
 
     def gone(condition, name: str) -> None:
-        result = session.execute(delete(SlotClaim).where(condition)
-                                 .execution_options(synchronize_session=False))
+        result = session.execute(
+            delete(SlotClaim).where(condition).execution_options(synchronize_session=False)
+        )
         counts[name] += result.rowcount or 0
 
     gone(SlotClaim.bucket_start <= now - BUCKET, "past")
     gone(SlotClaim.confirmed_at <= now - GRACE, "confirmed")
-    gone(SlotClaim.interview_id.in_(select(Interview.id).where(Interview.status.not_in(
-        (InterviewStatus.PENDING, InterviewStatus.SCHEDULED)))), "booking_gone")
+    gone(
+        SlotClaim.interview_id.in_(
+            select(Interview.id).where(
+                Interview.status.not_in((InterviewStatus.PENDING, InterviewStatus.SCHEDULED))
+            )
+        ),
+        "booking_gone",
+    )
     session.commit()
     if broker is None:
         return dict(counts)
@@ -200,46 +256,69 @@ def settle(session: Session, broker: CalendarBroker | None, *, now: dt.datetime 
     # the least recently checked first, so claims that never show cannot starve the others.
     waiting: dict[int, dict] = {}
     for interview_id, org_id, sub, starts, ends, checked in session.execute(
-            select(SlotClaim.interview_id, SlotClaim.organisation_id, SlotClaim.sub,
-                   SlotClaim.starts_at, SlotClaim.ends_at, SlotClaim.checked_at)
-            .join(Interview, Interview.id == SlotClaim.interview_id)
-            .where(Interview.status == InterviewStatus.SCHEDULED,
-                   SlotClaim.confirmed_at.is_(None), SlotClaim.starts_at > now)
-            .distinct()):
-        entry = waiting.setdefault(interview_id, {"org": org_id, "subs": set(), "start": starts,
-                                                  "end": ends, "checked": checked})
+        select(
+            SlotClaim.interview_id,
+            SlotClaim.organisation_id,
+            SlotClaim.sub,
+            SlotClaim.starts_at,
+            SlotClaim.ends_at,
+            SlotClaim.checked_at,
+        )
+        .join(Interview, Interview.id == SlotClaim.interview_id)
+        .where(
+            Interview.status == InterviewStatus.SCHEDULED,
+            SlotClaim.confirmed_at.is_(None),
+            SlotClaim.starts_at > now,
+        )
+        .distinct()
+    ):
+        entry = waiting.setdefault(
+            interview_id,
+            {"org": org_id, "subs": set(), "start": starts, "end": ends, "checked": checked},
+        )
         entry["subs"].add(sub)
         if checked is None or (entry["checked"] is not None and checked < entry["checked"]):
             entry["checked"] = checked
-    order = sorted(waiting.items(), key=lambda kv: (kv[1]["checked"] is not None,
-                                                    kv[1]["checked"] or now, kv[1]["start"]))
+    order = sorted(
+        waiting.items(),
+        key=lambda kv: (kv[1]["checked"] is not None, kv[1]["checked"] or now, kv[1]["start"]),
+    )
     for interview_id, entry in order[:limit]:
         members = _members(session, entry["org"], entry["subs"])
         shown: set[str] = set()
         if members:
             query = AvailabilityQuery(
                 groups=(Group(members=tuple(members[s] for s in sorted(members)), required=1),),
-                duration=BUCKET, periods=(Period(entry["start"], entry["end"]),),
-                start_interval=BUCKET, response_format="slots", max_results=512)
+                duration=BUCKET,
+                periods=(Period(entry["start"], entry["end"]),),
+                start_interval=BUCKET,
+                response_format="slots",
+                max_results=512,
+            )
             try:
                 slots = broker.availability(query)
             except broker_errors.BrokerError as exc:
-                log.info("claims of interview %s not checked: %s", interview_id,
-                         type(exc).__name__)
+                log.info("claims of interview %s not checked: %s", interview_id, type(exc).__name__)
                 counts["unchecked"] += 1
                 continue
             free = {p for s in slots for p in s.participants}
             # Busy in every 5-minute slot of the interview: the calendar shows it now.
             shown = set(members) - free
-        base = (SlotClaim.interview_id == interview_id)
+        base = SlotClaim.interview_id == interview_id
         if shown:
             result = session.execute(
-                update(SlotClaim).where(base, SlotClaim.sub.in_(shown),
-                                        SlotClaim.confirmed_at.is_(None))
-                .values(confirmed_at=now).execution_options(synchronize_session=False))
+                update(SlotClaim)
+                .where(base, SlotClaim.sub.in_(shown), SlotClaim.confirmed_at.is_(None))
+                .values(confirmed_at=now)
+                .execution_options(synchronize_session=False)
+            )
             counts["confirmed_rows"] += result.rowcount or 0
-        session.execute(update(SlotClaim).where(base).values(checked_at=now)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(SlotClaim)
+            .where(base)
+            .values(checked_at=now)
+            .execution_options(synchronize_session=False)
+        )
         counts["checked"] += 1
         session.commit()
     return dict(counts)

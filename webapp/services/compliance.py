@@ -23,8 +23,18 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import Column, String, Table, delete, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import (AuditEntry, Base, ErasureRequest, LinkStatus, MailboxRequest, Organisation,
-                    ProfileLink, Role, User, utcnow)
+from models import (
+    AuditEntry,
+    Base,
+    ErasureRequest,
+    LinkStatus,
+    MailboxRequest,
+    Organisation,
+    ProfileLink,
+    Role,
+    User,
+    utcnow,
+)
 from webapp.services import Actor, Forbidden, Invalid, NotFound, revocations
 from webapp.services.audit import record
 
@@ -39,9 +49,11 @@ NOT_STORED = (
     "receives OAuth tokens, which it encrypts.",
 )
 
-PROCESSOR = ("Cronofy (the calendar aggregator) processes calendar data on Rendezvous's behalf: it "
-             "holds the calendar authorizations and synchronises events with Google, Microsoft, "
-             "Exchange and Apple.")
+PROCESSOR = (
+    "Cronofy (the calendar aggregator) processes calendar data on Rendezvous's behalf: it "
+    "holds the calendar authorizations and synchronises events with Google, Microsoft, "
+    "Exchange and Apple."
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,14 +111,26 @@ def inventory(session: Session, actor: Actor) -> list[TableEntry]:
     _require(actor, Role.COMPLIANCE)
     tables = []
     for table in Base.metadata.sorted_tables:
-        rows = session.scalar(select(func.count()).select_from(table).where(
-            organisation_scope(table, actor.organisation_id))) or 0
-        columns = tuple(ColumnEntry(
-            name=c.name, type=str(c.type.compile(dialect=session.get_bind().dialect)),
-            category=c.info["category"], purpose=c.info["purpose"], retention=c.info["retention"],
-            encrypted=c.info["category"] == "secret-encrypted",
-            hashed=c.info["category"] == "secret-hashed",
-        ) for c in table.columns)
+        rows = (
+            session.scalar(
+                select(func.count())
+                .select_from(table)
+                .where(organisation_scope(table, actor.organisation_id))
+            )
+            or 0
+        )
+        columns = tuple(
+            ColumnEntry(
+                name=c.name,
+                type=str(c.type.compile(dialect=session.get_bind().dialect)),
+                category=c.info["category"],
+                purpose=c.info["purpose"],
+                retention=c.info["retention"],
+                encrypted=c.info["category"] == "secret-encrypted",
+                hashed=c.info["category"] == "secret-hashed",
+            )
+            for c in table.columns
+        )
         tables.append(TableEntry(table.name, rows, columns))
     return tables
 
@@ -117,17 +141,27 @@ def retention_rules(config: dict) -> list[tuple[str, str]]:
         ("Audit entries", f"deleted after {config['AUDIT_RETENTION_DAYS']} days"),
         ("OAuth states", "deleted once expired or a day after use"),
         ("Self-scheduling links", "deleted once expired, used or revoked for 30 days"),
-        ("Slot claims (times of our own bookings, per panel member or room)",
-         "deleted once that person's or room's calendar shows the interview, when the booking "
-         "fails, moves or is cancelled, and once its time has passed"),
+        (
+            "Slot claims (times of our own bookings, per panel member or room)",
+            "deleted once that person's or room's calendar shows the interview, when the booking "
+            "fails, moves or is cancelled, and once its time has passed",
+        ),
         ("Calendar tokens", "deleted at once on disconnect, reset or erasure"),
-        ("Revocations awaiting the calendar service", "an account id only (no token); deleted "
-                                                      "once the calendar service confirms"),
-        ("API tokens", "stored only as a hash; deleted 30 days after they expire or are revoked, "
-                       "and at once on erasure"),
-        ("API idempotency keys", "the key and request as hashes, the first response sealed; "
-                                 "deleted 24 hours after the first request, and at once on "
-                                 "erasure"),
+        (
+            "Revocations awaiting the calendar service",
+            "an account id only (no token); deleted once the calendar service confirms",
+        ),
+        (
+            "API tokens",
+            "stored only as a hash; deleted 30 days after they expire or are revoked, "
+            "and at once on erasure",
+        ),
+        (
+            "API idempotency keys",
+            "the key and request as hashes, the first response sealed; "
+            "deleted 24 hours after the first request, and at once on "
+            "erasure",
+        ),
         ("Erasure receipts", "kept: they are the tombstone proving the erasure"),
     ]
 
@@ -145,14 +179,19 @@ class AuditFilters:
     until: date | None = None
 
     def as_query(self) -> dict[str, str]:
-        values = {"actor": self.actor, "action": self.action, "target": self.target,
-                  "since": self.since.isoformat() if self.since else "",
-                  "until": self.until.isoformat() if self.until else ""}
+        values = {
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "since": self.since.isoformat() if self.since else "",
+            "until": self.until.isoformat() if self.until else "",
+        }
         return {k: v for k, v in values.items() if v}
 
 
 def parse_filters(args: dict[str, str]) -> AuditFilters:
     """Filters from a query string; a malformed date is an Invalid naming the field."""
+
     def day(name: str) -> date | None:
         raw = (args.get(name) or "").strip()
         if not raw:
@@ -162,10 +201,13 @@ def parse_filters(args: dict[str, str]) -> AuditFilters:
         except ValueError:
             raise Invalid(f"“{raw[:20]}” is not a date; use YYYY-MM-DD.", field=name) from None
 
-    filters = AuditFilters(actor=(args.get("actor") or "").strip()[:320],
-                           action=(args.get("action") or "").strip()[:64],
-                           target=(args.get("target") or "").strip()[:320],
-                           since=day("since"), until=day("until"))
+    filters = AuditFilters(
+        actor=(args.get("actor") or "").strip()[:320],
+        action=(args.get("action") or "").strip()[:64],
+        target=(args.get("target") or "").strip()[:320],
+        since=day("since"),
+        until=day("until"),
+    )
     if filters.since and filters.until and filters.since > filters.until:
         raise Invalid("The start date is after the end date.", field="since")
     return filters
@@ -179,10 +221,16 @@ def _audit_query(actor: Actor, filters: AuditFilters):
         query = query.where(AuditEntry.action.like(f"{_like(filters.action)}%", escape="\\"))
     if filters.target:
         needle = f"%{_like(filters.target)}%"
-        query = query.where(or_(AuditEntry.target_label.ilike(needle, escape="\\"),
-                                AuditEntry.target_id == filters.target))
+        query = query.where(
+            or_(
+                AuditEntry.target_label.ilike(needle, escape="\\"),
+                AuditEntry.target_id == filters.target,
+            )
+        )
     if filters.since:
-        query = query.where(AuditEntry.at >= datetime.combine(filters.since, time.min, timezone.utc))
+        query = query.where(
+            AuditEntry.at >= datetime.combine(filters.since, time.min, timezone.utc)
+        )
     if filters.until:
         end = datetime.combine(filters.until + timedelta(days=1), time.min, timezone.utc)
         query = query.where(AuditEntry.at < end)
@@ -193,21 +241,37 @@ def _like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def audit_page(session: Session, actor: Actor, filters: AuditFilters, *, page: int,
-               page_size: int = 50) -> tuple[list[AuditEntry], int, int]:
+def audit_page(
+    session: Session, actor: Actor, filters: AuditFilters, *, page: int, page_size: int = 50
+) -> tuple[list[AuditEntry], int, int]:
     """One page of matching entries (newest first), the total and the number of pages."""
     _require(actor, Role.COMPLIANCE)
     query = _audit_query(actor, filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     pages = max((total + page_size - 1) // page_size, 1)
     page = min(max(page, 1), pages)
-    entries = list(session.scalars(query.order_by(AuditEntry.id.desc())
-                                   .limit(page_size).offset((page - 1) * page_size)))
+    entries = list(
+        session.scalars(
+            query.order_by(AuditEntry.id.desc()).limit(page_size).offset((page - 1) * page_size)
+        )
+    )
     return entries, total, pages
 
 
-AUDIT_FIELDS = ("id", "at", "actor_id", "actor_label", "action", "target_type", "target_id",
-                "target_label", "outcome", "ip_address", "request_id", "detail")
+AUDIT_FIELDS = (
+    "id",
+    "at",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "outcome",
+    "ip_address",
+    "request_id",
+    "detail",
+)
 
 
 def _entry_dict(entry: AuditEntry) -> dict[str, Any]:
@@ -218,8 +282,11 @@ def _entry_dict(entry: AuditEntry) -> dict[str, Any]:
 
 def safe_cell(value: Any) -> str:
     """A CSV cell a spreadsheet will not execute (formula injection: = + - @ tab CR)."""
-    text = "" if value is None else (json.dumps(value, sort_keys=True) if isinstance(value, dict)
-                                     else str(value))
+    text = (
+        ""
+        if value is None
+        else (json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value))
+    )
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -228,10 +295,16 @@ def export_audit(session: Session, actor: Actor, filters: AuditFilters, fmt: str
     _require(actor, Role.COMPLIANCE)
     if fmt not in ("csv", "json"):
         raise Invalid("Choose CSV or JSON.", field="format")
-    entries = [_entry_dict(e) for e in session.scalars(
-        _audit_query(actor, filters).order_by(AuditEntry.id))]
-    record(session, actor, "audit.exported", detail={"format": fmt, "entries": len(entries),
-                                                     "filters": filters.as_query()})
+    entries = [
+        _entry_dict(e)
+        for e in session.scalars(_audit_query(actor, filters).order_by(AuditEntry.id))
+    ]
+    record(
+        session,
+        actor,
+        "audit.exported",
+        detail={"format": fmt, "entries": len(entries), "filters": filters.as_query()},
+    )
     session.commit()
     if fmt == "json":
         return json.dumps({"entries": entries}, indent=2, default=str)
@@ -261,8 +334,11 @@ def _email_columns() -> Iterable[tuple[Table, Column]]:
         if table is User.__table__:
             continue
         for column in table.columns:
-            if (column.info.get("category") == "personal" and isinstance(column.type, String)
-                    and ("email" in column.name or column.name.endswith("_label"))):
+            if (
+                column.info.get("category") == "personal"
+                and isinstance(column.type, String)
+                and ("email" in column.name or column.name.endswith("_label"))
+            ):
                 yield table, column
 
 
@@ -316,10 +392,12 @@ def _collect(session: Session, user: User) -> dict[str, list[dict[str, Any]]]:
     for table, column in _user_reference_columns():
         conditions.setdefault(table.name, []).append(column == user.id)
     audit = AuditEntry.__table__
-    conditions.setdefault(audit.name, []).extend([
-        audit.c.actor_id == user.id,
-        (audit.c.target_type == "user") & (audit.c.target_id == str(user.id)),
-    ])
+    conditions.setdefault(audit.name, []).extend(
+        [
+            audit.c.actor_id == user.id,
+            (audit.c.target_type == "user") & (audit.c.target_id == str(user.id)),
+        ]
+    )
     for table, column in _email_columns():
         conditions.setdefault(table.name, []).append(_holds(column, user.email))
     for name, conds in conditions.items():
@@ -340,10 +418,17 @@ def _collect(session: Session, user: User) -> dict[str, list[dict[str, Any]]]:
 def find_people(session: Session, actor: Actor, query: str) -> list[User]:
     _require(actor, Role.COMPLIANCE)
     needle = f"%{_like(query.strip()[:320])}%"
-    return list(session.scalars(select(User).where(
-        User.organisation_id == actor.organisation_id,
-        or_(User.email.ilike(needle, escape="\\"), User.name.ilike(needle, escape="\\")),
-    ).order_by(User.name).limit(50)))
+    return list(
+        session.scalars(
+            select(User)
+            .where(
+                User.organisation_id == actor.organisation_id,
+                or_(User.email.ilike(needle, escape="\\"), User.name.ilike(needle, escape="\\")),
+            )
+            .order_by(User.name)
+            .limit(50)
+        )
+    )
 
 
 def email_records(session: Session, actor: Actor, email: str) -> dict[str, list[dict[str, Any]]]:
@@ -354,8 +439,9 @@ def email_records(session: Session, actor: Actor, email: str) -> dict[str, list[
         raise Invalid("Enter an email address.", field="email")
     records: dict[str, list[dict[str, Any]]] = {}
     for table, column in _email_columns():
-        rows = _rows(session, table,
-                     _holds(column, email) & organisation_scope(table, actor.organisation_id))
+        rows = _rows(
+            session, table, _holds(column, email) & organisation_scope(table, actor.organisation_id)
+        )
         if rows:
             records.setdefault(table.name, []).extend(rows)
     return records
@@ -367,8 +453,9 @@ class CandidateInterview:
     status: str
 
 
-def candidate_interviews(session: Session, broker, cipher, actor: Actor,
-                         email: str) -> list[CandidateInterview]:
+def candidate_interviews(
+    session: Session, broker, cipher, actor: Actor, email: str
+) -> list[CandidateInterview]:
     """Interviews whose calendar event invites ``email``, found through the aggregator.
 
     Rendezvous stores no candidate email, so the answer comes from reading the organisation's
@@ -384,35 +471,58 @@ def candidate_interviews(session: Session, broker, cipher, actor: Actor,
         raise Invalid("Enter an email address.", field="email")
     if broker is None:
         return []
-    hosts = list(session.scalars(select(ProfileLink).where(
-        ProfileLink.organisation_id == actor.organisation_id,
-        ProfileLink.status == LinkStatus.ACTIVE,
-        ProfileLink.id.in_(select(CreatedEvent.profile_link_id)))))
+    hosts = list(
+        session.scalars(
+            select(ProfileLink).where(
+                ProfileLink.organisation_id == actor.organisation_id,
+                ProfileLink.status == LinkStatus.ACTIVE,
+                ProfileLink.id.in_(select(CreatedEvent.profile_link_id)),
+            )
+        )
+    )
     matched: set[str] = set()
     unreachable = 0
     for link in hosts:
         try:
-            events = connect.call_broker(session, broker, cipher, link,
-                                         lambda creds, on_refresh: broker.managed_events(
-                                             creds, on_refresh=on_refresh))
+            events = connect.call_broker(
+                session,
+                broker,
+                cipher,
+                link,
+                lambda creds, on_refresh: broker.managed_events(creds, on_refresh=on_refresh),
+            )
         except connect.ServiceError:
             unreachable += 1
             continue
-        matched.update(e.event_id for e in events if e.event_id and
-                       any(a.email.lower() == email for a in e.attendees))
+        matched.update(
+            e.event_id
+            for e in events
+            if e.event_id and any(a.email.lower() == email for a in e.attendees)
+        )
     found = []
     if matched:
         # By id through a subquery: DISTINCT over the JSON column is not portable (PostgreSQL).
         for interview in session.scalars(
-                select(Interview).where(
-                    Interview.organisation_id == actor.organisation_id,
-                    Interview.id.in_(select(CreatedEvent.interview_id)
-                                     .where(CreatedEvent.event_id.in_(matched))))
-                .order_by(Interview.id)):
+            select(Interview)
+            .where(
+                Interview.organisation_id == actor.organisation_id,
+                Interview.id.in_(
+                    select(CreatedEvent.interview_id).where(CreatedEvent.event_id.in_(matched))
+                ),
+            )
+            .order_by(Interview.id)
+        ):
             found.append(CandidateInterview(interview.uid, interview.status.value))
-    record(session, actor, "subject.candidate_lookup",
-           detail={"interviews": len(found), "calendars_read": len(hosts) - unreachable,
-                   "calendars_unreachable": unreachable})
+    record(
+        session,
+        actor,
+        "subject.candidate_lookup",
+        detail={
+            "interviews": len(found),
+            "calendars_read": len(hosts) - unreachable,
+            "calendars_unreachable": unreachable,
+        },
+    )
     session.commit()
     return found
 
@@ -420,11 +530,21 @@ def candidate_interviews(session: Session, broker, cipher, actor: Actor,
 def export_subject(session: Session, actor: Actor, user_id: int) -> dict[str, Any]:
     """One JSON document of every local record about a person; audited."""
     records = person_records(session, actor, user_id)
-    record(session, actor, "subject.exported", target_type="user", target_id=user_id,
-           detail={"tables": sorted(records), "rows": sum(len(r) for r in records.values())})
+    record(
+        session,
+        actor,
+        "subject.exported",
+        target_type="user",
+        target_id=user_id,
+        detail={"tables": sorted(records), "rows": sum(len(r) for r in records.values())},
+    )
     session.commit()
-    return {"person_id": user_id, "exported_at": utcnow().isoformat(),
-            "not_stored": list(NOT_STORED), "records": records}
+    return {
+        "person_id": user_id,
+        "exported_at": utcnow().isoformat(),
+        "not_stored": list(NOT_STORED),
+        "records": records,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,43 +568,82 @@ def erasure_step(fn: ErasureStep) -> ErasureStep:
 
 def pending_erasures(session: Session, actor: Actor) -> list[ErasureRequest]:
     _require(actor, Role.COMPLIANCE, Role.ADMIN)
-    return list(session.scalars(select(ErasureRequest).where(
-        ErasureRequest.organisation_id == actor.organisation_id,
-        ErasureRequest.status == "proposed").order_by(ErasureRequest.id)))
+    return list(
+        session.scalars(
+            select(ErasureRequest)
+            .where(
+                ErasureRequest.organisation_id == actor.organisation_id,
+                ErasureRequest.status == "proposed",
+            )
+            .order_by(ErasureRequest.id)
+        )
+    )
 
 
 def erasure_history(session: Session, actor: Actor) -> list[ErasureRequest]:
     _require(actor, Role.COMPLIANCE, Role.ADMIN)
-    return list(session.scalars(select(ErasureRequest).where(
-        ErasureRequest.organisation_id == actor.organisation_id,
-        ErasureRequest.status != "proposed").order_by(ErasureRequest.id.desc()).limit(100)))
+    return list(
+        session.scalars(
+            select(ErasureRequest)
+            .where(
+                ErasureRequest.organisation_id == actor.organisation_id,
+                ErasureRequest.status != "proposed",
+            )
+            .order_by(ErasureRequest.id.desc())
+            .limit(100)
+        )
+    )
 
 
-def propose_erasure(session: Session, actor: Actor, user_id: int, future_interviews: str) -> ErasureRequest:
+def propose_erasure(
+    session: Session, actor: Actor, user_id: int, future_interviews: str
+) -> ErasureRequest:
     """A compliance reviewer proposes erasing a person; an IT admin (or the configured role) confirms."""
     _require(actor, Role.COMPLIANCE)
     user = _org_user(session, actor, user_id)
     if future_interviews not in ("cancel", "keep"):
-        raise Invalid("Choose whether to cancel or keep their future interviews.",
-                      field="future_interviews")
+        raise Invalid(
+            "Choose whether to cancel or keep their future interviews.", field="future_interviews"
+        )
     if user.id == actor.user_id:
         raise Invalid("You cannot propose erasing your own account.")
-    if session.scalar(select(ErasureRequest.id).where(ErasureRequest.person_id == user.id,
-                                                      ErasureRequest.status == "proposed")):
+    if session.scalar(
+        select(ErasureRequest.id).where(
+            ErasureRequest.person_id == user.id, ErasureRequest.status == "proposed"
+        )
+    ):
         raise Invalid("An erasure of this person is already waiting for confirmation.")
-    request = ErasureRequest(organisation_id=actor.organisation_id, person_id=user.id,
-                             status="proposed", future_interviews=future_interviews,
-                             proposed_by_id=actor.user_id)
+    request = ErasureRequest(
+        organisation_id=actor.organisation_id,
+        person_id=user.id,
+        status="proposed",
+        future_interviews=future_interviews,
+        proposed_by_id=actor.user_id,
+    )
     session.add(request)
     session.flush()
-    record(session, actor, "erasure.proposed", target_type="user", target_id=user.id,
-           detail={"request": request.id, "future_interviews": future_interviews})
+    record(
+        session,
+        actor,
+        "erasure.proposed",
+        target_type="user",
+        target_id=user.id,
+        detail={"request": request.id, "future_interviews": future_interviews},
+    )
     session.commit()
     return request
 
 
-def decide_erasure(session: Session, broker, cipher, actor: Actor, request_id: int, *,
-                   approve: bool, confirm_role: Role) -> ErasureRequest:
+def decide_erasure(
+    session: Session,
+    broker,
+    cipher,
+    actor: Actor,
+    request_id: int,
+    *,
+    approve: bool,
+    confirm_role: Role,
+) -> ErasureRequest:
     """Confirm (and carry out) or reject a proposed erasure."""
     request = session.get(ErasureRequest, request_id)
     if request is None or request.organisation_id != actor.organisation_id:
@@ -501,16 +660,31 @@ def decide_erasure(session: Session, broker, cipher, actor: Actor, request_id: i
         request.decided_by_id = actor.user_id
         request.decided_at = utcnow()
         request.status = "rejected"
-        record(session, actor, "erasure.rejected", target_type="user",
-               target_id=request.person_id, detail={"request": request.id})
+        record(
+            session,
+            actor,
+            "erasure.rejected",
+            target_type="user",
+            target_id=request.person_id,
+            detail={"request": request.id},
+        )
         session.commit()
         return request
     user = session.get(User, request.person_id)
     if user is None or user.organisation_id != actor.organisation_id:
         raise NotFound("The person no longer exists.")
-    if user.role is Role.ADMIN and session.scalar(select(func.count(User.id)).where(
-            User.organisation_id == user.organisation_id, User.role == Role.ADMIN,
-            User.active.is_(True), User.id != user.id)) == 0:
+    if (
+        user.role is Role.ADMIN
+        and session.scalar(
+            select(func.count(User.id)).where(
+                User.organisation_id == user.organisation_id,
+                User.role == Role.ADMIN,
+                User.active.is_(True),
+                User.id != user.id,
+            )
+        )
+        == 0
+    ):
         raise Invalid("The organisation's last IT admin cannot be erased.")
     receipt = _erase(session, broker, cipher, user, request.future_interviews)
     # Decided only now: cancelling interviews commits on the way, and a request that failed
@@ -519,9 +693,15 @@ def decide_erasure(session: Session, broker, cipher, actor: Actor, request_id: i
     request.decided_at = utcnow()
     request.receipt = receipt
     request.status = "completed"
-    record(session, actor, "subject.erased", target_type="user", target_id=request.person_id,
-           target_label=f"erased user #{request.person_id}",
-           detail={"request": request.id, **request.receipt})
+    record(
+        session,
+        actor,
+        "subject.erased",
+        target_type="user",
+        target_id=request.person_id,
+        target_label=f"erased user #{request.person_id}",
+        detail={"request": request.id, **request.receipt},
+    )
     session.commit()
     return request
 
@@ -530,10 +710,16 @@ def _person_links(session: Session, user: User) -> list[ProfileLink]:
     """The person's calendar links: theirs by reference, and any other link of their
     organisation to a calendar account at their address. Never another organisation's: an
     address is only ever this person's inside their own organisation."""
-    return list(session.scalars(select(ProfileLink).where(
-        ProfileLink.organisation_id == user.organisation_id,
-        or_(ProfileLink.user_id == user.id, _holds(ProfileLink.account_email, user.email)),
-    ).order_by(ProfileLink.id)))
+    return list(
+        session.scalars(
+            select(ProfileLink)
+            .where(
+                ProfileLink.organisation_id == user.organisation_id,
+                or_(ProfileLink.user_id == user.id, _holds(ProfileLink.account_email, user.email)),
+            )
+            .order_by(ProfileLink.id)
+        )
+    )
 
 
 def _count(receipt: dict[str, int], key: str, value: int | None) -> None:
@@ -556,8 +742,9 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
     to_revoke: list[str] = []
     for link in links:
         if link.has_tokens:
-            if broker is not None and connect._revoke_remote(broker, cipher, link,
-                                                             whole_account=True):
+            if broker is not None and connect._revoke_remote(
+                broker, cipher, link, whole_account=True
+            ):
                 receipt["links_revoked"] += 1
             else:
                 to_revoke.append(link.sub)
@@ -567,22 +754,35 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
         connect.forget_tokens(link)
         link.status = LinkStatus.DISCONNECTED
     # Rooms and mailboxes of the organisation requested at the person's address.
-    requests_ = list(session.scalars(select(MailboxRequest).where(
-        MailboxRequest.organisation_id == organisation_id,
-        _holds(MailboxRequest.email, user.email))))
+    requests_ = list(
+        session.scalars(
+            select(MailboxRequest).where(
+                MailboxRequest.organisation_id == organisation_id,
+                _holds(MailboxRequest.email, user.email),
+            )
+        )
+    )
     to_revoke += [r.resource_sub for r in requests_ if r.resource_sub]
     receipt["revocations_queued"] = revocations.queue(
-        session, to_revoke, organisation_id=organisation_id, reason="subject.erased")
+        session, to_revoke, organisation_id=organisation_id, reason="subject.erased"
+    )
     session.flush()
     # The links found by address are someone else's rows: deleted by id, like the person's.
     others = [link.id for link in links if link.user_id != user.id]
     if others:
-        _count(receipt, "profile_link_deleted", session.execute(
-            delete(ProfileLink.__table__).where(ProfileLink.__table__.c.id.in_(others))).rowcount)
+        _count(
+            receipt,
+            "profile_link_deleted",
+            session.execute(
+                delete(ProfileLink.__table__).where(ProfileLink.__table__.c.id.in_(others))
+            ).rowcount,
+        )
     # Rows that point at the person: detach where the reference may be empty, delete otherwise.
     for table, column in reversed(list(_user_reference_columns())):
         if column.nullable:
-            result = session.execute(update(table).where(column == user.id).values({column.name: None}))
+            result = session.execute(
+                update(table).where(column == user.id).values({column.name: None})
+            )
             key = f"{table.name}_detached"
         else:
             result = session.execute(delete(table).where(column == user.id))
@@ -594,26 +794,39 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
     audit = AuditEntry.__table__
     receipt["audit_labels_pseudonymised"] = 0
     for column in (audit.c.actor_label, audit.c.target_label):
-        result = session.execute(update(audit).where(
-            _holds(column, user.email), organisation_scope(audit, organisation_id))
-            .values({column.name: tombstone}))
+        result = session.execute(
+            update(audit)
+            .where(_holds(column, user.email), organisation_scope(audit, organisation_id))
+            .values({column.name: tombstone})
+        )
         _count(receipt, "audit_labels_pseudonymised", result.rowcount)
     # Labels naming two people ("coordinator → manager", as assignments are labelled).
     label, email = audit.c.target_label, user.email.lower()
     for pattern, value in (
-            (f"{_like(email)}{PAIR}%", literal(tombstone) + func.substr(label, len(email) + 1)),
-            (f"%{PAIR}{_like(email)}",
-             func.substr(label, 1, func.length(label) - len(email)) + literal(tombstone))):
-        result = session.execute(update(audit).where(
-            func.lower(label).like(pattern, escape="\\"),
-            organisation_scope(audit, organisation_id)).values({label.name: value}))
+        (f"{_like(email)}{PAIR}%", literal(tombstone) + func.substr(label, len(email) + 1)),
+        (
+            f"%{PAIR}{_like(email)}",
+            func.substr(label, 1, func.length(label) - len(email)) + literal(tombstone),
+        ),
+    ):
+        result = session.execute(
+            update(audit)
+            .where(
+                func.lower(label).like(pattern, escape="\\"),
+                organisation_scope(audit, organisation_id),
+            )
+            .values({label.name: value})
+        )
         _count(receipt, "audit_labels_pseudonymised", result.rowcount)
     # Whatever else of the organisation still holds the address.
     for table, column in _email_columns():
         if table is audit:
             continue
-        result = session.execute(delete(table).where(
-            _holds(column, user.email), organisation_scope(table, organisation_id)))
+        result = session.execute(
+            delete(table).where(
+                _holds(column, user.email), organisation_scope(table, organisation_id)
+            )
+        )
         _count(receipt, f"{table.name}_deleted", result.rowcount)
     session.execute(delete(User.__table__).where(User.__table__.c.id == user.id))
     session.expunge(user)
@@ -648,17 +861,29 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
     for link in links:
         try:
             # The aggregator reads from a date (today, UTC); "from now on" is decided here.
-            events = connect.call_broker(session, broker, cipher, link,
-                                         lambda creds, on_refresh: broker.managed_events(
-                                             creds, start=now.date(), on_refresh=on_refresh))
+            events = connect.call_broker(
+                session,
+                broker,
+                cipher,
+                link,
+                lambda creds, on_refresh: broker.managed_events(
+                    creds, start=now.date(), on_refresh=on_refresh
+                ),
+            )
         except connect.ServiceError:
             continue  # unreachable now: these interviews can only be kept
-        future.update(e.event_id for e in events if e.event_id and not e.deleted
-                      and _ends_after(e.end, now))
-    hosted = list(session.scalars(select(Interview).where(
-        Interview.organisation_id == user.organisation_id,
-        Interview.host_link_id.in_([link.id for link in links]),
-        Interview.status.in_([InterviewStatus.PENDING, InterviewStatus.SCHEDULED]))))
+        future.update(
+            e.event_id for e in events if e.event_id and not e.deleted and _ends_after(e.end, now)
+        )
+    hosted = list(
+        session.scalars(
+            select(Interview).where(
+                Interview.organisation_id == user.organisation_id,
+                Interview.host_link_id.in_([link.id for link in links]),
+                Interview.status.in_([InterviewStatus.PENDING, InterviewStatus.SCHEDULED]),
+            )
+        )
+    )
     upcoming = [i for i in hosted if any(e.event_id in future for e in i.events)]
     if choice == "keep":
         return {"future_interviews_kept": len(upcoming)}
@@ -677,8 +902,10 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
         session.refresh(interview)
         cancelled += interview.status is InterviewStatus.CANCELLED
     session.flush()
-    return {"future_interviews_cancelled": cancelled,
-            "future_interviews_not_cancelled": len(upcoming) - cancelled}
+    return {
+        "future_interviews_cancelled": cancelled,
+        "future_interviews_not_cancelled": len(upcoming) - cancelled,
+    }
 
 
 @erasure_step
@@ -687,8 +914,9 @@ def _own_preferences(session: Session, broker, cipher, user: User, choice: str) 
     reference may be empty, but detached they would read as an organisation default."""
     from models import SchedulingPreference
 
-    result = session.execute(delete(SchedulingPreference).where(
-        SchedulingPreference.user_id == user.id))
+    result = session.execute(
+        delete(SchedulingPreference).where(SchedulingPreference.user_id == user.id)
+    )
     return {"scheduling_preference_deleted": result.rowcount} if result.rowcount else {}
 
 

@@ -56,8 +56,10 @@ def kept(status: int) -> bool:
 
 def check_key(key: str) -> str:
     if not key or len(key) > MAX_KEY or not all(33 <= ord(c) <= 126 for c in key):
-        raise Invalid(f"{HEADER} must be 1 to {MAX_KEY} visible ASCII characters (a UUID is "
-                      "a good choice).", field=HEADER)
+        raise Invalid(
+            f"{HEADER} must be 1 to {MAX_KEY} visible ASCII characters (a UUID is a good choice).",
+            field=HEADER,
+        )
     return key
 
 
@@ -65,8 +67,13 @@ def fingerprint(method: str, path: str, data: bytes) -> str:
     """The request, for comparing a retry with the first: method, path and the body (as
     canonical JSON when it is JSON, so key order and spacing do not matter)."""
     try:
-        body = json.dumps(json.loads(data), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False).encode() if data else b""
+        body = (
+            json.dumps(
+                json.loads(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
+            if data
+            else b""
+        )
     except (ValueError, UnicodeDecodeError):
         body = data
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
@@ -76,23 +83,34 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def begin(session: Session, cipher: TokenCipher, user_id: int, key: str, request_hash: str, *,
-          now: dt.datetime | None = None) -> int | Replay:
+def begin(
+    session: Session,
+    cipher: TokenCipher,
+    user_id: int,
+    key: str,
+    request_hash: str,
+    *,
+    now: dt.datetime | None = None,
+) -> int | Replay:
     """Reserve the key for this request (returns the row id to finish), or the first response
     to replay. Raises Invalid, KeyReused or KeyInUse."""
     key_hash = _key_hash(check_key(key))
     now = now or utcnow()
     for _attempt in range(2):
-        row = IdempotencyKey(user_id=user_id, key_hash=key_hash, request_hash=request_hash,
-                             created_at=now)
+        row = IdempotencyKey(
+            user_id=user_id, key_hash=key_hash, request_hash=request_hash, created_at=now
+        )
         session.add(row)
         try:
             session.commit()
             return row.id
         except IntegrityError:
             session.rollback()
-        first = session.scalar(select(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id, IdempotencyKey.key_hash == key_hash))
+        first = session.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.user_id == user_id, IdempotencyKey.key_hash == key_hash
+            )
+        )
         if first is None:
             continue  # it expired and was purged meanwhile
         if first.created_at <= now - TTL:
@@ -100,17 +118,21 @@ def begin(session: Session, cipher: TokenCipher, user_id: int, key: str, request
             session.commit()
             continue
         if first.request_hash != request_hash:
-            raise KeyReused(f"This {HEADER} was already used for a different request. Use a new "
-                            "key for a new request.", field=HEADER)
+            raise KeyReused(
+                f"This {HEADER} was already used for a different request. Use a new "
+                "key for a new request.",
+                field=HEADER,
+            )
         if first.status_code is None or first.sealed_response is None:
-            raise KeyInUse(f"A request with this {HEADER} is still being processed. Retry "
-                           "shortly.")
+            raise KeyInUse(f"A request with this {HEADER} is still being processed. Retry shortly.")
         try:
             return Replay(first.status_code, _open(cipher, first))
         except (DecryptionFailed, ValueError):
-            raise KeyInUse(f"The first response to this {HEADER} cannot be repeated. Check "
-                           "the outcome (for example GET /interviews) before using a new "
-                           "key.") from None
+            raise KeyInUse(
+                f"The first response to this {HEADER} cannot be repeated. Check "
+                "the outcome (for example GET /interviews) before using a new "
+                "key."
+            ) from None
     raise KeyInUse(f"A request with this {HEADER} is still being processed. Retry shortly.")
 
 
@@ -120,9 +142,14 @@ def finish(session: Session, cipher: TokenCipher, row_id: int, status: int, body
         abandon(session, row_id)
         return
     sealed = cipher.encrypt(body, table=_TABLE, column=_COLUMN, row_id=row_id)
-    session.execute(update(IdempotencyKey).where(IdempotencyKey.id == row_id).values(
-        status_code=status,
-        sealed_response=f"{sealed.key_id}.{base64.b64encode(sealed.blob).decode()}"))
+    session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == row_id)
+        .values(
+            status_code=status,
+            sealed_response=f"{sealed.key_id}.{base64.b64encode(sealed.blob).decode()}",
+        )
+    )
     session.commit()
 
 
@@ -134,13 +161,15 @@ def abandon(session: Session, row_id: int) -> None:
 
 def _open(cipher: TokenCipher, row: IdempotencyKey) -> str:
     key_id, _, blob = (row.sealed_response or "").partition(".")
-    return cipher.decrypt(Sealed(key_id, base64.b64decode(blob)), table=_TABLE, column=_COLUMN,
-                          row_id=row.id)
+    return cipher.decrypt(
+        Sealed(key_id, base64.b64decode(blob)), table=_TABLE, column=_COLUMN, row_id=row.id
+    )
 
 
 def purge(session: Session, now: dt.datetime | None = None) -> int:
     """Delete keys past their 24 hours; returns how many."""
-    result = session.execute(delete(IdempotencyKey).where(
-        IdempotencyKey.created_at <= (now or utcnow()) - TTL))
+    result = session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at <= (now or utcnow()) - TTL)
+    )
     session.commit()
     return result.rowcount or 0

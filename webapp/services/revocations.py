@@ -52,9 +52,15 @@ TABLE = PendingRevocation.__tablename__
 LEASE = timedelta(minutes=5)
 
 
-def queue(session: Session, subs: Iterable[str | None], *, organisation_id: int | None,
-          reason: str, tokens: Mapping[str, str] | None = None,
-          cipher: TokenCipher | None = None) -> int:
+def queue(
+    session: Session,
+    subs: Iterable[str | None],
+    *,
+    organisation_id: int | None,
+    reason: str,
+    tokens: Mapping[str, str] | None = None,
+    cipher: TokenCipher | None = None,
+) -> int:
     """Queue these subs for revocation (not committed: the caller's transaction does that, so
     the tokens' deletion and the queue entries land together). Returns how many were new.
 
@@ -66,22 +72,33 @@ def queue(session: Session, subs: Iterable[str | None], *, organisation_id: int 
     known = set()
     listed = sorted(wanted)
     for batch in in_batches(listed):
-        known |= set(session.scalars(select(PendingRevocation.sub).where(
-            PendingRevocation.sub.in_(batch))))
+        known |= set(
+            session.scalars(select(PendingRevocation.sub).where(PendingRevocation.sub.in_(batch)))
+        )
     now = utcnow()
     fresh = [s for s in listed if s not in known]
-    session.add_all(PendingRevocation(organisation_id=organisation_id, sub=s, reason=reason[:40],
-                                      requested_at=now, next_attempt_at=now, attempts=0)
-                    for s in fresh)
+    session.add_all(
+        PendingRevocation(
+            organisation_id=organisation_id,
+            sub=s,
+            reason=reason[:40],
+            requested_at=now,
+            next_attempt_at=now,
+            attempts=0,
+        )
+        for s in fresh
+    )
     held = {s: t for s, t in (tokens or {}).items() if s in wanted and t}
     if held:
         if cipher is None:
             raise ValueError("tokens to keep need the cipher")
         session.flush()  # row ids bind the ciphertext to its row
-        for row in session.scalars(select(PendingRevocation).where(
-                PendingRevocation.sub.in_(sorted(held)))):
-            sealed = cipher.encrypt(held[row.sub], table=TABLE, column="refresh_token",
-                                    row_id=row.id)
+        for row in session.scalars(
+            select(PendingRevocation).where(PendingRevocation.sub.in_(sorted(held)))
+        ):
+            sealed = cipher.encrypt(
+                held[row.sub], table=TABLE, column="refresh_token", row_id=row.id
+            )
             row.refresh_token, row.key_id = sealed.blob, sealed.key_id
     return len(fresh)
 
@@ -94,15 +111,28 @@ def cancel(session: Session, sub: str | None) -> None:
 
 
 def pending(session: Session, organisation_id: int) -> int:
-    return session.scalar(select(func.count(PendingRevocation.id)).where(
-        PendingRevocation.organisation_id == organisation_id)) or 0
+    return (
+        session.scalar(
+            select(func.count(PendingRevocation.id)).where(
+                PendingRevocation.organisation_id == organisation_id
+            )
+        )
+        or 0
+    )
 
 
 def needing_attention(session: Session, organisation_id: int) -> list[PendingRevocation]:
     """Revocations the aggregator refused or that kept failing: an admin must look."""
-    return list(session.scalars(select(PendingRevocation).where(
-        PendingRevocation.organisation_id == organisation_id,
-        PendingRevocation.refused_at.is_not(None)).order_by(PendingRevocation.id)))
+    return list(
+        session.scalars(
+            select(PendingRevocation)
+            .where(
+                PendingRevocation.organisation_id == organisation_id,
+                PendingRevocation.refused_at.is_not(None),
+            )
+            .order_by(PendingRevocation.id)
+        )
+    )
 
 
 def kind_of(sub: str) -> str:
@@ -123,8 +153,14 @@ def try_again(session: Session, actor: Actor, revocation_id: int) -> PendingRevo
     """Put a revocation given up on back in the queue (run the ``revocations`` job after)."""
     row = _attention_row(session, actor, revocation_id)
     row.refused_at, row.attempts, row.next_attempt_at = None, 0, utcnow()
-    record(session, actor, "calendar.revoke_retried", target_type="pending_revocation",
-           target_id=row.id, detail={"kind": kind_of(row.sub)})
+    record(
+        session,
+        actor,
+        "calendar.revoke_retried",
+        target_type="pending_revocation",
+        target_id=row.id,
+        detail={"kind": kind_of(row.sub)},
+    )
     session.commit()
     return row
 
@@ -132,8 +168,14 @@ def try_again(session: Session, actor: Actor, revocation_id: int) -> PendingRevo
 def resolved_elsewhere(session: Session, actor: Actor, revocation_id: int) -> None:
     """The admin revoked it at the aggregator by other means: forget it (and its token)."""
     row = _attention_row(session, actor, revocation_id)
-    record(session, actor, "calendar.revoke_resolved_elsewhere", target_type="pending_revocation",
-           target_id=row.id, detail={"kind": kind_of(row.sub), "last_error": row.last_error})
+    record(
+        session,
+        actor,
+        "calendar.revoke_resolved_elsewhere",
+        target_type="pending_revocation",
+        target_id=row.id,
+        detail={"kind": kind_of(row.sub), "last_error": row.last_error},
+    )
     session.delete(row)
     session.commit()
 
@@ -157,10 +199,16 @@ def _claim(session: Session, moment: datetime, size: int) -> list[PendingRevocat
     """Take up to ``size`` due rows for this run. The due condition is checked again in each
     row's update, so of two runs that read the same rows only one gets each (PostgreSQL makes
     the second update wait for the first and re-check; SQLite writes one at a time)."""
-    due = list(session.scalars(
-        select(PendingRevocation).where(PendingRevocation.next_attempt_at <= moment,
-                                        PendingRevocation.refused_at.is_(None))
-        .order_by(PendingRevocation.id).limit(size)))
+    due = list(
+        session.scalars(
+            select(PendingRevocation)
+            .where(
+                PendingRevocation.next_attempt_at <= moment, PendingRevocation.refused_at.is_(None)
+            )
+            .order_by(PendingRevocation.id)
+            .limit(size)
+        )
+    )
     held_until = max(moment, utcnow()) + LEASE
     mine = []
     for row in due:
@@ -168,7 +216,8 @@ def _claim(session: Session, moment: datetime, size: int) -> list[PendingRevocat
             update(PendingRevocation)
             .where(PendingRevocation.id == row.id, PendingRevocation.next_attempt_at <= moment)
             .values(next_attempt_at=held_until)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
         if taken.rowcount:
             set_committed_value(row, "next_attempt_at", held_until)
             mine.append(row)
@@ -183,8 +232,12 @@ def _token(row: PendingRevocation, cipher: TokenCipher | None) -> str | None:
     if cipher is None:
         raise ValueError("queued tokens need the cipher to be revoked")
     try:
-        return cipher.decrypt(Sealed(row.key_id or "", row.refresh_token), table=TABLE,
-                              column="refresh_token", row_id=row.id)
+        return cipher.decrypt(
+            Sealed(row.key_id or "", row.refresh_token),
+            table=TABLE,
+            column="refresh_token",
+            row_id=row.id,
+        )
     except DecryptionFailed:
         log.warning("queued revocation %s: its token cannot be decrypted; revoking by sub", row.id)
         return None
@@ -195,21 +248,40 @@ def _give_up(session: Session, row: PendingRevocation, exc: Exception, *, refuse
     row.refused_at = utcnow()
     row.last_error = type(exc).__name__[:64]
     status = getattr(exc, "status", None)
-    record(session, None, "calendar.revoke_refused" if refused else "calendar.revoke_gave_up",
-           organisation_id=row.organisation_id, outcome="failure",
-           target_type="pending_revocation", target_id=row.id,
-           detail={"kind": kind_of(row.sub), "by": "token" if row.refresh_token else "sub",
-                   "error": row.last_error, "status": status, "attempts": row.attempts})
+    record(
+        session,
+        None,
+        "calendar.revoke_refused" if refused else "calendar.revoke_gave_up",
+        organisation_id=row.organisation_id,
+        outcome="failure",
+        target_type="pending_revocation",
+        target_id=row.id,
+        detail={
+            "kind": kind_of(row.sub),
+            "by": "token" if row.refresh_token else "sub",
+            "error": row.last_error,
+            "status": status,
+            "attempts": row.attempts,
+        },
+    )
 
 
-def run(session: Session, broker: CalendarBroker, *, cipher: TokenCipher | None = None,
-        limit: int | None = None, now: datetime | None = None) -> RunReport:
+def run(
+    session: Session,
+    broker: CalendarBroker,
+    *,
+    cipher: TokenCipher | None = None,
+    limit: int | None = None,
+    now: datetime | None = None,
+) -> RunReport:
     """Revoke every due queued authorization (at most ``limit``); safe to run twice or
     concurrently: each row is claimed by one run before it goes to the aggregator."""
     report = RunReport()
     done = 0
     while limit is None or done < limit:
-        rows = _claim(session, now or utcnow(), BATCH if limit is None else min(BATCH, limit - done))
+        rows = _claim(
+            session, now or utcnow(), BATCH if limit is None else min(BATCH, limit - done)
+        )
         if not rows:
             break
         for position, row in enumerate(rows):
@@ -246,8 +318,11 @@ def run(session: Session, broker: CalendarBroker, *, cipher: TokenCipher | None 
                 if row.attempts >= MAX_ATTEMPTS:
                     _give_up(session, row, exc, refused=False)
                     report.refused += 1
-                log.warning("revoking a queued authorization failed (%s); attempt %d",
-                            type(exc).__name__, row.attempts)
+                log.warning(
+                    "revoking a queued authorization failed (%s); attempt %d",
+                    type(exc).__name__,
+                    row.attempts,
+                )
                 continue
             session.execute(delete(PendingRevocation).where(PendingRevocation.id == row.id))
             report.revoked += 1
@@ -260,8 +335,14 @@ def run(session: Session, broker: CalendarBroker, *, cipher: TokenCipher | None 
 def _audit(session: Session, report: RunReport) -> None:
     for organisation_id, count in report.by_organisation.items():
         if organisation_id is not None:
-            record(session, None, "calendar.revoked_in_bulk", organisation_id=organisation_id,
-                   target_type="organisation", target_id=organisation_id,
-                   detail={"revoked": count, "still_queued": pending(session, organisation_id)})
+            record(
+                session,
+                None,
+                "calendar.revoked_in_bulk",
+                organisation_id=organisation_id,
+                target_type="organisation",
+                target_id=organisation_id,
+                detail={"revoked": count, "still_queued": pending(session, organisation_id)},
+            )
     report.by_organisation.clear()
     session.commit()

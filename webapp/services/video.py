@@ -31,8 +31,16 @@ OWN_ROOM = "explicit"
 MAX_ROOM_URL = 500
 MAX_ROOM_NAME = 40
 #: Offered as suggestions for the tool's name; any other name is fine.
-ROOM_TOOLS = ("Webex", "Whereby", "Jitsi Meet", "BlueJeans", "Google Meet", "Zoom",
-              "Microsoft Teams", "GoTo Meeting")
+ROOM_TOOLS = (
+    "Webex",
+    "Whereby",
+    "Jitsi Meet",
+    "BlueJeans",
+    "Google Meet",
+    "Zoom",
+    "Microsoft Teams",
+    "GoTo Meeting",
+)
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _ROOM_NAME = re.compile(r"^[\w][\w .&()'+-]*$")
 
@@ -46,16 +54,23 @@ def clean_room_url(value: str | None) -> str:
     """The person's meeting-room link, or Invalid: one https address on a public-looking host,
     ASCII only, no spaces, control characters or credentials, at most MAX_ROOM_URL long."""
     url = (value or "").strip()
-    problem = "Enter your meeting-room link as one https:// address (for example " \
-              "https://yourcompany.webex.com/meet/you)."
+    problem = (
+        "Enter your meeting-room link as one https:// address (for example "
+        "https://yourcompany.webex.com/meet/you)."
+    )
     if not url:
         raise Invalid(problem, field="video_room_url")
     if len(url) > MAX_ROOM_URL:
-        raise Invalid(f"The meeting-room link may be at most {MAX_ROOM_URL} characters.",
-                      field="video_room_url")
+        raise Invalid(
+            f"The meeting-room link may be at most {MAX_ROOM_URL} characters.",
+            field="video_room_url",
+        )
     if any(not 0x21 <= ord(ch) <= 0x7E for ch in url):
-        raise Invalid("The meeting-room link may not contain spaces, control characters or "
-                      "non-ASCII characters.", field="video_room_url")
+        raise Invalid(
+            "The meeting-room link may not contain spaces, control characters or "
+            "non-ASCII characters.",
+            field="video_room_url",
+        )
     parts = urlsplit(url)
     try:
         port_ok = parts.port is None or 0 < parts.port < 65536
@@ -63,9 +78,14 @@ def clean_room_url(value: str | None) -> str:
         port_ok = False
     host = parts.hostname or ""
     labels = host.split(".")
-    if (parts.scheme.lower() != "https" or "@" in parts.netloc or not port_ok
-            or len(labels) < 2 or not all(_HOST_LABEL.match(label) for label in labels)
-            or labels[-1].isdigit()):
+    if (
+        parts.scheme.lower() != "https"
+        or "@" in parts.netloc
+        or not port_ok
+        or len(labels) < 2
+        or not all(_HOST_LABEL.match(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
         raise Invalid(problem, field="video_room_url")
     return url
 
@@ -74,10 +94,17 @@ def clean_room_name(value: str | None) -> str:
     """The tool's name shown with the link (e.g. Webex): 1–40 letters, digits, spaces and
     simple punctuation."""
     name = unicodedata.normalize("NFC", (value or "").strip())
-    if not name or len(name) > MAX_ROOM_NAME or not _ROOM_NAME.match(name) \
-            or any(unicodedata.category(ch)[0] == "C" for ch in name):
-        raise Invalid(f"Name the tool of your meeting room (for example Webex), up to "
-                      f"{MAX_ROOM_NAME} letters, digits or spaces.", field="video_room_name")
+    if (
+        not name
+        or len(name) > MAX_ROOM_NAME
+        or not _ROOM_NAME.match(name)
+        or any(unicodedata.category(ch)[0] == "C" for ch in name)
+    ):
+        raise Invalid(
+            f"Name the tool of your meeting room (for example Webex), up to "
+            f"{MAX_ROOM_NAME} letters, digits or spaces.",
+            field="video_room_name",
+        )
     return name
 
 
@@ -88,31 +115,54 @@ def _active_link(session: Session, actor: Actor):
     return link
 
 
-def conferencing_profiles(session: Session, broker: CalendarBroker | None, cipher: TokenCipher,
-                          actor: Actor) -> tuple[tuple[ConferencingProfile, ...], str | None]:
+def conferencing_profiles(
+    session: Session, broker: CalendarBroker | None, cipher: TokenCipher, actor: Actor
+) -> tuple[tuple[ConferencingProfile, ...], str | None]:
     """The user's linked video accounts, read from the aggregator (never stored)."""
     if broker is None:
         return (), None
     try:
         link = _active_link(session, actor)
-        info = call_broker(session, broker, cipher, link,
-                           lambda creds, on_refresh: broker.userinfo(creds, on_refresh=on_refresh))
+        info = call_broker(
+            session,
+            broker,
+            cipher,
+            link,
+            lambda creds, on_refresh: broker.userinfo(creds, on_refresh=on_refresh),
+        )
     except ServiceError as exc:
         return (), exc.message
-    return tuple(p for p in info.conferencing_profiles
-                 if p.connected and p.provider_name in PROVIDERS), None
+    return tuple(
+        p for p in info.conferencing_profiles if p.connected and p.provider_name in PROVIDERS
+    ), None
 
 
-def authorization_url(session: Session, broker: CalendarBroker, cipher: TokenCipher, actor: Actor,
-                      *, provider: str | None, redirect_uri: str) -> str:
+def authorization_url(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    actor: Actor,
+    *,
+    provider: str | None,
+    redirect_uri: str,
+) -> str:
     """Where to send the user to link a video account."""
     if provider not in PROVIDERS:
-        raise Invalid("Choose Zoom, GoTo Meeting or Microsoft Teams. For Webex or another tool, "
-                      "save your own meeting-room link instead.", field="provider")
+        raise Invalid(
+            "Choose Zoom, GoTo Meeting or Microsoft Teams. For Webex or another tool, "
+            "save your own meeting-room link instead.",
+            field="provider",
+        )
     link = _active_link(session, actor)
-    url = call_broker(session, broker, cipher, link,
-                      lambda creds, on_refresh: broker.conferencing_authorization_url(
-                          creds, redirect_uri, provider_name=provider, on_refresh=on_refresh))
+    url = call_broker(
+        session,
+        broker,
+        cipher,
+        link,
+        lambda creds, on_refresh: broker.conferencing_authorization_url(
+            creds, redirect_uri, provider_name=provider, on_refresh=on_refresh
+        ),
+    )
     record(session, actor, "video.connect_started", detail={"provider": provider})
     session.commit()
     return url

@@ -8,16 +8,40 @@ from zoneinfo import available_timezones
 from webapp.services import Invalid
 
 #: Names a browser or calendar may report for UTC, and the one zone list shows for it.
-_UTC_ALIASES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal",
-                          "Etc/Zulu", "Zulu", "GMT", "Etc/GMT", "Etc/GMT0", "Etc/GMT+0",
-                          "Etc/GMT-0", "GMT0", "GMT+0", "GMT-0", "Etc/Greenwich", "Greenwich"})
+_UTC_ALIASES = frozenset(
+    {
+        "UTC",
+        "Etc/UTC",
+        "Etc/UCT",
+        "UCT",
+        "Etc/Universal",
+        "Universal",
+        "Etc/Zulu",
+        "Zulu",
+        "GMT",
+        "Etc/GMT",
+        "Etc/GMT0",
+        "Etc/GMT+0",
+        "Etc/GMT-0",
+        "GMT0",
+        "GMT+0",
+        "GMT-0",
+        "Etc/Greenwich",
+        "Greenwich",
+    }
+)
 
 
 @lru_cache(maxsize=1)
 def zone_names() -> tuple[str, ...]:
     """The IANA zones a person can choose (the region/city names, plus Etc/UTC), sorted."""
-    return tuple(sorted(z for z in available_timezones() if "/" in z and not z.startswith(
-        ("Etc/", "SystemV/", "posix/", "right/")))) + ("Etc/UTC",)
+    return tuple(
+        sorted(
+            z
+            for z in available_timezones()
+            if "/" in z and not z.startswith(("Etc/", "SystemV/", "posix/", "right/"))
+        )
+    ) + ("Etc/UTC",)
 
 
 @lru_cache(maxsize=1)
@@ -32,8 +56,10 @@ def person_zone(name: str | None) -> str:
         return "Etc/UTC"
     if len(value) <= 64 and value in _zone_set():
         return value
-    raise Invalid("Choose a time zone from the list: an IANA name such as Europe/London or "
-                  "America/New_York.", field="timezone")
+    raise Invalid(
+        "Choose a time zone from the list: an IANA name such as Europe/London or America/New_York.",
+        field="timezone",
+    )
 
 
 def known_zone(name: str | None) -> str | None:

@@ -21,10 +21,16 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 def _assignment_form(users) -> AssignmentForm:
     form = AssignmentForm()
-    form.coordinator_id.choices = [SelectChoice(str(u.id), f"{u.name} ({u.email})") for u in users
-                                   if u.role is Role.COORDINATOR and u.active]
-    form.manager_id.choices = [SelectChoice(str(u.id), f"{u.name} ({u.email})") for u in users
-                               if u.role is Role.RECRUITER and u.active]
+    form.coordinator_id.choices = [
+        SelectChoice(str(u.id), f"{u.name} ({u.email})")
+        for u in users
+        if u.role is Role.COORDINATOR and u.active
+    ]
+    form.manager_id.choices = [
+        SelectChoice(str(u.id), f"{u.name} ({u.email})")
+        for u in users
+        if u.role is Role.RECRUITER and u.active
+    ]
     return form
 
 
@@ -32,7 +38,9 @@ def _users_page(invite_form=None, assignment_form=None, invite_link=None, status
     session, who = db_session(), actor()
     users = accounts.list_users(session, who)
     return render_template(
-        "admin/users.html", users=users, invite_form=invite_form or InviteForm(),
+        "admin/users.html",
+        users=users,
+        invite_form=invite_form or InviteForm(),
         assignment_form=assignment_form or _assignment_form(users),
         assignments=accounts.assignments(session, who),
         invite_link=invite_link,
@@ -59,7 +67,11 @@ def invite():
         return _users_page(invite_form=form, status=400)
     try:
         user, token = accounts.invite_user(
-            db_session(), actor(), email=form.email.data, name=form.name.data, role=form.role.data,
+            db_session(),
+            actor(),
+            email=form.email.data,
+            name=form.name.data,
+            role=form.role.data,
             invite_days=current_app.config["INVITE_DAYS"],
         )
     except ServiceError as exc:
@@ -68,8 +80,11 @@ def invite():
         else:
             flash_error(exc)
         return _users_page(invite_form=form, status=400)
-    flash(f"Account created for {user.name}. Send them the invitation link below; it is shown "
-          "only once.", "success")
+    flash(
+        f"Account created for {user.name}. Send them the invitation link below; it is shown "
+        "only once.",
+        "success",
+    )
     return _users_page(invite_link=(user, _invite_link(token)), status=201)
 
 
@@ -87,13 +102,25 @@ def user(user_id: int):
 def _user_page(target, zone_problem: str | None = None, status: int = 200):
     db = db_session()
     link = connect.link_of(db, target.id)
-    proposed = None if target.timezone else connect.calendar_zone(
-        db, current_app.extensions["rendezvous.broker"],
-        current_app.extensions["rendezvous.cipher"], link)
+    proposed = (
+        None
+        if target.timezone
+        else connect.calendar_zone(
+            db,
+            current_app.extensions["rendezvous.broker"],
+            current_app.extensions["rendezvous.cipher"],
+            link,
+        )
+    )
     org = db.get(Organisation, target.organisation_id)
     return render_template(
-        "admin/user.html", user=target, role_form=RoleForm(role=target.role.value), link=link,
-        zone_options=zone_options, proposed_zone=proposed, zone_problem=zone_problem,
+        "admin/user.html",
+        user=target,
+        role_form=RoleForm(role=target.role.value),
+        link=link,
+        zone_options=zone_options,
+        proposed_zone=proposed,
+        zone_problem=zone_problem,
         organisation_zone=(org.timezone if org else None) or "Europe/London",
         selected_zone=target.timezone or proposed or (org.timezone if org else "Europe/London"),
     ), status
@@ -106,8 +133,13 @@ def set_timezone(user_id: int):
     through Enterprise Connect)."""
     db, who = db_session(), actor()
     try:
-        target = accounts.set_timezone(db, who, user_id, request.form.get("timezone"),
-                                       source=request.form.get("source", "chosen"))
+        target = accounts.set_timezone(
+            db,
+            who,
+            user_id,
+            request.form.get("timezone"),
+            source=request.form.get("source", "chosen"),
+        )
     except NotFound:
         abort(404)
     except ServiceError as exc:
@@ -137,24 +169,33 @@ def change_role(user_id: int):
     if not form.validate_on_submit():
         flash("Choose one of the listed roles.", "error")
         return redirect(url_for("admin.user", user_id=user_id))
-    return _apply(lambda: accounts.change_role(db_session(), actor(), user_id, form.role.data),
-                  user_id, "Role changed. The user's sessions have ended.")
+    return _apply(
+        lambda: accounts.change_role(db_session(), actor(), user_id, form.role.data),
+        user_id,
+        "Role changed. The user's sessions have ended.",
+    )
 
 
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
 @allow(Role.ADMIN)
 def deactivate(user_id: int):
     """Deactivate a user; they are logged out and cannot log in."""
-    return _apply(lambda: accounts.set_active(db_session(), actor(), user_id, False),
-                  user_id, "User deactivated. They can no longer log in.")
+    return _apply(
+        lambda: accounts.set_active(db_session(), actor(), user_id, False),
+        user_id,
+        "User deactivated. They can no longer log in.",
+    )
 
 
 @bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
 @allow(Role.ADMIN)
 def reactivate(user_id: int):
     """Reactivate a user."""
-    return _apply(lambda: accounts.set_active(db_session(), actor(), user_id, True),
-                  user_id, "User reactivated.")
+    return _apply(
+        lambda: accounts.set_active(db_session(), actor(), user_id, True),
+        user_id,
+        "User reactivated.",
+    )
 
 
 @bp.route("/users/<int:user_id>/invite", methods=["POST"])
@@ -163,8 +204,9 @@ def reissue_invite(user_id: int):
     """Replace a user's invitation link and show the new one once."""
     session, who = db_session(), actor()
     try:
-        token = accounts.reissue_invite(session, who, user_id,
-                                        invite_days=current_app.config["INVITE_DAYS"])
+        token = accounts.reissue_invite(
+            session, who, user_id, invite_days=current_app.config["INVITE_DAYS"]
+        )
     except NotFound:
         abort(404)
     except ServiceError as exc:
@@ -185,12 +227,15 @@ def assign():
         flash("Choose a coordinator and a hiring manager.", "error")
         return _users_page(assignment_form=form, status=400)
     try:
-        assignment = accounts.assign_coordinator(session, who, form.coordinator_id.data,
-                                                 form.manager_id.data)
+        assignment = accounts.assign_coordinator(
+            session, who, form.coordinator_id.data, form.manager_id.data
+        )
     except ServiceError as exc:
         flash_error(exc)
         return _users_page(assignment_form=form, status=400)
-    flash(f"{assignment.coordinator.name} can now schedule for {assignment.manager.name}.", "success")
+    flash(
+        f"{assignment.coordinator.name} can now schedule for {assignment.manager.name}.", "success"
+    )
     return redirect(url_for("admin.users"))
 
 

@@ -14,9 +14,14 @@ bp = Blueprint("api_tokens", __name__, url_prefix="/profile/api-tokens")
 
 def _page(*, created=None, plaintext=None, error=None, form=None, status=200):
     return render_template(
-        "api/tokens.html", tokens=api_tokens.list_tokens(db_session(), actor()),
-        lifetimes=api_tokens.LIFETIMES, default_days=api_tokens.DEFAULT_DAYS, created=created,
-        plaintext=plaintext, error=error, form=form or {},
+        "api/tokens.html",
+        tokens=api_tokens.list_tokens(db_session(), actor()),
+        lifetimes=api_tokens.LIFETIMES,
+        default_days=api_tokens.DEFAULT_DAYS,
+        created=created,
+        plaintext=plaintext,
+        error=error,
+        form=form or {},
     ), status
 
 
@@ -33,8 +38,9 @@ def create():
     """Create a token and show it once."""
     form = {"name": request.form.get("name", ""), "days": request.form.get("days", "")}
     try:
-        token, plaintext = api_tokens.create_token(db_session(), actor(), name=form["name"],
-                                                   days=form["days"])
+        token, plaintext = api_tokens.create_token(
+            db_session(), actor(), name=form["name"], days=form["days"]
+        )
     except Invalid as exc:
         return _page(error=exc, form=form, status=400)
     return _page(created=token, plaintext=plaintext)

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import time
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   session, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 
 from webapp.db import db_session
@@ -50,15 +59,19 @@ def login():
         abort(400)
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        opened = accounts.authenticate(db_session(), form.email.data, form.password.data,
-                                       actor=actor())
+        opened = accounts.authenticate(
+            db_session(), form.email.data, form.password.data, actor=actor()
+        )
         if len(opened) == 1:
             return _welcome(opened[0], form.next.data, form.browser_tz.data)
         if opened:  # the address and password open accounts in several organisations
             session.clear()
-            session[CHOICE] = {"ids": [u.id for u in opened], "at": time.time(),
-                               "next": safe_next(form.next.data) or "",
-                               "tz": known_zone(form.browser_tz.data)}
+            session[CHOICE] = {
+                "ids": [u.id for u in opened],
+                "at": time.time(),
+                "next": safe_next(form.next.data) or "",
+                "tz": known_zone(form.browser_tz.data),
+            }
             return redirect(url_for("auth.choose_account"))
         flash("Wrong email or password.", "error")
         return render_template("login.html", form=form), 401
@@ -93,12 +106,12 @@ def choose_account():
         return redirect(url_for("auth.login"))
     options = accounts.login_choices(db_session(), pending["ids"])
     form = ChooseAccountForm()
-    form.user_id.choices = [(str(u.id), f"{u.organisation.name} ({u.role.label})")
-                            for u in options]
+    form.user_id.choices = [(str(u.id), f"{u.organisation.name} ({u.role.label})") for u in options]
     if form.validate_on_submit():
         try:
-            user = accounts.choose_account(db_session(), pending["ids"], int(form.user_id.data),
-                                           actor=actor())
+            user = accounts.choose_account(
+                db_session(), pending["ids"], int(form.user_id.data), actor=actor()
+            )
         except Invalid as exc:
             session.pop(CHOICE, None)
             flash(exc.message, "error")

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 
 from models import Attention, LinkMode, LinkStatus, Role
@@ -16,7 +26,6 @@ from webapp.web import actor
 bp = Blueprint("calendar", __name__, url_prefix="/profile/calendar")
 
 CALENDAR_USERS = (Role.RECRUITER, Role.COORDINATOR)
-
 
 
 def push_url(link_id: int) -> str:
@@ -34,8 +43,9 @@ def show():
     broker = current_app.extensions["rendezvous.broker"]
     if link is not None and broker is not None and connect.recoverable(link):
         # Signed in again at the aggregator? Then the link is back; else where to do it.
-        relink_url = _aggregator_page(connect.check_profile(db, broker, token_cipher(),
-                                                            link).relink_url)
+        relink_url = _aggregator_page(
+            connect.check_profile(db, broker, token_cipher(), link).relink_url
+        )
         db.refresh(link)
     if link is not None and link.status is LinkStatus.ACTIVE and broker is not None:
         try:
@@ -44,10 +54,17 @@ def show():
             problem = exc.message
             db.refresh(link)
     return render_template(
-        "calendar/show.html", link=link, calendars=calendars, problem=problem,
-        relink_url=relink_url, Attention=Attention,
-        providers=connect.PROVIDERS, may_connect=connect.may_connect(db, actor()),
-        configured=broker is not None, LinkStatus=LinkStatus, LinkMode=LinkMode,
+        "calendar/show.html",
+        link=link,
+        calendars=calendars,
+        problem=problem,
+        relink_url=relink_url,
+        Attention=Attention,
+        providers=connect.PROVIDERS,
+        may_connect=connect.may_connect(db, actor()),
+        configured=broker is not None,
+        LinkStatus=LinkStatus,
+        LinkMode=LinkMode,
     )
 
 
@@ -65,9 +82,14 @@ def start_connect():
     """Send the user to the aggregator's consent page."""
     provider = request.form.get("provider") or None
     try:
-        url = connect.begin(db_session(), required_broker(), actor(), provider=provider,
-                            session_nonce=oauth_session_nonce(),
-                            redirect_uri=external_url("calendar.callback"))
+        url = connect.begin(
+            db_session(),
+            required_broker(),
+            actor(),
+            provider=provider,
+            session_nonce=oauth_session_nonce(),
+            redirect_uri=external_url("calendar.callback"),
+        )
     except (Forbidden, Invalid) as exc:
         flash_error(exc)
         return redirect(url_for("calendar.show")), 400 if isinstance(exc, Invalid) else 403
@@ -81,9 +103,16 @@ def callback():
     args = request.args
     try:
         link = connect.complete(
-            db_session(), required_broker(), token_cipher(), actor(), state=args.get("state"),
-            code=args.get("code"), error=args.get("error"), session_nonce=session.get("oauth_nonce"),
-            redirect_uri=external_url("calendar.callback"), push_url=push_url,
+            db_session(),
+            required_broker(),
+            token_cipher(),
+            actor(),
+            state=args.get("state"),
+            code=args.get("code"),
+            error=args.get("error"),
+            session_nonce=session.get("oauth_nonce"),
+            redirect_uri=external_url("calendar.callback"),
+            push_url=push_url,
         )
     except connect.StateRejected as exc:
         return render_template("calendar/state_rejected.html", message=exc.message), 400
@@ -103,7 +132,10 @@ def choose():
     """Save which calendar interviews go to and which count as busy."""
     try:
         connect.choose_calendars(
-            db_session(), required_broker(), token_cipher(), actor(),
+            db_session(),
+            required_broker(),
+            token_cipher(),
+            actor(),
             target_calendar_id=request.form.get("target_calendar_id", ""),
             conflict_calendar_ids=request.form.getlist("conflict_calendar_ids"),
         )
@@ -131,8 +163,9 @@ def confirm_disconnect():
 def disconnect():
     """Disconnect the calendar: revoke at the aggregator and delete the tokens."""
     try:
-        report = connect.disconnect(db_session(), current_app.extensions["rendezvous.broker"],
-                                    token_cipher(), actor())
+        report = connect.disconnect(
+            db_session(), current_app.extensions["rendezvous.broker"], token_cipher(), actor()
+        )
     except NotFound:
         return redirect(url_for("calendar.show"))
     except Forbidden as exc:

@@ -53,7 +53,6 @@ def _ext(name: str):
     return current_app.extensions[f"rendezvous.{name}"]
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Recruiter: links
 
@@ -61,11 +60,18 @@ def _ext(name: str):
 def _links_page(problem: str | None = None, status: int = 200, form=None, new_url=None):
     db = db_session()
     me = actor()
-    return render_template("candidate/links.html", links=candidate_links.links_of(db, me),
-                           choices=av.panel_choices(db, me), durations=av.DURATIONS,
-                           zone_options=zone_options, viewer_tz=viewer_zone(), problem=problem,
-                           form=form or {}, new_url=new_url,
-                           today=dt.date.today().isoformat()), status
+    return render_template(
+        "candidate/links.html",
+        links=candidate_links.links_of(db, me),
+        choices=av.panel_choices(db, me),
+        durations=av.DURATIONS,
+        zone_options=zone_options,
+        viewer_tz=viewer_zone(),
+        problem=problem,
+        form=form or {},
+        new_url=new_url,
+        today=dt.date.today().isoformat(),
+    ), status
 
 
 @links_bp.route("/")
@@ -85,14 +91,21 @@ def create():
         panel = [int(v) for v in form.getlist("panel")]
         start_date = dt.date.fromisoformat(form.get("start_date") or dt.date.today().isoformat())
         link, token = candidate_links.create_link(
-            db_session(), sealer(), actor(), panel_link_ids=panel,
-            duration=int(form.get("duration") or 60), start_date=start_date,
-            days=int(form.get("days") or 5), expires_days=int(form.get("expires_days") or 7),
+            db_session(),
+            sealer(),
+            actor(),
+            panel_link_ids=panel,
+            duration=int(form.get("duration") or 60),
+            start_date=start_date,
+            days=int(form.get("days") or 5),
+            expires_days=int(form.get("expires_days") or 7),
             candidate_name=form.get("candidate_name", ""),
             candidate_email=form.get("candidate_email", ""),
             candidate_tzid=form.get("candidate_tzid") or viewer_zone(),
-            title=form.get("title", ""), video=form.get("video") == "on",
-            candidate_hours=hours)
+            title=form.get("title", ""),
+            video=form.get("video") == "on",
+            candidate_hours=hours,
+        )
     except ValueError:
         return _links_page("Enter whole numbers and a date like 2026-11-23.", 400, form)
     except ServiceError as exc:
@@ -104,8 +117,10 @@ def _candidate_hours(form) -> tuple[int, int] | None:
     """The candidate's hours from the link form (``HH:MM`` in their zone), when limited."""
     if form.get("candidate_hours") != "on":
         return None
-    return (scheduling.parse_minutes(form.get("candidate_start") or "", "candidate_hours"),
-            scheduling.parse_minutes(form.get("candidate_end") or "", "candidate_hours"))
+    return (
+        scheduling.parse_minutes(form.get("candidate_start") or "", "candidate_hours"),
+        scheduling.parse_minutes(form.get("candidate_end") or "", "candidate_hours"),
+    )
 
 
 @links_bp.route("/<int:link_id>/revoke", methods=["POST"])
@@ -139,23 +154,38 @@ def _slots_page(token: str, opened, problem: str | None = None, status: int = 20
     days: dict[dt.date, list] = {}
     for slot in found:
         days.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
-    return render_template("candidate/slots.html", token=token, opened=opened, days=days, tz=tz,
-                           tzid=tzid, zone_options=zone_options, problem=problem,
-                           zone_label=av.zone_label,
-                           duration=opened.link.duration_minutes), status
+    return render_template(
+        "candidate/slots.html",
+        token=token,
+        opened=opened,
+        days=days,
+        tz=tz,
+        tzid=tzid,
+        zone_options=zone_options,
+        problem=problem,
+        zone_label=av.zone_label,
+        duration=opened.link.duration_minutes,
+    ), status
 
 
 def _unusable(exc: candidate_links.LinkUnusable):
-    return render_template("candidate/unusable.html", message=exc.message), \
-        404 if exc.state == "unknown" else 410
+    return render_template(
+        "candidate/unusable.html", message=exc.message
+    ), 404 if exc.state == "unknown" else 410
 
 
-def _booked_page(shown: candidate_links.Booked, *, invite_ics: str | None = None,
-                 soon: bool = False, again: bool = False):
+def _booked_page(
+    shown: candidate_links.Booked,
+    *,
+    invite_ics: str | None = None,
+    soon: bool = False,
+    again: bool = False,
+):
     chosen = request.values.get("tz")
     tz = av.zone(chosen if av.valid_zone(chosen) else shown.tzid)
-    return render_template("candidate/booked.html", shown=shown, tz=tz, invite_ics=invite_ics,
-                           soon=soon, again=again)
+    return render_template(
+        "candidate/booked.html", shown=shown, tz=tz, invite_ics=invite_ics, soon=soon, again=again
+    )
 
 
 def _used_or_unusable(token: str, exc: candidate_links.LinkUnusable):
@@ -163,8 +193,9 @@ def _used_or_unusable(token: str, exc: candidate_links.LinkUnusable):
     if exc.state != "used":
         return _unusable(exc)
     try:
-        shown = candidate_links.booked(db_session(), _ext("broker"), _ext("cipher"), sealer(),
-                                       token)
+        shown = candidate_links.booked(
+            db_session(), _ext("broker"), _ext("cipher"), sealer(), token
+        )
     except candidate_links.LinkUnusable as gone:
         return _unusable(gone)
     return _booked_page(shown, again=True)
@@ -190,9 +221,15 @@ def book(token: str):
     db = db_session()
     try:
         booking = candidate_links.book(
-            db, required_broker(), _ext("cipher"), sealer(), token,
-            parse_start(request.form.get("slot")), invite_callback_url=invite_callback_url,
-            organizer_email=current_app.config.get("SMART_INVITE_ORGANIZER_EMAIL"))
+            db,
+            required_broker(),
+            _ext("cipher"),
+            sealer(),
+            token,
+            parse_start(request.form.get("slot")),
+            invite_callback_url=invite_callback_url,
+            organizer_email=current_app.config.get("SMART_INVITE_ORGANIZER_EMAIL"),
+        )
     except candidate_links.LinkUnusable as exc:
         return _used_or_unusable(token, exc)
     except ServiceError as exc:
@@ -200,10 +237,13 @@ def book(token: str):
             opened = candidate_links.open_link(db, sealer(), token)
         except candidate_links.LinkUnusable as gone:
             return _used_or_unusable(token, gone)
-        return _slots_page(token, opened, exc.message,
-                           409 if isinstance(exc, scheduling.SlotTaken) else 400)
+        return _slots_page(
+            token, opened, exc.message, 409 if isinstance(exc, scheduling.SlotTaken) else 400
+        )
     if booking.retry_payload:
         _ext("jobs").enqueue("scheduling.write", booking.interview.id, booking.retry_payload)
-    return _booked_page(candidate_links.Booked(booking.title, booking.tzid, "booked",
-                                               booking.start, booking.end),
-                        invite_ics=booking.invite_ics, soon=booking.retry_payload is not None)
+    return _booked_page(
+        candidate_links.Booked(booking.title, booking.tzid, "booked", booking.start, booking.end),
+        invite_ics=booking.invite_ics,
+        soon=booking.retry_payload is not None,
+    )

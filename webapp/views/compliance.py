@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import json
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
-                   request, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from models import Role
 from webapp.db import db_session
@@ -26,8 +35,10 @@ def confirm_role() -> Role:
 def inventory():
     """Show every table and column stored, with classification and row counts."""
     return render_template(
-        "compliance/inventory.html", tables=compliance.inventory(db_session(), actor()),
-        not_stored=compliance.NOT_STORED, processor=compliance.PROCESSOR,
+        "compliance/inventory.html",
+        tables=compliance.inventory(db_session(), actor()),
+        not_stored=compliance.NOT_STORED,
+        processor=compliance.PROCESSOR,
         data_center=current_app.config["CRONOFY_DATA_CENTER"],
         sandbox=bool(current_app.config.get("CRONOFY_API_BASE_URL")),
         rules=compliance.retention_rules(current_app.config),
@@ -42,13 +53,26 @@ def audit():
         filters = compliance.parse_filters(request.args)
     except Invalid as exc:
         flash_error(exc)
-        return render_template("compliance/audit.html", entries=[], total=0, page=1, pages=1,
-                               filters=compliance.AuditFilters(), args=request.args), 400
+        return render_template(
+            "compliance/audit.html",
+            entries=[],
+            total=0,
+            page=1,
+            pages=1,
+            filters=compliance.AuditFilters(),
+            args=request.args,
+        ), 400
     page = request.args.get("page", 1, type=int) or 1
     entries, total, pages = compliance.audit_page(db_session(), actor(), filters, page=page)
-    return render_template("compliance/audit.html", entries=entries, total=total,
-                           page=min(max(page, 1), pages), pages=pages, filters=filters,
-                           args=request.args)
+    return render_template(
+        "compliance/audit.html",
+        entries=entries,
+        total=total,
+        page=min(max(page, 1), pages),
+        pages=pages,
+        filters=filters,
+        args=request.args,
+    )
 
 
 @bp.route("/audit/export.<fmt>")
@@ -62,8 +86,11 @@ def audit_export(fmt: str):
         flash_error(exc)
         return redirect(url_for("compliance.audit"))
     mimetype = "text/csv" if fmt == "csv" else "application/json"
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="rendezvous-audit.{fmt}"'})
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="rendezvous-audit.{fmt}"'},
+    )
 
 
 @bp.route("/people")
@@ -78,12 +105,21 @@ def people():
         try:
             by_email = compliance.email_records(db, who, query)
             interviews = compliance.candidate_interviews(
-                db, current_app.extensions["rendezvous.broker"],
-                current_app.extensions["rendezvous.cipher"], who, query)
+                db,
+                current_app.extensions["rendezvous.broker"],
+                current_app.extensions["rendezvous.cipher"],
+                who,
+                query,
+            )
         except Invalid as exc:
             flash_error(exc)
-    return render_template("compliance/people.html", query=query, matches=matches,
-                           by_email=by_email, interviews=interviews)
+    return render_template(
+        "compliance/people.html",
+        query=query,
+        matches=matches,
+        by_email=by_email,
+        interviews=interviews,
+    )
 
 
 @bp.route("/people/<int:user_id>")
@@ -96,8 +132,13 @@ def person(user_id: int):
     except NotFound:
         abort(404)
     pending = [r for r in compliance.pending_erasures(db, who) if r.person_id == user_id]
-    return render_template("compliance/person.html", user_id=user_id, records=records,
-                           pending=pending, confirm_role=confirm_role())
+    return render_template(
+        "compliance/person.html",
+        user_id=user_id,
+        records=records,
+        pending=pending,
+        confirm_role=confirm_role(),
+    )
 
 
 @bp.route("/people/<int:user_id>/export.json")
@@ -108,9 +149,13 @@ def person_export(user_id: int):
         document = compliance.export_subject(db_session(), actor(), user_id)
     except NotFound:
         abort(404)
-    return Response(json.dumps(document, indent=2, default=str), mimetype="application/json",
-                    headers={"Content-Disposition":
-                             f'attachment; filename="rendezvous-subject-{user_id}.json"'})
+    return Response(
+        json.dumps(document, indent=2, default=str),
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="rendezvous-subject-{user_id}.json"'
+        },
+    )
 
 
 @bp.route("/people/<int:user_id>/erasure", methods=["POST"])
@@ -119,7 +164,9 @@ def propose_erasure(user_id: int):
     """Propose erasing a person; the confirming role carries it out."""
     db, who = db_session(), actor()
     try:
-        req = compliance.propose_erasure(db, who, user_id, request.form.get("future_interviews", ""))
+        req = compliance.propose_erasure(
+            db, who, user_id, request.form.get("future_interviews", "")
+        )
     except NotFound:
         abort(404)
     except ServiceError as exc:
@@ -136,10 +183,12 @@ def propose_erasure(user_id: int):
 def erasures():
     """List erasure requests waiting for confirmation and the receipts of completed ones."""
     db, who = db_session(), actor()
-    return render_template("compliance/erasures.html",
-                           pending=compliance.pending_erasures(db, who),
-                           history=compliance.erasure_history(db, who),
-                           may_confirm=who.role is confirm_role())
+    return render_template(
+        "compliance/erasures.html",
+        pending=compliance.pending_erasures(db, who),
+        history=compliance.erasure_history(db, who),
+        may_confirm=who.role is confirm_role(),
+    )
 
 
 @bp.route("/erasures/<int:request_id>", methods=["POST"])
@@ -152,9 +201,14 @@ def decide_erasure(request_id: int):
 def decide(request_id: int, *, approve: bool):
     try:
         req = compliance.decide_erasure(
-            db_session(), current_app.extensions["rendezvous.broker"],
-            current_app.extensions["rendezvous.cipher"], actor(), request_id, approve=approve,
-            confirm_role=confirm_role())
+            db_session(),
+            current_app.extensions["rendezvous.broker"],
+            current_app.extensions["rendezvous.cipher"],
+            actor(),
+            request_id,
+            approve=approve,
+            confirm_role=confirm_role(),
+        )
     except NotFound:
         abort(404)
     except Forbidden as exc:

@@ -3,15 +3,33 @@ account, link its mailboxes in bulk, follow progress, retry, unlink, disconnect,
 
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   session, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from models import LinkStatus, MailboxStatus, Role
 from webapp.db import db_session
 from webapp.integration import external_url
 from webapp.security import allow
-from webapp.services import (Forbidden, Invalid, NotFound, ServiceError, accounts, connect,
-                             enterprise, revocations)
+from webapp.services import (
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    accounts,
+    connect,
+    enterprise,
+    revocations,
+)
 from webapp.views import flash_error, oauth_session_nonce, required_broker, token_cipher
 from webapp.web import actor
 
@@ -19,7 +37,6 @@ bp = Blueprint("enterprise", __name__, url_prefix="/admin/calendar/enterprise")
 
 #: Largest CSV/text upload accepted for pasted addresses.
 MAX_UPLOAD = 1024 * 1024
-
 
 
 def _callback_url(request_id: int) -> str:
@@ -55,13 +72,22 @@ def index():
             except ServiceError as exc:
                 rooms_problem = exc.message
         if rooms is None:  # the directory cannot be read: linked rooms can still be unlinked
-            rooms = [enterprise.RoomEntry(r.email, r.display_name, r, listed=False)
-                     for r in enterprise.room_requests(db, link.id)
-                     if r.status is not MailboxStatus.UNLINKED]
+            rooms = [
+                enterprise.RoomEntry(r.email, r.display_name, r, listed=False)
+                for r in enterprise.room_requests(db, link.id)
+                if r.status is not MailboxStatus.UNLINKED
+            ]
         mailboxes = enterprise.mailboxes(db, link.id, status=status, query=query)
-        views.append({"link": link, "counts": enterprise.counts(db, link.id), "rooms": rooms,
-                      "rooms_problem": rooms_problem, "mailboxes": mailboxes,
-                      "attention": enterprise.needing_attention(db, mailboxes)})
+        views.append(
+            {
+                "link": link,
+                "counts": enterprise.counts(db, link.id),
+                "rooms": rooms,
+                "rooms_problem": rooms_problem,
+                "mailboxes": mailboxes,
+                "attention": enterprise.needing_attention(db, mailboxes),
+            }
+        )
     tenant = (request.args.get("tenant") or "").strip()[:200]
     configured_app_id = current_app.config.get("MICROSOFT_APP_ID") or ""
     app_id = configured_app_id or (request.args.get("app_id") or "").strip()[:64]
@@ -71,15 +97,25 @@ def index():
             consent_url = enterprise.admin_consent_url(tenant, app_id)
         except Invalid as exc:
             consent_problem = exc.message
-    return render_template("settings/enterprise.html", domains=views, status=status, query=query,
-                           stuck_revocations=revocations.needing_attention(db, who.organisation_id),
-                           revocation_kind=revocations.kind_of,
-                           tenant=tenant, app_id=app_id, app_id_configured=bool(configured_app_id),
-                           consent_url=consent_url, consent_problem=consent_problem,
-                           providers=enterprise.PROVIDERS, hints=enterprise.ERROR_HINTS,
-                           configured=broker is not None, LinkStatus=LinkStatus,
-                           verifying=accounts.VERIFYING_PROVIDERS,
-                           MailboxStatus=MailboxStatus)
+    return render_template(
+        "settings/enterprise.html",
+        domains=views,
+        status=status,
+        query=query,
+        stuck_revocations=revocations.needing_attention(db, who.organisation_id),
+        revocation_kind=revocations.kind_of,
+        tenant=tenant,
+        app_id=app_id,
+        app_id_configured=bool(configured_app_id),
+        consent_url=consent_url,
+        consent_problem=consent_problem,
+        providers=enterprise.PROVIDERS,
+        hints=enterprise.ERROR_HINTS,
+        configured=broker is not None,
+        LinkStatus=LinkStatus,
+        verifying=accounts.VERIFYING_PROVIDERS,
+        MailboxStatus=MailboxStatus,
+    )
 
 
 @bp.route("/connect", methods=["POST"])
@@ -87,10 +123,14 @@ def index():
 def start_connect():
     """Send the IT admin to the aggregator's Enterprise Connect authorization."""
     try:
-        url = enterprise.begin(db_session(), required_broker(), actor(),
-                               provider=request.form.get("provider", ""),
-                               session_nonce=oauth_session_nonce(),
-                               redirect_uri=external_url("enterprise.callback"))
+        url = enterprise.begin(
+            db_session(),
+            required_broker(),
+            actor(),
+            provider=request.form.get("provider", ""),
+            session_nonce=oauth_session_nonce(),
+            redirect_uri=external_url("enterprise.callback"),
+        )
     except (Forbidden, Invalid) as exc:
         flash_error(exc)
         return redirect(url_for("enterprise.index")), 400
@@ -104,10 +144,16 @@ def callback():
     args = request.args
     try:
         link = enterprise.complete(
-            db_session(), required_broker(), token_cipher(), actor(), state=args.get("state"),
-            code=args.get("code"), error=args.get("error"),
+            db_session(),
+            required_broker(),
+            token_cipher(),
+            actor(),
+            state=args.get("state"),
+            code=args.get("code"),
+            error=args.get("error"),
             session_nonce=session.get("oauth_nonce"),
-            redirect_uri=external_url("enterprise.callback"))
+            redirect_uri=external_url("enterprise.callback"),
+        )
     except connect.StateRejected as exc:
         return render_template("calendar/state_rejected.html", message=exc.message), 400
     except connect.Declined as exc:
@@ -118,8 +164,10 @@ def callback():
         return redirect(url_for("enterprise.index"))
     if enterprise.counts(db_session(), link.id)["queued"]:
         _send(link.id)  # requests waiting for a reconnected service account
-    flash(f"{link.domain} is connected through {link.account_email or 'its service account'}.",
-          "success")
+    flash(
+        f"{link.domain} is connected through {link.account_email or 'its service account'}.",
+        "success",
+    )
     return redirect(url_for("enterprise.index"))
 
 
@@ -129,9 +177,13 @@ def choose(link_id: int):
     """Show the ways to choose mailboxes: all users, a searchable subset, or a list."""
     link = _domain_or_404(link_id)
     query = (request.args.get("q") or "").strip()[:100] or None
-    return render_template("settings/enterprise_link.html", link=link, query=query,
-                           candidates=enterprise.candidates(db_session(), link, query=query),
-                           MailboxStatus=MailboxStatus)
+    return render_template(
+        "settings/enterprise_link.html",
+        link=link,
+        query=query,
+        candidates=enterprise.candidates(db_session(), link, query=query),
+        MailboxStatus=MailboxStatus,
+    )
 
 
 @bp.route("/<int:link_id>/link", methods=["POST"])
@@ -155,13 +207,20 @@ def request_mailboxes(link_id: int):
             try:
                 text += "\n" + raw.decode("utf-8-sig")
             except UnicodeDecodeError:
-                flash("The file is not UTF-8 text (save it as CSV UTF-8). Nothing was sent.",
-                      "error")
+                flash(
+                    "The file is not UTF-8 text (save it as CSV UTF-8). Nothing was sent.", "error"
+                )
                 return redirect(url_for("enterprise.choose", link_id=link.id)), 303
         emails = enterprise.parse_emails(text)
     try:
-        report = enterprise.request_mailboxes(db_session(), actor(), link.id, emails=emails,
-                                              all_users=mode == "all", callback_url=_callback_url)
+        report = enterprise.request_mailboxes(
+            db_session(),
+            actor(),
+            link.id,
+            emails=emails,
+            all_users=mode == "all",
+            callback_url=_callback_url,
+        )
     except ServiceError as exc:
         flash_error(exc)
         return redirect(url_for("enterprise.choose", link_id=link.id)), 303
@@ -176,9 +235,15 @@ def request_rooms(link_id: int):
     """Queue link requests for the chosen rooms (free/busy only) and start sending them."""
     link = _domain_or_404(link_id)
     try:
-        report = enterprise.request_rooms(db_session(), required_broker(), token_cipher(), actor(),
-                                          link.id, request.form.getlist("rooms"),
-                                          callback_url=_callback_url)
+        report = enterprise.request_rooms(
+            db_session(),
+            required_broker(),
+            token_cipher(),
+            actor(),
+            link.id,
+            request.form.getlist("rooms"),
+            callback_url=_callback_url,
+        )
     except ServiceError as exc:
         flash_error(exc)
         return redirect(url_for("enterprise.index")), 303
@@ -187,8 +252,11 @@ def request_rooms(link_id: int):
     for rejected in report.rejected:
         flash(f"{rejected.email}: {rejected.reason}.", "error")
     if report.queued:
-        flash(f"Linking {report.queued} room{'' if report.queued == 1 else 's'}; the calendar "
-              "service answers in a moment.", "success")
+        flash(
+            f"Linking {report.queued} room{'' if report.queued == 1 else 's'}; the calendar "
+            "service answers in a moment.",
+            "success",
+        )
     return redirect(url_for("enterprise.index") + f"#rooms-{link.id}", code=303)
 
 
@@ -212,8 +280,12 @@ def retry(link_id: int):
         return redirect(url_for("enterprise.index")), 303
     if count:
         _send(link.id)
-    flash(f"Retrying {count} failed mailbox{'' if count == 1 else 'es'}." if count
-          else "No failed mailboxes to retry.", "success")
+    flash(
+        f"Retrying {count} failed mailbox{'' if count == 1 else 'es'}."
+        if count
+        else "No failed mailboxes to retry.",
+        "success",
+    )
     return redirect(url_for("enterprise.index"))
 
 
@@ -229,8 +301,10 @@ def relink(request_id: int):
         flash_error(exc)
         return redirect(url_for("enterprise.index")), 303
     _send(row.service_account_link_id)
-    flash(f"{row.email} is being linked again; it is back once the calendar service answers.",
-          "success")
+    flash(
+        f"{row.email} is being linked again; it is back once the calendar service answers.",
+        "success",
+    )
     return redirect(url_for("enterprise.index"))
 
 
@@ -239,8 +313,13 @@ def relink(request_id: int):
 def unlink(request_id: int):
     """Unlink one mailbox: revoke it at the aggregator and delete its tokens."""
     try:
-        row = enterprise.unlink_mailbox(db_session(), current_app.extensions["rendezvous.broker"],
-                                        token_cipher(), actor(), request_id)
+        row = enterprise.unlink_mailbox(
+            db_session(),
+            current_app.extensions["rendezvous.broker"],
+            token_cipher(),
+            actor(),
+            request_id,
+        )
     except NotFound:
         abort(404)
     _revoke_queued()  # a revocation the aggregator did not take at once is worked off there
@@ -255,8 +334,11 @@ def confirm_disconnect(link_id: int):
     link = _domain_or_404(link_id)
     if link.status is LinkStatus.DISCONNECTED:
         return redirect(url_for("enterprise.index"))
-    return render_template("settings/enterprise_disconnect.html", link=link,
-                           counts=enterprise.counts(db_session(), link.id))
+    return render_template(
+        "settings/enterprise_disconnect.html",
+        link=link,
+        counts=enterprise.counts(db_session(), link.id),
+    )
 
 
 @bp.route("/<int:link_id>/disconnect", methods=["POST"])
@@ -269,10 +351,13 @@ def disconnect(link_id: int):
     except NotFound:
         abort(404)
     _revoke_queued()
-    flash(f"{report.domain} is disconnected: {report.mailboxes} mailbox"
-          f"{'' if report.mailboxes == 1 else 'es'} and room(s) unlinked, {report.tokens_deleted} "
-          f"set(s) of tokens deleted. Revoking {report.revocations} authorization(s) at the "
-          "calendar service continues in the background.", "success")
+    flash(
+        f"{report.domain} is disconnected: {report.mailboxes} mailbox"
+        f"{'' if report.mailboxes == 1 else 'es'} and room(s) unlinked, {report.tokens_deleted} "
+        f"set(s) of tokens deleted. Revoking {report.revocations} authorization(s) at the "
+        "calendar service continues in the background.",
+        "success",
+    )
     return redirect(url_for("enterprise.index"))
 
 
@@ -324,7 +409,10 @@ def reset():
         return redirect(url_for("enterprise.confirm_reset")), 303
     report = enterprise.reset(db_session(), token_cipher(), actor())
     _revoke_queued()
-    flash(f"Enterprise Connect reset: {report.domains} domain(s) disconnected, {report.mailboxes} "
-          f"mailbox(es) and room(s) unlinked, {report.tokens_deleted} set(s) of tokens deleted; "
-          "revoking them at the calendar service continues in the background.", "success")
+    flash(
+        f"Enterprise Connect reset: {report.domains} domain(s) disconnected, {report.mailboxes} "
+        f"mailbox(es) and room(s) unlinked, {report.tokens_deleted} set(s) of tokens deleted; "
+        "revoking them at the calendar service continues in the background.",
+        "success",
+    )
     return redirect(url_for("enterprise.index"))

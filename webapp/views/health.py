@@ -33,13 +33,17 @@ def readyz():
         log.warning("readiness: database check failed: %s", type(exc).__name__)
         checks["database"] = "unavailable"
     broker = current_app.extensions["rendezvous.broker"]
-    checks["broker"] = "not configured" if broker is None else (
-        "ok" if broker.ping() else "unreachable")
+    checks["broker"] = (
+        "not configured" if broker is None else ("ok" if broker.ping() else "unreachable")
+    )
     try:
         checks["queue_depth"] = current_app.extensions["rendezvous.jobs"].pending()
     except Exception as exc:
         log.warning("readiness: queue check failed: %s", type(exc).__name__)
         checks["queue_depth"] = None
-    ready = checks["database"] == "ok" and checks["broker"] != "unreachable" \
+    ready = (
+        checks["database"] == "ok"
+        and checks["broker"] != "unreachable"
         and checks["queue_depth"] is not None
+    )
     return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503

@@ -65,9 +65,13 @@ def refuse_unauthenticated(kind: str):
     if requests is not None:
         db = db_session()
         caller = Actor(None, None, None, None, request.remote_addr, g.get("request_id"))
-        record(db, caller, "webhook.bad_signature", outcome="denied",
-               detail={"kind": kind, "signed": HMAC_HEADER in request.headers,
-                       "requests": requests})
+        record(
+            db,
+            caller,
+            "webhook.bad_signature",
+            outcome="denied",
+            detail={"kind": kind, "signed": HMAC_HEADER in request.headers, "requests": requests},
+        )
         db.commit()
     retry_after = unsigned.limited(address)
     if retry_after is not None:
@@ -115,16 +119,18 @@ class CallbackGuard:
         send again if it already used up its unsigned requests, else None."""
         if self.windows.test(self.LIMIT, "rendezvous-hooks-unsigned", address):
             return None
-        reset = self.windows.get_window_stats(self.LIMIT, "rendezvous-hooks-unsigned",
-                                              address).reset_time
+        reset = self.windows.get_window_stats(
+            self.LIMIT, "rendezvous-hooks-unsigned", address
+        ).reset_time
         return max(1, math.ceil(reset - time.time()))
 
     def limited(self, address: str) -> int | None:
         """Seconds until ``address`` may send unsigned requests again, or None if it may now."""
         if self.windows.hit(self.LIMIT, "rendezvous-hooks-unsigned", address):
             return None
-        reset = self.windows.get_window_stats(self.LIMIT, "rendezvous-hooks-unsigned",
-                                              address).reset_time
+        reset = self.windows.get_window_stats(
+            self.LIMIT, "rendezvous-hooks-unsigned", address
+        ).reset_time
         return max(1, math.ceil(reset - time.time()))
 
 
@@ -151,10 +157,15 @@ def push(ref: str):
     else:
         ext = current_app.extensions
         outcome = connect.handle_push(
-            db_session(), ext["rendezvous.broker"], ext["rendezvous.cipher"], link_id,
-            notification.type, channel_id=notification.channel_id,
+            db_session(),
+            ext["rendezvous.broker"],
+            ext["rendezvous.cipher"],
+            link_id,
+            notification.type,
+            channel_id=notification.channel_id,
             profile_id=notification.profile_id,
-            first_time=ext["rendezvous.callback_guard"].first_time)
+            first_time=ext["rendezvous.callback_guard"].first_time,
+        )
         if outcome == "check":  # which of the account's profiles? the aggregator says
             ext["rendezvous.jobs"].enqueue("calendar.check_profile", link_id)
     log.debug("push %s for link %s: %s", notification.type, link_id, outcome)
@@ -168,8 +179,9 @@ def queue_changes(jobs, link_id: int, notification) -> str:
     from someone else's) never coalesce with the link's own, so they cannot displace them."""
     since = notification.changes_since.isoformat() if notification.changes_since else None
     channel = notification.channel_id
-    queued = jobs.enqueue_once(f"changes:{link_id}:{channel}", "scheduling.changes", link_id,
-                               since, channel)
+    queued = jobs.enqueue_once(
+        f"changes:{link_id}:{channel}", "scheduling.changes", link_id, since, channel
+    )
     return "changes queued" if queued is not None else "already queued"
 
 
@@ -187,8 +199,11 @@ class FastPush:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if (environ.get("REQUEST_METHOD") != "POST" or not path.startswith(self.PATH)
-                or not host_is_trusted(environ.get("HTTP_HOST"), self.config["TRUSTED_HOSTS"])):
+        if (
+            environ.get("REQUEST_METHOD") != "POST"
+            or not path.startswith(self.PATH)
+            or not host_is_trusted(environ.get("HTTP_HOST"), self.config["TRUSTED_HOSTS"])
+        ):
             return self.fallback(environ, start_response)
         try:
             length = int(environ.get("CONTENT_LENGTH") or "")
@@ -198,9 +213,10 @@ class FastPush:
             return self.fallback(environ, start_response)
         raw = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(raw)  # the callback app reads it again if need be
-        ref = path[len(self.PATH):]
-        if "/" in ref or not verify_hmac(raw, environ.get("HTTP_CRONOFY_HMAC_SHA256"),
-                                         client_secrets(self.config)):
+        ref = path[len(self.PATH) :]
+        if "/" in ref or not verify_hmac(
+            raw, environ.get("HTTP_CRONOFY_HMAC_SHA256"), client_secrets(self.config)
+        ):
             return self.fallback(environ, start_response)
         link_id = opened_id("push", ref, self.extensions["rendezvous.sealer"])
         if link_id is None:
@@ -213,8 +229,9 @@ class FastPush:
             return self.fallback(environ, start_response)
         outcome = queue_changes(self.extensions["rendezvous.jobs"], link_id, notification)
         log.debug("push change for link %s: %s", link_id, outcome)
-        start_response("202 ACCEPTED", [("Content-Type", "text/html; charset=utf-8"),
-                                        ("Content-Length", "0")])
+        start_response(
+            "202 ACCEPTED", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")]
+        )
         return [b""]
 
 
@@ -233,16 +250,24 @@ def smart_invite(ref: str):
         callback = parse_smart_invite_callback(raw)
     except InvalidNotification:
         return "", 400
-    outcome = candidate_links.invite_answered(db_session(), interview_id,
-                                              callback.smart_invite_id, callback.status)
+    outcome = candidate_links.invite_answered(
+        db_session(), interview_id, callback.smart_invite_id, callback.status
+    )
     log.info("smart invite callback for interview %s: %s", interview_id, outcome)
     return "", {"unknown": 404, "mismatch": 401}.get(outcome, 200)
 
 
 #: HTTP answer per callback outcome: replays are no-ops (409), state mismatches forgeries (401),
 #: and 503 asks the aggregator to resend when the code could not be redeemed just now.
-_SA_STATUS = {"linked": 200, "failed": 200, "ignored": 200, "replayed": 409, "forged": 401,
-              "unknown": 404, "retry": 503}
+_SA_STATUS = {
+    "linked": 200,
+    "failed": 200,
+    "ignored": 200,
+    "replayed": 409,
+    "forged": 401,
+    "unknown": 404,
+    "retry": 503,
+}
 
 
 @bp.route("/sa/<ref>", methods=["POST"])
@@ -270,13 +295,19 @@ def service_account(ref: str):
         callback = parse_service_account_callback(raw)
     except InvalidNotification:
         return "", 400
-    outcome = enterprise.handle_callback(db_session(), broker,
-                                         current_app.extensions["rendezvous.cipher"],
-                                         request_id, callback, signed=signed)
+    outcome = enterprise.handle_callback(
+        db_session(),
+        broker,
+        current_app.extensions["rendezvous.cipher"],
+        request_id,
+        callback,
+        signed=signed,
+    )
     if outcome.result == "forged" and not signed:
         refuse_unauthenticated("service_account")
     if outcome.result == "linked" and outcome.profile_link_id:  # a person's mailbox, not a room
-        current_app.extensions["rendezvous.jobs"].enqueue("ec_choose_calendar",
-                                                          outcome.profile_link_id)
+        current_app.extensions["rendezvous.jobs"].enqueue(
+            "ec_choose_calendar", outcome.profile_link_id
+        )
     log.info("service-account callback for request %s: %s", request_id, outcome.result)
     return "", _SA_STATUS[outcome.result]

@@ -31,8 +31,13 @@ def index():
     me = actor()
     notices = scheduling.notices_for(db, me)
     listed = scheduling.list_interviews(db, _ext("broker"), _ext("cipher"), me)
-    return render_template("interviews/index.html", listed=listed, notices=notices,
-                           tz=av.zone(viewer_zone()), Status=InterviewStatus)
+    return render_template(
+        "interviews/index.html",
+        listed=listed,
+        notices=notices,
+        tz=av.zone(viewer_zone()),
+        Status=InterviewStatus,
+    )
 
 
 @bp.route("/<uid>")
@@ -43,9 +48,14 @@ def show(uid: str):
         view = scheduling.view_interview(db_session(), _ext("broker"), _ext("cipher"), actor(), uid)
     except NotFound:
         abort(404)
-    return render_template("interviews/show.html", view=view, tz=av.zone(viewer_zone()),
-                           tzid=viewer_zone(), Status=InterviewStatus,
-                           video_label=video.provider_label)
+    return render_template(
+        "interviews/show.html",
+        view=view,
+        tz=av.zone(viewer_zone()),
+        tzid=viewer_zone(),
+        Status=InterviewStatus,
+        video_label=video.provider_label,
+    )
 
 
 @bp.route("/<uid>/cancel")
@@ -59,8 +69,13 @@ def cancel_form(uid: str):
         view = scheduling.view_interview(db, _ext("broker"), _ext("cipher"), me, uid)
     except NotFound:
         abort(404)
-    return render_template("interviews/cancel.html", view=view, tz=av.zone(viewer_zone()),
-                           tzid=viewer_zone(), Status=InterviewStatus)
+    return render_template(
+        "interviews/cancel.html",
+        view=view,
+        tz=av.zone(viewer_zone()),
+        tzid=viewer_zone(),
+        Status=InterviewStatus,
+    )
 
 
 @bp.route("/<uid>/cancel", methods=["POST"])
@@ -80,8 +95,7 @@ def cancel(uid: str):
         flash(exc.message, "error")
         return redirect(url_for("interviews.show", uid=uid))
     _ext("jobs").enqueue("scheduling.delete", interview.id)
-    flash("The interview is cancelled; the calendar tells the panel and the candidate.",
-          "success")
+    flash("The interview is cancelled; the calendar tells the panel and the candidate.", "success")
     return redirect(url_for("interviews.show", uid=uid), code=303)
 
 
@@ -126,16 +140,22 @@ def reschedule_form(uid: str):
         duration = scheduling.duration_of(view.event)
         start_date, duration = _reschedule_choice(request.args, duration, today)
         if interview.status is not InterviewStatus.SCHEDULED:
-            raise Invalid("Only a scheduled interview can be moved." if interview.status
-                          is not InterviewStatus.PENDING else "The interview is still being "
-                          "written to the calendar; try again shortly.")
+            raise Invalid(
+                "Only a scheduled interview can be moved."
+                if interview.status is not InterviewStatus.PENDING
+                else "The interview is still being written to the calendar; try again shortly."
+            )
         room = scheduling.room_of(db, interview.organisation_id, view.event)
-        query = av.Query(panel_link_ids=tuple(interview.panel_link_ids), duration=duration,
-                         start_date=start_date, days=RESCHEDULE_DAYS, tzid=tzid,
-                         on_behalf_of_id=interview.on_behalf_of_id,
-                         room=room.email if room else None)
-        grid = av.grid(db, _ext("broker"), _ext("cipher"), me, query,
-                       ignore_interview=interview.id)
+        query = av.Query(
+            panel_link_ids=tuple(interview.panel_link_ids),
+            duration=duration,
+            start_date=start_date,
+            days=RESCHEDULE_DAYS,
+            tzid=tzid,
+            on_behalf_of_id=interview.on_behalf_of_id,
+            room=room.email if room else None,
+        )
+        grid = av.grid(db, _ext("broker"), _ext("cipher"), me, query, ignore_interview=interview.id)
     except Invalid as exc:
         problem, status = exc.message, 400
     except ServiceError as exc:
@@ -143,9 +163,19 @@ def reschedule_form(uid: str):
     week = dt.timedelta(days=RESCHEDULE_DAYS)
     previous = max(start_date - week, today) if start_date > today else None
     return render_template(
-        "interviews/reschedule.html", interview=interview, view=view, grid=grid,
-        problem=problem, tz=tz, grid_days=av.by_day, start_date=start_date, duration=duration,
-        durations=av.DURATIONS, today=today, previous=previous, following=start_date + week,
+        "interviews/reschedule.html",
+        interview=interview,
+        view=view,
+        grid=grid,
+        problem=problem,
+        tz=tz,
+        grid_days=av.by_day,
+        start_date=start_date,
+        duration=duration,
+        durations=av.DURATIONS,
+        today=today,
+        previous=previous,
+        following=start_date + week,
     ), status
 
 
@@ -154,8 +184,12 @@ def reschedule_form(uid: str):
 def reschedule(uid: str):
     """Move the interview to the chosen slot (the same calendar event moves, whole)."""
     form = request.form
-    back = url_for("interviews.reschedule_form", uid=uid,
-                   start_date=form.get("start_date") or None, duration=form.get("duration") or None)
+    back = url_for(
+        "interviews.reschedule_form",
+        uid=uid,
+        start_date=form.get("start_date") or None,
+        duration=form.get("duration") or None,
+    )
     try:
         duration = int(form["duration"]) if form.get("duration") else None
     except ValueError:
@@ -163,8 +197,15 @@ def reschedule(uid: str):
         return redirect(back)
     try:
         interview, payload = scheduling.reschedule_interview(
-            db_session(), _ext("broker"), _ext("cipher"), sealer(), actor(), uid,
-            parse_start(form.get("slot")), duration=duration)
+            db_session(),
+            _ext("broker"),
+            _ext("cipher"),
+            sealer(),
+            actor(),
+            uid,
+            parse_start(form.get("slot")),
+            duration=duration,
+        )
     except NotFound:
         abort(404)
     except ServiceError as exc:

@@ -24,4 +24,6 @@ def home():
 @allow(Role.COORDINATOR)
 def my_managers():
     """List the hiring managers this coordinator schedules for."""
-    return render_template("my_managers.html", managers=accounts.managers_of(db_session(), current_user.id))
+    return render_template(
+        "my_managers.html", managers=accounts.managers_of(db_session(), current_user.id)
+    )

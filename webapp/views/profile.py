@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import time
 
-from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
-                   url_for)
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user
 
 from models import Organisation
@@ -38,9 +46,12 @@ def zone_proposals() -> list[tuple[str, str]]:
     if browser:
         found.append(("browser", browser))
     db = db_session()
-    calendar = connect.calendar_zone(db, current_app.extensions["rendezvous.broker"],
-                                     current_app.extensions["rendezvous.cipher"],
-                                     connect.link_of(db, current_user.id))
+    calendar = connect.calendar_zone(
+        db,
+        current_app.extensions["rendezvous.broker"],
+        current_app.extensions["rendezvous.cipher"],
+        connect.link_of(db, current_user.id),
+    )
     if calendar and calendar != browser:
         found.append(("calendar", calendar))
     return found
@@ -50,10 +61,16 @@ def _page(password_form=None, zone_problem: str | None = None, status: int = 200
     proposals = zone_proposals()
     chosen = request.form.get("timezone") if zone_problem else None
     selected = current_user.timezone or (proposals[0][1] if proposals else organisation_zone())
-    return render_template("profile.html", password_form=password_form or ChangePasswordForm(),
-                           zone_options=zone_options, selected_zone=selected,
-                           organisation_zone=organisation_zone(), proposals=proposals,
-                           zone_problem=zone_problem, rejected_zone=chosen), status
+    return render_template(
+        "profile.html",
+        password_form=password_form or ChangePasswordForm(),
+        zone_options=zone_options,
+        selected_zone=selected,
+        organisation_zone=organisation_zone(),
+        proposals=proposals,
+        zone_problem=zone_problem,
+        rejected_zone=chosen,
+    ), status
 
 
 @bp.route("/")
@@ -68,14 +85,21 @@ def show():
 def set_timezone():
     """Set the user's own time zone."""
     try:
-        user = accounts.set_timezone(db_session(), actor(), current_user.id,
-                                     request.form.get("timezone"),
-                                     source=request.form.get("source", "chosen"))
+        user = accounts.set_timezone(
+            db_session(),
+            actor(),
+            current_user.id,
+            request.form.get("timezone"),
+            source=request.form.get("source", "chosen"),
+        )
     except Invalid as exc:
         return _page(zone_problem=exc.message, status=400)
     session.pop(BROWSER_ZONE, None)
-    flash(f"Your time zone is {user.timezone}. Your working hours and the times you are shown "
-          "use it.", "success")
+    flash(
+        f"Your time zone is {user.timezone}. Your working hours and the times you are shown "
+        "use it.",
+        "success",
+    )
     return redirect(safe_next(request.form.get("next")) or url_for("profile.show"), code=303)
 
 

@@ -33,8 +33,11 @@ def zones() -> tuple[str, ...]:
 def zone_options(selected: str) -> Markup:
     """The <option>s of the time-zone select (≈ 430 zones), built once per selected zone."""
     # Safe: every zone name is escaped and `selected` only takes part in a comparison.
-    return Markup("".join(  # nosec B704
-        f'<option{" selected" if z == selected else ""}>{escape(z)}</option>' for z in zones()))
+    return Markup(
+        "".join(  # nosec B704
+            f"<option{' selected' if z == selected else ''}>{escape(z)}</option>" for z in zones()
+        )
+    )
 
 
 @bp.app_template_global("member_hours")
@@ -75,18 +78,28 @@ def parse_query(values) -> av.Query:
     required: str | int = "all"
     if values.get("required") == "some":
         required = _int(values, "required_n", 1)
-    return av.Query(panel_link_ids=panel, duration=_int(values, "duration", 60),
-                    start_date=start_date, days=_int(values, "days", 5), required=required,
-                    buffer_before=_int(values, "buffer_before", 0),
-                    buffer_after=_int(values, "buffer_after", 0),
-                    tzid=values.get("tzid") or viewer_zone(),
-                    on_behalf_of_id=_int(values, "on_behalf_of"),
-                    room=(values.get("room") or "").strip()[:320] or None)
+    return av.Query(
+        panel_link_ids=panel,
+        duration=_int(values, "duration", 60),
+        start_date=start_date,
+        days=_int(values, "days", 5),
+        required=required,
+        buffer_before=_int(values, "buffer_before", 0),
+        buffer_after=_int(values, "buffer_after", 0),
+        tzid=values.get("tzid") or viewer_zone(),
+        on_behalf_of_id=_int(values, "on_behalf_of"),
+        room=(values.get("room") or "").strip()[:320] or None,
+    )
 
 
-
-def _page(query: av.Query | None, grid=None, problem: str | None = None, status: int = 200,
-          form=None, pending: av.PendingGrid | None = None):
+def _page(
+    query: av.Query | None,
+    grid=None,
+    problem: str | None = None,
+    status: int = 200,
+    form=None,
+    pending: av.PendingGrid | None = None,
+):
     """The page; with ``pending``, its own queries run while the aggregator calls are in flight."""
     db = db_session()
     me = actor()
@@ -101,11 +114,21 @@ def _page(query: av.Query | None, grid=None, problem: str | None = None, status:
         except ServiceError as exc:
             return _page(None, problem=exc.message, status=503)
     return render_template(
-        "schedule/index.html", query=query, grid=grid, choices=choices, managers=managers,
-        problem=problem, durations=av.DURATIONS, zone_options=zone_options, form=form or {},
+        "schedule/index.html",
+        query=query,
+        grid=grid,
+        choices=choices,
+        managers=managers,
+        problem=problem,
+        durations=av.DURATIONS,
+        zone_options=zone_options,
+        form=form or {},
         rooms=rooms,
-        viewer_tz=query.tzid if query else viewer_zone(), zone=av.zone, grid_days=av.by_day,
-        is_coordinator=me.role is Role.COORDINATOR), status
+        viewer_tz=query.tzid if query else viewer_zone(),
+        zone=av.zone,
+        grid_days=av.by_day,
+        is_coordinator=me.role is Role.COORDINATOR,
+    ), status
 
 
 @bp.route("/")
@@ -148,13 +171,23 @@ def create():
     try:
         query = parse_query(form)
         new = scheduling.NewInterview(
-            query=query, start=parse_start(form.get("slot")),
+            query=query,
+            start=parse_start(form.get("slot")),
             candidate_name=form.get("candidate_name", ""),
-            candidate_email=form.get("candidate_email", ""), title=form.get("title", ""),
-            notes=form.get("notes", ""), video=form.get("video") == "on",
-            candidate_tzid=form.get("candidate_tzid") or query.tzid)
+            candidate_email=form.get("candidate_email", ""),
+            title=form.get("title", ""),
+            notes=form.get("notes", ""),
+            video=form.get("video") == "on",
+            candidate_tzid=form.get("candidate_tzid") or query.tzid,
+        )
         interview, payload = scheduling.create_interview(
-            db, required_broker(), current_app.extensions["rendezvous.cipher"], sealer(), actor(), new)
+            db,
+            required_broker(),
+            current_app.extensions["rendezvous.cipher"],
+            sealer(),
+            actor(),
+            new,
+        )
     except ServiceError as exc:
         grid = None
         try:
@@ -185,21 +218,37 @@ def _preferences_page(problem: str | None = None, status: int = 200):
     pref = scheduling.preference_of(db, me.organisation_id, me.user_id)
     org_default = scheduling.preference_of(db, me.organisation_id, None)
     accounts, video_problem = video.conferencing_profiles(
-        db, current_app.extensions["rendezvous.broker"], current_app.extensions["rendezvous.cipher"],
-        me)
+        db,
+        current_app.extensions["rendezvous.broker"],
+        current_app.extensions["rendezvous.cipher"],
+        me,
+    )
     chosen = pref.video_profile if pref else None
     # A chosen account the aggregator no longer lists (such as a Webex profile from before):
     # interviews fall back to the default, and the person should know.
-    stale = bool(chosen and chosen.startswith("pro_") and not video_problem
-                 and chosen not in {a.profile_id for a in accounts})
-    return render_template("schedule/preferences.html", pref=pref, org_default=org_default,
-                           accounts=accounts, video_problem=video_problem, problem=problem,
-                           stale_video=stale, own_room=video.OWN_ROOM, room_tools=video.ROOM_TOOLS,
-                           providers=video.PROVIDERS, label=video.provider_label,
-                           form=request.form if request.method == "POST" else None,
-                           default_hours=(av.DEFAULT_START, av.DEFAULT_END),
-                           own_zone=av.known_zone(current_user.timezone),
-                           assumed_zone=viewer_zone()), status
+    stale = bool(
+        chosen
+        and chosen.startswith("pro_")
+        and not video_problem
+        and chosen not in {a.profile_id for a in accounts}
+    )
+    return render_template(
+        "schedule/preferences.html",
+        pref=pref,
+        org_default=org_default,
+        accounts=accounts,
+        video_problem=video_problem,
+        problem=problem,
+        stale_video=stale,
+        own_room=video.OWN_ROOM,
+        room_tools=video.ROOM_TOOLS,
+        providers=video.PROVIDERS,
+        label=video.provider_label,
+        form=request.form if request.method == "POST" else None,
+        default_hours=(av.DEFAULT_START, av.DEFAULT_END),
+        own_zone=av.known_zone(current_user.timezone),
+        assumed_zone=viewer_zone(),
+    ), status
 
 
 @bp.route("/preferences", methods=["POST"])
@@ -211,16 +260,23 @@ def save_preferences():
     db = db_session()
     me = actor()
     accounts, _problem = video.conferencing_profiles(
-        db, current_app.extensions["rendezvous.broker"], current_app.extensions["rendezvous.cipher"],
-        me)
+        db,
+        current_app.extensions["rendezvous.broker"],
+        current_app.extensions["rendezvous.cipher"],
+        me,
+    )
     try:
         scheduling.save_preferences(
-            db, me, start=request.form.get("start", ""), end=request.form.get("end", ""),
+            db,
+            me,
+            start=request.form.get("start", ""),
+            end=request.form.get("end", ""),
             weekdays=request.form.getlist("weekdays"),
             video_profile=request.form.get("video_profile") or None,
             allowed_video=[a.profile_id for a in accounts],
             video_room_url=request.form.get("video_room_url"),
-            video_room_name=request.form.get("video_room_name"))
+            video_room_name=request.form.get("video_room_name"),
+        )
     except Invalid as exc:
         return _preferences_page(exc.message, 400)
     flash("Scheduling preferences saved.", "success")
@@ -235,10 +291,14 @@ def connect_video():
     from webapp.services import video
 
     try:
-        url = video.authorization_url(db_session(), required_broker(),
-                                      current_app.extensions["rendezvous.cipher"], actor(),
-                                      provider=request.form.get("provider"),
-                                      redirect_uri=external_url("schedule.video_done"))
+        url = video.authorization_url(
+            db_session(),
+            required_broker(),
+            current_app.extensions["rendezvous.cipher"],
+            actor(),
+            provider=request.form.get("provider"),
+            redirect_uri=external_url("schedule.video_done"),
+        )
     except ServiceError as exc:
         return _preferences_page(exc.message, 400)
     return redirect(url, code=303)

@@ -19,7 +19,8 @@ def integration():
     """Show the calendar integration settings."""
     db, who = db_session(), actor()
     return render_template(
-        "settings/integration.html", org=connect.organisation(db, who),
+        "settings/integration.html",
+        org=connect.organisation(db, who),
         links=connect.business_links(db, who.organisation_id),
         configured=current_app.extensions["rendezvous.broker"] is not None,
     )
@@ -31,8 +32,12 @@ def business_toggle():
     """Activate or deactivate Business Connect."""
     enabled = request.form.get("enabled") == "1"
     connect.set_business_connect(db_session(), actor(), enabled)
-    flash("Business Connect is active: users can connect their calendars." if enabled
-          else "Business Connect is off: users are not offered to connect calendars.", "success")
+    flash(
+        "Business Connect is active: users can connect their calendars."
+        if enabled
+        else "Business Connect is off: users are not offered to connect calendars.",
+        "success",
+    )
     return redirect(url_for("settings.integration"))
 
 
@@ -41,8 +46,9 @@ def business_toggle():
 def confirm_reset():
     """Ask before resetting Business Connect."""
     db, who = db_session(), actor()
-    return render_template("settings/reset.html",
-                           links=connect.business_links(db, who.organisation_id))
+    return render_template(
+        "settings/reset.html", links=connect.business_links(db, who.organisation_id)
+    )
 
 
 @bp.route("/business/reset", methods=["POST"])
@@ -52,10 +58,14 @@ def reset():
     if request.form.get("confirm") != "reset":
         flash("Type “reset” to confirm. Nothing was changed.", "error")
         return redirect(url_for("settings.confirm_reset")), 303
-    report = connect.reset_business_connect(db_session(), current_app.extensions["rendezvous.cipher"],
-                                            actor())
+    report = connect.reset_business_connect(
+        db_session(), current_app.extensions["rendezvous.cipher"], actor()
+    )
     current_app.extensions["rendezvous.jobs"].enqueue("revocations")
-    flash(f"Business Connect reset: {report.links} link(s) removed, {report.tokens_deleted} set(s) "
-          f"of tokens deleted. Revoking {report.revocations} authorization(s) at the calendar "
-          "service continues in the background.", "success")
+    flash(
+        f"Business Connect reset: {report.links} link(s) removed, {report.tokens_deleted} set(s) "
+        f"of tokens deleted. Revoking {report.revocations} authorization(s) at the calendar "
+        "service continues in the background.",
+        "success",
+    )
     return redirect(url_for("settings.integration"))

@@ -10,23 +10,24 @@ Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-05
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0014'
-down_revision = '0013'
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('profile_link', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('channel_id', sa.String(length=64), nullable=True))
+    with op.batch_alter_table("profile_link", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("channel_id", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('profile_link', schema=None) as batch_op:
-        batch_op.drop_column('channel_id')
+    with op.batch_alter_table("profile_link", schema=None) as batch_op:
+        batch_op.drop_column("channel_id")

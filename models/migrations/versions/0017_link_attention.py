@@ -8,27 +8,28 @@ Revision ID: 0017
 Revises: 0016
 Create Date: 2026-11-22
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0017'
-down_revision = '0016'
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
-ATTENTION = sa.Enum('profile_disconnected', 'reconnect', name='link_attention')
+ATTENTION = sa.Enum("profile_disconnected", "reconnect", name="link_attention")
 
 
 def upgrade() -> None:
     ATTENTION.create(op.get_bind(), checkfirst=True)  # add_column does not create the type itself
-    with op.batch_alter_table('profile_link', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('attention', ATTENTION, nullable=True))
+    with op.batch_alter_table("profile_link", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("attention", ATTENTION, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('profile_link', schema=None) as batch_op:
-        batch_op.drop_column('attention')
+    with op.batch_alter_table("profile_link", schema=None) as batch_op:
+        batch_op.drop_column("attention")
     ATTENTION.drop(op.get_bind(), checkfirst=True)

@@ -17,8 +17,11 @@ def sandbox():
     try:
         handle = sc.start(auto_deliver=False)
     except Exception as exc:  # noqa: BLE001 - report any start-up problem clearly
-        pytest.fail(f"could not start the sandbox aggregator (broker.sandbox.server): "
-                    f"{type(exc).__name__}: {exc}", pytrace=False)
+        pytest.fail(
+            f"could not start the sandbox aggregator (broker.sandbox.server): "
+            f"{type(exc).__name__}: {exc}",
+            pytrace=False,
+        )
     yield handle
     handle.stop()
 
@@ -53,8 +56,11 @@ def make_broker(sandbox, sleeps):
 
     def factory(**kw) -> CronofyBroker:
         options = dict(
-            api_base_url=sandbox.url, app_base_url=sandbox.url, timeout=(2, 5),
-            rate_limiter=InProcessRateLimiter(10_000, 100_000), sleep=sleeps,
+            api_base_url=sandbox.url,
+            app_base_url=sandbox.url,
+            timeout=(2, 5),
+            rate_limiter=InProcessRateLimiter(10_000, 100_000),
+            sleep=sleeps,
             rng=random.Random(7),
         )
         options.update(kw)

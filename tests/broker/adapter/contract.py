@@ -160,8 +160,13 @@ def availability(b: CalendarBroker, ctx: Ctx) -> None:
 
 def event_lifecycle(b: CalendarBroker, ctx: Ctx) -> None:
     b.upsert_event(ctx.creds, ctx.calendar_id, ctx.event)
-    events = b.managed_events(ctx.creds, calendar_ids=(ctx.calendar_id,),
-                              start=ctx.window_start, end=ctx.window_end, tzid=ctx.tzid)
+    events = b.managed_events(
+        ctx.creds,
+        calendar_ids=(ctx.calendar_id,),
+        start=ctx.window_start,
+        end=ctx.window_end,
+        tzid=ctx.tzid,
+    )
     ours = [e for e in events if e.event_id == ctx.event.event_id]
     assert len(ours) == 1
     event = ours[0]
@@ -190,8 +195,9 @@ def profile_disconnected(b: CalendarBroker, ctx: Ctx) -> None:
 
 
 def channels(b: CalendarBroker, ctx: Ctx) -> None:
-    ch = b.create_channel(ctx.creds, ctx.channel_callback_url,
-                          calendar_ids=(ctx.calendar_id,), only_managed=True)
+    ch = b.create_channel(
+        ctx.creds, ctx.channel_callback_url, calendar_ids=(ctx.calendar_id,), only_managed=True
+    )
     assert ch.channel_id.startswith("chn_")
     assert ch.callback_url == ctx.channel_callback_url
     assert ch.calendar_ids == (ctx.calendar_id,) and ch.only_managed
@@ -223,16 +229,22 @@ def smart_invite(b: CalendarBroker, ctx: Ctx) -> None:
     assert (created.start, created.end) == (ctx.smart_invite.start, ctx.smart_invite.end)
     status = b.smart_invite(ctx.smart_invite.smart_invite_id, ctx.smart_invite.recipient_email)
     assert status.recipient_status in {"pending", "accepted", "tentative", "declined"}
-    cancelled = b.cancel_smart_invite(ctx.smart_invite.smart_invite_id,
-                                      ctx.smart_invite.recipient_email)
+    cancelled = b.cancel_smart_invite(
+        ctx.smart_invite.smart_invite_id, ctx.smart_invite.recipient_email
+    )
     assert cancelled.icalendar and "BEGIN:VCALENDAR" in cancelled.icalendar
 
 
 def batch(b: CalendarBroker, ctx: Ctx) -> None:
-    result = b.batch(ctx.creds, [
-        BatchUpsert(ctx.calendar_id, ctx.event),
-        BatchUpsert(ctx.unknown_calendar_id, replace(ctx.event, event_id=ctx.event.event_id + "b")),
-    ])
+    result = b.batch(
+        ctx.creds,
+        [
+            BatchUpsert(ctx.calendar_id, ctx.event),
+            BatchUpsert(
+                ctx.unknown_calendar_id, replace(ctx.event, event_id=ctx.event.event_id + "b")
+            ),
+        ],
+    )
     assert [e.ok for e in result.entries] == [True, False]
     assert result.entries[0].status == 202
     assert 400 <= result.entries[1].status < 500
@@ -240,8 +252,9 @@ def batch(b: CalendarBroker, ctx: Ctx) -> None:
 
 
 def conferencing_authorization(b: CalendarBroker, ctx: Ctx) -> None:
-    url = b.conferencing_authorization_url(ctx.creds, ctx.conferencing_redirect_uri,
-                                           provider_name="zoom")
+    url = b.conferencing_authorization_url(
+        ctx.creds, ctx.conferencing_redirect_uri, provider_name="zoom"
+    )
     assert url.startswith("http")
 
 
@@ -270,10 +283,28 @@ def revoke_profile(b: CalendarBroker, ctx: Ctx) -> None:
 SCENARIOS: dict[str, Callable[[CalendarBroker, Ctx], None]] = {
     f.__name__: f
     for f in (
-        exchange_code, refresh, refresh_invalid_grant, refresh_on_401, userinfo,
-        userinfo_service_account, profiles, calendars, free_busy, availability, event_lifecycle,
-        upsert_rejected, profile_disconnected, channels, close_unknown_channel,
-        service_account_authorizations, resources, smart_invite, batch,
-        conferencing_authorization, revoke, revoke_service_account, revoke_profile,
+        exchange_code,
+        refresh,
+        refresh_invalid_grant,
+        refresh_on_401,
+        userinfo,
+        userinfo_service_account,
+        profiles,
+        calendars,
+        free_busy,
+        availability,
+        event_lifecycle,
+        upsert_rejected,
+        profile_disconnected,
+        channels,
+        close_unknown_channel,
+        service_account_authorizations,
+        resources,
+        smart_invite,
+        batch,
+        conferencing_authorization,
+        revoke,
+        revoke_service_account,
+        revoke_profile,
     )
 }

@@ -39,18 +39,29 @@ class Control:
 
     # -- consent ----------------------------------------------------------------------------
 
-    def consent(self, email: str, authorize_url: str | None = None, *,
-                decision: str = "approve") -> str:
+    def consent(
+        self, email: str, authorize_url: str | None = None, *, decision: str = "approve"
+    ) -> str:
         """Approve the consent page behind ``authorize_url`` (one the broker built) as ``email``;
         return the authorization code. Without a URL a default per-user one is used."""
         if authorize_url is None:
             from urllib.parse import urlencode
 
-            authorize_url = f"{self.url}/oauth/authorize?" + urlencode({
-                "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
-                "scope": USER_SCOPE, "state": "st", "avoid_linking": "true"})
-        data = self._call("POST", "consent", json={"authorize_url": authorize_url,
-                                                   "email": email, "decision": decision}).json()
+            authorize_url = f"{self.url}/oauth/authorize?" + urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": CLIENT_ID,
+                    "redirect_uri": REDIRECT_URI,
+                    "scope": USER_SCOPE,
+                    "state": "st",
+                    "avoid_linking": "true",
+                }
+            )
+        data = self._call(
+            "POST",
+            "consent",
+            json={"authorize_url": authorize_url, "email": email, "decision": decision},
+        ).json()
         if not data.get("code"):
             raise AssertionError(f"consent gave no code: {data.get('error')!r}")
         return data["code"]
@@ -61,9 +72,18 @@ class Control:
 
     # -- faults and limits ------------------------------------------------------------------
 
-    def fault(self, method: str, path: str, status: int | None = None, *, count: int = 1,
-              body: Any = None, headers: dict[str, str] | None = None,
-              latency_ms: int | None = None, probability: float | None = None) -> None:
+    def fault(
+        self,
+        method: str,
+        path: str,
+        status: int | None = None,
+        *,
+        count: int = 1,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        latency_ms: int | None = None,
+        probability: float | None = None,
+    ) -> None:
         rule: dict[str, Any] = {"method": method, "path": path, "count": count}
         if status is not None:
             rule["status"] = status
@@ -81,8 +101,11 @@ class Control:
         self._call("DELETE", "faults")
 
     def rate_limit(self, *, per_second: int, per_minute: int, enabled: bool = True) -> None:
-        self._call("PUT", "rate-limit", json={"per_second": per_second,
-                                              "per_minute": per_minute, "enabled": enabled})
+        self._call(
+            "PUT",
+            "rate-limit",
+            json={"per_second": per_second, "per_minute": per_minute, "enabled": enabled},
+        )
 
     def expire(self, access_token: str) -> None:
         self._call("POST", "tokens/expire", json={"access_token": access_token})

@@ -59,8 +59,9 @@ def _deliver(control) -> None:
 
 
 def _admin_creds(control, broker):
-    code = control.consent("alex.kim@northwind.example",
-                           broker.enterprise_connect_url(sc.REDIRECT_URI, "adm"))
+    code = control.consent(
+        "alex.kim@northwind.example", broker.enterprise_connect_url(sc.REDIRECT_URI, "adm")
+    )
     return broker.exchange_code(code, sc.REDIRECT_URI)
 
 
@@ -70,8 +71,9 @@ def test_service_account_flow_end_to_end(control, broker, receiver, signed, wher
     """Every variant the sandbox can be switched to (signature or not; state inside
     ``authorization`` or at the top level) parses to the same answer."""
     control._call("POST", "reset")
-    control._call("PATCH", "config", json={"sa_callback_signed": signed,
-                                           "sa_callback_state": where})
+    control._call(
+        "PATCH", "config", json={"sa_callback_signed": signed, "sa_callback_state": where}
+    )
     sa = _admin_creds(control, broker)
     assert sa.service_account_id and sa.service_account_id.startswith("ser_")
     info = broker.userinfo(sa)
@@ -79,11 +81,18 @@ def test_service_account_flow_end_to_end(control, broker, receiver, signed, wher
 
     ok_url = f"{receiver.url}/cronofy/sa-callback?user=42"
     requests_ = [
-        ServiceAccountAuthorizationRequest("taylor.nguyen@northwind.example", ok_url,
-                                           "read_account list_calendars read_free_busy", "u42"),
-        ServiceAccountAuthorizationRequest("nobody@northwind.example",
-                                           f"{receiver.url}/cronofy/sa-callback?user=43",
-                                           "read_free_busy", "u43"),
+        ServiceAccountAuthorizationRequest(
+            "taylor.nguyen@northwind.example",
+            ok_url,
+            "read_account list_calendars read_free_busy",
+            "u42",
+        ),
+        ServiceAccountAuthorizationRequest(
+            "nobody@northwind.example",
+            f"{receiver.url}/cronofy/sa-callback?user=43",
+            "read_free_busy",
+            "u43",
+        ),
     ]
     broker.authorize_service_account_users(sa, requests_)
     _deliver(control)
@@ -125,10 +134,16 @@ def test_channel_notifications_end_to_end(control, broker, link, receiver):
 
     # a profile-level notification on demand
     receiver.received.clear()
-    control._call("POST", "notify", json={"email": "riley.chen@northwind.example",
-                                                 "type": "profile_disconnected"})
+    control._call(
+        "POST",
+        "notify",
+        json={"email": "riley.chen@northwind.example", "type": "profile_disconnected"},
+    )
     _deliver(control)
-    kinds = {parse_notification(b).type for _, b, s in receiver.received
-             if verify_hmac(b, s, [sc.CLIENT_SECRET])}
+    kinds = {
+        parse_notification(b).type
+        for _, b, s in receiver.received
+        if verify_hmac(b, s, [sc.CLIENT_SECRET])
+    }
     assert "profile_disconnected" in kinds
     broker.close_channel(creds, channel.channel_id)

@@ -66,8 +66,10 @@ def _scrub_response(response):
 
     def walk(node):
         if isinstance(node, dict):
-            return {k: ("FILTERED" if k in _SCRUB_KEYS and isinstance(v, str) else walk(v))
-                    for k, v in node.items()}
+            return {
+                k: ("FILTERED" if k in _SCRUB_KEYS and isinstance(v, str) else walk(v))
+                for k, v in node.items()
+            }
         if isinstance(node, list):
             return [walk(v) for v in node]
         return node
@@ -92,28 +94,43 @@ def make_vcr(record: bool = False) -> vcr.VCR:
 
 def documented_ctx() -> Ctx:
     creds = Credentials(
-        access_token=DOC["access_token"], refresh_token=DOC["refresh_token"],
+        access_token=DOC["access_token"],
+        refresh_token=DOC["refresh_token"],
         expires_at=dt.datetime.now(UTC) + dt.timedelta(hours=1),
-        scope=build.TOKEN_SCOPE, sub=DOC["sub"], account_id=DOC["sub"],
+        scope=build.TOKEN_SCOPE,
+        sub=DOC["sub"],
+        account_id=DOC["sub"],
         linking_profile=LinkingProfile("google", "gsuite", DOC["profile_id"], "jane@example.com"),
     )
     sa_creds = Credentials(
-        access_token=DOC["sa_access_token"], refresh_token=DOC["sa_refresh_token"],
+        access_token=DOC["sa_access_token"],
+        refresh_token=DOC["sa_refresh_token"],
         expires_at=dt.datetime.now(UTC) + dt.timedelta(minutes=30),
-        scope="service_account/accounts/manage", sub="ser_61a8b807a341fc00bee53042",
+        scope="service_account/accounts/manage",
+        sub="ser_61a8b807a341fc00bee53042",
         service_account_id=DOC["service_account_id"],
     )
     av = build.AVAILABILITY_BODY
     g1, g2 = av["participants"]
     query = AvailabilityQuery(
         groups=(
-            Group(members=(
-                Member(g1["members"][0]["sub"], calendar_ids=(DOC["calendar_id"],),
-                       managed_availability=True),
-                Member(g1["members"][1]["sub"], available_periods=tuple(
-                    Period(_t(p["start"]), _t(p["end"]))
-                    for p in g1["members"][1]["available_periods"])),
-            ), required="all"),
+            Group(
+                members=(
+                    Member(
+                        g1["members"][0]["sub"],
+                        calendar_ids=(DOC["calendar_id"],),
+                        managed_availability=True,
+                    ),
+                    Member(
+                        g1["members"][1]["sub"],
+                        available_periods=tuple(
+                            Period(_t(p["start"]), _t(p["end"]))
+                            for p in g1["members"][1]["available_periods"]
+                        ),
+                    ),
+                ),
+                required="all",
+            ),
             Group(members=tuple(Member(m["sub"]) for m in g2["members"]), required=1),
         ),
         duration=dt.timedelta(minutes=60),
@@ -126,19 +143,33 @@ def documented_ctx() -> Ctx:
     )
     u = build.UPSERT_BODY
     event = EventWrite(
-        event_id=u["event_id"], summary=u["summary"], description=u["description"],
-        start=_t(u["start"]), end=_t(u["end"]), tzid=u["tzid"],
+        event_id=u["event_id"],
+        summary=u["summary"],
+        description=u["description"],
+        start=_t(u["start"]),
+        end=_t(u["end"]),
+        tzid=u["tzid"],
         attendees=(Attendee("a.candidate@example.net", "A. Candidate"),),
-        remove_attendees=("old@example.net",), location="Room 4", url=u["url"],
-        reminders_minutes=(60, 10), transparency="opaque", conferencing_profile_id="default",
+        remove_attendees=("old@example.net",),
+        location="Room 4",
+        url=u["url"],
+        reminders_minutes=(60, 10),
+        transparency="opaque",
+        conferencing_profile_id="default",
         subscription_url="https://app.example.com/cronofy/event-hooks",
     )
     si = build.SMART_INVITE_BODY
     invite = SmartInviteWrite(
-        smart_invite_id=si["smart_invite_id"], recipient_email=si["recipient"]["email"],
-        summary=si["event"]["summary"], description=si["event"]["description"],
-        start=_t(si["event"]["start"]), end=_t(si["event"]["end"]), tzid=si["event"]["tzid"],
-        location="Room 4", callback_url=si["callback_url"], organizer_name="Acme Recruiting",
+        smart_invite_id=si["smart_invite_id"],
+        recipient_email=si["recipient"]["email"],
+        summary=si["event"]["summary"],
+        description=si["event"]["description"],
+        start=_t(si["event"]["start"]),
+        end=_t(si["event"]["end"]),
+        tzid=si["event"]["tzid"],
+        location="Room 4",
+        callback_url=si["callback_url"],
+        organizer_name="Acme Recruiting",
         organizer_email=si["organizer"]["email"],
     )
     return Ctx(
@@ -163,8 +194,11 @@ def documented_ctx() -> Ctx:
 
 def documented_broker() -> CronofyBroker:
     return CronofyBroker(
-        DOC["client_id"], DOC["client_secret"], data_center="us",
-        rate_limiter=InProcessRateLimiter(1000, 100_000), sleep=lambda s: None,
+        DOC["client_id"],
+        DOC["client_secret"],
+        data_center="us",
+        rate_limiter=InProcessRateLimiter(1000, 100_000),
+        sleep=lambda s: None,
     )
 
 
@@ -225,10 +259,23 @@ def test_a_request_off_the_documented_contract_does_not_replay():
 
 # --- opt-in re-recording against the real Cronofy ------------------------------------------------
 
-REAL_ENV = ("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_SECRET", "CRONOFY_TEST_ACCESS_TOKEN",
-            "CRONOFY_TEST_REFRESH_TOKEN", "CRONOFY_TEST_CALENDAR_ID")
-READ_ONLY_SCENARIOS = ("userinfo", "profiles", "calendars", "free_busy", "refresh",
-                       "event_lifecycle", "channels", "close_unknown_channel")
+REAL_ENV = (
+    "CRONOFY_CLIENT_ID",
+    "CRONOFY_CLIENT_SECRET",
+    "CRONOFY_TEST_ACCESS_TOKEN",
+    "CRONOFY_TEST_REFRESH_TOKEN",
+    "CRONOFY_TEST_CALENDAR_ID",
+)
+READ_ONLY_SCENARIOS = (
+    "userinfo",
+    "profiles",
+    "calendars",
+    "free_busy",
+    "refresh",
+    "event_lifecycle",
+    "channels",
+    "close_unknown_channel",
+)
 
 
 @pytest.fixture
@@ -249,18 +296,29 @@ def test_rerecord_against_real_cronofy(name, _internet_allowed):
     creds = Credentials(
         access_token=env["CRONOFY_TEST_ACCESS_TOKEN"],
         refresh_token=env["CRONOFY_TEST_REFRESH_TOKEN"],
-        expires_at=dt.datetime.now(UTC) + dt.timedelta(minutes=5), scope="", sub=None,
+        expires_at=dt.datetime.now(UTC) + dt.timedelta(minutes=5),
+        scope="",
+        sub=None,
     )
-    broker = CronofyBroker(env["CRONOFY_CLIENT_ID"], env["CRONOFY_CLIENT_SECRET"],
-                           data_center=env.get("CRONOFY_DATA_CENTER", "us"))
+    broker = CronofyBroker(
+        env["CRONOFY_CLIENT_ID"],
+        env["CRONOFY_CLIENT_SECRET"],
+        data_center=env.get("CRONOFY_DATA_CENTER", "us"),
+    )
     info = broker.userinfo(creds)
     profile = info.profiles[0]
-    creds = Credentials(**{**{f: getattr(creds, f) for f in Credentials.__dataclass_fields__},
-                           "sub": info.sub,
-                           "linking_profile": LinkingProfile(profile.provider_name,
-                                                             profile.provider_service,
-                                                             profile.profile_id,
-                                                             profile.profile_name)})
+    creds = Credentials(
+        **{
+            **{f: getattr(creds, f) for f in Credentials.__dataclass_fields__},
+            "sub": info.sub,
+            "linking_profile": LinkingProfile(
+                profile.provider_name,
+                profile.provider_service,
+                profile.profile_id,
+                profile.profile_name,
+            ),
+        }
+    )
     now = dt.datetime.now(UTC).replace(microsecond=0)
     ctx = base
     ctx.creds = creds
@@ -268,12 +326,16 @@ def test_rerecord_against_real_cronofy(name, _internet_allowed):
     ctx.calendar_id = env["CRONOFY_TEST_CALENDAR_ID"]
     ctx.window_start = (now - dt.timedelta(days=1)).date()
     ctx.window_end = (now + dt.timedelta(days=14)).date()
-    ctx.event = EventWrite(event_id=f"rendezvous-contract-{int(now.timestamp())}",
-                           summary="Rendezvous contract check", start=now + dt.timedelta(days=2),
-                           end=now + dt.timedelta(days=2, hours=1),
-                           attendees=(Attendee("a.candidate@example.net"),))
-    ctx.channel_callback_url = env.get("CRONOFY_TEST_CHANNEL_URL",
-                                       "https://example.com/cronofy/push/contract")
+    ctx.event = EventWrite(
+        event_id=f"rendezvous-contract-{int(now.timestamp())}",
+        summary="Rendezvous contract check",
+        start=now + dt.timedelta(days=2),
+        end=now + dt.timedelta(days=2, hours=1),
+        attendees=(Attendee("a.candidate@example.net"),),
+    )
+    ctx.channel_callback_url = env.get(
+        "CRONOFY_TEST_CHANNEL_URL", "https://example.com/cronofy/push/contract"
+    )
     (CASSETTES / "recorded").mkdir(exist_ok=True)
     with make_vcr(record=True).use_cassette(f"{name}.yaml"):
         SCENARIOS[name](broker, ctx)

@@ -53,8 +53,9 @@ def ctx(control, broker) -> Ctx:
     creds = link("riley.chen@northwind.example")
     morgan = link("morgan.lee@northwind.example")
     jordan = link("jordan.diaz@northwind.example")
-    sa_code = control.consent("alex.kim@northwind.example",
-                              broker.enterprise_connect_url(sc.REDIRECT_URI, "adm"))
+    sa_code = control.consent(
+        "alex.kim@northwind.example", broker.enterprise_connect_url(sc.REDIRECT_URI, "adm")
+    )
     sa_creds = broker.exchange_code(sa_code, sc.REDIRECT_URI)
 
     calendar = next(c for c in broker.calendars(creds) if c.primary and not c.readonly)
@@ -66,8 +67,9 @@ def ctx(control, broker) -> Ctx:
 
     availability = AvailabilityQuery(
         groups=(
-            Group(members=(Member(creds.sub, calendar_ids=(calendar.calendar_id,)),),
-                  required="all"),
+            Group(
+                members=(Member(creds.sub, calendar_ids=(calendar.calendar_id,)),), required="all"
+            ),
             Group(members=(Member(morgan.sub), Member(jordan.sub)), required=1),
         ),
         duration=dt.timedelta(minutes=60),
@@ -78,26 +80,41 @@ def ctx(control, broker) -> Ctx:
         max_results=20,
     )
     event = EventWrite(
-        event_id="interview-8812", summary="Interview: A. Candidate",
-        description="Plain text only", start=at(day2, 10), end=at(day2, 11),
-        tzid="Europe/London", attendees=(Attendee("a.candidate@example.net", "A. Candidate"),),
-        location="Room 4", conferencing_profile_id="default", reminders_minutes=(60, 10),
+        event_id="interview-8812",
+        summary="Interview: A. Candidate",
+        description="Plain text only",
+        start=at(day2, 10),
+        end=at(day2, 11),
+        tzid="Europe/London",
+        attendees=(Attendee("a.candidate@example.net", "A. Candidate"),),
+        location="Room 4",
+        conferencing_profile_id="default",
+        reminders_minutes=(60, 10),
         subscription_url="https://app.example.com/cronofy/event-hooks",
     )
     sa_requests = tuple(
         ServiceAccountAuthorizationRequest(
-            email=email, callback_url="https://app.example.com/cronofy/sa-callback?user=42",
+            email=email,
+            callback_url="https://app.example.com/cronofy/sa-callback?user=42",
             scope="read_account list_calendars read_events create_event delete_event",
-            state=f"u{i}")
-        for i, email in enumerate(("taylor.nguyen@northwind.example",
-                                   "casey.brooks@northwind.example"))
+            state=f"u{i}",
+        )
+        for i, email in enumerate(
+            ("taylor.nguyen@northwind.example", "casey.brooks@northwind.example")
+        )
     )
     invite = SmartInviteWrite(
-        smart_invite_id="inv-8812", recipient_email="a.candidate@example.net",
-        summary="Interview", start=at(day2, 10), end=at(day2, 11), tzid="Europe/London",
-        description="...", location="Room 4",
+        smart_invite_id="inv-8812",
+        recipient_email="a.candidate@example.net",
+        summary="Interview",
+        start=at(day2, 10),
+        end=at(day2, 11),
+        tzid="Europe/London",
+        description="...",
+        location="Room 4",
         callback_url="https://app.example.com/cronofy/smart-invite",
-        organizer_name="Acme Recruiting", organizer_email="invitations@app.example.com",
+        organizer_name="Acme Recruiting",
+        organizer_email="invitations@app.example.com",
     )
     return Ctx(
         redirect_uri=sc.REDIRECT_URI,
@@ -150,4 +167,5 @@ def test_delegated_calendars_show_with_readonly_flags(control, broker, link):
     assert any(c.readonly for c in delegated) and any(not c.readonly for c in delegated)
     info = broker.userinfo(creds)
     assert {c.calendar_id for p in info.profiles for c in p.calendars} >= {
-        c.calendar_id for c in calendars}
+        c.calendar_id for c in calendars
+    }

@@ -129,8 +129,15 @@ def test_notification_without_channel():
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"not json", b"[]", b'{"channel": {}}', b'{"notification": {"type": 5}}', b"\xff\xfe",
-     b'{"notification": {"type": "change", "changes_since": "yesterday"}}'],
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"channel": {}}',
+        b'{"notification": {"type": 5}}',
+        b"\xff\xfe",
+        b'{"notification": {"type": "change", "changes_since": "yesterday"}}',
+    ],
 )
 def test_malformed_bodies_raise_typed_error(raw):
     with pytest.raises(InvalidNotification):
@@ -157,12 +164,25 @@ def test_sa_callback_success():
 
 
 def test_sa_callback_failure_with_state():
-    cb = parse_service_account_callback(json.dumps({"authorization": {
-        "error": "access_denied", "error_key": "unknown_mailbox",
-        "error_description": "No such mailbox", "state": "u43"}}).encode())
+    cb = parse_service_account_callback(
+        json.dumps(
+            {
+                "authorization": {
+                    "error": "access_denied",
+                    "error_key": "unknown_mailbox",
+                    "error_description": "No such mailbox",
+                    "state": "u43",
+                }
+            }
+        ).encode()
+    )
     assert not cb.success and cb.code is None
     assert (cb.error, cb.error_key, cb.error_description, cb.state) == (
-        "access_denied", "unknown_mailbox", "No such mailbox", "u43")
+        "access_denied",
+        "unknown_mailbox",
+        "No such mailbox",
+        "u43",
+    )
 
 
 def test_sa_callback_failure_without_state():
@@ -170,19 +190,33 @@ def test_sa_callback_failure_without_state():
     assert not cb.success and cb.state is None and cb.error_key == "y"
 
 
-@pytest.mark.parametrize("body", [
-    {"authorization": {"code": "c" * 32, "state": "u42"}},
-    {"authorization": {"code": "c" * 32}, "state": "u42"},
-    {"authorization": {"code": "c" * 32, "state": "u42"}, "state": "u42"},
-    {"authorization": {"error": "access_denied", "error_key": "unknown_mailbox"}, "state": "u42"},
-], ids=["in authorization", "top level", "both", "failure, top level"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"authorization": {"code": "c" * 32, "state": "u42"}},
+        {"authorization": {"code": "c" * 32}, "state": "u42"},
+        {"authorization": {"code": "c" * 32, "state": "u42"}, "state": "u42"},
+        {
+            "authorization": {"error": "access_denied", "error_key": "unknown_mailbox"},
+            "state": "u42",
+        },
+    ],
+    ids=["in authorization", "top level", "both", "failure, top level"],
+)
 def test_sa_callback_state_is_read_where_it_comes(body):
     """Where the aggregator puts ``state`` is unconfirmed: either place is read."""
     assert parse_service_account_callback(json.dumps(body).encode()).state == "u42"
 
 
-@pytest.mark.parametrize("raw", [b"{}", b"nope", b'{"authorization": {"state": "s"}}',
-                                 b'{"authorization": {"code": "c", "state": "a"}, "state": "b"}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{}",
+        b"nope",
+        b'{"authorization": {"state": "s"}}',
+        b'{"authorization": {"code": "c", "state": "a"}, "state": "b"}',
+    ],
+)
 def test_sa_callback_malformed(raw):
     with pytest.raises(InvalidNotification):
         parse_service_account_callback(raw)

@@ -48,7 +48,9 @@ def _max_in_window(times, window):
 
 def test_per_second_window():
     clock = FakeClock()
-    lim = InProcessRateLimiter(per_second=5, per_minute=1000, margin=0, clock=clock, sleep=clock.sleep)
+    lim = InProcessRateLimiter(
+        per_second=5, per_minute=1000, margin=0, clock=clock, sleep=clock.sleep
+    )
     times = _admitted_times(lim, clock, 23)
     assert times[:5] == [1000.0] * 5
     assert times[5] == pytest.approx(1001.0)
@@ -57,7 +59,9 @@ def test_per_second_window():
 
 def test_per_minute_window():
     clock = FakeClock()
-    lim = InProcessRateLimiter(per_second=50, per_minute=120, margin=0, clock=clock, sleep=clock.sleep)
+    lim = InProcessRateLimiter(
+        per_second=50, per_minute=120, margin=0, clock=clock, sleep=clock.sleep
+    )
     times = _admitted_times(lim, clock, 300)
     assert _max_in_window(times, 60.0) == 120
     assert _max_in_window(times, 1.0) <= 50
@@ -73,7 +77,9 @@ def test_defaults_are_cronofys_documented_limits():
 
 def test_try_acquire_reports_wait_without_counting():
     clock = FakeClock()
-    lim = InProcessRateLimiter(per_second=1, per_minute=10, margin=0, clock=clock, sleep=clock.sleep)
+    lim = InProcessRateLimiter(
+        per_second=1, per_minute=10, margin=0, clock=clock, sleep=clock.sleep
+    )
     assert lim.try_acquire() == 0.0
     assert lim.try_acquire() == pytest.approx(1.0)
     assert lim.try_acquire() == pytest.approx(1.0)
@@ -105,8 +111,9 @@ def test_thread_safety_under_contention():
 
 def test_safety_margin_lengthens_both_windows():
     clock = FakeClock()
-    lim = InProcessRateLimiter(per_second=2, per_minute=3, margin=0.1, clock=clock,
-                               sleep=clock.sleep)
+    lim = InProcessRateLimiter(
+        per_second=2, per_minute=3, margin=0.1, clock=clock, sleep=clock.sleep
+    )
     times = _admitted_times(lim, clock, 4)
     assert times[2] == pytest.approx(1001.1)  # second window: 1.1 s
     assert times[3] == pytest.approx(1060.1)  # minute window: 60.1 s after the first
@@ -159,8 +166,9 @@ def test_redis_limiter_is_shared_between_processes(redis_url, tmp_path):
 
     redis.Redis.from_url(redis_url).delete("shared:log", "shared:seq")
     procs = [
-        subprocess.Popen([sys.executable, str(script), redis_url], stdout=subprocess.PIPE, env=env,
-                         text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), redis_url], stdout=subprocess.PIPE, env=env, text=True
+        )
         for _ in range(2)
     ]
     granted = [int(p.communicate(timeout=30)[0].strip()) for p in procs]

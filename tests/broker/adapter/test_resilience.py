@@ -72,8 +72,7 @@ def test_retries_are_bounded(control, make_broker, link, sleeps):
     assert len(sleeps.calls) == 2
 
 
-def test_upsert_with_fixed_event_id_is_retried_and_creates_one_event(control, broker, link,
-                                                                     sleeps):
+def test_upsert_with_fixed_event_id_is_retried_and_creates_one_event(control, broker, link, sleeps):
     import datetime as dt
 
     from broker.types import EventWrite
@@ -85,8 +84,11 @@ def test_upsert_with_fixed_event_id_is_retried_and_creates_one_event(control, br
     control.fault("POST", f"/v1/calendars/{cal.calendar_id}/events", 502, count=1)
     broker.upsert_event(creds, cal.calendar_id, event)
     assert len(sleeps.calls) == 1
-    ours = [e for e in broker.managed_events(creds, calendar_ids=(cal.calendar_id,))
-            if e.event_id == "retry-once-8812"]
+    ours = [
+        e
+        for e in broker.managed_events(creds, calendar_ids=(cal.calendar_id,))
+        if e.event_id == "retry-once-8812"
+    ]
     assert len(ours) == 1
 
 
@@ -148,8 +150,7 @@ def test_read_timeout_is_retried_for_reads(control, make_broker, link, sleeps):
     assert len(sleeps.calls) == 1
 
 
-def test_read_timeout_is_not_retried_for_non_idempotent_calls(control, make_broker, link,
-                                                              sleeps):
+def test_read_timeout_is_not_retried_for_non_idempotent_calls(control, make_broker, link, sleeps):
     broker = make_broker(timeout=(1, 0.3))
     creds = link()
     control.fault("POST", "/v1/channels", None, latency_ms=900, count=1)
@@ -222,8 +223,11 @@ def test_disconnected_profile_is_423(control, broker, link):
     control.disconnect(cal.profile_id)
     start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=2)
     with pytest.raises(ProfileDisconnected) as info:
-        broker.upsert_event(creds, cal.calendar_id,
-                            EventWrite("disc-1", "Interview", start, start + dt.timedelta(hours=1)))
+        broker.upsert_event(
+            creds,
+            cal.calendar_id,
+            EventWrite("disc-1", "Interview", start, start + dt.timedelta(hours=1)),
+        )
     assert isinstance(info.value, NeedsReauth) and info.value.status == 423
     profile = next(p for p in broker.profiles(creds) if p.profile_id == cal.profile_id)
     assert not profile.connected and profile.relink_url
@@ -240,8 +244,11 @@ def test_n_calls_open_connections_bounded_by_the_pool(sandbox, control, make_bro
     url = sandbox.url
     broker = make_broker(pool_size=4)
     creds = broker.exchange_code(
-        control.consent("riley.chen@northwind.example",
-                        broker.authorization_url(sc.REDIRECT_URI, "st")), sc.REDIRECT_URI)
+        control.consent(
+            "riley.chen@northwind.example", broker.authorization_url(sc.REDIRECT_URI, "st")
+        ),
+        sc.REDIRECT_URI,
+    )
     port = urlsplit(url).port
 
     _reset_stats(control)
@@ -258,8 +265,9 @@ def test_n_calls_open_connections_bounded_by_the_pool(sandbox, control, make_bro
     assert threaded.count <= 4  # pool_block=True: 12 threads share at most 4 sockets
 
     # plain pycronofy (requests.get per call): one new connection per call
-    plain = pycronofy.Client(client_id=sc.CLIENT_ID, client_secret=sc.CLIENT_SECRET,
-                             access_token=creds.access_token)
+    plain = pycronofy.Client(
+        client_id=sc.CLIENT_ID, client_secret=sc.CLIENT_SECRET, access_token=creds.access_token
+    )
     plain.request_handler.base_url = url
     _reset_stats(control)
     with ConnectCounter(port) as unpooled:
@@ -291,8 +299,9 @@ def test_limiter_keeps_a_burst_under_the_servers_limit(control, make_broker, lin
     control.rate_limit(per_second=10, per_minute=1000, enabled=True)
     try:
         # … with the limiter at the server's ceiling (real sleeping, ~2.5 s) there is no 429 at all.
-        limited = make_broker(rate_limiter=InProcessRateLimiter(10, 1000), max_retries=0,
-                              sleep=time.sleep)
+        limited = make_broker(
+            rate_limiter=InProcessRateLimiter(10, 1000), max_retries=0, sleep=time.sleep
+        )
         with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
             results = list(pool.map(lambda _: limited.calendars(creds), range(25)))
         assert len(results) == 25
@@ -302,8 +311,9 @@ def test_limiter_keeps_a_burst_under_the_servers_limit(control, make_broker, lin
 
 def test_ping(make_broker, sandbox, control):
     def probes() -> int:  # requests the aggregator saw on its root, whatever the method
-        return sum(n for route, n in control.stats()["requests"].items()
-                   if route.split(" ", 1)[1] == "/")
+        return sum(
+            n for route, n in control.stats()["requests"].items() if route.split(" ", 1)[1] == "/"
+        )
 
     broker = make_broker()
     before = probes()
@@ -319,8 +329,9 @@ def test_ping(make_broker, sandbox, control):
     assert make_broker(rate_limiter=limiter).ping() is True and probes() == before
 
     port = _closed_port()
-    dead = make_broker(api_base_url=f"http://127.0.0.1:{port}",
-                       app_base_url=f"http://127.0.0.1:{port}")
+    dead = make_broker(
+        api_base_url=f"http://127.0.0.1:{port}", app_base_url=f"http://127.0.0.1:{port}"
+    )
     with ConnectCounter(port) as attempts:
         assert dead.ping() is False
         assert dead.ping() is False

@@ -43,8 +43,11 @@ def _assert_clean(exc: BaseException, caplog, secrets: list[str]) -> None:
 
 def _echo(*secrets: str) -> dict:
     text = " ".join(secrets)
-    return {"error": text, "error_description": text,
-            "errors": {"summary": [{"key": text, "description": text}], text: [{"key": text}]}}
+    return {
+        "error": text,
+        "error_description": text,
+        "errors": {"summary": [{"key": text, "description": text}], text: [{"key": text}]},
+    }
 
 
 @pytest.fixture
@@ -79,14 +82,20 @@ def test_every_translated_failure_is_secret_free(control, make_broker, link, cap
         (("GET", "/v1/calendars", 401, echo), lambda: broker.calendars(creds)),
         (("GET", "/v1/calendars", 403, echo), lambda: broker.calendars(creds)),
         (("GET", "/v1/calendars", 404, echo), lambda: broker.calendars(creds)),
-        (("POST", f"/v1/calendars/{cal.calendar_id}/events", 422, echo),
-         lambda: broker.upsert_event(creds, cal.calendar_id, event)),
-        (("POST", f"/v1/calendars/{cal.calendar_id}/events", 423, echo),
-         lambda: broker.upsert_event(creds, cal.calendar_id, event)),
+        (
+            ("POST", f"/v1/calendars/{cal.calendar_id}/events", 422, echo),
+            lambda: broker.upsert_event(creds, cal.calendar_id, event),
+        ),
+        (
+            ("POST", f"/v1/calendars/{cal.calendar_id}/events", 423, echo),
+            lambda: broker.upsert_event(creds, cal.calendar_id, event),
+        ),
         (("GET", "/v1/userinfo", 429, echo), lambda: broker.userinfo(creds)),
         (("GET", "/v1/userinfo", 502, echo), lambda: broker.userinfo(creds)),
-        (("POST", "/v1/channels", 400, echo),
-         lambda: broker.create_channel(creds, "https://app.example.com/push/9")),
+        (
+            ("POST", "/v1/channels", 400, echo),
+            lambda: broker.create_channel(creds, "https://app.example.com/push/9"),
+        ),
     ]
     for (method, path, status, body), call in cases:
         control.clear_faults()
@@ -119,13 +128,25 @@ def test_invalid_error_keeps_only_documented_names_and_keys(control, broker, lin
     creds = link()
     cal = next(c for c in broker.calendars(creds) if c.primary)
     start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=4)
-    control.fault("POST", f"/v1/calendars/{cal.calendar_id}/events", 422, count=1, body={
-        "errors": {"summary": [{"key": "errors.required", "description": creds.access_token}],
-                   creds.refresh_token: [{"key": "errors.x"}],
-                   "start": [{"key": creds.access_token}]}})
+    control.fault(
+        "POST",
+        f"/v1/calendars/{cal.calendar_id}/events",
+        422,
+        count=1,
+        body={
+            "errors": {
+                "summary": [{"key": "errors.required", "description": creds.access_token}],
+                creds.refresh_token: [{"key": "errors.x"}],
+                "start": [{"key": creds.access_token}],
+            }
+        },
+    )
     from broker.errors import Invalid
 
     with pytest.raises(Invalid) as info:
-        broker.upsert_event(creds, cal.calendar_id,
-                            EventWrite("k-1", "Interview", start, start + dt.timedelta(hours=1)))
+        broker.upsert_event(
+            creds,
+            cal.calendar_id,
+            EventWrite("k-1", "Interview", start, start + dt.timedelta(hours=1)),
+        )
     assert info.value.fields == {"summary": ("errors.required",), "start": ()}

@@ -35,10 +35,12 @@ def broker(**kw) -> CronofyBroker:
 
 @pytest.mark.parametrize(
     ("dc", "api", "app"),
-    [("us", "https://api.cronofy.com", "https://app.cronofy.com"),
-     (None, "https://api.cronofy.com", "https://app.cronofy.com"),
-     ("de", "https://api-de.cronofy.com", "https://app-de.cronofy.com"),
-     ("sg", "https://api-sg.cronofy.com", "https://app-sg.cronofy.com")],
+    [
+        ("us", "https://api.cronofy.com", "https://app.cronofy.com"),
+        (None, "https://api.cronofy.com", "https://app.cronofy.com"),
+        ("de", "https://api-de.cronofy.com", "https://app-de.cronofy.com"),
+        ("sg", "https://api-sg.cronofy.com", "https://app-sg.cronofy.com"),
+    ],
 )
 def test_data_center_selects_hosts(dc, api, app):
     b = broker(data_center=dc)
@@ -65,10 +67,16 @@ def test_pycronofy_settings_are_never_mutated():
 
 def test_authorization_url():
     url = broker(data_center="uk").authorization_url(
-        "http://localhost/cb", "st4te", provider_name="office365",
-        delegated_scope=("read_free_busy",))
+        "http://localhost/cb",
+        "st4te",
+        provider_name="office365",
+        delegated_scope=("read_free_busy",),
+    )
     parts = urlsplit(url)
-    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://app-uk.cronofy.com/oauth/authorize"
+    assert (
+        f"{parts.scheme}://{parts.netloc}{parts.path}"
+        == "https://app-uk.cronofy.com/oauth/authorize"
+    )
     q = {k: v[0] for k, v in parse_qs(parts.query).items()}
     assert q["response_type"] == "code" and q["client_id"] == "cid"
     assert q["redirect_uri"] == "http://localhost/cb" and q["state"] == "st4te"
@@ -104,10 +112,16 @@ def test_cronofy_broker_satisfies_the_port():
 
 
 def test_error_texts():
-    e = NeedsReauth(link_hint=LinkHint(sub="acc_1", profile_id="pro_2"), reason="invalid_grant",
-                    status=400, operation="refresh")
-    assert str(e) == ("calendar link needs to be re-authorized during refresh (HTTP 400) "
-                      "[invalid_grant; sub=acc_1, profile=pro_2]")
+    e = NeedsReauth(
+        link_hint=LinkHint(sub="acc_1", profile_id="pro_2"),
+        reason="invalid_grant",
+        status=400,
+        operation="refresh",
+    )
+    assert str(e) == (
+        "calendar link needs to be re-authorized during refresh (HTTP 400) "
+        "[invalid_grant; sub=acc_1, profile=pro_2]"
+    )
     assert "Invalid" in repr(Invalid(fields={"summary": ["errors.required"]}))
     assert RateLimited(retry_after=2.0).retry_after == 2.0
 
@@ -115,17 +129,36 @@ def test_error_texts():
 @pytest.mark.parametrize(
     "event",
     [
-        EventWrite("", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC), dt.datetime(2025, 1, 1, 10, tzinfo=UTC)),
-        EventWrite("e", "", dt.datetime(2025, 1, 1, 9, tzinfo=UTC), dt.datetime(2025, 1, 1, 10, tzinfo=UTC)),
+        EventWrite(
+            "", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC), dt.datetime(2025, 1, 1, 10, tzinfo=UTC)
+        ),
+        EventWrite(
+            "e", "", dt.datetime(2025, 1, 1, 9, tzinfo=UTC), dt.datetime(2025, 1, 1, 10, tzinfo=UTC)
+        ),
         EventWrite("e", "x", dt.datetime(2025, 1, 1, 9), dt.datetime(2025, 1, 1, 10)),  # naive
-        EventWrite("e", "x", dt.datetime(2025, 1, 1, 10, tzinfo=UTC), dt.datetime(2025, 1, 1, 9, tzinfo=UTC)),
-        EventWrite("e", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC),
-                   dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
-                   conferencing_profile_id="explicit", conferencing_description="Webex"),
-        EventWrite("e", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC),
-                   dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
-                   conferencing_profile_id="explicit", conferencing_description="Webex",
-                   conferencing_join_url="http://acme.webex.com/meet/riley"),
+        EventWrite(
+            "e",
+            "x",
+            dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
+            dt.datetime(2025, 1, 1, 9, tzinfo=UTC),
+        ),
+        EventWrite(
+            "e",
+            "x",
+            dt.datetime(2025, 1, 1, 9, tzinfo=UTC),
+            dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
+            conferencing_profile_id="explicit",
+            conferencing_description="Webex",
+        ),
+        EventWrite(
+            "e",
+            "x",
+            dt.datetime(2025, 1, 1, 9, tzinfo=UTC),
+            dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
+            conferencing_profile_id="explicit",
+            conferencing_description="Webex",
+            conferencing_join_url="http://acme.webex.com/meet/riley",
+        ),
     ],
 )
 def test_bad_event_is_refused_before_any_request(event):
@@ -139,13 +172,20 @@ def test_explicit_conferencing_goes_out_in_the_documented_form():
     """cronofy-csharp CanUpsertExplicitConferencing: profile_id, provider_description, join_url."""
     from broker.cronofy import _event_body
 
-    event = EventWrite("e", "x", dt.datetime(2025, 1, 1, 9, tzinfo=UTC),
-                       dt.datetime(2025, 1, 1, 10, tzinfo=UTC), conferencing_profile_id="explicit",
-                       conferencing_description="Webex",
-                       conferencing_join_url="https://acme.webex.com/meet/riley")
+    event = EventWrite(
+        "e",
+        "x",
+        dt.datetime(2025, 1, 1, 9, tzinfo=UTC),
+        dt.datetime(2025, 1, 1, 10, tzinfo=UTC),
+        conferencing_profile_id="explicit",
+        conferencing_description="Webex",
+        conferencing_join_url="https://acme.webex.com/meet/riley",
+    )
     assert _event_body(event)["conferencing"] == {
-        "profile_id": "explicit", "provider_description": "Webex",
-        "join_url": "https://acme.webex.com/meet/riley"}
+        "profile_id": "explicit",
+        "provider_description": "Webex",
+        "join_url": "https://acme.webex.com/meet/riley",
+    }
     default = EventWrite("e", "x", event.start, event.end, conferencing_profile_id="default")
     assert _event_body(default)["conferencing"] == {"profile_id": "default"}
 
@@ -154,8 +194,9 @@ def test_explicit_conferencing_goes_out_in_the_documented_form():
 def test_only_documented_conferencing_providers_are_asked_for(provider):
     creds = Credentials("a", "r", dt.datetime.now(UTC), "", sub="acc_1")
     with pytest.raises(Invalid) as info:
-        broker().conferencing_authorization_url(creds, "https://app.example/done",
-                                                provider_name=provider)
+        broker().conferencing_authorization_url(
+            creds, "https://app.example/done", provider_name=provider
+        )
     assert "provider_name" in info.value.fields
 
 
@@ -172,13 +213,19 @@ def test_batch_and_sa_sizes_are_checked_locally():
 
 def test_availability_needs_whole_minutes_and_periods():
     t = dt.datetime(2025, 1, 21, 9, tzinfo=UTC)
-    q = AvailabilityQuery(groups=(Group((Member("acc_1"),)),), duration=dt.timedelta(seconds=90),
-                          periods=(Period(t, t + dt.timedelta(hours=2)),))
+    q = AvailabilityQuery(
+        groups=(Group((Member("acc_1"),)),),
+        duration=dt.timedelta(seconds=90),
+        periods=(Period(t, t + dt.timedelta(hours=2)),),
+    )
     with pytest.raises(Invalid):
         broker().availability(q)
     with pytest.raises(Invalid):
-        broker().availability(AvailabilityQuery(groups=(Group((Member("acc_1"),)),),
-                                                duration=dt.timedelta(minutes=30)))
+        broker().availability(
+            AvailabilityQuery(
+                groups=(Group((Member("acc_1"),)),), duration=dt.timedelta(minutes=30)
+            )
+        )
 
 
 def _imports(path: Path) -> set[str]:
@@ -204,11 +251,14 @@ def test_dependency_rules():
 
 
 def test_importing_the_broker_does_not_import_flask():
-    code = ("import sys, broker.cronofy, broker.port, broker.notifications, broker.ratelimit; "
-            "bad = [m for m in ('flask', 'webapp', 'models', 'broker.sandbox') if m in sys.modules]; "
-            "print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, broker.cronofy, broker.port, broker.notifications, broker.ratelimit; "
+        "bad = [m for m in ('flask', 'webapp', 'models', 'broker.sandbox') if m in sys.modules]; "
+        "print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 
@@ -226,7 +276,9 @@ def test_query_days_are_dates_in_the_query_zone():
     assert _query_days(start, end, "Etc/UTC") == ("2031-01-20", "2031-01-26")
     # Dates go out as they are; None stays unsent.
     assert _query_days(dt.date(2031, 1, 20), dt.date(2031, 1, 25), "Europe/London") == (
-        "2031-01-20", "2031-01-25")
+        "2031-01-20",
+        "2031-01-25",
+    )
     assert _query_days(None, None, "Etc/UTC") == (None, None)
     with pytest.raises(Invalid):
         _query_days(dt.datetime(2031, 1, 20), None, "Etc/UTC")  # naive

@@ -37,8 +37,13 @@ SVC = "svc-calendar@fabrikam.example"
 def sandbox() -> SandboxHandle:
     """A sandbox for the whole session; rate limiting and background delivery are off."""
     try:
-        handle = start_sandbox(CLIENT_ID, CLIENT_SECRET, rate_limit_enabled=False,
-                               auto_deliver=False, allowed_redirect_uris=[REDIRECT, EC_REDIRECT])
+        handle = start_sandbox(
+            CLIENT_ID,
+            CLIENT_SECRET,
+            rate_limit_enabled=False,
+            auto_deliver=False,
+            allowed_redirect_uris=[REDIRECT, EC_REDIRECT],
+        )
     except SandboxStartError as exc:  # fail fast with the reason (ARCHITECTURE example 10)
         pytest.fail(f"the sandbox aggregator could not start: {exc}", pytrace=False)
     yield handle
@@ -77,8 +82,11 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def of_type(self, notification_type: str) -> list[Received]:
-        return [r for r in self.received
-                if (r.json().get("notification") or {}).get("type") == notification_type]
+        return [
+            r
+            for r in self.received
+            if (r.json().get("notification") or {}).get("type") == notification_type
+        ]
 
     def clear(self) -> None:
         with self.lock:
@@ -94,8 +102,11 @@ def _receiver_server():
     def app(request: Request) -> Response:
         receiver = holder["r"]
         with receiver.lock:
-            receiver.received.append(Received(request.full_path.rstrip("?"), Headers(request.headers),
-                                              request.get_data()))
+            receiver.received.append(
+                Received(
+                    request.full_path.rstrip("?"), Headers(request.headers), request.get_data()
+                )
+            )
         return Response("ok", status=receiver.status)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -117,19 +128,30 @@ class LowercaseBooleans(RequestHandler):
     official SDK (and our broker); pycronofy itself would send ``True``/``False``."""
 
     def _request(self, request_method, endpoint="", url="", data=None, params=None, **kw):
-        params = {k: (("true" if v else "false") if isinstance(v, bool) else v)
-                  for k, v in (params or {}).items()}
+        params = {
+            k: (("true" if v else "false") if isinstance(v, bool) else v)
+            for k, v in (params or {}).items()
+        }
         return super()._request(request_method, endpoint, url, data=data, params=params, **kw)
 
 
-def client_for(sandbox: SandboxHandle, access_token: str | None = None,
-               refresh_token: str | None = None, secret: str = CLIENT_SECRET, *,
-               python_booleans: bool = False) -> pycronofy.Client:
+def client_for(
+    sandbox: SandboxHandle,
+    access_token: str | None = None,
+    refresh_token: str | None = None,
+    secret: str = CLIENT_SECRET,
+    *,
+    python_booleans: bool = False,
+) -> pycronofy.Client:
     """A real pycronofy client pointed at the sandbox (§0.4), settings left untouched.
 
     Its query booleans are lowercase unless ``python_booleans`` (pycronofy as shipped)."""
-    client = pycronofy.Client(client_id=CLIENT_ID, client_secret=secret,
-                              access_token=access_token, refresh_token=refresh_token)
+    client = pycronofy.Client(
+        client_id=CLIENT_ID,
+        client_secret=secret,
+        access_token=access_token,
+        refresh_token=refresh_token,
+    )
     if not python_booleans:
         client.request_handler = LowercaseBooleans(client.auth)
     client.request_handler.base_url = sandbox.url
@@ -143,7 +165,9 @@ EC_SCOPE = "service_account/accounts/manage service_account/resources/manage"
 def tokens_for(sandbox: SandboxHandle, email: str, scope: str | None = None, **extra) -> dict:
     """Tokens straight from the control API; ``enterprise=True`` for a service account."""
     scope = scope or (EC_SCOPE if extra.get("enterprise") else DEFAULT_SCOPE)
-    response = sandbox.control("POST", "/_sandbox/tokens", {"email": email, "scope": scope, **extra})
+    response = sandbox.control(
+        "POST", "/_sandbox/tokens", {"email": email, "scope": scope, **extra}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -161,8 +185,9 @@ def connect(sandbox: SandboxHandle):
     return _connect
 
 
-def api(sandbox: SandboxHandle, method: str, path: str, token: str | None = None, **kwargs
-        ) -> requests.Response:
+def api(
+    sandbox: SandboxHandle, method: str, path: str, token: str | None = None, **kwargs
+) -> requests.Response:
     """A raw call for endpoints pycronofy lacks or for checking exact wire behaviour."""
     headers = kwargs.pop("headers", {})
     if token:

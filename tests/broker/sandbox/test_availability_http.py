@@ -18,14 +18,20 @@ def _parse(value: str) -> dt.datetime:
 
 def _week():
     start = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time(0), tzinfo=UTC)
-    return [{"start": start + dt.timedelta(days=d, hours=8),
-             "end": start + dt.timedelta(days=d, hours=18)} for d in range(5)]
+    return [
+        {
+            "start": start + dt.timedelta(days=d, hours=8),
+            "end": start + dt.timedelta(days=d, hours=18),
+        }
+        for d in range(5)
+    ]
 
 
 def _busy(client, tzid="Etc/UTC"):
     today = dt.date.today()
-    blocks = client.read_free_busy(from_date=today, to_date=today + dt.timedelta(days=10),
-                                   tzid=tzid).all()
+    blocks = client.read_free_busy(
+        from_date=today, to_date=today + dt.timedelta(days=10), tzid=tzid
+    ).all()
     out = []
     for b in blocks:
         if len(b["start"]) == 10:
@@ -38,8 +44,12 @@ def test_slots_for_a_panel_avoid_everyones_busy_time(connect):
     riley, sam, morgan = connect(RILEY), connect(SAM), connect(MORGAN)
     slots = riley.availability(
         participants=[{"members": [riley.sub, sam.sub, morgan.sub], "required": "all"}],
-        required_duration=60, available_periods=_week(), start_interval=30,
-        buffer={"before": {"minutes": 15}, "after": {"minutes": 15}}, response_format="slots")
+        required_duration=60,
+        available_periods=_week(),
+        start_interval=30,
+        buffer={"before": {"minutes": 15}, "after": {"minutes": 15}},
+        response_format="slots",
+    )
     assert slots, "a week of office hours has room for one hour"
     busy = _busy(riley) + _busy(sam) + _busy(morgan)
     for slot in slots:
@@ -48,23 +58,35 @@ def test_slots_for_a_panel_avoid_everyones_busy_time(connect):
         assert start.minute in (0, 30) and start.second == 0
         assert {p["sub"] for p in slot["participants"]} == {riley.sub, sam.sub, morgan.sub}
         for b0, b1 in busy:
-            assert not (start - dt.timedelta(minutes=15) < b1 and end + dt.timedelta(minutes=15) > b0)
+            assert not (
+                start - dt.timedelta(minutes=15) < b1 and end + dt.timedelta(minutes=15) > b0
+            )
     starts = [s["start"] for s in slots]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)
 
 
 def test_periods_are_the_default_and_api_key_works(sandbox, connect):
     riley, sam = connect(RILEY), connect(SAM)
-    body = {"participants": [{"members": [{"sub": riley.sub}, {"sub": sam.sub}], "required": "all"}],
-            "required_duration": {"minutes": 30},
-            "query_periods": [{"start": p["start"].strftime("%Y-%m-%dT%H:%M:%SZ"),
-                               "end": p["end"].strftime("%Y-%m-%dT%H:%M:%SZ")} for p in _week()]}
+    body = {
+        "participants": [{"members": [{"sub": riley.sub}, {"sub": sam.sub}], "required": "all"}],
+        "required_duration": {"minutes": 30},
+        "query_periods": [
+            {
+                "start": p["start"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end": p["end"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            for p in _week()
+        ],
+    }
     by_key = api(sandbox, "POST", "/v1/availability", CLIENT_SECRET, json=body)
     assert by_key.status_code == 200
     periods = by_key.json()["available_periods"]
     assert periods and set(periods[0]) == {"start", "end", "participants"}
-    via_pycronofy = riley.availability(participants=[{"members": [riley.sub, sam.sub]}],
-                                       required_duration=30, available_periods=_week())
+    via_pycronofy = riley.availability(
+        participants=[{"members": [riley.sub, sam.sub]}],
+        required_duration=30,
+        available_periods=_week(),
+    )
     assert via_pycronofy == periods
     for period in periods:
         assert _parse(period["end"]) - _parse(period["start"]) >= dt.timedelta(minutes=30)
@@ -75,8 +97,12 @@ def test_overlapping_slots_max_results_and_member_calendar_ids(connect):
     primary = next(c["calendar_id"] for c in riley.list_calendars() if c["calendar_primary"])
     slots = riley.availability(
         participants={"members": [{"sub": riley.sub, "calendar_ids": [primary]}]},
-        required_duration=30, available_periods=_week(), start_interval=15,
-        response_format="overlapping_slots", max_results=7)
+        required_duration=30,
+        available_periods=_week(),
+        start_interval=15,
+        response_format="overlapping_slots",
+        max_results=7,
+    )
     assert len(slots) == 7
     gaps = {(_parse(b["start"]) - _parse(a["start"])) for a, b in zip(slots, slots[1:])}
     assert dt.timedelta(minutes=15) in gaps
@@ -85,10 +111,16 @@ def test_overlapping_slots_max_results_and_member_calendar_ids(connect):
 def test_member_available_periods_restrict_the_member(connect):
     riley = connect(RILEY)
     day = _week()[0]
-    window = {"start": day["start"] + dt.timedelta(hours=1), "end": day["start"] + dt.timedelta(hours=3)}
+    window = {
+        "start": day["start"] + dt.timedelta(hours=1),
+        "end": day["start"] + dt.timedelta(hours=3),
+    }
     slots = riley.availability(
         participants={"members": [{"sub": riley.sub, "available_periods": [dict(window)]}]},
-        required_duration=30, available_periods=[day], response_format="slots")
+        required_duration=30,
+        available_periods=[day],
+        response_format="slots",
+    )
     for slot in slots:
         assert window["start"] <= _parse(slot["start"]) and _parse(slot["end"]) <= window["end"]
 
@@ -98,13 +130,18 @@ def test_rooms_with_required_one(sandbox, connect, receiver):
 
     riley = connect(RILEY)
     # Each room is authorized through the service account (§2.3–2.5) before its sub is usable.
-    rooms = [authorize_room(sandbox, receiver, i["email"])["sub"]
-             for i in sandbox.control("GET", "/_sandbox/identities").json()["identities"]
-             if i["kind"] == "room" and i["domain"] == "northwind.example"]
+    rooms = [
+        authorize_room(sandbox, receiver, i["email"])["sub"]
+        for i in sandbox.control("GET", "/_sandbox/identities").json()["identities"]
+        if i["kind"] == "room" and i["domain"] == "northwind.example"
+    ]
     assert len(rooms) == 2
     slots = riley.availability(
         participants=[{"members": [riley.sub]}, {"members": rooms, "required": 1}],
-        required_duration=60, available_periods=_week(), response_format="slots")
+        required_duration=60,
+        available_periods=_week(),
+        response_format="slots",
+    )
     assert slots
     for slot in slots:
         subs = {p["sub"] for p in slot["participants"]}
@@ -113,11 +150,20 @@ def test_rooms_with_required_one(sandbox, connect, receiver):
 
 def test_query_slots(connect):
     riley = connect(RILEY)
-    free = riley.availability(participants={"members": [riley.sub]}, required_duration=30,
-                              available_periods=_week(), response_format="slots", max_results=3)
+    free = riley.availability(
+        participants={"members": [riley.sub]},
+        required_duration=30,
+        available_periods=_week(),
+        response_format="slots",
+        max_results=3,
+    )
     starts = [{"start": s["start"]} for s in free]
-    checked = riley.availability(participants={"members": [riley.sub]}, required_duration=30,
-                                 query_slots=starts, response_format="slots")
+    checked = riley.availability(
+        participants={"members": [riley.sub]},
+        required_duration=30,
+        query_slots=starts,
+        response_format="slots",
+    )
     assert [s["start"] for s in checked] == [s["start"] for s in free]
 
 
@@ -125,15 +171,22 @@ def test_sequenced_availability(connect):
     riley, sam = connect(RILEY), connect(SAM)
     sequences = riley.sequenced_availability(
         sequence=[
-            {"sequence_id": "screen", "ordinal": 1,
-             "participants": [{"members": [riley.sub], "required": "all"}],
-             "required_duration": {"minutes": 30}},
-            {"sequence_id": "panel", "ordinal": 2,
-             "participants": [{"members": [sam.sub], "required": "all"}],
-             "required_duration": {"minutes": 60},
-             "buffer": {"before": {"minimum": {"minutes": 15}, "maximum": {"minutes": 240}}}},
+            {
+                "sequence_id": "screen",
+                "ordinal": 1,
+                "participants": [{"members": [riley.sub], "required": "all"}],
+                "required_duration": {"minutes": 30},
+            },
+            {
+                "sequence_id": "panel",
+                "ordinal": 2,
+                "participants": [{"members": [sam.sub], "required": "all"}],
+                "required_duration": {"minutes": 60},
+                "buffer": {"before": {"minimum": {"minutes": 15}, "maximum": {"minutes": 240}}},
+            },
         ],
-        available_periods=_week())
+        available_periods=_week(),
+    )
     assert sequences
     for seq in sequences:
         first, second = seq["sequence"]
@@ -142,35 +195,66 @@ def test_sequenced_availability(connect):
         assert dt.timedelta(minutes=15) <= gap <= dt.timedelta(minutes=240)
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"required_duration": {"minutes": 30}}, "participants"),
-    ({"participants": [{"members": [{"sub": "SUB"}]}]}, "required_duration"),
-    ({"participants": [{"members": [{"sub": "SUB"}]}], "required_duration": {"minutes": 30}},
-     "query_periods"),
-    ({"participants": [{"members": [{"sub": "acc_nobody"}]}], "required_duration": {"minutes": 30},
-      "query_periods": [{"start": "2030-01-01T09:00:00Z", "end": "2030-01-01T10:00:00Z"}]},
-     "participants"),
-    ({"participants": [{"members": [{"sub": "SUB"}], "required": 3}],
-      "required_duration": {"minutes": 30},
-      "query_periods": [{"start": "2030-01-01T09:00:00Z", "end": "2030-01-01T10:00:00Z"}]},
-     "participants"),
-    ({"participants": [{"members": [{"sub": "SUB"}]}], "required_duration": {"minutes": 30},
-      "query_periods": [{"start": "2030-01-01T09:00:00Z", "end": "2030-03-01T10:00:00Z"}]},
-     "query_periods"),
-    ({"participants": [{"members": [{"sub": "SUB"}]}], "required_duration": {"minutes": 30},
-      "query_periods": [{"start": "tomorrow", "end": "2030-01-01T10:00:00Z"}]}, "query_periods"),
-    ({"participants": [{"members": [{"sub": "SUB"}]}], "required_duration": {"minutes": 30},
-      "response_format": "blocks",
-      "query_periods": [{"start": "2030-01-01T09:00:00Z", "end": "2030-01-01T10:00:00Z"}]},
-     "response_format"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"required_duration": {"minutes": 30}}, "participants"),
+        ({"participants": [{"members": [{"sub": "SUB"}]}]}, "required_duration"),
+        (
+            {"participants": [{"members": [{"sub": "SUB"}]}], "required_duration": {"minutes": 30}},
+            "query_periods",
+        ),
+        (
+            {
+                "participants": [{"members": [{"sub": "acc_nobody"}]}],
+                "required_duration": {"minutes": 30},
+                "query_periods": [{"start": "2030-01-01T09:00:00Z", "end": "2030-01-01T10:00:00Z"}],
+            },
+            "participants",
+        ),
+        (
+            {
+                "participants": [{"members": [{"sub": "SUB"}], "required": 3}],
+                "required_duration": {"minutes": 30},
+                "query_periods": [{"start": "2030-01-01T09:00:00Z", "end": "2030-01-01T10:00:00Z"}],
+            },
+            "participants",
+        ),
+        (
+            {
+                "participants": [{"members": [{"sub": "SUB"}]}],
+                "required_duration": {"minutes": 30},
+                "query_periods": [{"start": "2030-01-01T09:00:00Z", "end": "2030-03-01T10:00:00Z"}],
+            },
+            "query_periods",
+        ),
+        (
+            {
+                "participants": [{"members": [{"sub": "SUB"}]}],
+                "required_duration": {"minutes": 30},
+                "query_periods": [{"start": "tomorrow", "end": "2030-01-01T10:00:00Z"}],
+            },
+            "query_periods",
+        ),
+        (
+            {
+                "participants": [{"members": [{"sub": "SUB"}]}],
+                "required_duration": {"minutes": 30},
+                "response_format": "blocks",
+                "query_periods": [{"start": "2030-01-01T09:00:00Z", "end": "2030-01-01T10:00:00Z"}],
+            },
+            "response_format",
+        ),
+    ],
+)
 def test_bad_availability_requests_are_422(sandbox, connect, body, field):
     riley = connect(RILEY)
     body = {k: v for k, v in body.items()}
     if "participants" in body:
         for group in body["participants"]:
-            group["members"] = [{"sub": riley.sub if m["sub"] == "SUB" else m["sub"]}
-                                for m in group["members"]]
+            group["members"] = [
+                {"sub": riley.sub if m["sub"] == "SUB" else m["sub"]} for m in group["members"]
+            ]
     response = api(sandbox, "POST", "/v1/availability", riley.auth.access_token, json=body)
     assert response.status_code == 422, response.text
     assert field in response.json()["errors"]

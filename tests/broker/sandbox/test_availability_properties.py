@@ -39,10 +39,15 @@ def queries(draw, *, all_required: bool | None = None):
         required = None if required_all else draw(st.integers(1, len(members)))
         groups.append(av.Group(members, required))
     periods = draw(intervals(max_size=3).filter(bool))
-    return av.Query(groups=groups, duration=draw(st.sampled_from([15, 30, 45, 60])) * 60,
-                    periods=periods, before=draw(st.sampled_from([0, 5, 10, 30])) * 60,
-                    after=draw(st.sampled_from([0, 5, 15])) * 60,
-                    interval=draw(st.sampled_from([15, 30, 60])) * 60, max_results=100_000)
+    return av.Query(
+        groups=groups,
+        duration=draw(st.sampled_from([15, 30, 45, 60])) * 60,
+        periods=periods,
+        before=draw(st.sampled_from([0, 5, 10, 30])) * 60,
+        after=draw(st.sampled_from([0, 5, 15])) * 60,
+        interval=draw(st.sampled_from([15, 30, 60])) * 60,
+        max_results=100_000,
+    )
 
 
 # ---- the oracle ------------------------------------------------------------------------------
@@ -54,7 +59,8 @@ def in_periods(query: av.Query, start: int, end: int) -> bool:
 
 def member_free(query: av.Query, member: av.Member, start: int, end: int) -> bool:
     if member.available is not None and not any(
-            s <= start and end <= e for s, e in av.merge(member.available)):
+        s <= start and end <= e for s, e in av.merge(member.available)
+    ):
         return False
     return all(not (start - query.before < b1 and end + query.after > b0) for b0, b1 in member.busy)
 
@@ -160,8 +166,9 @@ def test_query_slots_agree_with_the_oracle(query, data):
 
 
 def test_slots_are_back_to_back_and_aligned():
-    query = av.Query([av.Group([av.Member("a", [])])], 45 * 60, [(BASE + 600, BASE + 4 * 3600)],
-                     interval=30 * 60)
+    query = av.Query(
+        [av.Group([av.Member("a", [])])], 45 * 60, [(BASE + 600, BASE + 4 * 3600)], interval=30 * 60
+    )
     starts = [w.start - BASE for w in av.slots(query)]
     assert starts == [1800, 4500 + 900, 9000]  # 00:30, 01:30 (next grid point after 01:15), 02:30
 
@@ -173,16 +180,29 @@ def test_start_interval_counts_from_the_hour():
 
 
 def test_max_results_caps_the_answer():
-    query = av.Query([av.Group([av.Member("a", [])])], 15 * 60, [(BASE, BASE + DAY)],
-                     interval=15 * 60, max_results=5)
+    query = av.Query(
+        [av.Group([av.Member("a", [])])],
+        15 * 60,
+        [(BASE, BASE + DAY)],
+        interval=15 * 60,
+        max_results=5,
+    )
     assert len(av.slots(query, overlapping=True)) == 5
 
 
 def test_sequences_chain_steps_with_gaps():
-    first = av.Query([av.Group([av.Member("a", [(BASE, BASE + 3600)])])], 3600,
-                     [(BASE, BASE + 8 * 3600)], interval=3600)
-    second = av.Query([av.Group([av.Member("b", [(BASE + 2 * 3600, BASE + 3 * 3600)])])], 3600,
-                      [(BASE, BASE + 8 * 3600)], interval=3600)
+    first = av.Query(
+        [av.Group([av.Member("a", [(BASE, BASE + 3600)])])],
+        3600,
+        [(BASE, BASE + 8 * 3600)],
+        interval=3600,
+    )
+    second = av.Query(
+        [av.Group([av.Member("b", [(BASE + 2 * 3600, BASE + 3 * 3600)])])],
+        3600,
+        [(BASE, BASE + 8 * 3600)],
+        interval=3600,
+    )
     chains = av.sequences([av.Step("one", first), av.Step("two", second, gap_min=0)], 3)
     assert chains, "a chain exists"
     one, two = chains[0]

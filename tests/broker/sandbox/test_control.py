@@ -13,8 +13,18 @@ from pycronofy.exceptions import PyCronofyRequestError
 from broker.sandbox.__main__ import options_from, parse_args
 from broker.sandbox.server import start_sandbox
 
-from .conftest import (ALEX, ASSISTANT, CLIENT_ID, CLIENT_SECRET, MORGAN, RILEY, SAM, SVC,
-                       client_for, tokens_for)
+from .conftest import (
+    ALEX,
+    ASSISTANT,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    MORGAN,
+    RILEY,
+    SAM,
+    SVC,
+    client_for,
+    tokens_for,
+)
 
 JORDAN = "jordan.diaz@northwind.example"
 
@@ -29,9 +39,13 @@ def _identities(sandbox) -> dict[str, dict]:
 
 def test_demo_organisation_identities(sandbox):
     ids = _identities(sandbox)
-    expected = {RILEY: ("google", "gsuite"), SAM: ("office365", "office365"),
-                MORGAN: ("google", "gsuite"), ALEX: ("google", "gsuite"),
-                JORDAN: ("google", "gsuite")}
+    expected = {
+        RILEY: ("google", "gsuite"),
+        SAM: ("office365", "office365"),
+        MORGAN: ("google", "gsuite"),
+        ALEX: ("google", "gsuite"),
+        JORDAN: ("google", "gsuite"),
+    }
     for email, (provider, service) in expected.items():
         assert (ids[email]["provider_name"], ids[email]["provider_service"]) == (provider, service)
         assert ids[email]["password"] == "sandbox"
@@ -39,16 +53,30 @@ def test_demo_organisation_identities(sandbox):
     assert ids["it.admin@contoso.example"]["admin_of"] == "contoso.example"
     assert ids[SVC]["admin_of"] == "fabrikam.example" and ids[SVC]["password"] == "svc-sandbox"
     assert ids[ASSISTANT]["kind"] == "assistant"
-    fabrikam = [r for r in ids.values() if r["domain"] == "fabrikam.example" and r["kind"] == "person"]
+    fabrikam = [
+        r for r in ids.values() if r["domain"] == "fabrikam.example" and r["kind"] == "person"
+    ]
     assert len(fabrikam) >= 26
     assert 1 <= sum(r["impersonation_excluded"] for r in fabrikam) <= 5
-    assert {r["domain"] for r in ids.values()} >= {"gmail.example", "outlook.example",
-                                                    "icloud.example"}
+    assert {r["domain"] for r in ids.values()} >= {
+        "gmail.example",
+        "outlook.example",
+        "icloud.example",
+    }
     assert all(r["email"].endswith(".example") for r in ids.values())
     rooms = [r for r in ids.values() if r["kind"] == "room"]
     assert rooms and all(r["sub"].startswith("res_") for r in rooms)
-    assert len([r for r in ids.values() if r["kind"] in {"person", "admin", "assistant"}
-                and r["domain"] != "fabrikam.example"]) >= 15
+    assert (
+        len(
+            [
+                r
+                for r in ids.values()
+                if r["kind"] in {"person", "admin", "assistant"}
+                and r["domain"] != "fabrikam.example"
+            ]
+        )
+        >= 15
+    )
 
 
 def test_seed_is_reproducible(sandbox):
@@ -74,15 +102,30 @@ def test_reset_clears_tokens_channels_and_faults(sandbox, connect, receiver):
 
 
 def test_seed_endpoint_adds_people_and_events(sandbox):
-    added = sandbox.control("POST", "/_sandbox/seed", {
-        "domains": [{"name": "bench.example", "provider_name": "google"}],
-        "identities": [{"email": "ann@bench.example", "name": "Ann", "tzid": "Europe/Berlin"}],
-        "events": [{"email": "ann@bench.example", "summary": "Busy",
-                    "start": "2031-01-01T09:00:00Z", "end": "2031-01-01T10:00:00Z"}]}).json()
+    added = sandbox.control(
+        "POST",
+        "/_sandbox/seed",
+        {
+            "domains": [{"name": "bench.example", "provider_name": "google"}],
+            "identities": [{"email": "ann@bench.example", "name": "Ann", "tzid": "Europe/Berlin"}],
+            "events": [
+                {
+                    "email": "ann@bench.example",
+                    "summary": "Busy",
+                    "start": "2031-01-01T09:00:00Z",
+                    "end": "2031-01-01T10:00:00Z",
+                }
+            ],
+        },
+    ).json()
     assert added["events"] == 1 and added["identities"][0]["sub"].startswith("acc_")
     client = client_for(sandbox, tokens_for(sandbox, "ann@bench.example")["access_token"])
-    assert [e["summary"] for e in client.read_events(tzid="Etc/UTC", from_date="2031-01-01",
-                                                     to_date="2031-01-02").all()] == ["Busy"]
+    assert [
+        e["summary"]
+        for e in client.read_events(
+            tzid="Etc/UTC", from_date="2031-01-01", to_date="2031-01-02"
+        ).all()
+    ] == ["Busy"]
 
 
 # ---- faults, rate limit, statistics -------------------------------------------------------------
@@ -90,9 +133,18 @@ def test_seed_endpoint_adds_people_and_events(sandbox):
 
 def test_fault_rules_fire_with_status_body_headers_and_count(sandbox, connect):
     client = connect(RILEY)
-    added = sandbox.control("POST", "/_sandbox/faults", {
-        "method": "GET", "path": "/v1/calendars", "status": 503, "body": {"error": "maintenance"},
-        "headers": {"Retry-After": "1"}, "count": 2}).json()
+    added = sandbox.control(
+        "POST",
+        "/_sandbox/faults",
+        {
+            "method": "GET",
+            "path": "/v1/calendars",
+            "status": 503,
+            "body": {"error": "maintenance"},
+            "headers": {"Retry-After": "1"},
+            "count": 2,
+        },
+    ).json()
     assert added["ids"][0].startswith("flt_")
     for _ in range(2):
         with pytest.raises(PyCronofyRequestError) as info:
@@ -106,11 +158,17 @@ def test_fault_rules_fire_with_status_body_headers_and_count(sandbox, connect):
 
 def test_fault_rules_by_regex_account_latency_and_probability(sandbox, connect):
     riley, sam = connect(RILEY), connect(SAM)
-    sandbox.control("POST", "/_sandbox/faults", {"rules": [
-        {"path": "re:^/v1/(account|profiles)$", "status": 401, "account": SAM},
-        {"path": "/v1/calendars", "latency_ms": 150},
-        {"path": "/v1/userinfo", "status": 500, "probability": 0},
-    ]})
+    sandbox.control(
+        "POST",
+        "/_sandbox/faults",
+        {
+            "rules": [
+                {"path": "re:^/v1/(account|profiles)$", "status": 401, "account": SAM},
+                {"path": "/v1/calendars", "latency_ms": 150},
+                {"path": "/v1/userinfo", "status": 500, "probability": 0},
+            ]
+        },
+    )
     assert riley.account()
     with pytest.raises(PyCronofyRequestError) as info:
         sam.account()
@@ -123,16 +181,20 @@ def test_fault_rules_by_regex_account_latency_and_probability(sandbox, connect):
 
 
 def test_bad_fault_rules_are_422(sandbox):
-    for rule in ({"path": "/x"}, {"path": "re:([", "status": 500}, {"status": 99},
-                 {"path": "/x", "status": 500, "probability": 2}):
+    for rule in (
+        {"path": "/x"},
+        {"path": "re:([", "status": 500},
+        {"status": 99},
+        {"path": "/x", "status": 500, "probability": 2},
+    ):
         assert sandbox.control("POST", "/_sandbox/faults", rule).status_code == 422
 
 
 def test_rate_limit_answers_429_with_retry_after(sandbox, connect):
     client = connect(RILEY)
-    assert sandbox.control("PUT", "/_sandbox/rate-limit",
-                           {"enabled": True, "per_second": 3, "per_minute": 500}).json() == {
-        "enabled": True, "per_second": 3, "per_minute": 500}
+    assert sandbox.control(
+        "PUT", "/_sandbox/rate-limit", {"enabled": True, "per_second": 3, "per_minute": 500}
+    ).json() == {"enabled": True, "per_second": 3, "per_minute": 500}
     statuses = []
     for _ in range(5):
         try:
@@ -145,9 +207,14 @@ def test_rate_limit_answers_429_with_retry_after(sandbox, connect):
     assert statuses[:3] == [200, 200, 200] and 429 in statuses[3:]
     assert sandbox.control("GET", "/_sandbox/identities").status_code == 200, "control is exempt"
     sandbox.control("PUT", "/_sandbox/rate-limit", {"per_second": 50, "per_minute": 4})
-    results = [requests.get(sandbox.url + "/v1/account",
-                            headers={"Authorization": f"Bearer {client.auth.access_token}"},
-                            timeout=5).status_code for _ in range(6)]
+    results = [
+        requests.get(
+            sandbox.url + "/v1/account",
+            headers={"Authorization": f"Bearer {client.auth.access_token}"},
+            timeout=5,
+        ).status_code
+        for _ in range(6)
+    ]
     assert results.count(429) == 2
     sandbox.control("PUT", "/_sandbox/rate-limit", {"enabled": False})
     assert client.account()
@@ -157,12 +224,16 @@ def test_default_rate_limit_is_50_per_second():
     handle = start_sandbox(CLIENT_ID, CLIENT_SECRET, auto_deliver=False)
     try:
         assert handle.control("GET", "/_sandbox/rate-limit").json() == {
-            "enabled": True, "per_second": 50, "per_minute": 500}
+            "enabled": True,
+            "per_second": 50,
+            "per_minute": 500,
+        }
         token = tokens_for(handle, RILEY)["access_token"]
         with requests.Session() as session:
             session.headers["Authorization"] = f"Bearer {token}"
-            codes = [session.get(handle.url + "/v1/account", timeout=5).status_code
-                     for _ in range(60)]
+            codes = [
+                session.get(handle.url + "/v1/account", timeout=5).status_code for _ in range(60)
+            ]
         assert codes.count(200) >= 50 and 429 in codes
     finally:
         handle.stop()
@@ -179,8 +250,11 @@ def test_stats_count_requests_and_connections(sandbox, connect):
     assert stats["requests"] == {"GET /v1/account": 5}
     assert stats["connections"] == 1, "a pooled session reuses one connection"
     for _ in range(3):
-        requests.get(sandbox.url + "/v1/account",
-                     headers={"Authorization": f"Bearer {client.auth.access_token}"}, timeout=5)
+        requests.get(
+            sandbox.url + "/v1/account",
+            headers={"Authorization": f"Bearer {client.auth.access_token}"},
+            timeout=5,
+        )
     assert sandbox.control("GET", "/_sandbox/stats").json()["connections"] == 4
 
 
@@ -200,11 +274,20 @@ def test_unconfirmed_behaviours_are_switches_with_the_stricter_default(sandbox):
     assert config["revoke_non_account_subs"] == "refuse"
     for bad in ({"sa_callback_state": "body"}, {"revoke_non_account_subs": "maybe"}):
         assert sandbox.control("PATCH", "/_sandbox/config", bad).status_code == 422
-    changed = sandbox.control("PATCH", "/_sandbox/config", {
-        "sa_callback_signed": True, "sa_callback_state": "top_level",
-        "revoke_non_account_subs": "accept"}).json()
-    assert (changed["sa_callback_signed"], changed["sa_callback_state"],
-            changed["revoke_non_account_subs"]) == (True, "top_level", "accept")
+    changed = sandbox.control(
+        "PATCH",
+        "/_sandbox/config",
+        {
+            "sa_callback_signed": True,
+            "sa_callback_state": "top_level",
+            "revoke_non_account_subs": "accept",
+        },
+    ).json()
+    assert (
+        changed["sa_callback_signed"],
+        changed["sa_callback_state"],
+        changed["revoke_non_account_subs"],
+    ) == (True, "top_level", "accept")
 
 
 # ---- state file and CLI ---------------------------------------------------------------------------
@@ -212,38 +295,77 @@ def test_unconfirmed_behaviours_are_switches_with_the_stricter_default(sandbox):
 
 def test_state_persists_between_restarts(tmp_path):
     path = tmp_path / "sandbox-state.json"
-    first = start_sandbox(CLIENT_ID, CLIENT_SECRET, state_file=str(path), auto_deliver=False,
-                          rate_limit_enabled=False)
+    first = start_sandbox(
+        CLIENT_ID, CLIENT_SECRET, state_file=str(path), auto_deliver=False, rate_limit_enabled=False
+    )
     try:
         tokens = tokens_for(first, RILEY)
         client = client_for(first, tokens["access_token"])
         cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
-        client.upsert_event(cal, {"event_id": "kept", "summary": "Survives a restart",
-                                  "start": "2031-01-01T09:00:00Z", "end": "2031-01-01T10:00:00Z"})
+        client.upsert_event(
+            cal,
+            {
+                "event_id": "kept",
+                "summary": "Survives a restart",
+                "start": "2031-01-01T09:00:00Z",
+                "end": "2031-01-01T10:00:00Z",
+            },
+        )
     finally:
         first.stop()
     assert json.loads(path.read_text())["version"] == 1
     assert not list(tmp_path.glob(".sandbox-state-*")), "written atomically, no temp files left"
-    second = start_sandbox(CLIENT_ID, CLIENT_SECRET, state_file=str(path), auto_deliver=False,
-                           rate_limit_enabled=False)
+    second = start_sandbox(
+        CLIENT_ID, CLIENT_SECRET, state_file=str(path), auto_deliver=False, rate_limit_enabled=False
+    )
     try:
         client = client_for(second, tokens["access_token"], tokens["refresh_token"])
-        assert [e["summary"] for e in client.read_events(tzid="Etc/UTC", only_managed=True).all()] \
-            == ["Survives a restart"]
+        assert [
+            e["summary"] for e in client.read_events(tzid="Etc/UTC", only_managed=True).all()
+        ] == ["Survives a restart"]
         assert client.refresh_authorization()["refresh_token"] == tokens["refresh_token"]
     finally:
         second.stop()
 
 
 def test_cli_options():
-    args = parse_args(["--host", "127.0.0.1", "--port", "9000", "--client-id", "cid",
-                       "--client-secret", "a", "--client-secret", "b", "--state-file", "s.json",
-                       "--token-ttl", "60", "--rotate-refresh-tokens", "--page-size", "5",
-                       "--no-rate-limit", "--seed", "7", "--no-auto-deliver"])
+    args = parse_args(
+        [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "9000",
+            "--client-id",
+            "cid",
+            "--client-secret",
+            "a",
+            "--client-secret",
+            "b",
+            "--state-file",
+            "s.json",
+            "--token-ttl",
+            "60",
+            "--rotate-refresh-tokens",
+            "--page-size",
+            "5",
+            "--no-rate-limit",
+            "--seed",
+            "7",
+            "--no-auto-deliver",
+        ]
+    )
     options = options_from(args)
-    assert options == {"client_id": "cid", "client_secret": ["a", "b"], "state_file": "s.json",
-                       "seed": 7, "token_ttl": 60, "page_size": 5, "rotate_refresh_tokens": True,
-                       "rate_limit_enabled": False, "auto_deliver": False}
+    assert options == {
+        "client_id": "cid",
+        "client_secret": ["a", "b"],
+        "state_file": "s.json",
+        "seed": 7,
+        "token_ttl": 60,
+        "page_size": 5,
+        "rotate_refresh_tokens": True,
+        "rate_limit_enabled": False,
+        "auto_deliver": False,
+    }
     with pytest.raises(SystemExit):
         parse_args(["--port", "1"])  # client id and secret are required
 
@@ -263,20 +385,34 @@ def test_index_and_calendar_pages(sandbox):
     page = requests.get(sandbox.url + f"/_sandbox/calendar/{RILEY}?week={next_week}", timeout=5)
     assert page.status_code == 200
     assert "Move +1h" in page.text and "Move to next day" in page.text and "Delete" in page.text
-    assert requests.get(sandbox.url + "/_sandbox/calendar/nobody@x.example", timeout=5).status_code == 404
+    assert (
+        requests.get(sandbox.url + "/_sandbox/calendar/nobody@x.example", timeout=5).status_code
+        == 404
+    )
 
 
 def test_calendar_page_buttons_change_events_as_the_owner(sandbox, connect, receiver):
     client = connect(RILEY)
     cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
-    client.upsert_event(cal, {"event_id": "interview-7", "summary": "Interview: Kim",
-                              "start": "2031-01-07T10:00:00Z", "end": "2031-01-07T11:00:00Z"})
+    client.upsert_event(
+        cal,
+        {
+            "event_id": "interview-7",
+            "summary": "Interview: Kim",
+            "start": "2031-01-07T10:00:00Z",
+            "end": "2031-01-07T11:00:00Z",
+        },
+    )
     client.create_notification_channel(receiver.url + "/push")
     page = requests.get(sandbox.url + f"/_sandbox/calendar/{RILEY}?week=2031-01-07", timeout=5)
     assert "Interview: Kim" in page.text and "written by the app" in page.text
     uid = client.read_events(tzid="Etc/UTC", only_managed=True).all()[0]["event_uid"]
-    moved = requests.post(sandbox.url + f"/_sandbox/calendar/{RILEY}/events/{uid}/move-hour",
-                          data={"week": "2031-01-06"}, allow_redirects=False, timeout=5)
+    moved = requests.post(
+        sandbox.url + f"/_sandbox/calendar/{RILEY}/events/{uid}/move-hour",
+        data={"week": "2031-01-06"},
+        allow_redirects=False,
+        timeout=5,
+    )
     assert moved.status_code == 303 and "week=2031-01-06" in moved.headers["Location"]
     event = client.read_events(tzid="Etc/UTC", only_managed=True).all()[0]
     assert event["start"] == "2031-01-07T11:00:00Z" and event["event_id"] == "interview-7"
@@ -296,8 +432,9 @@ def test_relink_page_reconnects_a_profile(sandbox, connect):
     assert client.list_profiles()[0]["profile_connected"] is True
 
 
-def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(sandbox, connect,
-                                                                           receiver):
+def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(
+    sandbox, connect, receiver
+):
     """Docs FAQ profile-reconnection-process: after the person signs in again through the
     aggregator's email or page, syncing resumes and ``change`` notifications come again."""
     client = connect(RILEY)
@@ -307,9 +444,17 @@ def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(san
     sandbox.control("POST", f"/_sandbox/profiles/{profile_id}/disconnect")
     sandbox.control("POST", "/_sandbox/deliver")
     receiver.clear()
-    made = sandbox.control("POST", "/_sandbox/external-change", {
-        "email": RILEY, "action": "create", "summary": "Dentist",
-        "start": "2031-01-07T10:00:00Z", "end": "2031-01-07T11:00:00Z"}).json()["event"]
+    made = sandbox.control(
+        "POST",
+        "/_sandbox/external-change",
+        {
+            "email": RILEY,
+            "action": "create",
+            "summary": "Dentist",
+            "start": "2031-01-07T10:00:00Z",
+            "end": "2031-01-07T11:00:00Z",
+        },
+    ).json()["event"]
     sandbox.control("POST", "/_sandbox/deliver")
     assert receiver.of_type("change") == [], "nothing syncs while the profile is disconnected"
     url = client.list_profiles()[0]["profile_relink_url"]
@@ -319,9 +464,17 @@ def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(san
     assert note.json()["notification"]["changes_since"] == made["updated"]
     assert client.list_profiles()[0]["profile_connected"] is True
     receiver.clear()
-    sandbox.control("POST", "/_sandbox/external-change", {
-        "email": RILEY, "action": "create", "summary": "Gym",
-        "start": "2031-01-08T10:00:00Z", "end": "2031-01-08T11:00:00Z"})
+    sandbox.control(
+        "POST",
+        "/_sandbox/external-change",
+        {
+            "email": RILEY,
+            "action": "create",
+            "summary": "Gym",
+            "start": "2031-01-08T10:00:00Z",
+            "end": "2031-01-08T11:00:00Z",
+        },
+    )
     sandbox.control("POST", "/_sandbox/deliver")
     assert len(receiver.of_type("change")) == 1, "and go on as normal"
 
@@ -331,9 +484,16 @@ def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(san
 
 def _invited(client) -> tuple[str, dict]:
     cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
-    client.upsert_event(cal, {"event_id": "panel-1", "summary": "Interview: Kim",
-                              "start": "2031-01-07T10:00:00Z", "end": "2031-01-07T11:00:00Z",
-                              "attendees": {"invite": [{"email": MORGAN}, {"email": JORDAN}]}})
+    client.upsert_event(
+        cal,
+        {
+            "event_id": "panel-1",
+            "summary": "Interview: Kim",
+            "start": "2031-01-07T10:00:00Z",
+            "end": "2031-01-07T11:00:00Z",
+            "attendees": {"invite": [{"email": MORGAN}, {"email": JORDAN}]},
+        },
+    )
     [event] = client.read_events(tzid="Etc/UTC", only_managed=True).all()
     return cal, event
 
@@ -349,15 +509,31 @@ def test_attendee_response_sets_the_status_and_notifies(sandbox, connect, receiv
     assert _statuses(client) == {MORGAN: "needs_action", JORDAN: "needs_action"}
     client.create_notification_channel(receiver.url + "/push")
     time.sleep(1.01)  # ``updated`` has whole-second resolution
-    declined = sandbox.control("POST", "/_sandbox/attendee-response", {
-        "organizer": RILEY, "event_id": "panel-1", "attendee": MORGAN.upper(), "status": "declined"})
+    declined = sandbox.control(
+        "POST",
+        "/_sandbox/attendee-response",
+        {
+            "organizer": RILEY,
+            "event_id": "panel-1",
+            "attendee": MORGAN.upper(),
+            "status": "declined",
+        },
+    )
     assert declined.status_code == 200, declined.text
     assert declined.json()["event"]["event_id"] == "panel-1"
     sandbox.control("POST", "/_sandbox/deliver")
     assert len(receiver.of_type("change")) == 1  # a reply is not the app's own write
-    by_uid = sandbox.control("POST", "/_sandbox/attendee-response", {
-        "organizer": RILEY, "event_uid": event["event_uid"], "calendar_id": cal,
-        "attendee": JORDAN, "status": "tentative"})
+    by_uid = sandbox.control(
+        "POST",
+        "/_sandbox/attendee-response",
+        {
+            "organizer": RILEY,
+            "event_uid": event["event_uid"],
+            "calendar_id": cal,
+            "attendee": JORDAN,
+            "status": "tentative",
+        },
+    )
     assert by_uid.status_code == 200, by_uid.text
     assert _statuses(client) == {MORGAN: "declined", JORDAN: "tentative"}
     [after] = client.read_events(tzid="Etc/UTC", only_managed=True).all()
@@ -366,29 +542,45 @@ def test_attendee_response_sets_the_status_and_notifies(sandbox, connect, receiv
     assert len(receiver.of_type("change")) == 2
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"organizer": "nobody@northwind.example"}, "organizer"),
-    ({"organizer": None}, "organizer"),
-    ({"event_id": "no-such-event"}, "event_id"),
-    ({"event_id": None}, "event_id"),
-    ({"event_id": None, "event_uid": "evt_nope"}, "event_uid"),
-    ({"calendar_id": "cal_nope"}, "calendar_id"),
-    ({"attendee": "stranger@northwind.example"}, "attendee"),
-    ({"attendee": ""}, "attendee"),
-    ({"attendee": "room.aurora@northwind.example"}, "attendee"),
-    ({"status": "maybe"}, "status"),
-    ({"status": None}, "status"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"organizer": "nobody@northwind.example"}, "organizer"),
+        ({"organizer": None}, "organizer"),
+        ({"event_id": "no-such-event"}, "event_id"),
+        ({"event_id": None}, "event_id"),
+        ({"event_id": None, "event_uid": "evt_nope"}, "event_uid"),
+        ({"calendar_id": "cal_nope"}, "calendar_id"),
+        ({"attendee": "stranger@northwind.example"}, "attendee"),
+        ({"attendee": ""}, "attendee"),
+        ({"attendee": "room.aurora@northwind.example"}, "attendee"),
+        ({"status": "maybe"}, "status"),
+        ({"status": None}, "status"),
+    ],
+)
 def test_attendee_response_rejects_bad_input_and_changes_nothing(sandbox, connect, change, field):
     client = connect(RILEY)
     cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
-    client.upsert_event(cal, {"event_id": "panel-1", "summary": "Interview: Kim",
-                              "start": "2031-01-07T10:00:00Z", "end": "2031-01-07T11:00:00Z",
-                              "attendees": {"invite": [{"email": MORGAN},
-                                                       {"email": "room.aurora@northwind.example"}]}})
+    client.upsert_event(
+        cal,
+        {
+            "event_id": "panel-1",
+            "summary": "Interview: Kim",
+            "start": "2031-01-07T10:00:00Z",
+            "end": "2031-01-07T11:00:00Z",
+            "attendees": {
+                "invite": [{"email": MORGAN}, {"email": "room.aurora@northwind.example"}]
+            },
+        },
+    )
     [before] = client.read_events(tzid="Etc/UTC", only_managed=True).all()
-    body = {"organizer": RILEY, "event_id": "panel-1", "attendee": MORGAN, "status": "declined",
-            **change}
+    body = {
+        "organizer": RILEY,
+        "event_id": "panel-1",
+        "attendee": MORGAN,
+        "status": "declined",
+        **change,
+    }
     response = sandbox.control("POST", "/_sandbox/attendee-response", body)
     assert response.status_code == 422, response.text
     assert field in response.json()["errors"]
@@ -399,6 +591,9 @@ def test_attendee_response_to_a_deleted_event_is_refused(sandbox, connect):
     client = connect(RILEY)
     cal, _event = _invited(client)
     client.delete_event(cal, "panel-1")
-    response = sandbox.control("POST", "/_sandbox/attendee-response", {
-        "organizer": RILEY, "event_id": "panel-1", "attendee": MORGAN, "status": "accepted"})
+    response = sandbox.control(
+        "POST",
+        "/_sandbox/attendee-response",
+        {"organizer": RILEY, "event_id": "panel-1", "attendee": MORGAN, "status": "accepted"},
+    )
     assert response.status_code == 422 and "event_id" in response.json()["errors"]

@@ -11,13 +11,21 @@ from broker.sandbox.signing import HEADER
 
 from .conftest import ALEX, CLIENT_ID, RILEY, SVC, api, client_for, deliver, tokens_for
 from .conftest import EC_REDIRECT as REDIRECT
+
 EC_SCOPE = "service_account/accounts/manage service_account/resources/manage"
 DELEGATED = "read_account list_calendars read_events create_event delete_event read_free_busy"
 
 
 def _ec_url(sandbox, **extra) -> str:
-    params = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT,
-              "scope": EC_SCOPE, "delegated_scope": DELEGATED, "state": "ec-1", **extra}
+    params = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT,
+        "scope": EC_SCOPE,
+        "delegated_scope": DELEGATED,
+        "state": "ec-1",
+        **extra,
+    }
     return sandbox.url + "/enterprise_connect/oauth/authorize?" + urlencode(params)
 
 
@@ -26,10 +34,18 @@ def _service_account(sandbox, admin=SVC, password="svc-sandbox"):
     url = _ec_url(sandbox)
     form = dict(parse_qs(urlsplit(url).query, keep_blank_values=True))
     form = {k: v[-1] for k, v in form.items()}
-    form.update(sandbox_provider="exchange" if admin == SVC else "google", email=admin,
-                password=password, decision="approve")
-    response = requests.post(sandbox.url + "/enterprise_connect/oauth/authorize", data=form,
-                             allow_redirects=False, timeout=5)
+    form.update(
+        sandbox_provider="exchange" if admin == SVC else "google",
+        email=admin,
+        password=password,
+        decision="approve",
+    )
+    response = requests.post(
+        sandbox.url + "/enterprise_connect/oauth/authorize",
+        data=form,
+        allow_redirects=False,
+        timeout=5,
+    )
     assert response.status_code == 302, response.text
     code = parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
     client = client_for(sandbox)
@@ -45,29 +61,57 @@ def test_enterprise_page_lists_admins_only(sandbox):
 
 
 def test_service_account_token_and_userinfo(sandbox):
-    params = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT,
-              "scope": EC_SCOPE, "delegated_scope": DELEGATED, "state": "ec-1"}
-    consent = sandbox.control("POST", "/_sandbox/consent", {
-        "authorize_url": sandbox.url + "/enterprise_connect/oauth/authorize?" + urlencode(params),
-        "email": SVC, "password": "svc-sandbox"}).json()
-    token = api(sandbox, "POST", "/oauth/token", json={
-        "client_id": CLIENT_ID, "client_secret": "sandbox-test-secret",
-        "grant_type": "authorization_code", "code": consent["code"], "redirect_uri": REDIRECT}).json()
+    params = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT,
+        "scope": EC_SCOPE,
+        "delegated_scope": DELEGATED,
+        "state": "ec-1",
+    }
+    consent = sandbox.control(
+        "POST",
+        "/_sandbox/consent",
+        {
+            "authorize_url": sandbox.url
+            + "/enterprise_connect/oauth/authorize?"
+            + urlencode(params),
+            "email": SVC,
+            "password": "svc-sandbox",
+        },
+    ).json()
+    token = api(
+        sandbox,
+        "POST",
+        "/oauth/token",
+        json={
+            "client_id": CLIENT_ID,
+            "client_secret": "sandbox-test-secret",
+            "grant_type": "authorization_code",
+            "code": consent["code"],
+            "redirect_uri": REDIRECT,
+        },
+    ).json()
     assert token["expires_in"] == 1800
     assert token["service_account_id"].startswith("ser_")
     assert token["scope"] == EC_SCOPE
     info = client_for(sandbox, token["access_token"]).userinfo()
     assert info["sub"] == token["service_account_id"]
     assert info["cronofy.type"] == "service_account"
-    assert info["cronofy.data"]["service_account"] == {"provider_name": "exchange",
-                                                       "domain": "fabrikam.example"}
+    assert info["cronofy.data"]["service_account"] == {
+        "provider_name": "exchange",
+        "domain": "fabrikam.example",
+    }
     assert info["cronofy.data"]["authorization"]["delegated_scope"] == DELEGATED
     assert info["cronofy.service_account.domain"] == "fabrikam.example"
 
 
 def test_non_admins_cannot_grant_enterprise_connect(sandbox):
-    result = sandbox.control("POST", "/_sandbox/consent", {
-        "authorize_url": _ec_url(sandbox), "email": RILEY, "password": "sandbox"})
+    result = sandbox.control(
+        "POST",
+        "/_sandbox/consent",
+        {"authorize_url": _ec_url(sandbox), "email": RILEY, "password": "sandbox"},
+    )
     assert result.status_code == 422
     assert "not an administrator" in result.json()["errors"]["consent"][0]["description"]
 
@@ -75,8 +119,10 @@ def test_non_admins_cannot_grant_enterprise_connect(sandbox):
 def test_resources_of_the_domain(sandbox):
     client = _service_account(sandbox)
     resources = client.resources()
-    assert {r["email"] for r in resources} == {"room.spree@fabrikam.example",
-                                               "room.havel@fabrikam.example"}
+    assert {r["email"] for r in resources} == {
+        "room.spree@fabrikam.example",
+        "room.havel@fabrikam.example",
+    }
     assert all(set(r) == {"email", "name"} for r in resources)
 
 
@@ -86,12 +132,19 @@ def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receive
     """Whether the callback is signed and where its ``state`` sits are unconfirmed: each is a
     switch (default: unsigned, state inside ``authorization``)."""
     if (signed, where) != (False, "authorization"):
-        assert sandbox.control("PATCH", "/_sandbox/config", {
-            "sa_callback_signed": signed, "sa_callback_state": where}).status_code == 200
+        assert (
+            sandbox.control(
+                "PATCH",
+                "/_sandbox/config",
+                {"sa_callback_signed": signed, "sa_callback_state": where},
+            ).status_code
+            == 200
+        )
     admin = _service_account(sandbox)
     callback = receiver.url + "/sa-callback?user=42"
-    admin.authorize_with_service_account("anna.becker@fabrikam.example", DELEGATED, callback,
-                                         state="u42")
+    admin.authorize_with_service_account(
+        "anna.becker@fabrikam.example", DELEGATED, callback, state="u42"
+    )
     assert receiver.received == []
     deliver(sandbox)
     [note] = receiver.received
@@ -108,36 +161,54 @@ def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receive
     user.get_authorization_from_code(body["code"], redirect_uri=callback)
     assert user.account()["email"] == "anna.becker@fabrikam.example"
     assert user.list_calendars()[0]["provider_name"] == "exchange"
-    granted = user.elevated_permissions([{"calendar_id": user.list_calendars()[0]["calendar_id"],
-                                          "permission_level": "unrestricted"}])
+    granted = user.elevated_permissions(
+        [
+            {
+                "calendar_id": user.list_calendars()[0]["calendar_id"],
+                "permission_level": "unrestricted",
+            }
+        ]
+    )
     assert granted == {"accepted": True}
 
 
 def test_batch_of_26_with_one_unknown_mailbox(sandbox, receiver):
     admin = _service_account(sandbox)
     listing = sandbox.control("GET", "/_sandbox/identities").json()["identities"]
-    linkable = [i["email"] for i in listing if i["domain"] == "fabrikam.example"
-                and i["kind"] == "person" and not i["impersonation_excluded"]]
+    linkable = [
+        i["email"]
+        for i in listing
+        if i["domain"] == "fabrikam.example"
+        and i["kind"] == "person"
+        and not i["impersonation_excluded"]
+    ]
     assert len(linkable) >= 26
     emails = linkable[:25] + ["nobody@fabrikam.example"]
     admin.authorize_multiple_accounts_via_service_account(
-        [{"email": e, "scope": DELEGATED, "callback_url": receiver.url + "/sa", "state": e}
-         for e in emails])
+        [
+            {"email": e, "scope": DELEGATED, "callback_url": receiver.url + "/sa", "state": e}
+            for e in emails
+        ]
+    )
     deliver(sandbox)
     bodies = [r.json()["authorization"] for r in receiver.received]
     assert len(bodies) == 26
     ok = [b for b in bodies if "code" in b]
     failed = [b for b in bodies if "error" in b]
     assert len(ok) == 25 and len(failed) == 1
-    assert failed[0] == {"error": "access_denied", "error_key": "unknown_mailbox",
-                         "error_description": "nobody@fabrikam.example is not a mailbox in fabrikam.example",
-                         "state": "nobody@fabrikam.example"}
+    assert failed[0] == {
+        "error": "access_denied",
+        "error_key": "unknown_mailbox",
+        "error_description": "nobody@fabrikam.example is not a mailbox in fabrikam.example",
+        "state": "nobody@fabrikam.example",
+    }
 
 
 def test_mailbox_outside_the_impersonation_scope_fails(sandbox, receiver):
     admin = _service_account(sandbox)
-    admin.authorize_with_service_account("ceo.office@fabrikam.example", "read_free_busy",
-                                         receiver.url + "/sa")
+    admin.authorize_with_service_account(
+        "ceo.office@fabrikam.example", "read_free_busy", receiver.url + "/sa"
+    )
     deliver(sandbox)
     body = receiver.received[0].json()["authorization"]
     assert body["error_key"] == "outside_impersonation_scope"
@@ -145,10 +216,14 @@ def test_mailbox_outside_the_impersonation_scope_fails(sandbox, receiver):
 
 def test_injected_mailbox_failures(sandbox, receiver):
     admin = _service_account(sandbox)
-    sandbox.control("PUT", "/_sandbox/mailbox-failures",
-                    {"mailboxes": {"anna.becker@fabrikam.example": "mailbox_locked"}})
-    admin.authorize_with_service_account("anna.becker@fabrikam.example", "read_free_busy",
-                                         receiver.url + "/sa")
+    sandbox.control(
+        "PUT",
+        "/_sandbox/mailbox-failures",
+        {"mailboxes": {"anna.becker@fabrikam.example": "mailbox_locked"}},
+    )
+    admin.authorize_with_service_account(
+        "anna.becker@fabrikam.example", "read_free_busy", receiver.url + "/sa"
+    )
     deliver(sandbox)
     assert receiver.received[0].json()["authorization"]["error_key"] == "mailbox_locked"
 
@@ -156,25 +231,51 @@ def test_injected_mailbox_failures(sandbox, receiver):
 def test_pycronofy_top_level_batch_state_is_applied_to_each_entry(sandbox, receiver):
     admin = _service_account(sandbox)
     admin.authorize_multiple_accounts_via_service_account(
-        [{"email": "ben.schulz@fabrikam.example", "scope": "read_free_busy",
-          "callback_url": receiver.url + "/sa"}], state="top-level")
+        [
+            {
+                "email": "ben.schulz@fabrikam.example",
+                "scope": "read_free_busy",
+                "callback_url": receiver.url + "/sa",
+            }
+        ],
+        state="top-level",
+    )
     deliver(sandbox)
     assert receiver.received[0].json()["authorization"]["state"] == "top-level"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"email": "anna.becker@fabrikam.example", "callback_url": "http://127.0.0.1:1/cb",
-      "scope": "read_write change_participation_status create_calendar"}, "scope"),
-    ({"email": "anna.becker@fabrikam.example", "scope": "read_free_busy"}, "callback_url"),
-    ({"service_account_authorizations": [{"email": f"u{i}@fabrikam.example",
-                                          "callback_url": "http://127.0.0.1:1/cb",
-                                          "scope": "read_free_busy"} for i in range(51)]},
-     "service_account_authorizations"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (
+            {
+                "email": "anna.becker@fabrikam.example",
+                "callback_url": "http://127.0.0.1:1/cb",
+                "scope": "read_write change_participation_status create_calendar",
+            },
+            "scope",
+        ),
+        ({"email": "anna.becker@fabrikam.example", "scope": "read_free_busy"}, "callback_url"),
+        (
+            {
+                "service_account_authorizations": [
+                    {
+                        "email": f"u{i}@fabrikam.example",
+                        "callback_url": "http://127.0.0.1:1/cb",
+                        "scope": "read_free_busy",
+                    }
+                    for i in range(51)
+                ]
+            },
+            "service_account_authorizations",
+        ),
+    ],
+)
 def test_service_account_request_validation(sandbox, body, field):
     admin = _service_account(sandbox)
-    response = api(sandbox, "POST", "/v1/service_account_authorizations", admin.auth.access_token,
-                   json=body)
+    response = api(
+        sandbox, "POST", "/v1/service_account_authorizations", admin.auth.access_token, json=body
+    )
     assert response.status_code == 422
     assert field in response.json()["errors"]
     assert sandbox.control("GET", "/_sandbox/outbox").json()["queued"] == []
@@ -182,16 +283,22 @@ def test_service_account_request_validation(sandbox, body, field):
 
 def test_account_tokens_cannot_request_mailboxes(sandbox):
     tokens = tokens_for(sandbox, RILEY)
-    response = api(sandbox, "POST", "/v1/service_account_authorizations", tokens["access_token"],
-                   json={"email": "x@northwind.example"})
+    response = api(
+        sandbox,
+        "POST",
+        "/v1/service_account_authorizations",
+        tokens["access_token"],
+        json={"email": "x@northwind.example"},
+    )
     assert response.status_code == 403
 
 
 def test_google_workspace_admin_links_northwind(sandbox, receiver):
     admin = _service_account(sandbox, admin=ALEX, password="sandbox")
     admin.authorize_with_service_account(RILEY, "read_free_busy", receiver.url + "/cb")
-    admin.authorize_with_service_account("sam.patel@contoso.example", "read_free_busy",
-                                         receiver.url + "/cb")
+    admin.authorize_with_service_account(
+        "sam.patel@contoso.example", "read_free_busy", receiver.url + "/cb"
+    )
     deliver(sandbox)
     results = [r.json()["authorization"] for r in receiver.received]
     assert "code" in results[0]

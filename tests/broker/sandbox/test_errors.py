@@ -23,37 +23,62 @@ JSON_ENDPOINTS = [
 @pytest.fixture
 def riley(connect):
     client = connect(RILEY, scope="read_write")
-    client.primary = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
+    client.primary = next(
+        c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"]
+    )
     return client
 
 
 @pytest.mark.parametrize("method, path", JSON_ENDPOINTS)
 def test_malformed_json_is_422(sandbox, riley, method, path):
-    response = api(sandbox, method, path.format(cal=riley.primary), riley.auth.access_token,
-                   data="{broken", headers={"Content-Type": "application/json"})
+    response = api(
+        sandbox,
+        method,
+        path.format(cal=riley.primary),
+        riley.auth.access_token,
+        data="{broken",
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 422
     assert response.json()["errors"]["request"][0]["key"] == "errors.invalid_json"
 
 
 @pytest.mark.parametrize("method, path", JSON_ENDPOINTS)
-@pytest.mark.parametrize("payload", [[], "text", 42, {"junk": {"deep": [1, None]}}, {"batch": [1, "x"]},
-                                     {"participants": "x", "required_duration": "x",
-                                      "query_periods": "x", "sequence": [None]},
-                                     {"event_id": {}, "summary": [], "start": {"time": 5},
-                                      "end": None, "attendees": "x", "reminders": "x"}])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        "text",
+        42,
+        {"junk": {"deep": [1, None]}},
+        {"batch": [1, "x"]},
+        {"participants": "x", "required_duration": "x", "query_periods": "x", "sequence": [None]},
+        {
+            "event_id": {},
+            "summary": [],
+            "start": {"time": 5},
+            "end": None,
+            "attendees": "x",
+            "reminders": "x",
+        },
+    ],
+)
 def test_junk_bodies_never_cause_a_500(sandbox, riley, method, path, payload):
-    response = api(sandbox, method, path.format(cal=riley.primary), riley.auth.access_token,
-                   json=payload)
-    assert 400 <= response.status_code < 500 or (path == "/v1/batch" and response.status_code == 207), \
-        response.text
+    response = api(
+        sandbox, method, path.format(cal=riley.primary), riley.auth.access_token, json=payload
+    )
+    assert 400 <= response.status_code < 500 or (
+        path == "/v1/batch" and response.status_code == 207
+    ), response.text
     assert response.headers["Content-Type"].startswith("application/json")
 
 
 @pytest.mark.parametrize("token", [None, "unknown-token", "Bearer-less"])
 def test_missing_or_unknown_tokens_are_401(sandbox, token):
     headers = {"Authorization": token} if token == "Bearer-less" else {}
-    response = api(sandbox, "GET", "/v1/calendars", token if token != "Bearer-less" else None,
-                   headers=headers)
+    response = api(
+        sandbox, "GET", "/v1/calendars", token if token != "Bearer-less" else None, headers=headers
+    )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_token"
 
@@ -66,6 +91,11 @@ def test_unknown_routes_and_methods_are_json(sandbox):
 
 
 def test_sequenced_availability_junk_is_422(sandbox, riley):
-    response = api(sandbox, "POST", "/v1/sequenced_availability", riley.auth.access_token,
-                   json={"sequence": [{"sequence_id": "a", "participants": [{"members": [riley.sub]}]}]})
+    response = api(
+        sandbox,
+        "POST",
+        "/v1/sequenced_availability",
+        riley.auth.access_token,
+        json={"sequence": [{"sequence_id": "a", "participants": [{"members": [riley.sub]}]}]},
+    )
     assert response.status_code == 422

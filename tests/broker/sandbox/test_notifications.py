@@ -11,8 +11,17 @@ from pycronofy.exceptions import PyCronofyRequestError
 from broker.sandbox.server import start_sandbox
 from broker.sandbox.signing import HEADER, sign, verify
 
-from .conftest import (ASSISTANT, CLIENT_ID, CLIENT_SECRET, DANA, RILEY, api, client_for, deliver,
-                       tokens_for)
+from .conftest import (
+    ASSISTANT,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DANA,
+    RILEY,
+    api,
+    client_for,
+    deliver,
+    tokens_for,
+)
 
 VECTORS = [
     ("opposable thumbs", "38ArsN7+J/O8joGsgirVEdV16a/+eb+5QgHGIiuv4hk="),
@@ -51,9 +60,14 @@ def test_create_channel_sends_a_signed_verification(sandbox, connect, receiver):
     [note] = receiver.received
     assert note.path == "/push/42"
     assert note.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert note.json() == {"notification": {"type": "verification"},
-                           "channel": {"channel_id": channel["channel_id"],
-                                       "callback_url": channel["callback_url"], "filters": {}}}
+    assert note.json() == {
+        "notification": {"type": "verification"},
+        "channel": {
+            "channel_id": channel["channel_id"],
+            "callback_url": channel["callback_url"],
+            "filters": {},
+        },
+    }
     assert client.hmac_valid(note.headers[HEADER], note.text)
     assert not client_for(sandbox, secret="other").hmac_valid(note.headers[HEADER], note.text)
 
@@ -64,9 +78,11 @@ def test_external_change_pushes_change_and_read_back_finds_it(sandbox, connect, 
     deliver(sandbox)
     receiver.clear()
     event = client.read_events(tzid="Etc/UTC").all()[0]
-    moved = sandbox.control("POST", "/_sandbox/external-change", {
-        "email": RILEY, "action": "move", "event_uid": event["event_uid"],
-        "shift_minutes": 60}).json()["event"]
+    moved = sandbox.control(
+        "POST",
+        "/_sandbox/external-change",
+        {"email": RILEY, "action": "move", "event_uid": event["event_uid"], "shift_minutes": 60},
+    ).json()["event"]
     deliver(sandbox)
     [note] = receiver.of_type("change")
     since = note.json()["notification"]["changes_since"]
@@ -74,7 +90,11 @@ def test_external_change_pushes_change_and_read_back_finds_it(sandbox, connect, 
     changed = client.read_events(tzid="Etc/UTC", last_modified=since, include_moved=True).all()
     assert [e["event_uid"] for e in changed] == [event["event_uid"]]
     start = dt.datetime.fromisoformat(changed[0]["start"].replace("Z", "+00:00"))
-    old = dt.datetime.fromisoformat(event["start"].replace("Z", "+00:00")) if len(event["start"]) > 10 else None
+    old = (
+        dt.datetime.fromisoformat(event["start"].replace("Z", "+00:00"))
+        if len(event["start"]) > 10
+        else None
+    )
     if old:
         assert start - old == dt.timedelta(hours=1)
 
@@ -85,9 +105,17 @@ def test_queued_changes_are_coalesced(sandbox, connect, receiver):
     deliver(sandbox)
     receiver.clear()
     for summary in ("one", "two", "three"):
-        sandbox.control("POST", "/_sandbox/external-change", {
-            "email": RILEY, "action": "create", "summary": summary,
-            "start": "2031-01-01T10:00:00Z", "end": "2031-01-01T11:00:00Z"})
+        sandbox.control(
+            "POST",
+            "/_sandbox/external-change",
+            {
+                "email": RILEY,
+                "action": "create",
+                "summary": summary,
+                "start": "2031-01-01T10:00:00Z",
+                "end": "2031-01-01T11:00:00Z",
+            },
+        )
     deliver(sandbox)
     assert len(receiver.of_type("change")) == 1
 
@@ -98,13 +126,27 @@ def test_the_apps_own_writes_are_not_echoed_by_default(sandbox, connect, receive
     _channel(client, receiver)
     deliver(sandbox)
     receiver.clear()
-    client.upsert_event(cal, {"event_id": "own", "summary": "x", "start": "2031-01-01T10:00:00Z",
-                              "end": "2031-01-01T11:00:00Z"})
+    client.upsert_event(
+        cal,
+        {
+            "event_id": "own",
+            "summary": "x",
+            "start": "2031-01-01T10:00:00Z",
+            "end": "2031-01-01T11:00:00Z",
+        },
+    )
     deliver(sandbox)
     assert receiver.of_type("change") == []
     sandbox.control("PATCH", "/_sandbox/config", {"notify_own_changes": True})
-    client.upsert_event(cal, {"event_id": "own2", "summary": "x", "start": "2031-01-01T10:00:00Z",
-                              "end": "2031-01-01T11:00:00Z"})
+    client.upsert_event(
+        cal,
+        {
+            "event_id": "own2",
+            "summary": "x",
+            "start": "2031-01-01T10:00:00Z",
+            "end": "2031-01-01T11:00:00Z",
+        },
+    )
     deliver(sandbox)
     assert len(receiver.of_type("change")) == 1
 
@@ -121,14 +163,27 @@ def test_filters_only_managed_and_calendar_ids(sandbox, connect, receiver):
     deliver(sandbox)
     receiver.clear()
     external = client.read_events(calendar_ids=[primary], tzid="Etc/UTC").all()[0]
-    sandbox.control("POST", "/_sandbox/external-change",
-                    {"email": RILEY, "action": "delete", "event_uid": external["event_uid"]})
+    sandbox.control(
+        "POST",
+        "/_sandbox/external-change",
+        {"email": RILEY, "action": "delete", "event_uid": external["event_uid"]},
+    )
     deliver(sandbox)
     assert receiver.of_type("change") == [], "external change on another calendar"
-    client.upsert_event(primary, {"event_id": "m1", "summary": "x",
-                                  "start": "2031-01-01T10:00:00Z", "end": "2031-01-01T11:00:00Z"})
-    sandbox.control("POST", "/_sandbox/external-change",
-                    {"email": RILEY, "action": "move", "event_id": "m1", "shift_minutes": 30})
+    client.upsert_event(
+        primary,
+        {
+            "event_id": "m1",
+            "summary": "x",
+            "start": "2031-01-01T10:00:00Z",
+            "end": "2031-01-01T11:00:00Z",
+        },
+    )
+    sandbox.control(
+        "POST",
+        "/_sandbox/external-change",
+        {"email": RILEY, "action": "move", "event_id": "m1", "shift_minutes": 30},
+    )
     deliver(sandbox)
     [note] = receiver.of_type("change")
     assert note.json()["channel"]["channel_id"] == managed_channel["channel_id"]
@@ -139,9 +194,17 @@ def test_delegated_calendar_changes_reach_the_assistant(sandbox, connect, receiv
     _channel(assistant, receiver)
     deliver(sandbox)
     receiver.clear()
-    sandbox.control("POST", "/_sandbox/external-change", {
-        "email": DANA, "action": "create", "summary": "Board dinner",
-        "start": "2031-01-01T18:00:00Z", "end": "2031-01-01T20:00:00Z"})
+    sandbox.control(
+        "POST",
+        "/_sandbox/external-change",
+        {
+            "email": DANA,
+            "action": "create",
+            "summary": "Board dinner",
+            "start": "2031-01-01T18:00:00Z",
+            "end": "2031-01-01T20:00:00Z",
+        },
+    )
     deliver(sandbox)
     assert len(receiver.of_type("change")) == 1
 
@@ -157,7 +220,9 @@ def test_profile_disconnected_and_typed_notifications(sandbox, connect, receiver
     sandbox.control("POST", "/_sandbox/notify", {"email": RILEY, "type": "gdpr_requested"})
     deliver(sandbox)
     assert [n.json()["notification"]["type"] for n in receiver.received] == [
-        "profile_disconnected", "gdpr_requested"]
+        "profile_disconnected",
+        "gdpr_requested",
+    ]
     assert all(client.hmac_valid(n.headers[HEADER], n.text) for n in receiver.received)
 
 
@@ -180,8 +245,9 @@ def test_an_account_holds_at_most_128_channels(sandbox, connect, receiver):
     token = client.auth.access_token
     ids = [_channel_at(sandbox, token, receiver.url + f"/push/{n}") for n in range(128)]
     assert len(set(ids)) == 128 and len(client.list_notification_channels()) == 128
-    refused = api(sandbox, "POST", "/v1/channels", token,
-                  json={"callback_url": receiver.url + "/push/128"})
+    refused = api(
+        sandbox, "POST", "/v1/channels", token, json={"callback_url": receiver.url + "/push/128"}
+    )
     assert refused.status_code == 422
     assert refused.json()["errors"]["base"][0]["key"] == "errors.too_many_channels"
     client.close_notification_channel(ids[0])
@@ -212,9 +278,17 @@ def test_every_open_channel_gets_its_own_copy_of_a_change(sandbox, connect, rece
         client.create_notification_channel(receiver.url + f"/push/{n}")
     deliver(sandbox)
     receiver.clear()
-    sandbox.control("POST", "/_sandbox/external-change", {
-        "email": RILEY, "action": "create", "summary": "one",
-        "start": "2031-01-01T10:00:00Z", "end": "2031-01-01T11:00:00Z"})
+    sandbox.control(
+        "POST",
+        "/_sandbox/external-change",
+        {
+            "email": RILEY,
+            "action": "create",
+            "summary": "one",
+            "start": "2031-01-01T10:00:00Z",
+            "end": "2031-01-01T11:00:00Z",
+        },
+    )
     deliver(sandbox)
     assert sorted(n.path for n in receiver.of_type("change")) == ["/push/0", "/push/1", "/push/2"]
 
@@ -224,11 +298,21 @@ def test_channel_validation(sandbox, connect):
     token = client.auth.access_token
     missing = api(sandbox, "POST", "/v1/channels", token, json={})
     assert missing.status_code == 422 and "callback_url" in missing.json()["errors"]
-    long = api(sandbox, "POST", "/v1/channels", token,
-               json={"callback_url": "https://app.example/" + "x" * 200})
+    long = api(
+        sandbox,
+        "POST",
+        "/v1/channels",
+        token,
+        json={"callback_url": "https://app.example/" + "x" * 200},
+    )
     assert long.json()["errors"]["callback_url"][0]["key"] == "errors.too_long"
-    foreign = api(sandbox, "POST", "/v1/channels", token,
-                  json={"callback_url": "https://app.example/p", "filters": {"calendar_ids": ["cal_x"]}})
+    foreign = api(
+        sandbox,
+        "POST",
+        "/v1/channels",
+        token,
+        json={"callback_url": "https://app.example/p", "filters": {"calendar_ids": ["cal_x"]}},
+    )
     assert foreign.json()["errors"]["filters"][0]["key"] == "errors.invalid_calendar_ids"
 
 

@@ -9,15 +9,40 @@ from pycronofy.exceptions import PyCronofyRequestError
 
 from .conftest import ASSISTANT, DANA, RILEY, SAM, api
 
-CALENDAR_KEYS = {"provider_name": str, "profile_id": str, "profile_name": str, "calendar_id": str,
-                 "calendar_name": str, "calendar_readonly": bool, "calendar_deleted": bool,
-                 "calendar_primary": bool, "calendar_integrated_conferencing_available": bool,
-                 "calendar_attachments_available": bool, "permission_level": str}
-EVENT_KEYS = {"calendar_id": str, "event_uid": str, "summary": str, "description": str,
-              "start": str, "end": str, "deleted": bool, "created": str, "updated": str,
-              "location": dict, "participation_status": str, "attendees": list, "organizer": dict,
-              "transparency": str, "status": str, "categories": list, "recurring": bool,
-              "event_private": bool, "options": dict}
+CALENDAR_KEYS = {
+    "provider_name": str,
+    "profile_id": str,
+    "profile_name": str,
+    "calendar_id": str,
+    "calendar_name": str,
+    "calendar_readonly": bool,
+    "calendar_deleted": bool,
+    "calendar_primary": bool,
+    "calendar_integrated_conferencing_available": bool,
+    "calendar_attachments_available": bool,
+    "permission_level": str,
+}
+EVENT_KEYS = {
+    "calendar_id": str,
+    "event_uid": str,
+    "summary": str,
+    "description": str,
+    "start": str,
+    "end": str,
+    "deleted": bool,
+    "created": str,
+    "updated": str,
+    "location": dict,
+    "participation_status": str,
+    "attendees": list,
+    "organizer": dict,
+    "transparency": str,
+    "status": str,
+    "categories": list,
+    "recurring": bool,
+    "event_private": bool,
+    "options": dict,
+}
 
 
 def _check(obj: dict, spec: dict) -> None:
@@ -58,9 +83,15 @@ def test_userinfo_shape_for_an_account(connect):
 def test_profiles_and_calendars_shapes(connect):
     client = connect(RILEY)
     profiles = client.list_profiles()
-    assert profiles == [{"provider_name": "google", "provider_service": "gsuite",
-                         "profile_id": profiles[0]["profile_id"], "profile_name": RILEY,
-                         "profile_connected": True}]
+    assert profiles == [
+        {
+            "provider_name": "google",
+            "provider_service": "gsuite",
+            "profile_id": profiles[0]["profile_id"],
+            "profile_name": RILEY,
+            "profile_connected": True,
+        }
+    ]
     calendars = client.list_calendars()
     for cal in calendars:
         _check(cal, CALENDAR_KEYS)
@@ -94,7 +125,9 @@ def test_create_calendar_and_duplicate_names(connect):
     with pytest.raises(PyCronofyRequestError) as info:
         client.create_calendar(profile_id, "Interviews")
     assert info.value.response.status_code == 422
-    assert info.value.response.json()["errors"]["name"][0]["key"] == "errors.duplicate_calendar_name"
+    assert (
+        info.value.response.json()["errors"]["name"][0]["key"] == "errors.duplicate_calendar_name"
+    )
     again = client.create_calendar(profile_id, "Interviews", error_on_duplicate=False)
     assert again["calendar_id"] == created["calendar"]["calendar_id"]
 
@@ -112,8 +145,9 @@ def test_read_events_shape_and_window(connect):
         assert ev["transparency"] in {"opaque", "transparent"}
     assert any(len(ev["start"]) == 10 for ev in events), "all-day events are dates"
     assert any(ev["transparency"] == "transparent" for ev in events)
-    assert any(ev["participation_status"] == "tentative" or ev["status"] == "tentative"
-               for ev in events)
+    assert any(
+        ev["participation_status"] == "tentative" or ev["status"] == "tentative" for ev in events
+    )
     starts = [ev["start"] for ev in events if len(ev["start"]) > 10]
     assert all(s.endswith("Z") and len(s) == 20 for s in starts)
 
@@ -122,15 +156,24 @@ def test_from_is_inclusive_and_to_exclusive_in_the_query_zone(sandbox, connect):
     client = connect(RILEY)
     day = dt.date.today() + dt.timedelta(days=7)
     for hour in (0, 23):
-        sandbox.control("POST", "/_sandbox/external-change", {
-            "email": RILEY, "action": "create", "summary": f"edge {hour}",
-            "start": {"time": f"{day}T{hour:02d}:00:00", "tzid": "America/New_York"},
-            "end": {"time": f"{day}T{hour:02d}:30:00", "tzid": "America/New_York"}})
-    ny = client.read_events(from_date=day, to_date=day + dt.timedelta(days=1),
-                            tzid="America/New_York").all()
+        sandbox.control(
+            "POST",
+            "/_sandbox/external-change",
+            {
+                "email": RILEY,
+                "action": "create",
+                "summary": f"edge {hour}",
+                "start": {"time": f"{day}T{hour:02d}:00:00", "tzid": "America/New_York"},
+                "end": {"time": f"{day}T{hour:02d}:30:00", "tzid": "America/New_York"},
+            },
+        )
+    ny = client.read_events(
+        from_date=day, to_date=day + dt.timedelta(days=1), tzid="America/New_York"
+    ).all()
     assert {"edge 0", "edge 23"} <= {e["summary"] for e in ny}
-    london = client.read_events(from_date=day, to_date=day + dt.timedelta(days=1),
-                                tzid="Europe/London").all()
+    london = client.read_events(
+        from_date=day, to_date=day + dt.timedelta(days=1), tzid="Europe/London"
+    ).all()
     assert "edge 23" not in {e["summary"] for e in london}  # 04:00 the next day in London
 
 
@@ -154,36 +197,58 @@ def test_page_urls_are_bound_to_the_account(sandbox, connect):
     sandbox.control("PATCH", "/_sandbox/config", {"page_size": 3})
     riley, sam = connect(RILEY), connect(SAM)
     url = riley.read_events(tzid="Europe/London").json()["pages"]["next_page"]
-    assert api(sandbox, "GET", url.replace(sandbox.url, ""), sam.auth.access_token).status_code == 404
+    assert (
+        api(sandbox, "GET", url.replace(sandbox.url, ""), sam.auth.access_token).status_code == 404
+    )
 
 
 def test_managed_filters(connect):
     client = connect(RILEY)
     cal = client.list_calendars()[0]["calendar_id"]
     start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=2)
-    client.upsert_event(cal, {"event_id": "interview-1", "summary": "Interview",
-                              "start": start, "end": start + dt.timedelta(hours=1)})
+    client.upsert_event(
+        cal,
+        {
+            "event_id": "interview-1",
+            "summary": "Interview",
+            "start": start,
+            "end": start + dt.timedelta(hours=1),
+        },
+    )
     default = client.request_handler.get(endpoint="events", params={"tzid": "Etc/UTC"}).json()
     assert all("event_id" not in e for e in default["events"]), "excluded unless include_managed"
     managed = client.read_events(tzid="Etc/UTC", only_managed=True).all()
     assert [e["event_id"] for e in managed] == ["interview-1"]
-    assert managed[0]["options"] == {"delete": True, "update": True,
-                                     "change_participation_status": True}
+    assert managed[0]["options"] == {
+        "delete": True,
+        "update": True,
+        "change_participation_status": True,
+    }
     with_managed = client.read_events(tzid="Etc/UTC").all()  # pycronofy sends include_managed=True
     assert "interview-1" in {e.get("event_id") for e in with_managed}
 
 
 def test_last_modified_include_deleted_and_localized_times(sandbox, connect):
     client = connect(RILEY)
-    created = sandbox.control("POST", "/_sandbox/external-change", {
-        "email": RILEY, "action": "create", "summary": "Dentist",
-        "start": (dt.date.today() + dt.timedelta(days=3)).isoformat() + "T10:00:00Z",
-        "end": (dt.date.today() + dt.timedelta(days=3)).isoformat() + "T11:00:00Z"}).json()["event"]
+    created = sandbox.control(
+        "POST",
+        "/_sandbox/external-change",
+        {
+            "email": RILEY,
+            "action": "create",
+            "summary": "Dentist",
+            "start": (dt.date.today() + dt.timedelta(days=3)).isoformat() + "T10:00:00Z",
+            "end": (dt.date.today() + dt.timedelta(days=3)).isoformat() + "T11:00:00Z",
+        },
+    ).json()["event"]
     since = created["updated"]
     changed = client.read_events(tzid="Etc/UTC", last_modified=since).all()
     assert [e["summary"] for e in changed] == ["Dentist"]
-    sandbox.control("POST", "/_sandbox/external-change",
-                    {"email": RILEY, "action": "delete", "event_uid": created["event_uid"]})
+    sandbox.control(
+        "POST",
+        "/_sandbox/external-change",
+        {"email": RILEY, "action": "delete", "event_uid": created["event_uid"]},
+    )
     assert client.read_events(tzid="Etc/UTC", last_modified=since).all() == []
     deleted = client.read_events(tzid="Etc/UTC", last_modified=since, include_deleted=True).all()
     assert deleted[0]["deleted"] is True
@@ -194,7 +259,9 @@ def test_last_modified_include_deleted_and_localized_times(sandbox, connect):
 def test_free_busy_is_computed_from_events(sandbox, connect):
     client = connect(RILEY)
     start, end = _window()
-    events = [e for e in client.read_events(from_date=start, to_date=end, tzid="Europe/London").all()]
+    events = [
+        e for e in client.read_events(from_date=start, to_date=end, tzid="Europe/London").all()
+    ]
     blocks = client.read_free_busy(from_date=start, to_date=end, tzid="Europe/London").all()
     expected = [e for e in events if e["transparency"] == "opaque" and e["status"] != "cancelled"]
     assert len(blocks) == len(expected)
@@ -213,26 +280,53 @@ def test_assistant_reads_a_managers_calendar(connect):
     assistant, dana = connect(ASSISTANT), connect(DANA)
     delegated = next(c for c in assistant.list_calendars() if c["calendar_name"].startswith("Dana"))
     start, end = _window()
-    seen = assistant.read_events(calendar_ids=[delegated["calendar_id"]], from_date=start,
-                                 to_date=end, tzid="America/New_York").all()
+    seen = assistant.read_events(
+        calendar_ids=[delegated["calendar_id"]],
+        from_date=start,
+        to_date=end,
+        tzid="America/New_York",
+    ).all()
     own = dana.read_events(from_date=start, to_date=end, tzid="America/New_York").all()
     assert {e["event_uid"] for e in seen} == {e["event_uid"] for e in own}
     assert all(e["calendar_id"] == delegated["calendar_id"] for e in seen)
 
 
-@pytest.mark.parametrize("params, field, key", [
-    ({}, "tzid", "errors.required"),
-    ({"tzid": "Mars/Olympus"}, "tzid", "errors.invalid_tzid"),
-    ({"tzid": "Etc/UTC", "from": "yesterday"}, "from", "errors.invalid"),
-    ({"tzid": "Etc/UTC", "calendar_ids[]": "cal_unknown"}, "calendar_ids", "errors.invalid_calendar_ids"),
-    ({"tzid": "Etc/UTC", "include_managed": "perhaps"}, "include_managed", "errors.must_be_boolean"),
-    # Python's spelling (what pycronofy sends), and other "truthy" strings, are not booleans.
-    ({"tzid": "Etc/UTC", "include_managed": "True"}, "include_managed", "errors.must_be_boolean"),
-    ({"tzid": "Etc/UTC", "only_managed": "False"}, "only_managed", "errors.must_be_boolean"),
-    ({"tzid": "Etc/UTC", "include_deleted": "1"}, "include_deleted", "errors.must_be_boolean"),
-    ({"tzid": "Etc/UTC", "localized_times": "TRUE"}, "localized_times", "errors.must_be_boolean"),
-    ({"tzid": "Etc/UTC", "from": "2025-02-01", "to": "2025-01-01"}, "to", "errors.must_be_after_from"),
-])
+@pytest.mark.parametrize(
+    "params, field, key",
+    [
+        ({}, "tzid", "errors.required"),
+        ({"tzid": "Mars/Olympus"}, "tzid", "errors.invalid_tzid"),
+        ({"tzid": "Etc/UTC", "from": "yesterday"}, "from", "errors.invalid"),
+        (
+            {"tzid": "Etc/UTC", "calendar_ids[]": "cal_unknown"},
+            "calendar_ids",
+            "errors.invalid_calendar_ids",
+        ),
+        (
+            {"tzid": "Etc/UTC", "include_managed": "perhaps"},
+            "include_managed",
+            "errors.must_be_boolean",
+        ),
+        # Python's spelling (what pycronofy sends), and other "truthy" strings, are not booleans.
+        (
+            {"tzid": "Etc/UTC", "include_managed": "True"},
+            "include_managed",
+            "errors.must_be_boolean",
+        ),
+        ({"tzid": "Etc/UTC", "only_managed": "False"}, "only_managed", "errors.must_be_boolean"),
+        ({"tzid": "Etc/UTC", "include_deleted": "1"}, "include_deleted", "errors.must_be_boolean"),
+        (
+            {"tzid": "Etc/UTC", "localized_times": "TRUE"},
+            "localized_times",
+            "errors.must_be_boolean",
+        ),
+        (
+            {"tzid": "Etc/UTC", "from": "2025-02-01", "to": "2025-01-01"},
+            "to",
+            "errors.must_be_after_from",
+        ),
+    ],
+)
 def test_bad_read_parameters_are_422(sandbox, connect, params, field, key):
     client = connect(RILEY)
     response = api(sandbox, "GET", "/v1/events", client.auth.access_token, params=params, json={})
@@ -245,11 +339,21 @@ def test_query_booleans_are_lowercase_only(sandbox, connect, path):
     """Every official SDK but pycronofy writes ``true``/``false``; Cronofy checks booleans
     strictly (``errors.must_be_boolean``), so the sandbox refuses anything else."""
     client = connect(RILEY)
-    ok = api(sandbox, "GET", path, client.auth.access_token,
-             params={"tzid": "Etc/UTC", "include_managed": "true", "localized_times": "false"})
+    ok = api(
+        sandbox,
+        "GET",
+        path,
+        client.auth.access_token,
+        params={"tzid": "Etc/UTC", "include_managed": "true", "localized_times": "false"},
+    )
     assert ok.status_code == 200
-    bad = api(sandbox, "GET", path, client.auth.access_token,
-              params={"tzid": "Etc/UTC", "include_managed": "True"})
+    bad = api(
+        sandbox,
+        "GET",
+        path,
+        client.auth.access_token,
+        params={"tzid": "Etc/UTC", "include_managed": "True"},
+    )
     assert bad.status_code == 422
     assert bad.json()["errors"]["include_managed"][0]["key"] == "errors.must_be_boolean"
 
@@ -269,15 +373,19 @@ def test_pycronofy_as_shipped_is_refused(sandbox):
 
 
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/free_busy"])
-@pytest.mark.parametrize("field, value", [("from", "2031-01-20T00:00:00Z"),
-                                          ("to", "2031-01-27T08:00:00Z"),
-                                          ("to", "2031-01-27T08:00:00-08:00")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("from", "2031-01-20T00:00:00Z"),
+        ("to", "2031-01-27T08:00:00Z"),
+        ("to", "2031-01-27T08:00:00-08:00"),
+    ],
+)
 def test_from_and_to_are_dates_not_instants(sandbox, connect, path, field, value):
     """Cronofy documents ``from``/``to`` as dates read in ``tzid``; an instant would be cut to
     a day somewhere, so the strict sandbox refuses it instead of guessing (422)."""
     client = connect(RILEY)
-    params = {"tzid": "America/Los_Angeles", "from": "2031-01-20", "to": "2031-01-27",
-              field: value}
+    params = {"tzid": "America/Los_Angeles", "from": "2031-01-20", "to": "2031-01-27", field: value}
     response = api(sandbox, "GET", path, client.auth.access_token, params=params)
     assert response.status_code == 422
     assert response.json()["errors"][field][0]["key"] == "errors.invalid"

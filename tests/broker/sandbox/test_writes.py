@@ -15,7 +15,9 @@ UTC = dt.timezone.utc
 
 
 def _slot(days: int = 2, hour: int = 10, minutes: int = 60):
-    start = dt.datetime.combine(dt.date.today() + dt.timedelta(days=days), dt.time(hour), tzinfo=UTC)
+    start = dt.datetime.combine(
+        dt.date.today() + dt.timedelta(days=days), dt.time(hour), tzinfo=UTC
+    )
     return start, start + dt.timedelta(minutes=minutes)
 
 
@@ -31,23 +33,32 @@ def test_upsert_creates_then_updates_the_same_event(connect):
     client = connect(RILEY)
     cal = _primary(client)
     start, end = _slot()
-    event = {"event_id": "interview-42", "summary": "Interview: A. Candidate",
-             "description": "Panel", "start": start, "end": end, "tzid": "Europe/London",
-             "location": {"description": "Room 4"},
-             "attendees": {"invite": [{"email": "a.candidate@example.net", "display_name": "A. C"}]},
-             "reminders": [{"minutes": 10}], "transparency": "opaque"}
+    event = {
+        "event_id": "interview-42",
+        "summary": "Interview: A. Candidate",
+        "description": "Panel",
+        "start": start,
+        "end": end,
+        "tzid": "Europe/London",
+        "location": {"description": "Room 4"},
+        "attendees": {"invite": [{"email": "a.candidate@example.net", "display_name": "A. C"}]},
+        "reminders": [{"minutes": 10}],
+        "transparency": "opaque",
+    }
     assert client.upsert_event(cal, dict(event)) is None
     first = _managed(client)
     assert len(first) == 1
     ev = first[0]
     assert ev["event_id"] == "interview-42" and ev["event_uid"].startswith("evt_")
     assert ev["start"] == start.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert ev["attendees"] == [{"email": "a.candidate@example.net", "display_name": "A. C",
-                                "status": "needs_action"}]
+    assert ev["attendees"] == [
+        {"email": "a.candidate@example.net", "display_name": "A. C", "status": "needs_action"}
+    ]
     assert ev["location"] == {"description": "Room 4"}
     later_start, later_end = _slot(days=3)
-    client.upsert_event(cal, dict(event, summary="Interview (moved)", start=later_start,
-                                  end=later_end))
+    client.upsert_event(
+        cal, dict(event, summary="Interview (moved)", start=later_start, end=later_end)
+    )
     second = _managed(client)
     assert len(second) == 1 and second[0]["event_uid"] == ev["event_uid"]
     assert second[0]["summary"] == "Interview (moved)"
@@ -57,36 +68,79 @@ def test_upsert_accepts_dates_and_zoned_times(connect):
     client = connect(SAM)
     cal = _primary(client)
     day = dt.date.today() + dt.timedelta(days=5)
-    client.upsert_event(cal, {"event_id": "allday", "summary": "Offsite", "start": day,
-                              "end": day + dt.timedelta(days=1)})
-    client.upsert_event(cal, {"event_id": "zoned", "summary": "Zoned",
-                              "start": {"time": f"{day}T09:00:00", "tzid": "America/New_York"},
-                              "end": {"time": f"{day}T10:00:00", "tzid": "America/New_York"}})
+    client.upsert_event(
+        cal,
+        {
+            "event_id": "allday",
+            "summary": "Offsite",
+            "start": day,
+            "end": day + dt.timedelta(days=1),
+        },
+    )
+    client.upsert_event(
+        cal,
+        {
+            "event_id": "zoned",
+            "summary": "Zoned",
+            "start": {"time": f"{day}T09:00:00", "tzid": "America/New_York"},
+            "end": {"time": f"{day}T10:00:00", "tzid": "America/New_York"},
+        },
+    )
     by_id = {e["event_id"]: e for e in _managed(client)}
     assert by_id["allday"]["start"] == day.isoformat()
-    assert by_id["zoned"]["start"] == f"{day}T14:00:00Z" or by_id["zoned"]["start"] == f"{day}T13:00:00Z"
+    assert (
+        by_id["zoned"]["start"] == f"{day}T14:00:00Z"
+        or by_id["zoned"]["start"] == f"{day}T13:00:00Z"
+    )
 
 
 def test_upsert_validation_errors_have_the_documented_shape(sandbox, connect):
     client = connect(RILEY)
     cal = _primary(client)
-    response = api(sandbox, "POST", f"/v1/calendars/{cal}/events", client.auth.access_token, json={})
+    response = api(
+        sandbox, "POST", f"/v1/calendars/{cal}/events", client.auth.access_token, json={}
+    )
     assert response.status_code == 422
     errors = response.json()["errors"]
     assert set(errors) == {"event_id", "summary", "start", "end"}
-    assert errors["summary"] == [{"key": "errors.required", "description": "summary must be specified"}]
+    assert errors["summary"] == [
+        {"key": "errors.required", "description": "summary must be specified"}
+    ]
     start, end = _slot()
-    backwards = api(sandbox, "POST", f"/v1/calendars/{cal}/events", client.auth.access_token,
-                    json={"event_id": "x", "summary": "x", "start": end.isoformat(),
-                          "end": start.isoformat()})
+    backwards = api(
+        sandbox,
+        "POST",
+        f"/v1/calendars/{cal}/events",
+        client.auth.access_token,
+        json={"event_id": "x", "summary": "x", "start": end.isoformat(), "end": start.isoformat()},
+    )
     assert backwards.status_code == 422 and "end" in backwards.json()["errors"]
-    bad_tz = api(sandbox, "POST", f"/v1/calendars/{cal}/events", client.auth.access_token,
-                 json={"event_id": "x", "summary": "x", "start": "2030-01-01T09:00:00Z",
-                       "end": "2030-01-01T10:00:00Z", "tzid": "Nowhere/Atlantis"})
+    bad_tz = api(
+        sandbox,
+        "POST",
+        f"/v1/calendars/{cal}/events",
+        client.auth.access_token,
+        json={
+            "event_id": "x",
+            "summary": "x",
+            "start": "2030-01-01T09:00:00Z",
+            "end": "2030-01-01T10:00:00Z",
+            "tzid": "Nowhere/Atlantis",
+        },
+    )
     assert bad_tz.json()["errors"]["tzid"][0]["key"] == "errors.invalid_tzid"
-    long = api(sandbox, "POST", f"/v1/calendars/{cal}/events", client.auth.access_token,
-               json={"event_id": "x", "summary": "s" * 1025, "start": "2030-01-01T09:00:00Z",
-                     "end": "2030-01-01T10:00:00Z"})
+    long = api(
+        sandbox,
+        "POST",
+        f"/v1/calendars/{cal}/events",
+        client.auth.access_token,
+        json={
+            "event_id": "x",
+            "summary": "s" * 1025,
+            "start": "2030-01-01T09:00:00Z",
+            "end": "2030-01-01T10:00:00Z",
+        },
+    )
     assert long.json()["errors"]["summary"][0]["key"] == "errors.too_long"
     assert _managed(client) == []
 
@@ -107,7 +161,9 @@ def test_read_only_calendar_is_rejected_with_422_by_default(sandbox, connect):
     with pytest.raises(PyCronofyRequestError) as info:
         client.upsert_event(holiday, {"event_id": "x", "summary": "x", "start": start, "end": end})
     assert info.value.response.status_code == 422
-    assert info.value.response.json()["errors"]["calendar_id"][0]["key"] == "errors.calendar_readonly"
+    assert (
+        info.value.response.json()["errors"]["calendar_id"][0]["key"] == "errors.calendar_readonly"
+    )
     sandbox.control("PATCH", "/_sandbox/config", {"readonly_calendar_status": 403})
     with pytest.raises(PyCronofyRequestError) as info:
         client.upsert_event(holiday, {"event_id": "x", "summary": "x", "start": start, "end": end})
@@ -154,21 +210,31 @@ def test_upsert_after_delete_revives_the_event(connect):
 def test_external_events_need_unrestricted_permission(sandbox, connect):
     client = connect(RILEY)
     cal = _primary(client)
-    external = next(e for e in client.read_events(calendar_ids=[cal], tzid="Etc/UTC").all()
-                    if "event_id" not in e)
+    external = next(
+        e
+        for e in client.read_events(calendar_ids=[cal], tzid="Etc/UTC").all()
+        if "event_id" not in e
+    )
     with pytest.raises(PyCronofyRequestError) as info:
         client.delete_external_event(cal, external["event_uid"])
     assert info.value.response.status_code == 403
-    request = client.elevated_permissions([{"calendar_id": cal, "permission_level": "unrestricted"}],
-                                          redirect_uri="http://127.0.0.1:5000/perm-done")
+    request = client.elevated_permissions(
+        [{"calendar_id": cal, "permission_level": "unrestricted"}],
+        redirect_uri="http://127.0.0.1:5000/perm-done",
+    )
     assert request["url"].startswith(sandbox.url + "/permissions/")
-    page = requests.post(request["url"], data={"decision": "approve"}, allow_redirects=False,
-                         timeout=5)
+    page = requests.post(
+        request["url"], data={"decision": "approve"}, allow_redirects=False, timeout=5
+    )
     assert page.status_code == 302 and page.headers["Location"] == "http://127.0.0.1:5000/perm-done"
-    assert next(c for c in client.list_calendars() if c["calendar_id"] == cal)[
-        "permission_level"] == "unrestricted"
+    assert (
+        next(c for c in client.list_calendars() if c["calendar_id"] == cal)["permission_level"]
+        == "unrestricted"
+    )
     client.delete_external_event(cal, external["event_uid"])
-    remaining = {e["event_uid"] for e in client.read_events(calendar_ids=[cal], tzid="Etc/UTC").all()}
+    remaining = {
+        e["event_uid"] for e in client.read_events(calendar_ids=[cal], tzid="Etc/UTC").all()
+    }
     assert external["event_uid"] not in remaining
 
 
@@ -181,8 +247,10 @@ def test_managed_uid_on_the_external_path_is_422(connect):
     with pytest.raises(PyCronofyRequestError) as info:
         client.delete_external_event(cal, uid)
     assert info.value.response.status_code == 422
-    assert info.value.response.json()["errors"]["event_uid"][0]["key"] == \
-        "errors.must_be_external_event_uid"
+    assert (
+        info.value.response.json()["errors"]["event_uid"][0]["key"]
+        == "errors.must_be_external_event_uid"
+    )
 
 
 def test_bulk_delete_by_query_string_and_by_body(sandbox, connect):
@@ -194,11 +262,18 @@ def test_bulk_delete_by_query_string_and_by_body(sandbox, connect):
     client.delete_all_events(calendar_ids=[cal])  # pycronofy: query parameters
     assert all(e["deleted"] for e in _managed(client))
     client.upsert_event(cal, {"event_id": "b9", "summary": "x", "start": start, "end": end})
-    response = api(sandbox, "DELETE", "/v1/events", client.auth.access_token, json={"delete_all": True})
+    response = api(
+        sandbox, "DELETE", "/v1/events", client.auth.access_token, json={"delete_all": True}
+    )
     assert response.status_code == 202
     assert all(e["deleted"] for e in _managed(client))
-    bad = api(sandbox, "DELETE", "/v1/events", client.auth.access_token,
-              json={"calendar_ids": ["cal_nope"]})
+    bad = api(
+        sandbox,
+        "DELETE",
+        "/v1/events",
+        client.auth.access_token,
+        json={"calendar_ids": ["cal_nope"]},
+    )
     assert bad.status_code == 422
     assert bad.json()["errors"]["calendar_ids"][0]["key"] == "errors.invalid_calendar_ids"
     external = client.read_events(tzid="Etc/UTC").all()
@@ -214,14 +289,22 @@ def test_participation_status(sandbox, connect):
         narrow.change_participation_status(cal, event["event_uid"], "declined")
     assert info.value.response.status_code == 403
     client.change_participation_status(cal, event["event_uid"], "declined")
-    again = next(e for e in client.read_events(calendar_ids=[cal], tzid="Etc/UTC").all()
-                 if e["event_uid"] == event["event_uid"])
+    again = next(
+        e
+        for e in client.read_events(calendar_ids=[cal], tzid="Etc/UTC").all()
+        if e["event_uid"] == event["event_uid"]
+    )
     assert again["participation_status"] == "declined"
     with pytest.raises(PyCronofyRequestError) as info:
         client.change_participation_status(cal, "evt_unknown", "accepted")
     assert info.value.response.status_code == 404
-    bad = api(sandbox, "POST", f"/v1/calendars/{cal}/events/{event['event_uid']}/participation_status",
-              client.auth.access_token, json={"status": "maybe"})
+    bad = api(
+        sandbox,
+        "POST",
+        f"/v1/calendars/{cal}/events/{event['event_uid']}/participation_status",
+        client.auth.access_token,
+        json={"status": "maybe"},
+    )
     assert bad.status_code == 422
 
 
@@ -231,13 +314,17 @@ def test_assistant_writes_into_a_writable_delegated_calendar(connect):
     dana_view = next(c for c in calendars if c["calendar_name"].startswith("Dana"))
     readonly_view = next(c for c in calendars if c["calendar_name"].startswith("Maria"))
     start, end = _slot()
-    assistant.upsert_event(dana_view["calendar_id"], {"event_id": "pa-1", "summary": "Booked by PA",
-                                                      "start": start, "end": end})
+    assistant.upsert_event(
+        dana_view["calendar_id"],
+        {"event_id": "pa-1", "summary": "Booked by PA", "start": start, "end": end},
+    )
     seen_by_dana = dana.read_events(tzid="Etc/UTC", only_managed=True).all()
     assert [e["summary"] for e in seen_by_dana] == ["Booked by PA"]
     with pytest.raises(PyCronofyRequestError) as info:
-        assistant.upsert_event(readonly_view["calendar_id"], {"event_id": "pa-2", "summary": "x",
-                                                              "start": start, "end": end})
+        assistant.upsert_event(
+            readonly_view["calendar_id"],
+            {"event_id": "pa-2", "summary": "x", "start": start, "end": end},
+        )
     assert info.value.response.status_code == 422
 
 
@@ -253,8 +340,9 @@ def test_batch_runs_entries_in_order_and_reports_207(sandbox, connect):
     assert [e.status() for e in result.entries] == [202, 202, 202]
     by_id = {e["event_id"]: e["deleted"] for e in _managed(client)}
     assert by_id == {"batch-1": True, "batch-2": False}
-    raw = api(sandbox, "POST", "/v1/batch", client.auth.access_token,
-              json={"batch": builder.build()})
+    raw = api(
+        sandbox, "POST", "/v1/batch", client.auth.access_token, json={"batch": builder.build()}
+    )
     assert raw.status_code == 207
 
 
@@ -264,9 +352,14 @@ def test_batch_partial_failure(connect):
     start, end = _slot()
     builder = BatchBuilder()
     builder.upsert_event(cal, {"event_id": "ok", "summary": "Fine", "start": start, "end": end})
-    builder.add_entry("POST", f"/v1/calendars/{cal}/events",
-                      {"event_id": "bad", "start": start.isoformat(), "end": end.isoformat()})
-    builder.upsert_event("cal_unknown", {"event_id": "x", "summary": "x", "start": start, "end": end})
+    builder.add_entry(
+        "POST",
+        f"/v1/calendars/{cal}/events",
+        {"event_id": "bad", "start": start.isoformat(), "end": end.isoformat()},
+    )
+    builder.upsert_event(
+        "cal_unknown", {"event_id": "x", "summary": "x", "start": start, "end": end}
+    )
     with pytest.raises(PyCronofyPartialSuccessError) as info:
         client.batch(builder)
     entries = info.value.batch_response.entries
@@ -278,9 +371,14 @@ def test_batch_partial_failure(connect):
 def test_batch_limits(sandbox, connect):
     client = connect(RILEY)
     cal = _primary(client)
-    entry = {"method": "DELETE", "relative_url": f"/v1/calendars/{cal}/events",
-             "data": {"event_id": "x"}}
-    too_many = api(sandbox, "POST", "/v1/batch", client.auth.access_token, json={"batch": [entry] * 51})
+    entry = {
+        "method": "DELETE",
+        "relative_url": f"/v1/calendars/{cal}/events",
+        "data": {"event_id": "x"},
+    }
+    too_many = api(
+        sandbox, "POST", "/v1/batch", client.auth.access_token, json={"batch": [entry] * 51}
+    )
     assert too_many.status_code == 422
     assert too_many.json()["errors"]["batch"][0]["key"] == "errors.too_many_entries"
     empty = api(sandbox, "POST", "/v1/batch", client.auth.access_token, json={})
