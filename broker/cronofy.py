@@ -183,8 +183,8 @@ def _parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def _connect_failed_before_sending(exc: BaseException) -> bool:
@@ -432,7 +432,7 @@ def _fmt_time(value: dt.datetime | dt.date, name: str = "time") -> str:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             raise Invalid("naive datetime", fields={name: ("errors.timezone_required",)})
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, dt.date):
         return value.isoformat()
     raise Invalid("unsupported time value", fields={name: ("errors.invalid_time",)})
@@ -479,8 +479,8 @@ def _parse_time(value: Any) -> dt.datetime | dt.date:
         return dt.date.fromisoformat(value)
     parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
 
 
 def _parse_dt(value: Any) -> dt.datetime | None:
@@ -488,7 +488,7 @@ def _parse_dt(value: Any) -> dt.datetime | None:
         return None
     parsed = _parse_time(value)
     if not isinstance(parsed, dt.datetime):
-        return dt.datetime.combine(parsed, dt.time(), tzinfo=dt.timezone.utc)
+        return dt.datetime.combine(parsed, dt.time(), tzinfo=dt.UTC)
     return parsed
 
 
@@ -686,7 +686,7 @@ class CronofyBroker:
         max_retry_after: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         if not client_id or not client_secret:
             raise ValueError("client_id and client_secret are required")

@@ -101,8 +101,8 @@ def _parse_time(value: Any) -> dt.datetime | None:
     except ValueError:
         raise InvalidNotification("changes_since is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -79,7 +79,7 @@ class Credentials:
 
     def expires_within(self, seconds: float, *, now: dt.datetime | None = None) -> bool:
         """True if the access token expires in less than ``seconds`` (for proactive refresh)."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         return self.expires_at - now < dt.timedelta(seconds=seconds)
 
 

@@ -3,7 +3,6 @@
 from models.api_token import ApiToken
 from models.audit import AuditEntry, AuditEntryImmutable
 from models.base import CATEGORIES, Base, utcnow
-from models.compliance import ErasureRequest
 from models.calendar_link import (
     Attention,
     LinkMode,
@@ -12,8 +11,9 @@ from models.calendar_link import (
     PendingRevocation,
     ProfileLink,
 )
-from models.idempotency import IdempotencyKey
+from models.compliance import ErasureRequest
 from models.enterprise import MailboxKind, MailboxRequest, MailboxStatus, ServiceAccountLink
+from models.idempotency import IdempotencyKey
 from models.interview import (
     CreatedEvent,
     EventStatus,

@@ -131,7 +131,7 @@ class Interview(Base):
         info=classified("timestamp", "Last change of status"),
     )
 
-    events: Mapped[list["CreatedEvent"]] = relationship(
+    events: Mapped[list[CreatedEvent]] = relationship(
         back_populates="interview", order_by="CreatedEvent.position", lazy="selectin"
     )
     host_link: Mapped[ProfileLink] = relationship(lazy="joined")

@@ -266,11 +266,9 @@ def snapshot(session: Session, organisation_id: int) -> dict[str, list[tuple]]:
     rows = {}
     for table in Base.metadata.sorted_tables:
         rows[table.name] = sorted(
-            (
-                tuple(str(v) for v in row)
-                for row in session.execute(
-                    select(table).where(organisation_scope(table, organisation_id))
-                )
+            tuple(str(v) for v in row)
+            for row in session.execute(
+                select(table).where(organisation_scope(table, organisation_id))
             )
         )
     return rows

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import db, logs, web
 from webapp.config import load_config
-from webapp.integration import ReferenceSealer, aggregator_app_origin, build_broker, build_cipher
 from webapp.extensions import csrf, limiter, login_manager
+from webapp.integration import ReferenceSealer, aggregator_app_origin, build_broker, build_cipher
 
 ROOT = Path(__file__).resolve().parent.parent
 

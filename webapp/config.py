@@ -12,9 +12,10 @@ import base64
 import json
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 DATA_CENTERS = ("us", "uk", "de", "au", "ca", "sg")

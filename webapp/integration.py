@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -77,7 +78,7 @@ class ReferenceSealer:
     key: bytes
 
     @classmethod
-    def from_secret(cls, secret_key: str) -> "ReferenceSealer":
+    def from_secret(cls, secret_key: str) -> ReferenceSealer:
         hkdf = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"rendezvous reference sealer v1"
         )

@@ -11,11 +11,13 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from models import OAuthState, utcnow
-from webapp import jobs
-from webapp.db import database
-from webapp import enterprise_tasks  # noqa: F401  (registers the Enterprise Connect jobs)
-from webapp import scheduling_tasks  # noqa: F401  (registers the scheduling jobs)
+from webapp import (
+    enterprise_tasks,  # noqa: F401  (registers the Enterprise Connect jobs)
+    jobs,
+    scheduling_tasks,  # noqa: F401  (registers the scheduling jobs)
+)
 from webapp.api import tasks as api_tasks  # noqa: F401  (registers the API token purge)
+from webapp.db import database
 
 
 @jobs.periodic("purge_oauth_states", jobs.crontab(minute="*/30"))

@@ -10,7 +10,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-
 #: Options that take one of a few words.
 CHOICES: dict[str, frozenset[str]] = {
     "sa_callback_state": frozenset({"authorization", "top_level"}),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

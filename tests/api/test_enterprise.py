@@ -6,9 +6,9 @@ import pytest
 
 from models import MailboxStatus, Role
 from tests.api.conftest import ApiClient, assert_error, issue_token
+from tests.conftest import AuthActions
 from tests.factories import make_user
 from tests.webapp.test_enterprise import FABRIKAM, connect_domain, rows, users_on
-from tests.conftest import AuthActions
 
 
 @pytest.fixture

@@ -148,7 +148,7 @@ def test_booking_outside_a_members_hours_is_refused(client, session, sandbox, pa
     """09:15 London is 04:15 for Sam in New York: the API does not book it."""
     api = ApiClient(client, issue_token(session, panel.riley.user))
     day = next_weekday(1)
-    early = dt.datetime.combine(day, dt.time(9, 15), av.zone(LONDON)).astimezone(dt.timezone.utc)
+    early = dt.datetime.combine(day, dt.time(9, 15), av.zone(LONDON)).astimezone(dt.UTC)
     body = {
         "panel": list(panel.link_ids),
         "start": early.isoformat(),

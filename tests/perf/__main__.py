@@ -15,7 +15,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -66,7 +66,7 @@ def main() -> None:
 
     header = (
         "# Benchmarks\n\n"
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by `make bench` on "
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M UTC} by `make bench` on "
         f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
         f"Load average (1 min) {load_before:.1f} when it started and {os.getloadavg()[0]:.1f} "
         "when it ended: timings on a busy machine are slower than on an idle one. "

@@ -58,7 +58,7 @@ from tests.perf.webhook_throughput import start_redis  # noqa: E402
 from tests.webapp.scheduling_support import link_calendar  # noqa: E402
 
 PANELS = (1, 3, 5, 10)
-UTC = dt.timezone.utc
+UTC = dt.UTC
 DAYS_AHEAD = 2
 
 

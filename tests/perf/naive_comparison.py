@@ -121,7 +121,7 @@ def main() -> None:
     client = app.test_client()
     AuthActions(client).login(recruiter_email)
     day = world.week
-    slot_time = dt.datetime.combine(day, dt.time(12, 0), dt.timezone.utc)  # inside the free time
+    slot_time = dt.datetime.combine(day, dt.time(12, 0), dt.UTC)  # inside the free time
     sandbox.call(
         "POST", "/faults", json={"method": "*", "path": "/v1/*", "latency_ms": args.latency_ms}
     )

@@ -32,9 +32,7 @@ def seed_payload(start: dt.date, rng: random.Random) -> dict:
         person = people[n % MEMBERS]
         day = start + dt.timedelta(days=rng.randrange(DAYS))
         minute = rng.randrange(0, 24 * 60, 15)  # three time zones: busy around the clock
-        begin = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc) + dt.timedelta(
-            minutes=minute
-        )
+        begin = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) + dt.timedelta(minutes=minute)
         end = begin + dt.timedelta(minutes=rng.choice([15, 30, 45, 60, 90]))
         events.append(
             {

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
 import re
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:

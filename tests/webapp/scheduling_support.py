@@ -42,7 +42,7 @@ def link_calendar(
     creds = Credentials(
         access_token=body["access_token"],
         refresh_token=body["refresh_token"],
-        expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=body["expires_in"]),
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=body["expires_in"]),
         scope=body["scope"],
         sub=body["sub"],
         account_id=body["account_id"],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from models import AuditEntry, Role, User

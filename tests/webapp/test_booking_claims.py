@@ -26,7 +26,7 @@ from tests.webapp.test_scheduling import actor_of, deps, query_for, requests_of,
 from webapp.services import availability as av
 from webapp.services import candidate_links, claims, scheduling
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture

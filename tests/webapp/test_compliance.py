@@ -313,8 +313,8 @@ def test_retention_purges_old_audit_entries(app, session, org):
 
 # --- erasure and the person's interviews --------------------------------------------------------
 
-from tests.webapp.test_scheduling import first_slot, query_for, schedule  # noqa: E402
 from tests.webapp.scheduling_support import make_panel, managed  # noqa: E402
+from tests.webapp.test_scheduling import first_slot, query_for, schedule  # noqa: E402
 
 
 @pytest.mark.parametrize("choice", ["cancel", "keep"])

@@ -39,8 +39,10 @@ from tests.api.conftest import ApiClient, issue_token
 from tests.conftest import AuthActions
 from tests.factories import make_org, make_user
 from tests.webapp.scheduling_support import creds_of, link_calendar, make_panel, managed
-from tests.webapp.test_enterprise import admin_client  # noqa: F401  (a fixture used here)
-from tests.webapp.test_enterprise import connect_domain
+from tests.webapp.test_enterprise import (
+    admin_client,  # noqa: F401  (a fixture used here)
+    connect_domain,
+)
 from tests.webapp.test_rooms import AURORA, link_rooms, room_rows, sandbox_availability
 from tests.webapp.test_scheduling import first_slot, query_for, schedule
 from webapp import security

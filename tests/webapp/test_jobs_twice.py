@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from models import Interview, InterviewStatus
-from tests.webapp.test_scheduling import first_slot, query_for, schedule
-from tests.webapp.test_scheduling import panel  # noqa: F401  (a fixture)
 from tests.webapp.scheduling_support import managed
+from tests.webapp.test_scheduling import (
+    first_slot,
+    panel,  # noqa: F401  (a fixture)
+    query_for,
+    schedule,
+)
 from webapp import scheduling_tasks
 
 

@@ -27,9 +27,9 @@ from models import Interview, InterviewStatus, ProfileLink, Role, utcnow
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import PASSWORD, TEST_TOKEN_KEYS, make_org, make_user
 from tests.webapp.scheduling_support import make_panel
-from webapp.services.scheduling import Sealer
 from tests.webapp.test_business_connect import connect_as, token_calls
 from webapp.services import connect
+from webapp.services.scheduling import Sealer
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "w" * 48

@@ -134,7 +134,7 @@ def test_a_refused_authorization_is_not_checked_and_waits_for_the_person(
         },
     )
     link = link_for(session, riley)
-    link.token_expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    link.token_expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     session.commit()
     page = client.get("/profile/calendar/").get_data(as_text=True)
     assert "needs to be reconnected" in page and "Sign in again through" not in page
@@ -212,7 +212,7 @@ def test_an_enterprise_mailbox_that_lost_access_is_relinked_from_the_mailbox_tab
     assert link.status is LinkStatus.ACTIVE and link.target_calendar_id
     sandbox.call("POST", f"/profiles/{link.profile_id}/disconnect")
     broker, cipher = app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=3)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
     with pytest.raises(ServiceError):  # a write meets 423: the profile lost its credentials
         connect.call_broker(
             session,

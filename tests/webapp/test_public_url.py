@@ -17,7 +17,7 @@ import requests
 from sqlalchemy import func, select
 
 from models import OAuthState, ProfileLink, Role
-from tests.conftest import LiveServer, csrf_token
+from tests.conftest import LiveServer
 from tests.factories import PASSWORD, make_user
 from webapp.config import ConfigError, load_config
 

@@ -9,7 +9,6 @@ import datetime as dt
 import re
 
 import pytest
-from sqlalchemy import select
 
 from models import Interview, InterviewStatus, Role, utcnow
 from tests.api.conftest import ApiClient, issue_token

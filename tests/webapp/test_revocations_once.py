@@ -28,8 +28,11 @@ from models import (
     utcnow,
 )
 from tests.factories import make_user
-from tests.webapp.test_enterprise import PAGE, connect_domain
-from tests.webapp.test_enterprise import admin_client  # noqa: F401  (a fixture used here)
+from tests.webapp.test_enterprise import (
+    PAGE,
+    admin_client,  # noqa: F401  (a fixture used here)
+    connect_domain,
+)
 from webapp.services import connect, revocations
 
 #: The seeded Google Workspace people and rooms of northwind.example.

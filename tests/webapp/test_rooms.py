@@ -11,8 +11,11 @@ from sqlalchemy import select
 
 from models import AuditEntry, Interview, MailboxKind, MailboxRequest, MailboxStatus, ProfileLink
 from tests.webapp.scheduling_support import make_panel, managed, next_weekday
-from tests.webapp.test_enterprise import PAGE, connect_domain
-from tests.webapp.test_enterprise import admin_client  # noqa: F401  (a fixture used here)
+from tests.webapp.test_enterprise import (
+    PAGE,
+    admin_client,  # noqa: F401  (a fixture used here)
+    connect_domain,
+)
 from tests.webapp.test_scheduling import actor_of, deps, query_for, schedule
 from webapp.services import Invalid, enterprise, revocations, scheduling
 from webapp.services import availability as av
@@ -152,7 +155,7 @@ def sandbox_availability(sandbox, sub):
 
     from tests.conftest import SANDBOX_CLIENT_SECRET
 
-    start = dt.datetime.combine(next_weekday(1), dt.time(9), dt.timezone.utc)
+    start = dt.datetime.combine(next_weekday(1), dt.time(9), dt.UTC)
     return requests.post(
         sandbox.url + "/v1/availability",
         timeout=5,

@@ -21,9 +21,8 @@ from models import (
 from tests.factories import assign, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from webapp.scheduling_tasks import sealer
-from webapp.services import Actor, Forbidden, Invalid, NotFound
+from webapp.services import Actor, Forbidden, Invalid, NotFound, scheduling
 from webapp.services import availability as av
-from webapp.services import scheduling
 
 TITLE = "Onsite: Staff Engineer (secret-title-7731)"
 CANDIDATE = "Casey Candidate"

@@ -38,9 +38,8 @@ from tests.factories import make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, next_weekday
 from tests.webapp.test_scheduling import actor_of, sealer_of
 from tests.webapp.test_scheduling_sync import run_retries
-from webapp.services import ServiceError
+from webapp.services import ServiceError, scheduling
 from webapp.services import availability as av
-from webapp.services import scheduling
 
 FAULTS = {
     "5xx": [
@@ -108,7 +107,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
     def next_start() -> dt.datetime:
         n = next(starts)  # distinct future times; the availability check is not under test here
         day = first_day + dt.timedelta(days=n // 8)
-        return dt.datetime.combine(day, dt.time(8 + n % 8), dt.timezone.utc)
+        return dt.datetime.combine(day, dt.time(8 + n % 8), dt.UTC)
 
     def jobs():
         return app.extensions["rendezvous.jobs"]

@@ -3,7 +3,7 @@
 import pytest
 
 from webapp import security
-from webapp.config import parse_key_ring, new_token_key
+from webapp.config import new_token_key, parse_key_ring
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
 
 

@@ -24,9 +24,8 @@ from tests.webapp.timezone_support import (
     three_zone_panel,
 )
 from webapp.scheduling_tasks import sealer
-from webapp.services import Actor, Forbidden, Invalid, NotFound, accounts
+from webapp.services import Actor, Forbidden, Invalid, NotFound, accounts, candidate_links
 from webapp.services import availability as av
-from webapp.services import candidate_links
 
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 SLOT = re.compile(r'name="slot" id="[^"]+" value="([^"]+)"')
@@ -66,7 +65,7 @@ def test_a_three_zone_panel_over_a_dst_week_gets_only_slots_inside_everyones_own
 ):
     week = dst_week(dt.date.today())
     london, new_york = ZoneInfo(LONDON), ZoneInfo(NEW_YORK)
-    noon = lambda day: dt.datetime.combine(day, dt.time(12), dt.timezone.utc)  # noqa: E731
+    noon = lambda day: dt.datetime.combine(day, dt.time(12), dt.UTC)  # noqa: E731
     # The week really has three different London–New York gaps: 5 h, 4 h, 5 h.
     gaps = {
         (noon(d).astimezone(london).utcoffset() - noon(d).astimezone(new_york).utcoffset())
@@ -108,7 +107,7 @@ def test_a_three_zone_panel_over_a_dst_week_gets_only_slots_inside_everyones_own
     assert sorted(by_day) == weekdays
     for day in weekdays:
         assert by_day[day][0] == min(p for p in possible if p.date() == day)
-    utc = dt.timezone.utc
+    utc = dt.UTC
     at = lambda day, h, m=0: dt.datetime.combine(day, dt.time(h, m), utc)  # noqa: E731
     between = week.eu_change + dt.timedelta(days=1)
     assert by_day[week.first] == [at(week.first, 13), at(week.first, 14)]
@@ -138,7 +137,7 @@ def test_the_grid_says_each_members_hours_in_the_viewers_zone_and_their_own(
         f"works 09:00–17:30 New York = 14:00–22:30 London; 13:00–21:30 London on "
         f"{between:%a %d %b}–{friday}<"
     ) in html
-    assert (f"works 09:00–17:30 Berlin = 08:00–16:30 London") in html
+    assert ("works 09:00–17:30 Berlin = 08:00–16:30 London") in html
     assert "works 09:00–17:30 London<" in html
     # Seen from New York, Riley's day moves instead.
     ny = client.get(
@@ -464,13 +463,13 @@ def test_working_hours_are_entered_and_shown_in_the_persons_own_zone(
         NEW_YORK,
     )
     window = av.Period(
-        dt.datetime(2030, 1, 7, tzinfo=dt.timezone.utc),
-        dt.datetime(2030, 1, 8, tzinfo=dt.timezone.utc),
+        dt.datetime(2030, 1, 7, tzinfo=dt.UTC),
+        dt.datetime(2030, 1, 8, tzinfo=dt.UTC),
     )
     assert av.working_periods(member.hours, window) == (
         av.Period(
-            dt.datetime(2030, 1, 7, 13, tzinfo=dt.timezone.utc),
-            dt.datetime(2030, 1, 7, 17, tzinfo=dt.timezone.utc),
+            dt.datetime(2030, 1, 7, 13, tzinfo=dt.UTC),
+            dt.datetime(2030, 1, 7, 17, tzinfo=dt.UTC),
         ),
     )
 

@@ -137,7 +137,7 @@ class DstWeek:
     def clock(self) -> dt.datetime:
         """A 'now' for the availability service: noon UTC the Monday before (the week is then
         at most a few days ahead, whatever the real date)."""
-        return dt.datetime.combine(self.first - dt.timedelta(days=4), dt.time(12), dt.timezone.utc)
+        return dt.datetime.combine(self.first - dt.timedelta(days=4), dt.time(12), dt.UTC)
 
 
 def dst_week(after: dt.date) -> DstWeek:
@@ -175,7 +175,7 @@ def expected_starts(
 ) -> list[dt.datetime]:
     """Every quarter-hour start whose interview fits in every zone's own working day: worked
     out here from the zone database alone, independently of the app."""
-    utc = dt.timezone.utc
+    utc = dt.UTC
     moment = dt.datetime.combine(first - dt.timedelta(days=1), dt.time(0), utc)
     stop = dt.datetime.combine(first + dt.timedelta(days=days + 1), dt.time(0), utc)
     london = ZoneInfo(LONDON)

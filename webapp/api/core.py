@@ -8,11 +8,13 @@ dumps the result with the response schema, and records everything the OpenAPI do
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
-from marshmallow import EXCLUDE, RAISE, Schema, fields as mf
+from marshmallow import EXCLUDE, RAISE, Schema
+from marshmallow import fields as mf
 
 from models import Role
 from webapp.api.errors import ApiError

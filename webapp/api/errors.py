@@ -8,7 +8,8 @@ JSON, never with an HTML page or a traceback.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Blueprint, g, jsonify
 from marshmallow import ValidationError

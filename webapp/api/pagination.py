@@ -8,8 +8,9 @@ or replayed on another list, organisation or person: such a cursor is refused wi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from flask import current_app
 

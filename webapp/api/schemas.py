@@ -39,9 +39,9 @@ class StringList(fields.List):
 def within_a_century(value: dt.datetime) -> None:
     """Refuse times no interview can have (and that date arithmetic cannot handle)."""
     if (
-        not dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+        not dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
         <= value
-        <= dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+        <= dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
     ):
         raise ValidationError("Choose a time between the years 2000 and 2100.")
 

@@ -6,8 +6,9 @@ Services never import flask. Views turn their exceptions into messages.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 from models import Role
 

@@ -18,9 +18,10 @@ import dataclasses
 import datetime as dt
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -44,8 +45,7 @@ from models import (
     utcnow,
 )
 from webapp.security import TokenCipher
-from webapp.services import Actor, Forbidden, Invalid, ServiceError
-from webapp.services import claims
+from webapp.services import Actor, Forbidden, Invalid, ServiceError, claims
 from webapp.services.connect import (
     ReconnectNeeded,
     broker_problem,
@@ -54,7 +54,7 @@ from webapp.services.connect import (
 )
 from webapp.services.zones import known_zone, zone_label, zone_names  # noqa: F401  (re-exported)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 DEFAULT_START = 9 * 60
 DEFAULT_END = 17 * 60 + 30
 DEFAULT_WEEKDAYS = "12345"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -34,9 +34,8 @@ from models import (
 )
 from webapp import security
 from webapp.security import TokenCipher
-from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
+from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, claims, scheduling
 from webapp.services import availability as av
-from webapp.services import claims, scheduling
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.connect import link_of

@@ -26,8 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,7 +40,7 @@ from models import Interview, InterviewStatus, LinkStatus, ProfileLink, SlotClai
 
 log = logging.getLogger("webapp.services.claims")
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BUCKET = dt.timedelta(minutes=5)
 #: A confirmed claim is deleted this long after the calendar first showed the interview: longer
 #: than a booking request can take between its availability check and its insert.

@@ -16,9 +16,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Column, String, Table, delete, func, literal, or_, select, update
 from sqlalchemy.orm import Session
@@ -228,11 +229,9 @@ def _audit_query(actor: Actor, filters: AuditFilters):
             )
         )
     if filters.since:
-        query = query.where(
-            AuditEntry.at >= datetime.combine(filters.since, time.min, timezone.utc)
-        )
+        query = query.where(AuditEntry.at >= datetime.combine(filters.since, time.min, UTC))
     if filters.until:
-        end = datetime.combine(filters.until + timedelta(days=1), time.min, timezone.utc)
+        end = datetime.combine(filters.until + timedelta(days=1), time.min, UTC)
         query = query.where(AuditEntry.at < end)
     return query
 
@@ -838,7 +837,7 @@ def _ends_after(end, moment) -> bool:
     """An event end (a time, or an all-day end date) after ``moment``."""
     if isinstance(end, datetime):
         return end > moment
-    return datetime.combine(end, time(0), timezone.utc) > moment
+    return datetime.combine(end, time(0), UTC) > moment
 
 
 @erasure_step

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,10 +35,9 @@ from models import (
 )
 from webapp import security
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
-from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError
-from webapp.services import revocations
-from webapp.services.zones import known_zone
+from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, revocations
 from webapp.services.audit import record
+from webapp.services.zones import known_zone
 
 log = logging.getLogger("webapp.services.connect")
 

@@ -35,9 +35,9 @@ import logging
 import re
 import secrets
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Mapping
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session

@@ -22,8 +22,8 @@ import json
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
 
 from sqlalchemy import cast, exists, false, func, literal, or_, select
 from sqlalchemy.orm import Session
@@ -46,9 +46,8 @@ from models import (
 )
 from webapp.integration import ReferenceSealer
 from webapp.security import TokenCipher
-from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, printable
+from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, claims, printable
 from webapp.services import availability as av
-from webapp.services import claims
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.connect import AggregatorTrouble, ReconnectNeeded, call_broker
@@ -101,7 +100,7 @@ class Sealer:
     inner: ReferenceSealer
 
     @classmethod
-    def from_secret(cls, secret_key: str) -> "Sealer":
+    def from_secret(cls, secret_key: str) -> Sealer:
         return cls(ReferenceSealer.from_secret(secret_key))
 
     def seal(self, purpose: str, value: dict) -> str:
@@ -158,7 +157,7 @@ class Content:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Content":
+    def from_dict(cls, data: dict) -> Content:
         return cls(
             summary=data["summary"],
             start=dt.datetime.fromisoformat(data["start"]),
@@ -179,7 +178,7 @@ class Content:
         )
 
     @classmethod
-    def of_event(cls, event: ManagedEvent, start: dt.datetime, end: dt.datetime) -> "Content":
+    def of_event(cls, event: ManagedEvent, start: dt.datetime, end: dt.datetime) -> Content:
         """Everything ``event`` says as the calendar holds it now, at a new time."""
         return cls(
             summary=event.summary or "Interview",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-
 from wtforms.fields.choices import SelectChoice
 
 from models import Organisation, Role

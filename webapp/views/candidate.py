@@ -15,11 +15,10 @@ from webapp.integration import external_url
 from webapp.logs import RedactingFilter
 from webapp.scheduling_tasks import sealer
 from webapp.security import allow, public
-from webapp.services import NotFound, ServiceError
+from webapp.services import NotFound, ServiceError, candidate_links, scheduling
 from webapp.services import availability as av
-from webapp.services import candidate_links, scheduling
-from webapp.views.schedule import parse_start, viewer_zone, zone_options
 from webapp.views import required_broker
+from webapp.views.schedule import parse_start, viewer_zone, zone_options
 from webapp.web import actor
 
 links_bp = Blueprint("candidate_links", __name__, url_prefix="/schedule/links")

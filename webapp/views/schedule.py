@@ -5,18 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from markupsafe import Markup, escape
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from models import Organisation, Role
 from webapp.db import db_session
 from webapp.scheduling_tasks import sealer
 from webapp.security import allow
-from webapp.services import Forbidden, Invalid, ServiceError
+from webapp.services import Forbidden, Invalid, ServiceError, scheduling
 from webapp.services import availability as av
-from webapp.services import scheduling
 from webapp.views import required_broker
 from webapp.web import actor
 
@@ -155,7 +153,7 @@ def parse_start(value: str | None) -> dt.datetime:
             raise ValueError("a slot names its offset")
         # No slot is offered this far out; and near the ends of the calendar, converting the
         # time or adding the interview's length would overflow.
-        start = start.astimezone(dt.timezone.utc)
+        start = start.astimezone(dt.UTC)
         scheduling.check_start_in_range(start)
     except (ValueError, OverflowError, Invalid):
         raise Invalid("Pick one of the free slots.", field="slot") from None

@@ -19,7 +19,6 @@ from alembic import op
 
 import models.base
 
-
 revision = "0009"
 down_revision = "0008"
 branch_labels = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import models.base
 
-
 revision = "0012"
 down_revision = "0011"
 branch_labels = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import models.base
 
-
 revision = "0013"
 down_revision = "0012"
 branch_labels = None

@@ -13,7 +13,6 @@ from alembic import op
 
 import models.base
 
-
 revision = "0016"
 down_revision = "0015"
 branch_labels = None

@@ -28,7 +28,7 @@ from broker.types import (
     SmartInviteWrite,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass

@@ -22,8 +22,8 @@ import vcr
 from broker.cronofy import CronofyBroker
 from broker.ratelimit import InProcessRateLimiter
 from broker.types import (
-    AvailabilityQuery,
     Attendee,
+    AvailabilityQuery,
     Credentials,
     EventWrite,
     Group,
@@ -44,7 +44,7 @@ _spec = importlib.util.spec_from_file_location("cassette_build", CASSETTES / "bu
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
 DOC = build.DOC
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _t(value: str) -> dt.datetime:

@@ -24,7 +24,7 @@ from broker.types import (
 from tests.broker.adapter import sandbox_control as sc
 from tests.broker.adapter.contract import SCENARIOS, Ctx
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _next_weekday(day: dt.date) -> dt.date:

@@ -85,7 +85,7 @@ def _body(notification: dict) -> bytes:
 def test_change_notification_from_reference():
     n = parse_notification(_body({"type": "change", "changes_since": "2025-01-17T09:24:16Z"}))
     assert n.type == "change"
-    assert n.changes_since == dt.datetime(2025, 1, 17, 9, 24, 16, tzinfo=dt.timezone.utc)
+    assert n.changes_since == dt.datetime(2025, 1, 17, 9, 24, 16, tzinfo=dt.UTC)
     assert n.channel_id == "chn_54cf7c7cb4ad4c1027000001"
     assert n.callback_url == "https://app.example.com/cronofy/push/42"
     assert n.calendar_ids == ("cal_n23kjnwrw2_sakdnawerd3",)

@@ -79,7 +79,7 @@ def test_upsert_with_fixed_event_id_is_retried_and_creates_one_event(control, br
 
     creds = link()
     cal = next(c for c in broker.calendars(creds) if c.primary and not c.readonly)
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=3)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
     event = EventWrite("retry-once-8812", "Interview", start, start + dt.timedelta(hours=1))
     control.fault("POST", f"/v1/calendars/{cal.calendar_id}/events", 502, count=1)
     broker.upsert_event(creds, cal.calendar_id, event)
@@ -221,7 +221,7 @@ def test_disconnected_profile_is_423(control, broker, link):
     creds = link("morgan.lee@northwind.example")
     cal = next(c for c in broker.calendars(creds) if c.primary)
     control.disconnect(cal.profile_id)
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=2)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
     with pytest.raises(ProfileDisconnected) as info:
         broker.upsert_event(
             creds,

@@ -68,7 +68,7 @@ def test_every_translated_failure_is_secret_free(control, make_broker, link, cap
     code = control.consent("taylor.nguyen@northwind.example")
     secrets = [sc.CLIENT_SECRET, creds.access_token, creds.refresh_token, code]
     cal = next(c for c in broker.calendars(creds) if c.primary)
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=4)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=4)
     event = EventWrite("leak-check-1", "Interview", start, start + dt.timedelta(hours=1))
     echo = _echo(*secrets)
 
@@ -127,7 +127,7 @@ def test_every_translated_failure_is_secret_free(control, make_broker, link, cap
 def test_invalid_error_keeps_only_documented_names_and_keys(control, broker, link):
     creds = link()
     cal = next(c for c in broker.calendars(creds) if c.primary)
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=4)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=4)
     control.fault(
         "POST",
         f"/v1/calendars/{cal.calendar_id}/events",

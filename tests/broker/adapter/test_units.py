@@ -26,7 +26,7 @@ from broker.types import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def broker(**kw) -> CronofyBroker:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pycronofy
 import pytest
-from pycronofy.request_handler import RequestHandler
 import requests
+from pycronofy.request_handler import RequestHandler
 from werkzeug.datastructures import Headers
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response

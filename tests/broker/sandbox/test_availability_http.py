@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from pycronofy.exceptions import PyCronofyRequestError
 
-from .conftest import ALEX, CLIENT_SECRET, MORGAN, RILEY, SAM, api, tokens_for
+from .conftest import CLIENT_SECRET, MORGAN, RILEY, SAM, api
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _parse(value: str) -> dt.datetime:

@@ -12,9 +12,7 @@ from broker.sandbox.signing import HEADER
 
 from .conftest import CLIENT_SECRET, RILEY, SAM, api, client_for, deliver
 
-FUTURE = dt.datetime.combine(
-    dt.date.today() + dt.timedelta(days=3), dt.time(15), tzinfo=dt.timezone.utc
-)
+FUTURE = dt.datetime.combine(dt.date.today() + dt.timedelta(days=3), dt.time(15), tzinfo=dt.UTC)
 
 
 def _upsert_with_conferencing(client, event_id: str, profile_id: str, receiver=None):

@@ -13,7 +13,7 @@ from broker.sandbox import events
 
 from .conftest import MORGAN, RILEY, SAM, api
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _at(hour: float) -> dt.datetime:

@@ -205,7 +205,7 @@ def test_page_urls_are_bound_to_the_account(sandbox, connect):
 def test_managed_filters(connect):
     client = connect(RILEY)
     cal = client.list_calendars()[0]["calendar_id"]
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=2)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
     client.upsert_event(
         cal,
         {

@@ -15,7 +15,7 @@ from .conftest import ALEX, RILEY, api, client_for, deliver, tokens_for
 
 AURORA = "room.aurora@northwind.example"
 BOREALIS = "room.borealis@northwind.example"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 DELEGATED = "read_account list_calendars read_events create_event delete_event read_free_busy"
 
 

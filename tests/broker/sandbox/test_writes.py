@@ -11,7 +11,7 @@ from pycronofy.exceptions import PyCronofyPartialSuccessError, PyCronofyRequestE
 
 from .conftest import ASSISTANT, DANA, RILEY, SAM, api
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _slot(days: int = 2, hour: int = 10, minutes: int = 60):
