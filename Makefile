@@ -5,7 +5,7 @@ UV := python3 -m uv
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test bench install system-deps
+.PHONY: run test check bench install system-deps
 
 install:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -17,6 +17,12 @@ system-deps:
 run: install
 	@$(UV) run flask --app wsgi db upgrade
 	@$(UV) run python -m webapp.devserver --host $(HOST) --port $(PORT)
+
+# Lint, formatting and types: what CI runs before the tests (and pre-commit before a commit).
+check: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy broker webapp/services
 
 test: install system-deps
 	$(UV) run pytest $(PYTEST_ARGS)

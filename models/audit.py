@@ -67,7 +67,8 @@ class AuditEntry(Base):
         String(32),
         info=classified("identifier", "Correlates with log lines", retention=AUDIT_RETENTION),
     )
-    #: Small structured facts (old/new role, counts). Callers pass only non-secret, non-calendar values.
+    #: Small structured facts (old/new role, counts).
+    #: Callers pass only non-secret, non-calendar values.
     detail: Mapped[dict | None] = mapped_column(
         JSON,
         info=classified("audit", "Structured details of the action", retention=AUDIT_RETENTION),

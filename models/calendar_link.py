@@ -158,7 +158,7 @@ class ProfileLink(EncryptedTokens, Base):
 
 
 class OAuthState(Base):
-    """A one-time ``state`` for an authorization redirect: hashed, bound to a session, 10 minutes."""
+    """A one-time ``state`` for an authorization redirect: hashed, session-bound, 10 minutes."""
 
     __tablename__ = "oauth_state"
 
