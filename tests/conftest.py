@@ -235,7 +235,7 @@ class SandboxControl:
 
     def register_redirect_uris(self, app):
         """Register ``app``'s redirect URIs, as they are now configured, besides earlier ones."""
-        from webapp.integration import oauth_redirect_uris
+        from webapp.public_urls import oauth_redirect_uris
 
         known = self.call("GET", "/config")["allowed_redirect_uris"]
         wanted = known + [u for u in oauth_redirect_uris(app) if u not in known]

@@ -11,9 +11,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import db, logs, web
+from webapp.bootstrap import ReferenceSealer, aggregator_app_origin, build_broker, build_cipher
 from webapp.config import load_config
 from webapp.extensions import csrf, limiter, login_manager
-from webapp.integration import ReferenceSealer, aggregator_app_origin, build_broker, build_cipher
 
 ROOT = Path(__file__).resolve().parent.parent
 

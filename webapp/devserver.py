@@ -27,7 +27,7 @@ from werkzeug.serving import run_simple
 from webapp import ROOT, create_app
 from webapp.config import ConfigError
 from webapp.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
-from webapp.integration import oauth_redirect_uris
+from webapp.public_urls import oauth_redirect_uris
 
 SANDBOX_CLIENT_ID = "rendezvous-dev"
 

@@ -41,7 +41,7 @@ from broker.sandbox.server import start_sandbox  # noqa: E402
 from models import MailboxRequest, MailboxStatus, Organisation, Role, User, migrate  # noqa: E402
 from tests.factories import TEST_TOKEN_KEYS  # noqa: E402
 from webapp import create_app  # noqa: E402
-from webapp.integration import oauth_redirect_uris  # noqa: E402
+from webapp.public_urls import oauth_redirect_uris  # noqa: E402
 from webapp.services import Actor, enterprise  # noqa: E402
 
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret-0123456789abcdef"

@@ -244,7 +244,7 @@ def test_the_login_limit_holds_across_gunicorn_workers(database_url, redis_url, 
 
 
 def test_client_secret_rotation_uses_the_first_for_calls_and_accepts_both_signatures(app_config):
-    from webapp.integration import client_secrets
+    from webapp.bootstrap import client_secrets
 
     config = dict(
         app_config,

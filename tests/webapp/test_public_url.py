@@ -153,7 +153,7 @@ def test_links_use_the_public_base_url_whatever_the_request_says(app_config, req
     assert re.search(r'value="https://rendezvous\.example\.com/invite/[^"]+"', invited)
     assert "8080" not in invited
 
-    from webapp.integration import oauth_redirect_uris
+    from webapp.public_urls import oauth_redirect_uris
 
     assert oauth_redirect_uris(app) == [
         "https://rendezvous.example.com/profile/calendar/callback",

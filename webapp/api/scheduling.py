@@ -357,7 +357,7 @@ def scheduling_links(query):
 def create_scheduling_link(body):
     """A signed, expiring, single-use link for a candidate to book one of the panel's free slots.
     The link is returned once; only its hash is stored."""
-    from webapp.integration import external_url
+    from webapp.public_urls import external_url
     from webapp.services import candidate_links
 
     zone = _zone(body["candidate_tzid"])

@@ -44,7 +44,7 @@ from models import (
     User,
     utcnow,
 )
-from webapp.integration import ReferenceSealer
+from webapp.bootstrap import ReferenceSealer
 from webapp.security import TokenCipher
 from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, claims, printable
 from webapp.services import availability as av

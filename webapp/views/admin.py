@@ -8,7 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from models import Organisation, Role
 from webapp.db import db_session
 from webapp.forms import AssignmentForm, InviteForm, RoleForm
-from webapp.integration import external_url
+from webapp.public_urls import external_url
 from webapp.security import allow
 from webapp.services import NotFound, ServiceError, accounts, connect
 from webapp.views import flash_error

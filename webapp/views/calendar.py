@@ -17,7 +17,7 @@ from flask_login import current_user
 
 from models import Attention, LinkMode, LinkStatus, Role
 from webapp.db import db_session
-from webapp.integration import external_url
+from webapp.public_urls import external_url
 from webapp.security import allow
 from webapp.services import Forbidden, Invalid, NotFound, ServiceError, connect
 from webapp.views import flash_error, oauth_session_nonce, required_broker, token_cipher
@@ -70,7 +70,7 @@ def show():
 
 def _aggregator_page(url: str | None) -> str | None:
     """``url`` if it is a page of the aggregator itself (never link elsewhere from its data)."""
-    from webapp.integration import aggregator_app_origin
+    from webapp.bootstrap import aggregator_app_origin
 
     origin = aggregator_app_origin(current_app.config)
     return url if url and origin and url.startswith(origin + "/") else None

@@ -11,8 +11,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from models import Role
 from webapp.db import db_session
 from webapp.extensions import limiter
-from webapp.integration import external_url
 from webapp.logs import RedactingFilter
+from webapp.public_urls import external_url
 from webapp.scheduling_tasks import sealer
 from webapp.security import allow, public
 from webapp.services import NotFound, ServiceError, candidate_links, scheduling

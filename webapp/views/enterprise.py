@@ -18,7 +18,7 @@ from flask import (
 
 from models import LinkStatus, MailboxStatus, Role
 from webapp.db import db_session
-from webapp.integration import external_url
+from webapp.public_urls import external_url
 from webapp.security import allow
 from webapp.services import (
     Forbidden,

@@ -16,8 +16,8 @@ from werkzeug.sansio.utils import host_is_trusted
 
 from broker.errors import InvalidNotification
 from broker.notifications import HMAC_HEADER, parse_notification, verify_hmac
+from webapp.bootstrap import client_secrets
 from webapp.db import db_session
-from webapp.integration import client_secrets
 from webapp.security import public
 from webapp.services import Actor, connect
 from webapp.services.audit import record

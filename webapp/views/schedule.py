@@ -285,7 +285,7 @@ def save_preferences():
 @allow(*SCHEDULERS)
 def connect_video():
     """Send the user to the aggregator to link a Zoom, GoTo or Microsoft Teams account."""
-    from webapp.integration import external_url
+    from webapp.public_urls import external_url
     from webapp.services import video
 
     try:

@@ -1,4 +1,6 @@
-"""Building the calendar broker and the token cipher from the config, once per app."""
+"""The app's dependencies built from the configuration, once per app: the calendar broker, the
+token cipher and the reference sealer (stored on the app by ``create_app``), and the values
+derived from the aggregator settings (client secrets, the aggregator's browser origin)."""
 
 from __future__ import annotations
 
@@ -101,27 +103,3 @@ class ReferenceSealer:
 
 def build_cipher(config: Mapping[str, Any]) -> TokenCipher:
     return TokenCipher(config["TOKEN_KEY_RING"])
-
-
-def external_url(endpoint: str, **values) -> str:
-    """Absolute URL of ``endpoint`` under PUBLIC_BASE_URL, for the aggregator, a candidate or an
-    invitee to come back to. Built from the configuration alone (with or without a request):
-    a Host header must never decide where an authorization code or a link goes."""
-    from urllib.parse import urlsplit
-
-    from flask import current_app
-
-    base = urlsplit(current_app.config["PUBLIC_BASE_URL"])
-    adapter = current_app.url_map.bind(base.netloc, url_scheme=base.scheme)
-    return adapter.build(endpoint, values, force_external=True)
-
-
-#: The pages the aggregator sends a person back to after consent: the redirect URIs to register
-#: with the aggregator (it refuses any other).
-OAUTH_CALLBACKS = ("calendar.callback", "enterprise.callback")
-
-
-def oauth_redirect_uris(app) -> list[str]:
-    """This app's redirect URIs, exactly as it sends them."""
-    with app.app_context():
-        return [external_url(endpoint) for endpoint in OAUTH_CALLBACKS]
