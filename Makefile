@@ -16,7 +16,7 @@ system-deps:
 
 run: install
 	@$(UV) run flask --app wsgi db upgrade
-	@$(UV) run python -m webapp.devserver --host $(HOST) --port $(PORT)
+	@$(UV) run python -m webapp.dev.server --host $(HOST) --port $(PORT)
 
 # Lint, formatting and types: what CI runs before the tests (and pre-commit before a commit).
 check: install

@@ -48,7 +48,7 @@ def seed_demo_command() -> None:
     """Create the demo organisation and its users (development only)."""
     if current_app.config["ENVIRONMENT"] == "production":
         raise click.ClickException("Refusing to seed demo users into a production database.")
-    from webapp.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+    from webapp.dev.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
     with database().sessions() as session:
         created = seed_demo(session)

@@ -1,7 +1,7 @@
 """``make run``: the app with the demo organisation and, unless real Cronofy credentials are set,
 the local sandbox aggregator and a job worker (never used in production).
 
-Usage: ``python -m webapp.devserver [--host 127.0.0.1] [--port 5000]``. Assumes the database has
+Usage: ``python -m webapp.dev.server [--host 127.0.0.1] [--port 5000]``. Assumes the database has
 been migrated (``flask db upgrade``, which ``make run`` does first). The sandbox listens on the
 next port and keeps its state in ``instance/sandbox-state.json`` between runs. Links and OAuth
 redirects point at ``http://HOST:PORT`` (or ``RENDEZVOUS_PUBLIC_BASE_URL`` when set), never at
@@ -26,7 +26,7 @@ from werkzeug.serving import run_simple
 
 from webapp import ROOT, create_app
 from webapp.config import ConfigError
-from webapp.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+from webapp.dev.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from webapp.public_urls import oauth_redirect_uris
 
 SANDBOX_CLIENT_ID = "rendezvous-dev"
