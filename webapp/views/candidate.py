@@ -1,27 +1,25 @@
-"""Candidate self-scheduling: the recruiter's links (create, list, revoke) and the candidate's
-public booking pages (no login; guarded by the signed, single-use token in the URL)."""
+"""The candidate's public booking pages of a self-scheduling link (no login; guarded by the
+signed, single-use token in the URL). The recruiter's pages that create and revoke the links are
+in webapp/views/candidate_links.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request
 
-from models import Role
 from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.logs import RedactingFilter
 from webapp.public_urls import external_url
 from webapp.scheduling_tasks import sealer
-from webapp.security import allow, public
-from webapp.services import NotFound, ServiceError, candidate_links, scheduling
+from webapp.security import public
+from webapp.services import ServiceError, candidate_links, scheduling
 from webapp.services import availability as av
 from webapp.views import required_broker
-from webapp.views.schedule import parse_start, viewer_zone, zone_options
-from webapp.web import actor
+from webapp.views.schedule import parse_start, zone_options
 
-links_bp = Blueprint("candidate_links", __name__, url_prefix="/schedule/links")
 bp = Blueprint("candidate", __name__, url_prefix="/c")
 
 #: Per client address, for the public pages (guessing tokens is hopeless anyway: ≥ 256 bits).
@@ -50,92 +48,6 @@ def _no_referrer(response):
 
 def _ext(name: str):
     return current_app.extensions[f"rendezvous.{name}"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Recruiter: links
-
-
-def _links_page(problem: str | None = None, status: int = 200, form=None, new_url=None):
-    db = db_session()
-    me = actor()
-    return render_template(
-        "candidate/links.html",
-        links=candidate_links.links_of(db, me),
-        choices=av.panel_choices(db, me),
-        durations=av.DURATIONS,
-        zone_options=zone_options,
-        viewer_tz=viewer_zone(),
-        problem=problem,
-        form=form or {},
-        new_url=new_url,
-        today=dt.date.today().isoformat(),
-    ), status
-
-
-@links_bp.route("/")
-@allow(Role.RECRUITER)
-def index():
-    """List the user's self-scheduling links and offer to create one."""
-    return _links_page()
-
-
-@links_bp.route("/", methods=["POST"])
-@allow(Role.RECRUITER)
-def create():
-    """Create a self-scheduling link and show it once."""
-    form = request.form
-    try:
-        hours = _candidate_hours(form)
-        panel = [int(v) for v in form.getlist("panel")]
-        start_date = dt.date.fromisoformat(form.get("start_date") or dt.date.today().isoformat())
-        link, token = candidate_links.create_link(
-            db_session(),
-            sealer(),
-            actor(),
-            panel_link_ids=panel,
-            duration=int(form.get("duration") or 60),
-            start_date=start_date,
-            days=int(form.get("days") or 5),
-            expires_days=int(form.get("expires_days") or 7),
-            candidate_name=form.get("candidate_name", ""),
-            candidate_email=form.get("candidate_email", ""),
-            candidate_tzid=form.get("candidate_tzid") or viewer_zone(),
-            title=form.get("title", ""),
-            video=form.get("video") == "on",
-            candidate_hours=hours,
-        )
-    except ValueError:
-        return _links_page("Enter whole numbers and a date like 2026-11-23.", 400, form)
-    except ServiceError as exc:
-        return _links_page(exc.message, 400, form)
-    return _links_page(new_url=external_url("candidate.page", token=token), status=201)
-
-
-def _candidate_hours(form) -> tuple[int, int] | None:
-    """The candidate's hours from the link form (``HH:MM`` in their zone), when limited."""
-    if form.get("candidate_hours") != "on":
-        return None
-    return (
-        scheduling.parse_minutes(form.get("candidate_start") or "", "candidate_hours"),
-        scheduling.parse_minutes(form.get("candidate_end") or "", "candidate_hours"),
-    )
-
-
-@links_bp.route("/<int:link_id>/revoke", methods=["POST"])
-@allow(Role.RECRUITER)
-def revoke(link_id: int):
-    """Withdraw a link so it can no longer be used."""
-    try:
-        candidate_links.revoke(db_session(), actor(), link_id)
-    except NotFound:
-        abort(404)
-    flash("The link no longer works.", "success")
-    return redirect(url_for("candidate_links.index"))
-
-
-# ---------------------------------------------------------------------------------------------
-# Candidate: public pages
 
 
 def _tz(opened) -> str:

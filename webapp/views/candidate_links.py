@@ -1,0 +1,98 @@
+"""The recruiter's self-scheduling links: create one (shown once), list them, revoke one. The
+candidate's public pages that a link opens are in webapp/views/candidate.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from models import Role
+from webapp.db import db_session
+from webapp.public_urls import external_url
+from webapp.scheduling_tasks import sealer
+from webapp.security import allow
+from webapp.services import NotFound, ServiceError, candidate_links, scheduling
+from webapp.services import availability as av
+from webapp.views.schedule import viewer_zone, zone_options
+from webapp.web import actor
+
+bp = Blueprint("candidate_links", __name__, url_prefix="/schedule/links")
+
+
+def _links_page(problem: str | None = None, status: int = 200, form=None, new_url=None):
+    db = db_session()
+    me = actor()
+    return render_template(
+        "candidate_links/index.html",
+        links=candidate_links.links_of(db, me),
+        choices=av.panel_choices(db, me),
+        durations=av.DURATIONS,
+        zone_options=zone_options,
+        viewer_tz=viewer_zone(),
+        problem=problem,
+        form=form or {},
+        new_url=new_url,
+        today=dt.date.today().isoformat(),
+    ), status
+
+
+@bp.route("/")
+@allow(Role.RECRUITER)
+def index():
+    """List the user's self-scheduling links and offer to create one."""
+    return _links_page()
+
+
+@bp.route("/", methods=["POST"])
+@allow(Role.RECRUITER)
+def create():
+    """Create a self-scheduling link and show it once."""
+    form = request.form
+    try:
+        hours = _candidate_hours(form)
+        panel = [int(v) for v in form.getlist("panel")]
+        start_date = dt.date.fromisoformat(form.get("start_date") or dt.date.today().isoformat())
+        link, token = candidate_links.create_link(
+            db_session(),
+            sealer(),
+            actor(),
+            panel_link_ids=panel,
+            duration=int(form.get("duration") or 60),
+            start_date=start_date,
+            days=int(form.get("days") or 5),
+            expires_days=int(form.get("expires_days") or 7),
+            candidate_name=form.get("candidate_name", ""),
+            candidate_email=form.get("candidate_email", ""),
+            candidate_tzid=form.get("candidate_tzid") or viewer_zone(),
+            title=form.get("title", ""),
+            video=form.get("video") == "on",
+            candidate_hours=hours,
+        )
+    except ValueError:
+        return _links_page("Enter whole numbers and a date like 2026-11-23.", 400, form)
+    except ServiceError as exc:
+        return _links_page(exc.message, 400, form)
+    return _links_page(new_url=external_url("candidate.page", token=token), status=201)
+
+
+def _candidate_hours(form) -> tuple[int, int] | None:
+    """The candidate's hours from the link form (``HH:MM`` in their zone), when limited."""
+    if form.get("candidate_hours") != "on":
+        return None
+    return (
+        scheduling.parse_minutes(form.get("candidate_start") or "", "candidate_hours"),
+        scheduling.parse_minutes(form.get("candidate_end") or "", "candidate_hours"),
+    )
+
+
+@bp.route("/<int:link_id>/revoke", methods=["POST"])
+@allow(Role.RECRUITER)
+def revoke(link_id: int):
+    """Withdraw a link so it can no longer be used."""
+    try:
+        candidate_links.revoke(db_session(), actor(), link_id)
+    except NotFound:
+        abort(404)
+    flash("The link no longer works.", "success")
+    return redirect(url_for("candidate_links.index"))
