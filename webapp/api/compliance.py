@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import current_app
 
 from models import Role
-from webapp.api import schemas as s
 from webapp.api.core import actor, db, operation
 from webapp.api.errors import ApiError
 from webapp.api.pagination import Page, issue, position
+from webapp.api.schemas import compliance as s
 from webapp.services import compliance
 
 REVIEWER = (Role.COMPLIANCE,)

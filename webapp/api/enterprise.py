@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import current_app
 
 from models import Role
-from webapp.api import schemas as s
 from webapp.api.core import actor, db, operation
 from webapp.api.pagination import by_key
+from webapp.api.schemas import enterprise as s
 from webapp.services import enterprise
 
 ADMIN = (Role.ADMIN,)

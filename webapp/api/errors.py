@@ -156,7 +156,7 @@ def _fresh_slots(exc: ServiceError) -> list[dict] | None:
         )
     except ServiceError:
         return None
-    from webapp.api.schemas import ErrorSlotSchema
+    from webapp.api.schemas.common import ErrorSlotSchema
 
     return ErrorSlotSchema(many=True).dump([{"start": s.start, "end": s.end} for s in found])
 

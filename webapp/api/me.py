@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import g
 
 from models import LinkStatus, Role
-from webapp.api import schemas as s
 from webapp.api.core import actor, broker, cipher, db, operation, optional_broker
 from webapp.api.errors import ApiError
 from webapp.api.pagination import by_key
+from webapp.api.schemas import me as s
+from webapp.api.schemas.common import PageQuerySchema
 from webapp.security import ANY_USER
 from webapp.services import accounts, connect
 from webapp.services.zones import known_zone
@@ -71,7 +72,7 @@ def _own_link(link_id: int):
     summary="My calendar links",
     tag="Calendar",
     roles=CALENDAR_USERS,
-    query=s.PageQuerySchema,
+    query=PageQuerySchema,
     response=s.CalendarLinkPageSchema,
     errors=(422,),
 )

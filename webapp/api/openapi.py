@@ -13,7 +13,7 @@ from flask import current_app, jsonify, render_template
 
 from webapp.api.core import MAX_ID, OPERATIONS, Operation, bp
 from webapp.api.errors import CODES
-from webapp.api.schemas import ErrorSchema
+from webapp.api.schemas.common import ErrorSchema
 from webapp.security import ANY_USER, PUBLIC
 
 TITLE = "Rendezvous API"

@@ -11,9 +11,10 @@ import datetime as dt
 from flask import current_app, g
 
 from models import Organisation, Role
-from webapp.api import schemas as s
 from webapp.api.core import actor, broker, cipher, db, operation, optional_broker
 from webapp.api.pagination import by_key
+from webapp.api.schemas import scheduling as s
+from webapp.api.schemas.common import PageQuerySchema
 from webapp.services import availability as av
 from webapp.services import scheduling
 
@@ -187,7 +188,7 @@ def _detail(view: scheduling.InterviewView) -> dict:
     summary="My interviews",
     tag="Scheduling",
     roles=SCHEDULERS,
-    query=s.PageQuerySchema,
+    query=PageQuerySchema,
     response=s.InterviewPageSchema,
 )
 def interviews(query):
@@ -322,7 +323,7 @@ def _scheduling_link(link, interview=None) -> dict:
     summary="My self-scheduling links",
     tag="Scheduling",
     roles=RECRUITERS,
-    query=s.PageQuerySchema,
+    query=PageQuerySchema,
     response=s.SchedulingLinkPageSchema,
 )
 def scheduling_links(query):
