@@ -18,7 +18,8 @@ from flask import current_app
 
 from webapp import jobs
 from webapp.db import database
-from webapp.services import ServiceError, enterprise
+from webapp.services import enterprise
+from webapp.services.errors import ServiceError
 
 log = logging.getLogger("webapp.jobs.enterprise")
 

@@ -10,6 +10,7 @@ from flask import current_app
 from webapp import jobs
 from webapp.db import database
 from webapp.services import scheduling
+from webapp.services.errors import WriteFailed
 
 #: Retried every 30 s for ~10 minutes; whatever is still unconfirmed after that is repaired by
 #: reconciliation (confirmed if the event exists, otherwise marked failed and the scheduler told).
@@ -32,7 +33,7 @@ def write_interview(interview_id: int, sealed: str) -> str:
     """Upsert the interview's events under their fixed event ids until the aggregator confirms."""
     broker, cipher, seal = _deps()
     if broker is None:
-        raise scheduling.WriteFailed("no calendar aggregator configured")
+        raise WriteFailed("no calendar aggregator configured")
     with database().sessions() as session:
         return scheduling.run_write(session, broker, cipher, seal, interview_id, sealed)
 
@@ -42,7 +43,7 @@ def delete_interview(interview_id: int) -> str:
     """Delete a cancelled interview's events until the aggregator confirms."""
     broker, cipher, _ = _deps()
     if broker is None:
-        raise scheduling.WriteFailed("no calendar aggregator configured")
+        raise WriteFailed("no calendar aggregator configured")
     with database().sessions() as session:
         return scheduling.run_delete(session, broker, cipher, interview_id)
 

@@ -25,6 +25,7 @@ from tests.webapp.scheduling_support import link_calendar, make_panel, next_week
 from tests.webapp.test_scheduling import actor_of, deps, query_for, requests_of, sealer_of
 from webapp.services import availability as av
 from webapp.services import candidate_links, claims, scheduling
+from webapp.services.errors import SlotTaken, WriteFailed
 
 UTC = dt.UTC
 
@@ -99,7 +100,7 @@ def test_overlapping_bookings_sharing_a_member_cannot_both_succeed(app, session,
     assert first.status is InterviewStatus.SCHEDULED
     before = counts(session)
     # B is on both panels and 10:30 overlaps 10:00–11:00: refused, nothing written.
-    with pytest.raises(scheduling.SlotTaken, match="just taken"):
+    with pytest.raises(SlotTaken, match="just taken"):
         book(app, session, recruiter, [b, c], at(10, 30))
     assert counts(session) == before
     # Nobody shared, or no overlap (back to back), or a room-free panel elsewhere: all fine.
@@ -108,7 +109,7 @@ def test_overlapping_bookings_sharing_a_member_cannot_both_succeed(app, session,
     book(app, session, recruiter, [b], at(9), duration=60)
     # Buffers count: C holds 10:30–11:30, so 09:15–10:00 with 31 minutes after reaches into it,
     # and with 30 minutes after it just fits.
-    with pytest.raises(scheduling.SlotTaken):
+    with pytest.raises(SlotTaken):
         book(app, session, recruiter, [c], at(9, 15), duration=45, buffer_after=31)
     book(app, session, recruiter, [c], at(9, 15), duration=45, buffer_after=30)
 
@@ -172,7 +173,7 @@ def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_s
     )
     opened = candidate_links.open_link(session, sealer_of(app), token)
     assert slot.start not in {s.start for s in candidate_links.slots(session, broker, opened)}
-    with pytest.raises(scheduling.SlotTaken):
+    with pytest.raises(SlotTaken):
         candidate_links.book(session, broker, cipher, sealer_of(app), token, slot.start)
     assert session.get(type(link), link.id).used_at is None  # the link still works
 
@@ -184,7 +185,7 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
     broker, cipher = deps(app)
     mover = book(app, session, recruiter, [a, b], at(10))
     book(app, session, recruiter, [b, c], at(14))
-    with pytest.raises(scheduling.SlotTaken):
+    with pytest.raises(SlotTaken):
         scheduling.reschedule_interview(
             session,
             broker,
@@ -213,7 +214,7 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
     )  # overlapping its own old time is fine
     with app.app_context():
         app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
-    with pytest.raises(scheduling.SlotTaken):
+    with pytest.raises(SlotTaken):
         book(app, session, recruiter, [b], at(11))  # the new time is held
     book(app, session, recruiter, [a], at(9, 30), duration=60)  # the old time is free again
 
@@ -231,7 +232,7 @@ def test_cancelled_and_failed_bookings_give_their_time_back(
     with app.app_context():
         try:
             scheduling.run_write(session, *deps(app), sealer_of(app), failing.id, "x")
-        except scheduling.WriteFailed:
+        except WriteFailed:
             pass
     sandbox.call("DELETE", "/faults")
     failing.updated_at = utcnow() - 2 * scheduling.PENDING_GIVE_UP
@@ -272,10 +273,10 @@ def test_claims_settle_once_the_calendar_shows_the_interview(
     session.expire_all()
     assert {r.sub for r in session.scalars(select(SlotClaim))} == {attendee.sub}
     # Riley's calendar protects her now: a second booking of her is refused by the aggregator...
-    with pytest.raises(scheduling.SlotTaken):
+    with pytest.raises(SlotTaken):
         book(app, session, recruiter, [own], at(10, 30), check=True)
     # ... and the attendee, whose calendar does not show it, is still held by the claim.
-    with pytest.raises(scheduling.SlotTaken):
+    with pytest.raises(SlotTaken):
         book(app, session, recruiter, [people[1], attendee], at(10, 30))
     # Once the time has passed, nothing is kept.
     claims.settle(session, None, now=at(11) + claims.BUCKET)

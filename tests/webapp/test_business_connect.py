@@ -19,6 +19,7 @@ from models import AuditEntry, LinkMode, LinkStatus, OAuthState, ProfileLink, Ro
 from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_user
 from webapp.services import connect
+from webapp.services.errors import ReconnectNeeded
 
 
 @pytest.fixture
@@ -497,7 +498,7 @@ def test_profile_disconnected_push_shows_a_banner_and_reconnect_works(
     assert link_for(session, riley).status is LinkStatus.NEEDS_ATTENTION
     home = client.get("/").get_data(as_text=True)
     assert "Your calendar connection needs attention" in home and "Reconnect" in home
-    with pytest.raises(connect.ReconnectNeeded):
+    with pytest.raises(ReconnectNeeded):
         connect.usable_credentials(
             session,
             app.extensions["rendezvous.broker"],

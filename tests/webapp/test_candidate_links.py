@@ -15,7 +15,8 @@ from models import Interview, InterviewStatus, Role, SchedulingLink, SchedulingP
 from tests.factories import make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from tests.webapp.test_scheduling import actor_of, sealer_of
-from webapp.services import Forbidden, Invalid, candidate_links, scheduling
+from webapp.services import candidate_links, scheduling
+from webapp.services.errors import Forbidden, Invalid, LinkUnusable, SlotTaken
 
 NAME, EMAIL = "Jamie Candidate", "jamie.candidate@gmail.example"
 
@@ -74,7 +75,7 @@ def test_the_token_is_long_sealed_and_only_its_hash_is_stored(
     opened = candidate_links.open_link(session, sealer_of(app), token)
     assert (opened.candidate_name, opened.candidate_email) == (NAME, EMAIL)
     for forged in (token[:-2] + "AA", token + "x", "x" * 50, ""):
-        with pytest.raises(candidate_links.LinkUnusable):
+        with pytest.raises(LinkUnusable):
             candidate_links.open_link(session, sealer_of(app), forged)
 
 
@@ -277,7 +278,7 @@ def test_two_candidates_racing_for_the_last_slot(app, client, session, sandbox, 
                     token,
                     target,
                 )
-            except scheduling.SlotTaken as exc:
+            except SlotTaken as exc:
                 results[name] = exc
 
     threads = [
@@ -295,7 +296,7 @@ def test_two_candidates_racing_for_the_last_slot(app, client, session, sandbox, 
     used = [l for l in session.scalars(select(SchedulingLink)) if l.used_at is not None]
     assert len(used) == 1  # the loser's link still works for another time
     # The loser sees the message and fresh slots without the taken one.
-    loser_token = token_b if isinstance(results["b"], scheduling.SlotTaken) else token_a
+    loser_token = token_b if isinstance(results["b"], SlotTaken) else token_a
     html = client.get(f"/c/{loser_token}").get_data(as_text=True)
     response = client.post(
         f"/c/{loser_token}", data={"csrf_token": csrf(html), "slot": target.isoformat()}

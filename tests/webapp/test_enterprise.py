@@ -31,7 +31,8 @@ from models import (
 from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_org, make_user
 from webapp import enterprise_tasks
-from webapp.services import Actor, Forbidden, connect, enterprise
+from webapp.services import Actor, connect, enterprise
+from webapp.services.errors import Forbidden
 
 PAGE = "/admin/calendar/enterprise/"
 ADMINS = {

@@ -25,7 +25,8 @@ from tests.webapp.test_business_connect import (  # noqa: F401 (riley is a fixtu
     link_for,
     riley,
 )
-from webapp.services import ServiceError, connect
+from webapp.services import connect
+from webapp.services.errors import ServiceError
 
 OTHER = "taylor.nguyen@northwind.example"
 

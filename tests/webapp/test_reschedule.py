@@ -27,6 +27,7 @@ from tests.webapp.test_scheduling import (
 )
 from webapp.services import availability as av
 from webapp.services import scheduling
+from webapp.services.errors import NotFound
 
 SLOT_RE = re.compile(r'name="slot" id="[^"]+" value="([^"]+)"')
 EDITED_NOTES = "Panel: focus on the design exercise; the candidate uses a screen reader."
@@ -307,7 +308,7 @@ def test_my_interviews_include_those_where_i_sit_on_the_panel(
     assert "/reschedule" not in shown and "Cancel interview" not in shown
     assert client.get(f"/interviews/{interview.uid}/reschedule").status_code == 404
     assert client.get(f"/interviews/{interview.uid}/cancel").status_code == 404
-    with pytest.raises(scheduling.NotFound):
+    with pytest.raises(NotFound):
         scheduling.cancel_interview(session, actor_of(member), interview.uid)
     assert scheduling.notices_for(session, actor_of(member)) == 0
     api = ApiClient(client, issue_token(session, member))

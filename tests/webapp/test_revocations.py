@@ -302,7 +302,7 @@ def test_an_outage_is_retried_a_bounded_number_of_times(app, session, org):
 
 def test_only_the_organisations_own_admin_acts_on_its_stuck_revocations(app, session, org):
     from tests.factories import make_org
-    from webapp.services import Forbidden, NotFound
+    from webapp.services.errors import Forbidden, NotFound
 
     other = make_org(session, name="Other Org")
     revocations.queue(session, ["ser_mine"], organisation_id=org.id, reason="test")

@@ -17,8 +17,9 @@ from tests.webapp.test_enterprise import (
     connect_domain,
 )
 from tests.webapp.test_scheduling import actor_of, deps, query_for, schedule
-from webapp.services import Invalid, enterprise, revocations, scheduling
 from webapp.services import availability as av
+from webapp.services import enterprise, revocations, scheduling
+from webapp.services.errors import Invalid, SlotTaken
 
 AURORA = "room.aurora@northwind.example"
 BOREALIS = "room.borealis@northwind.example"
@@ -265,7 +266,7 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
     assert interview.status.value == "scheduled"
     second = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots}
     assert start not in second
-    with pytest.raises(scheduling.SlotTaken):
+    with pytest.raises(SlotTaken):
         schedule(app, session, recruiter, q2, start)
     assert session.scalar(select(Interview).where(Interview.id != interview.id)) is None
 
@@ -297,7 +298,7 @@ def test_a_room_held_by_a_pending_booking_is_not_booked_twice(
     assert start not in {
         s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
     }
-    with pytest.raises(scheduling.SlotTaken, match="room"):
+    with pytest.raises(SlotTaken, match="room"):
         schedule(app, session, recruiter, q2, start, run=False)
     # The same panel without the room is free to book that time.
     schedule(app, session, recruiter, query_for(second_panel, days=2), start, run=False)
@@ -379,7 +380,7 @@ def test_moving_an_interview_needs_its_room_free_at_the_new_time(
     ).get_data(as_text=True)
     assert f'value="{free.start.isoformat()}"' in page
     assert f'value="{busy.start.isoformat()}"' not in page  # the grid asks with the room
-    with pytest.raises(scheduling.SlotTaken, match="room"):
+    with pytest.raises(SlotTaken, match="room"):
         scheduling.reschedule_interview(
             session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, busy.start
         )

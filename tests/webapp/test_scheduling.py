@@ -21,8 +21,9 @@ from models import (
 from tests.factories import assign, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from webapp.scheduling_tasks import sealer
-from webapp.services import Actor, Forbidden, Invalid, NotFound, scheduling
+from webapp.services import Actor, scheduling
 from webapp.services import availability as av
+from webapp.services.errors import Forbidden, Invalid, NotFound, SlotTaken
 
 TITLE = "Onsite: Staff Engineer (secret-title-7731)"
 CANDIDATE = "Casey Candidate"
@@ -386,7 +387,7 @@ def test_a_taken_slot_is_refused_with_fresh_slots(
             "end": slot.end.isoformat().replace("+00:00", "Z"),
         },
     )
-    with pytest.raises(scheduling.SlotTaken):
+    with pytest.raises(SlotTaken):
         schedule(app, session, recruiter, query, slot.start)
     assert session.scalar(select(Interview)) is None
 

@@ -38,8 +38,9 @@ from tests.factories import make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, next_weekday
 from tests.webapp.test_scheduling import actor_of, sealer_of
 from tests.webapp.test_scheduling_sync import run_retries
-from webapp.services import ServiceError, scheduling
 from webapp.services import availability as av
+from webapp.services import scheduling
+from webapp.services.errors import ServiceError
 
 FAULTS = {
     "5xx": [

@@ -24,8 +24,9 @@ from tests.webapp.timezone_support import (
     three_zone_panel,
 )
 from webapp.scheduling_tasks import sealer
-from webapp.services import Actor, Forbidden, Invalid, NotFound, accounts, candidate_links
+from webapp.services import Actor, accounts, candidate_links
 from webapp.services import availability as av
+from webapp.services.errors import Forbidden, Invalid, NotFound
 
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 SLOT = re.compile(r'name="slot" id="[^"]+" value="([^"]+)"')

@@ -21,6 +21,7 @@ from webapp.api.errors import ApiError
 from webapp.db import db_session
 from webapp.security import PUBLIC, permits
 from webapp.services import api_tokens
+from webapp.services.errors import TokenRejected
 
 log = logging.getLogger("webapp.api.auth")
 
@@ -85,7 +86,7 @@ def authenticate() -> None:
         found = api_tokens.authenticate(
             session, token, ip_address=request.remote_addr, request_id=g.get("request_id")
         )
-    except api_tokens.TokenRejected as exc:
+    except TokenRejected as exc:
         raise ApiError(
             401,
             exc.message,

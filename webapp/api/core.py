@@ -189,7 +189,8 @@ def _idempotent(run: Callable):
     """Run a POST once per Idempotency-Key (webapp.services.idempotency): a retry with the same
     key and request gets the first response again, marked ``Idempotent-Replayed: true``."""
     from webapp.api.errors import error_response, service_error_response
-    from webapp.services import ServiceError, idempotency
+    from webapp.services import idempotency
+    from webapp.services.errors import ServiceError
 
     session = db()
     request_hash = idempotency.fingerprint(request.method, request.path, request.get_data())

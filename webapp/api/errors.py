@@ -1,6 +1,6 @@
 """One error shape for the whole API: ``{"error": {"code", "message", "fields"}}``.
 
-Services raise Invalid / Forbidden / NotFound (and a few more specific ServiceErrors); HTTP
+Services raise errors on the bases of webapp.services.errors, answered by base (``STATUS``); HTTP
 errors come from routing, the limiter and the token check. All of them are answered here, in
 JSON, never with an HTML page or a traceback.
 """
@@ -15,7 +15,8 @@ from flask import Blueprint, g, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from webapp.services import Forbidden, Invalid, NotFound, ServiceError
+from webapp.services import errors
+from webapp.services.errors import ServiceError
 
 log = logging.getLogger("webapp.api")
 
@@ -28,6 +29,7 @@ CODES: dict[int, tuple[str, str]] = {
     405: ("method_not_allowed", "This resource does not accept that method."),
     406: ("not_acceptable", "This API answers in application/json only."),
     409: ("conflict", "The request conflicts with the current state. Nothing was changed."),
+    410: ("gone", "This resource can no longer be used."),
     413: ("too_large", "The request body is too large."),
     415: ("unsupported_media_type", "Send the body as application/json."),
     422: ("invalid", "Some input was not accepted. Nothing was changed."),
@@ -101,29 +103,26 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+#: Each service error base → the HTTP status it means. A concrete error answers with its nearest
+#: base's status and its own ``code`` if it has one (else the status's generic code).
+STATUS: dict[type[ServiceError], int] = {
+    errors.Invalid: 422,
+    errors.Unprocessable: 422,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.UpstreamFailed: 502,
+    errors.Unavailable: 503,
+    ServiceError: 422,
+}
+
+
 def _status_and_code(exc: ServiceError) -> tuple[int, str | None]:
     """The HTTP status (and a specific error code) for a service's deliberate error."""
-    from webapp.services import connect, idempotency, scheduling
-
-    if isinstance(exc, NotFound):
-        return 404, None
-    if isinstance(exc, Forbidden):
-        return 403, None
-    if isinstance(exc, Invalid):
-        return 422, None
-    if isinstance(exc, connect.ReconnectNeeded):
-        return 409, "reconnect_needed"
-    if isinstance(exc, scheduling.SlotTaken):
-        return 409, "slot_taken"
-    if isinstance(exc, idempotency.KeyInUse):
-        return 409, "idempotency_key_in_use"
-    if isinstance(exc, idempotency.KeyReused):
-        return 422, "idempotency_key_reused"
-    if isinstance(exc, connect.AggregatorTrouble):
-        return 503, "calendar_unavailable"
-    if isinstance(exc, scheduling.WriteFailed):
-        return 502, None
-    return 422, None
+    status = next(STATUS[base] for base in type(exc).__mro__ if base in STATUS)
+    return status, exc.code
 
 
 def service_error_response(exc: ServiceError):
@@ -141,9 +140,8 @@ def _fresh_slots(exc: ServiceError) -> list[dict] | None:
     """For a booking that lost its slot: the panel's free slots now, from that day on (as the
     web page shows them). None when there is nothing to offer or they cannot be read."""
     from webapp.services import availability as av
-    from webapp.services import scheduling
 
-    if not isinstance(exc, scheduling.SlotTaken) or exc.asked is None:
+    if not isinstance(exc, errors.SlotTaken) or exc.asked is None:
         return None
     from webapp.api.core import actor, db, optional_broker
 

@@ -18,8 +18,9 @@ from models import (
     utcnow,
 )
 from webapp import security
-from webapp.services import Actor, Forbidden, Invalid, NotFound, printable
+from webapp.services import Actor, printable
 from webapp.services.audit import record
+from webapp.services.errors import Forbidden, Invalid, NotFound
 from webapp.services.zones import person_zone
 
 EMAIL_RE = re.compile(

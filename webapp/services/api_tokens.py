@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from models import ApiToken, User, utcnow
 from webapp import security
-from webapp.services import Actor, Invalid, NotFound, ServiceError, printable
+from webapp.services import Actor, printable
 from webapp.services.audit import record
+from webapp.services.errors import Invalid, NotFound, TokenRejected
 
 log = logging.getLogger("webapp.services.api_tokens")
 
@@ -28,14 +29,6 @@ MAX_ACTIVE_TOKENS = 20
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 #: Longest string worth hashing: "rdv_" + 43 characters of token_urlsafe(32), with slack.
 _MAX_TOKEN_LENGTH = 128
-
-
-class TokenRejected(ServiceError):
-    """The presented token is not (or no longer) valid; ``reason`` is for the audit trail."""
-
-    def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 def _actor_for(user: User, *, ip_address: str | None, request_id: str | None) -> Actor:

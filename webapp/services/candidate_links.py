@@ -34,11 +34,20 @@ from models import (
 )
 from webapp import security
 from webapp.security import TokenCipher
-from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, claims, scheduling
+from webapp.services import Actor, claims, scheduling
 from webapp.services import availability as av
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.connect import link_of
+from webapp.services.errors import (
+    Forbidden,
+    Invalid,
+    LinkUnusable,
+    NotFound,
+    SlotTaken,
+    Unavailable,
+    WriteFailed,
+)
 
 PURPOSE = "candidate-link"
 MAX_TOKEN = 2048
@@ -46,14 +55,6 @@ MAX_WINDOW_DAYS = 14
 MAX_EXPIRY_DAYS = 30
 #: Providers whose calendars cannot send attendee invitations: the candidate gets a Smart Invite.
 NO_INVITES = frozenset({"apple"})
-
-
-class LinkUnusable(ServiceError):
-    """The link is unknown, expired, used or revoked."""
-
-    def __init__(self, message: str, state: str):
-        super().__init__(message)
-        self.state = state
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,7 @@ def _members(session: Session, link: SchedulingLink) -> list[av.PanelMember]:
         )
     }
     if any(i not in links or links[i].status is not LinkStatus.ACTIVE for i in ids):
-        raise ServiceError(
+        raise Unavailable(
             "The interviewers' calendars cannot be reached right now. Please contact the recruiter."
         )
     users = {
@@ -375,7 +376,7 @@ def book(
         raise LinkUnusable("This link has already been used to book an interview.", "used")
     if not av.slot_is_free(broker, members, query, start):
         session.rollback()
-        raise scheduling.SlotTaken(taken)
+        raise SlotTaken(taken)
     now = utcnow()
     used = session.execute(
         update(SchedulingLink)
@@ -421,13 +422,13 @@ def book(
             invite_candidate=invite_by_calendar,
             hold=scheduling.hold_for(members, None, start, query),
         )
-    except scheduling.SlotTaken:
-        raise scheduling.SlotTaken(taken) from None
+    except SlotTaken:
+        raise SlotTaken(taken) from None
     # Written now, so the candidate's confirmation can say it is in the calendar.
     try:
         scheduling.run_write(session, broker, cipher, sealer, interview.id, payload)
         written = True
-    except scheduling.WriteFailed:
+    except WriteFailed:
         written = False
     invite = None
     if not invite_by_calendar:

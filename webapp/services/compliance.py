@@ -36,8 +36,9 @@ from models import (
     User,
     utcnow,
 )
-from webapp.services import Actor, Forbidden, Invalid, NotFound, revocations
+from webapp.services import Actor, revocations
 from webapp.services.audit import record
+from webapp.services.errors import Forbidden, Invalid, NotFound, ServiceError, WriteFailed
 
 #: What Rendezvous deliberately does not store, shown with the inventory.
 NOT_STORED = (
@@ -490,7 +491,7 @@ def candidate_interviews(
                 link,
                 lambda creds, on_refresh: broker.managed_events(creds, on_refresh=on_refresh),
             )
-        except connect.ServiceError:
+        except ServiceError:
             unreachable += 1
             continue
         matched.update(
@@ -869,7 +870,7 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
                     creds, start=now.date(), on_refresh=on_refresh
                 ),
             )
-        except connect.ServiceError:
+        except ServiceError:
             continue  # unreachable now: these interviews can only be kept
         future.update(
             e.event_id for e in events if e.event_id and not e.deleted and _ends_after(e.end, now)
@@ -896,7 +897,7 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
         session.commit()
         try:
             scheduling.run_delete(session, broker, cipher, interview.id)
-        except scheduling.WriteFailed:
+        except WriteFailed:
             continue  # some calendar did not confirm; counted below
         session.refresh(interview)
         cancelled += interview.status is InterviewStatus.CANCELLED

@@ -35,8 +35,18 @@ from models import (
 )
 from webapp import security
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
-from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, revocations
+from webapp.services import Actor, revocations
 from webapp.services.audit import record
+from webapp.services.errors import (
+    AggregatorTrouble,
+    Declined,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ReconnectNeeded,
+    ServiceError,
+    StateRejected,
+)
 from webapp.services.zones import known_zone
 
 log = logging.getLogger("webapp.services.connect")
@@ -55,22 +65,6 @@ PROVIDERS: dict[str, str] = {
 }
 #: Who may link a calendar of their own.
 CONNECTING_ROLES = frozenset({Role.RECRUITER, Role.COORDINATOR})
-
-
-class StateRejected(ServiceError):
-    """The OAuth ``state`` is missing, unknown, used, expired or belongs to someone else."""
-
-
-class Declined(ServiceError):
-    """The person said no on the aggregator's consent page."""
-
-
-class AggregatorTrouble(ServiceError):
-    """The aggregator could not be reached or refused for now; nothing was stored."""
-
-
-class ReconnectNeeded(ServiceError):
-    """The link lost access at the aggregator; the person must reconnect."""
 
 
 def broker_problem(exc: broker_errors.BrokerError) -> ServiceError:

@@ -66,17 +66,15 @@ from models import (
 )
 from webapp import security
 from webapp.security import DecryptionFailed, TokenCipher
-from webapp.services import (
-    Actor,
+from webapp.services import Actor, connect, in_batches, revocations
+from webapp.services.audit import record
+from webapp.services.errors import (
     Forbidden,
     Invalid,
     NotFound,
-    ServiceError,
-    connect,
-    in_batches,
-    revocations,
+    ReconnectNeeded,
+    ServiceAccountTrouble,
 )
-from webapp.services.audit import record
 
 log = logging.getLogger("webapp.services.enterprise")
 
@@ -114,10 +112,6 @@ ERROR_HINTS = {
     "request_refused": "The calendar service refused the request.",
     "no_room_id": "The calendar service linked the room without an id; use Retry failed.",
 }
-
-
-class ServiceAccountTrouble(ServiceError):
-    """The service account cannot be used now (needs reconnecting, or the aggregator refused)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,7 +364,7 @@ def _usable(
     """The service account's credentials, refreshed under the shared per-link lock if due."""
     try:
         return connect.usable_credentials(session, broker, cipher, link)
-    except connect.ReconnectNeeded:
+    except ReconnectNeeded:
         raise ServiceAccountTrouble(
             f"The service account for {link.domain} needs to be connected again "
             "(Connect the domain once more)."
@@ -1351,7 +1345,7 @@ def _disconnect(
     if link.has_tokens:
         try:
             tokens[link.sub] = connect.load_credentials(link, cipher).refresh_token
-        except (connect.ReconnectNeeded, DecryptionFailed):
+        except (ReconnectNeeded, DecryptionFailed):
             pass  # then by sub, as for the rest
     revoke, deleted = connect.disconnect_here([*links, link])
     queued = revocations.queue(

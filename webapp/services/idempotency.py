@@ -26,20 +26,12 @@ from sqlalchemy.orm import Session
 
 from models import IdempotencyKey, utcnow
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
-from webapp.services import Invalid, ServiceError
+from webapp.services.errors import Invalid, KeyInUse, KeyReused
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 255
 TTL = dt.timedelta(hours=24)
 _TABLE, _COLUMN = IdempotencyKey.__tablename__, "sealed_response"
-
-
-class KeyReused(ServiceError):
-    """The key was first used for a different request."""
-
-
-class KeyInUse(ServiceError):
-    """The first request with this key has not finished (or its answer cannot be replayed)."""
 
 
 @dataclass(frozen=True)

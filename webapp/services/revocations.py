@@ -34,8 +34,9 @@ from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from models import PendingRevocation, Role, utcnow
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
-from webapp.services import Actor, Forbidden, NotFound, in_batches
+from webapp.services import Actor, in_batches
 from webapp.services.audit import record
+from webapp.services.errors import Forbidden, NotFound
 
 log = logging.getLogger("webapp.services.revocations")
 

@@ -46,11 +46,21 @@ from models import (
 )
 from webapp.bootstrap import ReferenceSealer
 from webapp.security import TokenCipher
-from webapp.services import Actor, Forbidden, Invalid, NotFound, ServiceError, claims, printable
+from webapp.services import Actor, claims, printable
 from webapp.services import availability as av
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
-from webapp.services.connect import AggregatorTrouble, ReconnectNeeded, call_broker
+from webapp.services.connect import call_broker
+from webapp.services.errors import (
+    AggregatorTrouble,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ReconnectNeeded,
+    ServiceError,
+    SlotTaken,
+    WriteFailed,
+)
 
 log = logging.getLogger("webapp.services.scheduling")
 
@@ -61,27 +71,6 @@ PENDING_GIVE_UP = dt.timedelta(minutes=30)
 #: A sealed write carries the whole event as the calendar holds it (notes up to the aggregator's
 #: 4,096 characters, the full guest list), so it may be far longer than one we compose.
 MAX_WRITE_PAYLOAD = 256 * 1024
-
-
-class WriteFailed(ServiceError):
-    """A calendar write or delete did not go through; the job retries it."""
-
-
-class SlotTaken(ServiceError):
-    """The chosen time is no longer free for the panel. ``asked`` (the booking's question, its
-    panel, duration, buffers and room) lets the caller offer fresh slots; ``moving`` is the
-    interview being moved, whose own time does not count against them."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        asked: av.Query | None = None,
-        start: dt.datetime | None = None,
-        moving: int | None = None,
-    ):
-        super().__init__(message)
-        self.asked, self.start, self.moving = asked, start, moving
 
 
 TAKEN = "That time was just taken. Pick another slot."

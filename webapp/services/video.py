@@ -14,9 +14,10 @@ from broker.port import CalendarBroker
 from broker.types import CONFERENCING_PROVIDERS, ConferencingProfile
 from models import LinkStatus
 from webapp.security import TokenCipher
-from webapp.services import Actor, Invalid, NotFound, ServiceError
+from webapp.services import Actor
 from webapp.services.audit import record
 from webapp.services.connect import call_broker, link_of
+from webapp.services.errors import Invalid, NotFound, ServiceError
 
 _LABELS = {"zoom": "Zoom", "go_to": "GoTo Meeting", "ms_teams": "Microsoft Teams"}
 #: Conferencing services a person can link (aggregator ``provider_name`` → label): exactly the

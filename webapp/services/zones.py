@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from zoneinfo import available_timezones
 
-from webapp.services import Invalid
+from webapp.services.errors import Invalid
 
 #: Names a browser or calendar may report for UTC, and the one zone list shows for it.
 _UTC_ALIASES = frozenset(

@@ -6,7 +6,7 @@ import secrets
 
 from flask import abort, current_app, flash, session
 
-from webapp.services import ServiceError
+from webapp.services.errors import ServiceError
 
 
 def flash_error(exc: ServiceError) -> None:

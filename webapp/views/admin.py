@@ -10,7 +10,8 @@ from webapp.db import db_session
 from webapp.forms import AssignmentForm, InviteForm, RoleForm
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import NotFound, ServiceError, accounts, connect
+from webapp.services import accounts, connect
+from webapp.services.errors import NotFound, ServiceError
 from webapp.views import flash_error
 from webapp.views.schedule import zone_options
 from webapp.web import actor

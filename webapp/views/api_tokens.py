@@ -6,7 +6,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from webapp.db import db_session
 from webapp.security import signed_in
-from webapp.services import Invalid, NotFound, api_tokens
+from webapp.services import api_tokens
+from webapp.services.errors import Invalid, NotFound
 from webapp.web import actor
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/profile/api-tokens")

@@ -21,7 +21,8 @@ from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.forms import ChooseAccountForm, LoginForm, SetPasswordForm
 from webapp.security import public, signed_in
-from webapp.services import Invalid, accounts, printable
+from webapp.services import accounts, printable
+from webapp.services.errors import Invalid
 from webapp.services.zones import known_zone
 from webapp.views.profile import BROWSER_ZONE
 from webapp.web import actor, safe_next

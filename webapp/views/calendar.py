@@ -19,7 +19,15 @@ from models import Attention, LinkMode, LinkStatus, Role
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import Forbidden, Invalid, NotFound, ServiceError, connect
+from webapp.services import connect
+from webapp.services.errors import (
+    Declined,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    StateRejected,
+)
 from webapp.views import flash_error, oauth_session_nonce, required_broker, token_cipher
 from webapp.web import actor
 
@@ -114,9 +122,9 @@ def callback():
             redirect_uri=external_url("calendar.callback"),
             push_url=push_url,
         )
-    except connect.StateRejected as exc:
+    except StateRejected as exc:
         return render_template("calendar/state_rejected.html", message=exc.message), 400
-    except connect.Declined as exc:
+    except Declined as exc:
         flash(exc.message, "info")
         return redirect(url_for("calendar.show"))
     except ServiceError as exc:

@@ -15,8 +15,9 @@ from webapp.logs import RedactingFilter
 from webapp.public_urls import external_url
 from webapp.scheduling_tasks import sealer
 from webapp.security import public
-from webapp.services import ServiceError, candidate_links, scheduling
 from webapp.services import availability as av
+from webapp.services import candidate_links
+from webapp.services.errors import LinkUnusable, ServiceError, SlotTaken
 from webapp.views import required_broker
 from webapp.views.schedule import parse_start, zone_options
 
@@ -79,7 +80,7 @@ def _slots_page(token: str, opened, problem: str | None = None, status: int = 20
     ), status
 
 
-def _unusable(exc: candidate_links.LinkUnusable):
+def _unusable(exc: LinkUnusable):
     return render_template(
         "candidate/unusable.html", message=exc.message
     ), 404 if exc.state == "unknown" else 410
@@ -99,7 +100,7 @@ def _booked_page(
     )
 
 
-def _used_or_unusable(token: str, exc: candidate_links.LinkUnusable):
+def _used_or_unusable(token: str, exc: LinkUnusable):
     """A used link shows what it booked (a double-click lands here too); others are refused."""
     if exc.state != "used":
         return _unusable(exc)
@@ -107,7 +108,7 @@ def _used_or_unusable(token: str, exc: candidate_links.LinkUnusable):
         shown = candidate_links.booked(
             db_session(), _ext("broker"), _ext("cipher"), sealer(), token
         )
-    except candidate_links.LinkUnusable as gone:
+    except LinkUnusable as gone:
         return _unusable(gone)
     return _booked_page(shown, again=True)
 
@@ -119,7 +120,7 @@ def page(token: str):
     """Show the candidate the free times, in their time zone."""
     try:
         opened = candidate_links.open_link(db_session(), sealer(), token)
-    except candidate_links.LinkUnusable as exc:
+    except LinkUnusable as exc:
         return _used_or_unusable(token, exc)
     return _slots_page(token, opened)
 
@@ -141,16 +142,14 @@ def book(token: str):
             invite_callback_url=invite_callback_url,
             organizer_email=current_app.config.get("SMART_INVITE_ORGANIZER_EMAIL"),
         )
-    except candidate_links.LinkUnusable as exc:
+    except LinkUnusable as exc:
         return _used_or_unusable(token, exc)
     except ServiceError as exc:
         try:  # the link may have been used meanwhile (e.g. by the other of two clicks)
             opened = candidate_links.open_link(db, sealer(), token)
-        except candidate_links.LinkUnusable as gone:
+        except LinkUnusable as gone:
             return _used_or_unusable(token, gone)
-        return _slots_page(
-            token, opened, exc.message, 409 if isinstance(exc, scheduling.SlotTaken) else 400
-        )
+        return _slots_page(token, opened, exc.message, 409 if isinstance(exc, SlotTaken) else 400)
     if booking.retry_payload:
         _ext("jobs").enqueue("scheduling.write", booking.interview.id, booking.retry_payload)
     return _booked_page(

@@ -12,8 +12,9 @@ from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.scheduling_tasks import sealer
 from webapp.security import allow
-from webapp.services import NotFound, ServiceError, candidate_links, scheduling
 from webapp.services import availability as av
+from webapp.services import candidate_links, scheduling
+from webapp.services.errors import NotFound, ServiceError
 from webapp.views.schedule import viewer_zone, zone_options
 from webapp.web import actor
 

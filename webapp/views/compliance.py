@@ -19,7 +19,8 @@ from flask import (
 from models import Role
 from webapp.db import db_session
 from webapp.security import allow
-from webapp.services import Forbidden, Invalid, NotFound, ServiceError, compliance
+from webapp.services import compliance
+from webapp.services.errors import Forbidden, Invalid, NotFound, ServiceError
 from webapp.views import flash_error
 from webapp.web import actor
 

@@ -20,15 +20,14 @@ from models import LinkStatus, MailboxStatus, Role
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import (
+from webapp.services import accounts, enterprise, revocations
+from webapp.services.errors import (
+    Declined,
     Forbidden,
     Invalid,
     NotFound,
     ServiceError,
-    accounts,
-    connect,
-    enterprise,
-    revocations,
+    StateRejected,
 )
 from webapp.views import flash_error, oauth_session_nonce, required_broker, token_cipher
 from webapp.web import actor
@@ -154,9 +153,9 @@ def callback():
             session_nonce=session.get("oauth_nonce"),
             redirect_uri=external_url("enterprise.callback"),
         )
-    except connect.StateRejected as exc:
+    except StateRejected as exc:
         return render_template("calendar/state_rejected.html", message=exc.message), 400
-    except connect.Declined as exc:
+    except Declined as exc:
         flash(exc.message, "info")
         return redirect(url_for("enterprise.index"))
     except ServiceError as exc:

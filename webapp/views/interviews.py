@@ -10,8 +10,9 @@ from models import InterviewStatus, utcnow
 from webapp.db import db_session
 from webapp.scheduling_tasks import sealer
 from webapp.security import allow
-from webapp.services import Invalid, NotFound, ServiceError, scheduling, video
 from webapp.services import availability as av
+from webapp.services import scheduling, video
+from webapp.services.errors import Invalid, NotFound, ServiceError
 from webapp.views.schedule import SCHEDULERS, parse_start, viewer_zone
 from webapp.web import actor
 

@@ -20,7 +20,8 @@ from models import Organisation
 from webapp.db import db_session
 from webapp.forms import ChangePasswordForm
 from webapp.security import signed_in
-from webapp.services import Invalid, accounts, connect
+from webapp.services import accounts, connect
+from webapp.services.errors import Invalid
 from webapp.services.zones import known_zone
 from webapp.views.schedule import zone_options
 from webapp.web import actor, safe_next

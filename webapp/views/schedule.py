@@ -13,8 +13,9 @@ from models import Organisation, Role
 from webapp.db import db_session
 from webapp.scheduling_tasks import sealer
 from webapp.security import allow
-from webapp.services import Forbidden, Invalid, ServiceError, scheduling
 from webapp.services import availability as av
+from webapp.services import scheduling
+from webapp.services.errors import Forbidden, Invalid, ServiceError, SlotTaken
 from webapp.views import required_broker
 from webapp.web import actor
 
@@ -194,7 +195,7 @@ def create():
             grid = av.grid(db, required_broker(), cipher, actor(), query)
         except ServiceError:
             query = None
-        status = 409 if isinstance(exc, scheduling.SlotTaken) else 400
+        status = 409 if isinstance(exc, SlotTaken) else 400
         return _page(query, grid, problem=exc.message, status=status, form=form)
     current_app.extensions["rendezvous.jobs"].enqueue("scheduling.write", interview.id, payload)
     flash("The interview is scheduled. Invitations go out from the calendar.", "success")
