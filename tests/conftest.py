@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from models import Base, migrate
 from tests import netguard
 from tests.factories import TEST_TOKEN_KEYS
+from webapp import deps
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -93,7 +94,7 @@ def app(app_config, request):
     if sandbox is not None:
         sandbox.register_redirect_uris(application)  # as an app does in Cronofy's dashboard
     yield application
-    engine = application.extensions["rendezvous.db"].engine
+    engine = deps.database.of(application).engine
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
@@ -114,7 +115,7 @@ def org(session):
 @pytest.fixture
 def session(app):
     """A database session outside any request, for arranging and checking state."""
-    with app.extensions["rendezvous.db"].sessions() as db:
+    with deps.database.of(app).sessions() as db:
         yield db
 
 

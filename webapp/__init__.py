@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import db, logs, web
+from webapp import db, deps, logs, web
 from webapp.bootstrap import ReferenceSealer, aggregator_app_origin, build_broker, build_cipher
 from webapp.config import load_config
 from webapp.extensions import csrf, limiter, login_manager
@@ -44,9 +44,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config["CSP_FORM_ACTION_EXTRA"] = [o for o in [aggregator_app_origin(config)] if o]
 
     db.init_app(app)
-    app.extensions["rendezvous.broker"] = build_broker(config)
-    app.extensions["rendezvous.cipher"] = build_cipher(config)
-    app.extensions["rendezvous.sealer"] = ReferenceSealer.from_secret(config["SECRET_KEY"])
+    deps.broker.install(app, build_broker(config))
+    deps.cipher.install(app, build_cipher(config))
+    deps.sealer.install(app, ReferenceSealer.from_secret(config["SECRET_KEY"]))
     web.init_login(app, login_manager)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -90,9 +90,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
     limiter.exempt(hooks.bp)  # signed requests are the aggregator's; unsigned ones limited here:
-    app.extensions["rendezvous.callback_guard"] = hooks.CallbackGuard(
-        app.config["RATELIMIT_STORAGE_URI"]
-    )
+    deps.callback_guard.install(app, hooks.CallbackGuard(app.config["RATELIMIT_STORAGE_URI"]))
     api.init_app(app)  # JSON API: token auth, CSRF-exempt, per-token limits
 
     web.init_request_hooks(app)
@@ -119,15 +117,7 @@ def _callback_app(app: Flask, blueprint) -> Flask:
     high-volume endpoint. The main app keeps the same routes for URL building."""
     lean = Flask("webapp.callbacks", instance_path=app.instance_path)
     lean.config = app.config  # one configuration: a change made to the app applies here too
-    for key in (
-        "rendezvous.db",
-        "rendezvous.broker",
-        "rendezvous.cipher",
-        "rendezvous.sealer",
-        "rendezvous.jobs",
-        "rendezvous.callback_guard",
-    ):
-        lean.extensions[key] = app.extensions[key]
+    deps.share(app, lean, deps.CALLBACK_APP_SHARES)
     lean.teardown_appcontext(db.close_session)
     lean.before_request(web.assign_request_id)
     lean.register_blueprint(blueprint)

@@ -7,8 +7,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from models import migrate
+from webapp import deps
 from webapp.config import new_token_key
-from webapp.db import database
 
 db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
 
@@ -50,7 +50,7 @@ def seed_demo_command() -> None:
         raise click.ClickException("Refusing to seed demo users into a production database.")
     from webapp.dev.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         created = seed_demo(session)
     click.echo("Demo organisation created." if created else "Demo organisation already present.")
     click.echo(f"Demo logins (password: {DEMO_PASSWORD}):")
@@ -71,8 +71,8 @@ def rotate_token_keys_command() -> None:
     """Re-encrypt every stored calendar token under the newest key of RENDEZVOUS_TOKEN_KEYS."""
     from webapp.services.connect import rotate_token_keys
 
-    cipher = current_app.extensions["rendezvous.cipher"]
-    with database().sessions() as session:
+    cipher = deps.cipher()
+    with deps.database().sessions() as session:
         counts = rotate_token_keys(session, cipher)
     click.echo(f"Newest key: {cipher.current_key_id}")
     for label, count in counts.items():

@@ -6,10 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from webapp import deps
 
 
 @dataclass
@@ -49,20 +51,16 @@ def make_engine(url: str) -> Engine:
 
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
-    app.extensions["rendezvous.db"] = Database(
-        engine=engine, sessions=sessionmaker(engine, expire_on_commit=False)
+    deps.database.install(
+        app, Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
     )
     app.teardown_appcontext(close_session)
-
-
-def database() -> Database:
-    return current_app.extensions["rendezvous.db"]
 
 
 def db_session() -> Session:
     """The session of the current request (or app context), created on first use."""
     if "db_session" not in g:
-        g.db_session = database().sessions()
+        g.db_session = deps.database().sessions()
     return g.db_session
 
 

@@ -16,41 +16,33 @@ from datetime import timedelta
 
 from flask import current_app
 
-from webapp import jobs
-from webapp.db import database
+from webapp import deps, jobs
 from webapp.services import enterprise
 from webapp.services.errors import ServiceError
 
 log = logging.getLogger("webapp.jobs.enterprise")
 
 
-def _deps():
-    ext = current_app.extensions
-    return ext["rendezvous.broker"], ext["rendezvous.cipher"]
-
-
 @jobs.task("ec_send_batches", retries=5, retry_delay=15)
 def send_batches(link_id: int) -> int:
     """Send every queued mailbox request of one domain; returns how many went out."""
-    broker, cipher = _deps()
+    broker, cipher = deps.broker(), deps.cipher()
     if broker is None:
         return 0
     lease = timedelta(seconds=current_app.config.get("EC_CLAIM_LEASE_SECONDS", 120))
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
 
         def step():
             report = enterprise.send_batches(session, broker, cipher, link_id, lease=lease)
             return report.sent, report.retry_in
 
-        return current_app.extensions["rendezvous.jobs"].keep_going(
-            "ec_send_batches", (link_id,), step
-        )
+        return deps.jobs().keep_going("ec_send_batches", (link_id,), step)
 
 
 @jobs.periodic("ec_resume_stalled", jobs.crontab(minute="*"))
 def resume_stalled() -> int:
     """Restart sending for domains a dead worker left with queued or claimed requests."""
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         link_ids = enterprise.stalled_links(session)
     for link_id in link_ids:
         send_batches(link_id)
@@ -60,10 +52,10 @@ def resume_stalled() -> int:
 @jobs.task("ec_choose_calendar", retries=3, retry_delay=30)
 def choose_calendar(profile_link_id: int) -> str | None:
     """Set a newly linked mailbox's interview calendar to its primary calendar."""
-    broker, cipher = _deps()
+    broker, cipher = deps.broker(), deps.cipher()
     if broker is None:
         return None
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         try:
             return enterprise.choose_primary_calendar(session, broker, cipher, profile_link_id)
         except ServiceError as exc:

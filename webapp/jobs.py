@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 
+from webapp import deps
 from webapp.db import create_private_file
 
 log = logging.getLogger("webapp.jobs")
@@ -172,7 +173,7 @@ def init_app(app: Flask) -> Jobs:
             jobs._tasks[name] = huey.task(
                 retries=spec.retries, retry_delay=spec.retry_delay, name=name
             )(wrapped)
-    app.extensions["rendezvous.jobs"] = jobs
+    deps.jobs.install(app, jobs)
     app.cli.add_command(jobs_cli)
     return jobs
 
@@ -197,7 +198,7 @@ def worker(workers: int) -> None:
     """Run a queue consumer until interrupted (SIGINT/SIGTERM finish the running task)."""
     from huey.consumer import Consumer
 
-    jobs: Jobs = current_app.extensions["rendezvous.jobs"]
+    jobs: Jobs = deps.jobs()
     if jobs.immediate:
         raise click.ClickException("This app runs jobs immediately; there is nothing to consume.")
     click.echo(f"Consuming {type(jobs.huey).__name__} queue with {workers} worker(s).")

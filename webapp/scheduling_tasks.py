@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app
-
-from webapp import jobs
-from webapp.db import database
+from webapp import deps, jobs
 from webapp.services import scheduling
 from webapp.services.errors import WriteFailed
 
@@ -18,33 +15,28 @@ WRITE_RETRIES = 20
 WRITE_RETRY_DELAY = 30
 
 
-def _deps():
-    ext = current_app.extensions
-    return ext["rendezvous.broker"], ext["rendezvous.cipher"], sealer()
-
-
 def sealer() -> scheduling.Sealer:
     """The app's sealer, for JSON payloads (job arguments, candidate links)."""
-    return scheduling.Sealer(current_app.extensions["rendezvous.sealer"])
+    return scheduling.Sealer(deps.sealer())
 
 
 @jobs.task("scheduling.write", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
 def write_interview(interview_id: int, sealed: str) -> str:
     """Upsert the interview's events under their fixed event ids until the aggregator confirms."""
-    broker, cipher, seal = _deps()
+    broker, cipher, seal = deps.broker(), deps.cipher(), sealer()
     if broker is None:
         raise WriteFailed("no calendar aggregator configured")
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         return scheduling.run_write(session, broker, cipher, seal, interview_id, sealed)
 
 
 @jobs.task("scheduling.delete", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
 def delete_interview(interview_id: int) -> str:
     """Delete a cancelled interview's events until the aggregator confirms."""
-    broker, cipher, _ = _deps()
+    broker, cipher = deps.broker(), deps.cipher()
     if broker is None:
         raise WriteFailed("no calendar aggregator configured")
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         return scheduling.run_delete(session, broker, cipher, interview_id)
 
 
@@ -55,11 +47,11 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
     from models import ProfileLink
     from webapp.services import connect
 
-    broker, cipher, _ = _deps()
+    broker, cipher = deps.broker(), deps.cipher()
     if broker is None:
         return {}
     since = dt.datetime.fromisoformat(changes_since) if changes_since else None
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         link = session.get(ProfileLink, link_id)
         if link is None:
             return {}
@@ -71,7 +63,7 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
                 reason,
                 notification_type="change",
                 channel_id=channel_id,
-                first_time=current_app.extensions["rendezvous.callback_guard"].first_time,
+                first_time=deps.callback_guard().first_time,
             )
             return {"ignored": 1}
         # Changes come again once a disconnected profile is back: unblock the link first.
@@ -82,10 +74,10 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
 @jobs.periodic("scheduling.reconcile", jobs.crontab(minute="*/15"))
 def reconcile() -> dict:
     """Compare the event ids we hold with the aggregator's managed events; repair both ways."""
-    broker, cipher, _ = _deps()
+    broker, cipher = deps.broker(), deps.cipher()
     if broker is None:
         return {}
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         return scheduling.reconcile(session, broker, cipher)
 
 
@@ -94,7 +86,7 @@ def purge_links() -> int:
     """Delete self-scheduling links expired, used or revoked over 30 days ago."""
     from webapp.services import candidate_links
 
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         return candidate_links.purge(session)
 
 
@@ -103,6 +95,6 @@ def settle_claims() -> dict:
     """Drop slot claims the calendar now protects (or that protect nothing any more)."""
     from webapp.services import claims
 
-    broker = current_app.extensions["rendezvous.broker"]
-    with database().sessions() as session:
+    broker = deps.broker()
+    with deps.database().sessions() as session:
         return claims.settle(session, broker)

@@ -12,19 +12,19 @@ from sqlalchemy import delete
 
 from models import OAuthState, utcnow
 from webapp import (
+    deps,
     enterprise_tasks,  # noqa: F401  (registers the Enterprise Connect jobs)
     jobs,
     scheduling_tasks,  # noqa: F401  (registers the scheduling jobs)
 )
 from webapp.api import tasks as api_tasks  # noqa: F401  (registers the API token purge)
-from webapp.db import database
 
 
 @jobs.periodic("purge_oauth_states", jobs.crontab(minute="*/30"))
 def purge_oauth_states() -> int:
     """Delete OAuth states that can no longer be used (expired or consumed over a day ago)."""
     cutoff = utcnow() - timedelta(days=1)
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         result = session.execute(
             delete(OAuthState).where(
                 (OAuthState.expires_at < utcnow()) | (OAuthState.used_at < cutoff)
@@ -38,22 +38,19 @@ def purge_oauth_states() -> int:
 def revoke_queued() -> int:
     """Revoke the authorizations queued by bulk disconnects; when the aggregator asks us to
     slow down, go on later (briefly here, else in a fresh job) instead of holding a worker."""
-    from flask import current_app
 
     from webapp.services import revocations
 
-    broker = current_app.extensions["rendezvous.broker"]
+    broker = deps.broker()
     if broker is None:
         return 0
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
 
         def step():
-            report = revocations.run(
-                session, broker, cipher=current_app.extensions["rendezvous.cipher"]
-            )
+            report = revocations.run(session, broker, cipher=deps.cipher())
             return report.revoked, report.retry_in
 
-        return current_app.extensions["rendezvous.jobs"].keep_going("revocations", (), step)
+        return deps.jobs().keep_going("revocations", (), step)
 
 
 @jobs.periodic("revocations_resume", jobs.crontab(minute="*"))
@@ -66,21 +63,18 @@ def resume_revocations() -> int:
 @jobs.task("calendar.check_profile", retries=3, retry_delay=60)
 def check_profile(link_id: int) -> str:
     """After a ``profile_disconnected`` notice: is it this link's profile? Block it if so."""
-    from flask import current_app
 
     from models import ProfileLink
     from webapp.services import connect
 
-    broker = current_app.extensions["rendezvous.broker"]
+    broker = deps.broker()
     if broker is None:
         return "skipped"
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         link = session.get(ProfileLink, link_id)
         if link is None:
             return "ignored"
-        outcome = connect.check_profile(
-            session, broker, current_app.extensions["rendezvous.cipher"], link
-        ).outcome
+        outcome = connect.check_profile(session, broker, deps.cipher(), link).outcome
     if outcome == "unreachable":
         raise RuntimeError(f"link {link_id}: the aggregator could not be asked; retrying")
     return outcome
@@ -90,17 +84,14 @@ def check_profile(link_id: int) -> str:
 def recover_calendars() -> dict:
     """Every 10 minutes: unblock links whose disconnected profile the aggregator reports
     connected again (the person signed in again through the aggregator's email or page)."""
-    from flask import current_app
 
     from webapp.services import connect
 
-    broker = current_app.extensions["rendezvous.broker"]
+    broker = deps.broker()
     if broker is None:
         return {}
-    with database().sessions() as session:
-        return connect.recover_disconnected(
-            session, broker, current_app.extensions["rendezvous.cipher"]
-        )
+    with deps.database().sessions() as session:
+        return connect.recover_disconnected(session, broker, deps.cipher())
 
 
 @jobs.periodic("purge_past_retention", jobs.crontab(minute="17", hour="3"))
@@ -110,7 +101,7 @@ def purge_past_retention() -> dict:
 
     from webapp.services.compliance import purge_expired
 
-    with database().sessions() as session:
+    with deps.database().sessions() as session:
         return purge_expired(
             session, audit_retention_days=current_app.config["AUDIT_RETENTION_DAYS"]
         )

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
 
+from webapp import deps
 from webapp.db import db_session
 from webapp.security import PUBLIC, permits, policy_of
 from webapp.services import Actor, printable
@@ -66,12 +67,15 @@ def safe_next(target: str | None) -> str | None:
 
 def init_request_hooks(app: Flask) -> None:
     # Fixed for the app's lifetime: computed once, not on every response.
-    app.extensions["rendezvous.security_headers"] = (
-        ("Content-Security-Policy", content_security_policy(app.config)),
-        ("X-Content-Type-Options", "nosniff"),
-        ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "same-origin"),
-        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    deps.security_headers.install(
+        app,
+        (
+            ("Content-Security-Policy", content_security_policy(app.config)),
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", "same-origin"),
+            ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+        ),
     )
     app.before_request(assign_request_id)
     app.before_request(_refuse_nul)
@@ -154,7 +158,7 @@ def content_security_policy(config) -> str:
 
 def _security_headers(response):
     headers = response.headers
-    for name, value in current_app.extensions["rendezvous.security_headers"]:
+    for name, value in deps.security_headers():
         if name not in headers:
             headers[name] = value
     headers["X-Request-ID"] = g.get("request_id", "")

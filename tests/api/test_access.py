@@ -11,6 +11,7 @@ from models import Role
 from tests.api.conftest import ApiClient, assert_error
 from tests.tenants import leaked, seed_neighbour, snapshot
 from tests.webapp.test_access import ACCESS, EVERYONE, SIGNED_IN
+from webapp import deps
 from webapp.api import OPERATIONS
 
 ROLE_DENIED = "cannot use this operation."
@@ -39,7 +40,7 @@ def test_every_api_route_admits_exactly_the_roles_in_the_table(
     answer shows them, and the neighbour's ids reach nothing of theirs."""
     me = token_user(role)
     api = ApiClient(client, me.token)
-    neighbour = seed_neighbour(session, app.extensions["rendezvous.cipher"], [me.user])
+    neighbour = seed_neighbour(session, deps.cipher.of(app), [me.user])
     before = snapshot(session, neighbour.org.id)
     problems = []
     for rule, method in _api_rules(app):

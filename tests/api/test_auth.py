@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from models import ApiToken, AuditEntry, Role, User, utcnow
 from tests.api.conftest import assert_error, issue_token
+from webapp import deps
 
 
 def test_no_token_is_401_in_the_error_shape(api):
@@ -130,7 +131,7 @@ def test_rate_limit_per_token_with_standard_headers(app_config, session):
     from webapp import create_app
 
     app = create_app(dict(app_config, API_RATE_LIMIT="3 per minute"))
-    with app.extensions["rendezvous.db"].sessions() as db:
+    with deps.database.of(app).sessions() as db:
         org = make_org(db)
         first, second = (issue_token(db, make_user(db, org, Role.RECRUITER)) for _ in range(2))
     api = ApiClient(app.test_client())

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from models import AuditEntry, Base, IdempotencyKey, Interview, SchedulingLink, utcnow
 from tests.api.conftest import ApiClient, assert_error, issue_token
 from tests.webapp.scheduling_support import make_panel, next_weekday
+from webapp import deps
 from webapp.services import idempotency
 
 
@@ -150,7 +151,7 @@ def test_the_kept_response_is_sealed_and_replayed_whole(
     assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
     assert count(session, SchedulingLink) == 1
     token = first.get_json()["url"].rsplit("/", 1)[1]
-    with app.extensions["rendezvous.db"].engine.connect() as conn:
+    with deps.database.of(app).engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(select(table)):
                 assert token not in repr(tuple(row)), table.name

@@ -56,6 +56,7 @@ from tests.perf.scheduling_bench import (
 )
 from tests.perf.webhook_throughput import start_redis  # noqa: E402
 from tests.webapp.scheduling_support import link_calendar  # noqa: E402
+from webapp import deps  # noqa: E402
 
 PANELS = (1, 3, 5, 10)
 UTC = dt.UTC
@@ -108,7 +109,7 @@ def world(tmp: Path, sandbox_url: str):
             API_RATE_LIMIT="100000 per minute",
         )
     )
-    with app.extensions["rendezvous.db"].sessions() as session:
+    with deps.database.of(app).sessions() as session:
         org = Organisation(name="Bench", timezone=_free_time.TZID, business_connect_enabled=True)
         session.add(org)
         session.commit()
@@ -163,7 +164,7 @@ def calls_per_booking(
         times, calls, settle_calls, claim_rows = [], [], [], []
         for _ in range(runs):
             time.sleep(0.3)  # stay well under the client-side ceiling of 50 calls/s
-            with app.extensions["rendezvous.db"].sessions() as session:
+            with deps.database.of(app).sessions() as session:
                 before = session.scalar(select(func.count()).select_from(SlotClaim))
             sandbox.call("DELETE", "/stats")
             started = time.perf_counter()
@@ -173,12 +174,12 @@ def calls_per_booking(
             times.append(time.perf_counter() - started)
             assert response.status_code == 201, response.get_data(as_text=True)[:300]
             calls.append(api_calls(sandbox))
-            with app.extensions["rendezvous.db"].sessions() as session:
+            with deps.database.of(app).sessions() as session:
                 claim_rows.append(
                     session.scalar(select(func.count()).select_from(SlotClaim)) - before
                 )
                 sandbox.call("DELETE", "/stats")
-                report = claims.settle(session, app.extensions["rendezvous.broker"], limit=1)
+                report = claims.settle(session, deps.broker.of(app), limit=1)
                 assert report.get("checked") == 1, report
                 settle_calls.append(api_calls(sandbox))
         rows.append(
@@ -337,7 +338,7 @@ def main() -> None:
             "POST", "/faults", json={"method": "*", "path": "/v1/*", "latency_ms": args.latency_ms}
         )
         per_size = calls_per_booking(app, sandbox, token, links, args.runs, hours)
-        app.extensions["rendezvous.db"].engine.dispose()
+        deps.database.of(app).engine.dispose()
         server = Gunicorn(db_url, handle.url, redis_url, tmp)
         raced = contention(server.base, token, links, args.runs, args.racers, hours)
     finally:

@@ -40,7 +40,7 @@ from broker.sandbox import notify  # noqa: E402
 from broker.sandbox.server import start_sandbox  # noqa: E402
 from models import MailboxRequest, MailboxStatus, Organisation, Role, User, migrate  # noqa: E402
 from tests.factories import TEST_TOKEN_KEYS  # noqa: E402
-from webapp import create_app  # noqa: E402
+from webapp import create_app, deps  # noqa: E402
 from webapp.public_urls import oauth_redirect_uris  # noqa: E402
 from webapp.services import Actor, enterprise  # noqa: E402
 
@@ -177,8 +177,8 @@ def main() -> int:
     emails = [f"person{k:05d}@{DOMAIN}" for k in range(n)]
     print(f"seeding {n} mailboxes …", file=sys.stderr, flush=True)
     seed_sandbox(sandbox.url, emails)
-    broker, cipher = app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
-    sessions = app.extensions["rendezvous.db"].sessions
+    broker, cipher = deps.broker.of(app), deps.cipher.of(app)
+    sessions = deps.database.of(app).sessions
     with sessions() as db:
         org = Organisation(name="Bulk Org", timezone="Europe/London")
         db.add(org)
@@ -294,7 +294,7 @@ def main() -> int:
     batches = math.ceil(n / enterprise.BATCH_SIZE)
     calls = batches + counts["linked"]
     ideal = max(calls / per_second, calls / per_minute * 60)
-    pending_jobs = app.extensions["rendezvous.jobs"].pending()
+    pending_jobs = deps.jobs.of(app).pending()
     reasons = {k: failures.count(k) for k in set(failures)}
     print(
         f"Link {n} sandbox mailboxes through one service account; sandbox and app both capped at "

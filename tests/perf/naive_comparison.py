@@ -49,6 +49,7 @@ from tests.perf.scheduling_bench import (
     bench_world,
     first_slot,
 )
+from webapp import deps  # noqa: E402
 from webapp.services import connect  # noqa: E402
 
 
@@ -109,8 +110,8 @@ def main() -> None:
     handle, sandbox, app, links = world.handle, world.sandbox, world.app, world.link_ids
     recruiter_email, recruiter_id = world.recruiter_email, world.recruiter_id
     host_id, org_id = world.host_link_id, world.org_id
-    cipher = app.extensions["rendezvous.cipher"]
-    with app.extensions["rendezvous.db"].sessions() as session:
+    cipher = deps.cipher.of(app)
+    with deps.database.of(app).sessions() as session:
         members = []
         for link_id in links:
             link = session.get(ProfileLink, link_id)
@@ -179,7 +180,7 @@ def main() -> None:
     sandbox.call("DELETE", "/faults")
 
     # Database queries of the interview list: 1 interview, then 100.
-    engine = app.extensions["rendezvous.db"].engine
+    engine = deps.database.of(app).engine
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
 
@@ -188,13 +189,13 @@ def main() -> None:
         assert client.get("/interviews/").status_code == 200
         return len(statements)
 
-    with app.extensions["rendezvous.db"].sessions() as session:
+    with deps.database.of(app).sessions() as session:
         session.query(CreatedEvent).delete()
         session.query(Interview).delete()
         session.commit()
 
     def add_interviews(n: int) -> None:
-        with app.extensions["rendezvous.db"].sessions() as session:
+        with deps.database.of(app).sessions() as session:
             for _ in range(n):
                 interview = Interview(
                     uid=uuid.uuid4().hex,

@@ -41,6 +41,7 @@ from tests.conftest import AuthActions, make_test_config  # noqa: E402
 from tests.factories import make_user  # noqa: E402
 from tests.perf import _free_time  # noqa: E402
 from tests.webapp.scheduling_support import link_calendar  # noqa: E402
+from webapp import deps  # noqa: E402
 
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret-0123456789abcdef"
 PANELS = (1, 3, 5, 10)
@@ -148,7 +149,7 @@ def bench_world() -> BenchWorld:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    with app.extensions["rendezvous.db"].sessions() as session:
+    with deps.database.of(app).sessions() as session:
         org = Organisation(name="Bench", timezone=_free_time.TZID, business_connect_enabled=True)
         session.add(org)
         session.commit()
@@ -242,7 +243,7 @@ def main() -> None:
         from webapp.services import availability as av
 
         floors = []
-        with app.extensions["rendezvous.db"].sessions() as session:
+        with deps.database.of(app).sessions() as session:
             query = av.Query(
                 panel_link_ids=tuple(panel), duration=30, start_date=world.week, days=5
             )
@@ -251,7 +252,7 @@ def main() -> None:
             for _ in range(args.runs):
                 time.sleep(0.5)
                 started = time.perf_counter()
-                av.common_slots(app.extensions["rendezvous.broker"], members, query, window)
+                av.common_slots(deps.broker.of(app), members, query, window)
                 floors.append(time.perf_counter() - started)
         floor = statistics.median(floors)
         page_t, create_t = statistics.median(page_times), statistics.median(create_times)

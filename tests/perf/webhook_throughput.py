@@ -114,18 +114,19 @@ def prepare_app(workdir: Path, redis_url: str) -> tuple[dict, str]:
     )
     code = """
 from models import LinkMode, Organisation, ProfileLink, Role, User, migrate
+from webapp import deps  # noqa: E402
 from webapp import create_app
 import os
 migrate.upgrade(os.environ["DATABASE_URL"])
 app = create_app()
-with app.extensions["rendezvous.db"].sessions() as s:
+with deps.database.of(app).sessions() as s:
     org = Organisation(name="Bench"); s.add(org); s.flush()
     user = User(organisation_id=org.id, email="bench@northwind.example", name="Bench", role=Role.RECRUITER)
     s.add(user); s.flush()
     link = ProfileLink(organisation_id=org.id, user_id=user.id, mode=LinkMode.BUSINESS,
                        sub="acc_bench", channel_id="chn_bench")
     s.add(link); s.commit()
-    print(app.extensions["rendezvous.sealer"].seal("push", str(link.id)))
+    print(deps.sealer.of(app).seal("push", str(link.id)))
 """
     ref = (
         subprocess.run(

@@ -7,6 +7,7 @@ import datetime as dt
 from broker.types import Credentials, LinkingProfile
 from models import LinkMode, LinkStatus, ProfileLink, Role
 from tests.factories import make_user
+from webapp import deps
 from webapp.services import connect
 
 #: Seeded sandbox people (Google, London/New York/Berlin) usable as panel members.
@@ -47,7 +48,7 @@ def link_calendar(
         sub=body["sub"],
         account_id=body["account_id"],
     )
-    broker = app.extensions["rendezvous.broker"]
+    broker = deps.broker.of(app)
     calendars = broker.calendars(creds)
     profile_id = body["linking_profile"]["profile_id"]
     target = next(c for c in calendars if c.profile_id == profile_id and c.primary)
@@ -66,7 +67,7 @@ def link_calendar(
     )
     session.add(link)
     session.flush()
-    connect.store_credentials(link, creds, app.extensions["rendezvous.cipher"])
+    connect.store_credentials(link, creds, deps.cipher.of(app))
     session.commit()
     return link
 
@@ -87,15 +88,13 @@ def make_panel(app, session, sandbox, org, size: int, *, start: int = 1):
 
 
 def creds_of(app, link) -> Credentials:
-    return connect.load_credentials(link, app.extensions["rendezvous.cipher"])
+    return connect.load_credentials(link, deps.cipher.of(app))
 
 
 def managed(app, session, link, *, include_deleted: bool = False):
     """Our events in the link's calendar, as the aggregator holds them now."""
     session.refresh(link)
-    return app.extensions["rendezvous.broker"].managed_events(
-        creds_of(app, link), include_deleted=include_deleted
-    )
+    return deps.broker.of(app).managed_events(creds_of(app, link), include_deleted=include_deleted)
 
 
 def next_weekday(days_ahead: int = 1) -> dt.date:

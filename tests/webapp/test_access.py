@@ -13,6 +13,7 @@ import pytest
 from models import Role
 from tests.factories import make_org, make_user
 from tests.tenants import leaked, seed_neighbour, snapshot
+from webapp import deps
 from webapp.security import ANY_USER, PUBLIC, policy_of
 
 R, C, A, Q = Role.RECRUITER, Role.COORDINATOR, Role.ADMIN, Role.COMPLIANCE
@@ -203,7 +204,7 @@ def test_every_route_admits_exactly_the_roles_in_the_table(matrix_app, session, 
     neighbour = None
     if role is not None:
         user = make_user(session, make_org(session), role)
-        neighbour = seed_neighbour(session, matrix_app.extensions["rendezvous.cipher"], [user])
+        neighbour = seed_neighbour(session, deps.cipher.of(matrix_app), [user])
         before = snapshot(session, neighbour.org.id)
         login = client.post("/login", data={"email": user.email, "password": PASSWORD})
         assert login.status_code == 302 and login.headers["Location"] == "/", login.headers

@@ -17,7 +17,7 @@ from tests.conftest import AuthActions, csrf_token
 from tests.factories import PASSWORD, make_org, make_user
 from tests.tenants import seed_neighbour
 from tests.webapp.test_enterprise import connect_domain
-from webapp import security
+from webapp import deps, security
 
 SHARED = "sam.shared@gmail.example"
 WRONG = "Wrong email or password."
@@ -172,8 +172,8 @@ def test_a_login_checks_every_account_at_an_address_with_one_computation(app, se
     alpha = make_org(session)
     one = make_user(session, alpha, Role.RECRUITER, email="one@gmail.example")
     three = make_user(session, alpha, Role.RECRUITER, email="three@gmail.example")
-    seed_neighbour(session, app.extensions["rendezvous.cipher"], [three])
-    seed_neighbour(session, app.extensions["rendezvous.cipher"], [three])
+    seed_neighbour(session, deps.cipher.of(app), [three])
+    seed_neighbour(session, deps.cipher.of(app), [three])
     make_user(session, alpha, Role.RECRUITER, email="invited@gmail.example", password=False)
     for email in ("nobody@gmail.example", one.email, three.email, "invited@gmail.example"):
         for password in (PASSWORD, "a wrong password"):

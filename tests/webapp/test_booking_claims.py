@@ -22,7 +22,8 @@ from models import AuditEntry, Interview, InterviewStatus, Role, SlotClaim, utcn
 from tests.conftest import CSRF_RE
 from tests.factories import PASSWORD, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, next_weekday
-from tests.webapp.test_scheduling import actor_of, deps, query_for, requests_of, sealer_of
+from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, requests_of, sealer_of
+from webapp import deps
 from webapp.services import availability as av
 from webapp.services import candidate_links, claims, scheduling
 from webapp.services.errors import SlotTaken, WriteFailed
@@ -60,7 +61,7 @@ def clear(sandbox, email: str, start: dt.datetime, end: dt.datetime) -> None:
 
 def book(app, session, user, links, start, *, duration=60, check=False, run=True, **kw):
     """Create an interview for ``links`` at ``start`` (by default without the aggregator check)."""
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     query = av.Query(
         panel_link_ids=tuple(l.id for l in links), duration=duration, start_date=start.date(), **kw
     )
@@ -81,7 +82,7 @@ def book(app, session, user, links, start, *, duration=60, check=False, run=True
     )
     if run:
         with app.app_context():
-            app.extensions["rendezvous.jobs"].enqueue("scheduling.write", interview.id, payload)
+            deps.jobs.of(app).enqueue("scheduling.write", interview.id, payload)
     session.expire_all()
     return session.get(Interview, interview.id)
 
@@ -120,7 +121,7 @@ def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_s
     from tests.api.conftest import ApiClient, issue_token
 
     a, b, _c = people
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     own = scheduling.host_link_for(session, actor_of(recruiter), None)[0]
     everyone = query_for([(None, own), (None, a), (None, b)], duration=60, days=2)
     slot = av.grid(session, broker, cipher, actor_of(recruiter), everyone).slots[0]
@@ -182,7 +183,7 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
     app, session, sandbox, recruiter, people
 ):
     a, b, c = people
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     mover = book(app, session, recruiter, [a, b], at(10))
     book(app, session, recruiter, [b, c], at(14))
     with pytest.raises(SlotTaken):
@@ -213,7 +214,7 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
         check_slot=False,
     )  # overlapping its own old time is fine
     with app.app_context():
-        app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
+        deps.jobs.of(app).enqueue("scheduling.write", moved.id, payload)
     with pytest.raises(SlotTaken):
         book(app, session, recruiter, [b], at(11))  # the new time is held
     book(app, session, recruiter, [a], at(9, 30), duration=60)  # the old time is free again
@@ -231,13 +232,13 @@ def test_cancelled_and_failed_bookings_give_their_time_back(
     failing = book(app, session, recruiter, [a, b], at(10), run=False)
     with app.app_context():
         try:
-            scheduling.run_write(session, *deps(app), sealer_of(app), failing.id, "x")
+            scheduling.run_write(session, *broker_cipher(app), sealer_of(app), failing.id, "x")
         except WriteFailed:
             pass
     sandbox.call("DELETE", "/faults")
     failing.updated_at = utcnow() - 2 * scheduling.PENDING_GIVE_UP
     session.commit()
-    scheduling.reconcile(session, *deps(app))
+    scheduling.reconcile(session, *broker_cipher(app))
     session.expire_all()
     assert session.get(Interview, failing.id).status is InterviewStatus.FAILED
     assert session.scalar(select(func.count()).select_from(SlotClaim)) == 0
@@ -247,7 +248,7 @@ def test_cancelled_and_failed_bookings_give_their_time_back(
 def test_claims_settle_once_the_calendar_shows_the_interview(
     app, session, sandbox, recruiter, people
 ):
-    broker, _cipher = deps(app)
+    broker, _cipher = broker_cipher(app)
     own = scheduling.host_link_for(session, actor_of(recruiter), None)[0]
     attendee = people[0]
     # Riley hosts and sits on the panel: the event written to her calendar shows it at once.
@@ -290,7 +291,7 @@ def test_settling_costs_one_call_per_interview_whatever_the_panel_size(
     book(app, session, recruiter, links[:1], at(10))
     book(app, session, recruiter, links[1:], at(10))
     sandbox.call("DELETE", "/stats")
-    claims.settle(session, deps(app)[0])
+    claims.settle(session, broker_cipher(app)[0])
     assert requests_of(sandbox, "POST /v1/availability") == 2
 
 
@@ -343,7 +344,7 @@ def race_world(app, session, sandbox, org, recruiter, people, *, seal=None):
     own = scheduling.host_link_for(session, actor_of(recruiter), None)[0]
     panel = [own, people[0]]
     query = query_for([(None, l) for l in panel], duration=60, days=2)
-    slot = av.grid(session, *deps(app), actor_of(recruiter), query).slots[0]
+    slot = av.grid(session, *broker_cipher(app), actor_of(recruiter), query).slots[0]
     tokens = [
         candidate_links.create_link(
             session,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from models import AuditEntry, LinkMode, LinkStatus, OAuthState, ProfileLink, Role, utcnow
 from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_user
+from webapp import deps
 from webapp.services import connect
 from webapp.services.errors import ReconnectNeeded
 
@@ -59,7 +60,7 @@ def link_for(session, user) -> ProfileLink:
 
 
 def creds_for(app, session, user):
-    return connect.load_credentials(link_for(session, user), app.extensions["rendezvous.cipher"])
+    return connect.load_credentials(link_for(session, user), deps.cipher.of(app))
 
 
 def actions(session):
@@ -154,8 +155,8 @@ def test_assistant_sees_delegated_calendars_and_cannot_write_to_read_only_ones(
     link = link_for(session, user)
     calendars = connect.calendars_of(
         session,
-        client.application.extensions["rendezvous.broker"],
-        client.application.extensions["rendezvous.cipher"],
+        deps.broker.of(client.application),
+        deps.cipher.of(client.application),
         link,
     )
     read_only = next(c for c in calendars if c.readonly)
@@ -451,7 +452,7 @@ def test_ten_concurrent_requests_on_an_expired_token_cause_one_refresh(
     link.token_expires_at = utcnow() - timedelta(minutes=1)
     session.commit()
     before = token_calls(sandbox)
-    sessions = app.extensions["rendezvous.db"].sessions
+    sessions = deps.database.of(app).sessions
     results, errors = [], []
 
     def use():
@@ -459,8 +460,8 @@ def test_ten_concurrent_requests_on_an_expired_token_cause_one_refresh(
             with sessions() as db:
                 creds, _ = connect.usable_credentials(
                     db,
-                    app.extensions["rendezvous.broker"],
-                    app.extensions["rendezvous.cipher"],
+                    deps.broker.of(app),
+                    deps.cipher.of(app),
                     db.get(ProfileLink, link.id),
                 )
                 results.append(creds.access_token)
@@ -501,8 +502,8 @@ def test_profile_disconnected_push_shows_a_banner_and_reconnect_works(
     with pytest.raises(ReconnectNeeded):
         connect.usable_credentials(
             session,
-            app.extensions["rendezvous.broker"],
-            app.extensions["rendezvous.cipher"],
+            deps.broker.of(app),
+            deps.cipher.of(app),
             link_for(session, riley),
         )
     # Delivering the same notification again changes nothing (idempotent).
@@ -541,7 +542,7 @@ def _sign(body: bytes, secret: str = SANDBOX_CLIENT_SECRET) -> str:
 
 
 def _push_path(app, link_id: int) -> str:
-    return "/hooks/cronofy/push/" + app.extensions["rendezvous.sealer"].seal("push", str(link_id))
+    return "/hooks/cronofy/push/" + deps.sealer.of(app).seal("push", str(link_id))
 
 
 def test_forged_webhooks_are_refused_and_audited(app, client, auth, session, sandbox, riley):
@@ -646,7 +647,7 @@ def test_a_signed_change_push_takes_the_fast_path_and_anything_else_the_full_one
 
     monkeypatch.setattr(fast, "fallback", counted)
     queued = []
-    jobs = app.extensions["rendezvous.jobs"]
+    jobs = deps.jobs.of(app)
     monkeypatch.setattr(
         jobs, "enqueue_once", lambda key, name, *args: queued.append((key, name, args)) or "queued"
     )

@@ -15,6 +15,7 @@ from models import Interview, InterviewStatus, Role, SchedulingLink, SchedulingP
 from tests.factories import make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from tests.webapp.test_scheduling import actor_of, sealer_of
+from webapp import deps
 from webapp.services import candidate_links, scheduling
 from webapp.services.errors import Forbidden, Invalid, LinkUnusable, SlotTaken
 
@@ -59,7 +60,7 @@ def test_the_token_is_long_sealed_and_only_its_hash_is_stored(
     import hashlib
 
     assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
-    engine = app.extensions["rendezvous.db"].engine
+    engine = deps.database.of(app).engine
     from models import Base
 
     with engine.connect() as conn:
@@ -148,15 +149,15 @@ def test_candidate_books_in_their_time_zone_and_the_link_works_once(
     later = dt.datetime.fromisoformat(slots[-1])
     moved, payload = scheduling.reschedule_interview(
         session,
-        app.extensions["rendezvous.broker"],
-        app.extensions["rendezvous.cipher"],
+        deps.broker.of(app),
+        deps.cipher.of(app),
         sealer_of(app),
         actor_of(recruiter),
         interview.uid,
         later,
     )
     with app.app_context():
-        app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
+        deps.jobs.of(app).enqueue("scheduling.write", moved.id, payload)
     new_when = later.astimezone(scheduling.av.zone("America/New_York")).strftime(
         "%A %d %B %Y, %H:%M"
     )
@@ -261,19 +262,19 @@ def test_two_candidates_racing_for_the_last_slot(app, client, session, sandbox, 
     first_link, token_a = new_link(app, session, recruiter, panel, days=2)
     second_link, token_b = new_link(app, session, recruiter, panel, days=2)
     opened = candidate_links.open_link(session, sealer_of(app), token_a)
-    slots = candidate_links.slots(session, app.extensions["rendezvous.broker"], opened)
+    slots = candidate_links.slots(session, deps.broker.of(app), opened)
     target = slots[0].start
     results = {}
     barrier = threading.Barrier(2)
 
     def attempt(name, token):
-        with app.extensions["rendezvous.db"].sessions() as own:
+        with deps.database.of(app).sessions() as own:
             barrier.wait()
             try:
                 results[name] = candidate_links.book(
                     own,
-                    app.extensions["rendezvous.broker"],
-                    app.extensions["rendezvous.cipher"],
+                    deps.broker.of(app),
+                    deps.cipher.of(app),
                     sealer_of(app),
                     token,
                     target,
@@ -426,7 +427,7 @@ def test_the_smart_invite_is_the_documented_request_and_the_answer_comes_back(
     assert post(path, accepted, secret="another-secret") == 401
     other = dict(accepted, smart_invite={**accepted["smart_invite"], "smart_invite_id": "rdv-x"})
     assert post(path, other) == 401  # signed, but not this interview's invitation
-    forged_ref = "/hooks/cronofy/invite/" + app.extensions["rendezvous.sealer"].seal("push", "1")
+    forged_ref = "/hooks/cronofy/invite/" + deps.sealer.of(app).seal("push", "1")
     assert post(forged_ref, accepted) == 404
     session.expire_all()
     assert session.get(Interview, interview.id).candidate_reply == "declined"

@@ -16,6 +16,7 @@ from tests.webapp.test_business_connect import (  # noqa: F401 (riley is a fixtu
     link_for,
     riley,
 )
+from webapp import deps
 
 OTHER = "taylor.nguyen@northwind.example"
 
@@ -29,7 +30,7 @@ def app_config(app_config):
 
 
 def _channels(app, session, user):
-    return app.extensions["rendezvous.broker"].channels(creds_for(app, session, user))
+    return deps.broker.of(app).channels(creds_for(app, session, user))
 
 
 def _changes_delivered(sandbox, email: str) -> list[dict]:
@@ -58,9 +59,7 @@ def test_reconnecting_130_times_keeps_exactly_one_channel(
     link = link_for(session, riley)
     [channel] = _channels(app, session, riley)
     assert "/hooks/cronofy/push/" in channel.callback_url
-    assert app.extensions["rendezvous.sealer"].open(
-        "push", channel.callback_url.rsplit("/", 1)[1]
-    ) == str(link.id)
+    assert deps.sealer.of(app).open("push", channel.callback_url.rsplit("/", 1)[1]) == str(link.id)
     assert "calendar.channel_failed" not in actions(session)
     [change] = _changes_delivered(sandbox, riley.email)  # once, not once per connect
     assert change["url"] == channel.callback_url
@@ -69,7 +68,7 @@ def test_reconnecting_130_times_keeps_exactly_one_channel(
 def test_an_account_left_full_is_made_room_for(app, client, auth, session, sandbox, riley):
     auth.login(riley.email)
     connect_as(client, auth, sandbox, riley.email)
-    broker, creds = app.extensions["rendezvous.broker"], creds_for(app, session, riley)
+    broker, creds = deps.broker.of(app), creds_for(app, session, riley)
     for n in range(127):  # what 127 more connects of an older version left behind
         broker.create_channel(creds, f"http://localhost/hooks/cronofy/push/old{n}")
     assert len(_channels(app, session, riley)) == 128
@@ -105,6 +104,6 @@ def test_linking_another_account_lets_go_of_the_first_one(
     # by its refresh token, the documented way (kept encrypted until revoked)
     assert session.scalar(select(PendingRevocation.refresh_token)) is not None
     with app.app_context():
-        app.extensions["rendezvous.jobs"].enqueue("revocations")
+        deps.jobs.of(app).enqueue("revocations")
     session.expire_all()
     assert session.scalar(select(PendingRevocation.sub)) is None

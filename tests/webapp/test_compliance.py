@@ -26,6 +26,7 @@ from models import (
 from tests.conftest import AuthActions
 from tests.factories import assign, make_org, make_user
 from tests.webapp.test_business_connect import connect_as, creds_for
+from webapp import deps
 from webapp.services.compliance import safe_cell
 
 
@@ -304,7 +305,7 @@ def test_retention_purges_old_audit_entries(app, session, org):
     recent = AuditEntry(organisation_id=org.id, action="recent.thing", outcome="success")
     session.add_all([old, recent])
     session.commit()
-    app.extensions["rendezvous.jobs"].enqueue("purge_past_retention")
+    deps.jobs.of(app).enqueue("purge_past_retention")
     session.expire_all()
     actions = set(session.scalars(select(AuditEntry.action)))
     assert "old.thing" not in actions and "recent.thing" in actions

@@ -45,7 +45,7 @@ from tests.webapp.test_enterprise import (
 )
 from tests.webapp.test_rooms import AURORA, link_rooms, room_rows, sandbox_availability
 from tests.webapp.test_scheduling import first_slot, query_for, schedule
-from webapp import security
+from webapp import deps, security
 from webapp.services.audit import record
 
 #: The calendar account Alpha linked; Beta gave a person the same address.
@@ -336,7 +336,7 @@ def test_a_grant_the_aggregator_would_not_revoke_now_is_queued(app, session, san
     sandbox.call("DELETE", "/faults")
     from webapp.services import revocations
 
-    revocations.run(session, app.extensions["rendezvous.broker"], now=utcnow() + timedelta(hours=2))
+    revocations.run(session, deps.broker.of(app), now=utcnow() + timedelta(hours=2))
     assert (
         requests.get(
             sandbox.url + "/v1/account",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from webapp import deps
 from webapp.config import SETTINGS, ConfigError, load_config, new_token_key, parse_key_ring
 
 PROD = {
@@ -150,8 +151,8 @@ def test_sqlite_database_and_job_queue_files_are_private(tmp_path):
                 "DATABASE_URL": f"sqlite:///{instance / 'rendezvous.sqlite3'}",
             }
         )
-        app.extensions["rendezvous.jobs"].enqueue("purge_oauth_states")  # the queue is written
-        with app.extensions["rendezvous.db"].engine.begin() as conn:
+        deps.jobs.of(app).enqueue("purge_oauth_states")  # the queue is written
+        with deps.database.of(app).engine.begin() as conn:
             conn.execute(text("CREATE TABLE probe (id INTEGER)"))
         for name in ("rendezvous.sqlite3", "jobs.sqlite3", "secrets.json"):
             mode = stat.S_IMODE((instance / name).stat().st_mode)

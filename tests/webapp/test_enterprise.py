@@ -30,7 +30,7 @@ from models import (
 )
 from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_org, make_user
-from webapp import enterprise_tasks
+from webapp import deps, enterprise_tasks
 from webapp.services import Actor, connect, enterprise
 from webapp.services.errors import Forbidden
 
@@ -141,7 +141,7 @@ def test_admin_connects_the_domain_of_each_provider(app, admin_client, session, 
     assert "service_account/accounts/manage" in link.scope
     assert "read_free_busy" in link.delegated_scope
     assert link.key_id == "k1" and link.has_tokens
-    creds = connect.load_credentials(link, app.extensions["rendezvous.cipher"])
+    creds = connect.load_credentials(link, deps.cipher.of(app))
     assert creds.access_token.encode() not in link.access_token  # encrypted, bound to its row
 
     page = client.get(PAGE).get_data(as_text=True)
@@ -198,7 +198,7 @@ def test_only_it_admins_may_start(app, session, org, sandbox):
     with pytest.raises(Forbidden):
         enterprise.begin(
             session,
-            app.extensions["rendezvous.broker"],
+            deps.broker.of(app),
             actor,
             provider="google",
             session_nonce="n",
@@ -427,7 +427,7 @@ def test_forged_and_replayed_callbacks(app, admin_client, session, sandbox, org)
     )
     assert anon.post(path, data=body, headers=headers).status_code == 409
     # A reference sealed for something else, or made up, names no request.
-    other = "/hooks/cronofy/sa/" + app.extensions["rendezvous.sealer"].seal("push", "1")
+    other = "/hooks/cronofy/sa/" + deps.sealer.of(app).seal("push", "1")
     assert (
         anon.post(
             other, data=body, headers={**headers, "Cronofy-HMAC-SHA256": _sign(body)}
@@ -531,7 +531,7 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
     link = connect_domain(client, auth, session, sandbox)
     users_on(session, org, FABRIKAM[:25])
     monkeypatch.setattr(enterprise, "BATCH_SIZE", 10)
-    jobs = app.extensions["rendezvous.jobs"]
+    jobs = deps.jobs.of(app)
     # Queue without sending (as if the worker had not picked the job up yet).
     monkeypatch.setattr(jobs, "enqueue", lambda *a, **k: None)
     request_list(auth, link, FABRIKAM[:25])
@@ -542,8 +542,8 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
             raise Crash()
 
     with app.app_context(), pytest.raises(Crash):
-        broker, cipher = app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
-        with app.extensions["rendezvous.db"].sessions() as db:
+        broker, cipher = deps.broker.of(app), deps.cipher.of(app)
+        with deps.database.of(app).sessions() as db:
             enterprise.send_batches(db, broker, cipher, link.id, before_send=die_at_third_batch)
     # Two batches went out; the third was claimed (states committed) but never sent.
     assert batch_posts(sandbox) == 2
@@ -577,9 +577,9 @@ def test_two_workers_never_claim_the_same_rows(
     link = connect_domain(client, auth, session, sandbox)
     users_on(session, org, FABRIKAM[:6])
     monkeypatch.setattr(enterprise, "BATCH_SIZE", 2)
-    monkeypatch.setattr(app.extensions["rendezvous.jobs"], "enqueue", lambda *a, **k: None)
+    monkeypatch.setattr(deps.jobs.of(app), "enqueue", lambda *a, **k: None)
     request_list(auth, link, FABRIKAM[:6])
-    sessions = app.extensions["rendezvous.db"].sessions
+    sessions = deps.database.of(app).sessions
     with sessions() as a, sessions() as b:
         first = enterprise._claim_batch(a, link.id, 4)
         second = enterprise._claim_batch(b, link.id, 4)
@@ -595,7 +595,7 @@ def test_an_expired_service_account_token_is_refreshed_and_stored(
 ):
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
-    old = connect.load_credentials(link, app.extensions["rendezvous.cipher"])
+    old = connect.load_credentials(link, deps.cipher.of(app))
     link.token_expires_at = utcnow() - timedelta(minutes=1)
     session.commit()
     users_on(session, org, FABRIKAM[:1])
@@ -603,9 +603,7 @@ def test_an_expired_service_account_token_is_refreshed_and_stored(
     request_list(auth, link, FABRIKAM[:1])
     assert token_calls(sandbox) - before == 1
     session.expire_all()
-    new = connect.load_credentials(
-        session.get(ServiceAccountLink, link.id), app.extensions["rendezvous.cipher"]
-    )
+    new = connect.load_credentials(session.get(ServiceAccountLink, link.id), deps.cipher.of(app))
     assert new.access_token != old.access_token and batch_posts(sandbox) == 1
 
 
@@ -623,7 +621,7 @@ def _account_ok(sandbox, token) -> bool:
 
 def test_unlink_disconnect_and_reset(app, admin_client, session, sandbox, org):
     client, auth = admin_client
-    cipher = app.extensions["rendezvous.cipher"]
+    cipher = deps.cipher.of(app)
     link = connect_domain(client, auth, session, sandbox)
     users = users_on(session, org, FABRIKAM[:3])
     request_list(auth, link, FABRIKAM[:3])
@@ -743,7 +741,7 @@ def test_service_account_tokens_rotate_and_are_bound_to_their_table_and_row(app_
 
     app = create_app(app_config)
     org = make_org(session)
-    cipher = app.extensions["rendezvous.cipher"]
+    cipher = deps.cipher.of(app)
     sa = ServiceAccountLink(
         organisation_id=org.id, provider="exchange", domain="fabrikam.example", sub="ser_1"
     )
@@ -777,7 +775,7 @@ def test_service_account_tokens_rotate_and_are_bound_to_their_table_and_row(app_
     session.expire_all()
     sa = session.get(ServiceAccountLink, sa.id)
     assert sa.key_id == "k2"
-    creds = connect.load_credentials(sa, only_new.extensions["rendezvous.cipher"])
+    creds = connect.load_credentials(sa, deps.cipher.of(only_new))
     assert (creds.access_token, creds.refresh_token) == ("sa-access", "sa-refresh")
 
 
@@ -802,11 +800,11 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
     config = dict(app_config, JOBS_IMMEDIATE=False, JOBS_SQLITE_PATH=queue)
     queued_app = create_app(config)
     queued_app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"]
-    jobs = queued_app.extensions["rendezvous.jobs"]
+    jobs = deps.jobs.of(queued_app)
     with queued_app.test_request_context():
         from webapp.views.enterprise import _callback_url
 
-        with queued_app.extensions["rendezvous.db"].sessions() as db:
+        with deps.database.of(queued_app).sessions() as db:
             admin = db.scalar(select(ServiceAccountLink)).connected_by_id
             actor = Actor(admin, "it@northwind.example", org.id, Role.ADMIN)
             enterprise.request_mailboxes(

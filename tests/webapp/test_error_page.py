@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from models import Role, User
 from tests.conftest import AuthActions
 from tests.factories import make_user
+from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
 
@@ -80,7 +81,7 @@ def test_the_500_page_renders_with_the_database_down(
     def no_database():
         raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
 
-    monkeypatch.setattr(failing_app.extensions["rendezvous.db"], "sessions", no_database)
+    monkeypatch.setattr(deps.database.of(failing_app), "sessions", no_database)
     with caplog.at_level(logging.ERROR, logger="webapp.errors"):
         response = client.get("/")  # loading the signed-in user already fails
     assert_500_page(response, caplog)

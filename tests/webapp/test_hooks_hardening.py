@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from models import AuditEntry
-from webapp import create_app
+from webapp import create_app, deps
 from webapp.views.hooks import CallbackGuard
 
 FORGED = {"Content-Type": "application/json", "Cronofy-HMAC-SHA256": "forged"}
@@ -49,7 +49,7 @@ def test_unsigned_callbacks_are_rate_limited_and_audited_once_a_minute(request, 
     assert entries[0].outcome == "denied" and entries[0].ip_address == "127.0.0.1"
 
     # A minute later (the windows end): the next entry stands for everything since the first.
-    unsigned: CallbackGuard = app.extensions["rendezvous.callback_guard"]
+    unsigned: CallbackGuard = deps.callback_guard.of(app)
     for limit, name in (
         (CallbackGuard.AUDITED, "rendezvous-hooks-unsigned-audit"),
         (CallbackGuard.LIMIT, "rendezvous-hooks-unsigned"),
@@ -65,7 +65,7 @@ def test_unsigned_callbacks_are_rate_limited_and_audited_once_a_minute(request, 
     assert len(entries) == 2
     assert entries[1].detail == {"kind": "service_account", "signed": False, "requests": 50}
     for other in workers[1:]:
-        other.extensions["rendezvous.db"].engine.dispose()
+        deps.database.of(other).engine.dispose()
 
 
 # --- a signed notification is for the link whose channel sent it ----------------------------

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from models import OAuthState, Role, utcnow
 from tests.factories import make_org, make_user
-from webapp import create_app
+from webapp import create_app, deps
 
 
 def _states(session, user, *specs):
@@ -38,7 +38,7 @@ def test_purging_oauth_states_keeps_only_usable_ones(app, session):
         (now + timedelta(minutes=5), None),
         (now + timedelta(minutes=5), now - timedelta(days=2)),
     )
-    jobs = app.extensions["rendezvous.jobs"]
+    jobs = deps.jobs.of(app)
     assert jobs.immediate
     jobs.enqueue("purge_oauth_states")
     assert session.scalar(select(func.count(OAuthState.id))) == 1
@@ -49,7 +49,7 @@ def test_a_sqlite_queue_is_consumed_by_the_worker_command(app_config, session, t
     _states(session, user, (utcnow() - timedelta(minutes=1), None))
     config = dict(app_config, JOBS_IMMEDIATE=False, JOBS_SQLITE_PATH=str(tmp_path / "jobs.sqlite3"))
     app = create_app(config)
-    jobs = app.extensions["rendezvous.jobs"]
+    jobs = deps.jobs.of(app)
     jobs.enqueue("purge_oauth_states")
     assert jobs.pending() == 1
     # A separate worker process, as in production, configured through the environment.
@@ -113,7 +113,7 @@ def test_change_notifications_for_one_link_coalesce_into_one_job(app_config, ses
     )
     session.add(link)
     session.commit()
-    path = "/hooks/cronofy/push/" + app.extensions["rendezvous.sealer"].seal("push", str(link.id))
+    path = "/hooks/cronofy/push/" + deps.sealer.of(app).seal("push", str(link.id))
     client = app.test_client()
 
     def notify(since):
@@ -127,7 +127,7 @@ def test_change_notifications_for_one_link_coalesce_into_one_job(app_config, ses
         response = client.post(path, data=body, headers={"Cronofy-HMAC-SHA256": signature.decode()})
         assert response.status_code == 202
 
-    jobs = app.extensions["rendezvous.jobs"]
+    jobs = deps.jobs.of(app)
     for minute in range(5):
         notify(f"2026-11-21T09:0{minute}:00Z")
     assert jobs.pending() == 1
@@ -153,7 +153,7 @@ def test_with_redis_a_burst_is_one_round_trip_each_and_one_job(app_config, sessi
 
     redis.Redis.from_url(redis_url).flushdb()
     app = create_app(dict(app_config, JOBS_IMMEDIATE=False, REDIS_URL=redis_url))
-    jobs = app.extensions["rendezvous.jobs"]
+    jobs = deps.jobs.of(app)
     user = make_user(session, make_org(session), Role.RECRUITER)
     link = ProfileLink(
         organisation_id=user.organisation_id,
@@ -195,7 +195,7 @@ def test_keep_going_sleeps_through_short_waits_and_requeues_long_ones(
     app = create_app(
         dict(app_config, JOBS_IMMEDIATE=False, JOBS_SQLITE_PATH=str(tmp_path / "q.sqlite3"))
     )
-    jobs = app.extensions["rendezvous.jobs"]
+    jobs = deps.jobs.of(app)
     slept, later = [], []
     monkeypatch.setattr(jobs_module.time, "sleep", slept.append)
     monkeypatch.setattr(

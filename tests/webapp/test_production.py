@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from webapp import create_app
+from webapp import create_app, deps
 from webapp.logs import redact
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,4 +255,4 @@ def test_client_secret_rotation_uses_the_first_for_calls_and_accepts_both_signat
     )
     app = create_app(config)
     assert client_secrets(app.config) == ["new-secret", "old-secret"]
-    assert app.extensions["rendezvous.broker"]._client_secret == "new-secret"
+    assert deps.broker.of(app)._client_secret == "new-secret"

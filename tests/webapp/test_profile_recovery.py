@@ -25,6 +25,7 @@ from tests.webapp.test_business_connect import (  # noqa: F401 (riley is a fixtu
     link_for,
     riley,
 )
+from webapp import deps
 from webapp.services import connect
 from webapp.services.errors import ServiceError
 
@@ -54,7 +55,7 @@ def _disconnect(sandbox, profile_id: str) -> list[tuple[str, bool]]:
 
 def _run(app, name: str, *args):
     with app.app_context():
-        return app.extensions["rendezvous.jobs"].enqueue(name, *args)
+        return deps.jobs.of(app).enqueue(name, *args)
 
 
 def test_signing_in_again_at_the_aggregator_unblocks_the_link_on_the_next_change(
@@ -162,11 +163,11 @@ def test_a_notice_about_another_profile_of_the_account_leaves_the_link_alone(
         timeout=5,
         headers={"Authorization": f"Bearer {creds.access_token}"},
     ).json()["link_token"]
-    authorize = app.extensions["rendezvous.broker"].authorization_url(
+    authorize = deps.broker.of(app).authorization_url(
         "http://localhost/profile/calendar/callback", "any-state", provider_name="google"
     )
     sandbox.consent(f"{authorize}&link_token={token}", OTHER)
-    profiles = app.extensions["rendezvous.broker"].profiles(creds)
+    profiles = deps.broker.of(app).profiles(creds)
     [other] = [p for p in profiles if p.profile_id != link.profile_id]
     assert other.connected
 
@@ -180,7 +181,7 @@ def test_a_notice_about_another_profile_of_the_account_leaves_the_link_alone(
 def test_a_notice_naming_a_profile_is_taken_at_its_word(app, session, sandbox, riley, person):
     link = link_for(session, riley)
     sandbox.call("DELETE", "/stats")
-    broker, cipher = app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
+    broker, cipher = deps.broker.of(app), deps.cipher.of(app)
 
     def notice(profile_id):
         return connect.handle_push(
@@ -212,7 +213,7 @@ def test_an_enterprise_mailbox_that_lost_access_is_relinked_from_the_mailbox_tab
     link = session.scalar(select(ProfileLink).where(ProfileLink.user_id == person.id))
     assert link.status is LinkStatus.ACTIVE and link.target_calendar_id
     sandbox.call("POST", f"/profiles/{link.profile_id}/disconnect")
-    broker, cipher = app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
+    broker, cipher = deps.broker.of(app), deps.cipher.of(app)
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
     with pytest.raises(ServiceError):  # a write meets 423: the profile lost its credentials
         connect.call_broker(

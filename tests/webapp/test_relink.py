@@ -25,6 +25,7 @@ from models import (
 )
 from tests.conftest import AuthActions
 from tests.factories import make_user
+from webapp import deps
 from webapp.services import connect
 
 EC = "/admin/calendar/enterprise/"
@@ -96,7 +97,7 @@ def assert_works(app, session, sandbox, riley, mode: LinkMode) -> ProfileLink:
     """Riley's link is active in ``mode`` and its stored token reads her calendars."""
     link = riley_link(session, riley)
     assert (link.mode, link.status) == (mode, LinkStatus.ACTIVE)
-    creds = connect.load_credentials(link, app.extensions["rendezvous.cipher"])
+    creds = connect.load_credentials(link, deps.cipher.of(app))
     account = requests.get(
         sandbox.url + "/v1/account",
         timeout=5,
@@ -224,7 +225,7 @@ def test_a_link_made_meanwhile_by_another_request_is_taken_over(
     def other_request_links_first(db, user_id):
         seen = original(db, user_id)  # what this request read: no link yet
         monkeypatch.setattr(connect, "link_of", original)
-        with app.extensions["rendezvous.db"].sessions() as other:  # the other tab commits now
+        with deps.database.of(app).sessions() as other:  # the other tab commits now
             other.add(
                 ProfileLink(
                     organisation_id=riley.organisation_id,

@@ -21,10 +21,11 @@ from tests.webapp.test_scheduling import (
     NOTES,
     TITLE,
     actor_of,
-    deps,
+    broker_cipher,
     query_for,
     schedule,
 )
+from webapp import deps
 from webapp.services import availability as av
 from webapp.services import scheduling
 from webapp.services.errors import NotFound
@@ -56,7 +57,7 @@ def invitations(sandbox, email: str) -> list[dict]:
 
 
 def zone_of(app, session, interview) -> str | None:
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     found, _problems = scheduling.read_events(
         session,
         broker,
@@ -73,7 +74,7 @@ def booked_with_everything(app, session, sandbox, recruiter, panel, admin_client
     edits the notes in their own calendar and adds a location and a reminder there."""
     link_rooms(admin_client, domain_of(admin_client, session, sandbox), sandbox, AURORA)
     query = query_for(panel, room=AURORA)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
     interview, _payload = scheduling.create_interview(
         session,
@@ -92,7 +93,7 @@ def booked_with_everything(app, session, sandbox, recruiter, panel, admin_client
         ),
     )
     with app.app_context():
-        app.extensions["rendezvous.jobs"].enqueue("scheduling.write", interview.id, _payload)
+        deps.jobs.of(app).enqueue("scheduling.write", interview.id, _payload)
     sandbox.deliver()  # the aggregator assigns the video link
     event_id = interview.events[0].event_id
     sandbox.call(
@@ -159,7 +160,7 @@ def test_a_move_rewrites_the_whole_event_and_only_the_time_changes(
     else:
         api = ApiClient(client, issue_token(session, recruiter))
         query = query_for(panel, room=AURORA, duration=45, start_date=day, days=7)
-        broker, cipher = deps(app)
+        broker, cipher = broker_cipher(app)
         target = av.grid(session, broker, cipher, actor_of(recruiter), query).slots[0].start
         moved = api.post(
             f"/interviews/{interview.uid}/reschedule",
@@ -194,7 +195,7 @@ def test_the_reschedule_page_reaches_any_week_and_length_and_shows_the_current_t
     app, client, auth, session, sandbox, recruiter, panel
 ):
     query = query_for(panel)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
     interview, _ = schedule(app, session, recruiter, query, slots[0].start)
     auth.login(recruiter.email)
@@ -242,13 +243,13 @@ def test_a_cancelled_future_interview_is_listed_apart_not_under_past(
     app, client, auth, session, sandbox, recruiter, panel
 ):
     query = query_for(panel)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
     kept, _ = schedule(app, session, recruiter, query, slots[0].start)
     dropped, _ = schedule(app, session, recruiter, query, slots[-1].start)
     scheduling.cancel_interview(session, actor_of(recruiter), dropped.uid)
     with app.app_context():
-        app.extensions["rendezvous.jobs"].enqueue("scheduling.delete", dropped.id)
+        deps.jobs.of(app).enqueue("scheduling.delete", dropped.id)
     listed = scheduling.list_interviews(session, broker, cipher, actor_of(recruiter))
     assert [x.interview.uid for x in listed.upcoming] == [kept.uid]
     assert listed.past == []
@@ -268,7 +269,7 @@ def test_my_interviews_include_those_where_i_sit_on_the_panel(
     app, client, auth, session, sandbox, org, recruiter, panel
 ):
     query = query_for(panel)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     slot = av.grid(session, broker, cipher, actor_of(recruiter), query).slots[0]
     interview, _ = schedule(app, session, recruiter, query, slot.start)
     member, member_link = panel[0]
@@ -328,7 +329,7 @@ def test_an_invited_panel_member_is_busy_for_the_next_booking(
     offers that time for them (Section 3: the sandbox delivers invitations as providers do)."""
     member, member_link = panel[0]
     query = query_for([panel[0]])
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     slot = av.grid(session, broker, cipher, actor_of(recruiter), query).slots[0]
     schedule(app, session, recruiter, query, slot.start)
     [copy] = invitations(sandbox, member_link.account_email)

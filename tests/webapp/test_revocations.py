@@ -27,6 +27,7 @@ from models import (
 )
 from tests.factories import make_user
 from tests.webapp.test_business_connect import connect_as, creds_for, link_for
+from webapp import deps
 from webapp.services import Actor, connect, enterprise, revocations
 
 
@@ -42,7 +43,7 @@ def _creds(n: int) -> Credentials:
 
 def big_domain(app, session, org, mailboxes: int) -> ServiceAccountLink:
     """A connected domain with ``mailboxes`` linked mailboxes and two rooms (rows only)."""
-    cipher = app.extensions["rendezvous.cipher"]
+    cipher = deps.cipher.of(app)
     sa = ServiceAccountLink(
         organisation_id=org.id,
         provider="exchange",
@@ -123,7 +124,7 @@ def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_rev
     sa = big_domain(app, session, org, 120)
     report = enterprise.disconnect_domain(  # the service takes no broker: nothing remote here
         session,
-        app.extensions["rendezvous.cipher"],
+        deps.cipher.of(app),
         Actor(admin.id, admin.email, org.id, Role.ADMIN),
         sa.id,
     )
@@ -151,7 +152,7 @@ def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_rev
     )
 
     broker = RecordingBroker()
-    result = revocations.run(session, broker, cipher=app.extensions["rendezvous.cipher"])
+    result = revocations.run(session, broker, cipher=deps.cipher.of(app))
     # Accounts and rooms by sub; the service account by its token (the documented way).
     assert result.revoked == 123 and sorted(broker.revoked) == sorted(queued - {"ser_big"})
     assert broker.tokens == ["refresh-0"]
@@ -161,7 +162,7 @@ def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_rev
     )
     assert entry.detail == {"revoked": 123, "still_queued": 0}
     assert (
-        revocations.run(session, broker, cipher=app.extensions["rendezvous.cipher"]).revoked == 0
+        revocations.run(session, broker, cipher=deps.cipher.of(app)).revoked == 0
     )  # nothing twice
 
 
@@ -218,7 +219,7 @@ def test_an_account_authorized_again_is_not_revoked_by_an_older_request(
     # ...when the person links the same account again.
     connect_as(client, auth, sandbox, riley.email)
     assert session.scalar(select(PendingRevocation)) is None
-    revocations.run(session, app.extensions["rendezvous.broker"])
+    revocations.run(session, deps.broker.of(app))
     token = creds_for(app, session, riley).access_token
     assert (
         requests.get(
@@ -232,7 +233,7 @@ def test_the_job_keeps_what_it_could_not_revoke_for_the_next_run(app, session, o
     revocations.queue(session, ["acc_1", "acc_2"], organisation_id=org.id, reason="test")
     session.commit()
     broker = RecordingBroker({"acc_1": broker_errors.Unavailable("down")})
-    monkeypatch.setitem(app.extensions, "rendezvous.broker", broker)
+    monkeypatch.setitem(app.extensions, deps.broker.key, broker)
     from webapp.tasks import revoke_queued
 
     with app.app_context():

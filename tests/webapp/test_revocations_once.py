@@ -33,6 +33,7 @@ from tests.webapp.test_enterprise import (
     admin_client,  # noqa: F401  (a fixture used here)
     connect_domain,
 )
+from webapp import deps
 from webapp.services import connect, revocations
 
 #: The seeded Google Workspace people and rooms of northwind.example.
@@ -95,7 +96,7 @@ def linked_domain(app, admin_client, session, sandbox, org):  # noqa: F811
     session.expire_all()
     rows = session.scalars(select(MailboxRequest)).all()
     assert len(rows) == 9 and {r.status for r in rows} == {MailboxStatus.LINKED}
-    cipher = app.extensions["rendezvous.cipher"]
+    cipher = deps.cipher.of(app)
     tokens = [
         connect.load_credentials(link, cipher).access_token
         for link in session.scalars(select(ProfileLink))
@@ -148,8 +149,8 @@ def test_disconnecting_a_domain_revokes_each_authorization_once(
     app, admin_client, session, sandbox, linked_domain, monkeypatch
 ):  # noqa: F811
     domain, subs, tokens = linked_domain
-    broker = CountingBroker(app.extensions["rendezvous.broker"])
-    monkeypatch.setitem(app.extensions, "rendezvous.broker", broker)
+    broker = CountingBroker(deps.broker.of(app))
+    monkeypatch.setitem(app.extensions, deps.broker.key, broker)
     _client, auth = admin_client
     done = auth.post(f"{PAGE}{domain.id}/disconnect", form_page=f"{PAGE}{domain.id}/disconnect")
     assert done.status_code in (302, 303)
@@ -165,9 +166,9 @@ def test_revocation_jobs_running_at_once_revoke_each_authorization_once(
     app, admin_client, session, sandbox, linked_domain, monkeypatch
 ):  # noqa: F811
     domain, subs, tokens = linked_domain
-    broker = CountingBroker(app.extensions["rendezvous.broker"])
-    monkeypatch.setitem(app.extensions, "rendezvous.broker", broker)
-    jobs = app.extensions["rendezvous.jobs"]
+    broker = CountingBroker(deps.broker.of(app))
+    monkeypatch.setitem(app.extensions, deps.broker.key, broker)
+    jobs = deps.jobs.of(app)
     queued_jobs = []
     real_enqueue = jobs.enqueue
 

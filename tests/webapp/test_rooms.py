@@ -16,7 +16,8 @@ from tests.webapp.test_enterprise import (
     admin_client,  # noqa: F401  (a fixture used here)
     connect_domain,
 )
-from tests.webapp.test_scheduling import actor_of, deps, query_for, schedule
+from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, schedule
+from webapp import deps
 from webapp.services import availability as av
 from webapp.services import enterprise, revocations, scheduling
 from webapp.services.errors import Invalid, SlotTaken
@@ -131,7 +132,7 @@ def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
         page = client.get(PAGE).get_data(as_text=True)
         assert "Revocations needing attention" in page and sub in page
         calls = sandbox.stats()["requests"].get("POST /oauth/token/revoke", 0)
-        app.extensions["rendezvous.jobs"].enqueue("revocations")
+        deps.jobs.of(app).enqueue("revocations")
         assert sandbox.stats()["requests"].get("POST /oauth/token/revoke", 0) == calls
         session.expire_all()
         assert [
@@ -179,7 +180,7 @@ def test_slots_need_the_room_free_and_the_room_is_invited(
 ):
     link_rooms(admin_client, domain, sandbox, AURORA)
     panel = make_panel(app, session, sandbox, org, 2)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     plain = query_for(panel, days=2)
     free = av.grid(session, broker, cipher, actor_of(recruiter), plain).slots
     assert free
@@ -255,7 +256,7 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
     link_rooms(admin_client, domain, sandbox, AURORA)
     first_panel = make_panel(app, session, sandbox, org, 1, start=1)
     second_panel = make_panel(app, session, sandbox, org, 1, start=2)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     q1 = query_for(first_panel, days=2, room=AURORA)
     q2 = query_for(second_panel, days=2, room=AURORA)
     common = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q1).slots} & {
@@ -272,7 +273,7 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
 
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
-        app.extensions["rendezvous.jobs"].enqueue("scheduling.delete", interview.id)
+        deps.jobs.of(app).enqueue("scheduling.delete", interview.id)
     assert start in {
         s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
     }
@@ -286,7 +287,7 @@ def test_a_room_held_by_a_pending_booking_is_not_booked_twice(
     link_rooms(admin_client, domain, sandbox, AURORA)
     first_panel = make_panel(app, session, sandbox, org, 1, start=1)
     second_panel = make_panel(app, session, sandbox, org, 1, start=2)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     q1 = query_for(first_panel, days=2, room=AURORA)
     q2 = query_for(second_panel, days=2, room=AURORA)
     common = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q1).slots} & {
@@ -356,7 +357,7 @@ def test_moving_an_interview_needs_its_room_free_at_the_new_time(
 
     link_rooms(admin_client, domain, sandbox, AURORA)
     panel = make_panel(app, session, sandbox, org, 1)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     query = query_for(panel, days=3, room=AURORA)
     slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
     interview, _ = schedule(app, session, recruiter, query, slots[0].start)

@@ -20,6 +20,7 @@ from models import (
 )
 from tests.factories import assign, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
+from webapp import deps
 from webapp.scheduling_tasks import sealer
 from webapp.services import Actor, scheduling
 from webapp.services import availability as av
@@ -40,8 +41,8 @@ def actor_of(user) -> Actor:
     return Actor(user.id, user.email, user.organisation_id, user.role)
 
 
-def deps(app):
-    return (app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"])
+def broker_cipher(app):
+    return (deps.broker.of(app), deps.cipher.of(app))
 
 
 def query_for(panel, **kw) -> av.Query:
@@ -54,14 +55,14 @@ def query_for(panel, **kw) -> av.Query:
 
 
 def first_slot(app, session, user, query):
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     grid = av.grid(session, broker, cipher, actor_of(user), query)
     assert grid.slots, "the seeded panel should have a common free slot"
     return grid.slots[0]
 
 
 def schedule(app, session, user, query, slot_start, *, video=True, run=True):
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     interview, payload = scheduling.create_interview(
         session,
         broker,
@@ -80,7 +81,7 @@ def schedule(app, session, user, query, slot_start, *, video=True, run=True):
     )
     if run:
         with app.app_context():
-            app.extensions["rendezvous.jobs"].enqueue("scheduling.write", interview.id, payload)
+            deps.jobs.of(app).enqueue("scheduling.write", interview.id, payload)
     session.expire_all()
     return session.get(Interview, interview.id), payload
 
@@ -102,7 +103,7 @@ def test_grid_is_one_availability_call_and_respects_working_hours_and_now(
 ):
     sandbox.call("DELETE", "/stats")
     query = query_for(panel)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
     assert grid.slots
     assert requests_of(sandbox, "POST /v1/availability") == 1
@@ -144,7 +145,7 @@ def test_the_last_local_day_keeps_its_evening_in_the_busy_overlay(
             "end": {"time": f"{last}T21:00:00", "tzid": "America/Los_Angeles"},
         },
     )
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
     assert grid.busy_problems == {}
     days = av.by_day(grid, "America/Los_Angeles")
@@ -173,7 +174,7 @@ def test_per_user_working_hours_override_the_organisation_default(
 def test_at_least_n_of_m_finds_slots_when_all_must_attend_finds_fewer(
     app, session, sandbox, recruiter, panel
 ):
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     every = av.grid(session, broker, cipher, actor_of(recruiter), query_for(panel, days=2))
     some = av.grid(
         session, broker, cipher, actor_of(recruiter), query_for(panel, days=2, required=1)
@@ -184,7 +185,7 @@ def test_at_least_n_of_m_finds_slots_when_all_must_attend_finds_fewer(
 
 
 def test_bad_queries_are_refused_with_a_message(app, session, sandbox, recruiter, panel):
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     me = actor_of(recruiter)
     for bad in (
         query_for(panel, duration=7),
@@ -223,7 +224,9 @@ def test_three_person_panel_interview_with_video_is_written_once_and_read_back(
     assert emails == {CANDIDATE_EMAIL} | {link.account_email for _u, link in panel}
     assert ev.join_url and "meet.sandbox.example" in ev.join_url
 
-    view = scheduling.view_interview(session, *deps(app), actor_of(recruiter), interview.uid)
+    view = scheduling.view_interview(
+        session, *broker_cipher(app), actor_of(recruiter), interview.uid
+    )
     assert view.event.join_url == ev.join_url
     assert {a.status for a in view.event.attendees} <= {"needs_action", "accepted", None}
 
@@ -234,7 +237,7 @@ def test_nothing_of_the_event_is_stored_in_the_database_or_audit(
     query = query_for(panel)
     slot = first_slot(app, session, recruiter, query)
     schedule(app, session, recruiter, query, slot.start)
-    engine = app.extensions["rendezvous.db"].engine
+    engine = deps.database.of(app).engine
     from models import Base
 
     with engine.connect() as conn:
@@ -268,7 +271,7 @@ def test_interview_page_shows_the_time_in_the_viewers_zone_and_the_join_link(
 
 def test_reschedule_moves_the_same_event(app, session, sandbox, recruiter, panel):
     query = query_for(panel)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
     interview, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
     later = grid.slots[-1].start
@@ -276,7 +279,7 @@ def test_reschedule_moves_the_same_event(app, session, sandbox, recruiter, panel
         session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, later
     )
     with app.app_context():
-        app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
+        deps.jobs.of(app).enqueue("scheduling.write", moved.id, payload)
     session.expire_all()
     interview = session.get(Interview, interview.id)
     assert interview.status is InterviewStatus.SCHEDULED
@@ -438,7 +441,7 @@ def test_coordinator_schedules_for_an_assigned_manager_and_sees_free_busy_only(
     query = av.Query(
         panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=10, on_behalf_of_id=manager.id
     )
-    grid = av.grid(session, *deps(app), actor_of(coordinator), query)
+    grid = av.grid(session, *broker_cipher(app), actor_of(coordinator), query)
     assert all(type(b) is av.Block for blocks in grid.busy.values() for b in blocks)
     interview, _ = schedule(app, session, coordinator, query, grid.slots[0].start)
     assert interview.status is InterviewStatus.SCHEDULED
@@ -452,7 +455,7 @@ def test_coordinator_cannot_schedule_for_or_see_unassigned_managers(
 ):
     coordinator, manager, other = coordinator_setup
     olink = scheduling.host_link_for(session, actor_of(other), None)[0]
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     with pytest.raises(Invalid):  # not among the coordinator's choices
         av.grid(
             session,
@@ -502,10 +505,10 @@ def test_interview_list_issues_a_constant_number_of_queries(
     app, client, auth, session, sandbox, recruiter, panel
 ):
     query = query_for(panel[:1], days=10)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
     assert len(grid.slots) >= 20
-    engine = app.extensions["rendezvous.db"].engine
+    engine = deps.database.of(app).engine
     auth.login(recruiter.email)
 
     def count_queries() -> int:
@@ -601,7 +604,7 @@ def test_an_enterprise_linked_panel_gets_the_event_in_each_members_calendar(
         assert bool(ev.attendees) == (row.position == 0)
     scheduling.cancel_interview(session, actor_of(host_user), interview.uid)
     with app.app_context():
-        app.extensions["rendezvous.jobs"].enqueue("scheduling.delete", interview.id)
+        deps.jobs.of(app).enqueue("scheduling.delete", interview.id)
     for _u, link in members:
         assert not [
             e for e in managed(app, session, link) if e.event_id.startswith(f"rdv-{interview.uid}")

@@ -38,6 +38,7 @@ from tests.factories import make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, next_weekday
 from tests.webapp.test_scheduling import actor_of, sealer_of
 from tests.webapp.test_scheduling_sync import run_retries
+from webapp import deps
 from webapp.services import availability as av
 from webapp.services import scheduling
 from webapp.services.errors import ServiceError
@@ -82,13 +83,16 @@ def world(app, session, sandbox):
     )
     link_calendar(app, session, sandbox, colleague)
     # Adapter-level retries off and short timeouts: the app's own retry path is under test.
-    app.extensions["rendezvous.broker"] = CronofyBroker(
-        SANDBOX_CLIENT_ID,
-        SANDBOX_CLIENT_SECRET,
-        api_base_url=sandbox.url,
-        app_base_url=sandbox.url,
-        max_retries=0,
-        timeout=(1, 1),
+    deps.broker.install(
+        app,
+        CronofyBroker(
+            SANDBOX_CLIENT_ID,
+            SANDBOX_CLIENT_SECRET,
+            api_base_url=sandbox.url,
+            app_base_url=sandbox.url,
+            max_retries=0,
+            timeout=(1, 1),
+        ),
     )
     return recruiter, link
 
@@ -111,7 +115,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
         return dt.datetime.combine(day, dt.time(8 + n % 8), dt.UTC)
 
     def jobs():
-        return app.extensions["rendezvous.jobs"]
+        return deps.jobs.of(app)
 
     def calendar_ids() -> list[str]:
         events = sandbox.call("GET", "/events", params={"email": host.account_email})["events"]
@@ -148,8 +152,8 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             try:
                 interview, payload = scheduling.create_interview(
                     session,
-                    app.extensions["rendezvous.broker"],
-                    app.extensions["rendezvous.cipher"],
+                    deps.broker.of(app),
+                    deps.cipher.of(app),
                     seal,
                     me,
                     scheduling.NewInterview(
@@ -194,13 +198,13 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
 
             def attempt(panel_name, start, minutes):
                 links = panels[panel_name]
-                with app.extensions["rendezvous.db"].sessions() as own:
+                with deps.database.of(app).sessions() as own:
                     barrier.wait(timeout=30)
                     try:
                         interview, payload = scheduling.create_interview(
                             own,
-                            app.extensions["rendezvous.broker"],
-                            app.extensions["rendezvous.cipher"],
+                            deps.broker.of(app),
+                            deps.cipher.of(app),
                             seal,
                             me,
                             scheduling.NewInterview(
@@ -249,8 +253,8 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             try:
                 moved, payload = scheduling.reschedule_interview(
                     session,
-                    app.extensions["rendezvous.broker"],
-                    app.extensions["rendezvous.cipher"],
+                    deps.broker.of(app),
+                    deps.cipher.of(app),
                     seal,
                     me,
                     interview.uid,
@@ -321,8 +325,8 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             try:
                 scheduling.reconcile(
                     session,
-                    app.extensions["rendezvous.broker"],
-                    app.extensions["rendezvous.cipher"],
+                    deps.broker.of(app),
+                    deps.cipher.of(app),
                 )
             except ServiceError:
                 session.rollback()
@@ -358,9 +362,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             for _ in range(5):
                 if not run_retries(app):
                     break
-            scheduling.reconcile(
-                session, app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
-            )
+            scheduling.reconcile(session, deps.broker.of(app), deps.cipher.of(app))
             session.expire_all()
             present = set(calendar_ids())
             for uid in self.uids:

@@ -11,13 +11,14 @@ from sqlalchemy import select
 from models import Base, SchedulingPreference
 from tests.webapp.scheduling_support import make_panel, managed
 from tests.webapp.test_scheduling import first_slot, query_for, schedule
+from webapp import deps
 
 RILEY = "riley.chen@northwind.example"
 
 
 def _database(app) -> dict[str, list[tuple]]:
     """Every row of every table, for comparing before and after."""
-    engine = app.extensions["rendezvous.db"].engine
+    engine = deps.database.of(app).engine
     with engine.connect() as conn:
         return {
             table.name: sorted((tuple(row) for row in conn.execute(select(table))), key=repr)

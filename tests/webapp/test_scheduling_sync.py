@@ -16,12 +16,13 @@ from tests.webapp.test_scheduling import (
     CANDIDATE_EMAIL,
     TITLE,
     actor_of,
-    deps,
+    broker_cipher,
     first_slot,
     query_for,
     schedule,
     sealer_of,
 )
+from webapp import deps
 from webapp.services import scheduling
 
 
@@ -32,7 +33,7 @@ def panel(app, session, sandbox, org, recruiter):
 
 def run_retries(app) -> int:
     """Run every retry the queue has scheduled (what the worker does once their delay passed)."""
-    huey = app.extensions["rendezvous.jobs"].huey
+    huey = deps.jobs.of(app).huey
     ran = 0
     far = dt.datetime.utcnow() + dt.timedelta(days=1)
     for task in huey.read_schedule(far):
@@ -86,7 +87,7 @@ def test_a_timeout_after_the_aggregator_wrote_does_not_double_the_event(
 ):
     query = query_for(panel)
     slot = first_slot(app, session, recruiter, query)
-    app.extensions["rendezvous.broker"]  # noqa: B018 - the adapter's read timeout applies
+    deps.broker.of(app)  # noqa: B018 - the adapter's read timeout applies
     rule = sandbox.add_fault(
         method="POST", path="/v1/calendars/*/events", latency_ms=12_000, count=1
     )
@@ -109,7 +110,7 @@ def test_a_failed_delete_is_retried_until_the_event_is_gone(
     rule = sandbox.add_fault(method="DELETE", path="/v1/calendars/*/events", status=503)
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
-        app.extensions["rendezvous.jobs"].enqueue("scheduling.delete", interview.id)
+        deps.jobs.of(app).enqueue("scheduling.delete", interview.id)
     session.expire_all()
     assert session.get(Interview, interview.id).status is InterviewStatus.CANCELLING
     assert len(ours(app, session, interview.host_link, interview.uid)) == 1
@@ -129,7 +130,7 @@ def test_the_write_job_never_rewrites_a_cancelled_interview(
     )
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
-        jobs = app.extensions["rendezvous.jobs"]
+        jobs = deps.jobs.of(app)
         jobs.enqueue("scheduling.delete", interview.id)
         jobs.enqueue("scheduling.write", interview.id, payload)  # a late retry
     assert not ours(app, session, interview.host_link, interview.uid)
@@ -142,7 +143,7 @@ def test_a_tampered_payload_writes_nothing(app, session, sandbox, recruiter, pan
     interview, payload = schedule(
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start, run=False
     )
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     other = sealer_of(app).seal("write:someone-else", {"summary": "x"})
     for bad in (payload[:-4] + "AAAA", other):
         assert (
@@ -168,7 +169,7 @@ def open_channel(app, session, link):
         url = push_url(link.id)
     from tests.webapp.scheduling_support import creds_of
 
-    app.extensions["rendezvous.broker"].create_channel(creds_of(app, link), url)
+    deps.broker.of(app).create_channel(creds_of(app, link), url)
 
 
 def test_deleted_in_outlook_shows_as_cancelled_in_calendar_after_the_push(
@@ -234,7 +235,7 @@ def test_moved_in_outlook_shows_the_new_time(
 
 
 def test_reconciliation_repairs_drift_both_ways(app, session, sandbox, recruiter, panel):
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     query = query_for(panel)
     grid = scheduling.av.grid(session, broker, cipher, actor_of(recruiter), query)
     kept, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
@@ -276,7 +277,7 @@ def test_reconciliation_repairs_drift_both_ways(app, session, sandbox, recruiter
 
 
 def test_reconciliation_settles_writes_whose_job_gave_up(app, session, sandbox, recruiter, panel):
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     query = query_for(panel)
     grid = scheduling.av.grid(session, broker, cipher, actor_of(recruiter), query)
     written, payload = schedule(app, session, recruiter, query, grid.slots[0].start, run=False)
@@ -326,7 +327,7 @@ def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session
     mlink = link_calendar(app, session, sandbox, manager)
     coordinator = make_user(session, org, Role.COORDINATOR, email="msp@northwind.example")
     assign(session, coordinator, manager)
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     query = scheduling.av.Query(
         panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=5, on_behalf_of_id=manager.id
     )
@@ -342,13 +343,13 @@ def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session
         grid.slots[-1].start,
     )
     with app.app_context():
-        app.extensions["rendezvous.jobs"].enqueue("scheduling.write", moved.id, payload)
+        deps.jobs.of(app).enqueue("scheduling.write", moved.id, payload)
     [ev] = ours(app, session, mlink, interview.uid)
     assert ev.start == grid.slots[-1].start
 
 
 def test_reconciliation_reads_only_calendars_we_wrote_to(app, session, sandbox, recruiter, panel):
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     query = query_for(panel)
     grid = scheduling.av.grid(session, broker, cipher, actor_of(recruiter), query)
     interview, _ = schedule(app, session, recruiter, query, grid.slots[0].start)

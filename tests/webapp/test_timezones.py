@@ -23,6 +23,7 @@ from tests.webapp.timezone_support import (
     inside_own_hours,
     three_zone_panel,
 )
+from webapp import deps
 from webapp.scheduling_tasks import sealer
 from webapp.services import Actor, accounts, candidate_links
 from webapp.services import availability as av
@@ -41,8 +42,8 @@ def actor_of(user) -> Actor:
     return Actor(user.id, user.email, user.organisation_id, user.role)
 
 
-def deps(app):
-    return app.extensions["rendezvous.broker"], app.extensions["rendezvous.cipher"]
+def broker_cipher(app):
+    return deps.broker.of(app), deps.cipher.of(app)
 
 
 def zone_audits(session, user_id: int) -> list[AuditEntry]:
@@ -75,7 +76,7 @@ def test_a_three_zone_panel_over_a_dst_week_gets_only_slots_inside_everyones_own
     assert gaps == {dt.timedelta(hours=5), dt.timedelta(hours=4)}
     monkeypatch.setattr(av, "utcnow", lambda: week.clock)  # the availability service's "now"
     sandbox.call("DELETE", "/stats")
-    broker, cipher = deps(app)
+    broker, cipher = broker_cipher(app)
     query = av.Query(
         panel_link_ids=panel.link_ids,
         duration=60,

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from broker.types import Credentials
 from models import LinkMode, ProfileLink, Role, utcnow
 from tests.factories import make_org, make_user
-from webapp import create_app
+from webapp import create_app, deps
 from webapp.config import new_token_key
 from webapp.security import DecryptionFailed
 from webapp.services import connect
@@ -27,7 +27,7 @@ def test_rotate_then_drop_the_old_key(app_config, session):
     old_ring = app_config["TOKEN_KEYS"]
     app = create_app(app_config)
     org = make_org(session)
-    cipher = app.extensions["rendezvous.cipher"]
+    cipher = deps.cipher.of(app)
     tokens = {}
     for n in range(3):
         link = _link(session, make_user(session, org, Role.RECRUITER), n)
@@ -50,7 +50,7 @@ def test_rotate_then_drop_the_old_key(app_config, session):
     session.expire_all()
     for link in session.scalars(select(ProfileLink)):
         assert link.key_id == "k2"
-        creds = connect.load_credentials(link, only_new.extensions["rendezvous.cipher"])
+        creds = connect.load_credentials(link, deps.cipher.of(only_new))
         assert (creds.access_token, creds.refresh_token) == (
             tokens[link.id].access_token,
             tokens[link.id].refresh_token,
@@ -59,7 +59,7 @@ def test_rotate_then_drop_the_old_key(app_config, session):
 
 def test_ciphertext_copied_to_another_row_does_not_decrypt(app, session):
     org = make_org(session)
-    cipher = app.extensions["rendezvous.cipher"]
+    cipher = deps.cipher.of(app)
     a = _link(session, make_user(session, org), 1)
     b = _link(session, make_user(session, org), 2)
     connect.store_credentials(a, Credentials("secret-a", "refresh-a", utcnow(), ""), cipher)
@@ -78,9 +78,7 @@ def test_rotation_reports_links_no_key_can_open(app_config, session):
     app = create_app(app_config)
     org = make_org(session)
     link = _link(session, make_user(session, org), 9)
-    connect.store_credentials(
-        link, Credentials("a", "r", utcnow(), ""), app.extensions["rendezvous.cipher"]
-    )
+    connect.store_credentials(link, Credentials("a", "r", utcnow(), ""), deps.cipher.of(app))
     session.commit()
     stranger = create_app(dict(app_config, TOKEN_KEYS=new_token_key("k7")))
     result = stranger.test_cli_runner().invoke(args=["rotate-token-keys"])
@@ -102,7 +100,7 @@ def test_a_queued_revocation_token_rotates_too(app_config, session):
         organisation_id=org.id,
         reason="test",
         tokens={"ser_q": "sa-refresh-token"},
-        cipher=app.extensions["rendezvous.cipher"],
+        cipher=deps.cipher.of(app),
     )
     session.commit()
     new_ring = f"{new_token_key('k2')},{old_ring}"
@@ -121,8 +119,5 @@ def test_a_queued_revocation_token_rotates_too(app_config, session):
             self.tokens.append(token)
 
     broker = Broker()
-    assert (
-        revocations.run(session, broker, cipher=only_new.extensions["rendezvous.cipher"]).revoked
-        == 1
-    )
+    assert revocations.run(session, broker, cipher=deps.cipher.of(only_new)).revoked == 1
     assert broker.tokens == ["sa-refresh-token"]

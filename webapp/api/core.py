@@ -17,6 +17,7 @@ from marshmallow import EXCLUDE, RAISE, Schema
 from marshmallow import fields as mf
 
 from models import Role
+from webapp import deps
 from webapp.api.errors import ApiError
 from webapp.security import ANY_USER, PUBLIC
 from webapp.services import Actor
@@ -195,7 +196,7 @@ def _idempotent(run: Callable):
     session = db()
     request_hash = idempotency.fingerprint(request.method, request.path, request.get_data())
     started = idempotency.begin(
-        session, cipher(), g.api_user.id, request.headers[IDEMPOTENCY_HEADER], request_hash
+        session, deps.cipher(), g.api_user.id, request.headers[IDEMPOTENCY_HEADER], request_hash
     )
     if isinstance(started, idempotency.Replay):
         replay = current_app.response_class(
@@ -222,7 +223,7 @@ def _idempotent(run: Callable):
         session.rollback()
         idempotency.abandon(session, started)
         raise
-    idempotency.finish(session, cipher(), started, out.status_code, out.get_data(as_text=True))
+    idempotency.finish(session, deps.cipher(), started, out.status_code, out.get_data(as_text=True))
     return out
 
 
@@ -241,20 +242,8 @@ def db():
     return db_session()
 
 
-def broker():
-    found = current_app.extensions["rendezvous.broker"]
+def required_broker():
+    found = deps.broker()
     if found is None:
         raise ApiError(503, "No calendar service is configured.", code="calendar_unavailable")
     return found
-
-
-def optional_broker():
-    return current_app.extensions["rendezvous.broker"]
-
-
-def cipher():
-    return current_app.extensions["rendezvous.cipher"]
-
-
-def sealer():
-    return current_app.extensions["rendezvous.sealer"]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
 from models import Role
+from webapp import deps
 from webapp.api.core import actor, db, operation
 from webapp.api.pagination import by_key
 from webapp.api.schemas import enterprise as s
@@ -106,5 +105,5 @@ def request_mailboxes(domain_id: int, body):
         callback_url=_callback_url,
     )
     if report.queued:
-        current_app.extensions["rendezvous.jobs"].enqueue("ec_send_batches", link.id)
+        deps.jobs().enqueue("ec_send_batches", link.id)
     return report

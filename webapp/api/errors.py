@@ -15,6 +15,7 @@ from flask import Blueprint, g, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from webapp import deps
 from webapp.services import errors
 from webapp.services.errors import ServiceError
 
@@ -143,9 +144,9 @@ def _fresh_slots(exc: ServiceError) -> list[dict] | None:
 
     if not isinstance(exc, errors.SlotTaken) or exc.asked is None:
         return None
-    from webapp.api.core import actor, db, optional_broker
+    from webapp.api.core import actor, db
 
-    broker = optional_broker()
+    broker = deps.broker()
     if broker is None:
         return None
     try:

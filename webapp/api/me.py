@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import g
 
 from models import LinkStatus, Role
-from webapp.api.core import actor, broker, cipher, db, operation, optional_broker
+from webapp import deps
+from webapp.api.core import actor, db, operation, required_broker
 from webapp.api.errors import ApiError
 from webapp.api.pagination import by_key
 from webapp.api.schemas import me as s
@@ -103,7 +104,7 @@ def link_calendars(link_id: int):
     link = _own_link(link_id)
     if link.status is LinkStatus.DISCONNECTED:
         raise ApiError(409, "This calendar link is disconnected.", code="disconnected")
-    return {"items": connect.calendars_of(db(), broker(), cipher(), link)}
+    return {"items": connect.calendars_of(db(), required_broker(), deps.cipher(), link)}
 
 
 @operation(
@@ -120,4 +121,4 @@ def disconnect_link(link_id: int):
     link = _own_link(link_id)
     if link.status is LinkStatus.DISCONNECTED:
         raise ApiError(404, "This calendar link is already disconnected.")
-    return connect.disconnect(db(), optional_broker(), cipher(), actor())
+    return connect.disconnect(db(), deps.broker(), deps.cipher(), actor())

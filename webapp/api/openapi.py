@@ -11,6 +11,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import current_app, jsonify, render_template
 
+from webapp import deps
 from webapp.api.core import MAX_ID, OPERATIONS, Operation, bp
 from webapp.api.errors import CODES
 from webapp.api.schemas.common import ErrorSchema
@@ -186,10 +187,9 @@ def build_spec() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
-    cached = current_app.extensions.get("rendezvous.openapi")
-    if cached is None:
-        cached = current_app.extensions["rendezvous.openapi"] = build_spec()
-    return cached
+    if not deps.openapi.installed(current_app):
+        deps.openapi.install(current_app, build_spec())
+    return deps.openapi()
 
 
 def _public(view):

@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import current_app
-
+from webapp import deps
 from webapp.api.errors import ApiError
 from webapp.services import Actor
 
@@ -29,20 +28,16 @@ class Page:
     next_cursor: str | None
 
 
-def _sealer():
-    return current_app.extensions["rendezvous.sealer"]
-
-
 def issue(kind: str, actor: Actor, position: dict[str, Any]) -> str:
     payload = {"k": kind, "o": actor.organisation_id, "u": actor.user_id, "p": position}
-    return _sealer().seal(_PURPOSE, json.dumps(payload, separators=(",", ":")))
+    return deps.sealer().seal(_PURPOSE, json.dumps(payload, separators=(",", ":")))
 
 
 def position(kind: str, actor: Actor, cursor: str | None) -> dict[str, Any] | None:
     """The position sealed in ``cursor`` (None for the first page); 422 if it is not ours."""
     if not cursor:
         return None
-    raw = _sealer().open(_PURPOSE, cursor)
+    raw = deps.sealer().open(_PURPOSE, cursor)
     try:
         payload = json.loads(raw) if raw else None
     except ValueError:

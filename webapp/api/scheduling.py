@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, g
+from flask import g
 
 from models import Organisation, Role
-from webapp.api.core import actor, broker, cipher, db, operation, optional_broker
+from webapp import deps
+from webapp.api.core import actor, db, operation, required_broker
 from webapp.api.pagination import by_key
 from webapp.api.schemas import scheduling as s
 from webapp.api.schemas.common import PageQuerySchema
@@ -26,10 +27,6 @@ def _sealer():
     from webapp.scheduling_tasks import sealer
 
     return sealer()
-
-
-def _jobs():
-    return current_app.extensions["rendezvous.jobs"]
 
 
 def _zone(tzid: str | None) -> str:
@@ -114,7 +111,7 @@ def rooms():
 def availability(query):
     """Busy times of each panel member and the common free slots: times and status only, never
     what the events are."""
-    grid = av.grid(db(), broker(), cipher(), actor(), _query(query))
+    grid = av.grid(db(), required_broker(), deps.cipher(), actor(), _query(query))
     by_sub = {m.link.sub: m.link.id for m in grid.members}
     return {
         "window_start": grid.window.start,
@@ -195,7 +192,7 @@ def interviews(query):
     """Interviews I scheduled, host or sit on the panel of, or (coordinators) scheduled for my
     managers; newest first.
     Times come from the calendar."""
-    listed = scheduling.list_interviews(db(), optional_broker(), cipher(), actor())
+    listed = scheduling.list_interviews(db(), deps.broker(), deps.cipher(), actor())
     page = by_key(
         "interviews",
         actor(),
@@ -237,9 +234,9 @@ def create_interview(body):
         candidate_tzid=body["candidate_tzid"] or query.tzid,
     )
     interview, payload = scheduling.create_interview(
-        db(), broker(), cipher(), _sealer(), actor(), new
+        db(), required_broker(), deps.cipher(), _sealer(), actor(), new
     )
-    _jobs().enqueue("scheduling.write", interview.id, payload)
+    deps.jobs().enqueue("scheduling.write", interview.id, payload)
     db().refresh(interview)
     return _listed(interview, None)
 
@@ -254,7 +251,7 @@ def create_interview(body):
 )
 def interview(uid: str):
     """The interview as its calendar event says now: time, responses, join link."""
-    return _detail(scheduling.view_interview(db(), optional_broker(), cipher(), actor(), uid))
+    return _detail(scheduling.view_interview(db(), deps.broker(), deps.cipher(), actor(), uid))
 
 
 @operation(
@@ -271,9 +268,16 @@ def reschedule(uid: str, body):
     """Move the interview to a new free slot (optionally with a new length); the same calendar
     event moves, and everything else it says (title, notes, guests, room, video link) stays."""
     interview, payload = scheduling.reschedule_interview(
-        db(), broker(), cipher(), _sealer(), actor(), uid, body["start"], duration=body["duration"]
+        db(),
+        required_broker(),
+        deps.cipher(),
+        _sealer(),
+        actor(),
+        uid,
+        body["start"],
+        duration=body["duration"],
     )
-    _jobs().enqueue("scheduling.write", interview.id, payload)
+    deps.jobs().enqueue("scheduling.write", interview.id, payload)
     db().refresh(interview)
     return _listed(interview, None)
 
@@ -289,7 +293,7 @@ def reschedule(uid: str, body):
 def cancel(uid: str):
     """Cancel the interview; its calendar events are deleted and attendees told by the calendar."""
     interview = scheduling.cancel_interview(db(), actor(), uid)
-    _jobs().enqueue("scheduling.delete", interview.id)
+    deps.jobs().enqueue("scheduling.delete", interview.id)
     db().refresh(interview)
     return _listed(interview, None)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 from werkzeug.serving import run_simple
 
-from webapp import ROOT, create_app
+from webapp import ROOT, create_app, deps
 from webapp.config import ConfigError
 from webapp.dev.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from webapp.public_urls import oauth_redirect_uris
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     if sandbox_url:
         start_sandbox(args.host, sandbox_port, oauth_redirect_uris(app), instance)
     start_worker()
-    with app.extensions["rendezvous.db"].sessions() as session:
+    with deps.database.of(app).sessions() as session:
         seed_demo(session)
 
     url = app.config["PUBLIC_BASE_URL"] + "/"

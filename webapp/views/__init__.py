@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import secrets
 
-from flask import abort, current_app, flash, session
+from flask import flash, session
 
 from webapp.services.errors import ServiceError
 
 
 def flash_error(exc: ServiceError) -> None:
     flash(exc.message, "error")
-
-
-def required_broker():
-    """The calendar broker, or a 503 page when no aggregator is configured."""
-    broker = current_app.extensions["rendezvous.broker"]
-    if broker is None:
-        abort(503)
-    return broker
-
-
-def token_cipher():
-    return current_app.extensions["rendezvous.cipher"]
 
 
 def oauth_session_nonce() -> str:

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from wtforms.fields.choices import SelectChoice
 
 from models import Organisation, Role
+from webapp import deps
 from webapp.db import db_session
 from webapp.forms import AssignmentForm, InviteForm, RoleForm
 from webapp.public_urls import external_url
@@ -107,8 +108,8 @@ def _user_page(target, zone_problem: str | None = None, status: int = 200):
         if target.timezone
         else connect.calendar_zone(
             db,
-            current_app.extensions["rendezvous.broker"],
-            current_app.extensions["rendezvous.cipher"],
+            deps.broker(),
+            deps.cipher(),
             link,
         )
     )

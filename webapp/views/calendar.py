@@ -16,6 +16,7 @@ from flask import (
 from flask_login import current_user
 
 from models import Attention, LinkMode, LinkStatus, Role
+from webapp import deps
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
@@ -28,7 +29,7 @@ from webapp.services.errors import (
     ServiceError,
     StateRejected,
 )
-from webapp.views import flash_error, oauth_session_nonce, required_broker, token_cipher
+from webapp.views import flash_error, oauth_session_nonce
 from webapp.web import actor
 
 bp = Blueprint("calendar", __name__, url_prefix="/profile/calendar")
@@ -37,7 +38,7 @@ CALENDAR_USERS = (Role.RECRUITER, Role.COORDINATOR)
 
 
 def push_url(link_id: int) -> str:
-    sealer = current_app.extensions["rendezvous.sealer"]
+    sealer = deps.sealer()
     return external_url("hooks.push", ref=sealer.seal("push", str(link_id)))
 
 
@@ -48,16 +49,16 @@ def show():
     db = db_session()
     link = connect.link_of(db, current_user.id)
     calendars, problem, relink_url = (), None, None
-    broker = current_app.extensions["rendezvous.broker"]
+    broker = deps.broker()
     if link is not None and broker is not None and connect.recoverable(link):
         # Signed in again at the aggregator? Then the link is back; else where to do it.
         relink_url = _aggregator_page(
-            connect.check_profile(db, broker, token_cipher(), link).relink_url
+            connect.check_profile(db, broker, deps.cipher(), link).relink_url
         )
         db.refresh(link)
     if link is not None and link.status is LinkStatus.ACTIVE and broker is not None:
         try:
-            calendars = connect.calendars_of(db, broker, token_cipher(), link)
+            calendars = connect.calendars_of(db, broker, deps.cipher(), link)
         except ServiceError as exc:
             problem = exc.message
             db.refresh(link)
@@ -92,7 +93,7 @@ def start_connect():
     try:
         url = connect.begin(
             db_session(),
-            required_broker(),
+            deps.required_broker(),
             actor(),
             provider=provider,
             session_nonce=oauth_session_nonce(),
@@ -112,8 +113,8 @@ def callback():
     try:
         link = connect.complete(
             db_session(),
-            required_broker(),
-            token_cipher(),
+            deps.required_broker(),
+            deps.cipher(),
             actor(),
             state=args.get("state"),
             code=args.get("code"),
@@ -141,8 +142,8 @@ def choose():
     try:
         connect.choose_calendars(
             db_session(),
-            required_broker(),
-            token_cipher(),
+            deps.required_broker(),
+            deps.cipher(),
             actor(),
             target_calendar_id=request.form.get("target_calendar_id", ""),
             conflict_calendar_ids=request.form.getlist("conflict_calendar_ids"),
@@ -171,9 +172,7 @@ def confirm_disconnect():
 def disconnect():
     """Disconnect the calendar: revoke at the aggregator and delete the tokens."""
     try:
-        report = connect.disconnect(
-            db_session(), current_app.extensions["rendezvous.broker"], token_cipher(), actor()
-        )
+        report = connect.disconnect(db_session(), deps.broker(), deps.cipher(), actor())
     except NotFound:
         return redirect(url_for("calendar.show"))
     except Forbidden as exc:

@@ -9,6 +9,7 @@ import logging
 
 from flask import Blueprint, current_app, render_template, request
 
+from webapp import deps
 from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.logs import RedactingFilter
@@ -18,7 +19,6 @@ from webapp.security import public
 from webapp.services import availability as av
 from webapp.services import candidate_links
 from webapp.services.errors import LinkUnusable, ServiceError, SlotTaken
-from webapp.views import required_broker
 from webapp.views.schedule import parse_start, zone_options
 
 bp = Blueprint("candidate", __name__, url_prefix="/c")
@@ -29,7 +29,7 @@ CANDIDATE_LIMIT = "30 per minute"
 
 def invite_callback_url(interview_id: int) -> str:
     """Where the aggregator reports the candidate's answer to a Smart Invite (sealed id)."""
-    sealer_ = current_app.extensions["rendezvous.sealer"]
+    sealer_ = deps.sealer()
     return external_url("hooks.smart_invite", ref=sealer_.seal("invite", str(interview_id)))
 
 
@@ -47,10 +47,6 @@ def _no_referrer(response):
     return response
 
 
-def _ext(name: str):
-    return current_app.extensions[f"rendezvous.{name}"]
-
-
 def _tz(opened) -> str:
     wanted = request.values.get("tz")
     return wanted if av.valid_zone(wanted) else opened.candidate_tzid
@@ -59,7 +55,7 @@ def _tz(opened) -> str:
 def _slots_page(token: str, opened, problem: str | None = None, status: int = 200):
     tzid = _tz(opened)
     try:
-        found = candidate_links.slots(db_session(), required_broker(), opened)
+        found = candidate_links.slots(db_session(), deps.required_broker(), opened)
     except ServiceError as exc:
         found, problem, status = (), exc.message, 503
     tz = av.zone(tzid)
@@ -105,9 +101,7 @@ def _used_or_unusable(token: str, exc: LinkUnusable):
     if exc.state != "used":
         return _unusable(exc)
     try:
-        shown = candidate_links.booked(
-            db_session(), _ext("broker"), _ext("cipher"), sealer(), token
-        )
+        shown = candidate_links.booked(db_session(), deps.broker(), deps.cipher(), sealer(), token)
     except LinkUnusable as gone:
         return _unusable(gone)
     return _booked_page(shown, again=True)
@@ -134,8 +128,8 @@ def book(token: str):
     try:
         booking = candidate_links.book(
             db,
-            required_broker(),
-            _ext("cipher"),
+            deps.required_broker(),
+            deps.cipher(),
             sealer(),
             token,
             parse_start(request.form.get("slot")),
@@ -151,7 +145,7 @@ def book(token: str):
             return _used_or_unusable(token, gone)
         return _slots_page(token, opened, exc.message, 409 if isinstance(exc, SlotTaken) else 400)
     if booking.retry_payload:
-        _ext("jobs").enqueue("scheduling.write", booking.interview.id, booking.retry_payload)
+        deps.jobs().enqueue("scheduling.write", booking.interview.id, booking.retry_payload)
     return _booked_page(
         candidate_links.Booked(booking.title, booking.tzid, "booked", booking.start, booking.end),
         invite_ics=booking.invite_ics,

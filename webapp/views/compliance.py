@@ -17,6 +17,7 @@ from flask import (
 )
 
 from models import Role
+from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
 from webapp.services import compliance
@@ -107,8 +108,8 @@ def people():
             by_email = compliance.email_records(db, who, query)
             interviews = compliance.candidate_interviews(
                 db,
-                current_app.extensions["rendezvous.broker"],
-                current_app.extensions["rendezvous.cipher"],
+                deps.broker(),
+                deps.cipher(),
                 who,
                 query,
             )
@@ -203,8 +204,8 @@ def decide(request_id: int, *, approve: bool):
     try:
         req = compliance.decide_erasure(
             db_session(),
-            current_app.extensions["rendezvous.broker"],
-            current_app.extensions["rendezvous.cipher"],
+            deps.broker(),
+            deps.cipher(),
             actor(),
             request_id,
             approve=approve,
@@ -220,7 +221,7 @@ def decide(request_id: int, *, approve: bool):
         return redirect(url_for("compliance.erasures"))
     if req.status == "completed":
         if (req.receipt or {}).get("revocations_queued"):
-            current_app.extensions["rendezvous.jobs"].enqueue("revocations")
+            deps.jobs().enqueue("revocations")
         return render_template("compliance/receipt.html", req=req)
     flash("Erasure request rejected.", "info")
     return redirect(url_for("compliance.erasures"))

@@ -17,6 +17,7 @@ from flask import (
 )
 
 from models import LinkStatus, MailboxStatus, Role
+from webapp import deps
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
@@ -29,7 +30,7 @@ from webapp.services.errors import (
     ServiceError,
     StateRejected,
 )
-from webapp.views import flash_error, oauth_session_nonce, required_broker, token_cipher
+from webapp.views import flash_error, oauth_session_nonce
 from webapp.web import actor
 
 bp = Blueprint("enterprise", __name__, url_prefix="/admin/calendar/enterprise")
@@ -39,12 +40,12 @@ MAX_UPLOAD = 1024 * 1024
 
 
 def _callback_url(request_id: int) -> str:
-    sealer = current_app.extensions["rendezvous.sealer"]
+    sealer = deps.sealer()
     return external_url("hooks.service_account", ref=sealer.seal("sa", str(request_id)))
 
 
 def _send(link_id: int) -> None:
-    current_app.extensions["rendezvous.jobs"].enqueue("ec_send_batches", link_id)
+    deps.jobs().enqueue("ec_send_batches", link_id)
 
 
 def _domain_or_404(link_id: int):
@@ -61,13 +62,13 @@ def index():
     db, who = db_session(), actor()
     status = request.args.get("status") or None
     query = (request.args.get("q") or "").strip()[:100] or None
-    broker = current_app.extensions["rendezvous.broker"]
+    broker = deps.broker()
     views = []
     for link in enterprise.domains(db, who.organisation_id):
         rooms, rooms_problem = None, None
         if broker is not None and link.status is LinkStatus.ACTIVE:
             try:
-                rooms = enterprise.room_directory(db, broker, token_cipher(), link)
+                rooms = enterprise.room_directory(db, broker, deps.cipher(), link)
             except ServiceError as exc:
                 rooms_problem = exc.message
         if rooms is None:  # the directory cannot be read: linked rooms can still be unlinked
@@ -124,7 +125,7 @@ def start_connect():
     try:
         url = enterprise.begin(
             db_session(),
-            required_broker(),
+            deps.required_broker(),
             actor(),
             provider=request.form.get("provider", ""),
             session_nonce=oauth_session_nonce(),
@@ -144,8 +145,8 @@ def callback():
     try:
         link = enterprise.complete(
             db_session(),
-            required_broker(),
-            token_cipher(),
+            deps.required_broker(),
+            deps.cipher(),
             actor(),
             state=args.get("state"),
             code=args.get("code"),
@@ -236,8 +237,8 @@ def request_rooms(link_id: int):
     try:
         report = enterprise.request_rooms(
             db_session(),
-            required_broker(),
-            token_cipher(),
+            deps.required_broker(),
+            deps.cipher(),
             actor(),
             link.id,
             request.form.getlist("rooms"),
@@ -314,8 +315,8 @@ def unlink(request_id: int):
     try:
         row = enterprise.unlink_mailbox(
             db_session(),
-            current_app.extensions["rendezvous.broker"],
-            token_cipher(),
+            deps.broker(),
+            deps.cipher(),
             actor(),
             request_id,
         )
@@ -346,7 +347,7 @@ def disconnect(link_id: int):
     """Unlink every mailbox and room of the domain and its service account; revoke them at the
     aggregator in the background."""
     try:
-        report = enterprise.disconnect_domain(db_session(), token_cipher(), actor(), link_id)
+        report = enterprise.disconnect_domain(db_session(), deps.cipher(), actor(), link_id)
     except NotFound:
         abort(404)
     _revoke_queued()
@@ -361,7 +362,7 @@ def disconnect(link_id: int):
 
 
 def _revoke_queued() -> None:
-    current_app.extensions["rendezvous.jobs"].enqueue("revocations")
+    deps.jobs().enqueue("revocations")
 
 
 @bp.route("/revocations/<int:revocation_id>/retry", methods=["POST"])
@@ -406,7 +407,7 @@ def reset():
     if request.form.get("confirm") != "reset":
         flash("Type “reset” to confirm. Nothing was changed.", "error")
         return redirect(url_for("enterprise.confirm_reset")), 303
-    report = enterprise.reset(db_session(), token_cipher(), actor())
+    report = enterprise.reset(db_session(), deps.cipher(), actor())
     _revoke_queued()
     flash(
         f"Enterprise Connect reset: {report.domains} domain(s) disconnected, {report.mailboxes} "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from webapp import deps
 from webapp.db import db_session
 from webapp.security import public
 
@@ -32,12 +33,12 @@ def readyz():
     except Exception as exc:  # any driver error means not ready
         log.warning("readiness: database check failed: %s", type(exc).__name__)
         checks["database"] = "unavailable"
-    broker = current_app.extensions["rendezvous.broker"]
+    broker = deps.broker()
     checks["broker"] = (
         "not configured" if broker is None else ("ok" if broker.ping() else "unreachable")
     )
     try:
-        checks["queue_depth"] = current_app.extensions["rendezvous.jobs"].pending()
+        checks["queue_depth"] = deps.jobs().pending()
     except Exception as exc:
         log.warning("readiness: queue check failed: %s", type(exc).__name__)
         checks["queue_depth"] = None

@@ -16,6 +16,7 @@ from werkzeug.sansio.utils import host_is_trusted
 
 from broker.errors import InvalidNotification
 from broker.notifications import HMAC_HEADER, parse_notification, verify_hmac
+from webapp import deps
 from webapp.bootstrap import client_secrets
 from webapp.db import db_session
 from webapp.security import public
@@ -44,7 +45,7 @@ def verified_body(kind: str, *, signature_required: bool = True) -> bytes:
     if len(raw) > MAX_BODY:
         abort(413)
     if not signature_required and HMAC_HEADER not in request.headers:
-        guard: CallbackGuard = current_app.extensions["rendezvous.callback_guard"]
+        guard: CallbackGuard = deps.callback_guard()
         retry_after = guard.blocked(request.remote_addr or "unknown")
         if retry_after is not None:  # this address already failed too often: no work at all
             raise TooManyRequests(retry_after=retry_after)
@@ -59,7 +60,7 @@ def refuse_unauthenticated(kind: str):
     """Answer a callback request that failed authentication (a bad signature, or an unsigned
     one whose reference or state is wrong): audited once a minute per address, 429 beyond the
     limit, else 401."""
-    unsigned: CallbackGuard = current_app.extensions["rendezvous.callback_guard"]
+    unsigned: CallbackGuard = deps.callback_guard()
     address = request.remote_addr or "unknown"
     requests = unsigned.to_audit(address)
     if requests is not None:
@@ -136,7 +137,7 @@ class CallbackGuard:
 
 def opened_id(purpose: str, ref: str, sealer=None) -> int | None:
     """The row id sealed in a callback URL's reference, or None if it is forged or altered."""
-    value = (sealer or current_app.extensions["rendezvous.sealer"]).open(purpose, ref)
+    value = (sealer or deps.sealer()).open(purpose, ref)
     return int(value) if value is not None and value.isdigit() else None
 
 
@@ -153,21 +154,20 @@ def push(ref: str):
     except InvalidNotification:
         return "", 400
     if notification.type == "change":
-        outcome = queue_changes(current_app.extensions["rendezvous.jobs"], link_id, notification)
+        outcome = queue_changes(deps.jobs(), link_id, notification)
     else:
-        ext = current_app.extensions
         outcome = connect.handle_push(
             db_session(),
-            ext["rendezvous.broker"],
-            ext["rendezvous.cipher"],
+            deps.broker(),
+            deps.cipher(),
             link_id,
             notification.type,
             channel_id=notification.channel_id,
             profile_id=notification.profile_id,
-            first_time=ext["rendezvous.callback_guard"].first_time,
+            first_time=deps.callback_guard().first_time,
         )
         if outcome == "check":  # which of the account's profiles? the aggregator says
-            ext["rendezvous.jobs"].enqueue("calendar.check_profile", link_id)
+            deps.jobs().enqueue("calendar.check_profile", link_id)
     log.debug("push %s for link %s: %s", notification.type, link_id, outcome)
     return "", 202
 
@@ -195,7 +195,7 @@ class FastPush:
     PATH = "/hooks/cronofy/push/"
 
     def __init__(self, app, fallback):
-        self.config, self.extensions, self.fallback = app.config, app.extensions, fallback
+        self.app, self.config, self.fallback = app, app.config, fallback
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -218,7 +218,7 @@ class FastPush:
             raw, environ.get("HTTP_CRONOFY_HMAC_SHA256"), client_secrets(self.config)
         ):
             return self.fallback(environ, start_response)
-        link_id = opened_id("push", ref, self.extensions["rendezvous.sealer"])
+        link_id = opened_id("push", ref, deps.sealer.of(self.app))
         if link_id is None:
             return self.fallback(environ, start_response)
         try:
@@ -227,7 +227,7 @@ class FastPush:
             return self.fallback(environ, start_response)
         if notification.type != "change":
             return self.fallback(environ, start_response)
-        outcome = queue_changes(self.extensions["rendezvous.jobs"], link_id, notification)
+        outcome = queue_changes(deps.jobs.of(self.app), link_id, notification)
         log.debug("push change for link %s: %s", link_id, outcome)
         start_response(
             "202 ACCEPTED", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")]
@@ -288,7 +288,7 @@ def service_account(ref: str):
         if not signed:
             refuse_unauthenticated("service_account")
         return "", 404
-    broker = current_app.extensions["rendezvous.broker"]
+    broker = deps.broker()
     if broker is None:
         return "", 503
     try:
@@ -298,7 +298,7 @@ def service_account(ref: str):
     outcome = enterprise.handle_callback(
         db_session(),
         broker,
-        current_app.extensions["rendezvous.cipher"],
+        deps.cipher(),
         request_id,
         callback,
         signed=signed,
@@ -306,8 +306,6 @@ def service_account(ref: str):
     if outcome.result == "forged" and not signed:
         refuse_unauthenticated("service_account")
     if outcome.result == "linked" and outcome.profile_link_id:  # a person's mailbox, not a room
-        current_app.extensions["rendezvous.jobs"].enqueue(
-            "ec_choose_calendar", outcome.profile_link_id
-        )
+        deps.jobs().enqueue("ec_choose_calendar", outcome.profile_link_id)
     log.info("service-account callback for request %s: %s", request_id, outcome.result)
     return "", _SA_STATUS[outcome.result]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from models import InterviewStatus, utcnow
+from webapp import deps
 from webapp.db import db_session
 from webapp.scheduling_tasks import sealer
 from webapp.security import allow
@@ -19,10 +20,6 @@ from webapp.web import actor
 bp = Blueprint("interviews", __name__, url_prefix="/interviews")
 
 
-def _ext(name: str):
-    return current_app.extensions[f"rendezvous.{name}"]
-
-
 @bp.route("/")
 @allow(*SCHEDULERS)
 def index():
@@ -30,7 +27,7 @@ def index():
     db = db_session()
     me = actor()
     notices = scheduling.notices_for(db, me)
-    listed = scheduling.list_interviews(db, _ext("broker"), _ext("cipher"), me)
+    listed = scheduling.list_interviews(db, deps.broker(), deps.cipher(), me)
     return render_template(
         "interviews/index.html",
         listed=listed,
@@ -45,7 +42,7 @@ def index():
 def show(uid: str):
     """Show one interview as its calendar event says now."""
     try:
-        view = scheduling.view_interview(db_session(), _ext("broker"), _ext("cipher"), actor(), uid)
+        view = scheduling.view_interview(db_session(), deps.broker(), deps.cipher(), actor(), uid)
     except NotFound:
         abort(404)
     return render_template(
@@ -66,7 +63,7 @@ def cancel_form(uid: str):
     me = actor()
     try:
         scheduling.interview_for(db, me, uid)
-        view = scheduling.view_interview(db, _ext("broker"), _ext("cipher"), me, uid)
+        view = scheduling.view_interview(db, deps.broker(), deps.cipher(), me, uid)
     except NotFound:
         abort(404)
     return render_template(
@@ -94,7 +91,7 @@ def cancel(uid: str):
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(url_for("interviews.show", uid=uid))
-    _ext("jobs").enqueue("scheduling.delete", interview.id)
+    deps.jobs().enqueue("scheduling.delete", interview.id)
     flash("The interview is cancelled; the calendar tells the panel and the candidate.", "success")
     return redirect(url_for("interviews.show", uid=uid), code=303)
 
@@ -136,7 +133,7 @@ def reschedule_form(uid: str):
     grid, problem, status, view = None, None, 200, None
     start_date, duration = today, 60
     try:
-        view = scheduling.view_interview(db, _ext("broker"), _ext("cipher"), me, uid)
+        view = scheduling.view_interview(db, deps.broker(), deps.cipher(), me, uid)
         duration = scheduling.duration_of(view.event)
         start_date, duration = _reschedule_choice(request.args, duration, today)
         if interview.status is not InterviewStatus.SCHEDULED:
@@ -155,7 +152,7 @@ def reschedule_form(uid: str):
             on_behalf_of_id=interview.on_behalf_of_id,
             room=room.email if room else None,
         )
-        grid = av.grid(db, _ext("broker"), _ext("cipher"), me, query, ignore_interview=interview.id)
+        grid = av.grid(db, deps.broker(), deps.cipher(), me, query, ignore_interview=interview.id)
     except Invalid as exc:
         problem, status = exc.message, 400
     except ServiceError as exc:
@@ -198,8 +195,8 @@ def reschedule(uid: str):
     try:
         interview, payload = scheduling.reschedule_interview(
             db_session(),
-            _ext("broker"),
-            _ext("cipher"),
+            deps.broker(),
+            deps.cipher(),
             sealer(),
             actor(),
             uid,
@@ -211,6 +208,6 @@ def reschedule(uid: str):
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(back)
-    _ext("jobs").enqueue("scheduling.write", interview.id, payload)
+    deps.jobs().enqueue("scheduling.write", interview.id, payload)
     flash("The interview is moved; the calendar tells the panel and the candidate.", "success")
     return redirect(url_for("interviews.show", uid=uid), code=303)

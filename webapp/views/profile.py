@@ -6,7 +6,6 @@ import time
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -17,6 +16,7 @@ from flask import (
 from flask_login import current_user, login_user
 
 from models import Organisation
+from webapp import deps
 from webapp.db import db_session
 from webapp.forms import ChangePasswordForm
 from webapp.security import signed_in
@@ -49,8 +49,8 @@ def zone_proposals() -> list[tuple[str, str]]:
     db = db_session()
     calendar = connect.calendar_zone(
         db,
-        current_app.extensions["rendezvous.broker"],
-        current_app.extensions["rendezvous.cipher"],
+        deps.broker(),
+        deps.cipher(),
         connect.link_of(db, current_user.id),
     )
     if calendar and calendar != browser:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
 from models import Organisation, Role
+from webapp import deps
 from webapp.db import db_session
 from webapp.scheduling_tasks import sealer
 from webapp.security import allow
 from webapp.services import availability as av
 from webapp.services import scheduling
 from webapp.services.errors import Forbidden, Invalid, ServiceError, SlotTaken
-from webapp.views import required_broker
 from webapp.web import actor
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
@@ -138,8 +138,8 @@ def index():
         return _page(None)
     try:
         query = parse_query(request.args)
-        db, cipher = db_session(), current_app.extensions["rendezvous.cipher"]
-        pending = av.start_grid(db, required_broker(), cipher, actor(), query)
+        db, cipher = db_session(), deps.cipher()
+        pending = av.start_grid(db, deps.required_broker(), cipher, actor(), query)
     except (Invalid, Forbidden) as exc:
         return _page(None, problem=exc.message, status=400)
     except ServiceError as exc:
@@ -181,8 +181,8 @@ def create():
         )
         interview, payload = scheduling.create_interview(
             db,
-            required_broker(),
-            current_app.extensions["rendezvous.cipher"],
+            deps.required_broker(),
+            deps.cipher(),
             sealer(),
             actor(),
             new,
@@ -191,13 +191,13 @@ def create():
         grid = None
         try:
             query = parse_query(form)
-            cipher = current_app.extensions["rendezvous.cipher"]
-            grid = av.grid(db, required_broker(), cipher, actor(), query)
+            cipher = deps.cipher()
+            grid = av.grid(db, deps.required_broker(), cipher, actor(), query)
         except ServiceError:
             query = None
         status = 409 if isinstance(exc, SlotTaken) else 400
         return _page(query, grid, problem=exc.message, status=status, form=form)
-    current_app.extensions["rendezvous.jobs"].enqueue("scheduling.write", interview.id, payload)
+    deps.jobs().enqueue("scheduling.write", interview.id, payload)
     flash("The interview is scheduled. Invitations go out from the calendar.", "success")
     return redirect(url_for("interviews.show", uid=interview.uid), code=303)
 
@@ -218,8 +218,8 @@ def _preferences_page(problem: str | None = None, status: int = 200):
     org_default = scheduling.preference_of(db, me.organisation_id, None)
     accounts, video_problem = video.conferencing_profiles(
         db,
-        current_app.extensions["rendezvous.broker"],
-        current_app.extensions["rendezvous.cipher"],
+        deps.broker(),
+        deps.cipher(),
         me,
     )
     chosen = pref.video_profile if pref else None
@@ -260,8 +260,8 @@ def save_preferences():
     me = actor()
     accounts, _problem = video.conferencing_profiles(
         db,
-        current_app.extensions["rendezvous.broker"],
-        current_app.extensions["rendezvous.cipher"],
+        deps.broker(),
+        deps.cipher(),
         me,
     )
     try:
@@ -292,8 +292,8 @@ def connect_video():
     try:
         url = video.authorization_url(
             db_session(),
-            required_broker(),
-            current_app.extensions["rendezvous.cipher"],
+            deps.required_broker(),
+            deps.cipher(),
             actor(),
             provider=request.form.get("provider"),
             redirect_uri=external_url("schedule.video_done"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from models import Role
+from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
 from webapp.services import connect
@@ -22,7 +23,7 @@ def integration():
         "settings/integration.html",
         org=connect.organisation(db, who),
         links=connect.business_links(db, who.organisation_id),
-        configured=current_app.extensions["rendezvous.broker"] is not None,
+        configured=deps.broker() is not None,
     )
 
 
@@ -58,10 +59,8 @@ def reset():
     if request.form.get("confirm") != "reset":
         flash("Type “reset” to confirm. Nothing was changed.", "error")
         return redirect(url_for("settings.confirm_reset")), 303
-    report = connect.reset_business_connect(
-        db_session(), current_app.extensions["rendezvous.cipher"], actor()
-    )
-    current_app.extensions["rendezvous.jobs"].enqueue("revocations")
+    report = connect.reset_business_connect(db_session(), deps.cipher(), actor())
+    deps.jobs().enqueue("revocations")
     flash(
         f"Business Connect reset: {report.links} link(s) removed, {report.tokens_deleted} set(s) "
         f"of tokens deleted. Revoking {report.revocations} authorization(s) at the calendar "
