@@ -11,7 +11,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import db, deps, logs, web
-from webapp.bootstrap import ReferenceSealer, aggregator_app_origin, build_broker, build_cipher
+from webapp.bootstrap import aggregator_app_origin, build_broker, build_cipher, build_sealer
 from webapp.config import load_config
 from webapp.extensions import csrf, limiter, login_manager
 
@@ -46,7 +46,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     deps.broker.install(app, build_broker(config))
     deps.cipher.install(app, build_cipher(config))
-    deps.sealer.install(app, ReferenceSealer.from_secret(config["SECRET_KEY"]))
+    deps.sealer.install(app, build_sealer(config))
     web.init_login(app, login_manager)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -1,21 +1,14 @@
 """The app's dependencies built from the configuration, once per app: the calendar broker, the
-token cipher and the reference sealer (stored on the app by ``create_app``), and the values
+token cipher and the sealer (stored on the app by ``create_app``), and the values
 derived from the aggregator settings (client secrets, the aggregator's browser origin)."""
 
 from __future__ import annotations
 
-import base64
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from broker.port import CalendarBroker
-from webapp.security import TokenCipher
+from webapp.security import Sealer, TokenCipher
 
 
 def build_broker(config: Mapping[str, Any]) -> CalendarBroker | None:
@@ -69,37 +62,9 @@ def aggregator_app_origin(config: Mapping[str, Any]) -> str | None:
     return "https://app.cronofy.com" if dc == "us" else f"https://app-{dc}.cronofy.com"
 
 
-@dataclass(frozen=True)
-class ReferenceSealer:
-    """Opaque, tamper-proof references (e.g. a link id inside a push callback URL).
-
-    AES-GCM under a key derived from SECRET_KEY: the URL reveals nothing, and a guessed or altered
-    reference fails to open.
-    """
-
-    key: bytes
-
-    @classmethod
-    def from_secret(cls, secret_key: str) -> ReferenceSealer:
-        hkdf = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"rendezvous reference sealer v1"
-        )
-        return cls(hkdf.derive(secret_key.encode()))
-
-    def seal(self, purpose: str, value: str) -> str:
-        nonce = os.urandom(12)
-        blob = nonce + AESGCM(self.key).encrypt(nonce, value.encode(), purpose.encode())
-        return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
-
-    def open(self, purpose: str, token: str | None, *, max_length: int = 200) -> str | None:
-        if not token or len(token) > max_length:
-            return None
-        try:
-            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            return AESGCM(self.key).decrypt(blob[:12], blob[12:], purpose.encode()).decode()
-        except Exception:
-            return None
-
-
 def build_cipher(config: Mapping[str, Any]) -> TokenCipher:
     return TokenCipher(config["TOKEN_KEY_RING"])
+
+
+def build_sealer(config: Mapping[str, Any]) -> Sealer:
+    return Sealer.from_secret(config["SECRET_KEY"])

@@ -17,10 +17,9 @@ from flask import Flask, abort, current_app
 
 if TYPE_CHECKING:
     from broker.port import CalendarBroker
-    from webapp.bootstrap import ReferenceSealer
     from webapp.db import Database
     from webapp.jobs import Jobs
-    from webapp.security import TokenCipher
+    from webapp.security import Sealer, TokenCipher
     from webapp.views.hooks import CallbackGuard
 
 T = TypeVar("T")
@@ -60,7 +59,7 @@ broker: Shared[CalendarBroker | None] = Shared("broker")
 #: Calendar tokens and other secrets at rest (key ring, AES-GCM).
 cipher: Shared[TokenCipher] = Shared("cipher")
 #: Opaque references and sealed JSON in URLs and job arguments.
-sealer: Shared[ReferenceSealer] = Shared("sealer")
+sealer: Shared[Sealer] = Shared("sealer")
 #: The background job queue.
 jobs: Shared[Jobs] = Shared("jobs")
 #: Rate limits and audit throttling of unauthenticated callback requests, shared by workers.

@@ -15,15 +15,10 @@ WRITE_RETRIES = 20
 WRITE_RETRY_DELAY = 30
 
 
-def sealer() -> scheduling.Sealer:
-    """The app's sealer, for JSON payloads (job arguments, candidate links)."""
-    return scheduling.Sealer(deps.sealer())
-
-
 @jobs.task("scheduling.write", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
 def write_interview(interview_id: int, sealed: str) -> str:
     """Upsert the interview's events under their fixed event ids until the aggregator confirms."""
-    broker, cipher, seal = deps.broker(), deps.cipher(), sealer()
+    broker, cipher, seal = deps.broker(), deps.cipher(), deps.sealer()
     if broker is None:
         raise WriteFailed("no calendar aggregator configured")
     with deps.database().sessions() as session:

@@ -1,4 +1,5 @@
-"""Security primitives: access policies, password hashing, one-time tokens and the token cipher.
+"""Security primitives: access policies, password hashing, one-time tokens, sealing (the one
+AES-GCM implementation) and the token cipher built on it.
 
 Nothing here imports the request: views and services pass what they need.
 """
@@ -9,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import os
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +20,10 @@ from typing import TypeVar
 from argon2 import Parameters, PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import hash_secret_raw
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from models import Role
 
@@ -184,7 +189,76 @@ def same_token(a: str, b: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Token cipher: AES-256-GCM, associated data binds a ciphertext to its table, column and row.
+# Sealing: AES-256-GCM, implemented here once. A sealed blob is a 12-byte random nonce followed
+# by the ciphertext and its 16-byte tag; associated data binds it to where it belongs (a purpose,
+# or a table, column and row), so it neither opens elsewhere nor opens at all once altered.
+
+NONCE_SIZE = 12
+TAG_SIZE = 16
+
+
+class Sealer:
+    """Seals and opens values under one 256-bit key.
+
+    ``seal``/``open``: opaque, tamper-proof references for URLs (a link id in a callback URL, an
+    API cursor), URL-safe base64 without padding; ``seal_json``/``open_json``: JSON objects the
+    same way (job arguments, candidate links); ``seal_bytes``/``open_bytes``: the raw form, for
+    the token cipher. Opening anything forged, altered, too long or bound to another purpose
+    gives None.
+    """
+
+    def __init__(self, key: bytes):
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_secret(cls, secret_key: str) -> Sealer:
+        """The app's sealer: its key derived from SECRET_KEY."""
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"rendezvous reference sealer v1"
+        )
+        return cls(hkdf.derive(secret_key.encode()))
+
+    def seal_bytes(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        nonce = os.urandom(NONCE_SIZE)
+        return nonce + self._aead.encrypt(nonce, plaintext, associated_data)
+
+    def open_bytes(self, blob: bytes, associated_data: bytes) -> bytes | None:
+        if len(blob) < NONCE_SIZE + TAG_SIZE:
+            return None
+        try:
+            return self._aead.decrypt(blob[:NONCE_SIZE], blob[NONCE_SIZE:], associated_data)
+        except InvalidTag:
+            return None
+
+    def seal(self, purpose: str, value: str) -> str:
+        blob = self.seal_bytes(value.encode(), purpose.encode())
+        return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+
+    def open(self, purpose: str, token: str | None, *, max_length: int = 200) -> str | None:
+        if not token or len(token) > max_length:
+            return None
+        try:
+            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            opened = self.open_bytes(blob, purpose.encode())
+            return opened.decode() if opened is not None else None
+        except (ValueError, binascii.Error):  # not base64, or not UTF-8 (UnicodeDecodeError)
+            return None
+
+    def seal_json(self, purpose: str, value: dict) -> str:
+        return self.seal(purpose, json.dumps(value))
+
+    def open_json(self, purpose: str, token: str | None, *, max_length: int = 8192) -> dict | None:
+        raw = self.open(purpose, token, max_length=max_length)
+        try:
+            value = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Token cipher: calendar tokens at rest, sealed under a key ring; the associated data binds a
+# ciphertext to its table, column and row.
 
 
 class DecryptionFailed(Exception):
@@ -207,7 +281,7 @@ class TokenCipher:
         self._ring = list(ring)
         if not self._ring:
             raise ValueError("the key ring is empty")
-        self._keys = {key_id: AESGCM(key) for key_id, key in self._ring}
+        self._keys = {key_id: Sealer(key) for key_id, key in self._ring}
 
     @property
     def current_key_id(self) -> str:
@@ -222,17 +296,20 @@ class TokenCipher:
         return f"rendezvous:{table}:{column}:{row_id}".encode()
 
     def encrypt(self, plaintext: str, *, table: str, column: str, row_id: object) -> Sealed:
-        nonce = os.urandom(12)
         aad = self.associated_data(table, column, row_id)
-        blob = nonce + self._keys[self.current_key_id].encrypt(nonce, plaintext.encode(), aad)
+        blob = self._keys[self.current_key_id].seal_bytes(plaintext.encode(), aad)
         return Sealed(self.current_key_id, blob)
 
     def decrypt(self, sealed: Sealed, *, table: str, column: str, row_id: object) -> str:
-        aead = self._keys.get(sealed.key_id)
-        if aead is None or len(sealed.blob) < 12 + 16:
+        sealer = self._keys.get(sealed.key_id)
+        opened = (
+            sealer.open_bytes(sealed.blob, self.associated_data(table, column, row_id))
+            if sealer is not None
+            else None
+        )
+        if opened is None:
             raise DecryptionFailed()
-        aad = self.associated_data(table, column, row_id)
         try:
-            return aead.decrypt(sealed.blob[:12], sealed.blob[12:], aad).decode()
-        except Exception:
+            return opened.decode()
+        except UnicodeDecodeError:
             raise DecryptionFailed() from None

@@ -29,8 +29,8 @@ from tests.factories import PASSWORD, TEST_TOKEN_KEYS, make_org, make_user
 from tests.webapp.scheduling_support import make_panel
 from tests.webapp.test_business_connect import connect_as, token_calls
 from webapp import deps
+from webapp.security import Sealer
 from webapp.services import connect
-from webapp.services.scheduling import Sealer
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "w" * 48

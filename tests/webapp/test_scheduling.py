@@ -21,7 +21,6 @@ from models import (
 from tests.factories import assign, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from webapp import deps
-from webapp.scheduling_tasks import sealer
 from webapp.services import Actor, scheduling
 from webapp.services import availability as av
 from webapp.services.errors import Forbidden, Invalid, NotFound, SlotTaken
@@ -87,8 +86,7 @@ def schedule(app, session, user, query, slot_start, *, video=True, run=True):
 
 
 def sealer_of(app):
-    with app.app_context():
-        return sealer()
+    return deps.sealer.of(app)
 
 
 def requests_of(sandbox, route: str) -> int:

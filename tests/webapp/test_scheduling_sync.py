@@ -144,7 +144,7 @@ def test_a_tampered_payload_writes_nothing(app, session, sandbox, recruiter, pan
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start, run=False
     )
     broker, cipher = broker_cipher(app)
-    other = sealer_of(app).seal("write:someone-else", {"summary": "x"})
+    other = sealer_of(app).seal_json("write:someone-else", {"summary": "x"})
     for bad in (payload[:-4] + "AAAA", other):
         assert (
             scheduling.run_write(session, broker, cipher, sealer_of(app), interview.id, bad)
@@ -282,7 +282,7 @@ def test_reconciliation_settles_writes_whose_job_gave_up(app, session, sandbox, 
     grid = scheduling.av.grid(session, broker, cipher, actor_of(recruiter), query)
     written, payload = schedule(app, session, recruiter, query, grid.slots[0].start, run=False)
     # The event got written but the confirmation was lost.
-    content = sealer_of(app).open(f"write:{written.uid}", payload)
+    content = sealer_of(app).open_json(f"write:{written.uid}", payload)
     from tests.webapp.scheduling_support import creds_of
 
     broker.upsert_event(

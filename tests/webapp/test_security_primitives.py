@@ -1,10 +1,10 @@
-"""Password hashing, one-time tokens and the token cipher."""
+"""Password hashing, one-time tokens, the sealer and the token cipher."""
 
 import pytest
 
 from webapp import security
 from webapp.config import new_token_key, parse_key_ring
-from webapp.security import DecryptionFailed, Sealed, TokenCipher
+from webapp.security import DecryptionFailed, Sealed, Sealer, TokenCipher
 
 
 def test_password_hash_verifies_only_the_right_password():
@@ -68,3 +68,75 @@ def test_cipher_encrypts_with_newest_key_and_decrypts_with_older():
     assert both.current_key_id == "k2"
     assert both.decrypt(old, table="t", column="c", row_id=1) == "v"
     assert both.encrypt("v", table="t", column="c", row_id=1).key_id == "k2"
+
+
+# The sealer: one AES-GCM implementation for references in URLs, sealed JSON and the cipher.
+
+
+def test_sealer_round_trip_binds_the_purpose():
+    sealer = Sealer.from_secret("s" * 48)
+    ref = sealer.seal("push", "1234")
+    assert "1234" not in ref and "=" not in ref
+    assert sealer.open("push", ref) == "1234"
+    assert sealer.open("invite", ref) is None  # a reference opens for its own purpose only
+    assert Sealer.from_secret("t" * 48).open("push", ref) is None  # nor under another secret
+    assert sealer.seal("push", "1234") != ref  # a fresh nonce every time
+
+
+@pytest.mark.parametrize(
+    "token", [None, "", "not base64 at all!", "AAAA", "é" * 10, "A" * 201, "%00%00"]
+)
+def test_sealer_refuses_what_it_did_not_seal(token):
+    assert Sealer.from_secret("s" * 48).open("push", token) is None
+
+
+def test_sealer_refuses_altered_references():
+    sealer = Sealer.from_secret("s" * 48)
+    ref = sealer.seal("push", "1234")
+    for i in range(len(ref)):
+        altered = ref[:i] + ("A" if ref[i] != "A" else "B") + ref[i + 1 :]
+        assert sealer.open("push", altered) is None
+
+
+def test_sealed_json_opens_only_as_an_object_within_its_length():
+    sealer = Sealer.from_secret("s" * 48)
+    token = sealer.seal_json("write:abc", {"summary": "Interview", "n": [1, 2]})
+    assert sealer.open_json("write:abc", token) == {"summary": "Interview", "n": [1, 2]}
+    assert sealer.open_json("write:abd", token) is None
+    assert sealer.open_json("write:abc", token, max_length=len(token) - 1) is None
+    assert sealer.open_json("list", sealer.seal("list", "[1, 2]")) is None
+    assert sealer.open_json("text", sealer.seal("text", "not json")) is None
+
+
+#: Sealed by the implementations this sealer replaced (bootstrap.ReferenceSealer,
+#: scheduling.Sealer and the cipher's own AES-GCM), with fixed nonces: what is already in
+#: databases, job queues and callback URLs registered with the aggregator must still open.
+OLD_REFERENCE = "AgICAgICAgICAgICn_g6kRgsyMhbd8iEGY3ZC5oEGI4"
+OLD_JSON = "AwMDAwMDAwMDAwMDvOLeERqQQzBRSIlMsZ8vex1-0avcKOUf46d5n1aH20ctttq3RUKsBz5TMsbqbLa_AifOYHE"
+OLD_CIPHER_BLOB = bytes.fromhex(
+    "01010101010101010101010105a683470df6004ba03b0c7d764a139a882c60abf4be461c336a1eb75c8796dfa2"
+)
+
+
+def test_what_the_replaced_implementations_sealed_still_opens():
+    sealer = Sealer.from_secret("s" * 48)
+    assert sealer.open("push", OLD_REFERENCE) == "1234"
+    assert sealer.open_json("write:abc", OLD_JSON) == {"summary": "Interview", "n": [1, 2]}
+    cipher = TokenCipher([("k2", bytes(range(32)))])
+    sealed = Sealed("k2", OLD_CIPHER_BLOB)
+    assert (
+        cipher.decrypt(sealed, table="profile_links", column="refresh_token", row_id=42)
+        == "refresh-token-ABC"
+    )
+
+
+def test_the_format_is_unchanged(monkeypatch):
+    """Nonce, then ciphertext and tag: sealing with the same nonce gives the old bytes."""
+    monkeypatch.setattr(security.os, "urandom", lambda n: b"\x02" * n)
+    assert Sealer.from_secret("s" * 48).seal("push", "1234") == OLD_REFERENCE
+    monkeypatch.setattr(security.os, "urandom", lambda n: b"\x01" * n)
+    cipher = TokenCipher([("k2", bytes(range(32)))])
+    sealed = cipher.encrypt(
+        "refresh-token-ABC", table="profile_links", column="refresh_token", row_id=42
+    )
+    assert sealed == Sealed("k2", OLD_CIPHER_BLOB)

@@ -24,7 +24,6 @@ from tests.webapp.timezone_support import (
     three_zone_panel,
 )
 from webapp import deps
-from webapp.scheduling_tasks import sealer
 from webapp.services import Actor, accounts, candidate_links
 from webapp.services import availability as av
 from webapp.services.errors import Forbidden, Invalid, NotFound
@@ -261,7 +260,7 @@ def test_candidate_hours_limit_a_london_panel_for_a_new_york_candidate(
 def test_candidate_hours_are_checked(app, session, sandbox, recruiter, org):
     ((_u, link),) = make_panel(app, session, sandbox, org, 1)
     with app.app_context():
-        seal = sealer()
+        seal = deps.sealer()
     me = actor_of(recruiter)
     common = dict(
         panel_link_ids=[link.id],

@@ -1,6 +1,6 @@
 """Cursor pagination: ``?limit=`` (1–100) and an opaque ``cursor`` from the previous page.
 
-A cursor is sealed (AES-GCM, webapp.bootstrap.ReferenceSealer) around the list it belongs to,
+A cursor is sealed (AES-GCM, webapp.security.Sealer) around the list it belongs to,
 the organisation and user it was issued to, and the position reached. It cannot be read, altered,
 or replayed on another list, organisation or person: such a cursor is refused with 422.
 """

@@ -23,12 +23,6 @@ SCHEDULERS = (Role.RECRUITER, Role.COORDINATOR)
 UID = "<string(length=32):uid>"
 
 
-def _sealer():
-    from webapp.scheduling_tasks import sealer
-
-    return sealer()
-
-
 def _zone(tzid: str | None) -> str:
     if tzid:
         return tzid
@@ -234,7 +228,7 @@ def create_interview(body):
         candidate_tzid=body["candidate_tzid"] or query.tzid,
     )
     interview, payload = scheduling.create_interview(
-        db(), required_broker(), deps.cipher(), _sealer(), actor(), new
+        db(), required_broker(), deps.cipher(), deps.sealer(), actor(), new
     )
     deps.jobs().enqueue("scheduling.write", interview.id, payload)
     db().refresh(interview)
@@ -271,7 +265,7 @@ def reschedule(uid: str, body):
         db(),
         required_broker(),
         deps.cipher(),
-        _sealer(),
+        deps.sealer(),
         actor(),
         uid,
         body["start"],
@@ -369,7 +363,7 @@ def create_scheduling_link(body):
     start_date = body["start_date"] or dt.datetime.now(av.zone(zone)).date()
     link, token = candidate_links.create_link(
         db(),
-        _sealer(),
+        deps.sealer(),
         actor(),
         panel_link_ids=body["panel"],
         duration=body["duration"],

@@ -33,7 +33,7 @@ from models import (
     utcnow,
 )
 from webapp import security
-from webapp.security import TokenCipher
+from webapp.security import Sealer, TokenCipher
 from webapp.services import Actor, claims, scheduling
 from webapp.services import availability as av
 from webapp.services.accounts import valid_email
@@ -94,7 +94,7 @@ class Booking:
 
 def create_link(
     session: Session,
-    sealer: scheduling.Sealer,
+    sealer: Sealer,
     actor: Actor,
     *,
     panel_link_ids,
@@ -157,7 +157,7 @@ def create_link(
             "start the window earlier.",
             field="expires_days",
         )
-    token = sealer.seal(
+    token = sealer.seal_json(
         PURPOSE,
         {
             "k": secrets.token_urlsafe(
@@ -249,22 +249,20 @@ def revoke(session: Session, actor: Actor, link_id: int) -> SchedulingLink:
 # Candidate side
 
 
-def _genuine(
-    session: Session, sealer: scheduling.Sealer, token: str
-) -> tuple[SchedulingLink, dict]:
+def _genuine(session: Session, sealer: Sealer, token: str) -> tuple[SchedulingLink, dict]:
     """The link behind a genuine token, whatever its state."""
     if not token or len(token) > MAX_TOKEN:
         raise LinkUnusable("This link is not valid.", "unknown")
     link = session.scalar(
         select(SchedulingLink).where(SchedulingLink.token_hash == security.token_hash(token))
     )
-    payload = sealer.open(PURPOSE, token, max_length=MAX_TOKEN) if link is not None else None
+    payload = sealer.open_json(PURPOSE, token, max_length=MAX_TOKEN) if link is not None else None
     if link is None or payload is None:
         raise LinkUnusable("This link is not valid.", "unknown")
     return link, payload
 
 
-def open_link(session: Session, sealer: scheduling.Sealer, token: str) -> Opened:
+def open_link(session: Session, sealer: Sealer, token: str) -> Opened:
     """The link behind a token, if it may still be used."""
     link, payload = _genuine(session, sealer, token)
     state = link.state
@@ -336,7 +334,7 @@ def book(
     session: Session,
     broker: CalendarBroker,
     cipher: TokenCipher,
-    sealer: scheduling.Sealer,
+    sealer: Sealer,
     token: str,
     start: dt.datetime,
     *,
@@ -551,7 +549,7 @@ def booked(
     session: Session,
     broker: CalendarBroker | None,
     cipher: TokenCipher,
-    sealer: scheduling.Sealer,
+    sealer: Sealer,
     token: str,
 ) -> Booked:
     """What the link's booking is now; raises LinkUnusable unless the token is genuine and was

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import uuid
 from collections import defaultdict
@@ -44,8 +43,7 @@ from models import (
     User,
     utcnow,
 )
-from webapp.bootstrap import ReferenceSealer
-from webapp.security import TokenCipher
+from webapp.security import Sealer, TokenCipher
 from webapp.services import Actor, claims, printable
 from webapp.services import availability as av
 from webapp.services.accounts import valid_email
@@ -78,30 +76,7 @@ TAKEN_ROOM = "That time was just taken (or the room is booked). Pick another slo
 
 
 # ---------------------------------------------------------------------------------------------
-# Sealed content for jobs and links
-
-
-@dataclass(frozen=True)
-class Sealer:
-    """JSON values sealed with the app's ReferenceSealer (AES-GCM under a key derived from
-    SECRET_KEY, ``purpose`` bound as associated data)."""
-
-    inner: ReferenceSealer
-
-    @classmethod
-    def from_secret(cls, secret_key: str) -> Sealer:
-        return cls(ReferenceSealer.from_secret(secret_key))
-
-    def seal(self, purpose: str, value: dict) -> str:
-        return self.inner.seal(purpose, json.dumps(value))
-
-    def open(self, purpose: str, token: str | None, *, max_length: int = 8192) -> dict | None:
-        raw = self.inner.open(purpose, token, max_length=max_length)
-        try:
-            value = json.loads(raw) if raw is not None else None
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+# Content for jobs and links (sealed with security.Sealer)
 
 
 @dataclass(frozen=True)
@@ -558,7 +533,7 @@ def commit_interview(
         raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
     session.commit()
     session.refresh(interview)
-    return interview, sealer.seal(f"write:{interview.uid}", content.to_dict())
+    return interview, sealer.seal_json(f"write:{interview.uid}", content.to_dict())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,7 +559,7 @@ def run_write(
     interview = session.get(Interview, interview_id)
     if interview is None:
         return "gone"
-    content = sealer.open(f"write:{interview.uid}", sealed, max_length=MAX_WRITE_PAYLOAD)
+    content = sealer.open_json(f"write:{interview.uid}", sealed, max_length=MAX_WRITE_PAYLOAD)
     if content is None:
         log.error("interview %s: write payload could not be opened", interview.id)
         return "unreadable"
@@ -869,7 +844,7 @@ def reschedule_interview(
             TAKEN if room is None else TAKEN_ROOM, asked=asked, start=start, moving=interview.id
         )
     session.commit()
-    return interview, sealer.seal(f"write:{interview.uid}", content.to_dict())
+    return interview, sealer.seal_json(f"write:{interview.uid}", content.to_dict())
 
 
 def room_of(session: Session, organisation_id: int, event: ManagedEvent | None) -> av.Room | None:

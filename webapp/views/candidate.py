@@ -14,7 +14,6 @@ from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.logs import RedactingFilter
 from webapp.public_urls import external_url
-from webapp.scheduling_tasks import sealer
 from webapp.security import public
 from webapp.services import availability as av
 from webapp.services import candidate_links
@@ -101,7 +100,9 @@ def _used_or_unusable(token: str, exc: LinkUnusable):
     if exc.state != "used":
         return _unusable(exc)
     try:
-        shown = candidate_links.booked(db_session(), deps.broker(), deps.cipher(), sealer(), token)
+        shown = candidate_links.booked(
+            db_session(), deps.broker(), deps.cipher(), deps.sealer(), token
+        )
     except LinkUnusable as gone:
         return _unusable(gone)
     return _booked_page(shown, again=True)
@@ -113,7 +114,7 @@ def _used_or_unusable(token: str, exc: LinkUnusable):
 def page(token: str):
     """Show the candidate the free times, in their time zone."""
     try:
-        opened = candidate_links.open_link(db_session(), sealer(), token)
+        opened = candidate_links.open_link(db_session(), deps.sealer(), token)
     except LinkUnusable as exc:
         return _used_or_unusable(token, exc)
     return _slots_page(token, opened)
@@ -130,7 +131,7 @@ def book(token: str):
             db,
             deps.required_broker(),
             deps.cipher(),
-            sealer(),
+            deps.sealer(),
             token,
             parse_start(request.form.get("slot")),
             invite_callback_url=invite_callback_url,
@@ -140,7 +141,7 @@ def book(token: str):
         return _used_or_unusable(token, exc)
     except ServiceError as exc:
         try:  # the link may have been used meanwhile (e.g. by the other of two clicks)
-            opened = candidate_links.open_link(db, sealer(), token)
+            opened = candidate_links.open_link(db, deps.sealer(), token)
         except LinkUnusable as gone:
             return _used_or_unusable(token, gone)
         return _slots_page(token, opened, exc.message, 409 if isinstance(exc, SlotTaken) else 400)

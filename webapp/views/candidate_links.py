@@ -8,9 +8,9 @@ import datetime as dt
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from models import Role
+from webapp import deps
 from webapp.db import db_session
 from webapp.public_urls import external_url
-from webapp.scheduling_tasks import sealer
 from webapp.security import allow
 from webapp.services import availability as av
 from webapp.services import candidate_links, scheduling
@@ -56,7 +56,7 @@ def create():
         start_date = dt.date.fromisoformat(form.get("start_date") or dt.date.today().isoformat())
         link, token = candidate_links.create_link(
             db_session(),
-            sealer(),
+            deps.sealer(),
             actor(),
             panel_link_ids=panel,
             duration=int(form.get("duration") or 60),

@@ -9,7 +9,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from models import InterviewStatus, utcnow
 from webapp import deps
 from webapp.db import db_session
-from webapp.scheduling_tasks import sealer
 from webapp.security import allow
 from webapp.services import availability as av
 from webapp.services import scheduling, video
@@ -197,7 +196,7 @@ def reschedule(uid: str):
             db_session(),
             deps.broker(),
             deps.cipher(),
-            sealer(),
+            deps.sealer(),
             actor(),
             uid,
             parse_start(form.get("slot")),

@@ -12,7 +12,6 @@ from markupsafe import Markup, escape
 from models import Organisation, Role
 from webapp import deps
 from webapp.db import db_session
-from webapp.scheduling_tasks import sealer
 from webapp.security import allow
 from webapp.services import availability as av
 from webapp.services import scheduling
@@ -183,7 +182,7 @@ def create():
             db,
             deps.required_broker(),
             deps.cipher(),
-            sealer(),
+            deps.sealer(),
             actor(),
             new,
         )
