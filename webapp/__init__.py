@@ -90,46 +90,18 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     csrf.exempt(hooks.bp)  # the aggregator signs its requests with HMAC instead
     limiter.exempt(hooks.bp)  # signed requests are the aggregator's; unsigned ones limited here:
-    deps.callback_guard.install(app, hooks.CallbackGuard(app.config["RATELIMIT_STORAGE_URI"]))
     api.init_app(app)  # JSON API: token auth, CSRF-exempt, per-token limits
 
     web.init_request_hooks(app)
-    from webapp import cli, errors, jobs
+    from webapp import callbacks, cli, errors, jobs
 
     jobs.init_app(app)
 
     errors.init_app(app)
     cli.init_app(app)
-    app.wsgi_app = PathDispatcher(
-        app.wsgi_app, hooks.PREFIX, hooks.FastPush(app, _callback_app(app, hooks.bp).wsgi_app)
-    )
+    callbacks.init_app(app, hooks.bp)  # /hooks/ served by a lean app, FastPush in front
     if config["PROXY_HOPS"]:
         # Behind a TLS-terminating proxy: trust exactly that many X-Forwarded-* hops.
         hops = config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     return app
-
-
-def _callback_app(app: Flask, blueprint) -> Flask:
-    """The aggregator's callbacks, served by a lean app sharing the main app's config and
-    resources but none of its browser machinery (sessions, login, CSRF, rate limiting, HTML
-    pages): they are authenticated by HMAC alone, and push notifications are the one
-    high-volume endpoint. The main app keeps the same routes for URL building."""
-    lean = Flask("webapp.callbacks", instance_path=app.instance_path)
-    lean.config = app.config  # one configuration: a change made to the app applies here too
-    deps.share(app, lean, deps.CALLBACK_APP_SHARES)
-    lean.teardown_appcontext(db.close_session)
-    lean.before_request(web.assign_request_id)
-    lean.register_blueprint(blueprint)
-    return lean
-
-
-class PathDispatcher:
-    """Send requests under ``prefix`` to ``other``, everything else to ``main`` (paths unchanged)."""
-
-    def __init__(self, main, prefix: str, other):
-        self.main, self.prefix, self.other = main, prefix, other
-
-    def __call__(self, environ, start_response):
-        target = self.other if environ.get("PATH_INFO", "").startswith(self.prefix) else self.main
-        return target(environ, start_response)

@@ -17,10 +17,10 @@ from flask import Flask, abort, current_app
 
 if TYPE_CHECKING:
     from broker.port import CalendarBroker
+    from webapp.callbacks import CallbackGuard
     from webapp.db import Database
     from webapp.jobs import Jobs
     from webapp.security import Sealer, TokenCipher
-    from webapp.views.hooks import CallbackGuard
 
 T = TypeVar("T")
 

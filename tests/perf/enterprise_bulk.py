@@ -209,7 +209,7 @@ def main() -> int:
         db.commit()
         actor = Actor(admin.id, admin.email, org.id, Role.ADMIN)
         with app.test_request_context(base_url=base):
-            from webapp.views.enterprise import _callback_url
+            from webapp.callbacks import service_account_callback_url
 
             url = enterprise.begin(
                 db,
@@ -238,7 +238,7 @@ def main() -> int:
                 redirect_uri=base + "/admin/calendar/enterprise/callback",
             )
             report = enterprise.request_mailboxes(
-                db, actor, link.id, all_users=True, callback_url=_callback_url
+                db, actor, link.id, all_users=True, callback_url=service_account_callback_url
             )
         link_id = link.id
     assert report.queued == n, report

@@ -802,13 +802,13 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
     queued_app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"]
     jobs = deps.jobs.of(queued_app)
     with queued_app.test_request_context():
-        from webapp.views.enterprise import _callback_url
+        from webapp.callbacks import service_account_callback_url
 
         with deps.database.of(queued_app).sessions() as db:
             admin = db.scalar(select(ServiceAccountLink)).connected_by_id
             actor = Actor(admin, "it@northwind.example", org.id, Role.ADMIN)
             enterprise.request_mailboxes(
-                db, actor, link.id, emails=FABRIKAM[:5], callback_url=_callback_url
+                db, actor, link.id, emails=FABRIKAM[:5], callback_url=service_account_callback_url
             )
     jobs.enqueue("ec_send_batches", link.id)
     assert jobs.pending() == 1

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from models import AuditEntry
 from webapp import create_app, deps
-from webapp.views.hooks import CallbackGuard
+from webapp.callbacks import CallbackGuard
 
 FORGED = {"Content-Type": "application/json", "Cronofy-HMAC-SHA256": "forged"}
 

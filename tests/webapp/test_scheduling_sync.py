@@ -163,7 +163,7 @@ def pushed(app, sandbox, live_server):
 
 
 def open_channel(app, session, link):
-    from webapp.views.calendar import push_url
+    from webapp.callbacks import push_url
 
     with app.test_request_context():
         url = push_url(link.id)

@@ -93,7 +93,7 @@ def mailboxes(domain_id: int, query):
 def request_mailboxes(domain_id: int, body):
     """Queue link requests for the listed mailboxes (or every user on the domain) and send them
     in the background, in batches; every address not queued is listed with the reason."""
-    from webapp.views.enterprise import _callback_url
+    from webapp.callbacks import service_account_callback_url
 
     link = enterprise.domain_link(db(), actor(), domain_id)
     report = enterprise.request_mailboxes(
@@ -102,7 +102,7 @@ def request_mailboxes(domain_id: int, body):
         link.id,
         emails=body["emails"],
         all_users=body["all_users"],
-        callback_url=_callback_url,
+        callback_url=service_account_callback_url,
     )
     if report.queued:
         deps.jobs().enqueue("ec_send_batches", link.id)

@@ -16,7 +16,7 @@ from flask import (
 from flask_login import current_user
 
 from models import Attention, LinkMode, LinkStatus, Role
-from webapp import deps
+from webapp import callbacks, deps
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
@@ -35,11 +35,6 @@ from webapp.web import actor
 bp = Blueprint("calendar", __name__, url_prefix="/profile/calendar")
 
 CALENDAR_USERS = (Role.RECRUITER, Role.COORDINATOR)
-
-
-def push_url(link_id: int) -> str:
-    sealer = deps.sealer()
-    return external_url("hooks.push", ref=sealer.seal("push", str(link_id)))
 
 
 @bp.route("/")
@@ -121,7 +116,7 @@ def callback():
             error=args.get("error"),
             session_nonce=session.get("oauth_nonce"),
             redirect_uri=external_url("calendar.callback"),
-            push_url=push_url,
+            push_url=callbacks.push_url,
         )
     except StateRejected as exc:
         return render_template("calendar/state_rejected.html", message=exc.message), 400

@@ -9,11 +9,10 @@ import logging
 
 from flask import Blueprint, current_app, render_template, request
 
-from webapp import deps
+from webapp import callbacks, deps
 from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.logs import RedactingFilter
-from webapp.public_urls import external_url
 from webapp.security import public
 from webapp.services import availability as av
 from webapp.services import candidate_links
@@ -24,12 +23,6 @@ bp = Blueprint("candidate", __name__, url_prefix="/c")
 
 #: Per client address, for the public pages (guessing tokens is hopeless anyway: ≥ 256 bits).
 CANDIDATE_LIMIT = "30 per minute"
-
-
-def invite_callback_url(interview_id: int) -> str:
-    """Where the aggregator reports the candidate's answer to a Smart Invite (sealed id)."""
-    sealer_ = deps.sealer()
-    return external_url("hooks.smart_invite", ref=sealer_.seal("invite", str(interview_id)))
 
 
 @bp.record_once
@@ -134,7 +127,7 @@ def book(token: str):
             deps.sealer(),
             token,
             parse_start(request.form.get("slot")),
-            invite_callback_url=invite_callback_url,
+            invite_callback_url=callbacks.invite_callback_url,
             organizer_email=current_app.config.get("SMART_INVITE_ORGANIZER_EMAIL"),
         )
     except LinkUnusable as exc:

@@ -17,7 +17,7 @@ from flask import (
 )
 
 from models import LinkStatus, MailboxStatus, Role
-from webapp import deps
+from webapp import callbacks, deps
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
@@ -37,11 +37,6 @@ bp = Blueprint("enterprise", __name__, url_prefix="/admin/calendar/enterprise")
 
 #: Largest CSV/text upload accepted for pasted addresses.
 MAX_UPLOAD = 1024 * 1024
-
-
-def _callback_url(request_id: int) -> str:
-    sealer = deps.sealer()
-    return external_url("hooks.service_account", ref=sealer.seal("sa", str(request_id)))
 
 
 def _send(link_id: int) -> None:
@@ -219,7 +214,7 @@ def request_mailboxes(link_id: int):
             link.id,
             emails=emails,
             all_users=mode == "all",
-            callback_url=_callback_url,
+            callback_url=callbacks.service_account_callback_url,
         )
     except ServiceError as exc:
         flash_error(exc)
@@ -242,7 +237,7 @@ def request_rooms(link_id: int):
             actor(),
             link.id,
             request.form.getlist("rooms"),
-            callback_url=_callback_url,
+            callback_url=callbacks.service_account_callback_url,
         )
     except ServiceError as exc:
         flash_error(exc)

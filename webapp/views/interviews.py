@@ -13,7 +13,7 @@ from webapp.security import allow
 from webapp.services import availability as av
 from webapp.services import scheduling, video
 from webapp.services.errors import Invalid, NotFound, ServiceError
-from webapp.views.schedule import SCHEDULERS, parse_start, viewer_zone
+from webapp.views.schedule import SCHEDULERS, parse_date, parse_start, viewer_zone
 from webapp.web import actor
 
 bp = Blueprint("interviews", __name__, url_prefix="/interviews")
@@ -101,12 +101,7 @@ RESCHEDULE_DAYS = 7
 
 def _reschedule_choice(args, current: int, today: dt.date) -> tuple[dt.date, int]:
     """The first day and the duration asked for in the query string (defaults: today, as now)."""
-    start_date = today
-    if args.get("start_date"):
-        try:
-            start_date = dt.date.fromisoformat(args["start_date"])
-        except ValueError:
-            raise Invalid("Dates look like 2026-11-23.", field="start_date") from None
+    start_date = parse_date(args, "start_date", today)
     duration = current
     if args.get("duration"):
         try:

@@ -61,18 +61,23 @@ def _int(values, name: str, default: int | None = None) -> int | None:
         raise Invalid("Enter a whole number.", field=name) from None
 
 
+def parse_date(values, name: str, default: dt.date | None = None) -> dt.date | None:
+    """The date (``2026-11-23``) in ``values[name]``, ``default`` when it is empty."""
+    if not values.get(name):
+        return default
+    try:
+        return dt.date.fromisoformat(values[name])
+    except ValueError:
+        raise Invalid("Dates look like 2026-11-23.", field=name) from None
+
+
 def parse_query(values) -> av.Query:
     """The availability question from form or query-string values."""
     try:
         panel = tuple(int(v) for v in values.getlist("panel"))
     except ValueError:
         raise Invalid("Choose the panel from the people listed.", field="panel") from None
-    start_date = None
-    if values.get("start_date"):
-        try:
-            start_date = dt.date.fromisoformat(values["start_date"])
-        except ValueError:
-            raise Invalid("Dates look like 2026-11-23.", field="start_date") from None
+    start_date = parse_date(values, "start_date")
     required: str | int = "all"
     if values.get("required") == "some":
         required = _int(values, "required_n", 1)
