@@ -154,6 +154,8 @@ class CallbackGuard:
     AUDITED = parse_limit("1/minute")
     #: Requests counted towards an address's next entry are forgotten after a day without one.
     KEEP_COUNT = 24 * 3600
+    #: The rate-limit key of unsigned requests (with the address).
+    UNSIGNED = "rendezvous-hooks-unsigned"
 
     def __init__(self, storage_uri: str):
         self.storage = storage_from_string(storage_uri)
@@ -178,20 +180,18 @@ class CallbackGuard:
     def blocked(self, address: str) -> int | None:
         """Like ``limited`` but without counting this request: seconds until ``address`` may
         send again if it already used up its unsigned requests, else None."""
-        if self.windows.test(self.LIMIT, "rendezvous-hooks-unsigned", address):
+        if self.windows.test(self.LIMIT, self.UNSIGNED, address):
             return None
-        reset = self.windows.get_window_stats(
-            self.LIMIT, "rendezvous-hooks-unsigned", address
-        ).reset_time
-        return max(1, math.ceil(reset - time.time()))
+        return self._until_reset(address)
 
     def limited(self, address: str) -> int | None:
         """Seconds until ``address`` may send unsigned requests again, or None if it may now."""
-        if self.windows.hit(self.LIMIT, "rendezvous-hooks-unsigned", address):
+        if self.windows.hit(self.LIMIT, self.UNSIGNED, address):
             return None
-        reset = self.windows.get_window_stats(
-            self.LIMIT, "rendezvous-hooks-unsigned", address
-        ).reset_time
+        return self._until_reset(address)
+
+    def _until_reset(self, address: str) -> int:
+        reset = self.windows.get_window_stats(self.LIMIT, self.UNSIGNED, address).reset_time
         return max(1, math.ceil(reset - time.time()))
 
 
