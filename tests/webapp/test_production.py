@@ -255,4 +255,4 @@ def test_client_secret_rotation_uses_the_first_for_calls_and_accepts_both_signat
     )
     app = create_app(config)
     assert client_secrets(app.config) == ["new-secret", "old-secret"]
-    assert deps.broker.of(app)._client_secret == "new-secret"
+    assert deps.broker.of(app)._api.client_secret == "new-secret"

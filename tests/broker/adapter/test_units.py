@@ -170,7 +170,7 @@ def test_bad_event_is_refused_before_any_request(event):
 
 def test_explicit_conferencing_goes_out_in_the_documented_form():
     """cronofy-csharp CanUpsertExplicitConferencing: profile_id, provider_description, join_url."""
-    from broker.cronofy import _event_body
+    from broker.cronofy.encode import event_body
 
     event = EventWrite(
         "e",
@@ -181,13 +181,13 @@ def test_explicit_conferencing_goes_out_in_the_documented_form():
         conferencing_description="Webex",
         conferencing_join_url="https://acme.webex.com/meet/riley",
     )
-    assert _event_body(event)["conferencing"] == {
+    assert event_body(event)["conferencing"] == {
         "profile_id": "explicit",
         "provider_description": "Webex",
         "join_url": "https://acme.webex.com/meet/riley",
     }
     default = EventWrite("e", "x", event.start, event.end, conferencing_profile_id="default")
-    assert _event_body(default)["conferencing"] == {"profile_id": "default"}
+    assert event_body(default)["conferencing"] == {"profile_id": "default"}
 
 
 @pytest.mark.parametrize("provider", ["cisco_webex", "webex", "google_meet", ""])
@@ -240,14 +240,24 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_dependency_rules():
-    """broker never imports flask/webapp/models; only broker/cronofy.py imports pycronofy."""
-    for path in (ROOT / "broker").rglob("*.py"):
-        if "sandbox" in path.relative_to(ROOT / "broker").parts:
-            continue  # the sandbox is a Flask app by design and is never imported by production
+    """broker never imports flask/webapp/models; only the broker/cronofy package imports pycronofy
+    (nothing else in the application: not webapp, models, the sandbox or the entry points)."""
+    adapter = ROOT / "broker" / "cronofy"
+    assert (adapter / "__init__.py").is_file()
+    production = [*ROOT.glob("*.py")] + [
+        path for top in ("broker", "webapp", "models") for path in (ROOT / top).rglob("*.py")
+    ]
+    importers = set()
+    for path in production:
         names = _imports(path)
-        assert not names & {"flask", "webapp", "models"}, path
-        if path.name != "cronofy.py":
-            assert "pycronofy" not in names, path
+        if "pycronofy" in names:
+            importers.add(path.relative_to(ROOT).as_posix())
+        parts = path.relative_to(ROOT).parts
+        if parts[0] == "broker" and "sandbox" not in parts:
+            # the sandbox is a Flask app by design and is never imported by production
+            assert not names & {"flask", "webapp", "models"}, path
+    outside = {p for p in importers if not p.startswith("broker/cronofy/")}
+    assert importers and not outside, outside
 
 
 def test_importing_the_broker_does_not_import_flask():
@@ -265,22 +275,22 @@ def test_importing_the_broker_does_not_import_flask():
 def test_query_days_are_dates_in_the_query_zone():
     """``from``/``to`` go out as dates in ``tzid``: an instant is widened to the local day that
     holds it, and a window ending at local midnight gives the day after the last day shown."""
-    from broker.cronofy import _query_days
+    from broker.cronofy.encode import query_days
 
     la = dt.timezone(dt.timedelta(hours=-8))
     # Mon 20 .. Fri 24 January in Los Angeles: midnight to midnight, local.
     start = dt.datetime(2031, 1, 20, 0, 0, tzinfo=la)
     end = dt.datetime(2031, 1, 25, 0, 0, tzinfo=la)
-    assert _query_days(start, end, "America/Los_Angeles") == ("2031-01-20", "2031-01-25")
+    assert query_days(start, end, "America/Los_Angeles") == ("2031-01-20", "2031-01-25")
     # The same instants read as UTC days would drop nothing either: 08:00Z on the 25th → 26th.
-    assert _query_days(start, end, "Etc/UTC") == ("2031-01-20", "2031-01-26")
+    assert query_days(start, end, "Etc/UTC") == ("2031-01-20", "2031-01-26")
     # Dates go out as they are; None stays unsent.
-    assert _query_days(dt.date(2031, 1, 20), dt.date(2031, 1, 25), "Europe/London") == (
+    assert query_days(dt.date(2031, 1, 20), dt.date(2031, 1, 25), "Europe/London") == (
         "2031-01-20",
         "2031-01-25",
     )
-    assert _query_days(None, None, "Etc/UTC") == (None, None)
+    assert query_days(None, None, "Etc/UTC") == (None, None)
     with pytest.raises(Invalid):
-        _query_days(dt.datetime(2031, 1, 20), None, "Etc/UTC")  # naive
+        query_days(dt.datetime(2031, 1, 20), None, "Etc/UTC")  # naive
     with pytest.raises(Invalid):
-        _query_days(dt.date(2031, 1, 20), None, "Mars/Olympus")
+        query_days(dt.date(2031, 1, 20), None, "Mars/Olympus")
