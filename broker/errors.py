@@ -7,12 +7,14 @@ secret, authorization codes and refresh tokens). Messages here are fixed strings
 identifiers that are not secret (status codes, operation names, ``sub``/profile ids, error keys).
 
     BrokerError
-    ├── NeedsReauth          the link must be re-authorized by a person (invalid_grant, 401 after refresh)
+    ├── NeedsReauth          the link must be re-authorized by a person (invalid_grant,
+    │                        401 after refresh)
     │   └── ProfileDisconnected   423 / profile lost provider credentials (relink the profile)
     ├── Forbidden            403: token valid but lacks a scope / elevated permission
     ├── RateLimited          429 after bounded retries (``retry_after`` seconds if known)
     ├── Unavailable          timeouts, connection errors, 5xx after bounded retries
-    ├── Invalid              422 (``fields``: {param: (error keys…)}), or a request we refuse to send
+    ├── Invalid              422 (``fields``: {param: (error keys…)}), or a request we refuse
+    │                        to send
     ├── NotFound             404
     └── InvalidNotification  a push notification/callback body we cannot parse
 """
@@ -45,7 +47,8 @@ class LinkHint:
 
 
 class BrokerError(Exception):
-    """Base class. ``status`` is the HTTP status when there was one; ``operation`` the port method."""
+    """Base class. ``status`` is the HTTP status when there was one; ``operation`` the port
+    method."""
 
     default_message = "calendar aggregator error"
 

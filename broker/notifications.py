@@ -120,16 +120,16 @@ def parse_notification(raw_body: bytes | str) -> Notification:
     raw_type = note["type"]
     kind = raw_type if raw_type in KNOWN_TYPES else "unknown"
 
-    channel = data.get("channel") if isinstance(data.get("channel"), dict) else {}
-    filters = channel.get("filters") if isinstance(channel.get("filters"), dict) else {}
+    channel = v if isinstance(v := data.get("channel"), dict) else {}
+    filters = v if isinstance(v := channel.get("filters"), dict) else {}
     calendar_ids = filters.get("calendar_ids") or ()
     if not isinstance(calendar_ids, list | tuple):
         calendar_ids = ()
     only_managed = filters.get("only_managed")
 
-    profile = note.get("profile") if isinstance(note.get("profile"), dict) else {}
-    event = data.get("event") if isinstance(data.get("event"), dict) else {}
-    conferencing = event.get("conferencing") if isinstance(event.get("conferencing"), dict) else {}
+    profile = v if isinstance(v := note.get("profile"), dict) else {}
+    event = v if isinstance(v := data.get("event"), dict) else {}
+    conferencing = v if isinstance(v := event.get("conferencing"), dict) else {}
 
     return Notification(
         type=kind,
@@ -217,8 +217,8 @@ def parse_smart_invite_callback(raw_body: bytes | str) -> SmartInviteCallback:
     invite = data.get("smart_invite")
     if not isinstance(invite, dict) or not _str_or_none(invite.get("smart_invite_id")):
         raise InvalidNotification("body has no smart_invite.smart_invite_id")
-    recipient = invite.get("recipient") if isinstance(invite.get("recipient"), dict) else {}
-    reply = invite.get("reply") if isinstance(invite.get("reply"), dict) else {}
+    recipient = v if isinstance(v := invite.get("recipient"), dict) else {}
+    reply = v if isinstance(v := invite.get("reply"), dict) else {}
     status = recipient.get("status") or reply.get("status")
     if status not in SMART_INVITE_STATUSES:
         raise InvalidNotification("smart_invite has no known recipient status")

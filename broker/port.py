@@ -74,7 +74,8 @@ class CalendarBroker(Protocol):
         ...
 
     def exchange_code(self, code: str, redirect_uri: str) -> Credentials:
-        """Redeem a code; ``redirect_uri`` must equal the one used (the callback_url for EC users)."""
+        """Redeem a code; ``redirect_uri`` must equal the one used (the callback_url for
+        Enterprise Connect users)."""
         ...
 
     def refresh(self, creds: Credentials) -> Credentials:

@@ -1,4 +1,7 @@
-"""``python -m broker.sandbox --host 127.0.0.1 --port PORT --client-id ID --client-secret SECRET``."""
+"""The sandbox as a server::
+
+python -m broker.sandbox --host 127.0.0.1 --port PORT --client-id ID --client-secret SECRET
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Account, userinfo, profiles, calendars, resources, link tokens, permissions (§1.5, §1.7, §2.6, §3)."""
+"""Account, userinfo, profiles, calendars, resources, link tokens, permissions
+(§1.5, §1.7, §2.6, §3)."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def account():
 @bp.get("/v1/userinfo")
 def userinfo():
     """OpenID-style userinfo for an account or a service account (§3.2, §2.2)."""
-    who = web.caller()
+    who = web.token_caller()
     state = web.state()
     with state.lock:
         world = state.world

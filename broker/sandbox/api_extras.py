@@ -58,7 +58,7 @@ def conferencing_service_authorizations():
     )
 
 
-# ---- Smart Invites ---------------------------------------------------------------------------------
+# ---- Smart Invites -------------------------------------------------------------------------
 
 
 def _ics_text(value: str) -> str:
@@ -255,7 +255,7 @@ def get_smart_invite():
         return jsonify(view)
 
 
-# ---- Real-Time Scheduling and element tokens (stubs the reference allows, §14 K) ---------------------
+# ---- Real-Time Scheduling and element tokens (stubs the reference allows, §14 K) -----------
 
 
 def _rts_view(link: dict[str, Any]) -> dict[str, Any]:

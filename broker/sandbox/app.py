@@ -194,8 +194,8 @@ def _install_hooks(app: Flask, runtime: Runtime) -> None:
                 response = jsonify(
                     {
                         "error": "too_many_requests",
-                        "error_description": f"rate limit of {runtime.limiter.per_second} requests per second "
-                        f"and {runtime.limiter.per_minute} per minute exceeded",
+                        "error_description": f"rate limit of {runtime.limiter.per_second} "
+                        f"requests per second and {runtime.limiter.per_minute} per minute exceeded",
                     }
                 )
                 response.status_code = 429

@@ -1,4 +1,5 @@
-"""OAuth for the sandbox: consent decisions, codes, tokens, refresh, revoke, bearer checks (§1, §2)."""
+"""OAuth for the sandbox: consent decisions, codes, tokens, refresh, revoke, bearer checks
+(§1, §2)."""
 
 from __future__ import annotations
 
@@ -450,6 +451,17 @@ class Caller:
         return all(n in granted for n in needed)
 
 
+@dataclass
+class TokenCaller(Caller):
+    """A caller with an access token: always backed by a grant, so always has a ``sub``."""
+
+    grant: m.Grant
+
+    @property
+    def sub(self) -> str:
+        return self.grant.sub
+
+
 def bearer(header: str | None) -> str | None:
     if not header:
         return None
@@ -477,7 +489,7 @@ def authenticate(
                 raise errors.unauthorized("access token has been revoked")
             if access.expires_at <= time.time():
                 raise errors.unauthorized("access token has expired")
-            return Caller("token", grant.client_id, grant, value)
+            return TokenCaller("token", grant.client_id, grant, value)
         if allow_api_key and any(hmac.compare_digest(value, s) for s in state.client_secrets):
             return Caller("api_key", state.config.client_id)
     raise errors.unauthorized()

@@ -37,7 +37,8 @@ class SandboxConfig:
     rotate_refresh_tokens: bool = False
     #: Revoking a service account also revokes the mailboxes linked through it (§16, unconfirmed).
     cascade_service_account_revoke: bool = False
-    #: Link accounts authorized in the same browser into one account, as Cronofy's cookie does (§1.6).
+    #: Link accounts authorized in the same browser into one account, as Cronofy's cookie does
+    #: (§1.6).
     link_accounts_by_cookie: bool = False
 
     # Reads (§4)

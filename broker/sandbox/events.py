@@ -153,7 +153,7 @@ def _query_date(params, name: str) -> str:
     return value
 
 
-def read_window(params, tzid: str, config) -> tuple[int | None, int | None, bool]:
+def read_window(params, tzid: str, config) -> tuple[int, int, bool]:
     """(from_ts, to_ts, explicit): ``from`` inclusive, ``to`` exclusive, dates in ``tzid``."""
     explicit = bool(params.get("from") or params.get("to"))
     today = dt.datetime.now(zone(tzid)).date()
@@ -468,7 +468,8 @@ def _parse_event_fields(data: dict[str, Any], *, need_event_id: bool) -> dict[st
 def upsert_event(
     state: SandboxState, account_id: str, calendar_id: str, data: Any, *, source: str = "app"
 ) -> m.Event:
-    """Create or update by ``(calendar_id, event_id)``, or edit an external event by ``event_uid``."""
+    """Create or update by ``(calendar_id, event_id)``, or edit an external event by
+    ``event_uid``."""
     world = state.world
     cal = calendar_for(world, account_id, calendar_id)
     if not isinstance(data, dict):
@@ -518,7 +519,7 @@ def upsert_event(
             },
         )
         store[ev.event_uid] = ev
-        world.managed_index[(cal.store_id, ev.event_id)] = ev.event_uid
+        world.managed_index[(cal.store_id, fields["event_id"])] = ev.event_uid
     elif ev.deleted:
         ev.deleted = False
     _apply_fields(ev, fields, owner_tzid)
@@ -633,18 +634,18 @@ def bulk_delete(
     if not delete_all and not calendar_ids:
         raise errors.invalid("delete_all", "required", "delete_all or calendar_ids must be given")
     if calendar_ids:
-        cals = [world.calendars.get(cid) for cid in calendar_ids]
+        found = [world.calendars.get(cid) for cid in calendar_ids]
         mine = visible_calendars(world, account_id)
-        if any(c is None or c not in mine for c in cals):
+        if any(c is None or c not in mine for c in found):
             raise errors.invalid(
                 "calendar_ids",
                 "invalid_calendar_ids",
                 "calendar_ids must be calendars of this account",
             )
+        cals = [c for c in found if c is not None]
     else:
         cals = visible_calendars(world, account_id)
     for cal in cals:
-        assert cal is not None
         for ev in world.events_in(cal.store_id).values():
             if ev.managed and not ev.deleted:
                 ev.deleted = True
@@ -960,7 +961,7 @@ def _answer_invitation(state: SandboxState, copy: m.Event, status: str, *, own: 
             (a for a in original.attendees if a.get("email", "").lower() == owner.email.lower()),
             None,
         )
-    if attendee is None:
+    if attendee is None or original is None:
         copy.participation_status = status
         _stamp_and_notify(state, copy, own=own)
         return
@@ -1236,8 +1237,9 @@ def conferencing_provider(
     if profile_id == "default":
         return linked[0].provider_name if linked else integrated
     conf = world.conferencing_profiles.get(profile_id or "")
-    usable = conf is not None and conf.connected and conf.provider_name in JOIN_URLS
-    return conf.provider_name if usable else None
+    if conf is not None and conf.connected and conf.provider_name in JOIN_URLS:
+        return conf.provider_name
+    return None
 
 
 def make_join_url(provider: str) -> str:

@@ -1,4 +1,5 @@
-"""Fault injection: rules keyed by method + path (+ account) that delay or replace responses (§14 J)."""
+"""Fault injection: rules keyed by method + path (+ account) that delay or replace responses
+(§14 J)."""
 
 from __future__ import annotations
 

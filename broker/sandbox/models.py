@@ -32,7 +32,8 @@ class Domain:
 
 @dataclass
 class Identity:
-    """A person, room or admin as the calendar provider knows them (what the consent page checks)."""
+    """A person, room or admin as the calendar provider knows them (what the consent page
+    checks)."""
 
     email: str
     name: str

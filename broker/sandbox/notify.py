@@ -1,4 +1,5 @@
-"""Outbound POSTs (push notifications and callbacks) and deferred tasks, with retries (§7, §2.4, §8.3).
+"""Outbound POSTs (push notifications and callbacks) and deferred tasks, with retries
+(§7, §2.4, §8.3).
 
 Everything goes through one outbox. A background thread delivers what is due; tests that want
 determinism turn it off and call :func:`deliver_now` (``POST /_sandbox/deliver``). HTTP calls are
@@ -96,7 +97,8 @@ def notify_channel(
 
 
 def notify_account(state: SandboxState, account_id: str, notification_type: str) -> int:
-    """Send a typed notification (e.g. ``profile_disconnected``) to each open channel of an account."""
+    """Send a typed notification (e.g. ``profile_disconnected``) to each open channel of an
+    account."""
     count = 0
     for channel in list(state.world.channels.values()):
         if channel.account_id == account_id and not channel.closed:
@@ -281,11 +283,11 @@ def deliver_now(state: SandboxState, *, max_rounds: int = 5) -> list[dict[str, A
     attempted: set[str] = set()
     for _ in range(max_rounds):
         with state.lock:
-            ids = sorted(
+            pending = sorted(
                 (i for i in state.world.outbox.values() if i.item_id not in attempted),
                 key=lambda i: (i.kind != "task", i.created_at),
             )
-            ids = [i.item_id for i in ids]
+            ids = [i.item_id for i in pending]
         if not ids:
             break
         for item in _claim(state, ids):

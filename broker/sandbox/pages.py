@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -135,7 +136,7 @@ def _describe(ev: m.Event, cal: m.Calendar, tz) -> dict:
 @bp.post("/_sandbox/calendar/<email>/events/<event_uid>/<action>")
 def calendar_action(email: str, event_uid: str, action: str):
     """Move or delete an event as its owner (the same path as ``/_sandbox/external-change``)."""
-    changes = {
+    changes: dict[str, dict[str, Any]] = {
         "move-hour": {"action": "move", "shift_minutes": 60},
         "move-day": {"action": "move", "shift_minutes": 1440},
         "delete": {"action": "delete"},
@@ -163,7 +164,7 @@ def calendar_action(email: str, event_uid: str, action: str):
     )
 
 
-# ---- relink a disconnected profile ----------------------------------------------------------------
+# ---- relink a disconnected profile ---------------------------------------------------------
 
 
 @bp.route("/relink/<provider>", methods=["GET", "POST"])
@@ -183,7 +184,7 @@ def relink(provider: str):
             ),
             None,
         )
-        if profile is None:
+        if profile is None or ident is None:
             return render_template(
                 "sandbox/message.html",
                 title="Unknown profile",
@@ -206,7 +207,7 @@ def relink(provider: str):
     ), 400 if error else 200
 
 
-# ---- elevated permissions and conferencing authorization ------------------------------------------
+# ---- elevated permissions and conferencing authorization -----------------------------------
 
 
 def _pending(token: str, kind: str) -> m.PendingRequest:
@@ -305,7 +306,8 @@ def rts_page(token: str):
     state = web.state()
     with state.lock:
         link = next(
-            (l for l in state.world.real_time_scheduling.values() if l["token"] == token), None
+            (rts for rts in state.world.real_time_scheduling.values() if rts["token"] == token),
+            None,
         )
     if link is None:
         abort(404)

@@ -157,7 +157,8 @@ _FABRIKAM_LAST = [
 
 
 def fabrikam_people() -> list[tuple[str, str, str, str, str | None]]:
-    """30 ordinary Fabrikam mailboxes, the service account, and 3 outside its impersonation scope."""
+    """30 ordinary Fabrikam mailboxes, the service account, and 3 outside its impersonation
+    scope."""
     people: list[tuple[str, str, str, str, str | None]] = [
         (
             f"{first}.{last}@fabrikam.example",

@@ -33,7 +33,8 @@ def _assign_conferencing(state: SandboxState, task: dict[str, Any]) -> None:
 
 
 def _fire(state: SandboxState, ev, cal, interaction: str) -> None:
-    """POST the event's webhook subscriptions that asked for ``interaction`` (body [unconfirmed] §16.7)."""
+    """POST the event's webhook subscriptions that asked for ``interaction``
+    (body [unconfirmed] §16.7)."""
     payload = {
         "notification": {"type": interaction},
         "event": events.event_payload(state.world, ev, cal),

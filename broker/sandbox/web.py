@@ -62,9 +62,17 @@ def caller(*, allow_api_key: bool = False, allow_token: bool = True) -> authz.Ca
     )
 
 
-def account_caller(*scopes: str) -> authz.Caller:
-    """An account's access token holding ``scopes`` (401 if unknown, 403 if short of scope)."""
+def token_caller() -> authz.TokenCaller:
+    """An account's or service account's access token (401 if unknown)."""
     who = caller()
+    if not isinstance(who, authz.TokenCaller):  # only tokens are accepted by caller()
+        raise errors.unauthorized()
+    return who
+
+
+def account_caller(*scopes: str) -> authz.TokenCaller:
+    """An account's access token holding ``scopes`` (401 if unknown, 403 if short of scope)."""
+    who = token_caller()
     if who.is_service_account:
         raise errors.forbidden(
             "this endpoint needs an account's access token, not a service account's"
@@ -74,8 +82,8 @@ def account_caller(*scopes: str) -> authz.Caller:
     return who
 
 
-def service_account_caller() -> authz.Caller:
-    who = caller()
+def service_account_caller() -> authz.TokenCaller:
+    who = token_caller()
     if not who.is_service_account:
         raise errors.forbidden("this endpoint needs a service account's access token")
     return who
