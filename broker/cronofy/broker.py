@@ -19,9 +19,10 @@ import requests
 from broker.cronofy import decode
 from broker.cronofy.events import EventCalls
 from broker.cronofy.extras import ExtraCalls
-from broker.cronofy.requestor import OnRefresh, Requestor
+from broker.cronofy.requestor import Requestor
 from broker.cronofy.transport import USER_AGENT, Transport
 from broker.errors import Invalid
+from broker.port import CalendarBroker, OnRefresh
 from broker.ratelimit import InProcessRateLimiter, RateLimiter
 from broker.types import (
     DATA_CENTERS,
@@ -33,7 +34,7 @@ from broker.types import (
     UserInfo,
 )
 
-__all__ = ["CronofyBroker", "OnRefresh"]
+__all__ = ["CronofyBroker"]
 
 
 class CronofyBroker(EventCalls, ExtraCalls):
@@ -271,3 +272,8 @@ class CronofyBroker(EventCalls, ExtraCalls):
             lambda c: tuple(decode.calendar(x) for x in c.list_calendars()),
             idempotent=True,
         )
+
+
+def _implements_the_port(broker: CronofyBroker) -> CalendarBroker:
+    """Never called: mypy checks here that every signature matches ``broker.port``."""
+    return broker

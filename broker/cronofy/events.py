@@ -10,7 +10,8 @@ from pycronofy.batch import BatchBuilder
 from pycronofy.exceptions import PyCronofyPartialSuccessError
 
 from broker.cronofy import decode, encode
-from broker.cronofy.requestor import OnRefresh, Requestor
+from broker.cronofy.requestor import Requestor
+from broker.port import OnRefresh
 from broker.types import (
     AvailabilityQuery,
     BatchOperation,

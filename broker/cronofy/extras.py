@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import pycronofy
 
 from broker.cronofy import decode, encode
-from broker.cronofy.requestor import OnRefresh, Requestor
+from broker.cronofy.requestor import Requestor
 from broker.errors import Invalid
+from broker.port import OnRefresh
 from broker.types import (
     CONFERENCING_PROVIDERS,
     Channel,

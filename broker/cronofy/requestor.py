@@ -21,10 +21,10 @@ from pycronofy.request_handler import RequestHandler
 from broker.cronofy import decode
 from broker.cronofy.transport import USER_AGENT, HTTPFailure, Transport, translate
 from broker.errors import BrokerError, LinkHint, NeedsReauth
+from broker.port import OnRefresh
 from broker.types import Credentials
 
 T = TypeVar("T")
-OnRefresh = Callable[[Credentials], None]
 
 
 class _PooledRequestHandler(RequestHandler):
