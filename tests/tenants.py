@@ -41,7 +41,7 @@ from models import (
 )
 from tests.factories import make_org
 from webapp import security
-from webapp.services import Actor, api_tokens, connect
+from webapp.services import Actor, api_tokens, credentials
 from webapp.services.compliance import organisation_scope
 
 #: The neighbour's password: never the one the first organisation's people log in with.
@@ -134,7 +134,7 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
     )
     session.add(link)
     session.flush()
-    connect.store_credentials(
+    credentials.store_credentials(
         link,
         Credentials(
             access_token=f"neighbour-access-{suffix}",

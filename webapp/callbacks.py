@@ -27,7 +27,7 @@ from webapp.bootstrap import client_secrets
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import Sealer
-from webapp.services import Actor, connect
+from webapp.services import Actor, profile_recovery
 from webapp.services.audit import record
 
 #: Everything under this path is served by the lean callback app (see ``init_app``).
@@ -203,7 +203,7 @@ def dispatch_push(link_id: int, notification: Notification) -> str:
     """Act on a verified push notification for one calendar link; returns the outcome."""
     if notification.type == "change":
         return queue_changes(deps.jobs(), link_id, notification)
-    outcome = connect.handle_push(
+    outcome = profile_recovery.handle_push(
         db_session(),
         deps.broker(),
         deps.cipher(),

@@ -69,7 +69,7 @@ def new_token_key_command(key_id: str) -> None:
 @with_appcontext
 def rotate_token_keys_command() -> None:
     """Re-encrypt every stored calendar token under the newest key of RENDEZVOUS_TOKEN_KEYS."""
-    from webapp.services.connect import rotate_token_keys
+    from webapp.services.credentials import rotate_token_keys
 
     cipher = deps.cipher()
     with deps.database().sessions() as session:

@@ -40,7 +40,7 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
     """Follow a ``change`` push from the link's own channel: read our events changed since
     then and update their status."""
     from models import ProfileLink
-    from webapp.services import connect
+    from webapp.services import profile_recovery
 
     broker, cipher = deps.broker(), deps.cipher()
     if broker is None:
@@ -50,9 +50,9 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
         link = session.get(ProfileLink, link_id)
         if link is None:
             return {}
-        reason = connect.not_from_its_channel(session, broker, cipher, link, channel_id)
+        reason = profile_recovery.not_from_its_channel(session, broker, cipher, link, channel_id)
         if reason is not None:
-            connect.ignore_notification(
+            profile_recovery.ignore_notification(
                 session,
                 link,
                 reason,
@@ -62,7 +62,7 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
             )
             return {"ignored": 1}
         # Changes come again once a disconnected profile is back: unblock the link first.
-        connect.recover_link(session, broker, cipher, link_id)
+        profile_recovery.recover_link(session, broker, cipher, link_id)
         return scheduling.apply_changes(session, broker, cipher, link_id, since)
 
 

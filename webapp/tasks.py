@@ -65,7 +65,7 @@ def check_profile(link_id: int) -> str:
     """After a ``profile_disconnected`` notice: is it this link's profile? Block it if so."""
 
     from models import ProfileLink
-    from webapp.services import connect
+    from webapp.services import profile_recovery
 
     broker = deps.broker()
     if broker is None:
@@ -74,7 +74,7 @@ def check_profile(link_id: int) -> str:
         link = session.get(ProfileLink, link_id)
         if link is None:
             return "ignored"
-        outcome = connect.check_profile(session, broker, deps.cipher(), link).outcome
+        outcome = profile_recovery.check_profile(session, broker, deps.cipher(), link).outcome
     if outcome == "unreachable":
         raise RuntimeError(f"link {link_id}: the aggregator could not be asked; retrying")
     return outcome
@@ -85,13 +85,13 @@ def recover_calendars() -> dict:
     """Every 10 minutes: unblock links whose disconnected profile the aggregator reports
     connected again (the person signed in again through the aggregator's email or page)."""
 
-    from webapp.services import connect
+    from webapp.services import profile_recovery
 
     broker = deps.broker()
     if broker is None:
         return {}
     with deps.database().sessions() as session:
-        return connect.recover_disconnected(session, broker, deps.cipher())
+        return profile_recovery.recover_disconnected(session, broker, deps.cipher())
 
 
 @jobs.periodic("purge_past_retention", jobs.crontab(minute="17", hour="3"))

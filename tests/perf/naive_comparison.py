@@ -50,7 +50,7 @@ from tests.perf.scheduling_bench import (
     first_slot,
 )
 from webapp import deps  # noqa: E402
-from webapp.services import connect  # noqa: E402
+from webapp.services import credentials  # noqa: E402
 
 
 def naive_client(url: str, access_token: str) -> pycronofy.Client:
@@ -116,7 +116,7 @@ def main() -> None:
         for link_id in links:
             link = session.get(ProfileLink, link_id)
             members.append(
-                (connect.load_credentials(link, cipher).access_token, link.target_calendar_id)
+                (credentials.load_credentials(link, cipher).access_token, link.target_calendar_id)
             )
 
     client = app.test_client()

@@ -8,7 +8,7 @@ from broker.types import Credentials, LinkingProfile
 from models import LinkMode, LinkStatus, ProfileLink, Role
 from tests.factories import make_user
 from webapp import deps
-from webapp.services import connect
+from webapp.services import connect, credentials
 
 #: Seeded sandbox people (Google, London/New York/Berlin) usable as panel members.
 PANEL_EMAILS = [
@@ -67,7 +67,7 @@ def link_calendar(
     )
     session.add(link)
     session.flush()
-    connect.store_credentials(link, creds, deps.cipher.of(app))
+    credentials.store_credentials(link, creds, deps.cipher.of(app))
     session.commit()
     return link
 
@@ -88,7 +88,7 @@ def make_panel(app, session, sandbox, org, size: int, *, start: int = 1):
 
 
 def creds_of(app, link) -> Credentials:
-    return connect.load_credentials(link, deps.cipher.of(app))
+    return credentials.load_credentials(link, deps.cipher.of(app))
 
 
 def managed(app, session, link, *, include_deleted: bool = False):

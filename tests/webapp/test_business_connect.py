@@ -19,7 +19,7 @@ from models import AuditEntry, LinkMode, LinkStatus, OAuthState, ProfileLink, Ro
 from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_user
 from webapp import deps
-from webapp.services import connect
+from webapp.services import calendars, credentials
 from webapp.services.errors import ReconnectNeeded
 
 
@@ -60,7 +60,7 @@ def link_for(session, user) -> ProfileLink:
 
 
 def creds_for(app, session, user):
-    return connect.load_credentials(link_for(session, user), deps.cipher.of(app))
+    return credentials.load_credentials(link_for(session, user), deps.cipher.of(app))
 
 
 def actions(session):
@@ -153,14 +153,14 @@ def test_assistant_sees_delegated_calendars_and_cannot_write_to_read_only_ones(
     assert "Read-only" in page and "Writable" in page
 
     link = link_for(session, user)
-    calendars = connect.calendars_of(
+    listed = calendars.calendars_of(
         session,
         deps.broker.of(client.application),
         deps.cipher.of(client.application),
         link,
     )
-    read_only = next(c for c in calendars if c.readonly)
-    writable_delegated = next(c for c in calendars if not c.readonly and not c.primary)
+    read_only = next(c for c in listed if c.readonly)
+    writable_delegated = next(c for c in listed if not c.readonly and not c.primary)
     refused = auth.post(
         "/profile/calendar/settings",
         {"target_calendar_id": read_only.calendar_id},
@@ -458,7 +458,7 @@ def test_ten_concurrent_requests_on_an_expired_token_cause_one_refresh(
     def use():
         try:
             with sessions() as db:
-                creds, _ = connect.usable_credentials(
+                creds, _ = credentials.usable_credentials(
                     db,
                     deps.broker.of(app),
                     deps.cipher.of(app),
@@ -500,7 +500,7 @@ def test_profile_disconnected_push_shows_a_banner_and_reconnect_works(
     home = client.get("/").get_data(as_text=True)
     assert "Your calendar connection needs attention" in home and "Reconnect" in home
     with pytest.raises(ReconnectNeeded):
-        connect.usable_credentials(
+        credentials.usable_credentials(
             session,
             deps.broker.of(app),
             deps.cipher.of(app),

@@ -31,7 +31,7 @@ from models import (
 from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_org, make_user
 from webapp import deps, enterprise_tasks
-from webapp.services import Actor, connect, enterprise
+from webapp.services import Actor, credentials, enterprise
 from webapp.services.errors import Forbidden
 
 PAGE = "/admin/calendar/enterprise/"
@@ -141,7 +141,7 @@ def test_admin_connects_the_domain_of_each_provider(app, admin_client, session, 
     assert "service_account/accounts/manage" in link.scope
     assert "read_free_busy" in link.delegated_scope
     assert link.key_id == "k1" and link.has_tokens
-    creds = connect.load_credentials(link, deps.cipher.of(app))
+    creds = credentials.load_credentials(link, deps.cipher.of(app))
     assert creds.access_token.encode() not in link.access_token  # encrypted, bound to its row
 
     page = client.get(PAGE).get_data(as_text=True)
@@ -595,7 +595,7 @@ def test_an_expired_service_account_token_is_refreshed_and_stored(
 ):
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
-    old = connect.load_credentials(link, deps.cipher.of(app))
+    old = credentials.load_credentials(link, deps.cipher.of(app))
     link.token_expires_at = utcnow() - timedelta(minutes=1)
     session.commit()
     users_on(session, org, FABRIKAM[:1])
@@ -603,7 +603,9 @@ def test_an_expired_service_account_token_is_refreshed_and_stored(
     request_list(auth, link, FABRIKAM[:1])
     assert token_calls(sandbox) - before == 1
     session.expire_all()
-    new = connect.load_credentials(session.get(ServiceAccountLink, link.id), deps.cipher.of(app))
+    new = credentials.load_credentials(
+        session.get(ServiceAccountLink, link.id), deps.cipher.of(app)
+    )
     assert new.access_token != old.access_token and batch_posts(sandbox) == 1
 
 
@@ -627,12 +629,12 @@ def test_unlink_disconnect_and_reset(app, admin_client, session, sandbox, org):
     request_list(auth, link, FABRIKAM[:3])
     sandbox.deliver()
     tokens = {
-        u.email: connect.load_credentials(
+        u.email: credentials.load_credentials(
             session.scalar(select(ProfileLink).where(ProfileLink.user_id == u.id)), cipher
         ).access_token
         for u in users
     }
-    sa_token = connect.load_credentials(
+    sa_token = credentials.load_credentials(
         session.get(ServiceAccountLink, link.id), cipher
     ).access_token
 
@@ -747,7 +749,7 @@ def test_service_account_tokens_rotate_and_are_bound_to_their_table_and_row(app_
     )
     session.add(sa)
     session.flush()
-    connect.store_credentials(sa, Credentials("sa-access", "sa-refresh", utcnow(), ""), cipher)
+    credentials.store_credentials(sa, Credentials("sa-access", "sa-refresh", utcnow(), ""), cipher)
     # The same ciphertext in a ProfileLink row does not decrypt: the table is bound in.
     user = make_user(session, org)
     twin = ProfileLink(
@@ -763,8 +765,8 @@ def test_service_account_tokens_rotate_and_are_bound_to_their_table_and_row(app_
     twin.token_expires_at = sa.token_expires_at
     session.commit()
     with pytest.raises(DecryptionFailed):
-        connect.load_credentials(twin, cipher)
-    connect.forget_tokens(twin)
+        credentials.load_credentials(twin, cipher)
+    credentials.forget_tokens(twin)
     session.commit()
 
     new_ring = f"{new_token_key('k2')},{app_config['TOKEN_KEYS']}"
@@ -775,7 +777,7 @@ def test_service_account_tokens_rotate_and_are_bound_to_their_table_and_row(app_
     session.expire_all()
     sa = session.get(ServiceAccountLink, sa.id)
     assert sa.key_id == "k2"
-    creds = connect.load_credentials(sa, deps.cipher.of(only_new))
+    creds = credentials.load_credentials(sa, deps.cipher.of(only_new))
     assert (creds.access_token, creds.refresh_token) == ("sa-access", "sa-refresh")
 
 

@@ -30,7 +30,7 @@ from tests.webapp.scheduling_support import make_panel
 from tests.webapp.test_business_connect import connect_as, token_calls
 from webapp import deps
 from webapp.security import Sealer
-from webapp.services import connect
+from webapp.services import credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "w" * 48
@@ -216,7 +216,7 @@ def test_six_tabs_finishing_a_connect_at_once_leave_one_channel_across_workers(
         assert all(a.status_code == 302 for a in answers), [a.status_code for a in answers]
         session.expire_all()
         link = session.scalar(select(ProfileLink).where(ProfileLink.user_id == riley.id))
-        creds = connect.load_credentials(link, deps.cipher.of(app))
+        creds = credentials.load_credentials(link, deps.cipher.of(app))
         assert len(deps.broker.of(app).channels(creds)) == 1
     assert len(set(re.findall(r"Booting worker with pid: (\d+)", output()))) == 4, output()
 

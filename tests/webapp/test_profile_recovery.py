@@ -26,7 +26,7 @@ from tests.webapp.test_business_connect import (  # noqa: F401 (riley is a fixtu
     riley,
 )
 from webapp import deps
-from webapp.services import connect
+from webapp.services import credentials, profile_recovery
 from webapp.services.errors import ServiceError
 
 OTHER = "taylor.nguyen@northwind.example"
@@ -184,7 +184,7 @@ def test_a_notice_naming_a_profile_is_taken_at_its_word(app, session, sandbox, r
     broker, cipher = deps.broker.of(app), deps.cipher.of(app)
 
     def notice(profile_id):
-        return connect.handle_push(
+        return profile_recovery.handle_push(
             session,
             broker,
             cipher,
@@ -216,7 +216,7 @@ def test_an_enterprise_mailbox_that_lost_access_is_relinked_from_the_mailbox_tab
     broker, cipher = deps.broker.of(app), deps.cipher.of(app)
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
     with pytest.raises(ServiceError):  # a write meets 423: the profile lost its credentials
-        connect.call_broker(
+        credentials.call_broker(
             session,
             broker,
             cipher,

@@ -26,7 +26,7 @@ from models import (
 from tests.conftest import AuthActions
 from tests.factories import make_user
 from webapp import deps
-from webapp.services import connect
+from webapp.services import connect, credentials
 
 EC = "/admin/calendar/enterprise/"
 RILEY = "riley.chen@northwind.example"
@@ -97,7 +97,7 @@ def assert_works(app, session, sandbox, riley, mode: LinkMode) -> ProfileLink:
     """Riley's link is active in ``mode`` and its stored token reads her calendars."""
     link = riley_link(session, riley)
     assert (link.mode, link.status) == (mode, LinkStatus.ACTIVE)
-    creds = connect.load_credentials(link, deps.cipher.of(app))
+    creds = credentials.load_credentials(link, deps.cipher.of(app))
     account = requests.get(
         sandbox.url + "/v1/account",
         timeout=5,

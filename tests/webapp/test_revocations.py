@@ -28,7 +28,7 @@ from models import (
 from tests.factories import make_user
 from tests.webapp.test_business_connect import connect_as, creds_for, link_for
 from webapp import deps
-from webapp.services import Actor, connect, enterprise, revocations
+from webapp.services import Actor, credentials, enterprise, revocations
 
 
 def _creds(n: int) -> Credentials:
@@ -53,7 +53,7 @@ def big_domain(app, session, org, mailboxes: int) -> ServiceAccountLink:
     )
     session.add(sa)
     session.flush()
-    connect.store_credentials(sa, _creds(0), cipher)
+    credentials.store_credentials(sa, _creds(0), cipher)
     for n in range(1, mailboxes + 1):
         user = make_user(session, org, Role.RECRUITER, email=f"person{n}@big.example")
         link = ProfileLink(
@@ -65,7 +65,7 @@ def big_domain(app, session, org, mailboxes: int) -> ServiceAccountLink:
         )
         session.add(link)
         session.flush()
-        connect.store_credentials(link, _creds(n), cipher)
+        credentials.store_credentials(link, _creds(n), cipher)
         session.add(
             MailboxRequest(
                 service_account_link_id=sa.id,

@@ -34,7 +34,7 @@ from tests.webapp.test_enterprise import (
     connect_domain,
 )
 from webapp import deps
-from webapp.services import connect, revocations
+from webapp.services import credentials, revocations
 
 #: The seeded Google Workspace people and rooms of northwind.example.
 PEOPLE = [
@@ -98,10 +98,10 @@ def linked_domain(app, admin_client, session, sandbox, org):  # noqa: F811
     assert len(rows) == 9 and {r.status for r in rows} == {MailboxStatus.LINKED}
     cipher = deps.cipher.of(app)
     tokens = [
-        connect.load_credentials(link, cipher).access_token
+        credentials.load_credentials(link, cipher).access_token
         for link in session.scalars(select(ProfileLink))
     ]
-    sa_creds = connect.load_credentials(session.get(ServiceAccountLink, domain.id), cipher)
+    sa_creds = credentials.load_credentials(session.get(ServiceAccountLink, domain.id), cipher)
     tokens.append(sa_creds.access_token)
     subs = {
         *(lk.sub for lk in session.scalars(select(ProfileLink))),

@@ -8,7 +8,7 @@ from tests.factories import make_org, make_user
 from webapp import create_app, deps
 from webapp.config import new_token_key
 from webapp.security import DecryptionFailed
-from webapp.services import connect
+from webapp.services import credentials
 
 
 def _link(session, user, n):
@@ -34,7 +34,7 @@ def test_rotate_then_drop_the_old_key(app_config, session):
         creds = Credentials(
             access_token=f"access-{n}", refresh_token=f"refresh-{n}", expires_at=utcnow(), scope=""
         )
-        connect.store_credentials(link, creds, cipher)
+        credentials.store_credentials(link, creds, cipher)
         tokens[link.id] = creds
     session.commit()
 
@@ -50,7 +50,7 @@ def test_rotate_then_drop_the_old_key(app_config, session):
     session.expire_all()
     for link in session.scalars(select(ProfileLink)):
         assert link.key_id == "k2"
-        creds = connect.load_credentials(link, deps.cipher.of(only_new))
+        creds = credentials.load_credentials(link, deps.cipher.of(only_new))
         assert (creds.access_token, creds.refresh_token) == (
             tokens[link.id].access_token,
             tokens[link.id].refresh_token,
@@ -62,12 +62,12 @@ def test_ciphertext_copied_to_another_row_does_not_decrypt(app, session):
     cipher = deps.cipher.of(app)
     a = _link(session, make_user(session, org), 1)
     b = _link(session, make_user(session, org), 2)
-    connect.store_credentials(a, Credentials("secret-a", "refresh-a", utcnow(), ""), cipher)
+    credentials.store_credentials(a, Credentials("secret-a", "refresh-a", utcnow(), ""), cipher)
     b.access_token, b.refresh_token, b.key_id = a.access_token, a.refresh_token, a.key_id
     b.token_expires_at = a.token_expires_at
     session.commit()
     try:
-        connect.load_credentials(b, cipher)
+        credentials.load_credentials(b, cipher)
     except DecryptionFailed:
         pass
     else:  # pragma: no cover - the assertion below explains
@@ -78,7 +78,7 @@ def test_rotation_reports_links_no_key_can_open(app_config, session):
     app = create_app(app_config)
     org = make_org(session)
     link = _link(session, make_user(session, org), 9)
-    connect.store_credentials(link, Credentials("a", "r", utcnow(), ""), deps.cipher.of(app))
+    credentials.store_credentials(link, Credentials("a", "r", utcnow(), ""), deps.cipher.of(app))
     session.commit()
     stranger = create_app(dict(app_config, TOKEN_KEYS=new_token_key("k7")))
     result = stranger.test_cli_runner().invoke(args=["rotate-token-keys"])

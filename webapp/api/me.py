@@ -12,7 +12,7 @@ from webapp.api.pagination import by_key
 from webapp.api.schemas import me as s
 from webapp.api.schemas.common import PageQuerySchema
 from webapp.security import ANY_USER
-from webapp.services import accounts, connect
+from webapp.services import accounts, calendars, connect
 from webapp.services.zones import known_zone
 
 CALENDAR_USERS = (Role.RECRUITER, Role.COORDINATOR)
@@ -104,7 +104,7 @@ def link_calendars(link_id: int):
     link = _own_link(link_id)
     if link.status is LinkStatus.DISCONNECTED:
         raise ApiError(409, "This calendar link is disconnected.", code="disconnected")
-    return {"items": connect.calendars_of(db(), required_broker(), deps.cipher(), link)}
+    return {"items": calendars.calendars_of(db(), required_broker(), deps.cipher(), link)}
 
 
 @operation(

@@ -46,7 +46,7 @@ from models import (
 )
 from webapp.security import TokenCipher
 from webapp.services import Actor, claims
-from webapp.services.connect import broker_problem, store_credentials, usable_credentials
+from webapp.services.credentials import broker_problem, store_credentials, usable_credentials
 from webapp.services.errors import Forbidden, Invalid, ReconnectNeeded, ServiceError
 from webapp.services.zones import known_zone, zone_label, zone_names  # noqa: F401  (re-exported)
 

@@ -463,7 +463,7 @@ def candidate_interviews(
     only interview ids and statuses come back. The lookup is audited without the email.
     """
     from models import CreatedEvent, Interview, LinkStatus
-    from webapp.services import connect
+    from webapp.services import credentials
 
     _require(actor, Role.COMPLIANCE)
     email = email.strip().lower()
@@ -484,7 +484,7 @@ def candidate_interviews(
     unreachable = 0
     for link in hosts:
         try:
-            events = connect.call_broker(
+            events = credentials.call_broker(
                 session,
                 broker,
                 cipher,
@@ -728,7 +728,7 @@ def _count(receipt: dict[str, int], key: str, value: int | None) -> None:
 
 
 def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
-    from webapp.services import connect
+    from webapp.services import credentials
 
     organisation_id = user.organisation_id
     receipt: dict[str, int] = {"links_revoked": 0, "tokens_deleted": 0, "revocations_queued": 0}
@@ -742,7 +742,7 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
     to_revoke: list[str] = []
     for link in links:
         if link.has_tokens:
-            if broker is not None and connect._revoke_remote(
+            if broker is not None and credentials.revoke_at_aggregator(
                 broker, cipher, link, whole_account=True
             ):
                 receipt["links_revoked"] += 1
@@ -751,7 +751,7 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
             receipt["tokens_deleted"] += 1
         elif link.status is not LinkStatus.DISCONNECTED:
             to_revoke.append(link.sub)
-        connect.forget_tokens(link)
+        credentials.forget_tokens(link)
         link.status = LinkStatus.DISCONNECTED
     # Rooms and mailboxes of the organisation requested at the person's address.
     requests_ = list(
@@ -851,7 +851,7 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
     the calendars; their local rows go with the person's calendar link.
     """
     from models import EventStatus, Interview, InterviewStatus
-    from webapp.services import connect, scheduling
+    from webapp.services import credentials, scheduling
 
     links = [link for link in _person_links(session, user) if link.status is LinkStatus.ACTIVE]
     if not links or broker is None:
@@ -861,7 +861,7 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
     for link in links:
         try:
             # The aggregator reads from a date (today, UTC); "from now on" is decided here.
-            events = connect.call_broker(
+            events = credentials.call_broker(
                 session,
                 broker,
                 cipher,

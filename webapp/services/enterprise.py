@@ -57,7 +57,6 @@ from models import (
     MailboxKind,
     MailboxRequest,
     MailboxStatus,
-    OAuthState,
     ProfileLink,
     Role,
     ServiceAccountLink,
@@ -66,7 +65,15 @@ from models import (
 )
 from webapp import security
 from webapp.security import DecryptionFailed, TokenCipher
-from webapp.services import Actor, connect, in_batches, revocations
+from webapp.services import (
+    Actor,
+    calendars,
+    connect,
+    credentials,
+    in_batches,
+    oauth_states,
+    revocations,
+)
 from webapp.services.audit import record
 from webapp.services.errors import (
     Forbidden,
@@ -232,16 +239,7 @@ def begin(
     _require_admin(actor)
     if provider not in PROVIDERS:
         raise Invalid("Choose Exchange, Office 365 or Google Workspace.", field="provider")
-    state = security.new_token()
-    session.add(
-        OAuthState(
-            state_hash=security.token_hash(state),
-            flow=FLOW,
-            user_id=actor.user_id,
-            session_binding=security.token_hash(session_nonce),
-            expires_at=utcnow() + connect.STATE_LIFETIME,
-        )
-    )
+    state = oauth_states.issue(session, actor, flow=FLOW, session_nonce=session_nonce)
     record(session, actor, "ec.connect_started", detail={"provider": provider})
     session.commit()
     return broker.enterprise_connect_url(redirect_uri, state, delegated_scope=DEFAULT_USER_SCOPE)
@@ -261,7 +259,7 @@ def complete(
 ) -> ServiceAccountLink:
     """Check the state, redeem the code, and store the service account for its domain."""
     _require_admin(actor)
-    code = connect.redirect_code(
+    code = oauth_states.redirect_code(
         session,
         actor,
         flow=FLOW,
@@ -284,7 +282,7 @@ def complete(
             detail={"error": type(exc).__name__},
         )
         session.commit()
-        raise connect.broker_problem(exc) from None
+        raise credentials.broker_problem(exc) from None
     if info.kind != "service_account":
         record(
             session,
@@ -343,7 +341,7 @@ def complete(
     link.connected_by_id = actor.user_id
     link.linked_at = utcnow()
     session.flush()
-    connect.store_credentials(link, creds, cipher)
+    credentials.store_credentials(link, creds, cipher)
     revocations.cancel(session, sub)
     record(
         session,
@@ -363,7 +361,7 @@ def _usable(
 ) -> tuple[Credentials, Callable[[Credentials], None]]:
     """The service account's credentials, refreshed under the shared per-link lock if due."""
     try:
-        return connect.usable_credentials(session, broker, cipher, link)
+        return credentials.usable_credentials(session, broker, cipher, link)
     except ReconnectNeeded:
         raise ServiceAccountTrouble(
             f"The service account for {link.domain} needs to be connected again "
@@ -379,13 +377,13 @@ def resources(
     try:
         return broker.resources(creds, on_refresh=persist)
     except broker_errors.NeedsReauth:
-        connect.mark_needs_attention(session, link, "resources refused")
+        credentials.mark_needs_attention(session, link, "resources refused")
         session.commit()
         raise ServiceAccountTrouble(
             f"The service account for {link.domain} needs to be connected again."
         ) from None
     except broker_errors.BrokerError as exc:
-        raise connect.broker_problem(exc) from None
+        raise credentials.broker_problem(exc) from None
 
 
 _TENANT = re.compile(
@@ -925,7 +923,7 @@ def send_batches(
             return report
         except broker_errors.NeedsReauth:
             _unclaim(session, rows, give_up_key=None)
-            connect.mark_needs_attention(session, link, "service-account request refused")
+            credentials.mark_needs_attention(session, link, "service-account request refused")
             session.commit()
             report.stopped = "service account needs attention"
             return report
@@ -1179,8 +1177,8 @@ def _enterprise_link(
     ):
         # The organisation's link supersedes the person's own one.
         if current.has_tokens:
-            connect._revoke_remote(broker, cipher, current, whole_account=True)
-        connect.forget_tokens(current)
+            credentials.revoke_at_aggregator(broker, cipher, current, whole_account=True)
+        credentials.forget_tokens(current)
         current.status = LinkStatus.DISCONNECTED
         record(
             session,
@@ -1215,7 +1213,7 @@ def _enterprise_link(
     link.status, link.attention = LinkStatus.ACTIVE, None
     link.linked_at = utcnow()
     session.flush()
-    connect.store_credentials(link, creds, cipher)
+    credentials.store_credentials(link, creds, cipher)
     revocations.cancel(session, sub)
     return link
 
@@ -1227,8 +1225,8 @@ def choose_primary_calendar(
     link = session.get(ProfileLink, profile_link_id)
     if link is None or link.status is not LinkStatus.ACTIVE or link.target_calendar_id:
         return link.target_calendar_id if link else None
-    calendars = connect.calendars_of(session, broker, cipher, link)
-    target = connect._default_target(calendars, link.profile_id)
+    seen = calendars.calendars_of(session, broker, cipher, link)
+    target = credentials.default_calendar(seen, link.profile_id)
     if target:
         link.target_calendar_id = target
         link.conflict_calendar_ids = [target]
@@ -1250,9 +1248,9 @@ def _revoke_profile_link(
     revoked = bool(
         broker is not None
         and had
-        and connect._revoke_remote(broker, cipher, link, whole_account=True)
+        and credentials.revoke_at_aggregator(broker, cipher, link, whole_account=True)
     )
-    connect.forget_tokens(link)
+    credentials.forget_tokens(link)
     link.status = LinkStatus.DISCONNECTED
     return revoked, had
 
@@ -1344,10 +1342,10 @@ def _disconnect(
     tokens = {}
     if link.has_tokens:
         try:
-            tokens[link.sub] = connect.load_credentials(link, cipher).refresh_token
+            tokens[link.sub] = credentials.load_credentials(link, cipher).refresh_token
         except (ReconnectNeeded, DecryptionFailed):
             pass  # then by sub, as for the rest
-    revoke, deleted = connect.disconnect_here([*links, link])
+    revoke, deleted = credentials.disconnect_here([*links, link])
     queued = revocations.queue(
         session,
         [*rooms, *revoke],

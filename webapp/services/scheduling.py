@@ -48,7 +48,7 @@ from webapp.services import Actor, claims, printable
 from webapp.services import availability as av
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
-from webapp.services.connect import call_broker
+from webapp.services.credentials import call_broker
 from webapp.services.errors import (
     AggregatorTrouble,
     Forbidden,

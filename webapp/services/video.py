@@ -16,7 +16,8 @@ from models import LinkStatus
 from webapp.security import TokenCipher
 from webapp.services import Actor
 from webapp.services.audit import record
-from webapp.services.connect import call_broker, link_of
+from webapp.services.connect import link_of
+from webapp.services.credentials import call_broker
 from webapp.services.errors import Invalid, NotFound, ServiceError
 
 _LABELS = {"zoom": "Zoom", "go_to": "GoTo Meeting", "ms_teams": "Microsoft Teams"}

@@ -11,7 +11,7 @@ from webapp.db import db_session
 from webapp.forms import AssignmentForm, InviteForm, RoleForm
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import accounts, connect
+from webapp.services import accounts, calendars, connect
 from webapp.services.errors import NotFound, ServiceError
 from webapp.views import flash_error
 from webapp.views.schedule import zone_options
@@ -106,7 +106,7 @@ def _user_page(target, zone_problem: str | None = None, status: int = 200):
     proposed = (
         None
         if target.timezone
-        else connect.calendar_zone(
+        else calendars.calendar_zone(
             db,
             deps.broker(),
             deps.cipher(),

@@ -20,7 +20,7 @@ from webapp import callbacks, deps
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import connect
+from webapp.services import calendars, connect, profile_recovery
 from webapp.services.errors import (
     Declined,
     Forbidden,
@@ -43,24 +43,24 @@ def show():
     """Show the user's calendar link and the calendars it can see."""
     db = db_session()
     link = connect.link_of(db, current_user.id)
-    calendars, problem, relink_url = (), None, None
+    listed, problem, relink_url = (), None, None
     broker = deps.broker()
-    if link is not None and broker is not None and connect.recoverable(link):
+    if link is not None and broker is not None and profile_recovery.recoverable(link):
         # Signed in again at the aggregator? Then the link is back; else where to do it.
         relink_url = _aggregator_page(
-            connect.check_profile(db, broker, deps.cipher(), link).relink_url
+            profile_recovery.check_profile(db, broker, deps.cipher(), link).relink_url
         )
         db.refresh(link)
     if link is not None and link.status is LinkStatus.ACTIVE and broker is not None:
         try:
-            calendars = connect.calendars_of(db, broker, deps.cipher(), link)
+            listed = calendars.calendars_of(db, broker, deps.cipher(), link)
         except ServiceError as exc:
             problem = exc.message
             db.refresh(link)
     return render_template(
         "calendar/show.html",
         link=link,
-        calendars=calendars,
+        calendars=listed,
         problem=problem,
         relink_url=relink_url,
         Attention=Attention,
@@ -135,7 +135,7 @@ def callback():
 def choose():
     """Save which calendar interviews go to and which count as busy."""
     try:
-        connect.choose_calendars(
+        calendars.choose_calendars(
             db_session(),
             deps.required_broker(),
             deps.cipher(),

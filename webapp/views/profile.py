@@ -20,7 +20,7 @@ from webapp import deps
 from webapp.db import db_session
 from webapp.forms import ChangePasswordForm
 from webapp.security import signed_in
-from webapp.services import accounts, connect
+from webapp.services import accounts, calendars, connect
 from webapp.services.errors import Invalid
 from webapp.services.zones import known_zone
 from webapp.views.schedule import zone_options
@@ -47,7 +47,7 @@ def zone_proposals() -> list[tuple[str, str]]:
     if browser:
         found.append(("browser", browser))
     db = db_session()
-    calendar = connect.calendar_zone(
+    calendar = calendars.calendar_zone(
         db,
         deps.broker(),
         deps.cipher(),
