@@ -87,7 +87,7 @@ def set_business_connect(session: Session, actor: Actor, enabled: bool) -> Organ
     return org
 
 
-def business_links(session: Session, organisation_id: int) -> list[ProfileLink]:
+def business_links(session: Session, organisation_id: int | None) -> list[ProfileLink]:
     return list(
         session.scalars(
             select(ProfileLink)
@@ -135,8 +135,9 @@ def reset_business_connect(session: Session, cipher: TokenCipher, actor: Actor) 
 # The person's own link
 
 
-def link_of(session: Session, user_id: int) -> ProfileLink | None:
-    """The user's calendar link (including a disconnected one kept for its events)."""
+def link_of(session: Session, user_id: int | None) -> ProfileLink | None:
+    """The user's calendar link (including a disconnected one kept for its events); None for
+    no user."""
     return session.scalar(
         select(ProfileLink).where(ProfileLink.user_id == user_id).order_by(ProfileLink.id.desc())
     )

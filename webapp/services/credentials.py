@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +25,9 @@ from webapp.services.audit import record
 from webapp.services.errors import AggregatorTrouble, ReconnectNeeded, ServiceError
 
 log = logging.getLogger("webapp.services.credentials")
+
+#: A row holding one aggregator authorization's tokens: a calendar link or a service account.
+TokenLink = ProfileLink | ServiceAccountLink
 
 #: Refresh a little before expiry so a call never starts with a token about to lapse.
 REFRESH_MARGIN_SECONDS = 60
@@ -49,7 +53,7 @@ def broker_problem(exc: broker_errors.BrokerError) -> ServiceError:
 # Tokens at rest
 
 
-def store_credentials(link: ProfileLink, creds: Credentials, cipher: TokenCipher) -> None:
+def store_credentials(link: TokenLink, creds: Credentials, cipher: TokenCipher) -> None:
     """Encrypt both tokens under the newest key, bound to this row (flush first for its id)."""
     if link.id is None:
         raise RuntimeError("flush the link before storing its tokens")
@@ -64,27 +68,30 @@ def store_credentials(link: ProfileLink, creds: Credentials, cipher: TokenCipher
     link.token_expires_at = creds.expires_at
 
 
-def load_credentials(link: ProfileLink, cipher: TokenCipher) -> Credentials:
-    if not link.has_tokens or link.key_id is None:
+def load_credentials(link: TokenLink, cipher: TokenCipher) -> Credentials:
+    key_id, expires_at = link.key_id, link.token_expires_at
+    access_blob, refresh_blob = link.access_token, link.refresh_token
+    # All four are set and cleared together (store_credentials, forget_tokens).
+    if refresh_blob is None or access_blob is None or key_id is None or expires_at is None:
         raise ReconnectNeeded("This calendar is not connected.")
     table = link.__tablename__
     access = cipher.decrypt(
-        Sealed(link.key_id, link.access_token), table=table, column="access_token", row_id=link.id
+        Sealed(key_id, access_blob), table=table, column="access_token", row_id=link.id
     )
     refresh = cipher.decrypt(
-        Sealed(link.key_id, link.refresh_token), table=table, column="refresh_token", row_id=link.id
+        Sealed(key_id, refresh_blob), table=table, column="refresh_token", row_id=link.id
     )
     return Credentials(
         access_token=access,
         refresh_token=refresh,
-        expires_at=link.token_expires_at,
+        expires_at=expires_at,
         scope="",
         sub=link.sub,
         account_id=link.account_id,
     )
 
 
-def forget_tokens(link: ProfileLink) -> None:
+def forget_tokens(link: TokenLink) -> None:
     link.access_token = link.refresh_token = None
     link.token_expires_at = None
     link.key_id = None
@@ -92,11 +99,12 @@ def forget_tokens(link: ProfileLink) -> None:
         link.channel_id = None  # closed with the authorization
 
 
-def disconnect_here(links) -> tuple[list[str], int]:
+def disconnect_here(links: Iterable[TokenLink]) -> tuple[list[str], int]:
     """Disconnect these links (calendar or service-account) in the database, at once: tokens
     deleted, status disconnected. Returns the subs still to revoke at the aggregator and how
     many token sets were deleted."""
-    subs, deleted = [], 0
+    subs: list[str] = []
+    deleted = 0
     for link in links:
         if link.has_tokens or link.status is not LinkStatus.DISCONNECTED:
             subs.append(link.sub)
@@ -136,7 +144,7 @@ def rotate_token_keys(session: Session, cipher: TokenCipher) -> dict[str, int]:
             continue
         try:
             token = cipher.decrypt(
-                Sealed(row.key_id or "", row.refresh_token),
+                Sealed(row.key_id or "", cast(bytes, row.refresh_token)),  # not None: selected so
                 table=table,
                 column="refresh_token",
                 row_id=row.id,
@@ -166,7 +174,7 @@ def lock_for(link_id: object) -> threading.Lock:
 
 
 def mark_needs_attention(
-    session: Session, link: ProfileLink, reason: str, attention: Attention = Attention.RECONNECT
+    session: Session, link: TokenLink, reason: str, attention: Attention = Attention.RECONNECT
 ) -> None:
     """Block the link until it recovers (``attention`` says how; calendar links only)."""
     if hasattr(link, "attention") and (
@@ -199,9 +207,11 @@ def attention_for(exc: broker_errors.NeedsReauth) -> Attention:
     )
 
 
-def persist_refresh(session: Session, cipher: TokenCipher, link_id: int, model=ProfileLink):
+def persist_refresh(
+    session: Session, cipher: TokenCipher, link_id: int, model: type[TokenLink] = ProfileLink
+) -> Callable[[Credentials], None]:
     def persist(creds: Credentials) -> None:
-        link = session.get(model, link_id)
+        link = cast(TokenLink, session.get(model, link_id))
         store_credentials(link, creds, cipher)
         session.commit()
 
@@ -209,7 +219,7 @@ def persist_refresh(session: Session, cipher: TokenCipher, link_id: int, model=P
 
 
 def usable_credentials(
-    session: Session, broker: CalendarBroker, cipher: TokenCipher, link: ProfileLink
+    session: Session, broker: CalendarBroker, cipher: TokenCipher, link: TokenLink
 ) -> tuple[Credentials, Callable[[Credentials], None]]:
     """Credentials fit for a call now (refreshed once if about to expire), plus the callback that
     stores tokens the broker refreshes mid-call. Refuses a link that needs attention.
@@ -224,7 +234,7 @@ def usable_credentials(
 
 
 def fresh_credentials(
-    session: Session, broker: CalendarBroker, cipher: TokenCipher, link
+    session: Session, broker: CalendarBroker, cipher: TokenCipher, link: TokenLink
 ) -> tuple[Credentials, Callable[[Credentials], None]]:
     """The link's credentials, refreshed once (under the row lock) if about to expire."""
     creds = load_credentials(link, cipher)
@@ -239,6 +249,7 @@ def fresh_credentials(
             .with_for_update()
             .execution_options(populate_existing=True)
         ).scalar_one()
+        assert isinstance(locked, ProfileLink | ServiceAccountLink)
         creds = load_credentials(locked, cipher)
         if creds.expires_within(REFRESH_MARGIN_SECONDS):  # nobody refreshed while we waited
             try:
@@ -261,7 +272,7 @@ def call_broker(
     session: Session,
     broker: CalendarBroker,
     cipher: TokenCipher,
-    link: ProfileLink,
+    link: TokenLink,
     operation: Callable[..., object],
 ):
     """Run ``operation(creds, on_refresh=…)`` for a link, translating failures for people."""

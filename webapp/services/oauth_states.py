@@ -71,6 +71,7 @@ def consume(
             "expired, or started in another browser). Nothing was changed; "
             "please start again."
         )
+    assert row is not None  # a missing row always has a reason
     row.used_at = utcnow()
     session.commit()  # used before the code is redeemed: a replay can never redeem twice
     return row

@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from broker import errors as broker_errors
@@ -216,11 +218,14 @@ def check_profile(
     if link.status is LinkStatus.ACTIVE:
         return ProfileCheck("connected")
     # Conditional, so a check running in another worker at the same time audits nothing twice.
-    back = session.execute(
-        update(ProfileLink)
-        .where(ProfileLink.id == link.id, ProfileLink.status == LinkStatus.NEEDS_ATTENTION)
-        .values(status=LinkStatus.ACTIVE, attention=None, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+    back = cast(
+        CursorResult,
+        session.execute(
+            update(ProfileLink)
+            .where(ProfileLink.id == link.id, ProfileLink.status == LinkStatus.NEEDS_ATTENTION)
+            .values(status=LinkStatus.ACTIVE, attention=None, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ),
     ).rowcount
     if back:
         record(
@@ -273,6 +278,8 @@ def recover_disconnected(
     )  # a fair share of a long list each run
     for link_id in ids:
         link = session.get(ProfileLink, link_id)
+        if link is None:
+            continue  # deleted meanwhile
         outcome = check_profile(session, broker, cipher, link).outcome
         counts[outcome] += 1
         if outcome == "unreachable":
