@@ -226,7 +226,7 @@ def queue_changes(jobs, link_id: int, notification) -> str:
     since = notification.changes_since.isoformat() if notification.changes_since else None
     channel = notification.channel_id
     queued = jobs.enqueue_once(
-        f"changes:{link_id}:{channel}", "scheduling.changes", link_id, since, channel
+        f"changes:{link_id}:{channel}", "scheduling.apply_changes", link_id, since, channel
     )
     return "changes queued" if queued is not None else "already queued"
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from broker.port import CalendarBroker
     from webapp.callbacks import CallbackGuard
     from webapp.db import Database
-    from webapp.jobs import Jobs
+    from webapp.jobs.queue import Jobs
     from webapp.security import Sealer, TokenCipher
 
 T = TypeVar("T")

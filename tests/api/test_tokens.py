@@ -120,7 +120,7 @@ def test_purge_deletes_tokens_a_month_after_they_stop_working(app, session, org,
     rows[recent.user.id].revoked_at = now - dt.timedelta(days=29)
     session.commit()
     with app.app_context():
-        from webapp.api.tasks import purge_api_tokens
+        from webapp.jobs.maintenance import purge_api_tokens
 
         assert purge_api_tokens() == 2
         assert purge_api_tokens() == 0  # idempotent

@@ -82,7 +82,7 @@ def book(app, session, user, links, start, *, duration=60, check=False, run=True
     )
     if run:
         with app.app_context():
-            deps.jobs.of(app).enqueue("scheduling.write", interview.id, payload)
+            deps.jobs.of(app).enqueue("scheduling.write_interview", interview.id, payload)
     session.expire_all()
     return session.get(Interview, interview.id)
 
@@ -214,7 +214,7 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
         check_slot=False,
     )  # overlapping its own old time is fine
     with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.write", moved.id, payload)
+        deps.jobs.of(app).enqueue("scheduling.write_interview", moved.id, payload)
     with pytest.raises(SlotTaken):
         book(app, session, recruiter, [b], at(11))  # the new time is held
     book(app, session, recruiter, [a], at(9, 30), duration=60)  # the old time is free again

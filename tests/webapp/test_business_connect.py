@@ -665,7 +665,7 @@ def test_a_signed_change_push_takes_the_fast_path_and_anything_else_the_full_one
     assert queued == [
         (
             f"changes:{link.id}:{link.channel_id}",
-            "scheduling.changes",
+            "scheduling.apply_changes",
             (link.id, "2026-11-21T09:00:00+00:00", link.channel_id),
         )
     ]

@@ -157,7 +157,7 @@ def test_candidate_books_in_their_time_zone_and_the_link_works_once(
         later,
     )
     with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.write", moved.id, payload)
+        deps.jobs.of(app).enqueue("scheduling.write_interview", moved.id, payload)
     new_when = later.astimezone(scheduling.av.zone("America/New_York")).strftime(
         "%A %d %B %Y, %H:%M"
     )

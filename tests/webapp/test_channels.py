@@ -104,6 +104,6 @@ def test_linking_another_account_lets_go_of_the_first_one(
     # by its refresh token, the documented way (kept encrypted until revoked)
     assert session.scalar(select(PendingRevocation.refresh_token)) is not None
     with app.app_context():
-        deps.jobs.of(app).enqueue("revocations")
+        deps.jobs.of(app).enqueue("revocations.run")
     session.expire_all()
     assert session.scalar(select(PendingRevocation.sub)) is None

@@ -305,7 +305,7 @@ def test_retention_purges_old_audit_entries(app, session, org):
     recent = AuditEntry(organisation_id=org.id, action="recent.thing", outcome="success")
     session.add_all([old, recent])
     session.commit()
-    deps.jobs.of(app).enqueue("purge_past_retention")
+    deps.jobs.of(app).enqueue("maintenance.purge_audit_entries")
     session.expire_all()
     actions = set(session.scalars(select(AuditEntry.action)))
     assert "old.thing" not in actions and "recent.thing" in actions

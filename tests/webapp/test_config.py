@@ -151,7 +151,7 @@ def test_sqlite_database_and_job_queue_files_are_private(tmp_path):
                 "DATABASE_URL": f"sqlite:///{instance / 'rendezvous.sqlite3'}",
             }
         )
-        deps.jobs.of(app).enqueue("purge_oauth_states")  # the queue is written
+        deps.jobs.of(app).enqueue("maintenance.purge_oauth_states")  # the queue is written
         with deps.database.of(app).engine.begin() as conn:
             conn.execute(text("CREATE TABLE probe (id INTEGER)"))
         for name in ("rendezvous.sqlite3", "jobs.sqlite3", "secrets.json"):

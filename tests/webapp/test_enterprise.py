@@ -30,7 +30,8 @@ from models import (
 )
 from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_org, make_user
-from webapp import deps, enterprise_tasks
+from webapp import deps
+from webapp.jobs import enterprise as enterprise_jobs
 from webapp.services import Actor, credentials, enterprise
 from webapp.services.errors import Forbidden
 
@@ -555,13 +556,13 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
     # Another worker resumes while the dead one's claim is still within its lease: the claimed
     # rows are left alone, nothing is sent twice.
     with app.app_context():
-        assert enterprise_tasks.resume_stalled() == 1
+        assert enterprise_jobs.resume_stalled() == 1
     assert batch_posts(sandbox) == 2
     # After the lease, the periodic job puts them back in line and sends them once.
     monkeypatch.setitem(app.config, "EC_CLAIM_LEASE_SECONDS", 0)
     with app.app_context():
-        assert enterprise_tasks.resume_stalled() == 1
-        assert enterprise_tasks.resume_stalled() == 0  # nothing left to resume
+        assert enterprise_jobs.resume_stalled() == 1
+        assert enterprise_jobs.resume_stalled() == 0  # nothing left to resume
     assert batch_posts(sandbox) == 3
     callbacks = queued_callbacks(sandbox)
     assert len(callbacks) == 25 and set(callbacks.values()) == {1}  # one request per mailbox
@@ -812,7 +813,7 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
             enterprise.request_mailboxes(
                 db, actor, link.id, emails=FABRIKAM[:5], callback_url=service_account_callback_url
             )
-    jobs.enqueue("ec_send_batches", link.id)
+    jobs.enqueue("enterprise.send_batches", link.id)
     assert jobs.pending() == 1
     # The aggregator will take 8 s to refuse the batch: the worker is killed meanwhile.
     sandbox.add_fault(
@@ -878,7 +879,7 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     # The dead worker took its message with it (the schedule may have queued a resume already).
-    assert "ec_send_batches" not in [m.name for m in jobs.huey.pending()]
+    assert "enterprise.send_batches" not in [m.name for m in jobs.huey.pending()]
     assert batch_posts(sandbox) == 1 and not queued_callbacks(sandbox)
 
     second = worker()
@@ -886,7 +887,7 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
 
     def resumed():
         if time.monotonic() >= ticks[0]:  # what the every-minute schedule does, faster
-            jobs.enqueue("ec_resume_stalled")
+            jobs.enqueue("enterprise.resume_stalled")
             ticks[0] = time.monotonic() + 2
         return all(r.sent_at for r in rows(session).values())
 

@@ -40,7 +40,7 @@ def test_purging_oauth_states_keeps_only_usable_ones(app, session):
     )
     jobs = deps.jobs.of(app)
     assert jobs.immediate
-    jobs.enqueue("purge_oauth_states")
+    jobs.enqueue("maintenance.purge_oauth_states")
     assert session.scalar(select(func.count(OAuthState.id))) == 1
 
 
@@ -50,7 +50,7 @@ def test_a_sqlite_queue_is_consumed_by_the_worker_command(app_config, session, t
     config = dict(app_config, JOBS_IMMEDIATE=False, JOBS_SQLITE_PATH=str(tmp_path / "jobs.sqlite3"))
     app = create_app(config)
     jobs = deps.jobs.of(app)
-    jobs.enqueue("purge_oauth_states")
+    jobs.enqueue("maintenance.purge_oauth_states")
     assert jobs.pending() == 1
     # A separate worker process, as in production, configured through the environment.
     env = {
@@ -140,8 +140,8 @@ def test_change_notifications_for_one_link_coalesce_into_one_job(app_config, ses
     # A claim whose job was lost is taken over once it is older than the ttl.
     jobs.huey.dequeue()
     key = f"changes:{link.id}:chn_coalesce"
-    assert jobs.enqueue_once(key, "scheduling.changes", link.id, None) is None
-    assert jobs.enqueue_once(key, "scheduling.changes", link.id, None, ttl=0) is not None
+    assert jobs.enqueue_once(key, "scheduling.apply_changes", link.id, None) is None
+    assert jobs.enqueue_once(key, "scheduling.apply_changes", link.id, None, ttl=0) is not None
 
 
 def test_with_redis_a_burst_is_one_round_trip_each_and_one_job(app_config, session, redis_url):
@@ -172,10 +172,13 @@ def test_with_redis_a_burst_is_one_round_trip_each_and_one_job(app_config, sessi
         return original(*args, **kwargs)
 
     conn.execute_command = counting
-    first = jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None)
+    first = jobs.enqueue_once(f"changes:{link.id}", "scheduling.apply_changes", link.id, None)
     calls.clear()
     for _ in range(5):
-        assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None) is None
+        assert (
+            jobs.enqueue_once(f"changes:{link.id}", "scheduling.apply_changes", link.id, None)
+            is None
+        )
     assert calls == ["SET"] * 5  # one round trip per coalesced notification
     conn.execute_command = original
     assert first is not None and jobs.pending() == 1
@@ -184,13 +187,16 @@ def test_with_redis_a_burst_is_one_round_trip_each_and_one_job(app_config, sessi
     with app.app_context():
         jobs.huey.execute(jobs.huey.dequeue())  # the job starts: the claim is released
     assert conn.exists(claim) == 0
-    assert jobs.enqueue_once(f"changes:{link.id}", "scheduling.changes", link.id, None) is not None
+    assert (
+        jobs.enqueue_once(f"changes:{link.id}", "scheduling.apply_changes", link.id, None)
+        is not None
+    )
 
 
 def test_keep_going_sleeps_through_short_waits_and_requeues_long_ones(
     app_config, tmp_path, monkeypatch
 ):
-    from webapp import jobs as jobs_module
+    from webapp.jobs import queue as jobs_module
 
     app = create_app(
         dict(app_config, JOBS_IMMEDIATE=False, JOBS_SQLITE_PATH=str(tmp_path / "q.sqlite3"))
@@ -202,8 +208,8 @@ def test_keep_going_sleeps_through_short_waits_and_requeues_long_ones(
         jobs, "enqueue_in", lambda delay, name, *args: later.append((delay, name, args))
     )
     passes = iter([(2, 0.5), (3, None)])
-    assert jobs.keep_going("revocations", (), lambda: next(passes)) == 5
+    assert jobs.keep_going("revocations.run", (), lambda: next(passes)) == 5
     assert slept == [0.5] and later == []
     passes = iter([(1, 2.0), (4, 30.0), (9, None)])
-    assert jobs.keep_going("ec_send_batches", (7,), lambda: next(passes)) == 5
-    assert slept == [0.5, 2.0] and later == [(30.0, "ec_send_batches", (7,))]
+    assert jobs.keep_going("enterprise.send_batches", (7,), lambda: next(passes)) == 5
+    assert slept == [0.5, 2.0] and later == [(30.0, "enterprise.send_batches", (7,))]

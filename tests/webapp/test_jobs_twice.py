@@ -13,7 +13,7 @@ from tests.webapp.test_scheduling import (
     query_for,
     schedule,
 )
-from webapp import scheduling_tasks
+from webapp.jobs import scheduling as scheduling_jobs
 
 
 def _twice(app, fn, *args):
@@ -50,11 +50,11 @@ def test_a_write_job_run_twice_at_once_writes_one_event(app, session, sandbox, r
     interview, payload = schedule(
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start, run=False
     )
-    results, errors = _twice(app, scheduling_tasks.write_interview, interview.id, payload)
+    results, errors = _twice(app, scheduling_jobs.write_interview, interview.id, payload)
     assert results, errors
     # And once more later, as a retry delivered after both finished.
     with app.app_context():
-        scheduling_tasks.write_interview(interview.id, payload)
+        scheduling_jobs.write_interview(interview.id, payload)
     session.expire_all()
     interview = session.get(Interview, interview.id)
     assert interview.status is InterviewStatus.SCHEDULED
@@ -73,7 +73,7 @@ def test_a_delete_job_run_twice_at_once_leaves_nothing_and_no_error_state(
     )
     assert len(_ours(app, session, interview)) == 1
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
-    results, errors = _twice(app, scheduling_tasks.delete_interview, interview.id)
+    results, errors = _twice(app, scheduling_jobs.delete_interview, interview.id)
     assert results, errors
     session.expire_all()
     interview = session.get(Interview, interview.id)

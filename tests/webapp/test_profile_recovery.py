@@ -101,11 +101,11 @@ def test_signing_in_again_at_the_aggregator_unblocks_the_link_on_the_next_change
 def test_the_periodic_check_unblocks_it_without_any_change(app, session, sandbox, riley, person):
     link = link_for(session, riley)
     _disconnect(sandbox, link.profile_id)
-    assert _run(app, "calendar.recover") is not None
+    assert _run(app, "calendar.recover_links") is not None
     assert link_for(session, riley).status is LinkStatus.NEEDS_ATTENTION  # still disconnected
     sandbox.call("POST", f"/profiles/{link.profile_id}/reconnect")
     assert sandbox.deliver() == []  # nothing changed meanwhile: no change to hear of
-    _run(app, "calendar.recover")
+    _run(app, "calendar.recover_links")
     assert link_for(session, riley).status is LinkStatus.ACTIVE
     assert actions(session).count("calendar.reconnected") == 1
 
@@ -116,7 +116,7 @@ def test_a_link_marked_before_reasons_were_kept_is_checked_once(
     link = link_for(session, riley)
     link.status, link.attention = LinkStatus.NEEDS_ATTENTION, None  # as 0017 leaves it
     session.commit()
-    assert _run(app, "calendar.recover") is not None
+    assert _run(app, "calendar.recover_links") is not None
     assert link_for(session, riley).status is LinkStatus.ACTIVE  # its profile is connected
 
 
@@ -143,7 +143,7 @@ def test_a_refused_authorization_is_not_checked_and_waits_for_the_person(
     link = link_for(session, riley)
     assert link.status is LinkStatus.NEEDS_ATTENTION and link.attention is Attention.RECONNECT
     sandbox.call("DELETE", "/stats")
-    _run(app, "calendar.recover")
+    _run(app, "calendar.recover_links")
     client.get("/profile/calendar/")
     assert sandbox.stats()["requests"] == {}, "nothing the aggregator could settle"
     assert link_for(session, riley).status is LinkStatus.NEEDS_ATTENTION

@@ -93,7 +93,7 @@ def booked_with_everything(app, session, sandbox, recruiter, panel, admin_client
         ),
     )
     with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.write", interview.id, _payload)
+        deps.jobs.of(app).enqueue("scheduling.write_interview", interview.id, _payload)
     sandbox.deliver()  # the aggregator assigns the video link
     event_id = interview.events[0].event_id
     sandbox.call(
@@ -249,7 +249,7 @@ def test_a_cancelled_future_interview_is_listed_apart_not_under_past(
     dropped, _ = schedule(app, session, recruiter, query, slots[-1].start)
     scheduling.cancel_interview(session, actor_of(recruiter), dropped.uid)
     with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.delete", dropped.id)
+        deps.jobs.of(app).enqueue("scheduling.delete_interview", dropped.id)
     listed = scheduling.list_interviews(session, broker, cipher, actor_of(recruiter))
     assert [x.interview.uid for x in listed.upcoming] == [kept.uid]
     assert listed.past == []

@@ -234,7 +234,7 @@ def test_the_job_keeps_what_it_could_not_revoke_for_the_next_run(app, session, o
     session.commit()
     broker = RecordingBroker({"acc_1": broker_errors.Unavailable("down")})
     monkeypatch.setitem(app.extensions, deps.broker.key, broker)
-    from webapp.tasks import revoke_queued
+    from webapp.jobs.revocations import run as revoke_queued
 
     with app.app_context():
         assert revoke_queued() == 1

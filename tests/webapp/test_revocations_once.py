@@ -173,7 +173,7 @@ def test_revocation_jobs_running_at_once_revoke_each_authorization_once(
     real_enqueue = jobs.enqueue
 
     def hold_revocations(name, *args, **kwargs):  # the consumer picks them up below
-        if name == "revocations":
+        if name == "revocations.run":
             queued_jobs.append(name)
             return None
         return real_enqueue(name, *args, **kwargs)
@@ -181,14 +181,14 @@ def test_revocation_jobs_running_at_once_revoke_each_authorization_once(
     monkeypatch.setattr(jobs, "enqueue", hold_revocations)
     _client, auth = admin_client
     auth.post(f"{PAGE}{domain.id}/disconnect", form_page=f"{PAGE}{domain.id}/disconnect")
-    assert queued_jobs == ["revocations"] and sandbox.stats()["requests"].get(REVOKE, 0) == 0
+    assert queued_jobs == ["revocations.run"] and sandbox.stats()["requests"].get(REVOKE, 0) == 0
     session.expire_all()
     assert session.get(ServiceAccountLink, domain.id).status is LinkStatus.DISCONNECTED
 
     # A slow aggregator keeps the runs overlapping: the admin's job and the minute's resume
     # job, plus a third worker for good measure, all start on the same queue at once.
     sandbox.add_fault(method="POST", path="/oauth/token/revoke", latency_ms=150)
-    from webapp.tasks import resume_revocations, revoke_queued
+    from webapp.jobs.revocations import resume, run
 
     start = threading.Barrier(3)
     results, errors = [], []
@@ -201,10 +201,7 @@ def test_revocation_jobs_running_at_once_revoke_each_authorization_once(
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [
-        threading.Thread(target=worker, args=(task,))
-        for task in (revoke_queued, resume_revocations, revoke_queued)
-    ]
+    threads = [threading.Thread(target=worker, args=(task,)) for task in (run, resume, run)]
     for thread in threads:
         thread.start()
     for thread in threads:

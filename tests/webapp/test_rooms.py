@@ -132,7 +132,7 @@ def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
         page = client.get(PAGE).get_data(as_text=True)
         assert "Revocations needing attention" in page and sub in page
         calls = sandbox.stats()["requests"].get("POST /oauth/token/revoke", 0)
-        deps.jobs.of(app).enqueue("revocations")
+        deps.jobs.of(app).enqueue("revocations.run")
         assert sandbox.stats()["requests"].get("POST /oauth/token/revoke", 0) == calls
         session.expire_all()
         assert [
@@ -273,7 +273,7 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
 
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.delete", interview.id)
+        deps.jobs.of(app).enqueue("scheduling.delete_interview", interview.id)
     assert start in {
         s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
     }

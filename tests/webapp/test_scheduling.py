@@ -80,7 +80,7 @@ def schedule(app, session, user, query, slot_start, *, video=True, run=True):
     )
     if run:
         with app.app_context():
-            deps.jobs.of(app).enqueue("scheduling.write", interview.id, payload)
+            deps.jobs.of(app).enqueue("scheduling.write_interview", interview.id, payload)
     session.expire_all()
     return session.get(Interview, interview.id), payload
 
@@ -277,7 +277,7 @@ def test_reschedule_moves_the_same_event(app, session, sandbox, recruiter, panel
         session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, later
     )
     with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.write", moved.id, payload)
+        deps.jobs.of(app).enqueue("scheduling.write_interview", moved.id, payload)
     session.expire_all()
     interview = session.get(Interview, interview.id)
     assert interview.status is InterviewStatus.SCHEDULED
@@ -602,7 +602,7 @@ def test_an_enterprise_linked_panel_gets_the_event_in_each_members_calendar(
         assert bool(ev.attendees) == (row.position == 0)
     scheduling.cancel_interview(session, actor_of(host_user), interview.uid)
     with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.delete", interview.id)
+        deps.jobs.of(app).enqueue("scheduling.delete_interview", interview.id)
     for _u, link in members:
         assert not [
             e for e in managed(app, session, link) if e.event_id.startswith(f"rdv-{interview.uid}")

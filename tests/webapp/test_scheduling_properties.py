@@ -175,7 +175,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
                 frozenset({host.id}),
             )
             with app.app_context():
-                jobs().enqueue("scheduling.write", interview.id, payload)
+                jobs().enqueue("scheduling.write_interview", interview.id, payload)
 
         @rule(data=st.data(), racers=st.integers(2, 4))
         def race(self, data, racers):
@@ -242,7 +242,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
                 self.uids.append(uid)
                 self.times[uid] = times
                 with app.app_context():
-                    jobs().enqueue("scheduling.write", interview_id, payload)
+                    jobs().enqueue("scheduling.write_interview", interview_id, payload)
 
         @rule(index=st.integers(0, 20))
         def reschedule(self, index):
@@ -267,7 +267,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             _was, was_end, links = self.times[moved.uid]
             self.times[moved.uid] = (start, start + (was_end - _was), links)
             with app.app_context():
-                jobs().enqueue("scheduling.write", moved.id, payload)
+                jobs().enqueue("scheduling.write_interview", moved.id, payload)
 
         @rule(index=st.integers(0, 20))
         def cancel(self, index):
@@ -279,7 +279,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             except ServiceError:
                 return
             with app.app_context():
-                jobs().enqueue("scheduling.delete", interview.id)
+                jobs().enqueue("scheduling.delete_interview", interview.id)
 
         @rule(index=st.integers(0, 20))
         def delete_in_calendar(self, index):

@@ -110,7 +110,7 @@ def test_a_failed_delete_is_retried_until_the_event_is_gone(
     rule = sandbox.add_fault(method="DELETE", path="/v1/calendars/*/events", status=503)
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.delete", interview.id)
+        deps.jobs.of(app).enqueue("scheduling.delete_interview", interview.id)
     session.expire_all()
     assert session.get(Interview, interview.id).status is InterviewStatus.CANCELLING
     assert len(ours(app, session, interview.host_link, interview.uid)) == 1
@@ -131,8 +131,8 @@ def test_the_write_job_never_rewrites_a_cancelled_interview(
     scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
         jobs = deps.jobs.of(app)
-        jobs.enqueue("scheduling.delete", interview.id)
-        jobs.enqueue("scheduling.write", interview.id, payload)  # a late retry
+        jobs.enqueue("scheduling.delete_interview", interview.id)
+        jobs.enqueue("scheduling.write_interview", interview.id, payload)  # a late retry
     assert not ours(app, session, interview.host_link, interview.uid)
     session.expire_all()
     assert session.get(Interview, interview.id).status is InterviewStatus.CANCELLED
@@ -343,7 +343,7 @@ def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session
         grid.slots[-1].start,
     )
     with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.write", moved.id, payload)
+        deps.jobs.of(app).enqueue("scheduling.write_interview", moved.id, payload)
     [ev] = ours(app, session, mlink, interview.uid)
     assert ev.start == grid.slots[-1].start
 

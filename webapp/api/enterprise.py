@@ -105,5 +105,5 @@ def request_mailboxes(domain_id: int, body):
         callback_url=service_account_callback_url,
     )
     if report.queued:
-        deps.jobs().enqueue("ec_send_batches", link.id)
+        deps.jobs().enqueue("enterprise.send_batches", link.id)
     return report

@@ -230,7 +230,7 @@ def create_interview(body):
     interview, payload = scheduling.create_interview(
         db(), required_broker(), deps.cipher(), deps.sealer(), actor(), new
     )
-    deps.jobs().enqueue("scheduling.write", interview.id, payload)
+    deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
     db().refresh(interview)
     return _listed(interview, None)
 
@@ -271,7 +271,7 @@ def reschedule(uid: str, body):
         body["start"],
         duration=body["duration"],
     )
-    deps.jobs().enqueue("scheduling.write", interview.id, payload)
+    deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
     db().refresh(interview)
     return _listed(interview, None)
 
@@ -287,7 +287,7 @@ def reschedule(uid: str, body):
 def cancel(uid: str):
     """Cancel the interview; its calendar events are deleted and attendees told by the calendar."""
     interview = scheduling.cancel_interview(db(), actor(), uid)
-    deps.jobs().enqueue("scheduling.delete", interview.id)
+    deps.jobs().enqueue("scheduling.delete_interview", interview.id)
     db().refresh(interview)
     return _listed(interview, None)
 

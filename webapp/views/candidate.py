@@ -139,7 +139,9 @@ def book(token: str):
             return _used_or_unusable(token, gone)
         return _slots_page(token, opened, exc.message, 409 if isinstance(exc, SlotTaken) else 400)
     if booking.retry_payload:
-        deps.jobs().enqueue("scheduling.write", booking.interview.id, booking.retry_payload)
+        deps.jobs().enqueue(
+            "scheduling.write_interview", booking.interview.id, booking.retry_payload
+        )
     return _booked_page(
         candidate_links.Booked(booking.title, booking.tzid, "booked", booking.start, booking.end),
         invite_ics=booking.invite_ics,

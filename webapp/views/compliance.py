@@ -221,7 +221,7 @@ def decide(request_id: int, *, approve: bool):
         return redirect(url_for("compliance.erasures"))
     if req.status == "completed":
         if (req.receipt or {}).get("revocations_queued"):
-            deps.jobs().enqueue("revocations")
+            deps.jobs().enqueue("revocations.run")
         return render_template("compliance/receipt.html", req=req)
     flash("Erasure request rejected.", "info")
     return redirect(url_for("compliance.erasures"))

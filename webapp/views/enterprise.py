@@ -40,7 +40,7 @@ MAX_UPLOAD = 1024 * 1024
 
 
 def _send(link_id: int) -> None:
-    deps.jobs().enqueue("ec_send_batches", link_id)
+    deps.jobs().enqueue("enterprise.send_batches", link_id)
 
 
 def _domain_or_404(link_id: int):
@@ -357,7 +357,7 @@ def disconnect(link_id: int):
 
 
 def _revoke_queued() -> None:
-    deps.jobs().enqueue("revocations")
+    deps.jobs().enqueue("revocations.run")
 
 
 @bp.route("/revocations/<int:revocation_id>/retry", methods=["POST"])

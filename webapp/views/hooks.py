@@ -101,6 +101,6 @@ def service_account(ref: str):
     if outcome.result == "forged" and not signed:
         refuse_unauthenticated("service_account")
     if outcome.result == "linked" and outcome.profile_link_id:  # a person's mailbox, not a room
-        deps.jobs().enqueue("ec_choose_calendar", outcome.profile_link_id)
+        deps.jobs().enqueue("enterprise.choose_calendar", outcome.profile_link_id)
     log.info("service-account callback for request %s: %s", request_id, outcome.result)
     return "", _SA_STATUS[outcome.result]

@@ -90,7 +90,7 @@ def cancel(uid: str):
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(url_for("interviews.show", uid=uid))
-    deps.jobs().enqueue("scheduling.delete", interview.id)
+    deps.jobs().enqueue("scheduling.delete_interview", interview.id)
     flash("The interview is cancelled; the calendar tells the panel and the candidate.", "success")
     return redirect(url_for("interviews.show", uid=uid), code=303)
 
@@ -202,6 +202,6 @@ def reschedule(uid: str):
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(back)
-    deps.jobs().enqueue("scheduling.write", interview.id, payload)
+    deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
     flash("The interview is moved; the calendar tells the panel and the candidate.", "success")
     return redirect(url_for("interviews.show", uid=uid), code=303)

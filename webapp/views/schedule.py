@@ -201,7 +201,7 @@ def create():
             query = None
         status = 409 if isinstance(exc, SlotTaken) else 400
         return _page(query, grid, problem=exc.message, status=status, form=form)
-    deps.jobs().enqueue("scheduling.write", interview.id, payload)
+    deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
     flash("The interview is scheduled. Invitations go out from the calendar.", "success")
     return redirect(url_for("interviews.show", uid=interview.uid), code=303)
 

@@ -60,7 +60,7 @@ def reset():
         flash("Type “reset” to confirm. Nothing was changed.", "error")
         return redirect(url_for("settings.confirm_reset")), 303
     report = connect.reset_business_connect(db_session(), deps.cipher(), actor())
-    deps.jobs().enqueue("revocations")
+    deps.jobs().enqueue("revocations.run")
     flash(
         f"Business Connect reset: {report.links} link(s) removed, {report.tokens_deleted} set(s) "
         f"of tokens deleted. Revoking {report.revocations} authorization(s) at the calendar "

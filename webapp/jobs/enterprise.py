@@ -1,12 +1,14 @@
-"""Background jobs of Enterprise Connect (imported from webapp.tasks).
+"""Background jobs of Enterprise Connect.
 
-* ``ec_send_batches(link_id)`` sends a domain's queued mailbox requests in batches. It is safe to
-  run twice or concurrently (rows are claimed atomically) and resumes where a dead worker left
-  off. When the aggregator is busy it reschedules itself instead of holding a worker.
-* ``ec_resume_stalled`` (every minute) restarts sending for any domain with queued requests or
-  claims abandoned by a worker that died: the queue message of a killed worker is gone, the rows
-  in the database are not.
-* ``ec_choose_calendar(profile_link_id)`` points a newly linked mailbox at its primary calendar.
+* ``enterprise.send_batches(link_id)`` sends a domain's queued mailbox requests in batches. It
+  is safe to run twice or concurrently (rows are claimed atomically) and resumes where a dead
+  worker left off. When the aggregator is busy it reschedules itself instead of holding a
+  worker.
+* ``enterprise.resume_stalled`` (every minute) restarts sending for any domain with queued
+  requests or claims abandoned by a worker that died: the queue message of a killed worker is
+  gone, the rows in the database are not.
+* ``enterprise.choose_calendar(profile_link_id)`` points a newly linked mailbox at its primary
+  calendar.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from datetime import timedelta
 
 from flask import current_app
 
-from webapp import deps, jobs
+from webapp import deps
+from webapp.jobs.queue import TaskGroup, crontab
 from webapp.services import enterprise
 from webapp.services.errors import ServiceError
 
 log = logging.getLogger("webapp.jobs.enterprise")
 
+tasks = TaskGroup("enterprise")
 
-@jobs.task("ec_send_batches", retries=5, retry_delay=15)
+
+@tasks.task("send_batches", retries=5, retry_delay=15)
 def send_batches(link_id: int) -> int:
     """Send every queued mailbox request of one domain; returns how many went out."""
     broker, cipher = deps.broker(), deps.cipher()
@@ -36,10 +41,10 @@ def send_batches(link_id: int) -> int:
             report = enterprise.send_batches(session, broker, cipher, link_id, lease=lease)
             return report.sent, report.retry_in
 
-        return deps.jobs().keep_going("ec_send_batches", (link_id,), step)
+        return deps.jobs().keep_going("enterprise.send_batches", (link_id,), step)
 
 
-@jobs.periodic("ec_resume_stalled", jobs.crontab(minute="*"))
+@tasks.periodic("resume_stalled", crontab(minute="*"))
 def resume_stalled() -> int:
     """Restart sending for domains a dead worker left with queued or claimed requests."""
     with deps.database().sessions() as session:
@@ -49,7 +54,7 @@ def resume_stalled() -> int:
     return len(link_ids)
 
 
-@jobs.task("ec_choose_calendar", retries=3, retry_delay=30)
+@tasks.task("choose_calendar", retries=3, retry_delay=30)
 def choose_calendar(profile_link_id: int) -> str | None:
     """Set a newly linked mailbox's interview calendar to its primary calendar."""
     broker, cipher = deps.broker(), deps.cipher()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from webapp import deps, jobs
+from webapp import deps
+from webapp.jobs.queue import TaskGroup, crontab
 from webapp.services import scheduling
 from webapp.services.errors import WriteFailed
 
@@ -14,8 +15,10 @@ from webapp.services.errors import WriteFailed
 WRITE_RETRIES = 20
 WRITE_RETRY_DELAY = 30
 
+tasks = TaskGroup("scheduling")
 
-@jobs.task("scheduling.write", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
+
+@tasks.task("write_interview", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
 def write_interview(interview_id: int, sealed: str) -> str:
     """Upsert the interview's events under their fixed event ids until the aggregator confirms."""
     broker, cipher, seal = deps.broker(), deps.cipher(), deps.sealer()
@@ -25,7 +28,7 @@ def write_interview(interview_id: int, sealed: str) -> str:
         return scheduling.run_write(session, broker, cipher, seal, interview_id, sealed)
 
 
-@jobs.task("scheduling.delete", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
+@tasks.task("delete_interview", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
 def delete_interview(interview_id: int) -> str:
     """Delete a cancelled interview's events until the aggregator confirms."""
     broker, cipher = deps.broker(), deps.cipher()
@@ -35,7 +38,7 @@ def delete_interview(interview_id: int) -> str:
         return scheduling.run_delete(session, broker, cipher, interview_id)
 
 
-@jobs.task("scheduling.changes", retries=5, retry_delay=30)
+@tasks.task("apply_changes", retries=5, retry_delay=30)
 def apply_changes(link_id: int, changes_since: str | None, channel_id: str | None = None) -> dict:
     """Follow a ``change`` push from the link's own channel: read our events changed since
     then and update their status."""
@@ -66,7 +69,7 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
         return scheduling.apply_changes(session, broker, cipher, link_id, since)
 
 
-@jobs.periodic("scheduling.reconcile", jobs.crontab(minute="*/15"))
+@tasks.periodic("reconcile_events", crontab(minute="*/15"))
 def reconcile() -> dict:
     """Compare the event ids we hold with the aggregator's managed events; repair both ways."""
     broker, cipher = deps.broker(), deps.cipher()
@@ -76,7 +79,7 @@ def reconcile() -> dict:
         return scheduling.reconcile(session, broker, cipher)
 
 
-@jobs.periodic("scheduling.purge_links", jobs.crontab(minute="40", hour="3"))
+@tasks.periodic("purge_links", crontab(minute="40", hour="3"))
 def purge_links() -> int:
     """Delete self-scheduling links expired, used or revoked over 30 days ago."""
     from webapp.services import candidate_links
@@ -85,7 +88,7 @@ def purge_links() -> int:
         return candidate_links.purge(session)
 
 
-@jobs.periodic("scheduling.settle_claims", jobs.crontab(minute="*/5"))
+@tasks.periodic("settle_claims", crontab(minute="*/5"))
 def settle_claims() -> dict:
     """Drop slot claims the calendar now protects (or that protect nothing any more)."""
     from webapp.services import claims

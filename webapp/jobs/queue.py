@@ -1,19 +1,18 @@
-"""Background jobs on huey: a SQLite queue by default, Redis when REDIS_URL is set.
+"""The queue plumbing: huey (a SQLite queue by default, Redis when REDIS_URL is set), the
+``Jobs`` object views and services enqueue through, and the ``flask jobs worker`` command.
 
-Tasks are plain functions registered here with :func:`task` (or :func:`periodic`) at import
-time; the huey instance itself is built inside ``create_app`` (nothing at import reads the
-environment). Each task runs inside an application context, so it can use the app's database
-sessions, broker and cipher. Every task must be idempotent: a job picked up twice (a worker
-restart, a retry) does no harm.
-
-Run a worker with ``flask --app wsgi jobs worker``; ``make run`` starts one.
+Task modules declare their tasks on a :class:`TaskGroup` (``tasks = TaskGroup("enterprise")``,
+``@tasks.task("send_batches")``); webapp.jobs lists the groups and hands them to :func:`install`
+inside ``create_app`` (nothing at import reads the environment). Each task runs inside an
+application context, so it can use the app's database sessions, broker and cipher. Every task
+must be idempotent: a job picked up twice (a worker restart, a retry) does no harm.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,11 @@ from webapp.db import create_private_file
 
 log = logging.getLogger("webapp.jobs")
 
+#: huey names a queued message ``<module of the task function>.<task name>``. Every release so
+#: far queued ours as ``webapp.jobs.<name>``: keep that prefix whatever module this code is in,
+#: or messages already in a queue at deploy time would find no task.
+WIRE_MODULE = "webapp.jobs"
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -37,27 +41,31 @@ class TaskSpec:
     schedule: Any = None  # a huey crontab for periodic tasks
 
 
-_REGISTRY: dict[str, TaskSpec] = {}
+class TaskGroup:
+    """The tasks of one area, named ``<area>.<verb_object>`` (``enterprise.send_batches``)."""
 
+    def __init__(self, area: str):
+        self.area = area
+        self.specs: dict[str, TaskSpec] = {}
 
-def task(name: str, *, retries: int = 3, retry_delay: int = 10):
-    """Register ``fn`` as a background task called ``name`` (retried on exceptions)."""
+    def task(self, verb_object: str, *, retries: int = 3, retry_delay: int = 10):
+        """Register ``fn`` as a background task (retried on exceptions)."""
+        return self._register(verb_object, retries=retries, retry_delay=retry_delay)
 
-    def register(fn):
-        _REGISTRY[name] = TaskSpec(fn, retries, retry_delay)
-        return fn
+    def periodic(self, verb_object: str, schedule):
+        """Register ``fn`` to run on a huey ``crontab`` schedule."""
+        return self._register(verb_object, retries=0, retry_delay=0, schedule=schedule)
 
-    return register
+    def _register(self, verb_object: str, **spec):
+        name = f"{self.area}.{verb_object}"
 
+        def register(fn):
+            if name in self.specs:
+                raise ValueError(f"task {name} is declared twice")
+            self.specs[name] = TaskSpec(fn, **spec)
+            return fn
 
-def periodic(name: str, schedule):
-    """Register ``fn`` to run on a huey ``crontab`` schedule."""
-
-    def register(fn):
-        _REGISTRY[name] = TaskSpec(fn, 0, 0, schedule)
-        return fn
-
-    return register
+        return register
 
 
 #: Waits up to this long are slept through in a task; longer ones re-queue it (keep_going).
@@ -66,7 +74,7 @@ SHORT_WAIT = 5.0
 
 @dataclass
 class Jobs:
-    """The app's queue: ``enqueue(name, …)`` from views; services receive this object."""
+    """The app's queue: ``enqueue(name, …)``; services that queue follow-up work receive it."""
 
     huey: Huey
     _tasks: dict[str, Any] = field(default_factory=dict)
@@ -159,13 +167,21 @@ def build_huey(app: Flask) -> Huey:
     return SqliteHuey("rendezvous", filename=path, utc=True)
 
 
-def init_app(app: Flask) -> Jobs:
-    # Task modules register themselves on import.
-    from webapp import tasks  # noqa: F401
-
+def install(
+    app: Flask, groups: Iterable[TaskGroup], former_names: Mapping[str, str] | None = None
+) -> Jobs:
+    """Build the app's queue with the groups' tasks. ``former_names`` (old name → current name)
+    registers each old name as a plain task running the current one, so messages queued under
+    it by the previous release still run; nothing new is queued or scheduled under it."""
     huey = build_huey(app)
     jobs = Jobs(huey)
-    for name, spec in _REGISTRY.items():
+    specs: dict[str, TaskSpec] = {}
+    for group in groups:
+        for name, spec in group.specs.items():
+            if name in specs:
+                raise ValueError(f"task {name} is declared twice")
+            specs[name] = spec
+    for name, spec in specs.items():
         wrapped = _in_app_context(app, jobs, spec.fn)
         if spec.schedule is not None:
             jobs._tasks[name] = huey.periodic_task(spec.schedule, name=name)(wrapped)
@@ -173,6 +189,11 @@ def init_app(app: Flask) -> Jobs:
             jobs._tasks[name] = huey.task(
                 retries=spec.retries, retry_delay=spec.retry_delay, name=name
             )(wrapped)
+    for old, new in (former_names or {}).items():
+        spec = specs[new]
+        huey.task(retries=spec.retries, retry_delay=spec.retry_delay, name=old)(
+            _in_app_context(app, jobs, spec.fn)
+        )
     deps.jobs.install(app, jobs)
     app.cli.add_command(jobs_cli)
     return jobs
@@ -186,6 +207,7 @@ def _in_app_context(app: Flask, jobs: Jobs, fn):
             return fn(*args, **kwargs)
 
     run.__name__ = fn.__name__
+    run.__module__ = WIRE_MODULE
     return run
 
 
@@ -205,4 +227,4 @@ def worker(workers: int) -> None:
     Consumer(jobs.huey, workers=workers, worker_type="thread", graceful_signal="TERM").run()
 
 
-__all__ = ["Jobs", "crontab", "init_app", "periodic", "task"]
+__all__ = ["Jobs", "TaskGroup", "crontab", "install"]

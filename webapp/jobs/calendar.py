@@ -1,0 +1,41 @@
+"""Background jobs of calendar links: checking a profile the aggregator reports disconnected,
+and the periodic recovery of links whose profile is connected again."""
+
+from __future__ import annotations
+
+from webapp import deps
+from webapp.jobs.queue import TaskGroup, crontab
+
+tasks = TaskGroup("calendar")
+
+
+@tasks.task("check_profile", retries=3, retry_delay=60)
+def check_profile(link_id: int) -> str:
+    """After a ``profile_disconnected`` notice: is it this link's profile? Block it if so."""
+    from models import ProfileLink
+    from webapp.services import profile_recovery
+
+    broker = deps.broker()
+    if broker is None:
+        return "skipped"
+    with deps.database().sessions() as session:
+        link = session.get(ProfileLink, link_id)
+        if link is None:
+            return "ignored"
+        outcome = profile_recovery.check_profile(session, broker, deps.cipher(), link).outcome
+    if outcome == "unreachable":
+        raise RuntimeError(f"link {link_id}: the aggregator could not be asked; retrying")
+    return outcome
+
+
+@tasks.periodic("recover_links", crontab(minute="*/10"))
+def recover_links() -> dict:
+    """Every 10 minutes: unblock links whose disconnected profile the aggregator reports
+    connected again (the person signed in again through the aggregator's email or page)."""
+    from webapp.services import profile_recovery
+
+    broker = deps.broker()
+    if broker is None:
+        return {}
+    with deps.database().sessions() as session:
+        return profile_recovery.recover_disconnected(session, broker, deps.cipher())

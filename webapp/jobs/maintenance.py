@@ -1,0 +1,57 @@
+"""Periodic clean-up: records that have outlived their use are deleted (each purge idempotent)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete
+
+from models import OAuthState, utcnow
+from webapp import deps
+from webapp.jobs.queue import TaskGroup, crontab
+
+tasks = TaskGroup("maintenance")
+
+
+@tasks.periodic("purge_oauth_states", crontab(minute="*/30"))
+def purge_oauth_states() -> int:
+    """Delete OAuth states that can no longer be used (expired or consumed over a day ago)."""
+    cutoff = utcnow() - timedelta(days=1)
+    with deps.database().sessions() as session:
+        result = session.execute(
+            delete(OAuthState).where(
+                (OAuthState.expires_at < utcnow()) | (OAuthState.used_at < cutoff)
+            )
+        )
+        session.commit()
+        return result.rowcount or 0
+
+
+@tasks.periodic("purge_audit_entries", crontab(minute="17", hour="3"))
+def purge_audit_entries() -> dict:
+    """Daily: delete audit entries older than the configured retention."""
+    from webapp.services.compliance import purge_expired
+
+    with deps.database().sessions() as session:
+        return purge_expired(
+            session, audit_retention_days=current_app.config["AUDIT_RETENTION_DAYS"]
+        )
+
+
+@tasks.periodic("purge_api_tokens", crontab(minute="41", hour="3"))
+def purge_api_tokens() -> int:
+    """Daily: delete API tokens revoked or expired over 30 days ago (idempotent)."""
+    from webapp.services import api_tokens
+
+    with deps.database().sessions() as session:
+        return api_tokens.purge(session)
+
+
+@tasks.periodic("purge_idempotency_keys", crontab(minute="23"))
+def purge_idempotency_keys() -> int:
+    """Hourly: delete API idempotency keys (and the responses kept with them) past 24 hours."""
+    from webapp.services import idempotency
+
+    with deps.database().sessions() as session:
+        return idempotency.purge(session)
