@@ -212,9 +212,8 @@ def dispatch_push(link_id: int, notification: Notification) -> str:
         channel_id=notification.channel_id,
         profile_id=notification.profile_id,
         first_time=deps.callback_guard().first_time,
+        jobs=deps.jobs(),
     )
-    if outcome == "check":  # which of the account's profiles? the aggregator says
-        deps.jobs().enqueue("calendar.check_profile", link_id)
     return outcome
 
 

@@ -17,6 +17,7 @@ from broker.types import EventWrite
 from models import Attention, LinkStatus, MailboxStatus, ProfileLink, Role
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_user
+from tests.held_jobs import HeldJobs
 from tests.webapp import test_enterprise as ec
 from tests.webapp.test_business_connect import (  # noqa: F401 (riley is a fixture)
     actions,
@@ -182,6 +183,7 @@ def test_a_notice_naming_a_profile_is_taken_at_its_word(app, session, sandbox, r
     link = link_for(session, riley)
     sandbox.call("DELETE", "/stats")
     broker, cipher = deps.broker.of(app), deps.cipher.of(app)
+    held = HeldJobs()
 
     def notice(profile_id):
         return profile_recovery.handle_push(
@@ -193,6 +195,7 @@ def test_a_notice_naming_a_profile_is_taken_at_its_word(app, session, sandbox, r
             channel_id=link.channel_id,
             profile_id=profile_id,
             first_time=lambda key: True,
+            jobs=held,
         )
 
     assert notice("pro_someoneelse") == "ignored (another profile)"
@@ -200,6 +203,11 @@ def test_a_notice_naming_a_profile_is_taken_at_its_word(app, session, sandbox, r
     assert notice(link.profile_id) == "marked"
     assert sandbox.stats()["requests"] == {}
     assert link_for(session, riley).attention is Attention.PROFILE_DISCONNECTED
+    assert held.queued == []  # named profiles need no check
+    link_for(session, riley).status = LinkStatus.ACTIVE
+    session.commit()
+    assert notice(None) == "check"  # which profile? the aggregator is asked by a job
+    assert held.queued == [("calendar.check_profile", (link.id,))]
 
 
 def test_an_enterprise_mailbox_that_lost_access_is_relinked_from_the_mailbox_table(

@@ -26,6 +26,7 @@ from models import (
     utcnow,
 )
 from tests.factories import make_user
+from tests.held_jobs import HeldJobs
 from tests.webapp.test_business_connect import connect_as, creds_for, link_for
 from webapp import deps
 from webapp.services import Actor, credentials, enterprise, revocations
@@ -269,7 +270,11 @@ def test_a_refusal_needs_attention_and_is_never_retried_on_its_own(app, session,
 
     admin = make_user(session, org, Role.ADMIN, email="it@revoke.example")
     actor = Actor(admin.id, admin.email, org.id, Role.ADMIN)
-    revocations.try_again(session, actor, stuck[0].id)  # still refused: back to attention
+    held = HeldJobs()
+    revocations.try_again(
+        session, actor, stuck[0].id, jobs=held
+    )  # still refused: back to attention
+    assert held.queued == [("revocations.run", ())]  # the service queues the run itself
     revocations.run(session, broker)
     assert broker.calls == calls + 1
     assert {r.sub for r in revocations.needing_attention(session, org.id)} == {"ser_x", "res_y"}
@@ -313,10 +318,12 @@ def test_only_the_organisations_own_admin_acts_on_its_stuck_revocations(app, ses
     assert revocations.needing_attention(session, other.id) == []
     outsider = make_user(session, other, Role.ADMIN, email="it@other.example")
     recruiter = make_user(session, org, Role.RECRUITER, email="rec@revoke.example")
+    held = HeldJobs()
     with pytest.raises(NotFound):
         revocations.try_again(
-            session, Actor(outsider.id, outsider.email, other.id, Role.ADMIN), stuck.id
+            session, Actor(outsider.id, outsider.email, other.id, Role.ADMIN), stuck.id, jobs=held
         )
+    assert held.queued == []  # refused: nothing queued
     with pytest.raises(Forbidden):
         revocations.resolved_elsewhere(
             session, Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER), stuck.id

@@ -1,7 +1,8 @@
 """Use-cases as plain functions: (session, [broker], actor, …) in, audit entry written, committed.
 
 Services never import flask. Their errors are in webapp.services.errors; views turn them into
-messages.
+messages. Work a service sets in motion (a calendar write, revocations, sending a batch) it
+queues itself, after it commits, on the ``jobs`` it is given.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from models import Role
 
@@ -44,3 +45,11 @@ class Actor:
     role: Role | None
     ip_address: str | None = None
     request_id: str | None = None
+
+
+class JobQueue(Protocol):
+    """The job queue as services see it (``webapp.jobs.queue.Jobs``): a task queued by its
+    name, ``<area>.<verb_object>``. Services queue follow-up work after they commit, so the job
+    finds what they wrote."""
+
+    def enqueue(self, name: str, *args: Any) -> object: ...

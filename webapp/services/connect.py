@@ -23,7 +23,7 @@ from broker.port import CalendarBroker
 from broker.types import Credentials, LinkingProfile, UserInfo
 from models import LinkMode, LinkStatus, Organisation, ProfileLink, Role, utcnow
 from webapp.security import DecryptionFailed, TokenCipher
-from webapp.services import Actor, oauth_states, revocations
+from webapp.services import Actor, JobQueue, oauth_states, revocations
 from webapp.services.audit import record
 from webapp.services.credentials import (
     broker_problem,
@@ -109,9 +109,11 @@ class RevokeReport:
     revocations: int
 
 
-def reset_business_connect(session: Session, cipher: TokenCipher, actor: Actor) -> RevokeReport:
+def reset_business_connect(
+    session: Session, cipher: TokenCipher, actor: Actor, *, jobs: JobQueue
+) -> RevokeReport:
     """Disconnect every Business Connect link of the organisation: tokens are deleted now and
-    the authorizations queued for revocation at the aggregator (run the ``revocations`` job)."""
+    the authorizations revoked at the aggregator by the ``revocations.run`` job queued here."""
     _require(actor, Role.ADMIN)
     links = business_links(session, actor.organisation_id)
     subs, deleted = disconnect_here(links)
@@ -128,6 +130,7 @@ def reset_business_connect(session: Session, cipher: TokenCipher, actor: Actor) 
         detail={"links": report.links, "tokens_deleted": deleted, "revocations_queued": queued},
     )
     session.commit()
+    jobs.enqueue("revocations.run")
     return report
 
 

@@ -18,6 +18,7 @@ from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from models import Attention, LinkStatus, ProfileLink, utcnow
 from webapp.security import DecryptionFailed, TokenCipher
+from webapp.services import JobQueue
 from webapp.services.audit import record
 from webapp.services.credentials import (
     attention_for,
@@ -113,10 +114,12 @@ def handle_push(
     channel_id: str | None,
     profile_id: str | None = None,
     first_time: Callable[[str], bool],
+    jobs: JobQueue,
 ) -> str:
     """Apply a verified push notification for a link; idempotent. Returns what was done:
-    for ``profile_disconnected`` naming no profile, "check" means the caller should run
-    :func:`check_profile` (which of the account's profiles it concerns, the aggregator says).
+    for ``profile_disconnected`` naming no profile, "check" means the ``calendar.check_profile``
+    job is queued to run :func:`check_profile` (which of the account's profiles it concerns,
+    the aggregator says).
 
     (``change`` notifications never get here: the webhook queues the scheduling job directly,
     which makes the same channel check.)"""
@@ -137,8 +140,9 @@ def handle_push(
         )
     if link.status is LinkStatus.NEEDS_ATTENTION:
         return "already marked"
-    if not profile_id:
-        return "check"  # another profile of the same account must leave this link alone
+    if not profile_id:  # another profile of the same account must leave this link alone
+        jobs.enqueue("calendar.check_profile", link.id)
+        return "check"
     mark_needs_attention(
         session, link, "profile_disconnected notification", Attention.PROFILE_DISCONNECTED
     )

@@ -34,7 +34,7 @@ from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from models import PendingRevocation, Role, utcnow
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
-from webapp.services import Actor, in_batches
+from webapp.services import Actor, JobQueue, in_batches
 from webapp.services.audit import record
 from webapp.services.errors import Forbidden, NotFound
 
@@ -150,8 +150,10 @@ def _attention_row(session: Session, actor: Actor, revocation_id: int) -> Pendin
     return row
 
 
-def try_again(session: Session, actor: Actor, revocation_id: int) -> PendingRevocation:
-    """Put a revocation given up on back in the queue (run the ``revocations`` job after)."""
+def try_again(
+    session: Session, actor: Actor, revocation_id: int, *, jobs: JobQueue
+) -> PendingRevocation:
+    """Put a revocation given up on back in the queue and queue the ``revocations.run`` job."""
     row = _attention_row(session, actor, revocation_id)
     row.refused_at, row.attempts, row.next_attempt_at = None, 0, utcnow()
     record(
@@ -163,6 +165,7 @@ def try_again(session: Session, actor: Actor, revocation_id: int) -> PendingRevo
         detail={"kind": kind_of(row.sub)},
     )
     session.commit()
+    jobs.enqueue("revocations.run")
     return row
 
 

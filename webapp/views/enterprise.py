@@ -365,10 +365,9 @@ def _revoke_queued() -> None:
 def retry_revocation(revocation_id: int):
     """Try again to revoke an authorization the calendar service refused."""
     try:
-        revocations.try_again(db_session(), actor(), revocation_id)
+        revocations.try_again(db_session(), actor(), revocation_id, jobs=deps.jobs())
     except NotFound:
         abort(404)
-    _revoke_queued()
     flash("Revoking it at the calendar service again.", "success")
     return redirect(url_for("enterprise.index"))
 

@@ -59,8 +59,7 @@ def reset():
     if request.form.get("confirm") != "reset":
         flash("Type “reset” to confirm. Nothing was changed.", "error")
         return redirect(url_for("settings.confirm_reset")), 303
-    report = connect.reset_business_connect(db_session(), deps.cipher(), actor())
-    deps.jobs().enqueue("revocations.run")
+    report = connect.reset_business_connect(db_session(), deps.cipher(), actor(), jobs=deps.jobs())
     flash(
         f"Business Connect reset: {report.links} link(s) removed, {report.tokens_deleted} set(s) "
         f"of tokens deleted. Revoking {report.revocations} authorization(s) at the calendar "
