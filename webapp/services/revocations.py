@@ -25,8 +25,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -216,11 +218,14 @@ def _claim(session: Session, moment: datetime, size: int) -> list[PendingRevocat
     held_until = max(moment, utcnow()) + LEASE
     mine = []
     for row in due:
-        taken = session.execute(
-            update(PendingRevocation)
-            .where(PendingRevocation.id == row.id, PendingRevocation.next_attempt_at <= moment)
-            .values(next_attempt_at=held_until)
-            .execution_options(synchronize_session=False)
+        taken = cast(
+            CursorResult,
+            session.execute(
+                update(PendingRevocation)
+                .where(PendingRevocation.id == row.id, PendingRevocation.next_attempt_at <= moment)
+                .values(next_attempt_at=held_until)
+                .execution_options(synchronize_session=False)
+            ),
         )
         if taken.rowcount:
             set_committed_value(row, "next_attempt_at", held_until)
