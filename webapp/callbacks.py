@@ -11,11 +11,11 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from typing import NoReturn, TypeVar, cast
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from limits import parse as parse_limit
-from limits.storage import storage_from_string
+from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.sansio.utils import host_is_trusted
@@ -83,8 +83,7 @@ def verified_body(kind: str, *, signature_required: bool = True) -> bytes:
     if len(raw) > MAX_BODY:
         abort(413)
     if not signature_required and HMAC_HEADER not in request.headers:
-        guard: CallbackGuard = deps.callback_guard()
-        retry_after = guard.blocked(request.remote_addr or "unknown")
+        retry_after = deps.callback_guard().blocked(request.remote_addr or "unknown")
         if retry_after is not None:  # this address already failed too often: no work at all
             raise TooManyRequests(retry_after=retry_after)
         return raw
@@ -94,24 +93,24 @@ def verified_body(kind: str, *, signature_required: bool = True) -> bytes:
     return raw
 
 
-def refuse_unauthenticated(kind: str):
+def refuse_unauthenticated(kind: str) -> NoReturn:
     """Answer a callback request that failed authentication (a bad signature, or an unsigned
     one whose reference or state is wrong): audited once a minute per address, 429 beyond the
     limit, else 401."""
-    unsigned: CallbackGuard = deps.callback_guard()
+    unsigned = deps.callback_guard()
     address = request.remote_addr or "unknown"
     requests = unsigned.to_audit(address)
     if requests is not None:
-        db = db_session()
+        session = db_session()
         caller = Actor(None, None, None, None, request.remote_addr, g.get("request_id"))
         record(
-            db,
+            session,
             caller,
             "webhook.bad_signature",
             outcome="denied",
             detail={"kind": kind, "signed": HMAC_HEADER in request.headers, "requests": requests},
         )
-        db.commit()
+        session.commit()
     retry_after = unsigned.limited(address)
     if retry_after is not None:
         raise TooManyRequests(retry_after=retry_after)
@@ -158,7 +157,8 @@ class CallbackGuard:
     UNSIGNED = "rendezvous-hooks-unsigned"
 
     def __init__(self, storage_uri: str):
-        self.storage = storage_from_string(storage_uri)
+        # the app's rate-limit store: memory:// or redis://, synchronous both
+        self.storage = cast(Storage, storage_from_string(storage_uri))
         self.windows = FixedWindowRateLimiter(self.storage)
 
     def to_audit(self, address: str) -> int | None:
