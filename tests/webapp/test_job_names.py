@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from models import OAuthState, Role, utcnow
 from tests.factories import make_org, make_user
-from webapp import create_app
+from webapp import create_app, deps
 from webapp.jobs import FORMER_NAMES, TASK_GROUPS
 from webapp.jobs.queue import WIRE_MODULE
 
@@ -52,12 +52,12 @@ def test_every_task_is_named_area_dot_verb_object_after_its_group():
 
 
 def test_the_queue_knows_exactly_the_listed_tasks(queue_app):
-    jobs = queue_app.extensions["rendezvous.jobs"]
+    jobs = deps.jobs.of(queue_app)
     assert set(jobs._tasks) == set(_all_specs())
 
 
 def test_periodic_schedules_are_unchanged(queue_app):
-    huey = queue_app.extensions["rendezvous.jobs"].huey
+    huey = deps.jobs.of(queue_app).huey
     periodic = {t.__name__: t for t in huey._registry._periodic_tasks}
     assert set(periodic) == set(SCHEDULES)
     start = dt.datetime(2026, 3, 2)  # a Monday: one whole week, minute by minute
@@ -69,7 +69,7 @@ def test_periodic_schedules_are_unchanged(queue_app):
 
 
 def test_messages_go_on_the_wire_under_the_same_prefix_as_before(queue_app):
-    jobs = queue_app.extensions["rendezvous.jobs"]
+    jobs = deps.jobs.of(queue_app)
     jobs.enqueue("maintenance.purge_oauth_states")
     [message] = [jobs.huey.serializer.deserialize(m) for m in jobs.huey.storage.enqueued_items()]
     assert message.name == f"{WIRE_MODULE}.maintenance.purge_oauth_states"
@@ -77,7 +77,7 @@ def test_messages_go_on_the_wire_under_the_same_prefix_as_before(queue_app):
 
 
 def test_every_former_name_runs_its_task_now_and_is_never_scheduled(queue_app):
-    huey = queue_app.extensions["rendezvous.jobs"].huey
+    huey = deps.jobs.of(queue_app).huey
     specs = _all_specs()
     periodic = {t.__name__ for t in huey._registry._periodic_tasks}
     for old, new in FORMER_NAMES.items():
@@ -101,7 +101,7 @@ def test_a_job_queued_under_an_old_name_before_the_deploy_still_runs(queue_app, 
         )
     )
     session.commit()
-    huey = queue_app.extensions["rendezvous.jobs"].huey
+    huey = deps.jobs.of(queue_app).huey
     # What the previous release wrote into the queue: a message naming the task by its old name.
     huey.storage.enqueue(
         huey.serializer.serialize(Message("m1", f"{WIRE_MODULE}.{old}", None, 0, 0, None, (), {}))
@@ -116,6 +116,6 @@ def test_a_job_queued_under_an_old_name_before_the_deploy_still_runs(queue_app, 
 def test_an_unknown_name_is_still_refused(queue_app):
     from huey.exceptions import HueyException
 
-    huey = queue_app.extensions["rendezvous.jobs"].huey
+    huey = deps.jobs.of(queue_app).huey
     with pytest.raises(HueyException):
         huey._registry.string_to_task(f"{WIRE_MODULE}.ec_no_such_task")
