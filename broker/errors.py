@@ -125,10 +125,15 @@ class RateLimited(BrokerError):
     default_message = "rate limited by the calendar aggregator"
 
     def __init__(
-        self, message: str | None = None, *, retry_after: float | None = None, **kw
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        operation: str | None = None,
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(message, **kw)
+        super().__init__(message, status=status, operation=operation)
 
 
 class Unavailable(BrokerError):
@@ -147,10 +152,11 @@ class Invalid(BrokerError):
         message: str | None = None,
         *,
         fields: Mapping[str, tuple[str, ...]] | None = None,
-        **kw,
+        status: int | None = None,
+        operation: str | None = None,
     ) -> None:
         self.fields: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (fields or {}).items()}
-        super().__init__(message, **kw)
+        super().__init__(message, status=status, operation=operation)
 
     def __str__(self) -> str:
         base = BrokerError.__str__(self)

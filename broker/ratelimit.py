@@ -19,7 +19,10 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 DEFAULT_PER_SECOND = 50
 DEFAULT_PER_MINUTE = 500
@@ -119,7 +122,7 @@ class RedisRateLimiter:
 
     def __init__(
         self,
-        redis_client,
+        redis_client: Redis,
         key_prefix: str = "rendezvous:cronofy:ratelimit",
         per_second: int = DEFAULT_PER_SECOND,
         per_minute: int = DEFAULT_PER_MINUTE,

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import pycronofy
 import requests
+from pycronofy.auth import Auth
 from pycronofy.exceptions import PyCronofyException
 from pycronofy.request_handler import RequestHandler
 
@@ -31,7 +32,13 @@ class _PooledRequestHandler(RequestHandler):
     """pycronofy's RequestHandler with its HTTP routed through our transport (no module globals)."""
 
     def __init__(
-        self, auth, transport: Transport, base_url: str, *, idempotent: bool, api_key: bool = False
+        self,
+        auth: Auth,
+        transport: Transport,
+        base_url: str,
+        *,
+        idempotent: bool,
+        api_key: bool = False,
     ) -> None:
         self.auth = auth
         self.user_agent = USER_AGENT
@@ -42,14 +49,14 @@ class _PooledRequestHandler(RequestHandler):
 
     def _request(
         self,
-        request_method,
-        endpoint="",
-        url="",
-        data=None,
-        params=None,
-        use_api_key=False,
-        omit_api_version=False,
-    ):
+        request_method: str,
+        endpoint: str = "",
+        url: str = "",
+        data: dict[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        use_api_key: bool = False,
+        omit_api_version: bool = False,
+    ) -> requests.Response:
         if endpoint and omit_api_version and not url:
             url = f"{self.base_url}/{endpoint}"
         if endpoint and not url:

@@ -17,6 +17,7 @@ import random
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -188,7 +189,7 @@ class _BlockAllCookies(http.cookiejar.DefaultCookiePolicy):
     """The aggregator is stateless per request: never let one user's cookie ride on another's
     call."""
 
-    def set_ok(self, cookie, request):  # noqa: D401
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
         return False
 
 
