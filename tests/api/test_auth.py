@@ -140,6 +140,7 @@ def test_rate_limit_per_token_with_standard_headers(app_config, session):
     assert seen[0].headers["X-RateLimit-Limit"] == "3"
     assert [r.headers["X-RateLimit-Remaining"] for r in seen] == ["2", "1", "0"]
     assert int(seen[0].headers["X-RateLimit-Reset"]) > 0
+    assert all("Retry-After" not in r.headers for r in seen)  # only a 429 says to wait
     limited = api.get("/me", token=first)
     assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["Retry-After"]) > 0
@@ -155,3 +156,53 @@ def test_docs_and_openapi_document_are_public(client):
     assert docs.status_code == 200
     page = docs.get_data(as_text=True)
     assert "<script" not in page and "/api/v1/interviews" in page and "bearer" in page.lower()
+
+
+def test_retry_after_is_sent_only_with_a_429(client, session, token_user, api):
+    """Successes and every other error carry the rate-limit headers but never Retry-After (which
+    would tell a client to wait for nothing); the document says the same."""
+    from webapp.api.openapi import build_spec
+
+    recruiter, admin = token_user(Role.RECRUITER), token_user(Role.ADMIN)
+    answers = [
+        api.get("/me", token=recruiter.token),  # 200
+        api.get("/nowhere", token=recruiter.token),  # 404
+        api.get("/compliance/inventory", token=recruiter.token),  # 403
+        api.get("/availability", token=recruiter.token),  # 422
+        api.post("/interviews", token=recruiter.token, data="x", content_type="text/plain"),  # 415
+        api.delete("/me", token=recruiter.token),  # 405
+        api.get("/panel-members", token=admin.token),  # 403
+    ]
+    assert [r.status_code for r in answers] == [200, 404, 403, 422, 415, 405, 403]
+    for response in answers:
+        assert response.headers["X-RateLimit-Limit"]
+        assert "Retry-After" not in response.headers, response.status_code
+    spec = build_spec()
+    with_retry = [
+        name
+        for name, response in spec["components"]["responses"].items()
+        if "Retry-After" in response.get("headers", {})
+    ]
+    assert with_retry == ["Error429"]
+    for methods in spec["paths"].values():
+        for op in methods.values():
+            for status, response in op["responses"].items():
+                assert "Retry-After" not in response.get("headers", {}), status
+
+
+def test_role_refusals_read_as_sentences(session, token_user, api):
+    """The role is named with its article, and the sentence says who the operation is for."""
+    admin, reviewer = token_user(Role.ADMIN), token_user(Role.COMPLIANCE)
+    coordinator = token_user(Role.COORDINATOR)
+    error = assert_error(api.get("/interviews", token=admin.token), 403, "forbidden")
+    assert error["message"] == (
+        "An IT admin cannot use this operation. It is for recruiters and coordinators."
+    )
+    error = assert_error(api.get("/scheduling-links", token=reviewer.token), 403, "forbidden")
+    assert error["message"] == (
+        "A compliance reviewer cannot use this operation. It is for recruiters."
+    )
+    error = assert_error(api.get("/compliance/audit", token=coordinator.token), 403)
+    assert error["message"] == (
+        "A coordinator cannot use this operation. It is for compliance reviewers."
+    )

@@ -65,6 +65,14 @@ def _refuse_nul_query():
 errors.init_blueprint(bp)
 
 
+def _retry_after_only_on_429(response):
+    """Drop ``Retry-After`` from every API response but a 429: on a success or another error it
+    would tell clients to wait for nothing."""
+    if response.status_code != 429 and request.blueprint == bp.name:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the API: blueprint, CSRF exemption, session-free auth and per-token limits."""
     from webapp.extensions import csrf, limiter
@@ -79,5 +87,8 @@ def init_app(app: Flask) -> None:
             error_message="rate_limited",
         )(bp)
         bp._rendezvous_limited = True  # type: ignore[attr-defined]
+    # The limiter adds Retry-After to every limited response; the API sends it only with a 429
+    # (as documented). After-request functions run last-registered first: index 0 runs last.
+    app.after_request_funcs.setdefault(None, []).insert(0, _retry_after_only_on_429)
     app.register_blueprint(bp)
     csrf.exempt(bp)  # no session cookie is ever accepted here, so there is nothing to forge

@@ -17,6 +17,7 @@ from flask import current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter.util import get_remote_address
 
+from models import Role
 from webapp.api.errors import ApiError
 from webapp.db import db_session
 from webapp.security import PUBLIC, permits
@@ -103,4 +104,23 @@ def authenticate() -> None:
             request_id=g.get("request_id"),
             endpoint=request.endpoint,
         )
-        raise ApiError(403, f"A {found.user.role.label.lower()} cannot use this operation.")
+        raise ApiError(403, role_denied(found.user.role, policy))
+
+
+#: How a sentence names one person of each role, and several.
+ROLE_PERSON = {
+    Role.RECRUITER: ("A recruiter", "recruiters"),
+    Role.COORDINATOR: ("A coordinator", "coordinators"),
+    Role.ADMIN: ("An IT admin", "IT admins"),
+    Role.COMPLIANCE: ("A compliance reviewer", "compliance reviewers"),
+}
+
+
+def role_denied(role: Role, policy: object) -> str:
+    """``An IT admin cannot use this operation. It is for recruiters and coordinators.``"""
+    sentence = f"{ROLE_PERSON[role][0]} cannot use this operation."
+    if isinstance(policy, frozenset) and policy:
+        who = [ROLE_PERSON[r][1] for r in Role if r in policy]
+        names = who[0] if len(who) == 1 else ", ".join(who[:-1]) + " and " + who[-1]
+        sentence += f" It is for {names}."
+    return sentence

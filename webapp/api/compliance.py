@@ -59,7 +59,7 @@ def audit(query):
         raise ApiError(
             422,
             "This cursor belongs to other filters. Start again without one.",
-            fields={"cursor": ["Issued for other filters."]},
+            fields={"cursor": ["This cursor was issued for other filters."]},
         )
     # Pages are fixed when the first page is served; entries added meanwhile (newer, higher ids)
     # shift the offsets, so entries already served (id >= last served) are skipped.

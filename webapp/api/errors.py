@@ -24,7 +24,10 @@ log = logging.getLogger("webapp.api")
 #: HTTP status → (error code, default message).
 CODES: dict[int, tuple[str, str]] = {
     400: ("bad_request", "The request could not be understood. Nothing was changed."),
-    401: ("unauthorized", "Send a valid API token: Authorization: Bearer rdv_…"),
+    401: (
+        "unauthorized",
+        "This operation needs a valid personal API token, sent as Authorization: Bearer rdv_….",
+    ),
     403: ("forbidden", "Your role cannot use this operation."),
     404: ("not_found", "There is no such resource."),
     405: ("method_not_allowed", "This resource does not accept that method."),
@@ -34,7 +37,11 @@ CODES: dict[int, tuple[str, str]] = {
     413: ("too_large", "The request body is too large."),
     415: ("unsupported_media_type", "Send the body as application/json."),
     422: ("invalid", "Some input was not accepted. Nothing was changed."),
-    429: ("rate_limited", "Too many requests. Wait and try again (see Retry-After)."),
+    429: (
+        "rate_limited",
+        "Too many requests were sent with this token. Wait the seconds in Retry-After, then "
+        "try again.",
+    ),
     500: ("server_error", "Something went wrong on our side. It has been logged."),
     502: ("calendar_write_failed", "The calendar service did not accept the change."),
     503: ("unavailable", "A service this operation needs is unavailable. Try again later."),
@@ -167,6 +174,8 @@ def _http_error(exc: HTTPException):
     headers = {}
     response = exc.get_response()
     for name in ("Retry-After", "Allow"):
+        if name == "Retry-After" and status != 429:
+            continue  # documented (and sent) only with a 429
         if name in response.headers:
             headers[name] = response.headers[name]
     message = None

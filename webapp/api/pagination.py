@@ -52,7 +52,7 @@ def position(kind: str, actor: Actor, cursor: str | None) -> dict[str, Any] | No
         raise ApiError(
             422,
             "This cursor is not valid for this list. Start again without one.",
-            fields={"cursor": ["Not a cursor issued for this list."]},
+            fields={"cursor": ["This is not a cursor issued for this list."]},
         )
     return payload["p"]
 
