@@ -4,8 +4,11 @@ schemas, served at /api/v1/openapi.json; and a docs page rendered from it server
 from __future__ import annotations
 
 import copy
+import json
 import re
+import shlex
 from typing import Any
+from urllib.parse import urlencode
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -14,6 +17,7 @@ from flask import current_app, jsonify, render_template
 from webapp import deps
 from webapp.api.core import MAX_ID, OPERATIONS, Operation, bp
 from webapp.api.errors import CODES
+from webapp.api.examples import EXAMPLES
 from webapp.api.schemas.common import ErrorSchema
 from webapp.security import ANY_USER, PUBLIC
 
@@ -98,6 +102,18 @@ def error_statuses(op: Operation) -> list[int]:
     return sorted(statuses)
 
 
+def _path_description(op: Operation, name: str) -> str:
+    if name == "link_id":
+        if op.rule.startswith("/scheduling-links"):
+            return "The self-scheduling link's id (from /scheduling-links)"
+        return "The calendar link's id (from /calendar-links)"
+    return {
+        "uid": "The interview's `uid` (from /interviews)",
+        "domain_id": "The domain's id (from /enterprise/domains)",
+        "user_id": "The person's user id (from the audit trail or /me)",
+    }.get(name, name)
+
+
 def _path_params(op: Operation) -> list[dict[str, Any]]:
     params = []
     for converter, name in re.findall(r"<(?:([^:<>]+):)?(\w+)>", op.rule):
@@ -107,7 +123,15 @@ def _path_params(op: Operation) -> list[dict[str, Any]]:
             schema = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
         else:
             schema = {"type": "string", "minLength": 1, "maxLength": 200}
-        params.append({"in": "path", "name": name, "required": True, "schema": schema})
+        params.append(
+            {
+                "in": "path",
+                "name": name,
+                "required": True,
+                "description": _path_description(op, name),
+                "schema": schema,
+            }
+        )
     return params
 
 
@@ -131,7 +155,9 @@ def build_spec() -> dict[str, Any]:
             f"Error{status}",
             {
                 "description": message,
-                "content": {"application/json": {"schema": "Error"}},
+                "content": {
+                    "application/json": {"schema": "Error", "example": error_example(status)}
+                },
                 **(
                     {
                         "headers": {
@@ -183,7 +209,57 @@ def build_spec() -> dict[str, Any]:
         paths.setdefault(op.openapi_path, {})[op.method.lower()] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    _add_examples(document)
+    return document
+
+
+def error_example(status: int) -> dict[str, Any]:
+    """What an error of this status looks like (the generic code and message)."""
+    code, message = CODES[status]
+    fields = {"start": ["Missing data for required field."]} if status == 422 else {}
+    return {"error": {"code": code, "message": message, "fields": fields}}
+
+
+def _add_examples(document: dict[str, Any]) -> None:
+    """Each operation's example (webapp.api.examples) on its parameters, request body and
+    success response, and a curl command that sends it (``x-codeSamples``)."""
+    for path, methods in document["paths"].items():
+        for method, op in methods.items():
+            example = EXAMPLES.get(op["operationId"])
+            if example is None:
+                continue
+            for param in op.get("parameters", []):
+                value = example.get(param["in"], {}).get(param["name"])
+                if value is not None:
+                    param["example"] = value
+            if "request" in example and "requestBody" in op:
+                op["requestBody"]["content"]["application/json"]["example"] = example["request"]
+            for status, response in op["responses"].items():
+                if status.startswith("2") and "content" in response and "response" in example:
+                    response["content"]["application/json"]["example"] = example["response"]
+            op["x-codeSamples"] = [
+                {"lang": "Shell", "label": "curl", "source": curl(method, path, op, example)}
+            ]
+
+
+def curl(method: str, path: str, op: dict[str, Any], example: dict[str, Any]) -> str:
+    """A curl command for the example; the server's address and the token come from the
+    environment variables RENDEZVOUS_URL and RENDEZVOUS_TOKEN."""
+    url = "$RENDEZVOUS_URL" + re.sub(
+        r"\{(\w+)\}", lambda m: str(example.get("path", {})[m.group(1)]), path
+    )
+    if example.get("query"):
+        url += "?" + urlencode(example["query"], doseq=True)
+    lines = [f'curl -X {method.upper()} "{url}"']
+    if op.get("security") != []:
+        lines.append('-H "Authorization: Bearer $RENDEZVOUS_TOKEN"')
+    if method == "post":
+        lines.append('-H "Idempotency-Key: $(uuidgen)"')
+    if "request" in example:
+        lines.append('-H "Content-Type: application/json"')
+        lines.append("-d " + shlex.quote(json.dumps(example["request"], ensure_ascii=False)))
+    return " \\\n  ".join(lines)
 
 
 def document() -> dict[str, Any]:
@@ -249,6 +325,10 @@ def _properties(spec: dict, schema: dict) -> list[dict[str, Any]]:
     ]
 
 
+def _pretty(example: Any) -> str | None:
+    return None if example is None else json.dumps(example, indent=2, ensure_ascii=False)
+
+
 def docs_context() -> dict[str, Any]:
     spec = copy.deepcopy(document())
     groups: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in TAGS}
@@ -266,6 +346,10 @@ def docs_context() -> dict[str, Any]:
                     }
                 )
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            success = next(
+                (r for status, r in op["responses"].items() if status.startswith("2")), {}
+            )
+            answered = success.get("content", {}).get("application/json", {})
             groups.setdefault(op["tags"][0], []).append(
                 {
                     "id": op["operationId"],
@@ -287,6 +371,9 @@ def docs_context() -> dict[str, Any]:
                     "body": _properties(spec, body["schema"]) if body else None,
                     "body_name": _type_label(spec, body["schema"]) if body else None,
                     "responses": responses,
+                    "request_example": _pretty(body.get("example")),
+                    "response_example": _pretty(answered.get("example")),
+                    "curl": (op.get("x-codeSamples") or [{}])[0].get("source"),
                 }
             )
     schemas = [

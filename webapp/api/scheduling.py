@@ -155,10 +155,24 @@ def _listed(interview, event) -> dict:
         "title": event.summary if event is not None else None,
         "start": _timed(event.start) if live else None,
         "end": _timed(event.end) if live else None,
+        "in_calendar": live,
         "on_behalf_of_id": interview.on_behalf_of_id,
         "panel_link_ids": list(interview.panel_link_ids or []),
         "created_at": interview.created_at,
     }
+
+
+def _requested(interview, payload: str) -> dict:
+    """An interview just created or moved: its title and times as requested (the calendar write
+    is queued, so there is no event to read yet); ``in_calendar`` false says so."""
+    out = _listed(interview, None)
+    content = deps.sealer().open_json(
+        f"write:{interview.uid}", payload, max_length=scheduling.MAX_WRITE_PAYLOAD
+    )
+    if content is not None:
+        asked = scheduling.Content.from_dict(content)
+        out.update(title=asked.summary, start=asked.start, end=asked.end)
+    return out
 
 
 def _detail(view: scheduling.InterviewView) -> dict:
@@ -215,7 +229,8 @@ def interviews(query):
 )
 def create_interview(body):
     """Check the slot is still free, record the interview and write it to the host's calendar
-    (asynchronously: the status is `pending` until the calendar confirms)."""
+    (asynchronously: the status is `pending` until the calendar confirms). The response carries
+    the requested title and times, with `in_calendar` false until the calendar confirms them."""
     query = _query({**body, "start_date": None, "days": 5})
     new = scheduling.NewInterview(
         query=query,
@@ -232,7 +247,7 @@ def create_interview(body):
     )
     deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
     db().refresh(interview)
-    return _listed(interview, None)
+    return _requested(interview, payload)
 
 
 @operation(
@@ -260,7 +275,9 @@ def interview(uid: str):
 )
 def reschedule(uid: str, body):
     """Move the interview to a new free slot (optionally with a new length); the same calendar
-    event moves, and everything else it says (title, notes, guests, room, video link) stays."""
+    event moves, and everything else it says (title, notes, guests, room, video link) stays. The
+    response carries the new times as requested, with `in_calendar` false until the calendar
+    confirms them."""
     interview, payload = scheduling.reschedule_interview(
         db(),
         required_broker(),
@@ -273,7 +290,7 @@ def reschedule(uid: str, body):
     )
     deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
     db().refresh(interview)
-    return _listed(interview, None)
+    return _requested(interview, payload)
 
 
 @operation(

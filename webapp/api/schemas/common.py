@@ -55,7 +55,10 @@ class ErrorDetailSchema(Schema):
         required=True,
         metadata={"description": "Stable machine-readable code", "example": "invalid"},
     )
-    message = fields.String(required=True, metadata={"description": "Safe to show a person"})
+    message = fields.String(
+        required=True,
+        metadata={"description": "A sentence saying what went wrong, safe to show a person"},
+    )
     fields = fields.Dict(
         keys=fields.String(),
         values=fields.List(fields.String()),
@@ -65,8 +68,8 @@ class ErrorDetailSchema(Schema):
 
 
 class ErrorSlotSchema(Schema):
-    start = fields.DateTime(required=True)
-    end = fields.DateTime(required=True)
+    start = fields.DateTime(required=True, metadata={"description": "When the free slot starts"})
+    end = fields.DateTime(required=True, metadata={"description": "When the free slot ends"})
 
 
 class ErrorDetailWithSlotsSchema(ErrorDetailSchema):
@@ -80,7 +83,11 @@ class ErrorDetailWithSlotsSchema(ErrorDetailSchema):
 
 
 class ErrorSchema(Schema):
-    error = fields.Nested(ErrorDetailWithSlotsSchema, required=True)
+    error = fields.Nested(
+        ErrorDetailWithSlotsSchema,
+        required=True,
+        metadata={"description": "What went wrong; nothing was changed unless it says so"},
+    )
 
 
 class PageQuerySchema(Schema):
@@ -100,7 +107,11 @@ def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
     """A response schema ``{"items": [...], "next_cursor": str|null}``."""
     return Schema.from_dict(
         {
-            "items": fields.List(fields.Nested(item_schema), required=True),
+            "items": fields.List(
+                fields.Nested(item_schema),
+                required=True,
+                metadata={"description": "This page's items"},
+            ),
             "next_cursor": fields.String(
                 required=True,
                 allow_none=True,

@@ -12,26 +12,54 @@ MAILBOX_STATUSES = ["queued", "pending", "linked", "failed", "unlinked"]
 
 
 class MailboxCountsSchema(Schema):
-    queued = fields.Integer(required=True)
-    pending = fields.Integer(required=True)
-    linked = fields.Integer(required=True)
-    failed = fields.Integer(required=True)
-    unlinked = fields.Integer(required=True)
+    queued = fields.Integer(
+        required=True, metadata={"description": "Waiting to be sent to the calendar service"}
+    )
+    pending = fields.Integer(
+        required=True, metadata={"description": "Sent; the calendar service has not confirmed yet"}
+    )
+    linked = fields.Integer(
+        required=True, metadata={"description": "Linked and usable for scheduling"}
+    )
+    failed = fields.Integer(
+        required=True, metadata={"description": "Could not be linked (see each mailbox's error)"}
+    )
+    unlinked = fields.Integer(
+        required=True, metadata={"description": "Linked once, since unlinked"}
+    )
     waiting = fields.Integer(required=True, metadata={"description": "queued + pending"})
     total = fields.Integer(required=True, metadata={"description": "All but unlinked"})
 
 
 class DomainSchema(Schema):
-    id = fields.Integer(required=True)
-    provider = fields.String(required=True)
-    domain = fields.String(required=True)
-    status = EnumValue(LinkStatus, required=True)
-    linked_at = fields.DateTime(required=True)
-    mailboxes = fields.Nested(MailboxCountsSchema, required=True)
+    id = fields.Integer(
+        required=True, metadata={"description": "Domain id; use in the mailbox paths"}
+    )
+    provider = fields.String(
+        required=True, metadata={"description": "The service account's calendar provider"}
+    )
+    domain = fields.String(
+        required=True, metadata={"description": "The email domain the service account covers"}
+    )
+    status = EnumValue(
+        LinkStatus, required=True, metadata={"description": "State of the domain's service account"}
+    )
+    linked_at = fields.DateTime(
+        required=True, metadata={"description": "When the domain was connected"}
+    )
+    mailboxes = fields.Nested(
+        MailboxCountsSchema,
+        required=True,
+        metadata={"description": "How many of its mailboxes are in each state"},
+    )
 
 
 class DomainListSchema(Schema):
-    items = fields.List(fields.Nested(DomainSchema), required=True)
+    items = fields.List(
+        fields.Nested(DomainSchema),
+        required=True,
+        metadata={"description": "The organisation's connected domains"},
+    )
 
 
 class MailboxQuerySchema(PageQuerySchema):
@@ -48,13 +76,32 @@ class MailboxQuerySchema(PageQuerySchema):
 
 
 class MailboxSchema(Schema):
-    id = fields.Integer(required=True)
-    email = fields.String(required=True)
-    status = fields.String(required=True, metadata={"enum": MAILBOX_STATUSES})
-    error_key = fields.String(required=True, allow_none=True)
-    error_text = fields.String(required=True, allow_none=True)
-    requested_at = fields.DateTime(required=True)
-    completed_at = fields.DateTime(required=True, allow_none=True)
+    id = fields.Integer(required=True, metadata={"description": "Mailbox id"})
+    email = fields.String(required=True, metadata={"description": "The mailbox's address"})
+    status = fields.String(
+        required=True,
+        metadata={"enum": MAILBOX_STATUSES, "description": "Where the mailbox is in linking"},
+    )
+    error_key = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Stable code of the last failure; null unless failed"},
+    )
+    error_text = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The last failure, in a sentence; null unless failed"},
+    )
+    requested_at = fields.DateTime(
+        required=True, metadata={"description": "When linking was last requested"}
+    )
+    completed_at = fields.DateTime(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "When the calendar service last confirmed or refused; null while waiting"
+        },
+    )
 
 
 MailboxPageSchema = page_of(MailboxSchema, "MailboxPage")
@@ -74,12 +121,18 @@ class MailboxRequestBodySchema(Schema):
 
 
 class RejectedSchema(Schema):
-    email = fields.String(required=True)
-    reason = fields.String(required=True)
+    email = fields.String(required=True, metadata={"description": "The address as sent"})
+    reason = fields.String(
+        required=True, metadata={"description": "Why it was not queued, in a sentence"}
+    )
 
 
 class MailboxRequestReportSchema(Schema):
     queued = fields.Integer(
         required=True, metadata={"description": "Requests sent in the background"}
     )
-    rejected = fields.List(fields.Nested(RejectedSchema), required=True)
+    rejected = fields.List(
+        fields.Nested(RejectedSchema),
+        required=True,
+        metadata={"description": "Addresses not queued, each with the reason"},
+    )
