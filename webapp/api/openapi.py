@@ -356,7 +356,7 @@ def docs_context() -> dict[str, Any]:
                     "method": method.upper(),
                     "path": path,
                     "summary": op["summary"],
-                    "description": op["description"].split("\n\nRoles:")[0],
+                    "description": _plain(op["description"].split("\n\nRoles:")[0]),
                     "roles": [ROLE_NAMES[r] for r in op["x-roles"]],
                     "parameters": [
                         {
