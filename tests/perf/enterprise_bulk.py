@@ -42,7 +42,8 @@ from models import MailboxRequest, MailboxStatus, Organisation, Role, User, migr
 from tests.factories import TEST_TOKEN_KEYS  # noqa: E402
 from webapp import create_app, deps  # noqa: E402
 from webapp.public_urls import oauth_redirect_uris  # noqa: E402
-from webapp.services import Actor, enterprise  # noqa: E402
+from webapp.services import Actor  # noqa: E402
+from webapp.services.enterprise import domains, mailboxes, sending  # noqa: E402
 
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret-0123456789abcdef"
 DOMAIN = "bulk.example"
@@ -211,7 +212,7 @@ def main() -> int:
         with app.test_request_context(base_url=base):
             from webapp.callbacks import service_account_callback_url
 
-            url = enterprise.begin(
+            url = domains.begin(
                 db,
                 broker,
                 actor,
@@ -226,7 +227,7 @@ def main() -> int:
                 json={"authorize_url": url, "email": ADMIN, "password": "sandbox"},
             )
             code = redirect["code"]
-            link = enterprise.complete(
+            link = domains.complete(
                 db,
                 broker,
                 cipher,
@@ -237,7 +238,7 @@ def main() -> int:
                 session_nonce="bench",
                 redirect_uri=base + "/admin/calendar/enterprise/callback",
             )
-            report = enterprise.request_mailboxes(
+            report = mailboxes.request_mailboxes(
                 db, actor, link.id, all_users=True, callback_url=service_account_callback_url
             )
         link_id = link.id
@@ -255,7 +256,7 @@ def main() -> int:
     def send():
         with app.app_context(), sessions() as db:
             while True:
-                r = enterprise.send_batches(db, broker, cipher, link_id)
+                r = sending.send_batches(db, broker, cipher, link_id)
                 sender_report.setdefault("batches", 0)
                 sender_report["batches"] += r.batches
                 if r.retry_in is None:
@@ -267,7 +268,7 @@ def main() -> int:
     last_print = 0.0
     with sessions() as db:
         while True:
-            counts = enterprise.counts(db, link_id)
+            counts = mailboxes.counts(db, link_id)
             if counts["linked"] + counts["failed"] >= n:
                 break
             if time.monotonic() - last_print > 10:
@@ -284,14 +285,14 @@ def main() -> int:
 
     stats = control(sandbox.url, "GET", "/stats")
     with sessions() as db:
-        counts = enterprise.counts(db, link_id)
+        counts = mailboxes.counts(db, link_id)
         failures = [
             r.error_key
             for r in db.scalars(
                 select(MailboxRequest).where(MailboxRequest.status == MailboxStatus.FAILED)
             )
         ]
-    batches = math.ceil(n / enterprise.BATCH_SIZE)
+    batches = math.ceil(n / sending.BATCH_SIZE)
     calls = batches + counts["linked"]
     ideal = max(calls / per_second, calls / per_minute * 60)
     pending_jobs = deps.jobs.of(app).pending()

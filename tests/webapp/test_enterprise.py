@@ -32,7 +32,8 @@ from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_org, make_user
 from webapp import deps
 from webapp.jobs import enterprise as enterprise_jobs
-from webapp.services import Actor, credentials, enterprise
+from webapp.services import Actor, credentials
+from webapp.services.enterprise import domains, mailboxes, sending
 from webapp.services.errors import Forbidden
 
 PAGE = "/admin/calendar/enterprise/"
@@ -146,7 +147,7 @@ def test_admin_connects_the_domain_of_each_provider(app, admin_client, session, 
     assert creds.access_token.encode() not in link.access_token  # encrypted, bound to its row
 
     page = client.get(PAGE).get_data(as_text=True)
-    label = enterprise.PROVIDERS[provider]
+    label = domains.PROVIDERS[provider]
     assert f"{label}: {domain}" in page and email in page and "Connected since" in page
     assert "Disconnect domain" in page and "service_account/accounts/manage" in page
     rooms = {
@@ -197,7 +198,7 @@ def test_only_it_admins_may_start(app, session, org, sandbox):
     recruiter = make_user(session, org, Role.RECRUITER)
     actor = Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER)
     with pytest.raises(Forbidden):
-        enterprise.begin(
+        domains.begin(
             session,
             deps.broker.of(app),
             actor,
@@ -296,7 +297,7 @@ def test_all_users_on_the_domain_go_out_in_batches_of_at_most_fifty(
     assert batch_posts(sandbox) == 2  # 50 + 11
     assert len(queued_callbacks(sandbox)) == 61
     sandbox.deliver()
-    counts = enterprise.counts(session, link.id)
+    counts = mailboxes.counts(session, link.id)
     assert counts["linked"] == 30 and counts["failed"] == 31 and counts["waiting"] == 0
     assert {r.error_key for r in rows(session).values() if r.status is MailboxStatus.FAILED} == {
         "unknown_mailbox"
@@ -363,7 +364,7 @@ def test_a_rate_limited_batch_is_sent_again_once(admin_client, session, sandbox,
     callbacks = queued_callbacks(sandbox)
     assert len(callbacks) == 4 and set(callbacks.values()) == {1}
     sandbox.deliver()
-    assert enterprise.counts(session, link.id)["linked"] == 4
+    assert mailboxes.counts(session, link.id)["linked"] == 4
 
 
 def test_code_exchange_trouble_lets_the_aggregator_resend(admin_client, session, sandbox, org):
@@ -531,7 +532,7 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     users_on(session, org, FABRIKAM[:25])
-    monkeypatch.setattr(enterprise, "BATCH_SIZE", 10)
+    monkeypatch.setattr(sending, "BATCH_SIZE", 10)
     jobs = deps.jobs.of(app)
     # Queue without sending (as if the worker had not picked the job up yet).
     monkeypatch.setattr(jobs, "enqueue", lambda *a, **k: None)
@@ -545,7 +546,7 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
     with app.app_context(), pytest.raises(Crash):
         broker, cipher = deps.broker.of(app), deps.cipher.of(app)
         with deps.database.of(app).sessions() as db:
-            enterprise.send_batches(db, broker, cipher, link.id, before_send=die_at_third_batch)
+            sending.send_batches(db, broker, cipher, link.id, before_send=die_at_third_batch)
     # Two batches went out; the third was claimed (states committed) but never sent.
     assert batch_posts(sandbox) == 2
     state = rows(session)
@@ -577,13 +578,13 @@ def test_two_workers_never_claim_the_same_rows(
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     users_on(session, org, FABRIKAM[:6])
-    monkeypatch.setattr(enterprise, "BATCH_SIZE", 2)
+    monkeypatch.setattr(sending, "BATCH_SIZE", 2)
     monkeypatch.setattr(deps.jobs.of(app), "enqueue", lambda *a, **k: None)
     request_list(auth, link, FABRIKAM[:6])
     sessions = deps.database.of(app).sessions
     with sessions() as a, sessions() as b:
-        first = enterprise._claim_batch(a, link.id, 4)
-        second = enterprise._claim_batch(b, link.id, 4)
+        first = sending.claim_batch(a, link.id, 4)
+        second = sending.claim_batch(b, link.id, 4)
     assert len(first) == 4 and len(second) == 2
     assert not {r.id for r in first} & {r.id for r in second}
 
@@ -725,12 +726,12 @@ def test_enterprise_link_supersedes_a_personal_link(app, admin_client, session, 
 
 def test_parse_emails_reads_csv_and_pasted_lists():
     text = 'email,name\n"anna.becker@fabrikam.example",Anna\nben@x.example; clara@y.example\n'
-    assert enterprise.parse_emails(text) == [
+    assert mailboxes.parse_emails(text) == [
         "anna.becker@fabrikam.example",
         "ben@x.example",
         "clara@y.example",
     ]
-    assert enterprise.parse_emails("not-an-email\na@b.example") == ["not-an-email", "a@b.example"]
+    assert mailboxes.parse_emails("not-an-email\na@b.example") == ["not-an-email", "a@b.example"]
 
 
 # --- service-account tokens at rest --------------------------------------------------------------
@@ -810,7 +811,7 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
         with deps.database.of(queued_app).sessions() as db:
             admin = db.scalar(select(ServiceAccountLink)).connected_by_id
             actor = Actor(admin, "it@northwind.example", org.id, Role.ADMIN)
-            enterprise.request_mailboxes(
+            mailboxes.request_mailboxes(
                 db, actor, link.id, emails=FABRIKAM[:5], callback_url=service_account_callback_url
             )
     jobs.enqueue("enterprise.send_batches", link.id)

@@ -29,7 +29,8 @@ from tests.factories import make_user
 from tests.held_jobs import HeldJobs
 from tests.webapp.test_business_connect import connect_as, creds_for, link_for
 from webapp import deps
-from webapp.services import Actor, credentials, enterprise, revocations
+from webapp.services import Actor, credentials, revocations
+from webapp.services.enterprise import teardown
 
 
 def _creds(n: int) -> Credentials:
@@ -123,7 +124,7 @@ def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_rev
 ):
     admin = make_user(session, org, Role.ADMIN, email="it@big.example")
     sa = big_domain(app, session, org, 120)
-    report = enterprise.disconnect_domain(  # the service takes no broker: nothing remote here
+    report = teardown.disconnect_domain(  # the service takes no broker: nothing remote here
         session,
         deps.cipher.of(app),
         Actor(admin.id, admin.email, org.id, Role.ADMIN),

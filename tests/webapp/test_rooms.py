@@ -19,7 +19,8 @@ from tests.webapp.test_enterprise import (
 from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, schedule
 from webapp import deps
 from webapp.services import availability as av
-from webapp.services import enterprise, revocations, scheduling
+from webapp.services import revocations, scheduling
+from webapp.services.enterprise import mailboxes
 from webapp.services.errors import Invalid, SlotTaken
 
 AURORA = "room.aurora@northwind.example"
@@ -86,7 +87,7 @@ def test_admin_links_rooms_and_only_their_sub_is_kept(app, admin_client, domain,
     assert room.display_name == "Aurora (6 seats)" and room.user_id is None
     assert session.scalar(select(ProfileLink)) is None  # a room is not anybody's calendar link
     # Rooms are not mailboxes in the admin's counts.
-    assert enterprise.counts(session, domain.id)["total"] == 0
+    assert mailboxes.counts(session, domain.id)["total"] == 0
     actions = [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     assert "ec.rooms_requested" in actions and "ec.room_linked" in actions
 

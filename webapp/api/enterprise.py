@@ -7,7 +7,8 @@ from webapp import deps
 from webapp.api.core import actor, db, operation
 from webapp.api.pagination import by_key
 from webapp.api.schemas import enterprise as s
-from webapp.services import enterprise
+from webapp.services.enterprise import domains as ec_domains
+from webapp.services.enterprise import mailboxes as ec_mailboxes
 
 ADMIN = (Role.ADMIN,)
 #: More than any page needs; the service reads mailboxes ordered by email.
@@ -33,9 +34,9 @@ def domains():
                 "domain": link.domain,
                 "status": link.status,
                 "linked_at": link.linked_at,
-                "mailboxes": enterprise.counts(session, link.id),
+                "mailboxes": ec_mailboxes.counts(session, link.id),
             }
-            for link in enterprise.domains(session, actor().organisation_id)
+            for link in ec_domains.of_organisation(session, actor().organisation_id)
         ]
     }
 
@@ -51,8 +52,8 @@ def domains():
 )
 def mailboxes(domain_id: int, query):
     """Each mailbox requested on the domain and where its link stands, ordered by email."""
-    link = enterprise.domain_link(db(), actor(), domain_id)
-    rows = enterprise.mailboxes(
+    link = ec_domains.domain_link(db(), actor(), domain_id)
+    rows = ec_mailboxes.mailbox_requests(
         db(), link.id, status=query["status"], query=query["q"], limit=_MAILBOX_READ_LIMIT
     )
     page = by_key(
@@ -95,8 +96,8 @@ def request_mailboxes(domain_id: int, body):
     in the background, in batches; every address not queued is listed with the reason."""
     from webapp.callbacks import service_account_callback_url
 
-    link = enterprise.domain_link(db(), actor(), domain_id)
-    report = enterprise.request_mailboxes(
+    link = ec_domains.domain_link(db(), actor(), domain_id)
+    report = ec_mailboxes.request_mailboxes(
         db(),
         actor(),
         link.id,

@@ -20,7 +20,7 @@ from flask import current_app
 
 from webapp import deps
 from webapp.jobs.queue import TaskGroup, crontab
-from webapp.services import enterprise
+from webapp.services.enterprise import callbacks, sending
 from webapp.services.errors import ServiceError
 
 log = logging.getLogger("webapp.jobs.enterprise")
@@ -38,7 +38,7 @@ def send_batches(link_id: int) -> int:
     with deps.database().sessions() as session:
 
         def step():
-            report = enterprise.send_batches(session, broker, cipher, link_id, lease=lease)
+            report = sending.send_batches(session, broker, cipher, link_id, lease=lease)
             return report.sent, report.retry_in
 
         return deps.jobs().keep_going("enterprise.send_batches", (link_id,), step)
@@ -48,7 +48,7 @@ def send_batches(link_id: int) -> int:
 def resume_stalled() -> int:
     """Restart sending for domains a dead worker left with queued or claimed requests."""
     with deps.database().sessions() as session:
-        link_ids = enterprise.stalled_links(session)
+        link_ids = sending.stalled_links(session)
     for link_id in link_ids:
         send_batches(link_id)
     return len(link_ids)
@@ -62,7 +62,7 @@ def choose_calendar(profile_link_id: int) -> str | None:
         return None
     with deps.database().sessions() as session:
         try:
-            return enterprise.choose_primary_calendar(session, broker, cipher, profile_link_id)
+            return callbacks.choose_primary_calendar(session, broker, cipher, profile_link_id)
         except ServiceError as exc:
             log.info(
                 "could not choose a calendar for link %s: %s", profile_link_id, type(exc).__name__

@@ -4,8 +4,9 @@ One ``availability`` call per query whatever the panel size. Busy blocks (free/b
 end and status, never an event's title, attendees or location) are read once per member,
 concurrently, so the page waits for about one call. Nothing read here is stored.
 
-A room (linked through Enterprise Connect, see ``enterprise.request_rooms``) is a second group of
-the same availability query, required in full: a slot is offered only when the room is free too.
+A room (linked through Enterprise Connect, see ``enterprise.rooms.request_rooms``) is a second
+group of the same availability query, required in full: a slot is offered only when the room is
+free too.
 
 Our own bookings count as busy for every panel member and the room until their calendars show
 them (``webapp.services.claims``): a slot that meets one of our claims is not offered, and the

@@ -21,7 +21,8 @@ from webapp import callbacks, deps
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import accounts, enterprise, revocations
+from webapp.services import accounts, revocations
+from webapp.services.enterprise import domains, mailboxes, rooms, teardown
 from webapp.services.errors import (
     Declined,
     Forbidden,
@@ -45,7 +46,7 @@ def _send(link_id: int) -> None:
 
 def _domain_or_404(link_id: int):
     try:
-        return enterprise.domain_link(db_session(), actor(), link_id)
+        return domains.domain_link(db_session(), actor(), link_id)
     except NotFound:
         abort(404)
 
@@ -59,28 +60,28 @@ def index():
     query = (request.args.get("q") or "").strip()[:100] or None
     broker = deps.broker()
     views = []
-    for link in enterprise.domains(db, who.organisation_id):
-        rooms, rooms_problem = None, None
+    for link in domains.of_organisation(db, who.organisation_id):
+        room_entries, rooms_problem = None, None
         if broker is not None and link.status is LinkStatus.ACTIVE:
             try:
-                rooms = enterprise.room_directory(db, broker, deps.cipher(), link)
+                room_entries = rooms.room_directory(db, broker, deps.cipher(), link)
             except ServiceError as exc:
                 rooms_problem = exc.message
-        if rooms is None:  # the directory cannot be read: linked rooms can still be unlinked
-            rooms = [
-                enterprise.RoomEntry(r.email, r.display_name, r, listed=False)
-                for r in enterprise.room_requests(db, link.id)
+        if room_entries is None:  # the directory cannot be read: linked rooms can still be unlinked
+            room_entries = [
+                rooms.RoomEntry(r.email, r.display_name, r, listed=False)
+                for r in rooms.room_requests(db, link.id)
                 if r.status is not MailboxStatus.UNLINKED
             ]
-        mailboxes = enterprise.mailboxes(db, link.id, status=status, query=query)
+        requested = mailboxes.mailbox_requests(db, link.id, status=status, query=query)
         views.append(
             {
                 "link": link,
-                "counts": enterprise.counts(db, link.id),
-                "rooms": rooms,
+                "counts": mailboxes.counts(db, link.id),
+                "rooms": room_entries,
                 "rooms_problem": rooms_problem,
-                "mailboxes": mailboxes,
-                "attention": enterprise.needing_attention(db, mailboxes),
+                "mailboxes": requested,
+                "attention": mailboxes.needing_attention(db, requested),
             }
         )
     tenant = (request.args.get("tenant") or "").strip()[:200]
@@ -89,7 +90,7 @@ def index():
     consent_url = consent_problem = None
     if tenant:
         try:
-            consent_url = enterprise.admin_consent_url(tenant, app_id)
+            consent_url = domains.admin_consent_url(tenant, app_id)
         except Invalid as exc:
             consent_problem = exc.message
     return render_template(
@@ -104,8 +105,8 @@ def index():
         app_id_configured=bool(configured_app_id),
         consent_url=consent_url,
         consent_problem=consent_problem,
-        providers=enterprise.PROVIDERS,
-        hints=enterprise.ERROR_HINTS,
+        providers=domains.PROVIDERS,
+        hints=mailboxes.ERROR_HINTS,
         configured=broker is not None,
         LinkStatus=LinkStatus,
         verifying=accounts.VERIFYING_PROVIDERS,
@@ -118,7 +119,7 @@ def index():
 def start_connect():
     """Send the IT admin to the aggregator's Enterprise Connect authorization."""
     try:
-        url = enterprise.begin(
+        url = domains.begin(
             db_session(),
             deps.required_broker(),
             actor(),
@@ -138,7 +139,7 @@ def callback():
     """Finish connecting the domain when the aggregator sends the admin back."""
     args = request.args
     try:
-        link = enterprise.complete(
+        link = domains.complete(
             db_session(),
             deps.required_broker(),
             deps.cipher(),
@@ -157,7 +158,7 @@ def callback():
     except ServiceError as exc:
         flash_error(exc)
         return redirect(url_for("enterprise.index"))
-    if enterprise.counts(db_session(), link.id)["queued"]:
+    if mailboxes.counts(db_session(), link.id)["queued"]:
         _send(link.id)  # requests waiting for a reconnected service account
     flash(
         f"{link.domain} is connected through {link.account_email or 'its service account'}.",
@@ -176,7 +177,7 @@ def choose(link_id: int):
         "settings/enterprise_link.html",
         link=link,
         query=query,
-        candidates=enterprise.candidates(db_session(), link, query=query),
+        candidates=mailboxes.candidates(db_session(), link, query=query),
         MailboxStatus=MailboxStatus,
     )
 
@@ -206,9 +207,9 @@ def request_mailboxes(link_id: int):
                     "The file is not UTF-8 text (save it as CSV UTF-8). Nothing was sent.", "error"
                 )
                 return redirect(url_for("enterprise.choose", link_id=link.id)), 303
-        emails = enterprise.parse_emails(text)
+        emails = mailboxes.parse_emails(text)
     try:
-        report = enterprise.request_mailboxes(
+        report = mailboxes.request_mailboxes(
             db_session(),
             actor(),
             link.id,
@@ -230,7 +231,7 @@ def request_rooms(link_id: int):
     """Queue link requests for the chosen rooms (free/busy only) and start sending them."""
     link = _domain_or_404(link_id)
     try:
-        report = enterprise.request_rooms(
+        report = rooms.request_rooms(
             db_session(),
             deps.required_broker(),
             deps.cipher(),
@@ -260,7 +261,7 @@ def request_rooms(link_id: int):
 def progress(link_id: int):
     """Counts of the domain's mailbox requests per status (polled by the page)."""
     link = _domain_or_404(link_id)
-    return jsonify(enterprise.counts(db_session(), link.id))
+    return jsonify(mailboxes.counts(db_session(), link.id))
 
 
 @bp.route("/<int:link_id>/retry", methods=["POST"])
@@ -269,7 +270,7 @@ def retry(link_id: int):
     """Send every failed mailbox request of the domain again."""
     link = _domain_or_404(link_id)
     try:
-        count = enterprise.retry_failed(db_session(), actor(), link.id)
+        count = mailboxes.retry_failed(db_session(), actor(), link.id)
     except ServiceError as exc:
         flash_error(exc)
         return redirect(url_for("enterprise.index")), 303
@@ -289,7 +290,7 @@ def retry(link_id: int):
 def relink(request_id: int):
     """Link a mailbox that needs attention again through the service account."""
     try:
-        row = enterprise.relink_mailbox(db_session(), actor(), request_id)
+        row = mailboxes.relink_mailbox(db_session(), actor(), request_id)
     except NotFound:
         abort(404)
     except ServiceError as exc:
@@ -308,7 +309,7 @@ def relink(request_id: int):
 def unlink(request_id: int):
     """Unlink one mailbox: revoke it at the aggregator and delete its tokens."""
     try:
-        row = enterprise.unlink_mailbox(
+        row = teardown.unlink_mailbox(
             db_session(),
             deps.broker(),
             deps.cipher(),
@@ -332,7 +333,7 @@ def confirm_disconnect(link_id: int):
     return render_template(
         "settings/enterprise_disconnect.html",
         link=link,
-        counts=enterprise.counts(db_session(), link.id),
+        counts=mailboxes.counts(db_session(), link.id),
     )
 
 
@@ -342,7 +343,7 @@ def disconnect(link_id: int):
     """Unlink every mailbox and room of the domain and its service account; revoke them at the
     aggregator in the background."""
     try:
-        report = enterprise.disconnect_domain(db_session(), deps.cipher(), actor(), link_id)
+        report = teardown.disconnect_domain(db_session(), deps.cipher(), actor(), link_id)
     except NotFound:
         abort(404)
     _revoke_queued()
@@ -389,8 +390,8 @@ def resolved_revocation(revocation_id: int):
 def confirm_reset():
     """Ask before resetting Enterprise Connect."""
     db, who = db_session(), actor()
-    links = enterprise.domains(db, who.organisation_id)
-    linked = sum(enterprise.counts(db, link.id)["linked"] for link in links)
+    links = domains.of_organisation(db, who.organisation_id)
+    linked = sum(mailboxes.counts(db, link.id)["linked"] for link in links)
     return render_template("settings/enterprise_reset.html", links=links, linked=linked)
 
 
@@ -401,7 +402,7 @@ def reset():
     if request.form.get("confirm") != "reset":
         flash("Type “reset” to confirm. Nothing was changed.", "error")
         return redirect(url_for("enterprise.confirm_reset")), 303
-    report = enterprise.reset(db_session(), deps.cipher(), actor())
+    report = teardown.reset(db_session(), deps.cipher(), actor())
     _revoke_queued()
     flash(
         f"Enterprise Connect reset: {report.domains} domain(s) disconnected, {report.mailboxes} "

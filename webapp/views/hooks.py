@@ -70,11 +70,11 @@ _SA_STATUS = {
 def service_account(ref: str):
     """Receive the aggregator's answer to one Enterprise Connect mailbox request."""
     from broker.notifications import parse_service_account_callback
-    from webapp.services import enterprise
+    from webapp.services.enterprise import callbacks
 
     # No source confirms that this callback is signed: a signature, when present, must be
     # right; without one, the sealed reference and the request's one-time state authenticate
-    # it (enterprise.handle_callback audits and counts those). An unsigned request that fails
+    # it (callbacks.handle_callback audits and counts those). An unsigned request that fails
     # goes the way of a bad signature (audited once a minute per address, then 429).
     raw = verified_body("service_account", signature_required=False)
     signed = HMAC_HEADER in request.headers
@@ -90,7 +90,7 @@ def service_account(ref: str):
         callback = parse_service_account_callback(raw)
     except InvalidNotification:
         return "", 400
-    outcome = enterprise.handle_callback(
+    outcome = callbacks.handle_callback(
         db_session(),
         broker,
         deps.cipher(),

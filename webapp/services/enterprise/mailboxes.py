@@ -1,0 +1,366 @@
+"""Enterprise Connect mailboxes: the admin chooses which people's mailboxes to link, follows
+their requests, relinks one that needs attention and retries the failed ones."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from models import (
+    LinkStatus,
+    MailboxKind,
+    MailboxRequest,
+    MailboxStatus,
+    ProfileLink,
+    ServiceAccountLink,
+    User,
+    utcnow,
+)
+from webapp.services import Actor, in_batches
+from webapp.services.audit import record
+from webapp.services.enterprise.domains import domain_link, require_admin
+from webapp.services.errors import Invalid, NotFound
+
+_EMAIL = re.compile(
+    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
+)
+#: Shown for error keys the aggregator may send; unknown keys show the aggregator's text.
+ERROR_HINTS = {
+    "unknown_mailbox": "No such mailbox on the domain.",
+    "outside_impersonation_scope": "The service account is not allowed to impersonate this "
+    "mailbox (extend the ApplicationImpersonation scope).",
+    "scope_not_granted": "The service account was not granted access to mailboxes.",
+    "aggregator_unavailable": "The calendar service kept failing; use Retry failed.",
+    "code_exchange_failed": "The calendar service's answer could not be redeemed; "
+    "use Retry failed.",
+    "linked_to_another_user": "This calendar account is already linked to another Rendezvous user.",
+    "request_refused": "The calendar service refused the request.",
+    "no_room_id": "The calendar service linked the room without an id; use Retry failed.",
+}
+
+
+def counts(session: Session, link_id: int) -> dict[str, int]:
+    """Mailbox requests per status (every status present, zero if none), plus ``total``."""
+    found = dict(
+        session.execute(
+            select(MailboxRequest.status, func.count(MailboxRequest.id))
+            .where(
+                MailboxRequest.service_account_link_id == link_id,
+                MailboxRequest.kind == MailboxKind.MAILBOX,
+            )
+            .group_by(MailboxRequest.status)
+        ).all()
+    )
+    result = {s.value: int(found.get(s, 0)) for s in MailboxStatus}
+    result["total"] = sum(result.values()) - result["unlinked"]
+    result["waiting"] = result["queued"] + result["pending"]
+    return result
+
+
+def mailbox_requests(
+    session: Session,
+    link_id: int,
+    *,
+    status: str | None = None,
+    query: str | None = None,
+    limit: int = 500,
+) -> list[MailboxRequest]:
+    stmt = select(MailboxRequest).where(
+        MailboxRequest.service_account_link_id == link_id,
+        MailboxRequest.kind == MailboxKind.MAILBOX,
+    )
+    if status == "waiting":
+        stmt = stmt.where(MailboxRequest.status.in_([MailboxStatus.QUEUED, MailboxStatus.PENDING]))
+    elif status in {s.value for s in MailboxStatus}:
+        stmt = stmt.where(MailboxRequest.status == MailboxStatus(status))
+    if query:
+        stmt = stmt.where(
+            MailboxRequest.email.contains(query.strip().lower()[:100], autoescape=True)
+        )
+    return list(session.scalars(stmt.order_by(MailboxRequest.email).limit(limit)))
+
+
+def candidates(
+    session: Session, link: ServiceAccountLink, *, query: str | None = None, limit: int = 500
+) -> list[tuple[User, MailboxRequest | None]]:
+    """Active organisation users on the domain, with their current request (if any)."""
+    stmt = select(User).where(
+        User.organisation_id == link.organisation_id,
+        User.active.is_(True),
+        User.email.endswith("@" + link.domain, autoescape=True),
+    )
+    if query:
+        needle = query.strip().lower()[:100]
+        stmt = stmt.where(
+            or_(
+                User.email.contains(needle, autoescape=True),
+                func.lower(User.name).contains(needle, autoescape=True),
+            )
+        )
+    users = list(session.scalars(stmt.order_by(User.email).limit(limit)))
+    requests_ = {
+        r.user_id: r
+        for r in session.scalars(
+            select(MailboxRequest).where(
+                MailboxRequest.service_account_link_id == link.id,
+                MailboxRequest.user_id.in_([u.id for u in users]),
+            )
+        )
+    }
+    return [(u, requests_.get(u.id)) for u in users]
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing mailboxes
+
+
+@dataclass(frozen=True)
+class Rejected:
+    email: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RequestReport:
+    queued: int
+    rejected: tuple[Rejected, ...] = ()
+
+
+def parse_emails(text: str) -> list[str]:
+    """Addresses from pasted text or a CSV file (in rows of several cells, the cells with an @)."""
+    found: list[str] = []
+    for row in csv.reader(io.StringIO(text or "")):
+        cells = [c for c in row if c.strip()]
+        if len(cells) > 1:
+            cells = [c for c in cells if "@" in c]
+        for cell in cells:
+            for token in re.split(r"[\s;,]+", cell):
+                token = token.strip().strip("<>\"'")
+                if token and token.lower() not in {"email", "e-mail", "mail", "address"}:
+                    found.append(token)
+    return found
+
+
+def request_mailboxes(
+    session: Session,
+    actor: Actor,
+    link_id: int,
+    *,
+    emails: Sequence[str] = (),
+    all_users: bool = False,
+    callback_url: Callable[[int], str],
+) -> RequestReport:
+    """Queue link requests for valid mailboxes; list every other address with the reason."""
+    require_admin(actor)
+    link = domain_link(session, actor, link_id)
+    if link.status is not LinkStatus.ACTIVE:
+        raise Invalid(f"Connect {link.domain} again before linking mailboxes.")
+    users = {
+        u.email.lower(): u
+        for u in session.scalars(
+            select(User).where(
+                User.organisation_id == link.organisation_id,
+                User.active.is_(True),
+                User.email.endswith("@" + link.domain, autoescape=True),
+            )
+        )
+    }
+    wanted = list(users) if all_users else list(emails)
+    if not wanted:
+        raise Invalid(
+            "Choose at least one mailbox."
+            if not all_users
+            else f"Your organisation has no users on {link.domain}."
+        )
+    existing = {
+        r.email: r
+        for r in session.scalars(
+            select(MailboxRequest).where(MailboxRequest.service_account_link_id == link.id)
+        )
+    }
+    seen: set[str] = set()
+    rejected: list[Rejected] = []
+    accepted: list[tuple[str, User]] = []
+    for raw in wanted:
+        email = raw.strip().lower()
+        if len(email) > 320 or not _EMAIL.match(email):
+            rejected.append(Rejected(raw.strip()[:100], "not a valid email address"))
+        elif email in seen:
+            rejected.append(Rejected(email, "listed more than once"))
+        elif email.rsplit("@", 1)[1] != link.domain:
+            rejected.append(Rejected(email, f"not on {link.domain}"))
+        elif email not in users:
+            rejected.append(Rejected(email, "no such user in your organisation"))
+        elif existing.get(email) and existing[email].status is MailboxStatus.LINKED:
+            rejected.append(Rejected(email, "already linked"))
+        elif existing.get(email) and existing[email].status in (
+            MailboxStatus.QUEUED,
+            MailboxStatus.PENDING,
+        ):
+            rejected.append(Rejected(email, "already requested; waiting for the answer"))
+        else:
+            accepted.append((email, users[email]))
+        seen.add(email)
+    now = utcnow()
+    rows = []
+    for email, user in accepted:
+        row = existing.get(email)
+        if row is None:
+            row = MailboxRequest(
+                service_account_link_id=link.id, organisation_id=link.organisation_id, email=email
+            )
+            session.add(row)
+        requeue(row, now)
+        row.user_id = user.id
+        row.requested_at = now
+        rows.append(row)
+    return save_requests(
+        session,
+        actor,
+        link,
+        rows,
+        rejected,
+        "ec.mailboxes_requested",
+        callback_url,
+        all_users=all_users,
+        reasons=dict(Counter(r.reason for r in rejected)),
+    )
+
+
+def save_requests(
+    session: Session,
+    actor: Actor,
+    link: ServiceAccountLink,
+    rows: list[MailboxRequest],
+    rejected: list[Rejected],
+    action: str,
+    callback_url: Callable[[int], str],
+    **detail,
+) -> RequestReport:
+    """Give new requests their callback URL (it carries the row id), audit, commit, report."""
+    session.flush()
+    for row in rows:
+        if row.callback_url is None:
+            row.callback_url = callback_url(row.id)
+    record(
+        session,
+        actor,
+        action,
+        target_type="service_account_link",
+        target_id=link.id,
+        target_label=link.domain,
+        outcome="success" if not rejected else "partial",
+        detail={"queued": len(rows), "rejected": len(rejected), **detail},
+    )
+    session.commit()
+    return RequestReport(len(rows), tuple(rejected))
+
+
+# ---------------------------------------------------------------------------------------------
+# Relinking and retrying
+
+
+def needing_attention(session: Session, rows: Iterable[MailboxRequest]) -> set[int]:
+    """Ids of the linked mailbox requests whose calendar link needs attention (for the table)."""
+    ids = {
+        r.profile_link_id: r.id
+        for r in rows
+        if r.status is MailboxStatus.LINKED and r.profile_link_id
+    }
+    found: set[int] = set()
+    for chunk in in_batches(list(ids)):
+        found.update(
+            ids[i]
+            for i in session.scalars(
+                select(ProfileLink.id).where(
+                    ProfileLink.id.in_(chunk), ProfileLink.status == LinkStatus.NEEDS_ATTENTION
+                )
+            )
+        )
+    return found
+
+
+def relink_mailbox(session: Session, actor: Actor, request_id: int) -> MailboxRequest:
+    """The admin's way back for a linked mailbox that needs attention: ask the aggregator for
+    it again through the service account (queued; the callback makes the link active again)."""
+    require_admin(actor)
+    row = session.get(MailboxRequest, request_id)
+    if (
+        row is None
+        or row.organisation_id != actor.organisation_id
+        or row.kind is not MailboxKind.MAILBOX
+    ):
+        raise NotFound("No such mailbox.")
+    link = row.service_account
+    profile = session.get(ProfileLink, row.profile_link_id) if row.profile_link_id else None
+    if (
+        row.status is not MailboxStatus.LINKED
+        or profile is None
+        or profile.status is not LinkStatus.NEEDS_ATTENTION
+    ):
+        raise Invalid(f"{row.email} does not need relinking.")
+    if link.status is not LinkStatus.ACTIVE:
+        raise Invalid(f"Connect {link.domain} again before relinking its mailboxes.")
+    now = utcnow()
+    requeue(row, now)
+    row.requested_at = now
+    record(
+        session,
+        actor,
+        "ec.relink_requested",
+        target_type="mailbox_request",
+        target_id=row.id,
+        target_label=row.email,
+        detail={"attention": profile.attention.value if profile.attention else None},
+    )
+    session.commit()
+    return row
+
+
+def requeue(row: MailboxRequest, now) -> None:
+    row.status = MailboxStatus.QUEUED
+    row.claim = None
+    row.state_hash = None
+    row.state_used_at = None
+    row.error_key = row.error_text = None
+    row.sent_at = row.completed_at = None
+    row.attempts = 0
+    row.updated_at = now
+
+
+def retry_failed(session: Session, actor: Actor, link_id: int) -> int:
+    """Queue every failed mailbox of the domain again; returns how many."""
+    require_admin(actor)
+    link = domain_link(session, actor, link_id)
+    if link.status is not LinkStatus.ACTIVE:
+        raise Invalid(f"Connect {link.domain} again before retrying.")
+    rows = list(
+        session.scalars(
+            select(MailboxRequest).where(
+                MailboxRequest.service_account_link_id == link.id,
+                MailboxRequest.status == MailboxStatus.FAILED,
+            )
+        )
+    )
+    now = utcnow()
+    for row in rows:
+        requeue(row, now)
+    record(
+        session,
+        actor,
+        "ec.retry",
+        target_type="service_account_link",
+        target_id=link.id,
+        target_label=link.domain,
+        detail={"mailboxes": len(rows)},
+    )
+    session.commit()
+    return len(rows)
