@@ -16,7 +16,7 @@ from webapp.api.errors import ApiError
 from webapp.security import ANY_USER, PUBLIC
 
 # Endpoint modules attach their operations to ``bp`` when imported.
-from webapp.api import me, scheduling, enterprise, compliance  # noqa: F401  isort: skip
+from webapp.api import me, scheduling, scheduling_links, enterprise, compliance  # noqa: F401  isort: skip
 from webapp.api import openapi  # noqa: F401  isort: skip
 
 __all__ = ["OPERATIONS", "bp", "init_app"]

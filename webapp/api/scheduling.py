@@ -1,4 +1,5 @@
 """Scheduling: who may be on a panel, the panel's availability (free/busy only), and interviews.
+The candidate self-scheduling links are in webapp/api/scheduling_links.py.
 
 Same services as the web pages (webapp.services.availability and .scheduling), same jobs for the
 calendar writes. Coordinators see free/busy and the app's own interviews only.
@@ -23,7 +24,7 @@ SCHEDULERS = (Role.RECRUITER, Role.COORDINATOR)
 UID = "<string(length=32):uid>"
 
 
-def _zone(tzid: str | None) -> str:
+def requested_zone(tzid: str | None) -> str:
     if tzid:
         return tzid
     user = g.api_user
@@ -42,7 +43,7 @@ def _query(values: dict) -> av.Query:
         required=values["required"] or "all",
         buffer_before=values["buffer_before"],
         buffer_after=values["buffer_after"],
-        tzid=_zone(values["tzid"]),
+        tzid=requested_zone(values["tzid"]),
         on_behalf_of_id=values["on_behalf_of"],
         room=values.get("room"),
     )
@@ -307,115 +308,3 @@ def cancel(uid: str):
     deps.jobs().enqueue("scheduling.delete_interview", interview.id)
     db().refresh(interview)
     return _listed(interview, None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Candidate self-scheduling links (recruiters only, like the web page)
-
-RECRUITERS = (Role.RECRUITER,)
-
-
-def _scheduling_link(link, interview=None) -> dict:
-    return {
-        "id": link.id,
-        "state": link.state,
-        "panel_link_ids": list(link.panel_link_ids or []),
-        "duration_minutes": link.duration_minutes,
-        "window_start": link.window_start,
-        "window_end": link.window_end,
-        "video": link.video,
-        "expires_at": link.expires_at,
-        "created_at": link.created_at,
-        "used_at": link.used_at,
-        "revoked_at": link.revoked_at,
-        "interview_uid": interview.uid if interview is not None else None,
-    }
-
-
-@operation(
-    "GET",
-    "/scheduling-links",
-    summary="My self-scheduling links",
-    tag="Scheduling",
-    roles=RECRUITERS,
-    query=PageQuerySchema,
-    response=s.SchedulingLinkPageSchema,
-)
-def scheduling_links(query):
-    """The candidate self-scheduling links I created (the latest 100), newest first."""
-    from webapp.services import candidate_links
-
-    page = by_key(
-        "scheduling-links",
-        actor(),
-        candidate_links.links_of(db(), actor()),
-        lambda pair: pair[0].id,
-        limit=query["limit"],
-        cursor=query["cursor"],
-        descending=True,
-    )
-    return {
-        "items": [_scheduling_link(l, i) for l, i in page.items],
-        "next_cursor": page.next_cursor,
-    }
-
-
-@operation(
-    "POST",
-    "/scheduling-links",
-    summary="Create a self-scheduling link",
-    tag="Scheduling",
-    roles=RECRUITERS,
-    body=s.NewSchedulingLinkSchema,
-    response=s.CreatedSchedulingLinkSchema,
-    status=201,
-)
-def create_scheduling_link(body):
-    """A signed, expiring, single-use link for a candidate to book one of the panel's free slots.
-    The link is returned once; only its hash is stored."""
-    from webapp.public_urls import external_url
-    from webapp.services import candidate_links
-
-    zone = _zone(body["candidate_tzid"])
-    start_date = body["start_date"] or dt.datetime.now(av.zone(zone)).date()
-    link, token = candidate_links.create_link(
-        db(),
-        deps.sealer(),
-        actor(),
-        panel_link_ids=body["panel"],
-        duration=body["duration"],
-        start_date=start_date,
-        days=body["days"],
-        expires_days=body["expires_days"],
-        candidate_name=body["candidate_name"],
-        candidate_email=body["candidate_email"],
-        candidate_tzid=zone,
-        title=body["title"],
-        video=body["video"],
-        candidate_hours=_candidate_hours(body["candidate_hours"]),
-    )
-    return {**_scheduling_link(link), "url": external_url("candidate.page", token=token)}
-
-
-def _candidate_hours(hours: dict | None) -> tuple[int, int] | None:
-    if not hours:
-        return None
-    return (
-        scheduling.parse_minutes(hours["start"], "candidate_hours.start"),
-        scheduling.parse_minutes(hours["end"], "candidate_hours.end"),
-    )
-
-
-@operation(
-    "POST",
-    "/scheduling-links/<int:link_id>/revoke",
-    summary="Withdraw a self-scheduling link",
-    tag="Scheduling",
-    roles=RECRUITERS,
-    response=s.SchedulingLinkSchema,
-)
-def revoke_scheduling_link(link_id: int):
-    """The link stops working at once (a used link stays as it is)."""
-    from webapp.services import candidate_links
-
-    return _scheduling_link(candidate_links.revoke(db(), actor(), link_id))
