@@ -106,7 +106,7 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
     """Revoke one of the actor's own tokens at once; revoking twice changes nothing."""
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != actor.user_id:
-        raise NotFound("No such token.")
+        raise NotFound("You have no API token with this id.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         record(

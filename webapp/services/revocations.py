@@ -148,7 +148,7 @@ def _attention_row(session: Session, actor: Actor, revocation_id: int) -> Pendin
         raise Forbidden("Only IT admins manage revocations.")
     row = session.get(PendingRevocation, revocation_id)
     if row is None or row.organisation_id != actor.organisation_id or row.refused_at is None:
-        raise NotFound("No such revocation needing attention.")
+        raise NotFound("There is no such revocation needing attention.")
     return row
 
 
