@@ -25,8 +25,9 @@ from tests.webapp.scheduling_support import link_calendar, make_panel, next_week
 from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, requests_of, sealer_of
 from webapp import deps
 from webapp.services import availability as av
-from webapp.services import candidate_links, claims, scheduling
+from webapp.services import candidate_links, claims
 from webapp.services.errors import SlotTaken, WriteFailed
+from webapp.services.scheduling import access, booking, rescheduling, sync, writes
 
 UTC = dt.UTC
 
@@ -65,13 +66,13 @@ def book(app, session, user, links, start, *, duration=60, check=False, run=True
     query = av.Query(
         panel_link_ids=tuple(l.id for l in links), duration=duration, start_date=start.date(), **kw
     )
-    interview, payload = scheduling.create_interview(
+    interview, payload = booking.create_interview(
         session,
         broker,
         cipher,
         sealer_of(app),
         actor_of(user),
-        scheduling.NewInterview(
+        booking.NewInterview(
             query=query,
             start=start,
             candidate_name="Cand",
@@ -122,7 +123,7 @@ def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_s
 
     a, b, _c = people
     broker, cipher = broker_cipher(app)
-    own = scheduling.host_link_for(session, actor_of(recruiter), None)[0]
+    own = access.host_link_for(session, actor_of(recruiter), None)[0]
     everyone = query_for([(None, own), (None, a), (None, b)], duration=60, days=2)
     slot = av.grid(session, broker, cipher, actor_of(recruiter), everyone).slots[0]
     query = query_for([(None, b)], duration=60, days=2)
@@ -187,7 +188,7 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
     mover = book(app, session, recruiter, [a, b], at(10))
     book(app, session, recruiter, [b, c], at(14))
     with pytest.raises(SlotTaken):
-        scheduling.reschedule_interview(
+        rescheduling.reschedule_interview(
             session,
             broker,
             cipher,
@@ -203,7 +204,7 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
         r.starts_at
         for r in session.scalars(select(SlotClaim).where(SlotClaim.interview_id == mover.id))
     } == {at(10)}
-    moved, payload = scheduling.reschedule_interview(
+    moved, payload = rescheduling.reschedule_interview(
         session,
         broker,
         cipher,
@@ -225,20 +226,20 @@ def test_cancelled_and_failed_bookings_give_their_time_back(
 ):
     a, b, _c = people
     first = book(app, session, recruiter, [a, b], at(10))
-    scheduling.cancel_interview(session, actor_of(recruiter), first.uid)
+    booking.cancel_interview(session, actor_of(recruiter), first.uid)
     assert not session.scalars(select(SlotClaim).where(SlotClaim.interview_id == first.id)).all()
     # A write that never gets through: reconciliation marks it failed and frees its time.
     sandbox.add_fault(method="POST", path="/v1/calendars/*/events", status=503)
     failing = book(app, session, recruiter, [a, b], at(10), run=False)
     with app.app_context():
         try:
-            scheduling.run_write(session, *broker_cipher(app), sealer_of(app), failing.id, "x")
+            writes.run_write(session, *broker_cipher(app), sealer_of(app), failing.id, "x")
         except WriteFailed:
             pass
     sandbox.call("DELETE", "/faults")
-    failing.updated_at = utcnow() - 2 * scheduling.PENDING_GIVE_UP
+    failing.updated_at = utcnow() - 2 * sync.PENDING_GIVE_UP
     session.commit()
-    scheduling.reconcile(session, *broker_cipher(app))
+    sync.reconcile(session, *broker_cipher(app))
     session.expire_all()
     assert session.get(Interview, failing.id).status is InterviewStatus.FAILED
     assert session.scalar(select(func.count()).select_from(SlotClaim)) == 0
@@ -249,7 +250,7 @@ def test_claims_settle_once_the_calendar_shows_the_interview(
     app, session, sandbox, recruiter, people
 ):
     broker, _cipher = broker_cipher(app)
-    own = scheduling.host_link_for(session, actor_of(recruiter), None)[0]
+    own = access.host_link_for(session, actor_of(recruiter), None)[0]
     attendee = people[0]
     # Riley hosts and sits on the panel: the event written to her calendar shows it at once.
     # The attendee declines, so their calendar never shows it.
@@ -341,7 +342,7 @@ def race_world(app, session, sandbox, org, recruiter, people, *, seal=None):
     ``seal``, the serving app's sealer, by default this app's)."""
     from tests.api.conftest import issue_token
 
-    own = scheduling.host_link_for(session, actor_of(recruiter), None)[0]
+    own = access.host_link_for(session, actor_of(recruiter), None)[0]
     panel = [own, people[0]]
     query = query_for([(None, l) for l in panel], duration=60, days=2)
     slot = av.grid(session, *broker_cipher(app), actor_of(recruiter), query).slots[0]

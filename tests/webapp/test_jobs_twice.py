@@ -65,14 +65,14 @@ def test_a_delete_job_run_twice_at_once_leaves_nothing_and_no_error_state(
     app, session, sandbox, recruiter, panel
 ):
     from tests.webapp.test_scheduling import actor_of
-    from webapp.services import scheduling
+    from webapp.services.scheduling import booking
 
     query = query_for(panel)
     interview, _ = schedule(
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start
     )
     assert len(_ours(app, session, interview)) == 1
-    scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
+    booking.cancel_interview(session, actor_of(recruiter), interview.uid)
     results, errors = _twice(app, scheduling_jobs.delete_interview, interview.id)
     assert results, errors
     session.expire_all()

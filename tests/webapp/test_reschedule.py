@@ -27,8 +27,8 @@ from tests.webapp.test_scheduling import (
 )
 from webapp import deps
 from webapp.services import availability as av
-from webapp.services import scheduling
 from webapp.services.errors import NotFound
+from webapp.services.scheduling import booking, reading
 
 SLOT_RE = re.compile(r'name="slot" id="[^"]+" value="([^"]+)"')
 EDITED_NOTES = "Panel: focus on the design exercise; the candidate uses a screen reader."
@@ -58,7 +58,7 @@ def invitations(sandbox, email: str) -> list[dict]:
 
 def zone_of(app, session, interview) -> str | None:
     broker, cipher = broker_cipher(app)
-    found, _problems = scheduling.read_events(
+    found, _problems = reading.read_events(
         session,
         broker,
         cipher,
@@ -76,13 +76,13 @@ def booked_with_everything(app, session, sandbox, recruiter, panel, admin_client
     query = query_for(panel, room=AURORA)
     broker, cipher = broker_cipher(app)
     slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
-    interview, _payload = scheduling.create_interview(
+    interview, _payload = booking.create_interview(
         session,
         broker,
         cipher,
         sealer(app),
         actor_of(recruiter),
-        scheduling.NewInterview(
+        booking.NewInterview(
             query=query,
             start=slots[0].start,
             candidate_name="Casey Candidate",
@@ -247,10 +247,10 @@ def test_a_cancelled_future_interview_is_listed_apart_not_under_past(
     slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
     kept, _ = schedule(app, session, recruiter, query, slots[0].start)
     dropped, _ = schedule(app, session, recruiter, query, slots[-1].start)
-    scheduling.cancel_interview(session, actor_of(recruiter), dropped.uid)
+    booking.cancel_interview(session, actor_of(recruiter), dropped.uid)
     with app.app_context():
         deps.jobs.of(app).enqueue("scheduling.delete_interview", dropped.id)
-    listed = scheduling.list_interviews(session, broker, cipher, actor_of(recruiter))
+    listed = reading.list_interviews(session, broker, cipher, actor_of(recruiter))
     assert [x.interview.uid for x in listed.upcoming] == [kept.uid]
     assert listed.past == []
     assert [x.interview.uid for x in listed.cancelled] == [dropped.uid]
@@ -293,13 +293,13 @@ def test_my_interviews_include_those_where_i_sit_on_the_panel(
         av.grid(session, broker, cipher, actor_of(twin), theirs_query).slots[0].start,
     )
 
-    listed = scheduling.list_interviews(session, broker, cipher, actor_of(member))
+    listed = reading.list_interviews(session, broker, cipher, actor_of(member))
     assert [x.interview.uid for x in listed.all] == [interview.uid]
     assert listed.upcoming[0].start == slot.start
-    assert scheduling.list_interviews(session, broker, cipher, actor_of(not_on_it)).all == []
+    assert reading.list_interviews(session, broker, cipher, actor_of(not_on_it)).all == []
     assert [
         x.interview.uid
-        for x in scheduling.list_interviews(session, broker, cipher, actor_of(twin)).all
+        for x in reading.list_interviews(session, broker, cipher, actor_of(twin)).all
     ] == [theirs.uid]
     # The member opens it, read-only: moving and cancelling stay with whoever scheduled it.
     auth.login(member.email)
@@ -310,8 +310,8 @@ def test_my_interviews_include_those_where_i_sit_on_the_panel(
     assert client.get(f"/interviews/{interview.uid}/reschedule").status_code == 404
     assert client.get(f"/interviews/{interview.uid}/cancel").status_code == 404
     with pytest.raises(NotFound):
-        scheduling.cancel_interview(session, actor_of(member), interview.uid)
-    assert scheduling.notices_for(session, actor_of(member)) == 0
+        booking.cancel_interview(session, actor_of(member), interview.uid)
+    assert reading.notices_for(session, actor_of(member)) == 0
     api = ApiClient(client, issue_token(session, member))
     assert [i["uid"] for i in api.get("/interviews").get_json()["items"]] == [interview.uid]
     assert api.get(f"/interviews/{interview.uid}").status_code == 200

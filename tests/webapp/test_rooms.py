@@ -19,9 +19,10 @@ from tests.webapp.test_enterprise import (
 from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, schedule
 from webapp import deps
 from webapp.services import availability as av
-from webapp.services import revocations, scheduling
+from webapp.services import revocations
 from webapp.services.enterprise import mailboxes
 from webapp.services.errors import Invalid, SlotTaken
+from webapp.services.scheduling import booking, rescheduling
 
 AURORA = "room.aurora@northwind.example"
 BOREALIS = "room.borealis@northwind.example"
@@ -272,7 +273,7 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
         schedule(app, session, recruiter, q2, start)
     assert session.scalar(select(Interview).where(Interview.id != interview.id)) is None
 
-    scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
+    booking.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
         deps.jobs.of(app).enqueue("scheduling.delete_interview", interview.id)
     assert start in {
@@ -383,10 +384,10 @@ def test_moving_an_interview_needs_its_room_free_at_the_new_time(
     assert f'value="{free.start.isoformat()}"' in page
     assert f'value="{busy.start.isoformat()}"' not in page  # the grid asks with the room
     with pytest.raises(SlotTaken, match="room"):
-        scheduling.reschedule_interview(
+        rescheduling.reschedule_interview(
             session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, busy.start
         )
-    moved, _payload = scheduling.reschedule_interview(
+    moved, _payload = rescheduling.reschedule_interview(
         session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, free.start
     )
     assert moved.status.value == "pending"

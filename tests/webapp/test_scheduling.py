@@ -21,9 +21,10 @@ from models import (
 from tests.factories import assign, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from webapp import deps
-from webapp.services import Actor, scheduling
+from webapp.services import Actor
 from webapp.services import availability as av
 from webapp.services.errors import Forbidden, Invalid, NotFound, SlotTaken
+from webapp.services.scheduling import access, booking, reading, rescheduling
 
 TITLE = "Onsite: Staff Engineer (secret-title-7731)"
 CANDIDATE = "Casey Candidate"
@@ -62,13 +63,13 @@ def first_slot(app, session, user, query):
 
 def schedule(app, session, user, query, slot_start, *, video=True, run=True):
     broker, cipher = broker_cipher(app)
-    interview, payload = scheduling.create_interview(
+    interview, payload = booking.create_interview(
         session,
         broker,
         cipher,
         sealer_of(app),
         actor_of(user),
-        scheduling.NewInterview(
+        booking.NewInterview(
             query=query,
             start=slot_start,
             candidate_name=CANDIDATE,
@@ -222,9 +223,7 @@ def test_three_person_panel_interview_with_video_is_written_once_and_read_back(
     assert emails == {CANDIDATE_EMAIL} | {link.account_email for _u, link in panel}
     assert ev.join_url and "meet.sandbox.example" in ev.join_url
 
-    view = scheduling.view_interview(
-        session, *broker_cipher(app), actor_of(recruiter), interview.uid
-    )
+    view = reading.view_interview(session, *broker_cipher(app), actor_of(recruiter), interview.uid)
     assert view.event.join_url == ev.join_url
     assert {a.status for a in view.event.attendees} <= {"needs_action", "accepted", None}
 
@@ -273,7 +272,7 @@ def test_reschedule_moves_the_same_event(app, session, sandbox, recruiter, panel
     grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
     interview, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
     later = grid.slots[-1].start
-    moved, payload = scheduling.reschedule_interview(
+    moved, payload = rescheduling.reschedule_interview(
         session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, later
     )
     with app.app_context():
@@ -417,7 +416,7 @@ def test_coordinator_schedules_for_an_assigned_manager_and_sees_free_busy_only(
     app, client, auth, session, sandbox, coordinator_setup
 ):
     coordinator, manager, other = coordinator_setup
-    mlink = scheduling.host_link_for(session, actor_of(manager), None)[0]
+    mlink = access.host_link_for(session, actor_of(manager), None)[0]
     auth.login(coordinator.email)
     day = next_weekday(1).isoformat()
     page = client.get(
@@ -445,14 +444,14 @@ def test_coordinator_schedules_for_an_assigned_manager_and_sees_free_busy_only(
     assert interview.status is InterviewStatus.SCHEDULED
     assert interview.host_link_id == mlink.id and interview.on_behalf_of_id == manager.id
     # The coordinator may move and cancel what the app created for the manager.
-    scheduling.cancel_interview(session, actor_of(coordinator), interview.uid)
+    booking.cancel_interview(session, actor_of(coordinator), interview.uid)
 
 
 def test_coordinator_cannot_schedule_for_or_see_unassigned_managers(
     app, session, sandbox, coordinator_setup
 ):
     coordinator, manager, other = coordinator_setup
-    olink = scheduling.host_link_for(session, actor_of(other), None)[0]
+    olink = access.host_link_for(session, actor_of(other), None)[0]
     broker, cipher = broker_cipher(app)
     with pytest.raises(Invalid):  # not among the coordinator's choices
         av.grid(
@@ -463,14 +462,14 @@ def test_coordinator_cannot_schedule_for_or_see_unassigned_managers(
             av.Query(panel_link_ids=(olink.id,), on_behalf_of_id=other.id),
         )
     with pytest.raises(Forbidden):
-        scheduling.host_link_for(session, actor_of(coordinator), other.id)
+        access.host_link_for(session, actor_of(coordinator), other.id)
     query = av.Query(panel_link_ids=(olink.id,), start_date=next_weekday(1))
     slot = first_slot(app, session, other, query)
     interview, _ = schedule(app, session, other, query, slot.start)
     with pytest.raises(NotFound):
-        scheduling.view_interview(session, broker, cipher, actor_of(coordinator), interview.uid)
+        reading.view_interview(session, broker, cipher, actor_of(coordinator), interview.uid)
     with pytest.raises(NotFound):
-        scheduling.cancel_interview(session, actor_of(coordinator), interview.uid)
+        booking.cancel_interview(session, actor_of(coordinator), interview.uid)
 
 
 def test_interviews_of_another_organisation_cannot_be_targeted(
@@ -600,7 +599,7 @@ def test_an_enterprise_linked_panel_gets_the_event_in_each_members_calendar(
         assert ev.summary == TITLE
         # Only the host's event invites; the members' copies carry no attendees of their own.
         assert bool(ev.attendees) == (row.position == 0)
-    scheduling.cancel_interview(session, actor_of(host_user), interview.uid)
+    booking.cancel_interview(session, actor_of(host_user), interview.uid)
     with app.app_context():
         deps.jobs.of(app).enqueue("scheduling.delete_interview", interview.id)
     for _u, link in members:

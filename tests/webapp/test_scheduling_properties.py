@@ -40,8 +40,8 @@ from tests.webapp.test_scheduling import actor_of, sealer_of
 from tests.webapp.test_scheduling_sync import run_retries
 from webapp import deps
 from webapp.services import availability as av
-from webapp.services import scheduling
 from webapp.services.errors import ServiceError
+from webapp.services.scheduling import booking, rescheduling, sync
 
 FAULTS = {
     "5xx": [
@@ -150,13 +150,13 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             query = av.Query(panel_link_ids=(host.id,), duration=60)
             start = next_start()
             try:
-                interview, payload = scheduling.create_interview(
+                interview, payload = booking.create_interview(
                     session,
                     deps.broker.of(app),
                     deps.cipher.of(app),
                     seal,
                     me,
-                    scheduling.NewInterview(
+                    booking.NewInterview(
                         query=query,
                         start=start,
                         candidate_name="Cand",
@@ -201,13 +201,13 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
                 with deps.database.of(app).sessions() as own:
                     barrier.wait(timeout=30)
                     try:
-                        interview, payload = scheduling.create_interview(
+                        interview, payload = booking.create_interview(
                             own,
                             deps.broker.of(app),
                             deps.cipher.of(app),
                             seal,
                             me,
-                            scheduling.NewInterview(
+                            booking.NewInterview(
                                 query=av.Query(
                                     panel_link_ids=tuple(l.id for l in links), duration=minutes
                                 ),
@@ -251,7 +251,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
                 return
             start = next_start()
             try:
-                moved, payload = scheduling.reschedule_interview(
+                moved, payload = rescheduling.reschedule_interview(
                     session,
                     deps.broker.of(app),
                     deps.cipher.of(app),
@@ -275,7 +275,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             if interview is None:
                 return
             try:
-                scheduling.cancel_interview(session, me, interview.uid)
+                booking.cancel_interview(session, me, interview.uid)
             except ServiceError:
                 return
             with app.app_context():
@@ -323,7 +323,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
         @rule()
         def reconcile(self):
             try:
-                scheduling.reconcile(
+                sync.reconcile(
                     session,
                     deps.broker.of(app),
                     deps.cipher.of(app),
@@ -362,7 +362,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
             for _ in range(5):
                 if not run_retries(app):
                     break
-            scheduling.reconcile(session, deps.broker.of(app), deps.cipher.of(app))
+            sync.reconcile(session, deps.broker.of(app), deps.cipher.of(app))
             session.expire_all()
             present = set(calendar_ids())
             for uid in self.uids:

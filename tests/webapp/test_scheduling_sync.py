@@ -9,7 +9,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from models import CreatedEvent, EventStatus, Interview, InterviewStatus, Role
+from models import CreatedEvent, EventStatus, Interview, InterviewStatus, Role, utcnow
 from tests.factories import make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from tests.webapp.test_scheduling import (
@@ -23,7 +23,9 @@ from tests.webapp.test_scheduling import (
     sealer_of,
 )
 from webapp import deps
-from webapp.services import scheduling
+from webapp.services import availability as av
+from webapp.services.scheduling import booking, rescheduling, sync, writes
+from webapp.services.scheduling.content import Content
 
 
 @pytest.fixture
@@ -108,7 +110,7 @@ def test_a_failed_delete_is_retried_until_the_event_is_gone(
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start
     )
     rule = sandbox.add_fault(method="DELETE", path="/v1/calendars/*/events", status=503)
-    scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
+    booking.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
         deps.jobs.of(app).enqueue("scheduling.delete_interview", interview.id)
     session.expire_all()
@@ -128,7 +130,7 @@ def test_the_write_job_never_rewrites_a_cancelled_interview(
     interview, payload = schedule(
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start, run=False
     )
-    scheduling.cancel_interview(session, actor_of(recruiter), interview.uid)
+    booking.cancel_interview(session, actor_of(recruiter), interview.uid)
     with app.app_context():
         jobs = deps.jobs.of(app)
         jobs.enqueue("scheduling.delete_interview", interview.id)
@@ -147,7 +149,7 @@ def test_a_tampered_payload_writes_nothing(app, session, sandbox, recruiter, pan
     other = sealer_of(app).seal_json("write:someone-else", {"summary": "x"})
     for bad in (payload[:-4] + "AAAA", other):
         assert (
-            scheduling.run_write(session, broker, cipher, sealer_of(app), interview.id, bad)
+            writes.run_write(session, broker, cipher, sealer_of(app), interview.id, bad)
             == "unreadable"
         )
     assert not ours(app, session, interview.host_link, interview.uid)
@@ -230,14 +232,14 @@ def test_moved_in_outlook_shows_the_new_time(
     assert session.get(Interview, interview.id).status is InterviewStatus.SCHEDULED
     auth.login(recruiter.email)
     page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
-    moved = (slot.start + dt.timedelta(minutes=90)).astimezone(scheduling.av.zone("Europe/London"))
+    moved = (slot.start + dt.timedelta(minutes=90)).astimezone(av.zone("Europe/London"))
     assert moved.strftime("%A %d %B %Y, %H:%M") in page
 
 
 def test_reconciliation_repairs_drift_both_ways(app, session, sandbox, recruiter, panel):
     broker, cipher = broker_cipher(app)
     query = query_for(panel)
-    grid = scheduling.av.grid(session, broker, cipher, actor_of(recruiter), query)
+    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
     kept, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
     gone, _ = schedule(app, session, recruiter, query, grid.slots[1].start)
     host = kept.host_link
@@ -250,9 +252,9 @@ def test_reconciliation_repairs_drift_both_ways(app, session, sandbox, recruiter
     # An event with our prefix that no interview holds (e.g. written after a cancel raced it).
     from tests.webapp.scheduling_support import creds_of
 
-    stray = scheduling.Content(
-        summary="stray", start=grid.slots[2].start, end=grid.slots[2].end
-    ).event("rdv-" + "0" * 32 + "-0")
+    stray = Content(summary="stray", start=grid.slots[2].start, end=grid.slots[2].end).event(
+        "rdv-" + "0" * 32 + "-0"
+    )
     broker.upsert_event(creds_of(app, host), host.target_calendar_id, stray)
     # An external event in the same calendar: never touched.
     before_external = [
@@ -260,7 +262,7 @@ def test_reconciliation_repairs_drift_both_ways(app, session, sandbox, recruiter
         for e in sandbox.call("GET", "/events", params={"email": host.account_email})["events"]
         if not e.get("event_id")
     ]
-    counts = scheduling.reconcile(session, broker, cipher)
+    counts = sync.reconcile(session, broker, cipher)
     assert counts["cancelled_in_calendar"] == 1 and counts["orphans_deleted"] == 1
     session.expire_all()
     assert session.get(Interview, kept.id).status is InterviewStatus.SCHEDULED
@@ -273,13 +275,13 @@ def test_reconciliation_repairs_drift_both_ways(app, session, sandbox, recruiter
         if not e.get("event_id")
     ]
     assert after_external == before_external
-    assert scheduling.reconcile(session, broker, cipher).get("orphans_deleted", 0) == 0
+    assert sync.reconcile(session, broker, cipher).get("orphans_deleted", 0) == 0
 
 
 def test_reconciliation_settles_writes_whose_job_gave_up(app, session, sandbox, recruiter, panel):
     broker, cipher = broker_cipher(app)
     query = query_for(panel)
-    grid = scheduling.av.grid(session, broker, cipher, actor_of(recruiter), query)
+    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
     written, payload = schedule(app, session, recruiter, query, grid.slots[0].start, run=False)
     # The event got written but the confirmation was lost.
     content = sealer_of(app).open_json(f"write:{written.uid}", payload)
@@ -288,11 +290,11 @@ def test_reconciliation_settles_writes_whose_job_gave_up(app, session, sandbox, 
     broker.upsert_event(
         creds_of(app, written.host_link),
         written.events[0].calendar_id,
-        scheduling.Content.from_dict(content).event(written.events[0].event_id),
+        Content.from_dict(content).event(written.events[0].event_id),
     )
     lost, _ = schedule(app, session, recruiter, query, grid.slots[1].start, run=False)
-    later = scheduling.utcnow() + dt.timedelta(hours=1)
-    scheduling.reconcile(session, broker, cipher, now=later)
+    later = utcnow() + dt.timedelta(hours=1)
+    sync.reconcile(session, broker, cipher, now=later)
     session.expire_all()
     assert session.get(Interview, written.id).status is InterviewStatus.SCHEDULED
     failed = session.get(Interview, lost.id)
@@ -328,12 +330,12 @@ def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session
     coordinator = make_user(session, org, Role.COORDINATOR, email="msp@northwind.example")
     assign(session, coordinator, manager)
     broker, cipher = broker_cipher(app)
-    query = scheduling.av.Query(
+    query = av.Query(
         panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=5, on_behalf_of_id=manager.id
     )
-    grid = scheduling.av.grid(session, broker, cipher, actor_of(coordinator), query)
+    grid = av.grid(session, broker, cipher, actor_of(coordinator), query)
     interview, _ = schedule(app, session, coordinator, query, grid.slots[0].start)
-    moved, payload = scheduling.reschedule_interview(
+    moved, payload = rescheduling.reschedule_interview(
         session,
         broker,
         cipher,
@@ -351,10 +353,10 @@ def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session
 def test_reconciliation_reads_only_calendars_we_wrote_to(app, session, sandbox, recruiter, panel):
     broker, cipher = broker_cipher(app)
     query = query_for(panel)
-    grid = scheduling.av.grid(session, broker, cipher, actor_of(recruiter), query)
+    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
     interview, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
     written = {e.profile_link_id for e in interview.events}
     assert len(written) < len(panel) + 1  # the panel's other calendars hold no event of ours
     sandbox.call("DELETE", "/stats")
-    scheduling.reconcile(session, broker, cipher)
+    sync.reconcile(session, broker, cipher)
     assert sandbox.stats()["requests"].get("GET /v1/events", 0) == len(written)

@@ -18,7 +18,8 @@ from webapp.api.pagination import by_key
 from webapp.api.schemas import scheduling as s
 from webapp.api.schemas.common import PageQuerySchema
 from webapp.services import availability as av
-from webapp.services import scheduling
+from webapp.services.scheduling import booking, reading, rescheduling
+from webapp.services.scheduling.content import MAX_WRITE_PAYLOAD, Content
 
 SCHEDULERS = (Role.RECRUITER, Role.COORDINATOR)
 UID = "<string(length=32):uid>"
@@ -168,15 +169,15 @@ def _requested(interview, payload: str) -> dict:
     is queued, so there is no event to read yet); ``in_calendar`` false says so."""
     out = _listed(interview, None)
     content = deps.sealer().open_json(
-        f"write:{interview.uid}", payload, max_length=scheduling.MAX_WRITE_PAYLOAD
+        f"write:{interview.uid}", payload, max_length=MAX_WRITE_PAYLOAD
     )
     if content is not None:
-        asked = scheduling.Content.from_dict(content)
+        asked = Content.from_dict(content)
         out.update(title=asked.summary, start=asked.start, end=asked.end)
     return out
 
 
-def _detail(view: scheduling.InterviewView) -> dict:
+def _detail(view: reading.InterviewView) -> dict:
     event = view.event
     out = _listed(view.interview, event)
     out.update(
@@ -201,7 +202,7 @@ def interviews(query):
     """Interviews I scheduled, host or sit on the panel of, or (coordinators) scheduled for my
     managers; newest first.
     Times come from the calendar."""
-    listed = scheduling.list_interviews(db(), deps.broker(), deps.cipher(), actor())
+    listed = reading.list_interviews(db(), deps.broker(), deps.cipher(), actor())
     page = by_key(
         "interviews",
         actor(),
@@ -233,7 +234,7 @@ def create_interview(body):
     (asynchronously: the status is `pending` until the calendar confirms). The response carries
     the requested title and times, with `in_calendar` false until the calendar confirms them."""
     query = _query({**body, "start_date": None, "days": 5})
-    new = scheduling.NewInterview(
+    new = booking.NewInterview(
         query=query,
         start=body["start"],
         candidate_name=body["candidate_name"],
@@ -243,7 +244,7 @@ def create_interview(body):
         video=body["video"],
         candidate_tzid=body["candidate_tzid"] or query.tzid,
     )
-    interview, payload = scheduling.create_interview(
+    interview, payload = booking.create_interview(
         db(), required_broker(), deps.cipher(), deps.sealer(), actor(), new
     )
     deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
@@ -261,7 +262,7 @@ def create_interview(body):
 )
 def interview(uid: str):
     """The interview as its calendar event says now: time, responses, join link."""
-    return _detail(scheduling.view_interview(db(), deps.broker(), deps.cipher(), actor(), uid))
+    return _detail(reading.view_interview(db(), deps.broker(), deps.cipher(), actor(), uid))
 
 
 @operation(
@@ -279,7 +280,7 @@ def reschedule(uid: str, body):
     event moves, and everything else it says (title, notes, guests, room, video link) stays. The
     response carries the new times as requested, with `in_calendar` false until the calendar
     confirms them."""
-    interview, payload = scheduling.reschedule_interview(
+    interview, payload = rescheduling.reschedule_interview(
         db(),
         required_broker(),
         deps.cipher(),
@@ -304,7 +305,7 @@ def reschedule(uid: str, body):
 )
 def cancel(uid: str):
     """Cancel the interview; its calendar events are deleted and attendees told by the calendar."""
-    interview = scheduling.cancel_interview(db(), actor(), uid)
+    interview = booking.cancel_interview(db(), actor(), uid)
     deps.jobs().enqueue("scheduling.delete_interview", interview.id)
     db().refresh(interview)
     return _listed(interview, None)

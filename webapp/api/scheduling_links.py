@@ -13,7 +13,7 @@ from webapp.api.scheduling import requested_zone
 from webapp.api.schemas import scheduling_links as s
 from webapp.api.schemas.common import PageQuerySchema
 from webapp.services import availability as av
-from webapp.services import scheduling
+from webapp.services.scheduling import preferences
 
 RECRUITERS = (Role.RECRUITER,)
 
@@ -104,8 +104,8 @@ def _candidate_hours(hours: dict | None) -> tuple[int, int] | None:
     if not hours:
         return None
     return (
-        scheduling.parse_minutes(hours["start"], "candidate_hours.start"),
-        scheduling.parse_minutes(hours["end"], "candidate_hours.end"),
+        preferences.parse_minutes(hours["start"], "candidate_hours.start"),
+        preferences.parse_minutes(hours["end"], "candidate_hours.end"),
     )
 
 

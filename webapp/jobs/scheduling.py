@@ -7,8 +7,8 @@ import datetime as dt
 
 from webapp import deps
 from webapp.jobs.queue import TaskGroup, crontab
-from webapp.services import scheduling
 from webapp.services.errors import WriteFailed
+from webapp.services.scheduling import sync, writes
 
 #: Retried every 30 s for ~10 minutes; whatever is still unconfirmed after that is repaired by
 #: reconciliation (confirmed if the event exists, otherwise marked failed and the scheduler told).
@@ -25,7 +25,7 @@ def write_interview(interview_id: int, sealed: str) -> str:
     if broker is None:
         raise WriteFailed("no calendar aggregator configured")
     with deps.database().sessions() as session:
-        return scheduling.run_write(session, broker, cipher, seal, interview_id, sealed)
+        return writes.run_write(session, broker, cipher, seal, interview_id, sealed)
 
 
 @tasks.task("delete_interview", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
@@ -35,7 +35,7 @@ def delete_interview(interview_id: int) -> str:
     if broker is None:
         raise WriteFailed("no calendar aggregator configured")
     with deps.database().sessions() as session:
-        return scheduling.run_delete(session, broker, cipher, interview_id)
+        return writes.run_delete(session, broker, cipher, interview_id)
 
 
 @tasks.task("apply_changes", retries=5, retry_delay=30)
@@ -66,7 +66,7 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
             return {"ignored": 1}
         # Changes come again once a disconnected profile is back: unblock the link first.
         profile_recovery.recover_link(session, broker, cipher, link_id)
-        return scheduling.apply_changes(session, broker, cipher, link_id, since)
+        return sync.apply_changes(session, broker, cipher, link_id, since)
 
 
 @tasks.periodic("reconcile_events", crontab(minute="*/15"))
@@ -76,7 +76,7 @@ def reconcile() -> dict:
     if broker is None:
         return {}
     with deps.database().sessions() as session:
-        return scheduling.reconcile(session, broker, cipher)
+        return sync.reconcile(session, broker, cipher)
 
 
 @tasks.periodic("purge_links", crontab(minute="40", hour="3"))

@@ -34,7 +34,7 @@ from models import (
 )
 from webapp import security
 from webapp.security import Sealer, TokenCipher
-from webapp.services import Actor, claims, scheduling
+from webapp.services import Actor, claims
 from webapp.services import availability as av
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
@@ -48,6 +48,7 @@ from webapp.services.errors import (
     Unavailable,
     WriteFailed,
 )
+from webapp.services.scheduling import booking, content, reading, writes
 
 PURPOSE = "candidate-link"
 MAX_TOKEN = 2048
@@ -126,7 +127,7 @@ def create_link(
         raise Invalid(f"The window is 1 to {MAX_WINDOW_DAYS} days.", field="days")
     if not 1 <= expires_days <= MAX_EXPIRY_DAYS:
         raise Invalid(f"Links expire after 1 to {MAX_EXPIRY_DAYS} days.", field="expires_days")
-    scheduling.check_title_and_name(title, candidate_name)
+    booking.check_title_and_name(title, candidate_name)
     if not valid_email(candidate_email.strip()):
         raise Invalid("Enter the candidate's email address.", field="candidate_email")
     if not av.valid_zone(candidate_tzid):
@@ -395,7 +396,7 @@ def book(
         creator.id if creator else None, "candidate", link.organisation_id, Role.RECRUITER
     )
     invite_by_calendar = host.link.provider not in NO_INVITES
-    new = scheduling.NewInterview(
+    new = booking.NewInterview(
         query=query,
         start=start,
         candidate_name=opened.candidate_name,
@@ -408,7 +409,7 @@ def book(
     try:
         # The link's use, the interview and the claim on the whole panel's (host included)
         # time commit together, or not at all.
-        interview, payload = scheduling.commit_interview(
+        interview, payload = booking.commit_interview(
             session,
             sealer,
             actor,
@@ -418,13 +419,13 @@ def book(
             None,
             scheduling_link_id=link.id,
             invite_candidate=invite_by_calendar,
-            hold=scheduling.hold_for(members, None, start, query),
+            hold=booking.hold_for(members, None, start, query),
         )
     except SlotTaken:
         raise SlotTaken(taken) from None
     # Written now, so the candidate's confirmation can say it is in the calendar.
     try:
-        scheduling.run_write(session, broker, cipher, sealer, interview.id, payload)
+        writes.run_write(session, broker, cipher, sealer, interview.id, payload)
         written = True
     except WriteFailed:
         written = False
@@ -483,7 +484,7 @@ def _smart_invite(
 
 
 def smart_invite_id(interview: Interview) -> str:
-    return f"{scheduling.EVENT_PREFIX}{interview.uid}"
+    return f"{content.EVENT_PREFIX}{interview.uid}"
 
 
 #: What the interview page says about the candidate's answer to a Smart Invite.
@@ -566,7 +567,7 @@ def booked(
     if broker is None or not interview.events:
         return Booked(title, tzid, "unknown")
     host_event = interview.events[0]
-    found, problems = scheduling.read_events(
+    found, problems = reading.read_events(
         session, broker, cipher, [host_event], {interview.host_link_id: interview.host_link}
     )
     event = found.get(host_event.event_id)

@@ -847,11 +847,12 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
 
     Interview times are not stored here, so "future" is read from the aggregator: the managed
     events of the person's links from now on. A cancelled interview goes through the same
-    delete path as one a recruiter cancels (``scheduling.run_delete``). Kept interviews stay in
+    delete path as one a recruiter cancels (``writes.run_delete``). Kept interviews stay in
     the calendars; their local rows go with the person's calendar link.
     """
     from models import EventStatus, Interview, InterviewStatus
-    from webapp.services import credentials, scheduling
+    from webapp.services import credentials
+    from webapp.services.scheduling import writes
 
     links = [link for link in _person_links(session, user) if link.status is LinkStatus.ACTIVE]
     if not links or broker is None:
@@ -896,7 +897,7 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
                 event.status = EventStatus.DELETING
         session.commit()
         try:
-            scheduling.run_delete(session, broker, cipher, interview.id)
+            writes.run_delete(session, broker, cipher, interview.id)
         except WriteFailed:
             continue  # some calendar did not confirm; counted below
         session.refresh(interview)

@@ -13,8 +13,9 @@ from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
 from webapp.services import availability as av
-from webapp.services import candidate_links, scheduling
+from webapp.services import candidate_links
 from webapp.services.errors import NotFound, ServiceError
+from webapp.services.scheduling import preferences
 from webapp.views.schedule import viewer_zone, zone_options
 from webapp.web import actor
 
@@ -82,8 +83,8 @@ def _candidate_hours(form) -> tuple[int, int] | None:
     if form.get("candidate_hours") != "on":
         return None
     return (
-        scheduling.parse_minutes(form.get("candidate_start") or "", "candidate_hours"),
-        scheduling.parse_minutes(form.get("candidate_end") or "", "candidate_hours"),
+        preferences.parse_minutes(form.get("candidate_start") or "", "candidate_hours"),
+        preferences.parse_minutes(form.get("candidate_end") or "", "candidate_hours"),
     )
 
 

@@ -11,8 +11,9 @@ from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
 from webapp.services import availability as av
-from webapp.services import scheduling, video
+from webapp.services import video
 from webapp.services.errors import Invalid, NotFound, ServiceError
+from webapp.services.scheduling import access, booking, reading, rescheduling
 from webapp.views.schedule import SCHEDULERS, parse_date, parse_start, viewer_zone
 from webapp.web import actor
 
@@ -25,8 +26,8 @@ def index():
     """List upcoming, past and cancelled interviews with their status."""
     db = db_session()
     me = actor()
-    notices = scheduling.notices_for(db, me)
-    listed = scheduling.list_interviews(db, deps.broker(), deps.cipher(), me)
+    notices = reading.notices_for(db, me)
+    listed = reading.list_interviews(db, deps.broker(), deps.cipher(), me)
     return render_template(
         "interviews/index.html",
         listed=listed,
@@ -41,7 +42,7 @@ def index():
 def show(uid: str):
     """Show one interview as its calendar event says now."""
     try:
-        view = scheduling.view_interview(db_session(), deps.broker(), deps.cipher(), actor(), uid)
+        view = reading.view_interview(db_session(), deps.broker(), deps.cipher(), actor(), uid)
     except NotFound:
         abort(404)
     return render_template(
@@ -61,8 +62,8 @@ def cancel_form(uid: str):
     db = db_session()
     me = actor()
     try:
-        scheduling.interview_for(db, me, uid)
-        view = scheduling.view_interview(db, deps.broker(), deps.cipher(), me, uid)
+        access.interview_for(db, me, uid)
+        view = reading.view_interview(db, deps.broker(), deps.cipher(), me, uid)
     except NotFound:
         abort(404)
     return render_template(
@@ -81,10 +82,10 @@ def cancel(uid: str):
     db = db_session()
     me = actor()
     try:
-        scheduling.interview_for(db, me, uid)
+        access.interview_for(db, me, uid)
         if request.form.get("confirm") != "yes":  # it tells everyone invited: ask first
             return redirect(url_for("interviews.cancel_form", uid=uid), code=303)
-        interview = scheduling.cancel_interview(db, me, uid)
+        interview = booking.cancel_interview(db, me, uid)
     except NotFound:
         abort(404)
     except ServiceError as exc:
@@ -118,7 +119,7 @@ def reschedule_form(uid: str):
     db = db_session()
     me = actor()
     try:
-        interview = scheduling.interview_for(db, me, uid)
+        interview = access.interview_for(db, me, uid)
     except NotFound:
         abort(404)
     tzid = viewer_zone()
@@ -127,8 +128,8 @@ def reschedule_form(uid: str):
     grid, problem, status, view = None, None, 200, None
     start_date, duration = today, 60
     try:
-        view = scheduling.view_interview(db, deps.broker(), deps.cipher(), me, uid)
-        duration = scheduling.duration_of(view.event)
+        view = reading.view_interview(db, deps.broker(), deps.cipher(), me, uid)
+        duration = rescheduling.duration_of(view.event)
         start_date, duration = _reschedule_choice(request.args, duration, today)
         if interview.status is not InterviewStatus.SCHEDULED:
             raise Invalid(
@@ -136,7 +137,7 @@ def reschedule_form(uid: str):
                 if interview.status is not InterviewStatus.PENDING
                 else "The interview is still being written to the calendar; try again shortly."
             )
-        room = scheduling.room_of(db, interview.organisation_id, view.event)
+        room = rescheduling.room_of(db, interview.organisation_id, view.event)
         query = av.Query(
             panel_link_ids=tuple(interview.panel_link_ids),
             duration=duration,
@@ -187,7 +188,7 @@ def reschedule(uid: str):
         flash("Choose one of the listed durations.", "error")
         return redirect(back)
     try:
-        interview, payload = scheduling.reschedule_interview(
+        interview, payload = rescheduling.reschedule_interview(
             db_session(),
             deps.broker(),
             deps.cipher(),

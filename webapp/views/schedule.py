@@ -14,8 +14,9 @@ from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
 from webapp.services import availability as av
-from webapp.services import scheduling
 from webapp.services.errors import Forbidden, Invalid, ServiceError, SlotTaken
+from webapp.services.scheduling import booking
+from webapp.services.scheduling import preferences as scheduling_preferences
 from webapp.web import actor
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
@@ -159,7 +160,7 @@ def parse_start(value: str | None) -> dt.datetime:
         # No slot is offered this far out; and near the ends of the calendar, converting the
         # time or adding the interview's length would overflow.
         start = start.astimezone(dt.UTC)
-        scheduling.check_start_in_range(start)
+        booking.check_start_in_range(start)
     except (ValueError, OverflowError, Invalid):
         raise Invalid("Pick one of the free slots.", field="slot") from None
     return start
@@ -173,7 +174,7 @@ def create():
     db = db_session()
     try:
         query = parse_query(form)
-        new = scheduling.NewInterview(
+        new = booking.NewInterview(
             query=query,
             start=parse_start(form.get("slot")),
             candidate_name=form.get("candidate_name", ""),
@@ -183,7 +184,7 @@ def create():
             video=form.get("video") == "on",
             candidate_tzid=form.get("candidate_tzid") or query.tzid,
         )
-        interview, payload = scheduling.create_interview(
+        interview, payload = booking.create_interview(
             db,
             deps.required_broker(),
             deps.cipher(),
@@ -218,8 +219,8 @@ def _preferences_page(problem: str | None = None, status: int = 200):
 
     db = db_session()
     me = actor()
-    pref = scheduling.preference_of(db, me.organisation_id, me.user_id)
-    org_default = scheduling.preference_of(db, me.organisation_id, None)
+    pref = scheduling_preferences.preference_of(db, me.organisation_id, me.user_id)
+    org_default = scheduling_preferences.preference_of(db, me.organisation_id, None)
     accounts, video_problem = video.conferencing_profiles(
         db,
         deps.broker(),
@@ -269,7 +270,7 @@ def save_preferences():
         me,
     )
     try:
-        scheduling.save_preferences(
+        scheduling_preferences.save_preferences(
             db,
             me,
             start=request.form.get("start", ""),

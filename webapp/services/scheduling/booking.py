@@ -1,0 +1,296 @@
+"""Booking an interview and cancelling it.
+
+One booking per slot: every booking (web form, API, candidate link, reschedule) claims its time
+for each panel member and the room in the transaction that commits it (``claims``), so of two
+overlapping bookings the database lets exactly one commit; the other gets SlotTaken.
+
+Nothing lost, nothing doubled: the Interview and CreatedEvent rows (with our fixed ``event_id``s)
+are committed before the first broker call; the write job (``writes``) then upserts by
+``event_id``, so a retry never makes a second event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from broker.port import CalendarBroker
+from models import (
+    CreatedEvent,
+    EventStatus,
+    Interview,
+    InterviewStatus,
+    LinkMode,
+    ProfileLink,
+    SchedulingPreference,
+    User,
+    utcnow,
+)
+from webapp.security import Sealer, TokenCipher
+from webapp.services import Actor, claims, printable
+from webapp.services import availability as av
+from webapp.services.accounts import valid_email
+from webapp.services.audit import record
+from webapp.services.errors import Invalid, SlotTaken
+from webapp.services.scheduling.access import host_link_for, interview_for
+from webapp.services.scheduling.content import (
+    EVENT_PREFIX,
+    MAX_NAME,
+    MAX_NOTES,
+    MAX_TITLE,
+    Content,
+)
+
+TAKEN = "That time was just taken. Pick another slot."
+
+
+TAKEN_ROOM = "That time was just taken (or the room is booked). Pick another slot."
+
+
+@dataclass(frozen=True)
+class NewInterview:
+    query: av.Query
+    start: dt.datetime
+    candidate_name: str
+    candidate_email: str
+    title: str
+    notes: str = ""
+    video: bool = True
+    #: Zone the invitation shows the time in (the candidate's).
+    candidate_tzid: str | None = None
+
+
+#: No interview starts further ahead than this (the grid offers at most a year and a window).
+MAX_AHEAD = dt.timedelta(days=400)
+
+
+def check_start_in_range(start: dt.datetime) -> None:
+    """Refuse a start no slot could have (far ahead, or an aware time without a zone)."""
+    if start.tzinfo is None or start > utcnow() + MAX_AHEAD:
+        raise Invalid("Pick a time slot from the free slots offered.", field="slot")
+
+
+def check_title_and_name(title: str, candidate_name: str) -> None:
+    """The event's title and the candidate's name: present, short, one printable line."""
+    if not title.strip() or len(title) > MAX_TITLE or not printable(title):
+        raise Invalid(
+            f"Give the interview a title (up to {MAX_TITLE} characters, no control characters).",
+            field="title",
+        )
+    if (
+        not candidate_name.strip()
+        or len(candidate_name) > MAX_NAME
+        or not printable(candidate_name)
+    ):
+        raise Invalid("Enter the candidate's name (no control characters).", field="candidate_name")
+
+
+def _check_details(new: NewInterview) -> None:
+    check_title_and_name(new.title, new.candidate_name)
+    if not valid_email(new.candidate_email.strip()):
+        raise Invalid("Enter the candidate's email address.", field="candidate_email")
+    if len(new.notes) > MAX_NOTES:
+        raise Invalid(f"Notes are limited to {MAX_NOTES} characters.", field="notes")
+    if not printable(new.notes, multiline=True):
+        raise Invalid("Notes cannot contain control characters.", field="notes")
+    if new.start.tzinfo is None or new.start <= utcnow():
+        raise Invalid("Pick a time slot in the future.", field="slot")
+    check_start_in_range(new.start)
+    if new.candidate_tzid and not av.valid_zone(new.candidate_tzid):
+        raise Invalid("Choose the candidate's time zone from the list.", field="candidate_tzid")
+
+
+def video_fields(session: Session, link: ProfileLink) -> dict[str, str | None]:
+    """The conferencing the host's interviews use, as Content fields: "default" unless they
+    chose a linked account, their own meeting room, or no video (then nothing)."""
+    from webapp.services.video import OWN_ROOM
+
+    pref = session.scalar(
+        select(SchedulingPreference).where(
+            SchedulingPreference.organisation_id == link.organisation_id,
+            SchedulingPreference.user_id == link.user_id,
+        )
+    )
+    choice = (pref.video_profile if pref and pref.video_profile else None) or "default"
+    if choice == "none":
+        return {}
+    if choice == OWN_ROOM:
+        if not pref.video_room_url or not pref.video_room_name:
+            return {"conferencing": "default"}
+        return {
+            "conferencing": OWN_ROOM,
+            "conferencing_name": pref.video_room_name,
+            "conferencing_url": pref.video_room_url,
+        }
+    return {"conferencing": choice}
+
+
+def write_targets(host: ProfileLink, members: Sequence[av.PanelMember]) -> list[ProfileLink]:
+    """Calendars to write: the host's; for an Enterprise-linked host, also each Enterprise-linked
+    panel member's own calendar (the organisation may write there directly)."""
+    targets = [host]
+    if host.mode is LinkMode.ENTERPRISE:
+        for m in members:
+            if (
+                m.link.id != host.id
+                and m.link.mode is LinkMode.ENTERPRISE
+                and m.link.target_calendar_id
+            ):
+                targets.append(m.link)
+    return targets
+
+
+def create_interview(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: Sealer,
+    actor: Actor,
+    new: NewInterview,
+    *,
+    scheduling_link_id: int | None = None,
+    check_slot: bool = True,
+) -> tuple[Interview, str]:
+    """Commit the interview and its event ids, then return it with the sealed write for the job."""
+    _check_details(new)
+    av.validate_query(new.query)
+    members = av.resolve_panel(session, actor, new.query.panel_link_ids)
+    host, manager = host_link_for(session, actor, new.query.on_behalf_of_id)
+    room = av.resolve_room(session, actor, new.query.room)
+    if check_slot and not av.slot_is_free(broker, members, new.query, new.start, room=room):
+        raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
+    return commit_interview(
+        session,
+        sealer,
+        actor,
+        new,
+        members,
+        host,
+        manager,
+        scheduling_link_id=scheduling_link_id,
+        room=room,
+    )
+
+
+def hold_for(
+    members: Sequence[av.PanelMember],
+    room: av.Room | None,
+    start: dt.datetime,
+    query: av.Query,
+    duration: int | None = None,
+) -> claims.Hold:
+    """The time a booking of this panel and room claims: the one its availability check asked."""
+    return claims.hold_of(
+        av.subs_of(members, room),
+        start,
+        duration or query.duration,
+        before=query.buffer_before,
+        after=query.buffer_after,
+    )
+
+
+def commit_interview(
+    session: Session,
+    sealer: Sealer,
+    actor: Actor,
+    new: NewInterview,
+    members: Sequence[av.PanelMember],
+    host: ProfileLink,
+    manager: User | None,
+    *,
+    scheduling_link_id: int | None = None,
+    invite_candidate: bool = True,
+    room: av.Room | None = None,
+    hold: claims.Hold | None = None,
+) -> tuple[Interview, str]:
+    """Commit the Interview and CreatedEvent rows (event ids fixed now) with the claim on its
+    time (``hold``, by default the panel's and room's); return the sealed write. SlotTaken, with
+    nothing committed, when another booking holds any of that time."""
+    interview = Interview(
+        uid=uuid.uuid4().hex,
+        organisation_id=host.organisation_id,
+        created_by_id=actor.user_id,
+        on_behalf_of_id=manager.id if manager else None,
+        host_link_id=host.id,
+        panel_link_ids=[m.link.id for m in members],
+        scheduling_link_id=scheduling_link_id,
+        status=InterviewStatus.PENDING,
+    )
+    session.add(interview)
+    session.flush()
+    for n, link in enumerate(write_targets(host, members)):
+        session.add(
+            CreatedEvent(
+                interview_id=interview.id,
+                position=n,
+                profile_link_id=link.id,
+                calendar_id=link.target_calendar_id,
+                event_id=f"{EVENT_PREFIX}{interview.uid}-{n}",
+                status=EventStatus.PENDING,
+            )
+        )
+    attendees = [(m.email, m.user.name) for m in members if m.link.id != host.id]
+    if invite_candidate:
+        attendees.append((new.candidate_email.strip(), new.candidate_name.strip()))
+    if room is not None:  # the room accepts (or declines) the invitation like any attendee
+        attendees.append((room.email, room.name))
+    content = Content(
+        summary=new.title.strip(),
+        start=new.start,
+        end=new.start + dt.timedelta(minutes=new.query.duration),
+        description=new.notes.strip() or None,
+        attendees=tuple(attendees),
+        **(video_fields(session, host) if new.video else {}),
+        tzid=new.candidate_tzid or new.query.tzid,
+    )
+    record(
+        session,
+        actor,
+        "interview.scheduled",
+        organisation_id=host.organisation_id,
+        target_type="interview",
+        target_id=interview.id,
+        detail={
+            "panel": len(members),
+            "video": new.video,
+            "room": room is not None,
+            "calendars": len(write_targets(host, members)),
+            "self_scheduled": scheduling_link_id is not None,
+        },
+    )
+    if not claims.claim(
+        session,
+        host.organisation_id,
+        interview.id,
+        hold or hold_for(members, room, new.start, new.query),
+    ):
+        raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
+    session.commit()
+    session.refresh(interview)
+    return interview, sealer.seal_json(f"write:{interview.uid}", content.to_dict())
+
+
+def cancel_interview(session: Session, actor: Actor, uid: str) -> Interview:
+    """Mark the interview cancelling; the delete job removes its events."""
+    interview = interview_for(session, actor, uid)
+    if interview.status in (
+        InterviewStatus.CANCELLED,
+        InterviewStatus.CANCELLING,
+        InterviewStatus.CANCELLED_IN_CALENDAR,
+        InterviewStatus.FAILED,
+    ):
+        raise Invalid("This interview is already cancelled.")
+    interview.status = InterviewStatus.CANCELLING
+    interview.needs_notice = False
+    for ev in interview.events:
+        if ev.status is not EventStatus.DELETED:
+            ev.status = EventStatus.DELETING
+    claims.release(session, interview.id)
+    record(session, actor, "interview.cancelled", target_type="interview", target_id=interview.id)
+    session.commit()
+    return interview
