@@ -23,7 +23,7 @@ from tests.webapp.timezone_support import (
     inside_own_hours,
     three_zone_panel,
 )
-from webapp.services import availability as av
+from webapp.services.availability import free_slots, model, windows
 
 
 @pytest.fixture
@@ -123,7 +123,8 @@ def test_availability_gives_each_members_own_hours_and_only_slots_inside_them(
 
 def test_the_api_grid_over_a_dst_week(client, session, sandbox, panel, monkeypatch):
     week = dst_week(dt.date.today())
-    monkeypatch.setattr(av, "utcnow", lambda: week.clock)
+    for module in (free_slots, windows):
+        monkeypatch.setattr(module, "utcnow", lambda: week.clock)
     api = ApiClient(client, issue_token(session, panel.sam.user))
     params = [("panel", str(i)) for i in panel.link_ids] + [
         ("start_date", week.first.isoformat()),
@@ -148,7 +149,7 @@ def test_booking_outside_a_members_hours_is_refused(client, session, sandbox, pa
     """09:15 London is 04:15 for Sam in New York: the API does not book it."""
     api = ApiClient(client, issue_token(session, panel.riley.user))
     day = next_weekday(1)
-    early = dt.datetime.combine(day, dt.time(9, 15), av.zone(LONDON)).astimezone(dt.UTC)
+    early = dt.datetime.combine(day, dt.time(9, 15), model.zone(LONDON)).astimezone(dt.UTC)
     body = {
         "panel": list(panel.link_ids),
         "start": early.isoformat(),

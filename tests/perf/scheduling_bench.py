@@ -240,19 +240,19 @@ def main() -> None:
             create_calls.append(api_calls(sandbox))
             assert created.status_code == 303, created.get_data(as_text=True)[:500]
         # The floor: the grid's aggregator calls made directly, without the app around them.
-        from webapp.services import availability as av
+        from webapp.services.availability import free_slots, model, roster, windows
 
         floors = []
         with deps.database.of(app).sessions() as session:
-            query = av.Query(
+            query = model.Query(
                 panel_link_ids=tuple(panel), duration=30, start_date=world.week, days=5
             )
-            members = av.resolve_panel(session, me, query.panel_link_ids)
-            window, _days = av.window_for(query)
+            members = roster.resolve_panel(session, me, query.panel_link_ids)
+            window, _days = windows.window_for(query)
             for _ in range(args.runs):
                 time.sleep(0.5)
                 started = time.perf_counter()
-                av.common_slots(deps.broker.of(app), members, query, window)
+                free_slots.common_slots(deps.broker.of(app), members, query, window)
                 floors.append(time.perf_counter() - started)
         floor = statistics.median(floors)
         page_t, create_t = statistics.median(page_times), statistics.median(create_times)

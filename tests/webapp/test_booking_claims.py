@@ -24,8 +24,8 @@ from tests.factories import PASSWORD, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, next_weekday
 from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, requests_of, sealer_of
 from webapp import deps
-from webapp.services import availability as av
 from webapp.services import candidate_links, claims
+from webapp.services.availability import free_slots, model
 from webapp.services.errors import SlotTaken, WriteFailed
 from webapp.services.scheduling import access, booking, rescheduling, sync, writes
 
@@ -63,7 +63,7 @@ def clear(sandbox, email: str, start: dt.datetime, end: dt.datetime) -> None:
 def book(app, session, user, links, start, *, duration=60, check=False, run=True, **kw):
     """Create an interview for ``links`` at ``start`` (by default without the aggregator check)."""
     broker, cipher = broker_cipher(app)
-    query = av.Query(
+    query = model.Query(
         panel_link_ids=tuple(l.id for l in links), duration=duration, start_date=start.date(), **kw
     )
     interview, payload = booking.create_interview(
@@ -125,7 +125,7 @@ def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_s
     broker, cipher = broker_cipher(app)
     own = access.host_link_for(session, actor_of(recruiter), None)[0]
     everyone = query_for([(None, own), (None, a), (None, b)], duration=60, days=2)
-    slot = av.grid(session, broker, cipher, actor_of(recruiter), everyone).slots[0]
+    slot = free_slots.grid(session, broker, cipher, actor_of(recruiter), everyone).slots[0]
     query = query_for([(None, b)], duration=60, days=2)
     # Booked with A and B; its write has not reached any calendar yet.
     pending = book(app, session, recruiter, [a, b], slot.start, check=True, run=False)
@@ -136,10 +136,10 @@ def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_s
         if (e.get("event_id") or "").startswith("rdv-")
     ]
     # B alone: the aggregator would offer the time, Rendezvous does not, and lists it as busy.
-    found = av.grid(session, broker, cipher, actor_of(recruiter), query)
+    found = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     assert slot.start not in {s.start for s in found.slots}
     assert slot.start in {
-        s.start for s in av.common_slots(broker, found.members, query, found.window)
+        s.start for s in free_slots.common_slots(broker, found.members, query, found.window)
     }
     assert (slot.start, slot.end, "busy") in {(x.start, x.end, x.status) for x in found.busy[b.id]}
     # The same through the API and on a candidate's link for B.
@@ -345,7 +345,7 @@ def race_world(app, session, sandbox, org, recruiter, people, *, seal=None):
     own = access.host_link_for(session, actor_of(recruiter), None)[0]
     panel = [own, people[0]]
     query = query_for([(None, l) for l in panel], duration=60, days=2)
-    slot = av.grid(session, *broker_cipher(app), actor_of(recruiter), query).slots[0]
+    slot = free_slots.grid(session, *broker_cipher(app), actor_of(recruiter), query).slots[0]
     tokens = [
         candidate_links.create_link(
             session,

@@ -16,8 +16,8 @@ from tests.factories import make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from tests.webapp.test_scheduling import actor_of, sealer_of
 from webapp import deps
-from webapp.services import availability as av
 from webapp.services import candidate_links
+from webapp.services.availability import model
 from webapp.services.errors import Forbidden, Invalid, LinkUnusable, SlotTaken
 from webapp.services.scheduling import booking, rescheduling
 
@@ -114,11 +114,11 @@ def test_candidate_books_in_their_time_zone_and_the_link_works_once(
     slots = slots_on_page(html)
     assert slots
     first = dt.datetime.fromisoformat(slots[0])
-    local = first.astimezone(av.zone("America/New_York")).strftime("%H:%M")
+    local = first.astimezone(model.zone("America/New_York")).strftime("%H:%M")
     assert f">{local}–" in html
     # The candidate changes the zone.
     berlin = client.get(f"/c/{token}?tz=Europe/Berlin").get_data(as_text=True)
-    assert first.astimezone(av.zone("Europe/Berlin")).strftime("%H:%M") in berlin
+    assert first.astimezone(model.zone("Europe/Berlin")).strftime("%H:%M") in berlin
 
     done = client.post(
         f"/c/{token}", data={"csrf_token": csrf(html), "slot": slots[0], "tz": "America/New_York"}
@@ -137,13 +137,13 @@ def test_candidate_books_in_their_time_zone_and_the_link_works_once(
     assert EMAIL in {a.email for a in ev.attendees} and ev.start == first
     # Single use: opened again, the link shows what it booked (read from the calendar), in the
     # candidate's zone or the one they pick, and books nothing more.
-    when = first.astimezone(av.zone("America/New_York")).strftime("%A %d %B %Y, %H:%M")
+    when = first.astimezone(model.zone("America/New_York")).strftime("%A %d %B %Y, %H:%M")
     again = client.get(f"/c/{token}")
     shown = again.get_data(as_text=True)
     assert again.status_code == 200 and "Your interview is booked" in shown
     assert when in shown and "cannot book another" in shown and "Book this time" not in shown
     berlin = client.get(f"/c/{token}?tz=Europe/Berlin").get_data(as_text=True)
-    assert first.astimezone(av.zone("Europe/Berlin")).strftime("%H:%M") in berlin
+    assert first.astimezone(model.zone("Europe/Berlin")).strftime("%H:%M") in berlin
     repost = client.post(f"/c/{token}", data={"csrf_token": csrf(html), "slot": slots[1]})
     assert repost.status_code == 200 and when in repost.get_data(as_text=True)
     assert session.scalar(select(Interview).where(Interview.id != interview.id)) is None
@@ -160,7 +160,7 @@ def test_candidate_books_in_their_time_zone_and_the_link_works_once(
     )
     with app.app_context():
         deps.jobs.of(app).enqueue("scheduling.write_interview", moved.id, payload)
-    new_when = later.astimezone(av.zone("America/New_York")).strftime("%A %d %B %Y, %H:%M")
+    new_when = later.astimezone(model.zone("America/New_York")).strftime("%A %d %B %Y, %H:%M")
     assert new_when in client.get(f"/c/{token}").get_data(as_text=True)
     booking.cancel_interview(session, actor_of(recruiter), interview.uid)
     cancelled = client.get(f"/c/{token}").get_data(as_text=True)
@@ -193,7 +193,7 @@ def test_a_double_click_on_book_shows_the_booking(
         t.join(30)
     when = (
         dt.datetime.fromisoformat(slot)
-        .astimezone(av.zone("America/New_York"))
+        .astimezone(model.zone("America/New_York"))
         .strftime("%A %d %B %Y, %H:%M")
     )
     assert [a.status_code for a in answers] == [200, 200], [a.text[-400:] for a in answers]

@@ -102,12 +102,12 @@ def test_twenty_racing_candidate_bookings_get_a_clear_answer_each(
 
     from tests.conftest import CSRF_RE
     from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, sealer_of
-    from webapp.services import availability as av
     from webapp.services import candidate_links
+    from webapp.services.availability import free_slots
 
     people = [link for _u, link in make_panel(app, session, sandbox, org, 1)]
     query = query_for([(None, people[0])], duration=60, days=2)
-    slot = av.grid(session, *broker_cipher(app), actor_of(recruiter), query).slots[0]
+    slot = free_slots.grid(session, *broker_cipher(app), actor_of(recruiter), query).slots[0]
     tokens = [
         candidate_links.create_link(
             session,

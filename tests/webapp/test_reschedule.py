@@ -26,7 +26,7 @@ from tests.webapp.test_scheduling import (
     schedule,
 )
 from webapp import deps
-from webapp.services import availability as av
+from webapp.services.availability import free_slots, model
 from webapp.services.errors import NotFound
 from webapp.services.scheduling import booking, reading
 
@@ -75,7 +75,7 @@ def booked_with_everything(app, session, sandbox, recruiter, panel, admin_client
     link_rooms(admin_client, domain_of(admin_client, session, sandbox), sandbox, AURORA)
     query = query_for(panel, room=AURORA)
     broker, cipher = broker_cipher(app)
-    slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
+    slots = free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots
     interview, _payload = booking.create_interview(
         session,
         broker,
@@ -161,7 +161,7 @@ def test_a_move_rewrites_the_whole_event_and_only_the_time_changes(
         api = ApiClient(client, issue_token(session, recruiter))
         query = query_for(panel, room=AURORA, duration=45, start_date=day, days=7)
         broker, cipher = broker_cipher(app)
-        target = av.grid(session, broker, cipher, actor_of(recruiter), query).slots[0].start
+        target = free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots[0].start
         moved = api.post(
             f"/interviews/{interview.uid}/reschedule",
             json={"start": target.isoformat(), "duration": 45},
@@ -196,12 +196,12 @@ def test_the_reschedule_page_reaches_any_week_and_length_and_shows_the_current_t
 ):
     query = query_for(panel)
     broker, cipher = broker_cipher(app)
-    slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
+    slots = free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots
     interview, _ = schedule(app, session, recruiter, query, slots[0].start)
     auth.login(recruiter.email)
     base = f"/interviews/{interview.uid}/reschedule"
     page = client.get(base).get_data(as_text=True)
-    london = av.zone("Europe/London")
+    london = model.zone("Europe/London")
     now_shown = slots[0].start.astimezone(london).strftime("%A %d %B %Y, %H:%M")
     assert now_shown in page  # the current time
     today = utcnow().astimezone(london).date()
@@ -244,7 +244,7 @@ def test_a_cancelled_future_interview_is_listed_apart_not_under_past(
 ):
     query = query_for(panel)
     broker, cipher = broker_cipher(app)
-    slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
+    slots = free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots
     kept, _ = schedule(app, session, recruiter, query, slots[0].start)
     dropped, _ = schedule(app, session, recruiter, query, slots[-1].start)
     booking.cancel_interview(session, actor_of(recruiter), dropped.uid)
@@ -270,7 +270,7 @@ def test_my_interviews_include_those_where_i_sit_on_the_panel(
 ):
     query = query_for(panel)
     broker, cipher = broker_cipher(app)
-    slot = av.grid(session, broker, cipher, actor_of(recruiter), query).slots[0]
+    slot = free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots[0]
     interview, _ = schedule(app, session, recruiter, query, slot.start)
     member, member_link = panel[0]
     not_on_it = make_user(session, org, Role.RECRUITER, email="priya.shah@northwind.example")
@@ -290,7 +290,7 @@ def test_my_interviews_include_those_where_i_sit_on_the_panel(
         session,
         twin,
         theirs_query,
-        av.grid(session, broker, cipher, actor_of(twin), theirs_query).slots[0].start,
+        free_slots.grid(session, broker, cipher, actor_of(twin), theirs_query).slots[0].start,
     )
 
     listed = reading.list_interviews(session, broker, cipher, actor_of(member))
@@ -330,14 +330,14 @@ def test_an_invited_panel_member_is_busy_for_the_next_booking(
     member, member_link = panel[0]
     query = query_for([panel[0]])
     broker, cipher = broker_cipher(app)
-    slot = av.grid(session, broker, cipher, actor_of(recruiter), query).slots[0]
+    slot = free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots[0]
     schedule(app, session, recruiter, query, slot.start)
     [copy] = invitations(sandbox, member_link.account_email)
     assert copy["participation_status"] == "needs_action"
     other = make_user(session, org, Role.RECRUITER, email="casey.brooks@northwind.example")
     link_calendar(app, session, sandbox, other)
-    again = av.grid(session, broker, cipher, actor_of(other), query)
+    again = free_slots.grid(session, broker, cipher, actor_of(other), query)
     assert slot.start not in {s.start for s in again.slots}
     blocks = again.busy[member_link.id]
     assert any(b.start == slot.start and b.end == slot.end for b in blocks)
-    assert not av.slot_is_free(broker, again.members, query, slot.start)
+    assert not free_slots.slot_is_free(broker, again.members, query, slot.start)

@@ -18,8 +18,8 @@ from tests.webapp.test_enterprise import (
 )
 from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, schedule
 from webapp import deps
-from webapp.services import availability as av
 from webapp.services import revocations
+from webapp.services.availability import free_slots, roster
 from webapp.services.enterprise import mailboxes
 from webapp.services.errors import Invalid, SlotTaken
 from webapp.services.scheduling import booking, rescheduling
@@ -114,7 +114,7 @@ def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
     link_rooms(admin_client, domain, sandbox, AURORA, BOREALIS)
     rows = room_rows(session)
     sub = rows[AURORA].resource_sub
-    assert [r.email for r in av.room_choices(session, recruiter.organisation_id)] == [
+    assert [r.email for r in roster.room_choices(session, recruiter.organisation_id)] == [
         AURORA,
         BOREALIS,
     ]
@@ -122,7 +122,7 @@ def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
     auth.post(f"{PAGE}mailboxes/{rows[AURORA].id}/unlink", form_page=PAGE)
     rows = room_rows(session)
     assert rows[AURORA].status is MailboxStatus.UNLINKED and rows[AURORA].resource_sub is None
-    assert [r.email for r in av.room_choices(session, recruiter.organisation_id)] == [BOREALIS]
+    assert [r.email for r in roster.room_choices(session, recruiter.organisation_id)] == [BOREALIS]
     response = sandbox_availability(sandbox, sub)
     if by_sub == "accept":  # the aggregator no longer accepts the room's sub
         assert response.status_code == 422 and "unknown_sub" in response.text
@@ -144,11 +144,11 @@ def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
             )
         ] == ["room"]
     with pytest.raises(Invalid, match="listed rooms"):
-        av.resolve_room(session, actor_of(recruiter), AURORA)
+        roster.resolve_room(session, actor_of(recruiter), AURORA)
 
     # Disconnecting the domain takes its rooms out of scheduling too.
     auth.post(f"{PAGE}{domain.id}/disconnect", form_page=f"{PAGE}{domain.id}/disconnect")
-    assert av.room_choices(session, recruiter.organisation_id) == []
+    assert roster.room_choices(session, recruiter.organisation_id) == []
     assert room_rows(session)[BOREALIS].resource_sub is None
 
 
@@ -184,7 +184,7 @@ def test_slots_need_the_room_free_and_the_room_is_invited(
     panel = make_panel(app, session, sandbox, org, 2)
     broker, cipher = broker_cipher(app)
     plain = query_for(panel, days=2)
-    free = av.grid(session, broker, cipher, actor_of(recruiter), plain).slots
+    free = free_slots.grid(session, broker, cipher, actor_of(recruiter), plain).slots
     assert free
     # The room is booked at the panel's first common slot (by someone else, in its calendar).
     taken = free[0]
@@ -200,7 +200,7 @@ def test_slots_need_the_room_free_and_the_room_is_invited(
         },
     )
     sandbox.call("DELETE", "/stats")
-    with_room = av.grid(
+    with_room = free_slots.grid(
         session, broker, cipher, actor_of(recruiter), query_for(panel, days=2, room=AURORA)
     )
     assert sandbox.stats()["requests"].get("POST /v1/availability") == 1  # still one call
@@ -261,13 +261,15 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
     broker, cipher = broker_cipher(app)
     q1 = query_for(first_panel, days=2, room=AURORA)
     q2 = query_for(second_panel, days=2, room=AURORA)
-    common = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q1).slots} & {
-        s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
-    }
+    common = {
+        s.start for s in free_slots.grid(session, broker, cipher, actor_of(recruiter), q1).slots
+    } & {s.start for s in free_slots.grid(session, broker, cipher, actor_of(recruiter), q2).slots}
     start = min(common)
     interview, _ = schedule(app, session, recruiter, q1, start)
     assert interview.status.value == "scheduled"
-    second = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots}
+    second = {
+        s.start for s in free_slots.grid(session, broker, cipher, actor_of(recruiter), q2).slots
+    }
     assert start not in second
     with pytest.raises(SlotTaken):
         schedule(app, session, recruiter, q2, start)
@@ -277,7 +279,7 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
     with app.app_context():
         deps.jobs.of(app).enqueue("scheduling.delete_interview", interview.id)
     assert start in {
-        s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
+        s.start for s in free_slots.grid(session, broker, cipher, actor_of(recruiter), q2).slots
     }
 
 
@@ -292,14 +294,14 @@ def test_a_room_held_by_a_pending_booking_is_not_booked_twice(
     broker, cipher = broker_cipher(app)
     q1 = query_for(first_panel, days=2, room=AURORA)
     q2 = query_for(second_panel, days=2, room=AURORA)
-    common = {s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q1).slots} & {
-        s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
-    }
+    common = {
+        s.start for s in free_slots.grid(session, broker, cipher, actor_of(recruiter), q1).slots
+    } & {s.start for s in free_slots.grid(session, broker, cipher, actor_of(recruiter), q2).slots}
     start = min(common)
     pending, _ = schedule(app, session, recruiter, q1, start, run=False)
     assert pending.status.value == "pending"
     assert start not in {
-        s.start for s in av.grid(session, broker, cipher, actor_of(recruiter), q2).slots
+        s.start for s in free_slots.grid(session, broker, cipher, actor_of(recruiter), q2).slots
     }
     with pytest.raises(SlotTaken, match="room"):
         schedule(app, session, recruiter, q2, start, run=False)
@@ -361,7 +363,7 @@ def test_moving_an_interview_needs_its_room_free_at_the_new_time(
     panel = make_panel(app, session, sandbox, org, 1)
     broker, cipher = broker_cipher(app)
     query = query_for(panel, days=3, room=AURORA)
-    slots = av.grid(session, broker, cipher, actor_of(recruiter), query).slots
+    slots = free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots
     interview, _ = schedule(app, session, recruiter, query, slots[0].start)
     later = [s for s in slots if s.start >= slots[0].end]
     busy, free = later[0], later[-1]

@@ -22,7 +22,7 @@ from tests.factories import assign, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from webapp import deps
 from webapp.services import Actor
-from webapp.services import availability as av
+from webapp.services.availability import free_slots, model
 from webapp.services.errors import Forbidden, Invalid, NotFound, SlotTaken
 from webapp.services.scheduling import access, booking, reading, rescheduling
 
@@ -45,8 +45,8 @@ def broker_cipher(app):
     return (deps.broker.of(app), deps.cipher.of(app))
 
 
-def query_for(panel, **kw) -> av.Query:
-    return av.Query(
+def query_for(panel, **kw) -> model.Query:
+    return model.Query(
         panel_link_ids=tuple(link.id for _u, link in panel),
         start_date=kw.pop("start_date", next_weekday(1)),
         days=kw.pop("days", 5),
@@ -56,7 +56,7 @@ def query_for(panel, **kw) -> av.Query:
 
 def first_slot(app, session, user, query):
     broker, cipher = broker_cipher(app)
-    grid = av.grid(session, broker, cipher, actor_of(user), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(user), query)
     assert grid.slots, "the seeded panel should have a common free slot"
     return grid.slots[0]
 
@@ -103,11 +103,11 @@ def test_grid_is_one_availability_call_and_respects_working_hours_and_now(
     sandbox.call("DELETE", "/stats")
     query = query_for(panel)
     broker, cipher = broker_cipher(app)
-    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     assert grid.slots
     assert requests_of(sandbox, "POST /v1/availability") == 1
     assert requests_of(sandbox, "GET /v1/free_busy") == 3  # one read per member, concurrently
-    london = av.zone("Europe/London")
+    london = model.zone("Europe/London")
     now = utcnow()
     for slot in grid.slots:
         local_start, local_end = slot.start.astimezone(london), slot.end.astimezone(london)
@@ -145,9 +145,9 @@ def test_the_last_local_day_keeps_its_evening_in_the_busy_overlay(
         },
     )
     broker, cipher = broker_cipher(app)
-    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     assert grid.busy_problems == {}
-    days = av.by_day(grid, "America/Los_Angeles")
+    days = free_slots.by_day(grid, "America/Los_Angeles")
     assert days[-1].date == last
     assert "20:00–21:00" in {times for times, _status in days[-1].busy[link.id]}
 
@@ -167,15 +167,15 @@ def test_per_user_working_hours_override_the_organisation_default(
     )
     session.commit()
     slot = first_slot(app, session, recruiter, query_for(panel, days=3))
-    assert slot.start.astimezone(av.zone("Europe/London")).hour >= 13
+    assert slot.start.astimezone(model.zone("Europe/London")).hour >= 13
 
 
 def test_at_least_n_of_m_finds_slots_when_all_must_attend_finds_fewer(
     app, session, sandbox, recruiter, panel
 ):
     broker, cipher = broker_cipher(app)
-    every = av.grid(session, broker, cipher, actor_of(recruiter), query_for(panel, days=2))
-    some = av.grid(
+    every = free_slots.grid(session, broker, cipher, actor_of(recruiter), query_for(panel, days=2))
+    some = free_slots.grid(
         session, broker, cipher, actor_of(recruiter), query_for(panel, days=2, required=1)
     )
     assert len(some.slots) >= len(every.slots) and len(some.slots) < 512, len(some.slots)
@@ -192,10 +192,10 @@ def test_bad_queries_are_refused_with_a_message(app, session, sandbox, recruiter
         query_for(panel, required=9),
         query_for(panel, tzid="Mars/Base"),
         query_for(panel, start_date=dt.date.today() - dt.timedelta(days=2)),
-        av.Query(panel_link_ids=()),
+        model.Query(panel_link_ids=()),
     ):
         with pytest.raises(Invalid):
-            av.grid(session, broker, cipher, me, bad)
+            free_slots.grid(session, broker, cipher, me, bad)
 
 
 # --- create, read back, reschedule, cancel ------------------------------------------------------
@@ -261,7 +261,7 @@ def test_interview_page_shows_the_time_in_the_viewers_zone_and_the_join_link(
     sandbox.deliver()
     auth.login(recruiter.email)
     page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
-    local = slot.start.astimezone(av.zone("America/New_York"))
+    local = slot.start.astimezone(model.zone("America/New_York"))
     assert local.strftime("%A %d %B %Y, %H:%M") in page and "America/New_York" in page
     assert "meet.sandbox.example" in page and TITLE in page and "No reply" in page
 
@@ -269,7 +269,7 @@ def test_interview_page_shows_the_time_in_the_viewers_zone_and_the_join_link(
 def test_reschedule_moves_the_same_event(app, session, sandbox, recruiter, panel):
     query = query_for(panel)
     broker, cipher = broker_cipher(app)
-    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     interview, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
     later = grid.slots[-1].start
     moved, payload = rescheduling.reschedule_interview(
@@ -435,11 +435,11 @@ def test_coordinator_schedules_for_an_assigned_manager_and_sees_free_busy_only(
             if detail and len(detail) >= 5 and detail not in ("Busy",):
                 assert detail not in page, detail
     # The service result carries no event fields either.
-    query = av.Query(
+    query = model.Query(
         panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=10, on_behalf_of_id=manager.id
     )
-    grid = av.grid(session, *broker_cipher(app), actor_of(coordinator), query)
-    assert all(type(b) is av.Block for blocks in grid.busy.values() for b in blocks)
+    grid = free_slots.grid(session, *broker_cipher(app), actor_of(coordinator), query)
+    assert all(type(b) is model.Block for blocks in grid.busy.values() for b in blocks)
     interview, _ = schedule(app, session, coordinator, query, grid.slots[0].start)
     assert interview.status is InterviewStatus.SCHEDULED
     assert interview.host_link_id == mlink.id and interview.on_behalf_of_id == manager.id
@@ -454,16 +454,16 @@ def test_coordinator_cannot_schedule_for_or_see_unassigned_managers(
     olink = access.host_link_for(session, actor_of(other), None)[0]
     broker, cipher = broker_cipher(app)
     with pytest.raises(Invalid):  # not among the coordinator's choices
-        av.grid(
+        free_slots.grid(
             session,
             broker,
             cipher,
             actor_of(coordinator),
-            av.Query(panel_link_ids=(olink.id,), on_behalf_of_id=other.id),
+            model.Query(panel_link_ids=(olink.id,), on_behalf_of_id=other.id),
         )
     with pytest.raises(Forbidden):
         access.host_link_for(session, actor_of(coordinator), other.id)
-    query = av.Query(panel_link_ids=(olink.id,), start_date=next_weekday(1))
+    query = model.Query(panel_link_ids=(olink.id,), start_date=next_weekday(1))
     slot = first_slot(app, session, other, query)
     interview, _ = schedule(app, session, other, query, slot.start)
     with pytest.raises(NotFound):
@@ -503,7 +503,7 @@ def test_interview_list_issues_a_constant_number_of_queries(
 ):
     query = query_for(panel[:1], days=10)
     broker, cipher = broker_cipher(app)
-    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     assert len(grid.slots) >= 20
     engine = deps.database.of(app).engine
     auth.login(recruiter.email)

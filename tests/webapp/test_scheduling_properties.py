@@ -39,7 +39,7 @@ from tests.webapp.scheduling_support import link_calendar, next_weekday
 from tests.webapp.test_scheduling import actor_of, sealer_of
 from tests.webapp.test_scheduling_sync import run_retries
 from webapp import deps
-from webapp.services import availability as av
+from webapp.services.availability import model
 from webapp.services.errors import ServiceError
 from webapp.services.scheduling import booking, rescheduling, sync
 
@@ -147,7 +147,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
 
         @rule(video=st.booleans())
         def create(self, video):
-            query = av.Query(panel_link_ids=(host.id,), duration=60)
+            query = model.Query(panel_link_ids=(host.id,), duration=60)
             start = next_start()
             try:
                 interview, payload = booking.create_interview(
@@ -208,7 +208,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
                             seal,
                             me,
                             booking.NewInterview(
-                                query=av.Query(
+                                query=model.Query(
                                     panel_link_ids=tuple(l.id for l in links), duration=minutes
                                 ),
                                 start=start,

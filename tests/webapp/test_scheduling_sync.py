@@ -23,7 +23,7 @@ from tests.webapp.test_scheduling import (
     sealer_of,
 )
 from webapp import deps
-from webapp.services import availability as av
+from webapp.services.availability import free_slots, model
 from webapp.services.scheduling import booking, rescheduling, sync, writes
 from webapp.services.scheduling.content import Content
 
@@ -232,14 +232,14 @@ def test_moved_in_outlook_shows_the_new_time(
     assert session.get(Interview, interview.id).status is InterviewStatus.SCHEDULED
     auth.login(recruiter.email)
     page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
-    moved = (slot.start + dt.timedelta(minutes=90)).astimezone(av.zone("Europe/London"))
+    moved = (slot.start + dt.timedelta(minutes=90)).astimezone(model.zone("Europe/London"))
     assert moved.strftime("%A %d %B %Y, %H:%M") in page
 
 
 def test_reconciliation_repairs_drift_both_ways(app, session, sandbox, recruiter, panel):
     broker, cipher = broker_cipher(app)
     query = query_for(panel)
-    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     kept, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
     gone, _ = schedule(app, session, recruiter, query, grid.slots[1].start)
     host = kept.host_link
@@ -281,7 +281,7 @@ def test_reconciliation_repairs_drift_both_ways(app, session, sandbox, recruiter
 def test_reconciliation_settles_writes_whose_job_gave_up(app, session, sandbox, recruiter, panel):
     broker, cipher = broker_cipher(app)
     query = query_for(panel)
-    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     written, payload = schedule(app, session, recruiter, query, grid.slots[0].start, run=False)
     # The event got written but the confirmation was lost.
     content = sealer_of(app).open_json(f"write:{written.uid}", payload)
@@ -330,10 +330,10 @@ def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session
     coordinator = make_user(session, org, Role.COORDINATOR, email="msp@northwind.example")
     assign(session, coordinator, manager)
     broker, cipher = broker_cipher(app)
-    query = av.Query(
+    query = model.Query(
         panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=5, on_behalf_of_id=manager.id
     )
-    grid = av.grid(session, broker, cipher, actor_of(coordinator), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(coordinator), query)
     interview, _ = schedule(app, session, coordinator, query, grid.slots[0].start)
     moved, payload = rescheduling.reschedule_interview(
         session,
@@ -353,7 +353,7 @@ def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session
 def test_reconciliation_reads_only_calendars_we_wrote_to(app, session, sandbox, recruiter, panel):
     broker, cipher = broker_cipher(app)
     query = query_for(panel)
-    grid = av.grid(session, broker, cipher, actor_of(recruiter), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     interview, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
     written = {e.profile_link_id for e in interview.events}
     assert len(written) < len(panel) + 1  # the panel's other calendars hold no event of ours

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from broker.types import Period
 from models import AuditEntry, Interview, ProfileLink, Role, SchedulingLink
 from tests.factories import make_org, make_user
 from tests.webapp.scheduling_support import make_panel, next_weekday
@@ -25,7 +26,7 @@ from tests.webapp.timezone_support import (
 )
 from webapp import deps
 from webapp.services import Actor, accounts, candidate_links
-from webapp.services import availability as av
+from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.errors import Forbidden, Invalid, NotFound
 
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
@@ -73,10 +74,11 @@ def test_a_three_zone_panel_over_a_dst_week_gets_only_slots_inside_everyones_own
         for d in (week.first, week.eu_change + dt.timedelta(days=1), week.last)
     }
     assert gaps == {dt.timedelta(hours=5), dt.timedelta(hours=4)}
-    monkeypatch.setattr(av, "utcnow", lambda: week.clock)  # the availability service's "now"
+    for module in (free_slots, windows):  # the availability service's "now"
+        monkeypatch.setattr(module, "utcnow", lambda: week.clock)
     sandbox.call("DELETE", "/stats")
     broker, cipher = broker_cipher(app)
-    query = av.Query(
+    query = model.Query(
         panel_link_ids=panel.link_ids,
         duration=60,
         start_date=week.first,
@@ -84,7 +86,7 @@ def test_a_three_zone_panel_over_a_dst_week_gets_only_slots_inside_everyones_own
         tzid=LONDON,
     )
 
-    grid = av.grid(session, broker, cipher, actor_of(panel.riley.user), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(panel.riley.user), query)
 
     assert sandbox.stats()["requests"].get("POST /v1/availability", 0) == 1  # one call per grid
     starts = [s.start for s in grid.slots]
@@ -123,7 +125,8 @@ def test_the_grid_says_each_members_hours_in_the_viewers_zone_and_their_own(
     app, client, auth, session, sandbox, panel, monkeypatch
 ):
     week = dst_week(dt.date.today())
-    monkeypatch.setattr(av, "utcnow", lambda: week.clock)
+    for module in (free_slots, windows):
+        monkeypatch.setattr(module, "utcnow", lambda: week.clock)
     auth.login(panel.riley.user.email)
     params = [("panel", str(i)) for i in panel.link_ids] + [
         ("start_date", week.first.isoformat()),
@@ -453,7 +456,7 @@ def test_working_hours_are_entered_and_shown_in_the_persons_own_zone(
             "video_profile": "default",
         },
     )
-    (member,) = av.resolve_panel(
+    (member,) = roster.resolve_panel(
         session,
         actor_of(recruiter),
         [session.scalar(select(ProfileLink.id).where(ProfileLink.user_id == recruiter.id))],
@@ -463,12 +466,12 @@ def test_working_hours_are_entered_and_shown_in_the_persons_own_zone(
         12 * 60,
         NEW_YORK,
     )
-    window = av.Period(
+    window = Period(
         dt.datetime(2030, 1, 7, tzinfo=dt.UTC),
         dt.datetime(2030, 1, 8, tzinfo=dt.UTC),
     )
-    assert av.working_periods(member.hours, window) == (
-        av.Period(
+    assert windows.working_periods(member.hours, window) == (
+        Period(
             dt.datetime(2030, 1, 7, 13, tzinfo=dt.UTC),
             dt.datetime(2030, 1, 7, 17, tzinfo=dt.UTC),
         ),
@@ -476,9 +479,12 @@ def test_working_hours_are_entered_and_shown_in_the_persons_own_zone(
 
 
 def test_hours_text_groups_the_days_that_read_differently():
-    hours = av.Hours(9 * 60, 17 * 60 + 30, "12345", "Asia/Tokyo")
+    hours = model.Hours(9 * 60, 17 * 60 + 30, "12345", "Asia/Tokyo")
     days = [dt.date(2030, 1, 7) + dt.timedelta(days=i) for i in range(5)]
-    assert av.hours_text(hours, days, LONDON) == "09:00–17:30 Tokyo = 00:00–08:30 London"
-    sydney = av.Hours(9 * 60, 17 * 60, "12345", "Australia/Sydney")
-    assert av.hours_text(sydney, days, LONDON) == "09:00–17:00 Sydney = 22:00 (-1 day)–06:00 London"
-    assert av.hours_text(sydney, days, "Australia/Sydney") == "09:00–17:00 Sydney"
+    assert windows.hours_text(hours, days, LONDON) == "09:00–17:30 Tokyo = 00:00–08:30 London"
+    sydney = model.Hours(9 * 60, 17 * 60, "12345", "Australia/Sydney")
+    assert (
+        windows.hours_text(sydney, days, LONDON)
+        == "09:00–17:00 Sydney = 22:00 (-1 day)–06:00 London"
+    )
+    assert windows.hours_text(sydney, days, "Australia/Sydney") == "09:00–17:00 Sydney"

@@ -147,7 +147,7 @@ def _service_error(exc: ServiceError):
 def _fresh_slots(exc: ServiceError) -> list[dict] | None:
     """For a booking that lost its slot: the panel's free slots now, from that day on (as the
     web page shows them). None when there is nothing to offer or they cannot be read."""
-    from webapp.services import availability as av
+    from webapp.services.availability import free_slots
 
     if not isinstance(exc, errors.SlotTaken) or exc.asked is None:
         return None
@@ -157,7 +157,7 @@ def _fresh_slots(exc: ServiceError) -> list[dict] | None:
     if broker is None:
         return None
     try:
-        found = av.open_slots(
+        found = free_slots.open_slots(
             db(), broker, actor(), exc.asked, around=exc.start, ignore_interview=exc.moving
         )
     except ServiceError:

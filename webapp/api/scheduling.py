@@ -17,7 +17,7 @@ from webapp.api.core import actor, db, operation, required_broker
 from webapp.api.pagination import by_key
 from webapp.api.schemas import scheduling as s
 from webapp.api.schemas.common import PageQuerySchema
-from webapp.services import availability as av
+from webapp.services.availability import free_slots, model, roster
 from webapp.services.scheduling import booking, reading, rescheduling
 from webapp.services.scheduling.content import MAX_WRITE_PAYLOAD, Content
 
@@ -35,8 +35,8 @@ def requested_zone(tzid: str | None) -> str:
     return (org.timezone if org else None) or "Europe/London"
 
 
-def _query(values: dict) -> av.Query:
-    return av.Query(
+def _query(values: dict) -> model.Query:
+    return model.Query(
         panel_link_ids=tuple(values["panel"]),
         duration=values["duration"],
         start_date=values.get("start_date"),
@@ -60,9 +60,9 @@ def _query(values: dict) -> av.Query:
 )
 def panel_members():
     """Everyone in the organisation with a usable calendar; for a coordinator, their managers."""
-    choices = av.panel_choices(db(), actor())
+    choices = roster.panel_choices(db(), actor())
     org = db().get(Organisation, actor().organisation_id)
-    hours = av.hours_for(db(), [user for _link, user in choices], org)
+    hours = roster.hours_for(db(), [user for _link, user in choices], org)
     return {
         "items": [
             {
@@ -89,7 +89,7 @@ def rooms():
     return {
         "items": [
             {"email": r.email, "name": r.name}
-            for r in av.room_choices(db(), actor().organisation_id)
+            for r in roster.room_choices(db(), actor().organisation_id)
         ]
     }
 
@@ -107,7 +107,7 @@ def rooms():
 def availability(query):
     """Busy times of each panel member and the common free slots: times and status only, never
     what the events are."""
-    grid = av.grid(db(), required_broker(), deps.cipher(), actor(), _query(query))
+    grid = free_slots.grid(db(), required_broker(), deps.cipher(), actor(), _query(query))
     by_sub = {m.link.sub: m.link.id for m in grid.members}
     return {
         "window_start": grid.window.start,
@@ -135,7 +135,7 @@ def availability(query):
     }
 
 
-def _hours(hours: av.Hours) -> dict:
+def _hours(hours: model.Hours) -> dict:
     return {
         "start": f"{hours.start_minute // 60:02d}:{hours.start_minute % 60:02d}",
         "end": f"{hours.end_minute // 60:02d}:{hours.end_minute % 60:02d}",

@@ -12,7 +12,7 @@ from webapp.api.pagination import by_key
 from webapp.api.scheduling import requested_zone
 from webapp.api.schemas import scheduling_links as s
 from webapp.api.schemas.common import PageQuerySchema
-from webapp.services import availability as av
+from webapp.services.availability import model
 from webapp.services.scheduling import preferences
 
 RECRUITERS = (Role.RECRUITER,)
@@ -80,7 +80,7 @@ def create_scheduling_link(body):
     from webapp.services import candidate_links
 
     zone = requested_zone(body["candidate_tzid"])
-    start_date = body["start_date"] or dt.datetime.now(av.zone(zone)).date()
+    start_date = body["start_date"] or dt.datetime.now(model.zone(zone)).date()
     link, token = candidate_links.create_link(
         db(),
         deps.sealer(),

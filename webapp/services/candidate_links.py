@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
-from broker.types import Slot, SmartInviteWrite
+from broker.types import Period, Slot, SmartInviteWrite
 from models import (
     Interview,
     LinkStatus,
@@ -35,9 +35,9 @@ from models import (
 from webapp import security
 from webapp.security import Sealer, TokenCipher
 from webapp.services import Actor, claims
-from webapp.services import availability as av
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
+from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.connect import link_of
 from webapp.services.errors import (
     Forbidden,
@@ -69,12 +69,14 @@ class Opened:
     #: (None: the panel's own hours are the only limit).
     candidate_hours: tuple[int, int] | None = None
 
-    def within(self, window: av.Period) -> tuple[av.Period, ...] | None:
+    def within(self, window: Period) -> tuple[Period, ...] | None:
         """The candidate's hours inside ``window``, in UTC (None when the link sets none)."""
         if self.candidate_hours is None:
             return None
         start, end = self.candidate_hours
-        return av.working_periods(av.Hours(start, end, "1234567", self.candidate_tzid), window)
+        return windows.working_periods(
+            model.Hours(start, end, "1234567", self.candidate_tzid), window
+        )
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ def create_link(
     host = link_of(session, actor.user_id)
     if host is None or host.status is not LinkStatus.ACTIVE or not host.target_calendar_id:
         raise Invalid("Connect your calendar first: the interview is written to it.")
-    members = av.resolve_panel(session, actor, panel_link_ids)
-    if duration not in av.DURATIONS:
+    members = roster.resolve_panel(session, actor, panel_link_ids)
+    if duration not in model.DURATIONS:
         raise Invalid("Choose one of the listed durations.", field="duration")
     if not 1 <= days <= MAX_WINDOW_DAYS:
         raise Invalid(f"The window is 1 to {MAX_WINDOW_DAYS} days.", field="days")
@@ -130,7 +132,7 @@ def create_link(
     booking.check_title_and_name(title, candidate_name)
     if not valid_email(candidate_email.strip()):
         raise Invalid("Enter the candidate's email address.", field="candidate_email")
-    if not av.valid_zone(candidate_tzid):
+    if not model.valid_zone(candidate_tzid):
         raise Invalid("Choose the candidate's time zone from the list.", field="candidate_tzid")
     if candidate_hours is not None:
         first, last = candidate_hours
@@ -142,14 +144,16 @@ def create_link(
             raise Invalid(
                 "The candidate's hours are shorter than the interview.", field="candidate_hours"
             )
-    tz = av.zone(candidate_tzid)
+    tz = model.zone(candidate_tzid)
     today = utcnow().astimezone(tz).date()
     if start_date < today or start_date > today + dt.timedelta(days=365):
         raise Invalid("The window must start today or later.", field="start_date")
-    window_start = max(dt.datetime.combine(start_date, dt.time(0), tz).astimezone(av.UTC), utcnow())
+    window_start = max(
+        dt.datetime.combine(start_date, dt.time(0), tz).astimezone(model.UTC), utcnow()
+    )
     window_end = dt.datetime.combine(
         start_date + dt.timedelta(days=days), dt.time(0), tz
-    ).astimezone(av.UTC)
+    ).astimezone(model.UTC)
     expires_at = utcnow() + dt.timedelta(days=expires_days)
     if window_start + dt.timedelta(minutes=duration) > expires_at:
         raise Invalid(
@@ -287,7 +291,7 @@ def open_link(session: Session, sealer: Sealer, token: str) -> Opened:
     )
 
 
-def _members(session: Session, link: SchedulingLink) -> list[av.PanelMember]:
+def _members(session: Session, link: SchedulingLink) -> list[model.PanelMember]:
     ids = list(dict.fromkeys([*link.panel_link_ids, link.host_link_id]))
     links = {
         l.id: l
@@ -308,12 +312,14 @@ def _members(session: Session, link: SchedulingLink) -> list[av.PanelMember]:
         )
     }
     org = session.get(Organisation, link.organisation_id)
-    hours = av.hours_for(session, list(users.values()), org)
-    return [av.PanelMember(links[i], users[links[i].user_id], hours[links[i].user_id]) for i in ids]
+    hours = roster.hours_for(session, list(users.values()), org)
+    return [
+        model.PanelMember(links[i], users[links[i].user_id], hours[links[i].user_id]) for i in ids
+    ]
 
 
-def _query(link: SchedulingLink, members, tzid: str) -> av.Query:
-    return av.Query(
+def _query(link: SchedulingLink, members, tzid: str) -> model.Query:
+    return model.Query(
         panel_link_ids=tuple(m.link.id for m in members), duration=link.duration_minutes, tzid=tzid
     )
 
@@ -322,13 +328,15 @@ def slots(session: Session, broker: CalendarBroker, opened: Opened) -> tuple[Slo
     """Real-time free slots of the panel within the link's window (one aggregator call)."""
     link = opened.link
     members = _members(session, link)
-    start = max(link.window_start, av.round_up(utcnow() + av.LEAD_TIME))
+    start = max(link.window_start, windows.round_up(utcnow() + model.LEAD_TIME))
     if link.window_end <= start:
         return ()
     query = _query(link, members, opened.candidate_tzid)
-    window = av.Period(start, link.window_end)
-    found = av.common_slots(broker, members, query, window, within=opened.within(window))
-    return av.without_held(av.held_for(session, members, window), found, members, query)
+    window = Period(start, link.window_end)
+    found = free_slots.common_slots(broker, members, query, window, within=opened.within(window))
+    return free_slots.without_held(
+        free_slots.held_for(session, members, window), found, members, query
+    )
 
 
 def book(
@@ -358,7 +366,7 @@ def book(
     ):
         raise Invalid("Pick one of the times offered.", field="slot")
     end = start + dt.timedelta(minutes=link.duration_minutes)
-    within = opened.within(av.Period(start, end))
+    within = opened.within(Period(start, end))
     if within is not None and not any(p.start <= start and end <= p.end for p in within):
         raise Invalid("Pick one of the times offered.", field="slot")
     members = _members(session, link)
@@ -373,7 +381,7 @@ def book(
     ):
         session.rollback()
         raise LinkUnusable("This link has already been used to book an interview.", "used")
-    if not av.slot_is_free(broker, members, query, start):
+    if not free_slots.slot_is_free(broker, members, query, start):
         session.rollback()
         raise SlotTaken(taken)
     now = utcnow()
@@ -459,7 +467,7 @@ def _smart_invite(
     opened: Opened,
     start: dt.datetime,
     link: SchedulingLink,
-    host: av.PanelMember,
+    host: model.PanelMember,
     callback_url: str | None,
     organizer_email: str | None,
 ) -> str | None:

@@ -202,7 +202,7 @@ def held(
 def _members(session: Session, organisation_id: int, subs: set[str]) -> dict[str, Member]:
     """Aggregator members for the subs we can still ask about: people with an active link (with
     the calendars their bookings were checked against) and the organisation's linked rooms."""
-    from webapp.services.availability import room_choices
+    from webapp.services.availability.roster import room_choices
 
     out = {}
     for link in session.scalars(

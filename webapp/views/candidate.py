@@ -14,8 +14,8 @@ from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.logs import RedactingFilter
 from webapp.security import public
-from webapp.services import availability as av
-from webapp.services import candidate_links
+from webapp.services import candidate_links, zones
+from webapp.services.availability import model
 from webapp.services.errors import LinkUnusable, ServiceError, SlotTaken
 from webapp.views.schedule import parse_start, zone_options
 
@@ -41,7 +41,7 @@ def _no_referrer(response):
 
 def _tz(opened) -> str:
     wanted = request.values.get("tz")
-    return wanted if av.valid_zone(wanted) else opened.candidate_tzid
+    return wanted if model.valid_zone(wanted) else opened.candidate_tzid
 
 
 def _slots_page(token: str, opened, problem: str | None = None, status: int = 200):
@@ -50,7 +50,7 @@ def _slots_page(token: str, opened, problem: str | None = None, status: int = 20
         found = candidate_links.slots(db_session(), deps.required_broker(), opened)
     except ServiceError as exc:
         found, problem, status = (), exc.message, 503
-    tz = av.zone(tzid)
+    tz = model.zone(tzid)
     days: dict[dt.date, list] = {}
     for slot in found:
         days.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
@@ -63,7 +63,7 @@ def _slots_page(token: str, opened, problem: str | None = None, status: int = 20
         tzid=tzid,
         zone_options=zone_options,
         problem=problem,
-        zone_label=av.zone_label,
+        zone_label=zones.zone_label,
         duration=opened.link.duration_minutes,
     ), status
 
@@ -82,7 +82,7 @@ def _booked_page(
     again: bool = False,
 ):
     chosen = request.values.get("tz")
-    tz = av.zone(chosen if av.valid_zone(chosen) else shown.tzid)
+    tz = model.zone(chosen if model.valid_zone(chosen) else shown.tzid)
     return render_template(
         "candidate/booked.html", shown=shown, tz=tz, invite_ics=invite_ics, soon=soon, again=again
     )

@@ -12,8 +12,8 @@ from webapp import deps
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import availability as av
 from webapp.services import candidate_links
+from webapp.services.availability import model, roster
 from webapp.services.errors import NotFound, ServiceError
 from webapp.services.scheduling import preferences
 from webapp.views.schedule import viewer_zone, zone_options
@@ -28,8 +28,8 @@ def _links_page(problem: str | None = None, status: int = 200, form=None, new_ur
     return render_template(
         "candidate_links/index.html",
         links=candidate_links.links_of(db, me),
-        choices=av.panel_choices(db, me),
-        durations=av.DURATIONS,
+        choices=roster.panel_choices(db, me),
+        durations=model.DURATIONS,
         zone_options=zone_options,
         viewer_tz=viewer_zone(),
         problem=problem,

@@ -10,8 +10,8 @@ from models import InterviewStatus, utcnow
 from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
-from webapp.services import availability as av
 from webapp.services import video
+from webapp.services.availability import free_slots, model
 from webapp.services.errors import Invalid, NotFound, ServiceError
 from webapp.services.scheduling import access, booking, reading, rescheduling
 from webapp.views.schedule import SCHEDULERS, parse_date, parse_start, viewer_zone
@@ -32,7 +32,7 @@ def index():
         "interviews/index.html",
         listed=listed,
         notices=notices,
-        tz=av.zone(viewer_zone()),
+        tz=model.zone(viewer_zone()),
         Status=InterviewStatus,
     )
 
@@ -48,7 +48,7 @@ def show(uid: str):
     return render_template(
         "interviews/show.html",
         view=view,
-        tz=av.zone(viewer_zone()),
+        tz=model.zone(viewer_zone()),
         tzid=viewer_zone(),
         Status=InterviewStatus,
         video_label=video.provider_label,
@@ -69,7 +69,7 @@ def cancel_form(uid: str):
     return render_template(
         "interviews/cancel.html",
         view=view,
-        tz=av.zone(viewer_zone()),
+        tz=model.zone(viewer_zone()),
         tzid=viewer_zone(),
         Status=InterviewStatus,
     )
@@ -123,7 +123,7 @@ def reschedule_form(uid: str):
     except NotFound:
         abort(404)
     tzid = viewer_zone()
-    tz = av.zone(tzid)
+    tz = model.zone(tzid)
     today = utcnow().astimezone(tz).date()
     grid, problem, status, view = None, None, 200, None
     start_date, duration = today, 60
@@ -138,7 +138,7 @@ def reschedule_form(uid: str):
                 else "The interview is still being written to the calendar; try again shortly."
             )
         room = rescheduling.room_of(db, interview.organisation_id, view.event)
-        query = av.Query(
+        query = model.Query(
             panel_link_ids=tuple(interview.panel_link_ids),
             duration=duration,
             start_date=start_date,
@@ -147,7 +147,9 @@ def reschedule_form(uid: str):
             on_behalf_of_id=interview.on_behalf_of_id,
             room=room.email if room else None,
         )
-        grid = av.grid(db, deps.broker(), deps.cipher(), me, query, ignore_interview=interview.id)
+        grid = free_slots.grid(
+            db, deps.broker(), deps.cipher(), me, query, ignore_interview=interview.id
+        )
     except Invalid as exc:
         problem, status = exc.message, 400
     except ServiceError as exc:
@@ -161,10 +163,10 @@ def reschedule_form(uid: str):
         grid=grid,
         problem=problem,
         tz=tz,
-        grid_days=av.by_day,
+        grid_days=free_slots.by_day,
         start_date=start_date,
         duration=duration,
-        durations=av.DURATIONS,
+        durations=model.DURATIONS,
         today=today,
         previous=previous,
         following=start_date + week,

@@ -13,10 +13,11 @@ from models import Organisation, Role
 from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
-from webapp.services import availability as av
+from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.errors import Forbidden, Invalid, ServiceError, SlotTaken
 from webapp.services.scheduling import booking
 from webapp.services.scheduling import preferences as scheduling_preferences
+from webapp.services.zones import known_zone, zone_names
 from webapp.web import actor
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
@@ -25,7 +26,7 @@ SCHEDULERS = (Role.RECRUITER, Role.COORDINATOR)
 
 
 def zones() -> tuple[str, ...]:
-    return av.zone_names()
+    return zone_names()
 
 
 @lru_cache(maxsize=64)
@@ -40,9 +41,9 @@ def zone_options(selected: str) -> Markup:
 
 
 @bp.app_template_global("member_hours")
-def member_hours(hours: av.Hours, days, tzid: str) -> str:
+def member_hours(hours: model.Hours, days, tzid: str) -> str:
     """A member's working hours in their own zone and in the viewer's, for the grid."""
-    return av.hours_text(hours, days, tzid)
+    return windows.hours_text(hours, days, tzid)
 
 
 def viewer_zone() -> str:
@@ -72,7 +73,7 @@ def parse_date(values, name: str, default: dt.date | None = None) -> dt.date | N
         raise Invalid("Dates look like 2026-11-23.", field=name) from None
 
 
-def parse_query(values) -> av.Query:
+def parse_query(values) -> model.Query:
     """The availability question from form or query-string values."""
     try:
         panel = tuple(int(v) for v in values.getlist("panel"))
@@ -82,7 +83,7 @@ def parse_query(values) -> av.Query:
     required: str | int = "all"
     if values.get("required") == "some":
         required = _int(values, "required_n", 1)
-    return av.Query(
+    return model.Query(
         panel_link_ids=panel,
         duration=_int(values, "duration", 60),
         start_date=start_date,
@@ -97,18 +98,18 @@ def parse_query(values) -> av.Query:
 
 
 def _page(
-    query: av.Query | None,
+    query: model.Query | None,
     grid=None,
     problem: str | None = None,
     status: int = 200,
     form=None,
-    pending: av.PendingGrid | None = None,
+    pending: free_slots.PendingGrid | None = None,
 ):
     """The page; with ``pending``, its own queries run while the aggregator calls are in flight."""
     db = db_session()
     me = actor()
-    choices = av.panel_choices(db, me)
-    rooms = av.room_choices(db, me.organisation_id)
+    choices = roster.panel_choices(db, me)
+    rooms = roster.room_choices(db, me.organisation_id)
     managers = []
     if me.role is Role.COORDINATOR:
         managers = [u for _l, u in choices]
@@ -124,13 +125,13 @@ def _page(
         choices=choices,
         managers=managers,
         problem=problem,
-        durations=av.DURATIONS,
+        durations=model.DURATIONS,
         zone_options=zone_options,
         form=form or {},
         rooms=rooms,
         viewer_tz=query.tzid if query else viewer_zone(),
-        zone=av.zone,
-        grid_days=av.by_day,
+        zone=model.zone,
+        grid_days=free_slots.by_day,
         is_coordinator=me.role is Role.COORDINATOR,
     ), status
 
@@ -144,7 +145,7 @@ def index():
     try:
         query = parse_query(request.args)
         db, cipher = db_session(), deps.cipher()
-        pending = av.start_grid(db, deps.required_broker(), cipher, actor(), query)
+        pending = free_slots.start_grid(db, deps.required_broker(), cipher, actor(), query)
     except (Invalid, Forbidden) as exc:
         return _page(None, problem=exc.message, status=400)
     except ServiceError as exc:
@@ -197,7 +198,7 @@ def create():
         try:
             query = parse_query(form)
             cipher = deps.cipher()
-            grid = av.grid(db, deps.required_broker(), cipher, actor(), query)
+            grid = free_slots.grid(db, deps.required_broker(), cipher, actor(), query)
         except ServiceError:
             query = None
         status = 409 if isinstance(exc, SlotTaken) else 400
@@ -249,8 +250,8 @@ def _preferences_page(problem: str | None = None, status: int = 200):
         providers=video.PROVIDERS,
         label=video.provider_label,
         form=request.form if request.method == "POST" else None,
-        default_hours=(av.DEFAULT_START, av.DEFAULT_END),
-        own_zone=av.known_zone(current_user.timezone),
+        default_hours=(model.DEFAULT_START, model.DEFAULT_END),
+        own_zone=known_zone(current_user.timezone),
         assumed_zone=viewer_zone(),
     ), status
 

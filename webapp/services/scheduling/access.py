@@ -15,7 +15,7 @@ from models import (
     User,
 )
 from webapp.services import Actor
-from webapp.services import availability as av
+from webapp.services.availability import model, roster
 from webapp.services.errors import Forbidden, Invalid, NotFound, ReconnectNeeded
 
 
@@ -24,7 +24,7 @@ def changeable(session: Session, actor: Actor):
     scheduled or host, and for a coordinator the ones of their assigned managers."""
     base = Interview.organisation_id == actor.organisation_id
     if actor.role is Role.COORDINATOR:
-        managers = av.assigned_manager_ids(session, actor.user_id)
+        managers = roster.assigned_manager_ids(session, actor.user_id)
         return base & or_(
             Interview.created_by_id == actor.user_id,
             Interview.on_behalf_of_id.in_(managers or {-1}),
@@ -99,7 +99,7 @@ def host_link_for(
     if actor.role is Role.COORDINATOR:
         if on_behalf_of_id is None:
             raise Invalid("Choose the hiring manager you are scheduling for.", field="on_behalf_of")
-        if on_behalf_of_id not in av.assigned_manager_ids(session, actor.user_id):
+        if on_behalf_of_id not in roster.assigned_manager_ids(session, actor.user_id):
             raise Forbidden("You can only schedule for hiring managers assigned to you.")
         manager = session.get(User, on_behalf_of_id)
         link = link_of(session, on_behalf_of_id)
@@ -132,7 +132,7 @@ def links_by_id(session: Session, ids: Iterable[int]) -> dict[int, ProfileLink]:
 
 def panel_members(
     session: Session, interview: Interview, links: dict[int, ProfileLink]
-) -> list[av.PanelMember]:
+) -> list[model.PanelMember]:
     from models import Organisation
 
     users = {
@@ -142,9 +142,9 @@ def panel_members(
         )
     }
     org = session.get(Organisation, interview.organisation_id)
-    hours = av.hours_for(session, list(users.values()), org)
+    hours = roster.hours_for(session, list(users.values()), org)
     return [
-        av.PanelMember(links[i], users[links[i].user_id], hours[links[i].user_id])
+        model.PanelMember(links[i], users[links[i].user_id], hours[links[i].user_id])
         for i in interview.panel_link_ids
         if i in links and links[i].user_id in users
     ]

@@ -33,9 +33,9 @@ from models import (
 )
 from webapp.security import Sealer, TokenCipher
 from webapp.services import Actor, claims, printable
-from webapp.services import availability as av
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
+from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.errors import Invalid, SlotTaken
 from webapp.services.scheduling.access import host_link_for, interview_for
 from webapp.services.scheduling.content import (
@@ -54,7 +54,7 @@ TAKEN_ROOM = "That time was just taken (or the room is booked). Pick another slo
 
 @dataclass(frozen=True)
 class NewInterview:
-    query: av.Query
+    query: model.Query
     start: dt.datetime
     candidate_name: str
     candidate_email: str
@@ -101,7 +101,7 @@ def _check_details(new: NewInterview) -> None:
     if new.start.tzinfo is None or new.start <= utcnow():
         raise Invalid("Pick a time slot in the future.", field="slot")
     check_start_in_range(new.start)
-    if new.candidate_tzid and not av.valid_zone(new.candidate_tzid):
+    if new.candidate_tzid and not model.valid_zone(new.candidate_tzid):
         raise Invalid("Choose the candidate's time zone from the list.", field="candidate_tzid")
 
 
@@ -130,7 +130,7 @@ def video_fields(session: Session, link: ProfileLink) -> dict[str, str | None]:
     return {"conferencing": choice}
 
 
-def write_targets(host: ProfileLink, members: Sequence[av.PanelMember]) -> list[ProfileLink]:
+def write_targets(host: ProfileLink, members: Sequence[model.PanelMember]) -> list[ProfileLink]:
     """Calendars to write: the host's; for an Enterprise-linked host, also each Enterprise-linked
     panel member's own calendar (the organisation may write there directly)."""
     targets = [host]
@@ -158,11 +158,11 @@ def create_interview(
 ) -> tuple[Interview, str]:
     """Commit the interview and its event ids, then return it with the sealed write for the job."""
     _check_details(new)
-    av.validate_query(new.query)
-    members = av.resolve_panel(session, actor, new.query.panel_link_ids)
+    windows.validate_query(new.query)
+    members = roster.resolve_panel(session, actor, new.query.panel_link_ids)
     host, manager = host_link_for(session, actor, new.query.on_behalf_of_id)
-    room = av.resolve_room(session, actor, new.query.room)
-    if check_slot and not av.slot_is_free(broker, members, new.query, new.start, room=room):
+    room = roster.resolve_room(session, actor, new.query.room)
+    if check_slot and not free_slots.slot_is_free(broker, members, new.query, new.start, room=room):
         raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
     return commit_interview(
         session,
@@ -178,15 +178,15 @@ def create_interview(
 
 
 def hold_for(
-    members: Sequence[av.PanelMember],
-    room: av.Room | None,
+    members: Sequence[model.PanelMember],
+    room: model.Room | None,
     start: dt.datetime,
-    query: av.Query,
+    query: model.Query,
     duration: int | None = None,
 ) -> claims.Hold:
     """The time a booking of this panel and room claims: the one its availability check asked."""
     return claims.hold_of(
-        av.subs_of(members, room),
+        free_slots.subs_of(members, room),
         start,
         duration or query.duration,
         before=query.buffer_before,
@@ -199,13 +199,13 @@ def commit_interview(
     sealer: Sealer,
     actor: Actor,
     new: NewInterview,
-    members: Sequence[av.PanelMember],
+    members: Sequence[model.PanelMember],
     host: ProfileLink,
     manager: User | None,
     *,
     scheduling_link_id: int | None = None,
     invite_candidate: bool = True,
-    room: av.Room | None = None,
+    room: model.Room | None = None,
     hold: claims.Hold | None = None,
 ) -> tuple[Interview, str]:
     """Commit the Interview and CreatedEvent rows (event ids fixed now) with the claim on its

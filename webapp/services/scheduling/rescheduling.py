@@ -19,8 +19,8 @@ from models import (
 )
 from webapp.security import Sealer, TokenCipher
 from webapp.services import Actor, claims
-from webapp.services import availability as av
 from webapp.services.audit import record
+from webapp.services.availability import free_slots, model, roster
 from webapp.services.errors import AggregatorTrouble, Invalid, SlotTaken
 from webapp.services.scheduling.access import interview_for, links_by_id, panel_members
 from webapp.services.scheduling.booking import TAKEN, TAKEN_ROOM, hold_for
@@ -36,7 +36,7 @@ def reschedule_interview(
     actor: Actor,
     uid: str,
     start: dt.datetime,
-    query: av.Query | None = None,
+    query: model.Query | None = None,
     *,
     check_slot: bool = True,
     duration: int | None = None,
@@ -52,7 +52,7 @@ def reschedule_interview(
         )
     if start.tzinfo is None or start <= utcnow():
         raise Invalid("Pick a time slot in the future.", field="slot")
-    if duration is not None and duration not in av.DURATIONS:
+    if duration is not None and duration not in model.DURATIONS:
         raise Invalid("Choose one of the listed durations.", field="duration")
     host_event = interview.events[0]
     current, problems = read_events(
@@ -75,7 +75,7 @@ def reschedule_interview(
         for m in panel_members(session, interview, links)
         if m.link.id in links and m.link.status is LinkStatus.ACTIVE
     ]
-    q = query or av.Query(panel_link_ids=tuple(m.link.id for m in members), duration=duration)
+    q = query or model.Query(panel_link_ids=tuple(m.link.id for m in members), duration=duration)
     room = room_of(session, interview.organisation_id, event)
     asked = dataclasses.replace(
         q,
@@ -85,10 +85,10 @@ def reschedule_interview(
     )
     if check_slot:
         # The interview's own event occupies its current time: ask for the new slot only.
-        if members and not av.slot_is_free(
+        if members and not free_slots.slot_is_free(
             broker,
             members,
-            av.Query(
+            model.Query(
                 panel_link_ids=q.panel_link_ids,
                 duration=duration,
                 required=q.required,
@@ -128,11 +128,13 @@ def reschedule_interview(
     return interview, sealer.seal_json(f"write:{interview.uid}", content.to_dict())
 
 
-def room_of(session: Session, organisation_id: int, event: ManagedEvent | None) -> av.Room | None:
+def room_of(
+    session: Session, organisation_id: int, event: ManagedEvent | None
+) -> model.Room | None:
     """The linked room the interview's event invites, if any (it must be free at a new time)."""
     if event is None:
         return None
-    rooms = {r.email: r for r in av.room_choices(session, organisation_id)}
+    rooms = {r.email: r for r in roster.room_choices(session, organisation_id)}
     return next((rooms[a.email.lower()] for a in event.attendees if a.email.lower() in rooms), None)
 
 
@@ -149,4 +151,4 @@ def _duration(event: ManagedEvent | None) -> int:
 def duration_of(event: ManagedEvent | None) -> int:
     """The interview's length as its event says, snapped to an offered duration."""
     minutes = _duration(event)
-    return min(av.DURATIONS, key=lambda d: abs(d - minutes))
+    return min(model.DURATIONS, key=lambda d: abs(d - minutes))

@@ -1,0 +1,382 @@
+"""The calls: the aggregator's common free slots and each member's busy blocks.
+
+One ``availability`` call per query whatever the panel size. Busy blocks (free/busy only: start,
+end and status, never an event's title, attendees or location) are read once per member,
+concurrently, so the page waits for about one call. Nothing read here is stored.
+
+A room (linked through Enterprise Connect, see ``enterprise.rooms.request_rooms``) is a second
+group of the same availability query, required in full: a slot is offered only when the room is
+free too.
+
+Our own bookings count as busy for every panel member and the room until their calendars show
+them (``webapp.services.claims``): a slot that meets one of our claims is not offered, and the
+booked time is listed among the member's busy blocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from broker import errors as broker_errors
+from broker.port import CalendarBroker
+from broker.types import Credentials, Period, Slot
+from models import (
+    utcnow,
+)
+from webapp.security import TokenCipher
+from webapp.services import Actor, claims
+from webapp.services.availability.model import (
+    POOL_THREADS,
+    UTC,
+    Block,
+    Grid,
+    PanelMember,
+    Query,
+    Room,
+    zone,
+)
+from webapp.services.availability.roster import resolve_panel, resolve_room
+from webapp.services.availability.windows import availability_query, validate_query, window_for
+from webapp.services.credentials import broker_problem, store_credentials, usable_credentials
+from webapp.services.errors import ServiceError
+
+
+def common_slots(
+    broker: CalendarBroker,
+    members: Sequence[PanelMember],
+    query: Query,
+    window: Period,
+    *,
+    query_slots: Sequence[dt.datetime] = (),
+    room: Room | None = None,
+    within: Sequence[Period] | None = None,
+) -> tuple[Slot, ...]:
+    """One aggregator call (application key) for the whole panel and the room."""
+    built = availability_query(
+        members, query, window, query_slots=query_slots, room=room, within=within
+    )
+    if built is None:
+        return ()
+    try:
+        slots = broker.availability(built)
+    except broker_errors.BrokerError as exc:
+        raise broker_problem(exc) from None
+    now = utcnow()
+    return tuple(s for s in slots if s.start >= now)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+_POOL_PID: int | None = None
+
+
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One long-lived pool per process for the concurrent aggregator reads: no thread is started
+    on a page's critical path (made lazily, so a forked worker makes its own)."""
+    global _POOL, _POOL_PID
+    if _POOL is None or _POOL_PID != os.getpid():
+        with _POOL_LOCK:
+            if _POOL is None or _POOL_PID != os.getpid():
+                _POOL = ThreadPoolExecutor(
+                    max_workers=POOL_THREADS, thread_name_prefix="availability"
+                )
+                _POOL_PID = os.getpid()
+    return _POOL
+
+
+class PendingBusy:
+    """Free/busy reads of each member, in flight. Times and status only."""
+
+    def __init__(
+        self,
+        session: Session,
+        broker: CalendarBroker,
+        cipher: TokenCipher,
+        members: Sequence[PanelMember],
+        days: Sequence[dt.date],
+        tzid: str,
+    ):
+        self.session, self.cipher, self.members = session, cipher, members
+        self.problems: dict[int, str] = {}
+        self.refreshed: dict[int, Credentials] = {}
+        self._lock = threading.Lock()
+        creds: dict[int, Credentials] = {}
+        for m in members:  # token handling touches the database: do it here, in this thread
+            try:
+                creds[m.link.id], _ = usable_credentials(session, broker, cipher, m.link)
+            except ServiceError as exc:
+                self.problems[m.link.id] = exc.message
+
+        def read(member: PanelMember):
+            def keep(new: Credentials) -> None:
+                with self._lock:
+                    self.refreshed[member.link.id] = new
+
+            # The aggregator reads dates in the query's zone: from the first day shown to the
+            # day after the last one, so the last local day's evening is never cut off.
+            return broker.free_busy(
+                creds[member.link.id],
+                start=days[0],
+                end=days[-1] + dt.timedelta(days=1),
+                tzid=tzid,
+                calendar_ids=tuple(member.link.conflict_calendar_ids or ()),
+                on_refresh=keep,
+            )
+
+        pool = _pool()
+        self.futures = {m.link.id: pool.submit(read, m) for m in members if m.link.id in creds}
+
+    def result(self) -> tuple[dict[int, list[Block]], dict[int, str]]:
+        busy: dict[int, list[Block]] = {}
+        for link_id, future in self.futures.items():
+            try:
+                periods = future.result()
+            except broker_errors.BrokerError as exc:
+                self.problems[link_id] = broker_problem(exc).message
+                continue
+            busy[link_id] = sorted(
+                (Block(_as_utc(p.start), _as_utc(p.end), p.status) for p in periods),
+                key=lambda b: (b.start, b.end),
+            )
+        if self.refreshed:  # back in the request's thread: store refreshed tokens
+            by_id = {m.link.id: m.link for m in self.members}
+            for link_id, new in self.refreshed.items():
+                store_credentials(by_id[link_id], new, self.cipher)
+            self.session.commit()
+        return busy, self.problems
+
+
+def _as_utc(value) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(UTC)
+    return dt.datetime.combine(value, dt.time(0), UTC)
+
+
+class PendingGrid:
+    """A grid whose aggregator calls are in flight: the caller can do its own database work
+    meanwhile, then take ``result()`` (which must run in the same thread as ``start_grid``)."""
+
+    def __init__(
+        self,
+        query: Query,
+        members: list[PanelMember],
+        window: Period,
+        days: list[dt.date],
+        room: Room | None,
+        slots=None,
+        busy=None,
+        held: claims.Held | None = None,
+    ):
+        self.query, self.members, self.window, self.days, self.room = (
+            query,
+            members,
+            window,
+            days,
+            room,
+        )
+        self._slots, self._busy, self._held = slots, busy, held or claims.Held()
+
+    def result(self) -> Grid:
+        if self._slots is None:
+            return Grid(self.query, self.members, self.window, (), {}, {}, self.days, self.room)
+        busy, problems = self._busy.result()
+        for m in self.members:  # our own bookings, whether or not the calendar shows them yet
+            if m.link.id in busy:
+                busy[m.link.id] = with_held(busy[m.link.id], self._held.blocks(m.link.sub))
+        slots = without_held(
+            self._held, self._slots.result(), self.members, self.query, room=self.room
+        )
+        return Grid(
+            self.query, self.members, self.window, slots, busy, problems, self.days, self.room
+        )
+
+
+def subs_of(members: Sequence[PanelMember], room: Room | None = None) -> list[str]:
+    """Whose time a booking of this panel (and room) claims."""
+    return [m.link.sub for m in members] + ([room.sub] if room is not None else [])
+
+
+def held_for(
+    session: Session,
+    members: Sequence[PanelMember],
+    window: Period,
+    *,
+    room: Room | None = None,
+    ignore_interview: int | None = None,
+) -> claims.Held:
+    if not members:
+        return claims.Held()
+    return claims.held(
+        session,
+        members[0].link.organisation_id,
+        subs_of(members, room),
+        window.start,
+        window.end,
+        ignore_interview=ignore_interview,
+    )
+
+
+def without_held(
+    held: claims.Held,
+    slots: Sequence[Slot],
+    members: Sequence[PanelMember],
+    query: Query,
+    *,
+    room: Room | None = None,
+) -> tuple[Slot, ...]:
+    """The slots no claim of ours stands in the way of (the same test a booking's claim makes,
+    so every slot offered can be claimed unless someone else takes it first)."""
+    subs = subs_of(members, room)
+    return tuple(
+        s
+        for s in slots
+        if not held.clashes(
+            subs, s.start, s.end, before=query.buffer_before, after=query.buffer_after
+        )
+    )
+
+
+def with_held(blocks: list[Block], times: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[Block]:
+    """Busy blocks plus the times of our own bookings not already among them."""
+    have = {(b.start, b.end) for b in blocks}
+    extra = [Block(start, end, "busy") for start, end in times if (start, end) not in have]
+    return sorted(blocks + extra, key=lambda b: (b.start, b.end)) if extra else blocks
+
+
+def start_grid(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    actor: Actor,
+    query: Query,
+    *,
+    ignore_interview: int | None = None,
+) -> PendingGrid:
+    """Check the question and send its aggregator calls: the availability call first (it is
+    the one the page waits for), then one free/busy read per member, all concurrently; read our
+    own claims meanwhile (``ignore_interview``: the one being moved)."""
+    validate_query(query)
+    members = resolve_panel(session, actor, query.panel_link_ids)
+    room = resolve_room(session, actor, query.room)
+    window, days = window_for(query)
+    if window.end <= window.start:
+        return PendingGrid(query, members, window, days, room)
+    slots = _pool().submit(common_slots, broker, members, query, window, room=room)
+    busy = PendingBusy(session, broker, cipher, members, days, query.tzid)
+    held = held_for(session, members, window, room=room, ignore_interview=ignore_interview)
+    return PendingGrid(query, members, window, days, room, slots, busy, held)
+
+
+def grid(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    actor: Actor,
+    query: Query,
+    *,
+    ignore_interview: int | None = None,
+) -> Grid:
+    """Busy blocks and common free slots for a panel (free/busy only)."""
+    return start_grid(
+        session, broker, cipher, actor, query, ignore_interview=ignore_interview
+    ).result()
+
+
+def open_slots(
+    session: Session,
+    broker: CalendarBroker,
+    actor: Actor,
+    query: Query,
+    *,
+    around: dt.datetime | None = None,
+    ignore_interview: int | None = None,
+) -> tuple[Slot, ...]:
+    """The panel's free slots, less our own claims (one aggregator call), over the query's days
+    from the day of ``around``: what a booking that lost its slot is offered instead."""
+    if around is not None:
+        day = around.astimezone(zone(query.tzid)).date()
+        today = utcnow().astimezone(zone(query.tzid)).date()
+        query = dataclasses.replace(query, start_date=max(day, today))
+    validate_query(query)
+    members = resolve_panel(session, actor, query.panel_link_ids)
+    room = resolve_room(session, actor, query.room)
+    window, _days = window_for(query)
+    if window.end <= window.start:
+        return ()
+    slots = common_slots(broker, members, query, window, room=room)
+    held = held_for(session, members, window, room=room, ignore_interview=ignore_interview)
+    return without_held(held, slots, members, query, room=room)
+
+
+def slot_is_free(
+    broker: CalendarBroker,
+    members: Sequence[PanelMember],
+    query: Query,
+    start: dt.datetime,
+    *,
+    room: Room | None = None,
+) -> bool:
+    """Ask the aggregator whether exactly this start is still free for the panel and the room
+    (one call)."""
+    end = start + dt.timedelta(minutes=query.duration)
+    margin = dt.timedelta(hours=12)  # room for the buffers inside each member's working periods
+    window = Period(start - margin, end + margin)
+    found = common_slots(broker, members, query, window, query_slots=(start,), room=room)
+    return any(s.start == start for s in found)
+
+
+@dataclass
+class Day:
+    date: dt.date
+    label: str
+    long_label: str
+    #: link id → [(times, status)] of busy blocks, formatted in the viewer's zone.
+    busy: dict[int, list[tuple[str, str]]]
+    #: [(ISO start in UTC, times in the viewer's zone, times in the candidate's zone or "")].
+    slots: list[tuple[str, str, str]]
+
+
+def by_day(found: Grid, tzid: str, candidate_tzid: str | None = None) -> list[Day]:
+    """The grid laid out per day in the viewer's zone, labels formatted once here."""
+    tz = zone(tzid)
+    other = zone(candidate_tzid) if candidate_tzid and candidate_tzid != tzid else None
+    days = {
+        d: Day(
+            d,
+            d.strftime("%a %d %b"),
+            d.strftime("%A %d %B"),
+            {m.link.id: [] for m in found.members},
+            [],
+        )
+        for d in found.days
+    }
+    for link_id, blocks in found.busy.items():
+        for block in blocks:
+            start, end = block.start.astimezone(tz), block.end.astimezone(tz)
+            times = f"{start:%H:%M}–{end:%H:%M}"
+            day, last = start.date(), (end - dt.timedelta(seconds=1)).date()
+            while day <= last:
+                if day in days:
+                    days[day].busy[link_id].append((times, block.status))
+                day += dt.timedelta(days=1)
+    for slot in found.slots:
+        start = slot.start.astimezone(tz)
+        day = start.date()
+        if day in days:
+            theirs = f"{slot.start.astimezone(other):%H:%M}" if other else ""
+            days[day].slots.append(
+                (slot.start.isoformat(), f"{start:%H:%M}–{slot.end.astimezone(tz):%H:%M}", theirs)
+            )
+    return [days[d] for d in found.days]

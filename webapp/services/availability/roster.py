@@ -1,0 +1,146 @@
+"""Who may be on a panel: the people and rooms an actor may ask about, with their working
+hours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import (
+    CoordinatorAssignment,
+    LinkStatus,
+    MailboxKind,
+    MailboxRequest,
+    MailboxStatus,
+    Organisation,
+    ProfileLink,
+    Role,
+    SchedulingPreference,
+    ServiceAccountLink,
+    User,
+)
+from webapp.services import Actor
+from webapp.services.availability.model import (
+    DEFAULT_END,
+    DEFAULT_START,
+    DEFAULT_WEEKDAYS,
+    MAX_PANEL,
+    Hours,
+    PanelMember,
+    Room,
+)
+from webapp.services.errors import Forbidden, Invalid
+from webapp.services.zones import known_zone
+
+
+def assigned_manager_ids(session: Session, coordinator_id: int) -> set[int]:
+    return set(
+        session.scalars(
+            select(CoordinatorAssignment.manager_id).where(
+                CoordinatorAssignment.coordinator_id == coordinator_id
+            )
+        )
+    )
+
+
+def panel_choices(session: Session, actor: Actor) -> list[tuple[ProfileLink, User]]:
+    """People the actor may put on a panel: anyone in the organisation with a usable calendar,
+    or, for a coordinator, the hiring managers assigned to them."""
+    query = (
+        select(ProfileLink, User)
+        .join(User, User.id == ProfileLink.user_id)
+        .where(
+            ProfileLink.organisation_id == actor.organisation_id,
+            ProfileLink.status == LinkStatus.ACTIVE,
+            User.active.is_(True),
+        )
+        .order_by(User.name, ProfileLink.id)
+    )
+    if actor.role is Role.COORDINATOR:
+        query = query.where(User.id.in_(assigned_manager_ids(session, actor.user_id) or {-1}))
+    elif actor.role is not Role.RECRUITER:
+        raise Forbidden("Your role cannot schedule interviews.")
+    seen: set[int] = set()
+    out = []
+    for link, user in session.execute(query):
+        if user.id not in seen:  # one calendar per person
+            seen.add(user.id)
+            out.append((link, user))
+    return out
+
+
+def hours_for(
+    session: Session, users: Sequence[User], organisation: Organisation
+) -> dict[int, Hours]:
+    """Working hours per user: their own override, else the organisation default, else 9–17:30;
+    always in the user's own zone (the organisation's until they set one)."""
+    prefs = {
+        p.user_id: p
+        for p in session.scalars(
+            select(SchedulingPreference).where(
+                SchedulingPreference.organisation_id == organisation.id
+            )
+        )
+    }
+    default = prefs.get(None)
+    out = {}
+    for user in users:
+        pref = prefs.get(user.id) or default
+        own = known_zone(user.timezone)
+        tzid = own or organisation.timezone or "Europe/London"
+        if pref is None:
+            out[user.id] = Hours(
+                DEFAULT_START, DEFAULT_END, DEFAULT_WEEKDAYS, tzid, own is not None
+            )
+        else:
+            out[user.id] = Hours(
+                pref.start_minute, pref.end_minute, pref.weekdays, tzid, own is not None
+            )
+    return out
+
+
+def resolve_panel(session: Session, actor: Actor, link_ids: Sequence[int]) -> list[PanelMember]:
+    """The panel as PanelMembers, refusing anyone the actor may not schedule."""
+    ids = list(dict.fromkeys(link_ids))
+    if not ids:
+        raise Invalid("Choose at least one person for the panel.", field="panel")
+    if len(ids) > MAX_PANEL:
+        raise Invalid(f"A panel has at most {MAX_PANEL} people.", field="panel")
+    allowed = {link.id: (link, user) for link, user in panel_choices(session, actor)}
+    unknown = [i for i in ids if i not in allowed]
+    if unknown:
+        raise Invalid("Choose the panel from the people listed.", field="panel")
+    org = session.get(Organisation, actor.organisation_id)
+    hours = hours_for(session, [allowed[i][1] for i in ids], org)
+    return [PanelMember(allowed[i][0], allowed[i][1], hours[allowed[i][1].id]) for i in ids]
+
+
+def room_choices(session: Session, organisation_id: int) -> list[Room]:
+    """Rooms the organisation linked for scheduling, through a domain that is still connected
+    (from the database: no aggregator call)."""
+    rows = session.execute(
+        select(MailboxRequest.email, MailboxRequest.display_name, MailboxRequest.resource_sub)
+        .join(ServiceAccountLink, ServiceAccountLink.id == MailboxRequest.service_account_link_id)
+        .where(
+            MailboxRequest.organisation_id == organisation_id,
+            MailboxRequest.kind == MailboxKind.ROOM,
+            MailboxRequest.status == MailboxStatus.LINKED,
+            MailboxRequest.resource_sub.is_not(None),
+            ServiceAccountLink.status == LinkStatus.ACTIVE,
+        )
+    )
+    rooms = {email: Room(email, name or email, sub) for email, name, sub in rows}
+    return sorted(rooms.values(), key=lambda r: (r.name.lower(), r.email))
+
+
+def resolve_room(session: Session, actor: Actor, email: str | None) -> Room | None:
+    """The chosen room, refusing anything but a room the organisation linked."""
+    if not email:
+        return None
+    found = {r.email: r for r in room_choices(session, actor.organisation_id)}
+    room = found.get(email.strip().lower())
+    if room is None:
+        raise Invalid("Choose one of the listed rooms.", field="room")
+    return room
