@@ -42,7 +42,7 @@ from models import (
 from tests.factories import make_org
 from webapp import security
 from webapp.services import Actor, api_tokens, credentials
-from webapp.services.compliance import organisation_scope
+from webapp.services.compliance.scope import organisation_scope
 
 #: The neighbour's password: never the one the first organisation's people log in with.
 NEIGHBOUR_PASSWORD = "the neighbour's own password"

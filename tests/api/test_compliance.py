@@ -109,19 +109,20 @@ def test_only_reviewers_see_compliance_data(client, token_user):
 
 def test_erasing_a_person_deletes_their_tokens(client, session, org, token_user):
     from models import ApiToken
-    from webapp.services import Actor, compliance
+    from webapp.services import Actor
+    from webapp.services.compliance import erasure
 
     subject = token_user(Role.RECRUITER)
     reviewer = token_user(Role.COMPLIANCE).user
     admin = token_user(Role.ADMIN).user
     assert ApiClient(client, subject.token).get("/me").status_code == 200
-    request = compliance.propose_erasure(
+    request = erasure.propose_erasure(
         session,
         Actor(reviewer.id, reviewer.email, org.id, Role.COMPLIANCE),
         subject.user.id,
         "keep",
     )
-    compliance.decide_erasure(
+    erasure.decide_erasure(
         session,
         None,
         None,

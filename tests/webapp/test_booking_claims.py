@@ -312,10 +312,10 @@ def test_claims_are_per_organisation(app, session, sandbox, org, recruiter, peop
 
 
 def test_the_inventory_states_what_a_claim_keeps_and_for_how_long(app, session, org):
-    from webapp.services import compliance
+    from webapp.services.compliance import inventory
 
     reviewer = make_user(session, org, Role.COMPLIANCE)
-    tables = {t.name: t for t in compliance.inventory(session, actor_of(reviewer))}
+    tables = {t.name: t for t in inventory.inventory(session, actor_of(reviewer))}
     columns = {c.name: c for c in tables["slot_claim"].columns}
     assert set(columns) == {
         "id",

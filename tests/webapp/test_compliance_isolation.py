@@ -413,7 +413,7 @@ def test_reviewers_see_only_their_own_organisation(app, client, session, world):
 def test_every_table_belongs_to_an_organisation():
     """The compliance scope finds each table's organisation (a new table needs a path)."""
     from models import Base
-    from webapp.services.compliance import organisation_scope
+    from webapp.services.compliance.scope import organisation_scope
 
     for table in Base.metadata.sorted_tables:
         organisation_scope(table, 1)

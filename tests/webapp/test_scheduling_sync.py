@@ -140,6 +140,36 @@ def test_the_write_job_never_rewrites_a_cancelled_interview(
     assert session.get(Interview, interview.id).status is InterviewStatus.CANCELLED
 
 
+@pytest.mark.parametrize("unknown_delete_status", [202, 404])
+def test_a_delete_the_aggregator_answers_not_found_counts_as_deleted(
+    app, session, sandbox, recruiter, panel, unknown_delete_status
+):
+    """Cancelled before its write reached the calendar, the event is not at the aggregator, which
+    answers its delete with 202 or (the stricter reading) 404. Either way the event is gone, as
+    the person cancelling wanted: the interview is cancelled, not retried until it fails."""
+    from broker import errors as broker_errors
+    from tests.webapp.scheduling_support import creds_of
+
+    sandbox.call("PATCH", "/config", json={"unknown_event_delete_status": unknown_delete_status})
+    query = query_for(panel)
+    interview, _ = schedule(
+        app, session, recruiter, query, first_slot(app, session, recruiter, query).start, run=False
+    )
+    event = interview.events[0]
+    broker, cipher = broker_cipher(app)
+    if unknown_delete_status == 404:  # the aggregator does answer this delete with a 404
+        with pytest.raises(broker_errors.NotFound):
+            broker.delete_event(
+                creds_of(app, interview.host_link), event.calendar_id, event.event_id
+            )
+    booking.cancel_interview(session, actor_of(recruiter), interview.uid)
+    assert writes.run_delete(session, broker, cipher, interview.id) == "deleted"
+    session.expire_all()
+    interview = session.get(Interview, interview.id)
+    assert interview.status is InterviewStatus.CANCELLED
+    assert [e.status for e in interview.events] == [EventStatus.DELETED]
+
+
 def test_a_tampered_payload_writes_nothing(app, session, sandbox, recruiter, panel):
     query = query_for(panel)
     interview, payload = schedule(

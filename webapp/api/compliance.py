@@ -9,7 +9,9 @@ from webapp.api.core import actor, db, operation
 from webapp.api.errors import ApiError
 from webapp.api.pagination import Page, issue, position
 from webapp.api.schemas import compliance as s
-from webapp.services import compliance
+from webapp.services.compliance import audit as audit_trail
+from webapp.services.compliance import inventory as data_inventory
+from webapp.services.compliance import subjects
 
 REVIEWER = (Role.COMPLIANCE,)
 
@@ -25,12 +27,12 @@ REVIEWER = (Role.COMPLIANCE,)
 def inventory():
     """Every table and column stored, with classification and live row counts."""
     return {
-        "tables": compliance.inventory(db(), actor()),
-        "not_stored": compliance.NOT_STORED,
-        "processor": compliance.PROCESSOR,
+        "tables": data_inventory.inventory(db(), actor()),
+        "not_stored": data_inventory.NOT_STORED,
+        "processor": data_inventory.PROCESSOR,
         "retention": [
             {"records": r, "rule": rule}
-            for r, rule in compliance.retention_rules(current_app.config)
+            for r, rule in data_inventory.retention_rules(current_app.config)
         ],
     }
 
@@ -53,7 +55,7 @@ def audit(query):
         for k, v in query.items()
         if k in ("actor", "action", "target", "since", "until") and v
     }
-    filters = compliance.parse_filters(raw)
+    filters = audit_trail.parse_filters(raw)
     at = position("audit", who, query["cursor"])
     if at is not None and at.get("f") != filters.as_query():
         raise ApiError(
@@ -66,7 +68,7 @@ def audit(query):
     limit = at["l"] if at else query["limit"]
     page = at["p"] if at else 1
     last = at["last"] if at else None
-    entries, _total, pages = compliance.audit_page(db(), who, filters, page=page, page_size=limit)
+    entries, _total, pages = audit_trail.audit_page(db(), who, filters, page=page, page_size=limit)
     items = [e for e in entries if last is None or e.id < last]
     more = page < pages
     next_cursor = (
@@ -97,4 +99,4 @@ def audit(query):
 )
 def subject_export(user_id: int):
     """Every local record about one person as one document; the export is audited."""
-    return compliance.export_subject(db(), actor(), user_id)
+    return subjects.export_subject(db(), actor(), user_id)

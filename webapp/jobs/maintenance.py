@@ -31,7 +31,7 @@ def purge_oauth_states() -> int:
 @tasks.periodic("purge_audit_entries", crontab(minute="17", hour="3"))
 def purge_audit_entries() -> dict:
     """Daily: delete audit entries older than the configured retention."""
-    from webapp.services.compliance import purge_expired
+    from webapp.services.compliance.audit import purge_expired
 
     with deps.database().sessions() as session:
         return purge_expired(

@@ -20,7 +20,9 @@ from models import Role
 from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
-from webapp.services import compliance
+from webapp.services.compliance import audit as audit_trail
+from webapp.services.compliance import erasure, subjects
+from webapp.services.compliance import inventory as data_inventory
 from webapp.services.errors import Forbidden, Invalid, NotFound, ServiceError
 from webapp.views import flash_error
 from webapp.web import actor
@@ -38,12 +40,12 @@ def inventory():
     """Show every table and column stored, with classification and row counts."""
     return render_template(
         "compliance/inventory.html",
-        tables=compliance.inventory(db_session(), actor()),
-        not_stored=compliance.NOT_STORED,
-        processor=compliance.PROCESSOR,
+        tables=data_inventory.inventory(db_session(), actor()),
+        not_stored=data_inventory.NOT_STORED,
+        processor=data_inventory.PROCESSOR,
         data_center=current_app.config["CRONOFY_DATA_CENTER"],
         sandbox=bool(current_app.config.get("CRONOFY_API_BASE_URL")),
-        rules=compliance.retention_rules(current_app.config),
+        rules=data_inventory.retention_rules(current_app.config),
     )
 
 
@@ -52,7 +54,7 @@ def inventory():
 def audit():
     """Show the audit trail with filters and paging."""
     try:
-        filters = compliance.parse_filters(request.args)
+        filters = audit_trail.parse_filters(request.args)
     except Invalid as exc:
         flash_error(exc)
         return render_template(
@@ -61,11 +63,11 @@ def audit():
             total=0,
             page=1,
             pages=1,
-            filters=compliance.AuditFilters(),
+            filters=audit_trail.AuditFilters(),
             args=request.args,
         ), 400
     page = request.args.get("page", 1, type=int) or 1
-    entries, total, pages = compliance.audit_page(db_session(), actor(), filters, page=page)
+    entries, total, pages = audit_trail.audit_page(db_session(), actor(), filters, page=page)
     return render_template(
         "compliance/audit.html",
         entries=entries,
@@ -82,8 +84,8 @@ def audit():
 def audit_export(fmt: str):
     """Download the filtered audit trail as CSV or JSON."""
     try:
-        filters = compliance.parse_filters(request.args)
-        body = compliance.export_audit(db_session(), actor(), filters, fmt)
+        filters = audit_trail.parse_filters(request.args)
+        body = audit_trail.export_audit(db_session(), actor(), filters, fmt)
     except Invalid as exc:
         flash_error(exc)
         return redirect(url_for("compliance.audit"))
@@ -101,12 +103,12 @@ def people():
     """Find a person by name or email, or look up an email with no account."""
     query = (request.args.get("q") or "").strip()
     db, who = db_session(), actor()
-    matches = compliance.find_people(db, who, query) if query else []
+    matches = subjects.find_people(db, who, query) if query else []
     by_email, interviews = None, None
     if query and "@" in query and not any(u.email == query.lower() for u in matches):
         try:
-            by_email = compliance.email_records(db, who, query)
-            interviews = compliance.candidate_interviews(
+            by_email = subjects.email_records(db, who, query)
+            interviews = subjects.candidate_interviews(
                 db,
                 deps.broker(),
                 deps.cipher(),
@@ -130,10 +132,10 @@ def person(user_id: int):
     """Show every local record about one person."""
     db, who = db_session(), actor()
     try:
-        records = compliance.person_records(db, who, user_id)
+        records = subjects.person_records(db, who, user_id)
     except NotFound:
         abort(404)
-    pending = [r for r in compliance.pending_erasures(db, who) if r.person_id == user_id]
+    pending = [r for r in erasure.pending_erasures(db, who) if r.person_id == user_id]
     return render_template(
         "compliance/person.html",
         user_id=user_id,
@@ -148,7 +150,7 @@ def person(user_id: int):
 def person_export(user_id: int):
     """Download everything stored about a person as one JSON document."""
     try:
-        document = compliance.export_subject(db_session(), actor(), user_id)
+        document = subjects.export_subject(db_session(), actor(), user_id)
     except NotFound:
         abort(404)
     return Response(
@@ -166,9 +168,7 @@ def propose_erasure(user_id: int):
     """Propose erasing a person; the confirming role carries it out."""
     db, who = db_session(), actor()
     try:
-        req = compliance.propose_erasure(
-            db, who, user_id, request.form.get("future_interviews", "")
-        )
+        req = erasure.propose_erasure(db, who, user_id, request.form.get("future_interviews", ""))
     except NotFound:
         abort(404)
     except ServiceError as exc:
@@ -187,8 +187,8 @@ def erasures():
     db, who = db_session(), actor()
     return render_template(
         "compliance/erasures.html",
-        pending=compliance.pending_erasures(db, who),
-        history=compliance.erasure_history(db, who),
+        pending=erasure.pending_erasures(db, who),
+        history=erasure.erasure_history(db, who),
         may_confirm=who.role is confirm_role(),
     )
 
@@ -202,7 +202,7 @@ def decide_erasure(request_id: int):
 
 def decide(request_id: int, *, approve: bool):
     try:
-        req = compliance.decide_erasure(
+        req = erasure.decide_erasure(
             db_session(),
             deps.broker(),
             deps.cipher(),

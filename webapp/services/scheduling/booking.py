@@ -285,12 +285,19 @@ def cancel_interview(session: Session, actor: Actor, uid: str) -> Interview:
         InterviewStatus.FAILED,
     ):
         raise Invalid("This interview is already cancelled.")
+    mark_cancelling(session, interview)
+    record(session, actor, "interview.cancelled", target_type="interview", target_id=interview.id)
+    session.commit()
+    return interview
+
+
+def mark_cancelling(session: Session, interview: Interview) -> None:
+    """The interview is being cancelled: each of its events is to be deleted (``writes.run_delete``
+    does it, counting an event already gone as deleted) and its time is free for other bookings.
+    The caller audits and commits."""
     interview.status = InterviewStatus.CANCELLING
     interview.needs_notice = False
     for ev in interview.events:
         if ev.status is not EventStatus.DELETED:
             ev.status = EventStatus.DELETING
     claims.release(session, interview.id)
-    record(session, actor, "interview.cancelled", target_type="interview", target_id=interview.id)
-    session.commit()
-    return interview

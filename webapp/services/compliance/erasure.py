@@ -1,0 +1,404 @@
+"""Erasure: proposed by a compliance reviewer, confirmed by another role, carried out once.
+
+The person's calendar grants are revoked (or queued for revocation), their future interviews
+cancelled through the scheduling cancel and delete path or kept, rows that point at them deleted
+or detached, and the audit trail pseudonymised; the receipt records the counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+
+from sqlalchemy import delete, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from models import (
+    AuditEntry,
+    ErasureRequest,
+    LinkStatus,
+    MailboxRequest,
+    ProfileLink,
+    Role,
+    User,
+    utcnow,
+)
+from webapp.services import Actor, revocations
+from webapp.services.audit import record
+from webapp.services.compliance.scope import (
+    email_columns,
+    holds,
+    like_escaped,
+    org_user,
+    organisation_scope,
+    require,
+    user_reference_columns,
+)
+from webapp.services.errors import Forbidden, Invalid, NotFound, ServiceError, WriteFailed
+
+#: Steps other features add (e.g. cancelling future interviews); each gets
+#: (session, broker, cipher, user, choice) and returns counts for the receipt.
+ErasureStep = Callable[..., dict[str, int]]
+ERASURE_STEPS: list[ErasureStep] = []
+
+
+#: How an audit label names two people (see accounts.assign_coordinator).
+PAIR = " → "
+
+
+def erasure_step(fn: ErasureStep) -> ErasureStep:
+    ERASURE_STEPS.append(fn)
+    return fn
+
+
+def pending_erasures(session: Session, actor: Actor) -> list[ErasureRequest]:
+    require(actor, Role.COMPLIANCE, Role.ADMIN)
+    return list(
+        session.scalars(
+            select(ErasureRequest)
+            .where(
+                ErasureRequest.organisation_id == actor.organisation_id,
+                ErasureRequest.status == "proposed",
+            )
+            .order_by(ErasureRequest.id)
+        )
+    )
+
+
+def erasure_history(session: Session, actor: Actor) -> list[ErasureRequest]:
+    require(actor, Role.COMPLIANCE, Role.ADMIN)
+    return list(
+        session.scalars(
+            select(ErasureRequest)
+            .where(
+                ErasureRequest.organisation_id == actor.organisation_id,
+                ErasureRequest.status != "proposed",
+            )
+            .order_by(ErasureRequest.id.desc())
+            .limit(100)
+        )
+    )
+
+
+def propose_erasure(
+    session: Session, actor: Actor, user_id: int, future_interviews: str
+) -> ErasureRequest:
+    """A compliance reviewer proposes erasing a person; an IT admin (or the configured role)
+    confirms."""
+    require(actor, Role.COMPLIANCE)
+    user = org_user(session, actor, user_id)
+    if future_interviews not in ("cancel", "keep"):
+        raise Invalid(
+            "Choose whether to cancel or keep their future interviews.", field="future_interviews"
+        )
+    if user.id == actor.user_id:
+        raise Invalid("You cannot propose erasing your own account.")
+    if session.scalar(
+        select(ErasureRequest.id).where(
+            ErasureRequest.person_id == user.id, ErasureRequest.status == "proposed"
+        )
+    ):
+        raise Invalid("An erasure of this person is already waiting for confirmation.")
+    request = ErasureRequest(
+        organisation_id=actor.organisation_id,
+        person_id=user.id,
+        status="proposed",
+        future_interviews=future_interviews,
+        proposed_by_id=actor.user_id,
+    )
+    session.add(request)
+    session.flush()
+    record(
+        session,
+        actor,
+        "erasure.proposed",
+        target_type="user",
+        target_id=user.id,
+        detail={"request": request.id, "future_interviews": future_interviews},
+    )
+    session.commit()
+    return request
+
+
+def decide_erasure(
+    session: Session,
+    broker,
+    cipher,
+    actor: Actor,
+    request_id: int,
+    *,
+    approve: bool,
+    confirm_role: Role,
+) -> ErasureRequest:
+    """Confirm (and carry out) or reject a proposed erasure."""
+    request = session.get(ErasureRequest, request_id)
+    if request is None or request.organisation_id != actor.organisation_id:
+        raise NotFound("No such erasure request.")
+    if actor.role is not confirm_role:
+        raise Forbidden("Your role cannot confirm erasures.")
+    if request.status != "proposed":
+        raise Invalid("This erasure request has already been decided.")
+    if confirm_role is not Role.COMPLIANCE and request.proposed_by_id == actor.user_id:
+        raise Forbidden("Another person must confirm an erasure you proposed.")
+    if request.person_id == actor.user_id:
+        raise Invalid("You cannot erase your own account.")
+    if not approve:
+        request.decided_by_id = actor.user_id
+        request.decided_at = utcnow()
+        request.status = "rejected"
+        record(
+            session,
+            actor,
+            "erasure.rejected",
+            target_type="user",
+            target_id=request.person_id,
+            detail={"request": request.id},
+        )
+        session.commit()
+        return request
+    user = session.get(User, request.person_id)
+    if user is None or user.organisation_id != actor.organisation_id:
+        raise NotFound("The person no longer exists.")
+    if (
+        user.role is Role.ADMIN
+        and session.scalar(
+            select(func.count(User.id)).where(
+                User.organisation_id == user.organisation_id,
+                User.role == Role.ADMIN,
+                User.active.is_(True),
+                User.id != user.id,
+            )
+        )
+        == 0
+    ):
+        raise Invalid("The organisation's last IT admin cannot be erased.")
+    receipt = _erase(session, broker, cipher, user, request.future_interviews)
+    # Decided only now: cancelling interviews commits on the way, and a request that failed
+    # half-way must stay open to be confirmed again.
+    request.decided_by_id = actor.user_id
+    request.decided_at = utcnow()
+    request.receipt = receipt
+    request.status = "completed"
+    record(
+        session,
+        actor,
+        "subject.erased",
+        target_type="user",
+        target_id=request.person_id,
+        target_label=f"erased user #{request.person_id}",
+        detail={"request": request.id, **request.receipt},
+    )
+    session.commit()
+    return request
+
+
+def _person_links(session: Session, user: User) -> list[ProfileLink]:
+    """The person's calendar links: theirs by reference, and any other link of their
+    organisation to a calendar account at their address. Never another organisation's: an
+    address is only ever this person's inside their own organisation."""
+    return list(
+        session.scalars(
+            select(ProfileLink)
+            .where(
+                ProfileLink.organisation_id == user.organisation_id,
+                or_(ProfileLink.user_id == user.id, holds(ProfileLink.account_email, user.email)),
+            )
+            .order_by(ProfileLink.id)
+        )
+    )
+
+
+def _count(receipt: dict[str, int], key: str, value: int | None) -> None:
+    if value:
+        receipt[key] = receipt.get(key, 0) + value
+
+
+def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
+    from webapp.services import credentials
+
+    organisation_id = user.organisation_id
+    receipt: dict[str, int] = {"links_revoked": 0, "tokens_deleted": 0, "revocations_queued": 0}
+    # Feature steps first: cancelling interviews needs the person's calendar access.
+    for step in ERASURE_STEPS:
+        for key, value in step(session, broker, cipher, user, choice).items():
+            _count(receipt, key, value)
+    # Every grant of a link that goes is revoked: at once where the aggregator answers, else
+    # queued for the revocations job (no grant outlives the erasure unnoticed).
+    links = _person_links(session, user)
+    to_revoke: list[str] = []
+    for link in links:
+        if link.has_tokens:
+            if broker is not None and credentials.revoke_at_aggregator(
+                broker, cipher, link, whole_account=True
+            ):
+                receipt["links_revoked"] += 1
+            else:
+                to_revoke.append(link.sub)
+            receipt["tokens_deleted"] += 1
+        elif link.status is not LinkStatus.DISCONNECTED:
+            to_revoke.append(link.sub)
+        credentials.forget_tokens(link)
+        link.status = LinkStatus.DISCONNECTED
+    # Rooms and mailboxes of the organisation requested at the person's address.
+    requests_ = list(
+        session.scalars(
+            select(MailboxRequest).where(
+                MailboxRequest.organisation_id == organisation_id,
+                holds(MailboxRequest.email, user.email),
+            )
+        )
+    )
+    to_revoke += [r.resource_sub for r in requests_ if r.resource_sub]
+    receipt["revocations_queued"] = revocations.queue(
+        session, to_revoke, organisation_id=organisation_id, reason="subject.erased"
+    )
+    session.flush()
+    # The links found by address are someone else's rows: deleted by id, like the person's.
+    others = [link.id for link in links if link.user_id != user.id]
+    if others:
+        _count(
+            receipt,
+            "profile_link_deleted",
+            session.execute(
+                delete(ProfileLink.__table__).where(ProfileLink.__table__.c.id.in_(others))
+            ).rowcount,
+        )
+    # Rows that point at the person: detach where the reference may be empty, delete otherwise.
+    for table, column in reversed(list(user_reference_columns())):
+        if column.nullable:
+            result = session.execute(
+                update(table).where(column == user.id).values({column.name: None})
+            )
+            key = f"{table.name}_detached"
+        else:
+            result = session.execute(delete(table).where(column == user.id))
+            key = f"{table.name}_deleted"
+        _count(receipt, key, result.rowcount)
+    # The audit trail keeps what happened and ids, but no longer names the person. This bulk
+    # update is the one sanctioned exception to the trail being append-only.
+    tombstone = f"erased user #{user.id}"
+    audit = AuditEntry.__table__
+    receipt["audit_labels_pseudonymised"] = 0
+    for column in (audit.c.actor_label, audit.c.target_label):
+        result = session.execute(
+            update(audit)
+            .where(holds(column, user.email), organisation_scope(audit, organisation_id))
+            .values({column.name: tombstone})
+        )
+        _count(receipt, "audit_labels_pseudonymised", result.rowcount)
+    # Labels naming two people ("coordinator → manager", as assignments are labelled).
+    label, email = audit.c.target_label, user.email.lower()
+    for pattern, value in (
+        (f"{like_escaped(email)}{PAIR}%", literal(tombstone) + func.substr(label, len(email) + 1)),
+        (
+            f"%{PAIR}{like_escaped(email)}",
+            func.substr(label, 1, func.length(label) - len(email)) + literal(tombstone),
+        ),
+    ):
+        result = session.execute(
+            update(audit)
+            .where(
+                func.lower(label).like(pattern, escape="\\"),
+                organisation_scope(audit, organisation_id),
+            )
+            .values({label.name: value})
+        )
+        _count(receipt, "audit_labels_pseudonymised", result.rowcount)
+    # Whatever else of the organisation still holds the address.
+    for table, column in email_columns():
+        if table is audit:
+            continue
+        result = session.execute(
+            delete(table).where(
+                holds(column, user.email), organisation_scope(table, organisation_id)
+            )
+        )
+        _count(receipt, f"{table.name}_deleted", result.rowcount)
+    session.execute(delete(User.__table__).where(User.__table__.c.id == user.id))
+    session.expunge(user)
+    receipt["accounts_deleted"] = 1
+    return receipt
+
+
+def _ends_after(end, moment) -> bool:
+    """An event end (a time, or an all-day end date) after ``moment``."""
+    if isinstance(end, datetime):
+        return end > moment
+    return datetime.combine(end, time(0), UTC) > moment
+
+
+@erasure_step
+def _future_interviews(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
+    """Cancel (delete from every calendar) or keep the person's future hosted interviews.
+
+    Interview times are not stored here, so "future" is read from the aggregator: the managed
+    events of the person's links from now on. A cancelled interview goes through the same
+    cancel and delete path as one a recruiter cancels (``booking.mark_cancelling``, then
+    ``writes.run_delete``, where an event already gone at the aggregator counts as deleted).
+    Kept interviews stay in the calendars; their local rows go with the person's calendar link.
+    """
+    from models import Interview, InterviewStatus
+    from webapp.services import credentials
+    from webapp.services.scheduling import booking, writes
+
+    links = [link for link in _person_links(session, user) if link.status is LinkStatus.ACTIVE]
+    if not links or broker is None:
+        return {}
+    future: set[str] = set()
+    now = utcnow()
+    for link in links:
+        try:
+            # The aggregator reads from a date (today, UTC); "from now on" is decided here.
+            events = credentials.call_broker(
+                session,
+                broker,
+                cipher,
+                link,
+                lambda creds, on_refresh: broker.managed_events(
+                    creds, start=now.date(), on_refresh=on_refresh
+                ),
+            )
+        except ServiceError:
+            continue  # unreachable now: these interviews can only be kept
+        future.update(
+            e.event_id for e in events if e.event_id and not e.deleted and _ends_after(e.end, now)
+        )
+    hosted = list(
+        session.scalars(
+            select(Interview).where(
+                Interview.organisation_id == user.organisation_id,
+                Interview.host_link_id.in_([link.id for link in links]),
+                Interview.status.in_([InterviewStatus.PENDING, InterviewStatus.SCHEDULED]),
+            )
+        )
+    )
+    upcoming = [i for i in hosted if any(e.event_id in future for e in i.events)]
+    if choice == "keep":
+        return {"future_interviews_kept": len(upcoming)}
+    cancelled = 0
+    for interview in upcoming:
+        booking.mark_cancelling(session, interview)
+        session.commit()
+        try:
+            writes.run_delete(session, broker, cipher, interview.id)
+        except WriteFailed:
+            continue  # some calendar did not confirm; counted below
+        session.refresh(interview)
+        cancelled += interview.status is InterviewStatus.CANCELLED
+    session.flush()
+    return {
+        "future_interviews_cancelled": cancelled,
+        "future_interviews_not_cancelled": len(upcoming) - cancelled,
+    }
+
+
+@erasure_step
+def _own_preferences(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
+    """Delete the person's own scheduling preferences, their meeting-room link among them: their
+    reference may be empty, but detached they would read as an organisation default."""
+    from models import SchedulingPreference
+
+    result = session.execute(
+        delete(SchedulingPreference).where(SchedulingPreference.user_id == user.id)
+    )
+    return {"scheduling_preference_deleted": result.rowcount} if result.rowcount else {}

@@ -1,0 +1,113 @@
+"""The data inventory: every table and column with its classification, generated from the
+models' metadata (each column's ``info``), never written by hand, and the retention rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import (
+    Base,
+    Role,
+)
+from webapp.services import Actor
+from webapp.services.compliance.scope import organisation_scope, require
+
+#: What Rendezvous deliberately does not store, shown with the inventory.
+NOT_STORED = (
+    "Calendar content: event titles, descriptions, locations, attendees and notes are written to "
+    "and read from the calendar through the aggregator when a page needs them, never stored.",
+    "Free/busy periods and availability: computed by the aggregator for each request, "
+    "never stored.",
+    "Candidate names and email addresses: they travel inside the signed self-scheduling link and "
+    "the calendar invitation, not in Rendezvous's database.",
+    "Calendar account passwords: people sign in at the aggregator's consent page; Rendezvous only "
+    "receives OAuth tokens, which it encrypts.",
+)
+
+
+PROCESSOR = (
+    "Cronofy (the calendar aggregator) processes calendar data on Rendezvous's behalf: it "
+    "holds the calendar authorizations and synchronises events with Google, Microsoft, "
+    "Exchange and Apple."
+)
+
+
+@dataclass(frozen=True)
+class ColumnEntry:
+    name: str
+    type: str
+    category: str
+    purpose: str
+    retention: str
+    encrypted: bool
+    hashed: bool
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    name: str
+    rows: int
+    columns: tuple[ColumnEntry, ...]
+
+
+def inventory(session: Session, actor: Actor) -> list[TableEntry]:
+    """Every table and column with its classification and the organisation's live row count."""
+    require(actor, Role.COMPLIANCE)
+    tables = []
+    for table in Base.metadata.sorted_tables:
+        rows = (
+            session.scalar(
+                select(func.count())
+                .select_from(table)
+                .where(organisation_scope(table, actor.organisation_id))
+            )
+            or 0
+        )
+        columns = tuple(
+            ColumnEntry(
+                name=c.name,
+                type=str(c.type.compile(dialect=session.get_bind().dialect)),
+                category=c.info["category"],
+                purpose=c.info["purpose"],
+                retention=c.info["retention"],
+                encrypted=c.info["category"] == "secret-encrypted",
+                hashed=c.info["category"] == "secret-hashed",
+            )
+            for c in table.columns
+        )
+        tables.append(TableEntry(table.name, rows, columns))
+    return tables
+
+
+def retention_rules(config: dict) -> list[tuple[str, str]]:
+    """The retention rules the scheduled purge applies, for the inventory page."""
+    return [
+        ("Audit entries", f"deleted after {config['AUDIT_RETENTION_DAYS']} days"),
+        ("OAuth states", "deleted once expired or a day after use"),
+        ("Self-scheduling links", "deleted once expired, used or revoked for 30 days"),
+        (
+            "Slot claims (times of our own bookings, per panel member or room)",
+            "deleted once that person's or room's calendar shows the interview, when the booking "
+            "fails, moves or is cancelled, and once its time has passed",
+        ),
+        ("Calendar tokens", "deleted at once on disconnect, reset or erasure"),
+        (
+            "Revocations awaiting the calendar service",
+            "an account id only (no token); deleted once the calendar service confirms",
+        ),
+        (
+            "API tokens",
+            "stored only as a hash; deleted 30 days after they expire or are revoked, "
+            "and at once on erasure",
+        ),
+        (
+            "API idempotency keys",
+            "the key and request as hashes, the first response sealed; "
+            "deleted 24 hours after the first request, and at once on "
+            "erasure",
+        ),
+        ("Erasure receipts", "kept: they are the tombstone proving the erasure"),
+    ]
