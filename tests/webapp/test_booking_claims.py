@@ -24,7 +24,7 @@ from tests.factories import PASSWORD, make_org, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, next_weekday
 from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, requests_of, sealer_of
 from webapp import deps
-from webapp.services import candidate_links, claims
+from webapp.services import candidate_booking, candidate_links, claims
 from webapp.services.availability import free_slots, model
 from webapp.services.errors import SlotTaken, WriteFailed
 from webapp.services.scheduling import access, booking, rescheduling, sync, writes
@@ -173,10 +173,10 @@ def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_s
         candidate_tzid="Europe/London",
         title="T",
     )
-    opened = candidate_links.open_link(session, sealer_of(app), token)
-    assert slot.start not in {s.start for s in candidate_links.slots(session, broker, opened)}
+    opened = candidate_booking.open_link(session, sealer_of(app), token)
+    assert slot.start not in {s.start for s in candidate_booking.slots(session, broker, opened)}
     with pytest.raises(SlotTaken):
-        candidate_links.book(session, broker, cipher, sealer_of(app), token, slot.start)
+        candidate_booking.book(session, broker, cipher, sealer_of(app), token, slot.start)
     assert session.get(type(link), link.id).used_at is None  # the link still works
 
 

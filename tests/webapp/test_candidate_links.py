@@ -16,7 +16,7 @@ from tests.factories import make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from tests.webapp.test_scheduling import actor_of, sealer_of
 from webapp import deps
-from webapp.services import candidate_links
+from webapp.services import candidate_booking, candidate_links
 from webapp.services.availability import model
 from webapp.services.errors import Forbidden, Invalid, LinkUnusable, SlotTaken
 from webapp.services.scheduling import booking, rescheduling
@@ -75,11 +75,11 @@ def test_the_token_is_long_sealed_and_only_its_hash_is_stored(
                     and NAME not in blob
                     and "cand-title-4411" not in blob
                 )
-    opened = candidate_links.open_link(session, sealer_of(app), token)
+    opened = candidate_booking.open_link(session, sealer_of(app), token)
     assert (opened.candidate_name, opened.candidate_email) == (NAME, EMAIL)
     for forged in (token[:-2] + "AA", token + "x", "x" * 50, ""):
         with pytest.raises(LinkUnusable):
-            candidate_links.open_link(session, sealer_of(app), forged)
+            candidate_booking.open_link(session, sealer_of(app), forged)
 
 
 def test_only_recruiters_with_a_calendar_create_links_and_input_is_checked(
@@ -261,8 +261,8 @@ def test_two_candidates_racing_for_the_last_slot(app, client, session, sandbox, 
     panel = [(user, link)]
     first_link, token_a = new_link(app, session, recruiter, panel, days=2)
     second_link, token_b = new_link(app, session, recruiter, panel, days=2)
-    opened = candidate_links.open_link(session, sealer_of(app), token_a)
-    slots = candidate_links.slots(session, deps.broker.of(app), opened)
+    opened = candidate_booking.open_link(session, sealer_of(app), token_a)
+    slots = candidate_booking.slots(session, deps.broker.of(app), opened)
     target = slots[0].start
     results = {}
     barrier = threading.Barrier(2)
@@ -271,7 +271,7 @@ def test_two_candidates_racing_for_the_last_slot(app, client, session, sandbox, 
         with deps.database.of(app).sessions() as own:
             barrier.wait()
             try:
-                results[name] = candidate_links.book(
+                results[name] = candidate_booking.book(
                     own,
                     deps.broker.of(app),
                     deps.cipher.of(app),

@@ -14,7 +14,7 @@ from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.logs import RedactingFilter
 from webapp.security import public
-from webapp.services import candidate_links, zones
+from webapp.services import candidate_booking, zones
 from webapp.services.availability import model
 from webapp.services.errors import LinkUnusable, ServiceError, SlotTaken
 from webapp.views.schedule import parse_start, zone_options
@@ -47,7 +47,7 @@ def _tz(opened) -> str:
 def _slots_page(token: str, opened, problem: str | None = None, status: int = 200):
     tzid = _tz(opened)
     try:
-        found = candidate_links.slots(db_session(), deps.required_broker(), opened)
+        found = candidate_booking.slots(db_session(), deps.required_broker(), opened)
     except ServiceError as exc:
         found, problem, status = (), exc.message, 503
     tz = model.zone(tzid)
@@ -75,7 +75,7 @@ def _unusable(exc: LinkUnusable):
 
 
 def _booked_page(
-    shown: candidate_links.Booked,
+    shown: candidate_booking.Booked,
     *,
     invite_ics: str | None = None,
     soon: bool = False,
@@ -93,7 +93,7 @@ def _used_or_unusable(token: str, exc: LinkUnusable):
     if exc.state != "used":
         return _unusable(exc)
     try:
-        shown = candidate_links.booked(
+        shown = candidate_booking.booked(
             db_session(), deps.broker(), deps.cipher(), deps.sealer(), token
         )
     except LinkUnusable as gone:
@@ -107,7 +107,7 @@ def _used_or_unusable(token: str, exc: LinkUnusable):
 def page(token: str):
     """Show the candidate the free times, in their time zone."""
     try:
-        opened = candidate_links.open_link(db_session(), deps.sealer(), token)
+        opened = candidate_booking.open_link(db_session(), deps.sealer(), token)
     except LinkUnusable as exc:
         return _used_or_unusable(token, exc)
     return _slots_page(token, opened)
@@ -120,7 +120,7 @@ def book(token: str):
     """Book the chosen time and confirm it."""
     db = db_session()
     try:
-        booking = candidate_links.book(
+        booking = candidate_booking.book(
             db,
             deps.required_broker(),
             deps.cipher(),
@@ -134,7 +134,7 @@ def book(token: str):
         return _used_or_unusable(token, exc)
     except ServiceError as exc:
         try:  # the link may have been used meanwhile (e.g. by the other of two clicks)
-            opened = candidate_links.open_link(db, deps.sealer(), token)
+            opened = candidate_booking.open_link(db, deps.sealer(), token)
         except LinkUnusable as gone:
             return _used_or_unusable(token, gone)
         return _slots_page(token, opened, exc.message, 409 if isinstance(exc, SlotTaken) else 400)
@@ -143,7 +143,7 @@ def book(token: str):
             "scheduling.write_interview", booking.interview.id, booking.retry_payload
         )
     return _booked_page(
-        candidate_links.Booked(booking.title, booking.tzid, "booked", booking.start, booking.end),
+        candidate_booking.Booked(booking.title, booking.tzid, "booked", booking.start, booking.end),
         invite_ics=booking.invite_ics,
         soon=booking.retry_payload is not None,
     )

@@ -39,13 +39,13 @@ def push(ref: str):
 def smart_invite(ref: str):
     """Receive a candidate's answer to the Smart Invite of one interview."""
     from broker.notifications import parse_smart_invite_callback
-    from webapp.services import candidate_links
+    from webapp.services import candidate_booking
 
     # documented as signed like push notifications
     interview_id, callback = signed_callback(
         "smart_invite", "invite", ref, parse_smart_invite_callback
     )
-    outcome = candidate_links.invite_answered(
+    outcome = candidate_booking.invite_answered(
         db_session(), interview_id, callback.smart_invite_id, callback.status
     )
     log.info("smart invite callback for interview %s: %s", interview_id, outcome)
