@@ -15,7 +15,7 @@ from webapp import deps
 from webapp.db import db_session
 from webapp.security import PUBLIC, permits, policy_of
 from webapp.services import Actor, printable
-from webapp.services.accounts import load_session_user
+from webapp.services.authentication import load_session_user
 
 log = logging.getLogger("webapp.web")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,32}$")

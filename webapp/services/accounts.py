@@ -1,4 +1,6 @@
-"""Accounts: logging in and out, invitations, roles, deactivation and coordinator assignments."""
+"""Accounts: invitations, roles, deactivation, verified domains and a person's own profile.
+
+Logging in and out is ``authentication``; coordinator assignments are ``coordinators``."""
 
 from __future__ import annotations
 
@@ -36,91 +38,7 @@ def valid_email(email: str) -> bool:
     return len(email) <= 320 and bool(EMAIL_RE.match(email)) and printable(email)
 
 
-# ---------------------------------------------------------------------------------------------
-# Logging in and out
-
-
-def authenticate(session: Session, email: str, password: str, *, actor: Actor) -> list[User]:
-    """The active accounts these credentials open; audited either way.
-
-    One address may have an account in several organisations. Usually one of them opens (and
-    is logged in here); when the same password opens several, the person chooses one with
-    ``choose_account``. Unknown email, wrong password and deactivated account are
-    indistinguishable to the caller, and so is the number of accounts at the address: they
-    share a salt, so checking all of them costs one argon2 computation.
-    """
-    email = normalise_email(email)
-    candidates = (
-        list(session.scalars(select(User).where(User.email == email).order_by(User.id)))
-        if email
-        else []
-    )
-    matched = security.verify_passwords([u.password_hash for u in candidates], password or "")
-    opened = [u for u, ok in zip(candidates, matched) if ok and u.active]
-    if not opened:
-        for user, ok in zip(candidates, matched):
-            _login_failed(session, actor, email, user, "inactive" if ok else "wrong password")
-        if not candidates:
-            _login_failed(session, actor, email, None, "unknown user")
-        session.commit()
-        return []
-    for user in opened:
-        if security.password_needs_rehash(user.password_hash):
-            user.password_hash = _password_hash(session, user, password)
-    if len(opened) == 1:
-        _logged_in(session, opened[0], actor)
-    session.commit()
-    return opened
-
-
-def choose_account(session: Session, opened: list[int], user_id: int, *, actor: Actor) -> User:
-    """Log in to one of the accounts ``authenticate`` opened (ids kept by the caller)."""
-    user = session.get(User, user_id) if user_id in opened else None
-    if user is None or not user.active:
-        raise Invalid("Log in again: that account is not available.")
-    _logged_in(session, user, actor)
-    session.commit()
-    return user
-
-
-def login_choices(session: Session, opened: list[int]) -> list[User]:
-    """The still-active accounts among those a login opened, for the person to choose from."""
-    return list(
-        session.scalars(
-            select(User).where(User.id.in_(opened), User.active.is_(True)).order_by(User.id)
-        )
-    )
-
-
-def _login_failed(
-    session: Session, actor: Actor, email: str, user: User | None, reason: str
-) -> None:
-    record(
-        session,
-        actor,
-        "auth.login_failed",
-        outcome="failure",
-        organisation_id=user.organisation_id if user else None,
-        target_type="user",
-        target_id=user.id if user else None,
-        target_label=email[:320] or None,
-        detail={"reason": reason},
-    )
-
-
-def _logged_in(session: Session, user: User, actor: Actor) -> None:
-    user.last_login_at = utcnow()
-    record(
-        session,
-        _as(user, actor),
-        "auth.login",
-        target_type="user",
-        target_id=user.id,
-        target_label=user.email,
-    )
-
-
-def _password_hash(session: Session, user: User, password: str) -> str:
+def password_hash(session: Session, user: User, password: str) -> str:
     """The user's new password hash, salted like the other accounts at their address."""
     sibling = session.scalar(
         select(User.password_hash)
@@ -131,50 +49,18 @@ def _password_hash(session: Session, user: User, password: str) -> str:
     return security.hash_password(password, salt_of=sibling)
 
 
-def logout(session: Session, actor: Actor) -> None:
-    """End every session of the actor (their session version moves on)."""
-    user = session.get(User, actor.user_id)
-    if user is None:
-        return
-    user.session_version += 1
-    record(
-        session,
-        actor,
-        "auth.logout",
-        target_type="user",
-        target_id=user.id,
-        target_label=user.email,
-    )
-    session.commit()
-
-
-def load_session_user(session: Session, session_id: str) -> User | None:
-    """The user named by a Flask-Login id ``"<id>:<version>"`` if that session is still valid."""
-    user_id, sep, version = (session_id or "").partition(":")
-    if not sep or not user_id.isdigit() or not version.isdigit():
-        return None
-    user = session.get(User, int(user_id))
-    if user is None or not user.active or user.session_version != int(version):
-        return None
-    return user
-
-
-def _as(user: User, actor: Actor) -> Actor:
+def acting_as(user: User, actor: Actor) -> Actor:
     return Actor(
         user.id, user.email, user.organisation_id, user.role, actor.ip_address, actor.request_id
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Administration (IT admin of the same organisation only)
-
-
-def _require_admin(actor: Actor) -> None:
+def require_admin(actor: Actor) -> None:
     if actor.role is not Role.ADMIN:
         raise Forbidden("Only an IT admin can manage users.")
 
 
-def _org_user(session: Session, actor: Actor, user_id: int) -> User:
+def org_user(session: Session, actor: Actor, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.organisation_id != actor.organisation_id:
         raise NotFound("No such user in your organisation.")
@@ -182,21 +68,18 @@ def _org_user(session: Session, actor: Actor, user_id: int) -> User:
 
 
 def get_user(session: Session, actor: Actor, user_id: int) -> User:
-    _require_admin(actor)
-    return _org_user(session, actor, user_id)
+    require_admin(actor)
+    return org_user(session, actor, user_id)
 
 
 def list_users(session: Session, actor: Actor) -> list[User]:
-    _require_admin(actor)
+    require_admin(actor)
     return list(
         session.scalars(
             select(User).where(User.organisation_id == actor.organisation_id).order_by(User.name)
         )
     )
 
-
-# ---------------------------------------------------------------------------------------------
-# Verified domains: who may give accounts at an address
 
 #: Enterprise Connect providers whose service-account authorization proves the admin controls
 #: the domain: Google Workspace and Microsoft 365 only let an administrator of the domain's
@@ -258,7 +141,7 @@ def invite_user(
     session: Session, actor: Actor, *, email: str, name: str, role: str, invite_days: int
 ) -> tuple[User, str]:
     """Create an account and return it with its one-time invitation token (shown once)."""
-    _require_admin(actor)
+    require_admin(actor)
     email = normalise_email(email)
     name = (name or "").strip()
     if not valid_email(email):
@@ -308,8 +191,8 @@ def invite_user(
 
 def reissue_invite(session: Session, actor: Actor, user_id: int, *, invite_days: int) -> str:
     """Replace a user's invitation link (the old one stops working); returns the new token."""
-    _require_admin(actor)
-    user = _org_user(session, actor, user_id)
+    require_admin(actor)
+    user = org_user(session, actor, user_id)
     if user.password_hash is not None:
         raise Invalid("This person has already set a password.")
     _may_have_address(session, actor.organisation_id, user.email)
@@ -352,13 +235,13 @@ def accept_invite(session: Session, token: str, password: str, *, actor: Actor) 
     problem = security.password_problem(password)
     if problem:
         raise Invalid(problem, field="password")
-    user.password_hash = _password_hash(session, user, password)
+    user.password_hash = password_hash(session, user, password)
     user.invite_token_hash = None
     user.invite_expires_at = None
     user.session_version += 1
     record(
         session,
-        _as(user, actor),
+        acting_as(user, actor),
         "user.invite_accepted",
         target_type="user",
         target_id=user.id,
@@ -382,8 +265,8 @@ def _active_admins(session: Session, organisation_id: int) -> int:
 
 
 def change_role(session: Session, actor: Actor, user_id: int, role: str) -> User:
-    _require_admin(actor)
-    user = _org_user(session, actor, user_id)
+    require_admin(actor)
+    user = org_user(session, actor, user_id)
     new_role = parse_role(role)
     if new_role is user.role:
         return user
@@ -419,8 +302,8 @@ def change_role(session: Session, actor: Actor, user_id: int, role: str) -> User
 
 
 def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> User:
-    _require_admin(actor)
-    user = _org_user(session, actor, user_id)
+    require_admin(actor)
+    user = org_user(session, actor, user_id)
     if user.active == active:
         return user
     if not active:
@@ -452,77 +335,6 @@ def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> Us
     return user
 
 
-def assignments(session: Session, actor: Actor) -> list[CoordinatorAssignment]:
-    _require_admin(actor)
-    return list(
-        session.scalars(
-            select(CoordinatorAssignment)
-            .where(CoordinatorAssignment.organisation_id == actor.organisation_id)
-            .order_by(CoordinatorAssignment.id)
-        )
-    )
-
-
-def assign_coordinator(
-    session: Session, actor: Actor, coordinator_id: int, manager_id: int
-) -> CoordinatorAssignment:
-    """Let a coordinator schedule on behalf of a hiring manager (a recruiter)."""
-    _require_admin(actor)
-    coordinator = _org_user(session, actor, coordinator_id)
-    manager = _org_user(session, actor, manager_id)
-    if coordinator.role is not Role.COORDINATOR:
-        raise Invalid("Choose a user with the coordinator role.", field="coordinator_id")
-    if manager.role is not Role.RECRUITER:
-        raise Invalid("Choose a recruiter / hiring manager.", field="manager_id")
-    if (
-        session.scalar(
-            select(CoordinatorAssignment.id).where(
-                CoordinatorAssignment.coordinator_id == coordinator.id,
-                CoordinatorAssignment.manager_id == manager.id,
-            )
-        )
-        is not None
-    ):
-        raise Invalid(f"{coordinator.name} is already assigned to {manager.name}.")
-    assignment = CoordinatorAssignment(
-        organisation_id=actor.organisation_id, coordinator_id=coordinator.id, manager_id=manager.id
-    )
-    session.add(assignment)
-    session.flush()
-    record(
-        session,
-        actor,
-        "assignment.created",
-        target_type="assignment",
-        target_id=assignment.id,
-        target_label=f"{coordinator.email} → {manager.email}",
-    )
-    session.commit()
-    return assignment
-
-
-def unassign_coordinator(session: Session, actor: Actor, assignment_id: int) -> None:
-    _require_admin(actor)
-    assignment = session.get(CoordinatorAssignment, assignment_id)
-    if assignment is None or assignment.organisation_id != actor.organisation_id:
-        raise NotFound("No such assignment.")
-    label = f"{assignment.coordinator.email} → {assignment.manager.email}"
-    session.delete(assignment)
-    record(
-        session,
-        actor,
-        "assignment.removed",
-        target_type="assignment",
-        target_id=assignment_id,
-        target_label=label,
-    )
-    session.commit()
-
-
-# ---------------------------------------------------------------------------------------------
-# Own profile
-
-
 def change_password(session: Session, actor: Actor, current: str, new: str) -> User:
     """Change the actor's password; every other session of theirs ends."""
     user = session.get(User, actor.user_id)
@@ -533,7 +345,7 @@ def change_password(session: Session, actor: Actor, current: str, new: str) -> U
     problem = security.password_problem(new or "")
     if problem:
         raise Invalid(problem, field="new_password")
-    user.password_hash = _password_hash(session, user, new)
+    user.password_hash = password_hash(session, user, new)
     user.session_version += 1
     record(
         session,
@@ -556,8 +368,8 @@ def set_timezone(
     ``source`` says where the value came from (chosen, browser or calendar) for the audit trail.
     A name that is not a listed IANA zone is refused and nothing changes."""
     if actor.user_id != user_id:
-        _require_admin(actor)
-    user = _org_user(session, actor, user_id)
+        require_admin(actor)
+    user = org_user(session, actor, user_id)
     new = person_zone(tzid)
     if user.timezone == new:
         return user
@@ -578,15 +390,3 @@ def set_timezone(
 
 #: Where a time zone may come from (kept in the audit entry).
 SOURCES = ("chosen", "browser", "calendar")
-
-
-def managers_of(session: Session, coordinator_id: int) -> list[User]:
-    """Hiring managers a coordinator may schedule for."""
-    return list(
-        session.scalars(
-            select(User)
-            .join(CoordinatorAssignment, CoordinatorAssignment.manager_id == User.id)
-            .where(CoordinatorAssignment.coordinator_id == coordinator_id, User.active.is_(True))
-            .order_by(User.name)
-        )
-    )

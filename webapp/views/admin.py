@@ -11,7 +11,7 @@ from webapp.db import db_session
 from webapp.forms import AssignmentForm, InviteForm, RoleForm
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import accounts, calendars, connect
+from webapp.services import accounts, calendars, connect, coordinators
 from webapp.services.errors import NotFound, ServiceError
 from webapp.views import flash_error
 from webapp.views.schedule import zone_options
@@ -43,7 +43,7 @@ def _users_page(invite_form=None, assignment_form=None, invite_link=None, status
         users=users,
         invite_form=invite_form or InviteForm(),
         assignment_form=assignment_form or _assignment_form(users),
-        assignments=accounts.assignments(session, who),
+        assignments=coordinators.assignments(session, who),
         invite_link=invite_link,
     ), status
 
@@ -228,7 +228,7 @@ def assign():
         flash("Choose a coordinator and a hiring manager.", "error")
         return _users_page(assignment_form=form, status=400)
     try:
-        assignment = accounts.assign_coordinator(
+        assignment = coordinators.assign_coordinator(
             session, who, form.coordinator_id.data, form.manager_id.data
         )
     except ServiceError as exc:
@@ -245,7 +245,7 @@ def assign():
 def unassign(assignment_id: int):
     """Remove a coordinator assignment."""
     try:
-        accounts.unassign_coordinator(db_session(), actor(), assignment_id)
+        coordinators.unassign_coordinator(db_session(), actor(), assignment_id)
     except NotFound:
         abort(404)
     flash("Assignment removed.", "success")

@@ -21,7 +21,7 @@ from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.forms import ChooseAccountForm, LoginForm, SetPasswordForm
 from webapp.security import public, signed_in
-from webapp.services import accounts, printable
+from webapp.services import accounts, authentication, printable
 from webapp.services.errors import Invalid
 from webapp.services.zones import known_zone
 from webapp.views.profile import BROWSER_ZONE
@@ -60,7 +60,7 @@ def login():
         abort(400)
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        opened = accounts.authenticate(
+        opened = authentication.authenticate(
             db_session(), form.email.data, form.password.data, actor=actor()
         )
         if len(opened) == 1:
@@ -105,12 +105,12 @@ def choose_account():
         session.pop(CHOICE, None)
         flash("Log in with your email and password.", "info")
         return redirect(url_for("auth.login"))
-    options = accounts.login_choices(db_session(), pending["ids"])
+    options = authentication.login_choices(db_session(), pending["ids"])
     form = ChooseAccountForm()
     form.user_id.choices = [(str(u.id), f"{u.organisation.name} ({u.role.label})") for u in options]
     if form.validate_on_submit():
         try:
-            user = accounts.choose_account(
+            user = authentication.choose_account(
                 db_session(), pending["ids"], int(form.user_id.data), actor=actor()
             )
         except Invalid as exc:
@@ -126,7 +126,7 @@ def choose_account():
 @signed_in
 def logout():
     """Log out and end every session of this user."""
-    accounts.logout(db_session(), actor())
+    authentication.logout(db_session(), actor())
     logout_user()
     session.clear()
     flash("You have been logged out.", "info")

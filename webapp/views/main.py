@@ -8,7 +8,7 @@ from flask_login import current_user
 from models import Role
 from webapp.db import db_session
 from webapp.security import allow, signed_in
-from webapp.services import accounts
+from webapp.services import coordinators
 
 bp = Blueprint("main", __name__)
 
@@ -25,5 +25,5 @@ def home():
 def my_managers():
     """List the hiring managers this coordinator schedules for."""
     return render_template(
-        "my_managers.html", managers=accounts.managers_of(db_session(), current_user.id)
+        "my_managers.html", managers=coordinators.managers_of(db_session(), current_user.id)
     )

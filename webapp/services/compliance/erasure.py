@@ -42,7 +42,7 @@ ErasureStep = Callable[..., dict[str, int]]
 ERASURE_STEPS: list[ErasureStep] = []
 
 
-#: How an audit label names two people (see accounts.assign_coordinator).
+#: How an audit label names two people (see coordinators.assign_coordinator).
 PAIR = " → "
 
 

@@ -1,0 +1,124 @@
+"""Logging in and out, and the sessions a login opens."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import (
+    User,
+    utcnow,
+)
+from webapp import security
+from webapp.services import Actor
+from webapp.services.accounts import acting_as, normalise_email, password_hash
+from webapp.services.audit import record
+from webapp.services.errors import Invalid
+
+
+def authenticate(session: Session, email: str, password: str, *, actor: Actor) -> list[User]:
+    """The active accounts these credentials open; audited either way.
+
+    One address may have an account in several organisations. Usually one of them opens (and
+    is logged in here); when the same password opens several, the person chooses one with
+    ``choose_account``. Unknown email, wrong password and deactivated account are
+    indistinguishable to the caller, and so is the number of accounts at the address: they
+    share a salt, so checking all of them costs one argon2 computation.
+    """
+    email = normalise_email(email)
+    candidates = (
+        list(session.scalars(select(User).where(User.email == email).order_by(User.id)))
+        if email
+        else []
+    )
+    matched = security.verify_passwords([u.password_hash for u in candidates], password or "")
+    opened = [u for u, ok in zip(candidates, matched, strict=True) if ok and u.active]
+    if not opened:
+        for user, ok in zip(candidates, matched, strict=True):
+            _login_failed(session, actor, email, user, "inactive" if ok else "wrong password")
+        if not candidates:
+            _login_failed(session, actor, email, None, "unknown user")
+        session.commit()
+        return []
+    for user in opened:
+        if security.password_needs_rehash(user.password_hash):
+            user.password_hash = password_hash(session, user, password)
+    if len(opened) == 1:
+        _logged_in(session, opened[0], actor)
+    session.commit()
+    return opened
+
+
+def choose_account(session: Session, opened: list[int], user_id: int, *, actor: Actor) -> User:
+    """Log in to one of the accounts ``authenticate`` opened (ids kept by the caller)."""
+    user = session.get(User, user_id) if user_id in opened else None
+    if user is None or not user.active:
+        raise Invalid("Log in again: that account is not available.")
+    _logged_in(session, user, actor)
+    session.commit()
+    return user
+
+
+def login_choices(session: Session, opened: list[int]) -> list[User]:
+    """The still-active accounts among those a login opened, for the person to choose from."""
+    return list(
+        session.scalars(
+            select(User).where(User.id.in_(opened), User.active.is_(True)).order_by(User.id)
+        )
+    )
+
+
+def _login_failed(
+    session: Session, actor: Actor, email: str, user: User | None, reason: str
+) -> None:
+    record(
+        session,
+        actor,
+        "auth.login_failed",
+        outcome="failure",
+        organisation_id=user.organisation_id if user else None,
+        target_type="user",
+        target_id=user.id if user else None,
+        target_label=email[:320] or None,
+        detail={"reason": reason},
+    )
+
+
+def _logged_in(session: Session, user: User, actor: Actor) -> None:
+    user.last_login_at = utcnow()
+    record(
+        session,
+        acting_as(user, actor),
+        "auth.login",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+    )
+
+
+def logout(session: Session, actor: Actor) -> None:
+    """End every session of the actor (their session version moves on)."""
+    user = session.get(User, actor.user_id)
+    if user is None:
+        return
+    user.session_version += 1
+    record(
+        session,
+        actor,
+        "auth.logout",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+    )
+    session.commit()
+
+
+def load_session_user(session: Session, session_id: str) -> User | None:
+    """The user named by a Flask-Login id ``"<id>:<version>"`` if that session is still valid."""
+    user_id, sep, version = (session_id or "").partition(":")
+    if not sep or not user_id.isdigit() or not version.isdigit():
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
