@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
+
+from sqlalchemy.engine import CursorResult, Result
 
 from models import Role
 
@@ -33,6 +35,12 @@ def in_batches(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
     """Slices small enough for an ``IN (…)`` on every database's parameter limit."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE statement matched (``session.execute`` returns such a
+    statement's CursorResult typed as a plain Result)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 @dataclass(frozen=True)

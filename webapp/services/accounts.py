@@ -20,7 +20,7 @@ from models import (
     utcnow,
 )
 from webapp import security
-from webapp.services import Actor, printable
+from webapp.services import Actor, printable, rowcount
 from webapp.services.audit import record
 from webapp.services.errors import Forbidden, Invalid, NotFound
 from webapp.services.zones import person_zone
@@ -115,7 +115,7 @@ def _domain_owners(session: Session, domain: str) -> set[int]:
     )
 
 
-def _may_have_address(session: Session, organisation_id: int, email: str) -> None:
+def _may_have_address(session: Session, organisation_id: int | None, email: str) -> None:
     """Refuse an address at a domain another organisation verified (and this one did not).
 
     Says only who owns the domain, which is the same for every address in it: never whether
@@ -321,7 +321,7 @@ def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> Us
             .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        detail = {"api_tokens_revoked": revoked.rowcount or 0}
+        detail = {"api_tokens_revoked": rowcount(revoked)}
     record(
         session,
         actor,

@@ -41,7 +41,7 @@ def authenticate(session: Session, email: str, password: str, *, actor: Actor) -
         session.commit()
         return []
     for user in opened:
-        if security.password_needs_rehash(user.password_hash):
+        if user.password_hash and security.password_needs_rehash(user.password_hash):
             user.password_hash = password_hash(session, user, password)
     if len(opened) == 1:
         _logged_in(session, opened[0], actor)

@@ -31,7 +31,7 @@ from models import (
 )
 from webapp import security
 from webapp.security import Sealer, TokenCipher
-from webapp.services import Actor, claims
+from webapp.services import Actor, claims, rowcount
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.candidate_links import MAX_TOKEN, NO_INVITES, PURPOSE
@@ -135,7 +135,7 @@ def _members(session: Session, link: SchedulingLink) -> list[model.PanelMember]:
             select(User).where(User.id.in_({member.user_id for member in links.values()}))
         )
     }
-    org = session.get(Organisation, link.organisation_id)
+    org = session.get_one(Organisation, link.organisation_id)
     hours = roster.hours_for(session, list(users.values()), org)
     return [
         model.PanelMember(links[i], users[links[i].user_id], hours[links[i].user_id]) for i in ids
@@ -220,7 +220,7 @@ def book(
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if used.rowcount != 1:
+    if rowcount(used) != 1:
         session.rollback()
         raise LinkUnusable("This link has already been used to book an interview.", "used")
     creator = session.get(User, link.created_by_id) if link.created_by_id else None
@@ -405,7 +405,11 @@ def booked(
     event = found.get(host_event.event_id)
     if event is not None and event.deleted:
         return Booked(title, tzid, "cancelled")
-    if event is None or not isinstance(event.start, dt.datetime):
+    if (
+        event is None
+        or not isinstance(event.start, dt.datetime)
+        or not isinstance(event.end, dt.datetime)
+    ):
         if problems:
             return Booked(title, tzid, "unknown")
         # Not in the calendar yet (a double-click lands here): the time our claim holds.

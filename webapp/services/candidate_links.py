@@ -26,7 +26,7 @@ from models import (
 )
 from webapp import security
 from webapp.security import Sealer
-from webapp.services import Actor
+from webapp.services import Actor, rowcount
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.availability import model, roster
@@ -230,4 +230,4 @@ def purge(session: Session, now: dt.datetime | None = None) -> int:
         )
     )
     session.commit()
-    return result.rowcount or 0
+    return rowcount(result)

@@ -35,7 +35,7 @@ from webapp.services.errors import Forbidden, Invalid
 from webapp.services.zones import known_zone
 
 
-def assigned_manager_ids(session: Session, coordinator_id: int) -> set[int]:
+def assigned_manager_ids(session: Session, coordinator_id: int | None) -> set[int]:
     return set(
         session.scalars(
             select(CoordinatorAssignment.manager_id).where(
@@ -112,12 +112,12 @@ def resolve_panel(session: Session, actor: Actor, link_ids: Sequence[int]) -> li
     unknown = [i for i in ids if i not in allowed]
     if unknown:
         raise Invalid("Choose the panel from the people listed.", field="panel")
-    org = session.get(Organisation, actor.organisation_id)
+    org = session.get_one(Organisation, actor.organisation_id)
     hours = hours_for(session, [allowed[i][1] for i in ids], org)
     return [PanelMember(allowed[i][0], allowed[i][1], hours[allowed[i][1].id]) for i in ids]
 
 
-def room_choices(session: Session, organisation_id: int) -> list[Room]:
+def room_choices(session: Session, organisation_id: int | None) -> list[Room]:
     """Rooms the organisation linked for scheduling, through a domain that is still connected
     (from the database: no aggregator call)."""
     rows = session.execute(
@@ -131,7 +131,7 @@ def room_choices(session: Session, organisation_id: int) -> list[Room]:
             ServiceAccountLink.status == LinkStatus.ACTIVE,
         )
     )
-    rooms = {email: Room(email, name or email, sub) for email, name, sub in rows}
+    rooms = {email: Room(email, name or email, sub) for email, name, sub in rows if sub is not None}
     return sorted(rooms.values(), key=lambda r: (r.name.lower(), r.email))
 
 

@@ -18,9 +18,9 @@ from models import (
     Role,
     utcnow,
 )
-from webapp.services import Actor
+from webapp.services import Actor, rowcount
 from webapp.services.audit import record
-from webapp.services.compliance.scope import like_escaped, require
+from webapp.services.compliance.scope import like_escaped, require, table_of
 from webapp.services.errors import Invalid
 
 
@@ -169,8 +169,9 @@ def export_audit(session: Session, actor: Actor, filters: AuditFilters, fmt: str
 def purge_expired(session: Session, *, audit_retention_days: int) -> dict[str, int]:
     """Delete audit entries past retention (the other purges register as jobs of their own)."""
     cutoff = utcnow() - timedelta(days=audit_retention_days)
-    result = session.execute(delete(AuditEntry.__table__).where(AuditEntry.__table__.c.at < cutoff))
-    purged = {"audit_entries": result.rowcount or 0}
+    audit = table_of(AuditEntry)
+    result = session.execute(delete(audit).where(audit.c.at < cutoff))
+    purged = {"audit_entries": rowcount(result)}
     if purged["audit_entries"]:
         record(session, None, "retention.purged", detail=purged)
     session.commit()

@@ -23,7 +23,7 @@ from models import (
     User,
     utcnow,
 )
-from webapp.services import Actor, revocations
+from webapp.services import Actor, revocations, rowcount
 from webapp.services.audit import record
 from webapp.services.compliance.scope import (
     email_columns,
@@ -32,6 +32,7 @@ from webapp.services.compliance.scope import (
     org_user,
     organisation_scope,
     require,
+    table_of,
     user_reference_columns,
 )
 from webapp.services.errors import Forbidden, Invalid, NotFound, ServiceError, WriteFailed
@@ -259,9 +260,11 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
         _count(
             receipt,
             "profile_link_deleted",
-            session.execute(
-                delete(ProfileLink.__table__).where(ProfileLink.__table__.c.id.in_(others))
-            ).rowcount,
+            rowcount(
+                session.execute(
+                    delete(table_of(ProfileLink)).where(table_of(ProfileLink).c.id.in_(others))
+                )
+            ),
         )
     # Rows that point at the person: detach where the reference may be empty, delete otherwise.
     for table, column in reversed(list(user_reference_columns())):
@@ -273,22 +276,22 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
         else:
             result = session.execute(delete(table).where(column == user.id))
             key = f"{table.name}_deleted"
-        _count(receipt, key, result.rowcount)
+        _count(receipt, key, rowcount(result))
     # The audit trail keeps what happened and ids, but no longer names the person. This bulk
     # update is the one sanctioned exception to the trail being append-only.
     tombstone = f"erased user #{user.id}"
-    audit = AuditEntry.__table__
+    audit = table_of(AuditEntry)
     receipt["audit_labels_pseudonymised"] = 0
-    for column in (audit.c.actor_label, audit.c.target_label):
+    for label_column in (audit.c.actor_label, audit.c.target_label):
         result = session.execute(
             update(audit)
-            .where(holds(column, user.email), organisation_scope(audit, organisation_id))
-            .values({column.name: tombstone})
+            .where(holds(label_column, user.email), organisation_scope(audit, organisation_id))
+            .values({label_column.name: tombstone})
         )
-        _count(receipt, "audit_labels_pseudonymised", result.rowcount)
+        _count(receipt, "audit_labels_pseudonymised", rowcount(result))
     # Labels naming two people ("coordinator → manager", as assignments are labelled).
     label, email = audit.c.target_label, user.email.lower()
-    for pattern, value in (
+    for pattern, relabelled in (
         (f"{like_escaped(email)}{PAIR}%", literal(tombstone) + func.substr(label, len(email) + 1)),
         (
             f"%{PAIR}{like_escaped(email)}",
@@ -301,9 +304,9 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
                 func.lower(label).like(pattern, escape="\\"),
                 organisation_scope(audit, organisation_id),
             )
-            .values({label.name: value})
+            .values({label.name: relabelled})
         )
-        _count(receipt, "audit_labels_pseudonymised", result.rowcount)
+        _count(receipt, "audit_labels_pseudonymised", rowcount(result))
     # Whatever else of the organisation still holds the address.
     for table, column in email_columns():
         if table is audit:
@@ -313,8 +316,8 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
                 holds(column, user.email), organisation_scope(table, organisation_id)
             )
         )
-        _count(receipt, f"{table.name}_deleted", result.rowcount)
-    session.execute(delete(User.__table__).where(User.__table__.c.id == user.id))
+        _count(receipt, f"{table.name}_deleted", rowcount(result))
+    session.execute(delete(table_of(User)).where(table_of(User).c.id == user.id))
     session.expunge(user)
     receipt["accounts_deleted"] = 1
     return receipt
@@ -401,4 +404,4 @@ def _own_preferences(session: Session, broker, cipher, user: User, choice: str) 
     result = session.execute(
         delete(SchedulingPreference).where(SchedulingPreference.user_id == user.id)
     )
-    return {"scheduling_preference_deleted": result.rowcount} if result.rowcount else {}
+    return {"scheduling_preference_deleted": rowcount(result)} if rowcount(result) else {}

@@ -8,9 +8,11 @@ organisation also holds never reaches into its records.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Column, String, Table, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.sql.expression import ColumnElement
 
 from models import (
     Base,
@@ -27,17 +29,19 @@ def require(actor: Actor, *roles: Role) -> None:
         raise Forbidden("Your role cannot do this.")
 
 
-def organisation_scope(table: Table, organisation_id: int, _through: tuple[Table, ...] = ()):
+def organisation_scope(
+    table: Table, organisation_id: int | None, _through: tuple[Table, ...] = ()
+) -> ColumnElement[bool]:
     """The condition selecting the rows of ``table`` that belong to one organisation: its own
     ``organisation_id`` where it has one, otherwise through a foreign key to a table that belongs
     to one (an OAuth state through its user, an event through its interview). Raises LookupError
     for a table with no such path (tests/webapp/test_compliance.py checks there is none)."""
-    if table is Organisation.__table__:
+    if table is table_of(Organisation):
         return table.c.id == organisation_id
     if "organisation_id" in table.c:
         return table.c.organisation_id == organisation_id
     # Required references first: a row with an empty optional one would fall out of scope.
-    for column in sorted(table.columns, key=lambda c: c.nullable):
+    for column in sorted(table.columns, key=lambda c: bool(c.nullable)):
         for fk in column.foreign_keys:
             parent = fk.column.table
             if parent is table or parent in _through:
@@ -50,11 +54,16 @@ def organisation_scope(table: Table, organisation_id: int, _through: tuple[Table
     raise LookupError(f"table {table.name} has no path to an organisation")
 
 
+def table_of(model: type[Base]) -> Table:
+    """A model's table, as the metadata holds it."""
+    return Base.metadata.tables[model.__tablename__]
+
+
 def like_escaped(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def holds(column: Column, email: str):
+def holds(column: ColumnElement[Any] | QueryableAttribute[Any], email: str) -> ColumnElement[bool]:
     return func.lower(column) == email.lower()
 
 
@@ -66,7 +75,7 @@ def org_user(session: Session, actor: Actor, user_id: int) -> User:
 
 
 def user_reference_columns() -> Iterable[tuple[Table, Column]]:
-    user_table = User.__table__
+    user_table = table_of(User)
     for table in Base.metadata.sorted_tables:
         for column in table.columns:
             if any(fk.column.table is user_table for fk in column.foreign_keys):
@@ -76,7 +85,7 @@ def user_reference_columns() -> Iterable[tuple[Table, Column]]:
 def email_columns() -> Iterable[tuple[Table, Column]]:
     """Personal-data text columns that may hold someone's email outside a user reference."""
     for table in Base.metadata.sorted_tables:
-        if table is User.__table__:
+        if table is table_of(User):
             continue
         for column in table.columns:
             if (

@@ -8,6 +8,7 @@ stored).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -34,12 +35,13 @@ from webapp.services.compliance.scope import (
     org_user,
     organisation_scope,
     require,
+    table_of,
     user_reference_columns,
 )
 from webapp.services.errors import Invalid, ServiceError
 
 
-def _shown(column: Column, value: Any, row: dict[str, Any]) -> Any:
+def _shown(column: Column, value: Any, row: Mapping[Any, Any]) -> Any:
     category = column.info.get("category")
     if value is None:
         return None
@@ -71,13 +73,13 @@ def person_records(session: Session, actor: Actor, user_id: int) -> dict[str, li
 def _collect(session: Session, user: User) -> dict[str, list[dict[str, Any]]]:
     """By foreign key first, then by email; either way only the person's organisation's rows."""
     records: dict[str, list[dict[str, Any]]] = {}
-    user_table = User.__table__
+    user_table = table_of(User)
     records[user_table.name] = _rows(session, user_table, user_table.c.id == user.id)
     seen: dict[str, set] = {}
     conditions: dict[str, list] = {}
     for table, column in user_reference_columns():
         conditions.setdefault(table.name, []).append(column == user.id)
-    audit = AuditEntry.__table__
+    audit = table_of(AuditEntry)
     conditions.setdefault(audit.name, []).extend(
         [
             audit.c.actor_id == user.id,

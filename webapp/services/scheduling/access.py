@@ -101,7 +101,7 @@ def host_link_for(
             raise Invalid("Choose the hiring manager you are scheduling for.", field="on_behalf_of")
         if on_behalf_of_id not in roster.assigned_manager_ids(session, actor.user_id):
             raise Forbidden("You can only schedule for hiring managers assigned to you.")
-        manager = session.get(User, on_behalf_of_id)
+        manager = session.get_one(User, on_behalf_of_id)
         link = link_of(session, on_behalf_of_id)
         if link is None or link.status is not LinkStatus.ACTIVE or not link.target_calendar_id:
             raise ReconnectNeeded(
@@ -141,7 +141,7 @@ def panel_members(
             select(User).where(User.id.in_({link.user_id for link in links.values()} or {-1}))
         )
     }
-    org = session.get(Organisation, interview.organisation_id)
+    org = session.get_one(Organisation, interview.organisation_id)
     hours = roster.hours_for(session, list(users.values()), org)
     return [
         model.PanelMember(links[i], users[links[i].user_id], hours[links[i].user_id])

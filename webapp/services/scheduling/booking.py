@@ -15,6 +15,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -105,7 +106,15 @@ def _check_details(new: NewInterview) -> None:
         raise Invalid("Choose the candidate's time zone from the list.", field="candidate_tzid")
 
 
-def video_fields(session: Session, link: ProfileLink) -> dict[str, str | None]:
+class Conferencing(TypedDict, total=False):
+    """The conferencing fields of ``Content`` a host's interviews get."""
+
+    conferencing: str
+    conferencing_name: str
+    conferencing_url: str
+
+
+def video_fields(session: Session, link: ProfileLink) -> Conferencing:
     """The conferencing the host's interviews use, as Content fields: "default" unless they
     chose a linked account, their own meeting room, or no video (then nothing)."""
     from webapp.services.video import OWN_ROOM
@@ -119,7 +128,7 @@ def video_fields(session: Session, link: ProfileLink) -> dict[str, str | None]:
     choice = (pref.video_profile if pref and pref.video_profile else None) or "default"
     if choice == "none":
         return {}
-    if choice == OWN_ROOM:
+    if choice == OWN_ROOM and pref is not None:  # (only a saved preference names it)
         if not pref.video_room_url or not pref.video_room_name:
             return {"conferencing": "default"}
         return {

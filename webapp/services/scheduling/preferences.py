@@ -16,7 +16,7 @@ from webapp.services.errors import Invalid
 
 
 def preference_of(
-    session: Session, organisation_id: int, user_id: int | None
+    session: Session, organisation_id: int | None, user_id: int | None
 ) -> SchedulingPreference | None:
     query = select(SchedulingPreference).where(
         SchedulingPreference.organisation_id == organisation_id

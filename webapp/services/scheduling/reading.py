@@ -120,7 +120,7 @@ def view_interview(
         interview,
         None,
         panel=panel,
-        on_behalf_of=users.get(interview.on_behalf_of_id),
+        on_behalf_of=users.get(interview.on_behalf_of_id) if interview.on_behalf_of_id else None,
         can_change=may_change(session, actor, interview),
     )
     if interview.needs_notice and actor.user_id in (

@@ -110,7 +110,7 @@ def reconcile(
     domain of thousands of linked mailboxes costs one read per interviewing calendar, not one
     per mailbox."""
     now = now or utcnow()
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     links = list(
         session.scalars(
             select(ProfileLink).where(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from functools import partial
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +18,6 @@ from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.types import EventWrite
 from models import (
-    CreatedEvent,
     EventStatus,
     Interview,
     InterviewStatus,
@@ -179,7 +179,19 @@ def run_delete(
     return "deleted"
 
 
-def delete_event(session, broker, cipher, link: ProfileLink, ev: CreatedEvent) -> None:
+class EventRef(Protocol):
+    """Which event to delete: one of ours (a CreatedEvent) or an orphan found at the aggregator."""
+
+    @property
+    def calendar_id(self) -> str: ...
+
+    @property
+    def event_id(self) -> str: ...
+
+
+def delete_event(
+    session: Session, broker: CalendarBroker, cipher: TokenCipher, link: ProfileLink, ev: EventRef
+) -> None:
     if link.status is LinkStatus.DISCONNECTED or not link.has_tokens:
         return  # nothing we can reach any more; the calendar owner keeps their copy
 
