@@ -206,3 +206,30 @@ def test_role_refusals_read_as_sentences(session, token_user, api):
     assert error["message"] == (
         "A coordinator cannot use this operation. It is for compliance reviewers."
     )
+
+
+def _sentence(message: str) -> bool:
+    return message[:1].isupper() and message.rstrip().endswith((".", "?"))
+
+
+def test_default_and_not_found_messages_are_sentences(session, token_user, api):
+    from webapp.api.errors import CODES
+
+    assert [m for _code, m in CODES.values() if not _sentence(m)] == []
+    admin = token_user(Role.ADMIN)
+    answers = [
+        api.get("/enterprise/domains/999/mailboxes", token=admin.token),
+        api.get("/nowhere", token=admin.token),
+        api.get("/me"),
+    ]
+    recruiter = token_user(Role.RECRUITER)
+    answers += [
+        api.get("/interviews/" + "f" * 32, token=recruiter.token),
+        api.post("/scheduling-links/999/revoke", token=recruiter.token),
+    ]
+    messages = [r.get_json()["error"]["message"] for r in answers]
+    assert [r.status_code for r in answers] == [404, 404, 401, 404, 404]
+    assert messages[0] == "Your organisation has no connected domain with this id."
+    assert messages[3] == "There is no interview with this id that you can see."
+    assert messages[4] == "You have no self-scheduling link with this id."
+    assert all(_sentence(m) for m in messages), messages

@@ -63,7 +63,7 @@ def require_admin(actor: Actor) -> None:
 def org_user(session: Session, actor: Actor, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.organisation_id != actor.organisation_id:
-        raise NotFound("No such user in your organisation.")
+        raise NotFound("There is no such user in your organisation.")
     return user
 
 
@@ -339,7 +339,7 @@ def change_password(session: Session, actor: Actor, current: str, new: str) -> U
     """Change the actor's password; every other session of theirs ends."""
     user = session.get(User, actor.user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound("Your account no longer exists.")
     if not security.verify_password(user.password_hash, current or ""):
         raise Invalid("Your current password is not right.", field="current_password")
     problem = security.password_problem(new or "")

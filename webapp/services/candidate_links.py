@@ -197,7 +197,7 @@ def revoke(session: Session, actor: Actor, link_id: int) -> SchedulingLink:
         or link.organisation_id != actor.organisation_id
         or link.created_by_id != actor.user_id
     ):
-        raise NotFound("No such link.")
+        raise NotFound("You have no self-scheduling link with this id.")
     if link.revoked_at is None and link.used_at is None:
         link.revoked_at = utcnow()
         record(

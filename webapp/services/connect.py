@@ -67,7 +67,7 @@ def _require(actor: Actor, *roles: Role) -> None:
 def organisation(session: Session, actor: Actor) -> Organisation:
     org = session.get(Organisation, actor.organisation_id)
     if org is None:
-        raise NotFound("No such organisation.")
+        raise NotFound("There is no such organisation.")
     return org
 
 

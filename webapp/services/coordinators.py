@@ -69,7 +69,7 @@ def unassign_coordinator(session: Session, actor: Actor, assignment_id: int) -> 
     require_admin(actor)
     assignment = session.get(CoordinatorAssignment, assignment_id)
     if assignment is None or assignment.organisation_id != actor.organisation_id:
-        raise NotFound("No such assignment.")
+        raise NotFound("There is no such assignment in your organisation.")
     label = f"{assignment.coordinator.email} → {assignment.manager.email}"
     session.delete(assignment)
     record(

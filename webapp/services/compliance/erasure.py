@@ -134,7 +134,7 @@ def decide_erasure(
     """Confirm (and carry out) or reject a proposed erasure."""
     request = session.get(ErasureRequest, request_id)
     if request is None or request.organisation_id != actor.organisation_id:
-        raise NotFound("No such erasure request.")
+        raise NotFound("There is no such erasure request in your organisation.")
     if actor.role is not confirm_role:
         raise Forbidden("Your role cannot confirm erasures.")
     if request.status != "proposed":

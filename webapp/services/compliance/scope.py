@@ -70,7 +70,7 @@ def holds(column: ColumnElement[Any] | QueryableAttribute[Any], email: str) -> C
 def org_user(session: Session, actor: Actor, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.organisation_id != actor.organisation_id:
-        raise NotFound("No such person in your organisation.")
+        raise NotFound("There is no such person in your organisation.")
     return user
 
 

@@ -56,7 +56,7 @@ def of_organisation(session: Session, organisation_id: int) -> list[ServiceAccou
 def domain_link(session: Session, actor: Actor, link_id: int) -> ServiceAccountLink:
     link = session.get(ServiceAccountLink, link_id)
     if link is None or link.organisation_id != actor.organisation_id:
-        raise NotFound("No such domain.")
+        raise NotFound("Your organisation has no connected domain with this id.")
     return link
 
 

@@ -298,7 +298,7 @@ def relink_mailbox(session: Session, actor: Actor, request_id: int) -> MailboxRe
         or row.organisation_id != actor.organisation_id
         or row.kind is not MailboxKind.MAILBOX
     ):
-        raise NotFound("No such mailbox.")
+        raise NotFound("Your organisation has no mailbox with this id.")
     link = row.service_account
     profile = session.get(ProfileLink, row.profile_link_id) if row.profile_link_id else None
     if (

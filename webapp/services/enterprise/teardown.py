@@ -55,7 +55,7 @@ def unlink_mailbox(
     require_admin(actor)
     row = session.get(MailboxRequest, request_id)
     if row is None or row.organisation_id != actor.organisation_id:
-        raise NotFound("No such mailbox.")
+        raise NotFound("Your organisation has no mailbox with this id.")
     if row.status is MailboxStatus.UNLINKED:
         return row
     before = row.status

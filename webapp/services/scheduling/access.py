@@ -73,11 +73,11 @@ def visible(session: Session, actor: Actor):
 def interview_for(session: Session, actor: Actor, uid: str, *, to_change: bool = True) -> Interview:
     """The interview ``uid`` if the actor may change it (or, with ``to_change=False``, see it)."""
     if not uid or len(uid) > 32:
-        raise NotFound("No such interview.")
+        raise NotFound("There is no interview with this id that you can see.")
     rule = changeable(session, actor) if to_change else visible(session, actor)
     found = session.scalar(select(Interview).where(Interview.uid == uid, rule))
     if found is None:
-        raise NotFound("No such interview.")
+        raise NotFound("There is no interview with this id that you can see.")
     return found
 
 
