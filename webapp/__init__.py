@@ -33,7 +33,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SECURE=config["SESSION_COOKIE_SECURE"],
         REMEMBER_COOKIE_SAMESITE="Lax",
-        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which has its own limits
+        # The CSRF token lives as long as the session, which has its own limits.
+        WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=True,
         RATELIMIT_STORAGE_URI=config["REDIS_URL"] or "memory://",
         RATELIMIT_HEADERS_ENABLED=True,

@@ -121,7 +121,9 @@ def operation(
     status: int = 200,
     errors: tuple[int, ...] = (),
 ) -> Callable:
-    """Declare an API endpoint (see the module docstring). ``roles``: tuple of Role, ANY_USER or PUBLIC."""
+    """Declare an API endpoint (see the module docstring).
+
+    ``roles``: a tuple of Role, ANY_USER or PUBLIC."""
     if isinstance(roles, tuple):
         if not roles or not all(isinstance(r, Role) for r in roles):
             raise ValueError("roles must name at least one Role")

@@ -84,7 +84,7 @@ def calendar_links(query):
         "calendar-links",
         actor(),
         [link] if link else [],
-        lambda l: l.id,
+        lambda found: found.id,
         limit=query["limit"],
         cursor=query["cursor"],
     )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from models import ApiToken, User, utcnow
 from webapp import security
-from webapp.services import Actor, printable
+from webapp.services import Actor, printable, rowcount
 from webapp.services.audit import record
 from webapp.services.errors import Invalid, NotFound, TokenRejected
 
@@ -142,16 +142,18 @@ def authenticate(
         raise TokenRejected("The API token is not valid.", "unknown")
     user = session.get(User, token.user_id)
     now = utcnow()
-    reason = message = None
+    refusal: tuple[str, str] | None = None  # (reason for the audit trail, message for the user)
     if token.revoked_at is not None:
-        reason, message = "revoked", "This API token was revoked."
+        refusal = "revoked", "This API token was revoked."
     elif token.expires_at <= now:
-        reason, message = "expired", "This API token has expired. Create a new one on your profile."
+        refusal = "expired", "This API token has expired. Create a new one on your profile."
     elif user is None or not user.active:
-        reason, message = "inactive user", "The account this token belongs to is deactivated."
-    if reason:
+        refusal = "inactive user", "The account this token belongs to is deactivated."
+    if refusal is not None:
+        reason, message = refusal
         denied(session, token, user, reason, ip_address=ip_address, request_id=request_id)
         raise TokenRejected(message, reason)
+    assert user is not None  # an absent user was refused above
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = now
         session.commit()
@@ -205,4 +207,4 @@ def purge(session: Session, now=None) -> int:
         delete(ApiToken).where(or_(ApiToken.expires_at < cutoff, ApiToken.revoked_at < cutoff))
     )
     session.commit()
-    return result.rowcount or 0
+    return rowcount(result)

@@ -37,6 +37,7 @@ from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.types import AvailabilityQuery, Group, Member, Period
 from models import Interview, InterviewStatus, LinkStatus, ProfileLink, SlotClaim, utcnow
+from webapp.services import rowcount
 
 log = logging.getLogger("webapp.services.claims")
 
@@ -237,7 +238,7 @@ def settle(
         result = session.execute(
             delete(SlotClaim).where(condition).execution_options(synchronize_session=False)
         )
-        counts[name] += result.rowcount or 0
+        counts[name] += rowcount(result)
 
     gone(SlotClaim.bucket_start <= now - BUCKET, "past")
     gone(SlotClaim.confirmed_at <= now - GRACE, "confirmed")
@@ -312,7 +313,7 @@ def settle(
                 .values(confirmed_at=now)
                 .execution_options(synchronize_session=False)
             )
-            counts["confirmed_rows"] += result.rowcount or 0
+            counts["confirmed_rows"] += rowcount(result)
         session.execute(
             update(SlotClaim)
             .where(base)

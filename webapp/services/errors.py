@@ -23,7 +23,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from webapp.services.availability import Query
+    from webapp.services.availability.model import Query
 
 
 class ServiceError(Exception):

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from models import IdempotencyKey, utcnow
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
+from webapp.services import rowcount
 from webapp.services.errors import Invalid, KeyInUse, KeyReused
 
 HEADER = "Idempotency-Key"
@@ -164,4 +165,4 @@ def purge(session: Session, now: dt.datetime | None = None) -> int:
         delete(IdempotencyKey).where(IdempotencyKey.created_at <= (now or utcnow()) - TTL)
     )
     session.commit()
-    return result.rowcount or 0
+    return rowcount(result)
