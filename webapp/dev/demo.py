@@ -25,19 +25,21 @@ class DemoUser:
     name: str
     email: str
     role: Role
+    #: Their own zone, as in the sandbox (the panel's working hours are shown in it).
+    timezone: str = "Europe/London"
 
 
 DEMO_USERS = (
     DemoUser("Riley Chen", "riley.chen@northwind.example", Role.RECRUITER),
-    DemoUser("Sam Patel", "sam.patel@contoso.example", Role.RECRUITER),
+    DemoUser("Sam Patel", "sam.patel@contoso.example", Role.RECRUITER, "America/New_York"),
     DemoUser("Morgan Lee", "morgan.lee@northwind.example", Role.COORDINATOR),
     DemoUser("Alex Kim", "alex.kim@northwind.example", Role.ADMIN),
-    DemoUser("Jordan Diaz", "jordan.diaz@northwind.example", Role.COMPLIANCE),
+    DemoUser("Jordan Diaz", "jordan.diaz@northwind.example", Role.COMPLIANCE, "America/New_York"),
 )
 #: Hiring managers at Fabrikam (Exchange), so "Link all users" of Enterprise Connect has people
 #: to link in the demo; one is outside the service account's impersonation scope.
 DEMO_MAILBOX_USERS = tuple(
-    DemoUser(name, email, Role.RECRUITER)
+    DemoUser(name, email, Role.RECRUITER, "Europe/Berlin")
     for name, email in (
         ("Anna Becker", "anna.becker@fabrikam.example"),
         ("Ben Schulz", "ben.schulz@fabrikam.example"),
@@ -70,6 +72,7 @@ def seed_demo(session: Session) -> bool:
             name=demo.name,
             email=demo.email,
             role=demo.role,
+            timezone=demo.timezone,
             password_hash=password_hash,
             active=True,
             session_version=1,

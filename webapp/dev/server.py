@@ -18,16 +18,19 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import requests
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 from webapp import ROOT, create_app, deps
 from webapp.config import ConfigError
-from webapp.dev.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+from webapp.dev.demo import DEMO_ORGANISATION, DEMO_PASSWORD, DEMO_USERS, seed_demo
+from webapp.dev.demo_world import DemoError, Populated, demo_organisation_id, populate
 from webapp.public_urls import oauth_redirect_uris
+from webapp.services.errors import ServiceError
 
 SANDBOX_CLIENT_ID = "rendezvous-dev"
 
@@ -139,8 +142,22 @@ def main(argv: list[str] | None = None) -> None:
     if sandbox_url:
         start_sandbox(args.host, sandbox_port, oauth_redirect_uris(app), instance)
     start_worker()
+    # Serve at once: linking the demo's calendars needs the aggregator's callbacks to arrive.
+    server = make_server(args.host, args.port, app, threaded=True)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
     with deps.database.of(app).sessions() as session:
-        seed_demo(session)
+        created = seed_demo(session)
+        organisation_id = demo_organisation_id(session, DEMO_ORGANISATION)
+    populated = None
+    if created and sandbox_url and organisation_id is not None:
+        print("\n  Linking the demo calendars and scheduling its interviews ...", flush=True)
+        try:
+            populated = populate(app, organisation_id, sandbox_url)
+        except (DemoError, ServiceError, requests.RequestException) as exc:
+            print(f"  The demo could not be completed: {exc}", flush=True)
+            print("  (Stop, delete instance/rendezvous.sqlite3 and instance/sandbox-state.json,")
+            print("  and run again to start the demo afresh.)", flush=True)
 
     url = app.config["PUBLIC_BASE_URL"] + "/"
     print(f"\n  Rendezvous is running at {url}\n")
@@ -152,8 +169,27 @@ def main(argv: list[str] | None = None) -> None:
         print("  On its consent page, demo calendar identities use the password shown there.")
     else:
         print(f"\n  Using Cronofy ({app.config['CRONOFY_DATA_CENTER']} data center).")
+    if populated is not None:
+        _print_populated(populated)
     print("\n  Press Ctrl+C to stop.\n", flush=True)
-    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+    try:
+        while serving.is_alive():
+            serving.join(0.5)
+    finally:
+        server.shutdown()
+
+
+def _print_populated(done: Populated) -> None:
+    print("\n  Demo calendars linked through the sandbox:")
+    print(f"    Business Connect: {', '.join(done.linked)}")
+    print(
+        f"    Enterprise Connect (fabrikam.example): {done.mailboxes.get('linked', 0)} mailboxes"
+        f" linked, {done.mailboxes.get('failed', 0)} refused (outside the service account's"
+        " scope)"
+    )
+    print(f"  Interviews: {'; '.join(done.interviews)}")
+    if done.open_link_url:
+        print(f"  A candidate's self-scheduling link, not used yet: {done.open_link_url}")
 
 
 if __name__ == "__main__":
