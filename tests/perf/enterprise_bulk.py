@@ -40,6 +40,7 @@ from broker.sandbox import notify  # noqa: E402
 from broker.sandbox.server import start_sandbox  # noqa: E402
 from models import MailboxRequest, MailboxStatus, Organisation, Role, User, migrate  # noqa: E402
 from tests.factories import TEST_TOKEN_KEYS  # noqa: E402
+from tests.held_jobs import HeldJobs  # noqa: E402
 from webapp import create_app, deps  # noqa: E402
 from webapp.public_urls import oauth_redirect_uris  # noqa: E402
 from webapp.services import Actor  # noqa: E402
@@ -209,6 +210,7 @@ def main() -> int:
         )
         db.commit()
         actor = Actor(admin.id, admin.email, org.id, Role.ADMIN)
+        held = HeldJobs()
         with app.test_request_context(base_url=base):
             from webapp.callbacks import service_account_callback_url
 
@@ -237,9 +239,15 @@ def main() -> int:
                 error=None,
                 session_nonce="bench",
                 redirect_uri=base + "/admin/calendar/enterprise/callback",
+                jobs=held,
             )
             report = mailboxes.request_mailboxes(
-                db, actor, link.id, all_users=True, callback_url=service_account_callback_url
+                db,
+                actor,
+                link.id,
+                all_users=True,
+                callback_url=service_account_callback_url,
+                jobs=held,  # the benchmark sends the batches itself, below
             )
         link_id = link.id
     assert report.queued == n, report

@@ -124,12 +124,15 @@ def test_disconnecting_a_large_domain_deletes_every_token_at_once_and_queues_rev
 ):
     admin = make_user(session, org, Role.ADMIN, email="it@big.example")
     sa = big_domain(app, session, org, 120)
+    held = HeldJobs()
     report = teardown.disconnect_domain(  # the service takes no broker: nothing remote here
         session,
         deps.cipher.of(app),
         Actor(admin.id, admin.email, org.id, Role.ADMIN),
         sa.id,
+        jobs=held,
     )
+    assert held.queued == [("revocations.run", ())]  # revoking them is the job's
     assert (report.mailboxes, report.tokens_deleted, report.revocations) == (122, 121, 123)
     session.expire_all()
     assert not any(p.has_tokens for p in session.scalars(select(ProfileLink)))

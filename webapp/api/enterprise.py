@@ -104,7 +104,6 @@ def request_mailboxes(domain_id: int, body):
         emails=body["emails"],
         all_users=body["all_users"],
         callback_url=service_account_callback_url,
+        jobs=deps.jobs(),
     )
-    if report.queued:
-        deps.jobs().enqueue("enterprise.send_batches", link.id)
     return report

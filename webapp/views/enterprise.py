@@ -40,10 +40,6 @@ bp = Blueprint("enterprise", __name__, url_prefix="/admin/calendar/enterprise")
 MAX_UPLOAD = 1024 * 1024
 
 
-def _send(link_id: int) -> None:
-    deps.jobs().enqueue("enterprise.send_batches", link_id)
-
-
 def _domain_or_404(link_id: int):
     try:
         return domains.domain_link(db_session(), actor(), link_id)
@@ -149,6 +145,7 @@ def callback():
             error=args.get("error"),
             session_nonce=session.get("oauth_nonce"),
             redirect_uri=external_url("enterprise.callback"),
+            jobs=deps.jobs(),
         )
     except StateRejected as exc:
         return render_template("calendar/state_rejected.html", message=exc.message), 400
@@ -158,8 +155,6 @@ def callback():
     except ServiceError as exc:
         flash_error(exc)
         return redirect(url_for("enterprise.index"))
-    if mailboxes.counts(db_session(), link.id)["queued"]:
-        _send(link.id)  # requests waiting for a reconnected service account
     flash(
         f"{link.domain} is connected through {link.account_email or 'its service account'}.",
         "success",
@@ -216,12 +211,11 @@ def request_mailboxes(link_id: int):
             emails=emails,
             all_users=mode == "all",
             callback_url=callbacks.service_account_callback_url,
+            jobs=deps.jobs(),
         )
     except ServiceError as exc:
         flash_error(exc)
         return redirect(url_for("enterprise.choose", link_id=link.id)), 303
-    if report.queued:
-        _send(link.id)
     return render_template("settings/enterprise_requested.html", link=link, report=report)
 
 
@@ -239,12 +233,11 @@ def request_rooms(link_id: int):
             link.id,
             request.form.getlist("rooms"),
             callback_url=callbacks.service_account_callback_url,
+            jobs=deps.jobs(),
         )
     except ServiceError as exc:
         flash_error(exc)
         return redirect(url_for("enterprise.index")), 303
-    if report.queued:
-        _send(link.id)
     for rejected in report.rejected:
         flash(f"{rejected.email}: {rejected.reason}.", "error")
     if report.queued:
@@ -270,12 +263,10 @@ def retry(link_id: int):
     """Send every failed mailbox request of the domain again."""
     link = _domain_or_404(link_id)
     try:
-        count = mailboxes.retry_failed(db_session(), actor(), link.id)
+        count = mailboxes.retry_failed(db_session(), actor(), link.id, jobs=deps.jobs())
     except ServiceError as exc:
         flash_error(exc)
         return redirect(url_for("enterprise.index")), 303
-    if count:
-        _send(link.id)
     flash(
         f"Retrying {count} failed mailbox{'' if count == 1 else 'es'}."
         if count
@@ -290,13 +281,12 @@ def retry(link_id: int):
 def relink(request_id: int):
     """Link a mailbox that needs attention again through the service account."""
     try:
-        row = mailboxes.relink_mailbox(db_session(), actor(), request_id)
+        row = mailboxes.relink_mailbox(db_session(), actor(), request_id, jobs=deps.jobs())
     except NotFound:
         abort(404)
     except ServiceError as exc:
         flash_error(exc)
         return redirect(url_for("enterprise.index")), 303
-    _send(row.service_account_link_id)
     flash(
         f"{row.email} is being linked again; it is back once the calendar service answers.",
         "success",
@@ -315,10 +305,10 @@ def unlink(request_id: int):
             deps.cipher(),
             actor(),
             request_id,
+            jobs=deps.jobs(),
         )
     except NotFound:
         abort(404)
-    _revoke_queued()  # a revocation the aggregator did not take at once is worked off there
     flash(f"{row.email} is unlinked; its tokens are deleted.", "success")
     return redirect(url_for("enterprise.index"))
 
@@ -343,10 +333,11 @@ def disconnect(link_id: int):
     """Unlink every mailbox and room of the domain and its service account; revoke them at the
     aggregator in the background."""
     try:
-        report = teardown.disconnect_domain(db_session(), deps.cipher(), actor(), link_id)
+        report = teardown.disconnect_domain(
+            db_session(), deps.cipher(), actor(), link_id, jobs=deps.jobs()
+        )
     except NotFound:
         abort(404)
-    _revoke_queued()
     flash(
         f"{report.domain} is disconnected: {report.mailboxes} mailbox"
         f"{'' if report.mailboxes == 1 else 'es'} and room(s) unlinked, {report.tokens_deleted} "
@@ -355,10 +346,6 @@ def disconnect(link_id: int):
         "success",
     )
     return redirect(url_for("enterprise.index"))
-
-
-def _revoke_queued() -> None:
-    deps.jobs().enqueue("revocations.run")
 
 
 @bp.route("/revocations/<int:revocation_id>/retry", methods=["POST"])
@@ -402,8 +389,7 @@ def reset():
     if request.form.get("confirm") != "reset":
         flash("Type “reset” to confirm. Nothing was changed.", "error")
         return redirect(url_for("enterprise.confirm_reset")), 303
-    report = teardown.reset(db_session(), deps.cipher(), actor())
-    _revoke_queued()
+    report = teardown.reset(db_session(), deps.cipher(), actor(), jobs=deps.jobs())
     flash(
         f"Enterprise Connect reset: {report.domains} domain(s) disconnected, {report.mailboxes} "
         f"mailbox(es) and room(s) unlinked, {report.tokens_deleted} set(s) of tokens deleted; "

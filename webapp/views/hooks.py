@@ -97,10 +97,9 @@ def service_account(ref: str):
         request_id,
         callback,
         signed=signed,
+        jobs=deps.jobs(),
     )
     if outcome.result == "forged" and not signed:
         refuse_unauthenticated("service_account")
-    if outcome.result == "linked" and outcome.profile_link_id:  # a person's mailbox, not a room
-        deps.jobs().enqueue("enterprise.choose_calendar", outcome.profile_link_id)
     log.info("service-account callback for request %s: %s", request_id, outcome.result)
     return "", _SA_STATUS[outcome.result]

@@ -26,7 +26,7 @@ from models import (
 )
 from webapp import security
 from webapp.security import TokenCipher
-from webapp.services import calendars, connect, credentials, revocations
+from webapp.services import JobQueue, calendars, connect, credentials, revocations
 from webapp.services.audit import record
 from webapp.services.enterprise.mailboxes import ERROR_HINTS
 
@@ -46,8 +46,10 @@ def handle_callback(
     callback: SACallback,
     *,
     signed: bool = True,
+    jobs: JobQueue,
 ) -> CallbackOutcome:
-    """Apply a callback for one mailbox request (idempotent).
+    """Apply a callback for one mailbox request (idempotent). A person's mailbox newly linked
+    gets the ``enterprise.choose_calendar`` job queued (its primary calendar for interviews).
 
     The request comes from the sealed reference in the callback URL; the body must carry that
     request's unused one-time state. ``signed`` says whether a (verified) signature came with
@@ -146,6 +148,7 @@ def handle_callback(
     row.completed_at = utcnow()
     record(session, None, "ec.mailbox_linked", detail={"provider": profile_link.provider}, **label)
     session.commit()
+    jobs.enqueue("enterprise.choose_calendar", profile_link.id)
     return CallbackOutcome("linked", profile_link.id)
 
 

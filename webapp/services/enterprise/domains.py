@@ -15,7 +15,7 @@ from broker.port import CalendarBroker
 from broker.types import DEFAULT_USER_SCOPE, Credentials, Resource
 from models import LinkStatus, Role, ServiceAccountLink, utcnow
 from webapp.security import TokenCipher
-from webapp.services import Actor, credentials, oauth_states, revocations
+from webapp.services import Actor, JobQueue, credentials, oauth_states, revocations
 from webapp.services.audit import record
 from webapp.services.errors import (
     Forbidden,
@@ -94,8 +94,10 @@ def complete(
     error: str | None,
     session_nonce: str | None,
     redirect_uri: str,
+    jobs: JobQueue,
 ) -> ServiceAccountLink:
-    """Check the state, redeem the code, and store the service account for its domain."""
+    """Check the state, redeem the code, and store the service account for its domain; queue
+    the sending of mailbox requests that waited for it (a reconnected service account)."""
     require_admin(actor)
     code = oauth_states.redirect_code(
         session,
@@ -191,6 +193,10 @@ def complete(
         detail={"provider": link.provider, "scope": link.scope},
     )
     session.commit()
+    from webapp.services.enterprise.mailboxes import counts  # (mailboxes imports this module)
+
+    if counts(session, link.id)["queued"]:
+        jobs.enqueue("enterprise.send_batches", link.id)
     return link
 
 

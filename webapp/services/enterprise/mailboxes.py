@@ -23,7 +23,7 @@ from models import (
     User,
     utcnow,
 )
-from webapp.services import Actor, in_batches
+from webapp.services import Actor, JobQueue, in_batches
 from webapp.services.audit import record
 from webapp.services.enterprise.domains import domain_link, require_admin
 from webapp.services.errors import Invalid, NotFound
@@ -157,8 +157,10 @@ def request_mailboxes(
     emails: Sequence[str] = (),
     all_users: bool = False,
     callback_url: Callable[[int], str],
+    jobs: JobQueue,
 ) -> RequestReport:
-    """Queue link requests for valid mailboxes; list every other address with the reason."""
+    """Queue link requests for valid mailboxes and the job that sends them; list every other
+    address with the reason."""
     require_admin(actor)
     link = domain_link(session, actor, link_id)
     if link.status is not LinkStatus.ACTIVE:
@@ -230,6 +232,7 @@ def request_mailboxes(
         rejected,
         "ec.mailboxes_requested",
         callback_url,
+        jobs,
         all_users=all_users,
         reasons=dict(Counter(r.reason for r in rejected)),
     )
@@ -243,9 +246,11 @@ def save_requests(
     rejected: list[Rejected],
     action: str,
     callback_url: Callable[[int], str],
+    jobs: JobQueue,
     **detail,
 ) -> RequestReport:
-    """Give new requests their callback URL (it carries the row id), audit, commit, report."""
+    """Give new requests their callback URL (it carries the row id), audit, commit, queue the
+    sending job (if any were queued), report."""
     session.flush()
     for row in rows:
         if row.callback_url is None:
@@ -261,6 +266,8 @@ def save_requests(
         detail={"queued": len(rows), "rejected": len(rejected), **detail},
     )
     session.commit()
+    if rows:
+        jobs.enqueue("enterprise.send_batches", link.id)
     return RequestReport(len(rows), tuple(rejected))
 
 
@@ -288,9 +295,12 @@ def needing_attention(session: Session, rows: Iterable[MailboxRequest]) -> set[i
     return found
 
 
-def relink_mailbox(session: Session, actor: Actor, request_id: int) -> MailboxRequest:
+def relink_mailbox(
+    session: Session, actor: Actor, request_id: int, *, jobs: JobQueue
+) -> MailboxRequest:
     """The admin's way back for a linked mailbox that needs attention: ask the aggregator for
-    it again through the service account (queued; the callback makes the link active again)."""
+    it again through the service account (queued, with the sending job; the callback makes the
+    link active again)."""
     require_admin(actor)
     row = session.get(MailboxRequest, request_id)
     if (
@@ -322,6 +332,7 @@ def relink_mailbox(session: Session, actor: Actor, request_id: int) -> MailboxRe
         detail={"attention": profile.attention.value if profile.attention else None},
     )
     session.commit()
+    jobs.enqueue("enterprise.send_batches", row.service_account_link_id)
     return row
 
 
@@ -336,8 +347,9 @@ def requeue(row: MailboxRequest, now) -> None:
     row.updated_at = now
 
 
-def retry_failed(session: Session, actor: Actor, link_id: int) -> int:
-    """Queue every failed mailbox of the domain again; returns how many."""
+def retry_failed(session: Session, actor: Actor, link_id: int, *, jobs: JobQueue) -> int:
+    """Queue every failed mailbox of the domain again (and the sending job); returns how
+    many."""
     require_admin(actor)
     link = domain_link(session, actor, link_id)
     if link.status is not LinkStatus.ACTIVE:
@@ -363,4 +375,6 @@ def retry_failed(session: Session, actor: Actor, link_id: int) -> int:
         detail={"mailboxes": len(rows)},
     )
     session.commit()
+    if rows:
+        jobs.enqueue("enterprise.send_batches", link.id)
     return len(rows)

@@ -21,7 +21,7 @@ from models import (
     utcnow,
 )
 from webapp.security import TokenCipher
-from webapp.services import Actor, revocations
+from webapp.services import Actor, JobQueue, revocations
 from webapp.services.enterprise.domains import domain_link, require_admin, resources
 from webapp.services.enterprise.mailboxes import Rejected, RequestReport, requeue, save_requests
 from webapp.services.errors import Invalid
@@ -81,9 +81,10 @@ def request_rooms(
     emails: Sequence[str],
     *,
     callback_url: Callable[[int], str],
+    jobs: JobQueue,
 ) -> RequestReport:
-    """Queue link requests for rooms the service account lists (free/busy only), so that
-    interviews can check the room's availability."""
+    """Queue link requests for rooms the service account lists (free/busy only), and the job
+    that sends them, so that interviews can check the room's availability."""
     require_admin(actor)
     link = domain_link(session, actor, link_id)
     if link.status is not LinkStatus.ACTIVE:
@@ -136,7 +137,9 @@ def request_rooms(
         row.resource_sub = None
         row.requested_at = now
         rows.append(row)
-    return save_requests(session, actor, link, rows, rejected, "ec.rooms_requested", callback_url)
+    return save_requests(
+        session, actor, link, rows, rejected, "ec.rooms_requested", callback_url, jobs
+    )
 
 
 def revoke_room(

@@ -20,7 +20,7 @@ from models import (
     utcnow,
 )
 from webapp.security import DecryptionFailed, TokenCipher
-from webapp.services import Actor, credentials, in_batches, revocations
+from webapp.services import Actor, JobQueue, credentials, in_batches, revocations
 from webapp.services.audit import record
 from webapp.services.enterprise.domains import domain_link, require_admin
 from webapp.services.enterprise.rooms import revoke_room
@@ -50,13 +50,17 @@ def unlink_mailbox(
     cipher: TokenCipher,
     actor: Actor,
     request_id: int,
+    *,
+    jobs: JobQueue,
 ) -> MailboxRequest:
-    """Unlink one mailbox (or cancel its pending request)."""
+    """Unlink one mailbox (or cancel its pending request). A revocation the aggregator did not
+    take at once is worked off by the ``revocations.run`` job queued here."""
     require_admin(actor)
     row = session.get(MailboxRequest, request_id)
     if row is None or row.organisation_id != actor.organisation_id:
         raise NotFound("Your organisation has no mailbox with this id.")
     if row.status is MailboxStatus.UNLINKED:
+        jobs.enqueue("revocations.run")
         return row
     before = row.status
     if row.kind is MailboxKind.ROOM:
@@ -81,6 +85,7 @@ def unlink_mailbox(
         detail={"was": before.value, "revoked_at_aggregator": revoked, "tokens_deleted": had},
     )
     session.commit()
+    jobs.enqueue("revocations.run")
     return row
 
 
@@ -147,11 +152,11 @@ def _disconnect(
 
 
 def disconnect_domain(
-    session: Session, cipher: TokenCipher, actor: Actor, link_id: int
+    session: Session, cipher: TokenCipher, actor: Actor, link_id: int, *, jobs: JobQueue
 ) -> DisconnectReport:
     """Unlink every mailbox and room of the domain and the service account: tokens are deleted
-    now, and their authorizations queued for revocation at the aggregator (run the
-    ``revocations`` job after this)."""
+    now, and their authorizations revoked at the aggregator by the ``revocations.run`` job
+    queued here."""
     require_admin(actor)
     link = domain_link(session, actor, link_id)
     if link.status is LinkStatus.DISCONNECTED:
@@ -171,6 +176,7 @@ def disconnect_domain(
         },
     )
     session.commit()
+    jobs.enqueue("revocations.run")
     return report
 
 
@@ -182,9 +188,9 @@ class ResetReport:
     reports: tuple[DisconnectReport, ...] = field(default=())
 
 
-def reset(session: Session, cipher: TokenCipher, actor: Actor) -> ResetReport:
+def reset(session: Session, cipher: TokenCipher, actor: Actor, *, jobs: JobQueue) -> ResetReport:
     """Disconnect every domain and forget the whole Enterprise Connect configuration (tokens
-    deleted now, authorizations queued for revocation)."""
+    deleted now, authorizations revoked by the ``revocations.run`` job queued here)."""
     require_admin(actor)
     links = list(
         session.scalars(
@@ -227,4 +233,5 @@ def reset(session: Session, cipher: TokenCipher, actor: Actor) -> ResetReport:
         },
     )
     session.commit()
+    jobs.enqueue("revocations.run")
     return result
