@@ -7,6 +7,7 @@ from sqlalchemy import select
 from models import AuditEntry, Role
 from tests.api.conftest import ApiClient, assert_error
 from tests.factories import make_org, make_user
+from tests.held_jobs import HeldJobs
 from webapp.services.audit import record
 
 
@@ -130,6 +131,7 @@ def test_erasing_a_person_deletes_their_tokens(client, session, org, token_user)
         request.id,
         approve=True,
         confirm_role=Role.ADMIN,
+        jobs=HeldJobs(),
     )
     assert session.scalar(select(ApiToken).where(ApiToken.user_id == subject.user.id)) is None
     assert_error(ApiClient(client, subject.token).get("/me"), 401)

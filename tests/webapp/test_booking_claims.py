@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from models import AuditEntry, Interview, InterviewStatus, Role, SlotClaim, utcnow
 from tests.conftest import CSRF_RE
 from tests.factories import PASSWORD, make_org, make_user
+from tests.held_jobs import HeldJobs
 from tests.webapp.scheduling_support import link_calendar, make_panel, next_weekday
 from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, requests_of, sealer_of
 from webapp import deps
@@ -80,10 +81,8 @@ def book(app, session, user, links, start, *, duration=60, check=False, run=True
             title="Claimed",
         ),
         check_slot=check,
+        jobs=deps.jobs.of(app) if run else HeldJobs(),  # run: the write job runs at once
     )
-    if run:
-        with app.app_context():
-            deps.jobs.of(app).enqueue("scheduling.write_interview", interview.id, payload)
     session.expire_all()
     return session.get(Interview, interview.id)
 
@@ -176,7 +175,9 @@ def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_s
     opened = candidate_booking.open_link(session, sealer_of(app), token)
     assert slot.start not in {s.start for s in candidate_booking.slots(session, broker, opened)}
     with pytest.raises(SlotTaken):
-        candidate_booking.book(session, broker, cipher, sealer_of(app), token, slot.start)
+        candidate_booking.book(
+            session, broker, cipher, sealer_of(app), token, slot.start, jobs=HeldJobs()
+        )
     assert session.get(type(link), link.id).used_at is None  # the link still works
 
 
@@ -197,6 +198,7 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
             mover.uid,
             at(14, 30),
             check_slot=False,
+            jobs=HeldJobs(),
         )
     session.expire_all()
     assert session.get(Interview, mover.id).status is InterviewStatus.SCHEDULED
@@ -213,9 +215,8 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
         mover.uid,
         at(10, 30),
         check_slot=False,
+        jobs=deps.jobs.of(app),  # the write job runs at once
     )  # overlapping its own old time is fine
-    with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.write_interview", moved.id, payload)
     with pytest.raises(SlotTaken):
         book(app, session, recruiter, [b], at(11))  # the new time is held
     book(app, session, recruiter, [a], at(9, 30), duration=60)  # the old time is free again
@@ -226,7 +227,7 @@ def test_cancelled_and_failed_bookings_give_their_time_back(
 ):
     a, b, _c = people
     first = book(app, session, recruiter, [a, b], at(10))
-    booking.cancel_interview(session, actor_of(recruiter), first.uid)
+    booking.cancel_interview(session, actor_of(recruiter), first.uid, jobs=HeldJobs())
     assert not session.scalars(select(SlotClaim).where(SlotClaim.interview_id == first.id)).all()
     # A write that never gets through: reconciliation marks it failed and frees its time.
     sandbox.add_fault(method="POST", path="/v1/calendars/*/events", status=503)

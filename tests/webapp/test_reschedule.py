@@ -13,6 +13,7 @@ import pytest
 from models import Interview, InterviewStatus, Role, utcnow
 from tests.api.conftest import ApiClient, issue_token
 from tests.factories import make_org, make_user
+from tests.held_jobs import HeldJobs
 from tests.webapp.scheduling_support import link_calendar, make_panel, next_weekday
 from tests.webapp.test_enterprise import admin_client  # noqa: F401  (a fixture used here)
 from tests.webapp.test_rooms import AURORA, link_rooms
@@ -91,9 +92,8 @@ def booked_with_everything(app, session, sandbox, recruiter, panel, admin_client
             notes=NOTES,
             candidate_tzid="America/New_York",
         ),
+        jobs=deps.jobs.of(app),  # the write job runs at once
     )
-    with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.write_interview", interview.id, _payload)
     sandbox.deliver()  # the aggregator assigns the video link
     event_id = interview.events[0].event_id
     sandbox.call(
@@ -247,9 +247,7 @@ def test_a_cancelled_future_interview_is_listed_apart_not_under_past(
     slots = free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots
     kept, _ = schedule(app, session, recruiter, query, slots[0].start)
     dropped, _ = schedule(app, session, recruiter, query, slots[-1].start)
-    booking.cancel_interview(session, actor_of(recruiter), dropped.uid)
-    with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.delete_interview", dropped.id)
+    booking.cancel_interview(session, actor_of(recruiter), dropped.uid, jobs=deps.jobs.of(app))
     listed = reading.list_interviews(session, broker, cipher, actor_of(recruiter))
     assert [x.interview.uid for x in listed.upcoming] == [kept.uid]
     assert listed.past == []
@@ -310,7 +308,7 @@ def test_my_interviews_include_those_where_i_sit_on_the_panel(
     assert client.get(f"/interviews/{interview.uid}/reschedule").status_code == 404
     assert client.get(f"/interviews/{interview.uid}/cancel").status_code == 404
     with pytest.raises(NotFound):
-        booking.cancel_interview(session, actor_of(member), interview.uid)
+        booking.cancel_interview(session, actor_of(member), interview.uid, jobs=HeldJobs())
     assert reading.notices_for(session, actor_of(member)) == 0
     api = ApiClient(client, issue_token(session, member))
     assert [i["uid"] for i in api.get("/interviews").get_json()["items"]] == [interview.uid]

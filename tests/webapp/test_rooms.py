@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from models import AuditEntry, Interview, MailboxKind, MailboxRequest, MailboxStatus, ProfileLink
+from tests.held_jobs import HeldJobs
 from tests.webapp.scheduling_support import make_panel, managed, next_weekday
 from tests.webapp.test_enterprise import (
     PAGE,
@@ -275,9 +276,7 @@ def test_a_room_is_never_double_booked(app, admin_client, domain, session, sandb
         schedule(app, session, recruiter, q2, start)
     assert session.scalar(select(Interview).where(Interview.id != interview.id)) is None
 
-    booking.cancel_interview(session, actor_of(recruiter), interview.uid)
-    with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.delete_interview", interview.id)
+    booking.cancel_interview(session, actor_of(recruiter), interview.uid, jobs=deps.jobs.of(app))
     assert start in {
         s.start for s in free_slots.grid(session, broker, cipher, actor_of(recruiter), q2).slots
     }
@@ -385,11 +384,28 @@ def test_moving_an_interview_needs_its_room_free_at_the_new_time(
     ).get_data(as_text=True)
     assert f'value="{free.start.isoformat()}"' in page
     assert f'value="{busy.start.isoformat()}"' not in page  # the grid asks with the room
+    held = HeldJobs()  # the move's write is not run: it stays pending
     with pytest.raises(SlotTaken, match="room"):
         rescheduling.reschedule_interview(
-            session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, busy.start
+            session,
+            broker,
+            cipher,
+            sealer_of(app),
+            actor_of(recruiter),
+            interview.uid,
+            busy.start,
+            jobs=held,
         )
+    assert held.queued == []
     moved, _payload = rescheduling.reschedule_interview(
-        session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, free.start
+        session,
+        broker,
+        cipher,
+        sealer_of(app),
+        actor_of(recruiter),
+        interview.uid,
+        free.start,
+        jobs=held,
     )
+    assert held.names() == ["scheduling.write_interview"]
     assert moved.status.value == "pending"

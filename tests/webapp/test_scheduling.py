@@ -19,6 +19,7 @@ from models import (
     utcnow,
 )
 from tests.factories import assign, make_org, make_user
+from tests.held_jobs import HeldJobs
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from webapp import deps
 from webapp.services import Actor
@@ -78,10 +79,8 @@ def schedule(app, session, user, query, slot_start, *, video=True, run=True):
             notes=NOTES,
             video=video,
         ),
+        jobs=deps.jobs.of(app) if run else HeldJobs(),  # run: the write job runs at once
     )
-    if run:
-        with app.app_context():
-            deps.jobs.of(app).enqueue("scheduling.write_interview", interview.id, payload)
     session.expire_all()
     return session.get(Interview, interview.id), payload
 
@@ -273,10 +272,15 @@ def test_reschedule_moves_the_same_event(app, session, sandbox, recruiter, panel
     interview, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
     later = grid.slots[-1].start
     moved, payload = rescheduling.reschedule_interview(
-        session, broker, cipher, sealer_of(app), actor_of(recruiter), interview.uid, later
+        session,
+        broker,
+        cipher,
+        sealer_of(app),
+        actor_of(recruiter),
+        interview.uid,
+        later,
+        jobs=deps.jobs.of(app),  # the write job runs at once
     )
-    with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.write_interview", moved.id, payload)
     session.expire_all()
     interview = session.get(Interview, interview.id)
     assert interview.status is InterviewStatus.SCHEDULED
@@ -444,7 +448,9 @@ def test_coordinator_schedules_for_an_assigned_manager_and_sees_free_busy_only(
     assert interview.status is InterviewStatus.SCHEDULED
     assert interview.host_link_id == mlink.id and interview.on_behalf_of_id == manager.id
     # The coordinator may move and cancel what the app created for the manager.
-    booking.cancel_interview(session, actor_of(coordinator), interview.uid)
+    held = HeldJobs()
+    booking.cancel_interview(session, actor_of(coordinator), interview.uid, jobs=held)
+    assert held.queued == [("scheduling.delete_interview", (interview.id,))]
 
 
 def test_coordinator_cannot_schedule_for_or_see_unassigned_managers(
@@ -468,8 +474,10 @@ def test_coordinator_cannot_schedule_for_or_see_unassigned_managers(
     interview, _ = schedule(app, session, other, query, slot.start)
     with pytest.raises(NotFound):
         reading.view_interview(session, broker, cipher, actor_of(coordinator), interview.uid)
+    held = HeldJobs()
     with pytest.raises(NotFound):
-        booking.cancel_interview(session, actor_of(coordinator), interview.uid)
+        booking.cancel_interview(session, actor_of(coordinator), interview.uid, jobs=held)
+    assert held.queued == []
 
 
 def test_interviews_of_another_organisation_cannot_be_targeted(
@@ -599,9 +607,7 @@ def test_an_enterprise_linked_panel_gets_the_event_in_each_members_calendar(
         assert ev.summary == TITLE
         # Only the host's event invites; the members' copies carry no attendees of their own.
         assert bool(ev.attendees) == (row.position == 0)
-    booking.cancel_interview(session, actor_of(host_user), interview.uid)
-    with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.delete_interview", interview.id)
+    booking.cancel_interview(session, actor_of(host_user), interview.uid, jobs=deps.jobs.of(app))
     for _u, link in members:
         assert not [
             e for e in managed(app, session, link) if e.event_id.startswith(f"rdv-{interview.uid}")

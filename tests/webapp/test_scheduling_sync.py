@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from models import CreatedEvent, EventStatus, Interview, InterviewStatus, Role, utcnow
 from tests.factories import make_user
+from tests.held_jobs import HeldJobs
 from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
 from tests.webapp.test_scheduling import (
     CANDIDATE_EMAIL,
@@ -110,9 +111,7 @@ def test_a_failed_delete_is_retried_until_the_event_is_gone(
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start
     )
     rule = sandbox.add_fault(method="DELETE", path="/v1/calendars/*/events", status=503)
-    booking.cancel_interview(session, actor_of(recruiter), interview.uid)
-    with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.delete_interview", interview.id)
+    booking.cancel_interview(session, actor_of(recruiter), interview.uid, jobs=deps.jobs.of(app))
     session.expire_all()
     assert session.get(Interview, interview.id).status is InterviewStatus.CANCELLING
     assert len(ours(app, session, interview.host_link, interview.uid)) == 1
@@ -130,10 +129,9 @@ def test_the_write_job_never_rewrites_a_cancelled_interview(
     interview, payload = schedule(
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start, run=False
     )
-    booking.cancel_interview(session, actor_of(recruiter), interview.uid)
+    jobs = deps.jobs.of(app)
+    booking.cancel_interview(session, actor_of(recruiter), interview.uid, jobs=jobs)  # deletes
     with app.app_context():
-        jobs = deps.jobs.of(app)
-        jobs.enqueue("scheduling.delete_interview", interview.id)
         jobs.enqueue("scheduling.write_interview", interview.id, payload)  # a late retry
     assert not ours(app, session, interview.host_link, interview.uid)
     session.expire_all()
@@ -162,7 +160,9 @@ def test_a_delete_the_aggregator_answers_not_found_counts_as_deleted(
             broker.delete_event(
                 creds_of(app, interview.host_link), event.calendar_id, event.event_id
             )
-    booking.cancel_interview(session, actor_of(recruiter), interview.uid)
+    held = HeldJobs()  # the delete is run here, by hand
+    booking.cancel_interview(session, actor_of(recruiter), interview.uid, jobs=held)
+    assert held.names() == ["scheduling.delete_interview"]
     assert writes.run_delete(session, broker, cipher, interview.id) == "deleted"
     session.expire_all()
     interview = session.get(Interview, interview.id)
@@ -373,9 +373,8 @@ def test_a_coordinator_moves_an_interview_created_for_their_manager(app, session
         actor_of(coordinator),
         interview.uid,
         grid.slots[-1].start,
+        jobs=deps.jobs.of(app),  # the write job runs at once
     )
-    with app.app_context():
-        deps.jobs.of(app).enqueue("scheduling.write_interview", moved.id, payload)
     [ev] = ours(app, session, mlink, interview.uid)
     assert ev.start == grid.slots[-1].start
 

@@ -245,9 +245,8 @@ def create_interview(body):
         candidate_tzid=body["candidate_tzid"] or query.tzid,
     )
     interview, payload = booking.create_interview(
-        db(), required_broker(), deps.cipher(), deps.sealer(), actor(), new
+        db(), required_broker(), deps.cipher(), deps.sealer(), actor(), new, jobs=deps.jobs()
     )
-    deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
     db().refresh(interview)
     return _requested(interview, payload)
 
@@ -289,8 +288,8 @@ def reschedule(uid: str, body):
         uid,
         body["start"],
         duration=body["duration"],
+        jobs=deps.jobs(),
     )
-    deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
     db().refresh(interview)
     return _requested(interview, payload)
 
@@ -305,7 +304,6 @@ def reschedule(uid: str, body):
 )
 def cancel(uid: str):
     """Cancel the interview; its calendar events are deleted and attendees told by the calendar."""
-    interview = booking.cancel_interview(db(), actor(), uid)
-    deps.jobs().enqueue("scheduling.delete_interview", interview.id)
+    interview = booking.cancel_interview(db(), actor(), uid, jobs=deps.jobs())
     db().refresh(interview)
     return _listed(interview, None)

@@ -31,7 +31,7 @@ from models import (
 )
 from webapp import security
 from webapp.security import Sealer, TokenCipher
-from webapp.services import Actor, claims, rowcount
+from webapp.services import Actor, JobQueue, claims, rowcount
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.candidate_links import MAX_TOKEN, NO_INVITES, PURPOSE
@@ -74,7 +74,7 @@ class Booking:
     tzid: str
     title: str
     invite_ics: str | None
-    #: Set when the write did not go through yet: the caller queues the retrying job with it.
+    #: Set when the write did not go through yet: the retrying job was queued with it.
     retry_payload: str | None = None
 
 
@@ -173,6 +173,7 @@ def book(
     *,
     invite_callback_url: Callable[[int], str] | None = None,
     organizer_email: str | None = None,
+    jobs: JobQueue,
 ) -> Booking:
     """Book ``start`` for the candidate: re-check, claim the link once, write the event.
 
@@ -274,6 +275,8 @@ def book(
             organizer_email,
         )
     session.refresh(interview)
+    if not written:  # the job retries it until the calendar confirms
+        jobs.enqueue("scheduling.write_interview", interview.id, payload)
     return Booking(
         interview,
         start,

@@ -129,6 +129,7 @@ def book(token: str):
             parse_start(request.form.get("slot")),
             invite_callback_url=callbacks.invite_callback_url,
             organizer_email=current_app.config.get("SMART_INVITE_ORGANIZER_EMAIL"),
+            jobs=deps.jobs(),
         )
     except LinkUnusable as exc:
         return _used_or_unusable(token, exc)
@@ -138,10 +139,6 @@ def book(token: str):
         except LinkUnusable as gone:
             return _used_or_unusable(token, gone)
         return _slots_page(token, opened, exc.message, 409 if isinstance(exc, SlotTaken) else 400)
-    if booking.retry_payload:
-        deps.jobs().enqueue(
-            "scheduling.write_interview", booking.interview.id, booking.retry_payload
-        )
     return _booked_page(
         candidate_booking.Booked(booking.title, booking.tzid, "booked", booking.start, booking.end),
         invite_ics=booking.invite_ics,

@@ -210,6 +210,7 @@ def decide(request_id: int, *, approve: bool):
             request_id,
             approve=approve,
             confirm_role=confirm_role(),
+            jobs=deps.jobs(),
         )
     except NotFound:
         abort(404)
@@ -220,8 +221,6 @@ def decide(request_id: int, *, approve: bool):
         flash_error(exc)
         return redirect(url_for("compliance.erasures"))
     if req.status == "completed":
-        if (req.receipt or {}).get("revocations_queued"):
-            deps.jobs().enqueue("revocations.run")
         return render_template("compliance/receipt.html", req=req)
     flash("Erasure request rejected.", "info")
     return redirect(url_for("compliance.erasures"))

@@ -85,13 +85,12 @@ def cancel(uid: str):
         access.interview_for(db, me, uid)
         if request.form.get("confirm") != "yes":  # it tells everyone invited: ask first
             return redirect(url_for("interviews.cancel_form", uid=uid), code=303)
-        interview = booking.cancel_interview(db, me, uid)
+        booking.cancel_interview(db, me, uid, jobs=deps.jobs())
     except NotFound:
         abort(404)
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(url_for("interviews.show", uid=uid))
-    deps.jobs().enqueue("scheduling.delete_interview", interview.id)
     flash("The interview is cancelled; the calendar tells the panel and the candidate.", "success")
     return redirect(url_for("interviews.show", uid=uid), code=303)
 
@@ -190,7 +189,7 @@ def reschedule(uid: str):
         flash("Choose one of the listed durations.", "error")
         return redirect(back)
     try:
-        interview, payload = rescheduling.reschedule_interview(
+        rescheduling.reschedule_interview(
             db_session(),
             deps.broker(),
             deps.cipher(),
@@ -199,12 +198,12 @@ def reschedule(uid: str):
             uid,
             parse_start(form.get("slot")),
             duration=duration,
+            jobs=deps.jobs(),
         )
     except NotFound:
         abort(404)
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(back)
-    deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
     flash("The interview is moved; the calendar tells the panel and the candidate.", "success")
     return redirect(url_for("interviews.show", uid=uid), code=303)

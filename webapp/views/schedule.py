@@ -185,13 +185,14 @@ def create():
             video=form.get("video") == "on",
             candidate_tzid=form.get("candidate_tzid") or query.tzid,
         )
-        interview, payload = booking.create_interview(
+        interview, _payload = booking.create_interview(
             db,
             deps.required_broker(),
             deps.cipher(),
             deps.sealer(),
             actor(),
             new,
+            jobs=deps.jobs(),
         )
     except ServiceError as exc:
         grid = None
@@ -203,7 +204,6 @@ def create():
             query = None
         status = 409 if isinstance(exc, SlotTaken) else 400
         return _page(query, grid, problem=exc.message, status=status, form=form)
-    deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
     flash("The interview is scheduled. Invitations go out from the calendar.", "success")
     return redirect(url_for("interviews.show", uid=interview.uid), code=303)
 

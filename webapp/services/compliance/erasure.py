@@ -23,7 +23,7 @@ from models import (
     User,
     utcnow,
 )
-from webapp.services import Actor, revocations, rowcount
+from webapp.services import Actor, JobQueue, revocations, rowcount
 from webapp.services.audit import record
 from webapp.services.compliance.scope import (
     email_columns,
@@ -130,8 +130,10 @@ def decide_erasure(
     *,
     approve: bool,
     confirm_role: Role,
+    jobs: JobQueue,
 ) -> ErasureRequest:
-    """Confirm (and carry out) or reject a proposed erasure."""
+    """Confirm (and carry out) or reject a proposed erasure. Grants the aggregator did not
+    revoke at once are revoked by the ``revocations.run`` job queued here."""
     request = session.get(ErasureRequest, request_id)
     if request is None or request.organisation_id != actor.organisation_id:
         raise NotFound("There is no such erasure request in your organisation.")
@@ -190,6 +192,8 @@ def decide_erasure(
         detail={"request": request.id, **request.receipt},
     )
     session.commit()
+    if receipt.get("revocations_queued"):
+        jobs.enqueue("revocations.run")
     return request
 
 

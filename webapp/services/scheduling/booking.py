@@ -33,7 +33,7 @@ from models import (
     utcnow,
 )
 from webapp.security import Sealer, TokenCipher
-from webapp.services import Actor, claims, printable
+from webapp.services import Actor, JobQueue, claims, printable
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster, windows
@@ -164,8 +164,10 @@ def create_interview(
     *,
     scheduling_link_id: int | None = None,
     check_slot: bool = True,
+    jobs: JobQueue,
 ) -> tuple[Interview, str]:
-    """Commit the interview and its event ids, then return it with the sealed write for the job."""
+    """Commit the interview and its event ids, queue the ``scheduling.write_interview`` job,
+    and return the interview with the sealed write the job was given."""
     _check_details(new)
     windows.validate_query(new.query)
     members = roster.resolve_panel(session, actor, new.query.panel_link_ids)
@@ -173,7 +175,7 @@ def create_interview(
     room = roster.resolve_room(session, actor, new.query.room)
     if check_slot and not free_slots.slot_is_free(broker, members, new.query, new.start, room=room):
         raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
-    return commit_interview(
+    interview, payload = commit_interview(
         session,
         sealer,
         actor,
@@ -184,6 +186,8 @@ def create_interview(
         scheduling_link_id=scheduling_link_id,
         room=room,
     )
+    jobs.enqueue("scheduling.write_interview", interview.id, payload)
+    return interview, payload
 
 
 def hold_for(
@@ -284,7 +288,7 @@ def commit_interview(
     return interview, sealer.seal_json(f"write:{interview.uid}", content.to_dict())
 
 
-def cancel_interview(session: Session, actor: Actor, uid: str) -> Interview:
+def cancel_interview(session: Session, actor: Actor, uid: str, *, jobs: JobQueue) -> Interview:
     """Mark the interview cancelling; the delete job removes its events."""
     interview = interview_for(session, actor, uid)
     if interview.status in (
@@ -297,6 +301,7 @@ def cancel_interview(session: Session, actor: Actor, uid: str) -> Interview:
     mark_cancelling(session, interview)
     record(session, actor, "interview.cancelled", target_type="interview", target_id=interview.id)
     session.commit()
+    jobs.enqueue("scheduling.delete_interview", interview.id)
     return interview
 
 

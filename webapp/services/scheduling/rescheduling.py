@@ -18,7 +18,7 @@ from models import (
     utcnow,
 )
 from webapp.security import Sealer, TokenCipher
-from webapp.services import Actor, claims
+from webapp.services import Actor, JobQueue, claims
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster
 from webapp.services.errors import AggregatorTrouble, Invalid, SlotTaken
@@ -40,6 +40,7 @@ def reschedule_interview(
     *,
     check_slot: bool = True,
     duration: int | None = None,
+    jobs: JobQueue,
 ) -> tuple[Interview, str]:
     """Move the interview (optionally changing its length): the event keeps its event_id, so the
     same event moves, and everything else it says is written back as the calendar holds it."""
@@ -125,7 +126,9 @@ def reschedule_interview(
             TAKEN if room is None else TAKEN_ROOM, asked=asked, start=start, moving=interview.id
         )
     session.commit()
-    return interview, sealer.seal_json(f"write:{interview.uid}", content.to_dict())
+    payload = sealer.seal_json(f"write:{interview.uid}", content.to_dict())
+    jobs.enqueue("scheduling.write_interview", interview.id, payload)
+    return interview, payload
 
 
 def room_of(
