@@ -182,13 +182,15 @@ def populate(
             error=None,
             session_nonce=nonce,
             redirect_uri=redirect_uri,
+            jobs=deps.jobs(),
         )
-        mailboxes.request_mailboxes(
+        mailboxes.request_mailboxes(  # queues the sending job
             session,
             admin,
             domain.id,
             all_users=True,
             callback_url=callbacks.service_account_callback_url,
+            jobs=deps.jobs(),
         )
         rooms.request_rooms(
             session,
@@ -198,8 +200,8 @@ def populate(
             domain.id,
             ENTERPRISE_ROOMS,
             callback_url=callbacks.service_account_callback_url,
+            jobs=deps.jobs(),
         )
-        deps.jobs().enqueue("enterprise.send_batches", domain.id)
         _wait(session, deliver, timeout, lambda: _requests_answered(session, domain.id))
         done.mailboxes = mailboxes.counts(session, domain.id)
 
@@ -305,8 +307,7 @@ def _schedule(session: Session, users: dict[str, User], done: Populated) -> None
             video=True,
             candidate_tzid=tzid,
         )
-        interview, payload = create_interview(session, broker, cipher, sealer, riley, new)
-        deps.jobs().enqueue("scheduling.write_interview", interview.id, payload)
+        create_interview(session, broker, cipher, sealer, riley, new, jobs=deps.jobs())
         done.interviews.append(title)
 
     panel_ids = _link_ids(session, users, PANEL[:2])
@@ -342,11 +343,8 @@ def _schedule(session: Session, users: dict[str, User], done: Populated) -> None
             token,
             found[0].start,
             invite_callback_url=callbacks.invite_callback_url,
+            jobs=deps.jobs(),
         )
-        if booking.retry_payload:
-            deps.jobs().enqueue(
-                "scheduling.write_interview", booking.interview.id, booking.retry_payload
-            )
         done.interviews.append(f"{booking.title} (booked by {candidate})")
 
 
