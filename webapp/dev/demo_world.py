@@ -78,8 +78,6 @@ class Populated:
     linked: list[str] = field(default_factory=list)
     mailboxes: dict[str, int] = field(default_factory=dict)
     interviews: list[str] = field(default_factory=list)
-    #: An unused candidate link (its token is shown once, never stored).
-    open_link_url: str | None = None
 
 
 def _actor(user: User) -> Actor:
@@ -327,8 +325,7 @@ def _schedule(session: Session, users: dict[str, User], done: Populated) -> None
             title="Data analyst – first interview",
             video=True,
         )
-        if not used:
-            done.open_link_url = external_url("candidate.page", token=token)
+        if not used:  # waits for its candidate (the token is shown once and never stored)
             continue
         # The candidate opens the link and books its first free time, as their page does.
         opened = candidate_booking.open_link(session, sealer, token)

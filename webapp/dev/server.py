@@ -188,8 +188,6 @@ def _print_populated(done: Populated) -> None:
         " scope)"
     )
     print(f"  Interviews: {'; '.join(done.interviews)}")
-    if done.open_link_url:
-        print(f"  A candidate's self-scheduling link, not used yet: {done.open_link_url}")
 
 
 if __name__ == "__main__":
