@@ -81,9 +81,39 @@ def test_answers_say_whether_the_calendar_confirmed(
     moved = api.post(f"/interviews/{created['uid']}/reschedule", json={"start": later})
     assert moved.status_code == 200, moved.get_json()
     answer = moved.get_json()
-    assert answer["in_calendar"] is False and answer["title"] == TITLE
+    # A move asked for new times only: the title is not repeated (it is calendar content).
+    assert answer["in_calendar"] is False and answer["title"] is None
     assert _at(answer["start"]) == _at(later)
     assert _at(answer["end"]) == _at(later) + dt.timedelta(minutes=60)  # keeps its length
 
     cancelled = api.post(f"/interviews/{created['uid']}/cancel").get_json()
     assert cancelled["in_calendar"] is False and cancelled["start"] is None
+
+
+def test_the_requested_title_is_not_kept_with_an_idempotency_key(
+    app, client, session, sandbox, recruiter, panel
+):
+    """The first answer is kept (sealed) for a retry, but calendar content never rests in the
+    database: the kept copy has no title, and a replay echoes it from the (same) request."""
+    from models import IdempotencyKey
+    from webapp.services import idempotency
+
+    api = ApiClient(client, issue_token(session, recruiter))
+    slots = api.get("/availability", query_string=_panel_params(panel)).get_json()["slots"]
+    body = {
+        "panel": [link.id for _u, link in panel],
+        "start": slots[0]["start"],
+        "title": f"  {TITLE} ",
+        "candidate_name": "Casey Candidate",
+        "candidate_email": "casey.candidate@gmail.example",
+    }
+    key = {"Idempotency-Key": "retry-safe-7"}
+    first = api.post("/interviews", json=body, headers=key)
+    assert first.status_code == 201 and first.get_json()["title"] == TITLE
+    session.expire_all()
+    (row,) = session.scalars(select(IdempotencyKey)).all()
+    kept = idempotency._open(deps.cipher.of(app), row)
+    assert TITLE not in kept and '"title": null' in kept
+    again = api.post("/interviews", json=body, headers=key)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()

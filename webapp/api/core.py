@@ -8,6 +8,7 @@ dumps the result with the response schema, and records everything the OpenAPI do
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ class Operation:
     response: type[Schema] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
+    echoed: tuple[str, ...] = ()
     path_params: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -120,10 +122,11 @@ def operation(
     response: type[Schema] | None = None,
     status: int = 200,
     errors: tuple[int, ...] = (),
+    echoed: tuple[str, ...] = (),
 ) -> Callable:
     """Declare an API endpoint (see the module docstring).
 
-    ``roles``: a tuple of Role, ANY_USER or PUBLIC."""
+    ``roles``: a tuple of Role, ANY_USER or PUBLIC. ``echoed``: see :func:`_idempotent`."""
     if isinstance(roles, tuple):
         if not roles or not all(isinstance(r, Role) for r in roles):
             raise ValueError("roles must name at least one Role")
@@ -156,7 +159,7 @@ def operation(
                 and IDEMPOTENCY_HEADER in request.headers
                 and g.get("api_user") is not None
             ):
-                return _idempotent(run)
+                return _idempotent(run, echoed)
             return run()
 
         # Sessions never reach the API (webapp.api.auth ignores them), so at the session level the
@@ -178,6 +181,7 @@ def operation(
                 response=response,
                 status=status,
                 errors=errors,
+                echoed=echoed,
             )
         )
         return view
@@ -188,9 +192,14 @@ def operation(
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
-def _idempotent(run: Callable):
+def _idempotent(run: Callable, echoed: tuple[str, ...] = ()):
     """Run a POST once per Idempotency-Key (webapp.services.idempotency): a retry with the same
-    key and request gets the first response again, marked ``Idempotent-Replayed: true``."""
+    key and request gets the first response again, marked ``Idempotent-Replayed: true``.
+
+    ``echoed``: response fields that repeat the request's field of the same name and are calendar
+    content (an interview's title), which never rests in the database, not even sealed: the kept
+    response has them null, and a replay takes them from the retried request, which is the same
+    request (its hash matched)."""
     from webapp.api.errors import error_response, service_error_response
     from webapp.services import idempotency
     from webapp.services.errors import ServiceError
@@ -201,8 +210,9 @@ def _idempotent(run: Callable):
         session, deps.cipher(), g.api_user.id, request.headers[IDEMPOTENCY_HEADER], request_hash
     )
     if isinstance(started, idempotency.Replay):
+        body = _echo(started.body, echoed, request.get_json(silent=True))
         replay = current_app.response_class(
-            started.body, status=started.status, mimetype="application/json"
+            body, status=started.status, mimetype="application/json"
         )
         replay.headers["Idempotent-Replayed"] = "true"
         return replay
@@ -225,8 +235,25 @@ def _idempotent(run: Callable):
         session.rollback()
         idempotency.abandon(session, started)
         raise
-    idempotency.finish(session, deps.cipher(), started, out.status_code, out.get_data(as_text=True))
+    kept = _echo(out.get_data(as_text=True), echoed, None) if out.status_code < 300 else None
+    idempotency.finish(
+        session, deps.cipher(), started, out.status_code, kept or out.get_data(as_text=True)
+    )
     return out
+
+
+def _echo(body: str, echoed: tuple[str, ...], source: Any) -> str:
+    """``body`` (a JSON object) with each ``echoed`` field set from ``source`` (None: null)."""
+    if not echoed:
+        return body
+    answer = json.loads(body)
+    if not isinstance(answer, dict):
+        return body
+    for name in echoed:
+        if name in answer:
+            value = source.get(name) if isinstance(source, dict) else None
+            answer[name] = value.strip() if isinstance(value, str) else value  # as services trim
+    return json.dumps(answer)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -261,6 +261,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "response": {
             **_INTERVIEW,
             "status": "pending",
+            "title": None,
             "start": "2026-11-25T15:30:00+00:00",
             "end": "2026-11-25T16:15:00+00:00",
             "in_calendar": False,

@@ -164,16 +164,21 @@ def _listed(interview, event) -> dict:
     }
 
 
-def _requested(interview, payload: str) -> dict:
-    """An interview just created or moved: its title and times as requested (the calendar write
-    is queued, so there is no event to read yet); ``in_calendar`` false says so."""
+def _requested(interview, payload: str, *, with_title: bool) -> dict:
+    """An interview just created or moved: its times (and for a new one its title) as requested,
+    since the calendar write is queued and there is no event to read yet; ``in_calendar`` false
+    says so. A move answers without the title: it was not part of the request, and an answer may
+    be kept (sealed) for an Idempotency-Key, where calendar content must not rest; a new
+    interview's title is echoed from the request instead (``echoed``)."""
     out = _listed(interview, None)
     content = deps.sealer().open_json(
         f"write:{interview.uid}", payload, max_length=MAX_WRITE_PAYLOAD
     )
     if content is not None:
         asked = Content.from_dict(content)
-        out.update(title=asked.summary, start=asked.start, end=asked.end)
+        out.update(start=asked.start, end=asked.end)
+        if with_title:
+            out["title"] = asked.summary
     return out
 
 
@@ -228,6 +233,7 @@ def interviews(query):
     response=s.InterviewSchema,
     status=201,
     errors=(403, 409, 503),
+    echoed=("title",),
 )
 def create_interview(body):
     """Check the slot is still free, record the interview and write it to the host's calendar
@@ -248,7 +254,7 @@ def create_interview(body):
         db(), required_broker(), deps.cipher(), deps.sealer(), actor(), new, jobs=deps.jobs()
     )
     db().refresh(interview)
-    return _requested(interview, payload)
+    return _requested(interview, payload, with_title=True)
 
 
 @operation(
@@ -277,8 +283,8 @@ def interview(uid: str):
 def reschedule(uid: str, body):
     """Move the interview to a new free slot (optionally with a new length); the same calendar
     event moves, and everything else it says (title, notes, guests, room, video link) stays. The
-    response carries the new times as requested, with `in_calendar` false until the calendar
-    confirms them."""
+    response carries the new times as requested (and no title), with `in_calendar` false until
+    the calendar confirms them."""
     interview, payload = rescheduling.reschedule_interview(
         db(),
         required_broker(),
@@ -291,7 +297,7 @@ def reschedule(uid: str, body):
         jobs=deps.jobs(),
     )
     db().refresh(interview)
-    return _requested(interview, payload)
+    return _requested(interview, payload, with_title=False)
 
 
 @operation(
