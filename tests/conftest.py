@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from models import Base, migrate
 from tests import netguard
-from tests.factories import TEST_TOKEN_KEYS
+from tests.factories import TEST_PASSWORD_HASHING, TEST_TOKEN_KEYS
 from webapp import deps
 
 
@@ -72,6 +72,7 @@ def make_test_config(database_url, instance_path, **extra):
         "TOKEN_KEYS": TEST_TOKEN_KEYS,
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "JOBS_IMMEDIATE": True,
+        "PASSWORD_HASHING": TEST_PASSWORD_HASHING,
     }
     config.update(extra)
     return config

@@ -11,8 +11,11 @@ from models import CoordinatorAssignment, Organisation, Role, User
 from webapp import security
 
 PASSWORD = "correct horse battery staple"
-#: Hashed once: argon2 is deliberately slow, and every test user shares this password.
-_PASSWORD_HASH = security.hash_password(PASSWORD)
+#: The test apps' ``PASSWORD_HASHING``: argon2id with argon2-cffi's cheapest parameters (a
+#: production app refuses them; tests/webapp/test_config.py checks that it keeps ``strong``).
+TEST_PASSWORD_HASHING = "cheapest"
+#: Every test user shares this password, hashed once as the test apps hash.
+_PASSWORD_HASH = security.password_hasher(TEST_PASSWORD_HASHING).hash(PASSWORD)
 TEST_TOKEN_KEYS = "k1:" + base64.b64encode(b"k" * 32).decode()
 
 _counter = itertools.count(1)

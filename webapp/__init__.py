@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import db, deps, logs, web
+from webapp import db, deps, logs, security, web
 from webapp.bootstrap import aggregator_app_origin, build_broker, build_cipher, build_sealer
 from webapp.config import load_config
 from webapp.extensions import csrf, limiter, login_manager
@@ -41,6 +41,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
     logs.configure(config["LOG_LEVEL"], config["LOG_FORMAT"])
+    security.use_password_hashing(config["PASSWORD_HASHING"])
 
     app.config["CSP_FORM_ACTION_EXTRA"] = [o for o in [aggregator_app_origin(config)] if o]
 

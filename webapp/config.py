@@ -199,6 +199,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Requests allowed per API token (per client address without one), flask-limiter syntax",
     ),
     Setting(
+        "PASSWORD_HASHING",
+        "RENDEZVOUS_PASSWORD_HASHING",
+        "strong",
+        "argon2id parameters for passwords: `strong` (RFC 9106 low-memory, the only choice in "
+        "production) or `cheapest` (test suites only)",
+    ),
+    Setting(
         "SESSION_IDLE_MINUTES",
         "RENDEZVOUS_SESSION_IDLE_MINUTES",
         60,
@@ -335,6 +342,10 @@ def load_config(
     config["TOKEN_KEY_RING"] = parse_key_ring(config["TOKEN_KEYS"])
     if config["ERASURE_CONFIRM_ROLE"] not in {"admin", "compliance"}:
         raise ConfigError("RENDEZVOUS_ERASURE_CONFIRM_ROLE must be `admin` or `compliance`")
+    if config["PASSWORD_HASHING"] not in {"strong", "cheapest"}:
+        raise ConfigError("RENDEZVOUS_PASSWORD_HASHING must be `strong` or `cheapest`")
+    if production and config["PASSWORD_HASHING"] != "strong":
+        raise ConfigError("RENDEZVOUS_PASSWORD_HASHING must be `strong` in production")
     if config["LOG_FORMAT"] is None:
         config["LOG_FORMAT"] = "json" if production else "text"
     if config["LOG_FORMAT"] not in {"json", "text"}:

@@ -97,7 +97,7 @@ def test_readme_documents_every_environment_variable():
         assert re.search(rf"`{setting.env}`", readme), f"README does not document {setting.env}"
 
 
-def _python(code: str):
+def _python(code: str, **extra_env: str):
     import os
     import subprocess
     import sys
@@ -108,6 +108,7 @@ def _python(code: str):
         if k not in {"SECRET_KEY", "DATABASE_URL", "RENDEZVOUS_TOKEN_KEYS"}
     }
     env["RENDEZVOUS_ENV"] = "production"
+    env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -160,3 +161,28 @@ def test_sqlite_database_and_job_queue_files_are_private(tmp_path):
         assert stat.S_IMODE(instance.stat().st_mode) & 0o077 == 0
     finally:
         os.umask(old_umask)
+
+
+def test_production_hashes_passwords_with_the_strong_argon2_parameters(tmp_path):
+    """Test apps hash with argon2-cffi's cheapest profile (tests/factories.py); a production app
+    keeps RFC 9106's low-memory profile and refuses to be configured otherwise."""
+    from argon2 import extract_parameters, profiles
+
+    assert load_config(tmp_path, environ=PROD)["PASSWORD_HASHING"] == "strong"
+    with pytest.raises(ConfigError, match="RENDEZVOUS_PASSWORD_HASHING"):
+        load_config(tmp_path, environ=dict(PROD, RENDEZVOUS_PASSWORD_HASHING="cheapest"))
+    with pytest.raises(ConfigError, match="RENDEZVOUS_PASSWORD_HASHING"):
+        load_config(tmp_path, environ={"RENDEZVOUS_PASSWORD_HASHING": "fast"})
+    # A production app, built in its own process, hashes new passwords with the strong profile.
+    database = f"sqlite:///{tmp_path / 'prod.sqlite3'}"
+    code = (
+        "from webapp import create_app, security\n"
+        f"create_app({{'INSTANCE_PATH': {str(tmp_path)!r}}})\n"
+        "print(security.hash_password('a long enough password'))\n"
+    )
+    env = {k: v for k, v in PROD.items() if k != "DATABASE_URL"}
+    result = _python(code, DATABASE_URL=database, **env)
+    assert result.returncode == 0, result.stderr
+    strong = profiles.RFC_9106_LOW_MEMORY
+    assert extract_parameters(result.stdout.strip()) == strong
+    assert (strong.time_cost, strong.memory_cost, strong.parallelism) == (3, 65536, 4)
