@@ -93,7 +93,7 @@ def app(app_config, request):
         sandbox = request.getfixturevalue("sandbox")  # points app_config at the sandbox first
     application = create_app(app_config)
     if sandbox is not None:
-        sandbox.register_redirect_uris(application)  # as an app does in Cronofy's dashboard
+        register_redirect_uris(sandbox, application)
     yield application
     engine = deps.database.of(application).engine
     with engine.begin() as conn:
@@ -189,7 +189,7 @@ def live_server(app, request):
     server = LiveServer(app)
     app.config.update(PUBLIC_BASE_URL=server.url, TRUSTED_HOSTS=["127.0.0.1", "localhost"])
     if "sandbox" in request.fixturenames:
-        request.getfixturevalue("sandbox").register_redirect_uris(app)
+        register_redirect_uris(request.getfixturevalue("sandbox"), app)
     yield server
     server.stop()
 
@@ -201,79 +201,12 @@ SANDBOX_CLIENT_ID = "rendezvous-test-client"
 SANDBOX_CLIENT_SECRET = "sandbox-test-client-secret-0123456789"
 
 
-class SandboxControl:
-    """The sandbox's /_sandbox control API, for arranging and checking aggregator-side state."""
+def register_redirect_uris(sandbox, app) -> None:
+    """Register ``app``'s redirect URIs, as they are now configured, besides earlier ones (as an
+    app does in Cronofy's dashboard)."""
+    from webapp.public_urls import oauth_redirect_uris
 
-    def __init__(self, url: str):
-        import requests
-
-        self.url = url
-        self.http = requests.Session()
-
-    def call(self, method: str, path: str, **kwargs):
-        response = self.http.request(method, self.url + "/_sandbox" + path, timeout=10, **kwargs)
-        assert response.status_code < 400, (
-            f"sandbox {method} {path}: {response.status_code} {response.text}"
-        )
-        return response.json() if response.content else None
-
-    def identity(self, email: str) -> dict:
-        for identity in self.call("GET", "/identities")["identities"]:
-            if identity["email"] == email:
-                return identity
-        raise AssertionError(f"no sandbox identity {email}")
-
-    def consent(self, authorize_url: str, email: str, *, decision: str = "approve", **extra) -> str:
-        """Approve (or deny) on the consent page as ``email``; returns the redirect URL."""
-        identity = self.identity(email)
-        body = {
-            "authorize_url": authorize_url,
-            "email": email,
-            "password": identity["password"],
-            "decision": decision,
-            **extra,
-        }
-        return self.call("POST", "/consent", json=body)["redirect_url"]
-
-    def register_redirect_uris(self, app):
-        """Register ``app``'s redirect URIs, as they are now configured, besides earlier ones."""
-        from webapp.public_urls import oauth_redirect_uris
-
-        known = self.call("GET", "/config")["allowed_redirect_uris"]
-        wanted = known + [u for u in oauth_redirect_uris(app) if u not in known]
-        self.call("PATCH", "/config", json={"allowed_redirect_uris": wanted})
-
-    def deliver(self):
-        return self.call("POST", "/deliver")["delivered"]
-
-    def add_fault(self, **rule):
-        return self.call("POST", "/faults", json=rule)
-
-    def stats(self):
-        return self.call("GET", "/stats")
-
-    def attendee_response(
-        self,
-        organizer: str,
-        attendee: str,
-        status: str,
-        *,
-        event_id: str | None = None,
-        event_uid: str | None = None,
-        calendar_id: str | None = None,
-    ) -> dict:
-        """``attendee`` answers ``organizer``'s event from their mail client; returns the event."""
-        body = {
-            "organizer": organizer,
-            "attendee": attendee,
-            "status": status,
-            "event_id": event_id,
-            "event_uid": event_uid,
-            "calendar_id": calendar_id,
-        }
-        return self.call(
-            "POST", "/attendee-response", json={k: v for k, v in body.items() if v is not None}
-        )["event"]
+    sandbox.allow_redirect_uris(oauth_redirect_uris(app))
 
 
 @pytest.fixture(scope="session")
@@ -292,11 +225,10 @@ def sandbox_server():
 
 @pytest.fixture
 def sandbox(sandbox_server, app_config):
-    """A freshly reset sandbox, with the app configured to use it."""
-    control = SandboxControl(sandbox_server.url)
-    control.call("POST", "/reset")
-    control.call("DELETE", "/faults")
-    control.call("DELETE", "/stats")
+    """The sandbox's control client (broker/sandbox/client.py), the sandbox freshly reset
+    (world, faults, statistics, real time), with the app configured to use it."""
+    control = sandbox_server.client
+    control.reset()
     app_config.update(
         CRONOFY_CLIENT_ID=SANDBOX_CLIENT_ID,
         CRONOFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from urllib.parse import quote
 
 from flask import Blueprint, jsonify, make_response
@@ -256,7 +255,10 @@ def link_tokens():
     state = web.state()
     with state.lock:
         token = "lt_" + new_token(24)
-        state.world.link_tokens[token] = {"account_id": who.sub, "expires_at": time.time() + 600}
+        state.world.link_tokens[token] = {
+            "account_id": who.sub,
+            "expires_at": state.clock.time() + 600,
+        }
         state.mark_dirty()
     return jsonify({"link_token": token})
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, jsonify, make_response
@@ -71,7 +70,7 @@ def create_channel():
             account_id=who.sub,
             callback_url=url,
             filters=filters,
-            created_at=int(time.time()),
+            created_at=int(state.clock.time()),
         )
         state.world.channels[channel.channel_id] = channel
         notify.notify_channel(state, channel, {"type": "verification"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -139,7 +138,7 @@ def _outcome(
         code=code,
         client_id=grant.client_id,
         redirect_uri=entry["callback_url"],
-        expires_at=int(time.time()) + state.config.code_ttl,
+        expires_at=int(state.clock.time()) + state.config.code_ttl,
         kind="account",
         sub=ident.account_id,
         scope=entry["scope"],

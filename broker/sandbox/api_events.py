@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from typing import Any
 
 from flask import Blueprint, jsonify, make_response, request
@@ -25,7 +24,7 @@ def _paginate(kind: str, items: list[dict[str, Any]], sub: str) -> dict[str, Any
     pages = [items[i * size : (i + 1) * size] for i in range(total)]
     tokens = [new_token(16) for _ in range(total)]
     with state.lock:
-        now = time.time()
+        now = state.clock.time()
         for token, entry in list(state.page_cache.items()):
             if entry["expires_at"] < now:
                 del state.page_cache[token]
@@ -70,9 +69,7 @@ def read_events():
         raise errors.forbidden("the token lacks the read_events scope")
     state = web.state()
     with state.lock:
-        items = events.read_events(
-            state.world, who.sub, request.args, web.list_param("calendar_ids"), state.config
-        )
+        items = events.read_events(state, who.sub, request.args, web.list_param("calendar_ids"))
     return jsonify(_paginate("events", items, who.sub))
 
 
@@ -88,9 +85,7 @@ def free_busy():
     who = web.account_caller("read_free_busy")
     state = web.state()
     with state.lock:
-        items = events.read_free_busy(
-            state.world, who.sub, request.args, web.list_param("calendar_ids"), state.config
-        )
+        items = events.read_free_busy(state, who.sub, request.args, web.list_param("calendar_ids"))
     return jsonify(_paginate("free_busy", items, who.sub))
 
 

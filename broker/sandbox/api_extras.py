@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import datetime as dt
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 from . import errors, web
 from . import models as m
 from .state import new_id, new_token
-from .timeutil import BadTime, format_utc, now, parse_event_time
+from .timeutil import BadTime, format_utc, parse_event_time
 
 bp = Blueprint("sandbox_extras", __name__)
 
@@ -90,7 +90,9 @@ def _fold(line: str) -> str:
     return "\r\n".join(out)
 
 
-def icalendar(invite: dict[str, Any], recipients: list[str], method: str) -> str:
+def icalendar(
+    invite: dict[str, Any], recipients: list[str], method: str, stamp: dt.datetime
+) -> str:
     event = invite["event"]
     organizer = (invite.get("organizer") or {}).get("name") or "Smart Invite"
     organizer_email = (invite.get("organizer") or {}).get("email") or "smart-invite@sandbox.example"
@@ -101,7 +103,7 @@ def icalendar(invite: dict[str, Any], recipients: list[str], method: str) -> str
         f"METHOD:{method}",
         "BEGIN:VEVENT",
         f"UID:{invite['smart_invite_id']}@smart-invites.sandbox.example",
-        f"DTSTAMP:{format_utc(now()).replace('-', '').replace(':', '')}",
+        f"DTSTAMP:{format_utc(stamp).replace('-', '').replace(':', '')}",
         _ics_time("DTSTART", event["start"]),
         _ics_time("DTEND", event["end"]),
         f"SUMMARY:{_ics_text(event.get('summary', ''))}",
@@ -143,13 +145,13 @@ def _event_view(event: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def invite_view(invite: dict[str, Any], emails: list[str]) -> dict[str, Any]:
+def invite_view(invite: dict[str, Any], emails: list[str], stamp: dt.datetime) -> dict[str, Any]:
     recipients = [{"email": e, "status": invite["recipients"][e.lower()]["status"]} for e in emails]
     view = {
         "smart_invite_id": invite["smart_invite_id"],
         "callback_url": invite.get("callback_url"),
         "event": _event_view(invite["event"]),
-        "attachments": {"icalendar": icalendar(invite, emails, invite["method"])},
+        "attachments": {"icalendar": icalendar(invite, emails, invite["method"], stamp)},
     }
     if len(recipients) == 1:
         view["recipient"] = recipients[0]
@@ -232,7 +234,7 @@ def upsert_smart_invite():
                         email.lower(), {"email": email, "status": "pending"}
                     )
         state.mark_dirty()
-        return jsonify(invite_view(invite, emails))
+        return jsonify(invite_view(invite, emails, state.clock.now()))
 
 
 @bp.get("/v1/smart_invites")
@@ -250,7 +252,9 @@ def get_smart_invite():
         invite = state.world.smart_invites.get(invite_id)
         if invite is None or email.lower() not in invite["recipients"]:
             raise errors.not_found("smart invite")
-        view = invite_view(invite, [invite["recipients"][email.lower()]["email"]])
+        view = invite_view(
+            invite, [invite["recipients"][email.lower()]["email"]], state.clock.now()
+        )
         view["replies"] = [r for r in invite["replies"] if r["email"].lower() == email.lower()]
         return jsonify(view)
 
@@ -284,7 +288,7 @@ def real_time_scheduling():
             "url": f"{web.base_url()}/rts/{token}",
             "event": data["event"],
             "status": "enabled",
-            "created_at": time.time(),
+            "created_at": state.clock.time(),
         }
         state.world.real_time_scheduling[link["real_time_scheduling_id"]] = link
         state.mark_dirty()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import logging
 import threading
 import time
@@ -42,8 +43,15 @@ class Runtime:
     def config(self) -> SandboxConfig:
         return self.state.config
 
-    def reset(self) -> None:
-        """Restore the seeded world, the start-up options, and clear faults and statistics."""
+    def reset(self, now: dt.datetime | None = None, *, frozen: bool = False) -> None:
+        """Restore the seeded world, the start-up options, and clear faults and statistics.
+
+        The clock goes back to real time, or to ``now`` (frozen there if asked) before the world
+        is seeded from its day."""
+        if now is None:
+            self.state.clock.use_real_time()
+        else:
+            self.state.clock.set(now, frozen=frozen)
         fresh = copy.deepcopy(self.initial_config)
         for name, value in vars(fresh).items():
             setattr(self.state.config, name, value)
@@ -100,7 +108,10 @@ def create_sandbox_app(config: SandboxConfig | None = None, **options: Any) -> F
         initial_config=copy.deepcopy(config),
         faults=FaultSet(config.seed),
         limiter=RateLimiter(
-            config.rate_limit_per_second, config.rate_limit_per_minute, config.rate_limit_enabled
+            config.rate_limit_per_second,
+            config.rate_limit_per_minute,
+            config.rate_limit_enabled,
+            clock=state.clock.time,
         ),
         stats=Stats(),
     )

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hmac
-import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -212,7 +211,7 @@ def decide(
             code=code,
             client_id=req.client_id,
             redirect_uri=req.redirect_uri,
-            expires_at=int(time.time()) + state.config.code_ttl,
+            expires_at=int(state.clock.time()) + state.config.code_ttl,
             kind=kind,
             sub=sub,
             scope=req.scope,
@@ -235,7 +234,7 @@ def _approve_individual(
     target = ident.account_id
     if req.link_token:
         link = world.link_tokens.get(req.link_token)
-        if not link or link["expires_at"] < time.time():
+        if not link or link["expires_at"] < state.clock.time():
             raise ConsentError("The link token is unknown or has expired.")
         target = link["account_id"]
     elif linked_account_id and not req.avoid_linking and state.config.link_accounts_by_cookie:
@@ -296,7 +295,7 @@ def _issue(state: SandboxState, grant: m.Grant) -> m.AccessToken:
         if grant.kind == "service_account"
         else state.config.token_ttl
     )
-    token = m.AccessToken(new_token(32), grant.grant_id, int(time.time()) + ttl)
+    token = m.AccessToken(new_token(32), grant.grant_id, int(state.clock.time()) + ttl)
     state.world.access_tokens[token.token] = token
     return token
 
@@ -305,7 +304,7 @@ def token_response(state: SandboxState, grant: m.Grant, token: m.AccessToken) ->
     body: dict = {
         "token_type": "bearer",
         "access_token": token.token,
-        "expires_in": max(0, token.expires_at - int(time.time())),
+        "expires_in": max(0, token.expires_at - int(state.clock.time())),
         "refresh_token": grant.refresh_token,
         "scope": grant.scope,
     }
@@ -334,7 +333,7 @@ def exchange_code(state: SandboxState, client_id: str, code: str, redirect_uri: 
             auth is None
             or auth.used
             or auth.client_id != client_id
-            or auth.expires_at < time.time()
+            or auth.expires_at < state.clock.time()
             or auth.redirect_uri != (redirect_uri or "")
         ):
             raise errors.token_error("invalid_grant")
@@ -346,7 +345,7 @@ def exchange_code(state: SandboxState, client_id: str, code: str, redirect_uri: 
             sub=auth.sub,
             scope=auth.scope,
             refresh_token=new_token(32),
-            created_at=int(time.time()),
+            created_at=int(state.clock.time()),
             delegated_scope=auth.delegated_scope,
             via_service_account=auth.via_service_account,
             linking_profile_id=auth.linking_profile_id,
@@ -487,7 +486,7 @@ def authenticate(
             grant = world.grants.get(access.grant_id)
             if access.revoked or grant is None or grant.revoked:
                 raise errors.unauthorized("access token has been revoked")
-            if access.expires_at <= time.time():
+            if access.expires_at <= state.clock.time():
                 raise errors.unauthorized("access token has expired")
             return TokenCaller("token", grant.client_id, grant, value)
         if allow_api_key and any(hmac.compare_digest(value, s) for s in state.client_secrets):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
-import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +14,7 @@ from . import authz, errors, events, faults, notify, web
 from . import models as m
 from .authz import AuthorizeRequest, ConsentError
 from .seed import DEFAULT_PASSWORD, identity_listing, make_event, stable_id
-from .timeutil import BadTime, format_utc, now, parse_event_time, zone
+from .timeutil import BadTime, format_utc, parse_datetime, parse_event_time, zone
 
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
@@ -34,9 +34,78 @@ def _json() -> dict[str, Any]:
 
 @bp.post("/reset")
 def reset():
-    """Restore the seeded world and start-up options; clear faults, tokens, channels, queues."""
-    web.runtime().reset()
-    return jsonify({"ok": True, "seeded_at": web.state().world.seeded_at})
+    """Restore the seeded world and start-up options; clear faults, tokens, channels, queues.
+
+    The clock goes back to real time, or, with ``{"now": "...Z", "frozen": bool}``, to that
+    instant, and the world is seeded from the clock's day."""
+    data = _json()
+    now, frozen = _instant(data) if "now" in data else (None, False)
+    web.runtime().reset(now, frozen=frozen)
+    state = web.state()
+    return jsonify(
+        {"ok": True, "seeded_at": state.world.seeded_at, "clock": state.clock.describe()}
+    )
+
+
+# ---- the clock ---------------------------------------------------------------------------------
+
+
+def _instant(data: dict[str, Any]) -> tuple[dt.datetime, bool]:
+    frozen = data.get("frozen", False)
+    if not isinstance(frozen, bool):
+        raise errors.invalid("frozen", "must_be_boolean", "frozen must be true or false")
+    if not isinstance(data.get("now"), str) or not data["now"].endswith("Z"):
+        raise errors.invalid(
+            "now", "invalid", "now must be a UTC time such as 2030-01-08T09:00:00Z"
+        )
+    try:
+        return parse_datetime(data["now"]), frozen
+    except BadTime as exc:
+        raise errors.invalid("now", "invalid", str(exc)) from None
+
+
+@bp.get("/clock")
+def get_clock():
+    """The sandbox's time: ``now``, ``frozen``, and whether it is the real time."""
+    return jsonify(web.state().clock.describe())
+
+
+@bp.put("/clock")
+def set_clock():
+    """``{"now": "2030-01-08T09:00:00Z", "frozen": false}``: the time is now that instant, frozen
+    there or running on from it. The world is not reseeded (``/reset`` with ``now`` does that)."""
+    state = web.state()
+    now, frozen = _instant(_json())
+    state.clock.set(now, frozen=frozen)
+    _wake_deliverer(state)
+    return jsonify(state.clock.describe())
+
+
+@bp.post("/clock/advance")
+def advance_clock():
+    """``{"seconds": N}``: move the clock forward (tokens expire, windows pass, retries fall due)."""
+    state = web.state()
+    seconds = _json().get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        raise errors.invalid("seconds", "invalid", "seconds must be a number, zero or more")
+    state.clock.advance(seconds)
+    _wake_deliverer(state)
+    return jsonify(state.clock.describe())
+
+
+@bp.delete("/clock")
+def real_clock():
+    """Back to real time."""
+    state = web.state()
+    state.clock.use_real_time()
+    _wake_deliverer(state)
+    return jsonify(state.clock.describe())
+
+
+def _wake_deliverer(state) -> None:
+    deliverer = getattr(state, "deliverer", None)
+    if deliverer is not None:
+        deliverer.wake()  # items may have fallen due
 
 
 @bp.get("/identities")
@@ -152,8 +221,8 @@ def expire_tokens():
                 continue
             if sub and (grant is None or grant.sub != sub):
                 continue
-            if token.expires_at > time.time():
-                token.expires_at = int(time.time()) - 1
+            if token.expires_at > state.clock.time():
+                token.expires_at = int(state.clock.time()) - 1
                 expired += 1
         state.mark_dirty()
     return jsonify({"expired": expired})
@@ -288,7 +357,9 @@ def send_notification():
             for channel in world.channels.values():
                 if channel.account_id == sub and not channel.closed:
                     notify.notify_channel(
-                        state, channel, {"type": "change", "changes_since": format_utc(now())}
+                        state,
+                        channel,
+                        {"type": "change", "changes_since": format_utc(state.clock.now())},
                     )
                     count += 1
         else:
@@ -451,7 +522,7 @@ def _seed_event(state, spec: Any) -> None:
         end.value,
         start.tzid,
         ident.tzid,
-        now(),
+        state.clock.now(),
         organizer={"email": ident.email, "display_name": ident.name},
         transparency=spec.get("transparency", "opaque"),
         status=spec.get("status", "confirmed"),

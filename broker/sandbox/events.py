@@ -22,7 +22,6 @@ from .timeutil import (
     format_utc,
     is_date,
     localize,
-    now,
     parse_datetime,
     parse_event_time,
     parse_query_bound,
@@ -153,10 +152,10 @@ def _query_date(params, name: str) -> str:
     return value
 
 
-def read_window(params, tzid: str, config) -> tuple[int, int, bool]:
-    """(from_ts, to_ts, explicit): ``from`` inclusive, ``to`` exclusive, dates in ``tzid``."""
+def read_window(params, tzid: str, config, today: dt.date) -> tuple[int, int, bool]:
+    """(from_ts, to_ts, explicit): ``from`` inclusive, ``to`` exclusive, dates in ``tzid``;
+    without them the window is around ``today`` (the sandbox clock's day in ``tzid``)."""
     explicit = bool(params.get("from") or params.get("to"))
-    today = dt.datetime.now(zone(tzid)).date()
     try:
         start = (
             parse_query_bound(_query_date(params, "from"), tzid)
@@ -215,10 +214,11 @@ def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:
 
 
 def read_events(
-    world: World, account_id: str, params, calendar_ids: list[str], config
+    state: SandboxState, account_id: str, params, calendar_ids: list[str]
 ) -> list[dict[str, Any]]:
+    world, config = state.world, state.config
     tzid = require_tzid(params)
-    lo, hi, explicit = read_window(params, tzid, config)
+    lo, hi, explicit = read_window(params, tzid, config, state.clock.today(zone(tzid)))
     only_managed = parse_bool(params.get("only_managed"), "only_managed")
     include_managed = parse_bool(params.get("include_managed"), "include_managed") or only_managed
     include_deleted = parse_bool(params.get("include_deleted"), "include_deleted")
@@ -265,10 +265,11 @@ def _last_modified(params) -> int | None:
 
 
 def read_free_busy(
-    world: World, account_id: str, params, calendar_ids: list[str], config
+    state: SandboxState, account_id: str, params, calendar_ids: list[str]
 ) -> list[dict[str, Any]]:
+    world, config = state.world, state.config
     tzid = require_tzid(params)
-    lo, hi, _explicit = read_window(params, tzid, config)
+    lo, hi, _explicit = read_window(params, tzid, config, state.clock.today(zone(tzid)))
     include_managed = parse_bool(params.get("include_managed"), "include_managed")
     localized = parse_bool(params.get("localized_times"), "localized_times")
     out: list[tuple[int, str, dict[str, Any]]] = []
@@ -495,7 +496,7 @@ def upsert_event(
         ev = store.get(uid) if uid else None
     owner = world.identity(cal.owner_email)
     owner_tzid = owner.tzid if owner else "Etc/UTC"
-    stamp = now()
+    stamp = state.clock.now()
     if ev is not None:
         _replace_omitted(ev, fields)
     if ev is None:
@@ -687,7 +688,7 @@ def record_change(state: SandboxState, ev: m.Event, *, own: bool) -> None:
 
 
 def _stamp_and_notify(state: SandboxState, ev: m.Event, *, own: bool) -> None:
-    stamp = now()
+    stamp = state.clock.now()
     ts = max(int(stamp.timestamp()), ev.updated_ts)
     ev.updated_ts = ts
     ev.updated = format_ts(ts)
@@ -769,7 +770,7 @@ def _keep_room_booking(
     copy = store.get(uid)
     span = [ev.start_ts, ev.end_ts]
     if copy is None:
-        stamp = format_utc(now())
+        stamp = format_utc(state.clock.now())
         copy = m.Event(
             event_uid=uid,
             calendar_id=cal.store_id,
@@ -901,7 +902,7 @@ def _keep_invitation(
 ) -> None:
     copy = store.get(uid)
     if copy is None:
-        stamp = format_utc(now())
+        stamp = format_utc(state.clock.now())
         copy = m.Event(
             event_uid=uid,
             calendar_id=cal.store_id,
@@ -1002,8 +1003,8 @@ def external_change(state: SandboxState, data: dict[str, Any]) -> dict[str, Any]
             end_tzid="",
             start_ts=0,
             end_ts=0,
-            created=format_utc(now()),
-            updated=format_utc(now()),
+            created=format_utc(state.clock.now()),
+            updated=format_utc(state.clock.now()),
             organizer={"email": ident.email, "display_name": ident.name},
         )
         _apply_fields(ev, fields, ident.tzid)
@@ -1192,7 +1193,7 @@ def _request_conferencing(
             "join_url": request["join_url"],
         }
         return
-    if ev.start_ts < now().timestamp():
+    if ev.start_ts < state.clock.time():
         return  # Cronofy does not add conferencing to past events (§8.2).
     if profile_id not in {"default", "integrated"}:
         conf = state.world.conferencing_profiles.get(profile_id)

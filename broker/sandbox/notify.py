@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from typing import Any
 
 import requests
@@ -54,7 +53,7 @@ def enqueue_post(
     delay: float = 0.0,
     signed: bool = True,
 ) -> m.OutboxItem:
-    now = time.time()
+    now = state.clock.time()
     return _add(
         state,
         m.OutboxItem(
@@ -71,7 +70,7 @@ def enqueue_post(
 
 
 def schedule_task(state: SandboxState, task: dict[str, Any], *, delay: float = 0.0) -> m.OutboxItem:
-    now = time.time()
+    now = state.clock.time()
     return _add(
         state,
         m.OutboxItem(
@@ -241,7 +240,7 @@ def process(state: SandboxState, item: m.OutboxItem) -> dict[str, Any]:
             "channel_id": item.channel_id,
             "body": json.loads(item.body),
             "signed": item.signed,
-            "at": time.time(),
+            "at": state.clock.time(),
         }
         state.log_delivery(record)
         with state.lock:
@@ -254,7 +253,7 @@ def process(state: SandboxState, item: m.OutboxItem) -> dict[str, Any]:
 def _after_attempt(state: SandboxState, item: m.OutboxItem, ok: bool, status: str) -> None:
     world = state.world
     config = state.config
-    now = time.time()
+    now = state.clock.time()
     item.attempts += 1
     item.last_status = status
     state.mark_dirty()
@@ -315,7 +314,7 @@ class Deliverer(threading.Thread):
     def run(self) -> None:
         while not self._halt.is_set():
             with self.state.lock:
-                now = time.time()
+                now = self.state.clock.time()
                 due = [
                     i.item_id
                     for i in sorted(
@@ -339,6 +338,6 @@ class Deliverer(threading.Thread):
                     log.exception("sandbox delivery of %s failed", item.item_id)
             if claimed:
                 continue
-            timeout = min([1.0] + [max(0.0, t - time.time()) for t in upcoming])
+            timeout = min([1.0] + [max(0.0, t - self.state.clock.time()) for t in upcoming])
             self._wake.wait(timeout)
             self._wake.clear()

@@ -33,9 +33,9 @@ def index():
     return render_template("sandbox/index.html", identities=rows, client_id=client_id)
 
 
-def _week_start(ident_tz: str, value: str | None) -> dt.date:
+def _week_start(value: str | None, today: dt.date) -> dt.date:
     try:
-        day = dt.date.fromisoformat(value) if value else dt.datetime.now(zone(ident_tz)).date()
+        day = dt.date.fromisoformat(value) if value else today
     except ValueError:
         abort(400, "week must be a date (YYYY-MM-DD)")
     return day - dt.timedelta(days=day.weekday())
@@ -51,7 +51,7 @@ def calendar_week(email: str):
         if ident is None or not ident.account_id:
             abort(404)
         tz = zone(ident.tzid)
-        monday = _week_start(ident.tzid, request.args.get("week"))
+        monday = _week_start(request.args.get("week"), state.clock.today(tz))
         days = [monday + dt.timedelta(days=i) for i in range(7)]
         lo = int(dt.datetime.combine(monday, dt.time(0), tzinfo=tz).timestamp())
         hi = int(

@@ -15,7 +15,7 @@ from typing import Any
 from . import models as m
 from .config import SandboxConfig
 from .state import World
-from .timeutil import WireTime, format_utc, now, zone
+from .timeutil import WireTime, format_utc, zone
 
 DEFAULT_PASSWORD = "sandbox"
 SERVICE_ACCOUNT_PASSWORD = "svc-sandbox"
@@ -213,12 +213,13 @@ SUMMARIES = [
 ]
 
 
-def seed_world(config: SandboxConfig, *, today: dt.date | None = None) -> World:
-    """Build the seeded world for ``config.seed`` with events over the next four weeks."""
+def seed_world(config: SandboxConfig, *, now: dt.datetime) -> World:
+    """Build the seeded world for ``config.seed`` with events over the four weeks from ``now``
+    (the sandbox clock's time at reset)."""
     world = World()
-    seeded_at = now()
+    seeded_at = now.astimezone(dt.UTC).replace(microsecond=0)
     world.seeded_at = format_utc(seeded_at)
-    today = today or seeded_at.date()
+    today = seeded_at.date()
     rng = random.Random(config.seed)
     for domain in DOMAINS:
         world.domains[domain.name] = m.Domain(

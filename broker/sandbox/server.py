@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import requests
@@ -14,6 +15,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wsgi import LimitedStream
 
 from .app import Runtime, create_sandbox_app
+from .client import SandboxClient
 from .state import SandboxState
 
 
@@ -130,12 +132,14 @@ class SandboxHandle:
     def state(self) -> SandboxState:
         return self.runtime.state
 
-    def control(self, method: str, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
-        """Call the control API, e.g. ``handle.control("POST", "/_sandbox/reset")``."""
-        kwargs.setdefault("timeout", 10)
-        return requests.request(method, self.url + path, json=json, **kwargs)
+    @cached_property
+    def client(self) -> SandboxClient:
+        """The control API, e.g. ``handle.client.reset()`` (broker/sandbox/client.py)."""
+        return SandboxClient(self.url)
 
     def stop(self) -> None:
+        if "client" in self.__dict__:
+            self.client.close()
         self.server.shutdown()
         self.thread.join(timeout=5)
         self.server.server_close()

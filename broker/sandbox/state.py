@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import models as m
+from .clock import Clock
 from .config import SandboxConfig
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,7 @@ class SandboxState:
     def __init__(self, config: SandboxConfig):
         self.config = config
         self.lock = threading.RLock()
+        self.clock = Clock()
         self.world = World()
         self.page_cache: dict[str, dict[str, Any]] = {}
         self.delivery_log: list[dict[str, Any]] = []
@@ -215,7 +217,7 @@ class SandboxState:
 
     def reset(self, seed_fn) -> None:
         with self.lock:
-            self.world = seed_fn(self.config)
+            self.world = seed_fn(self.config, now=self.clock.now())
             self.world.client_secrets = list(self.config.client_secrets)
             self.world.rebuild_indexes()
             self.page_cache.clear()

@@ -27,10 +27,6 @@ def zone(tzid: str) -> ZoneInfo:
         raise BadTime(f"unknown time zone {tzid!r}") from None
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(UTC).replace(microsecond=0)
-
-
 def format_utc(moment: dt.datetime) -> str:
     """``2025-01-21T09:00:00Z`` — UTC, seconds precision, as Cronofy writes times."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -43,14 +43,14 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from broker.sandbox.client import SandboxClient  # noqa: E402
 from models import Organisation, Role, SchedulingPreference, SlotClaim, migrate  # noqa: E402
 from tests.conftest import make_test_config  # noqa: E402
 from tests.factories import TEST_TOKEN_KEYS, make_user  # noqa: E402
 from tests.perf import _free_time  # noqa: E402
-from tests.perf.scheduling_bench import (
+from tests.perf.scheduling_bench import (  # noqa: E402
     CLIENT_ID,
     CLIENT_SECRET,
-    Control,  # noqa: E402
     SandboxProcess,
     api_calls,
 )
@@ -89,7 +89,7 @@ def ms(value: float) -> str:
 def world(tmp: Path, sandbox_url: str):
     """The database, an in-process app, the recruiter (with an API token) and ten panel members,
     all with empty calendars and working around the clock."""
-    sandbox = Control(sandbox_url)
+    sandbox = SandboxClient(sandbox_url, timeout=60)
     people = _free_time.seed_payload(_free_time.bench_week())
     sandbox.call("POST", "/seed", json={**people, "events": []})
     url = f"sqlite:///{tmp / 'bench.sqlite3'}"
@@ -151,7 +151,7 @@ def booking(panel: list[int], start: dt.datetime) -> dict:
 
 
 def calls_per_booking(
-    app, sandbox: Control, token: str, links: list[int], runs: int, hours: Hours
+    app, sandbox: SandboxClient, token: str, links: list[int], runs: int, hours: Hours
 ) -> list[tuple]:
     """Part 1, in process with the calendar write inline."""
     from webapp.services import claims
@@ -327,7 +327,7 @@ def main() -> None:
     args = parser.parse_args()
 
     handle = SandboxProcess()
-    sandbox = Control(handle.url)
+    sandbox = SandboxClient(handle.url, timeout=60)
     tmp = Path(tempfile.mkdtemp(prefix="rdv-booking-bench-"))
     redis_url, redis_pid = start_redis(tmp)
     server = None

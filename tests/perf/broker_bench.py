@@ -30,11 +30,12 @@ import pycronofy  # noqa: E402
 from broker.cronofy import CronofyBroker  # noqa: E402
 from broker.errors import BrokerError  # noqa: E402
 from broker.ratelimit import InProcessRateLimiter  # noqa: E402
+from broker.sandbox.client import SandboxClient  # noqa: E402
 from tests.broker.adapter import sandbox_control as sc  # noqa: E402
 from tests.broker.adapter.sandbox_control import ConnectCounter  # noqa: E402
 
 
-def server_connections(control: sc.Control) -> int | None:
+def server_connections(control: SandboxClient) -> int | None:
     try:
         stats = control.stats()
     except Exception:  # noqa: BLE001 - optional figure
@@ -55,7 +56,7 @@ def main() -> int:
     try:
         rows = []
         for label, url in (("sandbox (start_sandbox, HTTP/1.1 keep-alive)", handle.url),):
-            control = sc.Control(url)
+            control = SandboxClient(url)
             control.rate_limit(per_second=100_000, per_minute=1_000_000, enabled=False)
             port = urlsplit(url).port
             broker = CronofyBroker(
@@ -66,7 +67,8 @@ def main() -> int:
                 rate_limiter=InProcessRateLimiter(100_000, 1_000_000),
             )
             creds = broker.exchange_code(
-                control.consent(
+                sc.code_for(
+                    control,
                     "riley.chen@northwind.example",
                     broker.authorization_url(sc.REDIRECT_URI, "bench"),
                 ),
@@ -81,7 +83,7 @@ def main() -> int:
             plain.app_base_url = url
 
             def measure(run):
-                control._call("DELETE", "stats")
+                control.clear_stats()
                 with ConnectCounter(port) as counter:
                     run()
                 return counter.count, server_connections(control)
@@ -105,13 +107,15 @@ def main() -> int:
             rows.append((label, "plain pycronofy 2.1.1, sequential", *measure(theirs)))
             broker.close()
 
-        control = sc.Control(handle.url)
+        control = handle.client
         broker = CronofyBroker(
             sc.CLIENT_ID, sc.CLIENT_SECRET, api_base_url=handle.url, app_base_url=handle.url
         )
         creds = broker.exchange_code(
-            control.consent(
-                "riley.chen@northwind.example", broker.authorization_url(sc.REDIRECT_URI, "bench")
+            sc.code_for(
+                control,
+                "riley.chen@northwind.example",
+                broker.authorization_url(sc.REDIRECT_URI, "bench"),
             ),
             sc.REDIRECT_URI,
         )

@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import requests  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from broker.sandbox import notify  # noqa: E402
+from broker.sandbox.client import SandboxClient  # noqa: E402
 from broker.sandbox.server import start_sandbox  # noqa: E402
 from models import MailboxRequest, MailboxStatus, Organisation, Role, User, migrate  # noqa: E402
 from tests.factories import TEST_TOKEN_KEYS  # noqa: E402
@@ -51,18 +51,9 @@ DOMAIN = "bulk.example"
 ADMIN = f"it.admin@{DOMAIN}"
 
 
-def control(url: str, method: str, path: str, **kwargs):
-    response = requests.request(method, f"{url}/_sandbox{path}", timeout=120, **kwargs)
-    response.raise_for_status()
-    return response.json() if response.content else None
-
-
-def seed_sandbox(url: str, emails: list[str]) -> None:
-    control(
-        url,
-        "POST",
-        "/seed",
-        json={
+def seed_sandbox(control: SandboxClient, emails: list[str]) -> None:
+    control.seed(
+        {
             "domains": [
                 {"name": DOMAIN, "provider_name": "exchange", "provider_service": "exchange"}
             ],
@@ -70,11 +61,8 @@ def seed_sandbox(url: str, emails: list[str]) -> None:
         },
     )
     for start in range(0, len(emails), 1000):
-        control(
-            url,
-            "POST",
-            "/seed",
-            json={
+        control.seed(
+            {
                 "identities": [
                     {"email": e, "name": e.split("@")[0]} for e in emails[start : start + 1000]
                 ]
@@ -132,12 +120,8 @@ def main() -> int:
         rate_limit_per_minute=per_minute,
         delivery_timeout=30.0,
     )
-    control(
-        sandbox.url,
-        "PUT",
-        "/rate-limit",
-        json={"per_second": per_second, "per_minute": per_minute, "enabled": True},
-    )
+    control = SandboxClient(sandbox.url, timeout=120)
+    control.rate_limit(per_second=per_second, per_minute=per_minute, enabled=True)
     workdir = Path(tempfile.mkdtemp(prefix="ec-bench-"))
     db_url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
     db_kind = db_url.split(":", 1)[0].split("+")[0]
@@ -164,12 +148,7 @@ def main() -> int:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
     app.config["PUBLIC_BASE_URL"] = base
-    control(
-        sandbox.url,
-        "PATCH",
-        "/config",  # registered, as at Cronofy
-        json={"allowed_redirect_uris": oauth_redirect_uris(app)},
-    )
+    control.update_config(allowed_redirect_uris=oauth_redirect_uris(app))  # as at Cronofy
     threading.Thread(target=server.serve_forever, daemon=True).start()
     import logging
 
@@ -178,7 +157,7 @@ def main() -> int:
 
     emails = [f"person{k:05d}@{DOMAIN}" for k in range(n)]
     print(f"seeding {n} mailboxes …", file=sys.stderr, flush=True)
-    seed_sandbox(sandbox.url, emails)
+    seed_sandbox(control, emails)
     broker, cipher = deps.broker.of(app), deps.cipher.of(app)
     sessions = deps.database.of(app).sessions
     with sessions() as db:
@@ -222,20 +201,14 @@ def main() -> int:
                 session_nonce="bench",
                 redirect_uri=base + "/admin/calendar/enterprise/callback",
             )
-            redirect = control(
-                sandbox.url,
-                "POST",
-                "/consent",
-                json={"authorize_url": url, "email": ADMIN, "password": "sandbox"},
-            )
-            code = redirect["code"]
+            consent = control.consent(url, ADMIN, password="sandbox")
             link = domains.complete(
                 db,
                 broker,
                 cipher,
                 actor,
-                state=redirect["state"],
-                code=code,
+                state=consent.state,
+                code=consent.code,
                 error=None,
                 session_nonce="bench",
                 redirect_uri=base + "/admin/calendar/enterprise/callback",
@@ -251,7 +224,7 @@ def main() -> int:
             )
         link_id = link.id
     assert report.queued == n, report
-    control(sandbox.url, "DELETE", "/stats")
+    control.clear_stats()
     print(
         f"linking {n} mailboxes at {per_second}/s, {per_minute}/min …", file=sys.stderr, flush=True
     )
@@ -291,7 +264,7 @@ def main() -> int:
     for t in pool:
         t.join(5)
 
-    stats = control(sandbox.url, "GET", "/stats")
+    stats = control.stats()
     with sessions() as db:
         counts = mailboxes.counts(db, link_id)
         failures = [

@@ -63,12 +63,12 @@ def main() -> None:
     handle = start_sandbox(CLIENT_ID, CLIENT_SECRET, rate_limit_enabled=False, auto_deliver=False)
     try:
         start = dt.date.today() + dt.timedelta(days=1)
-        seeded = handle.control("POST", "/_sandbox/seed", seed_payload(start, random.Random(7)))
+        seeded = handle.client.request("POST", "/seed", seed_payload(start, random.Random(7)))
         seeded.raise_for_status()
         subs = [row["sub"] for row in seeded.json()["identities"]]
         for i in range(MEMBERS):  # authorize each member for the app, as linking would
-            handle.control(
-                "POST", "/_sandbox/tokens", {"email": f"member{i}@bench.example"}
+            handle.client.request(
+                "POST", "/tokens", {"email": f"member{i}@bench.example"}
             ).raise_for_status()
         periods = [
             {

@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
+from broker.sandbox.client import SandboxClient  # noqa: E402
 from models import Organisation, Role, migrate  # noqa: E402
 from tests.conftest import AuthActions, make_test_config  # noqa: E402
 from tests.factories import make_user  # noqa: E402
@@ -45,16 +46,6 @@ from webapp import deps  # noqa: E402
 
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret-0123456789abcdef"
 PANELS = (1, 3, 5, 10)
-
-
-class Control:
-    def __init__(self, url: str):
-        self.url = url
-
-    def call(self, method: str, path: str, **kwargs):
-        response = requests.request(method, f"{self.url}/_sandbox{path}", timeout=60, **kwargs)
-        response.raise_for_status()
-        return response.json() if response.content else None
 
 
 class SandboxProcess:
@@ -105,7 +96,7 @@ class SandboxProcess:
             self.process.wait(timeout=30)
 
 
-def api_calls(sandbox: Control) -> int:
+def api_calls(sandbox: SandboxClient) -> int:
     return sum(sandbox.call("GET", "/stats")["requests"].values())
 
 
@@ -115,7 +106,7 @@ class BenchWorld:
     and the future week whose free time the benchmark laid out (``week`` is its Monday)."""
 
     handle: Any
-    sandbox: Control
+    sandbox: SandboxClient
     app: Any
     org_id: int
     recruiter_id: int
@@ -127,7 +118,7 @@ class BenchWorld:
 
 def bench_world() -> BenchWorld:
     handle = SandboxProcess()
-    sandbox = Control(handle.url)
+    sandbox = SandboxClient(handle.url, timeout=60)
     week = _free_time.bench_week()
     sandbox.call("POST", "/seed", json=_free_time.seed_payload(week))
     tmp = Path(tempfile.mkdtemp(prefix="rdv-bench-"))

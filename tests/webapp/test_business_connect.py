@@ -45,7 +45,7 @@ def follow(client, redirect_url: str):
 
 def connect_as(client, auth, sandbox, email, provider="google", **consent):
     authorize_url = start(auth, provider)
-    response = follow(client, sandbox.consent(authorize_url, email, **consent))
+    response = follow(client, sandbox.consent(authorize_url, email, **consent).redirect_url)
     assert response.status_code == 302, response.get_data(as_text=True)
     return response
 
@@ -119,10 +119,10 @@ def test_exchange_consent_rejects_a_wrong_password(auth, session, sandbox, org):
     user = make_user(session, org, Role.RECRUITER)
     auth.login(user.email)
     url = start(auth, "exchange")
-    response = sandbox.http.post(
-        sandbox.url + "/_sandbox/consent",
-        timeout=5,
-        json={"authorize_url": url, "email": "anna.becker@fabrikam.example", "password": "wrong"},
+    response = sandbox.request(
+        "POST",
+        "/consent",
+        {"authorize_url": url, "email": "anna.becker@fabrikam.example", "password": "wrong"},
     )
     assert response.status_code == 422
     assert link_for(session, user) is None
@@ -261,7 +261,7 @@ def test_missing_and_unknown_state_are_refused_without_a_token_call(client, auth
 
 def test_replayed_state_is_refused(client, auth, session, sandbox, riley):
     auth.login(riley.email)
-    redirect = sandbox.consent(start(auth), riley.email)
+    redirect = sandbox.consent(start(auth), riley.email).redirect_url
     assert follow(client, redirect).status_code == 302
     calls = token_calls(sandbox)
     assert follow(client, redirect).status_code == 400
@@ -270,7 +270,7 @@ def test_replayed_state_is_refused(client, auth, session, sandbox, riley):
 
 def test_expired_state_is_refused(client, auth, session, sandbox, riley):
     auth.login(riley.email)
-    redirect = sandbox.consent(start(auth), riley.email)
+    redirect = sandbox.consent(start(auth), riley.email).redirect_url
     state = session.scalar(select(OAuthState))
     state.expires_at = utcnow() - timedelta(seconds=1)
     session.commit()
@@ -283,7 +283,7 @@ def test_state_from_another_user_or_browser_is_refused(
 ):
     mallory = make_user(session, org, Role.RECRUITER)
     auth.login(mallory.email)
-    redirect = sandbox.consent(start(auth), "jamie.rivera@gmail.example")
+    redirect = sandbox.consent(start(auth), "jamie.rivera@gmail.example").redirect_url
     # Riley is lured into completing Mallory's authorization: foreign state.
     victim = app.test_client()
     AuthActions(victim).login(riley.email)
@@ -304,7 +304,9 @@ def test_state_from_another_user_or_browser_is_refused(
 
 def test_declining_consent_is_a_friendly_message(client, auth, session, sandbox, riley):
     auth.login(riley.email)
-    response = follow(client, sandbox.consent(start(auth), riley.email, decision="deny"))
+    response = follow(
+        client, sandbox.consent(start(auth), riley.email, decision="deny").redirect_url
+    )
     assert response.status_code == 302
     assert "You declined" in client.get("/profile/calendar/").get_data(as_text=True)
     assert link_for(session, riley) is None and token_calls(sandbox) == 0

@@ -82,7 +82,9 @@ def connect_domain(client, auth, session, sandbox, provider="exchange") -> Servi
     response = auth.post(PAGE + "connect", {"provider": provider}, form_page=PAGE)
     assert response.status_code == 303, response.get_data(as_text=True)
     assert "/enterprise_connect/oauth/authorize?" in response.headers["Location"]
-    back = follow(client, sandbox.consent(response.headers["Location"], ADMINS[provider][0]))
+    back = follow(
+        client, sandbox.consent(response.headers["Location"], ADMINS[provider][0]).redirect_url
+    )
     assert back.status_code == 302, back.get_data(as_text=True)
     session.expire_all()
     return session.scalar(
@@ -175,7 +177,7 @@ def test_the_connect_redirect_asks_for_service_account_scopes_and_a_delegated_sc
 def test_a_replayed_connect_redirect_is_refused(admin_client, session, sandbox):
     client, auth = admin_client
     response = auth.post(PAGE + "connect", {"provider": "exchange"}, form_page=PAGE)
-    redirect = sandbox.consent(response.headers["Location"], ADMINS["exchange"][0])
+    redirect = sandbox.consent(response.headers["Location"], ADMINS["exchange"][0]).redirect_url
     assert follow(client, redirect).status_code == 302
     calls = token_calls(sandbox)
     assert follow(client, redirect).status_code == 400
@@ -188,7 +190,9 @@ def test_declined_admin_consent_stores_nothing(admin_client, session, sandbox):
     response = auth.post(PAGE + "connect", {"provider": "office365"}, form_page=PAGE)
     follow(
         client,
-        sandbox.consent(response.headers["Location"], ADMINS["office365"][0], decision="deny"),
+        sandbox.consent(
+            response.headers["Location"], ADMINS["office365"][0], decision="deny"
+        ).redirect_url,
     )
     assert "consent was declined" in client.get(PAGE).get_data(as_text=True)
     assert session.scalar(select(ServiceAccountLink)) is None
@@ -703,7 +707,10 @@ def test_enterprise_link_supersedes_a_personal_link(app, admin_client, session, 
     start = user_auth.post(
         "/profile/calendar/connect", {"provider": "google"}, form_page="/profile/calendar/"
     )
-    follow(user_client, sandbox.consent(start.headers["Location"], "jamie.rivera@gmail.example"))
+    follow(
+        user_client,
+        sandbox.consent(start.headers["Location"], "jamie.rivera@gmail.example").redirect_url,
+    )
     personal = session.scalar(select(ProfileLink).where(ProfileLink.user_id == user.id))
     assert personal.mode is LinkMode.BUSINESS
 

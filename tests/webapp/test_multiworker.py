@@ -24,7 +24,12 @@ import requests
 from sqlalchemy import select
 
 from models import Interview, InterviewStatus, ProfileLink, Role, utcnow
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, AuthActions
+from tests.conftest import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    AuthActions,
+    register_redirect_uris,
+)
 from tests.factories import PASSWORD, TEST_TOKEN_KEYS, make_org, make_user
 from tests.webapp.scheduling_support import make_panel
 from tests.webapp.test_business_connect import connect_as, token_calls
@@ -178,7 +183,7 @@ def test_six_tabs_finishing_a_connect_at_once_leave_one_channel_across_workers(
     riley = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
     with gunicorn(sandbox, database_url, redis_url, tmp_path) as (base, output):
         app.config["PUBLIC_BASE_URL"] = base
-        sandbox.register_redirect_uris(app)  # the workers' own callback URL, as at Cronofy
+        register_redirect_uris(sandbox, app)  # the workers' own callback URL, as at Cronofy
         browser = requests.Session()
         form = browser.get(base + "/login", timeout=10).text
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
@@ -202,7 +207,7 @@ def test_six_tabs_finishing_a_connect_at_once_leave_one_channel_across_workers(
                 data={"csrf_token": token, "provider": "google"},
             )
             assert started.status_code == 303
-            returns.append(sandbox.consent(started.headers["Location"], riley.email))
+            returns.append(sandbox.consent(started.headers["Location"], riley.email).redirect_url)
         # Slow channel calls make the tabs' channel work overlap unless something serialises it.
         sandbox.add_fault(method="POST", path="/v1/channels", latency_ms=300)
 

@@ -255,7 +255,7 @@ def test_a_live_development_server_without_the_variable_links_to_itself(
         )
         authorize_url = started.headers["Location"]
         assert _query(authorize_url)["redirect_uri"] == base + "/profile/calendar/callback"
-        back = sandbox.consent(authorize_url, riley.email)
+        back = sandbox.consent(authorize_url, riley.email).redirect_url
         assert back.startswith(base + "/profile/calendar/callback?")
         done = browser.get(back, allow_redirects=False, timeout=10)
         assert done.status_code == 302, done.text

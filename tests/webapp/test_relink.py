@@ -60,7 +60,7 @@ def business_connect(browser, sandbox):
         "/profile/calendar/connect", {"provider": "google"}, form_page="/profile/calendar/"
     )
     assert start.status_code == 303, start.get_data(as_text=True)
-    back = follow(client, sandbox.consent(start.headers["Location"], RILEY))
+    back = follow(client, sandbox.consent(start.headers["Location"], RILEY).redirect_url)
     return back, client.get("/profile/calendar/")
 
 
@@ -69,7 +69,7 @@ def enterprise_link(admin, session, sandbox) -> ServiceAccountLink:
     client, auth = admin
     start = auth.post(EC + "connect", {"provider": "google"}, form_page=EC)
     assert start.status_code == 303, start.get_data(as_text=True)
-    back = follow(client, sandbox.consent(start.headers["Location"], GOOGLE_ADMIN))
+    back = follow(client, sandbox.consent(start.headers["Location"], GOOGLE_ADMIN).redirect_url)
     assert back.status_code == 302, back.get_data(as_text=True)
     session.expire_all()
     domain = session.scalar(
@@ -218,7 +218,7 @@ def test_a_link_made_meanwhile_by_another_request_is_taken_over(
     start = auth.post(
         "/profile/calendar/connect", {"provider": "google"}, form_page="/profile/calendar/"
     )
-    redirect_url = sandbox.consent(start.headers["Location"], RILEY)
+    redirect_url = sandbox.consent(start.headers["Location"], RILEY).redirect_url
     sub = sandbox.identity(RILEY)["sub"]
     original = connect.link_of
 

@@ -163,9 +163,9 @@ def test_no_secret_in_logs_pages_or_database_after_forced_failures(
     auth = AuthActions(client)
     auth.login(user.email)
     # A first, clean connection so there are real tokens that could leak.
-    follow(client, sandbox.consent(start(auth), user.email))
+    follow(client, sandbox.consent(start(auth), user.email).redirect_url)
     creds = creds_for(app, session, user)
-    code_redirect = sandbox.consent(start(auth), user.email)
+    code_redirect = sandbox.consent(start(auth), user.email).redirect_url
     code = re.search(r"code=([^&]+)", code_redirect).group(1)
     sandbox.add_fault(count=20, **fault)
     pages = [

@@ -28,7 +28,7 @@ def sandbox():
 
 @pytest.fixture
 def control(sandbox):
-    ctl = sc.Control(sandbox.url)
+    ctl = sandbox.client
     ctl.clear_faults()
     ctl.rate_limit(per_second=10_000, per_minute=100_000, enabled=False)
     yield ctl
@@ -83,7 +83,7 @@ def link(control, broker):
     """Fresh Credentials for a seeded person (each test gets its own authorization)."""
 
     def _link(email: str = "riley.chen@northwind.example"):
-        code = control.consent(email, broker.authorization_url(sc.REDIRECT_URI, "st"))
+        code = sc.code_for(control, email, broker.authorization_url(sc.REDIRECT_URI, "st"))
         return broker.exchange_code(code, sc.REDIRECT_URI)
 
     return _link

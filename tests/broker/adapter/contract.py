@@ -41,7 +41,8 @@ class Ctx:
     profile_id: str
     calendar_id: str
     unknown_calendar_id: str
-    #: A window of days (``window_end`` exclusive), read in ``tzid``: the documented ``from``/``to``.
+    #: A window of days (``window_end`` exclusive), read in ``tzid``: the documented
+    #: ``from``/``to``.
     window_start: dt.date
     window_end: dt.date
     availability: AvailabilityQuery

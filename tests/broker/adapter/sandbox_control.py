@@ -1,14 +1,14 @@
-"""A thin client for the sandbox's ``/_sandbox/`` control API, used by the adapter tests and the
-benchmark. Kept separate from the broker: production code never calls these endpoints."""
+"""The adapter tests' sandbox: its application, how to start one, a consent shortcut through the
+sandbox's control client (broker/sandbox/client.py), and a client-side connection counter."""
 
 from __future__ import annotations
 
 import socket
 import threading
-from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
+from broker.sandbox.client import SandboxClient
 
 CLIENT_ID = "rendezvous-adapter-tests"
 CLIENT_SECRET = "adapter-tests-client-secret-0123456789"
@@ -24,97 +24,24 @@ def start(**options: Any):
     return start_sandbox(CLIENT_ID, CLIENT_SECRET, port=0, **options)
 
 
-@dataclass
-class Control:
-    url: str
-
-    def __post_init__(self) -> None:
-        self.http = requests.Session()
-
-    def _call(self, method: str, path: str, **kw) -> requests.Response:
-        resp = self.http.request(method, f"{self.url}/_sandbox/{path}", timeout=10, **kw)
-        if resp.status_code >= 400:
-            raise AssertionError(f"sandbox control {method} {path}: {resp.status_code} {resp.text}")
-        return resp
-
-    # -- consent ----------------------------------------------------------------------------
-
-    def consent(
-        self, email: str, authorize_url: str | None = None, *, decision: str = "approve"
-    ) -> str:
-        """Approve the consent page behind ``authorize_url`` (one the broker built) as ``email``;
-        return the authorization code. Without a URL a default per-user one is used."""
-        if authorize_url is None:
-            from urllib.parse import urlencode
-
-            authorize_url = f"{self.url}/oauth/authorize?" + urlencode(
-                {
-                    "response_type": "code",
-                    "client_id": CLIENT_ID,
-                    "redirect_uri": REDIRECT_URI,
-                    "scope": USER_SCOPE,
-                    "state": "st",
-                    "avoid_linking": "true",
-                }
-            )
-        data = self._call(
-            "POST",
-            "consent",
-            json={"authorize_url": authorize_url, "email": email, "decision": decision},
-        ).json()
-        if not data.get("code"):
-            raise AssertionError(f"consent gave no code: {data.get('error')!r}")
-        return data["code"]
-
-    def identities(self) -> list[dict[str, Any]]:
-        data = self._call("GET", "identities").json()
-        return data.get("identities", data) if isinstance(data, dict) else data
-
-    # -- faults and limits ------------------------------------------------------------------
-
-    def fault(
-        self,
-        method: str,
-        path: str,
-        status: int | None = None,
-        *,
-        count: int = 1,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        latency_ms: int | None = None,
-        probability: float | None = None,
-    ) -> None:
-        rule: dict[str, Any] = {"method": method, "path": path, "count": count}
-        if status is not None:
-            rule["status"] = status
-        if body is not None:
-            rule["body"] = body
-        if headers:
-            rule["headers"] = headers
-        if latency_ms is not None:
-            rule["latency_ms"] = latency_ms
-        if probability is not None:
-            rule["probability"] = probability
-        self._call("POST", "faults", json=rule)
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "faults")
-
-    def rate_limit(self, *, per_second: int, per_minute: int, enabled: bool = True) -> None:
-        self._call(
-            "PUT",
-            "rate-limit",
-            json={"per_second": per_second, "per_minute": per_minute, "enabled": enabled},
+def code_for(control: SandboxClient, email: str, authorize_url: str | None = None) -> str:
+    """Approve the consent page behind ``authorize_url`` (one the broker built) as ``email``;
+    return the authorization code. Without a URL a default per-user one is used."""
+    if authorize_url is None:
+        authorize_url = f"{control.url}/oauth/authorize?" + urlencode(
+            {
+                "response_type": "code",
+                "client_id": CLIENT_ID,
+                "redirect_uri": REDIRECT_URI,
+                "scope": USER_SCOPE,
+                "state": "st",
+                "avoid_linking": "true",
+            }
         )
-
-    def expire(self, access_token: str) -> None:
-        self._call("POST", "tokens/expire", json={"access_token": access_token})
-
-    def disconnect(self, profile_id: str) -> None:
-        self._call("POST", f"profiles/{profile_id}/disconnect")
-
-    def stats(self) -> dict[str, Any]:
-        return self._call("GET", "stats").json()
+    consent = control.consent(authorize_url, email)
+    if not consent.code:
+        raise AssertionError(f"consent gave no code: {consent.error!r}")
+    return consent.code
 
 
 class ConnectCounter:

@@ -55,12 +55,12 @@ def receiver():
 
 
 def _deliver(control) -> None:
-    control._call("POST", "deliver")
+    control.deliver()
 
 
 def _admin_creds(control, broker):
-    code = control.consent(
-        "alex.kim@northwind.example", broker.enterprise_connect_url(sc.REDIRECT_URI, "adm")
+    code = sc.code_for(
+        control, "alex.kim@northwind.example", broker.enterprise_connect_url(sc.REDIRECT_URI, "adm")
     )
     return broker.exchange_code(code, sc.REDIRECT_URI)
 
@@ -70,10 +70,8 @@ def _admin_creds(control, broker):
 def test_service_account_flow_end_to_end(control, broker, receiver, signed, where):
     """Every variant the sandbox can be switched to (signature or not; state inside
     ``authorization`` or at the top level) parses to the same answer."""
-    control._call("POST", "reset")
-    control._call(
-        "PATCH", "config", json={"sa_callback_signed": signed, "sa_callback_state": where}
-    )
+    control.reset()
+    control.update_config(sa_callback_signed=signed, sa_callback_state=where)
     sa = _admin_creds(control, broker)
     assert sa.service_account_id and sa.service_account_id.startswith("ser_")
     info = broker.userinfo(sa)
@@ -121,7 +119,7 @@ def test_service_account_flow_end_to_end(control, broker, receiver, signed, wher
 
 
 def test_channel_notifications_end_to_end(control, broker, link, receiver):
-    control._call("POST", "reset")
+    control.reset()
     creds = link()
     channel = broker.create_channel(creds, f"{receiver.url}/cronofy/push/42")
     _deliver(control)
@@ -134,10 +132,8 @@ def test_channel_notifications_end_to_end(control, broker, link, receiver):
 
     # a profile-level notification on demand
     receiver.received.clear()
-    control._call(
-        "POST",
-        "notify",
-        json={"email": "riley.chen@northwind.example", "type": "profile_disconnected"},
+    control.call(
+        "POST", "/notify", {"email": "riley.chen@northwind.example", "type": "profile_disconnected"}
     )
     _deliver(control)
     kinds = {

@@ -40,12 +40,12 @@ STRICT = {"sa_callback_signed": False, "revoke_non_account_subs": "refuse"}
 
 @pytest.fixture
 def ctx(control, broker) -> Ctx:
-    control._call("POST", "reset")
-    control._call("PATCH", "config", json=STRICT)
+    control.reset()
+    control.update_config(**STRICT)
     control.rate_limit(per_second=10_000, per_minute=100_000, enabled=False)
 
     def code_for(email: str) -> str:
-        return control.consent(email, broker.authorization_url(sc.REDIRECT_URI, "st"))
+        return sc.code_for(control, email, broker.authorization_url(sc.REDIRECT_URI, "st"))
 
     def link(email: str):
         return broker.exchange_code(code_for(email), sc.REDIRECT_URI)
@@ -53,8 +53,8 @@ def ctx(control, broker) -> Ctx:
     creds = link("riley.chen@northwind.example")
     morgan = link("morgan.lee@northwind.example")
     jordan = link("jordan.diaz@northwind.example")
-    sa_code = control.consent(
-        "alex.kim@northwind.example", broker.enterprise_connect_url(sc.REDIRECT_URI, "adm")
+    sa_code = sc.code_for(
+        control, "alex.kim@northwind.example", broker.enterprise_connect_url(sc.REDIRECT_URI, "adm")
     )
     sa_creds = broker.exchange_code(sa_code, sc.REDIRECT_URI)
 
@@ -132,8 +132,8 @@ def ctx(control, broker) -> Ctx:
         sa_requests=sa_requests,
         smart_invite=invite,
         conferencing_redirect_uri="https://app.example.com/conferencing-done",
-        expire_token=lambda c: control.expire(c.access_token),
-        disconnect_profile=control.disconnect,
+        expire_token=lambda c: control.expire_tokens(access_token=c.access_token),
+        disconnect_profile=control.disconnect_profile,
         fresh_creds=lambda: link("drew.martin@northwind.example"),
     )
 
@@ -158,7 +158,7 @@ def test_strict_mode_refuses_what_the_sources_do_not_confirm(broker, ctx):
 def test_delegated_calendars_show_with_readonly_flags(control, broker, link):
     """An assistant's account lists the managers' calendars shared with it (§1, Business
     Connect by a general account); a view-only delegation comes back read-only."""
-    control._call("POST", "reset")
+    control.reset()
     creds = link("pa.office@contoso.example")
     calendars = broker.calendars(creds)
     own = [c for c in calendars if c.primary]

@@ -40,7 +40,7 @@ def _connections(control) -> int:
 
 def _reset_stats(control) -> None:
     try:
-        control._call("DELETE", "stats")
+        control.clear_stats()
     except AssertionError:
         pass
 
@@ -51,7 +51,7 @@ def _reset_stats(control) -> None:
 def test_5xx_on_a_read_is_retried_with_jittered_backoff(control, broker, link, sleeps):
     creds = link()
     _reset_stats(control)
-    control.fault("GET", "/v1/calendars", 503, count=2)
+    control.add_fault(method="GET", path="/v1/calendars", status=503, count=2)
     calendars = broker.calendars(creds)
     assert calendars
     assert _hits(control, "GET", "/v1/calendars") == 3
@@ -64,7 +64,7 @@ def test_retries_are_bounded(control, make_broker, link, sleeps):
     broker = make_broker(max_retries=2)
     creds = link()
     _reset_stats(control)
-    control.fault("GET", "/v1/calendars", 500, count=10)
+    control.add_fault(method="GET", path="/v1/calendars", status=500, count=10)
     with pytest.raises(Unavailable) as info:
         broker.calendars(creds)
     assert info.value.status == 500 and info.value.operation == "calendars"
@@ -81,7 +81,9 @@ def test_upsert_with_fixed_event_id_is_retried_and_creates_one_event(control, br
     cal = next(c for c in broker.calendars(creds) if c.primary and not c.readonly)
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
     event = EventWrite("retry-once-8812", "Interview", start, start + dt.timedelta(hours=1))
-    control.fault("POST", f"/v1/calendars/{cal.calendar_id}/events", 502, count=1)
+    control.add_fault(
+        method="POST", path=f"/v1/calendars/{cal.calendar_id}/events", status=502, count=1
+    )
     broker.upsert_event(creds, cal.calendar_id, event)
     assert len(sleeps.calls) == 1
     ours = [
@@ -95,7 +97,7 @@ def test_upsert_with_fixed_event_id_is_retried_and_creates_one_event(control, br
 def test_non_idempotent_post_is_not_retried_on_5xx(control, broker, link, sleeps):
     creds = link()
     _reset_stats(control)
-    control.fault("POST", "/v1/channels", 503, count=1)
+    control.add_fault(method="POST", path="/v1/channels", status=503, count=1)
     with pytest.raises(Unavailable):
         broker.create_channel(creds, "https://app.example.com/cronofy/push/1")
     assert _hits(control, "POST", "/v1/channels") == 1
@@ -106,7 +108,7 @@ def test_non_idempotent_post_is_not_retried_on_5xx(control, broker, link, sleeps
 def test_other_4xx_are_not_retried(control, broker, link, sleeps, status, error):
     creds = link()
     _reset_stats(control)
-    control.fault("GET", "/v1/profiles", status, count=5)
+    control.add_fault(method="GET", path="/v1/profiles", status=status, count=5)
     with pytest.raises(error):
         broker.profiles(creds)
     assert _hits(control, "GET", "/v1/profiles") == 1
@@ -118,34 +120,38 @@ def test_other_4xx_are_not_retried(control, broker, link, sleeps, status, error)
 
 def test_429_honours_retry_after(control, broker, link, sleeps):
     creds = link()
-    control.fault("GET", "/v1/userinfo", 429, headers={"Retry-After": "2"}, count=1)
+    control.add_fault(
+        method="GET", path="/v1/userinfo", status=429, headers={"Retry-After": "2"}, count=1
+    )
     assert broker.userinfo(creds).sub == creds.sub
     assert sleeps.calls == [2.0]
 
 
 def test_429_without_retry_after_backs_off(control, broker, link, sleeps):
     creds = link()
-    control.fault("GET", "/v1/userinfo", 429, count=2)
+    control.add_fault(method="GET", path="/v1/userinfo", status=429, count=2)
     broker.userinfo(creds)
     assert len(sleeps.calls) == 2 and all(0 <= s <= 0.5 for s in sleeps.calls)
 
 
 def test_429_with_a_long_retry_after_is_surfaced_not_slept(control, broker, link, sleeps):
     creds = link()
-    control.fault("GET", "/v1/userinfo", 429, headers={"Retry-After": "120"}, count=5)
+    control.add_fault(
+        method="GET", path="/v1/userinfo", status=429, headers={"Retry-After": "120"}, count=5
+    )
     with pytest.raises(RateLimited) as info:
         broker.userinfo(creds)
     assert info.value.retry_after == 120.0 and info.value.status == 429
     assert sleeps.calls == []
 
 
-# --- timeouts and connection errors ----------------------------------------------------------------
+# --- timeouts and connection errors ------------------------------------------------------------
 
 
 def test_read_timeout_is_retried_for_reads(control, make_broker, link, sleeps):
     broker = make_broker(timeout=(1, 0.3))
     creds = link()
-    control.fault("GET", "/v1/calendars", None, latency_ms=900, count=1)
+    control.add_fault(method="GET", path="/v1/calendars", latency_ms=900, count=1)
     assert broker.calendars(creds)
     assert len(sleeps.calls) == 1
 
@@ -153,7 +159,7 @@ def test_read_timeout_is_retried_for_reads(control, make_broker, link, sleeps):
 def test_read_timeout_is_not_retried_for_non_idempotent_calls(control, make_broker, link, sleeps):
     broker = make_broker(timeout=(1, 0.3))
     creds = link()
-    control.fault("POST", "/v1/channels", None, latency_ms=900, count=1)
+    control.add_fault(method="POST", path="/v1/channels", latency_ms=900, count=1)
     with pytest.raises(Unavailable) as info:
         broker.create_channel(creds, "https://app.example.com/cronofy/push/2")
     assert "ReadTimeout" in str(info.value)
@@ -180,7 +186,7 @@ def test_connection_refused_is_retried_even_for_posts_then_unavailable(make_brok
 
 def test_expired_token_refreshes_once_and_hands_over_new_credentials(control, broker, link):
     creds = link()
-    control.expire(creds.access_token)
+    control.expire_tokens(access_token=creds.access_token)
     seen = []
     info = broker.userinfo(creds, on_refresh=seen.append)
     assert info.sub == creds.sub
@@ -195,7 +201,7 @@ def test_expired_token_refreshes_once_and_hands_over_new_credentials(control, br
 
 def test_401_twice_means_reauth(control, broker, link):
     creds = link()
-    control.fault("GET", "/v1/calendars", 401, count=2)
+    control.add_fault(method="GET", path="/v1/calendars", status=401, count=2)
     seen = []
     with pytest.raises(NeedsReauth) as info:
         broker.calendars(creds, on_refresh=seen.append)
@@ -220,7 +226,7 @@ def test_disconnected_profile_is_423(control, broker, link):
 
     creds = link("morgan.lee@northwind.example")
     cal = next(c for c in broker.calendars(creds) if c.primary)
-    control.disconnect(cal.profile_id)
+    control.disconnect_profile(cal.profile_id)
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
     with pytest.raises(ProfileDisconnected) as info:
         broker.upsert_event(
@@ -244,8 +250,8 @@ def test_n_calls_open_connections_bounded_by_the_pool(sandbox, control, make_bro
     url = sandbox.url
     broker = make_broker(pool_size=4)
     creds = broker.exchange_code(
-        control.consent(
-            "riley.chen@northwind.example", broker.authorization_url(sc.REDIRECT_URI, "st")
+        sc.code_for(
+            control, "riley.chen@northwind.example", broker.authorization_url(sc.REDIRECT_URI, "st")
         ),
         sc.REDIRECT_URI,
     )

@@ -65,7 +65,7 @@ def _closed_port() -> int:
 def test_every_translated_failure_is_secret_free(control, make_broker, link, capture):
     broker = make_broker(max_retries=1, timeout=(1, 0.3))
     creds = link()
-    code = control.consent("taylor.nguyen@northwind.example")
+    code = sc.code_for(control, "taylor.nguyen@northwind.example")
     secrets = [sc.CLIENT_SECRET, creds.access_token, creds.refresh_token, code]
     cal = next(c for c in broker.calendars(creds) if c.primary)
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=4)
@@ -100,9 +100,9 @@ def test_every_translated_failure_is_secret_free(control, make_broker, link, cap
     for (method, path, status, body), call in cases:
         control.clear_faults()
         # count high enough that the one refresh after a 401 also fails where relevant
-        control.fault(method, path, status, body=body, count=10)
+        control.add_fault(method=method, path=path, status=status, body=body, count=10)
         if status == 401 and path != "/oauth/token":
-            control.fault("POST", "/oauth/token", 400, body=echo, count=10)
+            control.add_fault(method="POST", path="/oauth/token", status=400, body=echo, count=10)
         capture.clear()
         with pytest.raises(BrokerError) as info:
             call()
@@ -110,7 +110,7 @@ def test_every_translated_failure_is_secret_free(control, make_broker, link, cap
 
     # a read timeout and a refused connection
     control.clear_faults()
-    control.fault("POST", "/oauth/token", None, latency_ms=800, count=5)
+    control.add_fault(method="POST", path="/oauth/token", latency_ms=800, count=5)
     capture.clear()
     with pytest.raises(BrokerError) as info:
         broker.exchange_code(code, sc.REDIRECT_URI)
@@ -128,10 +128,10 @@ def test_invalid_error_keeps_only_documented_names_and_keys(control, broker, lin
     creds = link()
     cal = next(c for c in broker.calendars(creds) if c.primary)
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=4)
-    control.fault(
-        "POST",
-        f"/v1/calendars/{cal.calendar_id}/events",
-        422,
+    control.add_fault(
+        method="POST",
+        path=f"/v1/calendars/{cal.calendar_id}/events",
+        status=422,
         count=1,
         body={
             "errors": {

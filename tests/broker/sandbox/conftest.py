@@ -52,8 +52,7 @@ def sandbox() -> SandboxHandle:
 
 @pytest.fixture(autouse=True)
 def _fresh_world(sandbox: SandboxHandle):
-    response = sandbox.control("POST", "/_sandbox/reset")
-    assert response.status_code == 200, response.text
+    sandbox.client.reset()
 
 
 @dataclass
@@ -165,11 +164,7 @@ EC_SCOPE = "service_account/accounts/manage service_account/resources/manage"
 def tokens_for(sandbox: SandboxHandle, email: str, scope: str | None = None, **extra) -> dict:
     """Tokens straight from the control API; ``enterprise=True`` for a service account."""
     scope = scope or (EC_SCOPE if extra.get("enterprise") else DEFAULT_SCOPE)
-    response = sandbox.control(
-        "POST", "/_sandbox/tokens", {"email": email, "scope": scope, **extra}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
+    return sandbox.client.tokens(email, scope, **extra)
 
 
 @pytest.fixture
@@ -193,9 +188,3 @@ def api(
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return requests.request(method, sandbox.url + path, headers=headers, timeout=10, **kwargs)
-
-
-def deliver(sandbox: SandboxHandle) -> list[dict]:
-    response = sandbox.control("POST", "/_sandbox/deliver")
-    assert response.status_code == 200, response.text
-    return response.json()["delivered"]

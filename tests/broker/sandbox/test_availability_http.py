@@ -132,7 +132,7 @@ def test_rooms_with_required_one(sandbox, connect, receiver):
     # Each room is authorized through the service account (§2.3–2.5) before its sub is usable.
     rooms = [
         authorize_room(sandbox, receiver, i["email"])["sub"]
-        for i in sandbox.control("GET", "/_sandbox/identities").json()["identities"]
+        for i in sandbox.client.request("GET", "/identities").json()["identities"]
         if i["kind"] == "room" and i["domain"] == "northwind.example"
     ]
     assert len(rooms) == 2

@@ -33,7 +33,7 @@ JORDAN = "jordan.diaz@northwind.example"
 
 
 def _identities(sandbox) -> dict[str, dict]:
-    rows = sandbox.control("GET", "/_sandbox/identities").json()["identities"]
+    rows = sandbox.client.request("GET", "/identities").json()["identities"]
     return {r["email"]: r for r in rows}
 
 
@@ -80,9 +80,9 @@ def test_demo_organisation_identities(sandbox):
 
 
 def test_seed_is_reproducible(sandbox):
-    first = sandbox.control("GET", "/_sandbox/events", params={"email": RILEY}).json()["events"]
-    sandbox.control("POST", "/_sandbox/reset")
-    again = sandbox.control("GET", "/_sandbox/events", params={"email": RILEY}).json()["events"]
+    first = sandbox.client.request("GET", "/events", params={"email": RILEY}).json()["events"]
+    sandbox.client.request("POST", "/reset")
+    again = sandbox.client.request("GET", "/events", params={"email": RILEY}).json()["events"]
     key = [(e["event_uid"], e["start"], e["end"], e["summary"]) for e in first]
     assert key == [(e["event_uid"], e["start"], e["end"], e["summary"]) for e in again]
     zones = {_identities(sandbox)[e]["tzid"] for e in (RILEY, SAM, "anna.becker@fabrikam.example")}
@@ -92,19 +92,19 @@ def test_seed_is_reproducible(sandbox):
 def test_reset_clears_tokens_channels_and_faults(sandbox, connect, receiver):
     client = connect(RILEY)
     client.create_notification_channel(receiver.url + "/p")
-    sandbox.control("POST", "/_sandbox/faults", {"path": "/v1/nothing", "status": 500})
-    sandbox.control("POST", "/_sandbox/reset")
-    assert sandbox.control("GET", "/_sandbox/faults").json()["rules"] == []
-    assert sandbox.control("GET", "/_sandbox/outbox").json()["queued"] == []
+    sandbox.client.request("POST", "/faults", {"path": "/v1/nothing", "status": 500})
+    sandbox.client.request("POST", "/reset")
+    assert sandbox.client.request("GET", "/faults").json()["rules"] == []
+    assert sandbox.client.request("GET", "/outbox").json()["queued"] == []
     with pytest.raises(PyCronofyRequestError) as info:
         client.account()
     assert info.value.response.status_code == 401
 
 
 def test_seed_endpoint_adds_people_and_events(sandbox):
-    added = sandbox.control(
+    added = sandbox.client.request(
         "POST",
-        "/_sandbox/seed",
+        "/seed",
         {
             "domains": [{"name": "bench.example", "provider_name": "google"}],
             "identities": [{"email": "ann@bench.example", "name": "Ann", "tzid": "Europe/Berlin"}],
@@ -133,9 +133,9 @@ def test_seed_endpoint_adds_people_and_events(sandbox):
 
 def test_fault_rules_fire_with_status_body_headers_and_count(sandbox, connect):
     client = connect(RILEY)
-    added = sandbox.control(
+    added = sandbox.client.request(
         "POST",
-        "/_sandbox/faults",
+        "/faults",
         {
             "method": "GET",
             "path": "/v1/calendars",
@@ -153,14 +153,14 @@ def test_fault_rules_fire_with_status_body_headers_and_count(sandbox, connect):
         assert info.value.response.headers["Retry-After"] == "1"
         assert info.value.response.json() == {"error": "maintenance"}
     assert client.list_calendars()
-    assert sandbox.control("GET", "/_sandbox/faults").json()["rules"] == []
+    assert sandbox.client.request("GET", "/faults").json()["rules"] == []
 
 
 def test_fault_rules_by_regex_account_latency_and_probability(sandbox, connect):
     riley, sam = connect(RILEY), connect(SAM)
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/faults",
+        "/faults",
         {
             "rules": [
                 {"path": "re:^/v1/(account|profiles)$", "status": 401, "account": SAM},
@@ -177,7 +177,7 @@ def test_fault_rules_by_regex_account_latency_and_probability(sandbox, connect):
     assert riley.list_calendars()
     assert time.monotonic() - started >= 0.15
     assert riley.userinfo()["email"] == RILEY
-    assert sandbox.control("DELETE", "/_sandbox/faults").json()["removed"] == 3
+    assert sandbox.client.request("DELETE", "/faults").json()["removed"] == 3
 
 
 def test_bad_fault_rules_are_422(sandbox):
@@ -187,13 +187,13 @@ def test_bad_fault_rules_are_422(sandbox):
         {"status": 99},
         {"path": "/x", "status": 500, "probability": 2},
     ):
-        assert sandbox.control("POST", "/_sandbox/faults", rule).status_code == 422
+        assert sandbox.client.request("POST", "/faults", rule).status_code == 422
 
 
 def test_rate_limit_answers_429_with_retry_after(sandbox, connect):
     client = connect(RILEY)
-    assert sandbox.control(
-        "PUT", "/_sandbox/rate-limit", {"enabled": True, "per_second": 3, "per_minute": 500}
+    assert sandbox.client.request(
+        "PUT", "/rate-limit", {"enabled": True, "per_second": 3, "per_minute": 500}
     ).json() == {"enabled": True, "per_second": 3, "per_minute": 500}
     statuses = []
     for _ in range(5):
@@ -205,8 +205,8 @@ def test_rate_limit_answers_429_with_retry_after(sandbox, connect):
             assert exc.response.headers["Retry-After"] == "1"
             assert exc.response.json()["error"] == "too_many_requests"
     assert statuses[:3] == [200, 200, 200] and 429 in statuses[3:]
-    assert sandbox.control("GET", "/_sandbox/identities").status_code == 200, "control is exempt"
-    sandbox.control("PUT", "/_sandbox/rate-limit", {"per_second": 50, "per_minute": 4})
+    assert sandbox.client.request("GET", "/identities").status_code == 200, "control is exempt"
+    sandbox.client.request("PUT", "/rate-limit", {"per_second": 50, "per_minute": 4})
     results = [
         requests.get(
             sandbox.url + "/v1/account",
@@ -216,14 +216,14 @@ def test_rate_limit_answers_429_with_retry_after(sandbox, connect):
         for _ in range(6)
     ]
     assert results.count(429) == 2
-    sandbox.control("PUT", "/_sandbox/rate-limit", {"enabled": False})
+    sandbox.client.request("PUT", "/rate-limit", {"enabled": False})
     assert client.account()
 
 
 def test_default_rate_limit_is_50_per_second():
     handle = start_sandbox(CLIENT_ID, CLIENT_SECRET, auto_deliver=False)
     try:
-        assert handle.control("GET", "/_sandbox/rate-limit").json() == {
+        assert handle.client.request("GET", "/rate-limit").json() == {
             "enabled": True,
             "per_second": 50,
             "per_minute": 500,
@@ -241,12 +241,12 @@ def test_default_rate_limit_is_50_per_second():
 
 def test_stats_count_requests_and_connections(sandbox, connect):
     client = connect(RILEY)
-    sandbox.control("DELETE", "/_sandbox/stats")
+    sandbox.client.request("DELETE", "/stats")
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {client.auth.access_token}"
         for _ in range(5):
             assert session.get(sandbox.url + "/v1/account", timeout=5).ok
-    stats = sandbox.control("GET", "/_sandbox/stats").json()
+    stats = sandbox.client.request("GET", "/stats").json()
     assert stats["requests"] == {"GET /v1/account": 5}
     assert stats["connections"] == 1, "a pooled session reuses one connection"
     for _ in range(3):
@@ -255,28 +255,28 @@ def test_stats_count_requests_and_connections(sandbox, connect):
             headers={"Authorization": f"Bearer {client.auth.access_token}"},
             timeout=5,
         )
-    assert sandbox.control("GET", "/_sandbox/stats").json()["connections"] == 4
+    assert sandbox.client.request("GET", "/stats").json()["connections"] == 4
 
 
 def test_config_patch_rejects_unknown_options(sandbox):
-    response = sandbox.control("PATCH", "/_sandbox/config", {"page_sise": 3})
+    response = sandbox.client.request("PATCH", "/config", {"page_sise": 3})
     assert response.status_code == 422
-    assert sandbox.control("PATCH", "/_sandbox/config", {"page_size": 3}).json()["page_size"] == 3
-    sandbox.control("POST", "/_sandbox/reset")
-    assert sandbox.control("GET", "/_sandbox/config").json()["page_size"] == 100
-    assert "client_secrets" not in sandbox.control("GET", "/_sandbox/config").json()
+    assert sandbox.client.request("PATCH", "/config", {"page_size": 3}).json()["page_size"] == 3
+    sandbox.client.request("POST", "/reset")
+    assert sandbox.client.request("GET", "/config").json()["page_size"] == 100
+    assert "client_secrets" not in sandbox.client.request("GET", "/config").json()
 
 
 def test_unconfirmed_behaviours_are_switches_with_the_stricter_default(sandbox):
-    config = sandbox.control("GET", "/_sandbox/config").json()
+    config = sandbox.client.request("GET", "/config").json()
     assert config["sa_callback_signed"] is False
     assert config["sa_callback_state"] == "authorization"
     assert config["revoke_non_account_subs"] == "refuse"
     for bad in ({"sa_callback_state": "body"}, {"revoke_non_account_subs": "maybe"}):
-        assert sandbox.control("PATCH", "/_sandbox/config", bad).status_code == 422
-    changed = sandbox.control(
+        assert sandbox.client.request("PATCH", "/config", bad).status_code == 422
+    changed = sandbox.client.request(
         "PATCH",
-        "/_sandbox/config",
+        "/config",
         {
             "sa_callback_signed": True,
             "sa_callback_state": "top_level",
@@ -418,14 +418,14 @@ def test_calendar_page_buttons_change_events_as_the_owner(sandbox, connect, rece
     assert event["start"] == "2031-01-07T11:00:00Z" and event["event_id"] == "interview-7"
     requests.post(sandbox.url + f"/_sandbox/calendar/{RILEY}/events/{uid}/delete", timeout=5)
     assert client.read_events(tzid="Etc/UTC", only_managed=True).all() == []
-    sandbox.control("POST", "/_sandbox/deliver")
+    sandbox.client.request("POST", "/deliver")
     assert len(receiver.of_type("change")) >= 1
 
 
 def test_relink_page_reconnects_a_profile(sandbox, connect):
     client = connect(RILEY)
     profile_id = client.list_profiles()[0]["profile_id"]
-    sandbox.control("POST", f"/_sandbox/profiles/{profile_id}/disconnect")
+    sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect")
     url = client.list_profiles()[0]["profile_relink_url"]
     assert requests.post(url, data={"password": "wrong"}, timeout=5).status_code == 400
     assert requests.post(url, data={"password": "sandbox"}, timeout=5).status_code == 200
@@ -439,14 +439,14 @@ def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(
     aggregator's email or page, syncing resumes and ``change`` notifications come again."""
     client = connect(RILEY)
     client.create_notification_channel(receiver.url + "/push")
-    sandbox.control("POST", "/_sandbox/deliver")
+    sandbox.client.request("POST", "/deliver")
     profile_id = client.list_profiles()[0]["profile_id"]
-    sandbox.control("POST", f"/_sandbox/profiles/{profile_id}/disconnect")
-    sandbox.control("POST", "/_sandbox/deliver")
+    sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect")
+    sandbox.client.request("POST", "/deliver")
     receiver.clear()
-    made = sandbox.control(
+    made = sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {
             "email": RILEY,
             "action": "create",
@@ -455,18 +455,18 @@ def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(
             "end": "2031-01-07T11:00:00Z",
         },
     ).json()["event"]
-    sandbox.control("POST", "/_sandbox/deliver")
+    sandbox.client.request("POST", "/deliver")
     assert receiver.of_type("change") == [], "nothing syncs while the profile is disconnected"
     url = client.list_profiles()[0]["profile_relink_url"]
     assert requests.post(url, data={"password": "sandbox"}, timeout=5).status_code == 200
-    sandbox.control("POST", "/_sandbox/deliver")
+    sandbox.client.request("POST", "/deliver")
     [note] = receiver.of_type("change")
     assert note.json()["notification"]["changes_since"] == made["updated"]
     assert client.list_profiles()[0]["profile_connected"] is True
     receiver.clear()
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {
             "email": RILEY,
             "action": "create",
@@ -475,7 +475,7 @@ def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(
             "end": "2031-01-08T11:00:00Z",
         },
     )
-    sandbox.control("POST", "/_sandbox/deliver")
+    sandbox.client.request("POST", "/deliver")
     assert len(receiver.of_type("change")) == 1, "and go on as normal"
 
 
@@ -508,10 +508,10 @@ def test_attendee_response_sets_the_status_and_notifies(sandbox, connect, receiv
     cal, event = _invited(client)
     assert _statuses(client) == {MORGAN: "needs_action", JORDAN: "needs_action"}
     client.create_notification_channel(receiver.url + "/push")
-    time.sleep(1.01)  # ``updated`` has whole-second resolution
-    declined = sandbox.control(
+    sandbox.client.advance(seconds=1)  # ``updated`` has whole-second resolution
+    declined = sandbox.client.request(
         "POST",
-        "/_sandbox/attendee-response",
+        "/attendee-response",
         {
             "organizer": RILEY,
             "event_id": "panel-1",
@@ -521,11 +521,11 @@ def test_attendee_response_sets_the_status_and_notifies(sandbox, connect, receiv
     )
     assert declined.status_code == 200, declined.text
     assert declined.json()["event"]["event_id"] == "panel-1"
-    sandbox.control("POST", "/_sandbox/deliver")
+    sandbox.client.request("POST", "/deliver")
     assert len(receiver.of_type("change")) == 1  # a reply is not the app's own write
-    by_uid = sandbox.control(
+    by_uid = sandbox.client.request(
         "POST",
-        "/_sandbox/attendee-response",
+        "/attendee-response",
         {
             "organizer": RILEY,
             "event_uid": event["event_uid"],
@@ -538,7 +538,7 @@ def test_attendee_response_sets_the_status_and_notifies(sandbox, connect, receiv
     assert _statuses(client) == {MORGAN: "declined", JORDAN: "tentative"}
     [after] = client.read_events(tzid="Etc/UTC", only_managed=True).all()
     assert after["updated"] > event["updated"]
-    sandbox.control("POST", "/_sandbox/deliver")
+    sandbox.client.request("POST", "/deliver")
     assert len(receiver.of_type("change")) == 2
 
 
@@ -581,7 +581,7 @@ def test_attendee_response_rejects_bad_input_and_changes_nothing(sandbox, connec
         "status": "declined",
         **change,
     }
-    response = sandbox.control("POST", "/_sandbox/attendee-response", body)
+    response = sandbox.client.request("POST", "/attendee-response", body)
     assert response.status_code == 422, response.text
     assert field in response.json()["errors"]
     assert client.read_events(tzid="Etc/UTC", only_managed=True).all() == [before]
@@ -591,9 +591,9 @@ def test_attendee_response_to_a_deleted_event_is_refused(sandbox, connect):
     client = connect(RILEY)
     cal, _event = _invited(client)
     client.delete_event(cal, "panel-1")
-    response = sandbox.control(
+    response = sandbox.client.request(
         "POST",
-        "/_sandbox/attendee-response",
+        "/attendee-response",
         {"organizer": RILEY, "event_id": "panel-1", "attendee": MORGAN, "status": "accepted"},
     )
     assert response.status_code == 422 and "event_id" in response.json()["errors"]

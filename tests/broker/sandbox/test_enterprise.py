@@ -9,7 +9,7 @@ import requests
 
 from broker.sandbox.signing import HEADER
 
-from .conftest import ALEX, CLIENT_ID, RILEY, SVC, api, client_for, deliver, tokens_for
+from .conftest import ALEX, CLIENT_ID, RILEY, SVC, api, client_for, tokens_for
 from .conftest import EC_REDIRECT as REDIRECT
 
 EC_SCOPE = "service_account/accounts/manage service_account/resources/manage"
@@ -69,9 +69,9 @@ def test_service_account_token_and_userinfo(sandbox):
         "delegated_scope": DELEGATED,
         "state": "ec-1",
     }
-    consent = sandbox.control(
+    consent = sandbox.client.request(
         "POST",
-        "/_sandbox/consent",
+        "/consent",
         {
             "authorize_url": sandbox.url
             + "/enterprise_connect/oauth/authorize?"
@@ -107,9 +107,9 @@ def test_service_account_token_and_userinfo(sandbox):
 
 
 def test_non_admins_cannot_grant_enterprise_connect(sandbox):
-    result = sandbox.control(
+    result = sandbox.client.request(
         "POST",
-        "/_sandbox/consent",
+        "/consent",
         {"authorize_url": _ec_url(sandbox), "email": RILEY, "password": "sandbox"},
     )
     assert result.status_code == 422
@@ -133,9 +133,9 @@ def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receive
     switch (default: unsigned, state inside ``authorization``)."""
     if (signed, where) != (False, "authorization"):
         assert (
-            sandbox.control(
+            sandbox.client.request(
                 "PATCH",
-                "/_sandbox/config",
+                "/config",
                 {"sa_callback_signed": signed, "sa_callback_state": where},
             ).status_code
             == 200
@@ -146,7 +146,7 @@ def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receive
         "anna.becker@fabrikam.example", DELEGATED, callback, state="u42"
     )
     assert receiver.received == []
-    deliver(sandbox)
+    sandbox.client.deliver()
     [note] = receiver.received
     assert note.path == "/sa-callback?user=42"
     if signed:
@@ -174,7 +174,7 @@ def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receive
 
 def test_batch_of_26_with_one_unknown_mailbox(sandbox, receiver):
     admin = _service_account(sandbox)
-    listing = sandbox.control("GET", "/_sandbox/identities").json()["identities"]
+    listing = sandbox.client.request("GET", "/identities").json()["identities"]
     linkable = [
         i["email"]
         for i in listing
@@ -190,7 +190,7 @@ def test_batch_of_26_with_one_unknown_mailbox(sandbox, receiver):
             for e in emails
         ]
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     bodies = [r.json()["authorization"] for r in receiver.received]
     assert len(bodies) == 26
     ok = [b for b in bodies if "code" in b]
@@ -209,22 +209,22 @@ def test_mailbox_outside_the_impersonation_scope_fails(sandbox, receiver):
     admin.authorize_with_service_account(
         "ceo.office@fabrikam.example", "read_free_busy", receiver.url + "/sa"
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     body = receiver.received[0].json()["authorization"]
     assert body["error_key"] == "outside_impersonation_scope"
 
 
 def test_injected_mailbox_failures(sandbox, receiver):
     admin = _service_account(sandbox)
-    sandbox.control(
+    sandbox.client.request(
         "PUT",
-        "/_sandbox/mailbox-failures",
+        "/mailbox-failures",
         {"mailboxes": {"anna.becker@fabrikam.example": "mailbox_locked"}},
     )
     admin.authorize_with_service_account(
         "anna.becker@fabrikam.example", "read_free_busy", receiver.url + "/sa"
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert receiver.received[0].json()["authorization"]["error_key"] == "mailbox_locked"
 
 
@@ -240,7 +240,7 @@ def test_pycronofy_top_level_batch_state_is_applied_to_each_entry(sandbox, recei
         ],
         state="top-level",
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert receiver.received[0].json()["authorization"]["state"] == "top-level"
 
 
@@ -278,7 +278,7 @@ def test_service_account_request_validation(sandbox, body, field):
     )
     assert response.status_code == 422
     assert field in response.json()["errors"]
-    assert sandbox.control("GET", "/_sandbox/outbox").json()["queued"] == []
+    assert sandbox.client.request("GET", "/outbox").json()["queued"] == []
 
 
 def test_account_tokens_cannot_request_mailboxes(sandbox):
@@ -299,7 +299,7 @@ def test_google_workspace_admin_links_northwind(sandbox, receiver):
     admin.authorize_with_service_account(
         "sam.patel@contoso.example", "read_free_busy", receiver.url + "/cb"
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     results = [r.json()["authorization"] for r in receiver.received]
     assert "code" in results[0]
     assert results[1]["error_key"] == "unknown_mailbox"  # another domain

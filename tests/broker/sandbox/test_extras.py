@@ -10,7 +10,7 @@ from pycronofy.exceptions import PyCronofyRequestError
 
 from broker.sandbox.signing import HEADER
 
-from .conftest import CLIENT_SECRET, RILEY, SAM, api, client_for, deliver
+from .conftest import CLIENT_SECRET, RILEY, SAM, api, client_for
 
 FUTURE = dt.datetime.combine(dt.date.today() + dt.timedelta(days=3), dt.time(15), tzinfo=dt.UTC)
 
@@ -60,7 +60,7 @@ def test_integrated_conferencing_is_assigned_after_the_upsert(
     client = connect(email)
     _upsert_with_conferencing(client, "conf-1", "default", receiver)
     assert "conferencing" not in _managed(client, "conf-1"), "assigned asynchronously"
-    deliver(sandbox)
+    sandbox.client.deliver()
     event = _managed(client, "conf-1")
     assert event["conferencing"]["provider_name"] == provider
     assert event["conferencing"]["join_url"].startswith(host)
@@ -86,12 +86,12 @@ def test_zoom_after_linking_a_conferencing_profile(sandbox, connect):
     )
     assert zoom["provider_name"] == "zoom" and zoom["profile_connected"] is True
     _upsert_with_conferencing(client, "conf-zoom", "default")
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert _managed(client, "conf-zoom")["conferencing"]["join_url"].startswith(
         "https://zoom.sandbox.example/j/"
     )
     _upsert_with_conferencing(client, "conf-explicit", zoom["profile_id"])
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert _managed(client, "conf-explicit")["conferencing"]["provider_name"] == "zoom"
 
 
@@ -120,7 +120,7 @@ def test_goto_and_teams_are_linked_next_to_zoom(sandbox, connect, provider, host
     assert other["profile_connected"] is True and other["profile_id"] != zoom["profile_id"]
     _upsert_with_conferencing(client, "conf-other", other["profile_id"])
     _upsert_with_conferencing(client, "conf-zoom", zoom["profile_id"])
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert _managed(client, "conf-other")["conferencing"]["provider_name"] == provider
     assert _managed(client, "conf-other")["conferencing"]["join_url"].startswith(host)
     assert _managed(client, "conf-zoom")["conferencing"]["provider_name"] == "zoom"
@@ -161,7 +161,7 @@ def test_conferencing_authorization_can_be_refused(sandbox, connect):
 def test_exchange_without_a_provider_fires_conferencing_failing(sandbox, connect, receiver):
     client = connect("anna.becker@fabrikam.example")
     _upsert_with_conferencing(client, "conf-x", "integrated", receiver)
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert "conferencing" not in _managed(client, "conf-x"), "event still holds the time"
     assert receiver.received[0].json()["notification"]["type"] == "conferencing_failing"
 
@@ -292,12 +292,12 @@ def test_smart_invite_create_get_and_cancel(sandbox, receiver):
     assert "ORGANIZER;CN=Northwind Talent:mailto:invites@northwind.example" in ics
     status = client.get_smart_invite("inv-8812", "a.candidate@example.net")
     assert status["replies"] == []
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/smart_invites/inv-8812/reply",
+        "/smart_invites/inv-8812/reply",
         {"email": "a.candidate@example.net", "status": "accepted"},
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     [note] = receiver.received
     assert note.json()["notification"] == {"type": "smart_invite"}
     assert note.json()["smart_invite"]["reply"]["status"] == "accepted"

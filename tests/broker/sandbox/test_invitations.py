@@ -16,9 +16,19 @@ from .conftest import MORGAN, RILEY, SAM, api
 UTC = dt.UTC
 
 
+#: The sandbox's time in these tests: the world is seeded from this day, so the layout (and
+#: what is free three nights ahead) is the same on any date and across midnight.
+NOW = dt.datetime(2031, 3, 4, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_on_a_fixed_day(sandbox):
+    sandbox.client.reset(now=NOW)
+
+
 def _at(hour: float) -> dt.datetime:
     """Night-time UTC three days ahead: outside every seeded working day (London, New York)."""
-    day = dt.datetime.combine(dt.date.today() + dt.timedelta(days=3), dt.time(0), tzinfo=UTC)
+    day = dt.datetime.combine(NOW.date() + dt.timedelta(days=3), dt.time(0), tzinfo=UTC)
     return day + dt.timedelta(hours=hour)
 
 
@@ -118,9 +128,9 @@ def _status(organizer, event_id: str, email: str) -> str:
 
 
 def _answer(sandbox, event_id: str, attendee: str, status: str) -> None:
-    response = sandbox.control(
+    response = sandbox.client.request(
         "POST",
-        "/_sandbox/attendee-response",
+        "/attendee-response",
         {"organizer": RILEY, "event_id": event_id, "attendee": attendee, "status": status},
     )
     assert response.status_code == 200, response.text
@@ -198,9 +208,9 @@ def test_the_copy_follows_a_move_and_the_invitee_is_asked_again(sandbox, client)
     assert _status(riley, "int-1", SAM) == "needs_action"
     assert _free(riley, sam.sub) == [(_z(_at(1)), _z(_at(3.5))), (_z(_at(4.5)), _z(_at(5)))]
     # The organizer moving it in their own calendar (as in Outlook) moves the copy too.
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {"email": RILEY, "action": "move", "event_id": "int-1", "shift_minutes": -90},
     )
     [copy] = _copies(sam)
@@ -215,9 +225,9 @@ def test_deleting_cancelling_or_uninviting_removes_the_copy(sandbox, client, how
     if how == "delete":
         riley.delete_event(riley.calendar_id, "int-1")
     elif how == "cancel":
-        sandbox.control(
+        sandbox.client.request(
             "POST",
-            "/_sandbox/external-change",
+            "/external-change",
             {"email": RILEY, "action": "update", "event_id": "int-1", "status": "cancelled"},
         )
     elif how == "remove":
@@ -239,9 +249,9 @@ def test_deleting_cancelling_or_uninviting_removes_the_copy(sandbox, client, how
     assert len(_copies(morgan)) == (1 if how == "remove" else 0)
     # Inviting again (or the organizer restoring the meeting) brings the copy back, unanswered.
     if how == "cancel":
-        sandbox.control(
+        sandbox.client.request(
             "POST",
-            "/_sandbox/external-change",
+            "/external-change",
             {"email": RILEY, "action": "update", "event_id": "int-1", "status": "confirmed"},
         )
     _write(riley, "int-1", _at(2), _at(3), SAM)
@@ -252,16 +262,16 @@ def test_removing_the_invitation_declines_it_and_only_the_organizer_moves_it(san
     riley, sam = client(RILEY), client(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM)
     [copy] = _copies(sam)
-    moved = sandbox.control(
+    moved = sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {"email": SAM, "action": "move", "event_uid": copy["event_uid"], "shift_minutes": 60},
     )
     assert moved.status_code == 422
     assert moved.json()["errors"]["event_uid"][0]["key"] == "errors.not_organizer"
-    removed = sandbox.control(
+    removed = sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {"email": SAM, "action": "delete", "event_uid": copy["event_uid"]},
     )
     assert removed.status_code == 200, removed.text
@@ -288,7 +298,7 @@ def test_an_update_replaces_the_event_except_conferencing_and_create_only_remind
     _write(riley, "int-1", _at(2), _at(3), SAM, **full)
 
     def held() -> dict:
-        response = sandbox.control("GET", f"/_sandbox/events?email={RILEY}")
+        response = sandbox.client.request("GET", f"/events?email={RILEY}")
         return next(e for e in response.json()["events"] if e.get("event_id") == "int-1")
 
     before = held()
@@ -330,7 +340,7 @@ def test_an_update_replaces_the_event_except_conferencing_and_create_only_remind
 def test_an_unknown_invitee_or_a_room_gets_no_person_copy(client, sandbox):
     riley = client(RILEY)
     _write(riley, "int-1", _at(2), _at(3), "someone@example.net", "room.aurora@northwind.example")
-    held = sandbox.control("GET", "/_sandbox/events?email=room.aurora@northwind.example").json()
+    held = sandbox.client.request("GET", "/events?email=room.aurora@northwind.example").json()
     assert not [e for e in held["events"] if e["event_uid"].startswith(events.INVITATION_PREFIX)]
 
 

@@ -19,7 +19,6 @@ from .conftest import (
     RILEY,
     api,
     client_for,
-    deliver,
     tokens_for,
 )
 
@@ -55,7 +54,7 @@ def test_create_channel_sends_a_signed_verification(sandbox, connect, receiver):
     assert channel["channel_id"].startswith("chn_")
     assert channel["callback_url"] == receiver.url + "/push/42"
     assert receiver.received == [], "queued until delivered"
-    results = deliver(sandbox)
+    results = sandbox.client.deliver()
     assert [r["ok"] for r in results] == [True]
     [note] = receiver.received
     assert note.path == "/push/42"
@@ -75,15 +74,15 @@ def test_create_channel_sends_a_signed_verification(sandbox, connect, receiver):
 def test_external_change_pushes_change_and_read_back_finds_it(sandbox, connect, receiver):
     client = connect(RILEY)
     _channel(client, receiver)
-    deliver(sandbox)
+    sandbox.client.deliver()
     receiver.clear()
     event = client.read_events(tzid="Etc/UTC").all()[0]
-    moved = sandbox.control(
+    moved = sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {"email": RILEY, "action": "move", "event_uid": event["event_uid"], "shift_minutes": 60},
     ).json()["event"]
-    deliver(sandbox)
+    sandbox.client.deliver()
     [note] = receiver.of_type("change")
     since = note.json()["notification"]["changes_since"]
     assert since == moved["updated"]
@@ -102,12 +101,12 @@ def test_external_change_pushes_change_and_read_back_finds_it(sandbox, connect, 
 def test_queued_changes_are_coalesced(sandbox, connect, receiver):
     client = connect(RILEY)
     _channel(client, receiver)
-    deliver(sandbox)
+    sandbox.client.deliver()
     receiver.clear()
     for summary in ("one", "two", "three"):
-        sandbox.control(
+        sandbox.client.request(
             "POST",
-            "/_sandbox/external-change",
+            "/external-change",
             {
                 "email": RILEY,
                 "action": "create",
@@ -116,7 +115,7 @@ def test_queued_changes_are_coalesced(sandbox, connect, receiver):
                 "end": "2031-01-01T11:00:00Z",
             },
         )
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert len(receiver.of_type("change")) == 1
 
 
@@ -124,7 +123,7 @@ def test_the_apps_own_writes_are_not_echoed_by_default(sandbox, connect, receive
     client = connect(RILEY)
     cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
     _channel(client, receiver)
-    deliver(sandbox)
+    sandbox.client.deliver()
     receiver.clear()
     client.upsert_event(
         cal,
@@ -135,9 +134,9 @@ def test_the_apps_own_writes_are_not_echoed_by_default(sandbox, connect, receive
             "end": "2031-01-01T11:00:00Z",
         },
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert receiver.of_type("change") == []
-    sandbox.control("PATCH", "/_sandbox/config", {"notify_own_changes": True})
+    sandbox.client.request("PATCH", "/config", {"notify_own_changes": True})
     client.upsert_event(
         cal,
         {
@@ -147,7 +146,7 @@ def test_the_apps_own_writes_are_not_echoed_by_default(sandbox, connect, receive
             "end": "2031-01-01T11:00:00Z",
         },
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert len(receiver.of_type("change")) == 1
 
 
@@ -160,15 +159,15 @@ def test_filters_only_managed_and_calendar_ids(sandbox, connect, receiver):
     holiday_channel = _channel(client, receiver, calendar_ids=[holidays])
     assert managed_channel["filters"] == {"only_managed": True}
     assert holiday_channel["filters"] == {"calendar_ids": [holidays]}
-    deliver(sandbox)
+    sandbox.client.deliver()
     receiver.clear()
     external = client.read_events(calendar_ids=[primary], tzid="Etc/UTC").all()[0]
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {"email": RILEY, "action": "delete", "event_uid": external["event_uid"]},
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert receiver.of_type("change") == [], "external change on another calendar"
     client.upsert_event(
         primary,
@@ -179,12 +178,12 @@ def test_filters_only_managed_and_calendar_ids(sandbox, connect, receiver):
             "end": "2031-01-01T11:00:00Z",
         },
     )
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {"email": RILEY, "action": "move", "event_id": "m1", "shift_minutes": 30},
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     [note] = receiver.of_type("change")
     assert note.json()["channel"]["channel_id"] == managed_channel["channel_id"]
 
@@ -192,11 +191,11 @@ def test_filters_only_managed_and_calendar_ids(sandbox, connect, receiver):
 def test_delegated_calendar_changes_reach_the_assistant(sandbox, connect, receiver):
     assistant = connect(ASSISTANT)
     _channel(assistant, receiver)
-    deliver(sandbox)
+    sandbox.client.deliver()
     receiver.clear()
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {
             "email": DANA,
             "action": "create",
@@ -205,20 +204,20 @@ def test_delegated_calendar_changes_reach_the_assistant(sandbox, connect, receiv
             "end": "2031-01-01T20:00:00Z",
         },
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert len(receiver.of_type("change")) == 1
 
 
 def test_profile_disconnected_and_typed_notifications(sandbox, connect, receiver):
     client = connect(RILEY)
     _channel(client, receiver)
-    deliver(sandbox)
+    sandbox.client.deliver()
     receiver.clear()
     profile_id = client.list_profiles()[0]["profile_id"]
-    answer = sandbox.control("POST", f"/_sandbox/profiles/{profile_id}/disconnect").json()
+    answer = sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect").json()
     assert answer["notified_channels"] == 1
-    sandbox.control("POST", "/_sandbox/notify", {"email": RILEY, "type": "gdpr_requested"})
-    deliver(sandbox)
+    sandbox.client.request("POST", "/notify", {"email": RILEY, "type": "gdpr_requested"})
+    sandbox.client.deliver()
     assert [n.json()["notification"]["type"] for n in receiver.received] == [
         "profile_disconnected",
         "gdpr_requested",
@@ -263,11 +262,11 @@ def _channel_at(sandbox, token: str, url: str) -> str:
 def test_an_identical_request_returns_the_open_channel(sandbox, connect, receiver):
     client = connect(RILEY)
     first = _channel(client, receiver)
-    deliver(sandbox)
+    sandbox.client.deliver()
     again = _channel(client, receiver)
     assert again["channel_id"] == first["channel_id"]
     assert len(client.list_notification_channels()) == 1
-    assert deliver(sandbox) == [], "no second verification"
+    assert sandbox.client.deliver() == [], "no second verification"
     other = _channel(client, receiver, only_managed=True)
     assert other["channel_id"] != first["channel_id"]
 
@@ -276,11 +275,11 @@ def test_every_open_channel_gets_its_own_copy_of_a_change(sandbox, connect, rece
     client = connect(RILEY)
     for n in range(3):
         client.create_notification_channel(receiver.url + f"/push/{n}")
-    deliver(sandbox)
+    sandbox.client.deliver()
     receiver.clear()
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {
             "email": RILEY,
             "action": "create",
@@ -289,7 +288,7 @@ def test_every_open_channel_gets_its_own_copy_of_a_change(sandbox, connect, rece
             "end": "2031-01-01T11:00:00Z",
         },
     )
-    deliver(sandbox)
+    sandbox.client.deliver()
     assert sorted(n.path for n in receiver.of_type("change")) == ["/push/0", "/push/1", "/push/2"]
 
 
@@ -320,32 +319,32 @@ def test_failed_deliveries_are_retried_then_the_channel_closes(sandbox, connect,
     client = connect(RILEY)
     _channel(client, receiver)
     receiver.status = 500
-    first = deliver(sandbox)
+    first = sandbox.client.deliver()
     assert [r["ok"] for r in first] == [False] and first[0]["status"] == "500"
-    queued = sandbox.control("GET", "/_sandbox/outbox").json()["queued"]
+    queued = sandbox.client.request("GET", "/outbox").json()["queued"]
     assert len(queued) == 1 and queued[0]["attempts"] == 1
     receiver.status = 200
-    second = deliver(sandbox)
+    second = sandbox.client.deliver()
     assert [r["ok"] for r in second] == [True] and second[0]["attempt"] == 2
-    sandbox.control("PATCH", "/_sandbox/config", {"retry_window_seconds": 0})
+    sandbox.client.request("PATCH", "/config", {"retry_window_seconds": 0})
     receiver.status = 503
-    sandbox.control("POST", "/_sandbox/notify", {"email": RILEY, "type": "change"})
-    deliver(sandbox)
+    sandbox.client.request("POST", "/notify", {"email": RILEY, "type": "change"})
+    sandbox.client.deliver()
     assert client.list_notification_channels() == [], "closed after the retry window"
 
 
 def test_unreachable_callback_is_a_failed_attempt_not_a_crash(sandbox, connect):
     client = connect(RILEY)
     client.create_notification_channel("http://127.0.0.1:9/nothing-listens")
-    [result] = deliver(sandbox)
+    [result] = sandbox.client.deliver()
     assert result["ok"] is False and result["status"] == "ConnectionError"
 
 
 def test_rotated_secrets_sign_with_each(sandbox, connect, receiver):
-    sandbox.control("POST", "/_sandbox/client-secrets", {"secret": "next-secret"})
+    sandbox.client.request("POST", "/client-secrets", {"secret": "next-secret"})
     client = connect(RILEY)
     _channel(client, receiver)
-    deliver(sandbox)
+    sandbox.client.deliver()
     [note] = receiver.received
     assert len(note.headers[HEADER].split(",")) == 2
     assert client.hmac_valid(note.headers[HEADER], note.text)

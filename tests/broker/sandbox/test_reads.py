@@ -110,7 +110,7 @@ def test_assistant_sees_three_delegated_calendars(connect):
 def test_disconnected_profile_reports_relink_url(sandbox, connect):
     client = connect(RILEY)
     profile_id = client.list_profiles()[0]["profile_id"]
-    sandbox.control("POST", f"/_sandbox/profiles/{profile_id}/disconnect")
+    sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect")
     profile = client.list_profiles()[0]
     assert profile["profile_connected"] is False
     assert profile["profile_relink_url"].startswith(sandbox.url + "/relink/google?email=")
@@ -156,9 +156,9 @@ def test_from_is_inclusive_and_to_exclusive_in_the_query_zone(sandbox, connect):
     client = connect(RILEY)
     day = dt.date.today() + dt.timedelta(days=7)
     for hour in (0, 23):
-        sandbox.control(
+        sandbox.client.request(
             "POST",
-            "/_sandbox/external-change",
+            "/external-change",
             {
                 "email": RILEY,
                 "action": "create",
@@ -178,7 +178,7 @@ def test_from_is_inclusive_and_to_exclusive_in_the_query_zone(sandbox, connect):
 
 
 def test_pagination_uses_absolute_next_page_urls(sandbox, connect):
-    sandbox.control("PATCH", "/_sandbox/config", {"page_size": 7})
+    sandbox.client.request("PATCH", "/config", {"page_size": 7})
     client = connect(SAM)
     start, end = _window()
     pages = client.read_events(from_date=start, to_date=end, tzid="America/New_York")
@@ -194,7 +194,7 @@ def test_pagination_uses_absolute_next_page_urls(sandbox, connect):
 
 
 def test_page_urls_are_bound_to_the_account(sandbox, connect):
-    sandbox.control("PATCH", "/_sandbox/config", {"page_size": 3})
+    sandbox.client.request("PATCH", "/config", {"page_size": 3})
     riley, sam = connect(RILEY), connect(SAM)
     url = riley.read_events(tzid="Europe/London").json()["pages"]["next_page"]
     assert (
@@ -230,9 +230,9 @@ def test_managed_filters(connect):
 
 def test_last_modified_include_deleted_and_localized_times(sandbox, connect):
     client = connect(RILEY)
-    created = sandbox.control(
+    created = sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {
             "email": RILEY,
             "action": "create",
@@ -244,9 +244,9 @@ def test_last_modified_include_deleted_and_localized_times(sandbox, connect):
     since = created["updated"]
     changed = client.read_events(tzid="Etc/UTC", last_modified=since).all()
     assert [e["summary"] for e in changed] == ["Dentist"]
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {"email": RILEY, "action": "delete", "event_uid": created["event_uid"]},
     )
     assert client.read_events(tzid="Etc/UTC", last_modified=since).all() == []

@@ -11,7 +11,7 @@ from pycronofy.exceptions import PyCronofyRequestError
 from broker.sandbox import events
 from broker.sandbox.state import World
 
-from .conftest import ALEX, RILEY, api, client_for, deliver, tokens_for
+from .conftest import ALEX, RILEY, api, client_for, tokens_for
 
 AURORA = "room.aurora@northwind.example"
 BOREALIS = "room.borealis@northwind.example"
@@ -41,7 +41,7 @@ def authorize_room(sandbox, receiver, room: str = AURORA, admin: str = ALEX) -> 
         json={"email": room, "scope": DELEGATED, "callback_url": callback},
     )
     assert response.status_code == 202, response.text
-    deliver(sandbox)
+    sandbox.client.deliver()
     [note] = [r for r in receiver.received if r.path == "/room-callback"]
     receiver.clear()
     code = note.json()["authorization"]["code"]
@@ -100,7 +100,7 @@ def _room_status(client, event_id: str, room: str = AURORA) -> str:
 
 
 def _room_events(sandbox, room: str = AURORA) -> list[dict]:
-    response = sandbox.control("GET", f"/_sandbox/events?email={room}")
+    response = sandbox.client.request("GET", f"/events?email={room}")
     assert response.status_code == 200, response.text
     return [e for e in response.json()["events"] if e["event_uid"].startswith("evt_room_")]
 
@@ -187,9 +187,9 @@ def test_the_booking_follows_a_move_and_is_rechecked(sandbox, connect, receiver)
     assert _room_status(riley, "moving") == "declined"
     assert [(b["start"], b["end"]) for b in _room_events(sandbox)] == [(_z(_at(1)), _z(_at(2)))]
     # The owner moving it in their own calendar (as in Outlook) is re-checked the same way.
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {
             "email": RILEY,
             "action": "move",
@@ -214,17 +214,17 @@ def test_deleting_cancelling_or_uninviting_frees_the_room(sandbox, connect, rece
     # Deleted by the owner (external change).
     _invite(riley, "gone", _at(2), _at(3), AURORA)
     assert len(_room_events(sandbox)) == 1
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {"email": RILEY, "action": "delete", "event_id": "gone"},
     )
     assert _room_events(sandbox) == []
     # Cancelled by the owner.
     _invite(riley, "cancelled", _at(2), _at(3), AURORA)
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {"email": RILEY, "action": "update", "event_id": "cancelled", "status": "cancelled"},
     )
     assert _room_events(sandbox) == []
@@ -248,9 +248,9 @@ def test_deleting_cancelling_or_uninviting_frees_the_room(sandbox, connect, rece
 def test_external_events_book_rooms_and_bookings_survive_a_state_file(sandbox, tmp_path):
     """An event created by the owner in their own calendar books the room too; bookings are plain
     events, so they are saved and loaded with the rest of the world."""
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {
             "email": RILEY,
             "action": "create",
@@ -302,7 +302,7 @@ def test_a_room_sub_needs_its_own_authorization_and_revoking_it_takes_it_away(
 ):
     riley = _riley(connect)
     token = riley.auth.access_token
-    identities = sandbox.control("GET", "/_sandbox/identities").json()["identities"]
+    identities = sandbox.client.request("GET", "/identities").json()["identities"]
     aurora_sub = next(i["sub"] for i in identities if i["email"] == AURORA)
     borealis_sub = next(i["sub"] for i in identities if i["email"] == BOREALIS)
 
@@ -337,7 +337,7 @@ def test_a_room_sub_needs_its_own_authorization_and_revoking_it_takes_it_away(
     assert unknown(_availability(sandbox, token, aurora_sub))
     assert _availability(sandbox, token, riley.sub).status_code == 200
     # Switched to accept, the sub works too.
-    sandbox.control("PATCH", "/_sandbox/config", {"revoke_non_account_subs": "accept"})
+    sandbox.client.request("PATCH", "/config", {"revoke_non_account_subs": "accept"})
     authorize_room(sandbox, receiver, BOREALIS)
     assert _availability(sandbox, token, borealis_sub).status_code == 200
     assert (
@@ -354,15 +354,15 @@ def test_a_disconnected_organizer_cannot_delete_but_the_owner_can_and_the_room_f
     riley = _riley(connect)
     _invite(riley, "stuck", _at(2), _at(3), AURORA)
     profile_id = riley.list_profiles()[0]["profile_id"]
-    sandbox.control("POST", f"/_sandbox/profiles/{profile_id}/disconnect")
+    sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect")
     with pytest.raises(PyCronofyRequestError) as refused:
         riley.delete_event(riley.calendar_id, "stuck")
     assert refused.value.response.status_code == 423
     assert len(_room_events(sandbox)) == 1  # nothing was deleted, so the room stays booked
     # The owner deletes it in their own mail client; the room lets go.
-    sandbox.control(
+    sandbox.client.request(
         "POST",
-        "/_sandbox/external-change",
+        "/external-change",
         {"email": RILEY, "action": "delete", "event_id": "stuck"},
     )
     assert _room_events(sandbox) == []
