@@ -104,7 +104,9 @@ def app(app_config, request):
 
 @pytest.fixture
 def org(session):
-    """An organisation with Business Connect on, so its people can link calendars."""
+    """The organisation a test acts in, with Business Connect on so its people can link
+    calendars (the one ``org`` of the suite: a test that needs Business Connect off turns it
+    off itself; isolation tests add a neighbour with tests/tenants.py)."""
     from tests.factories import make_org
 
     organisation = make_org(session)
@@ -297,14 +299,37 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture
-def recruiter(app, session, sandbox, org):
-    """Riley Chen, a recruiter whose seeded sandbox calendar is linked (scheduling tests)."""
+def riley(session, org):
+    """Riley Chen, a recruiter of ``org`` (a seeded sandbox identity), no calendar linked yet."""
     from models import Role
     from tests.factories import make_user
-    from tests.webapp.scheduling_support import link_calendar
 
-    user = make_user(
+    return make_user(
         session, org, Role.RECRUITER, email="riley.chen@northwind.example", name="Riley Chen"
     )
-    link_calendar(app, session, sandbox, user)
-    return user
+
+
+@pytest.fixture
+def panel(app, session, sandbox, org, recruiter):
+    """Two colleagues of Riley's (the ``recruiter``) with linked calendars: (user, link) pairs."""
+    from tests.webapp.scheduling_support import make_panel
+
+    return make_panel(app, session, sandbox, org, 2)
+
+
+@pytest.fixture
+def zone_panel(app, session, sandbox, org, client, auth, recruiter):
+    """Riley (London), Sam (New York) and Anna (Berlin, linked through Enterprise Connect), each
+    with their own time zone set (tests/webapp/timezone_support.py)."""
+    from tests.webapp.timezone_support import three_zone_panel
+
+    return three_zone_panel(app, session, sandbox, org, client, auth, recruiter)
+
+
+@pytest.fixture
+def recruiter(app, session, sandbox, riley):
+    """Riley Chen with their seeded sandbox calendar linked (scheduling tests)."""
+    from tests.webapp.scheduling_support import link_calendar
+
+    link_calendar(app, session, sandbox, riley)
+    return riley

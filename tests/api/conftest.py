@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from models import Organisation, Role, User
-from tests.factories import make_org, make_user
+from models import Role, User
+from tests.factories import make_user
 from webapp.services import Actor, api_tokens
 
 
@@ -25,11 +25,6 @@ def issue_token(session, user: User, *, days: int = 90, name: str = "tests") -> 
     actor = Actor(user.id, user.email, user.organisation_id, user.role)
     _, plaintext = api_tokens.create_token(session, actor, name=name, days=days)
     return plaintext
-
-
-@pytest.fixture
-def org(session) -> Organisation:
-    return make_org(session)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Compliance reviewer endpoints: inventory, audit trail (filtered, cursor-paged), subject export."""
+"""Compliance reviewer endpoints: inventory, audit trail (filtered, cursor-paged), subject
+export."""
 
 from __future__ import annotations
 

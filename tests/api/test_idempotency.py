@@ -13,28 +13,13 @@ from sqlalchemy import func, select
 
 from models import AuditEntry, Base, IdempotencyKey, Interview, SchedulingLink, utcnow
 from tests.api.conftest import ApiClient, assert_error, issue_token
-from tests.webapp.scheduling_support import make_panel, next_weekday
+from tests.webapp.scheduling_support import next_weekday
 from webapp import deps
 from webapp.services import idempotency
 
 
-@pytest.fixture
-def org(session):
-    from tests.factories import make_org
-
-    org = make_org(session)
-    org.business_connect_enabled = True
-    session.commit()
-    return org
-
-
-@pytest.fixture
-def panel(app, session, sandbox, org, recruiter):
-    return make_panel(app, session, sandbox, org, 2)
-
-
 def free_slots(api, panel) -> list[str]:
-    params = [("panel", str(l.id)) for _u, l in panel] + [
+    params = [("panel", str(link.id)) for _u, link in panel] + [
         ("start_date", next_weekday(1).isoformat()),
         ("days", "5"),
     ]
@@ -43,7 +28,7 @@ def free_slots(api, panel) -> list[str]:
 
 def new_interview(panel, start: str, **extra) -> dict:
     return {
-        "panel": [l.id for _u, l in panel],
+        "panel": [link.id for _u, link in panel],
         "start": start,
         "title": "Idempotent",
         "candidate_name": "Ida",
@@ -137,7 +122,7 @@ def test_the_kept_response_is_sealed_and_replayed_whole(
 ):
     api = ApiClient(client, issue_token(session, recruiter))
     body = {
-        "panel": [l.id for _u, l in panel],
+        "panel": [link.id for _u, link in panel],
         "start_date": next_weekday(1).isoformat(),
         "days": 2,
         "candidate_name": "Casey",

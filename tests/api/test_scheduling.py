@@ -11,24 +11,9 @@ from sqlalchemy import select
 from models import Interview, InterviewStatus, Role
 from tests.api.conftest import ApiClient, assert_error, issue_token
 from tests.factories import assign, make_user
-from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
+from tests.webapp.scheduling_support import link_calendar, managed, next_weekday
 
 TITLE = "Onsite: Staff Engineer (api-secret-title-4417)"
-
-
-@pytest.fixture
-def org(session):
-    from tests.factories import make_org
-
-    org = make_org(session)
-    org.business_connect_enabled = True
-    session.commit()
-    return org
-
-
-@pytest.fixture
-def panel(app, session, sandbox, org, recruiter):
-    return make_panel(app, session, sandbox, org, 2)
 
 
 def _panel_params(panel, **extra):
@@ -297,7 +282,9 @@ def test_self_scheduling_links_create_list_revoke(client, session, sandbox, recr
     assert client.get(path).status_code == 200
 
     listed = api.get("/scheduling-links").get_json()
-    assert [l["id"] for l in listed["items"]] == [body["id"]] and "url" not in listed["items"][0]
+    assert [item["id"] for item in listed["items"]] == [body["id"]] and "url" not in listed[
+        "items"
+    ][0]
     assert TITLE not in str(listed) and "casey" not in str(listed).lower()
 
     revoked = api.post(f"/scheduling-links/{body['id']}/revoke")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from models import AuditEntry, Interview, Role, SchedulingLink
 from tests.api.conftest import ApiClient, assert_error, issue_token
-from tests.factories import make_org, make_user
+from tests.factories import make_user
 from tests.webapp.scheduling_support import next_weekday
 from tests.webapp.timezone_support import (
     BERLIN,
@@ -21,22 +21,8 @@ from tests.webapp.timezone_support import (
     dst_week,
     expected_starts,
     inside_own_hours,
-    three_zone_panel,
 )
 from webapp.services.availability import free_slots, model, windows
-
-
-@pytest.fixture
-def org(session):
-    organisation = make_org(session)
-    organisation.business_connect_enabled = True
-    session.commit()
-    return organisation
-
-
-@pytest.fixture
-def panel(app, session, sandbox, org, client, auth, recruiter):
-    return three_zone_panel(app, session, sandbox, org, client, auth, recruiter)
 
 
 def patch(api: ApiClient, path: str, **kwargs):
@@ -97,13 +83,13 @@ def test_setting_a_zone_needs_a_token(client, session, org):
 
 
 def test_availability_gives_each_members_own_hours_and_only_slots_inside_them(
-    client, session, sandbox, panel
+    client, session, sandbox, zone_panel
 ):
-    api = ApiClient(client, issue_token(session, panel.riley.user))
+    api = ApiClient(client, issue_token(session, zone_panel.riley.user))
     members = {m["user_id"]: m for m in api.get("/panel-members").get_json()["items"]}
-    assert [members[p.user.id]["timezone"] for p in panel.people] == [LONDON, NEW_YORK, BERLIN]
+    assert [members[p.user.id]["timezone"] for p in zone_panel.people] == [LONDON, NEW_YORK, BERLIN]
     sandbox.call("DELETE", "/stats")
-    params = [("panel", str(i)) for i in panel.link_ids] + [
+    params = [("panel", str(i)) for i in zone_panel.link_ids] + [
         ("start_date", next_weekday(1).isoformat()),
         ("days", "10"),
         ("tzid", LONDON),
@@ -117,16 +103,16 @@ def test_availability_gives_each_members_own_hours_and_only_slots_inside_them(
     assert body["slots"], "the three-zone panel has common time on most weekdays"
     for slot in body["slots"]:
         start, end = (dt.datetime.fromisoformat(slot[k]) for k in ("start", "end"))
-        for person in panel.people:
+        for person in zone_panel.people:
             assert inside_own_hours(start, end, person.tzid)
 
 
-def test_the_api_grid_over_a_dst_week(client, session, sandbox, panel, monkeypatch):
+def test_the_api_grid_over_a_dst_week(client, session, sandbox, zone_panel, monkeypatch):
     week = dst_week(dt.date.today())
     for module in (free_slots, windows):
         monkeypatch.setattr(module, "utcnow", lambda: week.clock)
-    api = ApiClient(client, issue_token(session, panel.sam.user))
-    params = [("panel", str(i)) for i in panel.link_ids] + [
+    api = ApiClient(client, issue_token(session, zone_panel.sam.user))
+    params = [("panel", str(i)) for i in zone_panel.link_ids] + [
         ("start_date", week.first.isoformat()),
         ("days", str(week.days)),
     ]
@@ -145,13 +131,13 @@ def test_the_api_grid_over_a_dst_week(client, session, sandbox, panel, monkeypat
     }
 
 
-def test_booking_outside_a_members_hours_is_refused(client, session, sandbox, panel):
+def test_booking_outside_a_members_hours_is_refused(client, session, sandbox, zone_panel):
     """09:15 London is 04:15 for Sam in New York: the API does not book it."""
-    api = ApiClient(client, issue_token(session, panel.riley.user))
+    api = ApiClient(client, issue_token(session, zone_panel.riley.user))
     day = next_weekday(1)
     early = dt.datetime.combine(day, dt.time(9, 15), model.zone(LONDON)).astimezone(dt.UTC)
     body = {
-        "panel": list(panel.link_ids),
+        "panel": list(zone_panel.link_ids),
         "start": early.isoformat(),
         "duration": 60,
         "title": "Panel",

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from broker.sandbox.seed import fabrikam_people
 from models import LinkStatus, MailboxRequest, MailboxStatus, ProfileLink, Role
 from tests.browser.conftest import log_in
-from tests.factories import make_org, make_user
+from tests.factories import make_user
 
 GHOST = "ghost.writer@fabrikam.example"  # a Rendezvous user without a mailbox at the provider
 FABRIKAM = [
@@ -24,11 +24,6 @@ FABRIKAM = [
         "board.secretary@fabrikam.example",
     }
 ][:24]
-
-
-@pytest.fixture
-def org(session):
-    return make_org(session)
 
 
 @pytest.fixture

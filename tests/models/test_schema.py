@@ -1,4 +1,5 @@
-"""The schema: migrations match the models, every column is classified, the audit trail is append-only."""
+"""The schema: migrations match the models, every column is classified, the audit trail is append-
+only."""
 
 import pytest
 from alembic.autogenerate import compare_metadata

@@ -234,12 +234,12 @@ class Gunicorn:
             try:
                 requests.get(self.base + "/healthz", timeout=2)
                 return
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.stop()
                     raise SystemExit(
                         "gunicorn did not start: " + (tmp / "gunicorn.log").read_text()[-2000:]
-                    )
+                    ) from exc
                 time.sleep(0.2)
 
     def stop(self) -> None:

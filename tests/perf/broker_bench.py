@@ -82,21 +82,22 @@ def main() -> int:
             plain.request_handler.base_url = url  # the reference's §0.4 recipe
             plain.app_base_url = url
 
-            def measure(run):
+            # Defaults bind this iteration's values (the functions run within it anyway).
+            def measure(run, control=control, port=port):
                 control.clear_stats()
                 with ConnectCounter(port) as counter:
                     run()
                 return counter.count, server_connections(control)
 
-            def ours_seq():
+            def ours_seq(broker=broker, creds=creds):
                 for _ in range(100):
                     broker.calendars(creds)
 
-            def ours_threads():
+            def ours_threads(broker=broker, creds=creds):
                 with concurrent.futures.ThreadPoolExecutor(max_workers=args.threads) as pool:
                     list(pool.map(lambda _: broker.calendars(creds), range(100)))
 
-            def theirs():
+            def theirs(plain=plain):
                 for _ in range(100):
                     plain.list_calendars()
 
@@ -120,7 +121,8 @@ def main() -> int:
             sc.REDIRECT_URI,
         )
 
-        # 2. throughput at the ceiling, enforced on both sides (the sandbox as start_sandbox runs it)
+        # 2. throughput at the ceiling, enforced on both sides (the sandbox as start_sandbox
+        # runs it)
         control.rate_limit(per_second=args.per_second, per_minute=args.per_minute, enabled=True)
         limited = CronofyBroker(
             sc.CLIENT_ID,

@@ -33,19 +33,19 @@ if str(ROOT) not in sys.path:
 import pycronofy  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from models import (
+from models import (  # noqa: E402
     CreatedEvent,
     EventStatus,
     Interview,
-    InterviewStatus,  # noqa: E402
+    InterviewStatus,
     ProfileLink,
 )
 from tests.conftest import AuthActions  # noqa: E402
-from tests.perf.scheduling_bench import (
+from tests.perf.scheduling_bench import (  # noqa: E402
     CLIENT_ID,
     CLIENT_SECRET,
     PANELS,
-    api_calls,  # noqa: E402
+    api_calls,
     bench_world,
     first_slot,
 )
@@ -139,12 +139,13 @@ def main() -> None:
         panel = links[:size]
         qs = "&".join(f"panel={i}" for i in panel) + f"&duration=30&days=5&start_date={day}"
         client.get(f"/schedule/?{qs}")  # warm-up
-        ours_page = [timed(lambda: client.get(f"/schedule/?{qs}")) for _ in range(args.runs)]
+        ours_page = [timed(lambda qs=qs: client.get(f"/schedule/?{qs}")) for _ in range(args.runs)]
         naive_pg = [
-            timed(lambda: naive_page(handle.url, members[:size], day)) for _ in range(args.runs)
+            timed(lambda size=size: naive_page(handle.url, members[:size], day))
+            for _ in range(args.runs)
         ]
 
-        def ours_create():
+        def ours_create(qs=qs):
             html = client.get(f"/schedule/?{qs}").get_data(as_text=True)
             return html
 
@@ -171,9 +172,9 @@ def main() -> None:
                 "notes": "",
                 "video": "on",
             }
-            creates.append(timed(lambda: client.post("/schedule/", data=data)))
+            creates.append(timed(lambda data=data: client.post("/schedule/", data=data)))
         naive_cr = [
-            timed(lambda: naive_create(handle.url, members[:size], slot_time))
+            timed(lambda size=size: naive_create(handle.url, members[:size], slot_time))
             for _ in range(args.runs)
         ]
         rows.append((size, ours_page, naive_pg, creates, naive_cr))

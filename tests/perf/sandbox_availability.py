@@ -107,7 +107,8 @@ def main() -> None:
                 if run >= 5:  # warm-up excluded
                     timings.append(elapsed)
             print(
-                f"| availability ({fmt}, required {required}) | {MEMBERS} | {DAYS} days | {EVENTS} | {found} | {len(timings)} | "
+                f"| availability ({fmt}, required {required}) | {MEMBERS} | {DAYS} days "
+                f"| {EVENTS} | {found} | {len(timings)} | "
                 f"{statistics.median(timings):.1f} | {percentile(timings, 0.95):.1f} |"
             )
         session.close()

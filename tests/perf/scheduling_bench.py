@@ -84,10 +84,10 @@ class SandboxProcess:
             try:
                 requests.get(self.url + "/_sandbox/config", timeout=1).raise_for_status()
                 return
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.stop()
-                    raise SystemExit("the sandbox did not start")
+                    raise SystemExit("the sandbox did not start") from exc
                 time.sleep(0.1)
 
     def stop(self) -> None:

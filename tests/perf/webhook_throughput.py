@@ -121,7 +121,9 @@ migrate.upgrade(os.environ["DATABASE_URL"])
 app = create_app()
 with deps.database.of(app).sessions() as s:
     org = Organisation(name="Bench"); s.add(org); s.flush()
-    user = User(organisation_id=org.id, email="bench@northwind.example", name="Bench", role=Role.RECRUITER)
+    user = User(
+        organisation_id=org.id, email="bench@northwind.example", name="Bench", role=Role.RECRUITER
+    )
     s.add(user); s.flush()
     link = ProfileLink(organisation_id=org.id, user_id=user.id, mode=LinkMode.BUSINESS,
                        sub="acc_bench", channel_id="chn_bench")

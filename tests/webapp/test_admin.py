@@ -11,11 +11,6 @@ from tests.factories import assign, make_org, make_user
 
 
 @pytest.fixture
-def org(session):
-    return make_org(session)
-
-
-@pytest.fixture
 def admin(session, org, auth):
     user = make_user(session, org, Role.ADMIN, email="alex@northwind.example")
     auth.login(user.email)

@@ -2,42 +2,31 @@
 
 import time
 
-import pytest
 from sqlalchemy import func, select
 
 from models import AuditEntry, Role, User
 from tests.conftest import csrf_token
-from tests.factories import make_org, make_user
+from tests.factories import make_user
 
 WRONG = "Wrong email or password."
-
-
-@pytest.fixture
-def org(session):
-    return make_org(session)
-
-
-@pytest.fixture
-def recruiter(session, org):
-    return make_user(session, org, Role.RECRUITER, email="riley@northwind.example")
 
 
 def _actions(session):
     return [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
 
 
-def test_login_succeeds_is_audited_and_lands_on_home(client, auth, session, recruiter):
-    response = auth.login("RILEY@northwind.example ")
+def test_login_succeeds_is_audited_and_lands_on_home(client, auth, session, riley):
+    response = auth.login("RILEY.CHEN@northwind.example ")
     assert response.status_code == 302 and response.headers["Location"] == "/"
     page = client.get("/").get_data(as_text=True)
-    assert recruiter.name in page
+    assert riley.name in page
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "auth.login"))
-    assert entry.actor_id == recruiter.id and entry.outcome == "success"
+    assert entry.actor_id == riley.id and entry.outcome == "success"
     assert entry.ip_address == "127.0.0.1" and entry.request_id
 
 
-def test_wrong_password_and_unknown_user_get_the_same_answer(client, auth, session, recruiter):
-    wrong = auth.login("riley@northwind.example", "not the password at all")
+def test_wrong_password_and_unknown_user_get_the_same_answer(client, auth, session, riley):
+    wrong = auth.login("riley.chen@northwind.example", "not the password at all")
     unknown = auth.login("nobody@northwind.example", "not the password at all")
     assert wrong.status_code == unknown.status_code == 401
     assert WRONG in wrong.get_data(as_text=True) and WRONG in unknown.get_data(as_text=True)
@@ -55,29 +44,29 @@ def test_deactivated_user_cannot_log_in(auth, session, org):
     assert response.status_code == 401 and WRONG in response.get_data(as_text=True)
 
 
-def test_login_clears_the_pre_login_session(client, auth, recruiter):
+def test_login_clears_the_pre_login_session(client, auth, riley):
     with client.session_transaction() as s:
         s["planted"] = "by an attacker"
-    auth.login("riley@northwind.example")
+    auth.login("riley.chen@northwind.example")
     with client.session_transaction() as s:
         assert "planted" not in s
-        assert s["_user_id"] == f"{recruiter.id}:1"
+        assert s["_user_id"] == f"{riley.id}:1"
 
 
-def test_logout_ends_every_session_of_the_user(app, auth, session, recruiter):
+def test_logout_ends_every_session_of_the_user(app, auth, session, riley):
     other = app.test_client()
     from tests.conftest import AuthActions
 
-    AuthActions(other).login("riley@northwind.example")
-    auth.login("riley@northwind.example")
+    AuthActions(other).login("riley.chen@northwind.example")
+    auth.login("riley.chen@northwind.example")
     assert other.get("/").status_code == 200
     assert auth.logout().status_code == 302
     assert other.get("/").status_code == 302
     assert "auth.logout" in _actions(session)
 
 
-def test_logout_requires_post_with_csrf(client, auth, recruiter):
-    auth.login("riley@northwind.example")
+def test_logout_requires_post_with_csrf(client, auth, riley):
+    auth.login("riley.chen@northwind.example")
     assert client.get("/logout").status_code == 405
     assert client.post("/logout").status_code == 400
     assert client.get("/").status_code == 200
@@ -97,7 +86,7 @@ def test_missing_or_invalid_csrf_token_is_rejected_and_changes_nothing(client, a
     assert session.scalar(select(func.count(User.id))) == before
 
 
-def test_login_is_rate_limited(app_config, recruiter):
+def test_login_is_rate_limited(app_config, riley):
     from tests.conftest import AuthActions
     from webapp import create_app
 
@@ -105,17 +94,17 @@ def test_login_is_rate_limited(app_config, recruiter):
     client = create_app(app_config).test_client()
     auth = AuthActions(client)
     codes = [
-        auth.login("riley@northwind.example", "wrong password!!").status_code for _ in range(4)
+        auth.login("riley.chen@northwind.example", "wrong password!!").status_code for _ in range(4)
     ]
     assert codes[:3] == [401, 401, 401]
     assert codes[3] == 429
-    limited = auth.login("riley@northwind.example")
+    limited = auth.login("riley.chen@northwind.example")
     assert limited.status_code == 429
     assert "Too many attempts" in limited.get_data(as_text=True)
     assert limited.headers.get("Retry-After")
 
 
-def test_next_redirect_only_to_local_paths(client, auth, recruiter):
+def test_next_redirect_only_to_local_paths(client, auth, riley):
     token = csrf_token(client, "/login")
     for target, expected in [
         ("/profile/", "/profile/"),
@@ -127,7 +116,7 @@ def test_next_redirect_only_to_local_paths(client, auth, recruiter):
             "/login",
             data={
                 "csrf_token": token,
-                "email": "riley@northwind.example",
+                "email": "riley.chen@northwind.example",
                 "password": "correct horse battery staple",
                 "next": target,
             },
@@ -137,24 +126,24 @@ def test_next_redirect_only_to_local_paths(client, auth, recruiter):
         token = csrf_token(client, "/login")
 
 
-def test_idle_and_absolute_session_timeouts(client, auth, recruiter):
-    auth.login("riley@northwind.example")
+def test_idle_and_absolute_session_timeouts(client, auth, riley):
+    auth.login("riley.chen@northwind.example")
     with client.session_transaction() as s:
         s["seen_at"] = time.time() - 61 * 60
     response = client.get("/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
-    auth.login("riley@northwind.example")
+    auth.login("riley.chen@northwind.example")
     with client.session_transaction() as s:
         s["login_at"] = time.time() - 13 * 3600
     assert client.get("/").status_code == 302
 
 
-def test_role_change_and_deactivation_end_sessions(app, client, auth, session, org, recruiter):
-    auth.login("riley@northwind.example")
+def test_role_change_and_deactivation_end_sessions(app, client, auth, session, org, riley):
+    auth.login("riley.chen@northwind.example")
     assert client.get("/").status_code == 200
     with app.app_context():
-        user = session.get(User, recruiter.id)
+        user = session.get(User, riley.id)
         user.session_version += 1  # what change_role / set_active do
         session.commit()
     assert client.get("/").status_code == 302
@@ -182,7 +171,7 @@ def test_unhandled_error_is_a_generic_500_with_request_id(app, client, caplog):
     assert "Traceback" not in body and "secret-value-123" not in body and "RuntimeError" not in body
 
 
-def test_security_headers_and_cookie_flags(app_config, client, auth, recruiter):
+def test_security_headers_and_cookie_flags(app_config, client, auth, riley):
     response = client.get("/login")
     csp = response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
@@ -190,17 +179,19 @@ def test_security_headers_and_cookie_flags(app_config, client, auth, recruiter):
     assert response.headers["Referrer-Policy"] == "same-origin"
     assert "Strict-Transport-Security" not in response.headers
     assert client.get("/login", base_url="https://localhost").headers["Strict-Transport-Security"]
-    login = auth.login("riley@northwind.example")
+    login = auth.login("riley.chen@northwind.example")
     cookie = login.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert client.get("/").headers["Cache-Control"] == "no-store"
 
 
-def test_production_cookies_are_secure(app_config, recruiter):
+def test_production_cookies_are_secure(app_config, riley):
     from tests.conftest import AuthActions
     from webapp import create_app
 
     app_config["SESSION_COOKIE_SECURE"] = True
     client = create_app(app_config).test_client()
-    response = AuthActions(client).login("riley@northwind.example", base_url="https://localhost")
+    response = AuthActions(client).login(
+        "riley.chen@northwind.example", base_url="https://localhost"
+    )
     assert "Secure" in response.headers["Set-Cookie"]

@@ -65,7 +65,10 @@ def book(app, session, user, links, start, *, duration=60, check=False, run=True
     """Create an interview for ``links`` at ``start`` (by default without the aggregator check)."""
     broker, cipher = broker_cipher(app)
     query = model.Query(
-        panel_link_ids=tuple(l.id for l in links), duration=duration, start_date=start.date(), **kw
+        panel_link_ids=tuple(link.id for link in links),
+        duration=duration,
+        start_date=start.date(),
+        **kw,
     )
     interview, payload = booking.create_interview(
         session,
@@ -345,7 +348,7 @@ def race_world(app, session, sandbox, org, recruiter, people, *, seal=None):
 
     own = access.host_link_for(session, actor_of(recruiter), None)[0]
     panel = [own, people[0]]
-    query = query_for([(None, l) for l in panel], duration=60, days=2)
+    query = query_for([(None, link) for link in panel], duration=60, days=2)
     slot = free_slots.grid(session, *broker_cipher(app), actor_of(recruiter), query).slots[0]
     tokens = [
         candidate_links.create_link(
@@ -391,7 +394,7 @@ def racers(base: str, panel, slot, api_token: str, candidate_tokens, browser):
             base + "/api/v1/interviews",
             timeout=60,
             json={
-                "panel": [l.id for l in panel],
+                "panel": [link.id for link in panel],
                 "start": start,
                 "title": "Race",
                 "candidate_name": "R",
@@ -405,7 +408,7 @@ def racers(base: str, panel, slot, api_token: str, candidate_tokens, browser):
     def web():
         with requests.Session() as own:
             own.cookies.update(browser.cookies)
-            qs = "&".join(f"panel={l.id}" for l in panel)
+            qs = "&".join(f"panel={link.id}" for link in panel)
             page = own.get(f"{base}/schedule/?{qs}&start_date={slot.start.date()}", timeout=60)
             response = own.post(
                 base + "/schedule/",
@@ -413,7 +416,7 @@ def racers(base: str, panel, slot, api_token: str, candidate_tokens, browser):
                 allow_redirects=False,
                 data={
                     "csrf_token": CSRF_RE.search(page.text).group(1),
-                    "panel": [str(l.id) for l in panel],
+                    "panel": [str(link.id) for link in panel],
                     "duration": "60",
                     "days": "5",
                     "start_date": slot.start.date().isoformat(),
@@ -481,7 +484,7 @@ def test_web_api_and_candidate_links_racing_for_one_slot_give_one_interview(
 
 
 def web_page_after_losing(base: str, browser, panel, slot) -> str:
-    qs = "&".join(f"panel={l.id}" for l in panel)
+    qs = "&".join(f"panel={link.id}" for link in panel)
     page = browser.get(f"{base}/schedule/?{qs}&start_date={slot.start.date()}", timeout=60)
     response = browser.post(
         base + "/schedule/",
@@ -489,7 +492,7 @@ def web_page_after_losing(base: str, browser, panel, slot) -> str:
         allow_redirects=False,
         data={
             "csrf_token": CSRF_RE.search(page.text).group(1),
-            "panel": [str(l.id) for l in panel],
+            "panel": [str(link.id) for link in panel],
             "duration": "60",
             "days": "5",
             "start_date": slot.start.date().isoformat(),

@@ -23,13 +23,6 @@ from webapp.services import calendars, credentials
 from webapp.services.errors import ReconnectNeeded
 
 
-@pytest.fixture
-def riley(session, org):
-    return make_user(
-        session, org, Role.RECRUITER, email="riley.chen@northwind.example", name="Riley Chen"
-    )
-
-
 def start(auth, provider="google"):
     response = auth.post(
         "/profile/calendar/connect", {"provider": provider}, form_page="/profile/calendar/"
@@ -392,7 +385,7 @@ def test_reset_revokes_every_business_link(app, session, sandbox, org, riley):
     users = [riley, make_user(session, org, Role.RECRUITER)]
     accounts = [riley.email, "jamie.rivera@gmail.example"]
     tokens = []
-    for user, account in zip(users, accounts):
+    for user, account in zip(users, accounts, strict=True):
         client = app.test_client()
         auth = AuthActions(client)
         auth.login(user.email)
@@ -414,7 +407,7 @@ def test_reset_revokes_every_business_link(app, session, sandbox, org, riley):
         {"confirm": "reset"},
         form_page="/admin/calendar/business/reset",
     )
-    for user, token in zip(users, tokens):
+    for user, token in zip(users, tokens, strict=True):
         assert link_for(session, user).status is LinkStatus.DISCONNECTED
         assert not link_for(session, user).has_tokens
         assert (

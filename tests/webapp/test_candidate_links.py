@@ -25,14 +25,9 @@ from webapp.services.scheduling import booking, rescheduling
 NAME, EMAIL = "Jamie Candidate", "jamie.candidate@gmail.example"
 
 
-@pytest.fixture
-def panel(app, session, sandbox, org, recruiter):
-    return make_panel(app, session, sandbox, org, 2)
-
-
 def new_link(app, session, recruiter, panel, **kw):
     values = dict(
-        panel_link_ids=[l.id for _u, l in panel],
+        panel_link_ids=[link.id for _u, link in panel],
         duration=60,
         start_date=next_weekday(1),
         days=3,
@@ -295,7 +290,7 @@ def test_two_candidates_racing_for_the_last_slot(app, client, session, sandbox, 
     assert outcomes == ["Booking", "SlotTaken"], results
     session.expire_all()
     assert len(list(session.scalars(select(Interview)))) == 1
-    used = [l for l in session.scalars(select(SchedulingLink)) if l.used_at is not None]
+    used = [link for link in session.scalars(select(SchedulingLink)) if link.used_at is not None]
     assert len(used) == 1  # the loser's link still works for another time
     # The loser sees the message and fresh slots without the taken one.
     loser_token = token_b if isinstance(results["b"], SlotTaken) else token_a
@@ -455,6 +450,6 @@ def test_old_links_are_purged_and_booked_interviews_stay(
     later = utcnow() + candidate_links.PURGE_AFTER + dt.timedelta(days=1)
     assert candidate_links.purge(session, now=later) == 1  # the used one; the open one expires
     session.expire_all()
-    assert [l.id for l in session.scalars(select(SchedulingLink))] == [fresh.id]
+    assert [link.id for link in session.scalars(select(SchedulingLink))] == [fresh.id]
     interview = session.scalar(select(Interview))
     assert interview.status is InterviewStatus.SCHEDULED and interview.scheduling_link_id is None

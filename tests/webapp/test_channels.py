@@ -9,13 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from models import PendingRevocation
-from tests.webapp.test_business_connect import (  # noqa: F401 (riley is a fixture)
-    actions,
-    connect_as,
-    creds_for,
-    link_for,
-    riley,
-)
+from tests.webapp.test_business_connect import actions, connect_as, creds_for, link_for
 from webapp import deps
 
 OTHER = "taylor.nguyen@northwind.example"

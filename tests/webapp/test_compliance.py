@@ -1,4 +1,5 @@
-"""Compliance reviewer: inventory, audit trail, per-person view, subject export, erasure, retention."""
+"""Compliance reviewer: inventory, audit trail, per-person view, subject export, erasure,
+retention."""
 
 from __future__ import annotations
 

@@ -40,7 +40,6 @@ from tests.conftest import AuthActions
 from tests.factories import make_org, make_user
 from tests.webapp.scheduling_support import creds_of, link_calendar, make_panel, managed
 from tests.webapp.test_enterprise import (
-    admin_client,  # noqa: F401  (a fixture used here)
     connect_domain,
 )
 from tests.webapp.test_rooms import AURORA, link_rooms, room_rows, sandbox_availability

@@ -57,22 +57,6 @@ FABRIKAM = [
 ]
 
 
-@pytest.fixture
-def org(session):
-    return make_org(session)
-
-
-@pytest.fixture
-def admin_client(app, session, org, sandbox, live_server):
-    """An IT admin's browser session, with the aggregator able to call the live app back."""
-    app.config["PUBLIC_BASE_URL"] = live_server.url
-    admin = make_user(session, org, Role.ADMIN, email="it@northwind.example")
-    client = app.test_client()
-    auth = AuthActions(client)
-    auth.login(admin.email)
-    return client, auth
-
-
 def follow(client, url: str):
     parts = urlsplit(url)
     return client.get(f"{parts.path}?{parts.query}")

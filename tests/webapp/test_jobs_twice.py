@@ -8,12 +8,7 @@ import threading
 from models import Interview, InterviewStatus
 from tests.held_jobs import HeldJobs
 from tests.webapp.scheduling_support import managed
-from tests.webapp.test_scheduling import (
-    first_slot,
-    panel,  # noqa: F401  (a fixture)
-    query_for,
-    schedule,
-)
+from tests.webapp.test_scheduling import first_slot, query_for, schedule
 from webapp.jobs import scheduling as scheduling_jobs
 
 

@@ -112,8 +112,10 @@ def test_json_logs_carry_request_ids_and_no_secrets(app_config, capsys):
         return "ok"
 
     response = app.test_client().get("/log-something")
-    lines = [json.loads(l) for l in capsys.readouterr().err.splitlines() if l.startswith("{")]
-    entry = next(l for l in lines if l["logger"] == "webapp.test")
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    entry = next(record for record in lines if record["logger"] == "webapp.test")
     assert entry["request_id"] == response.headers["X-Request-ID"]
     assert "tok_abcdefghijklmnop" not in entry["message"] and "[redacted]" in entry["message"]
 

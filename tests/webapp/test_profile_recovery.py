@@ -19,13 +19,7 @@ from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_user
 from tests.held_jobs import HeldJobs
 from tests.webapp import test_enterprise as ec
-from tests.webapp.test_business_connect import (  # noqa: F401 (riley is a fixture)
-    actions,
-    connect_as,
-    creds_for,
-    link_for,
-    riley,
-)
+from tests.webapp.test_business_connect import actions, connect_as, creds_for, link_for
 from webapp import deps
 from webapp.services import credentials, profile_recovery
 from webapp.services.errors import ServiceError

@@ -24,11 +24,6 @@ from webapp.config import ConfigError, load_config
 ATTACKER = "attacker.example"
 
 
-@pytest.fixture
-def riley(session, org):
-    return make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
-
-
 def _query(url: str) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
 

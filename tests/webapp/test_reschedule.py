@@ -14,8 +14,7 @@ from models import Interview, InterviewStatus, Role, utcnow
 from tests.api.conftest import ApiClient, issue_token
 from tests.factories import make_org, make_user
 from tests.held_jobs import HeldJobs
-from tests.webapp.scheduling_support import link_calendar, make_panel, next_weekday
-from tests.webapp.test_enterprise import admin_client  # noqa: F401  (a fixture used here)
+from tests.webapp.scheduling_support import link_calendar, next_weekday
 from tests.webapp.test_rooms import AURORA, link_rooms
 from tests.webapp.test_scheduling import (
     CANDIDATE_EMAIL,
@@ -33,11 +32,6 @@ from webapp.services.scheduling import booking, reading
 
 SLOT_RE = re.compile(r'name="slot" id="[^"]+" value="([^"]+)"')
 EDITED_NOTES = "Panel: focus on the design exercise; the candidate uses a screen reader."
-
-
-@pytest.fixture
-def panel(app, session, sandbox, org, recruiter):
-    return make_panel(app, session, sandbox, org, 2)
 
 
 def held(sandbox, email: str, event_id: str) -> dict:
@@ -70,7 +64,7 @@ def zone_of(app, session, interview) -> str | None:
     return found[interview.events[0].event_id].tzid
 
 
-def booked_with_everything(app, session, sandbox, recruiter, panel, admin_client):  # noqa: F811
+def booked_with_everything(app, session, sandbox, recruiter, panel, admin_client):
     """An interview with notes, a panel, the candidate, a room and a video link; the host then
     edits the notes in their own calendar and adds a location and a reminder there."""
     link_rooms(admin_client, domain_of(admin_client, session, sandbox), sandbox, AURORA)
@@ -112,7 +106,7 @@ def booked_with_everything(app, session, sandbox, recruiter, panel, admin_client
     return session.get(Interview, interview.id), slots
 
 
-def domain_of(admin_client, session, sandbox):  # noqa: F811
+def domain_of(admin_client, session, sandbox):
     from tests.webapp.test_enterprise import connect_domain
 
     client, auth = admin_client
@@ -132,7 +126,7 @@ MOVED = {"start", "end", "updated"}
 @pytest.mark.parametrize("path", ["web", "api"])
 def test_a_move_rewrites_the_whole_event_and_only_the_time_changes(
     app, client, auth, session, sandbox, recruiter, panel, admin_client, path
-):  # noqa: F811
+):
     interview, slots = booked_with_everything(app, session, sandbox, recruiter, panel, admin_client)
     event_id = interview.events[0].event_id
     before = held(sandbox, recruiter.email, event_id)

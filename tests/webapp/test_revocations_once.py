@@ -30,7 +30,6 @@ from models import (
 from tests.factories import make_user
 from tests.webapp.test_enterprise import (
     PAGE,
-    admin_client,  # noqa: F401  (a fixture used here)
     connect_domain,
 )
 from webapp import deps
@@ -74,7 +73,7 @@ class CountingBroker:
 
 
 @pytest.fixture
-def linked_domain(app, admin_client, session, sandbox, org):  # noqa: F811
+def linked_domain(app, admin_client, session, sandbox, org):
     """northwind.example connected, its seven people's mailboxes and two rooms linked: ten
     authorizations at the aggregator (the service account, seven mailboxes, two rooms)."""
     client, auth = admin_client

@@ -14,7 +14,6 @@ from tests.held_jobs import HeldJobs
 from tests.webapp.scheduling_support import make_panel, managed, next_weekday
 from tests.webapp.test_enterprise import (
     PAGE,
-    admin_client,  # noqa: F401  (a fixture used here)
     connect_domain,
 )
 from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, schedule

@@ -34,7 +34,8 @@ NOTES = "Bring the system design notes (secret-notes-9912)"
 
 
 @pytest.fixture
-def panel(app, session, sandbox, org, recruiter):
+def panel_of_three(app, session, sandbox, org, recruiter):
+    """Three colleagues with linked calendars besides Riley (``panel`` has two)."""
     return make_panel(app, session, sandbox, org, 3)
 
 
@@ -97,10 +98,10 @@ def requests_of(sandbox, route: str) -> int:
 
 
 def test_grid_is_one_availability_call_and_respects_working_hours_and_now(
-    app, session, sandbox, recruiter, panel
+    app, session, sandbox, recruiter, panel_of_three
 ):
     sandbox.call("DELETE", "/stats")
-    query = query_for(panel)
+    query = query_for(panel_of_three)
     broker, cipher = broker_cipher(app)
     grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     assert grid.slots
@@ -124,13 +125,13 @@ def test_grid_is_one_availability_call_and_respects_working_hours_and_now(
 
 
 def test_the_last_local_day_keeps_its_evening_in_the_busy_overlay(
-    app, session, sandbox, recruiter, panel
+    app, session, sandbox, recruiter, panel_of_three
 ):
     """Free/busy is asked for by date in the viewer's zone, ``to`` being the day after the last
     day shown: an evening event on the last day in Los Angeles (already the next day in UTC)
     stays on the overlay. The strict sandbox refuses the UTC instants sent before (422)."""
-    user, link = panel[0]
-    query = query_for(panel, days=3, tzid="America/Los_Angeles")
+    user, link = panel_of_three[0]
+    query = query_for(panel_of_three, days=3, tzid="America/Los_Angeles")
     last = query.start_date + dt.timedelta(days=2)
     sandbox.call(
         "POST",
@@ -152,9 +153,9 @@ def test_the_last_local_day_keeps_its_evening_in_the_busy_overlay(
 
 
 def test_per_user_working_hours_override_the_organisation_default(
-    app, session, sandbox, recruiter, panel, org
+    app, session, sandbox, recruiter, panel_of_three, org
 ):
-    user, _link = panel[0]
+    user, _link = panel_of_three[0]
     session.add(
         SchedulingPreference(
             organisation_id=org.id,
@@ -165,32 +166,34 @@ def test_per_user_working_hours_override_the_organisation_default(
         )
     )
     session.commit()
-    slot = first_slot(app, session, recruiter, query_for(panel, days=3))
+    slot = first_slot(app, session, recruiter, query_for(panel_of_three, days=3))
     assert slot.start.astimezone(model.zone("Europe/London")).hour >= 13
 
 
 def test_at_least_n_of_m_finds_slots_when_all_must_attend_finds_fewer(
-    app, session, sandbox, recruiter, panel
+    app, session, sandbox, recruiter, panel_of_three
 ):
     broker, cipher = broker_cipher(app)
-    every = free_slots.grid(session, broker, cipher, actor_of(recruiter), query_for(panel, days=2))
+    every = free_slots.grid(
+        session, broker, cipher, actor_of(recruiter), query_for(panel_of_three, days=2)
+    )
     some = free_slots.grid(
-        session, broker, cipher, actor_of(recruiter), query_for(panel, days=2, required=1)
+        session, broker, cipher, actor_of(recruiter), query_for(panel_of_three, days=2, required=1)
     )
     assert len(some.slots) >= len(every.slots) and len(some.slots) < 512, len(some.slots)
     assert all(len(s.participants) == 3 for s in every.slots)
     assert all(len(s.participants) >= 1 for s in some.slots)
 
 
-def test_bad_queries_are_refused_with_a_message(app, session, sandbox, recruiter, panel):
+def test_bad_queries_are_refused_with_a_message(app, session, sandbox, recruiter, panel_of_three):
     broker, cipher = broker_cipher(app)
     me = actor_of(recruiter)
     for bad in (
-        query_for(panel, duration=7),
-        query_for(panel, days=40),
-        query_for(panel, required=9),
-        query_for(panel, tzid="Mars/Base"),
-        query_for(panel, start_date=dt.date.today() - dt.timedelta(days=2)),
+        query_for(panel_of_three, duration=7),
+        query_for(panel_of_three, days=40),
+        query_for(panel_of_three, required=9),
+        query_for(panel_of_three, tzid="Mars/Base"),
+        query_for(panel_of_three, start_date=dt.date.today() - dt.timedelta(days=2)),
         model.Query(panel_link_ids=()),
     ):
         with pytest.raises(Invalid):
@@ -201,9 +204,9 @@ def test_bad_queries_are_refused_with_a_message(app, session, sandbox, recruiter
 
 
 def test_three_person_panel_interview_with_video_is_written_once_and_read_back(
-    app, session, sandbox, recruiter, panel
+    app, session, sandbox, recruiter, panel_of_three
 ):
-    query = query_for(panel)
+    query = query_for(panel_of_three)
     slot = first_slot(app, session, recruiter, query)
     sandbox.call("DELETE", "/stats")
     interview, _ = schedule(app, session, recruiter, query, slot.start)
@@ -219,7 +222,7 @@ def test_three_person_panel_interview_with_video_is_written_once_and_read_back(
     [ev] = [e for e in managed(app, session, host) if e.event_id == row.event_id]
     assert ev.summary == TITLE and ev.start == slot.start
     emails = {a.email for a in ev.attendees}
-    assert emails == {CANDIDATE_EMAIL} | {link.account_email for _u, link in panel}
+    assert emails == {CANDIDATE_EMAIL} | {link.account_email for _u, link in panel_of_three}
     assert ev.join_url and "meet.sandbox.example" in ev.join_url
 
     view = reading.view_interview(session, *broker_cipher(app), actor_of(recruiter), interview.uid)
@@ -228,9 +231,9 @@ def test_three_person_panel_interview_with_video_is_written_once_and_read_back(
 
 
 def test_nothing_of_the_event_is_stored_in_the_database_or_audit(
-    app, session, sandbox, recruiter, panel
+    app, session, sandbox, recruiter, panel_of_three
 ):
-    query = query_for(panel)
+    query = query_for(panel_of_three)
     slot = first_slot(app, session, recruiter, query)
     schedule(app, session, recruiter, query, slot.start)
     engine = deps.database.of(app).engine
@@ -250,11 +253,11 @@ def test_nothing_of_the_event_is_stored_in_the_database_or_audit(
 
 
 def test_interview_page_shows_the_time_in_the_viewers_zone_and_the_join_link(
-    app, client, auth, session, sandbox, recruiter, panel
+    app, client, auth, session, sandbox, recruiter, panel_of_three
 ):
     recruiter.timezone = "America/New_York"
     session.commit()
-    query = query_for(panel)
+    query = query_for(panel_of_three)
     slot = first_slot(app, session, recruiter, query)
     interview, _ = schedule(app, session, recruiter, query, slot.start)
     sandbox.deliver()
@@ -265,8 +268,8 @@ def test_interview_page_shows_the_time_in_the_viewers_zone_and_the_join_link(
     assert "meet.sandbox.example" in page and TITLE in page and "No reply" in page
 
 
-def test_reschedule_moves_the_same_event(app, session, sandbox, recruiter, panel):
-    query = query_for(panel)
+def test_reschedule_moves_the_same_event(app, session, sandbox, recruiter, panel_of_three):
+    query = query_for(panel_of_three)
     broker, cipher = broker_cipher(app)
     grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     interview, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
@@ -293,8 +296,8 @@ def test_reschedule_moves_the_same_event(app, session, sandbox, recruiter, panel
     assert {a.email for a in ours[0].attendees} >= {CANDIDATE_EMAIL}
 
 
-def test_cancel_deletes_the_event(app, client, auth, session, sandbox, recruiter, panel):
-    query = query_for(panel)
+def test_cancel_deletes_the_event(app, client, auth, session, sandbox, recruiter, panel_of_three):
+    query = query_for(panel_of_three)
     interview, _ = schedule(
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start
     )
@@ -304,7 +307,7 @@ def test_cancel_deletes_the_event(app, client, auth, session, sandbox, recruiter
     assert f'href="/interviews/{interview.uid}/cancel"' in show
     confirm = client.get(f"/interviews/{interview.uid}/cancel").get_data(as_text=True)
     assert CANDIDATE_EMAIL in confirm and "Yes, cancel the interview" in confirm
-    for user, _link in panel:
+    for user, _link in panel_of_three:
         assert user.email in confirm
     unconfirmed = auth.post(
         f"/interviews/{interview.uid}/cancel", form_page=f"/interviews/{interview.uid}/cancel"
@@ -331,9 +334,11 @@ def test_cancel_deletes_the_event(app, client, auth, session, sandbox, recruiter
     assert "interview.cancelled" in [a.action for a in session.scalars(select(AuditEntry))]
 
 
-def test_schedule_page_flow_over_http(app, client, auth, session, sandbox, recruiter, panel):
+def test_schedule_page_flow_over_http(
+    app, client, auth, session, sandbox, recruiter, panel_of_three
+):
     auth.login(recruiter.email)
-    panel_qs = "&".join(f"panel={link.id}" for _u, link in panel)
+    panel_qs = "&".join(f"panel={link.id}" for _u, link in panel_of_three)
     day = next_weekday(1).isoformat()
     page = client.get(
         f"/schedule/?{panel_qs}&duration=60&days=5&start_date={day}&tzid=Europe/London"
@@ -341,7 +346,7 @@ def test_schedule_page_flow_over_http(app, client, auth, session, sandbox, recru
     assert "Free for the panel" in page
     slot = re.search(r'name="slot" id="[^"]+" value="([^"]+)"', page).group(1)
     data = {
-        "panel": [str(link.id) for _u, link in panel],
+        "panel": [str(link.id) for _u, link in panel_of_three],
         "duration": "60",
         "days": "5",
         "start_date": day,
@@ -375,11 +380,11 @@ def test_schedule_page_flow_over_http(app, client, auth, session, sandbox, recru
 
 
 def test_a_taken_slot_is_refused_with_fresh_slots(
-    app, client, auth, session, sandbox, recruiter, panel
+    app, client, auth, session, sandbox, recruiter, panel_of_three
 ):
-    query = query_for(panel)
+    query = query_for(panel_of_three)
     slot = first_slot(app, session, recruiter, query)
-    host_email = panel[0][1].account_email
+    host_email = panel_of_three[0][1].account_email
     sandbox.call(
         "POST",
         "/external-change",
@@ -481,9 +486,9 @@ def test_coordinator_cannot_schedule_for_or_see_unassigned_managers(
 
 
 def test_interviews_of_another_organisation_cannot_be_targeted(
-    app, client, auth, session, sandbox, recruiter, panel
+    app, client, auth, session, sandbox, recruiter, panel_of_three
 ):
-    query = query_for(panel)
+    query = query_for(panel_of_three)
     interview, _ = schedule(
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start
     )
@@ -507,9 +512,9 @@ def test_interviews_of_another_organisation_cannot_be_targeted(
 
 
 def test_interview_list_issues_a_constant_number_of_queries(
-    app, client, auth, session, sandbox, recruiter, panel
+    app, client, auth, session, sandbox, recruiter, panel_of_three
 ):
-    query = query_for(panel[:1], days=10)
+    query = query_for(panel_of_three[:1], days=10)
     broker, cipher = broker_cipher(app)
     grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
     assert len(grid.slots) >= 20
@@ -539,9 +544,9 @@ def test_interview_list_issues_a_constant_number_of_queries(
 
 
 def test_reschedule_over_http_offers_slots_of_the_same_length(
-    app, client, auth, session, sandbox, recruiter, panel
+    app, client, auth, session, sandbox, recruiter, panel_of_three
 ):
-    query = query_for(panel, duration=45)
+    query = query_for(panel_of_three, duration=45)
     interview, _ = schedule(
         app, session, recruiter, query, first_slot(app, session, recruiter, query).start
     )
@@ -599,9 +604,9 @@ def test_an_enterprise_linked_panel_gets_the_event_in_each_members_calendar(
     }
     for row in interview.events:
         link = next(
-            l
-            for l in [interview.host_link, *(l for _u, l in members)]
-            if l.id == row.profile_link_id
+            candidate
+            for candidate in [interview.host_link, *(link for _u, link in members)]
+            if candidate.id == row.profile_link_id
         )
         [ev] = [e for e in managed(app, session, link) if e.event_id == row.event_id]
         assert ev.summary == TITLE

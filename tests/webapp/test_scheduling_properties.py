@@ -209,7 +209,8 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
                             me,
                             booking.NewInterview(
                                 query=model.Query(
-                                    panel_link_ids=tuple(l.id for l in links), duration=minutes
+                                    panel_link_ids=tuple(link.id for link in links),
+                                    duration=minutes,
                                 ),
                                 start=start,
                                 candidate_name="Racer",
@@ -229,7 +230,7 @@ def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world)
                             (
                                 start,
                                 start + dt.timedelta(minutes=minutes),
-                                frozenset(l.id for l in links),
+                                frozenset(link.id for link in links),
                             ),
                         )
                     )

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from models import CreatedEvent, EventStatus, Interview, InterviewStatus, Role, utcnow
 from tests.factories import make_user
 from tests.held_jobs import HeldJobs
-from tests.webapp.scheduling_support import link_calendar, make_panel, managed, next_weekday
+from tests.webapp.scheduling_support import link_calendar, managed, next_weekday
 from tests.webapp.test_scheduling import (
     CANDIDATE_EMAIL,
     TITLE,
@@ -27,11 +27,6 @@ from webapp import deps
 from webapp.services.availability import free_slots, model
 from webapp.services.scheduling import booking, rescheduling, sync, writes
 from webapp.services.scheduling.content import Content
-
-
-@pytest.fixture
-def panel(app, session, sandbox, org, recruiter):
-    return make_panel(app, session, sandbox, org, 2)
 
 
 def run_retries(app) -> int:

@@ -22,7 +22,6 @@ from tests.webapp.timezone_support import (
     dst_week,
     expected_starts,
     inside_own_hours,
-    three_zone_panel,
 )
 from webapp import deps
 from webapp.services import Actor, accounts, candidate_links
@@ -31,11 +30,6 @@ from webapp.services.errors import Forbidden, Invalid, NotFound
 
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 SLOT = re.compile(r'name="slot" id="[^"]+" value="([^"]+)"')
-
-
-@pytest.fixture
-def panel(app, session, sandbox, org, client, auth, recruiter):
-    return three_zone_panel(app, session, sandbox, org, client, auth, recruiter)
 
 
 def actor_of(user) -> Actor:
@@ -63,7 +57,7 @@ def zone_audits(session, user_id: int) -> list[AuditEntry]:
 
 
 def test_a_three_zone_panel_over_a_dst_week_gets_only_slots_inside_everyones_own_hours(
-    app, session, sandbox, panel, monkeypatch
+    app, session, sandbox, zone_panel, monkeypatch
 ):
     week = dst_week(dt.date.today())
     london, new_york = ZoneInfo(LONDON), ZoneInfo(NEW_YORK)
@@ -79,19 +73,19 @@ def test_a_three_zone_panel_over_a_dst_week_gets_only_slots_inside_everyones_own
     sandbox.call("DELETE", "/stats")
     broker, cipher = broker_cipher(app)
     query = model.Query(
-        panel_link_ids=panel.link_ids,
+        panel_link_ids=zone_panel.link_ids,
         duration=60,
         start_date=week.first,
         days=week.days,
         tzid=LONDON,
     )
 
-    grid = free_slots.grid(session, broker, cipher, actor_of(panel.riley.user), query)
+    grid = free_slots.grid(session, broker, cipher, actor_of(zone_panel.riley.user), query)
 
     assert sandbox.stats()["requests"].get("POST /v1/availability", 0) == 1  # one call per grid
     starts = [s.start for s in grid.slots]
     for slot in grid.slots:
-        for person in panel.people:
+        for person in zone_panel.people:
             assert inside_own_hours(slot.start, slot.end, person.tzid), (slot.start, person.tzid)
     # What the zone database says, day by day (the calendars are free that far ahead): common
     # time is 13:00–15:30 UTC on the Friday, 13:00–16:30 while Europe has changed and New York
@@ -117,18 +111,18 @@ def test_a_three_zone_panel_over_a_dst_week_gets_only_slots_inside_everyones_own
     assert by_day[between] == [at(between, 13), at(between, 14), at(between, 15)]
     assert by_day[week.last] == [at(week.last, 14), at(week.last, 15)]
     # The members' own hours went to the aggregator in UTC, per day, in their own zone.
-    sam = next(m for m in grid.members if m.user.id == panel.sam.user.id)
+    sam = next(m for m in grid.members if m.user.id == zone_panel.sam.user.id)
     assert sam.hours.tzid == NEW_YORK and sam.hours.zone_set
 
 
 def test_the_grid_says_each_members_hours_in_the_viewers_zone_and_their_own(
-    app, client, auth, session, sandbox, panel, monkeypatch
+    app, client, auth, session, sandbox, zone_panel, monkeypatch
 ):
     week = dst_week(dt.date.today())
     for module in (free_slots, windows):
         monkeypatch.setattr(module, "utcnow", lambda: week.clock)
-    auth.login(panel.riley.user.email)
-    params = [("panel", str(i)) for i in panel.link_ids] + [
+    auth.login(zone_panel.riley.user.email)
+    params = [("panel", str(i)) for i in zone_panel.link_ids] + [
         ("start_date", week.first.isoformat()),
         ("days", str(week.days)),
         ("tzid", LONDON),
@@ -153,7 +147,7 @@ def test_the_grid_says_each_members_hours_in_the_viewers_zone_and_their_own(
     ) in ny
     for value in SLOT.findall(html):
         start = dt.datetime.fromisoformat(value)
-        for person in panel.people:
+        for person in zone_panel.people:
             assert inside_own_hours(start, start + dt.timedelta(hours=1), person.tzid)
 
 
@@ -201,20 +195,20 @@ def page_slots(client, token, tz=None) -> tuple[list[dt.datetime], str]:
 
 
 def test_a_new_york_candidate_never_sees_a_slot_before_nine_new_york_time(
-    app, client, auth, session, sandbox, panel
+    app, client, auth, session, sandbox, zone_panel
 ):
-    auth.login(panel.riley.user.email)
-    token = create_link(client, auth, panel.link_ids, days=10)
+    auth.login(zone_panel.riley.user.email)
+    token = create_link(client, auth, zone_panel.link_ids, days=10)
     slots, html = page_slots(client, token)
     assert slots, "the three-zone panel has common time on most weekdays"
     new_york = ZoneInfo(NEW_YORK)
     shown = re.findall(r'<label for="slot-[^"]+">(\d\d:\d\d)–(\d\d:\d\d)</label>', html)
     assert len(shown) == len(slots)
-    for start, (first, _last) in zip(slots, shown):
+    for start, (first, _last) in zip(slots, shown, strict=True):
         local = start.astimezone(new_york)
         assert local.hour * 60 + local.minute >= 9 * 60, local
         assert first == f"{local:%H:%M}"  # the candidate sees their own zone only
-        for person in panel.people:
+        for person in zone_panel.people:
             assert inside_own_hours(start, start + dt.timedelta(hours=1), person.tzid)
     assert "London" not in html.split("<h1>", 1)[1].split("Change time zone")[1]
 

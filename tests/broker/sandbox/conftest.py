@@ -15,6 +15,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from broker.sandbox.client import SandboxClient
 from broker.sandbox.server import SandboxHandle, SandboxStartError, start_sandbox
 
 CLIENT_ID = "rendezvous-test"
@@ -34,7 +35,7 @@ SVC = "svc-calendar@fabrikam.example"
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> SandboxHandle:
+def sandbox_server() -> SandboxHandle:
     """A sandbox for the whole session; rate limiting and background delivery are off."""
     try:
         handle = start_sandbox(
@@ -51,8 +52,14 @@ def sandbox() -> SandboxHandle:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_world(sandbox: SandboxHandle):
-    sandbox.client.reset()
+def _fresh_world(sandbox_server: SandboxHandle):
+    sandbox_server.client.reset()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxHandle) -> SandboxClient:
+    """The sandbox's control client (as in every suite), the world freshly reset."""
+    return sandbox_server.client
 
 
 @dataclass
@@ -135,7 +142,7 @@ class LowercaseBooleans(RequestHandler):
 
 
 def client_for(
-    sandbox: SandboxHandle,
+    sandbox: SandboxClient | SandboxHandle,
     access_token: str | None = None,
     refresh_token: str | None = None,
     secret: str = CLIENT_SECRET,
@@ -161,14 +168,14 @@ def client_for(
 EC_SCOPE = "service_account/accounts/manage service_account/resources/manage"
 
 
-def tokens_for(sandbox: SandboxHandle, email: str, scope: str | None = None, **extra) -> dict:
+def tokens_for(sandbox: SandboxClient, email: str, scope: str | None = None, **extra) -> dict:
     """Tokens straight from the control API; ``enterprise=True`` for a service account."""
     scope = scope or (EC_SCOPE if extra.get("enterprise") else DEFAULT_SCOPE)
-    return sandbox.client.tokens(email, scope, **extra)
+    return sandbox.tokens(email, scope, **extra)
 
 
 @pytest.fixture
-def connect(sandbox: SandboxHandle):
+def connect(sandbox: SandboxClient):
     """``connect(email)`` → a pycronofy client holding that person's tokens."""
 
     def _connect(email: str, scope: str = DEFAULT_SCOPE) -> pycronofy.Client:
@@ -181,7 +188,7 @@ def connect(sandbox: SandboxHandle):
 
 
 def api(
-    sandbox: SandboxHandle, method: str, path: str, token: str | None = None, **kwargs
+    sandbox: SandboxClient, method: str, path: str, token: str | None = None, **kwargs
 ) -> requests.Response:
     """A raw call for endpoints pycronofy lacks or for checking exact wire behaviour."""
     headers = kwargs.pop("headers", {})

@@ -1,8 +1,10 @@
-"""Availability over real HTTP: pycronofy with an access token, requests with the API key (§6, §14 E)."""
+"""Availability over real HTTP: pycronofy with an access token, requests with the API key (§6, §14
+E)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from pycronofy.exceptions import PyCronofyRequestError
@@ -104,7 +106,7 @@ def test_overlapping_slots_max_results_and_member_calendar_ids(connect):
         max_results=7,
     )
     assert len(slots) == 7
-    gaps = {(_parse(b["start"]) - _parse(a["start"])) for a, b in zip(slots, slots[1:])}
+    gaps = {(_parse(b["start"]) - _parse(a["start"])) for a, b in itertools.pairwise(slots)}
     assert dt.timedelta(minutes=15) in gaps
 
 
@@ -132,7 +134,7 @@ def test_rooms_with_required_one(sandbox, connect, receiver):
     # Each room is authorized through the service account (§2.3–2.5) before its sub is usable.
     rooms = [
         authorize_room(sandbox, receiver, i["email"])["sub"]
-        for i in sandbox.client.request("GET", "/identities").json()["identities"]
+        for i in sandbox.request("GET", "/identities").json()["identities"]
         if i["kind"] == "room" and i["domain"] == "northwind.example"
     ]
     assert len(rooms) == 2

@@ -33,7 +33,7 @@ JORDAN = "jordan.diaz@northwind.example"
 
 
 def _identities(sandbox) -> dict[str, dict]:
-    rows = sandbox.client.request("GET", "/identities").json()["identities"]
+    rows = sandbox.request("GET", "/identities").json()["identities"]
     return {r["email"]: r for r in rows}
 
 
@@ -80,9 +80,9 @@ def test_demo_organisation_identities(sandbox):
 
 
 def test_seed_is_reproducible(sandbox):
-    first = sandbox.client.request("GET", "/events", params={"email": RILEY}).json()["events"]
-    sandbox.client.request("POST", "/reset")
-    again = sandbox.client.request("GET", "/events", params={"email": RILEY}).json()["events"]
+    first = sandbox.request("GET", "/events", params={"email": RILEY}).json()["events"]
+    sandbox.request("POST", "/reset")
+    again = sandbox.request("GET", "/events", params={"email": RILEY}).json()["events"]
     key = [(e["event_uid"], e["start"], e["end"], e["summary"]) for e in first]
     assert key == [(e["event_uid"], e["start"], e["end"], e["summary"]) for e in again]
     zones = {_identities(sandbox)[e]["tzid"] for e in (RILEY, SAM, "anna.becker@fabrikam.example")}
@@ -92,17 +92,17 @@ def test_seed_is_reproducible(sandbox):
 def test_reset_clears_tokens_channels_and_faults(sandbox, connect, receiver):
     client = connect(RILEY)
     client.create_notification_channel(receiver.url + "/p")
-    sandbox.client.request("POST", "/faults", {"path": "/v1/nothing", "status": 500})
-    sandbox.client.request("POST", "/reset")
-    assert sandbox.client.request("GET", "/faults").json()["rules"] == []
-    assert sandbox.client.request("GET", "/outbox").json()["queued"] == []
+    sandbox.request("POST", "/faults", {"path": "/v1/nothing", "status": 500})
+    sandbox.request("POST", "/reset")
+    assert sandbox.request("GET", "/faults").json()["rules"] == []
+    assert sandbox.request("GET", "/outbox").json()["queued"] == []
     with pytest.raises(PyCronofyRequestError) as info:
         client.account()
     assert info.value.response.status_code == 401
 
 
 def test_seed_endpoint_adds_people_and_events(sandbox):
-    added = sandbox.client.request(
+    added = sandbox.request(
         "POST",
         "/seed",
         {
@@ -133,7 +133,7 @@ def test_seed_endpoint_adds_people_and_events(sandbox):
 
 def test_fault_rules_fire_with_status_body_headers_and_count(sandbox, connect):
     client = connect(RILEY)
-    added = sandbox.client.request(
+    added = sandbox.request(
         "POST",
         "/faults",
         {
@@ -153,12 +153,12 @@ def test_fault_rules_fire_with_status_body_headers_and_count(sandbox, connect):
         assert info.value.response.headers["Retry-After"] == "1"
         assert info.value.response.json() == {"error": "maintenance"}
     assert client.list_calendars()
-    assert sandbox.client.request("GET", "/faults").json()["rules"] == []
+    assert sandbox.request("GET", "/faults").json()["rules"] == []
 
 
 def test_fault_rules_by_regex_account_latency_and_probability(sandbox, connect):
     riley, sam = connect(RILEY), connect(SAM)
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/faults",
         {
@@ -177,7 +177,7 @@ def test_fault_rules_by_regex_account_latency_and_probability(sandbox, connect):
     assert riley.list_calendars()
     assert time.monotonic() - started >= 0.15
     assert riley.userinfo()["email"] == RILEY
-    assert sandbox.client.request("DELETE", "/faults").json()["removed"] == 3
+    assert sandbox.request("DELETE", "/faults").json()["removed"] == 3
 
 
 def test_bad_fault_rules_are_422(sandbox):
@@ -187,12 +187,12 @@ def test_bad_fault_rules_are_422(sandbox):
         {"status": 99},
         {"path": "/x", "status": 500, "probability": 2},
     ):
-        assert sandbox.client.request("POST", "/faults", rule).status_code == 422
+        assert sandbox.request("POST", "/faults", rule).status_code == 422
 
 
 def test_rate_limit_answers_429_with_retry_after(sandbox, connect):
     client = connect(RILEY)
-    assert sandbox.client.request(
+    assert sandbox.request(
         "PUT", "/rate-limit", {"enabled": True, "per_second": 3, "per_minute": 500}
     ).json() == {"enabled": True, "per_second": 3, "per_minute": 500}
     statuses = []
@@ -205,8 +205,8 @@ def test_rate_limit_answers_429_with_retry_after(sandbox, connect):
             assert exc.response.headers["Retry-After"] == "1"
             assert exc.response.json()["error"] == "too_many_requests"
     assert statuses[:3] == [200, 200, 200] and 429 in statuses[3:]
-    assert sandbox.client.request("GET", "/identities").status_code == 200, "control is exempt"
-    sandbox.client.request("PUT", "/rate-limit", {"per_second": 50, "per_minute": 4})
+    assert sandbox.request("GET", "/identities").status_code == 200, "control is exempt"
+    sandbox.request("PUT", "/rate-limit", {"per_second": 50, "per_minute": 4})
     results = [
         requests.get(
             sandbox.url + "/v1/account",
@@ -216,7 +216,7 @@ def test_rate_limit_answers_429_with_retry_after(sandbox, connect):
         for _ in range(6)
     ]
     assert results.count(429) == 2
-    sandbox.client.request("PUT", "/rate-limit", {"enabled": False})
+    sandbox.request("PUT", "/rate-limit", {"enabled": False})
     assert client.account()
 
 
@@ -228,7 +228,7 @@ def test_default_rate_limit_is_50_per_second():
             "per_second": 50,
             "per_minute": 500,
         }
-        token = tokens_for(handle, RILEY)["access_token"]
+        token = tokens_for(handle.client, RILEY)["access_token"]
         with requests.Session() as session:
             session.headers["Authorization"] = f"Bearer {token}"
             codes = [
@@ -241,12 +241,12 @@ def test_default_rate_limit_is_50_per_second():
 
 def test_stats_count_requests_and_connections(sandbox, connect):
     client = connect(RILEY)
-    sandbox.client.request("DELETE", "/stats")
+    sandbox.request("DELETE", "/stats")
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {client.auth.access_token}"
         for _ in range(5):
             assert session.get(sandbox.url + "/v1/account", timeout=5).ok
-    stats = sandbox.client.request("GET", "/stats").json()
+    stats = sandbox.request("GET", "/stats").json()
     assert stats["requests"] == {"GET /v1/account": 5}
     assert stats["connections"] == 1, "a pooled session reuses one connection"
     for _ in range(3):
@@ -255,26 +255,26 @@ def test_stats_count_requests_and_connections(sandbox, connect):
             headers={"Authorization": f"Bearer {client.auth.access_token}"},
             timeout=5,
         )
-    assert sandbox.client.request("GET", "/stats").json()["connections"] == 4
+    assert sandbox.request("GET", "/stats").json()["connections"] == 4
 
 
 def test_config_patch_rejects_unknown_options(sandbox):
-    response = sandbox.client.request("PATCH", "/config", {"page_sise": 3})
+    response = sandbox.request("PATCH", "/config", {"page_sise": 3})
     assert response.status_code == 422
-    assert sandbox.client.request("PATCH", "/config", {"page_size": 3}).json()["page_size"] == 3
-    sandbox.client.request("POST", "/reset")
-    assert sandbox.client.request("GET", "/config").json()["page_size"] == 100
-    assert "client_secrets" not in sandbox.client.request("GET", "/config").json()
+    assert sandbox.request("PATCH", "/config", {"page_size": 3}).json()["page_size"] == 3
+    sandbox.request("POST", "/reset")
+    assert sandbox.request("GET", "/config").json()["page_size"] == 100
+    assert "client_secrets" not in sandbox.request("GET", "/config").json()
 
 
 def test_unconfirmed_behaviours_are_switches_with_the_stricter_default(sandbox):
-    config = sandbox.client.request("GET", "/config").json()
+    config = sandbox.request("GET", "/config").json()
     assert config["sa_callback_signed"] is False
     assert config["sa_callback_state"] == "authorization"
     assert config["revoke_non_account_subs"] == "refuse"
     for bad in ({"sa_callback_state": "body"}, {"revoke_non_account_subs": "maybe"}):
-        assert sandbox.client.request("PATCH", "/config", bad).status_code == 422
-    changed = sandbox.client.request(
+        assert sandbox.request("PATCH", "/config", bad).status_code == 422
+    changed = sandbox.request(
         "PATCH",
         "/config",
         {
@@ -290,7 +290,7 @@ def test_unconfirmed_behaviours_are_switches_with_the_stricter_default(sandbox):
     ) == (True, "top_level", "accept")
 
 
-# ---- state file and CLI ---------------------------------------------------------------------------
+# ---- state file and CLI --------------------------------------------------------------------------
 
 
 def test_state_persists_between_restarts(tmp_path):
@@ -299,7 +299,7 @@ def test_state_persists_between_restarts(tmp_path):
         CLIENT_ID, CLIENT_SECRET, state_file=str(path), auto_deliver=False, rate_limit_enabled=False
     )
     try:
-        tokens = tokens_for(first, RILEY)
+        tokens = tokens_for(first.client, RILEY)
         client = client_for(first, tokens["access_token"])
         cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
         client.upsert_event(
@@ -375,7 +375,7 @@ def test_unknown_options_fail_at_start():
         start_sandbox(CLIENT_ID, CLIENT_SECRET, no_such_option=True)
 
 
-# ---- pages ------------------------------------------------------------------------------------------
+# ---- pages ---------------------------------------------------------------------------------------
 
 
 def test_index_and_calendar_pages(sandbox):
@@ -418,14 +418,14 @@ def test_calendar_page_buttons_change_events_as_the_owner(sandbox, connect, rece
     assert event["start"] == "2031-01-07T11:00:00Z" and event["event_id"] == "interview-7"
     requests.post(sandbox.url + f"/_sandbox/calendar/{RILEY}/events/{uid}/delete", timeout=5)
     assert client.read_events(tzid="Etc/UTC", only_managed=True).all() == []
-    sandbox.client.request("POST", "/deliver")
+    sandbox.request("POST", "/deliver")
     assert len(receiver.of_type("change")) >= 1
 
 
 def test_relink_page_reconnects_a_profile(sandbox, connect):
     client = connect(RILEY)
     profile_id = client.list_profiles()[0]["profile_id"]
-    sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect")
+    sandbox.request("POST", f"/profiles/{profile_id}/disconnect")
     url = client.list_profiles()[0]["profile_relink_url"]
     assert requests.post(url, data={"password": "wrong"}, timeout=5).status_code == 400
     assert requests.post(url, data={"password": "sandbox"}, timeout=5).status_code == 200
@@ -439,12 +439,12 @@ def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(
     aggregator's email or page, syncing resumes and ``change`` notifications come again."""
     client = connect(RILEY)
     client.create_notification_channel(receiver.url + "/push")
-    sandbox.client.request("POST", "/deliver")
+    sandbox.request("POST", "/deliver")
     profile_id = client.list_profiles()[0]["profile_id"]
-    sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect")
-    sandbox.client.request("POST", "/deliver")
+    sandbox.request("POST", f"/profiles/{profile_id}/disconnect")
+    sandbox.request("POST", "/deliver")
     receiver.clear()
-    made = sandbox.client.request(
+    made = sandbox.request(
         "POST",
         "/external-change",
         {
@@ -455,16 +455,16 @@ def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(
             "end": "2031-01-07T11:00:00Z",
         },
     ).json()["event"]
-    sandbox.client.request("POST", "/deliver")
+    sandbox.request("POST", "/deliver")
     assert receiver.of_type("change") == [], "nothing syncs while the profile is disconnected"
     url = client.list_profiles()[0]["profile_relink_url"]
     assert requests.post(url, data={"password": "sandbox"}, timeout=5).status_code == 200
-    sandbox.client.request("POST", "/deliver")
+    sandbox.request("POST", "/deliver")
     [note] = receiver.of_type("change")
     assert note.json()["notification"]["changes_since"] == made["updated"]
     assert client.list_profiles()[0]["profile_connected"] is True
     receiver.clear()
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {
@@ -475,7 +475,7 @@ def test_a_disconnected_profile_is_silent_until_relinked_then_changes_resume(
             "end": "2031-01-08T11:00:00Z",
         },
     )
-    sandbox.client.request("POST", "/deliver")
+    sandbox.request("POST", "/deliver")
     assert len(receiver.of_type("change")) == 1, "and go on as normal"
 
 
@@ -508,8 +508,8 @@ def test_attendee_response_sets_the_status_and_notifies(sandbox, connect, receiv
     cal, event = _invited(client)
     assert _statuses(client) == {MORGAN: "needs_action", JORDAN: "needs_action"}
     client.create_notification_channel(receiver.url + "/push")
-    sandbox.client.advance(seconds=1)  # ``updated`` has whole-second resolution
-    declined = sandbox.client.request(
+    sandbox.advance(seconds=1)  # ``updated`` has whole-second resolution
+    declined = sandbox.request(
         "POST",
         "/attendee-response",
         {
@@ -521,9 +521,9 @@ def test_attendee_response_sets_the_status_and_notifies(sandbox, connect, receiv
     )
     assert declined.status_code == 200, declined.text
     assert declined.json()["event"]["event_id"] == "panel-1"
-    sandbox.client.request("POST", "/deliver")
+    sandbox.request("POST", "/deliver")
     assert len(receiver.of_type("change")) == 1  # a reply is not the app's own write
-    by_uid = sandbox.client.request(
+    by_uid = sandbox.request(
         "POST",
         "/attendee-response",
         {
@@ -538,7 +538,7 @@ def test_attendee_response_sets_the_status_and_notifies(sandbox, connect, receiv
     assert _statuses(client) == {MORGAN: "declined", JORDAN: "tentative"}
     [after] = client.read_events(tzid="Etc/UTC", only_managed=True).all()
     assert after["updated"] > event["updated"]
-    sandbox.client.request("POST", "/deliver")
+    sandbox.request("POST", "/deliver")
     assert len(receiver.of_type("change")) == 2
 
 
@@ -581,7 +581,7 @@ def test_attendee_response_rejects_bad_input_and_changes_nothing(sandbox, connec
         "status": "declined",
         **change,
     }
-    response = sandbox.client.request("POST", "/attendee-response", body)
+    response = sandbox.request("POST", "/attendee-response", body)
     assert response.status_code == 422, response.text
     assert field in response.json()["errors"]
     assert client.read_events(tzid="Etc/UTC", only_managed=True).all() == [before]
@@ -591,7 +591,7 @@ def test_attendee_response_to_a_deleted_event_is_refused(sandbox, connect):
     client = connect(RILEY)
     cal, _event = _invited(client)
     client.delete_event(cal, "panel-1")
-    response = sandbox.client.request(
+    response = sandbox.request(
         "POST",
         "/attendee-response",
         {"organizer": RILEY, "event_id": "panel-1", "attendee": MORGAN, "status": "accepted"},

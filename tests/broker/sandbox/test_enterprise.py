@@ -1,4 +1,5 @@
-"""Enterprise Connect: admin consent, service-account tokens, asynchronous mailbox callbacks (§2, §14 G)."""
+"""Enterprise Connect: admin consent, service-account tokens, asynchronous mailbox callbacks (§2,
+§14 G)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def test_service_account_token_and_userinfo(sandbox):
         "delegated_scope": DELEGATED,
         "state": "ec-1",
     }
-    consent = sandbox.client.request(
+    consent = sandbox.request(
         "POST",
         "/consent",
         {
@@ -107,7 +108,7 @@ def test_service_account_token_and_userinfo(sandbox):
 
 
 def test_non_admins_cannot_grant_enterprise_connect(sandbox):
-    result = sandbox.client.request(
+    result = sandbox.request(
         "POST",
         "/consent",
         {"authorize_url": _ec_url(sandbox), "email": RILEY, "password": "sandbox"},
@@ -133,7 +134,7 @@ def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receive
     switch (default: unsigned, state inside ``authorization``)."""
     if (signed, where) != (False, "authorization"):
         assert (
-            sandbox.client.request(
+            sandbox.request(
                 "PATCH",
                 "/config",
                 {"sa_callback_signed": signed, "sa_callback_state": where},
@@ -146,7 +147,7 @@ def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receive
         "anna.becker@fabrikam.example", DELEGATED, callback, state="u42"
     )
     assert receiver.received == []
-    sandbox.client.deliver()
+    sandbox.deliver()
     [note] = receiver.received
     assert note.path == "/sa-callback?user=42"
     if signed:
@@ -174,7 +175,7 @@ def test_single_authorization_calls_back_with_a_redeemable_code(sandbox, receive
 
 def test_batch_of_26_with_one_unknown_mailbox(sandbox, receiver):
     admin = _service_account(sandbox)
-    listing = sandbox.client.request("GET", "/identities").json()["identities"]
+    listing = sandbox.request("GET", "/identities").json()["identities"]
     linkable = [
         i["email"]
         for i in listing
@@ -190,7 +191,7 @@ def test_batch_of_26_with_one_unknown_mailbox(sandbox, receiver):
             for e in emails
         ]
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     bodies = [r.json()["authorization"] for r in receiver.received]
     assert len(bodies) == 26
     ok = [b for b in bodies if "code" in b]
@@ -209,14 +210,14 @@ def test_mailbox_outside_the_impersonation_scope_fails(sandbox, receiver):
     admin.authorize_with_service_account(
         "ceo.office@fabrikam.example", "read_free_busy", receiver.url + "/sa"
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     body = receiver.received[0].json()["authorization"]
     assert body["error_key"] == "outside_impersonation_scope"
 
 
 def test_injected_mailbox_failures(sandbox, receiver):
     admin = _service_account(sandbox)
-    sandbox.client.request(
+    sandbox.request(
         "PUT",
         "/mailbox-failures",
         {"mailboxes": {"anna.becker@fabrikam.example": "mailbox_locked"}},
@@ -224,7 +225,7 @@ def test_injected_mailbox_failures(sandbox, receiver):
     admin.authorize_with_service_account(
         "anna.becker@fabrikam.example", "read_free_busy", receiver.url + "/sa"
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert receiver.received[0].json()["authorization"]["error_key"] == "mailbox_locked"
 
 
@@ -240,7 +241,7 @@ def test_pycronofy_top_level_batch_state_is_applied_to_each_entry(sandbox, recei
         ],
         state="top-level",
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert receiver.received[0].json()["authorization"]["state"] == "top-level"
 
 
@@ -278,7 +279,7 @@ def test_service_account_request_validation(sandbox, body, field):
     )
     assert response.status_code == 422
     assert field in response.json()["errors"]
-    assert sandbox.client.request("GET", "/outbox").json()["queued"] == []
+    assert sandbox.request("GET", "/outbox").json()["queued"] == []
 
 
 def test_account_tokens_cannot_request_mailboxes(sandbox):
@@ -299,7 +300,7 @@ def test_google_workspace_admin_links_northwind(sandbox, receiver):
     admin.authorize_with_service_account(
         "sam.patel@contoso.example", "read_free_busy", receiver.url + "/cb"
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     results = [r.json()["authorization"] for r in receiver.received]
     assert "code" in results[0]
     assert results[1]["error_key"] == "unknown_mailbox"  # another domain

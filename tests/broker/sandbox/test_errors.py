@@ -21,7 +21,7 @@ JSON_ENDPOINTS = [
 
 
 @pytest.fixture
-def riley(connect):
+def riley_client(connect):
     client = connect(RILEY, scope="read_write")
     client.primary = next(
         c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"]
@@ -30,12 +30,12 @@ def riley(connect):
 
 
 @pytest.mark.parametrize("method, path", JSON_ENDPOINTS)
-def test_malformed_json_is_422(sandbox, riley, method, path):
+def test_malformed_json_is_422(sandbox, riley_client, method, path):
     response = api(
         sandbox,
         method,
-        path.format(cal=riley.primary),
-        riley.auth.access_token,
+        path.format(cal=riley_client.primary),
+        riley_client.auth.access_token,
         data="{broken",
         headers={"Content-Type": "application/json"},
     )
@@ -63,9 +63,13 @@ def test_malformed_json_is_422(sandbox, riley, method, path):
         },
     ],
 )
-def test_junk_bodies_never_cause_a_500(sandbox, riley, method, path, payload):
+def test_junk_bodies_never_cause_a_500(sandbox, riley_client, method, path, payload):
     response = api(
-        sandbox, method, path.format(cal=riley.primary), riley.auth.access_token, json=payload
+        sandbox,
+        method,
+        path.format(cal=riley_client.primary),
+        riley_client.auth.access_token,
+        json=payload,
     )
     assert 400 <= response.status_code < 500 or (
         path == "/v1/batch" and response.status_code == 207
@@ -90,12 +94,14 @@ def test_unknown_routes_and_methods_are_json(sandbox):
     assert wrong.status_code == 405 and wrong.json()["error"] == "method_not_allowed"
 
 
-def test_sequenced_availability_junk_is_422(sandbox, riley):
+def test_sequenced_availability_junk_is_422(sandbox, riley_client):
     response = api(
         sandbox,
         "POST",
         "/v1/sequenced_availability",
-        riley.auth.access_token,
-        json={"sequence": [{"sequence_id": "a", "participants": [{"members": [riley.sub]}]}]},
+        riley_client.auth.access_token,
+        json={
+            "sequence": [{"sequence_id": "a", "participants": [{"members": [riley_client.sub]}]}]
+        },
     )
     assert response.status_code == 422

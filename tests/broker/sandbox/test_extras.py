@@ -60,7 +60,7 @@ def test_integrated_conferencing_is_assigned_after_the_upsert(
     client = connect(email)
     _upsert_with_conferencing(client, "conf-1", "default", receiver)
     assert "conferencing" not in _managed(client, "conf-1"), "assigned asynchronously"
-    sandbox.client.deliver()
+    sandbox.deliver()
     event = _managed(client, "conf-1")
     assert event["conferencing"]["provider_name"] == provider
     assert event["conferencing"]["join_url"].startswith(host)
@@ -86,12 +86,12 @@ def test_zoom_after_linking_a_conferencing_profile(sandbox, connect):
     )
     assert zoom["provider_name"] == "zoom" and zoom["profile_connected"] is True
     _upsert_with_conferencing(client, "conf-zoom", "default")
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert _managed(client, "conf-zoom")["conferencing"]["join_url"].startswith(
         "https://zoom.sandbox.example/j/"
     )
     _upsert_with_conferencing(client, "conf-explicit", zoom["profile_id"])
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert _managed(client, "conf-explicit")["conferencing"]["provider_name"] == "zoom"
 
 
@@ -120,7 +120,7 @@ def test_goto_and_teams_are_linked_next_to_zoom(sandbox, connect, provider, host
     assert other["profile_connected"] is True and other["profile_id"] != zoom["profile_id"]
     _upsert_with_conferencing(client, "conf-other", other["profile_id"])
     _upsert_with_conferencing(client, "conf-zoom", zoom["profile_id"])
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert _managed(client, "conf-other")["conferencing"]["provider_name"] == provider
     assert _managed(client, "conf-other")["conferencing"]["join_url"].startswith(host)
     assert _managed(client, "conf-zoom")["conferencing"]["provider_name"] == "zoom"
@@ -161,7 +161,7 @@ def test_conferencing_authorization_can_be_refused(sandbox, connect):
 def test_exchange_without_a_provider_fires_conferencing_failing(sandbox, connect, receiver):
     client = connect("anna.becker@fabrikam.example")
     _upsert_with_conferencing(client, "conf-x", "integrated", receiver)
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert "conferencing" not in _managed(client, "conf-x"), "event still holds the time"
     assert receiver.received[0].json()["notification"]["type"] == "conferencing_failing"
 
@@ -243,7 +243,7 @@ def test_unknown_conferencing_profile_is_422(sandbox, connect):
     assert response.status_code == 422
 
 
-# ---- Smart Invites ---------------------------------------------------------------------------------
+# ---- Smart Invites -------------------------------------------------------------------------------
 
 
 def _api_key_client(sandbox):
@@ -292,12 +292,12 @@ def test_smart_invite_create_get_and_cancel(sandbox, receiver):
     assert "ORGANIZER;CN=Northwind Talent:mailto:invites@northwind.example" in ics
     status = client.get_smart_invite("inv-8812", "a.candidate@example.net")
     assert status["replies"] == []
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/smart_invites/inv-8812/reply",
         {"email": "a.candidate@example.net", "status": "accepted"},
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     [note] = receiver.received
     assert note.json()["notification"] == {"type": "smart_invite"}
     assert note.json()["smart_invite"]["reply"]["status"] == "accepted"
@@ -347,7 +347,7 @@ def test_a_smart_invite_without_method_is_refused(sandbox):
     assert info.value.response.json()["errors"]["method"][0]["key"] == "errors.required"
 
 
-# ---- Real-Time Scheduling and element tokens -------------------------------------------------------
+# ---- Real-Time Scheduling and element tokens -----------------------------------------------------
 
 
 def test_real_time_scheduling_lifecycle(sandbox, connect):

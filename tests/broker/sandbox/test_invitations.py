@@ -23,7 +23,7 @@ NOW = dt.datetime(2031, 3, 4, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def _seeded_on_a_fixed_day(sandbox):
-    sandbox.client.reset(now=NOW)
+    sandbox.reset(now=NOW)
 
 
 def _at(hour: float) -> dt.datetime:
@@ -37,8 +37,8 @@ def _z(value: dt.datetime) -> str:
 
 
 @pytest.fixture
-def client(sandbox, connect):
-    """``client(email)``: a pycronofy client for that person, with their primary calendar."""
+def person(sandbox, connect):
+    """``person(email)``: a pycronofy client for that person, with their primary calendar."""
 
     def make(email: str):
         made = connect(email, scope="read_write")
@@ -128,7 +128,7 @@ def _status(organizer, event_id: str, email: str) -> str:
 
 
 def _answer(sandbox, event_id: str, attendee: str, status: str) -> None:
-    response = sandbox.client.request(
+    response = sandbox.request(
         "POST",
         "/attendee-response",
         {"organizer": RILEY, "event_id": event_id, "attendee": attendee, "status": status},
@@ -140,8 +140,8 @@ EVERYTHING = [(_z(_at(1)), _z(_at(5)))]
 AROUND_2_TO_3 = [(_z(_at(1)), _z(_at(2))), (_z(_at(3)), _z(_at(5)))]
 
 
-def test_an_invitation_is_on_the_invitees_calendar_and_holds_the_time(client):
-    riley, sam = client(RILEY), client(SAM)
+def test_an_invitation_is_on_the_invitees_calendar_and_holds_the_time(person):
+    riley, sam = person(RILEY), person(SAM)
     assert _free(riley, sam.sub) == EVERYTHING and _copies(sam) == []
     _write(
         riley,
@@ -162,15 +162,15 @@ def test_an_invitation_is_on_the_invitees_calendar_and_holds_the_time(client):
     assert _free(riley, sam.sub) == AROUND_2_TO_3
     assert _busy(sam) == [(_z(_at(2)), _z(_at(3)), "tentative")]
     # The organizer's own calendar is not given a second copy, and nobody uninvited gets one.
-    assert _copies(riley) == [] and _copies(client(MORGAN)) == []
+    assert _copies(riley) == [] and _copies(person(MORGAN)) == []
 
 
 @pytest.mark.parametrize(
     "answer,busy",
     [("accepted", True), ("tentative", True), ("declined", False), ("needs_action", True)],
 )
-def test_the_answer_decides_whether_the_time_is_held(sandbox, client, answer, busy):
-    riley, sam = client(RILEY), client(SAM)
+def test_the_answer_decides_whether_the_time_is_held(sandbox, person, answer, busy):
+    riley, sam = person(RILEY), person(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM)
     _answer(sandbox, "int-1", SAM, answer)
     [copy] = _copies(sam)
@@ -179,8 +179,8 @@ def test_the_answer_decides_whether_the_time_is_held(sandbox, client, answer, bu
     assert bool(_busy(sam)) is busy
 
 
-def test_answering_on_the_copy_tells_the_organizer(client):
-    riley, sam = client(RILEY), client(SAM)
+def test_answering_on_the_copy_tells_the_organizer(person):
+    riley, sam = person(RILEY), person(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM)
     [copy] = _copies(sam)
     sam.change_participation_status(sam.calendar_id, copy["event_uid"], "declined")
@@ -192,8 +192,8 @@ def test_answering_on_the_copy_tells_the_organizer(client):
     assert _free(riley, sam.sub) == AROUND_2_TO_3
 
 
-def test_the_copy_follows_a_move_and_the_invitee_is_asked_again(sandbox, client):
-    riley, sam = client(RILEY), client(SAM)
+def test_the_copy_follows_a_move_and_the_invitee_is_asked_again(sandbox, person):
+    riley, sam = person(RILEY), person(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM)
     _answer(sandbox, "int-1", SAM, "declined")
     assert _free(riley, sam.sub) == EVERYTHING
@@ -208,7 +208,7 @@ def test_the_copy_follows_a_move_and_the_invitee_is_asked_again(sandbox, client)
     assert _status(riley, "int-1", SAM) == "needs_action"
     assert _free(riley, sam.sub) == [(_z(_at(1)), _z(_at(3.5))), (_z(_at(4.5)), _z(_at(5)))]
     # The organizer moving it in their own calendar (as in Outlook) moves the copy too.
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {"email": RILEY, "action": "move", "event_id": "int-1", "shift_minutes": -90},
@@ -218,14 +218,14 @@ def test_the_copy_follows_a_move_and_the_invitee_is_asked_again(sandbox, client)
 
 
 @pytest.mark.parametrize("how", ["delete", "cancel", "remove", "omit", "bulk"])
-def test_deleting_cancelling_or_uninviting_removes_the_copy(sandbox, client, how):
-    riley, sam = client(RILEY), client(SAM)
+def test_deleting_cancelling_or_uninviting_removes_the_copy(sandbox, person, how):
+    riley, sam = person(RILEY), person(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM, MORGAN)
     assert len(_copies(sam)) == 1
     if how == "delete":
         riley.delete_event(riley.calendar_id, "int-1")
     elif how == "cancel":
-        sandbox.client.request(
+        sandbox.request(
             "POST",
             "/external-change",
             {"email": RILEY, "action": "update", "event_id": "int-1", "status": "cancelled"},
@@ -245,11 +245,11 @@ def test_deleting_cancelling_or_uninviting_removes_the_copy(sandbox, client, how
     assert _copies(sam) == []
     assert [c["deleted"] for c in _copies(sam, include_deleted=True)] == [True]
     assert _free(riley, sam.sub) == EVERYTHING
-    morgan = client(MORGAN)
+    morgan = person(MORGAN)
     assert len(_copies(morgan)) == (1 if how == "remove" else 0)
     # Inviting again (or the organizer restoring the meeting) brings the copy back, unanswered.
     if how == "cancel":
-        sandbox.client.request(
+        sandbox.request(
             "POST",
             "/external-change",
             {"email": RILEY, "action": "update", "event_id": "int-1", "status": "confirmed"},
@@ -258,18 +258,18 @@ def test_deleting_cancelling_or_uninviting_removes_the_copy(sandbox, client, how
     assert [c["participation_status"] for c in _copies(sam)] == ["needs_action"]
 
 
-def test_removing_the_invitation_declines_it_and_only_the_organizer_moves_it(sandbox, client):
-    riley, sam = client(RILEY), client(SAM)
+def test_removing_the_invitation_declines_it_and_only_the_organizer_moves_it(sandbox, person):
+    riley, sam = person(RILEY), person(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM)
     [copy] = _copies(sam)
-    moved = sandbox.client.request(
+    moved = sandbox.request(
         "POST",
         "/external-change",
         {"email": SAM, "action": "move", "event_uid": copy["event_uid"], "shift_minutes": 60},
     )
     assert moved.status_code == 422
     assert moved.json()["errors"]["event_uid"][0]["key"] == "errors.not_organizer"
-    removed = sandbox.client.request(
+    removed = sandbox.request(
         "POST",
         "/external-change",
         {"email": SAM, "action": "delete", "event_uid": copy["event_uid"]},
@@ -280,9 +280,9 @@ def test_removing_the_invitation_declines_it_and_only_the_organizer_moves_it(san
 
 
 def test_an_update_replaces_the_event_except_conferencing_and_create_only_reminders(
-    sandbox, client
+    sandbox, person
 ):
-    riley = client(RILEY)
+    riley = person(RILEY)
     full = {
         "description": "Notes for the panel",
         "location": {"description": "Room 4"},
@@ -298,7 +298,7 @@ def test_an_update_replaces_the_event_except_conferencing_and_create_only_remind
     _write(riley, "int-1", _at(2), _at(3), SAM, **full)
 
     def held() -> dict:
-        response = sandbox.client.request("GET", f"/events?email={RILEY}")
+        response = sandbox.request("GET", f"/events?email={RILEY}")
         return next(e for e in response.json()["events"] if e.get("event_id") == "int-1")
 
     before = held()
@@ -337,15 +337,15 @@ def test_an_update_replaces_the_event_except_conferencing_and_create_only_remind
     assert bare["conferencing"] == before["conferencing"]
 
 
-def test_an_unknown_invitee_or_a_room_gets_no_person_copy(client, sandbox):
-    riley = client(RILEY)
+def test_an_unknown_invitee_or_a_room_gets_no_person_copy(person, sandbox):
+    riley = person(RILEY)
     _write(riley, "int-1", _at(2), _at(3), "someone@example.net", "room.aurora@northwind.example")
-    held = sandbox.client.request("GET", "/events?email=room.aurora@northwind.example").json()
+    held = sandbox.request("GET", "/events?email=room.aurora@northwind.example").json()
     assert not [e for e in held["events"] if e["event_uid"].startswith(events.INVITATION_PREFIX)]
 
 
-def test_participation_on_an_unknown_copy_is_404(client):
-    sam = client(SAM)
+def test_participation_on_an_unknown_copy_is_404(person):
+    sam = person(SAM)
     with pytest.raises(PyCronofyRequestError) as info:
         sam.change_participation_status(
             sam.calendar_id, events.invitation_uid("evt_x", "acc_y"), "accepted"

@@ -1,4 +1,5 @@
-"""Channels and signed push notifications: verification, change, profile_disconnected, retries (§7, §14 F)."""
+"""Channels and signed push notifications: verification, change, profile_disconnected, retries (§7,
+§14 F)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_create_channel_sends_a_signed_verification(sandbox, connect, receiver):
     assert channel["channel_id"].startswith("chn_")
     assert channel["callback_url"] == receiver.url + "/push/42"
     assert receiver.received == [], "queued until delivered"
-    results = sandbox.client.deliver()
+    results = sandbox.deliver()
     assert [r["ok"] for r in results] == [True]
     [note] = receiver.received
     assert note.path == "/push/42"
@@ -74,15 +75,15 @@ def test_create_channel_sends_a_signed_verification(sandbox, connect, receiver):
 def test_external_change_pushes_change_and_read_back_finds_it(sandbox, connect, receiver):
     client = connect(RILEY)
     _channel(client, receiver)
-    sandbox.client.deliver()
+    sandbox.deliver()
     receiver.clear()
     event = client.read_events(tzid="Etc/UTC").all()[0]
-    moved = sandbox.client.request(
+    moved = sandbox.request(
         "POST",
         "/external-change",
         {"email": RILEY, "action": "move", "event_uid": event["event_uid"], "shift_minutes": 60},
     ).json()["event"]
-    sandbox.client.deliver()
+    sandbox.deliver()
     [note] = receiver.of_type("change")
     since = note.json()["notification"]["changes_since"]
     assert since == moved["updated"]
@@ -101,10 +102,10 @@ def test_external_change_pushes_change_and_read_back_finds_it(sandbox, connect, 
 def test_queued_changes_are_coalesced(sandbox, connect, receiver):
     client = connect(RILEY)
     _channel(client, receiver)
-    sandbox.client.deliver()
+    sandbox.deliver()
     receiver.clear()
     for summary in ("one", "two", "three"):
-        sandbox.client.request(
+        sandbox.request(
             "POST",
             "/external-change",
             {
@@ -115,7 +116,7 @@ def test_queued_changes_are_coalesced(sandbox, connect, receiver):
                 "end": "2031-01-01T11:00:00Z",
             },
         )
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert len(receiver.of_type("change")) == 1
 
 
@@ -123,7 +124,7 @@ def test_the_apps_own_writes_are_not_echoed_by_default(sandbox, connect, receive
     client = connect(RILEY)
     cal = next(c["calendar_id"] for c in client.list_calendars() if c["calendar_primary"])
     _channel(client, receiver)
-    sandbox.client.deliver()
+    sandbox.deliver()
     receiver.clear()
     client.upsert_event(
         cal,
@@ -134,9 +135,9 @@ def test_the_apps_own_writes_are_not_echoed_by_default(sandbox, connect, receive
             "end": "2031-01-01T11:00:00Z",
         },
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert receiver.of_type("change") == []
-    sandbox.client.request("PATCH", "/config", {"notify_own_changes": True})
+    sandbox.request("PATCH", "/config", {"notify_own_changes": True})
     client.upsert_event(
         cal,
         {
@@ -146,7 +147,7 @@ def test_the_apps_own_writes_are_not_echoed_by_default(sandbox, connect, receive
             "end": "2031-01-01T11:00:00Z",
         },
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert len(receiver.of_type("change")) == 1
 
 
@@ -159,15 +160,15 @@ def test_filters_only_managed_and_calendar_ids(sandbox, connect, receiver):
     holiday_channel = _channel(client, receiver, calendar_ids=[holidays])
     assert managed_channel["filters"] == {"only_managed": True}
     assert holiday_channel["filters"] == {"calendar_ids": [holidays]}
-    sandbox.client.deliver()
+    sandbox.deliver()
     receiver.clear()
     external = client.read_events(calendar_ids=[primary], tzid="Etc/UTC").all()[0]
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {"email": RILEY, "action": "delete", "event_uid": external["event_uid"]},
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert receiver.of_type("change") == [], "external change on another calendar"
     client.upsert_event(
         primary,
@@ -178,12 +179,12 @@ def test_filters_only_managed_and_calendar_ids(sandbox, connect, receiver):
             "end": "2031-01-01T11:00:00Z",
         },
     )
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {"email": RILEY, "action": "move", "event_id": "m1", "shift_minutes": 30},
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     [note] = receiver.of_type("change")
     assert note.json()["channel"]["channel_id"] == managed_channel["channel_id"]
 
@@ -191,9 +192,9 @@ def test_filters_only_managed_and_calendar_ids(sandbox, connect, receiver):
 def test_delegated_calendar_changes_reach_the_assistant(sandbox, connect, receiver):
     assistant = connect(ASSISTANT)
     _channel(assistant, receiver)
-    sandbox.client.deliver()
+    sandbox.deliver()
     receiver.clear()
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {
@@ -204,20 +205,20 @@ def test_delegated_calendar_changes_reach_the_assistant(sandbox, connect, receiv
             "end": "2031-01-01T20:00:00Z",
         },
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert len(receiver.of_type("change")) == 1
 
 
 def test_profile_disconnected_and_typed_notifications(sandbox, connect, receiver):
     client = connect(RILEY)
     _channel(client, receiver)
-    sandbox.client.deliver()
+    sandbox.deliver()
     receiver.clear()
     profile_id = client.list_profiles()[0]["profile_id"]
-    answer = sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect").json()
+    answer = sandbox.request("POST", f"/profiles/{profile_id}/disconnect").json()
     assert answer["notified_channels"] == 1
-    sandbox.client.request("POST", "/notify", {"email": RILEY, "type": "gdpr_requested"})
-    sandbox.client.deliver()
+    sandbox.request("POST", "/notify", {"email": RILEY, "type": "gdpr_requested"})
+    sandbox.deliver()
     assert [n.json()["notification"]["type"] for n in receiver.received] == [
         "profile_disconnected",
         "gdpr_requested",
@@ -262,11 +263,11 @@ def _channel_at(sandbox, token: str, url: str) -> str:
 def test_an_identical_request_returns_the_open_channel(sandbox, connect, receiver):
     client = connect(RILEY)
     first = _channel(client, receiver)
-    sandbox.client.deliver()
+    sandbox.deliver()
     again = _channel(client, receiver)
     assert again["channel_id"] == first["channel_id"]
     assert len(client.list_notification_channels()) == 1
-    assert sandbox.client.deliver() == [], "no second verification"
+    assert sandbox.deliver() == [], "no second verification"
     other = _channel(client, receiver, only_managed=True)
     assert other["channel_id"] != first["channel_id"]
 
@@ -275,9 +276,9 @@ def test_every_open_channel_gets_its_own_copy_of_a_change(sandbox, connect, rece
     client = connect(RILEY)
     for n in range(3):
         client.create_notification_channel(receiver.url + f"/push/{n}")
-    sandbox.client.deliver()
+    sandbox.deliver()
     receiver.clear()
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {
@@ -288,7 +289,7 @@ def test_every_open_channel_gets_its_own_copy_of_a_change(sandbox, connect, rece
             "end": "2031-01-01T11:00:00Z",
         },
     )
-    sandbox.client.deliver()
+    sandbox.deliver()
     assert sorted(n.path for n in receiver.of_type("change")) == ["/push/0", "/push/1", "/push/2"]
 
 
@@ -319,32 +320,32 @@ def test_failed_deliveries_are_retried_then_the_channel_closes(sandbox, connect,
     client = connect(RILEY)
     _channel(client, receiver)
     receiver.status = 500
-    first = sandbox.client.deliver()
+    first = sandbox.deliver()
     assert [r["ok"] for r in first] == [False] and first[0]["status"] == "500"
-    queued = sandbox.client.request("GET", "/outbox").json()["queued"]
+    queued = sandbox.request("GET", "/outbox").json()["queued"]
     assert len(queued) == 1 and queued[0]["attempts"] == 1
     receiver.status = 200
-    second = sandbox.client.deliver()
+    second = sandbox.deliver()
     assert [r["ok"] for r in second] == [True] and second[0]["attempt"] == 2
-    sandbox.client.request("PATCH", "/config", {"retry_window_seconds": 0})
+    sandbox.request("PATCH", "/config", {"retry_window_seconds": 0})
     receiver.status = 503
-    sandbox.client.request("POST", "/notify", {"email": RILEY, "type": "change"})
-    sandbox.client.deliver()
+    sandbox.request("POST", "/notify", {"email": RILEY, "type": "change"})
+    sandbox.deliver()
     assert client.list_notification_channels() == [], "closed after the retry window"
 
 
 def test_unreachable_callback_is_a_failed_attempt_not_a_crash(sandbox, connect):
     client = connect(RILEY)
     client.create_notification_channel("http://127.0.0.1:9/nothing-listens")
-    [result] = sandbox.client.deliver()
+    [result] = sandbox.deliver()
     assert result["ok"] is False and result["status"] == "ConnectionError"
 
 
 def test_rotated_secrets_sign_with_each(sandbox, connect, receiver):
-    sandbox.client.request("POST", "/client-secrets", {"secret": "next-secret"})
+    sandbox.request("POST", "/client-secrets", {"secret": "next-secret"})
     client = connect(RILEY)
     _channel(client, receiver)
-    sandbox.client.deliver()
+    sandbox.deliver()
     [note] = receiver.received
     assert len(note.headers[HEADER].split(",")) == 2
     assert client.hmac_valid(note.headers[HEADER], note.text)
@@ -358,7 +359,7 @@ def test_rotated_secrets_sign_with_each(sandbox, connect, receiver):
 def test_background_delivery_without_the_control_api(receiver):
     handle = start_sandbox(CLIENT_ID, CLIENT_SECRET, rate_limit_enabled=False, auto_deliver=True)
     try:
-        tokens = tokens_for(handle, RILEY)
+        tokens = tokens_for(handle.client, RILEY)
         client = client_for(handle, tokens["access_token"])
         client.create_notification_channel(receiver.url + "/auto")
         deadline = time.monotonic() + 5

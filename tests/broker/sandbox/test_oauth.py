@@ -1,4 +1,5 @@
-"""Individual Connect over real HTTP: consent, code exchange, refresh, revoke, token errors (§1, §14 B)."""
+"""Individual Connect over real HTTP: consent, code exchange, refresh, revoke, token errors (§1,
+§14 B)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _query(url: str) -> dict[str, str]:
 
 
 def _consent(sandbox, authorize_url: str, email: str, **extra) -> dict:
-    response = sandbox.client.request(
+    response = sandbox.request(
         "POST", "/consent", {"authorize_url": authorize_url, "email": email, **extra}
     )
     assert response.status_code == 200, response.text
@@ -182,7 +183,7 @@ def test_refresh_keeps_the_refresh_token_by_default(sandbox):
 
 
 def test_refresh_rotation_issues_a_new_token_and_retires_the_old(sandbox):
-    sandbox.client.request("PATCH", "/config", {"rotate_refresh_tokens": True})
+    sandbox.request("PATCH", "/config", {"rotate_refresh_tokens": True})
     tokens = tokens_for(sandbox, RILEY)
     client = client_for(sandbox, tokens["access_token"], tokens["refresh_token"])
     refreshed = client.refresh_authorization()
@@ -197,7 +198,7 @@ def test_refresh_rotation_issues_a_new_token_and_retires_the_old(sandbox):
 def test_expired_access_token_is_401_and_refresh_recovers(sandbox):
     tokens = tokens_for(sandbox, RILEY)
     client = client_for(sandbox, tokens["access_token"], tokens["refresh_token"])
-    expired = sandbox.client.request("POST", "/tokens/expire", {"email": RILEY}).json()
+    expired = sandbox.request("POST", "/tokens/expire", {"email": RILEY}).json()
     assert expired["expired"] >= 1
     with pytest.raises(PyCronofyRequestError) as info:
         client.list_calendars()
@@ -209,7 +210,7 @@ def test_expired_access_token_is_401_and_refresh_recovers(sandbox):
 
 
 def test_token_ttl_is_configurable(sandbox):
-    sandbox.client.request("PATCH", "/config", {"token_ttl": 120})
+    sandbox.request("PATCH", "/config", {"token_ttl": 120})
     assert tokens_for(sandbox, RILEY)["expires_in"] == 120
 
 
@@ -370,7 +371,7 @@ def test_exchange_checks_the_server_url(sandbox):
 
 
 def test_provider_name_must_match_the_identity(sandbox):
-    result = sandbox.client.request(
+    result = sandbox.request(
         "POST",
         "/consent",
         {
@@ -418,13 +419,13 @@ def test_an_unregistered_redirect_uri_gets_no_code_by_page_or_control_api(sandbo
     )
     assert page.status_code == 400 and "not registered" in page.text
     assert "Location" not in page.headers
-    consent = sandbox.client.request(
+    consent = sandbox.request(
         "POST",
         "/consent",
         {"authorize_url": client_for(sandbox).user_auth_link(foreign), "email": RILEY},
     )
     assert consent.status_code == 422 and "not registered" in consent.text
-    config = sandbox.client.request("GET", "/config").json()
+    config = sandbox.request("GET", "/config").json()
     assert config["allowed_redirect_uris"] and foreign not in config["allowed_redirect_uris"]
 
 
@@ -441,7 +442,7 @@ def test_a_sandbox_with_no_registered_redirect_uri_accepts_none():
         )
         assert page.status_code == 400 and "not registered" in page.text
         # The control API's own shortcut (no browser, no redirect) still hands out tokens.
-        assert tokens_for(bare, RILEY)["access_token"]
+        assert tokens_for(bare.client, RILEY)["access_token"]
     finally:
         bare.stop()
 

@@ -1,4 +1,5 @@
-"""Account, userinfo, profiles, calendars, events and free/busy through pycronofy (§3, §4, §14 C)."""
+"""Account, userinfo, profiles, calendars, events and free/busy through pycronofy (§3, §4,
+§14 C)."""
 
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def test_assistant_sees_three_delegated_calendars(connect):
 def test_disconnected_profile_reports_relink_url(sandbox, connect):
     client = connect(RILEY)
     profile_id = client.list_profiles()[0]["profile_id"]
-    sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect")
+    sandbox.request("POST", f"/profiles/{profile_id}/disconnect")
     profile = client.list_profiles()[0]
     assert profile["profile_connected"] is False
     assert profile["profile_relink_url"].startswith(sandbox.url + "/relink/google?email=")
@@ -156,7 +157,7 @@ def test_from_is_inclusive_and_to_exclusive_in_the_query_zone(sandbox, connect):
     client = connect(RILEY)
     day = dt.date.today() + dt.timedelta(days=7)
     for hour in (0, 23):
-        sandbox.client.request(
+        sandbox.request(
             "POST",
             "/external-change",
             {
@@ -178,7 +179,7 @@ def test_from_is_inclusive_and_to_exclusive_in_the_query_zone(sandbox, connect):
 
 
 def test_pagination_uses_absolute_next_page_urls(sandbox, connect):
-    sandbox.client.request("PATCH", "/config", {"page_size": 7})
+    sandbox.request("PATCH", "/config", {"page_size": 7})
     client = connect(SAM)
     start, end = _window()
     pages = client.read_events(from_date=start, to_date=end, tzid="America/New_York")
@@ -194,7 +195,7 @@ def test_pagination_uses_absolute_next_page_urls(sandbox, connect):
 
 
 def test_page_urls_are_bound_to_the_account(sandbox, connect):
-    sandbox.client.request("PATCH", "/config", {"page_size": 3})
+    sandbox.request("PATCH", "/config", {"page_size": 3})
     riley, sam = connect(RILEY), connect(SAM)
     url = riley.read_events(tzid="Europe/London").json()["pages"]["next_page"]
     assert (
@@ -230,7 +231,7 @@ def test_managed_filters(connect):
 
 def test_last_modified_include_deleted_and_localized_times(sandbox, connect):
     client = connect(RILEY)
-    created = sandbox.client.request(
+    created = sandbox.request(
         "POST",
         "/external-change",
         {
@@ -244,7 +245,7 @@ def test_last_modified_include_deleted_and_localized_times(sandbox, connect):
     since = created["updated"]
     changed = client.read_events(tzid="Etc/UTC", last_modified=since).all()
     assert [e["summary"] for e in changed] == ["Dentist"]
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {"email": RILEY, "action": "delete", "event_uid": created["event_uid"]},

@@ -41,7 +41,7 @@ def authorize_room(sandbox, receiver, room: str = AURORA, admin: str = ALEX) -> 
         json={"email": room, "scope": DELEGATED, "callback_url": callback},
     )
     assert response.status_code == 202, response.text
-    sandbox.client.deliver()
+    sandbox.deliver()
     [note] = [r for r in receiver.received if r.path == "/room-callback"]
     receiver.clear()
     code = note.json()["authorization"]["code"]
@@ -100,7 +100,7 @@ def _room_status(client, event_id: str, room: str = AURORA) -> str:
 
 
 def _room_events(sandbox, room: str = AURORA) -> list[dict]:
-    response = sandbox.client.request("GET", f"/events?email={room}")
+    response = sandbox.request("GET", f"/events?email={room}")
     assert response.status_code == 200, response.text
     return [e for e in response.json()["events"] if e["event_uid"].startswith("evt_room_")]
 
@@ -187,7 +187,7 @@ def test_the_booking_follows_a_move_and_is_rechecked(sandbox, connect, receiver)
     assert _room_status(riley, "moving") == "declined"
     assert [(b["start"], b["end"]) for b in _room_events(sandbox)] == [(_z(_at(1)), _z(_at(2)))]
     # The owner moving it in their own calendar (as in Outlook) is re-checked the same way.
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {
@@ -214,7 +214,7 @@ def test_deleting_cancelling_or_uninviting_frees_the_room(sandbox, connect, rece
     # Deleted by the owner (external change).
     _invite(riley, "gone", _at(2), _at(3), AURORA)
     assert len(_room_events(sandbox)) == 1
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {"email": RILEY, "action": "delete", "event_id": "gone"},
@@ -222,7 +222,7 @@ def test_deleting_cancelling_or_uninviting_frees_the_room(sandbox, connect, rece
     assert _room_events(sandbox) == []
     # Cancelled by the owner.
     _invite(riley, "cancelled", _at(2), _at(3), AURORA)
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {"email": RILEY, "action": "update", "event_id": "cancelled", "status": "cancelled"},
@@ -245,10 +245,12 @@ def test_deleting_cancelling_or_uninviting_frees_the_room(sandbox, connect, rece
     assert _free(sandbox, riley.auth.access_token, room["sub"]) == everything
 
 
-def test_external_events_book_rooms_and_bookings_survive_a_state_file(sandbox, tmp_path):
+def test_external_events_book_rooms_and_bookings_survive_a_state_file(
+    sandbox, sandbox_server, tmp_path
+):
     """An event created by the owner in their own calendar books the room too; bookings are plain
     events, so they are saved and loaded with the rest of the world."""
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {
@@ -260,7 +262,7 @@ def test_external_events_book_rooms_and_bookings_survive_a_state_file(sandbox, t
             "tzid": "Etc/UTC",
         },
     )
-    state = sandbox.state
+    state = sandbox_server.state
     with state.lock:
         ev = next(
             e
@@ -302,7 +304,7 @@ def test_a_room_sub_needs_its_own_authorization_and_revoking_it_takes_it_away(
 ):
     riley = _riley(connect)
     token = riley.auth.access_token
-    identities = sandbox.client.request("GET", "/identities").json()["identities"]
+    identities = sandbox.request("GET", "/identities").json()["identities"]
     aurora_sub = next(i["sub"] for i in identities if i["email"] == AURORA)
     borealis_sub = next(i["sub"] for i in identities if i["email"] == BOREALIS)
 
@@ -337,7 +339,7 @@ def test_a_room_sub_needs_its_own_authorization_and_revoking_it_takes_it_away(
     assert unknown(_availability(sandbox, token, aurora_sub))
     assert _availability(sandbox, token, riley.sub).status_code == 200
     # Switched to accept, the sub works too.
-    sandbox.client.request("PATCH", "/config", {"revoke_non_account_subs": "accept"})
+    sandbox.request("PATCH", "/config", {"revoke_non_account_subs": "accept"})
     authorize_room(sandbox, receiver, BOREALIS)
     assert _availability(sandbox, token, borealis_sub).status_code == 200
     assert (
@@ -354,13 +356,13 @@ def test_a_disconnected_organizer_cannot_delete_but_the_owner_can_and_the_room_f
     riley = _riley(connect)
     _invite(riley, "stuck", _at(2), _at(3), AURORA)
     profile_id = riley.list_profiles()[0]["profile_id"]
-    sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect")
+    sandbox.request("POST", f"/profiles/{profile_id}/disconnect")
     with pytest.raises(PyCronofyRequestError) as refused:
         riley.delete_event(riley.calendar_id, "stuck")
     assert refused.value.response.status_code == 423
     assert len(_room_events(sandbox)) == 1  # nothing was deleted, so the room stays booked
     # The owner deletes it in their own mail client; the room lets go.
-    sandbox.client.request(
+    sandbox.request(
         "POST",
         "/external-change",
         {"email": RILEY, "action": "delete", "event_id": "stuck"},

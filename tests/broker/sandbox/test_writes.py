@@ -1,4 +1,5 @@
-"""Upsert, delete, bulk delete, participation status and batch through pycronofy (§5, §10, §14 D/H)."""
+"""Upsert, delete, bulk delete, participation status and batch through pycronofy (§5, §10, §14
+D/H)."""
 
 from __future__ import annotations
 
@@ -164,7 +165,7 @@ def test_read_only_calendar_is_rejected_with_422_by_default(sandbox, connect):
     assert (
         info.value.response.json()["errors"]["calendar_id"][0]["key"] == "errors.calendar_readonly"
     )
-    sandbox.client.request("PATCH", "/config", {"readonly_calendar_status": 403})
+    sandbox.request("PATCH", "/config", {"readonly_calendar_status": 403})
     with pytest.raises(PyCronofyRequestError) as info:
         client.upsert_event(holiday, {"event_id": "x", "summary": "x", "start": start, "end": end})
     assert info.value.response.status_code == 403
@@ -174,7 +175,7 @@ def test_disconnected_profile_is_423_on_writes(sandbox, connect):
     client = connect(RILEY)
     profile_id = client.list_profiles()[0]["profile_id"]
     cal = _primary(client)
-    sandbox.client.request("POST", f"/profiles/{profile_id}/disconnect")
+    sandbox.request("POST", f"/profiles/{profile_id}/disconnect")
     start, end = _slot()
     with pytest.raises(PyCronofyRequestError) as info:
         client.upsert_event(cal, {"event_id": "x", "summary": "x", "start": start, "end": end})
@@ -189,7 +190,7 @@ def test_delete_by_event_id_and_unknown_ids(connect, sandbox):
     client.delete_event(cal, "gone")
     assert [e["deleted"] for e in _managed(client)] == [True]
     client.delete_event(cal, "never-existed")  # 202, as documented as likely (§16.4)
-    sandbox.client.request("PATCH", "/config", {"unknown_event_delete_status": 404})
+    sandbox.request("PATCH", "/config", {"unknown_event_delete_status": 404})
     with pytest.raises(PyCronofyRequestError) as info:
         client.delete_event(cal, "never-existed")
     assert info.value.response.status_code == 404
