@@ -1,0 +1,252 @@
+"""Every branch of the reconciliation (calendar sync repairs drift both ways), one test each,
+against the in-memory FakeBroker (tests/fakes.py). The end-to-end runs against the sandbox are in
+test_scheduling_sync.py and test_scheduling_properties.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+import pytest
+from sqlalchemy import select
+
+from broker import errors as broker_errors
+from models import (
+    Attention,
+    AuditEntry,
+    CreatedEvent,
+    EventStatus,
+    Interview,
+    InterviewStatus,
+    LinkMode,
+    LinkStatus,
+    ProfileLink,
+    Role,
+    utcnow,
+)
+from tests.factories import make_user
+from tests.fakes import FakeBroker, credentials
+from webapp import deps
+from webapp.services import connect
+from webapp.services.scheduling import EVENT_PREFIX, PENDING_GIVE_UP, reconcile
+
+CALENDAR = "cal_primary"
+
+
+@pytest.fixture
+def fake():
+    return FakeBroker()
+
+
+@pytest.fixture
+def cipher(app):
+    return deps.cipher.of(app)
+
+
+@pytest.fixture
+def link(session, org, cipher):
+    """Riley's active calendar link, with tokens good for an hour."""
+    return _link(session, org, cipher, "riley.chen@northwind.example")
+
+
+def _link(session, org, cipher, email: str) -> ProfileLink:
+    user = make_user(session, org, Role.RECRUITER, email=email)
+    sub = "acc_" + secrets.token_hex(6)
+    row = ProfileLink(
+        organisation_id=org.id,
+        user_id=user.id,
+        mode=LinkMode.BUSINESS,
+        sub=sub,
+        account_id=sub,
+        profile_id="pro_" + secrets.token_hex(6),
+        provider="google",
+        account_email=email,
+        status=LinkStatus.ACTIVE,
+        target_calendar_id=CALENDAR,
+        conflict_calendar_ids=[CALENDAR],
+    )
+    session.add(row)
+    session.flush()
+    connect.store_credentials(row, credentials(sub), cipher)
+    session.commit()
+    return row
+
+
+def _interview(
+    session, link, status: InterviewStatus, event_status: EventStatus, *, age=dt.timedelta()
+):
+    """An interview hosted on ``link`` with one event row (``rdv-…``) in the given states."""
+    interview = Interview(
+        uid=secrets.token_hex(16),
+        organisation_id=link.organisation_id,
+        created_by_id=link.user_id,
+        host_link_id=link.id,
+        panel_link_ids=[link.id],
+        status=status,
+    )
+    session.add(interview)
+    session.flush()
+    row = CreatedEvent(
+        interview_id=interview.id,
+        profile_link_id=link.id,
+        calendar_id=CALENDAR,
+        event_id=EVENT_PREFIX + secrets.token_hex(8),
+        status=event_status,
+    )
+    session.add(row)
+    session.commit()
+    if age:
+        # updated_at moves on every change; set it as the clock of the test wants it.
+        session.execute(
+            Interview.__table__.update()
+            .where(Interview.id == interview.id)
+            .values(updated_at=utcnow() - age)
+        )
+        session.commit()
+    session.expire_all()
+    return session.get(Interview, interview.id), session.get(CreatedEvent, row.id)
+
+
+def _run(session, fake, cipher):
+    counts = reconcile(session, fake, cipher)
+    session.expire_all()
+    return counts
+
+
+def _actions(session) -> list[str]:
+    return [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+
+
+def test_a_settled_interview_costs_one_read_and_changes_nothing(session, link, fake, cipher):
+    interview, row = _interview(session, link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
+    fake.put_event(link.sub, CALENDAR, row.event_id)
+    assert _run(session, fake, cipher) == {}
+    assert [name for name, _sub in fake.calls] == ["managed_events"]
+    assert (interview.status, row.status) == (InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
+
+
+def test_links_without_events_of_ours_are_not_read(session, org, link, fake, cipher):
+    _link(session, org, cipher, "sam.patel@contoso.example")
+    assert _run(session, fake, cipher) == {}
+    assert fake.calls == []
+
+
+def test_an_event_of_ours_no_interview_holds_is_deleted(session, link, fake, cipher):
+    _unused, row = _interview(session, link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
+    fake.put_event(link.sub, CALENDAR, row.event_id)
+    stray = fake.put_event(link.sub, CALENDAR, EVENT_PREFIX + "left-behind")
+    theirs = fake.put_event(link.sub, CALENDAR, "team-offsite")  # someone else's: left alone
+    assert _run(session, fake, cipher) == {"orphans_deleted": 1}
+    assert fake.live_event_ids(link.sub) == {row.event_id, theirs.event_id}
+    assert stray.event_id not in fake.live_event_ids(link.sub)
+
+
+@pytest.mark.parametrize(
+    "status", [InterviewStatus.CANCELLED, InterviewStatus.FAILED, InterviewStatus.CANCELLING]
+)
+def test_an_event_of_an_ended_interview_is_deleted_and_its_row_settled(
+    session, link, fake, cipher, status
+):
+    interview, row = _interview(session, link, status, EventStatus.DELETING)
+    fake.put_event(link.sub, CALENDAR, row.event_id)
+    assert _run(session, fake, cipher) == {"orphans_deleted": 1}
+    assert fake.live_event_ids(link.sub) == set()
+    assert row.status is EventStatus.DELETED
+    if status is InterviewStatus.CANCELLING:
+        assert interview.status is InterviewStatus.CANCELLED  # all its events are gone now
+
+
+def test_an_orphan_the_aggregator_will_not_delete_is_left_and_counted(session, link, fake, cipher):
+    _unused, row = _interview(session, link, InterviewStatus.CANCELLED, EventStatus.DELETING)
+    fake.put_event(link.sub, CALENDAR, row.event_id)
+    fake.fail("delete_event", broker_errors.Unavailable("busy", status=503))
+    assert _run(session, fake, cipher) == {"orphans_left": 1}
+    assert fake.live_event_ids(link.sub) == {row.event_id}
+    assert row.status is EventStatus.DELETING  # the next run tries again
+    assert _run(session, fake, cipher) == {"orphans_deleted": 1}
+    assert row.status is EventStatus.DELETED
+
+
+def test_an_event_deleted_in_the_calendar_cancels_the_interview(session, link, fake, cipher):
+    interview, row = _interview(session, link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
+    fake.put_event(link.sub, CALENDAR, row.event_id, deleted=True)  # reported as deleted
+    assert _run(session, fake, cipher) == {"cancelled_in_calendar": 1}
+    assert row.status is EventStatus.DELETED
+    assert interview.status is InterviewStatus.CANCELLED_IN_CALENDAR
+    assert interview.needs_notice
+    assert _actions(session)[-1] == "interview.cancelled_in_calendar"
+
+
+def test_a_reschedule_whose_job_never_confirmed_is_confirmed(session, link, fake, cipher):
+    interview, row = _interview(session, link, InterviewStatus.SCHEDULED, EventStatus.PENDING)
+    fake.put_event(link.sub, CALENDAR, row.event_id)
+    assert _run(session, fake, cipher) == {"confirmed": 1}
+    assert row.status is EventStatus.CONFIRMED
+    assert interview.status is InterviewStatus.SCHEDULED
+
+
+def test_a_write_that_landed_after_its_job_gave_up_is_confirmed(session, link, fake, cipher):
+    old = PENDING_GIVE_UP + dt.timedelta(minutes=1)
+    interview, row = _interview(
+        session, link, InterviewStatus.PENDING, EventStatus.PENDING, age=old
+    )
+    fake.put_event(link.sub, CALENDAR, row.event_id)
+    assert _run(session, fake, cipher) == {"confirmed": 1}
+    assert row.status is EventStatus.CONFIRMED
+    assert interview.status is InterviewStatus.SCHEDULED  # every event confirmed
+
+
+def test_a_write_that_never_landed_fails_the_interview_after_the_grace(session, link, fake, cipher):
+    old = PENDING_GIVE_UP + dt.timedelta(minutes=1)
+    interview, row = _interview(
+        session, link, InterviewStatus.PENDING, EventStatus.PENDING, age=old
+    )
+    assert _run(session, fake, cipher) == {"failed": 1}
+    assert row.status is EventStatus.DELETED
+    assert interview.status is InterviewStatus.FAILED and interview.needs_notice
+    assert _actions(session)[-1] == "interview.write_failed"
+
+
+def test_a_write_still_in_its_grace_period_is_left_to_its_job(session, link, fake, cipher):
+    young = PENDING_GIVE_UP - dt.timedelta(minutes=5)
+    interview, row = _interview(
+        session, link, InterviewStatus.PENDING, EventStatus.PENDING, age=young
+    )
+    assert _run(session, fake, cipher) == {}
+    assert (interview.status, row.status) == (InterviewStatus.PENDING, EventStatus.PENDING)
+
+
+def test_a_delete_that_landed_is_settled(session, link, fake, cipher):
+    interview, row = _interview(session, link, InterviewStatus.CANCELLING, EventStatus.DELETING)
+    fake.put_event(link.sub, CALENDAR, row.event_id, deleted=True)
+    assert _run(session, fake, cipher) == {"deleted": 1}
+    assert row.status is EventStatus.DELETED
+    assert interview.status is InterviewStatus.CANCELLED
+
+
+def test_an_unreachable_link_is_counted_and_the_others_still_repaired(
+    session, org, link, fake, cipher
+):
+    other = _link(session, org, cipher, "sam.patel@contoso.example")
+    _first, unreachable_row = _interview(
+        session, link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED
+    )
+    interview, row = _interview(session, other, InterviewStatus.SCHEDULED, EventStatus.PENDING)
+    fake.put_event(other.sub, CALENDAR, row.event_id)
+    fake.fail("managed_events", broker_errors.Unavailable("down", status=502))
+    counts = _run(session, fake, cipher)
+    assert counts == {"links_unreachable": 1, "confirmed": 1}
+    assert unreachable_row.status is EventStatus.CONFIRMED  # nothing concluded from silence
+    assert row.status is EventStatus.CONFIRMED
+
+
+def test_a_revoked_grant_marks_the_link_and_is_counted_unreachable(session, link, fake, cipher):
+    interview, row = _interview(session, link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
+    fake.fail("managed_events", broker_errors.NeedsReauth("revoked", status=401))
+    assert _run(session, fake, cipher) == {"links_unreachable": 1}
+    session.refresh(link)
+    assert (link.status, link.attention) == (LinkStatus.NEEDS_ATTENTION, Attention.RECONNECT)
+    assert "calendar.needs_attention" in _actions(session)
+    assert interview.status is InterviewStatus.SCHEDULED and row.status is EventStatus.CONFIRMED
+    assert _run(session, fake, cipher) == {}, "a link needing attention is not read again"
+    assert fake.called("managed_events") == 1
