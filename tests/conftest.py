@@ -123,6 +123,20 @@ def session(app):
 
 
 @pytest.fixture
+def cipher(app):
+    """The app's token cipher (stored credentials are encrypted with it)."""
+    return deps.cipher.of(app)
+
+
+@pytest.fixture
+def fake_broker():
+    """An in-memory CalendarBroker (tests/fakes.py) for unit tests of service branches."""
+    from tests.fakes import FakeBroker
+
+    return FakeBroker()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -172,7 +172,7 @@ def test_interviews_page_with_a_sealed_cursor(client, session, sandbox, recruite
 
 
 @pytest.fixture
-def coordinator_setup(app, session, sandbox, org):
+def coordinator_and_links(app, session, sandbox, org):
     manager = make_user(
         session, org, Role.RECRUITER, email="dana.wright@contoso.example", name="Dana Wright"
     )
@@ -188,8 +188,10 @@ def coordinator_setup(app, session, sandbox, org):
     return coordinator, manager, link, other_link
 
 
-def test_coordinator_responses_carry_free_busy_only(client, session, sandbox, coordinator_setup):
-    coordinator, manager, link, other_link = coordinator_setup
+def test_coordinator_responses_carry_free_busy_only(
+    client, session, sandbox, coordinator_and_links
+):
+    coordinator, manager, link, other_link = coordinator_and_links
     api = ApiClient(client, issue_token(session, coordinator))
     assert [m["link_id"] for m in api.get("/panel-members").get_json()["items"]] == [link.id]
     response = api.get(
@@ -323,8 +325,10 @@ def test_self_scheduling_links_create_list_revoke(client, session, sandbox, recr
     assert "expire" in str(late["fields"]["expires_days"])
 
 
-def test_coordinators_have_no_self_scheduling_links(client, session, sandbox, coordinator_setup):
-    coordinator = coordinator_setup[0]
+def test_coordinators_have_no_self_scheduling_links(
+    client, session, sandbox, coordinator_and_links
+):
+    coordinator = coordinator_and_links[0]
     api = ApiClient(client, issue_token(session, coordinator))
     assert_error(api.get("/scheduling-links"), 403)
     assert_error(api.post("/scheduling-links", json={}), 403)

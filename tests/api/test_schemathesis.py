@@ -43,7 +43,7 @@ def app_config(app_config):
 
 
 @pytest.fixture
-def world(app, session, sandbox):
+def tokens_by_role(app, session, sandbox):
     """One organisation with every role; the schedulers' calendars are linked at the sandbox."""
     org = make_org(session)
     org.business_connect_enabled = True
@@ -66,7 +66,7 @@ def world(app, session, sandbox):
 
 
 @pytest.fixture
-def enterprise_domain(app, session, sandbox, live_server, world):
+def enterprise_domain(app, session, sandbox, live_server, tokens_by_role):
     """A connected Enterprise Connect domain with a few of its people as users of the org."""
     from tests.conftest import AuthActions
     from tests.webapp.test_enterprise import FABRIKAM, connect_domain, users_on
@@ -75,7 +75,7 @@ def enterprise_domain(app, session, sandbox, live_server, world):
     client = app.test_client()
     auth = AuthActions(client)
     auth.login("it@northwind.example")
-    users_on(session, world["org"], FABRIKAM[:3])
+    users_on(session, tokens_by_role["org"], FABRIKAM[:3])
     return connect_domain(client, auth, session, sandbox)
 
 
@@ -95,26 +95,26 @@ def _fuzz(case, token: str) -> None:
 # One test per role (schemathesis's lazy schemas do not combine with parametrized fixtures).
 @schema.parametrize()
 @FUZZ
-def test_every_operation_as_a_recruiter(case, world):
-    _fuzz(case, world[Role.RECRUITER])
+def test_every_operation_as_a_recruiter(case, tokens_by_role):
+    _fuzz(case, tokens_by_role[Role.RECRUITER])
 
 
 @schema.parametrize()
 @FUZZ
-def test_every_operation_as_a_coordinator(case, world):
-    _fuzz(case, world[Role.COORDINATOR])
+def test_every_operation_as_a_coordinator(case, tokens_by_role):
+    _fuzz(case, tokens_by_role[Role.COORDINATOR])
 
 
 @schema.parametrize()
 @FUZZ
-def test_every_operation_as_an_it_admin(case, world, enterprise_domain):
-    _fuzz(case, world[Role.ADMIN])
+def test_every_operation_as_an_it_admin(case, tokens_by_role, enterprise_domain):
+    _fuzz(case, tokens_by_role[Role.ADMIN])
 
 
 @schema.parametrize()
 @FUZZ
-def test_every_operation_as_a_compliance_reviewer(case, world):
-    _fuzz(case, world[Role.COMPLIANCE])
+def test_every_operation_as_a_compliance_reviewer(case, tokens_by_role):
+    _fuzz(case, tokens_by_role[Role.COMPLIANCE])
 
 
 @schema.parametrize()

@@ -53,6 +53,14 @@ def page(browser, live_server):
     context.close()
 
 
+@pytest.fixture
+def app_page(app, sandbox, live_server, page):
+    """The browser, with the app telling the aggregator to send people back to the live server
+    (``live_server`` sets the public base URL; the sandbox is reset and registered)."""
+    app.config["PUBLIC_BASE_URL"] = live_server.url
+    return page
+
+
 def log_in(page, email: str, password: str | None = None):
     from tests.factories import PASSWORD
 

@@ -2,20 +2,12 @@
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import LinkStatus, ProfileLink, Role
 from tests.browser.conftest import log_in
 from tests.factories import make_user
-
-
-@pytest.fixture
-def app_page(app, sandbox, live_server, page):
-    """The browser, with the app telling the aggregator to send people back to the live server."""
-    app.config["PUBLIC_BASE_URL"] = live_server.url
-    return page
 
 
 def consent(page, provider_label, email, password="sandbox", exchange=False):

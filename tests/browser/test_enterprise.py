@@ -3,7 +3,6 @@ its reason), watches the counts move, retries, unlinks one and disconnects the d
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -24,12 +23,6 @@ FABRIKAM = [
         "board.secretary@fabrikam.example",
     }
 ][:24]
-
-
-@pytest.fixture
-def app_page(app, sandbox, live_server, page):
-    app.config["PUBLIC_BASE_URL"] = live_server.url
-    return page
 
 
 def counts(page):

@@ -4,7 +4,6 @@ candidate booking through a link, and an external deletion flowing back."""
 import datetime as dt
 import re
 
-import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -13,12 +12,6 @@ from tests.browser.conftest import log_in
 from tests.factories import assign, make_user
 from tests.webapp.scheduling_support import link_calendar, make_panel, next_weekday
 from tests.webapp.test_scheduling_sync import open_channel
-
-
-@pytest.fixture
-def app_page(app, sandbox, live_server, page):
-    app.config["PUBLIC_BASE_URL"] = live_server.url
-    return page
 
 
 def show_availability(page, names, *, manager=None):

@@ -19,7 +19,7 @@ from tests.webapp.timezone_support import BERLIN, LONDON, NEW_YORK, inside_own_h
 
 
 @pytest.fixture
-def people(app, session, sandbox, org, recruiter, live_server):
+def zone_people(app, session, sandbox, org, recruiter, live_server):
     app.config["PUBLIC_BASE_URL"] = live_server.url
     sam = make_user(
         session, org, Role.RECRUITER, email="sam.patel@contoso.example", name="Sam Patel"
@@ -57,17 +57,17 @@ def day_in(tzid: str, there: str, day: dt.date, minutes: int) -> str:
     return f"{moment.astimezone(ZoneInfo(there)):%H:%M}"
 
 
-def test_the_time_zone_grid(browser, live_server, session, sandbox, people):
+def test_the_time_zone_grid(browser, live_server, session, sandbox, zone_people):
     # Sam signs in from New York: his browser's zone is proposed, and he takes it.
     context, sam = browser_in(browser, live_server, NEW_YORK)
-    log_in(sam, people["sam"].email)
+    log_in(sam, zone_people["sam"].email)
     accept_browser_zone(sam, NEW_YORK)
     context.close()
 
     # The IT admin sets Anna's zone (linked through Enterprise Connect, she never signs in)
     # from what her calendar account reports.
     context, admin = browser_in(browser, live_server, LONDON)
-    log_in(admin, people["admin"].email)
+    log_in(admin, zone_people["admin"].email)
     admin.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
     admin.get_by_role("link", name="Manage Anna Becker").click()
     section = admin.get_by_role("region", name="Time zone")
@@ -79,7 +79,7 @@ def test_the_time_zone_grid(browser, live_server, session, sandbox, people):
 
     # Riley, in London, takes her browser's zone and looks at the three of them.
     context, page = browser_in(browser, live_server, LONDON)
-    log_in(page, people["riley"].email)
+    log_in(page, zone_people["riley"].email)
     accept_browser_zone(page, LONDON)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Schedule").click()
     for name in ("Riley Chen", "Sam Patel", "Anna Becker"):

@@ -34,7 +34,7 @@ UTC = dt.UTC
 
 
 @pytest.fixture
-def people(app, session, sandbox, org, recruiter):
+def panel_links(app, session, sandbox, org, recruiter):
     """Three panel members with linked calendars (besides Riley, the recruiter)."""
     return [link for _user, link in make_panel(app, session, sandbox, org, 3)]
 
@@ -98,8 +98,10 @@ def counts(session) -> tuple[int, int, int]:
     )
 
 
-def test_overlapping_bookings_sharing_a_member_cannot_both_succeed(app, session, recruiter, people):
-    a, b, c = people
+def test_overlapping_bookings_sharing_a_member_cannot_both_succeed(
+    app, session, recruiter, panel_links
+):
+    a, b, c = panel_links
     first = book(app, session, recruiter, [a, b], at(10))
     assert first.status is InterviewStatus.SCHEDULED
     before = counts(session)
@@ -119,11 +121,11 @@ def test_overlapping_bookings_sharing_a_member_cannot_both_succeed(app, session,
 
 
 def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_shows_it(
-    app, client, session, sandbox, recruiter, people
+    app, client, session, sandbox, recruiter, panel_links
 ):
     from tests.api.conftest import ApiClient, issue_token
 
-    a, b, _c = people
+    a, b, _c = panel_links
     broker, cipher = broker_cipher(app)
     own = access.host_link_for(session, actor_of(recruiter), None)[0]
     everyone = query_for([(None, own), (None, a), (None, b)], duration=60, days=2)
@@ -185,9 +187,9 @@ def test_a_pending_interview_is_busy_for_every_panel_member_until_the_calendar_s
 
 
 def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
-    app, session, sandbox, recruiter, people
+    app, session, sandbox, recruiter, panel_links
 ):
-    a, b, c = people
+    a, b, c = panel_links
     broker, cipher = broker_cipher(app)
     mover = book(app, session, recruiter, [a, b], at(10))
     book(app, session, recruiter, [b, c], at(14))
@@ -226,9 +228,9 @@ def test_rescheduling_claims_the_new_time_and_gives_up_the_old(
 
 
 def test_cancelled_and_failed_bookings_give_their_time_back(
-    app, session, sandbox, recruiter, people
+    app, session, sandbox, recruiter, panel_links
 ):
-    a, b, _c = people
+    a, b, _c = panel_links
     first = book(app, session, recruiter, [a, b], at(10))
     booking.cancel_interview(session, actor_of(recruiter), first.uid, jobs=HeldJobs())
     assert not session.scalars(select(SlotClaim).where(SlotClaim.interview_id == first.id)).all()
@@ -251,11 +253,11 @@ def test_cancelled_and_failed_bookings_give_their_time_back(
 
 
 def test_claims_settle_once_the_calendar_shows_the_interview(
-    app, session, sandbox, recruiter, people
+    app, session, sandbox, recruiter, panel_links
 ):
     broker, _cipher = broker_cipher(app)
     own = access.host_link_for(session, actor_of(recruiter), None)[0]
-    attendee = people[0]
+    attendee = panel_links[0]
     # Riley hosts and sits on the panel: the event written to her calendar shows it at once.
     # The attendee declines, so their calendar never shows it.
     clear(sandbox, own.account_email, at(9), at(12))
@@ -283,7 +285,7 @@ def test_claims_settle_once_the_calendar_shows_the_interview(
         book(app, session, recruiter, [own], at(10, 30), check=True)
     # ... and the attendee, whose calendar does not show it, is still held by the claim.
     with pytest.raises(SlotTaken):
-        book(app, session, recruiter, [people[1], attendee], at(10, 30))
+        book(app, session, recruiter, [panel_links[1], attendee], at(10, 30))
     # Once the time has passed, nothing is kept.
     claims.settle(session, None, now=at(11) + claims.BUCKET)
     assert session.scalar(select(func.count()).select_from(SlotClaim)) == 0
@@ -300,7 +302,7 @@ def test_settling_costs_one_call_per_interview_whatever_the_panel_size(
     assert requests_of(sandbox, "POST /v1/availability") == 2
 
 
-def test_claims_are_per_organisation(app, session, sandbox, org, recruiter, people):
+def test_claims_are_per_organisation(app, session, sandbox, org, recruiter, panel_links):
     """Claims are keyed by organisation: another organisation's bookings neither block nor show."""
     other = make_org(session)
     other.business_connect_enabled = True
@@ -308,7 +310,7 @@ def test_claims_are_per_organisation(app, session, sandbox, org, recruiter, peop
     outsider = make_user(session, other, Role.RECRUITER, email="noah.fischer@contoso.example")
     theirs = link_calendar(app, session, sandbox, outsider)
     book(app, session, outsider, [theirs], at(10))
-    held = claims.held(session, org.id, [theirs.sub, people[0].sub], at(0), at(23))
+    held = claims.held(session, org.id, [theirs.sub, panel_links[0].sub], at(0), at(23))
     assert not held.buckets and not held.times
     assert claims.held(session, other.id, [theirs.sub], at(0), at(23)).times[theirs.sub] == {
         (at(10), at(11))
@@ -464,9 +466,9 @@ def run_together(calls) -> list[str]:
 
 
 def test_web_api_and_candidate_links_racing_for_one_slot_give_one_interview(
-    app, session, sandbox, org, recruiter, people, live_server
+    app, session, sandbox, org, recruiter, panel_links, live_server
 ):
-    panel, slot, api_token, tokens = race_world(app, session, sandbox, org, recruiter, people)
+    panel, slot, api_token, tokens = race_world(app, session, sandbox, org, recruiter, panel_links)
     browser = web_login(live_server.url, recruiter.email)
     api, web, candidates = racers(live_server.url, panel, slot, api_token, tokens, browser)
     outcomes = run_together([api, api, web, web, *candidates])

@@ -81,7 +81,7 @@ def _alpha_audit(session, alpha_id):
 
 
 @pytest.fixture
-def world(app, session, sandbox, org, admin_client):
+def alpha_and_beta(app, session, sandbox, org, admin_client):
     """Alpha (``org``): a calendar link to SHARED hosting an interview, a linked room AURORA
     (through Enterprise Connect) and audit entries naming both. Beta: people at SHARED and
     AURORA with a token, a login, a mailbox request and audit entries of their own."""
@@ -207,16 +207,18 @@ def _erase_in_beta(app, session, world, person_id, choice="cancel"):
     return session.get(ErasureRequest, request.id).receipt
 
 
-def test_erasure_in_one_organisation_leaves_the_other_untouched(app, session, sandbox, world):
-    alpha_id = world.alpha.id
+def test_erasure_in_one_organisation_leaves_the_other_untouched(
+    app, session, sandbox, alpha_and_beta
+):
+    alpha_id = alpha_and_beta.alpha.id
     audit_before = _alpha_audit(session, alpha_id)
     assert {SHARED, AURORA} <= {label for _, a, t in audit_before for label in (a, t)}
-    alpha_creds = creds_of(app, world.alpha_link)
-    room_sub = world.alpha_room.resource_sub
-    beta_ids = {email: user.id for email, user in world.beta_people.items()}
+    alpha_creds = creds_of(app, alpha_and_beta.alpha_link)
+    room_sub = alpha_and_beta.alpha_room.resource_sub
+    beta_ids = {email: user.id for email, user in alpha_and_beta.beta_people.items()}
 
     for person_id in beta_ids.values():
-        _erase_in_beta(app, session, world, person_id)
+        _erase_in_beta(app, session, alpha_and_beta, person_id)
 
     # Beta's people, their rows and the address in Beta's trail are gone.
     for email, person_id in beta_ids.items():
@@ -225,17 +227,17 @@ def test_erasure_in_one_organisation_leaves_the_other_untouched(app, session, sa
         assert (
             session.scalar(
                 select(AuditEntry.id).where(
-                    AuditEntry.organisation_id == world.beta.id,
+                    AuditEntry.organisation_id == alpha_and_beta.beta.id,
                     (AuditEntry.actor_label == email) | (AuditEntry.target_label == email),
                 )
             )
             is None
         )
-    assert session.get(MailboxRequest, world.beta_mailbox_id) is None
+    assert session.get(MailboxRequest, alpha_and_beta.beta_mailbox_id) is None
     pairs = set(
         session.scalars(
             select(AuditEntry.target_label).where(
-                AuditEntry.organisation_id == world.beta.id,
+                AuditEntry.organisation_id == alpha_and_beta.beta.id,
                 AuditEntry.action == "assignment.created",
             )
         )
@@ -253,7 +255,7 @@ def test_erasure_in_one_organisation_leaves_the_other_untouched(app, session, sa
     assert namesake is not None and namesake.active
     assert session.scalar(select(ApiToken).where(ApiToken.user_id == namesake.id)) is not None
     # ... its calendar link, its tokens and its grant at the aggregator are untouched ...
-    link = session.get(ProfileLink, world.alpha_link.id)
+    link = session.get(ProfileLink, alpha_and_beta.alpha_link.id)
     assert link is not None and link.status is LinkStatus.ACTIVE and link.has_tokens
     assert (
         requests.get(
@@ -264,11 +266,11 @@ def test_erasure_in_one_organisation_leaves_the_other_untouched(app, session, sa
         == 200
     )
     # ... so are the interview it hosts and the interview's event in the calendar ...
-    interview = session.get(Interview, world.alpha_interview.id)
+    interview = session.get(Interview, alpha_and_beta.alpha_interview.id)
     assert interview is not None and interview.status is InterviewStatus.SCHEDULED
-    assert any(e.event_id == world.alpha_event_id for e in managed(app, session, link))
+    assert any(e.event_id == alpha_and_beta.alpha_event_id for e in managed(app, session, link))
     # ... its linked room, still usable at the aggregator ...
-    room = session.get(MailboxRequest, world.alpha_room.id)
+    room = session.get(MailboxRequest, alpha_and_beta.alpha_room.id)
     assert room.status is MailboxStatus.LINKED and room.resource_sub == room_sub
     assert sandbox_availability(sandbox, room_sub).status_code == 200
     # ... nothing of Alpha's was queued for revocation, and its audit entries read as before.
@@ -346,10 +348,10 @@ def test_a_grant_the_aggregator_would_not_revoke_now_is_queued(app, session, san
     )
 
 
-def test_reviewers_see_only_their_own_organisation(app, client, session, world):
-    beta_client, _ = _client_for(app, world.beta_reviewer)
-    api = ApiClient(client, issue_token(session, world.beta_reviewer))
-    person = world.beta_people[SHARED]
+def test_reviewers_see_only_their_own_organisation(app, client, session, alpha_and_beta):
+    beta_client, _ = _client_for(app, alpha_and_beta.beta_reviewer)
+    api = ApiClient(client, issue_token(session, alpha_and_beta.beta_reviewer))
+    person = alpha_and_beta.beta_people[SHARED]
     pages = [
         "/compliance/",
         "/compliance/audit",
@@ -362,13 +364,13 @@ def test_reviewers_see_only_their_own_organisation(app, client, session, world):
         "/compliance/people?q=Alpha",
         f"/compliance/people/{person.id}",
         f"/compliance/people/{person.id}/export.json",
-        f"/compliance/people/{world.beta_people[AURORA].id}",
+        f"/compliance/people/{alpha_and_beta.beta_people[AURORA].id}",
     ]
     for path in pages:
         response = beta_client.get(path)
         assert response.status_code == 200, path
         text = response.get_data(as_text=True)
-        leaked = [m for m in world.alpha_markers if m in text]
+        leaked = [m for m in alpha_and_beta.alpha_markers if m in text]
         assert not leaked, (path, leaked)
     for path in (
         "/compliance/inventory",
@@ -377,7 +379,7 @@ def test_reviewers_see_only_their_own_organisation(app, client, session, world):
     ):
         response = api.get(path)
         assert response.status_code == 200, path
-        leaked = [m for m in world.alpha_markers if m in response.get_data(as_text=True)]
+        leaked = [m for m in alpha_and_beta.alpha_markers if m in response.get_data(as_text=True)]
         assert not leaked, (path, leaked)
     # Alpha's people are not Beta's to see.
     alpha_host = session.scalar(select(User).where(User.email == "alpha.host@alpha.example"))
@@ -390,9 +392,9 @@ def test_reviewers_see_only_their_own_organisation(app, client, session, world):
     )
     records = document["records"]
     assert "profile_link" not in records
-    assert [r["id"] for r in records["mailbox_request"]] == [world.beta_mailbox_id]
+    assert [r["id"] for r in records["mailbox_request"]] == [alpha_and_beta.beta_mailbox_id]
     assert all(
-        r["organisation_id"] == world.beta.id
+        r["organisation_id"] == alpha_and_beta.beta.id
         for rows in records.values()
         for r in rows
         if "organisation_id" in r

@@ -25,8 +25,7 @@ from models import (
     utcnow,
 )
 from tests.factories import make_user
-from tests.fakes import FakeBroker, credentials
-from webapp import deps
+from tests.fakes import credentials
 from webapp.services import connect
 from webapp.services.scheduling import EVENT_PREFIX, PENDING_GIVE_UP, reconcile
 
@@ -34,17 +33,7 @@ CALENDAR = "cal_primary"
 
 
 @pytest.fixture
-def fake():
-    return FakeBroker()
-
-
-@pytest.fixture
-def cipher(app):
-    return deps.cipher.of(app)
-
-
-@pytest.fixture
-def link(session, org, cipher):
+def riley_link(session, org, cipher):
     """Riley's active calendar link, with tokens good for an hour."""
     return _link(session, org, cipher, "riley.chen@northwind.example")
 
@@ -117,136 +106,167 @@ def _actions(session) -> list[str]:
     return [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
 
 
-def test_a_settled_interview_costs_one_read_and_changes_nothing(session, link, fake, cipher):
-    interview, row = _interview(session, link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
-    fake.put_event(link.sub, CALENDAR, row.event_id)
-    assert _run(session, fake, cipher) == {}
-    assert [name for name, _sub in fake.calls] == ["managed_events"]
+def test_a_settled_interview_costs_one_read_and_changes_nothing(
+    session, riley_link, fake_broker, cipher
+):
+    interview, row = _interview(
+        session, riley_link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED
+    )
+    fake_broker.put_event(riley_link.sub, CALENDAR, row.event_id)
+    assert _run(session, fake_broker, cipher) == {}
+    assert [name for name, _sub in fake_broker.calls] == ["managed_events"]
     assert (interview.status, row.status) == (InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
 
 
-def test_links_without_events_of_ours_are_not_read(session, org, link, fake, cipher):
+def test_links_without_events_of_ours_are_not_read(session, org, riley_link, fake_broker, cipher):
     _link(session, org, cipher, "sam.patel@contoso.example")
-    assert _run(session, fake, cipher) == {}
-    assert fake.calls == []
+    assert _run(session, fake_broker, cipher) == {}
+    assert fake_broker.calls == []
 
 
-def test_an_event_of_ours_no_interview_holds_is_deleted(session, link, fake, cipher):
-    _unused, row = _interview(session, link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
-    fake.put_event(link.sub, CALENDAR, row.event_id)
-    stray = fake.put_event(link.sub, CALENDAR, EVENT_PREFIX + "left-behind")
-    theirs = fake.put_event(link.sub, CALENDAR, "team-offsite")  # someone else's: left alone
-    assert _run(session, fake, cipher) == {"orphans_deleted": 1}
-    assert fake.live_event_ids(link.sub) == {row.event_id, theirs.event_id}
-    assert stray.event_id not in fake.live_event_ids(link.sub)
+def test_an_event_of_ours_no_interview_holds_is_deleted(session, riley_link, fake_broker, cipher):
+    _unused, row = _interview(session, riley_link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
+    fake_broker.put_event(riley_link.sub, CALENDAR, row.event_id)
+    stray = fake_broker.put_event(riley_link.sub, CALENDAR, EVENT_PREFIX + "left-behind")
+    theirs = fake_broker.put_event(
+        riley_link.sub, CALENDAR, "team-offsite"
+    )  # someone else's: left alone
+    assert _run(session, fake_broker, cipher) == {"orphans_deleted": 1}
+    assert fake_broker.live_event_ids(riley_link.sub) == {row.event_id, theirs.event_id}
+    assert stray.event_id not in fake_broker.live_event_ids(riley_link.sub)
 
 
 @pytest.mark.parametrize(
     "status", [InterviewStatus.CANCELLED, InterviewStatus.FAILED, InterviewStatus.CANCELLING]
 )
 def test_an_event_of_an_ended_interview_is_deleted_and_its_row_settled(
-    session, link, fake, cipher, status
+    session, riley_link, fake_broker, cipher, status
 ):
-    interview, row = _interview(session, link, status, EventStatus.DELETING)
-    fake.put_event(link.sub, CALENDAR, row.event_id)
-    assert _run(session, fake, cipher) == {"orphans_deleted": 1}
-    assert fake.live_event_ids(link.sub) == set()
+    interview, row = _interview(session, riley_link, status, EventStatus.DELETING)
+    fake_broker.put_event(riley_link.sub, CALENDAR, row.event_id)
+    assert _run(session, fake_broker, cipher) == {"orphans_deleted": 1}
+    assert fake_broker.live_event_ids(riley_link.sub) == set()
     assert row.status is EventStatus.DELETED
     if status is InterviewStatus.CANCELLING:
         assert interview.status is InterviewStatus.CANCELLED  # all its events are gone now
 
 
-def test_an_orphan_the_aggregator_will_not_delete_is_left_and_counted(session, link, fake, cipher):
-    _unused, row = _interview(session, link, InterviewStatus.CANCELLED, EventStatus.DELETING)
-    fake.put_event(link.sub, CALENDAR, row.event_id)
-    fake.fail("delete_event", broker_errors.Unavailable("busy", status=503))
-    assert _run(session, fake, cipher) == {"orphans_left": 1}
-    assert fake.live_event_ids(link.sub) == {row.event_id}
+def test_an_orphan_the_aggregator_will_not_delete_is_left_and_counted(
+    session, riley_link, fake_broker, cipher
+):
+    _unused, row = _interview(session, riley_link, InterviewStatus.CANCELLED, EventStatus.DELETING)
+    fake_broker.put_event(riley_link.sub, CALENDAR, row.event_id)
+    fake_broker.fail("delete_event", broker_errors.Unavailable("busy", status=503))
+    assert _run(session, fake_broker, cipher) == {"orphans_left": 1}
+    assert fake_broker.live_event_ids(riley_link.sub) == {row.event_id}
     assert row.status is EventStatus.DELETING  # the next run tries again
-    assert _run(session, fake, cipher) == {"orphans_deleted": 1}
+    assert _run(session, fake_broker, cipher) == {"orphans_deleted": 1}
     assert row.status is EventStatus.DELETED
 
 
-def test_an_event_deleted_in_the_calendar_cancels_the_interview(session, link, fake, cipher):
-    interview, row = _interview(session, link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
-    fake.put_event(link.sub, CALENDAR, row.event_id, deleted=True)  # reported as deleted
-    assert _run(session, fake, cipher) == {"cancelled_in_calendar": 1}
+def test_an_event_deleted_in_the_calendar_cancels_the_interview(
+    session, riley_link, fake_broker, cipher
+):
+    interview, row = _interview(
+        session, riley_link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED
+    )
+    fake_broker.put_event(
+        riley_link.sub, CALENDAR, row.event_id, deleted=True
+    )  # reported as deleted
+    assert _run(session, fake_broker, cipher) == {"cancelled_in_calendar": 1}
     assert row.status is EventStatus.DELETED
     assert interview.status is InterviewStatus.CANCELLED_IN_CALENDAR
     assert interview.needs_notice
     assert _actions(session)[-1] == "interview.cancelled_in_calendar"
 
 
-def test_a_reschedule_whose_job_never_confirmed_is_confirmed(session, link, fake, cipher):
-    interview, row = _interview(session, link, InterviewStatus.SCHEDULED, EventStatus.PENDING)
-    fake.put_event(link.sub, CALENDAR, row.event_id)
-    assert _run(session, fake, cipher) == {"confirmed": 1}
+def test_a_reschedule_whose_job_never_confirmed_is_confirmed(
+    session, riley_link, fake_broker, cipher
+):
+    interview, row = _interview(session, riley_link, InterviewStatus.SCHEDULED, EventStatus.PENDING)
+    fake_broker.put_event(riley_link.sub, CALENDAR, row.event_id)
+    assert _run(session, fake_broker, cipher) == {"confirmed": 1}
     assert row.status is EventStatus.CONFIRMED
     assert interview.status is InterviewStatus.SCHEDULED
 
 
-def test_a_write_that_landed_after_its_job_gave_up_is_confirmed(session, link, fake, cipher):
+def test_a_write_that_landed_after_its_job_gave_up_is_confirmed(
+    session, riley_link, fake_broker, cipher
+):
     old = PENDING_GIVE_UP + dt.timedelta(minutes=1)
     interview, row = _interview(
-        session, link, InterviewStatus.PENDING, EventStatus.PENDING, age=old
+        session, riley_link, InterviewStatus.PENDING, EventStatus.PENDING, age=old
     )
-    fake.put_event(link.sub, CALENDAR, row.event_id)
-    assert _run(session, fake, cipher) == {"confirmed": 1}
+    fake_broker.put_event(riley_link.sub, CALENDAR, row.event_id)
+    assert _run(session, fake_broker, cipher) == {"confirmed": 1}
     assert row.status is EventStatus.CONFIRMED
     assert interview.status is InterviewStatus.SCHEDULED  # every event confirmed
 
 
-def test_a_write_that_never_landed_fails_the_interview_after_the_grace(session, link, fake, cipher):
+def test_a_write_that_never_landed_fails_the_interview_after_the_grace(
+    session, riley_link, fake_broker, cipher
+):
     old = PENDING_GIVE_UP + dt.timedelta(minutes=1)
     interview, row = _interview(
-        session, link, InterviewStatus.PENDING, EventStatus.PENDING, age=old
+        session, riley_link, InterviewStatus.PENDING, EventStatus.PENDING, age=old
     )
-    assert _run(session, fake, cipher) == {"failed": 1}
+    assert _run(session, fake_broker, cipher) == {"failed": 1}
     assert row.status is EventStatus.DELETED
     assert interview.status is InterviewStatus.FAILED and interview.needs_notice
     assert _actions(session)[-1] == "interview.write_failed"
 
 
-def test_a_write_still_in_its_grace_period_is_left_to_its_job(session, link, fake, cipher):
+def test_a_write_still_in_its_grace_period_is_left_to_its_job(
+    session, riley_link, fake_broker, cipher
+):
     young = PENDING_GIVE_UP - dt.timedelta(minutes=5)
     interview, row = _interview(
-        session, link, InterviewStatus.PENDING, EventStatus.PENDING, age=young
+        session, riley_link, InterviewStatus.PENDING, EventStatus.PENDING, age=young
     )
-    assert _run(session, fake, cipher) == {}
+    assert _run(session, fake_broker, cipher) == {}
     assert (interview.status, row.status) == (InterviewStatus.PENDING, EventStatus.PENDING)
 
 
-def test_a_delete_that_landed_is_settled(session, link, fake, cipher):
-    interview, row = _interview(session, link, InterviewStatus.CANCELLING, EventStatus.DELETING)
-    fake.put_event(link.sub, CALENDAR, row.event_id, deleted=True)
-    assert _run(session, fake, cipher) == {"deleted": 1}
+def test_a_delete_that_landed_is_settled(session, riley_link, fake_broker, cipher):
+    interview, row = _interview(
+        session, riley_link, InterviewStatus.CANCELLING, EventStatus.DELETING
+    )
+    fake_broker.put_event(riley_link.sub, CALENDAR, row.event_id, deleted=True)
+    assert _run(session, fake_broker, cipher) == {"deleted": 1}
     assert row.status is EventStatus.DELETED
     assert interview.status is InterviewStatus.CANCELLED
 
 
 def test_an_unreachable_link_is_counted_and_the_others_still_repaired(
-    session, org, link, fake, cipher
+    session, org, riley_link, fake_broker, cipher
 ):
     other = _link(session, org, cipher, "sam.patel@contoso.example")
     _first, unreachable_row = _interview(
-        session, link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED
+        session, riley_link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED
     )
     interview, row = _interview(session, other, InterviewStatus.SCHEDULED, EventStatus.PENDING)
-    fake.put_event(other.sub, CALENDAR, row.event_id)
-    fake.fail("managed_events", broker_errors.Unavailable("down", status=502))
-    counts = _run(session, fake, cipher)
+    fake_broker.put_event(other.sub, CALENDAR, row.event_id)
+    fake_broker.fail("managed_events", broker_errors.Unavailable("down", status=502))
+    counts = _run(session, fake_broker, cipher)
     assert counts == {"links_unreachable": 1, "confirmed": 1}
     assert unreachable_row.status is EventStatus.CONFIRMED  # nothing concluded from silence
     assert row.status is EventStatus.CONFIRMED
 
 
-def test_a_revoked_grant_marks_the_link_and_is_counted_unreachable(session, link, fake, cipher):
-    interview, row = _interview(session, link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED)
-    fake.fail("managed_events", broker_errors.NeedsReauth("revoked", status=401))
-    assert _run(session, fake, cipher) == {"links_unreachable": 1}
-    session.refresh(link)
-    assert (link.status, link.attention) == (LinkStatus.NEEDS_ATTENTION, Attention.RECONNECT)
+def test_a_revoked_grant_marks_the_link_and_is_counted_unreachable(
+    session, riley_link, fake_broker, cipher
+):
+    interview, row = _interview(
+        session, riley_link, InterviewStatus.SCHEDULED, EventStatus.CONFIRMED
+    )
+    fake_broker.fail("managed_events", broker_errors.NeedsReauth("revoked", status=401))
+    assert _run(session, fake_broker, cipher) == {"links_unreachable": 1}
+    session.refresh(riley_link)
+    assert (riley_link.status, riley_link.attention) == (
+        LinkStatus.NEEDS_ATTENTION,
+        Attention.RECONNECT,
+    )
     assert "calendar.needs_attention" in _actions(session)
     assert interview.status is InterviewStatus.SCHEDULED and row.status is EventStatus.CONFIRMED
-    assert _run(session, fake, cipher) == {}, "a link needing attention is not read again"
-    assert fake.called("managed_events") == 1
+    assert _run(session, fake_broker, cipher) == {}, "a link needing attention is not read again"
+    assert fake_broker.called("managed_events") == 1

@@ -34,7 +34,7 @@ GOOGLE_ADMIN = "alex.kim@northwind.example"
 
 
 @pytest.fixture
-def people(app, session, org, sandbox, live_server):
+def logged_in(app, session, org, sandbox, live_server):
     """Riley (recruiter) and an IT admin, each logged in in their own browser; the aggregator
     can call the live app back (Enterprise Connect's per-mailbox callbacks)."""
     app.config["PUBLIC_BASE_URL"] = live_server.url
@@ -122,8 +122,8 @@ def end_enterprise(how: str, admin, session, domain: ServiceAccountLink) -> None
 
 
 @pytest.mark.parametrize("how", ["reset", "disconnect", "unlink"])
-def test_business_connect_after_the_enterprise_link_ended(app, session, sandbox, people, how):
-    riley, browser, admin = people
+def test_business_connect_after_the_enterprise_link_ended(app, session, sandbox, logged_in, how):
+    riley, browser, admin = logged_in
     domain = enterprise_link(admin, session, sandbox)
     assert_works(app, session, sandbox, riley, LinkMode.ENTERPRISE)
     end_enterprise(how, admin, session, domain)
@@ -148,8 +148,8 @@ def test_business_connect_after_the_enterprise_link_ended(app, session, sandbox,
 
 
 @pytest.mark.parametrize("how", ["disconnect", "reset"])
-def test_enterprise_link_after_business_connect_ended(app, session, sandbox, people, how):
-    riley, browser, admin = people
+def test_enterprise_link_after_business_connect_ended(app, session, sandbox, logged_in, how):
+    riley, browser, admin = logged_in
     back, _page = business_connect(browser, sandbox)
     assert back.status_code == 302
     assert_works(app, session, sandbox, riley, LinkMode.BUSINESS)
@@ -177,8 +177,8 @@ def test_enterprise_link_after_business_connect_ended(app, session, sandbox, peo
     assert page.status_code == 200 and "Linked by your organisation" in page.get_data(as_text=True)
 
 
-def test_domain_disconnected_then_linked_again(app, session, sandbox, people):
-    riley, browser, admin = people
+def test_domain_disconnected_then_linked_again(app, session, sandbox, logged_in):
+    riley, browser, admin = logged_in
     domain = enterprise_link(admin, session, sandbox)
     end_enterprise("disconnect", admin, session, domain)
     again = enterprise_link(admin, session, sandbox)
@@ -191,9 +191,9 @@ def test_domain_disconnected_then_linked_again(app, session, sandbox, people):
     assert client.get(EC).status_code == 200
 
 
-def test_round_trip_enterprise_business_enterprise_business(app, session, sandbox, people):
+def test_round_trip_enterprise_business_enterprise_business(app, session, sandbox, logged_in):
     """Either mode after the other, twice over: always one row for the account, always working."""
-    riley, browser, admin = people
+    riley, browser, admin = logged_in
     for _ in range(2):
         enterprise_link(admin, session, sandbox)
         assert_works(app, session, sandbox, riley, LinkMode.ENTERPRISE)
@@ -209,11 +209,11 @@ def test_round_trip_enterprise_business_enterprise_business(app, session, sandbo
 
 
 def test_a_link_made_meanwhile_by_another_request_is_taken_over(
-    app, session, sandbox, people, monkeypatch
+    app, session, sandbox, logged_in, monkeypatch
 ):
     """Two tabs finishing the same consent at once: the slower one finds the account's row
     only when its insert fails, and takes that row over instead of answering 500."""
-    riley, browser, _admin = people
+    riley, browser, _admin = logged_in
     client, auth = browser
     start = auth.post(
         "/profile/calendar/connect", {"provider": "google"}, form_page="/profile/calendar/"

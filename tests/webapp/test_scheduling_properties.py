@@ -71,7 +71,7 @@ FAULTS = {
 
 
 @pytest.fixture
-def world(app, session, sandbox):
+def machine_world(app, session, sandbox):
     org = make_org(session)
     org.business_connect_enabled = True
     session.commit()
@@ -98,8 +98,8 @@ def world(app, session, sandbox):
     return recruiter, link
 
 
-def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, world):
-    recruiter, host = world
+def test_nothing_lost_nothing_doubled_under_faults(app, session, sandbox, machine_world):
+    recruiter, host = machine_world
     me = actor_of(recruiter)
     other = session.scalar(select(ProfileLink).where(ProfileLink.id != host.id))
     panels = {"host": (host,), "both": (host, other), "other": (other,)}

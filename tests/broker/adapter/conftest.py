@@ -12,7 +12,7 @@ from tests.broker.adapter import sandbox_control as sc
 
 
 @pytest.fixture(scope="module")
-def sandbox():
+def sandbox_server():
     """A sandbox on a free loopback port; fails fast (never skips) if it cannot start."""
     try:
         handle = sc.start(auto_deliver=False)
@@ -27,8 +27,8 @@ def sandbox():
 
 
 @pytest.fixture
-def control(sandbox):
-    ctl = sandbox.client
+def control(sandbox_server):
+    ctl = sandbox_server.client
     ctl.clear_faults()
     ctl.rate_limit(per_second=10_000, per_minute=100_000, enabled=False)
     yield ctl
@@ -51,13 +51,13 @@ def sleeps():
 
 
 @pytest.fixture
-def make_broker(sandbox, sleeps):
+def make_broker(sandbox_server, sleeps):
     made: list[CronofyBroker] = []
 
     def factory(**kw) -> CronofyBroker:
         options = dict(
-            api_base_url=sandbox.url,
-            app_base_url=sandbox.url,
+            api_base_url=sandbox_server.url,
+            app_base_url=sandbox_server.url,
             timeout=(2, 5),
             rate_limiter=InProcessRateLimiter(10_000, 100_000),
             sleep=sleeps,

@@ -48,7 +48,7 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def callback_receiver():
     r = Receiver()
     yield r
     r.stop()
@@ -67,7 +67,7 @@ def _admin_creds(control, broker):
 
 @pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
 @pytest.mark.parametrize("where", ["authorization", "top_level"])
-def test_service_account_flow_end_to_end(control, broker, receiver, signed, where):
+def test_service_account_flow_end_to_end(control, broker, callback_receiver, signed, where):
     """Every variant the sandbox can be switched to (signature or not; state inside
     ``authorization`` or at the top level) parses to the same answer."""
     control.reset()
@@ -77,7 +77,7 @@ def test_service_account_flow_end_to_end(control, broker, receiver, signed, wher
     info = broker.userinfo(sa)
     assert info.kind == "service_account" and info.domain == "northwind.example"
 
-    ok_url = f"{receiver.url}/cronofy/sa-callback?user=42"
+    ok_url = f"{callback_receiver.url}/cronofy/sa-callback?user=42"
     requests_ = [
         ServiceAccountAuthorizationRequest(
             "taylor.nguyen@northwind.example",
@@ -87,7 +87,7 @@ def test_service_account_flow_end_to_end(control, broker, receiver, signed, wher
         ),
         ServiceAccountAuthorizationRequest(
             "nobody@northwind.example",
-            f"{receiver.url}/cronofy/sa-callback?user=43",
+            f"{callback_receiver.url}/cronofy/sa-callback?user=43",
             "read_free_busy",
             "u43",
         ),
@@ -96,7 +96,7 @@ def test_service_account_flow_end_to_end(control, broker, receiver, signed, wher
     _deliver(control)
 
     by_state = {}
-    for path, body, signature in receiver.received:
+    for path, body, signature in callback_receiver.received:
         if signed:
             assert verify_hmac(body, signature, [sc.CLIENT_SECRET]), "callback not signed"
             assert not verify_hmac(body, signature, ["another-secret"])
@@ -118,27 +118,27 @@ def test_service_account_flow_end_to_end(control, broker, receiver, signed, wher
     assert failed.error and failed.error_key
 
 
-def test_channel_notifications_end_to_end(control, broker, link, receiver):
+def test_channel_notifications_end_to_end(control, broker, link, callback_receiver):
     control.reset()
     creds = link()
-    channel = broker.create_channel(creds, f"{receiver.url}/cronofy/push/42")
+    channel = broker.create_channel(creds, f"{callback_receiver.url}/cronofy/push/42")
     _deliver(control)
-    assert receiver.received, "no verification notification was delivered"
-    path, body, signature = receiver.received[0]
+    assert callback_receiver.received, "no verification notification was delivered"
+    path, body, signature = callback_receiver.received[0]
     assert path == "/cronofy/push/42"
     assert verify_hmac(body, signature, [sc.CLIENT_SECRET])
     note = parse_notification(body)
     assert note.type == "verification" and note.channel_id == channel.channel_id
 
     # a profile-level notification on demand
-    receiver.received.clear()
+    callback_receiver.received.clear()
     control.call(
         "POST", "/notify", {"email": "riley.chen@northwind.example", "type": "profile_disconnected"}
     )
     _deliver(control)
     kinds = {
         parse_notification(b).type
-        for _, b, s in receiver.received
+        for _, b, s in callback_receiver.received
         if verify_hmac(b, s, [sc.CLIENT_SECRET])
     }
     assert "profile_disconnected" in kinds

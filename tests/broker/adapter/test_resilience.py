@@ -242,12 +242,12 @@ def test_disconnected_profile_is_423(control, broker, link):
 # --- pooling -------------------------------------------------------------------------------------
 
 
-def test_n_calls_open_connections_bounded_by_the_pool(sandbox, control, make_broker):
+def test_n_calls_open_connections_bounded_by_the_pool(sandbox_server, control, make_broker):
     from urllib.parse import urlsplit
 
     import pycronofy
 
-    url = sandbox.url
+    url = sandbox_server.url
     broker = make_broker(pool_size=4)
     creds = broker.exchange_code(
         sc.code_for(
@@ -315,7 +315,7 @@ def test_limiter_keeps_a_burst_under_the_servers_limit(control, make_broker, lin
         control.rate_limit(per_second=10_000, per_minute=100_000, enabled=False)
 
 
-def test_ping(make_broker, sandbox, control):
+def test_ping(make_broker, sandbox_server, control):
     def probes() -> int:  # requests the aggregator saw on its root, whatever the method
         return sum(
             n for route, n in control.stats()["requests"].items() if route.split(" ", 1)[1] == "/"

@@ -37,8 +37,8 @@ def _z(value: dt.datetime) -> str:
 
 
 @pytest.fixture
-def person(sandbox, connect):
-    """``person(email)``: a pycronofy client for that person, with their primary calendar."""
+def calendar_user(sandbox, connect):
+    """``calendar_user(email)``: a pycronofy client for that person, with their primary calendar."""
 
     def make(email: str):
         made = connect(email, scope="read_write")
@@ -140,8 +140,8 @@ EVERYTHING = [(_z(_at(1)), _z(_at(5)))]
 AROUND_2_TO_3 = [(_z(_at(1)), _z(_at(2))), (_z(_at(3)), _z(_at(5)))]
 
 
-def test_an_invitation_is_on_the_invitees_calendar_and_holds_the_time(person):
-    riley, sam = person(RILEY), person(SAM)
+def test_an_invitation_is_on_the_invitees_calendar_and_holds_the_time(calendar_user):
+    riley, sam = calendar_user(RILEY), calendar_user(SAM)
     assert _free(riley, sam.sub) == EVERYTHING and _copies(sam) == []
     _write(
         riley,
@@ -162,15 +162,15 @@ def test_an_invitation_is_on_the_invitees_calendar_and_holds_the_time(person):
     assert _free(riley, sam.sub) == AROUND_2_TO_3
     assert _busy(sam) == [(_z(_at(2)), _z(_at(3)), "tentative")]
     # The organizer's own calendar is not given a second copy, and nobody uninvited gets one.
-    assert _copies(riley) == [] and _copies(person(MORGAN)) == []
+    assert _copies(riley) == [] and _copies(calendar_user(MORGAN)) == []
 
 
 @pytest.mark.parametrize(
     "answer,busy",
     [("accepted", True), ("tentative", True), ("declined", False), ("needs_action", True)],
 )
-def test_the_answer_decides_whether_the_time_is_held(sandbox, person, answer, busy):
-    riley, sam = person(RILEY), person(SAM)
+def test_the_answer_decides_whether_the_time_is_held(sandbox, calendar_user, answer, busy):
+    riley, sam = calendar_user(RILEY), calendar_user(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM)
     _answer(sandbox, "int-1", SAM, answer)
     [copy] = _copies(sam)
@@ -179,8 +179,8 @@ def test_the_answer_decides_whether_the_time_is_held(sandbox, person, answer, bu
     assert bool(_busy(sam)) is busy
 
 
-def test_answering_on_the_copy_tells_the_organizer(person):
-    riley, sam = person(RILEY), person(SAM)
+def test_answering_on_the_copy_tells_the_organizer(calendar_user):
+    riley, sam = calendar_user(RILEY), calendar_user(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM)
     [copy] = _copies(sam)
     sam.change_participation_status(sam.calendar_id, copy["event_uid"], "declined")
@@ -192,8 +192,8 @@ def test_answering_on_the_copy_tells_the_organizer(person):
     assert _free(riley, sam.sub) == AROUND_2_TO_3
 
 
-def test_the_copy_follows_a_move_and_the_invitee_is_asked_again(sandbox, person):
-    riley, sam = person(RILEY), person(SAM)
+def test_the_copy_follows_a_move_and_the_invitee_is_asked_again(sandbox, calendar_user):
+    riley, sam = calendar_user(RILEY), calendar_user(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM)
     _answer(sandbox, "int-1", SAM, "declined")
     assert _free(riley, sam.sub) == EVERYTHING
@@ -218,8 +218,8 @@ def test_the_copy_follows_a_move_and_the_invitee_is_asked_again(sandbox, person)
 
 
 @pytest.mark.parametrize("how", ["delete", "cancel", "remove", "omit", "bulk"])
-def test_deleting_cancelling_or_uninviting_removes_the_copy(sandbox, person, how):
-    riley, sam = person(RILEY), person(SAM)
+def test_deleting_cancelling_or_uninviting_removes_the_copy(sandbox, calendar_user, how):
+    riley, sam = calendar_user(RILEY), calendar_user(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM, MORGAN)
     assert len(_copies(sam)) == 1
     if how == "delete":
@@ -245,7 +245,7 @@ def test_deleting_cancelling_or_uninviting_removes_the_copy(sandbox, person, how
     assert _copies(sam) == []
     assert [c["deleted"] for c in _copies(sam, include_deleted=True)] == [True]
     assert _free(riley, sam.sub) == EVERYTHING
-    morgan = person(MORGAN)
+    morgan = calendar_user(MORGAN)
     assert len(_copies(morgan)) == (1 if how == "remove" else 0)
     # Inviting again (or the organizer restoring the meeting) brings the copy back, unanswered.
     if how == "cancel":
@@ -258,8 +258,10 @@ def test_deleting_cancelling_or_uninviting_removes_the_copy(sandbox, person, how
     assert [c["participation_status"] for c in _copies(sam)] == ["needs_action"]
 
 
-def test_removing_the_invitation_declines_it_and_only_the_organizer_moves_it(sandbox, person):
-    riley, sam = person(RILEY), person(SAM)
+def test_removing_the_invitation_declines_it_and_only_the_organizer_moves_it(
+    sandbox, calendar_user
+):
+    riley, sam = calendar_user(RILEY), calendar_user(SAM)
     _write(riley, "int-1", _at(2), _at(3), SAM)
     [copy] = _copies(sam)
     moved = sandbox.request(
@@ -280,9 +282,9 @@ def test_removing_the_invitation_declines_it_and_only_the_organizer_moves_it(san
 
 
 def test_an_update_replaces_the_event_except_conferencing_and_create_only_reminders(
-    sandbox, person
+    sandbox, calendar_user
 ):
-    riley = person(RILEY)
+    riley = calendar_user(RILEY)
     full = {
         "description": "Notes for the panel",
         "location": {"description": "Room 4"},
@@ -337,15 +339,15 @@ def test_an_update_replaces_the_event_except_conferencing_and_create_only_remind
     assert bare["conferencing"] == before["conferencing"]
 
 
-def test_an_unknown_invitee_or_a_room_gets_no_person_copy(person, sandbox):
-    riley = person(RILEY)
+def test_an_unknown_invitee_or_a_room_gets_no_person_copy(calendar_user, sandbox):
+    riley = calendar_user(RILEY)
     _write(riley, "int-1", _at(2), _at(3), "someone@example.net", "room.aurora@northwind.example")
     held = sandbox.request("GET", "/events?email=room.aurora@northwind.example").json()
     assert not [e for e in held["events"] if e["event_uid"].startswith(events.INVITATION_PREFIX)]
 
 
-def test_participation_on_an_unknown_copy_is_404(person):
-    sam = person(SAM)
+def test_participation_on_an_unknown_copy_is_404(calendar_user):
+    sam = calendar_user(SAM)
     with pytest.raises(PyCronofyRequestError) as info:
         sam.change_participation_status(
             sam.calendar_id, events.invitation_uid("evt_x", "acc_y"), "accepted"
