@@ -22,7 +22,8 @@ from models import (
 )
 from tests.fakes import credentials
 from webapp import security
-from webapp.services import connect, enterprise
+from webapp.services import enterprise
+from webapp.services.credentials import load_credentials, store_credentials
 
 DOMAIN = "fabrikam.example"
 
@@ -45,7 +46,7 @@ def _domain(session, org, cipher, *, hours: float = 1) -> ServiceAccountLink:
     )
     session.add(link)
     session.flush()
-    connect.store_credentials(link, credentials(sub, hours=hours), cipher)
+    store_credentials(link, credentials(sub, hours=hours), cipher)
     session.commit()
     return link
 
@@ -245,11 +246,11 @@ def test_expiring_service_account_tokens_are_refreshed_once_and_stored(
     session, org, fake_broker, cipher
 ):
     link = _domain(session, org, cipher, hours=0)
-    before = connect.load_credentials(link, cipher)
+    before = load_credentials(link, cipher)
     _queue(session, link, 60)
     report = _send(session, fake_broker, cipher, link)
     assert report.sent == 60 and fake_broker.called("refresh") == 1
     session.refresh(link)
-    stored = connect.load_credentials(link, cipher)
+    stored = load_credentials(link, cipher)
     assert stored.access_token != before.access_token
     assert stored.expires_at > utcnow() + dt.timedelta(minutes=30)

@@ -26,7 +26,7 @@ from models import (
 )
 from tests.factories import make_user
 from tests.fakes import credentials
-from webapp.services import connect
+from webapp.services.credentials import store_credentials
 from webapp.services.scheduling import EVENT_PREFIX, PENDING_GIVE_UP, reconcile
 
 CALENDAR = "cal_primary"
@@ -56,7 +56,7 @@ def _link(session, org, cipher, email: str) -> ProfileLink:
     )
     session.add(row)
     session.flush()
-    connect.store_credentials(row, credentials(sub), cipher)
+    store_credentials(row, credentials(sub), cipher)
     session.commit()
     return row
 
