@@ -1,4 +1,5 @@
-"""The control API under ``/_sandbox/``: for tests, demos and benchmarks, never for production code."""
+"""The control API under ``/_sandbox/``: for tests, demos and benchmarks, never for production
+code (broker/sandbox/client.py is its client)."""
 
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def set_clock():
 
 @bp.post("/clock/advance")
 def advance_clock():
-    """``{"seconds": N}``: move the clock forward (tokens expire, windows pass, retries fall due)."""
+    """``{"seconds": N}``: move the clock forward (tokens expire, windows pass, retries fall
+    due)."""
     state = web.state()
     seconds = _json().get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
@@ -194,7 +196,8 @@ def tokens():
 
 @bp.post("/tokens/expire")
 def expire_tokens():
-    """Expire access tokens now: one (``access_token``), an account's (``email``/``sub``), or all."""
+    """Expire access tokens now: one (``access_token``), an account's (``email``/``sub``), or
+    all."""
     data = _json()
     state = web.state()
     with state.lock:
@@ -314,7 +317,8 @@ def _profile_or_404(profile_id: str) -> m.Profile:
 
 @bp.post("/profiles/<profile_id>/disconnect")
 def disconnect_profile(profile_id: str):
-    """The profile loses its provider credentials: 423 on writes, ``profile_disconnected`` pushed."""
+    """The profile loses its provider credentials: 423 on writes, ``profile_disconnected``
+    pushed."""
     state = web.state()
     with state.lock:
         profile = _profile_or_404(profile_id)
