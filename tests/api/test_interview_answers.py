@@ -12,8 +12,7 @@ from sqlalchemy import select
 from models import Interview, InterviewStatus
 from tests.api.conftest import ApiClient, issue_token
 from tests.api.test_scheduling import TITLE, _panel_params, _schedule
-from tests.api.test_scheduling import org as org  # noqa: F401  (Business Connect on)
-from tests.api.test_scheduling import panel as panel  # noqa: F401
+from tests.conftest import register_redirect_uris
 from webapp import deps
 
 
@@ -32,7 +31,7 @@ def queued(queued_app_config, sandbox):
     from webapp import create_app
 
     app = create_app(queued_app_config)
-    sandbox.register_redirect_uris(app)
+    register_redirect_uris(sandbox, app)
     yield app
     deps.database.of(app).engine.dispose()
 

@@ -22,8 +22,8 @@ from models import (
 )
 from tests.fakes import credentials
 from webapp import security
-from webapp.services import enterprise
 from webapp.services.credentials import load_credentials, store_credentials
+from webapp.services.enterprise import sending
 
 DOMAIN = "fabrikam.example"
 
@@ -88,8 +88,8 @@ def _statuses(session, link) -> dict[MailboxStatus, int]:
     return found
 
 
-def _send(session, fake, cipher, link, **kw) -> enterprise.SendReport:
-    return enterprise.send_batches(session, fake, cipher, link.id, **kw)
+def _send(session, fake, cipher, link, **kw) -> sending.SendReport:
+    return sending.send_batches(session, fake, cipher, link.id, **kw)
 
 
 def test_requests_go_out_in_batches_of_at_most_fifty(session, fabrikam, fake_broker, cipher):
@@ -104,7 +104,7 @@ def test_requests_go_out_in_batches_of_at_most_fifty(session, fabrikam, fake_bro
         # Each request carries its own state; only its hash is stored, to check the callback.
         assert row.state_hash == security.token_hash(request.state)
         assert request.callback_url == row.callback_url
-        assert request.scope == enterprise.MAILBOX_SCOPE
+        assert request.scope == sending.MAILBOX_SCOPE
         assert (row.status, row.claim, row.attempts) == (MailboxStatus.PENDING, None, 1)
         assert row.sent_at is not None
     assert _send(session, fake_broker, cipher, fabrikam).batches == 0, "nothing is sent twice"
@@ -114,7 +114,7 @@ def test_a_room_asks_only_for_free_busy(session, fabrikam, fake_broker, cipher):
     _queue(session, fabrikam, 1, kind=MailboxKind.ROOM)
     _send(session, fake_broker, cipher, fabrikam)
     [[request]] = fake_broker.batches
-    assert request.scope == enterprise.ROOM_SCOPE == "read_free_busy"
+    assert request.scope == sending.ROOM_SCOPE == "read_free_busy"
 
 
 def test_max_batches_leaves_the_rest_queued(session, fabrikam, fake_broker, cipher):
@@ -167,15 +167,15 @@ def test_a_mailbox_the_aggregator_never_takes_fails_after_the_last_attempt(
     session, fabrikam, fake_broker, cipher
 ):
     _queue(session, fabrikam, 2)
-    for attempt in range(1, enterprise.MAX_ATTEMPTS + 1):
+    for attempt in range(1, sending.MAX_ATTEMPTS + 1):
         fake_broker.fail("authorize_service_account_users", broker_errors.Unavailable(status=503))
         report = _send(session, fake_broker, cipher, fabrikam)
         assert report.retry_in == 2.0, attempt
-        failed = attempt == enterprise.MAX_ATTEMPTS
+        failed = attempt == sending.MAX_ATTEMPTS
         assert report.failed == (2 if failed else 0)
     rows = _rows(session, fabrikam)
     assert {(r.status, r.error_key, r.attempts) for r in rows} == {
-        (MailboxStatus.FAILED, "aggregator_unavailable", enterprise.MAX_ATTEMPTS)
+        (MailboxStatus.FAILED, "aggregator_unavailable", sending.MAX_ATTEMPTS)
     }
     assert all(r.error_text and r.completed_at for r in rows)
 

@@ -27,7 +27,8 @@ from models import (
 from tests.factories import make_user
 from tests.fakes import credentials
 from webapp.services.credentials import store_credentials
-from webapp.services.scheduling import EVENT_PREFIX, PENDING_GIVE_UP, reconcile
+from webapp.services.scheduling.content import EVENT_PREFIX
+from webapp.services.scheduling.sync import PENDING_GIVE_UP, reconcile
 
 CALENDAR = "cal_primary"
 
