@@ -146,7 +146,7 @@ def assert_all_revoked_once(sandbox, session, broker: CountingBroker, subs, toke
 
 def test_disconnecting_a_domain_revokes_each_authorization_once(
     app, admin_client, session, sandbox, linked_domain, monkeypatch
-):  # noqa: F811
+):
     domain, subs, tokens = linked_domain
     broker = CountingBroker(deps.broker.of(app))
     monkeypatch.setitem(app.extensions, deps.broker.key, broker)
@@ -163,7 +163,7 @@ def test_disconnecting_a_domain_revokes_each_authorization_once(
 
 def test_revocation_jobs_running_at_once_revoke_each_authorization_once(
     app, admin_client, session, sandbox, linked_domain, monkeypatch
-):  # noqa: F811
+):
     domain, subs, tokens = linked_domain
     broker = CountingBroker(deps.broker.of(app))
     monkeypatch.setitem(app.extensions, deps.broker.key, broker)
