@@ -267,6 +267,10 @@ class Sealer:
             return None
         try:
             blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            if base64.urlsafe_b64encode(blob).rstrip(b"=").decode() != token:
+                # Only the exact text seal() wrote opens: the decoder would otherwise skip
+                # stray characters and ignore the unused low bits of the last one.
+                return None
             opened = self.open_bytes(blob, purpose.encode())
             return opened.decode() if opened is not None else None
         except (ValueError, binascii.Error):  # not base64, or not UTF-8 (UnicodeDecodeError)

@@ -98,6 +98,30 @@ def test_sealer_refuses_altered_references():
         assert sealer.open("push", altered) is None
 
 
+def test_sealer_opens_only_the_exact_text_it_wrote():
+    """Another spelling of the same bytes is refused: the last character with its unused low bits
+    changed (which a lenient decoder reads as the same bytes), and stray characters inside."""
+    import base64
+
+    sealer = Sealer.from_secret("s" * 48)
+    ref = sealer.seal("push", "1234")
+    assert len(ref) % 4 in (2, 3)  # the last character carries unused bits
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    pad = "=" * (-len(ref) % 4)
+    same_bytes = [
+        ref[:-1] + c
+        for c in alphabet
+        if c != ref[-1]
+        and base64.urlsafe_b64decode(ref[:-1] + c + pad) == base64.urlsafe_b64decode(ref + pad)
+    ]
+    assert same_bytes, "no other spelling found: the test would prove nothing"
+    for spelling in same_bytes:
+        assert sealer.open("push", spelling) is None
+    assert sealer.open("push", ref[:5] + "$" + ref[5:]) is None
+    assert sealer.open("push", ref[:5] + "\n" + ref[5:]) is None
+    assert sealer.open("push", ref) == "1234"
+
+
 def test_sealed_json_opens_only_as_an_object_within_its_length():
     sealer = Sealer.from_secret("s" * 48)
     token = sealer.seal_json("write:abc", {"summary": "Interview", "n": [1, 2]})
