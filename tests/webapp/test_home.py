@@ -17,7 +17,7 @@ def _link_through_the_aggregator(client, auth, sandbox, email: str) -> None:
         "/profile/calendar/connect", {"provider": "google"}, form_page="/profile/calendar/"
     )
     assert response.status_code == 303, response.get_data(as_text=True)
-    back = urlsplit(sandbox.consent(response.headers["Location"], email))
+    back = urlsplit(sandbox.consent(response.headers["Location"], email).redirect_url)
     assert client.get(f"{back.path}?{back.query}").status_code == 302
 
 
