@@ -11,7 +11,13 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import db, deps, logs, security, web
-from webapp.bootstrap import aggregator_app_origin, build_broker, build_cipher, build_sealer
+from webapp.bootstrap import (
+    aggregator_app_origin,
+    build_broker,
+    build_cipher,
+    build_mailer,
+    build_sealer,
+)
 from webapp.config import load_config
 from webapp.extensions import csrf, limiter, login_manager
 
@@ -49,6 +55,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     deps.broker.install(app, build_broker(config))
     deps.cipher.install(app, build_cipher(config))
     deps.sealer.install(app, build_sealer(config))
+    deps.mailer.install(app, build_mailer(config, app.instance_path))
     web.init_login(app, login_manager)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -94,6 +101,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     limiter.exempt(hooks.bp)  # signed requests are the aggregator's; unsigned ones limited here:
     api.init_app(app)  # JSON API: token auth, CSRF-exempt, per-token limits
 
+    from webapp.mail import OutboxMailer
+
+    if isinstance(deps.mailer.of(app), OutboxMailer):  # development without SMTP only
+        from webapp.dev import outbox
+
+        app.register_blueprint(outbox.bp)
     web.init_request_hooks(app)
     from webapp import callbacks, cli, errors, jobs
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from broker.port import CalendarBroker
+from webapp.mail import Mailer
 from webapp.security import Sealer, TokenCipher
 
 
@@ -68,3 +69,10 @@ def build_cipher(config: Mapping[str, Any]) -> TokenCipher:
 
 def build_sealer(config: Mapping[str, Any]) -> Sealer:
     return Sealer.from_secret(config["SECRET_KEY"])
+
+
+def build_mailer(config: Mapping[str, Any], instance_path: str) -> Mailer | None:
+    """SMTP from the config, the development outbox, or None (see webapp.mail)."""
+    from webapp import mail
+
+    return mail.build_mailer(config, instance_path)

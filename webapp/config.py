@@ -141,6 +141,29 @@ SETTINGS: tuple[Setting, ...] = (
         "organizer address",
     ),
     Setting(
+        "SMTP_HOST",
+        "RENDEZVOUS_SMTP_HOST",
+        None,
+        "SMTP server for outgoing mail (booking confirmations, notices); unset in development "
+        "= mail is kept in the local outbox (instance/outbox, read at /dev/outbox); unset in "
+        "production = no mail is sent",
+    ),
+    Setting("SMTP_PORT", "RENDEZVOUS_SMTP_PORT", None, "SMTP port (default 587, 465 for ssl)", int),
+    Setting(
+        "SMTP_SECURITY",
+        "RENDEZVOUS_SMTP_SECURITY",
+        "starttls",
+        "`starttls`, `ssl` (implicit TLS) or `none` (a relay on the same host only)",
+    ),
+    Setting("SMTP_USER", "RENDEZVOUS_SMTP_USER", None, "SMTP login (unset: no login)"),
+    Setting("SMTP_PASSWORD", "RENDEZVOUS_SMTP_PASSWORD", None, "SMTP password", secret=True),
+    Setting(
+        "MAIL_FROM",
+        "RENDEZVOUS_MAIL_FROM",
+        "Rendezvous <no-reply@localhost>",
+        "From address of outgoing mail",
+    ),
+    Setting(
         "EC_CLAIM_LEASE_SECONDS",
         "RENDEZVOUS_EC_CLAIM_LEASE_SECONDS",
         120,
@@ -346,6 +369,8 @@ def load_config(
         raise ConfigError("RENDEZVOUS_PASSWORD_HASHING must be `strong` or `cheapest`")
     if production and config["PASSWORD_HASHING"] != "strong":
         raise ConfigError("RENDEZVOUS_PASSWORD_HASHING must be `strong` in production")
+    if config["SMTP_SECURITY"] not in {"starttls", "ssl", "none"}:
+        raise ConfigError("RENDEZVOUS_SMTP_SECURITY must be `starttls`, `ssl` or `none`")
     if config["LOG_FORMAT"] is None:
         config["LOG_FORMAT"] = "json" if production else "text"
     if config["LOG_FORMAT"] not in {"json", "text"}:

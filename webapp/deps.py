@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from webapp.callbacks import CallbackGuard
     from webapp.db import Database
     from webapp.jobs.queue import Jobs
+    from webapp.mail import Mailer
     from webapp.security import Sealer, TokenCipher
 
 T = TypeVar("T")
@@ -62,6 +63,8 @@ cipher: Shared[TokenCipher] = Shared("cipher")
 sealer: Shared[Sealer] = Shared("sealer")
 #: The background job queue.
 jobs: Shared[Jobs] = Shared("jobs")
+#: Outgoing mail: SMTP, the development outbox, or None (production without SMTP).
+mailer: Shared[Mailer | None] = Shared("mailer")
 #: Rate limits and audit throttling of unauthenticated callback requests, shared by workers.
 callback_guard: Shared[CallbackGuard] = Shared("callback_guard")
 #: Response headers computed once from the config.
@@ -77,6 +80,7 @@ CALLBACK_APP_SHARES: tuple[Shared[Any], ...] = (
     sealer,
     jobs,
     callback_guard,
+    mailer,
 )
 
 

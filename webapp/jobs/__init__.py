@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webapp.jobs import calendar, enterprise, maintenance, revocations, scheduling
+from webapp.jobs import calendar, enterprise, mail, maintenance, revocations, scheduling
 from webapp.jobs.queue import Jobs, install
 
 #: Every task module, once.
 TASK_GROUPS = (
     calendar.tasks,
     enterprise.tasks,
+    mail.tasks,
     maintenance.tasks,
     revocations.tasks,
     scheduling.tasks,

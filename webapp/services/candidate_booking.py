@@ -76,6 +76,9 @@ class Booking:
     invite_ics: str | None
     #: Set when the write did not go through yet: the retrying job was queued with it.
     retry_payload: str | None = None
+    #: Whom the confirmation goes to (from the sealed token; never stored).
+    candidate_name: str = ""
+    candidate_email: str = ""
 
 
 def _genuine(session: Session, sealer: Sealer, token: str) -> tuple[SchedulingLink, dict]:
@@ -285,6 +288,8 @@ def book(
         opened.title,
         invite,
         None if written else payload,
+        opened.candidate_name,
+        opened.candidate_email,
     )
 
 
@@ -379,6 +384,8 @@ class Booked:
     state: str
     start: dt.datetime | None = None
     end: dt.datetime | None = None
+    #: The interview's stable id (the .ics UID), once there is an interview.
+    interview_uid: str | None = None
 
 
 def booked(
@@ -397,26 +404,33 @@ def booked(
     interview = session.scalar(select(Interview).where(Interview.scheduling_link_id == link.id))
     if interview is None:
         return Booked(title, tzid, "pending")
+    uid = interview.uid
     if not interview.status.live:
-        return Booked(title, tzid, "cancelled")
+        return Booked(title, tzid, "cancelled", interview_uid=uid)
     if broker is None or not interview.events:
-        return Booked(title, tzid, "unknown")
+        return Booked(title, tzid, "unknown", interview_uid=uid)
     host_event = interview.events[0]
     found, problems = reading.read_events(
         session, broker, cipher, [host_event], {interview.host_link_id: interview.host_link}
     )
     event = found.get(host_event.event_id)
     if event is not None and event.deleted:
-        return Booked(title, tzid, "cancelled")
+        return Booked(title, tzid, "cancelled", interview_uid=uid)
     if (
         event is None
         or not isinstance(event.start, dt.datetime)
         or not isinstance(event.end, dt.datetime)
     ):
         if problems:
-            return Booked(title, tzid, "unknown")
+            return Booked(title, tzid, "unknown", interview_uid=uid)
         # Not in the calendar yet (a double-click lands here): the time our claim holds.
+        held = claims.booked_time(session, interview.id)
         return Booked(
-            title, tzid, "pending", *(claims.booked_time(session, interview.id) or (None, None))
+            title,
+            tzid,
+            "pending",
+            held[0] if held else None,
+            held[1] if held else None,
+            interview_uid=uid,
         )
-    return Booked(title, tzid, "booked", event.start, event.end)
+    return Booked(title, tzid, "booked", event.start, event.end, interview_uid=uid)

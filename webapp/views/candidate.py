@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
-from webapp import callbacks, deps
+from webapp import callbacks, deps, mail
 from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.logs import RedactingFilter
+from webapp.mail import ics, notices
 from webapp.security import public
 from webapp.services import candidate_booking, zones
 from webapp.services.availability import model
@@ -83,9 +85,27 @@ def _booked_page(
 ):
     chosen = request.values.get("tz")
     tz = model.zone(chosen if model.valid_zone(chosen) else shown.tzid)
+    add = None
+    if shown.state in {"booked", "pending"} and shown.start and shown.end:
+        add = {
+            "google": ics.google_link(shown.title, shown.start, shown.end),
+            "outlook": ics.outlook_link(shown.title, shown.start, shown.end),
+            "office": ics.outlook_link(shown.title, shown.start, shown.end, work=True),
+        }
     return render_template(
-        "candidate/booked.html", shown=shown, tz=tz, invite_ics=invite_ics, soon=soon, again=again
+        "candidate/booked.html",
+        shown=shown,
+        tz=tz,
+        invite_ics=invite_ics,
+        soon=soon,
+        again=again,
+        add=add,
     )
+
+
+def _ics_uid(interview_uid: str) -> str:
+    host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "rendezvous"
+    return ics.uid_of(interview_uid, host)
 
 
 def _used_or_unusable(token: str, exc: LinkUnusable):
@@ -139,8 +159,65 @@ def book(token: str):
         except LinkUnusable as gone:
             return _used_or_unusable(token, gone)
         return _slots_page(token, opened, exc.message, 409 if isinstance(exc, SlotTaken) else 400)
+    mail.queue(
+        deps.jobs(),
+        deps.sealer(),
+        notices.booking_confirmation(
+            to=booking.candidate_email,
+            candidate_name=booking.candidate_name,
+            title=booking.title,
+            start=booking.start,
+            end=booking.end,
+            tzid=booking.tzid,
+            ics_uid=_ics_uid(booking.interview.uid),
+            organisation_id=booking.interview.organisation_id,
+            interview_id=booking.interview.id,
+        ),
+    )
     return _booked_page(
-        candidate_booking.Booked(booking.title, booking.tzid, "booked", booking.start, booking.end),
+        candidate_booking.Booked(
+            booking.title,
+            booking.tzid,
+            "booked",
+            booking.start,
+            booking.end,
+            interview_uid=booking.interview.uid,
+        ),
         invite_ics=booking.invite_ics,
         soon=booking.retry_payload is not None,
+    )
+
+
+@bp.route("/<token>/interview.ics")
+@public
+@limiter.limit(CANDIDATE_LIMIT)
+def calendar_file(token: str):
+    """The booked interview as an .ics file (the time as the calendar says now)."""
+    try:
+        shown = candidate_booking.booked(
+            db_session(), deps.broker(), deps.cipher(), deps.sealer(), token
+        )
+    except LinkUnusable as exc:
+        return _unusable(exc)
+    if shown.state not in {"booked", "pending"} or not (
+        shown.start and shown.end and shown.interview_uid
+    ):
+        message = (
+            "This interview was cancelled."
+            if shown.state == "cancelled"
+            else "The interview's time could not be read just now. Please try again shortly."
+        )
+        return render_template("candidate/unusable.html", message=message), (
+            410 if shown.state == "cancelled" else 503
+        )
+    body = ics.interview_ics(
+        uid=_ics_uid(shown.interview_uid), title=shown.title, start=shown.start, end=shown.end
+    )
+    return Response(
+        body,
+        mimetype="text/calendar",
+        headers={
+            "Content-Disposition": 'attachment; filename="interview.ics"',
+            "Cache-Control": "no-store",
+        },
     )

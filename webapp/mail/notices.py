@@ -1,0 +1,61 @@
+"""The emails Rendezvous sends to candidates, as ``Mail`` values (text and HTML, escaped)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from markupsafe import escape
+
+from webapp.mail import Attachment, Mail
+from webapp.mail.ics import interview_ics
+
+
+def _when(start: dt.datetime, end: dt.datetime, tzid: str) -> str:
+    tz = ZoneInfo(tzid)
+    return (
+        f"{start.astimezone(tz).strftime('%A %d %B %Y, %H:%M')}–"
+        f"{end.astimezone(tz).strftime('%H:%M')} ({tzid})"
+    )
+
+
+def booking_confirmation(
+    *,
+    to: str,
+    candidate_name: str,
+    title: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    tzid: str,
+    ics_uid: str,
+    organisation_id: int,
+    interview_id: int,
+) -> Mail:
+    """The candidate booked through a self-scheduling link: the time, in their zone, and the
+    interview as an .ics attachment. No link back (the link's URL is a bearer token)."""
+    when = _when(start, end, tzid)
+    text = (
+        f"Hello {candidate_name},\n\n"
+        f"Your interview is booked:\n\n  {title}\n  {when}\n\n"
+        "The attached file adds it to your calendar. The calendar invitation from the "
+        "interviewers, with the video link when there is one, follows separately.\n"
+    )
+    html = (
+        f"<p>Hello {escape(candidate_name)},</p>"
+        f"<p>Your interview is booked:</p>"
+        f"<p><strong>{escape(title)}</strong><br>{escape(when)}</p>"
+        "<p>The attached file adds it to your calendar. The calendar invitation from the "
+        "interviewers, with the video link when there is one, follows separately.</p>"
+    )
+    ics = interview_ics(uid=ics_uid, title=title, start=start, end=end)
+    return Mail(
+        to=to,
+        subject=f"Interview booked: {title}",
+        text=text,
+        html=html,
+        kind="booking_confirmation",
+        organisation_id=organisation_id,
+        target_type="interview",
+        target_id=str(interview_id),
+        attachments=(Attachment("interview.ics", "text/calendar; method=PUBLISH", ics),),
+    )
