@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from models import AuditEntry, Interview, Role
 from tests.factories import make_org, make_user
+from tests.held_jobs import HeldJobs
 from tests.webapp.test_candidate_links import EMAIL, csrf, new_link, slots_on_page
 from tests.webapp.test_scheduling import actor_of
 from webapp import deps
@@ -212,7 +213,7 @@ def test_the_confirmation_page_offers_the_ics_and_calendar_links(
     assert client.get("/c/not-a-token/interview.ics").status_code == 404
     _other, unused = new_link(app, session, recruiter, panel)
     assert client.get(f"/c/{unused}/interview.ics").status_code in {404, 410}
-    booking.cancel_interview(session, actor_of(recruiter), interview.uid)
+    booking.cancel_interview(session, actor_of(recruiter), interview.uid, jobs=HeldJobs())
     gone = client.get(f"/c/{token}/interview.ics")
     assert gone.status_code == 410 and "cancelled" in gone.get_data(as_text=True)
 
