@@ -263,3 +263,31 @@ def test_the_outbox_page_exists_only_without_smtp_and_never_in_production(smtp, 
     assert build_mailer({"ENVIRONMENT": "production"}, "/nonexistent") is None
     assert isinstance(build_mailer({"ENVIRONMENT": "development"}, "/tmp/x"), OutboxMailer)
     assert "smtp-pass" not in repr(deps.mailer.of(app))
+
+
+def test_an_invitation_is_emailed_with_its_link_which_no_log_shows(
+    app, client, auth, session, org, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    admin = make_user(session, org, Role.ADMIN, name="Ada Admin")
+    auth.login(admin.email)
+    response = auth.post(
+        "/admin/users",
+        {"name": "Dana Fox", "email": "dana@northwind.example", "role": "recruiter"},
+        form_page="/admin/users",
+    )
+    assert response.status_code == 201 and "emailed" in response.get_data(as_text=True)
+    link = re.search(
+        r'value="(http://localhost/invite/[^"]+)"', response.get_data(as_text=True)
+    ).group(1)
+    outbox = deps.mailer.of(app)
+    [name] = outbox.names(org.id)
+    message = email.message_from_bytes(outbox.read(org.id, name), policy=policy.default)
+    assert message["To"] == "dana@northwind.example"
+    assert link in message.get_body(("plain",)).get_content()
+    assert f'href="{link}"' in message.get_body(("html",)).get_content()
+    [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "mail.sent")).all()
+    assert entry.detail["kind"] == "user_invitation" and entry.target_type == "user"
+    assert entry.detail["recipient_hash"] == hashlib.sha256(b"dana@northwind.example").hexdigest()
+    token = link.rsplit("/", 1)[1]
+    assert all(token not in r.getMessage() for r in caplog.records)

@@ -59,3 +59,40 @@ def booking_confirmation(
         target_id=str(interview_id),
         attachments=(Attachment("interview.ics", "text/calendar; method=PUBLISH", ics),),
     )
+
+
+def user_invitation(
+    *,
+    to: str,
+    name: str,
+    organisation_name: str,
+    invited_by: str,
+    url: str,
+    days: int,
+    organisation_id: int,
+    user_id: int,
+) -> Mail:
+    """An account was made for ``to``: the one-time link that sets their password. The link is
+    a bearer token: it travels sealed in the job and is never logged."""
+    text = (
+        f"Hello {name},\n\n"
+        f"{invited_by} created a Rendezvous account for you at {organisation_name}.\n"
+        f"Choose your password here (the link works once, for {days} days):\n\n{url}\n"
+    )
+    html = (
+        f"<p>Hello {escape(name)},</p>"
+        f"<p>{escape(invited_by)} created a Rendezvous account for you at "
+        f"{escape(organisation_name)}.</p>"
+        f'<p><a href="{escape(url)}">Choose your password</a> (the link works once, for '
+        f"{days} days).</p>"
+    )
+    return Mail(
+        to=to,
+        subject=f"Your Rendezvous account at {organisation_name}",
+        text=text,
+        html=html,
+        kind="user_invitation",
+        organisation_id=organisation_id,
+        target_type="user",
+        target_id=str(user_id),
+    )

@@ -6,9 +6,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from wtforms.fields.choices import SelectChoice
 
 from models import Organisation, Role
-from webapp import deps
+from webapp import deps, mail
 from webapp.db import db_session
 from webapp.forms import AssignmentForm, InviteForm, RoleForm
+from webapp.mail import notices
 from webapp.public_urls import external_url
 from webapp.security import allow
 from webapp.services import accounts, calendars, connect, coordinators
@@ -52,6 +53,26 @@ def _invite_link(token: str) -> str:
     return external_url("auth.accept_invite", token=token)
 
 
+def _email_invitation(user, url: str) -> None:
+    """Send the invitation link to the person too (from a job; the link is sealed in it)."""
+    session, who = db_session(), actor()
+    organisation = session.get(Organisation, user.organisation_id)
+    mail.queue(
+        deps.jobs(),
+        deps.sealer(),
+        notices.user_invitation(
+            to=user.email,
+            name=user.name,
+            organisation_name=organisation.name if organisation else "Rendezvous",
+            invited_by=who.label or "An administrator",
+            url=url,
+            days=current_app.config["INVITE_DAYS"],
+            organisation_id=user.organisation_id,
+            user_id=user.id,
+        ),
+    )
+
+
 @bp.route("/users")
 @allow(Role.ADMIN)
 def users():
@@ -81,12 +102,14 @@ def invite():
         else:
             flash_error(exc)
         return _users_page(invite_form=form, status=400)
+    url = _invite_link(token)
+    _email_invitation(user, url)
     flash(
-        f"Account created for {user.name}. Send them the invitation link below; it is shown "
-        "only once.",
+        f"Account created for {user.name}. The invitation link was emailed to them, and is "
+        "below (shown only once) if you prefer to send it yourself.",
         "success",
     )
-    return _users_page(invite_link=(user, _invite_link(token)), status=201)
+    return _users_page(invite_link=(user, url), status=201)
 
 
 @bp.route("/users/<int:user_id>")
@@ -214,8 +237,10 @@ def reissue_invite(user_id: int):
         flash_error(exc)
         return redirect(url_for("admin.user", user_id=user_id))
     target = accounts.get_user(session, who, user_id)
-    flash("A new invitation link was made; the old one no longer works.", "success")
-    return _users_page(invite_link=(target, _invite_link(token)))
+    url = _invite_link(token)
+    _email_invitation(target, url)
+    flash("A new invitation link was made and emailed; the old one no longer works.", "success")
+    return _users_page(invite_link=(target, url))
 
 
 @bp.route("/assignments", methods=["POST"])
