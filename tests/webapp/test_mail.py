@@ -291,3 +291,107 @@ def test_an_invitation_is_emailed_with_its_link_which_no_log_shows(
     assert entry.detail["recipient_hash"] == hashlib.sha256(b"dana@northwind.example").hexdigest()
     token = link.rsplit("/", 1)[1]
     assert all(token not in r.getMessage() for r in caplog.records)
+
+
+def _self_signed(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "smtp.crt", tmp_path / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_starttls_is_required_before_the_login_and_the_certificate_is_checked(tmp_path):
+    """The production default: STARTTLS, then AUTH; a server whose certificate does not verify
+    gets neither the password nor the message."""
+    import smtplib
+    import ssl
+
+    from webapp.mail import Mail, SmtpMailer, compose
+
+    cert_path, key_path = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_path, key_path)
+    inbox = Inbox()
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        inbox.logins.append(auth_data.login.decode())
+        return AuthResult(success=auth_data.password.decode() == SMTP_PASSWORD)
+
+    port = _free_port()
+    controller = Controller(
+        inbox,
+        hostname="localhost",
+        port=port,
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        mail = Mail(to=EMAIL, subject="Hello", text="plain", html="<p>html</p>", kind="test")
+        trusting = ssl.create_default_context(cafile=str(cert_path))
+        mailer = SmtpMailer(
+            "localhost",
+            port,
+            security="starttls",
+            sender="hiring@northwind.example",
+            user=SMTP_USER,
+            password=SMTP_PASSWORD,
+            ssl_context=trusting,
+        )
+        mailer.send(compose(mail, mailer.sender))
+        [envelope] = inbox.envelopes
+        assert envelope.rcpt_tos == [EMAIL] and inbox.logins == [SMTP_USER]
+
+        # The system's trust store does not know this certificate: nothing is sent.
+        untrusting = SmtpMailer(
+            "localhost",
+            port,
+            security="starttls",
+            sender="hiring@northwind.example",
+            user=SMTP_USER,
+            password=SMTP_PASSWORD,
+        )
+        with pytest.raises(ssl.SSLError):
+            untrusting.send(compose(mail, untrusting.sender))
+        assert len(inbox.envelopes) == 1 and inbox.logins == [SMTP_USER]
+        # Without STARTTLS the server refuses the login and the mail.
+        plain = SmtpMailer(
+            "localhost",
+            port,
+            security="none",
+            sender="hiring@northwind.example",
+            user=SMTP_USER,
+            password=SMTP_PASSWORD,
+        )
+        with pytest.raises(smtplib.SMTPException):
+            plain.send(compose(mail, plain.sender))
+        assert len(inbox.envelopes) == 1 and inbox.logins == [SMTP_USER]
+    finally:
+        controller.stop()
