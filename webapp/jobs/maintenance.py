@@ -10,6 +10,7 @@ from sqlalchemy import delete
 from models import OAuthState, utcnow
 from webapp import deps
 from webapp.jobs.queue import TaskGroup, crontab
+from webapp.services import rowcount
 
 tasks = TaskGroup("maintenance")
 
@@ -25,7 +26,7 @@ def purge_oauth_states() -> int:
             )
         )
         session.commit()
-        return result.rowcount or 0
+        return rowcount(result) or 0
 
 
 @tasks.periodic("purge_audit_entries", crontab(minute="17", hour="3"))
