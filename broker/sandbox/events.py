@@ -768,45 +768,63 @@ def _keep_room_booking(
     state: SandboxState, cal: m.Calendar, store: dict[str, m.Event], uid: str, ev: m.Event
 ) -> None:
     copy = store.get(uid)
-    span = [ev.start_ts, ev.end_ts]
     if copy is None:
-        stamp = format_utc(state.clock.now())
-        copy = m.Event(
-            event_uid=uid,
-            calendar_id=cal.store_id,
-            summary=ev.summary,
-            start=ev.start,
-            end=ev.end,
-            start_tzid=ev.start_tzid,
-            end_tzid=ev.end_tzid,
-            start_ts=ev.start_ts,
-            end_ts=ev.end_ts,
-            created=stamp,
-            updated=stamp,
-        )
-        store[uid] = copy
+        copy = _new_copy(state, cal, store, uid, ev)
     elif (
         not copy.deleted
-        and [copy.start_ts, copy.end_ts] == span
+        and [copy.start_ts, copy.end_ts] == [ev.start_ts, ev.end_ts]
         and copy.summary == ev.summary
         and copy.organizer == ev.organizer
     ):
         return  # nothing the room would notice
     else:
-        if [copy.start_ts, copy.end_ts] != span:
-            copy.previous_spans.append([copy.start_ts, copy.end_ts])
-        copy.start, copy.end, copy.start_tzid, copy.end_tzid = (
-            ev.start,
-            ev.end,
-            ev.start_tzid,
-            ev.end_tzid,
-        )
-        copy.start_ts, copy.end_ts = ev.start_ts, ev.end_ts
+        _follow_times(copy, ev)
         copy.summary = ev.summary
         copy.deleted = False
     copy.organizer = dict(ev.organizer) if ev.organizer else None
     copy.transparency, copy.status, copy.participation_status = "opaque", "confirmed", "accepted"
     _stamp_and_notify(state, copy, own=False)
+
+
+def _new_copy(
+    state: SandboxState,
+    cal: m.Calendar,
+    store: dict[str, m.Event],
+    uid: str,
+    ev: m.Event,
+    invitation_of: list[str] | None = None,
+) -> m.Event:
+    """A new copy of ``ev`` on ``cal`` (a room's booking or an invitee's invitation), stored."""
+    stamp = format_utc(state.clock.now())
+    copy = m.Event(
+        event_uid=uid,
+        calendar_id=cal.store_id,
+        summary=ev.summary,
+        start=ev.start,
+        end=ev.end,
+        start_tzid=ev.start_tzid,
+        end_tzid=ev.end_tzid,
+        start_ts=ev.start_ts,
+        end_ts=ev.end_ts,
+        created=stamp,
+        updated=stamp,
+        invitation_of=invitation_of,
+    )
+    store[uid] = copy
+    return copy
+
+
+def _follow_times(copy: m.Event, ev: m.Event) -> None:
+    """The copy moves with the event, remembering the span it leaves."""
+    if [copy.start_ts, copy.end_ts] != [ev.start_ts, ev.end_ts]:
+        copy.previous_spans.append([copy.start_ts, copy.end_ts])
+    copy.start, copy.end, copy.start_tzid, copy.end_tzid = (
+        ev.start,
+        ev.end,
+        ev.start_tzid,
+        ev.end_tzid,
+    )
+    copy.start_ts, copy.end_ts = ev.start_ts, ev.end_ts
 
 
 def _drop_copy(state: SandboxState, copy: m.Event | None) -> None:
@@ -902,37 +920,14 @@ def _keep_invitation(
 ) -> None:
     copy = store.get(uid)
     if copy is None:
-        stamp = format_utc(state.clock.now())
-        copy = m.Event(
-            event_uid=uid,
-            calendar_id=cal.store_id,
-            summary=ev.summary,
-            start=ev.start,
-            end=ev.end,
-            start_tzid=ev.start_tzid,
-            end_tzid=ev.end_tzid,
-            start_ts=ev.start_ts,
-            end_ts=ev.end_ts,
-            created=stamp,
-            updated=stamp,
-            invitation_of=[ev.calendar_id, ev.event_uid],
-        )
-        store[uid] = copy
+        copy = _new_copy(state, cal, store, uid, ev, invitation_of=[ev.calendar_id, ev.event_uid])
     elif (
         not copy.deleted
         and copy.participation_status == answer
         and _mirrored(copy) == _mirrored(ev)
     ):
         return  # nothing the invitee would notice
-    elif [copy.start_ts, copy.end_ts] != [ev.start_ts, ev.end_ts]:
-        copy.previous_spans.append([copy.start_ts, copy.end_ts])
-    copy.start, copy.end, copy.start_tzid, copy.end_tzid = (
-        ev.start,
-        ev.end,
-        ev.start_tzid,
-        ev.end_tzid,
-    )
-    copy.start_ts, copy.end_ts = ev.start_ts, ev.end_ts
+    _follow_times(copy, ev)
     copy.summary, copy.description = ev.summary, ev.description
     copy.location = dict(ev.location) if ev.location else None
     copy.organizer = dict(ev.organizer) if ev.organizer else None
