@@ -410,29 +410,7 @@ def racers(base: str, panel, slot, api_token: str, candidate_tokens, browser):
     def web():
         with requests.Session() as own:
             own.cookies.update(browser.cookies)
-            qs = "&".join(f"panel={link.id}" for link in panel)
-            page = own.get(f"{base}/schedule/?{qs}&start_date={slot.start.date()}", timeout=60)
-            response = own.post(
-                base + "/schedule/",
-                timeout=60,
-                allow_redirects=False,
-                data={
-                    "csrf_token": CSRF_RE.search(page.text).group(1),
-                    "panel": [str(link.id) for link in panel],
-                    "duration": "60",
-                    "days": "5",
-                    "start_date": slot.start.date().isoformat(),
-                    "required": "all",
-                    "buffer_before": "0",
-                    "buffer_after": "0",
-                    "tzid": "Europe/London",
-                    "slot": start,
-                    "candidate_name": "W",
-                    "candidate_email": "w@gmail.example",
-                    "title": "Race",
-                    "notes": "",
-                },
-            )
+            response = post_schedule_form(own, base, panel, slot, title="Race")
         assert response.status_code in (303, 409), response.text[:300]
         return "won" if response.status_code == 303 else "lost"
 
@@ -485,10 +463,11 @@ def test_web_api_and_candidate_links_racing_for_one_slot_give_one_interview(
     assert offered and slot.start.isoformat() not in offered
 
 
-def web_page_after_losing(base: str, browser, panel, slot) -> str:
+def post_schedule_form(session, base: str, panel, slot, *, title: str):
+    """Book ``slot`` for ``panel`` through the schedule page's form, as a recruiter would."""
     qs = "&".join(f"panel={link.id}" for link in panel)
-    page = browser.get(f"{base}/schedule/?{qs}&start_date={slot.start.date()}", timeout=60)
-    response = browser.post(
+    page = session.get(f"{base}/schedule/?{qs}&start_date={slot.start.date()}", timeout=60)
+    return session.post(
         base + "/schedule/",
         timeout=60,
         allow_redirects=False,
@@ -505,9 +484,13 @@ def web_page_after_losing(base: str, browser, panel, slot) -> str:
             "slot": slot.start.isoformat(),
             "candidate_name": "W",
             "candidate_email": "w@gmail.example",
-            "title": "Late",
+            "title": title,
             "notes": "",
         },
     )
+
+
+def web_page_after_losing(base: str, browser, panel, slot) -> str:
+    response = post_schedule_form(browser, base, panel, slot, title="Late")
     assert response.status_code == 409
     return response.text
