@@ -82,6 +82,7 @@ ACCESS: dict[str, object] = {
     "interviews.cancel": {R, C},
     "interviews.reschedule_form": {R, C},
     "interviews.reschedule": {R, C},
+    "interviews.status": {R, C},
     "candidate_links.index": {R},
     "candidate_links.create": {R},
     "candidate_links.revoke": {R},

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from models import InterviewStatus, utcnow
 from webapp import deps
@@ -45,6 +54,7 @@ def show(uid: str):
         view = reading.view_interview(db_session(), deps.broker(), deps.cipher(), actor(), uid)
     except NotFound:
         abort(404)
+    progress = reading.Progress(view.interview.status, view.interview.updated_at)
     return render_template(
         "interviews/show.html",
         view=view,
@@ -52,7 +62,27 @@ def show(uid: str):
         tzid=viewer_zone(),
         Status=InterviewStatus,
         video_label=video.provider_label,
+        settling=progress.settling,
+        auto_refresh=progress.refreshing(utcnow()),
     )
+
+
+@bp.route("/<uid>/status")
+@allow(*SCHEDULERS)
+def status(uid: str):
+    """The interview's status alone, polled by its page while the calendar write is pending
+    (static/interview_live.js): the same people as the page, nothing from the calendar."""
+    try:
+        progress = reading.progress_of(db_session(), actor(), uid)
+    except NotFound:
+        abort(404)
+    response = jsonify(
+        status=progress.status.value,
+        label=progress.status.label,
+        settling=progress.settling,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/<uid>/cancel")

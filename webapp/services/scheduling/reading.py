@@ -146,6 +146,36 @@ def view_interview(
     return view
 
 
+#: Statuses that change by themselves once the aggregator answers a write or a delete.
+SETTLING = (InterviewStatus.PENDING, InterviewStatus.CANCELLING)
+#: How long after its last change a settling interview's page keeps refreshing itself without
+#: JavaScript (after that the page offers a Refresh link only).
+AUTO_REFRESH_FOR = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an interview's calendar write stands: its status only, no calendar content."""
+
+    status: InterviewStatus
+    updated_at: dt.datetime
+
+    @property
+    def settling(self) -> bool:
+        return self.status in SETTLING
+
+    def refreshing(self, now: dt.datetime) -> bool:
+        """Whether a page without JavaScript should still reload itself to follow the write."""
+        return self.settling and now - self.updated_at < AUTO_REFRESH_FOR
+
+
+def progress_of(session: Session, actor: Actor, uid: str) -> Progress:
+    """The interview's status, for whoever may see the interview (its page polls this; no
+    aggregator call, so polling costs the calendar nothing)."""
+    interview = interview_for(session, actor, uid, to_change=False)
+    return Progress(interview.status, interview.updated_at)
+
+
 @dataclass
 class ListedInterview:
     interview: Interview
