@@ -57,6 +57,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     deps.sealer.install(app, build_sealer(config))
     deps.mailer.install(app, build_mailer(config, app.instance_path))
     web.init_login(app, login_manager)
+    web.init_body_limits(app)  # before CSRF: its check reads the form
     csrf.init_app(app)
     limiter.init_app(app)
 

@@ -65,6 +65,31 @@ def safe_next(target: str | None) -> str | None:
     return target if not parts.scheme and not parts.netloc else None
 
 
+def body_limit(max_bytes: int):
+    """Let one view take a larger request body than ``MAX_CONTENT_LENGTH`` (and larger form
+    fields than ``MAX_FORM_MEMORY_SIZE``): a form that uploads a long list. Put it right under
+    the route decorator; every other view keeps the app's limits."""
+
+    def decorate(view):
+        view.body_limit = max_bytes
+        return view
+
+    return decorate
+
+
+def init_body_limits(app: Flask) -> None:
+    """Apply :func:`body_limit` before anything reads the form (the CSRF check does): register
+    this before the CSRF extension."""
+
+    @app.before_request
+    def _raise_body_limit():
+        view = app.view_functions.get(request.endpoint or "")
+        limit = getattr(view, "body_limit", None)
+        if limit:
+            request.max_content_length = limit
+            request.max_form_memory_size = limit
+
+
 def init_request_hooks(app: Flask) -> None:
     # Fixed for the app's lifetime: computed once, not on every response.
     deps.security_headers.install(

@@ -715,16 +715,6 @@ def test_enterprise_link_supersedes_a_personal_link(app, admin_client, session, 
     )
 
 
-def test_parse_emails_reads_csv_and_pasted_lists():
-    text = 'email,name\n"anna.becker@fabrikam.example",Anna\nben@x.example; clara@y.example\n'
-    assert mailboxes.parse_emails(text) == [
-        "anna.becker@fabrikam.example",
-        "ben@x.example",
-        "clara@y.example",
-    ]
-    assert mailboxes.parse_emails("not-an-email\na@b.example") == ["not-an-email", "a@b.example"]
-
-
 # --- service-account tokens at rest --------------------------------------------------------------
 
 

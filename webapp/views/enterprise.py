@@ -15,14 +15,17 @@ from flask import (
     session,
     url_for,
 )
+from flask_login import current_user
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import LinkStatus, MailboxStatus, Role
 from webapp import callbacks, deps
 from webapp.db import db_session
+from webapp.errors import render_error
 from webapp.public_urls import external_url
 from webapp.security import allow
 from webapp.services import accounts, revocations
-from webapp.services.enterprise import domains, mailboxes, rooms, teardown
+from webapp.services.enterprise import address_list, domains, mailboxes, rooms, teardown
 from webapp.services.errors import (
     Declined,
     Forbidden,
@@ -32,12 +35,15 @@ from webapp.services.errors import (
     StateRejected,
 )
 from webapp.views import flash_error, oauth_session_nonce
-from webapp.web import actor
+from webapp.web import actor, body_limit
 
 bp = Blueprint("enterprise", __name__, url_prefix="/admin/calendar/enterprise")
 
-#: Largest CSV/text upload accepted for pasted addresses.
-MAX_UPLOAD = 1024 * 1024
+#: Largest pasted list, and largest CSV file, of addresses: 20,000 lines of name, address and
+#: time zone fit with room to spare. Only the form that takes them accepts a body this large.
+MAX_LIST_BYTES = 8 * 1024 * 1024
+#: A refused paste up to this size is put back into the text box to be corrected.
+KEEP_PASTED = 256 * 1024
 
 
 def _domain_or_404(link_id: int):
@@ -162,11 +168,7 @@ def callback():
     return redirect(url_for("enterprise.index"))
 
 
-@bp.route("/<int:link_id>/link")
-@allow(Role.ADMIN)
-def choose(link_id: int):
-    """Show the ways to choose mailboxes: all users, a searchable subset, or a list."""
-    link = _domain_or_404(link_id)
+def _choose_page(link, *, problem: str | None = None, pasted: str = "", status: int = 200):
     query = (request.args.get("q") or "").strip()[:100] or None
     return render_template(
         "settings/enterprise_link.html",
@@ -174,10 +176,42 @@ def choose(link_id: int):
         query=query,
         candidates=mailboxes.candidates(db_session(), link, query=query),
         MailboxStatus=MailboxStatus,
+        problem=problem,
+        pasted=pasted if len(pasted) <= KEEP_PASTED else "",
+        max_addresses=address_list.MAX_ADDRESSES,
+        max_mb=MAX_LIST_BYTES // (1024 * 1024),
+    ), status
+
+
+@bp.route("/<int:link_id>/link")
+@allow(Role.ADMIN)
+def choose(link_id: int):
+    """Show the ways to choose mailboxes: all users, a searchable subset, or a list."""
+    return _choose_page(_domain_or_404(link_id))
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(exc):
+    """A list past the form's size limit: the form again, saying what the limit is (the body
+    was not read, so nothing was checked or changed)."""
+    link_id = (request.view_args or {}).get("link_id")
+    if (
+        request.endpoint != "enterprise.request_mailboxes"
+        or not current_user.is_authenticated
+        or current_user.role is not Role.ADMIN
+    ):
+        return render_error(413)
+    return _choose_page(
+        _domain_or_404(link_id),
+        problem=f"The list is larger than {MAX_LIST_BYTES // (1024 * 1024)} MB; at most "
+        f"{address_list.MAX_ADDRESSES:,} addresses can be linked at a time. Split it into "
+        "smaller lists. Nothing was sent.",
+        status=413,
     )
 
 
 @bp.route("/<int:link_id>/link", methods=["POST"])
+@body_limit(2 * MAX_LIST_BYTES + 64 * 1024)
 @allow(Role.ADMIN)
 def request_mailboxes(link_id: int):
     """Queue link requests for the chosen mailboxes and start sending them."""
@@ -185,30 +219,47 @@ def request_mailboxes(link_id: int):
     form = request.form
     mode = form.get("mode", "selected")
     emails: list[str] = []
+    parsed = address_list.AddressList((), ())
     if mode == "selected":
         emails = form.getlist("emails")
     elif mode == "list":
-        text = form.get("pasted", "")
+        pasted = form.get("pasted", "")
+        if len(pasted.encode()) > MAX_LIST_BYTES:
+            raise RequestEntityTooLarge()
+        text = pasted
         upload = request.files.get("csv")
         if upload and upload.filename:
-            raw = upload.stream.read(MAX_UPLOAD + 1)
-            if len(raw) > MAX_UPLOAD:
-                flash("The file is larger than 1 MB. Nothing was sent.", "error")
-                return redirect(url_for("enterprise.choose", link_id=link.id)), 303
-            try:
-                text += "\n" + raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                flash(
-                    "The file is not UTF-8 text (save it as CSV UTF-8). Nothing was sent.", "error"
+            if pasted.strip():
+                return _choose_page(
+                    link,
+                    problem="Paste a list or choose a file, not both. Nothing was sent.",
+                    pasted=pasted,
+                    status=400,
                 )
-                return redirect(url_for("enterprise.choose", link_id=link.id)), 303
-        emails = mailboxes.parse_emails(text)
+            raw = upload.stream.read(MAX_LIST_BYTES + 1)
+            if len(raw) > MAX_LIST_BYTES:
+                raise RequestEntityTooLarge()
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                return _choose_page(
+                    link,
+                    problem="The file is not UTF-8 text (save it as CSV UTF-8). Nothing was sent.",
+                    pasted=pasted,
+                    status=400,
+                )
+        try:
+            parsed = address_list.parse(text)
+        except Invalid as exc:
+            return _choose_page(link, problem=exc.message, pasted=pasted, status=400)
     try:
         report = mailboxes.request_mailboxes(
             db_session(),
             actor(),
             link.id,
             emails=emails,
+            addresses=parsed.addresses,
+            refused=parsed.refused,
             all_users=mode == "all",
             callback_url=callbacks.service_account_callback_url,
             jobs=deps.jobs(),

@@ -3,9 +3,6 @@ their requests, relinks one that needs attention and retries the failed ones."""
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,13 +22,16 @@ from models import (
 )
 from webapp.services import Actor, JobQueue, in_batches
 from webapp.services.audit import record
+from webapp.services.enterprise.address_list import (
+    MAX_ADDRESSES,
+    Address,
+    Refusal,
+    TooManyAddresses,
+    valid_email,
+)
 from webapp.services.enterprise.domains import domain_link, require_admin
 from webapp.services.errors import Invalid, NotFound
 
-_EMAIL = re.compile(
-    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
-)
 #: Shown for error keys the aggregator may send; unknown keys show the aggregator's text.
 ERROR_HINTS = {
     "unknown_mailbox": "No such mailbox on the domain.",
@@ -126,6 +126,8 @@ def candidates(
 class Rejected:
     email: str
     reason: str
+    #: The line of a pasted list or file it came from (None for a checkbox or the API).
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -134,37 +136,31 @@ class RequestReport:
     rejected: tuple[Rejected, ...] = ()
 
 
-def parse_emails(text: str) -> list[str]:
-    """Addresses from pasted text or a CSV file (in rows of several cells, the cells with an @)."""
-    found: list[str] = []
-    for row in csv.reader(io.StringIO(text or "")):
-        cells = [c for c in row if c.strip()]
-        if len(cells) > 1:
-            cells = [c for c in cells if "@" in c]
-        for cell in cells:
-            for token in re.split(r"[\s;,]+", cell):
-                token = token.strip().strip("<>\"'")
-                if token and token.lower() not in {"email", "e-mail", "mail", "address"}:
-                    found.append(token)
-    return found
-
-
 def request_mailboxes(
     session: Session,
     actor: Actor,
     link_id: int,
     *,
     emails: Sequence[str] = (),
+    addresses: Sequence[Address] = (),
+    refused: Sequence[Refusal] = (),
     all_users: bool = False,
     callback_url: Callable[[int], str],
     jobs: JobQueue,
 ) -> RequestReport:
     """Queue link requests for valid mailboxes and the job that sends them; list every other
-    address with the reason."""
+    address with the reason.
+
+    ``addresses`` come from a pasted list or file (:mod:`.address_list`), with the name and
+    time zone it gives; ``refused`` are that list's unusable lines, reported with the rest.
+    ``emails`` are bare addresses (checkboxes, the API).
+    """
     require_admin(actor)
     link = domain_link(session, actor, link_id)
     if link.status is not LinkStatus.ACTIVE:
         raise Invalid(f"Connect {link.domain} again before linking mailboxes.")
+    if len(emails) + len(addresses) > MAX_ADDRESSES:
+        raise TooManyAddresses(len(emails) + len(addresses))
     users = {
         u.email.lower(): u
         for u in session.scalars(
@@ -175,8 +171,12 @@ def request_mailboxes(
             )
         )
     }
-    wanted = list(users) if all_users else list(emails)
-    if not wanted:
+    if all_users:
+        wanted = [Address(e) for e in users]
+    else:
+        wanted = [Address(e.strip().lower()) for e in emails] + list(addresses)
+    rejected = [Rejected(r.text[:100], r.reason, r.line) for r in refused]
+    if not wanted and not rejected:
         raise Invalid(
             "Choose at least one mailbox."
             if not all_users
@@ -189,35 +189,37 @@ def request_mailboxes(
         )
     }
     seen: set[str] = set()
-    rejected: list[Rejected] = []
-    accepted: list[tuple[str, User]] = []
-    for raw in wanted:
-        email = raw.strip().lower()
-        if len(email) > 320 or not _EMAIL.match(email):
-            rejected.append(Rejected(raw.strip()[:100], "not a valid email address"))
+    accepted: list[tuple[Address, User]] = []
+    for entry in wanted:
+        email, line = entry.email, entry.line
+        if not valid_email(email):
+            rejected.append(Rejected(email[:100], "not a valid email address", line))
         elif email in seen:
-            rejected.append(Rejected(email, "listed more than once"))
+            rejected.append(Rejected(email, "listed more than once", line))
         elif email.rsplit("@", 1)[1] != link.domain:
-            rejected.append(Rejected(email, f"not on {link.domain}"))
+            rejected.append(Rejected(email, f"not on {link.domain}", line))
         elif email not in users:
-            rejected.append(Rejected(email, "no such user in your organisation"))
+            rejected.append(Rejected(email, "no such user in your organisation", line))
         elif existing.get(email) and existing[email].status is MailboxStatus.LINKED:
-            rejected.append(Rejected(email, "already linked"))
+            rejected.append(Rejected(email, "already linked", line))
         elif existing.get(email) and existing[email].status in (
             MailboxStatus.QUEUED,
             MailboxStatus.PENDING,
         ):
-            rejected.append(Rejected(email, "already requested; waiting for the answer"))
+            rejected.append(Rejected(email, "already requested; waiting for the answer", line))
         else:
-            accepted.append((email, users[email]))
+            # entry.name and entry.timezone (from a list) describe the mailbox's person.
+            accepted.append((entry, users[email]))
         seen.add(email)
     now = utcnow()
     rows = []
-    for email, user in accepted:
-        row = existing.get(email)
+    for entry, user in accepted:
+        row = existing.get(entry.email)
         if row is None:
             row = MailboxRequest(
-                service_account_link_id=link.id, organisation_id=link.organisation_id, email=email
+                service_account_link_id=link.id,
+                organisation_id=link.organisation_id,
+                email=entry.email,
             )
             session.add(row)
         requeue(row, now)
