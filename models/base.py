@@ -25,6 +25,7 @@ NAMING_CONVENTION = {
 CATEGORIES: dict[str, str] = {
     "identifier": "Internal or external identifier (row ids, aggregator ids)",
     "personal": "Personal data about a person with an account (name, email)",
+    "personal-encrypted": "Personal data encrypted at rest with AES-256-GCM (a candidate's name)",
     "configuration": "A setting chosen by a user or administrator",
     "secret-hashed": "Secret kept only as a one-way hash",
     "secret-encrypted": "Secret encrypted at rest with AES-256-GCM",

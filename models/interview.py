@@ -1,7 +1,8 @@
 """Interviews the app wrote to calendars, and candidate self-scheduling links: IDs and status only.
 
 Titles, notes, times, attendees and the candidate's name and email live only in the calendar
-event at the aggregator (and, for a self-scheduling link, sealed inside the link's token). The
+event at the aggregator (and, for a self-scheduling link, sealed inside the link's token and,
+encrypted with AES-GCM, on the link's row so the recruiter can tell their links apart). The
 interview page reads them back on demand.
 
 The one exception is :class:`SlotClaim`: the time of a booking we made, kept per person (or room)
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
     false,
@@ -178,9 +180,18 @@ class CreatedEvent(Base):
     interview: Mapped[Interview] = relationship(back_populates="events")
 
 
+#: How long a self-scheduling link's row (with its encrypted candidate details) is kept.
+LINK_RETENTION = (
+    "until the link is purged (30 days after it expires, is used or revoked), or erased"
+)
+
+
 class SchedulingLink(Base):
     """A candidate self-scheduling link. The token (with the candidate's name and email sealed in
-    it) is only in the URL sent to the candidate; we keep its SHA-256."""
+    it) is only in the URL sent to the candidate; we keep its SHA-256. The candidate's name,
+    email and the interview title are also kept encrypted (``candidate_sealed``, AES-GCM bound
+    to this link's token hash) so the recruiter's list tells links apart and the candidate can be
+    emailed; they go with the row (purge, erasure, organisation deletion)."""
 
     __tablename__ = "scheduling_link"
 
@@ -230,6 +241,27 @@ class SchedulingLink(Base):
     )
     used_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, info=classified("timestamp", "When the candidate booked (single use)")
+    )
+    #: AES-GCM (the app's Sealer) of {"n": name, "e": email, "t": title}; services/link_details.py.
+    candidate_sealed: Mapped[bytes | None] = mapped_column(
+        LargeBinary,
+        info=classified(
+            "personal-encrypted",
+            "Candidate's name and email and the interview title, so the recruiter can tell "
+            "links apart and the candidate can be emailed",
+            retention=LINK_RETENTION,
+        ),
+    )
+    #: SHA-256 of the lower-cased address (as the audit trail hashes mail recipients): how a
+    #: compliance reviewer holding a candidate's address finds, exports and erases their links.
+    candidate_email_hash: Mapped[str | None] = mapped_column(
+        String(64),
+        index=True,
+        info=classified(
+            "secret-hashed",
+            "SHA-256 of the candidate's email address (finding a candidate's links)",
+            retention=LINK_RETENTION,
+        ),
     )
     revoked_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, info=classified("timestamp", "When the recruiter revoked the link")

@@ -96,3 +96,20 @@ def required_broker() -> CalendarBroker:
     if found is None:
         abort(503)
     return found
+
+
+def candidate_notify():
+    """What the scheduling services need to email a candidate about a change (``Notify``):
+    the shared objects, the public host (the calendar UID's domain) and the sender address."""
+    from urllib.parse import urlsplit
+
+    from webapp.services.scheduling.notices import Notify
+
+    config = current_app.config
+    return Notify(
+        broker=broker(),
+        cipher=cipher(),
+        sealer=sealer(),
+        ics_domain=urlsplit(config["PUBLIC_BASE_URL"]).hostname or "rendezvous",
+        sender=config.get("MAIL_FROM") or "Rendezvous <no-reply@localhost>",
+    )

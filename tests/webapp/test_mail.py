@@ -10,19 +10,19 @@ import email
 import hashlib
 import logging
 import re
-import socket
 from email import policy
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import AuthResult
 from icalendar import Calendar
 from sqlalchemy import select
 
 from models import AuditEntry, Interview, Role
 from tests.factories import make_org, make_user
 from tests.held_jobs import HeldJobs
+from tests.webapp.conftest import SMTP_PASSWORD, SMTP_USER, Inbox, free_port
 from tests.webapp.test_candidate_links import EMAIL, csrf, new_link, slots_on_page
 from tests.webapp.test_scheduling import actor_of
 from webapp import deps
@@ -30,59 +30,6 @@ from webapp.mail import OutboxMailer, build_mailer
 from webapp.services.scheduling import booking
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-
-SMTP_USER, SMTP_PASSWORD = "rendezvous", "smtp-pass-5c1e9a-not-logged"
-
-
-class Inbox:
-    def __init__(self):
-        self.envelopes = []
-        self.logins = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(app_config):
-    inbox = Inbox()
-
-    def authenticate(server, session, envelope, mechanism, auth_data):
-        ok = isinstance(auth_data, LoginPassword) and (
-            auth_data.login.decode(),
-            auth_data.password.decode(),
-        ) == (SMTP_USER, SMTP_PASSWORD)
-        if ok:
-            inbox.logins.append(auth_data.login.decode())
-        return AuthResult(success=ok)
-
-    port = _free_port()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=authenticate,
-        auth_require_tls=False,  # a loopback test server has no certificate
-        auth_required=True,
-    )
-    controller.start()
-    app_config.update(
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=port,
-        SMTP_SECURITY="none",
-        SMTP_USER=SMTP_USER,
-        SMTP_PASSWORD=SMTP_PASSWORD,
-        MAIL_FROM="Northwind Hiring <hiring@northwind.example>",
-    )
-    yield inbox
-    controller.stop()
 
 
 @pytest.fixture
@@ -166,7 +113,7 @@ def test_the_booking_confirmation_arrives_with_text_html_and_the_ics(
 def test_a_failing_smtp_server_never_fails_the_booking(
     app_config, app, client, session, sandbox, recruiter, panel, caplog
 ):
-    dead = _free_port()  # nothing listens there
+    dead = free_port()  # nothing listens there
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=dead)
     deps.mailer.install(app, build_mailer({**app.config}, app.instance_path))
     _link, token = new_link(app, session, recruiter, panel)
@@ -342,7 +289,7 @@ def test_starttls_is_required_before_the_login_and_the_certificate_is_checked(tm
         inbox.logins.append(auth_data.login.decode())
         return AuthResult(success=auth_data.password.decode() == SMTP_PASSWORD)
 
-    port = _free_port()
+    port = free_port()
     controller = Controller(
         inbox,
         hostname="localhost",

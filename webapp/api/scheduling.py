@@ -295,6 +295,7 @@ def reschedule(uid: str, body):
         body["start"],
         duration=body["duration"],
         jobs=deps.jobs(),
+        notify=deps.candidate_notify(),
     )
     db().refresh(interview)
     return _requested(interview, payload, with_title=False)
@@ -310,6 +311,8 @@ def reschedule(uid: str, body):
 )
 def cancel(uid: str):
     """Cancel the interview; its calendar events are deleted and attendees told by the calendar."""
-    interview = booking.cancel_interview(db(), actor(), uid, jobs=deps.jobs())
+    interview = booking.cancel_interview(
+        db(), actor(), uid, jobs=deps.jobs(), notify=deps.candidate_notify()
+    )
     db().refresh(interview)
     return _listed(interview, None)

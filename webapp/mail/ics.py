@@ -16,6 +16,16 @@ from icalendar import Calendar, Event
 
 PRODID = "-//Rendezvous//Interview scheduling//EN"
 
+#: SEQUENCE counts seconds from here: every later file about the same interview (a reschedule or
+#: cancel notice) carries a higher one than any before it, without a counter kept per interview.
+#: The booking confirmation's file has 0. Fits RFC 5545's 32-bit INTEGER until 2092.
+SEQUENCE_EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+def sequence_now(now: dt.datetime | None = None) -> int:
+    """The SEQUENCE of a file written now: higher than any written earlier for the interview."""
+    return int(((now or dt.datetime.now(dt.UTC)) - SEQUENCE_EPOCH).total_seconds())
+
 
 def uid_of(interview_uid: str, domain: str) -> str:
     return f"interview-{interview_uid}@{domain}"
@@ -30,8 +40,10 @@ def interview_ics(
     description: str = "",
     sequence: int = 0,
     cancelled: bool = False,
+    organizer: str | None = None,
 ) -> str:
-    """One VEVENT in a VCALENDAR; times in UTC. ``cancelled`` gives METHOD:CANCEL."""
+    """One VEVENT in a VCALENDAR; times in UTC. ``cancelled`` gives METHOD:CANCEL (RFC 5546
+    wants an ORGANIZER there: the address the notice comes from)."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -42,6 +54,8 @@ def interview_ics(
     event.add("dtstart", start.astimezone(dt.UTC))
     event.add("dtend", end.astimezone(dt.UTC))
     event.add("summary", title)
+    if organizer:
+        event.add("organizer", f"mailto:{organizer}")
     if description:
         event.add("description", description)
     event.add("sequence", sequence)

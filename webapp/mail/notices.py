@@ -96,3 +96,110 @@ def user_invitation(
         target_type="user",
         target_id=str(user_id),
     )
+
+
+def _notice(
+    *,
+    kind: str,
+    to: str,
+    subject: str,
+    lines: tuple[str, ...],
+    ics: str,
+    organisation_id: int,
+    interview_id: int,
+    method: str,
+) -> Mail:
+    text = "\n\n".join(lines) + "\n"
+    html = "".join(f"<p>{escape(line)}</p>" for line in lines)
+    return Mail(
+        to=to,
+        subject=subject,
+        text=text,
+        html=html,
+        kind=kind,
+        organisation_id=organisation_id,
+        target_type="interview",
+        target_id=str(interview_id),
+        attachments=(Attachment("interview.ics", f"text/calendar; method={method}", ics),),
+    )
+
+
+def interview_rescheduled(
+    *,
+    to: str,
+    candidate_name: str,
+    title: str,
+    old_start: dt.datetime | None,
+    old_end: dt.datetime | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    tzid: str,
+    ics_uid: str,
+    sequence: int,
+    organisation_id: int,
+    interview_id: int,
+) -> Mail:
+    """The interview moved: the new time in the candidate's zone, and the .ics again (same UID,
+    higher SEQUENCE) so the entry already in their calendar moves with it."""
+    moved = f"It was {_when(old_start, old_end, tzid)}." if old_start and old_end else ""
+    lines = (
+        f"Hello {candidate_name},",
+        f"Your interview {title} has been moved to {_when(start, end, tzid)}.",
+        *((moved,) if moved else ()),
+        "The attached file updates the entry in your calendar. The interviewers' calendar "
+        "invitation is updated separately.",
+    )
+    ics = interview_ics(uid=ics_uid, title=title, start=start, end=end, sequence=sequence)
+    return _notice(
+        kind="interview_rescheduled",
+        to=to,
+        subject=f"Interview moved: {title}",
+        lines=lines,
+        ics=ics,
+        organisation_id=organisation_id,
+        interview_id=interview_id,
+        method="PUBLISH",
+    )
+
+
+def interview_cancelled(
+    *,
+    to: str,
+    candidate_name: str,
+    title: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    tzid: str,
+    ics_uid: str,
+    sequence: int,
+    organizer: str,
+    organisation_id: int,
+    interview_id: int,
+) -> Mail:
+    """The interview is cancelled: which one, and an .ics with METHOD:CANCEL (same UID, higher
+    SEQUENCE) that removes it from the candidate's calendar."""
+    lines = (
+        f"Hello {candidate_name},",
+        f"Your interview {title} on {_when(start, end, tzid)} has been cancelled.",
+        "The attached file removes it from your calendar. If a new time is arranged, you will "
+        "hear from us separately.",
+    )
+    ics = interview_ics(
+        uid=ics_uid,
+        title=title,
+        start=start,
+        end=end,
+        sequence=sequence,
+        cancelled=True,
+        organizer=organizer,
+    )
+    return _notice(
+        kind="interview_cancelled",
+        to=to,
+        subject=f"Interview cancelled: {title}",
+        lines=lines,
+        ics=ics,
+        organisation_id=organisation_id,
+        interview_id=interview_id,
+        method="CANCEL",
+    )

@@ -36,6 +36,7 @@ from webapp.services.errors import (
     Invalid,
     NotFound,
 )
+from webapp.services.link_details import LinkDetails, seal_details
 from webapp.services.scheduling import booking
 
 PURPOSE = "candidate-link"
@@ -145,6 +146,11 @@ def create_link(
         window_end=window_end,
         video=video,
         expires_at=expires_at,
+    )
+    seal_details(
+        sealer,
+        link,
+        LinkDetails(candidate_name.strip(), candidate_email.strip(), title.strip()),
     )
     session.add(link)
     session.flush()

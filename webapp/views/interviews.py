@@ -115,7 +115,7 @@ def cancel(uid: str):
         access.interview_for(db, me, uid)
         if request.form.get("confirm") != "yes":  # it tells everyone invited: ask first
             return redirect(url_for("interviews.cancel_form", uid=uid), code=303)
-        booking.cancel_interview(db, me, uid, jobs=deps.jobs())
+        booking.cancel_interview(db, me, uid, jobs=deps.jobs(), notify=deps.candidate_notify())
     except NotFound:
         abort(404)
     except ServiceError as exc:
@@ -229,6 +229,7 @@ def reschedule(uid: str):
             parse_start(form.get("slot")),
             duration=duration,
             jobs=deps.jobs(),
+            notify=deps.candidate_notify(),
         )
     except NotFound:
         abort(404)

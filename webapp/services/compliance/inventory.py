@@ -21,8 +21,9 @@ NOT_STORED = (
     "and read from the calendar through the aggregator when a page needs them, never stored.",
     "Free/busy periods and availability: computed by the aggregator for each request, "
     "never stored.",
-    "Candidate names and email addresses: they travel inside the signed self-scheduling link and "
-    "the calendar invitation, not in Rendezvous's database.",
+    "Candidate names and email addresses in readable form: they travel inside the signed "
+    "self-scheduling link and the calendar invitation; the link's row keeps them only encrypted "
+    "(AES-256-GCM) with a hash of the address, deleted with the link.",
     "Calendar account passwords: people sign in at the aggregator's consent page; Rendezvous only "
     "receives OAuth tokens, which it encrypts.",
 )
@@ -73,7 +74,7 @@ def inventory(session: Session, actor: Actor) -> list[TableEntry]:
                 category=c.info["category"],
                 purpose=c.info["purpose"],
                 retention=c.info["retention"],
-                encrypted=c.info["category"] == "secret-encrypted",
+                encrypted=c.info["category"] in ("secret-encrypted", "personal-encrypted"),
                 hashed=c.info["category"] == "secret-hashed",
             )
             for c in table.columns

@@ -47,6 +47,8 @@ def _shown(column: Column, value: Any, row: Mapping[Any, Any]) -> Any:
         return None
     if category == "secret-encrypted":
         return f"encrypted (key {row.get('key_id') or '?'})"
+    if category == "personal-encrypted":
+        return "encrypted (AES-256-GCM)"
     if category == "secret-hashed":
         return "hashed (not reversible)"
     if isinstance(value, (datetime, date)):

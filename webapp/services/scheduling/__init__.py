@@ -9,5 +9,6 @@ One module per sub-domain (import the one you need; nothing is re-exported here)
 - ``writes``: the calendar write and delete jobs (idempotent, retried until confirmed);
 - ``reading``: interviews with what their events say now;
 - ``sync``: changes pushed by the aggregator and the periodic reconciliation;
-- ``preferences``: working hours and video provider.
+- ``preferences``: working hours and video provider;
+- ``notices``: emailing the candidate that their interview moved or was cancelled.
 """

@@ -38,6 +38,7 @@ from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.errors import Invalid, SlotTaken
+from webapp.services.scheduling import notices
 from webapp.services.scheduling.access import host_link_for, interview_for
 from webapp.services.scheduling.content import (
     EVENT_PREFIX,
@@ -288,8 +289,16 @@ def commit_interview(
     return interview, sealer.seal_json(f"write:{interview.uid}", content.to_dict())
 
 
-def cancel_interview(session: Session, actor: Actor, uid: str, *, jobs: JobQueue) -> Interview:
-    """Mark the interview cancelling; the delete job removes its events."""
+def cancel_interview(
+    session: Session,
+    actor: Actor,
+    uid: str,
+    *,
+    jobs: JobQueue,
+    notify: notices.Notify | None = None,
+) -> Interview:
+    """Mark the interview cancelling; the delete job removes its events. With ``notify``, the
+    candidate is emailed (their address and the time read from the event before it goes)."""
     interview = interview_for(session, actor, uid)
     if interview.status in (
         InterviewStatus.CANCELLED,
@@ -298,10 +307,19 @@ def cancel_interview(session: Session, actor: Actor, uid: str, *, jobs: JobQueue
         InterviewStatus.FAILED,
     ):
         raise Invalid("This interview is already cancelled.")
+    event = (
+        notices.current_event(session, notify.broker, notify.cipher, interview)
+        if notify is not None
+        else None
+    )
     mark_cancelling(session, interview)
     record(session, actor, "interview.cancelled", target_type="interview", target_id=interview.id)
     session.commit()
     jobs.enqueue("scheduling.delete_interview", interview.id)
+    if notify is not None:
+        notices.notify_candidate(
+            session, notify, actor, interview, "cancelled", event=event, jobs=jobs
+        )
     return interview
 
 

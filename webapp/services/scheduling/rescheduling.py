@@ -22,6 +22,7 @@ from webapp.services import Actor, JobQueue, claims
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster
 from webapp.services.errors import AggregatorTrouble, Invalid, SlotTaken
+from webapp.services.scheduling import notices
 from webapp.services.scheduling.access import interview_for, links_by_id, panel_members
 from webapp.services.scheduling.booking import TAKEN, TAKEN_ROOM, hold_for
 from webapp.services.scheduling.content import Content
@@ -41,9 +42,11 @@ def reschedule_interview(
     check_slot: bool = True,
     duration: int | None = None,
     jobs: JobQueue,
+    notify: notices.Notify | None = None,
 ) -> tuple[Interview, str]:
     """Move the interview (optionally changing its length): the event keeps its event_id, so the
-    same event moves, and everything else it says is written back as the calendar holds it."""
+    same event moves, and everything else it says is written back as the calendar holds it.
+    With ``notify``, the candidate is emailed the new time (with an updated .ics)."""
     interview = interview_for(session, actor, uid)
     if interview.status is not InterviewStatus.SCHEDULED:
         raise Invalid(
@@ -128,6 +131,18 @@ def reschedule_interview(
     session.commit()
     payload = sealer.seal_json(f"write:{interview.uid}", content.to_dict())
     jobs.enqueue("scheduling.write_interview", interview.id, payload)
+    if notify is not None:
+        notices.notify_candidate(
+            session,
+            notify,
+            actor,
+            interview,
+            "rescheduled",
+            event=event,
+            jobs=jobs,
+            start=content.start,
+            end=content.end,
+        )
     return interview, payload
 
 
