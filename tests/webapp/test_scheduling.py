@@ -343,7 +343,7 @@ def test_schedule_page_flow_over_http(
     page = client.get(
         f"/schedule/?{panel_qs}&duration=60&days=5&start_date={day}&tzid=Europe/London"
     ).get_data(as_text=True)
-    assert "Free for the panel" in page
+    assert "Free start times on" in page
     slot = re.search(r'name="slot" id="[^"]+" value="([^"]+)"', page).group(1)
     data = {
         "panel": [str(link.id) for _u, link in panel_of_three],
@@ -431,7 +431,7 @@ def test_coordinator_schedules_for_an_assigned_manager_and_sees_free_busy_only(
     page = client.get(
         f"/schedule/?panel={mlink.id}&on_behalf_of={manager.id}&days=10&start_date={day}"
     ).get_data(as_text=True)
-    assert "Free for the panel" in page and "busy" in page
+    assert "Free start times on" in page and "block-busy" in page
     seeded = sandbox.call("GET", "/events", params={"email": manager.email})["events"]
     assert seeded, "the sandbox seeds events for the manager"
     for ev in seeded:
@@ -552,9 +552,9 @@ def test_reschedule_over_http_offers_slots_of_the_same_length(
     )
     auth.login(recruiter.email)
     page = client.get(f"/interviews/{interview.uid}/reschedule").get_data(as_text=True)
-    assert "Free for the panel" in page
+    assert "Free start times on" in page
     slots = re.findall(r'name="slot" id="[^"]+" value="([^"]+)"', page)
-    first = re.search(r'<label for="slot-[^"]+">(\d\d:\d\d)–(\d\d:\d\d)', page)
+    first = re.search(r'class="pick-time">(\d\d:\d\d)–(\d\d:\d\d)', page)
     start, end = (dt.datetime.strptime(t, "%H:%M") for t in first.groups())
     assert end - start == dt.timedelta(minutes=45)
     target = slots[-1]

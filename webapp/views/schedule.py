@@ -9,11 +9,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from models import Organisation, Role
+from models import Organisation, Role, utcnow
 from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
-from webapp.services.availability import free_slots, model, roster, windows
+from webapp.services.availability import free_slots, layout, model, roster, windows
 from webapp.services.errors import Forbidden, Invalid, ServiceError, SlotTaken
 from webapp.services.scheduling import booking
 from webapp.services.scheduling import preferences as scheduling_preferences
@@ -44,6 +44,12 @@ def zone_options(selected: str) -> Markup:
 def member_hours(hours: model.Hours, days, tzid: str) -> str:
     """A member's working hours in their own zone and in the viewer's, for the grid."""
     return windows.hours_text(hours, days, tzid)
+
+
+@bp.app_template_global("week_layout")
+def week_layout(grid: model.Grid, tzid: str, **options) -> layout.WeekView:
+    """The grid laid out on the page's rows (see ``layout.week_view``)."""
+    return layout.week_view(grid, tzid, **options)
 
 
 def viewer_zone() -> str:
@@ -104,8 +110,11 @@ def _page(
     status: int = 200,
     form=None,
     pending: free_slots.PendingGrid | None = None,
+    entered=None,
+    error_field: str | None = None,
 ):
-    """The page; with ``pending``, its own queries run while the aggregator calls are in flight."""
+    """The page; with ``pending``, its own queries run while the aggregator calls are in flight.
+    ``entered``: the values as typed, shown again in the form whatever was wrong with them."""
     db = db_session()
     me = actor()
     choices = roster.panel_choices(db, me)
@@ -117,37 +126,101 @@ def _page(
         try:
             grid = pending.result()
         except ServiceError as exc:
-            return _page(None, problem=exc.message, status=503)
+            return _page(None, problem=exc.message, status=503, entered=entered)
+    entered = entered if entered is not None else (form or request.args)
+    weekends = entered.get("weekends") == "1"
+    view = weeks = None
+    if grid is not None and query is not None:
+        view = layout.week_view(
+            grid, query.tzid, weekends=weekends, current=_day(entered.get("day"))
+        )
+        weeks = week_links(query, weekends)
     return render_template(
         "schedule/index.html",
         query=query,
         grid=grid,
+        view=view,
+        weeks=weeks,
         choices=choices,
         managers=managers,
         problem=problem,
+        error_field=error_field,
         durations=model.DURATIONS,
         zone_options=zone_options,
         form=form or {},
+        entered=entered,
+        weekends=weekends,
         rooms=rooms,
         viewer_tz=query.tzid if query else viewer_zone(),
-        zone=model.zone,
-        grid_days=free_slots.by_day,
         is_coordinator=me.role is Role.COORDINATOR,
     ), status
+
+
+def _day(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value or "")
+    except ValueError:
+        return None
+
+
+def query_args(query: model.Query, weekends: bool, **changes) -> dict:
+    """The query as the availability form sends it (for links to other weeks and days)."""
+    args: dict = {
+        "panel": list(query.panel_link_ids),
+        "duration": query.duration,
+        "days": query.days,
+        "start_date": query.start_date.isoformat() if query.start_date else "",
+        "required": "all" if query.required == "all" else "some",
+        "required_n": 1 if query.required == "all" else query.required,
+        "buffer_before": query.buffer_before,
+        "buffer_after": query.buffer_after,
+        "tzid": query.tzid,
+    }
+    if query.on_behalf_of_id:
+        args["on_behalf_of"] = query.on_behalf_of_id
+    if query.room:
+        args["room"] = query.room
+    if weekends:
+        args["weekends"] = "1"
+    args.update(changes)
+    return {k: v for k, v in args.items() if v not in ("", None)}
+
+
+def week_links(query: model.Query, weekends: bool) -> dict:
+    """Links to the previous week (never before today), the next one, and weekends on or off."""
+    today = utcnow().astimezone(model.zone(query.tzid)).date()
+    start = query.start_date or today
+    week = dt.timedelta(days=7)
+    previous = max(start - week, today) if start > today else None
+
+    def url(**changes) -> str:
+        return url_for("schedule.index", **query_args(query, weekends, **changes)) + "#grid-heading"
+
+    return {
+        "previous": url(start_date=previous.isoformat()) if previous else None,
+        "previous_date": previous,
+        "next": url(start_date=(start + week).isoformat()),
+        "next_date": start + week,
+        "weekends": url_for(
+            "schedule.index",
+            **query_args(query, not weekends),
+        )
+        + "#grid-heading",
+    }
 
 
 @bp.route("/")
 @allow(*SCHEDULERS)
 def index():
     """Show panel availability for the chosen people and dates."""
-    if not request.args.getlist("panel"):
+    if not request.args:
         return _page(None)
     try:
         query = parse_query(request.args)
         db, cipher = db_session(), deps.cipher()
         pending = free_slots.start_grid(db, deps.required_broker(), cipher, actor(), query)
     except (Invalid, Forbidden) as exc:
-        return _page(None, problem=exc.message, status=400)
+        return _page(None, problem=exc.message, status=400, error_field=exc.field)
     except ServiceError as exc:
         return _page(None, problem=exc.message, status=503)
     return _page(query, pending=pending)
@@ -203,7 +276,9 @@ def create():
         except ServiceError:
             query = None
         status = 409 if isinstance(exc, SlotTaken) else 400
-        return _page(query, grid, problem=exc.message, status=status, form=form)
+        return _page(
+            query, grid, problem=exc.message, status=status, form=form, error_field=exc.field
+        )
     flash("The interview is scheduled. Invitations go out from the calendar.", "success")
     return redirect(url_for("interviews.show", uid=interview.uid), code=303)
 

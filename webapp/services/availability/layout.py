@@ -1,0 +1,342 @@
+"""The week grid laid out for the page: each day a time axis in the viewer's zone, one lane per
+panel member (merged busy blocks over shaded working hours) and the panel's lane (free windows
+and a pick for every slot), positioned on fixed 15-minute rows.
+
+Pure arithmetic on a ``Grid``: no aggregator call, no database, nothing stored. Positions are
+grid line numbers that the page turns into class names (``gr-3 gs-4``: row 3, four rows high),
+so a strict content security policy (no inline style) holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from broker.types import Period
+from webapp.services.availability.model import UTC, Block, Grid, PanelMember, zone
+from webapp.services.availability.windows import hours_text, working_periods
+
+#: Minutes per row of the grid.
+STEP = 15
+#: Rows above the first time row (the lanes' headings).
+HEAD_ROWS = 1
+#: The axis shown when nobody's hours or slots say otherwise.
+DEFAULT_FIRST, DEFAULT_LAST = 8 * 60, 18 * 60
+DAY_MINUTES = 24 * 60
+#: Whatever the day, a grid never needs more lines than a full day of rows (plus the heading).
+MAX_ROW = HEAD_ROWS + DAY_MINUTES // STEP + 1
+#: Busy statuses, the strongest first: a merged block takes the strongest of its parts.
+STRENGTH = {"busy": 3, "unknown": 2, "tentative": 1}
+WEEKEND = (6, 7)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A period on one day's rows: from grid line ``row``, ``rows`` rows high."""
+
+    row: int
+    rows: int
+    start: dt.datetime
+    end: dt.datetime
+    status: str = ""
+
+    @property
+    def times(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One slot the panel is free for: a radio button on the row of its start."""
+
+    value: str
+    row: int
+    times: str
+    theirs: str
+    #: The first slot of a free window (its time stays visible).
+    lead: bool
+
+
+@dataclass
+class LaneDay:
+    member: PanelMember
+    column: int
+    busy: list[Span]
+    work: list[Span]
+    problem: str | None
+    #: The member's merged busy times on this day, whole (not cut to the axis), for the text.
+    busy_text: list[str]
+
+
+@dataclass
+class DayView:
+    date: dt.date
+    label: str
+    long_label: str
+    anchor: str
+    lanes: list[LaneDay]
+    free: list[Span]
+    picks: list[Pick]
+    current: bool = False
+
+
+@dataclass
+class Legend:
+    initials: str
+    name: str
+    hours: str
+    problem: str | None
+
+
+@dataclass
+class WeekView:
+    days: list[DayView]
+    #: (grid line, "09:00") of each hour on the axis.
+    ticks: list[tuple[int, str]]
+    first_minute: int
+    last_minute: int
+    lanes: int
+    panel_column: int
+    legend: list[Legend]
+    #: Free slots on Saturdays and Sundays left out of the page.
+    hidden_weekend_slots: int = 0
+    weekends: bool = False
+    zone: str = "Etc/UTC"
+    members: list[PanelMember] = field(default_factory=list)
+
+    @property
+    def last_row(self) -> int:
+        return HEAD_ROWS + (self.last_minute - self.first_minute) // STEP + 1
+
+
+def merge(blocks: Sequence[Block]) -> list[Block]:
+    """Busy blocks with overlapping or touching ones merged (a ``free`` block is not busy); a
+    merged block is as busy as the strongest of its parts."""
+    out: list[Block] = []
+    for b in sorted(blocks, key=lambda b: (b.start, b.end)):
+        if b.status == "free" or b.end <= b.start:
+            continue
+        status = b.status if b.status in STRENGTH else "busy"
+        if out and b.start <= out[-1].end:
+            last = out[-1]
+            strongest = max(last.status, status, key=lambda s: STRENGTH[s])
+            out[-1] = Block(last.start, max(last.end, b.end), strongest)
+        else:
+            out.append(Block(b.start, b.end, status))
+    return out
+
+
+def merge_periods(periods: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[Period]:
+    """The union of periods, in order."""
+    out: list[Period] = []
+    for start, end in sorted(periods):
+        if out and start <= out[-1].end:
+            out[-1] = Period(out[-1].start, max(out[-1].end, end))
+        elif end > start:
+            out.append(Period(start, end))
+    return out
+
+
+def initials(name: str) -> str:
+    words = [w for w in name.replace("-", " ").split() if w[:1].isalpha()]
+    if not words:
+        return "?"
+    return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper()
+
+
+def _minute_of(moment: dt.datetime, day: dt.date) -> int:
+    """Wall-clock minutes of ``moment`` (in the viewer's zone) since ``day`` began, clamped to
+    the day."""
+    if moment.date() < day:
+        return 0
+    if moment.date() > day:
+        return DAY_MINUTES
+    return moment.hour * 60 + moment.minute
+
+
+def _local_parts(
+    start: dt.datetime, end: dt.datetime, tz: dt.tzinfo
+) -> list[tuple[dt.date, int, int]]:
+    """The period cut into days of zone ``tz``: (day, first minute, last minute)."""
+    start, end = start.astimezone(tz), end.astimezone(tz)
+    out = []
+    day, last = start.date(), (end - dt.timedelta(microseconds=1)).date()
+    while day <= last:
+        a, b = _minute_of(start, day), _minute_of(end, day)
+        if b > a:
+            out.append((day, a, b))
+        day += dt.timedelta(days=1)
+    return out
+
+
+def _span(
+    day: dt.date, a: int, b: int, first: int, last: int, tz: dt.tzinfo, status: str = ""
+) -> Span | None:
+    """The minutes ``a``–``b`` of ``day`` on the axis ``first``–``last`` (cut to it)."""
+    a, b = max(a, first), min(b, last)
+    if b <= a:
+        return None
+    row = HEAD_ROWS + 1 + (a - first) // STEP
+    end_row = HEAD_ROWS + 1 + -(-(b - first) // STEP)
+    midnight = dt.datetime.combine(day, dt.time(0))
+    start = (midnight + dt.timedelta(minutes=a)).replace(tzinfo=tz)
+    end = (midnight + dt.timedelta(minutes=b)).replace(tzinfo=tz)
+    return Span(row, end_row - row, start, end, status)
+
+
+def shown_days(days: Sequence[dt.date], weekends: bool) -> list[dt.date]:
+    """The days on the page: Saturdays and Sundays only when asked (or when nothing else is)."""
+    if weekends:
+        return list(days)
+    weekdays = [d for d in days if d.isoweekday() not in WEEKEND]
+    return weekdays or list(days)
+
+
+def week_view(
+    grid: Grid,
+    tzid: str,
+    *,
+    candidate_tzid: str | None = None,
+    weekends: bool = False,
+    current: dt.date | None = None,
+) -> WeekView:
+    """The grid laid out for the page, in zone ``tzid``."""
+    tz = zone(tzid)
+    other = zone(candidate_tzid) if candidate_tzid and candidate_tzid != tzid else None
+    days = shown_days(grid.days, weekends)
+    on_page = set(days)
+    span = Period(
+        dt.datetime.combine(grid.days[0], dt.time(0), tz).astimezone(UTC),
+        dt.datetime.combine(grid.days[-1] + dt.timedelta(days=1), dt.time(0), tz).astimezone(UTC),
+    )
+
+    work: dict[int, list[tuple[dt.date, int, int]]] = {}
+    for m in grid.members:
+        work[m.link.id] = [
+            part
+            for p in working_periods(m.hours, span)
+            for part in _local_parts(p.start, p.end, tz)
+            if part[0] in on_page
+        ]
+    slots = [
+        (s, s.start.astimezone(tz))
+        for s in grid.slots
+        if s.start.astimezone(tz).date() in set(grid.days)
+    ]
+    hidden = sum(1 for _s, local in slots if local.date() not in on_page)
+    slots = [(s, local) for s, local in slots if local.date() in on_page]
+    free_parts = [
+        part
+        for w in merge_periods([(s.start, s.end) for s, _local in slots])
+        for part in _local_parts(w.start, w.end, tz)
+    ]
+
+    # One axis for the whole week, so the days line up: everyone's working hours and every slot.
+    edges = [(a, b) for parts in work.values() for _d, a, b in parts]
+    edges += [(a, b) for _d, a, b in free_parts]
+    if edges:
+        first = min(a for a, _b in edges) // 60 * 60
+        last = min(DAY_MINUTES, -(-max(b for _a, b in edges) // 60) * 60)
+    else:
+        first, last = DEFAULT_FIRST, DEFAULT_LAST
+    if last - first < 4 * 60:  # a short axis still reads as a day
+        last = min(DAY_MINUTES, first + 4 * 60)
+        first = max(0, last - 4 * 60)
+
+    merged = {link_id: merge(blocks) for link_id, blocks in grid.busy.items()}
+    current = current if current in on_page else None
+    views = []
+    for day in days:
+        lanes = []
+        for i, m in enumerate(grid.members):
+            problem = grid.busy_problems.get(m.link.id)
+            busy, text = [], []
+            for b in merged.get(m.link.id, []):
+                for d, a, z in _local_parts(b.start, b.end, tz):
+                    if d != day:
+                        continue
+                    whole = (b.start.astimezone(tz), b.end.astimezone(tz))
+                    text.append(_times(whole[0], whole[1], day) + _status_note(b.status))
+                    placed = _span(day, a, z, first, last, tz, b.status)
+                    if placed is not None:
+                        busy.append(placed)
+            shade = [
+                s
+                for d, a, z in work[m.link.id]
+                if d == day and (s := _span(day, a, z, first, last, tz)) is not None
+            ]
+            lanes.append(LaneDay(m, i + 2, busy, shade, problem, text))
+        free = [
+            s
+            for d, a, z in free_parts
+            if d == day and (s := _span(day, a, z, first, last, tz)) is not None
+        ]
+        picks = []
+        previous_end: dt.datetime | None = None
+        for s, local in slots:
+            if local.date() != day:
+                continue
+            a = local.hour * 60 + local.minute
+            if not first <= a < last:
+                continue
+            theirs = f"{s.start.astimezone(other):%H:%M}" if other else ""
+            lead = previous_end is None or s.start > previous_end
+            previous_end = s.end if previous_end is None else max(previous_end, s.end)
+            picks.append(
+                Pick(
+                    s.start.isoformat(),
+                    HEAD_ROWS + 1 + (a - first) // STEP,
+                    f"{local:%H:%M}–{s.end.astimezone(tz):%H:%M}",
+                    theirs,
+                    lead,
+                )
+            )
+        views.append(
+            DayView(
+                day,
+                day.strftime("%a %d %b"),
+                day.strftime("%A %d %B"),
+                f"day-{day.isoformat()}",
+                lanes,
+                free,
+                picks,
+                current=(day == current) if current else not views,
+            )
+        )
+    legend = [
+        Legend(
+            initials(m.label),
+            m.label,
+            hours_text(m.hours, grid.days, tzid),
+            grid.busy_problems.get(m.link.id),
+        )
+        for m in grid.members
+    ]
+    ticks = [
+        (HEAD_ROWS + 1 + (h - first) // STEP, f"{h // 60:02d}:00") for h in range(first, last, 60)
+    ]
+    return WeekView(
+        views,
+        ticks,
+        first,
+        last,
+        len(grid.members),
+        len(grid.members) + 2,
+        legend,
+        hidden_weekend_slots=hidden,
+        weekends=weekends,
+        zone=tz.key,
+        members=list(grid.members),
+    )
+
+
+def _times(start: dt.datetime, end: dt.datetime, day: dt.date) -> str:
+    """ "09:00–10:30", with the day named when the block begins or ends on another day."""
+    a = f"{start:%H:%M}" if start.date() == day else f"{start:%a %H:%M}"
+    b = f"{end:%H:%M}" if end.date() == day else f"{end:%a %H:%M}"
+    return f"{a}–{b}"
+
+
+def _status_note(status: str) -> str:
+    return "" if status == "busy" else f" ({status})"
