@@ -246,12 +246,13 @@ def week_view(
 
     merged = {link_id: merge(blocks) for link_id, blocks in grid.busy.items()}
     current = current if current in on_page else None
-    views = []
+    views: list[DayView] = []
     for day in days:
         lanes = []
         for i, m in enumerate(grid.members):
             problem = grid.busy_problems.get(m.link.id)
-            busy, text = [], []
+            busy: list[Span] = []
+            text: list[str] = []
             for b in merged.get(m.link.id, []):
                 for d, a, z in _local_parts(b.start, b.end, tz):
                     if d != day:
@@ -262,17 +263,17 @@ def week_view(
                     if placed is not None:
                         busy.append(placed)
             shade = [
-                s
+                placed
                 for d, a, z in work[m.link.id]
-                if d == day and (s := _span(day, a, z, first, last, tz)) is not None
+                if d == day and (placed := _span(day, a, z, first, last, tz)) is not None
             ]
             lanes.append(LaneDay(m, i + 2, busy, shade, problem, text))
         free = [
-            s
+            placed
             for d, a, z in free_parts
-            if d == day and (s := _span(day, a, z, first, last, tz)) is not None
+            if d == day and (placed := _span(day, a, z, first, last, tz)) is not None
         ]
-        picks = []
+        picks: list[Pick] = []
         previous_end: dt.datetime | None = None
         for s, local in slots:
             if local.date() != day:
