@@ -79,6 +79,12 @@ def test_desktop_grid_click_a_free_window_and_schedule(
     expect(page.get_by_role("button", name="Show availability")).to_be_enabled()
     page.screenshot(path=str(shots / "desktop-week.png"), full_page=True)
 
+    page.get_by_role("link", name="Show Saturdays and Sundays").click()
+    expect(days).to_have_count(7)
+    page.locator(".week").screenshot(path=str(shots / "desktop-weekends.png"))
+    page.get_by_role("link", name="Hide Saturdays and Sundays").click()
+    expect(days).to_have_count(5)
+
     # A free window: its start times are radios labelled with their day and time.
     pick = page.get_by_role("radio", name=re.compile(r"^\d\d:\d\d–\d\d:\d\d on \w+day")).nth(2)
     label = pick.evaluate("e => e.labels[0].textContent")
@@ -157,6 +163,11 @@ def test_phone_shows_one_day_with_a_switcher_and_no_sideways_scroll(
     expect(switcher.locator("[aria-current]")).to_contain_text(wednesday.strftime("%a %d %b"))
     assert scroll_width(page) <= PHONE["width"]
     page.screenshot(path=str(shots / "phone-day3.png"), full_page=True)
+    page.locator(".week").screenshot(path=str(shots / "phone-day3-grid.png"))
+
+    page.get_by_text("Busy times as text").click()  # the text alternative, open, still fits
+    expect(page.get_by_role("table", name=re.compile("Busy times per person"))).to_be_visible()
+    assert scroll_width(page) <= PHONE["width"]
 
     pick = days.nth(2).locator("input[name=slot]").first
     pick.locator("xpath=..").click()
