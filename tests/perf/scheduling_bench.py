@@ -116,7 +116,8 @@ class BenchWorld:
     week: dt.date
 
 
-def bench_world() -> BenchWorld:
+def bench_world(**config: Any) -> BenchWorld:
+    """``config`` overrides the test app's settings (say, ``JOBS_IMMEDIATE=False``)."""
     handle = SandboxProcess()
     sandbox = SandboxClient(handle.url, timeout=60)
     week = _free_time.bench_week()
@@ -135,6 +136,7 @@ def bench_world() -> BenchWorld:
             CRONOFY_API_BASE_URL=handle.url,
             CRONOFY_APP_BASE_URL=handle.url,
             LOG_LEVEL="WARNING",
+            **config,
         )
     )
     import logging
