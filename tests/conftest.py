@@ -35,6 +35,16 @@ def _no_internet():
     netguard.uninstall()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _strict_audit_codes():
+    """An audit action missing from webapp/services/audit_codes.py fails the test recording it."""
+    from webapp.services import audit
+
+    audit.STRICT_CODES = True
+    yield
+    audit.STRICT_CODES = False
+
+
 def _postgres_server_url() -> str | None:
     url = os.environ.get("DATABASE_URL", "")
     return url if url.startswith("postgresql") else None

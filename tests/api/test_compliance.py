@@ -32,18 +32,18 @@ def test_audit_trail_pages_through_everything_once(client, session, org, token_u
 
     actor = Actor(reviewer.user.id, reviewer.user.email, org.id, Role.COMPLIANCE)
     for n in range(7):
-        record(session, actor, "test.event", target_label=f"thing-{n}")
+        record(session, actor, "retention.purged", target_label=f"thing-{n}")
     session.commit()
     seen, cursor, pages = [], None, 0
     while True:
-        params = {"limit": 3, "action": "test."}
+        params = {"limit": 3, "action": "retention.purged"}
         if cursor:
             params["cursor"] = cursor
         body = api.get("/compliance/audit", query_string=params).get_json()
         seen += [e["target_label"] for e in body["items"]]
         pages += 1
         if pages == 2:  # entries arriving meanwhile do not make the next page repeat any
-            record(session, actor, "test.event", target_label="late")
+            record(session, actor, "retention.purged", target_label="late")
             session.commit()
         cursor = body["next_cursor"]
         if not cursor:
@@ -52,9 +52,11 @@ def test_audit_trail_pages_through_everything_once(client, session, org, token_u
     assert seen == [f"thing-{n}" for n in range(6, -1, -1)]
     # Other organisations' entries never show.
     other = make_org(session)
-    record(session, None, "test.event", organisation_id=other.id, target_label="foreign")
+    record(session, None, "retention.purged", organisation_id=other.id, target_label="foreign")
     session.commit()
-    body = api.get("/compliance/audit", query_string={"action": "test.", "limit": 100}).get_json()
+    body = api.get(
+        "/compliance/audit", query_string={"action": "retention.purged", "limit": 100}
+    ).get_json()
     assert "foreign" not in {e["target_label"] for e in body["items"]}
 
 

@@ -107,7 +107,7 @@ def alpha_and_beta(app, session, sandbox, org, admin_client):
     assert interview.status is InterviewStatus.SCHEDULED
     event_id = interview.events[0].event_id
     for label in (SHARED, AURORA):
-        record(session, None, "test.alpha_thing", organisation_id=alpha.id, target_label=label)
+        record(session, None, "assignment.created", organisation_id=alpha.id, target_label=label)
         session.add(
             AuditEntry(
                 organisation_id=alpha.id,

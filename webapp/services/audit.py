@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from models import AuditEntry
 from webapp.services import Actor
+from webapp.services.audit_codes import CODES
+
+log = logging.getLogger(__name__)
+
+#: The test suite sets this: an action code missing from ``audit_codes`` then fails the test
+#: that records it. In production such an entry is still written (the trail must not lose an
+#: event over a missing legend line) and the omission logged.
+STRICT_CODES = False
+
+
+class UnknownAuditAction(ValueError):
+    """An action code that ``webapp/services/audit_codes.py`` does not define."""
 
 
 def record(
@@ -23,6 +36,12 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Add an audit entry to ``session`` (the caller commits with the change it describes)."""
+    if action not in CODES:
+        if STRICT_CODES:
+            raise UnknownAuditAction(
+                f"audit action {action!r} is not defined in webapp/services/audit_codes.py"
+            )
+        log.warning("audit action %s has no entry in the legend", action)
     entry = AuditEntry(
         organisation_id=organisation_id
         if organisation_id is not None

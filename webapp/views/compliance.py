@@ -20,6 +20,7 @@ from models import Role
 from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
+from webapp.services import audit_codes
 from webapp.services.compliance import audit as audit_trail
 from webapp.services.compliance import erasure, subjects
 from webapp.services.compliance import inventory as data_inventory
@@ -65,6 +66,7 @@ def audit():
             pages=1,
             filters=audit_trail.AuditFilters(),
             args=request.args,
+            codes=audit_codes,
         ), 400
     page = request.args.get("page", 1, type=int) or 1
     entries, total, pages = audit_trail.audit_page(db_session(), actor(), filters, page=page)
@@ -76,6 +78,7 @@ def audit():
         pages=pages,
         filters=filters,
         args=request.args,
+        codes=audit_codes,
     )
 
 

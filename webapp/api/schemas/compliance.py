@@ -79,7 +79,10 @@ class AuditQuerySchema(PageQuerySchema):
     action = fields.String(
         load_default="",
         validate=validate.Length(max=64),
-        metadata={"description": "Action prefix, e.g. `calendar.`"},
+        metadata={
+            "description": "Action prefix, e.g. `calendar.`, or the name of a kind of action "
+            "(e.g. `erasure`, which includes `subject.erased`)"
+        },
     )
     target = fields.String(
         load_default="",

@@ -20,6 +20,7 @@ from models import (
 )
 from webapp.services import Actor, rowcount
 from webapp.services.audit import record
+from webapp.services.audit_codes import AREAS_BY_KEY, area_named
 from webapp.services.compliance.scope import like_escaped, require, table_of
 from webapp.services.errors import Invalid
 
@@ -27,6 +28,9 @@ from webapp.services.errors import Invalid
 @dataclass(frozen=True)
 class AuditFilters:
     actor: str = ""
+    #: A kind of action (an ``audit_codes`` area key) from the page's list.
+    area: str = ""
+    #: A code prefix ("user.role") or an area's name ("erasure").
     action: str = ""
     target: str = ""
     since: date | None = None
@@ -35,6 +39,7 @@ class AuditFilters:
     def as_query(self) -> dict[str, str]:
         values = {
             "actor": self.actor,
+            "area": self.area,
             "action": self.action,
             "target": self.target,
             "since": self.since.isoformat() if self.since else "",
@@ -55,8 +60,12 @@ def parse_filters(args: dict[str, str]) -> AuditFilters:
         except ValueError:
             raise Invalid(f"“{raw[:20]}” is not a date; use YYYY-MM-DD.", field=name) from None
 
+    area = (args.get("area") or "").strip()
+    if area and area not in AREAS_BY_KEY:
+        raise Invalid("Choose a kind of action from the list.", field="area")
     filters = AuditFilters(
         actor=(args.get("actor") or "").strip()[:320],
+        area=area,
         action=(args.get("action") or "").strip()[:64],
         target=(args.get("target") or "").strip()[:320],
         since=day("since"),
@@ -73,8 +82,14 @@ def _audit_query(actor: Actor, filters: AuditFilters):
         query = query.where(
             AuditEntry.actor_label.ilike(f"%{like_escaped(filters.actor)}%", escape="\\")
         )
+    if filters.area:
+        query = query.where(AuditEntry.action.in_(AREAS_BY_KEY[filters.area].codes))
     if filters.action:
-        query = query.where(AuditEntry.action.like(f"{like_escaped(filters.action)}%", escape="\\"))
+        # A code prefix, or the name of a kind of action: "erasure" finds ``subject.erased``
+        # too, whose code predates the area's name.
+        matches = AuditEntry.action.like(f"{like_escaped(filters.action)}%", escape="\\")
+        area = area_named(filters.action)
+        query = query.where(or_(matches, AuditEntry.action.in_(area.codes)) if area else matches)
     if filters.target:
         needle = f"%{like_escaped(filters.target)}%"
         query = query.where(
