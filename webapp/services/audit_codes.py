@@ -123,6 +123,10 @@ AREAS: tuple[Area, ...] = (
             "interview.write_failed": "An interview's calendar event could not be written.",
             "interview.video_fallback": "An interview got a different video link than asked for.",
             "interview.candidate_replied": "A candidate answered an invitation.",
+            "interview.candidate_notice_queued": "The candidate's email about a moved or "
+            "cancelled interview was queued.",
+            "interview.candidate_notice_skipped": "The candidate could not be told of a moved "
+            "or cancelled interview (no address kept, or it could not be read).",
             "scheduling.preferences_changed": "Someone changed their working hours or video.",
             "scheduling_link.created": "A recruiter created a self-scheduling link.",
             "scheduling_link.revoked": "A recruiter revoked a self-scheduling link.",
