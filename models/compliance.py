@@ -50,6 +50,15 @@ class ErasureRequest(Base):
         UTCDateTime,
         info=classified("timestamp", "When it was confirmed or rejected", retention=TOMBSTONE),
     )
+    #: The receipt page's address (/compliance/erasures/receipts/<ref>): random, so receipts
+    #: cannot be enumerated; set when the erasure completes.
+    receipt_ref: Mapped[str | None] = mapped_column(
+        String(64),
+        unique=True,
+        info=classified(
+            "identifier", "Unguessable address of the erasure's receipt page", retention=TOMBSTONE
+        ),
+    )
     #: Counts of what was revoked, deleted and cancelled: the receipt.
     receipt: Mapped[dict | None] = mapped_column(
         JSON, info=classified("audit", "What the erasure did (counts only)", retention=TOMBSTONE)

@@ -135,6 +135,7 @@ def test_erasing_a_person_deletes_their_tokens(client, session, org, token_user)
         approve=True,
         confirm_role=Role.ADMIN,
         jobs=HeldJobs(),
+        typed_confirmation=subject.user.email,
     )
     assert session.scalar(select(ApiToken).where(ApiToken.user_id == subject.user.id)) is None
     assert_error(ApiClient(client, subject.token).get("/me"), 401)

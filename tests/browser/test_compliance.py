@@ -1,11 +1,17 @@
 """A compliance reviewer answers 'what do we store about this person, and who touched it' from
 the UI alone, and an erasure goes from proposal to receipt."""
 
+import os
+import shutil
+
 from playwright.sync_api import expect
 
 from models import Role
 from tests.browser.conftest import log_in
 from tests.factories import assign, make_org, make_user
+
+#: Where to copy the screenshots for a person to look at (unset: they stay in tmp_path).
+SCREENSHOTS = os.environ.get("RENDEZVOUS_SCREENSHOTS")
 
 
 def test_reviewer_finds_what_is_stored_and_who_touched_it(page, session, browser, live_server):
@@ -49,13 +55,21 @@ def test_reviewer_finds_what_is_stored_and_who_touched_it(page, session, browser
     expect(page.locator("tbody tr")).to_contain_text("alex@northwind.example")
 
 
-def test_erasure_from_proposal_to_receipt(page, session, browser, live_server):
+def test_erasure_from_proposal_to_confirmation_and_receipt(
+    page, session, browser, live_server, tmp_path
+):
+    """The reviewer proposes; the IT admin reads who and what will happen, types the address
+    (a wrong one is refused, nothing erased), confirms and lands on the receipt's own page,
+    which survives a reload and which the reviewer reopens from the list."""
     org = make_org(session)
-    admin = make_user(session, org, Role.ADMIN)
-    reviewer = make_user(session, org, Role.COMPLIANCE)
-    leaver = make_user(session, org, Role.RECRUITER, name="Lee Leaver")
+    admin = make_user(session, org, Role.ADMIN, name="Alex Kim")
+    reviewer = make_user(session, org, Role.COMPLIANCE, name="Jordan Diaz")
+    leaver = make_user(
+        session, org, Role.RECRUITER, name="Lee Leaver", email="lee.leaver@northwind.example"
+    )
+    leaver_id = leaver.id
     log_in(page, reviewer.email)
-    page.goto(f"/compliance/people/{leaver.id}")
+    page.goto(f"/compliance/people/{leaver_id}")
     page.get_by_label("Keep them in the calendars").check()
     page.get_by_role("button", name="Propose erasure").click()
     expect(page.get_by_role("status")).to_contain_text("An IT admin must confirm it")
@@ -65,10 +79,46 @@ def test_erasure_from_proposal_to_receipt(page, session, browser, live_server):
     admin_page.get_by_role("navigation", name="Main").get_by_role(
         "link", name="Erasure requests"
     ).click()
-    admin_page.get_by_role("button", name="Confirm erasure").click()
+    expect(admin_page.locator("main")).to_contain_text("Lee Leaver (lee.leaver@northwind.example)")
+    admin_page.get_by_role("link", name="Review and confirm").click()
+    main = admin_page.locator("main")
+    expect(main.get_by_role("heading", name="Who")).to_be_visible()
+    expect(main).to_contain_text("Recruiter / hiring manager")
+    expect(main).to_contain_text(f"by Jordan Diaz ({reviewer.email})")
+    expect(main.get_by_role("heading", name="What confirming will do")).to_be_visible()
+    expect(main.locator("tr", has_text="accounts deleted")).to_contain_text("1")
+    admin_page.screenshot(path=str(tmp_path / "erasure-confirm.png"), full_page=True)
+
+    # A wrong address is refused and nothing is erased.
+    admin_page.get_by_label("To confirm, type their email address").fill("lee@northwind.example")
+    admin_page.get_by_role("button", name="Erase Lee Leaver").click()
+    expect(admin_page.get_by_role("status")).to_contain_text(
+        "type the person's email address exactly"
+    )
+    admin_page.screenshot(path=str(tmp_path / "erasure-refused.png"), full_page=True)
+
+    admin_page.get_by_label("To confirm, type their email address").fill(leaver.email)
+    admin_page.get_by_role("button", name="Erase Lee Leaver").click()
     expect(admin_page.get_by_role("heading", name="Erasure receipt")).to_be_visible()
-    expect(admin_page.locator("main")).to_contain_text("accounts deleted: 1")
+    receipt_url = admin_page.url
+    assert "/compliance/erasures/receipts/" in receipt_url
+    expect(admin_page.locator("tr", has_text="accounts deleted")).to_contain_text("1")
+    expect(admin_page.locator("main")).not_to_contain_text("Lee Leaver")
+    admin_page.screenshot(path=str(tmp_path / "erasure-receipt.png"), full_page=True)
+    admin_page.reload()  # a GET: reloading shows the receipt again, erasing nothing twice
+    expect(admin_page.get_by_role("heading", name="Erasure receipt")).to_be_visible()
     admin_page.context.close()
 
-    page.goto(f"/compliance/people/{leaver.id}")
+    # The reviewer reopens the receipt from the list of decided requests.
+    page.get_by_role("navigation", name="Compliance").get_by_role(
+        "link", name="Erasure requests"
+    ).click()
+    page.get_by_role("link", name="Receipt #").click()
+    expect(page.get_by_role("heading", name="Erasure receipt")).to_be_visible()
+    assert page.url == receipt_url
+    expect(page.locator("main")).to_contain_text(f"User #{leaver_id} was erased")
+    page.goto(f"/compliance/people/{leaver_id}")
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    if SCREENSHOTS:
+        for shot in tmp_path.glob("*.png"):
+            shutil.copy(shot, SCREENSHOTS)

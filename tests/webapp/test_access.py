@@ -102,6 +102,8 @@ ACCESS: dict[str, object] = {
     "compliance.propose_erasure": {Q},
     "compliance.erasures": {Q, A},
     "compliance.decide_erasure": {Q, A},
+    "compliance.confirm_erasure": {Q, A},
+    "compliance.erasure_receipt": {Q, A},
     "health.healthz": EVERYONE,
     "health.readyz": EVERYONE,
     # JSON API (issue 9): roles are the token owner's, checked by the API itself (sessions are

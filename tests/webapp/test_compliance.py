@@ -204,13 +204,16 @@ def test_erasure_proposed_by_reviewer_and_confirmed_by_admin(app, session, sandb
     assert session.get(User, riley_id) is not None
 
     admin_client, admin_auth = _client_for(app, admin)
-    receipt = admin_auth.post(
+    confirmed = admin_auth.post(
         f"/compliance/erasures/{request_row.id}",
-        {"decision": "confirm"},
-        form_page="/compliance/erasures",
+        {"decision": "confirm", "confirm_email": email.upper()},
+        form_page=f"/compliance/erasures/{request_row.id}",
     )
+    assert confirmed.status_code == 303 and "/compliance/erasures/receipts/" in confirmed.location
+    receipt = admin_client.get(confirmed.location)
     text = receipt.get_data(as_text=True)
-    assert receipt.status_code == 200 and "Erasure receipt" in text and "links revoked: 1" in text
+    assert receipt.status_code == 200 and "Erasure receipt" in text
+    assert "<td>1</td><td>calendar authorizations revoked at the calendar service" in text
     session.expire_all()
     assert session.get(User, riley_id) is None
     assert session.scalar(select(func.count(ProfileLink.id))) == 0
@@ -286,12 +289,19 @@ def test_single_role_erasure_when_configured(app_config, session, org, reviewer)
     app = create_app(dict(app_config, ERASURE_CONFIRM_ROLE="compliance"))
     target_id = make_user(session, org, Role.RECRUITER).id
     _, auth = _client_for(app, reviewer)
+    email = session.get(User, target_id).email
     response = auth.post(
         f"/compliance/people/{target_id}/erasure",
         {"future_interviews": "keep"},
         form_page=f"/compliance/people/{target_id}",
     )
-    assert response.status_code == 200 and "Erasure receipt" in response.get_data(as_text=True)
+    # The reviewer confirms on the confirmation page, typing the address like an admin would.
+    assert response.status_code == 303 and response.location.startswith("/compliance/erasures/")
+    assert email in auth._client.get(response.location).get_data(as_text=True)
+    confirmed = auth.post(
+        response.location, {"decision": "confirm", "confirm_email": email}, form_page=None
+    )
+    assert confirmed.status_code == 303 and "/receipts/" in confirmed.location
     session.expire_all()
     assert session.get(User, target_id) is None
 
@@ -352,10 +362,14 @@ def test_erasure_cancels_or_keeps_the_persons_future_interviews(
         # the delete with 404. Erasure cancels through the scheduling path, where an event
         # already gone counts as deleted, so the interview is cancelled, not a failure.
         sandbox.add_fault(method="DELETE", path="/v1/calendars/*/events", status=404)
-    _, admin_auth = _client_for(app, admin)
+    admin_client, admin_auth = _client_for(app, admin)
+    # The confirmation page's plan reads the same future events the erasure then acts on.
+    plan = admin_client.get(f"/compliance/erasures/{request_row.id}").get_data(as_text=True)
+    will = "future interviews cancelled" if choice == "cancel" else "future interviews kept"
+    assert f"<td>1</td><td>{will}" in plan
     admin_auth.post(
         f"/compliance/erasures/{request_row.id}",
-        {"decision": "confirm"},
+        {"decision": "confirm", "confirm_email": "riley.chen@northwind.example"},
         form_page="/compliance/erasures",
     )
     session.expire_all()

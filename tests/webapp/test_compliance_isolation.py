@@ -196,15 +196,51 @@ def _erase_in_beta(app, session, world, person_id, choice="cancel"):
     )
     assert proposed.status_code == 302
     request = session.scalar(select(ErasureRequest).where(ErasureRequest.person_id == person_id))
-    _, admin = _client_for(app, world.beta_admin)
-    receipt = admin.post(
+    admin_client, admin = _client_for(app, world.beta_admin)
+    email = session.get(User, person_id).email
+    plan = _plan(app, session, world.beta_admin, request.id)
+    confirmed = admin.post(
         f"/compliance/erasures/{request.id}",
-        {"decision": "confirm"},
+        {"decision": "confirm", "confirm_email": email},
         form_page="/compliance/erasures",
     )
+    assert confirmed.status_code == 303
+    receipt = admin_client.get(confirmed.location)
     assert receipt.status_code == 200 and "Erasure receipt" in receipt.get_data(as_text=True)
     session.expire_all()
-    return session.get(ErasureRequest, request.id).receipt
+    receipt = session.get(ErasureRequest, request.id).receipt
+    _assert_plan_was_the_receipt(plan, receipt)
+    return receipt
+
+
+def _plan(app, session, admin, request_id):
+    from webapp import deps
+    from webapp.services import Actor
+    from webapp.services.compliance import erasure_plan
+
+    with app.app_context():
+        return erasure_plan.plan_erasure(
+            session,
+            deps.broker(),
+            deps.cipher(),
+            Actor(admin.id, admin.email, admin.organisation_id, admin.role),
+            request_id,
+        )
+
+
+#: Receipt counts that are not rows: grants, tokens, and the feature steps' counts.
+GRANT_KEYS = ("links_revoked", "revocations_queued", "tokens_deleted")
+
+
+def _assert_plan_was_the_receipt(plan, receipt):
+    """The confirmation page's dry run announced exactly what the erasure then did."""
+    done = {k: v for k, v in receipt.items() if v}
+    steps = {k: done.pop(k) for k in list(done) if k in plan.steps or k.startswith("future_")}
+    grants = {k: done.pop(k, 0) for k in GRANT_KEYS}
+    assert steps == plan.steps
+    assert grants["links_revoked"] + grants["revocations_queued"] == plan.grants_to_revoke
+    assert grants["tokens_deleted"] == plan.tokens_to_delete
+    assert done == plan.rows and plan.rows["accounts_deleted"] == 1
 
 
 def test_erasure_in_one_organisation_leaves_the_other_untouched(

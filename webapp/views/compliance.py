@@ -22,7 +22,7 @@ from webapp.db import db_session
 from webapp.security import allow
 from webapp.services import audit_codes
 from webapp.services.compliance import audit as audit_trail
-from webapp.services.compliance import erasure, subjects
+from webapp.services.compliance import erasure, erasure_plan, subjects
 from webapp.services.compliance import inventory as data_inventory
 from webapp.services.errors import Forbidden, Invalid, NotFound, ServiceError
 from webapp.views import flash_error
@@ -178,7 +178,8 @@ def propose_erasure(user_id: int):
         flash_error(exc)
         return redirect(url_for("compliance.person", user_id=user_id))
     if confirm_role() is Role.COMPLIANCE:
-        return decide(req.id, approve=True)
+        # The reviewer confirms it themselves, on the same page an IT admin would.
+        return redirect(url_for("compliance.confirm_erasure", request_id=req.id), 303)
     flash("Erasure proposed. An IT admin must confirm it under Erasure requests.", "success")
     return redirect(url_for("compliance.person", user_id=user_id))
 
@@ -188,22 +189,76 @@ def propose_erasure(user_id: int):
 def erasures():
     """List erasure requests waiting for confirmation and the receipts of completed ones."""
     db, who = db_session(), actor()
+    pending = erasure.pending_erasures(db, who)
+    history = erasure.erasure_history(db, who)
+    people = [r.person_id for r in pending] + [r.proposed_by_id for r in pending + history]
     return render_template(
         "compliance/erasures.html",
-        pending=erasure.pending_erasures(db, who),
-        history=erasure.erasure_history(db, who),
+        pending=pending,
+        history=history,
+        names=erasure_plan.names(db, who, people + [r.decided_by_id for r in history]),
         may_confirm=who.role is confirm_role(),
+    )
+
+
+@bp.route("/erasures/<int:request_id>")
+@allow(Role.COMPLIANCE, Role.ADMIN)
+def confirm_erasure(request_id: int):
+    """Who will be erased, who proposed it, and what confirming will do (a dry run of the
+    erasure), with the typed confirmation for the confirming role."""
+    return _confirmation_page(request_id)
+
+
+def _confirmation_page(request_id: int, status: int = 200):
+    db, who = db_session(), actor()
+    try:
+        plan = erasure_plan.plan_erasure(db, deps.broker(), deps.cipher(), who, request_id)
+    except NotFound:
+        abort(404)
+    except Invalid:
+        # Decided meanwhile: a completed erasure has its receipt, a rejected one the list.
+        return _after_decision(request_id)
+    return render_template(
+        "compliance/confirm_erasure.html",
+        plan=plan,
+        meaning=erasure_plan.meaning,
+        may_confirm=who.role is confirm_role()
+        and (who.role is Role.COMPLIANCE or plan.request.proposed_by_id != who.user_id),
+        confirm_role=confirm_role(),
+    ), status
+
+
+def _after_decision(request_id: int):
+    req = erasure.org_request(db_session(), actor(), request_id)
+    if req.status == "completed" and req.receipt_ref:
+        return redirect(url_for("compliance.erasure_receipt", ref=req.receipt_ref), 303)
+    return redirect(url_for("compliance.erasures"), 303)
+
+
+@bp.route("/erasures/receipts/<ref>")
+@allow(Role.COMPLIANCE, Role.ADMIN)
+def erasure_receipt(ref: str):
+    """A completed erasure's receipt: its own address, reopened by the organisation's reviewers
+    and IT admins (and by nobody else: another organisation's get 404)."""
+    db, who = db_session(), actor()
+    try:
+        req = erasure_plan.erasure_receipt(db, who, ref)
+    except NotFound:
+        abort(404)
+    return render_template(
+        "compliance/receipt.html",
+        req=req,
+        meaning=erasure_plan.meaning,
+        names=erasure_plan.names(db, who, [req.proposed_by_id, req.decided_by_id]),
     )
 
 
 @bp.route("/erasures/<int:request_id>", methods=["POST"])
 @allow(Role.COMPLIANCE, Role.ADMIN)
 def decide_erasure(request_id: int):
-    """Confirm or reject a proposed erasure."""
-    return decide(request_id, approve=request.form.get("decision") == "confirm")
-
-
-def decide(request_id: int, *, approve: bool):
+    """Confirm (with the person's email typed again) or reject a proposed erasure, then
+    redirect: to the receipt's own page, or to the list."""
+    approve = request.form.get("decision") == "confirm"
     try:
         req = erasure.decide_erasure(
             db_session(),
@@ -214,16 +269,24 @@ def decide(request_id: int, *, approve: bool):
             approve=approve,
             confirm_role=confirm_role(),
             jobs=deps.jobs(),
+            typed_confirmation=request.form.get("confirm_email", ""),
         )
     except NotFound:
         abort(404)
     except Forbidden as exc:
         flash_error(exc)
         return redirect(url_for("compliance.erasures")), 403
+    except Invalid as exc:
+        # Nothing was changed (a wrong typed confirmation, the last IT admin, decided already):
+        # the confirmation page again, or where a decided request now lives.
+        db_session().rollback()
+        flash_error(exc)
+        return _confirmation_page(request_id, 400)
     except ServiceError as exc:
         flash_error(exc)
         return redirect(url_for("compliance.erasures"))
     if req.status == "completed":
-        return render_template("compliance/receipt.html", req=req)
+        flash("The erasure is done. This receipt stays at this address.", "success")
+        return redirect(url_for("compliance.erasure_receipt", ref=req.receipt_ref), 303)
     flash("Erasure request rejected.", "info")
-    return redirect(url_for("compliance.erasures"))
+    return redirect(url_for("compliance.erasures"), 303)

@@ -2,19 +2,20 @@
 
 The person's calendar grants are revoked (or queued for revocation), their future interviews
 cancelled through the scheduling cancel and delete path or kept, rows that point at them deleted
-or detached, and the audit trail pseudonymised; the receipt records the counts.
+or detached, and the audit trail pseudonymised; the receipt records the counts. The
+confirmation page shows ``plan_erasure``: the same steps and row changes run dry.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, time
 
-from sqlalchemy import delete, func, literal, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models import (
-    AuditEntry,
     ErasureRequest,
     LinkStatus,
     MailboxRequest,
@@ -23,28 +24,18 @@ from models import (
     User,
     utcnow,
 )
-from webapp.services import Actor, JobQueue, revocations, rowcount
+from webapp.services import Actor, JobQueue, revocations
 from webapp.services.audit import record
-from webapp.services.compliance.scope import (
-    email_columns,
-    holds,
-    like_escaped,
-    org_user,
-    organisation_scope,
-    require,
-    table_of,
-    user_reference_columns,
-)
+from webapp.services.compliance import erasure_rows
+from webapp.services.compliance.scope import holds, org_user, require
 from webapp.services.errors import Forbidden, Invalid, NotFound, ServiceError, WriteFailed
 
 #: Steps other features add (e.g. cancelling future interviews); each gets
-#: (session, broker, cipher, user, choice) and returns counts for the receipt.
+#: (session, broker, cipher, user, choice, dry_run=...) and returns counts for the receipt.
+#: With ``dry_run`` it changes nothing and returns the counts it would (the confirmation
+#: page's plan), under the same keys.
 ErasureStep = Callable[..., dict[str, int]]
 ERASURE_STEPS: list[ErasureStep] = []
-
-
-#: How an audit label names two people (see coordinators.assign_coordinator).
-PAIR = " → "
 
 
 def erasure_step(fn: ErasureStep) -> ErasureStep:
@@ -131,12 +122,14 @@ def decide_erasure(
     approve: bool,
     confirm_role: Role,
     jobs: JobQueue,
+    typed_confirmation: str = "",
 ) -> ErasureRequest:
-    """Confirm (and carry out) or reject a proposed erasure. Grants the aggregator did not
-    revoke at once are revoked by the ``revocations.run`` job queued here."""
-    request = session.get(ErasureRequest, request_id)
-    if request is None or request.organisation_id != actor.organisation_id:
-        raise NotFound("There is no such erasure request in your organisation.")
+    """Confirm (and carry out) or reject a proposed erasure. Confirming needs the person's
+    email address typed again (``typed_confirmation``); anything else refuses and changes
+    nothing. Grants the aggregator did not revoke at once are revoked by the
+    ``revocations.run`` job queued here. The completed request gets its receipt's
+    unguessable reference."""
+    request = org_request(session, actor, request_id)
     if actor.role is not confirm_role:
         raise Forbidden("Your role cannot confirm erasures.")
     if request.status != "proposed":
@@ -175,12 +168,18 @@ def decide_erasure(
         == 0
     ):
         raise Invalid("The organisation's last IT admin cannot be erased.")
+    if typed_confirmation.strip().lower() != user.email.lower():
+        raise Invalid(
+            "To confirm, type the person's email address exactly as shown. Nothing was erased.",
+            field="confirm_email",
+        )
     receipt = _erase(session, broker, cipher, user, request.future_interviews)
     # Decided only now: cancelling interviews commits on the way, and a request that failed
     # half-way must stay open to be confirmed again.
     request.decided_by_id = actor.user_id
     request.decided_at = utcnow()
     request.receipt = receipt
+    request.receipt_ref = secrets.token_urlsafe(24)
     request.status = "completed"
     record(
         session,
@@ -218,6 +217,24 @@ def _count(receipt: dict[str, int], key: str, value: int | None) -> None:
         receipt[key] = receipt.get(key, 0) + value
 
 
+def grants_of(session: Session, user: User) -> tuple[list[ProfileLink], list[MailboxRequest]]:
+    """The calendar links whose grants an erasure revokes, and the organisation's mailbox and
+    room requests at the person's address (their resources' grants go too)."""
+    requests_ = list(
+        session.scalars(
+            select(MailboxRequest).where(
+                MailboxRequest.organisation_id == user.organisation_id,
+                holds(MailboxRequest.email, user.email),
+            )
+        )
+    )
+    return _person_links(session, user), requests_
+
+
+def revokes(link: ProfileLink) -> bool:
+    return link.has_tokens or link.status is not LinkStatus.DISCONNECTED
+
+
 def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
     from webapp.services import credentials
 
@@ -225,11 +242,11 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
     receipt: dict[str, int] = {"links_revoked": 0, "tokens_deleted": 0, "revocations_queued": 0}
     # Feature steps first: cancelling interviews needs the person's calendar access.
     for step in ERASURE_STEPS:
-        for key, value in step(session, broker, cipher, user, choice).items():
+        for key, value in step(session, broker, cipher, user, choice, dry_run=False).items():
             _count(receipt, key, value)
     # Every grant of a link that goes is revoked: at once where the aggregator answers, else
     # queued for the revocations job (no grant outlives the erasure unnoticed).
-    links = _person_links(session, user)
+    links, requests_ = grants_of(session, user)
     to_revoke: list[str] = []
     for link in links:
         if link.has_tokens:
@@ -244,87 +261,24 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
             to_revoke.append(link.sub)
         credentials.forget_tokens(link)
         link.status = LinkStatus.DISCONNECTED
-    # Rooms and mailboxes of the organisation requested at the person's address.
-    requests_ = list(
-        session.scalars(
-            select(MailboxRequest).where(
-                MailboxRequest.organisation_id == organisation_id,
-                holds(MailboxRequest.email, user.email),
-            )
-        )
-    )
     to_revoke += [r.resource_sub for r in requests_ if r.resource_sub]
     receipt["revocations_queued"] = revocations.queue(
         session, to_revoke, organisation_id=organisation_id, reason="subject.erased"
     )
     session.flush()
-    # The links found by address are someone else's rows: deleted by id, like the person's.
+    receipt[erasure_rows.RELABELLED] = 0
     others = [link.id for link in links if link.user_id != user.id]
-    if others:
-        _count(
-            receipt,
-            "profile_link_deleted",
-            rowcount(
-                session.execute(
-                    delete(table_of(ProfileLink)).where(table_of(ProfileLink).c.id.in_(others))
-                )
-            ),
-        )
-    # Rows that point at the person: detach where the reference may be empty, delete otherwise.
-    for table, column in reversed(list(user_reference_columns())):
-        if column.nullable:
-            result = session.execute(
-                update(table).where(column == user.id).values({column.name: None})
-            )
-            key = f"{table.name}_detached"
-        else:
-            result = session.execute(delete(table).where(column == user.id))
-            key = f"{table.name}_deleted"
-        _count(receipt, key, rowcount(result))
-    # The audit trail keeps what happened and ids, but no longer names the person. This bulk
-    # update is the one sanctioned exception to the trail being append-only.
-    tombstone = f"erased user #{user.id}"
-    audit = table_of(AuditEntry)
-    receipt["audit_labels_pseudonymised"] = 0
-    for label_column in (audit.c.actor_label, audit.c.target_label):
-        result = session.execute(
-            update(audit)
-            .where(holds(label_column, user.email), organisation_scope(audit, organisation_id))
-            .values({label_column.name: tombstone})
-        )
-        _count(receipt, "audit_labels_pseudonymised", rowcount(result))
-    # Labels naming two people ("coordinator → manager", as assignments are labelled).
-    label, email = audit.c.target_label, user.email.lower()
-    for pattern, relabelled in (
-        (f"{like_escaped(email)}{PAIR}%", literal(tombstone) + func.substr(label, len(email) + 1)),
-        (
-            f"%{PAIR}{like_escaped(email)}",
-            func.substr(label, 1, func.length(label) - len(email)) + literal(tombstone),
-        ),
-    ):
-        result = session.execute(
-            update(audit)
-            .where(
-                func.lower(label).like(pattern, escape="\\"),
-                organisation_scope(audit, organisation_id),
-            )
-            .values({label.name: relabelled})
-        )
-        _count(receipt, "audit_labels_pseudonymised", rowcount(result))
-    # Whatever else of the organisation still holds the address.
-    for table, column in email_columns():
-        if table is audit:
-            continue
-        result = session.execute(
-            delete(table).where(
-                holds(column, user.email), organisation_scope(table, organisation_id)
-            )
-        )
-        _count(receipt, f"{table.name}_deleted", rowcount(result))
-    session.execute(delete(table_of(User)).where(table_of(User).c.id == user.id))
+    for key, value in erasure_rows.apply(session, erasure_rows.row_changes(user, others)).items():
+        _count(receipt, key, value)
     session.expunge(user)
-    receipt["accounts_deleted"] = 1
     return receipt
+
+
+def org_request(session: Session, actor: Actor, request_id: int) -> ErasureRequest:
+    request = session.get(ErasureRequest, request_id)
+    if request is None or request.organisation_id != actor.organisation_id:
+        raise NotFound("There is no such erasure request in your organisation.")
+    return request
 
 
 def _ends_after(end, moment) -> bool:
@@ -335,7 +289,9 @@ def _ends_after(end, moment) -> bool:
 
 
 @erasure_step
-def _future_interviews(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
+def _future_interviews(
+    session: Session, broker, cipher, user: User, choice: str, *, dry_run: bool
+) -> dict[str, int]:
     """Cancel (delete from every calendar) or keep the person's future hosted interviews.
 
     Interview times are not stored here, so "future" is read from the aggregator: the managed
@@ -353,6 +309,7 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
         return {}
     future: set[str] = set()
     now = utcnow()
+    unreadable = 0
     for link in links:
         try:
             # The aggregator reads from a date (today, UTC); "from now on" is decided here.
@@ -366,6 +323,7 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
                 ),
             )
         except ServiceError:
+            unreadable += 1
             continue  # unreachable now: these interviews can only be kept
         future.update(
             e.event_id for e in events if e.event_id and not e.deleted and _ends_after(e.end, now)
@@ -380,8 +338,9 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
         )
     )
     upcoming = [i for i in hosted if any(e.event_id in future for e in i.events)]
-    if choice == "keep":
-        return {"future_interviews_kept": len(upcoming)}
+    if choice == "keep" or dry_run:
+        key = "future_interviews_kept" if choice == "keep" else "future_interviews_cancelled"
+        return {key: len(upcoming), "calendars_unreadable": unreadable}
     cancelled = 0
     for interview in upcoming:
         booking.mark_cancelling(session, interview)
@@ -396,16 +355,5 @@ def _future_interviews(session: Session, broker, cipher, user: User, choice: str
     return {
         "future_interviews_cancelled": cancelled,
         "future_interviews_not_cancelled": len(upcoming) - cancelled,
+        "calendars_unreadable": unreadable,
     }
-
-
-@erasure_step
-def _own_preferences(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
-    """Delete the person's own scheduling preferences, their meeting-room link among them: their
-    reference may be empty, but detached they would read as an organisation default."""
-    from models import SchedulingPreference
-
-    result = session.execute(
-        delete(SchedulingPreference).where(SchedulingPreference.user_id == user.id)
-    )
-    return {"scheduling_preference_deleted": rowcount(result)} if rowcount(result) else {}
