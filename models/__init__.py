@@ -12,7 +12,14 @@ from models.calendar_link import (
     ProfileLink,
 )
 from models.compliance import ErasureRequest
-from models.enterprise import MailboxKind, MailboxRequest, MailboxStatus, ServiceAccountLink
+from models.enterprise import (
+    MailboxKind,
+    MailboxList,
+    MailboxListLine,
+    MailboxRequest,
+    MailboxStatus,
+    ServiceAccountLink,
+)
 from models.idempotency import IdempotencyKey
 from models.interview import (
     CreatedEvent,
@@ -44,6 +51,8 @@ __all__ = [
     "LinkStatus",
     "MailboxRequest",
     "MailboxKind",
+    "MailboxList",
+    "MailboxListLine",
     "MailboxStatus",
     "OAuthState",
     "PendingRevocation",

@@ -200,3 +200,73 @@ class MailboxRequest(Base):
     )
 
     service_account: Mapped[ServiceAccountLink] = relationship()
+
+
+#: How long a pasted list's summary (and its rejected lines) is kept.
+LIST_RETENTION = "24 hours after the list was sent, or until the person is erased"
+
+
+class MailboxList(Base):
+    """One pasted list or CSV file of mailboxes an IT admin sent, for its summary page: how many
+    were queued, and (in :class:`MailboxListLine`) the lines that were not. Deleted after a day."""
+
+    __tablename__ = "mailbox_list"
+
+    id: Mapped[int] = mapped_column(
+        primary_key=True, info=classified("identifier", "Row id", retention=LIST_RETENTION)
+    )
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "Organisation that sent the list", retention=LIST_RETENTION),
+    )
+    service_account_link_id: Mapped[int] = mapped_column(
+        ForeignKey("service_account_link.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "Domain the list was for", retention=LIST_RETENTION),
+    )
+    sent_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"),
+        info=classified("identifier", "IT admin who sent the list", retention=LIST_RETENTION),
+    )
+    queued: Mapped[int] = mapped_column(
+        Integer, info=classified("status", "Mailboxes queued from it", retention=LIST_RETENTION)
+    )
+    rejected: Mapped[int] = mapped_column(
+        Integer, info=classified("status", "Lines not used", retention=LIST_RETENTION)
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime,
+        default=utcnow,
+        index=True,
+        info=classified("timestamp", "When the list was sent", retention=LIST_RETENTION),
+    )
+
+
+class MailboxListLine(Base):
+    """A line of a sent list that was not used, and why (for the summary and its download)."""
+
+    __tablename__ = "mailbox_list_line"
+
+    id: Mapped[int] = mapped_column(
+        primary_key=True, info=classified("identifier", "Row id", retention=LIST_RETENTION)
+    )
+    mailbox_list_id: Mapped[int] = mapped_column(
+        ForeignKey("mailbox_list.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "The list it was on", retention=LIST_RETENTION),
+    )
+    line: Mapped[int | None] = mapped_column(
+        Integer, info=classified("identifier", "Line number in the list", retention=LIST_RETENTION)
+    )
+    email: Mapped[str | None] = mapped_column(
+        String(320),
+        info=classified("personal", "The address on the line, if any", retention=LIST_RETENTION),
+    )
+    entry: Mapped[str] = mapped_column(
+        String(300),
+        info=classified("personal", "The line as written (shortened)", retention=LIST_RETENTION),
+    )
+    reason: Mapped[str] = mapped_column(
+        String(200), info=classified("status", "Why it was not used", retention=LIST_RETENTION)
+    )

@@ -29,6 +29,8 @@ from models import (
     LinkMode,
     LinkStatus,
     MailboxKind,
+    MailboxList,
+    MailboxListLine,
     MailboxRequest,
     MailboxStatus,
     Organisation,
@@ -213,7 +215,25 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
         future_interviews="keep",
         proposed_by_id=coordinator.id,
     )
-    session.add_all([mailbox, room, assignment, erasure])
+    mailbox_list = MailboxList(
+        organisation_id=org.id,
+        service_account_link_id=service_account.id,
+        sent_by_id=twin.id,
+        queued=0,
+        rejected=1,
+        created_at=utcnow(),
+    )
+    session.add_all([mailbox, room, assignment, erasure, mailbox_list])
+    session.flush()
+    session.add(
+        MailboxListLine(
+            mailbox_list_id=mailbox_list.id,
+            line=1,
+            email=address,
+            entry=f"Neighbour Line {suffix} <{address}>",
+            reason="already linked",
+        )
+    )
     for person in people:
         session.add(
             AuditEntry(
@@ -241,6 +261,7 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
         "scheduling_link": scheduling_link.id,
         "mailbox_request": mailbox.id,
         "erasure_request": erasure.id,
+        "mailbox_list": mailbox_list.id,
     }
     markers = [
         org.name,
@@ -256,6 +277,7 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
         room.display_name,
         recruiter.email,
         f"Neighbour token {suffix}",
+        f"Neighbour Line {suffix}",
     ]
     return Neighbour(org, twins, ids, markers)
 

@@ -61,6 +61,8 @@ ACCESS: dict[str, object] = {
     "enterprise.callback": {A},
     "enterprise.choose": {A},
     "enterprise.request_mailboxes": {A},
+    "enterprise.list_summary": {A},
+    "enterprise.list_unused": {A},
     "enterprise.request_rooms": {A},
     "enterprise.progress": {A},
     "enterprise.retry": {A},

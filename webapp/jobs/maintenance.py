@@ -56,3 +56,12 @@ def purge_idempotency_keys() -> int:
 
     with deps.database().sessions() as session:
         return idempotency.purge(session)
+
+
+@tasks.periodic("purge_mailbox_lists", crontab(minute="37"))
+def purge_mailbox_lists() -> int:
+    """Hourly: delete the summaries of pasted mailbox lists (and their unused lines) past a day."""
+    from webapp.services.enterprise import list_summaries
+
+    with deps.database().sessions() as session:
+        return list_summaries.purge(session)

@@ -3,8 +3,12 @@ account, link its mailboxes in bulk, follow progress, retry, unlink, disconnect,
 
 from __future__ import annotations
 
+import csv
+import io
+
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -25,7 +29,14 @@ from webapp.errors import render_error
 from webapp.public_urls import external_url
 from webapp.security import allow
 from webapp.services import accounts, revocations
-from webapp.services.enterprise import address_list, domains, mailboxes, rooms, teardown
+from webapp.services.enterprise import (
+    address_list,
+    domains,
+    list_summaries,
+    mailboxes,
+    rooms,
+    teardown,
+)
 from webapp.services.errors import (
     Declined,
     Forbidden,
@@ -263,11 +274,56 @@ def request_mailboxes(link_id: int):
             all_users=mode == "all",
             callback_url=callbacks.service_account_callback_url,
             jobs=deps.jobs(),
+            keep_summary=True,
         )
     except ServiceError as exc:
         flash_error(exc)
-        return redirect(url_for("enterprise.choose", link_id=link.id)), 303
-    return render_template("settings/enterprise_requested.html", link=link, report=report)
+        return redirect(url_for("enterprise.choose", link_id=link.id), code=303)
+    return redirect(url_for("enterprise.list_summary", list_id=report.summary_id), code=303)
+
+
+@bp.route("/lists/<int:list_id>")
+@allow(Role.ADMIN)
+def list_summary(list_id: int):
+    """What became of a list: queued, and the unused lines counted per reason."""
+    try:
+        found = list_summaries.summary(db_session(), actor(), list_id)
+    except NotFound as exc:
+        return render_error(404, exc.message)
+    return render_template(
+        "settings/enterprise_requested.html",
+        summary=found,
+        link=found.link,
+        first_rows=list_summaries.FIRST_ROWS,
+    )
+
+
+@bp.route("/lists/<int:list_id>/unused.csv")
+@allow(Role.ADMIN)
+def list_unused(list_id: int):
+    """Every unused line of a list with its reason, as CSV (line, entry, reason)."""
+    try:
+        lines = list_summaries.unused_lines(db_session(), actor(), list_id)
+    except NotFound as exc:
+        return render_error(404, exc.message)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["line", "entry", "reason"])
+    for line, entry, reason in lines:
+        writer.writerow(["" if line is None else line, _csv_safe(entry), reason])
+    return Response(
+        "\ufeff" + out.getvalue(),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="unused-lines-{list_id}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _csv_safe(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 @bp.route("/<int:link_id>/rooms", methods=["POST"])

@@ -71,6 +71,8 @@ class Refusal:
     line: int
     text: str
     reason: str
+    #: The well-formed address on the line, when it has one (a bad time zone, a long name).
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ def _add(
     if name is not None:
         name = " ".join(_CONTROL.sub(" ", name).split()) or None
     if name is not None and len(name) > MAX_NAME:
-        refused.append(Refusal(number, line, f"name longer than {MAX_NAME} characters"))
+        refused.append(Refusal(number, line, f"name longer than {MAX_NAME} characters", email))
         return
     zone = None
     if zone_text:
@@ -230,7 +232,12 @@ def _add(
             zone = zones.person_zone(zone_text)
         except Invalid:
             refused.append(
-                Refusal(number, line, "unknown time zone (use an IANA name such as Europe/London)")
+                Refusal(
+                    number,
+                    line,
+                    "unknown time zone (use an IANA name such as Europe/London)",
+                    email,
+                )
             )
             return
     addresses.append(Address(email, name, zone, number))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from models import (
     LinkStatus,
     MailboxKind,
+    MailboxList,
     MailboxRequest,
     MailboxStatus,
     ProfileLink,
@@ -22,6 +23,7 @@ from models import (
 )
 from webapp.services import Actor, JobQueue, in_batches
 from webapp.services.audit import record
+from webapp.services.enterprise import list_summaries
 from webapp.services.enterprise.address_list import (
     MAX_ADDRESSES,
     Address,
@@ -128,12 +130,16 @@ class Rejected:
     reason: str
     #: The line of a pasted list or file it came from (None for a checkbox or the API).
     line: int | None = None
+    #: The address on that line when ``email`` shows the whole line.
+    address: str | None = None
 
 
 @dataclass(frozen=True)
 class RequestReport:
     queued: int
     rejected: tuple[Rejected, ...] = ()
+    #: The kept summary of a pasted list (:mod:`.list_summaries`), when one was asked for.
+    summary_id: int | None = None
 
 
 def request_mailboxes(
@@ -147,9 +153,10 @@ def request_mailboxes(
     all_users: bool = False,
     callback_url: Callable[[int], str],
     jobs: JobQueue,
+    keep_summary: bool = False,
 ) -> RequestReport:
     """Queue link requests for valid mailboxes and the job that sends them; list every other
-    address with the reason.
+    address with the reason (and, with ``keep_summary``, keep that for the summary page).
 
     ``addresses`` come from a pasted list or file (:mod:`.address_list`), with the name and
     time zone it gives; ``refused`` are that list's unusable lines, reported with the rest.
@@ -175,7 +182,7 @@ def request_mailboxes(
         wanted = [Address(e) for e in users]
     else:
         wanted = [Address(e.strip().lower()) for e in emails] + list(addresses)
-    rejected = [Rejected(r.text[:100], r.reason, r.line) for r in refused]
+    rejected = [Rejected(r.text, r.reason, r.line, r.email) for r in refused]
     if not wanted and not rejected:
         raise Invalid(
             "Choose at least one mailbox."
@@ -237,6 +244,9 @@ def request_mailboxes(
         jobs,
         all_users=all_users,
         reasons=dict(Counter(r.reason for r in rejected)),
+        summary=list_summaries.keep(session, actor, link, len(rows), rejected)
+        if keep_summary
+        else None,
     )
 
 
@@ -249,6 +259,7 @@ def save_requests(
     action: str,
     callback_url: Callable[[int], str],
     jobs: JobQueue,
+    summary: MailboxList | None = None,
     **detail,
 ) -> RequestReport:
     """Give new requests their callback URL (it carries the row id), audit, commit, queue the
@@ -270,7 +281,7 @@ def save_requests(
     session.commit()
     if rows:
         jobs.enqueue("enterprise.send_batches", link.id)
-    return RequestReport(len(rows), tuple(rejected))
+    return RequestReport(len(rows), tuple(rejected), summary.id if summary else None)
 
 
 # ---------------------------------------------------------------------------------------------
