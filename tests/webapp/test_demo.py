@@ -23,7 +23,7 @@ from models import (
     User,
 )
 from tests.webapp.scheduling_support import managed, next_weekday
-from webapp.dev import demo_world
+from webapp.dev import demo_history, demo_world
 from webapp.dev.demo import DEMO_PASSWORD, seed_demo
 from webapp.dev.demo_world import PANEL, PANEL_ROOM
 from webapp.services import connect
@@ -63,16 +63,33 @@ def test_the_demo_links_calendars_schedules_and_lets_a_recruiter_book_a_panel(
 
     # The interviews are in the calendars (the host's events exist at the sandbox).
     interviews = list(session.scalars(select(Interview).order_by(Interview.id)))
-    assert len(interviews) == 3
+    assert len(interviews) == 3 + len(demo_history.PAST)
+    now = dt.datetime.now(dt.UTC)
+    held_events = {}
     for interview in interviews:
         assert interview.status is InterviewStatus.SCHEDULED
         assert all(ev.status is EventStatus.CONFIRMED for ev in interview.events)
-        [held] = [
+        [held_events[interview.id]] = [
             e
             for e in managed(app, session, interview.host_link)
             if e.event_id == interview.events[0].event_id
         ]
-        assert held.join_url  # every demo interview has video
+    upcoming, past = interviews[:3], interviews[3:]
+    for interview in upcoming:
+        assert held_events[interview.id].start > now
+        assert held_events[interview.id].join_url  # every upcoming demo interview has video
+    # The past ones took place on the weekdays planned, booked through the same flows while
+    # the clock stood on the day before; their events are in the calendars, the room's too.
+    for interview, plan in zip(past, demo_history.PAST, strict=True):
+        event = held_events[interview.id]
+        day = demo_history.weekday_before(now.date(), plan.weekdays_ago)
+        assert event.end < now and event.start.astimezone(dt.UTC).date() == day
+        assert event.summary == plan.title
+        attendees = {a.email: a.status for a in event.attendees}
+        assert set(plan.panel[1:]) | {plan.candidate_email} <= set(attendees)
+        if plan.room:
+            assert attendees[plan.room] == "accepted"
+        assert done.interviews[3 + demo_history.PAST.index(plan)].startswith(plan.title)
     # The first is the three-zone panel, with its room (which accepted the invitation).
     [panel_event] = [
         e
@@ -89,6 +106,12 @@ def test_the_demo_links_calendars_schedules_and_lets_a_recruiter_book_a_panel(
     assert auth.login(demo_world.RECRUITER, DEMO_PASSWORD).status_code == 302
     home = client.get("/").get_data(as_text=True)
     assert 'id="first-step"' not in home
+    listed = client.get("/interviews/").get_data(as_text=True)
+    upcoming_part, past_part = listed.split('id="past"')[0], listed.split('id="past"')[1]
+    past_part = past_part.split('id="cancelled"')[0]
+    assert "Staff engineer – panel interview" in upcoming_part
+    for plan in demo_history.PAST:
+        assert plan.title in past_part and plan.title not in upcoming_part
     panel_ids = [links[e].id for e in PANEL]
     assert {users[e].timezone for e in PANEL} == {
         "Europe/London",

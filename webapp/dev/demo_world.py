@@ -270,7 +270,8 @@ def _first_weekday(days_ahead: int) -> dt.date:
 
 def _schedule(session: Session, users: dict[str, User], done: Populated) -> None:
     """Two upcoming interviews (one with the three-zone panel, a room and video), one booked by
-    a candidate through their link, and one link still waiting for its candidate."""
+    a candidate through their link, one link still waiting for its candidate, and two
+    interviews that took place in the last days (webapp/dev/demo_history.py)."""
     broker, cipher, sealer = deps.required_broker(), deps.cipher(), deps.sealer()
     riley = _actor(users[RECRUITER])
     plans = [
@@ -343,6 +344,12 @@ def _schedule(session: Session, users: dict[str, User], done: Populated) -> None
             jobs=deps.jobs(),
         )
         done.interviews.append(f"{booking.title} (booked by {candidate})")
+
+    from webapp.dev.demo_history import schedule_past  # it imports this module
+
+    done.interviews += schedule_past(
+        session, riley, lambda emails: _link_ids(session, users, emails)
+    )
 
 
 def demo_organisation_id(session: Session, name: str) -> int | None:
