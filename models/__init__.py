@@ -31,6 +31,7 @@ from models.interview import (
     SlotClaim,
 )
 from models.organisation import Organisation
+from models.sso import SsoConfig, SsoState
 from models.user import ROLE_LABELS, CoordinatorAssignment, Role, User
 
 __all__ = [
@@ -64,6 +65,8 @@ __all__ = [
     "SchedulingLink",
     "SchedulingPreference",
     "SlotClaim",
+    "SsoConfig",
+    "SsoState",
     "User",
     "utcnow",
 ]

@@ -78,10 +78,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         profile,
         schedule,
         settings,
+        sso,
     )
 
     for blueprint in (
         auth.bp,
+        sso.bp,
         main.bp,
         admin.bp,
         profile.bp,

@@ -278,6 +278,14 @@ SETTINGS: tuple[Setting, ...] = (
         parse=int,
     ),
     Setting(
+        "SSO_ALLOW_INSECURE_ISSUERS",
+        "RENDEZVOUS_SSO_ALLOW_INSECURE_ISSUERS",
+        False,
+        "Let single sign-on reach identity providers over plain http or on loopback and "
+        "private addresses (development and tests only; refused in production)",
+        parse=_bool,
+    ),
+    Setting(
         "SESSION_COOKIE_SECURE",
         "RENDEZVOUS_SECURE_COOKIES",
         None,
@@ -375,6 +383,8 @@ def load_config(
         config["LOG_FORMAT"] = "json" if production else "text"
     if config["LOG_FORMAT"] not in {"json", "text"}:
         raise ConfigError("RENDEZVOUS_LOG_FORMAT must be `json` or `text`")
+    if production and config["SSO_ALLOW_INSECURE_ISSUERS"]:
+        raise ConfigError("RENDEZVOUS_SSO_ALLOW_INSECURE_ISSUERS must be off in production")
     if config["SESSION_COOKIE_SECURE"] is None:
         config["SESSION_COOKIE_SECURE"] = production
     return config

@@ -247,6 +247,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("interviews.index", "Interviews"),
     ("admin.users", "Users"),
     ("settings.integration", "Calendar integration"),
+    ("sso.settings", "Single sign-on"),
     ("compliance.inventory", "Compliance"),
     ("compliance.erasures", "Erasure requests"),
     ("profile.show", "My profile"),

@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import delete
 
-from models import OAuthState, utcnow
+from models import OAuthState, SsoState, utcnow
 from webapp import deps
 from webapp.jobs.queue import TaskGroup, crontab
 from webapp.services import rowcount
@@ -17,16 +17,18 @@ tasks = TaskGroup("maintenance")
 
 @tasks.periodic("purge_oauth_states", crontab(minute="*/30"))
 def purge_oauth_states() -> int:
-    """Delete OAuth states that can no longer be used (expired or consumed over a day ago)."""
+    """Delete OAuth and single sign-on states that can no longer be used (expired or consumed
+    over a day ago)."""
     cutoff = utcnow() - timedelta(days=1)
+    deleted = 0
     with deps.database().sessions() as session:
-        result = session.execute(
-            delete(OAuthState).where(
-                (OAuthState.expires_at < utcnow()) | (OAuthState.used_at < cutoff)
+        for model in (OAuthState, SsoState):
+            result = session.execute(
+                delete(model).where((model.expires_at < utcnow()) | (model.used_at < cutoff))
             )
-        )
+            deleted += rowcount(result) or 0
         session.commit()
-        return rowcount(result) or 0
+        return deleted
 
 
 @tasks.periodic("purge_audit_entries", crontab(minute="17", hour="3"))

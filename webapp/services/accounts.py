@@ -276,6 +276,10 @@ def change_role(session: Session, actor: Actor, user_id: int, role: str) -> User
         and _active_admins(session, user.organisation_id) <= 1
     ):
         raise Invalid("The organisation needs at least one active IT admin.", field="role")
+    if user.role is Role.ADMIN:
+        from webapp.services.sso.settings import guard_break_glass  # sso imports accounts
+
+        guard_break_glass(session, user)
     old = user.role
     user.role = new_role
     user.session_version += 1
@@ -311,6 +315,9 @@ def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> Us
             raise Invalid("You cannot deactivate your own account.")
         if user.role is Role.ADMIN and _active_admins(session, user.organisation_id) <= 1:
             raise Invalid("The organisation needs at least one active IT admin.")
+        from webapp.services.sso.settings import guard_break_glass  # sso imports accounts
+
+        guard_break_glass(session, user)
     user.active = active
     user.session_version += 1
     detail = None

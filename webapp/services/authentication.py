@@ -13,7 +13,8 @@ from webapp import security
 from webapp.services import Actor
 from webapp.services.accounts import acting_as, normalise_email, password_hash
 from webapp.services.audit import record
-from webapp.services.errors import Invalid
+from webapp.services.errors import Forbidden, Invalid
+from webapp.services.sso import settings as sso_settings
 
 
 def authenticate(session: Session, email: str, password: str, *, actor: Actor) -> list[User]:
@@ -33,6 +34,17 @@ def authenticate(session: Session, email: str, password: str, *, actor: Actor) -
     )
     matched = security.verify_passwords([u.password_hash for u in candidates], password or "")
     opened = [u for u, ok in zip(candidates, matched, strict=True) if ok and u.active]
+    kept_off = [u for u in opened if not sso_settings.password_allowed(session, u)]
+    if kept_off:
+        # Their organisation signs in through its identity provider only.
+        for user in kept_off:
+            _login_failed(session, actor, email, user, "password login off")
+        opened = [u for u in opened if u not in kept_off]
+        if not opened:
+            session.commit()
+            raise PasswordLoginOff(
+                "Your organisation signs in with single sign-on: use “Sign in with SSO”."
+            )
     if not opened:
         for user, ok in zip(candidates, matched, strict=True):
             _login_failed(session, actor, email, user, "inactive" if ok else "wrong password")
@@ -47,6 +59,10 @@ def authenticate(session: Session, email: str, password: str, *, actor: Actor) -
         _logged_in(session, opened[0], actor)
     session.commit()
     return opened
+
+
+class PasswordLoginOff(Forbidden):
+    """The password was right, but the account's organisation turned password login off."""
 
 
 def choose_account(session: Session, opened: list[int], user_id: int, *, actor: Actor) -> User:

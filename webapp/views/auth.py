@@ -60,9 +60,13 @@ def login():
         abort(400)
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        opened = authentication.authenticate(
-            db_session(), form.email.data, form.password.data, actor=actor()
-        )
+        try:
+            opened = authentication.authenticate(
+                db_session(), form.email.data, form.password.data, actor=actor()
+            )
+        except authentication.PasswordLoginOff as exc:
+            flash(exc.message, "error")
+            return render_template("login.html", form=form), 403
         if len(opened) == 1:
             return _welcome(opened[0], form.next.data, form.browser_tz.data)
         if opened:  # the address and password open accounts in several organisations

@@ -1,0 +1,516 @@
+"""Single sign-on through OpenID Connect, against a real provider (oidc-provider-mock) on a
+loopback port: the whole flow over HTTP, and every refusal with its message and no session."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from models import AuditEntry, LinkStatus, Role, ServiceAccountLink, SsoConfig, SsoState, User
+from tests.conftest import csrf_token
+from tests.factories import make_user
+from tests.idp import TENANT, Idp
+from tests.tenants import seed_neighbour
+from webapp.services import Actor
+from webapp.services.sso import settings as sso_settings
+
+DOMAIN = "northwind.example"
+SECRET = "idp-client-secret-never-shown-0123456789"
+
+
+@pytest.fixture
+def app_config(app_config):
+    # Only these tests may let the app reach a provider on loopback over plain http.
+    app_config["SSO_ALLOW_INSECURE_ISSUERS"] = True
+    return app_config
+
+
+@pytest.fixture
+def idp():
+    provider = Idp()
+    yield provider
+    provider.stop()
+
+
+def verify_domain(session, org, domain=DOMAIN):
+    session.add(
+        ServiceAccountLink(
+            organisation_id=org.id,
+            provider="google",
+            domain=domain,
+            sub=f"ser_{org.id}_{domain}",
+            status=LinkStatus.ACTIVE,
+        )
+    )
+    session.commit()
+
+
+def admin_actor(user):
+    return Actor(user.id, user.email, user.organisation_id, Role.ADMIN)
+
+
+def configure(session, cipher, admin, issuer, *, create=False, role="recruiter"):
+    return sso_settings.save_provider(
+        session,
+        cipher,
+        admin_actor(admin),
+        issuer=issuer,
+        client_id="rendezvous-client",
+        client_secret=SECRET,
+        enabled=True,
+        create_accounts=create,
+        default_role=role,
+        insecure_ok=True,
+    )
+
+
+@pytest.fixture
+def admin(session, org):
+    return make_user(session, org, Role.ADMIN, email=f"it.admin@{DOMAIN}", name="Ida Admin")
+
+
+@pytest.fixture
+def sso_org(session, cipher, org, admin, idp):
+    verify_domain(session, org)
+    configure(session, cipher, admin, idp.url)
+    return org
+
+
+def start(client, email, **extra):
+    token = csrf_token(client, "/login/sso")
+    return client.post("/login/sso", data={"csrf_token": token, "email": email, **extra})
+
+
+def sign_in(client, idp, email, *, sub=None):
+    """Start at the app, act at the provider, come back: the app's answer to the callback."""
+    started = start(client, email)
+    assert started.status_code == 303, started.get_data(as_text=True)
+    back = idp.authorize(started.headers["Location"], sub or email)
+    return client.get(back), back
+
+
+def signed_in_as(client) -> int | None:
+    with client.session_transaction() as s:
+        value = s.get("_user_id")
+    return int(value.split(":")[0]) if value else None
+
+
+def refused(response, status, words):
+    body = response.get_data(as_text=True)
+    assert response.status_code == status, body[:500]
+    assert words in body
+    assert SECRET not in body
+
+
+def audit(session, action):
+    session.expire_all()
+    return list(
+        session.scalars(
+            select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+        )
+    )
+
+
+# --- a successful sign-in ---------------------------------------------------------------------
+
+
+def test_a_person_of_the_verified_domain_signs_in_to_their_account(
+    client, session, sso_org, idp, riley
+):
+    response, _ = sign_in(client, idp, riley.email)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert signed_in_as(client) == riley.id
+    assert "Riley Chen" in client.get("/").get_data(as_text=True)
+    (entry,) = audit(session, "sso.login")
+    assert entry.actor_id == riley.id and entry.organisation_id == sso_org.id
+
+
+def test_the_request_carries_pkce_s256_state_and_nonce_and_the_code_needs_the_verifier(
+    client, sso_org, idp, riley
+):
+    sign_in(client, idp, riley.email)
+    (asked,) = idp.authorization_requests
+    assert asked["response_type"] == "code" and asked["code_challenge_method"] == "S256"
+    assert len(asked["state"]) >= 32 and len(asked["nonce"]) >= 32
+    assert asked["login_hint"] == riley.email and "openid" in asked["scope"].split()
+    (redeemed,) = idp.token_requests
+    assert redeemed["code_verifier"] and "client_secret" not in redeemed  # sent as Basic auth
+
+
+def test_first_sign_in_creates_the_account_with_the_chosen_role_when_allowed(
+    client, session, cipher, org, admin, idp
+):
+    verify_domain(session, org)
+    configure(session, cipher, admin, idp.url, create=True, role="coordinator")
+    idp.user(f"new.person@{DOMAIN}", name="New Person")
+    response, _ = sign_in(client, idp, f"new.person@{DOMAIN}")
+    assert response.status_code == 302
+    user = session.scalar(select(User).where(User.email == f"new.person@{DOMAIN}"))
+    assert user.organisation_id == org.id and user.role is Role.COORDINATOR
+    assert user.name == "New Person" and user.password_hash is None
+    assert signed_in_as(client) == user.id
+    assert audit(session, "sso.user_created")[0].target_id == str(user.id)
+
+
+# --- refusals: a clear message, nothing created, no session -----------------------------------
+
+
+def test_first_sign_in_is_refused_when_the_admin_does_not_allow_creation(
+    client, session, sso_org, idp
+):
+    response, _ = sign_in(client, idp, f"stranger@{DOMAIN}")
+    refused(response, 403, "You have no account in this organisation yet")
+    assert session.scalar(select(User).where(User.email == f"stranger@{DOMAIN}")) is None
+    assert signed_in_as(client) is None
+    assert audit(session, "sso.login_refused")[-1].detail == {"reason": "no account"}
+
+
+def test_an_id_token_from_another_issuer_is_refused(client, session, cipher, org, admin, idp):
+    verify_domain(session, org)
+    idp.claim_tenant_issuer = True  # discovery names {url}/tenant, its tokens name {url}
+    configure(session, cipher, admin, idp.url + TENANT)
+    response, _ = sign_in(client, idp, "riley.chen@northwind.example")
+    refused(response, 401, "issued by another identity provider")
+    assert signed_in_as(client) is None
+    assert "iss" in audit(session, "sso.login_refused")[-1].detail["reason"]
+
+
+def test_a_provider_naming_another_issuer_is_refused_when_configured(
+    app, client, auth, session, org, admin, idp
+):
+    verify_domain(session, org)
+    auth.login(admin.email)
+    response = auth.post(
+        "/admin/sso",
+        {
+            "issuer": idp.url + TENANT,  # its discovery document says idp.url
+            "client_id": "rendezvous-client",
+            "client_secret": SECRET,
+            "enabled": "1",
+            "default_role": "recruiter",
+        },
+        form_page="/admin/sso",
+    )
+    refused(response, 400, "names another issuer than the one configured")
+    assert session.scalar(select(SsoConfig)) is None
+
+
+def test_a_replayed_state_is_refused(client, app, session, sso_org, idp, riley):
+    response, back = sign_in(client, idp, riley.email)
+    assert signed_in_as(client) == riley.id
+    token = csrf_token(client, "/profile/")
+    client.post("/logout", data={"csrf_token": token})
+    replay = client.get(back)
+    refused(replay, 400, "not valid any more")
+    assert signed_in_as(client) is None
+    assert audit(session, "sso.login_refused")[-1].detail["reason"] == "state replayed"
+    assert len(audit(session, "sso.login")) == 1
+
+
+def test_a_state_started_in_another_browser_is_refused(app, client, session, sso_org, idp, riley):
+    started = start(client, riley.email)
+    back = idp.authorize(started.headers["Location"], riley.email)
+    other = app.test_client()
+    response = other.get(back)
+    refused(response, 400, "started in another browser")
+    assert signed_in_as(other) is None
+    # ...and the state it tried is not used up for the browser that started it.
+    assert client.get(back).status_code == 302 and signed_in_as(client) == riley.id
+
+
+def test_an_expired_state_is_refused(client, session, sso_org, idp, riley):
+    started = start(client, riley.email)
+    back = idp.authorize(started.headers["Location"], riley.email)
+    state = session.scalar(select(SsoState))
+    state.expires_at = state.created_at - timedelta(seconds=1)
+    session.commit()
+    refused(client.get(back), 400, "not valid any more")
+    assert signed_in_as(client) is None
+    assert audit(session, "sso.login_refused")[-1].detail["reason"] == "state expired"
+
+
+def test_an_expired_id_token_is_refused(client, session, cipher, org, admin, riley):
+    stale = Idp(token_max_age=timedelta(minutes=-10))  # exp ten minutes before it is issued
+    try:
+        verify_domain(session, org)
+        configure(session, cipher, admin, stale.url)
+        response, _ = sign_in(client, stale, riley.email)
+    finally:
+        stale.stop()
+    refused(response, 401, "ID token has expired")
+    assert signed_in_as(client) is None
+    assert "expired" in audit(session, "sso.login_refused")[-1].detail["reason"]
+
+
+def test_a_foreign_domain_is_refused(client, session, sso_org, idp, riley):
+    idp.user("mallory@elsewhere.example")
+    response, _ = sign_in(client, idp, riley.email, sub="mallory@elsewhere.example")
+    refused(response, 403, "verified domains, so it cannot sign in here")
+    assert signed_in_as(client) is None
+    assert session.scalar(select(User).where(User.email == "mallory@elsewhere.example")) is None
+
+
+def test_an_address_no_organisation_signs_in_with_sso_is_told_so(client, session, sso_org, idp):
+    response = start(client, "someone@elsewhere.example")
+    refused(response, 404, "No organisation signs in with single sign-on for that address")
+    assert not idp.authorization_requests
+
+
+def test_cancelling_at_the_provider_is_refused(client, session, sso_org, idp, riley):
+    started = start(client, riley.email)
+    back = idp.authorize(started.headers["Location"], riley.email, deny=True)
+    assert "error=access_denied" in back and "state=" not in back
+    # The mock leaves the state out of its error redirect: refused as an unknown sign-in...
+    refused(client.get(back), 400, "not valid any more")
+    # ...while a provider that returns it (RFC 6749 §4.1.2.1) gets the cancellation message.
+    started = start(client, riley.email)
+    state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
+    refused(client.get(f"{back}&state={state}"), 403, "cancelled or refused at your identity")
+    assert signed_in_as(client) is None
+    reasons = [e.detail["reason"] for e in audit(session, "sso.login_refused")]
+    assert reasons == ["state missing", "provider error: access_denied"]
+
+
+# --- two organisations sharing an address -----------------------------------------------------
+
+
+def test_sign_in_stays_inside_the_organisation_that_verified_the_domain(
+    client, session, cipher, sso_org, idp, riley
+):
+    neighbour = seed_neighbour(session, cipher, [riley])
+    twin = neighbour.twins[riley.email]
+    response, _ = sign_in(client, idp, riley.email)
+    assert response.status_code == 302
+    assert signed_in_as(client) == riley.id != twin.id
+    session.refresh(twin)
+    assert twin.last_login_at is None
+
+
+def test_two_organisations_verifying_one_domain_each_sign_in_their_own_account(
+    app, client, session, cipher, sso_org, idp, riley
+):
+    neighbour = seed_neighbour(session, cipher, [riley])
+    twin = neighbour.twins[riley.email]
+    their_admin = make_user(session, neighbour.org, Role.ADMIN, email="admin@neighbour.example")
+    theirs = Idp()
+    try:
+        # The neighbour connected the same domain too, with Google Workspace this time.
+        link = session.scalar(
+            select(ServiceAccountLink).where(
+                ServiceAccountLink.organisation_id == neighbour.org.id,
+                ServiceAccountLink.domain == DOMAIN,
+            )
+        )
+        link.provider = "google"
+        session.commit()
+        configure(session, cipher, their_admin, theirs.url)
+        choice = start(client, riley.email)
+        body = choice.get_data(as_text=True)
+        assert choice.status_code == 200 and neighbour.org.name in body and sso_org.name in body
+        token = csrf_token(client, "/login/sso")
+        started = client.post(
+            "/login/sso",
+            data={"csrf_token": token, "email": riley.email, "organisation_id": neighbour.org.id},
+        )
+        assert started.headers["Location"].startswith(theirs.url)
+        response = client.get(theirs.authorize(started.headers["Location"], riley.email))
+    finally:
+        theirs.stop()
+    assert response.status_code == 302
+    assert signed_in_as(client) == twin.id
+    assert not idp.authorization_requests  # the first organisation's provider was never asked
+
+
+# --- password login off, break-glass ----------------------------------------------------------
+
+
+def test_password_login_off_keeps_only_the_break_glass_admin(
+    client, auth, session, sso_org, admin, riley
+):
+    auth.login(admin.email)
+    page = client.get("/admin/sso").get_data(as_text=True)
+    assert "A client secret is set" in page and SECRET not in page
+    no_keeper = auth.post(
+        "/admin/sso/password-login", {"password_login": "0"}, form_page="/admin/sso"
+    )
+    assert "cannot be left without one" in client.get(no_keeper.headers["Location"]).get_data(
+        as_text=True
+    )
+    assert session.scalar(select(SsoConfig)).password_login is True
+    auth.post(
+        "/admin/sso/password-login",
+        {"password_login": "0", "break_glass_user_id": admin.id},
+        form_page="/admin/sso",
+    )
+    session.expire_all()
+    config = session.scalar(select(SsoConfig))
+    assert config.password_login is False and config.break_glass_user_id == admin.id
+    auth.logout()
+
+    refused(auth.login(riley.email), 403, "Your organisation signs in with single sign-on")
+    assert signed_in_as(client) is None
+    assert auth.login(riley.email, "wrong password").status_code == 401  # says nothing more
+    assert auth.login(admin.email).status_code == 302 and signed_in_as(client) == admin.id
+    assert audit(session, "sso.password_login")[-1].target_id == str(admin.id)
+
+
+def test_the_break_glass_admin_cannot_be_deactivated_or_demoted(
+    client, auth, session, sso_org, admin
+):
+    other = make_user(session, sso_org, Role.ADMIN, email=f"second.admin@{DOMAIN}")
+    sso_settings.set_password_login(
+        session, admin_actor(admin), allowed=False, break_glass_user_id=admin.id
+    )
+    refused(auth.login(other.email), 403, "signs in with single sign-on")  # only the keeper
+    from webapp.services import accounts
+    from webapp.services.errors import Invalid
+
+    with pytest.raises(Invalid, match="break-glass"):
+        accounts.set_active(session, admin_actor(other), admin.id, False)
+    with pytest.raises(Invalid, match="break-glass"):
+        accounts.change_role(session, admin_actor(other), admin.id, "recruiter")
+
+
+# --- the settings page, secrets and the network guard ------------------------------------------
+
+
+def test_the_admin_configures_sso_and_the_secret_is_kept_encrypted_and_never_shown(
+    client, auth, session, cipher, org, admin, idp, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    verify_domain(session, org)
+    auth.login(admin.email)
+    form = {
+        "issuer": idp.url + "/",
+        "client_id": "rendezvous-client",
+        "client_secret": SECRET,
+        "enabled": "1",
+        "create_accounts": "1",
+        "default_role": "coordinator",
+    }
+    saved = auth.post("/admin/sso", form, form_page="/admin/sso")
+    assert saved.status_code == 303
+    page = client.get("/admin/sso").get_data(as_text=True)
+    assert "A client secret is set" in page and SECRET not in page and idp.url in page
+    config = session.scalar(select(SsoConfig))
+    assert config.issuer == idp.url and SECRET.encode() not in config.client_secret
+    assert sso_settings.client_secret(cipher, config) == SECRET
+    # Saving again with the secret left empty keeps it.
+    auth.post("/admin/sso", {**form, "client_secret": ""}, form_page="/admin/sso")
+    session.expire_all()
+    assert sso_settings.client_secret(cipher, session.scalar(select(SsoConfig))) == SECRET
+    entries = audit(session, "sso.configured")
+    assert entries[0].detail["created"] and "client_secret" in entries[0].detail["changed"]
+    assert "client_secret" not in entries[1].detail["changed"]
+    assert all(SECRET not in str(e.detail) for e in entries)
+    # A whole sign-in later, the secret appears in no log line either.
+    make_user(session, org, Role.RECRUITER, email=f"pat@{DOMAIN}")
+    auth.logout()
+    sign_in(client, idp, f"pat@{DOMAIN}")
+    assert SECRET not in caplog.text
+
+
+def test_an_admin_of_another_role_cannot_open_the_settings(client, auth, session, org):
+    recruiter = make_user(session, org, Role.RECRUITER)
+    auth.login(recruiter.email)
+    assert client.get("/admin/sso").status_code == 403
+
+
+def test_the_settings_refuse_bad_input_and_change_nothing(client, auth, session, org, admin, idp):
+    verify_domain(session, org)
+    auth.login(admin.email)
+    base = {"issuer": idp.url, "client_id": "c", "client_secret": "s", "default_role": "recruiter"}
+    for change, words in (
+        ({"issuer": ""}, "Enter the identity provider"),
+        ({"issuer": "ftp://example"}, "full https:// address"),
+        ({"client_id": ""}, "Enter the client id"),
+        ({"client_secret": ""}, "Enter the client secret"),
+        ({"default_role": "admin"}, "Choose the role"),
+        ({"issuer": "http://127.0.0.1:9/nothing"}, "could not be reached"),
+    ):
+        response = auth.post("/admin/sso", {**base, **change}, form_page="/admin/sso")
+        assert response.status_code in (400, 503), change
+        assert words in response.get_data(as_text=True), change
+    assert session.scalar(select(SsoConfig)) is None
+
+
+@pytest.mark.parametrize(
+    "issuer, words",
+    [
+        ("http://127.0.0.1:{port}", "must use https"),
+        ("https://127.0.0.1:{port}", "must be a public address"),
+        ("https://localhost:{port}", "must be a public address"),
+    ],
+)
+def test_without_the_test_setting_loopback_and_plain_http_issuers_are_refused(
+    app, client, auth, session, org, admin, idp, issuer, words
+):
+    app.config["SSO_ALLOW_INSECURE_ISSUERS"] = False
+    verify_domain(session, org)
+    auth.login(admin.email)
+    port = urlsplit(idp.url).port
+    response = auth.post(
+        "/admin/sso",
+        {
+            "issuer": issuer.format(port=port),
+            "client_id": "c",
+            "client_secret": "s",
+            "default_role": "recruiter",
+        },
+        form_page="/admin/sso",
+    )
+    refused(response, 400, words)
+    assert session.scalar(select(SsoConfig)) is None
+
+
+def test_sso_needs_a_verified_domain(client, auth, session, org, admin, idp):
+    auth.login(admin.email)
+    response = auth.post(
+        "/admin/sso",
+        {
+            "issuer": idp.url,
+            "client_id": "c",
+            "client_secret": "s",
+            "enabled": "1",
+            "default_role": "recruiter",
+        },
+        form_page="/admin/sso",
+    )
+    refused(response, 400, "needs a verified domain")
+
+
+def test_the_login_page_offers_sso(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert 'href="/login/sso' in page and "Sign in with SSO" in page
+
+
+def test_used_and_expired_sign_in_states_are_purged(app, session, org):
+    from models import utcnow
+    from webapp import deps
+
+    now = utcnow()
+    for n, (expires, used) in enumerate(
+        [
+            (now - timedelta(minutes=1), None),  # expired
+            (now + timedelta(minutes=5), now - timedelta(days=2)),  # used long ago
+            (now + timedelta(minutes=5), None),  # still usable
+        ]
+    ):
+        session.add(
+            SsoState(
+                organisation_id=org.id,
+                state_hash=f"{n:064d}",
+                nonce_hash="n" * 64,
+                session_binding="b" * 64,
+                expires_at=expires,
+                used_at=used,
+            )
+        )
+    session.commit()
+    deps.jobs.of(app).enqueue("maintenance.purge_oauth_states")
+    session.expire_all()
+    assert [s.state_hash for s in session.scalars(select(SsoState))] == [f"{2:064d}"]
