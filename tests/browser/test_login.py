@@ -10,7 +10,14 @@ from tests.factories import make_org, make_user
 NAVIGATION = {
     Role.RECRUITER: ["Home", "Schedule", "Interviews", "My profile"],
     Role.COORDINATOR: ["Home", "My hiring managers", "Schedule", "Interviews", "My profile"],
-    Role.ADMIN: ["Home", "Users", "Calendar integration", "Erasure requests", "My profile"],
+    Role.ADMIN: [
+        "Home",
+        "Users",
+        "Calendar integration",
+        "Single sign-on",
+        "Erasure requests",
+        "My profile",
+    ],
     Role.COMPLIANCE: ["Home", "Compliance", "Erasure requests", "My profile"],
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     current_app,
@@ -91,7 +93,9 @@ def start():
         flash_error(exc)
         return render_template("sso/start.html", email=email, next=next_url), _status(exc)
     session[PENDING] = {**started.pending, "next": safe_next(next_url) or ""}
-    return redirect(started.url, 303)
+    # A page that moves on by itself rather than a redirect: the CSP's form-action (which also
+    # governs where a form's redirects may lead) cannot name every organisation's provider.
+    return render_template("sso/continue.html", url=started.url, host=urlsplit(started.url).netloc)
 
 
 @bp.route("/login/sso/callback")
