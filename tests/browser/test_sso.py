@@ -47,6 +47,8 @@ def sign_in_at_provider(page, email, sub=None):
 
 def test_a_person_signs_in_with_sso(page, session, sso_org, idp, tmp_path):
     user = make_user(session, sso_org, Role.RECRUITER, email=f"sam.lee@{DOMAIN}", name="Sam Lee")
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
     sign_in_at_provider(page, user.email)
     expect(page.get_by_role("heading", name="Hello, Sam Lee")).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("Welcome, Sam Lee.")
@@ -62,3 +64,54 @@ def test_a_refusal_is_shown_and_no_session_is_opened(page, session, sso_org, idp
     page.screenshot(path=str(tmp_path / "sso-refused.png"), full_page=True)
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login"))  # still signed out
+
+
+def test_a_foreign_domain_and_a_replayed_sign_in_are_refused(page, session, sso_org, idp):
+    idp.user("mallory@elsewhere.example")
+    sign_in_at_provider(page, f"sam.lee@{DOMAIN}", sub="mallory@elsewhere.example")
+    expect(page.get_by_role("status")).to_contain_text(
+        "not at one of your organisation's verified domains"
+    )
+    user = make_user(session, sso_org, Role.RECRUITER, email=f"sam.lee@{DOMAIN}", name="Sam Lee")
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    sign_in_at_provider(page, user.email)
+    expect(page.get_by_role("heading", name="Hello, Sam Lee")).to_be_visible()
+    callback = next(u for u in requested if "/login/sso/callback" in u)
+    page.get_by_role("button", name="Log out").click()
+    page.goto(callback)  # the same answer from the provider, again
+    expect(page.get_by_role("status")).to_contain_text("not valid any more")
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login"))
+
+
+def test_the_it_admin_sets_up_sso_and_turns_password_login_off(page, session, org, idp, tmp_path):
+    from tests.browser.conftest import log_in
+
+    admin = make_user(session, org, Role.ADMIN, email=f"it.admin@{DOMAIN}", name="Ida Admin")
+    make_user(session, org, Role.RECRUITER, email=f"sam.lee@{DOMAIN}", name="Sam Lee")
+    verify_domain(session, org)
+    log_in(page, admin.email)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Single sign-on").click()
+    page.get_by_label("Issuer URL").fill(idp.url)
+    page.get_by_label("Client id").fill("rendezvous-client")
+    page.get_by_label("Client secret").fill("a-secret-the-page-never-shows")
+    page.get_by_label("Let people sign in with SSO").check()
+    page.get_by_role("button", name="Save and check the provider").click()
+    expect(page.get_by_role("status")).to_contain_text("Single sign-on settings saved.")
+    expect(page.get_by_text("A client secret is set")).to_be_visible()
+    assert "a-secret-the-page-never-shows" not in page.content()
+    page.get_by_label("Off, except for the break-glass IT admin").check()
+    page.get_by_label("Break-glass IT admin (keeps password login)").select_option(str(admin.id))
+    page.get_by_role("button", name="Save password login").click()
+    expect(page.get_by_role("status")).to_contain_text("Password login is off")
+    page.screenshot(path=str(tmp_path / "sso-settings.png"), full_page=True)
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(page, f"sam.lee@{DOMAIN}")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Your organisation signs in with single sign-on"
+    )
+    page.screenshot(path=str(tmp_path / "password-off.png"), full_page=True)
+    log_in(page, admin.email)  # the break-glass admin still can
+    expect(page.get_by_role("heading", name="Hello, Ida Admin")).to_be_visible()
