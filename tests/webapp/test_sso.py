@@ -527,3 +527,86 @@ def test_used_and_expired_sign_in_states_are_purged(app, session, org):
     deps.jobs.of(app).enqueue("maintenance.purge_oauth_states")
     session.expire_all()
     assert [s.state_hash for s in session.scalars(select(SsoState))] == [f"{2:064d}"]
+
+
+def test_one_state_presented_by_many_requests_at_once_signs_in_once(
+    app, session, sso_org, idp, riley
+):
+    """Each request on its own database connection, as gunicorn's workers would: the state is
+    claimed by one conditional UPDATE, so exactly one redeems the code."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webapp import deps
+    from webapp.services.errors import StateRejected
+    from webapp.services.sso import login
+
+    nonce = "browser-session-nonce"
+    started = login.start(
+        session,
+        Actor(None, None, None, None),
+        email=riley.email,
+        organisation_id=None,
+        session_nonce=nonce,
+        redirect_uri="http://localhost/login/sso/callback",
+        insecure_ok=True,
+    )
+    back = parse_qs(urlsplit(idp.authorize(started.url, riley.email)).query)
+
+    def finish(_):
+        with deps.database.of(app).sessions() as db:
+            try:
+                return login.finish(
+                    db,
+                    deps.cipher.of(app),
+                    Actor(None, None, None, None),
+                    state=back["state"][0],
+                    code=back["code"][0],
+                    error=None,
+                    pending=started.pending,
+                    session_nonce=nonce,
+                    redirect_uri="http://localhost/login/sso/callback",
+                    insecure_ok=True,
+                ).id
+            except StateRejected:
+                return "replayed"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(finish, range(8)))
+    assert sorted(outcomes, key=str) == [riley.id] + ["replayed"] * 7
+    assert len(idp.token_requests) == 1
+    assert len(audit(session, "sso.login")) == 1
+
+
+def test_an_invitation_in_an_organisation_without_password_login_leads_to_sso(
+    client, session, sso_org, admin, idp
+):
+    from webapp.services import accounts
+
+    sso_settings.set_password_login(
+        session, admin_actor(admin), allowed=False, break_glass_user_id=admin.id
+    )
+    invited, token = accounts.invite_user(
+        session,
+        admin_actor(admin),
+        email=f"new.hire@{DOMAIN}",
+        name="New Hire",
+        role="recruiter",
+        invite_days=7,
+    )
+    page = client.get(f"/invite/{token}", follow_redirects=True).get_data(as_text=True)
+    assert "signs in with single sign-on" in page and "Sign in with SSO" in page
+    set_password = client.post(
+        f"/invite/{token}",
+        data={
+            "csrf_token": csrf_token(client, "/login/sso"),
+            "password": "a fine long passphrase",
+        },
+    )
+    assert set_password.status_code == 302 and signed_in_as(client) is None
+    session.refresh(invited)
+    assert invited.password_hash is None
+    # Signing in through the provider completes the invitation.
+    response, _ = sign_in(client, idp, invited.email)
+    assert response.status_code == 302 and signed_in_as(client) == invited.id
+    session.refresh(invited)
+    assert invited.invite_token_hash is None

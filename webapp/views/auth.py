@@ -23,6 +23,7 @@ from webapp.forms import ChooseAccountForm, LoginForm, SetPasswordForm
 from webapp.security import public, signed_in
 from webapp.services import accounts, authentication, printable
 from webapp.services.errors import Invalid
+from webapp.services.sso import settings as sso_settings
 from webapp.services.zones import known_zone
 from webapp.views.profile import BROWSER_ZONE
 from webapp.web import actor, safe_next
@@ -145,6 +146,15 @@ def accept_invite(token: str):
     user = accounts.invited_user(db_session(), token)
     if user is None:
         return render_template("invite_invalid.html"), 404
+    if not sso_settings.password_allowed(db_session(), user):
+        # The organisation signs in through its identity provider: so does the invitee (their
+        # first sign-in completes the invitation); no password is set.
+        flash(
+            "Your organisation signs in with single sign-on: use “Sign in with SSO” with "
+            f"{user.email}.",
+            "info",
+        )
+        return redirect(url_for("sso.start"))
     form = SetPasswordForm()
     if form.validate_on_submit():
         try:
