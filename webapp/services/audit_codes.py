@@ -31,6 +31,22 @@ AREAS: tuple[Area, ...] = (
         },
     ),
     Area(
+        "sso",
+        "Single sign-on",
+        {
+            "sso.configured": "An IT admin set or changed the identity provider (never its "
+            "secret, only that it was replaced).",
+            "sso.password_login": "An IT admin turned password login on or off, or chose the "
+            "break-glass IT admin.",
+            "sso.login_started": "Someone was sent to their organisation's identity provider.",
+            "sso.login": "Someone signed in through the identity provider.",
+            "sso.user_created": "A first sign-in through the identity provider created the "
+            "account.",
+            "sso.login_refused": "A sign-in through the identity provider was refused (the "
+            "detail says why).",
+        },
+    ),
+    Area(
         "user",
         "People and roles",
         {

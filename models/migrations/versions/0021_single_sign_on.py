@@ -1,8 +1,8 @@
 """single sign-on: an organisation's OpenID Connect provider (client secret encrypted), whether
 password login stays on (with its break-glass IT admin), and one-time sign-in states
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-05
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 
 from models.base import UTCDateTime
 
-revision = "0019"
-down_revision = "0018"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
