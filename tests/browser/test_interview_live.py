@@ -4,7 +4,9 @@ without a reload. Without JavaScript it offers a Refresh link and reloads itself
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 
 from playwright.sync_api import expect
 
@@ -15,6 +17,8 @@ from tests.webapp.scheduling_support import make_panel
 from webapp import deps
 
 TITLE = "Onsite: Site Reliability Engineer"
+#: Where to copy the screenshots for a person to look at (unset: they stay in tmp_path).
+SCREENSHOTS = os.environ.get("RENDEZVOUS_SCREENSHOTS")
 WRITE = "scheduling.write_interview"
 
 
@@ -33,8 +37,24 @@ def same_document(page) -> bool:
     return page.evaluate("window.__sameDocument === true")
 
 
+def shoot(page, tmp_path, name: str) -> None:
+    """Screenshots at desktop width and at 390 px (a phone), which must not scroll sideways."""
+    desktop = page.viewport_size
+    for width in (desktop["width"], 390):
+        page.set_viewport_size({"width": width, "height": desktop["height"]})
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{overflow}px of sideways scrolling at {width}px"
+        path = tmp_path / f"interview-{name}-{width}.png"
+        page.screenshot(path=str(path), full_page=True)
+        if SCREENSHOTS:
+            shutil.copy(path, SCREENSHOTS)
+    page.set_viewport_size(desktop)
+
+
 def test_page_updates_itself_after_scheduling_and_after_moving(
-    app_page, app, session, sandbox, org, recruiter
+    app_page, app, session, sandbox, org, recruiter, tmp_path
 ):
     page = app_page
     panel = make_panel(app, session, sandbox, org, 3)
@@ -49,6 +69,7 @@ def test_page_updates_itself_after_scheduling_and_after_moving(
     expect(facts).to_contain_text("not in the calendar yet")
     expect(page.get_by_role("link", name="Refresh")).to_be_visible()
     expect(page.get_by_role("link", name="Reschedule…")).to_have_count(0)
+    shoot(page, tmp_path, "pending")
     mark_page(page)
     page.wait_for_timeout(1500)  # a poll or two while nothing has changed
     expect(facts).to_contain_text("Being written to the calendar")
@@ -61,17 +82,19 @@ def test_page_updates_itself_after_scheduling_and_after_moving(
     expect(page.get_by_role("link", name="Refresh")).to_have_count(0)
     expect(page.locator('[data-role="live-announcement"]')).to_contain_text("Scheduled")
     assert same_document(page), "the page reloaded instead of updating itself"
+    shoot(page, tmp_path, "confirmed")
     before = when.inner_text()
 
     page.get_by_role("link", name="Reschedule…").click()
     page.get_by_role("link", name="Next week →").click()
-    expect(page.get_by_role("row", name=re.compile("Free for the panel"))).to_be_visible()
+    expect(page.get_by_role("group", name=re.compile("Free start times on"))).not_to_have_count(0)
     page.locator("input[name=slot]").first.check()
     page.get_by_role("button", name="Move the interview").click()
 
     expect(facts).to_contain_text("Being written to the calendar")
     expect(facts).to_contain_text(before.split(" (")[0])  # the old time, until confirmed
-    expect(facts).to_contain_text("(being written to the calendar)")
+    expect(facts).to_contain_text("(as the calendar has it now; a change is being written)")
+    shoot(page, tmp_path, "moving")
     mark_page(page)
 
     assert holding.release() == 1

@@ -136,7 +136,10 @@ def test_a_move_shows_the_old_time_as_being_written_until_it_is_confirmed(
     fmt = "%A %d %B %Y, %H:%M"
     tz = model.zone("Europe/London")
     page = client.get(f"/interviews/{interview.uid}").get_data(as_text=True)
-    assert old.astimezone(tz).strftime(fmt) in page and "(being written to the calendar)" in page
+    assert (
+        old.astimezone(tz).strftime(fmt) in page
+        and "(as the calendar has it now; a change is being written)" in page
+    )
     assert status_of(client, interview.uid)[1]["settling"] is True
 
     run_held(app, held)
