@@ -252,6 +252,16 @@ class SchedulingLink(Base):
             retention=LINK_RETENTION,
         ),
     )
+    #: The link's token, AES-GCM (the app's Sealer) bound to this row: the recruiter copies the
+    #: link again from their list while it is open. Cleared when the link is revoked.
+    token_sealed: Mapped[bytes | None] = mapped_column(
+        LargeBinary,
+        info=classified(
+            "secret-encrypted",
+            "The link's token, so the recruiter can copy the link again while it is open",
+            retention="until the link is revoked or purged, or erased",
+        ),
+    )
     #: SHA-256 of the lower-cased address (as the audit trail hashes mail recipients): how a
     #: compliance reviewer holding a candidate's address finds, exports and erases their links.
     candidate_email_hash: Mapped[str | None] = mapped_column(

@@ -283,14 +283,17 @@ def test_self_scheduling_links_create_list_revoke(client, session, sandbox, recr
     # The candidate's page opens without an account.
     assert client.get(path).status_code == 200
 
+    # The list tells links apart (the candidate and title, decrypted) and gives the open link.
     listed = api.get("/scheduling-links").get_json()
-    assert [item["id"] for item in listed["items"]] == [body["id"]] and "url" not in listed[
-        "items"
-    ][0]
-    assert TITLE not in str(listed) and "casey" not in str(listed).lower()
+    [item] = listed["items"]
+    assert item["id"] == body["id"] and item["url"] == body["url"]
+    assert (item["candidate_name"], item["title"]) == ("Casey Candidate", TITLE)
+    assert body["candidate_name"] == "Casey Candidate" and body["title"] == TITLE
 
     revoked = api.post(f"/scheduling-links/{body['id']}/revoke")
     assert revoked.status_code == 200 and revoked.get_json()["state"] == "revoked"
+    assert revoked.get_json()["url"] is None
+    assert api.get("/scheduling-links").get_json()["items"][0]["url"] is None
     assert_error(api.post("/scheduling-links/999999/revoke"), 404)
     error = assert_error(
         api.post(

@@ -55,6 +55,9 @@ _INTERVIEW = {
 
 _SCHEDULING_LINK = {
     "id": 9,
+    "candidate_name": "Sam Okafor",
+    "title": "Phone screen: Product Designer",
+    "url": "https://rendezvous.northwind.example/c/9.Yk7PqLw2tZ0nE4vR8sB1xC5mD3hJ6gF",
     "state": "open",
     "panel_link_ids": [41, 42],
     "duration_minutes": 45,
@@ -294,17 +297,16 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "candidate_tzid": "America/New_York",
             "title": "Phone screen: Product Designer",
             "video": True,
+            "email_candidate": True,
             "candidate_hours": {"start": "08:00", "end": "18:00"},
         },
-        "response": {
-            **_SCHEDULING_LINK,
-            "url": "https://rendezvous.northwind.example/c/9.Yk7PqLw2tZ0nE4vR8sB1xC5mD3hJ6gF",
-        },
+        "response": _SCHEDULING_LINK,
     },
     "revoke_scheduling_link": {
         "path": {"link_id": 9},
         "response": {
             **_SCHEDULING_LINK,
+            "url": None,
             "state": "revoked",
             "revoked_at": "2026-11-24T08:12:44+00:00",
         },

@@ -18,9 +18,14 @@ from webapp.services.scheduling import preferences
 RECRUITERS = (Role.RECRUITER,)
 
 
-def _scheduling_link(link, interview=None) -> dict:
+def _scheduling_link(link, interview=None, details=None, token=None) -> dict:
+    from webapp.public_urls import external_url
+
     return {
         "id": link.id,
+        "candidate_name": details.name if details is not None else None,
+        "title": details.title if details is not None else None,
+        "url": external_url("candidate.page", token=token) if token else None,
         "state": link.state,
         "panel_link_ids": list(link.panel_link_ids or []),
         "duration_minutes": link.duration_minutes,
@@ -45,20 +50,24 @@ def _scheduling_link(link, interview=None) -> dict:
     response=s.SchedulingLinkPageSchema,
 )
 def scheduling_links(query):
-    """The candidate self-scheduling links I created (the latest 100), newest first."""
+    """The candidate self-scheduling links I created (the latest 100), newest first, with the
+    candidate's name and the title they were made for, and the link itself while it is open."""
     from webapp.services import candidate_links
 
     page = by_key(
         "scheduling-links",
         actor(),
-        candidate_links.links_of(db(), actor()),
-        lambda pair: pair[0].id,
+        candidate_links.listed_links(db(), deps.sealer(), actor()),
+        lambda item: item.link.id,
         limit=query["limit"],
         cursor=query["cursor"],
         descending=True,
     )
     return {
-        "items": [_scheduling_link(link, i) for link, i in page.items],
+        "items": [
+            _scheduling_link(item.link, item.interview, item.details, item.token)
+            for item in page.items
+        ],
         "next_cursor": page.next_cursor,
     }
 
@@ -75,9 +84,11 @@ def scheduling_links(query):
 )
 def create_scheduling_link(body):
     """A signed, expiring, single-use link for a candidate to book one of the panel's free slots.
-    The link is returned once; only its hash is stored."""
-    from webapp.public_urls import external_url
+    With `email_candidate` it is also emailed to the candidate. The candidate's name and email,
+    the title and the link are kept encrypted; `GET /scheduling-links` returns the link again
+    while it is open."""
     from webapp.services import candidate_links
+    from webapp.services.link_details import open_details
 
     zone = requested_zone(body["candidate_tzid"])
     start_date = body["start_date"] or dt.datetime.now(model.zone(zone)).date()
@@ -96,8 +107,16 @@ def create_scheduling_link(body):
         title=body["title"],
         video=body["video"],
         candidate_hours=_candidate_hours(body["candidate_hours"]),
+        email_to=_url_of if body["email_candidate"] else None,
+        jobs=deps.jobs(),
     )
-    return {**_scheduling_link(link), "url": external_url("candidate.page", token=token)}
+    return _scheduling_link(link, details=open_details(deps.sealer(), link), token=token)
+
+
+def _url_of(token: str) -> str:
+    from webapp.public_urls import external_url
+
+    return external_url("candidate.page", token=token)
 
 
 def _candidate_hours(hours: dict | None) -> tuple[int, int] | None:
@@ -120,5 +139,7 @@ def _candidate_hours(hours: dict | None) -> tuple[int, int] | None:
 def revoke_scheduling_link(link_id: int):
     """The link stops working at once (a used link stays as it is)."""
     from webapp.services import candidate_links
+    from webapp.services.link_details import open_details
 
-    return _scheduling_link(candidate_links.revoke(db(), actor(), link_id))
+    link = candidate_links.revoke(db(), actor(), link_id)
+    return _scheduling_link(link, details=open_details(deps.sealer(), link))

@@ -203,3 +203,49 @@ def interview_cancelled(
         interview_id=interview_id,
         method="CANCEL",
     )
+
+
+def scheduling_link(
+    *,
+    to: str,
+    candidate_name: str,
+    title: str,
+    duration: int,
+    recruiter: str,
+    organisation_name: str,
+    url: str,
+    expires_at: dt.datetime,
+    tzid: str,
+    organisation_id: int,
+    link_id: int,
+) -> Mail:
+    """The candidate's self-scheduling link, from the link form. The URL is a bearer token: it
+    travels sealed in the job, and no log or audit entry carries it."""
+    expires = expires_at.astimezone(ZoneInfo(tzid)).strftime("%A %d %B %Y, %H:%M")
+    text = (
+        f"Hello {candidate_name},\n\n"
+        f"{recruiter} at {organisation_name} invites you to choose a time for your interview:\n\n"
+        f"  {title} ({duration} minutes)\n\n"
+        f"Pick a time that suits you here:\n\n{url}\n\n"
+        f"The link works once and until {expires} ({tzid}). The calendar invitation follows "
+        "once you have chosen.\n"
+    )
+    html = (
+        f"<p>Hello {escape(candidate_name)},</p>"
+        f"<p>{escape(recruiter)} at {escape(organisation_name)} invites you to choose a time "
+        f"for your interview:</p>"
+        f"<p><strong>{escape(title)}</strong> ({duration} minutes)</p>"
+        f'<p><a href="{escape(url)}">Pick a time that suits you</a></p>'
+        f"<p>The link works once and until {escape(expires)} ({escape(tzid)}). The calendar "
+        "invitation follows once you have chosen.</p>"
+    )
+    return Mail(
+        to=to,
+        subject=f"Choose a time for your interview: {title}",
+        text=text,
+        html=html,
+        kind="scheduling_link",
+        organisation_id=organisation_id,
+        target_type="scheduling_link",
+        target_id=str(link_id),
+    )

@@ -2,8 +2,10 @@
 link, list and revoke them, purge old ones. The candidate's side is ``candidate_booking``.
 
 The candidate's name and email (and the interview title) are sealed inside the link's token
-(AES-GCM); the database keeps only the token's SHA-256, the panel's link ids, the window and the
-link's state. Booking re-checks the slot at the aggregator, then uses the link and claims the
+(AES-GCM); the database keeps the token's SHA-256, the panel's link ids, the window and the
+link's state, and, encrypted with the same AES-GCM bound to the row (``link_details``), the
+candidate's name, email and title (to tell links apart) and the token while the link is open
+(to copy it again). Booking re-checks the slot at the aggregator, then uses the link and claims the
 time for the whole panel in one transaction (``claims``): of two bookings racing for the same
 time, from candidates, recruiters or the API, in any process, one gets it and the other is told it
 was just taken.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,13 +24,15 @@ from sqlalchemy.orm import Session
 from models import (
     Interview,
     LinkStatus,
+    Organisation,
     Role,
     SchedulingLink,
+    User,
     utcnow,
 )
 from webapp import security
 from webapp.security import Sealer
-from webapp.services import Actor, rowcount
+from webapp.services import Actor, JobQueue, rowcount
 from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.availability import model, roster
@@ -36,7 +42,13 @@ from webapp.services.errors import (
     Invalid,
     NotFound,
 )
-from webapp.services.link_details import LinkDetails, seal_details
+from webapp.services.link_details import (
+    LinkDetails,
+    open_details,
+    open_token,
+    seal_details,
+    seal_token,
+)
 from webapp.services.scheduling import booking
 
 PURPOSE = "candidate-link"
@@ -71,8 +83,15 @@ def create_link(
     title: str,
     video: bool = True,
     candidate_hours: tuple[int, int] | None = None,
+    email_to: Callable[[str], str] | None = None,
+    jobs: JobQueue | None = None,
 ) -> tuple[SchedulingLink, str]:
-    """Create a link; returns it with the token (shown once, never stored).
+    """Create a link; returns it with the token (kept only encrypted, for the recruiter to copy
+    again while the link is open).
+
+    With ``email_to`` (the token → the link's URL) the link is emailed to the candidate by the
+    ``mail.send_message`` job queued on ``jobs`` (sealed: the URL is a bearer link, never logged
+    nor audited; the audit trail has the recipient's hash).
 
     The candidate's zone is recorded in the link (their page shows times in it; they may choose
     another display zone). ``candidate_hours`` (minutes after midnight, in that zone) limits the
@@ -147,11 +166,9 @@ def create_link(
         video=video,
         expires_at=expires_at,
     )
-    seal_details(
-        sealer,
-        link,
-        LinkDetails(candidate_name.strip(), candidate_email.strip(), title.strip()),
-    )
+    details = LinkDetails(candidate_name.strip(), candidate_email.strip(), title.strip())
+    seal_details(sealer, link, details)
+    seal_token(sealer, link, token)
     session.add(link)
     session.flush()
     record(
@@ -165,10 +182,74 @@ def create_link(
             "duration": duration,
             "expires_days": expires_days,
             "candidate_hours": candidate_hours is not None,
+            "emailed": email_to is not None,
         },
     )
     session.commit()
+    if email_to is not None:
+        if jobs is None:
+            raise TypeError("emailing a link needs the job queue")
+        _email_link(session, sealer, actor, link, details, email_to(token), candidate_tzid, jobs)
     return link, token
+
+
+def _email_link(
+    session: Session,
+    sealer: Sealer,
+    actor: Actor,
+    link: SchedulingLink,
+    details: LinkDetails,
+    url: str,
+    tzid: str,
+    jobs: JobQueue,
+) -> None:
+    from webapp import mail
+    from webapp.mail import notices
+
+    sender = session.get(User, actor.user_id) if actor.user_id else None
+    organisation = session.get(Organisation, link.organisation_id)
+    mail.queue(
+        jobs,
+        sealer,
+        notices.scheduling_link(
+            to=details.email,
+            candidate_name=details.name,
+            title=details.title,
+            duration=link.duration_minutes,
+            recruiter=sender.name if sender else "The hiring team",
+            organisation_name=organisation.name if organisation else "Rendezvous",
+            url=url,
+            expires_at=link.expires_at,
+            tzid=tzid,
+            organisation_id=link.organisation_id,
+            link_id=link.id,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ListedLink:
+    """A link in the recruiter's list: what it is for (decrypted; None for a link made before
+    that was kept, or one that does not open), the interview booked through it, and the token
+    while the link is open (to copy the link again)."""
+
+    link: SchedulingLink
+    interview: Interview | None
+    details: LinkDetails | None
+    token: str | None
+
+
+def listed_links(session: Session, sealer: Sealer, actor: Actor) -> list[ListedLink]:
+    """The actor's own links (the latest 100, newest first), inside their organisation."""
+    return [
+        ListedLink(
+            link,
+            interview,
+            open_details(sealer, link),
+            open_token(sealer, link) if link.state == "open" else None,
+        )
+        for link, interview in links_of(session, actor)
+    ]
 
 
 def links_of(session: Session, actor: Actor) -> list[tuple[SchedulingLink, Interview | None]]:
@@ -206,6 +287,7 @@ def revoke(session: Session, actor: Actor, link_id: int) -> SchedulingLink:
         raise NotFound("You have no self-scheduling link with this id.")
     if link.revoked_at is None and link.used_at is None:
         link.revoked_at = utcnow()
+        link.token_sealed = None
         record(
             session,
             actor,

@@ -1,6 +1,8 @@
 """What a self-scheduling link is for, kept on its row: the candidate's name and email and the
 interview title, encrypted with the app's Sealer (AES-GCM), the associated data binding the
 ciphertext to this column of this link (its token hash), so it cannot be moved to another row.
+The token itself is kept the same way while the link is open, so the recruiter can copy the
+link again (it is a bearer link: never logged, shown only to the recruiter who made it).
 
 The recruiter's list shows them (to the organisation's own users only: rows are looked up in
 the actor's organisation), the candidate notices read the address from them, and the compliance
@@ -58,3 +60,20 @@ def open_details(sealer: Sealer, link: SchedulingLink) -> LinkDetails | None:
         return LinkDetails(str(value["n"]), str(value["e"]), str(value["t"]))
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def seal_token(sealer: Sealer, link: SchedulingLink, token: str) -> None:
+    link.token_sealed = sealer.seal_bytes(
+        token.encode(), f"scheduling_link.token_sealed:{link.token_hash}".encode()
+    )
+
+
+def open_token(sealer: Sealer, link: SchedulingLink) -> str | None:
+    """The link's token while it is kept (an open link made since it is), else None."""
+    blob = link.token_sealed
+    if not blob or len(blob) > MAX_SEALED:
+        return None
+    opened = sealer.open_bytes(
+        bytes(blob), f"scheduling_link.token_sealed:{link.token_hash}".encode()
+    )
+    return opened.decode() if opened is not None else None

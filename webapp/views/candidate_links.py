@@ -22,21 +22,32 @@ from webapp.web import actor
 bp = Blueprint("candidate_links", __name__, url_prefix="/schedule/links")
 
 
-def _links_page(problem: str | None = None, status: int = 200, form=None, new_url=None):
+def _links_page(
+    problem: str | None = None, status: int = 200, form=None, new_url=None, emailed=None
+):
     db = db_session()
     me = actor()
+    tzid = viewer_zone()
     return render_template(
         "candidate_links/index.html",
-        links=candidate_links.links_of(db, me),
+        links=candidate_links.listed_links(db, deps.sealer(), me),
+        url_of=_url_of,
         choices=roster.panel_choices(db, me),
         durations=model.DURATIONS,
         zone_options=zone_options,
-        viewer_tz=viewer_zone(),
+        viewer_tz=tzid,
+        tz=model.zone(tzid),
         problem=problem,
         form=form or {},
         new_url=new_url,
+        emailed=emailed,
         today=dt.date.today().isoformat(),
     ), status
+
+
+def _url_of(token: str) -> str:
+    """The candidate's URL of a link token (a bearer link: shown to its recruiter only)."""
+    return external_url("candidate.page", token=token)
 
 
 @bp.route("/")
@@ -70,12 +81,15 @@ def create():
             title=form.get("title", ""),
             video=form.get("video") == "on",
             candidate_hours=hours,
+            email_to=_url_of if form.get("email_candidate") == "on" else None,
+            jobs=deps.jobs(),
         )
     except ValueError:
         return _links_page("Enter whole numbers and a date like 2026-11-23.", 400, form)
     except ServiceError as exc:
         return _links_page(exc.message, 400, form)
-    return _links_page(new_url=external_url("candidate.page", token=token), status=201)
+    emailed = form.get("candidate_email", "").strip() if form.get("email_candidate") else None
+    return _links_page(new_url=_url_of(token), emailed=emailed, status=201)
 
 
 def _candidate_hours(form) -> tuple[int, int] | None:

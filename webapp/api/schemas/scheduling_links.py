@@ -10,6 +10,27 @@ from webapp.api.schemas.scheduling import DURATION
 
 class SchedulingLinkSchema(Schema):
     id = fields.Integer(required=True, metadata={"description": "Link id; use in the revoke path"})
+    candidate_name = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The candidate the link was made for (kept encrypted); null for "
+            "links made before names were kept"
+        },
+    )
+    title = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The interview's title; null for links made before it was kept"},
+    )
+    url = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The link to send the candidate while it is open (a bearer link: "
+            "keep it private); null once used, revoked or expired"
+        },
+    )
     state = fields.String(
         required=True,
         metadata={
@@ -120,6 +141,13 @@ class NewSchedulingLinkSchema(Schema):
     video = fields.Boolean(
         load_default=True, metadata={"description": "Add a video meeting to the event"}
     )
+    email_candidate = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Also email the link to candidate_email (plain text and HTML; "
+            "default false)"
+        },
+    )
     candidate_hours = fields.Nested(
         CandidateHoursSchema,
         load_default=None,
@@ -137,5 +165,5 @@ class NewSchedulingLinkSchema(Schema):
 class CreatedSchedulingLinkSchema(SchedulingLinkSchema):
     url = fields.String(
         required=True,
-        metadata={"description": "The link to send the candidate; shown only in this response"},
+        metadata={"description": "The link to send the candidate (a bearer link: keep it private)"},
     )

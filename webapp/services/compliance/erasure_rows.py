@@ -23,7 +23,9 @@ from models import AuditEntry, ProfileLink, SchedulingPreference, User
 from webapp.services import in_batches, rowcount
 from webapp.services.compliance.scope import (
     email_columns,
+    email_hash_columns,
     holds,
+    holds_hashed,
     like_escaped,
     organisation_scope,
     table_of,
@@ -115,6 +117,15 @@ def row_changes(user: User, others: list[int]) -> list[RowChange]:
                     holds(column, user.email) & organisation_scope(table, organisation_id),
                 )
             )
+    # Rows keeping the address only encrypted, found by its hash (links made for the person).
+    for table, column in email_hash_columns():
+        changes.append(
+            RowChange(
+                f"{table.name}_deleted",
+                table,
+                holds_hashed(column, user.email) & organisation_scope(table, organisation_id),
+            )
+        )
     users = table_of(User)
     changes.append(RowChange("accounts_deleted", users, users.c.id == user.id))
     return changes

@@ -94,3 +94,20 @@ def email_columns() -> Iterable[tuple[Table, Column]]:
                 and ("email" in column.name or column.name.endswith("_label"))
             ):
                 yield table, column
+
+
+def email_hash_columns() -> Iterable[tuple[Table, Column]]:
+    """Columns holding the SHA-256 of someone's address (``link_details.email_hash``) where the
+    address itself is kept only encrypted (a self-scheduling link's candidate)."""
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if column.info.get("category") == "secret-hashed" and column.name.endswith(
+                "email_hash"
+            ):
+                yield table, column
+
+
+def holds_hashed(column: Column, email: str) -> ColumnElement[bool]:
+    from webapp.services.link_details import email_hash
+
+    return column == email_hash(email)

@@ -30,7 +30,9 @@ from webapp.services.audit import record
 from webapp.services.compliance.inventory import NOT_STORED
 from webapp.services.compliance.scope import (
     email_columns,
+    email_hash_columns,
     holds,
+    holds_hashed,
     like_escaped,
     org_user,
     organisation_scope,
@@ -46,7 +48,7 @@ def _shown(column: Column, value: Any, row: Mapping[Any, Any]) -> Any:
     if value is None:
         return None
     if category == "secret-encrypted":
-        return f"encrypted (key {row.get('key_id') or '?'})"
+        return f"encrypted (key {row['key_id']})" if row.get("key_id") else "encrypted"
     if category == "personal-encrypted":
         return "encrypted (AES-256-GCM)"
     if category == "secret-hashed":
@@ -90,6 +92,8 @@ def _collect(session: Session, user: User) -> dict[str, list[dict[str, Any]]]:
     )
     for table, column in email_columns():
         conditions.setdefault(table.name, []).append(holds(column, user.email))
+    for table, column in email_hash_columns():
+        conditions.setdefault(table.name, []).append(holds_hashed(column, user.email))
     for name, conds in conditions.items():
         table = Base.metadata.tables[name]
         rows = _rows(session, table, or_(*conds) & organisation_scope(table, user.organisation_id))
@@ -131,6 +135,15 @@ def email_records(session: Session, actor: Actor, email: str) -> dict[str, list[
     for table, column in email_columns():
         rows = _rows(
             session, table, holds(column, email) & organisation_scope(table, actor.organisation_id)
+        )
+        if rows:
+            records.setdefault(table.name, []).extend(rows)
+    # Where the address is kept only encrypted (a link's candidate), by the hash beside it.
+    for table, column in email_hash_columns():
+        rows = _rows(
+            session,
+            table,
+            holds_hashed(column, email) & organisation_scope(table, actor.organisation_id),
         )
         if rows:
             records.setdefault(table.name, []).extend(rows)
