@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, UTCDateTime, classified, utcnow
+from models.base import Base, UTCDateTime, classified, kept_for, utcnow
 from models.user import User
 
 TOKEN_RETENTION = "until 30 days after it expires or is revoked, or its owner is erased"
@@ -22,6 +22,7 @@ def _info(category: str, purpose: str) -> dict:
 
 class ApiToken(Base):
     __tablename__ = "api_token"
+    __table_args__ = kept_for("api", "Personal API tokens (kept only as a hash)")
 
     id: Mapped[int] = mapped_column(primary_key=True, info=_info("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, UTCDateTime, classified, utcnow
+from models.base import Base, UTCDateTime, classified, kept_for, utcnow
 
 AUDIT_RETENTION = "configured audit retention (default 400 days)"
 
@@ -16,6 +16,7 @@ class AuditEntry(Base):
     """One action. Never holds secrets or calendar content; rows are never updated."""
 
     __tablename__ = "audit_entry"
+    __table_args__ = kept_for("accountability", "The audit trail")
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     at: Mapped[datetime] = mapped_column(

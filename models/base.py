@@ -35,11 +35,66 @@ CATEGORIES: dict[str, str] = {
 }
 
 
-def classified(category: str, purpose: str, *, retention: str = "while the record exists") -> dict:
-    """Column ``info`` naming its data category, purpose and retention."""
+#: Why Rendezvous keeps data, as the compliance inventory groups it: (heading, why). Every table
+#: names the one it serves (``kept_for``); a column serving another says so
+#: (``classified(..., group=...)``). tests/models/test_schema.py checks every column has one.
+PURPOSES: dict[str, tuple[str, str]] = {
+    "accounts": (
+        "Accounts and roles",
+        "So the people of your organisation can log in, each with the role that decides what "
+        "they may see and do.",
+    ),
+    "calendars": (
+        "Calendar connections",
+        "So Rendezvous can read free/busy times and write interview events through the calendar "
+        "service, and revoke that access when it is no longer needed.",
+    ),
+    "scheduling": (
+        "Interviews and scheduling",
+        "To book interviews without double-booking anyone, move or cancel them, and let "
+        "candidates pick a time through a link.",
+    ),
+    "api": (
+        "Integrations (API)",
+        "So tools your organisation uses can call Rendezvous with a person's own API token.",
+    ),
+    "accountability": (
+        "Accountability",
+        "To show who did what and when, and to prove that an erasure was carried out.",
+    ),
+}
+
+
+def classified(
+    category: str,
+    purpose: str,
+    *,
+    retention: str = "while the record exists",
+    group: str | None = None,
+) -> dict:
+    """Column ``info`` naming its data category, purpose and retention; ``group`` (a key of
+    ``PURPOSES``) only where the column serves another purpose than its table."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown data category {category!r}")
-    return {"category": category, "purpose": purpose, "retention": retention}
+    info = {"category": category, "purpose": purpose, "retention": retention}
+    if group is not None:
+        if group not in PURPOSES:
+            raise ValueError(f"unknown purpose group {group!r}")
+        info["group"] = group
+    return info
+
+
+def kept_for(group: str, label: str) -> dict:
+    """A table's ``info``: the purpose it serves (a key of ``PURPOSES``) and what its records
+    are called in plain words, for the compliance inventory."""
+    if group not in PURPOSES:
+        raise ValueError(f"unknown purpose group {group!r}")
+    return {"info": {"group": group, "label": label}}
+
+
+def purpose_of(column) -> str | None:
+    """The purpose group a column serves: its own, else its table's."""
+    return column.info.get("group") or column.table.info.get("group")
 
 
 def utcnow() -> datetime:

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Enum, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from models.base import Base, UTCDateTime, classified, utcnow
+from models.base import Base, UTCDateTime, classified, kept_for, utcnow
 from models.user import User
 
 
@@ -89,7 +89,10 @@ class EncryptedTokens:
 
 class ProfileLink(EncryptedTokens, Base):
     __tablename__ = "profile_link"
-    __table_args__ = (UniqueConstraint("sub"),)
+    __table_args__ = (
+        UniqueConstraint("sub"),
+        kept_for("calendars", "Calendar links: whose calendar account, encrypted access tokens"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
@@ -161,6 +164,9 @@ class OAuthState(Base):
     """A one-time ``state`` for an authorization redirect: hashed, session-bound, 10 minutes."""
 
     __tablename__ = "oauth_state"
+    __table_args__ = kept_for(
+        "calendars", "Calendar sign-ins in progress (one-time, expire within a day)"
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     state_hash: Mapped[str] = mapped_column(
@@ -204,7 +210,10 @@ class PendingRevocation(Base):
     locally and revoked remotely at the pace the aggregator allows, surviving restarts."""
 
     __tablename__ = "pending_revocation"
-    __table_args__ = (UniqueConstraint("sub"),)
+    __table_args__ = (
+        UniqueConstraint("sub"),
+        kept_for("calendars", "Calendar authorizations waiting to be revoked"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int | None] = mapped_column(

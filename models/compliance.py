@@ -8,13 +8,14 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, UTCDateTime, classified, utcnow
+from models.base import Base, UTCDateTime, classified, kept_for, utcnow
 
 TOMBSTONE = "kept as the erasure receipt (tombstone)"
 
 
 class ErasureRequest(Base):
     __tablename__ = "erasure_request"
+    __table_args__ = kept_for("accountability", "Erasure requests and their receipts")
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(

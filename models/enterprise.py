@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, UTCDateTime, classified, utcnow
+from models.base import Base, UTCDateTime, classified, kept_for, utcnow
 from models.calendar_link import EncryptedTokens, LinkStatus, _enum
 
 
@@ -31,7 +31,10 @@ class ServiceAccountLink(EncryptedTokens, Base):
     _tokens_of = "Service-account"
 
     __tablename__ = "service_account_link"
-    __table_args__ = (UniqueConstraint("organisation_id", "domain"),)
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "domain"),
+        kept_for("calendars", "Domains connected through Enterprise Connect"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
@@ -104,7 +107,10 @@ class MailboxRequest(Base):
     """
 
     __tablename__ = "mailbox_request"
-    __table_args__ = (UniqueConstraint("service_account_link_id", "email"),)
+    __table_args__ = (
+        UniqueConstraint("service_account_link_id", "email"),
+        kept_for("calendars", "Mailboxes and rooms linked through a connected domain"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     service_account_link_id: Mapped[int] = mapped_column(

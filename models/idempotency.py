@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, UTCDateTime, classified, utcnow
+from models.base import Base, UTCDateTime, classified, kept_for, utcnow
 
 KEY_RETENTION = "24 hours after the first request with the key, or until its owner is erased"
 
@@ -24,7 +24,10 @@ def _info(category: str, purpose: str) -> dict:
 
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_key"
-    __table_args__ = (UniqueConstraint("user_id", "key_hash"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "key_hash"),
+        kept_for("api", "Recent API requests, so a retried request does not act twice"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=_info("identifier", "Row id"))
     #: Keys are scoped to the person the API token acts as.

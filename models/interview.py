@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, UTCDateTime, classified, utcnow
+from models.base import Base, UTCDateTime, classified, kept_for, utcnow
 from models.calendar_link import ProfileLink
 
 
@@ -71,6 +71,7 @@ class EventStatus(str, enum.Enum):
 
 class Interview(Base):
     __tablename__ = "interview"
+    __table_args__ = kept_for("scheduling", "Interviews: ids and status only, never their content")
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     #: Public id in URLs and the base of our event ids (fixed before the first write).
@@ -143,7 +144,10 @@ class CreatedEvent(Base):
     """One event the app wrote (or is writing) to one calendar, under our own ``event_id``."""
 
     __tablename__ = "created_event"
-    __table_args__ = (UniqueConstraint("event_id"),)
+    __table_args__ = (
+        UniqueConstraint("event_id"),
+        kept_for("scheduling", "Ids of the calendar events Rendezvous wrote"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     interview_id: Mapped[int] = mapped_column(
@@ -194,6 +198,7 @@ class SchedulingLink(Base):
     emailed; they go with the row (purge, erasure, organisation deletion)."""
 
     __tablename__ = "scheduling_link"
+    __table_args__ = kept_for("scheduling", "Self-scheduling links sent to candidates")
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     token_hash: Mapped[str] = mapped_column(
@@ -293,7 +298,10 @@ class SchedulingPreference(Base):
     (user_id NULL) or a user's own override."""
 
     __tablename__ = "scheduling_preference"
-    __table_args__ = (UniqueConstraint("organisation_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "user_id"),
+        kept_for("scheduling", "Working hours and video preferences"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
@@ -364,7 +372,10 @@ class SlotClaim(Base):
     """
 
     __tablename__ = "slot_claim"
-    __table_args__ = (UniqueConstraint("organisation_id", "sub", "bucket_start"),)
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "sub", "bucket_start"),
+        kept_for("scheduling", "Holds on booked times, so nobody is double-booked"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=_claim("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(

@@ -7,11 +7,12 @@ from datetime import datetime
 from sqlalchemy import Boolean, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, UTCDateTime, classified, utcnow
+from models.base import Base, UTCDateTime, classified, kept_for, utcnow
 
 
 class Organisation(Base):
     __tablename__ = "organisation"
+    __table_args__ = kept_for("accounts", "Your organisation and its settings")
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     name: Mapped[str] = mapped_column(

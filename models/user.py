@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, UTCDateTime, classified, utcnow
+from models.base import Base, UTCDateTime, classified, kept_for, utcnow
 from models.organisation import Organisation
 
 
@@ -36,7 +36,10 @@ class User(Base):
     (each its own role and password); inside an organisation an address is unique."""
 
     __tablename__ = "user_account"
-    __table_args__ = (UniqueConstraint("organisation_id", "email"),)
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "email"),
+        kept_for("accounts", "People's accounts: name, email address, role, a password hash"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
@@ -117,7 +120,10 @@ class CoordinatorAssignment(Base):
     """A coordinator may schedule on behalf of this hiring manager (free/busy only)."""
 
     __tablename__ = "coordinator_assignment"
-    __table_args__ = (UniqueConstraint("coordinator_id", "manager_id"),)
+    __table_args__ = (
+        UniqueConstraint("coordinator_id", "manager_id"),
+        kept_for("accounts", "Which coordinator schedules for which hiring manager"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(

@@ -2,6 +2,7 @@
 the UI alone, and an erasure goes from proposal to receipt."""
 
 import os
+import re
 import shutil
 
 from playwright.sync_api import expect
@@ -14,7 +15,9 @@ from tests.factories import assign, make_org, make_user
 SCREENSHOTS = os.environ.get("RENDEZVOUS_SCREENSHOTS")
 
 
-def test_reviewer_finds_what_is_stored_and_who_touched_it(page, session, browser, live_server):
+def test_reviewer_finds_what_is_stored_and_who_touched_it(
+    page, session, browser, live_server, tmp_path
+):
     org = make_org(session, "Northwind Talent")
     admin = make_user(session, org, Role.ADMIN, email="alex@northwind.example", name="Alex Kim")
     reviewer = make_user(session, org, Role.COMPLIANCE, email="jordan@northwind.example")
@@ -35,6 +38,21 @@ def test_reviewer_finds_what_is_stored_and_who_touched_it(page, session, browser
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Compliance").click()
     expect(page.get_by_role("heading", name="What Rendezvous stores")).to_be_visible()
     expect(page.locator("main")).to_contain_text("Calendar content")
+    # Read by purpose first; the tables and columns are folded below until opened.
+    expect(page.get_by_role("heading", name="Calendar connections")).to_be_visible()
+    expect(page.get_by_role("cell", name="Calendar links: whose calendar account")).to_be_visible()
+    column = page.locator("details", has=page.locator("summary", has_text="profile_link"))
+    expect(column.get_by_role("cell", name="access_token", exact=True)).to_be_hidden()
+    page.screenshot(path=str(tmp_path / "inventory.png"), full_page=True)
+    for name in ("Accounts and roles", "Calendar connections"):
+        page.locator("section", has=page.get_by_role("heading", name=name)).screenshot(
+            path=str(tmp_path / f"inventory-{name.split()[0].lower()}.png")
+        )
+    column.locator("summary").click()
+    expect(column.get_by_role("cell", name="access_token", exact=True)).to_be_visible()
+    page.locator("section", has=page.get_by_role("heading", name="Tables and columns")).screenshot(
+        path=str(tmp_path / "inventory-detail.png")
+    )
 
     page.get_by_role("navigation", name="Compliance").get_by_role("link", name="People").click()
     page.get_by_label("Name or email").fill("Sam")
@@ -51,8 +69,26 @@ def test_reviewer_finds_what_is_stored_and_who_touched_it(page, session, browser
     ).click()
     page.get_by_label("Action starts with").fill("user.role")
     page.get_by_role("button", name="Filter").click()
-    expect(page.locator("tbody tr")).to_have_count(1)
-    expect(page.locator("tbody tr")).to_contain_text("alex@northwind.example")
+    rows = page.locator("table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("alex@northwind.example")
+    expect(rows).to_contain_text("An IT admin changed someone's role.")
+    # The legend says what every code means, by kind; opening one shows its codes.
+    legend = page.locator(
+        "section", has=page.get_by_role("heading", name="What the action codes mean")
+    )
+    legend.locator("summary").filter(has_text=re.compile(r"^Erasure")).click()
+    expect(legend.get_by_text("A person was erased; only the receipt remains.")).to_be_visible()
+    # Filtering by the kind "Erasure" is offered from the same table.
+    page.get_by_label("Kind of action").select_option(label="Erasure")
+    page.get_by_label("Action starts with").fill("")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("main")).to_contain_text("0 entries")
+    page.screenshot(path=str(tmp_path / "audit.png"), full_page=True)
+    legend.screenshot(path=str(tmp_path / "audit-legend.png"))
+    if SCREENSHOTS:
+        for shot in tmp_path.glob("*.png"):
+            shutil.copy(shot, SCREENSHOTS)
 
 
 def test_erasure_from_proposal_to_confirmation_and_receipt(

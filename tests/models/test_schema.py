@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, inspect
 
 import models
 from models import AuditEntry, AuditEntryImmutable, Base, migrate
-from models.base import CATEGORIES
+from models.base import CATEGORIES, PURPOSES, classified, kept_for, purpose_of
 
 
 def test_migrations_produce_exactly_the_models_schema(database_url):
@@ -43,6 +43,23 @@ def test_every_column_is_classified():
             ):
                 problems.append(f"{table.name}.{column.name}")
     assert not problems, "unclassified columns: " + ", ".join(problems)
+
+
+def test_every_column_serves_a_purpose_the_inventory_groups_by():
+    """Each table says what it is kept for (``kept_for``) and what its records are called; a
+    column may name another purpose. The inventory's plain-words page is grouped by these."""
+    problems = []
+    for table in Base.metadata.sorted_tables:
+        if not table.info.get("label"):
+            problems.append(f"{table.name} has no label")
+        for column in table.columns:
+            if purpose_of(column) not in PURPOSES:
+                problems.append(f"{table.name}.{column.name}")
+    assert not problems, "no purpose group: " + ", ".join(problems)
+    assert classified("personal", "x", group="api")["group"] == "api"
+    for bad in (lambda: classified("personal", "x", group="marketing"), lambda: kept_for("x", "y")):
+        with pytest.raises(ValueError, match="unknown purpose group"):
+            bad()
 
 
 CALENDAR_CONTENT_WORDS = (

@@ -291,3 +291,69 @@ def test_rejecting_needs_no_typed_confirmation_and_leaves_no_receipt(
     assert row.status == "rejected" and row.receipt_ref is None
     assert session.get(User, two_orgs["leaver"].id) is not None
     assert admin_client.get(f"/compliance/erasures/{req.id}").location == "/compliance/erasures"
+
+
+# --- the inventory, for a non-engineer first ----------------------------------------------------
+
+
+def test_the_inventory_reads_by_purpose_first_with_the_columns_folded_below(
+    app, session, org, reviewer
+):
+    from models import Base
+    from models.base import PURPOSES
+
+    other = make_org(session, "Contoso")
+    for n in range(3):
+        make_user(session, other, Role.RECRUITER, email=f"someone{n}@contoso.example")
+    client, _ = _client_for(app, reviewer)
+    page = client.get("/compliance/").get_data(as_text=True)
+    summary, detail = page.split('id="detail"')
+    # Grouped by purpose, in the order PURPOSES gives, each saying why.
+    positions = [summary.index(f">{title}</h2>") for title, _ in PURPOSES.values()]
+    assert positions == sorted(positions)
+    for _title, why in PURPOSES.values():
+        assert why.replace("'", "&#39;") in summary
+    # Every table appears in plain words under its purpose, with the organisation's own count.
+    for table in Base.metadata.sorted_tables:
+        label = table.info["label"].replace("'", "&#39;")
+        section = summary.split(f'id="p-{table.info["group"]}"')[1].split("</section>")[0]
+        assert f"<td>{label}</td>" in section
+    accounts = summary.split('id="p-accounts"')[1].split("</section>")[0]
+    people = accounts.split("People&#39;s accounts")[1].split("</tr>")[0]
+    assert "<td>1</td>" in people  # Northwind's reviewer only, not Contoso's three
+    assert "Email address" in people or "email" in people.lower()
+    assert "one-way hash" in people
+    calendars = summary.split('id="p-calendars"')[1].split("</section>")[0]
+    assert "(encrypted)" in calendars
+    # The engineers' detail is folded below, every table and column in it.
+    assert summary.count("<details>") == 0
+    assert detail.count("<details>") == len(Base.metadata.sorted_tables)
+    for table in Base.metadata.sorted_tables:
+        assert f"<summary><code>{table.name}</code>" in detail
+        for column in table.columns:
+            assert f"<code>{column.name}</code>" in detail
+
+
+def test_a_column_serving_another_purpose_is_listed_under_it():
+    from webapp.services.compliance.inventory import ColumnEntry, TableEntry, by_purpose
+
+    def column(name, group, category="identifier", retention="while the record exists"):
+        return ColumnEntry(name, "TEXT", category, name.title(), retention, False, False, group)
+
+    table = TableEntry(
+        "thing",
+        4,
+        (
+            column("id", "accounts"),
+            column("email", "accounts", "personal"),
+            column("key", "api", "identifier", "30 days"),
+        ),
+        "Things",
+    )
+    groups = {p.key: p.kept for p in by_purpose([table])}
+    assert set(groups) == {"accounts", "api"}
+    (accounts,), (api,) = groups["accounts"], groups["api"]
+    assert accounts.label == api.label == "Things" and accounts.rows == 4
+    assert accounts.personal == ("Email",) and api.personal == ()
+    assert api.retention == ("30 days",) and accounts.retention[0].startswith("until the record")
+    assert len(accounts.retention) == 1

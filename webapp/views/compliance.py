@@ -39,9 +39,11 @@ def confirm_role() -> Role:
 @allow(Role.COMPLIANCE)
 def inventory():
     """Show every table and column stored, with classification and row counts."""
+    tables = data_inventory.inventory(db_session(), actor())
     return render_template(
         "compliance/inventory.html",
-        tables=data_inventory.inventory(db_session(), actor()),
+        tables=tables,
+        purposes=data_inventory.by_purpose(tables),
         not_stored=data_inventory.NOT_STORED,
         processor=data_inventory.PROCESSOR,
         data_center=current_app.config["CRONOFY_DATA_CENTER"],

@@ -3,6 +3,7 @@ models' metadata (each column's ``info``), never written by hand, and the retent
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from models import (
     Base,
     Role,
 )
+from models.base import PURPOSES, purpose_of
 from webapp.services import Actor
 from webapp.services.compliance.scope import organisation_scope, require
 
@@ -45,6 +47,8 @@ class ColumnEntry:
     retention: str
     encrypted: bool
     hashed: bool
+    #: The purpose group it serves (a key of ``models.base.PURPOSES``).
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,77 @@ class TableEntry:
     name: str
     rows: int
     columns: tuple[ColumnEntry, ...]
+    #: What its records are called in plain words.
+    label: str = ""
+
+
+#: The column retention every record has unless it says otherwise, in plain words.
+UNTIL_DELETED = "until the record is deleted (with its owner, or by an erasure)"
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One kind of record, as a non-engineer reads it: what it is, which personal data and
+    secrets it holds, how long it is kept, and how many your organisation has."""
+
+    label: str
+    table: str
+    rows: int
+    personal: tuple[str, ...]
+    secrets: tuple[str, ...]
+    retention: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Purpose:
+    key: str
+    title: str
+    why: str
+    kept: tuple[Kept, ...]
+
+
+def by_purpose(tables: list[TableEntry]) -> list[Purpose]:
+    """The inventory grouped by why we keep it, generated from the columns' classification:
+    each table's columns under the purpose group they serve (their table's unless a column
+    says otherwise), in the order of ``PURPOSES``."""
+    kept: dict[str, list[Kept]] = {key: [] for key in PURPOSES}
+    for table in tables:
+        groups: dict[str, list[ColumnEntry]] = {}
+        for column in table.columns:
+            groups.setdefault(column.group, []).append(column)
+        for group, columns in groups.items():
+            # The retention most of its columns share is the record's; others are named.
+            main = Counter(c.retention for c in columns).most_common(1)[0][0]
+            retention = [_plain(main)] + [
+                f"{c.purpose}: {_plain(c.retention)}" for c in columns if c.retention != main
+            ]
+            kept[group].append(
+                Kept(
+                    label=table.label or table.name,
+                    table=table.name,
+                    rows=table.rows,
+                    personal=_unique(c.purpose for c in columns if c.category == "personal"),
+                    secrets=_unique(
+                        f"{c.purpose} ({'encrypted' if c.encrypted else 'one-way hash'})"
+                        for c in columns
+                        if c.encrypted or c.hashed
+                    ),
+                    retention=_unique(retention),
+                )
+            )
+    return [
+        Purpose(key, title, why, tuple(kept[key]))
+        for key, (title, why) in PURPOSES.items()
+        if kept[key]
+    ]
+
+
+def _plain(retention: str) -> str:
+    return UNTIL_DELETED if retention == "while the record exists" else retention
+
+
+def _unique(values) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
 
 
 def inventory(session: Session, actor: Actor) -> list[TableEntry]:
@@ -76,10 +151,11 @@ def inventory(session: Session, actor: Actor) -> list[TableEntry]:
                 retention=c.info["retention"],
                 encrypted=c.info["category"] in ("secret-encrypted", "personal-encrypted"),
                 hashed=c.info["category"] == "secret-hashed",
+                group=purpose_of(c) or "",
             )
             for c in table.columns
         )
-        tables.append(TableEntry(table.name, rows, columns))
+        tables.append(TableEntry(table.name, rows, columns, table.info.get("label", "")))
     return tables
 
 
