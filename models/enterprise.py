@@ -217,6 +217,7 @@ class MailboxList(Base):
     were queued, and (in :class:`MailboxListLine`) the lines that were not. Deleted after a day."""
 
     __tablename__ = "mailbox_list"
+    __table_args__ = kept_for("calendars", "Summaries of mailbox lists an IT admin sent")
 
     id: Mapped[int] = mapped_column(
         primary_key=True, info=classified("identifier", "Row id", retention=LIST_RETENTION)
@@ -253,6 +254,7 @@ class MailboxListLine(Base):
     """A line of a sent list that was not used, and why (for the summary and its download)."""
 
     __tablename__ = "mailbox_list_line"
+    __table_args__ = kept_for("calendars", "Lines of mailbox lists that could not be used")
 
     id: Mapped[int] = mapped_column(
         primary_key=True, info=classified("identifier", "Row id", retention=LIST_RETENTION)

@@ -118,6 +118,7 @@ AREAS: tuple[Area, ...] = (
             "ec.rooms_requested": "An IT admin asked to link meeting rooms.",
             "ec.relink_requested": "An IT admin asked to link a mailbox again.",
             "ec.retry": "An IT admin retried mailboxes that had failed.",
+            "ec.list_downloaded": "An IT admin downloaded the unused lines of a mailbox list.",
             "ec.batch_refused": "The calendar service refused a batch of mailbox requests.",
             "ec.mailbox_linked": "A mailbox was linked.",
             "ec.room_linked": "A meeting room was linked.",
