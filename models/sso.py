@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, UTCDateTime, classified, utcnow
+from models.base import Base, UTCDateTime, classified, kept_for, utcnow
 from models.calendar_link import _enum
 from models.user import Role
 
@@ -23,6 +23,9 @@ class SsoConfig(Base):
     organisation), and whether its people may still log in with a password."""
 
     __tablename__ = "sso_config"
+    __table_args__ = kept_for(
+        "accounts", "Single sign-on settings: identity provider, encrypted client secret"
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
@@ -94,6 +97,7 @@ class SsoState(Base):
     within minutes (RFC 9700 §2.1, §4.7)."""
 
     __tablename__ = "sso_state"
+    __table_args__ = kept_for("accounts", "Single sign-ins in progress (one-time)")
 
     id: Mapped[int] = mapped_column(primary_key=True, info=classified("identifier", "Row id"))
     organisation_id: Mapped[int] = mapped_column(
