@@ -610,3 +610,39 @@ def test_an_invitation_in_an_organisation_without_password_login_leads_to_sso(
     assert response.status_code == 302 and signed_in_as(client) == invited.id
     session.refresh(invited)
     assert invited.invite_token_hash is None
+
+
+def test_an_unverified_address_and_a_deactivated_account_are_refused(
+    client, session, sso_org, idp, riley
+):
+    idp.user(riley.email, email_verified=False)
+    response, _ = sign_in(client, idp, riley.email)
+    refused(response, 403, "says your email address is not verified")
+    idp.user(riley.email)
+    riley.active = False
+    session.commit()
+    response, _ = sign_in(client, idp, riley.email)
+    refused(response, 403, "Your account is deactivated")
+    assert signed_in_as(client) is None
+    reasons = [e.detail["reason"] for e in audit(session, "sso.login_refused")]
+    assert reasons == ["email not verified", "inactive"]
+
+
+def test_a_public_issuer_is_never_reached_from_the_tests(app, client, auth, session, org, admin):
+    """With the default settings the app would resolve a public issuer's name before fetching
+    it: the suite's network guard stops that, and the admin gets a clear answer, not a crash."""
+    app.config["SSO_ALLOW_INSECURE_ISSUERS"] = False
+    verify_domain(session, org)
+    auth.login(admin.email)
+    response = auth.post(
+        "/admin/sso",
+        {
+            "issuer": "https://login.example-idp.com/tenant",
+            "client_id": "c",
+            "client_secret": "s",
+            "default_role": "recruiter",
+        },
+        form_page="/admin/sso",
+    )
+    refused(response, 503, "names a host that cannot be found")
+    assert session.scalar(select(SsoConfig)) is None
