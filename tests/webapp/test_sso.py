@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from models import AuditEntry, LinkStatus, Role, ServiceAccountLink, SsoConfig, SsoState, User
 from tests.conftest import csrf_token
-from tests.factories import make_user
+from tests.factories import make_org, make_user
 from tests.idp import TENANT, Idp
 from tests.tenants import seed_neighbour
 from webapp.services import Actor
@@ -646,3 +646,25 @@ def test_a_public_issuer_is_never_reached_from_the_tests(app, client, auth, sess
     )
     refused(response, 503, "names a host that cannot be found")
     assert session.scalar(select(SsoConfig)) is None
+
+
+def test_the_client_secret_rotates_with_the_token_keys(app_config, session):
+    from webapp import create_app, deps
+    from webapp.config import new_token_key
+
+    old_ring = app_config["TOKEN_KEYS"]
+    app = create_app(app_config)
+    org = make_user(session, make_org(session), Role.ADMIN).organisation
+    config = SsoConfig(organisation_id=org.id, issuer="https://idp.example", client_id="c")
+    sso_settings._seal_secret(deps.cipher.of(app), config, SECRET)
+    session.add(config)
+    session.commit()
+    new_ring = f"{new_token_key('k2')},{old_ring}"
+    rotated = create_app(dict(app_config, TOKEN_KEYS=new_ring))
+    result = rotated.test_cli_runner().invoke(args=["rotate-token-keys"])
+    assert "re-encrypted: 1" in result.output and "failed: 0" in result.output
+    only_new = create_app(dict(app_config, TOKEN_KEYS=new_ring.split(",")[0]))
+    session.expire_all()
+    config = session.scalar(select(SsoConfig))
+    assert config.key_id == "k2"
+    assert sso_settings.client_secret(deps.cipher.of(only_new), config) == SECRET

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.types import Calendar, Credentials
-from models import Attention, LinkStatus, PendingRevocation, ProfileLink, ServiceAccountLink
+from models import (
+    Attention,
+    LinkStatus,
+    PendingRevocation,
+    ProfileLink,
+    ServiceAccountLink,
+    SsoConfig,
+)
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
 from webapp.services.audit import record
 from webapp.services.errors import AggregatorTrouble, ReconnectNeeded, ServiceError
@@ -154,6 +161,20 @@ def rotate_token_keys(session: Session, cipher: TokenCipher) -> dict[str, int]:
             continue
         sealed = cipher.encrypt(token, table=table, column="refresh_token", row_id=row.id)
         row.refresh_token, row.key_id = sealed.blob, sealed.key_id
+        counts["re-encrypted"] += 1
+    # Single sign-on client secrets (bound to their organisation, the row's stable key).
+    for config in session.scalars(select(SsoConfig)):
+        if config.key_id == cipher.current_key_id:
+            counts["already current"] += 1
+            continue
+        place = {"table": "sso_config", "column": "client_secret", "row_id": config.organisation_id}
+        try:
+            secret = cipher.decrypt(Sealed(config.key_id, config.client_secret), **place)
+        except DecryptionFailed:
+            counts["failed"] += 1
+            continue
+        sealed = cipher.encrypt(secret, **place)
+        config.client_secret, config.key_id = sealed.blob, sealed.key_id
         counts["re-encrypted"] += 1
     record(session, None, "tokens.rotated", detail=dict(counts, key=cipher.current_key_id))
     session.commit()
