@@ -167,13 +167,18 @@ def rotate_token_keys(session: Session, cipher: TokenCipher) -> dict[str, int]:
         if config.key_id == cipher.current_key_id:
             counts["already current"] += 1
             continue
-        place = {"table": "sso_config", "column": "client_secret", "row_id": config.organisation_id}
+        org_id = config.organisation_id
         try:
-            secret = cipher.decrypt(Sealed(config.key_id, config.client_secret), **place)
+            secret = cipher.decrypt(
+                Sealed(config.key_id, config.client_secret),
+                table="sso_config",
+                column="client_secret",
+                row_id=org_id,
+            )
         except DecryptionFailed:
             counts["failed"] += 1
             continue
-        sealed = cipher.encrypt(secret, **place)
+        sealed = cipher.encrypt(secret, table="sso_config", column="client_secret", row_id=org_id)
         config.client_secret, config.key_id = sealed.blob, sealed.key_id
         counts["re-encrypted"] += 1
     record(session, None, "tokens.rotated", detail=dict(counts, key=cipher.current_key_id))
