@@ -668,3 +668,35 @@ def test_the_client_secret_rotates_with_the_token_keys(app_config, session):
     config = session.scalar(select(SsoConfig))
     assert config.key_id == "k2"
     assert sso_settings.client_secret(deps.cipher.of(only_new), config) == SECRET
+
+
+def test_a_code_redeemed_without_its_pkce_verifier_is_refused(app, session, sso_org, idp, riley):
+    from webapp import deps
+    from webapp.services.sso import login, oidc
+
+    nobody = Actor(None, None, None, None)
+    started = login.start(
+        session,
+        nobody,
+        email=riley.email,
+        organisation_id=None,
+        session_nonce="n",
+        redirect_uri="http://localhost/login/sso/callback",
+        insecure_ok=True,
+    )
+    back = parse_qs(urlsplit(idp.authorize(started.url, riley.email)).query)
+    with pytest.raises(oidc.IdTokenRejected, match="refused to complete the sign-in"):
+        login.finish(
+            session,
+            deps.cipher.of(app),
+            nobody,
+            state=back["state"][0],
+            code=back["code"][0],
+            error=None,
+            pending={**started.pending, "verifier": "x" * 64},  # an intercepted code alone
+            session_nonce="n",
+            redirect_uri="http://localhost/login/sso/callback",
+            insecure_ok=True,
+        )
+    assert audit(session, "sso.login_refused")[-1].detail == {"reason": "code refused"}
+    assert not audit(session, "sso.login")

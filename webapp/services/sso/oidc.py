@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 from authlib.common.security import generate_token
+from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
@@ -217,7 +218,7 @@ def redeem(
         )
     except (requests.RequestException, RuntimeError):
         raise IdpTrouble("The identity provider could not be reached; please try again.") from None
-    except Exception:  # authlib's OAuthError carries the provider's text: not shown
+    except (OAuthError, ValueError):  # their text is the provider's: never shown
         raise IdTokenRejected(
             "The identity provider refused to complete the sign-in; please start again.",
             "code refused",
