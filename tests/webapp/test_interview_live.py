@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from models import Interview, InterviewStatus, Role
+from models import Interview, InterviewStatus, Role, utcnow
 from tests.factories import assign, make_org, make_user
 from tests.held_jobs import HeldJobs
 from tests.tenants import NEIGHBOUR_PASSWORD, seed_neighbour
@@ -27,7 +27,7 @@ from tests.webapp.test_scheduling import (
 )
 from webapp import deps
 from webapp.services.availability import free_slots, model
-from webapp.services.scheduling import booking, rescheduling
+from webapp.services.scheduling import booking, rescheduling, sync
 
 META_REFRESH = 'http-equiv="refresh"'
 
@@ -196,3 +196,39 @@ def test_the_status_is_for_those_who_see_the_page(
     assert status_of(client, "x" * 40)[0] == 404
     session.expire_all()
     assert session.get(Interview, interview.id).status is InterviewStatus.PENDING
+
+
+def test_a_cancellation_and_a_write_that_never_gets_through_settle_too(
+    app, client, auth, session, sandbox, recruiter, trio
+):
+    query = query_for(trio)
+    broker, cipher = broker_cipher(app)
+    grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
+    cancelled, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
+    held = HeldJobs()
+    booking.cancel_interview(session, actor_of(recruiter), cancelled.uid, jobs=held)
+    auth.login(recruiter.email)
+    assert status_of(client, cancelled.uid)[1] == {
+        "status": "cancelling",
+        "label": "Being cancelled",
+        "settling": True,
+    }
+    page = client.get(f"/interviews/{cancelled.uid}").get_data(as_text=True)
+    assert "deleting this interview from the calendar" in page and META_REFRESH in page
+    run_held(app, held)
+    assert status_of(client, cancelled.uid)[1]["status"] == "cancelled"
+    assert status_of(client, cancelled.uid)[1]["settling"] is False
+
+    # A write that never gets through: reconciliation gives up on it, and the page stops waiting.
+    failing, _query = pending_interview(app, session, recruiter, trio)
+    session.get(Interview, failing.id).updated_at = utcnow() - 2 * sync.PENDING_GIVE_UP
+    session.commit()
+    sync.reconcile(session, broker, cipher)
+    assert status_of(client, failing.uid)[1] == {
+        "status": "failed",
+        "label": "Could not be written",
+        "settling": False,
+    }
+    page = client.get(f"/interviews/{failing.uid}").get_data(as_text=True)
+    assert "could not be written to the calendar" in page
+    assert META_REFRESH not in page and "data-settling" not in page
