@@ -204,6 +204,12 @@ def test_erasure_proposed_by_reviewer_and_confirmed_by_admin(app, session, sandb
     assert session.get(User, riley_id) is not None
 
     admin_client, admin_auth = _client_for(app, admin)
+    # What confirming will do: their calendar's grant revoked, its tokens deleted, their rows.
+    plan = admin_client.get(f"/compliance/erasures/{request_row.id}").get_data(as_text=True)
+    assert "<td>1</td><td>calendar authorizations revoked at the calendar service (at" in plan
+    assert "<td>1</td><td>stored calendar tokens deleted</td>" in plan
+    assert "<td>1</td><td>Which coordinator schedules for which hiring manager: records" in plan
+    assert "<td>1</td><td>Working hours and video preferences: records deleted" in plan
     confirmed = admin_auth.post(
         f"/compliance/erasures/{request_row.id}",
         {"decision": "confirm", "confirm_email": email.upper()},

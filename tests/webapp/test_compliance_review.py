@@ -174,6 +174,9 @@ def test_the_confirmation_page_says_who_who_proposed_it_and_what_will_happen(
     reviewer_client, _ = _client_for(app, reviewer)
     mine = reviewer_client.get(f"/compliance/erasures/{req.id}").get_data(as_text=True)
     assert "Waiting for an IT admin" in mine and 'name="confirm_email"' not in mine
+    # The person's page links the pending request.
+    person = reviewer_client.get(f"/compliance/people/{leaver.id}").get_data(as_text=True)
+    assert f'href="/compliance/erasures/{req.id}"' in person
     # Looking changed nothing.
     session.expire_all()
     assert session.get(User, leaver.id) is not None
