@@ -360,3 +360,15 @@ def test_a_column_serving_another_purpose_is_listed_under_it():
     assert accounts.personal == ("Email",) and api.personal == ()
     assert api.retention == ("30 days",) and accounts.retention[0].startswith("until the record")
     assert len(accounts.retention) == 1
+
+
+def test_the_api_inventory_carries_the_labels_and_purpose_groups(app, session, org, reviewer):
+    from models import Base
+    from models.base import PURPOSES, purpose_of
+
+    body = ApiClient(app.test_client(), issue_token(session, reviewer)).get("/compliance/inventory")
+    tables = {t["name"]: t for t in body.get_json()["tables"]}
+    for table in Base.metadata.sorted_tables:
+        assert tables[table.name]["label"] == table.info["label"]
+        for column, listed in zip(table.columns, tables[table.name]["columns"], strict=True):
+            assert listed["group"] == purpose_of(column) and listed["group"] in PURPOSES

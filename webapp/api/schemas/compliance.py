@@ -23,10 +23,17 @@ class ColumnSchema(Schema):
     hashed = fields.Boolean(
         required=True, metadata={"description": "true when only a hash of the value is stored"}
     )
+    group = fields.String(
+        metadata={
+            "description": "Why it is kept, as the inventory page groups it: accounts, "
+            "calendars, scheduling, api or accountability"
+        }
+    )
 
 
 class TableSchema(Schema):
     name = fields.String(required=True, metadata={"description": "Table name"})
+    label = fields.String(metadata={"description": "What its records are, in plain words"})
     rows = fields.Integer(
         required=True, metadata={"description": "Rows of the caller's organisation"}
     )
