@@ -255,6 +255,9 @@ def test_week_links_move_by_seven_days_keep_the_question_and_never_go_before_tod
     previous = parse_qs(urlsplit(links_of(page, "← Previous week")).query)
     assert previous["start_date"] == [(start - dt.timedelta(days=7)).isoformat()]
     assert page.count('class="day') >= 5
+    # Positions are classes: nothing inline for the strict content security policy to refuse.
+    assert " style=" not in page and "<style" not in page
+    assert re.findall(r"<script[^>]*>", page) == ['<script src="/static/schedule_grid.js" defer>']
 
     today = utcnow().astimezone(LONDON).date()
     page = client.get(f"/schedule/?{qs(two, start_date=today, tzid='Europe/London')}").get_data(
