@@ -464,7 +464,7 @@ def test_coordinator_cannot_schedule_for_or_see_unassigned_managers(
     coordinator, manager, other = coordinator_setup
     olink = access.host_link_for(session, actor_of(other), None)[0]
     broker, cipher = broker_cipher(app)
-    with pytest.raises(Invalid):  # not among the coordinator's choices
+    with pytest.raises(Forbidden):  # not a manager assigned to the coordinator
         free_slots.grid(
             session,
             broker,

@@ -121,7 +121,8 @@ def _page(
     rooms = roster.room_choices(db, me.organisation_id)
     managers = []
     if me.role is Role.COORDINATOR:
-        managers = [u for _l, u in choices]
+        assigned = roster.assigned_manager_ids(db, me.user_id)
+        managers = [u for _l, u in choices if u.id in assigned]
     if pending is not None:
         try:
             grid = pending.result()

@@ -268,7 +268,9 @@ def start_grid(
     the one the page waits for), then one free/busy read per member, all concurrently; read our
     own claims meanwhile (``ignore_interview``: the one being moved)."""
     validate_query(query)
-    members = resolve_panel(session, actor, query.panel_link_ids)
+    members = resolve_panel(
+        session, actor, query.panel_link_ids, on_behalf_of_id=query.on_behalf_of_id
+    )
     room = resolve_room(session, actor, query.room)
     window, days = window_for(query)
     if window.end <= window.start:
@@ -310,7 +312,9 @@ def open_slots(
         today = utcnow().astimezone(zone(query.tzid)).date()
         query = dataclasses.replace(query, start_date=max(day, today))
     validate_query(query)
-    members = resolve_panel(session, actor, query.panel_link_ids)
+    members = resolve_panel(
+        session, actor, query.panel_link_ids, on_behalf_of_id=query.on_behalf_of_id
+    )
     room = resolve_room(session, actor, query.room)
     window, _days = window_for(query)
     if window.end <= window.start:

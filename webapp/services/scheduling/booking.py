@@ -171,7 +171,9 @@ def create_interview(
     and return the interview with the sealed write the job was given."""
     _check_details(new)
     windows.validate_query(new.query)
-    members = roster.resolve_panel(session, actor, new.query.panel_link_ids)
+    members = roster.resolve_panel(
+        session, actor, new.query.panel_link_ids, on_behalf_of_id=new.query.on_behalf_of_id
+    )
     host, manager = host_link_for(session, actor, new.query.on_behalf_of_id)
     room = roster.resolve_room(session, actor, new.query.room)
     if check_slot and not free_slots.slot_is_free(broker, members, new.query, new.start, room=room):
