@@ -32,7 +32,7 @@ from models.interview import (
 )
 from models.organisation import Organisation
 from models.sso import SsoConfig, SsoState
-from models.user import ROLE_LABELS, CoordinatorAssignment, Role, User
+from models.user import LOGIN_ROLES, ROLE_LABELS, CoordinatorAssignment, Role, User
 
 __all__ = [
     "ApiToken",
@@ -59,6 +59,7 @@ __all__ = [
     "PendingRevocation",
     "ProfileLink",
     "Organisation",
+    "LOGIN_ROLES",
     "ROLE_LABELS",
     "Role",
     "ServiceAccountLink",

@@ -17,10 +17,18 @@ class Role(str, enum.Enum):
     COORDINATOR = "coordinator"
     ADMIN = "admin"
     COMPLIANCE = "compliance"
+    #: A directory person: a mailbox linked through Enterprise Connect (or a colleague's
+    #: calendar delegated to a Business Connect user) who has no login. They sit on panels and
+    #: have working hours; inviting them to log in gives them one of LOGIN_ROLES.
+    INTERVIEWER = "interviewer"
 
     @property
     def label(self) -> str:
         return ROLE_LABELS[self]
+
+    @property
+    def can_log_in(self) -> bool:
+        return self is not Role.INTERVIEWER
 
 
 ROLE_LABELS = {
@@ -28,12 +36,18 @@ ROLE_LABELS = {
     Role.COORDINATOR: "Coordinator",
     Role.ADMIN: "IT admin",
     Role.COMPLIANCE: "Compliance reviewer",
+    Role.INTERVIEWER: "Interviewer (no login)",
 }
+
+#: The roles a login has: what an invitation, a role change or an access policy may name.
+LOGIN_ROLES = (Role.RECRUITER, Role.COORDINATOR, Role.ADMIN, Role.COMPLIANCE)
 
 
 class User(Base):
-    """An account in one organisation. One address may have accounts in several organisations
-    (each its own role and password); inside an organisation an address is unique."""
+    """A person of one organisation: an account, or a directory person without a login
+    (``Role.INTERVIEWER``: no password, no invitation, refused at every login path). One
+    address may have a row in several organisations (each its own role and password); inside an
+    organisation an address is unique."""
 
     __tablename__ = "user_account"
     __table_args__ = (
@@ -99,7 +113,12 @@ class User(Base):
     # Flask-Login protocol, kept here so the model works without importing flask.
     @property
     def is_active(self) -> bool:
-        return bool(self.active)
+        return bool(self.active) and self.role is not Role.INTERVIEWER
+
+    @property
+    def is_directory_person(self) -> bool:
+        """No login: a mailbox or delegated calendar's person, until invited."""
+        return self.role is Role.INTERVIEWER
 
     @property
     def is_authenticated(self) -> bool:

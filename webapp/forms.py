@@ -7,9 +7,9 @@ from wtforms import EmailField, HiddenField, PasswordField, RadioField, SelectFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from models import ROLE_LABELS
+from models import LOGIN_ROLES
 
-ROLE_CHOICES = [SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()]
+ROLE_CHOICES = [SelectChoice(role.value, role.label) for role in LOGIN_ROLES]
 
 
 class LoginForm(FlaskForm):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from models import Role
+from models import LOGIN_ROLES, Role
 from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
 from tests.factories import make_org, make_user
 
@@ -110,7 +110,7 @@ HEADERS = {
 }
 
 
-@pytest.mark.parametrize("role", [None, *Role], ids=lambda r: r.value if r else "anonymous")
+@pytest.mark.parametrize("role", [None, *LOGIN_ROLES], ids=lambda r: r.value if r else "anonymous")
 def test_security_headers_on_every_route(app, session, role):
     client = app.test_client()
     if role is not None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import (
+    LOGIN_ROLES,
     ApiToken,
     CoordinatorAssignment,
     LinkStatus,
@@ -131,10 +132,14 @@ def _may_have_address(session: Session, organisation_id: int | None, email: str)
 
 
 def parse_role(value: str) -> Role:
+    """A login role (an invitation or role change never makes a directory person)."""
     try:
-        return Role(value)
+        role = Role(value)
     except ValueError:
         raise Invalid("Choose one of the listed roles.", field="role") from None
+    if role not in LOGIN_ROLES:
+        raise Invalid("Choose one of the listed roles.", field="role")
+    return role
 
 
 def invite_user(
@@ -152,16 +157,16 @@ def invite_user(
         )
     parsed_role = parse_role(role)
     _may_have_address(session, actor.organisation_id, email)
-    # Only this organisation's accounts count: whether the address has one elsewhere is not
+    # Only this organisation's rows count: whether the address has one elsewhere is not
     # this organisation's business (and an account here does not depend on it).
-    if (
-        session.scalar(
-            select(User.id).where(
-                User.organisation_id == actor.organisation_id, User.email == email
-            )
+    existing = session.scalar(
+        select(User).where(User.organisation_id == actor.organisation_id, User.email == email)
+    )
+    if existing is not None and existing.is_directory_person:
+        return _invite_directory_person(
+            session, actor, existing, parsed_role, name=name, invite_days=invite_days
         )
-        is not None
-    ):
+    if existing is not None:
         raise Invalid("An account with this email already exists.", field="email")
     token = security.new_token()
     user = User(
@@ -189,10 +194,60 @@ def invite_user(
     return user, token
 
 
+def invite_to_log_in(
+    session: Session, actor: Actor, user_id: int, *, role: str, invite_days: int
+) -> tuple[User, str]:
+    """Invite a directory person to log in with the role chosen now; their row, calendar link,
+    working hours and panels stay as they are (nothing is relinked)."""
+    require_admin(actor)
+    user = org_user(session, actor, user_id)
+    if not user.is_directory_person:
+        raise Invalid(f"{user.name} can already log in; use a new invitation link instead.")
+    if not user.active:
+        raise Invalid(f"Reactivate {user.name} before inviting them.")
+    _may_have_address(session, actor.organisation_id, user.email)
+    return _invite_directory_person(
+        session, actor, user, parse_role(role), name=None, invite_days=invite_days
+    )
+
+
+def _invite_directory_person(
+    session: Session,
+    actor: Actor,
+    user: User,
+    role: Role,
+    *,
+    name: str | None,
+    invite_days: int,
+) -> tuple[User, str]:
+    token = security.new_token()
+    user.role = role
+    if name:
+        user.name = name
+    user.active = True
+    user.password_hash = None
+    user.session_version += 1
+    user.invite_token_hash = security.token_hash(token)
+    user.invite_expires_at = utcnow() + timedelta(days=invite_days)
+    record(
+        session,
+        actor,
+        "user.invited",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+        detail={"role": role.value, "from": "directory"},
+    )
+    session.commit()
+    return user, token
+
+
 def reissue_invite(session: Session, actor: Actor, user_id: int, *, invite_days: int) -> str:
     """Replace a user's invitation link (the old one stops working); returns the new token."""
     require_admin(actor)
     user = org_user(session, actor, user_id)
+    if user.is_directory_person:
+        raise Invalid(f"{user.name} has no login yet: invite them to log in, choosing a role.")
     if user.password_hash is not None:
         raise Invalid("This person has already set a password.")
     _may_have_address(session, actor.organisation_id, user.email)
@@ -268,6 +323,11 @@ def change_role(session: Session, actor: Actor, user_id: int, role: str) -> User
     require_admin(actor)
     user = org_user(session, actor, user_id)
     new_role = parse_role(role)
+    if user.is_directory_person:
+        raise Invalid(
+            f"{user.name} has no login: invite them to log in, choosing their role then.",
+            field="role",
+        )
     if new_role is user.role:
         return user
     if (

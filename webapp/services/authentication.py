@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import (
+    Role,
     User,
     utcnow,
 )
@@ -28,7 +29,13 @@ def authenticate(session: Session, email: str, password: str, *, actor: Actor) -
     """
     email = normalise_email(email)
     candidates = (
-        list(session.scalars(select(User).where(User.email == email).order_by(User.id)))
+        list(
+            session.scalars(
+                select(User)
+                .where(User.email == email, User.role != Role.INTERVIEWER)
+                .order_by(User.id)
+            )
+        )
         if email
         else []
     )
@@ -135,6 +142,11 @@ def load_session_user(session: Session, session_id: str) -> User | None:
     if not sep or not user_id.isdigit() or not version.isdigit():
         return None
     user = session.get(User, int(user_id))
-    if user is None or not user.active or user.session_version != int(version):
+    if (
+        user is None
+        or not user.active
+        or user.role is Role.INTERVIEWER  # a directory person has no login
+        or user.session_version != int(version)
+    ):
         return None
     return user

@@ -12,7 +12,7 @@ from webapp.forms import AssignmentForm, InviteForm, RoleForm
 from webapp.mail import notices
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import accounts, calendars, connect, coordinators
+from webapp.services import accounts, calendars, connect, coordinators, directory
 from webapp.services.errors import NotFound, ServiceError
 from webapp.views import flash_error
 from webapp.views.schedule import zone_options
@@ -41,7 +41,8 @@ def _users_page(invite_form=None, assignment_form=None, invite_link=None, status
     users = accounts.list_users(session, who)
     return render_template(
         "admin/users.html",
-        users=users,
+        users=[u for u in users if not u.is_directory_person],
+        people=[u for u in users if u.is_directory_person],
         invite_form=invite_form or InviteForm(),
         assignment_form=assignment_form or _assignment_form(users),
         assignments=coordinators.assignments(session, who),
@@ -123,7 +124,12 @@ def user(user_id: int):
     return _user_page(target)
 
 
-def _user_page(target, zone_problem: str | None = None, status: int = 200):
+def _user_page(
+    target,
+    zone_problem: str | None = None,
+    status: int = 200,
+    hours_problem: str | None = None,
+):
     db = db_session()
     link = connect.link_of(db, target.id)
     proposed = (
@@ -137,10 +143,13 @@ def _user_page(target, zone_problem: str | None = None, status: int = 200):
         )
     )
     org = db.get(Organisation, target.organisation_id)
+    own_hours = directory.hours_of(db, target)
     return render_template(
         "admin/user.html",
         user=target,
-        role_form=RoleForm(role=target.role.value),
+        role_form=RoleForm(role=target.role.value if target.role.can_log_in else None),
+        hours=own_hours,
+        hours_problem=hours_problem,
         link=link,
         zone_options=zone_options,
         proposed_zone=proposed,
@@ -170,6 +179,66 @@ def set_timezone(user_id: int):
         return _user_page(accounts.get_user(db, who, user_id), exc.message, 400)
     flash(f"{target.name}'s time zone is {target.timezone}.", "success")
     return redirect(url_for("admin.user", user_id=user_id), code=303)
+
+
+@bp.route("/users/<int:user_id>/hours", methods=["POST"])
+@allow(Role.ADMIN)
+def set_hours(user_id: int):
+    """Set a person's working hours (directory people never sign in to set their own)."""
+    db, who = db_session(), actor()
+    try:
+        directory.set_working_hours(
+            db,
+            who,
+            user_id,
+            start=request.form.get("start", ""),
+            end=request.form.get("end", ""),
+            weekdays=request.form.getlist("weekdays"),
+        )
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        return _user_page(
+            accounts.get_user(db, who, user_id), status=400, hours_problem=exc.message
+        )
+    flash("Working hours saved.", "success")
+    return redirect(url_for("admin.user", user_id=user_id), code=303)
+
+
+@bp.route("/users/<int:user_id>/invite-to-log-in", methods=["POST"])
+@allow(Role.ADMIN)
+def invite_to_log_in(user_id: int):
+    """Give a directory person a login: the role chosen now, their calendar link kept."""
+    session, who = db_session(), actor()
+    try:
+        accounts.get_user(session, who, user_id)
+    except NotFound:
+        abort(404)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        flash("Choose one of the listed roles.", "error")
+        return redirect(url_for("admin.user", user_id=user_id), code=303)
+    try:
+        target, token = accounts.invite_to_log_in(
+            session,
+            who,
+            user_id,
+            role=form.role.data,
+            invite_days=current_app.config["INVITE_DAYS"],
+        )
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash_error(exc)
+        return redirect(url_for("admin.user", user_id=user_id), code=303)
+    url = _invite_link(token)
+    _email_invitation(target, url)
+    flash(
+        f"{target.name} is invited to log in as {target.role.label}; their calendar stays "
+        "linked. The invitation link was emailed to them, and is below (shown only once).",
+        "success",
+    )
+    return _users_page(invite_link=(target, url), status=201)
 
 
 def _apply(action, user_id: int, success: str):

@@ -46,8 +46,10 @@ def assigned_manager_ids(session: Session, coordinator_id: int | None) -> set[in
 
 
 def panel_choices(session: Session, actor: Actor) -> list[tuple[ProfileLink, User]]:
-    """People the actor may put on a panel: anyone in the organisation with a usable calendar,
-    or, for a coordinator, the hiring managers assigned to them."""
+    """People the actor may put on a panel: anyone in the organisation with a usable calendar
+    (accounts and directory people alike). A coordinator schedules for the hiring managers
+    assigned to them, and may put any interviewer of the organisation on such a panel (free/busy
+    only, like the manager); a coordinator with no assignment has nobody to choose."""
     query = (
         select(ProfileLink, User)
         .join(User, User.id == ProfileLink.user_id)
@@ -59,7 +61,8 @@ def panel_choices(session: Session, actor: Actor) -> list[tuple[ProfileLink, Use
         .order_by(User.name, ProfileLink.id)
     )
     if actor.role is Role.COORDINATOR:
-        query = query.where(User.id.in_(assigned_manager_ids(session, actor.user_id) or {-1}))
+        if not assigned_manager_ids(session, actor.user_id):
+            return []
     elif actor.role is not Role.RECRUITER:
         raise Forbidden("Your role cannot schedule interviews.")
     seen: set[int] = set()
@@ -101,8 +104,20 @@ def hours_for(
     return out
 
 
-def resolve_panel(session: Session, actor: Actor, link_ids: Sequence[int]) -> list[PanelMember]:
-    """The panel as PanelMembers, refusing anyone the actor may not schedule."""
+def resolve_panel(
+    session: Session,
+    actor: Actor,
+    link_ids: Sequence[int],
+    *,
+    on_behalf_of_id: int | None = None,
+) -> list[PanelMember]:
+    """The panel as PanelMembers, refusing anyone the actor may not schedule. A coordinator's
+    panel is always for one of the hiring managers assigned to them (``on_behalf_of_id``)."""
+    if actor.role is Role.COORDINATOR:
+        if on_behalf_of_id is None:
+            raise Invalid("Choose the hiring manager you are scheduling for.", field="on_behalf_of")
+        if on_behalf_of_id not in assigned_manager_ids(session, actor.user_id):
+            raise Forbidden("You can only schedule for hiring managers assigned to you.")
     ids = list(dict.fromkeys(link_ids))
     if not ids:
         raise Invalid("Choose at least one person for the panel.", field="panel")

@@ -21,7 +21,7 @@ from models import (
     User,
     utcnow,
 )
-from webapp.services import Actor, JobQueue, in_batches
+from webapp.services import Actor, JobQueue, directory, in_batches
 from webapp.services.audit import record
 from webapp.services.enterprise import list_summaries
 from webapp.services.enterprise.address_list import (
@@ -93,7 +93,8 @@ def mailbox_requests(
 def candidates(
     session: Session, link: ServiceAccountLink, *, query: str | None = None, limit: int = 500
 ) -> list[tuple[User, MailboxRequest | None]]:
-    """Active organisation users on the domain, with their current request (if any)."""
+    """Active people of the organisation on the domain (accounts and directory people), with
+    their current request (if any)."""
     stmt = select(User).where(
         User.organisation_id == link.organisation_id,
         User.active.is_(True),
@@ -160,7 +161,9 @@ def request_mailboxes(
 
     ``addresses`` come from a pasted list or file (:mod:`.address_list`), with the name and
     time zone it gives; ``refused`` are that list's unusable lines, reported with the rest.
-    ``emails`` are bare addresses (checkboxes, the API).
+    ``emails`` are bare addresses (checkboxes, the API). A mailbox whose address has no person
+    in the organisation yet gets a directory person (no login; :mod:`webapp.services.directory`),
+    made in batches; an address is matched inside the organisation only.
     """
     require_admin(actor)
     link = domain_link(session, actor, link_id)
@@ -168,18 +171,9 @@ def request_mailboxes(
         raise Invalid(f"Connect {link.domain} again before linking mailboxes.")
     if len(emails) + len(addresses) > MAX_ADDRESSES:
         raise TooManyAddresses(len(emails) + len(addresses))
-    users = {
-        u.email.lower(): u
-        for u in session.scalars(
-            select(User).where(
-                User.organisation_id == link.organisation_id,
-                User.active.is_(True),
-                User.email.endswith("@" + link.domain, autoescape=True),
-            )
-        )
-    }
+    people = directory.people_by_email(session, link.organisation_id, link.domain)
     if all_users:
-        wanted = [Address(e) for e in users]
+        wanted = [Address(e) for e, u in people.items() if u.active]
     else:
         wanted = [Address(e.strip().lower()) for e in emails] + list(addresses)
     rejected = [Rejected(r.text, r.reason, r.line, r.email) for r in refused]
@@ -187,7 +181,7 @@ def request_mailboxes(
         raise Invalid(
             "Choose at least one mailbox."
             if not all_users
-            else f"Your organisation has no users on {link.domain}."
+            else f"Your organisation has no people on {link.domain} yet."
         )
     existing = {
         r.email: r
@@ -196,17 +190,18 @@ def request_mailboxes(
         )
     }
     seen: set[str] = set()
-    accepted: list[tuple[Address, User]] = []
+    accepted: list[Address] = []
     for entry in wanted:
         email, line = entry.email, entry.line
+        person = people.get(email)
         if not valid_email(email):
             rejected.append(Rejected(email[:100], "not a valid email address", line))
         elif email in seen:
             rejected.append(Rejected(email, "listed more than once", line))
         elif email.rsplit("@", 1)[1] != link.domain:
             rejected.append(Rejected(email, f"not on {link.domain}", line))
-        elif email not in users:
-            rejected.append(Rejected(email, "no such user in your organisation", line))
+        elif person is not None and not person.active:
+            rejected.append(Rejected(email, "deactivated in your organisation", line))
         elif existing.get(email) and existing[email].status is MailboxStatus.LINKED:
             rejected.append(Rejected(email, "already linked", line))
         elif existing.get(email) and existing[email].status in (
@@ -215,12 +210,17 @@ def request_mailboxes(
         ):
             rejected.append(Rejected(email, "already requested; waiting for the answer", line))
         else:
-            # entry.name and entry.timezone (from a list) describe the mailbox's person.
-            accepted.append((entry, users[email]))
+            accepted.append(entry)
         seen.add(email)
+    created = directory.create_people(
+        session, link.organisation_id, [e for e in accepted if e.email not in people]
+    )
+    if created:
+        people = directory.people_by_email(session, link.organisation_id, link.domain)
+    updated = sum(directory.update_person(people[e.email], e) for e in accepted)
     now = utcnow()
     rows = []
-    for entry, user in accepted:
+    for entry in accepted:
         row = existing.get(entry.email)
         if row is None:
             row = MailboxRequest(
@@ -230,7 +230,7 @@ def request_mailboxes(
             )
             session.add(row)
         requeue(row, now)
-        row.user_id = user.id
+        row.user_id = people[entry.email].id
         row.requested_at = now
         rows.append(row)
     return save_requests(
@@ -243,6 +243,8 @@ def request_mailboxes(
         callback_url,
         jobs,
         all_users=all_users,
+        directory_people_created=created,
+        people_updated=updated,
         reasons=dict(Counter(r.reason for r in rejected)),
         summary=list_summaries.keep(session, actor, link, len(rows), rejected)
         if keep_summary

@@ -1,0 +1,39 @@
+"""directory people: the ``interviewer`` role, a person without a login (a mailbox linked
+through Enterprise Connect, or a colleague whose calendar a Business Connect user holds)
+
+Revision ID: 0019
+Revises: 0018
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0019"
+down_revision = "0018"
+branch_labels = None
+depends_on = None
+
+OLD = ("recruiter", "coordinator", "admin", "compliance")
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        # PostgreSQL 12+ allows this inside the migration's transaction (the value is not used
+        # before the commit). SQLite keeps the enum as VARCHAR(11), which "interviewer" fits.
+        op.execute("ALTER TYPE user_role ADD VALUE IF NOT EXISTS 'interviewer'")
+
+
+def downgrade() -> None:
+    # Directory people have no login and no role before this revision: they are deleted
+    # (their calendar links and mailbox requests with them, by the foreign keys' cascade).
+    op.execute(sa.text("DELETE FROM user_account WHERE role = 'interviewer'"))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TYPE user_role RENAME TO user_role_directory")
+        sa.Enum(*OLD, name="user_role").create(op.get_bind())
+        op.execute(
+            "ALTER TABLE user_account ALTER COLUMN role TYPE user_role USING role::text::user_role"
+        )
+        op.execute("DROP TYPE user_role_directory")
