@@ -1,8 +1,8 @@
 """directory people: the ``interviewer`` role, a person without a login (a mailbox linked
 through Enterprise Connect, or a colleague whose calendar a Business Connect user holds)
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0018"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
