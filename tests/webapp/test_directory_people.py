@@ -413,6 +413,7 @@ def test_compliance_export_and_erasure_cover_directory_people(
         approve=True,
         confirm_role=Role.ADMIN,
         jobs=HeldJobs(),
+        typed_confirmation=ANNA,
     )
     session.expire_all()
     assert session.get(User, anna_id) is None

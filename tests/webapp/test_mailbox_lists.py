@@ -270,6 +270,7 @@ def test_erasing_a_person_deletes_the_unused_lines_naming_them(
         approve=True,
         confirm_role=Role.ADMIN,
         jobs=deps.jobs.of(app),
+        typed_confirmation=person.email,
     )
     session.expire_all()
     assert [line.email for line in session.scalars(select(MailboxListLine)).all()] == [

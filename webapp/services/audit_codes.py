@@ -114,7 +114,9 @@ AREAS: tuple[Area, ...] = (
             "ec.connect_declined": "The domain's consent page was declined.",
             "ec.connect_rejected": "A domain connection was refused.",
             "ec.connect_failed": "Connecting a domain failed at the calendar service.",
-            "ec.mailboxes_requested": "An IT admin asked to link mailboxes.",
+            "ec.mailboxes_requested": "An IT admin asked to link mailboxes (people without a "
+            "login among them become directory people).",
+            "ec.list_downloaded": "An IT admin downloaded the unused lines of a mailbox list.",
             "ec.rooms_requested": "An IT admin asked to link meeting rooms.",
             "ec.relink_requested": "An IT admin asked to link a mailbox again.",
             "ec.retry": "An IT admin retried mailboxes that had failed.",
@@ -145,6 +147,8 @@ AREAS: tuple[Area, ...] = (
             "interview.candidate_notice_skipped": "The candidate could not be told of a moved "
             "or cancelled interview (no address kept, or it could not be read).",
             "scheduling.preferences_changed": "Someone changed their working hours or video.",
+            "scheduling.hours_changed": "An IT admin set someone's working hours (a directory "
+            "person's, say, who never logs in).",
             "scheduling_link.created": "A recruiter created a self-scheduling link.",
             "scheduling_link.revoked": "A recruiter revoked a self-scheduling link.",
         },
