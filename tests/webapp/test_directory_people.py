@@ -437,3 +437,62 @@ def test_compliance_export_and_erasure_cover_directory_people(
         )
         == 1
     )
+
+
+def test_a_person_made_by_a_concurrent_request_is_matched_not_duplicated(
+    app, admin_client, session, sandbox, org, neighbour, monkeypatch
+):
+    """Two admins link the same address at once: the second insert meets the unique address
+    (in a savepoint), and the person the other request made is matched instead."""
+    from sqlalchemy.orm import Session
+
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    real = directory.people_by_email
+    calls = []
+
+    def stale(db, organisation_id, domain):
+        calls.append(1)
+        found = real(db, organisation_id, domain)
+        if len(calls) == 2:  # the other request commits Anna between our read and our insert
+            with Session(session.get_bind()) as other:
+                other.add(
+                    User(
+                        organisation_id=org.id,
+                        email=ANNA,
+                        name="Made Elsewhere",
+                        role=Role.INTERVIEWER,
+                        active=True,
+                        session_version=1,
+                    )
+                )
+                other.commit()
+        if len(calls) <= 2:
+            found.pop(ANNA, None)
+        return found
+
+    monkeypatch.setattr(directory, "people_by_email", stale)
+    admin = session.scalar(select(User).where(User.email == "it@northwind.example"))
+    with app.test_request_context():
+        from webapp.callbacks import service_account_callback_url
+
+        report = mailboxes.request_mailboxes(
+            session,
+            actor_of(admin),
+            link.id,
+            addresses=[Address(ANNA, "Anna"), Address(BEN, "Ben")],
+            callback_url=service_account_callback_url,
+            jobs=HeldJobs(),
+        )
+    assert report.queued == 2 and len(calls) == 4  # read, stale read, insert refused, again
+    people = _people(session, org, [ANNA, BEN])
+    assert (
+        session.scalar(
+            select(func.count(User.id)).where(User.organisation_id == org.id, User.email == ANNA)
+        )
+        == 1
+    )
+    requests_ = {r.email: r.user_id for r in session.scalars(select(MailboxRequest))}
+    assert requests_ == {ANNA: people[ANNA].id, BEN: people[BEN].id}
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "ec.mailboxes_requested"))
+    assert entry.detail["directory_people_created"] == 1

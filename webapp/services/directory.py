@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Role, SchedulingPreference, User
@@ -22,7 +23,7 @@ from webapp.services import Actor, in_batches, printable
 from webapp.services.accounts import org_user, require_admin
 from webapp.services.audit import record
 from webapp.services.enterprise.address_list import Address
-from webapp.services.errors import Invalid
+from webapp.services.errors import Conflict, Invalid
 from webapp.services.scheduling.preferences import parse_minutes, preference_of
 from webapp.services.zones import known_zone
 
@@ -73,6 +74,31 @@ def create_people(session: Session, organisation_id: int, entries: Sequence[Addr
     for chunk in in_batches(rows):
         session.execute(insert(User), list(chunk))
     return len(rows)
+
+
+def ensure_people(
+    session: Session, organisation_id: int, domain: str, entries: Sequence[Address]
+) -> tuple[dict[str, User], int]:
+    """The organisation's people at ``domain`` by address, after making a directory person for
+    each entry that had none; and how many were made. Two admins linking the same addresses at
+    once both succeed: the unique address per organisation refuses the second insert (in its
+    own savepoint), and the addresses the other request made meanwhile are matched instead."""
+    made = 0
+    for _attempt in range(3):
+        people = people_by_email(session, organisation_id, domain)
+        missing = [e for e in entries if e.email not in people]
+        if not missing:
+            return people, made
+        try:
+            with session.begin_nested():
+                create_people(session, organisation_id, missing)
+        except IntegrityError:
+            continue
+        made += len(missing)
+    people = people_by_email(session, organisation_id, domain)
+    if any(e.email not in people for e in entries):
+        raise Conflict("Someone else is linking the same mailboxes right now; try again.")
+    return people, made
 
 
 def update_person(user: User, entry: Address) -> bool:

@@ -212,11 +212,7 @@ def request_mailboxes(
         else:
             accepted.append(entry)
         seen.add(email)
-    created = directory.create_people(
-        session, link.organisation_id, [e for e in accepted if e.email not in people]
-    )
-    if created:
-        people = directory.people_by_email(session, link.organisation_id, link.domain)
+    people, created = directory.ensure_people(session, link.organisation_id, link.domain, accepted)
     updated = sum(directory.update_person(people[e.email], e) for e in accepted)
     now = utcnow()
     rows = []
