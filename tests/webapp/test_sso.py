@@ -700,3 +700,50 @@ def test_a_code_redeemed_without_its_pkce_verifier_is_refused(app, session, sso_
         )
     assert audit(session, "sso.login_refused")[-1].detail == {"reason": "code refused"}
     assert not audit(session, "sso.login")
+
+
+def _directory_person(session, org, email):
+    person = User(
+        organisation_id=org.id,
+        email=email,
+        name="Directory Person",
+        role=Role.INTERVIEWER,
+        active=True,
+        session_version=1,
+    )
+    session.add(person)
+    session.commit()
+    return person
+
+
+def test_a_directory_person_signs_in_only_when_first_sign_ins_are_allowed(
+    client, app, session, cipher, org, admin, idp
+):
+    """A directory person (a mailbox linked for them, no login) is refused unless the admin
+    lets first sign-ins in; then the same row gets the default role, nothing relinked."""
+    email = f"panel.member@{DOMAIN}"
+    person = _directory_person(session, org, email)
+    neighbour = make_org(session)
+    twin = make_user(session, neighbour, Role.RECRUITER, email=email, name="Neighbour's Twin")
+    verify_domain(session, org)
+    configure(session, cipher, admin, idp.url)
+    idp.user(email, name="Panel Member")
+    response, _ = sign_in(client, idp, email)
+    refused(response, 403, "You have no login in this organisation yet")
+    assert signed_in_as(client) is None
+    session.expire_all()
+    assert session.get(User, person.id).role is Role.INTERVIEWER
+    assert audit(session, "sso.login_refused")[-1].detail == {"reason": "no login"}
+
+    configure(session, cipher, admin, idp.url, create=True, role="recruiter")
+    other = app.test_client()
+    response, _ = sign_in(other, idp, email)
+    assert response.status_code == 302 and signed_in_as(other) == person.id
+    session.expire_all()
+    assert session.get(User, person.id).role is Role.RECRUITER
+    assert audit(session, "sso.user_created")[-1].detail == {
+        "role": "recruiter",
+        "from": "directory",
+    }
+    assert session.get(User, twin.id).role is Role.RECRUITER  # the neighbour's row untouched
+    assert session.get(User, twin.id).name == "Neighbour's Twin"

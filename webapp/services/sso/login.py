@@ -311,7 +311,28 @@ def _admit(session: Session, actor: Actor, config: SsoConfig, identity: oidc.Ide
         raise SsoRefused(
             "Your account is deactivated. Ask your IT admin to reactivate it.", "inactive"
         )
-    if user is None:
+    if user is not None and user.is_directory_person:
+        # A directory person (a mailbox linked for them, no login yet): signing in gives them
+        # the login the admin allows first sign-ins, keeping their row and calendar link.
+        if not config.create_accounts:
+            _refuse(session, actor, org_id, "no login", label=email)
+            raise SsoRefused(
+                "You have no login in this organisation yet. Ask your IT admin to invite you "
+                "to log in. Nothing was changed.",
+                "no account",
+            )
+        user.role = config.default_role
+        user.session_version += 1
+        record(
+            session,
+            acting_as(user, actor),
+            "sso.user_created",
+            target_type="user",
+            target_id=user.id,
+            target_label=email,
+            detail={"role": user.role.value, "from": "directory"},
+        )
+    elif user is None:
         if not config.create_accounts:
             _refuse(session, actor, org_id, "no account", label=email)
             raise SsoRefused(

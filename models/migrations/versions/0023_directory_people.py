@@ -1,8 +1,8 @@
 """directory people: the ``interviewer`` role, a person without a login (a mailbox linked
 through Enterprise Connect, or a colleague whose calendar a Business Connect user holds)
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0020"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
