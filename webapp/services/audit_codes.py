@@ -116,7 +116,6 @@ AREAS: tuple[Area, ...] = (
             "ec.connect_failed": "Connecting a domain failed at the calendar service.",
             "ec.mailboxes_requested": "An IT admin asked to link mailboxes (people without a "
             "login among them become directory people).",
-            "ec.list_downloaded": "An IT admin downloaded the unused lines of a mailbox list.",
             "ec.rooms_requested": "An IT admin asked to link meeting rooms.",
             "ec.relink_requested": "An IT admin asked to link a mailbox again.",
             "ec.retry": "An IT admin retried mailboxes that had failed.",
