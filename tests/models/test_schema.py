@@ -114,3 +114,35 @@ def test_models_never_import_webapp_or_broker():
                 names = [node.module]
             for name in names:
                 assert not name.startswith(("webapp", "broker", "flask")), f"{path}: imports {name}"
+
+
+def test_erasures_completed_before_receipt_pages_get_their_own_address(tmp_path):
+    """Migration 0019 gives every completed erasure an unguessable receipt reference (and none
+    to a proposed or rejected one), so older receipts can be reopened too."""
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'receipts.sqlite3'}"
+    migrate.upgrade(url, "0018")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO organisation (id, name, timezone, business_connect_enabled, "
+                "created_at) VALUES (1, 'N', 'UTC', 0, '2026-01-01 00:00:00')"
+            )
+        )
+        for request_id, status in ((1, "completed"), (2, "rejected"), (3, "completed")):
+            conn.execute(
+                text(
+                    "INSERT INTO erasure_request (id, organisation_id, person_id, status, "
+                    "future_interviews, proposed_at) VALUES (:id, 1, 9, :status, 'keep', "
+                    "'2026-01-01 00:00:00')"
+                ),
+                {"id": request_id, "status": status},
+            )
+    migrate.upgrade(url, "0019")
+    with engine.connect() as conn:
+        refs = dict(conn.execute(text("SELECT id, receipt_ref FROM erasure_request")).all())
+    engine.dispose()
+    assert refs[2] is None
+    assert len(refs[1]) >= 32 and len(refs[3]) >= 32 and refs[1] != refs[3]
