@@ -277,3 +277,73 @@ def test_web_api_and_candidate_link_races_make_one_interview_across_workers(
     assert sorted(outcomes) == ["lost"] * 8 + ["won"], outcomes
     assert len(interviews) == 1 and interviews[0].status is InterviewStatus.SCHEDULED
     assert len(_our_events(sandbox, recruiter.email)) == 1
+
+
+def test_six_confirmations_of_one_erasure_at_once_erase_once_across_workers(
+    postgres_only, app, session, sandbox, database_url, redis_url, tmp_path
+):
+    """A double click, or two IT admins: one confirmation carries the erasure out and gets the
+    receipt; the others wait for it and are sent to that same receipt."""
+    from models import AuditEntry, ErasureRequest
+
+    org = make_org(session)
+    org.business_connect_enabled = True
+    session.commit()
+    admin = make_user(session, org, Role.ADMIN, email="alex@northwind.example")
+    reviewer = make_user(session, org, Role.COMPLIANCE, email="jordan@northwind.example")
+    leaver = make_user(session, org, Role.RECRUITER, email="riley.chen@northwind.example")
+    client = app.test_client()
+    auth = AuthActions(client)
+    auth.login(leaver.email)
+    connect_as(client, auth, sandbox, leaver.email)
+    reviewer_client = app.test_client()
+    AuthActions(reviewer_client).login(reviewer.email)
+    AuthActions(reviewer_client).post(
+        f"/compliance/people/{leaver.id}/erasure",
+        {"future_interviews": "keep"},
+        form_page=f"/compliance/people/{leaver.id}",
+    )
+    request_id = session.scalar(select(ErasureRequest.id))
+
+    with gunicorn(sandbox, database_url, redis_url, tmp_path) as (base, output):
+        browser = requests.Session()
+        form = browser.get(base + "/login", timeout=10).text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+        login = browser.post(
+            base + "/login",
+            timeout=10,
+            allow_redirects=False,
+            data={"csrf_token": token, "email": admin.email, "password": PASSWORD},
+        )
+        assert login.status_code == 302
+        page = browser.get(f"{base}/compliance/erasures/{request_id}", timeout=30).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        # A slow revocation keeps the first erasure busy while the others arrive.
+        sandbox.add_fault(method="POST", path="/oauth/token/revoke", latency_ms=500)
+
+        def confirm(_):
+            with requests.Session() as own:  # a connection of its own: spread over the workers
+                own.cookies.update(browser.cookies)
+                return own.post(
+                    f"{base}/compliance/erasures/{request_id}",
+                    timeout=60,
+                    allow_redirects=False,
+                    data={
+                        "csrf_token": token,
+                        "decision": "confirm",
+                        "confirm_email": "riley.chen@northwind.example",
+                    },
+                )
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(confirm, range(6)))
+        session.expire_all()
+        row = session.get(ErasureRequest, request_id)
+        receipt = f"/compliance/erasures/receipts/{row.receipt_ref}"
+        assert row.status == "completed" and row.receipt["accounts_deleted"] == 1
+        assert [a.status_code for a in answers] == [303] * 6
+        assert {a.headers["Location"] for a in answers} == {receipt}
+        erased = select(AuditEntry).where(AuditEntry.action == "subject.erased")
+        assert len(session.scalars(erased).all()) == 1
+        assert browser.get(base + receipt, timeout=30).status_code == 200
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", output()))) == 4, output()

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, time
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -24,7 +24,7 @@ from models import (
     User,
     utcnow,
 )
-from webapp.services import Actor, JobQueue, revocations
+from webapp.services import Actor, JobQueue, revocations, rowcount
 from webapp.services.audit import record
 from webapp.services.compliance import erasure_rows
 from webapp.services.compliance.scope import holds, org_user, require
@@ -132,6 +132,10 @@ def decide_erasure(
     request = org_request(session, actor, request_id)
     if actor.role is not confirm_role:
         raise Forbidden("Your role cannot confirm erasures.")
+    # One decision at a time (a double click, two admins): a second waits for the first's row
+    # lock, then finds the request decided. The completion below is conditional as well, for
+    # the window the cancel step's commits open.
+    session.refresh(request, with_for_update=True)
     if request.status != "proposed":
         raise Invalid("This erasure request has already been decided.")
     if confirm_role is not Role.COMPLIANCE and request.proposed_by_id == actor.user_id:
@@ -173,26 +177,38 @@ def decide_erasure(
             "To confirm, type the person's email address exactly as shown. Nothing was erased.",
             field="confirm_email",
         )
+    request_id, person_id = request.id, request.person_id
     receipt = _erase(session, broker, cipher, user, request.future_interviews)
     # Decided only now: cancelling interviews commits on the way, and a request that failed
-    # half-way must stay open to be confirmed again.
-    request.decided_by_id = actor.user_id
-    request.decided_at = utcnow()
-    request.receipt = receipt
-    request.receipt_ref = secrets.token_urlsafe(24)
-    request.status = "completed"
+    # half-way must stay open to be confirmed again. Only one confirmation completes it.
+    completed = session.execute(
+        update(ErasureRequest)
+        .where(ErasureRequest.id == request_id, ErasureRequest.status == "proposed")
+        .values(
+            status="completed",
+            decided_by_id=actor.user_id,
+            decided_at=utcnow(),
+            receipt=receipt,
+            receipt_ref=secrets.token_urlsafe(24),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(completed) != 1:
+        session.rollback()
+        raise Invalid("This erasure request has already been decided.")
     record(
         session,
         actor,
         "subject.erased",
         target_type="user",
-        target_id=request.person_id,
-        target_label=f"erased user #{request.person_id}",
-        detail={"request": request.id, **request.receipt},
+        target_id=person_id,
+        target_label=f"erased user #{person_id}",
+        detail={"request": request_id, **receipt},
     )
     session.commit()
     if receipt.get("revocations_queued"):
         jobs.enqueue("revocations.run")
+    session.refresh(request)
     return request
 
 
