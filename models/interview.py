@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -280,6 +281,23 @@ class SchedulingLink(Base):
     )
     revoked_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, info=classified("timestamp", "When the recruiter revoked the link")
+    )
+    candidate_may_change: Mapped[bool] = mapped_column(
+        Boolean,
+        default=False,
+        server_default=false(),
+        info=classified(
+            "configuration", "Whether the candidate may reschedule or cancel what they booked"
+        ),
+    )
+    change_cutoff_hours: Mapped[int] = mapped_column(
+        Integer,
+        default=24,
+        server_default=text("24"),
+        info=classified(
+            "configuration",
+            "Up to how many hours before the interview the candidate may reschedule or cancel",
+        ),
     )
 
     @property

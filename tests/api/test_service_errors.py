@@ -35,6 +35,7 @@ EXPECTED: dict[type[errors.ServiceError], tuple[int, str]] = {
     errors.WriteFailed: (502, "calendar_write_failed"),
     errors.SlotTaken: (409, "slot_taken"),
     errors.LinkUnusable: (410, "gone"),
+    errors.ChangeRefused: (403, "forbidden"),
     errors.TokenRejected: (401, "unauthorized"),
     errors.KeyReused: (422, "idempotency_key_reused"),
     errors.KeyInUse: (409, "idempotency_key_in_use"),

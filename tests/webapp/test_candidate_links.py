@@ -113,7 +113,7 @@ def test_candidate_books_in_their_time_zone_and_the_link_works_once(
     assert slots
     first = dt.datetime.fromisoformat(slots[0])
     local = first.astimezone(model.zone("America/New_York")).strftime("%H:%M")
-    assert f">{local}–" in html
+    assert f'>{local}<span class="visually-hidden"> to ' in html
     # The candidate changes the zone.
     berlin = client.get(f"/c/{token}?tz=Europe/Berlin").get_data(as_text=True)
     assert first.astimezone(model.zone("Europe/Berlin")).strftime("%H:%M") in berlin

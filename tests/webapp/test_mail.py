@@ -110,6 +110,26 @@ def test_the_booking_confirmation_arrives_with_text_html_and_the_ics(
     assert token not in logged and SMTP_PASSWORD not in logged and EMAIL not in logged
 
 
+def test_the_confirmation_carries_the_change_link_when_the_recruiter_allows_it(
+    smtp, app, client, session, sandbox, recruiter, panel, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    _link, token = new_link(
+        app, session, recruiter, panel, candidate_may_change=True, change_cutoff_hours=36
+    )
+    book_through_link(client, token)
+    [envelope] = smtp.envelopes
+    message = email.message_from_bytes(envelope.content, policy=policy.default)
+    [alternative, _attachment] = message.get_payload()
+    text = alternative.get_payload()[0].get_content()
+    html = alternative.get_payload()[1].get_content()
+    url = f"{app.config['PUBLIC_BASE_URL'].rstrip('/')}/c/{token}"
+    assert "up to 36 hours before the interview" in text and url in text
+    assert f'<a href="{url}">Reschedule or cancel</a>' in html
+    ours = [r for r in caplog.records if r.name != "mail.log"]
+    assert token not in "\n".join(r.getMessage() for r in ours)
+
+
 def test_a_failing_smtp_server_never_fails_the_booking(
     app_config, app, client, session, sandbox, recruiter, panel, caplog
 ):

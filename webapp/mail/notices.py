@@ -30,15 +30,27 @@ def booking_confirmation(
     ics_uid: str,
     organisation_id: int,
     interview_id: int,
+    change_url: str | None = None,
+    change_cutoff_hours: int = 24,
 ) -> Mail:
     """The candidate booked through a self-scheduling link: the time, in their zone, and the
-    interview as an .ics attachment. No link back (the link's URL is a bearer token)."""
+    interview as an .ics attachment. A link back (a bearer token: it travels sealed in the job
+    and is never logged) only when the recruiter lets the candidate reschedule or cancel."""
     when = _when(start, end, tzid)
+    change = (
+        (
+            f"To reschedule or cancel (up to {change_cutoff_hours} hours before the interview), "
+            "open your booking page:"
+        )
+        if change_url
+        else ""
+    )
     text = (
         f"Hello {candidate_name},\n\n"
         f"Your interview is booked:\n\n  {title}\n  {when}\n\n"
         "The attached file adds it to your calendar. The calendar invitation from the "
         "interviewers, with the video link when there is one, follows separately.\n"
+        + (f"\n{change}\n{change_url}\n" if change_url else "")
     )
     html = (
         f"<p>Hello {escape(candidate_name)},</p>"
@@ -46,6 +58,11 @@ def booking_confirmation(
         f"<p><strong>{escape(title)}</strong><br>{escape(when)}</p>"
         "<p>The attached file adds it to your calendar. The calendar invitation from the "
         "interviewers, with the video link when there is one, follows separately.</p>"
+        + (
+            f'<p>{escape(change)} <a href="{escape(change_url)}">Reschedule or cancel</a></p>'
+            if change_url
+            else ""
+        )
     )
     ics = interview_ics(uid=ics_uid, title=title, start=start, end=end)
     return Mail(

@@ -21,6 +21,7 @@ from broker.port import CalendarBroker
 from broker.types import Period, Slot, SmartInviteWrite
 from models import (
     Interview,
+    InterviewStatus,
     LinkStatus,
     Organisation,
     ProfileLink,
@@ -107,6 +108,11 @@ def open_link(session: Session, sealer: Sealer, token: str) -> Opened:
             }[state],
             state,
         )
+    return opened_from(link, payload)
+
+
+def opened_from(link: SchedulingLink, payload: dict) -> Opened:
+    """The link with what its token carries (the caller has checked the token is genuine)."""
     hours = payload.get("h")
     return Opened(
         link,
@@ -115,6 +121,34 @@ def open_link(session: Session, sealer: Sealer, token: str) -> Opened:
         payload["z"],
         payload["t"],
         (int(hours[0]), int(hours[1])) if hours else None,
+    )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the booking page says about who the candidate meets."""
+
+    organisation: str
+    #: The panel's first names, in the order the recruiter chose them.
+    interviewers: tuple[str, ...]
+
+
+def facts(session: Session, link: SchedulingLink) -> Facts:
+    names = {
+        row.id: row.name
+        for row in session.execute(
+            select(ProfileLink.id, User.name)
+            .join(User, User.id == ProfileLink.user_id)
+            .where(
+                ProfileLink.id.in_(link.panel_link_ids or [-1]),
+                ProfileLink.organisation_id == link.organisation_id,
+            )
+        )
+    }
+    org = session.get_one(Organisation, link.organisation_id)
+    return Facts(
+        org.name,
+        tuple((names[i].split() or [""])[0] for i in link.panel_link_ids if i in names),
     )
 
 
@@ -407,6 +441,10 @@ def booked(
     uid = interview.uid
     if not interview.status.live:
         return Booked(title, tzid, "cancelled", interview_uid=uid)
+    held = claims.booked_time(session, interview.id)
+    if interview.status is InterviewStatus.PENDING and held:
+        # Booked or moved, not confirmed in the calendar yet: the time our claim holds.
+        return Booked(title, tzid, "pending", held[0], held[1], interview_uid=uid)
     if broker is None or not interview.events:
         return Booked(title, tzid, "unknown", interview_uid=uid)
     host_event = interview.events[0]
@@ -424,7 +462,6 @@ def booked(
         if problems:
             return Booked(title, tzid, "unknown", interview_uid=uid)
         # Not in the calendar yet (a double-click lands here): the time our claim holds.
-        held = claims.booked_time(session, interview.id)
         return Booked(
             title,
             tzid,

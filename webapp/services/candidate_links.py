@@ -63,6 +63,20 @@ MAX_WINDOW_DAYS = 14
 MAX_EXPIRY_DAYS = 30
 
 
+#: The longest cut-off before the interview a recruiter may set for the candidate's changes.
+MAX_CUTOFF_HOURS = 168
+
+
+def check_cutoff(hours: int) -> int:
+    """The recruiter's cut-off, checked (whole hours, 0 to a week)."""
+    if not 0 <= hours <= MAX_CUTOFF_HOURS:
+        raise Invalid(
+            f"The cut-off is a whole number of hours from 0 to {MAX_CUTOFF_HOURS}.",
+            field="change_cutoff_hours",
+        )
+    return hours
+
+
 #: Providers whose calendars cannot send attendee invitations: the candidate gets a Smart Invite.
 NO_INVITES = frozenset({"apple"})
 
@@ -85,6 +99,8 @@ def create_link(
     candidate_hours: tuple[int, int] | None = None,
     email_to: Callable[[str], str] | None = None,
     jobs: JobQueue | None = None,
+    candidate_may_change: bool = False,
+    change_cutoff_hours: int = 24,
 ) -> tuple[SchedulingLink, str]:
     """Create a link; returns it with the token (kept only encrypted, for the recruiter to copy
     again while the link is open).
@@ -95,7 +111,9 @@ def create_link(
 
     The candidate's zone is recorded in the link (their page shows times in it; they may choose
     another display zone). ``candidate_hours`` (minutes after midnight, in that zone) limits the
-    times offered to the candidate's own day, on top of every panel member's working hours."""
+    times offered to the candidate's own day, on top of every panel member's working hours.
+    ``candidate_may_change``: the candidate may reschedule or cancel what they book, up to
+    ``change_cutoff_hours`` before the interview (``candidate_changes``)."""
     if actor.role is not Role.RECRUITER:
         raise Forbidden("Only recruiters create self-scheduling links.")
     host = link_of(session, actor.user_id)
@@ -165,6 +183,8 @@ def create_link(
         window_end=window_end,
         video=video,
         expires_at=expires_at,
+        candidate_may_change=bool(candidate_may_change),
+        change_cutoff_hours=check_cutoff(change_cutoff_hours),
     )
     details = LinkDetails(candidate_name.strip(), candidate_email.strip(), title.strip())
     seal_details(sealer, link, details)
@@ -183,6 +203,8 @@ def create_link(
             "expires_days": expires_days,
             "candidate_hours": candidate_hours is not None,
             "emailed": email_to is not None,
+            "candidate_may_change": bool(candidate_may_change),
+            "change_cutoff_hours": change_cutoff_hours,
         },
     )
     session.commit()
@@ -304,17 +326,25 @@ PURGE_AFTER = dt.timedelta(days=30)
 
 
 def purge(session: Session, now: dt.datetime | None = None) -> int:
-    """Delete links expired, used or revoked more than PURGE_AFTER ago; returns how many."""
-    from sqlalchemy import delete, or_
+    """Delete links expired, used or revoked more than PURGE_AFTER ago; returns how many. A used
+    link that lets the candidate change their booking is its key to it: it is kept until
+    PURGE_AFTER after its window ends (the interview cannot be later)."""
+    from sqlalchemy import and_, delete, not_, or_
 
     cutoff = (now or utcnow()) - PURGE_AFTER
+    still_a_key = and_(
+        SchedulingLink.used_at.is_not(None),
+        SchedulingLink.candidate_may_change.is_(True),
+        SchedulingLink.window_end >= cutoff,
+    )
     result = session.execute(
         delete(SchedulingLink).where(
             or_(
                 SchedulingLink.expires_at < cutoff,
                 SchedulingLink.used_at < cutoff,
                 SchedulingLink.revoked_at < cutoff,
-            )
+            ),
+            not_(still_a_key),
         )
     )
     session.commit()

@@ -147,6 +147,11 @@ class LinkUnusable(Gone):
 # The API's own requests
 
 
+class ChangeRefused(Forbidden):
+    """The candidate may not reschedule or cancel through their link (the recruiter did not allow
+    it, the cut-off before the interview has passed, or the interview is no longer on)."""
+
+
 class TokenRejected(Unauthorized):
     """The presented token is not (or no longer) valid; ``reason`` is for the audit trail."""
 

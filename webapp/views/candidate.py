@@ -8,15 +8,17 @@ import datetime as dt
 import logging
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
+from models import utcnow
 from webapp import callbacks, deps, mail
 from webapp.db import db_session
 from webapp.extensions import limiter
 from webapp.logs import RedactingFilter
 from webapp.mail import ics, notices
+from webapp.public_urls import external_url
 from webapp.security import public
-from webapp.services import candidate_booking, zones
+from webapp.services import candidate_booking, candidate_changes, zones
 from webapp.services.availability import model
 from webapp.services.errors import LinkUnusable, ServiceError, SlotTaken
 from webapp.views.schedule import parse_start, zone_options
@@ -46,27 +48,84 @@ def _tz(opened) -> str:
     return wanted if model.valid_zone(wanted) else opened.candidate_tzid
 
 
-def _slots_page(token: str, opened, problem: str | None = None, status: int = 200):
-    tzid = _tz(opened)
-    try:
-        found = candidate_booking.slots(db_session(), deps.required_broker(), opened)
-    except ServiceError as exc:
-        found, problem, status = (), exc.message, 503
+def _weeks(first: dt.date, last: dt.date) -> list[list[dt.date]]:
+    """Monday-to-Sunday weeks from the one holding ``first`` to the one holding ``last``."""
+    day = first - dt.timedelta(days=first.weekday())
+    weeks = []
+    while day <= last:
+        weeks.append([day + dt.timedelta(days=i) for i in range(7)])
+        day += dt.timedelta(days=7)
+    return weeks
+
+
+def _picker(opened, found, tzid: str, current: dt.datetime | None = None) -> dict:
+    """The date picker and the times of each day, in the candidate's zone (``day`` chooses)."""
     tz = model.zone(tzid)
     days: dict[dt.date, list] = {}
     for slot in found:
         days.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
+    link = opened.link
+    first = max(link.window_start, utcnow()).astimezone(tz).date()
+    last = (link.window_end - dt.timedelta(seconds=1)).astimezone(tz).date()
+    wanted = request.args.get("day", "")
+    try:
+        chosen = dt.date.fromisoformat(wanted) if len(wanted) == 10 else None
+    except ValueError:
+        chosen = None
+    if chosen not in days:
+        chosen = next(iter(days), None)
+    weeks = _weeks(min(first, last), last)
+    months = sorted({(d.year, d.month) for week in weeks for d in week if first <= d <= last})
+    label = " – ".join(dt.date(y, m, 1).strftime("%B %Y") for y, m in months[:1] + months[1:][-1:])
+    return {
+        "days": days,
+        "chosen": chosen,
+        "weeks": weeks,
+        "months_label": label,
+        "first": first,
+        "last": last,
+        "tz": tz,
+        "tzid": tzid,
+        #: The day of the interview being moved (marked on the picker).
+        "current": current.astimezone(tz).date() if current else None,
+    }
+
+
+def _slots_page(
+    token: str,
+    opened,
+    problem: str | None = None,
+    status: int = 200,
+    *,
+    change: candidate_changes.Change | None = None,
+):
+    """The booking page (or, with ``change``, the page that picks a new time)."""
+    tzid = _tz(opened)
+    db = db_session()
+    try:
+        if change is None:
+            found = candidate_booking.slots(db, deps.required_broker(), opened)
+        else:
+            found = candidate_changes.slots(db, deps.required_broker(), change)
+    except ServiceError as exc:
+        found, problem, status = (), exc.message, 503
+    endpoint = "candidate.reschedule_page" if change else "candidate.page"
     return render_template(
         "candidate/slots.html",
         token=token,
         opened=opened,
-        days=days,
-        tz=tz,
+        facts=candidate_booking.facts(db, opened.link),
+        picker=_picker(opened, found, tzid, change.shown.start if change else None),
         tzid=tzid,
         zone_options=zone_options,
         problem=problem,
         zone_label=zones.zone_label,
         duration=opened.link.duration_minutes,
+        change=change,
+        endpoint=endpoint,
+        action=url_for("candidate.reschedule", token=token)
+        if change
+        else url_for("candidate.book", token=token),
     ), status
 
 
@@ -82,6 +141,9 @@ def _booked_page(
     invite_ics: str | None = None,
     soon: bool = False,
     again: bool = False,
+    change: candidate_changes.Change | None = None,
+    done: str | None = None,
+    status: int = 200,
 ):
     chosen = request.values.get("tz")
     tz = model.zone(chosen if model.valid_zone(chosen) else shown.tzid)
@@ -100,7 +162,10 @@ def _booked_page(
         soon=soon,
         again=again,
         add=add,
-    )
+        change=change,
+        done=done,
+        refused_now=status == 403,
+    ), status
 
 
 def _ics_uid(interview_uid: str) -> str:
@@ -118,7 +183,17 @@ def _used_or_unusable(token: str, exc: LinkUnusable):
         )
     except LinkUnusable as gone:
         return _unusable(gone)
-    return _booked_page(shown, again=True)
+    done = request.args.get("done")
+    return _booked_page(
+        shown,
+        again=done not in DONE,
+        change=candidate_changes.change_for(db_session(), deps.sealer(), token, shown),
+        done=done if done in DONE else None,
+    )
+
+
+#: What the confirmation page says after the candidate's own change (``?done=``).
+DONE = {"moved", "cancelled"}
 
 
 @bp.route("/<token>")
@@ -159,6 +234,16 @@ def book(token: str):
         except LinkUnusable as gone:
             return _used_or_unusable(token, gone)
         return _slots_page(token, opened, exc.message, 409 if isinstance(exc, SlotTaken) else 400)
+    shown = candidate_booking.Booked(
+        booking.title,
+        booking.tzid,
+        "booked",
+        booking.start,
+        booking.end,
+        interview_uid=booking.interview.uid,
+    )
+    change = candidate_changes.change_for(db, deps.sealer(), token, shown)
+    link = change.opened.link
     mail.queue(
         deps.jobs(),
         deps.sealer(),
@@ -172,19 +257,17 @@ def book(token: str):
             ics_uid=_ics_uid(booking.interview.uid),
             organisation_id=booking.interview.organisation_id,
             interview_id=booking.interview.id,
+            change_url=external_url("candidate.page", token=token)
+            if link.candidate_may_change
+            else None,
+            change_cutoff_hours=link.change_cutoff_hours,
         ),
     )
     return _booked_page(
-        candidate_booking.Booked(
-            booking.title,
-            booking.tzid,
-            "booked",
-            booking.start,
-            booking.end,
-            interview_uid=booking.interview.uid,
-        ),
+        shown,
         invite_ics=booking.invite_ics,
         soon=booking.retry_payload is not None,
+        change=change,
     )
 
 
@@ -221,3 +304,105 @@ def calendar_file(token: str):
             "Cache-Control": "no-store",
         },
     )
+
+
+def _change_or_refusal(token: str):
+    """(the change, None) when the candidate may change their booking now; else (None, the page
+    that says why, changing nothing)."""
+    try:
+        change = candidate_changes.change_of(
+            db_session(), deps.broker(), deps.cipher(), deps.sealer(), token
+        )
+    except LinkUnusable as exc:
+        return None, _unusable(exc)
+    if not change.allowed:
+        return None, _booked_page(change.shown, change=change, status=403)
+    return change, None
+
+
+@bp.route("/<token>/reschedule")
+@public
+@limiter.limit(CANDIDATE_LIMIT)
+def reschedule_page(token: str):
+    """Offer the candidate new times for what they booked, if the link allows it now."""
+    change, refusal = _change_or_refusal(token)
+    if refusal is not None:
+        return refusal
+    return _slots_page(token, change.opened, change=change)
+
+
+@bp.route("/<token>/reschedule", methods=["POST"])
+@public
+@limiter.limit(CANDIDATE_LIMIT)
+def reschedule(token: str):
+    """Move the candidate's interview to the chosen time (the same rules as every booking)."""
+    db = db_session()
+    try:
+        candidate_changes.reschedule(
+            db,
+            deps.required_broker(),
+            deps.cipher(),
+            deps.sealer(),
+            token,
+            parse_start(request.form.get("slot")),
+            jobs=deps.jobs(),
+            notify=deps.candidate_notify(),
+        )
+    except LinkUnusable as exc:
+        return _unusable(exc)
+    except ServiceError as exc:
+        change, refusal = _change_or_refusal(token)
+        if refusal is not None:
+            return refusal
+        return _slots_page(
+            token,
+            change.opened,
+            exc.message,
+            409 if isinstance(exc, SlotTaken) else 400,
+            change=change,
+        )
+    return redirect(url_for("candidate.page", token=token, done="moved", tz=request.form.get("tz")))
+
+
+@bp.route("/<token>/cancel")
+@public
+@limiter.limit(CANDIDATE_LIMIT)
+def cancel_page(token: str):
+    """Ask the candidate to confirm the cancellation."""
+    change, refusal = _change_or_refusal(token)
+    if refusal is not None:
+        return refusal
+    chosen = request.args.get("tz")
+    tz = model.zone(chosen if model.valid_zone(chosen) else change.shown.tzid)
+    return render_template("candidate/cancel.html", token=token, change=change, tz=tz)
+
+
+@bp.route("/<token>/cancel", methods=["POST"])
+@public
+@limiter.limit(CANDIDATE_LIMIT)
+def cancel(token: str):
+    """Cancel the candidate's interview, once confirmed."""
+    try:
+        candidate_changes.cancel(
+            db_session(),
+            deps.required_broker(),
+            deps.cipher(),
+            deps.sealer(),
+            token,
+            jobs=deps.jobs(),
+            notify=deps.candidate_notify(),
+        )
+    except LinkUnusable as exc:
+        return _unusable(exc)
+    except ServiceError as exc:
+        change, refusal = _change_or_refusal(token)
+        if refusal is not None:
+            return refusal
+        return render_template(
+            "candidate/cancel.html",
+            token=token,
+            change=change,
+            tz=model.zone(change.shown.tzid),
+            problem=exc.message,
+        ), 409
+    return redirect(url_for("candidate.page", token=token, done="cancelled"))

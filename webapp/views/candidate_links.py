@@ -83,6 +83,8 @@ def create():
             candidate_hours=hours,
             email_to=_url_of if form.get("email_candidate") == "on" else None,
             jobs=deps.jobs(),
+            candidate_may_change=form.get("candidate_may_change") == "on",
+            change_cutoff_hours=int(form.get("change_cutoff_hours") or 24),
         )
     except ValueError:
         return _links_page("Enter whole numbers and a date like 2026-11-23.", 400, form)

@@ -301,7 +301,21 @@ def cancel_interview(
 ) -> Interview:
     """Mark the interview cancelling; the delete job removes its events. With ``notify``, the
     candidate is emailed (their address and the time read from the event before it goes)."""
-    interview = interview_for(session, actor, uid)
+    return cancel_found(
+        session, actor, interview_for(session, actor, uid), jobs=jobs, notify=notify
+    )
+
+
+def cancel_found(
+    session: Session,
+    actor: Actor,
+    interview: Interview,
+    *,
+    jobs: JobQueue,
+    notify: notices.Notify | None = None,
+) -> Interview:
+    """``cancel_interview`` for an interview the caller has already found the actor may change
+    (a candidate's own, through their link)."""
     if interview.status in (
         InterviewStatus.CANCELLED,
         InterviewStatus.CANCELLING,

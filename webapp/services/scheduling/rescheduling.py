@@ -48,6 +48,39 @@ def reschedule_interview(
     same event moves, and everything else it says is written back as the calendar holds it.
     With ``notify``, the candidate is emailed the new time (with an updated .ics)."""
     interview = interview_for(session, actor, uid)
+    return move_interview(
+        session,
+        broker,
+        cipher,
+        sealer,
+        actor,
+        interview,
+        start,
+        query,
+        check_slot=check_slot,
+        duration=duration,
+        jobs=jobs,
+        notify=notify,
+    )
+
+
+def move_interview(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: Sealer,
+    actor: Actor,
+    interview: Interview,
+    start: dt.datetime,
+    query: model.Query | None = None,
+    *,
+    check_slot: bool = True,
+    duration: int | None = None,
+    jobs: JobQueue,
+    notify: notices.Notify | None = None,
+) -> tuple[Interview, str]:
+    """``reschedule_interview`` for an interview the caller has already found the actor may
+    change (a candidate's own, through their link): the one path every move takes."""
     if interview.status is not InterviewStatus.SCHEDULED:
         raise Invalid(
             "Only a scheduled interview can be moved."
