@@ -145,6 +145,10 @@ AREAS: tuple[Area, ...] = (
             "cancelled interview was queued.",
             "interview.candidate_notice_skipped": "The candidate could not be told of a moved "
             "or cancelled interview (no address kept, or it could not be read).",
+            "interview.candidate_reschedule": "A candidate's own move through their link was "
+            "refused (the detail says why: not allowed on the link, or after the cut-off).",
+            "interview.candidate_cancel": "A candidate's own cancellation through their link "
+            "was refused (the detail says why: not allowed on the link, or after the cut-off).",
             "scheduling.preferences_changed": "Someone changed their working hours or video.",
             "scheduling.hours_changed": "An IT admin set someone's working hours (a directory "
             "person's, say, who never logs in).",

@@ -157,7 +157,9 @@ def _allowed(
         record(
             session,
             _candidate(link, session),
-            f"interview.candidate_{action}",
+            "interview.candidate_reschedule"
+            if action == "reschedule"
+            else "interview.candidate_cancel",
             outcome="denied",
             target_type="interview" if interview else "scheduling_link",
             target_id=interview.id if interview else link.id,
