@@ -116,6 +116,7 @@ def test_erasure_from_proposal_to_confirmation_and_receipt(
         "link", name="Erasure requests"
     ).click()
     expect(admin_page.locator("main")).to_contain_text("Lee Leaver (lee.leaver@northwind.example)")
+    admin_page.screenshot(path=str(tmp_path / "erasure-list.png"), full_page=True)
     admin_page.get_by_role("link", name="Review and confirm").click()
     main = admin_page.locator("main")
     expect(main.get_by_role("heading", name="Who")).to_be_visible()
@@ -149,6 +150,7 @@ def test_erasure_from_proposal_to_confirmation_and_receipt(
     page.get_by_role("navigation", name="Compliance").get_by_role(
         "link", name="Erasure requests"
     ).click()
+    page.screenshot(path=str(tmp_path / "erasure-decided.png"), full_page=True)
     page.get_by_role("link", name="Receipt #").click()
     expect(page.get_by_role("heading", name="Erasure receipt")).to_be_visible()
     assert page.url == receipt_url
