@@ -30,10 +30,20 @@ def downgrade() -> None:
     # Directory people have no login and no role before this revision: they are deleted
     # (their calendar links and mailbox requests with them, by the foreign keys' cascade).
     op.execute(sa.text("DELETE FROM user_account WHERE role = 'interviewer'"))
-    if op.get_bind().dialect.name == "postgresql":
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
         op.execute("ALTER TYPE user_role RENAME TO user_role_directory")
-        sa.Enum(*OLD, name="user_role").create(op.get_bind())
-        op.execute(
-            "ALTER TABLE user_account ALTER COLUMN role TYPE user_role USING role::text::user_role"
-        )
+        sa.Enum(*OLD, name="user_role").create(bind)
+        # Every column of the type (the user's role, single sign-on's default role, ...).
+        columns = bind.execute(
+            sa.text(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE udt_name = 'user_role_directory' AND table_schema = current_schema()"
+            )
+        ).all()
+        for table, column in columns:
+            op.execute(
+                f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE user_role '
+                f'USING "{column}"::text::user_role'
+            )
         op.execute("DROP TYPE user_role_directory")
