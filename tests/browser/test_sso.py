@@ -115,3 +115,31 @@ def test_the_it_admin_sets_up_sso_and_turns_password_login_off(page, session, or
     page.screenshot(path=str(tmp_path / "password-off.png"), full_page=True)
     log_in(page, admin.email)  # the break-glass admin still can
     expect(page.get_by_role("heading", name="Hello, Ida Admin")).to_be_visible()
+
+
+@pytest.mark.parametrize("case", ["wrong issuer", "expired ID token"])
+def test_a_wrong_issuer_and_an_expired_id_token_are_refused(page, session, cipher, org, case):
+    from datetime import timedelta
+
+    from tests.idp import TENANT
+
+    provider = Idp(token_max_age=timedelta(minutes=-10 if case == "expired ID token" else 60))
+    try:
+        admin = make_user(session, org, Role.ADMIN, email=f"it.admin@{DOMAIN}")
+        user = make_user(session, org, Role.RECRUITER, email=f"sam.lee@{DOMAIN}")
+        verify_domain(session, org)
+        if case == "wrong issuer":
+            provider.claim_tenant_issuer = True  # its tokens name another issuer
+            configure(session, cipher, admin, provider.url + TENANT)
+        else:
+            configure(session, cipher, admin, provider.url)
+        sign_in_at_provider(page, user.email)
+        expect(page.get_by_role("status")).to_contain_text(
+            "issued by another identity provider"
+            if case == "wrong issuer"
+            else "ID token has expired"
+        )
+    finally:
+        provider.stop()
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login"))
