@@ -405,3 +405,38 @@ def test_a_used_link_that_allows_changes_outlives_the_purge_until_its_window_end
     after = window_end + candidate_links.PURGE_AFTER + dt.timedelta(seconds=1)
     assert candidate_links.purge(session, now=after) == 1
     assert session.scalar(select(SchedulingLink.id)) is None
+
+
+def test_the_api_sets_and_shows_the_candidates_permission(
+    app, client, session, sandbox, recruiter, panel
+):
+    from tests.api.conftest import ApiClient, assert_error, issue_token
+
+    api = ApiClient(client, issue_token(session, recruiter))
+    body = {
+        "panel": [link.id for _u, link in panel],
+        "start_date": friday_ahead(sandbox).isoformat(),
+        "candidate_name": NAME,
+        "candidate_email": "jamie@gmail.example",
+        "candidate_tzid": "Europe/London",
+        "title": "Northwind",
+    }
+    plain = api.post("/scheduling-links", json=body)
+    assert plain.status_code == 201, plain.get_json()
+    assert (plain.get_json()["candidate_may_change"], plain.get_json()["change_cutoff_hours"]) == (
+        False,
+        24,
+    )
+    allowed = api.post(
+        "/scheduling-links", json={**body, "candidate_may_change": True, "change_cutoff_hours": 6}
+    )
+    assert allowed.status_code == 201, allowed.get_json()
+    row = session.get(SchedulingLink, allowed.get_json()["id"])
+    assert row.candidate_may_change and row.change_cutoff_hours == 6
+    [listed, _plain] = api.get("/scheduling-links").get_json()["items"]
+    assert listed["candidate_may_change"] is True and listed["change_cutoff_hours"] == 6
+    error = assert_error(
+        api.post("/scheduling-links", json={**body, "change_cutoff_hours": 169}), 422
+    )
+    assert "change_cutoff_hours" in error["fields"]
+    assert session.scalar(select(func.count()).select_from(SchedulingLink)) == 2

@@ -69,6 +69,8 @@ _SCHEDULING_LINK = {
     "used_at": None,
     "revoked_at": None,
     "interview_uid": None,
+    "candidate_may_change": True,
+    "change_cutoff_hours": 24,
 }
 
 _MAILBOX_COUNTS = {
@@ -299,6 +301,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "video": True,
             "email_candidate": True,
             "candidate_hours": {"start": "08:00", "end": "18:00"},
+            "candidate_may_change": True,
+            "change_cutoff_hours": 24,
         },
         "response": _SCHEDULING_LINK,
     },

@@ -37,6 +37,8 @@ def _scheduling_link(link, interview=None, details=None, token=None) -> dict:
         "used_at": link.used_at,
         "revoked_at": link.revoked_at,
         "interview_uid": interview.uid if interview is not None else None,
+        "candidate_may_change": link.candidate_may_change,
+        "change_cutoff_hours": link.change_cutoff_hours,
     }
 
 
@@ -109,6 +111,8 @@ def create_scheduling_link(body):
         candidate_hours=_candidate_hours(body["candidate_hours"]),
         email_to=_url_of if body["email_candidate"] else None,
         jobs=deps.jobs(),
+        candidate_may_change=body["candidate_may_change"],
+        change_cutoff_hours=body["change_cutoff_hours"],
     )
     return _scheduling_link(link, details=open_details(deps.sealer(), link), token=token)
 

@@ -68,6 +68,17 @@ class SchedulingLinkSchema(Schema):
     interview_uid = fields.String(
         required=True, allow_none=True, metadata={"description": "The interview booked through it"}
     )
+    candidate_may_change = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "The candidate may reschedule or cancel what they booked, from "
+            "their confirmation page or email"
+        },
+    )
+    change_cutoff_hours = fields.Integer(
+        required=True,
+        metadata={"description": "Up to how many hours before the interview they may"},
+    )
 
 
 SchedulingLinkPageSchema = page_of(SchedulingLinkSchema, "SchedulingLinkPage")
@@ -146,6 +157,21 @@ class NewSchedulingLinkSchema(Schema):
         metadata={
             "description": "Also email the link to candidate_email (plain text and HTML; "
             "default false)"
+        },
+    )
+    candidate_may_change = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Let the candidate reschedule (within the link's window) or cancel "
+            "what they book, from their confirmation page or email (default false)"
+        },
+    )
+    change_cutoff_hours = fields.Integer(
+        load_default=24,
+        validate=validate.Range(0, 168),
+        metadata={
+            "description": "Up to how many hours before the interview the candidate may "
+            "change it, 0–168 (default 24)"
         },
     )
     candidate_hours = fields.Nested(
