@@ -440,3 +440,21 @@ def test_the_api_sets_and_shows_the_candidates_permission(
     )
     assert "change_cutoff_hours" in error["fields"]
     assert session.scalar(select(func.count()).select_from(SchedulingLink)) == 2
+
+
+def test_a_calendar_that_cannot_be_read_asks_for_another_try_and_changes_nothing(
+    app, client, session, sandbox, recruiter, panel
+):
+    _link, token = changeable_link(app, session, sandbox, recruiter, panel)
+    html = client.get(f"/c/{token}").get_data(as_text=True)
+    book(client, token)
+    sandbox.add_fault(method="GET", path="/v1/events", status=500, count=50)
+    for response in (
+        client.get(f"/c/{token}/reschedule"),
+        client.get(f"/c/{token}/cancel"),
+        client.post(f"/c/{token}/cancel", data={"csrf_token": csrf(html)}),
+    ):
+        assert response.status_code == 503
+        assert "could not be read from the calendar just now" in response.text
+    session.expire_all()
+    assert session.scalar(select(Interview)).status is InterviewStatus.SCHEDULED

@@ -164,7 +164,7 @@ def _booked_page(
         add=add,
         change=change,
         done=done,
-        refused_now=status == 403,
+        refused_now=status in (403, 503),
     ), status
 
 
@@ -316,7 +316,9 @@ def _change_or_refusal(token: str):
     except LinkUnusable as exc:
         return None, _unusable(exc)
     if not change.allowed:
-        return None, _booked_page(change.shown, change=change, status=403)
+        # A calendar that cannot be read just now is worth another try; the rest is a refusal.
+        status = 503 if change.reason == "time unknown" else 403
+        return None, _booked_page(change.shown, change=change, status=status)
     return change, None
 
 
