@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from models import Interview, InterviewStatus, ProfileLink, Role, User
 from tests.browser.conftest import log_in
+from tests.browser.test_scheduling import fill_details, show_availability
 from tests.factories import make_org, make_user
 
 PEOPLE = [
@@ -64,19 +65,9 @@ def test_linking_a_domain_whose_mailboxes_have_no_accounts_and_scheduling_a_pane
 
     # A recruiter schedules a panel of the three: none of them has ever logged in.
     log_in(page, recruiter.email)
-    page.goto("/schedule/")
-    for name, _email in PEOPLE:
-        page.get_by_label(name).check()
-    from tests.webapp.scheduling_support import next_weekday
-
-    page.get_by_label("From").fill(next_weekday(1).isoformat())
-    page.get_by_role("button", name="Show availability").click()
-    expect(page.get_by_role("row", name=re.compile("Free for the panel"))).to_be_visible()
+    show_availability(page, [name for name, _email in PEOPLE])
     expect(page.locator("main")).to_contain_text("08:00–16:00")
-    page.locator("input[name=slot]").first.check()
-    page.get_by_label("Candidate name").fill("Casey Candidate")
-    page.get_by_label("Candidate email").fill("casey.candidate@gmail.example")
-    page.get_by_label("Title").fill("Panel of directory people")
+    fill_details(page, "Panel of directory people")
     page.get_by_role("button", name="Schedule interview").click()
     expect(page.get_by_role("heading", name="Panel of directory people")).to_be_visible()
     expect(page.locator("dl.facts")).to_contain_text("Scheduled")
