@@ -5,6 +5,7 @@ workers on PostgreSQL: the slot claims let exactly one of them have it (the Post
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 import requests
@@ -26,9 +27,21 @@ def on_postgres(database_url):
         pytest.skip("several worker processes need PostgreSQL (the PostgreSQL pass of .ci/run)")
 
 
+@pytest.mark.parametrize("head_start", [0.0, 0.25], ids=["together", "candidate-first"])
 def test_a_candidates_move_and_other_bookings_of_that_time_make_one_booking_across_workers(
-    on_postgres, app, session, sandbox, org, recruiter, database_url, redis_url, tmp_path
+    on_postgres,
+    app,
+    session,
+    sandbox,
+    org,
+    recruiter,
+    database_url,
+    redis_url,
+    tmp_path,
+    head_start,
 ):
+    """The candidate's move (its form already open) against three API bookings of the same
+    time, all at once or with the candidate a little ahead: exactly one of them has it."""
     from tests.webapp.test_booking_claims import race_world, racers, run_together
 
     people = [link for _u, link in make_panel(app, session, sandbox, org, 1)]
@@ -70,9 +83,10 @@ def test_a_candidates_move_and_other_bookings_of_that_time_make_one_booking_acro
             assert mine.status is InterviewStatus.SCHEDULED
             sandbox.add_fault(method="POST", path="/v1/availability", latency_ms=400)
 
+            form = candidate.get(f"{base}/c/{token}/reschedule", timeout=60)
+            assert form.status_code == 200, form.text[:300]
+
             def move():
-                form = candidate.get(f"{base}/c/{token}/reschedule", timeout=60)
-                assert form.status_code == 200, form.text[:300]
                 response = candidate.post(
                     f"{base}/c/{token}/reschedule",
                     timeout=60,
@@ -86,7 +100,12 @@ def test_a_candidates_move_and_other_bookings_of_that_time_make_one_booking_acro
                 return "won" if response.status_code == 302 else "lost"
 
             api, _web, _candidates = racers(base, panel, slot, api_token, [], None)
-            outcomes = run_together([move, api, api, api])
+
+            def later_api():
+                time.sleep(head_start)
+                return api()
+
+            outcomes = run_together([move, later_api, later_api, later_api])
             interviews = _scheduled(session)
     assert sorted(outcomes) == ["lost"] * 3 + ["won"], outcomes
     holders = {
