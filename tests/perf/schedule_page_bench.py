@@ -265,7 +265,7 @@ def main() -> None:
         )
     print(
         "\nCPU time is this process's (app server, pool threads and HTTP client; the sandbox is "
-        "another process): unlike the wall times it hardly depends on the machine's load. The "
+        "another process): it depends far less on the machine's load than the wall times. The "
         "page's CPU time beyond the bare call's is the app's own work — session and login, "
         "database reads, token decryption, one free/busy answer per member, the grid and the "
         "template — and it adds to the wall time wherever it does not overlap the wait for the "
