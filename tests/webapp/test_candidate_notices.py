@@ -243,3 +243,37 @@ def test_the_candidate_is_the_one_guest_outside_the_organisation_or_nobody(
 def free_slots_first(app, session, recruiter, query):
     broker, cipher = broker_cipher(app)
     return free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots[0].start
+
+
+def test_the_candidates_download_after_a_move_outranks_the_notice(
+    smtp, app, client, session, sandbox, recruiter, panel
+):
+    _link, token = new_link(app, session, recruiter, panel)
+    _start, _page = book_through_link(client, token)
+    interview = session.scalar(select(Interview))
+    sandbox.deliver()
+    query = query_for(panel)
+    broker, cipher = broker_cipher(app)
+    later = free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots[-1].start
+    api = ApiClient(client, issue_token(session, recruiter))
+    moved = api.post(f"/interviews/{interview.uid}/reschedule", json={"start": later.isoformat()})
+    assert moved.status_code == 200, moved.get_json()
+    [_confirmation, notice] = messages(smtp)
+    assert notice["To"] == EMAIL
+    _text, _html, attachment = parts(notice)
+    _calendar, sent = vevent(attachment)
+    assert sent.decoded("DTSTART") == later
+    sandbox.deliver()
+
+    download = client.get(f"/c/{token}/interview.ics")
+    assert download.status_code == 200
+    _calendar, fetched = vevent_of(download.get_data(as_text=True))
+    assert str(fetched["UID"]) == str(sent["UID"])
+    assert fetched.decoded("DTSTART") == later
+    assert int(fetched["SEQUENCE"]) >= int(sent["SEQUENCE"]) > 0
+
+
+def vevent_of(text: str):
+    calendar = Calendar.from_ical(text)
+    [event] = calendar.walk("VEVENT")
+    return calendar, event

@@ -294,7 +294,11 @@ def calendar_file(token: str):
             410 if shown.state == "cancelled" else 503
         )
     body = ics.interview_ics(
-        uid=_ics_uid(shown.interview_uid), title=shown.title, start=shown.start, end=shown.end
+        uid=_ics_uid(shown.interview_uid),
+        title=shown.title,
+        start=shown.start,
+        end=shown.end,
+        sequence=ics.sequence_now(),  # newer than any notice sent before: calendars take it
     )
     return Response(
         body,
