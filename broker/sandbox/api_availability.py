@@ -247,37 +247,142 @@ def availability():
     return jsonify({"available_slots": [_window_json(w, order) for w in found]})
 
 
+STEP_KEYS = {
+    "sequence_id",
+    "ordinal",
+    "participants",
+    "required_duration",
+    "start_interval",
+    "buffer",
+    "available_periods",
+    "event",
+}
+
+
+def _gap_side(value: Any, field: str) -> tuple[int, int | None]:
+    """A sequenced buffer side, ``{minutes}`` or ``{minimum: {minutes}, maximum: {minutes}}``.
+
+    Returns (minimum, maximum) seconds. Anything else, a mix of both forms, or a maximum below
+    the minimum is a 422 (the stricter reading where the documentation is silent)."""
+    if value is None:
+        return 0, None
+    if not isinstance(value, dict) or not value:
+        raise errors.invalid(field, "invalid", f"{field} must be an object")
+    keys = set(value)
+    if keys == {"minutes"}:
+        return _minutes(value, field, allow_zero=True) or 0, None
+    if not keys <= {"minimum", "maximum"}:
+        raise errors.invalid(
+            field, "invalid", f"{field} takes either minutes or minimum/maximum, not {sorted(keys)}"
+        )
+    for bound in keys:
+        if not isinstance(value[bound], dict) or set(value[bound]) != {"minutes"}:
+            raise errors.invalid(field, "invalid", f"{field}.{bound} must be {{minutes: N}}")
+    low = _minutes(value.get("minimum"), field, allow_zero=True) or 0
+    high = _minutes(value.get("maximum"), field, allow_zero=True) if "maximum" in keys else None
+    if high is not None and high < low:
+        raise errors.invalid(field, "invalid", f"{field}.maximum must not be below its minimum")
+    return low, high
+
+
+def _tighter(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
 @bp.post("/v1/sequenced_availability")
 def sequenced_availability():
-    """Find chains of slots, one per step, in ordinal order (a greedy chain, §6.2)."""
+    """Chains of slots, one per step, in ``ordinal`` order (§6.2).
+
+    Each step is an availability query of its own (participants, required_duration,
+    start_interval) over the top-level ``query_periods`` (or ``available_periods``), narrowed by
+    the step's own ``available_periods``. ``buffer.before``/``after`` minimums must be free time
+    for the step's participants, like availability buffers, and also bound the gap between
+    consecutive steps from below; the maximums bound that gap from above.
+    """
     who = web.caller(allow_api_key=True)
     data = web.body()
     sequence = data.get("sequence")
     if not isinstance(sequence, list) or not sequence:
         raise errors.required("sequence")
     state = web.state()
-    steps = []
+    config = state.config
+    if len(sequence) > config.max_sequence_steps:
+        raise errors.invalid(
+            "sequence", "too_many", f"at most {config.max_sequence_steps} steps in a sequence"
+        )
+    if not all(isinstance(item, dict) for item in sequence):
+        raise errors.invalid("sequence", "invalid", "each step must be an object")
+    ids = [item.get("sequence_id") for item in sequence]
+    for sid in ids:
+        if isinstance(sid, bool) or not isinstance(sid, (str, int)) or sid == "":
+            raise errors.invalid(
+                "sequence", "required", "each step needs a sequence_id (a string or integer)"
+            )
+    if len({str(sid) for sid in ids}) != len(ids):
+        raise errors.invalid("sequence", "invalid", "sequence_id must be unique in the sequence")
+    ordinals = [item.get("ordinal") for item in sequence]
+    if any(o is not None for o in ordinals):
+        if any(isinstance(o, bool) or not isinstance(o, int) or o < 1 for o in ordinals):
+            raise errors.invalid(
+                "sequence", "invalid", "ordinal must be a positive integer on every step"
+            )
+        if len(set(ordinals)) != len(ordinals):
+            raise errors.invalid("sequence", "invalid", "ordinal must be unique in the sequence")
+        sequence = sorted(sequence, key=lambda item: item["ordinal"])
+    for item in sequence:
+        unknown = set(item) - STEP_KEYS
+        if unknown:
+            raise errors.invalid("sequence", "invalid", f"unknown step fields {sorted(unknown)}")
+        if "event" in item and not isinstance(item["event"], dict):
+            raise errors.invalid("sequence", "invalid", "event must be an object")
+    shared = data.get("query_periods") or data.get("available_periods")
+    steps: list[av.Step] = []
+    sides: list[tuple[tuple[int, int | None], tuple[int, int | None]]] = []
     with state.lock:
-        shared = data.get("query_periods") or data.get("available_periods")
-        for index, item in enumerate(sorted(sequence, key=lambda s: (s or {}).get("ordinal") or 0)):
-            if not isinstance(item, dict):
-                raise errors.invalid("sequence", "invalid", "each step must be an object")
-            step_data = dict(item)
-            step_data["available_periods"] = item.get("available_periods") or shared
-            step_data["buffer"] = {
-                k: v
-                for k, v in (item.get("buffer") or {}).items()
-                if not (isinstance(v, dict) and ("minimum" in v or "maximum" in v))
+        shared_spans = _periods(shared, "query_periods", config, required=True)
+        for item in sequence:
+            buffer = item.get("buffer")
+            if buffer is not None and (
+                not isinstance(buffer, dict) or not set(buffer) <= {"before", "after"}
+            ):
+                raise errors.invalid("buffer", "invalid", "buffer takes before and after")
+            buffer = buffer or {}
+            before = _gap_side(buffer.get("before"), "buffer")
+            after = _gap_side(buffer.get("after"), "buffer")
+            own = _periods(
+                item.get("available_periods"), "available_periods", config, required=False
+            )
+            spans = av.merge(shared_spans)
+            if own:
+                spans = av.intersect(spans, av.merge(own))
+            if not spans:
+                raise errors.invalid(
+                    "available_periods", "invalid", "a step's periods lie outside query_periods"
+                )
+            step_data = {
+                "participants": item.get("participants"),
+                "required_duration": item.get("required_duration"),
+                "start_interval": item.get("start_interval"),
+                "query_periods": [{"start": format_ts(s), "end": format_ts(e)} for s, e in spans],
+                "buffer": {
+                    "before": {"minutes": before[0] // 60},
+                    "after": {"minutes": after[0] // 60},
+                },
             }
             query = _query(state, who.client_id, step_data)
-            gap_min, gap_max = _buffer_side((item.get("buffer") or {}).get("before"), "buffer")
-            if not any(
-                isinstance(v, dict) and ("minimum" in v or "maximum" in v)
-                for v in (item.get("buffer") or {}).values()
-            ):
+            if sides:
+                (_prev_before, prev_after) = sides[-1]
+                gap_min = max(prev_after[0], before[0])
+                gap_max = _tighter(prev_after[1], before[1])
+                if gap_max is not None and gap_max < gap_min:
+                    raise errors.invalid(
+                        "buffer", "invalid", "a maximum gap is below the minimum gap it meets"
+                    )
+            else:
                 gap_min, gap_max = 0, None
-            steps.append(av.Step(str(item.get("sequence_id") or index), query, gap_min, gap_max))
-    chains = av.sequences(steps, state.config.max_sequence_results)
+            sides.append((before, after))
+            steps.append(av.Step(item["sequence_id"], query, gap_min, gap_max))
+        chains = av.sequences(steps, config.max_sequence_results)
     return jsonify(
         {
             "sequences": [

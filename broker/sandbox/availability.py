@@ -11,7 +11,7 @@ people with thousands of events takes milliseconds.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -260,65 +260,76 @@ def check_slots(query: Query, starts: Iterable[int]) -> list[Window]:
     return out[: query.max_results]
 
 
-# ---- sequenced availability (greedy chain) ------------------------------------------------------
+# ---- sequenced availability --------------------------------------------------------------------
 
 
 @dataclass
 class Step:
-    sequence_id: str
+    """One step of a sequence. The gap is measured from the previous step's end to this start."""
+
+    sequence_id: object
     query: Query
     gap_min: int = 0
     gap_max: int | None = None
 
 
-def _first_slot(
-    step: Step, windows: list[Window], earliest: int, latest: int | None
-) -> Window | None:
-    q = step.query
-    for window in windows:
-        if window.end - q.duration < earliest:
-            continue
-        start = next_aligned(max(window.start, earliest), q.interval)
-        while start + q.duration <= window.end:
-            if latest is not None and start > latest:
-                return None
-            who = slot_participants(q, start, start + q.duration)
-            if who is not None:
-                return Window(start, start + q.duration, who)
-            start = next_aligned(start + 1, q.interval)
+def step_slots(query: Query) -> list[Window]:
+    """Every aligned start at which the step's participant requirement holds."""
+    every = Query(
+        query.groups,
+        query.duration,
+        query.periods,
+        query.before,
+        query.after,
+        query.interval,
+        max_results=1 << 30,
+    )
+    return slots(every, overlapping=True)
+
+
+def _next_within(starts: list[int], lo: int, hi: int | None) -> int | None:
+    """Index of the first start in ``[lo, hi]`` (``hi`` None: unbounded), or None."""
+    idx = bisect_left(starts, lo)
+    if idx < len(starts) and (hi is None or starts[idx] <= hi):
+        return idx
     return None
 
 
-def sequences(steps: Sequence[Step], max_results: int) -> list[list[tuple[str, Window]]]:
-    """Chains of one slot per step, each starting after the previous one ends plus its gap."""
+def sequences(steps: Sequence[Step], max_results: int) -> list[list[tuple[object, Window]]]:
+    """Chains of one slot per step, each starting ``gap_min``..``gap_max`` after the previous end.
+
+    Exact, not greedy: a backward pass keeps only the slots from which the rest of the chain
+    can still be completed, so a tight maximum gap later in the sequence never hides a chain.
+    One chain per feasible start of the first step, earliest first, each continuing with the
+    earliest feasible slot of every later step.
+    """
     if not steps:
         return []
-    windows = [combined_windows(s.query) for s in steps]
-    first = steps[0]
-    results: list[list[tuple[str, Window]]] = []
-    for candidate in slots(
-        Query(
-            first.query.groups,
-            first.query.duration,
-            first.query.periods,
-            first.query.before,
-            first.query.after,
-            first.query.interval,
-            max_results=10_000,
-        ),
-        overlapping=True,
-    ):
-        chain = [(first.sequence_id, candidate)]
-        prev_end = candidate.end
-        for step, step_windows in zip(steps[1:], windows[1:], strict=True):
-            latest = prev_end + step.gap_max if step.gap_max is not None else None
-            slot = _first_slot(step, step_windows, prev_end + step.gap_min, latest)
-            if slot is None:
-                break
-            chain.append((step.sequence_id, slot))
-            prev_end = slot.end
-        else:
-            results.append(chain)
-            if len(results) >= max_results:
-                break
+    feasible: list[list[Window]] = [step_slots(s.query) for s in steps]
+    for i in range(len(steps) - 2, -1, -1):
+        nxt = steps[i + 1]
+        starts = [w.start for w in feasible[i + 1]]
+        feasible[i] = [
+            w
+            for w in feasible[i]
+            if _next_within(
+                starts,
+                w.end + nxt.gap_min,
+                None if nxt.gap_max is None else w.end + nxt.gap_max,
+            )
+            is not None
+        ]
+    all_starts = [[w.start for w in f] for f in feasible]
+    results: list[list[tuple[object, Window]]] = []
+    for first in feasible[0][:max_results]:
+        chain = [(steps[0].sequence_id, first)]
+        prev = first
+        for i in range(1, len(steps)):
+            step = steps[i]
+            hi = None if step.gap_max is None else prev.end + step.gap_max
+            idx = _next_within(all_starts[i], prev.end + step.gap_min, hi)
+            assert idx is not None  # the backward pass kept only completable slots
+            prev = feasible[i][idx]
+            chain.append((step.sequence_id, prev))
+        results.append(chain)
     return results

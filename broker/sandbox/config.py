@@ -64,6 +64,7 @@ class SandboxConfig:
     max_query_periods: int = 50
     max_query_span_days: int = 35
     max_sequence_results: int = 20
+    max_sequence_steps: int = 10
 
     # Rate limiting (§11)
     rate_limit_enabled: bool = True

@@ -272,3 +272,111 @@ def test_pycronofy_default_empty_duration_is_a_clear_422(connect):
         riley.availability(participants={"members": [riley.sub]}, available_periods=_week())
     assert info.value.response.status_code == 422
     assert "required_duration" in info.value.response.json()["errors"]
+
+
+def _iso(periods):
+    return [
+        {
+            "start": p["start"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": p["end"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        for p in periods
+    ]
+
+
+def _step(sid, ordinal, sub, minutes=60, **extra):
+    step = {
+        "sequence_id": sid,
+        "participants": [{"members": [{"sub": sub}], "required": "all"}],
+        "required_duration": {"minutes": minutes},
+        **extra,
+    }
+    if ordinal is not None:
+        step["ordinal"] = ordinal
+    return step
+
+
+def test_sequenced_steps_follow_ordinal_not_array_order(sandbox, connect):
+    riley, sam = connect(RILEY), connect(SAM)
+    response = api(
+        sandbox,
+        "POST",
+        "/v1/sequenced_availability",
+        riley.auth.access_token,
+        json={
+            "query_periods": _iso(_week()),
+            "sequence": [
+                _step(
+                    4567,
+                    2,
+                    sam.sub,
+                    buffer={"before": {"minimum": {"minutes": 30}, "maximum": {"minutes": 45}}},
+                ),
+                _step(1234, 1, riley.sub, start_interval={"minutes": 60}),
+            ],
+        },
+    )
+    assert response.status_code == 200, response.text
+    sequences = response.json()["sequences"]
+    assert sequences
+    for item in sequences:
+        assert set(item) == {"sequence"}
+        first, second = item["sequence"]
+        assert set(first) == {"sequence_id", "start", "end", "participants"}
+        assert (first["sequence_id"], second["sequence_id"]) == (1234, 4567), "echoed as sent"
+        assert first["participants"] == [{"sub": riley.sub}]
+        assert second["participants"] == [{"sub": sam.sub}]
+        assert _parse(first["start"]).minute == 0, "the first step's own start_interval"
+        gap = _parse(second["start"]) - _parse(first["end"])
+        assert dt.timedelta(minutes=30) <= gap <= dt.timedelta(minutes=45)
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda b: b.pop("query_periods"), "query_periods"),
+        (lambda b: b["sequence"][0].pop("sequence_id"), "sequence"),
+        (lambda b: b["sequence"][1].update(sequence_id="a"), "sequence"),
+        (lambda b: b["sequence"][1].update(ordinal=1), "sequence"),
+        (lambda b: b["sequence"][1].pop("ordinal"), "sequence"),
+        (lambda b: b["sequence"][0].update(ordinal="1"), "sequence"),
+        (lambda b: b["sequence"][0].update(junk=1), "sequence"),
+        (lambda b: b["sequence"][0].pop("required_duration"), "required_duration"),
+        (lambda b: b["sequence"][0].pop("participants"), "participants"),
+        (
+            lambda b: b["sequence"][1].update(
+                buffer={"before": {"minimum": {"minutes": 60}, "maximum": {"minutes": 30}}}
+            ),
+            "buffer",
+        ),
+        (
+            lambda b: b["sequence"][1].update(
+                buffer={"before": {"minutes": 10, "maximum": {"minutes": 30}}}
+            ),
+            "buffer",
+        ),
+        (lambda b: b["sequence"][1].update(buffer={"before": {"minimum": 30}}), "buffer"),
+        (lambda b: b["sequence"][1].update(buffer={"around": {"minutes": 5}}), "buffer"),
+        (
+            lambda b: (
+                b["sequence"][0].update(buffer={"after": {"maximum": {"minutes": 10}}}),
+                b["sequence"][1].update(buffer={"before": {"minimum": {"minutes": 20}}}),
+            ),
+            "buffer",
+        ),
+        (lambda b: b.update(sequence=[b["sequence"][0]] * 11), "sequence"),
+    ],
+)
+def test_sequenced_availability_rejects_what_it_cannot_honour(sandbox, connect, change, field):
+    riley = connect(RILEY)
+    body = {
+        "query_periods": _iso(_week()),
+        "sequence": [_step("a", 1, riley.sub), _step("b", 2, riley.sub)],
+    }
+    change(body)
+    response = api(
+        sandbox, "POST", "/v1/sequenced_availability", riley.auth.access_token, json=body
+    )
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert field in errors and errors[field][0]["key"].startswith("errors.")
