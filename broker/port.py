@@ -30,6 +30,8 @@ from broker.types import (
     ManagedEvent,
     Profile,
     Resource,
+    SequencedAvailabilityQuery,
+    SequenceOption,
     ServiceAccountAuthorizationRequest,
     Slot,
     SmartInvite,
@@ -140,6 +142,17 @@ class CalendarBroker(Protocol):
         on_refresh: OnRefresh | None = None,
     ) -> tuple[Slot, ...]:
         """Common availability of groups of members (app API key unless ``creds`` is given)."""
+        ...
+
+    def sequenced_availability(
+        self,
+        query: SequencedAvailabilityQuery,
+        *,
+        creds: Credentials | None = None,
+        on_refresh: OnRefresh | None = None,
+    ) -> tuple[SequenceOption, ...]:
+        """Ways to hold every step of a sequence (an interview loop) in order, one call; each
+        option's slots in step order, earliest option first."""
         ...
 
     # -- managed events ------------------------------------------------------------------------

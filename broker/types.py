@@ -198,6 +198,52 @@ class Slot:
     participants: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SequenceStep:
+    """One step of a sequenced availability query (§6.2), e.g. one session of a loop.
+
+    The gap fields bound the time between the neighbouring steps: ``gap_before_*`` between the
+    previous step's end and this start, ``gap_after_*`` between this end and the next start (the
+    aggregator's ``buffer.before/after.minimum/maximum``). Minimums are also free time the step's
+    participants need, like availability buffers."""
+
+    sequence_id: str
+    groups: tuple[Group, ...]
+    duration: dt.timedelta
+    start_interval: dt.timedelta | None = None
+    gap_before_min: dt.timedelta | None = None
+    gap_before_max: dt.timedelta | None = None
+    gap_after_min: dt.timedelta | None = None
+    gap_after_max: dt.timedelta | None = None
+    #: Narrows the query's periods for this step only.
+    available_periods: tuple[Period, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SequencedAvailabilityQuery:
+    #: In order: the first step is ``ordinal`` 1.
+    steps: tuple[SequenceStep, ...]
+    periods: tuple[Period, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceOption:
+    """One way to hold every step: a slot per step, in the query's step order."""
+
+    slots: tuple[tuple[str, Slot], ...]
+
+    @property
+    def start(self) -> dt.datetime:
+        return self.slots[0][1].start
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.slots[-1][1].end
+
+    def slot(self, sequence_id: str) -> Slot:
+        return next(slot for sid, slot in self.slots if sid == sequence_id)
+
+
 # --- events -----------------------------------------------------------------------------------
 
 

@@ -33,6 +33,8 @@ from broker.types import (
     ManagedEvent,
     Profile,
     Resource,
+    SequencedAvailabilityQuery,
+    SequenceOption,
     ServiceAccountAuthorizationRequest,
     Slot,
     SmartInvite,
@@ -287,6 +289,15 @@ class FakeBroker:
         on_refresh: OnRefresh | None = None,
     ) -> tuple[Slot, ...]:
         raise self._not_faked("availability")
+
+    def sequenced_availability(
+        self,
+        query: SequencedAvailabilityQuery,
+        *,
+        creds: Credentials | None = None,
+        on_refresh: OnRefresh | None = None,
+    ) -> tuple[SequenceOption, ...]:
+        raise self._not_faked("sequenced_availability")
 
     def create_channel(
         self,

@@ -27,6 +27,8 @@ from broker.types import (
     ManagedEvent,
     Profile,
     Resource,
+    SequencedAvailabilityQuery,
+    SequenceOption,
     Slot,
     SmartInvite,
     SmartInviteReply,
@@ -249,6 +251,31 @@ def slots(data: Mapping[str, Any], response_format: str | None) -> tuple[Slot, .
         )
         for s in data[answer]
     )
+
+
+def sequences(
+    data: Mapping[str, Any], query: SequencedAvailabilityQuery
+) -> tuple[SequenceOption, ...]:
+    """A sequenced availability answer, each option's slots in the query's step order (matched
+    by ``sequence_id``, whatever order or id type comes back), earliest option first. An option
+    that lacks a step or names one we did not ask for is a malformed answer."""
+    wanted = [step.sequence_id for step in query.steps]
+    options = []
+    for option in data["sequences"]:
+        by_id = {}
+        for item in option["sequence"]:
+            by_id[str(item["sequence_id"])] = Slot(
+                start=required_dt(item["start"]),
+                end=required_dt(item["end"]),
+                participants=tuple(p["sub"] for p in item.get("participants") or ()),
+            )
+        if set(by_id) != set(wanted) or len(option["sequence"]) != len(wanted):
+            raise ValueError("a sequence does not hold exactly the requested steps")
+        chosen = [by_id[sid] for sid in wanted]
+        if any(b.start < a.end for a, b in zip(chosen, chosen[1:], strict=False)):
+            raise ValueError("a sequence's steps overlap or run out of order")
+        options.append(SequenceOption(tuple(zip(wanted, chosen, strict=True))))
+    return tuple(sorted(options, key=lambda o: (o.start, o.end)))
 
 
 def channel(ch: Mapping[str, Any]) -> Channel:

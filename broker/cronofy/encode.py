@@ -18,6 +18,9 @@ from broker.types import (
     BatchOperation,
     BatchUpsert,
     EventWrite,
+    Group,
+    Period,
+    SequencedAvailabilityQuery,
     ServiceAccountAuthorizationRequest,
     SmartInviteWrite,
 )
@@ -151,36 +154,15 @@ def _explicit_conferencing(event: EventWrite) -> dict[str, str]:
 def availability_body(query: AvailabilityQuery) -> dict[str, Any]:
     """The documented availability body, with ``query_periods`` (the current name; pycronofy's
     availability() can only send the older ``available_periods``)."""
-    if not query.groups or not any(g.members for g in query.groups):
-        raise Invalid(
-            "at least one member is required",
-            fields={"participants": ("errors.required",)},
-            operation="availability",
-        )
+    participants = _participants(query.groups, "availability")
     if not query.periods and not query.query_slots:
         raise Invalid(
             "query periods or slots are required",
             fields={"query_periods": ("errors.required",)},
             operation="availability",
         )
-    participants = []
-    for group in query.groups:
-        members = []
-        for m in group.members:
-            member: dict[str, Any] = {"sub": m.sub}
-            if m.calendar_ids:
-                member["calendar_ids"] = list(m.calendar_ids)
-            if m.available_periods:
-                member["available_periods"] = [
-                    {"start": fmt_time(p.start), "end": fmt_time(p.end)}
-                    for p in m.available_periods
-                ]
-            if m.managed_availability:
-                member["managed_availability"] = True
-            members.append(member)
-        participants.append({"members": members, "required": group.required})
     duration = minutes(query.duration, "required_duration")
-    periods = [{"start": fmt_time(p.start), "end": fmt_time(p.end)} for p in query.periods]
+    periods = _periods(query.periods)
     slots = [{"start": fmt_time(s)} for s in query.query_slots]
     buffer: dict[str, Any] = {}
     if query.buffer_before:
@@ -203,6 +185,103 @@ def availability_body(query: AvailabilityQuery) -> dict[str, Any]:
     if query.max_results:
         body["max_results"] = query.max_results
     return body
+
+
+def _participants(groups: Sequence[Group], operation: str) -> list[dict[str, Any]]:
+    if not groups or not any(g.members for g in groups):
+        raise Invalid(
+            "at least one member is required",
+            fields={"participants": ("errors.required",)},
+            operation=operation,
+        )
+    participants = []
+    for group in groups:
+        members = []
+        for m in group.members:
+            member: dict[str, Any] = {"sub": m.sub}
+            if m.calendar_ids:
+                member["calendar_ids"] = list(m.calendar_ids)
+            if m.available_periods:
+                member["available_periods"] = _periods(m.available_periods)
+            if m.managed_availability:
+                member["managed_availability"] = True
+            members.append(member)
+        participants.append({"members": members, "required": group.required})
+    return participants
+
+
+def _periods(periods: Sequence[Period]) -> list[dict[str, str]]:
+    return [{"start": fmt_time(p.start), "end": fmt_time(p.end)} for p in periods]
+
+
+def _gap(low: dt.timedelta | None, high: dt.timedelta | None) -> dict[str, Any] | None:
+    if low is None and high is None:
+        return None
+    if low is not None and high is not None and high < low:
+        raise Invalid(
+            "a maximum gap is below its minimum",
+            fields={"buffer": ("errors.invalid",)},
+            operation="sequenced_availability",
+        )
+    side: dict[str, Any] = {}
+    if low is not None:
+        side["minimum"] = minutes(low, "buffer")
+    if high is not None:
+        side["maximum"] = minutes(high, "buffer")
+    return side
+
+
+def sequenced_availability_body(query: SequencedAvailabilityQuery) -> dict[str, Any]:
+    """The documented body (§6.2): steps with ``sequence_id`` and ``ordinal`` (their position),
+    top-level ``query_periods``; each gap as ``buffer.before/after.minimum/maximum``."""
+    op = "sequenced_availability"
+    if not query.steps:
+        raise Invalid("at least one step", fields={"sequence": ("errors.required",)}, operation=op)
+    ids = [s.sequence_id for s in query.steps]
+    if not all(ids) or len(set(ids)) != len(ids):
+        raise Invalid(
+            "every step needs its own sequence_id",
+            fields={"sequence": ("errors.invalid",)},
+            operation=op,
+        )
+    if not query.periods:
+        raise Invalid(
+            "query periods are required",
+            fields={"query_periods": ("errors.required",)},
+            operation=op,
+        )
+    for prev, nxt in zip(query.steps, query.steps[1:], strict=False):
+        lows = [g for g in (prev.gap_after_min, nxt.gap_before_min) if g is not None]
+        highs = [g for g in (prev.gap_after_max, nxt.gap_before_max) if g is not None]
+        if lows and highs and min(highs) < max(lows):
+            raise Invalid(
+                f"no gap fits between {prev.sequence_id} and {nxt.sequence_id}",
+                fields={"buffer": ("errors.invalid",)},
+                operation=op,
+            )
+    steps = []
+    for ordinal, step in enumerate(query.steps, start=1):
+        item: dict[str, Any] = {
+            "sequence_id": step.sequence_id,
+            "ordinal": ordinal,
+            "participants": _participants(step.groups, op),
+            "required_duration": minutes(step.duration, "required_duration"),
+        }
+        if step.start_interval:
+            item["start_interval"] = minutes(step.start_interval, "start_interval")
+        buffer = {}
+        before = _gap(step.gap_before_min, step.gap_before_max)
+        after = _gap(step.gap_after_min, step.gap_after_max)
+        if before:
+            buffer["before"] = before
+        if after:
+            buffer["after"] = after
+        if buffer:
+            item["buffer"] = buffer
+        if step.available_periods:
+            item["available_periods"] = _periods(step.available_periods)
+        steps.append(item)
+    return {"sequence": steps, "query_periods": _periods(query.periods)}
 
 
 def smart_invite_body(invite: SmartInviteWrite) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from broker.types import (
     Credentials,
     EventWrite,
     ManagedEvent,
+    SequencedAvailabilityQuery,
+    SequenceOption,
     Slot,
 )
 
@@ -76,6 +78,28 @@ class EventCalls:
         if creds is None:
             return self._api.app_call("availability", call)
         return self._api.user_call("availability", creds, on_refresh, call, idempotent=True)
+
+    def sequenced_availability(
+        self,
+        query: SequencedAvailabilityQuery,
+        *,
+        creds: Credentials | None = None,
+        on_refresh: OnRefresh | None = None,
+    ) -> tuple[SequenceOption, ...]:
+        """Ways to hold every step of a sequence in order, in one call (§6.2). Sent through
+        the request handler because pycronofy's ``sequenced_availability`` can only send the
+        older ``available_periods`` name and mutates the steps it is given."""
+        body = encode.sequenced_availability_body(query)
+
+        def call(c: pycronofy.Client) -> tuple[SequenceOption, ...]:
+            data = c.request_handler.post(endpoint="sequenced_availability", data=body).json()
+            return decode.sequences(data, query)
+
+        if creds is None:
+            return self._api.app_call("sequenced_availability", call)
+        return self._api.user_call(
+            "sequenced_availability", creds, on_refresh, call, idempotent=True
+        )
 
     # -- managed events ------------------------------------------------------------------------
 

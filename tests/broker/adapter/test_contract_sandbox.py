@@ -18,6 +18,8 @@ from broker.types import (
     Group,
     Member,
     Period,
+    SequencedAvailabilityQuery,
+    SequenceStep,
     ServiceAccountAuthorizationRequest,
     SmartInviteWrite,
 )
@@ -169,3 +171,64 @@ def test_delegated_calendars_show_with_readonly_flags(control, broker, link):
     assert {c.calendar_id for p in info.profiles for c in p.calendars} >= {
         c.calendar_id for c in calendars
     }
+
+
+def test_sequenced_availability_against_the_strict_sandbox(broker, ctx):
+    """A three-step loop in one call: every option keeps the steps in order, inside the query
+    periods, with each gap within its bounds, and each step's slot is one the single
+    availability query confirms for the same people (buffers included)."""
+    riley, pool = ctx.availability.groups
+    minute = dt.timedelta(minutes=1)
+    steps = (
+        SequenceStep("screen", (riley,), 30 * minute, start_interval=30 * minute),
+        SequenceStep(
+            "panel",
+            (pool,),
+            60 * minute,
+            start_interval=15 * minute,
+            gap_before_min=15 * minute,
+            gap_before_max=90 * minute,
+        ),
+        SequenceStep("debrief", (riley,), 30 * minute, gap_before_max=30 * minute),
+    )
+    query = SequencedAvailabilityQuery(steps=steps, periods=ctx.availability.periods)
+    options = broker.sequenced_availability(query)
+    assert options, "two office days have room for a short loop"
+    assert list(options) == sorted(options, key=lambda o: o.start)
+    starts, ends = min(p.start for p in query.periods), max(p.end for p in query.periods)
+    pool_subs = {m.sub for m in pool.members}
+    for option in options:
+        assert [sid for sid, _slot in option.slots] == ["screen", "panel", "debrief"]
+        screen, panel, debrief = (slot for _sid, slot in option.slots)
+        assert starts <= screen.start and debrief.end <= ends
+        assert 15 * minute <= panel.start - screen.end <= 90 * minute
+        assert dt.timedelta(0) <= debrief.start - panel.end <= 30 * minute
+        assert screen.participants == debrief.participants == (riley.members[0].sub,)
+        assert panel.participants and set(panel.participants) <= pool_subs
+    first = options[0]
+    for step in steps:
+        slot = first.slot(step.sequence_id)
+        checked = broker.availability(
+            AvailabilityQuery(
+                groups=step.groups,
+                duration=step.duration,
+                query_slots=(slot.start,),
+                buffer_before=step.gap_before_min,
+                response_format="slots",
+            )
+        )
+        assert [s.start for s in checked] == [slot.start]
+
+
+def test_sequenced_availability_refusals_from_the_sandbox_are_invalid(broker, ctx):
+    """An unauthorized sub is the sandbox's 422, reported as Invalid with the field."""
+    from broker.errors import Invalid
+
+    stranger = Group(members=(Member("acc_nobody_000000000000"),))
+    query = SequencedAvailabilityQuery(
+        steps=(SequenceStep("a", (stranger,), dt.timedelta(minutes=30)),),
+        periods=ctx.availability.periods,
+    )
+    with pytest.raises(Invalid) as info:
+        broker.sequenced_availability(query)
+    assert info.value.status == 422 and "participants" in info.value.fields
