@@ -128,7 +128,8 @@ SETTINGS: tuple[Setting, ...] = (
         "MICROSOFT_APP_ID",
         "RENDEZVOUS_MICROSOFT_APP_ID",
         None,
-        "Azure application id of the calendar service, for the Office 365 admin-consent link "
+        "Azure application id of the calendar service, for the Microsoft 365 / Office 365 "
+        "admin-consent link "
         "on the Enterprise Connect tab; unset = the admin enters it",
     ),
     Setting(

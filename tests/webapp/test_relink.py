@@ -113,9 +113,17 @@ def end_enterprise(how: str, admin, session, domain: ServiceAccountLink) -> None
     client, auth = admin
     if how == "unlink":
         row = session.scalar(select(MailboxRequest).where(MailboxRequest.email == RILEY))
-        response = auth.post(f"{EC}mailboxes/{row.id}/unlink", form_page=EC)
+        response = auth.post(
+            f"{EC}mailboxes/{row.id}/unlink",
+            {"confirm": "yes"},
+            form_page=f"{EC}mailboxes/{row.id}/unlink",
+        )
     elif how == "disconnect":
-        response = auth.post(f"{EC}{domain.id}/disconnect", form_page=f"{EC}{domain.id}/disconnect")
+        response = auth.post(
+            f"{EC}{domain.id}/disconnect",
+            {"confirm": "yes"},
+            form_page=f"{EC}{domain.id}/disconnect",
+        )
     else:
         response = auth.post(EC + "reset", {"confirm": "reset"}, form_page=EC + "reset")
     assert response.status_code in (302, 303), response.get_data(as_text=True)

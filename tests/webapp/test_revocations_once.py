@@ -151,7 +151,11 @@ def test_disconnecting_a_domain_revokes_each_authorization_once(
     broker = CountingBroker(deps.broker.of(app))
     monkeypatch.setitem(app.extensions, deps.broker.key, broker)
     _client, auth = admin_client
-    done = auth.post(f"{PAGE}{domain.id}/disconnect", form_page=f"{PAGE}{domain.id}/disconnect")
+    done = auth.post(
+        f"{PAGE}{domain.id}/disconnect",
+        {"confirm": "yes"},
+        form_page=f"{PAGE}{domain.id}/disconnect",
+    )
     assert done.status_code in (302, 303)
     assert_all_revoked_once(sandbox, session, broker, subs, tokens, domain)
     assert len(revoked_in_bulk(session)) == 1  # one job ran: one entry
@@ -179,7 +183,11 @@ def test_revocation_jobs_running_at_once_revoke_each_authorization_once(
 
     monkeypatch.setattr(jobs, "enqueue", hold_revocations)
     _client, auth = admin_client
-    auth.post(f"{PAGE}{domain.id}/disconnect", form_page=f"{PAGE}{domain.id}/disconnect")
+    auth.post(
+        f"{PAGE}{domain.id}/disconnect",
+        {"confirm": "yes"},
+        form_page=f"{PAGE}{domain.id}/disconnect",
+    )
     assert queued_jobs == ["revocations.run"] and sandbox.stats()["requests"].get(REVOKE, 0) == 0
     session.expire_all()
     assert session.get(ServiceAccountLink, domain.id).status is LinkStatus.DISCONNECTED

@@ -119,7 +119,11 @@ def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
         BOREALIS,
     ]
     client, auth = admin_client
-    auth.post(f"{PAGE}mailboxes/{rows[AURORA].id}/unlink", form_page=PAGE)
+    auth.post(
+        f"{PAGE}mailboxes/{rows[AURORA].id}/unlink",
+        {"confirm": "yes"},
+        form_page=f"{PAGE}mailboxes/{rows[AURORA].id}/unlink",
+    )
     rows = room_rows(session)
     assert rows[AURORA].status is MailboxStatus.UNLINKED and rows[AURORA].resource_sub is None
     assert [r.email for r in roster.room_choices(session, recruiter.organisation_id)] == [BOREALIS]
@@ -147,7 +151,11 @@ def test_unlinking_a_room_revokes_it_and_removes_it_from_scheduling(
         roster.resolve_room(session, actor_of(recruiter), AURORA)
 
     # Disconnecting the domain takes its rooms out of scheduling too.
-    auth.post(f"{PAGE}{domain.id}/disconnect", form_page=f"{PAGE}{domain.id}/disconnect")
+    auth.post(
+        f"{PAGE}{domain.id}/disconnect",
+        {"confirm": "yes"},
+        form_page=f"{PAGE}{domain.id}/disconnect",
+    )
     assert roster.room_choices(session, recruiter.organisation_id) == []
     assert room_rows(session)[BOREALIS].resource_sub is None
 

@@ -64,6 +64,15 @@ def _domain_or_404(link_id: int):
         abort(404)
 
 
+def _page_of(link_id: int) -> int:
+    """The page of a domain's mailbox table asked for (``domain`` names the domain it is for;
+    other domains show their first page)."""
+    if request.args.get("domain", "") != str(link_id):
+        return 1
+    raw = request.args.get("page", "")
+    return int(raw) if raw.isdigit() and len(raw) < 7 else 1
+
+
 @bp.route("/")
 @allow(Role.ADMIN)
 def index():
@@ -86,15 +95,18 @@ def index():
                 for r in rooms.room_requests(db, link.id)
                 if r.status is not MailboxStatus.UNLINKED
             ]
-        requested = mailboxes.mailbox_requests(db, link.id, status=status, query=query)
+        page = mailboxes.mailbox_page(
+            db, link.id, status=status, query=query, page=_page_of(link.id)
+        )
         views.append(
             {
                 "link": link,
                 "counts": mailboxes.counts(db, link.id),
                 "rooms": room_entries,
                 "rooms_problem": rooms_problem,
-                "mailboxes": requested,
-                "attention": mailboxes.needing_attention(db, requested),
+                "page": page,
+                "mailboxes": page.rows,
+                "attention": mailboxes.needing_attention(db, page.rows),
             }
         )
     tenant = (request.args.get("tenant") or "").strip()[:200]
@@ -142,7 +154,7 @@ def start_connect():
         )
     except (Forbidden, Invalid) as exc:
         flash_error(exc)
-        return redirect(url_for("enterprise.index")), 400
+        return redirect(url_for("enterprise.index"), code=303)
     return redirect(url, code=303)
 
 
@@ -344,7 +356,7 @@ def request_rooms(link_id: int):
         )
     except ServiceError as exc:
         flash_error(exc)
-        return redirect(url_for("enterprise.index")), 303
+        return redirect(url_for("enterprise.index"), code=303)
     for rejected in report.rejected:
         flash(f"{rejected.email}: {rejected.reason}.", "error")
     if report.queued:
@@ -361,7 +373,23 @@ def request_rooms(link_id: int):
 def progress(link_id: int):
     """Counts of the domain's mailbox requests per status (polled by the page)."""
     link = _domain_or_404(link_id)
-    return jsonify(mailboxes.counts(db_session(), link.id))
+    db = db_session()
+    counts = mailboxes.counts(db, link.id)
+    if request.args.get("rows") != "1":
+        return jsonify(counts)
+    # The page's rows as they are now (same filter and page), for the table to replace its own.
+    status = request.args.get("status") or None
+    query = (request.args.get("q") or "").strip()[:100] or None
+    raw = request.args.get("page", "")
+    page = mailboxes.mailbox_page(
+        db, link.id, status=status, query=query, page=int(raw) if raw.isdigit() else 1
+    )
+    rows = render_template(
+        "settings/_enterprise_mailbox_rows.html",
+        link=link,
+        d={"mailboxes": page.rows, "attention": mailboxes.needing_attention(db, page.rows)},
+    )
+    return jsonify({**counts, "rows": rows, "page": page.page, "pages": page.pages})
 
 
 @bp.route("/<int:link_id>/retry", methods=["POST"])
@@ -373,14 +401,14 @@ def retry(link_id: int):
         count = mailboxes.retry_failed(db_session(), actor(), link.id, jobs=deps.jobs())
     except ServiceError as exc:
         flash_error(exc)
-        return redirect(url_for("enterprise.index")), 303
+        return redirect(url_for("enterprise.index"), code=303)
     flash(
         f"Retrying {count} failed mailbox{'' if count == 1 else 'es'}."
         if count
         else "No failed mailboxes to retry.",
         "success",
     )
-    return redirect(url_for("enterprise.index"))
+    return redirect(url_for("enterprise.index"), code=303)
 
 
 @bp.route("/mailboxes/<int:request_id>/relink", methods=["POST"])
@@ -393,18 +421,35 @@ def relink(request_id: int):
         abort(404)
     except ServiceError as exc:
         flash_error(exc)
-        return redirect(url_for("enterprise.index")), 303
+        return redirect(url_for("enterprise.index"), code=303)
     flash(
         f"{row.email} is being linked again; it is back once the calendar service answers.",
         "success",
     )
-    return redirect(url_for("enterprise.index"))
+    return redirect(url_for("enterprise.index"), code=303)
+
+
+@bp.route("/mailboxes/<int:request_id>/unlink")
+@allow(Role.ADMIN)
+def confirm_unlink(request_id: int):
+    """Ask before unlinking a mailbox or room (or cancelling or removing its request), naming
+    what will happen."""
+    try:
+        plan = teardown.unlink_plan(db_session(), actor(), request_id)
+    except NotFound as exc:
+        return render_error(404, exc.message)
+    return render_template(
+        "settings/enterprise_unlink.html", plan=plan, link=plan.row.service_account
+    )
 
 
 @bp.route("/mailboxes/<int:request_id>/unlink", methods=["POST"])
 @allow(Role.ADMIN)
 def unlink(request_id: int):
-    """Unlink one mailbox: revoke it at the aggregator and delete its tokens."""
+    """Unlink one mailbox: revoke it at the aggregator and delete its tokens (only from the
+    confirmation page)."""
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("enterprise.confirm_unlink", request_id=request_id), code=303)
     try:
         row = teardown.unlink_mailbox(
             db_session(),
@@ -417,28 +462,28 @@ def unlink(request_id: int):
     except NotFound:
         abort(404)
     flash(f"{row.email} is unlinked; its tokens are deleted.", "success")
-    return redirect(url_for("enterprise.index"))
+    return redirect(url_for("enterprise.index"), code=303)
 
 
 @bp.route("/<int:link_id>/disconnect")
 @allow(Role.ADMIN)
 def confirm_disconnect(link_id: int):
-    """Ask before disconnecting the domain, naming how many mailboxes it affects."""
+    """Ask before disconnecting the domain, naming the mailboxes and rooms it affects."""
     link = _domain_or_404(link_id)
-    if link.status is LinkStatus.DISCONNECTED:
-        return redirect(url_for("enterprise.index"))
-    return render_template(
-        "settings/enterprise_disconnect.html",
-        link=link,
-        counts=mailboxes.counts(db_session(), link.id),
-    )
+    try:
+        plan = teardown.disconnect_plan(db_session(), actor(), link.id)
+    except NotFound:
+        return redirect(url_for("enterprise.index"), code=303)
+    return render_template("settings/enterprise_disconnect.html", link=link, plan=plan)
 
 
 @bp.route("/<int:link_id>/disconnect", methods=["POST"])
 @allow(Role.ADMIN)
 def disconnect(link_id: int):
     """Unlink every mailbox and room of the domain and its service account; revoke them at the
-    aggregator in the background."""
+    aggregator in the background (only from the confirmation page)."""
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("enterprise.confirm_disconnect", link_id=link_id), code=303)
     try:
         report = teardown.disconnect_domain(
             db_session(), deps.cipher(), actor(), link_id, jobs=deps.jobs()
@@ -452,7 +497,7 @@ def disconnect(link_id: int):
         "calendar service continues in the background.",
         "success",
     )
-    return redirect(url_for("enterprise.index"))
+    return redirect(url_for("enterprise.index"), code=303)
 
 
 @bp.route("/revocations/<int:revocation_id>/retry", methods=["POST"])
@@ -464,7 +509,7 @@ def retry_revocation(revocation_id: int):
     except NotFound:
         abort(404)
     flash("Revoking it at the calendar service again.", "success")
-    return redirect(url_for("enterprise.index"))
+    return redirect(url_for("enterprise.index"), code=303)
 
 
 @bp.route("/revocations/<int:revocation_id>/resolved", methods=["POST"])
@@ -476,7 +521,7 @@ def resolved_revocation(revocation_id: int):
     except NotFound:
         abort(404)
     flash("Noted as revoked at the calendar service; Rendezvous forgot it.", "success")
-    return redirect(url_for("enterprise.index"))
+    return redirect(url_for("enterprise.index"), code=303)
 
 
 @bp.route("/reset")
@@ -495,7 +540,7 @@ def reset():
     """Disconnect every domain and forget the Enterprise Connect configuration."""
     if request.form.get("confirm") != "reset":
         flash("Type “reset” to confirm. Nothing was changed.", "error")
-        return redirect(url_for("enterprise.confirm_reset")), 303
+        return redirect(url_for("enterprise.confirm_reset"), code=303)
     report = teardown.reset(db_session(), deps.cipher(), actor(), jobs=deps.jobs())
     flash(
         f"Enterprise Connect reset: {report.domains} domain(s) disconnected, {report.mailboxes} "
@@ -503,4 +548,4 @@ def reset():
         "revoking them at the calendar service continues in the background.",
         "success",
     )
-    return redirect(url_for("enterprise.index"))
+    return redirect(url_for("enterprise.index"), code=303)

@@ -29,7 +29,7 @@ FLOW = "enterprise_connect"
 #: Aggregator ``provider_name`` → what the admin sees.
 PROVIDERS: dict[str, str] = {
     "exchange": "Exchange",
-    "office365": "Office 365",
+    "office365": "Microsoft 365 / Office 365",
     "google": "Google Workspace",
 }
 
@@ -76,7 +76,10 @@ def begin(
     """Create a one-time state and return the aggregator's Enterprise Connect URL."""
     require_admin(actor)
     if provider not in PROVIDERS:
-        raise Invalid("Choose Exchange, Office 365 or Google Workspace.", field="provider")
+        raise Invalid(
+            "Choose Exchange (on-premises), Microsoft 365 / Office 365 or Google Workspace.",
+            field="provider",
+        )
     state = oauth_states.issue(session, actor, flow=FLOW, session_nonce=session_nonce)
     record(session, actor, "ec.connect_started", detail={"provider": provider})
     session.commit()

@@ -67,15 +67,8 @@ def counts(session: Session, link_id: int) -> dict[str, int]:
     return result
 
 
-def mailbox_requests(
-    session: Session,
-    link_id: int,
-    *,
-    status: str | None = None,
-    query: str | None = None,
-    limit: int = 500,
-) -> list[MailboxRequest]:
-    stmt = select(MailboxRequest).where(
+def _filtered(stmt, link_id: int, status: str | None, query: str | None):
+    stmt = stmt.where(
         MailboxRequest.service_account_link_id == link_id,
         MailboxRequest.kind == MailboxKind.MAILBOX,
     )
@@ -87,7 +80,64 @@ def mailbox_requests(
         stmt = stmt.where(
             MailboxRequest.email.contains(query.strip().lower()[:100], autoescape=True)
         )
-    return list(session.scalars(stmt.order_by(MailboxRequest.email).limit(limit)))
+    return stmt
+
+
+def mailbox_requests(
+    session: Session,
+    link_id: int,
+    *,
+    status: str | None = None,
+    query: str | None = None,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[MailboxRequest]:
+    stmt = _filtered(select(MailboxRequest), link_id, status, query)
+    return list(
+        session.scalars(
+            stmt.order_by(MailboxRequest.email, MailboxRequest.id).limit(limit).offset(offset)
+        )
+    )
+
+
+#: Mailboxes per page of the Enterprise Connect table.
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class MailboxPage:
+    rows: list[MailboxRequest]
+    total: int
+    page: int
+    pages: int
+
+
+def mailbox_page(
+    session: Session,
+    link_id: int,
+    *,
+    status: str | None = None,
+    query: str | None = None,
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+) -> MailboxPage:
+    """One page of the domain's mailboxes (by address) matching the filter; a page past the
+    end shows the last one."""
+    total = int(
+        session.scalar(_filtered(select(func.count(MailboxRequest.id)), link_id, status, query))
+        or 0
+    )
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    rows = mailbox_requests(
+        session,
+        link_id,
+        status=status,
+        query=query,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+    )
+    return MailboxPage(rows, total, page, pages)
 
 
 def candidates(

@@ -4,9 +4,10 @@ for the ``revocations`` job."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from broker.port import CalendarBroker
@@ -17,6 +18,7 @@ from models import (
     MailboxStatus,
     ProfileLink,
     ServiceAccountLink,
+    User,
     utcnow,
 )
 from webapp.security import DecryptionFailed, TokenCipher
@@ -42,6 +44,93 @@ def _revoke_profile_link(
     credentials.forget_tokens(link)
     link.status = LinkStatus.DISCONNECTED
     return revoked, had
+
+
+@dataclass(frozen=True)
+class UnlinkPlan:
+    """What unlinking one mailbox or room will do, for the admin to confirm."""
+
+    row: MailboxRequest
+    #: "unlink" (linked), "cancel" (waiting for the answer) or "remove" (failed).
+    verb: str
+    #: The Rendezvous person whose mailbox it is (None for a room).
+    person: str | None
+    #: Whether a calendar link (or a room's id) goes, and tokens with it.
+    revokes: bool
+
+
+def unlink_plan(session: Session, actor: Actor, request_id: int) -> UnlinkPlan:
+    require_admin(actor)
+    row = session.get(MailboxRequest, request_id)
+    if (
+        row is None
+        or row.organisation_id != actor.organisation_id
+        or row.status is MailboxStatus.UNLINKED
+    ):
+        raise NotFound("Your organisation has no such mailbox still linked or requested.")
+    verb = {MailboxStatus.LINKED: "unlink", MailboxStatus.FAILED: "remove"}.get(
+        row.status, "cancel"
+    )
+    person = None
+    if row.kind is MailboxKind.MAILBOX and row.user_id:
+        user = session.get(User, row.user_id)
+        person = user.name if user is not None else None
+    return UnlinkPlan(row, verb, person, row.status is MailboxStatus.LINKED)
+
+
+@dataclass(frozen=True)
+class DisconnectPlan:
+    """What disconnecting a domain will do: its mailboxes and rooms by status."""
+
+    link: ServiceAccountLink
+    mailboxes_linked: int
+    mailboxes_waiting: int
+    mailboxes_failed: int
+    rooms_linked: int
+    rooms_waiting: int
+    rooms_failed: int
+
+    @property
+    def affected(self) -> int:
+        return (
+            self.mailboxes_linked
+            + self.mailboxes_waiting
+            + self.mailboxes_failed
+            + self.rooms_linked
+            + self.rooms_waiting
+            + self.rooms_failed
+        )
+
+
+def disconnect_plan(session: Session, actor: Actor, link_id: int) -> DisconnectPlan:
+    require_admin(actor)
+    link = domain_link(session, actor, link_id)
+    if link.status is LinkStatus.DISCONNECTED:
+        raise NotFound("That domain is not connected.")
+    found: Counter[tuple[MailboxKind, str]] = Counter()
+    for kind, status, count in session.execute(
+        select(MailboxRequest.kind, MailboxRequest.status, func.count(MailboxRequest.id))
+        .where(MailboxRequest.service_account_link_id == link.id)
+        .group_by(MailboxRequest.kind, MailboxRequest.status)
+    ):
+        bucket = {
+            MailboxStatus.LINKED: "linked",
+            MailboxStatus.FAILED: "failed",
+            MailboxStatus.QUEUED: "waiting",
+            MailboxStatus.PENDING: "waiting",
+        }.get(status)
+        if bucket:
+            found[(kind, bucket)] += int(count)
+    mailbox, room = MailboxKind.MAILBOX, MailboxKind.ROOM
+    return DisconnectPlan(
+        link,
+        found[(mailbox, "linked")],
+        found[(mailbox, "waiting")],
+        found[(mailbox, "failed")],
+        found[(room, "linked")],
+        found[(room, "waiting")],
+        found[(room, "failed")],
+    )
 
 
 def unlink_mailbox(
