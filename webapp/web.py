@@ -85,7 +85,9 @@ def init_body_limits(app: Flask) -> None:
     def _raise_body_limit():
         view = app.view_functions.get(request.endpoint or "")
         limit = getattr(view, "body_limit", None)
-        if limit:
+        # Only for someone logged in: an anonymous request keeps the ordinary limit (and is
+        # refused by the access policy anyway).
+        if limit and current_user.is_authenticated:
             request.max_content_length = limit
             request.max_form_memory_size = limit
 

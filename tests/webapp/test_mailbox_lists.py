@@ -276,3 +276,10 @@ def test_erasing_a_person_deletes_the_unused_lines_naming_them(
     assert [line.email for line in session.scalars(select(MailboxListLine)).all()] == [
         "keep.me@elsewhere.example"
     ]
+
+
+def test_an_anonymous_request_keeps_the_ordinary_body_limit(app, client, session, org):
+    big = {"mode": "list", "pasted": "a@fabrikam.example\n" * (3 * 1024 * 1024 // 19)}
+    response = client.post(f"{PAGE}1/link", data=big)
+    assert response.status_code == 413  # refused before the form is read, no page of ours
+    assert "Link mailboxes" not in response.get_data(as_text=True)

@@ -186,5 +186,10 @@ def retention_rules(config: dict) -> list[tuple[str, str]]:
             "deleted 24 hours after the first request, and at once on "
             "erasure",
         ),
+        (
+            "Unused lines of pasted mailbox lists",
+            "deleted 24 hours after the list was sent, and at once on erasure of an "
+            "address they hold",
+        ),
         ("Erasure receipts", "kept: they are the tombstone proving the erasure"),
     ]
