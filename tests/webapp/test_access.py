@@ -74,6 +74,7 @@ ACCESS: dict[str, object] = {
     "enterprise.progress": {A},
     "enterprise.retry": {A},
     "enterprise.unlink": {A},
+    "enterprise.confirm_unlink": {A},
     "enterprise.relink": {A},
     "enterprise.confirm_disconnect": {A},
     "enterprise.disconnect": {A},
