@@ -237,7 +237,7 @@ def test_the_guides_match_todays_providers(admin_client):
     # Exchange Online: admin consent only, never the retired impersonation role.
     assert "Microsoft 365 / Office 365</h3>" in o365
     assert "retired the ApplicationImpersonation role in Exchange Online" in o365
-    assert "New-ManagementRoleAssignment" not in o365 and "E3" not in page
+    assert "New-ManagementRoleAssignment" not in o365 and "E3 (or higher) licence" not in page
     assert "Global Administrator" in o365 and "Connect Microsoft 365 / Office 365" in o365
     # On-premises Exchange keeps the impersonation guide.
     assert "Exchange (on-premises)</h3>" in exchange and "Office 365 over EWS" not in page

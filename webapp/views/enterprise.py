@@ -449,6 +449,10 @@ def unlink(request_id: int):
     """Unlink one mailbox: revoke it at the aggregator and delete its tokens (only from the
     confirmation page)."""
     if request.form.get("confirm") != "yes":
+        try:  # another organisation's (or no) mailbox: 404, as for a confirmed one
+            teardown.unlink_plan(db_session(), actor(), request_id)
+        except NotFound:
+            abort(404)
         return redirect(url_for("enterprise.confirm_unlink", request_id=request_id), code=303)
     try:
         row = teardown.unlink_mailbox(
@@ -483,7 +487,8 @@ def disconnect(link_id: int):
     """Unlink every mailbox and room of the domain and its service account; revoke them at the
     aggregator in the background (only from the confirmation page)."""
     if request.form.get("confirm") != "yes":
-        return redirect(url_for("enterprise.confirm_disconnect", link_id=link_id), code=303)
+        link = _domain_or_404(link_id)
+        return redirect(url_for("enterprise.confirm_disconnect", link_id=link.id), code=303)
     try:
         report = teardown.disconnect_domain(
             db_session(), deps.cipher(), actor(), link_id, jobs=deps.jobs()
