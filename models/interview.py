@@ -259,13 +259,13 @@ class SchedulingLink(Base):
         ),
     )
     #: The link's token, AES-GCM (the app's Sealer) bound to this row: the recruiter copies the
-    #: link again from their list while it is open. Cleared when the link is revoked.
+    #: link again from their list while it is open. Cleared when the link is used or revoked.
     token_sealed: Mapped[bytes | None] = mapped_column(
         LargeBinary,
         info=classified(
             "secret-encrypted",
             "The link's token, so the recruiter can copy the link again while it is open",
-            retention="until the link is revoked or purged, or erased",
+            retention="until the link is used, revoked or purged, or erased",
         ),
     )
     #: SHA-256 of the lower-cased address (as the audit trail hashes mail recipients): how a

@@ -257,3 +257,20 @@ def test_compliance_inventory_lookup_export_and_erasure_cover_the_link_details(
     session.expire_all()
     assert session.get(SchedulingLink, ours_id) is None
     assert session.get(SchedulingLink, theirs_id) is not None
+
+
+def test_a_used_link_keeps_no_token_and_offers_no_copy(
+    app, client, auth, session, sandbox, org, recruiter, panel
+):
+    from tests.webapp.test_mail import book_through_link
+
+    link, token = new_link(app, session, recruiter, panel)
+    assert session.get(SchedulingLink, link.id).token_sealed is not None
+    book_through_link(client, token)
+    session.expire_all()
+    used = session.get(SchedulingLink, link.id)
+    assert used.used_at is not None and used.token_sealed is None
+    assert open_details(deps.sealer.of(app), used).name == NAME  # still told apart
+    auth.login(recruiter.email)
+    page = client.get("/schedule/links/").get_data(as_text=True)
+    assert NAME in page and token not in page and 'id="link-url-' not in page

@@ -255,7 +255,7 @@ def book(
             SchedulingLink.revoked_at.is_(None),
             SchedulingLink.expires_at > now,
         )
-        .values(used_at=now)
+        .values(used_at=now, token_sealed=None)  # the recruiter copies only open links
         .execution_options(synchronize_session=False)
     )
     if rowcount(used) != 1:
