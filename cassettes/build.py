@@ -318,6 +318,72 @@ AVAILABILITY_BODY = {  # §6.1, with query_periods (the documented name; not ava
     "response_format": "slots",
     "max_results": 20,
 }
+_SEQ_BUFFER = {
+    "before": {"minimum": {"minutes": 30}, "maximum": {"minutes": 60}},
+    "after": {"minimum": {"minutes": 15}, "maximum": {"minutes": 30}},
+}
+SEQUENCED_BODY = {  # §6.2, the documentation's example request
+    "query_periods": [
+        {"start": "2025-01-19T09:00:00Z", "end": "2025-01-19T18:00:00Z"},
+        {"start": "2025-01-20T09:00:00Z", "end": "2025-01-20T18:00:00Z"},
+    ],
+    "sequence": [
+        {
+            "sequence_id": "123",
+            "ordinal": 1,
+            "participants": [
+                {
+                    "members": [{"sub": "acc_5ba21743f408617d1269ea1e", "calendar_ids": [CAL]}],
+                    "required": "all",
+                }
+            ],
+            "required_duration": {"minutes": 60},
+            "start_interval": {"minutes": 60},
+            "buffer": _SEQ_BUFFER,
+        },
+        {
+            "sequence_id": "456",
+            "ordinal": 2,
+            "participants": [
+                {
+                    "members": [
+                        {
+                            "sub": "acc_64b17d868090ea21640c914c",
+                            "available_periods": [
+                                {"start": "2025-01-19T09:00:00Z", "end": "2025-01-19T12:00:00Z"},
+                                {"start": "2025-01-20T10:00:00Z", "end": "2025-01-20T20:00:00Z"},
+                            ],
+                        }
+                    ],
+                    "required": "all",
+                }
+            ],
+            "required_duration": {"minutes": 60},
+            "start_interval": {"minutes": 60},
+            "buffer": _SEQ_BUFFER,
+        },
+    ],
+}
+SEQUENCED_RESPONSE = {  # §6.2, the shape of the SDK fixtures (pycronofy, cronofy-csharp)
+    "sequences": [
+        {
+            "sequence": [
+                {
+                    "sequence_id": "123",
+                    "start": "2025-01-19T09:00:00Z",
+                    "end": "2025-01-19T10:00:00Z",
+                    "participants": [{"sub": "acc_5ba21743f408617d1269ea1e"}],
+                },
+                {
+                    "sequence_id": "456",
+                    "start": "2025-01-19T10:30:00Z",
+                    "end": "2025-01-19T11:30:00Z",
+                    "participants": [{"sub": "acc_64b17d868090ea21640c914c"}],
+                },
+            ]
+        }
+    ]
+}
 AVAILABILITY_RESPONSE = {
     "available_slots": [  # §6.1
         {
@@ -520,6 +586,12 @@ CASSETTES: dict[str, list[tuple[dict, dict]]] = {
     "free_busy": [(req("GET", "/v1/free_busy", query=FREE_BUSY_QUERY), resp(200, FREE_BUSY))],
     "availability": [  # §6.1
         (req("POST", "/v1/availability", AVAILABILITY_BODY), resp(200, AVAILABILITY_RESPONSE)),
+    ],
+    "sequenced_availability": [  # §6.2
+        (
+            req("POST", "/v1/sequenced_availability", SEQUENCED_BODY),
+            resp(200, SEQUENCED_RESPONSE),
+        ),
     ],
     "event_lifecycle": [  # §5.1, §4.1 (two pages), §5.2
         (req("POST", f"/v1/calendars/{CAL}/events", UPSERT_BODY), resp(202)),

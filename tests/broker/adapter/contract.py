@@ -24,6 +24,7 @@ from broker.types import (
     BatchUpsert,
     Credentials,
     EventWrite,
+    SequencedAvailabilityQuery,
     ServiceAccountAuthorizationRequest,
     SmartInviteWrite,
 )
@@ -46,6 +47,8 @@ class Ctx:
     window_start: dt.date
     window_end: dt.date
     availability: AvailabilityQuery
+    #: A sequence whose gap bounds some options can meet.
+    sequenced: SequencedAvailabilityQuery
     event: EventWrite
     channel_callback_url: str
     sa_requests: tuple[ServiceAccountAuthorizationRequest, ...]
@@ -157,6 +160,30 @@ def availability(b: CalendarBroker, ctx: Ctx) -> None:
         assert s.end - s.start >= ctx.availability.duration
         assert first_period <= s.start and s.end <= last_period
         assert set(s.participants) <= subs and s.participants
+
+
+def sequenced_availability(b: CalendarBroker, ctx: Ctx) -> None:
+    query = ctx.sequenced
+    options = b.sequenced_availability(query)
+    assert options, "the query periods should have room for the sequence"
+    assert list(options) == sorted(options, key=lambda o: o.start)
+    first_period = min(p.start for p in query.periods)
+    last_period = max(p.end for p in query.periods)
+    for option in options:
+        assert [sid for sid, _slot in option.slots] == [s.sequence_id for s in query.steps]
+        assert first_period <= option.start and option.end <= last_period
+        prev_end, prev_step = None, None
+        for step, (_sid, slot) in zip(query.steps, option.slots, strict=True):
+            assert slot.end - slot.start == step.duration
+            assert set(slot.participants) <= {m.sub for g in step.groups for m in g.members}
+            assert slot.participants
+            if prev_end is not None and prev_step is not None:
+                lows = [g for g in (prev_step.gap_after_min, step.gap_before_min) if g]
+                highs = [g for g in (prev_step.gap_after_max, step.gap_before_max) if g is not None]
+                gap = slot.start - prev_end
+                assert gap >= max(lows, default=dt.timedelta(0))
+                assert not highs or gap <= min(highs)
+            prev_end, prev_step = slot.end, step
 
 
 def event_lifecycle(b: CalendarBroker, ctx: Ctx) -> None:
@@ -294,6 +321,7 @@ SCENARIOS: dict[str, Callable[[CalendarBroker, Ctx], None]] = {
         calendars,
         free_busy,
         availability,
+        sequenced_availability,
         event_lifecycle,
         upsert_rejected,
         profile_disconnected,

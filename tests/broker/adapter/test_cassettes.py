@@ -30,6 +30,8 @@ from broker.types import (
     LinkingProfile,
     Member,
     Period,
+    SequencedAvailabilityQuery,
+    SequenceStep,
     ServiceAccountAuthorizationRequest,
     SmartInviteWrite,
 )
@@ -141,6 +143,36 @@ def documented_ctx() -> Ctx:
         response_format="slots",
         max_results=20,
     )
+
+    def _step(item: dict) -> SequenceStep:
+        buffer = item["buffer"]
+        minutes = lambda side, bound: dt.timedelta(minutes=buffer[side][bound]["minutes"])  # noqa: E731
+        members = tuple(
+            Member(
+                m["sub"],
+                calendar_ids=tuple(m.get("calendar_ids") or ()),
+                available_periods=tuple(
+                    Period(_t(p["start"]), _t(p["end"])) for p in m.get("available_periods") or ()
+                ),
+            )
+            for m in item["participants"][0]["members"]
+        )
+        return SequenceStep(
+            item["sequence_id"],
+            (Group(members=members, required="all"),),
+            dt.timedelta(minutes=item["required_duration"]["minutes"]),
+            start_interval=dt.timedelta(minutes=item["start_interval"]["minutes"]),
+            gap_before_min=minutes("before", "minimum"),
+            gap_before_max=minutes("before", "maximum"),
+            gap_after_min=minutes("after", "minimum"),
+            gap_after_max=minutes("after", "maximum"),
+        )
+
+    seq = build.SEQUENCED_BODY
+    sequenced = SequencedAvailabilityQuery(
+        steps=tuple(_step(item) for item in seq["sequence"]),
+        periods=tuple(Period(_t(p["start"]), _t(p["end"])) for p in seq["query_periods"]),
+    )
     u = build.UPSERT_BODY
     event = EventWrite(
         event_id=u["event_id"],
@@ -184,6 +216,7 @@ def documented_ctx() -> Ctx:
         window_end=dt.date.fromisoformat(DOC["window_end"]),
         tzid=DOC["tzid"],
         availability=query,
+        sequenced=sequenced,
         event=event,
         channel_callback_url=DOC["channel_callback_url"],
         sa_requests=tuple(ServiceAccountAuthorizationRequest(**r) for r in build.SA_REQUESTS),

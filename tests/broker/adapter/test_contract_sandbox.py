@@ -81,6 +81,27 @@ def ctx(control, broker) -> Ctx:
         response_format="slots",
         max_results=20,
     )
+    sequenced = SequencedAvailabilityQuery(
+        steps=(
+            SequenceStep(
+                "screen",
+                availability.groups[:1],
+                dt.timedelta(minutes=60),
+                start_interval=dt.timedelta(minutes=60),
+                gap_after_min=dt.timedelta(minutes=15),
+                gap_after_max=dt.timedelta(minutes=30),
+            ),
+            SequenceStep(
+                "panel",
+                availability.groups[1:],
+                dt.timedelta(minutes=60),
+                start_interval=dt.timedelta(minutes=15),
+                gap_before_min=dt.timedelta(minutes=30),
+                gap_before_max=dt.timedelta(minutes=60),
+            ),
+        ),
+        periods=availability.periods,
+    )
     event = EventWrite(
         event_id="interview-8812",
         summary="Interview: A. Candidate",
@@ -129,6 +150,7 @@ def ctx(control, broker) -> Ctx:
         window_start=window_start,
         window_end=window_end,
         availability=availability,
+        sequenced=sequenced,
         event=event,
         channel_callback_url="https://app.example.com/cronofy/push/42",
         sa_requests=sa_requests,
