@@ -45,6 +45,20 @@ def test_rows_turn_linked_and_failed_while_the_link_job_runs(
     log_in(page, admin.email)
     connect_fabrikam(page)
     shot(page, tmp_path, "1-guides")
+    # The Microsoft 365 / Office 365 consent helper: the link appears inside its own form.
+    guide = page.get_by_role("article", name="Microsoft 365 / Office 365")
+    guide.get_by_label("Tenant id or verified domain").fill("contoso.onmicrosoft.com")
+    guide.get_by_label("Application (client) id of the calendar service").fill(
+        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    )
+    guide.get_by_role("button", name="Make the admin-consent link").click()
+    guide = page.get_by_role("article", name="Microsoft 365 / Office 365")
+    expect(guide.locator("form.ec-consent a#consent-link")).to_have_attribute(
+        "href",
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent"
+        "?client_id=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+    )
+    guide.screenshot(path=str(tmp_path / "1b-consent.png"))
 
     domain = page.get_by_role("region", name="Exchange: fabrikam.example")
     domain.get_by_role("link", name="Link mailboxes…").click()
