@@ -275,3 +275,14 @@ def test_the_consent_helper_says_where_the_app_id_is_and_shows_the_link_beside_i
     app.config["MICROSOFT_APP_ID"] = app_id
     configured = _article(client.get(PAGE).get_data(as_text=True), "guide-o365")
     assert 'name="app_id"' not in configured and app_id in configured
+
+
+def test_odd_page_numbers_show_a_page_not_an_error(admin_client, session, sandbox):
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    add_rows(session, link, 60)
+    for raw in ("²", "9" * 5000, "-3", "1.5", "", "0"):
+        page = client.get(PAGE, query_string={"domain": link.id, "page": raw})
+        assert page.status_code == 200, raw
+        rows_ = client.get(f"{PAGE}{link.id}/progress", query_string={"rows": 1, "page": raw})
+        assert rows_.status_code == 200 and rows_.get_json()["page"] in (1, 2), raw

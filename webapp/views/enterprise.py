@@ -70,7 +70,7 @@ def _page_of(link_id: int) -> int:
     if request.args.get("domain", "") != str(link_id):
         return 1
     raw = request.args.get("page", "")
-    return int(raw) if raw.isdigit() and len(raw) < 7 else 1
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 7 else 1
 
 
 @bp.route("/")
@@ -382,7 +382,11 @@ def progress(link_id: int):
     query = (request.args.get("q") or "").strip()[:100] or None
     raw = request.args.get("page", "")
     page = mailboxes.mailbox_page(
-        db, link.id, status=status, query=query, page=int(raw) if raw.isdigit() else 1
+        db,
+        link.id,
+        status=status,
+        query=query,
+        page=int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 7 else 1,
     )
     rows = render_template(
         "settings/_enterprise_mailbox_rows.html",
