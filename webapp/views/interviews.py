@@ -166,6 +166,8 @@ def reschedule_form(uid: str):
                 if interview.status is not InterviewStatus.PENDING
                 else "The interview is still being written to the calendar; try again shortly."
             )
+        if view.started:
+            raise Invalid(reading.TAKEN_PLACE)
         room = rescheduling.room_of(db, interview.organisation_id, view.event)
         query = model.Query(
             panel_link_ids=tuple(interview.panel_link_ids),

@@ -47,6 +47,7 @@ from webapp.services.scheduling.content import (
     MAX_TITLE,
     Content,
 )
+from webapp.services.scheduling.reading import TAKEN_PLACE, has_started
 
 TAKEN = "That time was just taken. Pick another slot."
 
@@ -300,7 +301,8 @@ def cancel_interview(
     notify: notices.Notify | None = None,
 ) -> Interview:
     """Mark the interview cancelling; the delete job removes its events. With ``notify``, the
-    candidate is emailed (their address and the time read from the event before it goes)."""
+    candidate is emailed (their address and the time read from the event before it goes), and an
+    interview whose event has begun is refused (its time has passed: nothing to cancel)."""
     return cancel_found(
         session, actor, interview_for(session, actor, uid), jobs=jobs, notify=notify
     )
@@ -328,6 +330,8 @@ def cancel_found(
         if notify is not None
         else None
     )
+    if has_started(event):  # the calendar has told everyone; it cannot be taken back
+        raise Invalid(TAKEN_PLACE)
     mark_cancelling(session, interview)
     record(session, actor, "interview.cancelled", target_type="interview", target_id=interview.id)
     session.commit()

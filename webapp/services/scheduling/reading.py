@@ -93,6 +93,24 @@ class InterviewView:
     def start(self):
         return self.event.start if self.event and not self.event.deleted else None
 
+    @property
+    def started(self) -> bool:
+        """Whether its time has come (as its event says): it can no longer be moved or
+        cancelled, so its page offers neither."""
+        return has_started(self.event)
+
+
+#: Why a move or cancellation of an interview whose time has come is refused.
+TAKEN_PLACE = "This interview has already taken place."
+
+
+def has_started(event: ManagedEvent | None, now: dt.datetime | None = None) -> bool:
+    """Whether ``event`` (the interview's, as the calendar holds it) has begun by ``now``
+    (default: the current time). An event that cannot be read or is gone says nothing."""
+    if event is None or event.deleted or not isinstance(event.start, dt.datetime):
+        return False
+    return event.start <= (now or utcnow())
+
 
 def view_interview(
     session: Session, broker: CalendarBroker | None, cipher: TokenCipher, actor: Actor, uid: str

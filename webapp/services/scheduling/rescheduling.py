@@ -26,7 +26,7 @@ from webapp.services.scheduling import notices
 from webapp.services.scheduling.access import interview_for, links_by_id, panel_members
 from webapp.services.scheduling.booking import TAKEN, TAKEN_ROOM, hold_for
 from webapp.services.scheduling.content import Content
-from webapp.services.scheduling.reading import read_events
+from webapp.services.scheduling.reading import TAKEN_PLACE, has_started, read_events
 
 
 def reschedule_interview(
@@ -105,6 +105,8 @@ def move_interview(
     event = current.get(host_event.event_id)
     if event is None or event.deleted:
         raise Invalid("The event is no longer in the calendar, so it cannot be moved.")
+    if has_started(event):
+        raise Invalid(TAKEN_PLACE)
     duration = duration or _duration(event)
     links = links_by_id(session, interview.panel_link_ids)
     members = [
