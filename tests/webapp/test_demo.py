@@ -100,6 +100,19 @@ def test_the_demo_links_calendars_schedules_and_lets_a_recruiter_book_a_panel(
     assert {PANEL[1], PANEL[2]} <= {a.email for a in panel_event.attendees}
     links_used = {link.state for link in session.scalars(select(SchedulingLink))}
     assert links_used == {"used", "open"}
+    # Both links let the candidate change what they book, so the used link's page (printed on
+    # the console) shows its candidate how, on a first run.
+    assert {
+        (link.candidate_may_change, link.change_cutoff_hours)
+        for link in session.scalars(select(SchedulingLink))
+    } == {(True, demo_world.CANDIDATE_CUTOFF_HOURS)}
+    assert done.candidate_page and done.candidate_page.startswith(app.config["PUBLIC_BASE_URL"])
+    candidate_page = client.get(
+        done.candidate_page.removeprefix(app.config["PUBLIC_BASE_URL"])
+    ).get_data(as_text=True)
+    assert "Need to change it?" in candidate_page
+    assert "You can reschedule or cancel until" in candidate_page
+    assert "Reschedule</a>" in candidate_page and "Cancel the interview</a>" in candidate_page
 
     # The recruiter logs in: the three panel members are offered, and a three-zone panel with
     # a room and video can be scheduled at once.

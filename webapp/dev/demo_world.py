@@ -73,11 +73,17 @@ class DemoError(RuntimeError):
     """The demo could not be brought up (the app still runs; the message says what failed)."""
 
 
+#: How long before the interview the demo links' candidates may still reschedule or cancel.
+CANDIDATE_CUTOFF_HOURS = 24
+
+
 @dataclass
 class Populated:
     linked: list[str] = field(default_factory=list)
     mailboxes: dict[str, int] = field(default_factory=dict)
     interviews: list[str] = field(default_factory=list)
+    #: The used candidate link's page, as its candidate sees it (with "Need to change it?").
+    candidate_page: str | None = None
 
 
 def _actor(user: User) -> Actor:
@@ -325,6 +331,9 @@ def _schedule(session: Session, users: dict[str, User], done: Populated) -> None
             candidate_tzid="America/New_York",
             title="Data analyst – first interview",
             video=True,
+            # The candidate may reschedule or cancel what they book, up to a day before.
+            candidate_may_change=True,
+            change_cutoff_hours=CANDIDATE_CUTOFF_HOURS,
         )
         if not used:  # waits for its candidate (the token is shown once and never stored)
             continue
@@ -344,6 +353,7 @@ def _schedule(session: Session, users: dict[str, User], done: Populated) -> None
             jobs=deps.jobs(),
         )
         done.interviews.append(f"{booking.title} (booked by {candidate})")
+        done.candidate_page = external_url("candidate.page", token=token)
 
     from webapp.dev.demo_history import schedule_past  # it imports this module
 

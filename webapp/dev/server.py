@@ -28,7 +28,13 @@ from werkzeug.serving import make_server
 from webapp import ROOT, create_app, deps
 from webapp.config import ConfigError
 from webapp.dev.demo import DEMO_ORGANISATION, DEMO_PASSWORD, DEMO_USERS, seed_demo
-from webapp.dev.demo_world import DemoError, Populated, demo_organisation_id, populate
+from webapp.dev.demo_world import (
+    CANDIDATE_CUTOFF_HOURS,
+    DemoError,
+    Populated,
+    demo_organisation_id,
+    populate,
+)
 from webapp.public_urls import oauth_redirect_uris
 from webapp.services.errors import ServiceError
 
@@ -188,6 +194,11 @@ def _print_populated(done: Populated) -> None:
         " scope)"
     )
     print(f"  Interviews: {'; '.join(done.interviews)}")
+    if done.candidate_page:
+        print(
+            "  The booked candidate link, as its candidate sees it (they may reschedule or cancel"
+            f" up to {CANDIDATE_CUTOFF_HOURS} hours before):\n    {done.candidate_page}"
+        )
 
 
 if __name__ == "__main__":
