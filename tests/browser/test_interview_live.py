@@ -38,7 +38,8 @@ def same_document(page) -> bool:
 
 
 def shoot(page, tmp_path, name: str) -> None:
-    """Screenshots at desktop width and at 390 px (a phone), which must not scroll sideways."""
+    """Screenshots at desktop width and at 390 px (a phone), which must not scroll sideways,
+    the page nor a table in it (the Responses table fits, its badges in view)."""
     desktop = page.viewport_size
     for width in (desktop["width"], 390):
         page.set_viewport_size({"width": width, "height": desktop["height"]})
@@ -46,6 +47,11 @@ def shoot(page, tmp_path, name: str) -> None:
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{overflow}px of sideways scrolling at {width}px"
+        inside = page.evaluate(
+            "Math.max(0, ...[...document.querySelectorAll('.table-wrap')]"
+            ".map(w => w.scrollWidth - w.clientWidth))"
+        )
+        assert inside <= 0, f"a table (Responses) scrolls {inside}px sideways at {width}px"
         path = tmp_path / f"interview-{name}-{width}.png"
         page.screenshot(path=str(path), full_page=True)
         if SCREENSHOTS:
