@@ -7,6 +7,16 @@ looser than whatever window the server uses, and each window is lengthened by a 
 server less than a window apart (network and scheduling jitter) and be refused with 429.
 ``acquire()`` blocks until a request may be sent.
 
+**Lanes.** Every request is counted in the same windows, but it asks in one of two lanes:
+``interactive`` (a person is waiting: pages, API requests, candidate bookings, OAuth exchanges)
+or ``background`` (bulk linking, revocations, reconciliation, push follow-ups). A share of each
+window (``interactive_reserve``, default 20 %) is reserved for interactive calls: a background
+request is admitted only while the total in *each* window is below ``limit − reserve``, so
+background work stops taking the moment interactive demand eats into the reserve, while
+interactive calls may use the whole budget. The lane comes from a context variable
+(:func:`lane`, :func:`background`), set by the job worker for background tasks; anything that
+does not set it is interactive, so existing callers keep their behaviour.
+
 * ``InProcessRateLimiter`` — thread-safe, for one process (development, a single worker).
 * ``RedisRateLimiter`` — one shared budget for every worker/process, atomic in a Lua script
   using the Redis server clock (so hosts with skewed clocks still agree).
@@ -14,12 +24,16 @@ server less than a window apart (network and scheduling jitter) and be refused w
 
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -27,6 +41,52 @@ if TYPE_CHECKING:
 DEFAULT_PER_SECOND = 50
 DEFAULT_PER_MINUTE = 500
 DEFAULT_MARGIN = 0.05
+DEFAULT_INTERACTIVE_RESERVE = 0.2
+
+Lane = Literal["interactive", "background"]
+INTERACTIVE: Lane = "interactive"
+BACKGROUND: Lane = "background"
+LANES: tuple[Lane, ...] = (INTERACTIVE, BACKGROUND)
+
+_current_lane: ContextVar[Lane] = ContextVar("rendezvous_rate_lane", default=INTERACTIVE)
+
+
+def current_lane() -> Lane:
+    """The lane aggregator calls made here go through (interactive unless set otherwise)."""
+    return _current_lane.get()
+
+
+@contextmanager
+def lane(name: Lane) -> Iterator[None]:
+    """Make the aggregator calls inside this block use lane ``name``."""
+    if name not in LANES:
+        raise ValueError(f"unknown rate-limit lane {name!r}")
+    token = _current_lane.set(name)
+    try:
+        yield
+    finally:
+        _current_lane.reset(token)
+
+
+def background() -> contextlib.AbstractContextManager[None]:
+    """Shorthand for ``lane("background")``: work no person is waiting for."""
+    return lane(BACKGROUND)
+
+
+def _lane_caps(per_second: int, per_minute: int, reserve: float) -> dict[Lane, tuple[int, int]]:
+    """How many requests each lane may see in the 1 s and 60 s windows before it waits. The
+    reserve is rounded up (never less than asked), but background always keeps one request per
+    window, or it could never run at all under tiny limits."""
+    if not 0 <= reserve < 1:
+        raise ValueError("the interactive reserve is a fraction in [0, 1)")
+
+    def cap(limit: int) -> int:
+        return max(1, limit - math.ceil(limit * reserve - 1e-9))
+
+    return {
+        INTERACTIVE: (per_second, per_minute),
+        BACKGROUND: (cap(per_second), cap(per_minute)),
+    }
 
 
 @runtime_checkable
@@ -34,8 +94,8 @@ class RateLimiter(Protocol):
     per_second: int
     per_minute: int
 
-    def acquire(self) -> None:
-        """Block until one more request may be sent, then count it."""
+    def acquire(self, lane: Lane = INTERACTIVE) -> None:
+        """Block until one more request may be sent in ``lane``, then count it."""
 
 
 class InProcessRateLimiter:
@@ -47,6 +107,7 @@ class InProcessRateLimiter:
         per_minute: int = DEFAULT_PER_MINUTE,
         *,
         margin: float = DEFAULT_MARGIN,
+        interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -54,6 +115,7 @@ class InProcessRateLimiter:
             raise ValueError("rate limits must be positive")
         self.per_second = per_second
         self.per_minute = per_minute
+        self.caps = _lane_caps(per_second, per_minute, interactive_reserve)
         self._second = 1.0 + margin
         self._minute = 60.0 + margin
         self._clock = clock
@@ -61,18 +123,20 @@ class InProcessRateLimiter:
         self._lock = threading.Lock()
         self._log: deque[float] = deque()
 
-    def try_acquire(self) -> float:
-        """Count a request and return 0.0 if allowed now, else the seconds to wait (not counted)."""
+    def try_acquire(self, lane: Lane = INTERACTIVE) -> float:
+        """Count a request in ``lane`` and return 0.0 if allowed now, else the seconds to wait
+        (not counted). Both lanes count in one log; only the caps differ."""
+        cap_s, cap_m = self.caps[lane]
         with self._lock:
             now = self._clock()
             log = self._log
             while log and log[0] <= now - self._minute:
                 log.popleft()
             wait = 0.0
-            if len(log) >= self.per_minute:
-                wait = log[len(log) - self.per_minute] + self._minute - now
-            if len(log) >= self.per_second:
-                nth_recent = log[len(log) - self.per_second]
+            if len(log) >= cap_m:
+                wait = log[len(log) - cap_m] + self._minute - now
+            if len(log) >= cap_s:
+                nth_recent = log[len(log) - cap_s]
                 if nth_recent > now - self._second:
                     wait = max(wait, nth_recent + self._second - now)
             if wait > 0:
@@ -80,9 +144,9 @@ class InProcessRateLimiter:
             log.append(now)
             return 0.0
 
-    def acquire(self) -> None:
+    def acquire(self, lane: Lane = INTERACTIVE) -> None:
         while True:
-            wait = self.try_acquire()
+            wait = self.try_acquire(lane)
             if wait <= 0:
                 return
             self._sleep(wait)
@@ -90,8 +154,14 @@ class InProcessRateLimiter:
 
 _LUA_ACQUIRE = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now
+if ARGV[6] then
+  now = tonumber(ARGV[6])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+-- the caps of the lane asking: the whole limit (interactive) or limit - reserve (background)
 local per_s = tonumber(ARGV[1])
 local per_m = tonumber(ARGV[2])
 local win_s = tonumber(ARGV[4])
@@ -128,31 +198,37 @@ class RedisRateLimiter:
         per_minute: int = DEFAULT_PER_MINUTE,
         *,
         margin: float = DEFAULT_MARGIN,
+        interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """``clock`` is for tests only: without it (always in production) the Redis server's
+        clock decides, so workers on hosts with skewed clocks still agree."""
         if per_second < 1 or per_minute < 1 or margin < 0:
             raise ValueError("rate limits must be positive")
         self.per_second = per_second
         self.per_minute = per_minute
+        self.caps = _lane_caps(per_second, per_minute, interactive_reserve)
+        self._clock = clock
         self._windows_us = [int((1.0 + margin) * 1e6), int((60.0 + margin) * 1e6)]
         self._keys = [f"{key_prefix}:log", f"{key_prefix}:seq"]
         self._member_prefix = uuid.uuid4().hex[:12]
         self._script = redis_client.register_script(_LUA_ACQUIRE)
         self._sleep = sleep
 
-    def try_acquire(self) -> float:
-        """Count a request and return 0.0 if allowed now, else the seconds to wait (not counted)."""
-        wait_us = int(
-            self._script(
-                keys=self._keys,
-                args=[self.per_second, self.per_minute, self._member_prefix, *self._windows_us],
-            )
-        )
+    def try_acquire(self, lane: Lane = INTERACTIVE) -> float:
+        """Count a request in ``lane`` and return 0.0 if allowed now, else the seconds to wait
+        (not counted). One atomic script: check both windows against the lane's caps and add."""
+        cap_s, cap_m = self.caps[lane]
+        args: list[int | str] = [cap_s, cap_m, self._member_prefix, *self._windows_us]
+        if self._clock is not None:
+            args.append(int(self._clock() * 1_000_000))
+        wait_us = int(self._script(keys=self._keys, args=args))
         return wait_us / 1_000_000 if wait_us > 0 else 0.0
 
-    def acquire(self) -> None:
+    def acquire(self, lane: Lane = INTERACTIVE) -> None:
         while True:
-            wait = self.try_acquire()
+            wait = self.try_acquire(lane)
             if wait <= 0:
                 return
             self._sleep(wait)
@@ -164,10 +240,17 @@ def rate_limiter_from_settings(
     per_second: int = DEFAULT_PER_SECOND,
     per_minute: int = DEFAULT_PER_MINUTE,
     key_prefix: str = "rendezvous:cronofy:ratelimit",
+    interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
 ) -> RateLimiter:
     """Shared Redis limiter when Redis is configured, else an in-process one."""
     if redis_url:
         import redis  # imported lazily: only deployments with Redis need it
 
-        return RedisRateLimiter(redis.Redis.from_url(redis_url), key_prefix, per_second, per_minute)
-    return InProcessRateLimiter(per_second, per_minute)
+        return RedisRateLimiter(
+            redis.Redis.from_url(redis_url),
+            key_prefix,
+            per_second,
+            per_minute,
+            interactive_reserve=interactive_reserve,
+        )
+    return InProcessRateLimiter(per_second, per_minute, interactive_reserve=interactive_reserve)

@@ -19,8 +19,11 @@ def build_broker(config: Mapping[str, Any]) -> CalendarBroker | None:
     from broker.cronofy import CronofyBroker
     from broker.ratelimit import InProcessRateLimiter, RedisRateLimiter
 
+    reserve = config["INTERACTIVE_RESERVE_PERCENT"] / 100
     limiter = InProcessRateLimiter(
-        per_second=config["CRONOFY_RATE_PER_SECOND"], per_minute=config["CRONOFY_RATE_PER_MINUTE"]
+        per_second=config["CRONOFY_RATE_PER_SECOND"],
+        per_minute=config["CRONOFY_RATE_PER_MINUTE"],
+        interactive_reserve=reserve,
     )
     if config.get("REDIS_URL"):
         import redis
@@ -30,6 +33,7 @@ def build_broker(config: Mapping[str, Any]) -> CalendarBroker | None:
             key_prefix=f"rendezvous:cronofy:{config['CRONOFY_CLIENT_ID']}",
             per_second=config["CRONOFY_RATE_PER_SECOND"],
             per_minute=config["CRONOFY_RATE_PER_MINUTE"],
+            interactive_reserve=reserve,
         )
     explicit = config.get("CRONOFY_API_BASE_URL")
     return CronofyBroker(

@@ -125,6 +125,14 @@ SETTINGS: tuple[Setting, ...] = (
         parse=int,
     ),
     Setting(
+        "INTERACTIVE_RESERVE_PERCENT",
+        "RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT",
+        20,
+        "Share (0-90 %) of both aggregator windows reserved for interactive calls (pages, API, "
+        "bookings, sign-ins); background jobs only use what leaves this share free",
+        parse=int,
+    ),
+    Setting(
         "MICROSOFT_APP_ID",
         "RENDEZVOUS_MICROSOFT_APP_ID",
         None,
@@ -365,6 +373,15 @@ def load_config(
     else:
         _fill_development_secrets(Path(instance_path), config)
 
+    for key, env in (
+        ("CRONOFY_RATE_PER_SECOND", "CRONOFY_RATE_PER_SECOND"),
+        ("CRONOFY_RATE_PER_MINUTE", "CRONOFY_RATE_PER_MINUTE"),
+    ):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise ConfigError(f"{env} must be a whole number of at least 1")
+    reserve = config["INTERACTIVE_RESERVE_PERCENT"]
+    if not isinstance(reserve, int) or not 0 <= reserve <= 90:
+        raise ConfigError("RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT must be a whole number 0-90")
     if config["CRONOFY_DATA_CENTER"] not in DATA_CENTERS:
         raise ConfigError("CRONOFY_DATA_CENTER must be one of " + ", ".join(DATA_CENTERS))
     config["PUBLIC_BASE_URL"] = _public_base_url(config)

@@ -37,7 +37,7 @@ from broker.errors import (
     RateLimited,
     Unavailable,
 )
-from broker.ratelimit import RateLimiter
+from broker.ratelimit import RateLimiter, current_lane
 
 USER_AGENT = f"Rendezvous (pycronofy {pycronofy.__version__})"
 #: Parameter names we are willing to repeat in an error (lower-case snake case, as documented).
@@ -271,7 +271,8 @@ class Transport:
         while True:
             attempt += 1
             if self.rate_limiter is not None:
-                self.rate_limiter.acquire()
+                # interactive unless the caller (a background job) said otherwise
+                self.rate_limiter.acquire(current_lane())
             started = time.monotonic()
             resp: requests.Response | None = None
             net_error: str | None = None

@@ -186,3 +186,64 @@ def test_production_hashes_passwords_with_the_strong_argon2_parameters(tmp_path)
     strong = profiles.RFC_9106_LOW_MEMORY
     assert extract_parameters(result.stdout.strip()) == strong
     assert (strong.time_cost, strong.memory_cost, strong.parallelism) == (3, 65536, 4)
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT": "95"}, "RENDEZVOUS_INTERACTIVE_RESERVE"),
+        ({"RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT": "-1"}, "RENDEZVOUS_INTERACTIVE_RESERVE"),
+        ({"RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT": "a fifth"}, "RENDEZVOUS_INTERACTIVE_RESERVE"),
+        ({"CRONOFY_RATE_PER_SECOND": "0"}, "CRONOFY_RATE_PER_SECOND"),
+        ({"CRONOFY_RATE_PER_MINUTE": "-5"}, "CRONOFY_RATE_PER_MINUTE"),
+    ],
+)
+def test_rate_limit_lane_settings_are_validated(tmp_path, env, fragment):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ=env)
+    assert fragment in str(info.value)
+
+
+def test_the_interactive_reserve_reaches_the_broker_limiter(tmp_path):
+    from broker.ratelimit import BACKGROUND, INTERACTIVE
+    from webapp.bootstrap import build_broker
+
+    config = load_config(
+        tmp_path,
+        environ={
+            "CRONOFY_CLIENT_ID": "cid",
+            "CRONOFY_CLIENT_SECRET": "csecret",
+            "CRONOFY_RATE_PER_SECOND": "50",
+            "CRONOFY_RATE_PER_MINUTE": "500",
+            "RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT": "30",
+        },
+    )
+    assert load_config(tmp_path / "d", environ={})["INTERACTIVE_RESERVE_PERCENT"] == 20
+    broker = build_broker(config)
+    assert broker is not None
+    try:
+        limiter = broker.rate_limiter  # type: ignore[attr-defined]
+        assert limiter.caps[INTERACTIVE] == (50, 500)
+        assert limiter.caps[BACKGROUND] == (35, 350)
+    finally:
+        broker.close()  # type: ignore[attr-defined]
+
+
+def test_the_interactive_reserve_reaches_the_shared_redis_limiter(tmp_path, redis_url):
+    from broker.ratelimit import BACKGROUND, RedisRateLimiter
+    from webapp.bootstrap import build_broker
+
+    environ = {
+        "CRONOFY_CLIENT_ID": "cid",
+        "CRONOFY_CLIENT_SECRET": "csecret",
+        "REDIS_URL": redis_url,
+        "RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT": "10",
+    }
+    broker = build_broker(load_config(tmp_path, environ=environ))
+    assert broker is not None
+    try:
+        limiter = broker.rate_limiter  # type: ignore[attr-defined]
+        assert isinstance(limiter, RedisRateLimiter)
+        assert limiter.caps[BACKGROUND] == (45, 450)
+    finally:
+        broker.close()  # type: ignore[attr-defined]

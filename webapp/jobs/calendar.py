@@ -6,7 +6,8 @@ from __future__ import annotations
 from webapp import deps
 from webapp.jobs.queue import TaskGroup, crontab
 
-tasks = TaskGroup("calendar")
+#: Profile checks follow a push notification, recovery is periodic: nobody is waiting.
+tasks = TaskGroup("calendar", lane="background")
 
 
 @tasks.task("check_profile", retries=3, retry_delay=60)

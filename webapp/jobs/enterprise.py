@@ -25,7 +25,8 @@ from webapp.services.errors import ServiceError
 
 log = logging.getLogger("webapp.jobs.enterprise")
 
-tasks = TaskGroup("enterprise")
+#: Bulk linking and calendar choices: background, behind the interactive reserve.
+tasks = TaskGroup("enterprise", lane="background")
 
 
 @tasks.task("send_batches", retries=5, retry_delay=15)

@@ -3,7 +3,10 @@
 
 Task modules declare their tasks on a :class:`TaskGroup` (``tasks = TaskGroup("enterprise")``,
 ``@tasks.task("send_batches")``); webapp.jobs lists the groups and hands them to :func:`install`
-inside ``create_app`` (nothing at import reads the environment). Each task runs inside an
+inside ``create_app`` (nothing at import reads the environment). Each task names the
+aggregator rate-limit lane its calls use (broker.ratelimit): ``background`` for bulk and
+periodic work, so it only takes what the interactive reserve leaves free, ``interactive`` for
+follow-ups of something a person just did. Each task runs inside an
 application context, so it can use the app's database sessions, broker and cipher. Every task
 must be idempotent: a job picked up twice (a worker restart, a retry) does no harm.
 """
@@ -22,6 +25,8 @@ from flask import Flask
 from flask.cli import AppGroup
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 
+from broker.ratelimit import BACKGROUND, INTERACTIVE, LANES, Lane
+from broker.ratelimit import lane as rate_lane
 from webapp import deps
 from webapp.db import create_private_file
 
@@ -39,25 +44,39 @@ class TaskSpec:
     retries: int = 3
     retry_delay: int = 10
     schedule: Any = None  # a huey crontab for periodic tasks
+    lane: Lane = INTERACTIVE  # the aggregator rate-limit lane its calls use
 
 
 class TaskGroup:
-    """The tasks of one area, named ``<area>.<verb_object>`` (``enterprise.send_batches``)."""
+    """The tasks of one area, named ``<area>.<verb_object>`` (``enterprise.send_batches``).
+    ``lane`` is the rate-limit lane of the group's tasks (a task may name another); periodic
+    tasks are always background: nobody is waiting for them."""
 
-    def __init__(self, area: str):
+    def __init__(self, area: str, *, lane: Lane = INTERACTIVE):
+        if lane not in LANES:
+            raise ValueError(f"unknown rate-limit lane {lane!r}")
         self.area = area
+        self.lane = lane
         self.specs: dict[str, TaskSpec] = {}
 
-    def task(self, verb_object: str, *, retries: int = 3, retry_delay: int = 10):
+    def task(
+        self, verb_object: str, *, retries: int = 3, retry_delay: int = 10, lane: Lane | None = None
+    ):
         """Register ``fn`` as a background task (retried on exceptions)."""
-        return self._register(verb_object, retries=retries, retry_delay=retry_delay)
+        return self._register(
+            verb_object, retries=retries, retry_delay=retry_delay, lane=lane or self.lane
+        )
 
     def periodic(self, verb_object: str, schedule):
-        """Register ``fn`` to run on a huey ``crontab`` schedule."""
-        return self._register(verb_object, retries=0, retry_delay=0, schedule=schedule)
+        """Register ``fn`` to run on a huey ``crontab`` schedule (in the background lane)."""
+        return self._register(
+            verb_object, retries=0, retry_delay=0, schedule=schedule, lane=BACKGROUND
+        )
 
     def _register(self, verb_object: str, **spec):
         name = f"{self.area}.{verb_object}"
+        if spec["lane"] not in LANES:
+            raise ValueError(f"unknown rate-limit lane {spec['lane']!r}")
 
         def register(fn):
             if name in self.specs:
@@ -182,7 +201,7 @@ def install(
                 raise ValueError(f"task {name} is declared twice")
             specs[name] = spec
     for name, spec in specs.items():
-        wrapped = _in_app_context(app, jobs, spec.fn)
+        wrapped = _in_app_context(app, jobs, spec.fn, spec.lane)
         if spec.schedule is not None:
             jobs._tasks[name] = huey.periodic_task(spec.schedule, name=name)(wrapped)
         else:
@@ -192,18 +211,18 @@ def install(
     for old, new in (former_names or {}).items():
         spec = specs[new]
         huey.task(retries=spec.retries, retry_delay=spec.retry_delay, name=old)(
-            _in_app_context(app, jobs, spec.fn)
+            _in_app_context(app, jobs, spec.fn, spec.lane)
         )
     deps.jobs.install(app, jobs)
     app.cli.add_command(jobs_cli)
     return jobs
 
 
-def _in_app_context(app: Flask, jobs: Jobs, fn):
+def _in_app_context(app: Flask, jobs: Jobs, fn, lane: Lane = INTERACTIVE):
     def run(*args, _release: str | None = None, **kwargs):
         if _release is not None:
             jobs.release(_release)  # later notifications may queue a new job from now on
-        with app.app_context():
+        with app.app_context(), rate_lane(lane):
             return fn(*args, **kwargs)
 
     run.__name__ = fn.__name__

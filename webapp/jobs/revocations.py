@@ -6,7 +6,7 @@ from __future__ import annotations
 from webapp import deps
 from webapp.jobs.queue import TaskGroup, crontab
 
-tasks = TaskGroup("revocations")
+tasks = TaskGroup("revocations", lane="background")
 
 
 @tasks.task("run", retries=3, retry_delay=30)

@@ -38,7 +38,8 @@ def delete_interview(interview_id: int) -> str:
         return writes.run_delete(session, broker, cipher, interview_id)
 
 
-@tasks.task("apply_changes", retries=5, retry_delay=30)
+# A push follow-up (background); writing/deleting a booked interview stays interactive.
+@tasks.task("apply_changes", retries=5, retry_delay=30, lane="background")
 def apply_changes(link_id: int, changes_since: str | None, channel_id: str | None = None) -> dict:
     """Follow a ``change`` push from the link's own channel: read our events changed since
     then and update their status."""

@@ -1,0 +1,90 @@
+"""Which aggregator rate-limit lane a job's calls use: background for bulk, periodic and
+push follow-up work, interactive for follow-ups of what a person just did."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from broker.ratelimit import BACKGROUND, INTERACTIVE, current_lane
+from webapp.jobs import TASK_GROUPS
+from webapp.jobs.queue import TaskGroup, crontab, install
+
+
+def _specs():
+    return {name: spec for group in TASK_GROUPS for name, spec in group.specs.items()}
+
+
+def test_bulk_periodic_and_push_follow_up_tasks_run_in_the_background_lane():
+    specs = _specs()
+    for name in (
+        "enterprise.send_batches",  # bulk linking
+        "enterprise.choose_calendar",  # calendar choice after a bulk link
+        "enterprise.resume_stalled",
+        "revocations.run",
+        "revocations.resume",
+        "scheduling.reconcile_events",  # periodic reconciliation
+        "scheduling.apply_changes",  # push follow-up
+        "calendar.check_profile",  # push follow-up
+        "calendar.recover_links",
+    ):
+        assert specs[name].lane == BACKGROUND, name
+    for spec in specs.values():
+        if spec.schedule is not None:
+            assert spec.lane == BACKGROUND  # nobody waits for a periodic task
+
+
+def test_follow_ups_of_a_persons_action_stay_interactive():
+    specs = _specs()
+    for name in (
+        "scheduling.write_interview",
+        "scheduling.delete_interview",
+        "mail.send_message",
+    ):
+        assert specs[name].lane == INTERACTIVE, name
+
+
+def test_the_job_wrapper_sets_the_lane_for_the_task_and_restores_it(tmp_path):
+    group = TaskGroup("lanetest")
+    seen: dict[str, str] = {}
+
+    @group.task("person")
+    def person() -> None:
+        seen["person"] = current_lane()
+
+    @group.task("bulk", lane=BACKGROUND)
+    def bulk() -> None:
+        seen["bulk"] = current_lane()
+
+    @group.periodic("sweep", crontab(minute="*/5"))
+    def sweep() -> None:
+        seen["sweep"] = current_lane()
+
+    bg_group = TaskGroup("lanebg", lane=BACKGROUND)
+
+    @bg_group.task("run")
+    def run() -> None:
+        seen["group"] = current_lane()
+
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config["JOBS_IMMEDIATE"] = True
+    jobs = install(app, [group, bg_group])
+    assert current_lane() == INTERACTIVE
+    jobs.enqueue("lanetest.bulk")
+    assert current_lane() == INTERACTIVE  # restored after the job
+    jobs.enqueue("lanetest.person")
+    jobs.enqueue("lanebg.run")
+    jobs._tasks["lanetest.sweep"].call_local()
+    assert seen == {
+        "bulk": BACKGROUND,
+        "person": INTERACTIVE,
+        "group": BACKGROUND,
+        "sweep": BACKGROUND,
+    }
+
+
+def test_a_task_naming_an_unknown_lane_is_refused():
+    with pytest.raises(ValueError):
+        TaskGroup("x", lane="bulk")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        TaskGroup("y").task("z", lane="urgent")(lambda: None)  # type: ignore[arg-type]
