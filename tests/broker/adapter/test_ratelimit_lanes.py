@@ -301,3 +301,35 @@ def test_transport_asks_the_limiter_in_the_current_lane():
         transport.send("GET", url, headers={}, idempotent=True)
     transport.send("GET", url, headers={}, idempotent=True)
     assert limiter.lanes == [INTERACTIVE, BACKGROUND, INTERACTIVE]
+
+
+def test_two_processes_in_different_lanes_share_one_budget(redis_url, tmp_path):
+    """A background process and an interactive one, each with its own limiter object, racing
+    on one Redis: the total is the ceiling, background never passes its share, and the
+    interactive process gets at least the reserve."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import sys, redis\n"
+        "from broker.ratelimit import RedisRateLimiter\n"
+        "lim = RedisRateLimiter(redis.Redis.from_url(sys.argv[1]), sys.argv[2], 1000, 30)\n"
+        "print(sum(1 for _ in range(40) if lim.try_acquire(sys.argv[3]) == 0.0))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    prefix = f"lanes-{uuid.uuid4().hex}"
+    procs = {
+        which: subprocess.Popen(
+            [sys.executable, str(script), redis_url, prefix, which],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for which in (BACKGROUND, INTERACTIVE)
+    }
+    granted = {which: int(p.communicate(timeout=30)[0].strip()) for which, p in procs.items()}
+    assert granted[BACKGROUND] + granted[INTERACTIVE] == 30
+    assert granted[BACKGROUND] <= 24  # 30 less the 20 % reserve
+    assert granted[INTERACTIVE] >= 6
