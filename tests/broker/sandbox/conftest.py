@@ -3,6 +3,7 @@ callback receiver, and real pycronofy clients pointed at the sandbox."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,9 +52,26 @@ def sandbox_server() -> SandboxHandle:
     handle.stop()
 
 
+#: This test's "now" (see ``now``), set by the reset before each test.
+_NOW: list[dt.datetime] = []
+
+
 @pytest.fixture(autouse=True)
 def _fresh_world(sandbox_server: SandboxHandle):
-    sandbox_server.client.reset()
+    seeded_at = sandbox_server.client.reset()["seeded_at"]
+    _NOW[:] = [dt.datetime.strptime(seeded_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)]
+
+
+def now() -> dt.datetime:
+    """This test's "now": the instant (sandbox clock, UTC) the sandbox laid its world out from at
+    the reset before the test, read once. Periods a test lays out from it (``today()`` + n days)
+    match the seeded world and cannot straddle midnight, however long the run takes."""
+    return _NOW[0]
+
+
+def today() -> dt.date:
+    """The day of this test's ``now()`` (UTC)."""
+    return now().date()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import itertools
 import pytest
 from pycronofy.exceptions import PyCronofyRequestError
 
-from .conftest import CLIENT_SECRET, MORGAN, RILEY, SAM, api
+from .conftest import CLIENT_SECRET, MORGAN, RILEY, SAM, api, today
 
 UTC = dt.UTC
 
@@ -19,7 +19,7 @@ def _parse(value: str) -> dt.datetime:
 
 
 def _week():
-    start = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time(0), tzinfo=UTC)
+    start = dt.datetime.combine(today() + dt.timedelta(days=1), dt.time(0), tzinfo=UTC)
     return [
         {
             "start": start + dt.timedelta(days=d, hours=8),
@@ -30,9 +30,9 @@ def _week():
 
 
 def _busy(client, tzid="Etc/UTC"):
-    today = dt.date.today()
+    day = today()
     blocks = client.read_free_busy(
-        from_date=today, to_date=today + dt.timedelta(days=10), tzid=tzid
+        from_date=day, to_date=day + dt.timedelta(days=10), tzid=tzid
     ).all()
     out = []
     for b in blocks:

@@ -23,6 +23,7 @@ from .conftest import (
     SAM,
     SVC,
     client_for,
+    today,
     tokens_for,
 )
 
@@ -381,7 +382,7 @@ def test_unknown_options_fail_at_start():
 def test_index_and_calendar_pages(sandbox):
     index = requests.get(sandbox.url + "/_sandbox/", timeout=5)
     assert index.status_code == 200 and RILEY in index.text and "svc-sandbox" in index.text
-    next_week = (dt.date.today() + dt.timedelta(days=7)).isoformat()
+    next_week = (today() + dt.timedelta(days=7)).isoformat()
     page = requests.get(sandbox.url + f"/_sandbox/calendar/{RILEY}?week={next_week}", timeout=5)
     assert page.status_code == 200
     assert "Move +1h" in page.text and "Move to next day" in page.text and "Delete" in page.text

@@ -12,7 +12,10 @@ from broker.sandbox.signing import HEADER
 
 from .conftest import CLIENT_SECRET, RILEY, SAM, api, client_for
 
-FUTURE = dt.datetime.combine(dt.date.today() + dt.timedelta(days=3), dt.time(15), tzinfo=dt.UTC)
+#: Computed once (UTC), so every period laid out from it is on the same days.
+FUTURE = dt.datetime.combine(
+    dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3), dt.time(15), tzinfo=dt.UTC
+)
 
 
 def _upsert_with_conferencing(client, event_id: str, profile_id: str, receiver=None):

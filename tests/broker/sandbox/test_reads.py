@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from pycronofy.exceptions import PyCronofyRequestError
 
-from .conftest import ASSISTANT, DANA, RILEY, SAM, api
+from .conftest import ASSISTANT, DANA, RILEY, SAM, api, today
 
 CALENDAR_KEYS = {
     "provider_name": str,
@@ -53,8 +53,8 @@ def _check(obj: dict, spec: dict) -> None:
 
 
 def _window():
-    today = dt.date.today()
-    return today - dt.timedelta(days=1), today + dt.timedelta(days=29)
+    day = today()
+    return day - dt.timedelta(days=1), day + dt.timedelta(days=29)
 
 
 def test_account_shape(connect):
@@ -155,7 +155,7 @@ def test_read_events_shape_and_window(connect):
 
 def test_from_is_inclusive_and_to_exclusive_in_the_query_zone(sandbox, connect):
     client = connect(RILEY)
-    day = dt.date.today() + dt.timedelta(days=7)
+    day = today() + dt.timedelta(days=7)
     for hour in (0, 23):
         sandbox.request(
             "POST",
@@ -238,8 +238,8 @@ def test_last_modified_include_deleted_and_localized_times(sandbox, connect):
             "email": RILEY,
             "action": "create",
             "summary": "Dentist",
-            "start": (dt.date.today() + dt.timedelta(days=3)).isoformat() + "T10:00:00Z",
-            "end": (dt.date.today() + dt.timedelta(days=3)).isoformat() + "T11:00:00Z",
+            "start": f"{today() + dt.timedelta(days=3)}T10:00:00Z",
+            "end": f"{today() + dt.timedelta(days=3)}T11:00:00Z",
         },
     ).json()["event"]
     since = created["updated"]

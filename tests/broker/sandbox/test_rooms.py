@@ -11,7 +11,7 @@ from pycronofy.exceptions import PyCronofyRequestError
 from broker.sandbox import events
 from broker.sandbox.state import World
 
-from .conftest import ALEX, RILEY, api, client_for, tokens_for
+from .conftest import ALEX, RILEY, api, client_for, today, tokens_for
 
 AURORA = "room.aurora@northwind.example"
 BOREALIS = "room.borealis@northwind.example"
@@ -21,7 +21,7 @@ DELEGATED = "read_account list_calendars read_events create_event delete_event r
 
 def _at(hour: float) -> dt.datetime:
     """Night-time UTC, three days ahead: no seeded meeting (London office hours) is there."""
-    day = dt.datetime.combine(dt.date.today() + dt.timedelta(days=3), dt.time(0), tzinfo=UTC)
+    day = dt.datetime.combine(today() + dt.timedelta(days=3), dt.time(0), tzinfo=UTC)
     return day + dt.timedelta(hours=hour)
 
 

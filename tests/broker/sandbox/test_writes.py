@@ -10,15 +10,13 @@ import requests
 from pycronofy.batch import BatchBuilder
 from pycronofy.exceptions import PyCronofyPartialSuccessError, PyCronofyRequestError
 
-from .conftest import ASSISTANT, DANA, RILEY, SAM, api
+from .conftest import ASSISTANT, DANA, RILEY, SAM, api, today
 
 UTC = dt.UTC
 
 
 def _slot(days: int = 2, hour: int = 10, minutes: int = 60):
-    start = dt.datetime.combine(
-        dt.date.today() + dt.timedelta(days=days), dt.time(hour), tzinfo=UTC
-    )
+    start = dt.datetime.combine(today() + dt.timedelta(days=days), dt.time(hour), tzinfo=UTC)
     return start, start + dt.timedelta(minutes=minutes)
 
 
@@ -68,7 +66,7 @@ def test_upsert_creates_then_updates_the_same_event(connect):
 def test_upsert_accepts_dates_and_zoned_times(connect):
     client = connect(SAM)
     cal = _primary(client)
-    day = dt.date.today() + dt.timedelta(days=5)
+    day = today() + dt.timedelta(days=5)
     client.upsert_event(
         cal,
         {
