@@ -17,6 +17,10 @@ interactive calls may use the whole budget. The lane comes from a context variab
 (:func:`lane`, :func:`background`), set by the job worker for background tasks; anything that
 does not set it is interactive, so existing callers keep their behaviour.
 
+**Usage.** ``usage()`` reads, without counting anything, each lane's requests in the current
+1 s and 60 s windows against its caps, and the 429s the transport reported through
+``note_rejected()`` (per process in-process, shared by every process in Redis).
+
 * ``InProcessRateLimiter`` — thread-safe, for one process (development, a single worker).
 * ``RedisRateLimiter`` — one shared budget for every worker/process, atomic in a Lua script
   using the Redis server clock (so hosts with skewed clocks still agree).
@@ -33,7 +37,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict, cast, runtime_checkable
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -97,6 +101,50 @@ class RateLimiter(Protocol):
     def acquire(self, lane: Lane = INTERACTIVE) -> None:
         """Block until one more request may be sent in ``lane``, then count it."""
 
+    def note_rejected(self, lane: Lane = INTERACTIVE) -> None:
+        """Count one 429 the aggregator answered to a request of ``lane``."""
+
+    def usage(self) -> Usage:
+        """What each lane sent in the current 1 s and 60 s windows, the caps, and the 429s."""
+
+
+class LaneUsage(TypedDict):
+    second: int  # requests of this lane in the current 1 s window
+    minute: int  # ... and in the current 60 s window
+    cap_second: int  # what the lane may reach in each window before it waits
+    cap_minute: int
+    rejected: int  # 429s the aggregator answered to this lane (see ``scope``)
+
+
+class Usage(TypedDict):
+    per_second: int
+    per_minute: int
+    scope: str  # "process" (this process only) or "shared" (every process on the Redis)
+    lanes: dict[str, LaneUsage]
+
+
+def _usage(
+    limiter: InProcessRateLimiter | RedisRateLimiter,
+    scope: str,
+    counts: dict[Lane, tuple[int, int]],
+    rejected: dict[Lane, int],
+) -> Usage:
+    return {
+        "per_second": limiter.per_second,
+        "per_minute": limiter.per_minute,
+        "scope": scope,
+        "lanes": {
+            name: {
+                "second": counts[name][0],
+                "minute": counts[name][1],
+                "cap_second": limiter.caps[name][0],
+                "cap_minute": limiter.caps[name][1],
+                "rejected": rejected[name],
+            }
+            for name in LANES
+        },
+    }
+
 
 class InProcessRateLimiter:
     """Sliding-log limiter over two windows (1 s and 60 s), safe to share between threads."""
@@ -121,7 +169,8 @@ class InProcessRateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._log: deque[float] = deque()
+        self._log: deque[tuple[float, Lane]] = deque()
+        self._rejected: dict[Lane, int] = dict.fromkeys(LANES, 0)
 
     def try_acquire(self, lane: Lane = INTERACTIVE) -> float:
         """Count a request in ``lane`` and return 0.0 if allowed now, else the seconds to wait
@@ -130,19 +179,37 @@ class InProcessRateLimiter:
         with self._lock:
             now = self._clock()
             log = self._log
-            while log and log[0] <= now - self._minute:
+            while log and log[0][0] <= now - self._minute:
                 log.popleft()
             wait = 0.0
             if len(log) >= cap_m:
-                wait = log[len(log) - cap_m] + self._minute - now
+                wait = log[len(log) - cap_m][0] + self._minute - now
             if len(log) >= cap_s:
-                nth_recent = log[len(log) - cap_s]
+                nth_recent = log[len(log) - cap_s][0]
                 if nth_recent > now - self._second:
                     wait = max(wait, nth_recent + self._second - now)
             if wait > 0:
                 return wait
-            log.append(now)
+            log.append((now, lane))
             return 0.0
+
+    def note_rejected(self, lane: Lane = INTERACTIVE) -> None:
+        with self._lock:
+            self._rejected[lane] += 1
+
+    def usage(self) -> Usage:
+        """Read-only: counts per lane in the windows as they are now; 429s since this process
+        started (``scope`` "process": each worker process keeps its own count)."""
+        with self._lock:
+            now = self._clock()
+            counts: dict[Lane, list[int]] = {name: [0, 0] for name in LANES}
+            for at, name in self._log:
+                if at > now - self._minute:
+                    counts[name][1] += 1
+                    if at > now - self._second:
+                        counts[name][0] += 1
+            rejected = dict(self._rejected)
+        return _usage(self, "process", {k: (v[0], v[1]) for k, v in counts.items()}, rejected)
 
     def acquire(self, lane: Lane = INTERACTIVE) -> None:
         while True:
@@ -187,6 +254,29 @@ return 0
 """
 
 
+_LUA_USAGE = """
+local now
+if ARGV[3] then
+  now = tonumber(ARGV[3])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+-- read-only: count each lane's members (named <process>:<lane>:<seq>) in both windows
+local result = {}
+for i, w in ipairs({tonumber(ARGV[1]), tonumber(ARGV[2])}) do
+  local members = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - w), '+inf')
+  local bg = 0
+  for _, m in ipairs(members) do
+    if string.find(m, ':background:', 1, true) then bg = bg + 1 end
+  end
+  result[2 * i - 1] = #members - bg
+  result[2 * i] = bg
+end
+return result
+"""
+
+
 class RedisRateLimiter:
     """The same two windows, shared by every process that uses the same Redis and key prefix."""
 
@@ -212,19 +302,43 @@ class RedisRateLimiter:
         self._clock = clock
         self._windows_us = [int((1.0 + margin) * 1e6), int((60.0 + margin) * 1e6)]
         self._keys = [f"{key_prefix}:log", f"{key_prefix}:seq"]
+        self._rejected_key = f"{key_prefix}:rejected"
         self._member_prefix = uuid.uuid4().hex[:12]
+        self._redis = redis_client
         self._script = redis_client.register_script(_LUA_ACQUIRE)
+        self._usage_script = redis_client.register_script(_LUA_USAGE)
         self._sleep = sleep
 
     def try_acquire(self, lane: Lane = INTERACTIVE) -> float:
         """Count a request in ``lane`` and return 0.0 if allowed now, else the seconds to wait
         (not counted). One atomic script: check both windows against the lane's caps and add."""
         cap_s, cap_m = self.caps[lane]
-        args: list[int | str] = [cap_s, cap_m, self._member_prefix, *self._windows_us]
+        member = f"{self._member_prefix}:{lane}"  # the lane is in the name, for usage()
+        args: list[int | str] = [cap_s, cap_m, member, *self._windows_us]
         if self._clock is not None:
             args.append(int(self._clock() * 1_000_000))
         wait_us = int(self._script(keys=self._keys, args=args))
         return wait_us / 1_000_000 if wait_us > 0 else 0.0
+
+    def note_rejected(self, lane: Lane = INTERACTIVE) -> None:
+        """Count a 429 in one Redis hash that every process shares (never expires)."""
+        self._redis.hincrby(self._rejected_key, lane, 1)
+
+    def usage(self) -> Usage:
+        """Read-only: both windows counted per lane in one script (one consistent moment);
+        the 429 counts are shared by every process using this Redis (``scope`` "shared")."""
+        args: list[int] = list(self._windows_us)
+        if self._clock is not None:
+            args.append(int(self._clock() * 1_000_000))
+        i_s, b_s, i_m, b_m = (int(n) for n in self._usage_script(keys=self._keys[:1], args=args))
+        stored = cast(
+            "list[bytes | str | None]", self._redis.hmget(self._rejected_key, list(LANES))
+        )
+        rejected: dict[Lane, int] = {
+            name: int(value or 0) for name, value in zip(LANES, stored, strict=True)
+        }
+        counts: dict[Lane, tuple[int, int]] = {INTERACTIVE: (i_s, i_m), BACKGROUND: (b_s, b_m)}
+        return _usage(self, "shared", counts, rejected)
 
     def acquire(self, lane: Lane = INTERACTIVE) -> None:
         while True:

@@ -197,6 +197,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Development: the address the development server (`make run`) listens on",
     ),
     Setting(
+        "METRICS_TOKEN",
+        "RENDEZVOUS_METRICS_TOKEN",
+        None,
+        "Bearer token operators' monitoring sends to /metrics (aggregator lane usage, 429s, "
+        "job backlog; installation-wide, no organisation data); unset = /metrics answers 404",
+        secret=True,
+    ),
+    Setting(
         "DEV_PORT",
         "RENDEZVOUS_DEV_PORT",
         5000,

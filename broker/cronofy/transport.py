@@ -251,6 +251,16 @@ class Transport:
         if self._own_session:
             self._session.close()
 
+    def _note_rejected(self) -> None:
+        """Count a 429 in the lane of the call (operators see it in the metrics); a limiter
+        without counters (a test double) is left alone."""
+        note = getattr(self.rate_limiter, "note_rejected", None)
+        if note is not None:
+            try:
+                note(current_lane())
+            except Exception as exc:  # a metrics hiccup must not fail the call
+                self.log.warning("could not count a 429: %s", type(exc).__name__)
+
     def _backoff(self, attempt: int) -> float:
         return self.rng.uniform(0, min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1))))
 
@@ -320,6 +330,8 @@ class Transport:
             )
             if status < 400:
                 return resp
+            if status == 429:
+                self._note_rejected()
             failure = _failure_from_response(resp, _secrets_in(headers, json))
             resp.close()
             if attempt < attempts and idempotent:

@@ -120,6 +120,7 @@ ACCESS: dict[str, object] = {
     "compliance.erasure_receipt": {Q, A},
     "health.healthz": EVERYONE,
     "health.readyz": EVERYONE,
+    "health.metrics": EVERYONE,  # no session: a bearer token (tests/webapp/test_metrics.py)
     # JSON API (issue 9): roles are the token owner's, checked by the API itself (sessions are
     # never accepted there: see test_the_api_never_accepts_a_session and tests/api/test_access.py).
     "api.me": SIGNED_IN,

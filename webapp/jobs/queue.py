@@ -87,6 +87,9 @@ class TaskGroup:
         return register
 
 
+#: backlog() reads at most this many queued messages of each kind (a metrics call stays cheap).
+BACKLOG_SCAN = 20_000
+
 #: Waits up to this long are slept through in a task; longer ones re-queue it (keep_going).
 SHORT_WAIT = 5.0
 
@@ -171,6 +174,32 @@ class Jobs:
     def pending(self) -> int:
         """Queue depth (for /readyz and the benchmark)."""
         return self.huey.pending_count()
+
+    def backlog(self, limit: int = BACKLOG_SCAN) -> dict[str, dict[str, int]]:
+        """Jobs waiting per task name: ``pending`` (ready to run) and ``scheduled`` (not before
+        a later time, such as a task re-queued to wait for the rate limit or a retry). Reads at
+        most ``limit`` messages from the queue and from the schedule (SQLite or Redis alike)
+        without taking them; ``truncated`` under ``_scan`` says when there were more."""
+        result: dict[str, dict[str, int]] = {}
+        truncated = 0
+        for items in (
+            self.huey.storage.enqueued_items(limit),
+            self.huey.storage.scheduled_items(limit),
+        ):
+            items = list(items)
+            truncated |= len(items) >= limit
+            for data in items:
+                try:
+                    message = self.huey.serializer.deserialize(data)
+                    name = message.name
+                    kind = "pending" if self.huey.ready_to_run(message) else "scheduled"
+                except Exception:  # a message this release cannot read still counts
+                    name, kind = "unreadable", "pending"
+                name = name.removeprefix(WIRE_MODULE + ".")
+                counts = result.setdefault(name, {"pending": 0, "scheduled": 0})
+                counts[kind] += 1
+        result["_scan"] = {"limit": limit, "truncated": int(truncated)}
+        return result
 
 
 def build_huey(app: Flask) -> Huey:

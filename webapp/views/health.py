@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import text
 
 from webapp import deps
 from webapp.db import db_session
-from webapp.security import public
+from webapp.security import public, same_token
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("webapp.health")
@@ -48,3 +48,36 @@ def readyz():
         and checks["queue_depth"] is not None
     )
     return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+
+
+@bp.route("/metrics")
+@public  # not a session page: the monitoring system's bearer token is checked below
+def metrics():
+    """For operators: the aggregator budget per rate-limit lane (requests in the current 1 s
+    and 60 s windows against each lane's caps, 429s seen) and the job backlog per task.
+    Installation-wide figures only: no organisation, person or calendar appears here. Answers
+    404 unless ``METRICS_TOKEN`` is set, and 401 without that token."""
+    expected = current_app.config.get("METRICS_TOKEN")
+    if not expected:
+        return jsonify(error="not found"), 404
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given or not same_token(given.strip(), expected):
+        response = jsonify(error="a valid bearer token is required")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response, 401
+    body: dict[str, object] = {}
+    limiter = getattr(deps.broker(), "rate_limiter", None)
+    usage = getattr(limiter, "usage", None)
+    try:
+        body["aggregator"] = usage() if usage is not None else None
+    except Exception as exc:  # Redis away: say so rather than fail the whole report
+        log.warning("metrics: rate limiter unreadable: %s", type(exc).__name__)
+        body["aggregator"] = "unavailable"
+    try:
+        body["backlog"] = deps.jobs().backlog()
+    except Exception as exc:
+        log.warning("metrics: queue unreadable: %s", type(exc).__name__)
+        body["backlog"] = "unavailable"
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -134,6 +134,22 @@ def test_429_without_retry_after_backs_off(control, broker, link, sleeps):
     assert len(sleeps.calls) == 2 and all(0 <= s <= 0.5 for s in sleeps.calls)
 
 
+def test_429s_are_counted_in_the_lane_of_the_call(control, broker, link, sleeps):
+    """Operators see 429s per lane (/metrics): each 429 answered, retried or not, counts once
+    in the lane the call was made in; successes count nothing."""
+    from broker.ratelimit import background
+
+    creds = link()
+    broker.userinfo(creds)
+    control.add_fault(method="GET", path="/v1/userinfo", status=429, count=2)
+    with background():
+        broker.userinfo(creds)  # two 429s, then an answer
+    control.add_fault(method="GET", path="/v1/userinfo", status=429, count=1)
+    broker.userinfo(creds)
+    lanes = broker.rate_limiter.usage()["lanes"]
+    assert (lanes["background"]["rejected"], lanes["interactive"]["rejected"]) == (2, 1)
+
+
 def test_429_with_a_long_retry_after_is_surfaced_not_slept(control, broker, link, sleeps):
     creds = link()
     control.add_fault(
