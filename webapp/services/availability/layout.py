@@ -244,7 +244,14 @@ def week_view(
         last = min(DAY_MINUTES, first + 4 * 60)
         first = max(0, last - 4 * 60)
 
-    merged = {link_id: merge(blocks) for link_id, blocks in grid.busy.items()}
+    # Each merged block cut into the viewer's days once (not once per day shown).
+    busy_parts: dict[int, dict[dt.date, list[tuple[Block, int, int]]]] = {}
+    for link_id, blocks in grid.busy.items():
+        per_day: dict[dt.date, list[tuple[Block, int, int]]] = {}
+        for b in merge(blocks):
+            for d, a, z in _local_parts(b.start, b.end, tz):
+                per_day.setdefault(d, []).append((b, a, z))
+        busy_parts[link_id] = per_day
     current = current if current in on_page else None
     views: list[DayView] = []
     for day in days:
@@ -253,15 +260,14 @@ def week_view(
             problem = grid.busy_problems.get(m.link.id)
             busy: list[Span] = []
             text: list[str] = []
-            for b in merged.get(m.link.id, []):
-                for d, a, z in _local_parts(b.start, b.end, tz):
-                    if d != day:
-                        continue
-                    whole = (b.start.astimezone(tz), b.end.astimezone(tz))
-                    text.append(_times(whole[0], whole[1], day) + _status_note(b.status))
-                    placed = _span(day, a, z, first, last, tz, b.status)
-                    if placed is not None:
-                        busy.append(placed)
+            for b, a, z in busy_parts.get(m.link.id, {}).get(day, ()):
+                text.append(
+                    _times(b.start.astimezone(tz), b.end.astimezone(tz), day)
+                    + _status_note(b.status)
+                )
+                placed = _span(day, a, z, first, last, tz, b.status)
+                if placed is not None:
+                    busy.append(placed)
             shade = [
                 placed
                 for d, a, z in work[m.link.id]
