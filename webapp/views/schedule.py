@@ -112,12 +112,15 @@ def _page(
     pending: free_slots.PendingGrid | None = None,
     entered=None,
     error_field: str | None = None,
+    choices=None,
 ):
     """The page; with ``pending``, its own queries run while the aggregator calls are in flight.
-    ``entered``: the values as typed, shown again in the form whatever was wrong with them."""
+    ``entered``: the values as typed, shown again in the form whatever was wrong with them;
+    ``choices``: the actor's ``roster.panel_choices``, when already read."""
     db = db_session()
     me = actor()
-    choices = roster.panel_choices(db, me)
+    if choices is None:
+        choices = roster.panel_choices(db, me)
     rooms = roster.room_choices(db, me.organisation_id)
     managers = []
     if me.role is Role.COORDINATOR:
@@ -218,13 +221,16 @@ def index():
         return _page(None)
     try:
         query = parse_query(request.args)
-        db, cipher = db_session(), deps.cipher()
-        pending = free_slots.start_grid(db, deps.required_broker(), cipher, actor(), query)
+        db, cipher, me = db_session(), deps.cipher(), actor()
+        choices = roster.panel_choices(db, me)  # read once: to check the panel and to list it
+        pending = free_slots.start_grid(
+            db, deps.required_broker(), cipher, me, query, choices=choices
+        )
     except (Invalid, Forbidden) as exc:
         return _page(None, problem=exc.message, status=400, error_field=exc.field)
     except ServiceError as exc:
         return _page(None, problem=exc.message, status=503)
-    return _page(query, pending=pending)
+    return _page(query, pending=pending, choices=choices)
 
 
 def parse_start(value: str | None) -> dt.datetime:

@@ -29,6 +29,8 @@ from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.types import Credentials, Period, Slot
 from models import (
+    ProfileLink,
+    User,
     utcnow,
 )
 from webapp.security import TokenCipher
@@ -263,13 +265,19 @@ def start_grid(
     query: Query,
     *,
     ignore_interview: int | None = None,
+    choices: Sequence[tuple[ProfileLink, User]] | None = None,
 ) -> PendingGrid:
     """Check the question and send its aggregator calls: the availability call first (it is
     the one the page waits for), then one free/busy read per member, all concurrently; read our
-    own claims meanwhile (``ignore_interview``: the one being moved)."""
+    own claims meanwhile (``ignore_interview``: the one being moved; ``choices``: the actor's
+    ``roster.panel_choices`` when the caller has read them for its own page)."""
     validate_query(query)
     members = resolve_panel(
-        session, actor, query.panel_link_ids, on_behalf_of_id=query.on_behalf_of_id
+        session,
+        actor,
+        query.panel_link_ids,
+        on_behalf_of_id=query.on_behalf_of_id,
+        choices=choices,
     )
     room = resolve_room(session, actor, query.room)
     window, days = window_for(query)

@@ -110,9 +110,11 @@ def resolve_panel(
     link_ids: Sequence[int],
     *,
     on_behalf_of_id: int | None = None,
+    choices: Sequence[tuple[ProfileLink, User]] | None = None,
 ) -> list[PanelMember]:
     """The panel as PanelMembers, refusing anyone the actor may not schedule. A coordinator's
-    panel is always for one of the hiring managers assigned to them (``on_behalf_of_id``)."""
+    panel is always for one of the hiring managers assigned to them (``on_behalf_of_id``).
+    ``choices``: ``panel_choices(session, actor)`` when the caller has already read it."""
     if actor.role is Role.COORDINATOR:
         if on_behalf_of_id is None:
             raise Invalid("Choose the hiring manager you are scheduling for.", field="on_behalf_of")
@@ -123,7 +125,9 @@ def resolve_panel(
         raise Invalid("Choose at least one person for the panel.", field="panel")
     if len(ids) > MAX_PANEL:
         raise Invalid(f"A panel has at most {MAX_PANEL} people.", field="panel")
-    allowed = {link.id: (link, user) for link, user in panel_choices(session, actor)}
+    if choices is None:
+        choices = panel_choices(session, actor)
+    allowed = {link.id: (link, user) for link, user in choices}
     unknown = [i for i in ids if i not in allowed]
     if unknown:
         raise Invalid("Choose the panel from the people listed.", field="panel")
