@@ -18,6 +18,12 @@
       bar.value = data.linked + data.failed;
       bar.textContent = (data.linked + data.failed) + " of " + data.total + " answered";
     }
+    var eta = section.querySelector('[data-role="eta"]');
+    if (eta && typeof data.eta === "string") {
+      // "about 12 minutes to go at the current pace", or nothing once no mailbox waits
+      if (eta.textContent !== data.eta) { eta.textContent = data.eta; }
+      eta.hidden = !data.eta;
+    }
     var retry = section.querySelector('[data-role="retry"]');
     if (retry) {
       retry.disabled = !data.failed;

@@ -22,7 +22,8 @@ from flask import (
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from models import LinkStatus, MailboxStatus, Role
+from broker.ratelimit import BACKGROUND
+from models import LinkStatus, MailboxStatus, Role, utcnow
 from webapp import callbacks, deps
 from webapp.db import db_session
 from webapp.errors import render_error
@@ -34,6 +35,7 @@ from webapp.services.enterprise import (
     domains,
     list_summaries,
     mailboxes,
+    pace,
     rooms,
     teardown,
 )
@@ -102,6 +104,7 @@ def index():
             {
                 "link": link,
                 "counts": mailboxes.counts(db, link.id),
+                "pace": _pace(link.id),
                 "rooms": room_entries,
                 "rooms_problem": rooms_problem,
                 "page": page,
@@ -368,13 +371,24 @@ def request_rooms(link_id: int):
     return redirect(url_for("enterprise.index") + f"#rooms-{link.id}", code=303)
 
 
+def _pace(link_id: int) -> pace.Pace:
+    """The expected time to finish the domain's waiting mailboxes at the current pace."""
+    caps = getattr(getattr(deps.broker(), "rate_limiter", None), "caps", None)
+    return pace.pace_of(
+        db_session(),
+        link_id,
+        now=utcnow(),
+        background_per_minute=caps[BACKGROUND][1] if caps else None,
+    )
+
+
 @bp.route("/<int:link_id>/progress")
 @allow(Role.ADMIN)
 def progress(link_id: int):
     """Counts of the domain's mailbox requests per status (polled by the page)."""
     link = _domain_or_404(link_id)
     db = db_session()
-    counts = mailboxes.counts(db, link.id)
+    counts: dict[str, object] = {**mailboxes.counts(db, link.id), "eta": _pace(link.id).text}
     if request.args.get("rows") != "1":
         return jsonify(counts)
     # The page's rows as they are now (same filter and page), for the table to replace its own.
