@@ -75,9 +75,14 @@ def test_rows_turn_linked_and_failed_while_the_link_job_runs(
     retry = page.get_by_role("button", name=re.compile("^Retry failed"))
     expect(table.get_by_text("Pending", exact=True)).to_have_count(4)
     expect(retry).to_be_disabled()
+    # Nothing answered yet: the expected time comes from the background budget, and says so.
+    eta = page.locator('section[data-progress-url] [data-role="eta"]')
+    expect(eta).to_contain_text("At best under a minute to go")
+    expect(eta).to_contain_text("budget for background work")
     shot(page, tmp_path, "2-pending")
 
     sandbox.deliver()  # the aggregator answers: the rows follow without a reload
+    expect(eta).to_be_hidden()  # nothing waits: the estimate goes, live with the counts
     expect(table.get_by_text("Linked", exact=True)).to_have_count(3)
     locked = table.get_by_role("row", name=re.compile(re.escape(FABRIKAM[3])))
     expect(locked).to_contain_text("Failed")
@@ -95,8 +100,11 @@ def test_rows_turn_linked_and_failed_while_the_link_job_runs(
         "row", name=re.compile(re.escape(FABRIKAM[3]))
     )
     expect(locked).to_contain_text("Pending")
+    # Four answered a moment ago: now the estimate is the observed pace.
+    expect(eta).to_contain_text("to go at the current pace")
     sandbox.deliver()
     expect(locked).to_contain_text("Linked")
+    expect(eta).to_be_hidden()
     expect(page.get_by_role("button", name=re.compile("^Retry failed"))).to_be_disabled()
 
     # Unlinking asks first and names what happens.

@@ -50,9 +50,9 @@ class Pace:
                 f"({rate} mailboxes a minute over the last 10 minutes)."
             )
         return (
-            f"At best {_duration(self.seconds_left)} to go: none answered in the last 10 "
-            f"minutes yet, so this is the calendar service's budget for background work "
-            f"({rate} mailboxes a minute), which other domains share."
+            f"At best {_duration(self.seconds_left)} to go: no mailbox has been answered in "
+            f"the last 10 minutes yet, so this estimate uses the calendar service's budget for "
+            f"background work ({rate} mailboxes a minute), which other domains share."
         )
 
 
