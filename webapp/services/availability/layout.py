@@ -40,6 +40,11 @@ class Span:
     start: dt.datetime
     end: dt.datetime
     status: str = ""
+    #: Its place on the rows as the page's classes ("gr-3 gs-4"), formatted once here.
+    place: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "place", f"gr-{self.row} gs-{self.rows}")
 
     @property
     def times(self) -> str:
