@@ -113,10 +113,12 @@ def reconcile(
     counts: defaultdict[str, int] = defaultdict(int)
     links = list(
         session.scalars(
-            select(ProfileLink).where(
+            select(ProfileLink)
+            .where(
                 ProfileLink.status == LinkStatus.ACTIVE,
                 ProfileLink.id.in_(select(CreatedEvent.profile_link_id).distinct()),
             )
+            .order_by(ProfileLink.id)
         )
     )
     for link in links:
