@@ -168,7 +168,6 @@ def invite_user(
         )
     if existing is not None:
         raise Invalid("An account with this email already exists.", field="email")
-    token = security.new_token()
     user = User(
         organisation_id=actor.organisation_id,
         email=email,
@@ -176,9 +175,8 @@ def invite_user(
         role=parsed_role,
         active=True,
         session_version=1,
-        invite_token_hash=security.token_hash(token),
-        invite_expires_at=utcnow() + timedelta(days=invite_days),
     )
+    token = _new_invitation(user, invite_days)
     session.add(user)
     session.flush()
     record(
@@ -192,6 +190,15 @@ def invite_user(
     )
     session.commit()
     return user, token
+
+
+def _new_invitation(user: User, invite_days: int) -> str:
+    """Give ``user`` a fresh invitation (any earlier link stops working); returns its token.
+    Only the token's hash is stored."""
+    token = security.new_token()
+    user.invite_token_hash = security.token_hash(token)
+    user.invite_expires_at = utcnow() + timedelta(days=invite_days)
+    return token
 
 
 def invite_to_log_in(
@@ -220,15 +227,13 @@ def _invite_directory_person(
     name: str | None,
     invite_days: int,
 ) -> tuple[User, str]:
-    token = security.new_token()
     user.role = role
     if name:
         user.name = name
     user.active = True
     user.password_hash = None
     user.session_version += 1
-    user.invite_token_hash = security.token_hash(token)
-    user.invite_expires_at = utcnow() + timedelta(days=invite_days)
+    token = _new_invitation(user, invite_days)
     record(
         session,
         actor,
@@ -251,9 +256,7 @@ def reissue_invite(session: Session, actor: Actor, user_id: int, *, invite_days:
     if user.password_hash is not None:
         raise Invalid("This person has already set a password.")
     _may_have_address(session, actor.organisation_id, user.email)
-    token = security.new_token()
-    user.invite_token_hash = security.token_hash(token)
-    user.invite_expires_at = utcnow() + timedelta(days=invite_days)
+    token = _new_invitation(user, invite_days)
     record(
         session,
         actor,
