@@ -37,7 +37,7 @@ from broker.errors import (
     RateLimited,
     Unavailable,
 )
-from broker.ratelimit import RateLimiter, current_lane
+from broker.ratelimit import RateLimiter, current_lane, current_tenant
 
 USER_AGENT = f"Rendezvous (pycronofy {pycronofy.__version__})"
 #: Parameter names we are willing to repeat in an error (lower-case snake case, as documented).
@@ -281,8 +281,13 @@ class Transport:
         while True:
             attempt += 1
             if self.rate_limiter is not None:
-                # interactive unless the caller (a background job) said otherwise
-                self.rate_limiter.acquire(current_lane())
+                # interactive unless the caller (a background job) said otherwise; a job done
+                # for one organisation also names it, for its fair share of the background lane
+                who = current_tenant()
+                if who is None:
+                    self.rate_limiter.acquire(current_lane())
+                else:
+                    self.rate_limiter.acquire(current_lane(), tenant=who)
             started = time.monotonic()
             resp: requests.Response | None = None
             net_error: str | None = None

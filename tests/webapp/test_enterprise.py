@@ -908,3 +908,36 @@ def test_a_killed_worker_loses_its_job_and_a_restarted_one_finishes_without_dupl
     assert len(callbacks) == 5 and set(callbacks.values()) == {1}
     sandbox.deliver()
     assert {r.status for r in rows(session).values()} == {MailboxStatus.LINKED}
+
+
+def test_bulk_linking_calls_count_against_the_organisations_background_share(
+    app, admin_client, session, sandbox, org
+):
+    """The send and calendar-choice jobs name their organisation to the limiter, so one
+    organisation's bulk link is held to its fair share while another's work is queued."""
+    from broker.ratelimit import BACKGROUND
+
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:3])
+    with app.app_context():
+        limiter = deps.broker().rate_limiter
+    calls: list[tuple[str, str | None]] = []
+    original = limiter.acquire
+
+    def recording(lane="interactive", tenant=None):
+        calls.append((lane, tenant))
+        return original(lane, tenant)
+
+    limiter.acquire = recording  # the transport asks this object
+    try:
+        request_list(auth, link, FABRIKAM[:3])
+        sent = list(calls)
+        sandbox.deliver()  # callbacks link the mailboxes and queue enterprise.choose_calendar
+    finally:
+        del limiter.acquire
+    assert mailboxes.counts(session, link.id)["linked"] == 3
+    background_calls = [tenant for lane, tenant in calls if lane == BACKGROUND]
+    assert (BACKGROUND, str(org.id)) in sent  # the batch went out for this organisation
+    assert len(background_calls) > len([c for c in sent if c[0] == BACKGROUND])  # choices too
+    assert set(background_calls) == {str(org.id)}

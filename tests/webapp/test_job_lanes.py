@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from broker.ratelimit import BACKGROUND, INTERACTIVE, current_lane
+from broker.ratelimit import BACKGROUND, INTERACTIVE, current_lane, current_tenant
 from webapp.jobs import TASK_GROUPS
 from webapp.jobs.queue import TaskGroup, crontab, install
 
@@ -88,3 +88,35 @@ def test_a_task_naming_an_unknown_lane_is_refused():
         TaskGroup("x", lane="bulk")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         TaskGroup("y").task("z", lane="urgent")(lambda: None)  # type: ignore[arg-type]
+
+
+def test_the_job_wrapper_sets_the_tenant_from_the_jobs_organisation_and_restores_it(tmp_path):
+    group = TaskGroup("tenanttest", lane=BACKGROUND)
+    seen: dict[str, object] = {}
+
+    @group.task("bulk", tenant=lambda domain_id: domain_id * 10)
+    def bulk(domain_id: int) -> None:
+        seen["bulk"] = (current_lane(), current_tenant())
+
+    @group.task("unknown", tenant=lambda domain_id: None)  # the row is gone: nobody's share
+    def unknown(domain_id: int) -> None:
+        seen["unknown"] = current_tenant()
+
+    @group.task("periodic_like")
+    def plain() -> None:
+        seen["plain"] = current_tenant()
+
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config["JOBS_IMMEDIATE"] = True
+    jobs = install(app, [group])
+    jobs.enqueue("tenanttest.bulk", 7)
+    assert current_tenant() is None  # restored after the job
+    jobs.enqueue("tenanttest.unknown", 7)
+    jobs.enqueue("tenanttest.periodic_like")
+    assert seen == {"bulk": (BACKGROUND, "70"), "unknown": None, "plain": None}
+
+
+def test_bulk_linking_jobs_name_their_organisation():
+    specs = _specs()
+    assert specs["enterprise.send_batches"].tenant is not None
+    assert specs["enterprise.choose_calendar"].tenant is not None

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from flask import current_app
 
+from broker.ratelimit import tenant as rate_tenant
 from webapp import deps
 from webapp.jobs.queue import TaskGroup, crontab
 from webapp.services.enterprise import callbacks, sending
@@ -29,7 +30,25 @@ log = logging.getLogger("webapp.jobs.enterprise")
 tasks = TaskGroup("enterprise", lane="background")
 
 
-@tasks.task("send_batches", retries=5, retry_delay=15)
+def _organisation_of_domain(link_id: int) -> int | None:
+    """The organisation a domain's bulk link works for (its fair share of the background lane)."""
+    from models import ServiceAccountLink
+
+    with deps.database().sessions() as session:
+        link = session.get(ServiceAccountLink, link_id)
+        return None if link is None else link.organisation_id
+
+
+def _organisation_of_mailbox(profile_link_id: int) -> int | None:
+    """The organisation a newly linked mailbox belongs to."""
+    from models import ProfileLink
+
+    with deps.database().sessions() as session:
+        link = session.get(ProfileLink, profile_link_id)
+        return None if link is None else link.organisation_id
+
+
+@tasks.task("send_batches", retries=5, retry_delay=15, tenant=_organisation_of_domain)
 def send_batches(link_id: int) -> int:
     """Send every queued mailbox request of one domain; returns how many went out."""
     broker, cipher = deps.broker(), deps.cipher()
@@ -51,11 +70,13 @@ def resume_stalled() -> int:
     with deps.database().sessions() as session:
         link_ids = sending.stalled_links(session)
     for link_id in link_ids:
-        send_batches(link_id)
+        # each domain's sending counts against its own organisation's fair share
+        with rate_tenant(_organisation_of_domain(link_id)):
+            send_batches(link_id)
     return len(link_ids)
 
 
-@tasks.task("choose_calendar", retries=3, retry_delay=30)
+@tasks.task("choose_calendar", retries=3, retry_delay=30, tenant=_organisation_of_mailbox)
 def choose_calendar(profile_link_id: int) -> str | None:
     """Set a newly linked mailbox's interview calendar to its primary calendar."""
     broker, cipher = deps.broker(), deps.cipher()

@@ -6,7 +6,10 @@ Task modules declare their tasks on a :class:`TaskGroup` (``tasks = TaskGroup("e
 inside ``create_app`` (nothing at import reads the environment). Each task names the
 aggregator rate-limit lane its calls use (broker.ratelimit): ``background`` for bulk and
 periodic work, so it only takes what the interactive reserve leaves free, ``interactive`` for
-follow-ups of something a person just did. Each task runs inside an
+follow-ups of something a person just did. A task done for one organisation may name a
+``tenant`` function (its arguments → the organisation id, read inside the app context); its
+background calls then count against that organisation's fair share of the background lane, so
+one organisation's bulk job cannot starve another's. Each task runs inside an
 application context, so it can use the app's database sessions, broker and cipher. Every task
 must be idempotent: a job picked up twice (a worker restart, a retry) does no harm.
 """
@@ -27,6 +30,7 @@ from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 
 from broker.ratelimit import BACKGROUND, INTERACTIVE, LANES, Lane
 from broker.ratelimit import lane as rate_lane
+from broker.ratelimit import tenant as rate_tenant
 from webapp import deps
 from webapp.db import create_private_file
 
@@ -45,6 +49,7 @@ class TaskSpec:
     retry_delay: int = 10
     schedule: Any = None  # a huey crontab for periodic tasks
     lane: Lane = INTERACTIVE  # the aggregator rate-limit lane its calls use
+    tenant: Callable[..., int | None] | None = None  # the task's args -> its organisation id
 
 
 class TaskGroup:
@@ -60,11 +65,22 @@ class TaskGroup:
         self.specs: dict[str, TaskSpec] = {}
 
     def task(
-        self, verb_object: str, *, retries: int = 3, retry_delay: int = 10, lane: Lane | None = None
+        self,
+        verb_object: str,
+        *,
+        retries: int = 3,
+        retry_delay: int = 10,
+        lane: Lane | None = None,
+        tenant: Callable[..., int | None] | None = None,
     ):
-        """Register ``fn`` as a background task (retried on exceptions)."""
+        """Register ``fn`` as a background task (retried on exceptions). ``tenant(*args)``
+        names the organisation the job works for (its fair share of the background lane)."""
         return self._register(
-            verb_object, retries=retries, retry_delay=retry_delay, lane=lane or self.lane
+            verb_object,
+            retries=retries,
+            retry_delay=retry_delay,
+            lane=lane or self.lane,
+            tenant=tenant,
         )
 
     def periodic(self, verb_object: str, schedule):
@@ -230,7 +246,7 @@ def install(
                 raise ValueError(f"task {name} is declared twice")
             specs[name] = spec
     for name, spec in specs.items():
-        wrapped = _in_app_context(app, jobs, spec.fn, spec.lane)
+        wrapped = _in_app_context(app, jobs, spec.fn, spec.lane, spec.tenant)
         if spec.schedule is not None:
             jobs._tasks[name] = huey.periodic_task(spec.schedule, name=name)(wrapped)
         else:
@@ -240,19 +256,27 @@ def install(
     for old, new in (former_names or {}).items():
         spec = specs[new]
         huey.task(retries=spec.retries, retry_delay=spec.retry_delay, name=old)(
-            _in_app_context(app, jobs, spec.fn, spec.lane)
+            _in_app_context(app, jobs, spec.fn, spec.lane, spec.tenant)
         )
     deps.jobs.install(app, jobs)
     app.cli.add_command(jobs_cli)
     return jobs
 
 
-def _in_app_context(app: Flask, jobs: Jobs, fn, lane: Lane = INTERACTIVE):
+def _in_app_context(
+    app: Flask,
+    jobs: Jobs,
+    fn,
+    lane: Lane = INTERACTIVE,
+    tenant: Callable[..., int | None] | None = None,
+):
     def run(*args, _release: str | None = None, **kwargs):
         if _release is not None:
             jobs.release(_release)  # later notifications may queue a new job from now on
         with app.app_context(), rate_lane(lane):
-            return fn(*args, **kwargs)
+            org_id = tenant(*args, **kwargs) if tenant is not None else None
+            with rate_tenant(org_id):
+                return fn(*args, **kwargs)
 
     run.__name__ = fn.__name__
     run.__module__ = WIRE_MODULE

@@ -17,13 +17,23 @@ interactive calls may use the whole budget. The lane comes from a context variab
 (:func:`lane`, :func:`background`), set by the job worker for background tasks; anything that
 does not set it is interactive, so existing callers keep their behaviour.
 
+**Tenants.** Background work done for one organisation names it (:func:`tenant`, set by the
+job wrapper from the job's organisation). While more than one tenant has asked for background
+budget within the last ``tenant_window`` seconds (default 5), each tenant's requests are also
+capped at the background caps divided by the number of such active tenants, in both windows:
+two organisations bulk-linking at once each get half the lane, one alone gets all of it, and a
+tenant that stops asking leaves its share to the others once the activity window passes.
+Background calls without a tenant (periodic work) count against the lane only; interactive
+calls are never held back by tenants.
+
 **Usage.** ``usage()`` reads, without counting anything, each lane's requests in the current
 1 s and 60 s windows against its caps, and the 429s the transport reported through
 ``note_rejected()`` (per process in-process, shared by every process in Redis).
 
 * ``InProcessRateLimiter`` — thread-safe, for one process (development, a single worker).
-* ``RedisRateLimiter`` — one shared budget for every worker/process, atomic in a Lua script
-  using the Redis server clock (so hosts with skewed clocks still agree).
+* ``RedisRateLimiter`` (``broker.ratelimit.shared``) — one shared budget for every
+  worker/process, atomic in a Lua script using the Redis server clock (so hosts with skewed
+  clocks still agree).
 """
 
 from __future__ import annotations
@@ -32,20 +42,17 @@ import contextlib
 import math
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Literal, Protocol, TypedDict, cast, runtime_checkable
-
-if TYPE_CHECKING:
-    from redis import Redis
+from typing import Literal, Protocol, TypedDict, runtime_checkable
 
 DEFAULT_PER_SECOND = 50
 DEFAULT_PER_MINUTE = 500
 DEFAULT_MARGIN = 0.05
 DEFAULT_INTERACTIVE_RESERVE = 0.2
+DEFAULT_TENANT_WINDOW = 5.0
 
 Lane = Literal["interactive", "background"]
 INTERACTIVE: Lane = "interactive"
@@ -53,6 +60,30 @@ BACKGROUND: Lane = "background"
 LANES: tuple[Lane, ...] = (INTERACTIVE, BACKGROUND)
 
 _current_lane: ContextVar[Lane] = ContextVar("rendezvous_rate_lane", default=INTERACTIVE)
+
+
+_current_tenant: ContextVar[str | None] = ContextVar("rendezvous_rate_tenant", default=None)
+
+
+def current_tenant() -> str | None:
+    """The organisation background calls made here are done for (None: nobody in particular)."""
+    return _current_tenant.get()
+
+
+@contextmanager
+def tenant(org_id: int | str | None) -> Iterator[None]:
+    """Make the background calls inside this block count against ``org_id``'s fair share."""
+    token = _current_tenant.set(None if org_id is None else str(org_id))
+    try:
+        yield
+    finally:
+        _current_tenant.reset(token)
+
+
+def _share(cap: int, active: int) -> int:
+    """One active tenant's part of a background cap (rounded up: the lane is never left idle
+    by rounding; the lane's own cap still holds)."""
+    return cap if active <= 1 else max(1, math.ceil(cap / active))
 
 
 def current_lane() -> Lane:
@@ -98,8 +129,9 @@ class RateLimiter(Protocol):
     per_second: int
     per_minute: int
 
-    def acquire(self, lane: Lane = INTERACTIVE) -> None:
-        """Block until one more request may be sent in ``lane``, then count it."""
+    def acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> None:
+        """Block until one more request may be sent in ``lane`` (for ``tenant``), then count
+        it."""
 
     def note_rejected(self, lane: Lane = INTERACTIVE) -> None:
         """Count one 429 the aggregator answered to a request of ``lane``."""
@@ -156,6 +188,7 @@ class InProcessRateLimiter:
         *,
         margin: float = DEFAULT_MARGIN,
         interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
+        tenant_window: float = DEFAULT_TENANT_WINDOW,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -171,17 +204,51 @@ class InProcessRateLimiter:
         self._lock = threading.Lock()
         self._log: deque[tuple[float, Lane]] = deque()
         self._rejected: dict[Lane, int] = dict.fromkeys(LANES, 0)
+        self._tenant_window = tenant_window
+        self._tenant_seen: dict[str, float] = {}  # tenant -> last time it asked (background)
+        self._tenant_logs: dict[str, deque[float]] = {}  # tenant -> its admitted background
 
-    def try_acquire(self, lane: Lane = INTERACTIVE) -> float:
+    def _tenant_wait(self, now: float, tenant: str, cap_s: int, cap_m: int) -> float:
+        """Mark ``tenant`` active and return how long it must wait for its fair share."""
+        seen = self._tenant_seen
+        seen[tenant] = now
+        for name in [n for n, at in seen.items() if at <= now - self._tenant_window]:
+            del seen[name]
+        for name in [
+            n for n, t in self._tenant_logs.items() if not t or t[-1] <= now - self._minute
+        ]:
+            del self._tenant_logs[name]  # nothing of it left in either window
+        tlog = self._tenant_logs.setdefault(tenant, deque())
+        while tlog and tlog[0] <= now - self._minute:
+            tlog.popleft()
+        active = len(seen)
+        if active <= 1:
+            return 0.0
+        share_s, share_m = _share(cap_s, active), _share(cap_m, active)
+        wait = 0.0
+        if len(tlog) >= share_m:
+            wait = tlog[len(tlog) - share_m] + self._minute - now
+        if len(tlog) >= share_s:
+            nth_recent = tlog[len(tlog) - share_s]
+            if nth_recent > now - self._second:
+                wait = max(wait, nth_recent + self._second - now)
+        return wait
+
+    def try_acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> float:
         """Count a request in ``lane`` and return 0.0 if allowed now, else the seconds to wait
-        (not counted). Both lanes count in one log; only the caps differ."""
+        (not counted). Both lanes count in one log; only the caps differ. A background request
+        with a ``tenant`` must also fit that tenant's fair share of the background caps."""
         cap_s, cap_m = self.caps[lane]
+        if lane != BACKGROUND:
+            tenant = None
         with self._lock:
             now = self._clock()
             log = self._log
             while log and log[0][0] <= now - self._minute:
                 log.popleft()
             wait = 0.0
+            if tenant is not None:
+                wait = self._tenant_wait(now, tenant, cap_s, cap_m)
             if len(log) >= cap_m:
                 wait = log[len(log) - cap_m][0] + self._minute - now
             if len(log) >= cap_s:
@@ -191,6 +258,8 @@ class InProcessRateLimiter:
             if wait > 0:
                 return wait
             log.append((now, lane))
+            if tenant is not None:
+                self._tenant_logs[tenant].append(now)
             return 0.0
 
     def note_rejected(self, lane: Lane = INTERACTIVE) -> None:
@@ -211,138 +280,9 @@ class InProcessRateLimiter:
             rejected = dict(self._rejected)
         return _usage(self, "process", {k: (v[0], v[1]) for k, v in counts.items()}, rejected)
 
-    def acquire(self, lane: Lane = INTERACTIVE) -> None:
+    def acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> None:
         while True:
-            wait = self.try_acquire(lane)
-            if wait <= 0:
-                return
-            self._sleep(wait)
-
-
-_LUA_ACQUIRE = """
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local now
-if ARGV[6] then
-  now = tonumber(ARGV[6])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
--- the caps of the lane asking: the whole limit (interactive) or limit - reserve (background)
-local per_s = tonumber(ARGV[1])
-local per_m = tonumber(ARGV[2])
-local win_s = tonumber(ARGV[4])
-local win_m = tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win_m)
-local wait = 0
-local n = redis.call('ZCARD', KEYS[1])
-if n >= per_m then
-  local e = redis.call('ZRANGE', KEYS[1], n - per_m, n - per_m, 'WITHSCORES')
-  wait = tonumber(e[2]) + win_m - now
-end
-if n >= per_s then
-  local e = redis.call('ZREVRANGE', KEYS[1], per_s - 1, per_s - 1, 'WITHSCORES')
-  local w = tonumber(e[2]) + win_s - now
-  if w > wait then wait = w end
-end
-if wait > 0 then return wait end
-local seq = redis.call('INCR', KEYS[2])
-redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. seq)
-redis.call('PEXPIRE', KEYS[1], math.ceil(win_m / 1000) + 1000)
-redis.call('PEXPIRE', KEYS[2], math.ceil(win_m / 1000) + 1000)
-return 0
-"""
-
-
-_LUA_USAGE = """
-local now
-if ARGV[3] then
-  now = tonumber(ARGV[3])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
--- read-only: count each lane's members (named <process>:<lane>:<seq>) in both windows
-local result = {}
-for i, w in ipairs({tonumber(ARGV[1]), tonumber(ARGV[2])}) do
-  local members = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - w), '+inf')
-  local bg = 0
-  for _, m in ipairs(members) do
-    if string.find(m, ':background:', 1, true) then bg = bg + 1 end
-  end
-  result[2 * i - 1] = #members - bg
-  result[2 * i] = bg
-end
-return result
-"""
-
-
-class RedisRateLimiter:
-    """The same two windows, shared by every process that uses the same Redis and key prefix."""
-
-    def __init__(
-        self,
-        redis_client: Redis,
-        key_prefix: str = "rendezvous:cronofy:ratelimit",
-        per_second: int = DEFAULT_PER_SECOND,
-        per_minute: int = DEFAULT_PER_MINUTE,
-        *,
-        margin: float = DEFAULT_MARGIN,
-        interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
-        """``clock`` is for tests only: without it (always in production) the Redis server's
-        clock decides, so workers on hosts with skewed clocks still agree."""
-        if per_second < 1 or per_minute < 1 or margin < 0:
-            raise ValueError("rate limits must be positive")
-        self.per_second = per_second
-        self.per_minute = per_minute
-        self.caps = _lane_caps(per_second, per_minute, interactive_reserve)
-        self._clock = clock
-        self._windows_us = [int((1.0 + margin) * 1e6), int((60.0 + margin) * 1e6)]
-        self._keys = [f"{key_prefix}:log", f"{key_prefix}:seq"]
-        self._rejected_key = f"{key_prefix}:rejected"
-        self._member_prefix = uuid.uuid4().hex[:12]
-        self._redis = redis_client
-        self._script = redis_client.register_script(_LUA_ACQUIRE)
-        self._usage_script = redis_client.register_script(_LUA_USAGE)
-        self._sleep = sleep
-
-    def try_acquire(self, lane: Lane = INTERACTIVE) -> float:
-        """Count a request in ``lane`` and return 0.0 if allowed now, else the seconds to wait
-        (not counted). One atomic script: check both windows against the lane's caps and add."""
-        cap_s, cap_m = self.caps[lane]
-        member = f"{self._member_prefix}:{lane}"  # the lane is in the name, for usage()
-        args: list[int | str] = [cap_s, cap_m, member, *self._windows_us]
-        if self._clock is not None:
-            args.append(int(self._clock() * 1_000_000))
-        wait_us = int(self._script(keys=self._keys, args=args))
-        return wait_us / 1_000_000 if wait_us > 0 else 0.0
-
-    def note_rejected(self, lane: Lane = INTERACTIVE) -> None:
-        """Count a 429 in one Redis hash that every process shares (never expires)."""
-        self._redis.hincrby(self._rejected_key, lane, 1)
-
-    def usage(self) -> Usage:
-        """Read-only: both windows counted per lane in one script (one consistent moment);
-        the 429 counts are shared by every process using this Redis (``scope`` "shared")."""
-        args: list[int] = list(self._windows_us)
-        if self._clock is not None:
-            args.append(int(self._clock() * 1_000_000))
-        i_s, b_s, i_m, b_m = (int(n) for n in self._usage_script(keys=self._keys[:1], args=args))
-        stored = cast(
-            "list[bytes | str | None]", self._redis.hmget(self._rejected_key, list(LANES))
-        )
-        rejected: dict[Lane, int] = {
-            name: int(value or 0) for name, value in zip(LANES, stored, strict=True)
-        }
-        counts: dict[Lane, tuple[int, int]] = {INTERACTIVE: (i_s, i_m), BACKGROUND: (b_s, b_m)}
-        return _usage(self, "shared", counts, rejected)
-
-    def acquire(self, lane: Lane = INTERACTIVE) -> None:
-        while True:
-            wait = self.try_acquire(lane)
+            wait = self.try_acquire(lane, tenant)
             if wait <= 0:
                 return
             self._sleep(wait)
@@ -368,3 +308,7 @@ def rate_limiter_from_settings(
             interactive_reserve=interactive_reserve,
         )
     return InProcessRateLimiter(per_second, per_minute, interactive_reserve=interactive_reserve)
+
+
+# The Redis limiter uses the lanes, caps and usage helpers above; imported last so that it can.
+from broker.ratelimit.shared import RedisRateLimiter  # noqa: E402

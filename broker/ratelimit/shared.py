@@ -1,0 +1,191 @@
+"""The shared limiter: the same windows, lanes and tenant shares as ``InProcessRateLimiter``,
+kept in Redis and decided atomically by one Lua script on the Redis server clock."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from broker.ratelimit import (
+    BACKGROUND,
+    DEFAULT_INTERACTIVE_RESERVE,
+    DEFAULT_MARGIN,
+    DEFAULT_PER_MINUTE,
+    DEFAULT_PER_SECOND,
+    DEFAULT_TENANT_WINDOW,
+    INTERACTIVE,
+    LANES,
+    Lane,
+    Usage,
+    _lane_caps,
+    _usage,
+)
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+_LUA_ACQUIRE = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local now
+if ARGV[6] ~= '' then
+  now = tonumber(ARGV[6])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+-- the caps of the lane asking: the whole limit (interactive) or limit - reserve (background)
+local per_s = tonumber(ARGV[1])
+local per_m = tonumber(ARGV[2])
+local win_s = tonumber(ARGV[4])
+local win_m = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win_m)
+local wait = 0
+-- a background request for a tenant (KEYS[4] its log): mark the tenant active in KEYS[3]
+-- (scored by last ask) and hold it to the caps divided by the tenants active in ARGV[8] us
+local tenant = ARGV[7]
+if tenant ~= '' then
+  redis.call('ZADD', KEYS[3], now, tenant)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[8]))
+  redis.call('PEXPIRE', KEYS[3], math.ceil(tonumber(ARGV[8]) / 1000) + 1000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - win_m)
+  local active = redis.call('ZCARD', KEYS[3])
+  if active > 1 then
+    local share_s = math.max(1, math.ceil(per_s / active))
+    local share_m = math.max(1, math.ceil(per_m / active))
+    local nt = redis.call('ZCARD', KEYS[4])
+    if nt >= share_m then
+      local e = redis.call('ZRANGE', KEYS[4], nt - share_m, nt - share_m, 'WITHSCORES')
+      wait = tonumber(e[2]) + win_m - now
+    end
+    if nt >= share_s then
+      local e = redis.call('ZREVRANGE', KEYS[4], share_s - 1, share_s - 1, 'WITHSCORES')
+      local w = tonumber(e[2]) + win_s - now
+      if w > wait then wait = w end
+    end
+  end
+end
+local n = redis.call('ZCARD', KEYS[1])
+if n >= per_m then
+  local e = redis.call('ZRANGE', KEYS[1], n - per_m, n - per_m, 'WITHSCORES')
+  wait = tonumber(e[2]) + win_m - now
+end
+if n >= per_s then
+  local e = redis.call('ZREVRANGE', KEYS[1], per_s - 1, per_s - 1, 'WITHSCORES')
+  local w = tonumber(e[2]) + win_s - now
+  if w > wait then wait = w end
+end
+if wait > 0 then return wait end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. seq)
+redis.call('PEXPIRE', KEYS[1], math.ceil(win_m / 1000) + 1000)
+redis.call('PEXPIRE', KEYS[2], math.ceil(win_m / 1000) + 1000)
+if tenant ~= '' then
+  redis.call('ZADD', KEYS[4], now, ARGV[3] .. ':' .. seq)
+  redis.call('PEXPIRE', KEYS[4], math.ceil(win_m / 1000) + 1000)
+end
+return 0
+"""
+
+
+_LUA_USAGE = """
+local now
+if ARGV[3] then
+  now = tonumber(ARGV[3])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+-- read-only: count each lane's members (named <process>:<lane>:<seq>) in both windows
+local result = {}
+for i, w in ipairs({tonumber(ARGV[1]), tonumber(ARGV[2])}) do
+  local members = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - w), '+inf')
+  local bg = 0
+  for _, m in ipairs(members) do
+    if string.find(m, ':background:', 1, true) then bg = bg + 1 end
+  end
+  result[2 * i - 1] = #members - bg
+  result[2 * i] = bg
+end
+return result
+"""
+
+
+class RedisRateLimiter:
+    """The same two windows, shared by every process that uses the same Redis and key prefix."""
+
+    def __init__(
+        self,
+        redis_client: Redis,
+        key_prefix: str = "rendezvous:cronofy:ratelimit",
+        per_second: int = DEFAULT_PER_SECOND,
+        per_minute: int = DEFAULT_PER_MINUTE,
+        *,
+        margin: float = DEFAULT_MARGIN,
+        interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
+        tenant_window: float = DEFAULT_TENANT_WINDOW,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """``clock`` is for tests only: without it (always in production) the Redis server's
+        clock decides, so workers on hosts with skewed clocks still agree."""
+        if per_second < 1 or per_minute < 1 or margin < 0:
+            raise ValueError("rate limits must be positive")
+        self.per_second = per_second
+        self.per_minute = per_minute
+        self.caps = _lane_caps(per_second, per_minute, interactive_reserve)
+        self._clock = clock
+        self._windows_us = [int((1.0 + margin) * 1e6), int((60.0 + margin) * 1e6)]
+        self._keys = [f"{key_prefix}:log", f"{key_prefix}:seq"]
+        self._key_prefix = key_prefix
+        self._tenant_window_us = int(tenant_window * 1e6)
+        self._rejected_key = f"{key_prefix}:rejected"
+        self._member_prefix = uuid.uuid4().hex[:12]
+        self._redis = redis_client
+        self._script = redis_client.register_script(_LUA_ACQUIRE)
+        self._usage_script = redis_client.register_script(_LUA_USAGE)
+        self._sleep = sleep
+
+    def try_acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> float:
+        """Count a request in ``lane`` and return 0.0 if allowed now, else the seconds to wait
+        (not counted). One atomic script: check both windows against the lane's caps (and a
+        background tenant's fair share) and add."""
+        cap_s, cap_m = self.caps[lane]
+        if lane != BACKGROUND:
+            tenant = None
+        member = f"{self._member_prefix}:{lane}"  # the lane is in the name, for usage()
+        args: list[int | str] = [cap_s, cap_m, member, *self._windows_us]
+        args.append("" if self._clock is None else int(self._clock() * 1_000_000))
+        args += ["" if tenant is None else tenant, self._tenant_window_us]
+        tenant_log = f"{self._key_prefix}:tenant:{tenant or ''}"
+        keys = [*self._keys, f"{self._key_prefix}:tenants", tenant_log]
+        wait_us = int(self._script(keys=keys, args=args))
+        return wait_us / 1_000_000 if wait_us > 0 else 0.0
+
+    def note_rejected(self, lane: Lane = INTERACTIVE) -> None:
+        """Count a 429 in one Redis hash that every process shares (never expires)."""
+        self._redis.hincrby(self._rejected_key, lane, 1)
+
+    def usage(self) -> Usage:
+        """Read-only: both windows counted per lane in one script (one consistent moment);
+        the 429 counts are shared by every process using this Redis (``scope`` "shared")."""
+        args: list[int] = list(self._windows_us)
+        if self._clock is not None:
+            args.append(int(self._clock() * 1_000_000))
+        i_s, b_s, i_m, b_m = (int(n) for n in self._usage_script(keys=self._keys[:1], args=args))
+        stored = cast(
+            "list[bytes | str | None]", self._redis.hmget(self._rejected_key, list(LANES))
+        )
+        rejected: dict[Lane, int] = {
+            name: int(value or 0) for name, value in zip(LANES, stored, strict=True)
+        }
+        counts: dict[Lane, tuple[int, int]] = {INTERACTIVE: (i_s, i_m), BACKGROUND: (b_s, b_m)}
+        return _usage(self, "shared", counts, rejected)
+
+    def acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> None:
+        while True:
+            wait = self.try_acquire(lane, tenant)
+            if wait <= 0:
+                return
+            self._sleep(wait)
