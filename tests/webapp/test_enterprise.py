@@ -941,3 +941,32 @@ def test_bulk_linking_calls_count_against_the_organisations_background_share(
     assert (BACKGROUND, str(org.id)) in sent  # the batch went out for this organisation
     assert len(background_calls) > len([c for c in sent if c[0] == BACKGROUND])  # choices too
     assert set(background_calls) == {str(org.id)}
+
+
+def test_the_periodic_resume_sends_each_domain_for_its_own_organisation(
+    app, admin_client, session, sandbox, org, monkeypatch
+):
+    from broker.ratelimit import BACKGROUND
+
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:2])
+    monkeypatch.setattr(deps.jobs.of(app), "enqueue", lambda *a, **k: None)  # left queued
+    request_list(auth, link, FABRIKAM[:2])
+    assert batch_posts(sandbox) == 0
+    with app.app_context():
+        limiter = deps.broker().rate_limiter
+    calls: list[tuple[str, str | None]] = []
+    original = limiter.acquire
+    monkeypatch.setattr(
+        limiter,
+        "acquire",
+        lambda lane="interactive", tenant=None: (
+            calls.append((lane, tenant)),
+            original(lane, tenant),
+        )[1],
+    )
+    # as the worker runs it: through the job wrapper (background lane)
+    assert deps.jobs.of(app)._tasks["enterprise.resume_stalled"].call_local() == 1
+    assert batch_posts(sandbox) == 1
+    assert calls and set(calls) == {(BACKGROUND, str(org.id))}
