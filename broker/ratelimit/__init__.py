@@ -27,8 +27,9 @@ Background calls without a tenant (periodic work) count against the lane only; i
 calls are never held back by tenants.
 
 **Usage.** ``usage()`` reads, without counting anything, each lane's requests in the current
-1 s and 60 s windows against its caps, and the 429s the transport reported through
-``note_rejected()`` (per process in-process, shared by every process in Redis).
+1 s and 60 s windows against its caps, how many tenants share the background lane, and the
+429s the transport reported through ``note_rejected()`` (per process in-process, shared by
+every process in Redis).
 
 * ``InProcessRateLimiter`` — thread-safe, for one process (development, a single worker).
 * ``RedisRateLimiter`` (``broker.ratelimit.shared``) — one shared budget for every
@@ -152,6 +153,7 @@ class Usage(TypedDict):
     per_second: int
     per_minute: int
     scope: str  # "process" (this process only) or "shared" (every process on the Redis)
+    tenants: int  # organisations sharing the background lane now (asked within the window)
     lanes: dict[str, LaneUsage]
 
 
@@ -160,11 +162,13 @@ def _usage(
     scope: str,
     counts: dict[Lane, tuple[int, int]],
     rejected: dict[Lane, int],
+    tenants: int = 0,
 ) -> Usage:
     return {
         "per_second": limiter.per_second,
         "per_minute": limiter.per_minute,
         "scope": scope,
+        "tenants": tenants,
         "lanes": {
             name: {
                 "second": counts[name][0],
@@ -278,7 +282,9 @@ class InProcessRateLimiter:
                     if at > now - self._second:
                         counts[name][0] += 1
             rejected = dict(self._rejected)
-        return _usage(self, "process", {k: (v[0], v[1]) for k, v in counts.items()}, rejected)
+            tenants = sum(1 for at in self._tenant_seen.values() if at > now - self._tenant_window)
+        counts_ = {k: (v[0], v[1]) for k, v in counts.items()}
+        return _usage(self, "process", counts_, rejected, tenants)
 
     def acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> None:
         while True:

@@ -91,8 +91,8 @@ return 0
 
 _LUA_USAGE = """
 local now
-if ARGV[3] then
-  now = tonumber(ARGV[3])
+if ARGV[4] then
+  now = tonumber(ARGV[4])
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -108,6 +108,8 @@ for i, w in ipairs({tonumber(ARGV[1]), tonumber(ARGV[2])}) do
   result[2 * i - 1] = #members - bg
   result[2 * i] = bg
 end
+-- the tenants sharing the background lane: those that asked within the activity window
+result[5] = redis.call('ZCOUNT', KEYS[2], '(' .. (now - tonumber(ARGV[3])), '+inf')
 return result
 """
 
@@ -170,10 +172,11 @@ class RedisRateLimiter:
     def usage(self) -> Usage:
         """Read-only: both windows counted per lane in one script (one consistent moment);
         the 429 counts are shared by every process using this Redis (``scope`` "shared")."""
-        args: list[int] = list(self._windows_us)
+        args: list[int] = [*self._windows_us, self._tenant_window_us]
         if self._clock is not None:
             args.append(int(self._clock() * 1_000_000))
-        i_s, b_s, i_m, b_m = (int(n) for n in self._usage_script(keys=self._keys[:1], args=args))
+        keys = [self._keys[0], f"{self._key_prefix}:tenants"]
+        i_s, b_s, i_m, b_m, tenants = (int(n) for n in self._usage_script(keys=keys, args=args))
         stored = cast(
             "list[bytes | str | None]", self._redis.hmget(self._rejected_key, list(LANES))
         )
@@ -181,7 +184,7 @@ class RedisRateLimiter:
             name: int(value or 0) for name, value in zip(LANES, stored, strict=True)
         }
         counts: dict[Lane, tuple[int, int]] = {INTERACTIVE: (i_s, i_m), BACKGROUND: (b_s, b_m)}
-        return _usage(self, "shared", counts, rejected)
+        return _usage(self, "shared", counts, rejected, tenants)
 
     def acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> None:
         while True:

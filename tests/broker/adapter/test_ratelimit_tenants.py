@@ -323,3 +323,20 @@ def test_transport_names_the_current_tenant_to_the_limiter():
         with tenant(3):
             transport.send("GET", url, headers={}, idempotent=True)
     assert limiter.calls == [(BACKGROUND, None), (BACKGROUND, "3")]
+
+
+def test_usage_reports_the_tenants_sharing_the_background_lane(make_limiter):
+    clock = FakeClock()
+    lim = make_limiter(clock, 10, 1000, 0.0, window=5.0)
+    assert lim.usage()["tenants"] == 0
+    lim.try_acquire(BACKGROUND, "a")
+    lim.try_acquire(BACKGROUND, "b")
+    lim.try_acquire(BACKGROUND, None)  # untenanted work is nobody's share
+    lim.try_acquire(INTERACTIVE, "c")  # interactive calls are not tenants
+    assert lim.usage()["tenants"] == 2
+    clock.now += 3.0
+    lim.try_acquire(BACKGROUND, "a")
+    clock.now += 2.5  # b asked 5.5 s ago, a 2.5 s ago
+    assert lim.usage()["tenants"] == 1
+    clock.now += 3.0
+    assert lim.usage()["tenants"] == 0
