@@ -4,16 +4,12 @@ the ceiling — the same decisions in-process and in the Redis script."""
 
 from __future__ import annotations
 
-import logging
-import random
 import uuid
 
 import pytest
-import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.cronofy.transport import Transport
 from broker.ratelimit import (
     BACKGROUND,
     INTERACTIVE,
@@ -24,6 +20,7 @@ from broker.ratelimit import (
     lane,
     rate_limiter_from_settings,
 )
+from tests.broker.adapter._ok_transport import URL, ok_transport
 
 TICK = 1 / 64  # exactly representable: fake-clock decisions never hinge on float rounding
 
@@ -268,34 +265,10 @@ class RecordingLimiter:
         self.lanes.append(lane)
 
 
-class OkSession:
-    def request(self, method, url, **kwargs):
-        resp = requests.Response()
-        resp.status_code = 200
-        resp._content = b"{}"
-        resp.url = url
-        return resp
-
-    def close(self) -> None:
-        pass
-
-
 def test_transport_asks_the_limiter_in_the_current_lane():
     limiter = RecordingLimiter()
-    transport = Transport(
-        session=OkSession(),  # type: ignore[arg-type]
-        pool_size=1,
-        timeout=1,
-        max_retries=0,
-        rate_limiter=limiter,
-        backoff_base=0.1,
-        backoff_cap=1,
-        max_retry_after=1,
-        sleep=_no_sleep,
-        rng=random.Random(1),
-        logger=logging.getLogger("test"),
-    )
-    url = "https://api.example.test/v1/calendars"
+    transport = ok_transport(limiter)
+    url = URL
     transport.send("GET", url, headers={}, idempotent=True)
     with background():
         transport.send("GET", url, headers={}, idempotent=True)

@@ -5,17 +5,13 @@ decisions in-process and in the Redis script."""
 
 from __future__ import annotations
 
-import logging
 import math
-import random
 import uuid
 
 import pytest
-import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from broker.cronofy.transport import Transport
 from broker.ratelimit import (
     BACKGROUND,
     INTERACTIVE,
@@ -25,6 +21,7 @@ from broker.ratelimit import (
     current_tenant,
     tenant,
 )
+from tests.broker.adapter._ok_transport import URL, ok_transport
 
 TICK = 1 / 64  # exactly representable: fake-clock decisions never hinge on float rounding
 
@@ -290,34 +287,10 @@ class RecordingLimiter:
         self.calls.append((lane, tenant))
 
 
-class OkSession:
-    def request(self, method, url, **kwargs):
-        resp = requests.Response()
-        resp.status_code = 200
-        resp._content = b"{}"
-        resp.url = url
-        return resp
-
-    def close(self) -> None:
-        pass
-
-
 def test_transport_names_the_current_tenant_to_the_limiter():
     limiter = RecordingLimiter()
-    transport = Transport(
-        session=OkSession(),  # type: ignore[arg-type]
-        pool_size=1,
-        timeout=1,
-        max_retries=0,
-        rate_limiter=limiter,
-        backoff_base=0.1,
-        backoff_cap=1,
-        max_retry_after=1,
-        sleep=_no_sleep,
-        rng=random.Random(1),
-        logger=logging.getLogger("test"),
-    )
-    url = "https://api.example.test/v1/calendars"
+    transport = ok_transport(limiter)
+    url = URL
     with background():
         transport.send("GET", url, headers={}, idempotent=True)
         with tenant(3):
