@@ -52,6 +52,10 @@ class User(Base):
     __tablename__ = "user_account"
     __table_args__ = (
         UniqueConstraint("organisation_id", "email"),
+        # One account per identity at the organisation's provider.
+        UniqueConstraint(
+            "organisation_id", "sso_issuer", "sso_sub", name="uq_user_account_sso_identity"
+        ),
         kept_for("accounts", "People's accounts: name, email address, role, a password hash"),
     )
 
@@ -100,6 +104,18 @@ class User(Base):
     )
     invite_expires_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, info=classified("timestamp", "When the invitation link stops working")
+    )
+    #: Single sign-on binds the account to the provider's (issuer, sub) on its first sign-in;
+    #: later sign-ins are matched by them, not by the address (which the provider may change).
+    sso_issuer: Mapped[str | None] = mapped_column(
+        String(500),
+        info=classified("configuration", "Identity provider the account signs in with"),
+    )
+    sso_sub: Mapped[str | None] = mapped_column(
+        String(255),
+        info=classified(
+            "personal", "The person's identifier at the identity provider (OpenID Connect sub)"
+        ),
     )
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, info=classified("timestamp", "When the account was created")

@@ -19,9 +19,13 @@ import threading
 from datetime import timedelta
 from urllib.parse import parse_qs, quote, urlsplit
 
+import flask
 import oidc_provider_mock
 import requests
+from authlib.jose import RSAKey
 from werkzeug.serving import make_server
+
+from webapp.services.sso import oidc
 
 TENANT = "/tenant"
 
@@ -34,6 +38,8 @@ def s256(verifier: str) -> str:
 
 class Idp:
     def __init__(self, *, token_max_age: timedelta = timedelta(hours=1)):
+        # The app keeps providers' metadata per process: a new provider may reuse a port.
+        oidc.forget_providers()
         self._app = oidc_provider_mock.app(require_nonce=True, access_token_max_age=token_max_age)
         self.claim_tenant_issuer = False
         #: code → (challenge, method) from the authorization request that issued it.
@@ -41,6 +47,11 @@ class Idp:
         #: Every authorization request's query, and every token request's form.
         self.authorization_requests: list[dict[str, str]] = []
         self.token_requests: list[dict[str, str]] = []
+        #: The path of every request, to count discovery and key-set fetches.
+        self.paths: list[str] = []
+        #: When set, served at /jwks instead of the current keys (a provider that signs with a
+        #: key it has not published).
+        self.published_jwks: dict | None = None
         self._server = make_server("127.0.0.1", 0, self, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -49,6 +60,7 @@ class Idp:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(timeout=5)
+        oidc.forget_providers()
 
     # -- arranging -----------------------------------------------------------------------------
 
@@ -65,12 +77,32 @@ class Idp:
         assert response.status_code in (302, 303), (response.status_code, response.text[:300])
         return response.headers["Location"]
 
+    def fetches(self, path: str) -> int:
+        return sum(1 for p in self.paths if p == path)
+
+    def jwks(self) -> dict:
+        return requests.get(f"{self.url}/jwks", timeout=5).json()
+
+    def rotate_key(self) -> None:
+        """Sign from now on with a new key (published at /jwks unless ``published_jwks``)."""
+        with self._app.test_request_context("/"):
+            self._app.preprocess_request()
+            flask.g.oidc_provider_mock_storage.jwk = RSAKey.generate_key(is_private=True)
+
     # -- the WSGI app: PKCE check, the tenant alias, then the mock -------------------------------
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path.startswith(TENANT + "/"):
             environ["PATH_INFO"] = path = path[len(TENANT) :]
+        self.paths.append(path)
+        if path == "/jwks" and self.published_jwks is not None:
+            payload = json.dumps(self.published_jwks).encode()
+            start_response(
+                "200 OK",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
         if path == "/oauth2/token":
             return self._token(environ, start_response)
         if path == "/oauth2/authorize":

@@ -747,3 +747,127 @@ def test_a_directory_person_signs_in_only_when_first_sign_ins_are_allowed(
     }
     assert session.get(User, twin.id).role is Role.RECRUITER  # the neighbour's row untouched
     assert session.get(User, twin.id).name == "Neighbour's Twin"
+
+
+# --- the identity (issuer, sub) decides the account after the first sign-in ---------------------
+
+
+def test_the_first_sign_in_binds_the_account_to_the_identity_inside_its_organisation(
+    client, session, cipher, sso_org, idp, riley
+):
+    neighbour = seed_neighbour(session, cipher, [riley])
+    twin = neighbour.twins[riley.email]
+    idp.user("idp-sub-riley", email=riley.email)
+    response, _ = sign_in(client, idp, riley.email, sub="idp-sub-riley")
+    assert response.status_code == 302 and signed_in_as(client) == riley.id
+    session.refresh(riley)
+    session.refresh(twin)
+    assert (riley.sso_issuer, riley.sso_sub) == (idp.url, "idp-sub-riley")
+    assert (twin.sso_issuer, twin.sso_sub) == (None, None)  # same address, other organisation
+
+
+def test_an_address_changed_at_the_provider_keeps_opening_the_same_account(
+    app, session, sso_org, idp, riley
+):
+    sam = make_user(session, sso_org, Role.RECRUITER, email=f"sam@{DOMAIN}", name="Sam")
+    idp.user("idp-sub-riley", email=riley.email)
+    first = app.test_client()
+    sign_in(first, idp, riley.email, sub="idp-sub-riley")
+    assert signed_in_as(first) == riley.id
+    # The provider now says this identity's address is Sam's: it still opens Riley's account.
+    idp.user("idp-sub-riley", email=sam.email)
+    later = app.test_client()
+    response, _ = sign_in(later, idp, sam.email, sub="idp-sub-riley")
+    assert response.status_code == 302 and signed_in_as(later) == riley.id != sam.id
+    session.refresh(sam)
+    assert sam.last_login_at is None and sam.sso_sub is None
+    assert audit(session, "sso.login")[-1].detail == {"address_changed_at_provider": True}
+
+
+def test_an_address_reused_by_another_identity_is_refused(client, session, sso_org, idp, riley):
+    idp.user("idp-sub-riley", email=riley.email)
+    sign_in(client, idp, riley.email, sub="idp-sub-riley")
+    client.get("/logout")
+    # Riley left; the provider gave the address to a new person (another sub).
+    idp.user("idp-sub-newcomer", email=riley.email)
+    fresh = client.application.test_client()
+    response, _ = sign_in(fresh, idp, riley.email, sub="idp-sub-newcomer")
+    refused(response, 403, "signs in with another identity at your identity provider")
+    assert signed_in_as(fresh) is None
+    session.refresh(riley)
+    assert riley.sso_sub == "idp-sub-riley"
+    assert audit(session, "sso.login_refused")[-1].detail == {
+        "reason": "address bound to another identity"
+    }
+
+
+def test_a_new_issuer_binds_again_by_verified_address(
+    client, session, cipher, sso_org, admin, idp, riley
+):
+    idp.user("idp-sub-riley", email=riley.email)
+    sign_in(client, idp, riley.email, sub="idp-sub-riley")
+    other = Idp()
+    try:
+        configure(session, cipher, admin, other.url)  # the organisation moved providers
+        other.user("other-sub", email=riley.email)
+        fresh = client.application.test_client()
+        response, _ = sign_in(fresh, other, riley.email, sub="other-sub")
+    finally:
+        other.stop()
+    assert response.status_code == 302 and signed_in_as(fresh) == riley.id
+    session.refresh(riley)
+    assert (riley.sso_issuer, riley.sso_sub) == (other.url, "other-sub")
+
+
+# --- discovery and signing keys are kept per issuer ----------------------------------------------
+
+DISCOVERY = "/.well-known/openid-configuration"
+
+
+def test_discovery_and_keys_are_fetched_once_per_issuer_until_they_expire(
+    app, monkeypatch, session, sso_org, idp, riley
+):
+    from webapp.services.sso import oidc
+
+    assert idp.fetches(DISCOVERY) == 1  # saving the configuration checked the provider
+    for _ in range(3):
+        browser = app.test_client()
+        response, _ = sign_in(browser, idp, riley.email)
+        assert response.status_code == 302 and signed_in_as(browser) == riley.id
+    assert (idp.fetches(DISCOVERY), idp.fetches("/jwks")) == (1, 1)
+    later = oidc._clock() + oidc.METADATA_TTL + 1
+    monkeypatch.setattr(oidc, "_clock", lambda: later)
+    browser = app.test_client()
+    response, _ = sign_in(browser, idp, riley.email)
+    assert response.status_code == 302
+    assert (idp.fetches(DISCOVERY), idp.fetches("/jwks")) == (2, 2)
+
+
+def test_saving_the_configuration_reads_the_provider_afresh(session, cipher, sso_org, admin, idp):
+    configure(session, cipher, admin, idp.url)
+    assert idp.fetches(DISCOVERY) == 2
+
+
+def test_a_rotated_signing_key_is_fetched_once(app, session, sso_org, idp, riley):
+    sign_in(app.test_client(), idp, riley.email)
+    assert idp.fetches("/jwks") == 1
+    idp.rotate_key()
+    for expected in (2, 2):
+        browser = app.test_client()
+        response, _ = sign_in(browser, idp, riley.email)
+        assert response.status_code == 302 and signed_in_as(browser) == riley.id
+        assert idp.fetches("/jwks") == expected
+
+
+def test_a_token_signed_with_an_unpublished_key_is_refused_after_one_refresh(
+    app, session, sso_org, idp, riley
+):
+    sign_in(app.test_client(), idp, riley.email)
+    idp.published_jwks = idp.jwks()  # the provider keeps publishing only the old key
+    idp.rotate_key()
+    browser = app.test_client()
+    response, _ = sign_in(browser, idp, riley.email)
+    refused(response, 401, "not validly signed")
+    assert signed_in_as(browser) is None
+    assert idp.fetches("/jwks") == 3  # the first sign-in, ours above, one refresh: no more
+    assert audit(session, "sso.login_refused")[-1].detail == {"reason": "bad signature"}

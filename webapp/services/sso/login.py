@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Organisation, SsoConfig, SsoState, User, utcnow
@@ -287,9 +288,85 @@ def finish(
     return _admit(session, actor, config, identity)
 
 
+def _bound(session: Session, config: SsoConfig, identity: oidc.Identity) -> User | None:
+    """The account of the organisation that signed in with this identity before."""
+    return session.scalar(
+        select(User).where(
+            User.organisation_id == config.organisation_id,
+            User.sso_issuer == oidc.normalise_issuer(config.issuer),
+            User.sso_sub == identity.subject,
+        )
+    )
+
+
 def _admit(session: Session, actor: Actor, config: SsoConfig, identity: oidc.Identity) -> User:
-    """The account in the configuration's organisation for this identity: only an address at
-    one of its verified domains, never an account of another organisation."""
+    """The account in the configuration's organisation for this identity: the one bound to its
+    (issuer, sub) since an earlier sign-in, else (a first sign-in) the account at its address,
+    which must be verified and at one of the organisation's verified domains; never an account
+    of another organisation, and never one bound to another identity."""
+    user = _bound(session, config, identity)
+    if user is not None:
+        return _sign_in_bound(session, actor, config, identity, user)
+    user = _first_sign_in(session, actor, config, identity)
+    user.sso_issuer = oidc.normalise_issuer(config.issuer)
+    user.sso_sub = identity.subject
+    user.last_login_at = utcnow()
+    record(
+        session,
+        acting_as(user, actor),
+        "sso.login",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+        detail={"bound": True},
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        # Another sign-in of the same identity bound it first (or the account was bound to
+        # another identity meanwhile): nothing of this one is kept.
+        session.rollback()
+        _refuse(session, actor, config.organisation_id, "identity bound concurrently")
+        raise SsoRefused(
+            "This sign-in collided with another one for the same account. Nothing was "
+            "changed; please sign in again.",
+            "concurrent",
+        ) from None
+    return user
+
+
+def _sign_in_bound(
+    session: Session, actor: Actor, config: SsoConfig, identity: oidc.Identity, user: User
+) -> User:
+    """A later sign-in: the identity decides the account, whatever address the provider names
+    now (an address changed there never opens another account)."""
+    if not user.active:
+        _refuse(session, actor, config.organisation_id, "inactive", label=user.email)
+        raise SsoRefused(
+            "Your account is deactivated. Ask your IT admin to reactivate it.", "inactive"
+        )
+    if user.invite_token_hash is not None:
+        user.invite_token_hash = None
+        user.invite_expires_at = None
+    user.last_login_at = utcnow()
+    detail = {"address_changed_at_provider": True} if identity.email != user.email else None
+    record(
+        session,
+        acting_as(user, actor),
+        "sso.login",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+        detail=detail,
+    )
+    session.commit()
+    return user
+
+
+def _first_sign_in(
+    session: Session, actor: Actor, config: SsoConfig, identity: oidc.Identity
+) -> User:
+    """The account a first sign-in of this identity opens (made if the admin allows)."""
     org_id = config.organisation_id
     email = identity.email
     if identity.email_verified is False:
@@ -306,6 +383,20 @@ def _admit(session: Session, actor: Actor, config: SsoConfig, identity: oidc.Ide
             "foreign domain",
         )
     user = session.scalar(select(User).where(User.organisation_id == org_id, User.email == email))
+    if (
+        user is not None
+        and user.sso_sub is not None
+        and user.sso_issuer == oidc.normalise_issuer(config.issuer)
+    ):
+        # The address is another identity's account at this provider (the address was given
+        # to someone new there, or the account was recreated): it never opens it.
+        _refuse(session, actor, org_id, "address bound to another identity", label=email)
+        raise SsoRefused(
+            "This address belongs to an account that signs in with another identity at your "
+            "identity provider, so it cannot be opened with yours. Ask your IT admin. Nothing "
+            "was changed.",
+            "other identity",
+        )
     if user is not None and not user.active:
         _refuse(session, actor, org_id, "inactive", label=email)
         raise SsoRefused(
@@ -365,14 +456,4 @@ def _admit(session: Session, actor: Actor, config: SsoConfig, identity: oidc.Ide
         # Signing in through the provider completes an open invitation.
         user.invite_token_hash = None
         user.invite_expires_at = None
-    user.last_login_at = utcnow()
-    record(
-        session,
-        acting_as(user, actor),
-        "sso.login",
-        target_type="user",
-        target_id=user.id,
-        target_label=email,
-    )
-    session.commit()
     return user

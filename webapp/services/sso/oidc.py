@@ -6,6 +6,11 @@ document, so each is checked first (``check_url``): https only, and never a loop
 link-local address, unless the deployment allows insecure issuers (development and the tests
 that run a local provider). Failures become ``IdpTrouble`` with a message safe to show: never
 the provider's own text, a token or our client secret.
+
+A provider's discovery document and signing keys are kept per issuer for ``METADATA_TTL``
+(cachetools' TTLCache, per process), so a sign-in does not fetch them twice. Providers rotate
+keys by publishing the new one before signing with it: an ID token naming a key id the kept set
+lacks refreshes the set once, at once.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +29,8 @@ from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
-from joserfc import jwt
+from cachetools import TTLCache
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
@@ -36,6 +44,26 @@ LEEWAY_SECONDS = 60
 #: Asymmetric signatures only: an HS256 token would be signed with our own client secret.
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
 SCOPE = "openid email profile"
+#: Seconds a provider's discovery document and signing keys are reused.
+METADATA_TTL = 3600
+
+
+def _clock() -> float:
+    return time.monotonic()
+
+
+# Keyed by (URL, insecure_ok): a provider checked under the development setting is never reused
+# without it. cachetools' caches are not thread-safe; fetches happen outside the lock.
+_lock = threading.Lock()
+_providers: TTLCache = TTLCache(maxsize=256, ttl=METADATA_TTL, timer=lambda: _clock())
+_key_sets: TTLCache = TTLCache(maxsize=256, ttl=METADATA_TTL, timer=lambda: _clock())
+
+
+def forget_providers() -> None:
+    """Drop every kept discovery document and key set (tests start from nothing)."""
+    with _lock:
+        _providers.clear()
+        _key_sets.clear()
 
 
 class IdpTrouble(Unavailable):
@@ -123,7 +151,22 @@ def _get_json(url: str, *, insecure_ok: bool, what: str) -> dict[str, Any]:
     return body
 
 
-def discover(issuer: str, *, insecure_ok: bool) -> Provider:
+def discover(issuer: str, *, insecure_ok: bool, fresh: bool = False) -> Provider:
+    """The provider's metadata, kept for ``METADATA_TTL``; ``fresh`` fetches it again (an IT
+    admin saving the configuration sees the provider as it is now)."""
+    key = (normalise_issuer(issuer), insecure_ok)
+    if not fresh:
+        with _lock:
+            kept = _providers.get(key)
+        if kept is not None:
+            return kept
+    provider = _discover(issuer, insecure_ok=insecure_ok)
+    with _lock:
+        _providers[key] = provider
+    return provider
+
+
+def _discover(issuer: str, *, insecure_ok: bool) -> Provider:
     """The provider's metadata from ``{issuer}/.well-known/openid-configuration``, checked:
     it must name exactly this issuer (OpenID Connect Discovery 1.0 §4.3) and offer the
     authorization code flow with S256 PKCE and asymmetric ID token signatures."""
@@ -228,17 +271,15 @@ def redeem(
     raw = token.get("id_token") if isinstance(token, dict) else None
     if not isinstance(raw, str):
         raise IdTokenRejected("The identity provider sent no ID token.", "no id token")
-    keys = _get_json(provider.jwks_uri, insecure_ok=insecure_ok, what="Its jwks_uri")
+    kept = _kept_keys(provider, insecure_ok=insecure_ok)
     try:
-        decoded = jwt.decode(
-            raw,
-            KeySet.import_key_set(keys),  # type: ignore[arg-type]
-            registry=JWSRegistry(algorithms=list(provider.algorithms)),
-        )
-    except (JoseError, ValueError, TypeError):
-        raise IdTokenRejected(
-            "The identity provider's ID token is not validly signed.", "bad signature"
-        ) from None
+        decoded = _verified(raw, kept or signing_keys(provider, insecure_ok=insecure_ok), provider)
+    except IdTokenRejected:
+        kid = _key_id(raw)
+        if kept is None or (kid is not None and _holds(kept, kid)):
+            raise  # keys fetched just now, or the named key is known: a bad signature
+        # Signed with a key published after we kept the set (rotation): fetch it again, once.
+        decoded = _verified(raw, signing_keys(provider, insecure_ok=insecure_ok), provider)
     claims = CodeIDToken(
         decoded.claims,
         decoded.header,
@@ -265,6 +306,48 @@ def redeem(
         email_verified=verified if isinstance(verified, bool) else None,
         name=claims.get("name") if isinstance(claims.get("name"), str) else None,
     )
+
+
+def _verified(raw: str, keys: KeySet, provider: Provider) -> Any:
+    try:
+        return jwt.decode(raw, keys, registry=JWSRegistry(algorithms=list(provider.algorithms)))
+    except (JoseError, ValueError, TypeError):
+        raise IdTokenRejected(
+            "The identity provider's ID token is not validly signed.", "bad signature"
+        ) from None
+
+
+def _kept_keys(provider: Provider, *, insecure_ok: bool) -> KeySet | None:
+    with _lock:
+        return _key_sets.get((provider.jwks_uri, insecure_ok))
+
+
+def signing_keys(provider: Provider, *, insecure_ok: bool) -> KeySet:
+    """The provider's published keys (``jwks_uri``), fetched now and kept for
+    ``METADATA_TTL``."""
+    key = (provider.jwks_uri, insecure_ok)
+    document = _get_json(provider.jwks_uri, insecure_ok=insecure_ok, what="Its jwks_uri")
+    try:
+        keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise IdpTrouble("The identity provider's signing keys cannot be read.") from None
+    with _lock:
+        _key_sets[key] = keys
+    return keys
+
+
+def _key_id(raw: str) -> str | None:
+    """The ``kid`` an ID token's header names, if it names one."""
+    try:
+        header = jws.extract_compact(raw.encode()).headers()
+    except (JoseError, ValueError, TypeError):
+        return None
+    kid = header.get("kid")
+    return kid if isinstance(kid, str) else None
+
+
+def _holds(keys: KeySet, kid: str) -> bool:
+    return any(key.kid == kid for key in keys.keys)
 
 
 def _claim_message(description: str) -> str:

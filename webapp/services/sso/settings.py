@@ -129,7 +129,7 @@ def save_provider(
             "Connect first (Google Workspace or Microsoft 365)."
         )
     try:
-        oidc.discover(issuer, insecure_ok=insecure_ok)
+        oidc.discover(issuer, insecure_ok=insecure_ok, fresh=True)
     except oidc.IdTokenRejected as exc:
         raise Invalid(exc.message, field="issuer") from None
     changed: list[str] = []
