@@ -31,6 +31,7 @@ from models.interview import (
     SlotClaim,
 )
 from models.organisation import Organisation
+from models.pool import InterviewLoad, Pool, PoolMember
 from models.sso import SsoConfig, SsoState
 from models.user import LOGIN_ROLES, ROLE_LABELS, CoordinatorAssignment, Role, User
 
@@ -47,6 +48,7 @@ __all__ = [
     "EventStatus",
     "IdempotencyKey",
     "Interview",
+    "InterviewLoad",
     "InterviewStatus",
     "LinkMode",
     "LinkStatus",
@@ -59,6 +61,8 @@ __all__ = [
     "PendingRevocation",
     "ProfileLink",
     "Organisation",
+    "Pool",
+    "PoolMember",
     "LOGIN_ROLES",
     "ROLE_LABELS",
     "Role",

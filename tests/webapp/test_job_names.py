@@ -24,6 +24,7 @@ SCHEDULES = {
     "maintenance.purge_api_tokens": crontab(minute="41", hour="3"),
     "maintenance.purge_audit_entries": crontab(minute="17", hour="3"),
     "maintenance.purge_idempotency_keys": crontab(minute="23"),
+    "maintenance.purge_interview_load": crontab(minute="47", hour="3"),
     "maintenance.purge_mailbox_lists": crontab(minute="37"),
     "maintenance.purge_oauth_states": crontab(minute="*/30"),
     "revocations.resume": crontab(minute="*"),

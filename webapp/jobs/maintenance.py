@@ -67,3 +67,12 @@ def purge_mailbox_lists() -> int:
 
     with deps.database().sessions() as session:
         return list_summaries.purge(session)
+
+
+@tasks.periodic("purge_interview_load", crontab(minute="47", hour="3"))
+def purge_interview_load() -> int:
+    """Daily: delete the load ledger's rows of interviews that started over 8 days ago."""
+    from webapp.services.pools import ledger
+
+    with deps.database().sessions() as session:
+        return ledger.purge(session)

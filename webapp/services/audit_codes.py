@@ -141,6 +141,12 @@ AREAS: tuple[Area, ...] = (
             "interview.write_failed": "An interview's calendar event could not be written.",
             "interview.video_fallback": "An interview got a different video link than asked for.",
             "interview.candidate_replied": "A candidate answered an invitation.",
+            "pool.created": "A recruiter or IT admin created an interviewer pool.",
+            "pool.changed": "An interviewer pool's name or note was changed.",
+            "pool.deleted": "An interviewer pool was deleted (its members with it).",
+            "pool.member_added": "A person was added to an interviewer pool, with their limits.",
+            "pool.member_changed": "A pool member's limits or shadow flag were changed.",
+            "pool.member_removed": "A person was taken out of an interviewer pool.",
             "interview.candidate_notice_queued": "The candidate's email about a moved or "
             "cancelled interview was queued.",
             "interview.candidate_notice_skipped": "The candidate could not be told of a moved "

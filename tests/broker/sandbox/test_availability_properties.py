@@ -158,11 +158,23 @@ def test_periods_with_required_n_are_backed_by_enough_members(query):
 
 
 @PROPERTY
+@given(queries(all_required=False))
+def test_slots_with_required_n_list_exactly_the_members_free_for_that_slot(query):
+    """What a pool pick relies on: for ``required: N`` each slot names every member free over
+    that very slot (not over a longer window around it), and no one busy in it."""
+    for window in av.slots(query):
+        assert set(window.participants) == free_members(query, window.start, window.end)
+
+
+@PROPERTY
 @given(queries(), st.data())
 def test_query_slots_agree_with_the_oracle(query, data):
     starts = data.draw(st.lists(times, max_size=6))
-    got = {w.start for w in av.check_slots(query, starts)}
+    found = av.check_slots(query, starts)
+    got = {w.start for w in found}
     assert got == {t for t in starts if free_members(query, t, t + query.duration) is not None}
+    for w in found:  # the booking's re-check of a pool pick reads who is free from these
+        assert set(w.participants) == free_members(query, w.start, w.end)
 
 
 def test_slots_are_back_to_back_and_aligned():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -38,6 +38,7 @@ from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.errors import Invalid, SlotTaken
+from webapp.services.pools import ledger
 from webapp.services.scheduling import notices
 from webapp.services.scheduling.access import host_link_for, interview_for
 from webapp.services.scheduling.content import (
@@ -224,10 +225,12 @@ def commit_interview(
     invite_candidate: bool = True,
     room: model.Room | None = None,
     hold: claims.Hold | None = None,
+    picked_from: Mapping[int, int] | None = None,
 ) -> tuple[Interview, str]:
     """Commit the Interview and CreatedEvent rows (event ids fixed now) with the claim on its
-    time (``hold``, by default the panel's and room's); return the sealed write. SlotTaken, with
-    nothing committed, when another booking holds any of that time."""
+    time (``hold``, by default the panel's and room's) and the panel's rows of the load ledger
+    (``picked_from``: user id → pool, for members picked from a pool); return the sealed
+    write. SlotTaken, with nothing committed, when another booking holds any of that time."""
     interview = Interview(
         uid=uuid.uuid4().hex,
         organisation_id=host.organisation_id,
@@ -240,6 +243,14 @@ def commit_interview(
     )
     session.add(interview)
     session.flush()
+    ledger.write(
+        session,
+        host.organisation_id,
+        interview.id,
+        [m.user.id for m in members],
+        new.start,
+        picked_from,
+    )
     for n, link in enumerate(write_targets(host, members)):
         session.add(
             CreatedEvent(

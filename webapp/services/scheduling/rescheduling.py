@@ -22,6 +22,7 @@ from webapp.services import Actor, JobQueue, claims
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster
 from webapp.services.errors import AggregatorTrouble, Invalid, SlotTaken
+from webapp.services.pools import ledger
 from webapp.services.scheduling import notices
 from webapp.services.scheduling.access import interview_for, links_by_id, panel_members
 from webapp.services.scheduling.booking import TAKEN, TAKEN_ROOM, hold_for
@@ -154,6 +155,7 @@ def move_interview(
     record(session, actor, "interview.rescheduled", target_type="interview", target_id=interview.id)
     # The old time is ours to give up; the new one must be claimed like any booking's.
     claims.release(session, interview.id)
+    ledger.move(session, interview.id, start)
     if not claims.claim(
         session,
         interview.organisation_id,
