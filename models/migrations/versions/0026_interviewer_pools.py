@@ -2,8 +2,8 @@
 shadow flag, and the ledger of who sits on which of our own interviews (ids and its start time)
 that a pool pick counts as load
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-05
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import models.base
 
-revision = "0025"
-down_revision = "0024"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
