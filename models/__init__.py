@@ -30,6 +30,7 @@ from models.interview import (
     SchedulingPreference,
     SlotClaim,
 )
+from models.loop import InterviewLoop, LoopSession, LoopState
 from models.organisation import Organisation
 from models.pool import InterviewLoad, Pool, PoolMember
 from models.sso import SsoConfig, SsoState
@@ -50,6 +51,9 @@ __all__ = [
     "Interview",
     "InterviewLoad",
     "InterviewStatus",
+    "InterviewLoop",
+    "LoopSession",
+    "LoopState",
     "LinkMode",
     "LinkStatus",
     "MailboxRequest",

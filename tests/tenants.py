@@ -25,9 +25,11 @@ from models import (
     CreatedEvent,
     ErasureRequest,
     Interview,
+    InterviewLoop,
     InterviewStatus,
     LinkMode,
     LinkStatus,
+    LoopSession,
     MailboxKind,
     MailboxList,
     MailboxListLine,
@@ -45,6 +47,7 @@ from tests.factories import make_org
 from webapp import security
 from webapp.services import Actor, api_tokens, credentials
 from webapp.services.compliance.scope import organisation_scope
+from webapp.services.link_details import email_hash
 
 #: The neighbour's password: never the one the first organisation's people log in with.
 NEIGHBOUR_PASSWORD = "the neighbour's own password"
@@ -75,6 +78,8 @@ class Neighbour:
                 if "scheduling_link" in endpoint or endpoint.startswith("candidate_links.")
                 else "profile_link"
             )
+        if name == "uid" and endpoint.startswith("loops."):
+            kind = "interview_loop"
         if name == "request_id":
             kind = "mailbox_request" if endpoint.startswith("enterprise.") else "erasure_request"
         return self.ids.get(kind) if kind else None
@@ -186,7 +191,27 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
         account_email=f"svc@{domain}",
         status=LinkStatus.ACTIVE,
     )
-    session.add_all([scheduling_link, service_account])
+    interview_loop = InterviewLoop(
+        uid=secrets.token_hex(16),
+        organisation_id=org.id,
+        created_by_id=recruiter.id,
+        tzid="Europe/London",
+        start_date=dt.date(2030, 1, 7),
+        days=5,
+        details_sealed=f"neighbour-sealed-{suffix}".encode(),
+        candidate_email_hash=email_hash(address),
+        sessions=[
+            LoopSession(ordinal=1, duration_minutes=60, panel_link_ids=[link.id], video=True),
+            LoopSession(
+                ordinal=2,
+                duration_minutes=45,
+                panel_link_ids=[link.id],
+                video=False,
+                interview_id=interview.id,
+            ),
+        ],
+    )
+    session.add_all([scheduling_link, service_account, interview_loop])
     session.flush()
     mailbox = MailboxRequest(
         service_account_link_id=service_account.id,
@@ -262,6 +287,7 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
         "mailbox_request": mailbox.id,
         "erasure_request": erasure.id,
         "mailbox_list": mailbox_list.id,
+        "interview_loop": interview_loop.uid,
     }
     markers = [
         org.name,
@@ -272,6 +298,7 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
         link.profile_id,
         link.target_calendar_id,
         interview.uid,
+        interview_loop.uid,
         service_account.sub,
         room.resource_sub,
         room.display_name,

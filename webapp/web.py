@@ -246,6 +246,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("main.home", "Home"),
     ("main.my_managers", "My hiring managers"),
     ("schedule.index", "Schedule"),
+    ("loops.index", "Loops"),
     ("interviews.index", "Interviews"),
     ("admin.users", "Users"),
     ("settings.integration", "Calendar integration"),

@@ -38,6 +38,20 @@ def delete_interview(interview_id: int) -> str:
         return writes.run_delete(session, broker, cipher, interview_id)
 
 
+@tasks.task("write_loop", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
+def write_loop(loop_id: int, payloads: dict[str, str]) -> str:
+    """Write a booked loop's sessions in order; a failed session takes the whole loop back."""
+    from webapp.services.loops import booking as loop_booking
+
+    broker, cipher, seal = deps.broker(), deps.cipher(), deps.sealer()
+    if broker is None:
+        raise WriteFailed("no calendar aggregator configured")
+    with deps.database().sessions() as session:
+        return loop_booking.run_loop_write(
+            session, broker, cipher, seal, loop_id, payloads, jobs=deps.jobs()
+        )
+
+
 # A push follow-up (background); writing/deleting a booked interview stays interactive.
 @tasks.task("apply_changes", retries=5, retry_delay=30, lane="background")
 def apply_changes(link_id: int, changes_since: str | None, channel_id: str | None = None) -> dict:
@@ -76,8 +90,13 @@ def reconcile() -> dict:
     broker, cipher = deps.broker(), deps.cipher()
     if broker is None:
         return {}
+    from webapp.services.loops import booking as loop_booking
+
     with deps.database().sessions() as session:
-        return sync.reconcile(session, broker, cipher)
+        found = sync.reconcile(session, broker, cipher)
+        # A loop whose write job never finished must not stay half-booked.
+        taken_back = loop_booking.take_back_broken(session, broker, cipher, jobs=deps.jobs())
+        return dict(found, loops_taken_back=taken_back) if taken_back else found
 
 
 @tasks.periodic("purge_links", crontab(minute="40", hour="3"))

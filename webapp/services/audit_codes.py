@@ -163,6 +163,20 @@ AREAS: tuple[Area, ...] = (
         },
     ),
     Area(
+        "loop",
+        "Interview loops",
+        {
+            "loop.composed": "A recruiter composed an interview loop (its sessions, not yet "
+            "booked).",
+            "loop.booked": "Every session of an interview loop was booked at once (each is an "
+            "interview of its own).",
+            "loop.write_failed": "A session of a loop could not be written to the calendar: "
+            "every session was taken back (the detail names the session).",
+            "loop.rescheduled": "A whole interview loop was moved to another itinerary.",
+            "loop.cancelled": "An interview loop was cancelled.",
+        },
+    ),
+    Area(
         "erasure",
         "Erasure",
         {

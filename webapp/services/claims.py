@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, insert, select, update
@@ -93,21 +93,69 @@ def hold_of(
     )
 
 
-def claim(session: Session, organisation_id: int, interview_id: int, hold: Hold) -> bool:
-    """Insert the hold's rows in the caller's transaction. False (after rolling the whole
-    transaction back) when another booking holds any of them."""
-    rows = [
-        {
-            "organisation_id": organisation_id,
-            "interview_id": interview_id,
-            "sub": sub,
-            "bucket_start": bucket,
-            "starts_at": hold.start,
-            "ends_at": hold.end,
-        }
-        for sub in hold.subs
-        for bucket in hold.buckets()
-    ]
+def claim(
+    session: Session,
+    organisation_id: int,
+    interview_id: int,
+    hold: Hold,
+    *,
+    skip: Collection[tuple[str, dt.datetime]] = (),
+) -> bool:
+    """Insert the hold's rows in the caller's transaction (less ``skip``, as ``claim_all``).
+    False (after rolling the whole transaction back) when another booking holds any of them."""
+    return claim_all(session, organisation_id, [(interview_id, hold)], skip=skip)
+
+
+def claim_all(
+    session: Session,
+    organisation_id: int,
+    holds: Sequence[tuple[int, Hold]],
+    *,
+    skip: Collection[tuple[str, dt.datetime]] = (),
+) -> bool:
+    """The claims of several bookings made together (a loop's sessions), in one insert and the
+    caller's transaction. Sessions may hold the same person back to back, their buffers
+    meeting: a bucket two of them touch is held once, by the first. ``skip``: (sub, bucket)
+    pairs the caller's own other bookings hold already (a loop's other sessions when one
+    moves). False (after rolling the whole transaction back) when another booking holds any."""
+    seen = set(skip)
+    rows = []
+    for interview_id, hold in holds:
+        for sub in hold.subs:
+            for bucket in hold.buckets():
+                if (sub, bucket) in seen:
+                    continue
+                seen.add((sub, bucket))
+                rows.append(
+                    {
+                        "organisation_id": organisation_id,
+                        "interview_id": interview_id,
+                        "sub": sub,
+                        "bucket_start": bucket,
+                        "starts_at": hold.start,
+                        "ends_at": hold.end,
+                    }
+                )
+    # One order for every booking, so two never wait on each other in a cycle.
+    rows.sort(key=lambda r: (r["sub"], r["bucket_start"]))
+    return _insert(session, rows)
+
+
+def held_buckets(session: Session, interview_ids: Collection[int]) -> set[tuple[str, dt.datetime]]:
+    """The (sub, bucket) pairs these bookings hold."""
+    if not interview_ids:
+        return set()
+    return {
+        (sub, bucket)
+        for sub, bucket in session.execute(
+            select(SlotClaim.sub, SlotClaim.bucket_start).where(
+                SlotClaim.interview_id.in_(set(interview_ids))
+            )
+        )
+    }
+
+
+def _insert(session: Session, rows: list[dict]) -> bool:
     if not rows:
         return True
     try:
@@ -174,8 +222,10 @@ def held(
     end: dt.datetime,
     *,
     ignore_interview: int | None = None,
+    ignore_interviews: Iterable[int] = (),
 ) -> Held:
-    """What our own bookings hold for these subs around [start, end) (one query)."""
+    """What our own bookings hold for these subs around [start, end) (one query), less the
+    claims of ``ignore_interview`` / ``ignore_interviews`` (bookings being moved)."""
     found = Held()
     if not subs:
         return found
@@ -188,8 +238,11 @@ def held(
         SlotClaim.bucket_start >= start - margin,
         SlotClaim.bucket_start < end + margin,
     )
-    if ignore_interview is not None:
-        query = query.where(SlotClaim.interview_id != ignore_interview)
+    ignored = set(ignore_interviews) | (
+        {ignore_interview} if ignore_interview is not None else set()
+    )
+    if ignored:
+        query = query.where(SlotClaim.interview_id.not_in(ignored))
     for sub, bucket, starts, ends in session.execute(query):
         found.buckets[sub].add(bucket)
         found.times[sub].add((starts, ends))

@@ -231,6 +231,52 @@ def commit_interview(
     time (``hold``, by default the panel's and room's) and the panel's rows of the load ledger
     (``picked_from``: user id → pool, for members picked from a pool); return the sealed
     write. SlotTaken, with nothing committed, when another booking holds any of that time."""
+    interview, content = stage_interview(
+        session,
+        actor,
+        new,
+        members,
+        host,
+        manager,
+        scheduling_link_id=scheduling_link_id,
+        invite_candidate=invite_candidate,
+        room=room,
+        picked_from=picked_from,
+    )
+    if not claims.claim(
+        session,
+        host.organisation_id,
+        interview.id,
+        hold or hold_for(members, room, new.start, new.query),
+    ):
+        raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
+    session.commit()
+    session.refresh(interview)
+    return interview, seal_write(sealer, interview, content)
+
+
+def seal_write(sealer: Sealer, interview: Interview, content: Content) -> str:
+    """The write job's sealed argument: the event content, bound to the interview."""
+    return sealer.seal_json(f"write:{interview.uid}", content.to_dict())
+
+
+def stage_interview(
+    session: Session,
+    actor: Actor,
+    new: NewInterview,
+    members: Sequence[model.PanelMember],
+    host: ProfileLink,
+    manager: User | None,
+    *,
+    scheduling_link_id: int | None = None,
+    invite_candidate: bool = True,
+    room: model.Room | None = None,
+    description: str | None = None,
+    picked_from: Mapping[int, int] | None = None,
+) -> tuple[Interview, Content]:
+    """Add (and flush) the Interview and CreatedEvent rows, the panel's rows of the load
+    ledger and the audit entry, and return what its event says; the caller claims its time and
+    commits (one booking, or every session of a loop in one transaction)."""
     interview = Interview(
         uid=uuid.uuid4().hex,
         organisation_id=host.organisation_id,
@@ -271,7 +317,7 @@ def commit_interview(
         summary=new.title.strip(),
         start=new.start,
         end=new.start + dt.timedelta(minutes=new.query.duration),
-        description=new.notes.strip() or None,
+        description=description or new.notes.strip() or None,
         attendees=tuple(attendees),
         **(video_fields(session, host) if new.video else {}),
         tzid=new.candidate_tzid or new.query.tzid,
@@ -291,16 +337,7 @@ def commit_interview(
             "self_scheduled": scheduling_link_id is not None,
         },
     )
-    if not claims.claim(
-        session,
-        host.organisation_id,
-        interview.id,
-        hold or hold_for(members, room, new.start, new.query),
-    ):
-        raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
-    session.commit()
-    session.refresh(interview)
-    return interview, sealer.seal_json(f"write:{interview.uid}", content.to_dict())
+    return interview, content
 
 
 def cancel_interview(

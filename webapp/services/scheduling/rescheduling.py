@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy.orm import Session
 
@@ -79,9 +80,11 @@ def move_interview(
     duration: int | None = None,
     jobs: JobQueue,
     notify: notices.Notify | None = None,
+    claim_skip: Collection[tuple[str, dt.datetime]] = (),
 ) -> tuple[Interview, str]:
     """``reschedule_interview`` for an interview the caller has already found the actor may
-    change (a candidate's own, through their link): the one path every move takes."""
+    change (a candidate's own, through their link): the one path every move takes.
+    ``claim_skip``: buckets the interview's siblings (a loop's other sessions) hold already."""
     if interview.status is not InterviewStatus.SCHEDULED:
         raise Invalid(
             "Only a scheduled interview can be moved."
@@ -161,6 +164,7 @@ def move_interview(
         interview.organisation_id,
         interview.id,
         hold_for(members, room, start, q, duration),
+        skip=claim_skip,
     ):
         raise SlotTaken(
             TAKEN if room is None else TAKEN_ROOM, asked=asked, start=start, moving=interview.id

@@ -1,0 +1,50 @@
+"""Arranging interview-loop tests: a plan of sessions over a panel, composed as a draft."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from models import Interview, InterviewLoop, LoopSession
+from tests.webapp.scheduling_support import next_weekday
+from tests.webapp.test_scheduling import actor_of
+from webapp import deps
+from webapp.services.loops import compose
+
+CANDIDATE, CANDIDATE_EMAIL = "Ada Loop", "ada.loop@gmail.example"
+
+
+def plan_for(people, *, titles=None, room=None, room_sessions=(), **kw) -> compose.LoopPlan:
+    """One session per entry of ``people`` (a list of link lists), 60 minutes each by default."""
+    titles = titles or [f"Session {n}" for n in range(1, len(people) + 1)]
+    sessions = tuple(
+        compose.SessionPlan(
+            title=title,
+            duration=kw.pop(f"duration{n}", 60) if f"duration{n}" in kw else 60,
+            panel_link_ids=tuple(link.id for link in links),
+            room=room if n in room_sessions else None,
+            video=True,
+        )
+        for n, (title, links) in enumerate(zip(titles, people, strict=True), start=1)
+    )
+    return compose.LoopPlan(
+        title=kw.pop("title", "Onsite"),
+        candidate_name=CANDIDATE,
+        candidate_email=CANDIDATE_EMAIL,
+        sessions=sessions,
+        start_date=kw.pop("start_date", next_weekday(1)),
+        days=kw.pop("days", 3),
+        tzid=kw.pop("tzid", "Europe/London"),
+        **kw,
+    )
+
+
+def compose_loop(app, session, user, plan) -> InterviewLoop:
+    return compose.compose_loop(session, deps.sealer.of(app), actor_of(user), plan)
+
+
+def session_interviews(session, loop) -> list[Interview]:
+    session.expire_all()
+    rows = session.scalars(
+        select(LoopSession).where(LoopSession.loop_id == loop.id).order_by(LoopSession.ordinal)
+    )
+    return [session.get(Interview, r.interview_id) for r in rows if r.interview_id]

@@ -1,0 +1,241 @@
+"""Interview loops, recruiter side, against the sandbox aggregator: one sequenced availability call
+per loop, all-or-none booking (claims in one transaction; a failed calendar write takes every
+session back), moves and cancellations through the scheduling paths, and what is (not) stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import select, text
+
+from models import (
+    AuditEntry,
+    Interview,
+    InterviewLoop,
+    InterviewStatus,
+    LoopState,
+)
+from tests.webapp.loop_support import (
+    CANDIDATE,
+    CANDIDATE_EMAIL,
+    compose_loop,
+    plan_for,
+    session_interviews,
+)
+from tests.webapp.scheduling_support import managed, next_weekday
+from tests.webapp.test_scheduling import actor_of, broker_cipher
+from webapp import deps
+from webapp.services.loops import availability, booking, compose
+
+
+def times(app, session, user, loop, **kw):
+    broker, _cipher = broker_cipher(app)
+    return availability.loop_times(session, broker, deps.sealer.of(app), actor_of(user), loop, **kw)
+
+
+def book(app, session, user, loop, option):
+    broker, _cipher = broker_cipher(app)
+    return booking.book_loop(
+        session,
+        broker,
+        deps.sealer.of(app),
+        actor_of(user),
+        loop.uid,
+        [s.start for s in option.stops],
+        jobs=deps.jobs.of(app),
+    )
+
+
+@pytest.fixture
+def four(app, session, sandbox, org, recruiter, panel):
+    """A four-session loop over Riley's two colleagues (both on the last session)."""
+    (a, la), (b, lb) = panel
+    plan = plan_for([[la], [lb], [la], [la, lb]], titles=["Intro", "Coding", "Design", "Values"])
+    return compose_loop(app, session, recruiter, plan)
+
+
+def test_one_sequenced_call_gives_itineraries_in_order(app, session, sandbox, recruiter, four):
+    sandbox.call("DELETE", "/stats")
+    found = times(app, session, recruiter, four)
+    requests = sandbox.stats()["requests"]
+    assert requests.get("POST /v1/sequenced_availability") == 1
+    assert not requests.get("POST /v1/availability")
+    assert found.options, "the seeded panel has free mornings"
+    tz = dt.UTC
+    for option in found.options:
+        assert [s.title for s in option.stops] == ["Intro", "Coding", "Design", "Values"]
+        assert all(a.end <= b.start for a, b in zip(option.stops, option.stops[1:], strict=False))
+        assert all(
+            b.start - a.end <= dt.timedelta(minutes=60)
+            for a, b in zip(option.stops, option.stops[1:], strict=False)
+        )
+        # One day in the loop's zone.
+        from zoneinfo import ZoneInfo
+
+        london = ZoneInfo("Europe/London")
+        assert len({s.start.astimezone(london).date() for s in option.stops}) == 1
+        assert option.stops[0].start.astimezone(tz).minute == 0  # first session on the hour
+    assert (
+        found.options[0].stops[3].people
+        == tuple(sorted(found.options[0].stops[3].people, key=lambda n: n))
+        or len(found.options[0].stops[3].people) == 2
+    )
+
+
+def test_booking_writes_one_event_per_session(app, session, sandbox, recruiter, four, panel):
+    option = times(app, session, recruiter, four).options[0]
+    loop = book(app, session, recruiter, four, option)
+    assert loop.state is LoopState.BOOKED
+    interviews = session_interviews(session, loop)
+    assert len(interviews) == 4
+    assert all(i.status is InterviewStatus.SCHEDULED for i in interviews)
+    events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+    ids = [i.events[0].event_id for i in interviews]
+    assert len(set(ids)) == 4 and all(i in events for i in ids)
+    for stop, event_id in zip(option.stops, ids, strict=True):
+        ev = events[event_id]
+        assert ev.start == stop.start and ev.end == stop.end
+        assert CANDIDATE_EMAIL in {a.email for a in ev.attendees}
+        assert stop.title in ev.summary
+    # Nothing of the content is stored: names, titles, times live in the calendar only.
+    dump = " ".join(str(row) for row in session.execute(text("SELECT * FROM interview_loop")))
+    assert CANDIDATE not in dump and CANDIDATE_EMAIL not in dump and "Coding" not in dump
+    assert session.scalar(select(AuditEntry).where(AuditEntry.action == "loop.booked")) is not None
+    # The loop's times are no longer offered to anyone sharing its people.
+    again = times(
+        app, session, recruiter, compose_loop(app, session, recruiter, plan_again(four, app))
+    )
+    assert option.value not in {o.value for o in again.options}
+
+
+def plan_again(loop, app):
+    return compose.plan_of(deps.sealer.of(app), loop)
+
+
+def recruiter_link(session, recruiter):
+    from webapp.services.connect import link_of
+
+    return link_of(session, recruiter.id)
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+
+def compose_form(panel, **overrides):
+    (_a, la), (_b, lb) = panel
+    data = {
+        "title": "Onsite: Staff Engineer",
+        "candidate_name": CANDIDATE,
+        "candidate_email": CANDIDATE_EMAIL,
+        "candidate_tzid": "Europe/London",
+        "start_date": next_weekday(1).isoformat(),
+        "days": "3",
+        "days_mode": "one",
+        "max_break": "60",
+        "shown": "4",
+    }
+    for n, (title, links) in enumerate(
+        [("Intro", [la]), ("Coding", [lb]), ("Design", [la]), ("Values", [la, lb])], start=1
+    ):
+        data[f"s{n}_title"] = title
+        data[f"s{n}_panel"] = [str(link.id) for link in links]
+        data[f"s{n}_duration"] = "45"
+        data[f"s{n}_video"] = "on"
+    data.update(overrides)
+    return data
+
+
+def test_compose_refusals_keep_what_was_typed(client, auth, session, recruiter, panel):
+    auth.login(recruiter.email)
+    bad = compose_form(panel, s2_title="", candidate_email="not-an-address")
+    response = auth.post("/schedule/loops/", bad)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "candidate&#39;s email" in page or "candidate's email" in page
+    assert 'value="Onsite: Staff Engineer"' in page and 'value="Design"' in page
+    assert session.scalar(select(InterviewLoop)) is None
+    # One session only, an unknown person, a gap too long: each refused, nothing stored.
+    for overrides, words in (
+        (
+            {
+                "s2_title": "",
+                "s2_panel": [],
+                "s3_title": "",
+                "s3_panel": [],
+                "s4_title": "",
+                "s4_panel": [],
+            },
+            "2 to 8 sessions",
+        ),
+        ({"s3_panel": ["999999"]}, "Session 3"),
+        ({"s1_buffer_before": "500"}, "Gaps around session 1"),
+        ({"max_break": "-5"}, "longest break"),
+        ({"s2_duration": "7"}, "session 2"),
+    ):
+        response = auth.post("/schedule/loops/", compose_form(panel, **overrides))
+        assert response.status_code == 400, overrides
+        assert words in response.get_data(as_text=True), overrides
+    assert session.scalar(select(InterviewLoop)) is None
+    # "Add a session" shows a fifth block and keeps every value.
+    more = auth.post("/schedule/loops/", dict(compose_form(panel), add_session="1"))
+    page = more.get_data(as_text=True)
+    assert more.status_code == 200 and 'id="s5_title"' in page and 'value="Values"' in page
+    assert session.scalar(select(InterviewLoop)) is None
+
+
+def test_recruiter_composes_sees_itineraries_and_books(
+    client, auth, session, sandbox, recruiter, panel
+):
+    auth.login(recruiter.email)
+    response = auth.post("/schedule/loops/", compose_form(panel))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    url = response.headers["Location"]
+    sandbox.call("DELETE", "/stats")
+    page = client.get(url).get_data(as_text=True)
+    assert sandbox.stats()["requests"].get("POST /v1/sequenced_availability") == 1
+    assert "Book every session" in page
+    assert page.count('class="loop-option"') >= 1
+    assert "Intro" in page and "Values" in page
+    option = re.search(r'name="option" id="option-1" value="([^"]+)"', page).group(1)
+    # A made-up option is refused; nothing is booked.
+    uid = url.rstrip("/").rsplit("/", 1)[1]
+    forged = auth.post(f"{url}/book", {"option": "2030-01-01T10:00:00+00:00"}, form_page=url)
+    assert forged.status_code == 400
+    assert session.scalar(select(Interview)) is None
+    done = auth.post(f"{url}/book", {"option": option}, form_page=url)
+    assert done.status_code == 303, done.get_data(as_text=True)
+    loop = session.scalar(select(InterviewLoop).where(InterviewLoop.uid == uid))
+    assert loop.state is LoopState.BOOKED
+    assert len(session_interviews(session, loop)) == 4
+    booked = client.get(url).get_data(as_text=True)
+    assert "Itinerary" in booked and "Move the whole loop" in booked
+    assert booked.count("Scheduled") == 4
+    # Booking again is refused.
+    again = auth.post(f"{url}/book", {"option": option}, form_page=f"{url}")
+    assert again.status_code == 400
+
+
+def test_loops_stay_inside_their_organisation(app, client, auth, session, sandbox, recruiter, four):
+    """A namesake recruiter of a neighbouring organisation (same address) cannot open, book or
+    cancel Riley's loop, and Riley cannot touch the neighbour's."""
+    from tests.tenants import NEIGHBOUR_PASSWORD, seed_neighbour, snapshot
+
+    neighbour = seed_neighbour(session, deps.cipher.of(app), [recruiter])
+    theirs = neighbour.ids["interview_loop"]
+    before = snapshot(session, neighbour.org.id)
+    auth.login(recruiter.email)
+    assert client.get(f"/schedule/loops/{four.uid}").status_code == 200
+    assert client.get(f"/schedule/loops/{theirs}").status_code == 404
+    mine = f"/schedule/loops/{four.uid}"
+    for action in ("book", "cancel", "reschedule", "sessions/1/cancel"):
+        response = auth.post(f"/schedule/loops/{theirs}/{action}", {"option": "x"}, form_page=mine)
+        assert response.status_code == 404, action
+    assert snapshot(session, neighbour.org.id) == before
+    listing = client.get("/schedule/loops/").get_data(as_text=True)
+    assert theirs not in listing
+    auth.logout()
+    auth.login(recruiter.email, NEIGHBOUR_PASSWORD)
+    assert client.get(f"/schedule/loops/{four.uid}").status_code == 404
+    assert four.uid not in client.get("/schedule/loops/").get_data(as_text=True)

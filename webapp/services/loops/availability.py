@@ -1,0 +1,259 @@
+"""Start times for a whole loop, in ONE aggregator call: Cronofy's sequenced availability.
+
+Each session is a step (``sequence_id`` "s1", "s2", … in order): its people, each with their
+working hours as ``available_periods``, in one group required in full, and its room in a group
+of its own; its length; its gaps as the step's buffer minimums; and, for a loop held on one day,
+the longest break as the maximum gap before every later session. The query periods are the
+loop's search window. The aggregator answers with one way to hold every session per feasible
+start of the first (the earliest continuation each time); Rendezvous then keeps the options
+that fit the loop's days (one date, or at most two, in the loop's zone) and that none of our own
+bookings' claims stand in the way of (bookings whose calendars do not show them yet).
+
+The first session starts on the hour (``FIRST_INTERVAL``), so the aggregator's twenty answers
+spread over a few days instead of one morning; later sessions start on any quarter hour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from broker import errors as broker_errors
+from broker.port import CalendarBroker
+from broker.types import Group, Member, Period, SequencedAvailabilityQuery, SequenceStep
+from models import InterviewLoop, utcnow
+from webapp.security import Sealer
+from webapp.services import Actor, claims
+from webapp.services.availability import model, windows
+from webapp.services.credentials import broker_problem
+from webapp.services.loops.compose import (
+    LoopPlan,
+    ResolvedSession,
+    check_plan,
+    open_details,
+    plan_of,
+)
+
+FIRST_INTERVAL = dt.timedelta(minutes=60)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """One session of an itinerary: when, who and where."""
+
+    ordinal: int
+    title: str
+    start: dt.datetime
+    end: dt.datetime
+    people: tuple[str, ...]
+    room: model.Room | None
+    video: bool
+
+
+@dataclass(frozen=True)
+class Itinerary:
+    stops: tuple[Stop, ...]
+
+    @property
+    def start(self) -> dt.datetime:
+        return self.stops[0].start
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.stops[-1].end
+
+    @property
+    def value(self) -> str:
+        """The form value naming this option: each session's start, in order (UTC, ISO)."""
+        return ",".join(s.start.astimezone(dt.UTC).isoformat() for s in self.stops)
+
+
+@dataclass(frozen=True)
+class LoopTimes:
+    loop: InterviewLoop
+    plan: LoopPlan
+    sessions: list[ResolvedSession]
+    window: Period
+    options: tuple[Itinerary, ...]
+
+
+def step_id(ordinal: int) -> str:
+    return f"s{ordinal}"
+
+
+def _member(m: model.PanelMember, window: Period) -> Member | None:
+    periods = windows.working_periods(m.hours, window)
+    if not periods:
+        return None
+    calendars = m.link.conflict_calendar_ids or (
+        [m.link.target_calendar_id] if m.link.target_calendar_id else []
+    )
+    return Member(sub=m.link.sub, calendar_ids=tuple(calendars), available_periods=periods)
+
+
+def sequenced_query(
+    plan: LoopPlan, sessions: Sequence[ResolvedSession], window: Period
+) -> SequencedAvailabilityQuery | None:
+    """The one aggregator query for the loop, or None when somebody has no working time in
+    the window (no option can exist)."""
+    steps = []
+    previous: ResolvedSession | None = None
+    for n, s in enumerate(sessions, start=1):
+        built = [_member(m, window) for m in s.members]
+        if any(b is None for b in built):
+            return None
+        groups = [Group(members=tuple(b for b in built if b is not None), required="all")]
+        if s.room is not None:
+            groups.append(Group(members=(Member(sub=s.room.sub),), required="all"))
+        gap_max = None
+        if previous is not None and not plan.split_days and plan.max_break is not None:
+            gap_max = dt.timedelta(
+                minutes=max(plan.max_break, previous.plan.buffer_after, s.plan.buffer_before)
+            )
+        steps.append(
+            SequenceStep(
+                sequence_id=step_id(n),
+                groups=tuple(groups),
+                duration=dt.timedelta(minutes=s.plan.duration),
+                start_interval=FIRST_INTERVAL if n == 1 else model.START_INTERVAL,
+                gap_before_min=dt.timedelta(minutes=s.plan.buffer_before) or None,
+                gap_before_max=gap_max,
+                gap_after_min=dt.timedelta(minutes=s.plan.buffer_after) or None,
+            )
+        )
+        previous = s
+    return SequencedAvailabilityQuery(steps=tuple(steps), periods=(window,))
+
+
+def search_window(plan: LoopPlan) -> Period:
+    window, _days = windows.window_for(
+        model.Query(panel_link_ids=(), start_date=plan.start_date, days=plan.days, tzid=plan.tzid)
+    )
+    return window
+
+
+def fits_days(plan: LoopPlan, starts: Sequence[dt.datetime], ends: Sequence[dt.datetime]) -> bool:
+    """One date in the loop's zone (or at most two when it may split)."""
+    tz = model.zone(plan.tzid)
+    # A session ending exactly at midnight belongs to the day it started.
+    dates = {s.astimezone(tz).date() for s in starts} | {
+        (e - dt.timedelta(microseconds=1)).astimezone(tz).date() for e in ends
+    }
+    return len(dates) <= (2 if plan.split_days else 1)
+
+
+def held_for(
+    session: Session, organisation_id: int, sessions: Sequence[ResolvedSession], window: Period
+) -> claims.Held:
+    subs = {m.link.sub for s in sessions for m in s.members} | {
+        s.room.sub for s in sessions if s.room is not None
+    }
+    return claims.held(session, organisation_id, sorted(subs), window.start, window.end)
+
+
+def session_subs(s: ResolvedSession) -> list[str]:
+    return [m.link.sub for m in s.members] + ([s.room.sub] if s.room is not None else [])
+
+
+def loop_times(
+    session: Session,
+    broker: CalendarBroker,
+    sealer: Sealer,
+    actor: Actor,
+    loop: InterviewLoop,
+    *,
+    plan: LoopPlan | None = None,
+    ignore_loop_claims: bool = False,
+) -> LoopTimes:
+    """The loop's candidate start times with their itineraries (one aggregator call).
+    ``ignore_loop_claims``: the loop's own sessions' claims do not count (moving the loop)."""
+    plan = plan or plan_of(sealer, loop)
+    resolved = check_plan(session, actor, plan)
+    window = search_window(plan)
+    options: tuple[Itinerary, ...] = ()
+    query = sequenced_query(plan, resolved, window) if window.end > window.start else None
+    if query is not None:
+        try:
+            found = broker.sequenced_availability(query)
+        except broker_errors.BrokerError as exc:
+            raise broker_problem(exc) from None
+        held = held_for(session, loop.organisation_id, resolved, window)
+        if ignore_loop_claims:
+            own = {s.interview_id for s in loop.sessions if s.interview_id is not None}
+            held = _without(session, held, own, loop.organisation_id, resolved, window)
+        details = open_details(sealer, loop)
+        titles = details.session_titles if details else ()
+        now = utcnow()
+        kept = []
+        for option in found:
+            slots = [option.slot(step_id(n)) for n in range(1, len(resolved) + 1)]
+            if slots[0].start < now + model.LEAD_TIME:
+                continue
+            if not fits_days(plan, [s.start for s in slots], [s.end for s in slots]):
+                continue
+            if any(
+                held.clashes(
+                    session_subs(r),
+                    slot.start,
+                    slot.end,
+                    before=r.plan.buffer_before,
+                    after=r.plan.buffer_after,
+                )
+                for r, slot in zip(resolved, slots, strict=True)
+            ):
+                continue
+            kept.append(
+                Itinerary(
+                    tuple(
+                        Stop(
+                            ordinal=n,
+                            title=titles[n - 1] if n - 1 < len(titles) else r.plan.title,
+                            start=slot.start,
+                            end=slot.end,
+                            people=tuple(m.user.name for m in r.members),
+                            room=r.room,
+                            video=r.plan.video,
+                        )
+                        for n, (r, slot) in enumerate(zip(resolved, slots, strict=True), start=1)
+                    )
+                )
+            )
+        options = tuple(kept)
+    return LoopTimes(loop, plan, resolved, window, options)
+
+
+def _without(
+    session: Session,
+    held: claims.Held,
+    interview_ids: set[int],
+    organisation_id: int,
+    sessions: Sequence[ResolvedSession],
+    window: Period,
+) -> claims.Held:
+    """``held`` less the claims of some interviews (read again, leaving those out)."""
+    if not interview_ids:
+        return held
+    subs = sorted(
+        {m.link.sub for s in sessions for m in s.members}
+        | {s.room.sub for s in sessions if s.room is not None}
+    )
+    return claims.held(
+        session, organisation_id, subs, window.start, window.end, ignore_interviews=interview_ids
+    )
+
+
+def parse_option(value: str, count: int) -> tuple[dt.datetime, ...] | None:
+    """Each session's start from an option's form value, or None if it is malformed."""
+    parts = (value or "").split(",")
+    if len(parts) != count or len(value) > 64 * count:
+        return None
+    try:
+        starts = tuple(dt.datetime.fromisoformat(p) for p in parts)
+    except ValueError:
+        return None
+    if any(s.tzinfo is None for s in starts):
+        return None
+    return tuple(s.astimezone(dt.UTC) for s in starts)

@@ -1,0 +1,238 @@
+"""Changing a booked loop, recruiter side: move or cancel the whole loop, or one session.
+
+Each session is an interview, so the changes go through the scheduling paths: a session moves
+with ``rescheduling.move_interview`` (same event ids, claimed like any booking) and is cancelled
+with ``booking.cancel_found`` / ``mark_cancelling``. The whole loop moves in one transaction:
+every session's claim is released and the new itinerary claimed at once (all or none), after one
+sequenced availability call checked it; the events then move by the ordinary write jobs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from broker.port import CalendarBroker
+from models import EventStatus, InterviewLoop, InterviewStatus, LoopState, utcnow
+from webapp.security import Sealer, TokenCipher
+from webapp.services import Actor, JobQueue, claims
+from webapp.services.audit import record
+from webapp.services.availability import model
+from webapp.services.errors import AggregatorTrouble, Invalid, SlotTaken
+from webapp.services.loops.availability import fits_days
+from webapp.services.loops.booking import TAKEN, check_itinerary, holds_of, itinerary_is_free
+from webapp.services.loops.compose import check_plan, loop_for, plan_of
+from webapp.services.loops.reading import BookedSession, view_loop
+from webapp.services.pools import ledger
+from webapp.services.scheduling import booking, rescheduling
+from webapp.services.scheduling.booking import seal_write
+from webapp.services.scheduling.content import Content
+from webapp.services.scheduling.reading import TAKEN_PLACE
+
+
+def _booked(session: Session, actor: Actor, uid: str) -> InterviewLoop:
+    loop = loop_for(session, actor, uid)
+    if loop.state is not LoopState.BOOKED:
+        raise Invalid("Only a booked loop can be changed.")
+    return loop
+
+
+def _read(session, broker, cipher, sealer, loop) -> list[BookedSession]:
+    view = view_loop(session, broker, cipher, sealer, loop)
+    if view.problem:
+        raise AggregatorTrouble(view.problem)
+    return view.sessions
+
+
+def move_loop(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: Sealer,
+    actor: Actor,
+    uid: str,
+    starts: Sequence[dt.datetime],
+    *,
+    jobs: JobQueue,
+) -> InterviewLoop:
+    """Move every session to a new itinerary (one start per session, as offered), all or none."""
+    loop = _booked(session, actor, uid)
+    booked = _read(session, broker, cipher, sealer, loop)
+    if any(not b.live for b in booked):
+        raise Invalid("A session of this loop is cancelled: move the other sessions one by one.")
+    if any(b.interview.status is not InterviewStatus.SCHEDULED for b in booked):  # type: ignore[union-attr]
+        raise Invalid("The loop is still being written to the calendar; try again shortly.")
+    if any(b.event is None or b.event.deleted for b in booked):
+        raise Invalid("A session's event is no longer in the calendar, so the loop cannot move.")
+    if any(b.started for b in booked):
+        raise Invalid(TAKEN_PLACE)
+    plan = plan_of(sealer, loop)
+    resolved = check_plan(session, actor, plan)
+    check_itinerary(plan, resolved, starts)
+    if not itinerary_is_free(broker, plan, resolved, starts):
+        raise SlotTaken(TAKEN)
+    writes = []
+    for b, r, start in zip(booked, resolved, starts, strict=True):
+        interview = b.interview
+        assert interview is not None and b.event is not None
+        content = Content.of_event(b.event, start, start + dt.timedelta(minutes=r.plan.duration))
+        interview.status = InterviewStatus.PENDING
+        for ev in interview.events:
+            if ev.status is EventStatus.CONFIRMED:
+                ev.status = EventStatus.PENDING
+        record(
+            session, actor, "interview.rescheduled", target_type="interview", target_id=interview.id
+        )
+        claims.release(session, interview.id)
+        ledger.move(session, interview.id, start)  # the load counts the session's new day
+        writes.append((interview, content))
+    if not claims.claim_all(
+        session,
+        loop.organisation_id,
+        [(i.id, hold) for (i, _c), hold in zip(writes, holds_of(resolved, starts), strict=True)],
+    ):
+        raise SlotTaken(TAKEN)
+    record(session, actor, "loop.rescheduled", target_type="interview_loop", target_id=loop.id)
+    session.commit()
+    for interview, content in writes:
+        jobs.enqueue(
+            "scheduling.write_interview", interview.id, seal_write(sealer, interview, content)
+        )
+    return loop
+
+
+def move_session(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: Sealer,
+    actor: Actor,
+    uid: str,
+    ordinal: int,
+    start: dt.datetime,
+    *,
+    jobs: JobQueue,
+) -> InterviewLoop:
+    """Move one session, keeping the loop in order (its gaps to the sessions around it) and on
+    its days; the session's panel and room must be free at the new time."""
+    loop = _booked(session, actor, uid)
+    booked = _read(session, broker, cipher, sealer, loop)
+    this = next((b for b in booked if b.ordinal == ordinal), None)
+    if this is None or not this.live or this.interview is None:
+        raise Invalid("Choose a session of the loop that is booked.", field="session")
+    if start.tzinfo is None or start <= utcnow():
+        raise Invalid("Pick a time in the future.", field="start")
+    plan = plan_of(sealer, loop)
+    resolved = check_plan(session, actor, plan)
+    r = resolved[ordinal - 1]
+    end = start + dt.timedelta(minutes=r.plan.duration)
+    live = [b for b in booked if b.live and b.start is not None and b.end is not None]
+    starts = [start if b.ordinal == ordinal else b.start for b in live]
+    ends = [end if b.ordinal == ordinal else b.end for b in live]
+    for n in range(1, len(live)):
+        prev, nxt = resolved[live[n - 1].ordinal - 1].plan, resolved[live[n].ordinal - 1].plan
+        least = dt.timedelta(minutes=max(prev.buffer_after, nxt.buffer_before))
+        if starts[n] - ends[n - 1] < least:  # type: ignore[operator]
+            raise Invalid(
+                "That time would overlap another session of the loop (or its gap). "
+                "Pick a time between the sessions around it.",
+                field="start",
+            )
+    if not fits_days(plan, starts, ends):  # type: ignore[arg-type]
+        raise Invalid(
+            "That time would take the loop beyond "
+            + ("two days." if plan.split_days else "one day."),
+            field="start",
+        )
+    siblings = [b.interview.id for b in live if b.ordinal != ordinal and b.interview]
+    rescheduling.move_interview(
+        session,
+        broker,
+        cipher,
+        sealer,
+        actor,
+        this.interview,
+        start,
+        model.Query(
+            panel_link_ids=tuple(m.link.id for m in r.members),
+            duration=r.plan.duration,
+            buffer_before=r.plan.buffer_before,
+            buffer_after=r.plan.buffer_after,
+            tzid=plan.tzid,
+        ),
+        duration=r.plan.duration,
+        jobs=jobs,
+        claim_skip=claims.held_buckets(session, siblings),
+    )
+    return loop
+
+
+def cancel_loop(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: Sealer,
+    actor: Actor,
+    uid: str,
+    *,
+    jobs: JobQueue,
+) -> InterviewLoop:
+    """Cancel every session still to come (one that has taken place stays as it is)."""
+    loop = _booked(session, actor, uid)
+    booked = _read(session, broker, cipher, sealer, loop)
+    cancelled = []
+    for b in booked:
+        if b.live and not b.started and b.interview is not None:
+            booking.mark_cancelling(session, b.interview)
+            record(
+                session,
+                actor,
+                "interview.cancelled",
+                target_type="interview",
+                target_id=b.interview.id,
+            )
+            cancelled.append(b.interview.id)
+    if not cancelled:
+        raise Invalid("Nothing of this loop is left to cancel.")
+    loop.state = LoopState.CANCELLED
+    record(
+        session,
+        actor,
+        "loop.cancelled",
+        target_type="interview_loop",
+        target_id=loop.id,
+        detail={"sessions": len(cancelled)},
+    )
+    session.commit()
+    for interview_id in cancelled:
+        jobs.enqueue("scheduling.delete_interview", interview_id)
+    return loop
+
+
+def cancel_session(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: Sealer,
+    actor: Actor,
+    uid: str,
+    ordinal: int,
+    *,
+    jobs: JobQueue,
+) -> InterviewLoop:
+    """Cancel one session; the loop is cancelled with its last live session."""
+    loop = _booked(session, actor, uid)
+    booked = _read(session, broker, cipher, sealer, loop)
+    this = next((b for b in booked if b.ordinal == ordinal), None)
+    if this is None or not this.live or this.interview is None:
+        raise Invalid("Choose a session of the loop that is booked.", field="session")
+    if this.started:
+        raise Invalid(TAKEN_PLACE)
+    booking.cancel_found(session, actor, this.interview, jobs=jobs)
+    if not any(b.live for b in booked if b.ordinal != ordinal):
+        loop.state = LoopState.CANCELLED
+        record(session, actor, "loop.cancelled", target_type="interview_loop", target_id=loop.id)
+        session.commit()
+    return loop

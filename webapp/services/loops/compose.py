@@ -1,0 +1,305 @@
+"""Composing a loop: its sessions in order (title, length, who, room, video, gaps), the candidate,
+and the days it may take. Checked in full before anything is stored; the candidate's name and
+email and the titles are sealed on the loop's row (AES-GCM, bound to the loop's uid)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import InterviewLoop, LoopSession, LoopState, ProfileLink, Role, User, utcnow
+from webapp.security import Sealer
+from webapp.services import Actor, printable
+from webapp.services.accounts import valid_email
+from webapp.services.audit import record
+from webapp.services.availability import model, roster
+from webapp.services.errors import Forbidden, Invalid, NotFound
+from webapp.services.link_details import email_hash
+from webapp.services.scheduling.booking import check_title_and_name
+from webapp.services.scheduling.content import MAX_TITLE
+
+#: Sessions in a loop: at least two (one is an interview), at most what one sequenced
+#: availability call takes comfortably (the aggregator allows ten steps).
+MIN_SESSIONS, MAX_SESSIONS = 2, 8
+#: Longest break between two sessions of a one-day loop (minutes).
+MAX_BREAK = 240
+DEFAULT_BREAK = 60
+#: Gaps a session may ask for before or after it (as availability buffers).
+MAX_GAP = 120
+#: Longest sealed details accepted (names, email, nine titles, JSON-escaped, + AES-GCM).
+MAX_SEALED = 16384
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    title: str
+    duration: int = 60
+    panel_link_ids: tuple[int, ...] = ()
+    room: str | None = None
+    video: bool = True
+    buffer_before: int = 0
+    buffer_after: int = 0
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    title: str
+    candidate_name: str
+    candidate_email: str
+    sessions: tuple[SessionPlan, ...]
+    start_date: dt.date
+    days: int = 5
+    tzid: str = "Europe/London"
+    candidate_tzid: str | None = None
+    split_days: bool = False
+    max_break: int | None = DEFAULT_BREAK
+
+
+@dataclass(frozen=True)
+class LoopDetails:
+    """What the loop's row keeps sealed."""
+
+    candidate_name: str
+    candidate_email: str
+    title: str
+    session_titles: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ResolvedSession:
+    """A session with its people and room checked against what the actor may choose."""
+
+    plan: SessionPlan
+    members: tuple[model.PanelMember, ...]
+    room: model.Room | None
+
+
+def _field(index: int, name: str) -> str:
+    return f"s{index}_{name}"
+
+
+def check_plan(
+    session: Session,
+    actor: Actor,
+    plan: LoopPlan,
+    *,
+    choices: Sequence[tuple[ProfileLink, User]] | None = None,
+) -> list[ResolvedSession]:
+    """Refuse anything wrong with the plan (the first problem, with its form field); return
+    the sessions with their panel members and rooms resolved."""
+    if actor.role is not Role.RECRUITER:
+        raise Forbidden("Only recruiters compose interview loops.")
+    if not plan.title.strip() or len(plan.title) > MAX_TITLE or not printable(plan.title):
+        raise Invalid(
+            f"Give the loop a title (up to {MAX_TITLE} characters, no control characters).",
+            field="title",
+        )
+    check_title_and_name(plan.title, plan.candidate_name)
+    if not valid_email(plan.candidate_email.strip()):
+        raise Invalid("Enter the candidate's email address.", field="candidate_email")
+    if plan.candidate_tzid and not model.valid_zone(plan.candidate_tzid):
+        raise Invalid("Choose the candidate's time zone from the list.", field="candidate_tzid")
+    if not model.valid_zone(plan.tzid):
+        raise Invalid("Choose a valid time zone.", field="tzid")
+    if not 1 <= plan.days <= model.MAX_DAYS:
+        raise Invalid(f"Search between 1 and {model.MAX_DAYS} days.", field="days")
+    today = utcnow().astimezone(model.zone(plan.tzid)).date()
+    if plan.start_date < today:
+        raise Invalid("The first day cannot be in the past.", field="start_date")
+    if plan.start_date > today + dt.timedelta(days=365):
+        raise Invalid("Choose a first day within the next year.", field="start_date")
+    if not plan.split_days and not (
+        plan.max_break is not None and 0 <= plan.max_break <= MAX_BREAK
+    ):
+        raise Invalid(
+            f"The longest break between sessions is 0 to {MAX_BREAK} minutes.", field="max_break"
+        )
+    if not MIN_SESSIONS <= len(plan.sessions) <= MAX_SESSIONS:
+        raise Invalid(
+            f"A loop has {MIN_SESSIONS} to {MAX_SESSIONS} sessions.", field=_field(1, "title")
+        )
+    if choices is None:
+        choices = roster.panel_choices(session, actor)
+    resolved = []
+    for n, s in enumerate(plan.sessions, start=1):
+        if not s.title.strip() or len(s.title) > MAX_TITLE or not printable(s.title):
+            raise Invalid(
+                f"Give session {n} a title (up to {MAX_TITLE} characters).",
+                field=_field(n, "title"),
+            )
+        if s.duration not in model.DURATIONS:
+            raise Invalid(
+                f"Choose one of the listed lengths for session {n}.", field=_field(n, "duration")
+            )
+        for name in ("buffer_before", "buffer_after"):
+            if not 0 <= getattr(s, name) <= MAX_GAP:
+                raise Invalid(
+                    f"Gaps around session {n} are 0 to {MAX_GAP} minutes.", field=_field(n, name)
+                )
+        if not s.panel_link_ids:
+            raise Invalid(f"Choose who interviews in session {n}.", field=_field(n, "panel"))
+        try:
+            members = roster.resolve_panel(session, actor, s.panel_link_ids, choices=choices)
+            room = roster.resolve_room(session, actor, s.room)
+        except Invalid as exc:
+            what = "room" if exc.field == "room" else "panel"
+            raise Invalid(f"Session {n}: {exc.message}", field=_field(n, what)) from None
+        resolved.append(ResolvedSession(s, tuple(members), room))
+    return resolved
+
+
+def _associated_data(uid: str) -> bytes:
+    return f"interview_loop.details_sealed:{uid}".encode()
+
+
+def seal_details(sealer: Sealer, loop: InterviewLoop, details: LoopDetails) -> None:
+    plain = json.dumps(
+        {
+            "n": details.candidate_name,
+            "e": details.candidate_email,
+            "t": details.title,
+            "s": list(details.session_titles),
+        }
+    )
+    loop.details_sealed = sealer.seal_bytes(plain.encode(), _associated_data(loop.uid))
+    loop.candidate_email_hash = email_hash(details.candidate_email)
+
+
+def open_details(sealer: Sealer, loop: InterviewLoop) -> LoopDetails | None:
+    """The loop's sealed details, or None if they do not open (another key, a moved row)."""
+    blob = loop.details_sealed
+    if not blob or len(blob) > MAX_SEALED:
+        return None
+    opened = sealer.open_bytes(bytes(blob), _associated_data(loop.uid))
+    if opened is None:
+        return None
+    try:
+        value = json.loads(opened)
+        return LoopDetails(
+            str(value["n"]), str(value["e"]), str(value["t"]), tuple(str(t) for t in value["s"])
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def compose_loop(session: Session, sealer: Sealer, actor: Actor, plan: LoopPlan) -> InterviewLoop:
+    """Check the plan and store it as a draft loop (no aggregator call); audited."""
+    check_plan(session, actor, plan)
+    loop = InterviewLoop(
+        uid=uuid.uuid4().hex,
+        organisation_id=actor.organisation_id,
+        created_by_id=actor.user_id,
+        state=LoopState.DRAFT,
+        tzid=plan.tzid,
+        start_date=plan.start_date,
+        days=plan.days,
+        split_days=plan.split_days,
+        max_break=None if plan.split_days else plan.max_break,
+        candidate_tzid=plan.candidate_tzid,
+    )
+    seal_details(
+        sealer,
+        loop,
+        LoopDetails(
+            plan.candidate_name.strip(),
+            plan.candidate_email.strip(),
+            plan.title.strip(),
+            tuple(s.title.strip() for s in plan.sessions),
+        ),
+    )
+    loop.sessions = [
+        LoopSession(
+            ordinal=n,
+            duration_minutes=s.duration,
+            panel_link_ids=list(dict.fromkeys(s.panel_link_ids)),
+            room_email=s.room.strip().lower() if s.room else None,
+            video=s.video,
+            buffer_before=s.buffer_before,
+            buffer_after=s.buffer_after,
+        )
+        for n, s in enumerate(plan.sessions, start=1)
+    ]
+    session.add(loop)
+    session.flush()
+    record(
+        session,
+        actor,
+        "loop.composed",
+        target_type="interview_loop",
+        target_id=loop.id,
+        detail={"sessions": len(plan.sessions), "split_days": plan.split_days},
+    )
+    session.commit()
+    return loop
+
+
+def plan_of(sealer: Sealer, loop: InterviewLoop) -> LoopPlan:
+    """The loop as a plan again (to check it against today's roster, or to edit it)."""
+    details = open_details(sealer, loop) or LoopDetails("", "", "", ())
+    titles = details.session_titles
+    return LoopPlan(
+        title=details.title,
+        candidate_name=details.candidate_name,
+        candidate_email=details.candidate_email,
+        sessions=tuple(
+            SessionPlan(
+                title=titles[s.ordinal - 1]
+                if s.ordinal - 1 < len(titles)
+                else f"Session {s.ordinal}",
+                duration=s.duration_minutes,
+                panel_link_ids=tuple(s.panel_link_ids),
+                room=s.room_email,
+                video=s.video,
+                buffer_before=s.buffer_before,
+                buffer_after=s.buffer_after,
+            )
+            for s in loop.sessions
+        ),
+        start_date=loop.start_date,
+        days=loop.days,
+        tzid=loop.tzid,
+        candidate_tzid=loop.candidate_tzid,
+        split_days=loop.split_days,
+        max_break=loop.max_break,
+    )
+
+
+def loop_for(session: Session, actor: Actor, uid: str) -> InterviewLoop:
+    """The loop ``uid`` if the actor composed it (inside their organisation)."""
+    if actor.role is not Role.RECRUITER:
+        raise Forbidden("Only recruiters compose interview loops.")
+    if not uid or len(uid) > 32:
+        raise NotFound("There is no interview loop with this id that you can see.")
+    found = session.scalar(
+        select(InterviewLoop).where(
+            InterviewLoop.uid == uid,
+            InterviewLoop.organisation_id == actor.organisation_id,
+            InterviewLoop.created_by_id == actor.user_id,
+        )
+    )
+    if found is None:
+        raise NotFound("There is no interview loop with this id that you can see.")
+    return found
+
+
+def list_loops(session: Session, actor: Actor, limit: int = 50) -> list[InterviewLoop]:
+    """The actor's loops, newest first."""
+    if actor.role is not Role.RECRUITER:
+        raise Forbidden("Only recruiters compose interview loops.")
+    return list(
+        session.scalars(
+            select(InterviewLoop)
+            .where(
+                InterviewLoop.organisation_id == actor.organisation_id,
+                InterviewLoop.created_by_id == actor.user_id,
+            )
+            .order_by(InterviewLoop.created_at.desc(), InterviewLoop.id.desc())
+            .limit(limit)
+        )
+    )
