@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text
 
 from models import (
     AuditEntry,
+    EventStatus,
     Interview,
     InterviewLoop,
     InterviewStatus,
     LoopState,
+    SlotClaim,
 )
+from tests.held_jobs import HeldJobs
 from tests.webapp.loop_support import (
     CANDIDATE,
     CANDIDATE_EMAIL,
@@ -25,9 +29,10 @@ from tests.webapp.loop_support import (
     session_interviews,
 )
 from tests.webapp.scheduling_support import managed, next_weekday
-from tests.webapp.test_scheduling import actor_of, broker_cipher
+from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, schedule
 from webapp import deps
-from webapp.services.loops import availability, booking, compose
+from webapp.services.errors import Invalid, SlotTaken
+from webapp.services.loops import availability, booking, changes, compose
 
 
 def times(app, session, user, loop, **kw):
@@ -72,7 +77,6 @@ def test_one_sequenced_call_gives_itineraries_in_order(app, session, sandbox, re
             for a, b in zip(option.stops, option.stops[1:], strict=False)
         )
         # One day in the loop's zone.
-        from zoneinfo import ZoneInfo
 
         london = ZoneInfo("Europe/London")
         assert len({s.start.astimezone(london).date() for s in option.stops}) == 1
@@ -239,3 +243,229 @@ def test_loops_stay_inside_their_organisation(app, client, auth, session, sandbo
     auth.login(recruiter.email, NEIGHBOUR_PASSWORD)
     assert client.get(f"/schedule/loops/{four.uid}").status_code == 404
     assert four.uid not in client.get("/schedule/loops/").get_data(as_text=True)
+
+
+# --- all or none ---------------------------------------------------------------------------------
+
+
+def live_interviews(session):
+    session.expire_all()
+    return session.scalars(
+        select(Interview).where(
+            Interview.status.in_((InterviewStatus.PENDING, InterviewStatus.SCHEDULED))
+        )
+    ).all()
+
+
+def test_a_failed_write_midway_takes_every_session_back(app, session, sandbox, recruiter, four):
+    """The third session's calendar write fails (the sandbox refuses it): the two sessions
+    already written are deleted from the calendar, every session is taken back, its claims
+    released, and the loop is marked failed; it can be booked again."""
+    option = times(app, session, recruiter, four).options[0]
+    # The first two event writes pass (a 1 ms delay), every later one is refused.
+    sandbox.add_fault(method="POST", path="/v1/calendars/*/events", latency_ms=1, count=2)
+    sandbox.add_fault(method="POST", path="/v1/calendars/*/events", status=500)
+    try:
+        loop = book(app, session, recruiter, four, option)
+    finally:
+        sandbox.clear_faults()
+    session.expire_all()
+    loop = session.get(InterviewLoop, loop.id)
+    assert loop.state is LoopState.FAILED
+    interviews = session_interviews(session, loop)
+    assert len(interviews) == 4
+    assert {i.status for i in interviews} == {InterviewStatus.FAILED}
+    assert all(ev.status is EventStatus.DELETED for i in interviews for ev in i.events)
+    assert session.scalar(select(SlotClaim)) is None
+    ours = [e for e in managed(app, session, recruiter_link(session, recruiter))]
+    assert not [e for e in ours if any(e.event_id == i.events[0].event_id for i in interviews)]
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "loop.write_failed"))
+    assert entry.detail["failed_session"] == 3
+    # Nothing holds the time any more: the same itinerary books cleanly now.
+    again = times(app, session, recruiter, loop)
+    assert option.value in {o.value for o in again.options}
+    rebooked = book(app, session, recruiter, loop, option)
+    assert rebooked.state is LoopState.BOOKED
+    assert len(live_interviews(session)) == 4
+
+
+def test_no_double_booking_across_loops_or_with_an_interview(
+    app, session, sandbox, recruiter, panel, four
+):
+    (a, la), (b, lb) = panel
+    option = times(app, session, recruiter, four).options[0]
+    # A second loop sharing a person, and a single interview of that person, both pending
+    # (their writes held), meet the first loop's claims: refused, nothing stored.
+    other = compose_loop(
+        app, session, recruiter, plan_for([[lb], [lb], [lb], [lb]], titles=list("ABCD"))
+    )
+    broker, _cipher = broker_cipher(app)
+    held = HeldJobs()
+    booking.book_loop(
+        session,
+        broker,
+        deps.sealer.of(app),
+        actor_of(recruiter),
+        four.uid,
+        [s.start for s in option.stops],
+        jobs=held,
+    )
+    assert len(live_interviews(session)) == 4
+    with pytest.raises(SlotTaken):
+        booking.book_loop(
+            session,
+            broker,
+            deps.sealer.of(app),
+            actor_of(recruiter),
+            other.uid,
+            [s.start for s in option.stops],
+            jobs=held,
+            check_slots=False,
+        )
+    assert len(live_interviews(session)) == 4
+    assert session.get(InterviewLoop, other.id).state is LoopState.DRAFT
+    # A single interview of Coding's interviewer at the Coding session's time.
+    coding = option.stops[1]
+    with pytest.raises(SlotTaken):
+        schedule(
+            app, session, recruiter, query_for([(b, lb)], duration=60), coding.start, run=False
+        )
+    assert len(live_interviews(session)) == 4
+    # And the other way round: a loop whose session meets a booked interview is refused.
+    session.rollback()
+
+
+def test_an_interview_booked_first_refuses_the_loop(app, session, sandbox, recruiter, panel, four):
+    (a, la), (b, lb) = panel
+    option = times(app, session, recruiter, four).options[0]
+    design = option.stops[2]  # Design: person a
+    interview, _ = schedule(
+        app, session, recruiter, query_for([(a, la)], duration=60), design.start, run=False
+    )
+    broker, _cipher = broker_cipher(app)
+    with pytest.raises(SlotTaken):
+        booking.book_loop(
+            session,
+            broker,
+            deps.sealer.of(app),
+            actor_of(recruiter),
+            four.uid,
+            [s.start for s in option.stops],
+            jobs=HeldJobs(),
+            check_slots=False,
+        )
+    assert [i.id for i in live_interviews(session)] == [interview.id]
+    # The options offered leave that time out (our claim counts as busy).
+    assert option.value not in {o.value for o in times(app, session, recruiter, four).options}
+
+
+# --- moving and cancelling -----------------------------------------------------------------------
+
+
+def test_cancel_one_session_then_the_rest(app, session, sandbox, recruiter, four):
+    option = times(app, session, recruiter, four).options[0]
+    loop = book(app, session, recruiter, four, option)
+    broker, cipher = broker_cipher(app)
+    sealer, jobs = deps.sealer.of(app), deps.jobs.of(app)
+    changes.cancel_session(
+        session, broker, cipher, sealer, actor_of(recruiter), loop.uid, 2, jobs=jobs
+    )
+    interviews = session_interviews(session, loop)
+    assert [i.status for i in interviews] == [
+        InterviewStatus.SCHEDULED,
+        InterviewStatus.CANCELLED,
+        InterviewStatus.SCHEDULED,
+        InterviewStatus.SCHEDULED,
+    ]
+    assert session.get(InterviewLoop, loop.id).state is LoopState.BOOKED
+    with pytest.raises(Invalid):  # already cancelled
+        changes.cancel_session(
+            session, broker, cipher, sealer, actor_of(recruiter), loop.uid, 2, jobs=jobs
+        )
+    changes.cancel_loop(session, broker, cipher, sealer, actor_of(recruiter), loop.uid, jobs=jobs)
+    interviews = session_interviews(session, loop)
+    assert {i.status for i in interviews} == {InterviewStatus.CANCELLED}
+    assert session.get(InterviewLoop, loop.id).state is LoopState.CANCELLED
+    link = recruiter_link(session, recruiter)
+    ids = {i.events[0].event_id for i in interviews}
+    assert not [e for e in managed(app, session, link) if e.event_id in ids]
+
+
+def test_move_the_whole_loop_and_one_session(app, session, sandbox, recruiter, panel):
+    (a, la), (b, lb) = panel
+    # Weeks ahead, where the seeded calendars are quiet: room to move.
+    plan = plan_for(
+        [[la], [lb], [la], [la, lb]],
+        titles=["Intro", "Coding", "Design", "Values"],
+        start_date=next_weekday(29),
+    )
+    loop = compose_loop(app, session, recruiter, plan)
+    first = times(app, session, recruiter, loop).options[0]
+    loop = book(app, session, recruiter, loop, first)
+    broker, cipher = broker_cipher(app)
+    sealer, jobs = deps.sealer.of(app), deps.jobs.of(app)
+    # New itineraries leave the loop's own holds out of the way (the calendar's events of the
+    # loop still count, as for any move: the new times must not meet the old ones).
+    moving = times(app, session, recruiter, loop, ignore_loop_claims=True)
+    target = next(o for o in moving.options if o.start >= first.end + dt.timedelta(hours=20))
+    changes.move_loop(
+        session,
+        broker,
+        cipher,
+        sealer,
+        actor_of(recruiter),
+        loop.uid,
+        [s.start for s in target.stops],
+        jobs=jobs,
+    )
+    interviews = session_interviews(session, loop)
+    assert all(i.status is InterviewStatus.SCHEDULED for i in interviews)
+    events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+    assert [events[i.events[0].event_id].start for i in interviews] == [
+        s.start for s in target.stops
+    ]
+    assert {e.start for e in events.values()}.isdisjoint({s.start for s in first.stops})
+    # The last session moves an hour after where it was (clear of its own event).
+    last = target.stops[3]
+    later = last.end
+    changes.move_session(
+        session, broker, cipher, sealer, actor_of(recruiter), loop.uid, 4, later, jobs=jobs
+    )
+    events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+    assert events[session_interviews(session, loop)[3].events[0].event_id].start == later
+    with pytest.raises(Invalid, match="overlap another session"):
+        changes.move_session(
+            session,
+            broker,
+            cipher,
+            sealer,
+            actor_of(recruiter),
+            loop.uid,
+            1,
+            target.stops[1].start,
+            jobs=jobs,
+        )
+    with pytest.raises(Invalid, match="one day"):
+        changes.move_session(
+            session,
+            broker,
+            cipher,
+            sealer,
+            actor_of(recruiter),
+            loop.uid,
+            4,
+            later + dt.timedelta(days=1),
+            jobs=jobs,
+        )
+
+
+def test_compliance_finds_the_candidates_loop_by_address(app, session, recruiter, four, org):
+    from models import Role
+    from tests.factories import make_user
+    from webapp.services.compliance import subjects
+
+    reviewer = make_user(session, org, Role.COMPLIANCE, email="rev@northwind.example")
+    found = subjects.email_records(session, actor_of(reviewer), CANDIDATE_EMAIL.upper())
+    assert [r["uid"] for r in found["interview_loop"]] == [four.uid]
+    # The export shows the row as stored: the address only as its hash, the rest sealed.
+    assert CANDIDATE_EMAIL not in str(found)
