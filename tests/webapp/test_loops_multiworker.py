@@ -1,0 +1,118 @@
+"""Loops racing across gunicorn workers on PostgreSQL: overlapping loops, the same loop twice and
+single interviews of the same person, all at once: exactly one booking wins, and the calendar
+holds exactly its events (run on the PostgreSQL pass of .ci/run)."""
+
+from __future__ import annotations
+
+import requests
+from sqlalchemy import select
+
+from models import Interview, InterviewLoop, InterviewStatus, LoopState
+from tests.webapp.loop_support import plan_for
+from tests.webapp.test_booking_claims import (
+    CSRF_RE,
+    post_schedule_form,
+    run_together,
+    web_login,
+)
+from tests.webapp.test_multiworker import (
+    SECRET_KEY,
+    _our_events,
+    _scheduled,
+    gunicorn,
+    postgres_only,  # noqa: F401 (a fixture)
+)
+from tests.webapp.test_scheduling import actor_of, broker_cipher
+from webapp.security import Sealer
+from webapp.services.loops import availability, compose
+
+
+def _compose(app, session, recruiter, plan, sealer):
+    return compose.compose_loop(session, sealer, actor_of(recruiter), plan)
+
+
+def test_overlapping_loops_and_an_interview_race_one_wins_across_workers(
+    postgres_only,  # noqa: F811
+    app,
+    session,
+    sandbox,
+    org,
+    recruiter,
+    panel,
+    database_url,
+    redis_url,
+    tmp_path,
+):
+    (a, la), (b, lb) = panel
+    sealer = Sealer.from_secret(SECRET_KEY)  # the serving app's: it opens the loops' details
+    loops = [
+        _compose(
+            app,
+            session,
+            recruiter,
+            plan_for([[la], [lb], [la], [la, lb]], titles=[f"{n}-{k}" for k in "ABCD"]),
+            sealer,
+        )
+        for n in range(3)
+    ]
+    broker, _cipher = broker_cipher(app)
+    option = availability.loop_times(
+        session, broker, sealer, actor_of(recruiter), loops[0]
+    ).options[0]
+    value = option.value
+    first = option.stops[0]
+    with gunicorn(sandbox, database_url, redis_url, tmp_path, jobs_worker=True) as (base, output):
+        browser = web_login(base, recruiter.email)
+        page = browser.get(f"{base}/schedule/loops/{loops[0].uid}", timeout=60).text
+        assert value in page  # the server offers the same itinerary
+        token = CSRF_RE.search(page).group(1)
+        # Every racer's availability check passes before anyone's claim commits.
+        sandbox.add_fault(method="POST", path="/v1/sequenced_availability", latency_ms=400)
+        sandbox.add_fault(method="POST", path="/v1/availability", latency_ms=400)
+
+        def book_loop(uid):
+            def go():
+                with requests.Session() as own:
+                    own.cookies.update(browser.cookies)
+                    response = own.post(
+                        f"{base}/schedule/loops/{uid}/book",
+                        data={"csrf_token": token, "option": value},
+                        timeout=60,
+                        allow_redirects=False,
+                    )
+                assert response.status_code in (303, 409, 400), response.text[:300]
+                return "won" if response.status_code == 303 else "lost"
+
+            return go
+
+        class FirstSession:  # the slot the single interviews race for: A at session 1's time
+            start = first.start
+
+        def interview():
+            with requests.Session() as own:
+                own.cookies.update(browser.cookies)
+                response = post_schedule_form(own, base, [la], FirstSession, title="Race")
+            assert response.status_code in (303, 409), response.text[:300]
+            return "won" if response.status_code == 303 else "lost"
+
+        racers = [book_loop(loop.uid) for loop in loops] + [book_loop(loops[0].uid)]
+        outcomes = run_together(racers + [interview, interview])
+        sandbox.clear_faults()
+        interviews = _scheduled(session)
+    assert sorted(outcomes) == ["lost"] * (len(racers) + 1) + ["won"], outcomes
+    live = [i for i in interviews if i.status is InterviewStatus.SCHEDULED]
+    session.expire_all()
+    states = [session.get(InterviewLoop, loop.id).state for loop in loops]
+    if LoopState.BOOKED in states:  # a loop won: its four sessions, nothing else
+        assert states.count(LoopState.BOOKED) == 1 and len(live) == 4
+        assert all(s is LoopState.DRAFT for s in states if s is not LoopState.BOOKED)
+    else:  # the single interview won
+        assert len(live) == 1 and len(interviews) == 1
+    assert len(interviews) == len(live)  # no loser left anything behind
+    assert len(_our_events(sandbox, recruiter.email)) == len(live)
+    # Nobody is booked twice at once.
+    spans = [(ev["start"], ev["end"]) for ev in _our_events(sandbox, recruiter.email)]
+    assert len(set(spans)) == len(spans)
+    assert (
+        session.scalar(select(Interview).where(Interview.status == InterviewStatus.FAILED)) is None
+    )
