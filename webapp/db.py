@@ -43,6 +43,9 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Readers and the writer do not wait for each other (one writer at a time still):
+            # a bulk link's callbacks, people's pages and the jobs all use the database at once.
+            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
 
         return engine

@@ -163,6 +163,41 @@ def test_sqlite_database_and_job_queue_files_are_private(tmp_path):
         os.umask(old_umask)
 
 
+def test_a_sqlite_database_runs_in_wal_mode_with_private_wal_files(tmp_path):
+    """Readers never wait for a writer, nor a writer for readers (callbacks, pages and jobs write
+    at once while a bulk link runs); the write-ahead log holds the same rows as the database,
+    so it is as private."""
+    import os
+    import stat
+
+    from sqlalchemy import text
+
+    from webapp import create_app
+
+    old_umask = os.umask(0o022)
+    try:
+        instance = tmp_path / "instance"
+        app = create_app(
+            {
+                "INSTANCE_PATH": str(instance),
+                "ENVIRONMENT": "development",
+                "DATABASE_URL": f"sqlite:///{instance / 'rendezvous.sqlite3'}",
+            }
+        )
+        engine = deps.database.of(app).engine
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE probe (id INTEGER)"))
+            conn.execute(text("INSERT INTO probe VALUES (1)"))
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            for suffix in ("-wal", "-shm"):
+                path = instance / f"rendezvous.sqlite3{suffix}"
+                mode = stat.S_IMODE(path.stat().st_mode)
+                assert mode == 0o600, f"{path.name} is {oct(mode)}"
+        engine.dispose()
+    finally:
+        os.umask(old_umask)
+
+
 def test_production_hashes_passwords_with_the_strong_argon2_parameters(tmp_path):
     """Test apps hash with argon2-cffi's cheapest profile (tests/factories.py); a production app
     keeps RFC 9106's low-memory profile and refuses to be configured otherwise."""
