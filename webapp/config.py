@@ -181,6 +181,15 @@ SETTINGS: tuple[Setting, ...] = (
         parse=int,
     ),
     Setting(
+        "EC_MAX_AWAITED",
+        "RENDEZVOUS_EC_MAX_AWAITED",
+        100,
+        "Enterprise Connect: the sender sends no further batch while this many of a domain's "
+        "mailbox requests await the aggregator's callback (each redeems a code in the "
+        "organisation's share of the background lane)",
+        parse=int,
+    ),
+    Setting(
         "PUBLIC_BASE_URL",
         "RENDEZVOUS_PUBLIC_BASE_URL",
         None,

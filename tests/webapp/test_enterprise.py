@@ -571,6 +571,41 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
     assert session.scalar(select(func.count(ProfileLink.id))) == 25
 
 
+def test_the_sender_waits_while_too_many_callbacks_are_awaited(
+    app, admin_client, session, sandbox, org, monkeypatch
+):
+    """Each callback redeems a code in the organisation's share of the background lane: a
+    sender that ran ahead of them would leave a big domain's callbacks queued at the aggregator
+    in front of every other organisation's. It sends no further batch while ``max_awaited``
+    requests await their callback, and goes on as the answers come."""
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:25])
+    monkeypatch.setattr(sending, "BATCH_SIZE", 10)
+    monkeypatch.setattr(deps.jobs.of(app), "enqueue", lambda *a, **k: None)  # left queued
+    request_list(auth, link, FABRIKAM[:25])
+
+    def send():
+        with app.app_context(), deps.database.of(app).sessions() as db:
+            broker, cipher = deps.broker.of(app), deps.cipher.of(app)
+            return sending.send_batches(db, broker, cipher, link.id, max_awaited=10)
+
+    report = send()
+    assert (report.batches, report.retry_in) == (1, sending.AWAIT_PAUSE)  # 10 awaited: wait
+    assert batch_posts(sandbox) == 1
+    assert send().batches == 0  # still no answer
+    sandbox.deliver()  # the ten callbacks come
+    assert mailboxes.counts(session, link.id)["linked"] == 10
+    assert send().batches == 1
+    # An answer that never comes holds the sender back only for AWAITED_FOR.
+    monkeypatch.setattr(sending, "AWAITED_FOR", timedelta(0))
+    report = send()
+    assert report.batches == 1 and report.retry_in is None  # the last five, and done
+    assert batch_posts(sandbox) == 3
+    sandbox.deliver()
+    assert mailboxes.counts(session, link.id)["linked"] == 25
+
+
 def test_two_workers_never_claim_the_same_rows(
     app, admin_client, session, sandbox, org, monkeypatch
 ):
@@ -941,6 +976,39 @@ def test_bulk_linking_calls_count_against_the_organisations_background_share(
     assert (BACKGROUND, str(org.id)) in sent  # the batch went out for this organisation
     assert len(background_calls) > len([c for c in sent if c[0] == BACKGROUND])  # choices too
     assert set(background_calls) == {str(org.id)}
+
+
+def test_the_callbacks_code_redemption_is_bulk_work_of_the_organisation(
+    app, admin_client, session, sandbox, org
+):
+    """The aggregator answers each mailbox request with a code the callback redeems: ten
+    thousand of them for a big domain. They are the bulk link's calls, so they go in the
+    background lane for the organisation (never in the interactive reserve, where they would
+    crowd out people's pages), like the batches that set them off."""
+    from broker.ratelimit import BACKGROUND
+
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:3])
+    request_list(auth, link, FABRIKAM[:3])
+    with app.app_context():
+        limiter = deps.broker().rate_limiter
+    calls: list[tuple[str, str | None]] = []
+    original = limiter.acquire
+
+    def recording(lane="interactive", tenant=None):
+        calls.append((lane, tenant))
+        return original(lane, tenant)
+
+    limiter.acquire = recording
+    try:
+        delivered = sandbox.deliver()  # the callbacks only: each redeems its code
+    finally:
+        del limiter.acquire
+    assert mailboxes.counts(session, link.id)["linked"] == 3
+    assert len([d for d in delivered if "/hooks/cronofy/sa/" in (d.get("url") or "")]) == 3
+    assert len(calls) >= 3  # one code exchange per mailbox (then the calendar choices)
+    assert set(calls) == {(BACKGROUND, str(org.id))}
 
 
 def test_the_periodic_resume_sends_each_domain_for_its_own_organisation(

@@ -55,10 +55,15 @@ def send_batches(link_id: int) -> int:
     if broker is None:
         return 0
     lease = timedelta(seconds=current_app.config.get("EC_CLAIM_LEASE_SECONDS", 120))
+    # Keep at most this many callbacks awaited (each redeems a code in the organisation's
+    # share); not when jobs run inline (tests): no callback can come while the job runs.
+    awaited = None if deps.jobs().immediate else current_app.config.get("EC_MAX_AWAITED", 100)
     with deps.database().sessions() as session:
 
         def step():
-            report = sending.send_batches(session, broker, cipher, link_id, lease=lease)
+            report = sending.send_batches(
+                session, broker, cipher, link_id, lease=lease, max_awaited=awaited
+            )
             return report.sent, report.retry_in
 
         return deps.jobs().keep_going("enterprise.send_batches", (link_id,), step)

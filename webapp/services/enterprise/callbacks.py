@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session
 from broker import errors as broker_errors
 from broker.notifications import SACallback
 from broker.port import CalendarBroker
+from broker.ratelimit import BACKGROUND
+from broker.ratelimit import lane as rate_lane
+from broker.ratelimit import tenant as rate_tenant
 from broker.types import Credentials
 from models import (
     LinkMode,
@@ -50,6 +53,8 @@ def handle_callback(
 ) -> CallbackOutcome:
     """Apply a callback for one mailbox request (idempotent). A person's mailbox newly linked
     gets the ``enterprise.choose_calendar`` job queued (its primary calendar for interviews).
+    The aggregator calls made here (the code's redemption) are the bulk link's: they go in the
+    background rate-limit lane, in the request's organisation's share, like its batches.
 
     The request comes from the sealed reference in the callback URL; the body must carry that
     request's unused one-time state. ``signed`` says whether a (verified) signature came with
@@ -120,7 +125,10 @@ def handle_callback(
             label,
         )
     try:
-        creds = broker.exchange_code(callback.code or "", row.callback_url or "")
+        # Bulk work, paced by the batches the sending job sent: it counts in the background
+        # lane, against the organisation's fair share, never in the interactive reserve.
+        with rate_lane(BACKGROUND), rate_tenant(row.organisation_id):
+            creds = broker.exchange_code(callback.code or "", row.callback_url or "")
     except (broker_errors.RateLimited, broker_errors.Unavailable):
         # Give the state back: the aggregator resends the callback and we try again then.
         session.execute(
@@ -135,12 +143,14 @@ def handle_callback(
         return _failed(session, row, "code_exchange_failed", None, label)
     if row.kind is MailboxKind.ROOM:
         return _room_linked(session, row, creds, label)
-    profile_link = _enterprise_link(session, broker, cipher, row, link, creds)
+    with rate_lane(BACKGROUND), rate_tenant(row.organisation_id):
+        profile_link = _enterprise_link(session, broker, cipher, row, link, creds)
+        if profile_link is None:
+            try:
+                broker.revoke(creds.refresh_token)
+            except broker_errors.BrokerError:
+                pass
     if profile_link is None:
-        try:
-            broker.revoke(creds.refresh_token)
-        except broker_errors.BrokerError:
-            pass
         return _failed(session, row, "linked_to_another_user", None, label)
     row.status = MailboxStatus.LINKED
     row.profile_link_id = profile_link.id

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,11 @@ BATCH_SIZE = 50
 CLAIM_LEASE = timedelta(minutes=2)
 #: Sending attempts per mailbox before a persistent aggregator failure marks it failed.
 MAX_ATTEMPTS = 5
+#: A sent request whose callback has not come counts as awaited for this long (then it no longer
+#: holds the next batches back: the aggregator may have lost it; the resume job sends it again).
+AWAITED_FOR = timedelta(seconds=60)
+#: Seconds the sender waits before it looks again while too many answers are awaited.
+AWAIT_PAUSE = 1.0
 
 
 @dataclass
@@ -135,9 +140,16 @@ def send_batches(
     *,
     lease: timedelta | None = None,
     max_batches: int | None = None,
+    max_awaited: int | None = None,
     before_send: Callable[[int], None] | None = None,
 ) -> SendReport:
     """Send every queued request of the domain in batches; safe to run twice or concurrently.
+
+    With ``max_awaited``, no batch goes out while that many of the domain's sent requests
+    still await their callback (sent within ``AWAITED_FOR``): each callback redeems a code,
+    one call per mailbox in the organisation's share of the background lane, so a sender that
+    ran ahead would leave thousands of callbacks waiting at the aggregator, in front of every
+    other organisation's. It then stops with ``retry_in`` set, to be run again shortly.
 
     ``before_send(batch_number)`` runs after a batch is claimed and its states committed, just
     before the request goes out (tests use it to simulate a crash at that point).
@@ -149,6 +161,9 @@ def send_batches(
         return report
     _release_stale_claims(session, link_id, CLAIM_LEASE if lease is None else lease)
     while max_batches is None or report.batches < max_batches:
+        if max_awaited is not None and awaited(session, link_id) >= max_awaited:
+            report.retry_in = AWAIT_PAUSE
+            return report
         rows = claim_batch(session, link_id, BATCH_SIZE)
         if not rows:
             break
@@ -229,6 +244,21 @@ def send_batches(
         report.batches += 1
         report.sent += len(rows)
     return report
+
+
+def awaited(session: Session, link_id: int) -> int:
+    """The domain's requests sent within ``AWAITED_FOR`` whose callback has not come yet."""
+    return (
+        session.scalar(
+            select(func.count(MailboxRequest.id)).where(
+                MailboxRequest.service_account_link_id == link_id,
+                MailboxRequest.status == MailboxStatus.PENDING,
+                MailboxRequest.sent_at >= utcnow() - AWAITED_FOR,
+                MailboxRequest.state_used_at.is_(None),
+            )
+        )
+        or 0
+    )
 
 
 def stalled_links(session: Session) -> list[int]:
