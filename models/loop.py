@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -183,6 +184,19 @@ class LoopSession(Base):
         Integer,
         default=0,
         info=classified("configuration", "Free minutes the session needs after it"),
+    )
+    #: "Any ``pool_count`` from this pool", besides the people named (picked by load when the
+    #: start times are shown, and again when the loop is booked).
+    pool_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interviewer_pool.id", ondelete="SET NULL"),
+        index=True,
+        info=classified("identifier", "Interviewer pool the session picks people from"),
+    )
+    pool_count: Mapped[int] = mapped_column(
+        Integer,
+        default=0,
+        server_default=text("0"),
+        info=classified("configuration", "How many people the session picks from the pool"),
     )
     interview_id: Mapped[int | None] = mapped_column(
         ForeignKey("interview.id", ondelete="SET NULL"),

@@ -31,6 +31,7 @@ from tests.webapp.loop_support import (
 from tests.webapp.scheduling_support import managed, next_weekday
 from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, schedule
 from webapp import deps
+from webapp.services.availability import free_slots
 from webapp.services.errors import Invalid, SlotTaken
 from webapp.services.loops import availability, booking, changes, compose
 
@@ -469,3 +470,67 @@ def test_compliance_finds_the_candidates_loop_by_address(app, session, recruiter
     assert [r["uid"] for r in found["interview_loop"]] == [four.uid]
     # The export shows the row as stored: the address only as its hash, the rest sealed.
     assert CANDIDATE_EMAIL not in str(found)
+
+
+# --- pool picks ----------------------------------------------------------------------------------
+
+
+def test_two_sessions_pick_from_a_pool_by_load_and_the_booking_keeps_the_picks(
+    app, session, sandbox, org, recruiter
+):
+    """Sessions 2 and 4 ask for "any 1 from Backend": the aggregator's answer says who of the
+    pool is free (still one sequenced call), the pick goes to the least loaded under their
+    limits (a shadow never), every member's reason is shown, and booking writes the picked
+    person on the session's panel and in the load ledger under the pool."""
+    from models import InterviewLoad
+    from tests.webapp.scheduling_support import make_panel
+    from webapp.services.pools import manage
+
+    people = make_panel(app, session, sandbox, org, 5)
+    (u1, l1), (u2, l2), (u3, l3), (u4, l4), (u5, l5) = people
+    me = actor_of(recruiter)
+    pool = manage.create_pool(session, me, "Backend")
+    for user in (u2, u3, u4):
+        manage.add_member(session, me, pool.id, user.id)
+    manage.add_member(session, me, pool.id, u5.id, is_shadow=True)
+    # Weeks ahead, where the seeded calendars are quiet: everyone of the pool is free.
+    day = next_weekday(29)
+    # u2 and u3 already sit on one of our interviews that week: u4 has the least load.
+    for user, link in ((u2, l2), (u3, l3)):
+        q = query_for([(user, link)], start_date=day, days=1, duration=30)
+        slot = free_slots.grid(session, *broker_cipher(app), me, q).slots[-1]
+        schedule(app, session, recruiter, q, slot.start)
+    plan = compose.LoopPlan(
+        title="Onsite",
+        candidate_name=CANDIDATE,
+        candidate_email=CANDIDATE_EMAIL,
+        sessions=(
+            compose.SessionPlan("Intro", 45, (l1.id,)),
+            compose.SessionPlan("Coding", 60, (), pool_id=pool.id, pool_count=1),
+            compose.SessionPlan("Design", 60, (l1.id,)),
+            compose.SessionPlan("Systems", 60, (), pool_id=pool.id, pool_count=1),
+        ),
+        start_date=day,
+        days=1,
+    )
+    loop = compose_loop(app, session, recruiter, plan)
+    sandbox.call("DELETE", "/stats")
+    found = times(app, session, recruiter, loop)
+    assert sandbox.stats()["requests"].get("POST /v1/sequenced_availability") == 1
+    option = found.options[0]
+    coding, systems = option.stops[1], option.stops[3]
+    assert coding.picked == (u4.name,)  # the least loaded
+    assert systems.picked == (u4.name,) or systems.picked[0] in (u2.name, u3.name)
+    for name in (u2.name, u3.name, u4.name, u5.name):
+        assert name in coding.why
+    assert "shadow" in coding.why and u5.name not in coding.picked + systems.picked
+    assert f"{u2.name}: 1 interview" in coding.why
+    loop = book(app, session, recruiter, loop, option)
+    interviews = session_interviews(session, loop)
+    by_name = {u.name: (u, link) for u, link in people}
+    assert by_name[coding.picked[0]][1].id in interviews[1].panel_link_ids
+    assert by_name[systems.picked[0]][1].id in interviews[3].panel_link_ids
+    rows = session.scalars(
+        select(InterviewLoad).where(InterviewLoad.interview_id == interviews[1].id)
+    ).all()
+    assert [(r.user_id, r.pool_id) for r in rows] == [(by_name[coding.picked[0]][0].id, pool.id)]

@@ -18,6 +18,7 @@ from webapp.services import errors
 from webapp.services.availability import model, roster
 from webapp.services.errors import Invalid, NotFound, ServiceError
 from webapp.services.loops import availability, booking, changes, compose, reading
+from webapp.services.pools import manage as pool_manage
 from webapp.views.schedule import parse_date, viewer_zone, zone_options
 from webapp.web import actor
 
@@ -51,7 +52,7 @@ def parse_plan(form) -> compose.LoopPlan:
     for n in range(1, _session_blocks(form) + 1):
         title = form.get(f"s{n}_title", "")
         panel_raw = form.getlist(f"s{n}_panel")
-        if not title.strip() and not panel_raw:
+        if not title.strip() and not panel_raw and not form.get(f"s{n}_pool"):
             continue
         try:
             panel = tuple(int(v) for v in panel_raw)
@@ -66,6 +67,8 @@ def parse_plan(form) -> compose.LoopPlan:
                 video=form.get(f"s{n}_video") == "on",
                 buffer_before=_int(form, f"s{n}_buffer_before", 0),
                 buffer_after=_int(form, f"s{n}_buffer_after", 0),
+                pool_id=_int(form, f"s{n}_pool", 0) or None,
+                pool_count=_int(form, f"s{n}_pool_count", 1) if form.get(f"s{n}_pool") else 0,
             )
         )
     zone = form.get("candidate_tzid") or viewer_zone()
@@ -97,6 +100,7 @@ def _compose_page(form=None, problem=None, error_field=None, status=200, shown=N
         },
         choices=roster.panel_choices(db, me),
         rooms=roster.room_choices(db, me.organisation_id),
+        pools=pool_manage.pools(db, me),
         durations=model.DURATIONS,
         zone_options=zone_options,
         viewer_tz=viewer_zone(),
@@ -160,9 +164,10 @@ def _show_page(uid: str, problem=None, status=200, moving=False):
     if loop.state in (LoopState.DRAFT, LoopState.FAILED) or moving:
         broker = deps.required_broker()
         try:
-            times = availability.loop_times(
-                db, broker, deps.sealer(), me, loop, ignore_loop_claims=moving
-            )
+            if moving:
+                times = changes.moving_times(db, broker, deps.cipher(), deps.sealer(), me, uid)
+            else:
+                times = availability.loop_times(db, broker, deps.sealer(), me, loop)
         except ServiceError as exc:
             trouble = exc.message
     if loop.state is not LoopState.DRAFT:

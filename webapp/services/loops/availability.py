@@ -29,6 +29,7 @@ from webapp.security import Sealer
 from webapp.services import Actor, claims
 from webapp.services.availability import model, windows
 from webapp.services.credentials import broker_problem
+from webapp.services.loops import picks
 from webapp.services.loops.compose import (
     LoopPlan,
     ResolvedSession,
@@ -51,6 +52,9 @@ class Stop:
     people: tuple[str, ...]
     room: model.Room | None
     video: bool
+    #: Picked from the session's pool, and why (every member's reason), for sessions with one.
+    picked: tuple[str, ...] = ()
+    why: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,15 @@ def sequenced_query(
         built = [_member(m, window) for m in s.members]
         if any(b is None for b in built):
             return None
-        groups = [Group(members=tuple(b for b in built if b is not None), required="all")]
+        groups = []
+        if built:
+            groups.append(Group(members=tuple(b for b in built if b is not None), required="all"))
+        if s.pool is not None:
+            # "Any N of the pool": the aggregator lists which of them are free in each slot.
+            pool = tuple(b for b in (_member(m, window) for m in s.candidates) if b is not None)
+            if len(pool) < s.count:
+                return None
+            groups.append(Group(members=pool, required=s.count if s.count < len(pool) else "all"))
         if s.room is not None:
             groups.append(Group(members=(Member(sub=s.room.sub),), required="all"))
         gap_max = None
@@ -148,10 +160,15 @@ def fits_days(plan: LoopPlan, starts: Sequence[dt.datetime], ends: Sequence[dt.d
 def held_for(
     session: Session, organisation_id: int, sessions: Sequence[ResolvedSession], window: Period
 ) -> claims.Held:
-    subs = {m.link.sub for s in sessions for m in s.members} | {
-        s.room.sub for s in sessions if s.room is not None
-    }
-    return claims.held(session, organisation_id, sorted(subs), window.start, window.end)
+    return claims.held(session, organisation_id, _all_subs(sessions), window.start, window.end)
+
+
+def _all_subs(sessions: Sequence[ResolvedSession]) -> list[str]:
+    """Everyone a loop may claim: named people, pool members who may be picked, rooms."""
+    return sorted(
+        {m.link.sub for s in sessions for m in (*s.members, *s.candidates)}
+        | {s.room.sub for s in sessions if s.room is not None}
+    )
 
 
 def session_subs(s: ResolvedSession) -> list[str]:
@@ -167,11 +184,13 @@ def loop_times(
     *,
     plan: LoopPlan | None = None,
     ignore_loop_claims: bool = False,
+    fixed: Sequence[ResolvedSession] | None = None,
 ) -> LoopTimes:
-    """The loop's candidate start times with their itineraries (one aggregator call).
-    ``ignore_loop_claims``: the loop's own sessions' claims do not count (moving the loop)."""
+    """The loop's candidate start times with their itineraries (one aggregator call), pool
+    picks made and explained for each. ``ignore_loop_claims``: the loop's own sessions' claims
+    do not count; ``fixed``: the sessions with the people they have now (moving the loop)."""
     plan = plan or plan_of(sealer, loop)
-    resolved = check_plan(session, actor, plan)
+    resolved = list(fixed) if fixed is not None else check_plan(session, actor, plan)
     window = search_window(plan)
     options: tuple[Itinerary, ...] = ()
     query = sequenced_query(plan, resolved, window) if window.end > window.start else None
@@ -186,6 +205,7 @@ def loop_times(
             held = _without(session, held, own, loop.organisation_id, resolved, window)
         details = open_details(sealer, loop)
         titles = details.session_titles if details else ()
+        loads = picks.read_loads(session, loop.organisation_id, resolved, window)
         now = utcnow()
         kept = []
         for option in found:
@@ -205,6 +225,9 @@ def loop_times(
                 for r, slot in zip(resolved, slots, strict=True)
             ):
                 continue
+            chosen = picks.pick_itinerary(session, resolved, slots, loads, held=held)
+            if chosen is None:
+                continue
             kept.append(
                 Itinerary(
                     tuple(
@@ -213,11 +236,16 @@ def loop_times(
                             title=titles[n - 1] if n - 1 < len(titles) else r.plan.title,
                             start=slot.start,
                             end=slot.end,
-                            people=tuple(m.user.name for m in r.members),
+                            people=tuple(m.user.name for m in r.members)
+                            + (tuple(m.user.name for m in p.members) if p else ()),
                             room=r.room,
                             video=r.plan.video,
+                            picked=tuple(m.user.name for m in p.members) if p else (),
+                            why=p.explanation if p else None,
                         )
-                        for n, (r, slot) in enumerate(zip(resolved, slots, strict=True), start=1)
+                        for n, (r, slot, p) in enumerate(
+                            zip(resolved, slots, chosen, strict=True), start=1
+                        )
                     )
                 )
             )
@@ -236,12 +264,13 @@ def _without(
     """``held`` less the claims of some interviews (read again, leaving those out)."""
     if not interview_ids:
         return held
-    subs = sorted(
-        {m.link.sub for s in sessions for m in s.members}
-        | {s.room.sub for s in sessions if s.room is not None}
-    )
     return claims.held(
-        session, organisation_id, subs, window.start, window.end, ignore_interviews=interview_ids
+        session,
+        organisation_id,
+        _all_subs(sessions),
+        window.start,
+        window.end,
+        ignore_interviews=interview_ids,
     )
 
 

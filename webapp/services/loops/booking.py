@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
-from broker.types import Period, SequencedAvailabilityQuery
+from broker.types import Period, SequencedAvailabilityQuery, Slot
 from models import (
     EventStatus,
     Interview,
@@ -37,6 +37,7 @@ from webapp.services.audit import record
 from webapp.services.availability import model
 from webapp.services.credentials import broker_problem
 from webapp.services.errors import Invalid, SlotTaken, WriteFailed
+from webapp.services.loops import picks
 from webapp.services.loops.availability import (
     fits_days,
     sequenced_query,
@@ -52,6 +53,7 @@ from webapp.services.loops.compose import (
     open_details,
     plan_of,
 )
+from webapp.services.pools.picking import lock_people
 from webapp.services.scheduling import writes
 from webapp.services.scheduling.access import host_link_for
 from webapp.services.scheduling.booking import (
@@ -64,6 +66,10 @@ from webapp.services.scheduling.content import Content
 
 log = logging.getLogger("webapp.services.loops")
 
+POOL_TAKEN = (
+    "Nobody of a session's pool is free at that time under their limits any more. "
+    "Pick another start time."
+)
 TAKEN = (
     "Those times were just taken (someone on a session, or a room, is booked). "
     "Pick another start time."
@@ -102,16 +108,17 @@ def itinerary_is_free(
     plan: LoopPlan,
     sessions: Sequence[ResolvedSession],
     starts: Sequence[dt.datetime],
-) -> bool:
+) -> list[Slot] | None:
     """Ask the aggregator, in one sequenced call, whether exactly these session times are still
-    free (each step narrowed to its own time)."""
+    free (each step narrowed to its own time): each session's slot (with who of its pool is
+    free), or None."""
     ends = [
         s + dt.timedelta(minutes=r.plan.duration) for s, r in zip(starts, sessions, strict=True)
     ]
     margin = dt.timedelta(hours=12)  # room for each member's working periods around the loop
     query = sequenced_query(plan, sessions, Period(starts[0] - margin, ends[-1] + margin))
     if query is None:
-        return False
+        return None
     narrowed = SequencedAvailabilityQuery(
         steps=tuple(
             _narrow(step, Period(start, end))
@@ -124,14 +131,11 @@ def itinerary_is_free(
     except broker_errors.BrokerError as exc:
         raise broker_problem(exc) from None
     wanted = [(s, e) for s, e in zip(starts, ends, strict=True)]
-    return any(
-        [
-            (option.slot(step_id(n)).start, option.slot(step_id(n)).end)
-            for n in range(1, len(starts) + 1)
-        ]
-        == wanted
-        for option in found
-    )
+    for option in found:
+        slots = [option.slot(step_id(n)) for n in range(1, len(starts) + 1)]
+        if [(slot.start, slot.end) for slot in slots] == wanted:
+            return slots
+    return None
 
 
 def _narrow(step, period: Period):
@@ -181,15 +185,48 @@ def book_loop(
     resolved = check_plan(session, actor, plan)
     check_itinerary(plan, resolved, starts)
     host, _manager = host_link_for(session, actor, None)
-    if check_slots and not itinerary_is_free(broker, plan, resolved, starts):
-        raise SlotTaken(TAKEN)
-    staged = stage_sessions(session, actor, loop, plan, details, resolved, starts, host)
+    slots = itinerary_is_free(broker, plan, resolved, starts)
+    if slots is None:
+        if check_slots or any(r.pool is not None for r in resolved):
+            raise SlotTaken(TAKEN)
+        slots = [
+            Slot(s, s + dt.timedelta(minutes=r.plan.duration), ())
+            for s, r in zip(starts, resolved, strict=True)
+        ]
+    # Pool picks again, now, with the pools' people locked: two bookings picking the same
+    # person count one after the other, so neither pushes them over a limit.
+    lock_people(
+        session,
+        loop.organisation_id,
+        [m.user_id for r in resolved if r.pool is not None for m in r.pool.members],
+    )
+    chosen = picks.pick_itinerary(
+        session,
+        resolved,
+        slots,
+        picks.read_loads(session, loop.organisation_id, resolved, Period(starts[0], starts[-1])),
+    )
+    if chosen is None:
+        session.rollback()
+        raise SlotTaken(POOL_TAKEN)
+    sessions = picks.with_picks(resolved, chosen)
+    staged = stage_sessions(
+        session,
+        actor,
+        loop,
+        plan,
+        details,
+        sessions,
+        starts,
+        host,
+        picked_from=picks.picked_from(chosen),
+    )
     if not claims.claim_all(
         session,
         loop.organisation_id,
         [
             (interview.id, hold)
-            for (interview, _c), hold in zip(staged, holds_of(resolved, starts), strict=True)
+            for (interview, _c), hold in zip(staged, holds_of(sessions, starts), strict=True)
         ],
     ):
         raise SlotTaken(TAKEN)
@@ -217,6 +254,8 @@ def stage_sessions(
     resolved: Sequence[ResolvedSession],
     starts: Sequence[dt.datetime],
     host: ProfileLink,
+    *,
+    picked_from: Sequence[dict[int, int]] = (),
 ) -> list[tuple[Interview, Content]]:
     """One Interview per session (flushed, not committed), each linked from its LoopSession."""
     staged = []
@@ -251,6 +290,7 @@ def stage_sessions(
             None,
             room=r.room,
             description=f"Session {n} of {count} of {details.title}.",
+            picked_from=picked_from[n - 1] if picked_from else None,
         )
         by_ordinal[n].interview_id = interview.id
         staged.append((interview, content))

@@ -9,24 +9,26 @@ sequenced availability call checked it; the events then move by the ordinary wri
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from broker.port import CalendarBroker
-from models import EventStatus, InterviewLoop, InterviewStatus, LoopState, utcnow
+from models import EventStatus, InterviewLoop, InterviewStatus, LinkStatus, LoopState, utcnow
 from webapp.security import Sealer, TokenCipher
 from webapp.services import Actor, JobQueue, claims
 from webapp.services.audit import record
 from webapp.services.availability import model
 from webapp.services.errors import AggregatorTrouble, Invalid, SlotTaken
-from webapp.services.loops.availability import fits_days
+from webapp.services.loops.availability import LoopTimes, fits_days, loop_times
 from webapp.services.loops.booking import TAKEN, check_itinerary, holds_of, itinerary_is_free
-from webapp.services.loops.compose import check_plan, loop_for, plan_of
+from webapp.services.loops.compose import LoopPlan, ResolvedSession, check_plan, loop_for, plan_of
 from webapp.services.loops.reading import BookedSession, view_loop
 from webapp.services.pools import ledger
 from webapp.services.scheduling import booking, rescheduling
+from webapp.services.scheduling.access import links_by_id, panel_members
 from webapp.services.scheduling.booking import seal_write
 from webapp.services.scheduling.content import Content
 from webapp.services.scheduling.reading import TAKEN_PLACE
@@ -69,9 +71,9 @@ def move_loop(
     if any(b.started for b in booked):
         raise Invalid(TAKEN_PLACE)
     plan = plan_of(sealer, loop)
-    resolved = check_plan(session, actor, plan)
+    resolved = fixed_sessions(session, actor, plan, booked)
     check_itinerary(plan, resolved, starts)
-    if not itinerary_is_free(broker, plan, resolved, starts):
+    if itinerary_is_free(broker, plan, resolved, starts) is None:
         raise SlotTaken(TAKEN)
     writes = []
     for b, r, start in zip(booked, resolved, starts, strict=True):
@@ -101,6 +103,51 @@ def move_loop(
             "scheduling.write_interview", interview.id, seal_write(sealer, interview, content)
         )
     return loop
+
+
+def fixed_sessions(
+    session: Session, actor: Actor, plan: LoopPlan, booked: Sequence[BookedSession]
+) -> list[ResolvedSession]:
+    """The plan's sessions with the people each booked session has now (its pool picks kept):
+    what a move of the whole loop asks about and claims."""
+    out = []
+    for r, b in zip(check_plan(session, actor, plan), booked, strict=True):
+        if b.interview is None:
+            out.append(r)
+            continue
+        links = links_by_id(session, b.interview.panel_link_ids)
+        members = tuple(
+            m
+            for m in panel_members(session, b.interview, links)
+            if m.link.status is LinkStatus.ACTIVE
+        )
+        out.append(dataclasses.replace(r, members=members, pool=None, candidates=()))
+    return out
+
+
+def moving_times(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: Sealer,
+    actor: Actor,
+    uid: str,
+) -> LoopTimes:
+    """Itineraries the whole loop could move to, with the people it has now (one sequenced
+    call); the loop's own holds do not count against it."""
+    loop = _booked(session, actor, uid)
+    booked = _read(session, broker, cipher, sealer, loop)
+    plan = plan_of(sealer, loop)
+    return loop_times(
+        session,
+        broker,
+        sealer,
+        actor,
+        loop,
+        plan=plan,
+        ignore_loop_claims=True,
+        fixed=fixed_sessions(session, actor, plan, booked),
+    )
 
 
 def move_session(
@@ -156,7 +203,7 @@ def move_session(
         this.interview,
         start,
         model.Query(
-            panel_link_ids=tuple(m.link.id for m in r.members),
+            panel_link_ids=tuple(this.interview.panel_link_ids),
             duration=r.plan.duration,
             buffer_before=r.plan.buffer_before,
             buffer_after=r.plan.buffer_after,

@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import InterviewLoop, LoopSession, LoopState, ProfileLink, Role, User, utcnow
+from models import (
+    InterviewLoop,
+    LoopSession,
+    LoopState,
+    Organisation,
+    Pool,
+    ProfileLink,
+    Role,
+    User,
+    utcnow,
+)
 from webapp.security import Sealer
 from webapp.services import Actor, printable
 from webapp.services.accounts import valid_email
@@ -21,6 +31,7 @@ from webapp.services.audit import record
 from webapp.services.availability import model, roster
 from webapp.services.errors import Forbidden, Invalid, NotFound
 from webapp.services.link_details import email_hash
+from webapp.services.pools.manage import pool_for
 from webapp.services.scheduling.booking import check_title_and_name
 from webapp.services.scheduling.content import MAX_TITLE
 
@@ -32,6 +43,8 @@ MAX_BREAK = 240
 DEFAULT_BREAK = 60
 #: Gaps a session may ask for before or after it (as availability buffers).
 MAX_GAP = 120
+#: Most people one session picks from a pool.
+MAX_POOL_PICK = 5
 #: Longest sealed details accepted (names, email, nine titles, JSON-escaped, + AES-GCM).
 MAX_SEALED = 16384
 
@@ -45,6 +58,9 @@ class SessionPlan:
     video: bool = True
     buffer_before: int = 0
     buffer_after: int = 0
+    #: "Any ``pool_count`` from pool ``pool_id``" besides the people named.
+    pool_id: int | None = None
+    pool_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,13 @@ class ResolvedSession:
     plan: SessionPlan
     members: tuple[model.PanelMember, ...]
     room: model.Room | None
+    pool: Pool | None = None
+    #: The pool's members who could be picked: linked calendar, not a shadow, not named.
+    candidates: tuple[model.PanelMember, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return self.plan.pool_count if self.pool is not None else 0
 
 
 def _field(index: int, name: str) -> str:
@@ -142,16 +165,70 @@ def check_plan(
                 raise Invalid(
                     f"Gaps around session {n} are 0 to {MAX_GAP} minutes.", field=_field(n, name)
                 )
-        if not s.panel_link_ids:
-            raise Invalid(f"Choose who interviews in session {n}.", field=_field(n, "panel"))
+        if not s.panel_link_ids and not (s.pool_id and s.pool_count):
+            raise Invalid(
+                f"Choose who interviews in session {n} (people, a pool, or both).",
+                field=_field(n, "panel"),
+            )
         try:
-            members = roster.resolve_panel(session, actor, s.panel_link_ids, choices=choices)
+            members = (
+                roster.resolve_panel(session, actor, s.panel_link_ids, choices=choices)
+                if s.panel_link_ids
+                else []
+            )
             room = roster.resolve_room(session, actor, s.room)
         except Invalid as exc:
             what = "room" if exc.field == "room" else "panel"
             raise Invalid(f"Session {n}: {exc.message}", field=_field(n, what)) from None
-        resolved.append(ResolvedSession(s, tuple(members), room))
+        pool, candidates = _pool_pick(session, actor, n, s, members, choices)
+        resolved.append(ResolvedSession(s, tuple(members), room, pool, candidates))
     return resolved
+
+
+def _pool_pick(
+    session: Session,
+    actor: Actor,
+    n: int,
+    s: SessionPlan,
+    members: Sequence[model.PanelMember],
+    choices: Sequence[tuple[ProfileLink, User]],
+) -> tuple[Pool | None, tuple[model.PanelMember, ...]]:
+    """The session's pool and the members it may pick from, checked."""
+    if not s.pool_id:
+        if s.pool_count:
+            raise Invalid(f"Choose the pool for session {n}.", field=_field(n, "pool"))
+        return None, ()
+    if not 1 <= s.pool_count <= MAX_POOL_PICK:
+        raise Invalid(
+            f"Session {n} picks 1 to {MAX_POOL_PICK} people from its pool.",
+            field=_field(n, "pool_count"),
+        )
+    try:
+        pool = pool_for(session, actor, s.pool_id)
+    except NotFound:
+        raise Invalid(
+            f"Session {n}: choose one of the listed pools.", field=_field(n, "pool")
+        ) from None
+    named = {m.user.id for m in members}
+    linked = {user.id: link for link, user in choices}
+    eligible = [
+        m.user
+        for m in pool.members
+        if not m.is_shadow and m.user_id in linked and m.user_id not in named and m.user.active
+    ]
+    if len(eligible) < s.pool_count:
+        raise Invalid(
+            f"Session {n}: {pool.name} has {len(eligible)} people who could be picked "
+            "(a linked calendar, not a shadow, not already named).",
+            field=_field(n, "pool_count"),
+        )
+    if len(members) + s.pool_count > model.MAX_PANEL:
+        raise Invalid(
+            f"Session {n} has at most {model.MAX_PANEL} people.", field=_field(n, "pool_count")
+        )
+    org = session.get_one(Organisation, actor.organisation_id)
+    hours = roster.hours_for(session, eligible, org)
+    return pool, tuple(model.PanelMember(linked[u.id], u, hours[u.id]) for u in eligible)
 
 
 def _associated_data(uid: str) -> bytes:
@@ -222,6 +299,8 @@ def compose_loop(session: Session, sealer: Sealer, actor: Actor, plan: LoopPlan)
             video=s.video,
             buffer_before=s.buffer_before,
             buffer_after=s.buffer_after,
+            pool_id=s.pool_id if s.pool_count else None,
+            pool_count=s.pool_count if s.pool_id else 0,
         )
         for n, s in enumerate(plan.sessions, start=1)
     ]
@@ -258,6 +337,8 @@ def plan_of(sealer: Sealer, loop: InterviewLoop) -> LoopPlan:
                 video=s.video,
                 buffer_before=s.buffer_before,
                 buffer_after=s.buffer_after,
+                pool_id=s.pool_id,
+                pool_count=s.pool_count if s.pool_id else 0,
             )
             for s in loop.sessions
         ),
