@@ -136,6 +136,14 @@ class RateLimited(BrokerError):
         super().__init__(message, status=status, operation=operation)
 
 
+class NotSent(RateLimited):
+    """Not sent at all: our own rate limiter had no room in the lane within the caller's
+    patience (``broker.ratelimit.patience``); ``retry_after`` is when it will. The aggregator
+    saw nothing, so there was no 429."""
+
+    default_message = "not sent: no aggregator budget left for this work right now"
+
+
 class Unavailable(BrokerError):
     """The aggregator could not be reached or kept failing (timeouts, connection errors, 5xx)."""
 

@@ -33,11 +33,12 @@ from broker.errors import (
     LinkHint,
     NeedsReauth,
     NotFound,
+    NotSent,
     ProfileDisconnected,
     RateLimited,
     Unavailable,
 )
-from broker.ratelimit import RateLimiter, current_lane, current_tenant
+from broker.ratelimit import NoBudget, RateLimiter, current_lane, current_tenant
 
 USER_AGENT = f"Rendezvous (pycronofy {pycronofy.__version__})"
 #: Parameter names we are willing to repeat in an error (lower-case snake case, as documented).
@@ -283,11 +284,15 @@ class Transport:
             if self.rate_limiter is not None:
                 # interactive unless the caller (a background job) said otherwise; a job done
                 # for one organisation also names it, for its fair share of the background lane
+                # (a caller with a patience hears NotSent instead of waiting longer)
                 who = current_tenant()
-                if who is None:
-                    self.rate_limiter.acquire(current_lane())
-                else:
-                    self.rate_limiter.acquire(current_lane(), tenant=who)
+                try:
+                    if who is None:
+                        self.rate_limiter.acquire(current_lane())
+                    else:
+                        self.rate_limiter.acquire(current_lane(), tenant=who)
+                except NoBudget as exc:
+                    raise NotSent(retry_after=exc.wait) from None
             started = time.monotonic()
             resp: requests.Response | None = None
             net_error: str | None = None

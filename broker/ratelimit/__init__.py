@@ -26,6 +26,18 @@ tenant that stops asking leaves its share to the others once the activity window
 Background calls without a tenant (periodic work) count against the lane only; interactive
 calls are never held back by tenants.
 
+**Push before periodic.** Within the background lane a request is of one *work class*
+(:func:`work`): ``push`` (follow-ups of a push notification: someone's calendar just changed),
+``bulk`` (the default: linking, revocations, calendar choices) or ``periodic`` (reconciliation
+and other sweeps). While a push request has had to wait within the last ``push_window`` seconds
+(default 2), periodic requests are not admitted at all: the budget that frees up goes to the
+push follow-ups first, and periodic work resumes once push work stops waiting.
+
+**Patience.** ``acquire()`` waits as long as it takes, unless the caller set a patience
+(:func:`patience`): then a request that would wait longer raises :class:`NoBudget` (with the
+wait) instead of sleeping, so a paced pass defers the rest of its work rather than hold a
+worker (the transport turns it into ``broker.errors.NotSent``; nothing was sent).
+
 **Usage.** ``usage()`` reads, without counting anything, each lane's requests in the current
 1 s and 60 s windows against its caps, how many tenants share the background lane, and the
 429s the transport reported through ``note_rejected()`` (per process in-process, shared by
@@ -49,11 +61,27 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal, Protocol, TypedDict, runtime_checkable
 
+from broker.ratelimit.classes import (
+    BULK,
+    PERIODIC,
+    PUSH,
+    WORK_CLASSES,
+    NoBudget,
+    Work,
+    _current_work,
+    _patience,
+    current_patience,
+    current_work,
+    patience,
+    work,
+)
+
 DEFAULT_PER_SECOND = 50
 DEFAULT_PER_MINUTE = 500
 DEFAULT_MARGIN = 0.05
 DEFAULT_INTERACTIVE_RESERVE = 0.2
 DEFAULT_TENANT_WINDOW = 5.0
+DEFAULT_PUSH_WINDOW = 2.0
 
 Lane = Literal["interactive", "background"]
 INTERACTIVE: Lane = "interactive"
@@ -64,6 +92,23 @@ _current_lane: ContextVar[Lane] = ContextVar("rendezvous_rate_lane", default=INT
 
 
 _current_tenant: ContextVar[str | None] = ContextVar("rendezvous_rate_tenant", default=None)
+
+
+def _acquire(
+    limiter: InProcessRateLimiter | RedisRateLimiter, lane: Lane, tenant: str | None
+) -> None:
+    """Wait (in the limiter's sleep) until the request is admitted, within the patience."""
+    limit = _patience.get()
+    kind = _current_work.get()
+    waited = 0.0
+    while True:
+        wait = limiter.try_acquire(lane, tenant, kind)
+        if wait <= 0:
+            return
+        if limit is not None and waited + wait > limit:
+            raise NoBudget(wait)
+        limiter._sleep(wait)
+        waited += wait
 
 
 def current_tenant() -> str | None:
@@ -131,8 +176,8 @@ class RateLimiter(Protocol):
     per_minute: int
 
     def acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> None:
-        """Block until one more request may be sent in ``lane`` (for ``tenant``), then count
-        it."""
+        """Block until one more request may be sent in ``lane`` (for ``tenant``, as the work
+        class in context), then count it; raise NoBudget past the patience in context."""
 
     def note_rejected(self, lane: Lane = INTERACTIVE) -> None:
         """Count one 429 the aggregator answered to a request of ``lane``."""
@@ -154,6 +199,7 @@ class Usage(TypedDict):
     per_minute: int
     scope: str  # "process" (this process only) or "shared" (every process on the Redis)
     tenants: int  # organisations sharing the background lane now (asked within the window)
+    push_waiting: bool  # push follow-ups waited within the push window: periodic work yields
     lanes: dict[str, LaneUsage]
 
 
@@ -163,12 +209,14 @@ def _usage(
     counts: dict[Lane, tuple[int, int]],
     rejected: dict[Lane, int],
     tenants: int = 0,
+    push_waiting: bool = False,
 ) -> Usage:
     return {
         "per_second": limiter.per_second,
         "per_minute": limiter.per_minute,
         "scope": scope,
         "tenants": tenants,
+        "push_waiting": push_waiting,
         "lanes": {
             name: {
                 "second": counts[name][0],
@@ -193,6 +241,7 @@ class InProcessRateLimiter:
         margin: float = DEFAULT_MARGIN,
         interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
         tenant_window: float = DEFAULT_TENANT_WINDOW,
+        push_window: float = DEFAULT_PUSH_WINDOW,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -211,6 +260,8 @@ class InProcessRateLimiter:
         self._tenant_window = tenant_window
         self._tenant_seen: dict[str, float] = {}  # tenant -> last time it asked (background)
         self._tenant_logs: dict[str, deque[float]] = {}  # tenant -> its admitted background
+        self._push_window = push_window
+        self._push_waited: float | None = None  # when a push request last had to wait
 
     def _tenant_wait(self, now: float, tenant: str, cap_s: int, cap_m: int) -> float:
         """Mark ``tenant`` active and return how long it must wait for its fair share."""
@@ -238,13 +289,17 @@ class InProcessRateLimiter:
                 wait = max(wait, nth_recent + self._second - now)
         return wait
 
-    def try_acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> float:
+    def try_acquire(
+        self, lane: Lane = INTERACTIVE, tenant: str | None = None, work: Work | None = None
+    ) -> float:
         """Count a request in ``lane`` and return 0.0 if allowed now, else the seconds to wait
         (not counted). Both lanes count in one log; only the caps differ. A background request
-        with a ``tenant`` must also fit that tenant's fair share of the background caps."""
+        with a ``tenant`` must also fit that tenant's fair share of the background caps; a
+        periodic one waits while push follow-ups wait (``work``: the class in context)."""
         cap_s, cap_m = self.caps[lane]
+        kind = current_work() if work is None else work
         if lane != BACKGROUND:
-            tenant = None
+            tenant, kind = None, BULK
         with self._lock:
             now = self._clock()
             log = self._log
@@ -259,7 +314,12 @@ class InProcessRateLimiter:
                 nth_recent = log[len(log) - cap_s][0]
                 if nth_recent > now - self._second:
                     wait = max(wait, nth_recent + self._second - now)
+            pushed = self._push_waited
+            if kind == PERIODIC and pushed is not None and pushed > now - self._push_window:
+                wait = max(wait, pushed + self._push_window - now)
             if wait > 0:
+                if kind == PUSH:
+                    self._push_waited = now
                 return wait
             log.append((now, lane))
             if tenant is not None:
@@ -283,15 +343,13 @@ class InProcessRateLimiter:
                         counts[name][0] += 1
             rejected = dict(self._rejected)
             tenants = sum(1 for at in self._tenant_seen.values() if at > now - self._tenant_window)
+            pushed = self._push_waited
+            push_waiting = pushed is not None and pushed > now - self._push_window
         counts_ = {k: (v[0], v[1]) for k, v in counts.items()}
-        return _usage(self, "process", counts_, rejected, tenants)
+        return _usage(self, "process", counts_, rejected, tenants, push_waiting)
 
     def acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> None:
-        while True:
-            wait = self.try_acquire(lane, tenant)
-            if wait <= 0:
-                return
-            self._sleep(wait)
+        _acquire(self, lane, tenant)
 
 
 def rate_limiter_from_settings(
@@ -315,6 +373,33 @@ def rate_limiter_from_settings(
         )
     return InProcessRateLimiter(per_second, per_minute, interactive_reserve=interactive_reserve)
 
+
+__all__ = [
+    "BACKGROUND",
+    "BULK",
+    "INTERACTIVE",
+    "LANES",
+    "PERIODIC",
+    "PUSH",
+    "WORK_CLASSES",
+    "InProcessRateLimiter",
+    "Lane",
+    "NoBudget",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "Usage",
+    "Work",
+    "background",
+    "current_lane",
+    "current_patience",
+    "current_tenant",
+    "current_work",
+    "lane",
+    "patience",
+    "rate_limiter_from_settings",
+    "tenant",
+    "work",
+]
 
 # The Redis limiter uses the lanes, caps and usage helpers above; imported last so that it can.
 from broker.ratelimit.shared import RedisRateLimiter  # noqa: E402

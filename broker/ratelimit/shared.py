@@ -14,13 +14,19 @@ from broker.ratelimit import (
     DEFAULT_MARGIN,
     DEFAULT_PER_MINUTE,
     DEFAULT_PER_SECOND,
+    DEFAULT_PUSH_WINDOW,
     DEFAULT_TENANT_WINDOW,
     INTERACTIVE,
     LANES,
+    PERIODIC,
+    PUSH,
     Lane,
     Usage,
+    Work,
+    _acquire,
     _lane_caps,
     _usage,
+    current_work,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +82,23 @@ if n >= per_s then
   local w = tonumber(e[2]) + win_s - now
   if w > wait then wait = w end
 end
-if wait > 0 then return wait end
+-- push before periodic: a periodic request waits while a push request waited (KEYS[5] holds
+-- when one last did) within the push window ARGV[10] us
+local kind = ARGV[9]
+local push_window = tonumber(ARGV[10])
+if kind == 'periodic' then
+  local pushed = redis.call('GET', KEYS[5])
+  if pushed and tonumber(pushed) > now - push_window then
+    local w = tonumber(pushed) + push_window - now
+    if w > wait then wait = w end
+  end
+end
+if wait > 0 then
+  if kind == 'push' then
+    redis.call('SET', KEYS[5], now, 'PX', math.ceil(push_window / 1000) + 1000)
+  end
+  return wait
+end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. seq)
 redis.call('PEXPIRE', KEYS[1], math.ceil(win_m / 1000) + 1000)
@@ -91,7 +113,7 @@ return 0
 
 _LUA_USAGE = """
 local now
-if ARGV[4] then
+if ARGV[4] ~= '' then
   now = tonumber(ARGV[4])
 else
   local t = redis.call('TIME')
@@ -110,6 +132,10 @@ for i, w in ipairs({tonumber(ARGV[1]), tonumber(ARGV[2])}) do
 end
 -- the tenants sharing the background lane: those that asked within the activity window
 result[5] = redis.call('ZCOUNT', KEYS[2], '(' .. (now - tonumber(ARGV[3])), '+inf')
+-- whether push follow-ups waited within the push window (periodic work yields meanwhile)
+local pushed = redis.call('GET', KEYS[3])
+result[6] = 0
+if pushed and tonumber(pushed) > now - tonumber(ARGV[5]) then result[6] = 1 end
 return result
 """
 
@@ -127,6 +153,7 @@ class RedisRateLimiter:
         margin: float = DEFAULT_MARGIN,
         interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
         tenant_window: float = DEFAULT_TENANT_WINDOW,
+        push_window: float = DEFAULT_PUSH_WINDOW,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -142,6 +169,8 @@ class RedisRateLimiter:
         self._keys = [f"{key_prefix}:log", f"{key_prefix}:seq"]
         self._key_prefix = key_prefix
         self._tenant_window_us = int(tenant_window * 1e6)
+        self._push_window_us = int(push_window * 1e6)
+        self._push_key = f"{key_prefix}:push-waited"
         self._rejected_key = f"{key_prefix}:rejected"
         self._member_prefix = uuid.uuid4().hex[:12]
         self._redis = redis_client
@@ -149,19 +178,23 @@ class RedisRateLimiter:
         self._usage_script = redis_client.register_script(_LUA_USAGE)
         self._sleep = sleep
 
-    def try_acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> float:
+    def try_acquire(
+        self, lane: Lane = INTERACTIVE, tenant: str | None = None, work: Work | None = None
+    ) -> float:
         """Count a request in ``lane`` and return 0.0 if allowed now, else the seconds to wait
-        (not counted). One atomic script: check both windows against the lane's caps (and a
-        background tenant's fair share) and add."""
+        (not counted). One atomic script: check both windows against the lane's caps (a
+        background tenant's fair share, push before periodic) and add."""
         cap_s, cap_m = self.caps[lane]
+        kind = current_work() if work is None else work
         if lane != BACKGROUND:
-            tenant = None
+            tenant, kind = None, "bulk"
         member = f"{self._member_prefix}:{lane}"  # the lane is in the name, for usage()
         args: list[int | str] = [cap_s, cap_m, member, *self._windows_us]
         args.append("" if self._clock is None else int(self._clock() * 1_000_000))
         args += ["" if tenant is None else tenant, self._tenant_window_us]
+        args += [kind if kind in (PUSH, PERIODIC) else "", self._push_window_us]
         tenant_log = f"{self._key_prefix}:tenant:{tenant or ''}"
-        keys = [*self._keys, f"{self._key_prefix}:tenants", tenant_log]
+        keys = [*self._keys, f"{self._key_prefix}:tenants", tenant_log, self._push_key]
         wait_us = int(self._script(keys=keys, args=args))
         return wait_us / 1_000_000 if wait_us > 0 else 0.0
 
@@ -172,11 +205,13 @@ class RedisRateLimiter:
     def usage(self) -> Usage:
         """Read-only: both windows counted per lane in one script (one consistent moment);
         the 429 counts are shared by every process using this Redis (``scope`` "shared")."""
-        args: list[int] = [*self._windows_us, self._tenant_window_us]
-        if self._clock is not None:
-            args.append(int(self._clock() * 1_000_000))
-        keys = [self._keys[0], f"{self._key_prefix}:tenants"]
-        i_s, b_s, i_m, b_m, tenants = (int(n) for n in self._usage_script(keys=keys, args=args))
+        args: list[int | str] = [*self._windows_us, self._tenant_window_us]
+        args.append("" if self._clock is None else int(self._clock() * 1_000_000))
+        args.append(self._push_window_us)
+        keys = [self._keys[0], f"{self._key_prefix}:tenants", self._push_key]
+        i_s, b_s, i_m, b_m, tenants, pushed = (
+            int(n) for n in self._usage_script(keys=keys, args=args)
+        )
         stored = cast(
             "list[bytes | str | None]", self._redis.hmget(self._rejected_key, list(LANES))
         )
@@ -184,11 +219,7 @@ class RedisRateLimiter:
             name: int(value or 0) for name, value in zip(LANES, stored, strict=True)
         }
         counts: dict[Lane, tuple[int, int]] = {INTERACTIVE: (i_s, i_m), BACKGROUND: (b_s, b_m)}
-        return _usage(self, "shared", counts, rejected, tenants)
+        return _usage(self, "shared", counts, rejected, tenants, bool(pushed))
 
     def acquire(self, lane: Lane = INTERACTIVE, tenant: str | None = None) -> None:
-        while True:
-            wait = self.try_acquire(lane, tenant)
-            if wait <= 0:
-                return
-            self._sleep(wait)
+        _acquire(self, lane, tenant)
