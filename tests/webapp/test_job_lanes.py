@@ -120,3 +120,43 @@ def test_bulk_linking_jobs_name_their_organisation():
     specs = _specs()
     assert specs["enterprise.send_batches"].tenant is not None
     assert specs["enterprise.choose_calendar"].tenant is not None
+
+
+def test_push_follow_ups_go_before_periodic_reads_and_the_job_wrapper_says_so(tmp_path):
+    """Within the background lane: follow-ups of a push notification are push work, the
+    periodic sweeps are periodic work (they yield while push work waits), and the periodic
+    restarts of bulk work stay bulk."""
+    from broker.ratelimit import BULK, PERIODIC, PUSH, current_work
+
+    specs = _specs()
+    for name in ("scheduling.apply_changes", "calendar.check_profile"):
+        assert specs[name].work == PUSH, name
+    for name in (
+        "scheduling.reconcile_events",
+        "scheduling.settle_claims",
+        "calendar.recover_links",
+    ):
+        assert specs[name].work == PERIODIC, name
+    for name in ("enterprise.resume_stalled", "revocations.resume", "enterprise.send_batches"):
+        assert specs[name].work == BULK, name
+
+    group = TaskGroup("worktest", lane=BACKGROUND)
+    seen: dict[str, str] = {}
+
+    @group.task("follow", work=PUSH)
+    def follow() -> None:
+        seen["follow"] = current_work()
+
+    @group.periodic("sweep", crontab(minute="*"))
+    def sweep() -> None:
+        seen["sweep"] = current_work()
+
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config["JOBS_IMMEDIATE"] = True
+    jobs = install(app, [group])
+    jobs.enqueue("worktest.follow")
+    jobs._tasks["worktest.sweep"].call_local()
+    assert seen == {"follow": PUSH, "sweep": PERIODIC}
+    assert current_work() == BULK  # restored after the jobs
+    with pytest.raises(ValueError):
+        TaskGroup("z").task("y", work="urgent")(lambda: None)  # type: ignore[arg-type]

@@ -29,7 +29,8 @@ SCHEDULES = {
     "maintenance.purge_oauth_states": crontab(minute="*/30"),
     "revocations.resume": crontab(minute="*"),
     "scheduling.purge_links": crontab(minute="40", hour="3"),
-    "scheduling.reconcile_events": crontab(minute="*/15"),
+    # every minute since issue 21: each run does the part of the 15-minute pass due then
+    "scheduling.reconcile_events": crontab(minute="*"),
     "scheduling.settle_claims": crontab(minute="*/5"),
 }
 

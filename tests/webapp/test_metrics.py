@@ -120,3 +120,50 @@ def test_metrics_names_no_organisation_or_person(token, queue, sandbox, app, ses
     text = json.dumps(_metrics(app.test_client()).json)
     for secret in ("Acme", "Globex", "shared@example.com", TOKEN):
         assert secret not in text
+
+
+def test_metrics_report_each_paced_pass_and_which_fall_behind(token, app):
+    """The periodic passes' progress and a list of those falling behind (task names and counts
+    only); a pass overdue now and one whose last pass finished late are both behind."""
+    from datetime import timedelta
+
+    from models import utcnow
+
+    jobs = deps.jobs.of(app)
+    now = utcnow()
+
+    def state(name, started, due, done, finished=None, late=0, lag=0):
+        jobs.set_state(
+            f"pass:{name}",
+            {
+                "pass_no": 2,
+                "started_at": (now + timedelta(minutes=started)).isoformat(),
+                "due_at": (now + timedelta(minutes=due)).isoformat(),
+                "finished_at": (now + timedelta(minutes=finished)).isoformat()
+                if finished is not None
+                else None,
+                "total": 40,
+                "done": done,
+                "cursor": None,
+                "overdue_noted": False,
+                "late_passes": late,
+                "last_lag_seconds": lag,
+                "deferrals": 3,
+            },
+        )
+
+    state("scheduling.reconcile_events", -7, 8, 20)  # on time, half done
+    state("test.overdue", -17, -2, 30)  # overdue by two minutes
+    state("test.late", -20, -5, 40, finished=-1, late=2, lag=240)  # finished, but late
+    jobs.set_state("pass:index", {"names": ["scheduling.reconcile_events", "test.late"]})
+    jobs.set_state("pass:index", {"names": [*jobs.state("pass:index")["names"], "test.overdue"]})
+    body = _metrics(app.test_client()).json
+    assert body["falling_behind"] == ["test.late", "test.overdue"]
+    reconcile = body["periodic"]["scheduling.reconcile_events"]
+    assert reconcile["running"] and not reconcile["behind"]
+    assert (reconcile["done"], reconcile["total"], reconcile["deferrals"]) == (20, 40, 3)
+    overdue = body["periodic"]["test.overdue"]
+    assert overdue["behind"] and 110 <= overdue["lag_seconds"] <= 200
+    late = body["periodic"]["test.late"]
+    assert late["behind"] and not late["running"] and late["lag_seconds"] == 240
+    assert late["late_passes"] == 2

@@ -384,3 +384,48 @@ def test_reconciliation_reads_only_calendars_we_wrote_to(app, session, sandbox, 
     sandbox.call("DELETE", "/stats")
     sync.reconcile(session, broker, cipher)
     assert sandbox.stats()["requests"].get("GET /v1/events", 0) == len(written)
+
+
+def test_the_periodic_reconciliation_spreads_its_pass_over_the_period_and_repairs_drift(
+    app, session, sandbox, recruiter, panel
+):
+    """The job runs every minute and reads the part of the 15-minute pass due then (one read
+    per interviewing calendar in all), in the background lane as periodic work."""
+    from webapp.services import pacing
+
+    broker, cipher = broker_cipher(app)
+    query = query_for(panel)
+    grid = free_slots.grid(session, broker, cipher, actor_of(recruiter), query)
+    kept, _ = schedule(app, session, recruiter, query, grid.slots[0].start)
+    gone, _ = schedule(app, session, recruiter, query, grid.slots[1].start)
+    written = {e.profile_link_id for i in (kept, gone) for e in i.events}
+    sandbox.call(
+        "POST",
+        "/external-change",
+        json={
+            "email": gone.host_link.account_email,
+            "action": "delete",
+            "event_id": gone.events[0].event_id,
+        },
+    )
+    sandbox.call("DELETE", "/stats")
+    jobs = deps.jobs.of(app)
+    start = utcnow()
+    reports = []
+    for minute in range(15):
+        at = start + dt.timedelta(minutes=minute)
+        reports.append(
+            sync.reconcile_tick(session, broker, cipher, jobs, now=at, clock=lambda at=at: at)
+        )
+    assert sum(r.done for r in reports) == len(written)
+    assert max(r.done for r in reports) == 1  # ceil(links / 15) a minute, not all at once
+    assert sum(r.counts.get("cancelled_in_calendar", 0) for r in reports) == 1
+    assert sandbox.stats()["requests"].get("GET /v1/events", 0) == len(written)
+    session.expire_all()
+    assert session.get(Interview, gone.id).status is InterviewStatus.CANCELLED_IN_CALENDAR
+    assert session.get(Interview, kept.id).status is InterviewStatus.SCHEDULED
+    [status] = [s for s in pacing.status(jobs, now=start) if s.name == sync.RECONCILE_TASK]
+    assert not status.running and not status.behind and status.done == len(written)
+    # the job itself (real time): the new pass waits for the period to end
+    result = jobs._tasks["scheduling.reconcile_events"].call_local()
+    assert result["outcome"] == "idle"

@@ -10,7 +10,7 @@ from webapp.jobs.queue import TaskGroup, crontab
 tasks = TaskGroup("calendar", lane="background")
 
 
-@tasks.task("check_profile", retries=3, retry_delay=60)
+@tasks.task("check_profile", retries=3, retry_delay=60, work="push")
 def check_profile(link_id: int) -> str:
     """After a ``profile_disconnected`` notice: is it this link's profile? Block it if so."""
     from models import ProfileLink

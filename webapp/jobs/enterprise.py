@@ -69,7 +69,7 @@ def send_batches(link_id: int) -> int:
         return deps.jobs().keep_going("enterprise.send_batches", (link_id,), step)
 
 
-@tasks.periodic("resume_stalled", crontab(minute="*"))
+@tasks.periodic("resume_stalled", crontab(minute="*"), work="bulk")  # restarts bulk linking
 def resume_stalled() -> int:
     """Restart sending for domains a dead worker left with queued or claimed requests."""
     with deps.database().sessions() as session:

@@ -9,13 +9,19 @@ periodic work, so it only takes what the interactive reserve leaves free, ``inte
 follow-ups of something a person just did. A task done for one organisation may name a
 ``tenant`` function (its arguments → the organisation id, read inside the app context); its
 background calls then count against that organisation's fair share of the background lane, so
-one organisation's bulk job cannot starve another's. Each task runs inside an
-application context, so it can use the app's database sessions, broker and cipher. Every task
+one organisation's bulk job cannot starve another's. Within the background lane a task is
+``push`` work (follow-ups of a push notification), ``periodic`` (the default of periodic tasks)
+or ``bulk`` (the default otherwise): periodic calls yield while push calls wait for budget.
+The queue also keeps small JSON records (``state``/``set_state``) and expiring locks
+(``hold``/``let_go``) for the paced periodic passes (webapp.services.pacing). Each task runs
+inside an application context, so it can use the app's database sessions, broker and cipher.
+Every task
 must be idempotent: a job picked up twice (a worker restart, a retry) does no harm.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,9 +34,19 @@ from flask import Flask
 from flask.cli import AppGroup
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 
-from broker.ratelimit import BACKGROUND, INTERACTIVE, LANES, Lane
+from broker.ratelimit import (
+    BACKGROUND,
+    BULK,
+    INTERACTIVE,
+    LANES,
+    PERIODIC,
+    WORK_CLASSES,
+    Lane,
+    Work,
+)
 from broker.ratelimit import lane as rate_lane
 from broker.ratelimit import tenant as rate_tenant
+from broker.ratelimit import work as rate_work
 from webapp import deps
 from webapp.db import create_private_file
 
@@ -50,6 +66,7 @@ class TaskSpec:
     schedule: Any = None  # a huey crontab for periodic tasks
     lane: Lane = INTERACTIVE  # the aggregator rate-limit lane its calls use
     tenant: Callable[..., int | None] | None = None  # the task's args -> its organisation id
+    work: Work = BULK  # its class in the background lane: push, bulk or periodic
 
 
 class TaskGroup:
@@ -72,27 +89,34 @@ class TaskGroup:
         retry_delay: int = 10,
         lane: Lane | None = None,
         tenant: Callable[..., int | None] | None = None,
+        work: Work = BULK,
     ):
         """Register ``fn`` as a background task (retried on exceptions). ``tenant(*args)``
-        names the organisation the job works for (its fair share of the background lane)."""
+        names the organisation the job works for (its fair share of the background lane);
+        ``work="push"`` marks a follow-up of a push notification (it goes before periodic
+        reads in the background lane)."""
         return self._register(
             verb_object,
             retries=retries,
             retry_delay=retry_delay,
             lane=lane or self.lane,
             tenant=tenant,
+            work=work,
         )
 
-    def periodic(self, verb_object: str, schedule):
-        """Register ``fn`` to run on a huey ``crontab`` schedule (in the background lane)."""
+    def periodic(self, verb_object: str, schedule, *, work: Work = PERIODIC):
+        """Register ``fn`` to run on a huey ``crontab`` schedule (in the background lane, as
+        periodic work unless it only restarts bulk work: ``work="bulk"``)."""
         return self._register(
-            verb_object, retries=0, retry_delay=0, schedule=schedule, lane=BACKGROUND
+            verb_object, retries=0, retry_delay=0, schedule=schedule, lane=BACKGROUND, work=work
         )
 
     def _register(self, verb_object: str, **spec):
         name = f"{self.area}.{verb_object}"
         if spec["lane"] not in LANES:
             raise ValueError(f"unknown rate-limit lane {spec['lane']!r}")
+        if spec["work"] not in WORK_CLASSES:
+            raise ValueError(f"unknown work class {spec['work']!r}")
 
         def register(fn):
             if name in self.specs:
@@ -147,6 +171,38 @@ class Jobs:
 
     def release(self, claim: str) -> None:
         """Let later calls of ``enqueue_once`` queue a new job (the job has started)."""
+        redis = self._redis()
+        if redis is not None:
+            redis.delete(self._redis_key(claim))
+        else:
+            self.huey.get(claim)
+
+    def state(self, key: str) -> dict[str, Any] | None:
+        """A small JSON record kept with the queue (the paced passes' progress), or None."""
+        raw = self.huey.get(f"state:{key}", peek=True)
+        return json.loads(raw) if raw else None
+
+    def set_state(self, key: str, value: dict[str, Any]) -> None:
+        self.huey.put(f"state:{key}", json.dumps(value))
+
+    def hold(self, key: str, ttl: int) -> bool:
+        """Take the lock ``key`` unless someone holds it; a lock older than ``ttl`` seconds
+        (its holder died) is taken over. Release with :meth:`let_go`."""
+        claim = f"hold:{key}"
+        redis = self._redis()
+        if redis is not None:
+            return bool(redis.set(self._redis_key(claim), b"1", nx=True, ex=ttl))
+        now = time.time()
+        if self.huey.put_if_empty(claim, str(now).encode()):
+            return True
+        held_since = self.huey.get(claim, peek=True)
+        if held_since is not None and now - float(held_since) < ttl:
+            return False
+        self.huey.get(claim)  # abandoned: take it over (not atomic: at worst two ticks overlap)
+        return bool(self.huey.put_if_empty(claim, str(now).encode()))
+
+    def let_go(self, key: str) -> None:
+        claim = f"hold:{key}"
         redis = self._redis()
         if redis is not None:
             redis.delete(self._redis_key(claim))
@@ -246,7 +302,7 @@ def install(
                 raise ValueError(f"task {name} is declared twice")
             specs[name] = spec
     for name, spec in specs.items():
-        wrapped = _in_app_context(app, jobs, spec.fn, spec.lane, spec.tenant)
+        wrapped = _in_app_context(app, jobs, spec.fn, spec.lane, spec.tenant, spec.work)
         if spec.schedule is not None:
             jobs._tasks[name] = huey.periodic_task(spec.schedule, name=name)(wrapped)
         else:
@@ -256,7 +312,7 @@ def install(
     for old, new in (former_names or {}).items():
         spec = specs[new]
         huey.task(retries=spec.retries, retry_delay=spec.retry_delay, name=old)(
-            _in_app_context(app, jobs, spec.fn, spec.lane, spec.tenant)
+            _in_app_context(app, jobs, spec.fn, spec.lane, spec.tenant, spec.work)
         )
     deps.jobs.install(app, jobs)
     app.cli.add_command(jobs_cli)
@@ -269,11 +325,12 @@ def _in_app_context(
     fn,
     lane: Lane = INTERACTIVE,
     tenant: Callable[..., int | None] | None = None,
+    work: Work = BULK,
 ):
     def run(*args, _release: str | None = None, **kwargs):
         if _release is not None:
             jobs.release(_release)  # later notifications may queue a new job from now on
-        with app.app_context(), rate_lane(lane):
+        with app.app_context(), rate_lane(lane), rate_work(work):
             org_id = tenant(*args, **kwargs) if tenant is not None else None
             with rate_tenant(org_id):
                 return fn(*args, **kwargs)

@@ -27,7 +27,7 @@ def run() -> int:
         return deps.jobs().keep_going("revocations.run", (), step)
 
 
-@tasks.periodic("resume", crontab(minute="*"))
+@tasks.periodic("resume", crontab(minute="*"), work="bulk")  # restarts the bulk work
 def resume() -> int:
     """Every minute: go on with queued revocations (after a restart, or once a failed one is
     due again)."""

@@ -52,8 +52,9 @@ def write_loop(loop_id: int, payloads: dict[str, str]) -> str:
         )
 
 
-# A push follow-up (background); writing/deleting a booked interview stays interactive.
-@tasks.task("apply_changes", retries=5, retry_delay=30, lane="background")
+# A push follow-up (background, before periodic reads); writing/deleting a booked interview
+# stays interactive.
+@tasks.task("apply_changes", retries=5, retry_delay=30, lane="background", work="push")
 def apply_changes(link_id: int, changes_since: str | None, channel_id: str | None = None) -> dict:
     """Follow a ``change`` push from the link's own channel: read our events changed since
     then and update their status."""
@@ -84,16 +85,18 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
         return sync.apply_changes(session, broker, cipher, link_id, since)
 
 
-@tasks.periodic("reconcile_events", crontab(minute="*/15"))
+@tasks.periodic("reconcile_events", crontab(minute="*"))
 def reconcile() -> dict:
-    """Compare the event ids we hold with the aggregator's managed events; repair both ways."""
+    """Compare the event ids we hold with the aggregator's managed events; repair both ways.
+    Every minute, the part of the 15-minute pass due now (webapp.services.pacing): spread over
+    the period, within the budget left, yielding to push follow-ups, reported when behind."""
     broker, cipher = deps.broker(), deps.cipher()
     if broker is None:
         return {}
     from webapp.services.loops import booking as loop_booking
 
     with deps.database().sessions() as session:
-        found = sync.reconcile(session, broker, cipher)
+        found = sync.reconcile_tick(session, broker, cipher, deps.jobs()).as_dict()
         # A loop whose write job never finished must not stay half-booked.
         taken_back = loop_booking.take_back_broken(session, broker, cipher, jobs=deps.jobs())
         return dict(found, loops_taken_back=taken_back) if taken_back else found

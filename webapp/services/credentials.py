@@ -29,7 +29,7 @@ from models import (
 )
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
 from webapp.services.audit import record
-from webapp.services.errors import AggregatorTrouble, ReconnectNeeded, ServiceError
+from webapp.services.errors import AggregatorTrouble, NoBudgetNow, ReconnectNeeded, ServiceError
 
 log = logging.getLogger("webapp.services.credentials")
 
@@ -44,6 +44,11 @@ def broker_problem(exc: broker_errors.BrokerError) -> ServiceError:
     """A message a person can act on, for a broker failure (never the vendor's text)."""
     if isinstance(exc, broker_errors.NeedsReauth):
         return ReconnectNeeded("Your calendar connection needs to be renewed. Use Reconnect.")
+    if isinstance(exc, broker_errors.NotSent):
+        return NoBudgetNow(
+            "The calendar service's budget is in use by other work; this goes on shortly.",
+            retry_in=exc.retry_after,
+        )
     if isinstance(exc, broker_errors.RateLimited):
         return AggregatorTrouble(
             "The calendar service is busy right now. Please try again in a "

@@ -96,6 +96,15 @@ class AggregatorTrouble(Unavailable):
     code = "calendar_unavailable"
 
 
+class NoBudgetNow(AggregatorTrouble):
+    """Not asked at all: the aggregator budget this work may use had no room within its
+    patience (a paced pass defers the rest); ``retry_in`` seconds until it will."""
+
+    def __init__(self, message: str, *, retry_in: float | None = None):
+        super().__init__(message)
+        self.retry_in = retry_in
+
+
 class ReconnectNeeded(Conflict):
     """The link lost access at the aggregator; the person must reconnect."""
 

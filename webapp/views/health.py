@@ -10,6 +10,7 @@ from sqlalchemy import text
 from webapp import deps
 from webapp.db import db_session
 from webapp.security import public, same_token
+from webapp.services import pacing
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("webapp.health")
@@ -54,7 +55,8 @@ def readyz():
 @public  # not a session page: the monitoring system's bearer token is checked below
 def metrics():
     """For operators: the aggregator budget per rate-limit lane (requests in the current 1 s
-    and 60 s windows against each lane's caps, 429s seen) and the job backlog per task.
+    and 60 s windows against each lane's caps, 429s seen), the job backlog per task, and each
+    paced periodic pass (progress, falling behind: ``falling_behind`` lists them).
     Installation-wide figures only: no organisation, person or calendar appears here. Answers
     404 unless ``METRICS_TOKEN`` is set, and 401 without that token."""
     expected = current_app.config.get("METRICS_TOKEN")
@@ -78,6 +80,14 @@ def metrics():
     except Exception as exc:
         log.warning("metrics: queue unreadable: %s", type(exc).__name__)
         body["backlog"] = "unavailable"
+    # paced periodic passes (reconciliation): where each stands, and which are falling behind
+    try:
+        passes = pacing.status(deps.jobs())
+        body["periodic"] = {p.name: p.as_dict() for p in passes}
+        body["falling_behind"] = sorted(p.name for p in passes if p.behind)
+    except Exception as exc:
+        log.warning("metrics: periodic passes unreadable: %s", type(exc).__name__)
+        body["periodic"] = body["falling_behind"] = "unavailable"
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response
