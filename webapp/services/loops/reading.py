@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from broker.port import CalendarBroker
 from broker.types import ManagedEvent
-from models import Interview, InterviewLoop, LoopSession, User
+from models import Interview, InterviewLoop, LoopSession, Pool, User
 from webapp.security import Sealer, TokenCipher
 from webapp.services import claims
 from webapp.services.availability import model, roster
@@ -88,7 +88,16 @@ def view_loop(
         links = links_by_id(session, (e.profile_link_id for e in host_events))
         events, problems = read_events(session, broker, cipher, host_events, links, localized=True)
         problem = next(iter(problems.values()), None)
-    link_ids = {i for s in loop.sessions for i in s.panel_link_ids}
+
+    def who(s: LoopSession, interview: Interview | None) -> list[int]:
+        # A booked session's panel is its interview's (pool picks included).
+        return list(interview.panel_link_ids) if interview is not None else list(s.panel_link_ids)
+
+    link_ids = {
+        i
+        for s in loop.sessions
+        for i in who(s, interviews.get(s.interview_id) if s.interview_id else None)
+    }
     links = links_by_id(session, link_ids)
     users = {
         u.id: u
@@ -101,6 +110,12 @@ def view_loop(
         for link_id, link in links.items()
     }
     rooms = {r.email: r for r in roster.room_choices(session, loop.organisation_id)}
+    pools = {
+        p.id: p.name
+        for p in session.scalars(
+            select(Pool).where(Pool.id.in_({s.pool_id for s in loop.sessions if s.pool_id}))
+        )
+    }
     out = []
     for s in loop.sessions:
         interview = interviews.get(s.interview_id) if s.interview_id else None
@@ -118,7 +133,12 @@ def view_loop(
                 event=event,
                 start=start,
                 end=end,
-                people=tuple(people.get(i, "Someone no longer linked") for i in s.panel_link_ids),
+                people=tuple(people.get(i, "Someone no longer linked") for i in who(s, interview))
+                + (
+                    (f"any {s.pool_count} from {pools[s.pool_id]}",)
+                    if interview is None and s.pool_id in pools
+                    else ()
+                ),
                 room=rooms.get(s.room_email) if s.room_email else None,
                 video=s.video,
             )
