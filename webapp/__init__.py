@@ -78,6 +78,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         main,
         profile,
         schedule,
+        schedule_busy,
         settings,
         sso,
     )
@@ -92,6 +93,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         settings.bp,
         enterprise.bp,
         schedule.bp,
+        schedule_busy.bp,
         interviews.bp,
         candidate_links.bp,
         loops.bp,

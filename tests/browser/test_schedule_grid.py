@@ -77,6 +77,10 @@ def test_desktop_grid_click_a_free_window_and_schedule(
         expect(page.get_by_role("list", name="Who is in which column")).to_contain_text(user.name)
     assert page.locator(".day-grid .work").count() >= 3 * 5  # working hours shaded per member
     expect(page.get_by_role("button", name="Show availability")).to_be_enabled()
+    # The members' busy time arrives after the slots, drawn onto the same grid.
+    expect(page.locator("[data-busy-status]")).to_have_text("Everyone's busy time is shown.")
+    assert page.locator(".day-grid .block").count() > 0
+    expect(page.get_by_text("Busy times as text")).to_be_visible()
     page.screenshot(path=str(shots / "desktop-week.png"), full_page=True)
 
     page.get_by_role("link", name="Show Saturdays and Sundays").click()
@@ -178,6 +182,44 @@ def test_phone_shows_one_day_with_a_switcher_and_no_sideways_scroll(
     assert scroll_width(page) <= PHONE["width"]
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_slots_come_before_the_busy_overlay(
+    app_page, app, session, sandbox, org, recruiter, shots, viewport
+):
+    """While the members' free/busy is slow, the free slots are on screen and can be picked;
+    the busy blocks follow, on the same rows."""
+    page = app_page
+    page.set_viewport_size(viewport)
+    panel = make_panel(app, session, sandbox, org, 3)
+    log_in(page, recruiter.email)
+    sandbox.add_fault(method="GET", path="/v1/free_busy", latency_ms=2500)
+    try:
+        show_week(page, [u.name for u, _l in panel], days=5)
+        status = page.locator("[data-busy-status]")
+        expect(status).to_have_text("Loading everyone's busy time…")
+        assert page.locator(".day-grid .block").count() == 0
+        pick = page.locator("section.day.current input[name=slot]").first
+        pick.locator("xpath=..").click()
+        expect(pick).to_be_checked()
+        assert scroll_width(page) <= viewport["width"]
+        name = "desktop" if viewport is DESKTOP else "phone"
+        page.screenshot(path=str(shots / f"{name}-slots-before-busy.png"), full_page=True)
+        expect(status).to_have_text("Everyone's busy time is shown.", timeout=15_000)
+    finally:
+        sandbox.clear_faults()
+    blocks = page.locator(".day-grid .block")
+    assert blocks.count() > 0
+    expect(pick).to_be_checked()  # drawing the blocks keeps the choice
+    # Blocks sit in member lanes, behind the panel's column.
+    lanes = page.evaluate(
+        "Array.from(document.querySelectorAll('.day-grid .block'))"
+        ".map(b => b.className.match(/gc-(\\d+)/)[1])"
+    )
+    assert set(lanes) <= {"2", "3", "4"}
+    assert scroll_width(page) <= viewport["width"]
+    page.screenshot(path=str(shots / f"{name}-busy-drawn.png"), full_page=True)
+
+
 def test_the_day_switcher_works_without_javascript(
     browser, app, live_server, session, sandbox, org, recruiter
 ):
@@ -197,6 +239,13 @@ def test_the_day_switcher_works_without_javascript(
         expect(days.nth(3)).to_be_visible()
         expect(days.nth(0)).to_be_hidden()
         assert scroll_width(page) <= PHONE["width"]
+        # Without the script, the busy time is a link away: the same page with it inline.
+        assert page.locator(".day-grid .block").count() == 0
+        page.get_by_role("link", name="Show everyone's busy time").click()
+        expect(page.get_by_role("heading", name="Pick a slot")).to_be_visible()
+        assert page.locator(".day-grid .block").count() > 0
+        expect(page.get_by_text("Busy times as text")).to_be_visible()
+        assert page.locator("input[name=slot]").count() > 0
     finally:
         context.close()
 

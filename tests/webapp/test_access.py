@@ -86,6 +86,7 @@ ACCESS: dict[str, object] = {
     "schedule.save_preferences": {R, C},
     "schedule.connect_video": {R, C},
     "schedule.video_done": {R, C},
+    "schedule_busy.show": {R, C},
     "interviews.index": {R, C},
     "interviews.show": {R, C},
     "interviews.cancel_form": {R, C},

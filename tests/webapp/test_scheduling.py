@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from html import unescape
 
 import pytest
 from sqlalchemy import event, select, text
@@ -428,10 +429,14 @@ def test_coordinator_schedules_for_an_assigned_manager_and_sees_free_busy_only(
     mlink = access.host_link_for(session, actor_of(manager), None)[0]
     auth.login(coordinator.email)
     day = next_weekday(1).isoformat()
-    page = client.get(
-        f"/schedule/?panel={mlink.id}&on_behalf_of={manager.id}&days=10&start_date={day}"
-    ).get_data(as_text=True)
-    assert "Free start times on" in page and "block-busy" in page
+    asked = f"/schedule/?panel={mlink.id}&on_behalf_of={manager.id}&days=10&start_date={day}"
+    slots_page = client.get(asked).get_data(as_text=True)
+    assert "Free start times on" in slots_page and "block-busy" not in slots_page
+    overlay = unescape(re.search(r'data-busy-url="([^"]+)"', slots_page).group(1))
+    fragment = client.get(overlay).get_data(as_text=True)
+    inline = client.get(asked + "&busy=1").get_data(as_text=True)
+    assert "block-busy" in fragment and "block-busy" in inline
+    assert "Free start times on" in inline
     seeded = sandbox.call("GET", "/events", params={"email": manager.email})["events"]
     assert seeded, "the sandbox seeds events for the manager"
     for ev in seeded:
@@ -442,7 +447,8 @@ def test_coordinator_schedules_for_an_assigned_manager_and_sees_free_busy_only(
             *[a.get("email") for a in ev.get("attendees") or []],
         ]:
             if detail and len(detail) >= 5 and detail not in ("Busy",):
-                assert detail not in page, detail
+                for page in (slots_page, fragment, inline):
+                    assert detail not in page, detail
     # The service result carries no event fields either.
     query = model.Query(
         panel_link_ids=(mlink.id,), start_date=next_weekday(1), days=10, on_behalf_of_id=manager.id

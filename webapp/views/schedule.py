@@ -40,6 +40,28 @@ def zone_options(selected: str) -> Markup:
     )
 
 
+@bp.app_template_global("pick_inputs")
+def pick_inputs(day: layout.DayView, column: int, selected: str | None = None) -> Markup:
+    """A day's start times, each a radio button labelled with its time and day, on the row of
+    its start: the grid's most repeated markup (up to a hundred per day), so built here rather
+    than by the template. Every text is escaped; the values, rows and times are our own
+    formats (ISO dates and times, numbers)."""
+    long_label = escape(day.long_label)
+    out = []
+    for i, p in enumerate(day.picks, 1):
+        slot_id = f"slot-{day.date}-{i}"
+        lead = " lead" if p.lead else ""
+        checked = " checked" if selected == p.value else ""
+        theirs = f", {escape(p.theirs)} for the candidate" if p.theirs else ""
+        out.append(
+            f'<label for="{slot_id}" class="pick gc-{column} gr-{p.row} gs-1{lead}">'
+            f'<input type="radio" name="slot" id="{slot_id}" value="{escape(p.value)}"{checked}>'
+            f'<span class="pick-time">{escape(p.times)}</span><span class="visually-hidden"> on '
+            f"{long_label}{theirs}</span></label>"
+        )
+    return Markup("\n".join(out))  # nosec B704: every text above is escaped
+
+
 @bp.app_template_global("member_hours")
 def member_hours(hours: model.Hours, days, tzid: str) -> str:
     """A member's working hours in their own zone and in the viewer's, for the grid."""
@@ -103,6 +125,11 @@ def parse_query(values) -> model.Query:
     )
 
 
+#: Where the slots section goes into a page rendered before the aggregator answered (a comment
+#: only the template writes: whatever a person typed is escaped, so it cannot hold one).
+SLOTS_MARK = Markup("<!--rdv:slots-->")
+
+
 def _page(
     query: model.Query | None,
     grid=None,
@@ -114,9 +141,11 @@ def _page(
     error_field: str | None = None,
     choices=None,
 ):
-    """The page; with ``pending``, its own queries run while the aggregator calls are in flight.
-    ``entered``: the values as typed, shown again in the form whatever was wrong with them;
-    ``choices``: the actor's ``roster.panel_choices``, when already read."""
+    """The page; with ``pending``, everything but the slots section (its own queries, the
+    banners, the form) is done while the aggregator calls are in flight, and only the slots
+    section is rendered once they answer. ``entered``: the values as typed, shown again in the
+    form whatever was wrong with them; ``choices``: the actor's ``roster.panel_choices``, when
+    already read."""
     db = db_session()
     me = actor()
     if choices is None:
@@ -126,25 +155,10 @@ def _page(
     if me.role is Role.COORDINATOR:
         assigned = roster.assigned_manager_ids(db, me.user_id)
         managers = [u for _l, u in choices if u.id in assigned]
-    if pending is not None:
-        try:
-            grid = pending.result()
-        except ServiceError as exc:
-            return _page(None, problem=exc.message, status=503, entered=entered)
     entered = entered if entered is not None else (form or request.args)
     weekends = entered.get("weekends") == "1"
-    view = weeks = None
-    if grid is not None and query is not None:
-        view = layout.week_view(
-            grid, query.tzid, weekends=weekends, current=_day(entered.get("day"))
-        )
-        weeks = week_links(query, weekends)
-    return render_template(
-        "schedule/index.html",
+    context = dict(
         query=query,
-        grid=grid,
-        view=view,
-        weeks=weeks,
         choices=choices,
         managers=managers,
         problem=problem,
@@ -157,7 +171,40 @@ def _page(
         rooms=rooms,
         viewer_tz=query.tzid if query else viewer_zone(),
         is_coordinator=me.role is Role.COORDINATOR,
-    ), status
+    )
+    outer = None
+    if pending is not None:
+        outer = render_template("schedule/index.html", grid=None, slots_html=SLOTS_MARK, **context)
+        try:
+            grid = pending.result()
+        except ServiceError as exc:
+            return _page(None, problem=exc.message, status=503, entered=entered)
+    if grid is not None and query is not None:
+        view = layout.week_view(
+            grid, query.tzid, weekends=weekends, current=_day(entered.get("day"))
+        )
+        context.update(
+            grid=grid,
+            view=view,
+            weeks=week_links(query, weekends, busy=entered.get("busy") == "1"),
+            busy_urls=overlay_links(query, weekends, view) if view.busy_pending else None,
+        )
+        if outer is not None:
+            slots = render_template("schedule/_slots.html", **context)
+            return outer.replace(SLOTS_MARK, slots, 1), status
+    context.setdefault("grid", grid)
+    return render_template("schedule/index.html", slots_html=None, **context), status
+
+
+def overlay_links(query: model.Query, weekends: bool, view: layout.WeekView) -> dict:
+    """Where the members' busy overlay comes from: the fragment the page's script draws onto
+    this grid (its time axis included), and this page with the overlay inline (no script)."""
+    axis = f"{view.first_minute}-{view.last_minute}"
+    return {
+        "fragment": url_for("schedule_busy.show", **query_args(query, weekends, axis=axis)),
+        "inline": url_for("schedule.index", **query_args(query, weekends, busy="1"))
+        + "#grid-heading",
+    }
 
 
 def _day(value: str | None) -> dt.date | None:
@@ -190,15 +237,18 @@ def query_args(query: model.Query, weekends: bool, **changes) -> dict:
     return {k: v for k, v in args.items() if v not in ("", None)}
 
 
-def week_links(query: model.Query, weekends: bool) -> dict:
-    """Links to the previous week (never before today), the next one, and weekends on or off."""
+def week_links(query: model.Query, weekends: bool, *, busy: bool = False) -> dict:
+    """Links to the previous week (never before today), the next one, and weekends on or off
+    (``busy``: the busy overlay was asked inline, so it stays inline)."""
     today = utcnow().astimezone(model.zone(query.tzid)).date()
     start = query.start_date or today
     week = dt.timedelta(days=7)
     previous = max(start - week, today) if start > today else None
+    inline = {"busy": "1"} if busy else {}
 
     def url(**changes) -> str:
-        return url_for("schedule.index", **query_args(query, weekends, **changes)) + "#grid-heading"
+        args = query_args(query, weekends, **inline, **changes)
+        return url_for("schedule.index", **args) + "#grid-heading"
 
     return {
         "previous": url(start_date=previous.isoformat()) if previous else None,
@@ -207,7 +257,7 @@ def week_links(query: model.Query, weekends: bool) -> dict:
         "next_date": start + week,
         "weekends": url_for(
             "schedule.index",
-            **query_args(query, not weekends),
+            **query_args(query, not weekends, **inline),
         )
         + "#grid-heading",
     }
@@ -216,21 +266,31 @@ def week_links(query: model.Query, weekends: bool) -> dict:
 @bp.route("/")
 @allow(*SCHEDULERS)
 def index():
-    """Show panel availability for the chosen people and dates."""
+    """Show panel availability for the chosen people and dates: the free slots as soon as the
+    aggregator answers; the members' busy overlay comes from ``schedule_busy.show`` (the page's
+    script fetches it), or inline here with ``busy=1`` (the link offered without the script)."""
     if not request.args:
         return _page(None)
     try:
         query = parse_query(request.args)
         db, cipher, me = db_session(), deps.cipher(), actor()
-        choices = roster.panel_choices(db, me)  # read once: to check the panel and to list it
+        # The panel checked against its own people only: the call leaves before the whole
+        # organisation's choices are read for the form (while it is out).
+        asked = roster.panel_choices(db, me, among=query.panel_link_ids)
         pending = free_slots.start_grid(
-            db, deps.required_broker(), cipher, me, query, choices=choices
+            db,
+            deps.required_broker(),
+            cipher,
+            me,
+            query,
+            choices=asked,
+            with_busy=request.args.get("busy") == "1",
         )
     except (Invalid, Forbidden) as exc:
         return _page(None, problem=exc.message, status=400, error_field=exc.field)
     except ServiceError as exc:
         return _page(None, problem=exc.message, status=503)
-    return _page(query, pending=pending, choices=choices)
+    return _page(query, pending=pending)
 
 
 def parse_start(value: str | None) -> dt.datetime:

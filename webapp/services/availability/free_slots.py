@@ -178,7 +178,7 @@ class PendingGrid:
         days: list[dt.date],
         room: Room | None,
         slots=None,
-        busy=None,
+        busy: PendingBusy | None = None,
         held: claims.Held | None = None,
     ):
         self.query, self.members, self.window, self.days, self.room = (
@@ -193,16 +193,34 @@ class PendingGrid:
     def result(self) -> Grid:
         if self._slots is None:
             return Grid(self.query, self.members, self.window, (), {}, {}, self.days, self.room)
-        busy, problems = self._busy.result()
-        for m in self.members:  # our own bookings, whether or not the calendar shows them yet
-            if m.link.id in busy:
-                busy[m.link.id] = with_held(busy[m.link.id], self._held.blocks(m.link.sub))
+        pending = self._busy is None
+        busy, problems = held_busy(self._busy, self.members, self._held) if self._busy else ({}, {})
         slots = without_held(
             self._held, self._slots.result(), self.members, self.query, room=self.room
         )
         return Grid(
-            self.query, self.members, self.window, slots, busy, problems, self.days, self.room
+            self.query,
+            self.members,
+            self.window,
+            slots,
+            busy,
+            problems,
+            self.days,
+            self.room,
+            pending,
         )
+
+
+def held_busy(
+    pending: PendingBusy, members: Sequence[PanelMember], held: claims.Held
+) -> tuple[dict[int, list[Block]], dict[int, str]]:
+    """The members' busy blocks plus our own bookings, whether or not their calendars show them
+    yet; and the members whose calendars could not be read."""
+    busy, problems = pending.result()
+    for m in members:
+        if m.link.id in busy:
+            busy[m.link.id] = with_held(busy[m.link.id], held.blocks(m.link.sub))
+    return busy, problems
 
 
 def subs_of(members: Sequence[PanelMember], room: Room | None = None) -> list[str]:
@@ -268,11 +286,14 @@ def start_grid(
     *,
     ignore_interview: int | None = None,
     choices: Sequence[tuple[ProfileLink, User]] | None = None,
+    with_busy: bool = True,
 ) -> PendingGrid:
     """Check the question and send its aggregator calls: the availability call first (it is
     the one the page waits for), then one free/busy read per member, all concurrently; read our
     own claims meanwhile (``ignore_interview``: the one being moved; ``choices``: the actor's
-    ``roster.panel_choices`` when the caller has read them for its own page)."""
+    ``roster.panel_choices`` when the caller has read them for its own page). Without
+    ``with_busy`` only the availability call is made (no member's token is even decrypted):
+    the grid's busy overlay is read on its own (``overlay.busy_overlay``)."""
     validate_query(query)
     members = resolve_panel(
         session,
@@ -286,7 +307,7 @@ def start_grid(
     if window.end <= window.start:
         return PendingGrid(query, members, window, days, room)
     slots = _pool().submit(common_slots, broker, members, query, window, room=room)
-    busy = PendingBusy(session, broker, cipher, members, days, query.tzid)
+    busy = PendingBusy(session, broker, cipher, members, days, query.tzid) if with_busy else None
     held = held_for(session, members, window, room=room, ignore_interview=ignore_interview)
     return PendingGrid(query, members, window, days, room, slots, busy, held)
 

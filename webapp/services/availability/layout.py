@@ -109,6 +109,8 @@ class WeekView:
     weekends: bool = False
     zone: str = "Etc/UTC"
     members: list[PanelMember] = field(default_factory=list)
+    #: The members' busy blocks are not laid out yet: they come as the overlay.
+    busy_pending: bool = False
 
     @property
     def last_row(self) -> int:
@@ -205,8 +207,11 @@ def week_view(
     candidate_tzid: str | None = None,
     weekends: bool = False,
     current: dt.date | None = None,
+    axis: tuple[int, int] | None = None,
 ) -> WeekView:
-    """The grid laid out for the page, in zone ``tzid``."""
+    """The grid laid out for the page, in zone ``tzid``. ``axis``: the first and last minute
+    of the time axis, as the page the busy overlay goes onto laid it out (else from the
+    members' working hours and the free slots)."""
     tz = zone(tzid)
     other = zone(candidate_tzid) if candidate_tzid and candidate_tzid != tzid else None
     days = shown_days(grid.days, weekends)
@@ -241,12 +246,14 @@ def week_view(
     # One axis for the whole week, so the days line up: everyone's working hours and every slot.
     edges = [(a, b) for parts in work.values() for _d, a, b in parts]
     edges += [(a, b) for _d, a, b in free_parts]
-    if edges:
+    if axis is not None:
+        first, last = axis
+    elif edges:
         first = min(a for a, _b in edges) // 60 * 60
         last = min(DAY_MINUTES, -(-max(b for _a, b in edges) // 60) * 60)
     else:
         first, last = DEFAULT_FIRST, DEFAULT_LAST
-    if last - first < 4 * 60:  # a short axis still reads as a day
+    if axis is None and last - first < 4 * 60:  # a short axis still reads as a day
         last = min(DAY_MINUTES, first + 4 * 60)
         first = max(0, last - 4 * 60)
 
@@ -348,6 +355,7 @@ def week_view(
         weekends=weekends,
         zone=tz.key,
         members=list(grid.members),
+        busy_pending=grid.busy_pending,
     )
 
 

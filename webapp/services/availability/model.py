@@ -141,3 +141,6 @@ class Grid:
     busy_problems: dict[int, str]
     days: list[dt.date]
     room: Room | None = None
+    #: The members' busy times were not read: the page shows the slots and the working hours,
+    #: and the busy overlay comes on its own (``overlay.busy_overlay``).
+    busy_pending: bool = False

@@ -45,11 +45,15 @@ def assigned_manager_ids(session: Session, coordinator_id: int | None) -> set[in
     )
 
 
-def panel_choices(session: Session, actor: Actor) -> list[tuple[ProfileLink, User]]:
+def panel_choices(
+    session: Session, actor: Actor, *, among: Sequence[int] | None = None
+) -> list[tuple[ProfileLink, User]]:
     """People the actor may put on a panel: anyone in the organisation with a usable calendar
     (accounts and directory people alike). A coordinator schedules for the hiring managers
     assigned to them, and may put any interviewer of the organisation on such a panel (free/busy
-    only, like the manager); a coordinator with no assignment has nobody to choose."""
+    only, like the manager); a coordinator with no assignment has nobody to choose.
+    ``among``: only the choices that are these links (the same rules, reading only their
+    people's links: a panel is checked without reading the whole organisation)."""
     query = (
         select(ProfileLink, User)
         .join(User, User.id == ProfileLink.user_id)
@@ -60,6 +64,9 @@ def panel_choices(session: Session, actor: Actor) -> list[tuple[ProfileLink, Use
         )
         .order_by(User.name, ProfileLink.id)
     )
+    if among is not None:  # every link of the people behind these links: one each is chosen
+        people = select(ProfileLink.user_id).where(ProfileLink.id.in_(set(among)))
+        query = query.where(ProfileLink.user_id.in_(people))
     if actor.role is Role.COORDINATOR:
         if not assigned_manager_ids(session, actor.user_id):
             return []
@@ -71,6 +78,9 @@ def panel_choices(session: Session, actor: Actor) -> list[tuple[ProfileLink, Use
         if user.id not in seen:  # one calendar per person
             seen.add(user.id)
             out.append((link, user))
+    if among is not None:
+        wanted = set(among)
+        return [(link, user) for link, user in out if link.id in wanted]
     return out
 
 

@@ -1,0 +1,50 @@
+"""The members' busy overlay of the week grid, read on its own.
+
+The schedule page shows the panel's free slots as soon as the one availability call answers;
+each member's busy blocks (free/busy only: start, end and status) come from a second request
+the page's script makes, or inline when the person asks for them without the script. The
+question is checked exactly as for the slots (the same panel rules, the same coordinator rule,
+the same organisation), one free/busy read per member runs concurrently, and our own bookings
+are added to each member's blocks as on the page. Nothing read here is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from broker.port import CalendarBroker
+from models import ProfileLink, User
+from webapp.security import TokenCipher
+from webapp.services import Actor
+from webapp.services.availability.free_slots import PendingBusy, held_busy, held_for
+from webapp.services.availability.model import Grid, Query
+from webapp.services.availability.roster import resolve_panel
+from webapp.services.availability.windows import validate_query, window_for
+
+
+def busy_overlay(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    actor: Actor,
+    query: Query,
+    *,
+    choices: Sequence[tuple[ProfileLink, User]] | None = None,
+) -> Grid:
+    """The panel's busy blocks over the query's days, as a grid without slots (the slots are the
+    availability call's, which this does not make)."""
+    validate_query(query)
+    members = resolve_panel(
+        session,
+        actor,
+        query.panel_link_ids,
+        on_behalf_of_id=query.on_behalf_of_id,
+        choices=choices,
+    )
+    window, days = window_for(query)
+    pending = PendingBusy(session, broker, cipher, members, days, query.tzid)
+    held = held_for(session, members, window)
+    busy, problems = held_busy(pending, members, held)
+    return Grid(query, members, window, (), busy, problems, days)
