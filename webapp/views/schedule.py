@@ -3,75 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from models import Organisation, Role, utcnow
+from models import Organisation, Role
 from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
-from webapp.services.availability import free_slots, layout, model, roster, windows
+from webapp.services.availability import free_slots, layout, model, roster
 from webapp.services.errors import Forbidden, Invalid, ServiceError, SlotTaken
 from webapp.services.scheduling import booking
 from webapp.services.scheduling import preferences as scheduling_preferences
-from webapp.services.zones import known_zone, zone_names
+from webapp.services.zones import known_zone
+from webapp.views.schedule_grid import (
+    member_hours,
+    overlay_links,
+    parse_day,
+    pick_inputs,
+    week_layout,
+    week_links,
+    zone_options,
+)
 from webapp.web import actor
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
+bp.add_app_template_global(pick_inputs, "pick_inputs")
+bp.add_app_template_global(member_hours, "member_hours")
+bp.add_app_template_global(week_layout, "week_layout")
 
 SCHEDULERS = (Role.RECRUITER, Role.COORDINATOR)
-
-
-def zones() -> tuple[str, ...]:
-    return zone_names()
-
-
-@lru_cache(maxsize=64)
-def zone_options(selected: str) -> Markup:
-    """The <option>s of the time-zone select (≈ 430 zones), built once per selected zone."""
-    # Safe: every zone name is escaped and `selected` only takes part in a comparison.
-    return Markup(
-        "".join(  # nosec B704
-            f"<option{' selected' if z == selected else ''}>{escape(z)}</option>" for z in zones()
-        )
-    )
-
-
-@bp.app_template_global("pick_inputs")
-def pick_inputs(day: layout.DayView, column: int, selected: str | None = None) -> Markup:
-    """A day's start times, each a radio button labelled with its time and day, on the row of
-    its start: the grid's most repeated markup (up to a hundred per day), so built here rather
-    than by the template. Every text is escaped; the values, rows and times are our own
-    formats (ISO dates and times, numbers)."""
-    long_label = escape(day.long_label)
-    out = []
-    for i, p in enumerate(day.picks, 1):
-        slot_id = f"slot-{day.date}-{i}"
-        lead = " lead" if p.lead else ""
-        checked = " checked" if selected == p.value else ""
-        theirs = f", {escape(p.theirs)} for the candidate" if p.theirs else ""
-        out.append(
-            f'<label for="{slot_id}" class="pick gc-{column} gr-{p.row} gs-1{lead}">'
-            f'<input type="radio" name="slot" id="{slot_id}" value="{escape(p.value)}"{checked}>'
-            f'<span class="pick-time">{escape(p.times)}</span><span class="visually-hidden"> on '
-            f"{long_label}{theirs}</span></label>"
-        )
-    return Markup("\n".join(out))  # nosec B704: every text above is escaped
-
-
-@bp.app_template_global("member_hours")
-def member_hours(hours: model.Hours, days, tzid: str) -> str:
-    """A member's working hours in their own zone and in the viewer's, for the grid."""
-    return windows.hours_text(hours, days, tzid)
-
-
-@bp.app_template_global("week_layout")
-def week_layout(grid: model.Grid, tzid: str, **options) -> layout.WeekView:
-    """The grid laid out on the page's rows (see ``layout.week_view``)."""
-    return layout.week_view(grid, tzid, **options)
 
 
 def viewer_zone() -> str:
@@ -181,7 +143,7 @@ def _page(
             return _page(None, problem=exc.message, status=503, entered=entered)
     if grid is not None and query is not None:
         view = layout.week_view(
-            grid, query.tzid, weekends=weekends, current=_day(entered.get("day"))
+            grid, query.tzid, weekends=weekends, current=parse_day(entered.get("day"))
         )
         context.update(
             grid=grid,
@@ -194,73 +156,6 @@ def _page(
             return outer.replace(SLOTS_MARK, slots, 1), status
     context.setdefault("grid", grid)
     return render_template("schedule/index.html", slots_html=None, **context), status
-
-
-def overlay_links(query: model.Query, weekends: bool, view: layout.WeekView) -> dict:
-    """Where the members' busy overlay comes from: the fragment the page's script draws onto
-    this grid (its time axis included), and this page with the overlay inline (no script)."""
-    axis = f"{view.first_minute}-{view.last_minute}"
-    return {
-        "fragment": url_for("schedule_busy.show", **query_args(query, weekends, axis=axis)),
-        "inline": url_for("schedule.index", **query_args(query, weekends, busy="1"))
-        + "#grid-heading",
-    }
-
-
-def _day(value: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value or "")
-    except ValueError:
-        return None
-
-
-def query_args(query: model.Query, weekends: bool, **changes) -> dict:
-    """The query as the availability form sends it (for links to other weeks and days)."""
-    args: dict = {
-        "panel": list(query.panel_link_ids),
-        "duration": query.duration,
-        "days": query.days,
-        "start_date": query.start_date.isoformat() if query.start_date else "",
-        "required": "all" if query.required == "all" else "some",
-        "required_n": 1 if query.required == "all" else query.required,
-        "buffer_before": query.buffer_before,
-        "buffer_after": query.buffer_after,
-        "tzid": query.tzid,
-    }
-    if query.on_behalf_of_id:
-        args["on_behalf_of"] = query.on_behalf_of_id
-    if query.room:
-        args["room"] = query.room
-    if weekends:
-        args["weekends"] = "1"
-    args.update(changes)
-    return {k: v for k, v in args.items() if v not in ("", None)}
-
-
-def week_links(query: model.Query, weekends: bool, *, busy: bool = False) -> dict:
-    """Links to the previous week (never before today), the next one, and weekends on or off
-    (``busy``: the busy overlay was asked inline, so it stays inline)."""
-    today = utcnow().astimezone(model.zone(query.tzid)).date()
-    start = query.start_date or today
-    week = dt.timedelta(days=7)
-    previous = max(start - week, today) if start > today else None
-    inline = {"busy": "1"} if busy else {}
-
-    def url(**changes) -> str:
-        args = query_args(query, weekends, **inline, **changes)
-        return url_for("schedule.index", **args) + "#grid-heading"
-
-    return {
-        "previous": url(start_date=previous.isoformat()) if previous else None,
-        "previous_date": previous,
-        "next": url(start_date=(start + week).isoformat()),
-        "next_date": start + week,
-        "weekends": url_for(
-            "schedule.index",
-            **query_args(query, not weekends, **inline),
-        )
-        + "#grid-heading",
-    }
 
 
 @bp.route("/")
