@@ -300,6 +300,14 @@ class SchedulingLink(Base):
         ),
     )
 
+    #: The composed loop the link offers (its sessions, people, rooms and video are the
+    #: settings; the loop keeps them sealed and by id): None for a link to one interview.
+    loop_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interview_loop.id", ondelete="CASCADE"),
+        index=True,
+        info=classified("identifier", "Interview loop the link offers (none: one interview)"),
+    )
+
     @property
     def state(self) -> str:
         if self.revoked_at is not None:

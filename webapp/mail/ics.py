@@ -10,6 +10,8 @@ interview, so importing the file again after a change updates the same entry.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from icalendar import Calendar, Event
@@ -61,6 +63,49 @@ def interview_ics(
     event.add("sequence", sequence)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     calendar.add_component(event)
+    return calendar.to_ical().decode()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One VEVENT of an itinerary (a loop's session): its own UID, title and time."""
+
+    uid: str
+    title: str
+    start: dt.datetime
+    end: dt.datetime
+    description: str = ""
+
+
+def itinerary_ics(
+    entries: Sequence[Entry],
+    *,
+    sequence: int = 0,
+    cancelled: bool = False,
+    organizer: str | None = None,
+) -> str:
+    """Several VEVENTs in one VCALENDAR (an interview loop: one per session, each with the UID
+    of its own interview), all with one SEQUENCE. ``cancelled``: METHOD:CANCEL for these
+    entries (the sessions cancelled), with the ORGANIZER RFC 5546 asks for."""
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+    stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for entry in entries:
+        event = Event()
+        event.add("uid", entry.uid)
+        event.add("dtstamp", stamp)
+        event.add("dtstart", entry.start.astimezone(dt.UTC))
+        event.add("dtend", entry.end.astimezone(dt.UTC))
+        event.add("summary", entry.title)
+        if organizer:
+            event.add("organizer", f"mailto:{organizer}")
+        if entry.description:
+            event.add("description", entry.description)
+        event.add("sequence", sequence)
+        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        calendar.add_component(event)
     return calendar.to_ical().decode()
 
 

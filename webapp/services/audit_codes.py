@@ -174,6 +174,15 @@ AREAS: tuple[Area, ...] = (
             "every session was taken back (the detail names the session).",
             "loop.rescheduled": "A whole interview loop was moved to another itinerary.",
             "loop.cancelled": "An interview loop was cancelled.",
+            "loop.offered": "A recruiter created a self-scheduling link that offers a composed "
+            "interview loop.",
+            "loop.candidate_notice_queued": "The candidate's itinerary (booked or moved) or "
+            "cancellation notice for a loop was queued (one email for the whole loop).",
+            "loop.candidate_notice_skipped": "The candidate could not be told of a loop's change "
+            "(its sealed details could not be read).",
+            "loop.candidate_change_refused": "A candidate's own move or cancellation of a loop "
+            "through their link was refused (the detail says why: not allowed on the link, "
+            "after the cut-off).",
         },
     ),
     Area(

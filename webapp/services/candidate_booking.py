@@ -218,6 +218,8 @@ def book(
     the aggregator reports to ``invite_callback_url(interview id)``."""
     opened = open_link(session, sealer, token)
     link = opened.link
+    if link.loop_id is not None:  # its own pages book it (loops.candidate), all sessions at once
+        raise Invalid("This link offers a series of interviews: pick a start time on its page.")
     if (
         start.tzinfo is None
         or not (

@@ -21,6 +21,7 @@ from webapp.security import public
 from webapp.services import candidate_booking, candidate_changes, zones
 from webapp.services.availability import model
 from webapp.services.errors import LinkUnusable, ServiceError, SlotTaken
+from webapp.views import candidate_loops
 from webapp.views.schedule import parse_start, zone_options
 
 bp = Blueprint("candidate", __name__, url_prefix="/c")
@@ -35,6 +36,15 @@ def _redact_request_log(_state) -> None:
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, RedactingFilter) for f in werkzeug.filters):
         werkzeug.addFilter(RedactingFilter())
+
+
+@bp.before_request
+def _loop_links():
+    """A link that offers an interview loop is answered by the loop pages (candidate_loops)."""
+    token = (request.view_args or {}).get("token")
+    if token and candidate_loops.offers_loop(token):
+        return candidate_loops.dispatch(request.endpoint, token)
+    return None
 
 
 @bp.after_request

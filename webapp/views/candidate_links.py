@@ -7,7 +7,7 @@ import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from models import Role
+from models import LoopState, Role
 from webapp import deps
 from webapp.db import db_session
 from webapp.public_urls import external_url
@@ -15,6 +15,8 @@ from webapp.security import allow
 from webapp.services import candidate_links
 from webapp.services.availability import model, roster
 from webapp.services.errors import NotFound, ServiceError
+from webapp.services.loops import compose
+from webapp.services.loops import links as loop_links
 from webapp.services.scheduling import preferences
 from webapp.views.schedule import viewer_zone, zone_options
 from webapp.web import actor
@@ -23,14 +25,28 @@ bp = Blueprint("candidate_links", __name__, url_prefix="/schedule/links")
 
 
 def _links_page(
-    problem: str | None = None, status: int = 200, form=None, new_url=None, emailed=None
+    problem: str | None = None,
+    status: int = 200,
+    form=None,
+    new_url=None,
+    emailed=None,
+    loop_problem: str | None = None,
 ):
     db = db_session()
     me = actor()
     tzid = viewer_zone()
+    sealer = deps.sealer()
+    drafts = [
+        (loop, compose.open_details(sealer, loop))
+        for loop in compose.list_loops(db, me)
+        if loop.state is LoopState.DRAFT
+    ]
     return render_template(
         "candidate_links/index.html",
-        links=candidate_links.listed_links(db, deps.sealer(), me),
+        links=candidate_links.listed_links(db, sealer, me),
+        loops={loop.id: loop for loop in compose.list_loops(db, me)},
+        drafts=drafts,
+        loop_problem=loop_problem,
         url_of=_url_of,
         choices=roster.panel_choices(db, me),
         durations=model.DURATIONS,
@@ -92,6 +108,48 @@ def create():
         return _links_page(exc.message, 400, form)
     emailed = form.get("candidate_email", "").strip() if form.get("email_candidate") else None
     return _links_page(new_url=_url_of(token), emailed=emailed, status=201)
+
+
+@bp.route("/loop", methods=["POST"])
+@allow(Role.RECRUITER)
+def offer_loop():
+    """Create a link that offers a composed loop (its sessions, people, rooms and video) and
+    show it once."""
+    form = request.form
+    try:
+        _link, token = loop_links.offer_loop(
+            db_session(),
+            deps.sealer(),
+            actor(),
+            form.get("loop", ""),
+            expires_days=int(form.get("loop_expires_days") or 7),
+            email_to=_url_of if form.get("loop_email_candidate") == "on" else None,
+            jobs=deps.jobs(),
+            candidate_may_change=form.get("loop_candidate_may_change") == "on",
+            change_cutoff_hours=int(form.get("loop_change_cutoff_hours") or 24),
+        )
+    except ValueError:
+        db_session().rollback()
+        return _links_page(status=400, form=form, loop_problem="Enter whole numbers.")
+    except NotFound:
+        db_session().rollback()
+        return _links_page(
+            status=404, form=form, loop_problem="Choose one of your loops from the list."
+        )
+    except ServiceError as exc:
+        db_session().rollback()
+        return _links_page(status=400, form=form, loop_problem=exc.message)
+    emailed = _loop_email(form.get("loop", "")) if form.get("loop_email_candidate") else None
+    return _links_page(new_url=_url_of(token), emailed=emailed, status=201)
+
+
+def _loop_email(uid: str) -> str | None:
+    try:
+        loop = compose.loop_for(db_session(), actor(), uid)
+    except ServiceError:
+        return None
+    details = compose.open_details(deps.sealer(), loop)
+    return details.candidate_email if details else None
 
 
 def _candidate_hours(form) -> tuple[int, int] | None:

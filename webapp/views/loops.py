@@ -255,6 +255,7 @@ def move(uid: str):
             uid,
             _option(uid),
             jobs=deps.jobs(),
+            notify=deps.candidate_notify(),
         )
     except ServiceError as exc:
         db_session().rollback()
@@ -279,6 +280,7 @@ def cancel(uid: str):
             actor(),
             uid,
             jobs=deps.jobs(),
+            notify=deps.candidate_notify(),
         )
     except ServiceError as exc:
         db_session().rollback()
@@ -304,6 +306,7 @@ def cancel_session(uid: str, ordinal: int):
             uid,
             ordinal,
             jobs=deps.jobs(),
+            notify=deps.candidate_notify(),
         )
     except ServiceError as exc:
         db_session().rollback()
@@ -341,6 +344,7 @@ def move_session(uid: str, ordinal: int):
             ordinal,
             _local_start(request.form.get("start", "")),
             jobs=deps.jobs(),
+            notify=deps.candidate_notify(),
         )
     except ServiceError as exc:
         db_session().rollback()

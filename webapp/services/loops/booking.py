@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from broker import errors as broker_errors
@@ -32,7 +32,7 @@ from models import (
     utcnow,
 )
 from webapp.security import Sealer, TokenCipher
-from webapp.services import Actor, JobQueue, claims
+from webapp.services import Actor, JobQueue, claims, rowcount
 from webapp.services.audit import record
 from webapp.services.availability import model
 from webapp.services.credentials import broker_problem
@@ -70,6 +70,8 @@ POOL_TAKEN = (
     "Nobody of a session's pool is free at that time under their limits any more. "
     "Pick another start time."
 )
+ALREADY = "This loop is already booked or cancelled."
+
 TAKEN = (
     "Those times were just taken (someone on a session, or a room, is booked). "
     "Pick another start time."
@@ -172,13 +174,21 @@ def book_loop(
     *,
     jobs: JobQueue,
     check_slots: bool = True,
+    before_claims: Callable[[], None] | None = None,
+    plan: LoopPlan | None = None,
 ) -> InterviewLoop:
     """Book every session of the loop at ``starts`` (one per session, in order) or none:
-    SlotTaken, with nothing stored, when another booking or a calendar holds any of it."""
+    SlotTaken, with nothing stored, when another booking or a calendar holds any of it.
+
+    The loop turns booked in the same transaction, by a conditional update: of two bookings of
+    the same loop racing (the recruiter's and the candidate's through a link, a double submit),
+    one gets it and the other is told it is booked. ``before_claims`` runs in that transaction
+    too, before the claims (a candidate link's single use): it raises to refuse, rolling back.
+    ``plan``: the loop's plan as the caller narrowed it (a link's days from today on)."""
     loop = loop_for(session, actor, uid)
     if loop.state not in (LoopState.DRAFT, LoopState.FAILED):
-        raise Invalid("This loop is already booked or cancelled.")
-    plan = plan_of(sealer, loop)
+        raise Invalid(ALREADY)
+    plan = plan or plan_of(sealer, loop)
     details = open_details(sealer, loop)
     if details is None:
         raise Invalid("This loop's details cannot be read any more; compose it again.")
@@ -193,6 +203,20 @@ def book_loop(
             Slot(s, s + dt.timedelta(minutes=r.plan.duration), ())
             for s, r in zip(starts, resolved, strict=True)
         ]
+    turned = session.execute(
+        update(InterviewLoop)
+        .where(
+            InterviewLoop.id == loop.id,
+            InterviewLoop.state.in_([LoopState.DRAFT, LoopState.FAILED]),
+        )
+        .values(state=LoopState.BOOKED)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(turned) != 1:
+        session.rollback()
+        raise Invalid(ALREADY)
+    if before_claims is not None:
+        before_claims()
     # Pool picks again, now, with the pools' people locked: two bookings picking the same
     # person count one after the other, so neither pushes them over a limit.
     lock_people(

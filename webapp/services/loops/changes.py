@@ -5,6 +5,10 @@ with ``rescheduling.move_interview`` (same event ids, claimed like any booking) 
 with ``booking.cancel_found`` / ``mark_cancelling``. The whole loop moves in one transaction:
 every session's claim is released and the new itinerary claimed at once (all or none), after one
 sequenced availability call checked it; the events then move by the ordinary write jobs.
+
+Given a ``Notify``, each change sends the candidate ONE email about the whole loop
+(``loops.notices``): the updated itinerary after a move, or a cancellation notice (METHOD:CANCEL
+for the sessions cancelled) with what is left.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from webapp.services.errors import AggregatorTrouble, Invalid, SlotTaken
 from webapp.services.loops.availability import LoopTimes, fits_days, loop_times
 from webapp.services.loops.booking import TAKEN, check_itinerary, holds_of, itinerary_is_free
 from webapp.services.loops.compose import LoopPlan, ResolvedSession, check_plan, loop_for, plan_of
+from webapp.services.loops.notices import Timed, tell_candidate
 from webapp.services.loops.reading import BookedSession, view_loop
 from webapp.services.pools import ledger
 from webapp.services.scheduling import booking, rescheduling
 from webapp.services.scheduling.access import links_by_id, panel_members
 from webapp.services.scheduling.booking import seal_write
 from webapp.services.scheduling.content import Content
+from webapp.services.scheduling.notices import Notify
 from webapp.services.scheduling.reading import TAKEN_PLACE
 
 
@@ -58,8 +64,11 @@ def move_loop(
     starts: Sequence[dt.datetime],
     *,
     jobs: JobQueue,
+    notify: Notify | None = None,
+    plan: LoopPlan | None = None,
 ) -> InterviewLoop:
-    """Move every session to a new itinerary (one start per session, as offered), all or none."""
+    """Move every session to a new itinerary (one start per session, as offered), all or none.
+    ``plan``: the loop's plan as the caller narrowed it (a link's days from today on)."""
     loop = _booked(session, actor, uid)
     booked = _read(session, broker, cipher, sealer, loop)
     if any(not b.live for b in booked):
@@ -70,7 +79,7 @@ def move_loop(
         raise Invalid("A session's event is no longer in the calendar, so the loop cannot move.")
     if any(b.started for b in booked):
         raise Invalid(TAKEN_PLACE)
-    plan = plan_of(sealer, loop)
+    plan = plan or plan_of(sealer, loop)
     resolved = fixed_sessions(session, actor, plan, booked)
     check_itinerary(plan, resolved, starts)
     if itinerary_is_free(broker, plan, resolved, starts) is None:
@@ -101,6 +110,19 @@ def move_loop(
     for interview, content in writes:
         jobs.enqueue(
             "scheduling.write_interview", interview.id, seal_write(sealer, interview, content)
+        )
+    if notify is not None:
+        tell_candidate(
+            session,
+            notify,
+            actor,
+            loop,
+            "rescheduled",
+            live=[
+                Timed(b.ordinal, i.uid, c.start, c.end)
+                for b, (i, c) in zip(booked, writes, strict=True)
+            ],
+            jobs=jobs,
         )
     return loop
 
@@ -161,6 +183,7 @@ def move_session(
     start: dt.datetime,
     *,
     jobs: JobQueue,
+    notify: Notify | None = None,
 ) -> InterviewLoop:
     """Move one session, keeping the loop in order (its gaps to the sessions around it) and on
     its days; the session's panel and room must be free at the new time."""
@@ -213,6 +236,20 @@ def move_session(
         jobs=jobs,
         claim_skip=claims.held_buckets(session, siblings),
     )
+    if notify is not None:
+        tell_candidate(
+            session,
+            notify,
+            actor,
+            loop,
+            "rescheduled",
+            live=[
+                Timed(b.ordinal, b.interview.uid, s, e)  # type: ignore[arg-type]
+                for b, s, e in zip(live, starts, ends, strict=True)
+                if b.interview is not None
+            ],
+            jobs=jobs,
+        )
     return loop
 
 
@@ -225,6 +262,7 @@ def cancel_loop(
     uid: str,
     *,
     jobs: JobQueue,
+    notify: Notify | None = None,
 ) -> InterviewLoop:
     """Cancel every session still to come (one that has taken place stays as it is)."""
     loop = _booked(session, actor, uid)
@@ -255,7 +293,28 @@ def cancel_loop(
     session.commit()
     for interview_id in cancelled:
         jobs.enqueue("scheduling.delete_interview", interview_id)
+    if notify is not None:
+        gone = [b for b in booked if b.interview is not None and b.interview.id in cancelled]
+        tell_candidate(
+            session,
+            notify,
+            actor,
+            loop,
+            "cancelled",
+            live=[],
+            cancelled=_timed(gone),
+            jobs=jobs,
+        )
     return loop
+
+
+def _timed(booked: Sequence[BookedSession]) -> list[Timed]:
+    """The sessions whose time is known (read from the calendar, or held by their claim)."""
+    return [
+        Timed(b.ordinal, b.interview.uid, b.start, b.end)
+        for b in booked
+        if b.interview is not None and b.start is not None and b.end is not None
+    ]
 
 
 def cancel_session(
@@ -268,6 +327,7 @@ def cancel_session(
     ordinal: int,
     *,
     jobs: JobQueue,
+    notify: Notify | None = None,
 ) -> InterviewLoop:
     """Cancel one session; the loop is cancelled with its last live session."""
     loop = _booked(session, actor, uid)
@@ -282,4 +342,15 @@ def cancel_session(
         loop.state = LoopState.CANCELLED
         record(session, actor, "loop.cancelled", target_type="interview_loop", target_id=loop.id)
         session.commit()
+    if notify is not None:
+        tell_candidate(
+            session,
+            notify,
+            actor,
+            loop,
+            "cancelled",
+            live=_timed([b for b in booked if b.live and b.ordinal != ordinal]),
+            cancelled=_timed([this]),
+            jobs=jobs,
+        )
     return loop
