@@ -147,6 +147,18 @@ class ProfileLink(EncryptedTokens, Base):
     channel_id: Mapped[str | None] = mapped_column(
         String(64), info=classified("identifier", "Aggregator push channel id of the link")
     )
+    #: A colleague's calendar delegated to a Business Connect user: this link has no tokens of
+    #: its own; its free/busy is read through the owner's link, restricted to this calendar.
+    #: Kept when the owner's link goes (the link then needs attention, never vanishes).
+    delegated_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("profile_link.id", ondelete="SET NULL"),
+        index=True,
+        info=classified("identifier", "Calendar link whose account sees this delegated calendar"),
+    )
+    delegated_calendar_id: Mapped[str | None] = mapped_column(
+        String(200),
+        info=classified("identifier", "Aggregator id of the delegated calendar in that account"),
+    )
     linked_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, info=classified("timestamp", "When the calendar was linked")
     )
@@ -158,6 +170,17 @@ class ProfileLink(EncryptedTokens, Base):
     )
 
     user: Mapped[User] = relationship()
+
+    @property
+    def is_delegated(self) -> bool:
+        """A colleague's calendar seen through another person's link (no tokens of its own)."""
+        return self.delegated_calendar_id is not None
+
+    @property
+    def aggregator_sub(self) -> str:
+        """Whom availability asks about: the link's own account, or for a delegated calendar
+        the owner's (kept in ``account_id`` when it was added)."""
+        return (self.account_id or self.sub) if self.is_delegated else self.sub
 
 
 class OAuthState(Base):

@@ -448,9 +448,66 @@ def seed_more():
         for spec in data.get("events") or []:
             _seed_event(state, spec)
             added_events += 1
+        delegations = [_seed_delegation(state, spec) for spec in data.get("delegations") or []]
         world.rebuild_indexes()
         state.mark_dirty()
-    return jsonify({"identities": added_identities, "events": added_events})
+    return jsonify(
+        {"identities": added_identities, "events": added_events, "delegations": delegations}
+    )
+
+
+def _seed_delegation(state, spec: Any) -> dict[str, Any]:
+    """``owner``'s primary calendar delegated to ``to``: listed among the calendars of ``to``'s
+    first profile (under ``name``, writable or read-only) and showing the owner's events; or,
+    with ``withdraw``, that delegation taken back (no longer listed)."""
+    world = state.world
+    if not isinstance(spec, dict):
+        raise errors.invalid("delegations", "invalid", "each delegation must be an object")
+    to, owner = world.identity(spec.get("to")), world.identity(spec.get("owner"))
+    if to is None or owner is None:
+        raise errors.invalid("delegations", "unknown_identity", "to and owner must be seeded")
+    if to is owner or to.kind == "room":
+        raise errors.invalid("delegations", "invalid", "delegate to another person")
+    writable, withdraw = spec.get("writable", False), spec.get("withdraw", False)
+    name = spec.get("name", f"{owner.name} — Calendar")
+    if not isinstance(writable, bool) or not isinstance(withdraw, bool):
+        raise errors.invalid("delegations", "must_be_boolean", "writable/withdraw are booleans")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise errors.invalid("delegations", "invalid", "name must be a non-empty string")
+    profile_id = world.accounts[to.account_id].profile_ids[0]
+    account = world.accounts[owner.account_id]
+    source = next(
+        c
+        for c in world.profile_calendars(account.profile_ids[0])
+        if c.primary and c.source_calendar_id is None
+    )
+    existing = [
+        c
+        for c in world.profile_calendars(profile_id, include_deleted=False)
+        if c.source_calendar_id == source.calendar_id
+    ]
+    if withdraw:
+        if not existing:
+            raise errors.invalid("delegations", "unknown", "no such delegation")
+        for cal in existing:
+            del world.calendars[cal.calendar_id]
+        return {"to": to.email, "owner": owner.email, "calendar_id": existing[0].calendar_id}
+    if existing:
+        raise errors.invalid("delegations", "duplicate", "that calendar is delegated already")
+    seed = state.config.seed
+    cal_id = (
+        f"cal_{profile_id[4:]}_{stable_id(seed, '', owner.email, 'delegate', to.email, length=12)}"
+    )
+    world.calendars[cal_id] = m.Calendar(
+        calendar_id=cal_id,
+        profile_id=profile_id,
+        name=name.strip(),
+        owner_email=owner.email,
+        readonly=not writable,
+        integrated_conferencing=world.profiles[profile_id].provider_name in {"google", "office365"},
+        source_calendar_id=source.calendar_id,
+    )
+    return {"to": to.email, "owner": owner.email, "calendar_id": cal_id}
 
 
 def _seed_identity(state, spec: Any) -> dict[str, Any]:

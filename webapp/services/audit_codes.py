@@ -86,6 +86,10 @@ AREAS: tuple[Area, ...] = (
             "or an account already linked elsewhere).",
             "calendar.connect_failed": "Linking a calendar failed at the calendar service.",
             "calendar.disconnected": "A calendar was unlinked.",
+            "calendar.delegated_added": "Someone made a colleague's calendar, delegated to "
+            "their own calendar account, that colleague's calendar for panels.",
+            "calendar.delegated_removed": "Someone took a colleague's delegated calendar off "
+            "their calendar account.",
             "calendar.settings_changed": "Someone chose which calendars to use.",
             "calendar.channel_failed": "Change notifications for a calendar could not be set up.",
             "calendar.needs_attention": "A calendar link stopped working and needs relinking.",

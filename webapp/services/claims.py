@@ -269,7 +269,7 @@ def _members(session: Session, organisation_id: int, subs: set[str]) -> dict[str
         calendars = link.conflict_calendar_ids or (
             [link.target_calendar_id] if link.target_calendar_id else []
         )
-        out[link.sub] = Member(sub=link.sub, calendar_ids=tuple(calendars))
+        out[link.sub] = Member(sub=link.aggregator_sub, calendar_ids=tuple(calendars))
     for room in room_choices(session, organisation_id):
         if room.sub in subs:
             out[room.sub] = Member(sub=room.sub)
@@ -356,8 +356,10 @@ def settle(
                 counts["unchecked"] += 1
                 continue
             free = {p for s in slots for p in s.participants}
-            # Busy in every 5-minute slot of the interview: the calendar shows it now.
-            shown = set(members) - free
+            # Busy in every 5-minute slot of the interview: the calendar shows it now. (Claims
+            # are kept by our link's sub; a delegated calendar is asked about as its owner's
+            # account, so an owner free then keeps the colleague's claim: the safe side.)
+            shown = {key for key, member in members.items() if member.sub not in free}
         base = SlotClaim.interview_id == interview_id
         if shown:
             result = session.execute(

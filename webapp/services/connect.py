@@ -142,7 +142,12 @@ def link_of(session: Session, user_id: int | None) -> ProfileLink | None:
     """The user's calendar link (including a disconnected one kept for its events); None for
     no user."""
     return session.scalar(
-        select(ProfileLink).where(ProfileLink.user_id == user_id).order_by(ProfileLink.id.desc())
+        select(ProfileLink)
+        .where(
+            ProfileLink.user_id == user_id,
+            ProfileLink.delegated_calendar_id.is_(None),  # a colleague's, seen by someone else
+        )
+        .order_by(ProfileLink.id.desc())
     )
 
 
@@ -334,6 +339,10 @@ def complete(
             cipher=cipher,
             tokens={old_sub: old_creds.refresh_token} if old_creds else None,
         )
+    if relinked:
+        from webapp.services import delegation
+
+        delegation.owner_changed(session, link, "owner relinked their calendar")
     record(
         session,
         actor,
@@ -437,6 +446,9 @@ def disconnect(
     had_tokens = link.has_tokens
     forget_tokens(link)
     link.status = LinkStatus.DISCONNECTED
+    from webapp.services import delegation
+
+    delegation.owner_changed(session, link, "owner disconnected their calendar")
     record(
         session,
         actor,

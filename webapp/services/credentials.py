@@ -118,8 +118,9 @@ def disconnect_here(links: Iterable[TokenLink]) -> tuple[list[str], int]:
     subs: list[str] = []
     deleted = 0
     for link in links:
-        if link.has_tokens or link.status is not LinkStatus.DISCONNECTED:
-            subs.append(link.sub)
+        delegated = isinstance(link, ProfileLink) and link.is_delegated
+        if not delegated and (link.has_tokens or link.status is not LinkStatus.DISCONNECTED):
+            subs.append(link.sub)  # a delegated calendar's grant is its owner's, not revoked
         deleted += link.has_tokens
         forget_tokens(link)
         link.status = LinkStatus.DISCONNECTED
@@ -254,7 +255,10 @@ def usable_credentials(
 ) -> tuple[Credentials, Callable[[Credentials], None]]:
     """Credentials fit for a call now (refreshed once if about to expire), plus the callback that
     stores tokens the broker refreshes mid-call. Refuses a link that needs attention.
-    Also serves ServiceAccountLink (same token columns and statuses)."""
+    Also serves ServiceAccountLink (same token columns and statuses). A delegated calendar is
+    read with its owner's credentials (see ``token_link``)."""
+    if isinstance(link, ProfileLink) and link.is_delegated:
+        link = token_link(session, link)
     if link.status is not LinkStatus.ACTIVE:
         raise ReconnectNeeded(
             "Your calendar connection needs attention. Reconnect it before scheduling."
@@ -262,6 +266,26 @@ def usable_credentials(
             else "This calendar is not connected."
         )
     return fresh_credentials(session, broker, cipher, link)
+
+
+def token_link(session: Session, link: ProfileLink) -> ProfileLink:
+    """The link whose tokens read ``link``: itself, or for a colleague's delegated calendar the
+    owner's link, while the delegation holds (its owner's link is active and still the account
+    it was added through). ReconnectNeeded otherwise: the owner must add it again."""
+    if not link.is_delegated:
+        return link
+    owner = session.get(ProfileLink, link.delegated_from_id) if link.delegated_from_id else None
+    if (
+        link.status is not LinkStatus.ACTIVE
+        or owner is None
+        or owner.status is not LinkStatus.ACTIVE
+        or owner.sub != link.account_id
+    ):
+        raise ReconnectNeeded(
+            "This calendar is shared through a colleague's calendar link, which needs "
+            "attention: they must add it again from their calendar page."
+        )
+    return owner
 
 
 def fresh_credentials(
@@ -307,6 +331,8 @@ def call_broker(
     operation: Callable[..., object],
 ):
     """Run ``operation(creds, on_refresh=…)`` for a link, translating failures for people."""
+    if isinstance(link, ProfileLink):
+        link = token_link(session, link)
     creds, persist = usable_credentials(session, broker, cipher, link)
     try:
         return operation(creds, on_refresh=persist)

@@ -20,8 +20,9 @@ from webapp import callbacks, deps
 from webapp.db import db_session
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import calendars, connect, profile_recovery
+from webapp.services import calendars, connect, delegation, profile_recovery
 from webapp.services.errors import (
+    Conflict,
     Declined,
     Forbidden,
     Invalid,
@@ -41,6 +42,10 @@ CALENDAR_USERS = (Role.RECRUITER, Role.COORDINATOR)
 @allow(*CALENDAR_USERS)
 def show():
     """Show the user's calendar link and the calendars it can see."""
+    return _page()
+
+
+def _page(status: int = 200, colleague_error: str | None = None, form: dict | None = None):
     db = db_session()
     link = connect.link_of(db, current_user.id)
     listed, problem, relink_url = (), None, None
@@ -57,10 +62,22 @@ def show():
         except ServiceError as exc:
             problem = exc.message
             db.refresh(link)
+    offered, added = [], []
+    if link is not None and link.mode is LinkMode.BUSINESS and link.is_delegated is False:
+        if listed:
+            delegation.still_listed(db, link, listed)
+            offered = delegation.offered(link, listed)
+        added = delegation.delegated_from(db, link)
+    names = {c.calendar_id: c.name for c in listed}
     return render_template(
         "calendar/show.html",
         link=link,
         calendars=listed,
+        offered=offered,
+        added=added,
+        calendar_names=names,
+        colleague_error=colleague_error,
+        form=form or {},
         problem=problem,
         relink_url=relink_url,
         Attention=Attention,
@@ -69,7 +86,7 @@ def show():
         configured=broker is not None,
         LinkStatus=LinkStatus,
         LinkMode=LinkMode,
-    )
+    ), status
 
 
 def _aggregator_page(url: str | None) -> str | None:
@@ -174,3 +191,41 @@ def disconnect():
         flash_error(exc)
         return redirect(url_for("calendar.show")), 403
     return render_template("calendar/disconnected.html", report=report)
+
+
+@bp.route("/colleagues", methods=["POST"])
+@allow(*CALENDAR_USERS)
+def add_colleague():
+    """Put a colleague whose calendar this account sees on panels (free/busy only)."""
+    form = {k: request.form.get(k, "")[:400] for k in ("calendar_id", "email", "name")}
+    try:
+        link = delegation.add_colleague(
+            db_session(),
+            deps.required_broker(),
+            deps.cipher(),
+            actor(),
+            calendar_id=form["calendar_id"],
+            email=form["email"],
+            name=form["name"] or None,
+        )
+    except ServiceError as exc:
+        return _page(_status_of(exc), colleague_error=exc.message, form=form)
+    flash(f"{link.user.name} can now be put on panels (free/busy only).", "success")
+    return redirect(url_for("calendar.show"), code=303)
+
+
+@bp.route("/colleagues/<int:link_id>/remove", methods=["POST"])
+@allow(*CALENDAR_USERS)
+def remove_colleague(link_id: int):
+    """Take a colleague's calendar off this account."""
+    try:
+        person = delegation.remove_colleague(db_session(), actor(), link_id)
+    except NotFound:
+        abort(404)
+    flash(f"{person.name}'s calendar is no longer used for panels.", "success")
+    return redirect(url_for("calendar.show"), code=303)
+
+
+def _status_of(exc: ServiceError) -> int:
+    statuses = ((Invalid, 400), (Forbidden, 403), (NotFound, 404), (Conflict, 409))
+    return next((status for kind, status in statuses if isinstance(exc, kind)), 503)

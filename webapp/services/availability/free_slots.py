@@ -47,7 +47,12 @@ from webapp.services.availability.model import (
 )
 from webapp.services.availability.roster import resolve_panel, resolve_room
 from webapp.services.availability.windows import availability_query, validate_query, window_for
-from webapp.services.credentials import broker_problem, store_credentials, usable_credentials
+from webapp.services.credentials import (
+    broker_problem,
+    store_credentials,
+    token_link,
+    usable_credentials,
+)
 from webapp.services.errors import ServiceError
 
 
@@ -153,7 +158,8 @@ class PendingBusy:
                 key=lambda b: (b.start, b.end),
             )
         if self.refreshed:  # back in the request's thread: store refreshed tokens
-            by_id = {m.link.id: m.link for m in self.members}
+            # (a delegated calendar's are its owner's: they go on the owner's link)
+            by_id = {m.link.id: token_link(self.session, m.link) for m in self.members}
             for link_id, new in self.refreshed.items():
                 store_credentials(by_id[link_id], new, self.cipher)
             self.session.commit()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from models import (
     CoordinatorAssignment,
@@ -54,15 +54,23 @@ def panel_choices(
     only, like the manager); a coordinator with no assignment has nobody to choose.
     ``among``: only the choices that are these links (the same rules, reading only their
     people's links: a panel is checked without reading the whole organisation)."""
+    owner = aliased(ProfileLink)
     query = (
         select(ProfileLink, User)
         .join(User, User.id == ProfileLink.user_id)
+        .outerjoin(owner, owner.id == ProfileLink.delegated_from_id)
         .where(
             ProfileLink.organisation_id == actor.organisation_id,
             ProfileLink.status == LinkStatus.ACTIVE,
             User.active.is_(True),
+            # A colleague's delegated calendar: only while its owner's link can read it.
+            or_(
+                ProfileLink.delegated_calendar_id.is_(None),
+                and_(owner.status == LinkStatus.ACTIVE, owner.sub == ProfileLink.account_id),
+            ),
         )
-        .order_by(User.name, ProfileLink.id)
+        # Someone's own calendar before a delegated one of theirs.
+        .order_by(User.name, ProfileLink.delegated_calendar_id.is_not(None), ProfileLink.id)
     )
     if among is not None:  # every link of the people behind these links: one each is chosen
         people = select(ProfileLink.user_id).where(ProfileLink.id.in_(set(among)))

@@ -144,24 +144,43 @@ def availability_query(
         query_periods = _overlap(within, (window,))
         if not query_periods:
             return None
-    built = []
+    built: list[Member] = []
+    counted = 0
     for m in members:
         periods = working_periods(m.hours, window)
         if within is not None:  # inside the query's periods too, whatever the aggregator assumes
             periods = _overlap(periods, query_periods)
-        if periods:
-            built.append(
-                Member(
-                    sub=m.link.sub,
-                    calendar_ids=tuple(
-                        m.link.conflict_calendar_ids
-                        or ([m.link.target_calendar_id] if m.link.target_calendar_id else [])
-                    ),
-                    available_periods=periods,
-                )
+        if not periods:
+            continue
+        counted += 1
+        member = Member(
+            sub=m.link.aggregator_sub,
+            calendar_ids=tuple(
+                m.link.conflict_calendar_ids
+                or ([m.link.target_calendar_id] if m.link.target_calendar_id else [])
+            ),
+            available_periods=periods,
+        )
+        same = next((i for i, b in enumerate(built) if b.sub == member.sub), None)
+        if same is not None and query.required == "all":
+            # One account read for two people (a delegated calendar and its owner): one member
+            # with both calendars, free only when both are, so the answer cannot mix them up.
+            other = built[same]
+            if not (other.calendar_ids and member.calendar_ids):
+                built.append(member)  # "every calendar" cannot be combined: ask separately
+                continue
+            overlap = _overlap(other.available_periods, member.available_periods)
+            if not overlap:
+                return None
+            built[same] = Member(
+                sub=member.sub,
+                calendar_ids=tuple(dict.fromkeys(other.calendar_ids + member.calendar_ids)),
+                available_periods=overlap,
             )
+            continue
+        built.append(member)
     required = query.required
-    if required == "all" and len(built) < len(members):
+    if required == "all" and counted < len(members):
         return None
     if isinstance(required, int):
         if required > len(built):

@@ -248,7 +248,8 @@ def grants_of(session: Session, user: User) -> tuple[list[ProfileLink], list[Mai
 
 
 def revokes(link: ProfileLink) -> bool:
-    return link.has_tokens or link.status is not LinkStatus.DISCONNECTED
+    """A delegated calendar holds no grant of its own (its owner's is not the person's)."""
+    return not link.is_delegated and (link.has_tokens or link.status is not LinkStatus.DISCONNECTED)
 
 
 def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
@@ -265,6 +266,9 @@ def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[st
     links, requests_ = grants_of(session, user)
     to_revoke: list[str] = []
     for link in links:
+        if link.is_delegated:  # read through its owner's grant, which is not the person's
+            link.status = LinkStatus.DISCONNECTED
+            continue
         if link.has_tokens:
             if broker is not None and credentials.revoke_at_aggregator(
                 broker, cipher, link, whole_account=True
@@ -320,7 +324,11 @@ def _future_interviews(
     from webapp.services import credentials
     from webapp.services.scheduling import booking, writes
 
-    links = [link for link in _person_links(session, user) if link.status is LinkStatus.ACTIVE]
+    links = [
+        link
+        for link in _person_links(session, user)
+        if link.status is LinkStatus.ACTIVE and not link.is_delegated  # never a host
+    ]
     if not links or broker is None:
         return {}
     future: set[str] = set()
