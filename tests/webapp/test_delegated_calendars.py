@@ -24,7 +24,7 @@ from models import (
 from tests.conftest import csrf_token
 from tests.factories import make_org, make_user
 from tests.held_jobs import HeldJobs
-from tests.webapp.scheduling_support import link_calendar, managed, next_weekday
+from tests.webapp.scheduling_support import creds_of, link_calendar, managed, next_weekday
 from tests.webapp.test_scheduling import actor_of, broker_cipher, schedule
 from webapp.services import connect, delegation
 from webapp.services.availability import free_slots, model, roster, windows
@@ -174,6 +174,34 @@ def test_owner_and_colleague_on_one_panel_are_asked_as_one_member_with_both_cale
     for slot in grid.slots[:20]:
         for link_id in (owner_link.id, dana_link.id):
             assert not any(b.start < slot.end and slot.start < b.end for b in grid.busy[link_id])
+
+
+def test_owner_and_colleague_read_at_once_refresh_the_shared_tokens_once(
+    app, session, sandbox, owner, riley
+):
+    user, owner_link = owner
+    dana_link = add(app, session, user, owner_link, "Dana", DANA)
+    lee_link = add(app, session, user, owner_link, "Lee", LEE)
+    old = creds_of(app, owner_link)
+    # The aggregator no longer takes the access token we hold: each read must refresh it, and
+    # the three reads share one token set (the sandbox, like Cronofy, may rotate the refresh
+    # token, so a second refresh with the old one would be refused).
+    assert sandbox.expire_tokens(email=ASSISTANT) >= 1
+    sandbox.clear_stats()
+    broker, cipher = broker_cipher(app)
+    query = week([owner_link.id, dana_link.id, lee_link.id])
+    grid = free_slots.grid(session, broker, cipher, actor_of(riley), query)
+    assert not grid.busy_problems, grid.busy_problems
+    assert set(grid.busy) == {owner_link.id, dana_link.id, lee_link.id}
+    assert sandbox.stats()["requests"].get("POST /oauth/token", 0) == 1  # one refresh
+    session.expire_all()
+    stored = creds_of(app, session.get(ProfileLink, owner_link.id))
+    assert stored.access_token != old.access_token  # refreshed, and kept on the owner's link
+    for link_id in (dana_link.id, lee_link.id):
+        assert not session.get(ProfileLink, link_id).has_tokens  # never copied to them
+    # And the tokens kept work: a second read needs no refresh.
+    grid = free_slots.grid(session, broker, cipher, actor_of(riley), query)
+    assert not grid.busy_problems
 
 
 def test_a_recruiter_schedules_a_panel_with_the_colleague_free_busy_only(
@@ -473,3 +501,26 @@ def test_an_it_admin_has_no_calendar_page_to_add_colleagues(client, auth, sessio
         data={"csrf_token": token, "calendar_id": "x", "email": DANA},
     )
     assert response.status_code == 403
+
+
+def test_the_api_names_the_colleague_free_in_each_slot_and_shows_busy_times_only(
+    client, session, sandbox, owner, recruiter
+):
+    from tests.api.conftest import ApiClient, issue_token
+
+    user, owner_link = owner
+    dana_link = add(app_of(client), session, user, owner_link, "Dana", DANA)
+    riley_link = session.scalar(select(ProfileLink).where(ProfileLink.user_id == recruiter.id))
+    api = ApiClient(client, issue_token(session, recruiter))
+    params = [("panel", str(riley_link.id)), ("panel", str(dana_link.id))]
+    params += [("start_date", next_weekday(1).isoformat()), ("days", "5")]
+    response = api.get("/availability", query_string=params)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["slots"]
+    assert all(set(s["free_link_ids"]) == {riley_link.id, dana_link.id} for s in body["slots"])
+    assert all(set(b) == {"start", "end", "status"} for m in body["members"] for b in m["busy"])
+
+
+def app_of(client):
+    return client.application

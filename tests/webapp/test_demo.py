@@ -19,6 +19,8 @@ from models import (
     MailboxKind,
     MailboxRequest,
     MailboxStatus,
+    ProfileLink,
+    Role,
     SchedulingLink,
     User,
 )
@@ -26,7 +28,7 @@ from tests.webapp.scheduling_support import managed, next_weekday
 from webapp.dev import demo_history, demo_world
 from webapp.dev.demo import DEMO_PASSWORD, seed_demo
 from webapp.dev.demo_world import PANEL, PANEL_ROOM
-from webapp.services import connect
+from webapp.services import connect, delegation
 
 
 def _users(session) -> dict[str, User]:
@@ -60,6 +62,14 @@ def test_the_demo_links_calendars_schedules_and_lets_a_recruiter_book_a_panel(
     }
     assert rooms == dict.fromkeys(demo_world.ENTERPRISE_ROOMS, MailboxStatus.LINKED)
     assert done.mailboxes["linked"] == len(fabrikam) - 1
+    # Sam's account sees Noah's calendar: Noah is on panels without linking anything.
+    owner, colleague, _name = demo_world.DELEGATED
+    assert done.delegated == [colleague]
+    noah = users[colleague]
+    assert noah.role is Role.INTERVIEWER
+    (noah_link,) = session.scalars(select(ProfileLink).where(ProfileLink.user_id == noah.id))
+    assert noah_link.is_delegated and noah_link.delegated_from_id == links[owner].id
+    assert delegation.usable(session, noah_link)
 
     # The interviews are in the calendars (the host's events exist at the sandbox).
     interviews = list(session.scalars(select(Interview).order_by(Interview.id)))

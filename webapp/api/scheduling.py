@@ -108,7 +108,10 @@ def availability(query):
     """Busy times of each panel member and the common free slots: times and status only, never
     what the events are."""
     grid = free_slots.grid(db(), required_broker(), deps.cipher(), actor(), _query(query))
-    by_sub = {m.link.sub: m.link.id for m in grid.members}
+    # The aggregator names who is free by account: a delegated calendar by its owner's.
+    by_sub: dict[str, list[int]] = {}
+    for m in grid.members:
+        by_sub.setdefault(m.link.aggregator_sub, []).append(m.link.id)
     return {
         "window_start": grid.window.start,
         "window_end": grid.window.end,
@@ -127,7 +130,7 @@ def availability(query):
             {
                 "start": slot.start,
                 "end": slot.end,
-                "free_link_ids": sorted(by_sub[p] for p in slot.participants if p in by_sub),
+                "free_link_ids": sorted(i for p in slot.participants for i in by_sub.get(p, ())),
             }
             for slot in grid.slots
         ],

@@ -36,7 +36,7 @@ from models import (
 )
 from webapp import callbacks, deps
 from webapp.public_urls import external_url
-from webapp.services import Actor, candidate_booking, candidate_links, connect
+from webapp.services import Actor, candidate_booking, candidate_links, connect, delegation
 from webapp.services.availability.free_slots import open_slots
 from webapp.services.availability.model import Query
 from webapp.services.enterprise import domains, mailboxes, rooms
@@ -49,6 +49,9 @@ BUSINESS_LINKS = (
     ("sam.patel@contoso.example", "office365"),
     ("morgan.lee@northwind.example", "google"),
 )
+#: A colleague's calendar delegated to a Business Connect account (Sam's Microsoft 365 account
+#: sees Noah's), which Sam puts on panels: Noah never links anything himself.
+DELEGATED = ("sam.patel@contoso.example", "noah.fischer@contoso.example", "Noah Fischer")
 #: The domain the IT admin links through Enterprise Connect, with its service account.
 ENTERPRISE_DOMAIN = ("exchange", "svc-calendar@fabrikam.example")
 ENTERPRISE_ROOMS = ("room.spree@fabrikam.example", "room.havel@fabrikam.example")
@@ -82,6 +85,8 @@ class Populated:
     linked: list[str] = field(default_factory=list)
     mailboxes: dict[str, int] = field(default_factory=dict)
     interviews: list[str] = field(default_factory=list)
+    #: Colleagues put on panels through a calendar delegated to a Business Connect account.
+    delegated: list[str] = field(default_factory=list)
     #: The used candidate link's page, as its candidate sees it (with "Need to change it?").
     candidate_page: str | None = None
 
@@ -163,6 +168,20 @@ def populate(
                 push_url=callbacks.push_url,
             )
             done.linked.append(email)
+        owner, colleague, name = DELEGATED
+        seeded = consent._call(
+            "POST", "/seed", json={"delegations": [{"to": owner, "owner": colleague}]}
+        )
+        delegation.add_colleague(
+            session,
+            broker,
+            cipher,
+            _actor(users[owner]),
+            calendar_id=seeded["delegations"][0]["calendar_id"],
+            email=colleague,
+            name=name,
+        )
+        done.delegated.append(colleague)
 
         provider, service_account = ENTERPRISE_DOMAIN
         admin, nonce = _actor(users[ADMIN]), secrets.token_urlsafe(16)

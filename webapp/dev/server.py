@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
 def _print_populated(done: Populated) -> None:
     print("\n  Demo calendars linked through the sandbox:")
     print(f"    Business Connect: {', '.join(done.linked)}")
+    if done.delegated:
+        print(f"    Delegated to Sam's account, on panels: {', '.join(done.delegated)}")
     print(
         f"    Enterprise Connect (fabrikam.example): {done.mailboxes.get('linked', 0)} mailboxes"
         f" linked, {done.mailboxes.get('failed', 0)} refused (outside the service account's"

@@ -66,8 +66,9 @@ def _page(status: int = 200, colleague_error: str | None = None, form: dict | No
     if link is not None and link.mode is LinkMode.BUSINESS and link.is_delegated is False:
         if listed:
             delegation.still_listed(db, link, listed)
-            offered = delegation.offered(link, listed)
         added = delegation.delegated_from(db, link)
+        in_use = {d.link.delegated_calendar_id for d in added if d.usable}
+        offered = [c for c in delegation.offered(link, listed) if c.calendar_id not in in_use]
     names = {c.calendar_id: c.name for c in listed}
     return render_template(
         "calendar/show.html",

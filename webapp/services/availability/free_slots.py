@@ -117,30 +117,41 @@ class PendingBusy:
     ):
         self.session, self.cipher, self.members = session, cipher, members
         self.problems: dict[int, str] = {}
+        #: Refreshed credentials by the id of the link holding the tokens.
         self.refreshed: dict[int, Credentials] = {}
         self._lock = threading.Lock()
         creds: dict[int, Credentials] = {}
+        #: Member link id → the link whose tokens read it (a delegated calendar: its owner's).
+        self._holders: dict[int, ProfileLink] = {}
         for m in members:  # token handling touches the database: do it here, in this thread
             try:
                 creds[m.link.id], _ = usable_credentials(session, broker, cipher, m.link)
+                self._holders[m.link.id] = token_link(session, m.link)
             except ServiceError as exc:
                 self.problems[m.link.id] = exc.message
+        # Members read with one token set (an owner and the colleagues delegated to them) read
+        # one after another, each with the latest tokens: a refresh mid-call is never raced.
+        current = {self._holders[i].id: c for i, c in creds.items()}
+        turns = {holder: threading.Lock() for holder in current}
 
         def read(member: PanelMember):
+            holder = self._holders[member.link.id].id
+
             def keep(new: Credentials) -> None:
                 with self._lock:
-                    self.refreshed[member.link.id] = new
+                    self.refreshed[holder] = current[holder] = new
 
-            # The aggregator reads dates in the query's zone: from the first day shown to the
-            # day after the last one, so the last local day's evening is never cut off.
-            return broker.free_busy(
-                creds[member.link.id],
-                start=days[0],
-                end=days[-1] + dt.timedelta(days=1),
-                tzid=tzid,
-                calendar_ids=tuple(member.link.conflict_calendar_ids or ()),
-                on_refresh=keep,
-            )
+            with turns[holder]:
+                # The aggregator reads dates in the query's zone: from the first day shown to
+                # the day after the last one, so the last local day's evening is never cut off.
+                return broker.free_busy(
+                    current[holder],
+                    start=days[0],
+                    end=days[-1] + dt.timedelta(days=1),
+                    tzid=tzid,
+                    calendar_ids=tuple(member.link.conflict_calendar_ids or ()),
+                    on_refresh=keep,
+                )
 
         pool = _pool()
         self.futures = {m.link.id: pool.submit(read, m) for m in members if m.link.id in creds}
@@ -158,10 +169,9 @@ class PendingBusy:
                 key=lambda b: (b.start, b.end),
             )
         if self.refreshed:  # back in the request's thread: store refreshed tokens
-            # (a delegated calendar's are its owner's: they go on the owner's link)
-            by_id = {m.link.id: token_link(self.session, m.link) for m in self.members}
-            for link_id, new in self.refreshed.items():
-                store_credentials(by_id[link_id], new, self.cipher)
+            holders = {h.id: h for h in self._holders.values()}
+            for holder_id, new in self.refreshed.items():
+                store_credentials(holders[holder_id], new, self.cipher)
             self.session.commit()
         return busy, self.problems
 
