@@ -95,7 +95,9 @@ def _member(m: model.PanelMember, window: Period) -> Member | None:
     calendars = m.link.conflict_calendar_ids or (
         [m.link.target_calendar_id] if m.link.target_calendar_id else []
     )
-    return Member(sub=m.link.sub, calendar_ids=tuple(calendars), available_periods=periods)
+    return Member(
+        sub=m.link.aggregator_sub, calendar_ids=tuple(calendars), available_periods=periods
+    )
 
 
 def sequenced_query(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,7 +75,12 @@ def pick_itinerary(
         if r.pool is None:
             out.append(None)
             continue
-        by_sub = {m.link.sub: m for m in r.candidates}
+        # The aggregator names who is free by account, a delegated calendar by its owner's:
+        # only an account that is one candidate's tells who is free.
+        shared = Counter(m.link.aggregator_sub for m in r.candidates)
+        by_sub = {
+            m.link.aggregator_sub: m for m in r.candidates if shared[m.link.aggregator_sub] == 1
+        }
         by_user = {m.user.id: m for m in r.candidates}
         free = {
             by_sub[sub].user.id
@@ -83,7 +89,7 @@ def pick_itinerary(
             and (
                 held is None
                 or not held.clashes(
-                    [sub],
+                    [by_sub[sub].link.sub],
                     slot.start,
                     slot.end,
                     before=r.plan.buffer_before,

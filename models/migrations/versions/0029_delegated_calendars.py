@@ -1,8 +1,8 @@
 """delegated calendars: a colleague's calendar that a Business Connect user's account can see
 becomes the colleague's own calendar link (no tokens), read through the owner's link
 
-Revision ID: 0028
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0028"
-down_revision = "0027"
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
