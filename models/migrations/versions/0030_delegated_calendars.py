@@ -1,8 +1,8 @@
 """delegated calendars: a colleague's calendar that a Business Connect user's account can see
 becomes the colleague's own calendar link (no tokens), read through the owner's link
 
-Revision ID: 0029
-Revises: 0028
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0029"
-down_revision = "0028"
+revision = "0030"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
