@@ -91,13 +91,11 @@ def _compose_page(form=None, problem=None, error_field=None, status=200, shown=N
     db = db_session()
     me = actor()
     form = form if form is not None else MultiDict()
+    loops = compose.list_loops(db, me)
     return render_template(
         "loops/index.html",
-        loops=compose.list_loops(db, me),
-        details={
-            loop.id: compose.open_details(deps.sealer(), loop)
-            for loop in compose.list_loops(db, me)
-        },
+        loops=loops,
+        details={loop.id: compose.open_details(deps.sealer(), loop) for loop in loops},
         choices=roster.panel_choices(db, me),
         rooms=roster.room_choices(db, me.organisation_id),
         pools=pool_manage.pools(db, me),

@@ -89,6 +89,11 @@ _POOL_PID: int | None = None
 _POOL_LOCK = threading.Lock()
 
 
+def pool() -> ThreadPoolExecutor:
+    """The process's pool for aggregator calls made while the page does its own reads."""
+    return _pool()
+
+
 def _pool() -> ThreadPoolExecutor:
     """One long-lived pool per process for the concurrent aggregator reads: no thread is started
     on a page's critical path (made lazily, so a forked worker makes its own)."""

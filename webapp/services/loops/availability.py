@@ -27,7 +27,7 @@ from broker.types import Group, Member, Period, SequencedAvailabilityQuery, Sequ
 from models import InterviewLoop, utcnow
 from webapp.security import Sealer
 from webapp.services import Actor, claims
-from webapp.services.availability import model, windows
+from webapp.services.availability import free_slots, model, windows
 from webapp.services.credentials import broker_problem
 from webapp.services.loops import picks
 from webapp.services.loops.compose import (
@@ -160,9 +160,22 @@ def fits_days(plan: LoopPlan, starts: Sequence[dt.datetime], ends: Sequence[dt.d
 
 
 def held_for(
-    session: Session, organisation_id: int, sessions: Sequence[ResolvedSession], window: Period
+    session: Session,
+    organisation_id: int,
+    sessions: Sequence[ResolvedSession],
+    window: Period,
+    *,
+    ignore: set[int] | frozenset[int] = frozenset(),
 ) -> claims.Held:
-    return claims.held(session, organisation_id, _all_subs(sessions), window.start, window.end)
+    """Our own bookings' claims on everyone the loop may claim (less ``ignore``'s)."""
+    return claims.held(
+        session,
+        organisation_id,
+        _all_subs(sessions),
+        window.start,
+        window.end,
+        ignore_interviews=ignore,
+    )
 
 
 def _all_subs(sessions: Sequence[ResolvedSession]) -> list[str]:
@@ -197,17 +210,22 @@ def loop_times(
     options: tuple[Itinerary, ...] = ()
     query = sequenced_query(plan, resolved, window) if window.end > window.start else None
     if query is not None:
-        try:
-            found = broker.sequenced_availability(query)
-        except broker_errors.BrokerError as exc:
-            raise broker_problem(exc) from None
-        held = held_for(session, loop.organisation_id, resolved, window)
-        if ignore_loop_claims:
-            own = {s.interview_id for s in loop.sessions if s.interview_id is not None}
-            held = _without(session, held, own, loop.organisation_id, resolved, window)
+        # The call goes first; our own reads (claims, loads, the sealed titles) are made while
+        # the aggregator answers, so the page waits for about the call alone.
+        pending = free_slots.pool().submit(broker.sequenced_availability, query)
+        own = (
+            {s.interview_id for s in loop.sessions if s.interview_id is not None}
+            if ignore_loop_claims
+            else set()
+        )
+        held = held_for(session, loop.organisation_id, resolved, window, ignore=own)
         details = open_details(sealer, loop)
         titles = details.session_titles if details else ()
         loads = picks.read_loads(session, loop.organisation_id, resolved, window)
+        try:
+            found = pending.result()
+        except broker_errors.BrokerError as exc:
+            raise broker_problem(exc) from None
         now = utcnow()
         kept = []
         for option in found:
@@ -253,27 +271,6 @@ def loop_times(
             )
         options = tuple(kept)
     return LoopTimes(loop, plan, resolved, window, options)
-
-
-def _without(
-    session: Session,
-    held: claims.Held,
-    interview_ids: set[int],
-    organisation_id: int,
-    sessions: Sequence[ResolvedSession],
-    window: Period,
-) -> claims.Held:
-    """``held`` less the claims of some interviews (read again, leaving those out)."""
-    if not interview_ids:
-        return held
-    return claims.held(
-        session,
-        organisation_id,
-        _all_subs(sessions),
-        window.start,
-        window.end,
-        ignore_interviews=interview_ids,
-    )
 
 
 def parse_option(value: str, count: int) -> tuple[dt.datetime, ...] | None:

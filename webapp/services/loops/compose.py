@@ -149,7 +149,14 @@ def check_plan(
         )
     if choices is None:
         choices = roster.panel_choices(session, actor)
-    resolved = []
+    allowed = {link.id: (link, user) for link, user in choices}
+    rooms = (
+        {r.email: r for r in roster.room_choices(session, actor.organisation_id)}
+        if any(s.room for s in plan.sessions)
+        else {}
+    )
+    # Checked session by session; everyone's working hours are then read once for the loop.
+    checked = []
     for n, s in enumerate(plan.sessions, start=1):
         if not s.title.strip() or len(s.title) > MAX_TITLE or not printable(s.title):
             raise Invalid(
@@ -170,19 +177,46 @@ def check_plan(
                 f"Choose who interviews in session {n} (people, a pool, or both).",
                 field=_field(n, "panel"),
             )
-        try:
-            members = (
-                roster.resolve_panel(session, actor, s.panel_link_ids, choices=choices)
-                if s.panel_link_ids
-                else []
+        ids = list(dict.fromkeys(s.panel_link_ids))
+        if any(i not in allowed for i in ids):
+            raise Invalid(
+                f"Session {n}: choose the people from those listed.", field=_field(n, "panel")
             )
-            room = roster.resolve_room(session, actor, s.room)
-        except Invalid as exc:
-            what = "room" if exc.field == "room" else "panel"
-            raise Invalid(f"Session {n}: {exc.message}", field=_field(n, what)) from None
-        pool, candidates = _pool_pick(session, actor, n, s, members, choices)
-        resolved.append(ResolvedSession(s, tuple(members), room, pool, candidates))
-    return resolved
+        if len(ids) > model.MAX_PANEL:
+            raise Invalid(
+                f"Session {n} has at most {model.MAX_PANEL} people.", field=_field(n, "panel")
+            )
+        room = None
+        if s.room:
+            room = rooms.get(s.room.strip().lower())
+            if room is None:
+                raise Invalid(
+                    f"Session {n}: choose one of the listed rooms.", field=_field(n, "room")
+                )
+        named = [allowed[i][1] for i in ids]
+        pool, eligible = _pool_pick(session, actor, n, s, named, allowed)
+        checked.append((s, ids, room, pool, eligible))
+    users = {u.id: u for _s, ids, _r, _p, el in checked for u in [allowed[i][1] for i in ids] + el}
+    org = session.get_one(Organisation, actor.organisation_id)
+    hours = roster.hours_for(session, list(users.values()), org)
+    links = {user.id: link for link, user in choices}
+
+    def member(user: User) -> model.PanelMember:
+        return model.PanelMember(links[user.id], user, hours[user.id])
+
+    return [
+        ResolvedSession(
+            s,
+            tuple(
+                model.PanelMember(allowed[i][0], allowed[i][1], hours[allowed[i][1].id])
+                for i in ids
+            ),
+            room,
+            pool,
+            tuple(member(u) for u in eligible),
+        )
+        for s, ids, room, pool, eligible in checked
+    ]
 
 
 def _pool_pick(
@@ -190,14 +224,15 @@ def _pool_pick(
     actor: Actor,
     n: int,
     s: SessionPlan,
-    members: Sequence[model.PanelMember],
-    choices: Sequence[tuple[ProfileLink, User]],
-) -> tuple[Pool | None, tuple[model.PanelMember, ...]]:
-    """The session's pool and the members it may pick from, checked."""
+    named: Sequence[User],
+    allowed: dict[int, tuple[ProfileLink, User]],
+) -> tuple[Pool | None, list[User]]:
+    """The session's pool and the people it may pick from (a linked calendar, not a shadow,
+    not named), checked."""
     if not s.pool_id:
         if s.pool_count:
             raise Invalid(f"Choose the pool for session {n}.", field=_field(n, "pool"))
-        return None, ()
+        return None, []
     if not 1 <= s.pool_count <= MAX_POOL_PICK:
         raise Invalid(
             f"Session {n} picks 1 to {MAX_POOL_PICK} people from its pool.",
@@ -209,12 +244,12 @@ def _pool_pick(
         raise Invalid(
             f"Session {n}: choose one of the listed pools.", field=_field(n, "pool")
         ) from None
-    named = {m.user.id for m in members}
-    linked = {user.id: link for link, user in choices}
+    linked = {user.id for _link, user in allowed.values()}
+    taken = {u.id for u in named}
     eligible = [
         m.user
         for m in pool.members
-        if not m.is_shadow and m.user_id in linked and m.user_id not in named and m.user.active
+        if not m.is_shadow and m.user_id in linked and m.user_id not in taken and m.user.active
     ]
     if len(eligible) < s.pool_count:
         raise Invalid(
@@ -222,13 +257,11 @@ def _pool_pick(
             "(a linked calendar, not a shadow, not already named).",
             field=_field(n, "pool_count"),
         )
-    if len(members) + s.pool_count > model.MAX_PANEL:
+    if len(named) + s.pool_count > model.MAX_PANEL:
         raise Invalid(
             f"Session {n} has at most {model.MAX_PANEL} people.", field=_field(n, "pool_count")
         )
-    org = session.get_one(Organisation, actor.organisation_id)
-    hours = roster.hours_for(session, eligible, org)
-    return pool, tuple(model.PanelMember(linked[u.id], u, hours[u.id]) for u in eligible)
+    return pool, eligible
 
 
 def _associated_data(uid: str) -> bytes:
