@@ -534,3 +534,40 @@ def test_two_sessions_pick_from_a_pool_by_load_and_the_booking_keeps_the_picks(
         select(InterviewLoad).where(InterviewLoad.interview_id == interviews[1].id)
     ).all()
     assert [(r.user_id, r.pool_id) for r in rows] == [(by_name[coding.picked[0]][0].id, pool.id)]
+
+
+def test_erasing_a_person_deletes_the_loops_made_for_their_address(
+    app, session, sandbox, org, recruiter, panel
+):
+    """Someone interviewed through a loop later joins (same address): erasing them deletes the
+    loop kept for that address, its sessions with it; another organisation's is untouched."""
+    from models import LoopSession, Role
+    from tests.factories import make_user
+    from tests.tenants import seed_neighbour
+    from webapp.services.compliance import erasure
+
+    (_a, la), (_b, lb) = panel
+    loop_id = compose_loop(app, session, recruiter, plan_for([[la], [lb]], titles=["A", "B"])).id
+    joined = make_user(session, org, Role.RECRUITER, email=CANDIDATE_EMAIL, name=CANDIDATE)
+    neighbour = seed_neighbour(session, deps.cipher.of(app), [joined])
+    theirs = session.scalar(
+        select(InterviewLoop.id).where(InterviewLoop.uid == neighbour.ids["interview_loop"])
+    )
+    reviewer = make_user(session, org, Role.COMPLIANCE, email="rev@northwind.example")
+    admin = make_user(session, org, Role.ADMIN, email="it@northwind.example")
+    request = erasure.propose_erasure(session, actor_of(reviewer), joined.id, "keep")
+    erasure.decide_erasure(
+        session,
+        deps.broker.of(app),
+        deps.cipher.of(app),
+        actor_of(admin),
+        request.id,
+        approve=True,
+        confirm_role=Role.ADMIN,
+        jobs=deps.jobs.of(app),
+        typed_confirmation=CANDIDATE_EMAIL,
+    )
+    session.expire_all()
+    assert session.get(InterviewLoop, loop_id) is None
+    assert session.scalar(select(LoopSession).where(LoopSession.loop_id == loop_id)) is None
+    assert session.get(InterviewLoop, theirs) is not None
