@@ -97,6 +97,7 @@ ACCESS: dict[str, object] = {
     "candidate_links.index": {R},
     "candidate_links.create": {R},
     "candidate_links.revoke": {R},
+    "candidate_links.offer_loop": {R},
     "loops.index": {R},
     "loops.create": {R},
     "loops.show": {R},
