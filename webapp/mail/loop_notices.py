@@ -33,6 +33,8 @@ class Stop:
     people: tuple[str, ...]
     #: The session's calendar UID (its interview's, as every file about it carries).
     ics_uid: str
+    #: Where, for a session in person (the room's name).
+    place: str | None = None
 
 
 def when(start: dt.datetime, end: dt.datetime, tzid: str) -> str:
@@ -46,7 +48,8 @@ def when(start: dt.datetime, end: dt.datetime, tzid: str) -> str:
 def _line(stop: Stop, tzid: str) -> str:
     minutes = int((stop.end - stop.start).total_seconds() // 60)
     who = f", with {', '.join(stop.people)}" if stop.people else ""
-    return f"{stop.title}: {when(stop.start, stop.end, tzid)} ({minutes} minutes{who})"
+    where = f", in person: {stop.place}" if stop.place else ""
+    return f"{stop.title}: {when(stop.start, stop.end, tzid)} ({minutes} minutes{who}{where})"
 
 
 def _text_list(stops: Sequence[Stop], tzid: str) -> str:
@@ -72,7 +75,8 @@ def _entries(stops: Sequence[Stop], loop_title: str, count: int) -> list[Entry]:
             title=s.title,
             start=s.start,
             end=s.end,
-            description=f"Session {s.ordinal} of {count} of {loop_title}.",
+            description=f"Session {s.ordinal} of {count} of {loop_title}."
+            + (f" In person: {s.place}." if s.place else ""),
         )
         for s in stops
     ]

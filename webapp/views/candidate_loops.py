@@ -22,7 +22,7 @@ from webapp.db import db_session
 from webapp.mail import ics
 from webapp.public_urls import external_url
 from webapp.services import zones
-from webapp.services.availability import model
+from webapp.services.availability import model, roster
 from webapp.services.errors import ChangeRefused, LinkUnusable, ServiceError, SlotTaken
 from webapp.services.loops import availability
 from webapp.services.loops import candidate as loops_candidate
@@ -105,6 +105,8 @@ def _offer_page(
         sessions=loop.sessions,
         titles=_titles(loop),
         people=loops_candidate.interviewers(db, loop),
+        pooled=any(getattr(s, "pool_id", None) for s in loop.sessions) and change is None,
+        rooms={r.email: r.name for r in roster.room_choices(db, loop.organisation_id)},
         organisation=_organisation(loop),
         days=days,
         chosen=chosen,
@@ -313,7 +315,9 @@ def _change_or_refusal(token: str):
 def _move_page(token: str, change, problem: str | None = None, status: int = 200):
     db = db_session()
     try:
-        options = loops_candidate.move_times(db, deps.required_broker(), deps.sealer(), change)
+        options = loops_candidate.move_times(
+            db, deps.required_broker(), deps.cipher(), deps.sealer(), change
+        )
     except ServiceError as exc:
         db.rollback()
         options, problem, status = (), exc.message, 503

@@ -239,6 +239,8 @@ class ShownSession:
     people: tuple[str, ...]
     video: bool
     live: bool
+    #: The room the session is held in (its name), for a session in person.
+    room: str | None
     #: The session's interview's uid (its .ics UID), once booked.
     interview_uid: str | None
 
@@ -305,6 +307,7 @@ def shown(
             people=names.get(b.ordinal, ()),
             video=b.video,
             live=b.live,
+            room=b.room.name if b.room is not None else None,
             interview_uid=b.interview.uid if b.interview is not None else None,
         )
         for b in view.sessions
@@ -443,21 +446,29 @@ def allowed_change(
 
 
 def move_times(
-    session: Session, broker: CalendarBroker, sealer: Sealer, change: Change
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: Sealer,
+    change: Change,
 ) -> tuple[availability.Itinerary, ...]:
-    """New itineraries for the whole loop (its own sessions' holds do not count), inside the
-    link's window, without the current one."""
+    """New itineraries for the whole loop with the people it has now (its pool picks kept, as
+    the move keeps them), its own holds not counting, inside the link's window, without the
+    current one (one sequenced availability call)."""
     plan = current_plan(sealer, change.loop, utcnow())
     if plan is None:
         return ()
+    actor = actor_for(session, change.link)
+    booked = view_loop(session, None, cipher, sealer, change.loop).sessions
     found = availability.loop_times(
         session,
         broker,
         sealer,
-        actor_for(session, change.link),
+        actor,
         change.loop,
         plan=plan,
         ignore_loop_claims=True,
+        fixed=changes.fixed_sessions(session, actor, plan, booked),
     )
     now = [s.start for s in change.shown.sessions]
     return tuple(

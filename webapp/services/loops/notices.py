@@ -22,6 +22,7 @@ from webapp import mail
 from webapp.mail import ics, loop_notices
 from webapp.services import Actor, JobQueue
 from webapp.services.audit import record
+from webapp.services.availability import roster
 from webapp.services.link_details import email_hash
 from webapp.services.loops.compose import open_details
 from webapp.services.scheduling.notices import Notify, _address
@@ -118,6 +119,8 @@ def tell_candidate(
         return False
     titles = details.session_titles
     people = first_names(session, loop)
+    names = {r.email: r.name for r in roster.room_choices(session, loop.organisation_id)}
+    places = {s.ordinal: names.get(s.room_email) for s in loop.sessions if s.room_email}
     count = len(loop.sessions)
 
     def stops(timed: Sequence[Timed]) -> list[loop_notices.Stop]:
@@ -131,6 +134,7 @@ def tell_candidate(
                 end=t.end,
                 people=people.get(t.ordinal, ()),
                 ics_uid=ics.uid_of(t.interview_uid, notify.ics_domain),
+                place=places.get(t.ordinal),
             )
             for t in sorted(timed, key=lambda t: (t.start, t.ordinal))
         ]
