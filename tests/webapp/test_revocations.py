@@ -333,3 +333,41 @@ def test_only_the_organisations_own_admin_acts_on_its_stuck_revocations(app, ses
             session, Actor(recruiter.id, recruiter.email, org.id, Role.RECRUITER), stuck.id
         )
     assert session.get(PendingRevocation, stuck.id).refused_at is not None
+
+
+def test_each_revocation_counts_against_its_organisations_background_share(
+    app, session, sandbox, org, monkeypatch
+):
+    """Through the worker's wrapper and the real broker: every revoke call is background work
+    of the organisation the authorization belonged to (its fair share of the lane), whoever
+    queued the job; a row whose organisation is gone counts against nobody's share."""
+    from broker.ratelimit import BACKGROUND
+    from tests.factories import make_org
+
+    other = make_org(session, name="Neighbour Revocations Ltd")
+    revocations.queue(session, ["acc_org_1", "acc_org_2"], organisation_id=org.id, reason="t")
+    revocations.queue(session, ["acc_other_1"], organisation_id=other.id, reason="t")
+    revocations.queue(session, ["acc_orphan"], organisation_id=None, reason="t")
+    session.commit()
+    limiter = deps.broker.of(app).rate_limiter
+    calls: list[tuple[str, str | None]] = []
+    original = limiter.acquire
+    monkeypatch.setattr(
+        limiter,
+        "acquire",
+        lambda lane="interactive", tenant=None: (
+            calls.append((lane, tenant)),
+            original(lane, tenant),
+        )[1],
+    )
+    deps.jobs.of(app)._tasks["revocations.run"].call_local()
+    assert sorted(calls, key=str) == sorted(
+        [
+            (BACKGROUND, str(org.id)),
+            (BACKGROUND, str(org.id)),
+            (BACKGROUND, str(other.id)),
+            (BACKGROUND, None),
+        ],
+        key=str,
+    )
+    assert session.scalar(select(func.count(PendingRevocation.id))) == 0

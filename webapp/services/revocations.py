@@ -16,6 +16,10 @@ Several runs may meet (the job the admin's request queued and the every-minute r
 consumer with several workers or processes): each run claims the rows it works on first, by
 moving their next attempt past a lease in one conditional update per row, so each authorization
 is revoked, and audited, by one run only. A run that dies holds its rows until the lease ends.
+
+Each call counts against the fair share of the background lane of the organisation the
+authorization belonged to (``broker.ratelimit.tenant``), like that organisation's bulk linking:
+one organisation's mass disconnect cannot hold more than its share while others have work.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
+from broker.ratelimit import tenant as rate_tenant
 from models import PendingRevocation, Role, utcnow
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
 from webapp.services import Actor, JobQueue, in_batches
@@ -297,10 +302,12 @@ def run(
             done += 1
             try:
                 token = _token(row, cipher)
-                if token is not None:
-                    broker.revoke(token)  # the documented way (RFC 7009: 200 even if gone)
-                else:
-                    broker.revoke_sub(row.sub)
+                # background work for the row's organisation: its fair share of the lane
+                with rate_tenant(row.organisation_id):
+                    if token is not None:
+                        broker.revoke(token)  # the documented way (RFC 7009: 200 even if gone)
+                    else:
+                        broker.revoke_sub(row.sub)
             except broker_errors.NotFound:
                 pass  # nothing left to revoke: that is the goal
             except broker_errors.RateLimited as exc:
