@@ -154,3 +154,95 @@ def test_the_page_and_its_progress_show_each_organisations_own_estimate(
     session.commit()
     assert client.get(_progress_url(page)).get_json()["eta"] == ""
     assert re.search(r'data-role="eta"[^>]*hidden', client.get(PAGE).get_data(as_text=True))
+
+
+# --- the organisation's fair share of the background lane ----------------------------------
+
+
+def test_while_other_organisations_have_background_work_waiting_the_budget_is_their_share(
+    session,
+):
+    ours = _domain(session, make_org(session), "ours-fair")
+    _requests(session, ours, 2000, MailboxStatus.QUEUED)
+    pace = pace_of(session, ours.id, now=NOW, background_per_minute=400)
+    assert pace.sharing == 1 and pace.per_minute == pytest.approx(400 / CALLS_PER_MAILBOX)
+    neighbour = _domain(session, make_org(session), "neighbour-fair")
+    _requests(session, neighbour, 10_000, MailboxStatus.PENDING)
+    pace = pace_of(session, ours.id, now=NOW, background_per_minute=400)
+    assert pace.sharing == 2 and pace.basis == "budget"
+    assert pace.per_minute == pytest.approx(200 / CALLS_PER_MAILBOX)
+    assert pace.seconds_left == round(2000 * 60 * CALLS_PER_MAILBOX / 200)  # ~20 minutes
+    assert pace.text.startswith("At best about 20 minutes to go")
+    assert "your organisation's share" in pace.text
+    assert "1 other organisation has background work waiting" in pace.text
+    assert "(half of it is yours)" in pace.text
+    assert "neighbour" not in pace.text.lower()  # counted, never named
+    # a third organisation asking for budget right now (the limiter's count) makes it a third
+    third = pace_of(session, ours.id, now=NOW, background_per_minute=400, asking=3)
+    assert third.sharing == 3 and "2 other organisations have" in third.text
+    assert "a third of it is yours" in third.text
+
+
+def test_an_observed_pace_faster_than_the_fair_share_is_held_to_it(session):
+    ours = _domain(session, make_org(session), "ours-held")
+    _requests(session, ours, 1200, MailboxStatus.QUEUED)
+    # 1,500 answered over the last 5 minutes while we had the lane to ourselves: 300 a minute
+    _requests(
+        session, ours, 1500, MailboxStatus.LINKED,
+        answered_ago=lambda i: timedelta(minutes=5) * (i + 1) / 1500,
+    )  # fmt: skip
+    alone = pace_of(session, ours.id, now=NOW, background_per_minute=400, asking=1)
+    assert alone.basis == "observed" and alone.per_minute == pytest.approx(300, rel=0.01)
+    assert not alone.held_to_share and "at the current pace" in alone.text
+    # another organisation now has work waiting: our half of the lane is ~100 a minute
+    _requests(session, _domain(session, make_org(session), "other-held"), 50, MailboxStatus.QUEUED)
+    shared = pace_of(session, ours.id, now=NOW, background_per_minute=400)
+    assert shared.held_to_share and shared.per_minute == pytest.approx(200 / CALLS_PER_MAILBOX)
+    assert shared.seconds_left == round(1200 * 60 * CALLS_PER_MAILBOX / 200)
+    assert shared.text.startswith("About 12 minutes to go at your organisation's fair share")
+    # a slower observed pace is already what we get: it stays the estimate
+    slow = _domain(session, make_org(session), "ours-slow")
+    _requests(session, slow, 30, MailboxStatus.QUEUED)
+    _requests(session, slow, 20, MailboxStatus.LINKED, answered_ago=lambda i: timedelta(minutes=4))
+    kept = pace_of(session, slow.id, now=NOW, background_per_minute=400)
+    assert kept.sharing == 3 and not kept.held_to_share and kept.per_minute == pytest.approx(5)
+
+
+def test_revocations_due_count_as_background_work_waiting_but_not_refused_or_later_ones(session):
+    from webapp.services import revocations
+
+    ours = _domain(session, make_org(session), "ours-rev")
+    _requests(session, ours, 100, MailboxStatus.QUEUED)
+    due_org, later_org, refused_org = (make_org(session) for _ in range(3))
+    revocations.queue(session, ["acc_due"], organisation_id=due_org.id, reason="t")
+    revocations.queue(session, ["acc_later"], organisation_id=later_org.id, reason="t")
+    revocations.queue(session, ["acc_refused"], organisation_id=refused_org.id, reason="t")
+    revocations.queue(session, ["acc_orphan"], organisation_id=None, reason="t")
+    session.commit()
+    from models import PendingRevocation
+
+    rows = {r.sub: r for r in session.query(PendingRevocation)}
+    for row in rows.values():
+        row.next_attempt_at = NOW - timedelta(minutes=1)
+    rows["acc_later"].next_attempt_at = NOW + timedelta(minutes=30)
+    rows["acc_refused"].refused_at = NOW - timedelta(hours=1)
+    session.commit()
+    assert pace_of(session, ours.id, now=NOW, background_per_minute=400).sharing == 2
+
+
+def test_the_page_says_when_the_budget_is_shared_with_other_organisations(
+    admin_client, session, sandbox, org
+):
+    client, auth = admin_client
+    ours = connect_domain(client, auth, session, sandbox)
+    _requests(session, ours, 40, MailboxStatus.QUEUED, at=now_utc())
+    page = client.get(PAGE).get_data(as_text=True)
+    assert "At best" in page and "background work waiting" not in page
+    theirs = _domain(session, make_org(session), "neighbour-shared")
+    _requests(session, theirs, 500, MailboxStatus.QUEUED, at=now_utc())
+    page = client.get(PAGE).get_data(as_text=True)
+    assert "your organisation&#39;s share" in page or "your organisation's share" in page
+    assert "1 other organisation has background work waiting" in page
+    progress = client.get(_progress_url(page)).get_json()
+    assert "(half of it is yours)" in progress["eta"]
+    assert "neighbour" not in progress["eta"].lower()

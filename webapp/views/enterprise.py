@@ -373,12 +373,18 @@ def request_rooms(link_id: int):
 
 def _pace(link_id: int) -> pace.Pace:
     """The expected time to finish the domain's waiting mailboxes at the current pace."""
-    caps = getattr(getattr(deps.broker(), "rate_limiter", None), "caps", None)
+    limiter = getattr(deps.broker(), "rate_limiter", None)
+    caps = getattr(limiter, "caps", None)
+    try:  # organisations asking for background budget now (a count; Redis may be away)
+        asking = int(limiter.usage()["tenants"]) if hasattr(limiter, "usage") else 0
+    except Exception:
+        asking = 0
     return pace.pace_of(
         db_session(),
         link_id,
         now=utcnow(),
         background_per_minute=caps[BACKGROUND][1] if caps else None,
+        asking=asking,
     )
 
 
