@@ -29,7 +29,7 @@ from webapp.db import db_session
 from webapp.errors import render_error
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import accounts, revocations
+from webapp.services import accounts, background, revocations
 from webapp.services.enterprise import (
     address_list,
     domains,
@@ -127,6 +127,8 @@ def index():
         status=status,
         query=query,
         stuck_revocations=revocations.needing_attention(db, who.organisation_id),
+        work_waiting=background.waiting(db, deps.jobs(), who.organisation_id),
+        falling_behind=background.behind(deps.jobs()),
         revocation_kind=revocations.kind_of,
         tenant=tenant,
         app_id=app_id,

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from webapp import deps
 from webapp.db import db_session
 from webapp.security import public, same_token
-from webapp.services import pacing
+from webapp.services import background, pacing
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("webapp.health")
@@ -85,9 +85,14 @@ def metrics():
         passes = pacing.status(deps.jobs())
         body["periodic"] = {p.name: p.as_dict() for p in passes}
         body["falling_behind"] = sorted(p.name for p in passes if p.behind)
+        # the work each job type has left (what the mailbox page shows one organisation)
+        body["work_waiting"] = {
+            w.kind: {"task": w.task, "waiting": w.count}
+            for w in background.waiting(db_session(), deps.jobs())
+        }
     except Exception as exc:
         log.warning("metrics: periodic passes unreadable: %s", type(exc).__name__)
-        body["periodic"] = body["falling_behind"] = "unavailable"
+        body["periodic"] = body["falling_behind"] = body["work_waiting"] = "unavailable"
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -105,7 +105,7 @@ RECONCILE_PERIOD = dt.timedelta(minutes=15)
 RECONCILE_TASK = "scheduling.reconcile_events"
 
 
-def _interviewing_links():
+def interviewing_links():
     """Links we ever wrote an event to: our events carry ids from CreatedEvent rows, committed
     before any write, so a calendar without such rows cannot hold one of ours. A domain of
     thousands of linked mailboxes costs one read per interviewing calendar, not per mailbox."""
@@ -123,7 +123,7 @@ def reconcile(
     The periodic job paces the same work over its period instead (:func:`reconcile_tick`)."""
     now = now or utcnow()
     counts: defaultdict[str, int] = defaultdict(int)
-    for link_id in session.scalars(_interviewing_links().order_by(ProfileLink.id)).all():
+    for link_id in session.scalars(interviewing_links().order_by(ProfileLink.id)).all():
         for key, value in reconcile_link(session, broker, cipher, link_id, now=now).items():
             counts[key] += value
     settle_interviews(session)
@@ -145,11 +145,11 @@ def reconcile_tick(
         name=RECONCILE_TASK,
         period=RECONCILE_PERIOD,
         count=lambda s: (
-            s.scalar(select(func.count()).select_from(_interviewing_links().subquery())) or 0
+            s.scalar(select(func.count()).select_from(interviewing_links().subquery())) or 0
         ),
         after=lambda s, cursor, n: list(
             s.scalars(
-                _interviewing_links()
+                interviewing_links()
                 .where(ProfileLink.id > (cursor if cursor is not None else 0))
                 .order_by(ProfileLink.id)
                 .limit(n)
