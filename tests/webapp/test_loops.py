@@ -571,3 +571,44 @@ def test_erasing_a_person_deletes_the_loops_made_for_their_address(
     assert session.get(InterviewLoop, loop_id) is None
     assert session.scalar(select(LoopSession).where(LoopSession.loop_id == loop_id)) is None
     assert session.get(InterviewLoop, theirs) is not None
+
+
+def test_reconciliation_takes_back_a_loop_whose_write_job_never_finished(
+    app, session, sandbox, recruiter, four
+):
+    """The write job died after the first session (its events written, the rest pending);
+    reconciliation marked an unwritten session failed: the periodic check takes the whole loop
+    back, deleting the written session's events."""
+    from webapp.services.scheduling import writes
+
+    option = times(app, session, recruiter, four).options[0]
+    broker, cipher = broker_cipher(app)
+    held = HeldJobs()
+    loop = booking.book_loop(
+        session,
+        broker,
+        deps.sealer.of(app),
+        actor_of(recruiter),
+        four.uid,
+        [s.start for s in option.stops],
+        jobs=held,
+    )
+    [(name, (loop_id, payloads))] = [(n, a) for n, a in held.queued]
+    assert name == "scheduling.write_loop"
+    first, second, *_rest = session_interviews(session, loop)
+    writes.run_write(
+        session, broker, cipher, deps.sealer.of(app), first.id, payloads[str(first.id)]
+    )
+    assert booking.take_back_broken(session, broker, cipher, jobs=held) == 0  # nothing failed
+    second.status = InterviewStatus.FAILED  # what reconciliation concludes for a lost write
+    session.commit()
+    assert booking.take_back_broken(session, broker, cipher, jobs=held) == 1
+    session.expire_all()
+    assert session.get(InterviewLoop, loop_id).state is LoopState.FAILED
+    assert not live_interviews(session)
+    assert session.scalar(select(SlotClaim)) is None
+    ids = {i.events[0].event_id for i in session_interviews(session, loop)}
+    assert not [
+        e for e in managed(app, session, recruiter_link(session, recruiter)) if e.event_id in ids
+    ]
+    assert booking.take_back_broken(session, broker, cipher, jobs=held) == 0

@@ -27,6 +27,7 @@ from models import (
     Interview,
     InterviewLoop,
     InterviewStatus,
+    LoopSession,
     LoopState,
     ProfileLink,
     utcnow,
@@ -375,13 +376,16 @@ def take_back(
     released, every event deleted, including one a failed write may have left) and the loop is
     marked failed. Deletes are tried at once; what the aggregator does not confirm is queued to
     ``scheduling.delete_interview``, which retries."""
-    interviews = [
+    every = [
         i
         for i in (
             session.get(Interview, ls.interview_id) for ls in loop.sessions if ls.interview_id
         )
-        if i is not None and i.status.live
+        if i is not None
     ]
+    for interview in every:  # a session already failed holds nothing either
+        claims.release(session, interview.id)
+    interviews = [i for i in every if i.status.live]
     for interview in interviews:
         interview.status = InterviewStatus.CANCELLING
         interview.needs_notice = False
@@ -417,16 +421,27 @@ def take_back_broken(
 ) -> int:
     """Loops left half-booked by a write job that never finished (reconciliation marked one of
     their sessions failed while others are live): taken back like a failed write. Periodic."""
+    # Only booked loops with a failed session are read (one query; none on most runs).
     broken = session.scalars(
-        select(InterviewLoop).where(InterviewLoop.state == LoopState.BOOKED)
+        select(InterviewLoop)
+        .where(
+            InterviewLoop.state == LoopState.BOOKED,
+            InterviewLoop.id.in_(
+                select(LoopSession.loop_id)
+                .join(Interview, Interview.id == LoopSession.interview_id)
+                .where(Interview.status == InterviewStatus.FAILED)
+            ),
+        )
+        .order_by(InterviewLoop.id)
     ).all()
     count = 0
     for loop in broken:
-        statuses = {
-            ls.ordinal: session.get(Interview, ls.interview_id).status  # type: ignore[union-attr]
+        interviews = {
+            ls.ordinal: session.get(Interview, ls.interview_id)
             for ls in loop.sessions
-            if ls.interview_id is not None and session.get(Interview, ls.interview_id) is not None
+            if ls.interview_id is not None
         }
+        statuses = {n: i.status for n, i in interviews.items() if i is not None}
         failed = [n for n, st in statuses.items() if st is InterviewStatus.FAILED]
         if failed and any(st.live for st in statuses.values()):
             take_back(session, broker, cipher, loop, failed=failed[0], jobs=jobs)
