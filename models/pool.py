@@ -109,7 +109,7 @@ class PoolMember(Base):
 
 #: How long a ledger row is kept (the compliance inventory shows this).
 LOAD_RETENTION = (
-    "until 8 days after the interview's time (longer than any limit or fairness window looks "
+    "until 29 days after the interview's time (longer than any limit or fairness window looks "
     "back), or until the interview or the person is deleted"
 )
 

@@ -25,6 +25,7 @@ from models import (
     CreatedEvent,
     ErasureRequest,
     Interview,
+    InterviewLoad,
     InterviewLoop,
     InterviewStatus,
     LinkMode,
@@ -36,6 +37,8 @@ from models import (
     MailboxRequest,
     MailboxStatus,
     Organisation,
+    Pool,
+    PoolMember,
     ProfileLink,
     Role,
     SchedulingLink,
@@ -69,6 +72,8 @@ class Neighbour:
             "uid": "interview",
             "token_id": "api_token",
             "domain_id": "service_account_link",
+            "pool_id": "pool",
+            "member_id": "pool_member",
         }.get(name)
         if name == "link_id":
             kind = (
@@ -248,8 +253,22 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
         rejected=1,
         created_at=utcnow(),
     )
-    session.add_all([mailbox, room, assignment, erasure, mailbox_list])
+    pool = Pool(organisation_id=org.id, name=f"Neighbour pool {suffix}", created_by_id=twin.id)
+    session.add_all([mailbox, room, assignment, erasure, mailbox_list, pool])
     session.flush()
+    member = PoolMember(organisation_id=org.id, pool_id=pool.id, user_id=twin.id, max_per_day=1)
+    session.add_all(
+        [
+            member,
+            InterviewLoad(
+                organisation_id=org.id,
+                interview_id=interview.id,
+                user_id=twin.id,
+                pool_id=pool.id,
+                starts_at=utcnow() + dt.timedelta(days=1),
+            ),
+        ]
+    )
     session.add(
         MailboxListLine(
             mailbox_list_id=mailbox_list.id,
@@ -288,6 +307,8 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
         "erasure_request": erasure.id,
         "mailbox_list": mailbox_list.id,
         "interview_loop": interview_loop.uid,
+        "pool": pool.id,
+        "pool_member": member.id,
     }
     markers = [
         org.name,
@@ -305,6 +326,7 @@ def seed_neighbour(session: Session, cipher, people: list[User]) -> Neighbour:
         recruiter.email,
         f"Neighbour token {suffix}",
         f"Neighbour Line {suffix}",
+        pool.name,
     ]
     return Neighbour(org, twins, ids, markers)
 

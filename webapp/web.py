@@ -248,6 +248,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("schedule.index", "Schedule"),
     ("loops.index", "Loops"),
     ("interviews.index", "Interviews"),
+    ("pools.index", "Pools"),
     ("admin.users", "Users"),
     ("settings.integration", "Calendar integration"),
     ("sso.settings", "Single sign-on"),

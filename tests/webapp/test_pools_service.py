@@ -253,7 +253,7 @@ def test_cancelled_interviews_do_not_count_and_moves_and_purges_follow(session, 
     session.commit()
     picks = {p.user_id: p for p in picking.pick_from_pool(session, pool, {anna.id, ben.id}, 1, WED)}
     assert picks[anna.id].load == 0 and picks[ben.id].load == 0
-    assert ledger.purge(session, now=WED + dt.timedelta(days=9)) == 1  # the cancelled one
+    assert ledger.purge(session, now=WED + dt.timedelta(days=30)) == 1  # the cancelled one
     assert session.scalars(select(InterviewLoad.interview_id)).all() == [moved.id]
     assert gone.id != moved.id
 
@@ -351,4 +351,4 @@ def test_export_lists_and_erasure_removes_a_persons_memberships_and_load(
     assert listed["pool_member"].rows == len(session.get(Pool, pool.id).members)
     assert listed["interview_load"].rows == 1
     retention = {c.name: c.retention for c in listed["interview_load"].columns}
-    assert "8 days after the interview" in retention["starts_at"]
+    assert "29 days after the interview" in retention["starts_at"]

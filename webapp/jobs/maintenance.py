@@ -71,7 +71,7 @@ def purge_mailbox_lists() -> int:
 
 @tasks.periodic("purge_interview_load", crontab(minute="47", hour="3"))
 def purge_interview_load() -> int:
-    """Daily: delete the load ledger's rows of interviews that started over 8 days ago."""
+    """Daily: delete the load ledger's rows of interviews that started over 29 days ago."""
     from webapp.services.pools import ledger
 
     with deps.database().sessions() as session:

@@ -14,6 +14,7 @@ from webapp.db import db_session
 from webapp.security import allow
 from webapp.services.availability import free_slots, layout, model, roster
 from webapp.services.errors import Forbidden, Invalid, ServiceError, SlotTaken
+from webapp.services.pools import manage as manage_pools
 from webapp.services.scheduling import booking
 from webapp.services.scheduling import preferences as scheduling_preferences
 from webapp.services.zones import known_zone
@@ -73,6 +74,15 @@ def parse_query(values) -> model.Query:
     required: str | int = "all"
     if values.get("required") == "some":
         required = _int(values, "required_n", 1)
+    pools = []
+    for raw in values.getlist("pools"):
+        if not raw:
+            continue  # "nobody from this pool"
+        pool_id, _, count = raw.partition(":")
+        try:
+            pools.append((int(pool_id), int(count)))
+        except ValueError:
+            raise Invalid("Choose how many people each pool gives.", field="pools") from None
     return model.Query(
         panel_link_ids=panel,
         duration=_int(values, "duration", 60),
@@ -84,6 +94,7 @@ def parse_query(values) -> model.Query:
         tzid=values.get("tzid") or viewer_zone(),
         on_behalf_of_id=_int(values, "on_behalf_of"),
         room=(values.get("room") or "").strip()[:320] or None,
+        pools=tuple(pools),
     )
 
 
@@ -113,6 +124,7 @@ def _page(
     if choices is None:
         choices = roster.panel_choices(db, me)
     rooms = roster.room_choices(db, me.organisation_id)
+    pools = pool_choices(db, me)
     managers = []
     if me.role is Role.COORDINATOR:
         assigned = roster.assigned_manager_ids(db, me.user_id)
@@ -131,6 +143,8 @@ def _page(
         entered=entered,
         weekends=weekends,
         rooms=rooms,
+        pools=pools,
+        asked={pool_id: n for pool_id, n in query.pools} if query else _asked(entered),
         viewer_tz=query.tzid if query else viewer_zone(),
         is_coordinator=me.role is Role.COORDINATOR,
     )
@@ -156,6 +170,21 @@ def _page(
             return outer.replace(SLOTS_MARK, slots, 1), status
     context.setdefault("grid", grid)
     return render_template("schedule/index.html", slots_html=None, **context), status
+
+
+def pool_choices(db, me) -> list[tuple[object, int]]:
+    """The organisation's pools with how many of their people can be picked (not shadows)."""
+    return [(p, sum(1 for m in p.members if not m.is_shadow)) for p in manage_pools.pools(db, me)]
+
+
+def _asked(entered) -> dict[int, int]:
+    """The pool asks as typed (shown again after an error), ignoring what does not parse."""
+    out = {}
+    for raw in entered.getlist("pools") if hasattr(entered, "getlist") else ():
+        pool_id, _, count = (raw or "").partition(":")
+        if pool_id.isdigit() and count.isdigit():
+            out[int(pool_id)] = int(count)
+    return out
 
 
 @bp.route("/")
@@ -241,7 +270,13 @@ def create():
         return _page(
             query, grid, problem=exc.message, status=status, form=form, error_field=exc.field
         )
-    flash("The interview is scheduled. Invitations go out from the calendar.", "success")
+    picked = booking.picked_names(db, interview)
+    flash(
+        "The interview is scheduled"
+        + (f" with {picked} picked from the pool" if picked else "")
+        + ". Invitations go out from the calendar.",
+        "success",
+    )
     return redirect(url_for("interviews.show", uid=interview.uid), code=303)
 
 

@@ -30,11 +30,14 @@ def zone_options(selected: str) -> Markup:
     )
 
 
-def pick_inputs(day: layout.DayView, column: int, selected: str | None = None) -> Markup:
+def pick_inputs(
+    day: layout.DayView, column: int, selected: str | None = None, pool_picks=None
+) -> Markup:
     """A day's start times, each a radio button labelled with its time and day, on the row of
     its start: the grid's most repeated markup (up to a hundred per day), so built here rather
     than by the template. Every text is escaped; the values, rows and times are our own
-    formats (ISO dates and times, numbers)."""
+    formats (ISO dates and times, numbers). ``pool_picks``: the grid's, so each start time
+    says who its pools would pick (and why, in its title and for pool_picks.js)."""
     long_label = escape(day.long_label)
     out = []
     for i, p in enumerate(day.picks, 1):
@@ -42,11 +45,19 @@ def pick_inputs(day: layout.DayView, column: int, selected: str | None = None) -
         lead = " lead" if p.lead else ""
         checked = " checked" if selected == p.value else ""
         theirs = f", {escape(p.theirs)} for the candidate" if p.theirs else ""
+        asked = pool_picks.get(p.value) if pool_picks else None
+        title = picks_attr = who = ""
+        if asked:
+            why = [f"{a.summary} — {a.reasons}" for a in asked]
+            title = f' title="{escape("; ".join(why))}"'
+            picks_attr = f' data-picks="{escape(chr(10).join(why))}"'
+            who = f", picks {escape('; '.join(a.summary for a in asked))}"
         out.append(
-            f'<label for="{slot_id}" class="pick gc-{column} gr-{p.row} gs-1{lead}">'
-            f'<input type="radio" name="slot" id="{slot_id}" value="{escape(p.value)}"{checked}>'
+            f'<label for="{slot_id}" class="pick gc-{column} gr-{p.row} gs-1{lead}"{title}>'
+            f'<input type="radio" name="slot" id="{slot_id}" value="{escape(p.value)}"{checked}'
+            f"{picks_attr}>"
             f'<span class="pick-time">{escape(p.times)}</span><span class="visually-hidden"> on '
-            f"{long_label}{theirs}</span></label>"
+            f"{long_label}{theirs}{who}</span></label>"
         )
     return Markup("\n".join(out))  # nosec B704: every text above is escaped
 
@@ -96,6 +107,8 @@ def query_args(query: model.Query, weekends: bool, **changes) -> dict:
         args["on_behalf_of"] = query.on_behalf_of_id
     if query.room:
         args["room"] = query.room
+    if query.pools:
+        args["pools"] = [f"{pool_id}:{n}" for pool_id, n in query.pools]
     if weekends:
         args["weekends"] = "1"
     args.update(changes)

@@ -41,11 +41,12 @@ from webapp.services.availability.model import (
     Block,
     Grid,
     PanelMember,
+    PoolAsk,
     Query,
     Room,
     zone,
 )
-from webapp.services.availability.roster import resolve_panel, resolve_room
+from webapp.services.availability.roster import panel_choices, resolve_panel, resolve_room
 from webapp.services.availability.windows import availability_query, validate_query, window_for
 from webapp.services.credentials import (
     broker_problem,
@@ -54,6 +55,7 @@ from webapp.services.credentials import (
     usable_credentials,
 )
 from webapp.services.errors import ServiceError
+from webapp.services.pools import asks as pool_asks
 
 
 def common_slots(
@@ -65,10 +67,11 @@ def common_slots(
     query_slots: Sequence[dt.datetime] = (),
     room: Room | None = None,
     within: Sequence[Period] | None = None,
+    asks: Sequence[PoolAsk] = (),
 ) -> tuple[Slot, ...]:
-    """One aggregator call (application key) for the whole panel and the room."""
+    """One aggregator call (application key) for the whole panel, the pool asks and the room."""
     built = availability_query(
-        members, query, window, query_slots=query_slots, room=room, within=within
+        members, query, window, query_slots=query_slots, room=room, within=within, asks=asks
     )
     if built is None:
         return ()
@@ -201,6 +204,8 @@ class PendingGrid:
         slots=None,
         busy: PendingBusy | None = None,
         held: claims.Held | None = None,
+        asks: tuple[PoolAsk, ...] = (),
+        session: Session | None = None,
     ):
         self.query, self.members, self.window, self.days, self.room = (
             query,
@@ -210,15 +215,31 @@ class PendingGrid:
             room,
         )
         self._slots, self._busy, self._held = slots, busy, held or claims.Held()
+        self.asks, self._session = asks, session
 
     def result(self) -> Grid:
         if self._slots is None:
-            return Grid(self.query, self.members, self.window, (), {}, {}, self.days, self.room)
+            return Grid(
+                self.query,
+                self.members,
+                self.window,
+                (),
+                {},
+                {},
+                self.days,
+                self.room,
+                asks=self.asks,
+            )
         pending = self._busy is None
         busy, problems = held_busy(self._busy, self.members, self._held) if self._busy else ({}, {})
         slots = without_held(
             self._held, self._slots.result(), self.members, self.query, room=self.room
         )
+        picks: dict[str, tuple[pool_asks.SlotPicks, ...]] = {}
+        if self.asks and self._session is not None:
+            slots, picks = pool_asks.picked_slots(
+                self._session, self.asks, slots, self.members, self.query, self.window
+            )
         return Grid(
             self.query,
             self.members,
@@ -229,6 +250,8 @@ class PendingGrid:
             self.days,
             self.room,
             pending,
+            self.asks,
+            picks,
         )
 
 
@@ -316,21 +339,27 @@ def start_grid(
     ``with_busy`` only the availability call is made (no member's token is even decrypted):
     the grid's busy overlay is read on its own (``overlay.busy_overlay``)."""
     validate_query(query)
+    if choices is None and query.pools:
+        choices = panel_choices(session, actor)
     members = resolve_panel(
         session,
         actor,
         query.panel_link_ids,
         on_behalf_of_id=query.on_behalf_of_id,
         choices=choices,
+        allow_empty=bool(query.pools),
     )
+    asks = pool_asks.resolve(session, actor, query, members, choices=choices)
     room = resolve_room(session, actor, query.room)
     window, days = window_for(query)
     if window.end <= window.start:
-        return PendingGrid(query, members, window, days, room)
-    slots = _pool().submit(common_slots, broker, members, query, window, room=room)
+        return PendingGrid(query, members, window, days, room, asks=asks)
+    slots = _pool().submit(common_slots, broker, members, query, window, room=room, asks=asks)
     busy = PendingBusy(session, broker, cipher, members, days, query.tzid) if with_busy else None
     held = held_for(session, members, window, room=room, ignore_interview=ignore_interview)
-    return PendingGrid(query, members, window, days, room, slots, busy, held)
+    return PendingGrid(
+        query, members, window, days, room, slots, busy, held, asks=asks, session=session
+    )
 
 
 def grid(
@@ -386,11 +415,25 @@ def slot_is_free(
 ) -> bool:
     """Ask the aggregator whether exactly this start is still free for the panel and the room
     (one call)."""
+    return free_at(broker, members, query, start, room=room) is not None
+
+
+def free_at(
+    broker: CalendarBroker,
+    members: Sequence[PanelMember],
+    query: Query,
+    start: dt.datetime,
+    *,
+    room: Room | None = None,
+    asks: Sequence[PoolAsk] = (),
+) -> frozenset[str] | None:
+    """Ask the aggregator whether exactly this start is still free for the panel, the pool
+    asks and the room (one call): who is free then (subs), or None."""
     end = start + dt.timedelta(minutes=query.duration)
     margin = dt.timedelta(hours=12)  # room for the buffers inside each member's working periods
     window = Period(start - margin, end + margin)
-    found = common_slots(broker, members, query, window, query_slots=(start,), room=room)
-    return any(s.start == start for s in found)
+    found = common_slots(broker, members, query, window, query_slots=(start,), room=room, asks=asks)
+    return next((frozenset(s.participants) for s in found if s.start == start), None)
 
 
 @dataclass

@@ -4,12 +4,13 @@ question (``Query``) and the grid of slots it gets back."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from broker.types import Period, Slot
 from models import (
+    Pool,
     ProfileLink,
     User,
 )
@@ -129,6 +130,19 @@ class Query:
     on_behalf_of_id: int | None = None
     #: Email of a linked room that must be free too.
     room: str | None = None
+    #: "Any N from pool X" on top of the named panel: (pool id, N) pairs.
+    pools: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolAsk:
+    """ "Any ``count`` from ``pool``": the members who can be picked (not shadows, a usable
+    calendar, not already named on the panel) go to the aggregator as one group with
+    ``required: count``."""
+
+    pool: Pool
+    count: int
+    candidates: tuple[PanelMember, ...]
 
 
 @dataclass
@@ -144,3 +158,7 @@ class Grid:
     #: The members' busy times were not read: the page shows the slots and the working hours,
     #: and the busy overlay comes on its own (``overlay.busy_overlay``).
     busy_pending: bool = False
+    #: The pool asks, and per slot (its start, ISO in UTC) who each would pick and why
+    #: (``pools.asks.SlotPicks``); slots no pick can fill are not among ``slots``.
+    asks: tuple[PoolAsk, ...] = ()
+    pool_picks: dict = field(default_factory=dict)

@@ -42,6 +42,7 @@ def busy_overlay(
         query.panel_link_ids,
         on_behalf_of_id=query.on_behalf_of_id,
         choices=choices,
+        allow_empty=bool(query.pools),  # a panel wholly from pools: no lanes, no busy to read
     )
     window, days = window_for(query)
     pending = PendingBusy(session, broker, cipher, members, days, query.tzid)

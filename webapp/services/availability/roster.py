@@ -129,10 +129,12 @@ def resolve_panel(
     *,
     on_behalf_of_id: int | None = None,
     choices: Sequence[tuple[ProfileLink, User]] | None = None,
+    allow_empty: bool = False,
 ) -> list[PanelMember]:
     """The panel as PanelMembers, refusing anyone the actor may not schedule. A coordinator's
     panel is always for one of the hiring managers assigned to them (``on_behalf_of_id``).
-    ``choices``: ``panel_choices(session, actor)`` when the caller has already read it."""
+    ``choices``: ``panel_choices(session, actor)`` when the caller has already read it;
+    ``allow_empty``: nobody named is fine (the panel comes from pools)."""
     if actor.role is Role.COORDINATOR:
         if on_behalf_of_id is None:
             raise Invalid("Choose the hiring manager you are scheduling for.", field="on_behalf_of")
@@ -140,6 +142,10 @@ def resolve_panel(
             raise Forbidden("You can only schedule for hiring managers assigned to you.")
     ids = list(dict.fromkeys(link_ids))
     if not ids:
+        if allow_empty:
+            if choices is None:
+                panel_choices(session, actor)  # the role check
+            return []
         raise Invalid("Choose at least one person for the panel.", field="panel")
     if len(ids) > MAX_PANEL:
         raise Invalid(f"A panel has at most {MAX_PANEL} people.", field="panel")

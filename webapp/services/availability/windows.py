@@ -18,6 +18,7 @@ from webapp.services.availability.model import (
     UTC,
     Hours,
     PanelMember,
+    PoolAsk,
     Query,
     Room,
     valid_zone,
@@ -135,10 +136,12 @@ def availability_query(
     query_slots: Sequence[dt.datetime] = (),
     room: Room | None = None,
     within: Sequence[Period] | None = None,
+    asks: Sequence[PoolAsk] = (),
 ) -> AvailabilityQuery | None:
     """The single aggregator query for the panel (and room), or None when nobody can be
     available. ``within``: extra periods the slots must fall in (a candidate's hours), sent as
-    the query's periods, so the call stays one."""
+    the query's periods, so the call stays one. ``asks``: "any N from pool X", each one more
+    group of the same query with ``required: N``."""
     query_periods: tuple[Period, ...] = (window,)
     if within is not None:
         query_periods = _overlap(within, (window,))
@@ -179,6 +182,30 @@ def availability_query(
             )
             continue
         built.append(member)
+    pool_groups = []
+    for ask in asks:  # "any N": the members working at some point of the window
+        # One member per account asked about (a delegated calendar is asked through its owner's
+        # account): the picker counts an account only when it is one candidate's.
+        candidates: dict[str, Member] = {}
+        for m in ask.candidates:
+            periods = working_periods(m.hours, window)
+            if within is not None:
+                periods = _overlap(periods, query_periods)
+            if periods:
+                candidates.setdefault(
+                    m.link.aggregator_sub,
+                    Member(
+                        sub=m.link.aggregator_sub,
+                        calendar_ids=tuple(
+                            m.link.conflict_calendar_ids
+                            or ([m.link.target_calendar_id] if m.link.target_calendar_id else [])
+                        ),
+                        available_periods=periods,
+                    ),
+                )
+        if len(candidates) < ask.count:
+            return None
+        pool_groups.append(Group(members=tuple(candidates.values()), required=ask.count))
     required = query.required
     if required == "all" and counted < len(members):
         return None
@@ -187,9 +214,10 @@ def availability_query(
             return None
         if required >= len(built):
             required = "all"
-    if not built:
+    if not built and (members or not pool_groups):
         return None
-    groups = [Group(members=tuple(built), required=required)]
+    groups = [Group(members=tuple(built), required=required)] if built else []
+    groups += pool_groups
     if room is not None:  # the room's own group: it must be free, whatever "at least N" says
         groups.append(Group(members=(Member(sub=room.sub),), required="all"))
     return AvailabilityQuery(

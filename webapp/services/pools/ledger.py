@@ -1,7 +1,7 @@
 """The load ledger: who sits on which interview Rendezvous booked, and when it starts.
 
 Written (``write``) in the transaction that commits a booking (``booking.commit_interview``),
-moved with the interview (``rescheduling``), and purged 8 days after the interview's time:
+moved with the interview (``rescheduling``), and purged 29 days after the interview's time:
 longer than any limit (a week) or the fairness window looks back. A cancelled interview stops
 counting at once (the picker counts live interviews only) and its rows go with the purge.
 """
@@ -18,7 +18,7 @@ from models import InterviewLoad, utcnow
 from webapp.services import rowcount
 
 #: Rows are kept this long after their interview's start.
-KEEP = dt.timedelta(days=8)
+KEEP = dt.timedelta(days=29)
 
 
 def write(

@@ -25,7 +25,8 @@ MAX_NAME = 80
 MAX_ABOUT = 300
 MAX_PER_DAY = 12
 MAX_PER_WEEK = 40
-MAX_MEMBERS = 100
+#: The aggregator takes at most 50 members in one participants group.
+MAX_MEMBERS = 50
 
 
 def _require(actor: Actor) -> None:

@@ -9,9 +9,10 @@ for it, so an interview someone booked outside Rendezvous does not count.
   week (Monday to Sunday), both in the person's own time zone (the organisation's until they
   set one). A person at a limit is never picked.
 - **Fairness**: the fewest interviews within ``window`` either side of the slot (a rolling
-  window, 7 days by default); ties go to whoever this pool picked least recently, then to a
-  stable hash of (pool, person, slot), so equal people take turns rather than the first by
-  name always winning.
+  window, 7 days by default); between equals, the fewest within four windows either side (so
+  loads even out beyond one week too), then whoever this pool picked least recently, then a
+  stable hash of (pool, person, slot), so equal people take turns rather than the first by name
+  always winning.
 - **Shadows** (trainees) are never picked to make up N.
 
 ``pick_from_pool`` is the one entry point (the schedule grid, the booking and interview loops
@@ -43,6 +44,9 @@ from webapp.services.zones import known_zone
 
 #: How far either side of a slot the fairness load looks.
 WINDOW = dt.timedelta(days=7)
+
+#: Between people equally loaded in the window, the fewest over this many windows either side.
+LONG = 4
 
 #: Interviews that still take someone's time.
 LIVE = (InterviewStatus.PENDING, InterviewStatus.SCHEDULED)
@@ -93,9 +97,9 @@ class Loads:
 
 
 def span(at: dt.datetime, window: dt.timedelta) -> tuple[dt.datetime, dt.datetime]:
-    """What a pick at ``at`` reads: the fairness window, and the slot's whole week in any zone
+    """What a pick at ``at`` reads: the fairness windows, and the slot's whole week in any zone
     (a week is 7 days and a zone at most 14 hours off UTC)."""
-    reach = max(window, dt.timedelta(days=8))
+    reach = max(window * LONG, dt.timedelta(days=8))
     return at - reach, at + reach
 
 
@@ -226,6 +230,7 @@ def pick_from_pool(
         day = loads.count(m.user_id, day_lo, day_hi)
         week = loads.count(m.user_id, week_lo, week_hi)
         load = loads.count(m.user_id, at - window, at + window)
+        longer = loads.count(m.user_id, at - window * LONG, at + window * LONG)
         blocked = None
         if m.max_per_day is not None and day >= m.max_per_day:
             blocked = f"{_count(day, 'interview')} that day (daily limit {m.max_per_day} reached)"
@@ -235,11 +240,12 @@ def pick_from_pool(
             )
         is_free = m.user_id in free
         eligible = is_free and not m.is_shadow and blocked is None
-        rows.append((m, day, week, load, blocked, is_free, eligible))
+        rows.append((m, day, week, load, blocked, is_free, eligible, longer))
     ranked = sorted(
         (r for r in rows if r[6]),
         key=lambda r: (
             r[3],
+            r[7],
             loads.last_picked.get(r[0].user_id, _NEVER),
             _tiebreak(pool.id, r[0].user_id, at),
         ),
@@ -248,7 +254,7 @@ def pick_from_pool(
     days = window.days if window.days and not window.seconds else None
     around = f"within {days} days" if days else "in the window"
     picks = []
-    for m, day, week, load, blocked, is_free, eligible in rows:
+    for m, day, week, load, blocked, is_free, eligible, _longer in rows:
         name = m.user.name
         if m.is_shadow:
             why = "shadow (not counted toward the number needed)"

@@ -25,8 +25,10 @@ from models import (
     CreatedEvent,
     EventStatus,
     Interview,
+    InterviewLoad,
     InterviewStatus,
     LinkMode,
+    Pool,
     ProfileLink,
     SchedulingPreference,
     User,
@@ -38,6 +40,7 @@ from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.errors import Invalid, SlotTaken
+from webapp.services.pools import asks as pool_asks
 from webapp.services.pools import ledger
 from webapp.services.scheduling import notices
 from webapp.services.scheduling.access import host_link_for, interview_for
@@ -54,6 +57,12 @@ TAKEN = "That time was just taken. Pick another slot."
 
 
 TAKEN_ROOM = "That time was just taken (or the room is booked). Pick another slot."
+
+
+TAKEN_POOL = (
+    "Nobody from the pool can take that time any more (booked meanwhile, or at their limit). "
+    "Pick another slot."
+)
 
 
 @dataclass(frozen=True)
@@ -174,11 +183,31 @@ def create_interview(
     _check_details(new)
     windows.validate_query(new.query)
     members = roster.resolve_panel(
-        session, actor, new.query.panel_link_ids, on_behalf_of_id=new.query.on_behalf_of_id
+        session,
+        actor,
+        new.query.panel_link_ids,
+        on_behalf_of_id=new.query.on_behalf_of_id,
+        allow_empty=bool(new.query.pools),
     )
+    asks = pool_asks.resolve(session, actor, new.query, members)
     host, manager = host_link_for(session, actor, new.query.on_behalf_of_id)
     room = roster.resolve_room(session, actor, new.query.room)
-    if check_slot and not free_slots.slot_is_free(broker, members, new.query, new.start, room=room):
+    picked_from: dict[int, int] = {}
+    if asks:  # who is free comes from the aggregator: pool picks always check the slot
+        free = free_slots.free_at(broker, members, new.query, new.start, room=room, asks=asks)
+        if free is None:
+            raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
+        end = new.start + dt.timedelta(minutes=new.query.duration)
+        picks = pool_asks.pick_at_booking(
+            session, actor, asks, new.query, new.start, end, free, members
+        )
+        if picks is None:
+            raise SlotTaken(TAKEN_POOL, asked=new.query, start=new.start)
+        picked, picked_from = pool_asks.members_of(picks)
+        members = members + picked
+    elif check_slot and not free_slots.slot_is_free(
+        broker, members, new.query, new.start, room=room
+    ):
         raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
     interview, payload = commit_interview(
         session,
@@ -190,9 +219,22 @@ def create_interview(
         manager,
         scheduling_link_id=scheduling_link_id,
         room=room,
+        picked_from=picked_from,
     )
     jobs.enqueue("scheduling.write_interview", interview.id, payload)
     return interview, payload
+
+
+def picked_names(session: Session, interview: Interview) -> str:
+    """Who was picked from a pool for the interview ("Sam Patel (Backend)"), or ""."""
+    rows = session.execute(
+        select(User.name, Pool.name)
+        .join(InterviewLoad, InterviewLoad.user_id == User.id)
+        .join(Pool, Pool.id == InterviewLoad.pool_id)
+        .where(InterviewLoad.interview_id == interview.id)
+        .order_by(User.name)
+    ).all()
+    return ", ".join(f"{person} ({pool})" for person, pool in rows)
 
 
 def hold_for(
@@ -335,6 +377,7 @@ def stage_interview(
             "room": room is not None,
             "calendars": len(write_targets(host, members)),
             "self_scheduled": scheduling_link_id is not None,
+            **({"pool_picks": len(picked_from)} if picked_from else {}),
         },
     )
     return interview, content
