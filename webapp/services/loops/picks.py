@@ -12,7 +12,6 @@ picking the same person count one after the other and neither pushes them over a
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +43,10 @@ def read_loads(
 ) -> dict[int, picking.Loads]:
     """Each pool's loads over the window (and the limits' reach around it): one query a pool."""
     out: dict[int, picking.Loads] = {}
-    reach = dt.timedelta(days=8)
+    # What pick_from_pool reads for a slot (its fairness windows and the slot's week): loads
+    # read over less would be read again for every pick.
+    start, _ = picking.span(window.start, picking.WINDOW)
+    _, end = picking.span(window.end, picking.WINDOW)
     for r in sessions:
         if r.pool is None or r.pool.id in out:
             continue
@@ -53,8 +55,8 @@ def read_loads(
             organisation_id,
             r.pool.id,
             [m.user_id for m in r.pool.members],
-            window.start - reach,
-            window.end + reach,
+            start,
+            end,
         )
     return out
 
