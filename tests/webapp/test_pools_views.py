@@ -157,7 +157,7 @@ def test_the_schedule_page_asks_a_pool_shows_who_and_why_and_books(
     }
     page = client.get("/schedule/", query_string=args)
     body = page.get_data(as_text=True)
-    assert page.status_code == 200
+    assert page.status_code == 200, re.findall(r'role="alert"[^>]*>([^<]+)', body)
     assert "Who the pools would pick, and why" in body
     assert re.search(r"Backend: [A-Z][a-z]+ [A-Z][a-z]+", body)
     assert "0 interviews within 7 days (0 that week, 0 that day), picked" in body

@@ -46,7 +46,7 @@ from webapp.services.availability.model import (
     Room,
     zone,
 )
-from webapp.services.availability.roster import panel_choices, resolve_panel, resolve_room
+from webapp.services.availability.roster import resolve_panel, resolve_room
 from webapp.services.availability.windows import availability_query, validate_query, window_for
 from webapp.services.credentials import (
     broker_problem,
@@ -339,8 +339,6 @@ def start_grid(
     ``with_busy`` only the availability call is made (no member's token is even decrypted):
     the grid's busy overlay is read on its own (``overlay.busy_overlay``)."""
     validate_query(query)
-    if choices is None and query.pools:
-        choices = panel_choices(session, actor)
     members = resolve_panel(
         session,
         actor,
@@ -349,7 +347,8 @@ def start_grid(
         choices=choices,
         allow_empty=bool(query.pools),
     )
-    asks = pool_asks.resolve(session, actor, query, members, choices=choices)
+    # The pools' people are read on their own: ``choices`` may hold only the named panel's.
+    asks = pool_asks.resolve(session, actor, query, members)
     room = resolve_room(session, actor, query.room)
     window, days = window_for(query)
     if window.end <= window.start:

@@ -74,7 +74,8 @@ def resolve(
 ) -> tuple[PoolAsk, ...]:
     """The query's asks, refusing a pool of another organisation and an ask more people than
     the pool can give. Candidates are the pool's members the actor could put on a panel
-    (``roster.panel_choices``: a usable calendar), not shadows, not named already."""
+    (``roster.panel_choices``: a usable calendar), not shadows, not named already.
+    ``choices``: the actor's whole ``panel_choices`` when already read (not a panel's own)."""
     if not query.pools:
         return ()
     validate(query)
