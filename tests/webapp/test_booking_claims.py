@@ -291,6 +291,28 @@ def test_claims_settle_once_the_calendar_shows_the_interview(
     assert session.scalar(select(func.count()).select_from(SlotClaim)) == 0
 
 
+def test_the_periodic_settle_defers_instead_of_waiting_when_no_budget_is_left(
+    app, session, sandbox, recruiter, panel_links, monkeypatch
+):
+    """The job is periodic work with a one-second patience: when the background lane has no
+    room it checks nothing, sleeps not, sends nothing (so no 429), and the next run goes on."""
+    own = access.host_link_for(session, actor_of(recruiter), None)[0]
+    clear(sandbox, own.account_email, at(9), at(12))
+    interview = book(app, session, recruiter, [own], at(10))
+    assert interview.status is InterviewStatus.SCHEDULED
+    limiter = deps.broker.of(app).rate_limiter
+    spent = monkeypatch.context()
+    with spent as m:
+        m.setattr(limiter, "try_acquire", lambda *a, **k: 30.0)  # the lane is full for 30 s
+        m.setattr(limiter, "_sleep", lambda s: pytest.fail(f"slept {s} s for budget"))
+        sandbox.call("DELETE", "/stats")
+        report = deps.jobs.of(app)._tasks["scheduling.settle_claims"].call_local()
+        assert report.get("deferred") == 1 and not report.get("checked")
+        assert requests_of(sandbox, "POST /v1/availability") == 0
+    report = deps.jobs.of(app)._tasks["scheduling.settle_claims"].call_local()
+    assert report["checked"] == 1 and requests_of(sandbox, "POST /v1/availability") == 1
+
+
 def test_settling_costs_one_call_per_interview_whatever_the_panel_size(
     app, session, sandbox, org, recruiter
 ):

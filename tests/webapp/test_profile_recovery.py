@@ -105,6 +105,25 @@ def test_the_periodic_check_unblocks_it_without_any_change(app, session, sandbox
     assert actions(session).count("calendar.reconnected") == 1
 
 
+def test_the_periodic_check_defers_instead_of_waiting_when_no_budget_is_left(
+    app, session, sandbox, riley, person, monkeypatch
+):
+    link = link_for(session, riley)
+    _disconnect(sandbox, link.profile_id)
+    sandbox.call("POST", f"/profiles/{link.profile_id}/reconnect")
+    limiter = deps.broker.of(app).rate_limiter
+    with monkeypatch.context() as m:
+        m.setattr(limiter, "try_acquire", lambda *a, **k: 30.0)  # the lane is full for 30 s
+        m.setattr(limiter, "_sleep", lambda s: pytest.fail(f"slept {s} s for budget"))
+        sandbox.call("DELETE", "/stats")
+        recover = deps.jobs.of(app)._tasks["calendar.recover_links"]
+        assert recover.call_local() == {"unreachable": 1}  # stops at once
+        assert sandbox.stats()["requests"] == {}  # nothing sent: no 429 either
+    assert link_for(session, riley).status is LinkStatus.NEEDS_ATTENTION
+    _run(app, "calendar.recover_links")  # the next run goes on
+    assert link_for(session, riley).status is LinkStatus.ACTIVE
+
+
 def test_a_link_marked_before_reasons_were_kept_is_checked_once(
     app, session, sandbox, riley, person
 ):

@@ -3,8 +3,10 @@ and the periodic recovery of links whose profile is connected again."""
 
 from __future__ import annotations
 
+from broker.ratelimit import patience
 from webapp import deps
 from webapp.jobs.queue import TaskGroup, crontab
+from webapp.services import pacing
 
 #: Profile checks follow a push notification, recovery is periodic: nobody is waiting.
 tasks = TaskGroup("calendar", lane="background")
@@ -38,5 +40,7 @@ def recover_links() -> dict:
     broker = deps.broker()
     if broker is None:
         return {}
-    with deps.database().sessions() as session:
+    # periodic work: a check waits at most a second for budget; without it the run stops
+    # ("unreachable") and the next one goes on
+    with deps.database().sessions() as session, patience(pacing.PATIENCE):
         return profile_recovery.recover_disconnected(session, broker, deps.cipher())

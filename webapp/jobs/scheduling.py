@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from broker.ratelimit import patience
 from webapp import deps
 from webapp.jobs.queue import TaskGroup, crontab
+from webapp.services import pacing
 from webapp.services.errors import WriteFailed
 from webapp.services.scheduling import sync, writes
 
@@ -117,5 +119,6 @@ def settle_claims() -> dict:
     from webapp.services import claims
 
     broker = deps.broker()
-    with deps.database().sessions() as session:
+    # periodic work: each check waits at most a second for budget, then the run stops
+    with deps.database().sessions() as session, patience(pacing.PATIENCE):
         return claims.settle(session, broker)

@@ -351,6 +351,9 @@ def settle(
             )
             try:
                 slots = broker.availability(query)
+            except broker_errors.NotSent:  # no budget left to periodic work: the next run goes on
+                counts["deferred"] += 1
+                break
             except broker_errors.BrokerError as exc:
                 log.info("claims of interview %s not checked: %s", interview_id, type(exc).__name__)
                 counts["unchecked"] += 1
