@@ -524,3 +524,49 @@ def test_the_api_names_the_colleague_free_in_each_slot_and_shows_busy_times_only
 
 def app_of(client):
     return client.application
+
+
+def test_relinking_through_the_app_leaves_colleagues_needing_attention_until_added_again(
+    app, client, auth, session, sandbox, org, neighbour
+):
+    from tests.webapp.test_business_connect import connect_as
+
+    user = make_user(session, org, Role.RECRUITER, email=ASSISTANT, name="Pat Office")
+    business_connect_on(session, org)
+    auth.login(user.email)
+    connect_as(client, auth, sandbox, ASSISTANT, provider="office365")
+    owner_link = connect.link_of(session, user.id)
+    cal = calendar_named(app, session, owner_link, "Dana")
+    response = auth.post(
+        "/profile/calendar/colleagues",
+        data={"calendar_id": cal.calendar_id, "email": DANA},
+        form_page=PAGE,
+    )
+    assert response.status_code == 303
+    link = session.scalar(select(ProfileLink).where(ProfileLink.delegated_calendar_id.is_not(None)))
+    # The owner links their account again: the colleague needs attention, listed as such.
+    connect_as(client, auth, sandbox, ASSISTANT, provider="office365")
+    session.refresh(link)
+    assert link.status is LinkStatus.NEEDS_ATTENTION
+    page = client.get(PAGE).get_data(as_text=True)
+    assert "Needs attention" in page and "Dana Wright" in page
+    # Added again, the same link is back on panels.
+    response = auth.post(
+        "/profile/calendar/colleagues",
+        data={"calendar_id": cal.calendar_id, "email": DANA},
+        form_page=PAGE,
+    )
+    assert response.status_code == 303
+    session.refresh(link)
+    assert link.status is LinkStatus.ACTIVE and delegation.usable(session, link)
+    assert "On panels" in client.get(PAGE).get_data(as_text=True)
+    # Disconnecting from the page does the same, and revokes only the owner's authorization.
+    response = auth.post("/profile/calendar/disconnect", form_page="/profile/calendar/disconnect")
+    assert response.status_code == 200
+    session.refresh(link)
+    assert link.status is LinkStatus.NEEDS_ATTENTION and not link.has_tokens
+
+
+def business_connect_on(session, org):
+    org.business_connect_enabled = True
+    session.commit()
