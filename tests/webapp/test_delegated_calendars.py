@@ -570,3 +570,19 @@ def test_relinking_through_the_app_leaves_colleagues_needing_attention_until_add
 def business_connect_on(session, org):
     org.business_connect_enabled = True
     session.commit()
+
+
+def test_the_it_admin_sees_whose_account_reads_a_colleague_and_when_it_needs_attention(
+    app, client, auth, session, sandbox, org, owner
+):
+    user, owner_link = owner
+    dana_link = add(app, session, user, owner_link, "Dana", DANA)
+    admin = make_user(session, org, Role.ADMIN, email="it@northwind.example")
+    auth.login(admin.email)
+    page = client.get(f"/admin/users/{dana_link.user_id}").get_data(as_text=True)
+    assert "Delegated: read through Pat Office's calendar account, free/busy only" in page
+    assert "needs attention" not in page
+    owner_link.status = LinkStatus.NEEDS_ATTENTION
+    session.commit()
+    page = client.get(f"/admin/users/{dana_link.user_id}").get_data(as_text=True)
+    assert "needs attention" in page

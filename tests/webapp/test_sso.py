@@ -871,3 +871,41 @@ def test_a_token_signed_with_an_unpublished_key_is_refused_after_one_refresh(
     assert signed_in_as(browser) is None
     assert idp.fetches("/jwks") == 3  # the first sign-in, ours above, one refresh: no more
     assert audit(session, "sso.login_refused")[-1].detail == {"reason": "bad signature"}
+
+
+def test_the_admin_unbinds_an_identity_so_a_reused_address_binds_again(
+    app, client, auth, session, sso_org, admin, idp, riley
+):
+    idp.user("idp-sub-riley", email=riley.email)
+    first = app.test_client()
+    sign_in(first, idp, riley.email, sub="idp-sub-riley")
+    assert signed_in_as(first) == riley.id
+    idp.user("idp-sub-newcomer", email=riley.email)
+    refused_browser = app.test_client()
+    response, _ = sign_in(refused_browser, idp, riley.email, sub="idp-sub-newcomer")
+    assert response.status_code == 403
+    # The IT admin sees the binding and unbinds it; Riley's sessions end.
+    auth.login(admin.email)
+    page = client.get(f"/admin/users/{riley.id}").get_data(as_text=True)
+    assert f"Bound to one identity at {idp.url}" in page
+    path = f"/admin/users/{riley.id}/sso-identity/forget"
+    response = auth.post(path, form_page=f"/admin/users/{riley.id}")
+    assert response.status_code == 302
+    session.refresh(riley)
+    assert riley.sso_sub is None and riley.sso_issuer is None
+    assert first.get("/").status_code == 302  # logged out
+    assert audit(session, "sso.identity_forgotten")[-1].target_id == str(riley.id)
+    # The next sign-in with the address binds the identity that uses it now.
+    newcomer = app.test_client()
+    response, _ = sign_in(newcomer, idp, riley.email, sub="idp-sub-newcomer")
+    assert response.status_code == 302 and signed_in_as(newcomer) == riley.id
+    session.refresh(riley)
+    assert riley.sso_sub == "idp-sub-newcomer"
+    # An account bound to nothing has nothing to unbind; another organisation's is not found.
+    auth.post(path, form_page=f"/admin/users/{riley.id}")
+    again = auth.post(path, form_page=f"/admin/users/{riley.id}", follow_redirects=True)
+    assert "not bound to an identity" in again.get_data(as_text=True)
+    assert len(audit(session, "sso.identity_forgotten")) == 2
+    other = make_user(session, make_org(session, name="Other Org"), Role.RECRUITER)
+    forget_other = f"/admin/users/{other.id}/sso-identity/forget"
+    assert auth.post(forget_other, form_page=f"/admin/users/{riley.id}").status_code == 404

@@ -36,6 +36,8 @@ AREAS: tuple[Area, ...] = (
         {
             "sso.configured": "An IT admin set or changed the identity provider (never its "
             "secret, only that it was replaced).",
+            "sso.identity_forgotten": "An IT admin unbound an account from its identity at the "
+            "provider; its sessions ended and the next sign-in binds again by address.",
             "sso.password_login": "An IT admin turned password login on or off, or chose the "
             "break-glass IT admin.",
             "sso.login_started": "Someone was sent to their organisation's identity provider.",

@@ -95,6 +95,33 @@ def delegated_from(session: Session, owner: ProfileLink) -> list[Delegated]:
     return [Delegated(link, person, usable(session, link)) for link, person in rows]
 
 
+@dataclass(frozen=True)
+class SeenThrough:
+    """A person's delegated calendar, and whose account reads it (None once that is gone)."""
+
+    link: ProfileLink
+    owner: User | None
+    usable: bool
+
+
+def seen_through(session: Session, person: User) -> SeenThrough | None:
+    """The person's delegated calendar link (not removed), if they have one."""
+    link = session.scalar(
+        select(ProfileLink)
+        .where(
+            ProfileLink.user_id == person.id,
+            ProfileLink.delegated_calendar_id.is_not(None),
+            ProfileLink.status != LinkStatus.DISCONNECTED,
+        )
+        .order_by(ProfileLink.id.desc())
+    )
+    if link is None:
+        return None
+    holder = session.get(ProfileLink, link.delegated_from_id) if link.delegated_from_id else None
+    owner = session.get(User, holder.user_id) if holder is not None else None
+    return SeenThrough(link, owner, usable(session, link))
+
+
 def _existing(session: Session, actor: Actor, email: str) -> User | None:
     """The organisation's person at ``email``; never another organisation's."""
     return session.scalar(

@@ -12,8 +12,9 @@ from webapp.forms import AssignmentForm, InviteForm, RoleForm
 from webapp.mail import notices
 from webapp.public_urls import external_url
 from webapp.security import allow
-from webapp.services import accounts, calendars, connect, coordinators, directory
+from webapp.services import accounts, calendars, connect, coordinators, delegation, directory
 from webapp.services.errors import NotFound, ServiceError
+from webapp.services.sso import settings as sso_settings
 from webapp.views import flash_error
 from webapp.views.schedule import zone_options
 from webapp.web import actor
@@ -151,6 +152,7 @@ def _user_page(
         hours=own_hours,
         hours_problem=hours_problem,
         link=link,
+        delegated=None if link else delegation.seen_through(db, target),
         zone_options=zone_options,
         proposed_zone=proposed,
         zone_problem=zone_problem,
@@ -266,6 +268,18 @@ def change_role(user_id: int):
         lambda: accounts.change_role(db_session(), actor(), user_id, form.role.data),
         user_id,
         "Role changed. The user's sessions have ended.",
+    )
+
+
+@bp.route("/users/<int:user_id>/sso-identity/forget", methods=["POST"])
+@allow(Role.ADMIN)
+def forget_sso_identity(user_id: int):
+    """Unbind an account from its identity at the identity provider."""
+    return _apply(
+        lambda: sso_settings.forget_identity(db_session(), actor(), user_id),
+        user_id,
+        "The account is no longer bound to an identity at your identity provider; its "
+        "sessions have ended. The next sign-in with its address binds again.",
     )
 
 

@@ -245,3 +245,27 @@ def guard_break_glass(session: Session, user: User) -> None:
             "This IT admin is the organisation's break-glass account for password login. "
             "Choose another break-glass admin in Single sign-on first."
         )
+
+
+def forget_identity(session: Session, actor: Actor, user_id: int) -> User:
+    """Unbind an account from its identity at the provider (the address was given to someone
+    else there, or the person was recreated): their sessions end, and the next sign-in with
+    the account's address binds again, by verified address."""
+    require_admin(actor)
+    user = session.get(User, user_id)
+    if user is None or user.organisation_id != actor.organisation_id:
+        raise NotFound("There is no such user in your organisation.")
+    if user.sso_sub is None:
+        raise Invalid("This account is not bound to an identity at your identity provider.")
+    user.sso_issuer = user.sso_sub = None
+    user.session_version += 1
+    record(
+        session,
+        actor,
+        "sso.identity_forgotten",
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+    )
+    session.commit()
+    return user
