@@ -25,7 +25,7 @@ from tests.webapp.test_scheduling import actor_of, broker_cipher
 from webapp import deps
 from webapp.services.errors import ChangeRefused, Invalid, NotFound
 from webapp.services.loops import availability, booking
-from webapp.services.loops import candidate as loops_candidate
+from webapp.services.loops import candidate_changes as loops_changes
 from webapp.services.loops import links as loop_links
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -340,11 +340,11 @@ def test_changes_follow_the_link_and_the_cut_off_before_the_first_session(
     session.expire_all()
     broker, cipher = broker_cipher(app)
     sealer = deps.sealer.of(app)
-    change = loops_candidate.change_of(session, broker, cipher, sealer, token)
+    change = loops_changes.change_of(session, broker, cipher, sealer, token)
     assert change.allowed and change.deadline == starts[0] - dt.timedelta(hours=2)
     late = starts[0] - dt.timedelta(hours=1)
     with pytest.raises(ChangeRefused, match="2 hours before the first session"):
-        loops_candidate.cancel(
+        loops_changes.cancel(
             session, broker, cipher, sealer, token, jobs=deps.jobs.of(app), now=late
         )
     refused = session.scalars(
@@ -432,3 +432,48 @@ def test_offering_a_loop_refuses_bad_input_and_other_organisations(
     auth.logout()
     auth.login(recruiter.email, NEIGHBOUR_PASSWORD)
     assert four.uid not in client.get("/schedule/links/").get_data(as_text=True)
+
+
+def test_the_candidate_moves_one_session_between_the_others(
+    smtp, app, client, session, sandbox, recruiter, four
+):
+    """Session 4 (the last) moves to a later time the same day: the others stay, the candidate
+    gets the whole itinerary again with the same UIDs; a time overlapping session 3 is refused."""
+    _link, token = offer(app, session, recruiter, four, candidate_may_change=True)
+    starts = book_through(client, token)
+    sandbox.deliver()
+    page = client.get(f"/c/{token}/reschedule?session=4")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html
+    offered = re.findall(r'name="slot" id="[^"]+" value="([^"]+)"', html)
+    assert offered, html
+    times = [dt.datetime.fromisoformat(v) for v in offered]
+    third_end = starts[2] + dt.timedelta(minutes=60)
+    assert all(t >= third_end and t != starts[3] for t in times)
+    clash = (starts[2] + dt.timedelta(minutes=30)).isoformat()
+    refused = client.post(
+        f"/c/{token}/reschedule",
+        data={"csrf_token": csrf(html), "session": "4", "slot": clash, "tz": "Asia/Tokyo"},
+    )
+    assert refused.status_code == 400
+    assert "overlap another session" in refused.get_data(as_text=True)
+    assert (
+        client.post(
+            f"/c/{token}/reschedule", data={"csrf_token": csrf(html), "session": "4", "slot": "x"}
+        ).status_code
+        == 400
+    )
+    assert client.get(f"/c/{token}/reschedule?session=9").status_code == 404
+    target = times[-1]
+    moved = client.post(
+        f"/c/{token}/reschedule",
+        data={"csrf_token": csrf(html), "session": "4", "slot": target.isoformat()},
+    )
+    assert moved.status_code == 303, moved.get_data(as_text=True)
+    assert "done=session_moved" in moved.headers["Location"]
+    [_booked, notice] = messages(smtp)
+    assert notice["Subject"] == "Interviews moved: Onsite"
+    _c, events = vevents(parts(notice)[2].get_content())
+    assert [e.decoded("DTSTART") for e in events] == [*starts[:3], target]
+    booked = interviews_of(session, four)
+    assert [str(e["UID"]) for e in events] == [f"interview-{i.uid}@localhost" for i in booked]

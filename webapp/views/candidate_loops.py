@@ -26,10 +26,11 @@ from webapp.services.availability import model, roster
 from webapp.services.errors import ChangeRefused, LinkUnusable, ServiceError, SlotTaken
 from webapp.services.loops import availability
 from webapp.services.loops import candidate as loops_candidate
+from webapp.services.loops import candidate_changes as loops_changes
 from webapp.views.schedule import zone_options
 
 #: What the confirmation page says after the candidate's own change (``?done=``).
-DONE = {"moved", "cancelled", "session_cancelled"}
+DONE = {"moved", "cancelled", "session_cancelled", "session_moved"}
 
 
 def offers_loop(token: str) -> bool:
@@ -79,7 +80,7 @@ def _offer_page(
     *,
     problem: str | None = None,
     status: int = 200,
-    change: loops_candidate.Change | None = None,
+    change: loops_changes.Change | None = None,
 ):
     tzid = _tzid(default_tz)
     tz = model.zone(tzid)
@@ -219,7 +220,7 @@ def _used_or_unusable(token: str, exc: LinkUnusable):
 
 def _booked_page(
     token: str,
-    change: loops_candidate.Change | None = None,
+    change: loops_changes.Change | None = None,
     status: int = 200,
     problem: str | None = None,
 ):
@@ -229,7 +230,7 @@ def _booked_page(
             shown = loops_candidate.shown(db, deps.broker(), deps.cipher(), deps.sealer(), token)
         except LinkUnusable as gone:
             return _unusable(gone)
-        change = loops_candidate.change_for(db, deps.sealer(), token, shown)
+        change = loops_changes.change_for(db, deps.sealer(), token, shown)
     shown = change.shown
     tz = model.zone(_tzid(shown.tzid))
     done = request.args.get("done")
@@ -303,7 +304,7 @@ def calendar_file(token: str):
 def _change_or_refusal(token: str):
     db = db_session()
     try:
-        change = loops_candidate.change_of(db, deps.broker(), deps.cipher(), deps.sealer(), token)
+        change = loops_changes.change_of(db, deps.broker(), deps.cipher(), deps.sealer(), token)
     except LinkUnusable as exc:
         return None, _unusable(exc)
     if not change.allowed:
@@ -315,7 +316,7 @@ def _change_or_refusal(token: str):
 def _move_page(token: str, change, problem: str | None = None, status: int = 200):
     db = db_session()
     try:
-        options = loops_candidate.move_times(
+        options = loops_changes.move_times(
             db, deps.required_broker(), deps.cipher(), deps.sealer(), change
         )
     except ServiceError as exc:
@@ -335,11 +336,47 @@ def _move_page(token: str, change, problem: str | None = None, status: int = 200
 
 
 def reschedule_page(token: str):
-    """New start times for the whole loop, if the link allows a change now."""
+    """New start times for the whole loop (or, with ``session``, new times for one session), if
+    the link allows a change now."""
     change, refusal = _change_or_refusal(token)
     if refusal is not None:
         return refusal
+    try:
+        ordinal = _ordinal(change)
+    except ValueError:
+        return _booked_page(token, change, 404)
+    if ordinal is not None:
+        return _session_page(token, change, ordinal)
     return _move_page(token, change)
+
+
+def _session_page(token: str, change, ordinal: int, problem=None, status=200):
+    db = db_session()
+    try:
+        found = loops_changes.session_times(
+            db, deps.required_broker(), deps.cipher(), deps.sealer(), change, ordinal
+        )
+    except ServiceError as exc:
+        db.rollback()
+        found, problem, status = (), exc.message, 503
+    tzid = _tzid(change.shown.tzid)
+    tz = model.zone(tzid)
+    days: dict[dt.date, list] = {}
+    for slot in found:
+        days.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
+    this = next(s for s in change.shown.sessions if s.ordinal == ordinal)
+    return render_template(
+        "candidate/loop_session_move.html",
+        token=token,
+        change=change,
+        this=this,
+        days=days,
+        chosen_value=request.form.get("slot") if request.method == "POST" else None,
+        tz=tz,
+        tzid=tzid,
+        zone_options=zone_options,
+        problem=problem,
+    ), status
 
 
 def _allowed_or_refusal(token: str, action: str):
@@ -347,7 +384,7 @@ def _allowed_or_refusal(token: str, action: str):
     with the refusal audited."""
     db = db_session()
     try:
-        change = loops_candidate.allowed_change(
+        change = loops_changes.allowed_change(
             db, deps.required_broker(), deps.cipher(), deps.sealer(), token, action
         )
     except LinkUnusable as exc:
@@ -362,12 +399,18 @@ def reschedule(token: str):
     change, refusal = _allowed_or_refusal(token, "reschedule")
     if refusal is not None:
         return refusal
+    try:
+        ordinal = _ordinal(change)
+    except ValueError:
+        return _booked_page(token, change, 404)
+    if ordinal is not None:
+        return _move_session(token, change, ordinal)
     starts = _starts(change.loop)
     if starts is None:
         return _move_page(token, change, "Pick one of the start times offered.", 400)
     db = db_session()
     try:
-        loops_candidate.reschedule(
+        loops_changes.reschedule(
             db,
             deps.required_broker(),
             deps.cipher(),
@@ -391,6 +434,46 @@ def reschedule(token: str):
         return _move_page(token, change, exc.message, 409 if isinstance(exc, SlotTaken) else 400)
     return redirect(
         url_for("candidate.page", token=token, done="moved", tz=request.form.get("tz")), code=303
+    )
+
+
+def _move_session(token: str, change, ordinal: int):
+    try:
+        start = dt.datetime.fromisoformat((request.form.get("slot") or "").strip())
+    except ValueError:
+        start = None
+    if start is None or start.tzinfo is None:
+        return _session_page(token, change, ordinal, "Pick one of the times offered.", 400)
+    db = db_session()
+    try:
+        loops_changes.move_session(
+            db,
+            deps.required_broker(),
+            deps.cipher(),
+            deps.sealer(),
+            token,
+            ordinal,
+            start,
+            jobs=deps.jobs(),
+            notify=deps.candidate_notify(),
+            change=change,
+        )
+    except LinkUnusable as exc:
+        return _unusable(exc)
+    except ChangeRefused as exc:
+        db.rollback()
+        return _booked_page(token, status=403, problem=exc.message)
+    except ServiceError as exc:
+        db.rollback()
+        change, refusal = _change_or_refusal(token)
+        if refusal is not None:
+            return refusal
+        return _session_page(
+            token, change, ordinal, exc.message, 409 if isinstance(exc, SlotTaken) else 400
+        )
+    return redirect(
+        url_for("candidate.page", token=token, done="session_moved", tz=request.form.get("tz")),
+        code=303,
     )
 
 
@@ -442,7 +525,7 @@ def cancel(token: str):
         return _booked_page(token, change, 404)
     db = db_session()
     try:
-        loops_candidate.cancel(
+        loops_changes.cancel(
             db,
             deps.required_broker(),
             deps.cipher(),

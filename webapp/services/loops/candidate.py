@@ -33,10 +33,9 @@ from models import (
 )
 from webapp.security import Sealer, TokenCipher
 from webapp.services import Actor, JobQueue, rowcount
-from webapp.services.audit import record
 from webapp.services.candidate_booking import Opened, _genuine, open_link
-from webapp.services.errors import ChangeRefused, Invalid, LinkUnusable
-from webapp.services.loops import availability, booking, changes
+from webapp.services.errors import Invalid, LinkUnusable
+from webapp.services.loops import availability, booking
 from webapp.services.loops.compose import LoopPlan, plan_of
 from webapp.services.loops.links import plan_from
 from webapp.services.loops.notices import Timed, first_names, tell_candidate
@@ -91,7 +90,7 @@ def current_plan(sealer: Sealer, loop: InterviewLoop, now: dt.datetime) -> LoopP
     return plan_from(plan_of(sealer, loop), now)
 
 
-def _in_window(link: SchedulingLink, option: availability.Itinerary) -> bool:
+def in_window(link: SchedulingLink, option: availability.Itinerary) -> bool:
     return link.window_start <= option.start and option.end <= link.window_end
 
 
@@ -106,7 +105,7 @@ def offered_times(
     found = availability.loop_times(
         session, broker, sealer, actor_for(session, offer.link), offer.loop, plan=plan
     )
-    return tuple(o for o in found.options if _in_window(offer.link, o))
+    return tuple(o for o in found.options if in_window(offer.link, o))
 
 
 def interviewers(session: Session, loop: InterviewLoop) -> tuple[str, ...]:
@@ -226,7 +225,7 @@ def _booked_times(
 
 
 # ---------------------------------------------------------------------------------------------
-# After booking: what it is now, and the candidate's own changes
+# After booking: what it is now (the candidate's changes: loops.candidate_changes)
 
 
 @dataclass(frozen=True)
@@ -273,7 +272,7 @@ class ShownLoop:
         return max(ends) if ends else None
 
 
-def _used_loop(session: Session, sealer: Sealer, token: str):
+def used_loop(session: Session, sealer: Sealer, token: str):
     link, payload = _genuine(session, sealer, token)
     loop = loop_of(session, link)
     if loop is None:
@@ -293,7 +292,7 @@ def shown(
     """What the link's loop is now: each session with its time read from the calendar (or held
     by its claim while its write is outstanding). LinkUnusable unless the token is genuine, its
     link offers a loop and was used to book it."""
-    link, payload, loop = _used_loop(session, sealer, token)
+    link, payload, loop = used_loop(session, sealer, token)
     title, tzid = payload["t"], payload["z"]
     view = view_loop(session, broker, cipher, sealer, loop)
     names = first_names(session, loop)
@@ -328,251 +327,3 @@ def shown(
     else:
         state = "booked"
     return ShownLoop(title, tzid, state, sessions)
-
-
-@dataclass(frozen=True)
-class Change:
-    """What the candidate may do now about the loop their link booked."""
-
-    link: SchedulingLink
-    loop: InterviewLoop
-    shown: ShownLoop
-    #: Why no change is possible, for the candidate (None: they may change it).
-    refused: str | None
-    #: The last moment a change is accepted: the cut-off before the first session.
-    deadline: dt.datetime | None
-    #: Why not, for the audit trail.
-    reason: str | None = None
-
-    @property
-    def allowed(self) -> bool:
-        return self.refused is None
-
-
-def _verdict(
-    link: SchedulingLink, loop: InterviewLoop, shown: ShownLoop, now: dt.datetime
-) -> tuple[str | None, str | None, dt.datetime | None]:
-    if not link.candidate_may_change:
-        return (
-            "not allowed on the link",
-            "Changes through this link are not possible. To move or cancel your interviews, "
-            "please contact the recruiter.",
-            None,
-        )
-    if loop.state is not LoopState.BOOKED or not shown.live:
-        return (
-            "not live",
-            "These interviews were cancelled; there is nothing left to change.",
-            None,
-        )
-    first = shown.start
-    if first is None or shown.state == "unknown":
-        return (
-            "time unknown",
-            "Your interviews' times could not be read from the calendar just now. "
-            "Please try again in a few minutes.",
-            None,
-        )
-    deadline = first - dt.timedelta(hours=link.change_cutoff_hours)
-    if now > deadline:
-        return (
-            "after the cut-off",
-            "Your interviews can no longer be moved or cancelled here: changes were possible "
-            f"until {link.change_cutoff_hours} hours before the first session. "
-            "Please contact the recruiter.",
-            deadline,
-        )
-    if shown.state == "pending":
-        return (
-            "not settled",
-            "Your interviews are still being written to the calendars. "
-            "Please try again in a minute.",
-            deadline,
-        )
-    return None, None, deadline
-
-
-def change_for(
-    session: Session,
-    sealer: Sealer,
-    token: str,
-    shown: ShownLoop,
-    *,
-    now: dt.datetime | None = None,
-) -> Change:
-    link, _payload, loop = _used_loop(session, sealer, token)
-    reason, refused, deadline = _verdict(link, loop, shown, now or utcnow())
-    return Change(link, loop, shown, refused, deadline, reason)
-
-
-def change_of(
-    session: Session,
-    broker: CalendarBroker | None,
-    cipher: TokenCipher,
-    sealer: Sealer,
-    token: str,
-    *,
-    now: dt.datetime | None = None,
-) -> Change:
-    return change_for(
-        session, sealer, token, shown(session, broker, cipher, sealer, token), now=now
-    )
-
-
-def allowed_change(
-    session: Session,
-    broker: CalendarBroker,
-    cipher: TokenCipher,
-    sealer: Sealer,
-    token: str,
-    action: str,
-    now: dt.datetime | None = None,
-) -> Change:
-    """The change the token may make now, or ChangeRefused (audited, nothing changed)."""
-    change = change_of(session, broker, cipher, sealer, token, now=now)
-    if change.refused is not None:
-        record(
-            session,
-            actor_for(session, change.link),
-            "loop.candidate_change_refused",
-            outcome="denied",
-            target_type="interview_loop",
-            target_id=change.loop.id,
-            detail={"action": action, "reason": change.reason},
-        )
-        session.commit()
-        raise ChangeRefused(change.refused)
-    return change
-
-
-def move_times(
-    session: Session,
-    broker: CalendarBroker,
-    cipher: TokenCipher,
-    sealer: Sealer,
-    change: Change,
-) -> tuple[availability.Itinerary, ...]:
-    """New itineraries for the whole loop with the people it has now (its pool picks kept, as
-    the move keeps them), its own holds not counting, inside the link's window, without the
-    current one (one sequenced availability call)."""
-    plan = current_plan(sealer, change.loop, utcnow())
-    if plan is None:
-        return ()
-    actor = actor_for(session, change.link)
-    booked = view_loop(session, None, cipher, sealer, change.loop).sessions
-    found = availability.loop_times(
-        session,
-        broker,
-        sealer,
-        actor,
-        change.loop,
-        plan=plan,
-        ignore_loop_claims=True,
-        fixed=changes.fixed_sessions(session, actor, plan, booked),
-    )
-    now = [s.start for s in change.shown.sessions]
-    return tuple(
-        o for o in found.options if _in_window(change.link, o) and [s.start for s in o.stops] != now
-    )
-
-
-def reschedule(
-    session: Session,
-    broker: CalendarBroker,
-    cipher: TokenCipher,
-    sealer: Sealer,
-    token: str,
-    starts: Sequence[dt.datetime],
-    *,
-    jobs: JobQueue,
-    notify: Notify | None = None,
-    now: dt.datetime | None = None,
-    change: Change | None = None,
-) -> InterviewLoop:
-    """Move the whole loop to another offered itinerary (every session or none). ``change``:
-    what ``allowed_change`` answered just before (not read again)."""
-    change = change or allowed_change(session, broker, cipher, sealer, token, "reschedule", now)
-    link = change.link
-    if change.shown.cancelled:
-        raise ChangeRefused(
-            "A session of your interviews was cancelled, so they cannot be moved together here. "
-            "Please contact the recruiter."
-        )
-    if not starts or starts[0] < link.window_start:
-        raise Invalid("Pick one of the start times offered.", field="option")
-    plan = current_plan(sealer, change.loop, utcnow())
-    if plan is None:
-        raise Invalid("There are no times left for these interviews.", field="option")
-    if [s.start for s in change.shown.sessions] == list(starts):
-        raise Invalid("Those are already your interviews' times. Pick others.", field="option")
-    last = change.loop.sessions[-1].duration_minutes if change.loop.sessions else 0
-    if starts[-1] + dt.timedelta(minutes=last) > link.window_end:
-        raise Invalid("Pick one of the start times offered.", field="option")
-    try:
-        changes.move_loop(
-            session,
-            broker,
-            cipher,
-            sealer,
-            actor_for(session, link),
-            change.loop.uid,
-            starts,
-            jobs=jobs,
-            notify=notify,
-            plan=plan,
-        )
-    except Exception:
-        session.rollback()
-        raise
-    _flag(session, change.loop)
-    return change.loop
-
-
-def cancel(
-    session: Session,
-    broker: CalendarBroker,
-    cipher: TokenCipher,
-    sealer: Sealer,
-    token: str,
-    *,
-    ordinal: int | None = None,
-    jobs: JobQueue,
-    notify: Notify | None = None,
-    now: dt.datetime | None = None,
-    change: Change | None = None,
-) -> InterviewLoop:
-    """Cancel the whole loop (``ordinal`` None) or one session of it."""
-    change = change or allowed_change(session, broker, cipher, sealer, token, "cancel", now)
-    actor = actor_for(session, change.link)
-    try:
-        if ordinal is None:
-            changes.cancel_loop(
-                session, broker, cipher, sealer, actor, change.loop.uid, jobs=jobs, notify=notify
-            )
-        else:
-            changes.cancel_session(
-                session,
-                broker,
-                cipher,
-                sealer,
-                actor,
-                change.loop.uid,
-                ordinal,
-                jobs=jobs,
-                notify=notify,
-            )
-    except Exception:
-        session.rollback()
-        raise
-    _flag(session, change.loop)
-    return change.loop
-
-
-def _flag(session: Session, loop: InterviewLoop) -> None:
-    """The recruiter sees that the candidate changed the loop's sessions."""
-    from models import Interview
-
-    ids = [s.interview_id for s in loop.sessions if s.interview_id is not None]
-    for interview in session.scalars(select(Interview).where(Interview.id.in_(ids or [-1]))):
-        interview.needs_notice = True
-    session.commit()

@@ -184,9 +184,11 @@ def move_session(
     *,
     jobs: JobQueue,
     notify: Notify | None = None,
+    plan: LoopPlan | None = None,
 ) -> InterviewLoop:
     """Move one session, keeping the loop in order (its gaps to the sessions around it) and on
-    its days; the session's panel and room must be free at the new time."""
+    its days; the session's panel and room must be free at the new time. ``plan``: the loop's
+    plan as the caller narrowed it (a link's days from today on)."""
     loop = _booked(session, actor, uid)
     booked = _read(session, broker, cipher, sealer, loop)
     this = next((b for b in booked if b.ordinal == ordinal), None)
@@ -194,7 +196,7 @@ def move_session(
         raise Invalid("Choose a session of the loop that is booked.", field="session")
     if start.tzinfo is None or start <= utcnow():
         raise Invalid("Pick a time in the future.", field="start")
-    plan = plan_of(sealer, loop)
+    plan = plan or plan_of(sealer, loop)
     resolved = check_plan(session, actor, plan)
     r = resolved[ordinal - 1]
     end = start + dt.timedelta(minutes=r.plan.duration)
