@@ -29,21 +29,23 @@ def shots(tmp_path_factory) -> Path:
 
 
 def define_pool(page, people) -> None:
-    page.get_by_role("link", name="Pools").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Pools").click()
     page.get_by_label("Name").fill("Backend interviewers")
     page.get_by_label("Note (optional)").fill("Python and SQL")
     page.get_by_role("button", name="Create pool").click()
     expect(page.get_by_role("heading", name="Backend interviewers", level=1)).to_be_visible()
     for n, (user, _link) in enumerate(people):
-        page.get_by_label("Person").select_option(label=f"{user.name} ({user.email})")
+        page.get_by_label("Person", exact=True).select_option(label=f"{user.name} ({user.email})")
         if n == 0:
             page.get_by_label("At most a day", exact=True).last.fill("2")
         page.get_by_role("button", name="Add to the pool").click()
         expect(page.locator(".flash-success")).to_contain_text(f"{user.name} added")
-    # A bad limit is a clear error, on the form it belongs to.
-    page.get_by_label("At most a week").last.fill("0")
+    # Limits that cannot both hold are a clear error, on the form they belong to.
+    page.get_by_label("At most a day", exact=True).last.fill("5")
+    page.get_by_label("At most a week", exact=True).last.fill("2")
     page.get_by_role("button", name="Add to the pool").click()
-    expect(page.get_by_role("alert")).to_contain_text("A limit is a whole number from 1 to 40")
+    expect(page.get_by_role("alert")).to_contain_text("cannot be above the weekly limit")
+    expect(page.get_by_label("At most a day", exact=True).last).to_have_value("5")
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
@@ -85,8 +87,12 @@ def test_a_recruiter_defines_a_pool_and_books_any_one_from_it(
     expect(explanation).to_be_visible()
     expect(explanation).to_contain_text("Backend interviewers: ")
     expect(explanation).to_contain_text("picked")
-    who = re.search(r"Backend interviewers: ([^—\n]+?) —", explanation.inner_text()).group(1)
+    who = re.search(r"Backend interviewers: ([^\n]+)\n", explanation.inner_text()).group(1)
     assert who in pool_names
+    expect(page.locator(".pool-ask-hint")).to_contain_text(
+        "The panel also takes any 1 from Backend interviewers"
+    )
+    explanation.scroll_into_view_if_needed()
     page.screenshot(path=str(shots / f"{viewport}-explained.png"), full_page=False)
     explanation.screenshot(path=str(shots / f"{viewport}-explanation.png"))
     assert scroll_width(page) <= page.viewport_size["width"]

@@ -7,7 +7,7 @@
   function show(input) {
     if (!input || !input.dataset.picks) { out.hidden = true; return; }
     var label = input.parentNode.querySelector(".pick-time");
-    out.textContent = (label ? label.textContent + ": " : "") + input.dataset.picks;
+    out.textContent = (label ? label.textContent + "\n" : "") + input.dataset.picks;
     out.hidden = false;
   }
   document.addEventListener("change", function (event) {

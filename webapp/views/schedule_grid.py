@@ -48,9 +48,9 @@ def pick_inputs(
         asked = pool_picks.get(p.value) if pool_picks else None
         title = picks_attr = who = ""
         if asked:
-            why = [f"{a.summary} — {a.reasons}" for a in asked]
-            title = f' title="{escape("; ".join(why))}"'
-            picks_attr = f' data-picks="{escape(chr(10).join(why))}"'
+            title = f' title="{escape("; ".join(f"{a.summary} — {a.reasons}" for a in asked))}"'
+            lines = [line for a in asked for line in (a.summary, *(p.reason for p in a.picks))]
+            picks_attr = f' data-picks="{escape(chr(10).join(lines))}"'
             who = f", picks {escape('; '.join(a.summary for a in asked))}"
         out.append(
             f'<label for="{slot_id}" class="pick gc-{column} gr-{p.row} gs-1{lead}"{title}>'
