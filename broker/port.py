@@ -26,6 +26,7 @@ from broker.types import (
     Calendar,
     Channel,
     Credentials,
+    EventSummary,
     EventWrite,
     ManagedEvent,
     Profile,
@@ -132,6 +133,21 @@ class CalendarBroker(Protocol):
         """Busy blocks of the days ``start`` to ``end`` (exclusive) in ``tzid`` (all pages).
 
         The aggregator takes dates here; an instant is widened to the local day holding it."""
+        ...
+
+    def event_summaries(
+        self,
+        creds: Credentials,
+        *,
+        start: dt.datetime | dt.date,
+        end: dt.datetime | dt.date,
+        calendar_ids: Sequence[str] = (),
+        tzid: str = "Etc/UTC",
+        on_refresh: OnRefresh | None = None,
+    ) -> tuple[EventSummary, ...]:
+        """Every event of the days ``start`` to ``end`` (exclusive) in ``tzid`` with its title,
+        ours included, deleted ones left out (all pages; scope ``read_events``). For the
+        calendar's owner's own eyes only: never stored, never shown to anyone else."""
         ...
 
     def availability(

@@ -143,6 +143,21 @@ class UserInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class EventSummary:
+    """One event of a calendar as its owner reads it: times, title and whether it makes them
+    busy. Read on demand for the owner's own eyes only; never stored, never logged."""
+
+    start: TimeValue
+    end: TimeValue
+    summary: str | None
+    #: False for an event marked transparent (free) or cancelled.
+    busy: bool
+
+    def __repr__(self) -> str:  # a title is calendar content: never in a log line or trace
+        return f"EventSummary(start={self.start!r}, end={self.end!r}, busy={self.busy})"
+
+
+@dataclass(frozen=True, slots=True)
 class BusyPeriod:
     calendar_id: str
     start: TimeValue

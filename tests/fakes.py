@@ -281,6 +281,18 @@ class FakeBroker:
     ) -> tuple[BusyPeriod, ...]:
         raise self._not_faked("free_busy")
 
+    def event_summaries(
+        self,
+        creds: Credentials,
+        *,
+        start: dt.datetime | dt.date,
+        end: dt.datetime | dt.date,
+        calendar_ids: Sequence[str] = (),
+        tzid: str = "Etc/UTC",
+        on_refresh: OnRefresh | None = None,
+    ) -> tuple:
+        raise self._not_faked("event_summaries")
+
     def availability(
         self,
         query: AvailabilityQuery,

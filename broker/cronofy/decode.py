@@ -23,6 +23,7 @@ from broker.types import (
     Channel,
     ConferencingProfile,
     Credentials,
+    EventSummary,
     LinkingProfile,
     ManagedEvent,
     Profile,
@@ -224,6 +225,17 @@ def userinfo(data: Mapping[str, Any]) -> UserInfo:
             )
             for p in cdata.get("conferencing_profiles") or ()
         ),
+    )
+
+
+def event_summary(e: Mapping[str, Any]) -> EventSummary:
+    status = e.get("status") or e.get("event_status")
+    summary = e.get("summary")
+    return EventSummary(
+        start=parse_time(e["start"]),
+        end=parse_time(e["end"]),
+        summary=summary if isinstance(summary, str) and summary.strip() else None,
+        busy=e.get("transparency") != "transparent" and status != "cancelled",
     )
 
 

@@ -18,6 +18,7 @@ from broker.types import (
     BatchResult,
     BusyPeriod,
     Credentials,
+    EventSummary,
     EventWrite,
     ManagedEvent,
     SequencedAvailabilityQuery,
@@ -59,6 +60,34 @@ class EventCalls:
             return tuple(decode.busy_period(b) for b in pages.all())
 
         return self._api.user_call("free_busy", creds, on_refresh, call, idempotent=True)
+
+    def event_summaries(
+        self,
+        creds: Credentials,
+        *,
+        start: dt.datetime | dt.date,
+        end: dt.datetime | dt.date,
+        calendar_ids: Sequence[str] = (),
+        tzid: str = "Etc/UTC",
+        on_refresh: OnRefresh | None = None,
+    ) -> tuple[EventSummary, ...]:
+        """Every event of the days (ours included, deleted ones not) with its title, across all
+        pages: for the calendar's owner only (read on demand, never stored)."""
+        from_, to = encode.query_days(start, end, tzid)
+
+        def call(c: pycronofy.Client) -> tuple[EventSummary, ...]:
+            pages = c.read_events(
+                calendar_ids=tuple(calendar_ids),
+                from_date=from_,
+                to_date=to,
+                tzid=tzid,
+                only_managed=False,
+                include_managed=True,
+                include_deleted=False,
+            )
+            return tuple(decode.event_summary(e) for e in pages.all() if not e.get("deleted"))
+
+        return self._api.user_call("event_summaries", creds, on_refresh, call, idempotent=True)
 
     def availability(
         self,

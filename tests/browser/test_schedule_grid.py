@@ -288,3 +288,45 @@ def test_progress_shows_while_the_aggregator_is_slow(
     }
     expect(page.get_by_role("button", name="Show availability")).to_be_enabled()
     expect(page.locator("[data-progress-message]").first).to_be_hidden()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_owner_reads_their_own_titles_and_nobody_elses(
+    app_page, app, session, sandbox, org, recruiter, shots, viewport
+):
+    """Riley on their own panel: their own blocks carry their events' titles (the block's
+    tooltip and the busy times as text); a colleague's lane shows free/busy only."""
+    page = app_page
+    page.set_viewport_size(viewport)
+    panel = make_panel(app, session, sandbox, org, 1)
+    monday = monday_after_next()
+    mine, theirs = "Reorg talk (title-5521)", "Colleague's dentist (title-8830)"
+    for email, title, hour in [(recruiter.email, mine, 10), (panel[0][0].email, theirs, 11)]:
+        start = dt.datetime.combine(monday, dt.time(hour), ZoneInfo("Europe/London"))
+        sandbox.call(
+            "POST",
+            "/external-change",
+            json={
+                "email": email,
+                "action": "create",
+                "summary": title,
+                "start": start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end": (start + dt.timedelta(hours=1))
+                .astimezone(dt.UTC)
+                .strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        )
+    log_in(page, recruiter.email)
+    show_week(page, [recruiter.name, panel[0][0].name], days=5)
+    expect(page.locator("[data-busy-status]")).to_have_text("Everyone's busy time is shown.")
+    own_block = page.locator(f'.day-grid .block[title*="{mine}"]')
+    expect(own_block).to_have_count(1)
+    assert own_block.get_attribute("title").startswith(f"{recruiter.name}: 10:00–11:00")
+    assert page.locator(f'.day-grid .block[title*="{theirs}"]').count() == 0
+    page.get_by_text("Busy times as text").click()
+    table = page.get_by_role("table", name=re.compile("Busy times per person"))
+    expect(table).to_contain_text(f"10:00–11:00: {mine}")
+    expect(table).not_to_contain_text(theirs)
+    assert scroll_width(page) <= viewport["width"]
+    name = "desktop" if viewport is DESKTOP else "phone"
+    page.screenshot(path=str(shots / f"{name}-own-titles.png"), full_page=True)

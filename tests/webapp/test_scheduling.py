@@ -117,12 +117,14 @@ def test_grid_is_one_availability_call_and_respects_working_hours_and_now(
         assert local_start.hour * 60 + local_start.minute >= 9 * 60
         assert local_end.hour * 60 + local_end.minute <= 17 * 60 + 30
         assert slot.end - slot.start == dt.timedelta(minutes=60)
-    # Busy blocks are times and status only.
+    # Busy blocks are times and status only (titles only ever on the viewer's own lane, when
+    # asked for: tests/webapp/test_own_titles.py).
     for blocks in grid.busy.values():
         for block in blocks:
             assert set(
                 vars(block) if hasattr(block, "__dict__") else block.__dataclass_fields__
-            ) == {"start", "end", "status"}
+            ) == {"start", "end", "status", "titles"}
+            assert block.titles == ()
 
 
 def test_the_last_local_day_keeps_its_evening_in_the_busy_overlay(

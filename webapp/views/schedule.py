@@ -209,6 +209,7 @@ def index():
             query,
             choices=asked,
             with_busy=request.args.get("busy") == "1",
+            owner_id=me.user_id,
         )
     except (Invalid, Forbidden) as exc:
         return _page(None, problem=exc.message, status=400, error_field=exc.field)

@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
-from broker.types import Credentials, Period, Slot
+from broker.types import Period, Slot
 from models import (
     ProfileLink,
     User,
@@ -35,9 +32,8 @@ from models import (
 )
 from webapp.security import TokenCipher
 from webapp.services import Actor, claims
+from webapp.services.availability.busy import PendingBusy, pool
 from webapp.services.availability.model import (
-    POOL_THREADS,
-    UTC,
     Block,
     Grid,
     PanelMember,
@@ -48,13 +44,7 @@ from webapp.services.availability.model import (
 )
 from webapp.services.availability.roster import resolve_panel, resolve_room
 from webapp.services.availability.windows import availability_query, validate_query, window_for
-from webapp.services.credentials import (
-    broker_problem,
-    store_credentials,
-    token_link,
-    usable_credentials,
-)
-from webapp.services.errors import ServiceError
+from webapp.services.credentials import broker_problem
 from webapp.services.pools import asks as pool_asks
 
 
@@ -81,113 +71,6 @@ def common_slots(
         raise broker_problem(exc) from None
     now = utcnow()
     return tuple(s for s in slots if s.start >= now)
-
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-_POOL_PID: int | None = None
-
-
-_POOL_LOCK = threading.Lock()
-
-
-def pool() -> ThreadPoolExecutor:
-    """The process's pool for aggregator calls made while the page does its own reads."""
-    return _pool()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """One long-lived pool per process for the concurrent aggregator reads: no thread is started
-    on a page's critical path (made lazily, so a forked worker makes its own)."""
-    global _POOL, _POOL_PID
-    if _POOL is None or _POOL_PID != os.getpid():
-        with _POOL_LOCK:
-            if _POOL is None or _POOL_PID != os.getpid():
-                _POOL = ThreadPoolExecutor(
-                    max_workers=POOL_THREADS, thread_name_prefix="availability"
-                )
-                _POOL_PID = os.getpid()
-    return _POOL
-
-
-class PendingBusy:
-    """Free/busy reads of each member, in flight. Times and status only."""
-
-    def __init__(
-        self,
-        session: Session,
-        broker: CalendarBroker,
-        cipher: TokenCipher,
-        members: Sequence[PanelMember],
-        days: Sequence[dt.date],
-        tzid: str,
-    ):
-        self.session, self.cipher, self.members = session, cipher, members
-        self.problems: dict[int, str] = {}
-        #: Refreshed credentials by the id of the link holding the tokens.
-        self.refreshed: dict[int, Credentials] = {}
-        self._lock = threading.Lock()
-        creds: dict[int, Credentials] = {}
-        #: Member link id → the link whose tokens read it (a delegated calendar: its owner's).
-        self._holders: dict[int, ProfileLink] = {}
-        for m in members:  # token handling touches the database: do it here, in this thread
-            try:
-                creds[m.link.id], _ = usable_credentials(session, broker, cipher, m.link)
-                self._holders[m.link.id] = token_link(session, m.link)
-            except ServiceError as exc:
-                self.problems[m.link.id] = exc.message
-        # Members read with one token set (an owner and the colleagues delegated to them) read
-        # one after another, each with the latest tokens: a refresh mid-call is never raced.
-        current = {self._holders[i].id: c for i, c in creds.items()}
-        turns = {holder: threading.Lock() for holder in current}
-
-        def read(member: PanelMember):
-            holder = self._holders[member.link.id].id
-
-            def keep(new: Credentials) -> None:
-                with self._lock:
-                    self.refreshed[holder] = current[holder] = new
-
-            with turns[holder]:
-                # The aggregator reads dates in the query's zone: from the first day shown to
-                # the day after the last one, so the last local day's evening is never cut off.
-                return broker.free_busy(
-                    current[holder],
-                    start=days[0],
-                    end=days[-1] + dt.timedelta(days=1),
-                    tzid=tzid,
-                    calendar_ids=tuple(member.link.conflict_calendar_ids or ()),
-                    on_refresh=keep,
-                )
-
-        pool = _pool()
-        self.futures = {m.link.id: pool.submit(read, m) for m in members if m.link.id in creds}
-
-    def result(self) -> tuple[dict[int, list[Block]], dict[int, str]]:
-        busy: dict[int, list[Block]] = {}
-        for link_id, future in self.futures.items():
-            try:
-                periods = future.result()
-            except broker_errors.BrokerError as exc:
-                self.problems[link_id] = broker_problem(exc).message
-                continue
-            busy[link_id] = sorted(
-                (Block(_as_utc(p.start), _as_utc(p.end), p.status) for p in periods),
-                key=lambda b: (b.start, b.end),
-            )
-        if self.refreshed:  # back in the request's thread: store refreshed tokens
-            holders = {h.id: h for h in self._holders.values()}
-            for holder_id, new in self.refreshed.items():
-                store_credentials(holders[holder_id], new, self.cipher)
-            self.session.commit()
-        return busy, self.problems
-
-
-def _as_utc(value) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(UTC)
-    return dt.datetime.combine(value, dt.time(0), UTC)
 
 
 class PendingGrid:
@@ -331,13 +214,15 @@ def start_grid(
     ignore_interview: int | None = None,
     choices: Sequence[tuple[ProfileLink, User]] | None = None,
     with_busy: bool = True,
+    owner_id: int | None = None,
 ) -> PendingGrid:
     """Check the question and send its aggregator calls: the availability call first (it is
     the one the page waits for), then one free/busy read per member, all concurrently; read our
     own claims meanwhile (``ignore_interview``: the one being moved; ``choices``: the actor's
     ``roster.panel_choices`` when the caller has read them for its own page). Without
     ``with_busy`` only the availability call is made (no member's token is even decrypted):
-    the grid's busy overlay is read on its own (``overlay.busy_overlay``)."""
+    the grid's busy overlay is read on its own (``overlay.busy_overlay``). ``owner_id``: the
+    viewer, whose own blocks carry their events' titles (``busy.PendingBusy``)."""
     validate_query(query)
     members = resolve_panel(
         session,
@@ -353,8 +238,12 @@ def start_grid(
     window, days = window_for(query)
     if window.end <= window.start:
         return PendingGrid(query, members, window, days, room, asks=asks)
-    slots = _pool().submit(common_slots, broker, members, query, window, room=room, asks=asks)
-    busy = PendingBusy(session, broker, cipher, members, days, query.tzid) if with_busy else None
+    slots = pool().submit(common_slots, broker, members, query, window, room=room, asks=asks)
+    busy = (
+        PendingBusy(session, broker, cipher, members, days, query.tzid, owner_id=owner_id)
+        if with_busy
+        else None
+    )
     held = held_for(session, members, window, room=room, ignore_interview=ignore_interview)
     return PendingGrid(
         query, members, window, days, room, slots, busy, held, asks=asks, session=session

@@ -40,6 +40,8 @@ class Span:
     start: dt.datetime
     end: dt.datetime
     status: str = ""
+    #: The titles of the viewer's own events in it (their own lane only).
+    titles: tuple[str, ...] = field(default=(), repr=False)
     #: Its place on the rows as the page's classes ("gr-3 gs-4"), formatted once here.
     place: str = field(init=False, repr=False, compare=False)
 
@@ -128,9 +130,10 @@ def merge(blocks: Sequence[Block]) -> list[Block]:
         if out and b.start <= out[-1].end:
             last = out[-1]
             strongest = max(last.status, status, key=lambda s: STRENGTH[s])
-            out[-1] = Block(last.start, max(last.end, b.end), strongest)
+            titles = tuple(dict.fromkeys(last.titles + b.titles))
+            out[-1] = Block(last.start, max(last.end, b.end), strongest, titles)
         else:
-            out.append(Block(b.start, b.end, status))
+            out.append(Block(b.start, b.end, status, b.titles))
     return out
 
 
@@ -178,7 +181,14 @@ def _local_parts(
 
 
 def _span(
-    day: dt.date, a: int, b: int, first: int, last: int, tz: dt.tzinfo, status: str = ""
+    day: dt.date,
+    a: int,
+    b: int,
+    first: int,
+    last: int,
+    tz: dt.tzinfo,
+    status: str = "",
+    titles: tuple[str, ...] = (),
 ) -> Span | None:
     """The minutes ``a``–``b`` of ``day`` on the axis ``first``–``last`` (cut to it)."""
     a, b = max(a, first), min(b, last)
@@ -189,7 +199,7 @@ def _span(
     midnight = dt.datetime.combine(day, dt.time(0))
     start = (midnight + dt.timedelta(minutes=a)).replace(tzinfo=tz)
     end = (midnight + dt.timedelta(minutes=b)).replace(tzinfo=tz)
-    return Span(row, end_row - row, start, end, status)
+    return Span(row, end_row - row, start, end, status, titles)
 
 
 def shown_days(days: Sequence[dt.date], weekends: bool) -> list[dt.date]:
@@ -258,16 +268,16 @@ def week_view(
         first = max(0, last - 4 * 60)
 
     # Each merged block cut into the viewer's days once (not once per day shown).
-    # (status, first minute, last minute, the block's times as text on that day)
-    busy_parts: dict[int, dict[dt.date, list[tuple[str, int, int, str]]]] = {}
+    # (block, first minute, last minute, the block's times as text on that day)
+    busy_parts: dict[int, dict[dt.date, list[tuple[Block, int, int, str]]]] = {}
     for link_id, blocks in grid.busy.items():
-        per_day: dict[dt.date, list[tuple[str, int, int, str]]] = {}
+        per_day: dict[dt.date, list[tuple[Block, int, int, str]]] = {}
         for b in merge(blocks):
             start, end = b.start.astimezone(tz), b.end.astimezone(tz)
-            note = _status_note(b.status)
+            note = _status_note(b.status) + (f": {'; '.join(b.titles)}" if b.titles else "")
             for d, a, z in _local_parts(start, end, tz):
                 if d in on_page:
-                    per_day.setdefault(d, []).append((b.status, a, z, _times(start, end, d) + note))
+                    per_day.setdefault(d, []).append((b, a, z, _times(start, end, d) + note))
         busy_parts[link_id] = per_day
     work_by_day: dict[int, dict[dt.date, list[tuple[int, int]]]] = {}
     for link_id, parts in work.items():
@@ -284,9 +294,9 @@ def week_view(
             problem = grid.busy_problems.get(m.link.id)
             busy: list[Span] = []
             text: list[str] = []
-            for status, a, z, times in busy_parts.get(m.link.id, {}).get(day, ()):
+            for b, a, z, times in busy_parts.get(m.link.id, {}).get(day, ()):
                 text.append(times)
-                placed = _span(day, a, z, first, last, tz, status)
+                placed = _span(day, a, z, first, last, tz, b.status, b.titles)
                 if placed is not None:
                     busy.append(placed)
             shade = [

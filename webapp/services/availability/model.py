@@ -110,11 +110,13 @@ class Room:
 
 @dataclass(frozen=True)
 class Block:
-    """A busy block: times and status only."""
+    """A busy block: times and status only; on the viewer's own lane, the titles of their own
+    events in it (calendar content for the owner's eyes: never stored, never logged)."""
 
     start: dt.datetime
     end: dt.datetime
     status: str
+    titles: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

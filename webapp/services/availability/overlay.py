@@ -5,7 +5,8 @@ each member's busy blocks (free/busy only: start, end and status) come from a se
 the page's script makes, or inline when the person asks for them without the script. The
 question is checked exactly as for the slots (the same panel rules, the same coordinator rule,
 the same organisation), one free/busy read per member runs concurrently, and our own bookings
-are added to each member's blocks as on the page. Nothing read here is stored.
+are added to each member's blocks as on the page. The viewer's own lane, and only it, also
+shows their own events' titles. Nothing read here is stored.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from broker.port import CalendarBroker
 from models import ProfileLink, User
 from webapp.security import TokenCipher
 from webapp.services import Actor
-from webapp.services.availability.free_slots import PendingBusy, held_busy, held_for
+from webapp.services.availability.busy import PendingBusy
+from webapp.services.availability.free_slots import held_busy, held_for
 from webapp.services.availability.model import Grid, Query
 from webapp.services.availability.roster import resolve_panel
 from webapp.services.availability.windows import validate_query, window_for
@@ -34,7 +36,8 @@ def busy_overlay(
     choices: Sequence[tuple[ProfileLink, User]] | None = None,
 ) -> Grid:
     """The panel's busy blocks over the query's days, as a grid without slots (the slots are the
-    availability call's, which this does not make)."""
+    availability call's, which this does not make). The actor's own calendar, when on the
+    panel, has its blocks titled with the actor's own events (``busy.PendingBusy``)."""
     validate_query(query)
     members = resolve_panel(
         session,
@@ -45,7 +48,9 @@ def busy_overlay(
         allow_empty=bool(query.pools),  # a panel wholly from pools: no lanes, no busy to read
     )
     window, days = window_for(query)
-    pending = PendingBusy(session, broker, cipher, members, days, query.tzid)
+    pending = PendingBusy(
+        session, broker, cipher, members, days, query.tzid, owner_id=actor.user_id
+    )
     held = held_for(session, members, window)
     busy, problems = held_busy(pending, members, held)
     return Grid(query, members, window, (), busy, problems, days)
