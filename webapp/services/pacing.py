@@ -176,11 +176,10 @@ def _tick(
 ) -> TickReport:
     raw = store.state(_key(spec.name))
     state = _State.load(raw) if raw else None
-    if state is None:
-        names = set((store.state(INDEX) or {}).get("names", []))
-        if spec.name not in names:
-            store.set_state(INDEX, {"names": sorted(names | {spec.name})})
-    elif state.finished_at is not None and now < state.due_at:
+    names = set((store.state(INDEX) or {}).get("names", []))
+    if spec.name not in names:  # (checked every tick: two tasks' first ticks may race on it)
+        store.set_state(INDEX, {"names": sorted(names | {spec.name})})
+    if state is not None and state.finished_at is not None and now < state.due_at:
         return TickReport(spec.name, "idle")
     if state is None or state.finished_at is not None:
         before = state
