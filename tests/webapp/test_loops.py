@@ -612,3 +612,62 @@ def test_reconciliation_takes_back_a_loop_whose_write_job_never_finished(
         e for e in managed(app, session, recruiter_link(session, recruiter)) if e.event_id in ids
     ]
     assert booking.take_back_broken(session, broker, cipher, jobs=held) == 0
+
+
+def test_a_loop_too_long_for_one_day_splits_over_two_when_allowed(
+    app, session, sandbox, recruiter, panel
+):
+    (_a, la), (_b, lb) = panel
+    people = [[la], [lb], [la], [lb], [la]]
+    quiet = next_weekday(29)
+    long_day = dict(titles=list("ABCDE"), start_date=quiet, days=3)
+    one = compose_loop(
+        app,
+        session,
+        recruiter,
+        plan_for(people, **long_day, **{f"duration{n}": 120 for n in range(1, 6)}),
+    )
+    assert times(app, session, recruiter, one).options == ()  # ten hours: not in one day
+    two = compose_loop(
+        app,
+        session,
+        recruiter,
+        plan_for(people, **long_day, split_days=True, **{f"duration{n}": 120 for n in range(1, 6)}),
+    )
+    found = times(app, session, recruiter, two).options
+    assert found
+    london = ZoneInfo("Europe/London")
+    for option in found:
+        dates = sorted({s.start.astimezone(london).date() for s in option.stops})
+        assert len(dates) == 2 and (dates[1] - dates[0]).days in (1, 3)
+
+
+def test_fits_days_counts_the_next_weekday_as_following():
+    monday = dt.date(2030, 1, 7)
+    friday = monday + dt.timedelta(days=4)
+    london = ZoneInfo("Europe/London")
+
+    def at(day, hour):
+        return dt.datetime.combine(day, dt.time(hour), london)
+
+    one = plan_for([[], []], start_date=monday)
+    split = plan_for([[], []], start_date=monday, split_days=True)
+    same = ([at(monday, 9), at(monday, 11)], [at(monday, 10), at(monday, 12)])
+    assert availability.fits_days(one, *same) and availability.fits_days(split, *same)
+    tuesday = ([at(monday, 16), at(monday + dt.timedelta(days=1), 9)], [at(monday, 17)] * 2)
+    assert not availability.fits_days(one, *tuesday)
+    tuesday = (
+        [at(monday, 16), at(monday + dt.timedelta(days=1), 9)],
+        [at(monday, 17), at(monday + dt.timedelta(days=1), 10)],
+    )
+    assert availability.fits_days(split, *tuesday)
+    weekend = (
+        [at(friday, 16), at(friday + dt.timedelta(days=3), 9)],
+        [at(friday, 17), at(friday + dt.timedelta(days=3), 10)],
+    )
+    assert availability.fits_days(split, *weekend)
+    later = (
+        [at(monday, 16), at(monday + dt.timedelta(days=3), 9)],
+        [at(monday, 17), at(monday + dt.timedelta(days=3), 10)],
+    )
+    assert not availability.fits_days(split, *later)

@@ -150,13 +150,22 @@ def search_window(plan: LoopPlan) -> Period:
 
 
 def fits_days(plan: LoopPlan, starts: Sequence[dt.datetime], ends: Sequence[dt.datetime]) -> bool:
-    """One date in the loop's zone (or at most two when it may split)."""
+    """One date in the loop's zone, or, when it may split, two: a day and the next weekday
+    (Friday and Monday count as following each other)."""
     tz = model.zone(plan.tzid)
     # A session ending exactly at midnight belongs to the day it started.
-    dates = {s.astimezone(tz).date() for s in starts} | {
-        (e - dt.timedelta(microseconds=1)).astimezone(tz).date() for e in ends
-    }
-    return len(dates) <= (2 if plan.split_days else 1)
+    dates = sorted(
+        {s.astimezone(tz).date() for s in starts}
+        | {(e - dt.timedelta(microseconds=1)).astimezone(tz).date() for e in ends}
+    )
+    if len(dates) == 1:
+        return True
+    if not plan.split_days or len(dates) > 2:
+        return False
+    following = dates[0] + dt.timedelta(days=1)
+    while following.isoweekday() > 5:
+        following += dt.timedelta(days=1)
+    return dates[1] <= following
 
 
 def held_for(
