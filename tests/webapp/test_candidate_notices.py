@@ -277,3 +277,63 @@ def vevent_of(text: str):
     calendar = Calendar.from_ical(text)
     [event] = calendar.walk("VEVENT")
     return calendar, event
+
+
+@pytest.mark.parametrize("choice", ["cancel", "keep"])
+def test_an_erasure_that_cancels_an_interview_tells_its_candidate(
+    smtp, app, session, sandbox, org, recruiter, panel, caplog, choice
+):
+    """Erasing the host with their future interviews cancelled cancels through the usual path,
+    and the candidate gets the same cancel notice as for any other cancellation; interviews
+    kept are not cancelled and nobody is told."""
+    from models import ErasureRequest, Role
+    from tests.factories import make_user
+    from tests.webapp.test_compliance import _client_for
+
+    caplog.set_level(logging.DEBUG)
+    query = query_for(panel)
+    broker, cipher = broker_cipher(app)
+    slot = free_slots.grid(session, broker, cipher, actor_of(recruiter), query).slots[0]
+    interview, _payload = schedule(app, session, recruiter, query, slot.start)
+    uid, host_id = interview.uid, recruiter.id
+    assert smtp.envelopes == []
+    reviewer = make_user(session, org, Role.COMPLIANCE)
+    admin = make_user(session, org, Role.ADMIN)
+    _client, reviewer_auth = _client_for(app, reviewer)
+    reviewer_auth.post(
+        f"/compliance/people/{host_id}/erasure",
+        {"future_interviews": choice},
+        form_page=f"/compliance/people/{host_id}",
+    )
+    request_id = session.scalar(select(ErasureRequest.id))
+    _admin_client, admin_auth = _client_for(app, admin)
+    done = admin_auth.post(
+        f"/compliance/erasures/{request_id}",
+        {"decision": "confirm", "confirm_email": recruiter.email},
+        form_page="/compliance/erasures",
+    )
+    assert done.status_code in (302, 303), done.get_data(as_text=True)[:300]
+    session.expire_all()
+    receipt = session.get(ErasureRequest, request_id).receipt
+    if choice == "keep":
+        assert receipt["future_interviews_kept"] == 1
+        assert smtp.envelopes == []
+        return
+    assert receipt["future_interviews_cancelled"] == 1
+    [notice] = messages(smtp)
+    assert smtp.envelopes[0].rcpt_tos == [CANDIDATE_EMAIL]
+    assert notice["Subject"] == f"Interview cancelled: {TITLE}"
+    text, _html, attachment = parts(notice)
+    assert CANDIDATE in text and "cancelled" in text
+    assert slot.start.astimezone(dt.UTC).strftime("%H:%M") in text
+    calendar, event = vevent(attachment)
+    assert str(calendar["METHOD"]) == "CANCEL" and str(event["STATUS"]) == "CANCELLED"
+    assert str(event["UID"]) == f"interview-{uid}@localhost"
+    # Audited with the recipient hashed; the address in no log line and no audit entry.
+    queued = [
+        e
+        for e in session.scalars(select(AuditEntry))
+        if e.action == "interview.candidate_notice_queued"
+    ]
+    assert [e.detail["change"] for e in queued] == ["cancelled"]
+    no_address_in_trail_or_logs(session, caplog, CANDIDATE_EMAIL)

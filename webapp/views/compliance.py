@@ -272,6 +272,7 @@ def decide_erasure(request_id: int):
             confirm_role=confirm_role(),
             jobs=deps.jobs(),
             typed_confirmation=request.form.get("confirm_email", ""),
+            notify=deps.candidate_notify(),
         )
     except NotFound:
         abort(404)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, time
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from broker.types import ManagedEvent
 from models import (
     ErasureRequest,
     LinkStatus,
@@ -30,8 +32,13 @@ from webapp.services.compliance import erasure_rows
 from webapp.services.compliance.scope import holds, org_user, require
 from webapp.services.errors import Forbidden, Invalid, NotFound, ServiceError, WriteFailed
 
+if TYPE_CHECKING:
+    from webapp.services.scheduling.notices import Notify
+
 #: Steps other features add (e.g. cancelling future interviews); each gets
-#: (session, broker, cipher, user, choice, dry_run=...) and returns counts for the receipt.
+#: (session, broker, cipher, user, choice, dry_run=...) and returns counts for the receipt;
+#: when carried out (not a dry run) also ``actor``, ``jobs`` and ``notify`` (or None), to tell
+#: whom a step's changes concern.
 #: With ``dry_run`` it changes nothing and returns the counts it would (the confirmation
 #: page's plan), under the same keys.
 ErasureStep = Callable[..., dict[str, int]]
@@ -123,12 +130,14 @@ def decide_erasure(
     confirm_role: Role,
     jobs: JobQueue,
     typed_confirmation: str = "",
+    notify: Notify | None = None,
 ) -> ErasureRequest:
     """Confirm (and carry out) or reject a proposed erasure. Confirming needs the person's
     email address typed again (``typed_confirmation``); anything else refuses and changes
     nothing. Grants the aggregator did not revoke at once are revoked by the
     ``revocations.run`` job queued here. The completed request gets its receipt's
-    unguessable reference."""
+    unguessable reference. With ``notify``, the candidate of each interview the erasure
+    cancels gets the same cancel notice as for any other cancellation."""
     request = org_request(session, actor, request_id)
     if actor.role is not confirm_role:
         raise Forbidden("Your role cannot confirm erasures.")
@@ -178,7 +187,16 @@ def decide_erasure(
             field="confirm_email",
         )
     request_id, person_id = request.id, request.person_id
-    receipt = _erase(session, broker, cipher, user, request.future_interviews)
+    receipt = _erase(
+        session,
+        broker,
+        cipher,
+        user,
+        request.future_interviews,
+        actor=actor,
+        jobs=jobs,
+        notify=notify,
+    )
     # Decided only now: cancelling interviews commits on the way, and a request that failed
     # half-way must stay open to be confirmed again. Only one confirmation completes it.
     completed = session.execute(
@@ -252,14 +270,35 @@ def revokes(link: ProfileLink) -> bool:
     return not link.is_delegated and (link.has_tokens or link.status is not LinkStatus.DISCONNECTED)
 
 
-def _erase(session: Session, broker, cipher, user: User, choice: str) -> dict[str, int]:
+def _erase(
+    session: Session,
+    broker,
+    cipher,
+    user: User,
+    choice: str,
+    *,
+    actor: Actor | None = None,
+    jobs: JobQueue | None = None,
+    notify: Notify | None = None,
+) -> dict[str, int]:
     from webapp.services import credentials
 
     organisation_id = user.organisation_id
     receipt: dict[str, int] = {"links_revoked": 0, "tokens_deleted": 0, "revocations_queued": 0}
     # Feature steps first: cancelling interviews needs the person's calendar access.
     for step in ERASURE_STEPS:
-        for key, value in step(session, broker, cipher, user, choice, dry_run=False).items():
+        done = step(
+            session,
+            broker,
+            cipher,
+            user,
+            choice,
+            dry_run=False,
+            actor=actor,
+            jobs=jobs,
+            notify=notify,
+        )
+        for key, value in done.items():
             _count(receipt, key, value)
     # Every grant of a link that goes is revoked: at once where the aggregator answers, else
     # queued for the revocations job (no grant outlives the erasure unnoticed).
@@ -310,7 +349,16 @@ def _ends_after(end, moment) -> bool:
 
 @erasure_step
 def _future_interviews(
-    session: Session, broker, cipher, user: User, choice: str, *, dry_run: bool
+    session: Session,
+    broker,
+    cipher,
+    user: User,
+    choice: str,
+    *,
+    dry_run: bool,
+    actor: Actor | None = None,
+    jobs: JobQueue | None = None,
+    notify: Notify | None = None,
 ) -> dict[str, int]:
     """Cancel (delete from every calendar) or keep the person's future hosted interviews.
 
@@ -319,10 +367,12 @@ def _future_interviews(
     cancel and delete path as one a recruiter cancels (``booking.mark_cancelling``, then
     ``writes.run_delete``, where an event already gone at the aggregator counts as deleted).
     Kept interviews stay in the calendars; their local rows go with the person's calendar link.
+    The candidate of each interview cancelled is told as for any cancellation (``notify``), from
+    the event as read before it went.
     """
     from models import Interview, InterviewStatus
     from webapp.services import credentials
-    from webapp.services.scheduling import booking, writes
+    from webapp.services.scheduling import booking, notices, writes
 
     links = [
         link
@@ -331,7 +381,7 @@ def _future_interviews(
     ]
     if not links or broker is None:
         return {}
-    future: set[str] = set()
+    future: dict[str, ManagedEvent] = {}
     now = utcnow()
     unreadable = 0
     for link in links:
@@ -350,7 +400,9 @@ def _future_interviews(
             unreadable += 1
             continue  # unreachable now: these interviews can only be kept
         future.update(
-            e.event_id for e in events if e.event_id and not e.deleted and _ends_after(e.end, now)
+            (e.event_id, e)
+            for e in events
+            if e.event_id and not e.deleted and _ends_after(e.end, now)
         )
     hosted = list(
         session.scalars(
@@ -367,6 +419,8 @@ def _future_interviews(
         return {key: len(upcoming), "calendars_unreadable": unreadable}
     cancelled = 0
     for interview in upcoming:
+        # The event as it was, for the candidate's notice (their address, title and time).
+        event = next(future[e.event_id] for e in interview.events if e.event_id in future)
         booking.mark_cancelling(session, interview)
         session.commit()
         try:
@@ -374,7 +428,13 @@ def _future_interviews(
         except WriteFailed:
             continue  # some calendar did not confirm; counted below
         session.refresh(interview)
-        cancelled += interview.status is InterviewStatus.CANCELLED
+        if interview.status is not InterviewStatus.CANCELLED:
+            continue
+        cancelled += 1
+        if notify is not None and jobs is not None:
+            notices.notify_candidate(
+                session, notify, actor, interview, "cancelled", event=event, jobs=jobs
+            )
     session.flush()
     return {
         "future_interviews_cancelled": cancelled,
