@@ -46,7 +46,12 @@ def world(app, session, org, sandbox, live_server, recruiter):
     for user, _link in people[1:4]:
         manage.add_member(session, me, pool.id, user.id)
     manage.add_member(session, me, pool.id, people[4][0].id, is_shadow=True)
-    return {"named": people[0][0], "pool": [u for u, _l in people[1:4]], "shadow": people[4][0]}
+    return {
+        "named": people[0][0],
+        "pool": [u for u, _l in people[1:4]],
+        "shadow": people[4][0],
+        "pool_id": pool.id,
+    }
 
 
 def no_sideways_scroll(page):
@@ -64,12 +69,12 @@ SESSIONS = [
 ]
 
 
-def compose(page, world):
+def compose(page, world, email="ada@gmail.example"):
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Loops").click()
     expect(page.get_by_role("heading", name="Interview loops")).to_be_visible()
     page.get_by_label("Loop title").fill("Onsite: Staff Engineer")
     page.get_by_label("Candidate name").fill("Ada Lovelace")
-    page.get_by_label("Candidate email").fill("ada@gmail.example")
+    page.get_by_label("Candidate email").fill(email)
     # Weeks ahead, where the seeded calendars are quiet.
     page.get_by_label("Search from").fill(next_weekday(29).isoformat())
     page.get_by_label("For (days)").fill("3")
@@ -94,7 +99,20 @@ def test_recruiter_books_a_four_session_loop_with_a_room_video_and_pool_picks(
     context.set_default_timeout(20_000)
     page = context.new_page()
     log_in(page, recruiter.email)
-    compose(page, world)
+    # A mistake first: the form comes back with the reason at the field and everything typed.
+    compose(page, world, email="not-an-address")
+    problem = page.locator("#candidate_email-error")
+    expect(problem).to_contain_text("candidate's email")
+    expect(page.get_by_label("Candidate email")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#session-3").get_by_label("Title")).to_have_value("System design")
+    expect(page.locator("#session-2").get_by_label("from the pool")).to_have_value(
+        str(world["pool_id"])
+    )
+    shot(
+        page.locator("section[aria-labelledby=compose-heading]"), tmp_path, "compose-error-desktop"
+    )
+    page.get_by_label("Candidate email").fill("ada@gmail.example")
+    page.get_by_role("button", name="Find start times").click()
     expect(page.get_by_role("heading", name="Start times")).to_be_visible()
     options = page.locator(".loop-option")
     expect(options.first).to_be_visible()
