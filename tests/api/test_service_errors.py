@@ -30,6 +30,7 @@ EXPECTED: dict[type[errors.ServiceError], tuple[int, str]] = {
     errors.StateRejected: (422, "invalid"),
     errors.Declined: (403, "forbidden"),
     errors.AggregatorTrouble: (503, "calendar_unavailable"),
+    errors.NoBudgetNow: (503, "calendar_unavailable"),
     errors.ReconnectNeeded: (409, "reconnect_needed"),
     errors.ServiceAccountTrouble: (422, "invalid"),
     errors.WriteFailed: (502, "calendar_write_failed"),
