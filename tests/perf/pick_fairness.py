@@ -75,8 +75,13 @@ def aggregator_calls(world, args) -> list[str]:
     sandbox.call(
         "POST", "/faults", json={"method": "*", "path": "/v1/*", "latency_ms": args.latency_ms}
     )
-    page_times, page_calls, book_calls = [], [], []
+    page_times, page_calls, book_calls, plain_times = [], [], [], []
+    plain = qs.replace(f"&pools={pool_id}:1", "")
     for _ in range(args.runs):
+        time.sleep(0.5)
+        started = time.perf_counter()
+        assert client.get(f"/schedule/?{plain}").status_code == 200
+        plain_times.append(time.perf_counter() - started)
         time.sleep(0.5)
         sandbox.call("DELETE", "/stats")
         started = time.perf_counter()
@@ -123,6 +128,8 @@ def aggregator_calls(world, args) -> list[str]:
         f"| schedule page (5 days) | {most(page_calls, 'POST /v1/availability')} | "
         f"{most(page_calls, 'GET /v1/free_busy')} | 0 | {page_t * 1000:.0f} ms | "
         f"{page_t / latency:.2f} |",
+        f"| the same page without the pool | | | | {statistics.median(plain_times) * 1000:.0f} ms"
+        f" | {statistics.median(plain_times) / latency:.2f} |",
         f"| booking (re-check and pick, then write) | {most(book_calls, 'POST /v1/availability')}"
         f" | {most(book_calls, 'GET /v1/free_busy')} | "
         f"{most(book_calls, 'POST /v1/calendars/<calendar_id>/events')} | | |",

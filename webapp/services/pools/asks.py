@@ -140,6 +140,10 @@ def pick_slot(
     picked). An account asked about for two candidates (a delegated calendar and its owner)
     tells neither apart: neither counts as free through it."""
     taken = set(named_user_ids)
+    wanted = claims.buckets(
+        start - dt.timedelta(minutes=query.buffer_before),
+        end + dt.timedelta(minutes=query.buffer_after),
+    )
     out = []
     for ask in asks:
         shared = Counter(m.link.aggregator_sub for m in ask.candidates)
@@ -148,13 +152,7 @@ def pick_slot(
             for m in ask.candidates
             if m.link.aggregator_sub in participants
             and shared[m.link.aggregator_sub] == 1
-            and not held.clashes(
-                (m.link.sub,),
-                start,
-                end,
-                before=query.buffer_before,
-                after=query.buffer_after,
-            )
+            and not any(b in held.buckets.get(m.link.sub, ()) for b in wanted)
         }
         picks = picking.pick_from_pool(
             session,

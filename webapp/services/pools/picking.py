@@ -23,6 +23,7 @@ picking the same person then count one after the other, so neither pushes them o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
@@ -73,6 +74,33 @@ class Pick:
     reason: str
 
 
+@dataclass(frozen=True)
+class Member:
+    """A pool member as a pick reads them: plain values, read from the rows once."""
+
+    user_id: int
+    name: str
+    tzid: str
+    max_per_day: int | None
+    max_per_week: int | None
+    is_shadow: bool
+
+
+def members_of(session: Session, pool: Pool) -> list[Member]:
+    org_zone = _org_zone(session, pool.organisation_id)
+    return [
+        Member(
+            m.user_id,
+            m.user.name,
+            _zone_of(m.user.timezone) or org_zone,
+            m.max_per_day,
+            m.max_per_week,
+            m.is_shadow,
+        )
+        for m in pool.members
+    ]
+
+
 @dataclass
 class Loads:
     """Our own live interviews of some people over a stretch of time, read once (one query), so
@@ -85,6 +113,8 @@ class Loads:
     #: The stretch read: [start, end).
     start: dt.datetime | None = None
     end: dt.datetime | None = None
+    #: The pool's members, read once for every slot these loads serve (``members_of``).
+    members: list[Member] | None = None
 
     def covers(self, at: dt.datetime, window: dt.timedelta) -> bool:
         lo, hi = span(at, window)
@@ -173,8 +203,15 @@ def _bounds(
     at: dt.datetime, tzid: str
 ) -> tuple[dt.datetime, dt.datetime, dt.datetime, dt.datetime]:
     """The slot's day and week (Monday to Sunday) in zone ``tzid``, as UTC bounds."""
+    return _day_bounds(at.astimezone(zone(tzid)).date(), tzid)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_bounds(
+    day: dt.date, tzid: str
+) -> tuple[dt.datetime, dt.datetime, dt.datetime, dt.datetime]:
+    """A day's and its week's bounds in UTC (a grid asks the same few days for every slot)."""
     tz = zone(tzid)
-    day = at.astimezone(tz).date()
     monday = day - dt.timedelta(days=day.weekday())
 
     def midnight(d: dt.date) -> dt.datetime:
@@ -211,22 +248,23 @@ def pick_from_pool(
     caller then cannot book the slot). ``loads``: read once by the caller for many slots
     (``read_loads`` over ``span``); read here otherwise."""
     at = at.astimezone(dt.UTC)
-    members = [m for m in pool.members if m.user_id not in set(exclude_user_ids)]
     if loads is None or not loads.covers(at, window):
         loads = read_loads(
             session,
             pool.organisation_id,
             pool.id,
-            [m.user_id for m in members],
+            [m.user_id for m in pool.members],
             *span(at, window),
             ignore_interview=ignore_interview,
         )
-    org_zone = _org_zone(session, pool.organisation_id)
+    if loads.members is None:
+        loads.members = members_of(session, pool)
+    excluded = set(exclude_user_ids)
+    members = [m for m in loads.members if m.user_id not in excluded]
     free = set(available_member_ids)
     rows = []
     for m in members:
-        tzid = known_zone(m.user.timezone) or org_zone
-        day_lo, day_hi, week_lo, week_hi = _bounds(at, tzid)
+        day_lo, day_hi, week_lo, week_hi = _bounds(at, m.tzid)
         day = loads.count(m.user_id, day_lo, day_hi)
         week = loads.count(m.user_id, week_lo, week_hi)
         load = loads.count(m.user_id, at - window, at + window)
@@ -255,7 +293,7 @@ def pick_from_pool(
     around = f"within {days} days" if days else "in the window"
     picks = []
     for m, day, week, load, blocked, is_free, eligible, _longer in rows:
-        name = m.user.name
+        name = m.name
         if m.is_shadow:
             why = "shadow (not counted toward the number needed)"
         elif not is_free:
@@ -301,6 +339,11 @@ def picked(picks: Sequence[Pick]) -> list[Pick]:
 def explain(picks: Sequence[Pick]) -> str:
     """One line: every member's reason, picked first ("Sam: 1 …, picked; Anna: …")."""
     return "; ".join(p.reason for p in picks)
+
+
+@functools.lru_cache(maxsize=512)
+def _zone_of(name: str | None) -> str | None:
+    return known_zone(name)
 
 
 def _org_zone(session: Session, organisation_id: int) -> str:
