@@ -79,9 +79,6 @@ def resolve(
     if not query.pools:
         return ()
     validate(query)
-    if choices is None:
-        choices = panel_choices(session, actor)
-    by_user = {user.id: (link, user) for link, user in choices}
     named_ids = {m.user.id for m in named}
     pools = {
         p.id: p
@@ -92,6 +89,16 @@ def resolve(
             )
         )
     }
+    if choices is None:  # the same rules as any panel, reading only the pools' people
+        people_ids = {m.user_id for p in pools.values() for m in p.members}
+        links = session.scalars(
+            select(ProfileLink.id).where(
+                ProfileLink.organisation_id == actor.organisation_id,
+                ProfileLink.user_id.in_(people_ids),
+            )
+        ).all()
+        choices = panel_choices(session, actor, among=links) if links else []
+    by_user = {user.id: (link, user) for link, user in choices}
     org = session.get_one(Organisation, actor.organisation_id)
     asks = []
     for pool_id, count in query.pools:
