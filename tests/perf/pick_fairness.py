@@ -135,9 +135,11 @@ def aggregator_calls(world, args) -> list[str]:
         f"{most(book_calls, 'POST /v1/calendars/<calendar_id>/events')} | | |",
         "",
         "The pool's ten people are one participants group (`required: 1`) of the page's single "
-        "availability call; the free/busy read is the named person's busy overlay only (pool "
-        "members get no lane). The booking re-checks the exact slot in one more availability "
-        "call, whose answer lists who of the pool is free, and picks again under the lock.",
+        "availability call; the page reads no free/busy itself (the named person's busy overlay "
+        "comes in its own request, and pool members get no lane). The booking re-checks the "
+        "exact slot in one more availability call, whose answer lists who of the pool is free, "
+        "and picks again under the lock. The difference between the two pages is the pick for "
+        "every start time shown (71 here) and its explanation.",
         "",
     ]
 
