@@ -116,3 +116,89 @@ def test_overlapping_loops_and_an_interview_race_one_wins_across_workers(
     assert (
         session.scalar(select(Interview).where(Interview.status == InterviewStatus.FAILED)) is None
     )
+
+
+def test_a_pool_limit_holds_when_two_loops_pick_the_same_person_at_once_across_workers(
+    postgres_only,  # noqa: F811
+    app,
+    session,
+    sandbox,
+    org,
+    recruiter,
+    database_url,
+    redis_url,
+    tmp_path,
+):
+    """One pool member, at most one interview a day; two loops (different people otherwise,
+    different times, the same day) each pick them at once from several workers: the booking
+    that commits second sees the first's load under the pool's lock and refuses, so the
+    person gets one interview that day."""
+    from models import InterviewLoad
+    from tests.webapp.scheduling_support import make_panel, next_weekday
+    from webapp.services.pools import manage
+
+    (ua, la), (ub, lb), (up, _lp) = make_panel(app, session, sandbox, org, 3)
+    me = actor_of(recruiter)
+    pool = manage.create_pool(session, me, "Bar raisers")
+    manage.add_member(session, me, pool.id, up.id, max_per_day=1)
+    sealer = Sealer.from_secret(SECRET_KEY)
+    day = next_weekday(29)  # the seeded calendars are quiet then
+
+    def loop_of(link):
+        return _compose(
+            app,
+            session,
+            recruiter,
+            compose.LoopPlan(
+                title="Onsite",
+                candidate_name="C",
+                candidate_email=f"c{link.id}@gmail.example",
+                sessions=(
+                    compose.SessionPlan("Intro", 30, (link.id,)),
+                    compose.SessionPlan("Bar raiser", 30, (), pool_id=pool.id, pool_count=1),
+                ),
+                start_date=day,
+                days=1,
+            ),
+            sealer,
+        )
+
+    x, y = loop_of(la), loop_of(lb)
+    broker, _cipher = broker_cipher(app)
+    ox = availability.loop_times(session, broker, sealer, me, x).options[0]
+    oy = next(
+        o
+        for o in availability.loop_times(session, broker, sealer, me, y).options
+        if o.stops[1].start >= ox.end
+    )
+    assert ox.stops[1].picked == oy.stops[1].picked == (up.name,)
+    with gunicorn(sandbox, database_url, redis_url, tmp_path, jobs_worker=True) as (base, output):
+        browser = web_login(base, recruiter.email)
+        token = CSRF_RE.search(browser.get(f"{base}/schedule/loops/", timeout=60).text).group(1)
+        sandbox.add_fault(method="POST", path="/v1/sequenced_availability", latency_ms=400)
+
+        def book(loop, option):
+            def go():
+                with requests.Session() as own:
+                    own.cookies.update(browser.cookies)
+                    response = own.post(
+                        f"{base}/schedule/loops/{loop.uid}/book",
+                        data={"csrf_token": token, "option": option.value},
+                        timeout=60,
+                        allow_redirects=False,
+                    )
+                assert response.status_code in (303, 409, 400), response.text[:300]
+                return "won" if response.status_code == 303 else "lost"
+
+            return go
+
+        outcomes = run_together([book(x, ox), book(y, oy)] * 3)
+        sandbox.clear_faults()
+        interviews = _scheduled(session)
+    assert sorted(outcomes) == ["lost"] * 5 + ["won"], outcomes
+    session.expire_all()
+    states = sorted(session.get(InterviewLoop, loop.id).state.value for loop in (x, y))
+    assert states == ["booked", "draft"]
+    assert len([i for i in interviews if i.status is InterviewStatus.SCHEDULED]) == 2
+    picked_rows = session.scalars(select(InterviewLoad).where(InterviewLoad.user_id == up.id)).all()
+    assert len(picked_rows) == 1 and picked_rows[0].pool_id == pool.id
