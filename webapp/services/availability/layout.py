@@ -287,6 +287,14 @@ def week_view(
     for d, a, z in free_parts:
         free_by_day.setdefault(d, []).append((a, z))
     current = current if current in on_page else None
+    # Members sharing their hours share their shaded spans (frozen): each is made once.
+    shades: dict[tuple[dt.date, int, int], Span | None] = {}
+
+    def shaded(day: dt.date, a: int, z: int) -> Span | None:
+        if (day, a, z) not in shades:
+            shades[day, a, z] = _span(day, a, z, first, last, tz)
+        return shades[day, a, z]
+
     views: list[DayView] = []
     for day in days:
         lanes = []
@@ -302,7 +310,7 @@ def week_view(
             shade = [
                 placed
                 for a, z in work_by_day.get(m.link.id, {}).get(day, ())
-                if (placed := _span(day, a, z, first, last, tz)) is not None
+                if (placed := shaded(day, a, z)) is not None
             ]
             lanes.append(LaneDay(m, i + 2, busy, shade, problem, text))
         free = [
