@@ -147,6 +147,16 @@ def test_the_candidate_books_a_loop_downloads_it_and_reschedules_it(
         expect(tab.get_by_role("heading", name="Your interviews were moved")).to_be_visible()
         expect(tab.get_by_role("status")).to_contain_text(moved_to[:5])
         shot(tab, "loop-moved", width)
+
+        # Then only the first session, to an earlier time (the others stay).
+        tab.get_by_text("Change one session only").click()
+        tab.get_by_role("link", name="move Intro").click()
+        expect(tab.get_by_role("heading", name="Move Intro")).to_be_visible()
+        shot(tab, "loop-session-move", width)
+        tab.locator(".session-times .time-choice input").last.check()
+        tab.get_by_role("button", name="Move this session").click()
+        expect(tab.get_by_role("heading", name="A session was moved")).to_be_visible()
+        shot(tab, "loop-session-moved", width)
     finally:
         context.close()
     moved = session_interviews(session, loop)

@@ -435,45 +435,65 @@ def test_offering_a_loop_refuses_bad_input_and_other_organisations(
 
 
 def test_the_candidate_moves_one_session_between_the_others(
-    smtp, app, client, session, sandbox, recruiter, four
+    smtp, app, client, session, sandbox, recruiter, panel
 ):
-    """Session 4 (the last) moves to a later time the same day: the others stay, the candidate
-    gets the whole itinerary again with the same UIDs; a time overlapping session 3 is refused."""
+    """Session 3 moves to another time between sessions 2 and 4: the others stay, the candidate
+    gets the whole itinerary again with the same UIDs; a time overlapping session 2, or one
+    leaving a break longer than the loop's longest (two hours here), is refused."""
+    (_a, la), (_b, lb) = panel
+    four = compose_loop(
+        app,
+        session,
+        recruiter,
+        plan_for([[la], [lb], [la], [la, lb]], titles=TITLES, max_break=120),
+    )
     _link, token = offer(app, session, recruiter, four, candidate_may_change=True)
     starts = book_through(client, token)
     sandbox.deliver()
-    page = client.get(f"/c/{token}/reschedule?session=4")
+    page = client.get(f"/c/{token}/reschedule?session=3")
     html = page.get_data(as_text=True)
     assert page.status_code == 200, html
     offered = re.findall(r'name="slot" id="[^"]+" value="([^"]+)"', html)
     assert offered, html
     times = [dt.datetime.fromisoformat(v) for v in offered]
-    third_end = starts[2] + dt.timedelta(minutes=60)
-    assert all(t >= third_end and t != starts[3] for t in times)
-    clash = (starts[2] + dt.timedelta(minutes=30)).isoformat()
+    hour = dt.timedelta(minutes=60)
+    assert all(starts[1] + hour <= t and t + hour <= starts[3] for t in times)
+    assert starts[2] not in times
+    clash = (starts[1] + dt.timedelta(minutes=30)).isoformat()
     refused = client.post(
         f"/c/{token}/reschedule",
-        data={"csrf_token": csrf(html), "session": "4", "slot": clash, "tz": "Asia/Tokyo"},
+        data={"csrf_token": csrf(html), "session": "3", "slot": clash, "tz": "Asia/Tokyo"},
     )
     assert refused.status_code == 400
-    assert "overlap another session" in refused.get_data(as_text=True)
+    assert "overlap another session" in refused.get_data(as_text=True), re.findall(
+        r"flash-error[^>]*>([^<]*)", refused.get_data(as_text=True)
+    )
+    # Session 4 later than two hours after session 3 ends: the loop's longest break.
+    too_late = starts[2] + hour + dt.timedelta(minutes=150)
+    refused = client.post(
+        f"/c/{token}/reschedule",
+        data={"csrf_token": csrf(html), "session": "4", "slot": too_late.isoformat()},
+    )
+    assert refused.status_code == 400
+    assert "more than 120 minutes between two sessions" in refused.get_data(as_text=True)
     assert (
         client.post(
-            f"/c/{token}/reschedule", data={"csrf_token": csrf(html), "session": "4", "slot": "x"}
+            f"/c/{token}/reschedule", data={"csrf_token": csrf(html), "session": "3", "slot": "x"}
         ).status_code
         == 400
     )
     assert client.get(f"/c/{token}/reschedule?session=9").status_code == 404
+    assert [i.status.live for i in interviews_of(session, four)] == [True] * 4
     target = times[-1]
     moved = client.post(
         f"/c/{token}/reschedule",
-        data={"csrf_token": csrf(html), "session": "4", "slot": target.isoformat()},
+        data={"csrf_token": csrf(html), "session": "3", "slot": target.isoformat()},
     )
     assert moved.status_code == 303, moved.get_data(as_text=True)
     assert "done=session_moved" in moved.headers["Location"]
     [_booked, notice] = messages(smtp)
     assert notice["Subject"] == "Interviews moved: Onsite"
     _c, events = vevents(parts(notice)[2].get_content())
-    assert [e.decoded("DTSTART") for e in events] == [*starts[:3], target]
+    assert [e.decoded("DTSTART") for e in events] == [*starts[:2], target, starts[3]]
     booked = interviews_of(session, four)
     assert [str(e["UID"]) for e in events] == [f"interview-{i.uid}@localhost" for i in booked]
