@@ -11,9 +11,16 @@ class HeldJobs:
 
     def __init__(self) -> None:
         self.queued: list[tuple[str, tuple[Any, ...]]] = []
+        self.keys: set[str] = set()
 
     def enqueue(self, name: str, *args: Any) -> None:
         self.queued.append((name, args))
+
+    def enqueue_once(self, key: str, name: str, *args: Any, ttl: int = 600) -> None:
+        """Like the app's queue: nothing more while a job under ``key`` is held here."""
+        if key not in self.keys:
+            self.keys.add(key)
+            self.queued.append((name, args))
 
     def names(self) -> list[str]:
         return [name for name, _args in self.queued]

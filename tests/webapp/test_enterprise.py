@@ -1011,6 +1011,53 @@ def test_the_callbacks_code_redemption_is_bulk_work_of_the_organisation(
     assert set(calls) == {(BACKGROUND, str(org.id))}
 
 
+def test_a_domains_calendar_choices_are_one_queued_job_a_few_at_a_time(
+    app, admin_client, session, sandbox, org, monkeypatch
+):
+    """Every linked mailbox needs its primary calendar chosen (one calendar read). A bulk
+    link's callbacks queue one job for the domain, not one per mailbox (ten thousand jobs in
+    front of everything else); each run chooses a few and queues the next behind what came
+    meanwhile."""
+    from webapp.services.enterprise import callbacks
+
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:5])
+    jobs = deps.jobs.of(app)
+    asked: list[tuple[str, str, tuple]] = []
+    monkeypatch.setattr(
+        jobs, "enqueue_once", lambda key, name, *a, **k: asked.append((key, name, a))
+    )
+    request_list(auth, link, FABRIKAM[:5])
+    sandbox.deliver()
+    assert mailboxes.counts(session, link.id)["linked"] == 5
+    assert len(asked) == 5  # one ask per callback, all under the domain's one key
+    assert {(key, name) for key, name, _a in asked} == {
+        (callbacks.choice_key(link.id), "enterprise.choose_calendars")
+    }
+    assert (
+        session.scalar(
+            select(func.count(ProfileLink.id)).where(ProfileLink.target_calendar_id.is_(None))
+        )
+        == 5
+    )
+
+    # A run chooses CHOICES_PER_RUN and asks for the next run, after the last it looked at.
+    monkeypatch.setattr(callbacks, "CHOICES_PER_RUN", 2)
+    asked.clear()
+    with app.app_context():
+        assert enterprise_jobs.choose_calendars(link.id) == 2
+    [(_key, _name, (domain, after))] = asked
+    assert domain == link.id
+    with app.app_context():
+        assert enterprise_jobs.choose_calendars(link.id, after) == 2
+        assert enterprise_jobs.choose_calendars(link.id, asked[-1][2][1]) == 1
+    assert len(asked) == 2  # the last run found nothing more to do
+    session.expire_all()
+    targets = session.scalars(select(ProfileLink.target_calendar_id)).all()
+    assert len(targets) == 5 and all(targets)
+
+
 def test_the_periodic_resume_sends_each_domain_for_its_own_organisation(
     app, admin_client, session, sandbox, org, monkeypatch
 ):

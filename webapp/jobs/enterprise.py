@@ -7,8 +7,11 @@
 * ``enterprise.resume_stalled`` (every minute) restarts sending for any domain with queued
   requests or claims abandoned by a worker that died: the queue message of a killed worker is
   gone, the rows in the database are not.
-* ``enterprise.choose_calendar(profile_link_id)`` points a newly linked mailbox at its primary
-  calendar.
+* ``enterprise.choose_calendars(link_id)`` points a domain's newly linked mailboxes at their
+  primary calendars, a few per run, one run queued at a time per domain (a bulk link's
+  callbacks would otherwise queue ten thousand jobs in front of everything else);
+  ``enterprise.choose_calendar(profile_link_id)`` does it for one mailbox (queued by earlier
+  releases).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ log = logging.getLogger("webapp.jobs.enterprise")
 tasks = TaskGroup("enterprise", lane="background")
 
 
-def _organisation_of_domain(link_id: int) -> int | None:
+def _organisation_of_domain(link_id: int, *_rest) -> int | None:
     """The organisation a domain's bulk link works for (its fair share of the background lane)."""
     from models import ServiceAccountLink
 
@@ -81,9 +84,30 @@ def resume_stalled() -> int:
     return len(link_ids)
 
 
+@tasks.task("choose_calendars", retries=3, retry_delay=30, tenant=_organisation_of_domain)
+def choose_calendars(link_id: int, after_id: int = 0) -> int:
+    """Point up to ``CHOICES_PER_RUN`` of the domain's newly linked mailboxes at their primary
+    calendars; if more wait, queue the next run behind whatever else is queued by then."""
+    broker, cipher = deps.broker(), deps.cipher()
+    if broker is None:
+        return 0
+    with deps.database().sessions() as session:
+        report = callbacks.choose_primary_calendars(
+            session, broker, cipher, link_id, after_id=after_id
+        )
+    if report.more:
+        # unless a callback queued a run meanwhile (it starts from the first link: it sees
+        # these too)
+        deps.jobs().enqueue_once(
+            callbacks.choice_key(link_id), "enterprise.choose_calendars", link_id, report.last_id
+        )
+    return report.chosen
+
+
 @tasks.task("choose_calendar", retries=3, retry_delay=30, tenant=_organisation_of_mailbox)
 def choose_calendar(profile_link_id: int) -> str | None:
-    """Set a newly linked mailbox's interview calendar to its primary calendar."""
+    """Set a newly linked mailbox's interview calendar to its primary calendar (queued one per
+    mailbox by earlier releases; kept so that such jobs still run)."""
     broker, cipher = deps.broker(), deps.cipher()
     if broker is None:
         return None

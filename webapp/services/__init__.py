@@ -61,3 +61,7 @@ class JobQueue(Protocol):
     finds what they wrote."""
 
     def enqueue(self, name: str, *args: Any) -> object: ...
+
+    def enqueue_once(self, key: str, name: str, *args: Any, ttl: int = 600) -> object:
+        """Enqueue unless a job under ``key`` is already waiting (bursts coalesce)."""
+        ...

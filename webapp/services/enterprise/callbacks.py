@@ -32,6 +32,7 @@ from webapp.security import TokenCipher
 from webapp.services import JobQueue, calendars, connect, credentials, revocations
 from webapp.services.audit import record
 from webapp.services.enterprise.mailboxes import ERROR_HINTS
+from webapp.services.errors import ServiceError
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ def handle_callback(
     jobs: JobQueue,
 ) -> CallbackOutcome:
     """Apply a callback for one mailbox request (idempotent). A person's mailbox newly linked
-    gets the ``enterprise.choose_calendar`` job queued (its primary calendar for interviews).
+    gets its primary calendar chosen for interviews by the domain's
+    ``enterprise.choose_calendars`` job, queued unless one is waiting already.
     The aggregator calls made here (the code's redemption) are the bulk link's: they go in the
     background rate-limit lane, in the request's organisation's share, like its batches.
 
@@ -158,8 +160,16 @@ def handle_callback(
     row.completed_at = utcnow()
     record(session, None, "ec.mailbox_linked", detail={"provider": profile_link.provider}, **label)
     session.commit()
-    jobs.enqueue("enterprise.choose_calendar", profile_link.id)
+    # One job per domain chooses the calendars of every mailbox linked so far, whatever the
+    # burst of callbacks: the queue never holds thousands of these in front of other work.
+    domain = row.service_account_link_id
+    jobs.enqueue_once(choice_key(domain), "enterprise.choose_calendars", domain)
     return CallbackOutcome("linked", profile_link.id)
+
+
+def choice_key(service_account_link_id: int) -> str:
+    """The queue key under which a domain's calendar choices wait (one job at a time)."""
+    return f"enterprise.choose_calendars:{service_account_link_id}"
 
 
 def _room_linked(
@@ -262,6 +272,58 @@ def _enterprise_link(
     credentials.store_credentials(link, creds, cipher)
     revocations.cancel(session, sub)
     return link
+
+
+@dataclass(frozen=True)
+class ChoiceReport:
+    chosen: int  # mailboxes pointed at their primary calendar
+    failed: int  # whose calendars could not be read now (tried again by a later run)
+    last_id: int  # the last calendar link looked at
+    more: bool  # links after ``last_id`` still wait for their choice
+
+
+#: Calendar choices per run of the domain's job: then it goes to the back of the queue.
+CHOICES_PER_RUN = 25
+
+
+def choose_primary_calendars(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    service_account_link_id: int,
+    *,
+    after_id: int = 0,
+    limit: int | None = None,
+) -> ChoiceReport:
+    """Choose the primary calendar of up to ``limit`` (``CHOICES_PER_RUN``) of the domain's
+    linked mailboxes that have none yet, in link order after ``after_id`` (background job, one
+    per domain)."""
+    limit = CHOICES_PER_RUN if limit is None else limit
+    ids = list(
+        session.scalars(
+            select(ProfileLink.id)
+            .join(MailboxRequest, MailboxRequest.profile_link_id == ProfileLink.id)
+            .where(
+                MailboxRequest.service_account_link_id == service_account_link_id,
+                MailboxRequest.status == MailboxStatus.LINKED,
+                ProfileLink.status == LinkStatus.ACTIVE,
+                ProfileLink.target_calendar_id.is_(None),
+                ProfileLink.id > after_id,
+            )
+            .order_by(ProfileLink.id)
+            .limit(limit + 1)
+        )
+    )
+    chosen = failed = 0
+    for link_id in ids[:limit]:
+        try:
+            if choose_primary_calendar(session, broker, cipher, link_id):
+                chosen += 1
+        except (ServiceError, broker_errors.BrokerError):
+            session.rollback()
+            failed += 1
+    last = ids[:limit][-1] if ids else after_id
+    return ChoiceReport(chosen, failed, last, len(ids) > limit)
 
 
 def choose_primary_calendar(
