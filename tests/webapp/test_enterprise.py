@@ -553,10 +553,14 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
     claimed = [r for r in state.values() if r.claim and not r.sent_at]
     assert len(claimed) == 5 and all(r.status is MailboxStatus.PENDING for r in claimed)
 
-    # Another worker resumes while the dead one's claim is still within its lease: the claimed
-    # rows are left alone, nothing is sent twice.
+    # Within the lease the domain does not count as stalled (its rows moved just now): the
+    # periodic job leaves it alone, nothing is sent twice.
     with app.app_context():
-        assert enterprise_jobs.resume_stalled() == 1
+        assert enterprise_jobs.resume_stalled() == 0
+    assert batch_posts(sandbox) == 2
+    # Nor does another worker sending meanwhile touch the claimed rows.
+    with app.app_context():
+        assert enterprise_jobs.send_batches(link.id) == 0
     assert batch_posts(sandbox) == 2
     # After the lease, the periodic job puts them back in line and sends them once.
     monkeypatch.setitem(app.config, "EC_CLAIM_LEASE_SECONDS", 0)
@@ -604,6 +608,29 @@ def test_the_sender_waits_while_too_many_callbacks_are_awaited(
     assert batch_posts(sandbox) == 3
     sandbox.deliver()
     assert mailboxes.counts(session, link.id)["linked"] == 25
+
+
+def test_a_sender_awaiting_callbacks_gives_its_worker_back(app, sandbox, monkeypatch):
+    """While callbacks are awaited the sending job queues itself again for a second later
+    instead of sleeping in its worker (other jobs, such as a booking's calendar write, need
+    the workers), and takes up the rows where it left off."""
+    jobs = deps.jobs.of(app)
+    again: list[tuple] = []
+    monkeypatch.setattr(jobs.huey, "immediate", False)  # as in production: a worker runs it
+    monkeypatch.setattr(jobs, "enqueue_in", lambda delay, name, *a: again.append((delay, name, a)))
+    seen = {}
+
+    def awaiting(session, broker, cipher, link_id, **kwargs):
+        seen.update(kwargs)
+        return sending.SendReport(
+            batches=1, sent=50, retry_in=sending.AWAIT_PAUSE, stopped=sending.AWAITING
+        )
+
+    monkeypatch.setattr(sending, "send_batches", awaiting)
+    with app.app_context():
+        assert enterprise_jobs.send_batches(7) == 50
+    assert seen["max_awaited"] == app.config["EC_MAX_AWAITED"] == 100
+    assert again == [(sending.AWAIT_PAUSE, "enterprise.send_batches", (7,))]
 
 
 def test_two_workers_never_claim_the_same_rows(
@@ -1081,6 +1108,7 @@ def test_the_periodic_resume_sends_each_domain_for_its_own_organisation(
             original(lane, tenant),
         )[1],
     )
+    monkeypatch.setitem(app.config, "EC_CLAIM_LEASE_SECONDS", 0)  # the job was lost
     # as the worker runs it: through the job wrapper (background lane)
     assert deps.jobs.of(app)._tasks["enterprise.resume_stalled"].call_local() == 1
     assert batch_posts(sandbox) == 1

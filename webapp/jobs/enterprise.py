@@ -67,6 +67,11 @@ def send_batches(link_id: int) -> int:
             report = sending.send_batches(
                 session, broker, cipher, link_id, lease=lease, max_awaited=awaited
             )
+            if report.stopped == sending.AWAITING:
+                # look again shortly, from the back of the queue: waiting for callbacks must
+                # not hold a worker that other jobs (a booking's calendar write) need
+                deps.jobs().enqueue_in(report.retry_in or 1.0, "enterprise.send_batches", link_id)
+                return report.sent, None
             return report.sent, report.retry_in
 
         return deps.jobs().keep_going("enterprise.send_batches", (link_id,), step)
@@ -74,9 +79,11 @@ def send_batches(link_id: int) -> int:
 
 @tasks.periodic("resume_stalled", crontab(minute="*"), work="bulk")  # restarts bulk linking
 def resume_stalled() -> int:
-    """Restart sending for domains a dead worker left with queued or claimed requests."""
+    """Restart sending for domains a dead worker left with queued or claimed requests (none of
+    whose requests moved within the claim lease)."""
+    lease = timedelta(seconds=current_app.config.get("EC_CLAIM_LEASE_SECONDS", 120))
     with deps.database().sessions() as session:
-        link_ids = sending.stalled_links(session)
+        link_ids = sending.stalled_links(session, lease)
     for link_id in link_ids:
         # each domain's sending counts against its own organisation's fair share
         with rate_tenant(_organisation_of_domain(link_id)):

@@ -51,6 +51,8 @@ MAX_ATTEMPTS = 5
 AWAITED_FOR = timedelta(seconds=60)
 #: Seconds the sender waits before it looks again while too many answers are awaited.
 AWAIT_PAUSE = 1.0
+#: ``SendReport.stopped`` when the sender stopped to let awaited callbacks come.
+AWAITING = "awaiting callbacks"
 
 
 @dataclass
@@ -163,6 +165,7 @@ def send_batches(
     while max_batches is None or report.batches < max_batches:
         if max_awaited is not None and awaited(session, link_id) >= max_awaited:
             report.retry_in = AWAIT_PAUSE
+            report.stopped = AWAITING
             return report
         rows = claim_batch(session, link_id, BATCH_SIZE)
         if not rows:
@@ -261,12 +264,18 @@ def awaited(session: Session, link_id: int) -> int:
     )
 
 
-def stalled_links(session: Session) -> list[int]:
-    """Active domains with queued requests or abandoned claims (for the periodic resume job)."""
+def stalled_links(session: Session, lease: timedelta = CLAIM_LEASE) -> list[int]:
+    """Active domains with queued requests or abandoned claims, none of whose requests moved
+    (queued, claimed, sent or answered) within ``lease``: a domain whose sender is at work is
+    not stalled (for the periodic resume job, which would otherwise run a second sender)."""
+    moving = select(MailboxRequest.service_account_link_id).where(
+        MailboxRequest.updated_at > utcnow() - lease
+    )
     return list(
         session.scalars(
             select(ServiceAccountLink.id).where(
                 ServiceAccountLink.status == LinkStatus.ACTIVE,
+                ServiceAccountLink.id.not_in(moving),
                 ServiceAccountLink.id.in_(
                     select(MailboxRequest.service_account_link_id).where(
                         or_(
