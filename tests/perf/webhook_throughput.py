@@ -177,7 +177,10 @@ def start_redis(workdir: Path) -> tuple[str, int]:
                 break
         except OSError:
             time.sleep(0.05)
-    return f"redis://127.0.0.1:{port}/0", int((workdir / "redis.pid").read_text())
+    pidfile = workdir / "redis.pid"  # the daemon answers a moment before it writes this
+    while not pidfile.exists() and time.monotonic() < deadline + 10:
+        time.sleep(0.05)
+    return f"redis://127.0.0.1:{port}/0", int(pidfile.read_text())
 
 
 def measure_ours(
