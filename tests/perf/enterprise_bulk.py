@@ -6,14 +6,18 @@ limit and the app's client-side ceiling set to the same known values, and report
 
 * the time from the first batch request until every mailbox has its answer, against the least
   time the ceiling allows for the calls needed (ceil(N / 50) batch requests + one code exchange
-  per linked mailbox) — the ratio ideal / actual, goal ≥ 0.9;
+  per linked mailbox) — the ratio ideal / actual, goal ≥ 0.9. The ceiling is the one the lanes
+  leave bulk work: every one of these calls is in the background lane (the batches from the
+  sending job, the code exchanges from the callbacks), which may use the limits less the
+  interactive reserve (20 % by default: 40/s of 50/s), never the reserve kept for people;
 * how many mailboxes failed because of 429 (goal 0), and how many 429s the sandbox sent at all.
 
 The app runs for real: a threaded HTTP server, SQLite, the real services and callback endpoint.
 The sandbox delivers callbacks from several threads (Cronofy does not deliver one at a time).
 Choosing each mailbox's primary calendar is a separate background job (one calendar read per
-mailbox); it is queued during the run and not part of the linking calls, and the script reports
-how many were queued.
+mailbox, one job per domain choosing a few per run); it is queued during the run and not part
+of the linking calls (no job worker runs here), and the script reports the queue's depth. The
+sending loop keeps at most ``EC_MAX_AWAITED`` callbacks awaited, as the sending job does.
 
     uv run python tests/perf/enterprise_bulk.py [--mailboxes 10000] [--per-second 50]
         [--per-minute 3000] [--delivery-threads 16] [--database-url postgresql+psycopg://…]
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import threading
@@ -36,6 +41,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import func, select  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
+from broker.ratelimit import BACKGROUND, background, tenant  # noqa: E402
 from broker.sandbox import notify  # noqa: E402
 from broker.sandbox.client import SandboxClient  # noqa: E402
 from broker.sandbox.server import start_sandbox  # noqa: E402
@@ -216,7 +222,7 @@ def main() -> int:
                 jobs=held,  # the benchmark sends the batches itself, below
             )
             requested = time.monotonic() - requested
-        link_id = link.id
+        link_id, org_id = link.id, org.id
         people = db.scalar(
             select(func.count(User.id)).where(
                 User.organisation_id == org.id, User.role == Role.INTERVIEWER
@@ -231,13 +237,17 @@ def main() -> int:
 
     stop = threading.Event()
     pool = deliver_concurrently(sandbox.app, stop, args.delivery_threads)
-    started = time.monotonic()
+    load = os.getloadavg()
+    started, cpu_started = time.monotonic(), time.process_time()
     sender_report = {}
 
     def send():
-        with app.app_context(), sessions() as db:
+        # as the sending job runs: in the background lane, for the organisation
+        with app.app_context(), sessions() as db, background(), tenant(org_id):
             while True:
-                r = sending.send_batches(db, broker, cipher, link_id)
+                r = sending.send_batches(
+                    db, broker, cipher, link_id, max_awaited=app.config["EC_MAX_AWAITED"]
+                )
                 sender_report.setdefault("batches", 0)
                 sender_report["batches"] += r.batches
                 if r.retry_in is None:
@@ -259,6 +269,7 @@ def main() -> int:
                 )
             time.sleep(0.2)
     elapsed = time.monotonic() - started
+    cpu = time.process_time() - cpu_started
     stop.set()
     sender.join()
     for t in pool:
@@ -275,7 +286,8 @@ def main() -> int:
         ]
     batches = math.ceil(n / sending.BATCH_SIZE)
     calls = batches + counts["linked"]
-    ideal = max(calls / per_second, calls / per_minute * 60)
+    lane_s, lane_m = broker.rate_limiter.caps[BACKGROUND]  # what the lanes leave bulk work
+    ideal = max(calls / lane_s, calls / lane_m * 60)
     pending_jobs = deps.jobs.of(app).pending()
     reasons = {k: failures.count(k) for k in set(failures)}
     print(
@@ -294,14 +306,22 @@ def main() -> int:
         f"{requested:.1f} s |"
     )
     print(f"| calls the sandbox saw | {stats['total']} {stats['requests']} |")
-    print(f"| least time the ceiling allows | {ideal:.1f} s |")
+    print(
+        f"| least time the ceiling allows (the background lane: {lane_s}/s, {lane_m}/min of "
+        f"{per_second}/s, {per_minute}/min) | {ideal:.1f} s |"
+    )
     print(f"| time taken | {elapsed:.1f} s |")
     print(f"| **ideal / actual** (goal ≥ 0.9) | **{ideal / elapsed:.3f}** |")
     print(f"| 429 responses from the sandbox | {stats['rate_limited']} |")
     print(
         f"| **mailboxes failed by 429** (goal 0) | **{failures.count('aggregator_unavailable')}** |"
     )
-    print(f"| calendar-choice jobs queued for afterwards | {pending_jobs} |")
+    print(f"| calendar-choice jobs queued for afterwards (one per domain) | {pending_jobs} |")
+    print(
+        f"| CPU time of this process (app, sandbox and callback delivery) | {cpu:.0f} s "
+        f"({cpu / elapsed:.2f} cores); load average {load[0]:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end |"
+    )
     server.shutdown()
     sandbox.stop()
     return 0
