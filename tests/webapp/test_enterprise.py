@@ -376,43 +376,6 @@ def test_code_exchange_trouble_lets_the_aggregator_resend(admin_client, session,
     assert rows(session)[FABRIKAM[0]].status is MailboxStatus.LINKED
 
 
-def test_a_callback_waits_briefly_for_budget_then_lets_the_aggregator_resend(
-    app, admin_client, session, sandbox, org
-):
-    """A callback holds a web worker while its code waits for the organisation's background
-    budget: past CALLBACK_PATIENCE it answers 503 (nothing reached the aggregator, the state is
-    given back) and the aggregator's next delivery links the mailbox."""
-    from broker.ratelimit import BACKGROUND, NoBudget, current_patience
-    from webapp.services.enterprise import callbacks
-
-    client, auth = admin_client
-    link = connect_domain(client, auth, session, sandbox)
-    users_on(session, org, FABRIKAM[:1])
-    request_list(auth, link, FABRIKAM[:1])
-    with app.app_context():
-        limiter = deps.broker().rate_limiter
-    asked: list[tuple[str, float | None]] = []
-
-    def spent(lane="interactive", tenant=None):
-        asked.append((lane, current_patience()))
-        raise NoBudget(wait=30.0)
-
-    exchanges = token_calls(sandbox)
-    limiter.acquire = spent
-    try:
-        first = sandbox.deliver()
-    finally:
-        del limiter.acquire
-    assert [d["status"] for d in first] == ["503"]
-    assert asked == [(BACKGROUND, callbacks.CALLBACK_PATIENCE)]
-    assert token_calls(sandbox) == exchanges  # never sent: no 429 either
-    row = rows(session)[FABRIKAM[0]]
-    assert row.status is MailboxStatus.PENDING and row.state_used_at is None
-    second = sandbox.deliver()
-    assert [d["status"] for d in second] == ["200"]
-    assert rows(session)[FABRIKAM[0]].status is MailboxStatus.LINKED
-
-
 # --- the callback: signature, state, replay ------------------------------------------------------
 
 

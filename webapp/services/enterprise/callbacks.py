@@ -15,7 +15,6 @@ from broker.notifications import SACallback
 from broker.port import CalendarBroker
 from broker.ratelimit import BACKGROUND
 from broker.ratelimit import lane as rate_lane
-from broker.ratelimit import patience as rate_patience
 from broker.ratelimit import tenant as rate_tenant
 from broker.types import Credentials
 from models import (
@@ -34,10 +33,6 @@ from webapp.services import JobQueue, calendars, connect, credentials, revocatio
 from webapp.services.audit import record
 from webapp.services.enterprise.mailboxes import ERROR_HINTS
 from webapp.services.errors import ServiceError
-
-#: Seconds a callback's code redemption may wait for the organisation's background budget
-#: while it holds a web worker; past that it answers 503 and the aggregator sends it again.
-CALLBACK_PATIENCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -133,14 +128,8 @@ def handle_callback(
         )
     try:
         # Bulk work, paced by the batches the sending job sent: it counts in the background
-        # lane, against the organisation's fair share, never in the interactive reserve. It
-        # holds a web worker meanwhile, so it waits for budget at most CALLBACK_PATIENCE; then
-        # the aggregator is asked to send the callback again (503) and the worker is free.
-        with (
-            rate_lane(BACKGROUND),
-            rate_tenant(row.organisation_id),
-            rate_patience(CALLBACK_PATIENCE),
-        ):
+        # lane, against the organisation's fair share, never in the interactive reserve.
+        with rate_lane(BACKGROUND), rate_tenant(row.organisation_id):
             creds = broker.exchange_code(callback.code or "", row.callback_url or "")
     except (broker_errors.RateLimited, broker_errors.Unavailable):
         # Give the state back: the aggregator resends the callback and we try again then.
