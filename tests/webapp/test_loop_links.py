@@ -497,3 +497,51 @@ def test_the_candidate_moves_one_session_between_the_others(
     assert [e.decoded("DTSTART") for e in events] == [*starts[:2], target, starts[3]]
     booked = interviews_of(session, four)
     assert [str(e["UID"]) for e in events] == [f"interview-{i.uid}@localhost" for i in booked]
+
+
+def test_the_candidates_hours_limit_what_the_link_offers(
+    app, client, auth, session, sandbox, recruiter, four
+):
+    """Only itineraries whose every session is between 06:00 and 12:00 in the candidate's zone
+    (New York; the interviewers work London hours) are offered, and another is refused."""
+    from zoneinfo import ZoneInfo
+
+    broker, _cipher = broker_cipher(app)
+    every = availability.loop_times(
+        session, broker, deps.sealer.of(app), actor_of(recruiter), four
+    ).options
+    _link, token = offer(app, session, recruiter, four, candidate_hours=(6 * 60, 12 * 60))
+    html, options = book_page(client, token)
+    york = ZoneInfo("America/New_York")
+
+    def inside(value: str) -> bool:
+        starts = [dt.datetime.fromisoformat(v) for v in value.split(",")]
+        ends = [s + dt.timedelta(minutes=60) for s in starts]
+        return all(
+            dt.time(6) <= s.astimezone(york).time()
+            and e.astimezone(york).time() <= dt.time(12)
+            and e.astimezone(york).date() == s.astimezone(york).date()
+            for s, e in zip(starts, ends, strict=True)
+        )
+
+    assert options and all(inside(v) for v in options)
+    outside = [o.value for o in every if not inside(o.value)]
+    assert outside, "the London mornings start before 06:00 in New York"
+    refused = client.post(f"/c/{token}", data={"csrf_token": csrf(html), "option": outside[0]})
+    assert refused.status_code == 400
+    with pytest.raises(Invalid, match="end after they start"):
+        offer(app, session, recruiter, four, candidate_hours=(12 * 60, 6 * 60))
+    auth.login(recruiter.email)
+    bad = auth.post(
+        "/schedule/links/loop",
+        {
+            "loop": four.uid,
+            "loop_candidate_hours": "on",
+            "loop_candidate_start": "10:00",
+            "loop_candidate_end": "10:30",
+        },
+        form_page="/schedule/links/",
+    )
+    assert bad.status_code == 400
+    text = bad.get_data(as_text=True)
+    assert "shorter than a session" in text and 'value="10:30"' in text

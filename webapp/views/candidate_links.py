@@ -127,6 +127,7 @@ def offer_loop():
             jobs=deps.jobs(),
             candidate_may_change=form.get("loop_candidate_may_change") == "on",
             change_cutoff_hours=int(form.get("loop_change_cutoff_hours") or 24),
+            candidate_hours=_loop_hours(form),
         )
     except ValueError:
         db_session().rollback()
@@ -141,6 +142,16 @@ def offer_loop():
         return _links_page(status=400, form=form, loop_problem=exc.message)
     emailed = _loop_email(form.get("loop", "")) if form.get("loop_email_candidate") else None
     return _links_page(new_url=_url_of(token), emailed=emailed, status=201)
+
+
+def _loop_hours(form) -> tuple[int, int] | None:
+    """The candidate's hours from the loop link form (``HH:MM`` in their zone), when limited."""
+    if form.get("loop_candidate_hours") != "on":
+        return None
+    return (
+        preferences.parse_minutes(form.get("loop_candidate_start") or "", "candidate_hours"),
+        preferences.parse_minutes(form.get("loop_candidate_end") or "", "candidate_hours"),
+    )
 
 
 def _loop_email(uid: str) -> str | None:

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from broker.port import CalendarBroker
+from broker.types import Period
 from models import (
     InterviewLoop,
     InterviewStatus,
@@ -94,6 +95,21 @@ def in_window(link: SchedulingLink, option: availability.Itinerary) -> bool:
     return link.window_start <= option.start and option.end <= link.window_end
 
 
+def in_hours(opened: Opened, times: Sequence[tuple[dt.datetime, dt.datetime]]) -> bool:
+    """Every (start, end) inside the candidate's hours the link sets (True when it sets none)."""
+    if opened.candidate_hours is None or not times:
+        return True
+    periods = opened.within(Period(min(s for s, _e in times), max(e for _s, e in times)))
+    return all(any(p.start <= s and e <= p.end for p in periods or ()) for s, e in times)
+
+
+def fits(opened: Opened, option: availability.Itinerary) -> bool:
+    """An itinerary the link offers: inside its window and the candidate's hours."""
+    return in_window(opened.link, option) and in_hours(
+        opened, [(s.start, s.end) for s in option.stops]
+    )
+
+
 def offered_times(
     session: Session, broker: CalendarBroker, sealer: Sealer, offer: Offer
 ) -> tuple[availability.Itinerary, ...]:
@@ -105,7 +121,7 @@ def offered_times(
     found = availability.loop_times(
         session, broker, sealer, actor_for(session, offer.link), offer.loop, plan=plan
     )
-    return tuple(o for o in found.options if in_window(offer.link, o))
+    return tuple(o for o in found.options if fits(offer.opened, o))
 
 
 def interviewers(session: Session, loop: InterviewLoop) -> tuple[str, ...]:
@@ -162,9 +178,12 @@ def book(
 
     loop = offer.loop
     durations = [s.duration_minutes for s in loop.sessions]
-    if (
-        len(starts) == len(durations)
-        and starts[-1] + dt.timedelta(minutes=durations[-1]) > link.window_end
+    if len(starts) == len(durations) and (
+        starts[-1] + dt.timedelta(minutes=durations[-1]) > link.window_end
+        or not in_hours(
+            offer.opened,
+            [(s, s + dt.timedelta(minutes=d)) for s, d in zip(starts, durations, strict=True)],
+        )
     ):
         raise Invalid("Pick one of the start times offered.", field="option")
     try:

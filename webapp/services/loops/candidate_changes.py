@@ -20,13 +20,15 @@ from models import Interview, InterviewLoop, LoopState, SchedulingLink, utcnow
 from webapp.security import Sealer, TokenCipher
 from webapp.services import JobQueue
 from webapp.services.audit import record
+from webapp.services.candidate_booking import Opened, opened_from
 from webapp.services.errors import ChangeRefused, Invalid
 from webapp.services.loops import availability, changes
 from webapp.services.loops.candidate import (
     ShownLoop,
     actor_for,
     current_plan,
-    in_window,
+    fits,
+    in_hours,
     shown,
     used_loop,
 )
@@ -41,6 +43,8 @@ class Change:
     link: SchedulingLink
     loop: InterviewLoop
     shown: ShownLoop
+    #: The link with what its token carries (the candidate's zone and hours).
+    opened: Opened
     #: Why no change is possible, for the candidate (None: they may change it).
     refused: str | None
     #: The last moment a change is accepted: the cut-off before the first session.
@@ -104,9 +108,9 @@ def change_for(
     *,
     now: dt.datetime | None = None,
 ) -> Change:
-    link, _payload, loop = used_loop(session, sealer, token)
+    link, payload, loop = used_loop(session, sealer, token)
     reason, refused, deadline = _verdict(link, loop, shown, now or utcnow())
-    return Change(link, loop, shown, refused, deadline, reason)
+    return Change(link, loop, shown, opened_from(link, payload), refused, deadline, reason)
 
 
 def change_of(
@@ -176,7 +180,7 @@ def move_times(
     )
     now = [s.start for s in change.shown.sessions]
     return tuple(
-        o for o in found.options if in_window(change.link, o) and [s.start for s in o.stops] != now
+        o for o in found.options if fits(change.opened, o) and [s.start for s in o.stops] != now
     )
 
 
@@ -210,7 +214,15 @@ def reschedule(
     if [s.start for s in change.shown.sessions] == list(starts):
         raise Invalid("Those are already your interviews' times. Pick others.", field="option")
     last = change.loop.sessions[-1].duration_minutes if change.loop.sessions else 0
-    if starts[-1] + dt.timedelta(minutes=last) > link.window_end:
+    durations = [s.duration_minutes for s in change.loop.sessions]
+    if (
+        starts[-1] + dt.timedelta(minutes=last) > link.window_end
+        or len(starts) != len(durations)
+        or not in_hours(
+            change.opened,
+            [(s, s + dt.timedelta(minutes=d)) for s, d in zip(starts, durations, strict=True)],
+        )
+    ):
         raise Invalid("Pick one of the start times offered.", field="option")
     try:
         changes.move_loop(

@@ -21,7 +21,7 @@ from webapp.services import JobQueue
 from webapp.services.availability import free_slots, model, windows
 from webapp.services.errors import Invalid, SlotTaken
 from webapp.services.loops import availability, changes
-from webapp.services.loops.candidate import actor_for, current_plan
+from webapp.services.loops.candidate import actor_for, current_plan, in_hours
 from webapp.services.loops.candidate_changes import Change, allowed_change, flag
 from webapp.services.loops.compose import LoopPlan, ResolvedSession
 from webapp.services.loops.reading import view_loop
@@ -95,8 +95,10 @@ def session_times(
     def fits(slot: Slot) -> bool:
         starts = [slot.start if s.ordinal == ordinal else s.start for s in live]
         ends = [slot.end if s.ordinal == ordinal else s.end for s in live]
-        return availability.fits_days(plan, starts, ends) and within_breaks(  # type: ignore[arg-type]
-            plan, fixed, change, ordinal, slot.start
+        return (
+            availability.fits_days(plan, starts, ends)  # type: ignore[arg-type]
+            and within_breaks(plan, fixed, change, ordinal, slot.start)
+            and in_hours(change.opened, [(slot.start, slot.end)])
         )
 
     return tuple(s for s in free if s.start != this.start and s.end <= upper and fits(s))
@@ -158,6 +160,8 @@ def move_session(
     actor = actor_for(session, link)
     booked = view_loop(session, None, cipher, sealer, change.loop).sessions
     end = start + dt.timedelta(minutes=this.duration)
+    if not in_hours(change.opened, [(start, end)]):
+        raise Invalid("Pick one of the times offered.", field="slot")
     overlaps = (prev is not None and prev.end is not None and start < prev.end) or (
         nxt is not None and nxt.start is not None and end > nxt.start
     )  # said by the move itself, first

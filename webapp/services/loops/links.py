@@ -60,9 +60,12 @@ def offer_loop(
     jobs: JobQueue | None = None,
     candidate_may_change: bool = False,
     change_cutoff_hours: int = 24,
+    candidate_hours: tuple[int, int] | None = None,
 ) -> tuple[SchedulingLink, str]:
     """A single-use link for the candidate of the draft loop ``uid`` (the actor's own) to pick
-    its start time; returns it with its token. ``email_to`` (token → URL) emails it to them."""
+    its start time; returns it with its token. ``email_to`` (token → URL) emails it to them.
+    ``candidate_hours`` (minutes after midnight in the candidate's zone): every session offered
+    is inside them, on top of each interviewer's working hours."""
     if actor.role is not Role.RECRUITER:
         raise Forbidden("Only recruiters create self-scheduling links.")
     loop = loop_for(session, actor, uid)
@@ -71,6 +74,16 @@ def offer_loop(
     if not 1 <= expires_days <= MAX_EXPIRY_DAYS:
         raise Invalid(f"Links expire after 1 to {MAX_EXPIRY_DAYS} days.", field="expires_days")
     cutoff = check_cutoff(change_cutoff_hours)
+    if candidate_hours is not None:
+        first, last = candidate_hours
+        if not (0 <= first < last <= 24 * 60):
+            raise Invalid(
+                "The candidate's hours must end after they start.", field="candidate_hours"
+            )
+        if last - first < max(s.duration_minutes for s in loop.sessions):
+            raise Invalid(
+                "The candidate's hours are shorter than a session.", field="candidate_hours"
+            )
     host = link_of(session, actor.user_id)
     if host is None or host.status is not LinkStatus.ACTIVE or not host.target_calendar_id:
         raise Invalid("Connect your calendar first: the interviews are written to it.")
@@ -104,6 +117,7 @@ def offer_loop(
             "e": details.candidate_email,
             "z": tzid,
             "t": details.title,
+            **({"h": list(candidate_hours)} if candidate_hours else {}),
         },
     )
     link = SchedulingLink(
@@ -139,6 +153,7 @@ def offer_loop(
             "emailed": email_to is not None,
             "candidate_may_change": bool(candidate_may_change),
             "change_cutoff_hours": cutoff,
+            "candidate_hours": candidate_hours is not None,
         },
     )
     session.commit()
