@@ -210,3 +210,24 @@ def test_shadows_are_never_picked_and_bad_asks_are_refused(
             recruiter,
             model.Query(panel_link_ids=(riley_link.id,), pools=((pool.id, 1), (pool.id, 1))),
         )
+
+
+def test_another_organisations_pool_cannot_be_asked_even_sharing_addresses(
+    app, session, sandbox, org, recruiter, pool_setup
+):
+    from tests.factories import make_org
+
+    _pool, people, riley_link, _admin = pool_setup
+    other = make_org(session, "Contoso")
+    their_admin = make_user(session, other, Role.ADMIN, email="admin@contoso.example")
+    theirs = manage.create_pool(session, actor_of(their_admin), "Backend")
+    for user, _link in people:  # their namesakes, at our people's addresses
+        twin = make_user(session, other, Role.INTERVIEWER, email=user.email, password=False)
+        manage.add_member(session, actor_of(their_admin), theirs.id, twin.id)
+    sandbox.call("DELETE", "/stats")
+    with pytest.raises(Invalid, match="a pool from the list"):
+        grid_of(app, session, recruiter, query_of(riley_link, theirs))
+    with pytest.raises(Invalid, match="a pool from the list"):
+        book(app, session, recruiter, query_of(riley_link, theirs), utcnow() + dt.timedelta(days=8))
+    assert sandbox.stats()["requests"].get("POST /v1/availability", 0) == 0
+    assert session.scalar(select(Interview.id)) is None
