@@ -201,6 +201,12 @@ def book(
     except Invalid as exc:
         session.rollback()
         if exc.message == booking.ALREADY:
+            # This link's own earlier submit (a double click) booked it: show that booking.
+            used = session.scalar(
+                select(SchedulingLink.used_at).where(SchedulingLink.id == link.id)
+            )
+            if used is not None:
+                raise LinkUnusable(USED, "used") from None
             raise LinkUnusable(ARRANGED, "arranged") from None
         raise
     except Exception:
