@@ -545,3 +545,33 @@ def test_the_candidates_hours_limit_what_the_link_offers(
     assert bad.status_code == 400
     text = bad.get_data(as_text=True)
     assert "shorter than a session" in text and 'value="10:30"' in text
+
+
+def test_a_link_never_opens_another_organisations_loop(
+    app, client, session, sandbox, recruiter, four
+):
+    """Even a link row pointing at a neighbouring organisation's loop (same addresses) opens
+    nothing: the loop is looked up inside the link's own organisation."""
+    from tests.tenants import seed_neighbour, snapshot
+
+    neighbour = seed_neighbour(session, deps.cipher.of(app), [recruiter])
+    theirs = session.scalar(
+        select(InterviewLoop).where(InterviewLoop.uid == neighbour.ids["interview_loop"])
+    )
+    link, token = offer(app, session, recruiter, four)
+    html, _options = book_page(client, token)
+    session.execute(
+        SchedulingLink.__table__.update()
+        .where(SchedulingLink.id == link.id)
+        .values(loop_id=theirs.id)
+    )
+    session.commit()
+    before = snapshot(session, neighbour.org.id)
+    for path in ("", "/interview.ics", "/reschedule", "/cancel"):
+        response = client.get(f"/c/{token}{path}")
+        assert response.status_code in (404, 410), path
+        page = response.get_data(as_text=True)
+        assert neighbour.markers and not any(m in page for m in neighbour.markers), path
+    posted = client.post(f"/c/{token}", data={"csrf_token": csrf(html), "option": "x"})
+    assert posted.status_code == 404
+    assert snapshot(session, neighbour.org.id) == before
