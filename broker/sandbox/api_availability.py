@@ -122,8 +122,13 @@ def _groups(state: SandboxState, client_id: str, participants: Any, config) -> l
                     f"{sub!r} is not an account or resource authorized by this app",
                 )
             calendar_ids = member.get("calendar_ids") or None
-            if calendar_ids is not None and not isinstance(calendar_ids, list):
-                raise errors.invalid("participants", "invalid", "calendar_ids must be a list")
+            if calendar_ids is not None and (
+                not isinstance(calendar_ids, list)
+                or not all(isinstance(c, str) and c for c in calendar_ids)
+            ):
+                raise errors.invalid(
+                    "participants", "invalid", "calendar_ids must be a list of calendar ids"
+                )
             available = (
                 _periods(member.get("available_periods"), "participants", config, required=False)
                 or None

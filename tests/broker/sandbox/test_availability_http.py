@@ -262,6 +262,25 @@ def test_bad_availability_requests_are_422(sandbox, connect, body, field):
     assert field in response.json()["errors"]
 
 
+def test_member_calendar_ids_must_be_the_members_calendar_ids(sandbox, connect):
+    riley = connect(RILEY)
+    base = {
+        "required_duration": {"minutes": 30},
+        "query_periods": [{k: v.isoformat() for k, v in _week()[0].items()}],
+    }
+    for calendar_ids in ("cal_x", [["cal_x"]], [None], [""], ["cal_not_riley_s"]):
+        member = {"sub": riley.sub, "calendar_ids": calendar_ids}
+        body = {**base, "participants": [{"members": [member], "required": "all"}]}
+        response = api(sandbox, "POST", "/v1/availability", riley.auth.access_token, json=body)
+        assert response.status_code == 422, (calendar_ids, response.text)
+        assert "participants" in response.json()["errors"]
+    primary = next(c["calendar_id"] for c in riley.list_calendars() if c["calendar_primary"])
+    member = {"sub": riley.sub, "calendar_ids": [primary]}
+    body = {**base, "participants": [{"members": [member], "required": "all"}]}
+    response = api(sandbox, "POST", "/v1/availability", riley.auth.access_token, json=body)
+    assert response.status_code == 200, response.text
+
+
 def test_availability_needs_credentials(sandbox):
     assert api(sandbox, "POST", "/v1/availability", "wrong", json={}).status_code == 401
 
