@@ -18,7 +18,8 @@ from webapp.api.pagination import by_key
 from webapp.api.schemas import scheduling as s
 from webapp.api.schemas.common import PageQuerySchema
 from webapp.services.availability import free_slots, model, roster
-from webapp.services.scheduling import booking, reading, rescheduling
+from webapp.services.loops import ordinary
+from webapp.services.scheduling import booking, reading
 from webapp.services.scheduling.content import MAX_WRITE_PAYLOAD, Content
 
 SCHEDULERS = (Role.RECRUITER, Role.COORDINATOR)
@@ -288,7 +289,7 @@ def reschedule(uid: str, body):
     event moves, and everything else it says (title, notes, guests, room, video link) stays. The
     response carries the new times as requested (and no title), with `in_calendar` false until
     the calendar confirms them."""
-    interview, payload = rescheduling.reschedule_interview(
+    interview, payload = ordinary.reschedule_interview(
         db(),
         required_broker(),
         deps.cipher(),
@@ -314,8 +315,15 @@ def reschedule(uid: str, body):
 )
 def cancel(uid: str):
     """Cancel the interview; its calendar events are deleted and attendees told by the calendar."""
-    interview = booking.cancel_interview(
-        db(), actor(), uid, jobs=deps.jobs(), notify=deps.candidate_notify()
+    interview = ordinary.cancel_interview(
+        db(),
+        deps.broker(),
+        deps.cipher(),
+        deps.sealer(),
+        actor(),
+        uid,
+        jobs=deps.jobs(),
+        notify=deps.candidate_notify(),
     )
     db().refresh(interview)
     return _listed(interview, None)

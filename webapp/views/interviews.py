@@ -22,7 +22,8 @@ from webapp.security import allow
 from webapp.services import video
 from webapp.services.availability import free_slots, model
 from webapp.services.errors import Invalid, NotFound, ServiceError
-from webapp.services.scheduling import access, booking, reading, rescheduling
+from webapp.services.loops import ordinary
+from webapp.services.scheduling import access, reading, rescheduling
 from webapp.views.schedule import SCHEDULERS, parse_date, parse_start, viewer_zone
 from webapp.web import actor
 
@@ -58,6 +59,7 @@ def show(uid: str):
     return render_template(
         "interviews/show.html",
         view=view,
+        in_loop=ordinary.loop_session(db_session(), view.interview),
         tz=model.zone(viewer_zone()),
         tzid=viewer_zone(),
         Status=InterviewStatus,
@@ -99,6 +101,7 @@ def cancel_form(uid: str):
     return render_template(
         "interviews/cancel.html",
         view=view,
+        in_loop=ordinary.loop_session(db, view.interview),
         tz=model.zone(viewer_zone()),
         tzid=viewer_zone(),
         Status=InterviewStatus,
@@ -115,7 +118,16 @@ def cancel(uid: str):
         access.interview_for(db, me, uid)
         if request.form.get("confirm") != "yes":  # it tells everyone invited: ask first
             return redirect(url_for("interviews.cancel_form", uid=uid), code=303)
-        booking.cancel_interview(db, me, uid, jobs=deps.jobs(), notify=deps.candidate_notify())
+        ordinary.cancel_interview(
+            db,
+            deps.broker(),
+            deps.cipher(),
+            deps.sealer(),
+            me,
+            uid,
+            jobs=deps.jobs(),
+            notify=deps.candidate_notify(),
+        )
     except NotFound:
         abort(404)
     except ServiceError as exc:
@@ -190,6 +202,7 @@ def reschedule_form(uid: str):
     return render_template(
         "interviews/reschedule.html",
         interview=interview,
+        in_loop=ordinary.loop_session(db, interview),
         view=view,
         grid=grid,
         problem=problem,
@@ -221,7 +234,7 @@ def reschedule(uid: str):
         flash("Choose one of the listed durations.", "error")
         return redirect(back)
     try:
-        rescheduling.reschedule_interview(
+        ordinary.reschedule_interview(
             db_session(),
             deps.broker(),
             deps.cipher(),

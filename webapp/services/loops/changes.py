@@ -20,7 +20,15 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from broker.port import CalendarBroker
-from models import EventStatus, InterviewLoop, InterviewStatus, LinkStatus, LoopState, utcnow
+from models import (
+    EventStatus,
+    Interview,
+    InterviewLoop,
+    InterviewStatus,
+    LinkStatus,
+    LoopState,
+    utcnow,
+)
 from webapp.security import Sealer, TokenCipher
 from webapp.services import Actor, JobQueue, claims
 from webapp.services.audit import record
@@ -186,10 +194,43 @@ def move_session(
     notify: Notify | None = None,
     plan: LoopPlan | None = None,
 ) -> InterviewLoop:
-    """Move one session, keeping the loop in order (its gaps to the sessions around it) and on
-    its days; the session's panel and room must be free at the new time. ``plan``: the loop's
-    plan as the caller narrowed it (a link's days from today on)."""
+    """Move one session, keeping the loop in order (its gaps to the sessions around it, a
+    one-day loop's longest break) and on its days; the session's panel and room must be free at
+    the new time. ``plan``: the loop's plan as the caller narrowed it (a link's days from today
+    on)."""
     loop = _booked(session, actor, uid)
+    move_booked_session(
+        session,
+        broker,
+        cipher,
+        sealer,
+        actor,
+        loop,
+        ordinal,
+        start,
+        jobs=jobs,
+        notify=notify,
+        plan=plan,
+    )
+    return loop
+
+
+def move_booked_session(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: Sealer,
+    actor: Actor,
+    loop: InterviewLoop,
+    ordinal: int,
+    start: dt.datetime,
+    *,
+    jobs: JobQueue,
+    notify: Notify | None = None,
+    plan: LoopPlan | None = None,
+) -> tuple[Interview, str]:
+    """``move_session`` for a booked loop the caller has found the actor may change (through
+    one of its sessions' interviews): the moved interview and its sealed write."""
     booked = _read(session, broker, cipher, sealer, loop)
     this = next((b for b in booked if b.ordinal == ordinal), None)
     if this is None or not this.live or this.interview is None:
@@ -218,8 +259,9 @@ def move_session(
             + ("two days." if plan.split_days else "one day."),
             field="start",
         )
+    _check_breaks(plan, resolved, live, starts, ends, ordinal)
     siblings = [b.interview.id for b in live if b.ordinal != ordinal and b.interview]
-    rescheduling.move_interview(
+    moved = rescheduling.move_interview(
         session,
         broker,
         cipher,
@@ -252,7 +294,24 @@ def move_session(
             ],
             jobs=jobs,
         )
-    return loop
+    return moved
+
+
+def _check_breaks(plan, resolved, live, starts, ends, ordinal) -> None:
+    """A loop held on one day keeps its longest break on both sides of the moved session."""
+    if plan.split_days or plan.max_break is None:
+        return
+    for n in range(1, len(live)):
+        if ordinal not in (live[n - 1].ordinal, live[n].ordinal):
+            continue
+        prev, nxt = resolved[live[n - 1].ordinal - 1].plan, resolved[live[n].ordinal - 1].plan
+        most = dt.timedelta(minutes=max(plan.max_break, prev.buffer_after, nxt.buffer_before))
+        if starts[n] - ends[n - 1] > most:
+            raise Invalid(
+                f"That would leave more than {plan.max_break} minutes between two sessions "
+                "of the loop. Pick a time closer to the sessions around it.",
+                field="start",
+            )
 
 
 def cancel_loop(
@@ -269,10 +328,13 @@ def cancel_loop(
     """Cancel every session still to come (one that has taken place stays as it is)."""
     loop = _booked(session, actor, uid)
     booked = _read(session, broker, cipher, sealer, loop)
+    if not any(b.live and not b.started and b.interview is not None for b in booked):
+        raise Invalid("Nothing of this loop is left to cancel.")
+    loop.state = LoopState.CANCELLED  # first: the sessions' cancelling leaves the loop to us
     cancelled = []
     for b in booked:
         if b.live and not b.started and b.interview is not None:
-            booking.mark_cancelling(session, b.interview)
+            booking.mark_cancelling(session, b.interview, actor)
             record(
                 session,
                 actor,
@@ -281,9 +343,6 @@ def cancel_loop(
                 target_id=b.interview.id,
             )
             cancelled.append(b.interview.id)
-    if not cancelled:
-        raise Invalid("Nothing of this loop is left to cancel.")
-    loop.state = LoopState.CANCELLED
     record(
         session,
         actor,
@@ -333,6 +392,27 @@ def cancel_session(
 ) -> InterviewLoop:
     """Cancel one session; the loop is cancelled with its last live session."""
     loop = _booked(session, actor, uid)
+    cancel_booked_session(
+        session, broker, cipher, sealer, actor, loop, ordinal, jobs=jobs, notify=notify
+    )
+    return loop
+
+
+def cancel_booked_session(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    sealer: Sealer,
+    actor: Actor,
+    loop: InterviewLoop,
+    ordinal: int,
+    *,
+    jobs: JobQueue,
+    notify: Notify | None = None,
+) -> Interview:
+    """``cancel_session`` for a booked loop the caller has found the actor may change (through
+    one of its sessions' interviews); ``booking.mark_cancelling`` ends the loop with its last
+    live session (``loops.ends``)."""
     booked = _read(session, broker, cipher, sealer, loop)
     this = next((b for b in booked if b.ordinal == ordinal), None)
     if this is None or not this.live or this.interview is None:
@@ -340,10 +420,6 @@ def cancel_session(
     if this.started:
         raise Invalid(TAKEN_PLACE)
     booking.cancel_found(session, actor, this.interview, jobs=jobs)
-    if not any(b.live for b in booked if b.ordinal != ordinal):
-        loop.state = LoopState.CANCELLED
-        record(session, actor, "loop.cancelled", target_type="interview_loop", target_id=loop.id)
-        session.commit()
     if notify is not None:
         tell_candidate(
             session,
@@ -355,4 +431,4 @@ def cancel_session(
             cancelled=_timed([this]),
             jobs=jobs,
         )
-    return loop
+    return this.interview

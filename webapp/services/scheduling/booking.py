@@ -40,6 +40,7 @@ from webapp.services.accounts import valid_email
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.errors import Invalid, SlotTaken
+from webapp.services.loops import ends
 from webapp.services.pools import asks as pool_asks
 from webapp.services.pools import ledger
 from webapp.services.scheduling import notices
@@ -423,7 +424,7 @@ def cancel_found(
     )
     if has_started(event):  # the calendar has told everyone; it cannot be taken back
         raise Invalid(TAKEN_PLACE)
-    mark_cancelling(session, interview)
+    mark_cancelling(session, interview, actor)
     record(session, actor, "interview.cancelled", target_type="interview", target_id=interview.id)
     session.commit()
     jobs.enqueue("scheduling.delete_interview", interview.id)
@@ -434,13 +435,15 @@ def cancel_found(
     return interview
 
 
-def mark_cancelling(session: Session, interview: Interview) -> None:
+def mark_cancelling(session: Session, interview: Interview, actor: Actor | None = None) -> None:
     """The interview is being cancelled: each of its events is to be deleted (``writes.run_delete``
     does it, counting an event already gone as deleted) and its time is free for other bookings.
-    The caller audits and commits."""
+    A loop whose last live session this was is cancelled with it (``loops.ends``). The caller
+    audits the interview's cancellation and commits."""
     interview.status = InterviewStatus.CANCELLING
     interview.needs_notice = False
     for ev in interview.events:
         if ev.status is not EventStatus.DELETED:
             ev.status = EventStatus.DELETING
     claims.release(session, interview.id)
+    ends.end_if_done(session, interview, actor)

@@ -25,6 +25,7 @@ from webapp.services import claims, pacing
 from webapp.services.audit import record
 from webapp.services.credentials import call_broker
 from webapp.services.errors import NoBudgetNow, ServiceError, WriteFailed
+from webapp.services.loops import ends
 from webapp.services.scheduling.content import EVENT_PREFIX
 from webapp.services.scheduling.writes import delete_event
 
@@ -44,6 +45,7 @@ def _mark_cancelled_in_calendar(session: Session, interview: Interview) -> None:
         target_type="interview",
         target_id=interview.id,
     )
+    ends.end_if_done(session, interview)
 
 
 def apply_changes(
