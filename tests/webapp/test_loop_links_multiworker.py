@@ -108,3 +108,49 @@ def test_candidates_and_the_recruiter_racing_for_one_itinerary_make_one_loop(
     assert len(starts) == 4
     first = dt.datetime.fromisoformat(option.split(",")[0]).astimezone(dt.UTC)
     assert starts[0] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_double_submit_of_a_loop_link_books_once_across_workers(
+    on_postgres, app, session, sandbox, org, recruiter, panel, database_url, redis_url, tmp_path
+):
+    """The candidate's form posted twice at once (a double click reaching two workers): one
+    request books the loop, the other shows that booking; four sessions, one link use."""
+    from tests.webapp.test_booking_claims import run_together
+
+    sealer = Sealer.from_secret(SECRET_KEY)
+    (_a, la), (_b, lb) = panel
+    loop = compose.compose_loop(
+        session,
+        sealer,
+        actor_of(recruiter),
+        plan_for([[la], [lb], [la], [la, lb]], candidate_tzid="Europe/London"),
+    )
+    _link, token = loop_links.offer_loop(
+        session, sealer, actor_of(recruiter), loop.uid, expires_days=3
+    )
+    with gunicorn(sandbox, database_url, redis_url, tmp_path, jobs_worker=True) as (base, _out):
+        with requests.Session() as candidate:
+            form = candidate.get(f"{base}/c/{token}", timeout=60).text
+            option = OPTION_RE.findall(form)[0]
+            sandbox.add_fault(method="POST", path="/v1/sequenced_availability", latency_ms=400)
+
+            def submit():
+                response = candidate.post(
+                    f"{base}/c/{token}",
+                    timeout=60,
+                    allow_redirects=False,
+                    data={"csrf_token": CSRF_RE.search(form).group(1), "option": option},
+                )
+                assert response.status_code in (200, 303), response.text[:300]
+                if response.status_code == 200:
+                    assert "Your interviews are booked" in response.text
+                return response.status_code
+
+            codes = run_together([submit, submit])
+            sandbox.call("DELETE", "/faults")
+            interviews = _scheduled(session)
+    assert sorted(codes) == [200, 303], codes
+    session.expire_all()
+    assert session.get(InterviewLoop, loop.id).state is LoopState.BOOKED
+    assert len(interviews) == 4 and all(i.status is InterviewStatus.SCHEDULED for i in interviews)
+    assert len(_our_events(sandbox, recruiter.email)) == 4
