@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from models import AuditEntry, InterviewLoop, InterviewStatus, LoopState
 from tests.api.conftest import ApiClient, assert_error, issue_token
+from tests.held_jobs import HeldJobs
 from tests.tenants import NEIGHBOUR_PASSWORD, seed_neighbour, snapshot
 from tests.webapp.loop_support import compose_loop, plan_for, session_interviews
 from tests.webapp.scheduling_support import managed, next_weekday
@@ -17,7 +18,7 @@ from tests.webapp.test_loops import book, recruiter_link, times
 from tests.webapp.test_scheduling import actor_of, broker_cipher
 from webapp import deps
 from webapp.services.errors import Invalid
-from webapp.services.loops import changes
+from webapp.services.loops import changes, moving
 from webapp.services.scheduling import sync
 
 
@@ -187,3 +188,78 @@ def test_the_loop_ends_when_its_last_session_is_deleted_in_the_calendar(
         assert "booked loop" in exc.message
     else:
         raise AssertionError("a cancelled loop cannot be changed")
+
+
+# --- a whole-loop move whose calendar writes fail -------------------------------------------------
+
+
+def test_a_whole_loop_move_that_fails_midway_goes_back_to_its_previous_times(
+    app, client, auth, session, sandbox, recruiter, panel
+):
+    """The third session's event write is refused (sandbox fault): the two sessions already
+    moved are written back, the third (perhaps half written) too, the fourth never moved; every
+    session is at its previous time, claims hold the previous times, and the loop page says the
+    move did not happen."""
+    from models import SlotClaim
+
+    loop, first = booked_loop(app, session, recruiter, panel)
+    before = starts(app, session, recruiter, loop)
+    offered = times(app, session, recruiter, loop, ignore_loop_claims=True)
+    target = next(o for o in offered.options if o.start >= first.end + dt.timedelta(hours=20))
+    broker, cipher = broker_cipher(app)
+    sealer, jobs = deps.sealer.of(app), deps.jobs.of(app)
+    held = HeldJobs()
+    changes.move_loop(
+        session,
+        broker,
+        cipher,
+        sealer,
+        actor_of(recruiter),
+        loop.uid,
+        [s.start for s in target.stops],
+        jobs=held,
+    )
+    [(name, args)] = held.queued
+    assert name == "scheduling.move_loop"
+    # The first two event writes pass (a 1 ms delay), every later one is refused.
+    sandbox.add_fault(method="POST", path="/v1/calendars/*/events", latency_ms=1, count=2)
+    sandbox.add_fault(method="POST", path="/v1/calendars/*/events", status=500)
+    back = HeldJobs()
+    try:
+        assert moving.run_loop_move(session, broker, cipher, sealer, *args, jobs=back) == (
+            "went back"
+        )
+    finally:
+        sandbox.clear_faults()
+    ids = [i.id for i in session_interviews(session, loop)]
+    # Sessions 1-3 (the third perhaps half written) are written back; the fourth never moved.
+    assert [(n, a[0]) for n, a in back.queued] == [
+        ("scheduling.write_interview", i) for i in ids[:3]
+    ]
+    for name, a in back.queued:  # the calendar answers again: the writes back go through
+        jobs.enqueue(name, *a)
+    assert starts(app, session, recruiter, loop) == before
+    assert {i.status for i in session_interviews(session, loop)} == {InterviewStatus.SCHEDULED}
+    assert state(session, loop) is LoopState.BOOKED
+    claimed = {(c.interview_id, c.starts_at) for c in session.scalars(select(SlotClaim))}
+    assert {s for _i, s in claimed} <= set(before)
+    assert {i for i, _s in claimed} == set(ids)
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "loop.move_failed"))
+    assert entry.detail == {"failed_session": 3, "went_back": True}
+    auth.login(recruiter.email)
+    page = client.get(f"/schedule/loops/{loop.uid}").get_data(as_text=True)
+    assert "every session went back to its previous time" in page
+    # A later move that succeeds clears the notice.
+    changes.move_loop(
+        session,
+        broker,
+        cipher,
+        sealer,
+        actor_of(recruiter),
+        loop.uid,
+        [s.start for s in target.stops],
+        jobs=jobs,
+    )
+    assert starts(app, session, recruiter, loop) == [s.start for s in target.stops]
+    page = client.get(f"/schedule/loops/{loop.uid}").get_data(as_text=True)
+    assert "went back to its previous time" not in page

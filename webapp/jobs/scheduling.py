@@ -54,6 +54,22 @@ def write_loop(loop_id: int, payloads: dict[str, str]) -> str:
         )
 
 
+@tasks.task("move_loop", retries=WRITE_RETRIES, retry_delay=WRITE_RETRY_DELAY)
+def move_loop(
+    loop_id: int, payloads: dict[str, str], previous: dict[str, str], old_holds: list
+) -> str:
+    """Write a moved loop's sessions in order; a failed session takes the whole move back."""
+    from webapp.services.loops import moving
+
+    broker, cipher, seal = deps.broker(), deps.cipher(), deps.sealer()
+    if broker is None:
+        raise WriteFailed("no calendar aggregator configured")
+    with deps.database().sessions() as session:
+        return moving.run_loop_move(
+            session, broker, cipher, seal, loop_id, payloads, previous, old_holds, jobs=deps.jobs()
+        )
+
+
 # A push follow-up (background, before periodic reads); writing/deleting a booked interview
 # stays interactive.
 @tasks.task("apply_changes", retries=5, retry_delay=30, lane="background", work="push")

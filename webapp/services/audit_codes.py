@@ -179,6 +179,9 @@ AREAS: tuple[Area, ...] = (
             "loop.write_failed": "A session of a loop could not be written to the calendar: "
             "every session was taken back (the detail names the session).",
             "loop.rescheduled": "A whole interview loop was moved to another itinerary.",
+            "loop.move_failed": "A whole-loop move could not be written to the calendar: every "
+            "session went back to its previous time (or, a previous time being booked "
+            "meanwhile, the move is finished by retries); the detail says which.",
             "loop.cancelled": "An interview loop was cancelled.",
             "loop.offered": "A recruiter created a self-scheduling link that offers a composed "
             "interview loop.",

@@ -18,6 +18,7 @@ from webapp.services import errors
 from webapp.services.availability import model, roster
 from webapp.services.errors import Invalid, NotFound, ServiceError
 from webapp.services.loops import availability, booking, changes, compose, reading
+from webapp.services.loops import moving as moving_writes
 from webapp.services.pools import manage as pool_manage
 from webapp.views.schedule import parse_date, viewer_zone, zone_options
 from webapp.web import actor
@@ -178,6 +179,7 @@ def _show_page(uid: str, problem=None, status=200, moving=False):
         view=view,
         trouble=trouble,
         problem=problem,
+        move_problem=moving_writes.move_problem(db, loop) if view is not None else None,
         moving=moving,
         tz=model.zone(tzid),
         viewer_tz=tzid,

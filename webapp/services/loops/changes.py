@@ -26,40 +26,31 @@ from models import (
     InterviewLoop,
     InterviewStatus,
     LinkStatus,
-    LoopState,
     utcnow,
 )
 from webapp.security import Sealer, TokenCipher
 from webapp.services import Actor, JobQueue, claims
 from webapp.services.audit import record
 from webapp.services.availability import model
-from webapp.services.errors import AggregatorTrouble, Invalid, SlotTaken
+from webapp.services.errors import Invalid, SlotTaken
+from webapp.services.loops import moving
 from webapp.services.loops.availability import LoopTimes, fits_days, loop_times
 from webapp.services.loops.booking import TAKEN, check_itinerary, holds_of, itinerary_is_free
-from webapp.services.loops.compose import LoopPlan, ResolvedSession, check_plan, loop_for, plan_of
+from webapp.services.loops.cancelling import (  # noqa: F401 (the loop's changes, in one place)
+    cancel_booked_session,
+    cancel_loop,
+    cancel_session,
+)
+from webapp.services.loops.compose import LoopPlan, ResolvedSession, check_plan, plan_of
 from webapp.services.loops.notices import Timed, tell_candidate
-from webapp.services.loops.reading import BookedSession, view_loop
+from webapp.services.loops.reading import BookedSession, booked_loop, read_booked
 from webapp.services.pools import ledger
-from webapp.services.scheduling import booking, rescheduling
+from webapp.services.scheduling import rescheduling
 from webapp.services.scheduling.access import links_by_id, panel_members
 from webapp.services.scheduling.booking import seal_write
 from webapp.services.scheduling.content import Content
 from webapp.services.scheduling.notices import Notify
 from webapp.services.scheduling.reading import TAKEN_PLACE
-
-
-def _booked(session: Session, actor: Actor, uid: str) -> InterviewLoop:
-    loop = loop_for(session, actor, uid)
-    if loop.state is not LoopState.BOOKED:
-        raise Invalid("Only a booked loop can be changed.")
-    return loop
-
-
-def _read(session, broker, cipher, sealer, loop) -> list[BookedSession]:
-    view = view_loop(session, broker, cipher, sealer, loop)
-    if view.problem:
-        raise AggregatorTrouble(view.problem)
-    return view.sessions
 
 
 def move_loop(
@@ -77,8 +68,8 @@ def move_loop(
 ) -> InterviewLoop:
     """Move every session to a new itinerary (one start per session, as offered), all or none.
     ``plan``: the loop's plan as the caller narrowed it (a link's days from today on)."""
-    loop = _booked(session, actor, uid)
-    booked = _read(session, broker, cipher, sealer, loop)
+    loop = booked_loop(session, actor, uid)
+    booked = read_booked(session, broker, cipher, sealer, loop)
     if any(not b.live for b in booked):
         raise Invalid("A session of this loop is cancelled: move the other sessions one by one.")
     if any(b.interview.status is not InterviewStatus.SCHEDULED for b in booked):  # type: ignore[union-attr]
@@ -92,11 +83,21 @@ def move_loop(
     check_itinerary(plan, resolved, starts)
     if itinerary_is_free(broker, plan, resolved, starts) is None:
         raise SlotTaken(TAKEN)
-    writes = []
+    writes, previous = [], {}
+    old_holds = moving.hold_args(
+        [
+            (b.interview.id, hold)  # type: ignore[union-attr]
+            for b, hold in zip(booked, holds_of(resolved, [b.start for b in booked]), strict=True)  # type: ignore[misc]
+        ]
+    )
     for b, r, start in zip(booked, resolved, starts, strict=True):
         interview = b.interview
         assert interview is not None and b.event is not None
         content = Content.of_event(b.event, start, start + dt.timedelta(minutes=r.plan.duration))
+        if b.start is not None and b.end is not None:  # what going back writes
+            previous[str(interview.id)] = seal_write(
+                sealer, interview, Content.of_event(b.event, b.start, b.end)
+            )
         interview.status = InterviewStatus.PENDING
         for ev in interview.events:
             if ev.status is EventStatus.CONFIRMED:
@@ -115,10 +116,14 @@ def move_loop(
         raise SlotTaken(TAKEN)
     record(session, actor, "loop.rescheduled", target_type="interview_loop", target_id=loop.id)
     session.commit()
-    for interview, content in writes:
-        jobs.enqueue(
-            "scheduling.write_interview", interview.id, seal_write(sealer, interview, content)
-        )
+    # One job writes the sessions in order; one that fails takes the whole move back.
+    jobs.enqueue(
+        "scheduling.move_loop",
+        loop.id,
+        {str(i.id): seal_write(sealer, i, c) for i, c in writes},
+        previous,
+        old_holds,
+    )
     if notify is not None:
         tell_candidate(
             session,
@@ -165,8 +170,8 @@ def moving_times(
 ) -> LoopTimes:
     """Itineraries the whole loop could move to, with the people it has now (one sequenced
     call); the loop's own holds do not count against it."""
-    loop = _booked(session, actor, uid)
-    booked = _read(session, broker, cipher, sealer, loop)
+    loop = booked_loop(session, actor, uid)
+    booked = read_booked(session, broker, cipher, sealer, loop)
     plan = plan_of(sealer, loop)
     return loop_times(
         session,
@@ -198,7 +203,7 @@ def move_session(
     one-day loop's longest break) and on its days; the session's panel and room must be free at
     the new time. ``plan``: the loop's plan as the caller narrowed it (a link's days from today
     on)."""
-    loop = _booked(session, actor, uid)
+    loop = booked_loop(session, actor, uid)
     move_booked_session(
         session,
         broker,
@@ -231,7 +236,7 @@ def move_booked_session(
 ) -> tuple[Interview, str]:
     """``move_session`` for a booked loop the caller has found the actor may change (through
     one of its sessions' interviews): the moved interview and its sealed write."""
-    booked = _read(session, broker, cipher, sealer, loop)
+    booked = read_booked(session, broker, cipher, sealer, loop)
     this = next((b for b in booked if b.ordinal == ordinal), None)
     if this is None or not this.live or this.interview is None:
         raise Invalid("Choose a session of the loop that is booked.", field="session")
@@ -312,123 +317,3 @@ def _check_breaks(plan, resolved, live, starts, ends, ordinal) -> None:
                 "of the loop. Pick a time closer to the sessions around it.",
                 field="start",
             )
-
-
-def cancel_loop(
-    session: Session,
-    broker: CalendarBroker,
-    cipher: TokenCipher,
-    sealer: Sealer,
-    actor: Actor,
-    uid: str,
-    *,
-    jobs: JobQueue,
-    notify: Notify | None = None,
-) -> InterviewLoop:
-    """Cancel every session still to come (one that has taken place stays as it is)."""
-    loop = _booked(session, actor, uid)
-    booked = _read(session, broker, cipher, sealer, loop)
-    if not any(b.live and not b.started and b.interview is not None for b in booked):
-        raise Invalid("Nothing of this loop is left to cancel.")
-    loop.state = LoopState.CANCELLED  # first: the sessions' cancelling leaves the loop to us
-    cancelled = []
-    for b in booked:
-        if b.live and not b.started and b.interview is not None:
-            booking.mark_cancelling(session, b.interview, actor)
-            record(
-                session,
-                actor,
-                "interview.cancelled",
-                target_type="interview",
-                target_id=b.interview.id,
-            )
-            cancelled.append(b.interview.id)
-    record(
-        session,
-        actor,
-        "loop.cancelled",
-        target_type="interview_loop",
-        target_id=loop.id,
-        detail={"sessions": len(cancelled)},
-    )
-    session.commit()
-    for interview_id in cancelled:
-        jobs.enqueue("scheduling.delete_interview", interview_id)
-    if notify is not None:
-        gone = [b for b in booked if b.interview is not None and b.interview.id in cancelled]
-        tell_candidate(
-            session,
-            notify,
-            actor,
-            loop,
-            "cancelled",
-            live=[],
-            cancelled=_timed(gone),
-            jobs=jobs,
-        )
-    return loop
-
-
-def _timed(booked: Sequence[BookedSession]) -> list[Timed]:
-    """The sessions whose time is known (read from the calendar, or held by their claim)."""
-    return [
-        Timed(b.ordinal, b.interview.uid, b.start, b.end)
-        for b in booked
-        if b.interview is not None and b.start is not None and b.end is not None
-    ]
-
-
-def cancel_session(
-    session: Session,
-    broker: CalendarBroker,
-    cipher: TokenCipher,
-    sealer: Sealer,
-    actor: Actor,
-    uid: str,
-    ordinal: int,
-    *,
-    jobs: JobQueue,
-    notify: Notify | None = None,
-) -> InterviewLoop:
-    """Cancel one session; the loop is cancelled with its last live session."""
-    loop = _booked(session, actor, uid)
-    cancel_booked_session(
-        session, broker, cipher, sealer, actor, loop, ordinal, jobs=jobs, notify=notify
-    )
-    return loop
-
-
-def cancel_booked_session(
-    session: Session,
-    broker: CalendarBroker,
-    cipher: TokenCipher,
-    sealer: Sealer,
-    actor: Actor,
-    loop: InterviewLoop,
-    ordinal: int,
-    *,
-    jobs: JobQueue,
-    notify: Notify | None = None,
-) -> Interview:
-    """``cancel_session`` for a booked loop the caller has found the actor may change (through
-    one of its sessions' interviews); ``booking.mark_cancelling`` ends the loop with its last
-    live session (``loops.ends``)."""
-    booked = _read(session, broker, cipher, sealer, loop)
-    this = next((b for b in booked if b.ordinal == ordinal), None)
-    if this is None or not this.live or this.interview is None:
-        raise Invalid("Choose a session of the loop that is booked.", field="session")
-    if this.started:
-        raise Invalid(TAKEN_PLACE)
-    booking.cancel_found(session, actor, this.interview, jobs=jobs)
-    if notify is not None:
-        tell_candidate(
-            session,
-            notify,
-            actor,
-            loop,
-            "cancelled",
-            live=_timed([b for b in booked if b.live and b.ordinal != ordinal]),
-            cancelled=_timed([this]),
-            jobs=jobs,
-        )
-    return this.interview

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 
 from broker.port import CalendarBroker
 from broker.types import ManagedEvent
-from models import Interview, InterviewLoop, LoopSession, Pool, User
+from models import Interview, InterviewLoop, LoopSession, LoopState, Pool, User
 from webapp.security import Sealer, TokenCipher
-from webapp.services import claims
+from webapp.services import Actor, claims
 from webapp.services.availability import model, roster
-from webapp.services.loops.compose import LoopDetails, open_details
+from webapp.services.errors import AggregatorTrouble, Invalid
+from webapp.services.loops.compose import LoopDetails, loop_for, open_details
 from webapp.services.scheduling.access import links_by_id
 from webapp.services.scheduling.reading import has_started, read_events
 
@@ -144,3 +145,19 @@ def view_loop(
             )
         )
     return LoopView(loop, details, out, problem)
+
+
+def booked_loop(session: Session, actor: Actor, uid: str) -> InterviewLoop:
+    """The loop ``uid`` the actor composed, if it is booked (only then can it change)."""
+    loop = loop_for(session, actor, uid)
+    if loop.state is not LoopState.BOOKED:
+        raise Invalid("Only a booked loop can be changed.")
+    return loop
+
+
+def read_booked(session, broker, cipher, sealer, loop) -> list[BookedSession]:
+    """The booked loop's sessions as the calendar holds them (refused if it cannot be read)."""
+    view = view_loop(session, broker, cipher, sealer, loop)
+    if view.problem:
+        raise AggregatorTrouble(view.problem)
+    return view.sessions
