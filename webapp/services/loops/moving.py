@@ -106,11 +106,8 @@ def run_loop_move(
 
 def go_back(session, loop, failed, touched, rest, payloads, previous, old_holds, jobs) -> None:
     ids = [ls.interview_id for ls in loop.sessions if ls.interview_id is not None]
-    live = {
-        i.id: i
-        for i in session.scalars(select(Interview).where(Interview.id.in_(ids)))
-        if i.status.live
-    }
+    rows = {i.id: i for i in session.scalars(select(Interview).where(Interview.id.in_(ids)))}
+    live = {i: rows[i] for i in ids if i in rows and rows[i].status.live}  # in the loop's order
     for interview_id in live:
         claims.release(session, interview_id)
     back = [(i, h) for i, h in _holds(old_holds) if i in live]
