@@ -71,6 +71,13 @@ class InterviewLoop(Base):
         index=True,
         info=classified("identifier", "Recruiter who composed the loop"),
     )
+    #: A coordinator composes a loop for one of the hiring managers assigned to them: the
+    #: sessions are written to that manager's calendar (None: the recruiter's own).
+    on_behalf_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"),
+        index=True,
+        info=classified("identifier", "Hiring manager a coordinator composed the loop for"),
+    )
     state: Mapped[LoopState] = mapped_column(
         Enum(
             LoopState,

@@ -25,6 +25,9 @@ from webapp.web import actor
 
 bp = Blueprint("loops", __name__, url_prefix="/schedule/loops")
 
+#: Who composes loops: recruiters, and coordinators for their assigned hiring managers.
+LOOP_ROLES = (Role.RECRUITER, Role.COORDINATOR)
+
 #: Session blocks the compose form shows at first (more on "Add a session").
 SHOWN_SESSIONS = 4
 
@@ -85,6 +88,7 @@ def parse_plan(form) -> compose.LoopPlan:
         candidate_tzid=zone,
         split_days=split,
         max_break=None if split else _int(form, "max_break", compose.DEFAULT_BREAK),
+        on_behalf_of_id=_int(form, "on_behalf_of", 0) or None,
     )
 
 
@@ -93,11 +97,16 @@ def _compose_page(form=None, problem=None, error_field=None, status=200, shown=N
     me = actor()
     form = form if form is not None else MultiDict()
     loops = compose.list_loops(db, me)
+    choices = roster.panel_choices(db, me)
+    coordinator = me.role is Role.COORDINATOR
+    assigned = roster.assigned_manager_ids(db, me.user_id) if coordinator else set()
     return render_template(
         "loops/index.html",
         loops=loops,
         details={loop.id: compose.open_details(deps.sealer(), loop) for loop in loops},
-        choices=roster.panel_choices(db, me),
+        choices=choices,
+        is_coordinator=coordinator,
+        managers=[u for _l, u in choices if u.id in assigned],
         rooms=roster.room_choices(db, me.organisation_id),
         pools=pool_manage.pools(db, me),
         durations=model.DURATIONS,
@@ -114,14 +123,14 @@ def _compose_page(form=None, problem=None, error_field=None, status=200, shown=N
 
 
 @bp.route("/")
-@allow(Role.RECRUITER)
+@allow(*LOOP_ROLES)
 def index():
     """My loops, and the form to compose one."""
     return _compose_page()
 
 
 @bp.route("/", methods=["POST"])
-@allow(Role.RECRUITER)
+@allow(*LOOP_ROLES)
 def create():
     """Compose a loop (or show one more session block, keeping what was typed)."""
     form = request.form
@@ -188,14 +197,14 @@ def _show_page(uid: str, problem=None, status=200, moving=False):
 
 
 @bp.route("/<uid>")
-@allow(Role.RECRUITER)
+@allow(*LOOP_ROLES)
 def show(uid: str):
     """A draft loop's start times with their itineraries, or a booked loop's itinerary."""
     return _show_page(uid)
 
 
 @bp.route("/<uid>/reschedule")
-@allow(Role.RECRUITER)
+@allow(*LOOP_ROLES)
 def reschedule(uid: str):
     """New start times for the whole loop (its own sessions' holds do not count)."""
     return _show_page(uid, moving=True)
@@ -217,7 +226,7 @@ def _option(uid: str) -> list[dt.datetime]:
 
 
 @bp.route("/<uid>/book", methods=["POST"])
-@allow(Role.RECRUITER)
+@allow(*LOOP_ROLES)
 def book(uid: str):
     """Book every session at the chosen itinerary, or none."""
     _loop_or_404(uid)  # another organisation's loop, or none: 404 before anything else
@@ -241,7 +250,7 @@ def book(uid: str):
 
 
 @bp.route("/<uid>/reschedule", methods=["POST"])
-@allow(Role.RECRUITER)
+@allow(*LOOP_ROLES)
 def move(uid: str):
     """Move the whole loop to the chosen itinerary, or leave it as it is."""
     _loop_or_404(uid)  # another organisation's loop, or none: 404 before anything else
@@ -267,7 +276,7 @@ def move(uid: str):
 
 
 @bp.route("/<uid>/cancel", methods=["POST"])
-@allow(Role.RECRUITER)
+@allow(*LOOP_ROLES)
 def cancel(uid: str):
     """Cancel every session still to come."""
     _loop_or_404(uid)  # another organisation's loop, or none: 404 before anything else
@@ -292,7 +301,7 @@ def cancel(uid: str):
 
 
 @bp.route("/<uid>/sessions/<int:ordinal>/cancel", methods=["POST"])
-@allow(Role.RECRUITER)
+@allow(*LOOP_ROLES)
 def cancel_session(uid: str, ordinal: int):
     """Cancel one session."""
     _loop_or_404(uid)  # another organisation's loop, or none: 404 before anything else
@@ -329,7 +338,7 @@ def _local_start(value: str) -> dt.datetime:
 
 
 @bp.route("/<uid>/sessions/<int:ordinal>/move", methods=["POST"])
-@allow(Role.RECRUITER)
+@allow(*LOOP_ROLES)
 def move_session(uid: str, ordinal: int):
     """Move one session to a new start (in the viewer's zone)."""
     _loop_or_404(uid)  # another organisation's loop, or none: 404 before anything else

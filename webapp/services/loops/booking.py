@@ -30,6 +30,7 @@ from models import (
     LoopSession,
     LoopState,
     ProfileLink,
+    User,
     utcnow,
 )
 from webapp.security import Sealer, TokenCipher
@@ -195,7 +196,7 @@ def book_loop(
         raise Invalid("This loop's details cannot be read any more; compose it again.")
     resolved = check_plan(session, actor, plan)
     check_itinerary(plan, resolved, starts)
-    host, _manager = host_link_for(session, actor, None)
+    host, manager = host_link_for(session, actor, loop.on_behalf_of_id)
     slots = itinerary_is_free(broker, plan, resolved, starts)
     if slots is None:
         if check_slots or any(r.pool is not None for r in resolved):
@@ -245,6 +246,7 @@ def book_loop(
         starts,
         host,
         picked_from=picks.picked_from(chosen),
+        manager=manager,
     )
     if not claims.claim_all(
         session,
@@ -281,6 +283,7 @@ def stage_sessions(
     host: ProfileLink,
     *,
     picked_from: Sequence[dict[int, int]] = (),
+    manager: User | None = None,
 ) -> list[tuple[Interview, Content]]:
     """One Interview per session (flushed, not committed), each linked from its LoopSession."""
     staged = []
@@ -312,7 +315,7 @@ def stage_sessions(
             new,
             r.members,
             host,
-            None,
+            manager,
             room=r.room,
             description=f"Session {n} of {count} of {details.title}.",
             picked_from=picked_from[n - 1] if picked_from else None,

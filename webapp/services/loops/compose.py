@@ -75,6 +75,8 @@ class LoopPlan:
     candidate_tzid: str | None = None
     split_days: bool = False
     max_break: int | None = DEFAULT_BREAK
+    #: A coordinator's loop: the assigned hiring manager whose calendar holds the sessions.
+    on_behalf_of_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,19 @@ def _field(index: int, name: str) -> str:
     return f"s{index}_{name}"
 
 
+def check_role(session: Session, actor: Actor, on_behalf_of_id: int | None) -> None:
+    """Recruiters compose loops for themselves; a coordinator only for a hiring manager assigned
+    to them (as on the schedule page), seeing free/busy only."""
+    if actor.role is Role.COORDINATOR:
+        if on_behalf_of_id is None:
+            raise Invalid("Choose the hiring manager you are scheduling for.", field="on_behalf_of")
+        if on_behalf_of_id not in roster.assigned_manager_ids(session, actor.user_id):
+            raise Forbidden("You can only schedule for hiring managers assigned to you.")
+        return
+    if actor.role is not Role.RECRUITER:
+        raise Forbidden("Only recruiters and coordinators compose interview loops.")
+
+
 def check_plan(
     session: Session,
     actor: Actor,
@@ -116,8 +131,7 @@ def check_plan(
 ) -> list[ResolvedSession]:
     """Refuse anything wrong with the plan (the first problem, with its form field); return
     the sessions with their panel members and rooms resolved."""
-    if actor.role is not Role.RECRUITER:
-        raise Forbidden("Only recruiters compose interview loops.")
+    check_role(session, actor, plan.on_behalf_of_id)
     if not plan.title.strip() or len(plan.title) > MAX_TITLE or not printable(plan.title):
         raise Invalid(
             f"Give the loop a title (up to {MAX_TITLE} characters, no control characters).",
@@ -312,6 +326,7 @@ def compose_loop(session: Session, sealer: Sealer, actor: Actor, plan: LoopPlan)
         split_days=plan.split_days,
         max_break=None if plan.split_days else plan.max_break,
         candidate_tzid=plan.candidate_tzid,
+        on_behalf_of_id=plan.on_behalf_of_id if actor.role is Role.COORDINATOR else None,
     )
     seal_details(
         sealer,
@@ -381,13 +396,14 @@ def plan_of(sealer: Sealer, loop: InterviewLoop) -> LoopPlan:
         candidate_tzid=loop.candidate_tzid,
         split_days=loop.split_days,
         max_break=loop.max_break,
+        on_behalf_of_id=loop.on_behalf_of_id,
     )
 
 
 def loop_for(session: Session, actor: Actor, uid: str) -> InterviewLoop:
     """The loop ``uid`` if the actor composed it (inside their organisation)."""
-    if actor.role is not Role.RECRUITER:
-        raise Forbidden("Only recruiters compose interview loops.")
+    if actor.role not in (Role.RECRUITER, Role.COORDINATOR):
+        raise Forbidden("Only recruiters and coordinators compose interview loops.")
     if not uid or len(uid) > 32:
         raise NotFound("There is no interview loop with this id that you can see.")
     found = session.scalar(
@@ -404,8 +420,8 @@ def loop_for(session: Session, actor: Actor, uid: str) -> InterviewLoop:
 
 def list_loops(session: Session, actor: Actor, limit: int = 50) -> list[InterviewLoop]:
     """The actor's loops, newest first."""
-    if actor.role is not Role.RECRUITER:
-        raise Forbidden("Only recruiters compose interview loops.")
+    if actor.role not in (Role.RECRUITER, Role.COORDINATOR):
+        raise Forbidden("Only recruiters and coordinators compose interview loops.")
     return list(
         session.scalars(
             select(InterviewLoop)
