@@ -193,6 +193,7 @@ def reschedule_form(uid: str):
         grid = free_slots.grid(
             db, deps.broker(), deps.cipher(), me, query, ignore_interview=interview.id
         )
+        grid = rescheduling.without_full_days(db, interview, grid)
     except Invalid as exc:
         problem, status = exc.message, 400
     except ServiceError as exc:

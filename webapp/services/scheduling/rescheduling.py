@@ -23,7 +23,7 @@ from webapp.services import Actor, JobQueue, claims
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster
 from webapp.services.errors import AggregatorTrouble, Invalid, SlotTaken
-from webapp.services.pools import ledger
+from webapp.services.pools import ledger, limits
 from webapp.services.scheduling import notices
 from webapp.services.scheduling.access import interview_for, links_by_id, panel_members
 from webapp.services.scheduling.booking import TAKEN, TAKEN_ROOM, hold_for
@@ -150,6 +150,9 @@ def move_interview(
                 start=start,
                 moving=interview.id,
             )
+    # People picked from a pool keep their pick: their limits must hold on the new day too
+    # (locked until the commit, so a concurrent move or booking counts this one).
+    limits.check_move(session, interview.organisation_id, interview.id, start)
     content = Content.of_event(event, start, start + dt.timedelta(minutes=duration))
     interview.status = InterviewStatus.PENDING
     for ev in interview.events:
@@ -185,6 +188,13 @@ def move_interview(
             end=content.end,
         )
     return interview, payload
+
+
+def without_full_days(session: Session, interview: Interview, grid: model.Grid) -> model.Grid:
+    """The reschedule page's grid without the times a move would be refused at because someone
+    picked from a pool is at a limit there (``pools.limits``; the move checks again)."""
+    slots = limits.without_full(session, interview.organisation_id, interview.id, grid.slots)
+    return grid if len(slots) == len(grid.slots) else dataclasses.replace(grid, slots=slots)
 
 
 def room_of(
