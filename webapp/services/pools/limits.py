@@ -11,7 +11,7 @@ read, so the reschedule page leaves out the times a move would be refused.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -67,7 +67,7 @@ def picked_on(session: Session, organisation_id: int, interview_id: int) -> list
 def _starts(
     session: Session,
     organisation_id: int,
-    user_ids: Iterable[int],
+    user_ids: Collection[int],
     lo: dt.datetime,
     hi: dt.datetime,
     ignore: int,
