@@ -30,7 +30,7 @@ from tests.webapp.test_reschedule import SLOT_RE
 from webapp import deps
 from webapp.services.availability import model
 from webapp.services.errors import Invalid
-from webapp.services.pools import ledger, manage
+from webapp.services.pools import ledger, limits, manage
 from webapp.services.scheduling import booking, rescheduling
 
 LIMIT = "Sam Pool has reached the limit of 1 interview a day on that day for pool Backend."
@@ -197,6 +197,28 @@ def test_the_weekly_limit_holds_and_a_cancelled_interview_stops_counting(
         == third[0]
     )
     del sam
+
+
+def test_interviews_moving_together_count_where_each_will_be(
+    app, session, sandbox, recruiter, world
+):
+    """``check_moves`` (a whole loop's move): two of Sam's interviews onto one day is over the
+    limit; swapping their days is not (each leaves the day the other takes)."""
+    pool, _sam, _link, (first, second, third) = world
+    a = book(app, session, recruiter, pool, first[0])
+    b = book(app, session, recruiter, pool, second[0])
+    with pytest.raises(Invalid, match="limit of 1 interview a day on that day for pool Backend"):
+        limits.check_moves(session, a.organisation_id, [(a.id, third[0]), (b.id, third[2])])
+    session.rollback()
+    with pytest.raises(Invalid, match="limit of 1 interview a day"):  # b stays on a's new day
+        limits.check_moves(session, a.organisation_id, [(a.id, second[2])])
+    session.rollback()
+    limits.check_moves(session, a.organisation_id, [(a.id, second[2]), (b.id, first[2])])
+    limits.check_moves(session, a.organisation_id, [(a.id, third[0]), (b.id, second[2])])
+    session.rollback()
+    assert limits.full_starts(
+        session, a.organisation_id, b.id, [first[2], second[2], third[0]]
+    ) == {first[2]}
 
 
 def test_the_reschedule_page_leaves_out_the_days_a_move_would_be_refused(

@@ -4,20 +4,21 @@ The ledger says who on an interview was picked from a pool (``InterviewLoad.pool
 to another day or week re-checks those people's limits there (``check_move``), counting their
 other live interviews but not the one being moved. ``lock_people`` first, in the move's
 transaction, so two moves (or a move and a booking) onto one person's last free place count one
-after the other. ``full_starts`` answers the same for many candidate times at once, with one
-read, so the reschedule page leaves out the times a move would be refused.
+after the other. ``check_moves`` does it for interviews moving together (a whole loop), each
+counted where it will be. ``full_starts`` answers the same for many candidate times at once,
+with one read, so the reschedule page leaves out the times a move would be refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import InterviewLoad, Pool
+from models import Interview, InterviewLoad, Pool
 from webapp.services.errors import Invalid
 from webapp.services.pools import picking
 
@@ -64,17 +65,31 @@ def picked_on(session: Session, organisation_id: int, interview_id: int) -> list
     return found
 
 
-def _starts(
+def _others(
     session: Session,
     organisation_id: int,
     user_ids: Collection[int],
     lo: dt.datetime,
     hi: dt.datetime,
-    ignore: int,
+    moving: Collection[int],
 ) -> picking.Loads:
-    return picking.read_loads(
-        session, organisation_id, None, user_ids, lo, hi, ignore_interview=ignore
+    """The people's live interviews starting in [lo, hi), but for those being ``moving``."""
+    loads = picking.Loads(start=lo, end=hi)
+    rows = session.execute(
+        select(InterviewLoad.user_id, InterviewLoad.starts_at)
+        .join(Interview, Interview.id == InterviewLoad.interview_id)
+        .where(
+            InterviewLoad.organisation_id == organisation_id,
+            InterviewLoad.user_id.in_(sorted(set(user_ids))),
+            InterviewLoad.starts_at >= lo,
+            InterviewLoad.starts_at < hi,
+            InterviewLoad.interview_id.not_in(sorted(set(moving))),
+            Interview.status.in_(picking.LIVE),
+        )
     )
+    for user_id, starts_at in rows:
+        loads.starts[user_id].append(starts_at)
+    return loads
 
 
 def _over(p: Picked, loads: picking.Loads, start: dt.datetime) -> str | None:
@@ -99,21 +114,41 @@ def check_move(
     """Lock the interview's pool-picked people until the caller commits, then refuse (Invalid,
     nothing changed) a move to ``start`` that would take any of them over a limit of their pool.
     The caller rolls back on the error, which lets the lock go."""
-    people = picked_on(session, organisation_id, interview_id)
-    if not people:
+    check_moves(session, organisation_id, [(interview_id, start)])
+
+
+def check_moves(
+    session: Session, organisation_id: int, moves: Sequence[tuple[int, dt.datetime]]
+) -> None:
+    """``check_move`` for interviews moving together (a whole loop): each picked person's other
+    interviews are counted where they will be after every move of ``moves``."""
+    picked = {i: picked_on(session, organisation_id, i) for i, _start in moves}
+    ids = sorted({p.user_id for people in picked.values() for p in people})
+    if not ids:
         return
-    picking.lock_people(session, organisation_id, [p.user_id for p in people])
-    loads = _starts(
-        session,
-        organisation_id,
-        [p.user_id for p in people],
-        *picking.span(start, dt.timedelta(0)),
-        ignore=interview_id,
-    )
-    for p in people:
-        why = _over(p, loads, start)
-        if why is not None:
-            raise Invalid(why + " Pick a time on another day.", field="slot")
+    picking.lock_people(session, organisation_id, ids)
+    starts = [s for _i, s in moves]
+    lo = picking.span(min(starts), dt.timedelta(0))[0]
+    hi = picking.span(max(starts), dt.timedelta(0))[1]
+    moving = [i for i, _start in moves]
+    on = session.execute(  # who sits on each moving interview (picked or named: all count)
+        select(InterviewLoad.interview_id, InterviewLoad.user_id).where(
+            InterviewLoad.interview_id.in_(moving), InterviewLoad.user_id.in_(ids)
+        )
+    ).all()
+    new_start = dict(moves)
+    others = _others(session, organisation_id, ids, lo, hi, moving)
+    for interview_id, start in moves:
+        loads = picking.Loads(start=lo, end=hi)
+        for user_id, times in others.starts.items():
+            loads.starts[user_id] = list(times)
+        for other, user_id in on:
+            if other != interview_id:
+                loads.starts[user_id].append(new_start[other])
+        for p in picked[interview_id]:
+            why = _over(p, loads, start)
+            if why is not None:
+                raise Invalid(why + " Pick a time on another day.", field="slot")
 
 
 def full_starts(
@@ -129,7 +164,7 @@ def full_starts(
         return set()
     lo = picking.span(min(starts), dt.timedelta(0))[0]
     hi = picking.span(max(starts), dt.timedelta(0))[1]
-    loads = _starts(session, organisation_id, [p.user_id for p in people], lo, hi, interview_id)
+    loads = _others(session, organisation_id, [p.user_id for p in people], lo, hi, [interview_id])
     return {s for s in starts if any(_over(p, loads, s) is not None for p in people)}
 
 
