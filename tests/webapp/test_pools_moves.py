@@ -21,6 +21,7 @@ from models import (
     Role,
     SlotClaim,
 )
+from tests.api.conftest import ApiClient, issue_token
 from tests.factories import make_org, make_user
 from tests.webapp.scheduling_support import make_panel, managed
 from tests.webapp.test_booking_claims import CSRF_RE, run_together, web_login
@@ -128,7 +129,7 @@ def state(app, session, interview, link):
 
 
 def test_a_move_onto_a_full_day_is_refused_and_changes_nothing(
-    app, session, sandbox, recruiter, world
+    app, client, session, sandbox, recruiter, world
 ):
     pool, _sam, link, (first, second, _third) = world
     on_first = book(app, session, recruiter, pool, first[0])
@@ -140,6 +141,13 @@ def test_a_move_onto_a_full_day_is_refused_and_changes_nothing(
         move(app, session, recruiter, on_second, first[2])
     assert str(refused.value.message).startswith(LIMIT)
     session.rollback()
+    assert state(app, session, on_second, link) == before
+    # The API says the same, as a 422, and nothing changes either.
+    api = ApiClient(client, issue_token(session, recruiter))
+    answer = api.post(
+        f"/interviews/{on_second.uid}/reschedule", json={"start": first[2].isoformat()}
+    )
+    assert answer.status_code == 422 and LIMIT in str(answer.get_json()), answer.get_json()
     assert state(app, session, on_second, link) == before
     writes = {k: v for k, v in sandbox.stats()["requests"].items() if not k.startswith("GET")}
     assert set(writes) <= {"POST /v1/availability"}  # nothing written to the calendar
