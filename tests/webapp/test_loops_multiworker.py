@@ -202,3 +202,65 @@ def test_a_pool_limit_holds_when_two_loops_pick_the_same_person_at_once_across_w
     assert len([i for i in interviews if i.status is InterviewStatus.SCHEDULED]) == 2
     picked_rows = session.scalars(select(InterviewLoad).where(InterviewLoad.user_id == up.id)).all()
     assert len(picked_rows) == 1 and picked_rows[0].pool_id == pool.id
+
+
+def test_the_last_two_sessions_cancelled_at_once_cancel_the_loop(
+    postgres_only,  # noqa: F811
+    app,
+    session,
+    sandbox,
+    org,
+    recruiter,
+    panel,
+):
+    """The two sessions of a loop cancelled in two transactions at once (as two workers do):
+    the first holds the loop's row until it commits, so the second, once it gets the row, sees
+    the first session cancelled and ends the loop. (Without the lock each would see the other
+    still live and the loop would stay booked with nothing left.)"""
+    import threading
+
+    from tests.held_jobs import HeldJobs
+    from webapp import deps
+    from webapp.services.loops import booking
+    from webapp.services.scheduling import booking as single
+
+    (a, la), (b, lb) = panel
+    sealer = deps.sealer.of(app)
+    loop = _compose(app, session, recruiter, plan_for([[la], [lb]]), sealer)
+    broker, cipher = broker_cipher(app)
+    option = availability.loop_times(session, broker, sealer, actor_of(recruiter), loop).options[0]
+    held = HeldJobs()
+    booking.book_loop(
+        session,
+        broker,
+        sealer,
+        actor_of(recruiter),
+        loop.uid,
+        [s.start for s in option.stops],
+        jobs=held,
+    )
+    [(_name, args)] = held.queued
+    assert booking.run_loop_write(session, broker, cipher, sealer, *args, jobs=held) == "written"
+    session.expire_all()
+    ids = [s.interview_id for s in session.get(InterviewLoop, loop.id).sessions]
+    database = deps.database.of(app)
+    second_done = threading.Event()
+
+    def second():
+        with database.sessions() as db:
+            # mark_cancelling ends the loop if this was its last live session: it waits for
+            # the first transaction's lock on the loop's row, then reads its cancellation.
+            single.mark_cancelling(db, db.get(Interview, ids[1]))
+            db.commit()
+        second_done.set()
+
+    with database.sessions() as db:
+        single.mark_cancelling(db, db.get(Interview, ids[0]))  # holds the loop's row now
+        worker = threading.Thread(target=second)
+        worker.start()
+        assert not second_done.wait(1.0), "the second transaction waits for the loop's row"
+        db.commit()
+    worker.join(10)
+    assert second_done.is_set()
+    session.expire_all()
+    assert session.get(InterviewLoop, loop.id).state is LoopState.CANCELLED

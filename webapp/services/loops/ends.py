@@ -26,9 +26,18 @@ def end_if_done(session: Session, interview: Interview, actor: Actor | None = No
     """Mark the loop of ``interview`` (just cancelled) cancelled when none of its sessions is
     live any more; audited. True when it did."""
     found = loop_of(session, interview.id)
-    if found is None or found[0].state is not LoopState.BOOKED:
+    if found is None:
         return False
-    loop = found[0]
+    # Two last sessions cancelled at once (two workers) must not each see the other still live:
+    # the loop's row is locked first, so the second reads the first's committed cancellation.
+    loop = session.scalar(
+        select(InterviewLoop)
+        .where(InterviewLoop.id == found[0].id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if loop is None or loop.state is not LoopState.BOOKED:
+        return False
     ids = [s.interview_id for s in loop.sessions if s.interview_id is not None]
     statuses = session.scalars(select(Interview.status).where(Interview.id.in_(ids)))
     if any(status.live for status in statuses):
