@@ -536,6 +536,88 @@ def test_two_sessions_pick_from_a_pool_by_load_and_the_booking_keeps_the_picks(
     assert [(r.user_id, r.pool_id) for r in rows] == [(by_name[coding.picked[0]][0].id, pool.id)]
 
 
+def test_a_whole_loop_move_keeps_a_pool_picks_limit(app, session, sandbox, org, recruiter):
+    """Moving the whole loop onto a day where the person picked from the pool already sits on
+    an interview (one a day) is refused with the reason, and changes nothing: the sessions keep
+    their times, the ledger its rows. A move onto a free day goes through."""
+    from models import InterviewLoad
+    from tests.webapp.scheduling_support import make_panel
+    from webapp.services.pools import manage
+    from webapp.services.pools.limits import OverLimit
+
+    (u1, l1), (u2, l2) = make_panel(app, session, sandbox, org, 2)
+    me = actor_of(recruiter)
+    pool = manage.create_pool(session, me, "Backend")
+    manage.add_member(session, me, pool.id, u2.id, max_per_day=1)
+    plan = compose.LoopPlan(
+        title="Onsite",
+        candidate_name=CANDIDATE,
+        candidate_email=CANDIDATE_EMAIL,
+        sessions=(
+            compose.SessionPlan("Intro", 45, (l1.id,)),
+            compose.SessionPlan("Coding", 60, (), pool_id=pool.id, pool_count=1),
+        ),
+        start_date=next_weekday(29),  # weeks ahead, where the seeded calendars are quiet
+        days=3,
+    )
+    loop = compose_loop(app, session, recruiter, plan)
+    first = times(app, session, recruiter, loop).options[0]
+    assert first.stops[1].picked == (u2.name,)
+    loop = book(app, session, recruiter, loop, first)
+    moving = times(app, session, recruiter, loop, ignore_loop_claims=True)
+    other_days = [o for o in moving.options if o.start.date() != first.start.date()]
+    full_day = other_days[0].start.date()
+    # u2 gets an interview of their own on the first other day: that day is now full for them.
+    q = query_for([(u2, l2)], start_date=full_day, days=1, duration=30)
+    slot = free_slots.grid(session, *broker_cipher(app), me, q).slots[-1]
+    schedule(app, session, recruiter, q, slot.start)
+    # The day's first itinerary, clear of u2's own interview (the day's last slot).
+    target = next(o for o in other_days if o.start.date() == full_day)
+    broker, cipher = broker_cipher(app)
+    before = [i.events[0].event_id for i in session_interviews(session, loop)]
+    ledger_before = session.execute(
+        select(InterviewLoad.interview_id, InterviewLoad.starts_at).order_by(InterviewLoad.id)
+    ).all()
+    with pytest.raises(OverLimit, match="limit of 1 interview a day"):
+        changes.move_loop(
+            session,
+            broker,
+            cipher,
+            deps.sealer.of(app),
+            actor_of(recruiter),
+            loop.uid,
+            [s.start for s in target.stops],
+            jobs=deps.jobs.of(app),
+        )
+    session.rollback()
+    session.expire_all()
+    interviews = session_interviews(session, loop)
+    assert all(i.status is InterviewStatus.SCHEDULED for i in interviews)
+    assert [i.events[0].event_id for i in interviews] == before
+    assert (
+        session.execute(
+            select(InterviewLoad.interview_id, InterviewLoad.starts_at).order_by(InterviewLoad.id)
+        ).all()
+        == ledger_before
+    )
+    events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+    assert [events[e].start for e in before] == [s.start for s in first.stops]
+    # A day where u2 has nothing else: the move goes through.
+    free_day = next(o for o in other_days if o.start.date() not in (full_day, first.start.date()))
+    changes.move_loop(
+        session,
+        broker,
+        cipher,
+        deps.sealer.of(app),
+        actor_of(recruiter),
+        loop.uid,
+        [s.start for s in free_day.stops],
+        jobs=deps.jobs.of(app),
+    )
+    events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+    assert [events[e].start for e in before] == [s.start for s in free_day.stops]
+
+
 def test_erasing_a_person_deletes_the_loops_made_for_their_address(
     app, session, sandbox, org, recruiter, panel
 ):

@@ -33,6 +33,7 @@ from webapp.services.loops.candidate import (
     used_loop,
 )
 from webapp.services.loops.reading import view_loop
+from webapp.services.pools.limits import OverLimit
 from webapp.services.scheduling.notices import Notify
 
 
@@ -237,6 +238,9 @@ def reschedule(
             notify=notify,
             plan=plan,
         )
+    except OverLimit:  # its message names an interviewer and their load: not for the candidate
+        session.rollback()
+        raise Invalid("Those times are no longer available. Pick others.", field="option") from None
     except Exception:
         session.rollback()
         raise

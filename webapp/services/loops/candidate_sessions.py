@@ -25,6 +25,7 @@ from webapp.services.loops.candidate import actor_for, current_plan, in_hours
 from webapp.services.loops.candidate_changes import Change, allowed_change, flag
 from webapp.services.loops.compose import LoopPlan, ResolvedSession
 from webapp.services.loops.reading import view_loop
+from webapp.services.pools.limits import OverLimit
 from webapp.services.scheduling.notices import Notify
 
 
@@ -190,6 +191,9 @@ def move_session(
     except SlotTaken:
         session.rollback()
         raise SlotTaken("That time was just taken. Please pick another one.") from None
+    except OverLimit:  # its message names an interviewer and their load: not for the candidate
+        session.rollback()
+        raise Invalid("That time is no longer available. Pick another one.", field="slot") from None
     except Exception:
         session.rollback()
         raise

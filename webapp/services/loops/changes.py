@@ -44,7 +44,7 @@ from webapp.services.loops.cancelling import (  # noqa: F401 (the loop's changes
 from webapp.services.loops.compose import LoopPlan, ResolvedSession, check_plan, plan_of
 from webapp.services.loops.notices import Timed, tell_candidate
 from webapp.services.loops.reading import BookedSession, booked_loop, read_booked
-from webapp.services.pools import ledger
+from webapp.services.pools import ledger, limits
 from webapp.services.scheduling import rescheduling
 from webapp.services.scheduling.access import links_by_id, panel_members
 from webapp.services.scheduling.booking import seal_write
@@ -83,6 +83,13 @@ def move_loop(
     check_itinerary(plan, resolved, starts)
     if itinerary_is_free(broker, plan, resolved, starts) is None:
         raise SlotTaken(TAKEN)
+    # People picked from a pool keep their picks: their limits must hold where every session
+    # lands (locked until the commit, so a concurrent booking or move counts this one).
+    limits.check_moves(
+        session,
+        loop.organisation_id,
+        [(b.interview.id, start) for b, start in zip(booked, starts, strict=True)],  # type: ignore[union-attr]
+    )
     writes, previous = [], {}
     old_holds = moving.hold_args(
         [

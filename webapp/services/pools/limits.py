@@ -23,6 +23,11 @@ from webapp.services.errors import Invalid
 from webapp.services.pools import picking
 
 
+class OverLimit(Invalid):
+    """A move that would take a pool-picked person over a limit of their pool. The message names
+    the person and their load: for the organisation's schedulers, never for a candidate."""
+
+
 @dataclass(frozen=True)
 class Picked:
     """One person the interview's ledger says was picked from a pool, with that pool's limits."""
@@ -148,7 +153,7 @@ def check_moves(
         for p in picked[interview_id]:
             why = _over(p, loads, start)
             if why is not None:
-                raise Invalid(why + " Pick a time on another day.", field="slot")
+                raise OverLimit(why + " Pick a time on another day.", field="slot")
 
 
 def full_starts(
