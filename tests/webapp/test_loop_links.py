@@ -275,6 +275,38 @@ def test_the_candidate_moves_the_loop_and_gets_the_updated_itinerary(
     no_address_in_trail_or_logs(session, caplog, CANDIDATE_EMAIL, token)
 
 
+def test_a_candidate_refused_for_a_pool_limit_is_not_told_whose_limit(
+    app, client, session, sandbox, recruiter, four, monkeypatch
+):
+    """A move that would take a pool-picked interviewer over their limit is refused (the
+    scheduler's message names them and their load); the candidate sees only that the times are
+    gone, and nothing changes."""
+    from webapp.services.pools import limits
+
+    _link, token = offer(app, session, recruiter, four, candidate_may_change=True)
+    first = book_through(client, token)
+    sandbox.deliver()
+
+    def over(*_a, **_k):
+        raise limits.OverLimit("Sam Pool has reached the limit of 1 interview a day.")
+
+    monkeypatch.setattr(limits, "check_moves", over)
+    html = client.get(f"/c/{token}/reschedule").get_data(as_text=True)
+    target = OPTION_RE.findall(html)[-1]
+    refused = client.post(
+        f"/c/{token}/reschedule", data={"csrf_token": csrf(html), "option": target}
+    )
+    page = refused.get_data(as_text=True)
+    assert 400 <= refused.status_code < 500, page
+    assert "no longer available" in page and "Sam Pool" not in page and "limit" not in page
+    session.expire_all()
+    assert all(i.status is InterviewStatus.SCHEDULED for i in interviews_of(session, four))
+    assert not session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "loop.rescheduled")
+    ).all()
+    assert len(first) == 4
+
+
 def test_the_candidate_cancels_one_session_then_the_rest(
     smtp, app, client, session, sandbox, recruiter, four
 ):
