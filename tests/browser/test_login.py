@@ -8,10 +8,18 @@ from tests.browser.conftest import log_in
 from tests.factories import make_org, make_user
 
 NAVIGATION = {
-    Role.RECRUITER: ["Home", "Schedule", "Interviews", "My profile"],
-    Role.COORDINATOR: ["Home", "My hiring managers", "Schedule", "Interviews", "My profile"],
+    Role.RECRUITER: ["Home", "Schedule", "Loops", "Interviews", "Pools", "My profile"],
+    Role.COORDINATOR: [
+        "Home",
+        "My hiring managers",
+        "Schedule",
+        "Loops",
+        "Interviews",
+        "My profile",
+    ],
     Role.ADMIN: [
         "Home",
+        "Pools",
         "Users",
         "Calendar integration",
         "Single sign-on",
@@ -35,6 +43,8 @@ def test_each_role_sees_its_navigation(page, session, role):
         "My hiring managers",
         "Calendar integration",
         "Erasure requests",
+        "Loops",
+        "Pools",
     } - set(NAVIGATION[role]):
         expect(nav.get_by_role("link", name=endpoint_label)).to_have_count(0)
 
