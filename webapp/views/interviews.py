@@ -166,8 +166,9 @@ def reschedule_form(uid: str):
     tzid = viewer_zone()
     tz = model.zone(tzid)
     today = utcnow().astimezone(tz).date()
-    grid, problem, status, view = None, None, 200, None
+    grid, problem, status, view, loop_reason = None, None, 200, None, None
     start_date, duration = today, 60
+    in_loop = ordinary.loop_session(db, interview)
     try:
         view = reading.view_interview(db, deps.broker(), deps.cipher(), me, uid)
         duration = rescheduling.duration_of(view.event)
@@ -180,20 +181,14 @@ def reschedule_form(uid: str):
             )
         if view.started:
             raise Invalid(reading.TAKEN_PLACE)
-        room = rescheduling.room_of(db, interview.organisation_id, view.event)
-        query = model.Query(
-            panel_link_ids=tuple(interview.panel_link_ids),
-            duration=duration,
-            start_date=start_date,
-            days=RESCHEDULE_DAYS,
-            tzid=tzid,
-            on_behalf_of_id=interview.on_behalf_of_id,
-            room=room.email if room else None,
-        )
-        grid = free_slots.grid(
-            db, deps.broker(), deps.cipher(), me, query, ignore_interview=interview.id
-        )
-        grid = rescheduling.without_full_days(db, interview, grid)
+        if in_loop is not None:  # only the times the loop accepts, over the days it leaves
+            choice = ordinary.reschedule_grid(
+                db, deps.broker(), deps.cipher(), deps.sealer(), me, interview, tzid
+            )
+            grid, loop_reason = choice.grid, choice.reason
+            start_date, duration = grid.days[0], grid.query.duration
+        else:
+            grid = _panel_grid(db, me, interview, view, start_date, duration, tzid)
     except Invalid as exc:
         problem, status = exc.message, 400
     except ServiceError as exc:
@@ -203,7 +198,8 @@ def reschedule_form(uid: str):
     return render_template(
         "interviews/reschedule.html",
         interview=interview,
-        in_loop=ordinary.loop_session(db, interview),
+        in_loop=in_loop,
+        loop_reason=loop_reason,
         view=view,
         grid=grid,
         problem=problem,
@@ -216,6 +212,24 @@ def reschedule_form(uid: str):
         previous=previous,
         following=start_date + week,
     ), status
+
+
+def _panel_grid(db, me, interview, view, start_date, duration, tzid):
+    """The panel's free slots over the week asked for (an interview of no loop)."""
+    room = rescheduling.room_of(db, interview.organisation_id, view.event)
+    query = model.Query(
+        panel_link_ids=tuple(interview.panel_link_ids),
+        duration=duration,
+        start_date=start_date,
+        days=RESCHEDULE_DAYS,
+        tzid=tzid,
+        on_behalf_of_id=interview.on_behalf_of_id,
+        room=room.email if room else None,
+    )
+    grid = free_slots.grid(
+        db, deps.broker(), deps.cipher(), me, query, ignore_interview=interview.id
+    )
+    return rescheduling.without_full_days(db, interview, grid)
 
 
 @bp.route("/<uid>/reschedule", methods=["POST"])

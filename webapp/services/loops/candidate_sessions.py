@@ -8,6 +8,7 @@ availability call) and the move itself, through the recruiter's ``loops.changes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -18,13 +19,13 @@ from broker.types import Period, Slot
 from models import InterviewLoop, utcnow
 from webapp.security import Sealer, TokenCipher
 from webapp.services import JobQueue
-from webapp.services.availability import free_slots, model, windows
 from webapp.services.errors import Invalid, SlotTaken
-from webapp.services.loops import availability, changes
+from webapp.services.loops import changes
+from webapp.services.loops import session_times as shared
 from webapp.services.loops.candidate import actor_for, current_plan, in_hours
 from webapp.services.loops.candidate_changes import Change, allowed_change, flag
 from webapp.services.loops.compose import LoopPlan, ResolvedSession
-from webapp.services.loops.reading import view_loop
+from webapp.services.loops.reading import BookedSession, view_loop
 from webapp.services.pools.limits import OverLimit
 from webapp.services.scheduling.notices import Notify
 
@@ -40,6 +41,17 @@ def _neighbours(change: Change, ordinal: int):
     return this, (before[-1] if before else None), (after[0] if after else None)
 
 
+def _booked(session: Session, cipher: TokenCipher, sealer: Sealer, change: Change):
+    """The loop's sessions with the times the candidate's page read (from the calendar)."""
+    shown = {s.ordinal: s for s in change.shown.sessions}
+    return [
+        dataclasses.replace(b, start=shown[b.ordinal].start, end=shown[b.ordinal].end)
+        if b.ordinal in shown and shown[b.ordinal].live
+        else b
+        for b in view_loop(session, None, cipher, sealer, change.loop).sessions
+    ]
+
+
 def session_times(
     session: Session,
     broker: CalendarBroker,
@@ -49,60 +61,25 @@ def session_times(
     ordinal: int,
 ) -> tuple[Slot, ...]:
     """Times session ``ordinal`` alone may move to: between the sessions around it (with their
-    gaps), inside the link's window and on the loop's days, where its people (and room) are
-    free (one aggregator call), without its current time."""
-    this, prev, nxt = _neighbours(change, ordinal)
+    gaps), inside the link's window and the candidate's hours and on the loop's days, where its
+    people (and room) are free (one aggregator call), without its current time: the times the
+    recruiter's interview page offers too (``loops.session_times``)."""
+    _neighbours(change, ordinal)
     plan = current_plan(sealer, change.loop, utcnow())
     if plan is None:
         return ()
-    actor = actor_for(session, change.link)
-    booked = view_loop(session, None, cipher, sealer, change.loop).sessions
-    fixed = changes.fixed_sessions(session, actor, plan, booked)
-    r = fixed[ordinal - 1]
-    gap_before = max(fixed[prev.ordinal - 1].plan.buffer_after, r.plan.buffer_before) if prev else 0
-    gap_after = max(r.plan.buffer_after, fixed[nxt.ordinal - 1].plan.buffer_before) if nxt else 0
     link = change.link
-    lower = max(
-        link.window_start,
-        windows.round_up(utcnow() + model.LEAD_TIME),
-        prev.end + dt.timedelta(minutes=gap_before) if prev and prev.end else link.window_start,
-    )
-    upper = min(
-        link.window_end,
-        nxt.start - dt.timedelta(minutes=gap_after) if nxt and nxt.start else link.window_end,
-    )
-    duration = dt.timedelta(minutes=r.plan.duration)
-    if upper - lower < duration or not r.members:
-        return ()
-    query = model.Query(
-        panel_link_ids=tuple(m.link.id for m in r.members),
-        duration=r.plan.duration,
-        buffer_before=r.plan.buffer_before,
-        buffer_after=r.plan.buffer_after,
-        tzid=plan.tzid,
-        room=r.room.email if r.room else None,
-    )
-    window = Period(lower, upper)
-    found = free_slots.common_slots(broker, list(r.members), query, window, room=r.room)
-    interview_id = next(
-        (b.interview.id for b in booked if b.ordinal == ordinal and b.interview), None
-    )
-    held = free_slots.held_for(
-        session, list(r.members), window, room=r.room, ignore_interview=interview_id
-    )
-    free = free_slots.without_held(held, found, list(r.members), query, room=r.room)
-    live = [s for s in change.shown.live if s.start is not None and s.end is not None]
-
-    def fits(slot: Slot) -> bool:
-        starts = [slot.start if s.ordinal == ordinal else s.start for s in live]
-        ends = [slot.end if s.ordinal == ordinal else s.end for s in live]
-        return (
-            availability.fits_days(plan, starts, ends)  # type: ignore[arg-type]
-            and within_breaks(plan, fixed, change, ordinal, slot.start)
-            and in_hours(change.opened, [(slot.start, slot.end)])
-        )
-
-    return tuple(s for s in free if s.start != this.start and s.end <= upper and fits(s))
+    return shared.session_times(
+        session,
+        broker,
+        actor_for(session, link),
+        change.loop,
+        _booked(session, cipher, sealer, change),
+        ordinal,
+        plan,
+        within=Period(link.window_start, link.window_end),
+        keep=lambda slot: in_hours(change.opened, [(slot.start, slot.end)]),
+    ).slots
 
 
 def within_breaks(
@@ -111,24 +88,11 @@ def within_breaks(
     change: Change,
     ordinal: int,
     start: dt.datetime,
+    booked: Sequence[BookedSession],
 ) -> bool:
     """A loop held on one day keeps its longest break on both sides of the moved session."""
-    if plan.split_days or plan.max_break is None:
-        return True
-    this, prev, nxt = _neighbours(change, ordinal)
-    end = start + dt.timedelta(minutes=this.duration)
-    r = fixed[ordinal - 1].plan
-    if prev is not None and prev.end is not None:
-        p = fixed[prev.ordinal - 1].plan
-        most = max(plan.max_break, p.buffer_after, r.buffer_before)
-        if start - prev.end > dt.timedelta(minutes=most):
-            return False
-    if nxt is not None and nxt.start is not None:
-        n = fixed[nxt.ordinal - 1].plan
-        most = max(plan.max_break, r.buffer_after, n.buffer_before)
-        if nxt.start - end > dt.timedelta(minutes=most):
-            return False
-    return True
+    _neighbours(change, ordinal)
+    return shared.within_breaks(plan, fixed, booked, ordinal, start)
 
 
 def move_session(
@@ -159,7 +123,7 @@ def move_session(
     if plan is None:
         raise Invalid("There are no times left for these interviews.", field="slot")
     actor = actor_for(session, link)
-    booked = view_loop(session, None, cipher, sealer, change.loop).sessions
+    booked = _booked(session, cipher, sealer, change)
     end = start + dt.timedelta(minutes=this.duration)
     if not in_hours(change.opened, [(start, end)]):
         raise Invalid("Pick one of the times offered.", field="slot")
@@ -167,7 +131,7 @@ def move_session(
         nxt is not None and nxt.start is not None and end > nxt.start
     )  # said by the move itself, first
     if not overlaps and not within_breaks(
-        plan, changes.fixed_sessions(session, actor, plan, booked), change, ordinal, start
+        plan, changes.fixed_sessions(session, actor, plan, booked), change, ordinal, start, booked
     ):
         raise Invalid(
             f"That would leave more than {plan.max_break} minutes between two sessions. "
