@@ -3,9 +3,10 @@ hours."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from models import (
@@ -45,22 +46,21 @@ def assigned_manager_ids(session: Session, coordinator_id: int | None) -> set[in
     )
 
 
-def panel_choices(
-    session: Session, actor: Actor, *, among: Sequence[int] | None = None
-) -> list[tuple[ProfileLink, User]]:
-    """People the actor may put on a panel: anyone in the organisation with a usable calendar
-    (accounts and directory people alike). A coordinator schedules for the hiring managers
-    assigned to them, and may put any interviewer of the organisation on such a panel (free/busy
-    only, like the manager); a coordinator with no assignment has nobody to choose.
-    ``among``: only the choices that are these links (the same rules, reading only their
-    people's links: a panel is checked without reading the whole organisation)."""
+_Choices = Select[ProfileLink, User]
+
+
+@functools.cache
+def _choices_statements() -> tuple[_Choices, _Choices]:
+    """The choices' query, built once per process (building it, and its aliased owner link,
+    cost more than running it): the organisation's, and the one narrowed to the people behind
+    some links (``among``). Only bound values change between calls."""
     owner = aliased(ProfileLink)
-    query = (
+    everyone = (
         select(ProfileLink, User)
         .join(User, User.id == ProfileLink.user_id)
         .outerjoin(owner, owner.id == ProfileLink.delegated_from_id)
         .where(
-            ProfileLink.organisation_id == actor.organisation_id,
+            ProfileLink.organisation_id == bindparam("organisation_id"),
             ProfileLink.status == LinkStatus.ACTIVE,
             User.active.is_(True),
             # A colleague's delegated calendar: only while its owner's link can read it.
@@ -72,17 +72,34 @@ def panel_choices(
         # Someone's own calendar before a delegated one of theirs.
         .order_by(User.name, ProfileLink.delegated_calendar_id.is_not(None), ProfileLink.id)
     )
-    if among is not None:  # every link of the people behind these links: one each is chosen
-        people = select(ProfileLink.user_id).where(ProfileLink.id.in_(set(among)))
-        query = query.where(ProfileLink.user_id.in_(people))
+    # Every link of the people behind these links: one each is chosen.
+    people = select(ProfileLink.user_id).where(
+        ProfileLink.id.in_(bindparam("among", expanding=True))
+    )
+    return everyone, everyone.where(ProfileLink.user_id.in_(people))
+
+
+def panel_choices(
+    session: Session, actor: Actor, *, among: Sequence[int] | None = None
+) -> list[tuple[ProfileLink, User]]:
+    """People the actor may put on a panel: anyone in the organisation with a usable calendar
+    (accounts and directory people alike). A coordinator schedules for the hiring managers
+    assigned to them, and may put any interviewer of the organisation on such a panel (free/busy
+    only, like the manager); a coordinator with no assignment has nobody to choose.
+    ``among``: only the choices that are these links (the same rules, reading only their
+    people's links: a panel is checked without reading the whole organisation)."""
     if actor.role is Role.COORDINATOR:
         if not assigned_manager_ids(session, actor.user_id):
             return []
     elif actor.role is not Role.RECRUITER:
         raise Forbidden("Your role cannot schedule interviews.")
+    everyone, narrowed = _choices_statements()
+    params: dict[str, object] = {"organisation_id": actor.organisation_id}
+    if among is not None:
+        params["among"] = sorted(set(among))
     seen: set[int] = set()
     out = []
-    for link, user in session.execute(query):
+    for link, user in session.execute(everyone if among is None else narrowed, params):
         if user.id not in seen:  # one calendar per person
             seen.add(user.id)
             out.append((link, user))
