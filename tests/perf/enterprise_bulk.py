@@ -14,6 +14,9 @@ limit and the app's client-side ceiling set to the same known values, and report
 
 The app runs for real: a threaded HTTP server, SQLite, the real services and callback endpoint.
 The sandbox delivers callbacks from several threads (Cronofy does not deliver one at a time).
+Each callback queues its code for the ``enterprise.redeem_code`` job; ``--job-threads`` threads
+of this process run those jobs as a job worker with that many workers would (a job deferred for
+budget runs again when it asked to).
 Choosing each mailbox's primary calendar is a separate background job (one calendar read per
 mailbox, one job per domain choosing a few per run); it is queued during the run and not part
 of the linking calls (no job worker runs here), and the script reports the queue's depth. The
@@ -105,12 +108,44 @@ def deliver_concurrently(
     return pool
 
 
+class RedemptionWorkers:
+    """Run the app's ``enterprise.redeem_code`` jobs on a pool of threads, as a job worker
+    with that many workers would; a job re-queued for later runs again after its delay. Every
+    other job goes to the app's queue as usual (nothing consumes it here)."""
+
+    NAME = "enterprise.redeem_code"
+
+    def __init__(self, jobs, threads: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.jobs, self.task = jobs, jobs._tasks[self.NAME]
+        self.pool = ThreadPoolExecutor(max_workers=threads)
+        self.real_enqueue, self.real_enqueue_in = jobs.enqueue, jobs.enqueue_in
+        jobs.enqueue, jobs.enqueue_in = self.enqueue, self.enqueue_in
+        self.deferred = 0
+
+    def enqueue(self, name, *args, **kwargs):
+        if name != self.NAME:
+            return self.real_enqueue(name, *args, **kwargs)
+        return self.pool.submit(self.task.call_local, *args)
+
+    def enqueue_in(self, delay, name, *args, **kwargs):
+        if name != self.NAME:
+            return self.real_enqueue_in(delay, name, *args, **kwargs)
+        self.deferred += 1
+        timer = threading.Timer(delay, self.enqueue, (name, *args))
+        timer.daemon = True
+        timer.start()
+        return timer
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mailboxes", type=int, default=10_000)
     parser.add_argument("--per-second", type=int, default=50)
     parser.add_argument("--per-minute", type=int, default=3000)
     parser.add_argument("--delivery-threads", type=int, default=16)
+    parser.add_argument("--job-threads", type=int, default=4, help="code-redemption workers")
     parser.add_argument(
         "--database-url",
         default=None,
@@ -236,6 +271,7 @@ def main() -> int:
     )
 
     stop = threading.Event()
+    workers = RedemptionWorkers(deps.jobs.of(app), args.job_threads)
     pool = deliver_concurrently(sandbox.app, stop, args.delivery_threads)
     load = os.getloadavg()
     started, cpu_started = time.monotonic(), time.process_time()
@@ -293,7 +329,8 @@ def main() -> int:
     print(
         f"Link {n} sandbox mailboxes through one service account; sandbox and app both capped at "
         f"{per_second} requests/s and {per_minute}/min; callbacks delivered by "
-        f"{args.delivery_threads} threads; database {db_kind}.\n"
+        f"{args.delivery_threads} threads; codes redeemed by {args.job_threads} job threads "
+        f"(re-queued for budget {workers.deferred} times); database {db_kind}.\n"
     )
     print("| measure | value |")
     print("|---|---|")

@@ -362,18 +362,32 @@ def test_a_rate_limited_batch_is_sent_again_once(admin_client, session, sandbox,
     assert mailboxes.counts(session, link.id)["linked"] == 4
 
 
-def test_code_exchange_trouble_lets_the_aggregator_resend(admin_client, session, sandbox, org):
+def test_code_exchange_trouble_is_tried_again_by_the_redemption_job(
+    app, admin_client, session, sandbox, org
+):
+    """The callback is answered at once (the code is queued for its job); the aggregator's 503
+    on the code's exchange defers the job, which links the mailbox when it runs again. The
+    queued job carries the code sealed, never readable."""
+    import pickle
+
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     users_on(session, org, FABRIKAM[:1])
     request_list(auth, link, FABRIKAM[:1])
     sandbox.add_fault(method="POST", path="/oauth/token", status=503, count=1)
     first = sandbox.deliver()
-    assert [d["status"] for d in first] == ["503"]
+    assert [d["status"] for d in first] == ["200"]
     assert rows(session)[FABRIKAM[0]].status is MailboxStatus.PENDING
-    second = sandbox.deliver()
-    assert [d["status"] for d in second] == ["200"]
+    assert not queued_callbacks(sandbox)  # nothing for the aggregator to resend
+    jobs = deps.jobs.of(app)
+    waiting = [t for t in jobs.huey.scheduled() if t.name.endswith("redeem_code")]
+    assert len(waiting) == 1
+    code = first[0]["body"]["authorization"]["code"]
+    assert code.encode() not in pickle.dumps((waiting[0].args, waiting[0].kwargs))
+    jobs.huey.execute(waiting[0], timestamp=waiting[0].eta)  # when its time comes
     assert rows(session)[FABRIKAM[0]].status is MailboxStatus.LINKED
+    assert token_calls(sandbox) == 3  # the admin's consent, the refused one, the redeemed one
+    assert actions(session).count("ec.mailbox_linked") == 1
 
 
 # --- the callback: signature, state, replay ------------------------------------------------------
@@ -570,6 +584,7 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
     assert batch_posts(sandbox) == 3
     callbacks = queued_callbacks(sandbox)
     assert len(callbacks) == 25 and set(callbacks.values()) == {1}  # one request per mailbox
+    monkeypatch.undo()  # the queue runs jobs again: each callback's code redemption
     sandbox.deliver()
     assert {r.status for r in rows(session).values()} == {MailboxStatus.LINKED}
     assert session.scalar(select(func.count(ProfileLink.id))) == 25
@@ -578,15 +593,24 @@ def test_a_crash_between_and_inside_batches_resumes_without_duplicate_requests(
 def test_the_sender_waits_while_too_many_callbacks_are_awaited(
     app, admin_client, session, sandbox, org, monkeypatch
 ):
-    """Each callback redeems a code in the organisation's share of the background lane: a
-    sender that ran ahead of them would leave a big domain's callbacks queued at the aggregator
-    in front of every other organisation's. It sends no further batch while ``max_awaited``
-    requests await their callback, and goes on as the answers come."""
+    """Each callback's code is redeemed in the organisation's share of the background lane: a
+    sender that ran ahead of them would leave a big domain's callbacks (and codes) queued in
+    front of every other organisation's. It sends no further batch while ``max_awaited``
+    requests await their callback or their code's redemption, and goes on as they are done."""
     client, auth = admin_client
     link = connect_domain(client, auth, session, sandbox)
     users_on(session, org, FABRIKAM[:25])
     monkeypatch.setattr(sending, "BATCH_SIZE", 10)
-    monkeypatch.setattr(deps.jobs.of(app), "enqueue", lambda *a, **k: None)  # left queued
+    jobs = deps.jobs.of(app)
+    real, redemptions = jobs.enqueue, []
+
+    def enqueue(name, *args):  # the sender is run by hand; redemptions wait until released
+        if name == "enterprise.redeem_code":
+            redemptions.append(args)
+        elif name != "enterprise.send_batches":
+            real(name, *args)
+
+    monkeypatch.setattr(jobs, "enqueue", enqueue)
     request_list(auth, link, FABRIKAM[:25])
 
     def send():
@@ -598,7 +622,12 @@ def test_the_sender_waits_while_too_many_callbacks_are_awaited(
     assert (report.batches, report.retry_in) == (1, sending.AWAIT_PAUSE)  # 10 awaited: wait
     assert batch_posts(sandbox) == 1
     assert send().batches == 0  # still no answer
-    sandbox.deliver()  # the ten callbacks come
+    sandbox.deliver()  # the ten callbacks come: their codes wait for their redemption jobs
+    assert len(redemptions) == 10 and mailboxes.counts(session, link.id)["linked"] == 0
+    assert send().batches == 0  # ten code exchanges still to come in the organisation's share
+    for args in redemptions:
+        real("enterprise.redeem_code", *args)
+    redemptions.clear()
     assert mailboxes.counts(session, link.id)["linked"] == 10
     assert send().batches == 1
     # An answer that never comes holds the sender back only for AWAITED_FOR.
@@ -606,7 +635,10 @@ def test_the_sender_waits_while_too_many_callbacks_are_awaited(
     report = send()
     assert report.batches == 1 and report.retry_in is None  # the last five, and done
     assert batch_posts(sandbox) == 3
+    monkeypatch.setattr(jobs, "enqueue", real)
     sandbox.deliver()
+    for args in redemptions:
+        real("enterprise.redeem_code", *args)
     assert mailboxes.counts(session, link.id)["linked"] == 25
 
 

@@ -7,6 +7,9 @@
 * ``enterprise.resume_stalled`` (every minute) restarts sending for any domain with queued
   requests or claims abandoned by a worker that died: the queue message of a killed worker is
   gone, the rows in the database are not.
+* ``enterprise.redeem_code(request_id, key_id, blob)`` redeems the code one callback queued
+  (sealed) and links the mailbox; with no budget within a few seconds it re-queues itself for
+  when there is, instead of holding a worker.
 * ``enterprise.choose_calendars(link_id)`` points a domain's newly linked mailboxes at their
   primary calendars, a few per run, one run queued at a time per domain (a bulk link's
   callbacks would otherwise queue ten thousand jobs in front of everything else);
@@ -21,10 +24,12 @@ from datetime import timedelta
 
 from flask import current_app
 
+from broker.ratelimit import patience as rate_patience
 from broker.ratelimit import tenant as rate_tenant
 from webapp import deps
 from webapp.jobs.queue import TaskGroup, crontab
-from webapp.services.enterprise import callbacks, sending
+from webapp.security import Sealed
+from webapp.services.enterprise import callbacks, redemption, sending
 from webapp.services.errors import ServiceError
 
 log = logging.getLogger("webapp.jobs.enterprise")
@@ -49,6 +54,40 @@ def _organisation_of_mailbox(profile_link_id: int) -> int | None:
     with deps.database().sessions() as session:
         link = session.get(ProfileLink, profile_link_id)
         return None if link is None else link.organisation_id
+
+
+def _organisation_of_request(request_id: int, *_rest) -> int | None:
+    """The organisation a mailbox request belongs to."""
+    from models import MailboxRequest
+
+    with deps.database().sessions() as session:
+        row = session.get(MailboxRequest, request_id)
+        return None if row is None else row.organisation_id
+
+
+#: Seconds a code's redemption may wait for budget in a worker before it re-queues itself.
+REDEEM_PATIENCE = 2.0
+
+
+# No huey retries: an exchange that failed after the aggregator took the code cannot be
+# repeated (single use); the service decides what may be tried again and when.
+@tasks.task("redeem_code", retries=0, tenant=_organisation_of_request)
+def redeem_code(request_id: int, key_id: str, blob: bytes) -> str:
+    """Redeem the code a callback queued for one mailbox request and link the mailbox."""
+    broker, cipher, jobs = deps.broker(), deps.cipher(), deps.jobs()
+    if broker is None:
+        return "no aggregator"
+    # Inline (tests) the call may wait for budget; a worker gives itself back instead.
+    with (
+        deps.database().sessions() as session,
+        rate_patience(None if jobs.immediate else REDEEM_PATIENCE),
+    ):
+        outcome = redemption.redeem_code(
+            session, broker, cipher, request_id, Sealed(key_id, blob), jobs=jobs
+        )
+    if outcome.result == "deferred":
+        jobs.enqueue_in(outcome.retry_in or 1.0, "enterprise.redeem_code", request_id, key_id, blob)
+    return outcome.result
 
 
 @tasks.task("send_batches", retries=5, retry_delay=15, tenant=_organisation_of_domain)
@@ -80,9 +119,13 @@ def send_batches(link_id: int) -> int:
 @tasks.periodic("resume_stalled", crontab(minute="*"), work="bulk")  # restarts bulk linking
 def resume_stalled() -> int:
     """Restart sending for domains a dead worker left with queued or claimed requests (none of
-    whose requests moved within the claim lease)."""
+    whose requests moved within the claim lease); fail the mailboxes whose code a lost job never
+    redeemed."""
     lease = timedelta(seconds=current_app.config.get("EC_CLAIM_LEASE_SECONDS", 120))
     with deps.database().sessions() as session:
+        lost = redemption.fail_unredeemed(session)  # codes whose redemption job was lost
+        if lost:
+            log.warning("%d mailbox codes were never redeemed (their jobs were lost)", lost)
         link_ids = sending.stalled_links(session, lease)
     for link_id in link_ids:
         # each domain's sending counts against its own organisation's fair share

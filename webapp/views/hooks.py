@@ -53,8 +53,10 @@ def smart_invite(ref: str):
 
 
 #: HTTP answer per callback outcome: replays are no-ops (409), state mismatches forgeries (401),
-#: and 503 asks the aggregator to resend when the code could not be redeemed just now.
+#: and 503 asks the aggregator to resend when the code could not be queued for redemption.
+#: An accepted code is redeemed by a job: the aggregator gets its 200 at once.
 _SA_STATUS = {
+    "accepted": 200,
     "linked": 200,
     "failed": 200,
     "ignored": 200,

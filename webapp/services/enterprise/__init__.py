@@ -3,8 +3,8 @@ once, then links its mailboxes in bulk (reference §2).
 
 Flow and states of one mailbox request::
 
-    queued ──send_batches──▶ pending ──callback(code)──▶ linked ──unlink──▶ unlinked
-                                │    └──callback(error)─▶ failed ──retry──▶ queued
+    queued ──send_batches──▶ pending ──callback(code)──▶ code queued ──redeem_code──▶ linked
+                                │    └──callback(error)─▶ failed ──retry──▶ queued    └─▶ failed
                                 └── 429 / 5xx: back to queued and sent again later
 
 * Requests go out in batches of at most ``sending.BATCH_SIZE``. Before a batch is sent its
@@ -19,8 +19,12 @@ Flow and states of one mailbox request::
   back is unconfirmed). A ``Cronofy-HMAC-SHA256`` header, when present, must be right (the
   view checks it); without one — no source confirms this callback is signed — the reference
   and state authenticate it, and it is audited and counted on the domain. The state is marked
-  used by an atomic UPDATE *before* the code is exchanged, so a replay never causes a second
-  exchange. The exchange repeats the row's exact ``callback_url``.
+  used by an atomic UPDATE *before* the code is queued, so a replay never causes a second
+  exchange. The callback calls nothing at the aggregator: the code goes, sealed under the app's
+  token keys and bound to the row's state, to the ``enterprise.redeem_code`` job, which waits
+  for the organisation's background budget in a job worker (not a web thread) and repeats the
+  row's exact ``callback_url``. A code not redeemed within ``redemption.CODE_PATIENCE`` fails
+  the mailbox (``code_not_redeemed``).
 * A linked mailbox becomes the ProfileLink (mode ``enterprise``) of the organisation user with
   that email. Emails without a Rendezvous user are rejected up front, so every link has a user.
 * Rooms travel the same way (a request of kind ``room``, asked for free/busy only). A linked room
@@ -29,6 +33,7 @@ Flow and states of one mailbox request::
 
 The package, by sub-domain: :mod:`.domains` (connecting a domain's service account),
 :mod:`.mailboxes` and :mod:`.rooms` (choosing what to link), :mod:`.sending` (the batches, a
-background job), :mod:`.callbacks` (the aggregator's answer for each request) and
+background job), :mod:`.callbacks` (the aggregator's answer for each request),
+:mod:`.redemption` (its code redeemed and the mailbox linked, a background job) and
 :mod:`.teardown` (unlinking, disconnecting, resetting).
 """

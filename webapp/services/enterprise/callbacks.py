@@ -1,8 +1,11 @@
 """The aggregator's callback for one mailbox or room request: checked against the request's
-one-time state, its code redeemed once, the mailbox linked to its person (or the room kept)."""
+one-time state and used once; its code handed, sealed, to a job that redeems it
+(webapp.services.enterprise.redemption) and links the mailbox to its person (or keeps the room).
+Also the domain's calendar choices for the mailboxes linked so far."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -13,14 +16,8 @@ from sqlalchemy.orm import Session
 from broker import errors as broker_errors
 from broker.notifications import SACallback
 from broker.port import CalendarBroker
-from broker.ratelimit import BACKGROUND
-from broker.ratelimit import lane as rate_lane
-from broker.ratelimit import tenant as rate_tenant
-from broker.types import Credentials
 from models import (
-    LinkMode,
     LinkStatus,
-    MailboxKind,
     MailboxRequest,
     MailboxStatus,
     ProfileLink,
@@ -28,18 +25,33 @@ from models import (
     utcnow,
 )
 from webapp import security
-from webapp.security import TokenCipher
-from webapp.services import JobQueue, calendars, connect, credentials, revocations
+from webapp.security import DecryptionFailed, Sealed, TokenCipher
+from webapp.services import JobQueue, calendars, credentials
 from webapp.services.audit import record
 from webapp.services.enterprise.mailboxes import ERROR_HINTS
 from webapp.services.errors import ServiceError
 
+log = logging.getLogger("webapp.services.enterprise")
+
 
 @dataclass(frozen=True)
 class CallbackOutcome:
-    #: linked, failed, ignored, replayed, forged, unknown or retry (aggregator should resend)
+    #: accepted (the code is queued for redemption), failed, ignored, replayed, forged,
+    #: unknown or retry (the aggregator should resend); a redemption: linked, failed, ignored
+    #: or deferred (``retry_in`` seconds: no budget now, or the aggregator was busy)
     result: str
     profile_link_id: int | None = None
+    retry_in: float | None = None
+
+
+def label_of(row: MailboxRequest) -> dict[str, Any]:
+    """The audit target of a mailbox request."""
+    return {
+        "organisation_id": row.organisation_id,
+        "target_type": "mailbox_request",
+        "target_id": row.id,
+        "target_label": row.email,
+    }
 
 
 def handle_callback(
@@ -52,11 +64,11 @@ def handle_callback(
     signed: bool = True,
     jobs: JobQueue,
 ) -> CallbackOutcome:
-    """Apply a callback for one mailbox request (idempotent). A person's mailbox newly linked
-    gets its primary calendar chosen for interviews by the domain's
-    ``enterprise.choose_calendars`` job, queued unless one is waiting already.
-    The aggregator calls made here (the code's redemption) are the bulk link's: they go in the
-    background rate-limit lane, in the request's organisation's share, like its batches.
+    """Apply a callback for one mailbox request (idempotent), without calling the aggregator:
+    the state is checked and marked used, a failure recorded, and a success's code queued for
+    the ``enterprise.redeem_code`` job (the answer "accepted"). The code's redemption is bulk
+    work in the organisation's share of the background lane: it waits for that budget in the
+    job worker, never in the web request the aggregator is waiting on.
 
     The request comes from the sealed reference in the callback URL; the body must carry that
     request's unused one-time state. ``signed`` says whether a (verified) signature came with
@@ -65,12 +77,7 @@ def handle_callback(
     row = session.get(MailboxRequest, request_id)
     if row is None:
         return CallbackOutcome("unknown")
-    label: dict[str, Any] = {
-        "organisation_id": row.organisation_id,
-        "target_type": "mailbox_request",
-        "target_id": row.id,
-        "target_label": row.email,
-    }
+    label = label_of(row)
     digest = security.token_hash(callback.state) if callback.state else None
     if not digest or not row.state_hash or not security.same_token(row.state_hash, digest):
         if signed:  # an unsigned forgery is audited by the caller, once a minute per address
@@ -119,20 +126,23 @@ def handle_callback(
     if row.status is not MailboxStatus.PENDING or link.status is LinkStatus.DISCONNECTED:
         return CallbackOutcome("ignored")  # unlinked or disconnected meanwhile: keep nothing
     if not callback.success:
-        return _failed(
+        return failed(
             session,
             row,
             callback.error_key or callback.error or "failed",
             callback.error_description,
             label,
         )
+    # The code is redeemed by a job (enterprise.redeem_code), in the organisation's share of
+    # the background lane: waiting for that budget here would hold a web thread for seconds,
+    # and people's pages queue behind it. The code goes into the queue sealed, bound to this
+    # request and its state (a job left from an earlier attempt can never redeem it).
+    sealed = seal_code(cipher, row, callback.code or "")
     try:
-        # Bulk work, paced by the batches the sending job sent: it counts in the background
-        # lane, against the organisation's fair share, never in the interactive reserve.
-        with rate_lane(BACKGROUND), rate_tenant(row.organisation_id):
-            creds = broker.exchange_code(callback.code or "", row.callback_url or "")
-    except (broker_errors.RateLimited, broker_errors.Unavailable):
-        # Give the state back: the aggregator resends the callback and we try again then.
+        jobs.enqueue("enterprise.redeem_code", row.id, sealed.key_id, sealed.blob)
+    except Exception:  # the queue is down: give the state back, the aggregator resends
+        log.warning("could not queue the code redemption of request %s", row.id, exc_info=True)
+        session.rollback()
         session.execute(
             update(MailboxRequest)
             .where(MailboxRequest.id == row.id)
@@ -141,30 +151,28 @@ def handle_callback(
         )
         session.commit()
         return CallbackOutcome("retry")
-    except broker_errors.BrokerError:
-        return _failed(session, row, "code_exchange_failed", None, label)
-    if row.kind is MailboxKind.ROOM:
-        return _room_linked(session, row, creds, label)
-    with rate_lane(BACKGROUND), rate_tenant(row.organisation_id):
-        profile_link = _enterprise_link(session, broker, cipher, row, link, creds)
-        if profile_link is None:
-            try:
-                broker.revoke(creds.refresh_token)
-            except broker_errors.BrokerError:
-                pass
-    if profile_link is None:
-        return _failed(session, row, "linked_to_another_user", None, label)
-    row.status = MailboxStatus.LINKED
-    row.profile_link_id = profile_link.id
-    row.error_key = row.error_text = None
-    row.completed_at = utcnow()
-    record(session, None, "ec.mailbox_linked", detail={"provider": profile_link.provider}, **label)
-    session.commit()
-    # One job per domain chooses the calendars of every mailbox linked so far, whatever the
-    # burst of callbacks: the queue never holds thousands of these in front of other work.
-    domain = row.service_account_link_id
-    jobs.enqueue_once(choice_key(domain), "enterprise.choose_calendars", domain)
-    return CallbackOutcome("linked", profile_link.id)
+    return CallbackOutcome("accepted")
+
+
+def seal_code(cipher: TokenCipher, row: MailboxRequest, code: str) -> Sealed:
+    """The callback's code, encrypted for the job queue under the app's token keys and bound to
+    this request and its current one-time state."""
+    return cipher.encrypt(code, **_code_binding(row))
+
+
+def open_code(cipher: TokenCipher, row: MailboxRequest, sealed: Sealed) -> str | None:
+    """The code sealed by :func:`seal_code`, or None if it was sealed for another attempt of
+    this request (a retry since) or does not open."""
+    if not row.state_hash:
+        return None
+    try:
+        return cipher.decrypt(sealed, **_code_binding(row))
+    except DecryptionFailed:
+        return None
+
+
+def _code_binding(row: MailboxRequest) -> dict[str, Any]:
+    return {"table": "mailbox_request", "column": "callback_code", "row_id": row.state_hash}
 
 
 def choice_key(service_account_link_id: int) -> str:
@@ -172,25 +180,7 @@ def choice_key(service_account_link_id: int) -> str:
     return f"enterprise.choose_calendars:{service_account_link_id}"
 
 
-def _room_linked(
-    session: Session, row: MailboxRequest, creds: Credentials, label: dict
-) -> CallbackOutcome:
-    """Keep the room's sub for availability; its tokens are not kept (nothing reads the room's
-    calendar with them: availability uses the application's key)."""
-    sub = creds.sub or creds.account_id
-    if not sub:
-        return _failed(session, row, "no_room_id", None, label)
-    row.resource_sub = sub[:64]
-    revocations.cancel(session, row.resource_sub)
-    row.status = MailboxStatus.LINKED
-    row.error_key = row.error_text = None
-    row.completed_at = utcnow()
-    record(session, None, "ec.room_linked", **label)
-    session.commit()
-    return CallbackOutcome("linked")
-
-
-def _failed(
+def failed(
     session: Session, row: MailboxRequest, key: str, text: str | None, label: dict
 ) -> CallbackOutcome:
     row.status = MailboxStatus.FAILED
@@ -207,71 +197,6 @@ def _failed(
     )
     session.commit()
     return CallbackOutcome("failed")
-
-
-def _enterprise_link(
-    session: Session,
-    broker: CalendarBroker,
-    cipher: TokenCipher,
-    row: MailboxRequest,
-    sa: ServiceAccountLink,
-    creds: Credentials,
-) -> ProfileLink | None:
-    """Create or update the user's ProfileLink(mode=enterprise); None if the account is taken."""
-    sub = creds.sub or creds.account_id
-    if not sub or row.user_id is None:
-        return None
-    link = session.scalar(select(ProfileLink).where(ProfileLink.sub == sub))
-    if link is not None and link.user_id != row.user_id:
-        return None
-    current = connect.link_of(session, row.user_id)
-    if (
-        link is None
-        and current is not None
-        and current.mode is LinkMode.BUSINESS
-        and current.status is not LinkStatus.DISCONNECTED
-    ):
-        # The organisation's link supersedes the person's own one.
-        if current.has_tokens:
-            credentials.revoke_at_aggregator(broker, cipher, current, whole_account=True)
-        credentials.forget_tokens(current)
-        current.status = LinkStatus.DISCONNECTED
-        record(
-            session,
-            None,
-            "calendar.superseded",
-            organisation_id=row.organisation_id,
-            target_type="profile_link",
-            target_id=current.id,
-            target_label=current.account_email,
-            detail={"by": "enterprise connect"},
-        )
-    if link is None and current is not None and current.mode is LinkMode.ENTERPRISE:
-        link = current
-    if link is None:
-        link = ProfileLink(
-            organisation_id=row.organisation_id,
-            user_id=row.user_id,
-            mode=LinkMode.ENTERPRISE,
-            sub=sub,
-        )
-        session.add(link)
-    lp = creds.linking_profile
-    if link.sub != sub:
-        link.target_calendar_id = None
-        link.conflict_calendar_ids = None
-    link.mode = LinkMode.ENTERPRISE
-    link.sub = sub
-    link.account_id = creds.account_id or sub
-    link.profile_id = lp.profile_id if lp else link.profile_id
-    link.provider = connect.provider_key(lp) or sa.provider
-    link.account_email = row.email
-    link.status, link.attention = LinkStatus.ACTIVE, None
-    link.linked_at = utcnow()
-    session.flush()
-    credentials.store_credentials(link, creds, cipher)
-    revocations.cancel(session, sub)
-    return link
 
 
 @dataclass(frozen=True)

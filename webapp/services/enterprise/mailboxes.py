@@ -43,6 +43,8 @@ ERROR_HINTS = {
     "aggregator_unavailable": "The calendar service kept failing; use Retry failed.",
     "code_exchange_failed": "The calendar service's answer could not be redeemed; "
     "use Retry failed.",
+    "code_not_redeemed": "The calendar service's answer lapsed before it could be redeemed; "
+    "use Retry failed.",
     "linked_to_another_user": "This calendar account is already linked to another Rendezvous user.",
     "request_refused": "The calendar service refused the request.",
     "no_room_id": "The calendar service linked the room without an id; use Retry failed.",

@@ -31,6 +31,7 @@ from webapp.services import credentials
 from webapp.services.audit import record
 from webapp.services.enterprise.domains import service_account_credentials
 from webapp.services.enterprise.mailboxes import ERROR_HINTS
+from webapp.services.enterprise.redemption import CODE_PATIENCE
 from webapp.services.errors import ServiceAccountTrouble
 
 log = logging.getLogger("webapp.services.enterprise")
@@ -250,14 +251,21 @@ def send_batches(
 
 
 def awaited(session: Session, link_id: int) -> int:
-    """The domain's requests sent within ``AWAITED_FOR`` whose callback has not come yet."""
+    """The domain's requests sent within ``AWAITED_FOR`` whose callback has not come yet, and
+    those whose code came within ``CODE_PATIENCE`` and waits for its redemption job: each is
+    one code exchange to come in the organisation's share (the queue never holds more than
+    ``max_awaited`` of a domain's codes in front of another organisation's)."""
+    now = utcnow()
     return (
         session.scalar(
             select(func.count(MailboxRequest.id)).where(
                 MailboxRequest.service_account_link_id == link_id,
                 MailboxRequest.status == MailboxStatus.PENDING,
-                MailboxRequest.sent_at >= utcnow() - AWAITED_FOR,
-                MailboxRequest.state_used_at.is_(None),
+                or_(
+                    MailboxRequest.state_used_at.is_(None)
+                    & (MailboxRequest.sent_at >= now - AWAITED_FOR),
+                    MailboxRequest.state_used_at >= now - CODE_PATIENCE,
+                ),
             )
         )
         or 0
