@@ -19,6 +19,7 @@ from models import (
     LoopState,
     Organisation,
     Pool,
+    PoolMember,
     ProfileLink,
     Role,
     User,
@@ -162,7 +163,7 @@ def check_plan(
             f"A loop has {MIN_SESSIONS} to {MAX_SESSIONS} sessions.", field=_field(1, "title")
         )
     if choices is None:
-        choices = roster.panel_choices(session, actor)
+        choices = plan_choices(session, actor, plan)
     allowed = {link.id: (link, user) for link, user in choices}
     rooms = (
         {r.email: r for r in roster.room_choices(session, actor.organisation_id)}
@@ -231,6 +232,26 @@ def check_plan(
         )
         for s, ids, room, pool, eligible in checked
     ]
+
+
+def plan_choices(session: Session, actor: Actor, plan: LoopPlan) -> list[tuple[ProfileLink, User]]:
+    """``roster.panel_choices`` for the people a plan may put on its panels (those it names and
+    its pools' members), by the same rules, without reading the whole organisation."""
+    among = {i for s in plan.sessions for i in s.panel_link_ids}
+    pool_ids = {s.pool_id for s in plan.sessions if s.pool_id and s.pool_count}
+    if pool_ids:
+        among.update(
+            session.scalars(
+                select(ProfileLink.id)
+                .join(PoolMember, PoolMember.user_id == ProfileLink.user_id)
+                .where(
+                    ProfileLink.organisation_id == actor.organisation_id,
+                    PoolMember.organisation_id == actor.organisation_id,
+                    PoolMember.pool_id.in_(pool_ids),
+                )
+            )
+        )
+    return roster.panel_choices(session, actor, among=sorted(among))
 
 
 def _pool_pick(
