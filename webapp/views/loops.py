@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from models import LoopState, Role
@@ -20,6 +21,7 @@ from webapp.services.errors import Invalid, NotFound, ServiceError
 from webapp.services.loops import availability, booking, changes, compose, reading
 from webapp.services.loops import moving as moving_writes
 from webapp.services.pools import manage as pool_manage
+from webapp.views import loop_options
 from webapp.views.schedule import parse_date, viewer_zone, zone_options
 from webapp.web import actor
 
@@ -162,11 +164,21 @@ def _status(exc: ServiceError) -> int:
     return next((code for base, code in _STATUS if isinstance(exc, base)), 400)
 
 
+#: Where the start times go into a page rendered before the aggregator answered (a comment only
+#: the template writes: whatever a person typed is escaped, so it cannot hold one).
+TIMES_MARK = Markup("<!--rdv:loop-times-->")
+
+
 def _show_page(uid: str, problem=None, status=200, moving=False):
+    """A loop's page. A draft's start times: the one aggregator call goes out first; our own
+    reads and the rest of the page are done while it is in flight, and only the start times
+    section is made once it answers (its options built by ``loop_options``)."""
     db, me = db_session(), actor()
     loop = _loop_or_404(uid)
     tzid = viewer_zone()
+    tz = model.zone(tzid)
     times = None
+    pending = None
     view = None
     trouble = None
     if loop.state in (LoopState.DRAFT, LoopState.FAILED) or moving:
@@ -175,25 +187,45 @@ def _show_page(uid: str, problem=None, status=200, moving=False):
             if moving:
                 times = changes.moving_times(db, broker, deps.cipher(), deps.sealer(), me, uid)
             else:
-                times = availability.loop_times(db, broker, deps.sealer(), me, loop)
+                pending = availability.start_loop_times(db, broker, deps.sealer(), me, loop)
+                pending.read_own()
         except ServiceError as exc:
             trouble = exc.message
     if loop.state is not LoopState.DRAFT:
         view = reading.view_loop(db, deps.broker(), deps.cipher(), deps.sealer(), loop)
-    return render_template(
-        "loops/show.html",
+    context = dict(
         iloop=loop,
         details=compose.open_details(deps.sealer(), loop),
-        times=times,
         view=view,
-        trouble=trouble,
         problem=problem,
         move_problem=moving_writes.move_problem(db, loop) if view is not None else None,
         moving=moving,
-        tz=model.zone(tzid),
+        tz=tz,
         viewer_tz=tzid,
         states=LoopState,
-    ), status
+    )
+    if pending is None:
+        return render_template(
+            "loops/show.html",
+            times=times,
+            trouble=trouble,
+            times_html=None,
+            options_html=loop_options.OptionMarkup(tz).options(times.options) if times else "",
+            **context,
+        ), status
+    outer = render_template("loops/show.html", times=None, times_html=TIMES_MARK, **context)
+    try:
+        times = pending.result()
+    except ServiceError as exc:
+        trouble = exc.message
+    section = render_template(
+        "loops/_times.html",
+        times=times,
+        trouble=trouble,
+        options_html=loop_options.OptionMarkup(tz).options(times.options) if times else "",
+        **context,
+    )
+    return outer.replace(TIMES_MARK, section, 1), status
 
 
 @bp.route("/<uid>")

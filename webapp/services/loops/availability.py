@@ -16,14 +16,23 @@ spread over a few days instead of one morning; later sessions start on any quart
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
-from broker.types import Group, Member, Period, SequencedAvailabilityQuery, SequenceStep
+from broker.types import (
+    Group,
+    Member,
+    Period,
+    SequencedAvailabilityQuery,
+    SequenceOption,
+    SequenceStep,
+)
 from models import InterviewLoop, utcnow
 from webapp.security import Sealer
 from webapp.services import Actor, claims
@@ -37,6 +46,7 @@ from webapp.services.loops.compose import (
     open_details,
     plan_of,
 )
+from webapp.services.pools import picking
 
 FIRST_INTERVAL = dt.timedelta(minutes=60)
 
@@ -199,6 +209,158 @@ def session_subs(s: ResolvedSession) -> list[str]:
     return [m.link.sub for m in s.members] + ([s.room.sub] if s.room is not None else [])
 
 
+class PendingLoopTimes:
+    """A loop's start times whose one aggregator call is in flight: the caller reads our own
+    side (:meth:`read_own`: claims, loads, the sealed titles) and does its own work meanwhile,
+    then takes :meth:`result` (in the same thread and database session as
+    :func:`start_loop_times`)."""
+
+    def __init__(
+        self,
+        session: Session,
+        sealer: Sealer,
+        loop: InterviewLoop,
+        plan: LoopPlan,
+        resolved: list[ResolvedSession],
+        window: Period,
+        pending: Future[tuple[SequenceOption, ...]] | None,
+        ignore_loop_claims: bool,
+    ) -> None:
+        self.loop, self.plan, self.sessions, self.window = loop, plan, resolved, window
+        self._session, self._sealer, self._pending = session, sealer, pending
+        self._ignore_loop_claims = ignore_loop_claims
+        self._own: tuple[claims.Held, tuple[str, ...], dict[int, picking.Loads]] | None = None
+
+    def read_own(self) -> None:
+        """Our own side of the answer, read while the aggregator answers: what our bookings
+        hold, each pool's loads and the sessions' titles."""
+        if self._own is not None or self._pending is None:
+            return
+        loop, resolved = self.loop, self.sessions
+        own = (
+            {s.interview_id for s in loop.sessions if s.interview_id is not None}
+            if self._ignore_loop_claims
+            else set()
+        )
+        held = held_for(self._session, loop.organisation_id, resolved, self.window, ignore=own)
+        details = open_details(self._sealer, loop)
+        loads = picks.read_loads(self._session, loop.organisation_id, resolved, self.window)
+        self._own = (held, details.session_titles if details else (), loads)
+
+    def result(self) -> LoopTimes:
+        """The options: the aggregator's, less those that start too soon, do not fit the
+        loop's days, meet one of our own claims, or cannot get their pool picks."""
+        if self._pending is None:
+            return LoopTimes(self.loop, self.plan, self.sessions, self.window, ())
+        self.read_own()
+        assert self._own is not None
+        held, titles, loads = self._own
+        try:
+            found = self._pending.result()
+        except broker_errors.BrokerError as exc:
+            raise broker_problem(exc) from None
+        return LoopTimes(
+            self.loop,
+            self.plan,
+            self.sessions,
+            self.window,
+            self._kept(found, held, titles, loads),
+        )
+
+    def _kept(
+        self,
+        found: Sequence[SequenceOption],
+        held: claims.Held,
+        titles: Sequence[str],
+        loads: dict[int, picking.Loads],
+    ) -> tuple[Itinerary, ...]:
+        plan, resolved, session = self.plan, self.sessions, self._session
+        ids = [step_id(n) for n in range(1, len(resolved) + 1)]
+        # Only a session some claim of ours is near can meet one (most pages: none).
+        subs = [session_subs(r) for r in resolved]
+        claimed = [any(held.buckets.get(sub) for sub in s) for s in subs]
+        # What a stop shows but its time: the same for every option (pool picks aside).
+        shown = [
+            (
+                titles[n] if n < len(titles) else r.plan.title,
+                tuple(m.user.name for m in r.members),
+            )
+            for n, r in enumerate(resolved)
+        ]
+        earliest = utcnow() + model.LEAD_TIME
+        kept = []
+        for option in found:
+            slots = [option.slot(i) for i in ids]
+            if slots[0].start < earliest:
+                continue
+            if not fits_days(plan, [s.start for s in slots], [s.end for s in slots]):
+                continue
+            if any(
+                claimed[n]
+                and held.clashes(
+                    subs[n],
+                    slot.start,
+                    slot.end,
+                    before=r.plan.buffer_before,
+                    after=r.plan.buffer_after,
+                )
+                for n, (r, slot) in enumerate(zip(resolved, slots, strict=True))
+            ):
+                continue
+            chosen = picks.pick_itinerary(session, resolved, slots, loads, held=held)
+            if chosen is None:
+                continue
+            kept.append(
+                Itinerary(
+                    tuple(
+                        Stop(
+                            ordinal=n,
+                            title=title,
+                            start=slot.start,
+                            end=slot.end,
+                            people=people + (tuple(m.user.name for m in p.members) if p else ()),
+                            room=r.room,
+                            video=r.plan.video,
+                            picked=tuple(m.user.name for m in p.members) if p else (),
+                            why=p.explanation if p else None,
+                        )
+                        for n, (r, slot, p, (title, people)) in enumerate(
+                            zip(resolved, slots, chosen, shown, strict=True), start=1
+                        )
+                    )
+                )
+            )
+        return tuple(kept)
+
+
+def start_loop_times(
+    session: Session,
+    broker: CalendarBroker,
+    sealer: Sealer,
+    actor: Actor,
+    loop: InterviewLoop,
+    *,
+    plan: LoopPlan | None = None,
+    ignore_loop_claims: bool = False,
+    fixed: Sequence[ResolvedSession] | None = None,
+) -> PendingLoopTimes:
+    """Check the loop against today's roster and send its one aggregator call; the answer is
+    :meth:`PendingLoopTimes.result`. Arguments as :func:`loop_times`."""
+    plan = plan or plan_of(sealer, loop)
+    resolved = list(fixed) if fixed is not None else check_plan(session, actor, plan)
+    window = search_window(plan)
+    query = sequenced_query(plan, resolved, window) if window.end > window.start else None
+    pending = None
+    if query is not None:
+        pending = free_slots.pool().submit(broker.sequenced_availability, query)
+        # Let the call's thread take the interpreter until its request is on the wire: our own
+        # reads meanwhile would otherwise hold it back (they only wait on the database).
+        time.sleep(0)
+    return PendingLoopTimes(
+        session, sealer, loop, plan, resolved, window, pending, ignore_loop_claims
+    )
+
+
 def loop_times(
     session: Session,
     broker: CalendarBroker,
@@ -212,74 +374,19 @@ def loop_times(
 ) -> LoopTimes:
     """The loop's candidate start times with their itineraries (one aggregator call), pool
     picks made and explained for each. ``ignore_loop_claims``: the loop's own sessions' claims
-    do not count; ``fixed``: the sessions with the people they have now (moving the loop)."""
-    plan = plan or plan_of(sealer, loop)
-    resolved = list(fixed) if fixed is not None else check_plan(session, actor, plan)
-    window = search_window(plan)
-    options: tuple[Itinerary, ...] = ()
-    query = sequenced_query(plan, resolved, window) if window.end > window.start else None
-    if query is not None:
-        # The call goes first; our own reads (claims, loads, the sealed titles) are made while
-        # the aggregator answers, so the page waits for about the call alone.
-        pending = free_slots.pool().submit(broker.sequenced_availability, query)
-        own = (
-            {s.interview_id for s in loop.sessions if s.interview_id is not None}
-            if ignore_loop_claims
-            else set()
-        )
-        held = held_for(session, loop.organisation_id, resolved, window, ignore=own)
-        details = open_details(sealer, loop)
-        titles = details.session_titles if details else ()
-        loads = picks.read_loads(session, loop.organisation_id, resolved, window)
-        try:
-            found = pending.result()
-        except broker_errors.BrokerError as exc:
-            raise broker_problem(exc) from None
-        now = utcnow()
-        kept = []
-        for option in found:
-            slots = [option.slot(step_id(n)) for n in range(1, len(resolved) + 1)]
-            if slots[0].start < now + model.LEAD_TIME:
-                continue
-            if not fits_days(plan, [s.start for s in slots], [s.end for s in slots]):
-                continue
-            if any(
-                held.clashes(
-                    session_subs(r),
-                    slot.start,
-                    slot.end,
-                    before=r.plan.buffer_before,
-                    after=r.plan.buffer_after,
-                )
-                for r, slot in zip(resolved, slots, strict=True)
-            ):
-                continue
-            chosen = picks.pick_itinerary(session, resolved, slots, loads, held=held)
-            if chosen is None:
-                continue
-            kept.append(
-                Itinerary(
-                    tuple(
-                        Stop(
-                            ordinal=n,
-                            title=titles[n - 1] if n - 1 < len(titles) else r.plan.title,
-                            start=slot.start,
-                            end=slot.end,
-                            people=tuple(m.user.name for m in r.members)
-                            + (tuple(m.user.name for m in p.members) if p else ()),
-                            room=r.room,
-                            video=r.plan.video,
-                            picked=tuple(m.user.name for m in p.members) if p else (),
-                            why=p.explanation if p else None,
-                        )
-                        for n, (r, slot, p) in enumerate(
-                            zip(resolved, slots, chosen, strict=True), start=1
-                        )
-                    )
-                )
-            )
-        options = tuple(kept)
-    return LoopTimes(loop, plan, resolved, window, options)
+    do not count; ``fixed``: the sessions with the people they have now (moving the loop).
+    The call goes first; our own reads (claims, loads, the sealed titles) are made while the
+    aggregator answers, so the page waits for about the call alone."""
+    return start_loop_times(
+        session,
+        broker,
+        sealer,
+        actor,
+        loop,
+        plan=plan,
+        ignore_loop_claims=ignore_loop_claims,
+        fixed=fixed,
+    ).result()
 
 
 def parse_option(value: str, count: int) -> tuple[dt.datetime, ...] | None:
