@@ -52,6 +52,10 @@ class Idp:
         #: When set, served at /jwks instead of the current keys (a provider that signs with a
         #: key it has not published).
         self.published_jwks: dict | None = None
+        #: When set, every token request waits here until the barrier's other parties arrive,
+        #: or for two seconds (a worker may queue some requests behind its busy threads): the
+        #: waiting ones are let go together, so concurrent sign-ins reach the app at once.
+        self.token_barrier: threading.Barrier | None = None
         self._server = make_server("127.0.0.1", 0, self, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -132,6 +136,11 @@ class Idp:
         body = environ["wsgi.input"].read(size)
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         self.token_requests.append(form)
+        if self.token_barrier is not None:
+            try:
+                self.token_barrier.wait(timeout=2)
+            except threading.BrokenBarrierError:
+                pass  # the barrier broke: every waiting request goes on at once
         if form.get("grant_type") == "authorization_code":
             challenge, method = self.challenges.pop(form.get("code", ""), (None, None))
             verifier = form.get("code_verifier")

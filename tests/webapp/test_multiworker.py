@@ -57,12 +57,21 @@ def _free_port() -> int:
 
 @contextmanager
 def gunicorn(
-    sandbox, database_url, redis_url, tmp_path, *, workers: int = 4, jobs_worker: bool = False
+    sandbox,
+    database_url,
+    redis_url,
+    tmp_path,
+    *,
+    workers: int = 4,
+    jobs_worker: bool = False,
+    extra_env: dict[str, str] | None = None,
 ):
     """The app in production under gunicorn (``workers`` processes of 4 threads) on
     ``database_url`` and a Redis emptied first (rate limits, job queue), with its own huey worker
     if asked; yields the base URL and a function returning the output so far. Stopped (SIGTERM,
-    graceful) and checked for a clean exit afterwards."""
+    graceful) and checked for a clean exit afterwards. ``extra_env`` overrides the environment
+    (the single sign-on tests run the ``testing`` environment: only it may reach a provider on
+    loopback)."""
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
@@ -84,6 +93,7 @@ def gunicorn(
         CRONOFY_APP_BASE_URL=sandbox.url,
         REDIS_URL=redis_url,
     )
+    env.update(extra_env or {})
     log = open(tmp_path / "gunicorn.log", "wb")  # a file: a full pipe would stall the workers
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],

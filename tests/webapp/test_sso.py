@@ -577,6 +577,62 @@ def test_one_state_presented_by_many_requests_at_once_signs_in_once(
     assert len(audit(session, "sso.login")) == 1
 
 
+def test_first_sign_ins_of_one_identity_at_once_open_one_account(
+    app, session, cipher, org, admin, idp
+):
+    """Each on its own database connection (the gunicorn version, across workers on
+    PostgreSQL, is in test_sso_multiworker.py): every one signs in, to one new account."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webapp import deps
+    from webapp.services.sso import login
+
+    verify_domain(session, org)
+    configure(session, cipher, admin, idp.url, create=True)
+    address = f"casey.ng@{DOMAIN}"
+    idp.user("idp-sub-casey", email=address)
+    callback = "http://localhost/login/sso/callback"
+    tabs = []
+    for n in range(4):
+        started = login.start(
+            session,
+            Actor(None, None, None, None),
+            email=address,
+            organisation_id=None,
+            session_nonce=f"tab-{n}",
+            redirect_uri=callback,
+            insecure_ok=True,
+        )
+        back = parse_qs(urlsplit(idp.authorize(started.url, "idp-sub-casey")).query)
+        tabs.append((f"tab-{n}", started.pending, back))
+
+    def finish(tab):
+        nonce, pending, back = tab
+        with deps.database.of(app).sessions() as db:
+            return login.finish(
+                db,
+                deps.cipher.of(app),
+                Actor(None, None, None, None),
+                state=back["state"][0],
+                code=back["code"][0],
+                error=None,
+                pending=pending,
+                session_nonce=nonce,
+                redirect_uri=callback,
+                insecure_ok=True,
+            ).id
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(finish, tabs))
+    session.expire_all()
+    [account] = session.scalars(select(User).where(User.email == address)).all()
+    assert ids == {account.id}
+    assert (account.sso_issuer, account.sso_sub) == (idp.url, "idp-sub-casey")
+    assert len(audit(session, "sso.user_created")) == 1
+    assert len(audit(session, "sso.login")) == 4
+    assert not audit(session, "sso.login_refused")
+
+
 def test_an_invitation_in_an_organisation_without_password_login_leads_to_sso(
     client, session, sso_org, admin, idp
 ):

@@ -299,39 +299,77 @@ def _bound(session: Session, config: SsoConfig, identity: oidc.Identity) -> User
     )
 
 
+#: Attempts at a first sign-in that collided with another one binding the same account or
+#: identity at the same moment (double-click, two tabs): each retry reads what the other one
+#: committed, so the second attempt settles it.
+ADMIT_ATTEMPTS = 3
+
+
+class _Collided(Exception):
+    """Another sign-in bound the account or the identity between our read and our write."""
+
+
 def _admit(session: Session, actor: Actor, config: SsoConfig, identity: oidc.Identity) -> User:
     """The account in the configuration's organisation for this identity: the one bound to its
     (issuer, sub) since an earlier sign-in, else (a first sign-in) the account at its address,
     which must be verified and at one of the organisation's verified domains; never an account
-    of another organisation, and never one bound to another identity."""
-    user = _bound(session, config, identity)
-    if user is not None:
-        return _sign_in_bound(session, actor, config, identity, user)
-    user = _first_sign_in(session, actor, config, identity)
-    user.sso_issuer = oidc.normalise_issuer(config.issuer)
-    user.sso_sub = identity.subject
-    user.last_login_at = utcnow()
-    record(
-        session,
-        acting_as(user, actor),
-        "sso.login",
-        target_type="user",
-        target_id=user.id,
-        target_label=user.email,
-        detail={"bound": True},
+    of another organisation, and never one bound to another identity.
+
+    Concurrent first sign-ins (across workers) settle on one binding: the account row is
+    inserted under the unique (organisation, email) and (organisation, issuer, sub) constraints
+    and bound by a conditional UPDATE that only succeeds while the binding is still what we
+    read; the loser rolls back and reads again, so the same identity signs in to the account
+    the winner opened, and another identity is refused like any address bound to someone
+    else."""
+    for _ in range(ADMIT_ATTEMPTS):
+        user = _bound(session, config, identity)
+        if user is not None:
+            return _sign_in_bound(session, actor, config, identity, user)
+        try:
+            return _bind_first(session, actor, config, identity)
+        except _Collided:
+            session.rollback()
+    _refuse(session, actor, config.organisation_id, "identity bound concurrently")
+    raise SsoRefused(
+        "This sign-in collided with others for the same account. Nothing was changed; please "
+        "sign in again.",
+        "concurrent",
     )
+
+
+def _bind_first(session: Session, actor: Actor, config: SsoConfig, identity: oidc.Identity) -> User:
+    issuer = oidc.normalise_issuer(config.issuer)
     try:
+        user = _first_sign_in(session, actor, config, identity)
+        # Bound only if nobody changed the binding since we read it (a new row: only if no
+        # concurrent sign-in inserted the address or the identity first).
+        claimed = rowcount(
+            session.execute(
+                update(User)
+                .where(
+                    User.id == user.id,
+                    User.sso_issuer.is_not_distinct_from(user.sso_issuer),
+                    User.sso_sub.is_not_distinct_from(user.sso_sub),
+                )
+                .values(sso_issuer=issuer, sso_sub=identity.subject, last_login_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if claimed != 1:
+            raise _Collided
+        session.refresh(user, ["sso_issuer", "sso_sub", "last_login_at"])
+        record(
+            session,
+            acting_as(user, actor),
+            "sso.login",
+            target_type="user",
+            target_id=user.id,
+            target_label=user.email,
+            detail={"bound": True},
+        )
         session.commit()
     except IntegrityError:
-        # Another sign-in of the same identity bound it first (or the account was bound to
-        # another identity meanwhile): nothing of this one is kept.
-        session.rollback()
-        _refuse(session, actor, config.organisation_id, "identity bound concurrently")
-        raise SsoRefused(
-            "This sign-in collided with another one for the same account. Nothing was "
-            "changed; please sign in again.",
-            "concurrent",
-        ) from None
+        raise _Collided from None
     return user
 
 
@@ -383,11 +421,12 @@ def _first_sign_in(
             "foreign domain",
         )
     user = session.scalar(select(User).where(User.organisation_id == org_id, User.email == email))
-    if (
-        user is not None
-        and user.sso_sub is not None
-        and user.sso_issuer == oidc.normalise_issuer(config.issuer)
-    ):
+    issuer = oidc.normalise_issuer(config.issuer)
+    if user is not None and (user.sso_issuer, user.sso_sub) == (issuer, identity.subject):
+        # A concurrent sign-in of this same identity bound the account after we looked for
+        # it: read again and sign in to it.
+        raise _Collided
+    if user is not None and user.sso_sub is not None and user.sso_issuer == issuer:
         # The address is another identity's account at this provider (the address was given
         # to someone new there, or the account was recreated): it never opens it.
         _refuse(session, actor, org_id, "address bound to another identity", label=email)
