@@ -205,6 +205,14 @@ class LoopSession(Base):
         server_default=text("0"),
         info=classified("configuration", "How many people the session picks from the pool"),
     )
+    #: Also bring a shadow (trainee) of the pool when one is free: an extra attendee who
+    #: never counts toward ``pool_count``; booked without one when none is free.
+    bring_shadow: Mapped[bool] = mapped_column(
+        Boolean,
+        default=False,
+        server_default=false(),
+        info=classified("configuration", "Whether the session brings a shadow of its pool"),
+    )
     interview_id: Mapped[int | None] = mapped_column(
         ForeignKey("interview.id", ondelete="SET NULL"),
         unique=True,

@@ -147,6 +147,18 @@ class InterviewLoad(Base):
         index=True,
         info=classified("identifier", "Pool they were picked from", retention=LOAD_RETENTION),
     )
+    #: Sat in as a shadow (trainee) of ``pool_id``: invited, counted in their own load and
+    #: limits, never toward the interviewers the panel needs (nor held to a pool limit on a move).
+    is_shadow: Mapped[bool] = mapped_column(
+        Boolean,
+        default=False,
+        server_default=false(),
+        info=classified(
+            "configuration",
+            "Sat in as a shadow (trainee), not as a panellist",
+            retention=LOAD_RETENTION,
+        ),
+    )
     starts_at: Mapped[datetime] = mapped_column(
         UTCDateTime,
         index=True,

@@ -18,7 +18,7 @@ from webapp.security import allow
 from webapp.services import errors
 from webapp.services.availability import model, roster
 from webapp.services.errors import Invalid, NotFound, ServiceError
-from webapp.services.loops import availability, booking, changes, compose, reading
+from webapp.services.loops import availability, booking, changes, compose, reading, shadows
 from webapp.services.loops import moving as moving_writes
 from webapp.services.pools import manage as pool_manage
 from webapp.views import loop_options
@@ -75,6 +75,7 @@ def parse_plan(form) -> compose.LoopPlan:
                 buffer_after=_int(form, f"s{n}_buffer_after", 0),
                 pool_id=_int(form, f"s{n}_pool", 0) or None,
                 pool_count=_int(form, f"s{n}_pool_count", 1) if form.get(f"s{n}_pool") else 0,
+                bring_shadow=form.get(f"s{n}_shadow") == "on",
             )
         )
     zone = form.get("candidate_tzid") or viewer_zone()
@@ -200,6 +201,7 @@ def _show_page(uid: str, problem=None, status=200, moving=False):
         problem=problem,
         move_problem=moving_writes.move_problem(db, loop) if view is not None else None,
         moving=moving,
+        no_shadow=shadows.NONE_FREE,
         tz=tz,
         viewer_tz=tzid,
         states=LoopState,
@@ -278,7 +280,15 @@ def book(uid: str):
             abort(404)
         return _show_page(uid, exc.message, _status(exc))
     flash("Loop booked: every session is being written to the calendars.", "success")
+    _say_missing_shadows(uid)
     return redirect(url_for("loops.show", uid=uid), code=303)
+
+
+def _say_missing_shadows(uid: str) -> None:
+    missing = shadows.missing(db_session(), _loop_or_404(uid))
+    if missing:
+        said = ", ".join(str(n) for n in missing)
+        flash(f"Session{'s' if len(missing) > 1 else ''} {said}: {shadows.NONE_FREE}.", "info")
 
 
 @bp.route("/<uid>/reschedule", methods=["POST"])

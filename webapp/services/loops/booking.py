@@ -39,7 +39,7 @@ from webapp.services.audit import record
 from webapp.services.availability import model
 from webapp.services.credentials import broker_problem
 from webapp.services.errors import Invalid, SlotTaken, WriteFailed
-from webapp.services.loops import picks
+from webapp.services.loops import picks, shadows
 from webapp.services.loops.availability import (
     fits_days,
     sequenced_query,
@@ -197,7 +197,9 @@ def book_loop(
     resolved = check_plan(session, actor, plan)
     check_itinerary(plan, resolved, starts)
     host, manager = host_link_for(session, actor, loop.on_behalf_of_id)
+    asked = shadows.ask_free(broker, resolved, starts)  # beside the sequenced call
     slots = itinerary_is_free(broker, plan, resolved, starts)
+    free_shadows = shadows.collect(asked)
     if slots is None:
         if check_slots or any(r.pool is not None for r in resolved):
             raise SlotTaken(TAKEN)
@@ -236,6 +238,7 @@ def book_loop(
         session.rollback()
         raise SlotTaken(POOL_TAKEN)
     sessions = picks.with_picks(resolved, chosen)
+    brought = shadows.pick(session, loop.organisation_id, sessions, starts, free_shadows)
     staged = stage_sessions(
         session,
         actor,
@@ -257,6 +260,7 @@ def book_loop(
         ],
     ):
         raise SlotTaken(TAKEN)
+    staged = shadows.bring(session, loop.organisation_id, staged, sessions, starts, brought)
     loop.state = LoopState.BOOKED
     record(
         session,
@@ -264,7 +268,11 @@ def book_loop(
         "loop.booked",
         target_type="interview_loop",
         target_id=loop.id,
-        detail={"sessions": len(staged), "interviews": [i.id for i, _c in staged]},
+        detail={
+            "sessions": len(staged),
+            "interviews": [i.id for i, _c in staged],
+            **({"shadows": sum(b is not None for b in brought)} if any(brought) else {}),
+        },
     )
     session.commit()
     payloads = {str(i.id): seal_write(sealer, i, content) for i, content in staged}

@@ -32,7 +32,7 @@ from webapp.services.audit import record
 from webapp.services.availability import model, roster
 from webapp.services.errors import Forbidden, Invalid, NotFound
 from webapp.services.link_details import email_hash
-from webapp.services.pools.manage import pool_for
+from webapp.services.pools.manage import pool_for, shadows_of
 from webapp.services.scheduling.booking import check_title_and_name
 from webapp.services.scheduling.content import MAX_TITLE
 
@@ -62,6 +62,8 @@ class SessionPlan:
     #: "Any ``pool_count`` from pool ``pool_id``" besides the people named.
     pool_id: int | None = None
     pool_count: int = 0
+    #: Also bring a shadow (trainee) of the pool, when one is free (never counted in the N).
+    bring_shadow: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ class ResolvedSession:
     pool: Pool | None = None
     #: The pool's members who could be picked: linked calendar, not a shadow, not named.
     candidates: tuple[model.PanelMember, ...] = ()
+    #: The pool's shadows who could be brought along (linked calendar, not named), when the
+    #: session asks for one.
+    shadows: tuple[model.PanelMember, ...] = ()
 
     @property
     def count(self) -> int:
@@ -210,8 +215,17 @@ def check_plan(
                 )
         named = [allowed[i][1] for i in ids]
         pool, eligible = _pool_pick(session, actor, n, s, named, allowed)
-        checked.append((s, ids, room, pool, eligible))
-    users = {u.id: u for _s, ids, _r, _p, el in checked for u in [allowed[i][1] for i in ids] + el}
+        trainees = (
+            shadows_of(pool, named, {u.id for _l, u in allowed.values()})
+            if pool is not None and s.bring_shadow
+            else []
+        )
+        checked.append((s, ids, room, pool, eligible, trainees))
+    users = {
+        u.id: u
+        for _s, ids, _r, _p, el, sh in checked
+        for u in [allowed[i][1] for i in ids] + el + sh
+    }
     org = session.get_one(Organisation, actor.organisation_id)
     hours = roster.hours_for(session, list(users.values()), org)
     links = {user.id: link for link, user in choices}
@@ -229,8 +243,9 @@ def check_plan(
             room,
             pool,
             tuple(member(u) for u in eligible),
+            tuple(member(u) for u in trainees),
         )
-        for s, ids, room, pool, eligible in checked
+        for s, ids, room, pool, eligible, trainees in checked
     ]
 
 
@@ -267,6 +282,11 @@ def _pool_pick(
     if not s.pool_id:
         if s.pool_count:
             raise Invalid(f"Choose the pool for session {n}.", field=_field(n, "pool"))
+        if s.bring_shadow:
+            raise Invalid(
+                f"Session {n}: a shadow comes from the session's pool; choose the pool.",
+                field=_field(n, "pool"),
+            )
         return None, []
     if not 1 <= s.pool_count <= MAX_POOL_PICK:
         raise Invalid(
@@ -370,6 +390,7 @@ def compose_loop(session: Session, sealer: Sealer, actor: Actor, plan: LoopPlan)
             buffer_after=s.buffer_after,
             pool_id=s.pool_id if s.pool_count else None,
             pool_count=s.pool_count if s.pool_id else 0,
+            bring_shadow=bool(s.bring_shadow and s.pool_id and s.pool_count),
         )
         for n, s in enumerate(plan.sessions, start=1)
     ]
@@ -408,6 +429,7 @@ def plan_of(sealer: Sealer, loop: InterviewLoop) -> LoopPlan:
                 buffer_after=s.buffer_after,
                 pool_id=s.pool_id,
                 pool_count=s.pool_count if s.pool_id else 0,
+                bring_shadow=bool(s.bring_shadow and s.pool_id),
             )
             for s in loop.sessions
         ),

@@ -17,6 +17,7 @@ from webapp.security import Sealer, TokenCipher
 from webapp.services import Actor, claims
 from webapp.services.availability import model, roster
 from webapp.services.errors import AggregatorTrouble, Invalid
+from webapp.services.loops import shadows
 from webapp.services.loops.compose import LoopDetails, loop_for, open_details
 from webapp.services.scheduling.access import links_by_id
 from webapp.services.scheduling.reading import has_started, read_events
@@ -35,6 +36,8 @@ class BookedSession:
     people: tuple[str, ...]
     room: model.Room | None
     video: bool
+    #: Shadows sitting in (names, from the load ledger's ids): never among ``people``' count.
+    shadows: tuple[str, ...] = ()
 
     @property
     def live(self) -> bool:
@@ -117,9 +120,11 @@ def view_loop(
             select(Pool).where(Pool.id.in_({s.pool_id for s in loop.sessions if s.pool_id}))
         )
     }
+    sitting_in = shadows.names(session, list(interviews))
     out = []
     for s in loop.sessions:
         interview = interviews.get(s.interview_id) if s.interview_id else None
+        trainees = tuple(sitting_in.get(interview.id, ())) if interview is not None else ()
         event = events.get(interview.events[0].event_id) if interview and interview.events else None
         start, end = _times(event, interview, session)
         out.append(
@@ -139,9 +144,11 @@ def view_loop(
                     (f"any {s.pool_count} from {pools[s.pool_id]}",)
                     if interview is None and s.pool_id in pools
                     else ()
-                ),
+                )
+                + tuple(f"{name} (shadow)" for name in trainees),
                 room=rooms.get(s.room_email) if s.room_email else None,
                 video=s.video,
+                shadows=trainees,
             )
         )
     return LoopView(loop, details, out, problem)

@@ -28,9 +28,11 @@ def write(
     user_ids: Iterable[int],
     start: dt.datetime,
     picked_from: Mapping[int, int] | None = None,
+    *,
+    shadow: bool = False,
 ) -> None:
     """One row per person on the interview (``picked_from``: user id → the pool they were
-    picked from). The caller commits, with the booking."""
+    picked from; ``shadow``: they sit in as a shadow). The caller commits, with the booking."""
     picked_from = picked_from or {}
     now = utcnow()
     for user_id in dict.fromkeys(user_ids):
@@ -40,6 +42,7 @@ def write(
                 interview_id=interview_id,
                 user_id=user_id,
                 pool_id=picked_from.get(user_id),
+                is_shadow=shadow,
                 starts_at=start,
                 booked_at=now,
             )

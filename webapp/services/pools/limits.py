@@ -47,6 +47,7 @@ def picked_on(session: Session, organisation_id: int, interview_id: int) -> list
             InterviewLoad.organisation_id == organisation_id,
             InterviewLoad.interview_id == interview_id,
             InterviewLoad.pool_id.is_not(None),
+            InterviewLoad.is_shadow.is_(False),  # a shadow never holds a move back
         )
     ).all()
     found = []

@@ -7,6 +7,7 @@ organisation's people: an address another organisation also holds never reaches 
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -288,3 +289,14 @@ def remove_member(session: Session, actor: Actor, pool_id: int, member_id: int) 
     )
     member.pool.members.remove(member)
     session.commit()
+
+
+def shadows_of(pool: Pool, named: Sequence[User], linked: Collection[int]) -> list[User]:
+    """The pool's shadows a session may bring along: active, with a linked calendar (user ids
+    in ``linked``), not already named on it."""
+    taken = {u.id for u in named}
+    return [
+        m.user
+        for m in pool.members
+        if m.is_shadow and m.user_id in linked and m.user_id not in taken and m.user.active
+    ]

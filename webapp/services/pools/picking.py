@@ -13,7 +13,8 @@ for it, so an interview someone booked outside Rendezvous does not count.
   loads even out beyond one week too), then whoever this pool picked least recently, then a
   stable hash of (pool, person, slot), so equal people take turns rather than the first by name
   always winning.
-- **Shadows** (trainees) are never picked to make up N.
+- **Shadows** (trainees) are never picked to make up N. A session that brings a shadow picks
+  one among the pool's shadows the same way (``shadows=True``), on top of its N.
 
 ``pick_from_pool`` is the one entry point (the schedule grid, the booking and interview loops
 call it). At booking time, ``lock_people`` first, in the booking's transaction: two bookings
@@ -240,13 +241,16 @@ def pick_from_pool(
     exclude_user_ids: Collection[int] = (),
     loads: Loads | None = None,
     ignore_interview: int | None = None,
+    shadows: bool = False,
 ) -> list[Pick]:
     """Pick ``count`` members of ``pool`` for a slot starting at ``at``, among
     ``available_member_ids`` (user ids the aggregator found free for the slot). Returns every
     member of the pool but those in ``exclude_user_ids`` (already on the panel), picked ones
     first, each with its reason; fewer than ``count`` are picked when fewer are eligible (the
     caller then cannot book the slot). ``loads``: read once by the caller for many slots
-    (``read_loads`` over ``span``); read here otherwise."""
+    (``read_loads`` over ``span``); read here otherwise. ``shadows``: pick among the pool's
+    shadows instead (a trainee brought along), by the same load and limits; the others are
+    left out."""
     at = at.astimezone(dt.UTC)
     if loads is None or not loads.covers(at, window):
         loads = read_loads(
@@ -260,7 +264,9 @@ def pick_from_pool(
     if loads.members is None:
         loads.members = members_of(session, pool)
     excluded = set(exclude_user_ids)
-    members = [m for m in loads.members if m.user_id not in excluded]
+    members = [
+        m for m in loads.members if m.user_id not in excluded and (not shadows or m.is_shadow)
+    ]
     free = set(available_member_ids)
     rows = []
     for m in members:
@@ -277,7 +283,7 @@ def pick_from_pool(
                 f"{_count(week, 'interview')} that week (weekly limit {m.max_per_week} reached)"
             )
         is_free = m.user_id in free
-        eligible = is_free and not m.is_shadow and blocked is None
+        eligible = is_free and m.is_shadow == shadows and blocked is None
         rows.append((m, day, week, load, blocked, is_free, eligible, longer))
     ranked = sorted(
         (r for r in rows if r[6]),
@@ -294,7 +300,7 @@ def pick_from_pool(
     picks = []
     for m, day, week, load, blocked, is_free, eligible, _longer in rows:
         name = m.name
-        if m.is_shadow:
+        if m.is_shadow and not shadows:
             why = "shadow (not counted toward the number needed)"
         elif not is_free:
             why = "not free at this time"
@@ -302,8 +308,10 @@ def pick_from_pool(
             why = blocked
         else:
             why = f"{_count(load, 'interview')} {around} ({week} that week, {day} that day)" + (
-                ", picked" if m.user_id in chosen else ""
+                (", brought as shadow" if shadows else ", picked") if m.user_id in chosen else ""
             )
+            if shadows:
+                why = "shadow, " + why
             limits = [
                 f"{m.max_per_day} a day" if m.max_per_day is not None else "",
                 f"{m.max_per_week} a week" if m.max_per_week is not None else "",

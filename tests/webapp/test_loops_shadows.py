@@ -1,0 +1,168 @@
+"""Shadows join as trainees: a loop session that picks "any 1 from pool X" and asks to bring a
+shadow gets one of the pool's shadows as an extra attendee when one is free (by load, under
+their own limits), shown as "shadow"; a shadow never counts toward the interviewers the session
+needs, and with no shadow free the loop is booked without one and the page says so."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from models import InterviewLoad, SlotClaim, User
+from tests.tenants import seed_neighbour, snapshot
+from tests.webapp.loop_support import CANDIDATE, CANDIDATE_EMAIL, compose_loop, session_interviews
+from tests.webapp.scheduling_support import make_panel, managed, next_weekday
+from tests.webapp.test_loops import recruiter_link, times
+from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, schedule
+from webapp import deps
+from webapp.services.availability import free_slots
+from webapp.services.errors import Invalid
+from webapp.services.loops import compose
+from webapp.services.pools import manage
+
+OPTION_RE = re.compile(r'name="option" id="[^"]+" value="([^"]+)"')
+
+
+def shadow_pool(app, session, sandbox, org, recruiter, *, limit=None):
+    """Interviewer u2; shadows u3 and u4 (u4 with ``limit`` a day); u1 named on the intro."""
+    people = make_panel(app, session, sandbox, org, 4)
+    me = actor_of(recruiter)
+    pool = manage.create_pool(session, me, "Backend")
+    manage.add_member(session, me, pool.id, people[1][0].id)
+    manage.add_member(session, me, pool.id, people[2][0].id, is_shadow=True)
+    manage.add_member(session, me, pool.id, people[3][0].id, is_shadow=True, max_per_day=limit)
+    return people, pool
+
+
+def plan(pool, l1, day, *, shadow=True):
+    return compose.LoopPlan(
+        title="Onsite",
+        candidate_name=CANDIDATE,
+        candidate_email=CANDIDATE_EMAIL,
+        sessions=(
+            compose.SessionPlan("Intro", 45, (l1.id,)),
+            compose.SessionPlan(
+                "Coding", 60, (), pool_id=pool.id, pool_count=1, bring_shadow=shadow
+            ),
+        ),
+        start_date=day,
+        days=1,
+    )
+
+
+def busy_once(app, session, recruiter, person, day):
+    """``person`` sits on one of our interviews on ``day`` (its last free half hour)."""
+    user, link = person
+    q = query_for([(user, link)], start_date=day, days=1, duration=30)
+    slot = free_slots.grid(session, *broker_cipher(app), actor_of(recruiter), q).slots[-1]
+    schedule(app, session, recruiter, q, slot.start)
+    return slot
+
+
+def shadow_rows(session, interview_id):
+    session.expire_all()
+    return [
+        (r.user_id, r.pool_id)
+        for r in session.scalars(
+            select(InterviewLoad).where(
+                InterviewLoad.interview_id == interview_id, InterviewLoad.is_shadow.is_(True)
+            )
+        )
+    ]
+
+
+def test_a_free_shadow_joins_by_load_as_an_extra_attendee_never_counted(
+    app, client, auth, session, sandbox, org, recruiter
+):
+    day = next_weekday(29)  # weeks ahead: the seeded calendars are quiet
+    people, pool = shadow_pool(app, session, sandbox, org, recruiter)
+    (u1, l1), (u2, l2), (u3, l3), (u4, l4) = people
+    busy_once(app, session, recruiter, (u3, l3), day)  # u3 has one interview that week: u4 goes
+    # A neighbouring organisation holding the same addresses (its own namesakes) stays apart.
+    neighbour = seed_neighbour(session, deps.cipher.of(app), [u3, u4])
+    theirs = snapshot(session, neighbour.org.id)
+    loop = compose_loop(app, session, recruiter, plan(pool, l1, day))
+    auth.login(recruiter.email)
+    page = client.get(f"/schedule/loops/{loop.uid}").get_data(as_text=True)
+    assert "Session 2 also brings a shadow of the pool, if one is free at booking" in page
+    option = OPTION_RE.findall(page)[0]
+    booked = auth.post(f"/schedule/loops/{loop.uid}/book", {"option": option})
+    assert booked.status_code == 303, booked.get_data(as_text=True)
+    intro, coding = session_interviews(session, loop)
+    # The shadow is not on the panel (the session needs its 1 interviewer: u2), but invited.
+    assert coding.panel_link_ids == [l2.id]
+    assert shadow_rows(session, coding.id) == [(u4.id, pool.id)]
+    assert shadow_rows(session, intro.id) == []
+    events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+    attendees = {a.email.lower() for a in events[coding.events[0].event_id].attendees}
+    assert u4.email.lower() in attendees and u3.email.lower() not in attendees
+    # Their time is held like the panel's, under our organisation only.
+    subs = set(session.scalars(select(SlotClaim.sub).where(SlotClaim.interview_id == coding.id)))
+    assert l4.sub in subs
+    ours = session.get(User, shadow_rows(session, coding.id)[0][0])
+    assert ours.organisation_id == org.id
+    # The itinerary names them as a shadow.
+    page = client.get(f"/schedule/loops/{loop.uid}").get_data(as_text=True)
+    assert f"{u4.name} (shadow)" in page
+    assert snapshot(session, neighbour.org.id) == theirs
+
+
+def test_no_shadow_under_their_limits_books_without_one_and_says_so(
+    app, client, auth, session, sandbox, org, recruiter
+):
+    """u4's daily limit is reached and u3 sits on another booking of ours at that very time:
+    no shadow is free, the loop is booked anyway (the interviewer from the pool), and the page
+    says the session has no shadow. A shadow is never picked to make up the N either."""
+    day = next_weekday(29)
+    people, pool = shadow_pool(app, session, sandbox, org, recruiter, limit=1)
+    (u1, l1), (u2, l2), (u3, l3), (u4, l4) = people
+    busy_once(app, session, recruiter, (u4, l4), day)  # u4: one interview that day, limit 1
+    loop = compose_loop(app, session, recruiter, plan(pool, l1, day))
+    option = times(app, session, recruiter, loop).options[0]
+    coding_stop = option.stops[1]
+    assert coding_stop.picked == (u2.name,)
+    # u3 is booked (by us) at the coding session's time.
+    q = query_for([(u3, l3)], start_date=day, days=1, duration=60)
+    schedule(app, session, recruiter, q, coding_stop.start)
+    auth.login(recruiter.email)
+    booked = auth.post(
+        f"/schedule/loops/{loop.uid}/book", {"option": option.value}, follow_redirects=True
+    )
+    text = booked.get_data(as_text=True)
+    assert booked.status_code == 200
+    assert "Session 2: no shadow of the pool was free" in text
+    assert 'id="no-shadow-2"' in text
+    _intro, coding = session_interviews(session, loop)
+    assert coding.panel_link_ids == [l2.id]
+    assert shadow_rows(session, coding.id) == []
+    events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+    attendees = {a.email.lower() for a in events[coding.events[0].event_id].attendees}
+    assert not {u3.email.lower(), u4.email.lower()} & attendees
+
+
+def test_a_shadow_needs_a_pool_and_is_only_the_pools_own(app, session, sandbox, org, recruiter):
+    people, pool = shadow_pool(app, session, sandbox, org, recruiter)
+    (_u1, l1) = people[0]
+    bad = compose.LoopPlan(
+        title="Onsite",
+        candidate_name=CANDIDATE,
+        candidate_email=CANDIDATE_EMAIL,
+        sessions=(
+            compose.SessionPlan("Intro", 45, (l1.id,)),
+            compose.SessionPlan("Coding", 60, (l1.id,), bring_shadow=True),
+        ),
+        start_date=next_weekday(29),
+        days=1,
+    )
+    try:
+        compose_loop(app, session, recruiter, bad)
+    except Invalid as exc:
+        assert exc.field == "s2_pool"
+    else:
+        raise AssertionError("a shadow without a pool is refused")
+    # The session's shadows are the pool's shadows only (never its interviewers).
+    resolved = compose.check_plan(session, actor_of(recruiter), plan(pool, l1, next_weekday(29)))
+    assert {m.user.id for m in resolved[1].shadows} == {people[2][0].id, people[3][0].id}
+    assert people[1][0].id not in {m.user.id for m in resolved[1].shadows}
+    assert resolved[1].count == 1
