@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from models import LoopState, Role
@@ -165,11 +164,6 @@ def _status(exc: ServiceError) -> int:
     return next((code for base, code in _STATUS if isinstance(exc, base)), 400)
 
 
-#: Where the start times go into a page rendered before the aggregator answered (a comment only
-#: the template writes: whatever a person typed is escaped, so it cannot hold one).
-TIMES_MARK = Markup("<!--rdv:loop-times-->")
-
-
 def _show_page(uid: str, problem=None, status=200, moving=False):
     """A loop's page. A draft's start times: the one aggregator call goes out first; our own
     reads and the rest of the page are done while it is in flight, and only the start times
@@ -207,27 +201,8 @@ def _show_page(uid: str, problem=None, status=200, moving=False):
         states=LoopState,
     )
     if pending is None:
-        return render_template(
-            "loops/show.html",
-            times=times,
-            trouble=trouble,
-            times_html=None,
-            options_html=loop_options.OptionMarkup(tz).options(times.options) if times else "",
-            **context,
-        ), status
-    outer = render_template("loops/show.html", times=None, times_html=TIMES_MARK, **context)
-    try:
-        times = pending.result()
-    except ServiceError as exc:
-        trouble = exc.message
-    section = render_template(
-        "loops/_times.html",
-        times=times,
-        trouble=trouble,
-        options_html=loop_options.OptionMarkup(tz).options(times.options) if times else "",
-        **context,
-    )
-    return outer.replace(TIMES_MARK, section, 1), status
+        return loop_options.page(context, tz, times, trouble), status
+    return loop_options.page_when_answered(context, tz, pending), status
 
 
 @bp.route("/<uid>")
