@@ -5,13 +5,14 @@ email and the titles are sealed on the loop's row (AES-GCM, bound to the loop's 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import Session, joinedload
 
 from models import (
     InterviewLoop,
@@ -443,18 +444,34 @@ def plan_of(sealer: Sealer, loop: InterviewLoop) -> LoopPlan:
     )
 
 
+@functools.cache
+def _loop_statement() -> Select[InterviewLoop]:
+    """The actor's loop by uid, its sessions in the same query (one round trip, where the
+    relationship's own load is a second): built once per process, only values are bound."""
+    return (
+        select(InterviewLoop)
+        .where(
+            InterviewLoop.uid == bindparam("uid"),
+            InterviewLoop.organisation_id == bindparam("organisation_id"),
+            InterviewLoop.created_by_id == bindparam("user_id"),
+        )
+        .options(joinedload(InterviewLoop.sessions))
+    )
+
+
 def loop_for(session: Session, actor: Actor, uid: str) -> InterviewLoop:
     """The loop ``uid`` if the actor composed it (inside their organisation)."""
     if actor.role not in (Role.RECRUITER, Role.COORDINATOR):
         raise Forbidden("Only recruiters and coordinators compose interview loops.")
     if not uid or len(uid) > 32:
         raise NotFound("There is no interview loop with this id that you can see.")
-    found = session.scalar(
-        select(InterviewLoop).where(
-            InterviewLoop.uid == uid,
-            InterviewLoop.organisation_id == actor.organisation_id,
-            InterviewLoop.created_by_id == actor.user_id,
+    found = (
+        session.scalars(
+            _loop_statement(),
+            {"uid": uid, "organisation_id": actor.organisation_id, "user_id": actor.user_id},
         )
+        .unique()
+        .one_or_none()
     )
     if found is None:
         raise NotFound("There is no interview loop with this id that you can see.")
