@@ -5,6 +5,7 @@ needs, and with no shadow free the loop is booked without one and the page says 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from sqlalchemy import select
@@ -13,12 +14,12 @@ from models import InterviewLoad, SlotClaim, User
 from tests.tenants import seed_neighbour, snapshot
 from tests.webapp.loop_support import CANDIDATE, CANDIDATE_EMAIL, compose_loop, session_interviews
 from tests.webapp.scheduling_support import make_panel, managed, next_weekday
-from tests.webapp.test_loops import recruiter_link, times
+from tests.webapp.test_loops import book, recruiter_link, times
 from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, schedule
 from webapp import deps
 from webapp.services.availability import free_slots
 from webapp.services.errors import Invalid
-from webapp.services.loops import compose
+from webapp.services.loops import changes, compose
 from webapp.services.pools import manage
 
 OPTION_RE = re.compile(r'name="option" id="[^"]+" value="([^"]+)"')
@@ -166,3 +167,74 @@ def test_a_shadow_needs_a_pool_and_is_only_the_pools_own(app, session, sandbox, 
     assert {m.user.id for m in resolved[1].shadows} == {people[2][0].id, people[3][0].id}
     assert people[1][0].id not in {m.user.id for m in resolved[1].shadows}
     assert resolved[1].count == 1
+
+
+def test_a_moved_session_keeps_its_shadow_only_where_they_are_still_free(
+    app, session, sandbox, org, recruiter
+):
+    """The coding session moves an hour later: its shadow is free there and comes along
+    (invited, claimed, the ledger row moved). Then it moves to where the shadow has another of
+    our interviews: the move goes through, the shadow is left out (not invited, not claimed, no
+    ledger row) and never double booked."""
+    day = next_weekday(29)
+    people, pool = shadow_pool(app, session, sandbox, org, recruiter)
+    (u1, l1), (u2, l2), (u3, l3), (u4, l4) = people
+    busy_once(app, session, recruiter, (u3, l3), day)  # u4 is the least loaded shadow
+    loop = compose_loop(app, session, recruiter, plan(pool, l1, day))
+    option = times(app, session, recruiter, loop).options[0]
+    loop = book(app, session, recruiter, loop, option)
+    _intro, coding = session_interviews(session, loop)
+    assert shadow_rows(session, coding.id) == [(u4.id, pool.id)]
+    broker, cipher = broker_cipher(app)
+
+    def move(start):
+        changes.move_session(
+            session,
+            broker,
+            cipher,
+            deps.sealer.of(app),
+            actor_of(recruiter),
+            loop.uid,
+            2,
+            start,
+            jobs=deps.jobs.of(app),
+        )
+
+    def invited():
+        events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+        event = events[coding.events[0].event_id]
+        return event.start, {a.email.lower() for a in event.attendees}
+
+    def claimed():
+        return set(
+            session.scalars(select(SlotClaim.sub).where(SlotClaim.interview_id == coding.id))
+        )
+
+    intro_end = option.stops[0].end
+    later = intro_end + dt.timedelta(minutes=60)  # clear of its own event, within the break
+    move(later)
+    assert shadow_rows(session, coding.id) == [(u4.id, pool.id)]
+    row = session.scalar(
+        select(InterviewLoad).where(
+            InterviewLoad.interview_id == coding.id, InterviewLoad.is_shadow.is_(True)
+        )
+    )
+    assert row.starts_at == later
+    start, attendees = invited()
+    assert start == later and u4.email.lower() in attendees
+    assert l4.sub in claimed()
+    # u4 gets one of our interviews inside the next target time (clear of the current one).
+    target = intro_end
+    theirs = target + dt.timedelta(minutes=15)
+    q = query_for([(u4, l4)], start_date=day, days=1, duration=30)
+    assert theirs in {
+        s.start for s in free_slots.grid(session, broker, cipher, actor_of(recruiter), q).slots
+    }
+    schedule(app, session, recruiter, q, theirs)
+    move(target)
+    assert shadow_rows(session, coding.id) == []
+    start, attendees = invited()
+    assert start == target and u4.email.lower() not in attendees
+    assert l4.sub not in claimed() and l2.sub in claimed()
+    session.expire_all()
+    assert session.get(type(coding), coding.id).panel_link_ids == [l2.id]

@@ -44,7 +44,7 @@ from webapp.services.loops.cancelling import (  # noqa: F401 (the loop's changes
 from webapp.services.loops.compose import LoopPlan, ResolvedSession, check_plan, plan_of
 from webapp.services.loops.notices import Timed, tell_candidate
 from webapp.services.loops.reading import BookedSession, booked_loop, read_booked
-from webapp.services.pools import ledger, limits
+from webapp.services.pools import ledger, limits, sitting
 from webapp.services.scheduling import rescheduling
 from webapp.services.scheduling.access import links_by_id, panel_members
 from webapp.services.scheduling.booking import seal_write
@@ -121,6 +121,22 @@ def move_loop(
         [(i.id, hold) for (i, _c), hold in zip(writes, holds_of(resolved, starts), strict=True)],
     ):
         raise SlotTaken(TAKEN)
+    writes = [  # shadows sitting in come along where still free, and are left out otherwise
+        (
+            i,
+            sitting.follow_move(
+                session,
+                broker,
+                i,
+                c,
+                c.start,
+                r.plan.duration,
+                r.plan.buffer_before,
+                r.plan.buffer_after,
+            ),
+        )
+        for (i, c), r in zip(writes, resolved, strict=True)
+    ]
     record(session, actor, "loop.rescheduled", target_type="interview_loop", target_id=loop.id)
     session.commit()
     # One job writes the sessions in order; one that fails takes the whole move back.

@@ -48,6 +48,8 @@ class Content:
     location: str | None = None
     transparency: str | None = None
     event_private: bool | None = None
+    #: Addresses to take off the event's invitation (a shadow left out of a moved session).
+    removed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -63,6 +65,7 @@ class Content:
             "location": self.location,
             "transparency": self.transparency,
             "event_private": self.event_private,
+            **({"removed": list(self.removed)} if self.removed else {}),
         }
 
     @classmethod
@@ -84,6 +87,7 @@ class Content:
             event_private=data.get("event_private")
             if isinstance(data.get("event_private"), bool)
             else None,
+            removed=tuple(str(e) for e in data.get("removed") or ()),
         )
 
     @classmethod
@@ -116,6 +120,7 @@ class Content:
             attendees=tuple(Attendee(email=e, display_name=n) for e, n in self.attendees)
             if with_attendees
             else (),
+            remove_attendees=self.removed if with_attendees else (),
             conferencing_profile_id=self.conferencing if with_attendees else None,
             conferencing_description=self.conferencing_name if with_attendees else None,
             conferencing_join_url=self.conferencing_url if with_attendees else None,

@@ -23,7 +23,7 @@ from webapp.services import Actor, JobQueue, claims
 from webapp.services.audit import record
 from webapp.services.availability import free_slots, model, roster
 from webapp.services.errors import AggregatorTrouble, Invalid, SlotTaken
-from webapp.services.pools import ledger, limits
+from webapp.services.pools import ledger, limits, sitting
 from webapp.services.scheduling import notices
 from webapp.services.scheduling.access import interview_for, links_by_id, panel_members
 from webapp.services.scheduling.booking import TAKEN, TAKEN_ROOM, hold_for
@@ -172,6 +172,10 @@ def move_interview(
         raise SlotTaken(
             TAKEN if room is None else TAKEN_ROOM, asked=asked, start=start, moving=interview.id
         )
+    # A shadow sitting in comes along where still free, and is left out otherwise.
+    content = sitting.follow_move(
+        session, broker, interview, content, start, duration, q.buffer_before, q.buffer_after
+    )
     session.commit()
     payload = sealer.seal_json(f"write:{interview.uid}", content.to_dict())
     jobs.enqueue("scheduling.write_interview", interview.id, payload)
