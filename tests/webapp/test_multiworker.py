@@ -357,3 +357,71 @@ def test_six_confirmations_of_one_erasure_at_once_erase_once_across_workers(
         assert len(session.scalars(erased).all()) == 1
         assert browser.get(base + receipt, timeout=30).status_code == 200
     assert len(set(re.findall(r"Booting worker with pid: (\d+)", output()))) == 4, output()
+
+
+def test_duplicate_enterprise_callbacks_at_once_link_each_mailbox_once_across_workers(
+    postgres_only, app, admin_client, session, sandbox, org, database_url, redis_url, tmp_path
+):
+    """The aggregator's callback for each of four mailboxes arrives four times at once, spread
+    over the gunicorn workers: each is accepted once (the others are replays: 409), its code
+    is redeemed once by the job worker, and each mailbox gets exactly one link."""
+    import json
+
+    from models import AuditEntry, MailboxRequest, MailboxStatus, ServiceAccountLink
+    from tests.webapp.test_enterprise import FABRIKAM, connect_domain, users_on
+    from webapp.services import Actor
+    from webapp.services.enterprise import mailboxes
+
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:4])
+    seal = Sealer.from_secret(SECRET_KEY)  # the gunicorn workers' secret
+    with gunicorn(sandbox, database_url, redis_url, tmp_path, jobs_worker=True) as (base, output):
+
+        def callback_url(request_id: int) -> str:
+            return f"{base}/hooks/cronofy/sa/{seal.seal('sa', str(request_id))}"
+
+        admin = session.scalar(select(ServiceAccountLink)).connected_by_id
+        actor = Actor(admin, "it@northwind.example", org.id, Role.ADMIN)
+        with app.test_request_context():
+            mailboxes.request_mailboxes(
+                session,
+                actor,
+                link.id,
+                emails=FABRIKAM[:4],
+                callback_url=callback_url,
+                jobs=deps.jobs.of(app),  # sends the batch at once (this app runs jobs inline)
+            )
+        items = [i for i in sandbox.call("GET", "/outbox")["queued"] if i["kind"] == "callback"]
+        assert len(items) == 4
+        calls = token_calls(sandbox)
+        sandbox.add_fault(method="POST", path="/oauth/token", latency_ms=300)  # slow exchanges
+
+        def post(item):
+            with requests.Session() as own:  # a connection of its own: spread over the workers
+                return item["url"], own.post(
+                    item["url"],
+                    data=json.dumps(item["body"]),
+                    headers={"Content-Type": "application/json"},
+                    timeout=60,
+                ).status_code
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(pool.map(post, [i for i in items for _ in range(4)]))
+        for item in items:
+            assert sorted(s for u, s in answers if u == item["url"]) == [200, 409, 409, 409]
+        deadline = time.monotonic() + 60
+        while True:
+            session.expire_all()
+            found = list(session.scalars(select(MailboxRequest)))
+            if all(r.status is not MailboxStatus.PENDING for r in found):
+                break
+            assert time.monotonic() < deadline, output()
+            time.sleep(0.2)
+    assert {r.status for r in found} == {MailboxStatus.LINKED}
+    assert token_calls(sandbox) == calls + 4  # one exchange per code, never a second
+    assert len(set(session.scalars(select(ProfileLink.user_id)))) == 4
+    assert len(list(session.scalars(select(ProfileLink)))) == 4
+    linked = session.scalars(select(AuditEntry).where(AuditEntry.action == "ec.mailbox_linked"))
+    assert len(list(linked)) == 4
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", output()))) == 4, output()
