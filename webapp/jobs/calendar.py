@@ -34,8 +34,9 @@ def check_profile(link_id: int) -> str:
 @tasks.periodic("recover_links", crontab(minute="*/10"))
 def recover_links() -> dict:
     """Every 10 minutes: unblock links whose disconnected profile the aggregator reports
-    connected again (the person signed in again through the aggregator's email or page)."""
-    from webapp.services import profile_recovery
+    connected again (the person signed in again through the aggregator's email or page), and
+    block colleagues' delegated calendars their owners' accounts no longer list (withdrawn)."""
+    from webapp.services import delegation_watch, profile_recovery
 
     broker = deps.broker()
     if broker is None:
@@ -43,4 +44,6 @@ def recover_links() -> dict:
     # periodic work: a check waits at most a second for budget; without it the run stops
     # ("unreachable") and the next one goes on
     with deps.database().sessions() as session, patience(pacing.PATIENCE):
-        return profile_recovery.recover_disconnected(session, broker, deps.cipher())
+        found = profile_recovery.recover_disconnected(session, broker, deps.cipher())
+        withdrawn = delegation_watch.check_owners(session, broker, deps.cipher())
+    return dict(found, delegations_withdrawn=withdrawn) if withdrawn else found

@@ -77,7 +77,7 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
     """Follow a ``change`` push from the link's own channel: read our events changed since
     then and update their status."""
     from models import ProfileLink
-    from webapp.services import profile_recovery
+    from webapp.services import delegation_watch, profile_recovery
 
     broker, cipher = deps.broker(), deps.cipher()
     if broker is None:
@@ -100,7 +100,10 @@ def apply_changes(link_id: int, changes_since: str | None, channel_id: str | Non
             return {"ignored": 1}
         # Changes come again once a disconnected profile is back: unblock the link first.
         profile_recovery.recover_link(session, broker, cipher, link_id)
-        return sync.apply_changes(session, broker, cipher, link_id, since)
+        found = sync.apply_changes(session, broker, cipher, link_id, since)
+        # A colleague withdrawing a calendar shared with this account changes it too.
+        withdrawn = delegation_watch.check_owners(session, broker, cipher, only=link_id)
+        return dict(found, delegations_withdrawn=withdrawn) if withdrawn else found
 
 
 @tasks.periodic("reconcile_events", crontab(minute="*"))

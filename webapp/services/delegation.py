@@ -35,6 +35,7 @@ from webapp.services.audit import record
 from webapp.services.calendars import calendars_of
 from webapp.services.connect import link_of
 from webapp.services.credentials import mark_needs_attention, token_link
+from webapp.services.delegation_watch import no_longer_listed
 from webapp.services.directory import clean_name, default_name
 from webapp.services.errors import Conflict, Forbidden, Invalid, NotFound, ReconnectNeeded
 
@@ -284,16 +285,4 @@ def owner_changed(session: Session, owner: ProfileLink, reason: str) -> int:
 def still_listed(session: Session, owner: ProfileLink, listed: Sequence[Calendar]) -> int:
     """Colleagues whose calendar the owner's account no longer lists (the delegation was
     withdrawn, or the calendar deleted) need attention; committed, how many."""
-    visible = {c.calendar_id for c in listed if not c.deleted}
-    lost = 0
-    for link in session.scalars(
-        select(ProfileLink).where(
-            ProfileLink.delegated_from_id == owner.id, ProfileLink.status == LinkStatus.ACTIVE
-        )
-    ):
-        if link.delegated_calendar_id not in visible:
-            mark_needs_attention(session, link, "delegated calendar no longer listed")
-            lost += 1
-    if lost:
-        session.commit()
-    return lost
+    return len(no_longer_listed(session, owner, listed))

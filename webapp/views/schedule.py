@@ -13,7 +13,7 @@ from webapp import deps
 from webapp.db import db_session
 from webapp.security import allow
 from webapp.services.availability import free_slots, layout, model, roster
-from webapp.services.errors import Forbidden, Invalid, ServiceError, SlotTaken
+from webapp.services.errors import Conflict, Forbidden, Invalid, ServiceError, SlotTaken
 from webapp.services.pools import manage as manage_pools
 from webapp.services.scheduling import booking
 from webapp.services.scheduling import preferences as scheduling_preferences
@@ -154,7 +154,10 @@ def _page(
         try:
             grid = pending.result()
         except ServiceError as exc:
-            return _page(None, problem=exc.message, status=503, entered=entered)
+            # A panel member who cannot be asked any more (a withdrawn shared calendar) is not
+            # the aggregator being away.
+            status = 409 if isinstance(exc, Conflict) else 503
+            return _page(None, problem=exc.message, status=status, entered=entered)
     if grid is not None and query is not None:
         view = layout.week_view(
             grid, query.tzid, weekends=weekends, current=parse_day(entered.get("day"))

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -31,7 +32,7 @@ from models import (
     utcnow,
 )
 from webapp.security import TokenCipher
-from webapp.services import Actor, claims
+from webapp.services import Actor, claims, delegation_watch
 from webapp.services.availability.busy import PendingBusy, pool
 from webapp.services.availability.model import (
     Block,
@@ -45,6 +46,7 @@ from webapp.services.availability.model import (
 from webapp.services.availability.roster import resolve_panel, resolve_room
 from webapp.services.availability.windows import availability_query, validate_query, window_for
 from webapp.services.credentials import broker_problem
+from webapp.services.errors import ServiceError
 from webapp.services.pools import asks as pool_asks
 
 
@@ -99,6 +101,13 @@ class PendingGrid:
         )
         self._slots, self._busy, self._held = slots, busy, held or claims.Held()
         self.asks, self._session = asks, session
+        #: Checks failed reads of delegated calendars (``delegation_watch.check_panel``).
+        self.checker: Callable[[list[ProfileLink]], None] | None = None
+
+    def _check_delegated(self, links: list[ProfileLink]) -> None:
+        """A read that failed for colleagues' delegated calendars: were they withdrawn?"""
+        if self.checker is not None and any(link.is_delegated for link in links):
+            self.checker(links)
 
     def result(self) -> Grid:
         if self._slots is None:
@@ -115,9 +124,14 @@ class PendingGrid:
             )
         pending = self._busy is None
         busy, problems = held_busy(self._busy, self.members, self._held) if self._busy else ({}, {})
-        slots = without_held(
-            self._held, self._slots.result(), self.members, self.query, room=self.room
-        )
+        try:
+            found = self._slots.result()
+        except ServiceError:
+            self._check_delegated([m.link for m in self.members])
+            raise
+        if problems:  # a colleague's calendar refused alone: never offer them as free
+            self._check_delegated([m.link for m in self.members if m.link.id in problems])
+        slots = without_held(self._held, found, self.members, self.query, room=self.room)
         picks: dict[str, tuple[pool_asks.SlotPicks, ...]] = {}
         if self.asks and self._session is not None:
             slots, picks = pool_asks.picked_slots(
@@ -245,9 +259,11 @@ def start_grid(
         else None
     )
     held = held_for(session, members, window, room=room, ignore_interview=ignore_interview)
-    return PendingGrid(
+    found = PendingGrid(
         query, members, window, days, room, slots, busy, held, asks=asks, session=session
     )
+    found.checker = functools.partial(delegation_watch.check_panel, session, broker, cipher)
+    return found
 
 
 def grid(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from broker.port import CalendarBroker
 from models import ProfileLink, User
 from webapp.security import TokenCipher
-from webapp.services import Actor
+from webapp.services import Actor, delegation_watch
 from webapp.services.availability.busy import PendingBusy
 from webapp.services.availability.free_slots import held_busy, held_for
 from webapp.services.availability.model import Grid, Query
@@ -53,4 +53,9 @@ def busy_overlay(
     )
     held = held_for(session, members, window)
     busy, problems = held_busy(pending, members, held)
+    failed = [m.link for m in members if m.link.id in problems and m.link.is_delegated]
+    if failed:  # a colleague withdrew the calendar shared with its owner: say so on their lane
+        lost = delegation_watch.recheck_owners(session, broker, cipher, failed)
+        for link in lost:
+            problems[link.id] = delegation_watch.withdrawn_message(session, [link])
     return Grid(query, members, window, (), busy, problems, days)

@@ -171,10 +171,38 @@ def resolve_panel(
     allowed = {link.id: (link, user) for link, user in choices}
     unknown = [i for i in ids if i not in allowed]
     if unknown:
+        blocked = _colleagues_needing_attention(session, actor, unknown)
+        if blocked:
+            raise Invalid(
+                f"{', '.join(blocked)} cannot be on a panel now: the calendar shared through a "
+                "colleague's account needs attention (that colleague must add it again from "
+                "their calendar page). Choose the panel again without them.",
+                field="panel",
+            )
         raise Invalid("Choose the panel from the people listed.", field="panel")
     org = session.get_one(Organisation, actor.organisation_id)
     hours = hours_for(session, [allowed[i][1] for i in ids], org)
     return [PanelMember(allowed[i][0], allowed[i][1], hours[allowed[i][1].id]) for i in ids]
+
+
+def _colleagues_needing_attention(
+    session: Session, actor: Actor, link_ids: Sequence[int]
+) -> list[str]:
+    """Names of the actor's organisation's people whose delegated calendar, among these links,
+    needs attention (a withdrawn delegation): told by name instead of a bare refusal."""
+    return list(
+        session.scalars(
+            select(User.name)
+            .join(ProfileLink, ProfileLink.user_id == User.id)
+            .where(
+                ProfileLink.id.in_(list(link_ids)),
+                ProfileLink.organisation_id == actor.organisation_id,
+                ProfileLink.delegated_calendar_id.is_not(None),
+                ProfileLink.status == LinkStatus.NEEDS_ATTENTION,
+            )
+            .order_by(User.name)
+        )
+    )
 
 
 def room_choices(session: Session, organisation_id: int | None) -> list[Room]:
