@@ -195,3 +195,21 @@ def test_the_option_markup_keeps_the_day_of_a_session_after_midnight():
     found = STOP_RE.findall(options_on(html)[0][5])
     assert found[0] == ("16:00", "17:00", "", "A", "P", "", " · video")
     assert found[1] == ("16:00", "17:00", "Mon 10 Mar", "B", "Q, R", "Room &lt;1&gt;", "")
+
+
+def test_a_failed_loop_shows_the_banner_its_sessions_and_new_start_times(
+    app, client, auth, session, sandbox, recruiter, panel
+):
+    """A loop whose booking was taken back: the banner, its itinerary as it stands and the
+    start times to pick again, read from the one call (the itinerary read while it is out)."""
+    (a, la), (b, lb) = panel
+    loop = compose_loop(app, session, recruiter, plan_for([[la], [lb]]))
+    loop.state = LoopState.FAILED
+    session.commit()
+    auth.login(recruiter.email)
+    sandbox.call("DELETE", "/stats")
+    page = client.get(f"/schedule/loops/{loop.uid}").get_data(as_text=True)
+    assert sandbox.stats()["requests"].get("POST /v1/sequenced_availability") == 1
+    assert "every session was taken back" in page
+    assert 'id="itinerary-heading"' in page and 'id="times-heading"' in page
+    assert options_on(page) and "Book every session" in page

@@ -98,8 +98,14 @@ def step_id(ordinal: int) -> str:
     return f"s{ordinal}"
 
 
-def _member(m: model.PanelMember, window: Period) -> Member | None:
-    periods = windows.working_periods(m.hours, window)
+def _member(
+    m: model.PanelMember, window: Period, shared: dict[model.Hours, tuple[Period, ...]]
+) -> Member | None:
+    """The member with their working hours in the window (``shared``: the periods of hours
+    already laid out for this query; most people share their organisation's)."""
+    periods = shared.get(m.hours)
+    if periods is None:
+        periods = shared[m.hours] = windows.working_periods(m.hours, window)
     if not periods:
         return None
     calendars = m.link.conflict_calendar_ids or (
@@ -117,8 +123,9 @@ def sequenced_query(
     the window (no option can exist)."""
     steps = []
     previous: ResolvedSession | None = None
+    shared: dict[model.Hours, tuple[Period, ...]] = {}
     for n, s in enumerate(sessions, start=1):
-        built = [_member(m, window) for m in s.members]
+        built = [_member(m, window, shared) for m in s.members]
         if any(b is None for b in built):
             return None
         groups = []
@@ -126,7 +133,9 @@ def sequenced_query(
             groups.append(Group(members=tuple(b for b in built if b is not None), required="all"))
         if s.pool is not None:
             # "Any N of the pool": the aggregator lists which of them are free in each slot.
-            pool = tuple(b for b in (_member(m, window) for m in s.candidates) if b is not None)
+            pool = tuple(
+                b for b in (_member(m, window, shared) for m in s.candidates) if b is not None
+            )
             if len(pool) < s.count:
                 return None
             groups.append(Group(members=pool, required=s.count if s.count < len(pool) else "all"))
