@@ -1,0 +1,121 @@
+"""Shadows under concurrent bookings across gunicorn workers on PostgreSQL (run on the PostgreSQL
+pass of .ci/run): two loops booked at once both bring the pool's one shadow, whose limit is one
+interview a day. Both loops are booked (a shadow never refuses a booking), and the shadow sits in
+on exactly one of them: the booking that commits second counts the first's shadow under the
+pool's lock and goes without."""
+
+from __future__ import annotations
+
+import requests
+from sqlalchemy import select
+
+from models import InterviewLoad, InterviewLoop, InterviewStatus, LoopState
+from tests.webapp.loop_support import session_interviews
+from tests.webapp.test_booking_claims import CSRF_RE, run_together, web_login
+from tests.webapp.test_multiworker import (
+    SECRET_KEY,
+    _our_events,
+    _scheduled,
+    gunicorn,
+    postgres_only,  # noqa: F401 (a fixture)
+)
+from tests.webapp.test_scheduling import actor_of, broker_cipher
+from webapp.security import Sealer
+from webapp.services.loops import availability, compose
+
+
+def test_one_shadow_at_a_daily_limit_sits_in_on_one_of_two_loops_booked_at_once(
+    postgres_only,  # noqa: F811
+    app,
+    session,
+    sandbox,
+    org,
+    recruiter,
+    database_url,
+    redis_url,
+    tmp_path,
+):
+    from tests.webapp.scheduling_support import make_panel, next_weekday
+    from webapp.services.pools import manage
+
+    (ua, la), (ub, lb), (up, lp), (us, ls) = make_panel(app, session, sandbox, org, 4)
+    me = actor_of(recruiter)
+    pool = manage.create_pool(session, me, "Bar raisers")
+    manage.add_member(session, me, pool.id, up.id)
+    manage.add_member(session, me, pool.id, us.id, is_shadow=True, max_per_day=1)
+    sealer = Sealer.from_secret(SECRET_KEY)  # the serving app's: it opens the loops' details
+    day = next_weekday(29)  # the seeded calendars are quiet then
+
+    def loop_of(link):
+        return compose.compose_loop(
+            session,
+            sealer,
+            me,
+            compose.LoopPlan(
+                title="Onsite",
+                candidate_name="C",
+                candidate_email=f"c{link.id}@gmail.example",
+                sessions=(
+                    compose.SessionPlan("Intro", 30, (link.id,)),
+                    compose.SessionPlan(
+                        "Bar raiser", 30, (), pool_id=pool.id, pool_count=1, bring_shadow=True
+                    ),
+                ),
+                start_date=day,
+                days=1,
+            ),
+        )
+
+    x, y = loop_of(la), loop_of(lb)
+    broker, _cipher = broker_cipher(app)
+    ox = availability.loop_times(session, broker, sealer, me, x).options[0]
+    oy = next(
+        o
+        for o in availability.loop_times(session, broker, sealer, me, y).options
+        if o.stops[1].start >= ox.end
+    )
+    with gunicorn(sandbox, database_url, redis_url, tmp_path, jobs_worker=True) as (base, output):
+        browser = web_login(base, recruiter.email)
+        token = CSRF_RE.search(browser.get(f"{base}/schedule/loops/", timeout=60).text).group(1)
+        # Both bookings have asked the aggregator (the shadow free for each) before either commits.
+        sandbox.add_fault(method="POST", path="/v1/sequenced_availability", latency_ms=400)
+        sandbox.add_fault(method="POST", path="/v1/availability", latency_ms=400)
+
+        def book(loop, option):
+            def go():
+                with requests.Session() as own:
+                    own.cookies.update(browser.cookies)
+                    response = own.post(
+                        f"{base}/schedule/loops/{loop.uid}/book",
+                        data={"csrf_token": token, "option": option.value},
+                        timeout=60,
+                        allow_redirects=False,
+                    )
+                assert response.status_code == 303, response.text[:300]
+                return "booked"
+
+            return go
+
+        outcomes = run_together([book(x, ox), book(y, oy)])
+        sandbox.clear_faults()
+        interviews = _scheduled(session)
+        events = _our_events(sandbox, recruiter.email)
+    assert outcomes == ["booked", "booked"], outcomes
+    session.expire_all()
+    assert [session.get(InterviewLoop, lp_.id).state for lp_ in (x, y)] == [LoopState.BOOKED] * 2
+    assert len([i for i in interviews if i.status is InterviewStatus.SCHEDULED]) == 4
+    sittings = session.scalars(
+        select(InterviewLoad).where(InterviewLoad.user_id == us.id, InterviewLoad.is_shadow)
+    ).all()
+    assert len(sittings) == 1 and sittings[0].pool_id == pool.id
+    codings = {session_interviews(session, lp_)[1].id for lp_ in (x, y)}
+    assert sittings[0].interview_id in codings
+    # The shadow is invited to exactly one event; nobody counts them among the interviewers.
+    invited = [
+        e
+        for e in events
+        if us.email.lower() in {a["email"].lower() for a in e.get("attendees", [])}
+    ]
+    assert len(invited) == 1
+    for interview_id in codings:
+        assert ls.id not in session.get(type(interviews[0]), interview_id).panel_link_ids
