@@ -21,6 +21,10 @@ log = logging.getLogger("webapp.web")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,32}$")
 #: Endpoints Flask itself registers; they serve only public files.
 _BUILTIN_PUBLIC = {"static"}
+#: How often (seconds) the session's idle clock is written back. Idle time counts from the
+#: last write, so a session can end up to this much before its idle limit, never after it; in
+#: exchange a page does not re-sign and re-send the session cookie on every request.
+SEEN_EVERY = 60
 
 
 def init_login(app: Flask, manager: LoginManager) -> None:
@@ -151,7 +155,8 @@ def _enforce_session_lifetime():
         return redirect(
             url_for("auth.login", next=request.full_path if request.method == "GET" else None)
         )
-    session["seen_at"] = now
+    if now - seen_at >= SEEN_EVERY:
+        session["seen_at"] = now
     return None
 
 

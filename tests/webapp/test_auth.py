@@ -139,6 +139,37 @@ def test_idle_and_absolute_session_timeouts(client, auth, riley):
     assert client.get("/").status_code == 302
 
 
+def test_idle_clock_is_written_once_a_minute_and_never_extends_the_idle_limit(
+    app, client, auth, riley
+):
+    from webapp.web import SEEN_EVERY
+
+    idle = app.config["SESSION_IDLE_MINUTES"] * 60
+    auth.login("riley.chen@northwind.example")
+    client.get("/")  # shows the login's message (taking it out of the session)
+    # Within the minute: the session is unchanged, so no cookie is re-signed and re-sent.
+    response = client.get("/")
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    # Older than the minute: the clock moves on (a new cookie), so activity keeps it open.
+    with client.session_transaction() as s:
+        s["seen_at"] = time.time() - SEEN_EVERY - 1
+    response = client.get("/")
+    assert response.status_code == 200 and "Set-Cookie" in response.headers
+    with client.session_transaction() as s:
+        assert time.time() - s["seen_at"] < 5
+    # Within the minute the clock stays where it was written: idle time counts from the last
+    # write, never from a later request, so the limit below is reached on time or earlier.
+    written = time.time() - SEEN_EVERY / 2
+    with client.session_transaction() as s:
+        s["seen_at"] = written
+    assert client.get("/").status_code == 200
+    with client.session_transaction() as s:
+        assert s["seen_at"] == written
+        s["seen_at"] = time.time() - idle - 1
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
 def test_role_change_and_deactivation_end_sessions(app, client, auth, session, org, riley):
     auth.login("riley.chen@northwind.example")
     assert client.get("/").status_code == 200
