@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+import functools
+
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import Session, joinedload
 
 from models import (
     Role,
@@ -136,12 +138,23 @@ def logout(session: Session, actor: Actor) -> None:
     session.commit()
 
 
+@functools.cache
+def _session_user() -> Select[User]:
+    """The signed-in user's row with their organisation's, in one query built once: most pages
+    need the organisation too (the time zone assumed for people without their own, a panel's
+    working hours), and then read it from the session instead of asking again."""
+    return (
+        select(User).options(joinedload(User.organisation)).where(User.id == bindparam("user_id"))
+    )
+
+
 def load_session_user(session: Session, session_id: str) -> User | None:
-    """The user named by a Flask-Login id ``"<id>:<version>"`` if that session is still valid."""
+    """The user named by a Flask-Login id ``"<id>:<version>"`` if that session is still valid
+    (read from the database on every request: a deactivation or a role change ends it)."""
     user_id, sep, version = (session_id or "").partition(":")
     if not sep or not user_id.isdigit() or not version.isdigit():
         return None
-    user = session.get(User, int(user_id))
+    user = session.scalars(_session_user(), {"user_id": int(user_id)}).one_or_none()
     if (
         user is None
         or not user.active

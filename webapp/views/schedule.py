@@ -20,6 +20,7 @@ from webapp.services.scheduling import preferences as scheduling_preferences
 from webapp.services.zones import known_zone
 from webapp.views.schedule_grid import (
     member_hours,
+    overlay_base,
     overlay_links,
     parse_day,
     pick_inputs,
@@ -149,8 +150,14 @@ def _page(
         is_coordinator=me.role is Role.COORDINATOR,
     )
     outer = None
+    links = None
     if pending is not None:
         outer = render_template("schedule/index.html", grid=None, slots_html=SLOTS_MARK, **context)
+        if query is not None:  # the slots section's links, while the call is still out
+            links = (
+                week_links(query, weekends, busy=entered.get("busy") == "1"),
+                overlay_base(query, weekends),
+            )
         try:
             grid = pending.result()
         except ServiceError as exc:
@@ -162,11 +169,12 @@ def _page(
         view = layout.week_view(
             grid, query.tzid, weekends=weekends, current=parse_day(entered.get("day"))
         )
+        weeks, base = links or (week_links(query, weekends, busy=entered.get("busy") == "1"), None)
         context.update(
             grid=grid,
             view=view,
-            weeks=week_links(query, weekends, busy=entered.get("busy") == "1"),
-            busy_urls=overlay_links(query, weekends, view) if view.busy_pending else None,
+            weeks=weeks,
+            busy_urls=overlay_links(query, weekends, view, base) if view.busy_pending else None,
         )
         if outer is not None:
             slots = render_template("schedule/_slots.html", **context)

@@ -72,15 +72,28 @@ def week_layout(grid: model.Grid, tzid: str, **options) -> layout.WeekView:
     return layout.week_view(grid, tzid, **options)
 
 
-def overlay_links(query: model.Query, weekends: bool, view: layout.WeekView) -> dict:
+def overlay_base(query: model.Query, weekends: bool) -> tuple[str, str]:
+    """The busy overlay's links but for the grid's time axis (``overlay_links``): they can be
+    built while the aggregator call is out."""
+    return (
+        url_for("schedule_busy.show", **query_args(query, weekends)),
+        url_for("schedule.index", **query_args(query, weekends, busy="1")) + "#grid-heading",
+    )
+
+
+def overlay_links(
+    query: model.Query,
+    weekends: bool,
+    view: layout.WeekView,
+    base: tuple[str, str] | None = None,
+) -> dict:
     """Where the members' busy overlay comes from: the fragment the page's script draws onto
-    this grid (its time axis included), and this page with the overlay inline (no script)."""
-    axis = f"{view.first_minute}-{view.last_minute}"
-    return {
-        "fragment": url_for("schedule_busy.show", **query_args(query, weekends, axis=axis)),
-        "inline": url_for("schedule.index", **query_args(query, weekends, busy="1"))
-        + "#grid-heading",
-    }
+    this grid (its time axis included), and this page with the overlay inline (no script).
+    ``base``: ``overlay_base(query, weekends)`` when already built."""
+    fragment, inline = base or overlay_base(query, weekends)
+    # The axis is the fragment's last parameter (as ``query_args(..., axis=...)`` puts it), and
+    # its digits and dash need no quoting.
+    return {"fragment": f"{fragment}&axis={view.first_minute}-{view.last_minute}", "inline": inline}
 
 
 def parse_day(value: str | None) -> dt.date | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -253,6 +254,9 @@ def start_grid(
     if window.end <= window.start:
         return PendingGrid(query, members, window, days, room, asks=asks)
     slots = pool().submit(common_slots, broker, members, query, window, room=room, asks=asks)
+    # Let the pool thread have the interpreter now to send the call (it waits for the one this
+    # thread holds), rather than when this thread next waits for the database below.
+    time.sleep(0)
     busy = (
         PendingBusy(session, broker, cipher, members, days, query.tzid, owner_id=owner_id)
         if with_busy
