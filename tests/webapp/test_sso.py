@@ -929,6 +929,86 @@ def test_a_token_signed_with_an_unpublished_key_is_refused_after_one_refresh(
     assert audit(session, "sso.login_refused")[-1].detail == {"reason": "bad signature"}
 
 
+def test_unknown_key_ids_fetch_the_keys_again_at_most_once_per_interval(
+    app, monkeypatch, session, sso_org, idp, riley
+):
+    from webapp.services.sso import oidc
+
+    sign_in(app.test_client(), idp, riley.email)
+    idp.published_jwks = idp.jwks()  # the provider keeps publishing only the old key
+    idp.rotate_key()
+    assert idp.fetches("/jwks") == 2  # the first sign-in's, and ours just above
+    for _ in range(4):
+        browser = app.test_client()
+        response, _ = sign_in(browser, idp, riley.email)
+        refused(response, 401, "not validly signed")
+        assert signed_in_as(browser) is None
+    assert idp.fetches("/jwks") == 3  # one refetch for the four tokens naming an unknown key
+    reasons = [e.detail["reason"] for e in audit(session, "sso.login_refused")]
+    assert (
+        reasons == ["bad signature"] + ["unknown signing key (keys fetched again moments ago)"] * 3
+    )
+    # The provider publishes the key now: still inside the interval, nothing is fetched.
+    idp.published_jwks = None
+    response, _ = sign_in(app.test_client(), idp, riley.email)
+    refused(response, 401, "not validly signed")
+    assert idp.fetches("/jwks") == 3
+    # Once the interval has passed, the next such token fetches the keys again, and passes.
+    later = oidc._clock() + oidc.KEY_REFETCH_INTERVAL + 1
+    monkeypatch.setattr(oidc, "_clock", lambda: later)
+    browser = app.test_client()
+    response, _ = sign_in(browser, idp, riley.email)
+    assert response.status_code == 302 and signed_in_as(browser) == riley.id
+    assert idp.fetches("/jwks") == 4
+
+
+def test_sign_ins_with_a_rotated_key_at_once_fetch_the_keys_once_and_all_pass(
+    app, session, sso_org, idp, riley
+):
+    """Each on its own database connection and thread: the one refetch is shared."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webapp import deps
+    from webapp.services.sso import login
+
+    sign_in(app.test_client(), idp, riley.email)
+    idp.rotate_key()
+    callback = "http://localhost/login/sso/callback"
+    tabs = []
+    for n in range(6):
+        started = login.start(
+            session,
+            Actor(None, None, None, None),
+            email=riley.email,
+            organisation_id=None,
+            session_nonce=f"tab-{n}",
+            redirect_uri=callback,
+            insecure_ok=True,
+        )
+        back = parse_qs(urlsplit(idp.authorize(started.url, riley.email)).query)
+        tabs.append((f"tab-{n}", started.pending, back))
+
+    def finish(tab):
+        nonce, pending, back = tab
+        with deps.database.of(app).sessions() as db:
+            return login.finish(
+                db,
+                deps.cipher.of(app),
+                Actor(None, None, None, None),
+                state=back["state"][0],
+                code=back["code"][0],
+                error=None,
+                pending=pending,
+                session_nonce=nonce,
+                redirect_uri=callback,
+                insecure_ok=True,
+            ).id
+
+    with ThreadPoolExecutor(6) as pool:
+        assert set(pool.map(finish, tabs)) == {riley.id}
+    assert idp.fetches("/jwks") == 2  # the first sign-in's, and one refetch for all six
+
+
 def test_the_admin_unbinds_an_identity_so_a_reused_address_binds_again(
     app, client, auth, session, sso_org, admin, idp, riley
 ):

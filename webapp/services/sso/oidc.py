@@ -10,7 +10,7 @@ the provider's own text, a token or our client secret.
 A provider's discovery document and signing keys are kept per issuer for ``METADATA_TTL``
 (cachetools' TTLCache, per process), so a sign-in does not fetch them twice. Providers rotate
 keys by publishing the new one before signing with it: an ID token naming a key id the kept set
-lacks refreshes the set once, at once.
+lacks refreshes the set at once, but at most once per ``KEY_REFETCH_INTERVAL`` per provider.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES2
 SCOPE = "openid email profile"
 #: Seconds a provider's discovery document and signing keys are reused.
 METADATA_TTL = 3600
+#: Seconds after fetching a provider's keys again for an ID token naming a key we do not hold
+#: before another such token may make us fetch them again: rotation needs one fetch, and a
+#: provider (or whoever gets tokens past it) signing with unpublished keys must not make every
+#: sign-in hit its key endpoint.
+KEY_REFETCH_INTERVAL = 60
 
 
 def _clock() -> float:
@@ -57,6 +62,10 @@ def _clock() -> float:
 _lock = threading.Lock()
 _providers: TTLCache = TTLCache(maxsize=256, ttl=METADATA_TTL, timer=lambda: _clock())
 _key_sets: TTLCache = TTLCache(maxsize=256, ttl=METADATA_TTL, timer=lambda: _clock())
+#: Key sets fetched again for an unknown key id, within KEY_REFETCH_INTERVAL: key → True.
+_refetched: TTLCache = TTLCache(maxsize=256, ttl=KEY_REFETCH_INTERVAL, timer=lambda: _clock())
+#: One refetch per key set at a time: sign-ins arriving meanwhile use what it fetched.
+_refetching: dict[tuple[str, bool], threading.Lock] = {}
 
 
 def forget_providers() -> None:
@@ -64,6 +73,7 @@ def forget_providers() -> None:
     with _lock:
         _providers.clear()
         _key_sets.clear()
+        _refetched.clear()
 
 
 class IdpTrouble(Unavailable):
@@ -278,8 +288,9 @@ def redeem(
         kid = _key_id(raw)
         if kept is None or (kid is not None and _holds(kept, kid)):
             raise  # keys fetched just now, or the named key is known: a bad signature
-        # Signed with a key published after we kept the set (rotation): fetch it again, once.
-        decoded = _verified(raw, signing_keys(provider, insecure_ok=insecure_ok), provider)
+        # Signed with a key published after we kept the set (rotation): fetch it again, at
+        # most once per KEY_REFETCH_INTERVAL for this provider.
+        decoded = _verified(raw, _refetched_keys(provider, kept, kid, insecure_ok), provider)
     claims = CodeIDToken(
         decoded.claims,
         decoded.header,
@@ -320,6 +331,28 @@ def _verified(raw: str, keys: KeySet, provider: Provider) -> Any:
 def _kept_keys(provider: Provider, *, insecure_ok: bool) -> KeySet | None:
     with _lock:
         return _key_sets.get((provider.jwks_uri, insecure_ok))
+
+
+def _refetched_keys(provider: Provider, kept: KeySet, kid: str | None, insecure_ok: bool) -> KeySet:
+    """The provider's keys for a token naming a key ``kept`` lacks: fetched again unless that
+    was done within ``KEY_REFETCH_INTERVAL`` (then what that fetch brought, or a refusal)."""
+    key = (provider.jwks_uri, insecure_ok)
+    with _lock:
+        turn = _refetching.setdefault(key, threading.Lock())
+    with turn:
+        current = _kept_keys(provider, insecure_ok=insecure_ok)
+        if current is not None and current is not kept and (kid is None or _holds(current, kid)):
+            return current  # another sign-in fetched the set while we waited
+        with _lock:
+            allowed = key not in _refetched
+            if allowed:
+                _refetched[key] = True
+        if not allowed:
+            raise IdTokenRejected(
+                "The identity provider's ID token is not validly signed.",
+                "unknown signing key (keys fetched again moments ago)",
+            )
+        return signing_keys(provider, insecure_ok=insecure_ok)
 
 
 def signing_keys(provider: Provider, *, insecure_ok: bool) -> KeySet:
