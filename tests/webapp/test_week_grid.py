@@ -366,3 +366,35 @@ def test_a_refused_booking_keeps_the_grid_and_the_details(client, auth, recruite
 
 if __name__ == "__main__":
     CSS.write_text(grid_css())
+
+
+def test_the_lanes_built_in_python_carry_the_overlays_blocks_escaped(app):
+    """The page's lanes (``lane_marks``) and the busy overlay (the ``blocks`` macro) draw the
+    same blocks; a name or an event title with markup in it stays text."""
+    from markupsafe import Markup
+
+    from webapp.views.schedule_grid import lane_marks
+
+    me, other = member(1, 'Riley <b>"Chen"</b>'), member(2, "Sam & Co")
+    busy = {
+        1: [model.Block(at(MONDAY, 10), at(MONDAY, 11), "busy", ("<script>x</script>", "1:1"))],
+        2: [block(MONDAY, (13, 0), (14, 0), "tentative")],
+    }
+    view = layout.week_view(
+        grid_of([me, other], busy=busy, problems={2: "Could not be read."}), "Europe/London"
+    )
+    day = view.days[0]
+    with app.app_context():
+        macro = app.jinja_env.from_string(
+            '{% from "schedule/_grid.html" import blocks %}{{ blocks(lane, who) }}'
+        )
+        overlay = [macro.render(lane=lane, who=lane.member.label) for lane in day.lanes]
+    page = lane_marks(day, view)
+    assert isinstance(page, Markup)
+    assert len(overlay) == 2
+    for blocks in overlay:
+        assert blocks and blocks in page
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;; 1:1" in page
+    assert 'title="Riley &lt;b&gt;&#34;Chen&#34;&lt;/b&gt;"' in page
+    assert "lane gc-3 gr-2" in page and "lane-unknown" in page.split("gc-3 gr-2")[1][:20]
+    assert "lane-unknown" not in page.split("gc-2 gr-2")[1][:20]

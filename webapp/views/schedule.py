@@ -19,6 +19,7 @@ from webapp.services.scheduling import booking
 from webapp.services.scheduling import preferences as scheduling_preferences
 from webapp.services.zones import known_zone
 from webapp.views.schedule_grid import (
+    lane_marks,
     member_hours,
     overlay_base,
     overlay_links,
@@ -32,6 +33,7 @@ from webapp.web import actor
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
 bp.add_app_template_global(pick_inputs, "pick_inputs")
+bp.add_app_template_global(lane_marks, "lane_marks")
 bp.add_app_template_global(member_hours, "member_hours")
 bp.add_app_template_global(week_layout, "week_layout")
 

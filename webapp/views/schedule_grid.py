@@ -62,6 +62,39 @@ def pick_inputs(
     return Markup("\n".join(out))  # nosec B704: every text above is escaped
 
 
+#: What separates the grid's elements in the page (the template's own indentation).
+_PAD = "\n        "
+
+
+def lane_marks(day: layout.DayView, view: layout.WeekView) -> Markup:
+    """A day's member lanes: each one's heading, column, shaded working hours and busy blocks
+    (times and status; titles only on the viewer's own lane). Repeated for every member on
+    every day, so built here rather than by the template (the same markup it made). Names,
+    times, statuses and titles are escaped; columns, rows and places are our own numbers."""
+    out = []
+    span = view.last_row - 1
+    for i, lane in enumerate(day.lanes):
+        col = lane.column
+        who = escape(lane.member.label)
+        unknown = " lane-unknown" if lane.problem else ""
+        work = "".join(
+            f'<span class="work gc-{col} {s.place}" aria-hidden="true"></span>' for s in lane.work
+        )
+        blocks = "".join(
+            f'<span class="block block-{escape(s.status)} gc-{col} {s.place}" aria-hidden="true" '
+            f'title="{who}: {escape(s.times)} {escape(s.status)}'
+            f'{": " + escape("; ".join(s.titles)) if s.titles else ""}"></span>'
+            for s in lane.busy
+        )
+        out.append(
+            f'{_PAD}<span class="lane-head gc-{col} gr-1" aria-hidden="true" title="{who}">'
+            f"{escape(view.legend[i].initials)}</span>"
+            f'{_PAD}<span class="lane gc-{col} gr-2 gs-{span}{unknown}" aria-hidden="true"></span>'
+            f"{_PAD}{work}{_PAD}{blocks}{_PAD}"
+        )
+    return Markup("".join(out))  # nosec B704: every text above is escaped
+
+
 def member_hours(hours: model.Hours, days, tzid: str) -> str:
     """A member's working hours in their own zone and in the viewer's, for the grid."""
     return windows.hours_text(hours, days, tzid)

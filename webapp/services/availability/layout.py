@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from broker.types import Period
+from broker.types import Period, Slot
 from webapp.services.availability.model import UTC, Block, Grid, Hours, PanelMember, zone
 from webapp.services.availability.windows import hours_text, working_periods
 
@@ -286,6 +286,9 @@ def week_view(
     free_by_day: dict[dt.date, list[tuple[int, int]]] = {}
     for d, a, z in free_parts:
         free_by_day.setdefault(d, []).append((a, z))
+    slots_by_day: dict[dt.date, list[tuple[Slot, dt.datetime]]] = {}
+    for s, local in slots:  # in order: each day's picks in the order of their starts
+        slots_by_day.setdefault(local.date(), []).append((s, local))
     current = current if current in on_page else None
     # Members sharing their hours share their shaded spans (frozen): each is made once.
     shades: dict[tuple[dt.date, int, int], Span | None] = {}
@@ -320,9 +323,7 @@ def week_view(
         ]
         picks: list[Pick] = []
         previous_end: dt.datetime | None = None
-        for s, local in slots:
-            if local.date() != day:
-                continue
+        for s, local in slots_by_day.get(day, ()):
             a = local.hour * 60 + local.minute
             if not first <= a < last:
                 continue
