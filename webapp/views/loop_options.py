@@ -66,6 +66,7 @@ class OptionMarkup:
         self.tz = tz
         self._what: dict[tuple, str] = {}
         self._times: dict[dt.datetime, tuple[dt.datetime, str]] = {}
+        self._iso: dict[dt.datetime, str] = {}
 
     def _stop_what(self, s: Stop) -> str:
         key = (s.ordinal, s.title, s.people, s.room, s.video, s.picked, s.why)
@@ -94,6 +95,17 @@ class OptionMarkup:
             made = self._times[moment] = (local, f"{local:%H:%M}")
         return made
 
+    def _value(self, option: Itinerary) -> str:
+        """``option.value``, each start's ISO form made once per page."""
+        iso = self._iso
+        parts = []
+        for s in option.stops:
+            made = iso.get(s.start)
+            if made is None:
+                made = iso[s.start] = s.start.astimezone(dt.UTC).isoformat()
+            parts.append(made)
+        return ",".join(parts)
+
     def stops(self, stops: Sequence[Stop]) -> str:
         first = self._local(stops[0].start)[0].date()
         out = ['<ol class="itinerary">']
@@ -116,7 +128,7 @@ class OptionMarkup:
             out.append(
                 f'<div class="loop-option">\n'
                 f'  <input type="radio" name="option" id="option-{i}" '
-                f'value="{escape(option.value)}"{checked}>\n'
+                f'value="{escape(self._value(option))}"{checked}>\n'
                 f'  <label for="option-{i}"><span class="loop-option-start">'
                 f'{start:%A %d %B, %H:%M}</span> <span class="muted">until '
                 f"{self._local(option.end)[1]}</span></label>\n"

@@ -296,10 +296,12 @@ class PendingLoopTimes:
             )
             for n, r in enumerate(resolved)
         ]
+        pooled = any(r.pool is not None for r in resolved)
         earliest = utcnow() + model.LEAD_TIME
         kept = []
         for option in found:
-            slots = [option.slot(i) for i in ids]
+            by_id = dict(option.slots)
+            slots = [by_id[i] for i in ids]
             if slots[0].start < earliest:
                 continue
             if not fits_days(plan, [s.start for s in slots], [s.end for s in slots]):
@@ -316,7 +318,11 @@ class PendingLoopTimes:
                 for n, (r, slot) in enumerate(zip(resolved, slots, strict=True))
             ):
                 continue
-            chosen = picks.pick_itinerary(session, resolved, slots, loads, held=held)
+            chosen = (
+                picks.pick_itinerary(session, resolved, slots, loads, held=held)
+                if pooled
+                else [None] * len(resolved)
+            )
             if chosen is None:
                 continue
             kept.append(
