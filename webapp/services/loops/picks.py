@@ -41,7 +41,8 @@ class SessionPick:
 def read_loads(
     session: Session, organisation_id: int, sessions: Sequence[ResolvedSession], window: Period
 ) -> dict[int, picking.Loads]:
-    """Each pool's loads over the window (and the limits' reach around it): one query a pool."""
+    """Each pool's loads over the window (and the limits' reach around it), with its members'
+    limits: one query a pool."""
     out: dict[int, picking.Loads] = {}
     # What pick_from_pool reads for a slot (its fairness windows and the slot's week): loads
     # read over less would be read again for every pick.
@@ -50,7 +51,7 @@ def read_loads(
     for r in sessions:
         if r.pool is None or r.pool.id in out:
             continue
-        out[r.pool.id] = picking.read_loads(
+        loads = picking.read_loads(
             session,
             organisation_id,
             r.pool.id,
@@ -58,6 +59,10 @@ def read_loads(
             start,
             end,
         )
+        # Their limits and zones too, which the first pick would read otherwise (on a page,
+        # after the aggregator's answer instead of while it is awaited).
+        loads.members = picking.members_of(session, r.pool)
+        out[r.pool.id] = loads
     return out
 
 
