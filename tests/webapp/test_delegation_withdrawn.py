@@ -203,5 +203,11 @@ def test_the_schedule_page_tells_the_scheduler_who_withdrew_and_changes_nothing_
     again = client.get("/schedule/", query_string=ask)
     assert again.status_code == 400
     assert "needs attention" in html.unescape(again.get_data(as_text=True))
+    # Choosing a panel afresh: the form says who is held back and why, and offers the rest.
+    form = html.unescape(client.get("/schedule/").get_data(as_text=True))
+    held_back = form.split('id="held-back"', 1)[1].split("</p>", 1)[0]
+    assert "Taylor" in held_back and "Dana" not in held_back and "Namesake" not in held_back
+    assert f'name="panel" value="{shared["taylor"].id}"' not in form
+    assert f'name="panel" value="{shared["dana"].id}"' in form
     assert len(flagged(session, shared["taylor"].id)) == 1
     untouched(session, shared)

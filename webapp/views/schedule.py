@@ -150,6 +150,7 @@ def _page(
         asked={pool_id: n for pool_id, n in query.pools} if query else _asked(entered),
         viewer_tz=query.tzid if query else viewer_zone(),
         is_coordinator=me.role is Role.COORDINATOR,
+        held_back=roster.colleagues_needing_attention(db, me),
     )
     outer = None
     links = None

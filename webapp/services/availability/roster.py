@@ -171,7 +171,7 @@ def resolve_panel(
     allowed = {link.id: (link, user) for link, user in choices}
     unknown = [i for i in ids if i not in allowed]
     if unknown:
-        blocked = _colleagues_needing_attention(session, actor, unknown)
+        blocked = colleagues_needing_attention(session, actor, unknown)
         if blocked:
             raise Invalid(
                 f"{', '.join(blocked)} cannot be on a panel now: the calendar shared through a "
@@ -185,24 +185,33 @@ def resolve_panel(
     return [PanelMember(allowed[i][0], allowed[i][1], hours[allowed[i][1].id]) for i in ids]
 
 
-def _colleagues_needing_attention(
-    session: Session, actor: Actor, link_ids: Sequence[int]
+def colleagues_needing_attention(
+    session: Session, actor: Actor, link_ids: Sequence[int] | None = None
 ) -> list[str]:
-    """Names of the actor's organisation's people whose delegated calendar, among these links,
-    needs attention (a withdrawn delegation): told by name instead of a bare refusal."""
-    return list(
-        session.scalars(
-            select(User.name)
-            .join(ProfileLink, ProfileLink.user_id == User.id)
-            .where(
-                ProfileLink.id.in_(list(link_ids)),
-                ProfileLink.organisation_id == actor.organisation_id,
-                ProfileLink.delegated_calendar_id.is_not(None),
-                ProfileLink.status == LinkStatus.NEEDS_ATTENTION,
-            )
-            .order_by(User.name)
+    """Names of the actor's organisation's people whose delegated calendar (among ``link_ids``,
+    or any) needs attention, a withdrawn delegation most often: the schedule page says why they
+    are not offered, and a panel naming them is refused by name, not with a bare refusal."""
+    statement = (
+        select(User.name)
+        .join(ProfileLink, ProfileLink.user_id == User.id)
+        .where(
+            ProfileLink.organisation_id == actor.organisation_id,
+            ProfileLink.delegated_calendar_id.is_not(None),
+            ProfileLink.status == LinkStatus.NEEDS_ATTENTION,
+            User.active.is_(True),
         )
+        .order_by(User.name)
+        .distinct()
     )
+    if link_ids is not None:
+        statement = statement.where(ProfileLink.id.in_(list(link_ids)))
+    else:  # not someone offered anyway, through a calendar of their own
+        offered = select(ProfileLink.user_id).where(
+            ProfileLink.organisation_id == actor.organisation_id,
+            ProfileLink.status == LinkStatus.ACTIVE,
+        )
+        statement = statement.where(User.id.not_in(offered))
+    return list(session.scalars(statement))
 
 
 def room_choices(session: Session, organisation_id: int | None) -> list[Room]:
