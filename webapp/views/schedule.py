@@ -14,6 +14,7 @@ from webapp.db import db_session
 from webapp.security import allow
 from webapp.services.availability import free_slots, layout, model, roster
 from webapp.services.errors import Conflict, Forbidden, Invalid, ServiceError, SlotTaken
+from webapp.services.loops import shadows
 from webapp.services.pools import manage as manage_pools
 from webapp.services.scheduling import booking
 from webapp.services.scheduling import preferences as scheduling_preferences
@@ -86,6 +87,12 @@ def parse_query(values) -> model.Query:
             pools.append((int(pool_id), int(count)))
         except ValueError:
             raise Invalid("Choose how many people each pool gives.", field="pools") from None
+    try:
+        shadows = tuple(int(v) for v in values.getlist("shadow_pools") if v)
+    except ValueError:
+        raise Invalid(
+            "Choose the pools that bring a shadow from the list.", field="pools"
+        ) from None
     return model.Query(
         panel_link_ids=panel,
         duration=_int(values, "duration", 60),
@@ -98,6 +105,7 @@ def parse_query(values) -> model.Query:
         on_behalf_of_id=_int(values, "on_behalf_of"),
         room=(values.get("room") or "").strip()[:320] or None,
         pools=tuple(pools),
+        shadows=shadows,
     )
 
 
@@ -184,6 +192,16 @@ def _page(
             return outer.replace(SLOTS_MARK, slots, 1), status
     context.setdefault("grid", grid)
     return render_template("schedule/index.html", slots_html=None, **context), status
+
+
+def shadow_note(db, interview, asked: int) -> str:
+    """What the booking says about the shadows it asked for."""
+    if not asked:
+        return ""
+    names = shadows.names(db, [interview.id]).get(interview.id, [])
+    if names:
+        return f"; {', '.join(names)} sit{'s' if len(names) == 1 else ''} in as a shadow"
+    return "; no shadow of the pool was free at that time, so it goes ahead without one"
 
 
 def pool_choices(db, me) -> list[tuple[object, int]]:
@@ -289,6 +307,7 @@ def create():
     flash(
         "The interview is scheduled"
         + (f" with {picked} picked from the pool" if picked else "")
+        + shadow_note(db, interview, len(new.query.shadows))
         + ". Invitations go out from the calendar.",
         "success",
     )

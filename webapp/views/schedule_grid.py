@@ -155,6 +155,8 @@ def query_args(query: model.Query, weekends: bool, **changes) -> dict:
         args["room"] = query.room
     if query.pools:
         args["pools"] = [f"{pool_id}:{n}" for pool_id, n in query.pools]
+    if query.shadows:
+        args["shadow_pools"] = list(query.shadows)
     if weekends:
         args["weekends"] = "1"
     args.update(changes)

@@ -134,6 +134,8 @@ class Query:
     room: str | None = None
     #: "Any N from pool X" on top of the named panel: (pool id, N) pairs.
     pools: tuple[tuple[int, int], ...] = ()
+    #: The asked pools that also bring a shadow (a trainee, when one is free; never in the N).
+    shadows: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ class PoolAsk:
     pool: Pool
     count: int
     candidates: tuple[PanelMember, ...]
+    #: The pool's shadows who may be brought along (when the query asks for one).
+    shadows: tuple[PanelMember, ...] = ()
 
 
 @dataclass

@@ -21,23 +21,18 @@ which counts toward the shadow's own load and limits and names them "(shadow)" o
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import InterviewLoad, InterviewLoop, SlotClaim, User
-from webapp.services import claims
-from webapp.services.availability import free_slots, model
-from webapp.services.errors import ServiceError
+from models import InterviewLoad, InterviewLoop, User
+from webapp.services.availability import model
 from webapp.services.loops.compose import ResolvedSession
-from webapp.services.pools import ledger, picking
+from webapp.services.pools import picking, sitting
 
 #: What the loop page says for a session that asked for a shadow and got none.
 NONE_FREE = "no shadow of the pool was free at that time, so it was booked without one"
@@ -57,36 +52,25 @@ def ask_free(
 ) -> list[Future | None]:
     """Send, concurrently, one availability call per session that brings a shadow: who of its
     shadows is free at exactly its time (``collect`` takes the answers)."""
-    out: list[Future | None] = []
-    for r, start in zip(sessions, starts, strict=True):
-        if r.pool is None or not r.plan.bring_shadow or not r.shadows:
-            out.append(None)
-            continue
-        query = model.Query(
-            panel_link_ids=(),
-            duration=r.plan.duration,
-            buffer_before=r.plan.buffer_before,
-            buffer_after=r.plan.buffer_after,
+    return [
+        sitting.ask_free(
+            broker,
+            r.pool,
+            r.shadows,
+            start,
+            r.plan.duration,
+            r.plan.buffer_before,
+            r.plan.buffer_after,
         )
-        ask = model.PoolAsk(r.pool, 1, r.shadows)
-        out.append(
-            free_slots.pool().submit(free_slots.free_at, broker, [], query, start, asks=(ask,))
-        )
-    return out
+        if r.pool is not None and r.plan.bring_shadow
+        else None
+        for r, start in zip(sessions, starts, strict=True)
+    ]
 
 
 def collect(pending: Sequence[Future | None]) -> list[frozenset[str]]:
     """Per session, the subs of its free shadows (none when the call failed)."""
-    out: list[frozenset[str]] = []
-    for future in pending:
-        if future is None:
-            out.append(frozenset())
-            continue
-        try:
-            out.append(future.result() or frozenset())
-        except ServiceError:
-            out.append(frozenset())
-    return out
+    return [sitting.answer(future) for future in pending]
 
 
 def pick(
@@ -101,47 +85,29 @@ def pick(
     out: list[Brought | None] = []
     brought: set[int] = set()
     for r, start, subs in zip(sessions, starts, free, strict=True):
-        if r.pool is None or not subs:
-            out.append(None)
-            continue
-        shared = Counter(m.link.aggregator_sub for m in r.shadows)
-        by_sub = {m.link.aggregator_sub: m for m in r.shadows if shared[m.link.aggregator_sub] == 1}
-        end = start + dt.timedelta(minutes=r.plan.duration)
-        held = claims.held(
-            session,
-            organisation_id,
-            [by_sub[s].link.sub for s in subs if s in by_sub],
-            start,
-            end,
-        )
-        free_ids = {
-            by_sub[s].user.id
-            for s in subs
-            if s in by_sub
-            and not held.clashes(
-                [by_sub[s].link.sub],
+        found = (
+            sitting.choose(
+                session,
+                organisation_id,
+                r.pool,
+                r.shadows,
+                subs,
                 start,
-                end,
-                before=r.plan.buffer_before,
-                after=r.plan.buffer_after,
+                r.plan.duration,
+                r.plan.buffer_before,
+                r.plan.buffer_after,
+                on_panel={m.user.id for m in r.members},
+                avoid=brought,
             )
-        }
-        on_panel = {m.user.id for m in r.members}
-        chosen: list[picking.Pick] = []
-        picks: list[picking.Pick] = []
-        for exclude in (on_panel | brought, on_panel):  # spread over the shadows when it can
-            picks = picking.pick_from_pool(
-                session, r.pool, free_ids, 1, start, exclude_user_ids=exclude, shadows=True
-            )
-            chosen = picking.picked(picks)
-            if chosen:
-                break
-        if not chosen:
+            if r.pool is not None and subs
+            else None
+        )
+        if found is None:
             out.append(None)
             continue
-        member = next(m for m in r.shadows if m.user.id == chosen[0].user_id)
+        member, picks = found
         brought.add(member.user.id)
-        out.append(Brought(member, r.pool.id, tuple(picks)))
+        out.append(Brought(member, r.pool.id, picks))  # type: ignore[union-attr]
     return out
 
 
@@ -153,54 +119,28 @@ def bring(
     starts: Sequence[dt.datetime],
     chosen: Sequence[Brought | None],
 ) -> list[tuple]:
-    """Add each chosen shadow to its session (flushed, in the booking's transaction): their time
-    claimed in a savepoint (taken meanwhile: left out), a ledger row flagged shadow, and the
-    event's attendee. The staged (interview, content) pairs, with the shadows invited."""
+    """Seat each chosen shadow on its session (``sitting.seat``: claimed in a savepoint, a ledger
+    row flagged shadow, invited); one taken meanwhile is left out. The staged (interview,
+    content) pairs, with the shadows invited."""
     out = []
     seen: set[tuple[str, dt.datetime]] = set()
-    for (interview, content), r, start, b in zip(staged, sessions, starts, chosen, strict=True):
-        if b is None:
-            out.append((interview, content))
-            continue
-        hold = claims.hold_of(
-            [b.member.link.sub],
-            start,
-            r.plan.duration,
-            before=r.plan.buffer_before,
-            after=r.plan.buffer_after,
+    for (interview, content), r, b in zip(staged, sessions, chosen, strict=True):
+        seated = (
+            sitting.seat(
+                session,
+                organisation_id,
+                interview.id,
+                b.member,
+                b.pool_id,
+                content,
+                r.plan.buffer_before,
+                r.plan.buffer_after,
+                seen,
+            )
+            if b is not None
+            else None
         )
-        rows = [
-            {
-                "organisation_id": organisation_id,
-                "interview_id": interview.id,
-                "sub": b.member.link.sub,
-                "bucket_start": bucket,
-                "starts_at": hold.start,
-                "ends_at": hold.end,
-            }
-            for bucket in hold.buckets()
-            if (b.member.link.sub, bucket) not in seen
-        ]
-        try:
-            with session.begin_nested():
-                if rows:
-                    session.execute(insert(SlotClaim), rows)
-                ledger.write(
-                    session,
-                    organisation_id,
-                    interview.id,
-                    [b.member.user.id],
-                    start,
-                    {b.member.user.id: b.pool_id},
-                    shadow=True,
-                )
-                session.flush()
-        except IntegrityError:
-            out.append((interview, content))  # taken meanwhile: booked without the shadow
-            continue
-        seen |= {(b.member.link.sub, bucket) for bucket in hold.buckets()}
-        invited = (*content.attendees, (b.member.email, b.member.user.name))
-        out.append((interview, dataclasses.replace(content, attendees=invited)))
+        out.append((interview, seated or content))
     return out
 
 

@@ -62,6 +62,8 @@ def validate(query: Query) -> None:
         raise Invalid(f"Pick between 1 and {MAX_PANEL} people from a pool.", field="pools")
     if len(query.panel_link_ids) + sum(n for _id, n in query.pools) > MAX_PANEL:
         raise Invalid(f"A panel has at most {MAX_PANEL} people.", field="pools")
+    if not set(query.shadows) <= set(ids) or len(set(query.shadows)) != len(query.shadows):
+        raise Invalid("A shadow comes from a pool the panel asks for.", field="pools")
 
 
 def resolve(
@@ -77,6 +79,8 @@ def resolve(
     (``roster.panel_choices``: a usable calendar), not shadows, not named already.
     ``choices``: the actor's whole ``panel_choices`` when already read (not a panel's own)."""
     if not query.pools:
+        if query.shadows:
+            raise Invalid("A shadow comes from a pool the panel asks for.", field="pools")
         return ()
     validate(query)
     named_ids = {m.user.id for m in named}
@@ -117,9 +121,23 @@ def resolve(
                 "calendar, not a shadow, not already on the panel): ask for fewer.",
                 field="pools",
             )
-        hours = hours_for(session, [u for _l, u in people], org)
+        trainees = (
+            [
+                by_user[m.user_id]
+                for m in pool.members
+                if m.is_shadow and m.user_id in by_user and m.user_id not in named_ids
+            ]
+            if pool_id in query.shadows
+            else []
+        )
+        hours = hours_for(session, [u for _l, u in people + trainees], org)
         asks.append(
-            PoolAsk(pool, count, tuple(PanelMember(link, u, hours[u.id]) for link, u in people))
+            PoolAsk(
+                pool,
+                count,
+                tuple(PanelMember(link, u, hours[u.id]) for link, u in people),
+                tuple(PanelMember(link, u, hours[u.id]) for link, u in trainees),
+            )
         )
     return tuple(asks)
 

@@ -42,7 +42,7 @@ from webapp.services.availability import free_slots, model, roster, windows
 from webapp.services.errors import Invalid, SlotTaken
 from webapp.services.loops import ends
 from webapp.services.pools import asks as pool_asks
-from webapp.services.pools import ledger
+from webapp.services.pools import ledger, picking, sitting
 from webapp.services.scheduling import notices
 from webapp.services.scheduling.access import host_link_for, interview_for
 from webapp.services.scheduling.content import (
@@ -194,11 +194,24 @@ def create_interview(
     host, manager = host_link_for(session, actor, new.query.on_behalf_of_id)
     room = roster.resolve_room(session, actor, new.query.room)
     picked_from: dict[int, int] = {}
+    brought: list[tuple[model.PanelMember, int]] = []
     if asks:  # who is free comes from the aggregator: pool picks always check the slot
+        q = new.query
+        trainees = [  # who of the shadows is free: their own call, beside the panel's
+            (a, sitting.ask_free(broker, a.pool, a.shadows, new.start, q.duration, *_buffers(q)))
+            for a in asks
+            if a.shadows
+        ]
         free = free_slots.free_at(broker, members, new.query, new.start, room=room, asks=asks)
         if free is None:
             raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
         end = new.start + dt.timedelta(minutes=new.query.duration)
+        if trainees:  # everyone the booking may seat, locked at once (one order: no deadlock)
+            picking.lock_people(
+                session,
+                host.organisation_id,
+                [m.user.id for a in asks for m in (*a.candidates, *a.shadows)],
+            )
         picks = pool_asks.pick_at_booking(
             session, actor, asks, new.query, new.start, end, free, members
         )
@@ -206,6 +219,21 @@ def create_interview(
             raise SlotTaken(TAKEN_POOL, asked=new.query, start=new.start)
         picked, picked_from = pool_asks.members_of(picks)
         members = members + picked
+        for a, pending in trainees:
+            found = sitting.choose(
+                session,
+                host.organisation_id,
+                a.pool,
+                a.shadows,
+                sitting.answer(pending),
+                new.start,
+                q.duration,
+                *_buffers(q),
+                on_panel={m.user.id for m in members},
+                avoid={m.user.id for m, _p in brought},
+            )
+            if found is not None:
+                brought.append((found[0], a.pool.id))
     elif check_slot and not free_slots.slot_is_free(
         broker, members, new.query, new.start, room=room
     ):
@@ -221,9 +249,14 @@ def create_interview(
         scheduling_link_id=scheduling_link_id,
         room=room,
         picked_from=picked_from,
+        shadows=brought,
     )
     jobs.enqueue("scheduling.write_interview", interview.id, payload)
     return interview, payload
+
+
+def _buffers(query: model.Query) -> tuple[int, int]:
+    return query.buffer_before, query.buffer_after
 
 
 def picked_names(session: Session, interview: Interview) -> str:
@@ -232,7 +265,7 @@ def picked_names(session: Session, interview: Interview) -> str:
         select(User.name, Pool.name)
         .join(InterviewLoad, InterviewLoad.user_id == User.id)
         .join(Pool, Pool.id == InterviewLoad.pool_id)
-        .where(InterviewLoad.interview_id == interview.id)
+        .where(InterviewLoad.interview_id == interview.id, InterviewLoad.is_shadow.is_(False))
         .order_by(User.name)
     ).all()
     return ", ".join(f"{person} ({pool})" for person, pool in rows)
@@ -269,6 +302,7 @@ def commit_interview(
     room: model.Room | None = None,
     hold: claims.Hold | None = None,
     picked_from: Mapping[int, int] | None = None,
+    shadows: Sequence[tuple[model.PanelMember, int]] = (),
 ) -> tuple[Interview, str]:
     """Commit the Interview and CreatedEvent rows (event ids fixed now) with the claim on its
     time (``hold``, by default the panel's and room's) and the panel's rows of the load ledger
@@ -293,6 +327,21 @@ def commit_interview(
         hold or hold_for(members, room, new.start, new.query),
     ):
         raise SlotTaken(TAKEN if room is None else TAKEN_ROOM, asked=new.query, start=new.start)
+    seen: set[tuple[str, dt.datetime]] = set()
+    for member, pool_id in shadows:  # ``shadows``: (person, pool) sitting in, when still free
+        content = (
+            sitting.seat(
+                session,
+                host.organisation_id,
+                interview.id,
+                member,
+                pool_id,
+                content,
+                *_buffers(new.query),
+                seen,
+            )
+            or content
+        )
     session.commit()
     session.refresh(interview)
     return interview, seal_write(sealer, interview, content)
