@@ -211,3 +211,26 @@ def test_the_schedule_page_tells_the_scheduler_who_withdrew_and_changes_nothing_
     assert f'name="panel" value="{shared["dana"].id}"' in form
     assert len(flagged(session, shared["taylor"].id)) == 1
     untouched(session, shared)
+
+
+def test_many_reads_noticing_it_at_once_mark_it_once(app, session, sandbox, shared):
+    """Each on its own database connection, as several workers' reads would be: one audit
+    entry, every one of them told the colleague is withdrawn."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webapp.services import delegation_watch
+
+    withdraw(sandbox)
+    broker, cipher = broker_cipher(app)
+
+    def notice(_):
+        with deps.database.of(app).sessions() as db:
+            link = db.get(ProfileLink, shared["taylor"].id)
+            return [x.id for x in delegation_watch.recheck_owners(db, broker, cipher, [link])]
+
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(notice, range(4)))
+    assert found == [[shared["taylor"].id]] * 4
+    assert status(session, shared["taylor"]) is LinkStatus.NEEDS_ATTENTION
+    assert len(flagged(session, shared["taylor"].id)) == 1
+    untouched(session, shared)

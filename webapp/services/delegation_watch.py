@@ -85,9 +85,9 @@ def recheck_owners(
     calendar list, and put the colleagues whose calendar it no longer lists in needs-attention
     (audited, committed). The links found withdrawn; nothing when a list cannot be read now
     (the next read, push or periodic check tries again)."""
-    owners = {x.delegated_from_id for x in links if x.is_delegated and x.delegated_from_id}
+    asked = [x for x in links if x.is_delegated and x.delegated_from_id]
     lost: list[ProfileLink] = []
-    for owner_id in sorted(owners):
+    for owner_id in sorted({x.delegated_from_id for x in asked if x.delegated_from_id}):
         owner = session.get(ProfileLink, owner_id)
         if owner is None or owner.status is not LinkStatus.ACTIVE:
             continue
@@ -95,7 +95,14 @@ def recheck_owners(
             listed = calendars_of(session, broker, cipher, owner)
         except ServiceError:
             continue
-        lost.extend(no_longer_listed(session, owner, listed))
+        no_longer_listed(session, owner, listed)
+        visible = {c.calendar_id for c in listed if not c.deleted}
+        # Marked by us or, at the same moment, by another read: withdrawn all the same.
+        lost.extend(
+            x
+            for x in asked
+            if x.delegated_from_id == owner_id and x.delegated_calendar_id not in visible
+        )
     return lost
 
 
