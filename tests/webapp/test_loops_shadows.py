@@ -238,3 +238,41 @@ def test_a_moved_session_keeps_its_shadow_only_where_they_are_still_free(
     assert l4.sub not in claimed() and l2.sub in claimed()
     session.expire_all()
     assert session.get(type(coding), coding.id).panel_link_ids == [l2.id]
+
+
+def test_a_whole_loop_move_leaves_out_a_shadow_who_is_not_free_there(
+    app, session, sandbox, org, recruiter
+):
+    day = next_weekday(29)
+    people, pool = shadow_pool(app, session, sandbox, org, recruiter)
+    (u1, l1), (u2, l2), (u3, l3), (u4, l4) = people
+    busy_once(app, session, recruiter, (u3, l3), day)  # u4 is the least loaded shadow
+    loop = compose_loop(app, session, recruiter, plan(pool, l1, day))
+    option = times(app, session, recruiter, loop).options[0]
+    loop = book(app, session, recruiter, loop, option)
+    _intro, coding = session_interviews(session, loop)
+    assert shadow_rows(session, coding.id) == [(u4.id, pool.id)]
+    broker, cipher = broker_cipher(app)
+    sealer = deps.sealer.of(app)
+    # An itinerary clear of the current one; u4 gets one of our interviews at its coding time.
+    moving = changes.moving_times(session, broker, cipher, sealer, actor_of(recruiter), loop.uid)
+    target = next(o for o in moving.options if o.start >= option.end + dt.timedelta(hours=1))
+    q = query_for([(u4, l4)], start_date=day, days=1, duration=30)
+    schedule(app, session, recruiter, q, target.stops[1].start)
+    changes.move_loop(
+        session,
+        broker,
+        cipher,
+        sealer,
+        actor_of(recruiter),
+        loop.uid,
+        [s.start for s in target.stops],
+        jobs=deps.jobs.of(app),
+    )
+    assert shadow_rows(session, coding.id) == []
+    events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+    event = events[coding.events[0].event_id]
+    assert event.start == target.stops[1].start
+    assert u4.email.lower() not in {a.email.lower() for a in event.attendees}
+    subs = set(session.scalars(select(SlotClaim.sub).where(SlotClaim.interview_id == coding.id)))
+    assert l4.sub not in subs and l2.sub in subs

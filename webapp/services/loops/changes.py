@@ -121,22 +121,34 @@ def move_loop(
         [(i.id, hold) for (i, _c), hold in zip(writes, holds_of(resolved, starts), strict=True)],
     ):
         raise SlotTaken(TAKEN)
-    writes = [  # shadows sitting in come along where still free, and are left out otherwise
-        (
+    followed = []
+    for (i, c), r, b in zip(writes, resolved, booked, strict=True):
+        # A shadow sitting in comes along where still free, and is left out otherwise: then
+        # out of the write that takes a failed move back too (their old time is given up).
+        c = sitting.follow_move(
+            session,
+            broker,
             i,
-            sitting.follow_move(
-                session,
-                broker,
-                i,
-                c,
-                c.start,
-                r.plan.duration,
-                r.plan.buffer_before,
-                r.plan.buffer_after,
-            ),
+            c,
+            c.start,
+            r.plan.duration,
+            r.plan.buffer_before,
+            r.plan.buffer_after,
         )
-        for (i, c), r in zip(writes, resolved, strict=True)
-    ]
+        if c.removed and str(i.id) in previous and b.event is not None:
+            back = Content.of_event(b.event, b.start, b.end)  # type: ignore[arg-type]
+            gone = {e.lower() for e in c.removed}
+            previous[str(i.id)] = seal_write(
+                sealer,
+                i,
+                dataclasses.replace(
+                    back,
+                    attendees=tuple(a for a in back.attendees if a[0].lower() not in gone),
+                    removed=c.removed,
+                ),
+            )
+        followed.append((i, c))
+    writes = followed
     record(session, actor, "loop.rescheduled", target_type="interview_loop", target_id=loop.id)
     session.commit()
     # One job writes the sessions in order; one that fails takes the whole move back.
