@@ -1,16 +1,10 @@
-"""Start times for a whole loop, in ONE aggregator call: Cronofy's sequenced availability.
-
-Each session is a step (``sequence_id`` "s1", "s2", … in order): its people, each with their
-working hours as ``available_periods``, in one group required in full, and its room in a group
-of its own; its length; its gaps as the step's buffer minimums; and, for a loop held on one day,
-the longest break as the maximum gap before every later session. The query periods are the
-loop's search window. The aggregator answers with one way to hold every session per feasible
-start of the first (the earliest continuation each time); Rendezvous then keeps the options
-that fit the loop's days (one date, or at most two, in the loop's zone) and that none of our own
-bookings' claims stand in the way of (bookings whose calendars do not show them yet).
-
-The first session starts on the hour (``FIRST_INTERVAL``), so the aggregator's twenty answers
-spread over a few days instead of one morning; later sessions start on any quarter hour.
+"""Start times for a whole loop, in ONE aggregator call: Cronofy's sequenced availability
+(the query: ``webapp.services.loops.sequence``). The aggregator answers with one way to hold
+every session per feasible start of the first (the earliest continuation each time); Rendezvous
+then keeps the options that fit the loop's days (one date, or at most two, in the loop's zone)
+and that none of our own bookings' claims stand in the way of (bookings whose calendars do not
+show them yet), with each pool's picks made and explained. The call goes out first; our own
+reads are made while it is in flight (``start_loop_times``, ``PendingLoopTimes``).
 """
 
 from __future__ import annotations
@@ -25,18 +19,11 @@ from sqlalchemy.orm import Session
 
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
-from broker.types import (
-    Group,
-    Member,
-    Period,
-    SequencedAvailabilityQuery,
-    SequenceOption,
-    SequenceStep,
-)
+from broker.types import Period, SequenceOption
 from models import InterviewLoop, utcnow
 from webapp.security import Sealer
 from webapp.services import Actor, claims
-from webapp.services.availability import free_slots, model, windows
+from webapp.services.availability import free_slots, model
 from webapp.services.credentials import broker_problem
 from webapp.services.loops import picks
 from webapp.services.loops.compose import (
@@ -46,9 +33,13 @@ from webapp.services.loops.compose import (
     open_details,
     plan_of,
 )
+from webapp.services.loops.sequence import (
+    fits_days,
+    search_window,
+    sequenced_query,
+    step_id,
+)
 from webapp.services.pools import picking
-
-FIRST_INTERVAL = dt.timedelta(minutes=60)
 
 
 @dataclass(frozen=True)
@@ -92,99 +83,6 @@ class LoopTimes:
     sessions: list[ResolvedSession]
     window: Period
     options: tuple[Itinerary, ...]
-
-
-def step_id(ordinal: int) -> str:
-    return f"s{ordinal}"
-
-
-def _member(
-    m: model.PanelMember, window: Period, shared: dict[model.Hours, tuple[Period, ...]]
-) -> Member | None:
-    """The member with their working hours in the window (``shared``: the periods of hours
-    already laid out for this query; most people share their organisation's)."""
-    periods = shared.get(m.hours)
-    if periods is None:
-        periods = shared[m.hours] = windows.working_periods(m.hours, window)
-    if not periods:
-        return None
-    calendars = m.link.conflict_calendar_ids or (
-        [m.link.target_calendar_id] if m.link.target_calendar_id else []
-    )
-    return Member(
-        sub=m.link.aggregator_sub, calendar_ids=tuple(calendars), available_periods=periods
-    )
-
-
-def sequenced_query(
-    plan: LoopPlan, sessions: Sequence[ResolvedSession], window: Period
-) -> SequencedAvailabilityQuery | None:
-    """The one aggregator query for the loop, or None when somebody has no working time in
-    the window (no option can exist)."""
-    steps = []
-    previous: ResolvedSession | None = None
-    shared: dict[model.Hours, tuple[Period, ...]] = {}
-    for n, s in enumerate(sessions, start=1):
-        built = [_member(m, window, shared) for m in s.members]
-        if any(b is None for b in built):
-            return None
-        groups = []
-        if built:
-            groups.append(Group(members=tuple(b for b in built if b is not None), required="all"))
-        if s.pool is not None:
-            # "Any N of the pool": the aggregator lists which of them are free in each slot.
-            pool = tuple(
-                b for b in (_member(m, window, shared) for m in s.candidates) if b is not None
-            )
-            if len(pool) < s.count:
-                return None
-            groups.append(Group(members=pool, required=s.count if s.count < len(pool) else "all"))
-        if s.room is not None:
-            groups.append(Group(members=(Member(sub=s.room.sub),), required="all"))
-        gap_max = None
-        if previous is not None and not plan.split_days and plan.max_break is not None:
-            gap_max = dt.timedelta(
-                minutes=max(plan.max_break, previous.plan.buffer_after, s.plan.buffer_before)
-            )
-        steps.append(
-            SequenceStep(
-                sequence_id=step_id(n),
-                groups=tuple(groups),
-                duration=dt.timedelta(minutes=s.plan.duration),
-                start_interval=FIRST_INTERVAL if n == 1 else model.START_INTERVAL,
-                gap_before_min=dt.timedelta(minutes=s.plan.buffer_before) or None,
-                gap_before_max=gap_max,
-                gap_after_min=dt.timedelta(minutes=s.plan.buffer_after) or None,
-            )
-        )
-        previous = s
-    return SequencedAvailabilityQuery(steps=tuple(steps), periods=(window,))
-
-
-def search_window(plan: LoopPlan) -> Period:
-    window, _days = windows.window_for(
-        model.Query(panel_link_ids=(), start_date=plan.start_date, days=plan.days, tzid=plan.tzid)
-    )
-    return window
-
-
-def fits_days(plan: LoopPlan, starts: Sequence[dt.datetime], ends: Sequence[dt.datetime]) -> bool:
-    """One date in the loop's zone, or, when it may split, two: a day and the next weekday
-    (Friday and Monday count as following each other)."""
-    tz = model.zone(plan.tzid)
-    # A session ending exactly at midnight belongs to the day it started.
-    dates = sorted(
-        {s.astimezone(tz).date() for s in starts}
-        | {(e - dt.timedelta(microseconds=1)).astimezone(tz).date() for e in ends}
-    )
-    if len(dates) == 1:
-        return True
-    if not plan.split_days or len(dates) > 2:
-        return False
-    following = dates[0] + dt.timedelta(days=1)
-    while following.isoweekday() > 5:
-        following += dt.timedelta(days=1)
-    return dates[1] <= following
 
 
 def held_for(
