@@ -109,6 +109,19 @@ def panel_choices(
     return out
 
 
+@functools.cache
+def _preferences_statement() -> Select[SchedulingPreference]:
+    """These people's own working hours and the organisation's default (not every preference
+    of a large organisation), built once: only the values are bound per call."""
+    return select(SchedulingPreference).where(
+        SchedulingPreference.organisation_id == bindparam("organisation_id"),
+        or_(
+            SchedulingPreference.user_id.is_(None),
+            SchedulingPreference.user_id.in_(bindparam("user_ids", expanding=True)),
+        ),
+    )
+
+
 def hours_for(
     session: Session, users: Sequence[User], organisation: Organisation
 ) -> dict[int, Hours]:
@@ -117,9 +130,8 @@ def hours_for(
     prefs = {
         p.user_id: p
         for p in session.scalars(
-            select(SchedulingPreference).where(
-                SchedulingPreference.organisation_id == organisation.id
-            )
+            _preferences_statement(),
+            {"organisation_id": organisation.id, "user_ids": sorted({u.id for u in users})},
         )
     }
     default = prefs.get(None)
