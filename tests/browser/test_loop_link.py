@@ -22,6 +22,7 @@ from webapp import deps
 from webapp.services import claims
 from webapp.services.loops import compose
 from webapp.services.loops import links as loop_links
+from webapp.services.loops import plan as loop_plan
 from webapp.services.pools import manage
 
 WIDTHS = pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
@@ -40,15 +41,15 @@ def the_loop(app, session, sandbox, org, recruiter, admin_client, domain):  # no
     pool = manage.create_pool(session, me, "Backend")
     for user in (u2, u3, u4):
         manage.add_member(session, me, pool.id, user.id)
-    plan = compose.LoopPlan(
+    plan = loop_plan.LoopPlan(
         title="Onsite: Staff Engineer",
         candidate_name=CANDIDATE,
         candidate_email=CANDIDATE_EMAIL,
         sessions=(
-            compose.SessionPlan("Intro", 30, (l1.id,)),
-            compose.SessionPlan("Coding", 60, (), pool_id=pool.id, pool_count=1),
-            compose.SessionPlan("Design", 45, (l1.id,), room=AURORA, video=False),
-            compose.SessionPlan("Systems", 60, (), pool_id=pool.id, pool_count=1),
+            loop_plan.SessionPlan("Intro", 30, (l1.id,)),
+            loop_plan.SessionPlan("Coding", 60, (), pool_id=pool.id, pool_count=1),
+            loop_plan.SessionPlan("Design", 45, (l1.id,), room=AURORA, video=False),
+            loop_plan.SessionPlan("Systems", 60, (), pool_id=pool.id, pool_count=1),
         ),
         start_date=next_weekday(29),
         days=3,

@@ -91,7 +91,8 @@ def main() -> None:
     log_in(http, base, world.recruiter_email)
 
     from webapp.services import Actor
-    from webapp.services.loops import availability, compose
+    from webapp.services.loops import availability, checking, compose
+    from webapp.services.loops import plan as loop_plan
 
     me = Actor(world.recruiter_id, world.recruiter_email, world.org_id, Role.RECRUITER)
     broker, sealer = deps.broker.of(app), deps.sealer.of(app)
@@ -103,12 +104,12 @@ def main() -> None:
     try:
         for size in SIZES:
             links = world.link_ids
-            plan = compose.LoopPlan(
+            plan = loop_plan.LoopPlan(
                 title=f"Bench loop of {size}",
                 candidate_name="Bench Candidate",
                 candidate_email="bench.candidate@gmail.example",
                 sessions=tuple(
-                    compose.SessionPlan(
+                    loop_plan.SessionPlan(
                         title=f"Session {n}",
                         duration=30,
                         panel_link_ids=(
@@ -126,7 +127,7 @@ def main() -> None:
             with deps.database.of(app).sessions() as session:
                 loop = compose.compose_loop(session, sealer, me, plan)
                 uid = loop.uid
-                resolved = compose.check_plan(session, me, plan)
+                resolved = checking.check_plan(session, me, plan)
             window = availability.search_window(plan)
             query = availability.sequenced_query(plan, resolved, window)
             assert query is not None

@@ -9,15 +9,16 @@ from tests.webapp.scheduling_support import next_weekday
 from tests.webapp.test_scheduling import actor_of
 from webapp import deps
 from webapp.services.loops import compose
+from webapp.services.loops import plan as loop_plan
 
 CANDIDATE, CANDIDATE_EMAIL = "Ada Loop", "ada.loop@gmail.example"
 
 
-def plan_for(people, *, titles=None, room=None, room_sessions=(), **kw) -> compose.LoopPlan:
+def plan_for(people, *, titles=None, room=None, room_sessions=(), **kw) -> loop_plan.LoopPlan:
     """One session per entry of ``people`` (a list of link lists), 60 minutes each by default."""
     titles = titles or [f"Session {n}" for n in range(1, len(people) + 1)]
     sessions = tuple(
-        compose.SessionPlan(
+        loop_plan.SessionPlan(
             title=title,
             duration=kw.pop(f"duration{n}", 60) if f"duration{n}" in kw else 60,
             panel_link_ids=tuple(link.id for link in links),
@@ -26,7 +27,7 @@ def plan_for(people, *, titles=None, room=None, room_sessions=(), **kw) -> compo
         )
         for n, (title, links) in enumerate(zip(titles, people, strict=True), start=1)
     )
-    return compose.LoopPlan(
+    return loop_plan.LoopPlan(
         title=kw.pop("title", "Onsite"),
         candidate_name=CANDIDATE,
         candidate_email=CANDIDATE_EMAIL,

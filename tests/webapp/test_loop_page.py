@@ -17,7 +17,8 @@ from tests.webapp.loop_support import compose_loop, plan_for
 from tests.webapp.scheduling_support import next_weekday
 from tests.webapp.test_scheduling import actor_of, broker_cipher
 from webapp import deps
-from webapp.services.loops import availability, compose
+from webapp.services.loops import availability
+from webapp.services.loops import plan as loop_plan
 
 OPTION_RE = re.compile(
     r'<div class="loop-option">\s*<input type="radio" name="option" id="option-(\d+)" '
@@ -100,13 +101,13 @@ def test_a_pool_pick_says_why_on_the_page(app, client, auth, session, sandbox, o
     pool = manage.create_pool(session, me, "Backend <x>")
     for user in (u2, u3, u4):
         manage.add_member(session, me, pool.id, user.id)
-    plan = compose.LoopPlan(
+    plan = loop_plan.LoopPlan(
         title="Onsite",
         candidate_name="Ada Loop",
         candidate_email="ada.loop@gmail.example",
         sessions=(
-            compose.SessionPlan("Intro", 45, (l1.id,)),
-            compose.SessionPlan("Coding", 60, (), pool_id=pool.id, pool_count=1),
+            loop_plan.SessionPlan("Intro", 45, (l1.id,)),
+            loop_plan.SessionPlan("Coding", 60, (), pool_id=pool.id, pool_count=1),
         ),
         start_date=next_weekday(29),
         days=1,

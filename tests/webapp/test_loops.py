@@ -34,6 +34,7 @@ from webapp import deps
 from webapp.services.availability import free_slots
 from webapp.services.errors import Invalid, SlotTaken
 from webapp.services.loops import availability, booking, changes, compose
+from webapp.services.loops import plan as loop_plan
 
 
 def times(app, session, user, loop, **kw):
@@ -500,15 +501,15 @@ def test_two_sessions_pick_from_a_pool_by_load_and_the_booking_keeps_the_picks(
         q = query_for([(user, link)], start_date=day, days=1, duration=30)
         slot = free_slots.grid(session, *broker_cipher(app), me, q).slots[-1]
         schedule(app, session, recruiter, q, slot.start)
-    plan = compose.LoopPlan(
+    plan = loop_plan.LoopPlan(
         title="Onsite",
         candidate_name=CANDIDATE,
         candidate_email=CANDIDATE_EMAIL,
         sessions=(
-            compose.SessionPlan("Intro", 45, (l1.id,)),
-            compose.SessionPlan("Coding", 60, (), pool_id=pool.id, pool_count=1),
-            compose.SessionPlan("Design", 60, (l1.id,)),
-            compose.SessionPlan("Systems", 60, (), pool_id=pool.id, pool_count=1),
+            loop_plan.SessionPlan("Intro", 45, (l1.id,)),
+            loop_plan.SessionPlan("Coding", 60, (), pool_id=pool.id, pool_count=1),
+            loop_plan.SessionPlan("Design", 60, (l1.id,)),
+            loop_plan.SessionPlan("Systems", 60, (), pool_id=pool.id, pool_count=1),
         ),
         start_date=day,
         days=1,
@@ -549,13 +550,13 @@ def test_a_whole_loop_move_keeps_a_pool_picks_limit(app, session, sandbox, org, 
     me = actor_of(recruiter)
     pool = manage.create_pool(session, me, "Backend")
     manage.add_member(session, me, pool.id, u2.id, max_per_day=1)
-    plan = compose.LoopPlan(
+    plan = loop_plan.LoopPlan(
         title="Onsite",
         candidate_name=CANDIDATE,
         candidate_email=CANDIDATE_EMAIL,
         sessions=(
-            compose.SessionPlan("Intro", 45, (l1.id,)),
-            compose.SessionPlan("Coding", 60, (), pool_id=pool.id, pool_count=1),
+            loop_plan.SessionPlan("Intro", 45, (l1.id,)),
+            loop_plan.SessionPlan("Coding", 60, (), pool_id=pool.id, pool_count=1),
         ),
         start_date=next_weekday(29),  # weeks ahead, where the seeded calendars are quiet
         days=3,

@@ -25,6 +25,7 @@ from tests.webapp.test_multiworker import (
 from tests.webapp.test_scheduling import actor_of, broker_cipher
 from webapp.security import Sealer
 from webapp.services.loops import availability, compose
+from webapp.services.loops import plan as loop_plan
 
 
 def _compose(app, session, recruiter, plan, sealer):
@@ -149,13 +150,13 @@ def test_a_pool_limit_holds_when_two_loops_pick_the_same_person_at_once_across_w
             app,
             session,
             recruiter,
-            compose.LoopPlan(
+            loop_plan.LoopPlan(
                 title="Onsite",
                 candidate_name="C",
                 candidate_email=f"c{link.id}@gmail.example",
                 sessions=(
-                    compose.SessionPlan("Intro", 30, (link.id,)),
-                    compose.SessionPlan("Bar raiser", 30, (), pool_id=pool.id, pool_count=1),
+                    loop_plan.SessionPlan("Intro", 30, (link.id,)),
+                    loop_plan.SessionPlan("Bar raiser", 30, (), pool_id=pool.id, pool_count=1),
                 ),
                 start_date=day,
                 days=1,

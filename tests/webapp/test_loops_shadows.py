@@ -19,7 +19,8 @@ from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, sch
 from webapp import deps
 from webapp.services.availability import free_slots
 from webapp.services.errors import Invalid
-from webapp.services.loops import changes, compose
+from webapp.services.loops import changes, checking
+from webapp.services.loops import plan as loop_plan
 from webapp.services.pools import manage
 
 OPTION_RE = re.compile(r'name="option" id="[^"]+" value="([^"]+)"')
@@ -37,13 +38,13 @@ def shadow_pool(app, session, sandbox, org, recruiter, *, limit=None):
 
 
 def plan(pool, l1, day, *, shadow=True):
-    return compose.LoopPlan(
+    return loop_plan.LoopPlan(
         title="Onsite",
         candidate_name=CANDIDATE,
         candidate_email=CANDIDATE_EMAIL,
         sessions=(
-            compose.SessionPlan("Intro", 45, (l1.id,)),
-            compose.SessionPlan(
+            loop_plan.SessionPlan("Intro", 45, (l1.id,)),
+            loop_plan.SessionPlan(
                 "Coding", 60, (), pool_id=pool.id, pool_count=1, bring_shadow=shadow
             ),
         ),
@@ -145,13 +146,13 @@ def test_no_shadow_under_their_limits_books_without_one_and_says_so(
 def test_a_shadow_needs_a_pool_and_is_only_the_pools_own(app, session, sandbox, org, recruiter):
     people, pool = shadow_pool(app, session, sandbox, org, recruiter)
     (_u1, l1) = people[0]
-    bad = compose.LoopPlan(
+    bad = loop_plan.LoopPlan(
         title="Onsite",
         candidate_name=CANDIDATE,
         candidate_email=CANDIDATE_EMAIL,
         sessions=(
-            compose.SessionPlan("Intro", 45, (l1.id,)),
-            compose.SessionPlan("Coding", 60, (l1.id,), bring_shadow=True),
+            loop_plan.SessionPlan("Intro", 45, (l1.id,)),
+            loop_plan.SessionPlan("Coding", 60, (l1.id,), bring_shadow=True),
         ),
         start_date=next_weekday(29),
         days=1,
@@ -163,7 +164,7 @@ def test_a_shadow_needs_a_pool_and_is_only_the_pools_own(app, session, sandbox, 
     else:
         raise AssertionError("a shadow without a pool is refused")
     # The session's shadows are the pool's shadows only (never its interviewers).
-    resolved = compose.check_plan(session, actor_of(recruiter), plan(pool, l1, next_weekday(29)))
+    resolved = checking.check_plan(session, actor_of(recruiter), plan(pool, l1, next_weekday(29)))
     assert {m.user.id for m in resolved[1].shadows} == {people[2][0].id, people[3][0].id}
     assert people[1][0].id not in {m.user.id for m in resolved[1].shadows}
     assert resolved[1].count == 1

@@ -22,6 +22,7 @@ from tests.webapp.test_multiworker import (
 from tests.webapp.test_scheduling import actor_of, broker_cipher
 from webapp.security import Sealer
 from webapp.services.loops import availability, compose
+from webapp.services.loops import plan as loop_plan
 
 
 def test_one_shadow_at_a_daily_limit_sits_in_on_one_of_two_loops_booked_at_once(
@@ -51,13 +52,13 @@ def test_one_shadow_at_a_daily_limit_sits_in_on_one_of_two_loops_booked_at_once(
             session,
             sealer,
             me,
-            compose.LoopPlan(
+            loop_plan.LoopPlan(
                 title="Onsite",
                 candidate_name="C",
                 candidate_email=f"c{link.id}@gmail.example",
                 sessions=(
-                    compose.SessionPlan("Intro", 30, (link.id,)),
-                    compose.SessionPlan(
+                    loop_plan.SessionPlan("Intro", 30, (link.id,)),
+                    loop_plan.SessionPlan(
                         "Bar raiser", 30, (), pool_id=pool.id, pool_count=1, bring_shadow=True
                     ),
                 ),

@@ -19,6 +19,7 @@ from webapp.services.availability import model, roster
 from webapp.services.errors import Invalid, NotFound, ServiceError
 from webapp.services.loops import availability, booking, changes, compose, reading, shadows
 from webapp.services.loops import moving as moving_writes
+from webapp.services.loops import plan as loop_plan
 from webapp.services.pools import manage as pool_manage
 from webapp.views import loop_options
 from webapp.views.schedule import parse_date, viewer_zone, zone_options
@@ -48,10 +49,10 @@ def _session_blocks(form) -> int:
         shown = int(form.get("shown") or SHOWN_SESSIONS)
     except ValueError:
         shown = SHOWN_SESSIONS
-    return max(compose.MIN_SESSIONS, min(shown, compose.MAX_SESSIONS))
+    return max(loop_plan.MIN_SESSIONS, min(shown, loop_plan.MAX_SESSIONS))
 
 
-def parse_plan(form) -> compose.LoopPlan:
+def parse_plan(form) -> loop_plan.LoopPlan:
     """The plan from the compose form; a session block left empty (no title, nobody) is skipped."""
     sessions = []
     for n in range(1, _session_blocks(form) + 1):
@@ -64,7 +65,7 @@ def parse_plan(form) -> compose.LoopPlan:
         except ValueError:
             raise Invalid("Choose people from the list.", field=f"s{n}_panel") from None
         sessions.append(
-            compose.SessionPlan(
+            loop_plan.SessionPlan(
                 title=title,
                 duration=_int(form, f"s{n}_duration", 60),
                 panel_link_ids=panel,
@@ -79,7 +80,7 @@ def parse_plan(form) -> compose.LoopPlan:
         )
     zone = form.get("candidate_tzid") or viewer_zone()
     split = form.get("days_mode") == "two"
-    return compose.LoopPlan(
+    return loop_plan.LoopPlan(
         title=form.get("title", ""),
         candidate_name=form.get("candidate_name", ""),
         candidate_email=form.get("candidate_email", ""),
@@ -89,7 +90,7 @@ def parse_plan(form) -> compose.LoopPlan:
         tzid=zone,
         candidate_tzid=zone,
         split_days=split,
-        max_break=None if split else _int(form, "max_break", compose.DEFAULT_BREAK),
+        max_break=None if split else _int(form, "max_break", loop_plan.DEFAULT_BREAK),
         on_behalf_of_id=_int(form, "on_behalf_of", 0) or None,
     )
 
@@ -119,8 +120,8 @@ def _compose_page(form=None, problem=None, error_field=None, status=200, shown=N
         problem=problem,
         error_field=error_field,
         today=dt.date.today().isoformat(),
-        default_break=compose.DEFAULT_BREAK,
-        max_sessions=compose.MAX_SESSIONS,
+        default_break=loop_plan.DEFAULT_BREAK,
+        max_sessions=loop_plan.MAX_SESSIONS,
     ), status
 
 
@@ -137,7 +138,7 @@ def create():
     """Compose a loop (or show one more session block, keeping what was typed)."""
     form = request.form
     if form.get("add_session"):
-        return _compose_page(form, shown=min(_session_blocks(form) + 1, compose.MAX_SESSIONS))
+        return _compose_page(form, shown=min(_session_blocks(form) + 1, loop_plan.MAX_SESSIONS))
     try:
         plan = parse_plan(form)
         loop = compose.compose_loop(db_session(), deps.sealer(), actor(), plan)

@@ -26,13 +26,9 @@ from webapp.services import Actor, claims
 from webapp.services.availability import free_slots, model
 from webapp.services.credentials import broker_problem
 from webapp.services.loops import picks
-from webapp.services.loops.compose import (
-    LoopPlan,
-    ResolvedSession,
-    check_plan,
-    open_details,
-    plan_of,
-)
+from webapp.services.loops.checking import check_plan
+from webapp.services.loops.compose import open_details, plan_of
+from webapp.services.loops.plan import LoopPlan, ResolvedSession
 from webapp.services.loops.sequence import (
     fits_days,
     search_window,

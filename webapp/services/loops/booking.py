@@ -46,15 +46,9 @@ from webapp.services.loops.availability import (
     session_subs,
     step_id,
 )
-from webapp.services.loops.compose import (
-    LoopDetails,
-    LoopPlan,
-    ResolvedSession,
-    check_plan,
-    loop_for,
-    open_details,
-    plan_of,
-)
+from webapp.services.loops.checking import check_plan
+from webapp.services.loops.compose import loop_for, open_details, plan_of
+from webapp.services.loops.plan import LoopDetails, LoopPlan, ResolvedSession
 from webapp.services.pools.picking import lock_people
 from webapp.services.scheduling import writes
 from webapp.services.scheduling.access import host_link_for

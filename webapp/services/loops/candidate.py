@@ -37,9 +37,10 @@ from webapp.services import Actor, JobQueue, rowcount
 from webapp.services.candidate_booking import Opened, _genuine, open_link
 from webapp.services.errors import Invalid, LinkUnusable
 from webapp.services.loops import availability, booking
-from webapp.services.loops.compose import LoopPlan, plan_of
+from webapp.services.loops.compose import plan_of
 from webapp.services.loops.links import plan_from
 from webapp.services.loops.notices import Timed, first_names, tell_candidate
+from webapp.services.loops.plan import LoopPlan
 from webapp.services.loops.reading import view_loop
 from webapp.services.scheduling.notices import Notify
 

@@ -24,7 +24,7 @@ from webapp.services.loops import changes
 from webapp.services.loops import session_times as shared
 from webapp.services.loops.candidate import actor_for, current_plan, in_hours
 from webapp.services.loops.candidate_changes import Change, allowed_change, flag
-from webapp.services.loops.compose import LoopPlan, ResolvedSession
+from webapp.services.loops.plan import LoopPlan, ResolvedSession
 from webapp.services.loops.reading import BookedSession, view_loop
 from webapp.services.pools.limits import OverLimit
 from webapp.services.scheduling.notices import Notify

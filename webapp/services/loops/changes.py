@@ -41,8 +41,10 @@ from webapp.services.loops.cancelling import (  # noqa: F401 (the loop's changes
     cancel_loop,
     cancel_session,
 )
-from webapp.services.loops.compose import LoopPlan, ResolvedSession, check_plan, plan_of
+from webapp.services.loops.checking import check_plan
+from webapp.services.loops.compose import plan_of
 from webapp.services.loops.notices import Timed, tell_candidate
+from webapp.services.loops.plan import LoopPlan, ResolvedSession
 from webapp.services.loops.reading import BookedSession, booked_loop, read_booked
 from webapp.services.pools import ledger, limits, sitting
 from webapp.services.scheduling import rescheduling

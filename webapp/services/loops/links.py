@@ -36,7 +36,9 @@ from webapp.services.candidate_links import MAX_EXPIRY_DAYS, PURPOSE, check_cuto
 from webapp.services.connect import link_of
 from webapp.services.errors import Forbidden, Invalid
 from webapp.services.link_details import LinkDetails, seal_details, seal_token
-from webapp.services.loops.compose import LoopPlan, check_plan, loop_for, open_details, plan_of
+from webapp.services.loops.checking import check_plan
+from webapp.services.loops.compose import loop_for, open_details, plan_of
+from webapp.services.loops.plan import LoopPlan
 
 
 def window_of(plan: LoopPlan) -> tuple[dt.datetime, dt.datetime]:

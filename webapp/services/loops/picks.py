@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from broker.types import Period, Slot
 from webapp.services import claims
 from webapp.services.availability import model
-from webapp.services.loops.compose import ResolvedSession
+from webapp.services.loops.plan import ResolvedSession
 from webapp.services.pools import picking
 
 

@@ -18,7 +18,8 @@ from webapp.services import Actor, claims
 from webapp.services.availability import model, roster
 from webapp.services.errors import AggregatorTrouble, Invalid
 from webapp.services.loops import shadows
-from webapp.services.loops.compose import LoopDetails, loop_for, open_details
+from webapp.services.loops.compose import loop_for, open_details
+from webapp.services.loops.plan import LoopDetails
 from webapp.services.scheduling.access import links_by_id
 from webapp.services.scheduling.reading import has_started, read_events
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from broker.types import Group, Member, Period, SequencedAvailabilityQuery, SequenceStep
 from webapp.services.availability import model, windows
-from webapp.services.loops.compose import LoopPlan, ResolvedSession
+from webapp.services.loops.plan import LoopPlan, ResolvedSession
 
 FIRST_INTERVAL = dt.timedelta(minutes=60)
 

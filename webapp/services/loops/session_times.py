@@ -25,7 +25,7 @@ from webapp.services import Actor
 from webapp.services.availability import free_slots, model, windows
 from webapp.services.errors import Invalid
 from webapp.services.loops import availability, changes
-from webapp.services.loops.compose import LoopPlan, ResolvedSession
+from webapp.services.loops.plan import LoopPlan, ResolvedSession
 from webapp.services.loops.reading import BookedSession
 from webapp.services.pools import limits
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from models import InterviewLoad, InterviewLoop, User
 from webapp.services.availability import model
-from webapp.services.loops.compose import ResolvedSession
+from webapp.services.loops.plan import ResolvedSession
 from webapp.services.pools import picking, sitting
 
 #: What the loop page says for a session that asked for a shadow and got none.
