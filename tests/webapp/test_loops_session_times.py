@@ -72,6 +72,10 @@ def test_the_middle_session_is_offered_only_times_between_its_neighbours_and_eac
     loop, option = three_sessions(app, session, recruiter, panel)
     first, middle, last = session_interviews(session, loop)
     auth.login(recruiter.email)
+    # The loop page's "Change session" leads to the times each session may move to.
+    loop_page = client.get(f"/schedule/loops/{loop.uid}").get_data(as_text=True)
+    for interview in (first, middle, last):
+        assert f'href="/interviews/{interview.uid}/reschedule"' in loop_page
     # Booked back to back (with the gaps): no other time fits between the neighbours, although
     # B is free all day. The page says so and points to moving the whole loop.
     status, page, slots = offered(client, middle.uid)
