@@ -145,7 +145,7 @@ def main() -> int:
     parser.add_argument("--per-second", type=int, default=50)
     parser.add_argument("--per-minute", type=int, default=3000)
     parser.add_argument("--delivery-threads", type=int, default=16)
-    parser.add_argument("--job-threads", type=int, default=4, help="code-redemption workers")
+    parser.add_argument("--job-threads", type=int, default=8, help="code-redemption workers")
     parser.add_argument(
         "--database-url",
         default=None,
