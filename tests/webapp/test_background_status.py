@@ -87,7 +87,9 @@ def _interviewing_links(session, org, count: int) -> list[int]:
     return ids
 
 
-def _work(session, org, *, queued: int, pending: int, revoke: int, refused: int = 0):
+def _work(
+    session, org, *, queued: int, pending: int, revoke: int, refused: int = 0, answered: int = 0
+):
     link = ServiceAccountLink(
         organisation_id=org.id,
         provider="exchange",
@@ -108,6 +110,16 @@ def _work(session, org, *, queued: int, pending: int, revoke: int, refused: int 
             )
             for i in range(count)
         )
+    session.add_all(  # answered: the state used, the code queued for its redemption job
+        MailboxRequest(
+            service_account_link_id=link.id,
+            organisation_id=org.id,
+            email=f"a{i}@{link.domain}",
+            status=MailboxStatus.PENDING,
+            state_used_at=utcnow(),
+        )
+        for i in range(answered)
+    )
     subs = [f"acc_{secrets.token_hex(5)}" for _ in range(revoke + refused)]
     revocations.queue(session, subs, organisation_id=org.id, reason="test")
     session.flush()
@@ -144,8 +156,8 @@ def _reconcile_state(jobs, *, cursor, due_in: timedelta, finished=False, lag=0, 
 
 def test_work_waiting_per_job_type_for_one_organisation_and_for_all(app, session):
     ours, theirs = make_org(session, "Ours Background"), make_org(session, "Theirs Background")
-    _work(session, ours, queued=5, pending=3, revoke=2, refused=1)
-    _work(session, theirs, queued=40, pending=7, revoke=9)
+    _work(session, ours, queued=5, pending=3, revoke=2, refused=1, answered=2)
+    _work(session, theirs, queued=40, pending=7, revoke=9, answered=4)
     our_links = _interviewing_links(session, ours, 3)
     their_links = _interviewing_links(session, theirs, 4)
     jobs = deps.jobs.of(app)
@@ -158,6 +170,7 @@ def test_work_waiting_per_job_type_for_one_organisation_and_for_all(app, session
     assert mine == {
         "mailboxes_to_send": 5,
         "mailboxes_awaiting_answer": 3,
+        "codes_to_redeem": 2,
         "revocations": 2,  # the refused one is shown apart, as needing attention
         "reconciliation": left[0],
     }
@@ -165,6 +178,7 @@ def test_work_waiting_per_job_type_for_one_organisation_and_for_all(app, session
     assert everyone == {
         "mailboxes_to_send": 45,
         "mailboxes_awaiting_answer": 10,
+        "codes_to_redeem": 6,
         "revocations": 11,
         "reconciliation": left[0] + left[1],
     }

@@ -8,6 +8,7 @@ Each job type counts the work its job still has to do, from the rows that job wo
 * ``mailboxes_to_send`` (``enterprise.send_batches``): mailbox and room requests queued;
 * ``mailboxes_awaiting_answer`` (the aggregator's callbacks, then
   ``enterprise.choose_calendar``): requests sent, their answer not in yet;
+* ``codes_to_redeem`` (``enterprise.redeem_code``): answers in, their codes not redeemed yet;
 * ``revocations`` (``revocations.run``): authorizations still to revoke (not given up on);
 * ``reconciliation`` (``scheduling.reconcile_events``): interviewing calendars the current
   reconciliation pass has still to read.
@@ -36,6 +37,7 @@ JOB_TYPES: tuple[tuple[str, str, str], ...] = (
         "enterprise.choose_calendar",
         "Requests sent, awaiting the calendar service's answer",
     ),
+    ("codes_to_redeem", "enterprise.redeem_code", "Answers received, their codes to redeem"),
     ("revocations", "revocations.run", "Authorizations to revoke"),
     ("reconciliation", sync.RECONCILE_TASK, "Calendars left to check in this reconciliation pass"),
 )
@@ -86,11 +88,12 @@ def waiting(
     def mine(column):
         return () if organisation_id is None else (column == organisation_id,)
 
-    def requests(status: MailboxStatus) -> int:
+    def requests(status: MailboxStatus, *where) -> int:
         return (
             session.scalar(
                 select(func.count(MailboxRequest.id)).where(
                     MailboxRequest.status == status,
+                    *where,
                     *mine(MailboxRequest.organisation_id),
                 )
             )
@@ -107,7 +110,12 @@ def waiting(
     )
     counts = {
         "mailboxes_to_send": requests(MailboxStatus.QUEUED),
-        "mailboxes_awaiting_answer": requests(MailboxStatus.PENDING),
+        "mailboxes_awaiting_answer": requests(
+            MailboxStatus.PENDING, MailboxRequest.state_used_at.is_(None)
+        ),
+        "codes_to_redeem": requests(
+            MailboxStatus.PENDING, MailboxRequest.state_used_at.is_not(None)
+        ),
         "revocations": revoking,
         "reconciliation": _left_to_reconcile(session, store, organisation_id),
     }
