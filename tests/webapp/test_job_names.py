@@ -89,6 +89,7 @@ def test_every_former_name_runs_its_task_now_and_is_never_scheduled(queue_app):
         assert old not in periodic
         assert alias.default_retries == specs[new].retries
         assert alias.default_retry_delay == specs[new].retry_delay
+        assert alias.default_priority == specs[new].priority  # still taken in its lane's order
 
 
 @pytest.mark.parametrize("old", ["purge_oauth_states", "maintenance.purge_oauth_states"])

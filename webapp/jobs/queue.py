@@ -12,6 +12,12 @@ background calls then count against that organisation's fair share of the backgr
 one organisation's bulk job cannot starve another's. Within the background lane a task is
 ``push`` work (follow-ups of a push notification), ``periodic`` (the default of periodic tasks)
 or ``bulk`` (the default otherwise): periodic calls yield while push calls wait for budget.
+The same lanes order the queue itself (huey task priorities, :data:`PRIORITIES`): a worker
+takes interactive jobs (a person just booked) before push follow-ups, those before periodic
+ticks, and those before bulk work, first in first out within each; a job keeps its priority
+when retried or scheduled for later. SQLite and memory queues order by priority themselves;
+Redis uses huey's ``PriorityRedisHuey`` (webapp.jobs.redis_queue, which also moves a queue left
+by a release without priorities).
 The queue also keeps small JSON records (``state``/``set_state``) and expiring locks
 (``hold``/``let_go``) for the paced periodic passes (webapp.services.pacing). Each task runs
 inside an application context, so it can use the app's database sessions, broker and cipher.
@@ -40,6 +46,7 @@ from broker.ratelimit import (
     INTERACTIVE,
     LANES,
     PERIODIC,
+    PUSH,
     WORK_CLASSES,
     Lane,
     Work,
@@ -49,6 +56,7 @@ from broker.ratelimit import tenant as rate_tenant
 from broker.ratelimit import work as rate_work
 from webapp import deps
 from webapp.db import create_private_file
+from webapp.jobs.redis_queue import PriorityQueueHuey
 
 log = logging.getLogger("webapp.jobs")
 
@@ -67,6 +75,17 @@ class TaskSpec:
     lane: Lane = INTERACTIVE  # the aggregator rate-limit lane its calls use
     tenant: Callable[..., int | None] | None = None  # the task's args -> its organisation id
     work: Work = BULK  # its class in the background lane: push, bulk or periodic
+
+    @property
+    def priority(self) -> int:
+        """huey's priority for its jobs (higher is taken first)."""
+        return PRIORITIES[INTERACTIVE if self.lane == INTERACTIVE else self.work]
+
+
+#: The queue's order (huey task priority, higher first): a person is waiting for interactive
+#: jobs; push follow-ups go before periodic ticks, which go before bulk work (a periodic tick
+#: is one short paced slice a minute: behind a bulk backlog it would fall behind its pace).
+PRIORITIES: dict[str, int] = {INTERACTIVE: 30, PUSH: 20, PERIODIC: 10, BULK: 0}
 
 
 class TaskGroup:
@@ -280,7 +299,7 @@ def build_huey(app: Flask) -> Huey:
         # Tests: tasks run synchronously at enqueue time, in this process.
         return MemoryHuey("rendezvous", immediate=True, utc=True)
     if config.get("REDIS_URL"):
-        return RedisHuey("rendezvous", url=config["REDIS_URL"], utc=True)
+        return PriorityQueueHuey("rendezvous", url=config["REDIS_URL"], utc=True)
     path = config.get("JOBS_SQLITE_PATH") or str(Path(app.instance_path) / "jobs.sqlite3")
     Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     create_private_file(path)  # queued jobs carry ids and arguments: this user's alone
@@ -304,16 +323,21 @@ def install(
     for name, spec in specs.items():
         wrapped = _in_app_context(app, jobs, spec.fn, spec.lane, spec.tenant, spec.work)
         if spec.schedule is not None:
-            jobs._tasks[name] = huey.periodic_task(spec.schedule, name=name)(wrapped)
+            jobs._tasks[name] = huey.periodic_task(
+                spec.schedule, priority=spec.priority, name=name
+            )(wrapped)
         else:
             jobs._tasks[name] = huey.task(
-                retries=spec.retries, retry_delay=spec.retry_delay, name=name
+                retries=spec.retries,
+                retry_delay=spec.retry_delay,
+                priority=spec.priority,
+                name=name,
             )(wrapped)
     for old, new in (former_names or {}).items():
         spec = specs[new]
-        huey.task(retries=spec.retries, retry_delay=spec.retry_delay, name=old)(
-            _in_app_context(app, jobs, spec.fn, spec.lane, spec.tenant, spec.work)
-        )
+        huey.task(
+            retries=spec.retries, retry_delay=spec.retry_delay, priority=spec.priority, name=old
+        )(_in_app_context(app, jobs, spec.fn, spec.lane, spec.tenant, spec.work))
     deps.jobs.install(app, jobs)
     app.cli.add_command(jobs_cli)
     return jobs
@@ -352,6 +376,8 @@ def worker(workers: int) -> None:
     jobs: Jobs = deps.jobs()
     if jobs.immediate:
         raise click.ClickException("This app runs jobs immediately; there is nothing to consume.")
+    if isinstance(jobs.huey, PriorityQueueHuey):
+        jobs.huey.move_old_queue()  # a list queue left by the release before, if any
     click.echo(f"Consuming {type(jobs.huey).__name__} queue with {workers} worker(s).")
     Consumer(jobs.huey, workers=workers, worker_type="thread", graceful_signal="TERM").run()
 
