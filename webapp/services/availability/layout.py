@@ -140,11 +140,18 @@ def merge(blocks: Sequence[Block]) -> list[Block]:
 def merge_periods(periods: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[Period]:
     """The union of periods, in order."""
     out: list[Period] = []
+    # The window being merged; made a Period once it is whole (not once per slot in it).
+    first = last = None
     for start, end in sorted(periods):
-        if out and start <= out[-1].end:
-            out[-1] = Period(out[-1].start, max(out[-1].end, end))
+        if last is not None and start <= last:
+            if end > last:
+                last = end
         elif end > start:
-            out.append(Period(start, end))
+            if first is not None and last is not None:
+                out.append(Period(first, last))
+            first, last = start, end
+    if first is not None and last is not None:
+        out.append(Period(first, last))
     return out
 
 
@@ -244,12 +251,19 @@ def week_view(
             ]
         work[m.link.id] = hours_parts[m.hours]
     in_grid = set(grid.days)
-    slots = [(s, local) for s in grid.slots if (local := s.start.astimezone(tz)).date() in in_grid]
-    hidden = sum(1 for _s, local in slots if local.date() not in on_page)
-    slots = [(s, local) for s, local in slots if local.date() in on_page]
+    # Each slot's start converted and dated once (the days on the page are among the grid's).
+    slots: list[tuple[Slot, dt.datetime, dt.date]] = []
+    hidden = 0
+    for s in grid.slots:
+        local = s.start.astimezone(tz)
+        day = local.date()
+        if day in on_page:
+            slots.append((s, local, day))
+        elif day in in_grid:
+            hidden += 1
     free_parts = [
         part
-        for w in merge_periods([(s.start, s.end) for s, _local in slots])
+        for w in merge_periods([(s.start, s.end) for s, _local, _day in slots])
         for part in _local_parts(w.start, w.end, tz)
     ]
 
@@ -287,8 +301,11 @@ def week_view(
     for d, a, z in free_parts:
         free_by_day.setdefault(d, []).append((a, z))
     slots_by_day: dict[dt.date, list[tuple[Slot, dt.datetime]]] = {}
-    for s, local in slots:  # in order: each day's picks in the order of their starts
-        slots_by_day.setdefault(local.date(), []).append((s, local))
+    # A slot's end is most often another's start: its clock is taken from there.
+    clocks: dict[dt.datetime, str] = {}
+    for s, local, day in slots:  # in order: each day's picks in the order of their starts
+        slots_by_day.setdefault(day, []).append((s, local))
+        clocks[s.start] = _clock(local)
     current = current if current in on_page else None
     # Members sharing their hours share their shaded spans (frozen): each is made once.
     shades: dict[tuple[dt.date, int, int], Span | None] = {}
@@ -334,7 +351,7 @@ def week_view(
                 Pick(
                     s.start.isoformat(),
                     HEAD_ROWS + 1 + (a - first) // STEP,
-                    f"{_clock(local)}–{_clock(s.end.astimezone(tz))}",
+                    f"{clocks[s.start]}–{clocks.get(s.end) or _clock(s.end.astimezone(tz))}",
                     theirs,
                     lead,
                 )
