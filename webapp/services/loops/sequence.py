@@ -102,9 +102,19 @@ def fits_days(plan: LoopPlan, starts: Sequence[dt.datetime], ends: Sequence[dt.d
     (Friday and Monday count as following each other)."""
     tz = model.zone(plan.tzid)
     # A session ending exactly at midnight belongs to the day it started.
+    tick = dt.timedelta(microseconds=1)
+    # Most itineraries: the earliest and latest start and end on one date, so every time
+    # between them is too (four conversions, not two per session).
+    one = min(starts).astimezone(tz).date() if starts and ends else None
+    if (
+        one is not None
+        and max(starts).astimezone(tz).date() == one
+        and (min(ends) - tick).astimezone(tz).date() == one
+        and (max(ends) - tick).astimezone(tz).date() == one
+    ):
+        return True
     dates = sorted(
-        {s.astimezone(tz).date() for s in starts}
-        | {(e - dt.timedelta(microseconds=1)).astimezone(tz).date() for e in ends}
+        {s.astimezone(tz).date() for s in starts} | {(e - tick).astimezone(tz).date() for e in ends}
     )
     if len(dates) == 1:
         return True
