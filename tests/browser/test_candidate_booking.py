@@ -41,6 +41,9 @@ def candidate_tab(browser, live_server, width: int, zone: str, *, javascript: bo
 
 
 def touch_targets_are_large(tab) -> None:
+    # Measured once the page has loaded: a navigation's DOM can be laid out before its
+    # stylesheet arrives (a race seen on a loaded machine: 20 x 19 px unstyled links).
+    tab.wait_for_load_state("load")
     sizes = tab.evaluate(
         """() => [...document.querySelectorAll('a.cal-day.available, .time-choice label')]
               .filter(e => e.offsetParent !== null)
