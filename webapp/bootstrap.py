@@ -24,6 +24,7 @@ def build_broker(config: Mapping[str, Any]) -> CalendarBroker | None:
         per_second=config["CRONOFY_RATE_PER_SECOND"],
         per_minute=config["CRONOFY_RATE_PER_MINUTE"],
         interactive_reserve=reserve,
+        background_pace=config["BACKGROUND_PACE"],
     )
     if config.get("REDIS_URL"):
         import redis
@@ -34,6 +35,7 @@ def build_broker(config: Mapping[str, Any]) -> CalendarBroker | None:
             per_second=config["CRONOFY_RATE_PER_SECOND"],
             per_minute=config["CRONOFY_RATE_PER_MINUTE"],
             interactive_reserve=reserve,
+            background_pace=config["BACKGROUND_PACE"],
         )
     explicit = config.get("CRONOFY_API_BASE_URL")
     return CronofyBroker(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -32,6 +33,20 @@ def _bool(value: str) -> bool:
     if lowered in {"0", "false", "no", "off", ""}:
         return False
     raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _pace(value: object) -> float | None:
+    """RENDEZVOUS_BACKGROUND_PACE: a number up to 60, or off (also 0 or a negative number)."""
+    text = str(value).strip().lower()
+    if text in {"off", "none", "no", "false"}:
+        return None
+    try:
+        pace = float(text)
+    except ValueError:
+        pace = math.nan
+    if not pace <= 60:  # NaN, inf and words fail here too
+        raise ConfigError("RENDEZVOUS_BACKGROUND_PACE must be a number up to 60, or `off`")
+    return pace if pace > 0 else None
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Share (0-90 %) of both aggregator windows reserved for interactive calls (pages, API, "
         "bookings, sign-ins); background jobs only use what leaves this share free",
         parse=int,
+    ),
+    Setting(
+        "BACKGROUND_PACE",
+        "RENDEZVOUS_BACKGROUND_PACE",
+        "1.25",
+        "How evenly background jobs spread their per-minute budget: while that minute cap binds, "
+        "they send at most ceil(minute cap x pace / 60) in any second (1.25: 9/s with the "
+        "defaults); `off` or 0 lets them burst at their per-second cap",
     ),
     Setting(
         "MICROSOFT_APP_ID",
@@ -399,6 +422,7 @@ def load_config(
     reserve = config["INTERACTIVE_RESERVE_PERCENT"]
     if not isinstance(reserve, int) or not 0 <= reserve <= 90:
         raise ConfigError("RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT must be a whole number 0-90")
+    config["BACKGROUND_PACE"] = _pace(config["BACKGROUND_PACE"])
     if config["CRONOFY_DATA_CENTER"] not in DATA_CENTERS:
         raise ConfigError("CRONOFY_DATA_CENTER must be one of " + ", ".join(DATA_CENTERS))
     config["PUBLIC_BASE_URL"] = _public_base_url(config)

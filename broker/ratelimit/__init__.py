@@ -17,10 +17,23 @@ interactive calls may use the whole budget. The lane comes from a context variab
 (:func:`lane`, :func:`background`), set by the job worker for background tasks; anything that
 does not set it is interactive, so existing callers keep their behaviour.
 
+**Pacing.** When the background lane's minute cap binds (60 × its per-second cap is more than
+its per-minute cap: 40/s against 400/min by default), the lane could spend its whole minute in
+ten seconds and then wait for the minute to slide, a burst of work every minute. So background
+requests are then also held to at most ``ceil(background per-minute cap × pace / 60)`` of their
+own in any 1 s window (``background_pace``, default 1.25: 9 per second with the defaults, about
+``pace`` × the even rate), counted like the other windows. Interactive calls never count
+against it. The headroom above the even rate (1.25, and rounding up: 540 a minute against the
+400 the minute allows) lets the lane catch up after interactive bursts held it back, so the
+minute stays the binding cap; a pace of 1 or less would leave no room to catch up. A pace of 0,
+a negative one or ``None`` switches pacing off (the lane may use its whole per-second cap), as
+does a per-second cap that already spreads the minute.
+
 **Tenants.** Background work done for one organisation names it (:func:`tenant`, set by the
 job wrapper from the job's organisation). While more than one tenant has asked for background
 budget within the last ``tenant_window`` seconds (default 5), each tenant's requests are also
-capped at the background caps divided by the number of such active tenants, in both windows:
+capped at the background caps (the per-second one paced, see above) divided by the number of
+such active tenants, in both windows:
 two organisations bulk-linking at once each get half the lane, one alone gets all of it, and a
 tenant that stops asking leaves its share to the others once the activity window passes.
 Background calls without a tenant (periodic work) count against the lane only; interactive
@@ -39,7 +52,8 @@ wait) instead of sleeping, so a paced pass defers the rest of its work rather th
 worker (the transport turns it into ``broker.errors.NotSent``; nothing was sent).
 
 **Usage.** ``usage()`` reads, without counting anything, each lane's requests in the current
-1 s and 60 s windows against its caps, how many tenants share the background lane, and the
+1 s and 60 s windows against its caps (the background per-second cap shown paced when pacing
+applies), how many tenants share the background lane, and the
 429s the transport reported through ``note_rejected()`` (per process in-process, shared by
 every process in Redis).
 
@@ -82,6 +96,7 @@ DEFAULT_MARGIN = 0.05
 DEFAULT_INTERACTIVE_RESERVE = 0.2
 DEFAULT_TENANT_WINDOW = 5.0
 DEFAULT_PUSH_WINDOW = 2.0
+DEFAULT_BACKGROUND_PACE = 1.25
 
 Lane = Literal["interactive", "background"]
 INTERACTIVE: Lane = "interactive"
@@ -170,6 +185,15 @@ def _lane_caps(per_second: int, per_minute: int, reserve: float) -> dict[Lane, t
     }
 
 
+def _paced_cap(per_second: int, per_minute: int, pace: float | None) -> int | None:
+    """The background lane's own per-second cap that spreads its minute cap over the minute,
+    or None when pacing is off or the minute does not bind (then nothing changes)."""
+    if pace is None or pace <= 0 or 60 * per_second <= per_minute:
+        return None
+    paced = max(1, math.ceil(per_minute * pace / 60 - 1e-9))
+    return paced if paced < per_second else None
+
+
 @runtime_checkable
 class RateLimiter(Protocol):
     per_second: int
@@ -221,7 +245,9 @@ def _usage(
             name: {
                 "second": counts[name][0],
                 "minute": counts[name][1],
-                "cap_second": limiter.caps[name][0],
+                "cap_second": limiter.caps[name][0]
+                if name != BACKGROUND or limiter.paced is None
+                else limiter.paced,
                 "cap_minute": limiter.caps[name][1],
                 "rejected": rejected[name],
             }
@@ -242,6 +268,7 @@ class InProcessRateLimiter:
         interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
         tenant_window: float = DEFAULT_TENANT_WINDOW,
         push_window: float = DEFAULT_PUSH_WINDOW,
+        background_pace: float | None = DEFAULT_BACKGROUND_PACE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -250,12 +277,15 @@ class InProcessRateLimiter:
         self.per_second = per_second
         self.per_minute = per_minute
         self.caps = _lane_caps(per_second, per_minute, interactive_reserve)
+        # the background lane's own cap in any 1 s window (None: not paced)
+        self.paced = _paced_cap(*self.caps[BACKGROUND], background_pace)
         self._second = 1.0 + margin
         self._minute = 60.0 + margin
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._log: deque[tuple[float, Lane]] = deque()
+        self._paced_log: deque[float] = deque()  # background admitted in the last 1 s window
         self._rejected: dict[Lane, int] = dict.fromkeys(LANES, 0)
         self._tenant_window = tenant_window
         self._tenant_seen: dict[str, float] = {}  # tenant -> last time it asked (background)
@@ -306,14 +336,20 @@ class InProcessRateLimiter:
             while log and log[0][0] <= now - self._minute:
                 log.popleft()
             wait = 0.0
+            paced = self.paced if lane == BACKGROUND else None
             if tenant is not None:
-                wait = self._tenant_wait(now, tenant, cap_s, cap_m)
+                wait = self._tenant_wait(now, tenant, paced or cap_s, cap_m)
             if len(log) >= cap_m:
                 wait = log[len(log) - cap_m][0] + self._minute - now
             if len(log) >= cap_s:
                 nth_recent = log[len(log) - cap_s][0]
                 if nth_recent > now - self._second:
                     wait = max(wait, nth_recent + self._second - now)
+            own = self._paced_log
+            while own and own[0] <= now - self._second:
+                own.popleft()
+            if paced is not None and len(own) >= paced:
+                wait = max(wait, own[len(own) - paced] + self._second - now)
             pushed = self._push_waited
             if kind == PERIODIC and pushed is not None and pushed > now - self._push_window:
                 wait = max(wait, pushed + self._push_window - now)
@@ -322,6 +358,8 @@ class InProcessRateLimiter:
                     self._push_waited = now
                 return wait
             log.append((now, lane))
+            if paced is not None:
+                own.append(now)
             if tenant is not None:
                 self._tenant_logs[tenant].append(now)
             return 0.0
@@ -359,6 +397,7 @@ def rate_limiter_from_settings(
     per_minute: int = DEFAULT_PER_MINUTE,
     key_prefix: str = "rendezvous:cronofy:ratelimit",
     interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
+    background_pace: float | None = DEFAULT_BACKGROUND_PACE,
 ) -> RateLimiter:
     """Shared Redis limiter when Redis is configured, else an in-process one."""
     if redis_url:
@@ -370,8 +409,14 @@ def rate_limiter_from_settings(
             per_second,
             per_minute,
             interactive_reserve=interactive_reserve,
+            background_pace=background_pace,
         )
-    return InProcessRateLimiter(per_second, per_minute, interactive_reserve=interactive_reserve)
+    return InProcessRateLimiter(
+        per_second,
+        per_minute,
+        interactive_reserve=interactive_reserve,
+        background_pace=background_pace,
+    )
 
 
 __all__ = [

@@ -1,5 +1,6 @@
-"""The shared limiter: the same windows, lanes and tenant shares as ``InProcessRateLimiter``,
-kept in Redis and decided atomically by one Lua script on the Redis server clock."""
+"""The shared limiter: the same windows, lanes, pacing and tenant shares as
+``InProcessRateLimiter``, kept in Redis and decided atomically by one Lua script on the Redis
+server clock."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, cast
 
 from broker.ratelimit import (
     BACKGROUND,
+    DEFAULT_BACKGROUND_PACE,
     DEFAULT_INTERACTIVE_RESERVE,
     DEFAULT_MARGIN,
     DEFAULT_PER_MINUTE,
@@ -25,6 +27,7 @@ from broker.ratelimit import (
     Work,
     _acquire,
     _lane_caps,
+    _paced_cap,
     _usage,
     current_work,
 )
@@ -46,6 +49,9 @@ local per_s = tonumber(ARGV[1])
 local per_m = tonumber(ARGV[2])
 local win_s = tonumber(ARGV[4])
 local win_m = tonumber(ARGV[5])
+-- the background lane's own cap in any 1 s window (0: not paced, or not background); KEYS[6]
+-- logs the background requests admitted while paced
+local paced = tonumber(ARGV[11])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win_m)
 local wait = 0
 -- a background request for a tenant (KEYS[4] its log): mark the tenant active in KEYS[3]
@@ -58,7 +64,9 @@ if tenant ~= '' then
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - win_m)
   local active = redis.call('ZCARD', KEYS[3])
   if active > 1 then
-    local share_s = math.max(1, math.ceil(per_s / active))
+    local base_s = per_s
+    if paced > 0 then base_s = paced end
+    local share_s = math.max(1, math.ceil(base_s / active))
     local share_m = math.max(1, math.ceil(per_m / active))
     local nt = redis.call('ZCARD', KEYS[4])
     if nt >= share_m then
@@ -82,6 +90,15 @@ if n >= per_s then
   local w = tonumber(e[2]) + win_s - now
   if w > wait then wait = w end
 end
+if paced > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - win_s)
+  local np = redis.call('ZCARD', KEYS[6])
+  if np >= paced then
+    local e = redis.call('ZREVRANGE', KEYS[6], paced - 1, paced - 1, 'WITHSCORES')
+    local w = tonumber(e[2]) + win_s - now
+    if w > wait then wait = w end
+  end
+end
 -- push before periodic: a periodic request waits while a push request waited (KEYS[5] holds
 -- when one last did) within the push window ARGV[10] us
 local kind = ARGV[9]
@@ -103,6 +120,10 @@ local seq = redis.call('INCR', KEYS[2])
 redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. seq)
 redis.call('PEXPIRE', KEYS[1], math.ceil(win_m / 1000) + 1000)
 redis.call('PEXPIRE', KEYS[2], math.ceil(win_m / 1000) + 1000)
+if paced > 0 then
+  redis.call('ZADD', KEYS[6], now, ARGV[3] .. ':' .. seq)
+  redis.call('PEXPIRE', KEYS[6], math.ceil(win_s / 1000) + 1000)
+end
 if tenant ~= '' then
   redis.call('ZADD', KEYS[4], now, ARGV[3] .. ':' .. seq)
   redis.call('PEXPIRE', KEYS[4], math.ceil(win_m / 1000) + 1000)
@@ -154,6 +175,7 @@ class RedisRateLimiter:
         interactive_reserve: float = DEFAULT_INTERACTIVE_RESERVE,
         tenant_window: float = DEFAULT_TENANT_WINDOW,
         push_window: float = DEFAULT_PUSH_WINDOW,
+        background_pace: float | None = DEFAULT_BACKGROUND_PACE,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -164,6 +186,7 @@ class RedisRateLimiter:
         self.per_second = per_second
         self.per_minute = per_minute
         self.caps = _lane_caps(per_second, per_minute, interactive_reserve)
+        self.paced = _paced_cap(*self.caps[BACKGROUND], background_pace)
         self._clock = clock
         self._windows_us = [int((1.0 + margin) * 1e6), int((60.0 + margin) * 1e6)]
         self._keys = [f"{key_prefix}:log", f"{key_prefix}:seq"]
@@ -182,8 +205,8 @@ class RedisRateLimiter:
         self, lane: Lane = INTERACTIVE, tenant: str | None = None, work: Work | None = None
     ) -> float:
         """Count a request in ``lane`` and return 0.0 if allowed now, else the seconds to wait
-        (not counted). One atomic script: check both windows against the lane's caps (a
-        background tenant's fair share, push before periodic) and add."""
+        (not counted). One atomic script: check both windows against the lane's caps (the
+        background pace, a background tenant's fair share, push before periodic) and add."""
         cap_s, cap_m = self.caps[lane]
         kind = current_work() if work is None else work
         if lane != BACKGROUND:
@@ -193,8 +216,10 @@ class RedisRateLimiter:
         args.append("" if self._clock is None else int(self._clock() * 1_000_000))
         args += ["" if tenant is None else tenant, self._tenant_window_us]
         args += [kind if kind in (PUSH, PERIODIC) else "", self._push_window_us]
+        args.append((self.paced or 0) if lane == BACKGROUND else 0)
         tenant_log = f"{self._key_prefix}:tenant:{tenant or ''}"
         keys = [*self._keys, f"{self._key_prefix}:tenants", tenant_log, self._push_key]
+        keys.append(f"{self._key_prefix}:paced")
         wait_us = int(self._script(keys=keys, args=args))
         return wait_us / 1_000_000 if wait_us > 0 else 0.0
 

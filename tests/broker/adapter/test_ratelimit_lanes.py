@@ -35,7 +35,13 @@ class FakeClock:
 
 def _in_process(clock, per_second, per_minute, reserve):
     return InProcessRateLimiter(
-        per_second, per_minute, margin=0, interactive_reserve=reserve, clock=clock, sleep=_no_sleep
+        per_second,
+        per_minute,
+        margin=0,
+        interactive_reserve=reserve,
+        background_pace=None,  # pacing has its own tests (test_ratelimit_pace.py)
+        clock=clock,
+        sleep=_no_sleep,
     )
 
 
@@ -47,6 +53,7 @@ def _redis(client, clock, per_second, per_minute, reserve):
         per_minute,
         margin=0,
         interactive_reserve=reserve,
+        background_pace=None,  # pacing has its own tests (test_ratelimit_pace.py)
         clock=clock,
         sleep=_no_sleep,
     )

@@ -46,6 +46,7 @@ def _in_process(clock, per_second, per_minute, reserve=0.0, push_window=2.0):
         per_minute,
         margin=0,
         interactive_reserve=reserve,
+        background_pace=None,  # pacing has its own tests (test_ratelimit_pace.py)
         push_window=push_window,
         clock=clock,
         sleep=clock.sleep,
@@ -69,6 +70,7 @@ def make_limiter(request):
             per_minute,
             margin=0,
             interactive_reserve=reserve,
+            background_pace=None,  # pacing has its own tests (test_ratelimit_pace.py)
             push_window=push_window,
             clock=clock,
             sleep=clock.sleep,

@@ -44,6 +44,7 @@ def _in_process(clock, per_second, per_minute, reserve, window=5.0):
         per_minute,
         margin=0,
         interactive_reserve=reserve,
+        background_pace=None,  # pacing has its own tests (test_ratelimit_pace.py)
         tenant_window=window,
         clock=clock,
         sleep=_no_sleep,
@@ -58,6 +59,7 @@ def _redis(client, clock, per_second, per_minute, reserve, window=5.0):
         per_minute,
         margin=0,
         interactive_reserve=reserve,
+        background_pace=None,  # pacing has its own tests (test_ratelimit_pace.py)
         tenant_window=window,
         clock=clock,
         sleep=_no_sleep,

@@ -22,14 +22,19 @@ class FakeClock:
 
 @pytest.fixture(params=["in-process", "redis"])
 def make(request):
+    """Limiters of 10/s and 20/min, unpaced unless a test asks (pacing: test_ratelimit_pace.py)."""
     if request.param == "in-process":
-        yield lambda clock, **kw: InProcessRateLimiter(10, 20, margin=0, clock=clock, **kw)
+        yield lambda clock, **kw: InProcessRateLimiter(
+            10, 20, margin=0, clock=clock, **{"background_pace": None, **kw}
+        )
         return
     import redis
 
     client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
     prefix = f"usage-{uuid.uuid4().hex}"
-    yield lambda clock, **kw: RedisRateLimiter(client, prefix, 10, 20, margin=0, clock=clock, **kw)
+    yield lambda clock, **kw: RedisRateLimiter(
+        client, prefix, 10, 20, margin=0, clock=clock, **{"background_pace": None, **kw}
+    )
     client.close()
 
 
