@@ -229,6 +229,9 @@ def test_production_hashes_passwords_with_the_strong_argon2_parameters(tmp_path)
         ({"RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT": "95"}, "RENDEZVOUS_INTERACTIVE_RESERVE"),
         ({"RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT": "-1"}, "RENDEZVOUS_INTERACTIVE_RESERVE"),
         ({"RENDEZVOUS_INTERACTIVE_RESERVE_PERCENT": "a fifth"}, "RENDEZVOUS_INTERACTIVE_RESERVE"),
+        ({"RENDEZVOUS_BACKGROUND_PACE": "fast"}, "RENDEZVOUS_BACKGROUND_PACE"),
+        ({"RENDEZVOUS_BACKGROUND_PACE": "nan"}, "RENDEZVOUS_BACKGROUND_PACE"),
+        ({"RENDEZVOUS_BACKGROUND_PACE": "61"}, "RENDEZVOUS_BACKGROUND_PACE"),
         ({"CRONOFY_RATE_PER_SECOND": "0"}, "CRONOFY_RATE_PER_SECOND"),
         ({"CRONOFY_RATE_PER_MINUTE": "-5"}, "CRONOFY_RATE_PER_MINUTE"),
     ],
@@ -260,6 +263,48 @@ def test_the_interactive_reserve_reaches_the_broker_limiter(tmp_path):
         limiter = broker.rate_limiter  # type: ignore[attr-defined]
         assert limiter.caps[INTERACTIVE] == (50, 500)
         assert limiter.caps[BACKGROUND] == (35, 350)
+    finally:
+        broker.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("value", "paced"),
+    [(None, 9), ("1.25", 9), ("2", 14), ("off", None), ("OFF", None), ("0", None), ("-1", None)],
+)
+def test_the_background_pace_reaches_the_broker_limiter(tmp_path, value, paced):
+    from broker.ratelimit import BACKGROUND
+    from webapp.bootstrap import build_broker
+
+    environ = {"CRONOFY_CLIENT_ID": "cid", "CRONOFY_CLIENT_SECRET": "csecret"}
+    if value is not None:
+        environ["RENDEZVOUS_BACKGROUND_PACE"] = value
+    broker = build_broker(load_config(tmp_path, environ=environ))
+    assert broker is not None
+    try:
+        limiter = broker.rate_limiter  # type: ignore[attr-defined]
+        assert limiter.paced == paced
+        assert limiter.caps[BACKGROUND] == (40, 400)
+        shown = limiter.usage()["lanes"][BACKGROUND]["cap_second"]
+        assert shown == (40 if paced is None else paced)
+    finally:
+        broker.close()  # type: ignore[attr-defined]
+
+
+def test_the_background_pace_reaches_the_shared_redis_limiter(tmp_path, redis_url):
+    from broker.ratelimit import RedisRateLimiter
+    from webapp.bootstrap import build_broker
+
+    environ = {
+        "CRONOFY_CLIENT_ID": "cid",
+        "CRONOFY_CLIENT_SECRET": "csecret",
+        "REDIS_URL": redis_url,
+        "RENDEZVOUS_BACKGROUND_PACE": "1.5",
+    }
+    broker = build_broker(load_config(tmp_path, environ=environ))
+    assert broker is not None
+    try:
+        limiter = broker.rate_limiter  # type: ignore[attr-defined]
+        assert isinstance(limiter, RedisRateLimiter) and limiter.paced == 10
     finally:
         broker.close()  # type: ignore[attr-defined]
 

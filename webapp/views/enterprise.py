@@ -381,11 +381,15 @@ def _pace(link_id: int) -> pace.Pace:
         asking = int(limiter.usage()["tenants"]) if hasattr(limiter, "usage") else 0
     except Exception:
         asking = 0
+    per_minute = caps[BACKGROUND][1] if caps else None
+    paced = getattr(limiter, "paced", None)  # a pace under 1 holds the lane below its minute
+    if per_minute is not None and isinstance(paced, int):
+        per_minute = min(per_minute, paced * 60)
     return pace.pace_of(
         db_session(),
         link_id,
         now=utcnow(),
-        background_per_minute=caps[BACKGROUND][1] if caps else None,
+        background_per_minute=per_minute,
         asking=asking,
     )
 
