@@ -91,19 +91,25 @@ def _bind_first(session: Session, actor: Actor, config: SsoConfig, identity: oid
         if claimed != 1:
             raise _Collided
         session.refresh(user, ["sso_issuer", "sso_sub", "last_login_at"])
-        record(
-            session,
-            acting_as(user, actor),
-            "sso.login",
-            target_type="user",
-            target_id=user.id,
-            target_label=user.email,
-            detail={"bound": True},
-        )
+        _audit(session, actor, user, "sso.login", {"bound": True})
         session.commit()
     except IntegrityError:
         raise _Collided from None
     return user
+
+
+def _audit(session: Session, actor: Actor, user: User, action: str, detail: dict | None) -> None:
+    """The audit entry of a sign-in, or of the account one opened, made as the user it is
+    about."""
+    record(
+        session,
+        acting_as(user, actor),
+        action,
+        target_type="user",
+        target_id=user.id,
+        target_label=user.email,
+        detail=detail,
+    )
 
 
 def _sign_in_bound(
@@ -121,15 +127,7 @@ def _sign_in_bound(
         user.invite_expires_at = None
     user.last_login_at = utcnow()
     detail = {"address_changed_at_provider": True} if identity.email != user.email else None
-    record(
-        session,
-        acting_as(user, actor),
-        "sso.login",
-        target_type="user",
-        target_id=user.id,
-        target_label=user.email,
-        detail=detail,
-    )
+    _audit(session, actor, user, "sso.login", detail)
     session.commit()
     return user
 
@@ -186,14 +184,8 @@ def _first_sign_in(
             )
         user.role = config.default_role
         user.session_version += 1
-        record(
-            session,
-            acting_as(user, actor),
-            "sso.user_created",
-            target_type="user",
-            target_id=user.id,
-            target_label=email,
-            detail={"role": user.role.value, "from": "directory"},
+        _audit(
+            session, actor, user, "sso.user_created", {"role": user.role.value, "from": "directory"}
         )
     elif user is None:
         if not config.create_accounts:
@@ -215,15 +207,7 @@ def _first_sign_in(
         )
         session.add(user)
         session.flush()
-        record(
-            session,
-            acting_as(user, actor),
-            "sso.user_created",
-            target_type="user",
-            target_id=user.id,
-            target_label=email,
-            detail={"role": user.role.value},
-        )
+        _audit(session, actor, user, "sso.user_created", {"role": user.role.value})
     elif user.invite_token_hash is not None:
         # Signing in through the provider completes an open invitation.
         user.invite_token_hash = None
