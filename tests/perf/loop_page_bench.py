@@ -9,15 +9,20 @@ measures, one after the other:
 
 * **bare sequenced call**: the same sequenced availability query the page sends, straight from
   the broker, outside any request: the floor of the page's path;
-* **start times page**: ``GET /schedule/loops/<uid>`` over real HTTP (a threaded server on
-  loopback, logged in with a session cookie, the whole body read): the loop checked against
-  today's roster, the one aggregator call, our own claims, every itinerary laid out.
+* **start times page**: ``GET /schedule/loops/<uid>`` over real HTTP on loopback (logged in
+  with a session cookie, the whole body read): the loop checked against today's roster, the one
+  aggregator call, our own claims, every itinerary laid out.
 
 Each session has two people of the benchmark's own domain (their calendars laid out by
 tests/perf/_free_time.py in a future week, so it measures the same thing on any date), 30
 minutes, all on one day with breaks of at most an hour.
 
+The app is served as production serves it (``--server gunicorn``, the default:
+tests/perf/_production.py) or, with ``--server werkzeug``, from the benchmark's own process,
+where the parts of the request inside the app are timed too.
+
     uv run python -m tests.perf.loop_page_bench [--latency-ms 50] [--runs 9]
+        [--server gunicorn|werkzeug]
 """
 
 from __future__ import annotations
@@ -36,9 +41,11 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 
 from models import Role  # noqa: E402
-from tests.conftest import LiveServer  # noqa: E402
+from tests.perf._production import measure_served  # noqa: E402
 from tests.perf.schedule_page_bench import log_in  # noqa: E402
-from tests.perf.scheduling_bench import api_calls, bench_world  # noqa: E402
+from tests.perf.scheduling_bench import (  # noqa: E402
+    api_calls,
+)
 from webapp import deps  # noqa: E402
 
 GOAL = 1.15
@@ -80,12 +87,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--server", choices=("gunicorn", "werkzeug"), default="gunicorn")
     args = parser.parse_args()
 
-    world = bench_world(JOBS_IMMEDIATE=False)
+    # The calendar write goes to the job queue (no worker runs here), as in production.
+    measure_served(args, measure, report)
+
+
+def measure(args, world, server) -> list:
     sandbox, app = world.sandbox, world.app
-    server = LiveServer(app)
-    app.config.update(PUBLIC_BASE_URL=server.url, TRUSTED_HOSTS=["127.0.0.1", "localhost"])
     base = server.url
     http = requests.Session()
     log_in(http, base, world.recruiter_email)
@@ -96,12 +106,12 @@ def main() -> None:
 
     me = Actor(world.recruiter_id, world.recruiter_email, world.org_id, Role.RECRUITER)
     broker, sealer = deps.broker.of(app), deps.sealer.of(app)
-    spans = Spans(app, broker)
+    spans = Spans(app, broker) if server.in_process else None
     rows = []
-    sandbox.call(
-        "POST", "/faults", json={"method": "*", "path": "/v1/*", "latency_ms": args.latency_ms}
-    )
     try:
+        sandbox.call(
+            "POST", "/faults", json={"method": "*", "path": "/v1/*", "latency_ms": args.latency_ms}
+        )
         for size in SIZES:
             links = world.link_ids
             plan = loop_plan.LoopPlan(
@@ -152,7 +162,8 @@ def main() -> None:
                 html = page.text
                 page_t.append(time.perf_counter() - started)
                 page_cpu.append(time.process_time() - cpu)
-                parts.append(spans.split(page_t[-1]))
+                if spans is not None:
+                    parts.append(spans.split(page_t[-1]))
                 calls.append(api_calls(sandbox))
                 if page.status_code != 200 or "Book every session" not in html:
                     raise SystemExit(
@@ -168,19 +179,24 @@ def main() -> None:
                     (min(bare_t), min(page_t)),
                     max(calls),
                     min(options),
-                    tuple(statistics.median(p[i] for p in parts) for i in range(4)),
+                    (
+                        tuple(statistics.median(p[i] for p in parts) for i in range(4))
+                        if parts
+                        else None
+                    ),
                     (statistics.median(bare_cpu), statistics.median(page_cpu)),
                 )
             )
     finally:
         sandbox.call("DELETE", "/faults")
-        server.stop()
-        world.handle.stop()
+    return rows
 
+
+def report(args, world, server, rows) -> None:
     print(
         f"Latency injected on every sandbox API call: {args.latency_ms} ms; median of "
-        f"{args.runs} runs, the two measurements interleaved in each run. The app over HTTP "
-        "(werkzeug's threaded server on loopback, SQLite). Each session: two people, 30 "
+        f"{args.runs} runs, the two measurements interleaved in each run. The app over HTTP on "
+        f"loopback ({server.describe()}; SQLite). Each session: two people, 30 "
         f"minutes; one day, breaks up to 60 minutes; calendars laid out by the benchmark for "
         f"the week of {world.week} (tests/perf/_free_time.py). Load average (1 min) at the end: "
         f"{os.getloadavg()[0]:.1f}.\n"
@@ -195,6 +211,12 @@ def main() -> None:
             f"| {size} | {bare_m * 1000:.0f} ms | {page_m * 1000:.0f} ms | "
             f"{page_m / bare_m:.2f} | {page_b / bare_b:.2f} | {ncalls} | {shown} |"
         )
+    if server.in_process:
+        report_parts(rows)
+    report_goal(rows)
+
+
+def report_parts(rows) -> None:
     print(
         "\nWhere the page spends its time (medians of each part, measured in the app):\n\n"
         "| sessions | sequenced call in the page | app before the call | app after the call "
@@ -206,6 +228,9 @@ def main() -> None:
             f"| {size} | {call * 1000:.1f} ms | {before * 1000:.1f} ms | {after * 1000:.1f} ms | "
             f"{outside * 1000:.1f} ms | {bc * 1000:.1f} ms / {pc * 1000:.1f} ms |"
         )
+
+
+def report_goal(rows) -> None:
     worst = max(row[2] / row[1] for row in rows)
     calls_ok = all(row[4] == 1 for row in rows)
     print(

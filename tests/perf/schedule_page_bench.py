@@ -7,9 +7,9 @@ another machine), for each panel size and run it measures, one after the other:
 
 * **bare availability call**: the same availability query the page sends, straight from the
   broker (``free_slots.common_slots``), outside any request: the floor of the page's path;
-* **show availability**: ``GET /schedule/?panel=…`` over real HTTP (a threaded server on
-  loopback, logged in with a session cookie, the whole body read): the page a person waits
-  for, the week grid with the panel's free slots to pick from and everyone's working hours;
+* **show availability**: ``GET /schedule/?panel=…`` over real HTTP on loopback (logged in with
+  a session cookie, the whole body read): the page a person waits for, the week grid with the
+  panel's free slots to pick from and everyone's working hours;
 * **busy overlay**: the request the page's script then makes (``GET /schedule/busy?…``, the
   URL the page names): every member's busy blocks for the same grid, one free/busy read per
   member; measured on its own, after the page, as the browser sends it;
@@ -24,7 +24,14 @@ aggregator calls each made. The panel's calendars are the benchmark's own
 (tests/perf/_free_time.py): a week in the future with known common free time, so it measures
 the same thing on any date.
 
+The app is served as production serves it (``--server gunicorn``, the default:
+tests/perf/_production.py, gunicorn.conf.py's gthread workers with ``RENDEZVOUS_ENV=production``
+and Redis, in processes of their own). ``--server werkzeug`` serves it from the benchmark's own
+process with werkzeug's threaded server instead, where the benchmark can also time the parts of
+the request inside the app (before the call, the call, after it) and its CPU time.
+
     uv run python -m tests.perf.schedule_page_bench [--latency-ms 50] [--runs 9]
+        [--server gunicorn|werkzeug]
 """
 
 from __future__ import annotations
@@ -44,9 +51,13 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 
 from models import Role  # noqa: E402
-from tests.conftest import CSRF_RE, LiveServer  # noqa: E402
+from tests.conftest import CSRF_RE  # noqa: E402
 from tests.factories import PASSWORD  # noqa: E402
-from tests.perf.scheduling_bench import PANELS, api_calls, bench_world  # noqa: E402
+from tests.perf._production import measure_served  # noqa: E402
+from tests.perf.scheduling_bench import (  # noqa: E402
+    PANELS,
+    api_calls,
+)
 from webapp import deps  # noqa: E402
 
 GOAL = 1.15
@@ -115,14 +126,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--server", choices=("gunicorn", "werkzeug"), default="gunicorn")
     args = parser.parse_args()
 
-    # The calendar write goes to the job queue (a SQLite file here, no worker), as in
-    # production: booking's response waits for the re-check and the commit, not the write.
-    world = bench_world(JOBS_IMMEDIATE=False)
+    # The calendar write goes to the job queue (no worker runs here), as in production.
+    measure_served(args, measure, report)
+
+
+def measure(args, world, server) -> list:
     sandbox, app = world.sandbox, world.app
-    server = LiveServer(app)
-    app.config.update(PUBLIC_BASE_URL=server.url, TRUSTED_HOSTS=["127.0.0.1", "localhost"])
     base = server.url
     http = requests.Session()
     log_in(http, base, world.recruiter_email)
@@ -132,13 +144,13 @@ def main() -> None:
 
     me = Actor(world.recruiter_id, world.recruiter_email, world.org_id, Role.RECRUITER)
     broker = deps.broker.of(app)
-    spans = Spans(app, broker)
+    spans = Spans(app, broker) if server.in_process else None
     day = world.week.isoformat()
-    sandbox.call(
-        "POST", "/faults", json={"method": "*", "path": "/v1/*", "latency_ms": args.latency_ms}
-    )
     rows = []
     try:
+        sandbox.call(
+            "POST", "/faults", json={"method": "*", "path": "/v1/*", "latency_ms": args.latency_ms}
+        )
         for size in PANELS:
             panel = world.link_ids[:size]
             params = [("panel", str(i)) for i in panel] + [
@@ -176,13 +188,15 @@ def main() -> None:
                 bare_cpu.append(time.process_time() - cpu)
 
                 sandbox.call("DELETE", "/stats")
-                spans.clear()
+                if spans is not None:
+                    spans.clear()
                 started, cpu = time.perf_counter(), time.process_time()
                 page = http.get(f"{base}/schedule/", params=params)
                 html = page.text  # the whole body, as a browser reads it
                 page_t.append(time.perf_counter() - started)
                 page_cpu.append(time.process_time() - cpu)
-                parts.append(spans.split(page_t[-1]))
+                if spans is not None:
+                    parts.append(spans.split(page_t[-1]))
                 page_calls.append(api_calls(sandbox))
                 if page.status_code != 200:
                     raise SystemExit(f"the schedule page answered {page.status_code}")
@@ -230,8 +244,12 @@ def main() -> None:
                     max(page_calls),
                     statistics.median(book_t),
                     max(book_calls),
-                    tuple(statistics.median(p[i] for p in parts) for i in range(4))
-                    + (min(p[1] for p in parts), min(p[2] for p in parts)),
+                    (
+                        tuple(statistics.median(p[i] for p in parts) for i in range(4))
+                        + (min(p[1] for p in parts), min(p[2] for p in parts))
+                        if parts
+                        else None
+                    ),
                     (statistics.median(bare_cpu), statistics.median(page_cpu)),
                     (min(bare_t), min(page_t)),
                     (statistics.median(busy_t), max(busy_calls)),
@@ -239,13 +257,14 @@ def main() -> None:
             )
     finally:
         sandbox.call("DELETE", "/faults")
-        server.stop()
-        world.handle.stop()
+    return rows
 
+
+def report(args, world, server, rows) -> None:
     print(
         f"Latency injected on every sandbox API call: {args.latency_ms} ms; median of "
-        f"{args.runs} runs, the four measurements interleaved in each run. The app over HTTP "
-        "(werkzeug's threaded server on loopback, SQLite); the calendar write of a booking "
+        f"{args.runs} runs, the four measurements interleaved in each run. The app over HTTP on "
+        f"loopback ({server.describe()}; SQLite); the calendar write of a booking "
         f"queued for the job worker. Calendars laid out by the benchmark for the week of "
         f"{world.week} (tests/perf/_free_time.py).\n"
     )
@@ -268,6 +287,9 @@ def main() -> None:
         "\nThe ratio of the fastest runs (fastest page ÷ fastest bare call) is the one least "
         "disturbed by other work on the machine; the goal is read on the medians."
     )
+    if not server.in_process:
+        report_goal(rows)
+        return
     print(
         "\nWhere showing availability spends its time (medians of each part, measured in the "
         "app; they need not add up to the median total):\n"
@@ -295,6 +317,10 @@ def main() -> None:
         "overlay (token decryption, one free/busy answer per member, its blocks) is the second "
         "request's work, not the page's."
     )
+    report_goal(rows)
+
+
+def report_goal(rows) -> None:
     worst = max(row[2] / row[1] for row in rows)
     print(
         f"\nGoal: showing availability ≤ {GOAL} × the bare availability call — worst "

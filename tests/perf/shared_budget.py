@@ -64,12 +64,13 @@ from models import (  # noqa: E402
 from tests.conftest import CSRF_RE  # noqa: E402
 from tests.factories import PASSWORD, TEST_TOKEN_KEYS, make_user  # noqa: E402
 from tests.held_jobs import HeldJobs  # noqa: E402
-from tests.perf import _free_time  # noqa: E402
+from tests.perf import _free_time, _production  # noqa: E402
+from tests.perf._production import Production, wait_until_up  # noqa: E402
 from tests.perf.webhook_throughput import free_port, start_redis  # noqa: E402
 from tests.webapp.scheduling_support import link_calendar  # noqa: E402
 
 CLIENT_ID, CLIENT_SECRET = "budget-client", "budget-client-secret-0123456789abcdef"
-SECRET_KEY = "s" * 48
+SECRET_KEY = _production.SECRET_KEY
 METRICS_TOKEN = "budget-metrics-token-0123456789"
 PER_SECOND, PER_MINUTE = 50, 500
 SLOT_RE = re.compile(r'<input[^>]*name="slot"[^>]*value="([^"]+)"')
@@ -152,77 +153,20 @@ class Aggregator:
         self.log.close()
 
 
-def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException as exc:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit(f"{url} did not start: {log.read_text()[-2000:]}") from exc
-            time.sleep(0.2)
-
-
 def production_env(db_url: str, redis_url: str, aggregator: str, base: str, args) -> dict:
-    return dict(
-        os.environ,
-        RENDEZVOUS_ENV="production",
-        SECRET_KEY=SECRET_KEY,
-        DATABASE_URL=db_url,
-        REDIS_URL=redis_url,
-        RENDEZVOUS_TOKEN_KEYS=TEST_TOKEN_KEYS,
-        RENDEZVOUS_SECURE_COOKIES="false",
-        RENDEZVOUS_BIND=base.removeprefix("http://"),
-        RENDEZVOUS_PUBLIC_BASE_URL=base,
+    return _production.production_env(
+        db_url=db_url,
+        redis_url=redis_url,
+        aggregator=aggregator,
+        base=base,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
         RENDEZVOUS_METRICS_TOKEN=METRICS_TOKEN,
         WEB_CONCURRENCY=str(args.web_workers),
         RENDEZVOUS_THREADS=str(args.web_threads),
-        RENDEZVOUS_LOG_LEVEL="WARNING",
-        CRONOFY_CLIENT_ID=CLIENT_ID,
-        CRONOFY_CLIENT_SECRET=CLIENT_SECRET,
-        CRONOFY_API_BASE_URL=aggregator,
-        CRONOFY_APP_BASE_URL=aggregator,
         CRONOFY_RATE_PER_SECOND=str(PER_SECOND),
         CRONOFY_RATE_PER_MINUTE=str(PER_MINUTE),
     )
-
-
-class Production:
-    """gunicorn and one job consumer, as the README's deployment runs them."""
-
-    def __init__(self, env: dict, base: str, tmp: Path, job_threads: int):
-        self.logs = [open(tmp / "gunicorn.log", "wb"), open(tmp / "worker.log", "wb")]
-        self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=self.logs[0],
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker"]
-            + ["--workers", str(job_threads)],
-            cwd=ROOT,
-            env=env,
-            stdout=self.logs[1],
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_until_up(base + "/healthz", self.web, tmp / "gunicorn.log")
-
-    def stop(self) -> None:
-        for process in (self.worker, self.web):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in (self.worker, self.web):
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        for log in self.logs:
-            log.close()
 
 
 class Recruiter(threading.Thread):
