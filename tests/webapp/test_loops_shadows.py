@@ -11,6 +11,7 @@ import re
 from sqlalchemy import select
 
 from models import InterviewLoad, SlotClaim, User
+from tests.held_jobs import HeldJobs
 from tests.tenants import seed_neighbour, snapshot
 from tests.webapp.loop_support import CANDIDATE, CANDIDATE_EMAIL, compose_loop, session_interviews
 from tests.webapp.scheduling_support import make_panel, managed, next_weekday
@@ -19,7 +20,7 @@ from tests.webapp.test_scheduling import actor_of, broker_cipher, query_for, sch
 from webapp import deps
 from webapp.services.availability import free_slots
 from webapp.services.errors import Invalid
-from webapp.services.loops import changes, checking
+from webapp.services.loops import changes, checking, moving
 from webapp.services.loops import plan as loop_plan
 from webapp.services.pools import manage
 
@@ -277,3 +278,214 @@ def test_a_whole_loop_move_leaves_out_a_shadow_who_is_not_free_there(
     assert u4.email.lower() not in {a.email.lower() for a in event.attendees}
     subs = set(session.scalars(select(SlotClaim.sub).where(SlotClaim.interview_id == coding.id)))
     assert l4.sub not in subs and l2.sub in subs
+
+
+# --- a kept shadow when a move goes back, when their call fails, and under the move's locks ----
+
+
+def booked_with_shadow(app, session, sandbox, org, recruiter):
+    """A loop whose coding session has shadow u4, booked weeks ahead, and an itinerary to move
+    it to (clear of the current one, u4 free there)."""
+    day = next_weekday(29)
+    people, pool = shadow_pool(app, session, sandbox, org, recruiter)
+    busy_once(app, session, recruiter, people[2], day)  # u4 is the least loaded shadow
+    loop = compose_loop(app, session, recruiter, plan(pool, people[0][1], day))
+    option = times(app, session, recruiter, loop).options[0]
+    loop = book(app, session, recruiter, loop, option)
+    _intro, coding = session_interviews(session, loop)
+    assert shadow_rows(session, coding.id) == [(people[3][0].id, pool.id)]
+    broker, cipher = broker_cipher(app)
+    sealer = deps.sealer.of(app)
+    moving_to = changes.moving_times(session, broker, cipher, sealer, actor_of(recruiter), loop.uid)
+    target = next(o for o in moving_to.options if o.start >= option.end + dt.timedelta(hours=1))
+    return people, pool, loop, option, target
+
+
+def shadow_state(session, interview_id, sub):
+    """The shadow's ledger start and the starts their claims on the interview hold."""
+    session.expire_all()
+    row = session.scalar(
+        select(InterviewLoad).where(
+            InterviewLoad.interview_id == interview_id, InterviewLoad.is_shadow.is_(True)
+        )
+    )
+    held = set(
+        session.scalars(
+            select(SlotClaim.starts_at).where(
+                SlotClaim.interview_id == interview_id, SlotClaim.sub == sub
+            )
+        )
+    )
+    return (row.starts_at if row is not None else None), held
+
+
+def test_a_whole_loop_move_taken_back_gives_a_kept_shadow_their_time_and_load_back(
+    app, session, sandbox, org, recruiter
+):
+    """The coding session's write is refused after the intro's went through: the loop goes
+    back, and its shadow (kept by the move) holds their previous time again and their load
+    counts there, as the panel's does; the write back invites them."""
+    people, _pool, loop, option, target = booked_with_shadow(app, session, sandbox, org, recruiter)
+    (_u1, _l1), (_u2, l2), _p3, (u4, l4) = people
+    _intro, coding = session_interviews(session, loop)
+    old = option.stops[1].start
+    assert shadow_state(session, coding.id, l4.sub) == (old, {old})
+    broker, cipher = broker_cipher(app)
+    sealer, jobs = deps.sealer.of(app), deps.jobs.of(app)
+    held = HeldJobs()
+    changes.move_loop(
+        session,
+        broker,
+        cipher,
+        sealer,
+        actor_of(recruiter),
+        loop.uid,
+        [s.start for s in target.stops],
+        jobs=held,
+    )
+    new = target.stops[1].start
+    assert shadow_state(session, coding.id, l4.sub) == (new, {new})  # kept by the move
+    [(name, args)] = held.queued
+    assert name == "scheduling.move_loop"
+    # The intro's event write passes (a 1 ms delay), the coding session's is refused.
+    sandbox.add_fault(method="POST", path="/v1/calendars/*/events", latency_ms=1, count=1)
+    sandbox.add_fault(method="POST", path="/v1/calendars/*/events", status=500)
+    back = HeldJobs()
+    try:
+        assert moving.run_loop_move(session, broker, cipher, sealer, *args, jobs=back) == (
+            "went back"
+        )
+    finally:
+        sandbox.clear_faults()
+    assert shadow_state(session, coding.id, l4.sub) == (old, {old})
+    session.expire_all()
+    loads = set(
+        session.scalars(
+            select(InterviewLoad.starts_at).where(InterviewLoad.interview_id == coding.id)
+        )
+    )
+    assert loads == {old}  # the panel's load too
+    assert old in set(
+        session.scalars(
+            select(SlotClaim.starts_at).where(
+                SlotClaim.interview_id == coding.id, SlotClaim.sub == l2.sub
+            )
+        )
+    )
+    for name, a in back.queued:  # the calendar answers again: the writes back go through
+        jobs.enqueue(name, *a)
+    events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+    event = events[coding.events[0].event_id]
+    assert event.start == old
+    assert u4.email.lower() in {a.email.lower() for a in event.attendees}
+
+
+def test_a_failed_shadow_call_keeps_the_shadow_on_a_moved_loop(
+    app, session, sandbox, org, recruiter
+):
+    """The shadow's own availability call fails (the sequenced call for the panel answers): the
+    loop moves and the shadow comes along, unverified but claimed at the new time and invited,
+    never dropped for a brief outage."""
+    people, _pool, loop, _option, target = booked_with_shadow(app, session, sandbox, org, recruiter)
+    (u4, l4) = people[3]
+    _intro, coding = session_interviews(session, loop)
+    broker, cipher = broker_cipher(app)
+    sandbox.add_fault(method="POST", path="/v1/availability", status=500)
+    try:
+        changes.move_loop(
+            session,
+            broker,
+            cipher,
+            deps.sealer.of(app),
+            actor_of(recruiter),
+            loop.uid,
+            [s.start for s in target.stops],
+            jobs=deps.jobs.of(app),
+        )
+        fired = [r for r in sandbox.faults() if r["path"] == "/v1/availability"]
+        assert fired and fired[0]["fired"] >= 1  # the shadow's call was made, and failed
+    finally:
+        sandbox.clear_faults()
+    new = target.stops[1].start
+    assert shadow_state(session, coding.id, l4.sub) == (new, {new})
+    events = {e.event_id: e for e in managed(app, session, recruiter_link(session, recruiter))}
+    event = events[coding.events[0].event_id]
+    assert event.start == new
+    assert u4.email.lower() in {a.email.lower() for a in event.attendees}
+
+
+def record_move(monkeypatch):
+    """What a move does, in order: the shadows' availability calls ("ask"), people locked
+    ("lock", their ids) and the interview's claims given up ("release")."""
+    from webapp.services import claims
+    from webapp.services.pools import picking
+
+    seen = []
+    ask, lock, release = free_slots.free_at, picking.lock_people, claims.release
+
+    def asking(broker, members, query, start, **kw):
+        if kw.get("asks") and not members:
+            seen.append(("ask",))
+        return ask(broker, members, query, start, **kw)
+
+    def locking(session, organisation_id, user_ids):
+        ids = sorted(set(user_ids))
+        seen.append(("lock", tuple(ids)))
+        return lock(session, organisation_id, ids)
+
+    def releasing(session, interview_id):
+        seen.append(("release",))
+        return release(session, interview_id)
+
+    monkeypatch.setattr(free_slots, "free_at", asking)
+    monkeypatch.setattr(picking, "lock_people", locking)
+    monkeypatch.setattr(claims, "release", releasing)
+    return seen
+
+
+def move_coding(app, session, recruiter, loop, start):
+    broker, cipher = broker_cipher(app)
+    changes.move_session(
+        session,
+        broker,
+        cipher,
+        deps.sealer.of(app),
+        actor_of(recruiter),
+        loop.uid,
+        2,
+        start,
+        jobs=deps.jobs.of(app),
+    )
+
+
+def test_a_moves_shadow_calls_are_answered_before_its_locked_part(
+    app, session, sandbox, org, recruiter, monkeypatch
+):
+    """The shadow's availability call is made and answered before the move locks anyone or
+    touches a claim row (never while the move holds its locks)."""
+    people, _pool, loop, option, _target = booked_with_shadow(app, session, sandbox, org, recruiter)
+    (u4, l4) = people[3]
+    _intro, coding = session_interviews(session, loop)
+    later = option.stops[0].end + dt.timedelta(minutes=60)
+    seen = record_move(monkeypatch)
+    move_coding(app, session, recruiter, loop, later)
+    assert ("ask",) in seen
+    first_locked = next(n for n, e in enumerate(seen) if e[0] in ("lock", "release"))
+    assert all(e[0] != "ask" for e in seen[first_locked:]), seen
+    assert shadow_state(session, coding.id, l4.sub) == (later, {later})
+
+
+def test_a_moves_shadow_is_locked_with_its_people_before_the_claims_change(
+    app, session, sandbox, org, recruiter, monkeypatch
+):
+    """The shadow's limits are read under the same locks a booking takes: the move locks the
+    shadow (with the pool-picked people, in one set) before it gives up or takes any claim."""
+    people, _pool, loop, option, _target = booked_with_shadow(app, session, sandbox, org, recruiter)
+    (u4, l4) = people[3]
+    _intro, coding = session_interviews(session, loop)
+    later = option.stops[0].end + dt.timedelta(minutes=60)
+    seen = record_move(monkeypatch)
+    move_coding(app, session, recruiter, loop, later)
+    released = seen.index(("release",))
+    assert any(e[0] == "lock" and u4.id in e[1] for e in seen[:released]), seen
+    assert shadow_state(session, coding.id, l4.sub) == (later, {later})

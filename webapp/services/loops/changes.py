@@ -83,8 +83,23 @@ def move_loop(
     plan = plan or plan_of(sealer, loop)
     resolved = fixed_sessions(session, actor, plan, booked)
     check_itinerary(plan, resolved, starts)
+    # Whether each session's shadows are free at its new time: their own calls, beside the
+    # sequenced one and answered before the locked part below (never waited on under locks).
+    asked = [
+        sitting.ask_moving(
+            session,
+            broker,
+            b.interview,  # type: ignore[arg-type]
+            start,
+            r.plan.duration,
+            r.plan.buffer_before,
+            r.plan.buffer_after,
+        )
+        for b, r, start in zip(booked, resolved, starts, strict=True)
+    ]
     if itinerary_is_free(broker, plan, resolved, starts) is None:
         raise SlotTaken(TAKEN)
+    answers = [sitting.collect(a) for a in asked]
     # People picked from a pool keep their picks: their limits must hold where every session
     # lands (locked until the commit, so a concurrent booking or move counts this one).
     limits.check_moves(
@@ -124,19 +139,33 @@ def move_loop(
     ):
         raise SlotTaken(TAKEN)
     followed = []
-    for (i, c), r, b in zip(writes, resolved, booked, strict=True):
+    for (i, c), r, b, heard in zip(writes, resolved, booked, answers, strict=True):
         # A shadow sitting in comes along where still free, and is left out otherwise: then
         # out of the write that takes a failed move back too (their old time is given up).
         c = sitting.follow_move(
             session,
-            broker,
             i,
             c,
             c.start,
             r.plan.duration,
             r.plan.buffer_before,
             r.plan.buffer_after,
+            answers=heard,
         )
+        if b.start is not None:  # a kept shadow's previous time is claimed again on going back
+            old_holds += moving.hold_args(
+                [
+                    (i.id, h)
+                    for h in sitting.kept_holds(
+                        session,
+                        i.id,
+                        b.start,
+                        r.plan.duration,
+                        r.plan.buffer_before,
+                        r.plan.buffer_after,
+                    )
+                ]
+            )
         if c.removed and str(i.id) in previous and b.event is not None:
             back = Content.of_event(b.event, b.start, b.end)  # type: ignore[arg-type]
             gone = {e.lower() for e in c.removed}

@@ -4,7 +4,8 @@
 ``scheduling.move_loop``, with each session's new write and the write that puts it back where it
 was (both sealed, as every write payload is) and the holds of the previous times. The job writes
 the sessions in order; when one cannot be written, the whole loop goes back: the new times'
-claims give way to the previous times' (in one transaction), every session moved so far (and the
+claims give way to the previous times' (a kept shadow's too) and the load ledger counts the
+previous times again (in one transaction), every session moved so far (and the
 failed one, which may be half written) is written back to its previous time, and the recruiter
 sees on the loop page that the move did not happen. A write back that the aggregator does not
 confirm at once is retried by ``scheduling.write_interview`` like any write.
@@ -28,6 +29,7 @@ from webapp.security import Sealer, TokenCipher
 from webapp.services import JobQueue, claims
 from webapp.services.audit import record
 from webapp.services.errors import WriteFailed
+from webapp.services.pools import ledger
 from webapp.services.scheduling import writes
 
 log = logging.getLogger("webapp.services.loops")
@@ -128,6 +130,9 @@ def go_back(session, loop, failed, touched, rest, payloads, previous, old_holds,
                     "scheduling.write_interview", interview_id, payloads[str(interview_id)]
                 )
         return
+    # The load ledger counts each session (its panel and a shadow kept) on its previous day again.
+    for interview_id, hold in dict(back).items():
+        ledger.move(session, interview_id, hold.start)
     again = []
     for interview_id, interview in live.items():
         if interview_id not in touched or str(interview_id) not in previous:

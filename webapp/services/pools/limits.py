@@ -4,7 +4,8 @@ The ledger says who on an interview was picked from a pool (``InterviewLoad.pool
 to another day or week re-checks those people's limits there (``check_move``), counting their
 other live interviews but not the one being moved. ``lock_people`` first, in the move's
 transaction, so two moves (or a move and a booking) onto one person's last free place count one
-after the other. ``check_moves`` does it for interviews moving together (a whole loop), each
+after the other; the shadows sitting in are locked with them, in the same one sorted set.
+``check_moves`` does it for interviews moving together (a whole loop), each
 counted where it will be. ``full_starts`` answers the same for many candidate times at once,
 with one read, so the reschedule page leaves out the times a move would be refused.
 """
@@ -130,9 +131,19 @@ def check_moves(
     interviews are counted where they will be after every move of ``moves``."""
     picked = {i: picked_on(session, organisation_id, i) for i, _start in moves}
     ids = sorted({p.user_id for people in picked.values() for p in people})
+    # The shadows sitting in are locked with them, in one sorted set as a booking locks its
+    # candidates and shadows (two sets taken one after the other could wait in a cycle):
+    # ``sitting.follow_move`` reads their limits under these locks.
+    shadows = session.scalars(
+        select(InterviewLoad.user_id).where(
+            InterviewLoad.organisation_id == organisation_id,
+            InterviewLoad.interview_id.in_(sorted({i for i, _start in moves})),
+            InterviewLoad.is_shadow.is_(True),
+        )
+    ).all()
+    picking.lock_people(session, organisation_id, [*ids, *shadows])
     if not ids:
         return
-    picking.lock_people(session, organisation_id, ids)
     starts = [s for _i, s in moves]
     lo = picking.span(min(starts), dt.timedelta(0))[0]
     hi = picking.span(max(starts), dt.timedelta(0))[1]

@@ -5,20 +5,26 @@ panel's own call), who is brought (``choose``: the least loaded under their own 
 our pending bookings), and seating them (``seat``: their time claimed in a savepoint, a ledger
 row flagged shadow, an invitation), which never refuses the booking.
 
-A shadow sitting in on an interview follows it when it moves,
-only where they are still free: the aggregator says so for exactly the new time (one
-availability call, the shadow as a ``required: 1`` group, the interview's buffers), they are
-under their own limits there, and their time can be claimed (in a savepoint: another booking
-holding it leaves the shadow out, never the move). Otherwise the shadow is left out of the moved
-event and the ledger: a shadow never holds a move back, and is never double booked by one.
+A shadow sitting in on an interview follows it when it moves, only where they may still sit in.
+Whether they are free at exactly the new time is asked before the move's locked part
+(``ask_moving``, one availability call each beside the panel's, the shadow as a ``required: 1``
+group with the interview's buffers; ``collect``); in the move's transaction (``follow_move``,
+the shadows locked with the move's other people by ``limits.check_move``) only the answers are
+used: a shadow the aggregator says is busy is left out; one whose call failed is kept,
+unverified. A kept shadow must be under their own limits there and their time is claimed in a
+savepoint (another booking holding it leaves the shadow out, never the move). A shadow left out
+is off the moved event and out of the ledger: a shadow never holds a move back, and is never
+double booked by one. A whole-loop move that goes back claims a kept shadow's previous time
+again (``kept_holds``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
 
 from sqlalchemy import insert, select
@@ -41,6 +47,8 @@ from webapp.services.connect import link_of
 from webapp.services.errors import ServiceError
 from webapp.services.pools import ledger, picking
 from webapp.services.scheduling.content import Content
+
+log = logging.getLogger("webapp.services.pools")
 
 
 def ask_free(
@@ -163,17 +171,21 @@ def seat(
     return dataclasses.replace(content, attendees=invited)
 
 
-def _still_free(
-    session: Session,
-    broker: CalendarBroker,
-    interview: Interview,
-    row: InterviewLoad,
-    start: dt.datetime,
-    duration: int,
-    before: int,
-    after: int,
-) -> model.PanelMember | None:
-    """The shadow as a panel member, when they may sit in at the new time."""
+def _shadow_rows(session: Session, interview_id: int) -> list[InterviewLoad]:
+    return list(
+        session.scalars(
+            select(InterviewLoad)
+            .where(InterviewLoad.interview_id == interview_id, InterviewLoad.is_shadow.is_(True))
+            .order_by(InterviewLoad.user_id)
+        )
+    )
+
+
+def _sitting(
+    session: Session, interview: Interview, row: InterviewLoad
+) -> tuple[model.PanelMember, Pool] | None:
+    """The shadow as a panel member, with their pool, while they may still sit in (active, a
+    linked calendar, of the interview's organisation)."""
     user = session.get(User, row.user_id)
     link = link_of(session, row.user_id)
     pool = session.get(Pool, row.pool_id) if row.pool_id is not None else None
@@ -189,67 +201,104 @@ def _still_free(
         return None
     org = session.get_one(Organisation, interview.organisation_id)
     member = model.PanelMember(link, user, roster.hours_for(session, [user], org)[user.id])
-    query = model.Query(
-        panel_link_ids=(), duration=duration, buffer_before=before, buffer_after=after
-    )
-    try:
-        free = free_slots.free_at(
-            broker, [], query, start, asks=(model.PoolAsk(pool, 1, (member,)),)
-        )
-    except ServiceError:
-        return None
-    if free is None or link.aggregator_sub not in free:
-        return None
-    picks = picking.pick_from_pool(
-        session, pool, {user.id}, 1, start, shadows=True, ignore_interview=interview.id
-    )
-    return member if picking.picked(picks) else None
+    return member, pool
+
+
+#: What a move was told of its shadows' new time, by user id: True free, False not free, None
+#: unknown (the call failed).
+Answers = Mapping[int, bool | None]
+
+
+def ask_moving(
+    session: Session,
+    broker: CalendarBroker,
+    interview: Interview,
+    start: dt.datetime,
+    duration: int,
+    before: int = 0,
+    after: int = 0,
+) -> dict[int, tuple[str, Future | None]]:
+    """Ask, in the background, whether each shadow sitting in on the interview is free at
+    exactly ``start`` (one call each, the shadow as a ``required: 1`` group, the interview's
+    buffers). Call BEFORE the move's locked part and read the answers with ``collect``."""
+    asked: dict[int, tuple[str, Future | None]] = {}
+    for row in _shadow_rows(session, interview.id):
+        found = _sitting(session, interview, row)
+        if found is not None:
+            member, pool = found
+            future = ask_free(broker, pool, [member], start, duration, before, after)
+            asked[row.user_id] = (member.link.aggregator_sub, future)
+    return asked
+
+
+def collect(asked: Mapping[int, tuple[str, Future | None]]) -> dict[int, bool | None]:
+    """The answers of ``ask_moving`` (waiting for them): a call that failed is None, unknown."""
+    out: dict[int, bool | None] = {}
+    for user_id, (sub, future) in asked.items():
+        try:
+            free = future.result() if future is not None else None
+        except ServiceError as exc:
+            log.info("shadow %s: availability not known (%s); kept, unverified", user_id, exc)
+            out[user_id] = None
+            continue
+        out[user_id] = free is not None and sub in free
+    return out
 
 
 def follow_move(
     session: Session,
-    broker: CalendarBroker,
     interview: Interview,
     content: Content,
     start: dt.datetime,
     duration: int,
     before: int = 0,
     after: int = 0,
+    *,
+    answers: Answers,
 ) -> Content:
-    """Keep the interview's shadows where they are still free at ``start`` (claimed), leave out
-    the others (their ledger rows deleted, their invitation left out of ``content``). Call in the
-    move's transaction, after its own claims; the caller commits."""
-    rows = session.scalars(
-        select(InterviewLoad).where(
-            InterviewLoad.interview_id == interview.id, InterviewLoad.is_shadow.is_(True)
-        )
-    ).all()
+    """Keep the interview's shadows where they may sit in at ``start`` (claimed), leave out the
+    others (their ledger rows deleted, their invitation left out of ``content``). ``answers``:
+    what ``collect`` heard of the new time BEFORE the locked part (no call is made here). A
+    shadow the aggregator said is busy there is left out; one it could not tell about (the call
+    failed) is kept, their time claimed like any, so a clash with another of our bookings still
+    leaves them out. Call in the move's transaction, after its own claims (and after
+    ``limits.check_move``, which locks the shadows with the other people); the caller commits."""
+    rows = _shadow_rows(session, interview.id)
     if not rows:
         return content
+    # Their limits are read under the same locks a booking takes (one sorted set: no deadlock).
+    picking.lock_people(session, interview.organisation_id, [r.user_id for r in rows])
     attendees, removed = list(content.attendees), list(content.removed)
     for row in rows:
-        member = _still_free(session, broker, interview, row, start, duration, before, after)
-        if member is not None:
-            hold = claims.hold_of([member.link.sub], start, duration, before=before, after=after)
-            try:
-                with session.begin_nested():
-                    session.execute(
-                        insert(SlotClaim),
-                        [
-                            {
-                                "organisation_id": interview.organisation_id,
-                                "interview_id": interview.id,
-                                "sub": member.link.sub,
-                                "bucket_start": bucket,
-                                "starts_at": hold.start,
-                                "ends_at": hold.end,
-                            }
-                            for bucket in hold.buckets()
-                        ],
-                    )
-                continue
-            except IntegrityError:
-                pass  # held by another booking meanwhile: left out
+        found = _sitting(session, interview, row)
+        if found is not None and answers.get(row.user_id) is not False:
+            member, pool = found
+            picks = picking.pick_from_pool(
+                session, pool, {row.user_id}, 1, start, shadows=True, ignore_interview=interview.id
+            )
+            if picking.picked(picks):
+                hold = claims.hold_of(
+                    [member.link.sub], start, duration, before=before, after=after
+                )
+                try:
+                    with session.begin_nested():
+                        session.execute(
+                            insert(SlotClaim),
+                            [
+                                {
+                                    "organisation_id": interview.organisation_id,
+                                    "interview_id": interview.id,
+                                    "sub": member.link.sub,
+                                    "bucket_start": bucket,
+                                    "starts_at": hold.start,
+                                    "ends_at": hold.end,
+                                }
+                                for bucket in hold.buckets()
+                            ],
+                        )
+                    continue
+                except IntegrityError:
+                    pass  # held by another booking meanwhile: left out
         user = session.get(User, row.user_id)
         link = link_of(session, row.user_id)
         addresses = {
@@ -260,3 +309,23 @@ def follow_move(
         session.delete(row)
     session.flush()
     return dataclasses.replace(content, attendees=tuple(attendees), removed=tuple(removed))
+
+
+def kept_holds(
+    session: Session,
+    interview_id: int,
+    start: dt.datetime,
+    duration: int,
+    before: int = 0,
+    after: int = 0,
+) -> list[claims.Hold]:
+    """The holds of the shadows still sitting in on the interview, were it at ``start``: what
+    taking a move back claims for them again (with the panel's)."""
+    subs = []
+    for row in _shadow_rows(session, interview_id):
+        link = link_of(session, row.user_id)
+        if link is not None:
+            subs.append(link.sub)
+    if not subs:
+        return []
+    return [claims.hold_of(subs, start, duration, before=before, after=after)]

@@ -126,6 +126,11 @@ def move_interview(
         room=room.email if room else None,
         on_behalf_of_id=interview.on_behalf_of_id,
     )
+    # Whether its shadows are free at the new time: their own calls, beside the panel's and
+    # answered before the locked part below (a move never waits on them holding its locks).
+    trainees = sitting.ask_moving(
+        session, broker, interview, start, duration, q.buffer_before, q.buffer_after
+    )
     if check_slot:
         # The interview's own event occupies its current time: ask for the new slot only.
         if members and not free_slots.slot_is_free(
@@ -150,6 +155,7 @@ def move_interview(
                 start=start,
                 moving=interview.id,
             )
+    answers = sitting.collect(trainees)
     # People picked from a pool keep their pick: their limits must hold on the new day too
     # (locked until the commit, so a concurrent move or booking counts this one).
     limits.check_move(session, interview.organisation_id, interview.id, start)
@@ -174,7 +180,14 @@ def move_interview(
         )
     # A shadow sitting in comes along where still free, and is left out otherwise.
     content = sitting.follow_move(
-        session, broker, interview, content, start, duration, q.buffer_before, q.buffer_after
+        session,
+        interview,
+        content,
+        start,
+        duration,
+        q.buffer_before,
+        q.buffer_after,
+        answers=answers,
     )
     session.commit()
     payload = sealer.seal_json(f"write:{interview.uid}", content.to_dict())
