@@ -7,18 +7,33 @@ link anything; each failure is recorded on the mailbox with its reason."""
 from __future__ import annotations
 
 import pickle
+import time
 from datetime import timedelta
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from broker.ratelimit import BACKGROUND
-from models import MailboxRequest, MailboxStatus, ProfileLink, utcnow
+from models import (
+    AuditEntry,
+    LinkMode,
+    LinkStatus,
+    MailboxRequest,
+    MailboxStatus,
+    PendingRevocation,
+    ProfileLink,
+    Role,
+    utcnow,
+)
+from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, AuthActions
+from tests.factories import make_user
 from tests.webapp.test_enterprise import (
     FABRIKAM,
     PAGE,
     actions,
     connect_domain,
+    follow,
     request_list,
     rows,
     token_calls,
@@ -26,6 +41,7 @@ from tests.webapp.test_enterprise import (
 )
 from webapp import deps
 from webapp.jobs import enterprise as enterprise_jobs
+from webapp.services import credentials, revocations
 from webapp.services.enterprise import mailboxes, redemption, sending
 
 
@@ -168,3 +184,164 @@ def test_a_redemption_without_budget_gives_its_worker_back(
     assert len(again) == 1 and again[0][1:] == ("enterprise.redeem_code", held[0])
     assert 0 < again[0][0] <= 1.1  # when the lane has room again
     assert rows(session, link)[FABRIKAM[0]].status is MailboxStatus.PENDING
+
+
+# --- revocations after the code is spent ------------------------------------------------------
+
+
+def _lane_spent_after_exchange(app, monkeypatch) -> list:
+    """The job runs as in production (a worker, a moment's patience) and the background lane
+    fills up just after the code exchange: every call after it finds no budget (NotSent).
+    Returns the credentials each exchange gave."""
+    jobs = deps.jobs.of(app)
+    monkeypatch.setattr(jobs.huey, "immediate", False)
+    monkeypatch.setattr(jobs, "enqueue_in", lambda *a: None)
+    monkeypatch.setattr(enterprise_jobs, "REDEEM_PATIENCE", 0.01)
+    with app.app_context():
+        broker = deps.broker()
+    real, given = broker.exchange_code, []
+
+    def exchange(*args, **kwargs):
+        creds = real(*args, **kwargs)
+        given.append(creds)
+        while broker.rate_limiter.try_acquire(BACKGROUND) == 0:
+            pass
+        return creds
+
+    monkeypatch.setattr(broker, "exchange_code", exchange)
+    return given
+
+
+def _redeem_when_sent(app, args) -> str:
+    """Run the job again while it defers (the exchange itself found no budget yet)."""
+    for _ in range(100):
+        outcome = _redeem(app, args)
+        if outcome != "deferred":
+            return outcome
+        time.sleep(0.1)
+    raise AssertionError("the code was never exchanged")
+
+
+def _refresh_status(sandbox, refresh_token: str) -> int:
+    return requests.post(
+        sandbox.url + "/oauth/token",
+        timeout=5,
+        json={
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+        },
+    ).status_code
+
+
+def _queued(app, session, sub: str) -> str | None:
+    """The refresh token the revocation queue holds for ``sub`` (None: queued by sub);
+    AssertionError if nothing is queued."""
+    session.expire_all()
+    row = session.scalar(select(PendingRevocation).where(PendingRevocation.sub == sub))
+    assert row is not None, "the authorization is neither revoked nor queued for revocation"
+    assert row.refused_at is None
+    return revocations._token(row, deps.cipher.of(app))
+
+
+def _work_off_queue(app, session):
+    with app.app_context():
+        broker, cipher = deps.broker(), deps.cipher()
+    time.sleep(1.1)  # the spent second of the background lane is over
+    return revocations.run(session, broker, cipher=cipher)
+
+
+def test_a_personal_link_superseded_without_budget_is_queued_for_revocation(
+    app, admin_client, session, sandbox, org, held, monkeypatch
+):
+    """The person's own Business Connect link, replaced by the organisation's link, is revoked
+    at the aggregator even when the lane is full after the code exchange: queued (with its
+    token) for the revocations job, which revokes it."""
+    client, auth = admin_client
+    org.business_connect_enabled = True
+    session.commit()
+    user = make_user(session, org, Role.RECRUITER, email=FABRIKAM[0])
+    user_client = app.test_client()
+    user_auth = AuthActions(user_client)
+    user_auth.login(user.email)
+    start = user_auth.post(
+        "/profile/calendar/connect", {"provider": "google"}, form_page="/profile/calendar/"
+    )
+    follow(
+        user_client,
+        sandbox.consent(start.headers["Location"], "jamie.rivera@gmail.example").redirect_url,
+    )
+    personal = session.scalar(select(ProfileLink).where(ProfileLink.user_id == user.id))
+    assert personal.mode is LinkMode.BUSINESS
+    old = credentials.load_credentials(personal, deps.cipher.of(app))
+    assert _refresh_status(sandbox, old.refresh_token) == 200  # live at the aggregator
+
+    link = connect_domain(client, auth, session, sandbox)
+    request_list(auth, link, FABRIKAM[:1])
+    sandbox.deliver()
+    enqueued: list[str] = []
+    jobs = deps.jobs.of(app)
+    keep = jobs.enqueue
+    monkeypatch.setattr(jobs, "enqueue", lambda name, *a: (enqueued.append(name), keep(name, *a)))
+    _lane_spent_after_exchange(app, monkeypatch)
+    assert _redeem_when_sent(app, held[0]) == "linked"
+
+    session.expire_all()
+    personal = session.get(ProfileLink, personal.id)
+    assert personal.status is LinkStatus.DISCONNECTED and not personal.has_tokens
+    # Not revoked now (no budget): queued with its refresh token, and the job asked for.
+    assert _queued(app, session, personal.sub) == old.refresh_token
+    assert "revocations.run" in enqueued
+    superseded = session.scalar(
+        select(AuditEntry).where(AuditEntry.action == "calendar.superseded")
+    )
+    assert superseded.detail["revoked_at_aggregator"] is False
+    assert _work_off_queue(app, session).revoked == 1
+    assert _refresh_status(sandbox, old.refresh_token) == 400  # gone at the aggregator
+    assert session.scalar(select(func.count(PendingRevocation.id))) == 0
+
+
+def test_an_account_of_another_person_is_let_go_of_even_without_budget(
+    app, admin_client, session, sandbox, org, held, monkeypatch
+):
+    """The mailbox's account is already another person's link: the authorization the exchange
+    just gave is revoked by its token (never by sub: the other person's link stays), queued
+    when the lane is full after the exchange."""
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:1])
+    holder = make_user(session, org, Role.RECRUITER, email="holder@fabrikam.example")
+    request_list(auth, link, FABRIKAM[:1])
+    sandbox.deliver()
+    given = _lane_spent_after_exchange(app, monkeypatch)
+    with app.app_context():
+        broker = deps.broker()
+    exchange = broker.exchange_code
+
+    def taken_meanwhile(*args, **kwargs):
+        creds = exchange(*args, **kwargs)
+        # Another person of the organisation holds this account's link.
+        session.add(
+            ProfileLink(
+                organisation_id=org.id,
+                user_id=holder.id,
+                mode=LinkMode.BUSINESS,
+                sub=creds.sub,
+                status=LinkStatus.ACTIVE,
+            )
+        )
+        session.commit()
+        return creds
+
+    monkeypatch.setattr(broker, "exchange_code", taken_meanwhile)
+    assert _redeem_when_sent(app, held[0]) == "failed"
+    (fresh,) = given
+    row = rows(session, link)[FABRIKAM[0]]
+    assert row.error_key == "linked_to_another_user"
+    assert _refresh_status(sandbox, fresh.refresh_token) == 200  # not revoked yet: no budget
+    assert _queued(app, session, fresh.sub) == fresh.refresh_token  # by token, not by sub
+    assert _work_off_queue(app, session).revoked == 1
+    assert _refresh_status(sandbox, fresh.refresh_token) == 400
+    holder_link = session.scalar(select(ProfileLink).where(ProfileLink.user_id == holder.id))
+    assert holder_link.status is LinkStatus.ACTIVE

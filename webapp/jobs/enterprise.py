@@ -65,7 +65,9 @@ def _organisation_of_request(request_id: int, *_rest) -> int | None:
         return None if row is None else row.organisation_id
 
 
-#: Seconds a code's redemption may wait for budget in a worker before it re-queues itself.
+#: Seconds a code's redemption may wait for budget in a worker before it re-queues itself. It
+#: also bounds the revocations after the exchange (a superseded personal link, an account taken
+#: by another person): those the lane has no room for go to the durable revocation queue.
 REDEEM_PATIENCE = 2.0
 
 

@@ -1,10 +1,14 @@
 """Redeeming the code of one accepted callback (the ``enterprise.redeem_code`` job): the
 aggregator's code exchanged in the organisation's share of the background lane, then the
 mailbox linked to its person (or the room kept). The callback only checked the state and queued
-the code, sealed: the wait for budget happens here, in a job worker, not in a web thread."""
+the code, sealed: the wait for budget happens here, in a job worker, not in a web thread.
+Authorizations to let go of after the exchange (the person's own link it supersedes, or an account
+another person holds) are revoked now if the aggregator takes it within the job's patience, else
+queued, with their token, for the ``revocations`` job: none is ever dropped."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -14,6 +18,7 @@ from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.ratelimit import BACKGROUND
 from broker.ratelimit import lane as rate_lane
+from broker.ratelimit import patience as rate_patience
 from broker.ratelimit import tenant as rate_tenant
 from broker.types import Credentials
 from models import (
@@ -26,7 +31,7 @@ from models import (
     ServiceAccountLink,
     utcnow,
 )
-from webapp.security import Sealed, TokenCipher
+from webapp.security import DecryptionFailed, Sealed, TokenCipher
 from webapp.services import JobQueue, connect, credentials, revocations
 from webapp.services.audit import record
 from webapp.services.enterprise.callbacks import (
@@ -36,6 +41,9 @@ from webapp.services.enterprise.callbacks import (
     label_of,
     open_code,
 )
+from webapp.services.errors import ReconnectNeeded
+
+log = logging.getLogger("webapp.services.enterprise.redemption")
 
 #: How long after its callback a code is still worth redeeming; past it the mailbox fails with
 #: ``code_not_redeemed`` (Retry failed sends a fresh request). Cronofy says only that codes are
@@ -88,14 +96,14 @@ def redeem_code(
     if row.kind is MailboxKind.ROOM:
         return _room_linked(session, row, creds, label)
     with rate_lane(BACKGROUND), rate_tenant(row.organisation_id):
-        profile_link = _enterprise_link(session, broker, cipher, row, link, creds)
+        profile_link, queued = _enterprise_link(session, broker, cipher, row, link, creds)
         if profile_link is None:
-            try:
-                broker.revoke(creds.refresh_token)
-            except broker_errors.BrokerError:
-                pass
+            queued += _revoke_fresh(session, broker, cipher, row, creds)
     if profile_link is None:
-        return failed(session, row, "linked_to_another_user", None, label)
+        outcome = failed(session, row, "linked_to_another_user", None, label)
+        if queued:
+            jobs.enqueue("revocations.run")
+        return outcome
     row.status = MailboxStatus.LINKED
     row.profile_link_id = profile_link.id
     row.error_key = row.error_text = None
@@ -106,6 +114,8 @@ def redeem_code(
     # burst of callbacks: the queue never holds thousands of these in front of other work.
     domain = row.service_account_link_id
     jobs.enqueue_once(choice_key(domain), "enterprise.choose_calendars", domain)
+    if queued:
+        jobs.enqueue("revocations.run")
     return CallbackOutcome("linked", profile_link.id)
 
 
@@ -151,14 +161,17 @@ def _enterprise_link(
     row: MailboxRequest,
     sa: ServiceAccountLink,
     creds: Credentials,
-) -> ProfileLink | None:
-    """Create or update the user's ProfileLink(mode=enterprise); None if the account is taken."""
+) -> tuple[ProfileLink | None, int]:
+    """Create or update the user's ProfileLink(mode=enterprise), None if the account is taken;
+    and how many authorizations were queued for the ``revocations`` job (the person's own link
+    it supersedes, when the aggregator did not take its revocation now)."""
     sub = creds.sub or creds.account_id
     if not sub or row.user_id is None:
-        return None
+        return None, 0
     link = session.scalar(select(ProfileLink).where(ProfileLink.sub == sub))
     if link is not None and link.user_id != row.user_id:
-        return None
+        return None, 0
+    queued = 0
     current = connect.link_of(session, row.user_id)
     if (
         link is None
@@ -167,8 +180,7 @@ def _enterprise_link(
         and current.status is not LinkStatus.DISCONNECTED
     ):
         # The organisation's link supersedes the person's own one.
-        if current.has_tokens:
-            credentials.revoke_at_aggregator(broker, cipher, current, whole_account=True)
+        queued = _let_go(session, broker, cipher, current, row.organisation_id)
         credentials.forget_tokens(current)
         current.status = LinkStatus.DISCONNECTED
         record(
@@ -179,7 +191,7 @@ def _enterprise_link(
             target_type="profile_link",
             target_id=current.id,
             target_label=current.account_email,
-            detail={"by": "enterprise connect"},
+            detail={"by": "enterprise connect", "revoked_at_aggregator": not queued},
         )
     if link is None and current is not None and current.mode is LinkMode.ENTERPRISE:
         link = current
@@ -206,4 +218,73 @@ def _enterprise_link(
     session.flush()
     credentials.store_credentials(link, creds, cipher)
     revocations.cancel(session, sub)
-    return link
+    return link, queued
+
+
+# The job waits only a moment for budget (``REDEEM_PATIENCE``), and the code is spent by now:
+# a revocation the aggregator did not take at once (no budget: ``NotSent``; busy; down) goes to
+# the durable revocation queue with its refresh token, never dropped.
+
+
+def _let_go(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    current: ProfileLink,
+    organisation_id: int,
+) -> int:
+    """Revoke the person's own Business Connect link (call before its tokens are forgotten);
+    returns 1 if it was queued for the ``revocations`` job instead, 0 if revoked now."""
+    token = None
+    if current.has_tokens:
+        try:
+            token = credentials.load_credentials(current, cipher).refresh_token
+        except (ReconnectNeeded, DecryptionFailed):
+            token = None  # then by its sub (an account: documented)
+        if credentials.revoke_at_aggregator(broker, cipher, current, whole_account=True):
+            return 0
+    revocations.queue(
+        session,
+        [current.sub],
+        organisation_id=organisation_id,
+        reason="ec.superseded",
+        tokens={current.sub: token} if token else None,
+        cipher=cipher,
+    )
+    return 1
+
+
+def _revoke_fresh(
+    session: Session,
+    broker: CalendarBroker,
+    cipher: TokenCipher,
+    row: MailboxRequest,
+    creds: Credentials,
+) -> int:
+    """Revoke the authorization just obtained for an account we will not link (it belongs to
+    another person); returns 1 if it was queued for the ``revocations`` job instead. Only this
+    token is revoked, never by sub: the account's other authorization is another person's live
+    link."""
+    try:
+        broker.revoke(creds.refresh_token)
+        return 0
+    except broker_errors.BrokerError as exc:
+        log.warning("revoking an unneeded authorization failed (%s); queued", type(exc).__name__)
+    sub = creds.sub or creds.account_id
+    if not sub:  # nothing to key a queued revocation on: wait for the budget, try once more
+        with rate_patience(None):
+            try:
+                broker.revoke(creds.refresh_token)
+                return 0
+            except broker_errors.BrokerError:
+                log.error("an unneeded authorization without an id could not be revoked")
+                return 0
+    revocations.queue(
+        session,
+        [sub],
+        organisation_id=row.organisation_id,
+        reason="ec.linked_to_another_user",
+        tokens={sub: creds.refresh_token},
+        cipher=cipher,
+    )
+    return 1
