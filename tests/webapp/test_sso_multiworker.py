@@ -188,6 +188,8 @@ def test_two_identities_naming_one_address_never_both_get_the_account(
                     tabs.append(_tab(base, idp, address, sub, org.id))
                     who.append((address, sub))
         answers = _come_back_at_once(idp, tabs)
+        # Each tab's browser, with whatever cookies it was given, asks for a signed-in page.
+        homes = [browser.get(base + "/", allow_redirects=False, timeout=10) for browser, _ in tabs]
         log = out()[-3000:]
 
     assert all(a.status_code in (302, 403) for a in answers), log
@@ -195,18 +197,21 @@ def test_two_identities_naming_one_address_never_both_get_the_account(
         [account] = _accounts(session, org.id, address)
         assert account.sso_issuer == idp.url and account.sso_sub in pair
         winner = account.sso_sub
-        for (addr, sub), answer in zip(who, answers, strict=True):
+        for (addr, sub), answer, home in zip(who, answers, homes, strict=True):
             if addr != address:
                 continue
             if sub == winner:
                 assert answer.status_code == 302 and answer.headers["Location"] == "/", [
                     (r.detail, r.target_label) for r in _audit(session, org.id, "sso.login_refused")
                 ]
+                assert home.status_code == 200 and org.name in home.text
             else:
-                # The other identity is told, and signed in nowhere.
+                # The other identity is told, and signed in nowhere: its browser is sent to
+                # the sign-in page.
                 assert answer.status_code == 403
                 assert "another identity" in answer.text
-                assert "session" not in answer.cookies or not answer.cookies["session"]
+                assert home.status_code == 302, home.text[:300]
+                assert home.headers["Location"].startswith("/login")
         logins = [e for e in _audit(session, org.id, "sso.login") if e.target_id == str(account.id)]
         assert len(logins) == 3
     refusals = _audit(session, org.id, "sso.login_refused")
