@@ -38,6 +38,7 @@ def test_my_calendar_link_its_calendars_and_disconnect(app, client, session, san
     assert report.get_json() == {
         "account_email": "riley.chen@northwind.example",
         "revoked_at_aggregator": True,
+        "revocation_queued": False,
         "tokens_deleted": True,
     }
     session.expire_all()

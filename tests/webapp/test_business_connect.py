@@ -381,6 +381,50 @@ def test_disconnect_revokes_deletes_tokens_and_says_what_was_removed(
     assert "calendar.relinked" in actions(session)
 
 
+def test_disconnect_while_the_service_is_down_queues_the_revocation_until_it_is_done(
+    app, client, auth, session, sandbox, riley
+):
+    """The tokens go at once; the authorization the service did not revoke is never dropped:
+    it waits, with its token, in the revocation queue until the service takes it."""
+    from models import PendingRevocation
+    from webapp.services import revocations
+
+    auth.login(riley.email)
+    connect_as(client, auth, sandbox, riley.email)
+    creds = creds_for(app, session, riley)
+    sub = link_for(session, riley).sub
+    sandbox.add_fault(method="POST", path="/oauth/token/revoke", status=503, count=50)
+    page = auth.post("/profile/calendar/disconnect", form_page="/profile/calendar/disconnect")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "keeps asking it in the background" in text
+    link = link_for(session, riley)
+    assert link.status is LinkStatus.DISCONNECTED and not link.has_tokens
+    queued = session.scalars(select(PendingRevocation).where(PendingRevocation.sub == sub)).all()
+    assert [(q.reason, q.refresh_token is not None) for q in queued] == [
+        ("calendar.disconnected", True)
+    ]
+    entry = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "calendar.disconnected")
+    ).one()
+    assert entry.outcome == "success" and entry.detail["revocation_queued"] is True
+
+    sandbox.call("DELETE", "/faults")
+    revocations.run(session, deps.broker.of(app), cipher=deps.cipher.of(app))
+    session.expire_all()
+    assert session.scalar(select(PendingRevocation).where(PendingRevocation.sub == sub)) is None
+    refresh = requests.post(
+        sandbox.url + "/oauth/token",
+        timeout=5,
+        json={
+            "client_id": "rendezvous-test-client",
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "grant_type": "refresh_token",
+            "refresh_token": creds.refresh_token,
+        },
+    )
+    assert refresh.status_code == 400
+
+
 def test_reset_revokes_every_business_link(app, session, sandbox, org, riley):
     users = [riley, make_user(session, org, Role.RECRUITER)]
     accounts = [riley.email, "jamie.rivera@gmail.example"]

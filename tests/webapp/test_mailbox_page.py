@@ -5,11 +5,21 @@ unlinking a mailbox or disconnecting a domain will do."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+import requests
 from sqlalchemy import func, select
 
-from models import AuditEntry, MailboxKind, MailboxRequest, MailboxStatus, ProfileLink
-from tests.conftest import csrf_token
+from models import (
+    AuditEntry,
+    MailboxKind,
+    MailboxRequest,
+    MailboxStatus,
+    PendingRevocation,
+    ProfileLink,
+    utcnow,
+)
+from tests.conftest import SANDBOX_CLIENT_SECRET, csrf_token
 from tests.tenants import leaked, seed_neighbour
 from tests.webapp.test_enterprise import (
     FABRIKAM,
@@ -286,3 +296,55 @@ def test_odd_page_numbers_show_a_page_not_an_error(admin_client, session, sandbo
         assert page.status_code == 200, raw
         rows_ = client.get(f"{PAGE}{link.id}/progress", query_string={"rows": 1, "page": raw})
         assert rows_.status_code == 200 and rows_.get_json()["page"] in (1, 2), raw
+
+
+def test_unlinking_while_the_service_is_down_queues_the_revocation_until_it_is_done(
+    app, admin_client, session, sandbox, org
+):
+    """The mailbox's tokens go at once; its authorization, which the service did not revoke,
+    waits with its token in the revocation queue until the service takes it."""
+    from webapp import deps
+    from webapp.services import credentials, revocations
+
+    client, auth = admin_client
+    link = connect_domain(client, auth, session, sandbox)
+    users_on(session, org, FABRIKAM[:1])
+    request_list(auth, link, FABRIKAM[:1])
+    sandbox.deliver()
+    row = rows(session, link)[FABRIKAM[0]]
+    profile = session.get(ProfileLink, row.profile_link_id)
+    creds = credentials.load_credentials(profile, deps.cipher.of(app))
+    sandbox.add_fault(method="POST", path="/oauth/token/revoke", status=503, count=50)
+    done = client.post(
+        f"{PAGE}mailboxes/{row.id}/unlink",
+        data={"csrf_token": csrf_token(client, PAGE), "confirm": "yes"},
+    )
+    assert done.status_code == 303
+    session.expire_all()
+    assert not session.get(ProfileLink, row.profile_link_id).has_tokens
+    queued = session.scalars(
+        select(PendingRevocation).where(PendingRevocation.sub == profile.sub)
+    ).all()
+    assert [(q.reason, q.refresh_token is not None) for q in queued] == [("ec.unlinked", True)]
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "ec.unlinked")).one()
+    assert entry.detail["revocation_queued"] is True
+
+    sandbox.call("DELETE", "/faults")
+    later = utcnow() + timedelta(hours=2)  # past the back-off of the attempt made meanwhile
+    revocations.run(session, deps.broker.of(app), cipher=deps.cipher.of(app), now=later)
+    session.expire_all()
+    assert (
+        session.scalar(select(PendingRevocation).where(PendingRevocation.sub == profile.sub))
+        is None
+    )
+    refused = requests.post(
+        sandbox.url + "/oauth/token",
+        timeout=5,
+        json={
+            "client_id": "rendezvous-test-client",
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "grant_type": "refresh_token",
+            "refresh_token": creds.refresh_token,
+        },
+    )
+    assert refused.status_code == 400

@@ -124,6 +124,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "response": {
             "account_email": "riley.chen@northwind.example",
             "revoked_at_aggregator": True,
+            "revocation_queued": False,
             "tokens_deleted": True,
         },
     },

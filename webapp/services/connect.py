@@ -417,6 +417,8 @@ class DisconnectReport:
     revoked_at_aggregator: bool
     tokens_deleted: bool
     events_kept: int
+    #: The aggregator did not take the revocation now: the ``revocations`` job does it.
+    revocation_queued: bool = False
 
 
 def disconnect(
@@ -433,16 +435,31 @@ def disconnect(
         raise NotFound("You have no connected calendar.")
     if link.mode is LinkMode.ENTERPRISE:
         raise Forbidden("Your organisation linked this calendar; your IT admin can unlink it.")
-    revoked = False
-    if broker is not None and link.has_tokens:
+    revoked = queued = False
+    if link.has_tokens:
         whole = True
-        try:
-            creds = load_credentials(link, cipher)
-            profiles = broker.profiles(creds)
-            whole = sum(1 for p in profiles if p.connected) <= 1
-        except (broker_errors.BrokerError, ReconnectNeeded, DecryptionFailed):
-            pass
-        revoked = revoke_at_aggregator(broker, cipher, link, whole_account=whole)
+        if broker is not None:
+            try:
+                creds = load_credentials(link, cipher)
+                profiles = broker.profiles(creds)
+                whole = sum(1 for p in profiles if p.connected) <= 1
+            except (broker_errors.BrokerError, ReconnectNeeded, DecryptionFailed):
+                pass
+        if whole:
+            # The whole authorization goes: if the aggregator does not take it now, the
+            # revocations job does (never dropped with the tokens).
+            revoked = revocations.revoke_or_queue(
+                session,
+                broker,
+                cipher,
+                link,
+                organisation_id=actor.organisation_id,
+                reason="calendar.disconnected",
+            )
+            queued = not revoked
+        elif broker is not None:
+            # Other calendars of the account stay connected: only this profile goes.
+            revoked = revoke_at_aggregator(broker, cipher, link, whole_account=False)
     had_tokens = link.has_tokens
     forget_tokens(link)
     link.status = LinkStatus.DISCONNECTED
@@ -456,8 +473,12 @@ def disconnect(
         target_type="profile_link",
         target_id=link.id,
         target_label=link.account_email,
-        outcome="success" if revoked or not had_tokens else "partial",
-        detail={"revoked_at_aggregator": revoked, "tokens_deleted": had_tokens},
+        outcome="success" if revoked or queued or not had_tokens else "partial",
+        detail={
+            "revoked_at_aggregator": revoked,
+            "revocation_queued": queued,
+            "tokens_deleted": had_tokens,
+        },
     )
     session.commit()
-    return DisconnectReport(link.account_email, revoked, had_tokens, events_kept)
+    return DisconnectReport(link.account_email, revoked, had_tokens, events_kept, queued)

@@ -39,11 +39,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from broker import errors as broker_errors
 from broker.port import CalendarBroker
 from broker.ratelimit import tenant as rate_tenant
-from models import PendingRevocation, Role, utcnow
+from models import PendingRevocation, ProfileLink, Role, utcnow
 from webapp.security import DecryptionFailed, Sealed, TokenCipher
 from webapp.services import Actor, JobQueue, in_batches
 from webapp.services.audit import record
-from webapp.services.errors import Forbidden, NotFound
+from webapp.services.errors import Forbidden, NotFound, ReconnectNeeded
 
 log = logging.getLogger("webapp.services.revocations")
 
@@ -109,6 +109,44 @@ def queue(
             )
             row.refresh_token, row.key_id = sealed.blob, sealed.key_id
     return len(fresh)
+
+
+def revoke_or_queue(
+    session: Session,
+    broker: CalendarBroker | None,
+    cipher: TokenCipher,
+    link: ProfileLink,
+    *,
+    organisation_id: int | None,
+    reason: str,
+) -> bool:
+    """Revoke a link's whole authorization at the aggregator now (call before its tokens are
+    forgotten); if the aggregator did not take it (no budget, busy, down, no broker), queue it
+    here with its refresh token (by its sub when the token cannot be read) so it is never
+    dropped. True if revoked now, False if queued (not committed: the caller's transaction
+    does that; the every-minute resume job runs it if the caller queues no run). A link
+    without tokens has nothing to revoke: True."""
+    from webapp.services import credentials
+
+    if not link.has_tokens:
+        return True
+    try:
+        token: str | None = credentials.load_credentials(link, cipher).refresh_token
+    except (ReconnectNeeded, DecryptionFailed):
+        token = None  # then by its sub (an account: documented)
+    if broker is not None and credentials.revoke_at_aggregator(
+        broker, cipher, link, whole_account=True
+    ):
+        return True
+    queue(
+        session,
+        [link.sub],
+        organisation_id=organisation_id,
+        reason=reason,
+        tokens={link.sub: token} if token and link.sub else None,
+        cipher=cipher,
+    )
+    return False
 
 
 def cancel(session: Session, sub: str | None) -> None:

@@ -150,9 +150,13 @@ class DisconnectReportSchema(Schema):
     )
     revoked_at_aggregator = fields.Boolean(
         required=True,
+        metadata={"description": "true when the calendar service confirmed the revocation at once"},
+    )
+    revocation_queued = fields.Boolean(
+        required=True,
         metadata={
-            "description": "true when the calendar service confirmed the revocation (otherwise "
-            "it is retried in the background)"
+            "description": "true when the calendar service did not take the revocation at "
+            "once and it is retried in the background until it does"
         },
     )
     tokens_deleted = fields.Boolean(

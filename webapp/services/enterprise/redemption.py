@@ -31,7 +31,7 @@ from models import (
     ServiceAccountLink,
     utcnow,
 )
-from webapp.security import DecryptionFailed, Sealed, TokenCipher
+from webapp.security import Sealed, TokenCipher
 from webapp.services import JobQueue, connect, credentials, revocations
 from webapp.services.audit import record
 from webapp.services.enterprise.callbacks import (
@@ -41,7 +41,6 @@ from webapp.services.enterprise.callbacks import (
     label_of,
     open_code,
 )
-from webapp.services.errors import ReconnectNeeded
 
 log = logging.getLogger("webapp.services.enterprise.redemption")
 
@@ -235,23 +234,10 @@ def _let_go(
 ) -> int:
     """Revoke the person's own Business Connect link (call before its tokens are forgotten);
     returns 1 if it was queued for the ``revocations`` job instead, 0 if revoked now."""
-    token = None
-    if current.has_tokens:
-        try:
-            token = credentials.load_credentials(current, cipher).refresh_token
-        except (ReconnectNeeded, DecryptionFailed):
-            token = None  # then by its sub (an account: documented)
-        if credentials.revoke_at_aggregator(broker, cipher, current, whole_account=True):
-            return 0
-    revocations.queue(
-        session,
-        [current.sub],
-        organisation_id=organisation_id,
-        reason="ec.superseded",
-        tokens={current.sub: token} if token else None,
-        cipher=cipher,
+    revoked = revocations.revoke_or_queue(
+        session, broker, cipher, current, organisation_id=organisation_id, reason="ec.superseded"
     )
-    return 1
+    return 0 if revoked else 1
 
 
 def _revoke_fresh(

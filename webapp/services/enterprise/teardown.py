@@ -30,16 +30,19 @@ from webapp.services.errors import NotFound, ReconnectNeeded
 
 
 def _revoke_profile_link(
-    broker: CalendarBroker | None, cipher: TokenCipher, link: ProfileLink | None
+    session: Session,
+    broker: CalendarBroker | None,
+    cipher: TokenCipher,
+    link: ProfileLink | None,
+    organisation_id: int,
 ) -> tuple[bool, bool]:
-    """Revoke at the aggregator and forget tokens; (revoked, had tokens)."""
+    """Revoke at the aggregator (or queue the revocation for the ``revocations`` job when the
+    aggregator does not take it now) and forget tokens; (revoked now, had tokens)."""
     if link is None or link.status is LinkStatus.DISCONNECTED:
         return False, False
     had = link.has_tokens
-    revoked = bool(
-        broker is not None
-        and had
-        and credentials.revoke_at_aggregator(broker, cipher, link, whole_account=True)
+    revoked = had and revocations.revoke_or_queue(
+        session, broker, cipher, link, organisation_id=organisation_id, reason="ec.unlinked"
     )
     credentials.forget_tokens(link)
     link.status = LinkStatus.DISCONNECTED
@@ -156,9 +159,11 @@ def unlink_mailbox(
         revoked, had = revoke_room(session, broker, row)
     else:
         revoked, had = _revoke_profile_link(
+            session,
             broker,
             cipher,
             session.get(ProfileLink, row.profile_link_id) if row.profile_link_id else None,
+            row.organisation_id,
         )
     row.status = MailboxStatus.UNLINKED
     row.claim = None
@@ -170,8 +175,12 @@ def unlink_mailbox(
         target_type="mailbox_request",
         target_id=row.id,
         target_label=row.email,
-        outcome="success" if revoked or not had else "partial",
-        detail={"was": before.value, "revoked_at_aggregator": revoked, "tokens_deleted": had},
+        detail={
+            "was": before.value,
+            "revoked_at_aggregator": revoked,
+            "revocation_queued": had and not revoked,
+            "tokens_deleted": had,
+        },
     )
     session.commit()
     jobs.enqueue("revocations.run")
