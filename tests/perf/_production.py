@@ -51,7 +51,7 @@ def production_env(
 ) -> dict:
     """The environment of a production deployment on loopback; ``settings`` adds or overrides
     variables (``WEB_CONCURRENCY="4"``, ``CRONOFY_RATE_PER_SECOND="50"`` …)."""
-    return dict(
+    env = dict(
         os.environ,
         RENDEZVOUS_ENV="production",
         SECRET_KEY=SECRET_KEY,
@@ -66,8 +66,9 @@ def production_env(
         CRONOFY_CLIENT_SECRET=client_secret,
         CRONOFY_API_BASE_URL=aggregator,
         CRONOFY_APP_BASE_URL=aggregator,
-        **settings,
     )
+    env.update(settings)
+    return env
 
 
 class Production:
@@ -156,6 +157,8 @@ class Served:
             base=self.url,
             client_id=client_id,
             client_secret=client_secret,
+            # what the world's app sealed (a loop's plan) the served app must open
+            SECRET_KEY=world.app.config["SECRET_KEY"],
         )
         self._production = Production(env, self.url, self.tmp)
 
