@@ -227,6 +227,22 @@ SANDBOX_CLIENT_ID = "rendezvous-test-client"
 SANDBOX_CLIENT_SECRET = "sandbox-test-client-secret-0123456789"
 
 
+def refresh_status(sandbox, refresh_token: str) -> int:
+    """The sandbox's answer to refreshing with ``refresh_token`` (400 once it is revoked)."""
+    import requests
+
+    return requests.post(
+        sandbox.url + "/oauth/token",
+        timeout=5,
+        json={
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+        },
+    ).status_code
+
+
 def register_redirect_uris(sandbox, app) -> None:
     """Register ``app``'s redirect URIs, as they are now configured, besides earlier ones (as an
     app does in Cronofy's dashboard)."""

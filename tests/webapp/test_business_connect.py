@@ -16,7 +16,7 @@ import requests
 from sqlalchemy import select
 
 from models import AuditEntry, LinkMode, LinkStatus, OAuthState, ProfileLink, Role, utcnow
-from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions
+from tests.conftest import SANDBOX_CLIENT_SECRET, AuthActions, refresh_status
 from tests.factories import make_user
 from webapp import deps
 from webapp.services import calendars, credentials
@@ -361,17 +361,7 @@ def test_disconnect_revokes_deletes_tokens_and_says_what_was_removed(
         headers={"Authorization": f"Bearer {creds.access_token}"},
     )
     assert gone.status_code == 401
-    refresh = requests.post(
-        sandbox.url + "/oauth/token",
-        timeout=5,
-        json={
-            "client_id": "rendezvous-test-client",
-            "client_secret": SANDBOX_CLIENT_SECRET,
-            "grant_type": "refresh_token",
-            "refresh_token": creds.refresh_token,
-        },
-    )
-    assert refresh.status_code == 400
+    assert refresh_status(sandbox, creds.refresh_token) == 400
     assert "calendar.disconnected" in actions(session)
 
     # Reconnecting the same account reuses the link (and so its created events).
@@ -412,17 +402,7 @@ def test_disconnect_while_the_service_is_down_queues_the_revocation_until_it_is_
     revocations.run(session, deps.broker.of(app), cipher=deps.cipher.of(app))
     session.expire_all()
     assert session.scalar(select(PendingRevocation).where(PendingRevocation.sub == sub)) is None
-    refresh = requests.post(
-        sandbox.url + "/oauth/token",
-        timeout=5,
-        json={
-            "client_id": "rendezvous-test-client",
-            "client_secret": SANDBOX_CLIENT_SECRET,
-            "grant_type": "refresh_token",
-            "refresh_token": creds.refresh_token,
-        },
-    )
-    assert refresh.status_code == 400
+    assert refresh_status(sandbox, creds.refresh_token) == 400
 
 
 def test_reset_revokes_every_business_link(app, session, sandbox, org, riley):

@@ -25,6 +25,28 @@ from webapp.services.loops import availability, compose
 from webapp.services.loops import plan as loop_plan
 
 
+def shadowed_loop(session, sealer, me, link, pool, start, days):
+    """A loop of two sessions: ``link``'s person alone, then one of ``pool`` bringing a shadow."""
+    return compose.compose_loop(
+        session,
+        sealer,
+        me,
+        loop_plan.LoopPlan(
+            title="Onsite",
+            candidate_name="C",
+            candidate_email=f"c{link.id}@gmail.example",
+            sessions=(
+                loop_plan.SessionPlan("Intro", 30, (link.id,)),
+                loop_plan.SessionPlan(
+                    "Bar raiser", 30, (), pool_id=pool.id, pool_count=1, bring_shadow=True
+                ),
+            ),
+            start_date=start,
+            days=days,
+        ),
+    )
+
+
 def test_one_shadow_at_a_daily_limit_sits_in_on_one_of_two_loops_booked_at_once(
     postgres_only,  # noqa: F811
     app,
@@ -47,27 +69,7 @@ def test_one_shadow_at_a_daily_limit_sits_in_on_one_of_two_loops_booked_at_once(
     sealer = Sealer.from_secret(SECRET_KEY)  # the serving app's: it opens the loops' details
     day = next_weekday(29)  # the seeded calendars are quiet then
 
-    def loop_of(link):
-        return compose.compose_loop(
-            session,
-            sealer,
-            me,
-            loop_plan.LoopPlan(
-                title="Onsite",
-                candidate_name="C",
-                candidate_email=f"c{link.id}@gmail.example",
-                sessions=(
-                    loop_plan.SessionPlan("Intro", 30, (link.id,)),
-                    loop_plan.SessionPlan(
-                        "Bar raiser", 30, (), pool_id=pool.id, pool_count=1, bring_shadow=True
-                    ),
-                ),
-                start_date=day,
-                days=1,
-            ),
-        )
-
-    x, y = loop_of(la), loop_of(lb)
+    x, y = (shadowed_loop(session, sealer, me, link, pool, day, 1) for link in (la, lb))
     broker, _cipher = broker_cipher(app)
     ox = availability.loop_times(session, broker, sealer, me, x).options[0]
     oy = next(
@@ -154,27 +156,7 @@ def test_a_loop_move_racing_a_booking_for_a_one_a_day_shadow_sits_them_in_once(
         first += dt.timedelta(days=3)  # two working days in a row
     second = first + dt.timedelta(days=1)
 
-    def loop_of(link):
-        return compose.compose_loop(
-            session,
-            sealer,
-            me,
-            loop_plan.LoopPlan(
-                title="Onsite",
-                candidate_name="C",
-                candidate_email=f"c{link.id}@gmail.example",
-                sessions=(
-                    loop_plan.SessionPlan("Intro", 30, (link.id,)),
-                    loop_plan.SessionPlan(
-                        "Bar raiser", 30, (), pool_id=pool.id, pool_count=1, bring_shadow=True
-                    ),
-                ),
-                start_date=first,
-                days=2,
-            ),
-        )
-
-    x, y = loop_of(la), loop_of(lb)
+    x, y = (shadowed_loop(session, sealer, me, link, pool, first, 2) for link in (la, lb))
     broker, _cipher = broker_cipher(app)
     xs = availability.loop_times(session, broker, sealer, me, x).options
     ox = next(o for o in xs if o.start.date() == first)

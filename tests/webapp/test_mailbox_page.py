@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import requests
 from sqlalchemy import func, select
 
 from models import (
@@ -19,7 +18,7 @@ from models import (
     ProfileLink,
     utcnow,
 )
-from tests.conftest import SANDBOX_CLIENT_SECRET, csrf_token
+from tests.conftest import csrf_token, refresh_status
 from tests.tenants import leaked, seed_neighbour
 from tests.webapp.test_enterprise import (
     FABRIKAM,
@@ -337,14 +336,4 @@ def test_unlinking_while_the_service_is_down_queues_the_revocation_until_it_is_d
         session.scalar(select(PendingRevocation).where(PendingRevocation.sub == profile.sub))
         is None
     )
-    refused = requests.post(
-        sandbox.url + "/oauth/token",
-        timeout=5,
-        json={
-            "client_id": "rendezvous-test-client",
-            "client_secret": SANDBOX_CLIENT_SECRET,
-            "grant_type": "refresh_token",
-            "refresh_token": creds.refresh_token,
-        },
-    )
-    assert refused.status_code == 400
+    assert refresh_status(sandbox, creds.refresh_token) == 400
