@@ -24,6 +24,7 @@ COMPUTED = {
         "ec.mailboxes_requested",
         "ec.rooms_requested",
     },
+    ("webapp/services/sso/admission.py", "action"): {"sso.login", "sso.user_created"},
 }
 
 
