@@ -118,6 +118,17 @@ def claim_all(
     meeting: a bucket two of them touch is held once, by the first. ``skip``: (sub, bucket)
     pairs the caller's own other bookings hold already (a loop's other sessions when one
     moves). False (after rolling the whole transaction back) when another booking holds any."""
+    return _insert(session, rows_for(organisation_id, holds, skip=skip))
+
+
+def rows_for(
+    organisation_id: int,
+    holds: Sequence[tuple[int, Hold]],
+    *,
+    skip: Collection[tuple[str, dt.datetime]] = (),
+) -> list[dict]:
+    """The ``SlotClaim`` rows of these holds, less ``skip``, a bucket two holds touch once (the
+    first's), in the one order every booking inserts in (so two never wait in a cycle)."""
     seen = set(skip)
     rows = []
     for interview_id, hold in holds:
@@ -136,9 +147,8 @@ def claim_all(
                         "ends_at": hold.end,
                     }
                 )
-    # One order for every booking, so two never wait on each other in a cycle.
     rows.sort(key=lambda r: (r["sub"], r["bucket_start"]))
-    return _insert(session, rows)
+    return rows
 
 
 def held_buckets(session: Session, interview_ids: Collection[int]) -> set[tuple[str, dt.datetime]]:

@@ -138,18 +138,7 @@ def seat(
     minutes = int((content.end - content.start).total_seconds() // 60)
     hold = claims.hold_of([member.link.sub], content.start, minutes, before=before, after=after)
     seen = seen if seen is not None else set()
-    rows = [
-        {
-            "organisation_id": organisation_id,
-            "interview_id": interview_id,
-            "sub": member.link.sub,
-            "bucket_start": bucket,
-            "starts_at": hold.start,
-            "ends_at": hold.end,
-        }
-        for bucket in hold.buckets()
-        if (member.link.sub, bucket) not in seen
-    ]
+    rows = claims.rows_for(organisation_id, [(interview_id, hold)], skip=seen)
     try:
         with session.begin_nested():
             if rows:
@@ -284,17 +273,7 @@ def follow_move(
                     with session.begin_nested():
                         session.execute(
                             insert(SlotClaim),
-                            [
-                                {
-                                    "organisation_id": interview.organisation_id,
-                                    "interview_id": interview.id,
-                                    "sub": member.link.sub,
-                                    "bucket_start": bucket,
-                                    "starts_at": hold.start,
-                                    "ends_at": hold.end,
-                                }
-                                for bucket in hold.buckets()
-                            ],
+                            claims.rows_for(interview.organisation_id, [(interview.id, hold)]),
                         )
                     continue
                 except IntegrityError:
