@@ -11,7 +11,6 @@ import time
 from datetime import timedelta
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from broker.ratelimit import BACKGROUND
@@ -26,7 +25,7 @@ from models import (
     Role,
     utcnow,
 )
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, AuthActions
+from tests.conftest import AuthActions, refresh_status
 from tests.factories import make_user
 from tests.webapp.test_enterprise import (
     FABRIKAM,
@@ -222,19 +221,6 @@ def _redeem_when_sent(app, args) -> str:
     raise AssertionError("the code was never exchanged")
 
 
-def _refresh_status(sandbox, refresh_token: str) -> int:
-    return requests.post(
-        sandbox.url + "/oauth/token",
-        timeout=5,
-        json={
-            "client_id": SANDBOX_CLIENT_ID,
-            "client_secret": SANDBOX_CLIENT_SECRET,
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-        },
-    ).status_code
-
-
 def _queued(app, session, sub: str) -> str | None:
     """The refresh token the revocation queue holds for ``sub`` (None: queued by sub);
     AssertionError if nothing is queued."""
@@ -275,7 +261,7 @@ def test_a_personal_link_superseded_without_budget_is_queued_for_revocation(
     personal = session.scalar(select(ProfileLink).where(ProfileLink.user_id == user.id))
     assert personal.mode is LinkMode.BUSINESS
     old = credentials.load_credentials(personal, deps.cipher.of(app))
-    assert _refresh_status(sandbox, old.refresh_token) == 200  # live at the aggregator
+    assert refresh_status(sandbox, old.refresh_token) == 200  # live at the aggregator
 
     link = connect_domain(client, auth, session, sandbox)
     request_list(auth, link, FABRIKAM[:1])
@@ -298,7 +284,7 @@ def test_a_personal_link_superseded_without_budget_is_queued_for_revocation(
     )
     assert superseded.detail["revoked_at_aggregator"] is False
     assert _work_off_queue(app, session).revoked == 1
-    assert _refresh_status(sandbox, old.refresh_token) == 400  # gone at the aggregator
+    assert refresh_status(sandbox, old.refresh_token) == 400  # gone at the aggregator
     assert session.scalar(select(func.count(PendingRevocation.id))) == 0
 
 
@@ -339,9 +325,9 @@ def test_an_account_of_another_person_is_let_go_of_even_without_budget(
     (fresh,) = given
     row = rows(session, link)[FABRIKAM[0]]
     assert row.error_key == "linked_to_another_user"
-    assert _refresh_status(sandbox, fresh.refresh_token) == 200  # not revoked yet: no budget
+    assert refresh_status(sandbox, fresh.refresh_token) == 200  # not revoked yet: no budget
     assert _queued(app, session, fresh.sub) == fresh.refresh_token  # by token, not by sub
     assert _work_off_queue(app, session).revoked == 1
-    assert _refresh_status(sandbox, fresh.refresh_token) == 400
+    assert refresh_status(sandbox, fresh.refresh_token) == 400
     holder_link = session.scalar(select(ProfileLink).where(ProfileLink.user_id == holder.id))
     assert holder_link.status is LinkStatus.ACTIVE

@@ -47,6 +47,25 @@ def shadowed_loop(session, sealer, me, link, pool, start, days):
     )
 
 
+def option_posted(base, browser, token, path, option, said="done"):
+    """A request for ``run_together``: one of a loop's start times posted to ``path`` with the
+    signed-in browser's cookies (in a session of its own); ``said`` once it redirected."""
+
+    def go():
+        with requests.Session() as own:
+            own.cookies.update(browser.cookies)
+            response = own.post(
+                f"{base}{path}",
+                data={"csrf_token": token, "option": option.value},
+                timeout=60,
+                allow_redirects=False,
+            )
+        assert response.status_code == 303, response.text[:300]
+        return said
+
+    return go
+
+
 def test_one_shadow_at_a_daily_limit_sits_in_on_one_of_two_loops_booked_at_once(
     postgres_only,  # noqa: F811
     app,
@@ -84,22 +103,12 @@ def test_one_shadow_at_a_daily_limit_sits_in_on_one_of_two_loops_booked_at_once(
         sandbox.add_fault(method="POST", path="/v1/sequenced_availability", latency_ms=400)
         sandbox.add_fault(method="POST", path="/v1/availability", latency_ms=400)
 
-        def book(loop, option):
-            def go():
-                with requests.Session() as own:
-                    own.cookies.update(browser.cookies)
-                    response = own.post(
-                        f"{base}/schedule/loops/{loop.uid}/book",
-                        data={"csrf_token": token, "option": option.value},
-                        timeout=60,
-                        allow_redirects=False,
-                    )
-                assert response.status_code == 303, response.text[:300]
-                return "booked"
-
-            return go
-
-        outcomes = run_together([book(x, ox), book(y, oy)])
+        outcomes = run_together(
+            [
+                option_posted(base, browser, token, f"/schedule/loops/{loop.uid}/book", o, "booked")
+                for loop, o in ((x, ox), (y, oy))
+            ]
+        )
         sandbox.clear_faults()
         interviews = _scheduled(session)
         events = _our_events(sandbox, recruiter.email)
@@ -189,25 +198,10 @@ def test_a_loop_move_racing_a_booking_for_a_one_a_day_shadow_sits_them_in_once(
         sandbox.add_fault(method="POST", path="/v1/sequenced_availability", latency_ms=400)
         sandbox.add_fault(method="POST", path="/v1/availability", latency_ms=400)
 
-        def post(path, option):
-            def go():
-                with requests.Session() as own:
-                    own.cookies.update(browser.cookies)
-                    response = own.post(
-                        f"{base}{path}",
-                        data={"csrf_token": token, "option": option.value},
-                        timeout=60,
-                        allow_redirects=False,
-                    )
-                assert response.status_code == 303, response.text[:300]
-                return "done"
-
-            return go
-
         outcomes = run_together(
             [
-                post(f"/schedule/loops/{x.uid}/reschedule", moved),
-                post(f"/schedule/loops/{y.uid}/book", oy),
+                option_posted(base, browser, token, f"/schedule/loops/{x.uid}/reschedule", moved),
+                option_posted(base, browser, token, f"/schedule/loops/{y.uid}/book", oy),
             ]
         )
         sandbox.clear_faults()
