@@ -22,6 +22,7 @@ from sqlalchemy import select
 from models import AuditEntry, Interview, Role
 from tests.factories import make_org, make_user
 from tests.held_jobs import HeldJobs
+from tests.tls import self_signed
 from tests.webapp.conftest import SMTP_PASSWORD, SMTP_USER, Inbox, free_port
 from tests.webapp.test_candidate_links import EMAIL, csrf, new_link, slots_on_page
 from tests.webapp.test_scheduling import actor_of
@@ -260,38 +261,6 @@ def test_an_invitation_is_emailed_with_its_link_which_no_log_shows(
     assert all(token not in r.getMessage() for r in caplog.records)
 
 
-def _self_signed(tmp_path):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "smtp.crt", tmp_path / "smtp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_starttls_is_required_before_the_login_and_the_certificate_is_checked(tmp_path):
     """The production default: STARTTLS, then AUTH; a server whose certificate does not verify
     gets neither the password nor the message."""
@@ -300,7 +269,7 @@ def test_starttls_is_required_before_the_login_and_the_certificate_is_checked(tm
 
     from webapp.mail import Mail, SmtpMailer, compose
 
-    cert_path, key_path = _self_signed(tmp_path)
+    cert_path, key_path = self_signed(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert_path, key_path)
     inbox = Inbox()
