@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import pycronofy
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from broker.errors import (
     BrokerError,
@@ -39,6 +40,7 @@ from broker.errors import (
     Unavailable,
 )
 from broker.ratelimit import NoBudget, RateLimiter, current_lane, current_tenant
+from broker.sent import announce_sent
 
 USER_AGENT = f"Rendezvous (pycronofy {pycronofy.__version__})"
 #: Parameter names we are willing to repeat in an error (lower-case snake case, as documented).
@@ -154,9 +156,10 @@ def _connect_failed_before_sending(exc: BaseException) -> bool:
             seen.add(id(cur))
             if isinstance(cur, u3.NewConnectionError | ConnectionRefusedError):
                 return True
+            # ``reason`` is an exception on urllib3's errors but a string on ssl's
+            linked = [getattr(cur, "reason", None), cur.__cause__, cur.__context__]
             stack.extend(
-                [getattr(cur, "reason", None), cur.__cause__, cur.__context__]
-                + [a for a in getattr(cur, "args", ()) if isinstance(a, BaseException)]
+                a for a in linked + list(getattr(cur, "args", ())) if isinstance(a, BaseException)
             )
     return False
 
@@ -197,6 +200,41 @@ class _BlockAllCookies(http.cookiejar.DefaultCookiePolicy):
 # --- transport: pooled session, timeouts, limiter, retries ------------------------------------
 
 
+def _announcing(conn: Any) -> Any:
+    """``conn`` (a urllib3 connection) announcing each request once it is written, before the
+    answer is read (``broker.sent``). Wrapped on the instance, so whatever connection class the
+    pool makes (vcrpy's, in the cassette tests) keeps its own behaviour."""
+    write = conn.request
+
+    def request(*args: Any, **kwargs: Any) -> None:
+        write(*args, **kwargs)
+        announce_sent()
+
+    conn.request = request
+    return conn
+
+
+class _AnnouncingHTTPPool(HTTPConnectionPool):
+    def _new_conn(self) -> Any:
+        return _announcing(super()._new_conn())
+
+
+class _AnnouncingHTTPSPool(HTTPSConnectionPool):
+    def _new_conn(self) -> Any:
+        return _announcing(super()._new_conn())
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter whose connections announce a written request (``broker.sent``)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _AnnouncingHTTPPool,
+            "https": _AnnouncingHTTPSPool,
+        }
+
+
 class Transport:
     def __init__(
         self,
@@ -230,7 +268,7 @@ class Transport:
 
     def _new_session(self) -> requests.Session:
         s = requests.Session()
-        adapter = HTTPAdapter(
+        adapter = _Adapter(
             pool_connections=4, pool_maxsize=self._pool_size, max_retries=0, pool_block=True
         )
         s.mount("https://", adapter)
