@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +33,7 @@ from models import (
 )
 from webapp.security import TokenCipher
 from webapp.services import Actor, claims, delegation_watch
-from webapp.services.availability.busy import PendingBusy, pool
+from webapp.services.availability.busy import PendingBusy, send_first
 from webapp.services.availability.model import (
     Block,
     Grid,
@@ -253,10 +252,8 @@ def start_grid(
     window, days = window_for(query)
     if window.end <= window.start:
         return PendingGrid(query, members, window, days, room, asks=asks)
-    slots = pool().submit(common_slots, broker, members, query, window, room=room, asks=asks)
-    # Let the pool thread have the interpreter now to send the call (it waits for the one this
-    # thread holds), rather than when this thread next waits for the database below.
-    time.sleep(0)
+    # The call leaves before this thread reads our claims (and the page renders around them).
+    slots = send_first(common_slots, broker, members, query, window, room=room, asks=asks)
     busy = (
         PendingBusy(session, broker, cipher, members, days, query.tzid, owner_id=owner_id)
         if with_busy

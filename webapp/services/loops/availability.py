@@ -10,7 +10,6 @@ reads are made while it is in flight (``start_loop_times``, ``PendingLoopTimes``
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -261,10 +260,8 @@ def start_loop_times(
     query = sequenced_query(plan, resolved, window) if window.end > window.start else None
     pending = None
     if query is not None:
-        pending = free_slots.pool().submit(broker.sequenced_availability, query)
-        # Let the call's thread take the interpreter until its request is on the wire: our own
-        # reads meanwhile would otherwise hold it back (they only wait on the database).
-        time.sleep(0)
+        # The call leaves before our own reads (claims, loads, the sealed titles) start.
+        pending = free_slots.send_first(broker.sequenced_availability, query)
     return PendingLoopTimes(
         session, sealer, loop, plan, resolved, window, pending, ignore_loop_claims
     )

@@ -68,7 +68,7 @@ def ask_free(
         panel_link_ids=(), duration=duration, buffer_before=before, buffer_after=after
     )
     ask = model.PoolAsk(pool, 1, tuple(shadows))
-    return free_slots.pool().submit(free_slots.free_at, broker, [], query, start, asks=(ask,))
+    return free_slots.send_first(free_slots.free_at, broker, [], query, start, asks=(ask,))
 
 
 def answer(future: Future | None) -> frozenset[str]:
