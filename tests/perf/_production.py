@@ -164,10 +164,12 @@ class Served:
 
     @property
     def in_process(self) -> bool:
-        return self._live is not None
+        """Served from the benchmark's process (werkzeug): asked by the reports too, after
+        ``stop``, so it is the kind asked for, not whether the server still runs."""
+        return self.kind == "werkzeug"
 
     def describe(self) -> str:
-        if self._live is not None:
+        if self.in_process:
             return "werkzeug's threaded server in the benchmark's process"
         workers = os.environ.get("WEB_CONCURRENCY") or "the default number of"
         return (
