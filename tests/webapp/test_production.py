@@ -258,3 +258,17 @@ def test_client_secret_rotation_uses_the_first_for_calls_and_accepts_both_signat
     app = create_app(config)
     assert client_secrets(app.config) == ["new-secret", "old-secret"]
     assert deps.broker.of(app)._api.client_secret == "new-secret"
+
+
+def test_a_gunicorn_worker_freezes_what_it_loaded_out_of_the_collectors_sight():
+    """gunicorn.conf.py's post_worker_init, called by gunicorn once a worker has loaded the app."""
+    import gc
+    import runpy
+
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert gc.get_freeze_count() == 0
+    try:
+        settings["post_worker_init"](None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
