@@ -1,5 +1,6 @@
 """A broker transport whose every call answers 200 ``{}``: for tests of what the transport tells
-its rate limiter (lane, tenant), with no network and no retries."""
+its rate limiter (lane, tenant), with no network and no retries; and the bare transport it is
+made from."""
 
 from __future__ import annotations
 
@@ -25,11 +26,13 @@ class OkSession:
         pass
 
 
-def ok_transport(limiter) -> Transport:
+def bare_transport(session=None, *, limiter=None, timeout: float = 1) -> Transport:
+    """A transport without retries or real sleeps: over ``session``, or its own pooled one
+    (as production builds it) when none is given."""
     return Transport(
-        session=OkSession(),  # type: ignore[arg-type]
-        pool_size=1,
-        timeout=1,
+        session=session,
+        pool_size=2,
+        timeout=timeout,
         max_retries=0,
         rate_limiter=limiter,
         backoff_base=0.1,
@@ -39,3 +42,7 @@ def ok_transport(limiter) -> Transport:
         rng=random.Random(1),
         logger=logging.getLogger("test"),
     )
+
+
+def ok_transport(limiter) -> Transport:
+    return bare_transport(OkSession(), limiter=limiter)

@@ -5,8 +5,6 @@ has heard the announcement, so a transport that announced late (or never) fails 
 from __future__ import annotations
 
 import json
-import logging
-import random
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +14,7 @@ import pytest
 from broker.cronofy.transport import Transport
 from broker.errors import Unavailable
 from broker.sent import announce_sent, when_sent
+from tests.broker.adapter._ok_transport import bare_transport
 from tests.tls import self_signed
 
 WAIT = 10  # seconds: only reached when something is broken
@@ -61,22 +60,6 @@ class HeldServer:
         self.server.server_close()
 
 
-def _transport() -> Transport:
-    return Transport(
-        session=None,  # the transport's own pooled session, as production builds it
-        pool_size=2,
-        timeout=WAIT,
-        max_retries=0,
-        rate_limiter=None,
-        backoff_base=0.1,
-        backoff_cap=1,
-        max_retry_after=1,
-        sleep=lambda seconds: None,
-        rng=random.Random(1),
-        logger=logging.getLogger("test"),
-    )
-
-
 @pytest.fixture(params=["http", "https"])
 def served(request, tmp_path, monkeypatch):
     """(the held server, a transport of our own session that trusts it)."""
@@ -87,7 +70,7 @@ def served(request, tmp_path, monkeypatch):
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(cert, key)
     server = HeldServer(tls)
-    transport = _transport()
+    transport = bare_transport(timeout=WAIT)
     if cert is not None:  # requests takes the CA bundle from the environment first
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
         monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
@@ -167,7 +150,7 @@ def test_a_certificate_that_does_not_verify_is_unavailable_and_nothing_is_announ
     tls.load_cert_chain(cert, key)
     server = HeldServer(tls)
     server.release.set()
-    transport = _transport()  # trusts the system's authorities only
+    transport = bare_transport(timeout=WAIT)  # trusts the system's authorities only
     heard: list = []
     try:
         with when_sent(lambda: heard.append("sent")), pytest.raises(Unavailable):
