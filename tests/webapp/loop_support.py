@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import requests
 from sqlalchemy import select
 
 from models import Interview, InterviewLoop, LoopSession
@@ -49,3 +50,25 @@ def session_interviews(session, loop) -> list[Interview]:
         select(LoopSession).where(LoopSession.loop_id == loop.id).order_by(LoopSession.ordinal)
     )
     return [session.get(Interview, r.interview_id) for r in rows if r.interview_id]
+
+
+def option_posted(base, browser, token, path, value, *, said="done", refused=None):
+    """A request for ``run_together``: a loop's start time ``value`` posted to ``path`` with the
+    signed-in browser's cookies (in a session of its own); ``said`` once it redirected. With
+    ``refused``, a refusal (409, or 400 for a start time no longer offered) is an outcome too,
+    answered with it; without, only the redirect is."""
+
+    def go():
+        with requests.Session() as own:
+            own.cookies.update(browser.cookies)
+            response = own.post(
+                f"{base}{path}",
+                data={"csrf_token": token, "option": value},
+                timeout=60,
+                allow_redirects=False,
+            )
+        expected = (303,) if refused is None else (303, 409, 400)
+        assert response.status_code in expected, response.text[:300]
+        return said if response.status_code == 303 else refused
+
+    return go

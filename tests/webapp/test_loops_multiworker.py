@@ -8,7 +8,7 @@ import requests
 from sqlalchemy import select
 
 from models import Interview, InterviewLoop, InterviewStatus, LoopState
-from tests.webapp.loop_support import plan_for
+from tests.webapp.loop_support import option_posted, plan_for
 from tests.webapp.test_booking_claims import (
     CSRF_RE,
     post_schedule_form,
@@ -72,19 +72,8 @@ def test_overlapping_loops_and_an_interview_race_one_wins_across_workers(
         sandbox.add_fault(method="POST", path="/v1/availability", latency_ms=400)
 
         def book_loop(uid):
-            def go():
-                with requests.Session() as own:
-                    own.cookies.update(browser.cookies)
-                    response = own.post(
-                        f"{base}/schedule/loops/{uid}/book",
-                        data={"csrf_token": token, "option": value},
-                        timeout=60,
-                        allow_redirects=False,
-                    )
-                assert response.status_code in (303, 409, 400), response.text[:300]
-                return "won" if response.status_code == 303 else "lost"
-
-            return go
+            path = f"/schedule/loops/{uid}/book"
+            return option_posted(base, browser, token, path, value, said="won", refused="lost")
 
         class FirstSession:  # the slot the single interviews race for: A at session 1's time
             start = first.start
@@ -179,19 +168,10 @@ def test_a_pool_limit_holds_when_two_loops_pick_the_same_person_at_once_across_w
         sandbox.add_fault(method="POST", path="/v1/sequenced_availability", latency_ms=400)
 
         def book(loop, option):
-            def go():
-                with requests.Session() as own:
-                    own.cookies.update(browser.cookies)
-                    response = own.post(
-                        f"{base}/schedule/loops/{loop.uid}/book",
-                        data={"csrf_token": token, "option": option.value},
-                        timeout=60,
-                        allow_redirects=False,
-                    )
-                assert response.status_code in (303, 409, 400), response.text[:300]
-                return "won" if response.status_code == 303 else "lost"
-
-            return go
+            path = f"/schedule/loops/{loop.uid}/book"
+            return option_posted(
+                base, browser, token, path, option.value, said="won", refused="lost"
+            )
 
         outcomes = run_together([book(x, ox), book(y, oy)] * 3)
         sandbox.clear_faults()

@@ -6,11 +6,10 @@ pool's lock and goes without."""
 
 from __future__ import annotations
 
-import requests
 from sqlalchemy import select
 
 from models import InterviewLoad, InterviewLoop, InterviewStatus, LoopState
-from tests.webapp.loop_support import session_interviews
+from tests.webapp.loop_support import option_posted, session_interviews
 from tests.webapp.test_booking_claims import CSRF_RE, run_together, web_login
 from tests.webapp.test_multiworker import (
     SECRET_KEY,
@@ -45,25 +44,6 @@ def shadowed_loop(session, sealer, me, link, pool, start, days):
             days=days,
         ),
     )
-
-
-def option_posted(base, browser, token, path, option, said="done"):
-    """A request for ``run_together``: one of a loop's start times posted to ``path`` with the
-    signed-in browser's cookies (in a session of its own); ``said`` once it redirected."""
-
-    def go():
-        with requests.Session() as own:
-            own.cookies.update(browser.cookies)
-            response = own.post(
-                f"{base}{path}",
-                data={"csrf_token": token, "option": option.value},
-                timeout=60,
-                allow_redirects=False,
-            )
-        assert response.status_code == 303, response.text[:300]
-        return said
-
-    return go
 
 
 def test_one_shadow_at_a_daily_limit_sits_in_on_one_of_two_loops_booked_at_once(
@@ -105,7 +85,9 @@ def test_one_shadow_at_a_daily_limit_sits_in_on_one_of_two_loops_booked_at_once(
 
         outcomes = run_together(
             [
-                option_posted(base, browser, token, f"/schedule/loops/{loop.uid}/book", o, "booked")
+                option_posted(
+                    base, browser, token, f"/schedule/loops/{loop.uid}/book", o.value, said="booked"
+                )
                 for loop, o in ((x, ox), (y, oy))
             ]
         )
@@ -200,8 +182,10 @@ def test_a_loop_move_racing_a_booking_for_a_one_a_day_shadow_sits_them_in_once(
 
         outcomes = run_together(
             [
-                option_posted(base, browser, token, f"/schedule/loops/{x.uid}/reschedule", moved),
-                option_posted(base, browser, token, f"/schedule/loops/{y.uid}/book", oy),
+                option_posted(
+                    base, browser, token, f"/schedule/loops/{x.uid}/reschedule", moved.value
+                ),
+                option_posted(base, browser, token, f"/schedule/loops/{y.uid}/book", oy.value),
             ]
         )
         sandbox.clear_faults()
